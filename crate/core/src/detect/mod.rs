@@ -1,0 +1,1 @@
+//! Detection: model profiles, pre-processing (resize, letterbox, normalise), decoders and NMS.

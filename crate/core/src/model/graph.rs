@@ -1,0 +1,186 @@
+//! The graph IR: named tensors flowing between nodes, independent of ONNX's protobuf types.
+
+use super::{ModelError, Tensor};
+use std::collections::HashMap;
+
+/// One attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    /// `i`
+    Int(i64),
+    /// `f`
+    Float(f32),
+    /// `s`
+    String(String),
+    /// `t`
+    Tensor(Tensor),
+    /// `ints`
+    Ints(Vec<i64>),
+    /// `floats`
+    Floats(Vec<f32>),
+    /// `strings`
+    Strings(Vec<String>),
+}
+
+/// A node's attributes, with typed getters that produce useful errors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attrs(pub HashMap<String, Attr>);
+
+impl Attrs {
+    /// An int attribute or a default.
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        match self.0.get(name) {
+            Some(Attr::Int(v)) => *v,
+            _ => default,
+        }
+    }
+    /// An int attribute, if present.
+    pub fn int_opt(&self, name: &str) -> Option<i64> {
+        match self.0.get(name) {
+            Some(Attr::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+    /// A float attribute or a default.
+    pub fn float(&self, name: &str, default: f32) -> f32 {
+        match self.0.get(name) {
+            Some(Attr::Float(v)) => *v,
+            Some(Attr::Int(v)) => *v as f32,
+            _ => default,
+        }
+    }
+    /// A float attribute, if present.
+    pub fn float_opt(&self, name: &str) -> Option<f32> {
+        match self.0.get(name) {
+            Some(Attr::Float(v)) => Some(*v),
+            _ => None,
+        }
+    }
+    /// An ints attribute, if present.
+    pub fn ints(&self, name: &str) -> Option<&[i64]> {
+        match self.0.get(name) {
+            Some(Attr::Ints(v)) => Some(v),
+            _ => None,
+        }
+    }
+    /// A floats attribute, if present.
+    pub fn floats(&self, name: &str) -> Option<&[f32]> {
+        match self.0.get(name) {
+            Some(Attr::Floats(v)) => Some(v),
+            _ => None,
+        }
+    }
+    /// A string attribute or a default.
+    pub fn string<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        match self.0.get(name) {
+            Some(Attr::String(v)) => v,
+            _ => default,
+        }
+    }
+    /// A tensor attribute, if present.
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        match self.0.get(name) {
+            Some(Attr::Tensor(t)) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// One operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Unique name (generated as `<op_type>_<index>` when the file has none).
+    pub name: String,
+    /// ONNX op type, e.g. `Conv`.
+    pub op_type: String,
+    /// Input tensor names; `""` marks an omitted optional input.
+    pub inputs: Vec<String>,
+    /// Output tensor names.
+    pub outputs: Vec<String>,
+    /// Attributes.
+    pub attrs: Attrs,
+}
+
+/// A graph input or output: a name, an element type and a shape whose unknown (dynamic)
+/// dimensions are `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueInfo {
+    /// Tensor name.
+    pub name: String,
+    /// Element type code as ONNX gives it (1 = float32).
+    pub elem_type: i32,
+    /// Dimensions; `None` for a symbolic or missing one.
+    pub shape: Vec<Option<usize>>,
+}
+
+/// A whole model: nodes in topological order, constant tensors, inputs and outputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    /// Nodes, topologically sorted (every input is produced before it is read).
+    pub nodes: Vec<Node>,
+    /// Constant tensors (initializers and `Constant` nodes), by name.
+    pub initializers: HashMap<String, Tensor>,
+    /// Runtime inputs (initializers that old exporters also list as inputs are not here).
+    pub inputs: Vec<ValueInfo>,
+    /// Graph outputs, in order.
+    pub outputs: Vec<ValueInfo>,
+    /// Default-domain opset version.
+    pub opset: i64,
+    /// Producer name and version, for display.
+    pub producer: String,
+}
+
+impl Graph {
+    /// Sorts `nodes` topologically (stable: keeps file order where it can). Errors on cycles and
+    /// on inputs nothing produces.
+    pub fn toposort(&mut self) -> Result<(), ModelError> {
+        let mut produced: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for o in &n.outputs {
+                if !o.is_empty() {
+                    produced.insert(o, i);
+                }
+            }
+        }
+        let available = |name: &str| {
+            name.is_empty() || self.initializers.contains_key(name) || self.inputs.iter().any(|v| v.name == name)
+        };
+        let n = self.nodes.len();
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut indeg = vec![0usize; n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for inp in &node.inputs {
+                if available(inp) {
+                    continue;
+                }
+                match produced.get(inp.as_str()) {
+                    Some(&j) => {
+                        deps[j].push(i);
+                        indeg[i] += 1;
+                    }
+                    None => return Err(ModelError::MissingInput { node: node.name.clone(), input: inp.clone() }),
+                }
+            }
+        }
+        // Kahn's algorithm with a min-heap on the original index: stable order.
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+            (0..n).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(std::cmp::Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &j in &deps[i] {
+                indeg[j] -= 1;
+                if indeg[j] == 0 {
+                    ready.push(std::cmp::Reverse(j));
+                }
+            }
+        }
+        if order.len() != n {
+            let stuck = (0..n).find(|&i| indeg[i] > 0).map(|i| self.nodes[i].name.clone()).unwrap_or_default();
+            return Err(ModelError::Cycle(stuck));
+        }
+        let mut old: Vec<Option<Node>> = std::mem::take(&mut self.nodes).into_iter().map(Some).collect();
+        self.nodes = order.into_iter().map(|i| old[i].take().expect("each index once")).collect();
+        Ok(())
+    }
+}

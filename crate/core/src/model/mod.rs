@@ -1,0 +1,58 @@
+//! Models: ONNX in (protobuf → graph IR), the graph IR itself, and planning (shape inference,
+//! constant folding) and execution on the CPU reference kernels.
+//!
+//! - [`tensor`]: [`Tensor`], [`DType`].
+//! - [`graph`]: [`Graph`], [`Node`], [`Attrs`] — the IR every other layer works on.
+
+pub mod graph;
+pub mod tensor;
+
+pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
+pub use tensor::{numel, strides, DType, Data, Tensor};
+
+/// Everything that can go wrong loading, planning or running a model. Messages say what to do.
+#[allow(missing_docs)] // the error messages document the variants
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("this is not an ONNX model: {0}")]
+    NotOnnx(String),
+    #[error("tensor `{name}`: {reason}")]
+    BadTensor { name: String, reason: String },
+    #[error("tensor `{0}` keeps its data in an external file, which is not supported: re-save the model with all tensors inside (onnx.save(model, path, save_as_external_data=False))")]
+    ExternalData(String),
+    #[error("data type {0} is not supported: convert the model to float32 (or int8/uint8 for quantized tensors)")]
+    UnsupportedDType(String),
+    #[error("expected a {expected} tensor, got {got:?}")]
+    DType { expected: &'static str, got: DType },
+    #[error("shape {shape:?} needs a different number of elements than the {len} given")]
+    ShapeData { shape: Vec<usize>, len: usize },
+    #[error("the shape {0:?} has more elements than can be addressed")]
+    Overflow(Vec<usize>),
+    #[error("{0}")]
+    Limit(String),
+    #[error("the model uses {} unsupported op{}: {}. qplay supports the ops listed by `qplay inspect`; export the model without them (e.g. without NMS) or with a lower opset",
+        .0.len(), if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|(op, node)| format!("`{op}` (node `{node}`)")).collect::<Vec<_>>().join(", "))]
+    UnsupportedOps(Vec<(String, String)>),
+    #[error("the graph has a cycle through node `{0}`: a valid ONNX graph is acyclic")]
+    Cycle(String),
+    #[error("node `{node}` reads `{input}`, which no node, input or initializer produces")]
+    MissingInput { node: String, input: String },
+    #[error("input `{0}` was not given a value")]
+    InputNotGiven(String),
+    #[error("input `{name}`: expected shape {expected:?}, got {got:?}")]
+    InputShape { name: String, expected: Vec<Option<usize>>, got: Vec<usize> },
+    #[error("node `{node}` ({op}): {msg}")]
+    Op { node: String, op: String, msg: String },
+    #[error("opset {0} of the default domain is not supported: use opset 9 to 21")]
+    Opset(i64),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ModelError {
+    /// Wraps an op-level message with the node it happened in.
+    pub fn at(node: &Node, msg: impl std::fmt::Display) -> ModelError {
+        ModelError::Op { node: node.name.clone(), op: node.op_type.clone(), msg: msg.to_string() }
+    }
+}

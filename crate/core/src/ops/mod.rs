@@ -1,0 +1,111 @@
+//! Operators: one op per file, grouped by family, and one [`Registry`] mapping ONNX op types to
+//! builders. The CPU implementations here are the numerical reference for every other backend.
+//!
+//! - [`nn`]: convolution, pooling, normalisation, resize, matmul — the compute-heavy ops.
+//! - [`math`]: element-wise unary/binary ops with numpy broadcasting, reductions, softmax.
+//! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
+
+pub mod math;
+pub mod nn;
+pub mod shape;
+
+use crate::model::{DType, Node, Tensor};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// What planning knows about a tensor before running: its type and static shape, and its value
+/// when it is a constant (initializers, and anything computed only from constants — this is how
+/// shape sub-graphs fold away).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fact {
+    /// Element type.
+    pub dtype: DType,
+    /// Static shape.
+    pub shape: Vec<usize>,
+    /// The value, when known at plan time.
+    pub value: Option<Arc<Tensor>>,
+}
+
+impl Fact {
+    /// A fact about a tensor whose value is not known until run time.
+    pub fn new(dtype: DType, shape: Vec<usize>) -> Fact {
+        Fact { dtype, shape, value: None }
+    }
+
+    /// A fact for a known constant.
+    pub fn constant(t: Tensor) -> Fact {
+        Fact { dtype: t.dtype(), shape: t.shape.clone(), value: Some(Arc::new(t)) }
+    }
+}
+
+/// An operator, built once per node with its attributes resolved.
+pub trait Op: Debug + Send + Sync {
+    /// Output types and shapes from the inputs' facts (`None` for an omitted optional input).
+    /// Must be cheap: never run the op's arithmetic here. Inputs that carry values (constants)
+    /// may be read, e.g. Reshape's target shape.
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String>;
+
+    /// Computes the outputs (`None` for an omitted optional input).
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
+}
+
+/// Build context: what a builder may need besides the node.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildCtx {
+    /// Default-domain opset of the model (some ops changed attribute vs input forms).
+    pub opset: i64,
+}
+
+/// Builds an op from a node; the error says what about the node is unsupported.
+pub type Builder = fn(&Node, &BuildCtx) -> Result<Box<dyn Op>, String>;
+
+/// ONNX op type → builder.
+#[derive(Clone)]
+pub struct Registry {
+    map: HashMap<&'static str, Builder>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let mut r = Registry { map: HashMap::new() };
+        nn::register(&mut r);
+        math::register(&mut r);
+        shape::register(&mut r);
+        r
+    }
+}
+
+impl Registry {
+    /// The registry with every op qplay implements.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Adds (or replaces) an op.
+    pub fn register(&mut self, op_type: &'static str, builder: Builder) {
+        self.map.insert(op_type, builder);
+    }
+
+    /// The builder for an op type.
+    pub fn get(&self, op_type: &str) -> Option<Builder> {
+        self.map.get(op_type).copied()
+    }
+
+    /// Supported op types, sorted.
+    pub fn op_types(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.map.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Helper for ops: the `i`-th input, or an error naming it as missing.
+pub fn input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, String> {
+    inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+}
+
+/// Helper for ops: the `i`-th input fact, or an error naming it as missing.
+pub fn input_fact<'a>(inputs: &[Option<&'a Fact>], i: usize) -> Result<&'a Fact, String> {
+    inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+}

@@ -1,0 +1,6 @@
+//! Op family `shape`: one file per op; `register` adds each to the registry.
+
+use super::Registry;
+
+/// Adds this family's ops to the registry.
+pub fn register(_r: &mut Registry) {}

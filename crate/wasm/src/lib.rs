@@ -1,0 +1,115 @@
+//! The wasm facade: thin `#[wasm_bindgen]` wrappers over `qplay-core`. Plain data in (numbers,
+//! typed arrays, small objects), plain data out; every error becomes a JS `Error` whose message
+//! says what to do.
+
+use qplay_core::quant::{
+    self, calibration_ranges, error_metrics, fake_quantize_slice, ExplainRequest, Histogram, QParams, QType,
+    SampleKind, Scheme,
+};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// Installs the panic hook so an unexpected panic shows up in the console with a stack trace.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The crate version, to show in the page.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// `explain({min, max, bits, signed, symmetric, restricted, value, scale_decimals})`: the
+/// walkthrough behind `qplay explain`, with the grid of representable values when it has at
+/// most 256 codes.
+#[wasm_bindgen]
+pub fn explain(request: JsValue) -> Result<JsValue, JsError> {
+    let req: ExplainRequest = serde_wasm_bindgen::from_value(request).map_err(|e| err(format!("bad request: {e}")))?;
+    let e = quant::explain(&req).map_err(err)?;
+    #[derive(Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        e: &'a quant::Explanation,
+        grid: Vec<f64>,
+    }
+    let levels = (e.qmax - e.qmin + 1) as usize;
+    let grid =
+        if levels <= 256 { (e.qmin..=e.qmax).map(|q| (q - e.zero_point) as f64 * e.scale).collect() } else { vec![] };
+    to_js(&Out { e: &e, grid })
+}
+
+/// A deterministic sample tensor: `kind` is uniform, gaussian, outliers or relu.
+#[wasm_bindgen(js_name = sampleTensor)]
+pub fn sample_tensor(kind: &str, n: usize, seed: u32) -> Result<Vec<f32>, JsError> {
+    let k = SampleKind::parse(kind)
+        .ok_or_else(|| err(format!("unknown sample `{kind}`: use uniform, gaussian, outliers or relu")))?;
+    if n == 0 || n > 1 << 24 {
+        return Err(err("sample size must be between 1 and 16,777,216"));
+    }
+    Ok(quant::sample_tensor(k, n, seed as u64))
+}
+
+#[derive(Serialize)]
+struct MethodResult {
+    method: &'static str,
+    lo: f32,
+    hi: f32,
+    scale: f32,
+    zero_point: i32,
+    clipped_fraction: f64,
+    metrics: quant::ErrorMetrics,
+}
+
+#[derive(Serialize)]
+struct Analysis {
+    count: usize,
+    min: f32,
+    max: f32,
+    histogram: Histogram,
+    methods: Vec<MethodResult>,
+}
+
+/// Analyses a tensor for a quantization type: its histogram (`bins` bins), and for every
+/// calibration method the range it picks, Δ and Z, the fraction of values clipped and the error
+/// metrics of the fake-quantized tensor.
+#[wasm_bindgen(js_name = analyzeTensor)]
+pub fn analyze_tensor(
+    data: &[f32],
+    bits: u8,
+    signed: bool,
+    symmetric: bool,
+    restricted: bool,
+    bins: usize,
+) -> Result<JsValue, JsError> {
+    let qtype = QType::new(bits, signed, restricted && signed).map_err(err)?;
+    let scheme = if symmetric { Scheme::Symmetric } else { Scheme::Asymmetric };
+    let (min, max) = quant::min_max(data).map_err(err)?;
+    let histogram = Histogram::of(data, bins.clamp(1, 4096)).map_err(err)?;
+    let mut methods = Vec::new();
+    for (m, lo, hi) in calibration_ranges(data, qtype, scheme).map_err(err)? {
+        let p: QParams = quant::params_or_unit(lo as f64, hi as f64, qtype, scheme).map_err(err)?;
+        let (rlo, rhi) = p.representable(qtype);
+        let clipped = data.iter().filter(|&&v| v < rlo - p.scale / 2.0 || v > rhi + p.scale / 2.0).count();
+        let fq = fake_quantize_slice(data, p, qtype);
+        methods.push(MethodResult {
+            method: m.name(),
+            lo,
+            hi,
+            scale: p.scale,
+            zero_point: p.zero_point,
+            clipped_fraction: clipped as f64 / data.len() as f64,
+            metrics: error_metrics(data, &fq).map_err(err)?,
+        });
+    }
+    to_js(&Analysis { count: data.len(), min, max, histogram, methods })
+}
