@@ -1,0 +1,31 @@
+// Shared helpers for the browser tests: serve the repo, launch the system Chromium headless
+// through playwright-core (no browser download), collect console errors, save screenshots.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serve } from '../scripts/serve.mjs';
+
+export const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+/** Starts the server and a browser; returns { url, browser, page, errors, close }. */
+export async function open(path = '', { args = [], viewport = { width: 1280, height: 900 }, colorScheme = 'light' } = {}) {
+  const { server, url } = await serve({ port: 0, quiet: true });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...args] });
+  const page = await browser.newPage({ viewport, colorScheme });
+  const errors = [];
+  const requests = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url + path);
+  return {
+    url, browser, page, errors, requests,
+    async close() { await browser.close(); await new Promise((r) => server.close(r)); },
+  };
+}

@@ -1,0 +1,5 @@
+// The playground page: wires the components together.
+import './components/qplay-explorer.js';
+import { loadWasm } from './qplay.js';
+
+loadWasm().then((w) => { document.getElementById('version').textContent = 'v' + w.version(); });
