@@ -1000,3 +1000,41 @@ fn attributes_keep_their_types() {
     assert_eq!(g.nodes[1].attrs.0.get("s"), Some(&Attr::String("hello".into())));
     assert_eq!(g.nodes[1].attrs.0.get("fs"), Some(&Attr::Floats(vec![1.0, 2.0])));
 }
+
+#[test]
+fn deeply_nested_subgraphs_are_refused_without_overflowing_the_stack() {
+    let wrap = |inner: GraphProto| GraphProto {
+        node: vec![with_attr(
+            node("If", &["cond"], &["y"]),
+            AttributeProto { name: "then_branch".into(), g: Some(inner), r#type: 5, ..Default::default() },
+        )],
+        output: vec![vi("y", 1, &[])],
+        ..Default::default()
+    };
+    let mut g = GraphProto::default();
+    for _ in 0..200 {
+        g = wrap(g);
+    }
+    let e = err_of(&model(g, 13).encode_to_vec());
+    assert!(matches!(e, ModelError::NotOnnx(_)), "{e}");
+
+    // One level is fine: the graph attribute is dropped and `If` is reported as unsupported.
+    let mut g = wrap(GraphProto::default());
+    g.input.push(vi("cond", 9, &[1]));
+    let g = load(&model(g, 13));
+    assert!(g.nodes[0].attrs.0.is_empty());
+    let e = Plan::new(&g, &registry(), &[]).expect_err("If");
+    assert_eq!(e, ModelError::UnsupportedOps(vec![("If".into(), "If_0".into())]));
+}
+
+#[test]
+fn planning_refuses_huge_tensors() {
+    let nodes = vec![named(node("Reshape", &["x", "target"], &["y"]), "blowup")];
+    let inits = vec![i64_typed("target", &[2], &[1 << 20, 1 << 20])];
+    let g = load(&model(graph(nodes, inits, vec![vi("x", 1, &[0])], &["y"]), 13));
+    let r = registry();
+    let e = Plan::new(&g, &r, &[("x".into(), vec![1])]).expect_err("huge output");
+    assert!(matches!(e, ModelError::Limit(ref m) if m.contains("blowup")), "{e}");
+    let e = Plan::new(&g, &r, &[("x".into(), vec![1 << 30])]).expect_err("huge input");
+    assert!(matches!(e, ModelError::Limit(ref m) if m.contains("`x`")), "{e}");
+}

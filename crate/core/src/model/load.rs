@@ -25,6 +25,10 @@ use std::collections::{HashMap, HashSet};
 /// Default-domain opsets qplay's op builders are written against.
 pub const SUPPORTED_OPSETS: std::ops::RangeInclusive<i64> = 9..=21;
 
+/// Default for [`Limits::max_tensor_elements`]; planning applies it to every tensor a plan
+/// computes, too.
+pub const DEFAULT_MAX_TENSOR_ELEMENTS: usize = 256 << 20;
+
 /// Resource limits applied while loading, so that a malicious or corrupt file fails with a clear
 /// message instead of exhausting memory (the wasm build has at most 4 GiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +43,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_file_bytes: 512 << 20, max_tensor_elements: 256 << 20, max_nodes: 100_000 }
+        Limits { max_file_bytes: 512 << 20, max_tensor_elements: DEFAULT_MAX_TENSOR_ELEMENTS, max_nodes: 100_000 }
     }
 }
 

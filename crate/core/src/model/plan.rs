@@ -11,10 +11,14 @@
 //!    this is how the `Shape → Gather → Concat → Reshape` sub-graphs of exported models vanish;
 //! 5. lays out the remaining runtime steps over numbered slots, and computes liveness so that
 //!    each intermediate tensor is freed right after its last reader.
+//!
+//! Running checks every computed tensor against the planned dtype and shape, so whatever reads
+//! [`Plan::fact`] (quantizers, the wasm buffers) can rely on it.
 
+use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
 use super::passes::fold_batchnorm_into_conv;
 use super::tensor::onnx_dtype_name;
-use super::{DType, Graph, ModelError, Node, Tensor};
+use super::{numel, DType, Graph, ModelError, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -94,7 +98,14 @@ impl Plan {
     /// `input_shapes` gives concrete shapes for graph inputs by name; they override the model's
     /// shapes and must agree with its static dimensions. Inputs with dynamic dimensions must be
     /// given. Batch norms are folded into convolutions on a copy of the graph (the caller's graph
-    /// is not changed), so the plan's steps and tensor names are those of the folded graph.
+    /// is not changed), so the plan's steps and tensor names are those of the folded graph, and
+    /// nodes no graph output depends on are dropped (they need no implementation).
+    ///
+    /// Errors: [`ModelError::UnsupportedOps`] listing each missing op type once (with the first
+    /// node using it) before anything is evaluated; [`ModelError::DynamicInput`] /
+    /// [`ModelError::InputShape`] for input shapes; [`ModelError::Limit`] for a tensor of more
+    /// than [`DEFAULT_MAX_TENSOR_ELEMENTS`] elements; [`ModelError::Op`] naming the node for
+    /// anything an op rejects while being built, inferred or folded.
     pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
         let mut g = graph.clone();
         g.toposort()?;
@@ -182,6 +193,7 @@ impl Plan {
                     .collect::<Option<Vec<usize>>>()
                     .ok_or_else(|| ModelError::DynamicInput { name: v.name.clone(), shape: v.shape.clone() })?,
             };
+            check_size(&shape, || format!("input `{}`", v.name))?;
             let slot = slots.len();
             slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone() });
             slot_of.insert(v.name.clone(), slot);
@@ -217,6 +229,9 @@ impl Plan {
                     &node,
                     format!("the op describes {} outputs, the node has {}", inferred.len(), node.outputs.len()),
                 ));
+            }
+            for f in &inferred {
+                check_size(&f.shape, || format!("node `{}` ({})", node.name, node.op_type))?;
             }
             let all_const_inputs = in_facts.iter().all(|f| f.is_none_or(|f| f.value.is_some()));
             let out_facts: Vec<Fact> = if all_const_inputs {
@@ -434,6 +449,23 @@ impl Plan {
             results.push(t);
         }
         Ok(results)
+    }
+}
+
+/// Refuses tensors larger than [`DEFAULT_MAX_TENSOR_ELEMENTS`]: a crafted model or input shape
+/// must fail planning with a message rather than abort the process allocating at run time.
+fn check_size(shape: &[usize], what: impl Fn() -> String) -> Result<(), ModelError> {
+    match numel(shape) {
+        Ok(n) if n <= DEFAULT_MAX_TENSOR_ELEMENTS => Ok(()),
+        Ok(n) => Err(ModelError::Limit(format!(
+            "{} would make a tensor of shape {shape:?} ({n} elements), more than the limit of {}",
+            what(),
+            DEFAULT_MAX_TENSOR_ELEMENTS
+        ))),
+        Err(_) => Err(ModelError::Limit(format!(
+            "{} would make a tensor of shape {shape:?}, which has more elements than can be addressed",
+            what()
+        ))),
     }
 }
 
