@@ -1038,3 +1038,10 @@ fn planning_refuses_huge_tensors() {
     let e = Plan::new(&g, &r, &[("x".into(), vec![1 << 30])]).expect_err("huge input");
     assert!(matches!(e, ModelError::Limit(ref m) if m.contains("`x`")), "{e}");
 }
+
+#[test]
+fn plans_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Plan>();
+    send_sync::<Graph>();
+}

@@ -14,6 +14,7 @@
 //! Attributes qplay has no representation for (graphs, tensor lists, sparse tensors, type protos)
 //! are dropped: the ops that use them (`If`, `Loop`, `Scan`, …) are not supported anyway.
 
+use super::proto::tensor_shape_proto::dimension::Value as Dim;
 use super::proto::{
     attribute_type as at, data_location, type_proto, AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
 };
@@ -275,9 +276,7 @@ fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
                     s.dim
                         .iter()
                         .map(|d| match d.value {
-                            Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(n)) if n > 0 => {
-                                usize::try_from(n).ok()
-                            }
+                            Some(Dim::DimValue(n)) if n > 0 => usize::try_from(n).ok(),
                             _ => None,
                         })
                         .collect()
