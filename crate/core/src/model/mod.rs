@@ -3,11 +3,20 @@
 //!
 //! - [`tensor`]: [`Tensor`], [`DType`].
 //! - [`graph`]: [`Graph`], [`Node`], [`Attrs`] — the IR every other layer works on.
+//! - [`proto`]: ONNX's protobuf messages; [`load`]: `.onnx` bytes → checked [`Graph`].
+//! - [`passes`]: graph rewrites (batch-norm folding).
+//! - [`plan`]: [`Plan`] — ops built, shapes inferred, constants folded, ready to run.
 
 pub mod graph;
+pub mod load;
+pub mod passes;
+pub mod plan;
+pub mod proto;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
+pub use load::{load_onnx, load_onnx_with_limits, Limits};
+pub use plan::Plan;
 pub use tensor::{numel, strides, DType, Data, Tensor};
 
 /// Everything that can go wrong loading, planning or running a model. Messages say what to do.
@@ -48,6 +57,20 @@ pub enum ModelError {
     Opset(i64),
     #[error("{0}")]
     Other(String),
+    #[error("input `{name}` has the dynamic shape {}: give it a concrete shape (each `?` replaced by a size) when planning the model", fmt_dims(.shape))]
+    DynamicInput { name: String, shape: Vec<Option<usize>> },
+    #[error("the model has no input `{name}`; its inputs are: {}", .known.join(", "))]
+    UnknownInput { name: String, known: Vec<String> },
+    #[error("input `{name}`: expected {expected:?} data, got {got:?}")]
+    InputDType { name: String, expected: DType, got: DType },
+    #[error("graph output `{0}` is not produced by any node, input or initializer")]
+    MissingOutput(String),
+}
+
+/// Formats a partially known shape as `[?, 3, 640, 640]`.
+pub fn fmt_dims(shape: &[Option<usize>]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string())).collect();
+    format!("[{}]", dims.join(", "))
 }
 
 impl ModelError {

@@ -1,0 +1,186 @@
+//! Graph rewrites that keep a model's function but make it cheaper and closer to what
+//! deployment runtimes execute (and therefore quantize).
+
+use super::{Attrs, Data, Graph, Tensor};
+use std::collections::{HashMap, HashSet};
+
+/// Folds each foldable `BatchNormalization` into the `Conv` that feeds it, and returns how many
+/// were folded.
+///
+/// A BN is folded when its input is a `Conv` output that nothing else reads (nor is a graph
+/// output), the Conv's weight (and bias, if any) and the BN's scale γ, bias β, mean μ and
+/// variance σ² are float32 initializers of one value per output channel, and the BN is in
+/// inference mode. Then, per output channel `m` with `s = γ/√(σ²+ε)`:
+/// `w'[m] = w[m]·s` and `b'[m] = (b[m] − μ)·s + β` (`b = 0` for a Conv without bias).
+/// The BN node is removed and the Conv produces the BN's output name. Weights another node
+/// also reads are not changed in place: the folded copy gets a new name. Initializers left
+/// unreferenced by the rewrite are removed. Anything not matching is left as it is.
+///
+/// This is what deployment toolchains do before quantizing, so per-channel weight ranges seen
+/// by the quantizer are those of the folded weights.
+pub fn fold_batchnorm_into_conv(graph: &mut Graph) -> usize {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for n in &graph.nodes {
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            *uses.entry(i).or_default() += 1;
+        }
+    }
+    for o in &graph.outputs {
+        *uses.entry(&o.name).or_default() += 1;
+    }
+    let producer: HashMap<&str, usize> =
+        graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
+
+    let folds: Vec<Fold> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.op_type == "BatchNormalization")
+        .filter_map(|(bn, _)| plan_fold(graph, bn, &uses, &producer))
+        .collect();
+    if folds.is_empty() {
+        return 0;
+    }
+
+    let mut taken: HashSet<String> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter().chain(&n.outputs).cloned())
+        .chain(graph.initializers.keys().cloned())
+        .chain(graph.inputs.iter().chain(&graph.outputs).map(|v| v.name.clone()))
+        .collect();
+    let mut fresh = |base: String| {
+        let name =
+            (0..).map(|k| if k == 0 { base.clone() } else { format!("{base}_{k}") }).find(|c| !taken.contains(c));
+        let name = name.unwrap_or(base);
+        taken.insert(name.clone());
+        name
+    };
+
+    let mut touched: Vec<String> = Vec::new();
+    let mut removed = vec![false; graph.nodes.len()];
+    let count = folds.len();
+    for f in folds {
+        let bn_inputs = graph.nodes[f.bn].inputs.clone();
+        let bn_out = graph.nodes[f.bn].outputs[0].clone();
+        touched.extend(bn_inputs.into_iter().skip(1));
+        let conv = &mut graph.nodes[f.conv];
+        let w_name = conv.inputs[1].clone();
+        let new_w = if f.weight_shared { fresh(format!("{}_bn_folded_weight", conv.name)) } else { w_name.clone() };
+        let new_b = match conv.inputs.get(2).filter(|b| !b.is_empty()) {
+            Some(b) if !f.bias_shared => b.clone(),
+            Some(b) => {
+                touched.push(b.clone());
+                fresh(format!("{}_bn_folded_bias", conv.name))
+            }
+            None => fresh(format!("{}_bn_folded_bias", conv.name)),
+        };
+        touched.push(w_name);
+        conv.inputs.truncate(2);
+        conv.inputs[1] = new_w.clone();
+        conv.inputs.push(new_b.clone());
+        conv.outputs[0] = bn_out;
+        graph.initializers.insert(new_w, f.weight);
+        graph.initializers.insert(new_b, f.bias);
+        removed[f.bn] = true;
+    }
+    let mut i = 0;
+    graph.nodes.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+
+    let referenced: HashSet<&str> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter())
+        .chain(graph.outputs.iter().map(|o| &o.name))
+        .map(String::as_str)
+        .collect();
+    let dead: Vec<String> = touched.into_iter().filter(|t| !referenced.contains(t.as_str())).collect();
+    for t in dead {
+        graph.initializers.remove(&t);
+    }
+    count
+}
+
+/// One planned fold: node indices and the folded tensors.
+struct Fold {
+    conv: usize,
+    bn: usize,
+    weight: Tensor,
+    bias: Tensor,
+    weight_shared: bool,
+    bias_shared: bool,
+}
+
+/// Checks the pattern around BN node `bn` and computes the folded weight and bias.
+fn plan_fold(graph: &Graph, bn: usize, uses: &HashMap<&str, usize>, producer: &HashMap<&str, usize>) -> Option<Fold> {
+    let b = &graph.nodes[bn];
+    if b.inputs.len() != 5 || b.inputs.iter().any(String::is_empty) || training(&b.attrs) {
+        return None;
+    }
+    if b.outputs.first().is_none_or(String::is_empty) || b.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return None;
+    }
+    let x = b.inputs[0].as_str();
+    if uses.get(x) != Some(&1) {
+        return None;
+    }
+    let conv_idx = *producer.get(x)?;
+    let conv = &graph.nodes[conv_idx];
+    if conv.op_type != "Conv" || conv.outputs.len() != 1 || conv.inputs.len() < 2 || conv.inputs.len() > 3 {
+        return None;
+    }
+    let w = graph.initializers.get(&conv.inputs[1])?;
+    let w_data = w.as_f32().ok()?;
+    let m = *w.shape.first()?;
+    if m == 0 {
+        return None;
+    }
+    let per_channel = |name: &str| -> Option<&[f32]> {
+        let t = graph.initializers.get(name)?.as_f32().ok()?;
+        (t.len() == m).then_some(t)
+    };
+    let gamma = per_channel(&b.inputs[1])?;
+    let beta = per_channel(&b.inputs[2])?;
+    let mean = per_channel(&b.inputs[3])?;
+    let var = per_channel(&b.inputs[4])?;
+    let bias_name = conv.inputs.get(2).filter(|n| !n.is_empty());
+    let bias = match bias_name {
+        Some(n) => Some(per_channel(n)?),
+        None => None,
+    };
+    let eps = f64::from(b.attrs.float("epsilon", 1e-5));
+    let scale: Vec<f64> = var
+        .iter()
+        .zip(gamma)
+        .map(|(&v, &g)| {
+            let d = f64::from(v) + eps;
+            (d > 0.0 && d.is_finite()).then(|| f64::from(g) / d.sqrt())
+        })
+        .collect::<Option<_>>()?;
+
+    let per = w_data.len() / m;
+    let weight: Vec<f32> =
+        w_data.iter().enumerate().map(|(i, &v)| (f64::from(v) * scale[i / per.max(1)]) as f32).collect();
+    let new_bias: Vec<f32> = (0..m)
+        .map(|c| {
+            let b0 = bias.map_or(0.0, |b| f64::from(b[c]));
+            ((b0 - f64::from(mean[c])) * scale[c] + f64::from(beta[c])) as f32
+        })
+        .collect();
+    Some(Fold {
+        conv: conv_idx,
+        bn,
+        weight: Tensor { shape: w.shape.clone(), data: Data::F32(weight) },
+        bias: Tensor { shape: vec![m], data: Data::F32(new_bias) },
+        weight_shared: uses.get(conv.inputs[1].as_str()) != Some(&1),
+        bias_shared: bias_name.is_some_and(|n| uses.get(n.as_str()) != Some(&1)),
+    })
+}
+
+/// Whether a BN runs in training mode (opset 14+ `training_mode`), which folding must not touch.
+fn training(attrs: &Attrs) -> bool {
+    attrs.int("training_mode", 0) != 0
+}

@@ -1,0 +1,490 @@
+//! Planning: a [`Graph`] + the op [`Registry`] + concrete input shapes → a [`Plan`] that runs.
+//!
+//! Planning does all the work that does not depend on input values, once:
+//! 1. folds batch norms into convolutions ([`super::passes::fold_batchnorm_into_conv`]) on a
+//!    copy of the graph and drops nodes no graph output depends on;
+//! 2. builds an op for every node, reporting *all* unsupported op types in one error;
+//! 3. fixes the input shapes (dynamic dimensions must be given);
+//! 4. propagates [`Fact`]s (dtype, static shape, value of constants) in topological order.
+//!    A node whose inputs are all constants is evaluated right there, and a node whose
+//!    inference already knows every output value (e.g. `Shape`) needs no evaluation at all:
+//!    this is how the `Shape → Gather → Concat → Reshape` sub-graphs of exported models vanish;
+//! 5. lays out the remaining runtime steps over numbered slots, and computes liveness so that
+//!    each intermediate tensor is freed right after its last reader.
+//!
+//! Running checks every computed tensor against the planned dtype and shape, so whatever reads
+//! [`Plan::fact`] (quantizers, the wasm buffers) can rely on it.
+
+use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
+use super::passes::fold_batchnorm_into_conv;
+use super::tensor::onnx_dtype_name;
+use super::{numel, DType, Graph, ModelError, Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, Registry};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A model ready to run: ops built, shapes known, constants folded, memory reuse planned.
+///
+/// Immutable once built, and `Send + Sync`: one plan can serve many runs, from several threads.
+pub struct Plan {
+    /// Graph inputs in model order.
+    inputs: Vec<PlanInput>,
+    /// Graph outputs in model order.
+    outputs: Vec<(String, Source)>,
+    /// What is statically known about every tensor the planned graph mentions.
+    facts: HashMap<String, Fact>,
+    /// Runtime steps in execution order.
+    steps: Vec<Step>,
+    /// Per runtime slot: the tensor name, dtype and shape it holds.
+    slots: Vec<SlotInfo>,
+}
+
+/// A graph input with its resolved shape.
+#[derive(Debug)]
+struct PlanInput {
+    name: String,
+    slot: usize,
+    dtype: DType,
+    shape: Vec<usize>,
+}
+
+/// A runtime tensor: the name it has in the graph and its planned type and shape.
+#[derive(Debug)]
+struct SlotInfo {
+    name: String,
+    dtype: DType,
+    shape: Vec<usize>,
+}
+
+/// Where a step reads an input from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A tensor computed (or given) at run time.
+    Slot(usize),
+    /// A constant known at plan time.
+    Const(Arc<Tensor>),
+    /// An omitted optional input.
+    Omitted,
+}
+
+/// One node left to run after constant folding.
+#[derive(Debug)]
+struct Step {
+    name: String,
+    op_type: String,
+    op: Box<dyn Op>,
+    inputs: Vec<Source>,
+    /// The slot of each output; `None` for outputs the node leaves unnamed.
+    outputs: Vec<Option<usize>>,
+    /// Slots whose last reader is this step: freed right after it.
+    free: Vec<usize>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("inputs", &self.input_names())
+            .field("outputs", &self.output_names())
+            .field("steps", &self.steps.len())
+            .field("constants", &self.facts.values().filter(|f| f.value.is_some()).count())
+            .finish()
+    }
+}
+
+impl Plan {
+    /// Plans `graph` with the ops of `registry`.
+    ///
+    /// `input_shapes` gives concrete shapes for graph inputs by name; they override the model's
+    /// shapes and must agree with its static dimensions. Inputs with dynamic dimensions must be
+    /// given. Batch norms are folded into convolutions on a copy of the graph (the caller's graph
+    /// is not changed), so the plan's steps and tensor names are those of the folded graph, and
+    /// nodes no graph output depends on are dropped (they need no implementation).
+    ///
+    /// Errors: [`ModelError::UnsupportedOps`] listing each missing op type once (with the first
+    /// node using it) before anything is evaluated; [`ModelError::DynamicInput`] /
+    /// [`ModelError::InputShape`] for input shapes; [`ModelError::Limit`] for a tensor of more
+    /// than [`DEFAULT_MAX_TENSOR_ELEMENTS`] elements; [`ModelError::Op`] naming the node for
+    /// anything an op rejects while being built, inferred or folded.
+    pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
+        let mut g = graph.clone();
+        g.toposort()?;
+        fold_batchnorm_into_conv(&mut g);
+        Self::from_graph(g, registry, input_shapes)
+    }
+
+    fn from_graph(g: Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
+        let Graph { nodes, mut initializers, inputs: graph_inputs, outputs: graph_outputs, opset, .. } = g;
+
+        // Dead-code elimination: keep what some graph output depends on.
+        let mut needed: HashSet<&str> = graph_outputs.iter().map(|o| o.name.as_str()).collect();
+        let mut keep = vec![false; nodes.len()];
+        for (i, n) in nodes.iter().enumerate().rev() {
+            if n.outputs.iter().any(|o| needed.contains(o.as_str())) {
+                keep[i] = true;
+                needed.extend(n.inputs.iter().map(String::as_str));
+            }
+        }
+        let nodes: Vec<Node> = nodes.into_iter().zip(keep).filter_map(|(n, k)| k.then_some(n)).collect();
+
+        // Build every op first, so one error can list every unsupported op type.
+        let ctx = BuildCtx { opset };
+        let mut unsupported: Vec<(String, String)> = Vec::new();
+        let mut build_error: Option<ModelError> = None;
+        let mut ops: Vec<Option<Box<dyn Op>>> = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            match registry.get(&n.op_type) {
+                None => {
+                    if !unsupported.iter().any(|(op, _)| *op == n.op_type) {
+                        unsupported.push((n.op_type.clone(), n.name.clone()));
+                    }
+                    ops.push(None);
+                }
+                Some(build) => match build(n, &ctx) {
+                    Ok(op) => ops.push(Some(op)),
+                    Err(msg) => {
+                        build_error.get_or_insert_with(|| ModelError::at(n, msg));
+                        ops.push(None);
+                    }
+                },
+            }
+        }
+        if !unsupported.is_empty() {
+            return Err(ModelError::UnsupportedOps(unsupported));
+        }
+        if let Some(e) = build_error {
+            return Err(e);
+        }
+
+        // Input shapes.
+        let known = || graph_inputs.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
+        for (name, _) in input_shapes {
+            if !graph_inputs.iter().any(|v| v.name == *name) {
+                return Err(ModelError::UnknownInput { name: name.clone(), known: known() });
+            }
+        }
+        let mut facts: HashMap<String, Fact> = HashMap::new();
+        let mut slots: Vec<SlotInfo> = Vec::new();
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        let mut inputs = Vec::with_capacity(graph_inputs.len());
+        for v in &graph_inputs {
+            let dtype = DType::from_onnx(v.elem_type).map_err(|_| {
+                ModelError::UnsupportedDType(format!("{} (input `{}`)", onnx_dtype_name(v.elem_type), v.name))
+            })?;
+            let shape = match input_shapes.iter().find(|(n, _)| *n == v.name) {
+                // A model input without shape information accepts any given shape.
+                Some((_, given)) if v.shape.is_empty() => given.clone(),
+                Some((_, given)) => {
+                    let agrees = given.len() == v.shape.len()
+                        && v.shape.iter().zip(given).all(|(d, g)| d.is_none_or(|d| d == *g));
+                    if !agrees {
+                        return Err(ModelError::InputShape {
+                            name: v.name.clone(),
+                            expected: v.shape.clone(),
+                            got: given.clone(),
+                        });
+                    }
+                    given.clone()
+                }
+                None => v
+                    .shape
+                    .iter()
+                    .copied()
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| ModelError::DynamicInput { name: v.name.clone(), shape: v.shape.clone() })?,
+            };
+            check_size(&shape, || format!("input `{}`", v.name))?;
+            let slot = slots.len();
+            slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone() });
+            slot_of.insert(v.name.clone(), slot);
+            facts.insert(v.name.clone(), Fact::new(dtype, shape.clone()));
+            inputs.push(PlanInput { name: v.name.clone(), slot, dtype, shape });
+        }
+
+        // Fact propagation and constant folding, in topological order.
+        let mut steps: Vec<Step> = Vec::new();
+        for (node, op) in nodes.into_iter().zip(ops) {
+            let Some(op) = op else { continue };
+            for i in &node.inputs {
+                if !i.is_empty() && !facts.contains_key(i) {
+                    if let Some(t) = initializers.remove(i) {
+                        facts.insert(i.clone(), Fact::constant(t));
+                    }
+                }
+            }
+            let in_facts: Vec<Option<&Fact>> = node
+                .inputs
+                .iter()
+                .map(|i| match i.as_str() {
+                    "" => Ok(None),
+                    name => facts
+                        .get(name)
+                        .map(Some)
+                        .ok_or_else(|| ModelError::MissingInput { node: node.name.clone(), input: i.clone() }),
+                })
+                .collect::<Result<_, _>>()?;
+            let inferred = op.infer(&in_facts).map_err(|m| ModelError::at(&node, m))?;
+            if inferred.len() < node.outputs.len() {
+                return Err(ModelError::at(
+                    &node,
+                    format!("the op describes {} outputs, the node has {}", inferred.len(), node.outputs.len()),
+                ));
+            }
+            for f in &inferred {
+                check_size(&f.shape, || format!("node `{}` ({})", node.name, node.op_type))?;
+            }
+            let all_const_inputs = in_facts.iter().all(|f| f.is_none_or(|f| f.value.is_some()));
+            let out_facts: Vec<Fact> = if all_const_inputs {
+                let values: Vec<Option<&Tensor>> =
+                    in_facts.iter().map(|f| f.and_then(|f| f.value.as_deref())).collect();
+                let computed = op.eval(&values).map_err(|m| ModelError::at(&node, m))?;
+                if computed.len() < node.outputs.len() {
+                    return Err(ModelError::at(&node, output_count(computed.len(), node.outputs.len())));
+                }
+                computed
+                    .into_iter()
+                    .zip(&inferred)
+                    .map(|(t, f)| {
+                        check_against(&t, f.dtype, &f.shape).map_err(|m| ModelError::at(&node, m))?;
+                        Ok(Fact::constant(t))
+                    })
+                    .collect::<Result<_, ModelError>>()?
+            } else if node.outputs.iter().zip(&inferred).all(|(o, f)| o.is_empty() || f.value.is_some()) {
+                inferred
+            } else {
+                let sources =
+                    node.inputs
+                        .iter()
+                        .zip(&in_facts)
+                        .map(|(name, f)| match f {
+                            None => Ok(Source::Omitted),
+                            Some(Fact { value: Some(v), .. }) => Ok(Source::Const(v.clone())),
+                            // Known and not constant: an input or an earlier step's output.
+                            Some(_) => slot_of.get(name).map(|&s| Source::Slot(s)).ok_or_else(|| {
+                                ModelError::MissingInput { node: node.name.clone(), input: name.clone() }
+                            }),
+                        })
+                        .collect::<Result<_, _>>()?;
+                let outputs = node
+                    .outputs
+                    .iter()
+                    .zip(&inferred)
+                    .map(|(name, f)| {
+                        (!name.is_empty()).then(|| {
+                            slots.push(SlotInfo { name: name.clone(), dtype: f.dtype, shape: f.shape.clone() });
+                            slot_of.insert(name.clone(), slots.len() - 1);
+                            slots.len() - 1
+                        })
+                    })
+                    .collect();
+                steps.push(Step {
+                    name: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    op,
+                    inputs: sources,
+                    outputs,
+                    free: Vec::new(),
+                });
+                inferred.into_iter().map(|f| Fact::new(f.dtype, f.shape)).collect()
+            };
+            drop(in_facts);
+            for (name, f) in node.outputs.iter().zip(out_facts) {
+                if !name.is_empty() {
+                    facts.insert(name.clone(), f);
+                }
+            }
+        }
+
+        // Graph outputs: a runtime slot or a constant (an output may be an initializer).
+        let mut outputs = Vec::with_capacity(graph_outputs.len());
+        for o in &graph_outputs {
+            if !facts.contains_key(&o.name) {
+                if let Some(t) = initializers.remove(&o.name) {
+                    facts.insert(o.name.clone(), Fact::constant(t));
+                }
+            }
+            let source = match (facts.get(&o.name), slot_of.get(&o.name)) {
+                (Some(Fact { value: Some(v), .. }), _) => Source::Const(v.clone()),
+                (_, Some(&s)) => Source::Slot(s),
+                _ => return Err(ModelError::MissingOutput(o.name.clone())),
+            };
+            outputs.push((o.name.clone(), source));
+        }
+
+        // Liveness: free each slot after its last reader (or right after its producer when no
+        // step reads it). Inputs are borrowed and outputs are kept, so neither is freed.
+        let mut last: Vec<Option<usize>> = vec![None; slots.len()];
+        for (i, s) in steps.iter().enumerate() {
+            for &o in s.outputs.iter().flatten() {
+                last[o] = Some(i);
+            }
+            for src in &s.inputs {
+                if let Source::Slot(slot) = src {
+                    last[*slot] = Some(i);
+                }
+            }
+        }
+        for inp in &inputs {
+            last[inp.slot] = None;
+        }
+        for (_, src) in &outputs {
+            if let Source::Slot(s) = src {
+                last[*s] = None;
+            }
+        }
+        for (slot, at) in last.into_iter().enumerate() {
+            if let Some(step) = at.and_then(|i| steps.get_mut(i)) {
+                step.free.push(slot);
+            }
+        }
+
+        Ok(Plan { inputs, outputs, facts, steps, slots })
+    }
+
+    /// Graph input names, in model order.
+    pub fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    /// Graph output names, in model order.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The runtime steps, as (node name, op type), in execution order. Folded nodes are absent.
+    pub fn steps(&self) -> Vec<(&str, &str)> {
+        self.steps.iter().map(|s| (s.name.as_str(), s.op_type.as_str())).collect()
+    }
+
+    /// What planning knows about a tensor of the planned graph: dtype, static shape and, for
+    /// constants, the value. `None` for names the planned graph does not use.
+    pub fn fact(&self, name: &str) -> Option<&Fact> {
+        self.facts.get(name)
+    }
+
+    /// Runs the model and returns the graph outputs in order.
+    ///
+    /// Every graph input must be given once, with the planned dtype and shape.
+    pub fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, ModelError> {
+        self.run_with(inputs, &mut |_, _| {})
+    }
+
+    /// [`Plan::run`], calling `observer` with the name and value of every tensor a step computes
+    /// (intermediates and graph outputs; not inputs, nor constants folded at plan time), right
+    /// after it is computed. Calibration collects activation ranges this way.
+    pub fn run_with(
+        &self,
+        inputs: &[(String, Tensor)],
+        observer: &mut dyn FnMut(&str, &Tensor),
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let mut env: Vec<Option<Cow<'_, Tensor>>> = (0..self.slots.len()).map(|_| None).collect();
+        for (name, t) in inputs {
+            let Some(inp) = self.inputs.iter().find(|i| i.name == *name) else {
+                return Err(ModelError::UnknownInput {
+                    name: name.clone(),
+                    known: self.inputs.iter().map(|i| i.name.clone()).collect(),
+                });
+            };
+            if t.dtype() != inp.dtype {
+                return Err(ModelError::InputDType { name: name.clone(), expected: inp.dtype, got: t.dtype() });
+            }
+            if t.shape != inp.shape {
+                return Err(ModelError::InputShape {
+                    name: name.clone(),
+                    expected: inp.shape.iter().copied().map(Some).collect(),
+                    got: t.shape.clone(),
+                });
+            }
+            if env[inp.slot].replace(Cow::Borrowed(t)).is_some() {
+                return Err(ModelError::Other(format!("input `{name}` is given more than once")));
+            }
+        }
+        if let Some(missing) = self.inputs.iter().find(|i| env[i.slot].is_none()) {
+            return Err(ModelError::InputNotGiven(missing.name.clone()));
+        }
+
+        for step in &self.steps {
+            let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+            let computed = {
+                let args: Vec<Option<&Tensor>> =
+                    step.inputs
+                        .iter()
+                        .map(|src| match src {
+                            Source::Slot(s) => env[*s].as_deref().map(Some).ok_or_else(|| {
+                                err(format!("internal: input `{}` is not available", self.slots[*s].name))
+                            }),
+                            Source::Const(t) => Ok(Some(&**t)),
+                            Source::Omitted => Ok(None),
+                        })
+                        .collect::<Result<_, _>>()?;
+                step.op.eval(&args).map_err(err)?
+            };
+            if computed.len() < step.outputs.len() {
+                return Err(err(output_count(computed.len(), step.outputs.len())));
+            }
+            for (slot, t) in step.outputs.iter().zip(computed) {
+                let Some(slot) = *slot else { continue };
+                let info = &self.slots[slot];
+                check_against(&t, info.dtype, &info.shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
+                observer(&info.name, &t);
+                env[slot] = Some(Cow::Owned(t));
+            }
+            for &s in &step.free {
+                env[s] = None;
+            }
+        }
+
+        // Move each output out of its slot; an output listed twice is copied for the earlier one.
+        let mut results = Vec::with_capacity(self.outputs.len());
+        for (i, (name, src)) in self.outputs.iter().enumerate() {
+            let t = match src {
+                Source::Const(t) => (**t).clone(),
+                Source::Slot(s) => {
+                    let again = self.outputs[i + 1..].iter().any(|(_, o)| matches!(o, Source::Slot(x) if x == s));
+                    let cell = if again { env[*s].clone() } else { env[*s].take() };
+                    cell.ok_or_else(|| ModelError::MissingOutput(name.clone()))?.into_owned()
+                }
+                Source::Omitted => return Err(ModelError::MissingOutput(name.clone())),
+            };
+            results.push(t);
+        }
+        Ok(results)
+    }
+}
+
+/// Refuses tensors larger than [`DEFAULT_MAX_TENSOR_ELEMENTS`]: a crafted model or input shape
+/// must fail planning with a message rather than abort the process allocating at run time.
+fn check_size(shape: &[usize], what: impl Fn() -> String) -> Result<(), ModelError> {
+    match numel(shape) {
+        Ok(n) if n <= DEFAULT_MAX_TENSOR_ELEMENTS => Ok(()),
+        Ok(n) => Err(ModelError::Limit(format!(
+            "{} would make a tensor of shape {shape:?} ({n} elements), more than the limit of {}",
+            what(),
+            DEFAULT_MAX_TENSOR_ELEMENTS
+        ))),
+        Err(_) => Err(ModelError::Limit(format!(
+            "{} would make a tensor of shape {shape:?}, which has more elements than can be addressed",
+            what()
+        ))),
+    }
+}
+
+fn output_count(got: usize, want: usize) -> String {
+    format!("the op returned {got} outputs, the node has {want}")
+}
+
+/// Checks a computed tensor against what planning inferred for it: a mismatch is a bug in the
+/// op's `infer` or `eval`, and would break everything that trusts the plan's shapes.
+fn check_against(t: &Tensor, dtype: DType, shape: &[usize]) -> Result<(), String> {
+    if t.dtype() != dtype || t.shape != shape {
+        return Err(format!(
+            "computed a {:?} tensor of shape {:?}, but shape inference said {dtype:?} {shape:?}",
+            t.dtype(),
+            t.shape
+        ));
+    }
+    if super::numel(&t.shape).ok() != Some(t.len()) {
+        return Err(format!("computed a tensor of shape {:?} with {} elements", t.shape, t.len()));
+    }
+    Ok(())
+}
