@@ -5,6 +5,7 @@
 //! - [`graph`]: [`Graph`], [`Node`], [`Attrs`] — the IR every other layer works on.
 
 pub mod graph;
+pub mod npy;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
