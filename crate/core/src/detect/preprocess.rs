@@ -90,8 +90,8 @@ impl Geometry {
         Ok(match profile.resize {
             Resize::Stretch => Geometry { in_w, in_h, content_w: in_w, content_h: in_h, left: 0, top: 0, pad: 0.0 },
             Resize::Letterbox { pad } => {
-                // One scale for both axes; content rounded to whole pixels (at least 1) and centred,
-                // with the odd pixel of padding, if any, on the right/bottom.
+                // One scale for both axes; content rounded half up to whole pixels (at least 1) and
+                // centred, with the odd pixel of padding, if any, on the right/bottom.
                 let s = (in_w as f64 / image_w as f64).min(in_h as f64 / image_h as f64);
                 let content_w = ((image_w as f64 * s).round() as usize).clamp(1, in_w);
                 let content_h = ((image_h as f64 * s).round() as usize).clamp(1, in_h);
@@ -120,24 +120,58 @@ impl Geometry {
     }
 }
 
-/// One output coordinate's bilinear sample: source indices and the weight of the second one.
+/// One output coordinate's bilinear sample: the two source indices (pre-multiplied by `step`,
+/// 4 bytes per pixel for columns, the row stride for rows) and their weights.
 #[derive(Clone, Copy)]
 struct Tap {
-    i0: usize,
-    i1: usize,
+    o0: usize,
+    o1: usize,
+    w0: f32,
     w1: f32,
 }
 
 /// Half-pixel-centre taps for resizing `src` samples to `dst` (see the module docs).
-fn taps(src: usize, dst: usize, out: &mut Vec<Tap>) {
+fn taps(src: usize, dst: usize, step: usize, out: &mut Vec<Tap>) {
     out.clear();
     let scale = src as f64 / dst as f64;
     let last = src - 1;
     out.extend((0..dst).map(|d| {
         let s = ((d as f64 + 0.5) * scale - 0.5).clamp(0.0, last as f64);
         let i0 = (s.floor() as usize).min(last);
-        Tap { i0, i1: (i0 + 1).min(last), w1: (s - i0 as f64) as f32 }
+        let w1 = (s - i0 as f64) as f32;
+        Tap { o0: i0 * step, o1: (i0 + 1).min(last) * step, w0: 1.0 - w1, w1 }
     }));
+}
+
+/// Colour reordering and normalisation, folded into one multiply-add per value.
+struct Norm {
+    /// Source (RGBA) channel of each model channel.
+    src_ch: [usize; 3],
+    /// `1 / (255·std[c])`.
+    a: [f32; 3],
+    /// `−mean[c] / std[c]`.
+    b: [f32; 3],
+}
+
+impl Norm {
+    /// The three colour bytes of the pixel at byte offset `o`, in model channel order.
+    #[inline(always)]
+    fn rgb(&self, row: &[u8], o: usize) -> [f32; 3] {
+        let p = &row[o..o + 4];
+        self.src_ch.map(|s| p[s] as f32)
+    }
+
+    /// The normalised bilinear sample between source rows `row0`/`row1` and columns of `tx`.
+    #[inline(always)]
+    fn sample(&self, row0: &[u8], row1: &[u8], ty: &Tap, tx: &Tap) -> [f32; 3] {
+        let (p00, p01) = (self.rgb(row0, tx.o0), self.rgb(row0, tx.o1));
+        let (p10, p11) = (self.rgb(row1, tx.o0), self.rgb(row1, tx.o1));
+        std::array::from_fn(|c| {
+            let top = p00[c] * tx.w0 + p01[c] * tx.w1;
+            let bottom = p10[c] * tx.w0 + p11[c] * tx.w1;
+            (top * ty.w0 + bottom * ty.w1) * self.a[c] + self.b[c]
+        })
+    }
 }
 
 /// RGBA pixels (`width × height × 4` bytes, row-major, alpha ignored) → the model input tensor
@@ -179,7 +213,6 @@ pub fn preprocess_into(
     let plane = in_w * in_h;
 
     // Normalisation folded into one multiply-add per value: (v/255 − m)/s = v·a + b.
-    // Source channel for each model channel, after colour reordering.
     let src_ch: [usize; 3] = match profile.color {
         ColorOrder::Rgb => [0, 1, 2],
         ColorOrder::Bgr => [2, 1, 0],
@@ -207,31 +240,36 @@ pub fn preprocess_into(
         }
     }
 
+    let stride = width * 4;
     let mut xs = Vec::with_capacity(g.content_w);
     let mut ys = Vec::with_capacity(g.content_h);
-    taps(width, g.content_w, &mut xs);
-    taps(height, g.content_h, &mut ys);
-    let stride = width * 4;
+    taps(width, g.content_w, 4, &mut xs);
+    taps(height, g.content_h, stride, &mut ys);
 
-    for (cy, ty) in ys.iter().enumerate() {
-        let row0 = &rgba[ty.i0 * stride..ty.i0 * stride + stride];
-        let row1 = &rgba[ty.i1 * stride..ty.i1 * stride + stride];
-        let (wy1, wy0) = (ty.w1, 1.0 - ty.w1);
-        let oy = g.top + cy;
-        for (cx, tx) in xs.iter().enumerate() {
-            let (wx1, wx0) = (tx.w1, 1.0 - tx.w1);
-            let (p0, p1) = (tx.i0 * 4, tx.i1 * 4);
-            let ox = g.left + cx;
-            for c in 0..3 {
-                let s = src_ch[c];
-                let top = row0[p0 + s] as f32 * wx0 + row0[p1 + s] as f32 * wx1;
-                let bottom = row1[p0 + s] as f32 * wx0 + row1[p1 + s] as f32 * wx1;
-                let v = top * wy0 + bottom * wy1;
-                let idx = match profile.layout {
-                    Layout::Nchw => c * plane + oy * in_w + ox,
-                    Layout::Nhwc => (oy * in_w + ox) * 3 + c,
-                };
-                out[idx] = v * a[c] + b[c];
+    // One output row at a time: the two source rows it blends, then every output column.
+    let norm = Norm { src_ch, a, b };
+    let rows = |ty: &Tap| (&rgba[ty.o0..ty.o0 + stride], &rgba[ty.o1..ty.o1 + stride]);
+    match profile.layout {
+        Layout::Nchw => {
+            let (p01, p2) = out.split_at_mut(2 * plane);
+            let (p0, p1) = p01.split_at_mut(plane);
+            for (cy, ty) in ys.iter().enumerate() {
+                let (row0, row1) = rows(ty);
+                let start = (g.top + cy) * in_w + g.left;
+                let span = start..start + g.content_w;
+                let dst = p0[span.clone()].iter_mut().zip(&mut p1[span.clone()]).zip(&mut p2[span]);
+                for (((v0, v1), v2), tx) in dst.zip(&xs) {
+                    [*v0, *v1, *v2] = norm.sample(row0, row1, ty, tx);
+                }
+            }
+        }
+        Layout::Nhwc => {
+            for (cy, ty) in ys.iter().enumerate() {
+                let (row0, row1) = rows(ty);
+                let start = ((g.top + cy) * in_w + g.left) * 3;
+                for (px, tx) in out[start..start + 3 * g.content_w].chunks_exact_mut(3).zip(&xs) {
+                    px.copy_from_slice(&norm.sample(row0, row1, ty, tx));
+                }
             }
         }
     }

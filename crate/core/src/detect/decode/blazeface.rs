@@ -62,7 +62,7 @@ pub fn decode(cfg: &BlazeFace, profile: &Profile, outputs: &[(String, Tensor)]) 
     let unit = 1.0 / cfg.coord_scale;
     let mut out = Vec::new();
     for (i, &[ax, ay]) in anchors.iter().enumerate() {
-        let score = sigmoid(cls[i].clamp(-cfg.score_clip, cfg.score_clip));
+        let score = sigmoid(cls[i].max(-cfg.score_clip).min(cfg.score_clip));
         if score < profile.score_threshold {
             continue;
         }

@@ -17,8 +17,9 @@ use super::DetectError;
 use crate::model::Tensor;
 
 /// Runs the profile's decoder on named outputs, keeping candidates scoring at least
-/// `profile.score_threshold`.
+/// `profile.score_threshold`. Validates the profile first.
 pub fn decode(profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Candidate>, DetectError> {
+    profile.validate()?;
     match &profile.decoder {
         Decoder::SsdAnchors(d) => ssd::decode(d, profile, outputs),
         Decoder::Yolov5(d) => yolov5::decode(d, profile, outputs),
@@ -42,12 +43,13 @@ pub(crate) fn output<'a>(
         });
     };
     let data = t.as_f32().map_err(|_| DetectError::OutputDType { name: name.to_string(), dtype: t.dtype() })?;
-    if data.len() != t.shape.iter().product::<usize>() {
+    // Tensor's fields are public, so shape and data may disagree (or the shape overflow).
+    if crate::model::numel(&t.shape).ok() != Some(data.len()) {
         return Err(DetectError::OutputShape {
             decoder,
             name: name.to_string(),
             got: t.shape.clone(),
-            expected: format!("{} values for that shape (it holds {})", t.shape.iter().product::<usize>(), data.len()),
+            expected: format!("a shape that matches its {} values", data.len()),
         });
     }
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
