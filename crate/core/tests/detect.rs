@@ -499,6 +499,26 @@ fn bad_profiles_and_transforms_are_errors() {
         assert!(matches!(detect(&bad, &outs, &t), Err(DetectError::Profile(_))), "{bad:?}");
         assert!(matches!(preprocess(&bad, 2, 2, &[0; 16]), Err(DetectError::Profile(_))), "{bad:?}");
     }
+    // The public decode() validates too: a negative clip would otherwise make clamp() panic.
+    let mut b = shipped("blazeface_short");
+    if let Decoder::Blazeface(d) = &mut b.decoder {
+        d.score_clip = -1.0;
+    }
+    let outs = vec![
+        ("regressors".to_string(), Tensor::f32(vec![1, 896, 16], vec![0.0; 896 * 16]).unwrap()),
+        ("classificators".to_string(), Tensor::f32(vec![1, 896, 1], vec![0.0; 896]).unwrap()),
+    ];
+    assert!(matches!(qplay_core::detect::decode::decode(&b, &outs), Err(DetectError::Profile(_))));
+    // A tensor whose shape and data disagree (the fields are public) is a shape error.
+    let bad = vec![
+        (
+            "regressors".to_string(),
+            Tensor { shape: vec![1, 896, 16], data: qplay_core::model::Data::F32(vec![0.0; 3]) },
+        ),
+        outs[1].clone(),
+    ];
+    let e = detect(&shipped("blazeface_short"), &bad, &t).unwrap_err();
+    assert!(matches!(e, DetectError::OutputShape { .. }), "{e}");
 }
 
 // --- Auto-detection ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Detection: model profiles, pre-processing (resize, letterbox, normalise), decoders and NMS.
 //!
 //! The flow for one frame:
-//! 1. [`preprocess`] turns RGBA pixels into the model's input tensor and a [`Transform`];
+//! 1. [`preprocess()`] turns RGBA pixels into the model's input tensor and a [`Transform`];
 //! 2. the model runner (not this module) produces named output tensors;
 //! 3. [`detect`] decodes them with the profile's [`Decoder`], runs class-aware greedy
 //!    [`nms`](nms::nms) and maps the boxes back to image pixels.
@@ -64,7 +64,7 @@ pub enum DetectError {
 ///
 /// Candidates scoring at least `profile.score_threshold` go through class-aware greedy NMS
 /// (`profile.iou_threshold`, at most `profile.max_detections`) in input pixels; the survivors,
-/// best first, are mapped through `transform` (from [`preprocess`]) and clipped to the image.
+/// best first, are mapped through `transform` (from [`preprocess()`]) and clipped to the image.
 pub fn detect(
     profile: &Profile,
     outputs: &[(String, Tensor)],

@@ -76,7 +76,7 @@ pub enum ColorOrder {
 }
 
 /// How the image is fitted to the model's input size. Both use the same bilinear sampling
-/// (see [`super::preprocess`]).
+/// (see [`super::preprocess`](mod@super::preprocess)).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Resize {
