@@ -17,7 +17,10 @@ pub mod profile;
 
 pub use auto::{infer_profile, AutoProfile};
 pub use preprocess::{preprocess, preprocess_into, Transform};
-pub use profile::{coco80_labels, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, COCO80};
+pub use profile::{
+    coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+    COCO80,
+};
 
 use crate::model::{DType, Tensor};
 use serde::{Deserialize, Serialize};
