@@ -1,0 +1,379 @@
+//! Profile inference for uploaded models, from input and output shapes alone.
+//!
+//! Shapes say a lot (which decoder, how many classes, layout, input size) but not everything
+//! (normalisation, colour order, thresholds, class names). Every such guess is written into
+//! [`AutoProfile::assumed`] in plain words so the UI can show it and let the user override it.
+//!
+//! Recognised output patterns (batch dimension 1):
+//! - one `[1, 4 + C, N]` with `N > 4 + C` → `yolov8` (also YOLO11);
+//! - one `[1, N, 5 + C]` with `N > 5 + C` → `yolov5`;
+//! - `[1, 896, 16]` + `[1, 896, 1]` → `blazeface`;
+//! - `[1, N, 1, 4]` (or `[1, N, 4]`) + `[1, N, K]` → `ssd_anchors` (TF SSD, background class 0);
+//! - `[1, C, H, W]` + `[1, 2, H, W]` + `[1, 2, H, W]` → `centernet`.
+
+use super::profile::{
+    coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+};
+use super::DetectError;
+use crate::model::ValueInfo;
+use serde::{Deserialize, Serialize};
+
+/// An inferred profile and the assumptions behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoProfile {
+    /// The proposed profile (already validated).
+    pub profile: Profile,
+    /// One sentence per assumption, e.g. "pixels scaled to 0..1 (YOLO convention)".
+    pub assumed: Vec<String>,
+}
+
+/// A shape with unknown (symbolic) dimensions as `None`.
+type Dims = [Option<usize>];
+
+fn fmt_shape(s: &Dims) -> String {
+    let d: Vec<String> = s.iter().map(|d| d.map_or("?".to_string(), |v| v.to_string())).collect();
+    format!("[{}]", d.join(", "))
+}
+
+/// Drops a leading batch dimension of 1 (or unknown, noted as an assumption).
+fn unbatch<'a>(s: &'a Dims, assumed: &mut Vec<String>, name: &str) -> Option<&'a Dims> {
+    match s.first()? {
+        Some(1) => Some(&s[1..]),
+        None => {
+            assumed.push(format!("`{name}`: the unknown first dimension is a batch of 1"));
+            Some(&s[1..])
+        }
+        Some(_) => None,
+    }
+}
+
+/// Proposes a profile for a model with these graph inputs (initializers excluded) and outputs.
+///
+/// Errors when no input looks like an image (rank 4 with 3 channels first or last) or the
+/// outputs match none of the patterns in the module docs; the message lists what was seen.
+pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<AutoProfile, DetectError> {
+    let mut assumed = Vec::new();
+
+    // The image input: rank 4, 3 channels in position 1 (NCHW) or 3 (NHWC).
+    let image = inputs.iter().find_map(|v| match v.shape.as_slice() {
+        [_, Some(3), h, w] => Some((v, Layout::Nchw, *h, *w)),
+        [_, h, w, Some(3)] => Some((v, Layout::Nhwc, *h, *w)),
+        _ => None,
+    });
+    let Some((input, layout, in_h, in_w)) = image else {
+        let seen: Vec<String> = inputs.iter().map(|v| format!("`{}` {}", v.name, fmt_shape(&v.shape))).collect();
+        return Err(DetectError::Unrecognized(format!(
+            "no input looks like an image (expected [1, 3, H, W] or [1, H, W, 3]); inputs: {}",
+            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+        )));
+    };
+    if inputs.len() > 1 {
+        assumed.push(format!("`{}` is the image input; the other inputs are left to their defaults", input.name));
+    }
+    assumed.push(match layout {
+        Layout::Nchw => format!("`{}` is NCHW (3 channels in dimension 1)", input.name),
+        Layout::Nhwc => format!("`{}` is NHWC (3 channels in the last dimension)", input.name),
+    });
+
+    let decoder = classify(outputs, in_w, in_h, &mut assumed)?;
+    let (kind, grid_h) = (decoder.kind, decoder.grid_h);
+    let (def_w, def_h) = kind.default_size();
+    let size = [in_w.unwrap_or(def_w), in_h.unwrap_or(def_h)];
+    if in_w.is_none() || in_h.is_none() {
+        assumed.push(format!("the input size is not fixed in the model: using {}×{}", size[0], size[1]));
+    }
+
+    let (mean, std, color, resize, score_threshold, iou_threshold) = match kind {
+        Kind::Yolo => {
+            assumed.push("RGB pixels scaled to 0..1, letterboxed with grey (114) padding (YOLO convention)".into());
+            assumed.push("score threshold 0.25, IoU threshold 0.45 (Ultralytics defaults)".into());
+            ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 114.0 }, 0.25, 0.45)
+        }
+        Kind::Ssd => {
+            assumed.push(
+                "RGB pixels scaled to −1..1 (pixel/127.5 − 1) and stretched to the input (TF SSD convention)".into(),
+            );
+            assumed.push("score threshold 0.5, IoU threshold 0.6 (TF Object Detection API defaults)".into());
+            ([0.5; 3], [0.5; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.6)
+        }
+        Kind::CenterNet => {
+            assumed.push(
+                "BGR pixels normalised with CenterNet's mean (0.408, 0.447, 0.470) and std (0.289, 0.274, 0.278), letterboxed with black padding"
+                    .into(),
+            );
+            assumed.push("score threshold 0.3, IoU threshold 0.5".into());
+            ([0.408, 0.447, 0.470], [0.289, 0.274, 0.278], ColorOrder::Bgr, Resize::Letterbox { pad: 0.0 }, 0.3, 0.5)
+        }
+        Kind::BlazeFace => {
+            assumed.push("RGB pixels scaled to −1..1 (pixel/127.5 − 1) and stretched to the input (MediaPipe)".into());
+            assumed.push("score threshold 0.5, IoU threshold 0.3 (MediaPipe face detection)".into());
+            ([0.5; 3], [0.5; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.3)
+        }
+    };
+
+    let labels = match (kind, decoder.classes) {
+        (Kind::BlazeFace, _) => vec!["face".to_string()],
+        (_, Some(80)) => {
+            assumed.push("80 classes: the COCO class names".into());
+            coco80_labels()
+        }
+        (_, c) => {
+            assumed.push(format!(
+                "{} classes without names: shown as `class 0`, `class 1`, …; add `labels` to the profile",
+                c.map_or("an unknown number of".to_string(), |c| c.to_string())
+            ));
+            Vec::new()
+        }
+    };
+
+    let mut decoder = decoder.decoder;
+    if let (Decoder::Centernet(c), Some(grid_h)) = (&mut decoder, grid_h) {
+        c.stride = size[1] as f32 / grid_h as f32;
+        assumed.push(format!(
+            "heatmap stride {} input pixels per cell; the heatmap holds logits (a sigmoid is applied)",
+            c.stride
+        ));
+    }
+
+    let profile = Profile {
+        input: input.name.clone(),
+        size,
+        layout,
+        color,
+        mean,
+        std,
+        resize,
+        decoder,
+        score_threshold,
+        iou_threshold,
+        max_detections: 100,
+        labels,
+    };
+    profile.validate()?;
+    Ok(AutoProfile { profile, assumed })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Yolo,
+    Ssd,
+    CenterNet,
+    BlazeFace,
+}
+
+impl Kind {
+    /// Input size used when the model leaves it symbolic.
+    fn default_size(self) -> (usize, usize) {
+        match self {
+            Kind::Yolo => (640, 640),
+            Kind::Ssd => (300, 300),
+            Kind::CenterNet => (512, 512),
+            Kind::BlazeFace => (128, 128),
+        }
+    }
+}
+
+struct Classified {
+    kind: Kind,
+    decoder: Decoder,
+    /// Number of object classes (background excluded), when known.
+    classes: Option<usize>,
+    /// CenterNet: heatmap rows, from which the stride follows once the input size is known.
+    grid_h: Option<usize>,
+}
+
+/// Picks the decoder from output shapes.
+fn classify(
+    outputs: &[ValueInfo],
+    in_w: Option<usize>,
+    in_h: Option<usize>,
+    assumed: &mut Vec<String>,
+) -> Result<Classified, DetectError> {
+    let mut notes = Vec::new();
+    let shapes: Vec<(&str, &Dims)> =
+        outputs.iter().filter_map(|o| Some((o.name.as_str(), unbatch(&o.shape, &mut notes, &o.name)?))).collect();
+    let rank = |r: usize| shapes.iter().filter(move |(_, s)| s.len() == r).copied();
+
+    // BlazeFace: [896, 16] regressors + [896, 1] scores.
+    let reg = rank(2).find(|(_, s)| s[0] == Some(896) && s[1] == Some(16));
+    let cls = rank(2).find(|(_, s)| s[0] == Some(896) && s[1] == Some(1));
+    if let (Some((r, _)), Some((c, _))) = (reg, cls) {
+        assumed.extend(notes);
+        assumed
+            .push(format!("`{r}` [1, 896, 16] and `{c}` [1, 896, 1] are BlazeFace short-range regressors and scores"));
+        let d = BlazeFace {
+            regressors_output: r.to_string(),
+            classificators_output: c.to_string(),
+            strides: vec![8, 16, 16, 16],
+            anchors_per_layer: 2,
+            coord_scale: 128.0,
+            num_keypoints: 6,
+            score_clip: 100.0,
+        };
+        return Ok(Classified {
+            kind: Kind::BlazeFace,
+            decoder: Decoder::Blazeface(d),
+            classes: Some(1),
+            grid_h: None,
+        });
+    }
+
+    // SSD: [N, 1, 4] or [N, 4] box codes + [N, K] logits with the same N.
+    let boxes = shapes.iter().find(|(_, s)| matches!(s, [Some(_), Some(1), Some(4)] | [Some(_), Some(4)]));
+    if let Some(&(bname, bs)) = boxes {
+        let n = bs[0];
+        let logits = rank(2).find(|(name, s)| *name != bname && s[0] == n && s[1].is_some_and(|k| k >= 2));
+        if let Some((lname, ls)) = logits {
+            let (n, k) = (n.unwrap_or(0), ls[1].unwrap_or(0));
+            assumed.extend(notes);
+            assumed.push(format!(
+                "`{bname}` holds SSD box codes (ty, tx, th, tw; scales 10, 10, 5, 5) and `{lname}` class logits (sigmoid), class 0 is background"
+            ));
+            let (w, h) = (in_w.unwrap_or(300), in_h.unwrap_or(300));
+            let feature_maps = ssd_feature_maps(w, h);
+            let d = SsdAnchors {
+                num_layers: 6,
+                feature_maps,
+                min_scale: 0.2,
+                max_scale: 0.95,
+                aspect_ratios: vec![1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
+                reduce_boxes_in_lowest_layer: true,
+                interpolated_scale_aspect_ratio: 1.0,
+                box_scales: [10.0, 10.0, 5.0, 5.0],
+                boxes_output: bname.to_string(),
+                logits_output: lname.to_string(),
+                background_class: Some(0),
+                score: ScoreFn::Sigmoid,
+            };
+            let count = super::decode::ssd::anchors(&d).len();
+            if count == n {
+                assumed.push(format!(
+                    "TF SSD MobileNet anchors: 6 layers ({}), scales 0.2..0.95, aspect ratios 1, 2, 0.5, 3, 1/3 — {n} anchors as the model has",
+                    d.feature_maps.iter().map(|m| format!("{}×{}", m[0], m[1])).collect::<Vec<_>>().join(", ")
+                ));
+            } else {
+                assumed.push(format!(
+                    "the model has {n} anchors but the standard TF SSD anchors give {count}: edit `feature_maps` and the anchor settings from the model's pipeline.config"
+                ));
+            }
+            return Ok(Classified {
+                kind: Kind::Ssd,
+                decoder: Decoder::SsdAnchors(d),
+                classes: Some(k - 1),
+                grid_h: None,
+            });
+        }
+    }
+
+    // CenterNet: [C, H, W] heatmap + two [2, H, W] maps on the same grid.
+    for &(hname, hs) in shapes.iter().filter(|(_, s)| s.len() == 3) {
+        let (Some(c), Some(gh), Some(gw)) = (hs[0], hs[1], hs[2]) else { continue };
+        let pair: Vec<&str> = shapes
+            .iter()
+            .filter(|(n, s)| *n != hname && s.len() == 3 && s[0] == Some(2) && s[1] == Some(gh) && s[2] == Some(gw))
+            .map(|(n, _)| *n)
+            .collect();
+        if pair.len() != 2 || (c == 2 && !looks_like(hname, &["hm", "heat"])) {
+            continue;
+        }
+        let is_off = |n: &str| looks_like(n, &["reg", "off"]);
+        let is_wh = |n: &str| looks_like(n, &["wh", "size"]);
+        let (wh, off) = if is_off(pair[0]) || is_wh(pair[1]) {
+            (pair[1], pair[0])
+        } else {
+            if !(is_wh(pair[0]) || is_off(pair[1])) {
+                assumed.push(format!(
+                    "`{}` is taken as box sizes and `{}` as centre offsets (by output order)",
+                    pair[0], pair[1]
+                ));
+            }
+            (pair[0], pair[1])
+        };
+        assumed.extend(notes);
+        assumed.push(format!(
+            "`{hname}` [1, {c}, {gh}, {gw}] is a CenterNet heatmap, `{wh}` box sizes, `{off}` centre offsets"
+        ));
+        let d = CenterNet {
+            heatmap_output: hname.to_string(),
+            wh_output: wh.to_string(),
+            offset_output: off.to_string(),
+            stride: 4.0, // replaced by input_h / grid_h once the input size is settled
+            heatmap_logits: true,
+        };
+        return Ok(Classified {
+            kind: Kind::CenterNet,
+            decoder: Decoder::Centernet(d),
+            classes: Some(c),
+            grid_h: Some(gh),
+        });
+    }
+
+    // YOLO: a single [A, B] output (the first one that fits, if the model has several).
+    for &(name, s) in shapes.iter().filter(|(_, s)| s.len() == 2) {
+        let others = shapes.len() > 1;
+        match (s[0], s[1]) {
+            (Some(a), b) if a > 4 && b.is_none_or(|n| n > a) => {
+                assumed.extend(notes);
+                assumed.push(format!(
+                    "`{name}` [1, {a}, {}] is a YOLOv8/YOLO11 output: {} classes, no objectness",
+                    b.map_or("?".into(), |n| n.to_string()),
+                    a - 4
+                ));
+                if others {
+                    assumed.push(format!("outputs other than `{name}` are ignored"));
+                }
+                let d = Yolo { output: name.to_string() };
+                return Ok(Classified {
+                    kind: Kind::Yolo,
+                    decoder: Decoder::Yolov8(d),
+                    classes: Some(a - 4),
+                    grid_h: None,
+                });
+            }
+            (a, Some(b)) if b > 5 && a.is_none_or(|n| n > b) => {
+                assumed.extend(notes);
+                assumed.push(format!(
+                    "`{name}` [1, {}, {b}] is a YOLOv5-style output: objectness and {} classes (if this is a transposed YOLOv8 output, it has no objectness and the scores will be wrong)",
+                    a.map_or("?".into(), |n| n.to_string()),
+                    b - 5
+                ));
+                if others {
+                    assumed.push(format!("outputs other than `{name}` are ignored"));
+                }
+                let d = Yolo { output: name.to_string() };
+                return Ok(Classified {
+                    kind: Kind::Yolo,
+                    decoder: Decoder::Yolov5(d),
+                    classes: Some(b - 5),
+                    grid_h: None,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    let seen: Vec<String> = outputs.iter().map(|o| format!("`{}` {}", o.name, fmt_shape(&o.shape))).collect();
+    Err(DetectError::Unrecognized(format!(
+        "the outputs {} match no supported detector ([1, 4+C, N] YOLOv8, [1, N, 5+C] YOLOv5, [1, N, 1, 4] + [1, N, K] SSD, \
+         heatmap + wh + offset CenterNet, [1, 896, 16] + [1, 896, 1] BlazeFace); export the model without built-in NMS, or write a profile",
+        if seen.is_empty() { "(none)".to_string() } else { seen.join(", ") }
+    )))
+}
+
+/// Whether an output name contains one of the hints (case-insensitive).
+fn looks_like(name: &str, hints: &[&str]) -> bool {
+    let n = name.to_ascii_lowercase();
+    hints.iter().any(|h| n.contains(h))
+}
+
+/// Feature map sizes `[h, w]` of TF's SSD MobileNet: stride 16, then halving (rounding up) for
+/// five more layers — 19, 10, 5, 3, 2, 1 for a 300 input.
+fn ssd_feature_maps(w: usize, h: usize) -> Vec<[usize; 2]> {
+    let (mut fh, mut fw) = (h.div_ceil(16).max(1), w.div_ceil(16).max(1));
+    let mut maps = Vec::with_capacity(6);
+    for _ in 0..6 {
+        maps.push([fh, fw]);
+        (fh, fw) = (fh.div_ceil(2), fw.div_ceil(2));
+    }
+    maps
+}

@@ -1,0 +1,426 @@
+//! Detection profiles: everything needed to turn pixels into a model input and model outputs into
+//! boxes, as one JSON document per model (`www/models/<model>.json`).
+//!
+//! A profile is data, not code, so the UI can show it, let the user edit it, and [`super::auto`]
+//! can propose one for an uploaded model. [`Profile::validate`] checks the parts that would
+//! otherwise fail deep inside pre-processing or decoding, and says which field to fix.
+
+use super::DetectError;
+use serde::{Deserialize, Serialize};
+
+/// How to feed a model and read its answer.
+///
+/// Example (the built-in person detector):
+/// ```json
+/// { "input": "Preprocessor/sub:0", "size": [300, 300], "layout": "nchw", "color": "rgb",
+///   "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "resize": { "mode": "stretch" },
+///   "decoder": { "type": "ssd_anchors", ... },
+///   "score_threshold": 0.5, "iou_threshold": 0.6, "max_detections": 100, "labels": ["person"] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Name of the model's image input.
+    pub input: String,
+    /// Model input size in pixels, `[width, height]`.
+    pub size: [usize; 2],
+    /// Memory layout of the input tensor.
+    pub layout: Layout,
+    /// Channel order the model expects.
+    pub color: ColorOrder,
+    /// Per-channel mean, in the model's channel order: `value = (pixel/255 − mean[c]) / std[c]`.
+    /// `pixel/127.5 − 1` is mean 0.5, std 0.5; `0..1` is mean 0, std 1; raw `0..255` is mean 0,
+    /// std 1/255.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation, in the model's channel order; must not be zero.
+    pub std: [f32; 3],
+    /// How the image is fitted to the input size.
+    pub resize: Resize,
+    /// How outputs become boxes.
+    pub decoder: Decoder,
+    /// Candidates scoring below this (after the decoder's score function) are dropped.
+    pub score_threshold: f32,
+    /// Greedy NMS suppresses a box whose IoU with a kept box of the same class exceeds this.
+    pub iou_threshold: f32,
+    /// At most this many detections are returned (best first).
+    #[serde(default = "default_max_detections")]
+    pub max_detections: usize,
+    /// Class names, indexed by [`super::Detection::class`] (background excluded). Classes past
+    /// the end are shown as `class N`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+fn default_max_detections() -> usize {
+    100
+}
+
+/// Input tensor layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `[1, 3, H, W]` (PyTorch, most ONNX exports).
+    Nchw,
+    /// `[1, H, W, 3]` (TensorFlow, TFLite).
+    Nhwc,
+}
+
+/// Channel order of the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorOrder {
+    /// Red, green, blue.
+    Rgb,
+    /// Blue, green, red (OpenCV/Caffe-trained models).
+    Bgr,
+}
+
+/// How the image is fitted to the model's input size. Both use the same bilinear sampling
+/// (see [`super::preprocess`](mod@super::preprocess)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Resize {
+    /// Scale each axis independently to fill the input (aspect ratio not kept). What SSD and
+    /// MediaPipe models were trained with.
+    Stretch,
+    /// Scale by one factor so the whole image fits, centre it, and fill the rest with `pad`
+    /// (a pixel value 0..255 applied to every channel before normalisation; YOLO uses 114).
+    Letterbox {
+        /// Pixel value of the padding, 0..255.
+        pad: f32,
+    },
+}
+
+/// Score function applied to raw class outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreFn {
+    /// Each class independently: `1 / (1 + e^−x)`.
+    Sigmoid,
+    /// Over all classes of a box, background included.
+    Softmax,
+}
+
+/// Output decoder, tagged by `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Decoder {
+    /// TensorFlow Object Detection API SSD: anchor grid + Faster R-CNN box coder.
+    SsdAnchors(SsdAnchors),
+    /// YOLOv5/v7-style `[1, N, 5 + C]`.
+    Yolov5(Yolo),
+    /// YOLOv8/YOLO11-style `[1, 4 + C, N]`.
+    Yolov8(Yolo),
+    /// CenterNet: class heatmaps, box sizes and centre offsets on a grid.
+    Centernet(CenterNet),
+    /// MediaPipe BlazeFace (short range).
+    Blazeface(BlazeFace),
+}
+
+impl Decoder {
+    /// Short name for messages (`"ssd_anchors"`, `"yolov8"`, …), as in the JSON tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decoder::SsdAnchors(_) => "ssd_anchors",
+            Decoder::Yolov5(_) => "yolov5",
+            Decoder::Yolov8(_) => "yolov8",
+            Decoder::Centernet(_) => "centernet",
+            Decoder::Blazeface(_) => "blazeface",
+        }
+    }
+
+    /// Names of the model outputs this decoder reads.
+    pub fn output_names(&self) -> Vec<&str> {
+        match self {
+            Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
+            Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
+            Decoder::Centernet(d) => vec![&d.heatmap_output, &d.wh_output, &d.offset_output],
+            Decoder::Blazeface(d) => vec![&d.regressors_output, &d.classificators_output],
+        }
+    }
+}
+
+/// SSD with a TF Object Detection API `ssd_anchor_generator` (multiple grid anchors).
+///
+/// Anchors are generated per layer `i` with scale `s_i = min + (max − min)·i/(layers − 1)`
+/// (`s_layers = 1`), one anchor per aspect ratio `a` of size `s_i/√a × s_i·√a` (h × w, relative
+/// to the input), plus one of scale `√(s_i·s_{i+1})` and ratio `interpolated_scale_aspect_ratio`
+/// when that is positive. With `reduce_boxes_in_lowest_layer`, layer 0 has only
+/// `(0.1, 1), (s_0, 2), (s_0, 0.5)`. Centres are at `(j + 0.5)/map_size`, ordered by row, column,
+/// then anchor. Boxes are decoded as Faster R-CNN codes `(ty, tx, th, tw)` divided by
+/// `box_scales`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsdAnchors {
+    /// Number of feature-map layers; must equal `feature_maps.len()`.
+    pub num_layers: usize,
+    /// Feature map sizes, `[height, width]` per layer, finest first (e.g. 19, 10, 5, 3, 2, 1).
+    pub feature_maps: Vec<[usize; 2]>,
+    /// Anchor scale of the first layer, relative to the input size.
+    pub min_scale: f32,
+    /// Anchor scale of the last layer.
+    pub max_scale: f32,
+    /// Aspect ratios (width/height) of the anchors in every layer.
+    pub aspect_ratios: Vec<f32>,
+    /// Layer 0 uses only the three anchors `(0.1, 1), (s_0, 2), (s_0, 0.5)`.
+    pub reduce_boxes_in_lowest_layer: bool,
+    /// Aspect ratio of the extra interpolated-scale anchor; 0 or less for none.
+    pub interpolated_scale_aspect_ratio: f32,
+    /// Box coder scales `(y, x, h, w)`; TF's default is `[10, 10, 5, 5]`.
+    pub box_scales: [f32; 4],
+    /// Output with box encodings, `[1, N, 1, 4]` or `[1, N, 4]`, `(ty, tx, th, tw)` per anchor.
+    pub boxes_output: String,
+    /// Output with class logits, `[1, N, K]`.
+    pub logits_output: String,
+    /// Index of the background class among the `K` logits; `null` if there is none.
+    pub background_class: Option<usize>,
+    /// Score function applied to the logits.
+    pub score: ScoreFn,
+}
+
+/// YOLO single-output decoders. Boxes are `cx, cy, w, h` in input pixels; class scores (and
+/// v5's objectness) are probabilities already (the exported graphs end in a sigmoid).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Yolo {
+    /// Name of the output tensor.
+    pub output: String,
+}
+
+/// CenterNet (objects as points). Peaks of the class heatmap (values equal to their 3×3
+/// neighbourhood maximum) are detections at `((x + offset_x)·stride, (y + offset_y)·stride)`
+/// with size `(w·stride, h·stride)`: sizes and offsets are in output-grid cells, as in the
+/// reference implementation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CenterNet {
+    /// Heatmap output, `[1, C, H, W]`.
+    pub heatmap_output: String,
+    /// Box size output, `[1, 2, H, W]` (width, height).
+    pub wh_output: String,
+    /// Centre offset output, `[1, 2, H, W]` (x, y).
+    pub offset_output: String,
+    /// Input pixels per heatmap cell (4 in the reference models).
+    pub stride: f32,
+    /// The heatmap holds logits (apply a sigmoid) rather than probabilities.
+    pub heatmap_logits: bool,
+}
+
+/// MediaPipe BlazeFace short-range: SSD-style anchors of size 1 (relative units) centred on
+/// grid cells, one grid per distinct stride, layers with the same stride merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlazeFace {
+    /// Regressor output, `[1, N, 4 + 2·num_keypoints]`: box `cx, cy, w, h` then keypoints `x, y`.
+    pub regressors_output: String,
+    /// Score output, `[1, N, 1]` (logits).
+    pub classificators_output: String,
+    /// Stride of each anchor layer in input pixels (`[8, 16, 16, 16]`).
+    pub strides: Vec<usize>,
+    /// Anchors per grid cell contributed by each layer (2: ratio 1 and the interpolated one).
+    pub anchors_per_layer: usize,
+    /// Regressor units per input size (128: values are in 128-pixel units for a 128 input).
+    pub coord_scale: f32,
+    /// Keypoints per detection (6: eyes, nose, mouth, ears).
+    pub num_keypoints: usize,
+    /// Logits are clipped to `±score_clip` before the sigmoid (MediaPipe uses 100).
+    pub score_clip: f32,
+}
+
+impl Profile {
+    /// Parses a profile from JSON and validates it.
+    pub fn from_json(json: &str) -> Result<Profile, DetectError> {
+        let p: Profile =
+            serde_json::from_str(json).map_err(|e| DetectError::Profile(format!("not a valid profile: {e}")))?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// The profile as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs of numbers and strings cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks values that would make pre-processing or decoding meaningless, naming the field.
+    pub fn validate(&self) -> Result<(), DetectError> {
+        let bad = |msg: String| Err(DetectError::Profile(msg));
+        let [w, h] = self.size;
+        if w == 0 || h == 0 || w > 8192 || h > 8192 {
+            return bad(format!("`size` is {w}×{h}: use the model input's width and height (1 to 8192)"));
+        }
+        for c in 0..3 {
+            if !self.mean[c].is_finite() {
+                return bad(format!("`mean[{c}]` is not a finite number"));
+            }
+            if !self.std[c].is_finite() || self.std[c] == 0.0 {
+                return bad(format!("`std[{c}]` is {}: use a non-zero number (1 for no scaling)", self.std[c]));
+            }
+        }
+        if let Resize::Letterbox { pad } = self.resize {
+            if !(0.0..=255.0).contains(&pad) {
+                return bad(format!("letterbox `pad` is {pad}: use a pixel value from 0 to 255 (114 for YOLO)"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.score_threshold) {
+            return bad(format!("`score_threshold` is {}: use a value from 0 to 1", self.score_threshold));
+        }
+        if !(0.0..=1.0).contains(&self.iou_threshold) {
+            return bad(format!("`iou_threshold` is {}: use a value from 0 to 1", self.iou_threshold));
+        }
+        match &self.decoder {
+            Decoder::SsdAnchors(d) => {
+                if d.num_layers == 0 || d.num_layers != d.feature_maps.len() {
+                    return bad(format!(
+                        "ssd_anchors: `num_layers` is {} but `feature_maps` lists {} layers: give one [height, width] per layer",
+                        d.num_layers,
+                        d.feature_maps.len()
+                    ));
+                }
+                if d.feature_maps.iter().any(|m| m[0] == 0 || m[1] == 0 || m[0] > 4096 || m[1] > 4096) {
+                    return bad("ssd_anchors: every feature map size must be 1 to 4096".into());
+                }
+                if d.aspect_ratios.is_empty() || d.aspect_ratios.iter().any(|a| !a.is_finite() || *a <= 0.0) {
+                    return bad(
+                        "ssd_anchors: `aspect_ratios` must be positive numbers (e.g. [1, 2, 0.5, 3, 0.3333])".into()
+                    );
+                }
+                if !(d.min_scale.is_finite()
+                    && d.max_scale.is_finite()
+                    && d.min_scale > 0.0
+                    && d.max_scale >= d.min_scale)
+                {
+                    return bad(format!(
+                        "ssd_anchors: scales {}..{} are invalid: use 0 < min_scale ≤ max_scale (e.g. 0.2 and 0.95)",
+                        d.min_scale, d.max_scale
+                    ));
+                }
+                if !d.interpolated_scale_aspect_ratio.is_finite() {
+                    return bad("ssd_anchors: `interpolated_scale_aspect_ratio` must be a number (0 for none)".into());
+                }
+                if d.box_scales.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                    return bad("ssd_anchors: `box_scales` must be non-zero (TF default [10, 10, 5, 5])".into());
+                }
+            }
+            Decoder::Yolov5(_) | Decoder::Yolov8(_) => {}
+            Decoder::Centernet(d) => {
+                if !d.stride.is_finite() || d.stride <= 0.0 {
+                    return bad(format!(
+                        "centernet: `stride` is {}: use input pixels per heatmap cell (e.g. 4)",
+                        d.stride
+                    ));
+                }
+            }
+            Decoder::Blazeface(d) => {
+                if d.strides.is_empty() || d.strides.iter().any(|&s| s == 0 || s > w.max(h)) {
+                    return bad(
+                        "blazeface: `strides` must be non-zero and at most the input size (e.g. [8, 16, 16, 16])"
+                            .into(),
+                    );
+                }
+                if d.anchors_per_layer == 0 || d.anchors_per_layer > 64 {
+                    return bad("blazeface: `anchors_per_layer` must be 1 to 64 (2 for BlazeFace)".into());
+                }
+                if !d.coord_scale.is_finite() || d.coord_scale <= 0.0 {
+                    return bad("blazeface: `coord_scale` must be positive (128 for the short-range model)".into());
+                }
+                if d.num_keypoints > 64 {
+                    return bad("blazeface: `num_keypoints` must be at most 64 (6 for BlazeFace)".into());
+                }
+                if !d.score_clip.is_finite() || d.score_clip <= 0.0 {
+                    return bad("blazeface: `score_clip` must be positive (MediaPipe uses 100)".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 80 COCO class names in the order YOLO and CenterNet models use (contiguous ids 0..80).
+pub const COCO80: [&str; 80] = [
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+];
+
+/// [`COCO80`] as owned strings, for [`Profile::labels`].
+pub fn coco80_labels() -> Vec<String> {
+    COCO80.iter().map(|s| s.to_string()).collect()
+}
