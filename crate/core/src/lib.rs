@@ -10,3 +10,17 @@ pub mod detect;
 pub mod model;
 pub mod ops;
 pub mod quant;
+
+/// Any error from loading a model to drawing boxes; each message says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// Loading, planning or running the model.
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    /// Pre-processing or decoding.
+    #[error(transparent)]
+    Detect(#[from] detect::DetectError),
+    /// Quantization math.
+    #[error(transparent)]
+    Quant(#[from] quant::QuantError),
+}

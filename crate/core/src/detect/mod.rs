@@ -12,10 +12,12 @@
 pub mod auto;
 pub mod decode;
 pub mod nms;
+pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
 
 pub use auto::{infer_profile, AutoProfile};
+pub use pipeline::Detector;
 pub use preprocess::{preprocess, preprocess_into, Transform};
 pub use profile::{
     coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,

@@ -13,11 +13,13 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod proto;
+pub mod summary;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::Plan;
+pub use summary::Summary;
 pub use tensor::{numel, strides, DType, Data, Tensor};
 
 /// Everything that can go wrong loading, planning or running a model. Messages say what to do.

@@ -1,0 +1,116 @@
+//! A detector: a planned model plus its profile, from RGBA pixels to boxes in three steps
+//! ([`Detector::preprocess`], [`Detector::infer`], [`Detector::decode`]) so that callers can time
+//! each stage with their own clock (there is no `Instant` in wasm32-unknown-unknown).
+
+use super::{auto::infer_profile, detect, preprocess_into, Detection, Layout, Profile, Transform};
+use crate::model::{load_onnx, Graph, Plan, Summary, Tensor};
+use crate::ops::Registry;
+use crate::Error;
+
+/// A model ready to detect: loaded, profiled, planned for the profile's input size.
+#[derive(Debug)]
+pub struct Detector {
+    graph: Graph,
+    plan: Plan,
+    profile: Profile,
+    assumed: Vec<String>,
+    summary: Summary,
+    input: Vec<f32>,
+}
+
+/// The ops every detector run uses.
+fn registry() -> Registry {
+    Registry::new()
+}
+
+impl Detector {
+    /// Loads ONNX bytes. With `profile = None`, a profile is inferred from the model's input and
+    /// output shapes and [`Detector::assumed`] says what was assumed.
+    pub fn new(onnx: &[u8], profile: Option<Profile>) -> Result<Detector, Error> {
+        let graph = load_onnx(onnx)?;
+        Detector::from_graph(graph, profile)
+    }
+
+    /// Like [`Detector::new`] for an already loaded graph.
+    pub fn from_graph(graph: Graph, profile: Option<Profile>) -> Result<Detector, Error> {
+        let registry = registry();
+        let summary = Summary::of(&graph, &registry);
+        let (profile, assumed) = match profile {
+            Some(p) => {
+                p.validate()?;
+                (p, vec![])
+            }
+            None => {
+                let a = infer_profile(&graph.inputs, &graph.outputs)?;
+                (a.profile, a.assumed)
+            }
+        };
+        let plan = Plan::new(&graph, &registry, &[(profile.input.clone(), input_shape(&profile))])?;
+        Ok(Detector { graph, plan, profile, assumed, summary, input: Vec::new() })
+    }
+
+    /// The profile in use.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// What auto-detection assumed (empty when a profile was given).
+    pub fn assumed(&self) -> &[String] {
+        &self.assumed
+    }
+
+    /// The model summary.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The loaded graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The execution plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Replaces the profile's thresholds (score, IoU) without re-planning.
+    pub fn set_thresholds(&mut self, score: f32, iou: f32) {
+        self.profile.score_threshold = score.clamp(0.0, 1.0);
+        self.profile.iou_threshold = iou.clamp(0.0, 1.0);
+    }
+
+    /// Step 1: RGBA pixels → the input tensor (kept inside, buffer reused across frames).
+    pub fn preprocess(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<(Tensor, Transform), Error> {
+        let t = preprocess_into(&self.profile, width, height, rgba, &mut self.input)?;
+        let x = Tensor::f32(input_shape(&self.profile), std::mem::take(&mut self.input))?;
+        Ok((x, t))
+    }
+
+    /// Step 2: runs the model; returns named outputs.
+    pub fn infer(&mut self, input: Tensor) -> Result<Vec<(String, Tensor)>, Error> {
+        let out = self.plan.run(&[(self.profile.input.clone(), input)])?;
+        Ok(self.plan.output_names().into_iter().map(String::from).zip(out).collect())
+    }
+
+    /// Step 3: outputs → detections in image pixels.
+    pub fn decode(&self, outputs: &[(String, Tensor)], transform: &Transform) -> Result<Vec<Detection>, Error> {
+        Ok(detect(&self.profile, outputs, transform)?)
+    }
+
+    /// All three steps.
+    pub fn detect_rgba(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Vec<Detection>, Error> {
+        let (x, t) = self.preprocess(width, height, rgba)?;
+        let out = self.infer(x)?;
+        self.decode(&out, &t)
+    }
+}
+
+/// The input tensor's shape for a profile: `[1, 3, h, w]` or `[1, h, w, 3]`.
+pub fn input_shape(p: &Profile) -> Vec<usize> {
+    let [w, h] = p.size;
+    match p.layout {
+        Layout::Nchw => vec![1, 3, h, w],
+        Layout::Nhwc => vec![1, h, w, 3],
+    }
+}

@@ -1,0 +1,71 @@
+//! A model at a glance: what `qplay inspect` prints and the page's model summary shows.
+
+use super::{Graph, ValueInfo};
+use crate::ops::Registry;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One graph input or output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IoSummary {
+    /// Tensor name.
+    pub name: String,
+    /// Element type name (`float32`, …).
+    pub dtype: &'static str,
+    /// Dimensions; `null` for a dynamic one.
+    pub shape: Vec<Option<usize>>,
+}
+
+impl From<&ValueInfo> for IoSummary {
+    fn from(v: &ValueInfo) -> Self {
+        IoSummary { name: v.name.clone(), dtype: super::tensor::onnx_dtype_name(v.elem_type), shape: v.shape.clone() }
+    }
+}
+
+/// Inputs, outputs, op histogram, parameters and unsupported ops of a graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Producer, as written in the file.
+    pub producer: String,
+    /// Default-domain opset.
+    pub opset: i64,
+    /// Runtime inputs.
+    pub inputs: Vec<IoSummary>,
+    /// Graph outputs.
+    pub outputs: Vec<IoSummary>,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Op type → node count, sorted by op type.
+    pub ops: BTreeMap<String, usize>,
+    /// Elements in all constant tensors (weights, biases, shape constants).
+    pub parameters: usize,
+    /// Bytes of all constant tensors.
+    pub parameter_bytes: usize,
+    /// Op types qplay cannot run, each with the first node that uses it.
+    pub unsupported: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// Summarises a loaded graph against the ops a registry supports.
+    pub fn of(graph: &Graph, registry: &Registry) -> Summary {
+        let mut ops = BTreeMap::new();
+        let mut unsupported: Vec<(String, String)> = Vec::new();
+        for n in &graph.nodes {
+            *ops.entry(n.op_type.clone()).or_insert(0) += 1;
+            if registry.get(&n.op_type).is_none() && !unsupported.iter().any(|(op, _)| op == &n.op_type) {
+                unsupported.push((n.op_type.clone(), n.name.clone()));
+            }
+        }
+        Summary {
+            producer: graph.producer.clone(),
+            opset: graph.opset,
+            inputs: graph.inputs.iter().map(IoSummary::from).collect(),
+            outputs: graph.outputs.iter().map(IoSummary::from).collect(),
+            nodes: graph.nodes.len(),
+            ops,
+            parameters: graph.initializers.values().map(|t| t.len()).sum(),
+            parameter_bytes: graph.initializers.values().map(|t| t.byte_size()).sum(),
+            unsupported,
+        }
+    }
+}
