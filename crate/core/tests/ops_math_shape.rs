@@ -248,6 +248,101 @@ fn unary_functions() {
 }
 
 #[test]
+fn more_unary_and_logic() {
+    let x = f32t(&[4], &[-1., -0.5, 0.5, 2.5]);
+    let u = |op: &str| run(op, &[], std::slice::from_ref(&x)).unwrap();
+    close(&u("Elu"), &[(-1f32).exp_m1(), (-0.5f32).exp_m1(), 0.5, 2.5]);
+    close(
+        &u("Softplus"),
+        &[(-1f32).exp().ln_1p(), (-0.5f32).exp().ln_1p(), 0.5f32.exp().ln_1p(), 2.5f32.exp().ln_1p()],
+    );
+    close(&u("Sign"), &[-1., -1., 1., 1.]);
+    // Halves round to even.
+    close(&u("Round"), &[-1., -0., 0., 2.]);
+    close(&run("Log", &[], &[f32t(&[2], &[1., std::f32::consts::E])]).unwrap(), &[0., 1.]);
+    assert_eq!(run("Sign", &[], &[i64t(&[3], &[-7, 0, 3])]).unwrap(), i64t(&[3], &[-1, 0, 1]));
+    let (a, b) = (boolt(&[4], &[false, false, true, true]), boolt(&[4], &[false, true, false, true]));
+    assert_eq!(run("Or", &[], &[a.clone(), b.clone()]).unwrap(), boolt(&[4], &[false, true, true, true]));
+    assert_eq!(run("Xor", &[], &[a.clone(), b.clone()]).unwrap(), boolt(&[4], &[false, true, true, false]));
+    assert_eq!(run("And", &[], &[a, b]).unwrap(), boolt(&[4], &[false, false, false, true]));
+}
+
+#[test]
+fn every_math_and_shape_op_is_registered() {
+    let ops = Registry::new().op_types();
+    let mine = [
+        "Abs",
+        "Add",
+        "And",
+        "ArgMax",
+        "ArgMin",
+        "Cast",
+        "CastLike",
+        "Ceil",
+        "Clip",
+        "Concat",
+        "Constant",
+        "ConstantOfShape",
+        "Div",
+        "Elu",
+        "Equal",
+        "Erf",
+        "Exp",
+        "Expand",
+        "Flatten",
+        "Floor",
+        "Gather",
+        "GatherElements",
+        "Greater",
+        "GreaterOrEqual",
+        "HardSigmoid",
+        "HardSwish",
+        "Identity",
+        "LeakyRelu",
+        "Less",
+        "LessOrEqual",
+        "Log",
+        "Max",
+        "Min",
+        "Mul",
+        "Neg",
+        "Not",
+        "Or",
+        "Pow",
+        "Range",
+        "Reciprocal",
+        "ReduceMax",
+        "ReduceMean",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceSum",
+        "Relu",
+        "Reshape",
+        "Round",
+        "Shape",
+        "Sigmoid",
+        "Sign",
+        "Size",
+        "Slice",
+        "Softplus",
+        "Split",
+        "Sqrt",
+        "Squeeze",
+        "Sub",
+        "Sum",
+        "Tanh",
+        "Tile",
+        "Transpose",
+        "Unsqueeze",
+        "Where",
+        "Xor",
+    ];
+    for op in mine {
+        assert!(ops.contains(&op), "{op} is not registered");
+    }
+}
+
+#[test]
 fn clip_attribute_and_input_forms() {
     let x = f32t(&[4], &[-3., -1., 1., 3.]);
     let old = [("min", Attr::Float(-2.)), ("max", Attr::Float(2.))];
@@ -307,6 +402,10 @@ fn reductions_input_form() {
     assert_eq!(yi, i64t(&[2, 1], &[3, 7]));
     let ym = run_at("ReduceMean", 18, &[], &[i64t(&[3], &[1, 2, 4]), ints(&[0])]).unwrap();
     assert_eq!(ym, i64t(&[1], &[2]));
+    // Max of an empty set is the type's lowest value; the sum is 0.
+    let none = i32t(&[2, 0], &[]);
+    assert_eq!(run_at("ReduceMax", 18, &[], &[none.clone(), ints(&[1])]).unwrap(), i32t(&[2, 1], &[i32::MIN; 2]));
+    assert_eq!(run_at("ReduceSum", 18, &[], &[none, ints(&[1])]).unwrap(), i32t(&[2, 1], &[0; 2]));
     let prod = run_at("ReduceProd", 18, &[("keepdims", Attr::Int(0))], &[i64t(&[3], &[2, 3, 4]), ints(&[0])]).unwrap();
     assert_eq!(prod, scalar_i64(24));
 }

@@ -107,6 +107,14 @@ impl Binary {
         Ok(self.out_dtype(first))
     }
 
+    /// The first step: `a ∘ b`, or `a` itself for a variadic op of one input.
+    fn apply_first(&self, a: &Tensor, b: Option<&Tensor>) -> Result<Tensor, String> {
+        match b {
+            Some(b) => self.apply(a, b),
+            None => Ok(a.clone()),
+        }
+    }
+
     /// One broadcasting step: `a ∘ b`.
     fn apply(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
         let out = broadcast_shapes(&a.shape, &b.shape)?;
@@ -170,15 +178,5 @@ impl Op for Binary {
             acc = self.apply(&acc, b)?;
         }
         Ok(vec![acc])
-    }
-}
-
-impl Binary {
-    /// The first step: `a ∘ b`, or `a` itself for a variadic op of one input.
-    fn apply_first(&self, a: &Tensor, b: Option<&Tensor>) -> Result<Tensor, String> {
-        match b {
-            Some(b) => self.apply(a, b),
-            None => Ok(a.clone()),
-        }
     }
 }

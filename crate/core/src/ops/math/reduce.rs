@@ -125,7 +125,17 @@ impl Reduce {
             if r.mean && count == 0 && n_out > 0 {
                 return Err(format!("the mean of an empty set of {} values is undefined", dtype_name(T::DTYPE)));
             }
-            Ok(acc.into_iter().map(|a| T::from_i64(if r.mean { a / count as i64 } else { a })).collect())
+            // Max/Min of an empty set is the type's lowest/highest value: the i64 identity
+            // converted *saturating* (through f32, as float → int casts saturate), whereas
+            // sums wrap like the integer arithmetic they are.
+            Ok(acc
+                .into_iter()
+                .map(|a| match (r.mean, count) {
+                    (true, _) => T::from_i64(a / count as i64),
+                    (false, 0) => T::from_f32(a as f32),
+                    (false, _) => T::from_i64(a),
+                })
+                .collect())
         }
     }
 }
