@@ -124,9 +124,7 @@ impl Binary {
             Kernel::Compare { float, int, .. } => {
                 bool::wrap(dispatch!(a.dtype(), T => compare::<T>(a, &b, &out, float, int)?))
             }
-            Kernel::Logic(f) => {
-                bool::wrap(map2((typed(a)?, &a.shape), (typed(&b)?, &b.shape), &out, |x, y| Ok(f(x, y)))?)
-            }
+            Kernel::Logic(f) => bool::wrap(map2((typed(a)?, &a.shape), (typed(&b)?, &b.shape), &out, f)?),
         };
         Ok(Tensor { shape: out, data })
     }
@@ -141,10 +139,20 @@ fn arith<T: Elem>(
 ) -> Result<Vec<T>, String> {
     let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
     if T::DTYPE == DType::F32 {
-        return map2(x, y, out, |p, q| Ok(T::from_f32(float(p.to_f32(), q.to_f32()))));
+        return map2(x, y, out, |p, q| T::from_f32(float(p.to_f32(), q.to_f32())));
     }
     let int = int.ok_or_else(|| format!("expects float32 inputs, got {}", dtype_name(T::DTYPE)))?;
-    map2(x, y, out, |p, q| int(p.to_i64(), q.to_i64()).map(T::from_i64).map_err(str::to_string))
+    let mut failure = None;
+    let res = map2(x, y, out, |p, q| {
+        int(p.to_i64(), q.to_i64()).map(T::from_i64).unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            T::default()
+        })
+    })?;
+    match failure {
+        Some(e) => Err(e.to_string()),
+        None => Ok(res),
+    }
 }
 
 fn compare<T: Elem>(
@@ -156,9 +164,9 @@ fn compare<T: Elem>(
 ) -> Result<Vec<bool>, String> {
     let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
     if T::DTYPE == DType::F32 {
-        map2(x, y, out, |p, q| Ok(float(p.to_f32(), q.to_f32())))
+        map2(x, y, out, |p, q| float(p.to_f32(), q.to_f32()))
     } else {
-        map2(x, y, out, |p, q| Ok(int(p.to_i64(), q.to_i64())))
+        map2(x, y, out, |p, q| int(p.to_i64(), q.to_i64()))
     }
 }
 

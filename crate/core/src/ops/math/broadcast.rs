@@ -92,27 +92,29 @@ pub fn for_each_offset<const N: usize>(
     }
 }
 
-/// `f` applied element-wise to two broadcast operands; `out` is their broadcast shape.
+/// `f` applied element-wise to two broadcast operands; `out` is their broadcast shape. `f` is
+/// infallible so that the common paths compile to plain loops; kernels that can fail (integer
+/// division) record the failure themselves and report it afterwards.
 pub fn map2<A: Copy, B: Copy, O>(
     (a, sa): (&[A], &[usize]),
     (b, sb): (&[B], &[usize]),
     out: &[usize],
-    mut f: impl FnMut(A, B) -> Result<O, String>,
+    mut f: impl FnMut(A, B) -> O,
 ) -> Result<Vec<O>, String> {
     // Fast paths: equal shapes, and a scalar on either side (bias adds, scale multiplies).
     if sa == out && sb == out {
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        return Ok(a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect());
     }
     if sa == out && b.len() == 1 {
-        return a.iter().map(|&x| f(x, b[0])).collect();
+        return Ok(a.iter().map(|&x| f(x, b[0])).collect());
     }
     if sb == out && a.len() == 1 {
-        return b.iter().map(|&y| f(a[0], y)).collect();
+        return Ok(b.iter().map(|&y| f(a[0], y)).collect());
     }
     let mut res = Vec::with_capacity(checked_numel(out)?);
     let (ta, tb) = (broadcast_strides(sa, out), broadcast_strides(sb, out));
     for_each_offset(out, [&ta, &tb], [0, 0], |[i, j]| {
-        res.push(f(a[i], b[j])?);
+        res.push(f(a[i], b[j]));
         Ok(())
     })?;
     Ok(res)
