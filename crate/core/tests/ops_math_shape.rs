@@ -870,3 +870,58 @@ proptest! {
         }
     }
 }
+
+/// A planner in miniature: infer each node; where every input is a known constant, evaluate it
+/// so its output is a constant too. This is how a dynamic-axes export's shape sub-graph (as
+/// Ultralytics writes them: Shape → Gather → Div → Unsqueeze → Concat → Reshape) folds away.
+#[test]
+fn shape_subgraph_folds_from_static_shapes() {
+    use std::collections::HashMap;
+    let reg = Registry::new();
+    let mut facts: HashMap<String, Fact> = HashMap::new();
+    facts.insert("x".into(), Fact::new(DType::F32, vec![1, 3, 64, 32]));
+    for (name, t) in [
+        ("two", scalar_i64(2)),
+        ("three", scalar_i64(3)),
+        ("eight", scalar_i64(8)),
+        ("zero", ints(&[0])),
+        ("m1", ints(&[-1])),
+    ] {
+        facts.insert(name.into(), Fact::constant(t));
+    }
+    /// Op type, inputs, output, attributes.
+    type Step<'a> = (&'a str, &'a [&'a str], &'a str, Vec<(&'a str, Attr)>);
+    let nodes: &[Step] = &[
+        ("Shape", &["x"], "s", vec![]),
+        ("Gather", &["s", "two"], "h", vec![("axis", Attr::Int(0))]),
+        ("Gather", &["s", "three"], "w", vec![("axis", Attr::Int(0))]),
+        ("Div", &["h", "eight"], "h8", vec![]),
+        ("Div", &["w", "eight"], "w8", vec![]),
+        ("Mul", &["h8", "w8"], "cells", vec![]),
+        ("Unsqueeze", &["cells", "zero"], "cells1", vec![]),
+        ("Concat", &["m1", "cells1"], "target", vec![("axis", Attr::Int(0))]),
+        ("Reshape", &["x", "target"], "y", vec![]),
+    ];
+    for (op, inputs, output, a) in nodes {
+        let node = Node {
+            name: output.to_string(),
+            op_type: op.to_string(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.to_string()],
+            attrs: attrs(a),
+        };
+        let kernel = reg.get(op).unwrap()(&node, &BuildCtx { opset: OPSET }).unwrap();
+        let ins: Vec<Option<&Fact>> = inputs.iter().map(|i| facts.get(*i)).collect();
+        let fact = match ins.iter().map(|f| f.and_then(|f| f.value.as_deref())).collect::<Option<Vec<_>>>() {
+            Some(values) => {
+                let values: Vec<Option<&Tensor>> = values.into_iter().map(Some).collect();
+                Fact::constant(kernel.eval(&values).unwrap().remove(0))
+            }
+            None => kernel.infer(&ins).unwrap().remove(0),
+        };
+        facts.insert(output.to_string(), fact);
+    }
+    assert_eq!(facts["target"].value.as_deref(), Some(&ints(&[-1, 32])));
+    assert_eq!(facts["y"].shape, vec![192, 32]);
+    assert!(facts["y"].value.is_none());
+}

@@ -1,5 +1,5 @@
 //! Element types as Rust types. [`Elem`] ties each [`DType`] to its Rust type so that ops which
-//! move, compare or convert elements are written once, generically, and [`dispatch!`] picks the
+//! move, compare or convert elements are written once, generically, and `dispatch!` picks the
 //! instantiation for a run-time dtype.
 //!
 //! Integer arithmetic goes through [`Elem::to_i64`] / [`Elem::from_i64`]: widening to i64 and
