@@ -517,6 +517,7 @@ fn squeeze_and_unsqueeze_both_forms() {
         vec![1, 3, 2]
     );
     assert_eq!(run_at("Squeeze", 13, &[], &[x.clone(), ints(&[0])]).unwrap().shape, vec![3, 1, 2]);
+    assert_eq!(run_at("Squeeze", 13, &[], &[x.clone(), ints(&[])]).unwrap().shape, vec![3, 2]);
     assert!(run_at("Squeeze", 13, &[], &[x, ints(&[1])]).unwrap_err().contains("not 1"));
     let y = f32t(&[3, 4, 5], &[0.; 60]);
     assert_eq!(

@@ -61,7 +61,7 @@ fn values<T: Elem>(start: T, delta: T, n: usize) -> Vec<T> {
     }
 }
 
-/// The element type, `(start, delta)` as tensors and the length.
+/// The element type and the length, after checking the three inputs agree in type.
 fn plan<I: Inputs + ?Sized>(x: &I) -> Result<(DType, usize), String> {
     let dtype = x.dtype(0)?;
     if dtype == DType::Bool {

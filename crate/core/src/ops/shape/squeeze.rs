@@ -1,5 +1,5 @@
 //! Squeeze: removes size-1 dimensions — the listed ones (`axes` attribute before opset 13,
-//! input 1 after), or all of them when none are listed.
+//! input 1 after), or all of them when none (or an empty list) are given.
 
 use super::args::{axes, known_ints, Inputs};
 use crate::model::{Node, Tensor};
@@ -23,7 +23,8 @@ impl Squeeze {
             Some(a) => Some(a.clone()),
             None => known_ints(x, 1, "axes")?,
         };
-        let Some(list) = list else {
+        // An empty list means the same as none (as ONNX Runtime reads it).
+        let Some(list) = list.filter(|l| !l.is_empty()) else {
             return Ok(shape.iter().copied().filter(|&d| d != 1).collect());
         };
         let ax = axes(&list, shape.len())?;
