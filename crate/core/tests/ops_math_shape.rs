@@ -157,6 +157,18 @@ fn integer_division_truncates_toward_zero() {
 }
 
 #[test]
+fn mod_follows_the_divisor_or_the_dividend() {
+    let a = i64t(&[4], &[7, -7, 7, -7]);
+    let b = i64t(&[4], &[3, 3, -3, -3]);
+    assert_eq!(run("Mod", &[], &[a.clone(), b.clone()]).unwrap(), i64t(&[4], &[1, 2, -2, -1]));
+    assert_eq!(run("Mod", &[("fmod", Attr::Int(1))], &[a.clone(), b]).unwrap(), i64t(&[4], &[1, -1, 1, -1]));
+    let f = f32t(&[2], &[5.5, -5.5]);
+    close(&run("Mod", &[("fmod", Attr::Int(1))], &[f.clone(), f32t(&[], &[2.])]).unwrap(), &[1.5, -1.5]);
+    assert!(err("Mod", &[], &[f.clone(), f]).contains("does not accept"));
+    assert!(err("Mod", &[], &[a, scalar_i64(0)]).contains("by zero"));
+}
+
+#[test]
 fn integer_arithmetic_for_shape_subgraphs() {
     let shape = i64t(&[4], &[1, 3, 640, 640]);
     assert_eq!(run("Mul", &[], &[shape.clone(), scalar_i64(2)]).unwrap(), i64t(&[4], &[2, 6, 1280, 1280]));

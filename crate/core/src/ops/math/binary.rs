@@ -16,11 +16,11 @@ pub type IntArith = fn(i64, i64) -> Result<i64, &'static str>;
 #[derive(Debug, Clone, Copy)]
 pub enum Kernel {
     /// Output has the inputs' type. Integers are computed on i64 and wrapped back to their
-    /// width; `int: None` means the op is float-only. An integer error (division by zero) is
-    /// reported, never a panic.
+    /// width; `None` for either family means the op does not accept it. An integer error
+    /// (division by zero) is reported, never a panic.
     Arith {
         /// On float32.
-        float: fn(f32, f32) -> f32,
+        float: Option<fn(f32, f32) -> f32>,
         /// On integers widened to i64.
         int: Option<IntArith>,
     },
@@ -71,7 +71,11 @@ impl Binary {
 
     fn accepts(&self, d: DType) -> bool {
         match self.kernel {
-            Kernel::Arith { int, .. } => d == DType::F32 || (d != DType::Bool && int.is_some()),
+            Kernel::Arith { float, int } => match d {
+                DType::F32 => float.is_some(),
+                DType::Bool => false,
+                _ => int.is_some(),
+            },
             Kernel::Compare { bools, .. } => d != DType::Bool || bools,
             Kernel::Logic(_) => d == DType::Bool,
         }
@@ -134,11 +138,12 @@ fn arith<T: Elem>(
     a: &Tensor,
     b: &Tensor,
     out: &[usize],
-    float: fn(f32, f32) -> f32,
+    float: Option<fn(f32, f32) -> f32>,
     int: Option<IntArith>,
 ) -> Result<Vec<T>, String> {
     let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
     if T::DTYPE == DType::F32 {
+        let float = float.ok_or("expects integer inputs, got float32")?;
         return map2(x, y, out, |p, q| T::from_f32(float(p.to_f32(), q.to_f32())));
     }
     let int = int.ok_or_else(|| format!("expects float32 inputs, got {}", dtype_name(T::DTYPE)))?;
