@@ -316,6 +316,7 @@ fn every_math_and_shape_op_is_registered() {
         "Log",
         "Max",
         "Min",
+        "Mod",
         "Mul",
         "Neg",
         "Not",
