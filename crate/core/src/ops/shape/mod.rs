@@ -1,6 +1,48 @@
-//! Op family `shape`: one file per op; `register` adds each to the registry.
+//! Op family `shape`: ops that move or reinterpret data without arithmetic, one per file, each
+//! generic over the element type through [`elem::Elem`]. [`args`] holds what every op shares
+//! for reading its arguments identically at plan time and at run time.
+
+pub mod args;
+pub mod concat;
+pub mod constant;
+pub mod constant_of_shape;
+pub mod elem;
+pub mod expand;
+pub mod flatten;
+pub mod gather;
+pub mod gather_elements;
+pub mod identity;
+pub mod range;
+pub mod reshape;
+pub mod shape_of;
+pub mod size;
+pub mod slice;
+pub mod split;
+pub mod squeeze;
+pub mod tile;
+pub mod transpose;
+pub mod unsqueeze;
 
 use super::Registry;
 
 /// Adds this family's ops to the registry.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.register("Concat", concat::build);
+    r.register("Constant", constant::build);
+    r.register("ConstantOfShape", constant_of_shape::build);
+    r.register("Expand", expand::build);
+    r.register("Flatten", flatten::build);
+    r.register("Gather", gather::build);
+    r.register("GatherElements", gather_elements::build);
+    r.register("Identity", identity::build);
+    r.register("Range", range::build);
+    r.register("Reshape", reshape::build);
+    r.register("Shape", shape_of::build);
+    r.register("Size", size::build);
+    r.register("Slice", slice::build);
+    r.register("Split", split::build);
+    r.register("Squeeze", squeeze::build);
+    r.register("Tile", tile::build);
+    r.register("Transpose", transpose::build);
+    r.register("Unsqueeze", unsqueeze::build);
+}

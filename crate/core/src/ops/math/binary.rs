@@ -1,0 +1,195 @@
+//! The one element-wise binary op, with numpy broadcasting over every element type. Add, Mul,
+//! Equal, And, … are instances built in [`arith`](super::arith) and
+//! [`compare`](super::compare), differing only in their [`Kernel`].
+
+use super::broadcast::{broadcast_all, broadcast_shapes, map2};
+use crate::model::{DType, Tensor};
+use crate::ops::shape::args::all_present;
+use crate::ops::shape::elem::{cast, dispatch, dtype_name, typed, Elem};
+use crate::ops::{Fact, Op};
+use std::borrow::Cow;
+
+/// Integer arithmetic on i64; the error (e.g. division by zero) becomes the op's error.
+pub type IntArith = fn(i64, i64) -> Result<i64, &'static str>;
+
+/// What a binary op computes, per family of element types.
+#[derive(Debug, Clone, Copy)]
+pub enum Kernel {
+    /// Output has the inputs' type. Integers are computed on i64 and wrapped back to their
+    /// width; `None` for either family means the op does not accept it. An integer error
+    /// (division by zero) is reported, never a panic.
+    Arith {
+        /// On float32.
+        float: Option<fn(f32, f32) -> f32>,
+        /// On integers widened to i64.
+        int: Option<IntArith>,
+    },
+    /// A comparison: bool output. Integers compare as i64; `bools` says whether bool inputs
+    /// are accepted (as 0/1).
+    Compare {
+        /// On float32.
+        float: fn(f32, f32) -> bool,
+        /// On integers (and bools) widened to i64.
+        int: fn(i64, i64) -> bool,
+        /// Whether bool inputs are allowed.
+        bools: bool,
+    },
+    /// Logic on bool inputs.
+    Logic(fn(bool, bool) -> bool),
+}
+
+/// An element-wise binary op. Variadic ops (Max, Min, Sum) fold their inputs left to right,
+/// each step broadcasting. With `cast_rhs` (Pow) the right operand may have another numeric
+/// type and is converted to the left one's.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    kernel: Kernel,
+    variadic: bool,
+    cast_rhs: bool,
+}
+
+impl Binary {
+    /// An op of exactly two inputs.
+    pub fn new(kernel: Kernel) -> Binary {
+        Binary { kernel, variadic: false, cast_rhs: false }
+    }
+
+    /// An op of one or more inputs, folded pairwise.
+    pub fn variadic(kernel: Kernel) -> Binary {
+        Binary { kernel, variadic: true, cast_rhs: false }
+    }
+
+    /// Converts the right operand to the left one's type first.
+    pub fn cast_rhs(self) -> Binary {
+        Binary { cast_rhs: true, ..self }
+    }
+
+    /// As a boxed op, the form builders return.
+    pub fn boxed(self) -> Result<Box<dyn Op>, String> {
+        Ok(Box::new(self))
+    }
+
+    fn accepts(&self, d: DType) -> bool {
+        match self.kernel {
+            Kernel::Arith { float, int } => match d {
+                DType::F32 => float.is_some(),
+                DType::Bool => false,
+                _ => int.is_some(),
+            },
+            Kernel::Compare { bools, .. } => d != DType::Bool || bools,
+            Kernel::Logic(_) => d == DType::Bool,
+        }
+    }
+
+    fn out_dtype(&self, input: DType) -> DType {
+        match self.kernel {
+            Kernel::Arith { .. } => input,
+            Kernel::Compare { .. } | Kernel::Logic(_) => DType::Bool,
+        }
+    }
+
+    /// Checks arity and types; returns the output type.
+    fn check(&self, dtypes: &[DType]) -> Result<DType, String> {
+        match (self.variadic, dtypes.len()) {
+            (false, 2) | (true, 1..) => {}
+            (false, n) => return Err(format!("expects 2 inputs, got {n}")),
+            (true, _) => return Err("expects at least one input".into()),
+        }
+        let first = dtypes[0];
+        for (i, &d) in dtypes.iter().enumerate() {
+            if !self.accepts(d) {
+                return Err(format!("input {i} has type {}, which this op does not accept", dtype_name(d)));
+            }
+            if d != first && !self.cast_rhs {
+                return Err(format!(
+                    "inputs must have one type, got {} (input 0) and {} (input {i})",
+                    dtype_name(first),
+                    dtype_name(d)
+                ));
+            }
+        }
+        Ok(self.out_dtype(first))
+    }
+
+    /// The first step: `a ∘ b`, or `a` itself for a variadic op of one input.
+    fn apply_first(&self, a: &Tensor, b: Option<&Tensor>) -> Result<Tensor, String> {
+        match b {
+            Some(b) => self.apply(a, b),
+            None => Ok(a.clone()),
+        }
+    }
+
+    /// One broadcasting step: `a ∘ b`.
+    fn apply(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
+        let out = broadcast_shapes(&a.shape, &b.shape)?;
+        let b = if b.dtype() != a.dtype() { Cow::Owned(cast(b, a.dtype())?) } else { Cow::Borrowed(b) };
+        let data = match self.kernel {
+            Kernel::Arith { float, int } => dispatch!(a.dtype(), T => T::wrap(arith::<T>(a, &b, &out, float, int)?)),
+            Kernel::Compare { float, int, .. } => {
+                bool::wrap(dispatch!(a.dtype(), T => compare::<T>(a, &b, &out, float, int)?))
+            }
+            Kernel::Logic(f) => bool::wrap(map2((typed(a)?, &a.shape), (typed(&b)?, &b.shape), &out, f)?),
+        };
+        Ok(Tensor { shape: out, data })
+    }
+}
+
+fn arith<T: Elem>(
+    a: &Tensor,
+    b: &Tensor,
+    out: &[usize],
+    float: Option<fn(f32, f32) -> f32>,
+    int: Option<IntArith>,
+) -> Result<Vec<T>, String> {
+    let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
+    if T::DTYPE == DType::F32 {
+        let float = float.ok_or("expects integer inputs, got float32")?;
+        return map2(x, y, out, |p, q| T::from_f32(float(p.to_f32(), q.to_f32())));
+    }
+    let int = int.ok_or_else(|| format!("expects float32 inputs, got {}", dtype_name(T::DTYPE)))?;
+    let mut failure = None;
+    let res = map2(x, y, out, |p, q| {
+        int(p.to_i64(), q.to_i64()).map(T::from_i64).unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            T::default()
+        })
+    })?;
+    match failure {
+        Some(e) => Err(e.to_string()),
+        None => Ok(res),
+    }
+}
+
+fn compare<T: Elem>(
+    a: &Tensor,
+    b: &Tensor,
+    out: &[usize],
+    float: fn(f32, f32) -> bool,
+    int: fn(i64, i64) -> bool,
+) -> Result<Vec<bool>, String> {
+    let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
+    if T::DTYPE == DType::F32 {
+        map2(x, y, out, |p, q| float(p.to_f32(), q.to_f32()))
+    } else {
+        map2(x, y, out, |p, q| int(p.to_i64(), q.to_i64()))
+    }
+}
+
+impl Op for Binary {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let xs = all_present(inputs)?;
+        let dtype = self.check(&xs.iter().map(|f| f.dtype).collect::<Vec<_>>())?;
+        let shape = broadcast_all(&xs.iter().map(|f| f.shape.as_slice()).collect::<Vec<_>>())?;
+        Ok(vec![Fact::new(dtype, shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let xs = all_present(inputs)?;
+        self.check(&xs.iter().map(|t| t.dtype()).collect::<Vec<_>>())?;
+        let mut acc = self.apply_first(xs[0], xs.get(1).copied())?;
+        for b in xs.iter().skip(2) {
+            acc = self.apply(&acc, b)?;
+        }
+        Ok(vec![acc])
+    }
+}

@@ -1,0 +1,46 @@
+//! Cast and CastLike: element type conversion with C cast semantics (float → int truncates
+//! toward zero, narrowing ints wrap, `!= 0` → bool), as ONNX Runtime implements it.
+
+use crate::model::{DType, Node, Tensor};
+use crate::ops::shape::elem::cast;
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, Registry};
+
+/// Cast to a fixed type (`to` attribute), or CastLike (the type of input 1).
+#[derive(Debug, Clone)]
+pub struct Cast {
+    /// Target type; `None` for CastLike.
+    to: Option<DType>,
+}
+
+impl Cast {
+    fn target(&self, like: Option<DType>) -> Result<DType, String> {
+        self.to.or(like).ok_or_else(|| "CastLike needs input 1 (the tensor whose type to take)".to_string())
+    }
+}
+
+/// Adds Cast and CastLike to the registry.
+pub fn register(r: &mut Registry) {
+    r.register("Cast", build_cast);
+    r.register("CastLike", |_, _| Ok(Box::new(Cast { to: None })));
+}
+
+fn build_cast(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let code = node.attrs.int_opt("to").ok_or("Cast needs the `to` attribute")?;
+    let to = i32::try_from(code)
+        .map_err(|_| format!("unknown data type code {code}"))
+        .and_then(|c| DType::from_onnx(c).map_err(|e| e.to_string()))?;
+    Ok(Box::new(Cast { to: Some(to) }))
+}
+
+impl Op for Cast {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = input_fact(inputs, 0)?;
+        let to = self.target(inputs.get(1).copied().flatten().map(|f| f.dtype))?;
+        Ok(vec![Fact::new(to, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let to = self.target(inputs.get(1).copied().flatten().map(Tensor::dtype))?;
+        Ok(vec![cast(input(inputs, 0)?, to)?])
+    }
+}

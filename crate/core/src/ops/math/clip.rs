@@ -1,0 +1,79 @@
+//! Clip: limits values to `[min, max]`. Before opset 11 the bounds are float attributes; from
+//! opset 11 they are optional scalar inputs (so integer tensors can be clipped too, opset 12).
+//! When min > max every value becomes max, as the spec says.
+
+use crate::model::{DType, Node, Tensor};
+use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+
+/// Clip, with attribute bounds (opset < 11) or input bounds.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    /// `(min, max)` attributes before opset 11; `None` means the bounds are inputs 1 and 2.
+    attr_bounds: Option<(Option<f32>, Option<f32>)>,
+}
+
+/// Builds Clip from its node.
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let attr_bounds = (ctx.opset < 11).then(|| (node.attrs.float_opt("min"), node.attrs.float_opt("max")));
+    Ok(Box::new(Clip { attr_bounds }))
+}
+
+impl Clip {
+    fn check(&self, dtype: DType, inputs: &[Option<DType>]) -> Result<(), String> {
+        if dtype == DType::Bool || (self.attr_bounds.is_some() && dtype != DType::F32) {
+            return Err(format!("cannot clip a {} tensor", dtype_name(dtype)));
+        }
+        for (i, d) in inputs.iter().enumerate().skip(1) {
+            if let Some(d) = d.filter(|&d| d != dtype) {
+                return Err(format!("bound (input {i}) is {}, the input is {}", dtype_name(d), dtype_name(dtype)));
+            }
+        }
+        Ok(())
+    }
+
+    fn bound<T: Elem>(&self, inputs: &[Option<&Tensor>], i: usize) -> Result<Option<T>, String> {
+        if let Some((lo, hi)) = self.attr_bounds {
+            return Ok(if i == 1 { lo } else { hi }.map(T::from_f32));
+        }
+        match inputs.get(i).copied().flatten() {
+            None => Ok(None),
+            Some(t) => match typed::<T>(t)? {
+                [v] => Ok(Some(*v)),
+                _ => Err(format!("bound (input {i}) must be a single value, got shape {:?}", t.shape)),
+            },
+        }
+    }
+
+    fn apply<T: Elem>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<T>, String> {
+        let x = typed::<T>(input(inputs, 0)?)?;
+        let (lo, hi) = (self.bound::<T>(inputs, 1)?, self.bound::<T>(inputs, 2)?);
+        Ok(x.iter()
+            .map(|&v| {
+                let v = match lo {
+                    Some(l) if v < l => l,
+                    _ => v,
+                };
+                match hi {
+                    Some(h) if v > h => h,
+                    _ => v,
+                }
+            })
+            .collect())
+    }
+}
+
+impl Op for Clip {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = input_fact(inputs, 0)?;
+        self.check(x.dtype, &inputs.iter().map(|f| f.map(|f| f.dtype)).collect::<Vec<_>>())?;
+        Ok(vec![Fact::new(x.dtype, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = input(inputs, 0)?;
+        self.check(x.dtype(), &inputs.iter().map(|t| t.map(Tensor::dtype)).collect::<Vec<_>>())?;
+        let data = dispatch!(x.dtype(), T => T::wrap(self.apply::<T>(inputs)?));
+        Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+}

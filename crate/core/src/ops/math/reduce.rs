@@ -1,0 +1,160 @@
+//! Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd — one [`Reduce`] op
+//! parameterised by a [`Reducer`].
+//!
+//! Axes come from the `axes` attribute (before opset 18; before 13 for ReduceSum) or from the
+//! optional input 1 (after). No axes means all axes, unless `noop_with_empty_axes` asks for the
+//! identity. Floats accumulate in f64 (this is the numerical reference); integers in wrapping i64.
+
+use super::broadcast::for_each_offset;
+use crate::model::{strides, DType, Node, Tensor};
+use crate::ops::shape::args::{axes, known_ints, Inputs};
+use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
+use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+
+/// How a reduction combines elements.
+#[derive(Debug, Clone, Copy)]
+pub struct Reducer {
+    init_f: f64,
+    step_f: fn(f64, f64) -> f64,
+    init_i: i64,
+    step_i: fn(i64, i64) -> i64,
+    /// Divide by the element count at the end.
+    mean: bool,
+}
+
+const SUM: Reducer = Reducer { init_f: 0.0, step_f: |a, b| a + b, init_i: 0, step_i: i64::wrapping_add, mean: false };
+const MEAN: Reducer = Reducer { mean: true, ..SUM };
+const PROD: Reducer = Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, mean: false };
+// Max/min over an empty set give the identity of the operation (the lowest/highest value).
+const MAX: Reducer =
+    Reducer { init_f: f64::NEG_INFINITY, step_f: f64::max, init_i: i64::MIN, step_i: i64::max, mean: false };
+const MIN: Reducer =
+    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, mean: false };
+
+/// A reduction over some axes.
+#[derive(Debug, Clone)]
+pub struct Reduce {
+    reducer: Reducer,
+    /// Axes from the attribute form; `None` means input 1 (or all axes).
+    axes_attr: Option<Vec<i64>>,
+    keepdims: bool,
+    noop_with_empty_axes: bool,
+}
+
+/// Adds the reductions to the registry.
+pub fn register(r: &mut Registry) {
+    r.register("ReduceSum", |n, c| build(n, c, SUM));
+    r.register("ReduceMean", |n, c| build(n, c, MEAN));
+    r.register("ReduceProd", |n, c| build(n, c, PROD));
+    r.register("ReduceMax", |n, c| build(n, c, MAX));
+    r.register("ReduceMin", |n, c| build(n, c, MIN));
+}
+
+fn build(node: &Node, _: &BuildCtx, reducer: Reducer) -> Result<Box<dyn Op>, String> {
+    // The attribute is only legal in the older opsets, so its presence decides the form.
+    Ok(Box::new(Reduce {
+        reducer,
+        axes_attr: node.attrs.ints("axes").map(<[i64]>::to_vec),
+        keepdims: node.attrs.int("keepdims", 1) != 0,
+        noop_with_empty_axes: node.attrs.int("noop_with_empty_axes", 0) != 0,
+    }))
+}
+
+/// What a reduction does to a shape.
+struct Plan {
+    /// Per input axis: reduced or kept.
+    reduced: Vec<bool>,
+    /// The output shape with reduced axes kept as 1 (the accumulator layout).
+    kept: Vec<usize>,
+    /// The output shape (`kept` without the reduced axes unless keepdims).
+    out: Vec<usize>,
+}
+
+impl Reduce {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Option<Plan>, String> {
+        if x.dtype(0)? == DType::Bool {
+            return Err("cannot reduce a bool tensor".into());
+        }
+        let shape = x.shape(0)?;
+        let list = match &self.axes_attr {
+            Some(a) => Some(a.clone()),
+            None => known_ints(x, 1, "axes")?,
+        };
+        let list = list.unwrap_or_default();
+        if list.is_empty() && self.noop_with_empty_axes {
+            return Ok(None);
+        }
+        let reduced = if list.is_empty() {
+            vec![true; shape.len()]
+        } else {
+            let ax = axes(&list, shape.len())?;
+            (0..shape.len()).map(|d| ax.contains(&d)).collect()
+        };
+        let kept: Vec<usize> = shape.iter().zip(&reduced).map(|(&d, &r)| if r { 1 } else { d }).collect();
+        let out = if self.keepdims {
+            kept.clone()
+        } else {
+            shape.iter().zip(&reduced).filter(|(_, &r)| !r).map(|(&d, _)| d).collect()
+        };
+        Ok(Some(Plan { reduced, kept, out }))
+    }
+
+    fn reduce<T: Elem>(&self, x: &Tensor, plan: &Plan) -> Result<Vec<T>, String> {
+        let src = typed::<T>(x)?;
+        let n_out: usize = plan.kept.iter().product();
+        let count = src.len().checked_div(n_out).unwrap_or(0);
+        // Walk the input; each element lands in the accumulator at stride 0 along reduced axes.
+        let kept_strides = strides(&plan.kept);
+        let to_acc: Vec<isize> =
+            plan.reduced.iter().zip(&kept_strides).map(|(&r, &s)| if r { 0 } else { s as isize }).collect();
+        let in_strides: Vec<isize> = strides(&x.shape).iter().map(|&s| s as isize).collect();
+        let r = self.reducer;
+        if T::DTYPE == DType::F32 {
+            let mut acc = vec![r.init_f; n_out];
+            for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
+                acc[o] = (r.step_f)(acc[o], src[i].to_f32() as f64);
+                Ok(())
+            })?;
+            Ok(acc.into_iter().map(|a| T::from_f32((if r.mean { a / count as f64 } else { a }) as f32)).collect())
+        } else {
+            let mut acc = vec![r.init_i; n_out];
+            for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
+                acc[o] = (r.step_i)(acc[o], src[i].to_i64());
+                Ok(())
+            })?;
+            if r.mean && count == 0 && n_out > 0 {
+                return Err(format!("the mean of an empty set of {} values is undefined", dtype_name(T::DTYPE)));
+            }
+            // Max/Min of an empty set is the type's lowest/highest value: the i64 identity
+            // converted *saturating* (through f32, as float → int casts saturate), whereas
+            // sums wrap like the integer arithmetic they are.
+            Ok(acc
+                .into_iter()
+                .map(|a| match (r.mean, count) {
+                    (true, _) => T::from_i64(a / count as i64),
+                    (false, 0) => T::from_f32(a as f32),
+                    (false, _) => T::from_i64(a),
+                })
+                .collect())
+        }
+    }
+}
+
+impl Op for Reduce {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let shape = match self.plan(inputs)? {
+            Some(p) => p.out,
+            None => inputs.shape(0)?.to_vec(),
+        };
+        Ok(vec![Fact::new(inputs.dtype(0)?, shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = input(inputs, 0)?;
+        let Some(plan) = self.plan(inputs)? else {
+            return Ok(vec![x.clone()]);
+        };
+        let data = dispatch!(x.dtype(), T => T::wrap(self.reduce::<T>(x, &plan)?));
+        Ok(vec![Tensor { shape: plan.out, data }])
+    }
+}

@@ -1,0 +1,72 @@
+//! Concat: joins tensors of one type and rank along an axis (any element type).
+
+use super::args::{all_present, axis, checked_numel, Inputs};
+use super::elem::{dispatch, dtype_name, typed, Elem};
+use crate::model::{DType, Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op};
+
+/// Concat.
+#[derive(Debug, Clone)]
+pub struct Concat {
+    axis: i64,
+}
+
+/// Builds Concat (the `axis` attribute is required).
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let axis = node.attrs.int_opt("axis").ok_or("Concat needs the `axis` attribute")?;
+    Ok(Box::new(Concat { axis }))
+}
+
+impl Concat {
+    /// The axis, the output type and the output shape.
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, DType, Vec<usize>), String> {
+        if x.count() == 0 {
+            return Err("Concat needs at least one input".into());
+        }
+        let (first, dtype) = (x.shape(0)?, x.dtype(0)?);
+        let a = axis(self.axis, first.len())?;
+        let mut out = first.to_vec();
+        for i in 1..x.count() {
+            let (s, d) = (x.shape(i)?, x.dtype(i)?);
+            if d != dtype {
+                return Err(format!("input {i} is {}, input 0 is {}", dtype_name(d), dtype_name(dtype)));
+            }
+            let same_elsewhere = s.len() == first.len() && (0..s.len()).all(|k| k == a || s[k] == first[k]);
+            if !same_elsewhere {
+                return Err(format!(
+                    "input {i} has shape {s:?}, which does not match input 0's {first:?} outside axis {}",
+                    self.axis
+                ));
+            }
+            out[a] = out[a].checked_add(s[a]).ok_or("the concatenated dimension overflows")?;
+        }
+        checked_numel(&out)?;
+        Ok((a, dtype, out))
+    }
+}
+
+impl Op for Concat {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let (_, dtype, shape) = self.plan(inputs)?;
+        Ok(vec![Fact::new(dtype, shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let (a, dtype, shape) = self.plan(inputs)?;
+        let xs = all_present(inputs)?;
+        let outer: usize = shape[..a].iter().product();
+        // Each input contributes one contiguous chunk per outer index.
+        let chunks: Vec<usize> = xs.iter().map(|t| t.shape[a..].iter().product()).collect();
+        let data = dispatch!(dtype, T => {
+            let parts = xs.iter().map(|t| typed::<T>(t)).collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::with_capacity(shape.iter().product());
+            for o in 0..outer {
+                for (p, &len) in parts.iter().zip(&chunks) {
+                    out.extend_from_slice(&p[o * len..(o + 1) * len]);
+                }
+            }
+            T::wrap(out)
+        });
+        Ok(vec![Tensor { shape, data }])
+    }
+}

@@ -1,0 +1,40 @@
+//! Flatten: to 2-D `[∏ dims before axis, ∏ dims from axis]`; axis in `[-rank, rank]`.
+
+use super::args::Inputs;
+use crate::model::{Node, Tensor};
+use crate::ops::{input, BuildCtx, Fact, Op};
+
+/// Flatten.
+#[derive(Debug, Clone)]
+pub struct Flatten {
+    axis: i64,
+}
+
+/// Builds Flatten.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Flatten { axis: node.attrs.int("axis", 1) }))
+}
+
+impl Flatten {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, String> {
+        let shape = x.shape(0)?;
+        let r = shape.len() as i64;
+        // Unlike most axes, `rank` itself is valid here (everything goes to the first dim).
+        if self.axis < -r || self.axis > r {
+            return Err(format!("axis {} is out of range for a tensor of rank {r} (valid: {} to {r})", self.axis, -r));
+        }
+        let a = if self.axis < 0 { self.axis + r } else { self.axis } as usize;
+        Ok(vec![shape[..a].iter().product(), shape[a..].iter().product()])
+    }
+}
+
+impl Op for Flatten {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let shape = self.plan(inputs)?;
+        Ok(vec![Tensor { shape, data: input(inputs, 0)?.data.clone() }])
+    }
+}

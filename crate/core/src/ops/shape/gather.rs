@@ -1,0 +1,74 @@
+//! Gather: picks slices of `data` along an axis at the given indices (negative indices count
+//! from the end). Output shape: `data[..axis] ++ indices.shape ++ data[axis+1..]`.
+
+use super::args::{axis, checked_numel, Inputs};
+use super::elem::{dispatch, dtype_name, typed, Elem};
+use crate::model::{DType, Node, Tensor};
+use crate::ops::{input, BuildCtx, Fact, Op};
+
+/// Gather.
+#[derive(Debug, Clone)]
+pub struct Gather {
+    axis: i64,
+}
+
+/// Builds Gather.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Gather { axis: node.attrs.int("axis", 0) }))
+}
+
+/// Indices normalised into `[0, dim)`, or an error naming the first one out of range.
+pub fn normalize_indices(idx: &Tensor, dim: usize, axis: i64) -> Result<Vec<usize>, String> {
+    let d = dim as i64;
+    idx.to_i64_vec()
+        .map_err(|e| format!("indices: {e}"))?
+        .into_iter()
+        .map(|i| {
+            let j = if i < 0 { i + d } else { i };
+            usize::try_from(j)
+                .ok()
+                .filter(|&j| j < dim)
+                .ok_or_else(|| format!("index {i} is out of range for axis {axis} of size {dim}"))
+        })
+        .collect()
+}
+
+impl Gather {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
+        let (data, idx) = (x.shape(0)?, x.shape(1)?);
+        if matches!(x.dtype(1)?, DType::F32 | DType::Bool) {
+            return Err(format!("indices must be integers, got {}", dtype_name(x.dtype(1)?)));
+        }
+        let a = axis(self.axis, data.len())?;
+        let out: Vec<usize> = data[..a].iter().chain(idx).chain(&data[a + 1..]).copied().collect();
+        checked_numel(&out)?;
+        Ok((a, out))
+    }
+}
+
+impl Op for Gather {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
+        let (a, shape) = self.plan(inputs)?;
+        let indices = normalize_indices(idx, x.shape[a], self.axis)?;
+        let outer: usize = x.shape[..a].iter().product();
+        let inner: usize = x.shape[a + 1..].iter().product();
+        let row = x.shape[a] * inner;
+        let data = dispatch!(x.dtype(), T => {
+            let src = typed::<T>(x)?;
+            let mut out = Vec::with_capacity(shape.iter().product());
+            for o in 0..outer {
+                for &i in &indices {
+                    let at = o * row + i * inner;
+                    out.extend_from_slice(&src[at..at + inner]);
+                }
+            }
+            T::wrap(out)
+        });
+        Ok(vec![Tensor { shape, data }])
+    }
+}

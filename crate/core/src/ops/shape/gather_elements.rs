@@ -1,0 +1,63 @@
+//! GatherElements: `out[i…] = data[i… with i[axis] replaced by indices[i…]]`; the output has
+//! the indices' shape, which must fit inside the data's on every other axis.
+
+use super::args::{axis, Inputs};
+use super::elem::{dispatch, typed, Elem};
+use super::gather::normalize_indices;
+use crate::model::{strides, Node, Tensor};
+use crate::ops::math::broadcast::for_each_offset;
+use crate::ops::{input, BuildCtx, Fact, Op};
+
+/// GatherElements.
+#[derive(Debug, Clone)]
+pub struct GatherElements {
+    axis: i64,
+}
+
+/// Builds GatherElements.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(GatherElements { axis: node.attrs.int("axis", 0) }))
+}
+
+impl GatherElements {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
+        let (data, idx) = (x.shape(0)?, x.shape(1)?);
+        let a = axis(self.axis, data.len())?;
+        let fits = idx.len() == data.len() && (0..idx.len()).all(|d| d == a || idx[d] <= data[d]);
+        if !fits {
+            return Err(format!(
+                "indices of shape {idx:?} do not fit data of shape {data:?} outside axis {}",
+                self.axis
+            ));
+        }
+        Ok((a, idx.to_vec()))
+    }
+}
+
+impl Op for GatherElements {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
+        let (a, shape) = self.plan(inputs)?;
+        let indices = normalize_indices(idx, x.shape[a], self.axis)?;
+        // Walk the indices' shape, reading data through its own strides with the axis zeroed;
+        // the index itself supplies the position along the axis.
+        let own = strides(&x.shape);
+        let mut view: Vec<isize> = own.iter().map(|&s| s as isize).collect();
+        view[a] = 0;
+        let idx_strides: Vec<isize> = strides(&shape).iter().map(|&s| s as isize).collect();
+        let data = dispatch!(x.dtype(), T => {
+            let src = typed::<T>(x)?;
+            let mut out = Vec::with_capacity(indices.len());
+            for_each_offset(&shape, [&view, &idx_strides], [0, 0], |[d, i]| {
+                out.push(src[d + indices[i] * own[a]]);
+                Ok(())
+            })?;
+            T::wrap(out)
+        });
+        Ok(vec![Tensor { shape, data }])
+    }
+}

@@ -1,0 +1,23 @@
+//! Identity: its input, unchanged.
+
+use crate::model::{Node, Tensor};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+
+/// Identity.
+#[derive(Debug, Clone)]
+pub struct Identity;
+
+/// Builds Identity.
+pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Identity))
+}
+
+impl Op for Identity {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Ok(vec![input_fact(inputs, 0)?.clone()])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        Ok(vec![input(inputs, 0)?.clone()])
+    }
+}
