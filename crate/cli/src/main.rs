@@ -12,6 +12,19 @@ Usage:
                 [--restricted] [--scale-decimals N] [--json]
       Δ, Z, q, x̂ and the error for one value, with every step of the computation.
 
+  qplay inspect MODEL.onnx [--json]
+      inputs/outputs with shapes, op histogram, parameters, unsupported ops.
+
+  qplay infer MODEL.onnx --input x.npy --out DIR
+      run the model on a tensor; writes DIR/<k>.npy per graph output and DIR/outputs.json.
+
+  qplay detect MODEL.onnx IMAGE [--profile p.json] [--score T] [--iou T] [--json] [--draw out.png]
+      detections in original image pixels. The profile defaults to MODEL.json beside the
+      model, else it is inferred from the output shapes (and the assumptions are printed).
+
+  qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--json]
+      median latency of one inference on the native CPU (1 thread).
+
   qplay help        this text
   qplay --version   the version
 ";
@@ -24,6 +37,10 @@ fn main() -> ExitCode {
     };
     let (result, usage) = match cmd.as_str() {
         "explain" => (cmd::explain::run(rest), cmd::explain::USAGE),
+        "inspect" => (cmd::inspect::run(rest), cmd::inspect::USAGE),
+        "infer" => (cmd::infer::run(rest), cmd::infer::USAGE),
+        "detect" => (cmd::detect::run(rest), cmd::detect::USAGE),
+        "bench" => (cmd::bench::run(rest), cmd::bench::USAGE),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

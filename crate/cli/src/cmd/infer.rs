@@ -1,0 +1,44 @@
+//! `qplay infer MODEL --input x.npy --out DIR`: raw output tensors for checks against other
+//! runtimes. Writes `DIR/<k>.npy` for the k-th graph output and `DIR/outputs.json`.
+
+use super::common::read;
+use crate::args::Args;
+use qplay_core::model::{load_onnx, npy, Plan};
+use qplay_core::ops::Registry;
+use std::path::Path;
+
+pub const USAGE: &str = "qplay infer MODEL.onnx --input x.npy --out DIR";
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let a = Args::parse(argv, &["input", "out"], &[])?;
+    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
+    let input: String = a.req("input")?;
+    let out: String = a.req("out")?;
+    let graph = load_onnx(&read(Path::new(model))?).map_err(|e| format!("{model}: {e}"))?;
+    let x = npy::read_npy(&read(Path::new(&input))?).map_err(|e| format!("{input}: {e}"))?;
+    let name = match graph.inputs.as_slice() {
+        [one] => one.name.clone(),
+        [] => return Err(format!("{model} has no runtime input")),
+        many => {
+            return Err(format!(
+                "{model} has {} inputs ({}); `infer` feeds one .npy: export a single-input model",
+                many.len(),
+                many.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    };
+    let plan = Plan::new(&graph, &Registry::new(), &[(name.clone(), x.shape.clone())]).map_err(|e| e.to_string())?;
+    let outputs = plan.run(&[(name, x)]).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {out}: {e}"))?;
+    let mut map = serde_json::Map::new();
+    for (k, (t, n)) in outputs.iter().zip(plan.output_names()).enumerate() {
+        let p = Path::new(&out).join(format!("{k}.npy"));
+        std::fs::write(&p, npy::write_npy(t)).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        map.insert(k.to_string(), n.into());
+        println!("{k}: {n} {:?} -> {}", t.shape, p.display());
+    }
+    let p = Path::new(&out).join("outputs.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    Ok(())
+}

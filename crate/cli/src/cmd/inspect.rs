@@ -1,0 +1,47 @@
+//! `qplay inspect MODEL [--json]`: inputs, outputs, ops, parameters, unsupported ops.
+
+use super::common::read;
+use crate::args::Args;
+use qplay_core::model::{load_onnx, Summary};
+use qplay_core::ops::Registry;
+use std::path::Path;
+
+pub const USAGE: &str = "qplay inspect MODEL.onnx [--json]";
+
+fn dims(s: &[Option<usize>]) -> String {
+    let d: Vec<String> = s.iter().map(|d| d.map_or("?".into(), |v| v.to_string())).collect();
+    format!("[{}]", d.join(", "))
+}
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let a = Args::parse(argv, &[], &["json"])?;
+    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
+    let path = Path::new(model);
+    let graph = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+    let s = Summary::of(&graph, &Registry::new());
+    if a.flag("json") {
+        println!("{}", serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!("{model}  (producer {}, opset {})", if s.producer.is_empty() { "?" } else { &s.producer }, s.opset);
+    for i in &s.inputs {
+        println!("  input   {:<28} {:<8} {}", i.name, i.dtype, dims(&i.shape));
+    }
+    for o in &s.outputs {
+        println!("  output  {:<28} {:<8} {}", o.name, o.dtype, dims(&o.shape));
+    }
+    println!("  {} nodes, {} parameters ({:.2} MB)", s.nodes, s.parameters, s.parameter_bytes as f64 / 1e6);
+    println!("  ops:");
+    for (op, n) in &s.ops {
+        println!("    {op:<24} {n}");
+    }
+    if s.unsupported.is_empty() {
+        println!("  every op is supported");
+    } else {
+        println!("  unsupported ops:");
+        for (op, node) in &s.unsupported {
+            println!("    {op} (first in node `{node}`)");
+        }
+    }
+    Ok(())
+}
