@@ -34,7 +34,7 @@ impl Op for AveragePool {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
-        let shape = &inputs[0].map(|t| t.shape.clone()).unwrap_or_default();
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
         let (w, out_shape) = pool_shape(&self.window, shape)?;
         let out = pool(x, shape[0] * shape[1], &w, self.kind);
         Ok(vec![f32_output(out_shape, out)?])

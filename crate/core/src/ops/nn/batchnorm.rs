@@ -50,7 +50,7 @@ impl Op for BatchNorm {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
         let p: Vec<&[f32]> = (0..4).map(|i| f32_input(inputs, i + 1, PARAMS[i])).collect::<Result<_, _>>()?;
-        let shape = |i: usize| inputs[i].map(|t| t.shape.as_slice()).unwrap_or_default();
+        let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
         let x_shape = shape(0);
         check(x_shape, [shape(1), shape(2), shape(3), shape(4)])?;
         let (n, c) = (x_shape[0], x_shape[1]);

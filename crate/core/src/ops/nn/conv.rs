@@ -101,7 +101,7 @@ impl Op for Conv {
         let x = f32_input(inputs, 0, "X")?;
         let w = f32_input(inputs, 1, "W")?;
         let b = f32_input_opt(inputs, 2, "B")?;
-        let shape = |i: usize| inputs[i].map(|t| t.shape.as_slice());
+        let shape = |i: usize| super::input_shape(inputs, i);
         let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
         let out = conv(&plan, self.group, x, w, b)?;
         Ok(vec![f32_output(plan.out_shape, out)?])

@@ -66,7 +66,7 @@ impl Op for Gemm {
         let a = f32_input(inputs, 0, "A")?;
         let b = f32_input(inputs, 1, "B")?;
         let c = f32_input_opt(inputs, 2, "C")?;
-        let shape = |i: usize| inputs.get(i).copied().flatten().map(|t| t.shape.as_slice());
+        let shape = |i: usize| super::input_shape(inputs, i);
         let c_shape = shape(2);
         let (m, k, n) = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), c_shape)?;
         let mut out = vec![0.0f32; m * n];

@@ -41,7 +41,7 @@ impl Op for GlobalPool {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
-        let shape = inputs[0].map(|t| t.shape.as_slice()).unwrap_or_default();
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
         let out_shape = out_shape(shape)?;
         let plane: usize = shape[2..].iter().product();
         let out = x

@@ -84,7 +84,7 @@ impl Op for MatMul {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let a = f32_input(inputs, 0, "A")?;
         let b = f32_input(inputs, 1, "B")?;
-        let shape = |i: usize| inputs[i].map(|t| t.shape.as_slice()).unwrap_or_default();
+        let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
         let p = plan(shape(0), shape(1))?;
         let (m, k, n) = (p.m, p.k, p.n);
         let mut out = vec![0.0f32; checked_numel(&p.out_shape)?];

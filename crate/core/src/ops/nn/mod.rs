@@ -54,6 +54,11 @@ pub(crate) fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str)
     f32_data(t, what)
 }
 
+/// The shape of input `i` (`None` when omitted or out of range).
+pub(crate) fn input_shape<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Option<&'a [usize]> {
+    inputs.get(i).copied().flatten().map(|t| t.shape.as_slice())
+}
+
 /// The float data of an optional input `i`: `None` when omitted.
 pub(crate) fn f32_input_opt<'a>(
     inputs: &[Option<&'a Tensor>],

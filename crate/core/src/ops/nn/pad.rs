@@ -9,7 +9,7 @@
 //! output is gathered through the maps, so every mode shares one code path.
 
 use super::checked_numel;
-use crate::model::{Data, Node};
+use crate::model::{DType, Data, Node};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// Padding mode.
@@ -117,6 +117,17 @@ impl Pad {
     }
 }
 
+/// Checks that `constant_value` is one value of the data's type.
+fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), String> {
+    if shape.iter().product::<usize>() != 1 {
+        return Err(format!("constant_value must hold one value, got shape {shape:?}"));
+    }
+    if dtype != data {
+        return Err(format!("constant_value is {dtype:?} but data is {data:?}"));
+    }
+    Ok(())
+}
+
 /// Fetches the `pads`, `constant_value` and `axes` inputs' values from facts (they must be
 /// constants for the output shape to be known) or tensors.
 fn int_values(t: Option<&Tensor>, what: &str) -> Result<Option<Vec<i64>>, String> {
@@ -141,6 +152,9 @@ impl Op for Pad {
         let pads = int_values(const_value(inputs, 1, "pads")?, "pads")?;
         let axes = int_values(const_value(inputs, 3, "axes")?, "axes")?;
         let pads = self.pads(x.shape.len(), pads.as_deref(), axes.as_deref())?;
+        if let (None, Some(v)) = (&self.attr_pads, inputs.get(2).copied().flatten()) {
+            check_value(v.dtype, &v.shape, x.dtype)?;
+        }
         Ok(vec![Fact::new(x.dtype, self.out_shape(&x.shape, &pads)?)])
     }
 
@@ -164,11 +178,9 @@ impl Op for Pad {
             (None, None) => None,
         };
         if let Some(v) = &value {
+            check_value(v.dtype(), &v.shape, x.dtype())?;
             if v.len() != 1 {
-                return Err(format!("constant_value must hold one value, got shape {:?}", v.shape));
-            }
-            if v.dtype() != x.dtype() {
-                return Err(format!("constant_value is {:?} but data is {:?}", v.dtype(), x.dtype()));
+                return Err(format!("constant_value must hold one value, got {}", v.len()));
             }
         }
         // Index maps, one per axis.

@@ -297,7 +297,10 @@ impl Resize {
         shape: &[usize],
         get: &dyn Fn(usize) -> Option<Result<Tensor, String>>,
     ) -> Result<Target, String> {
-        let (_, scales_at, sizes_at) = self.slots();
+        let (roi_at, scales_at, sizes_at) = self.slots();
+        if self.coord == Coord::TfCropAndResize && roi_at.and_then(get).is_none() {
+            return Err("tf_crop_and_resize needs the roi input".into());
+        }
         let scales = match (&self.attr_scales, get(scales_at)) {
             (Some(s), _) => s.clone(),
             (None, None) => vec![],
@@ -331,7 +334,7 @@ impl Op for Resize {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
-        let shape = inputs[0].map(|t| t.shape.clone()).unwrap_or_default();
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
         let (out_shape, scales) = self.resolve(&shape, &get)?;
         let rank = shape.len();

@@ -49,7 +49,7 @@ impl Op for Softmax {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "input")?;
-        let shape = inputs[0].map(|t| t.shape.clone()).unwrap_or_default();
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (outer, len, inner) = self.layout(&shape)?;
         let mut out = x.to_vec();
         if len > 0 && inner > 0 {
