@@ -1,5 +1,5 @@
 //! Single-threaded throughput of the nn kernels on the shapes that dominate the default model
-//! (SSDLite-MobileNetV2 at 300×300): `cargo run --release --example bench_nn`.
+//! (SSDLite-MobileNetV2 at 300×300): `cargo run --release --example bench_nn [name filter]`.
 //!
 //! Each case runs the op through its public `Op::eval`, exactly as a model would, and reports
 //! the best of several timed runs as GFLOP/s (one multiply-add = 2 FLOP).
@@ -73,9 +73,11 @@ fn main() {
     ];
     let registry = Registry::new();
     let ctx = BuildCtx { opset: 13 };
+    // An optional argument keeps only the cases whose name contains it.
+    let filter = std::env::args().nth(1).unwrap_or_default();
     let mut seed = 7u64;
     println!("{:<36} {:>10} {:>10}", "case", "ms", "GFLOP/s");
-    for case in cases {
+    for case in cases.into_iter().filter(|c| c.name.contains(filter.as_str())) {
         let Some(builder) = registry.get(case.op) else {
             println!("{:<36} (op {} not registered)", case.name, case.op);
             continue;
@@ -87,7 +89,11 @@ fn main() {
         let t0 = Instant::now();
         op.eval(&inputs).unwrap();
         let once = t0.elapsed().as_secs_f64();
-        let reps = ((0.3 / once.max(1e-6)) as usize).clamp(3, 2000);
+        // BENCH_REPS fixes the count (for `perf stat` cycle counts on a busy machine).
+        let reps = std::env::var("BENCH_REPS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(((0.3 / once.max(1e-6)) as usize).clamp(3, 2000));
         let mut best = f64::INFINITY;
         for _ in 0..reps {
             let t = Instant::now();

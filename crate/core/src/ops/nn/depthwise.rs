@@ -24,17 +24,34 @@ pub fn depthwise_plane(input: &[f32], filter: &[f32], bias: f32, w: &Window, out
     // Phase length: tap kx of output ox reads phase (kx·dw) % sw at index ox + (kx·dw) / sw.
     let phase_len = ow + (kw - 1) * dw / sw;
     let row_len = sw * phase_len;
-    scratch.clear();
-    scratch.resize((h + 1) * row_len, 0.0);
-    let (rows, zero_row) = scratch.split_at_mut(h * row_len);
+    // Layout: `h` phase-split rows, one zero row (for taps above or below the input), and one
+    // staging row. Every element is rewritten below, so the buffer is only grown, never cleared.
+    scratch.resize((h + 2) * row_len, 0.0);
+    let (rows, rest) = scratch.split_at_mut(h * row_len);
+    let (zero_row, staging) = rest.split_at_mut(row_len);
+    zero_row.fill(0.0);
     let zero_row: &[f32] = zero_row;
+    // Padded column p is input column p − pl: inside the input for p in [lo, hi).
+    let lo = pl.min(row_len);
+    let hi = (pl + wd).min(row_len);
     for (iy, dst) in rows.chunks_exact_mut(row_len).enumerate() {
         let src = &input[iy * wd..(iy + 1) * wd];
-        for (r, phase) in dst.chunks_exact_mut(phase_len).enumerate() {
-            // Padded column j·sw + r is input column j·sw + r − pl.
-            for (j, v) in phase.iter_mut().enumerate() {
-                let x = (j * sw + r).wrapping_sub(pl);
-                *v = if x < wd { src[x] } else { 0.0 };
+        let padded = if sw == 1 { &mut *dst } else { &mut *staging };
+        padded[..lo].fill(0.0);
+        padded[lo..hi].copy_from_slice(&src[..hi - lo]);
+        padded[hi..].fill(0.0);
+        if sw == 2 {
+            // The common strided case: a deinterleave that LLVM vectorises with shuffles.
+            let (even, odd) = dst.split_at_mut(phase_len);
+            for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(staging.chunks_exact(2)) {
+                *e = p[0];
+                *o = p[1];
+            }
+        } else if sw > 2 {
+            for (j, p) in staging.chunks_exact(sw).enumerate() {
+                for (r, &v) in p.iter().enumerate() {
+                    dst[r * phase_len + j] = v;
+                }
             }
         }
     }
