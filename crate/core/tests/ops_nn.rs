@@ -1310,6 +1310,20 @@ fn resize_spec_examples() {
     #[rustfmt::skip]
     let want = [1., 1.5, 2., 2., 2., 2.5, 3., 3., 3., 3.5, 4., 4., 3., 3.5, 4., 4.];
     assert_close(&y, &[1, 1, 4, 4], &want, "resize-10 linear");
+    // Upsample-9 linear matches Resize-10 linear; the opset-7 `scales` attribute works too.
+    let up =
+        run("Upsample", 9, vec![("mode", Attr::String("linear".into()))], &[Some(&x22), Some(&s(&[1., 1., 2., 2.]))]);
+    assert_close(&up, &[1, 1, 4, 4], &want, "Upsample-9 linear");
+    let up7 = run(
+        "Upsample",
+        9,
+        vec![("mode", Attr::String("linear".into())), ("scales", Attr::Floats(vec![1., 1., 2., 2.]))],
+        &[Some(&x22)],
+    );
+    assert_close(&up7, &[1, 1, 4, 4], &want, "Upsample scales attribute");
+    // Opset 10 nearest when shrinking rounds the source coordinate up.
+    let y = run("Resize", 10, vec![], &[Some(&range(&[1, 4])), Some(&s(&[1., 0.6]))]);
+    assert_close(&y, &[1, 2], &[1., 3.], "resize-10 nearest downsample");
     // Opset 18: axes and keep_aspect_ratio_policy.
     let mut a = attrs(&[("mode", "nearest"), ("keep_aspect_ratio_policy", "not_larger")]);
     a.push(("axes", Attr::Ints(vec![2, 3])));

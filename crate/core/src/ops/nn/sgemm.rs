@@ -285,6 +285,37 @@ mod tests {
     }
 
     #[test]
+    fn strided_views_alpha_and_init_modes() {
+        let (m, n, k) = (7, 11, 5);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let want = naive(m, n, k, &a, &b);
+        // Aᵀ and Bᵀ stored densely, read back through transposed views.
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let av = MatRef::row_major(&at, k, m).unwrap().t();
+        let bv = MatRef::row_major(&bt, n, k).unwrap().t();
+        let bias: Vec<f32> = (0..m).map(|i| i as f32).collect();
+        // Written into a wider buffer (ldc > n) whose extra columns must stay untouched.
+        let ldc = n + 3;
+        let mut c = vec![-7.0; m * ldc];
+        sgemm(0.5, av, bv, Init::RowBias(&bias), &mut c, ldc).unwrap();
+        for i in 0..m {
+            for j in 0..ldc {
+                let expect = if j < n { 0.5 * want[i * n + j] + bias[i] } else { -7.0 };
+                assert_eq!(c[i * ldc + j], expect, "({i}, {j})");
+            }
+        }
+        sgemm(2.0, av, bv, Init::Accumulate, &mut c, ldc).unwrap();
+        assert_eq!(c[ldc + 2], 2.5 * want[n + 2] + bias[1]);
+        // k = 0: the product is empty, only the initial value remains.
+        let empty = MatRef::row_major(&[], m, 0).unwrap();
+        let empty_b = MatRef::row_major(&[], 0, n).unwrap();
+        sgemm(1.0, empty, empty_b, Init::RowBias(&bias), &mut c, ldc).unwrap();
+        assert_eq!(c[2 * ldc + 4], 2.0);
+    }
+
+    #[test]
     fn bad_sizes_are_errors() {
         let a = [0.0f32; 6];
         assert!(MatRef::row_major(&a, 2, 4).is_err());
