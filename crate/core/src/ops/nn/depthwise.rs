@@ -6,7 +6,8 @@
 //! padded columns `r, r + stride, r + 2·stride, …`). After that, kernel tap `kx` of every output
 //! in a row reads one *contiguous* slice of one phase, whatever the stride, dilation or padding,
 //! so the inner loops are branch-free and vectorise across the output width. 3×3 filters (the
-//! common case) accumulate all nine taps in a single pass over the output row.
+//! common case) accumulate all nine taps in a single pass over the output row, and with
+//! vertical stride 1 two output rows at a time, sharing the input rows they both read.
 
 use super::spatial::Window;
 
@@ -66,33 +67,82 @@ pub fn depthwise_plane(input: &[f32], filter: &[f32], bias: f32, w: &Window, out
         (iy < h).then(|| &rows[iy * row_len..(iy + 1) * row_len])
     };
 
-    for (oy, o) in out.chunks_exact_mut(ow).enumerate().take(oh) {
-        if kh == 3 && kw == 3 {
-            let r: [&[f32]; 3] = std::array::from_fn(|ky| row_at(oy, ky).unwrap_or(zero_row));
-            let f = filter;
-            // Every slice is re-cut to `n` so the loop below runs without bounds checks.
-            let n = o.len();
-            let s = |ky: usize, kx: usize| &r[ky][tap(kx)][..n];
-            let (a0, a1, a2) = (s(0, 0), s(0, 1), s(0, 2));
-            let (b0, b1, b2) = (s(1, 0), s(1, 1), s(1, 2));
-            let (c0, c1, c2) = (s(2, 0), s(2, 1), s(2, 2));
-            for x in 0..n {
-                let top = a0[x] * f[0] + a1[x] * f[1] + a2[x] * f[2];
-                let mid = b0[x] * f[3] + b1[x] * f[4] + b2[x] * f[5];
-                let bot = c0[x] * f[6] + c1[x] * f[7] + c2[x] * f[8];
-                o[x] = bias + top + mid + bot;
+    let out = &mut out[..oh * ow];
+    if kh == 3 && kw == 3 {
+        let f: [f32; 9] = std::array::from_fn(|i| filter[i]);
+        let taps: [std::ops::Range<usize>; 3] = std::array::from_fn(tap);
+        let row = |oy: usize, ky: usize| row_at(oy, ky).unwrap_or(zero_row);
+        let mut oy = 0;
+        while oy < oh {
+            if sh == 1 && dh == 1 && oy + 1 < oh {
+                // Rows oy and oy + 1 read input rows oy − pt … oy − pt + 3: share the loads.
+                let (o0, o1) = out[oy * ow..(oy + 2) * ow].split_at_mut(ow);
+                let r = [row(oy, 0), row(oy, 1), row(oy, 2), row(oy + 1, 2)];
+                rows_3x3_pair(o0, o1, r, &taps, &f, bias);
+                oy += 2;
+            } else {
+                let r = [row(oy, 0), row(oy, 1), row(oy, 2)];
+                row_3x3(&mut out[oy * ow..(oy + 1) * ow], r, &taps, &f, bias);
+                oy += 1;
             }
-        } else {
-            o.fill(bias);
-            for ky in 0..kh {
-                let Some(row) = row_at(oy, ky) else { continue };
-                for kx in 0..kw {
-                    let wv = filter[ky * kw + kx];
-                    for (v, x) in o.iter_mut().zip(&row[tap(kx)]) {
-                        *v += wv * x;
-                    }
+        }
+        return;
+    }
+    for (oy, o) in out.chunks_exact_mut(ow).enumerate() {
+        o.fill(bias);
+        for ky in 0..kh {
+            let Some(row) = row_at(oy, ky) else { continue };
+            for kx in 0..kw {
+                let wv = filter[ky * kw + kx];
+                for (v, x) in o.iter_mut().zip(&row[tap(kx)]) {
+                    *v += wv * x;
                 }
             }
         }
+    }
+}
+
+/// One output row of a 3×3 filter `f` from its three input rows; `taps[kx]` is the range of a
+/// row that tap `kx` reads. Every slice is cut to the row length so the loop has no bounds checks.
+#[inline(always)]
+fn row_3x3(o: &mut [f32], r: [&[f32]; 3], taps: &[std::ops::Range<usize>; 3], f: &[f32; 9], bias: f32) {
+    let n = o.len();
+    let s = |ky: usize, kx: usize| &r[ky][taps[kx].clone()][..n];
+    let (a0, a1, a2) = (s(0, 0), s(0, 1), s(0, 2));
+    let (b0, b1, b2) = (s(1, 0), s(1, 1), s(1, 2));
+    let (c0, c1, c2) = (s(2, 0), s(2, 1), s(2, 2));
+    for x in 0..n {
+        let top = a0[x] * f[0] + a1[x] * f[1] + a2[x] * f[2];
+        let mid = b0[x] * f[3] + b1[x] * f[4] + b2[x] * f[5];
+        let bot = c0[x] * f[6] + c1[x] * f[7] + c2[x] * f[8];
+        o[x] = bias + top + mid + bot;
+    }
+}
+
+/// Two consecutive output rows of a 3×3 filter with vertical stride and dilation 1, from the
+/// four input rows they span: each loaded input value feeds both rows (6 loads per output
+/// instead of 9). Sums in the same order as [`row_3x3`], so results do not depend on pairing.
+#[inline(always)]
+fn rows_3x3_pair(
+    o0: &mut [f32],
+    o1: &mut [f32],
+    r: [&[f32]; 4],
+    taps: &[std::ops::Range<usize>; 3],
+    f: &[f32; 9],
+    bias: f32,
+) {
+    let n = o0.len();
+    let o1 = &mut o1[..n];
+    let s = |ky: usize, kx: usize| &r[ky][taps[kx].clone()][..n];
+    let (a0, a1, a2) = (s(0, 0), s(0, 1), s(0, 2));
+    let (b0, b1, b2) = (s(1, 0), s(1, 1), s(1, 2));
+    let (c0, c1, c2) = (s(2, 0), s(2, 1), s(2, 2));
+    let (d0, d1, d2) = (s(3, 0), s(3, 1), s(3, 2));
+    for x in 0..n {
+        let (ra, rb, rc, rd) =
+            ([a0[x], a1[x], a2[x]], [b0[x], b1[x], b2[x]], [c0[x], c1[x], c2[x]], [d0[x], d1[x], d2[x]]);
+        let dot = |v: [f32; 3], k: usize| v[0] * f[k] + v[1] * f[k + 1] + v[2] * f[k + 2];
+        o0[x] = bias + dot(ra, 0) + dot(rb, 3) + dot(rc, 6);
+        o1[x] = bias + dot(rb, 0) + dot(rc, 3) + dot(rd, 6);
     }
 }
