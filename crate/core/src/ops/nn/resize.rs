@@ -393,6 +393,17 @@ fn resample_axis(src: &[f32], shape: &[usize], a: usize, taps: &[Option<[(usize,
     if out.is_empty() {
         return out;
     }
+    if inner == 1 {
+        // The innermost axis: a plain gather per element.
+        for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(taps.len())) {
+            for (t, v) in taps.iter().zip(d.iter_mut()) {
+                if let Some([(i0, w0), (i1, w1)]) = *t {
+                    *v = if w1 == 0.0 { s[i0] } else { s[i0] * w0 + s[i1] * w1 };
+                }
+            }
+        }
+        return out;
+    }
     for (s, d) in src.chunks_exact(n_in * inner).zip(out.chunks_exact_mut(taps.len() * inner)) {
         for (t, row) in taps.iter().zip(d.chunks_exact_mut(inner)) {
             let Some([(i0, w0), (i1, w1)]) = *t else { continue };
