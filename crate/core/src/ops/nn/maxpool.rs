@@ -2,7 +2,7 @@
 //! Only output 0 is computed; a node that asks for the `Indices` output is rejected at build
 //! time rather than left with a missing tensor.
 
-use super::spatial::{pool, PoolKind, WindowAttrs};
+use super::spatial::{pool, pool_geometry, PoolKind, WindowAttrs};
 use super::{f32_fact, f32_input, f32_output, only_first_output};
 use crate::model::{DType, Node};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
@@ -24,39 +24,16 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(MaxPool { window }))
 }
 
-/// Output shape of a pool over `x` (`[N, C, spatial…]`), checking that padding stays smaller
-/// than the window so that no window lies entirely in padding.
-pub(crate) fn pool_shape(window: &WindowAttrs, x: &[usize]) -> Result<(super::spatial::Window, Vec<usize>), String> {
-    if x.len() < 3 {
-        return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
-    }
-    let kernel = window.kernel.as_deref().unwrap_or_default();
-    let w = window.resolve(&x[2..], kernel)?;
-    for d in 0..kernel.len() {
-        let eff = (w.kernel[d] - 1) * w.dilations[d] + 1;
-        if w.pad_begin[d] >= eff || w.pad_end[d] >= eff {
-            return Err(format!(
-                "pads ({}, {}) along spatial axis {d} must be smaller than the (dilated) kernel {eff}",
-                w.pad_begin[d], w.pad_end[d]
-            ));
-        }
-    }
-    let mut out = x[..2].to_vec();
-    out.extend_from_slice(&w.output);
-    super::checked_numel(&out)?;
-    Ok((w, out))
-}
-
 impl Op for MaxPool {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = f32_fact(inputs, 0, "X")?;
-        Ok(vec![Fact::new(DType::F32, pool_shape(&self.window, &x.shape)?.1)])
+        Ok(vec![Fact::new(DType::F32, pool_geometry(&self.window, &x.shape)?.1)])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default();
-        let (w, out_shape) = pool_shape(&self.window, shape)?;
+        let (w, out_shape) = pool_geometry(&self.window, shape)?;
         let out = pool(x, shape[0] * shape[1], &w, PoolKind::Max);
         Ok(vec![f32_output(out_shape, out)?])
     }

@@ -128,8 +128,7 @@ fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), String>
     Ok(())
 }
 
-/// Fetches the `pads`, `constant_value` and `axes` inputs' values from facts (they must be
-/// constants for the output shape to be known) or tensors.
+/// The integer values of an optional `pads` or `axes` tensor.
 fn int_values(t: Option<&Tensor>, what: &str) -> Result<Option<Vec<i64>>, String> {
     t.map(|t| t.to_i64_vec().map_err(|e| format!("{what}: {e}"))).transpose()
 }

@@ -237,6 +237,30 @@ impl Window {
     }
 }
 
+/// The window and output shape of a pool (MaxPool, AveragePool) over `x` (`[N, C, spatial…]`),
+/// checking that padding stays smaller than the window, as onnxruntime requires, so that
+/// windows (without dilation gaps) always see some input.
+pub fn pool_geometry(window: &WindowAttrs, x: &[usize]) -> Result<(Window, Vec<usize>), String> {
+    if x.len() < 3 {
+        return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+    }
+    let kernel = window.kernel.as_deref().unwrap_or_default();
+    let w = window.resolve(&x[2..], kernel)?;
+    for d in 0..kernel.len() {
+        let eff = (w.kernel[d] - 1) * w.dilations[d] + 1;
+        if w.pad_begin[d] >= eff || w.pad_end[d] >= eff {
+            return Err(format!(
+                "pads ({}, {}) along spatial axis {d} must be smaller than the (dilated) kernel {eff}",
+                w.pad_begin[d], w.pad_end[d]
+            ));
+        }
+    }
+    let mut out = x[..2].to_vec();
+    out.extend_from_slice(&w.output);
+    crate::model::numel(&out).map_err(|e| e.to_string())?;
+    Ok((w, out))
+}
+
 /// How [`pool`] combines the values of a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
