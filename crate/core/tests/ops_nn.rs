@@ -1304,12 +1304,29 @@ fn resize_spec_examples() {
     #[rustfmt::skip]
     let want = [7.6000004, 10., 10., 12.400001, 10., 10., 10., 10., 10.];
     assert_close(&y, &[1, 1, 3, 3], &want, "tf_crop_and_resize_extrapolation");
+    // Opset 18: the same crop with roi and sizes given for the spatial axes only.
+    let mut a = attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")]);
+    a.push(("axes", Attr::Ints(vec![2, 3])));
+    let roi = s(&[0.4, 0.6, 0.6, 0.8]);
+    let y = run("Resize", 18, a, &[Some(&x44), Some(&roi), None, Some(&sz(&[3, 3]))]);
+    assert_close(&y, &[1, 1, 3, 3], &[7.6, 7.9, 8.2, 8.8, 9.1, 9.4, 10.0, 10.3, 10.6], "tf_crop_and_resize axes");
     // Opset 10: scales as input 1, asymmetric coordinates.
     let y =
         run("Resize", 10, vec![("mode", Attr::String("linear".into()))], &[Some(&x22), Some(&s(&[1., 1., 2., 2.]))]);
     #[rustfmt::skip]
     let want = [1., 1.5, 2., 2., 2., 2.5, 3., 3., 3., 3.5, 4., 4., 3., 3.5, 4., 4.];
     assert_close(&y, &[1, 1, 4, 4], &want, "resize-10 linear");
+    // resize_upsample_scales_linear_half_pixel_symmetric (opset 19)
+    let y = resize(
+        &x22,
+        Some(&s(&[1., 1., 2.3, 2.94])),
+        None,
+        attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "half_pixel_symmetric")]),
+    );
+    #[rustfmt::skip]
+    let want_sym = [1., 1.159_864, 1.5, 1.840_136, 2., 1.565_217_4, 1.725_081_3, 2.065_217_3, 2.405_353_5, 2.565_217_3,
+        2.434_782_6, 2.594_646_5, 2.934_782_6, 3.274_918_6, 3.434_782_5, 3., 3.159_864, 3.5, 3.840_136, 4.];
+    assert_close(&y, &[1, 1, 4, 5], &want_sym, "upsample_scales_linear_half_pixel_symmetric");
     // Upsample-9 linear matches Resize-10 linear; the opset-7 `scales` attribute works too.
     let up =
         run("Upsample", 9, vec![("mode", Attr::String("linear".into()))], &[Some(&x22), Some(&s(&[1., 1., 2., 2.]))]);

@@ -291,6 +291,23 @@ impl Resize {
             .collect()
     }
 
+    /// Per-axis `(start, end)` from the roi input: `[starts…, ends…]` over all axes, or over
+    /// `axes` when given (other axes keep the whole `(0, 1)` range).
+    fn roi(&self, r: &[f32], rank: usize) -> Result<Vec<(f32, f32)>, String> {
+        let axes: Vec<usize> = match &self.axes {
+            None => (0..rank).collect(),
+            Some(a) => a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?,
+        };
+        if r.len() != 2 * axes.len() {
+            return Err(format!("roi should have {} values (start and end per axis), got {}", 2 * axes.len(), r.len()));
+        }
+        let mut out = vec![(0.0, 1.0); rank];
+        for (i, &a) in axes.iter().enumerate() {
+            out[a] = (r[i], r[axes.len() + i]);
+        }
+        Ok(out)
+    }
+
     /// Reads the scales/sizes/roi values of either facts (constants) or tensors.
     fn resolve(
         &self,
@@ -338,20 +355,11 @@ impl Op for Resize {
         let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
         let (out_shape, scales) = self.resolve(&shape, &get)?;
         let rank = shape.len();
-        let roi: Vec<f32> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
-            (Coord::TfCropAndResize, Some(r)) => {
-                let r = super::f32_data(r, "roi")?;
-                if r.len() != 2 * rank {
-                    return Err(format!(
-                        "roi should have {} values (start and end per axis), got {}",
-                        2 * rank,
-                        r.len()
-                    ));
-                }
-                r.to_vec()
-            }
+        // Per-axis (start, end) of the crop, for tf_crop_and_resize only.
+        let roi: Vec<(f32, f32)> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
+            (Coord::TfCropAndResize, Some(r)) => self.roi(super::f32_data(r, "roi")?, rank)?,
             (Coord::TfCropAndResize, None) => return Err("tf_crop_and_resize needs the roi input".into()),
-            _ => vec![],
+            _ => vec![(0.0, 1.0); rank],
         };
         let mut data = x.to_vec();
         let mut cur = shape.clone();
@@ -359,13 +367,12 @@ impl Op for Resize {
         // Innermost axes first: when enlarging, the cheap gathers run on the smaller tensor.
         for a in (0..rank).rev() {
             let (n_in, n_out) = (shape[a], out_shape[a]);
-            let roi_a = if roi.is_empty() { (0.0, 1.0) } else { (roi[a], roi[rank + a]) };
             if n_out == 0 || n_in == 0 {
                 cur[a] = n_out;
                 data.clear();
                 continue;
             }
-            let taps = self.taps(n_in, n_out, scales[a], roi_a);
+            let taps = self.taps(n_in, n_out, scales[a], roi[a]);
             let identity = n_in == n_out
                 && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
             if !identity {
