@@ -1,0 +1,70 @@
+//! `BatchNormalization` in inference mode: `y = (x − mean) / √(var + ε) · scale + B` per channel
+//! (axis 1), folded into one multiply-add per element. Training mode (and its running-stat
+//! outputs) is rejected at build time.
+
+use super::{f32_fact, f32_input, f32_output, only_first_output};
+use crate::model::{DType, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// A built `BatchNormalization` node.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    epsilon: f32,
+}
+
+/// Builds `BatchNormalization` (`epsilon`; `momentum` is ignored in inference).
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    if node.attrs.int("training_mode", 0) != 0 {
+        return Err("training_mode = 1 is not supported: export the model in inference (eval) mode".into());
+    }
+    only_first_output(node, "running mean/variance outputs exist only in training mode")?;
+    let epsilon = node.attrs.float("epsilon", 1e-5);
+    if !(epsilon >= 0.0 && epsilon.is_finite()) {
+        return Err(format!("epsilon must be a finite non-negative number, got {epsilon}"));
+    }
+    Ok(Box::new(BatchNorm { epsilon }))
+}
+
+const PARAMS: [&str; 4] = ["scale", "B", "input_mean", "input_var"];
+
+fn check(x: &[usize], params: [&[usize]; 4]) -> Result<(), String> {
+    if x.len() < 2 {
+        return Err(format!("input X must be [N, C, …] (rank ≥ 2), got shape {x:?}"));
+    }
+    for (name, shape) in PARAMS.iter().zip(params) {
+        if shape != [x[1]] {
+            return Err(format!("{name} should have shape [{}] (one value per channel), got {shape:?}", x[1]));
+        }
+    }
+    Ok(())
+}
+
+impl Op for BatchNorm {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "X")?;
+        let p: Vec<&Fact> = (0..4).map(|i| f32_fact(inputs, i + 1, PARAMS[i])).collect::<Result<_, _>>()?;
+        check(&x.shape, [&p[0].shape, &p[1].shape, &p[2].shape, &p[3].shape])?;
+        Ok(vec![Fact::new(DType::F32, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "X")?;
+        let p: Vec<&[f32]> = (0..4).map(|i| f32_input(inputs, i + 1, PARAMS[i])).collect::<Result<_, _>>()?;
+        let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
+        let x_shape = shape(0);
+        check(x_shape, [shape(1), shape(2), shape(3), shape(4)])?;
+        let (n, c) = (x_shape[0], x_shape[1]);
+        let plane: usize = x_shape[2..].iter().product();
+        let mut out = vec![0.0f32; x.len()];
+        let params = p[0].iter().zip(p[1]).zip(p[2]).zip(p[3]).take(c);
+        for (ch, (((&scale, &bias), &mean), &var)) in params.enumerate() {
+            let a = scale / (var + self.epsilon).sqrt();
+            let b = bias - mean * a;
+            for img in 0..n {
+                let at = (img * c + ch) * plane..(img * c + ch + 1) * plane;
+                out[at.clone()].iter_mut().zip(&x[at]).for_each(|(o, &v)| *o = v * a + b);
+            }
+        }
+        Ok(vec![f32_output(x_shape.to_vec(), out)?])
+    }
+}

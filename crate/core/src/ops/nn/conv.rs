@@ -1,0 +1,162 @@
+//! `Conv`: N-D convolution with groups, strides, dilations, explicit or automatic padding and an
+//! optional bias (opsets 1–21 share these semantics).
+//!
+//! Three kernels, picked per group by shape:
+//! - one input channel per group (depthwise, e.g. MobileNet's 3×3 filters) → the direct
+//!   [`depthwise`](super::depthwise) kernel;
+//! - 1×1 kernel, stride 1, no padding (pointwise) → one GEMM straight on the input planes, which
+//!   already are the `C × H·W` matrix GEMM wants;
+//! - anything else → [`im2col`](super::im2col) in cache-sized chunks of output rows, then GEMM.
+//!
+//! The bias is fused into the GEMM's store (or the depthwise kernel's), never a separate pass.
+
+use super::depthwise::depthwise_plane;
+use super::im2col::{chunk_cols, im2col};
+use super::sgemm::{sgemm, Init, MatRef};
+use super::spatial::{Window, WindowAttrs};
+use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
+use crate::model::{DType, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// Column-matrix floats unfolded at once by the im2col path (about 2 MiB): large enough that
+/// GEMM sees wide operands, small enough to stay in cache.
+const IM2COL_CHUNK: usize = 512 * 1024;
+
+/// A built `Conv` node.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    window: WindowAttrs,
+    group: usize,
+}
+
+/// Builds `Conv` from its attributes (`group`, `kernel_shape`, `strides`, `dilations`, `pads`,
+/// `auto_pad`).
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Conv::from_node(node)?))
+}
+
+/// A convolution resolved against concrete shapes.
+#[derive(Debug, Clone)]
+struct Plan {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    window: Window,
+    out_shape: Vec<usize>,
+}
+
+impl Conv {
+    /// Reads and validates the attributes.
+    pub fn from_node(node: &Node) -> Result<Conv, String> {
+        let group = node.attrs.int("group", 1);
+        if group < 1 {
+            return Err(format!("group must be at least 1, got {group}"));
+        }
+        let group = usize::try_from(group).map_err(|_| format!("group {group} is too large"))?;
+        Ok(Conv { window: WindowAttrs::from_node(node, false)?, group })
+    }
+
+    /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
+    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
+        if x.len() < 3 {
+            return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+        }
+        if w.len() != x.len() {
+            return Err(format!("weight W has shape {w:?}: its rank should equal the input's ({})", x.len()));
+        }
+        let (batch, in_channels) = (x[0], x[1]);
+        let (out_channels, per_group) = (w[0], w[1]);
+        let g = self.group;
+        if per_group.checked_mul(g) != Some(in_channels) {
+            return Err(format!(
+                "the input has {in_channels} channels but W {w:?} expects {per_group} per group × {g} group(s)"
+            ));
+        }
+        if out_channels % g != 0 {
+            return Err(format!("W has {out_channels} output channels, not a multiple of group = {g}"));
+        }
+        if let Some(b) = bias {
+            if b != [out_channels] {
+                return Err(format!("bias B should have shape [{out_channels}], got {b:?}"));
+            }
+        }
+        let window = self.window.resolve(&x[2..], &w[2..])?;
+        let mut out_shape = vec![batch, out_channels];
+        out_shape.extend_from_slice(&window.output);
+        checked_numel(&out_shape)?;
+        Ok(Plan { batch, in_channels, out_channels, window, out_shape })
+    }
+}
+
+impl Op for Conv {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "X")?;
+        let w = f32_fact(inputs, 1, "W")?;
+        let b = f32_fact_opt(inputs, 2, "B")?;
+        let plan = self.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
+        Ok(vec![Fact::new(DType::F32, plan.out_shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "X")?;
+        let w = f32_input(inputs, 1, "W")?;
+        let b = f32_input_opt(inputs, 2, "B")?;
+        let shape = |i: usize| super::input_shape(inputs, i);
+        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let out = conv(&plan, self.group, x, w, b)?;
+        Ok(vec![f32_output(plan.out_shape, out)?])
+    }
+}
+
+/// Runs a validated convolution plan.
+fn conv(plan: &Plan, group: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Result<Vec<f32>, String> {
+    let win = plan.window.lifted_to_2d();
+    let in_plane: usize = win.input.iter().product();
+    let out_plane: usize = win.output.iter().product();
+    let ksize: usize = win.kernel.iter().product();
+    let (cg, mg) = (plan.in_channels / group, plan.out_channels / group);
+    let kdim = cg * ksize; // ≤ W's element count, which is known to fit
+    let mut out = vec![0.0f32; checked_numel(&plan.out_shape)?];
+    if out.is_empty() {
+        return Ok(out);
+    }
+
+    let depthwise = cg == 1 && win.input.len() == 2;
+    let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
+    // Outermost output rows per im2col chunk.
+    let inner_cols = out_plane / win.output[0];
+    let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, win.output[0]);
+    let mut cols = Vec::new();
+    let mut scratch = Vec::new();
+
+    for n in 0..plan.batch {
+        for g in 0..group {
+            let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
+            let wg = &w[g * mg * kdim..][..mg * kdim];
+            let og = &mut out[(n * plan.out_channels + g * mg) * out_plane..][..mg * out_plane];
+            let bg = bias.map(|b| &b[g * mg..][..mg]);
+            let init = bg.map_or(Init::Zero, Init::RowBias);
+            if depthwise {
+                for (j, o) in og.chunks_exact_mut(out_plane).enumerate() {
+                    let filter = &wg[j * ksize..(j + 1) * ksize];
+                    depthwise_plane(xg, filter, bg.map_or(0.0, |b| b[j]), &win, o, &mut scratch);
+                }
+            } else if pointwise {
+                let a = MatRef::row_major(wg, mg, cg)?;
+                let b = MatRef::row_major(xg, cg, in_plane)?;
+                sgemm(1.0, a, b, init, og, out_plane)?;
+            } else {
+                let a = MatRef::row_major(wg, mg, kdim)?;
+                for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
+                    let rows = r0..(r0 + rows_per_chunk).min(win.output[0]);
+                    let ncols = chunk_cols(&win, &rows);
+                    cols.resize(kdim * ncols, 0.0);
+                    im2col(xg, cg, &win, rows, &mut cols);
+                    let b = MatRef::row_major(&cols, kdim, ncols)?;
+                    sgemm(1.0, a, b, init, &mut og[r0 * inner_cols..], out_plane)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,210 @@
+//! `ConvTranspose`: the adjoint of `Conv` (a.k.a. deconvolution), with groups, strides,
+//! dilations, pads, `output_padding`, `output_shape` and `auto_pad`.
+//!
+//! Per image and group it is one GEMM, `cols = Wᵀ · X` (`[M/g · K × H·W]`, the weight read
+//! transposed through a strided view), followed by [`col2im`], which scatters each column entry
+//! to the output position the corresponding convolution would have read it from. The bias is
+//! added per output channel at the end.
+
+use super::im2col::col2im;
+use super::sgemm::{sgemm, Init, MatRef};
+use super::spatial::{AutoPad, Window, WindowAttrs};
+use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
+use crate::model::{DType, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// A built `ConvTranspose` node.
+#[derive(Debug, Clone)]
+pub struct ConvTranspose {
+    window: WindowAttrs,
+    group: usize,
+    output_padding: Option<Vec<usize>>,
+    output_shape: Option<Vec<usize>>,
+}
+
+/// Builds `ConvTranspose` from its attributes.
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let group = node.attrs.int("group", 1);
+    if group < 1 {
+        return Err(format!("group must be at least 1, got {group}"));
+    }
+    let list = |name: &str| -> Result<Option<Vec<usize>>, String> {
+        node.attrs
+            .ints(name)
+            .map(|v| {
+                v.iter()
+                    .map(|&x| usize::try_from(x).map_err(|_| format!("{name} must be non-negative, got {v:?}")))
+                    .collect()
+            })
+            .transpose()
+    };
+    Ok(Box::new(ConvTranspose {
+        window: WindowAttrs::from_node(node, false)?,
+        group: usize::try_from(group).map_err(|_| format!("group {group} is too large"))?,
+        output_padding: list("output_padding")?,
+        output_shape: list("output_shape")?,
+    }))
+}
+
+/// A transposed convolution resolved against concrete shapes. `window` describes the
+/// *forward* convolution from the output back to the input: `window.input` is this op's output
+/// spatial shape and `window.output` its input spatial shape.
+#[derive(Debug, Clone)]
+struct Plan {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    window: Window,
+    out_shape: Vec<usize>,
+}
+
+impl ConvTranspose {
+    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
+        if x.len() < 3 {
+            return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+        }
+        if w.len() != x.len() {
+            return Err(format!("weight W has shape {w:?}: its rank should equal the input's ({})", x.len()));
+        }
+        let g = self.group;
+        let (batch, in_channels) = (x[0], x[1]);
+        if w[0] != in_channels {
+            return Err(format!("W {w:?} expects {} input channels but the input has {in_channels}", w[0]));
+        }
+        if in_channels % g != 0 {
+            return Err(format!("{in_channels} input channels are not a multiple of group = {g}"));
+        }
+        let out_channels = w[1].checked_mul(g).ok_or("output channel count overflows")?;
+        if let Some(b) = bias {
+            if b != [out_channels] {
+                return Err(format!("bias B should have shape [{out_channels}], got {b:?}"));
+            }
+        }
+        let n = x.len() - 2;
+        let (input, kernel) = (&x[2..], &w[2..]);
+        if let Some(k) = &self.window.kernel {
+            if k.as_slice() != kernel {
+                return Err(format!("kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"));
+            }
+        }
+        if kernel.contains(&0) || input.contains(&0) {
+            return Err(format!("zero-sized spatial dims: input {input:?}, kernel {kernel:?}"));
+        }
+        let get = |v: &Option<Vec<usize>>, name: &str, default: usize| -> Result<Vec<usize>, String> {
+            match v {
+                None => Ok(vec![default; n]),
+                Some(v) if v.len() == n => Ok(v.clone()),
+                Some(v) => Err(format!("{name} {v:?} should have {n} values, one per spatial dim")),
+            }
+        };
+        let strides = get(&self.window.strides, "strides", 1)?;
+        let dilations = get(&self.window.dilations, "dilations", 1)?;
+        let out_pad = get(&self.output_padding, "output_padding", 0)?;
+        let explicit_out = match &self.output_shape {
+            None => None,
+            Some(s) if s.len() == n => Some(s.clone()),
+            Some(s) if s.len() == n + 2 => Some(s[2..].to_vec()),
+            Some(s) => return Err(format!("output_shape {s:?} should have {n} values")),
+        };
+        let pads = match (&self.window.pads, self.window.auto_pad) {
+            (Some(p), AutoPad::NotSet) if p.len() != 2 * n => {
+                return Err(format!("pads {p:?} should have {} values", 2 * n));
+            }
+            (Some(p), AutoPad::NotSet) => p.clone(),
+            _ => vec![0; 2 * n],
+        };
+        let mut window = Window {
+            input: vec![0; n],
+            kernel: kernel.to_vec(),
+            strides: strides.clone(),
+            dilations: dilations.clone(),
+            pad_begin: pads[..n].to_vec(),
+            pad_end: pads[n..].to_vec(),
+            output: input.to_vec(),
+        };
+        for i in 0..n {
+            if out_pad[i] >= strides[i].max(dilations[i]) {
+                return Err(format!(
+                    "output_padding {} on spatial axis {i} must be smaller than the stride or dilation",
+                    out_pad[i]
+                ));
+            }
+            // The full (unpadded) extent the transposed convolution covers.
+            let full = (input[i] - 1)
+                .checked_mul(strides[i])
+                .and_then(|x| x.checked_add(out_pad[i]))
+                .and_then(|x| (kernel[i] - 1).checked_mul(dilations[i]).and_then(|k| x.checked_add(k + 1)))
+                .ok_or_else(|| format!("output size along spatial axis {i} overflows"))?;
+            let target = match (&explicit_out, self.window.auto_pad) {
+                (Some(o), _) => Some(o[i]),
+                (None, AutoPad::SameUpper | AutoPad::SameLower) => Some(
+                    input[i].checked_mul(strides[i]).ok_or_else(|| format!("output size along axis {i} overflows"))?,
+                ),
+                _ => None,
+            };
+            if let Some(t) = target {
+                let total = full.checked_sub(t).ok_or_else(|| {
+                    format!("output size {t} along spatial axis {i} is larger than the {full} this op produces")
+                })?;
+                let (small, big) = (total / 2, total - total / 2);
+                (window.pad_begin[i], window.pad_end[i]) =
+                    if self.window.auto_pad == AutoPad::SameUpper { (small, big) } else { (big, small) };
+            }
+            let trimmed = window.pad_begin[i] + window.pad_end[i];
+            if trimmed >= full {
+                return Err(format!("pads ({trimmed} in total) remove the whole output along spatial axis {i}"));
+            }
+            window.input[i] = full - trimmed;
+        }
+        let mut out_shape = vec![batch, out_channels];
+        out_shape.extend_from_slice(&window.input);
+        checked_numel(&out_shape)?;
+        Ok(Plan { batch, in_channels, out_channels, window, out_shape })
+    }
+}
+
+impl Op for ConvTranspose {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "X")?;
+        let w = f32_fact(inputs, 1, "W")?;
+        let b = f32_fact_opt(inputs, 2, "B")?;
+        let plan = self.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
+        Ok(vec![Fact::new(DType::F32, plan.out_shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "X")?;
+        let w = f32_input(inputs, 1, "W")?;
+        let b = f32_input_opt(inputs, 2, "B")?;
+        let shape = |i: usize| super::input_shape(inputs, i);
+        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let win = plan.window.lifted_to_2d();
+        let g = self.group;
+        let (cg, mg) = (plan.in_channels / g, plan.out_channels / g);
+        let in_plane: usize = win.output.iter().product();
+        let out_plane: usize = win.input.iter().product();
+        let ksize: usize = win.kernel.iter().product();
+        let rows = mg * ksize; // one of W's dims products: fits
+        let mut out = vec![0.0f32; checked_numel(&plan.out_shape)?];
+        let mut cols = vec![0.0f32; rows.checked_mul(in_plane).ok_or("column buffer size overflows")?];
+        for n in 0..plan.batch {
+            for gi in 0..g {
+                let xg = &x[(n * plan.in_channels + gi * cg) * in_plane..][..cg * in_plane];
+                let wg = &w[gi * cg * rows..][..cg * rows];
+                // W_g is [cg × rows]; the product needs its transpose.
+                let a = MatRef::row_major(wg, cg, rows)?.t();
+                let bm = MatRef::row_major(xg, cg, in_plane)?;
+                sgemm(1.0, a, bm, Init::Zero, &mut cols, in_plane)?;
+                let og = &mut out[(n * plan.out_channels + gi * mg) * out_plane..][..mg * out_plane];
+                col2im(&cols, mg, &win, og);
+            }
+            if let Some(b) = b {
+                let img = &mut out[n * plan.out_channels * out_plane..][..plan.out_channels * out_plane];
+                for (plane, &bv) in img.chunks_exact_mut(out_plane).zip(b) {
+                    plane.iter_mut().for_each(|v| *v += bv);
+                }
+            }
+        }
+        Ok(vec![f32_output(plan.out_shape, out)?])
+    }
+}

@@ -1,0 +1,59 @@
+//! `GlobalAveragePool` and `GlobalMaxPool`: one value per `(N, C)` plane, spatial dims kept as
+//! size 1 (`[N, C, H, W] → [N, C, 1, 1]`).
+
+use super::{f32_fact, f32_input, f32_output};
+use crate::model::{DType, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// A built global pooling node.
+#[derive(Debug, Clone)]
+pub struct GlobalPool {
+    max: bool,
+}
+
+/// Builds `GlobalAveragePool` (no attributes).
+pub fn build_average(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(GlobalPool { max: false }))
+}
+
+/// Builds `GlobalMaxPool` (no attributes).
+pub fn build_max(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(GlobalPool { max: true }))
+}
+
+fn out_shape(x: &[usize]) -> Result<Vec<usize>, String> {
+    if x.len() < 3 {
+        return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+    }
+    if x[2..].contains(&0) {
+        return Err(format!("input X {x:?} has an empty spatial dimension"));
+    }
+    let mut s = x[..2].to_vec();
+    s.resize(x.len(), 1);
+    Ok(s)
+}
+
+impl Op for GlobalPool {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "X")?;
+        Ok(vec![Fact::new(DType::F32, out_shape(&x.shape)?)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
+        let out_shape = out_shape(shape)?;
+        let plane: usize = shape[2..].iter().product();
+        let out = x
+            .chunks_exact(plane)
+            .map(|p| {
+                if self.max {
+                    p.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                } else {
+                    p.iter().sum::<f32>() / plane as f32
+                }
+            })
+            .collect();
+        Ok(vec![f32_output(out_shape, out)?])
+    }
+}

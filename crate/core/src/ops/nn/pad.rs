@@ -1,0 +1,247 @@
+//! `Pad`: pads (or, with negative pads, crops) every axis of a tensor of any element type.
+//!
+//! Opsets < 11 take `pads` and `value` as attributes; 11+ take `pads` and an optional
+//! `constant_value` as inputs, and 18+ an optional `axes` input restricting which axes the pads
+//! apply to. Modes: `constant`, `reflect` (mirror without repeating the edge), `edge` (repeat
+//! the edge) and, from opset 19, `wrap` (periodic).
+//!
+//! Each output axis gets an index map (output index → input index, or "constant"), and the
+//! output is gathered through the maps, so every mode shares one code path.
+
+use super::checked_numel;
+use crate::model::{DType, Data, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// Padding mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Constant,
+    Reflect,
+    Edge,
+    Wrap,
+}
+
+/// A built `Pad` node.
+#[derive(Debug, Clone)]
+pub struct Pad {
+    mode: Mode,
+    /// Opset < 11: the `pads` attribute and the `value` attribute.
+    attr_pads: Option<(Vec<i64>, f32)>,
+}
+
+/// Builds `Pad` (`mode`; before opset 11 also `pads` and `value`).
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let mode = match node.attrs.string("mode", "constant") {
+        "constant" => Mode::Constant,
+        "reflect" => Mode::Reflect,
+        "edge" => Mode::Edge,
+        "wrap" => Mode::Wrap,
+        other => return Err(format!("mode `{other}` is not one of constant, reflect, edge, wrap")),
+    };
+    let attr_pads = if ctx.opset < 11 {
+        let pads = node.attrs.ints("pads").ok_or("the pads attribute is required before opset 11")?;
+        Some((pads.to_vec(), node.attrs.float("value", 0.0)))
+    } else {
+        None
+    };
+    Ok(Box::new(Pad { mode, attr_pads }))
+}
+
+impl Pad {
+    /// Per-axis `(begin, end)` pads for a rank-`rank` input, from the attribute or the `pads`
+    /// and `axes` values.
+    fn pads(&self, rank: usize, pads: Option<&[i64]>, axes: Option<&[i64]>) -> Result<Vec<(i64, i64)>, String> {
+        let pads = match (&self.attr_pads, pads) {
+            (Some((p, _)), _) => p.as_slice(),
+            (None, Some(p)) => p,
+            (None, None) => return Err("input 1 (pads) is missing".into()),
+        };
+        let axes: Vec<usize> = match axes {
+            None => (0..rank).collect(),
+            Some(a) => a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?,
+        };
+        if pads.len() != 2 * axes.len() {
+            return Err(format!("pads {pads:?} should have {} values (begin and end per axis)", 2 * axes.len()));
+        }
+        let mut out = vec![(0, 0); rank];
+        for (i, &a) in axes.iter().enumerate() {
+            out[a] = (pads[i], pads[i + axes.len()]);
+        }
+        Ok(out)
+    }
+
+    /// Output shape, checking that no axis shrinks below zero and that non-constant modes have
+    /// something to copy from.
+    fn out_shape(&self, shape: &[usize], pads: &[(i64, i64)]) -> Result<Vec<usize>, String> {
+        let out = shape
+            .iter()
+            .zip(pads)
+            .enumerate()
+            .map(|(axis, (&d, &(b, e)))| {
+                let n = (d as i64).checked_add(b).and_then(|x| x.checked_add(e)).filter(|&n| n >= 0);
+                let n = n.ok_or_else(|| format!("pads ({b}, {e}) on axis {axis} of size {d} leave a negative size"))?;
+                if self.mode != Mode::Constant && d == 0 && n > 0 {
+                    return Err(format!("axis {axis} is empty, so {:?} padding has nothing to copy", self.mode));
+                }
+                usize::try_from(n).map_err(|_| format!("padded size {n} is too large"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        checked_numel(&out)?;
+        Ok(out)
+    }
+
+    /// Input index for output index `o` along an axis of size `n` with begin pad `b`; `None`
+    /// for the constant value.
+    fn source(&self, o: usize, n: usize, b: i64) -> Option<usize> {
+        let i = o as i64 - b;
+        let n = n as i64;
+        if (0..n).contains(&i) {
+            return Some(i as usize);
+        }
+        let j = match self.mode {
+            Mode::Constant => return None,
+            Mode::Edge => i.clamp(0, n - 1),
+            Mode::Wrap => i.rem_euclid(n),
+            Mode::Reflect if n == 1 => 0,
+            Mode::Reflect => {
+                let period = 2 * (n - 1);
+                let m = i.rem_euclid(period);
+                if m < n {
+                    m
+                } else {
+                    period - m
+                }
+            }
+        };
+        Some(j as usize)
+    }
+}
+
+/// Checks that `constant_value` is one value of the data's type.
+fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), String> {
+    if shape.iter().product::<usize>() != 1 {
+        return Err(format!("constant_value must hold one value, got shape {shape:?}"));
+    }
+    if dtype != data {
+        return Err(format!("constant_value is {dtype:?} but data is {data:?}"));
+    }
+    Ok(())
+}
+
+/// The integer values of an optional `pads` or `axes` tensor.
+fn int_values(t: Option<&Tensor>, what: &str) -> Result<Option<Vec<i64>>, String> {
+    t.map(|t| t.to_i64_vec().map_err(|e| format!("{what}: {e}"))).transpose()
+}
+
+/// A constant fact's value, or an error explaining that it must be known when planning.
+fn const_value<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<Option<&'a Tensor>, String> {
+    match inputs.get(i).copied().flatten() {
+        None => Ok(None),
+        Some(f) => {
+            f.value.as_deref().map(Some).ok_or_else(|| {
+                format!("{what} must be a constant (computed from initializers) to plan the output shape")
+            })
+        }
+    }
+}
+
+impl Op for Pad {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = crate::ops::input_fact(inputs, 0)?;
+        let pads = int_values(const_value(inputs, 1, "pads")?, "pads")?;
+        let axes = int_values(const_value(inputs, 3, "axes")?, "axes")?;
+        let pads = self.pads(x.shape.len(), pads.as_deref(), axes.as_deref())?;
+        if let (None, Some(v)) = (&self.attr_pads, inputs.get(2).copied().flatten()) {
+            check_value(v.dtype, &v.shape, x.dtype)?;
+        }
+        Ok(vec![Fact::new(x.dtype, self.out_shape(&x.shape, &pads)?)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = crate::ops::input(inputs, 0)?;
+        checked_numel(&x.shape).and_then(|n| {
+            if n == x.len() {
+                Ok(())
+            } else {
+                Err(format!("data: shape {:?} needs {n} elements but the tensor holds {}", x.shape, x.len()))
+            }
+        })?;
+        let get = |i: usize| inputs.get(i).copied().flatten();
+        let pads = int_values(if self.attr_pads.is_some() { None } else { get(1) }, "pads")?;
+        let axes = int_values(get(3), "axes")?;
+        let pads = self.pads(x.shape.len(), pads.as_deref(), axes.as_deref())?;
+        let out_shape = self.out_shape(&x.shape, &pads)?;
+        let value = match (&self.attr_pads, get(2)) {
+            (Some((_, v)), _) => Some(Tensor::scalar_f32(*v)),
+            (None, Some(v)) => Some(v.clone()),
+            (None, None) => None,
+        };
+        if let Some(v) = &value {
+            check_value(v.dtype(), &v.shape, x.dtype())?;
+            if v.len() != 1 {
+                return Err(format!("constant_value must hold one value, got {}", v.len()));
+            }
+        }
+        // Index maps, one per axis.
+        let maps: Vec<Vec<Option<usize>>> = out_shape
+            .iter()
+            .zip(&x.shape)
+            .zip(&pads)
+            .map(|((&o, &n), &(b, _))| (0..o).map(|i| self.source(i, n, b)).collect())
+            .collect();
+        macro_rules! gather {
+            ($($variant:ident),*) => {
+                match (&x.data, value.as_ref().map(|v| &v.data)) {
+                    $(
+                        (Data::$variant(d), v) => {
+                            let fill = match v { Some(Data::$variant(v)) => v[0], _ => Default::default() };
+                            Data::$variant(gather(d, &x.shape, &out_shape, &maps, fill))
+                        }
+                    )*
+                }
+            };
+        }
+        let data = gather!(F32, U8, I8, I32, I64, Bool);
+        Ok(vec![Tensor { shape: out_shape, data }])
+    }
+}
+
+/// Builds the output by reading `src` (shape `shape`) through per-axis index maps.
+fn gather<T: Copy>(src: &[T], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<usize>>], fill: T) -> Vec<T> {
+    let total: usize = out_shape.iter().product();
+    if shape.is_empty() {
+        return src.to_vec();
+    }
+    let mut out = Vec::with_capacity(total);
+    if total == 0 {
+        return out;
+    }
+    let rank = shape.len();
+    let mut in_strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        in_strides[d] = in_strides[d + 1] * shape[d + 1];
+    }
+    let last = &maps[rank - 1];
+    let mut idx = vec![0usize; rank - 1];
+    loop {
+        // Source offset of this outer position, or None if it lies in constant padding.
+        let base = idx.iter().enumerate().try_fold(0usize, |acc, (d, &i)| maps[d][i].map(|s| acc + s * in_strides[d]));
+        match base {
+            None => out.extend(std::iter::repeat_n(fill, out_shape[rank - 1])),
+            Some(base) => out.extend(last.iter().map(|s| s.map_or(fill, |s| src[base + s]))),
+        }
+        // Advance the odometer over the outer axes.
+        let mut d = rank - 1;
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `Resize` (opsets 10–21) and `Upsample` (opset 9): nearest and (multi)linear interpolation of
+//! any axes of a float tensor.
+//!
+//! - Opset 10 `Resize` and `Upsample` take `scales` as input 1 and use the legacy coordinates
+//!   (`asymmetric`, nearest index truncated when enlarging and rounded up when shrinking, as
+//!   onnxruntime does).
+//! - Opset 11+ takes `roi`, `scales`, `sizes` (exactly one of the last two; opset 13+ lets the
+//!   unused ones be omitted), `coordinate_transformation_mode`, `nearest_mode`,
+//!   `extrapolation_value` and, from opset 18, `axes` and `keep_aspect_ratio_policy`.
+//!
+//! Both modes are separable, so the output is built one axis at a time: each resized axis gets a
+//! table of (input index, weight) taps per output index, and one pass per axis applies it. On
+//! `[N, C, H, W]` that is a pass over contiguous rows for `H` and a short gather for `W`.
+//! `cubic` and `antialias` are rejected at build time.
+
+use super::{checked_numel, f32_fact, f32_input, f32_output};
+use crate::model::{DType, Node};
+use crate::ops::{BuildCtx, Fact, Op, Tensor};
+
+/// Interpolation mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Nearest,
+    Linear,
+}
+
+/// How an output coordinate maps back to an input coordinate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coord {
+    HalfPixel,
+    HalfPixelSymmetric,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNn,
+    TfCropAndResize,
+}
+
+/// How a fractional input coordinate picks the nearest index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nearest {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+    /// Opset < 11: truncate when enlarging, round up when shrinking.
+    Legacy,
+}
+
+/// How `sizes` constrains the output with `keep_aspect_ratio_policy` (opset 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aspect {
+    Stretch,
+    NotLarger,
+    NotSmaller,
+}
+
+/// A built `Resize` or `Upsample` node.
+#[derive(Debug, Clone)]
+pub struct Resize {
+    mode: Mode,
+    coord: Coord,
+    nearest: Nearest,
+    extrapolation: f32,
+    axes: Option<Vec<i64>>,
+    aspect: Aspect,
+    /// Opset ≥ 11 input layout (X, roi, scales, sizes) rather than (X, scales).
+    has_roi_and_sizes: bool,
+    /// `Upsample`-7 style `scales` attribute.
+    attr_scales: Option<Vec<f32>>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "nearest" => Ok(Mode::Nearest),
+        "linear" | "bilinear" => Ok(Mode::Linear),
+        "cubic" => Err("mode `cubic` is not supported: use nearest or linear".into()),
+        other => Err(format!("mode `{other}` is not one of nearest, linear")),
+    }
+}
+
+/// Builds `Resize` (attributes per opset as described in the module docs).
+pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let a = &node.attrs;
+    let mode = parse_mode(a.string("mode", "nearest"))?;
+    if ctx.opset < 11 {
+        return Ok(Box::new(Resize::legacy(mode, None)));
+    }
+    let coord = match a.string("coordinate_transformation_mode", "half_pixel") {
+        "half_pixel" => Coord::HalfPixel,
+        "half_pixel_symmetric" => Coord::HalfPixelSymmetric,
+        "pytorch_half_pixel" => Coord::PytorchHalfPixel,
+        "align_corners" => Coord::AlignCorners,
+        "asymmetric" => Coord::Asymmetric,
+        "tf_half_pixel_for_nn" => Coord::TfHalfPixelForNn,
+        "tf_crop_and_resize" => Coord::TfCropAndResize,
+        other => return Err(format!("coordinate_transformation_mode `{other}` is not supported")),
+    };
+    let nearest = match a.string("nearest_mode", "round_prefer_floor") {
+        "round_prefer_floor" => Nearest::RoundPreferFloor,
+        "round_prefer_ceil" => Nearest::RoundPreferCeil,
+        "floor" => Nearest::Floor,
+        "ceil" => Nearest::Ceil,
+        other => return Err(format!("nearest_mode `{other}` is not supported")),
+    };
+    let aspect = match a.string("keep_aspect_ratio_policy", "stretch") {
+        "stretch" => Aspect::Stretch,
+        "not_larger" => Aspect::NotLarger,
+        "not_smaller" => Aspect::NotSmaller,
+        other => return Err(format!("keep_aspect_ratio_policy `{other}` is not supported")),
+    };
+    if a.int("antialias", 0) != 0 {
+        return Err("antialias = 1 is not supported".into());
+    }
+    Ok(Box::new(Resize {
+        mode,
+        coord,
+        nearest,
+        extrapolation: a.float("extrapolation_value", 0.0),
+        axes: a.ints("axes").map(<[i64]>::to_vec),
+        aspect,
+        has_roi_and_sizes: true,
+        attr_scales: None,
+    }))
+}
+
+/// Builds `Upsample` (`mode`; `scales` as an input, or as an attribute in old exports).
+pub fn build_upsample(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let mode = parse_mode(node.attrs.string("mode", "nearest"))?;
+    Ok(Box::new(Resize::legacy(mode, node.attrs.floats("scales").map(<[f32]>::to_vec))))
+}
+
+/// The output size and the scale used for coordinates, per axis.
+type Target = (Vec<usize>, Vec<f32>);
+
+impl Resize {
+    fn legacy(mode: Mode, attr_scales: Option<Vec<f32>>) -> Resize {
+        Resize {
+            mode,
+            coord: Coord::Asymmetric,
+            nearest: Nearest::Legacy,
+            extrapolation: 0.0,
+            axes: None,
+            aspect: Aspect::Stretch,
+            has_roi_and_sizes: false,
+            attr_scales,
+        }
+    }
+
+    /// Input positions of (roi, scales, sizes).
+    fn slots(&self) -> (Option<usize>, usize, Option<usize>) {
+        if self.has_roi_and_sizes {
+            (Some(1), 2, Some(3))
+        } else {
+            (None, 1, None)
+        }
+    }
+
+    /// Output shape and per-axis scales from `scales` or `sizes` (empty means not given).
+    fn target(&self, shape: &[usize], scales: &[f32], sizes: &[i64]) -> Result<Target, String> {
+        let rank = shape.len();
+        let axes: Vec<usize> = match &self.axes {
+            None => (0..rank).collect(),
+            Some(a) => {
+                let v: Vec<usize> =
+                    a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?;
+                if (1..v.len()).any(|i| v[..i].contains(&v[i])) {
+                    return Err(format!("axes {a:?} repeats an axis"));
+                }
+                v
+            }
+        };
+        let mut out = shape.to_vec();
+        let mut scale = vec![1.0f32; rank];
+        match (scales.is_empty(), sizes.is_empty()) {
+            (false, true) => {
+                if scales.len() != axes.len() {
+                    return Err(format!("scales {scales:?} should have {} values", axes.len()));
+                }
+                for (&a, &s) in axes.iter().zip(scales) {
+                    if !(s > 0.0 && s.is_finite()) {
+                        return Err(format!("scales must be positive and finite, got {scales:?}"));
+                    }
+                    let n = (shape[a] as f32 * s).floor();
+                    if n >= usize::MAX as f32 {
+                        return Err(format!("scale {s} makes axis {a} too large"));
+                    }
+                    (out[a], scale[a]) = (n as usize, s);
+                }
+            }
+            (true, false) => {
+                if sizes.len() != axes.len() {
+                    return Err(format!("sizes {sizes:?} should have {} values", axes.len()));
+                }
+                let sizes: Vec<usize> = sizes
+                    .iter()
+                    .map(|&s| usize::try_from(s).map_err(|_| format!("sizes must be non-negative, got {sizes:?}")))
+                    .collect::<Result<_, _>>()?;
+                let ratio = |i: usize| sizes[i] as f32 / shape[axes[i]] as f32;
+                match self.aspect {
+                    Aspect::Stretch => {
+                        for (i, &a) in axes.iter().enumerate() {
+                            (out[a], scale[a]) = (sizes[i], ratio(i));
+                        }
+                    }
+                    Aspect::NotLarger | Aspect::NotSmaller => {
+                        let ratios = (0..axes.len()).map(ratio);
+                        let s = if self.aspect == Aspect::NotLarger {
+                            ratios.fold(f32::INFINITY, f32::min)
+                        } else {
+                            ratios.fold(0.0, f32::max)
+                        };
+                        for &a in &axes {
+                            (out[a], scale[a]) = ((s * shape[a] as f32 + 0.5).floor() as usize, s);
+                        }
+                    }
+                }
+            }
+            (false, false) => return Err("only one of scales and sizes may be given".into()),
+            (true, true) => return Err("one of scales and sizes must be given".into()),
+        }
+        for (a, (&i, &o)) in shape.iter().zip(&out).enumerate() {
+            if i == 0 && o > 0 {
+                return Err(format!("axis {a} is empty and cannot be resized to {o}"));
+            }
+        }
+        checked_numel(&out)?;
+        Ok((out, scale))
+    }
+
+    /// Input coordinate of output index `x` along an axis (`n_in → n_out`, scale `s`, roi
+    /// `(start, end)` for tf_crop_and_resize).
+    fn source_coord(&self, x: usize, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> f32 {
+        let (x, n_in_f, n_out_f) = (x as f32, n_in as f32, n_out as f32);
+        match self.coord {
+            Coord::HalfPixel => (x + 0.5) / s - 0.5,
+            Coord::HalfPixelSymmetric => {
+                let adjustment = n_out_f / (s * n_in_f);
+                let offset = n_in_f / 2.0 * (1.0 - adjustment);
+                offset + (x + 0.5) / s - 0.5
+            }
+            Coord::PytorchHalfPixel if n_out > 1 => (x + 0.5) / s - 0.5,
+            Coord::PytorchHalfPixel => 0.0,
+            Coord::AlignCorners if n_out > 1 => x * (n_in_f - 1.0) / (n_out_f - 1.0),
+            Coord::AlignCorners => 0.0,
+            Coord::Asymmetric => x / s,
+            Coord::TfHalfPixelForNn => (x + 0.5) / s,
+            Coord::TfCropAndResize if n_out > 1 => {
+                roi.0 * (n_in_f - 1.0) + x * (roi.1 - roi.0) * (n_in_f - 1.0) / (n_out_f - 1.0)
+            }
+            Coord::TfCropAndResize => 0.5 * (roi.0 + roi.1) * (n_in_f - 1.0),
+        }
+    }
+
+    /// The nearest input index for a fractional coordinate (before clamping).
+    fn nearest_index(&self, c: f32, downsampling: bool) -> f32 {
+        match self.nearest {
+            Nearest::RoundPreferFloor if c == c.trunc() + 0.5 => c.trunc(),
+            Nearest::RoundPreferFloor | Nearest::RoundPreferCeil => c.round(),
+            Nearest::Floor => c.floor(),
+            Nearest::Ceil => c.ceil(),
+            Nearest::Legacy if downsampling => c.ceil(),
+            Nearest::Legacy => c.trunc(),
+        }
+    }
+
+    /// Per output index along one axis: up to two (input index, weight) taps, or `None` where
+    /// tf_crop_and_resize extrapolates.
+    fn taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Vec<Option<[(usize, f32); 2]>> {
+        let last = (n_in - 1) as f32;
+        (0..n_out)
+            .map(|x| {
+                let c = self.source_coord(x, n_in, n_out, s, roi);
+                if self.coord == Coord::TfCropAndResize && !(0.0..=last).contains(&c) {
+                    return None;
+                }
+                Some(match self.mode {
+                    Mode::Nearest => {
+                        let i = self.nearest_index(c, s < 1.0).clamp(0.0, last) as usize;
+                        [(i, 1.0), (i, 0.0)]
+                    }
+                    Mode::Linear => {
+                        let c = c.clamp(0.0, last);
+                        let i0 = c as usize;
+                        let i1 = (i0 + 1).min(n_in - 1);
+                        let w1 = c - i0 as f32;
+                        [(i0, 1.0 - w1), (i1, w1)]
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Per-axis `(start, end)` from the roi input: `[starts…, ends…]` over all axes, or over
+    /// `axes` when given (other axes keep the whole `(0, 1)` range).
+    fn roi(&self, r: &[f32], rank: usize) -> Result<Vec<(f32, f32)>, String> {
+        let axes: Vec<usize> = match &self.axes {
+            None => (0..rank).collect(),
+            Some(a) => a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?,
+        };
+        if r.len() != 2 * axes.len() {
+            return Err(format!("roi should have {} values (start and end per axis), got {}", 2 * axes.len(), r.len()));
+        }
+        let mut out = vec![(0.0, 1.0); rank];
+        for (i, &a) in axes.iter().enumerate() {
+            out[a] = (r[i], r[axes.len() + i]);
+        }
+        Ok(out)
+    }
+
+    /// Reads the scales/sizes/roi values of either facts (constants) or tensors.
+    fn resolve(
+        &self,
+        shape: &[usize],
+        get: &dyn Fn(usize) -> Option<Result<Tensor, String>>,
+    ) -> Result<Target, String> {
+        let (roi_at, scales_at, sizes_at) = self.slots();
+        if self.coord == Coord::TfCropAndResize && roi_at.and_then(get).is_none() {
+            return Err("tf_crop_and_resize needs the roi input".into());
+        }
+        let scales = match (&self.attr_scales, get(scales_at)) {
+            (Some(s), _) => s.clone(),
+            (None, None) => vec![],
+            (None, Some(t)) => {
+                let t = t?;
+                super::f32_data(&t, "scales")?.to_vec()
+            }
+        };
+        let sizes = match sizes_at.and_then(get) {
+            None => vec![],
+            Some(t) => t?.to_i64_vec().map_err(|e| format!("sizes: {e}"))?,
+        };
+        self.target(shape, &scales, &sizes)
+    }
+}
+
+impl Op for Resize {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "X")?;
+        let get = |i: usize| -> Option<Result<Tensor, String>> {
+            let f = inputs.get(i).copied().flatten()?;
+            Some(match &f.value {
+                Some(v) => Ok((**v).clone()),
+                None if f.shape.contains(&0) => Tensor::f32(f.shape.clone(), vec![]).map_err(|e| e.to_string()),
+                None => Err(format!("input {i} (scales/sizes) must be a constant to plan the output shape")),
+            })
+        };
+        let (out, _) = self.resolve(&x.shape, &get)?;
+        Ok(vec![Fact::new(DType::F32, out)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
+        let (out_shape, scales) = self.resolve(&shape, &get)?;
+        let rank = shape.len();
+        // Per-axis (start, end) of the crop, for tf_crop_and_resize only.
+        let roi: Vec<(f32, f32)> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
+            (Coord::TfCropAndResize, Some(r)) => self.roi(super::f32_data(r, "roi")?, rank)?,
+            (Coord::TfCropAndResize, None) => return Err("tf_crop_and_resize needs the roi input".into()),
+            _ => vec![(0.0, 1.0); rank],
+        };
+        let mut data = x.to_vec();
+        let mut cur = shape.clone();
+        let mut outside: Vec<Vec<bool>> = Vec::new();
+        // Innermost axes first: when enlarging, the cheap gathers run on the smaller tensor.
+        for a in (0..rank).rev() {
+            let (n_in, n_out) = (shape[a], out_shape[a]);
+            if n_out == 0 || n_in == 0 {
+                cur[a] = n_out;
+                data.clear();
+                continue;
+            }
+            let taps = self.taps(n_in, n_out, scales[a], roi[a]);
+            let identity = n_in == n_out
+                && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
+            if !identity {
+                data = resample_axis(&data, &cur, a, &taps);
+                cur[a] = n_out;
+            }
+            if self.coord == Coord::TfCropAndResize {
+                outside.push(taps.iter().map(Option::is_none).collect());
+            }
+        }
+        if outside.iter().any(|o| o.contains(&true)) {
+            outside.reverse(); // now in axis order
+            mark_outside(&mut data, &out_shape, &outside, self.extrapolation);
+        }
+        Ok(vec![f32_output(out_shape, data)?])
+    }
+}
+
+/// Resamples axis `a` of `src` (shape `shape`) through per-output-index taps.
+fn resample_axis(src: &[f32], shape: &[usize], a: usize, taps: &[Option<[(usize, f32); 2]>]) -> Vec<f32> {
+    let inner: usize = shape[a + 1..].iter().product();
+    let n_in = shape[a];
+    let outer: usize = shape[..a].iter().product();
+    let mut out = vec![0.0f32; outer * taps.len() * inner];
+    if out.is_empty() {
+        return out;
+    }
+    if inner == 1 {
+        // The innermost axis: a plain gather per element.
+        for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(taps.len())) {
+            for (t, v) in taps.iter().zip(d.iter_mut()) {
+                if let Some([(i0, w0), (i1, w1)]) = *t {
+                    *v = if w1 == 0.0 { s[i0] } else { s[i0] * w0 + s[i1] * w1 };
+                }
+            }
+        }
+        return out;
+    }
+    for (s, d) in src.chunks_exact(n_in * inner).zip(out.chunks_exact_mut(taps.len() * inner)) {
+        for (t, row) in taps.iter().zip(d.chunks_exact_mut(inner)) {
+            let Some([(i0, w0), (i1, w1)]) = *t else { continue };
+            let r0 = &s[i0 * inner..(i0 + 1) * inner];
+            if w1 == 0.0 {
+                row.copy_from_slice(r0);
+            } else {
+                let r1 = &s[i1 * inner..(i1 + 1) * inner];
+                row.iter_mut().zip(r0.iter().zip(r1)).for_each(|(o, (&x0, &x1))| *o = x0 * w0 + x1 * w1);
+            }
+        }
+    }
+    out
+}
+
+/// Sets every element whose index along some axis is flagged in `outside` to `value`.
+fn mark_outside(data: &mut [f32], shape: &[usize], outside: &[Vec<bool>], value: f32) {
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    for v in data.iter_mut() {
+        if idx.iter().zip(outside).any(|(&i, o)| o[i]) {
+            *v = value;
+        }
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
