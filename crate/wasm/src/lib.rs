@@ -9,6 +9,9 @@ use qplay_core::quant::{
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+mod detector;
+pub use detector::{inspect_model, WasmDetector, WasmModel};
+
 /// Installs the panic hook so an unexpected panic shows up in the console with a stack trace.
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -21,11 +24,11 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }
 
-fn err(e: impl std::fmt::Display) -> JsError {
+pub(crate) fn err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 

@@ -1,0 +1,112 @@
+//! Models and detection across the wasm boundary. A `WasmDetector` lives in the Web Worker; the
+//! page sends RGBA frames and gets detections back. The three stages are separate calls so the
+//! worker can time each with `performance.now()`.
+
+use crate::{err, to_js};
+use qplay_core::detect::{Detector, Profile, Transform};
+use qplay_core::model::{load_onnx, Summary, Tensor};
+use qplay_core::ops::Registry;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// The model summary (inputs, outputs, op histogram, parameters, unsupported ops) without
+/// planning: works for models qplay cannot run, so the page can say why.
+#[wasm_bindgen(js_name = inspectModel)]
+pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsError> {
+    let g = load_onnx(onnx).map_err(err)?;
+    to_js(&Summary::of(&g, &Registry::new()))
+}
+
+/// A loaded, planned detector with a reusable frame state.
+#[wasm_bindgen]
+pub struct WasmDetector {
+    inner: Detector,
+    input: Option<(Tensor, Transform)>,
+    output: Option<(Vec<(String, Tensor)>, Transform)>,
+}
+
+#[derive(Serialize)]
+struct Info<'a> {
+    summary: &'a Summary,
+    profile: &'a Profile,
+    assumed: &'a [String],
+    supported_ops: Vec<&'static str>,
+}
+
+#[wasm_bindgen]
+impl WasmDetector {
+    /// Loads ONNX bytes with a profile (JSON text) or, with `undefined`, an inferred one.
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmDetector, JsError> {
+        let profile = profile_json.map(|j| Profile::from_json(&j)).transpose().map_err(err)?;
+        let inner = Detector::new(onnx, profile).map_err(err)?;
+        Ok(WasmDetector { inner, input: None, output: None })
+    }
+
+    /// `{summary, profile, assumed, supported_ops}`.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&Info {
+            summary: self.inner.summary(),
+            profile: self.inner.profile(),
+            assumed: self.inner.assumed(),
+            supported_ops: Registry::new().op_types(),
+        })
+    }
+
+    /// Sets the score and IoU thresholds.
+    #[wasm_bindgen(js_name = setThresholds)]
+    pub fn set_thresholds(&mut self, score: f32, iou: f32) {
+        self.inner.set_thresholds(score, iou);
+    }
+
+    /// Stage 1: RGBA pixels → the model input.
+    pub fn preprocess(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<(), JsError> {
+        self.input = Some(self.inner.preprocess(width, height, rgba).map_err(err)?);
+        Ok(())
+    }
+
+    /// Stage 2: runs the model on the pre-processed input.
+    pub fn infer(&mut self) -> Result<(), JsError> {
+        let (x, t) = self.input.take().ok_or_else(|| err("call preprocess() before infer()"))?;
+        self.output = Some((self.inner.infer(x).map_err(err)?, t));
+        Ok(())
+    }
+
+    /// Stage 3: decodes the outputs into `[{class, label, score, bbox, keypoints}]`.
+    pub fn decode(&mut self) -> Result<JsValue, JsError> {
+        let (out, t) = self.output.as_ref().ok_or_else(|| err("call infer() before decode()"))?;
+        to_js(&self.inner.decode(out, t).map_err(err)?)
+    }
+}
+
+/// A planned model without detection: raw tensors in and out (benchmarks, checks against other
+/// runtimes).
+#[wasm_bindgen]
+pub struct WasmModel {
+    plan: qplay_core::model::Plan,
+    input: String,
+    shape: Vec<usize>,
+}
+
+#[wasm_bindgen]
+impl WasmModel {
+    /// Loads and plans a single-input model for an input `shape` (e.g. `[1, 3, 300, 300]`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], shape: Vec<usize>) -> Result<WasmModel, JsError> {
+        let g = load_onnx(onnx).map_err(err)?;
+        let input = match g.inputs.as_slice() {
+            [one] => one.name.clone(),
+            other => return Err(err(format!("expected a model with one input, this one has {}", other.len()))),
+        };
+        let plan =
+            qplay_core::model::Plan::new(&g, &Registry::new(), &[(input.clone(), shape.clone())]).map_err(err)?;
+        Ok(WasmModel { plan, input, shape })
+    }
+
+    /// Runs the model on float32 data of the planned shape; returns the first output's data.
+    pub fn run(&self, data: Vec<f32>) -> Result<Vec<f32>, JsError> {
+        let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
+        let out = self.plan.run(&[(self.input.clone(), x)]).map_err(err)?;
+        Ok(out.first().map(|t| t.to_f32_vec()).unwrap_or_default())
+    }
+}

@@ -1,0 +1,95 @@
+// The detector panel in a real browser: the built-in person detector finds the person in
+// person.jpg; the face model loads; bad files give clear messages; nothing leaves the origin.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { open, ARTIFACTS } from './browser.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+let s;
+before(async () => { s = await open('index.html'); });
+after(async () => s && s.close());
+
+const det = () => s.page.locator('qplay-detector');
+async function detections() {
+  return det().evaluate((el) => [...el.shadowRoot.querySelectorAll('ol.dets li')].map((li) => ({ label: li.dataset.label, score: Number(li.dataset.score) })));
+}
+/** Waits for a result newer than `prev` that matches `want` ({score, model}). */
+async function waitResult(prev, want = {}) {
+  await s.page.waitForFunction(([p, w]) => {
+    const el = document.querySelector('qplay-detector');
+    const r = el.result;
+    return r && !el.running && (p === null || r.id !== p) && Object.entries(w).every(([k, v]) => r[k] === v);
+  }, [prev, want], { timeout: 120_000 });
+}
+const lastId = () => det().evaluate((el) => el.result?.id ?? null);
+
+test('default model finds the person in person.jpg', async () => {
+  await waitResult(null);
+  const d = await detections();
+  assert.ok(d.length >= 1, 'at least one detection');
+  assert.equal(d[0].label, 'person');
+  assert.ok(d[0].score > 0.98, `score ${d[0].score}`);
+  const box = await det().evaluate((el) => el.result.detections[0].bbox);
+  // The CLI (and the TF graph) put the person at about [183, 100, 275, 383] in the 640×424 photo.
+  for (const [a, b] of box.map((v, i) => [v, [183.2, 100.5, 274.8, 383.1][i]])) assert.ok(Math.abs(a - b) < 1.5, `box ${box}`);
+  const timings = await det().evaluate((el) => el.shadowRoot.querySelector('.timings').textContent);
+  assert.match(timings, /inference [\d.]+ ms/);
+  const summary = await det().evaluate((el) => el.shadowRoot.querySelector('.summary').textContent);
+  assert.match(summary, /Every op is supported/);
+  assert.match(summary, /Conv/);
+  await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-person.png` });
+  assert.deepEqual(s.errors, []);
+});
+
+test('another sample photo and the score threshold', async () => {
+  const prev = await lastId();
+  await det().locator('select[name=sample]').selectOption('astronaut.png');
+  await waitResult(prev);
+  const d = await detections();
+  assert.ok(d.some((x) => x.label === 'person' && x.score > 0.8), JSON.stringify(d));
+  const prev2 = await lastId();
+  await det().locator('input[name=score]').fill('0.95');
+  await waitResult(prev2, { score: 0.95 });
+  for (const x of await detections()) assert.ok(x.score >= 0.95);
+});
+
+test('face model (BlazeFace) loads and finds a face', async () => {
+  const prev = await lastId();
+  await det().locator('select[name=builtin]').selectOption('face');
+  await waitResult(prev);
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').info?.profile?.decoder?.type === 'blazeface');
+  const prev2 = await lastId();
+  await det().locator('input[name=score]').fill('0.5');
+  await waitResult(prev2, { score: 0.5 });
+  const d = await detections();
+  assert.ok(d.some((x) => x.label === 'face'), JSON.stringify(d));
+  await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-face.png` });
+});
+
+test('bad files: random bytes as a model, a text file as an image', async () => {
+  const junk = `${ARTIFACTS}junk.onnx`;
+  writeFileSync(junk, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)));
+  await det().locator('input[name=model]').setInputFiles(junk);
+  await s.page.waitForFunction(() => !document.querySelector('qplay-detector').shadowRoot.querySelector('.error').hidden);
+  const msg = await det().locator('.error').textContent();
+  assert.match(msg, /junk\.onnx: .*not an ONNX model/);
+  const txt = `${ARTIFACTS}note.txt`;
+  writeFileSync(txt, 'hello');
+  await det().locator('input[name=image]').setInputFiles({ name: 'note.png', mimeType: 'image/png', buffer: readFileSync(txt) });
+  await s.page.waitForFunction(() => /cannot decode/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.error').textContent));
+  // The page still works: load the person model again.
+  const prev = await lastId();
+  await det().locator('select[name=builtin]').selectOption('person');
+  await det().locator('select[name=sample]').selectOption('person.jpg');
+  await waitResult(prev, { model: 'Person detector — SSDLite MobileNetV2, 300×300 (default)' });
+  assert.equal((await detections())[0].label, 'person');
+  await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-after-errors.png` });
+});
+
+test('no request leaves the origin', async () => {
+  const origin = new URL(s.url).origin;
+  const foreign = s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));
+  assert.deepEqual(foreign, []);
+});

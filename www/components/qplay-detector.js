@@ -1,0 +1,326 @@
+// <qplay-detector>: run a real ONNX detector on an image, in a Web Worker.
+//
+// Attributes: model (URL of an .onnx; default the built-in person detector), profile (URL of a
+// profile JSON; default MODEL.json beside a built-in model), image (URL), score (threshold).
+// Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
+// {detections, timings}, qplay-error {code, message}.
+// A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
+import { Engine, imageData } from '../engine.js';
+
+const BASE = new URL('../', import.meta.url).href;
+const BUILTIN = {
+  person: { label: 'Person detector — SSDLite MobileNetV2, 300×300 (default)', model: `${BASE}models/person_ssdlite.onnx`, profile: `${BASE}models/person_ssdlite.json` },
+  face: { label: 'Face detector — BlazeFace short range, 128×128', model: `${BASE}models/blazeface_short.onnx`, profile: `${BASE}models/blazeface_short.json` },
+};
+const SAMPLES = ['person.jpg', 'horses.jpg', 'kite.jpg', 'dog.jpg', 'astronaut.png', 'coffee.png', 'camera.png'];
+const BOX = '#0072B2';
+
+const TEMPLATE = document.createElement('template');
+TEMPLATE.innerHTML = `
+<style>
+  :host { display: block; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+          --qp-border: var(--border, #d5dbe1); --qp-card: var(--card, #f4f6f8); --qp-muted: var(--muted, #5b6570); --qp-err: var(--err, #b3261e); }
+  * { box-sizing: border-box; }
+  .grid { display: grid; grid-template-columns: minmax(280px, 340px) 1fr; gap: 16px; }
+  @media (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
+  fieldset { border: 1px solid var(--qp-border); border-radius: 8px; padding: 10px 12px; margin: 0 0 12px; }
+  legend { font-weight: 600; padding: 0 4px; }
+  label { display: block; margin: 6px 0; }
+  select, input[type=file] { font: inherit; max-width: 100%; }
+  select { width: 100%; padding: 3px 4px; border: 1px solid var(--qp-border); border-radius: 4px; background: transparent; color: inherit; }
+  input[type=range] { width: 100%; }
+  button { font: inherit; padding: 4px 10px; border: 1px solid var(--qp-border); border-radius: 6px; background: var(--qp-card); color: inherit; cursor: pointer; }
+  button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline: 2px solid ${BOX}; outline-offset: 1px; }
+  .status { font-size: 13px; color: var(--qp-muted); min-height: 1.5em; display: flex; gap: 8px; align-items: center; }
+  .status[data-busy] .spin { display: inline-block; }
+  .spin { display: none; width: 12px; height: 12px; border: 2px solid var(--qp-border); border-top-color: ${BOX}; border-radius: 50%; }
+  @media (prefers-reduced-motion: no-preference) { .spin { animation: r 0.8s linear infinite; } }
+  @keyframes r { to { transform: rotate(360deg); } }
+  .error { color: var(--qp-err); border: 1px solid var(--qp-err); border-radius: 6px; padding: 6px 10px; margin: 0 0 10px; white-space: pre-wrap; }
+  .error[hidden] { display: none; }
+  .stage { position: relative; background: var(--qp-card); border-radius: 8px; min-height: 300px; display: flex; align-items: center; justify-content: center; }
+  canvas { max-width: 100%; height: auto; display: block; border-radius: 6px; }
+  .drop { position: absolute; inset: 0; border: 3px dashed ${BOX}; border-radius: 8px; display: none; align-items: center; justify-content: center; background: rgba(0,114,178,.08); font-weight: 600; }
+  :host([data-dragging]) .drop { display: flex; }
+  .timings { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 8px 0; }
+  ol.dets { margin: 4px 0; padding-left: 20px; font-size: 13px; }
+  table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+  td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid var(--qp-border); vertical-align: top; }
+  td.n, th.n { text-align: right; }
+  table.ops { width: auto; min-width: 45%; margin-top: 10px; }
+  .bad { color: var(--qp-err); font-weight: 600; }
+  details { margin: 8px 0; }
+  summary { cursor: pointer; font-weight: 600; }
+  textarea { width: 100%; min-height: 180px; font: 12px ui-monospace, monospace; background: transparent; color: inherit; border: 1px solid var(--qp-border); border-radius: 4px; }
+  .note { color: var(--qp-muted); font-size: 13px; }
+  ul.assumed { margin: 4px 0; padding-left: 18px; font-size: 13px; }
+</style>
+<div class="grid">
+  <div part="toolbar">
+    <fieldset>
+      <legend>Model</legend>
+      <label>Built-in <select name="builtin" aria-label="built-in model">
+        ${Object.entries(BUILTIN).map(([k, v]) => `<option value="${k}">${v.label}</option>`).join('')}
+        <option value="custom" hidden>Your file</option>
+      </select></label>
+      <label>…or your own ONNX file <input type="file" name="model" accept=".onnx,application/octet-stream"></label>
+      <label>Profile JSON (optional) <input type="file" name="profile" accept=".json,application/json"></label>
+      <div class="status" part="status" aria-live="polite"><span class="spin"></span><span class="stage-text">loading…</span>
+        <button type="button" name="cancel" hidden>Cancel</button></div>
+    </fieldset>
+    <fieldset>
+      <legend>Image</legend>
+      <label>Sample photo <select name="sample" aria-label="sample photo">
+        ${SAMPLES.map((s) => `<option value="${s}">${s}</option>`).join('')}
+        <option value="custom" hidden>Your image</option>
+      </select></label>
+      <label>…or your own <input type="file" name="image" accept="image/*"></label>
+      <label>Score threshold <output name="scoreOut"></output>
+        <input type="range" name="score" min="0.05" max="0.95" step="0.05" aria-label="score threshold"></label>
+      <p class="note">Drop an .onnx, a profile .json or an image anywhere on this panel.</p>
+    </fieldset>
+  </div>
+  <div>
+    <div class="error" role="alert" hidden></div>
+    <div class="stage" part="overlay"><canvas aria-label="image with detected boxes"></canvas><div class="drop">Drop to load</div></div>
+    <div class="timings" part="timings"></div>
+    <ol class="dets"></ol>
+    <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
+    <details class="profile-edit"><summary>Detection profile (edit to override)</summary>
+      <ul class="assumed"></ul>
+      <textarea name="profile-json" spellcheck="false" aria-label="profile JSON"></textarea>
+      <button type="button" name="apply">Apply profile</button></details>
+  </div>
+</div>`;
+
+export class QplayDetector extends HTMLElement {
+  static observedAttributes = ['score'];
+
+  constructor() {
+    super();
+    this.attachShadow({ mode: 'open' }).appendChild(TEMPLATE.content.cloneNode(true));
+    this.engine = null;
+    this.image = null;
+    this.info = null;
+    this.result = null;
+    this.score = 0.5;
+    this.modelBytes = null;
+  }
+
+  get $() { return (sel) => this.shadowRoot.querySelector(sel); }
+
+  attributeChangedCallback(name, _o, v) {
+    if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v);
+  }
+
+  connectedCallback() {
+    if (this.engine) return;
+    this.engine = new Engine();
+    const $ = this.$;
+    $('input[name=score]').value = String(this.score);
+    $('output[name=scoreOut]').textContent = this.score.toFixed(2);
+    $('select[name=builtin]').addEventListener('change', (e) => this.loadBuiltin(e.target.value));
+    $('input[name=model]').addEventListener('change', (e) => e.target.files[0] && this.loadFile(e.target.files[0]));
+    $('input[name=profile]').addEventListener('change', (e) => e.target.files[0] && this.loadProfileFile(e.target.files[0]));
+    $('select[name=sample]').addEventListener('change', (e) => this.setImage(`${BASE}samples/${e.target.value}`));
+    $('input[name=image]').addEventListener('change', (e) => e.target.files[0] && this.setImage(e.target.files[0]));
+    $('input[name=score]').addEventListener('input', (e) => {
+      this.score = Number(e.target.value);
+      $('output[name=scoreOut]').textContent = this.score.toFixed(2);
+      this.applyThresholds();
+    });
+    $('button[name=cancel]').addEventListener('click', () => this.cancel());
+    $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
+    this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
+    this.addEventListener('dragleave', () => delete this.dataset.dragging);
+    this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
+    const model = this.getAttribute('model');
+    this.ready = (model ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin('person'))
+      .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
+  }
+
+  disconnectedCallback() { this.engine?.worker.terminate(); this.engine = null; }
+
+  status(text, busy = false) {
+    const s = this.$('.status');
+    s.querySelector('.stage-text').textContent = text;
+    if (busy) s.dataset.busy = ''; else delete s.dataset.busy;
+    this.$('button[name=cancel]').hidden = !busy;
+    if (busy) this.emit('qplay-progress', { stage: text });
+  }
+
+  showError(message, code = 'error') {
+    const e = this.$('.error');
+    e.hidden = !message;
+    e.textContent = message ?? '';
+    if (message) this.emit('qplay-error', { code, message });
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail })); }
+
+  async onDrop(files) {
+    for (const f of files) {
+      if (/\.onnx$/i.test(f.name)) await this.loadFile(f);
+      else if (/\.json$/i.test(f.name)) await this.loadProfileFile(f);
+      else if (f.type.startsWith('image/')) await this.setImage(f);
+      else this.showError(`${f.name}: drop an .onnx model, a profile .json or an image`, 'bad-file');
+    }
+  }
+
+  async loadBuiltin(key) {
+    const b = BUILTIN[key];
+    this.$('select[name=builtin]').value = key;
+    await this.loadUrl(b.model, b.profile, b.label);
+  }
+
+  async loadUrl(model, profileUrl, label) {
+    try {
+      this.status(`downloading ${label ?? model}…`, true);
+      const bytes = await (await fetch(model)).arrayBuffer();
+      const profile = profileUrl ? await (await fetch(profileUrl)).text() : null;
+      await this.loadBytes(bytes, profile, label ?? model.split('/').pop());
+    } catch (e) {
+      if (!e.cancelled) { this.status('not loaded'); this.showError(`Could not load ${model}: ${e.message}`, 'model-load'); }
+    }
+  }
+
+  async loadFile(file) {
+    this.$('select[name=builtin]').value = 'custom';
+    this.customProfile = null;
+    await this.loadBytes(await file.arrayBuffer(), null, file.name);
+  }
+
+  async loadProfileFile(file) {
+    const text = await file.text();
+    if (!this.modelBytes) { this.showError('Load a model first, then its profile.', 'no-model'); return; }
+    await this.loadBytes(this.modelBytes, text, this.modelName);
+  }
+
+  async applyProfileText() {
+    if (!this.modelBytes) return;
+    await this.loadBytes(this.modelBytes, this.$('textarea[name=profile-json]').value, this.modelName);
+  }
+
+  async loadBytes(bytes, profile, name) {
+    this.showError(null);
+    this.modelBytes = bytes;
+    this.modelName = name;
+    this.info = null; // no detection with a stale model while this one loads
+    const t0 = performance.now();
+    try {
+      this.status(`loading ${name}…`, true);
+      this.info = await this.engine.load(bytes.slice(0), profile, (stage) => this.status(`${name}: ${stage}…`, true));
+      this.status(`${name}: ready (${(bytes.byteLength / 1e6).toFixed(2)} MB, loaded in ${Math.round(performance.now() - t0)} ms)`);
+      await this.engine.setThresholds(this.score, this.info.profile.iou_threshold);
+      this.renderInfo(this.info, null);
+      this.emit('qplay-ready', { info: this.info });
+      if (this.image) await this.run();
+    } catch (e) {
+      if (e.cancelled) { this.status('cancelled'); return; }
+      this.info = null;
+      this.status(`${name}: cannot run`);
+      this.renderInfo(e.summary ? { summary: e.summary } : null, e.message);
+      const code = /unsupported op/.test(e.message) ? 'unsupported-op' : 'model-load';
+      this.showError(`${name}: ${e.message}`, code);
+    }
+  }
+
+  cancel() {
+    this.engine.cancel();
+    this.info = null;
+    this.status('cancelled — choose a model to load');
+  }
+
+  async setImage(src) {
+    try {
+      if (typeof src !== 'string') this.$('select[name=sample]').value = 'custom';
+      const { data, bitmap } = await imageData(src);
+      this.image = { data, bitmap };
+      this.showError(null);
+      this.draw(null);
+      if (this.info) await this.run();
+    } catch (e) { this.showError(e.message, 'bad-image'); }
+  }
+
+  async applyThresholds() {
+    if (!this.info) return;
+    await this.engine.setThresholds(this.score, this.info.profile.iou_threshold);
+    await this.run();
+  }
+
+  async run() {
+    if (!this.image || !this.info) return;
+    if (this.running) { this.rerun = true; return; }
+    this.running = true;
+    try {
+      const score = this.score;
+      const r = await this.engine.detect(this.image.data);
+      r.score = score;
+      r.model = this.modelName;
+      this.result = r;
+      this.draw(r.detections);
+      const t = r.timings;
+      this.$('.timings').textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (wasm, CPU, 1 thread)`;
+      this.$('ol.dets').innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
+      this.emit('qplay-frame', { detections: r.detections, timings: r.timings });
+    } catch (e) {
+      if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
+    } finally {
+      this.running = false;
+      if (this.rerun) { this.rerun = false; this.run(); }
+    }
+  }
+
+  draw(dets) {
+    const c = this.$('canvas');
+    const { bitmap } = this.image;
+    c.width = bitmap.width; c.height = bitmap.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    if (!dets) return;
+    const lw = Math.max(2, Math.round(Math.min(c.width, c.height) / 200));
+    ctx.font = `${Math.max(12, lw * 6)}px system-ui, sans-serif`;
+    for (const d of dets) {
+      const [x1, y1, x2, y2] = d.bbox;
+      ctx.strokeStyle = BOX; ctx.lineWidth = lw;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      const text = `${d.label} ${(d.score * 100).toFixed(0)}%`;
+      const tw = ctx.measureText(text).width + 8, th = lw * 6 + 6;
+      const ty = y1 - th >= 0 ? y1 - th : y1;
+      ctx.fillStyle = BOX; ctx.fillRect(x1 - lw / 2, ty, tw, th);
+      ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4 - lw / 2, ty + th - 5);
+      ctx.fillStyle = '#E69F00';
+      for (const [kx, ky] of d.keypoints) { ctx.beginPath(); ctx.arc(kx, ky, lw, 0, 2 * Math.PI); ctx.fill(); }
+    }
+  }
+
+  renderInfo(info, error) {
+    const el = this.$('.summary');
+    if (!info) { el.innerHTML = error ? `<p class="bad">${esc(error)}</p>` : ''; return; }
+    const s = info.summary;
+    const dims = (d) => `[${d.map((x) => (x === null ? '?' : x)).join(', ')}]`;
+    const io = [...s.inputs.map((i) => ['input', i]), ...s.outputs.map((o) => ['output', o])]
+      .map(([k, v]) => `<tr><td>${k}</td><td>${esc(v.name)}</td><td>${v.dtype}</td><td>${dims(v.shape)}</td></tr>`).join('');
+    const unsupported = new Set(s.unsupported.map(([op]) => op));
+    const ops = Object.entries(s.ops).map(([op, n]) => `<tr><td class="${unsupported.has(op) ? 'bad' : ''}">${esc(op)}${unsupported.has(op) ? ' (unsupported)' : ''}</td><td class="n">${n}</td></tr>`).join('');
+    el.innerHTML = `
+      <p>${esc(s.producer || 'unknown producer')} · opset ${s.opset} · ${s.nodes} nodes · ${s.parameters.toLocaleString('en')} parameters (${(s.parameter_bytes / 1e6).toFixed(2)} MB)</p>
+      ${s.unsupported.length ? `<p class="bad">Unsupported: ${s.unsupported.map(([op, node]) => `${esc(op)} (node ${esc(node)})`).join(', ')}</p>` : '<p>Every op is supported.</p>'}
+      <table><thead><tr><th></th><th>name</th><th>type</th><th>shape</th></tr></thead><tbody>${io}</tbody></table>
+      <table class="ops"><thead><tr><th>op</th><th class="n">nodes</th></tr></thead><tbody>${ops}</tbody></table>`;
+    const assumed = this.$('ul.assumed');
+    if (info.profile) {
+      this.$('textarea[name=profile-json]').value = JSON.stringify(info.profile, null, 2);
+      assumed.innerHTML = info.assumed?.length
+        ? `<li><b>No profile was given; qplay assumed:</b></li>${info.assumed.map((a) => `<li>${esc(a)}</li>`).join('')}`
+        : `<li>Decoder <b>${esc(info.profile.decoder.type)}</b>, input ${info.profile.size.join('×')}, from the profile file.</li>`;
+      if (info.assumed?.length) this.$('details.profile-edit').open = true;
+    }
+  }
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+}
+
+if (!customElements.get('qplay-detector')) customElements.define('qplay-detector', QplayDetector);

@@ -1,0 +1,62 @@
+// The page's handle on the worker: promise-based requests, progress callbacks, and cancel
+// (which terminates the worker and starts a fresh one — the only way to stop a running wasm call).
+
+export class Engine {
+  constructor() { this.seq = 0; this.pending = new Map(); this.spawn(); }
+
+  spawn() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = (ev) => {
+      const m = ev.data;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.type === 'progress') { p.onprogress?.(m.stage); return; }
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m); else p.reject(Object.assign(new Error(m.error), { summary: m.summary }));
+    };
+    this.worker.onerror = (e) => {
+      for (const p of this.pending.values()) p.reject(new Error(`the worker failed: ${e.message}`));
+      this.pending.clear();
+    };
+  }
+
+  request(msg, transfer = [], onprogress) {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onprogress });
+      this.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  /** Loads ONNX bytes (ArrayBuffer) with an optional profile JSON string. */
+  load(bytes, profile, onprogress) { return this.request({ type: 'load', bytes, profile }, [], onprogress); }
+
+  /** Detects on an ImageData; resolves to {detections, timings}. */
+  detect(img) {
+    const rgba = img.data.buffer.slice(0);
+    return this.request({ type: 'detect', width: img.width, height: img.height, rgba }, [rgba]);
+  }
+
+  setThresholds(score, iou) { return this.request({ type: 'thresholds', score, iou }); }
+
+  /** Stops whatever is running; the model must be loaded again. */
+  cancel() {
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(Object.assign(new Error('cancelled'), { cancelled: true }));
+    this.pending.clear();
+    this.spawn();
+  }
+}
+
+/** Decodes an image Blob/File/URL into ImageData (the browser's decoder; RGBA bytes). */
+export async function imageData(src) {
+  const blob = typeof src === 'string' ? await (await fetch(src)).blob() : src;
+  let bmp;
+  try { bmp = await createImageBitmap(blob); } catch {
+    throw new Error(`cannot decode ${src.name ?? src} as an image: use a PNG, JPEG, WebP or GIF file`);
+  }
+  const c = new OffscreenCanvas(bmp.width, bmp.height);
+  const ctx = c.getContext('2d');
+  ctx.drawImage(bmp, 0, 0);
+  return { data: ctx.getImageData(0, 0, bmp.width, bmp.height), bitmap: bmp };
+}
