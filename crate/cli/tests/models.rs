@@ -1,0 +1,164 @@
+//! The model subcommands end to end on the real built-in models, and on bad files.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn qplay(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qplay")).current_dir(root()).args(args).output().expect("run qplay");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qplay-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn inspect_person_detector() {
+    let (code, out, err) = qplay(&["inspect", "www/models/person_ssdlite.onnx", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["opset"], 13);
+    assert_eq!(v["inputs"][0]["name"], "Preprocessor/sub:0");
+    assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 3, 300, 300]));
+    assert_eq!(v["ops"]["Conv"], 88);
+    assert!(v["parameters"].as_u64().unwrap() > 3_000_000);
+    assert_eq!(v["unsupported"], serde_json::json!([]));
+    let (code, text, _) = qplay(&["inspect", "www/models/blazeface_short.onnx"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("every op is supported") && text.contains("regressors"), "{text}");
+}
+
+#[test]
+fn detect_person_json_and_draw() {
+    let png = tmp("drawn.png");
+    let (code, out, err) = qplay(&[
+        "detect",
+        "www/models/person_ssdlite.onnx",
+        "www/samples/person.jpg",
+        "--json",
+        "--draw",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = &v["detections"][0];
+    assert_eq!(d["label"], "person");
+    assert_eq!(d["class"], 0);
+    assert!(d["score"].as_f64().unwrap() > 0.99);
+    let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    for (got, want) in b.iter().zip([183.2, 100.5, 274.8, 383.1]) {
+        assert!((got - want).abs() < 1.0, "box {b:?}");
+    }
+    assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
+}
+
+#[test]
+fn detect_face_with_auto_profile() {
+    // Copy the face model somewhere without its JSON: the profile is inferred and explained.
+    let m = tmp("face.onnx");
+    std::fs::copy(root().join("www/models/blazeface_short.onnx"), &m).unwrap();
+    let (code, out, err) = qplay(&["detect", m.to_str().unwrap(), "www/samples/astronaut.png", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["profile"], "auto-detected from the output shapes");
+    assert!(!v["assumed"].as_array().unwrap().is_empty());
+    assert!(v["detections"].as_array().unwrap().iter().any(|d| d["score"].as_f64().unwrap() > 0.8), "{out}");
+}
+
+/// `qplay infer` writes the raw outputs; they match onnxruntime's (committed fixtures) within
+/// 1e-4 × each output's range.
+#[test]
+fn infer_matches_onnxruntime() {
+    let out = tmp("infer-out");
+    let (code, _, err) = qplay(&[
+        "infer",
+        "www/models/person_ssdlite.onnx",
+        "--input",
+        "tests/fixtures/person_ssdlite_person/input.npy",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let names: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("outputs.json")).unwrap()).unwrap();
+    assert_eq!(names["0"], "concat:0");
+    for k in 0..2 {
+        let ours = qplay_core::model::npy::read_npy(&std::fs::read(out.join(format!("{k}.npy"))).unwrap()).unwrap();
+        let ort = qplay_core::model::npy::read_npy(
+            &std::fs::read(root().join(format!("tests/fixtures/person_ssdlite_person/output_{k}.npy"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ours.shape, ort.shape);
+        let (a, b) = (ours.as_f32().unwrap(), ort.as_f32().unwrap());
+        let range = b.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) - b.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-4 * range, "output {k}: max diff {diff} vs range {range}");
+    }
+}
+
+#[test]
+fn bench_runs() {
+    let (code, out, err) =
+        qplay(&["bench", "www/models/blazeface_short.onnx", "--iters", "2", "--warmup", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_files_fail_with_a_message() {
+    let junk = tmp("junk.onnx");
+    std::fs::write(&junk, (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<u8>>()).unwrap();
+    let truncated = tmp("truncated.onnx");
+    let full = std::fs::read(root().join("www/models/blazeface_short.onnx")).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 3]).unwrap();
+    let text = tmp("note.png");
+    std::fs::write(&text, b"not an image").unwrap();
+    let bad_profile = tmp("bad.json");
+    std::fs::write(&bad_profile, b"{\"input\": 3}").unwrap();
+    let npy = tmp("x.npy");
+    std::fs::write(&npy, b"\x93NUMPY\x01\x00garbage").unwrap();
+    let (j, t, x, p, n) = (
+        junk.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        text.to_str().unwrap(),
+        bad_profile.to_str().unwrap(),
+        npy.to_str().unwrap(),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", j], "not an ONNX model"),
+        (vec!["inspect", t], "not an ONNX model"),
+        (vec!["inspect", "/nonexistent/model.onnx"], "cannot read /nonexistent/model.onnx"),
+        (vec!["inspect"], "exactly one model"),
+        (vec!["detect", "www/models/person_ssdlite.onnx", x], "cannot decode"),
+        (vec!["detect", "www/models/person_ssdlite.onnx", "www/samples/person.jpg", "--profile", p], "bad.json"),
+        (vec!["detect", j, "www/samples/person.jpg"], "not an ONNX model"),
+        (vec!["infer", "www/models/person_ssdlite.onnx", "--input", n, "--out", "/tmp"], "x.npy"),
+        (vec!["infer", "www/models/person_ssdlite.onnx", "--out", "/tmp"], "--input is required"),
+        (vec!["bench", "www/models/person_ssdlite.onnx", "--iters", "0"], "at least 1"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = qplay(&args);
+        assert_eq!(code, 2, "{args:?} should fail; stdout {out}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    // A wrong input shape is a clear error from planning/running.
+    let small = tmp("small.npy");
+    let t = qplay_core::model::Tensor::f32(vec![1, 3, 8, 8], vec![0.0; 192]).unwrap();
+    std::fs::write(&small, qplay_core::model::npy::write_npy(&t)).unwrap();
+    let (code, _, err) =
+        qplay(&["infer", "www/models/person_ssdlite.onnx", "--input", small.to_str().unwrap(), "--out", "/tmp/x"]);
+    assert_eq!(code, 2);
+    assert!(!err.contains("panicked") && err.contains("error"), "{err}");
+}
