@@ -19,7 +19,8 @@ impl Args {
         let mut a = Args::default();
         let mut it = argv.iter();
         while let Some(arg) = it.next() {
-            if let Some(name) = arg.strip_prefix("--") {
+            let short = arg.strip_prefix('-').filter(|n| n.len() == 1 && valued.contains(n));
+            if let Some(name) = arg.strip_prefix("--").or(short) {
                 let (name, inline) = match name.split_once('=') {
                     Some((n, v)) => (n, Some(v.to_string())),
                     None => (name, None),

@@ -22,6 +22,11 @@ Usage:
       detections in original image pixels. The profile defaults to MODEL.json beside the
       model, else it is inferred from the output shapes (and the assumptions are printed).
 
+  qplay quantize MODEL.onnx --calib DIR [--method minmax|ema|percentile|entropy|mse] [--per-tensor]
+                [--int8-activations] [--keep-fp32 NODES] [--profile p.json] -o OUT.onnx [--report r.json]
+      post-training quantization to a QDQ ONNX model (int8 weights, per channel by default).
+      DIR holds images (pre-processed with the model's profile) or .npy input tensors.
+
   qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--json]
       median latency of one inference on the native CPU (1 thread).
 
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         "infer" => (cmd::infer::run(rest), cmd::infer::USAGE),
         "detect" => (cmd::detect::run(rest), cmd::detect::USAGE),
         "bench" => (cmd::bench::run(rest), cmd::bench::USAGE),
+        "quantize" => (cmd::quantize::run(rest), cmd::quantize::USAGE),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,7 +1,8 @@
 //! qplay-core: the quantization playground's engine.
 //!
 //! The modules follow the data flow: [`quant`] (the math) → [`model`] (ONNX in, graph IR,
-//! planning) → [`ops`] (CPU reference kernels, one op per file) → [`detect`] (pre/post-processing).
+//! planning) → [`ops`] (CPU reference kernels, one op per file) → [`ptq`] (post-training
+//! quantization to QDQ) → [`detect`] (pre/post-processing).
 //! The wasm facade (`qplay-wasm`) and the CLI (`qplay-cli`) are thin layers over this crate.
 
 #![warn(missing_docs)]
@@ -9,6 +10,7 @@
 pub mod detect;
 pub mod model;
 pub mod ops;
+pub mod ptq;
 pub mod quant;
 
 /// Any error from loading a model to drawing boxes; each message says what to do.

@@ -5,3 +5,4 @@ pub mod detect;
 pub mod explain;
 pub mod infer;
 pub mod inspect;
+pub mod quantize;

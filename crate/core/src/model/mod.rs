@@ -13,12 +13,14 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod proto;
+pub mod save;
 pub mod summary;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::Plan;
+pub use save::save_onnx;
 pub use summary::Summary;
 pub use tensor::{numel, strides, DType, Data, Tensor};
 

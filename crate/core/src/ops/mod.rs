@@ -4,9 +4,11 @@
 //! - [`nn`]: convolution, pooling, normalisation, resize, matmul — the compute-heavy ops.
 //! - [`math`]: element-wise unary/binary ops with numpy broadcasting, reductions, softmax.
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
+//! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
 
 pub mod math;
 pub mod nn;
+pub mod quant;
 pub mod shape;
 
 use crate::model::{DType, Node, Tensor};
@@ -72,6 +74,7 @@ impl Default for Registry {
         nn::register(&mut r);
         math::register(&mut r);
         shape::register(&mut r);
+        quant::register(&mut r);
         r
     }
 }

@@ -1,0 +1,110 @@
+//! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
+
+use super::common::{profile_for, read, read_image};
+use crate::args::Args;
+use qplay_core::detect::{auto::infer_profile, pipeline::input_shape, preprocess, Profile};
+use qplay_core::model::{load_onnx, npy, Tensor};
+use qplay_core::ptq::{quantize, PtqOptions};
+use qplay_core::quant::{Calibration, QType};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method minmax|ema|percentile|entropy|mse] \
+[--per-tensor] [--int8-activations] [--keep-fp32 NODE,NODE] [--profile p.json] -o OUT.onnx [--report r.json]";
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let a = Args::parse(
+        argv,
+        &["calib", "method", "keep-fp32", "profile", "o", "out", "report"],
+        &["per-tensor", "int8-activations"],
+    )?;
+    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
+    let out = a.get("o").or(a.get("out")).ok_or("-o OUT.onnx is required")?.to_string();
+    let calib_dir: String = a.req("calib")?;
+    let opts = PtqOptions {
+        method: Calibration::parse(a.get("method").unwrap_or("minmax")).map_err(|e| e.to_string())?,
+        per_channel: !a.flag("per-tensor"),
+        activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
+        keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),
+    };
+    let bytes = read(Path::new(model))?;
+    let graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let input = match graph.inputs.as_slice() {
+        [one] => one.name.clone(),
+        other => return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len())),
+    };
+
+    // Calibration inputs: .npy tensors as they are, or images through the model's profile.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&calib_dir)
+        .map_err(|e| format!("cannot read --calib {calib_dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let is_img = |p: &Path| {
+        matches!(
+            p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("png" | "jpg" | "jpeg")
+        )
+    };
+    let npys: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
+    let imgs: Vec<&PathBuf> = files.iter().filter(|p| is_img(p)).collect();
+    let mut calib: Vec<Tensor> = Vec::new();
+    if !npys.is_empty() {
+        for p in &npys {
+            calib.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+    } else if !imgs.is_empty() {
+        let profile: Profile = match profile_for(Path::new(model), a.get("profile"))? {
+            (Some(p), _) => p,
+            (None, _) => {
+                infer_profile(&graph.inputs, &graph.outputs)
+                    .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
+                    .profile
+            }
+        };
+        for p in &imgs {
+            let (w, h, rgba) = read_image(p)?;
+            let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
+            debug_assert_eq!(t.shape, input_shape(&profile));
+            calib.push(t);
+        }
+    } else {
+        return Err(format!(
+            "{calib_dir} holds no calibration inputs: put images (.png, .jpg) or input tensors (.npy) there"
+        ));
+    }
+    let t0 = Instant::now();
+    let mut q = quantize(&graph, &input, &calib, &opts).map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    q.report.fp32_bytes = Some(bytes.len());
+    std::fs::write(&out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
+    let r = &q.report;
+    println!(
+        "{model} → {out}: {} layers int8 ({} kept FP32), {} calibration input(s), method {}, weights {}",
+        r.layers.len(),
+        r.kept_fp32.len(),
+        r.calibration_inputs,
+        r.method,
+        if r.per_channel { "per channel" } else { "per tensor" }
+    );
+    println!(
+        "  size {:.2} MB → {:.2} MB ({:.2}×); quantized in {secs:.2} s",
+        bytes.len() as f64 / 1e6,
+        r.int8_bytes as f64 / 1e6,
+        r.int8_bytes as f64 / bytes.len() as f64
+    );
+    for (name, db) in &r.output_sqnr_db {
+        println!("  output {name}: SQNR {db:.1} dB vs FP32");
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+    if let Some(rp) = a.get("report") {
+        let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
+        v["quantize_seconds"] = serde_json::json!(secs);
+        std::fs::write(rp, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("cannot write {rp}: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! ONNX out: a [`Graph`] back to `.onnx` bytes (every tensor inline, as `raw_data`). Used to
+//! export quantized (QDQ) models that onnxruntime and other tools load.
+
+use super::proto::{
+    attribute_type as at, tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, AttributeProto,
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use super::{Attr, Data, Graph, Tensor, ValueInfo};
+use prost::Message;
+
+/// ONNX IR version written (IR 8 = ONNX 1.13+, read by every onnxruntime of the last years).
+pub const IR_VERSION: i64 = 8;
+
+/// A tensor as a `TensorProto` with little-endian `raw_data`.
+pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
+    let raw: Vec<u8> = match &t.data {
+        Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::U8(v) => v.clone(),
+        Data::I8(v) => v.iter().map(|&x| x as u8).collect(),
+        Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+    };
+    TensorProto {
+        dims: t.shape.iter().map(|&d| d as i64).collect(),
+        data_type: t.dtype().onnx_code(),
+        name: name.to_string(),
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
+fn attr_proto(name: &str, a: &Attr) -> AttributeProto {
+    let mut p = AttributeProto { name: name.to_string(), ..Default::default() };
+    match a {
+        Attr::Int(v) => (p.i, p.r#type) = (Some(*v), at::INT),
+        Attr::Float(v) => (p.f, p.r#type) = (Some(*v), at::FLOAT),
+        Attr::String(s) => (p.s, p.r#type) = (Some(s.as_bytes().to_vec()), at::STRING),
+        Attr::Tensor(t) => (p.t, p.r#type) = (Some(tensor_proto("", t)), at::TENSOR),
+        Attr::Ints(v) => (p.ints, p.r#type) = (v.clone(), at::INTS),
+        Attr::Floats(v) => (p.floats, p.r#type) = (v.clone(), at::FLOATS),
+        Attr::Strings(v) => (p.strings, p.r#type) = (v.iter().map(|s| s.as_bytes().to_vec()).collect(), at::STRINGS),
+    }
+    p
+}
+
+fn value_info(v: &ValueInfo) -> ValueInfoProto {
+    let dims = v
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Dimension {
+            value: Some(match d {
+                Some(n) => dimension::Value::DimValue(*n as i64),
+                None => dimension::Value::DimParam(format!("{}_d{i}", v.name)),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: v.name.clone(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: v.elem_type,
+                shape: Some(TensorShapeProto { dim: dims }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Serialises a graph as an ONNX model (default domain at the graph's opset; nodes whose op type
+/// carries a `domain::` prefix are written in that domain).
+pub fn save_onnx(g: &Graph, producer: &str) -> Vec<u8> {
+    let mut names: Vec<&String> = g.initializers.keys().collect();
+    names.sort();
+    let mut domains: Vec<String> = Vec::new();
+    let node = g
+        .nodes
+        .iter()
+        .map(|n| {
+            let (domain, op) = match n.op_type.split_once("::") {
+                Some((d, o)) => (d.to_string(), o.to_string()),
+                None => (String::new(), n.op_type.clone()),
+            };
+            if !domain.is_empty() && !domains.contains(&domain) {
+                domains.push(domain.clone());
+            }
+            let mut attrs: Vec<(&String, &Attr)> = n.attrs.0.iter().collect();
+            attrs.sort_by(|a, b| a.0.cmp(b.0));
+            NodeProto {
+                input: n.inputs.clone(),
+                output: n.outputs.clone(),
+                name: n.name.clone(),
+                op_type: op,
+                domain,
+                attribute: attrs.into_iter().map(|(k, a)| attr_proto(k, a)).collect(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: g.opset }];
+    opset_import.extend(domains.into_iter().map(|d| OperatorSetIdProto { domain: d, version: 1 }));
+    let m = ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: producer.to_string(),
+        producer_version: env!("CARGO_PKG_VERSION").to_string(),
+        graph: Some(GraphProto {
+            node,
+            name: "qplay".into(),
+            initializer: names.into_iter().map(|n| tensor_proto(n, &g.initializers[n])).collect(),
+            input: g.inputs.iter().map(value_info).collect(),
+            output: g.outputs.iter().map(value_info).collect(),
+            ..Default::default()
+        }),
+        opset_import,
+        ..Default::default()
+    };
+    m.encode_to_vec()
+}

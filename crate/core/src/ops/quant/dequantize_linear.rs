@@ -1,0 +1,55 @@
+//! DequantizeLinear: `y = (x − zero_point) · scale`, per tensor or per axis, for int8, uint8
+//! and int32 (biases, zero-point 0) inputs.
+
+use super::{params, qtype_of};
+use crate::model::{DType, Node, Tensor};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+
+/// DequantizeLinear with its `axis` (default 1).
+#[derive(Debug, Clone)]
+pub struct DequantizeLinear {
+    axis: i64,
+}
+
+/// Builds DequantizeLinear; blocked quantization (opset 21 `block_size`) is rejected.
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    if node.attrs.int("block_size", 0) != 0 {
+        return Err("blocked quantization (block_size) is not supported".into());
+    }
+    Ok(Box::new(DequantizeLinear { axis: node.attrs.int("axis", 1) }))
+}
+
+impl Op for DequantizeLinear {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = input_fact(inputs, 0)?;
+        if !matches!(x.dtype, DType::U8 | DType::I8 | DType::I32) {
+            return Err(format!("input must be int8, uint8 or int32, got {:?}", x.dtype));
+        }
+        Ok(vec![Fact::new(DType::F32, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = input(inputs, 0)?;
+        let qt = match x.dtype() {
+            DType::I32 => None,
+            d => Some(qtype_of(d)?),
+        };
+        let zp = inputs.get(2).copied().flatten();
+        if let Some(z) = zp {
+            if z.dtype() != x.dtype() {
+                return Err(format!("zero_point is {:?} but the input is {:?}", z.dtype(), x.dtype()));
+            }
+        }
+        let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, qt)?;
+        let v = x.to_i64_vec().map_err(|e| e.to_string())?;
+        let (outer, ch, inner) = p.split;
+        let mut y = Vec::with_capacity(v.len());
+        for o in 0..outer {
+            for (c, pc) in p.per_channel.iter().enumerate().take(ch) {
+                let base = (o * ch + c) * inner;
+                y.extend(v[base..base + inner].iter().map(|&q| (q - pc.zero_point as i64) as f32 * pc.scale));
+            }
+        }
+        Ok(vec![Tensor::f32(x.shape.clone(), y).map_err(|e| e.to_string())?])
+    }
+}

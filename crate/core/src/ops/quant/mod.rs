@@ -1,0 +1,90 @@
+//! Op family `quant`: ONNX QuantizeLinear and DequantizeLinear (QDQ models), on top of the
+//! single quantize function in [`crate::quant`] so every path rounds the same way.
+
+pub mod dequantize_linear;
+pub mod quantize_linear;
+
+use super::Registry;
+use crate::model::{DType, Tensor};
+use crate::quant::{split_axis, QParams, QType};
+
+/// Adds this family's ops to the registry.
+pub fn register(r: &mut Registry) {
+    r.register("QuantizeLinear", quantize_linear::build);
+    r.register("DequantizeLinear", dequantize_linear::build);
+}
+
+/// The integer type of a quantized tensor's element type.
+pub fn qtype_of(d: DType) -> Result<QType, String> {
+    match d {
+        DType::U8 => Ok(QType::UINT8),
+        DType::I8 => Ok(QType::INT8),
+        other => Err(format!("quantized tensors must be int8 or uint8, got {other:?}")),
+    }
+}
+
+/// Scales and zero-points of a Q/DQ node, checked against the data's shape: one pair
+/// (per-tensor) or one per index along `axis` (per-axis).
+pub struct Params {
+    /// `(outer, channels, inner)` around the axis (channels = 1 for per-tensor).
+    pub split: (usize, usize, usize),
+    /// One set of parameters per channel.
+    pub per_channel: Vec<QParams>,
+}
+
+/// Reads `scale` and optional `zero_point` (with `zp_type` as its range) for data of `shape`.
+pub fn params(
+    shape: &[usize],
+    axis: i64,
+    scale: &Tensor,
+    zero_point: Option<&Tensor>,
+    zp_type: Option<QType>,
+) -> Result<Params, String> {
+    let s = scale.as_f32().map_err(|e| format!("scale: {e}"))?;
+    let zp: Vec<i64> = match zero_point {
+        Some(z) => z.to_i64_vec().map_err(|e| format!("zero_point: {e}"))?,
+        None => vec![0; s.len()],
+    };
+    if zp.len() != s.len() {
+        return Err(format!("scale has {} values but zero_point has {}", s.len(), zp.len()));
+    }
+    if s.is_empty() {
+        return Err("scale is empty".into());
+    }
+    let split = if s.len() == 1 && scale.shape.len() <= 1 {
+        (1, 1, shape.iter().product())
+    } else {
+        let rank = shape.len() as i64;
+        let a = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&a) {
+            return Err(format!("axis {axis} is out of range for rank {rank}"));
+        }
+        let sp = split_axis(shape.iter().product(), shape, a as usize).map_err(|e| e.to_string())?;
+        if sp.1 != s.len() {
+            return Err(format!(
+                "per-axis scale has {} values but axis {a} of the data has {} (shape {shape:?}): the scale must have one value per channel",
+                s.len(),
+                sp.1
+            ));
+        }
+        sp
+    };
+    let per_channel = s
+        .iter()
+        .zip(&zp)
+        .map(|(&sc, &z)| {
+            if !(sc.is_finite() && sc > 0.0) {
+                return Err(format!(
+                    "scale {sc} is not a positive finite number: a zero or negative scale cannot be used"
+                ));
+            }
+            let z = i32::try_from(z).map_err(|_| format!("zero_point {z} is out of range"))?;
+            if let Some(t) = zp_type {
+                QParams::checked(sc, z, t).map_err(|e| e.to_string())
+            } else {
+                Ok(QParams { scale: sc, zero_point: z })
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Params { split, per_channel })
+}

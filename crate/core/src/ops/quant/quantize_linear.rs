@@ -1,0 +1,58 @@
+//! QuantizeLinear: `y = clamp(round_half_even(x / scale) + zero_point)`, per tensor or per axis;
+//! the output type is the zero-point's (uint8 when it is omitted).
+
+use super::{params, qtype_of};
+use crate::model::{DType, Data, Node, Tensor};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+
+/// QuantizeLinear with its `axis` (default 1).
+#[derive(Debug, Clone)]
+pub struct QuantizeLinear {
+    axis: i64,
+}
+
+/// Builds QuantizeLinear; blocked quantization (opset 21 `block_size`) is rejected.
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    if node.attrs.int("block_size", 0) != 0 {
+        return Err("blocked quantization (block_size) is not supported".into());
+    }
+    Ok(Box::new(QuantizeLinear { axis: node.attrs.int("axis", 1) }))
+}
+
+fn out_type(zp: Option<&Fact>) -> Result<DType, String> {
+    let d = zp.map_or(DType::U8, |f| f.dtype);
+    qtype_of(d)?;
+    Ok(d)
+}
+
+impl Op for QuantizeLinear {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = input_fact(inputs, 0)?;
+        if x.dtype != DType::F32 {
+            return Err(format!("input must be float32, got {:?}", x.dtype));
+        }
+        Ok(vec![Fact::new(out_type(inputs.get(2).copied().flatten())?, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = input(inputs, 0)?;
+        let data = x.as_f32().map_err(|e| e.to_string())?;
+        let zp = inputs.get(2).copied().flatten();
+        let dtype = zp.map_or(DType::U8, |z| z.dtype());
+        let qt = qtype_of(dtype)?;
+        let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, Some(qt))?;
+        let (outer, ch, inner) = p.split;
+        let mut q = Vec::with_capacity(data.len());
+        for o in 0..outer {
+            for (c, pc) in p.per_channel.iter().enumerate().take(ch) {
+                let base = (o * ch + c) * inner;
+                q.extend(data[base..base + inner].iter().map(|&v| pc.quantize(v, qt)));
+            }
+        }
+        let data = match dtype {
+            DType::U8 => Data::U8(q.into_iter().map(|v| v as u8).collect()),
+            _ => Data::I8(q.into_iter().map(|v| v as i8).collect()),
+        };
+        Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+}

@@ -1,0 +1,391 @@
+//! Post-training quantization of a whole model to the QDQ format.
+//!
+//! 1. BatchNormalization is folded into the preceding Conv.
+//! 2. Calibration: the FP32 model runs on each calibration input; an [`Observer`] per activation
+//!    tensor that feeds a Conv / MatMul / Gemm collects its range.
+//! 3. Weights become int8 initializers, symmetric per output channel (or per tensor), each
+//!    behind a `DequantizeLinear`; biases int32 with scale `s_in · s_w` and zero-point 0;
+//!    activations get a `QuantizeLinear → DequantizeLinear` pair (uint8 or int8, asymmetric,
+//!    per tensor) right before the node that reads them.
+//! 4. The result is an ordinary ONNX graph that qplay and onnxruntime both run; the report
+//!    measures what it cost.
+//!
+//! Everything the graph outputs stays FP32, so box and score outputs are never squeezed into one
+//! per-tensor scale (the YOLOv8 int8 export failure). Nodes can be kept FP32 by name.
+
+use crate::model::{
+    load_onnx, numel, passes::fold_batchnorm_into_conv, save_onnx, Attr, Attrs, DType, Graph, ModelError, Node, Plan,
+    Tensor,
+};
+use crate::ops::Registry;
+use crate::quant::{error_metrics, per_channel_params, Calibration, Observer, QParams, QType, QuantError, Scheme};
+use crate::Error;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Settings of one quantization run.
+#[derive(Debug, Clone)]
+pub struct PtqOptions {
+    /// Activation range observer.
+    pub method: Calibration,
+    /// Weights per output channel (true, the default) or per tensor.
+    pub per_channel: bool,
+    /// Activation type: uint8 (default) or int8, asymmetric.
+    pub activation: QType,
+    /// Node names to keep in FP32.
+    pub keep_fp32: Vec<String>,
+}
+
+impl Default for PtqOptions {
+    fn default() -> Self {
+        PtqOptions { method: Calibration::MinMax, per_channel: true, activation: QType::UINT8, keep_fp32: vec![] }
+    }
+}
+
+/// One quantized node in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// Node name.
+    pub node: String,
+    /// Op type.
+    pub op: String,
+    /// The activation the node reads: name, observed range, chosen clip range, Δ, Z.
+    pub activation: ActivationReport,
+    /// Weight range over all channels.
+    pub weight_range: (f32, f32),
+    /// Number of weight scales (1 per tensor, or one per output channel).
+    pub weight_scales: usize,
+    /// SQNR (dB) of the fake-quantized weights against the FP32 weights.
+    pub weight_sqnr_db: f64,
+}
+
+/// Range and parameters of one quantized activation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivationReport {
+    /// Tensor name.
+    pub tensor: String,
+    /// Min and max seen during calibration.
+    pub observed: (f32, f32),
+    /// The range the observer chose.
+    pub clip: (f32, f32),
+    /// Δ.
+    pub scale: f32,
+    /// Z.
+    pub zero_point: i32,
+}
+
+/// What a quantization run produced and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Observer used.
+    pub method: &'static str,
+    /// Per-channel weights?
+    pub per_channel: bool,
+    /// Activation type.
+    pub activation_type: &'static str,
+    /// Calibration inputs used.
+    pub calibration_inputs: usize,
+    /// Quantized layers, in graph order.
+    pub layers: Vec<LayerReport>,
+    /// Layers kept FP32 (by request or because their weights are not constant).
+    pub kept_fp32: Vec<String>,
+    /// Size of the FP32 model file (bytes), when known.
+    pub fp32_bytes: Option<usize>,
+    /// Size of the QDQ model file (bytes).
+    pub int8_bytes: usize,
+    /// SQNR (dB) of each graph output of the QDQ model against FP32, over the calibration inputs.
+    pub output_sqnr_db: BTreeMap<String, f64>,
+    /// Notes (e.g. an opset raised to 13 for per-channel DequantizeLinear).
+    pub notes: Vec<String>,
+}
+
+/// The quantized model and its report.
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    /// The QDQ graph.
+    pub graph: Graph,
+    /// The same graph as ONNX bytes.
+    pub onnx: Vec<u8>,
+    /// What was done and what it cost.
+    pub report: Report,
+}
+
+/// Op types whose weights (input 1) and data input (input 0) are quantized.
+const QUANTIZABLE: [&str; 3] = ["Conv", "MatMul", "Gemm"];
+
+/// Ops whose attribute/input forms changed between opsets 11 and 13; a graph using them is not
+/// raised to opset 13, and its weights are quantized per tensor instead.
+const OPSET13_CHANGED: [&str; 7] = ["Split", "Squeeze", "Unsqueeze", "ReduceSum", "Softmax", "LogSoftmax", "Hardmax"];
+
+/// Quantizes `graph` with calibration inputs for its single input `input`.
+pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
+    if calib.is_empty() {
+        return Err(QuantError::NoCalibrationData.into());
+    }
+    let shape = calib[0].shape.clone();
+    if let Some(bad) = calib.iter().find(|t| t.shape != shape || t.dtype() != DType::F32) {
+        return Err(ModelError::Other(format!(
+            "calibration inputs must all be float32 of shape {shape:?}; one is {:?} of shape {:?}",
+            bad.dtype(),
+            bad.shape
+        ))
+        .into());
+    }
+    let registry = Registry::new();
+    let mut g = graph.clone();
+    g.toposort()?;
+    fold_batchnorm_into_conv(&mut g);
+    let mut notes = Vec::new();
+    let mut per_channel = opts.per_channel;
+    if per_channel && g.opset < 13 {
+        if g.nodes.iter().any(|n| OPSET13_CHANGED.contains(&n.op_type.as_str())) {
+            per_channel = false;
+            notes.push(format!(
+                "opset {} has no per-axis DequantizeLinear and the graph uses ops that changed at opset 13: weights are quantized per tensor",
+                g.opset
+            ));
+        } else {
+            notes.push(format!("opset raised from {} to 13 for per-channel DequantizeLinear", g.opset));
+            g.opset = 13;
+        }
+    }
+
+    // Which nodes to quantize, and which activations they read.
+    let keep: HashSet<&str> = opts.keep_fp32.iter().map(String::as_str).collect();
+    let mut targets = Vec::new();
+    let mut kept = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if !QUANTIZABLE.contains(&n.op_type.as_str()) {
+            continue;
+        }
+        let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));
+        if keep.contains(n.name.as_str()) || !weight_const || g.initializers.contains_key(&n.inputs[0]) {
+            kept.push(n.name.clone());
+        } else {
+            targets.push(i);
+        }
+    }
+    let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
+
+    // Calibration.
+    let plan = Plan::new(&g, &registry, &[(input.to_string(), shape.clone())])?;
+    let mut observers: HashMap<String, Observer> =
+        act_names.iter().map(|n| (n.clone(), opts.method.observer())).collect();
+    let mut fp32_outputs = Vec::new();
+    let mut err: Option<QuantError> = None;
+    for x in calib {
+        if let Some(o) = observers.get_mut(input) {
+            o.observe(x.as_f32()?)?;
+        }
+        let out = plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
+            if let (Some(o), Ok(d)) = (observers.get_mut(name), t.as_f32()) {
+                if let Err(e) = o.observe(d) {
+                    err.get_or_insert(e);
+                }
+            }
+        })?;
+        fp32_outputs.push(out);
+    }
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+
+    // Rewrite the graph.
+    // Per activation: parameters, observed min/max, chosen clip range.
+    type ActParams = (QParams, (f32, f32), (f32, f32));
+    let mut act_params: HashMap<String, ActParams> = HashMap::new();
+    for (name, o) in &observers {
+        let (lo, hi) = o.range(opts.activation, Scheme::Asymmetric)?;
+        let p = crate::quant::params_or_unit(lo as f64, hi as f64, opts.activation, Scheme::Asymmetric)?;
+        act_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
+    }
+    let zp_tensor = |qt: QType, v: Vec<i32>| -> Tensor {
+        let n = v.len();
+        let shape = if n == 1 { vec![] } else { vec![n] };
+        if qt.signed {
+            Tensor { shape, data: crate::model::Data::I8(v.into_iter().map(|z| z as i8).collect()) }
+        } else {
+            Tensor { shape, data: crate::model::Data::U8(v.into_iter().map(|z| z as u8).collect()) }
+        }
+    };
+    let mut new_nodes: Vec<Node> = Vec::new();
+    let mut layers = Vec::new();
+    let mut qdq_done: HashMap<String, String> = HashMap::new();
+    let nodes = std::mem::take(&mut g.nodes);
+    let target_set: HashSet<usize> = targets.iter().copied().collect();
+    for (i, mut n) in nodes.into_iter().enumerate() {
+        if !target_set.contains(&i) {
+            new_nodes.push(n);
+            continue;
+        }
+        // Activation Q/DQ (shared by every node that reads the same tensor).
+        let a = n.inputs[0].clone();
+        let (ap, observed, clip) = act_params[&a];
+        let a_dq = match qdq_done.get(&a) {
+            Some(d) => d.clone(),
+            None => {
+                let (s, z, q, d) = (
+                    format!("{a}_scale"),
+                    format!("{a}_zero_point"),
+                    format!("{a}_quantized"),
+                    format!("{a}_dequantized"),
+                );
+                g.initializers.insert(s.clone(), Tensor::scalar_f32(ap.scale));
+                g.initializers.insert(z.clone(), zp_tensor(opts.activation, vec![ap.zero_point]));
+                new_nodes.push(qdq_node("QuantizeLinear", &format!("{a}_QuantizeLinear"), [&a, &s, &z], &q, None));
+                new_nodes.push(qdq_node("DequantizeLinear", &format!("{a}_DequantizeLinear"), [&q, &s, &z], &d, None));
+                qdq_done.insert(a.clone(), d.clone());
+                d
+            }
+        };
+        n.inputs[0] = a_dq;
+
+        // Weights.
+        let wname = n.inputs[1].clone();
+        let w = g.initializers[&wname].clone();
+        let wdata = w.as_f32()?.to_vec();
+        let axis = weight_axis(&n, &w)?;
+        let wparams = if per_channel {
+            per_channel_params(&wdata, &w.shape, axis, QType::INT8, Scheme::Symmetric)?
+        } else {
+            let (lo, hi) = crate::quant::min_max(&wdata)?;
+            vec![crate::quant::params_or_unit(lo as f64, hi as f64, QType::INT8, Scheme::Symmetric)?]
+        };
+        let (outer, ch, inner) =
+            if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
+        let mut wq = vec![0i8; wdata.len()];
+        let mut wfake = vec![0f32; wdata.len()];
+        for o in 0..outer {
+            for (c, p) in wparams.iter().enumerate().take(ch) {
+                let b = (o * ch + c) * inner;
+                for k in b..b + inner {
+                    let q = p.quantize(wdata[k], QType::INT8);
+                    wq[k] = q as i8;
+                    wfake[k] = p.dequantize(q);
+                }
+            }
+        }
+        let wm = error_metrics(&wdata, &wfake)?;
+        let (wl, wh) = crate::quant::min_max(&wdata)?;
+        let (wqn, wsn, wzn, wdq) = (
+            format!("{wname}_quantized"),
+            format!("{wname}_scale"),
+            format!("{wname}_zero_point"),
+            format!("{wname}_dequantized"),
+        );
+        let scales: Vec<f32> = wparams.iter().map(|p| p.scale).collect();
+        let shape_of = |n: usize| if n == 1 && !per_channel { vec![] } else { vec![n] };
+        g.initializers.insert(wqn.clone(), Tensor::i8(w.shape.clone(), wq)?);
+        g.initializers.insert(wsn.clone(), Tensor::f32(shape_of(scales.len()), scales.clone())?);
+        g.initializers.insert(
+            wzn.clone(),
+            Tensor { shape: shape_of(scales.len()), data: crate::model::Data::I8(vec![0; scales.len()]) },
+        );
+        new_nodes.push(qdq_node(
+            "DequantizeLinear",
+            &format!("{wname}_DequantizeLinear"),
+            [&wqn, &wsn, &wzn],
+            &wdq,
+            per_channel.then_some(axis as i64),
+        ));
+        n.inputs[1] = wdq;
+
+        // Bias (Conv input 2 / Gemm C when it is one value per output channel): int32, s_in·s_w.
+        if let Some(bname) = n.inputs.get(2).filter(|b| !b.is_empty()).cloned() {
+            if let Some(bt) = g.initializers.get(&bname).cloned() {
+                let bdata = bt.as_f32()?;
+                let nb = bdata.len();
+                if bt.shape.len() == 1 && (scales.len() == nb || scales.len() == 1) {
+                    let bs: Vec<f32> =
+                        (0..nb).map(|c| ap.scale * scales[if scales.len() == 1 { 0 } else { c }]).collect();
+                    let bq: Vec<i32> = bdata
+                        .iter()
+                        .zip(&bs)
+                        .map(|(&b, &s)| (b / s).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
+                        .collect();
+                    let (bqn, bsn, bdq) =
+                        (format!("{bname}_quantized"), format!("{bname}_scale"), format!("{bname}_dequantized"));
+                    g.initializers.insert(bqn.clone(), Tensor::i32(vec![nb], bq)?);
+                    g.initializers.insert(bsn.clone(), Tensor::f32(vec![nb], bs)?);
+                    new_nodes.push(Node {
+                        name: format!("{bname}_DequantizeLinear"),
+                        op_type: "DequantizeLinear".into(),
+                        inputs: vec![bqn, bsn],
+                        outputs: vec![bdq.clone()],
+                        attrs: Attrs([("axis".to_string(), Attr::Int(0))].into_iter().collect()),
+                    });
+                    n.inputs[2] = bdq;
+                }
+            }
+        }
+        layers.push(LayerReport {
+            node: n.name.clone(),
+            op: n.op_type.clone(),
+            activation: ActivationReport { tensor: a, observed, clip, scale: ap.scale, zero_point: ap.zero_point },
+            weight_range: (wl, wh),
+            weight_scales: scales.len(),
+            weight_sqnr_db: wm.sqnr_db,
+        });
+        new_nodes.push(n);
+    }
+    g.nodes = new_nodes;
+    // Drop float weights nothing reads any more.
+    let used: HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+    g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
+    g.toposort()?;
+
+    // Serialise, reload (the export gate: what we write must load and run), and measure.
+    let onnx = save_onnx(&g, "qplay");
+    let reloaded = load_onnx(&onnx)?;
+    let qplan = Plan::new(&reloaded, &registry, &[(input.to_string(), shape)])?;
+    let names = qplan.output_names().into_iter().map(String::from).collect::<Vec<_>>();
+    let mut refs: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
+    let mut approx: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
+    for (x, fp) in calib.iter().zip(&fp32_outputs) {
+        let out = qplan.run(&[(input.to_string(), x.clone())])?;
+        for (k, (a, b)) in fp.iter().zip(&out).enumerate() {
+            refs[k].extend(a.to_f32_vec());
+            approx[k].extend(b.to_f32_vec());
+        }
+    }
+    let mut output_sqnr_db = BTreeMap::new();
+    for (k, n) in names.iter().enumerate() {
+        output_sqnr_db.insert(n.clone(), error_metrics(&refs[k], &approx[k])?.sqnr_db);
+    }
+    let report = Report {
+        method: opts.method.name(),
+        per_channel,
+        activation_type: if opts.activation.signed { "int8" } else { "uint8" },
+        calibration_inputs: calib.len(),
+        layers,
+        kept_fp32: kept,
+        fp32_bytes: None,
+        int8_bytes: onnx.len(),
+        output_sqnr_db,
+        notes,
+    };
+    Ok(Quantized { graph: reloaded, onnx, report })
+}
+
+fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {
+    Node {
+        name: name.to_string(),
+        op_type: op.to_string(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![output.to_string()],
+        attrs: Attrs(axis.map(|a| ("axis".to_string(), Attr::Int(a))).into_iter().collect()),
+    }
+}
+
+/// The output-channel axis of a weight: 0 for Conv and for Gemm with transB, else the last.
+fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
+    let rank = w.shape.len();
+    if rank == 0 || numel(&w.shape)? == 0 {
+        return Err(ModelError::at(n, "its weight is empty").into());
+    }
+    Ok(match n.op_type.as_str() {
+        "Conv" => 0,
+        "Gemm" if n.attrs.int("transB", 0) != 0 => 0,
+        _ => rank - 1,
+    })
+}
