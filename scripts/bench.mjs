@@ -94,6 +94,7 @@ try {
   if (bench.error) {
     throw new Error(`${bench.error}\n  (while ${bench.stage}; model ${rel})${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
   }
+  bench.chromium = browser.version();
   print(bench, rel);
   if (opt.json) {
     writeFileSync(opt.json, `${JSON.stringify({ ...bench, model: rel }, null, 2)}\n`);
@@ -114,14 +115,14 @@ function print(b, model) {
     .concat(b.results.map((r) => [r.engine, r.backend, r.precision, r.median_ms.toFixed(2), r.min_ms.toFixed(2)]));
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   const line = (r) => r.map((c, i) => (i >= 3 ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ');
-  const chrome = /Chrom(?:e|ium)\/([\d.]+)/.exec(b.userAgent)?.[1] ?? b.userAgent;
   const [qp, ort] = b.results;
   console.log(`model ${model}  input ${b.input} [${b.shape.join('×')}]  ${b.iters} timed runs per engine (+${b.warmup} warm-up, excluded), interleaved`);
-  console.log(`Chromium ${chrome}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (1 thread each)\n`);
+  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (1 thread each)\n`);
   console.log(line(rows[0]));
   console.log(w.map((n) => '-'.repeat(n)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));
-  console.log(`\nqplay/ORT: ${(qp.median_ms / ort.median_ms).toFixed(2)}× (median), ${(qp.min_ms / ort.min_ms).toFixed(2)}× (min)`);
+  console.log(`\nqplay/ORT: ${(qp.median_ms / ort.median_ms).toFixed(2)}× (median), ${(qp.min_ms / ort.min_ms).toFixed(2)}× (min), `
+    + `${b.ratio_paired_median_qplay_over_ort.toFixed(2)}× (median of per-run ratios; run i of each engine back to back)`);
   console.log(`agreement (${a.output} [${a.output_shape.join('×')}], ${a.elements} values): max |Δ| ${a.max_abs_diff.toExponential(2)}`
     + ` over output range ${a.output_range.toPrecision(4)} = ${a.max_abs_diff_over_range.toExponential(2)} of range;`
     + ` mean |Δ| ${a.mean_abs_diff.toExponential(2)}`);
