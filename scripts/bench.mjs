@@ -1,0 +1,129 @@
+// `npm run bench -- MODEL [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N]
+//                       [--json OUT.json] [--timeout SECONDS]`
+// qplay vs onnxruntime-web (wasm, fp32, one thread) on one ONNX model in headless Chromium:
+// serves the repo, opens tests/bench/index.html, prints the table and the ratio qplay/ORT.
+// MODEL is a path in the repo, or any .onnx file (copied under tests/artifacts/bench/ to serve).
+import { chromium } from 'playwright-core';
+import { copyFileSync, existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { basename, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { serve } from './serve.mjs';
+import { CHROMIUM_FLAGS } from '../tests/browser.mjs';
+
+const ROOT = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
+const USAGE = `usage: npm run bench -- MODEL [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]
+  MODEL      an .onnx file: a path in the repo (www/models/person_ssdlite.onnx) or anywhere else
+  --size     input width×height (default: the model's static input shape; needed for dynamic dims)
+  --shape    the full input shape, comma-separated (instead of --size)
+  --iters    timed runs per engine (default 10); --warmup: untimed runs per engine (default 3)
+  --json     also write {"results": [...], "agreement": {...}, ...} to this file
+  --timeout  give up after this many seconds (default 900)`;
+
+function die(msg, code = 1) {
+  console.error(`bench: ${msg}`);
+  process.exit(code);
+}
+
+let args;
+try {
+  args = parseArgs({
+    allowPositionals: true,
+    options: {
+      size: { type: 'string' }, shape: { type: 'string' }, iters: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' }, json: { type: 'string' },
+      timeout: { type: 'string', default: '900' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (e) {
+  die(`${e.message}\n${USAGE}`, 2);
+}
+const { values: opt, positionals } = args;
+if (opt.help) { console.log(USAGE); process.exit(0); }
+if (positionals.length !== 1) die(`expected one MODEL, got ${positionals.length}\n${USAGE}`, 2);
+for (const k of ['iters', 'warmup', 'seed', 'timeout']) {
+  const min = k === 'iters' || k === 'timeout' ? 1 : 0;
+  if (!/^\d+$/.test(opt[k]) || Number(opt[k]) < min) die(`--${k} must be an integer ≥ ${min}, got "${opt[k]}"`, 2);
+}
+if (opt.size && !/^\d+[x×]\d+$/.test(opt.size)) die(`--size must be WxH, like 320x240, got "${opt.size}"`, 2);
+if (opt.size && opt.shape) die('give --size or --shape, not both', 2);
+
+// The model: served from where it is when it lies in the repo, else from a copy.
+const given = resolve(positionals[0]);
+if (!existsSync(given)) die(`no such file: ${positionals[0]}`);
+if (!statSync(given).isFile()) die(`not a file: ${positionals[0]}`);
+const real = realpathSync(given);
+let rel = relative(ROOT, real);
+if (rel.startsWith('..') || rel.startsWith(sep) || /^[a-zA-Z]:/.test(rel)) {
+  const dir = resolve(ROOT, 'tests/artifacts/bench');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(real, resolve(dir, basename(real)));
+  rel = relative(ROOT, resolve(dir, basename(real)));
+  console.log(`bench: ${positionals[0]} is outside the repo; serving a copy at ${rel}`);
+}
+const modelUrl = rel.split(sep).map(encodeURIComponent).join('/');
+
+const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed });
+if (opt.size) q.set('size', opt.size);
+if (opt.shape) q.set('shape', opt.shape);
+
+const { server, url } = await serve({ port: 0, quiet: true });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+const problems = [];
+let exitCode = 0;
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  await page.goto(`${url}tests/bench/index.html?${q}`);
+
+  // Poll, printing the page's progress, until it posts a result or the time is up.
+  const deadline = Date.now() + Number(opt.timeout) * 1000;
+  let bench = null, last = '';
+  while (!bench) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${opt.timeout} s (page status: "${last || 'not started'}")`
+        + `${problems.length ? `\n  ${problems.join('\n  ')}` : ''}\n  raise --timeout, or lower --iters`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    [bench, last] = await page.evaluate(() => [window.__bench ?? null, window.__benchStatus ?? '']).catch(() => [null, last]);
+    if (last && !bench && process.stderr.isTTY) process.stderr.write(`\r\x1b[K${last}`);
+  }
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  if (bench.error) {
+    throw new Error(`${bench.error}\n  (while ${bench.stage}; model ${rel})${problems.length ? `\n  ${problems.join('\n  ')}` : ''}`);
+  }
+  bench.chromium = browser.version();
+  print(bench, rel);
+  if (opt.json) {
+    writeFileSync(opt.json, `${JSON.stringify({ ...bench, model: rel }, null, 2)}\n`);
+    console.log(`wrote ${opt.json}`);
+  }
+} catch (e) {
+  console.error(`bench: ${e.message}`);
+  exitCode = 1;
+} finally {
+  await browser.close();
+  await new Promise((r) => server.close(r));
+}
+process.exit(exitCode);
+
+function print(b, model) {
+  const a = b.agreement;
+  const rows = [['engine', 'backend', 'precision', 'median ms', 'min ms']]
+    .concat(b.results.map((r) => [r.engine, r.backend, r.precision, r.median_ms.toFixed(2), r.min_ms.toFixed(2)]));
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (i >= 3 ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ');
+  const [qp, ort] = b.results;
+  console.log(`model ${model}  input ${b.input} [${b.shape.join('×')}]  ${b.iters} timed runs per engine (+${b.warmup} warm-up, excluded), interleaved`);
+  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (1 thread each)\n`);
+  console.log(line(rows[0]));
+  console.log(w.map((n) => '-'.repeat(n)).join('  '));
+  for (const r of rows.slice(1)) console.log(line(r));
+  console.log(`\nqplay/ORT: ${(qp.median_ms / ort.median_ms).toFixed(2)}× (median), ${(qp.min_ms / ort.min_ms).toFixed(2)}× (min), `
+    + `${b.ratio_paired_median_qplay_over_ort.toFixed(2)}× (median of per-run ratios; run i of each engine back to back)`);
+  console.log(`agreement (${a.output} [${a.output_shape.join('×')}], ${a.elements} values): max |Δ| ${a.max_abs_diff.toExponential(2)}`
+    + ` over output range ${a.output_range.toPrecision(4)} = ${a.max_abs_diff_over_range.toExponential(2)} of range;`
+    + ` mean |Δ| ${a.mean_abs_diff.toExponential(2)}`);
+}
