@@ -88,6 +88,30 @@ test('bad files: random bytes as a model, a text file as an image', async () => 
   await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-after-errors.png` });
 });
 
+test('quantize in the page: INT8 pane, report, download', async () => {
+  const prev = await lastId();
+  await det().locator('select[name=method]').selectOption('percentile');
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction((p) => {
+    const el = document.querySelector('qplay-detector');
+    return el.result?.int8 && el.result.id !== p;
+  }, prev, { timeout: 300_000 });
+  const r = await det().evaluate((el) => ({ int8: el.result.int8.detections, fp32: el.result.detections, rep: el.int8.report, seconds: el.int8.seconds }));
+  assert.equal(r.rep.method, 'percentile');
+  assert.equal(r.rep.layers.length, 88);
+  assert.ok(r.rep.int8_bytes / r.rep.fp32_bytes <= 0.3, `size ratio ${r.rep.int8_bytes / r.rep.fp32_bytes}`);
+  assert.equal(r.int8[0].label, 'person');
+  assert.ok(r.int8[0].score > 0.9, JSON.stringify(r.int8));
+  const text = await det().evaluate((el) => el.shadowRoot.querySelector('.agreement').textContent + el.shadowRoot.querySelector('.qreport-body').textContent);
+  assert.match(text, /1 of 1 FP32 boxes matched/);
+  assert.match(text, /Download the INT8 model/);
+  const href = await det().locator('a[download$="_int8_qdq.onnx"]').getAttribute('href');
+  assert.match(href, /^blob:/);
+  await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-int8.png` });
+  console.log(`in-browser quantization of the person detector (7 photos, percentile): ${r.seconds.toFixed(1)} s`);
+  assert.deepEqual(s.errors, []);
+});
+
 test('no request leaves the origin', async () => {
   const origin = new URL(s.url).origin;
   const foreign = s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));

@@ -37,6 +37,12 @@ export class Engine {
     return this.request({ type: 'detect', width: img.width, height: img.height, rgba }, [rgba]);
   }
 
+  /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
+  quantize(images, { method, perChannel, score, iou }, onprogress) {
+    const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
+    return this.request({ type: 'quantize', images: msg, method, perChannel, score, iou }, msg.map((m) => m.rgba), onprogress);
+  }
+
   setThresholds(score, iou) { return this.request({ type: 'thresholds', score, iou }); }
 
   /** Stops whatever is running; the model must be loaded again. */

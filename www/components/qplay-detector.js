@@ -14,6 +14,7 @@ const BUILTIN = {
 };
 const SAMPLES = ['person.jpg', 'horses.jpg', 'kite.jpg', 'dog.jpg', 'astronaut.png', 'coffee.png', 'camera.png'];
 const BOX = '#0072B2';
+const INT8 = '#D55E00';
 
 const TEMPLATE = document.createElement('template');
 TEMPLATE.innerHTML = `
@@ -54,6 +55,14 @@ TEMPLATE.innerHTML = `
   textarea { width: 100%; min-height: 180px; font: 12px ui-monospace, monospace; background: transparent; color: inherit; border: 1px solid var(--qp-border); border-radius: 4px; }
   .note { color: var(--qp-muted); font-size: 13px; }
   ul.assumed { margin: 4px 0; padding-left: 18px; font-size: 13px; }
+  .panes { display: grid; grid-template-columns: 1fr; gap: 12px; }
+  :host([data-int8]) .panes { grid-template-columns: 1fr 1fr; }
+  .pane-h { font-weight: 600; font-size: 13px; margin-bottom: 4px; }
+  .key { display: inline-block; width: 28px; height: 0; vertical-align: middle; margin-left: 6px; }
+  .key.solid { border-top: 3px solid ${BOX}; } .key.dashed { border-top: 3px dashed ${INT8}; }
+  [hidden] { display: none !important; }
+  .agreement { font-size: 13px; margin: 6px 0; }
+  a.dl { margin-right: 12px; }
 </style>
 <div class="grid">
   <div part="toolbar">
@@ -79,12 +88,31 @@ TEMPLATE.innerHTML = `
         <input type="range" name="score" min="0.05" max="0.95" step="0.05" aria-label="score threshold"></label>
       <p class="note">Drop an .onnx, a profile .json or an image anywhere on this panel.</p>
     </fieldset>
+    <fieldset class="quant">
+      <legend>Quantize to INT8</legend>
+      <label>Calibration method <select name="method" aria-label="calibration method">
+        <option value="minmax">MinMax</option><option value="percentile">Percentile 99.99</option>
+        <option value="entropy">Entropy (KL)</option><option value="mse">MSE</option><option value="ema">Moving-average MinMax</option>
+      </select></label>
+      <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
+      <button type="button" name="quantize">Quantize with the ${SAMPLES.length} sample photos</button>
+      <p class="note">Post-training quantization in this tab: int8 weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
+    </fieldset>
   </div>
   <div>
     <div class="error" role="alert" hidden></div>
-    <div class="stage" part="overlay"><canvas aria-label="image with detected boxes"></canvas><div class="drop">Drop to load</div></div>
-    <div class="timings" part="timings"></div>
-    <ol class="dets"></ol>
+    <div class="panes">
+      <div><div class="pane-h fp32-h">FP32 <span class="key solid"></span></div>
+        <div class="stage" part="overlay"><canvas class="fp32" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
+        <div class="timings" part="timings"></div>
+        <ol class="dets"></ol></div>
+      <div class="int8-pane" hidden><div class="pane-h">INT8 (QDQ, on float kernels) <span class="key dashed"></span></div>
+        <div class="stage"><canvas class="int8" aria-label="image with INT8 detections"></canvas></div>
+        <div class="timings int8-timings"></div>
+        <ol class="dets int8-dets"></ol></div>
+    </div>
+    <div class="agreement"></div>
+    <details class="qreport" hidden open><summary>Quantization report</summary><div class="qreport-body"></div></details>
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
     <details class="profile-edit"><summary>Detection profile (edit to override)</summary>
       <ul class="assumed"></ul>
@@ -131,6 +159,7 @@ export class QplayDetector extends HTMLElement {
     });
     $('button[name=cancel]').addEventListener('click', () => this.cancel());
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
+    $('button[name=quantize]').addEventListener('click', () => this.quantize());
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
@@ -206,6 +235,7 @@ export class QplayDetector extends HTMLElement {
     this.modelBytes = bytes;
     this.modelName = name;
     this.info = null; // no detection with a stale model while this one loads
+    this.resetInt8();
     const t0 = performance.now();
     try {
       this.status(`loading ${name}…`, true);
@@ -259,9 +289,12 @@ export class QplayDetector extends HTMLElement {
       r.model = this.modelName;
       this.result = r;
       this.draw(r.detections);
-      const t = r.timings;
-      this.$('.timings').textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (wasm, CPU, 1 thread)`;
-      this.$('ol.dets').innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
+      this.showResult(r, '.timings', 'ol.dets');
+      if (r.int8) {
+        this.draw(r.int8.detections, 'canvas.int8', INT8, [8, 5]);
+        this.showResult(r.int8, '.int8-timings', 'ol.int8-dets');
+        this.$('.agreement').textContent = agreement(r.detections, r.int8.detections);
+      }
       this.emit('qplay-frame', { detections: r.detections, timings: r.timings });
     } catch (e) {
       if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
@@ -271,8 +304,73 @@ export class QplayDetector extends HTMLElement {
     }
   }
 
-  draw(dets) {
-    const c = this.$('canvas');
+  showResult(r, timingsSel, listSel) {
+    const t = r.timings;
+    this.$(timingsSel).textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (wasm, CPU, 1 thread)`;
+    this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
+  }
+
+  resetInt8() {
+    this.int8 = null;
+    delete this.dataset.int8;
+    this.$('.int8-pane').hidden = true;
+    this.$('.qreport').hidden = true;
+    this.$('.agreement').textContent = '';
+    if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
+  }
+
+  async quantize() {
+    if (!this.info) { this.showError('Load a model first.', 'no-model'); return; }
+    const method = this.$('select[name=method]').value;
+    const perChannel = this.$('input[name=perChannel]').checked;
+    this.showError(null);
+    try {
+      this.status('decoding the calibration photos…', true);
+      const images = [];
+      for (const name of SAMPLES) images.push({ name, data: (await imageData(`${BASE}samples/${name}`)).data });
+      const r = await this.engine.quantize(images, { method, perChannel, score: this.score, iou: this.info.profile.iou_threshold },
+        (stage) => this.status(stage, true));
+      this.int8 = r;
+      this.status(`${this.modelName}: quantized in ${r.seconds.toFixed(1)} s`);
+      this.dataset.int8 = '';
+      this.$('.int8-pane').hidden = false;
+      this.renderReport(r);
+      this.emit('qplay-quantized', { report: r.report, seconds: r.seconds });
+      await this.run();
+    } catch (e) {
+      if (e.cancelled) { this.status('cancelled — reloading the model'); await this.loadBytes(this.modelBytes, this.info?.profile ? JSON.stringify(this.info.profile) : null, this.modelName); return; }
+      this.status(`${this.modelName}: quantization failed`);
+      this.showError(`Quantization failed: ${e.message}`, 'quantize');
+    }
+  }
+
+  renderReport(r) {
+    const rep = r.report;
+    const mb = (b) => (b / 1e6).toFixed(2);
+    if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
+    this.downloadUrl = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
+    const reportUrl = URL.createObjectURL(new Blob([JSON.stringify({ ...rep, quantize_seconds: r.seconds, userAgent: navigator.userAgent }, null, 2)], { type: 'application/json' }));
+    const base = (this.modelName || 'model').replace(/\.onnx$/i, '').replace(/[^\w.-]+/g, '_');
+    const worst = [...rep.layers].sort((a, b) => a.weight_sqnr_db - b.weight_sqnr_db).slice(0, 8);
+    this.$('.qreport').hidden = false;
+    this.$('.qreport-body').innerHTML = `
+      <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
+        ${rep.layers.length} layers int8, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
+        ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
+      <p>Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${v.toFixed(1)} dB`).join(' · ')}</p>
+      ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
+      <table><thead><tr><th>layer (worst weight SQNR first)</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">Δ</th><th class="n">Z</th></tr></thead><tbody>
+      ${worst.map((l) => `<tr><td>${esc(l.node)}</td><td class="n">${l.weight_sqnr_db.toFixed(1)}</td><td class="n">${l.weight_scales}</td>
+        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td></tr>`).join('')}
+      </tbody></table>
+      <p><a class="dl" download="${esc(base)}_int8_qdq.onnx" href="${this.downloadUrl}">Download the INT8 model (.onnx)</a>
+         <a class="dl" download="${esc(base)}_int8_report.json" href="${reportUrl}">Download the report (.json)</a></p>
+      <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). qplay's int8 kernels are
+        not built yet, so the QDQ graph runs on the float kernels: its accuracy is INT8's, its speed is not.</p>`;
+  }
+
+  draw(dets, sel = 'canvas.fp32', color = BOX, dash = []) {
+    const c = this.$(sel);
     const { bitmap } = this.image;
     c.width = bitmap.width; c.height = bitmap.height;
     const ctx = c.getContext('2d');
@@ -282,12 +380,13 @@ export class QplayDetector extends HTMLElement {
     ctx.font = `${Math.max(12, lw * 6)}px system-ui, sans-serif`;
     for (const d of dets) {
       const [x1, y1, x2, y2] = d.bbox;
-      ctx.strokeStyle = BOX; ctx.lineWidth = lw;
+      ctx.strokeStyle = color; ctx.lineWidth = lw; ctx.setLineDash(dash.map((v) => v * lw / 2));
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.setLineDash([]);
       const text = `${d.label} ${(d.score * 100).toFixed(0)}%`;
       const tw = ctx.measureText(text).width + 8, th = lw * 6 + 6;
       const ty = y1 - th >= 0 ? y1 - th : y1;
-      ctx.fillStyle = BOX; ctx.fillRect(x1 - lw / 2, ty, tw, th);
+      ctx.fillStyle = color; ctx.fillRect(x1 - lw / 2, ty, tw, th);
       ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4 - lw / 2, ty + th - 5);
       ctx.fillStyle = '#E69F00';
       for (const [kx, ky] of d.keypoints) { ctx.beginPath(); ctx.arc(kx, ky, lw, 0, 2 * Math.PI); ctx.fill(); }
@@ -317,6 +416,27 @@ export class QplayDetector extends HTMLElement {
       if (info.assumed?.length) this.$('details.profile-edit').open = true;
     }
   }
+}
+
+/** Per-frame agreement of INT8 with FP32: greedy matching at IoU ≥ 0.5, same class. */
+function agreement(fp, q) {
+  const iou = (a, b) => {
+    const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])), ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+    const i = iw * ih;
+    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
+  };
+  const used = new Set();
+  const matches = [];
+  for (const f of fp) {
+    let best = -1, bi = 0.5;
+    q.forEach((d, j) => { const v = iou(f.bbox, d.bbox); if (!used.has(j) && d.class === f.class && v >= bi) { bi = v; best = j; } });
+    if (best >= 0) { used.add(best); matches.push([bi, q[best].score - f.score]); }
+  }
+  const missed = fp.length - matches.length, extra = q.length - matches.length;
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return `Agreement: ${matches.length} of ${fp.length} FP32 boxes matched by INT8` +
+    (matches.length ? ` (mean IoU ${mean(matches.map((m) => m[0])).toFixed(3)}, mean score change ${mean(matches.map((m) => m[1])) >= 0 ? '+' : ''}${mean(matches.map((m) => m[1])).toFixed(3)})` : '') +
+    ` · ${missed} missed · ${extra} extra`;
 }
 
 function esc(s) {

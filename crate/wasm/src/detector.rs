@@ -110,3 +110,55 @@ impl WasmModel {
         Ok(out.first().map(|t| t.to_f32_vec()).unwrap_or_default())
     }
 }
+
+/// Post-training quantization in the browser: collect calibration images, then quantize to a
+/// QDQ model whose bytes the page can run and download.
+#[wasm_bindgen]
+pub struct WasmQuantizer {
+    graph: qplay_core::model::Graph,
+    profile: Profile,
+    calib: Vec<Tensor>,
+    onnx: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl WasmQuantizer {
+    /// A quantizer for ONNX bytes with a profile (JSON text; inferred when `undefined`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmQuantizer, JsError> {
+        let graph = load_onnx(onnx).map_err(err)?;
+        let profile = match profile_json {
+            Some(j) => Profile::from_json(&j).map_err(err)?,
+            None => qplay_core::detect::infer_profile(&graph.inputs, &graph.outputs).map_err(err)?.profile,
+        };
+        Ok(WasmQuantizer { graph, profile, calib: Vec::new(), onnx: Vec::new() })
+    }
+
+    /// Adds one calibration image (RGBA); returns how many there are.
+    #[wasm_bindgen(js_name = addImage)]
+    pub fn add_image(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<usize, JsError> {
+        let (t, _) = qplay_core::detect::preprocess(&self.profile, width, height, rgba).map_err(err)?;
+        self.calib.push(t);
+        Ok(self.calib.len())
+    }
+
+    /// Quantizes with `method` (minmax, ema, percentile, entropy, mse) and per-channel or
+    /// per-tensor weights; returns the report.
+    pub fn run(&mut self, method: &str, per_channel: bool, original_bytes: usize) -> Result<JsValue, JsError> {
+        let opts = qplay_core::ptq::PtqOptions {
+            method: qplay_core::quant::Calibration::parse(method).map_err(err)?,
+            per_channel,
+            ..Default::default()
+        };
+        let mut q = qplay_core::ptq::quantize(&self.graph, &self.profile.input, &self.calib, &opts).map_err(err)?;
+        q.report.fp32_bytes = Some(original_bytes);
+        self.onnx = q.onnx;
+        to_js(&q.report)
+    }
+
+    /// The quantized model's ONNX bytes (after `run`).
+    #[wasm_bindgen(js_name = onnxBytes)]
+    pub fn onnx_bytes(&self) -> Vec<u8> {
+        self.onnx.clone()
+    }
+}

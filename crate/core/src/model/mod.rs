@@ -54,7 +54,7 @@ pub enum ModelError {
     MissingInput { node: String, input: String },
     #[error("input `{0}` was not given a value")]
     InputNotGiven(String),
-    #[error("input `{name}`: expected shape {expected:?}, got {got:?}")]
+    #[error("input `{name}`: the model expects shape {}, got {got:?}; give an input of the expected shape (dynamic `?` dimensions may take any size)", fmt_dims(.expected))]
     InputShape { name: String, expected: Vec<Option<usize>>, got: Vec<usize> },
     #[error("node `{node}` ({op}): {msg}")]
     Op { node: String, op: String, msg: String },
