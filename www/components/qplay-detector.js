@@ -91,7 +91,7 @@ TEMPLATE.innerHTML = `
     <fieldset class="quant">
       <legend>Quantize to INT8</legend>
       <label>Calibration method <select name="method" aria-label="calibration method">
-        <option value="minmax">MinMax</option><option value="percentile">Percentile 99.99</option>
+        <option value="percentile">Percentile 99.99 (default)</option><option value="minmax">MinMax</option>
         <option value="entropy">Entropy (KL)</option><option value="mse">MSE</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>

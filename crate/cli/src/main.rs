@@ -27,6 +27,9 @@ Usage:
       post-training quantization to a QDQ ONNX model (int8 weights, per channel by default).
       DIR holds images (pre-processed with the model's profile) or .npy input tensors.
 
+  qplay compare FP32.onnx INT8.onnx --images DIR [--profile p.json] [--json]
+      detection agreement (mAP@0.5 of INT8 with FP32 as ground truth), latency and size.
+
   qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--json]
       median latency of one inference on the native CPU (1 thread).
 
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         "detect" => (cmd::detect::run(rest), cmd::detect::USAGE),
         "bench" => (cmd::bench::run(rest), cmd::bench::USAGE),
         "quantize" => (cmd::quantize::run(rest), cmd::quantize::USAGE),
+        "compare" => (cmd::compare::run(rest), cmd::compare::USAGE),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod bench;
 mod common;
+pub mod compare;
 pub mod detect;
 pub mod explain;
 pub mod infer;

@@ -9,7 +9,7 @@ use qplay_core::quant::{Calibration, QType};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method minmax|ema|percentile|entropy|mse] \
+pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method percentile|minmax|ema|entropy|mse] \
 [--per-tensor] [--int8-activations] [--keep-fp32 NODE,NODE] [--profile p.json] -o OUT.onnx [--report r.json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
@@ -22,7 +22,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let out = a.get("o").or(a.get("out")).ok_or("-o OUT.onnx is required")?.to_string();
     let calib_dir: String = a.req("calib")?;
     let opts = PtqOptions {
-        method: Calibration::parse(a.get("method").unwrap_or("minmax")).map_err(|e| e.to_string())?,
+        method: Calibration::parse(a.get("method").unwrap_or("percentile")).map_err(|e| e.to_string())?,
         per_channel: !a.flag("per-tensor"),
         activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
         keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),

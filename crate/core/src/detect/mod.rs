@@ -9,6 +9,7 @@
 //! [`auto::infer_profile`] proposes a [`Profile`] for a model that has none, saying what it
 //! assumed.
 
+pub mod agreement;
 pub mod auto;
 pub mod decode;
 pub mod nms;

@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Settings of one quantization run.
 #[derive(Debug, Clone)]
 pub struct PtqOptions {
-    /// Activation range observer.
+    /// Activation range observer. The default, Percentile 99.99, was chosen by measurement:
+    /// on the person detector it beat MinMax, Entropy and MSE in output SQNR on held-out photos
+    /// (`scripts/compare_ort_quant.py`).
     pub method: Calibration,
     /// Weights per output channel (true, the default) or per tensor.
     pub per_channel: bool,
@@ -38,7 +40,12 @@ pub struct PtqOptions {
 
 impl Default for PtqOptions {
     fn default() -> Self {
-        PtqOptions { method: Calibration::MinMax, per_channel: true, activation: QType::UINT8, keep_fp32: vec![] }
+        PtqOptions {
+            method: Calibration::Percentile { percentile: 99.99 },
+            per_channel: true,
+            activation: QType::UINT8,
+            keep_fp32: vec![],
+        }
     }
 }
 

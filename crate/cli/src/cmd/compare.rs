@@ -1,0 +1,76 @@
+//! `qplay compare FP32.onnx INT8.onnx --images DIR [--json]`: detection agreement (mAP@0.5 of the
+//! INT8 detections with the FP32 ones as ground truth), latency and size.
+
+use super::common::{median, profile_for, read, read_image};
+use crate::args::Args;
+use qplay_core::detect::{agreement::map_at, Detector};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const USAGE: &str = "qplay compare FP32.onnx INT8.onnx --images DIR [--profile p.json] [--json]";
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let a = Args::parse(argv, &["images", "profile"], &["json"])?;
+    let [fp, q] = a.positional.as_slice() else { return Err("give the FP32 model and the INT8 model".into()) };
+    let dir: String = a.req("images")?;
+    let (profile, source) = profile_for(Path::new(fp), a.get("profile"))?;
+    let (fb, qb) = (read(Path::new(fp))?, read(Path::new(q))?);
+    let mut dfp = Detector::new(&fb, profile.clone()).map_err(|e| format!("{fp}: {e}"))?;
+    let prof = dfp.profile().clone();
+    let mut dq = Detector::new(&qb, Some(prof)).map_err(|e| format!("{q}: {e}"))?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read --images {dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+                Some("png" | "jpg" | "jpeg")
+            )
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{dir} holds no .png or .jpg images"));
+    }
+    let (mut rf, mut rq, mut tf, mut tq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for f in &files {
+        let (w, h, rgba) = read_image(f)?;
+        for (d, res, times) in [(&mut dfp, &mut rf, &mut tf), (&mut dq, &mut rq, &mut tq)] {
+            let (x, t) = d.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
+            let t0 = Instant::now();
+            let out = d.infer(x).map_err(|e| e.to_string())?;
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+            res.push(d.decode(&out, &t).map_err(|e| e.to_string())?);
+        }
+    }
+    let map = map_at(&rf, &rq, 0.5);
+    let (mf, mq) = (median(tf), median(tq));
+    let v = serde_json::json!({
+        "images": files.len(),
+        "profile": source,
+        "map50": map,
+        "reference_detections": rf.iter().map(Vec::len).sum::<usize>(),
+        "candidate_detections": rq.iter().map(Vec::len).sum::<usize>(),
+        "fp32": { "bytes": fb.len(), "median_ms": mf },
+        "int8": { "bytes": qb.len(), "median_ms": mq },
+        "size_ratio": qb.len() as f64 / fb.len() as f64,
+        "latency_ratio": mq / mf,
+    });
+    if a.flag("json") {
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+    } else {
+        println!("{} images, {} FP32 detections as ground truth", files.len(), v["reference_detections"]);
+        match map {
+            Some(m) => println!("  agreement mAP@0.5: {m:.4}"),
+            None => println!("  agreement mAP@0.5: undefined (FP32 found nothing on these images)"),
+        }
+        println!(
+            "  size: {:.2} MB → {:.2} MB ({:.2}×)",
+            fb.len() as f64 / 1e6,
+            qb.len() as f64 / 1e6,
+            v["size_ratio"].as_f64().unwrap_or(0.0)
+        );
+        println!("  median inference: FP32 {mf:.1} ms, INT8 {mq:.1} ms ({:.2}×, native CPU, 1 thread)", mq / mf);
+    }
+    Ok(())
+}

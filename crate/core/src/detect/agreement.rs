@@ -1,0 +1,94 @@
+//! Detection agreement between two models on the same images: mAP@0.5 of one model's detections
+//! (e.g. INT8) with the other's (FP32) as ground truth — the standard way to report a quantized
+//! detector's fidelity when there are no labels.
+
+use super::nms::iou;
+use super::Detection;
+use std::collections::BTreeSet;
+
+/// Average precision at IoU ≥ 0.5 per class, averaged over the classes present in the reference.
+/// `reference[i]` and `candidate[i]` are the detections on image `i`. Returns `None` when the
+/// reference has no detections at all (mAP is undefined then).
+///
+/// Per class: candidates of all images sorted by score; each is a true positive if it matches an
+/// unmatched reference box of that class in its image with IoU ≥ `iou_threshold`; AP is the area
+/// under the precision envelope (all-point interpolation, as in VOC 2010+ and COCO).
+pub fn map_at(reference: &[Vec<Detection>], candidate: &[Vec<Detection>], iou_threshold: f32) -> Option<f64> {
+    let classes: BTreeSet<usize> = reference.iter().flatten().map(|d| d.class).collect();
+    if classes.is_empty() {
+        return None;
+    }
+    let aps: Vec<f64> = classes.iter().map(|&c| average_precision(reference, candidate, c, iou_threshold)).collect();
+    Some(aps.iter().sum::<f64>() / aps.len() as f64)
+}
+
+fn average_precision(reference: &[Vec<Detection>], candidate: &[Vec<Detection>], class: usize, thr: f32) -> f64 {
+    let n_ref = reference.iter().flatten().filter(|d| d.class == class).count();
+    let mut cands: Vec<(usize, &Detection)> = candidate
+        .iter()
+        .enumerate()
+        .flat_map(|(i, ds)| ds.iter().filter(|d| d.class == class).map(move |d| (i, d)))
+        .collect();
+    cands.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    let mut used: Vec<Vec<bool>> = reference.iter().map(|r| vec![false; r.len()]).collect();
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut points = Vec::with_capacity(cands.len());
+    for (img, d) in cands {
+        let refs = reference.get(img).map(Vec::as_slice).unwrap_or(&[]);
+        let best = refs
+            .iter()
+            .enumerate()
+            .filter(|(j, r)| r.class == class && !used[img][*j])
+            .map(|(j, r)| (j, iou(&r.bbox, &d.bbox)))
+            .filter(|&(_, v)| v >= thr)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((j, _)) => {
+                used[img][j] = true;
+                tp += 1
+            }
+            None => fp += 1,
+        }
+        points.push((tp as f64 / n_ref as f64, tp as f64 / (tp + fp) as f64));
+    }
+    // All-point interpolation: precision envelope from the right, area under it.
+    let mut ap = 0.0;
+    let mut prev_recall = 0.0;
+    for i in 0..points.len() {
+        let p = points[i..].iter().map(|p| p.1).fold(0.0, f64::max);
+        ap += (points[i].0 - prev_recall) * p;
+        prev_recall = points[i].0;
+    }
+    ap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(class: usize, score: f32, b: [f32; 4]) -> Detection {
+        Detection { class, label: String::new(), score, bbox: b, keypoints: vec![] }
+    }
+
+    #[test]
+    fn identical_is_one_and_missing_lowers_it() {
+        let r = vec![vec![d(0, 0.9, [0.0, 0.0, 10.0, 10.0]), d(1, 0.8, [20.0, 20.0, 30.0, 30.0])], vec![]];
+        assert_eq!(map_at(&r, &r, 0.5), Some(1.0));
+        let half = vec![vec![d(0, 0.9, [0.0, 0.0, 10.0, 10.0])], vec![]];
+        assert_eq!(map_at(&r, &half, 0.5), Some(0.5));
+        // A shifted box below the IoU threshold is a false positive.
+        let off = vec![vec![d(0, 0.9, [6.0, 6.0, 16.0, 16.0]), d(1, 0.8, [20.0, 20.0, 30.0, 30.0])], vec![]];
+        assert_eq!(map_at(&r, &off, 0.5), Some(0.5));
+        // An extra low-score false positive after the true one does not lower AP.
+        let extra = vec![
+            vec![
+                d(0, 0.9, [0.0, 0.0, 10.0, 10.0]),
+                d(0, 0.1, [50.0, 50.0, 60.0, 60.0]),
+                d(1, 0.8, [20.0, 20.0, 30.0, 30.0]),
+            ],
+            vec![],
+        ];
+        assert_eq!(map_at(&r, &extra, 0.5), Some(1.0));
+        assert_eq!(map_at(&[vec![]], &[vec![]], 0.5), None);
+    }
+}
