@@ -93,22 +93,24 @@ fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), Stri
 }
 
 /// How strictly a case is run. `Relaxed` tests the ops' numbers past two of qplay's planning
-/// policies, for failures that are only those policies: a default-domain opset above 21 is
-/// loaded as 21, and every graph input after the first becomes a constant (the backend cases
-/// feed axes, pads, scales… as inputs, which qplay needs at plan time).
+/// policies, for failures that are only those policies: a default-domain opset outside 9..=21
+/// is loaded as the nearest supported one, and every graph input after the first becomes a
+/// constant (the backend cases feed axes, pads, scales… as inputs, which qplay needs at plan
+/// time); `AllConstant` makes the first input constant too (ConstantOfShape's shape).
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Strict,
     Relaxed,
+    AllConstant,
 }
 
 fn load(case: &Path, mode: Mode) -> Result<Graph, String> {
     let mut bytes = read(&case.join("model.onnx"))?;
-    if mode == Mode::Relaxed {
+    if mode != Mode::Strict {
         let mut m = ModelProto::decode(bytes.as_slice()).map_err(short)?;
         for o in &mut m.opset_import {
-            if (o.domain.is_empty() || o.domain == "ai.onnx") && o.version > 21 {
-                o.version = 21;
+            if o.domain.is_empty() || o.domain == "ai.onnx" {
+                o.version = o.version.clamp(9, 21);
             }
         }
         bytes = m.encode_to_vec();
@@ -129,9 +131,10 @@ fn run_case(case: &Path, meta: &Value, registry: &Registry, mode: Mode) -> Resul
             let t = read_npy(&read(&case.join(i["file"].as_str().unwrap_or_default()))?).map_err(short)?;
             inputs.push((i["name"].as_str().unwrap_or_default().to_string(), t));
         }
-        if mode == Mode::Relaxed && inputs.len() > 1 {
+        let keep = if mode == Mode::AllConstant { 0 } else { 1 };
+        if mode != Mode::Strict && inputs.len() > keep {
             graph = load(case, mode)?;
-            for (name, t) in inputs.drain(1..) {
+            for (name, t) in inputs.drain(keep..) {
                 graph.inputs.retain(|v| v.name != name);
                 graph.initializers.insert(name, t);
             }
@@ -220,7 +223,8 @@ fn onnx_node_conformance() {
             if !policy {
                 return e;
             }
-            match attempt(Mode::Relaxed) {
+            let constness = |e: &str| e.contains("at run time") || e.contains("must be a constant");
+            match attempt(Mode::Relaxed).or_else(|r| if constness(&r) { attempt(Mode::AllConstant) } else { Err(r) }) {
                 Ok(()) => format!("{e}{RELAXED_PASS}"),
                 Err(r) => format!("{e} — relaxed: {r}"),
             }
@@ -273,13 +277,25 @@ fn onnx_node_conformance() {
          `allclose(rtol, atol)` of the case (integers and bools exactly).\n",
         std::fs::read_to_string(cases_dir.join("onnx_version.txt")).unwrap_or_default().trim()
     );
-    let _ = writeln!(md, "**{} / {} exported cases pass** ({} ops).\n", passed.len(), total, by_op.len());
     let relaxed = |e: &String| e.ends_with(RELAXED_PASS);
+    let n_relaxed = by_op.values().flatten().filter(|(_, r)| r.as_ref().is_err_and(relaxed)).count();
     let _ = writeln!(
         md,
-        "Failures that are only planning policy (opset above 21; axes, pads, scales… given as graph inputs \
-         rather than constants) are run again relaxed — opset loaded as 21, inputs after the first made \
-         constants — to test the op's numbers anyway; `passed relaxed` counts the passes plus those.\n"
+        "**{} / {total} exported cases pass** ({} ops); **{} / {total} pass relaxed**.\n",
+        passed.len(),
+        by_op.len(),
+        passed.len() + n_relaxed
+    );
+    let _ = writeln!(
+        md,
+        "Failures that are only planning policy (an opset outside 9..=21; axes, pads, scales… given as \
+         graph inputs rather than constants) are run again relaxed — the opset loaded as the nearest \
+         supported one, the inputs after the first (if need be, all inputs) made constants — to test the \
+         op's numbers anyway; `passed relaxed` counts the passes plus those. Known divergences that are not \
+         qplay bugs: `test_size*` declare a scalar output but their reference data has shape [1]; \
+         `test_resize_downsample_scales_linear_align_corners` follows the ONNX reference, which computes \
+         align_corners from the unrounded scaled length, whereas qplay matches onnxruntime (1 and 4 \
+         rather than 1 and 3.14).\n"
     );
     let _ = writeln!(md, "| op | passed | total | passed relaxed | failures |\n|---|---:|---:|---:|---|");
     for (op, results) in &by_op {

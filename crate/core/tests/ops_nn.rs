@@ -690,6 +690,16 @@ fn pools_random_against_reference() {
 }
 
 #[test]
+fn maxpool_takes_int8_and_uint8() {
+    let x = Tensor::i8(vec![1, 1, 2, 3], vec![-5, 3, -128, 7, 0, 127]).unwrap();
+    let y = run("MaxPool", 12, vec![("kernel_shape", ints(&[2, 2]))], &[Some(&x)]);
+    assert_eq!(y, Tensor::i8(vec![1, 1, 1, 2], vec![7, 127]).unwrap());
+    let x = Tensor::u8(vec![1, 1, 1, 4], vec![9, 255, 0, 4]).unwrap();
+    let y = run("MaxPool", 12, vec![("kernel_shape", ints(&[1, 2])), ("strides", ints(&[1, 2]))], &[Some(&x)]);
+    assert_eq!(y, Tensor::u8(vec![1, 1, 1, 2], vec![255, 4]).unwrap());
+}
+
+#[test]
 fn pool_spec_examples() {
     // maxpool_2d_ceil: 4×4 1..16, 3×3 stride 2 with ceil_mode → 2×2.
     let x = range(&[1, 1, 4, 4]);
