@@ -421,6 +421,14 @@ fn reductions_input_form() {
     assert_eq!(run_at("ReduceSum", 18, &[], &[none, ints(&[1])]).unwrap(), i32t(&[2, 1], &[0; 2]));
     let prod = run_at("ReduceProd", 18, &[("keepdims", Attr::Int(0))], &[i64t(&[3], &[2, 3, 4]), ints(&[0])]).unwrap();
     assert_eq!(prod, scalar_i64(24));
+    // Opset 20: ReduceMax of bools is any, ReduceMin all; over an empty set false and true.
+    let b = boolt(&[2, 2], &[true, false, false, false]);
+    assert_eq!(run_at("ReduceMax", 20, &[], &[b.clone(), ints(&[1])]).unwrap(), boolt(&[2, 1], &[true, false]));
+    assert_eq!(run_at("ReduceMin", 20, &[], &[b.clone(), ints(&[0])]).unwrap(), boolt(&[1, 2], &[false, false]));
+    let empty = boolt(&[2, 0], &[]);
+    assert_eq!(run_at("ReduceMax", 20, &[], &[empty.clone(), ints(&[1])]).unwrap(), boolt(&[2, 1], &[false; 2]));
+    assert_eq!(run_at("ReduceMin", 20, &[], &[empty, ints(&[1])]).unwrap(), boolt(&[2, 1], &[true; 2]));
+    assert!(run_at("ReduceSum", 20, &[], &[b, ints(&[1])]).unwrap_err().contains("bool"));
 }
 
 #[test]

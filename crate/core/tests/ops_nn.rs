@@ -554,7 +554,20 @@ fn conv_transpose_spec_example_and_errors() {
     assert_close(&y, &[1, 2, 5, 5], &want, "convtranspose example");
 
     expect_err("ConvTranspose", 13, vec![], &[Some(&x), Some(&f32s(&[2, 1, 3, 3], &[0.0; 18]))], "input channels");
-    expect_err("ConvTranspose", 13, vec![("output_shape", ints(&[9, 9]))], &[Some(&x), Some(&w)], "larger");
+    // An output_shape past the full 5×5 extent (negative total padding) extends the output at
+    // the end with zeros, as onnxruntime does (ONNX test_convtranspose_output_shape).
+    let y = run("ConvTranspose", 13, vec![("output_shape", ints(&[6, 7]))], &[Some(&x), Some(&w)]);
+    let want: Vec<f32> = (0..2 * 6 * 7)
+        .map(|i| {
+            let (r, c) = (i / 7 % 6, i % 7);
+            if r < 5 && c < 5 {
+                plane[r * 5 + c]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    assert_close(&y, &[1, 2, 6, 7], &want, "convtranspose output_shape past the full extent");
     expect_err("ConvTranspose", 13, vec![("output_padding", ints(&[1, 1]))], &[Some(&x), Some(&w)], "output_padding");
     expect_err("ConvTranspose", 13, vec![("pads", ints(&[3, 3, 3, 3]))], &[Some(&x), Some(&w)], "remove the whole");
     expect_err("ConvTranspose", 13, vec![("strides", ints(&[0, 1]))], &[Some(&x), Some(&w)], "strides");
@@ -674,6 +687,16 @@ fn pools_random_against_reference() {
         let (shape, want) = ref_pool(&x, &kernel, &strides, &dil, &pb, &pe, &out_sp, kind);
         assert_close(&got, &shape, &want, &format!("{op} case {case} ({kind})"));
     }
+}
+
+#[test]
+fn maxpool_takes_int8_and_uint8() {
+    let x = Tensor::i8(vec![1, 1, 2, 3], vec![-5, 3, -128, 7, 0, 127]).unwrap();
+    let y = run("MaxPool", 12, vec![("kernel_shape", ints(&[2, 2]))], &[Some(&x)]);
+    assert_eq!(y, Tensor::i8(vec![1, 1, 1, 2], vec![7, 127]).unwrap());
+    let x = Tensor::u8(vec![1, 1, 1, 4], vec![9, 255, 0, 4]).unwrap();
+    let y = run("MaxPool", 12, vec![("kernel_shape", ints(&[1, 2])), ("strides", ints(&[1, 2]))], &[Some(&x)]);
+    assert_eq!(y, Tensor::u8(vec![1, 1, 1, 2], vec![255, 4]).unwrap());
 }
 
 #[test]

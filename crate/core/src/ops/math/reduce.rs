@@ -6,7 +6,7 @@
 //! identity. Floats accumulate in f64 (this is the numerical reference); integers in wrapping i64.
 
 use super::broadcast::for_each_offset;
-use crate::model::{strides, DType, Node, Tensor};
+use crate::model::{strides, DType, Data, Node, Tensor};
 use crate::ops::shape::args::{axes, known_ints, Inputs};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, BuildCtx, Fact, Op, Registry};
@@ -20,16 +20,26 @@ pub struct Reducer {
     step_i: fn(i64, i64) -> i64,
     /// Divide by the element count at the end.
     mean: bool,
+    /// Also reduces bools (opset 20 ReduceMax = any, ReduceMin = all).
+    boolean: bool,
 }
 
-const SUM: Reducer = Reducer { init_f: 0.0, step_f: |a, b| a + b, init_i: 0, step_i: i64::wrapping_add, mean: false };
+const SUM: Reducer =
+    Reducer { init_f: 0.0, step_f: |a, b| a + b, init_i: 0, step_i: i64::wrapping_add, mean: false, boolean: false };
 const MEAN: Reducer = Reducer { mean: true, ..SUM };
-const PROD: Reducer = Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, mean: false };
+const PROD: Reducer =
+    Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, mean: false, boolean: false };
 // Max/min over an empty set give the identity of the operation (the lowest/highest value).
-const MAX: Reducer =
-    Reducer { init_f: f64::NEG_INFINITY, step_f: f64::max, init_i: i64::MIN, step_i: i64::max, mean: false };
+const MAX: Reducer = Reducer {
+    init_f: f64::NEG_INFINITY,
+    step_f: f64::max,
+    init_i: i64::MIN,
+    step_i: i64::max,
+    mean: false,
+    boolean: true,
+};
 const MIN: Reducer =
-    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, mean: false };
+    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, mean: false, boolean: true };
 
 /// A reduction over some axes.
 #[derive(Debug, Clone)]
@@ -72,8 +82,8 @@ struct Plan {
 
 impl Reduce {
     fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Option<Plan>, String> {
-        if x.dtype(0)? == DType::Bool {
-            return Err("cannot reduce a bool tensor".into());
+        if x.dtype(0)? == DType::Bool && !self.reducer.boolean {
+            return Err("cannot reduce a bool tensor (only ReduceMax and ReduceMin take bools)".into());
         }
         let shape = x.shape(0)?;
         let list = match &self.axes_attr {
@@ -154,6 +164,12 @@ impl Op for Reduce {
         let Some(plan) = self.plan(inputs)? else {
             return Ok(vec![x.clone()]);
         };
+        if let Data::Bool(b) = &x.data {
+            // As uint8: max is any, min is all, and the empty set gives false / true (0 / 255).
+            let as_u8 = Tensor { shape: x.shape.clone(), data: Data::U8(b.iter().map(|&v| u8::from(v)).collect()) };
+            let r = self.reduce::<u8>(&as_u8, &plan)?;
+            return Ok(vec![Tensor { shape: plan.out, data: Data::Bool(r.into_iter().map(|v| v != 0).collect()) }]);
+        }
         let data = dispatch!(x.dtype(), T => T::wrap(self.reduce::<T>(x, &plan)?));
         Ok(vec![Tensor { shape: plan.out, data }])
     }

@@ -142,10 +142,15 @@ impl ConvTranspose {
                 ),
                 _ => None,
             };
+            if let Some(t) = target.filter(|&t| t > full) {
+                // Negative total padding: like onnxruntime, pad nothing and extend the output at
+                // the end; the positions past the full extent receive only the bias.
+                (window.pad_begin[i], window.pad_end[i]) = (0, 0);
+                window.input[i] = t;
+                continue;
+            }
             if let Some(t) = target {
-                let total = full.checked_sub(t).ok_or_else(|| {
-                    format!("output size {t} along spatial axis {i} is larger than the {full} this op produces")
-                })?;
+                let total = full - t;
                 let (small, big) = (total / 2, total - total / 2);
                 (window.pad_begin[i], window.pad_end[i]) =
                     if self.window.auto_pad == AutoPad::SameUpper { (small, big) } else { (big, small) };
