@@ -113,6 +113,16 @@ test('tensor panel: every calibration method, "Use" copies its range', async () 
   assert.deepEqual(s.errors, []);
 });
 
+test('real weights from the person detector', async () => {
+  const root = s.page.locator('qplay-explorer');
+  await root.locator('select[name=sample]').selectOption('w:depthwise');
+  await s.page.waitForFunction(() => document.querySelector('qplay-explorer').shadowRoot.querySelectorAll('.methods tbody tr[data-method]').length === 5, null, { timeout: 60_000 });
+  const n = await root.evaluate((el) => el.sample.length);
+  assert.equal(n, 384 * 9);
+  await s.page.screenshot({ path: `${ARTIFACTS}explorer-weights.png`, fullPage: true });
+  assert.deepEqual(s.errors, []);
+});
+
 test('attributes set the initial state; requests stay on this origin', async () => {
   await s.page.evaluate(() => {
     const el = document.createElement('qplay-explorer');

@@ -14,6 +14,11 @@ import { fmt, loadWasm } from '../qplay.js';
 const METHOD_COLORS = { minmax: '#0072B2', ema: '#56B4E9', percentile: '#009E73', entropy: '#D55E00', mse: '#CC79A7' };
 const LEGEND = { minmax: 'MinMax', ema: 'EMA MinMax', percentile: 'Percentile', entropy: 'Entropy', mse: 'MSE' };
 const METHOD_NAMES = { minmax: 'MinMax', ema: 'Moving-average MinMax', percentile: 'Percentile 99.99', entropy: 'Entropy (KL)', mse: 'MSE' };
+const MODEL_URL = new URL('../models/person_ssdlite.onnx', import.meta.url).href;
+const WEIGHTS = {
+  'w:expand': { label: 'real weights: person detector, 1×1 conv (384×64)', name: 'FeatureExtractor/MobilenetV2/expanded_conv_9/expand/Conv2D_weights_fused_bn' },
+  'w:depthwise': { label: 'real weights: person detector, depthwise 3×3 (384 ch)', name: 'FeatureExtractor/MobilenetV2/expanded_conv_9/depthwise/depthwise_weights_fused_bn' },
+};
 const SEED = { min: -2, max: 2, bits: 8, signed: true, symmetric: false, restricted: false, value: 1.3, decimals: 4 };
 
 const TEMPLATE = document.createElement('template');
@@ -29,6 +34,7 @@ TEMPLATE.innerHTML = `
   legend { font-weight: 600; padding: 0 4px; }
   label { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin: 6px 0; }
   label.check { justify-content: flex-start; }
+  select[name=sample] { width: 14em; }
   input[type=text], select { width: 9em; font: inherit; padding: 3px 6px; border: 1px solid var(--qp-border); border-radius: 4px; background: transparent; color: inherit; }
   button { font: inherit; padding: 4px 10px; border: 1px solid var(--qp-border); border-radius: 6px; background: var(--qp-card); color: inherit; cursor: pointer; }
   button:focus-visible, input:focus-visible, select:focus-visible { outline: 2px solid var(--qp-accent); outline-offset: 1px; }
@@ -99,10 +105,11 @@ TEMPLATE.innerHTML = `
 <div class="grid">
   <form class="tensor-controls" autocomplete="off">
     <fieldset>
-      <legend>Sample tensor (4,096 values)</legend>
+      <legend>Tensor</legend>
       <label>kind <select name="sample" aria-label="sample tensor">
         <option value="gaussian">gaussian</option><option value="uniform">uniform [−1, 1]</option>
         <option value="outliers">gaussian + 0.5 % outliers</option><option value="relu">ReLU output</option>
+        ${Object.entries(WEIGHTS).map(([k, w]) => `<option value="${k}">${w.label}</option>`).join('')}
       </select></label>
       <label class="check"><input type="checkbox" name="logy"> log-scale counts</label>
       <p class="note">Uses the bits / signed / symmetric settings above. “Use” copies a method's range into min/max.</p>
@@ -278,6 +285,20 @@ export class QplayExplorer extends HTMLElement {
     svg.innerHTML = `<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${METHOD_COLORS.entropy}"/></marker></defs>${parts.join('')}`;
   }
 
+  /** Fetches the person detector once and extracts one weight tensor (in wasm). */
+  async loadWeight(key) {
+    try {
+      this.modelBytes ??= fetch(MODEL_URL).then((r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.arrayBuffer(); });
+      const bytes = new Uint8Array(await this.modelBytes);
+      (this.weights ??= {})[key] = this.wasm.modelWeight(bytes, WEIGHTS[key].name);
+    } catch (e) {
+      this.modelBytes = null;
+      this.shadowRoot.querySelector('.methods tbody').innerHTML = `<tr><td colspan="9">Could not load the model weights: ${esc(e.message)}</td></tr>`;
+      return;
+    }
+    this.render();
+  }
+
   renderTensor() {
     const s = this.state;
     const svg = this.shadowRoot.querySelector('.hist');
@@ -285,7 +306,15 @@ export class QplayExplorer extends HTMLElement {
     let a;
     try {
       const key = s.sample;
-      if (this.sampleKey !== key) { this.sample = this.wasm.sampleTensor(key, 4096, 42); this.sampleKey = key; }
+      if (this.sampleKey !== key) {
+        if (WEIGHTS[key]) {
+          if (!this.weights?.[key]) { this.loadWeight(key); svg.innerHTML = '<text x="40" y="100">loading the model weights…</text>'; tbody.innerHTML = ''; return; }
+          this.sample = this.weights[key];
+        } else {
+          this.sample = this.wasm.sampleTensor(key, 4096, 42);
+        }
+        this.sampleKey = key;
+      }
       a = this.wasm.analyzeTensor(this.sample, s.bits, s.signed, s.symmetric, s.restricted && s.signed, 80);
     } catch (e) {
       svg.innerHTML = ''; tbody.innerHTML = `<tr><td colspan="9">${esc(e.message)}</td></tr>`;

@@ -162,3 +162,11 @@ impl WasmQuantizer {
         self.onnx.clone()
     }
 }
+
+/// The float data of one constant tensor (a weight) of a model, for the explorer.
+#[wasm_bindgen(js_name = modelWeight)]
+pub fn model_weight(onnx: &[u8], name: &str) -> Result<Vec<f32>, JsError> {
+    let g = load_onnx(onnx).map_err(err)?;
+    let t = g.initializers.get(name).ok_or_else(|| err(format!("the model has no constant tensor `{name}`")))?;
+    Ok(t.as_f32().map_err(err)?.to_vec())
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 mod detector;
-pub use detector::{inspect_model, WasmDetector, WasmModel, WasmQuantizer};
+pub use detector::{inspect_model, model_weight, WasmDetector, WasmModel, WasmQuantizer};
 
 /// Installs the panic hook so an unexpected panic shows up in the console with a stack trace.
 #[wasm_bindgen(start)]
