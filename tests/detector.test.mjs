@@ -112,6 +112,17 @@ test('quantize in the page: INT8 pane, report, download', async () => {
   assert.deepEqual(s.errors, []);
 });
 
+test('a model URL that does not exist says so', async () => {
+  await s.page.evaluate(() => {
+    const el = document.createElement('qplay-detector');
+    el.id = 'missing';
+    el.setAttribute('model', 'www/models/nope.onnx');
+    document.body.append(el);
+  });
+  await s.page.waitForFunction(() => /HTTP 404/.test(document.getElementById('missing').shadowRoot.querySelector('.error').textContent));
+  await s.page.evaluate(() => document.getElementById('missing').remove());
+});
+
 test('no request leaves the origin', async () => {
   const origin = new URL(s.url).origin;
   const foreign = s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));

@@ -204,9 +204,9 @@ export class QplayDetector extends HTMLElement {
 
   async loadUrl(model, profileUrl, label) {
     try {
-      this.status(`downloading ${label ?? model}…`, true);
-      const bytes = await (await fetch(model)).arrayBuffer();
-      const profile = profileUrl ? await (await fetch(profileUrl)).text() : null;
+      const bytes = await download(model, (got, total) => this.status(
+        `downloading ${label ?? model}: ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB`, true));
+      const profile = profileUrl ? new TextDecoder().decode(await download(profileUrl, () => {})) : null;
       await this.loadBytes(bytes, profile, label ?? model.split('/').pop());
     } catch (e) {
       if (!e.cancelled) { this.status('not loaded'); this.showError(`Could not load ${model}: ${e.message}`, 'model-load'); }
@@ -416,6 +416,28 @@ export class QplayDetector extends HTMLElement {
       if (info.assumed?.length) this.$('details.profile-edit').open = true;
     }
   }
+}
+
+/** Fetches a URL with byte progress; errors name the HTTP status. */
+async function download(url, onprogress) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
+  const total = Number(r.headers.get('content-length')) || 0;
+  if (!r.body) return r.arrayBuffer();
+  const reader = r.body.getReader();
+  const chunks = [];
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.length;
+    onprogress(got, total);
+  }
+  const out = new Uint8Array(got);
+  let o = 0;
+  for (const c of chunks) { out.set(c, o); o += c.length; }
+  return out.buffer;
 }
 
 /** Per-frame agreement of INT8 with FP32: greedy matching at IoU ≥ 0.5, same class. */
