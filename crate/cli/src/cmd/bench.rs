@@ -26,7 +26,15 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             let g = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
             let i = g.inputs.first().ok_or("the model has no input")?;
             let shape: Option<Vec<usize>> = i.shape.iter().copied().collect();
-            (i.name.clone(), shape.ok_or_else(|| format!("input `{}` has dynamic dimensions and the model has no detector profile: give --profile", i.name))?)
+            (
+                i.name.clone(),
+                shape.ok_or_else(|| {
+                    format!(
+                        "input `{}` has dynamic dimensions and the model has no detector profile: give --profile",
+                        i.name
+                    )
+                })?,
+            )
         }
     };
     let graph = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
@@ -47,7 +55,10 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let med = median(times.clone());
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     if a.flag("json") {
-        println!("{}", serde_json::json!({ "model": model, "shape": shape, "iters": iters, "median_ms": med, "min_ms": min }));
+        println!(
+            "{}",
+            serde_json::json!({ "model": model, "shape": shape, "iters": iters, "median_ms": med, "min_ms": min })
+        );
     } else {
         println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, 1 thread)");
     }
