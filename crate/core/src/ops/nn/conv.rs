@@ -8,7 +8,10 @@
 //!   already are the `C × H·W` matrix GEMM wants;
 //! - anything else → [`im2col`](super::im2col) in cache-sized chunks of output rows, then GEMM.
 //!
-//! The bias is fused into the GEMM's store (or the depthwise kernel's), never a separate pass.
+//! The bias is fused into the GEMM's store (or the depthwise kernel's), never a separate pass,
+//! and so is a following `Relu`/`Clip` that planning folded into the node
+//! ([`fuse_activation_into_conv`](crate::model::passes::fuse_activation_into_conv)), as a
+//! [`Clamp`] on the finished sums.
 
 use super::depthwise::depthwise_plane;
 use super::im2col::{chunk_cols, im2col};
