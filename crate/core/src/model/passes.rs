@@ -1,7 +1,8 @@
 //! Graph rewrites that keep a model's function but make it cheaper and closer to what
 //! deployment runtimes execute (and therefore quantize).
 
-use super::{Attrs, Data, Graph, Tensor};
+use super::{Attr, Attrs, Data, Graph, Node, Tensor};
+use crate::ops::nn::conv::{FUSED_MAX_ATTR, FUSED_MIN_ATTR};
 use std::collections::{HashMap, HashSet};
 
 /// Folds each foldable `BatchNormalization` into the `Conv` that feeds it, and returns how many
@@ -183,4 +184,111 @@ fn plan_fold(graph: &Graph, bn: usize, uses: &HashMap<&str, usize>, producer: &H
 /// Whether a BN runs in training mode (opset 14+ `training_mode`), which folding must not touch.
 fn training(attrs: &Attrs) -> bool {
     attrs.int("training_mode", 0) != 0
+}
+
+/// Fuses each `Relu`, and each `Clip` with constant float bounds, that follows a `Conv` into
+/// that Conv, and returns how many were fused.
+///
+/// An activation is fused when its input is the single output of a `Conv` that nothing else
+/// reads (nor is a graph output), and the Conv has no fused activation yet. The Conv then
+/// produces the activation's output name and carries the bounds in internal attributes
+/// ([`FUSED_MIN_ATTR`], [`FUSED_MAX_ATTR`]), which its kernels apply in their store (see
+/// [`Clamp`](crate::ops::nn::sgemm::Clamp)): the results are bit-identical to the unfused
+/// graph's. The activation node is removed, and so are bound initializers nothing else reads.
+/// Run after [`fold_batchnorm_into_conv`], so that `Conv → BN → Clip` fuses too.
+pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for n in &graph.nodes {
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            *uses.entry(i).or_default() += 1;
+        }
+    }
+    for o in &graph.outputs {
+        *uses.entry(&o.name).or_default() += 1;
+    }
+    let producer: HashMap<&str, usize> =
+        graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
+
+    // (conv, activation, lo, hi)
+    let mut fusions: Vec<(usize, usize, Option<f32>, Option<f32>)> = Vec::new();
+    let mut fused_conv: HashSet<usize> = HashSet::new();
+    for (ai, a) in graph.nodes.iter().enumerate() {
+        let bounds = match a.op_type.as_str() {
+            "Relu" if a.inputs.len() == 1 => Some((Some(0.0), None)),
+            "Clip" => clip_bounds(graph, a),
+            _ => None,
+        };
+        let Some((lo, hi)) = bounds else { continue };
+        if a.outputs.len() != 1 || a.outputs[0].is_empty() {
+            continue;
+        }
+        let x = a.inputs[0].as_str();
+        if x.is_empty() || uses.get(x) != Some(&1) {
+            continue;
+        }
+        let Some(&ci) = producer.get(x) else { continue };
+        let c = &graph.nodes[ci];
+        let already = c.attrs.0.contains_key(FUSED_MIN_ATTR) || c.attrs.0.contains_key(FUSED_MAX_ATTR);
+        if c.op_type != "Conv" || c.outputs.len() != 1 || already || !fused_conv.insert(ci) {
+            continue;
+        }
+        fusions.push((ci, ai, lo, hi));
+    }
+    if fusions.is_empty() {
+        return 0;
+    }
+
+    let mut touched: Vec<String> = Vec::new();
+    let mut removed = vec![false; graph.nodes.len()];
+    for &(ci, ai, lo, hi) in &fusions {
+        let out = graph.nodes[ai].outputs[0].clone();
+        touched.extend(graph.nodes[ai].inputs.iter().skip(1).filter(|i| !i.is_empty()).cloned());
+        let conv = &mut graph.nodes[ci];
+        conv.outputs[0] = out;
+        if let Some(lo) = lo {
+            conv.attrs.0.insert(FUSED_MIN_ATTR.to_string(), Attr::Float(lo));
+        }
+        if let Some(hi) = hi {
+            conv.attrs.0.insert(FUSED_MAX_ATTR.to_string(), Attr::Float(hi));
+        }
+        removed[ai] = true;
+    }
+    let mut i = 0;
+    graph.nodes.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+    let referenced: HashSet<&str> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter())
+        .chain(graph.outputs.iter().map(|o| &o.name))
+        .map(String::as_str)
+        .collect();
+    let dead: Vec<String> = touched.into_iter().filter(|t| !referenced.contains(t.as_str())).collect();
+    for t in dead {
+        graph.initializers.remove(&t);
+    }
+    fusions.len()
+}
+
+/// A float `Clip`'s `(min, max)` when they are known constants: attributes before opset 11,
+/// else optional scalar float32 initializers. `None` when the bounds are not constants.
+fn clip_bounds(graph: &Graph, clip: &Node) -> Option<(Option<f32>, Option<f32>)> {
+    if graph.opset < 11 {
+        return (clip.inputs.len() == 1).then(|| (clip.attrs.float_opt("min"), clip.attrs.float_opt("max")));
+    }
+    if clip.inputs.is_empty() || clip.inputs.len() > 3 {
+        return None;
+    }
+    let bound = |i: usize| -> Option<Option<f32>> {
+        match clip.inputs.get(i).filter(|n| !n.is_empty()) {
+            None => Some(None),
+            Some(name) => match graph.initializers.get(name)?.as_f32().ok()? {
+                [v] => Some(Some(*v)),
+                _ => None,
+            },
+        }
+    };
+    Some((bound(1)?, bound(2)?))
 }

@@ -1,8 +1,10 @@
 //! Planning: a [`Graph`] + the op [`Registry`] + concrete input shapes → a [`Plan`] that runs.
 //!
 //! Planning does all the work that does not depend on input values, once:
-//! 1. folds batch norms into convolutions ([`super::passes::fold_batchnorm_into_conv`]) on a
-//!    copy of the graph and drops nodes no graph output depends on;
+//! 1. folds batch norms into convolutions ([`super::passes::fold_batchnorm_into_conv`]) and
+//!    fuses the `Relu`/`Clip` after a convolution into it
+//!    ([`super::passes::fuse_activation_into_conv`]) on a copy of the graph, and drops nodes no
+//!    graph output depends on;
 //! 2. builds an op for every node, reporting *all* unsupported op types in one error;
 //! 3. fixes the input shapes (dynamic dimensions must be given);
 //! 4. propagates [`Fact`]s (dtype, static shape, value of constants) in topological order.
@@ -16,7 +18,7 @@
 //! [`Plan::fact`] (quantizers, the wasm buffers) can rely on it.
 
 use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
-use super::passes::fold_batchnorm_into_conv;
+use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv};
 use super::tensor::onnx_dtype_name;
 use super::{numel, DType, Graph, ModelError, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
@@ -38,6 +40,29 @@ pub struct Plan {
     steps: Vec<Step>,
     /// Per runtime slot: the tensor name, dtype and shape it holds.
     slots: Vec<SlotInfo>,
+}
+
+/// Graph rewrites [`Plan::with_options`] applies besides batch-norm folding (which is always on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Fuse `Relu` / constant-bound `Clip` into the preceding `Conv` (default on). The fused
+    /// plan's outputs are bit-identical; the pre-activation tensors just no longer exist.
+    pub fuse_activations: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { fuse_activations: true }
+    }
+}
+
+/// What [`Plan::run_profiled`] reports around each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEvent {
+    /// Step `index` is about to run.
+    Start,
+    /// Step `index` has run and its outputs are stored.
+    End,
 }
 
 /// A graph input with its resolved shape.
@@ -107,9 +132,23 @@ impl Plan {
     /// than [`DEFAULT_MAX_TENSOR_ELEMENTS`] elements; [`ModelError::Op`] naming the node for
     /// anything an op rejects while being built, inferred or folded.
     pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
+        Self::with_options(graph, registry, input_shapes, PlanOptions::default())
+    }
+
+    /// [`Plan::new`] with the graph rewrites chosen by `options` (e.g. to compare a fused plan
+    /// with an unfused one).
+    pub fn with_options(
+        graph: &Graph,
+        registry: &Registry,
+        input_shapes: &[(String, Vec<usize>)],
+        options: PlanOptions,
+    ) -> Result<Plan, ModelError> {
         let mut g = graph.clone();
         g.toposort()?;
         fold_batchnorm_into_conv(&mut g);
+        if options.fuse_activations {
+            fuse_activation_into_conv(&mut g);
+        }
         Self::from_graph(g, registry, input_shapes)
     }
 
@@ -377,6 +416,26 @@ impl Plan {
         inputs: &[(String, Tensor)],
         observer: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_inner(inputs, observer, &mut |_, _| {})
+    }
+
+    /// [`Plan::run`], calling `hook(index, event)` right before and right after each step (an
+    /// index into [`Plan::steps`]). Takes no clock itself, so it works on every target: a native
+    /// profiler times the steps with `std::time::Instant`, e.g. the `profile_plan` example.
+    pub fn run_profiled(
+        &self,
+        inputs: &[(String, Tensor)],
+        hook: &mut dyn FnMut(usize, StepEvent),
+    ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_inner(inputs, &mut |_, _| {}, hook)
+    }
+
+    fn run_inner(
+        &self,
+        inputs: &[(String, Tensor)],
+        observer: &mut dyn FnMut(&str, &Tensor),
+        hook: &mut dyn FnMut(usize, StepEvent),
+    ) -> Result<Vec<Tensor>, ModelError> {
         let mut env: Vec<Option<Cow<'_, Tensor>>> = (0..self.slots.len()).map(|_| None).collect();
         for (name, t) in inputs {
             let Some(inp) = self.inputs.iter().find(|i| i.name == *name) else {
@@ -403,8 +462,23 @@ impl Plan {
             return Err(ModelError::InputNotGiven(missing.name.clone()));
         }
 
-        for step in &self.steps {
+        for (index, step) in self.steps.iter().enumerate() {
+            hook(index, StepEvent::Start);
             let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+            // An op whose output is its input's data under a new shape (Reshape, …) takes over
+            // the input's buffer when this step is its last reader and it is not borrowed.
+            if let Some(moved) = self.try_alias(step, &mut env) {
+                let slot = step.outputs[0].unwrap_or_default();
+                observer(&self.slots[slot].name, &moved);
+                env[slot] = Some(Cow::Owned(moved));
+                for &s in &step.free {
+                    if s != slot {
+                        env[s] = None;
+                    }
+                }
+                hook(index, StepEvent::End);
+                continue;
+            }
             let computed = {
                 let args: Vec<Option<&Tensor>> =
                     step.inputs
@@ -432,6 +506,7 @@ impl Plan {
             for &s in &step.free {
                 env[s] = None;
             }
+            hook(index, StepEvent::End);
         }
 
         // Move each output out of its slot; an output listed twice is copied for the earlier one.
@@ -449,6 +524,30 @@ impl Plan {
             results.push(t);
         }
         Ok(results)
+    }
+}
+
+impl Plan {
+    /// For a step whose op is a pure re-shaping of input 0 ([`Op::reshapes_input`]): when input
+    /// 0 is an owned slot that this step frees, takes it out of `env` and returns it with the
+    /// planned output shape. `None` leaves `env` untouched (the step then runs normally).
+    fn try_alias(&self, step: &Step, env: &mut [Option<Cow<'_, Tensor>>]) -> Option<Tensor> {
+        if !step.op.reshapes_input() || step.outputs.len() != 1 {
+            return None;
+        }
+        let out = step.outputs[0]?;
+        let Some(Source::Slot(src)) = step.inputs.first() else { return None };
+        let src = *src;
+        if !step.free.contains(&src) || !matches!(env[src], Some(Cow::Owned(_))) {
+            return None;
+        }
+        let info = &self.slots[out];
+        let Some(Cow::Owned(t)) = env[src].take() else { return None };
+        if t.dtype() != info.dtype || numel(&info.shape).ok() != Some(t.len()) {
+            env[src] = Some(Cow::Owned(t));
+            return None;
+        }
+        Some(Tensor { shape: info.shape.clone(), data: t.data })
     }
 }
 

@@ -50,6 +50,13 @@ pub trait Op: Debug + Send + Sync {
 
     /// Computes the outputs (`None` for an omitted optional input).
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
+
+    /// Whether the op's single output is always input 0's data unchanged under the inferred
+    /// output shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). A plan then hands the
+    /// input's buffer over instead of evaluating, when nothing else needs the input.
+    fn reshapes_input(&self) -> bool {
+        false
+    }
 }
 
 /// Build context: what a builder may need besides the node.

@@ -47,19 +47,15 @@ impl Clip {
 
     fn apply<T: Elem>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<T>, String> {
         let x = typed::<T>(input(inputs, 0)?)?;
-        let (lo, hi) = (self.bound::<T>(inputs, 1)?, self.bound::<T>(inputs, 2)?);
-        Ok(x.iter()
-            .map(|&v| {
-                let v = match lo {
-                    Some(l) if v < l => l,
-                    _ => v,
-                };
-                match hi {
-                    Some(h) if v > h => h,
-                    _ => v,
-                }
-            })
-            .collect())
+        // The bounds are matched once, outside the loop, so each loop is branch-free.
+        let lower = |v: T, l: T| if v < l { l } else { v };
+        let upper = |v: T, h: T| if v > h { h } else { v };
+        Ok(match (self.bound::<T>(inputs, 1)?, self.bound::<T>(inputs, 2)?) {
+            (Some(l), Some(h)) => x.iter().map(|&v| upper(lower(v, l), h)).collect(),
+            (Some(l), None) => x.iter().map(|&v| lower(v, l)).collect(),
+            (None, Some(h)) => x.iter().map(|&v| upper(v, h)).collect(),
+            (None, None) => x.to_vec(),
+        })
     }
 }
 

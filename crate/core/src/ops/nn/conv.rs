@@ -8,11 +8,14 @@
 //!   already are the `C × H·W` matrix GEMM wants;
 //! - anything else → [`im2col`](super::im2col) in cache-sized chunks of output rows, then GEMM.
 //!
-//! The bias is fused into the GEMM's store (or the depthwise kernel's), never a separate pass.
+//! The bias is fused into the GEMM's store (or the depthwise kernel's), never a separate pass,
+//! and so is a following `Relu`/`Clip` that planning folded into the node
+//! ([`fuse_activation_into_conv`](crate::model::passes::fuse_activation_into_conv)), as a
+//! [`Clamp`] on the finished sums.
 
 use super::depthwise::depthwise_plane;
 use super::im2col::{chunk_cols, im2col};
-use super::sgemm::{sgemm, Init, MatRef};
+use super::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
 use super::spatial::{Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
@@ -27,7 +30,14 @@ const IM2COL_CHUNK: usize = 512 * 1024;
 pub struct Conv {
     window: WindowAttrs,
     group: usize,
+    /// An activation fused into the store by [`crate::model::passes::fuse_activation_into_conv`].
+    clamp: Option<Clamp>,
 }
+
+/// Internal attribute (not ONNX) holding the lower bound of a fused `Clip`/`Relu`.
+pub const FUSED_MIN_ATTR: &str = "qplay.fused_clip_min";
+/// Internal attribute (not ONNX) holding the upper bound of a fused `Clip`.
+pub const FUSED_MAX_ATTR: &str = "qplay.fused_clip_max";
 
 /// Builds `Conv` from its attributes (`group`, `kernel_shape`, `strides`, `dilations`, `pads`,
 /// `auto_pad`).
@@ -53,7 +63,10 @@ impl Conv {
             return Err(format!("group must be at least 1, got {group}"));
         }
         let group = usize::try_from(group).map_err(|_| format!("group {group} is too large"))?;
-        Ok(Conv { window: WindowAttrs::from_node(node, false)?, group })
+        let (lo, hi) = (node.attrs.float_opt(FUSED_MIN_ATTR), node.attrs.float_opt(FUSED_MAX_ATTR));
+        let clamp = (lo.is_some() || hi.is_some())
+            .then(|| Clamp { lo: lo.unwrap_or(f32::NEG_INFINITY), hi: hi.unwrap_or(f32::INFINITY) });
+        Ok(Conv { window: WindowAttrs::from_node(node, false)?, group, clamp })
     }
 
     /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
@@ -103,13 +116,20 @@ impl Op for Conv {
         let b = f32_input_opt(inputs, 2, "B")?;
         let shape = |i: usize| super::input_shape(inputs, i);
         let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
-        let out = conv(&plan, self.group, x, w, b)?;
+        let out = conv(&plan, self.group, self.clamp, x, w, b)?;
         Ok(vec![f32_output(plan.out_shape, out)?])
     }
 }
 
 /// Runs a validated convolution plan.
-fn conv(plan: &Plan, group: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Result<Vec<f32>, String> {
+fn conv(
+    plan: &Plan,
+    group: usize,
+    clamp: Option<Clamp>,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> Result<Vec<f32>, String> {
     let win = plan.window.lifted_to_2d();
     let in_plane: usize = win.input.iter().product();
     let out_plane: usize = win.output.iter().product();
@@ -139,12 +159,12 @@ fn conv(plan: &Plan, group: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -
             if depthwise {
                 for (j, o) in og.chunks_exact_mut(out_plane).enumerate() {
                     let filter = &wg[j * ksize..(j + 1) * ksize];
-                    depthwise_plane(xg, filter, bg.map_or(0.0, |b| b[j]), &win, o, &mut scratch);
+                    depthwise_plane(xg, filter, bg.map_or(0.0, |b| b[j]), &win, clamp, o, &mut scratch);
                 }
             } else if pointwise {
                 let a = MatRef::row_major(wg, mg, cg)?;
                 let b = MatRef::row_major(xg, cg, in_plane)?;
-                sgemm(1.0, a, b, init, og, out_plane)?;
+                sgemm_clamped(1.0, a, b, init, clamp, og, out_plane)?;
             } else {
                 let a = MatRef::row_major(wg, mg, kdim)?;
                 for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
@@ -153,7 +173,7 @@ fn conv(plan: &Plan, group: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -
                     cols.resize(kdim * ncols, 0.0);
                     im2col(xg, cg, &win, rows, &mut cols);
                     let b = MatRef::row_major(&cols, kdim, ncols)?;
-                    sgemm(1.0, a, b, init, &mut og[r0 * inner_cols..], out_plane)?;
+                    sgemm_clamped(1.0, a, b, init, clamp, &mut og[r0 * inner_cols..], out_plane)?;
                 }
             }
         }

@@ -9,12 +9,38 @@
 //! common case) accumulate all nine taps in a single pass over the output row, and with
 //! vertical stride 1 two output rows at a time, sharing the input rows they both read.
 
+use super::sgemm::Clamp;
 use super::spatial::Window;
 
 /// Convolves one `H × W` plane with one `KH × KW` filter, writing the `OH × OW` output plane
-/// with `bias` added. `scratch` is reused between calls to avoid reallocating. The window must
-/// be 2-D and the slices sized by it (validated by the op; a mismatch panics on bounds).
-pub fn depthwise_plane(input: &[f32], filter: &[f32], bias: f32, w: &Window, out: &mut [f32], scratch: &mut Vec<f32>) {
+/// with `bias` added and then, with `clamp`, the fused activation applied. `scratch` is reused
+/// between calls to avoid reallocating. The window must be 2-D and the slices sized by it
+/// (validated by the op; a mismatch panics on bounds).
+pub fn depthwise_plane(
+    input: &[f32],
+    filter: &[f32],
+    bias: f32,
+    w: &Window,
+    clamp: Option<Clamp>,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    depthwise_plane_linear(input, filter, bias, w, out, scratch);
+    if let Some(c) = clamp {
+        // The plane was just written, so it is still in cache.
+        c.apply_slice(&mut out[..w.output[0] * w.output[1]]);
+    }
+}
+
+/// [`depthwise_plane`] without the activation.
+fn depthwise_plane_linear(
+    input: &[f32],
+    filter: &[f32],
+    bias: f32,
+    w: &Window,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
     let (h, wd) = (w.input[0], w.input[1]);
     let (kh, kw) = (w.kernel[0], w.kernel[1]);
     let (oh, ow) = (w.output[0], w.output[1]);

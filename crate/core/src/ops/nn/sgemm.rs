@@ -85,6 +85,48 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// A fused activation `v ↦ min(max(v, lo), hi)`, evaluated exactly as ONNX `Clip` (and `Relu`,
+/// which is `lo = 0`, `hi = +∞`) are: `v < lo ? lo : v`, then `v > hi ? hi : v`. So NaN passes
+/// through, −0 stays −0, and `lo > hi` makes every value `hi`, as the spec says. A missing
+/// bound is ±∞, which no comparison ever takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    /// Lower bound (`-∞` for none).
+    pub lo: f32,
+    /// Upper bound (`+∞` for none).
+    pub hi: f32,
+}
+
+impl Clamp {
+    /// `Relu`: `x < 0 ? 0 : x`.
+    pub const RELU: Clamp = Clamp { lo: 0.0, hi: f32::INFINITY };
+
+    /// One value.
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        let v = if v < self.lo { self.lo } else { v };
+        if v > self.hi {
+            self.hi
+        } else {
+            v
+        }
+    }
+
+    /// Every value of `xs`, in place: four lanes at a time ([`F32x4::clip`] follows the same
+    /// rule bit for bit), the tail one by one.
+    #[inline]
+    pub fn apply_slice(self, xs: &mut [f32]) {
+        let (lo, hi) = (F32x4::splat(self.lo), F32x4::splat(self.hi));
+        let mut quads = xs.chunks_exact_mut(4);
+        for q in &mut quads {
+            F32x4::load(q).clip(lo, hi).store(q);
+        }
+        for x in quads.into_remainder() {
+            *x = self.apply(*x);
+        }
+    }
+}
+
 /// What `C` holds before the product is added.
 #[derive(Debug, Clone, Copy)]
 pub enum Init<'a> {
@@ -106,6 +148,21 @@ pub fn sgemm(
     a: MatRef<'_>,
     b: MatRef<'_>,
     init: Init<'_>,
+    c: &mut [f32],
+    ldc: usize,
+) -> Result<(), String> {
+    sgemm_clamped(alpha, a, b, init, None, c, ldc)
+}
+
+/// [`sgemm`] followed by a fused activation: with `clamp = Some(c)` every stored value `v`
+/// becomes `c.apply(v)`, in the store of the last depth block while the tile is still in cache.
+/// The values are exactly those of a separate `Clip`/`Relu` pass over the output.
+pub fn sgemm_clamped(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    init: Init<'_>,
+    clamp: Option<Clamp>,
     c: &mut [f32],
     ldc: usize,
 ) -> Result<(), String> {
@@ -136,6 +193,9 @@ pub fn sgemm(
                 Init::Accumulate => {}
                 Init::RowBias(bias) => row.fill(bias[i]),
             }
+            if let Some(cl) = clamp {
+                cl.apply_slice(row);
+            }
         }
         return Ok(());
     }
@@ -150,6 +210,8 @@ pub fn sgemm(
             pack_b(&b, pc, kc, jc, nc, &mut bpack);
             // The first depth block applies `init`; later ones add to what it stored.
             let store = if pc == 0 { init } else { Init::Accumulate };
+            // The activation applies to the finished sums only.
+            let clamp = if pc + kc == k { clamp } else { None };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
                 pack_a(&a, alpha, ic, mc, pc, kc, &mut apack);
@@ -161,7 +223,7 @@ pub fn sgemm(
                         let ap = &apack[ir * kc..(ir + MR) * kc];
                         let acc = micro_kernel(kc, ap, bp);
                         let (row0, col0) = (ic + ir, jc + jr);
-                        store_tile(&acc, mr, nr, &mut c[row0 * ldc + col0..], ldc, store, row0);
+                        store_tile(&acc, mr, nr, &mut c[row0 * ldc + col0..], ldc, store, clamp, row0);
                     }
                 }
             }
@@ -239,7 +301,17 @@ fn micro_kernel(kc: usize, ap: &[f32], bp: &[f32]) -> [[f32; NR]; MR] {
 
 /// Writes the valid `mr × nr` corner of a tile to `c` (whose element 0 is the tile's origin).
 #[inline(always)]
-fn store_tile(acc: &[[f32; NR]; MR], mr: usize, nr: usize, c: &mut [f32], ldc: usize, init: Init<'_>, row0: usize) {
+#[allow(clippy::too_many_arguments)]
+fn store_tile(
+    acc: &[[f32; NR]; MR],
+    mr: usize,
+    nr: usize,
+    c: &mut [f32],
+    ldc: usize,
+    init: Init<'_>,
+    clamp: Option<Clamp>,
+    row0: usize,
+) {
     for (i, acc_row) in acc.iter().enumerate().take(mr) {
         let row = &mut c[i * ldc..i * ldc + nr];
         match init {
@@ -249,6 +321,9 @@ fn store_tile(acc: &[[f32; NR]; MR], mr: usize, nr: usize, c: &mut [f32], ldc: u
                 let b = bias[row0 + i];
                 row.iter_mut().zip(acc_row).for_each(|(c, a)| *c = a + b);
             }
+        }
+        if let Some(cl) = clamp {
+            cl.apply_slice(row);
         }
     }
 }

@@ -48,6 +48,13 @@ impl F32x4 {
         // SAFETY: `s` has four writable floats; the store is unaligned.
         unsafe { arch::_mm_storeu_ps(s.as_mut_ptr(), self.0) }
     }
+    /// Lane-wise `v < lo ? lo : v`, then `v > hi ? hi : v` (ONNX Clip, NaN passes through).
+    #[inline(always)]
+    pub fn clip(self, lo: F32x4, hi: F32x4) -> F32x4 {
+        // SAFETY: SSE is part of the x86-64 baseline. `maxps(a, b)` is `a > b ? a : b` and
+        // `minps(a, b)` is `a < b ? a : b`, returning `b` for NaN: exactly the scalar rule.
+        F32x4(unsafe { arch::_mm_min_ps(hi.0, arch::_mm_max_ps(lo.0, self.0)) })
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -98,6 +105,12 @@ impl F32x4 {
         // SAFETY: `s` has four writable floats; v128 stores need no alignment.
         unsafe { arch::v128_store(s.as_mut_ptr().cast(), self.0) }
     }
+    /// Lane-wise `v < lo ? lo : v`, then `v > hi ? hi : v` (ONNX Clip, NaN passes through).
+    #[inline(always)]
+    pub fn clip(self, lo: F32x4, hi: F32x4) -> F32x4 {
+        // `pmax(a, b)` is `a < b ? b : a` and `pmin(a, b)` is `b < a ? b : a`.
+        F32x4(arch::f32x4_pmin(arch::f32x4_pmax(self.0, lo.0), hi.0))
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -142,6 +155,18 @@ impl F32x4 {
     pub fn store(self, s: &mut [f32]) {
         s[..4].copy_from_slice(&self.0);
     }
+    /// Lane-wise `v < lo ? lo : v`, then `v > hi ? hi : v` (ONNX Clip, NaN passes through).
+    #[inline(always)]
+    pub fn clip(self, lo: F32x4, hi: F32x4) -> F32x4 {
+        F32x4(std::array::from_fn(|i| {
+            let v = if self.0[i] < lo.0[i] { lo.0[i] } else { self.0[i] };
+            if v > hi.0[i] {
+                hi.0[i]
+            } else {
+                v
+            }
+        }))
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
@@ -175,5 +200,28 @@ mod tests {
         let mut out = [0.0; 5];
         b.store(&mut out);
         assert_eq!(out, [1.5, 3.0, 4.5, 6.0, 0.0]);
+    }
+
+    #[test]
+    fn clip_is_the_scalar_rule() {
+        let scalar = |v: f32, lo: f32, hi: f32| {
+            let v = if v < lo { lo } else { v };
+            if v > hi {
+                hi
+            } else {
+                v
+            }
+        };
+        let vals = [f32::NAN, -0.0, 0.0, -1.0, 7.0, 3.0, f32::INFINITY, f32::NEG_INFINITY];
+        let bounds = [(0.0, 6.0), (-0.0, f32::INFINITY), (2.0, 1.0), (f32::NEG_INFINITY, 0.5), (0.0, -0.0)];
+        for (lo, hi) in bounds {
+            for v in vals.chunks_exact(4) {
+                let mut out = [0.0; 4];
+                F32x4::load(v).clip(F32x4::splat(lo), F32x4::splat(hi)).store(&mut out);
+                for (o, &x) in out.iter().zip(v) {
+                    assert_eq!(o.to_bits(), scalar(x, lo, hi).to_bits(), "{x} in [{lo}, {hi}]");
+                }
+            }
+        }
     }
 }

@@ -29,6 +29,10 @@ impl Flatten {
 }
 
 impl Op for Flatten {
+    fn reshapes_input(&self) -> bool {
+        true
+    }
+
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
     }

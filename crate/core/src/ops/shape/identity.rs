@@ -13,6 +13,10 @@ pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for Identity {
+    fn reshapes_input(&self) -> bool {
+        true
+    }
+
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         Ok(vec![input_fact(inputs, 0)?.clone()])
     }

@@ -62,6 +62,10 @@ impl Reshape {
 }
 
 impl Op for Reshape {
+    fn reshapes_input(&self) -> bool {
+        true
+    }
+
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
     }

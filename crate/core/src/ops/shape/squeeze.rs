@@ -36,6 +36,10 @@ impl Squeeze {
 }
 
 impl Op for Squeeze {
+    fn reshapes_input(&self) -> bool {
+        true
+    }
+
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
     }

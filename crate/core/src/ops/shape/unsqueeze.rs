@@ -30,6 +30,10 @@ impl Unsqueeze {
 }
 
 impl Op for Unsqueeze {
+    fn reshapes_input(&self) -> bool {
+        true
+    }
+
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
     }

@@ -1,0 +1,70 @@
+//! Per-step native profile of a model run: `cargo run --release --example profile_plan
+//! [MODEL.onnx] [iters] [--unfused]` (default: the person detector, 10 runs).
+//!
+//! Times every step of [`Plan::run_profiled`] with `std::time::Instant` and prints the total
+//! per op type and the slowest steps, as the per-step minimum over the runs (robust to a busy
+//! machine), next to the end-to-end median and minimum.
+
+use qplay_core::model::{load_onnx, Plan, PlanOptions, StepEvent, Tensor};
+use qplay_core::ops::Registry;
+use std::collections::HashMap;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let unfused = args.iter().any(|a| a == "--unfused");
+    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let path = pos.first().map_or("www/models/person_ssdlite.onnx", |s| s.as_str());
+    let iters: usize = pos.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let graph = load_onnx(&std::fs::read(path).expect("read model")).expect("load model");
+    let input = graph.inputs.first().expect("an input");
+    let shape: Vec<usize> = input.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    let options = PlanOptions { fuse_activations: !unfused };
+    let plan =
+        Plan::with_options(&graph, &Registry::new(), &[(input.name.clone(), shape.clone())], options).expect("plan");
+    let n: usize = shape.iter().product();
+    let x = Tensor::f32(shape.clone(), (0..n).map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0).collect()).unwrap();
+    let inputs = [(input.name.clone(), x)];
+    plan.run(&inputs).expect("run");
+
+    let steps = plan.steps();
+    let mut best = vec![f64::INFINITY; steps.len()];
+    let mut totals = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let mut started = Instant::now();
+        let t0 = Instant::now();
+        plan.run_profiled(&inputs, &mut |i, e| match e {
+            StepEvent::Start => started = Instant::now(),
+            StepEvent::End => best[i] = best[i].min(started.elapsed().as_secs_f64() * 1e3),
+        })
+        .expect("run");
+        totals.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    totals.sort_by(f64::total_cmp);
+    let sum: f64 = best.iter().sum();
+    println!(
+        "{path} {shape:?}{}: {} steps, median {:.2} ms, min {:.2} ms over {iters} runs; sum of per-step minima {sum:.2} ms",
+        if unfused { " (unfused)" } else { "" },
+        steps.len(),
+        totals[totals.len() / 2],
+        totals[0]
+    );
+    let mut by_op: HashMap<&str, (f64, usize)> = HashMap::new();
+    for ((_, op), t) in steps.iter().zip(&best) {
+        let e = by_op.entry(op).or_default();
+        e.0 += t;
+        e.1 += 1;
+    }
+    let mut by_op: Vec<_> = by_op.into_iter().collect();
+    by_op.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    println!("\nper op type (sum of per-step minima):");
+    for (op, (t, count)) in by_op {
+        println!("  {op:<20} {count:>4} steps {t:>9.2} ms {:>5.1}%", 100.0 * t / sum);
+    }
+    let mut order: Vec<usize> = (0..steps.len()).collect();
+    order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+    println!("\nslowest steps:");
+    for &i in order.iter().take(15) {
+        println!("  {:>7.3} ms  {:<12} {}", best[i], steps[i].1, steps[i].0);
+    }
+}
