@@ -1,8 +1,8 @@
 //! Flatten: to 2-D `[∏ dims before axis, ∏ dims from axis]`; axis in `[-rank, rank]`.
 
 use super::args::Inputs;
-use crate::model::{Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::model::Node;
+use crate::ops::{BuildCtx, Op};
 
 /// Flatten.
 #[derive(Debug, Clone)]
@@ -28,17 +28,4 @@ impl Flatten {
     }
 }
 
-impl Op for Flatten {
-    fn reshapes_input(&self) -> bool {
-        true
-    }
-
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
-    }
-
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let shape = self.plan(inputs)?;
-        Ok(vec![Tensor { shape, data: input(inputs, 0)?.data.clone() }])
-    }
-}
+super::reshape_like_op!(Flatten);

@@ -25,6 +25,29 @@ pub mod unsqueeze;
 
 use super::Registry;
 
+/// Implements [`Op`](crate::ops::Op) for an op that only changes the shape of input 0 (Reshape,
+/// Flatten, Squeeze, Unsqueeze): the output shape comes from the type's `plan`, the data is the
+/// input's, and the plan may hand the input buffer over without copying.
+macro_rules! reshape_like_op {
+    ($t:ty) => {
+        impl $crate::ops::Op for $t {
+            fn reshapes_input(&self) -> bool {
+                true
+            }
+
+            fn infer(&self, inputs: &[Option<&$crate::ops::Fact>]) -> Result<Vec<$crate::ops::Fact>, String> {
+                Ok(vec![$crate::ops::Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
+            }
+
+            fn eval(&self, inputs: &[Option<&$crate::model::Tensor>]) -> Result<Vec<$crate::model::Tensor>, String> {
+                let shape = self.plan(inputs)?;
+                Ok(vec![$crate::model::Tensor { shape, data: $crate::ops::input(inputs, 0)?.data.clone() }])
+            }
+        }
+    };
+}
+pub(crate) use reshape_like_op;
+
 /// Adds this family's ops to the registry.
 pub fn register(r: &mut Registry) {
     r.register("Concat", concat::build);

@@ -3,8 +3,8 @@
 //! `allowzero` (opset 14) makes 0 a real zero-sized dimension.
 
 use super::args::{known_ints, Inputs};
-use crate::model::{numel, Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::model::{numel, Node};
+use crate::ops::{BuildCtx, Op};
 
 /// Reshape.
 #[derive(Debug, Clone)]
@@ -61,17 +61,4 @@ impl Reshape {
     }
 }
 
-impl Op for Reshape {
-    fn reshapes_input(&self) -> bool {
-        true
-    }
-
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
-    }
-
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let shape = self.plan(inputs)?;
-        Ok(vec![Tensor { shape, data: input(inputs, 0)?.data.clone() }])
-    }
-}
+super::reshape_like_op!(Reshape);

@@ -2,8 +2,8 @@
 //! input 1 after), or all of them when none (or an empty list) are given.
 
 use super::args::{axes, known_ints, Inputs};
-use crate::model::{Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::model::Node;
+use crate::ops::{BuildCtx, Op};
 
 /// Squeeze.
 #[derive(Debug, Clone)]
@@ -35,17 +35,4 @@ impl Squeeze {
     }
 }
 
-impl Op for Squeeze {
-    fn reshapes_input(&self) -> bool {
-        true
-    }
-
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
-    }
-
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let shape = self.plan(inputs)?;
-        Ok(vec![Tensor { shape, data: input(inputs, 0)?.data.clone() }])
-    }
-}
+super::reshape_like_op!(Squeeze);

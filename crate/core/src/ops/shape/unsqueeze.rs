@@ -2,8 +2,8 @@
 //! opset 13, input 1 after); negative axes count from the end of the *output*.
 
 use super::args::{axes, known_ints, Inputs};
-use crate::model::{Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::model::Node;
+use crate::ops::{BuildCtx, Op};
 
 /// Unsqueeze.
 #[derive(Debug, Clone)]
@@ -29,17 +29,4 @@ impl Unsqueeze {
     }
 }
 
-impl Op for Unsqueeze {
-    fn reshapes_input(&self) -> bool {
-        true
-    }
-
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
-    }
-
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let shape = self.plan(inputs)?;
-        Ok(vec![Tensor { shape, data: input(inputs, 0)?.data.clone() }])
-    }
-}
+super::reshape_like_op!(Unsqueeze);
