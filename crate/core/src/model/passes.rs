@@ -85,23 +85,7 @@ pub fn fold_batchnorm_into_conv(graph: &mut Graph) -> usize {
         graph.initializers.insert(new_b, f.bias);
         removed[f.bn] = true;
     }
-    let mut i = 0;
-    graph.nodes.retain(|_| {
-        i += 1;
-        !removed[i - 1]
-    });
-
-    let referenced: HashSet<&str> = graph
-        .nodes
-        .iter()
-        .flat_map(|n| n.inputs.iter())
-        .chain(graph.outputs.iter().map(|o| &o.name))
-        .map(String::as_str)
-        .collect();
-    let dead: Vec<String> = touched.into_iter().filter(|t| !referenced.contains(t.as_str())).collect();
-    for t in dead {
-        graph.initializers.remove(&t);
-    }
+    remove_nodes(graph, &removed, touched);
     count
 }
 
@@ -253,22 +237,7 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
         }
         removed[ai] = true;
     }
-    let mut i = 0;
-    graph.nodes.retain(|_| {
-        i += 1;
-        !removed[i - 1]
-    });
-    let referenced: HashSet<&str> = graph
-        .nodes
-        .iter()
-        .flat_map(|n| n.inputs.iter())
-        .chain(graph.outputs.iter().map(|o| &o.name))
-        .map(String::as_str)
-        .collect();
-    let dead: Vec<String> = touched.into_iter().filter(|t| !referenced.contains(t.as_str())).collect();
-    for t in dead {
-        graph.initializers.remove(&t);
-    }
+    remove_nodes(graph, &removed, touched);
     fusions.len()
 }
 
@@ -291,4 +260,25 @@ fn clip_bounds(graph: &Graph, clip: &Node) -> Option<(Option<f32>, Option<f32>)>
         }
     };
     Some((bound(1)?, bound(2)?))
+}
+
+/// Drops the nodes marked in `removed`, then the initializers in `touched` that nothing reads
+/// any more (parameters of folded or fused nodes).
+fn remove_nodes(graph: &mut Graph, removed: &[bool], touched: Vec<String>) {
+    let mut i = 0;
+    graph.nodes.retain(|_| {
+        i += 1;
+        !removed[i - 1]
+    });
+    let referenced: HashSet<&str> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter())
+        .chain(graph.outputs.iter().map(|o| &o.name))
+        .map(String::as_str)
+        .collect();
+    let dead: Vec<String> = touched.into_iter().filter(|t| !referenced.contains(t.as_str())).collect();
+    for t in dead {
+        graph.initializers.remove(&t);
+    }
 }
