@@ -65,6 +65,12 @@ def main():
         subprocess.run([str(qplay), "quantize", str(model), "--calib", str(tmp / "calib"), "--method", method, "-o", str(out)],
                        check=True, capture_output=True)
         results[f"qplay quantize --method {method}"] = (out, time.perf_counter() - t0)
+    for k in [2, 4]:
+        out = tmp / f"qplay_mixed{k}.onnx"
+        t0 = time.perf_counter()
+        subprocess.run([str(qplay), "quantize", str(model), "--calib", str(tmp / "calib"), "--auto-mixed", str(k), "-o", str(out)],
+                       check=True, capture_output=True)
+        results[f"qplay quantize --auto-mixed {k} (percentile)"] = (out, time.perf_counter() - t0)
 
     ev = tensors(profile, EVAL)
     fp = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])

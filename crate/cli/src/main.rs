@@ -23,7 +23,8 @@ Usage:
       model, else it is inferred from the output shapes (and the assumptions are printed).
 
   qplay quantize MODEL.onnx --calib DIR [--method minmax|ema|percentile|entropy|mse] [--per-tensor]
-                [--int8-activations] [--keep-fp32 NODES] [--profile p.json] -o OUT.onnx [--report r.json]
+                [--int8-activations] [--keep-fp32 NODES] [--auto-mixed K] [--profile p.json] -o OUT.onnx
+                [--report r.json]
       post-training quantization to a QDQ ONNX model (int8 weights, per channel by default).
       DIR holds images (pre-processed with the model's profile) or .npy input tensors.
 

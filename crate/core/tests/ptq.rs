@@ -83,6 +83,29 @@ fn every_observer_and_per_tensor_work() {
 }
 
 #[test]
+fn auto_mixed_keeps_the_most_sensitive_layers_fp32() {
+    let g = load_onnx(&repo("www/models/blazeface_short.onnx")).unwrap();
+    let x = read_npy(&repo("tests/fixtures/blazeface_short_astronaut/input.npy")).unwrap();
+    let all = quantize(&g, "input", std::slice::from_ref(&x), &PtqOptions::default()).unwrap();
+    let q =
+        quantize(&g, "input", std::slice::from_ref(&x), &PtqOptions { auto_mixed: 3, ..Default::default() }).unwrap();
+    assert_eq!(q.report.kept_fp32.len(), 3);
+    assert_eq!(q.report.layers.len(), all.report.layers.len() - 3);
+    // Every remaining layer was measured, and none is more sensitive than the ones kept.
+    let kept_notes: Vec<&String> = q.report.notes.iter().filter(|n| n.contains("--auto-mixed")).collect();
+    assert_eq!(kept_notes.len(), 3);
+    assert!(q.report.layers.iter().all(|l| l.sensitivity_sqnr_db.is_some()));
+    // Keeping the worst layers FP32 does not make the model worse.
+    let worst = |r: &qplay_core::ptq::Report| r.output_sqnr_db.values().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        worst(&q.report) >= worst(&all.report) - 0.5,
+        "{:?} vs {:?}",
+        q.report.output_sqnr_db,
+        all.report.output_sqnr_db
+    );
+}
+
+#[test]
 fn bad_calibration_input_is_an_error() {
     let g = load_onnx(&repo("www/models/blazeface_short.onnx")).unwrap();
     let e = quantize(&g, "input", &[], &PtqOptions::default()).unwrap_err();

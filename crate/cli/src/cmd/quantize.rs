@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method percentile|minmax|ema|entropy|mse] \
-[--per-tensor] [--int8-activations] [--keep-fp32 NODE,NODE] [--profile p.json] -o OUT.onnx [--report r.json]";
+[--per-tensor] [--int8-activations] [--keep-fp32 NODE,NODE] [--auto-mixed K] [--profile p.json] -o OUT.onnx [--report r.json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let a = Args::parse(
         argv,
-        &["calib", "method", "keep-fp32", "profile", "o", "out", "report"],
+        &["calib", "method", "keep-fp32", "auto-mixed", "profile", "o", "out", "report"],
         &["per-tensor", "int8-activations"],
     )?;
     let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
@@ -26,6 +26,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         per_channel: !a.flag("per-tensor"),
         activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
         keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),
+        auto_mixed: a.opt("auto-mixed")?.unwrap_or(0),
     };
     let bytes = read(Path::new(model))?;
     let graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;

@@ -36,6 +36,9 @@ pub struct PtqOptions {
     pub activation: QType,
     /// Node names to keep in FP32.
     pub keep_fp32: Vec<String>,
+    /// Keep this many of the most sensitive layers FP32 (0: none). Sensitivity is the model
+    /// output's SQNR when only that layer is quantized, on up to two calibration inputs.
+    pub auto_mixed: usize,
 }
 
 impl Default for PtqOptions {
@@ -45,6 +48,7 @@ impl Default for PtqOptions {
             per_channel: true,
             activation: QType::UINT8,
             keep_fp32: vec![],
+            auto_mixed: 0,
         }
     }
 }
@@ -64,6 +68,9 @@ pub struct LayerReport {
     pub weight_scales: usize,
     /// SQNR (dB) of the fake-quantized weights against the FP32 weights.
     pub weight_sqnr_db: f64,
+    /// Sensitivity: the lowest output SQNR (dB) when only this layer is quantized (measured
+    /// with `auto_mixed`; `None` otherwise).
+    pub sensitivity_sqnr_db: Option<f64>,
 }
 
 /// Range and parameters of one quantized activation.
@@ -197,15 +204,123 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         return Err(e.into());
     }
 
-    // Rewrite the graph.
-    // Per activation: parameters, observed min/max, chosen clip range.
-    type ActParams = (QParams, (f32, f32), (f32, f32));
+    // Activation parameters.
     let mut act_params: HashMap<String, ActParams> = HashMap::new();
     for (name, o) in &observers {
         let (lo, hi) = o.range(opts.activation, Scheme::Asymmetric)?;
         let p = crate::quant::params_or_unit(lo as f64, hi as f64, opts.activation, Scheme::Asymmetric)?;
         act_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
     }
+    // Per-layer sensitivity: output SQNR when only that layer is quantized; the worst
+    // `auto_mixed` layers stay FP32.
+    let mut sensitivity: HashMap<String, f64> = HashMap::new();
+    if opts.auto_mixed > 0 {
+        let probe = &calib[..calib.len().min(2)];
+        for &t in &targets {
+            let (gi, _) = rewrite(&g, &[t], &act_params, opts, per_channel)?;
+            let db =
+                output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
+            sensitivity.insert(g.nodes[t].name.clone(), db);
+        }
+        let mut by: Vec<usize> = targets.clone();
+        by.sort_by(|a, b| sensitivity[&g.nodes[*a].name].total_cmp(&sensitivity[&g.nodes[*b].name]));
+        by.truncate(opts.auto_mixed);
+        for &w in &by {
+            kept.push(g.nodes[w].name.clone());
+            notes.push(format!(
+                "kept FP32 by --auto-mixed: `{}` (output SQNR {:.1} dB when only it is quantized)",
+                g.nodes[w].name, sensitivity[&g.nodes[w].name]
+            ));
+        }
+        targets.retain(|t| !by.contains(t));
+    }
+    let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
+    for l in &mut layers {
+        l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
+    }
+    g.toposort()?;
+
+    // Serialise, reload (the export gate: what we write must load and run), and measure.
+    let onnx = save_onnx(&g, "qplay");
+    let reloaded = load_onnx(&onnx)?;
+    let output_sqnr_db = output_sqnr(&reloaded, input, calib, &fp32_outputs, &registry)?;
+    let report = Report {
+        method: opts.method.name(),
+        per_channel,
+        activation_type: if opts.activation.signed { "int8" } else { "uint8" },
+        calibration_inputs: calib.len(),
+        layers,
+        kept_fp32: kept,
+        fp32_bytes: None,
+        int8_bytes: onnx.len(),
+        output_sqnr_db,
+        notes,
+    };
+    Ok(Quantized { graph: reloaded, onnx, report })
+}
+
+fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {
+    Node {
+        name: name.to_string(),
+        op_type: op.to_string(),
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![output.to_string()],
+        attrs: Attrs(axis.map(|a| ("axis".to_string(), Attr::Int(a))).into_iter().collect()),
+    }
+}
+
+/// The output-channel axis of a weight: 0 for Conv and for Gemm with transB, else the last.
+fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
+    let rank = w.shape.len();
+    if rank == 0 || numel(&w.shape)? == 0 {
+        return Err(ModelError::at(n, "its weight is empty").into());
+    }
+    Ok(match n.op_type.as_str() {
+        "Conv" => 0,
+        "Gemm" if n.attrs.int("transB", 0) != 0 => 0,
+        _ => rank - 1,
+    })
+}
+
+/// SQNR (dB) of each graph output of `g` against the FP32 outputs, over `inputs`.
+fn output_sqnr(
+    g: &Graph,
+    input: &str,
+    inputs: &[Tensor],
+    fp32_outputs: &[Vec<Tensor>],
+    registry: &Registry,
+) -> Result<BTreeMap<String, f64>, Error> {
+    let shape = inputs.first().map(|t| t.shape.clone()).unwrap_or_default();
+    let plan = Plan::new(g, registry, &[(input.to_string(), shape)])?;
+    let names = plan.output_names().into_iter().map(String::from).collect::<Vec<_>>();
+    let mut refs: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
+    let mut approx: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
+    for (x, fp) in inputs.iter().zip(fp32_outputs) {
+        let out = plan.run(&[(input.to_string(), x.clone())])?;
+        for (k, (a, b)) in fp.iter().zip(&out).enumerate() {
+            refs[k].extend(a.to_f32_vec());
+            approx[k].extend(b.to_f32_vec());
+        }
+    }
+    let mut db = BTreeMap::new();
+    for (k, n) in names.iter().enumerate() {
+        db.insert(n.clone(), error_metrics(&refs[k], &approx[k])?.sqnr_db);
+    }
+    Ok(db)
+}
+
+/// Per activation: parameters, observed min/max, chosen clip range.
+type ActParams = (QParams, (f32, f32), (f32, f32));
+
+/// The QDQ rewrite of `g` (already BatchNorm-folded) for the quantizable nodes `targets`.
+fn rewrite(
+    g: &Graph,
+    targets: &[usize],
+    act_params: &HashMap<String, ActParams>,
+    opts: &PtqOptions,
+    per_channel: bool,
+) -> Result<(Graph, Vec<LayerReport>), Error> {
+    let mut g = g.clone();
     let zp_tensor = |qt: QType, v: Vec<i32>| -> Tensor {
         let n = v.len();
         let shape = if n == 1 { vec![] } else { vec![n] };
@@ -332,6 +447,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
             weight_range: (wl, wh),
             weight_scales: scales.len(),
             weight_sqnr_db: wm.sqnr_db,
+            sensitivity_sqnr_db: None,
         });
         new_nodes.push(n);
     }
@@ -339,60 +455,5 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     // Drop float weights nothing reads any more.
     let used: HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
     g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
-    g.toposort()?;
-
-    // Serialise, reload (the export gate: what we write must load and run), and measure.
-    let onnx = save_onnx(&g, "qplay");
-    let reloaded = load_onnx(&onnx)?;
-    let qplan = Plan::new(&reloaded, &registry, &[(input.to_string(), shape)])?;
-    let names = qplan.output_names().into_iter().map(String::from).collect::<Vec<_>>();
-    let mut refs: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
-    let mut approx: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
-    for (x, fp) in calib.iter().zip(&fp32_outputs) {
-        let out = qplan.run(&[(input.to_string(), x.clone())])?;
-        for (k, (a, b)) in fp.iter().zip(&out).enumerate() {
-            refs[k].extend(a.to_f32_vec());
-            approx[k].extend(b.to_f32_vec());
-        }
-    }
-    let mut output_sqnr_db = BTreeMap::new();
-    for (k, n) in names.iter().enumerate() {
-        output_sqnr_db.insert(n.clone(), error_metrics(&refs[k], &approx[k])?.sqnr_db);
-    }
-    let report = Report {
-        method: opts.method.name(),
-        per_channel,
-        activation_type: if opts.activation.signed { "int8" } else { "uint8" },
-        calibration_inputs: calib.len(),
-        layers,
-        kept_fp32: kept,
-        fp32_bytes: None,
-        int8_bytes: onnx.len(),
-        output_sqnr_db,
-        notes,
-    };
-    Ok(Quantized { graph: reloaded, onnx, report })
-}
-
-fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {
-    Node {
-        name: name.to_string(),
-        op_type: op.to_string(),
-        inputs: inputs.iter().map(|s| s.to_string()).collect(),
-        outputs: vec![output.to_string()],
-        attrs: Attrs(axis.map(|a| ("axis".to_string(), Attr::Int(a))).into_iter().collect()),
-    }
-}
-
-/// The output-channel axis of a weight: 0 for Conv and for Gemm with transB, else the last.
-fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
-    let rank = w.shape.len();
-    if rank == 0 || numel(&w.shape)? == 0 {
-        return Err(ModelError::at(n, "its weight is empty").into());
-    }
-    Ok(match n.op_type.as_str() {
-        "Conv" => 0,
-        "Gemm" if n.attrs.int("transB", 0) != 0 => 0,
-        _ => rank - 1,
-    })
+    Ok((g, layers))
 }
