@@ -162,3 +162,60 @@ fn bad_files_fail_with_a_message() {
     assert_eq!(code, 2);
     assert!(!err.contains("panicked") && err.contains("error"), "{err}");
 }
+
+#[test]
+fn quantize_and_compare() {
+    let out = tmp("face_int8.onnx");
+    let report = tmp("face_report.json");
+    let (code, text, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "-o",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("layers int8"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["method"], "percentile");
+    assert_eq!(r["calibration_inputs"], 7);
+    assert!(r["layers"].as_array().unwrap().len() > 30);
+    // The exported file is a model qplay loads, and compare measures it against FP32.
+    let (code, text, err) = qplay(&[
+        "compare",
+        "www/models/blazeface_short.onnx",
+        out.to_str().unwrap(),
+        "--images",
+        "www/samples",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["size_ratio"].as_f64().unwrap() < 0.5);
+    assert_eq!(v["images"], 7);
+    // Bad calibration folders.
+    let empty = tmp("empty-calib");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (dir, want) in [(empty.to_str().unwrap(), "no calibration inputs"), ("/nonexistent/dir", "cannot read --calib")]
+    {
+        let (code, _, err) =
+            qplay(&["quantize", "www/models/blazeface_short.onnx", "--calib", dir, "-o", "/tmp/x.onnx"]);
+        assert_eq!(code, 2);
+        assert!(err.contains(want), "{err}");
+    }
+    let (code, _, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--method",
+        "magic",
+        "-o",
+        "/tmp/x.onnx",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown calibration method"), "{err}");
+}
