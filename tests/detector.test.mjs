@@ -109,6 +109,15 @@ test('quantize in the page: INT8 pane, report, download', async () => {
   assert.match(href, /^blob:/);
   await s.page.locator('#detect').screenshot({ path: `${ARTIFACTS}detector-int8.png` });
   console.log(`in-browser quantization of the person detector (7 photos, percentile): ${r.seconds.toFixed(1)} s`);
+  // "Keep FP32 and re-run" on the worst layer: one layer fewer is int8, and it is listed as kept.
+  const worst = await det().locator('button[data-keep]').first().getAttribute('data-keep');
+  const prevQ = await det().evaluate((el) => el.quantizations);
+  await det().locator('button[data-keep]').first().click();
+  await s.page.waitForFunction((p) => document.querySelector('qplay-detector').quantizations > p, prevQ, { timeout: 300_000 });
+  const rep2 = await det().evaluate((el) => el.int8.report);
+  assert.equal(rep2.layers.length, 87);
+  assert.deepEqual(rep2.kept_fp32, [worst]);
+  assert.match(await det().evaluate((el) => el.configCommand()), new RegExp(`--keep-fp32 .*${worst.split('/').pop()}`));
   assert.deepEqual(s.errors, []);
 });
 

@@ -40,7 +40,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, score, iou }) {
     if (!model) throw new Error('load a model first');
     const t0 = performance.now();
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
@@ -50,7 +50,7 @@ const handlers = {
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       progress(id, `quantizing with ${method} (${perChannel ? 'per-channel' : 'per-tensor'} weights), exporting and reloading the QDQ file`);
-      const report = q.run(method, perChannel, model.bytes.byteLength);
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? []);
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       int8?.free();

@@ -63,6 +63,7 @@ TEMPLATE.innerHTML = `
   [hidden] { display: none !important; }
   .agreement { font-size: 13px; margin: 6px 0; }
   a.dl { margin-right: 12px; }
+  button[data-keep] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
 </style>
 <div class="grid">
   <div part="toolbar">
@@ -160,6 +161,11 @@ export class QplayDetector extends HTMLElement {
     $('button[name=cancel]').addEventListener('click', () => this.cancel());
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
+    $('.qreport').addEventListener('click', (e) => {
+      const keep = e.target.closest('button[data-keep]');
+      if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.quantize(); }
+      if (e.target.closest('button[name=copy-config]')) navigator.clipboard?.writeText(this.configCommand()).catch(() => {});
+    });
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
@@ -232,6 +238,7 @@ export class QplayDetector extends HTMLElement {
 
   async loadBytes(bytes, profile, name) {
     this.showError(null);
+    if (name !== this.modelName) this.keepFp32 = new Set();
     this.modelBytes = bytes;
     this.modelName = name;
     this.info = null; // no detection with a stale model while this one loads
@@ -328,9 +335,11 @@ export class QplayDetector extends HTMLElement {
       this.status('decoding the calibration photos…', true);
       const images = [];
       for (const name of SAMPLES) images.push({ name, data: (await imageData(`${BASE}samples/${name}`)).data });
-      const r = await this.engine.quantize(images, { method, perChannel, score: this.score, iou: this.info.profile.iou_threshold },
+      const keepFp32 = [...(this.keepFp32 ?? [])];
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.status(stage, true));
       this.int8 = r;
+      this.quantizations = (this.quantizations ?? 0) + 1;
       this.status(`${this.modelName}: quantized in ${r.seconds.toFixed(1)} s`);
       this.dataset.int8 = '';
       this.$('.int8-pane').hidden = false;
@@ -342,6 +351,16 @@ export class QplayDetector extends HTMLElement {
       this.status(`${this.modelName}: quantization failed`);
       this.showError(`Quantization failed: ${e.message}`, 'quantize');
     }
+  }
+
+  /** The current quantization settings as the equivalent CLI command. */
+  configCommand() {
+    const method = this.$('select[name=method]').value;
+    const parts = ['qplay quantize', JSON.stringify(this.modelName ?? 'model.onnx'), '--calib DIR', `--method ${method}`];
+    if (!this.$('input[name=perChannel]').checked) parts.push('--per-tensor');
+    if (this.keepFp32?.size) parts.push(`--keep-fp32 ${JSON.stringify([...this.keepFp32].join(','))}`);
+    parts.push('-o int8.onnx');
+    return parts.join(' ');
   }
 
   renderReport(r) {
@@ -359,10 +378,13 @@ export class QplayDetector extends HTMLElement {
         ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
       <p>Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${v.toFixed(1)} dB`).join(' · ')}</p>
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
-      <table><thead><tr><th>layer (worst weight SQNR first)</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">Δ</th><th class="n">Z</th></tr></thead><tbody>
+      ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
+      <table class="layers"><thead><tr><th>layer (worst weight SQNR first)</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
       ${worst.map((l) => `<tr><td>${esc(l.node)}</td><td class="n">${l.weight_sqnr_db.toFixed(1)}</td><td class="n">${l.weight_scales}</td>
-        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td></tr>`).join('')}
+        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
+        <td><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button></td></tr>`).join('')}
       </tbody></table>
+      <p><button type="button" name="copy-config">Copy settings as a qplay command</button></p>
       <p><a class="dl" download="${esc(base)}_int8_qdq.onnx" href="${this.downloadUrl}">Download the INT8 model (.onnx)</a>
          <a class="dl" download="${esc(base)}_int8_report.json" href="${reportUrl}">Download the report (.json)</a></p>
       <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). qplay's int8 kernels are

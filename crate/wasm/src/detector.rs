@@ -144,10 +144,18 @@ impl WasmQuantizer {
 
     /// Quantizes with `method` (minmax, ema, percentile, entropy, mse) and per-channel or
     /// per-tensor weights; returns the report.
-    pub fn run(&mut self, method: &str, per_channel: bool, original_bytes: usize) -> Result<JsValue, JsError> {
+    /// `keep_fp32` names nodes to leave in float.
+    pub fn run(
+        &mut self,
+        method: &str,
+        per_channel: bool,
+        original_bytes: usize,
+        keep_fp32: Vec<String>,
+    ) -> Result<JsValue, JsError> {
         let opts = qplay_core::ptq::PtqOptions {
             method: qplay_core::quant::Calibration::parse(method).map_err(err)?,
             per_channel,
+            keep_fp32,
             ..Default::default()
         };
         let mut q = qplay_core::ptq::quantize(&self.graph, &self.profile.input, &self.calib, &opts).map_err(err)?;
