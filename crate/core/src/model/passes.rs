@@ -20,17 +20,7 @@ use std::collections::{HashMap, HashSet};
 /// This is what deployment toolchains do before quantizing, so per-channel weight ranges seen
 /// by the quantizer are those of the folded weights.
 pub fn fold_batchnorm_into_conv(graph: &mut Graph) -> usize {
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    for n in &graph.nodes {
-        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
-            *uses.entry(i).or_default() += 1;
-        }
-    }
-    for o in &graph.outputs {
-        *uses.entry(&o.name).or_default() += 1;
-    }
-    let producer: HashMap<&str, usize> =
-        graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
+    let (uses, producer) = uses_and_producers(graph);
 
     let folds: Vec<Fold> = graph
         .nodes
@@ -181,17 +171,7 @@ fn training(attrs: &Attrs) -> bool {
 /// graph's. The activation node is removed, and so are bound initializers nothing else reads.
 /// Run after [`fold_batchnorm_into_conv`], so that `Conv → BN → Clip` fuses too.
 pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    for n in &graph.nodes {
-        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
-            *uses.entry(i).or_default() += 1;
-        }
-    }
-    for o in &graph.outputs {
-        *uses.entry(&o.name).or_default() += 1;
-    }
-    let producer: HashMap<&str, usize> =
-        graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
+    let (uses, producer) = uses_and_producers(graph);
 
     // (conv, activation, lo, hi)
     let mut fusions: Vec<(usize, usize, Option<f32>, Option<f32>)> = Vec::new();
@@ -281,4 +261,20 @@ fn remove_nodes(graph: &mut Graph, removed: &[bool], touched: Vec<String>) {
     for t in dead {
         graph.initializers.remove(&t);
     }
+}
+
+/// How many readers each tensor has (a graph output counts as one), and which node produces it.
+fn uses_and_producers(graph: &Graph) -> (HashMap<&str, usize>, HashMap<&str, usize>) {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for n in &graph.nodes {
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            *uses.entry(i).or_default() += 1;
+        }
+    }
+    for o in &graph.outputs {
+        *uses.entry(&o.name).or_default() += 1;
+    }
+    let producer =
+        graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
+    (uses, producer)
 }
