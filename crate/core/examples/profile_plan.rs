@@ -19,7 +19,7 @@ fn main() {
     let graph = load_onnx(&std::fs::read(path).expect("read model")).expect("load model");
     let input = graph.inputs.first().expect("an input");
     let shape: Vec<usize> = input.shape.iter().map(|d| d.unwrap_or(1)).collect();
-    let options = PlanOptions { fuse_activations: !unfused };
+    let options = PlanOptions { fuse_activations: !unfused, ..Default::default() };
     let plan =
         Plan::with_options(&graph, &Registry::new(), &[(input.name.clone(), shape.clone())], options).expect("plan");
     let n: usize = shape.iter().product();

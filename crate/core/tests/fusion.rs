@@ -93,8 +93,9 @@ fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
 fn plans(g: &Graph, shape: &[usize]) -> (Plan, Plan) {
     let shapes = [(g.inputs[0].name.clone(), shape.to_vec())];
     let fused = Plan::new(g, &Registry::new(), &shapes).expect("fused plan");
-    let unfused = Plan::with_options(g, &Registry::new(), &shapes, PlanOptions { fuse_activations: false })
-        .expect("unfused plan");
+    let unfused =
+        Plan::with_options(g, &Registry::new(), &shapes, PlanOptions { fuse_activations: false, ..Default::default() })
+            .expect("unfused plan");
     (fused, unfused)
 }
 

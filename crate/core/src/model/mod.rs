@@ -9,6 +9,7 @@
 
 pub mod graph;
 pub mod load;
+pub mod lower_qdq;
 pub mod npy;
 pub mod passes;
 pub mod plan;

@@ -18,6 +18,7 @@
 //! [`Plan::fact`] (quantizers, the wasm buffers) can rely on it.
 
 use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
+use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv};
 use super::tensor::onnx_dtype_name;
 use super::{numel, DType, Graph, ModelError, Node, Tensor};
@@ -48,11 +49,14 @@ pub struct PlanOptions {
     /// Fuse `Relu` / constant-bound `Clip` into the preceding `Conv` (default on). The fused
     /// plan's outputs are bit-identical; the pre-activation tensors just no longer exist.
     pub fuse_activations: bool,
+    /// Run QDQ convolutions on the int8 kernels ([`lower_qdq`]; default on). Off, a QDQ model
+    /// is simulated in float exactly as its graph reads (the reference for the lowering).
+    pub int8_kernels: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { fuse_activations: true }
+        PlanOptions { fuse_activations: true, int8_kernels: true }
     }
 }
 
@@ -148,6 +152,9 @@ impl Plan {
         fold_batchnorm_into_conv(&mut g);
         if options.fuse_activations {
             fuse_activation_into_conv(&mut g);
+        }
+        if options.int8_kernels {
+            lower_qdq(&mut g);
         }
         Self::from_graph(g, registry, input_shapes)
     }

@@ -29,9 +29,9 @@ const IM2COL_CHUNK: usize = 512 * 1024;
 #[derive(Debug, Clone)]
 pub struct Conv {
     window: WindowAttrs,
-    group: usize,
+    pub(crate) group: usize,
     /// An activation fused into the store by [`crate::model::passes::fuse_activation_into_conv`].
-    clamp: Option<Clamp>,
+    pub(crate) clamp: Option<Clamp>,
 }
 
 /// Internal attribute (not ONNX) holding the lower bound of a fused `Clip`/`Relu`.
@@ -45,14 +45,14 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(Conv::from_node(node)?))
 }
 
-/// A convolution resolved against concrete shapes.
+/// A convolution resolved against concrete shapes (shared with the quantized convolutions).
 #[derive(Debug, Clone)]
-struct Plan {
-    batch: usize,
-    in_channels: usize,
-    out_channels: usize,
-    window: Window,
-    out_shape: Vec<usize>,
+pub(crate) struct Plan {
+    pub(crate) batch: usize,
+    pub(crate) in_channels: usize,
+    pub(crate) out_channels: usize,
+    pub(crate) window: Window,
+    pub(crate) out_shape: Vec<usize>,
 }
 
 impl Conv {
@@ -70,7 +70,7 @@ impl Conv {
     }
 
     /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
-    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
+    pub(crate) fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
         if x.len() < 3 {
             return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
         }

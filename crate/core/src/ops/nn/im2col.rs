@@ -106,6 +106,12 @@ pub fn chunk_cols(w: &Window, o0: &Range<usize>) -> usize {
 /// consecutive planes of spatial shape `w.input`. Sizes must have been validated by the caller
 /// (the op's geometry); a mismatch is a bug and panics on slice bounds.
 pub fn im2col(input: &[f32], channels: usize, w: &Window, o0: Range<usize>, cols: &mut [f32]) {
+    im2col_padded(input, channels, w, o0, 0.0, cols)
+}
+
+/// [`im2col`] for any element type, with `pad` written where a window reads padding (a
+/// quantized convolution pads with its input zero-point, the code of 0.0).
+pub fn im2col_padded<T: Copy>(input: &[T], channels: usize, w: &Window, o0: Range<usize>, pad: T, cols: &mut [T]) {
     let plane: usize = w.input.iter().product();
     let ksize: usize = w.kernel.iter().product();
     let ncols = chunk_cols(w, &o0);
@@ -118,7 +124,7 @@ pub fn im2col(input: &[f32], channels: usize, w: &Window, o0: Range<usize>, cols
             for_each_run(w, &taps, o0.clone(), |r| {
                 let dst = &mut row[r.col..r.col + r.len];
                 match r.src {
-                    None => dst.fill(0.0),
+                    None => dst.fill(pad),
                     Some((base, 1)) => dst.copy_from_slice(&src[base..base + r.len]),
                     Some((base, s)) => {
                         for (t, v) in dst.iter_mut().enumerate() {

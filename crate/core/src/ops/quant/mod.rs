@@ -1,8 +1,15 @@
 //! Op family `quant`: ONNX QuantizeLinear and DequantizeLinear (QDQ models), on top of the
-//! single quantize function in [`crate::quant`] so every path rounds the same way.
+//! single quantize function in [`crate::quant`] so every path rounds the same way; and the
+//! integer ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger —
+//! on the int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]). Planning lowers QDQ
+//! convolutions to QLinearConv ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
 
 pub mod dequantize_linear;
+pub mod qgemm;
+pub mod qlinear_conv;
+pub mod qlinear_matmul;
 pub mod quantize_linear;
+pub mod simd;
 
 use super::Registry;
 use crate::model::{DType, Tensor};
@@ -12,6 +19,10 @@ use crate::quant::{split_axis, QParams, QType};
 pub fn register(r: &mut Registry) {
     r.register("QuantizeLinear", quantize_linear::build);
     r.register("DequantizeLinear", dequantize_linear::build);
+    r.register("QLinearConv", qlinear_conv::build_qlinear);
+    r.register("ConvInteger", qlinear_conv::build_integer);
+    r.register("QLinearMatMul", qlinear_matmul::build_qlinear);
+    r.register("MatMulInteger", qlinear_matmul::build_integer);
 }
 
 /// The integer type of a quantized tensor's element type.

@@ -1,0 +1,721 @@
+//! Integer matrix multiply: `C = (A − za)·(B − zb)` with 8-bit operands (uint8 or int8, each
+//! with its own zero-points) and exact `i32` accumulation, then an epilogue that adds an int32
+//! bias and writes int32, float32 (scaled and clamped) or 8-bit (requantized: scaled, rounded
+//! half to even, offset by the output zero-point and clamped).
+//!
+//! Layout follows the f32 [`sgemm`](crate::ops::nn::sgemm): `A` is packed once into panels of
+//! [`MR`] rows whose entries are pairs of consecutive `k` (two `i16` in one `i32`), `B` is packed
+//! per call in cache-sized column chunks into panels of [`NR`] columns, and a register-blocked
+//! `MR × NR` micro-kernel runs [`I32x4::dot_add`] — `pmaddwd` on x86-64, `i32x4.dot_i16x8_s` on
+//! wasm — eight multiply-accumulates per instruction.
+//!
+//! Zero-points never enter the inner loop: `Σ (a − za)(b − zb) = Σ ab − za·Σb − zb·Σa + K·za·zb`,
+//! with the row sums of `A` stored in the packing and the column sums of `B` computed while
+//! packing it. Padding rows/columns are zero and drop out of every sum.
+//!
+//! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
+
+use super::simd::{dequant8, pair, requant8, I32x4, ROUND_LIM, ROUND_MAGIC};
+
+/// Rows per micro-tile (panels of packed `A`).
+pub const MR: usize = 4;
+/// Columns per micro-tile (panels of packed `B`): two `I32x4` accumulators per row.
+pub const NR: usize = 8;
+/// Longest reduction the `i32` accumulator is guaranteed to hold: 16384 · 2·255² < 2³¹ · 1.
+pub const MAX_K: usize = 16384;
+/// Packed `B` bytes per column chunk: small enough to stay in L2 while every `A` panel passes.
+const B_CHUNK_BYTES: usize = 192 * 1024;
+
+/// 8-bit matrix data: uint8 or int8.
+#[derive(Clone, Copy, Debug)]
+pub enum Bytes<'a> {
+    /// Unsigned.
+    U8(&'a [u8]),
+    /// Signed.
+    I8(&'a [i8]),
+}
+
+impl Bytes<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Bytes::U8(d) => d.len(),
+            Bytes::I8(d) => d.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A strided `rows × cols` view of 8-bit data: element `(i, j)` is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct QMat<'a> {
+    data: Bytes<'a>,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> QMat<'a> {
+    /// A row-major `rows × cols` view of the start of `data` (which must be long enough).
+    pub fn row_major(data: Bytes<'a>, rows: usize, cols: usize) -> Result<QMat<'a>, String> {
+        QMat::new(data, rows, cols, cols, 1)
+    }
+
+    /// A strided view, checked to stay inside `data`.
+    pub fn new(data: Bytes<'a>, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'a>, String> {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1)
+                .checked_mul(rs)
+                .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
+                .ok_or("matrix view overflows")?;
+            if last >= data.len() {
+                return Err(format!(
+                    "a {rows}×{cols} matrix view needs {} elements, the data has {}",
+                    last + 1,
+                    data.len()
+                ));
+            }
+        }
+        Ok(QMat { data, rows, cols, rs, cs })
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> QMat<'a> {
+        QMat { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// An 8-bit element type: widening to `i16`, and a slice of it as [`Bytes`].
+pub trait Widen: Copy + Send + Sync + 'static {
+    /// The value as `i16`.
+    fn widen(self) -> i16;
+    /// The slice as [`Bytes`].
+    fn bytes(s: &[Self]) -> Bytes<'_>;
+    /// The element with value `v` (which must be in range; wraps otherwise).
+    fn from_i32(v: i32) -> Self;
+}
+impl Widen for u8 {
+    #[inline(always)]
+    fn widen(self) -> i16 {
+        self as i16
+    }
+    fn bytes(s: &[u8]) -> Bytes<'_> {
+        Bytes::U8(s)
+    }
+    fn from_i32(v: i32) -> u8 {
+        v as u8
+    }
+}
+impl Widen for i8 {
+    #[inline(always)]
+    fn widen(self) -> i16 {
+        self as i16
+    }
+    fn bytes(s: &[i8]) -> Bytes<'_> {
+        Bytes::I8(s)
+    }
+    fn from_i32(v: i32) -> i8 {
+        v as i8
+    }
+}
+
+/// `A` packed once (typically constant weights): `MR`-row panels, each `kp` entries of `MR`
+/// pairs, plus the row sums for zero-point corrections.
+#[derive(Debug, Clone)]
+pub struct PackedA {
+    m: usize,
+    k: usize,
+    data: Vec<i32>,
+    row_sums: Vec<i32>,
+}
+
+impl PackedA {
+    /// Packs `a` (`M × K`).
+    pub fn new(a: &QMat<'_>) -> Result<PackedA, String> {
+        match a.data {
+            Bytes::U8(d) => Self::pack(d, a),
+            Bytes::I8(d) => Self::pack(d, a),
+        }
+    }
+
+    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, String> {
+        let (m, k) = (a.rows, a.cols);
+        if k > MAX_K {
+            return Err(format!(
+                "the reduction length {k} exceeds {MAX_K}, the most an int32 accumulator is guaranteed to hold"
+            ));
+        }
+        let kp = k.div_ceil(2);
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0i32; panels * kp * MR];
+        let mut row_sums = vec![0i32; m];
+        let at = |i: usize, j: usize| d[i * a.rs + j * a.cs].widen();
+        for (i, sum) in row_sums.iter_mut().enumerate() {
+            let (panel, r) = (i / MR, i % MR);
+            let dst = &mut data[panel * kp * MR..][..kp * MR];
+            for p in 0..kp {
+                let lo = at(i, 2 * p);
+                let hi = if 2 * p + 1 < k { at(i, 2 * p + 1) } else { 0 };
+                dst[p * MR + r] = pair(lo, hi);
+                *sum += lo as i32 + hi as i32;
+            }
+        }
+        Ok(PackedA { m, k, data, row_sums })
+    }
+
+    /// Rows (`M`).
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    /// Reduction length (`K`).
+    pub fn depth(&self) -> usize {
+        self.k
+    }
+}
+
+/// One value for all, or one per row / column.
+#[derive(Debug, Clone, Copy)]
+pub enum PerIndex<'a, T> {
+    /// The same for every index.
+    All(T),
+    /// One per index.
+    Each(&'a [T]),
+}
+
+impl<T: Copy> PerIndex<'_, T> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> T {
+        match self {
+            PerIndex::All(v) => *v,
+            PerIndex::Each(v) => v[i],
+        }
+    }
+
+    fn check(&self, n: usize, what: &str) -> Result<(), String> {
+        match self {
+            PerIndex::Each(v) if v.len() != n => Err(format!("{what} has {} values, expected 1 or {n}", v.len())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the epilogue writes element `(i, j)`: `out[i·ldc + j]`, as one of four types.
+#[derive(Debug)]
+pub enum Out<'a> {
+    /// The exact integer result (ConvInteger, MatMulInteger).
+    I32(&'a mut [i32]),
+    /// `clamp(v · scale, lo, hi)` (a dequantized output with a fused activation).
+    F32 {
+        /// Destination.
+        out: &'a mut [f32],
+        /// Lower clamp (`-inf` for none).
+        lo: f32,
+        /// Upper clamp (`inf` for none).
+        hi: f32,
+    },
+    /// `clamp(round_half_even(v · scale) + zero_point, lo, hi)` as uint8.
+    U8 {
+        /// Destination.
+        out: &'a mut [u8],
+        /// Output zero-point.
+        zero_point: i32,
+        /// Lower clamp (at least 0).
+        lo: i32,
+        /// Upper clamp (at most 255).
+        hi: i32,
+    },
+    /// `clamp(round_half_even(v · scale) + zero_point, lo, hi)` as int8.
+    I8 {
+        /// Destination.
+        out: &'a mut [i8],
+        /// Output zero-point.
+        zero_point: i32,
+        /// Lower clamp (at least −128).
+        lo: i32,
+        /// Upper clamp (at most 127).
+        hi: i32,
+    },
+}
+
+impl Out<'_> {
+    /// Writes the integer result `v` of element `idx`, scaled by `scale` for the non-integer
+    /// types (the one rule every int8 kernel's store goes through).
+    #[inline(always)]
+    pub fn put(&mut self, idx: usize, v: i64, scale: f32) {
+        match self {
+            Out::I32(o) => o[idx] = v.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            Out::F32 { out, lo, hi } => out[idx] = clamp_f32(v as f32 * scale, *lo, *hi),
+            Out::U8 { out, zero_point, lo, hi } => out[idx] = requant(v, scale, *zero_point, *lo, *hi) as u8,
+            Out::I8 { out, zero_point, lo, hi } => out[idx] = requant(v, scale, *zero_point, *lo, *hi) as i8,
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the exact sums `vals[t] + add` to elements `at + t`, scaled by `scale`: the same
+    /// results as [`Out::put`] for each, eight at a time through the vector lanes.
+    pub fn store_run(&mut self, at: usize, vals: &[i32], add: i32, scale: f32) {
+        let (chunks, rest) = vals.split_at(vals.len() / NR * NR);
+        let lanes = |s: &mut dyn Sink| {
+            for (t, ch) in chunks.chunks_exact(NR).enumerate() {
+                s.put_lanes(at + t * NR, NR, ch.try_into().expect("NR values"), add, scale);
+            }
+            for (t, &v) in rest.iter().enumerate() {
+                s.put(at + chunks.len() + t, v.saturating_add(add), scale);
+            }
+        };
+        match self {
+            Out::I32(out) => lanes(&mut SinkI32(out)),
+            Out::F32 { out, lo, hi } => lanes(&mut SinkF32 { out, lo: *lo, hi: *hi }),
+            Out::U8 { out, zero_point, lo, hi } => lanes(&mut SinkQ { out, q: Requant::new(*zero_point, *lo, *hi) }),
+            Out::I8 { out, zero_point, lo, hi } => lanes(&mut SinkQ { out, q: Requant::new(*zero_point, *lo, *hi) }),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Out::I32(o) => o.len(),
+            Out::F32 { out, .. } => out.len(),
+            Out::U8 { out, .. } => out.len(),
+            Out::I8 { out, .. } => out.len(),
+        }
+    }
+}
+
+/// Everything besides the operands: zero-points, bias, scale and the destination.
+#[derive(Debug)]
+pub struct Epilogue<'a> {
+    /// Zero-point of `A`, per tensor or per row.
+    pub za: PerIndex<'a, i32>,
+    /// Zero-point of `B`, per tensor or per column.
+    pub zb: PerIndex<'a, i32>,
+    /// Int32 bias added per row (a convolution's output channel).
+    pub bias: Option<&'a [i32]>,
+    /// Scale applied to the integer sum for F32/U8/I8 outputs: per row (`true`) or per column.
+    pub scale: &'a [f32],
+    /// Whether `scale` is indexed by row.
+    pub scale_per_row: bool,
+    /// Destination.
+    pub out: Out<'a>,
+    /// Row stride of the destination.
+    pub ldc: usize,
+}
+
+/// `C = (A − za)(B − zb) [+ bias]`, written through the epilogue. Errors on mismatched sizes.
+pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
+    match b.data {
+        Bytes::U8(d) => qgemm_typed(a, d, b, ep),
+        Bytes::I8(d) => qgemm_typed(a, d, b, ep),
+    }
+}
+
+fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_>) -> Result<(), String> {
+    let (m, k, n) = (a.m, a.k, b.cols);
+    if b.rows != k {
+        return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
+    }
+    ep.za.check(m, "the zero-point of A")?;
+    ep.zb.check(n, "the zero-point of B")?;
+    if let Some(bias) = ep.bias {
+        if bias.len() != m {
+            return Err(format!("bias has {} values, expected {m}", bias.len()));
+        }
+    }
+    let scaled = !matches!(ep.out, Out::I32(_));
+    if scaled {
+        let want = if ep.scale_per_row { m } else { n };
+        if ep.scale.len() != want && ep.scale.len() != 1 {
+            return Err(format!("scale has {} values, expected 1 or {want}", ep.scale.len()));
+        }
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if ep.ldc < n || (m - 1).checked_mul(ep.ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > ep.out.len()) {
+        return Err(format!("the output is too small for {m}×{n} with row stride {}", ep.ldc));
+    }
+    let kp = k.div_ceil(2);
+    let need_col_sums = !matches!(ep.za, PerIndex::All(0));
+    // Column chunk: a multiple of NR whose packed panel set fits B_CHUNK_BYTES.
+    let nc = ((B_CHUNK_BYTES / (kp.max(1) * 2 * 2 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
+    let mut bp = vec![0i16; nc * kp * 2];
+    let mut col_sums = vec![0i32; nc];
+    for j0 in (0..n).step_by(nc) {
+        let ncols = nc.min(n - j0);
+        pack_b(d, b, j0, ncols, kp, &mut bp, need_col_sums.then_some(&mut col_sums[..]));
+        for (panel, ap) in a.data.chunks_exact(kp * MR).enumerate() {
+            let i0 = panel * MR;
+            for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(ncols.div_ceil(NR)).enumerate() {
+                let acc = micro_kernel(ap, bpanel);
+                let jj = jb * NR;
+                store_tile(&acc, a, &mut ep, i0, j0 + jj, &col_sums[jj..], ncols - jj, k);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Packs columns `j0 .. j0 + ncols` of `B` into `NR`-column panels: for each pair `p` of rows,
+/// 2·`NR` `i16` laid out as `(b[2p][j], b[2p+1][j])` for each column `j` of the panel.
+fn pack_b<T: Widen>(
+    d: &[T],
+    b: &QMat<'_>,
+    j0: usize,
+    ncols: usize,
+    kp: usize,
+    out: &mut [i16],
+    col_sums: Option<&mut [i32]>,
+) {
+    let k = b.rows;
+    let panels = ncols.div_ceil(NR);
+    let out = &mut out[..panels * kp * 2 * NR];
+    out.fill(0);
+    for (panel, dst) in out.chunks_exact_mut(kp * 2 * NR).enumerate() {
+        let jn = NR.min(ncols - panel * NR);
+        if jn == NR && b.cs == 1 {
+            // Contiguous rows, full panel: interleave two rows at a time (vectorises).
+            let col0 = j0 + panel * NR;
+            for (p, o) in dst.chunks_exact_mut(2 * NR).enumerate() {
+                let r0: &[T; NR] = d[2 * p * b.rs + col0..][..NR].try_into().expect("NR elements");
+                if 2 * p + 1 < k {
+                    let r1: &[T; NR] = d[(2 * p + 1) * b.rs + col0..][..NR].try_into().expect("NR elements");
+                    for c in 0..NR {
+                        o[2 * c] = r0[c].widen();
+                        o[2 * c + 1] = r1[c].widen();
+                    }
+                } else {
+                    for c in 0..NR {
+                        o[2 * c] = r0[c].widen();
+                    }
+                }
+            }
+            continue;
+        }
+        for i in 0..k {
+            let row = i * b.rs;
+            let (p, half) = (i / 2, i % 2);
+            let o = &mut dst[p * 2 * NR + half..];
+            let base = row + (j0 + panel * NR) * b.cs;
+            for c in 0..jn {
+                o[2 * c] = d[base + c * b.cs].widen();
+            }
+        }
+    }
+    if let Some(sums) = col_sums {
+        for (c, s) in sums.iter_mut().enumerate().take(ncols) {
+            *s = (0..k).map(|i| d[i * b.rs + (j0 + c) * b.cs].widen() as i32).sum();
+        }
+    }
+}
+
+/// The `MR × NR` integer tile for one `A` panel and one `B` panel.
+#[inline(always)]
+fn micro_kernel(ap: &[i32], bp: &[i16]) -> [[i32; NR]; MR] {
+    let mut acc = [[I32x4::zero(); 2]; MR];
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(2 * NR)) {
+        let (b0, b1) = b.split_at(NR);
+        for r in 0..MR {
+            acc[r][0] = acc[r][0].dot_add(a[r], b0);
+            acc[r][1] = acc[r][1].dot_add(a[r], b1);
+        }
+    }
+    let mut out = [[0i32; NR]; MR];
+    for r in 0..MR {
+        out[r][..4].copy_from_slice(&acc[r][0].to_array());
+        out[r][4..].copy_from_slice(&acc[r][1].to_array());
+    }
+    out
+}
+
+/// Writes the valid part of a tile at `(i0, j0)` through the epilogue. The exact sum
+/// `Σ (a − za)(b − zb)` fits `i32` (see [`MAX_K`]), so wrapping arithmetic on the partial
+/// terms gives it exactly; the bias is then added with saturation.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn store_tile(
+    acc: &[[i32; NR]; MR],
+    a: &PackedA,
+    ep: &mut Epilogue<'_>,
+    i0: usize,
+    j0: usize,
+    col_sums: &[i32],
+    cols_left: usize,
+    k: usize,
+) {
+    let t = Tile { acc, a, za: ep.za, zb: ep.zb, bias: ep.bias, scale: ep.scale, per_row: ep.scale_per_row };
+    let (ldc, cols) = (ep.ldc, NR.min(cols_left));
+    match &mut ep.out {
+        Out::I32(out) => t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkI32(out)),
+        Out::F32 { out, lo, hi } => t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkF32 { out, lo: *lo, hi: *hi }),
+        Out::U8 { out, zero_point, lo, hi } => {
+            let q = Requant::new(*zero_point, *lo, *hi);
+            t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkQ { out, q })
+        }
+        Out::I8 { out, zero_point, lo, hi } => {
+            let q = Requant::new(*zero_point, *lo, *hi);
+            t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkQ { out, q })
+        }
+    }
+}
+
+/// A destination for finished results: one element at a time, or a run of up to `NR` lanes
+/// sharing one additive constant and one scale (the fast path).
+trait Sink {
+    fn put(&mut self, idx: usize, v: i32, s: f32);
+    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32);
+}
+
+struct SinkI32<'a, 'b>(&'a mut &'b mut [i32]);
+impl Sink for SinkI32<'_, '_> {
+    #[inline(always)]
+    fn put(&mut self, idx: usize, v: i32, _: f32) {
+        self.0[idx] = v;
+    }
+    #[inline(always)]
+    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, _: f32) {
+        for (o, &v) in self.0[at..at + n].iter_mut().zip(acc) {
+            *o = v.wrapping_add(add);
+        }
+    }
+}
+
+struct SinkF32<'a, 'b> {
+    out: &'a mut &'b mut [f32],
+    lo: f32,
+    hi: f32,
+}
+impl Sink for SinkF32<'_, '_> {
+    #[inline(always)]
+    fn put(&mut self, idx: usize, v: i32, s: f32) {
+        self.out[idx] = clamp_f32(v as f32 * s, self.lo, self.hi);
+    }
+    #[inline(always)]
+    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32) {
+        let y = dequant8(acc, add, s, self.lo, self.hi);
+        self.out[at..at + n].copy_from_slice(&y[..n]);
+    }
+}
+
+/// Requantization constants: the zero-point and the clamp bounds, also as floats for the lane
+/// path (small integers, so exact).
+#[derive(Clone, Copy)]
+struct Requant {
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    zp_f: f32,
+    lo_f: f32,
+    hi_f: f32,
+}
+impl Requant {
+    fn new(zp: i32, lo: i32, hi: i32) -> Requant {
+        Requant { zp, lo, hi, zp_f: zp as f32, lo_f: lo as f32, hi_f: hi as f32 }
+    }
+}
+
+struct SinkQ<'a, 'b, T> {
+    out: &'a mut &'b mut [T],
+    q: Requant,
+}
+impl<T: Widen> Sink for SinkQ<'_, '_, T> {
+    #[inline(always)]
+    fn put(&mut self, idx: usize, v: i32, s: f32) {
+        self.out[idx] = T::from_i32(requant_i32(v, s, self.q.zp, self.q.lo, self.q.hi));
+    }
+    #[inline(always)]
+    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32) {
+        // Same arithmetic as `requant_i32`, in float where every intermediate is an exact
+        // small integer after rounding: branch-free, so it vectorises.
+        let q = self.q;
+        let r = requant8(acc, add, s, q.zp_f, q.lo_f, q.hi_f);
+        for (o, &v) in self.out[at..at + n].iter_mut().zip(&r) {
+            *o = T::from_i32(v);
+        }
+    }
+}
+
+/// A finished tile with what turns its sums into results.
+struct Tile<'a> {
+    acc: &'a [[i32; NR]; MR],
+    a: &'a PackedA,
+    za: PerIndex<'a, i32>,
+    zb: PerIndex<'a, i32>,
+    bias: Option<&'a [i32]>,
+    scale: &'a [f32],
+    per_row: bool,
+}
+
+impl Tile<'_> {
+    /// Writes the exact result of each valid element to `sink`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn each(&self, i0: usize, j0: usize, ldc: usize, cols: usize, col_sums: &[i32], k: usize, sink: &mut impl Sink) {
+        let rows = MR.min(self.a.m - i0);
+        let k = k as i32;
+        let za_zero = matches!(self.za, PerIndex::All(0));
+        for (r, acc_row) in self.acc.iter().enumerate().take(rows) {
+            let i = i0 + r;
+            let b = self.bias.map_or(0, |b| b[i]);
+            // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
+            // overflow, one scale per row): e + b = acc + (b − zb·Σa) exactly in wrapping i32.
+            if let (true, PerIndex::All(zbs)) = (za_zero, self.zb) {
+                if b.unsigned_abs() < 1 << 30 && (self.per_row || self.scale.len() == 1) {
+                    let add = b.wrapping_sub(zbs.wrapping_mul(self.a.row_sums[i]));
+                    let s = if self.scale.len() == 1 { self.scale[0] } else { self.scale[i] };
+                    sink.put_lanes(i * ldc + j0, cols, acc_row, add, s);
+                    continue;
+                }
+            }
+            let zai = self.za.at(i);
+            let rs = self.a.row_sums[i];
+            let base = i * ldc + j0;
+            for (c, &v) in acc_row.iter().enumerate().take(cols) {
+                let j = j0 + c;
+                let zbj = self.zb.at(j);
+                let mut e = v.wrapping_sub(zbj.wrapping_mul(rs)).wrapping_add(k.wrapping_mul(zai).wrapping_mul(zbj));
+                if !za_zero {
+                    e = e.wrapping_sub(zai.wrapping_mul(col_sums[c]));
+                }
+                let s = if self.scale.len() == 1 {
+                    self.scale[0]
+                } else if self.per_row {
+                    self.scale[i]
+                } else {
+                    self.scale[j]
+                };
+                sink.put(base + c, e.saturating_add(b), s);
+            }
+        }
+    }
+}
+
+/// `y < lo ? lo : y > hi ? hi : y` (NaN passes through, like the f32 kernels' clamp).
+#[inline(always)]
+fn clamp_f32(y: f32, lo: f32, hi: f32) -> f32 {
+    if y < lo {
+        lo
+    } else if y > hi {
+        hi
+    } else {
+        y
+    }
+}
+
+/// Round half to even of `x`, for any float, as an `i32` clamped to ±2²²: adding and
+/// subtracting 1.5·2²³ rounds to an integer in IEEE round-to-nearest-even arithmetic (exact for
+/// |x| ≤ 2²²), the same on every target and in WGSL. Every caller clamps to 8 bits afterwards,
+/// so the clamp changes no result.
+#[inline(always)]
+pub fn round_half_even(x: f32) -> i32 {
+    let x = clamp_f32(x, -ROUND_LIM, ROUND_LIM);
+    ((x + ROUND_MAGIC) - ROUND_MAGIC) as i32
+}
+
+/// `clamp(round_half_even(v · m) + zp, lo, hi)` — ONNX QLinearConv/QLinearMatMul requantization
+/// with a float multiplier, as onnxruntime computes it.
+#[inline(always)]
+pub fn requant_i32(v: i32, m: f32, zp: i32, lo: i32, hi: i32) -> i32 {
+    (round_half_even(v as f32 * m) + zp).clamp(lo, hi)
+}
+
+/// [`requant_i32`] for a sum held in `i64` (saturated to `i32` first).
+#[inline(always)]
+pub fn requant(v: i64, m: f32, zp: i32, lo: i32, hi: i32) -> i32 {
+    requant_i32(v.clamp(i32::MIN as i64, i32::MAX as i64) as i32, m, zp, lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[u8], za: i32, b: &[i8], zb: i32, m: usize, k: usize, n: usize) -> Vec<i32> {
+        let mut c = vec![0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|l| (a[i * k + l] as i32 - za) * (b[l * n + j] as i32 - zb)).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_across_panel_edges_and_zero_points() {
+        let mut seed = 7u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 24) as u8
+        };
+        for &(m, k, n) in &[(1, 1, 1), (5, 7, 9), (4, 16, 8), (13, 33, 70), (9, 600, 17)] {
+            let a: Vec<u8> = (0..m * k).map(|_| rnd()).collect();
+            let b: Vec<i8> = (0..k * n).map(|_| rnd() as i8).collect();
+            for &(za, zb) in &[(0, 0), (131, -7), (255, 127)] {
+                let pa = PackedA::new(&QMat::row_major(Bytes::U8(&a), m, k).unwrap()).unwrap();
+                let bm = QMat::row_major(Bytes::I8(&b), k, n).unwrap();
+                let mut out = vec![0i32; m * n];
+                let ep = Epilogue {
+                    za: PerIndex::All(za),
+                    zb: PerIndex::All(zb),
+                    bias: None,
+                    scale: &[1.0],
+                    scale_per_row: true,
+                    out: Out::I32(&mut out),
+                    ldc: n,
+                };
+                qgemm(&pa, &bm, ep).unwrap();
+                assert_eq!(out, naive(&a, za, &b, zb, m, k, n), "{m}×{k}×{n} za {za} zb {zb}");
+            }
+        }
+    }
+
+    #[test]
+    fn requantizes_half_to_even_and_clamps() {
+        assert_eq!(requant(5, 0.5, 0, -128, 127), 2); // 2.5 → 2
+        assert_eq!(requant(7, 0.5, 0, -128, 127), 4); // 3.5 → 4
+        assert_eq!(requant(1000, 1.0, 10, 0, 255), 255);
+        assert_eq!(requant(-1000, 1.0, 10, 0, 255), 0);
+        assert_eq!(requant(i64::MAX / 2, 1e30, 100, -128, 127), 127);
+        for x in [-3.5f32, -2.5, -0.5, 0.5, 1.5, 2.49, 1e7, -1e7, 123456.5] {
+            assert_eq!(round_half_even(x), x.clamp(-4194304.0, 4194304.0).round_ties_even() as i32, "{x}");
+        }
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() {
+        let a = [1u8; 6];
+        let pa = PackedA::new(&QMat::row_major(Bytes::U8(&a), 2, 3).unwrap()).unwrap();
+        let b = [1i8; 8];
+        let bm = QMat::row_major(Bytes::I8(&b), 4, 2).unwrap();
+        let mut out = [0i32; 4];
+        let ep = Epilogue {
+            za: PerIndex::All(0),
+            zb: PerIndex::All(0),
+            bias: None,
+            scale: &[1.0],
+            scale_per_row: true,
+            out: Out::I32(&mut out),
+            ldc: 2,
+        };
+        assert!(qgemm(&pa, &bm, ep).unwrap_err().contains("inner dimensions"));
+        assert!(QMat::row_major(Bytes::U8(&a), 3, 3).is_err());
+    }
+}

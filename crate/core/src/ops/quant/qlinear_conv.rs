@@ -1,0 +1,398 @@
+//! `QLinearConv` and `ConvInteger`: convolution of 8-bit data with 8-bit weights, accumulated
+//! exactly in `i32`.
+//!
+//! - `QLinearConv` (ONNX, opset 10): `y = saturate(round(Σ (x − zx)(w − zw) + B) · sx·sw/sy) + zy)`,
+//!   weights per tensor or per output channel, int32 bias at scale `sx·sw`.
+//! - `ConvInteger` (ONNX, opset 10): the exact `i32` sums, no bias, no scales.
+//! - Planning's QDQ lowering ([`crate::model::passes::lower_qdq`]) also emits `QLinearConv`
+//!   with two internal attributes: [`FLOAT_OUTPUT_ATTR`] (write `Σ·sx·sw` as float32, for a
+//!   convolution whose output is not re-quantized) and the fused activation bounds of
+//!   [`Conv`], applied as a clamp in the output's domain.
+//!
+//! Kernels: a direct integer kernel for depthwise filters, and otherwise the packed int8 GEMM
+//! ([`super::qgemm`]) on the input planes (1×1) or on an `im2col` unfolding padded with the
+//! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
+
+use super::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
+use super::{params, qtype_of};
+use crate::model::{DType, Data, Node, Tensor};
+use crate::ops::nn::conv::{Conv, Plan};
+use crate::ops::nn::depthwise::depthwise_plane;
+use crate::ops::nn::im2col::{chunk_cols, im2col_padded};
+use crate::ops::nn::spatial::Window;
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use std::sync::{Arc, Mutex};
+
+/// Internal attribute (not ONNX): the output is float32 `Σ · sx · sw` (no `y_scale`/`y_zero_point`).
+pub const FLOAT_OUTPUT_ATTR: &str = "qplay.float_output";
+
+/// Column-matrix bytes unfolded at once on the im2col path.
+const IM2COL_CHUNK: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// ONNX QLinearConv: 8-bit output.
+    QLinear,
+    /// QLinearConv with [`FLOAT_OUTPUT_ATTR`]: float32 output.
+    FloatOutput,
+    /// ONNX ConvInteger: int32 output.
+    Integer,
+}
+
+/// Packed weights of each group, with the identity of the tensor they came from.
+type Packed = (usize, usize, Arc<Vec<PackedA>>);
+
+/// A built `QLinearConv` or `ConvInteger` node.
+#[derive(Debug)]
+pub struct QConv {
+    conv: Conv,
+    kind: Kind,
+    cache: Mutex<Option<Packed>>,
+}
+
+/// Builds `QLinearConv`.
+pub fn build_qlinear(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let kind = if node.attrs.int(FLOAT_OUTPUT_ATTR, 0) != 0 { Kind::FloatOutput } else { Kind::QLinear };
+    Ok(Box::new(QConv { conv: Conv::from_node(node)?, kind, cache: Mutex::new(None) }))
+}
+
+/// Builds `ConvInteger`.
+pub fn build_integer(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(QConv { conv: Conv::from_node(node)?, kind: Kind::Integer, cache: Mutex::new(None) }))
+}
+
+/// Input positions of (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, bias).
+struct Slots {
+    x: usize,
+    sx: Option<usize>,
+    zx: usize,
+    w: usize,
+    sw: Option<usize>,
+    zw: usize,
+    sy: Option<usize>,
+    zy: Option<usize>,
+    bias: Option<usize>,
+}
+
+impl Kind {
+    fn slots(self) -> Slots {
+        match self {
+            Kind::Integer => Slots { x: 0, sx: None, zx: 2, w: 1, sw: None, zw: 3, sy: None, zy: None, bias: None },
+            Kind::FloatOutput => {
+                Slots { x: 0, sx: Some(1), zx: 2, w: 3, sw: Some(4), zw: 5, sy: None, zy: None, bias: Some(8) }
+            }
+            Kind::QLinear => {
+                Slots { x: 0, sx: Some(1), zx: 2, w: 3, sw: Some(4), zw: 5, sy: Some(6), zy: Some(7), bias: Some(8) }
+            }
+        }
+    }
+}
+
+fn is_q8(d: DType) -> bool {
+    matches!(d, DType::U8 | DType::I8)
+}
+
+impl Op for QConv {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let s = self.kind.slots();
+        let x = input_fact(inputs, s.x)?;
+        let w = input_fact(inputs, s.w)?;
+        if !is_q8(x.dtype) || !is_q8(w.dtype) {
+            return Err(format!("x and w must be uint8 or int8, got {:?} and {:?}", x.dtype, w.dtype));
+        }
+        let b = s.bias.and_then(|i| inputs.get(i).copied().flatten());
+        if let Some(b) = b {
+            if b.dtype != DType::I32 {
+                return Err(format!("bias must be int32, got {:?}", b.dtype));
+            }
+        }
+        let plan = self.conv.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
+        let dtype = match self.kind {
+            Kind::Integer => DType::I32,
+            Kind::FloatOutput => DType::F32,
+            Kind::QLinear => s.zy.and_then(|i| inputs.get(i).copied().flatten()).map_or(DType::U8, |f| f.dtype),
+        };
+        if self.kind == Kind::QLinear && !is_q8(dtype) {
+            return Err(format!("y_zero_point must be uint8 or int8, got {dtype:?}"));
+        }
+        Ok(vec![Fact::new(dtype, plan.out_shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let s = self.kind.slots();
+        let x = input(inputs, s.x)?;
+        let w = input(inputs, s.w)?;
+        let opt = |i: Option<usize>| i.and_then(|i| inputs.get(i).copied().flatten());
+        let bias_t = opt(s.bias);
+        let plan = self.conv.plan(&x.shape, &w.shape, bias_t.map(|b| b.shape.as_slice()))?;
+        let m = plan.out_channels;
+
+        // Zero-points and scales, validated like QuantizeLinear's.
+        let xq = qtype_of(x.dtype())?;
+        let wq = qtype_of(w.dtype())?;
+        let one = Tensor::scalar_f32(1.0);
+        let scale_or_one = |i: Option<usize>| -> Result<&Tensor, String> {
+            match i {
+                Some(i) => input(inputs, i),
+                None => Ok(&one),
+            }
+        };
+        let zp_typed = |i: usize, want: DType, what: &str| -> Result<Option<&Tensor>, String> {
+            let z = inputs.get(i).copied().flatten();
+            match z {
+                Some(z) if z.dtype() != want => Err(format!("{what} is {:?} but its data is {want:?}", z.dtype())),
+                _ => Ok(z),
+            }
+        };
+        let px = params(&x.shape, 1, scale_or_one(s.sx)?, zp_typed(s.zx, x.dtype(), "x_zero_point")?, Some(xq))?;
+        if px.per_channel.len() != 1 {
+            return Err("x_scale and x_zero_point must be scalars (per-tensor)".into());
+        }
+        let pw = params(&w.shape, 0, scale_or_one(s.sw)?, zp_typed(s.zw, w.dtype(), "w_zero_point")?, Some(wq))?;
+        let (sx, zx) = (px.per_channel[0].scale, px.per_channel[0].zero_point);
+        let wp = |c: usize| if pw.per_channel.len() == 1 { pw.per_channel[0] } else { pw.per_channel[c] };
+        let zw: Vec<i32> = (0..m).map(|c| wp(c).zero_point).collect();
+        let bias: Option<Vec<i32>> = match bias_t {
+            Some(b) => match &b.data {
+                Data::I32(v) => Some(v.clone()),
+                _ => return Err(format!("bias must be int32, got {:?}", b.dtype())),
+            },
+            None => None,
+        };
+
+        // Output type, per-channel scale, clamp.
+        let (lo, hi) = self.conv.clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.lo, c.hi));
+        let n_out = crate::ops::nn::checked_numel(&plan.out_shape)?;
+        let (mut data, scale): (Data, Vec<f32>) = match self.kind {
+            Kind::Integer => (Data::I32(vec![0; n_out]), vec![1.0]),
+            Kind::FloatOutput => (Data::F32(vec![0.0; n_out]), (0..m).map(|c| sx * wp(c).scale).collect()),
+            Kind::QLinear => {
+                let zy_t = opt(s.zy);
+                let dy = zy_t.map_or(DType::U8, |z| z.dtype());
+                let py = params(&[1], 0, input(inputs, s.sy.unwrap_or(6))?, zy_t, Some(qtype_of(dy)?))?;
+                if py.per_channel.len() != 1 {
+                    return Err("y_scale and y_zero_point must be scalars (per-tensor)".into());
+                }
+                let sy = py.per_channel[0].scale;
+                let d = match dy {
+                    DType::U8 => Data::U8(vec![0; n_out]),
+                    _ => Data::I8(vec![0; n_out]),
+                };
+                (d, (0..m).map(|c| sx * wp(c).scale / sy).collect())
+            }
+        };
+        // The fused activation's bounds in the output's integer domain (rounding commutes with
+        // clamping, so clamping the codes equals quantizing the clamped value).
+        let (zy, qlo, qhi) = match &data {
+            Data::U8(_) | Data::I8(_) => {
+                let sy = input(inputs, s.sy.unwrap_or(6))?.as_f32().map_err(|e| e.to_string())?[0];
+                let zy = opt(s.zy).map_or(Ok(0), |z| z.to_i64_vec().map(|v| v[0] as i32)).map_err(|e| e.to_string())?;
+                let (tmin, tmax) = if matches!(data, Data::U8(_)) { (0, 255) } else { (-128, 127) };
+                let q = |v: f32| ((v / sy).round_ties_even() as i64 + zy as i64).clamp(tmin, tmax) as i32;
+                let qlo = if lo.is_finite() { q(lo) } else { tmin as i32 };
+                let qhi = if hi.is_finite() { q(hi) } else { tmax as i32 };
+                (zy, qlo, qhi)
+            }
+            _ => (0, 0, 0),
+        };
+
+        let cfg = Cfg {
+            plan: &plan,
+            group: self.conv.group,
+            zx,
+            zw: &zw,
+            bias: bias.as_deref(),
+            scale: &scale,
+            lo,
+            hi,
+            zy,
+            qlo,
+            qhi,
+        };
+        let wb = bytes_of(w)?;
+        match &x.data {
+            Data::U8(xd) => self.run(&cfg, xd, wb, &mut data)?,
+            Data::I8(xd) => self.run(&cfg, xd, wb, &mut data)?,
+            _ => return Err(format!("x must be uint8 or int8, got {:?}", x.dtype())),
+        }
+        Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
+    }
+}
+
+/// Everything the kernels need besides the data.
+struct Cfg<'a> {
+    plan: &'a Plan,
+    group: usize,
+    zx: i32,
+    zw: &'a [i32],
+    bias: Option<&'a [i32]>,
+    scale: &'a [f32],
+    lo: f32,
+    hi: f32,
+    zy: i32,
+    qlo: i32,
+    qhi: i32,
+}
+
+impl Cfg<'_> {
+    /// The destination for output channels `c0..` of batch `n`, from element offset `at`.
+    fn out<'d>(&self, data: &'d mut Data, at: usize) -> Out<'d> {
+        match data {
+            Data::I32(v) => Out::I32(&mut v[at..]),
+            Data::F32(v) => Out::F32 { out: &mut v[at..], lo: self.lo, hi: self.hi },
+            Data::U8(v) => Out::U8 { out: &mut v[at..], zero_point: self.zy, lo: self.qlo, hi: self.qhi },
+            Data::I8(v) => Out::I8 { out: &mut v[at..], zero_point: self.zy, lo: self.qlo, hi: self.qhi },
+            _ => unreachable!("output data is created by eval as one of the four types"),
+        }
+    }
+}
+
+fn bytes_of(t: &Tensor) -> Result<Bytes<'_>, String> {
+    match &t.data {
+        Data::U8(v) => Ok(Bytes::U8(v)),
+        Data::I8(v) => Ok(Bytes::I8(v)),
+        _ => Err(format!("expected uint8 or int8 data, got {:?}", t.dtype())),
+    }
+}
+
+impl QConv {
+    /// Weights of each group packed for the GEMM, cached by the weight tensor's address.
+    fn packed(&self, w: Bytes<'_>, group: usize, mg: usize, kdim: usize) -> Result<Arc<Vec<PackedA>>, String> {
+        let key = match w {
+            Bytes::U8(v) => (v.as_ptr() as usize, v.len()),
+            Bytes::I8(v) => (v.as_ptr() as usize, v.len()),
+        };
+        let mut cache = self.cache.lock().map_err(|_| "weight cache poisoned")?;
+        if let Some((p, l, packed)) = cache.as_ref() {
+            if (*p, *l) == key {
+                return Ok(packed.clone());
+            }
+        }
+        let packed = (0..group)
+            .map(|g| {
+                let wg = match w {
+                    Bytes::U8(v) => Bytes::U8(&v[g * mg * kdim..][..mg * kdim]),
+                    Bytes::I8(v) => Bytes::I8(&v[g * mg * kdim..][..mg * kdim]),
+                };
+                PackedA::new(&QMat::row_major(wg, mg, kdim)?)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let packed = Arc::new(packed);
+        *cache = Some((key.0, key.1, packed.clone()));
+        Ok(packed)
+    }
+
+    fn run<T: Widen>(&self, c: &Cfg<'_>, x: &[T], w: Bytes<'_>, out: &mut Data) -> Result<(), String> {
+        let plan = c.plan;
+        let win = plan.window.lifted_to_2d();
+        let in_plane: usize = win.input.iter().product();
+        let out_plane: usize = win.output.iter().product();
+        let ksize: usize = win.kernel.iter().product();
+        let (cg, mg) = (plan.in_channels / c.group, plan.out_channels / c.group);
+        let kdim = cg * ksize;
+        if out_plane == 0 || plan.out_channels == 0 {
+            return Ok(());
+        }
+        if x.len() < plan.batch * plan.in_channels * in_plane {
+            return Err("x holds fewer elements than its shape says".into());
+        }
+        if cg == 1 && win.input.len() == 2 && ksize <= EXACT_F32_TAPS {
+            return depthwise(c, x, w, &win, out);
+        }
+        let packed = self.packed(w, c.group, mg, kdim)?;
+        let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
+        let inner_cols = out_plane / win.output[0];
+        let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, win.output[0]);
+        let pad = T::from_i32(c.zx);
+        let mut cols: Vec<T> = Vec::new();
+        for n in 0..plan.batch {
+            for g in 0..c.group {
+                let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
+                let c0 = g * mg;
+                let at = (n * plan.out_channels + c0) * out_plane;
+                let zw = &c.zw[c0..c0 + mg];
+                let bias = c.bias.map(|b| &b[c0..c0 + mg]);
+                let scale = if c.scale.len() == 1 { c.scale } else { &c.scale[c0..c0 + mg] };
+                if pointwise {
+                    let b = QMat::row_major(T::bytes(xg), cg, in_plane)?;
+                    let ep = Epilogue {
+                        za: PerIndex::Each(zw),
+                        zb: PerIndex::All(c.zx),
+                        bias,
+                        scale,
+                        scale_per_row: true,
+                        out: c.out(out, at),
+                        ldc: out_plane,
+                    };
+                    qgemm(&packed[g], &b, ep)?;
+                } else {
+                    for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
+                        let rows = r0..(r0 + rows_per_chunk).min(win.output[0]);
+                        let ncols = chunk_cols(&win, &rows);
+                        cols.resize(kdim * ncols, pad);
+                        im2col_padded(xg, cg, &win, rows, pad, &mut cols);
+                        let b = QMat::row_major(T::bytes(&cols), kdim, ncols)?;
+                        let ep = Epilogue {
+                            za: PerIndex::Each(zw),
+                            zb: PerIndex::All(c.zx),
+                            bias,
+                            scale,
+                            scale_per_row: true,
+                            out: c.out(out, at + r0 * inner_cols),
+                            ldc: out_plane,
+                        };
+                        qgemm(&packed[g], &b, ep)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Largest kernel for which [`depthwise`] is exact: `taps · 255² < 2²⁴`, so every product and
+/// partial sum of the float kernel is an integer f32 holds exactly.
+const EXACT_F32_TAPS: usize = (1 << 24) / (255 * 255);
+
+/// Depthwise kernel: per channel, `Σ (w − zw)(x − zx)` over the window. The offset integers are
+/// exact in f32 and so are their sums over at most [`EXACT_F32_TAPS`] taps, so the float
+/// depthwise kernel computes the integer sums exactly; the shared epilogue then adds the bias
+/// and requantizes.
+fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
+    let plan = c.plan;
+    let ksize = win.kernel[0] * win.kernel[1];
+    let (in_plane, out_plane) = (win.input[0] * win.input[1], win.output[0] * win.output[1]);
+    let mg = plan.out_channels / c.group;
+    let mut xf = vec![0f32; in_plane];
+    let mut filt = vec![0f32; ksize];
+    let mut accf = vec![0f32; out_plane];
+    let mut acc = vec![0i32; out_plane];
+    let mut scratch = Vec::new();
+    let mut dst = c.out(out, 0);
+    for n in 0..plan.batch {
+        for g in 0..c.group {
+            let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
+            for (d, s) in xf.iter_mut().zip(src) {
+                *d = (s.widen() as i32 - c.zx) as f32;
+            }
+            for j in 0..mg {
+                let ch = g * mg + j;
+                for (t, d) in filt.iter_mut().enumerate() {
+                    let v = match w {
+                        Bytes::U8(v) => v[ch * ksize + t] as i32,
+                        Bytes::I8(v) => v[ch * ksize + t] as i32,
+                    };
+                    *d = (v - c.zw[ch]) as f32;
+                }
+                depthwise_plane(&xf, &filt, 0.0, win, None, &mut accf, &mut scratch);
+                for (a, &f) in acc.iter_mut().zip(&accf) {
+                    *a = f as i32;
+                }
+                let bias = c.bias.map_or(0, |b| b[ch]);
+                let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
+                dst.store_run((n * plan.out_channels + ch) * out_plane, &acc, bias, scale);
+            }
+        }
+    }
+    Ok(())
+}
