@@ -263,7 +263,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     let onnx = save_onnx(&g, "qplay");
     let reloaded = load_onnx(&onnx)?;
     let output_sqnr_db =
-        report::measure(&reference, &reloaded, input, calib, opts.method, opts.activation, &mut layers, &registry)?;
+        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry)?;
     let report = Report {
         method: opts.method.name(),
         per_channel,

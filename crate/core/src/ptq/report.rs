@@ -43,12 +43,13 @@ pub struct MethodClip {
 /// The FP32 side of the measurements: the calibrated graph, planned unfused.
 pub(super) struct Reference {
     plan: Plan,
+    input: String,
 }
 
 impl Reference {
     /// Plans `g` (the graph that was calibrated) for `input` of `shape`.
     pub(super) fn new(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Reference, Error> {
-        Ok(Reference { plan: unfused(g, registry, input, shape)? })
+        Ok(Reference { plan: unfused(g, registry, input, shape)?, input: input.to_string() })
     }
 }
 
@@ -89,13 +90,13 @@ impl Sqnr {
 pub(super) fn measure(
     reference: &Reference,
     qdq: &Graph,
-    input: &str,
     calib: &[Tensor],
     method: Calibration,
     qtype: QType,
     layers: &mut [LayerReport],
     registry: &Registry,
 ) -> Result<BTreeMap<String, f64>, Error> {
+    let input = reference.input.as_str();
     let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
     let qplan = unfused(qdq, registry, input, &shape)?;
     // Each layer's output tensor (the same name in both graphs).
