@@ -84,7 +84,7 @@ TEMPLATE.innerHTML = `
   .layer-h { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: baseline; font-size: 13px; }
   .layer-h code { font-weight: 600; word-break: break-all; }
   .hists, .pairs { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 12px; }
-  table.layers td.n { white-space: nowrap; }
+  table.layers td { white-space: nowrap; }
   .formula { font: 12.5px ui-monospace, "DejaVu Sans Mono", monospace; }
 </style>
 <div class="grid">
@@ -422,7 +422,7 @@ export class QplayDetector extends HTMLElement {
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
       <table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
-      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 48))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
+      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
         <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
         <td><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button></td></tr>`).join('')}
       </tbody></table>
