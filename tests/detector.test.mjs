@@ -121,6 +121,61 @@ test('quantize in the page: INT8 pane, report, download', async () => {
   assert.deepEqual(s.errors, []);
 });
 
+test('quality report charts: SQNR bars worst first, layer histograms, per-channel table, export', async () => {
+  const rep = await det().evaluate((el) => el.int8.report);
+  const bars = await det().evaluate((el) => [...el.shadowRoot.querySelectorAll('.scroll.sqnr g.bar')].map((g) => g.dataset.node));
+  assert.equal(bars.length, rep.layers.length, 'one bar per quantized layer');
+  const db = Object.fromEntries(rep.layers.map((l) => [l.node, l.output_sqnr_db]));
+  for (let i = 1; i < bars.length; i++) assert.ok(db[bars[i - 1]] <= db[bars[i]], `sorted ascending at ${i}: ${db[bars[i - 1]]} > ${db[bars[i]]}`);
+  // The worst layer is selected at first; clicking the third bar selects that one.
+  const pick = bars[2];
+  await det().locator(`.scroll.sqnr g.bar[data-node="${pick}"]`).click();
+  const shown = await det().evaluate((el) => ({
+    header: el.shadowRoot.querySelector('.layer-h').textContent,
+    pressed: el.shadowRoot.querySelector('g.bar[aria-pressed=true]')?.dataset.node,
+    weightBins: el.shadowRoot.querySelectorAll('.svg.weights svg rect[fill="currentColor"]').length,
+    actLines: el.shadowRoot.querySelectorAll('.svg.activations svg line.clip').length,
+    actText: el.shadowRoot.querySelector('.svg.activations svg').textContent,
+    rows: el.shadowRoot.querySelectorAll('.scroll.channels tbody tr').length,
+  }));
+  const layer = rep.layers.find((l) => l.node === pick);
+  assert.ok(shown.header.includes(pick), shown.header);
+  assert.equal(shown.pressed, pick);
+  assert.ok(shown.weightBins > 5, `weight histogram bars: ${shown.weightBins}`);
+  assert.equal(shown.actLines, 2 * layer.activation.methods.length, 'two clip lines per method');
+  assert.match(shown.actText, /Percentile 99\.99 \(used\).*clipped/);
+  assert.match(shown.actText, /Entropy/);
+  assert.equal(shown.rows, layer.channel_scales.length);
+  // Keyboard: Enter on a focused bar selects it.
+  await det().locator(`.scroll.sqnr g.bar[data-node="${bars[0]}"]`).focus();
+  await s.page.keyboard.press('Enter');
+  assert.equal(await det().evaluate((el) => el.view.selected), bars[0]);
+  // log-y redraws the histograms.
+  await det().locator('input[name=logy]').check();
+  assert.match(await det().evaluate((el) => el.shadowRoot.querySelector('.svg.activations svg').textContent), /count \(log\)/);
+  // Size and latency bars.
+  const pairs = await det().evaluate((el) => [...el.shadowRoot.querySelectorAll('.pairs svg')].map((x) => x.textContent));
+  assert.match(pairs[0], /FP32.*MB.*INT8.*MB/);
+  assert.match(pairs[1], /FP32.*ms.*INT8.*ms/);
+  // SVG and PNG export.
+  const [svgDl] = await Promise.all([s.page.waitForEvent('download'), det().locator('figure[data-chart=sqnr] button[data-export=svg]').click()]);
+  assert.match(svgDl.suggestedFilename(), /_sqnr_output\.svg$/);
+  const svgText = readFileSync(await svgDl.path(), 'utf8');
+  const parsed = await s.page.evaluate((t) => {
+    const d = new DOMParser().parseFromString(t, 'image/svg+xml');
+    return { root: d.documentElement.nodeName, error: d.querySelector('parsererror')?.textContent ?? null, bars: d.querySelectorAll('g.bar').length };
+  }, svgText);
+  assert.deepEqual(parsed, { root: 'svg', error: null, bars: rep.layers.length });
+  const [pngDl] = await Promise.all([s.page.waitForEvent('download'), det().locator('figure[data-chart=activations] button[data-export=png]').click()]);
+  const png = readFileSync(await pngDl.path());
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.ok(png.length > 2000, `PNG of ${png.length} bytes`);
+  writeFileSync(`${ARTIFACTS}report-activations.png`, png);
+  writeFileSync(`${ARTIFACTS}report-sqnr.svg`, svgText);
+  await det().locator('.qreport').screenshot({ path: `${ARTIFACTS}detector-report.png` });
+  assert.deepEqual(s.errors, []);
+});
+
 test('a model URL that does not exist says so', async () => {
   await s.page.evaluate(() => {
     const el = document.createElement('qplay-detector');

@@ -6,6 +6,8 @@
 // {detections, timings}, qplay-error {code, message}.
 // A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
 import { Engine, imageData } from '../engine.js';
+import { fmt } from '../qplay.js';
+import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from './report-charts.js';
 
 const BASE = new URL('../', import.meta.url).href;
 const BUILTIN = {
@@ -64,6 +66,26 @@ TEMPLATE.innerHTML = `
   .agreement { font-size: 13px; margin: 6px 0; }
   a.dl { margin-right: 12px; }
   button[data-keep] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
+  .charts { display: grid; gap: 12px; margin: 10px 0; }
+  figure.chart { margin: 0; border: 1px solid var(--qp-border); border-radius: 8px; padding: 8px 10px; min-width: 0; }
+  figure.chart svg { display: block; max-width: 100%; height: auto; }
+  .chart-h { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center; font-size: 13px; margin-bottom: 6px; }
+  .chart-h .grow { flex: 1; }
+  .chart-h select { width: auto; }
+  .chart-h label { margin: 0; display: inline-flex; gap: 4px; align-items: center; }
+  button[data-export] { font-size: 12px; padding: 1px 7px; }
+  .scroll { overflow: auto; max-height: 360px; border-top: 1px solid var(--qp-border); }
+  .scroll.channels { max-height: 260px; }
+  .scroll.channels table { width: auto; min-width: 60%; }
+  .scroll.channels thead th { position: sticky; top: 0; background: var(--qp-card); }
+  g.bar:focus { outline: none; }
+  g.bar:focus-visible rect.bg { fill: ${BOX}; fill-opacity: 0.22; }
+  g.bar[aria-pressed=false]:hover rect.bg { fill: ${BOX}; fill-opacity: 0.08; }
+  .layer-h { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: baseline; font-size: 13px; }
+  .layer-h code { font-weight: 600; word-break: break-all; }
+  .hists, .pairs { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 12px; }
+  table.layers td { white-space: nowrap; }
+  .formula { font: 12.5px ui-monospace, "DejaVu Sans Mono", monospace; }
 </style>
 <div class="grid">
   <div part="toolbar">
@@ -134,6 +156,7 @@ export class QplayDetector extends HTMLElement {
     this.result = null;
     this.score = 0.5;
     this.modelBytes = null;
+    this.view = { metric: 'output', selected: null, logY: false };
   }
 
   get $() { return (sel) => this.shadowRoot.querySelector(sel); }
@@ -163,8 +186,26 @@ export class QplayDetector extends HTMLElement {
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
     $('.qreport').addEventListener('click', (e) => {
       const keep = e.target.closest('button[data-keep]');
-      if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.quantize(); }
+      if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.quantize(); return; }
       if (e.target.closest('button[name=copy-config]')) navigator.clipboard?.writeText(this.configCommand()).catch(() => {});
+      const bar = e.target.closest('g.bar[data-node]');
+      if (bar) this.selectLayer(bar.dataset.node);
+      const exp = e.target.closest('button[data-export]');
+      if (exp) this.exportChart(exp.closest('figure[data-chart]'), exp.dataset.export);
+    });
+    $('.qreport').addEventListener('keydown', (e) => {
+      const bar = e.target.closest?.('g.bar[data-node]');
+      if (!bar) return;
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.selectLayer(bar.dataset.node, true); }
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const next = e.key === 'ArrowDown' ? bar.nextElementSibling : bar.previousElementSibling;
+        if (next?.matches('g.bar')) next.focus();
+      }
+    });
+    $('.qreport').addEventListener('change', (e) => {
+      if (e.target.name === 'metric') { this.view.metric = e.target.value; this.renderSqnr(); }
+      if (e.target.name === 'logy') { this.view.logY = e.target.checked; this.renderLayer(); }
     });
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
@@ -301,6 +342,7 @@ export class QplayDetector extends HTMLElement {
         this.draw(r.int8.detections, 'canvas.int8', INT8, [8, 5]);
         this.showResult(r.int8, '.int8-timings', 'ol.int8-dets');
         this.$('.agreement').textContent = agreement(r.detections, r.int8.detections);
+        this.renderLatency();
       }
       this.emit('qplay-frame', { detections: r.detections, timings: r.timings });
     } catch (e) {
@@ -370,7 +412,7 @@ export class QplayDetector extends HTMLElement {
     this.downloadUrl = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
     const reportUrl = URL.createObjectURL(new Blob([JSON.stringify({ ...rep, quantize_seconds: r.seconds, userAgent: navigator.userAgent }, null, 2)], { type: 'application/json' }));
     const base = (this.modelName || 'model').replace(/\.onnx$/i, '').replace(/[^\w.-]+/g, '_');
-    const worst = [...rep.layers].sort((a, b) => a.weight_sqnr_db - b.weight_sqnr_db).slice(0, 8);
+    const worst = sortLayers(rep.layers, 'output').slice(0, 8);
     this.$('.qreport').hidden = false;
     this.$('.qreport-body').innerHTML = `
       <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
@@ -379,16 +421,105 @@ export class QplayDetector extends HTMLElement {
       <p>Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${v.toFixed(1)} dB`).join(' · ')}</p>
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
-      <table class="layers"><thead><tr><th>layer (worst weight SQNR first)</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
-      ${worst.map((l) => `<tr><td>${esc(l.node)}</td><td class="n">${l.weight_sqnr_db.toFixed(1)}</td><td class="n">${l.weight_scales}</td>
-        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
+      <table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
+      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
+        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
         <td><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button></td></tr>`).join('')}
       </tbody></table>
+      <div class="charts">
+        <figure class="chart" data-chart="sqnr"><div class="chart-h"><b class="grow">Per-layer SQNR, worst first</b>
+          <label>sort by <select name="metric" aria-label="SQNR metric">${Object.entries(METRICS).filter(([k]) => k !== 'sensitivity' || rep.layers.some((l) => typeof l.sensitivity_sqnr_db === 'number'))
+            .map(([k, m]) => `<option value="${k}"${k === this.view.metric ? ' selected' : ''}>${esc(m.label)}</option>`).join('')}</select></label>
+          ${exportButtons('per-layer SQNR')}</div>
+          <div class="scroll sqnr" part="chart"></div>
+          <p class="note">Click a bar (or focus it with Tab and press Enter; arrow keys move) to see that layer's histograms and per-channel scales below.</p></figure>
+        <figure class="chart layer" data-chart="layer"><div class="layer-h"></div>
+          <div class="hists">
+            <figure class="chart" data-chart="weights"><div class="chart-h"><b class="grow">Weights</b>${exportButtons('weight histogram')}</div><div class="svg weights"></div></figure>
+            <figure class="chart" data-chart="activations"><div class="chart-h"><b class="grow">Activations (calibration)</b>
+              <label><input type="checkbox" name="logy"${this.view.logY ? ' checked' : ''}> log-y</label>${exportButtons('activation histogram')}</div><div class="svg activations"></div></figure>
+          </div>
+          <p class="formula">x̂ = (q − Z) · Δ, q = clamp(round(x / Δ) + Z, −128, 127): Δ (scale) and Z (zero-point) per output channel of the weights; Z = 0 (symmetric).</p>
+          <div class="scroll channels"></div></figure>
+        <div class="pairs">
+          <figure class="chart" data-chart="size"><div class="chart-h"><b class="grow">Model size</b>${exportButtons('size')}</div><div class="svg size"></div></figure>
+          <figure class="chart" data-chart="latency"><div class="chart-h"><b class="grow">Latency (this frame)</b>${exportButtons('latency')}</div><div class="svg latency"></div></figure>
+        </div>
+      </div>
       <p><button type="button" name="copy-config">Copy settings as a qplay command</button></p>
       <p><a class="dl" download="${esc(base)}_int8_qdq.onnx" href="${this.downloadUrl}">Download the INT8 model (.onnx)</a>
          <a class="dl" download="${esc(base)}_int8_report.json" href="${reportUrl}">Download the report (.json)</a></p>
       <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). qplay's int8 kernels are
         not built yet, so the QDQ graph runs on the float kernels: its accuracy is INT8's, its speed is not.</p>`;
+    this.chartBase = base;
+    if (!rep.layers.some((l) => l.node === this.view.selected)) this.view.selected = worst[0]?.node ?? null;
+    if (this.view.metric === 'sensitivity' && !rep.layers.some((l) => typeof l.sensitivity_sqnr_db === 'number')) this.view.metric = 'output';
+    this.renderSqnr();
+    this.renderLayer();
+    this.$('.svg.size').innerHTML = pairBars({ title: 'Model file size', fp32: rep.fp32_bytes / 1e6, int8: rep.int8_bytes / 1e6, unit: 'MB',
+      note: `INT8 is ${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}× the FP32 file (int8 weights, int32 biases, Q/DQ nodes)` });
+    this.renderLatency();
+  }
+
+  /** The SQNR bars, sorted worst first by the chosen metric. */
+  renderSqnr(focus = false) {
+    const rep = this.int8?.report;
+    const box = this.$('.scroll.sqnr');
+    if (!rep || !box) return;
+    const top = box.scrollTop;
+    box.innerHTML = sqnrBars(rep.layers, { metric: this.view.metric, selected: this.view.selected });
+    box.scrollTop = top;
+    if (focus) box.querySelector(`g.bar[data-node="${CSS.escape(this.view.selected)}"]`)?.focus();
+  }
+
+  selectLayer(node, focus = false) {
+    this.view.selected = node;
+    this.renderSqnr(focus);
+    this.renderLayer();
+  }
+
+  /** The selected layer: weight and activation histograms, per-channel scales. */
+  renderLayer() {
+    const rep = this.int8?.report;
+    const l = rep?.layers.find((x) => x.node === this.view.selected);
+    if (!l) return;
+    const a = l.activation;
+    const amax = Math.max(Math.abs(l.weight_range[0]), Math.abs(l.weight_range[1]));
+    this.$('.layer-h').innerHTML = `<span>Layer <code title="${esc(l.node)}">${esc(l.node)}</code> (${esc(l.op)})</span>
+      <span>output SQNR <b>${db(l.output_sqnr_db)} dB</b> · weight SQNR ${db(l.weight_sqnr_db)} dB${typeof l.sensitivity_sqnr_db === 'number' ? ` · sensitivity ${db(l.sensitivity_sqnr_db)} dB` : ''}
+        · activation <code>${esc(truncate(a.tensor, 40))}</code> Δ ${esc(fmt(a.scale, 4))}, Z ${a.zero_point}, ${fmtPct(a.clipped_pct)} clipped</span>
+      <button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep this layer FP32 and re-run</button>`;
+    this.$('.svg.weights').innerHTML = histogramChart(l.weight_histogram, {
+      title: `weights: ${truncate(l.node, 46)}`, logY: this.view.logY,
+      lines: [{ lo: -amax, hi: amax, color: '#0072B2', dash: '', chosen: true, short: '±max|w|',
+        label: `±max|w| = ±${fmt(amax, 4)}: int8 range, symmetric, no clipping` }],
+      note: l.weight_scales > 1 ? `per channel: ${l.weight_scales} channels, each its own ±max|w| (table below)` : 'per tensor: one scale',
+    });
+    this.$('.svg.activations').innerHTML = histogramChart(a.histogram, {
+      title: `input: ${truncate(a.tensor, 46)}`, logY: this.view.logY, lines: methodLines(a),
+      note: `${rep.calibration_inputs} calibration images · observed [${fmt(a.observed[0], 4)}, ${fmt(a.observed[1], 4)}]`,
+    });
+    const scales = l.channel_scales ?? [];
+    this.$('.scroll.channels').innerHTML = `<table class="channels"><thead><tr><th class="n">channel</th><th class="n">Δ (scale)</th><th class="n">Z (zero-point)</th><th>covers [−128·Δ, 127·Δ]</th></tr></thead><tbody>
+      ${scales.map((sc, c) => `<tr><td class="n">${scales.length > 1 ? c : 'all'}</td><td class="n">${esc(fmt(sc, 5))}</td><td class="n">0</td><td>[${esc(fmt(-128 * sc, 4))}, ${esc(fmt(127 * sc, 4))}]</td></tr>`).join('')}
+      </tbody></table>`;
+  }
+
+  /** FP32 vs INT8 inference time on the current frame. */
+  renderLatency() {
+    const box = this.$('.svg.latency');
+    if (!box || !this.int8) return;
+    const r = this.result;
+    box.innerHTML = pairBars({ title: 'Inference time, this frame (wasm, 1 thread)', fp32: r?.int8 ? r.timings.inference : undefined,
+      int8: r?.int8?.timings.inference, unit: 'ms', format: (v) => v.toFixed(1),
+      note: 'INT8 runs as QDQ on the float kernels here: not faster yet' });
+  }
+
+  exportChart(figure, kind) {
+    const svg = figure?.querySelector('svg');
+    if (!svg) return;
+    const name = `${this.chartBase ?? 'model'}_${figure.dataset.chart}${figure.dataset.chart === 'sqnr' ? `_${this.view.metric}` : ''}`;
+    exportChart(svg, name, kind).catch((e) => this.showError(`Export failed: ${e.message}`, 'export'));
   }
 
   draw(dets, sel = 'canvas.fp32', color = BOX, dash = []) {
@@ -482,6 +613,13 @@ function agreement(fp, q) {
     (matches.length ? ` (mean IoU ${mean(matches.map((m) => m[0])).toFixed(3)}, mean score change ${mean(matches.map((m) => m[1])) >= 0 ? '+' : ''}${mean(matches.map((m) => m[1])).toFixed(3)})` : '') +
     ` · ${missed} missed · ${extra} extra`;
 }
+
+function exportButtons(what) {
+  return `<span><button type="button" data-export="png" aria-label="download the ${what} chart as PNG">PNG</button>
+    <button type="button" data-export="svg" aria-label="download the ${what} chart as SVG">SVG</button></span>`;
+}
+
+const db = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(1) : '∞') : '–');
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));

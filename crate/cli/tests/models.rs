@@ -183,6 +183,16 @@ fn quantize_and_compare() {
     assert_eq!(r["method"], "percentile");
     assert_eq!(r["calibration_inputs"], 7);
     assert!(r["layers"].as_array().unwrap().len() > 30);
+    // The quality report's fields: histograms, per-channel scales, method clip ranges, layer SQNR.
+    let l = &r["layers"][0];
+    assert_eq!(l["weight_histogram"]["counts"].as_array().unwrap().len(), 64);
+    assert_eq!(l["channel_scales"].as_array().unwrap().len(), l["weight_scales"].as_u64().unwrap() as usize);
+    assert_eq!(l["activation"]["histogram"]["counts"].as_array().unwrap().len(), 64);
+    let methods: Vec<&str> =
+        l["activation"]["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["minmax", "percentile", "entropy", "mse"]);
+    assert!(l["activation"]["clipped_pct"].as_f64().is_some());
+    assert!(l["output_sqnr_db"].as_f64().unwrap().is_finite());
     // The exported file is a model qplay loads, and compare measures it against FP32.
     let (code, text, err) = qplay(&[
         "compare",

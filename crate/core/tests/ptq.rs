@@ -196,3 +196,60 @@ fn quantize_dequantize_linear_per_axis() {
     let y = plan.run(&[("x".into(), Tensor::i8(vec![3], vec![-128, -4, 127]).unwrap())]).unwrap();
     assert_eq!(y[0].data, Data::F32(vec![-31.0, 0.0, 32.75]));
 }
+
+#[test]
+fn report_has_histograms_clip_ranges_and_layer_sqnr() {
+    let onnx = repo("www/models/person_ssdlite.onnx");
+    let g = load_onnx(&onnx).unwrap();
+    let calib: Vec<Tensor> = ["horses", "astronaut"]
+        .iter()
+        .map(|c| read_npy(&repo(&format!("tests/fixtures/person_ssdlite_{c}/input.npy"))).unwrap())
+        .collect();
+    let t0 = std::time::Instant::now();
+    let r = quantize(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default()).unwrap().report;
+    eprintln!("quantize with report: {:.2} s", t0.elapsed().as_secs_f64());
+    assert_eq!(r.layers.len(), 88);
+    for l in &r.layers {
+        let n = &l.node;
+        // Weights: one scale per output channel, a histogram holding every weight.
+        assert_eq!(l.channel_scales.len(), l.weight_scales, "{n}");
+        assert!(l.channel_scales.iter().all(|s| s.is_finite() && *s > 0.0), "{n}");
+        let node = g.nodes.iter().find(|x| &x.name == n).unwrap();
+        let w = &g.initializers[&node.inputs[1]];
+        let wh = l.weight_histogram.as_ref().unwrap();
+        assert_eq!(wh.counts.len(), qplay_core::ptq::REPORT_BINS);
+        assert_eq!(wh.total() as usize, w.len(), "{n}: weight histogram");
+        assert_eq!((wh.lo, wh.hi), l.weight_range, "{n}");
+        // Activations: a histogram of every calibration value over the observed range.
+        let a = &l.activation;
+        let ah = a.histogram.as_ref().unwrap();
+        assert_eq!(ah.counts.len(), qplay_core::ptq::REPORT_BINS);
+        assert_eq!(ah.total() % calib.len() as u64, 0, "{n}");
+        assert!(ah.lo <= a.observed.0 && ah.hi >= a.observed.1, "{n}");
+        // Each method's range lies inside the observed one; MinMax is the widest and clips nothing.
+        let by = |m: &str| a.methods.iter().find(|c| c.method == m).unwrap_or_else(|| panic!("{n}: {m}"));
+        let mm = by("minmax");
+        assert_eq!((mm.lo, mm.hi), a.observed, "{n}");
+        assert_eq!(mm.clipped_pct, 0.0, "{n}");
+        for c in &a.methods {
+            assert!(c.lo <= c.hi, "{n}: {c:?}");
+            assert!(mm.lo <= c.lo && c.hi <= mm.hi, "{n}: {c:?} outside min/max");
+            assert!((0.0..=100.0).contains(&c.clipped_pct), "{n}: {c:?}");
+        }
+        // Percentile 99.99 clips at most a little more than 2 × 0.01 % (bin edges).
+        assert!(by("percentile").clipped_pct < 0.1, "{n}: {:?}", by("percentile"));
+        let chosen: Vec<_> = a.methods.iter().filter(|c| c.chosen).collect();
+        assert_eq!(chosen.len(), 1, "{n}");
+        assert_eq!((chosen[0].method, chosen[0].lo, chosen[0].hi), ("percentile", a.clip.0, a.clip.1), "{n}");
+        assert_eq!(a.clipped_pct, Some(chosen[0].clipped_pct));
+        // The layer's own output SQNR.
+        let db = l.output_sqnr_db.unwrap();
+        assert!(db.is_finite() && db > 0.0, "{n}: output SQNR {db}");
+    }
+    // The first layer reads the model input: 3 × 300 × 300 values per calibration image.
+    assert_eq!(r.layers[0].activation.histogram.as_ref().unwrap().total(), 2 * 3 * 300 * 300);
+    // The JSON stays small: bins, not raw values.
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.len() < 1_000_000, "report JSON is {} bytes", json.len());
+    eprintln!("report JSON: {} bytes", json.len());
+}

@@ -18,10 +18,15 @@ use crate::model::{
     Tensor,
 };
 use crate::ops::Registry;
-use crate::quant::{error_metrics, per_channel_params, Calibration, Observer, QParams, QType, QuantError, Scheme};
+use crate::quant::{
+    error_metrics, per_channel_params, Calibration, Histogram, Observer, QParams, QType, QuantError, Scheme,
+};
 use crate::Error;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+mod report;
+pub use report::{coarsen, MethodClip, REPORT_BINS};
 
 /// Settings of one quantization run.
 #[derive(Debug, Clone)]
@@ -54,7 +59,7 @@ impl Default for PtqOptions {
 }
 
 /// One quantized node in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LayerReport {
     /// Node name.
     pub node: String,
@@ -71,10 +76,17 @@ pub struct LayerReport {
     /// Sensitivity: the lowest output SQNR (dB) when only this layer is quantized (measured
     /// with `auto_mixed`; `None` otherwise).
     pub sensitivity_sqnr_db: Option<f64>,
+    /// The weight scale of each output channel (one when per tensor); zero-points are all 0.
+    pub channel_scales: Vec<f32>,
+    /// Histogram of the weights over their range ([`REPORT_BINS`] bins).
+    pub weight_histogram: Option<Histogram>,
+    /// SQNR (dB) of this node's output in the quantized model against the FP32 model, over the
+    /// calibration inputs (errors of the layers before it included).
+    pub output_sqnr_db: Option<f64>,
 }
 
 /// Range and parameters of one quantized activation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ActivationReport {
     /// Tensor name.
     pub tensor: String,
@@ -86,6 +98,12 @@ pub struct ActivationReport {
     pub scale: f32,
     /// Z.
     pub zero_point: i32,
+    /// Histogram of the calibration values over the observed range ([`REPORT_BINS`] bins).
+    pub histogram: Option<Histogram>,
+    /// The clip range each calibration method would pick for these values, and what it clips.
+    pub methods: Vec<MethodClip>,
+    /// Percentage of the calibration values outside the chosen range.
+    pub clipped_pct: Option<f64>,
 }
 
 /// What a quantization run produced and measured.
@@ -234,6 +252,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         }
         targets.retain(|t| !by.contains(t));
     }
+    let reference = report::Reference::new(&g, &registry, input, &shape)?;
     let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
@@ -243,7 +262,8 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     // Serialise, reload (the export gate: what we write must load and run), and measure.
     let onnx = save_onnx(&g, "qplay");
     let reloaded = load_onnx(&onnx)?;
-    let output_sqnr_db = output_sqnr(&reloaded, input, calib, &fp32_outputs, &registry)?;
+    let output_sqnr_db =
+        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry)?;
     let report = Report {
         method: opts.method.name(),
         per_channel,
@@ -443,11 +463,21 @@ fn rewrite(
         layers.push(LayerReport {
             node: n.name.clone(),
             op: n.op_type.clone(),
-            activation: ActivationReport { tensor: a, observed, clip, scale: ap.scale, zero_point: ap.zero_point },
+            activation: ActivationReport {
+                tensor: a,
+                observed,
+                clip,
+                scale: ap.scale,
+                zero_point: ap.zero_point,
+                ..Default::default()
+            },
             weight_range: (wl, wh),
             weight_scales: scales.len(),
             weight_sqnr_db: wm.sqnr_db,
             sensitivity_sqnr_db: None,
+            weight_histogram: report::weight_histogram(&wdata),
+            channel_scales: scales,
+            output_sqnr_db: None,
         });
         new_nodes.push(n);
     }

@@ -15,7 +15,7 @@ pub mod samples;
 
 pub use explain::{explain, ExplainRequest, Explanation};
 pub use metrics::{error_metrics, ErrorMetrics, Histogram};
-pub use observers::{calibration_ranges, Calibration, Observer};
+pub use observers::{calibration_ranges, histogram_range, Calibration, Observer};
 pub use params::*;
 pub use samples::{sample_tensor, Rng, SampleKind};
 

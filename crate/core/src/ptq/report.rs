@@ -1,0 +1,232 @@
+//! The quality report's measurements, taken after the QDQ model is written: each activation's
+//! histogram and the clip range every calibration method would pick for it (with the share of
+//! values each one clips), and each quantized layer's output SQNR against FP32.
+//!
+//! The FP32 reference is the graph that was calibrated (BatchNorm folded), planned without
+//! activation fusion so that every node's own output exists; the quantized side is the
+//! reloaded QDQ graph, planned the same way. Both run once more over the calibration inputs,
+//! one input at a time, so memory holds one input's layer outputs, not all of them.
+//! Histograms leave the crate as [`REPORT_BINS`] bins: the report stays small.
+
+use super::LayerReport;
+use crate::model::{Graph, Plan, PlanOptions, Tensor};
+use crate::ops::Registry;
+use crate::quant::observers::HIST_BINS;
+use crate::quant::{effective_range, histogram_range, Calibration, Histogram, QType, Scheme};
+use crate::Error;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Bins of the histograms in the report.
+pub const REPORT_BINS: usize = 64;
+
+/// The methods whose clip ranges the report compares (with their default parameters).
+const COMPARED: [Calibration; 4] =
+    [Calibration::MinMax, Calibration::Percentile { percentile: 99.99 }, Calibration::Entropy, Calibration::Mse];
+
+/// The clip range one calibration method picks for an activation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodClip {
+    /// Method name (`minmax`, `percentile`, `entropy`, `mse`, or `ema` when that one was used).
+    pub method: &'static str,
+    /// Lower end of the range (before it is widened to contain 0).
+    pub lo: f32,
+    /// Upper end of the range.
+    pub hi: f32,
+    /// Percentage of the calibration values outside the range once widened to contain 0,
+    /// estimated from a 2,048-bin histogram (values spread evenly within a bin).
+    pub clipped_pct: f64,
+    /// The method this run used.
+    pub chosen: bool,
+}
+
+/// The FP32 side of the measurements: the calibrated graph, planned unfused.
+pub(super) struct Reference {
+    plan: Plan,
+    input: String,
+}
+
+impl Reference {
+    /// Plans `g` (the graph that was calibrated) for `input` of `shape`.
+    pub(super) fn new(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Reference, Error> {
+        Ok(Reference { plan: unfused(g, registry, input, shape)?, input: input.to_string() })
+    }
+}
+
+fn unfused(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Plan, Error> {
+    let opts = PlanOptions { fuse_activations: false };
+    Ok(Plan::with_options(g, registry, &[(input.to_string(), shape.to_vec())], opts)?)
+}
+
+/// Σx² and Σ(x − x̂)² so far.
+#[derive(Default, Clone, Copy)]
+struct Sqnr {
+    signal: f64,
+    noise: f64,
+}
+
+impl Sqnr {
+    fn add(&mut self, reference: &[f32], approx: &[f32]) {
+        for (&x, &y) in reference.iter().zip(approx) {
+            let (x, y) = (x as f64, y as f64);
+            self.signal += x * x;
+            self.noise += (x - y) * (x - y);
+        }
+    }
+
+    /// dB, as [`crate::quant::error_metrics`] computes it.
+    fn db(&self) -> f64 {
+        if self.noise == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (self.signal.max(f64::MIN_POSITIVE) / self.noise).log10()
+        }
+    }
+}
+
+/// Runs the FP32 reference and the quantized graph `qdq` over `calib`, fills each layer's
+/// activation histogram, method clip ranges, % clipped and output SQNR, and returns the SQNR
+/// (dB) of each graph output.
+pub(super) fn measure(
+    reference: &Reference,
+    qdq: &Graph,
+    calib: &[Tensor],
+    method: Calibration,
+    qtype: QType,
+    layers: &mut [LayerReport],
+    registry: &Registry,
+) -> Result<BTreeMap<String, f64>, Error> {
+    let input = reference.input.as_str();
+    let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
+    let qplan = unfused(qdq, registry, input, &shape)?;
+    // Each layer's output tensor (the same name in both graphs).
+    let outputs: HashMap<&str, &str> =
+        qdq.nodes.iter().filter_map(|n| Some((n.name.as_str(), n.outputs.first()?.as_str()))).collect();
+    let mut layer_out: HashMap<String, Sqnr> = HashMap::new();
+    for l in layers.iter() {
+        if let Some(o) = outputs.get(l.node.as_str()) {
+            layer_out.insert(o.to_string(), Sqnr::default());
+        }
+    }
+    // A fine histogram per activation over the range calibration observed.
+    let mut hists: HashMap<String, Histogram> = layers
+        .iter()
+        .map(|l| {
+            let (lo, hi) = l.activation.observed;
+            (l.activation.tensor.clone(), Histogram::new(lo, hi, HIST_BINS))
+        })
+        .collect();
+
+    let names: Vec<String> = qplan.output_names().into_iter().map(String::from).collect();
+    let mut graph_out = vec![Sqnr::default(); names.len()];
+    for x in calib {
+        let feed = [(input.to_string(), x.clone())];
+        if let Some(h) = hists.get_mut(input) {
+            h.add(x.as_f32()?);
+        }
+        let mut kept: HashMap<String, Vec<f32>> = HashMap::new();
+        let fp = reference.plan.run_with(&feed, &mut |name, t| {
+            let Ok(d) = t.as_f32() else { return };
+            if let Some(h) = hists.get_mut(name) {
+                h.add(d);
+            }
+            if layer_out.contains_key(name) {
+                kept.insert(name.to_string(), d.to_vec());
+            }
+        })?;
+        let q = qplan.run_with(&feed, &mut |name, t| {
+            if let (Some(r), Some(s), Ok(d)) = (kept.remove(name), layer_out.get_mut(name), t.as_f32()) {
+                s.add(&r, d);
+            }
+        })?;
+        for (k, (a, b)) in fp.iter().zip(&q).enumerate() {
+            graph_out[k].add(&a.to_f32_vec(), &b.to_f32_vec());
+        }
+    }
+
+    for l in layers.iter_mut() {
+        l.output_sqnr_db = outputs.get(l.node.as_str()).and_then(|o| layer_out.get(*o)).map(Sqnr::db);
+        let Some(h) = hists.get(&l.activation.tensor) else { continue };
+        let (min, max) = l.activation.observed;
+        let mut clips: Vec<MethodClip> = Vec::new();
+        for m in COMPARED {
+            let chosen = m.name() == method.name();
+            let range = if chosen {
+                Some(l.activation.clip)
+            } else {
+                histogram_range(m, h, min, max, qtype, Scheme::Asymmetric)
+            };
+            if let Some((lo, hi)) = range {
+                clips.push(MethodClip { method: m.name(), lo, hi, clipped_pct: clipped_pct(h, lo, hi), chosen });
+            }
+        }
+        if !clips.iter().any(|c| c.chosen) {
+            let (lo, hi) = l.activation.clip;
+            clips.push(MethodClip { method: method.name(), lo, hi, clipped_pct: clipped_pct(h, lo, hi), chosen: true });
+        }
+        l.activation.clipped_pct = clips.iter().find(|c| c.chosen).map(|c| c.clipped_pct);
+        l.activation.methods = clips;
+        l.activation.histogram = Some(coarsen(h, REPORT_BINS));
+    }
+    Ok(names.into_iter().zip(graph_out.iter().map(Sqnr::db)).collect())
+}
+
+/// Percentage of the histogram's values outside `[lo, hi]` widened to contain 0.
+fn clipped_pct(h: &Histogram, lo: f32, hi: f32) -> f64 {
+    let total = h.total();
+    if total == 0 {
+        return 0.0;
+    }
+    let (lo, hi) = effective_range(lo as f64, hi as f64, Scheme::Asymmetric);
+    let (n, hlo, hhi) = (h.counts.len() as f64, h.lo as f64, h.hi as f64);
+    let w = (hhi - hlo) / n;
+    let mut out = 0.0;
+    for (i, &c) in h.counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        // Bin edges interpolated between the exact ends, so that the ends themselves clip nothing.
+        let a = hlo + (hhi - hlo) * (i as f64 / n);
+        let b = hlo + (hhi - hlo) * ((i + 1) as f64 / n);
+        // Share of the bin below lo plus share above hi.
+        let below = ((lo - a) / w).clamp(0.0, 1.0);
+        let above = ((b - hi) / w).clamp(0.0, 1.0);
+        out += c as f64 * (below + above).min(1.0);
+    }
+    100.0 * out / total as f64
+}
+
+/// The same histogram with `bins` bins (adjacent bins merged; a bin count that does not divide
+/// evenly sends each fine bin to the coarse bin holding its centre).
+pub fn coarsen(h: &Histogram, bins: usize) -> Histogram {
+    let bins = bins.max(1);
+    let mut c = Histogram { lo: h.lo, hi: h.hi, counts: vec![0; bins] };
+    let n = h.counts.len();
+    for (i, &v) in h.counts.iter().enumerate() {
+        c.counts[(i * bins + bins / 2) / n.max(1)] += v;
+    }
+    c
+}
+
+/// The weight histogram for the report: [`REPORT_BINS`] bins over the weights' range.
+pub(super) fn weight_histogram(w: &[f32]) -> Option<Histogram> {
+    Histogram::of(w, REPORT_BINS).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarsen_keeps_counts_and_clipped_share() {
+        let data: Vec<f32> = (0..1000).map(|i| i as f32 / 10.0).collect();
+        let h = Histogram::of(&data, HIST_BINS).unwrap();
+        let c = coarsen(&h, REPORT_BINS);
+        assert_eq!(c.counts.len(), REPORT_BINS);
+        assert_eq!(c.total(), 1000);
+        assert_eq!((c.lo, c.hi), (h.lo, h.hi));
+        assert_eq!(clipped_pct(&h, 0.0, 99.9), 0.0);
+        let p = clipped_pct(&h, 0.0, 50.0);
+        assert!((p - 50.0).abs() < 0.5, "{p}");
+    }
+}
