@@ -54,7 +54,8 @@ impl Reference {
 }
 
 fn unfused(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Plan, Error> {
-    let opts = PlanOptions { fuse_activations: false };
+    // Unfused and simulated in float, so every Conv keeps its own output tensor to compare.
+    let opts = PlanOptions { fuse_activations: false, int8_kernels: false };
     Ok(Plan::with_options(g, registry, &[(input.to_string(), shape.to_vec())], opts)?)
 }
 
