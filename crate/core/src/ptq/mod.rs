@@ -13,6 +13,9 @@
 //! Everything the graph outputs stays FP32, so box and score outputs are never squeezed into one
 //! per-tensor scale (the YOLOv8 int8 export failure). Nodes can be kept FP32 by name.
 
+pub mod bias_correction;
+pub mod equalize;
+
 use crate::model::{
     load_onnx, numel, passes::fold_batchnorm_into_conv, save_onnx, Attr, Attrs, DType, Graph, ModelError, Node, Plan,
     Tensor,
@@ -39,6 +42,10 @@ pub struct PtqOptions {
     /// Keep this many of the most sensitive layers FP32 (0: none). Sensitivity is the model
     /// output's SQNR when only that layer is quantized, on up to two calibration inputs.
     pub auto_mixed: usize,
+    /// Cross-layer equalization of Conv → act → Conv pairs after BN folding ([`equalize`]).
+    pub equalize: bool,
+    /// Empirical bias correction of each quantized layer ([`bias_correction`]).
+    pub bias_correction: bool,
 }
 
 impl Default for PtqOptions {
@@ -49,6 +56,8 @@ impl Default for PtqOptions {
             activation: QType::UINT8,
             keep_fp32: vec![],
             auto_mixed: 0,
+            equalize: false,
+            bias_correction: false,
         }
     }
 }
@@ -150,6 +159,9 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     g.toposort()?;
     fold_batchnorm_into_conv(&mut g);
     let mut notes = Vec::new();
+    if opts.equalize {
+        notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
+    }
     let mut per_channel = opts.per_channel;
     if per_channel && g.opset < 13 {
         if g.nodes.iter().any(|n| OPSET13_CHANGED.contains(&n.op_type.as_str())) {
@@ -233,6 +245,10 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
             ));
         }
         targets.retain(|t| !by.contains(t));
+    }
+    if opts.bias_correction {
+        let k = bias_correction::correct_biases(&mut g, &targets, per_channel, input, calib, &registry)?;
+        notes.push(format!("bias correction: {k} layers"));
     }
     let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
     for l in &mut layers {
