@@ -180,7 +180,7 @@ fn quantize_and_compare() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("layers int8"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["method"], "percentile");
+    assert_eq!(r["method"], "mse");
     assert_eq!(r["calibration_inputs"], 7);
     assert!(r["layers"].as_array().unwrap().len() > 30);
     // The exported file is a model qplay loads, and compare measures it against FP32.
