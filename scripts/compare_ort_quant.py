@@ -7,6 +7,11 @@ quantizers. Developers run it (needs onnxruntime, numpy, pillow and a release bu
 
     cargo build --release -p qplay-cli
     python3 scripts/compare_ort_quant.py [--model www/models/person_ssdlite.onnx] [--json out.json]
+        [--matrix] [--methods minmax,percentile,entropy,mse] [--no-mixed] [--markdown]
+
+--matrix runs every combination of observer x {per-channel, per-tensor weights} x
+{cross-layer equalization on, off} x {bias correction on, off} (and onnxruntime per channel and
+per tensor); without it, each observer with qplay's default options plus --auto-mixed 2 and 4.
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -42,6 +47,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="www/models/person_ssdlite.onnx")
     ap.add_argument("--json")
+    ap.add_argument("--matrix", action="store_true", help="observer x weights x CLE x bias correction")
+    ap.add_argument("--methods", default="minmax,percentile,entropy,mse")
+    ap.add_argument("--no-mixed", action="store_true", help="skip the --auto-mixed rows")
+    ap.add_argument("--markdown", action="store_true", help="also print the rows as a Markdown table")
     args = ap.parse_args()
     model = ROOT / args.model
     profile = json.loads(model.with_suffix(".json").read_text())
@@ -53,24 +62,37 @@ def main():
         np.save(tmp / "calib" / (n + ".npy"), x)
     name = profile["input"]
 
-    t0 = time.perf_counter()
-    quantize_static(str(model), str(tmp / "ort_int8.onnx"), Reader(name, cal), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax)
-    t_ort = time.perf_counter() - t0
-    results = {"onnxruntime quantize_static (QDQ, per-channel, MinMax)": (tmp / "ort_int8.onnx", t_ort)}
-    for method in ["minmax", "percentile", "entropy", "mse"]:
-        out = tmp / f"qplay_{method}.onnx"
+    results = {}
+    for pc in ([True, False] if args.matrix else [True]):
+        out = tmp / f"ort_int8_{'pc' if pc else 'pt'}.onnx"
         t0 = time.perf_counter()
-        subprocess.run([str(qplay), "quantize", str(model), "--calib", str(tmp / "calib"), "--method", method, "-o", str(out)],
-                       check=True, capture_output=True)
-        results[f"qplay quantize --method {method}"] = (out, time.perf_counter() - t0)
-    for k in [2, 4]:
-        out = tmp / f"qplay_mixed{k}.onnx"
+        quantize_static(str(model), str(out), Reader(name, cal), quant_format=QuantFormat.QDQ,
+                        per_channel=pc, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        results[f"onnxruntime quantize_static (QDQ, {'per-channel' if pc else 'per-tensor'}, MinMax)"] = (out, time.perf_counter() - t0)
+
+    def qplay_run(label, extra):
+        out = tmp / f"qplay_{len(results)}.onnx"
         t0 = time.perf_counter()
-        subprocess.run([str(qplay), "quantize", str(model), "--calib", str(tmp / "calib"), "--auto-mixed", str(k), "-o", str(out)],
+        subprocess.run([str(qplay), "quantize", str(model), "--calib", str(tmp / "calib"), *extra, "-o", str(out)],
                        check=True, capture_output=True)
-        results[f"qplay quantize --auto-mixed {k} (percentile)"] = (out, time.perf_counter() - t0)
+        results[label] = (out, time.perf_counter() - t0)
+
+    methods = args.methods.split(",")
+    if args.matrix:
+        for method in methods:
+            for pt in [False, True]:
+                for cle in [False, True]:
+                    for bc in [False, True]:
+                        extra = ["--method", method] + (["--per-tensor"] if pt else [])
+                        extra += ["--equalize" if cle else "--no-equalize", "--bias-correction" if bc else "--no-bias-correction"]
+                        qplay_run(f"qplay {method:10} {'per-tensor ' if pt else 'per-channel'} CLE {'on ' if cle else 'off'} BC {'on ' if bc else 'off'}", extra)
+    else:
+        for method in methods:
+            qplay_run(f"qplay quantize --method {method}", ["--method", method])
+    if not args.no_mixed:
+        for k in [2, 4]:
+            qplay_run(f"qplay quantize --auto-mixed {k}", ["--auto-mixed", str(k)])
 
     ev = tensors(profile, EVAL)
     fp = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -93,6 +115,10 @@ def main():
     print(f"{'tool':58} {'time s':>7} {'MB':>6}  SQNR dB per output      mAP@0.5")
     for r in rows:
         print(f"{r['tool']:58} {r['seconds']:7.2f} {r['bytes'] / 1e6:6.2f}  {', '.join(f'{v:6.2f}' for v in r['sqnr_db']):22}  {r['map50_qplay_runtime']}")
+    if args.markdown:
+        print("| tool | time s | MB | SQNR dB per output | mAP@0.5 |\n|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['tool']} | {r['seconds']:.2f} | {r['bytes'] / 1e6:.2f} | {' / '.join(f'{v:.2f}' for v in r['sqnr_db'])} | {r['map50_qplay_runtime']} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

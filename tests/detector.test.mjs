@@ -99,7 +99,8 @@ test('quantize in the page: INT8 pane, report, download', async () => {
   const r = await det().evaluate((el) => ({ int8: el.result.int8.detections, fp32: el.result.detections, rep: el.int8.report, seconds: el.int8.seconds }));
   assert.equal(r.rep.method, 'percentile');
   assert.equal(r.rep.layers.length, 88);
-  assert.ok(r.rep.int8_bytes / r.rep.fp32_bytes <= 0.3, `size ratio ${r.rep.int8_bytes / r.rep.fp32_bytes}`);
+  // ≤ 0.3 plus the per-channel ReLU6 bounds that cross-layer equalization adds (≈ 80 kB).
+  assert.ok(r.rep.int8_bytes / r.rep.fp32_bytes <= 0.31, `size ratio ${r.rep.int8_bytes / r.rep.fp32_bytes}`);
   assert.equal(r.int8[0].label, 'person');
   assert.ok(r.int8[0].score > 0.9, JSON.stringify(r.int8));
   const text = await det().evaluate((el) => el.shadowRoot.querySelector('.agreement').textContent + el.shadowRoot.querySelector('.qreport-body').textContent);

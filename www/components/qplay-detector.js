@@ -114,8 +114,8 @@ TEMPLATE.innerHTML = `
     <fieldset class="quant">
       <legend>Quantize to INT8</legend>
       <label>Calibration method <select name="method" aria-label="calibration method">
-        <option value="percentile">Percentile 99.99 (default)</option><option value="minmax">MinMax</option>
-        <option value="entropy">Entropy (KL)</option><option value="mse">MSE</option><option value="ema">Moving-average MinMax</option>
+        <option value="mse">MSE (default)</option><option value="percentile">Percentile 99.99</option><option value="minmax">MinMax</option>
+        <option value="entropy">Entropy (KL)</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
       <button type="button" name="quantize">Quantize with the ${SAMPLES.length} sample photos</button>

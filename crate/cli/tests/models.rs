@@ -180,8 +180,34 @@ fn quantize_and_compare() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("layers int8"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["method"], "percentile");
+    assert_eq!(r["method"], "mse");
     assert_eq!(r["calibration_inputs"], 7);
+    // Cross-layer equalization and bias correction are on by default; each can be turned off.
+    assert!(text.contains("note: cross-layer equalization") && text.contains("note: bias correction"), "{text}");
+    let (code, plain, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--no-equalize",
+        "--no-bias-correction",
+        "-o",
+        tmp("face_plain.onnx").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!plain.contains("equalization") && !plain.contains("bias correction"), "{plain}");
+    let (code, _, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--equalize",
+        "--no-equalize",
+        "-o",
+        "/tmp/x.onnx",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not both"), "{err}");
     assert!(r["layers"].as_array().unwrap().len() > 30);
     // The quality report's fields: histograms, per-channel scales, method clip ranges, layer SQNR.
     let l = &r["layers"][0];

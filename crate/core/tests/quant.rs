@@ -287,3 +287,29 @@ proptest! {
         prop_assert_eq!(p.quantize(p.dequantize(q), qt), q);
     }
 }
+
+#[test]
+fn entropy_does_not_collapse_on_relu6_activations() {
+    // ReLU6 of a wide normal: about half the values are exactly 0 and a few percent sit at 6.
+    // The zero spike used to dominate the KL search, which clipped [0, 6] to about [0, 1.3] on
+    // the person detector. The threshold must stay in the upper part of the range, and the
+    // quantization error must be close to MinMax's (not many times worse).
+    let g = sample_tensor(SampleKind::Gaussian, 50_000, 7);
+    let x: Vec<f32> = g.iter().map(|v| (v * 2.5).clamp(0.0, 6.0)).collect();
+    let mut o = Calibration::Entropy.observer();
+    o.observe(&x).unwrap();
+    let (lo, hi) = o.range(QType::UINT8, Scheme::Asymmetric).unwrap();
+    assert_eq!(lo, 0.0);
+    assert!(hi > 4.0, "entropy clipped a ReLU6 tensor to [{lo}, {hi}]");
+    let mse = |hi: f32| {
+        let p = params_or_unit(0.0, hi as f64, QType::UINT8, Scheme::Asymmetric).unwrap();
+        error_metrics(&x, &fake_quantize_slice(&x, p, QType::UINT8)).unwrap().mse
+    };
+    assert!(mse(hi) < 3.0 * mse(6.0), "entropy MSE {} vs MinMax {}", mse(hi), mse(6.0));
+    // A half-normal with a zero spike: the threshold stays beyond the bulk (3σ ≈ 7.5).
+    let r: Vec<f32> = g.iter().map(|v| (v * 2.5).max(0.0)).collect();
+    let mut o = Calibration::Entropy.observer();
+    o.observe(&r).unwrap();
+    let (_, hi) = o.range(QType::UINT8, Scheme::Asymmetric).unwrap();
+    assert!(hi > 5.0, "entropy clipped a ReLU tensor to [0, {hi}]");
+}

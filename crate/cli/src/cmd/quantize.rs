@@ -10,23 +10,39 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method percentile|minmax|ema|entropy|mse] \
-[--per-tensor] [--int8-activations] [--keep-fp32 NODE,NODE] [--auto-mixed K] [--profile p.json] -o OUT.onnx [--report r.json]";
+[--per-tensor] [--int8-activations] [--equalize|--no-equalize] [--bias-correction|--no-bias-correction] [--keep-fp32 NODE,NODE] [--auto-mixed K] [--profile p.json] -o OUT.onnx [--report r.json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let a = Args::parse(
         argv,
         &["calib", "method", "keep-fp32", "auto-mixed", "profile", "o", "out", "report"],
-        &["per-tensor", "int8-activations"],
+        &["per-tensor", "int8-activations", "equalize", "no-equalize", "bias-correction", "no-bias-correction"],
     )?;
+    let defaults = PtqOptions::default();
+    let switch = |on: &str, off: &str, default: bool| -> Result<bool, String> {
+        match (a.flag(on), a.flag(off)) {
+            (true, true) => Err(format!("give --{on} or --{off}, not both")),
+            (true, false) => Ok(true),
+            (false, true) => Ok(false),
+            (false, false) => Ok(default),
+        }
+    };
     let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
     let out = a.get("o").or(a.get("out")).ok_or("-o OUT.onnx is required")?.to_string();
     let calib_dir: String = a.req("calib")?;
     let opts = PtqOptions {
-        method: Calibration::parse(a.get("method").unwrap_or("percentile")).map_err(|e| e.to_string())?,
+        method: a
+            .get("method")
+            .map(Calibration::parse)
+            .transpose()
+            .map_err(|e| e.to_string())?
+            .unwrap_or(defaults.method),
         per_channel: !a.flag("per-tensor"),
         activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
         keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),
         auto_mixed: a.opt("auto-mixed")?.unwrap_or(0),
+        equalize: switch("equalize", "no-equalize", defaults.equalize)?,
+        bias_correction: switch("bias-correction", "no-bias-correction", defaults.bias_correction)?,
     };
     let bytes = read(Path::new(model))?;
     let graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;

@@ -249,6 +249,14 @@ fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
             }
         }
     }
+    // The first bin holds the exact zeros of ReLU-like tensors: a spike that the zero point
+    // represents exactly, but that dominates P and Q once merged with its neighbours and drives
+    // the search to ever smaller thresholds (on ReLU6 networks it clipped [0, 6] to about
+    // [0, 1.3]). As in pytorch-quantization's TensorRT-style calibrator, it gets the count of
+    // its neighbour instead.
+    if nb > 1 {
+        abs.counts[0] = abs.counts[1];
+    }
     let target = if unsigned { qtype.levels() as usize } else { (qtype.levels() / 2) as usize }.max(2);
     if target >= nb {
         return amax;
