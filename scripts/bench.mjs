@@ -1,10 +1,11 @@
-// `npm run bench -- MODEL [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N]
-//                       [--json OUT.json] [--timeout SECONDS]`
-// qplay vs onnxruntime-web (wasm, fp32, one thread) on one ONNX model in headless Chromium:
-// serves the repo, opens tests/bench/index.html, prints the table and the ratio qplay/ORT.
+// `npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N]
+//                       [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]`
+// qplay (wasm FP32 and INT8) vs onnxruntime-web (wasm FP32), one thread each, on one ONNX model
+// in headless Chromium: serves the repo, opens tests/bench/index.html, prints the table and the
+// ratios. Without --int8, the page quantizes MODEL itself from the sample photos (defaults).
 // MODEL is a path in the repo, or any .onnx file (copied under tests/artifacts/bench/ to serve).
 import { chromium } from 'playwright-core';
-import { copyFileSync, existsSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -12,8 +13,10 @@ import { serve } from './serve.mjs';
 import { CHROMIUM_FLAGS } from '../tests/browser.mjs';
 
 const ROOT = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
-const USAGE = `usage: npm run bench -- MODEL [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]
+const USAGE = `usage: npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]
   MODEL      an .onnx file: a path in the repo (www/models/person_ssdlite.onnx) or anywhere else
+  --int8     a quantized (QDQ or QOperator) version of MODEL to time as qplay INT8; without it the
+             page quantizes MODEL from the sample photos with qplay's defaults (--no-int8: skip)
   --size     input width×height (default: the model's static input shape; needed for dynamic dims)
   --shape    the full input shape, comma-separated (instead of --size)
   --iters    timed runs per engine (default 10); --warmup: untimed runs per engine (default 3)
@@ -33,6 +36,7 @@ try {
       size: { type: 'string' }, shape: { type: 'string' }, iters: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' }, json: { type: 'string' },
       timeout: { type: 'string', default: '900' }, help: { type: 'boolean', short: 'h' },
+      int8: { type: 'string' }, 'no-int8': { type: 'boolean' },
     },
   });
 } catch (e) {
@@ -48,23 +52,36 @@ for (const k of ['iters', 'warmup', 'seed', 'timeout']) {
 if (opt.size && !/^\d+[x×]\d+$/.test(opt.size)) die(`--size must be WxH, like 320x240, got "${opt.size}"`, 2);
 if (opt.size && opt.shape) die('give --size or --shape, not both', 2);
 
-// The model: served from where it is when it lies in the repo, else from a copy.
-const given = resolve(positionals[0]);
-if (!existsSync(given)) die(`no such file: ${positionals[0]}`);
-if (!statSync(given).isFile()) die(`not a file: ${positionals[0]}`);
-const real = realpathSync(given);
-let rel = relative(ROOT, real);
-if (rel.startsWith('..') || rel.startsWith(sep) || /^[a-zA-Z]:/.test(rel)) {
-  const dir = resolve(ROOT, 'tests/artifacts/bench');
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(real, resolve(dir, basename(real)));
-  rel = relative(ROOT, resolve(dir, basename(real)));
-  console.log(`bench: ${positionals[0]} is outside the repo; serving a copy at ${rel}`);
+// A model: served from where it is when it lies in the repo, else from a copy.
+function served(path) {
+  const given = resolve(path);
+  if (!existsSync(given)) die(`no such file: ${path}`);
+  if (!statSync(given).isFile()) die(`not a file: ${path}`);
+  const real = realpathSync(given);
+  let r = relative(ROOT, real);
+  if (r.startsWith('..') || r.startsWith(sep) || /^[a-zA-Z]:/.test(r)) {
+    const dir = resolve(ROOT, 'tests/artifacts/bench');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(real, resolve(dir, basename(real)));
+    r = relative(ROOT, resolve(dir, basename(real)));
+    console.log(`bench: ${path} is outside the repo; serving a copy at ${r}`);
+  }
+  return r;
 }
+const rel = served(positionals[0]);
 const modelUrl = rel.split(sep).map(encodeURIComponent).join('/');
 
 const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed });
 if (opt.size) q.set('size', opt.size);
+if (opt.int8 && opt['no-int8']) die('give --int8 or --no-int8, not both', 2);
+if (opt.int8) {
+  q.set('int8', served(opt.int8).split(sep).map(encodeURIComponent).join('/'));
+} else if (!opt['no-int8']) {
+  const samples = readdirSync(resolve(ROOT, 'www/samples')).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+  q.set('calib', samples.join(','));
+  const profile = rel.replace(/\.onnx$/i, '.json');
+  if (profile !== rel && existsSync(resolve(ROOT, profile))) q.set('profile', profile.split(sep).map(encodeURIComponent).join('/'));
+}
 if (opt.shape) q.set('shape', opt.shape);
 
 const { server, url } = await serve({ port: 0, quiet: true });
@@ -123,6 +140,12 @@ function print(b, model) {
   for (const r of rows.slice(1)) console.log(line(r));
   console.log(`\nqplay/ORT: ${(qp.median_ms / ort.median_ms).toFixed(2)}× (median), ${(qp.min_ms / ort.min_ms).toFixed(2)}× (min), `
     + `${b.ratio_paired_median_qplay_over_ort.toFixed(2)}× (median of per-run ratios; run i of each engine back to back)`);
+  if (b.int8) {
+    console.log(`qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}× (median), `
+      + `${b.ratio_paired_median_int8_over_ort_fp32.toFixed(2)}× (median of per-run ratios); `
+      + `qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}×`);
+    console.log(`INT8 model: ${b.int8.source}; SQNR of its ${b.int8.output} vs qplay FP32 on the bench input: ${b.int8.sqnr_db_vs_fp32} dB`);
+  }
   console.log(`agreement (${a.output} [${a.output_shape.join('×')}], ${a.elements} values): max |Δ| ${a.max_abs_diff.toExponential(2)}`
     + ` over output range ${a.output_range.toPrecision(4)} = ${a.max_abs_diff_over_range.toExponential(2)} of range;`
     + ` mean |Δ| ${a.mean_abs_diff.toExponential(2)}`);

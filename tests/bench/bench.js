@@ -2,7 +2,7 @@
 // and timed runs, the two engines interleaved run by run. Results go to `window.__bench`
 // ({results, agreement, userAgent, ...} or {error, stage}) for scripts/bench.mjs and the tests,
 // and to a table for a human. Both engines: wasm, fp32, one thread, on the page's main thread.
-import init, { WasmModel, inspectModel, version } from '/www/pkg/qplay_wasm.js';
+import init, { WasmModel, WasmQuantizer, inspectModel, version } from '/www/pkg/qplay_wasm.js';
 
 const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
 const $ = (id) => document.getElementById(id);
@@ -140,6 +140,47 @@ async function main() {
     throw new Error(`qplay cannot run this model: ${e.message}${unsupported.length ? ` (unsupported ops: ${unsupported.join(', ')})` : ''}`);
   }
 
+  // INT8: a QDQ model given with ?int8=URL, or quantized here from the sample photos
+  // (?calib=a.jpg,b.jpg under www/samples/, with the model's profile when ?profile=URL).
+  let int8 = null;
+  let int8Source = null;
+  if (q.get('int8')) {
+    status('fetching the INT8 model');
+    const r = await fetch(new URL(q.get('int8'), `${location.origin}/`).href);
+    if (!r.ok) throw new Error(`cannot fetch the INT8 model ${q.get('int8')}: HTTP ${r.status}`);
+    int8 = new Uint8Array(await r.arrayBuffer());
+    int8Source = q.get('int8');
+  } else if (q.get('calib')) {
+    let profile;
+    if (q.get('profile')) {
+      const r = await fetch(new URL(q.get('profile'), `${location.origin}/`).href);
+      if (!r.ok) throw new Error(`cannot fetch the profile ${q.get('profile')}: HTTP ${r.status}`);
+      profile = await r.text();
+    }
+    const quantizer = new WasmQuantizer(bytes, profile);
+    const names = q.get('calib').split(',').filter(Boolean);
+    for (const [i, name] of names.entries()) {
+      status(`calibration image ${i + 1}/${names.length}`);
+      const r = await fetch(new URL(`/www/samples/${name}`, location.origin).href);
+      const bmp = await createImageBitmap(await r.blob());
+      const c = new OffscreenCanvas(bmp.width, bmp.height);
+      const ctx = c.getContext('2d');
+      ctx.drawImage(bmp, 0, 0);
+      quantizer.addImage(bmp.width, bmp.height, ctx.getImageData(0, 0, bmp.width, bmp.height).data);
+    }
+    status('quantizing (defaults)');
+    const t0 = performance.now();
+    quantizer.run('mse', true, bytes.byteLength, []);
+    int8Source = `quantized in this page from ${names.length} sample photos with the defaults in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    int8 = quantizer.onnxBytes();
+    quantizer.free();
+  }
+  let qint8 = null;
+  if (int8) {
+    status('planning the INT8 model in qplay');
+    qint8 = new WasmModel(int8, shape);
+  }
+
   status('loading onnxruntime-web (wasm)');
   const ort = await import(`${ORT_DIST}ort.wasm.min.mjs`);
   ort.env.wasm.wasmPaths = new URL(ORT_DIST, location.origin).href;
@@ -165,9 +206,19 @@ async function main() {
   const agreement = { output: outName, output_shape: [...refT.dims], reference: 'onnxruntime-web', seed, input_range: [-1, 1], ...compare(ours, ref) };
 
   const engines = [
-    { engine: 'qplay', run: runQplay, warm: [], runs: [] },
-    { engine: 'onnxruntime-web', run: runOrt, warm: [], runs: [] },
+    { engine: 'qplay', precision: 'fp32', run: runQplay, warm: [], runs: [] },
+    { engine: 'onnxruntime-web', precision: 'fp32', run: runOrt, warm: [], runs: [] },
   ];
+  let int8Agreement = null;
+  if (qint8) {
+    const runInt8 = () => qint8.run(x);
+    // How far INT8 is from FP32 on this input (the same first output).
+    const o8 = runInt8();
+    let num = 0, den = 0;
+    for (let i = 0; i < o8.length; i++) { num += ours[i] * ours[i]; den += (o8[i] - ours[i]) ** 2; }
+    int8Agreement = { output: outName, sqnr_db_vs_fp32: round3(10 * Math.log10(num / Math.max(den, 1e-30))), source: int8Source };
+    engines.push({ engine: 'qplay', precision: 'int8', run: runInt8, warm: [], runs: [] });
+  }
   const once = async (e, into) => {
     const t0 = performance.now();
     await e.run();
@@ -183,21 +234,27 @@ async function main() {
   }
 
   const results = engines.map((e) => ({
-    engine: e.engine, backend: 'wasm', precision: 'fp32', threads: 1,
+    engine: e.engine, backend: 'wasm', precision: e.precision, threads: 1,
     median_ms: round3(median(e.runs)), min_ms: round3(Math.min(...e.runs)),
     runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
   }));
   const bench = {
-    results, agreement, userAgent: navigator.userAgent,
+    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent,
     model: modelParam, input: input.name, shape, iters, warmup,
-    order: 'interleaved per run: qplay, onnxruntime-web, qplay, onnxruntime-web, …',
+    order: `interleaved per run: ${engines.map((e) => `${e.engine} ${e.precision}`).join(', ')}, …`,
     versions: { qplay: version(), 'onnxruntime-web': ort.env.versions?.web ?? null },
     ratio_median_qplay_over_ort: round3(results[0].median_ms / results[1].median_ms),
     // Run i of each engine ran back to back, so their ratio cancels slow drifts in machine load.
     ratio_paired_median_qplay_over_ort: round3(median(engines[0].runs.map((t, i) => t / engines[1].runs[i]))),
+    ...(qint8 ? {
+      ratio_median_int8_over_ort_fp32: round3(engines[2].runs.length && median(engines[2].runs) / results[1].median_ms),
+      ratio_median_int8_over_qplay_fp32: round3(median(engines[2].runs) / results[0].median_ms),
+      ratio_paired_median_int8_over_ort_fp32: round3(median(engines[2].runs.map((t, i) => t / engines[1].runs[i]))),
+    } : {}),
     date: new Date().toISOString(),
   };
   qmodel.free();
+  qint8?.free();
   await session.release();
   render(bench);
   status('done');
@@ -230,7 +287,8 @@ function render(b) {
   }));
   $('results').hidden = false;
   $('ratio').textContent = `qplay / onnxruntime-web (median): ${b.ratio_median_qplay_over_ort.toFixed(2)}×; `
-    + `median of per-run ratios: ${b.ratio_paired_median_qplay_over_ort.toFixed(2)}×`;
+    + `median of per-run ratios: ${b.ratio_paired_median_qplay_over_ort.toFixed(2)}×`
+    + (b.int8 ? `; qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}×, qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}× (INT8 SQNR vs FP32 ${b.int8.sqnr_db_vs_fp32} dB)` : '');
 }
 
 main().catch((e) => { console.warn(e); fail(e?.message ?? e); });

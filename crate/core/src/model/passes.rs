@@ -2,7 +2,7 @@
 //! deployment runtimes execute (and therefore quantize).
 
 use super::{Attr, Attrs, Data, Graph, Node, Tensor};
-use crate::ops::nn::conv::{FUSED_MAX_ATTR, FUSED_MIN_ATTR};
+use crate::ops::nn::conv::{FUSED_CHANNEL_MAX_ATTR, FUSED_MAX_ATTR, FUSED_MIN_ATTR};
 use std::collections::{HashMap, HashSet};
 
 /// Folds each foldable `BatchNormalization` into the `Conv` that feeds it, and returns how many
@@ -216,6 +216,62 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
             conv.attrs.0.insert(FUSED_MAX_ATTR.to_string(), Attr::Float(hi));
         }
         removed[ai] = true;
+    }
+    remove_nodes(graph, &removed, touched);
+    fusions.len()
+}
+
+/// Fuses each `Min(conv_output, bound)` with a constant per-channel (`[C, 1, …]` or
+/// `[1, C, 1, …]`) or scalar float bound into the `Conv` producing `conv_output`, when nothing
+/// else reads that output: the Conv carries the bounds in [`FUSED_CHANNEL_MAX_ATTR`] and clamps
+/// each output channel in its store. Cross-layer equalization writes such a `Min` for each
+/// ReLU6 it rescales. Returns how many were fused; the results are bit-identical.
+pub fn fuse_channel_min_into_conv(graph: &mut Graph) -> usize {
+    let (uses, producer) = uses_and_producers(graph);
+    let mut fusions: Vec<(usize, usize, Vec<f32>)> = Vec::new();
+    let mut fused_conv: HashSet<usize> = HashSet::new();
+    for (mi, m) in graph.nodes.iter().enumerate() {
+        if m.op_type != "Min" || m.inputs.len() != 2 || m.outputs.len() != 1 {
+            continue;
+        }
+        for (xi, bi) in [(0, 1), (1, 0)] {
+            let (x, b) = (m.inputs[xi].as_str(), m.inputs[bi].as_str());
+            let Some(bound) = graph.initializers.get(b) else { continue };
+            let Ok(bv) = bound.as_f32() else { continue };
+            if uses.get(x) != Some(&1) {
+                continue;
+            }
+            let Some(&ci) = producer.get(x) else { continue };
+            let c = &graph.nodes[ci];
+            // One bound per channel ([C, 1, …] or [1, C, 1, …] against NCHW), or one for all.
+            let sh = &bound.shape;
+            let ones_after = |from: usize| sh[from..].iter().all(|&d| d == 1);
+            let per_channel = (sh.len() >= 2 && ones_after(1)) || (sh.len() >= 3 && sh[0] == 1 && ones_after(2));
+            if !(bv.len() == 1 && ones_after(0) || per_channel) {
+                continue;
+            }
+            let values = bv.to_vec();
+            if c.op_type != "Conv"
+                || c.outputs.len() != 1
+                || c.attrs.0.contains_key(FUSED_CHANNEL_MAX_ATTR)
+                || values.iter().any(|v| v.is_nan())
+                || !fused_conv.insert(ci)
+            {
+                continue;
+            }
+            fusions.push((ci, mi, values));
+            break;
+        }
+    }
+    let mut touched = Vec::new();
+    let mut removed = vec![false; graph.nodes.len()];
+    for (ci, mi, values) in &fusions {
+        let out = graph.nodes[*mi].outputs[0].clone();
+        touched.extend(graph.nodes[*mi].inputs.iter().cloned());
+        let conv = &mut graph.nodes[*ci];
+        conv.outputs[0] = out;
+        conv.attrs.0.insert(FUSED_CHANNEL_MAX_ATTR.to_string(), Attr::Floats(values.clone()));
+        removed[*mi] = true;
     }
     remove_nodes(graph, &removed, touched);
     fusions.len()

@@ -19,7 +19,7 @@
 
 use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
 use super::lower_qdq::lower_qdq;
-use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv};
+use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
 use super::{numel, DType, Graph, ModelError, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
@@ -152,6 +152,7 @@ impl Plan {
         fold_batchnorm_into_conv(&mut g);
         if options.fuse_activations {
             fuse_activation_into_conv(&mut g);
+            fuse_channel_min_into_conv(&mut g);
         }
         if options.int8_kernels {
             lower_qdq(&mut g);

@@ -186,9 +186,7 @@ impl QParams {
     /// `clamp(round_half_even(x / Δ) + Z, qmin, qmax)`. NaN maps to Z (as 0.0 would).
     #[inline]
     pub fn quantize(&self, x: f32, qtype: QType) -> i32 {
-        let r = (x / self.scale).round_ties_even();
-        let v = if r.is_nan() { 0.0 } else { r } as f64 + self.zero_point as f64;
-        v.clamp(qtype.qmin() as f64, qtype.qmax() as f64) as i32
+        round_half_even(x / self.scale).saturating_add(self.zero_point).clamp(qtype.qmin(), qtype.qmax())
     }
 
     /// `(q − Z)·Δ`.
@@ -207,6 +205,27 @@ impl QParams {
     pub fn representable(&self, qtype: QType) -> (f32, f32) {
         (self.dequantize(qtype.qmin()), self.dequantize(qtype.qmax()))
     }
+}
+
+/// 1.5 · 2²³: adding and subtracting it rounds an f32 of magnitude ≤ 2²² half to even.
+pub const ROUND_MAGIC: f32 = 12_582_912.0;
+/// 2²²: the magnitude up to which [`ROUND_MAGIC`] rounds exactly.
+pub const ROUND_LIM: f32 = 4_194_304.0;
+
+/// Round half to even of `x` as an `i32`, with `x` first clamped to ±2²² (NaN → 0). Adding and
+/// subtracting 1.5·2²³ rounds in IEEE round-to-nearest-even arithmetic, which every target
+/// (x86-64 without SSE4.1, wasm, WGSL) has, so this is one cheap rule everywhere; every
+/// caller clamps to at most 16 bits afterwards, so the ±2²² clamp changes no result.
+#[inline(always)]
+pub fn round_half_even(x: f32) -> i32 {
+    let x = if x > ROUND_LIM {
+        ROUND_LIM
+    } else if x < -ROUND_LIM {
+        -ROUND_LIM
+    } else {
+        x
+    };
+    ((x + ROUND_MAGIC) - ROUND_MAGIC) as i32
 }
 
 /// Quantizes a whole tensor with one set of parameters.

@@ -32,12 +32,17 @@ pub struct Conv {
     pub(crate) group: usize,
     /// An activation fused into the store by [`crate::model::passes::fuse_activation_into_conv`].
     pub(crate) clamp: Option<Clamp>,
+    /// Per-output-channel upper bounds fused by
+    /// [`crate::model::passes::fuse_channel_min_into_conv`].
+    pub(crate) channel_max: Option<Vec<f32>>,
 }
 
 /// Internal attribute (not ONNX) holding the lower bound of a fused `Clip`/`Relu`.
 pub const FUSED_MIN_ATTR: &str = "qplay.fused_clip_min";
 /// Internal attribute (not ONNX) holding the upper bound of a fused `Clip`.
 pub const FUSED_MAX_ATTR: &str = "qplay.fused_clip_max";
+/// Internal attribute (not ONNX) holding per-output-channel upper bounds of a fused `Min`.
+pub const FUSED_CHANNEL_MAX_ATTR: &str = "qplay.fused_channel_max";
 
 /// Builds `Conv` from its attributes (`group`, `kernel_shape`, `strides`, `dilations`, `pads`,
 /// `auto_pad`).
@@ -66,7 +71,8 @@ impl Conv {
         let (lo, hi) = (node.attrs.float_opt(FUSED_MIN_ATTR), node.attrs.float_opt(FUSED_MAX_ATTR));
         let clamp = (lo.is_some() || hi.is_some())
             .then(|| Clamp { lo: lo.unwrap_or(f32::NEG_INFINITY), hi: hi.unwrap_or(f32::INFINITY) });
-        Ok(Conv { window: WindowAttrs::from_node(node, false)?, group, clamp })
+        let channel_max = node.attrs.floats(FUSED_CHANNEL_MAX_ATTR).map(<[f32]>::to_vec);
+        Ok(Conv { window: WindowAttrs::from_node(node, false)?, group, clamp, channel_max })
     }
 
     /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
@@ -116,9 +122,31 @@ impl Op for Conv {
         let b = f32_input_opt(inputs, 2, "B")?;
         let shape = |i: usize| super::input_shape(inputs, i);
         let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
-        let out = conv(&plan, self.group, self.clamp, x, w, b)?;
+        let mut out = conv(&plan, self.group, self.clamp, x, w, b)?;
+        if let Some(m) = &self.channel_max {
+            apply_channel_max(&mut out, m, &plan)?;
+        }
         Ok(vec![f32_output(plan.out_shape, out)?])
     }
+}
+
+/// `y = min(y, max[c])` on each output channel `c` (NaN stays NaN, as in ONNX `Min`).
+pub(crate) fn apply_channel_max<T: Copy + PartialOrd>(out: &mut [T], max: &[T], plan: &Plan) -> Result<(), String> {
+    if max.len() != plan.out_channels && max.len() != 1 {
+        return Err(format!("{} fused channel bounds for {} output channels", max.len(), plan.out_channels));
+    }
+    let plane = plan.out_shape[2..].iter().product::<usize>();
+    if plane == 0 {
+        return Ok(());
+    }
+    for (i, ch) in out.chunks_exact_mut(plane).enumerate() {
+        let m = if max.len() == 1 { max[0] } else { max[i % plan.out_channels] };
+        for v in ch {
+            // A select, not a branch, so the loop vectorises (pminub for codes).
+            *v = if *v > m { m } else { *v };
+        }
+    }
+    Ok(())
 }
 
 /// Runs a validated convolution plan.

@@ -15,7 +15,8 @@
 //!
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
-use super::simd::{dequant8, pair, requant8, I32x4, ROUND_LIM, ROUND_MAGIC};
+use super::simd::{dequant8, pair, requant8, I32x4};
+pub use crate::quant::round_half_even;
 
 /// Rows per micro-tile (panels of packed `A`).
 pub const MR: usize = 4;
@@ -619,16 +620,6 @@ fn clamp_f32(y: f32, lo: f32, hi: f32) -> f32 {
     } else {
         y
     }
-}
-
-/// Round half to even of `x`, for any float, as an `i32` clamped to ±2²²: adding and
-/// subtracting 1.5·2²³ rounds to an integer in IEEE round-to-nearest-even arithmetic (exact for
-/// |x| ≤ 2²²), the same on every target and in WGSL. Every caller clamps to 8 bits afterwards,
-/// so the clamp changes no result.
-#[inline(always)]
-pub fn round_half_even(x: f32) -> i32 {
-    let x = clamp_f32(x, -ROUND_LIM, ROUND_LIM);
-    ((x + ROUND_MAGIC) - ROUND_MAGIC) as i32
 }
 
 /// `clamp(round_half_even(v · m) + zp, lo, hi)` — ONNX QLinearConv/QLinearMatMul requantization

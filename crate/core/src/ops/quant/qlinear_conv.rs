@@ -13,10 +13,10 @@
 //! ([`super::qgemm`]) on the input planes (1×1) or on an `im2col` unfolding padded with the
 //! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
 
-use super::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
+use super::qgemm::{qgemm, round_half_even, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::nn::conv::{Conv, Plan};
+use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
 use crate::ops::nn::depthwise::depthwise_plane;
 use crate::ops::nn::im2col::{chunk_cols, im2col_padded};
 use crate::ops::nn::spatial::Window;
@@ -183,17 +183,18 @@ impl Op for QConv {
         };
         // The fused activation's bounds in the output's integer domain (rounding commutes with
         // clamping, so clamping the codes equals quantizing the clamped value).
-        let (zy, qlo, qhi) = match &data {
+        let to_code = match &data {
             Data::U8(_) | Data::I8(_) => {
                 let sy = input(inputs, s.sy.unwrap_or(6))?.as_f32().map_err(|e| e.to_string())?[0];
                 let zy = opt(s.zy).map_or(Ok(0), |z| z.to_i64_vec().map(|v| v[0] as i32)).map_err(|e| e.to_string())?;
                 let (tmin, tmax) = if matches!(data, Data::U8(_)) { (0, 255) } else { (-128, 127) };
-                let q = |v: f32| ((v / sy).round_ties_even() as i64 + zy as i64).clamp(tmin, tmax) as i32;
-                let qlo = if lo.is_finite() { q(lo) } else { tmin as i32 };
-                let qhi = if hi.is_finite() { q(hi) } else { tmax as i32 };
-                (zy, qlo, qhi)
+                Some(Code { sy, zy, tmin, tmax })
             }
-            _ => (0, 0, 0),
+            _ => None,
+        };
+        let (zy, qlo, qhi) = match to_code {
+            Some(c) => (c.zy, c.of(lo, c.tmin), c.of(hi, c.tmax)),
+            None => (0, 0, 0),
         };
 
         let cfg = Cfg {
@@ -215,7 +216,41 @@ impl Op for QConv {
             Data::I8(xd) => self.run(&cfg, xd, wb, &mut data)?,
             _ => return Err(format!("x must be uint8 or int8, got {:?}", x.dtype())),
         }
+        if let Some(m) = &self.conv.channel_max {
+            let codes = |c: Code| m.iter().map(|&b| c.of(b, c.tmax)).collect::<Vec<i32>>();
+            match (&mut data, to_code) {
+                (Data::F32(v), _) => apply_channel_max(v, m, &plan)?,
+                (Data::U8(v), Some(c)) => {
+                    apply_channel_max(v, &codes(c).iter().map(|&q| q as u8).collect::<Vec<_>>(), &plan)?
+                }
+                (Data::I8(v), Some(c)) => {
+                    apply_channel_max(v, &codes(c).iter().map(|&q| q as i8).collect::<Vec<_>>(), &plan)?
+                }
+                _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
+            }
+        }
         Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
+    }
+}
+
+/// The output's quantization: a float bound `v` → its code, clamped to the type's range
+/// (rounding commutes with clamping, so clamping codes equals quantizing the clamped value).
+#[derive(Clone, Copy)]
+struct Code {
+    sy: f32,
+    zy: i32,
+    tmin: i32,
+    tmax: i32,
+}
+
+impl Code {
+    /// The code of bound `v`, or `dflt` for an infinite bound.
+    fn of(&self, v: f32, dflt: i32) -> i32 {
+        if v.is_finite() {
+            (round_half_even(v / self.sy).saturating_add(self.zy)).clamp(self.tmin, self.tmax)
+        } else {
+            dflt
+        }
     }
 }
 
@@ -316,7 +351,7 @@ impl QConv {
                 if pointwise {
                     let b = QMat::row_major(T::bytes(xg), cg, in_plane)?;
                     let ep = Epilogue {
-                        za: PerIndex::Each(zw),
+                        za: if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) },
                         zb: PerIndex::All(c.zx),
                         bias,
                         scale,
@@ -333,7 +368,7 @@ impl QConv {
                         im2col_padded(xg, cg, &win, rows, pad, &mut cols);
                         let b = QMat::row_major(T::bytes(&cols), kdim, ncols)?;
                         let ep = Epilogue {
-                            za: PerIndex::Each(zw),
+                            za: if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) },
                             zb: PerIndex::All(c.zx),
                             bias,
                             scale,

@@ -105,10 +105,7 @@ impl I32x4 {
     }
 }
 
-/// 1.5 · 2²³: adding and subtracting it rounds an f32 of magnitude ≤ 2²² half to even.
-pub const ROUND_MAGIC: f32 = 12_582_912.0;
-/// 2²²: the magnitude up to which [`ROUND_MAGIC`] rounds exactly.
-pub const ROUND_LIM: f32 = 4_194_304.0;
+use crate::quant::{ROUND_LIM, ROUND_MAGIC};
 
 /// Requantizes eight sums: `clamp(round_half_even(clamp((v + add) · s, ±2²²)) + zp, lo, hi)`,
 /// all in f32 (every value after rounding is a small exact integer), then to `i32`. The
