@@ -218,13 +218,7 @@ pub const ROUND_LIM: f32 = 4_194_304.0;
 /// caller clamps to at most 16 bits afterwards, so the ±2²² clamp changes no result.
 #[inline(always)]
 pub fn round_half_even(x: f32) -> i32 {
-    let x = if x > ROUND_LIM {
-        ROUND_LIM
-    } else if x < -ROUND_LIM {
-        -ROUND_LIM
-    } else {
-        x
-    };
+    let x = x.clamp(-ROUND_LIM, ROUND_LIM); // NaN stays NaN, and NaN as i32 is 0
     ((x + ROUND_MAGIC) - ROUND_MAGIC) as i32
 }
 
