@@ -378,6 +378,9 @@ mod tests {
                 }
             }
         }
+        if nb > 1 {
+            abs.counts[0] = abs.counts[1]; // the same zero-spike rule as the fast form
+        }
         let target = if unsigned { qtype.levels() as usize } else { (qtype.levels() / 2) as usize }.max(2);
         if target >= nb {
             return amax;
