@@ -1,7 +1,8 @@
 // <qplay-detector>: run a real ONNX detector on an image, in a Web Worker.
 //
-// Attributes: model (URL of an .onnx; default the built-in person detector), profile (URL of a
-// profile JSON; default MODEL.json beside a built-in model), image (URL), score (threshold).
+// Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
+// person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
+// absent), image (URL), score (threshold).
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
 // {detections, timings}, qplay-error {code, message}.
 // A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
@@ -211,7 +212,7 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
     const model = this.getAttribute('model');
-    this.ready = (model ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin('person'))
+    this.ready = (model && !BUILTIN[model] ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin(model ?? 'person'))
       .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
   }
 
