@@ -22,11 +22,11 @@ const INT8 = '#D55E00';
 const TEMPLATE = document.createElement('template');
 TEMPLATE.innerHTML = `
 <style>
-  :host { display: block; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  :host { display: block; container-type: inline-size; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
           --qp-border: var(--border, #d5dbe1); --qp-card: var(--card, #f4f6f8); --qp-muted: var(--muted, #5b6570); --qp-err: var(--err, #b3261e); }
   * { box-sizing: border-box; }
   .grid { display: grid; grid-template-columns: minmax(280px, 340px) 1fr; gap: 16px; }
-  @media (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
+  @container (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
   fieldset { border: 1px solid var(--qp-border); border-radius: 8px; padding: 10px 12px; margin: 0 0 12px; }
   legend { font-weight: 600; padding: 0 4px; }
   label { display: block; margin: 6px 0; }
@@ -312,7 +312,9 @@ export class QplayDetector extends HTMLElement {
 
   async setImage(src) {
     try {
-      if (typeof src !== 'string') this.$('select[name=sample]').value = 'custom';
+      // The picker shows the sample photo when the image is one of them (an `image` attribute may name one).
+      const sample = typeof src === 'string' ? SAMPLES.find((n) => new URL(src, document.baseURI).href === `${BASE}samples/${n}`) : null;
+      this.$('select[name=sample]').value = sample ?? 'custom';
       const { data, bitmap } = await imageData(src);
       this.image = { data, bitmap };
       this.showError(null);
