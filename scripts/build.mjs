@@ -53,7 +53,7 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
   }
   if (existsSync(out)) {
     const entries = readdirSync(out);
-    if (entries.length && !entries.includes(MARKER)) fail(`${out} is not empty and was not written by this build: choose another --out`);
+    if (entries.length && !entries.includes(MARKER) && out !== join(ROOT, 'dist')) fail(`${out} is not empty and was not written by this build: choose another --out`);
     rmSync(out, { recursive: true, force: true });
   }
   mkdirSync(out, { recursive: true });

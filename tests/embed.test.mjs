@@ -204,6 +204,9 @@ test('dist/docs/embed.html: both components, independent explorers, copy buttons
     await page.screenshot({ path: `${ARTIFACTS}embed-docs.png`, fullPage: true });
     await page.locator('#detector').screenshot({ path: `${ARTIFACTS}embed-docs-detector.png` });
     await page.locator('#iframe').screenshot({ path: `${ARTIFACTS}embed-docs-iframe.png` });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.locator('#include').screenshot({ path: `${ARTIFACTS}embed-docs-dark-include.png` });
+    await page.locator('#several').screenshot({ path: `${ARTIFACTS}embed-docs-dark-explorer.png` });
     assert.deepEqual(s.errors, []);
     assert.deepEqual(s.foreign(), []);
   } finally { await s.close(); }
