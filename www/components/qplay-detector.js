@@ -1,7 +1,8 @@
 // <qplay-detector>: run a real ONNX detector on an image, in a Web Worker.
 //
-// Attributes: model (URL of an .onnx; default the built-in person detector), profile (URL of a
-// profile JSON; default MODEL.json beside a built-in model), image (URL), score (threshold).
+// Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
+// person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
+// absent), image (URL), score (threshold).
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
 // {detections, timings}, qplay-error {code, message}.
 // A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
@@ -21,11 +22,11 @@ const INT8 = '#D55E00';
 const TEMPLATE = document.createElement('template');
 TEMPLATE.innerHTML = `
 <style>
-  :host { display: block; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  :host { display: block; container-type: inline-size; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
           --qp-border: var(--border, #d5dbe1); --qp-card: var(--card, #f4f6f8); --qp-muted: var(--muted, #5b6570); --qp-err: var(--err, #b3261e); }
   * { box-sizing: border-box; }
   .grid { display: grid; grid-template-columns: minmax(280px, 340px) 1fr; gap: 16px; }
-  @media (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
+  @container (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
   fieldset { border: 1px solid var(--qp-border); border-radius: 8px; padding: 10px 12px; margin: 0 0 12px; }
   legend { font-weight: 600; padding: 0 4px; }
   label { display: block; margin: 6px 0; }
@@ -211,7 +212,7 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
     const model = this.getAttribute('model');
-    this.ready = (model ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin('person'))
+    this.ready = (model && !BUILTIN[model] ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin(model ?? 'person'))
       .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
   }
 
@@ -311,7 +312,9 @@ export class QplayDetector extends HTMLElement {
 
   async setImage(src) {
     try {
-      if (typeof src !== 'string') this.$('select[name=sample]').value = 'custom';
+      // The picker shows the sample photo when the image is one of them (an `image` attribute may name one).
+      const sample = typeof src === 'string' ? SAMPLES.find((n) => new URL(src, document.baseURI).href === `${BASE}samples/${n}`) : null;
+      this.$('select[name=sample]').value = sample ?? 'custom';
       const { data, bitmap } = await imageData(src);
       this.image = { data, bitmap };
       this.showError(null);

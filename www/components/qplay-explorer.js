@@ -24,12 +24,17 @@ const SEED = { min: -2, max: 2, bits: 8, signed: true, symmetric: false, restric
 const TEMPLATE = document.createElement('template');
 TEMPLATE.innerHTML = `
 <style>
-  :host { display: block; --qp-accent: #0072B2; --qp-accent2: #D55E00; --qp-card: var(--card, #f4f6f8);
+  :host { display: block; container-type: inline-size; --qp-accent: #0072B2; --qp-accent2: #D55E00; --qp-card: var(--card, #f4f6f8);
           --qp-border: var(--border, #d5dbe1); --qp-muted: var(--muted, #5b6570); --qp-err: var(--err, #b3261e);
           font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: inherit; }
   * { box-sizing: border-box; }
   .grid { display: grid; grid-template-columns: minmax(280px, 340px) 1fr; gap: 16px; }
-  @media (max-width: 820px) { .grid { grid-template-columns: 1fr; } }
+  /* The element's own width, not the viewport's: an embedded explorer often sits in a narrow column. */
+  @container (max-width: 960px) { .grid { grid-template-columns: 1fr; } .tensor-controls { max-width: 560px; } }
+  @container (min-width: 600px) and (max-width: 960px) {
+    .controls { display: grid; grid-template-columns: 1fr 1fr; column-gap: 12px; align-items: start; }
+    .controls > button { grid-column: 1 / -1; justify-self: start; margin-bottom: 12px; }
+  }
   fieldset { border: 1px solid var(--qp-border); border-radius: 8px; padding: 10px 12px; margin: 0 0 12px; }
   legend { font-weight: 600; padding: 0 4px; }
   label { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin: 6px 0; }
@@ -42,6 +47,8 @@ TEMPLATE.innerHTML = `
   .card { background: var(--qp-card); border-radius: 8px; padding: 8px 10px; min-width: 0; }
   .card .k { color: var(--qp-muted); font-size: 12px; }
   .card output { display: block; font: 600 18px/1.3 ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
+  @container (min-width: 961px) and (max-width: 1120px) { .card output { font-size: 15px; } }
+  @container (max-width: 560px) { .cards { grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); } }
   .error { color: var(--qp-err); border: 1px solid var(--qp-err); border-radius: 6px; padding: 6px 10px; margin: 0 0 10px; }
   .error[hidden] { display: none; }
   .dim { opacity: .35; }
