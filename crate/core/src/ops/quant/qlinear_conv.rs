@@ -14,6 +14,7 @@
 //! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
 
 use super::qgemm::{qgemm, round_half_even, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
+use super::simd::{codes_to_f32, f32_to_i32_exact};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
@@ -407,9 +408,7 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
     for n in 0..plan.batch {
         for g in 0..c.group {
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
-            for (d, s) in xf.iter_mut().zip(src) {
-                *d = (s.widen() as i32 - c.zx) as f32;
-            }
+            codes_to_f32(src, c.zx, &mut xf);
             for j in 0..mg {
                 let ch = g * mg + j;
                 for (t, d) in filt.iter_mut().enumerate() {
@@ -420,9 +419,7 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                     *d = (v - c.zw[ch]) as f32;
                 }
                 depthwise_plane(&xf, &filt, 0.0, win, None, &mut accf, &mut scratch);
-                for (a, &f) in acc.iter_mut().zip(&accf) {
-                    *a = f as i32;
-                }
+                f32_to_i32_exact(&accf, &mut acc);
                 let bias = c.bias.map_or(0, |b| b[ch]);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 dst.store_run((n * plan.out_channels + ch) * out_plane, &acc, bias, scale);

@@ -195,9 +195,57 @@ pub fn dequant8(acc: &[i32; 8], add: i32, s: f32, lo: f32, hi: f32) -> [f32; 8] 
     out
 }
 
+/// `dst[i] = src[i] as i32` for floats that hold exact integers well inside `i32` (the
+/// depthwise kernel's integer sums): a plain truncating conversion, four lanes at a time
+/// (`cvttps2dq` / `i32x4.trunc_sat_f32x4`; the scalar `as` needs NaN/overflow checks that stop
+/// the compiler from vectorising).
+#[inline]
+pub fn f32_to_i32_exact(src: &[f32], dst: &mut [i32]) {
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    while i + 4 <= n {
+        // SAFETY: SSE2 is baseline; i + 4 ≤ n keeps the unaligned load/store inside the slices.
+        unsafe {
+            let v = arch::_mm_cvttps_epi32(arch::_mm_loadu_ps(src.as_ptr().add(i)));
+            arch::_mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), v);
+        }
+        i += 4;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    while i + 4 <= n {
+        // SAFETY: i + 4 ≤ n keeps the v128 load/store inside the slices.
+        unsafe {
+            let v = arch::i32x4_trunc_sat_f32x4(arch::v128_load(src.as_ptr().add(i).cast()));
+            arch::v128_store(dst.as_mut_ptr().add(i).cast(), v);
+        }
+        i += 4;
+    }
+    for (d, s) in dst[i..].iter_mut().zip(&src[i..]) {
+        *d = *s as i32;
+    }
+}
+
+/// `dst[i] = (src[i] − z) as f32` for 8-bit codes (exact).
+#[inline]
+pub fn codes_to_f32<T: super::qgemm::Widen>(src: &[T], z: i32, dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = (s.widen() as i32 - z) as f32;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_to_int_conversion_is_exact_for_integers() {
+        let src: Vec<f32> = (-9..9).map(|v| (v * 65025) as f32).collect();
+        let mut dst = vec![0; src.len()];
+        f32_to_i32_exact(&src, &mut dst);
+        assert_eq!(dst, (-9..9).map(|v| v * 65025).collect::<Vec<i32>>());
+    }
 
     #[test]
     fn lane_requant_matches_scalar() {
