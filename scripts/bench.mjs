@@ -146,6 +146,10 @@ function print(b, model) {
       + `qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}×`);
     console.log(`INT8 model: ${b.int8.source}; SQNR of its ${b.int8.output} vs qplay FP32 on the bench input: ${b.int8.sqnr_db_vs_fp32} dB`);
   }
+  for (const [k, t] of Object.entries(b.profile_ms_by_op ?? {})) {
+    const top = Object.entries(t).sort((x, y) => y[1] - x[1]).slice(0, 6).map(([op, ms]) => `${op} ${ms.toFixed(1)}`);
+    console.log(`${k} per op type, one profiled run (ms): ${top.join(', ')}`);
+  }
   console.log(`agreement (${a.output} [${a.output_shape.join('×')}], ${a.elements} values): max |Δ| ${a.max_abs_diff.toExponential(2)}`
     + ` over output range ${a.output_range.toPrecision(4)} = ${a.max_abs_diff_over_range.toExponential(2)} of range;`
     + ` mean |Δ| ${a.mean_abs_diff.toExponential(2)}`);

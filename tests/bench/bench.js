@@ -253,6 +253,15 @@ async function main() {
     } : {}),
     date: new Date().toISOString(),
   };
+  // One profiled run of each qplay model: time per op type, for finding where INT8 spends it.
+  const byOp = (m) => {
+    const t = {};
+    for (const s of m.profile(x)) t[s.op] = round3((t[s.op] ?? 0) + s.ms);
+    return t;
+  };
+  bench.profile_ms_by_op = { qplay_fp32: byOp(qmodel), ...(qint8 ? { qplay_int8: byOp(qint8) } : {}) };
+  const slowest = (m) => m.profile(x).sort((a, b) => b.ms - a.ms).slice(0, 8).map((s) => ({ ...s, ms: round3(s.ms) }));
+  bench.profile_slowest_steps = { qplay_fp32: slowest(qmodel), ...(qint8 ? { qplay_int8: slowest(qint8) } : {}) };
   qmodel.free();
   qint8?.free();
   await session.release();

@@ -8,6 +8,7 @@ use qplay_core::model::{load_onnx, Summary, Tensor};
 use qplay_core::ops::Registry;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// The model summary (inputs, outputs, op histogram, parameters, unsupported ops) without
 /// planning: works for models qplay cannot run, so the page can say why.
@@ -108,6 +109,44 @@ impl WasmModel {
         let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
         let out = self.plan.run(&[(self.input.clone(), x)]).map_err(err)?;
         Ok(out.first().map(|t| t.to_f32_vec()).unwrap_or_default())
+    }
+
+    /// Runs once with a clock around every step: `[{name, op, ms}]` in execution order (the
+    /// page's `performance.now()`, so the resolution is what the browser grants).
+    pub fn profile(&self, data: Vec<f32>) -> Result<JsValue, JsError> {
+        #[derive(serde::Serialize)]
+        struct Step {
+            name: String,
+            op: String,
+            ms: f64,
+        }
+        let now = now_fn();
+        let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
+        let steps = self.plan.steps();
+        let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+        let mut t0 = 0.0;
+        self.plan
+            .run_profiled(&[(self.input.clone(), x)], &mut |i, e| match e {
+                qplay_core::model::StepEvent::Start => t0 = now(),
+                qplay_core::model::StepEvent::End => {
+                    out.push(Step { name: steps[i].0.to_string(), op: steps[i].1.to_string(), ms: now() - t0 })
+                }
+            })
+            .map_err(err)?;
+        to_js(&out)
+    }
+}
+
+/// `performance.now` of the global scope (window or worker), or `Date.now` without one.
+fn now_fn() -> impl Fn() -> f64 {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok().filter(|p| p.is_object());
+    let f = perf
+        .as_ref()
+        .and_then(|p| js_sys::Reflect::get(p, &JsValue::from_str("now")).ok())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    move || match (&perf, &f) {
+        (Some(p), Some(f)) => f.call0(p).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
+        _ => js_sys::Date::now(),
     }
 }
 

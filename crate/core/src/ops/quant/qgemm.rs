@@ -272,23 +272,29 @@ impl Out<'_> {
         self.len() == 0
     }
 
-    /// Writes the exact sums `vals[t] + add` to elements `at + t`, scaled by `scale`: the same
-    /// results as [`Out::put`] for each, eight at a time through the vector lanes.
+    /// Writes the exact sums `vals[t] + add` (the caller guarantees they do not overflow) to
+    /// elements `at + t`, scaled by `scale`: the same result as [`Out::put`] for each, eight at
+    /// a time through the vector lanes, with the per-run constants hoisted out of the loop.
     pub fn store_run(&mut self, at: usize, vals: &[i32], add: i32, scale: f32) {
-        let (chunks, rest) = vals.split_at(vals.len() / NR * NR);
-        let lanes = |s: &mut dyn Sink| {
-            for (t, ch) in chunks.chunks_exact(NR).enumerate() {
-                s.put_lanes(at + t * NR, NR, ch.try_into().expect("NR values"), add, scale);
-            }
-            for (t, &v) in rest.iter().enumerate() {
-                s.put(at + chunks.len() + t, v.saturating_add(add), scale);
-            }
-        };
+        let n8 = vals.len() / NR * NR;
+        let (body, rest) = vals.split_at(n8);
         match self {
-            Out::I32(out) => lanes(&mut SinkI32(out)),
-            Out::F32 { out, lo, hi } => lanes(&mut SinkF32 { out, lo: *lo, hi: *hi }),
-            Out::U8 { out, zero_point, lo, hi } => lanes(&mut SinkQ { out, q: Requant::new(*zero_point, *lo, *hi) }),
-            Out::I8 { out, zero_point, lo, hi } => lanes(&mut SinkQ { out, q: Requant::new(*zero_point, *lo, *hi) }),
+            Out::I32(out) => {
+                for (o, &v) in out[at..at + vals.len()].iter_mut().zip(vals) {
+                    *o = v.wrapping_add(add);
+                }
+            }
+            Out::F32 { out, lo, hi } => {
+                let (lo, hi) = (*lo, *hi);
+                for (o, ch) in out[at..at + n8].chunks_exact_mut(NR).zip(body.chunks_exact(NR)) {
+                    o.copy_from_slice(&dequant8(ch.try_into().expect("NR values"), add, scale, lo, hi));
+                }
+                for (o, &v) in out[at + n8..at + vals.len()].iter_mut().zip(rest) {
+                    *o = clamp_f32(v.wrapping_add(add) as f32 * scale, lo, hi);
+                }
+            }
+            Out::U8 { out, zero_point, lo, hi } => requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi),
+            Out::I8 { out, zero_point, lo, hi } => requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi),
         }
     }
 
@@ -361,6 +367,9 @@ fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_
     let nc = ((B_CHUNK_BYTES / (kp.max(1) * 2 * 2 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
     let mut bp = vec![0i16; nc * kp * 2];
     let mut col_sums = vec![0i32; nc];
+    // The sums of one A panel over the chunk's columns: the epilogue then runs along whole
+    // rows, with its per-row constants loaded once per row instead of once per tile.
+    let mut rows = vec![0i32; MR * nc];
     for j0 in (0..n).step_by(nc) {
         let ncols = nc.min(n - j0);
         pack_b(d, b, j0, ncols, kp, &mut bp, need_col_sums.then_some(&mut col_sums[..]));
@@ -369,8 +378,12 @@ fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_
             for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(ncols.div_ceil(NR)).enumerate() {
                 let acc = micro_kernel(ap, bpanel);
                 let jj = jb * NR;
-                store_tile(&acc, a, &mut ep, i0, j0 + jj, &col_sums[jj..], ncols - jj, k);
+                let w = NR.min(ncols - jj);
+                for (r, acc_row) in acc.iter().enumerate() {
+                    rows[r * nc + jj..r * nc + jj + w].copy_from_slice(&acc_row[..w]);
+                }
             }
+            store_rows(&rows, nc, a, &mut ep, i0, j0, &col_sums, ncols, k);
         }
     }
     Ok(())
@@ -448,165 +461,73 @@ fn micro_kernel(ap: &[i32], bp: &[i16]) -> [[i32; NR]; MR] {
     out
 }
 
-/// Writes the valid part of a tile at `(i0, j0)` through the epilogue. The exact sum
-/// `Σ (a − za)(b − zb)` fits `i32` (see [`MAX_K`]), so wrapping arithmetic on the partial
-/// terms gives it exactly; the bias is then added with saturation.
+/// Writes the sums of rows `i0 .. i0 + MR` (held in `rows`, stride `nc`), columns
+/// `j0 .. j0 + ncols`, through the epilogue. The exact sum `Σ (a − za)(b − zb)` fits `i32` (see
+/// [`MAX_K`]), so wrapping arithmetic on the partial terms gives it exactly; the bias is then
+/// added with saturation.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn store_tile(
-    acc: &[[i32; NR]; MR],
+fn store_rows(
+    rows: &[i32],
+    nc: usize,
     a: &PackedA,
     ep: &mut Epilogue<'_>,
     i0: usize,
     j0: usize,
     col_sums: &[i32],
-    cols_left: usize,
+    ncols: usize,
     k: usize,
 ) {
-    let t = Tile { acc, a, za: ep.za, zb: ep.zb, bias: ep.bias, scale: ep.scale, per_row: ep.scale_per_row };
-    let (ldc, cols) = (ep.ldc, NR.min(cols_left));
-    match &mut ep.out {
-        Out::I32(out) => t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkI32(out)),
-        Out::F32 { out, lo, hi } => t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkF32 { out, lo: *lo, hi: *hi }),
-        Out::U8 { out, zero_point, lo, hi } => {
-            let q = Requant::new(*zero_point, *lo, *hi);
-            t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkQ { out, q })
-        }
-        Out::I8 { out, zero_point, lo, hi } => {
-            let q = Requant::new(*zero_point, *lo, *hi);
-            t.each(i0, j0, ldc, cols, col_sums, k, &mut SinkQ { out, q })
-        }
-    }
-}
-
-/// A destination for finished results: one element at a time, or a run of up to `NR` lanes
-/// sharing one additive constant and one scale (the fast path).
-trait Sink {
-    fn put(&mut self, idx: usize, v: i32, s: f32);
-    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32);
-}
-
-struct SinkI32<'a, 'b>(&'a mut &'b mut [i32]);
-impl Sink for SinkI32<'_, '_> {
-    #[inline(always)]
-    fn put(&mut self, idx: usize, v: i32, _: f32) {
-        self.0[idx] = v;
-    }
-    #[inline(always)]
-    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, _: f32) {
-        for (o, &v) in self.0[at..at + n].iter_mut().zip(acc) {
-            *o = v.wrapping_add(add);
-        }
-    }
-}
-
-struct SinkF32<'a, 'b> {
-    out: &'a mut &'b mut [f32],
-    lo: f32,
-    hi: f32,
-}
-impl Sink for SinkF32<'_, '_> {
-    #[inline(always)]
-    fn put(&mut self, idx: usize, v: i32, s: f32) {
-        self.out[idx] = clamp_f32(v as f32 * s, self.lo, self.hi);
-    }
-    #[inline(always)]
-    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32) {
-        let y = dequant8(acc, add, s, self.lo, self.hi);
-        self.out[at..at + n].copy_from_slice(&y[..n]);
-    }
-}
-
-/// Requantization constants: the zero-point and the clamp bounds, also as floats for the lane
-/// path (small integers, so exact).
-#[derive(Clone, Copy)]
-struct Requant {
-    zp: i32,
-    lo: i32,
-    hi: i32,
-    zp_f: f32,
-    lo_f: f32,
-    hi_f: f32,
-}
-impl Requant {
-    fn new(zp: i32, lo: i32, hi: i32) -> Requant {
-        Requant { zp, lo, hi, zp_f: zp as f32, lo_f: lo as f32, hi_f: hi as f32 }
-    }
-}
-
-struct SinkQ<'a, 'b, T> {
-    out: &'a mut &'b mut [T],
-    q: Requant,
-}
-impl<T: Widen> Sink for SinkQ<'_, '_, T> {
-    #[inline(always)]
-    fn put(&mut self, idx: usize, v: i32, s: f32) {
-        self.out[idx] = T::from_i32(requant_i32(v, s, self.q.zp, self.q.lo, self.q.hi));
-    }
-    #[inline(always)]
-    fn put_lanes(&mut self, at: usize, n: usize, acc: &[i32; NR], add: i32, s: f32) {
-        // Same arithmetic as `requant_i32`, in float where every intermediate is an exact
-        // small integer after rounding: branch-free, so it vectorises.
-        let q = self.q;
-        let r = requant8(acc, add, s, q.zp_f, q.lo_f, q.hi_f);
-        for (o, &v) in self.out[at..at + n].iter_mut().zip(&r) {
-            *o = T::from_i32(v);
-        }
-    }
-}
-
-/// A finished tile with what turns its sums into results.
-struct Tile<'a> {
-    acc: &'a [[i32; NR]; MR],
-    a: &'a PackedA,
-    za: PerIndex<'a, i32>,
-    zb: PerIndex<'a, i32>,
-    bias: Option<&'a [i32]>,
-    scale: &'a [f32],
-    per_row: bool,
-}
-
-impl Tile<'_> {
-    /// Writes the exact result of each valid element to `sink`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn each(&self, i0: usize, j0: usize, ldc: usize, cols: usize, col_sums: &[i32], k: usize, sink: &mut impl Sink) {
-        let rows = MR.min(self.a.m - i0);
-        let k = k as i32;
-        let za_zero = matches!(self.za, PerIndex::All(0));
-        for (r, acc_row) in self.acc.iter().enumerate().take(rows) {
-            let i = i0 + r;
-            let b = self.bias.map_or(0, |b| b[i]);
-            // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
-            // overflow, one scale per row): e + b = acc + (b − zb·Σa) exactly in wrapping i32.
-            if let (true, PerIndex::All(zbs)) = (za_zero, self.zb) {
-                if b.unsigned_abs() < 1 << 30 && (self.per_row || self.scale.len() == 1) {
-                    let add = b.wrapping_sub(zbs.wrapping_mul(self.a.row_sums[i]));
-                    let s = if self.scale.len() == 1 { self.scale[0] } else { self.scale[i] };
-                    sink.put_lanes(i * ldc + j0, cols, acc_row, add, s);
-                    continue;
-                }
-            }
-            let zai = self.za.at(i);
-            let rs = self.a.row_sums[i];
-            let base = i * ldc + j0;
-            for (c, &v) in acc_row.iter().enumerate().take(cols) {
-                let j = j0 + c;
-                let zbj = self.zb.at(j);
-                let mut e = v.wrapping_sub(zbj.wrapping_mul(rs)).wrapping_add(k.wrapping_mul(zai).wrapping_mul(zbj));
-                if !za_zero {
-                    e = e.wrapping_sub(zai.wrapping_mul(col_sums[c]));
-                }
-                let s = if self.scale.len() == 1 {
-                    self.scale[0]
-                } else if self.per_row {
-                    self.scale[i]
-                } else {
-                    self.scale[j]
-                };
-                sink.put(base + c, e.saturating_add(b), s);
+    let k = k as i32;
+    let za_zero = matches!(ep.za, PerIndex::All(0));
+    for r in 0..MR.min(a.m - i0) {
+        let i = i0 + r;
+        let vals = &rows[r * nc..r * nc + ncols];
+        let b = ep.bias.map_or(0, |b| b[i]);
+        let at = i * ep.ldc + j0;
+        // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
+        // overflow, one scale per row): e + b = acc + (b − zb·Σa) exactly in wrapping i32.
+        if let (true, PerIndex::All(zb)) = (za_zero, ep.zb) {
+            if b.unsigned_abs() < 1 << 30 && (ep.scale_per_row || ep.scale.len() == 1) {
+                let add = b.wrapping_sub(zb.wrapping_mul(a.row_sums[i]));
+                let s = if ep.scale.len() == 1 { ep.scale[0] } else { ep.scale[i] };
+                ep.out.store_run(at, vals, add, s);
+                continue;
             }
         }
+        let zai = ep.za.at(i);
+        let rs = a.row_sums[i];
+        for (c, &v) in vals.iter().enumerate() {
+            let j = j0 + c;
+            let zbj = ep.zb.at(j);
+            let mut e = v.wrapping_sub(zbj.wrapping_mul(rs)).wrapping_add(k.wrapping_mul(zai).wrapping_mul(zbj));
+            if !za_zero {
+                e = e.wrapping_sub(zai.wrapping_mul(col_sums[c]));
+            }
+            let s = if ep.scale.len() == 1 {
+                ep.scale[0]
+            } else if ep.scale_per_row {
+                ep.scale[i]
+            } else {
+                ep.scale[j]
+            };
+            ep.out.put(at + c, e.saturating_add(b) as i64, s);
+        }
+    }
+}
+
+/// [`Out::store_run`] for 8-bit outputs.
+#[inline(always)]
+fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
+    let n8 = vals.len() / NR * NR;
+    let (zf, lf, hf) = (zp as f32, lo as f32, hi as f32);
+    for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
+        let q = requant8(ch.try_into().expect("NR values"), add, s, zf, lf, hf);
+        for (o, &q) in o.iter_mut().zip(&q) {
+            *o = T::from_i32(q);
+        }
+    }
+    for (o, &v) in out[n8..].iter_mut().zip(&vals[n8..]) {
+        *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));
     }
 }
 

@@ -420,7 +420,8 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 }
                 depthwise_plane(&xf, &filt, 0.0, win, None, &mut accf, &mut scratch);
                 f32_to_i32_exact(&accf, &mut acc);
-                let bias = c.bias.map_or(0, |b| b[ch]);
+                // |sums| < 2²⁴ here, so a bias within ±2³⁰ cannot overflow the lane arithmetic.
+                let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 dst.store_run((n * plan.out_channels + ch) * out_plane, &acc, bias, scale);
             }
