@@ -15,7 +15,7 @@
 //!
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
-use super::simd::{dequant8, pair, requant8, I32x4};
+use super::simd::{dequant8, interleave_widen8, pair, requant8, store8, I32x4};
 pub use crate::quant::round_half_even;
 
 /// Rows per micro-tile (panels of packed `A`).
@@ -103,6 +103,8 @@ impl<'a> QMat<'a> {
 
 /// An 8-bit element type: widening to `i16`, and a slice of it as [`Bytes`].
 pub trait Widen: Copy + Send + Sync + 'static {
+    /// Whether the type is signed (sign- or zero-extension).
+    const SIGNED: bool;
     /// The value as `i16`.
     fn widen(self) -> i16;
     /// The slice as [`Bytes`].
@@ -111,6 +113,7 @@ pub trait Widen: Copy + Send + Sync + 'static {
     fn from_i32(v: i32) -> Self;
 }
 impl Widen for u8 {
+    const SIGNED: bool = false;
     #[inline(always)]
     fn widen(self) -> i16 {
         self as i16
@@ -123,6 +126,7 @@ impl Widen for u8 {
     }
 }
 impl Widen for i8 {
+    const SIGNED: bool = true;
     #[inline(always)]
     fn widen(self) -> i16 {
         self as i16
@@ -293,8 +297,12 @@ impl Out<'_> {
                     *o = clamp_f32(v.wrapping_add(add) as f32 * scale, lo, hi);
                 }
             }
-            Out::U8 { out, zero_point, lo, hi } => requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi),
-            Out::I8 { out, zero_point, lo, hi } => requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi),
+            Out::U8 { out, zero_point, lo, hi } => {
+                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
+            }
+            Out::I8 { out, zero_point, lo, hi } => {
+                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
+            }
         }
     }
 
@@ -376,12 +384,7 @@ fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_
         for (panel, ap) in a.data.chunks_exact(kp * MR).enumerate() {
             let i0 = panel * MR;
             for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(ncols.div_ceil(NR)).enumerate() {
-                let acc = micro_kernel(ap, bpanel);
-                let jj = jb * NR;
-                let w = NR.min(ncols - jj);
-                for (r, acc_row) in acc.iter().enumerate() {
-                    rows[r * nc + jj..r * nc + jj + w].copy_from_slice(&acc_row[..w]);
-                }
+                micro_kernel(ap, bpanel, &mut rows[jb * NR..], nc);
             }
             store_rows(&rows, nc, a, &mut ep, i0, j0, &col_sums, ncols, k);
         }
@@ -413,10 +416,7 @@ fn pack_b<T: Widen>(
                 let r0: &[T; NR] = d[2 * p * b.rs + col0..][..NR].try_into().expect("NR elements");
                 if 2 * p + 1 < k {
                     let r1: &[T; NR] = d[(2 * p + 1) * b.rs + col0..][..NR].try_into().expect("NR elements");
-                    for c in 0..NR {
-                        o[2 * c] = r0[c].widen();
-                        o[2 * c + 1] = r1[c].widen();
-                    }
+                    interleave_widen8(r0, r1, o);
                 } else {
                     for c in 0..NR {
                         o[2 * c] = r0[c].widen();
@@ -442,9 +442,9 @@ fn pack_b<T: Widen>(
     }
 }
 
-/// The `MR × NR` integer tile for one `A` panel and one `B` panel.
+/// The `MR × NR` integer tile for one `A` panel and one `B` panel, stored at `out[r·ld + c]`.
 #[inline(always)]
-fn micro_kernel(ap: &[i32], bp: &[i16]) -> [[i32; NR]; MR] {
+fn micro_kernel(ap: &[i32], bp: &[i16], out: &mut [i32], ld: usize) {
     let mut acc = [[I32x4::zero(); 2]; MR];
     for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(2 * NR)) {
         let (b0, b1) = b.split_at(NR);
@@ -453,12 +453,12 @@ fn micro_kernel(ap: &[i32], bp: &[i16]) -> [[i32; NR]; MR] {
             acc[r][1] = acc[r][1].dot_add(a[r], b1);
         }
     }
-    let mut out = [[0i32; NR]; MR];
-    for r in 0..MR {
-        out[r][..4].copy_from_slice(&acc[r][0].to_array());
-        out[r][4..].copy_from_slice(&acc[r][1].to_array());
+    // `rows` has NR columns of room past every panel start (the chunk is a multiple of NR).
+    for (r, a) in acc.iter().enumerate() {
+        let o = &mut out[r * ld..r * ld + NR];
+        a[0].store(&mut o[..4]);
+        a[1].store(&mut o[4..]);
     }
-    out
 }
 
 /// Writes the sums of rows `i0 .. i0 + MR` (held in `rows`, stride `nc`), columns
@@ -521,10 +521,7 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     let n8 = vals.len() / NR * NR;
     let (zf, lf, hf) = (zp as f32, lo as f32, hi as f32);
     for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-        let q = requant8(ch.try_into().expect("NR values"), add, s, zf, lf, hf);
-        for (o, &q) in o.iter_mut().zip(&q) {
-            *o = T::from_i32(q);
-        }
+        store8(&requant8(ch.try_into().expect("NR values"), add, s, zf, lf, hf), o);
     }
     for (o, &v) in out[n8..].iter_mut().zip(&vals[n8..]) {
         *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));

@@ -52,6 +52,13 @@ impl I32x4 {
         unsafe { arch::_mm_storeu_si128(out.as_mut_ptr().cast(), self.0) };
         out
     }
+    /// Writes the lanes to the first four values of `s`.
+    #[inline(always)]
+    pub fn store(self, s: &mut [i32]) {
+        let s = &mut s[..4];
+        // SAFETY: `s` has four writable i32; the store is unaligned.
+        unsafe { arch::_mm_storeu_si128(s.as_mut_ptr().cast(), self.0) }
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -68,6 +75,13 @@ impl I32x4 {
         // SAFETY: `b` has eight readable i16; v128 loads need no alignment.
         let bv = unsafe { arch::v128_load(b.as_ptr().cast()) };
         I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
+    }
+    /// Writes the lanes to the first four values of `s`.
+    #[inline(always)]
+    pub fn store(self, s: &mut [i32]) {
+        let s = &mut s[..4];
+        // SAFETY: `s` has four writable i32; v128 stores need no alignment.
+        unsafe { arch::v128_store(s.as_mut_ptr().cast(), self.0) }
     }
     /// The lanes.
     #[inline(always)]
@@ -97,6 +111,11 @@ impl I32x4 {
             *v = v.wrapping_add(lo * b[2 * i] as i32 + hi * b[2 * i + 1] as i32);
         }
         I32x4(o)
+    }
+    /// Writes the lanes to the first four values of `s`.
+    #[inline(always)]
+    pub fn store(self, s: &mut [i32]) {
+        s[..4].copy_from_slice(&self.0);
     }
     /// The lanes.
     #[inline(always)]
@@ -235,6 +254,71 @@ pub fn codes_to_f32<T: super::qgemm::Widen>(src: &[T], z: i32, dst: &mut [f32]) 
     }
 }
 
+/// `out = [r0[0], r1[0], r0[1], r1[1], …, r0[7], r1[7]]` widened to `i16` (sign- or
+/// zero-extended by `T`): one packed-B step, two rows of eight 8-bit values at a time.
+#[inline(always)]
+pub fn interleave_widen8<T: super::qgemm::Widen>(r0: &[T; 8], r1: &[T; 8], out: &mut [i16]) {
+    let out = &mut out[..16];
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 8-byte loads from the two arrays, 16-byte stores into `out`.
+    unsafe {
+        let a = arch::_mm_loadl_epi64(r0.as_ptr().cast());
+        let b = arch::_mm_loadl_epi64(r1.as_ptr().cast());
+        let il = arch::_mm_unpacklo_epi8(a, b);
+        let ext =
+            if T::SIGNED { arch::_mm_cmpgt_epi8(arch::_mm_setzero_si128(), il) } else { arch::_mm_setzero_si128() };
+        arch::_mm_storeu_si128(out.as_mut_ptr().cast(), arch::_mm_unpacklo_epi8(il, ext));
+        arch::_mm_storeu_si128(out.as_mut_ptr().add(8).cast(), arch::_mm_unpackhi_epi8(il, ext));
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 8-byte loads from the two arrays, 16-byte stores into `out`.
+    unsafe {
+        let a = arch::v128_load64_zero(r0.as_ptr().cast());
+        let b = arch::v128_load64_zero(r1.as_ptr().cast());
+        let il = arch::i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+        let (lo, hi) = if T::SIGNED {
+            (arch::i16x8_extend_low_i8x16(il), arch::i16x8_extend_high_i8x16(il))
+        } else {
+            (arch::u16x8_extend_low_u8x16(il), arch::u16x8_extend_high_u8x16(il))
+        };
+        arch::v128_store(out.as_mut_ptr().cast(), lo);
+        arch::v128_store(out.as_mut_ptr().add(8).cast(), hi);
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for c in 0..8 {
+        out[2 * c] = r0[c].widen();
+        out[2 * c + 1] = r1[c].widen();
+    }
+}
+
+/// Stores eight lanes already clamped to `T`'s range as `T` (saturating narrows, exact here).
+#[inline(always)]
+pub fn store8<T: super::qgemm::Widen>(q: &[i32; 8], out: &mut [T]) {
+    let out = &mut out[..8];
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 32-byte load from `q`, 8-byte store into `out`.
+    unsafe {
+        let lo = arch::_mm_loadu_si128(q.as_ptr().cast());
+        let hi = arch::_mm_loadu_si128(q.as_ptr().add(4).cast());
+        let w = arch::_mm_packs_epi32(lo, hi);
+        let b = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
+        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), b);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 32-byte load from `q`, 8-byte store into `out`.
+    unsafe {
+        let lo = arch::v128_load(q.as_ptr().cast());
+        let hi = arch::v128_load(q.as_ptr().add(4).cast());
+        let w = arch::i16x8_narrow_i32x4(lo, hi);
+        let b = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        arch::v128_store64_lane::<0>(b, out.as_mut_ptr().cast());
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = T::from_i32(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +329,23 @@ mod tests {
         let mut dst = vec![0; src.len()];
         f32_to_i32_exact(&src, &mut dst);
         assert_eq!(dst, (-9..9).map(|v| v * 65025).collect::<Vec<i32>>());
+    }
+
+    #[test]
+    fn interleave_and_narrow() {
+        let (a, b): ([i8; 8], [i8; 8]) = ([-128, -1, 0, 1, 127, 5, -5, 9], [3, -3, 100, -100, 0, 7, 8, -9]);
+        let mut o = [0i16; 16];
+        interleave_widen8(&a, &b, &mut o);
+        assert_eq!(o, [-128, 3, -1, -3, 0, 100, 1, -100, 127, 0, 5, 7, -5, 8, 9, -9]);
+        let (a, b): ([u8; 8], [u8; 8]) = ([255, 0, 1, 128, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12, 200]);
+        interleave_widen8(&a, &b, &mut o);
+        assert_eq!(o, [255, 6, 0, 7, 1, 8, 128, 9, 2, 10, 3, 11, 4, 12, 5, 200]);
+        let mut u = [0u8; 8];
+        store8(&[0, 255, 128, 1, 2, 3, 4, 5], &mut u);
+        assert_eq!(u, [0, 255, 128, 1, 2, 3, 4, 5]);
+        let mut i = [0i8; 8];
+        store8(&[-128, 127, -1, 0, 1, 2, 3, 4], &mut i);
+        assert_eq!(i, [-128, 127, -1, 0, 1, 2, 3, 4]);
     }
 
     #[test]
