@@ -45,6 +45,23 @@ test('bench page: blazeface_short, both engines, outputs agree', async () => {
   assert.deepEqual(s.errors, []);
 });
 
+test('bench page: INT8 quantized in the page from a sample photo, timed beside FP32', async () => {
+  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1`
+    + '&calib=person.jpg&profile=www/models/blazeface_short.json');
+  await s.page.waitForFunction(() => window.__bench, null, { timeout: 180_000 });
+  const b = await s.page.evaluate(() => window.__bench);
+  assert.equal(b.error, undefined, `bench failed: ${b.error} (while ${b.stage})`);
+  assert.deepEqual(b.results.map((r) => `${r.engine} ${r.precision}`), ['qplay fp32', 'onnxruntime-web fp32', 'qplay int8']);
+  for (const r of b.results) assert.equal(r.runs.length, 2);
+  assert.match(b.int8.source, /quantized in this page from 1 sample photos/);
+  assert.ok(Number.isFinite(b.int8.sqnr_db_vs_fp32) && b.int8.sqnr_db_vs_fp32 > 10, `INT8 SQNR ${b.int8.sqnr_db_vs_fp32}`);
+  for (const k of ['ratio_median_int8_over_ort_fp32', 'ratio_median_int8_over_qplay_fp32']) assert.ok(b[k] > 0, k);
+  // The INT8 plan runs on the integer kernels: its profile has QLinearConv and no float Conv.
+  assert.ok(b.profile_ms_by_op.qplay_int8.QLinearConv > 0, JSON.stringify(b.profile_ms_by_op));
+  assert.equal(b.profile_ms_by_op.qplay_int8.Conv, undefined);
+  assert.deepEqual(s.errors, []);
+});
+
 test('bench page: a missing model is a clear error', async () => {
   await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/nope.onnx`);
   await s.page.waitForFunction(() => window.__bench, null, { timeout: 30_000 });

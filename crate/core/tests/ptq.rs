@@ -123,6 +123,14 @@ fn bad_calibration_input_is_an_error() {
     }
     let e = quantize(&g, "input", &[nan], &PtqOptions::default()).unwrap_err().to_string();
     assert!(e.contains("NaN"), "{e}");
+    // A NaN weight in the model: an error naming the problem, not a panic or a NaN model.
+    let mut bad = g.clone();
+    let conv = bad.nodes.iter().find(|n| n.op_type == "Conv").unwrap().inputs[1].clone();
+    if let Data::F32(v) = &mut bad.initializers.get_mut(&conv).unwrap().data {
+        v[0] = f32::NAN;
+    }
+    let e = quantize(&bad, "input", &[ok.clone()], &PtqOptions::default()).unwrap_err().to_string();
+    assert!(e.to_lowercase().contains("nan") || e.contains("finite"), "{e}");
     // An all-constant input (min == max everywhere) falls back instead of failing.
     quantize(
         &g,
