@@ -129,7 +129,7 @@ fn bad_calibration_input_is_an_error() {
     if let Data::F32(v) = &mut bad.initializers.get_mut(&conv).unwrap().data {
         v[0] = f32::NAN;
     }
-    let e = quantize(&bad, "input", &[ok.clone()], &PtqOptions::default()).unwrap_err().to_string();
+    let e = quantize(&bad, "input", std::slice::from_ref(&ok), &PtqOptions::default()).unwrap_err().to_string();
     assert!(e.to_lowercase().contains("nan") || e.contains("finite"), "{e}");
     // An all-constant input (min == max everywhere) falls back instead of failing.
     quantize(
