@@ -14,7 +14,7 @@
 //! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
 
 use super::qgemm::{qgemm, round_half_even, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
-use super::simd::{codes_to_f32, f32_to_i32_exact};
+use super::simd::{codes_to_f32, f32_to_i32_exact, pair, I32x4};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
@@ -333,7 +333,8 @@ impl QConv {
             return Err("x holds fewer elements than its shape says".into());
         }
         if cg == 1 && win.input.len() == 2 && ksize <= EXACT_F32_TAPS {
-            return depthwise(c, x, w, &win, out);
+            let stride1_3x3 = win.kernel == [3, 3] && win.strides == [1, 1] && win.dilations == [1, 1];
+            return if stride1_3x3 { depthwise3x3(c, x, w, &win, out) } else { depthwise(c, x, w, &win, out) };
         }
         let packed = self.packed(w, c.group, mg, kdim)?;
         let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
@@ -424,6 +425,83 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 dst.store_run((n * plan.out_channels + ch) * out_plane, &acc, bias, scale);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Depthwise 3×3, stride 1, in integers: the padded input (padding holds the zero-point, so
+/// `Σ w·(x − zx) = Σ w·x_padded − zx·Σw`) is widened to `i16` with each row interleaved with the
+/// next, so one [`I32x4::dot_add`] applies the taps of two filter rows to four outputs; the third
+/// filter row is paired with a zero weight. Six dot steps per four outputs, all exact.
+fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
+    let plan = c.plan;
+    let (h, wd) = (win.input[0], win.input[1]);
+    let (oh, ow) = (win.output[0], win.output[1]);
+    let (pt, pl) = (win.pad_begin[0], win.pad_begin[1]);
+    let pw = wd + pl + win.pad_end[1];
+    let ph = h + pt + win.pad_end[0];
+    let ow4 = ow.div_ceil(4) * 4;
+    // Row length of the interleaved plane, in pairs: room for reads up to ow4 + 2.
+    let qw = pw.max(ow4 + 2);
+    let in_plane = h * wd;
+    let out_plane = oh * ow;
+    let mg = plan.out_channels / c.group;
+    let zx = c.zx as i16;
+    // Padded rows as i16 (one extra row of padding for the last interleaved pair).
+    let mut rows = vec![zx; (ph + 1) * qw];
+    // q[y] = interleave(rows[y], rows[y + 1]), pairs of i16.
+    let mut q = vec![0i16; ph * qw * 2];
+    let mut acc = vec![0i32; ow4];
+    let mut accs = vec![0i32; out_plane];
+    let mut dst = c.out(out, 0);
+    for n in 0..plan.batch {
+        for g in 0..c.group {
+            let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
+            for (y, srow) in src.chunks_exact(wd).enumerate() {
+                let r = &mut rows[(pt + y) * qw + pl..][..wd];
+                for (d, s) in r.iter_mut().zip(srow) {
+                    *d = s.widen();
+                }
+            }
+            for y in 0..ph {
+                let (r0, r1) = (&rows[y * qw..][..qw], &rows[(y + 1) * qw..][..qw]);
+                for (pair, (&a, &b)) in q[y * qw * 2..][..qw * 2].chunks_exact_mut(2).zip(r0.iter().zip(r1)) {
+                    pair[0] = a;
+                    pair[1] = b;
+                }
+            }
+            for j in 0..mg {
+                let ch = g * mg + j;
+                let tap = |t: usize| -> i16 {
+                    let v = match w {
+                        Bytes::U8(v) => v[ch * 9 + t] as i32,
+                        Bytes::I8(v) => v[ch * 9 + t] as i32,
+                    };
+                    (v - c.zw[ch]) as i16
+                };
+                // Filter rows 0+1 as pairs, row 2 paired with 0; and Σw for the zx correction.
+                let w01: [i32; 3] = std::array::from_fn(|kx| pair(tap(kx), tap(3 + kx)));
+                let w2: [i32; 3] = std::array::from_fn(|kx| pair(tap(6 + kx), 0));
+                let wsum: i32 = (0..9).map(|t| tap(t) as i32).sum();
+                for oy in 0..oh {
+                    let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
+                    for (i, a4) in acc.chunks_exact_mut(4).enumerate() {
+                        let ox = 4 * i;
+                        let mut v = I32x4::zero();
+                        for kx in 0..3 {
+                            v = v.dot_add(w01[kx], &qa[2 * (ox + kx)..]);
+                            v = v.dot_add(w2[kx], &qb[2 * (ox + kx)..]);
+                        }
+                        v.store(a4);
+                    }
+                    accs[oy * ow..(oy + 1) * ow].copy_from_slice(&acc[..ow]);
+                }
+                // |Σ| ≤ 9·255² < 2²³, so the bias within ±2³⁰ and the zx term cannot overflow.
+                let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
+                let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
+                dst.store_run((n * plan.out_channels + ch) * out_plane, &accs, bias - c.zx * wsum, scale);
             }
         }
     }
