@@ -230,20 +230,25 @@ fn equalize_pair(g: &mut Graph, p: &Pair) -> Vec<f64> {
             *si = (r1 * r2).sqrt() / r2;
         }
     }
-    let scale = |t: &mut Tensor, f: &dyn Fn(usize) -> f64| {
+    // Each factor applies to a contiguous run of values: multiply run by run (no per-element
+    // index arithmetic; the same `(x as f64 · f) as f32` per value).
+    let scale_runs = |t: &mut Tensor, run: usize, f: &dyn Fn(usize) -> f64| {
         if let crate::model::Data::F32(v) = &mut t.data {
-            for (k, x) in v.iter_mut().enumerate() {
-                *x = (*x as f64 * f(k)) as f32;
+            for (r, chunk) in v.chunks_mut(run.max(1)).enumerate() {
+                let fr = f(r);
+                for x in chunk {
+                    *x = (*x as f64 * fr) as f32;
+                }
             }
         }
     };
-    scale(g.initializers.get_mut(&w1n).unwrap(), &|k| 1.0 / s[k / per1]);
+    scale_runs(g.initializers.get_mut(&w1n).unwrap(), per1, &|i| 1.0 / s[i]);
     if let Some(b) = b1n {
-        scale(g.initializers.get_mut(&b).unwrap(), &|k| 1.0 / s[k]);
+        scale_runs(g.initializers.get_mut(&b).unwrap(), 1, &|i| 1.0 / s[i]);
     }
-    scale(g.initializers.get_mut(&w2n).unwrap(), &|k| {
-        let n = k / (cin_g * k2);
-        let j = (k / k2) % cin_g;
+    // W2 runs of k2 values: run r is output channel n = r / cin_g, input channel j = r % cin_g.
+    scale_runs(g.initializers.get_mut(&w2n).unwrap(), k2, &|r| {
+        let (n, j) = (r / cin_g, r % cin_g);
         s[(n / out_per_group) * cin_g + j]
     });
     s

@@ -99,7 +99,9 @@ impl Histogram {
             return None;
         }
         let n = self.counts.len();
-        let t = ((v - self.lo) / (self.hi - self.lo) * n as f32).floor();
+        // Truncation is floor for t ≥ 0, and t < 0 clamps to bin 0 either way (no `floor` call:
+        // a libm function on x86-64 without SSE4.1, and this runs for every calibration value).
+        let t = (v - self.lo) / (self.hi - self.lo) * n as f32;
         Some((t.max(0.0) as usize).min(n - 1))
     }
 
