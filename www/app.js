@@ -62,10 +62,10 @@ function restoreFromHash() {
   const det = document.querySelector('qplay-detector');
   for (const [k, v] of Object.entries(explorer)) ex.setAttribute(k, v);
   if (detector.model === 'uploaded') {
-    notes.push('the link was made with a model file of yours (detector.model=uploaded). Files never leave your device, so choose it again under “…or your own ONNX file”; the person detector is shown meanwhile.');
+    notes.push('detector.model=uploaded: the link was made with a model file of yours. Files never leave your device, so choose it again under “…or your own ONNX file”; the person detector is shown meanwhile.');
   } else if (detector.model) det.setAttribute('model', detector.model);
   if (detector.image === 'uploaded') {
-    notes.push('the link was made with an image of yours (detector.image=uploaded): choose it again under “…or your own”.');
+    notes.push('detector.image=uploaded: the link was made with an image of yours; choose it again under “…or your own”.');
   } else if (detector.image) det.setAttribute('image', `www/samples/${detector.image}`);
   if (detector.score) det.setAttribute('score', detector.score);
   showNote(notes);
@@ -82,7 +82,10 @@ function restoreFromHash() {
 function showNote(notes) {
   const note = document.getElementById('hash-note');
   if (!note || !notes.length) return;
-  note.querySelector('.text').textContent = `Some of the link’s settings were not used — ${notes.join('; ')}`;
+  const text = note.querySelector('.text');
+  text.replaceChildren('Some of this link’s settings were not used (the defaults are shown instead):',
+    document.createElement('ul'));
+  text.lastChild.append(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
   note.hidden = false;
   note.querySelector('button').addEventListener('click', () => { note.hidden = true; });
 }
