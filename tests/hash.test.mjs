@@ -94,7 +94,7 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     assert.equal(await det.locator('select[name=method]').inputValue(), 'minmax');
     assert.equal(await det.locator('input[name=perChannel]').isChecked(), false);
     assert.equal(await det.locator('select[name=builtin]').inputValue(), 'face');
-    assert.match(await det.locator('.keep-note').textContent(), /Kept FP32 at the next Quantize: Conv_0/);
+    assert.match(await det.locator('.keep-note').textContent(), /Layers kept FP32 when quantizing: Conv_0/);
     // The face model and dog.jpg, not the person detector first.
     await page.waitForFunction(() => { const d = document.querySelector('qplay-detector'); return d.result && !d.running; }, null, { timeout: 120_000 });
     assert.equal(await det.evaluate((el) => el.info.profile.decoder.type), 'blazeface');

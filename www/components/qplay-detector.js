@@ -216,7 +216,7 @@ export class QplayDetector extends HTMLElement {
     const note = this.$('.keep-note');
     const keep = [...(this.keepFp32 ?? [])];
     note.hidden = !keep.length;
-    note.textContent = keep.length ? `Kept FP32 at the next Quantize: ${keep.join(', ')}` : '';
+    note.textContent = keep.length ? `Layers kept FP32 when quantizing: ${keep.join(', ')}` : '';
   }
 
   connectedCallback() {
