@@ -3,20 +3,30 @@
 // Iframe mode: `index.html?embed=explorer&min=-2&max=2&bits=8` (or `?embed=detector&model=face`)
 // keeps just that one component, maps the query parameters onto its attributes and drops the
 // header, the other panel and the footer. The components are imported only after that, so the
-// panel that is dropped never starts (no worker, no model download).
+// panel that is dropped never starts (no worker, no model download). `hide=sample,restricted`
+// becomes the component's `hide` attribute (the controls it hides).
+//
+// The full page keeps its settings in the URL fragment (format: www/hash.js): a link with one
+// restores them, every change rewrites it with history.replaceState, and "Copy link" copies it.
 import { loadWasm } from './qplay.js';
+import { parseHash, serializeHash } from './hash.js';
 
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {
-  explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset'],
-  detector: ['model', 'profile', 'image', 'score'],
+  explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'],
+  detector: ['model', 'profile', 'image', 'score', 'hide'],
 };
 
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed');
 if (embed !== null) setUpEmbed(embed);
+const restored = embed === null ? restoreFromHash() : null;
 await import('./embed.js');
-if (embed === null) loadWasm().then((w) => { document.getElementById('version').textContent = 'v' + w.version(); });
+if (embed === null) {
+  loadWasm().then((w) => { document.getElementById('version').textContent = 'v' + w.version(); });
+  keepHash(restored);
+  setUpCopyLink();
+}
 
 function setUpEmbed(kind) {
   const main = document.querySelector('main');
@@ -43,4 +53,80 @@ function setUpEmbed(kind) {
       if (height !== last) { last = height; window.parent.postMessage({ type: 'qplay-resize', embed: kind, height }, '*'); }
     }).observe(document.documentElement);
   }
+}
+
+/** Before the components start: the fragment's settings become attributes; returns what needs the detector running. */
+function restoreFromHash() {
+  const { explorer, detector, notes } = parseHash(location.hash);
+  const ex = document.querySelector('qplay-explorer');
+  const det = document.querySelector('qplay-detector');
+  for (const [k, v] of Object.entries(explorer)) ex.setAttribute(k, v);
+  if (detector.model === 'uploaded') {
+    notes.push('detector.model=uploaded: the link was made with a model file of yours. Files never leave your device, so choose it again under “…or your own ONNX file”; the person detector is shown meanwhile.');
+  } else if (detector.model) det.setAttribute('model', detector.model);
+  if (detector.image === 'uploaded') {
+    notes.push('detector.image=uploaded: the link was made with an image of yours; choose it again under “…or your own”.');
+  } else if (detector.image) det.setAttribute('image', `www/samples/${detector.image}`);
+  if (detector.score) det.setAttribute('score', detector.score);
+  showNote(notes);
+  const later = {};
+  if (detector.method) later.method = detector.method;
+  if (detector.perchannel) later.perChannel = detector.perchannel === 'true';
+  if (detector.keep) later.keepFp32 = detector.keep;
+  // Editing the fragment by hand (in the address bar) restores it: replaceState does not fire this.
+  addEventListener('hashchange', () => location.reload());
+  return later;
+}
+
+/** A visible, dismissable note (never an alert) listing what in the link was ignored and why. */
+function showNote(notes) {
+  const note = document.getElementById('hash-note');
+  if (!note || !notes.length) return;
+  const text = note.querySelector('.text');
+  text.replaceChildren('Some of this link’s settings were not used (the defaults are shown instead):',
+    document.createElement('ul'));
+  text.lastChild.append(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  note.hidden = false;
+  note.querySelector('button').addEventListener('click', () => { note.hidden = true; });
+}
+
+/** After the components start: the detector's quantize settings, then every change rewrites the fragment. */
+async function keepHash(later) {
+  const ex = document.querySelector('qplay-explorer');
+  const det = document.querySelector('qplay-detector');
+  if (Object.keys(later).length) det.settings = later;
+  await ex.ready;
+  const write = () => {
+    const hash = serializeHash(ex.settings, det.settings);
+    if (location.hash.slice(1) !== hash) history.replaceState(history.state, '', `${location.pathname}${location.search}#${hash}`);
+  };
+  document.addEventListener('qplay-change', write);
+}
+
+function setUpCopyLink() {
+  const button = document.getElementById('copy-link');
+  const box = document.getElementById('copy-link-text');
+  let timer;
+  const done = (text) => {
+    button.textContent = text;
+    clearTimeout(timer);
+    timer = setTimeout(() => { button.textContent = 'Copy link'; }, 2000);
+  };
+  button.addEventListener('click', async () => {
+    const url = location.href;
+    try {
+      await navigator.clipboard.writeText(url);
+      box.hidden = true;
+      done('Copied');
+    } catch {
+      // No clipboard API (or no permission): the link in a selected text field, copied by execCommand if it can.
+      box.value = url;
+      box.hidden = false;
+      box.focus();
+      box.select();
+      let ok = false;
+      try { ok = document.execCommand('copy'); } catch { /* press Ctrl+C */ }
+      done(ok ? 'Copied' : 'Press Ctrl+C');
+    }
+  });
 }

@@ -2,9 +2,11 @@
 //
 // Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
-// absent), image (URL), score (threshold).
+// absent), image (URL), score (threshold), hide (control names to hide, separated by spaces or
+// commas: model upload image image-upload score quantize method perchannel profile summary).
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
-// {detections, timings}, qplay-error {code, message}.
+// {detections, timings}, qplay-error {code, message}, qplay-change {settings} after a user changes
+// a setting. Property `settings` (get/set): {model, image, score, method, perChannel, keepFp32}.
 // A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
 import { Engine, imageData } from '../engine.js';
 import { fmt } from '../qplay.js';
@@ -15,7 +17,16 @@ const BUILTIN = {
   person: { label: 'Person detector — SSDLite MobileNetV2, 300×300 (default)', model: `${BASE}models/person_ssdlite.onnx`, profile: `${BASE}models/person_ssdlite.json` },
   face: { label: 'Face detector — BlazeFace short range, 128×128', model: `${BASE}models/blazeface_short.onnx`, profile: `${BASE}models/blazeface_short.json` },
 };
-const SAMPLES = ['person.jpg', 'horses.jpg', 'kite.jpg', 'dog.jpg', 'astronaut.png', 'coffee.png', 'camera.png'];
+export const SAMPLES = ['person.jpg', 'horses.jpg', 'kite.jpg', 'dog.jpg', 'astronaut.png', 'coffee.png', 'camera.png'];
+export const BUILTIN_MODELS = Object.keys(BUILTIN);
+export const METHODS = ['mse', 'percentile', 'minmax', 'entropy', 'ema'];
+/** Controls the `hide` attribute can hide: name → what is hidden (in the shadow root). */
+export const HIDEABLE = {
+  model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',
+  image: 'label:has(> [name=sample])', 'image-upload': 'label:has(> [name=image])', score: 'label:has(> [name=score])',
+  quantize: 'fieldset.quant', method: 'label:has(> [name=method])', perchannel: 'label:has(> [name=perChannel])',
+  profile: 'details.profile-edit', summary: 'details.model-info',
+};
 const BOX = '#0072B2';
 const INT8 = '#D55E00';
 
@@ -119,6 +130,7 @@ TEMPLATE.innerHTML = `
         <option value="entropy">Entropy (KL)</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
+      <p class="note keep-note" hidden></p>
       <button type="button" name="quantize">Quantize with the ${SAMPLES.length} sample photos</button>
       <p class="note">Post-training quantization in this tab: int8 weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
     </fieldset>
@@ -146,7 +158,7 @@ TEMPLATE.innerHTML = `
 </div>`;
 
 export class QplayDetector extends HTMLElement {
-  static observedAttributes = ['score'];
+  static observedAttributes = ['score', 'hide'];
 
   constructor() {
     super();
@@ -164,6 +176,47 @@ export class QplayDetector extends HTMLElement {
 
   attributeChangedCallback(name, _o, v) {
     if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v);
+    if (name === 'hide') {
+      const names = new Set((v ?? '').split(/[\s,]+/).filter(Boolean));
+      for (const [n, sel] of Object.entries(HIDEABLE)) for (const el of this.shadowRoot.querySelectorAll(sel)) el.hidden = names.has(n);
+    }
+  }
+
+  /** The settings a link can restore: model (`person`, `face`, `uploaded`, or the model URL), image (a sample
+   * photo's file name, `uploaded`, or the image URL), score, method, perChannel, keepFp32 (layer names). */
+  get settings() {
+    const $ = this.$;
+    const sample = $('select[name=sample]').value;
+    return {
+      model: this.source ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score,
+      method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, keepFp32: [...(this.keepFp32 ?? [])],
+    };
+  }
+
+  /** Applies the given settings (any subset). A new model or image loads; the quantize settings take effect at the next Quantize. */
+  set settings(v) {
+    const $ = this.$;
+    if (v.method !== undefined && METHODS.includes(v.method)) $('select[name=method]').value = v.method;
+    if (v.perChannel !== undefined) $('input[name=perChannel]').checked = !!v.perChannel;
+    if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
+    if (v.score !== undefined && Number.isFinite(Number(v.score))) {
+      this.score = Number(v.score);
+      $('input[name=score]').value = String(this.score);
+      $('output[name=scoreOut]').textContent = this.score.toFixed(2);
+      this.applyThresholds();
+    }
+    if (v.model !== undefined && BUILTIN[v.model] && v.model !== this.source) this.loadBuiltin(v.model);
+    if (v.image !== undefined && SAMPLES.includes(v.image)) this.setImage(`${BASE}samples/${v.image}`);
+  }
+
+  changed() { this.emit('qplay-change', this.settings); }
+
+  /** The layers kept FP32 at the next Quantize, under the Quantize button's fieldset. */
+  showKeep() {
+    const note = this.$('.keep-note');
+    const keep = [...(this.keepFp32 ?? [])];
+    note.hidden = !keep.length;
+    note.textContent = keep.length ? `Layers kept FP32 when quantizing: ${keep.join(', ')}` : '';
   }
 
   connectedCallback() {
@@ -172,22 +225,25 @@ export class QplayDetector extends HTMLElement {
     const $ = this.$;
     $('input[name=score]').value = String(this.score);
     $('output[name=scoreOut]').textContent = this.score.toFixed(2);
-    $('select[name=builtin]').addEventListener('change', (e) => this.loadBuiltin(e.target.value));
-    $('input[name=model]').addEventListener('change', (e) => e.target.files[0] && this.loadFile(e.target.files[0]));
+    $('select[name=builtin]').addEventListener('change', (e) => { this.loadBuiltin(e.target.value); this.changed(); });
+    $('input[name=model]').addEventListener('change', (e) => { if (e.target.files[0]) { this.loadFile(e.target.files[0]); this.changed(); } });
     $('input[name=profile]').addEventListener('change', (e) => e.target.files[0] && this.loadProfileFile(e.target.files[0]));
-    $('select[name=sample]').addEventListener('change', (e) => this.setImage(`${BASE}samples/${e.target.value}`));
-    $('input[name=image]').addEventListener('change', (e) => e.target.files[0] && this.setImage(e.target.files[0]));
+    $('select[name=sample]').addEventListener('change', (e) => { this.setImage(`${BASE}samples/${e.target.value}`); this.changed(); });
+    $('input[name=image]').addEventListener('change', (e) => { if (e.target.files[0]) { this.setImage(e.target.files[0]); this.changed(); } });
     $('input[name=score]').addEventListener('input', (e) => {
       this.score = Number(e.target.value);
       $('output[name=scoreOut]').textContent = this.score.toFixed(2);
       this.applyThresholds();
+      this.changed();
     });
+    $('select[name=method]').addEventListener('change', () => this.changed());
+    $('input[name=perChannel]').addEventListener('change', () => this.changed());
     $('button[name=cancel]').addEventListener('click', () => this.cancel());
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
     $('.qreport').addEventListener('click', (e) => {
       const keep = e.target.closest('button[data-keep]');
-      if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.quantize(); return; }
+      if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.showKeep(); this.changed(); this.quantize(); return; }
       if (e.target.closest('button[name=copy-config]')) navigator.clipboard?.writeText(this.configCommand()).catch(() => {});
       const bar = e.target.closest('g.bar[data-node]');
       if (bar) this.selectLayer(bar.dataset.node);
@@ -212,7 +268,8 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
     const model = this.getAttribute('model');
-    this.ready = (model && !BUILTIN[model] ? this.loadUrl(model, this.getAttribute('profile')) : this.loadBuiltin(model ?? 'person'))
+    this.showKeep();
+    this.ready = (model && !BUILTIN[model] ? (this.source = model, this.loadUrl(model, this.getAttribute('profile'))) : this.loadBuiltin(BUILTIN[model] ? model : 'person'))
       .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
   }
 
@@ -246,6 +303,7 @@ export class QplayDetector extends HTMLElement {
 
   async loadBuiltin(key) {
     const b = BUILTIN[key];
+    this.source = key;
     this.$('select[name=builtin]').value = key;
     await this.loadUrl(b.model, b.profile, b.label);
   }
@@ -263,6 +321,7 @@ export class QplayDetector extends HTMLElement {
 
   async loadFile(file) {
     this.$('select[name=builtin]').value = 'custom';
+    this.source = 'uploaded';
     this.customProfile = null;
     await this.loadBytes(await file.arrayBuffer(), null, file.name);
   }
@@ -280,7 +339,8 @@ export class QplayDetector extends HTMLElement {
 
   async loadBytes(bytes, profile, name) {
     this.showError(null);
-    if (name !== this.modelName) this.keepFp32 = new Set();
+    // Another model drops the kept layers (not the first model: a restored link may have set them).
+    if (this.modelName !== undefined && name !== this.modelName) { this.keepFp32 = new Set(); this.showKeep(); }
     this.modelBytes = bytes;
     this.modelName = name;
     this.info = null; // no detection with a stale model while this one loads
@@ -315,6 +375,7 @@ export class QplayDetector extends HTMLElement {
       // The picker shows the sample photo when the image is one of them (an `image` attribute may name one).
       const sample = typeof src === 'string' ? SAMPLES.find((n) => new URL(src, document.baseURI).href === `${BASE}samples/${n}`) : null;
       this.$('select[name=sample]').value = sample ?? 'custom';
+      this.imageSource = typeof src === 'string' ? src : 'uploaded';
       const { data, bitmap } = await imageData(src);
       this.image = { data, bitmap };
       this.showError(null);

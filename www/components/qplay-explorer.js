@@ -7,7 +7,10 @@
 //   decimals               Δ rounding for the "by hand" column (default 4)
 //   sample                 uniform | gaussian | outliers | relu (the tensor panel)
 //   preset                 "seed" starts on the worked seed example
+//   hide                   control names to hide, separated by spaces or commas (HIDEABLE below):
+//                          min max bits signed symmetric restricted value decimals seed sample logy tensor
 // Events (bubbling, composed): `qplay-ready`, `qplay-change` (detail: the state).
+// Property `settings`: the state as attribute values ({min, max, value, bits, signed, …, sample}).
 // Every number comes from the wasm crate (explain, analyzeTensor, sampleTensor).
 import { fmt, loadWasm } from '../qplay.js';
 
@@ -18,6 +21,13 @@ const MODEL_URL = new URL('../models/person_ssdlite.onnx', import.meta.url).href
 const WEIGHTS = {
   'w:expand': { label: 'real weights: person detector, 1×1 conv (384×64)', name: 'FeatureExtractor/MobilenetV2/expanded_conv_9/expand/Conv2D_weights_fused_bn' },
   'w:depthwise': { label: 'real weights: person detector, depthwise 3×3 (384 ch)', name: 'FeatureExtractor/MobilenetV2/expanded_conv_9/depthwise/depthwise_weights_fused_bn' },
+};
+/** Controls the `hide` attribute can hide: name → what is hidden (in the shadow root). */
+export const HIDEABLE = {
+  min: 'label:has(> [name=min])', max: 'label:has(> [name=max])', bits: 'label:has(> [name=bits])',
+  signed: 'label:has(> [name=signed])', symmetric: 'label:has(> [name=symmetric])', restricted: 'label:has(> [name=restricted])',
+  value: 'label:has(> [name=value])', decimals: 'label:has(> [name=decimals])', seed: 'button[name=seed]',
+  sample: 'label:has(> [name=sample])', logy: 'label:has(> [name=logy])', tensor: '.tensor-h, .tensor',
 };
 const SEED = { min: -2, max: 2, bits: 8, signed: true, symmetric: false, restricted: false, value: 1.3, decimals: 4 };
 
@@ -51,6 +61,7 @@ TEMPLATE.innerHTML = `
   @container (max-width: 560px) { .cards { grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); } }
   .error { color: var(--qp-err); border: 1px solid var(--qp-err); border-radius: 6px; padding: 6px 10px; margin: 0 0 10px; }
   .error[hidden] { display: none; }
+  [hidden] { display: none !important; }
   .dim { opacity: .35; }
   svg { display: block; width: 100%; height: auto; }
   svg text { fill: currentColor; font: 11px system-ui, sans-serif; }
@@ -108,8 +119,8 @@ TEMPLATE.innerHTML = `
     </div>
   </div>
 </div>
-<h3>A tensor: where would each calibration method clip?</h3>
-<div class="grid">
+<h3 class="tensor-h">A tensor: where would each calibration method clip?</h3>
+<div class="grid tensor">
   <form class="tensor-controls" autocomplete="off">
     <fieldset>
       <legend>Tensor</legend>
@@ -134,7 +145,7 @@ function parseBool(v, dflt) {
 }
 
 export class QplayExplorer extends HTMLElement {
-  static observedAttributes = ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset'];
+  static observedAttributes = ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'];
 
   constructor() {
     super();
@@ -152,6 +163,7 @@ export class QplayExplorer extends HTMLElement {
 
   attributeChangedCallback(name, _old, v) {
     if (name === 'preset') { if (v === 'seed') this.applySeed(); return; }
+    if (name === 'hide') { this.applyHide(v); return; }
     if (['min', 'max', 'value'].includes(name)) { this.text[name] = v ?? ''; }
     else if (['signed', 'symmetric', 'restricted'].includes(name)) this.state[name] = parseBool(v, name === 'signed');
     else if (name === 'bits' || name === 'decimals') this.state[name] = Number(v);
@@ -174,6 +186,21 @@ export class QplayExplorer extends HTMLElement {
       this.showSeedNote = false;
       this.syncForm(); this.render();
     });
+  }
+
+  /** Hides the named controls (HIDEABLE); unknown names are ignored. */
+  applyHide(v) {
+    const names = new Set((v ?? '').split(/[\s,]+/).filter(Boolean));
+    for (const [name, sel] of Object.entries(HIDEABLE)) {
+      for (const el of this.shadowRoot.querySelectorAll(sel)) el.hidden = names.has(name);
+    }
+  }
+
+  /** The current settings, as the values the attributes of the same names take. */
+  get settings() {
+    const s = this.state;
+    return { min: this.text.min, max: this.text.max, value: this.text.value, bits: s.bits, signed: s.signed,
+      symmetric: s.symmetric, restricted: s.restricted, decimals: s.decimals, sample: s.sample };
   }
 
   applySeed() {
