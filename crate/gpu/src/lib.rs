@@ -1,0 +1,195 @@
+//! qplay's GPU backend (first kernels): wgpu compute shaders — WebGPU in the browser, Vulkan
+//! natively (lavapipe on machines without a GPU).
+//!
+//! The CPU kernels of `qplay-core` are the numerical reference. The int8 GEMM here
+//! ([`Gpu::qgemm`]) computes the same requantized codes as the CPU's
+//! [`qgemm`](qplay_core::ops::quant::qgemm) bit for bit: exact `i32` sums of packed int8 words
+//! (`dot4I8Packed`, or an unpacking variant on adapters without the WGSL language feature
+//! `packed_4x8_integer_dot_product`), then the same float multiply, clamp to ±2²² and
+//! round-half-to-even (WGSL `round`) as the CPU epilogue. Shapes travel in a uniform buffer;
+//! shader text never contains a shape.
+//!
+//! Not yet: the executor that keeps whole models on the GPU (one encoder per inference, buffer
+//! reuse, pipeline cache by op/dtype/attributes), FP32 kernels, and the browser build.
+
+use std::fmt;
+
+mod qgemm;
+
+pub use qgemm::QGemm;
+
+/// The WGSL sources, by file name: the kernel and the two `dot4` preludes (for the naga
+/// validation test and for pipeline creation).
+pub const SHADERS: [(&str, &str); 3] = [
+    ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
+    ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
+    ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
+];
+
+/// What can go wrong, each with what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GpuError {
+    /// No adapter: no WebGPU in this browser, or no Vulkan driver natively.
+    NoAdapter(String),
+    /// The adapter refused a device.
+    Device(String),
+    /// A shader failed to compile or validate; names the kernel.
+    Shader {
+        /// The kernel (WGSL file) that failed.
+        kernel: &'static str,
+        /// The validation message.
+        message: String,
+    },
+    /// The input is beyond the adapter's limits (buffer size, dispatch size).
+    Limits(String),
+    /// Bad arguments (sizes that do not match).
+    Input(String),
+    /// Reading results back failed (e.g. the device was lost).
+    Readback(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter(m) => write!(
+                f,
+                "no GPU adapter: {m} (natively install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers; in a browser, one with WebGPU)"
+            ),
+            GpuError::Device(m) => write!(f, "the GPU adapter refused a device: {m}"),
+            GpuError::Shader { kernel, message } => write!(f, "GPU kernel `{kernel}` failed to compile: {message}"),
+            GpuError::Limits(m) => write!(f, "beyond this GPU's limits: {m}"),
+            GpuError::Input(m) => write!(f, "{m}"),
+            GpuError::Readback(m) => write!(f, "reading the GPU result failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// A GPU device with what qplay needs to know about it.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    packed_dot: bool,
+}
+
+impl fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gpu").field("adapter", &self.info.name).field("packed_dot", &self.packed_dot).finish()
+    }
+}
+
+impl Gpu {
+    /// Opens the default adapter and a device on it.
+    pub async fn new() -> Result<Gpu, GpuError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        #[cfg(target_arch = "wasm32")]
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions::default())
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let packed_dot =
+            instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("qplay"),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(Gpu { device, queue, info, packed_dot })
+    }
+
+    /// [`Gpu::new`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking() -> Result<Gpu, GpuError> {
+        pollster::block_on(Gpu::new())
+    }
+
+    /// The adapter: name, backend and device type, e.g. "llvmpipe (LLVM 15.0.6, 256 bits),
+    /// Vulkan, Cpu".
+    pub fn adapter(&self) -> String {
+        format!("{}, {:?}, {:?}", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    /// Whether the WGSL `dot4I8Packed` built-in is available (else the unpacking variant runs).
+    pub fn packed_dot(&self) -> bool {
+        self.packed_dot
+    }
+
+    /// Forces the unpacking `dot4` variant (to test it on an adapter that has both).
+    pub fn force_unpacked_dot(&mut self) {
+        self.packed_dot = false;
+    }
+
+    /// Compiles a kernel (its WGSL with the chosen `dot4` prelude) into a compute pipeline;
+    /// validation errors come back as [`GpuError::Shader`] naming the kernel.
+    async fn pipeline(&self, kernel: &'static str, source: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        match scope.pop().await {
+            Some(e) => Err(GpuError::Shader { kernel, message: e.to_string() }),
+            None => Ok(pipeline),
+        }
+    }
+
+    /// Compiles WGSL as a compute pipeline with entry point `main` and reports any validation
+    /// error naming `kernel` (what every kernel goes through).
+    pub async fn compile(&self, kernel: &'static str, source: &str) -> Result<(), GpuError> {
+        self.pipeline(kernel, source).await.map(|_| ())
+    }
+
+    /// The `dot4` prelude for this adapter.
+    fn dot4_prelude(&self) -> &'static str {
+        if self.packed_dot {
+            SHADERS[1].1
+        } else {
+            SHADERS[2].1
+        }
+    }
+
+    /// Reads a storage buffer of `len` `i32` back to the CPU.
+    async fn read_i32(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<i32>, GpuError> {
+        let bytes = (len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("qplay readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes.max(4));
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mapped = rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?;
+        mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let view = slice.get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+        let out = bytemuck::cast_slice::<u8, i32>(&view[..len * 4]).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}

@@ -1,0 +1,123 @@
+//! The GPU int8 GEMM against the CPU reference, bit for bit, natively on Vulkan (lavapipe where
+//! there is no GPU: `npm test` installs mesa-vulkan-drivers), both `dot4` variants; every WGSL
+//! file validated by naga; bad input.
+
+use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
+use qplay_gpu::{Gpu, GpuError, QGemm, SHADERS};
+
+/// A seeded xorshift generator.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+fn gpu() -> Gpu {
+    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn every_wgsl_file_validates_with_naga() {
+    let kernel = SHADERS[0].1;
+    for (name, prelude) in &SHADERS[1..] {
+        let src = format!("{prelude}\n{kernel}");
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{name} + qgemm.wgsl: {}", e.emit_to_string(&src)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name} + qgemm.wgsl: {e:?}"));
+    }
+}
+
+/// CPU reference codes for the same product.
+fn cpu(q: &QGemm<'_>) -> Vec<i32> {
+    let a = PackedA::new(&QMat::row_major(Bytes::I8(q.w), q.m, q.k).unwrap()).unwrap();
+    let b = QMat::row_major(q.x, q.k, q.n).unwrap();
+    let mut out = vec![0u8; q.m * q.n];
+    let mut outi = vec![0i8; q.m * q.n];
+    let signed_out = q.lo < 0;
+    let ep = Epilogue {
+        za: PerIndex::All(0),
+        zb: PerIndex::All(q.zx),
+        bias: q.bias,
+        scale: q.scale,
+        scale_per_row: true,
+        out: if signed_out {
+            Out::I8 { out: &mut outi, zero_point: q.zp, lo: q.lo, hi: q.hi }
+        } else {
+            Out::U8 { out: &mut out, zero_point: q.zp, lo: q.lo, hi: q.hi }
+        },
+        ldc: q.n,
+    };
+    qgemm(&a, &b, ep).unwrap();
+    if signed_out {
+        outi.iter().map(|&v| v as i32).collect()
+    } else {
+        out.iter().map(|&v| v as i32).collect()
+    }
+}
+
+#[test]
+fn int8_gemm_matches_the_cpu_bit_for_bit() {
+    let mut g = gpu();
+    eprintln!("adapter: {}; packed dot4: {}", g.adapter(), g.packed_dot());
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let shapes = [(1, 1, 1), (5, 7, 9), (16, 32, 100), (13, 27, 64), (96, 16, 300), (7, 200, 33)];
+    for variant in ["default", "unpacked"] {
+        if variant == "unpacked" {
+            g.force_unpacked_dot();
+        }
+        for (case, &(m, k, n)) in shapes.iter().enumerate() {
+            let w: Vec<i8> = (0..m * k).map(|_| rng.range(-127, 127) as i8).collect();
+            let unsigned = case % 2 == 0;
+            let xu: Vec<u8> = (0..k * n).map(|_| rng.range(0, 255) as u8).collect();
+            let xi: Vec<i8> = (0..k * n).map(|_| rng.range(-128, 127) as i8).collect();
+            let x = if unsigned { Bytes::U8(&xu) } else { Bytes::I8(&xi) };
+            let zx = if unsigned { rng.range(0, 255) as i32 } else { rng.range(-128, 127) as i32 };
+            let bias: Vec<i32> = (0..m).map(|_| rng.range(-20000, 20000) as i32).collect();
+            let scale: Vec<f32> = (0..m).map(|_| 1e-4 + (rng.range(1, 1000) as f32) * 1e-5).collect();
+            let (zp, lo, hi) = if case % 3 == 0 { (-5, -128, 127) } else { (100, 100, 230) }; // the latter: a fused ReLU-like clamp
+            let q = QGemm { m, k, n, w: &w, x, zx, bias: Some(&bias), scale: &scale, zp, lo, hi };
+            let got = pollster::block_on(g.qgemm(&q)).unwrap();
+            let want = cpu(&q);
+            let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{variant} {m}×{k}×{n}: {differ} of {} codes differ", want.len());
+            let spread = want.iter().copied().collect::<std::collections::BTreeSet<_>>().len();
+            assert!(spread > 1 || m * n < 4, "{m}×{k}×{n}: degenerate test data ({spread} distinct codes)");
+        }
+    }
+}
+
+#[test]
+fn bad_input_and_broken_shaders_are_errors() {
+    let g = gpu();
+    let w = [1i8; 6];
+    let x = [1u8; 5];
+    let q = QGemm {
+        m: 2,
+        k: 3,
+        n: 2,
+        w: &w,
+        x: Bytes::U8(&x),
+        zx: 0,
+        bias: None,
+        scale: &[1.0, 1.0],
+        zp: 0,
+        lo: 0,
+        hi: 255,
+    };
+    let e = pollster::block_on(g.qgemm(&q)).unwrap_err();
+    assert!(matches!(e, GpuError::Input(_)), "{e}");
+    let e = pollster::block_on(g.compile("broken.wgsl", "@compute @workgroup_size(1) fn main() { let x: i32 = 1.5; }"))
+        .unwrap_err();
+    assert!(matches!(&e, GpuError::Shader { kernel: "broken.wgsl", .. }), "{e}");
+    assert!(e.to_string().contains("broken.wgsl"), "{e}");
+}
