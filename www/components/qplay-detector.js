@@ -142,7 +142,7 @@ TEMPLATE.innerHTML = `
         <div class="stage" part="overlay"><canvas class="fp32" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
         <div class="timings" part="timings"></div>
         <ol class="dets"></ol></div>
-      <div class="int8-pane" hidden><div class="pane-h">INT8 (QDQ, on float kernels) <span class="key dashed"></span></div>
+      <div class="int8-pane" hidden><div class="pane-h">INT8 (int8 kernels) <span class="key dashed"></span></div>
         <div class="stage"><canvas class="int8" aria-label="image with INT8 detections"></canvas></div>
         <div class="timings int8-timings"></div>
         <ol class="dets int8-dets"></ol></div>
@@ -513,8 +513,8 @@ export class QplayDetector extends HTMLElement {
       <p><button type="button" name="copy-config">Copy settings as a qplay command</button></p>
       <p><a class="dl" download="${esc(base)}_int8_qdq.onnx" href="${this.downloadUrl}">Download the INT8 model (.onnx)</a>
          <a class="dl" download="${esc(base)}_int8_report.json" href="${reportUrl}">Download the report (.json)</a></p>
-      <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). qplay's int8 kernels are
-        not built yet, so the QDQ graph runs on the float kernels: its accuracy is INT8's, its speed is not.</p>`;
+      <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). Its convolutions
+        run on qplay's int8 kernels (the QDQ pattern lowered to integer convolutions, exact int32 sums, SIMD128).</p>`;
     this.chartBase = base;
     if (!rep.layers.some((l) => l.node === this.view.selected)) this.view.selected = worst[0]?.node ?? null;
     if (this.view.metric === 'sensitivity' && !rep.layers.some((l) => typeof l.sensitivity_sqnr_db === 'number')) this.view.metric = 'output';
@@ -576,7 +576,7 @@ export class QplayDetector extends HTMLElement {
     const r = this.result;
     box.innerHTML = pairBars({ title: 'Inference time, this frame (wasm, 1 thread)', fp32: r?.int8 ? r.timings.inference : undefined,
       int8: r?.int8?.timings.inference, unit: 'ms', format: (v) => v.toFixed(1),
-      note: 'INT8 runs as QDQ on the float kernels here: not faster yet' });
+      note: 'INT8 convolutions run on the int8 kernels (one frame; the first run includes warm-up)' });
   }
 
   exportChart(figure, kind) {

@@ -253,7 +253,8 @@ fn report_has_histograms_clip_ranges_and_layer_sqnr() {
         assert_eq!(a.clipped_pct, Some(chosen[0].clipped_pct));
         // The layer's own output SQNR.
         let db = l.output_sqnr_db.unwrap();
-        assert!(db.is_finite() && db > 0.0, "{n}: output SQNR {db}");
+        // Measured after the activation (what the next layer reads): no layer is near 0 dB.
+        assert!(db.is_finite() && db > 8.0, "{n}: output SQNR {db}");
     }
     // The first layer reads the model input: 3 × 300 × 300 values per calibration image.
     assert_eq!(r.layers[0].activation.histogram.as_ref().unwrap().total(), 2 * 3 * 300 * 300);

@@ -100,9 +100,37 @@ pub(super) fn measure(
     let input = reference.input.as_str();
     let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
     let qplan = unfused(qdq, registry, input, &shape)?;
-    // Each layer's output tensor (the same name in both graphs).
-    let outputs: HashMap<&str, &str> =
-        qdq.nodes.iter().filter_map(|n| Some((n.name.as_str(), n.outputs.first()?.as_str()))).collect();
+    // Each layer's output tensor (the same name in both graphs), taken after the activation
+    // that follows it (Relu, Clip, and the per-channel Min of equalization): what the next layer
+    // reads. Before it, channels the activation zeroes (say, dead channels whose bias
+    // equalization scaled up) would dominate the comparison without mattering downstream.
+    let mut readers: HashMap<&str, Vec<&crate::model::Node>> = HashMap::new();
+    for n in &qdq.nodes {
+        for i in n.inputs.iter().filter(|i| !i.is_empty()) {
+            readers.entry(i.as_str()).or_default().push(n);
+        }
+    }
+    let graph_outputs: Vec<&str> = qdq.outputs.iter().map(|o| o.name.as_str()).collect();
+    let after_activation = |start: &str| -> String {
+        let mut t = start.to_string();
+        loop {
+            match readers.get(t.as_str()).map(Vec::as_slice) {
+                Some([r])
+                    if matches!(r.op_type.as_str(), "Relu" | "Clip" | "Min")
+                        && r.inputs.first() == Some(&t)
+                        && !graph_outputs.contains(&t.as_str()) =>
+                {
+                    t = r.outputs[0].clone();
+                }
+                _ => return t,
+            }
+        }
+    };
+    let outputs: HashMap<&str, String> = qdq
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.name.as_str(), after_activation(n.outputs.first()?.as_str()))))
+        .collect();
     let mut layer_out: HashMap<String, Sqnr> = HashMap::new();
     for l in layers.iter() {
         if let Some(o) = outputs.get(l.node.as_str()) {
@@ -146,7 +174,7 @@ pub(super) fn measure(
     }
 
     for l in layers.iter_mut() {
-        l.output_sqnr_db = outputs.get(l.node.as_str()).and_then(|o| layer_out.get(*o)).map(Sqnr::db);
+        l.output_sqnr_db = outputs.get(l.node.as_str()).and_then(|o| layer_out.get(o.as_str())).map(Sqnr::db);
         let Some(h) = hists.get(&l.activation.tensor) else { continue };
         let (min, max) = l.activation.observed;
         let mut clips: Vec<MethodClip> = Vec::new();
