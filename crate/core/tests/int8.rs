@@ -132,3 +132,147 @@ fn bad_quantized_models_are_errors() {
     let e = try_run(&g);
     assert!(!e.contains("panicked"), "{e}");
 }
+
+/// A seeded xorshift generator for the property test.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+/// Random QLinearConv geometries (groups incl. depthwise and channel multipliers, kernels 1–5,
+/// strides 1–3, dilations 1–2, asymmetric pads, uint8/int8 data, per-channel weights with
+/// non-zero zero-points for uint8 weights, bias, both output types) against a direct int64
+/// convolution and the same requantization rule: every code equal.
+#[test]
+fn qlinear_conv_matches_a_direct_integer_reference_on_random_geometries() {
+    use qplay_core::model::{Attr, Attrs, Node, ValueInfo};
+    use qplay_core::ops::quant::qgemm::requant;
+    let mut rng = Rng(0x2545f4914f6cdd1d);
+    for case in 0..60 {
+        let group = [1, 1, 2, 3][rng.range(0, 3) as usize];
+        let depthwise = rng.range(0, 2) == 0;
+        let (cin, mult) = if depthwise {
+            (rng.range(1, 6) as usize, rng.range(1, 2) as usize)
+        } else {
+            (group * rng.range(1, 4) as usize, 1)
+        };
+        let group = if depthwise { cin } else { group };
+        let cout = if depthwise { cin * mult } else { group * rng.range(1, 4) as usize };
+        let (kh, kw) = (rng.range(1, 5) as usize, rng.range(1, 5) as usize);
+        let (sh, sw) = (rng.range(1, 3) as usize, rng.range(1, 3) as usize);
+        let (dh, dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+        let pads: Vec<usize> = (0..4).map(|_| rng.range(0, 2) as usize).collect();
+        let (h, w) =
+            (rng.range(((kh - 1) * dh + 1) as i64, 12) as usize, rng.range(((kw - 1) * dw + 1) as i64, 12) as usize);
+        let cg = cin / group;
+        let x_u8 = rng.range(0, 1) == 0;
+        let w_u8 = !x_u8 && rng.range(0, 3) == 0;
+        let y_u8 = rng.range(0, 1) == 0;
+        let xs: Vec<i64> =
+            (0..cin * h * w).map(|_| if x_u8 { rng.range(0, 255) } else { rng.range(-128, 127) }).collect();
+        let ws: Vec<i64> =
+            (0..cout * cg * kh * kw).map(|_| if w_u8 { rng.range(0, 255) } else { rng.range(-127, 127) }).collect();
+        let zx = if x_u8 { rng.range(0, 255) } else { rng.range(-128, 127) };
+        let zw: Vec<i64> = (0..cout).map(|_| if w_u8 { rng.range(0, 255) } else { 0 }).collect();
+        let bias: Vec<i64> = (0..cout).map(|_| rng.range(-3000, 3000)).collect();
+        let sx = 0.02f32;
+        let sw_: Vec<f32> = (0..cout).map(|_| 0.001 + rng.range(1, 100) as f32 * 1e-4).collect();
+        let sy = 0.05 + rng.range(0, 20) as f32 * 0.01;
+        let zy = if y_u8 { rng.range(0, 255) } else { rng.range(-128, 127) };
+        let t8 = |u: bool, v: &[i64], shape: Vec<usize>| Tensor {
+            shape,
+            data: if u {
+                Data::U8(v.iter().map(|&x| x as u8).collect())
+            } else {
+                Data::I8(v.iter().map(|&x| x as i8).collect())
+            },
+        };
+        let inits = [
+            ("x_scale", Tensor::scalar_f32(sx)),
+            ("x_zp", t8(x_u8, &[zx], vec![])),
+            ("w", t8(w_u8, &ws, vec![cout, cg, kh, kw])),
+            ("w_scale", Tensor::f32(vec![cout], sw_.clone()).unwrap()),
+            ("w_zp", t8(w_u8, &zw, vec![cout])),
+            ("y_scale", Tensor::scalar_f32(sy)),
+            ("y_zp", t8(y_u8, &[zy], vec![])),
+            ("b", Tensor { shape: vec![cout], data: Data::I32(bias.iter().map(|&b| b as i32).collect()) }),
+        ];
+        let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&x| x as i64).collect());
+        let attrs = Attrs(
+            [
+                ("group".to_string(), Attr::Int(group as i64)),
+                ("strides".to_string(), ints(&[sh, sw])),
+                ("dilations".to_string(), ints(&[dh, dw])),
+                ("pads".to_string(), ints(&pads)),
+                ("kernel_shape".to_string(), ints(&[kh, kw])),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let g = Graph {
+            nodes: vec![Node {
+                name: "c".into(),
+                op_type: "QLinearConv".into(),
+                inputs: ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "b"]
+                    .map(String::from)
+                    .to_vec(),
+                outputs: vec!["y".into()],
+                attrs,
+            }],
+            initializers: inits.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: if x_u8 { 2 } else { 3 },
+                shape: vec![Some(1), Some(cin), Some(h), Some(w)],
+            }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: if y_u8 { 2 } else { 3 }, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let got = run(&g, &[("x".into(), t8(x_u8, &xs, vec![1, cin, h, w]))], PlanOptions::default()).remove(0);
+        // Direct reference.
+        let oh = (h + pads[0] + pads[2] - (kh - 1) * dh - 1) / sh + 1;
+        let ow = (w + pads[1] + pads[3] - (kw - 1) * dw - 1) / sw + 1;
+        assert_eq!(got.shape, vec![1, cout, oh, ow], "case {case}");
+        let mg = cout / group;
+        let (tmin, tmax) = if y_u8 { (0, 255) } else { (-128, 127) };
+        let got = got.to_i64_vec().unwrap();
+        for o in 0..cout {
+            let gi = o / mg;
+            let m = sx * sw_[o] / sy;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = 0i64;
+                    for c in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * sh + ky * dh) as i64 - pads[0] as i64;
+                                let ix = (ox * sw + kx * dw) as i64 - pads[1] as i64;
+                                let xv = if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
+                                    zx
+                                } else {
+                                    xs[((gi * cg + c) * h + iy as usize) * w + ix as usize]
+                                };
+                                acc += (xv - zx) * (ws[((o * cg + c) * kh + ky) * kw + kx] - zw[o]);
+                            }
+                        }
+                    }
+                    let want = requant(acc + bias[o], m, zy as i32, tmin, tmax) as i64;
+                    let at = (o * oh + oy) * ow + ox;
+                    assert_eq!(
+                        got[at], want,
+                        "case {case}: group {group} cin {cin} cout {cout} k {kh}×{kw} s {sh}×{sw} d {dh}×{dw} pads {pads:?} x_u8 {x_u8} w_u8 {w_u8}: out[{o}][{oy}][{ox}]"
+                    );
+                }
+            }
+        }
+    }
+}
