@@ -576,7 +576,7 @@ export class QplayDetector extends HTMLElement {
     const r = this.result;
     box.innerHTML = pairBars({ title: 'Inference time, this frame (wasm, 1 thread)', fp32: r?.int8 ? r.timings.inference : undefined,
       int8: r?.int8?.timings.inference, unit: 'ms', format: (v) => v.toFixed(1),
-      note: 'INT8 convolutions run on the int8 kernels (one frame; the first run includes warm-up)' });
+      note: 'one frame each; INT8 on the int8 kernels' });
   }
 
   exportChart(figure, kind) {
