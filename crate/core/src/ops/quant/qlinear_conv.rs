@@ -333,8 +333,9 @@ impl QConv {
             return Err("x holds fewer elements than its shape says".into());
         }
         if cg == 1 && win.input.len() == 2 && ksize <= EXACT_F32_TAPS {
-            let stride1_3x3 = win.kernel == [3, 3] && win.strides == [1, 1] && win.dilations == [1, 1];
-            return if stride1_3x3 { depthwise3x3(c, x, w, &win, out) } else { depthwise(c, x, w, &win, out) };
+            let direct_3x3 =
+                win.kernel == [3, 3] && (win.strides == [1, 1] || win.strides == [2, 2]) && win.dilations == [1, 1];
+            return if direct_3x3 { depthwise3x3(c, x, w, &win, out) } else { depthwise(c, x, w, &win, out) };
         }
         let packed = self.packed(w, c.group, mg, kdim)?;
         let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
@@ -431,27 +432,37 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
     Ok(())
 }
 
-/// Depthwise 3×3, stride 1, in integers: the padded input (padding holds the zero-point, so
-/// `Σ w·(x − zx) = Σ w·x_padded − zx·Σw`) is widened to `i16` with each row interleaved with the
-/// next, so one [`I32x4::dot_add`] applies the taps of two filter rows to four outputs; the third
-/// filter row is paired with a zero weight. Six dot steps per four outputs, all exact.
+/// Depthwise 3×3, stride 1 or 2, in integers: the padded input (padding holds the zero-point,
+/// so `Σ w·(x − zx) = Σ w·x_padded − zx·Σw`) is widened to `i16` with each row interleaved with
+/// the next, so one [`I32x4::dot_add`] applies the taps of two filter rows to four outputs; the
+/// third filter row is paired with a zero weight. For stride 2 each interleaved row is stored as
+/// its even columns then its odd ones, so the three taps of four outputs are contiguous reads.
+/// Six dot steps per four outputs, all exact.
 fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
     let plan = c.plan;
+    let stride = win.strides[0];
     let (h, wd) = (win.input[0], win.input[1]);
     let (oh, ow) = (win.output[0], win.output[1]);
     let (pt, pl) = (win.pad_begin[0], win.pad_begin[1]);
     let pw = wd + pl + win.pad_end[1];
     let ph = h + pt + win.pad_end[0];
     let ow4 = ow.div_ceil(4) * 4;
-    // Row length of the interleaved plane, in pairs: room for reads up to ow4 + 2.
-    let qw = pw.max(ow4 + 2);
+    // Pairs per interleaved row and the pair offset of each tap kx for output 0: stride 1 reads
+    // ox + kx; stride 2 reads even[ox], odd[ox], even[ox + 1] with the odd half at `half`.
+    let (qw, offsets) = if stride == 1 {
+        let qw = pw.max(ow4 + 2);
+        (qw, [0, 1, 2])
+    } else {
+        let half = pw.div_ceil(2).max(ow4 + 1);
+        (2 * half, [0, half, 1])
+    };
     let in_plane = h * wd;
     let out_plane = oh * ow;
     let mg = plan.out_channels / c.group;
     let zx = c.zx as i16;
     // Padded rows as i16 (one extra row of padding for the last interleaved pair).
     let mut rows = vec![zx; (ph + 1) * qw];
-    // q[y] = interleave(rows[y], rows[y + 1]), pairs of i16.
+    // q[y] = interleave(rows[y], rows[y + 1]), pairs of i16 (split even/odd for stride 2).
     let mut q = vec![0i16; ph * qw * 2];
     let mut acc = vec![0i32; ow4];
     let mut accs = vec![0i32; out_plane];
@@ -465,11 +476,25 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     *d = s.widen();
                 }
             }
-            for y in 0..ph {
+            // Stride 2 reads only the interleaved rows at even y (2·oy and 2·oy + 2).
+            for y in (0..ph).step_by(stride) {
                 let (r0, r1) = (&rows[y * qw..][..qw], &rows[(y + 1) * qw..][..qw]);
-                for (pair, (&a, &b)) in q[y * qw * 2..][..qw * 2].chunks_exact_mut(2).zip(r0.iter().zip(r1)) {
-                    pair[0] = a;
-                    pair[1] = b;
+                let qrow = &mut q[y * qw * 2..][..qw * 2];
+                if stride == 1 {
+                    for (pair, (&a, &b)) in qrow.chunks_exact_mut(2).zip(r0.iter().zip(r1)) {
+                        pair[0] = a;
+                        pair[1] = b;
+                    }
+                } else {
+                    let (even, odd) = qrow.split_at_mut(qw);
+                    for (((e, o), a), b) in even
+                        .chunks_exact_mut(2)
+                        .zip(odd.chunks_exact_mut(2))
+                        .zip(r0.chunks_exact(2))
+                        .zip(r1.chunks_exact(2))
+                    {
+                        (e[0], e[1], o[0], o[1]) = (a[0], b[0], a[1], b[1]);
+                    }
                 }
             }
             for j in 0..mg {
@@ -486,13 +511,15 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 let w2: [i32; 3] = std::array::from_fn(|kx| pair(tap(6 + kx), 0));
                 let wsum: i32 = (0..9).map(|t| tap(t) as i32).sum();
                 for oy in 0..oh {
-                    let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
+                    let y0 = oy * stride;
+                    let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
                     for (i, a4) in acc.chunks_exact_mut(4).enumerate() {
                         let ox = 4 * i;
                         let mut v = I32x4::zero();
                         for kx in 0..3 {
-                            v = v.dot_add(w01[kx], &qa[2 * (ox + kx)..]);
-                            v = v.dot_add(w2[kx], &qb[2 * (ox + kx)..]);
+                            let at = 2 * (offsets[kx] + ox);
+                            v = v.dot_add(w01[kx], &qa[at..]);
+                            v = v.dot_add(w2[kx], &qb[at..]);
                         }
                         v.store(a4);
                     }
