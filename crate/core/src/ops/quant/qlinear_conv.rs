@@ -255,6 +255,18 @@ impl Code {
     }
 }
 
+/// The epilogue of one group's convolution GEMM: rows are output channels.
+fn per_channel_epilogue<'a>(
+    za: PerIndex<'a, i32>,
+    zx: i32,
+    bias: Option<&'a [i32]>,
+    scale: &'a [f32],
+    out: Out<'a>,
+    ldc: usize,
+) -> Epilogue<'a> {
+    Epilogue { za, zb: PerIndex::All(zx), bias, scale, scale_per_row: true, out, ldc }
+}
+
 /// Everything the kernels need besides the data.
 struct Cfg<'a> {
     plan: &'a Plan,
@@ -351,18 +363,10 @@ impl QConv {
                 let zw = &c.zw[c0..c0 + mg];
                 let bias = c.bias.map(|b| &b[c0..c0 + mg]);
                 let scale = if c.scale.len() == 1 { c.scale } else { &c.scale[c0..c0 + mg] };
+                let za = if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) };
                 if pointwise {
                     let b = QMat::row_major(T::bytes(xg), cg, in_plane)?;
-                    let ep = Epilogue {
-                        za: if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) },
-                        zb: PerIndex::All(c.zx),
-                        bias,
-                        scale,
-                        scale_per_row: true,
-                        out: c.out(out, at),
-                        ldc: out_plane,
-                    };
-                    qgemm(&packed[g], &b, ep)?;
+                    qgemm(&packed[g], &b, per_channel_epilogue(za, c.zx, bias, scale, c.out(out, at), out_plane))?;
                 } else {
                     for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
                         let rows = r0..(r0 + rows_per_chunk).min(win.output[0]);
@@ -370,16 +374,8 @@ impl QConv {
                         cols.resize(kdim * ncols, pad);
                         im2col_padded(xg, cg, &win, rows, pad, &mut cols);
                         let b = QMat::row_major(T::bytes(&cols), kdim, ncols)?;
-                        let ep = Epilogue {
-                            za: if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) },
-                            zb: PerIndex::All(c.zx),
-                            bias,
-                            scale,
-                            scale_per_row: true,
-                            out: c.out(out, at + r0 * inner_cols),
-                            ldc: out_plane,
-                        };
-                        qgemm(&packed[g], &b, ep)?;
+                        let o = c.out(out, at + r0 * inner_cols);
+                        qgemm(&packed[g], &b, per_channel_epilogue(za, c.zx, bias, scale, o, out_plane))?;
                     }
                 }
             }
