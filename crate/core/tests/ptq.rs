@@ -25,10 +25,7 @@ fn person_detector_qdq_keeps_the_detections() {
     let onnx = repo("www/models/person_ssdlite.onnx");
     let g = load_onnx(&onnx).unwrap();
     // Calibrate on two photos, evaluate on a third that calibration did not see.
-    let calib: Vec<Tensor> = ["horses", "astronaut"]
-        .iter()
-        .map(|c| read_npy(&repo(&format!("tests/fixtures/person_ssdlite_{c}/input.npy"))).unwrap())
-        .collect();
+    let calib = person_inputs(&["horses", "astronaut"]);
     let q = quantize(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default()).unwrap();
     let r = &q.report;
     assert_eq!(r.layers.len(), 88, "every Conv is quantized");
@@ -210,10 +207,7 @@ fn quantize_dequantize_linear_per_axis() {
 fn report_has_histograms_clip_ranges_and_layer_sqnr() {
     let onnx = repo("www/models/person_ssdlite.onnx");
     let g = load_onnx(&onnx).unwrap();
-    let calib: Vec<Tensor> = ["horses", "astronaut"]
-        .iter()
-        .map(|c| read_npy(&repo(&format!("tests/fixtures/person_ssdlite_{c}/input.npy"))).unwrap())
-        .collect();
+    let calib = person_inputs(&["horses", "astronaut"]);
     let t0 = std::time::Instant::now();
     let r = quantize(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default()).unwrap().report;
     eprintln!("quantize with report: {:.2} s", t0.elapsed().as_secs_f64());
