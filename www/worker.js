@@ -33,7 +33,8 @@ const handlers = {
     if (!detector) throw new Error('no model is loaded');
     const px = new Uint8Array(rgba);
     const fp32 = runOne(detector, width, height, px);
-    return { ok: true, ...fp32, int8: int8 ? runOne(int8, width, height, px) : null };
+    // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
+    return { ok: true, ...fp32, int8: int8 ? runOne(int8, width, height, px) : null, memory: (await ready).memory.buffer.byteLength };
   },
   async thresholds({ score, iou }) {
     detector?.setThresholds(score, iou);

@@ -3,12 +3,15 @@
 // Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
 // absent), image (URL), score (threshold), hide (control names to hide, separated by spaces or
-// commas: model upload image image-upload score quantize method perchannel profile summary).
+// commas: model upload image image-upload score quantize method perchannel profile summary camera).
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
-// {detections, timings}, qplay-error {code, message}, qplay-change {settings} after a user changes
-// a setting. Property `settings` (get/set): {model, image, score, method, perChannel, keepFp32}.
-// A user can drop or choose an .onnx, a profile .json, or an image anywhere on the component.
+// {detections, timings, int8, live, memory}, qplay-quantized {report, seconds}, qplay-error
+// {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
+// (get/set): {model, image, score, method, perChannel, keepFp32}; `dispose()` stops the camera
+// and the worker. A user can drop or choose an .onnx, a profile .json, or an image anywhere on the
+// component; the camera (www/camera.js) starts on a click only, and a video file plays as input.
 import { Engine, imageData } from '../engine.js';
+import { LiveStats, VideoSource, checkCameraAvailable, listCameras } from '../camera.js';
 import { fmt } from '../qplay.js';
 import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from './report-charts.js';
 
@@ -25,7 +28,7 @@ export const HIDEABLE = {
   model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',
   image: 'label:has(> [name=sample])', 'image-upload': 'label:has(> [name=image])', score: 'label:has(> [name=score])',
   quantize: 'fieldset.quant', method: 'label:has(> [name=method])', perchannel: 'label:has(> [name=perChannel])',
-  profile: 'details.profile-edit', summary: 'details.model-info',
+  profile: 'details.profile-edit', summary: 'details.model-info', camera: '.live-controls',
 };
 const BOX = '#0072B2';
 const INT8 = '#D55E00';
@@ -76,6 +79,14 @@ TEMPLATE.innerHTML = `
   .key.solid { border-top: 3px solid ${BOX}; } .key.dashed { border-top: 3px dashed ${INT8}; }
   [hidden] { display: none !important; }
   .agreement { font-size: 13px; margin: 6px 0; }
+  .row { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
+  .live-controls { border-top: 1px solid var(--qp-border); border-bottom: 1px solid var(--qp-border); padding: 4px 0; margin: 8px 0; }
+  .view-row { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; font-size: 13px; margin: 6px 0; }
+  .view-row label { margin: 0; }
+  .view-row select { width: auto; }
+  .live { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 6px 0; padding: 6px 8px; border-radius: 6px; background: var(--qp-card); }
+  .live b { font-family: system-ui, sans-serif; }
+  :host([data-overlay]) .int8-pane .stage { display: none; }
   a.dl { margin-right: 12px; }
   button[data-keep] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
   .charts { display: grid; gap: 12px; margin: 10px 0; }
@@ -119,6 +130,15 @@ TEMPLATE.innerHTML = `
         <option value="custom" hidden>Your image</option>
       </select></label>
       <label>…or your own <input type="file" name="image" accept="image/*"></label>
+      <div class="live-controls" part="camera">
+        <div class="row"><button type="button" name="camera">Start camera</button>
+          <button type="button" name="pause" hidden aria-pressed="false">Pause (freeze frame)</button>
+          <button type="button" name="stop" hidden>Stop</button></div>
+        <label class="camera-pick" hidden>Camera <select name="camera-device" aria-label="camera"></select></label>
+        <label><input type="checkbox" name="mirror" checked> mirror the camera (selfie view)</label>
+        <label>…or a video file <input type="file" name="video" accept="video/*"></label>
+        <button type="button" name="use-frame" hidden>Use this frame for calibration</button>
+      </div>
       <label>Score threshold <output name="scoreOut"></output>
         <input type="range" name="score" min="0.05" max="0.95" step="0.05" aria-label="score threshold"></label>
       <p class="note">Drop an .onnx, a profile .json or an image anywhere on this panel.</p>
@@ -131,7 +151,11 @@ TEMPLATE.innerHTML = `
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
       <p class="note keep-note" hidden></p>
-      <button type="button" name="quantize">Quantize with the ${SAMPLES.length} sample photos</button>
+      <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>
+      <label>…and your images <input type="file" name="calib" accept="image/*" multiple aria-label="calibration images"></label>
+      <p class="calib-note note" aria-live="polite"></p>
+      <button type="button" name="clear-calib" hidden>Clear my calibration images</button>
+      <button type="button" name="quantize">Quantize</button>
       <p class="note">Post-training quantization in this tab: int8 weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
     </fieldset>
   </div>
@@ -147,7 +171,12 @@ TEMPLATE.innerHTML = `
         <div class="timings int8-timings"></div>
         <ol class="dets int8-dets"></ol></div>
     </div>
+    <div class="view-row"><label><input type="checkbox" name="overlay"> overlay INT8 on the FP32 pane</label>
+      <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm SIMD128)</option><option value="webgpu" disabled>WebGPU</option></select></label>
+      <span class="backend-note note"></span></div>
+    <div class="live" part="live" aria-live="off" hidden></div>
     <div class="agreement"></div>
+    <video class="source" muted playsinline hidden></video>
     <details class="qreport" hidden open><summary>Quantization report</summary><div class="qreport-body"></div></details>
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
     <details class="profile-edit"><summary>Detection profile (edit to override)</summary>
@@ -241,6 +270,25 @@ export class QplayDetector extends HTMLElement {
     $('button[name=cancel]').addEventListener('click', () => this.cancel());
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
+    $('button[name=camera]').addEventListener('click', () => this.startCamera());
+    $('select[name=camera-device]').addEventListener('change', (e) => this.startCamera(e.target.value));
+    $('input[name=video]').addEventListener('change', (e) => e.target.files[0] && this.startVideo(e.target.files[0]));
+    $('button[name=pause]').addEventListener('click', () => this.togglePause());
+    $('button[name=stop]').addEventListener('click', () => this.stopLive('stopped'));
+    $('button[name=use-frame]').addEventListener('click', () => this.useFrame());
+    $('input[name=calib]').addEventListener('change', (e) => this.addCalibrationFiles([...e.target.files]));
+    $('button[name=clear-calib]').addEventListener('click', () => { this.calib = []; this.showCalibration(); });
+    $('input[name=use-samples]').addEventListener('change', () => this.showCalibration());
+    $('input[name=overlay]').addEventListener('change', (e) => {
+      if (e.target.checked) this.dataset.overlay = ''; else delete this.dataset.overlay;
+      if (this.result && this.image) this.show(this.result);
+    });
+    this.source = this.source ?? null;
+    this.video = new VideoSource($('video.source'));
+    this.stats = new LiveStats();
+    this.calib = [];
+    this.showCalibration();
+    this.showBackend();
     $('.qreport').addEventListener('click', (e) => {
       const keep = e.target.closest('button[data-keep]');
       if (keep) { (this.keepFp32 ??= new Set()).add(keep.dataset.keep); this.showKeep(); this.changed(); this.quantize(); return; }
@@ -273,7 +321,146 @@ export class QplayDetector extends HTMLElement {
       .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
   }
 
-  disconnectedCallback() { this.engine?.worker.terminate(); this.engine = null; }
+  disconnectedCallback() { this.stopLive(); this.engine?.worker.terminate(); this.engine = null; }
+
+  /** Releases the worker and the camera; the element can be connected again later. */
+  dispose() { this.disconnectedCallback(); }
+
+  // ---- live input: camera or video file ----
+
+  /** Starts the camera (only ever from a click), or switches to the camera `deviceId`. */
+  async startCamera(deviceId) {
+    this.showError(null);
+    const why = checkCameraAvailable();
+    if (why) { this.showError(why.message, why.code); return; }
+    this.status('starting the camera…', false);
+    try {
+      const id = await this.video.startCamera(deviceId);
+      this.mirror = this.$('input[name=mirror]').checked;
+      const cams = await listCameras();
+      const pick = this.$('select[name=camera-device]');
+      pick.innerHTML = cams.map((c) => `<option value="${esc(c.id)}">${esc(c.label)}</option>`).join('');
+      if (id) pick.value = id;
+      this.$('.camera-pick').hidden = cams.length < 2;
+      this.beginLive('camera');
+      this.status(`${this.modelName ?? 'model'}: live from the camera`);
+    } catch (e) {
+      this.status(this.info ? `${this.modelName}: ready` : 'not loaded');
+      this.showError(e.message, e.code ?? 'camera-failed');
+      this.stopLive();
+    }
+  }
+
+  async startVideo(file) {
+    this.showError(null);
+    try {
+      await this.video.startFile(file);
+      this.beginLive('video');
+      this.status(`${this.modelName ?? 'model'}: live from ${file.name ?? 'the video file'}`);
+    } catch (e) { this.showError(e.message, e.code ?? 'bad-video'); this.stopLive(); }
+  }
+
+  beginLive(kind) {
+    this.liveKind = kind;
+    this.paused = false;
+    this.stats.reset();
+    this.frameNo = 0;
+    this.$('select[name=sample]').value = 'custom';
+    this.imageSource = kind;
+    for (const n of ['pause', 'stop', 'use-frame']) this.$(`button[name=${n}]`).hidden = false;
+    this.$('button[name=camera]').textContent = kind === 'camera' ? 'Restart camera' : 'Start camera';
+    this.setPaused(false);
+    this.$('.live').hidden = false;
+    this.liveLoop();
+  }
+
+  /** Detects on video frames for as long as the source is live: one frame in flight at a time
+   * (frames that arrive meanwhile are dropped), boxes drawn on the very frame that was detected. */
+  async liveLoop() {
+    if (this.looping) return;
+    this.looping = true;
+    const canvases = [document.createElement('canvas'), document.createElement('canvas')];
+    let which = 0;
+    try {
+      while (this.video.live && !this.paused && this.isConnected) {
+        if (!this.info || this.running) { await sleep(50); continue; }
+        const mirror = this.liveKind === 'camera' && this.$('input[name=mirror]').checked;
+        const frame = this.video.capture(mirror, canvases[which]);
+        if (!frame) { await nextPaint(); continue; }
+        which ^= 1;
+        this.image = frame;
+        const r = await this.run({ live: true });
+        if (r && this.video.live) {
+          this.frameNo += 1;
+          this.stats.add(r.timings, r.int8?.timings);
+          this.showLive(r);
+        }
+        await nextPaint();
+      }
+    } finally { this.looping = false; }
+  }
+
+  showLive(r) {
+    const s = this.stats;
+    const ms = (k) => (Number.isFinite(s.mean(k)) ? s.mean(k).toFixed(1) : '–');
+    const src = this.liveKind === 'camera' ? 'camera' : 'video file';
+    const head = this.paused ? `<b>Paused</b> on frame ${this.frameNo} (${src}): change the threshold or quantize on this frame, or Resume.`
+      : `<b>Live</b> · ${src} · frame ${this.frameNo} · <span class="fps">${s.fps.toFixed(1)}</span> FPS displayed`;
+    const warm = s.warmingUp ? `warming up: frame ${s.frames} of ${LiveStats.WARMUP}, left out of the timings` : `mean of ${s.counted} frames after a ${LiveStats.WARMUP}-frame warm-up`;
+    const line = (p, name) => `${name}: pre-process ${ms(`${p}preprocess`)} · inference <b class="${p}inf">${ms(`${p}inference`)}</b> · decode ${ms(`${p}decode`)} ms`;
+    this.$('.live').innerHTML = `${head}<br>${warm}<br>${line('fp32_', 'FP32')}${r?.int8 ? `<br>${line('int8_', 'INT8')}` : ''}`;
+  }
+
+  togglePause() { this.setPaused(!this.paused); if (!this.paused) this.liveLoop(); }
+
+  setPaused(p) {
+    this.paused = p;
+    const b = this.$('button[name=pause]');
+    b.textContent = p ? 'Resume' : 'Pause (freeze frame)';
+    b.setAttribute('aria-pressed', String(p));
+    if (p) this.video.pause(); else this.video.resume()?.catch?.(() => {});
+    if (this.video.live) this.showLive(this.result);
+  }
+
+  /** Stops the camera or video; the last frame stays as the current image. */
+  stopLive(why) {
+    this.video?.stop();
+    this.paused = false;
+    this.liveKind = null;
+    if (!this.shadowRoot) return;
+    for (const n of ['pause', 'stop', 'use-frame']) this.$(`button[name=${n}]`).hidden = true;
+    this.$('button[name=camera]').textContent = 'Start camera';
+    if (why) this.$('.live').innerHTML = `<b>Stopped</b> after ${this.frameNo ?? 0} frames; the last frame stays.`;
+  }
+
+  /** Adds the frame on screen to the calibration images. */
+  useFrame() {
+    if (!this.image) return;
+    const d = this.image.data;
+    this.calib.push({ name: `frame ${this.frameNo}`, data: new ImageData(new Uint8ClampedArray(d.data), d.width, d.height) });
+    this.showCalibration();
+  }
+
+  async addCalibrationFiles(files) {
+    for (const f of files) {
+      try { this.calib.push({ name: f.name, data: (await imageData(f)).data }); } catch (e) { this.showError(e.message, 'bad-image'); }
+    }
+    this.showCalibration();
+  }
+
+  showCalibration() {
+    const mine = this.calib?.length ?? 0;
+    const samples = this.$('input[name=use-samples]').checked ? SAMPLES.length : 0;
+    this.$('.calib-note').textContent = `Calibration set: ${samples} sample photos + ${mine} of yours (frames and images) = ${samples + mine}.`;
+    this.$('button[name=clear-calib]').hidden = !mine;
+  }
+
+  showBackend() {
+    const gpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
+    this.$('.backend-note').textContent = `In use: CPU — wasm SIMD128, 1 thread, in a Web Worker. ${gpu
+      ? 'WebGPU is available in this browser, but its kernels are not in the browser build yet (they run natively, see the README).'
+      : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.'}`;
+  }
 
   status(text, busy = false) {
     const s = this.$('.status');
@@ -371,6 +558,7 @@ export class QplayDetector extends HTMLElement {
   }
 
   async setImage(src) {
+    if (this.video?.live) this.stopLive();
     try {
       // The picker shows the sample photo when the image is one of them (an `image` attribute may name one).
       const sample = typeof src === 'string' ? SAMPLES.find((n) => new URL(src, document.baseURI).href === `${BASE}samples/${n}`) : null;
@@ -390,30 +578,41 @@ export class QplayDetector extends HTMLElement {
     await this.run();
   }
 
-  async run() {
-    if (!this.image || !this.info) return;
-    if (this.running) { this.rerun = true; return; }
+  /** Detects on the current image and shows the result; resolves to it (null when nothing ran). */
+  async run({ live = false } = {}) {
+    if (!this.image || !this.info) return null;
+    if (this.running) { if (!live) this.rerun = true; return null; }
     this.running = true;
     try {
       const score = this.score;
-      const r = await this.engine.detect(this.image.data);
+      const image = this.image;
+      const r = await this.engine.detect(image.data);
       r.score = score;
       r.model = this.modelName;
       this.result = r;
-      this.draw(r.detections);
-      this.showResult(r, '.timings', 'ol.dets');
-      if (r.int8) {
-        this.draw(r.int8.detections, 'canvas.int8', INT8, [8, 5]);
-        this.showResult(r.int8, '.int8-timings', 'ol.int8-dets');
-        this.$('.agreement').textContent = agreement(r.detections, r.int8.detections);
-        this.renderLatency();
-      }
-      this.emit('qplay-frame', { detections: r.detections, timings: r.timings });
+      this.show(r, image);
+      this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory });
+      return r;
     } catch (e) {
       if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
+      return null;
     } finally {
       this.running = false;
       if (this.rerun) { this.rerun = false; this.run(); }
+    }
+  }
+
+  /** Draws a result on its frame: FP32 solid blue, INT8 dashed vermillion (in its own pane, or overlaid). */
+  show(r, image = this.image) {
+    const overlay = this.$('input[name=overlay]').checked && r.int8;
+    this.draw(r.detections, 'canvas.fp32', BOX, [], image);
+    if (overlay) this.draw(r.int8.detections, 'canvas.fp32', INT8, [8, 5], image, false);
+    this.showResult(r, '.timings', 'ol.dets');
+    if (r.int8) {
+      if (!overlay) this.draw(r.int8.detections, 'canvas.int8', INT8, [8, 5], image);
+      this.showResult(r.int8, '.int8-timings', 'ol.int8-dets');
+      this.$('.agreement').textContent = agreement(r.detections, r.int8.detections);
+      this.renderLatency();
     }
   }
 
@@ -440,7 +639,9 @@ export class QplayDetector extends HTMLElement {
     try {
       this.status('decoding the calibration photos…', true);
       const images = [];
-      for (const name of SAMPLES) images.push({ name, data: (await imageData(`${BASE}samples/${name}`)).data });
+      if (this.$('input[name=use-samples]').checked) for (const name of SAMPLES) images.push({ name, data: (await imageData(`${BASE}samples/${name}`)).data });
+      images.push(...this.calib);
+      if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
       const keepFp32 = [...(this.keepFp32 ?? [])];
       const r = await this.engine.quantize(images, { method, perChannel, keepFp32, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.status(stage, true));
@@ -586,12 +787,14 @@ export class QplayDetector extends HTMLElement {
     exportChart(svg, name, kind).catch((e) => this.showError(`Export failed: ${e.message}`, 'export'));
   }
 
-  draw(dets, sel = 'canvas.fp32', color = BOX, dash = []) {
+  draw(dets, sel = 'canvas.fp32', color = BOX, dash = [], image = this.image, clear = true) {
     const c = this.$(sel);
-    const { bitmap } = this.image;
-    c.width = bitmap.width; c.height = bitmap.height;
+    const { bitmap } = image;
     const ctx = c.getContext('2d');
-    ctx.drawImage(bitmap, 0, 0);
+    if (clear) {
+      if (c.width !== bitmap.width || c.height !== bitmap.height) { c.width = bitmap.width; c.height = bitmap.height; }
+      ctx.drawImage(bitmap, 0, 0);
+    }
     if (!dets) return;
     const lw = Math.max(2, Math.round(Math.min(c.width, c.height) / 200));
     ctx.font = `${Math.max(12, lw * 6)}px system-ui, sans-serif`;
@@ -684,6 +887,10 @@ function exportButtons(what) {
 }
 
 const db = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(1) : '∞') : '–');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Resolves after the next paint (a timer where the page is hidden and animation frames stop). */
+const nextPaint = () => new Promise((r) => { const t = setTimeout(r, 100); requestAnimationFrame(() => { clearTimeout(t); r(); }); });
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
