@@ -13,7 +13,7 @@ const CACHE = 'qplay-v2';
 const PRECACHE = [
   './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/embed.js',
   'www/engine.js', 'www/worker.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
-  'www/components/qplay-playground.js', 'www/components/report-charts.js',
+  'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
 ];
 /** The detector's built-in models and photos: cached when the host ships them, skipped if not. */
