@@ -59,6 +59,7 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, MARKER), 'written by scripts/build.mjs; the whole folder is replaced on the next build\n');
   cpSync(join(ROOT, 'index.html'), join(out, 'index.html'));
+  cpSync(join(ROOT, 'sw.js'), join(out, 'sw.js'));
   for (const d of ['www', 'docs']) {
     cpSync(join(ROOT, d), join(out, d), { recursive: true, filter: (src) => !/(^|[\\/])(\.|__pycache__)/.test(relative(ROOT, src)) });
   }

@@ -13,9 +13,9 @@ export const CHROMIUM_FLAGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
 ];
 
-/** Starts the server and a browser; returns { url, browser, page, errors, close }. */
-export async function open(path = '', { args = [], viewport = { width: 1280, height: 900 }, colorScheme = 'light' } = {}) {
-  const { server, url } = await serve({ port: 0, quiet: true });
+/** Starts the server (on `root`, the repository by default) and a browser; returns { url, server, browser, page, errors, requests, close }. */
+export async function open(path = '', { args = [], viewport = { width: 1280, height: 900 }, colorScheme = 'light', root } = {}) {
+  const { server, url } = await serve({ port: 0, quiet: true, ...(root ? { root } : {}) });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...args] });
   const page = await browser.newPage({ viewport, colorScheme });
   const errors = [];
@@ -25,7 +25,7 @@ export async function open(path = '', { args = [], viewport = { width: 1280, hei
   page.on('request', (r) => requests.push(r.url()));
   await page.goto(url + path);
   return {
-    url, browser, page, errors, requests,
+    url, server, browser, page, errors, requests,
     async close() { await browser.close(); await new Promise((r) => server.close(r)); },
   };
 }

@@ -183,6 +183,7 @@ test('a model URL that does not exist says so', async () => {
     el.id = 'missing';
     el.setAttribute('model', 'www/models/nope.onnx');
     document.body.append(el);
+    el.scrollIntoView(); // it starts when it comes near the viewport
   });
   await s.page.waitForFunction(() => /HTTP 404/.test(document.getElementById('missing').shadowRoot.querySelector('.error').textContent));
   await s.page.evaluate(() => document.getElementById('missing').remove());

@@ -117,8 +117,9 @@ test('dist/docs/embed.html: both components, independent explorers, copy buttons
   const s = await open('docs/embed.html');
   const { page } = s;
   try {
-    await page.waitForFunction(() => [...document.querySelectorAll('qplay-explorer')].every((el) => el.wasm) && document.querySelectorAll('qplay-explorer').length === 2);
     const seed = page.locator('#ex-seed'), relu6 = page.locator('#ex-relu6');
+    await relu6.scrollIntoViewIfNeeded(); // each starts when it comes near the viewport
+    await page.waitForFunction(() => [...document.querySelectorAll('qplay-explorer')].every((el) => el.wasm) && document.querySelectorAll('qplay-explorer').length === 2);
     // preset="seed": the worked example with its note.
     assert.equal((await cards(seed)).q, '83');
     assert.equal(await seed.evaluate((el) => el.shadowRoot.querySelector('.seed-note').hidden), false);
@@ -139,7 +140,8 @@ test('dist/docs/embed.html: both components, independent explorers, copy buttons
     assert.equal(await seed.locator('select[name=bits]').inputValue(), '8');
     await seed.locator('button[name=seed]').click();
 
-    // The detector: attributes image and score.
+    // The detector: attributes image and score (it starts when scrolled near).
+    await page.locator('#det').scrollIntoViewIfNeeded();
     const r = await detectorResult(page);
     assert.ok(r.detections.some((d) => d.label === 'person'), JSON.stringify(r));
     assert.ok(r.detections.every((d) => d.score >= 0.6), JSON.stringify(r));

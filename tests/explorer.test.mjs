@@ -129,6 +129,7 @@ test('attributes set the initial state; requests stay on this origin', async () 
     el.id = 'x2';
     for (const [k, v] of Object.entries({ min: '0', max: '6', bits: '4', signed: 'false', value: '2.5' })) el.setAttribute(k, v);
     document.body.append(el);
+    el.scrollIntoView(); // it starts when it comes near the viewport
   });
   await s.page.waitForFunction(() => document.getElementById('x2').wasm);
   const v = await s.page.locator('#x2').evaluate((el) => Object.fromEntries([...el.shadowRoot.querySelectorAll('.cards output')].map((o) => [o.dataset.k, o.dataset.value])));

@@ -11,6 +11,7 @@ after(async () => s && s.close());
 
 test('qplay-playground: parts, hide, attributes passed on, ready', async () => {
   const pg = s.page.locator('#playground qplay-playground');
+  await pg.scrollIntoViewIfNeeded(); // its parts start when they come near the viewport
   await pg.evaluate((el) => el.ready);
   const parts = await pg.evaluate((el) => [...el.shadowRoot.querySelectorAll('qplay-explorer, qplay-detector')].map((p) => p.localName));
   assert.deepEqual(parts, ['qplay-explorer']);
@@ -27,6 +28,7 @@ test('qplay-playground: parts, hide, attributes passed on, ready', async () => {
     el.setAttribute('image', '../www/samples/astronaut.png');
     el.setAttribute('score', '0.6');
     document.body.append(el);
+    el.scrollIntoView(); // its parts start when they come near the viewport
     await el.ready;
     const det = el.shadowRoot.querySelector('qplay-detector');
     el.setAttribute('score', '0.7');

@@ -24,6 +24,10 @@ const restored = embed === null ? restoreFromHash() : null;
 await import('./embed.js');
 if (embed === null) {
   loadWasm().then((w) => { document.getElementById('version').textContent = 'v' + w.version(); });
+  // Offline after the first visit (sw.js: network first, the cache when offline).
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)).catch((e) => console.warn('offline cache unavailable:', e.message));
+  }
   keepHash(restored);
   setUpCopyLink();
 }

@@ -3,7 +3,11 @@
 // Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
 // absent), image (URL), score (threshold), hide (control names to hide, separated by spaces or
-// commas: model upload image image-upload score quantize method perchannel profile summary camera).
+// commas: model upload image image-upload score quantize method perchannel profile summary camera), loading
+// ("lazy", the default: the worker starts and the model downloads when the element comes within
+// 200px of the viewport, see lazy.js; "eager": at once).
+// `ready`: a promise, resolved once the element has started and its first model and image are
+// loaded (or failed to); `start()` starts it now.
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
 // {detections, timings, int8, live, memory}, qplay-quantized {report, seconds}, qplay-error
 // {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
@@ -14,6 +18,7 @@ import { Engine, imageData } from '../engine.js';
 import { LiveStats, VideoSource, checkCameraAvailable, listCameras } from '../camera.js';
 import { fmt } from '../qplay.js';
 import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from './report-charts.js';
+import { deferred, startWhenNear } from './lazy.js';
 
 const BASE = new URL('../', import.meta.url).href;
 const BUILTIN = {
@@ -163,7 +168,7 @@ TEMPLATE.innerHTML = `
     <div class="error" role="alert" hidden></div>
     <div class="panes">
       <div><div class="pane-h fp32-h">FP32 <span class="key solid"></span></div>
-        <div class="stage" part="overlay"><canvas class="fp32" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
+        <div class="stage" part="overlay"><canvas class="fp32" width="640" height="424" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
         <div class="timings" part="timings"></div>
         <ol class="dets"></ol></div>
       <div class="int8-pane" hidden><div class="pane-h">INT8 (int8 kernels) <span class="key dashed"></span></div>
@@ -199,6 +204,23 @@ export class QplayDetector extends HTMLElement {
     this.score = 0.5;
     this.modelBytes = null;
     this.view = { metric: 'output', selected: null, logY: false };
+    this.whenReady = deferred();
+    this.ready = this.whenReady.promise;
+  }
+
+  /** Starts the worker and loads the model and image the attributes name; called when the element comes near the viewport (lazy.js), or by hand. */
+  start() {
+    if (this.engine) return this.ready;
+    this.stopWatching?.();
+    // Started again after being removed from the page: a new `ready` for the new load.
+    if (this.whenReady.done) { this.whenReady = deferred(); this.ready = this.whenReady.promise; }
+    const whenReady = this.whenReady;
+    this.engine = new Engine();
+    const model = this.getAttribute('model');
+    (model && !BUILTIN[model] ? (this.source = model, this.loadUrl(model, this.getAttribute('profile'))) : this.loadBuiltin(BUILTIN[model] ? model : 'person'))
+      .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`))
+      .then(() => { whenReady.done = true; whenReady.resolve(); });
+    return this.ready;
   }
 
   get $() { return (sel) => this.shadowRoot.querySelector(sel); }
@@ -234,6 +256,12 @@ export class QplayDetector extends HTMLElement {
       $('output[name=scoreOut]').textContent = this.score.toFixed(2);
       this.applyThresholds();
     }
+    if (!this.engine) {
+      // Not started yet: the model and image it will load when it starts.
+      if (v.model !== undefined && BUILTIN[v.model]) this.setAttribute('model', v.model);
+      if (v.image !== undefined && SAMPLES.includes(v.image)) this.setAttribute('image', `${BASE}samples/${v.image}`);
+      return;
+    }
     if (v.model !== undefined && BUILTIN[v.model] && v.model !== this.source) this.loadBuiltin(v.model);
     if (v.image !== undefined && SAMPLES.includes(v.image)) this.setImage(`${BASE}samples/${v.image}`);
   }
@@ -249,8 +277,11 @@ export class QplayDetector extends HTMLElement {
   }
 
   connectedCallback() {
-    if (this.engine) return;
-    this.engine = new Engine();
+    if (!this.engine) this.stopWatching = startWhenNear(this, () => this.start(), this.getAttribute('loading') === 'eager');
+    if (this.wired) return;
+    this.wired = true;
+    // A reader who reaches for it before it is near the viewport (say, with the keyboard) starts it.
+    for (const type of ['focusin', 'pointerdown', 'dragenter']) this.addEventListener(type, () => this.start());
     const $ = this.$;
     $('input[name=score]').value = String(this.score);
     $('output[name=scoreOut]').textContent = this.score.toFixed(2);
@@ -315,13 +346,10 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
-    const model = this.getAttribute('model');
     this.showKeep();
-    this.ready = (model && !BUILTIN[model] ? (this.source = model, this.loadUrl(model, this.getAttribute('profile'))) : this.loadBuiltin(BUILTIN[model] ? model : 'person'))
-      .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`));
   }
 
-  disconnectedCallback() { this.stopLive(); this.engine?.worker.terminate(); this.engine = null; }
+  disconnectedCallback() { this.stopWatching?.(); this.stopLive(); this.engine?.worker.terminate(); this.engine = null; }
 
   /** Releases the worker and the camera; the element can be connected again later. */
   dispose() { this.disconnectedCallback(); }

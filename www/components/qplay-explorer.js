@@ -9,10 +9,14 @@
 //   preset                 "seed" starts on the worked seed example
 //   hide                   control names to hide, separated by spaces or commas (HIDEABLE below):
 //                          min max bits signed symmetric restricted value decimals seed sample logy tensor
+//   loading                "lazy" (default): the wasm module loads when the element comes within
+//                          200px of the viewport (lazy.js); "eager": at once
 // Events (bubbling, composed): `qplay-ready`, `qplay-change` (detail: the state).
+// `ready`: a promise of the element once it has started and shows its numbers; `start()` starts it now.
 // Property `settings`: the state as attribute values ({min, max, value, bits, signed, …, sample}).
 // Every number comes from the wasm crate (explain, analyzeTensor, sampleTensor).
 import { fmt, loadWasm } from '../qplay.js';
+import { deferred, startWhenNear } from './lazy.js';
 
 const METHOD_COLORS = { minmax: '#0072B2', ema: '#56B4E9', percentile: '#009E73', entropy: '#D55E00', mse: '#CC79A7' };
 const LEGEND = { minmax: 'MinMax', ema: 'EMA MinMax', percentile: 'Percentile', entropy: 'Entropy', mse: 'MSE' };
@@ -66,6 +70,10 @@ TEMPLATE.innerHTML = `
   svg { display: block; width: 100%; height: auto; }
   svg text { fill: currentColor; font: 11px system-ui, sans-serif; }
   .steps { font: 12.5px/1.5 ui-monospace, "DejaVu Sans Mono", monospace; padding-left: 0; list-style: none; margin: 6px 0; }
+  /* Before the wasm module has loaded (lazy start): room for the numbers, so the page does not jump when they come. */
+  .card output:empty::before { content: "\\00a0"; }
+  .steps:empty { min-height: 15em; }
+  table.methods:has(tbody:empty) { margin-bottom: 180px; }
   .steps li { margin: 2px 0; overflow-wrap: anywhere; }
   .cmp { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
   .cmp h4 { margin: 6px 0 2px; font-size: 13px; }
@@ -153,12 +161,23 @@ export class QplayExplorer extends HTMLElement {
     this.state = { ...SEED, sample: 'gaussian', logy: false };
     this.text = { min: '-2', max: '2', value: '1.3' };
     this.wasm = null;
-    this.ready = loadWasm().then((w) => {
+    // Resolves (to the element) once it has started and the wasm module is loaded.
+    this.whenReady = deferred();
+    this.ready = this.whenReady.promise;
+  }
+
+  /** Loads the wasm module and shows the numbers; called when the element comes near the viewport (lazy.js), or by hand. */
+  start() {
+    if (this.started) return this.ready;
+    this.started = true;
+    this.stopWatching?.();
+    loadWasm().then((w) => {
       this.wasm = w;
       this.render();
       this.dispatchEvent(new CustomEvent('qplay-ready', { bubbles: true, composed: true }));
-      return this;
-    });
+      this.whenReady.resolve(this);
+    }, this.whenReady.reject);
+    return this.ready;
   }
 
   attributeChangedCallback(name, _old, v) {
@@ -173,6 +192,9 @@ export class QplayExplorer extends HTMLElement {
   }
 
   connectedCallback() {
+    if (!this.started) this.stopWatching = startWhenNear(this, () => this.start(), this.getAttribute('loading') === 'eager');
+    if (this.wired) return;
+    this.wired = true;
     const root = this.shadowRoot;
     this.syncForm();
     root.querySelector('.controls').addEventListener('input', (e) => this.onInput(e.target));
@@ -187,6 +209,8 @@ export class QplayExplorer extends HTMLElement {
       this.syncForm(); this.render();
     });
   }
+
+  disconnectedCallback() { this.stopWatching?.(); }
 
   /** Hides the named controls (HIDEABLE); unknown names are ignored. */
   applyHide(v) {

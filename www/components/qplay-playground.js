@@ -3,8 +3,10 @@
 // page that wants everything in one place.
 //
 // Attributes: `model`, `image`, `score` (handed to the detector as its own attributes; `score`
-// can change later) and `hide` ("explorer" or "detector", space- or comma-separated, leaves
-// that part out). `ready` resolves when the parts are ready; `dispose()` removes them (the detector's worker ends). The
+// can change later), `hide` ("explorer" or "detector", space- or comma-separated, leaves
+// that part out) and `loading` (handed to both parts: each starts when it comes within 200px of
+// the viewport, or with "eager" at once). `ready` resolves when the parts have started and are
+// ready; `start()` starts them now; `dispose()` removes them (the detector's worker ends). The
 // parts' events (qplay-ready, qplay-change, qplay-progress, qplay-frame, qplay-quantized,
 // qplay-error) are composed, so they bubble out of this element unchanged. Styling:
 // `::part(explorer)`, `::part(detector)`, and the parts' own custom properties.
@@ -25,14 +27,15 @@ export class QplayPlayground extends HTMLElement {
   connectedCallback() {
     if (this.shadowRoot.childElementCount) return;
     const hide = new Set((this.getAttribute('hide') ?? '').split(/[\s,]+/).filter(Boolean));
+    const loading = this.startNow ? ' loading="eager"' : this.hasAttribute('loading') ? ` loading="${esc(this.getAttribute('loading'))}"` : '';
     const pass = ['model', 'image', 'score'].filter((a) => this.hasAttribute(a))
-      .map((a) => ` ${a}="${esc(this.getAttribute(a))}"`).join('');
+      .map((a) => ` ${a}="${esc(this.getAttribute(a))}"`).join('') + loading;
     this.shadowRoot.innerHTML = `<style>
         :host { display: block; }
         section { margin: 0 0 28px; }
         h2 { font: 600 1.15rem system-ui, sans-serif; margin: 0 0 10px; }
       </style>
-      ${hide.has('explorer') ? '' : '<section part="explorer"><h2>The math: q = clamp(round(x / Δ) + Z)</h2><qplay-explorer preset="seed"></qplay-explorer></section>'}
+      ${hide.has('explorer') ? '' : '<section part="explorer"><h2>The math: q = clamp(round(x / Δ) + Z)</h2><qplay-explorer preset="seed"${loading}></qplay-explorer></section>'}
       ${hide.has('detector') ? '' : `<section part="detector"><h2>A real detector, FP32 and INT8</h2><qplay-detector${pass}></qplay-detector></section>`}`;
     const parts = [...this.shadowRoot.querySelectorAll('qplay-explorer, qplay-detector')];
     Promise.all(parts.map((p) => p.ready)).then(() => this.resolveReady(), () => this.resolveReady());
@@ -42,6 +45,13 @@ export class QplayPlayground extends HTMLElement {
     const det = this.shadowRoot.querySelector('qplay-detector');
     if (!det || name !== 'score') return;
     if (value === null) det.removeAttribute(name); else det.setAttribute(name, value);
+  }
+
+  /** Starts both parts now instead of when they come near the viewport. */
+  start() {
+    this.startNow = true;
+    for (const p of this.shadowRoot.querySelectorAll('qplay-explorer, qplay-detector')) p.start();
+    return this.ready;
   }
 
   dispose() {

@@ -1,0 +1,76 @@
+// qplay's service worker: the playground works offline after the first visit.
+//
+// Network first, cache as the fallback: online, every request goes to the server as usual (so a
+// rebuilt wasm module or an edited page is never served stale) and same-origin GET responses are
+// copied into the cache; offline, the cached copy answers. Installing pre-caches the page, every
+// module, the wasm runtime, the built-in models and the sample photos, so even the parts not yet
+// used work offline — the page's own modules load before this worker controls it, so the fetch
+// handler never sees them on the first visit: PRECACHE must name every file the page and its
+// worker load (tests/offline.test.mjs checks it against www/). Nothing goes to any other origin:
+// requests to other origins are not touched.
+const CACHE = 'qplay-v2';
+/** Needed to run at all: installing fails (and is retried on the next visit) if one is missing. */
+const PRECACHE = [
+  './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/embed.js',
+  'www/engine.js', 'www/worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
+  'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
+  'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
+];
+/** The detector's built-in models and photos: cached when the host ships them, skipped if not. */
+const PRECACHE_DATA = [
+  'www/models/person_ssdlite.onnx', 'www/models/person_ssdlite.json',
+  'www/models/blazeface_short.onnx', 'www/models/blazeface_short.json',
+  'www/samples/person.jpg', 'www/samples/astronaut.png', 'www/samples/camera.png', 'www/samples/coffee.png',
+  'www/samples/dog.jpg', 'www/samples/horses.jpg', 'www/samples/kite.jpg',
+];
+
+/** The cache key: the URL without its query, so `index.html?embed=detector` reuses `index.html`. */
+const key = (url) => { const u = new URL(url); u.search = ''; u.hash = ''; return u.href; };
+
+/** Fetches one URL past the HTTP cache (a static host's max-age must not pre-cache an old copy). */
+async function precache(cache, path) {
+  const url = new URL(path, self.registration.scope).href;
+  const res = await fetch(url, { cache: 'no-cache' });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  await cache.put(key(url), res);
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    await Promise.all([
+      ...PRECACHE.map((p) => precache(cache, p)),
+      ...PRECACHE_DATA.map((p) => precache(cache, p).catch(() => {})),
+    ]);
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    // Older versions of this cache only: other caches of this origin are not ours.
+    for (const k of await caches.keys()) if (k.startsWith('qplay-') && k !== CACHE) await caches.delete(k);
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  // Range requests (media) and other origins go to the network untouched.
+  if (req.method !== 'GET' || req.headers.has('range') || new URL(req.url).origin !== self.location.origin) return;
+  event.respondWith((async () => {
+    try {
+      const res = await fetch(req);
+      if (res.status === 200 && res.type === 'basic') {
+        // The copy is written while the page reads the response (a model's download progress is not held back).
+        const copy = res.clone();
+        event.waitUntil(caches.open(CACHE).then((c) => c.put(key(req.url), copy)).catch(() => {}));
+      }
+      return res;
+    } catch (e) {
+      const hit = await caches.match(key(req.url), { cacheName: CACHE });
+      if (hit) return hit;
+      throw e;
+    }
+  })());
+});
