@@ -135,6 +135,28 @@ fn histogram_counts_everything() {
 }
 
 #[test]
+fn histogram_add_counts_each_value_in_its_index_bin() {
+    // The blocked, four-table `add` against `index` one value at a time: ReLU zeros, values
+    // beyond both ends, NaN and ±∞ (skipped), a length that is not a multiple of the block.
+    let mut d: Vec<f32> = sample_tensor(SampleKind::Relu, 10_007, 3).into_iter().map(|v| v * 1.3 - 0.1).collect();
+    d.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -50.0, 50.0, 0.0]);
+    d.rotate_left(5_000);
+    for bins in [1, 7, 64, 2048] {
+        let mut h = Histogram::new(-0.05, 2.5, bins);
+        h.add(&d);
+        h.add(&d[..37]);
+        let mut want = vec![0u64; bins];
+        for &v in d.iter().chain(&d[..37]) {
+            if let Some(i) = h.index(v) {
+                want[i] += 1;
+            }
+        }
+        assert_eq!(h.counts, want, "{bins} bins");
+        assert_eq!(h.total(), (d.len() + 37 - 3) as u64);
+    }
+}
+
+#[test]
 fn per_channel_fake_quant_and_errors() {
     let w = [1.0, -1.0, 0.5, 2.0, 0.0, -4.0];
     let p = per_channel_params(&w, &[2, 3], 0, QType::INT8, Scheme::Symmetric).unwrap();

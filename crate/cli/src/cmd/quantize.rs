@@ -117,6 +117,8 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     for n in &r.notes {
         println!("  note: {n}");
     }
+    let phases: Vec<String> = r.phase_ms.iter().map(|(p, ms)| format!("{p} {:.2} s", ms / 1e3)).collect();
+    println!("  time: {}", phases.join(" · "));
     if let Some(rp) = a.get("report") {
         let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
         v["quantize_seconds"] = serde_json::json!(secs);

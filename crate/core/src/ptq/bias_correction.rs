@@ -12,7 +12,8 @@
 //! A Conv without bias gets one; a Gemm is corrected only when it has a per-channel bias `C`
 //! and `beta = 1`; MatMul has no bias and is left alone.
 
-use crate::model::{Data, Graph, Node, Plan, Tensor, ValueInfo};
+use crate::model::{Data, Graph, ModelError, Node, Plan, Tensor, ValueInfo};
+use crate::ops::nn::spatial::WindowAttrs;
 use crate::ops::Registry;
 use crate::quant::{per_channel_params, QType, Scheme};
 use crate::Error;
@@ -24,7 +25,12 @@ struct Layer {
     node: usize,
     /// `W_q − W` as an initializer of the one-node graph.
     diff: Tensor,
-    /// The planned one-node graph, once the input shape is known.
+    /// A Conv's window attributes (the closed-form path); `None` for Gemm.
+    window: Option<WindowAttrs>,
+    /// A Conv's `group`.
+    group: usize,
+    /// The planned one-node graph (Gemm, or a Conv of rank other than 1-D/2-D), once the input
+    /// shape is known.
     plan: Option<Plan>,
     /// Sum of the output per channel, and how many values went into each.
     sum: Vec<f64>,
@@ -56,58 +62,77 @@ pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool) -> Resu
     Ok(out)
 }
 
-/// Corrects the biases of the quantizable nodes `targets` of `g` in place, measuring on `calib`
-/// (inputs of graph input `input`); returns how many layers were corrected.
-pub fn correct_biases(
-    g: &mut Graph,
-    targets: &[usize],
-    per_channel: bool,
-    input: &str,
-    calib: &[Tensor],
-    registry: &Registry,
-) -> Result<usize, Error> {
-    let mut layers: Vec<Layer> = Vec::new();
-    for &t in targets {
-        let n = &g.nodes[t];
-        let ok = match n.op_type.as_str() {
-            "Conv" => true,
-            "Gemm" => {
-                n.attrs.float("beta", 1.0) == 1.0
-                    && n.inputs.get(2).and_then(|b| g.initializers.get(b)).is_some_and(|b| b.shape.len() == 1)
+/// Bias correction measured incrementally: [`BiasCorrection::observe`] sees the tensors of an
+/// FP32 run (the calibration run, so no extra pass over the data), [`BiasCorrection::apply`]
+/// rewrites the biases.
+///
+/// For a Conv the shift needs no convolution: summed over every output position, the output of
+/// `conv(x, W_q − W)` for channel `o` is `Σ_{c, taps} (W_q − W)[o, c, tap] · S[c, tap]`, where
+/// `S[c, tap]` sums the input values that tap reads over all output positions (taps in the padding
+/// read 0). `S` takes a few passes over the input instead of a convolution's multiply-adds.
+pub(super) struct BiasCorrection {
+    layers: Vec<Layer>,
+    /// Which layers read each activation.
+    readers: HashMap<String, Vec<usize>>,
+}
+
+impl BiasCorrection {
+    /// Prepares the correction of the quantizable nodes `targets` of `g` (Conv, and Gemm with a
+    /// per-channel bias and `beta = 1`; others are skipped).
+    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool) -> Result<BiasCorrection, Error> {
+        let mut layers: Vec<Layer> = Vec::new();
+        for &t in targets {
+            let n = &g.nodes[t];
+            let ok = match n.op_type.as_str() {
+                "Conv" => true,
+                "Gemm" => {
+                    n.attrs.float("beta", 1.0) == 1.0
+                        && n.inputs.get(2).and_then(|b| g.initializers.get(b)).is_some_and(|b| b.shape.len() == 1)
+                }
+                _ => false,
+            };
+            let Some(w) = n.inputs.get(1).and_then(|w| g.initializers.get(w)) else { continue };
+            if !ok || w.as_f32().is_err() {
+                continue;
             }
-            _ => false,
-        };
-        let Some(w) = n.inputs.get(1).and_then(|w| g.initializers.get(w)) else { continue };
-        if !ok || w.as_f32().is_err() {
-            continue;
+            let wq = fake_quant_weight(n, w, per_channel)?;
+            let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
+            let window = if n.op_type == "Conv" {
+                Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, &e))?)
+            } else {
+                None
+            };
+            layers.push(Layer {
+                node: t,
+                diff: Tensor { shape: w.shape.clone(), data: Data::F32(diff) },
+                window,
+                group: n.attrs.int("group", 1).max(1) as usize,
+                plan: None,
+                sum: Vec::new(),
+                count: 0,
+            });
         }
-        let wq = fake_quant_weight(n, w, per_channel)?;
-        let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
-        layers.push(Layer {
-            node: t,
-            diff: Tensor { shape: w.shape.clone(), data: Data::F32(diff) },
-            plan: None,
-            sum: Vec::new(),
-            count: 0,
-        });
+        let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (k, l) in layers.iter().enumerate() {
+            readers.entry(g.nodes[l.node].inputs[0].clone()).or_default().push(k);
+        }
+        Ok(BiasCorrection { layers, readers })
     }
-    if layers.is_empty() {
-        return Ok(0);
-    }
-    // Which layers read each activation.
-    let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
-    for (k, l) in layers.iter().enumerate() {
-        readers.entry(g.nodes[l.node].inputs[0].clone()).or_default().push(k);
-    }
-    let shape = calib[0].shape.clone();
-    let plan = Plan::new(g, registry, &[(input.to_string(), shape)])?;
-    let mut err: Option<Error> = None;
-    let feed = |layers: &mut [Layer], name: &str, x: &Tensor| -> Result<(), Error> {
-        let Some(ks) = readers.get(name) else { return Ok(()) };
+
+    /// Accumulates the output shift of every layer that reads tensor `name` (value `x`).
+    pub(super) fn observe(&mut self, g: &Graph, name: &str, x: &Tensor, registry: &Registry) -> Result<(), Error> {
+        let Some(ks) = self.readers.get(name) else { return Ok(()) };
         for &k in ks {
-            let l = &mut layers[k];
+            let l = &mut self.layers[k];
+            let node = &g.nodes[l.node];
+            if let Some(win) = &l.window {
+                if x.shape.len() == 3 || x.shape.len() == 4 {
+                    conv_shift_sums(node, x, &l.diff, win, l.group, &mut l.sum, &mut l.count)?;
+                    continue;
+                }
+            }
             if l.plan.is_none() {
-                l.plan = Some(one_node_plan(&g.nodes[l.node], &l.diff, &x.shape, registry)?);
+                l.plan = Some(one_node_plan(node, &l.diff, &x.shape, registry)?);
             }
             let out = l.plan.as_ref().unwrap().run(&[("x".to_string(), x.clone())])?;
             let sh = out[0].shape.clone();
@@ -129,12 +154,65 @@ pub fn correct_biases(
             l.count += n * inner;
         }
         Ok(())
-    };
+    }
+
+    /// Subtracts the measured shift from the bias of each layer that is still in `targets`;
+    /// returns how many layers were corrected.
+    pub(super) fn apply(self, g: &mut Graph, targets: &[usize]) -> usize {
+        let mut corrected = 0;
+        for l in self.layers {
+            if l.count == 0 || !targets.contains(&l.node) {
+                continue;
+            }
+            let shift: Vec<f32> = l.sum.iter().map(|s| (s / l.count as f64) as f32).collect();
+            let node_name = g.nodes[l.node].name.clone();
+            let n = &mut g.nodes[l.node];
+            let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
+                Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
+                None => Some(vec![0.0; shift.len()]),
+            };
+            let Some(bias) = bias.filter(|b| b.len() == shift.len()) else { continue };
+            let new: Vec<f32> = bias.iter().zip(&shift).map(|(b, s)| b - s).collect();
+            // A fresh name, so a bias another node shares is not changed under it.
+            let mut name = format!("{node_name}_bias_corrected");
+            while g.initializers.contains_key(&name) {
+                name.push('_');
+            }
+            n.inputs.resize(2, String::new());
+            n.inputs.push(name.clone());
+            g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
+            corrected += 1;
+        }
+        // Drop biases nothing reads any more.
+        let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+        g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
+        corrected
+    }
+}
+
+/// Corrects the biases of the quantizable nodes `targets` of `g` in place, measuring on `calib`
+/// (inputs of graph input `input`) with FP32 runs of its own; returns how many layers were
+/// corrected. (The PTQ pipeline feeds [`BiasCorrection`] from its calibration run instead.)
+pub fn correct_biases(
+    g: &mut Graph,
+    targets: &[usize],
+    per_channel: bool,
+    input: &str,
+    calib: &[Tensor],
+    registry: &Registry,
+) -> Result<usize, Error> {
+    let mut bc = BiasCorrection::new(g, targets, per_channel)?;
+    if bc.layers.is_empty() {
+        return Ok(0);
+    }
+    let shape = calib[0].shape.clone();
+    let plan = Plan::new(g, registry, &[(input.to_string(), shape)])?;
+    let mut err: Option<Error> = None;
     for x in calib {
-        feed(&mut layers, input, x)?;
+        bc.observe(g, input, x, registry)?;
         plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
             if err.is_none() {
-                if let Err(e) = feed(&mut layers, name, t) {
+                if let Err(e) = bc.observe(g, name, t, registry) {
                     err = Some(e);
                 }
             }
@@ -143,35 +221,85 @@ pub fn correct_biases(
             return Err(e);
         }
     }
-    // Subtract the measured shift from each bias.
-    let mut corrected = 0;
-    for l in layers {
-        if l.count == 0 {
-            continue;
-        }
-        let shift: Vec<f32> = l.sum.iter().map(|s| (s / l.count as f64) as f32).collect();
-        let node_name = g.nodes[l.node].name.clone();
-        let n = &mut g.nodes[l.node];
-        let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
-            Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
-            None => Some(vec![0.0; shift.len()]),
-        };
-        let Some(bias) = bias.filter(|b| b.len() == shift.len()) else { continue };
-        let new: Vec<f32> = bias.iter().zip(&shift).map(|(b, s)| b - s).collect();
-        // A fresh name, so a bias another node shares is not changed under it.
-        let mut name = format!("{node_name}_bias_corrected");
-        while g.initializers.contains_key(&name) {
-            name.push('_');
-        }
-        n.inputs.resize(2, String::new());
-        n.inputs.push(name.clone());
-        g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
-        corrected += 1;
+    Ok(bc.apply(g, targets))
+}
+
+/// Adds, per output channel, the sum over every output position of `conv(x, diff)` (no bias) to
+/// `sum`, and the number of positions to `count`; 1-D and 2-D convolutions (`x` of rank 3 or 4).
+fn conv_shift_sums(
+    node: &Node,
+    x: &Tensor,
+    diff: &Tensor,
+    attrs: &WindowAttrs,
+    group: usize,
+    sum: &mut Vec<f64>,
+    count: &mut usize,
+) -> Result<(), Error> {
+    let bad = |m: String| -> Error { ModelError::at(node, &m).into() };
+    let xs = &x.shape;
+    let ws = &diff.shape;
+    if ws.len() != xs.len() {
+        return Err(bad(format!("weight {ws:?} and input {xs:?} have different ranks")));
     }
-    // Drop biases nothing reads any more.
-    let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
-    g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
-    Ok(corrected)
+    let win = attrs.resolve(&xs[2..], &ws[2..]).map_err(bad)?.lifted_to_2d();
+    let (n, c) = (xs[0], xs[1]);
+    let (oc, icg) = (ws[0], ws[1]);
+    if group == 0 || c != icg * group || oc % group != 0 {
+        return Err(bad(format!("input channels {c} do not match the weight {ws:?} with group {group}")));
+    }
+    let (h, w) = (win.input[0], win.input[1]);
+    let (kh, kw) = (win.kernel[0], win.kernel[1]);
+    // mask[d][tap][i]: 1 when input coordinate i of spatial dim d is read by `tap` at some output.
+    let mask = |d: usize, taps: usize, len: usize| -> Vec<Vec<f64>> {
+        (0..taps)
+            .map(|t| {
+                let mut m = vec![0.0; len];
+                for o in 0..win.output[d] {
+                    let i = (o * win.strides[d]) as isize - win.pad_begin[d] as isize + (t * win.dilations[d]) as isize;
+                    if (0..len as isize).contains(&i) {
+                        m[i as usize] = 1.0;
+                    }
+                }
+                m
+            })
+            .collect()
+    };
+    let (rows, cols) = (mask(0, kh, h), mask(1, kw, w));
+    let data = x.as_f32()?;
+    let d = diff.as_f32()?;
+    // s[c][th][tw]: the sum of what tap (th, tw) of channel c reads, over the batch and positions.
+    let mut s = vec![0.0f64; c * kh * kw];
+    let mut acc = vec![0.0f64; w];
+    for b in 0..n {
+        for ch in 0..c {
+            let plane = &data[(b * c + ch) * h * w..][..h * w];
+            for (th, rm) in rows.iter().enumerate() {
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                for (i, &r) in rm.iter().enumerate() {
+                    if r != 0.0 {
+                        for (a, &v) in acc.iter_mut().zip(&plane[i * w..(i + 1) * w]) {
+                            *a += v as f64;
+                        }
+                    }
+                }
+                for (tw, cm) in cols.iter().enumerate() {
+                    s[(ch * kh + th) * kw + tw] += acc.iter().zip(cm).map(|(a, m)| a * m).sum::<f64>();
+                }
+            }
+        }
+    }
+    if sum.is_empty() {
+        *sum = vec![0.0; oc];
+    }
+    let per_group = oc / group;
+    for (o, so) in sum.iter_mut().enumerate() {
+        let c0 = (o / per_group) * icg;
+        let wo = &d[o * icg * kh * kw..][..icg * kh * kw];
+        let sc = &s[c0 * kh * kw..][..icg * kh * kw];
+        *so += wo.iter().zip(sc).map(|(&a, &b)| a as f64 * b).sum::<f64>();
+    }
+    *count += n * win.output[0] * win.output[1];
+    Ok(())
 }
 
 /// A plan of `node` alone, reading `x` with weight `diff` and no bias.
@@ -192,4 +320,75 @@ fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Regis
         producer: String::new(),
     };
     Ok(Plan::new(&g, registry, &[("x".to_string(), x_shape.to_vec())])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Attr;
+    use crate::quant::{sample_tensor, SampleKind};
+
+    /// x shape, w shape, group, strides, pads, dilations, auto_pad.
+    type Case =
+        (&'static [usize], &'static [usize], usize, &'static [i64], &'static [i64], &'static [i64], &'static str);
+
+    /// The closed form against the convolution it replaces: `conv(x, diff)` run by the Conv op
+    /// and summed per channel, over strides, pads, dilations, groups, 1-D and auto_pad.
+    #[test]
+    fn closed_form_shift_equals_the_convolution_summed() {
+        let registry = Registry::new();
+        #[rustfmt::skip]
+        let cases: [Case; 8] = [
+            (&[2, 3, 9, 11], &[4, 3, 3, 3], 1, &[1, 1], &[1, 1, 1, 1], &[1, 1], ""),
+            (&[1, 4, 10, 7], &[6, 2, 3, 2], 2, &[2, 3], &[0, 1, 2, 0], &[1, 2], ""),
+            (&[1, 6, 8, 8], &[6, 1, 3, 3], 6, &[2, 2], &[1, 1, 1, 1], &[1, 1], ""),
+            (&[1, 6, 7, 9], &[12, 1, 5, 5], 6, &[1, 2], &[2, 2, 2, 2], &[2, 1], ""),
+            (&[3, 5, 6, 6], &[2, 5, 1, 1], 1, &[1, 1], &[0, 0, 0, 0], &[1, 1], ""),
+            (&[1, 3, 13], &[5, 3, 4], 1, &[3], &[2, 1], &[2], ""),
+            (&[1, 2, 9, 10], &[3, 2, 3, 3], 1, &[2, 2], &[], &[1, 1], "SAME_UPPER"),
+            (&[1, 2, 5, 5], &[3, 2, 7, 7], 1, &[1, 1], &[3, 3, 3, 3], &[1, 1], ""),
+        ];
+        for (k, (xs, ws, group, strides, pads, dil, auto_pad)) in cases.into_iter().enumerate() {
+            let x = Tensor {
+                shape: xs.to_vec(),
+                data: Data::F32(sample_tensor(SampleKind::Relu, xs.iter().product(), k as u64 + 1)),
+            };
+            let diff = Tensor {
+                shape: ws.to_vec(),
+                data: Data::F32(sample_tensor(SampleKind::Gaussian, ws.iter().product(), k as u64 + 100)),
+            };
+            let mut attrs = vec![("group".to_string(), Attr::Int(group as i64))];
+            attrs.push(("strides".into(), Attr::Ints(strides.to_vec())));
+            attrs.push(("dilations".into(), Attr::Ints(dil.to_vec())));
+            if !pads.is_empty() {
+                attrs.push(("pads".into(), Attr::Ints(pads.to_vec())));
+            }
+            if !auto_pad.is_empty() {
+                attrs.push(("auto_pad".into(), Attr::String(auto_pad.into())));
+            }
+            let node = Node {
+                name: format!("conv{k}"),
+                op_type: "Conv".into(),
+                inputs: vec!["x".into(), "w".into()],
+                outputs: vec!["y".into()],
+                attrs: crate::model::Attrs(attrs.into_iter().collect()),
+            };
+            let y = one_node_plan(&node, &diff, xs, &registry).unwrap().run(&[("x".to_string(), x.clone())]).unwrap();
+            let (ys, yd) = (&y[0].shape, y[0].as_f32().unwrap());
+            let inner: usize = ys[2..].iter().product();
+            let mut want = vec![0.0f64; ws[0]];
+            for b in 0..ys[0] {
+                for (o, w) in want.iter_mut().enumerate() {
+                    *w += yd[(b * ys[1] + o) * inner..][..inner].iter().map(|&v| v as f64).sum::<f64>();
+                }
+            }
+            let (mut got, mut count) = (Vec::new(), 0);
+            let win = WindowAttrs::from_node(&node, false).unwrap();
+            conv_shift_sums(&node, &x, &diff, &win, group, &mut got, &mut count).unwrap();
+            assert_eq!(count, ys[0] * inner, "case {k}");
+            for (o, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "case {k} channel {o}: {a} vs {b}");
+            }
+        }
+    }
 }

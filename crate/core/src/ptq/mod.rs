@@ -145,6 +145,38 @@ pub struct Report {
     pub output_sqnr_db: BTreeMap<String, f64>,
     /// Notes (e.g. an opset raised to 13 for per-channel DequantizeLinear).
     pub notes: Vec<String>,
+    /// Wall time of each phase in milliseconds, in order (native builds; empty in wasm, where
+    /// the page times the whole run itself).
+    pub phase_ms: Vec<(&'static str, f64)>,
+}
+
+/// Wall-clock laps per phase; a no-op on wasm32, whose std has no clock.
+struct Phases {
+    #[cfg(not(target_arch = "wasm32"))]
+    last: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            #[cfg(not(target_arch = "wasm32"))]
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    /// Ends the phase `name` (the time since the previous lap).
+    fn lap(&mut self, name: &'static str) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let now = std::time::Instant::now();
+            self.laps.push((name, (now - self.last).as_secs_f64() * 1e3));
+            self.last = now;
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = name;
+    }
 }
 
 /// The quantized model and its report.
@@ -179,6 +211,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         ))
         .into());
     }
+    let mut phases = Phases::start();
     let registry = Registry::new();
     let mut g = graph.clone();
     g.toposort()?;
@@ -187,6 +220,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     if opts.equalize {
         notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
     }
+    phases.lap("batchnorm folding, equalization");
     let mut per_channel = opts.per_channel;
     if per_channel && g.opset < 13 {
         if g.nodes.iter().any(|n| OPSET13_CHANGED.contains(&n.op_type.as_str())) {
@@ -223,14 +257,28 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     let mut observers: HashMap<String, Observer> =
         act_names.iter().map(|n| (n.clone(), opts.method.observer())).collect();
     let mut fp32_outputs = Vec::new();
-    let mut err: Option<QuantError> = None;
+    let mut err: Option<Error> = None;
+    // Bias correction measures on the same FP32 runs (the weights are final once equalized).
+    let mut bc = if opts.bias_correction {
+        Some(bias_correction::BiasCorrection::new(&g, &targets, per_channel)?)
+    } else {
+        None
+    };
     for x in calib {
         if let Some(o) = observers.get_mut(input) {
             o.observe(x.as_f32()?)?;
         }
+        if let Some(bc) = bc.as_mut() {
+            bc.observe(&g, input, x, &registry)?;
+        }
         let out = plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
             if let (Some(o), Ok(d)) = (observers.get_mut(name), t.as_f32()) {
                 if let Err(e) = o.observe(d) {
+                    err.get_or_insert(e.into());
+                }
+            }
+            if let Some(bc) = bc.as_mut() {
+                if let Err(e) = bc.observe(&g, name, t, &registry) {
                     err.get_or_insert(e);
                 }
             }
@@ -238,8 +286,13 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         fp32_outputs.push(out);
     }
     if let Some(e) = err {
-        return Err(e.into());
+        return Err(e);
     }
+    phases.lap(if opts.bias_correction {
+        "calibration (FP32 runs, observers, bias shifts)"
+    } else {
+        "calibration (FP32 runs, observers)"
+    });
 
     // Activation parameters.
     let mut act_params: HashMap<String, ActParams> = HashMap::new();
@@ -248,6 +301,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         let p = crate::quant::params_or_unit(lo as f64, hi as f64, opts.activation, Scheme::Asymmetric)?;
         act_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
     }
+    phases.lap("activation ranges");
     // Per-layer sensitivity: output SQNR when only that layer is quantized; the worst
     // `auto_mixed` layers stay FP32.
     let mut sensitivity: HashMap<String, f64> = HashMap::new();
@@ -270,10 +324,11 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
             ));
         }
         targets.retain(|t| !by.contains(t));
+        phases.lap("sensitivity (--auto-mixed)");
     }
     let reference = report::Reference::new(&g, &registry, input, &shape)?;
-    if opts.bias_correction {
-        let k = bias_correction::correct_biases(&mut g, &targets, per_channel, input, calib, &registry)?;
+    if let Some(bc) = bc {
+        let k = bc.apply(&mut g, &targets);
         notes.push(format!("bias correction: {k} layers"));
     }
     let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
@@ -283,10 +338,13 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     g.toposort()?;
 
     // Serialise, reload (the export gate: what we write must load and run), and measure.
+    phases.lap("QDQ rewrite");
     let onnx = save_onnx(&g, "qplay");
     let reloaded = load_onnx(&onnx)?;
+    phases.lap("export and reload");
     let output_sqnr_db =
         report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry)?;
+    phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
     let report = Report {
         method: opts.method.name(),
         per_channel,
@@ -298,6 +356,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         int8_bytes: onnx.len(),
         output_sqnr_db,
         notes,
+        phase_ms: phases.laps,
     };
     Ok(Quantized { graph: reloaded, onnx, report })
 }

@@ -287,21 +287,35 @@ fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
         let ln_sp = sp.ln();
         let mut kl = 0.0;
         let mut q_last = 0.0;
-        for g in 0..target {
-            let (a, b) = (g * i / target, ((g + 1) * i / target).max(g * i / target + 1));
+        // Group g covers bins g·i/target .. (g+1)·i/target (never empty: i ≥ target), the
+        // boundaries stepped without a division per group.
+        let (step, frac) = (i / target, i % target);
+        let (mut b, mut rem) = (0usize, 0usize);
+        for _ in 0..target {
+            let a = b;
+            b += step;
+            rem += frac;
+            if rem >= target {
+                rem -= target;
+                b += 1;
+            }
+            // Bins a..min(b, i − 1); the last bin, i − 1, is in the last group (b == i).
+            let e = b.min(i - 1);
+            let c = cum[e] - cum[a];
+            let last = b == i && hist[i - 1] > 0.0;
+            if c <= 0.0 && !last {
+                continue;
+            }
             let nz = cum_nz[b] - cum_nz[a];
             if nz == 0 {
                 continue;
             }
             let q = (cum[b] - cum[a]) / nz as f64;
-            let ln_q = (q / sq).max(eps).ln();
-            // Bins a..min(b, i − 1); the last bin, i − 1, is in the last group (b == i).
-            let e = b.min(i - 1);
-            let c = cum[e] - cum[a];
             if c > 0.0 {
+                let ln_q = (q / sq).max(eps).ln();
                 kl += (cum_clnc[e] - cum_clnc[a] - c * ln_sp) / sp - c / sp * ln_q;
             }
-            if b == i && hist[i - 1] > 0.0 {
+            if last {
                 q_last = q;
             }
         }
