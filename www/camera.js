@@ -128,7 +128,7 @@ export class VideoSource {
   }
 }
 
-/** Rolling statistics of a live run: display FPS over the last second, mean stage latencies
+/** Rolling statistics of a live run: display FPS over the last 10 frames (at most 5 s), mean stage latencies
  * after a labelled warm-up (the first WARMUP frames are left out). */
 export class LiveStats {
   static WARMUP = 3;
@@ -138,7 +138,8 @@ export class LiveStats {
   add(timings, int8Timings, now = performance.now()) {
     this.frames += 1;
     this.shown.push(now);
-    while (this.shown.length && now - this.shown[0] > 1000) this.shown.shift();
+    // The last 10 frames, within 5 s: steady at high rates, and still a number at 1 frame/s.
+    while (this.shown.length > 10 || (this.shown.length && now - this.shown[0] > 5000)) this.shown.shift();
     if (this.frames <= LiveStats.WARMUP) return;
     const t = { ...prefix(timings, 'fp32_'), ...(int8Timings ? prefix(int8Timings, 'int8_') : {}) };
     this.sums ??= {};

@@ -92,6 +92,7 @@ TEMPLATE.innerHTML = `
   .live { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 6px 0; padding: 6px 8px; border-radius: 6px; background: var(--qp-card); }
   .live b { font-family: system-ui, sans-serif; }
   :host([data-overlay]) .int8-pane .stage { display: none; }
+  :host([data-int8][data-overlay]) .panes { grid-template-columns: 1fr; }
   a.dl { margin-right: 12px; }
   button[data-keep] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
   .charts { display: grid; gap: 12px; margin: 10px 0; }
@@ -833,7 +834,8 @@ export class QplayDetector extends HTMLElement {
       ctx.setLineDash([]);
       const text = `${d.label} ${(d.score * 100).toFixed(0)}%`;
       const tw = ctx.measureText(text).width + 8, th = lw * 6 + 6;
-      const ty = y1 - th >= 0 ? y1 - th : y1;
+      // Overlaid (INT8 over FP32): the label goes under the box, so both labels stay readable.
+      const ty = !clear ? Math.min(y2, c.height - th) : y1 - th >= 0 ? y1 - th : y1;
       ctx.fillStyle = color; ctx.fillRect(x1 - lw / 2, ty, tw, th);
       ctx.fillStyle = '#fff'; ctx.fillText(text, x1 + 4 - lw / 2, ty + th - 5);
       ctx.fillStyle = '#E69F00';
