@@ -189,6 +189,30 @@ test('a model URL that does not exist says so', async () => {
   await s.page.evaluate(() => document.getElementById('missing').remove());
 });
 
+test('automatic mixed precision in the page (face model): the K most sensitive layers stay FP32, progress per layer', async () => {
+  const prev = await lastId();
+  await det().locator('select[name=builtin]').selectOption('face');
+  await waitResult(prev, { model: 'Face detector — BlazeFace short range, 128×128' });
+  const stages = [];
+  await s.page.exposeFunction('onStage', (t) => stages.push(t));
+  await s.page.evaluate(() => document.addEventListener('qplay-progress', (e) => window.onStage(e.detail.stage)));
+  await det().locator('input[name=autoMixed]').fill('2');
+  const prevQ = await det().evaluate((el) => el.quantizations ?? 0);
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction((p) => (document.querySelector('qplay-detector').quantizations ?? 0) > p, prevQ, { timeout: 300_000 });
+  const rep = await det().evaluate((el) => el.int8.report);
+  assert.equal(rep.kept_fp32.length, 2, JSON.stringify(rep.kept_fp32));
+  assert.equal(rep.notes.filter((n) => /kept FP32 by --auto-mixed/.test(n)).length, 2);
+  assert.ok(rep.layers.every((l) => typeof l.sensitivity_sqnr_db === 'number'), 'every int8 layer has its sensitivity');
+  const layers = rep.layers.length + 2;
+  assert.ok(stages.some((t) => new RegExp(`sensitivity: layer ${layers} of ${layers}`).test(t)), stages.join('\n'));
+  assert.ok(stages.some((t) => /calibration: input 7 of 7/.test(t)) && stages.some((t) => /report: FP32 and INT8 runs on input 7 of 7/.test(t)));
+  assert.match(await det().evaluate((el) => el.configCommand()), /--auto-mixed 2/);
+  await det().locator('input[name=autoMixed]').fill('0');
+  // (The 404 of the missing-model test above is the only console error allowed.)
+  assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
+});
+
 test('no request leaves the origin', async () => {
   const origin = new URL(s.url).origin;
   const foreign = s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));

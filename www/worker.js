@@ -41,7 +41,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, keepFp32, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, score, iou }) {
     if (!model) throw new Error('load a model first');
     const t0 = performance.now();
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
@@ -50,8 +50,8 @@ const handlers = {
         progress(id, `calibration image ${i + 1} of ${images.length} (${im.name})`);
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
-      progress(id, `quantizing with ${method} (${perChannel ? 'per-channel' : 'per-tensor'} weights), exporting and reloading the QDQ file`);
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? []);
+      const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} weights`;
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, (stage) => progress(id, `quantizing (${how}): ${stage}`));
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       int8?.free();

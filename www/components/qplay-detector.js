@@ -156,6 +156,8 @@ TEMPLATE.innerHTML = `
         <option value="entropy">Entropy (KL)</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
+      <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
+        most sensitive layers FP32 (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
       <p class="note keep-note" hidden></p>
       <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>
       <label>…and your images <input type="file" name="calib" accept="image/*" multiple aria-label="calibration images"></label>
@@ -672,7 +674,8 @@ export class QplayDetector extends HTMLElement {
       images.push(...this.calib);
       if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
       const keepFp32 = [...(this.keepFp32 ?? [])];
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, score: this.score, iou: this.info.profile.iou_threshold },
+      const autoMixed = this.autoMixed();
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.status(stage, true));
       this.int8 = r;
       this.quantizations = (this.quantizations ?? 0) + 1;
@@ -689,12 +692,19 @@ export class QplayDetector extends HTMLElement {
     }
   }
 
+  /** The automatic mixed-precision count (0–20; anything else counts as 0). */
+  autoMixed() {
+    const k = Math.trunc(Number(this.$('input[name=autoMixed]').value));
+    return Number.isFinite(k) && k > 0 ? Math.min(k, 20) : 0;
+  }
+
   /** The current quantization settings as the equivalent CLI command. */
   configCommand() {
     const method = this.$('select[name=method]').value;
     const parts = ['qplay quantize', JSON.stringify(this.modelName ?? 'model.onnx'), '--calib DIR', `--method ${method}`];
     if (!this.$('input[name=perChannel]').checked) parts.push('--per-tensor');
     if (this.keepFp32?.size) parts.push(`--keep-fp32 ${JSON.stringify([...this.keepFp32].join(','))}`);
+    if (this.autoMixed()) parts.push(`--auto-mixed ${this.autoMixed()}`);
     parts.push('-o int8.onnx');
     return parts.join(' ');
   }

@@ -184,21 +184,33 @@ impl WasmQuantizer {
 
     /// Quantizes with `method` (minmax, ema, percentile, entropy, mse) and per-channel or
     /// per-tensor weights; returns the report.
-    /// `keep_fp32` names nodes to leave in float.
+    /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
+    /// sensitive layers FP32 besides (0: none). `progress`, when given, is called with a
+    /// description of each step (calibration input k of n, sensitivity layer k of n, …).
     pub fn run(
         &mut self,
         method: &str,
         per_channel: bool,
         original_bytes: usize,
         keep_fp32: Vec<String>,
+        auto_mixed: usize,
+        progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
         let opts = qplay_core::ptq::PtqOptions {
             method: qplay_core::quant::Calibration::parse(method).map_err(err)?,
             per_channel,
             keep_fp32,
+            auto_mixed,
             ..Default::default()
         };
-        let mut q = qplay_core::ptq::quantize(&self.graph, &self.profile.input, &self.calib, &opts).map_err(err)?;
+        let mut tell = |stage: &str| {
+            if let Some(f) = &progress {
+                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(stage));
+            }
+        };
+        let mut q =
+            qplay_core::ptq::quantize_with_progress(&self.graph, &self.profile.input, &self.calib, &opts, &mut tell)
+                .map_err(err)?;
         q.report.fp32_bytes = Some(original_bytes);
         self.onnx = q.onnx;
         to_js(&q.report)

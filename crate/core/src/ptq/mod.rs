@@ -199,6 +199,18 @@ const OPSET13_CHANGED: [&str; 7] = ["Split", "Squeeze", "Unsqueeze", "ReduceSum"
 
 /// Quantizes `graph` with calibration inputs for its single input `input`.
 pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
+    quantize_with_progress(graph, input, calib, opts, &mut |_| {})
+}
+
+/// [`quantize`], telling `progress` what it is doing: each calibration input, each layer of the
+/// sensitivity analysis, the rewrite, the export and each input of the report's measurements.
+pub fn quantize_with_progress(
+    graph: &Graph,
+    input: &str,
+    calib: &[Tensor],
+    opts: &PtqOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Quantized, Error> {
     if calib.is_empty() {
         return Err(QuantError::NoCalibrationData.into());
     }
@@ -264,7 +276,8 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     } else {
         None
     };
-    for x in calib {
+    for (k, x) in calib.iter().enumerate() {
+        progress(&format!("calibration: input {} of {}", k + 1, calib.len()));
         if let Some(o) = observers.get_mut(input) {
             o.observe(x.as_f32()?)?;
         }
@@ -307,7 +320,8 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
     let mut sensitivity: HashMap<String, f64> = HashMap::new();
     if opts.auto_mixed > 0 {
         let probe = &calib[..calib.len().min(2)];
-        for &t in &targets {
+        for (k, &t) in targets.iter().enumerate() {
+            progress(&format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name));
             let (gi, _) = rewrite(&g, &[t], &act_params, opts, per_channel)?;
             let db =
                 output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
@@ -331,6 +345,7 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
         let k = bc.apply(&mut g, &targets);
         notes.push(format!("bias correction: {k} layers"));
     }
+    progress(&format!("rewriting {} layers to QDQ", targets.len()));
     let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
@@ -339,11 +354,12 @@ pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions)
 
     // Serialise, reload (the export gate: what we write must load and run), and measure.
     phases.lap("QDQ rewrite");
+    progress("exporting the QDQ file and loading it back");
     let onnx = save_onnx(&g, "qplay");
     let reloaded = load_onnx(&onnx)?;
     phases.lap("export and reload");
     let output_sqnr_db =
-        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry)?;
+        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry, progress)?;
     phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
     let report = Report {
         method: opts.method.name(),

@@ -96,6 +96,7 @@ pub(super) fn measure(
     qtype: QType,
     layers: &mut [LayerReport],
     registry: &Registry,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<BTreeMap<String, f64>, Error> {
     let input = reference.input.as_str();
     let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
@@ -148,7 +149,8 @@ pub(super) fn measure(
 
     let names: Vec<String> = qplan.output_names().into_iter().map(String::from).collect();
     let mut graph_out = vec![Sqnr::default(); names.len()];
-    for x in calib {
+    for (k, x) in calib.iter().enumerate() {
+        progress(&format!("report: FP32 and INT8 runs on input {} of {}", k + 1, calib.len()));
         let feed = [(input.to_string(), x.clone())];
         if let Some(h) = hists.get_mut(input) {
             h.add(x.as_f32()?);
