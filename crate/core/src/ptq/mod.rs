@@ -359,7 +359,7 @@ pub fn quantize_with_progress(
     let reloaded = load_onnx(&onnx)?;
     phases.lap("export and reload");
     let output_sqnr_db =
-        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, &registry, progress)?;
+        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, progress)?;
     phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
     let report = Report {
         method: opts.method.name(),

@@ -95,9 +95,9 @@ pub(super) fn measure(
     method: Calibration,
     qtype: QType,
     layers: &mut [LayerReport],
-    registry: &Registry,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BTreeMap<String, f64>, Error> {
+    let registry = &Registry::new();
     let input = reference.input.as_str();
     let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
     let qplan = unfused(qdq, registry, input, &shape)?;
