@@ -38,10 +38,7 @@ pub fn scalar_params(scale: &Tensor, zero_point: Option<&Tensor>, dtype: DType, 
     let qt = qtype_of(dtype).map_err(|e| format!("{what}: {e}"))?;
     let s = scale.as_f32().map_err(|e| format!("{what}_scale: {e}"))?;
     if s.len() != 1 {
-        return Err(format!(
-            "{what}_scale must be a scalar (per-tensor quantization), got shape {:?}",
-            scale.shape
-        ));
+        return Err(format!("{what}_scale must be a scalar (per-tensor quantization), got shape {:?}", scale.shape));
     }
     let z = match zero_point {
         None => 0,

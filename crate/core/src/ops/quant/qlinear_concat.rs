@@ -33,7 +33,11 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl QLinearConcat {
     /// The axis, the output type and the output shape from the inputs' types and shapes.
-    fn plan(&self, n: usize, get: impl Fn(usize) -> Option<(DType, Vec<usize>)>) -> Result<(usize, DType, Vec<usize>), String> {
+    fn plan(
+        &self,
+        n: usize,
+        get: impl Fn(usize) -> Option<(DType, Vec<usize>)>,
+    ) -> Result<(usize, DType, Vec<usize>), String> {
         if n < 5 || (n - 2) % 3 != 0 {
             return Err(format!("QLinearConcat needs 2 + 3·k inputs, got {n}"));
         }
@@ -67,7 +71,12 @@ impl QLinearConcat {
 }
 
 /// Copies (or maps through `table`) each input's chunks into the output, as Concat does.
-fn join<T: Copy + Default>(parts: &[(&[T], Option<[T; 256]>)], chunks: &[usize], outer: usize, idx: impl Fn(T) -> usize) -> Vec<T> {
+fn join<T: Copy + Default>(
+    parts: &[(&[T], Option<[T; 256]>)],
+    chunks: &[usize],
+    outer: usize,
+    idx: impl Fn(T) -> usize,
+) -> Vec<T> {
     let mut out = Vec::with_capacity(outer * chunks.iter().sum::<usize>());
     for o in 0..outer {
         for ((p, table), &len) in parts.iter().zip(chunks) {
