@@ -30,7 +30,10 @@ fn run(g: &Graph, inputs: &[(String, Tensor)], options: PlanOptions) -> Vec<Tens
 
 /// Every case of `tests/fixtures/qops` (written by `make_qop_fixtures.py`): QLinearConv (3×3
 /// padded and strided, 1×1 int8, depthwise, grouped + dilated with uint8 weights), ConvInteger,
-/// QLinearMatMul (per-column and per-tensor), MatMulInteger — all with non-zero zero-points.
+/// QLinearMatMul (per-column and per-tensor), MatMulInteger, `com.microsoft` QLinearAdd (same
+/// shape, broadcast, scalar B, uint8 and int8, scale ratios above and below 1) and QLinearConcat
+/// (mixed parameters, one input with the output's own, negative axis) — all with non-zero
+/// zero-points. QLinearAdd's exact result is onnxruntime's float formula (see `qlinear_add.rs`).
 /// qplay's output equals the exact ONNX result (int64 numpy) in every value. onnxruntime's
 /// output is compared too and the differences printed: its x86 uint8×int8 kernels saturate
 /// pairwise sums to int16 (`pmaddubsw`) when both operands use their full range, so it is off
@@ -131,6 +134,75 @@ fn bad_quantized_models_are_errors() {
     g.initializers.insert("w".into(), Tensor { shape: vec![7, 5, 60, 60], data: Data::I8(vec![1; 7 * 5 * 3600]) });
     let e = try_run(&g);
     assert!(!e.contains("panicked"), "{e}");
+}
+
+/// Bad `com.microsoft` QLinearAdd / QLinearConcat nodes give errors that name the problem.
+#[test]
+fn bad_qlinear_add_and_concat_are_errors() {
+    use qplay_core::model::Attr;
+    let load = |case: &str| {
+        let dir = repo().join("tests/fixtures/qops").join(case);
+        let g = load_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
+        (g, read_npy(&std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap())
+    };
+    let try_run = |g: &Graph, x: &Tensor| -> String {
+        let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
+        match Plan::new(g, &Registry::new(), &shapes) {
+            Err(e) => e.to_string(),
+            Ok(p) => {
+                p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
+            }
+        }
+    };
+    let (add, xa) = load("qlinearadd_u8_same_shape");
+    let u8s = |shape: Vec<usize>, v: Vec<u8>| Tensor { shape, data: Data::U8(v) };
+    let with = |name: &str, t: Tensor| {
+        let mut g = add.clone();
+        g.initializers.insert(name.into(), t);
+        try_run(&g, &xa)
+    };
+    let e = with("a_zp", Tensor { shape: vec![], data: Data::I8(vec![0]) });
+    assert!(e.contains("A_zero_point") && e.contains("I8"), "{e}");
+    let e = with("b_scale", Tensor::f32(vec![2], vec![0.1, 0.2]).unwrap());
+    assert!(e.contains("B_scale must be a scalar"), "{e}");
+    for bad in [0.0, -0.5, f32::NAN, f32::INFINITY] {
+        let e = with("c_scale", Tensor::scalar_f32(bad));
+        assert!(e.contains("C_scale") && e.contains("positive"), "{bad}: {e}");
+    }
+    let e = with("b", u8s(vec![3], vec![1, 2, 3]));
+    assert!(e.contains("cannot be broadcast"), "{e}");
+    let e = with("b", Tensor::f32(vec![1], vec![1.0]).unwrap());
+    assert!(e.contains("both must have one type"), "{e}");
+    let mut g = add.clone();
+    g.nodes[0].inputs.truncate(6);
+    let e = try_run(&g, &xa);
+    assert!(e.contains("7 or 8 inputs"), "{e}");
+
+    let (cat, xc) = load("qlinearconcat_u8_mixed");
+    let mut g = cat.clone();
+    g.nodes[0].attrs.0.insert("axis".into(), Attr::Int(4));
+    let e = try_run(&g, &xc);
+    assert!(e.contains("axis 4 is out of range"), "{e}");
+    let mut g = cat.clone();
+    g.nodes[0].attrs.0.remove("axis");
+    let e = try_run(&g, &xc);
+    assert!(e.contains("axis"), "{e}");
+    let mut g = cat.clone();
+    g.initializers.insert("x1".into(), u8s(vec![1, 2, 5, 5], vec![0; 50]));
+    let e = try_run(&g, &xc);
+    assert!(e.contains("does not match"), "{e}");
+    let mut g = cat.clone();
+    g.initializers.insert("y_zp".into(), Tensor { shape: vec![], data: Data::I8(vec![0]) });
+    let e = try_run(&g, &xc);
+    assert!(e.contains("Y_zero_point"), "{e}");
+    let mut g = cat.clone();
+    g.initializers.insert("x2_scale".into(), Tensor::scalar_f32(0.0));
+    let e = try_run(&g, &xc);
+    assert!(e.contains("X_2_scale") && e.contains("positive"), "{e}");
+    let mut g = cat.clone();
+    g.nodes[0].inputs.pop();
+    let e = try_run(&g, &xc);
+    assert!(e.contains("2 + 3·k"), "{e}");
 }
 
 /// A seeded xorshift generator for the property test.

@@ -1,11 +1,14 @@
 //! Op family `quant`: ONNX QuantizeLinear and DequantizeLinear (QDQ models), on top of the
-//! single quantize function in [`crate::quant`] so every path rounds the same way; and the
-//! integer ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger —
-//! on the int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]). Planning lowers QDQ
-//! convolutions to QLinearConv ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
+//! single quantize function in [`crate::quant`] so every path rounds the same way; the integer
+//! ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger — on the
+//! int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]); and onnxruntime's `com.microsoft`
+//! QLinearAdd and QLinearConcat. Planning lowers QDQ convolutions to QLinearConv
+//! ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
 
 pub mod dequantize_linear;
 pub mod qgemm;
+pub mod qlinear_add;
+pub mod qlinear_concat;
 pub mod qlinear_conv;
 pub mod qlinear_matmul;
 pub mod quantize_linear;
@@ -23,6 +26,8 @@ pub fn register(r: &mut Registry) {
     r.register("ConvInteger", qlinear_conv::build_integer);
     r.register("QLinearMatMul", qlinear_matmul::build_qlinear);
     r.register("MatMulInteger", qlinear_matmul::build_integer);
+    r.register("com.microsoft::QLinearAdd", qlinear_add::build);
+    r.register("com.microsoft::QLinearConcat", qlinear_concat::build);
 }
 
 /// The integer type of a quantized tensor's element type.
