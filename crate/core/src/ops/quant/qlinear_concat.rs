@@ -23,7 +23,7 @@ pub struct QLinearConcat {
 pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     let axis = node.attrs.int_opt("axis").ok_or("QLinearConcat needs the `axis` attribute")?;
     let n = node.inputs.len();
-    if n < 5 || (n - 2) % 3 != 0 {
+    if n < 5 || !(n - 2).is_multiple_of(3) {
         return Err(format!(
             "QLinearConcat takes Y_scale, Y_zero_point and then (X, X_scale, X_zero_point) triples: 2 + 3·k inputs, got {n}"
         ));
@@ -38,7 +38,7 @@ impl QLinearConcat {
         n: usize,
         get: impl Fn(usize) -> Option<(DType, Vec<usize>)>,
     ) -> Result<(usize, DType, Vec<usize>), String> {
-        if n < 5 || (n - 2) % 3 != 0 {
+        if n < 5 || !(n - 2).is_multiple_of(3) {
             return Err(format!("QLinearConcat needs 2 + 3·k inputs, got {n}"));
         }
         let k = (n - 2) / 3;
