@@ -240,6 +240,55 @@ fn int8_person_detector_on_the_gpu_equals_the_cpu_bit_for_bit() {
 }
 
 #[test]
+fn quantize_linear_near_ties_matches_the_cpu() {
+    // x / scale within a few ULP of a half-integer, where an approximate GPU division would
+    // round the other way: the kernel divides those exactly (and lavapipe divides exactly
+    // anyway, so this checks the exact path against the CPU).
+    let mut rng = Rng(99);
+    let mut xs = Vec::new();
+    let scales = [0.0123f32, 0.5, 3.0e-3, 7.77, 1.0 / 3.0, 0.1];
+    let s = scales[rng.range(0, scales.len() as i64 - 1) as usize];
+    for _ in 0..2000 {
+        let k = rng.range(-140, 140) as f64;
+        let x0 = ((k + 0.5) * s as f64) as f32;
+        let d = rng.range(-3, 3) as i32;
+        xs.push(f32::from_bits((x0.to_bits() as i32 + d) as u32));
+    }
+    xs.extend([0.0, -0.0, 1e-40, -1e-40, f32::NAN, 1e30, -1e30, s * 0.5, -s * 0.5, s * 2.5]);
+    while xs.len() % 6 != 0 {
+        xs.push(0.25);
+    }
+    let c = 6;
+    let shape = vec![1, c, xs.len() / c];
+    for (zp_v, signed) in [(0i64, true), (3, true), (128, false), (17, false)] {
+        let mut init = HashMap::new();
+        init.insert("s".to_string(), Tensor::scalar_f32(s));
+        init.insert("z".to_string(), zp(zp_v, signed));
+        let graph = Graph {
+            nodes: vec![Node {
+                name: "q".into(),
+                op_type: "QuantizeLinear".into(),
+                inputs: ["x", "s", "z"].map(String::from).to_vec(),
+                outputs: vec!["y".into()],
+                attrs: Attrs::default(),
+            }],
+            initializers: init,
+            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(shape.clone(), xs.clone()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&gpu(), plan).unwrap();
+        assert_eq!(gp.placement(), [Placement::Gpu]);
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        assert_eq!(differ(&got[0], &want[0]), 0, "scale {s}, zp {zp_v}");
+    }
+}
+
+#[test]
 fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
     // QuantizeLinear (GPU) → Softmax-free chain: DequantizeLinear (GPU) → Sigmoid (CPU) →
     // Add (GPU): the CPU step sits between two GPU phases.
