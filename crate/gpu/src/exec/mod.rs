@@ -21,6 +21,7 @@ pub mod layout;
 use crate::{Gpu, GpuError};
 use layout::{pack8, unpack8, Layout};
 use qplay_core::model::{DType, Data, Plan, StepInput, Tensor};
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -256,7 +257,7 @@ impl GpuPlan {
     /// the graph outputs in order.
     pub async fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, GpuError> {
         let plan = self.plan.clone();
-        let mut env: Vec<Option<Tensor>> = vec![None; plan.slot_count()];
+        let mut env: Vec<Option<Cow<'_, Tensor>>> = vec![None; plan.slot_count()];
         let in_slots = plan.input_slots();
         for (name, t) in inputs {
             let Some(&slot) = in_slots.iter().find(|&&s| plan.slot(s).0 == name) else {
@@ -270,7 +271,7 @@ impl GpuPlan {
                     t.shape
                 )));
             }
-            if env[slot].replace(t.clone()).is_some() {
+            if env[slot].replace(Cow::Borrowed(t)).is_some() {
                 return Err(GpuError::Input(format!("input `{name}` is given more than once")));
             }
         }
@@ -287,7 +288,7 @@ impl GpuPlan {
                             .inputs
                             .iter()
                             .map(|inp| match inp {
-                                StepInput::Slot(s) => env[*s].as_ref(),
+                                StepInput::Slot(s) => env[*s].as_deref(),
                                 StepInput::Const(t) => Some(*t),
                                 StepInput::Omitted => None,
                             })
@@ -298,7 +299,7 @@ impl GpuPlan {
                         let outs = plan.eval_step(i, &args).map_err(|e| GpuError::Input(e.to_string()))?;
                         for (slot, t) in step.outputs.iter().zip(outs) {
                             if let Some(s) = *slot {
-                                env[s] = Some(t);
+                                env[s] = Some(Cow::Owned(t));
                             }
                         }
                     }
@@ -354,17 +355,22 @@ impl GpuPlan {
                             read_tensor(&view, sb.layout, dtype, shape)?
                         };
                         st.unmap();
-                        env[s] = Some(t);
+                        env[s] = Some(Cow::Owned(t));
                     }
                 }
             }
         }
 
         let mut out = Vec::new();
-        for (k, src) in plan.output_sources().into_iter().enumerate() {
-            match src {
+        let sources = plan.output_sources();
+        for (k, src) in sources.iter().enumerate() {
+            match *src {
                 StepInput::Slot(s) => {
-                    out.push(env[s].clone().ok_or_else(|| GpuError::Input(format!("output {k} was not computed")))?)
+                    // Moved out, unless a later output is the same tensor.
+                    let again = sources[k + 1..].iter().any(|o| matches!(o, StepInput::Slot(x) if *x == s));
+                    let cell = if again { env[s].clone() } else { env[s].take() };
+                    let t = cell.ok_or_else(|| GpuError::Input(format!("output {k} was not computed")))?;
+                    out.push(t.into_owned());
                 }
                 StepInput::Const(t) => out.push(t.clone()),
                 StepInput::Omitted => return Err(GpuError::Input(format!("output {k} is missing"))),
