@@ -30,9 +30,10 @@ pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
 /// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 10] = [
+pub const SHADERS: [(&str, &str); 11] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
     ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
+    ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
     ("dwconv.wgsl", include_str!("../shaders/dwconv.wgsl")),
     ("quantize.wgsl", include_str!("../shaders/quantize.wgsl")),
     ("dequantize.wgsl", include_str!("../shaders/dequantize.wgsl")),
@@ -44,8 +45,16 @@ pub const SHADERS: [(&str, &str); 10] = [
 ];
 
 /// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 7] =
-    ["qgemm.wgsl", "qconv.wgsl", "dwconv.wgsl", "quantize.wgsl", "dequantize.wgsl", "binary.wgsl", "copy.wgsl"];
+pub const KERNELS: [&str; 8] = [
+    "qgemm.wgsl",
+    "qconv.wgsl",
+    "fconv.wgsl",
+    "dwconv.wgsl",
+    "quantize.wgsl",
+    "dequantize.wgsl",
+    "binary.wgsl",
+    "copy.wgsl",
+];
 
 fn shader(name: &str) -> &'static str {
     SHADERS.iter().find(|(n, _)| *n == name).map_or("", |(_, s)| s)

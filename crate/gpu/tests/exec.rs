@@ -239,6 +239,110 @@ fn int8_person_detector_on_the_gpu_equals_the_cpu_bit_for_bit() {
     }
 }
 
+/// Largest |a − b| over the largest |b| (float outputs that agree to rounding).
+fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
+    let range = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+    a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / range
+}
+
+#[test]
+fn float_conv_matches_the_cpu_to_rounding() {
+    // Random geometries (groups, depthwise, dilations, asymmetric pads, fused clamp): the GPU
+    // sums in another order than the CPU's SGEMM, so the outputs agree to a few ULP of the
+    // output's range, not bit for bit.
+    let g = gpu();
+    let mut rng = Rng(0xf10a7);
+    for case in 0..12 {
+        let (c, m, group) = match case % 3 {
+            0 => (rng.range(1, 9) as usize, rng.range(1, 9) as usize, 1),
+            1 => {
+                let c = rng.range(1, 8) as usize;
+                (c, c, c)
+            }
+            _ => (4, 6, 2),
+        };
+        let (kh, kw) = (rng.range(1, 5) as usize, rng.range(1, 5) as usize);
+        let (dh, dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+        let (h, w) =
+            (rng.range(((kh - 1) * dh + 1) as i64, 12) as usize, rng.range(((kw - 1) * dw + 1) as i64, 12) as usize);
+        let xshape = vec![rng.range(1, 2) as usize, c, h, w];
+        let wshape = vec![m, c / group, kh, kw];
+        let f = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.range(-1000, 1000) as f32 / 500.0).collect::<Vec<f32>>();
+        let mut attrs = HashMap::new();
+        attrs.insert("group".to_string(), Attr::Int(group as i64));
+        attrs.insert("strides".to_string(), Attr::Ints(vec![rng.range(1, 3), rng.range(1, 3)]));
+        attrs.insert("dilations".to_string(), Attr::Ints(vec![dh as i64, dw as i64]));
+        attrs.insert("pads".to_string(), Attr::Ints((0..4).map(|_| rng.range(0, 2)).collect()));
+        let mut nodes = vec![Node {
+            name: "conv".into(),
+            op_type: "Conv".into(),
+            inputs: ["x", "w", "b"].map(String::from).to_vec(),
+            outputs: vec![if case % 2 == 0 { "y".into() } else { "c".into() }],
+            attrs: Attrs(attrs),
+        }];
+        if case % 2 == 1 {
+            // A ReLU6 the plan fuses into the Conv (the fused-clamp path).
+            nodes.push(Node {
+                name: "relu6".into(),
+                op_type: "Clip".into(),
+                inputs: ["c", "lo", "hi"].map(String::from).to_vec(),
+                outputs: vec!["y".into()],
+                attrs: Attrs::default(),
+            });
+        }
+        let mut init = HashMap::new();
+        init.insert("w".to_string(), Tensor::f32(wshape.clone(), f(&mut rng, wshape.iter().product())).unwrap());
+        init.insert("b".to_string(), Tensor::f32(vec![m], f(&mut rng, m)).unwrap());
+        init.insert("lo".to_string(), Tensor::scalar_f32(0.0));
+        init.insert("hi".to_string(), Tensor::scalar_f32(6.0));
+        let graph = Graph {
+            nodes,
+            initializers: init,
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: 1,
+                shape: xshape.iter().map(|&d| Some(d)).collect(),
+            }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(xshape.clone(), f(&mut rng, xshape.iter().product())).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+        assert_eq!(gp.placement(), [Placement::Gpu], "case {case}: {}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        let d = rel_diff(&got[0], &want[0]);
+        assert!(d <= 1e-6, "case {case} x {xshape:?} w {wshape:?}: max |diff| {d} of the range");
+    }
+}
+
+#[test]
+fn fp32_person_detector_on_the_gpu_matches_the_cpu_to_rounding() {
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let input = "Preprocessor/sub:0";
+    let x = read_npy(&repo("tests/fixtures/person_ssdlite_person/input.npy")).unwrap();
+    let plan = Arc::new(Plan::new(&g, &Registry::new(), &[(input.into(), x.shape.clone())]).unwrap());
+    let inputs = [(input.to_string(), x)];
+    let want = plan.run(&inputs).unwrap();
+    let gpu = gpu();
+    let mut gp = GpuPlan::new_blocking(&gpu, plan.clone()).unwrap();
+    eprintln!("{}", gp.summary());
+    let n = gp.plan().step_count();
+    let convs = (0..n).filter(|&i| gp.plan().step(i).op_type == "Conv").count();
+    let on_gpu = (0..n).filter(|&i| gp.plan().step(i).op_type == "Conv" && gp.placement()[i] == Placement::Gpu).count();
+    assert_eq!(on_gpu, convs, "{}", gp.summary());
+    let got = gp.run_blocking(&inputs).unwrap();
+    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+        // The README's tolerance against onnxruntime: 1e-4 of the output's range.
+        let d = rel_diff(a, b);
+        assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
+        eprintln!("output {k}: max |diff| {d:e} of the range");
+    }
+}
+
 #[test]
 fn quantize_linear_near_ties_matches_the_cpu() {
     // x / scale within a few ULP of a half-integer, where an approximate GPU division would

@@ -2,7 +2,8 @@
 //! step stays on the CPU), packs constants, writes the uniform and binds the buffers.
 //!
 //! On the GPU: `QLinearConv` (2-D and 1-D, 8-bit or float output; `qconv.wgsl`, or
-//! `dwconv.wgsl` when groups = input = output channels), `QuantizeLinear` and
+//! `dwconv.wgsl` when groups = input = output channels), float `Conv` (`fconv.wgsl`, equal to
+//! the CPU's to rounding), `QuantizeLinear` and
 //! `DequantizeLinear` (per tensor), float `Add`/`Sub`/`Mul` with broadcasting, `Clip` with
 //! constant bounds, `BatchNormalization` (a multiply then an add), `Transpose`, `Concat`, and
 //! `Reshape`/`Flatten`/`Squeeze`/`Unsqueeze`/`Identity` of float tensors (aliases, no
@@ -11,7 +12,9 @@
 use super::layout::{ncs, Layout};
 use super::{Builder, Dispatch, SlotBuf};
 use crate::GpuError;
-use qplay_core::model::{DType, Data, StepInput, Tensor};
+use qplay_core::model::{DType, Data, Node, StepInput, Tensor};
+use qplay_core::ops::nn::conv::{FUSED_CHANNEL_MAX_ATTR, FUSED_MAX_ATTR, FUSED_MIN_ATTR};
+use qplay_core::ops::nn::spatial::WindowAttrs;
 use qplay_core::ops::quant::qlinear_conv::{qconv_spec, ChannelMax, QConvOut, QConvSpec};
 use wgpu::util::DeviceExt;
 
@@ -22,6 +25,7 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
     let op = b.plan.step(i).op_type;
     match op {
         "QLinearConv" => qconv(b, i).await,
+        "Conv" => fconv(b, i).await,
         "QuantizeLinear" => quantize(b, i).await,
         "DequantizeLinear" => dequantize(b, i).await,
         "Add" | "Sub" | "Mul" => binary(b, i).await,
@@ -293,6 +297,78 @@ async fn qconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     Ok(Some(vec![b.dispatch(i, "qconv.wgsl", &u, &[&xb, &wb, &cb, &yb], groups).await?]))
 }
 
+async fn fconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    let Some(StepInput::Const(w)) = step.inputs.get(1).copied() else { return Ok(None) };
+    let bias = match step.inputs.get(2).copied() {
+        None | Some(StepInput::Omitted) => None,
+        Some(StepInput::Const(t)) => Some(t),
+        Some(StepInput::Slot(_)) => return Ok(None),
+    };
+    let (_, xd, xshape) = b.plan.slot(xs);
+    let (Data::F32(wv), DType::F32) = (&w.data, xd) else { return Ok(None) };
+    let xshape = xshape.to_vec();
+    if xshape.len() < 3 || xshape.len() > 4 || w.shape.len() != xshape.len() {
+        return Ok(None);
+    }
+    let node = Node {
+        name: String::new(),
+        op_type: "Conv".into(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        attrs: step.attrs.clone(),
+    };
+    let Ok(wa) = WindowAttrs::from_node(&node, false) else { return Ok(None) };
+    let Ok(win) = wa.resolve(&xshape[2..], &w.shape[2..]) else { return Ok(None) };
+    let win = win.lifted_to_2d();
+    let group = step.attrs.int("group", 1).max(1) as usize;
+    let (n, c, m, cg) = (xshape[0], xshape[1], w.shape[0], w.shape[1]);
+    if cg * group != c || m % group != 0 {
+        return Ok(None);
+    }
+    let bv: Vec<f32> = match bias {
+        Some(t) => match &t.data {
+            Data::F32(v) if v.len() == m => v.clone(),
+            _ => return Ok(None),
+        },
+        None => vec![0.0],
+    };
+    let cmax: Vec<f32> = match step.attrs.floats(FUSED_CHANNEL_MAX_ATTR) {
+        Some(v) if v.len() == m => v.to_vec(),
+        Some(v) if v.len() == 1 => vec![v[0]; m],
+        Some(_) => return Ok(None),
+        None => vec![0.0],
+    };
+    let (lo, hi) = (step.attrs.float_opt(FUSED_MIN_ATTR), step.attrs.float_opt(FUSED_MAX_ATTR));
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let (oh, ow) = (win.output[0], win.output[1]);
+    let npix = n * oh * ow;
+    let mut u: Vec<u32> = [win.input[0], win.input[1], c, oh, ow, m, npix, win.kernel[0], win.kernel[1]]
+        .iter()
+        .map(|&v| v as u32)
+        .collect();
+    u.extend(
+        [win.strides[0], win.strides[1], win.dilations[0], win.dilations[1], win.pad_begin[0], win.pad_begin[1]]
+            .map(|v| v as u32),
+    );
+    u.extend([cg as u32, (m / group) as u32, bias.is_some() as u32, lo.is_some() as u32, hi.is_some() as u32]);
+    u.extend([
+        step.attrs.floats(FUSED_CHANNEL_MAX_ATTR).is_some() as u32,
+        lo.unwrap_or(0.0).to_bits(),
+        hi.unwrap_or(0.0).to_bits(),
+        0,
+    ]);
+    let wb = b.const_buf(i, "conv weights", bytemuck::cast_slice(wv))?;
+    let bb = b.const_buf(i, "conv bias", bytemuck::cast_slice(&bv))?;
+    let mb = b.const_buf(i, "conv channel max", bytemuck::cast_slice(&cmax))?;
+    let groups = [npix.div_ceil(64) as u32, m as u32, 1];
+    Ok(Some(vec![b.dispatch(i, "fconv.wgsl", &u, &[&xb, &wb, &bb, &mb, &yb], groups).await?]))
+}
+
 /// A constant scalar's single value.
 fn scalar(t: &Tensor) -> Option<f64> {
     match &t.data {
@@ -525,10 +601,10 @@ async fn batchnorm(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     // so the product is rounded before the add exactly as on the CPU.
     let c = x.1[1];
     let (mut av, mut bv) = (Vec::with_capacity(c), Vec::with_capacity(c));
-    for ch in 0..c {
-        let a = p[0][ch] / (p[3][ch] + eps).sqrt();
+    for (((&scale, &bias), &mean), &var) in p[0].iter().zip(p[1]).zip(p[2]).zip(p[3]) {
+        let a = scale / (var + eps).sqrt();
         av.push(a);
-        bv.push(p[1][ch] - p[2][ch] * a);
+        bv.push(bias - mean * a);
     }
     let mut cshape = vec![1; x.1.len()];
     cshape[1] = c;
@@ -557,6 +633,7 @@ fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     Ok(Some(Vec::new()))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn copy_dispatch(
     b: &mut Builder<'_>,
     i: usize,
