@@ -11,7 +11,7 @@
 //   Σ(x − zx)(w − zw) = Σx'w' + zb·Σx' + add,   a = shift − zx, zb = wshift − zw,
 // with add = bias + a·Σw' + K·a·zb computed on the host per channel.
 //
-// One invocation per output pixel and 4 output channels (one packed output word).
+// One invocation per 4 output pixels (PX) and 4 output channels (one packed word each).
 // Fast path (`fast`): all four channels in one group whose input channels start on a word
 // boundary (groups = 1, or cg and mg multiples of 4) — each input word feeds four dot4s.
 // Otherwise each channel gathers its group's bytes into words (any groups).
@@ -50,91 +50,14 @@ struct Conv {
 @group(0) @binding(3) var<storage, read> chan: array<Chan>;
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    let m4 = gid.y;
-    if (p >= u.npix || m4 >= u.m4) {
-        return;
-    }
+// Output pixels per invocation: each weight word loaded feeds this many pixels.
+const PX: u32 = 4u;
+
+// The epilogue of one pixel's output word (four channels): requantize and pack, or write floats.
+fn store(p: u32, m4: u32, acc: vec4<i32>, xs: vec4<i32>) {
     let ohw = u.oh * u.ow;
     let n = p / ohw;
     let r = p % ohw;
-    let oy = r / u.ow;
-    let ox = r % u.ow;
-    let taps = u.kh * u.kw;
-    let in_base = n * u.ih * u.iw;
-    var acc = vec4<i32>(0);
-    var xs = vec4<i32>(0);
-    if (u.fast == 1u) {
-        let m0 = m4 * 4u;
-        let last = u.m - 1u;
-        let cw0 = (m0 / u.mg) * u.cg / 4u;
-        let row = vec4<u32>(min(m0, last), min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last)) * (taps * u.cg4);
-        for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-            let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
-            for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-                let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
-                let inside = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
-                let t = (ky * u.kw + kx) * u.cg4;
-                let xrow = (in_base + u32(iy) * u.iw + u32(ix)) * u.c4_in + cw0;
-                for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
-                    var xw = u.pad_word;
-                    if (inside) {
-                        xw = x[xrow + cw] ^ u.x_xor;
-                    }
-                    acc.x = acc.x + dot4(xw, w[row.x + t + cw]);
-                    acc.y = acc.y + dot4(xw, w[row.y + t + cw]);
-                    acc.z = acc.z + dot4(xw, w[row.z + t + cw]);
-                    acc.w = acc.w + dot4(xw, w[row.w + t + cw]);
-                    if (u.need_xsum == 1u) {
-                        let ones = select(0x01010101u, u.last_mask, cw + 1u == u.cg4);
-                        xs = xs + vec4<i32>(dot4(xw, ones));
-                    }
-                }
-            }
-        }
-    } else {
-        for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-            let mj = m4 * 4u + j;
-            if (mj >= u.m) {
-                break;
-            }
-            let c0 = (mj / u.mg) * u.cg;
-            let row = mj * taps * u.cg4;
-            var a: i32 = 0;
-            var s: i32 = 0;
-            for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-                let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
-                for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-                    let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
-                    let inside = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
-                    let t = (ky * u.kw + kx) * u.cg4;
-                    let pix = (in_base + u32(iy) * u.iw + u32(ix)) * u.c4_in;
-                    for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
-                        var xw = 0u;
-                        for (var l: u32 = 0u; l < 4u; l = l + 1u) {
-                            let c = cw * 4u + l;
-                            if (c < u.cg) {
-                                var b = u.pad_word & 0xffu;
-                                if (inside) {
-                                    let ch = c0 + c;
-                                    b = ((x[pix + ch / 4u] ^ u.x_xor) >> (8u * (ch % 4u))) & 0xffu;
-                                }
-                                xw = xw | (b << (8u * l));
-                            }
-                        }
-                        a = a + dot4(xw, w[row + t + cw]);
-                        if (u.need_xsum == 1u) {
-                            s = s + dot4(xw, 0x01010101u);
-                        }
-                    }
-                }
-            }
-            acc[j] = a;
-            xs[j] = s;
-        }
-    }
     var word = 0u;
     for (var j: u32 = 0u; j < 4u; j = j + 1u) {
         let mj = m4 * 4u + j;
@@ -151,5 +74,131 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     if (u.epi.float_out == 0u) {
         out[p * u.m4 + m4] = word;
+    }
+}
+
+// Σx'w' and Σx' of pixel p for output channel mj, gathering its group's input bytes into
+// words (any groups).
+fn gather(p: u32, mj: u32) -> vec2<i32> {
+    let ohw = u.oh * u.ow;
+    let n = p / ohw;
+    let r = p % ohw;
+    let oy = r / u.ow;
+    let ox = r % u.ow;
+    let c0 = (mj / u.mg) * u.cg;
+    let row = mj * u.kh * u.kw * u.cg4;
+    var a: i32 = 0;
+    var s: i32 = 0;
+    for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
+        let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
+        for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
+            let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
+            let inside = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
+            let t = (ky * u.kw + kx) * u.cg4;
+            let pix = (n * u.ih * u.iw + u32(iy) * u.iw + u32(ix)) * u.c4_in;
+            for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
+                var xw = 0u;
+                for (var l: u32 = 0u; l < 4u; l = l + 1u) {
+                    let c = cw * 4u + l;
+                    if (c < u.cg) {
+                        var b = u.pad_word & 0xffu;
+                        if (inside) {
+                            let ch = c0 + c;
+                            b = ((x[pix + ch / 4u] ^ u.x_xor) >> (8u * (ch % 4u))) & 0xffu;
+                        }
+                        xw = xw | (b << (8u * l));
+                    }
+                }
+                a = a + dot4(xw, w[row + t + cw]);
+                if (u.need_xsum == 1u) {
+                    s = s + dot4(xw, 0x01010101u);
+                }
+            }
+        }
+    }
+    return vec2<i32>(a, s);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p0 = gid.x * PX;
+    let m4 = gid.y;
+    if (p0 >= u.npix || m4 >= u.m4) {
+        return;
+    }
+    if (u.fast == 0u) {
+        for (var j: u32 = 0u; j < PX; j = j + 1u) {
+            let p = p0 + j;
+            if (p >= u.npix) {
+                break;
+            }
+            var acc = vec4<i32>(0);
+            var xs = vec4<i32>(0);
+            for (var l: u32 = 0u; l < 4u; l = l + 1u) {
+                let mj = m4 * 4u + l;
+                if (mj < u.m) {
+                    let g = gather(p, mj);
+                    acc[l] = g.x;
+                    xs[l] = g.y;
+                }
+            }
+            store(p, m4, acc, xs);
+        }
+        return;
+    }
+    // Fast path: the four channels share a group whose channels start on a word boundary.
+    let ohw = u.oh * u.ow;
+    let m0 = m4 * 4u;
+    let last = u.m - 1u;
+    let cw0 = (m0 / u.mg) * u.cg / 4u;
+    let taps = u.kh * u.kw;
+    let row = vec4<u32>(min(m0, last), min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last)) * (taps * u.cg4);
+    var iy0: array<i32, 4>;
+    var ix0: array<i32, 4>;
+    var base: array<u32, 4>;
+    for (var j: u32 = 0u; j < PX; j = j + 1u) {
+        let p = min(p0 + j, u.npix - 1u);
+        let n = p / ohw;
+        let r = p % ohw;
+        iy0[j] = i32((r / u.ow) * u.sh) - i32(u.ph);
+        ix0[j] = i32((r % u.ow) * u.sw) - i32(u.pw);
+        base[j] = n * u.ih * u.iw;
+    }
+    var acc: array<vec4<i32>, 4>;
+    var xs: array<i32, 4>;
+    for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
+        for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
+            let t = (ky * u.kw + kx) * u.cg4;
+            var xrow: array<u32, 4>;
+            var inside: array<bool, 4>;
+            for (var j: u32 = 0u; j < PX; j = j + 1u) {
+                let iy = iy0[j] + i32(ky * u.dh);
+                let ix = ix0[j] + i32(kx * u.dw);
+                inside[j] = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
+                xrow[j] = (base[j] + u32(iy) * u.iw + u32(ix)) * u.c4_in + cw0;
+            }
+            for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
+                let w0 = w[row.x + t + cw];
+                let w1 = w[row.y + t + cw];
+                let w2 = w[row.z + t + cw];
+                let w3 = w[row.w + t + cw];
+                let ones = select(0x01010101u, u.last_mask, cw + 1u == u.cg4);
+                for (var j: u32 = 0u; j < PX; j = j + 1u) {
+                    var xw = u.pad_word;
+                    if (inside[j]) {
+                        xw = x[xrow[j] + cw] ^ u.x_xor;
+                    }
+                    acc[j] = acc[j] + vec4<i32>(dot4(xw, w0), dot4(xw, w1), dot4(xw, w2), dot4(xw, w3));
+                    if (u.need_xsum == 1u) {
+                        xs[j] = xs[j] + dot4(xw, ones);
+                    }
+                }
+            }
+        }
+    }
+    for (var j: u32 = 0u; j < PX; j = j + 1u) {
+        if (p0 + j < u.npix) {
+            store(p0 + j, m4, acc[j], vec4<i32>(xs[j]));
+        }
     }
 }

@@ -439,8 +439,9 @@ fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
 
 #[test]
 fn a_layer_beyond_the_adapters_limits_is_a_clear_error() {
-    // A 1×1 convolution over 2100×2100 pixels needs more than 65,535 workgroups of 64 in one
-    // dimension: refused at plan time, naming the step.
+    // A 1×1 convolution over 8400×2100 pixels needs more than 65,535 workgroups (of 64
+    // invocations, 4 pixels each) in one dimension: refused at plan time, before any buffer
+    // is made, naming the step.
     let mut rng = Rng(7);
     let (mut graph, _, _) = random_conv(&mut rng, 0);
     let c = match &graph.initializers["w"].shape[..] {
@@ -460,7 +461,7 @@ fn a_layer_beyond_the_adapters_limits_is_a_clear_error() {
     attrs.insert("strides".into(), Attr::Ints(vec![1, 1]));
     attrs.insert("dilations".into(), Attr::Ints(vec![1, 1]));
     attrs.insert("pads".into(), Attr::Ints(vec![0, 0, 0, 0]));
-    let shape = vec![1, c, 2100, 2100];
+    let shape = vec![1, c, 8400, 2100];
     graph.inputs[0].shape = shape.iter().map(|&d| Some(d)).collect();
     let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape)]).unwrap());
     let g = gpu();

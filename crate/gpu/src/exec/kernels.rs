@@ -113,6 +113,17 @@ impl Builder<'_> {
         Ok(buf)
     }
 
+    fn check_groups(&self, i: usize, kernel: &str, groups: [u32; 3]) -> Result<(), GpuError> {
+        let max = self.gpu.device.limits().max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(GpuError::Limits(format!(
+                "{}: {kernel} needs {groups:?} workgroups; this adapter dispatches at most {max} per dimension (split the layer, or run the model on the CPU)",
+                self.step_name(i)
+            )));
+        }
+        Ok(())
+    }
+
     /// One dispatch of `kernel` over `groups` with `uniform` at binding 0 and `bufs` at 1…
     async fn dispatch(
         &mut self,
@@ -122,13 +133,7 @@ impl Builder<'_> {
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
-        let max = self.gpu.device.limits().max_compute_workgroups_per_dimension;
-        if groups.iter().any(|&g| g > max) {
-            return Err(GpuError::Limits(format!(
-                "{}: {kernel} needs {groups:?} workgroups; this adapter dispatches at most {max} per dimension (split the layer, or run the model on the CPU)",
-                self.step_name(i)
-            )));
-        }
+        self.check_groups(i, kernel, groups)?;
         let pipeline = self.gpu.cached_pipeline(kernel).await?;
         let ub = self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(kernel),
@@ -223,13 +228,21 @@ async fn qconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     if win.input.len() != 2 || matches!(spec.out, QConvOut::I32) || b.layout_of(ys).is_none() {
         return Ok(None);
     }
-    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let (n, c, m, g) = (spec.batch(), spec.in_channels(), spec.out_channels(), spec.group);
+    let npix = n * win.output[0] * win.output[1];
+    let depthwise = c == g && m == g;
+    // The grid, checked before any buffer is made: qconv.wgsl takes 4 pixels per invocation.
+    let groups = if depthwise {
+        [npix.div_ceil(64) as u32, c.div_ceil(4) as u32, 1]
+    } else {
+        [npix.div_ceil(4).div_ceil(64) as u32, m.div_ceil(4) as u32, 1]
+    };
+    b.check_groups(i, if depthwise { "dwconv.wgsl" } else { "qconv.wgsl" }, groups)?;
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let (cg, mg) = (c / g, m / g);
     let (ih, iw, oh, ow) = (win.input[0], win.input[1], win.output[0], win.output[1]);
     let (kh, kw) = (win.kernel[0], win.kernel[1]);
     let taps = kh * kw;
-    let npix = n * oh * ow;
     let xshift = if xd == DType::U8 { 128 } else { 0 };
     let wshift = if spec.w_dtype == DType::U8 { 128 } else { 0 };
     let a = xshift - spec.zx; // x' + a = x − zx
@@ -240,7 +253,7 @@ async fn qconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     };
     let bias = |c: usize| spec.bias.as_ref().map_or(0, |b| b[c]);
 
-    if cg == 1 && mg == 1 {
+    if depthwise {
         // Direct depthwise: weights (w − zw) as i32, four channels per vec4, rows [c/4][tap].
         let c4 = c.div_ceil(4);
         let mut wv = vec![0i32; c4 * taps * 4];
@@ -257,7 +270,6 @@ async fn qconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
         u.extend(epi(&spec));
         let wb = b.const_buf(i, "dwconv weights", bytemuck::cast_slice(&wv))?;
         let cb = b.const_buf(i, "dwconv channels", bytemuck::cast_slice(&chans))?;
-        let groups = [npix.div_ceil(64) as u32, c4 as u32, 1];
         return Ok(Some(vec![b.dispatch(i, "dwconv.wgsl", &u, &[&xb, &wb, &cb, &yb], groups).await?]));
     }
 
@@ -293,7 +305,6 @@ async fn qconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     let chans = chan(&spec, &add, &zb);
     let wb = b.const_buf(i, "qconv weights", bytemuck::cast_slice(&wq))?;
     let cb = b.const_buf(i, "qconv channels", bytemuck::cast_slice(&chans))?;
-    let groups = [npix.div_ceil(64) as u32, m4 as u32, 1];
     Ok(Some(vec![b.dispatch(i, "qconv.wgsl", &u, &[&xb, &wb, &cb, &yb], groups).await?]))
 }
 
