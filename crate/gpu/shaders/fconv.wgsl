@@ -1,5 +1,6 @@
 // Float32 Conv (NCHW): any kernel size, stride, padding, dilation and groups, one invocation
-// per output element, then the bias, the fused clamp (a Relu/Clip folded into the Conv at
+// per 4 output pixels × 4 output channels (each input value loaded feeds four channels when
+// they share a group, each weight four pixels), then the bias, the fused clamp (a Relu/Clip folded into the Conv at
 // plan time) and the fused per-channel max, in the CPU's order. The sum runs over input
 // channels, then kernel rows, then columns, in f32: a different order from the CPU's blocked
 // SGEMM, so results agree to rounding (tests bound the difference), not bit for bit.
@@ -28,7 +29,7 @@ struct F {
     has_cmax: u32,
     lo: f32,
     hi: f32,
-    _pad: u32,
+    fast: u32,      // 1: the four channels of an invocation are in one group
 }
 
 @group(0) @binding(0) var<uniform> u: F;
@@ -38,38 +39,9 @@ struct F {
 @group(0) @binding(4) var<storage, read> cmax: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    let m = gid.y;
-    if (p >= u.npix || m >= u.m) {
-        return;
-    }
-    let ohw = u.oh * u.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    let oy = r / u.ow;
-    let ox = r % u.ow;
-    let c0 = (m / u.mg) * u.cg;
-    let hw = u.ih * u.iw;
-    var acc: f32 = 0.0;
-    for (var ci: u32 = 0u; ci < u.cg; ci = ci + 1u) {
-        let xplane = (n * u.c + c0 + ci) * hw;
-        let wrow = (m * u.cg + ci) * u.kh * u.kw;
-        for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-            let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
-            if (iy < 0 || iy >= i32(u.ih)) {
-                continue;
-            }
-            for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-                let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
-                if (ix < 0 || ix >= i32(u.iw)) {
-                    continue;
-                }
-                acc = acc + x[xplane + u32(iy) * u.iw + u32(ix)] * w[wrow + ky * u.kw + kx];
-            }
-        }
-    }
+const PX: u32 = 4u;
+
+fn finish(acc: f32, m: u32) -> f32 {
     var y = acc;
     if (u.has_bias == 1u) {
         y = y + bias[m];
@@ -86,5 +58,73 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             y = b;
         }
     }
-    out[(n * u.m + m) * ohw + r] = y;
+    return y;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p0 = gid.x * PX;
+    let m0 = gid.y * 4u;
+    if (p0 >= u.npix || m0 >= u.m) {
+        return;
+    }
+    let ohw = u.oh * u.ow;
+    let hw = u.ih * u.iw;
+    let taps = u.kh * u.kw;
+    let last = u.m - 1u;
+    let ms = vec4<u32>(m0, min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last));
+    var iy0: array<i32, 4>;
+    var ix0: array<i32, 4>;
+    var nn: array<u32, 4>;
+    for (var j: u32 = 0u; j < PX; j = j + 1u) {
+        let p = min(p0 + j, u.npix - 1u);
+        let r = p % ohw;
+        nn[j] = p / ohw;
+        iy0[j] = i32((r / u.ow) * u.sh) - i32(u.ph);
+        ix0[j] = i32((r % u.ow) * u.sw) - i32(u.pw);
+    }
+    var acc: array<vec4<f32>, 4>;
+    let lanes = select(4u, 1u, u.fast == 1u);
+    for (var l: u32 = 0u; l < lanes; l = l + 1u) {
+        let c0 = (ms[l] / u.mg) * u.cg;
+        for (var ci: u32 = 0u; ci < u.cg; ci = ci + 1u) {
+            for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
+                for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
+                    let t = ci * taps + ky * u.kw + kx;
+                    if (u.fast == 1u) {
+                        let wv = vec4<f32>(w[ms.x * u.cg * taps + t], w[ms.y * u.cg * taps + t], w[ms.z * u.cg * taps + t], w[ms.w * u.cg * taps + t]);
+                        for (var j: u32 = 0u; j < PX; j = j + 1u) {
+                            let iy = iy0[j] + i32(ky * u.dh);
+                            let ix = ix0[j] + i32(kx * u.dw);
+                            if (iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw)) {
+                                acc[j] = acc[j] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.iw + u32(ix)] * wv;
+                            }
+                        }
+                    } else {
+                        let wl = w[ms[l] * u.cg * taps + t];
+                        for (var j: u32 = 0u; j < PX; j = j + 1u) {
+                            let iy = iy0[j] + i32(ky * u.dh);
+                            let ix = ix0[j] + i32(kx * u.dw);
+                            if (iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw)) {
+                                acc[j][l] = acc[j][l] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.iw + u32(ix)] * wl;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (var j: u32 = 0u; j < PX; j = j + 1u) {
+        let p = p0 + j;
+        if (p >= u.npix) {
+            break;
+        }
+        let r = p % ohw;
+        for (var l: u32 = 0u; l < 4u; l = l + 1u) {
+            let m = m0 + l;
+            if (m < u.m) {
+                out[(nn[j] * u.m + m) * ohw + r] = finish(acc[j][l], m);
+            }
+        }
+    }
 }

@@ -371,12 +371,12 @@ async fn fconv(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
         step.attrs.floats(FUSED_CHANNEL_MAX_ATTR).is_some() as u32,
         lo.unwrap_or(0.0).to_bits(),
         hi.unwrap_or(0.0).to_bits(),
-        0,
+        (group == 1 || (m / group) % 4 == 0) as u32,
     ]);
     let wb = b.const_buf(i, "conv weights", bytemuck::cast_slice(wv))?;
     let bb = b.const_buf(i, "conv bias", bytemuck::cast_slice(&bv))?;
     let mb = b.const_buf(i, "conv channel max", bytemuck::cast_slice(&cmax))?;
-    let groups = [npix.div_ceil(64) as u32, m as u32, 1];
+    let groups = [npix.div_ceil(4).div_ceil(64) as u32, m.div_ceil(4) as u32, 1];
     Ok(Some(vec![b.dispatch(i, "fconv.wgsl", &u, &[&xb, &wb, &bb, &mb, &yb], groups).await?]))
 }
 
