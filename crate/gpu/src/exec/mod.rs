@@ -242,11 +242,20 @@ impl GpuPlan {
                 None => list.push((op, 1)),
             }
         }
+        // Buffers, each counted once (aliases share their input's).
+        let mut bufs: Vec<&wgpu::Buffer> = self._keep.iter().collect();
+        for sb in self.slots.iter().flatten() {
+            bufs.push(&sb.buf);
+            bufs.extend(sb.staging.as_ref());
+        }
+        bufs.sort();
+        bufs.dedup();
+        let mib = bufs.iter().map(|b| b.size()).sum::<u64>() as f64 / (1 << 20) as f64;
         let fmt = |l: &[(String, usize)]| l.iter().map(|(o, c)| format!("{o} ×{c}")).collect::<Vec<_>>().join(", ");
         let n_gpu: usize = gpu.iter().map(|e| e.1).sum();
         let gpu_phases = self.phases.iter().filter(|p| matches!(p, Phase::Gpu { .. })).count();
         format!(
-            "{n_gpu} of {} steps on the GPU ({}); on the CPU: {}; {gpu_phases} GPU phase(s), one command encoder each",
+            "{n_gpu} of {} steps on the GPU ({}); on the CPU: {}; {gpu_phases} GPU phase(s), one command encoder each; {mib:.1} MiB of GPU buffers",
             self.placement.len(),
             if gpu.is_empty() { "none".into() } else { fmt(&gpu) },
             if cpu.is_empty() { "none".into() } else { fmt(&cpu) },
