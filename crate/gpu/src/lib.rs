@@ -1,4 +1,4 @@
-//! qplay's GPU backend (first kernels): wgpu compute shaders — WebGPU in the browser, Vulkan
+//! qplay's GPU backend: wgpu compute shaders — WebGPU in the browser, Vulkan
 //! natively (lavapipe on machines without a GPU).
 //!
 //! The CPU kernels of `qplay-core` are the numerical reference. The int8 GEMM here
@@ -10,8 +10,8 @@
 //! shader text never contains a shape.
 //!
 //! The executor ([`GpuPlan`], module `exec`) runs a planned model (a core [`Plan`]) on the GPU:
-//! quantized convolutions (implicit GEMM and direct depthwise), QuantizeLinear /
-//! DequantizeLinear and the float element-wise and data-movement ops of the int8 person
+//! quantized convolutions (implicit GEMM and direct depthwise), float convolutions,
+//! QuantizeLinear / DequantizeLinear and the float element-wise and data-movement ops of the int8 person
 //! detector, tensors kept in GPU buffers between ops, one command encoder per run of GPU steps,
 //! buffers and bind groups made once at plan time, pipelines cached by (kernel, `dot4`
 //! variant); every other op runs on the CPU reference with a download/upload at the edges.
