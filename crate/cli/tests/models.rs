@@ -116,6 +116,23 @@ fn bench_runs() {
 }
 
 #[test]
+fn bench_gpu_times_the_gpu_executor_beside_the_cpu() {
+    // Needs a Vulkan driver (lavapipe where there is no GPU, as `npm test` installs).
+    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    let (code, out, err) =
+        qplay(&["bench", "www/models/blazeface_short.onnx", "--iters", "1", "--warmup", "0", "--gpu", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = &v["gpu"];
+    assert!(g["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(g["placement"].as_str().unwrap().contains("steps on the GPU"), "{v}");
+    // FP32 convolutions sum in another order on the GPU: equal to rounding, reported as such.
+    assert!(
+        g["vs_cpu"].as_str().unwrap().contains("identical") || g["vs_cpu"].as_str().unwrap().contains("max |diff|")
+    );
+}
+
+#[test]
 fn bad_files_fail_with_a_message() {
     let junk = tmp("junk.onnx");
     std::fs::write(&junk, (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<u8>>()).unwrap();

@@ -10,3 +10,9 @@ fn dot4(x: u32, y: u32) -> i32 {
     }
     return s;
 }
+
+// The four int8 lanes of a packed word, sign-extended (byte 0 in .x); equals unpack4xI8.
+fn unpack4(x: u32) -> vec4<i32> {
+    let xi = bitcast<i32>(x);
+    return vec4<i32>(extractBits(xi, 0u, 8u), extractBits(xi, 8u, 8u), extractBits(xi, 16u, 8u), extractBits(xi, 24u, 8u));
+}

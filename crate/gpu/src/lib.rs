@@ -1,4 +1,4 @@
-//! qplay's GPU backend (first kernels): wgpu compute shaders — WebGPU in the browser, Vulkan
+//! qplay's GPU backend: wgpu compute shaders — WebGPU in the browser, Vulkan
 //! natively (lavapipe on machines without a GPU).
 //!
 //! The CPU kernels of `qplay-core` are the numerical reference. The int8 GEMM here
@@ -9,22 +9,69 @@
 //! round-half-to-even (WGSL `round`) as the CPU epilogue. Shapes travel in a uniform buffer;
 //! shader text never contains a shape.
 //!
-//! Not yet: the executor that keeps whole models on the GPU (one encoder per inference, buffer
-//! reuse, pipeline cache by op/dtype/attributes), FP32 kernels, and the browser build.
+//! The executor ([`GpuPlan`], module `exec`) runs a planned model (a core [`Plan`]) on the GPU:
+//! quantized convolutions (implicit GEMM and direct depthwise), float convolutions,
+//! QuantizeLinear / DequantizeLinear and the float element-wise and data-movement ops of the int8 person
+//! detector, tensors kept in GPU buffers between ops, one command encoder per run of GPU steps,
+//! buffers and bind groups made once at plan time, pipelines cached by (kernel, `dot4`
+//! variant); every other op runs on the CPU reference with a download/upload at the edges.
+//!
+//! [`Plan`]: qplay_core::model::Plan
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
+mod exec;
 mod qgemm;
 
+pub use exec::{GpuPlan, Placement};
 pub use qgemm::QGemm;
 
-/// The WGSL sources, by file name: the kernel and the two `dot4` preludes (for the naga
-/// validation test and for pipeline creation).
-pub const SHADERS: [(&str, &str); 3] = [
+/// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
+/// the shared requantization epilogue), for the naga validation test and pipeline creation.
+pub const SHADERS: [(&str, &str); 11] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
+    ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
+    ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
+    ("dwconv.wgsl", include_str!("../shaders/dwconv.wgsl")),
+    ("quantize.wgsl", include_str!("../shaders/quantize.wgsl")),
+    ("dequantize.wgsl", include_str!("../shaders/dequantize.wgsl")),
+    ("binary.wgsl", include_str!("../shaders/binary.wgsl")),
+    ("copy.wgsl", include_str!("../shaders/copy.wgsl")),
     ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
     ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
+    ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
 ];
+
+/// The kernels (WGSL files with an entry point `main`).
+pub const KERNELS: [&str; 8] = [
+    "qgemm.wgsl",
+    "qconv.wgsl",
+    "fconv.wgsl",
+    "dwconv.wgsl",
+    "quantize.wgsl",
+    "dequantize.wgsl",
+    "binary.wgsl",
+    "copy.wgsl",
+];
+
+fn shader(name: &str) -> &'static str {
+    SHADERS.iter().find(|(n, _)| *n == name).map_or("", |(_, s)| s)
+}
+
+/// The full WGSL text of `kernel` with its preludes: the `dot4`/`unpack4` variant (`packed`:
+/// `dot4I8Packed`, else the unpacking one) for the integer kernels, and the requantization
+/// epilogue for the convolutions. `None` for an unknown kernel.
+pub fn kernel_source(kernel: &str, packed: bool) -> Option<String> {
+    let dot4 = shader(if packed { "dot4_packed.wgsl" } else { "dot4_unpacked.wgsl" });
+    let body = KERNELS.contains(&kernel).then(|| shader(kernel))?;
+    Some(match kernel {
+        "qconv.wgsl" | "dwconv.wgsl" => format!("{dot4}\n{}\n{body}", shader("requant.wgsl")),
+        "qgemm.wgsl" | "dequantize.wgsl" => format!("{dot4}\n{body}"),
+        _ => body.to_string(),
+    })
+}
 
 /// What can go wrong, each with what to do about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +119,8 @@ pub struct Gpu {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     packed_dot: bool,
+    /// Compiled pipelines by (kernel, packed `dot4`).
+    pipelines: Mutex<HashMap<(&'static str, bool), wgpu::ComputePipeline>>,
 }
 
 impl fmt::Debug for Gpu {
@@ -103,7 +152,7 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError::Device(e.to_string()))?;
-        Ok(Gpu { device, queue, info, packed_dot })
+        Ok(Gpu { device, queue, info, packed_dot, pipelines: Mutex::new(HashMap::new()) })
     }
 
     /// [`Gpu::new`], blocking (native only).
@@ -158,11 +207,27 @@ impl Gpu {
 
     /// The `dot4` prelude for this adapter.
     fn dot4_prelude(&self) -> &'static str {
-        if self.packed_dot {
-            SHADERS[1].1
-        } else {
-            SHADERS[2].1
+        shader(if self.packed_dot { "dot4_packed.wgsl" } else { "dot4_unpacked.wgsl" })
+    }
+
+    /// The pipeline of `kernel` for this adapter's `dot4` variant, compiled once and cached.
+    async fn cached_pipeline(&self, kernel: &'static str) -> Result<wgpu::ComputePipeline, GpuError> {
+        let key = (kernel, self.packed_dot);
+        if let Some(p) =
+            self.pipelines.lock().map_err(|_| GpuError::Device("pipeline cache poisoned".into()))?.get(&key)
+        {
+            return Ok(p.clone());
         }
+        let source = kernel_source(kernel, self.packed_dot)
+            .ok_or_else(|| GpuError::Input(format!("no kernel named `{kernel}`")))?;
+        let p = self.pipeline(kernel, &source).await?;
+        self.pipelines.lock().map_err(|_| GpuError::Device("pipeline cache poisoned".into()))?.insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Number of pipelines compiled and cached so far.
+    pub fn cached_pipelines(&self) -> usize {
+        self.pipelines.lock().map_or(0, |p| p.len())
     }
 
     /// Reads a storage buffer of `len` `i32` back to the CPU.

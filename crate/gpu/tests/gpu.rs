@@ -3,7 +3,7 @@
 //! file validated by naga; bad input.
 
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
-use qplay_gpu::{Gpu, GpuError, QGemm, SHADERS};
+use qplay_gpu::{kernel_source, Gpu, GpuError, QGemm, KERNELS, SHADERS};
 
 /// A seeded xorshift generator.
 struct Rng(u64);
@@ -26,14 +26,31 @@ fn gpu() -> Gpu {
 
 #[test]
 fn every_wgsl_file_validates_with_naga() {
-    let kernel = SHADERS[0].1;
-    for (name, prelude) in &SHADERS[1..] {
-        let src = format!("{prelude}\n{kernel}");
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("{name} + qgemm.wgsl: {}", e.emit_to_string(&src)));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{name} + qgemm.wgsl: {e:?}"));
+    // Every kernel with each `dot4` prelude; together they cover every .wgsl file.
+    let mut covered = std::collections::BTreeSet::new();
+    for kernel in KERNELS {
+        for packed in [true, false] {
+            let src = kernel_source(kernel, packed).unwrap();
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{kernel} (packed {packed}): {}", e.emit_to_string(&src)));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{kernel} (packed {packed}): {e:?}"));
+            for (name, text) in SHADERS {
+                if src.contains(text) {
+                    covered.insert(name);
+                }
+            }
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".wgsl") {
+            let listed = SHADERS.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
+            let listed = listed.unwrap_or_else(|| panic!("{name} is not listed in SHADERS"));
+            assert!(covered.contains(listed), "{name} is not validated by any kernel");
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! `qplay bench MODEL [--iters N]`: median native CPU latency of one inference (1 thread).
+//! `qplay bench MODEL [--iters N] [--gpu]`: median native CPU latency of one inference (1
+//! thread); with `--gpu`, the GPU executor (`qplay-gpu`) timed beside it on the same plan and
+//! input, runs interleaved, and its outputs compared with the CPU's.
 
 use super::common::{detector, median, read};
 use crate::args::Args;
@@ -6,12 +8,13 @@ use qplay_core::detect::pipeline::input_shape;
 use qplay_core::model::{load_onnx, Plan, Tensor};
 use qplay_core::ops::Registry;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--json]";
+pub const USAGE: &str = "qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--gpu] [--json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &["iters", "warmup", "profile"], &["json"])?;
+    let a = Args::parse(argv, &["iters", "warmup", "profile"], &["json", "gpu"])?;
     let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
     let iters: usize = a.opt("iters")?.unwrap_or(20);
     let warmup: usize = a.opt("warmup")?.unwrap_or(3);
@@ -39,28 +42,117 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     };
     let graph = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
     let plan = Plan::new(&graph, &Registry::new(), &[(name.clone(), shape.clone())]).map_err(|e| e.to_string())?;
+    let plan = Arc::new(plan);
     let n: usize = shape.iter().product();
     let x = Tensor::f32(shape.clone(), (0..n).map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0).collect())
         .map_err(|e| e.to_string())?;
     let inputs = [(name, x)];
+    let mut gpu = if a.flag("gpu") { Some(GpuBench::new(plan.clone())?) } else { None };
     for _ in 0..warmup {
         plan.run(&inputs).map_err(|e| e.to_string())?;
+        if let Some(g) = gpu.as_mut() {
+            g.exec.run_blocking(&inputs).map_err(|e| e.to_string())?;
+        }
     }
     let mut times = Vec::with_capacity(iters);
+    let mut gpu_times = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t = Instant::now();
         plan.run(&inputs).map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
+        if let Some(g) = gpu.as_mut() {
+            let t = Instant::now();
+            g.exec.run_blocking(&inputs).map_err(|e| e.to_string())?;
+            gpu_times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
     }
     let med = median(times.clone());
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let gpu_report = match gpu.as_mut() {
+        Some(g) => Some(g.report(&plan, &inputs, &gpu_times)?),
+        None => None,
+    };
     if a.flag("json") {
-        println!(
-            "{}",
-            serde_json::json!({ "model": model, "shape": shape, "iters": iters, "median_ms": med, "min_ms": min })
-        );
+        let mut j =
+            serde_json::json!({ "model": model, "shape": shape, "iters": iters, "median_ms": med, "min_ms": min });
+        if let Some(r) = &gpu_report {
+            j["gpu"] = r.clone();
+        }
+        println!("{j}");
     } else {
         println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, 1 thread)");
+        if let Some(r) = &gpu_report {
+            println!(
+                "GPU ({}): median {:.2} ms, min {:.2} ms over {iters} runs, interleaved with the CPU's (plan {:.0} ms, first run {:.0} ms); outputs vs CPU: {}",
+                r["adapter"].as_str().unwrap_or_default(),
+                r["median_ms"].as_f64().unwrap_or_default(),
+                r["min_ms"].as_f64().unwrap_or_default(),
+                r["plan_ms"].as_f64().unwrap_or_default(),
+                r["first_run_ms"].as_f64().unwrap_or_default(),
+                r["vs_cpu"].as_str().unwrap_or_default(),
+            );
+            println!("  {}", r["placement"].as_str().unwrap_or_default());
+        }
     }
     Ok(())
+}
+
+/// The GPU side of `--gpu`: the device and the executor, with the cost of getting them.
+struct GpuBench {
+    adapter: String,
+    exec: qplay_gpu::GpuPlan,
+    plan_ms: f64,
+    first_run_ms: f64,
+}
+
+impl GpuBench {
+    fn new(plan: Arc<Plan>) -> Result<GpuBench, String> {
+        let gpu = qplay_gpu::Gpu::new_blocking().map_err(|e| format!("--gpu: {e}"))?;
+        let t = Instant::now();
+        let exec = qplay_gpu::GpuPlan::new_blocking(&gpu, plan).map_err(|e| format!("--gpu: {e}"))?;
+        let plan_ms = t.elapsed().as_secs_f64() * 1e3;
+        Ok(GpuBench { adapter: gpu.adapter(), exec, plan_ms, first_run_ms: f64::NAN })
+    }
+
+    /// Times, placement, and how the GPU's outputs compare with the CPU's (bit for bit, or the
+    /// largest difference).
+    fn report(&mut self, plan: &Plan, inputs: &[(String, Tensor)], times: &[f64]) -> Result<serde_json::Value, String> {
+        let t = Instant::now();
+        let got = self.exec.run_blocking(inputs).map_err(|e| e.to_string())?;
+        if self.first_run_ms.is_nan() {
+            self.first_run_ms = t.elapsed().as_secs_f64() * 1e3;
+        }
+        let want = plan.run(inputs).map_err(|e| e.to_string())?;
+        let (mut differ, mut total, mut worst) = (0usize, 0usize, 0f64);
+        for (g, c) in got.iter().zip(&want) {
+            let (g, c) = (g.to_f32_vec(), c.to_f32_vec());
+            total += c.len();
+            for (p, q) in g.iter().zip(&c) {
+                if p.to_bits() != q.to_bits() {
+                    differ += 1;
+                    worst = worst.max((p - q).abs() as f64);
+                }
+            }
+        }
+        let vs_cpu = if differ == 0 {
+            format!("identical ({total} values)")
+        } else {
+            format!("{differ} of {total} values differ, max |diff| {worst:e}")
+        };
+        let (med, min) = if times.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (median(times.to_vec()), times.iter().copied().fold(f64::INFINITY, f64::min))
+        };
+        Ok(serde_json::json!({
+            "adapter": self.adapter,
+            "median_ms": med,
+            "min_ms": min,
+            "plan_ms": self.plan_ms,
+            "first_run_ms": self.first_run_ms,
+            "placement": self.exec.summary(),
+            "vs_cpu": vs_cpu,
+            "identical": differ == 0,
+        }))
+    }
 }

@@ -21,7 +21,7 @@ use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
 use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
-use super::{numel, DType, Graph, ModelError, Node, Tensor};
+use super::{numel, Attrs, DType, Graph, ModelError, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -102,6 +102,8 @@ enum Source {
 struct Step {
     name: String,
     op_type: String,
+    /// The node's attributes (for other executors, e.g. the GPU backend, that re-read them).
+    attrs: Attrs,
     op: Box<dyn Op>,
     inputs: Vec<Source>,
     /// The slot of each output; `None` for outputs the node leaves unnamed.
@@ -327,6 +329,7 @@ impl Plan {
                 steps.push(Step {
                     name: node.name.clone(),
                     op_type: node.op_type.clone(),
+                    attrs: node.attrs.clone(),
                     op,
                     inputs: sources,
                     outputs,
@@ -532,6 +535,103 @@ impl Plan {
             results.push(t);
         }
         Ok(results)
+    }
+}
+
+/// Where a step reads an input from, as seen by another executor ([`Plan::step`]).
+#[derive(Debug, Clone, Copy)]
+pub enum StepInput<'a> {
+    /// A runtime tensor: the slot index ([`Plan::slot`]).
+    Slot(usize),
+    /// A constant known at plan time.
+    Const(&'a Tensor),
+    /// An omitted optional input.
+    Omitted,
+}
+
+/// A read-only view of one runtime step, for executors other than [`Plan::run`] (the GPU
+/// backend walks these in order and runs each step itself or through [`Plan::eval_step`]).
+#[derive(Debug, Clone)]
+pub struct StepView<'a> {
+    /// Node name.
+    pub name: &'a str,
+    /// ONNX op type (after planning's rewrites, e.g. `QLinearConv` for a lowered QDQ Conv).
+    pub op_type: &'a str,
+    /// The node's attributes, internal fused ones included.
+    pub attrs: &'a Attrs,
+    /// The inputs, in node order.
+    pub inputs: Vec<StepInput<'a>>,
+    /// The slot of each output (`None`: an output the node leaves unnamed).
+    pub outputs: &'a [Option<usize>],
+    /// Slots whose last reader is this step.
+    pub free: &'a [usize],
+}
+
+impl<'a> StepInput<'a> {
+    fn of(src: &'a Source) -> StepInput<'a> {
+        match src {
+            Source::Slot(s) => StepInput::Slot(*s),
+            Source::Const(t) => StepInput::Const(t),
+            Source::Omitted => StepInput::Omitted,
+        }
+    }
+}
+
+impl Plan {
+    /// Number of runtime steps.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Step `i` (in execution order), read-only. Panics when `i ≥ step_count()`.
+    pub fn step(&self, i: usize) -> StepView<'_> {
+        let s = &self.steps[i];
+        StepView {
+            name: &s.name,
+            op_type: &s.op_type,
+            attrs: &s.attrs,
+            inputs: s.inputs.iter().map(StepInput::of).collect(),
+            outputs: &s.outputs,
+            free: &s.free,
+        }
+    }
+
+    /// Number of runtime slots (graph inputs and step outputs).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Slot `i`: tensor name, dtype and static shape. Panics when `i ≥ slot_count()`.
+    pub fn slot(&self, i: usize) -> (&str, DType, &[usize]) {
+        let s = &self.slots[i];
+        (&s.name, s.dtype, &s.shape)
+    }
+
+    /// The slot of each graph input, in model order.
+    pub fn input_slots(&self) -> Vec<usize> {
+        self.inputs.iter().map(|i| i.slot).collect()
+    }
+
+    /// Where each graph output comes from, in model order.
+    pub fn output_sources(&self) -> Vec<StepInput<'_>> {
+        self.outputs.iter().map(|(_, s)| StepInput::of(s)).collect()
+    }
+
+    /// Runs step `i`'s CPU op on `args` (one per [`StepView::inputs`], constants included) and
+    /// checks each output against its planned dtype and shape.
+    pub fn eval_step(&self, i: usize, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {
+        let step = &self.steps[i];
+        let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+        let computed = step.op.eval(args).map_err(err)?;
+        if computed.len() < step.outputs.len() {
+            return Err(err(output_count(computed.len(), step.outputs.len())));
+        }
+        for (slot, t) in step.outputs.iter().zip(&computed) {
+            let Some(slot) = *slot else { continue };
+            let info = &self.slots[slot];
+            check_against(t, info.dtype, &info.shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
+        }
+        Ok(computed)
     }
 }
 

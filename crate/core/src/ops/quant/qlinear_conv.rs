@@ -123,13 +123,190 @@ impl Op for QConv {
         let s = self.kind.slots();
         let x = input(inputs, s.x)?;
         let w = input(inputs, s.w)?;
+        let spec = self.spec(&x.shape, x.dtype(), inputs)?;
+        let plan = &spec.plan;
+        let n_out = crate::ops::nn::checked_numel(&plan.out_shape)?;
+        let mut data = match spec.out {
+            QConvOut::I32 => Data::I32(vec![0; n_out]),
+            QConvOut::F32 { .. } => Data::F32(vec![0.0; n_out]),
+            QConvOut::Codes { dtype: DType::U8, .. } => Data::U8(vec![0; n_out]),
+            QConvOut::Codes { .. } => Data::I8(vec![0; n_out]),
+        };
+        let (lo, hi) = match spec.out {
+            QConvOut::F32 { lo, hi } => (lo, hi),
+            _ => (f32::NEG_INFINITY, f32::INFINITY),
+        };
+        let (zy, qlo, qhi) = match spec.out {
+            QConvOut::Codes { zero_point, lo, hi, .. } => (zero_point, lo, hi),
+            _ => (0, 0, 0),
+        };
+        let cfg = Cfg {
+            plan,
+            group: spec.group,
+            zx: spec.zx,
+            zw: &spec.zw,
+            bias: spec.bias.as_deref(),
+            scale: &spec.scale,
+            lo,
+            hi,
+            zy,
+            qlo,
+            qhi,
+        };
+        let wb = bytes_of(w)?;
+        match &x.data {
+            Data::U8(xd) => self.run(&cfg, xd, wb, &mut data)?,
+            Data::I8(xd) => self.run(&cfg, xd, wb, &mut data)?,
+            _ => return Err(format!("x must be uint8 or int8, got {:?}", x.dtype())),
+        }
+        match (&mut data, &spec.channel_max) {
+            (_, None) => {}
+            (Data::F32(v), Some(ChannelMax::F32(m))) => apply_channel_max(v, m, plan)?,
+            (Data::U8(v), Some(ChannelMax::Codes(m))) => {
+                apply_channel_max(v, &m.iter().map(|&q| q as u8).collect::<Vec<_>>(), plan)?
+            }
+            (Data::I8(v), Some(ChannelMax::Codes(m))) => {
+                apply_channel_max(v, &m.iter().map(|&q| q as i8).collect::<Vec<_>>(), plan)?
+            }
+            _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
+        }
+        Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
+    }
+}
+
+/// What one `QLinearConv` / `ConvInteger` computes, resolved against its input's shape and type
+/// and its constant parameters: everything a kernel needs besides the data. The CPU kernels run
+/// from it, and so do other backends (the GPU's), so both read the same numbers.
+#[derive(Debug, Clone)]
+pub struct QConvSpec {
+    plan: Plan,
+    /// Groups.
+    pub group: usize,
+    /// Input data type (uint8 or int8).
+    pub x_dtype: DType,
+    /// Weight data type (uint8 or int8).
+    pub w_dtype: DType,
+    /// Input zero-point.
+    pub zx: i32,
+    /// Weight zero-point per output channel.
+    pub zw: Vec<i32>,
+    /// The int32 bias per output channel, as the kernels add it: on the direct depthwise path
+    /// ([`QConvSpec::depthwise_path`]) clamped to ±2³⁰ (no real bias comes near).
+    pub bias: Option<Vec<i32>>,
+    /// Multiplier per output channel: `sx·sw/sy` (8-bit output), `sx·sw` (float output), or
+    /// one `1.0` (ConvInteger).
+    pub scale: Vec<f32>,
+    /// What the output is.
+    pub out: QConvOut,
+    /// Fused per-output-channel upper bounds (one value or one per channel), in the output's
+    /// domain (codes for 8-bit output).
+    pub channel_max: Option<ChannelMax>,
+}
+
+/// The output of a quantized convolution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QConvOut {
+    /// 8-bit codes: `clamp(round_half_even(Σ·scale) + zero_point, lo, hi)`, `lo..=hi` the fused
+    /// activation's bounds as codes (the type's range without one).
+    Codes {
+        /// `U8` or `I8`.
+        dtype: DType,
+        /// Output zero-point.
+        zero_point: i32,
+        /// Lower clamp (code).
+        lo: i32,
+        /// Upper clamp (code).
+        hi: i32,
+    },
+    /// float32 `Σ·scale`, clamped to the fused activation's bounds (infinite without one).
+    F32 {
+        /// Lower clamp.
+        lo: f32,
+        /// Upper clamp.
+        hi: f32,
+    },
+    /// The exact int32 sums (ConvInteger).
+    I32,
+}
+
+/// Fused per-channel upper bounds in the output's domain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelMax {
+    /// Codes (8-bit output).
+    Codes(Vec<i32>),
+    /// Floats (float output).
+    F32(Vec<f32>),
+}
+
+impl QConvSpec {
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.plan.batch
+    }
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.plan.in_channels
+    }
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.plan.out_channels
+    }
+    /// The output's shape.
+    pub fn out_shape(&self) -> &[usize] {
+        &self.plan.out_shape
+    }
+    /// The window geometry (1-D lifted to 2-D).
+    pub fn window(&self) -> Window {
+        self.plan.window.lifted_to_2d()
+    }
+    /// Whether the CPU runs this convolution on its direct depthwise kernels (one input
+    /// channel per group, 2-D, at most [`EXACT_F32_TAPS`] taps) rather than the GEMM.
+    pub fn depthwise_path(&self) -> bool {
+        let win = self.window();
+        self.plan.in_channels / self.group == 1
+            && win.input.len() == 2
+            && win.kernel.iter().product::<usize>() <= EXACT_F32_TAPS
+    }
+}
+
+/// Resolves a `QLinearConv` or `ConvInteger` node (`op_type`, its attributes, internal fused
+/// ones included) against its input's shape and type and its other inputs (`inputs` in node
+/// order; the data input itself is not read and may be `None`).
+pub fn qconv_spec(
+    op_type: &str,
+    attrs: &crate::model::Attrs,
+    x_shape: &[usize],
+    x_dtype: DType,
+    inputs: &[Option<&Tensor>],
+) -> Result<QConvSpec, String> {
+    let node = Node {
+        name: String::new(),
+        op_type: op_type.into(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        attrs: attrs.clone(),
+    };
+    let kind = match op_type {
+        "QLinearConv" if attrs.int(FLOAT_OUTPUT_ATTR, 0) != 0 => Kind::FloatOutput,
+        "QLinearConv" => Kind::QLinear,
+        "ConvInteger" => Kind::Integer,
+        other => return Err(format!("`{other}` is not a quantized convolution")),
+    };
+    QConv { conv: Conv::from_node(&node)?, kind, cache: Mutex::new(None) }.spec(x_shape, x_dtype, inputs)
+}
+
+impl QConv {
+    /// [`qconv_spec`] for this node.
+    fn spec(&self, x_shape: &[usize], x_dtype: DType, inputs: &[Option<&Tensor>]) -> Result<QConvSpec, String> {
+        let s = self.kind.slots();
+        let w = input(inputs, s.w)?;
         let opt = |i: Option<usize>| i.and_then(|i| inputs.get(i).copied().flatten());
         let bias_t = opt(s.bias);
-        let plan = self.conv.plan(&x.shape, &w.shape, bias_t.map(|b| b.shape.as_slice()))?;
+        let plan = self.conv.plan(x_shape, &w.shape, bias_t.map(|b| b.shape.as_slice()))?;
         let m = plan.out_channels;
 
         // Zero-points and scales, validated like QuantizeLinear's.
-        let xq = qtype_of(x.dtype())?;
+        let xq = qtype_of(x_dtype)?;
         let wq = qtype_of(w.dtype())?;
         let one = Tensor::scalar_f32(1.0);
         let scale_or_one = |i: Option<usize>| -> Result<&Tensor, String> {
@@ -145,7 +322,7 @@ impl Op for QConv {
                 _ => Ok(z),
             }
         };
-        let px = params(&x.shape, 1, scale_or_one(s.sx)?, zp_typed(s.zx, x.dtype(), "x_zero_point")?, Some(xq))?;
+        let px = params(x_shape, 1, scale_or_one(s.sx)?, zp_typed(s.zx, x_dtype, "x_zero_point")?, Some(xq))?;
         if px.per_channel.len() != 1 {
             return Err("x_scale and x_zero_point must be scalars (per-tensor)".into());
         }
@@ -163,10 +340,9 @@ impl Op for QConv {
 
         // Output type, per-channel scale, clamp.
         let (lo, hi) = self.conv.clamp.map_or((f32::NEG_INFINITY, f32::INFINITY), |c| (c.lo, c.hi));
-        let n_out = crate::ops::nn::checked_numel(&plan.out_shape)?;
-        let (mut data, scale): (Data, Vec<f32>) = match self.kind {
-            Kind::Integer => (Data::I32(vec![0; n_out]), vec![1.0]),
-            Kind::FloatOutput => (Data::F32(vec![0.0; n_out]), (0..m).map(|c| sx * wp(c).scale).collect()),
+        let (mut out, scale): (QConvOut, Vec<f32>) = match self.kind {
+            Kind::Integer => (QConvOut::I32, vec![1.0]),
+            Kind::FloatOutput => (QConvOut::F32 { lo, hi }, (0..m).map(|c| sx * wp(c).scale).collect()),
             Kind::QLinear => {
                 let zy_t = opt(s.zy);
                 let dy = zy_t.map_or(DType::U8, |z| z.dtype());
@@ -175,62 +351,52 @@ impl Op for QConv {
                     return Err("y_scale and y_zero_point must be scalars (per-tensor)".into());
                 }
                 let sy = py.per_channel[0].scale;
-                let d = match dy {
-                    DType::U8 => Data::U8(vec![0; n_out]),
-                    _ => Data::I8(vec![0; n_out]),
-                };
-                (d, (0..m).map(|c| sx * wp(c).scale / sy).collect())
+                let dtype = if dy == DType::U8 { DType::U8 } else { DType::I8 };
+                (
+                    QConvOut::Codes { dtype, zero_point: 0, lo: 0, hi: 0 },
+                    (0..m).map(|c| sx * wp(c).scale / sy).collect(),
+                )
             }
         };
         // The fused activation's bounds in the output's integer domain (rounding commutes with
         // clamping, so clamping the codes equals quantizing the clamped value).
-        let to_code = match &data {
-            Data::U8(_) | Data::I8(_) => {
+        let to_code = match out {
+            QConvOut::Codes { dtype, .. } => {
                 let sy = input(inputs, s.sy.unwrap_or(6))?.as_f32().map_err(|e| e.to_string())?[0];
                 let zy = opt(s.zy).map_or(Ok(0), |z| z.to_i64_vec().map(|v| v[0] as i32)).map_err(|e| e.to_string())?;
-                let (tmin, tmax) = if matches!(data, Data::U8(_)) { (0, 255) } else { (-128, 127) };
-                Some(Code { sy, zy, tmin, tmax })
+                let (tmin, tmax) = if dtype == DType::U8 { (0, 255) } else { (-128, 127) };
+                let c = Code { sy, zy, tmin, tmax };
+                out = QConvOut::Codes { dtype, zero_point: c.zy, lo: c.of(lo, c.tmin), hi: c.of(hi, c.tmax) };
+                Some(c)
             }
             _ => None,
         };
-        let (zy, qlo, qhi) = match to_code {
-            Some(c) => (c.zy, c.of(lo, c.tmin), c.of(hi, c.tmax)),
-            None => (0, 0, 0),
+        let channel_max = match (&self.conv.channel_max, out, to_code) {
+            (None, ..) => None,
+            (Some(m), QConvOut::F32 { .. }, _) => Some(ChannelMax::F32(m.clone())),
+            (Some(m), QConvOut::Codes { .. }, Some(c)) => {
+                Some(ChannelMax::Codes(m.iter().map(|&b| c.of(b, c.tmax)).collect()))
+            }
+            _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
         };
-
-        let cfg = Cfg {
-            plan: &plan,
+        let mut spec = QConvSpec {
+            plan,
             group: self.conv.group,
+            x_dtype,
+            w_dtype: w.dtype(),
             zx,
-            zw: &zw,
-            bias: bias.as_deref(),
-            scale: &scale,
-            lo,
-            hi,
-            zy,
-            qlo,
-            qhi,
+            zw,
+            bias,
+            scale,
+            out,
+            channel_max,
         };
-        let wb = bytes_of(w)?;
-        match &x.data {
-            Data::U8(xd) => self.run(&cfg, xd, wb, &mut data)?,
-            Data::I8(xd) => self.run(&cfg, xd, wb, &mut data)?,
-            _ => return Err(format!("x must be uint8 or int8, got {:?}", x.dtype())),
-        }
-        if let Some(m) = &self.conv.channel_max {
-            let codes = |c: Code| m.iter().map(|&b| c.of(b, c.tmax)).collect::<Vec<i32>>();
-            match (&mut data, to_code) {
-                (Data::F32(v), _) => apply_channel_max(v, m, &plan)?,
-                (Data::U8(v), Some(c)) => {
-                    apply_channel_max(v, &codes(c).iter().map(|&q| q as u8).collect::<Vec<_>>(), &plan)?
-                }
-                (Data::I8(v), Some(c)) => {
-                    apply_channel_max(v, &codes(c).iter().map(|&q| q as i8).collect::<Vec<_>>(), &plan)?
-                }
-                _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
+        if spec.depthwise_path() {
+            if let Some(b) = &mut spec.bias {
+                b.iter_mut().for_each(|v| *v = (*v).clamp(-(1 << 30), 1 << 30));
             }
         }
-        Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
+        Ok(spec)
     }
 }
 
@@ -386,7 +552,7 @@ impl QConv {
 
 /// Largest kernel for which [`depthwise`] is exact: `taps · 255² < 2²⁴`, so every product and
 /// partial sum of the float kernel is an integer f32 holds exactly.
-const EXACT_F32_TAPS: usize = (1 << 24) / (255 * 255);
+pub const EXACT_F32_TAPS: usize = (1 << 24) / (255 * 255);
 
 /// Depthwise kernel: per channel, `Σ (w − zw)(x − zx)` over the window. The offset integers are
 /// exact in f32 and so are their sums over at most [`EXACT_F32_TAPS`] taps, so the float

@@ -1,0 +1,65 @@
+// Float32 element-wise ops with numpy broadcasting (Add, Sub, Mul; Clip and a per-channel
+// affine step as two of them): out[i] = op(a[ia], b[ib]) over the output's index space, up to
+// 8 dims, each operand's strides 0 along its broadcast dims. One correctly rounded IEEE
+// operation per element, so the result equals the CPU's bit for bit (a multiply and an add
+// are always two dispatches: a fused multiply-add would round once).
+
+struct B {
+    n: u32,        // output elements
+    op: u32,       // 0 add, 1 sub, 2 mul, 3 clip (a only; lo/hi below, absent bounds ±inf)
+    row: u32,      // invocations per dispatch row (2-D dispatch of large tensors)
+    has_lo: u32,
+    has_hi: u32,
+    lo: f32,
+    hi: f32,
+    _pad: u32,
+    dims: array<vec4<u32>, 2>, // output shape, right-aligned to 8 dims (leading 1s)
+    sa: array<vec4<u32>, 2>,   // a's strides (0 where broadcast)
+    sb: array<vec4<u32>, 2>,   // b's strides
+}
+
+@group(0) @binding(0) var<uniform> u: B;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.y * u.row + gid.x;
+    if (i >= u.n) {
+        return;
+    }
+    var rest = i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d: i32 = 7; d >= 0; d = d - 1) {
+        let dim = u.dims[d / 4][d % 4];
+        let k = rest % dim;
+        rest = rest / dim;
+        ia = ia + k * u.sa[d / 4][d % 4];
+        ib = ib + k * u.sb[d / 4][d % 4];
+    }
+    let x = a[ia];
+    var y: f32;
+    switch u.op {
+        case 0u: {
+            y = x + b[ib];
+        }
+        case 1u: {
+            y = x - b[ib];
+        }
+        case 2u: {
+            y = x * b[ib];
+        }
+        default: {
+            y = x;
+            if (u.has_lo == 1u && y < u.lo) {
+                y = u.lo;
+            }
+            if (u.has_hi == 1u && y > u.hi) {
+                y = u.hi;
+            }
+        }
+    }
+    out[i] = y;
+}

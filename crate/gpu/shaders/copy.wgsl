@@ -1,0 +1,36 @@
+// Strided copy of 32-bit words (float32 tensors): Transpose (permuted source strides) and
+// Concat (one copy per input into its slice of the output). Over the index space `dims` (up
+// to 8, right-aligned): out[dst_base + Σ k·sd] = x[Σ k·ss]. Exact (no arithmetic on values).
+
+struct C {
+    n: u32,
+    row: u32,
+    dst_base: u32,
+    _pad: u32,
+    dims: array<vec4<u32>, 2>,
+    ss: array<vec4<u32>, 2>,
+    sd: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> u: C;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.y * u.row + gid.x;
+    if (i >= u.n) {
+        return;
+    }
+    var rest = i;
+    var isrc = 0u;
+    var idst = u.dst_base;
+    for (var d: i32 = 7; d >= 0; d = d - 1) {
+        let dim = u.dims[d / 4][d % 4];
+        let k = rest % dim;
+        rest = rest / dim;
+        isrc = isrc + k * u.ss[d / 4][d % 4];
+        idst = idst + k * u.sd[d / 4][d % 4];
+    }
+    out[idst] = x[isrc];
+}

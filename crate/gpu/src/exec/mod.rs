@@ -1,0 +1,477 @@
+//! The GPU executor: a core [`Plan`] run with its tensors in GPU buffers.
+//!
+//! At plan time ([`GpuPlan::new`]) every step is placed: on the GPU when a kernel here
+//! supports it (see [`kernels`]), else on the CPU, through the plan's own op
+//! ([`Plan::eval_step`], the numerical reference). Consecutive steps with the same placement
+//! form a *phase*. Every tensor a GPU step reads or writes gets one buffer, allocated here once
+//! ([`layout`] says how it is laid out), with its uniforms, bind groups and — for tensors the
+//! CPU needs afterwards — a staging buffer; pipelines come from the [`Gpu`]'s cache, keyed by
+//! (kernel, `dot4` variant). Reshape-like steps on float tensors alias their input's buffer.
+//!
+//! A run ([`GpuPlan::run`]) then allocates nothing on the GPU: for each GPU phase it writes the
+//! tensors the CPU made (graph inputs, CPU steps' outputs) into their buffers, records all the
+//! phase's dispatches and the copies to staging buffers in **one** command encoder, submits it,
+//! and awaits the staging buffers' mapping (a future: the browser awaits it, native code
+//! blocks on it with [`GpuPlan::run_blocking`]). CPU phases run between, on the downloaded
+//! tensors. A model whose steps all run on the GPU is one encoder and one submission per run.
+
+mod kernels;
+pub mod layout;
+
+use crate::{Gpu, GpuError};
+use layout::{pack8, unpack8, Layout};
+use qplay_core::model::{DType, Data, Plan, StepInput, Tensor};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Where a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the GPU.
+    Gpu,
+    /// On the CPU reference implementation (with downloads/uploads at the edges).
+    Cpu,
+}
+
+/// A tensor's GPU buffer.
+#[derive(Debug, Clone)]
+struct SlotBuf {
+    buf: wgpu::Buffer,
+    layout: Layout,
+    /// For tensors the CPU reads after the GPU made them (CPU steps, graph outputs).
+    staging: Option<wgpu::Buffer>,
+}
+
+/// One compute dispatch, everything bound at plan time.
+#[derive(Debug)]
+struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+#[derive(Debug)]
+enum Phase {
+    Gpu {
+        dispatches: Vec<Dispatch>,
+        /// Slots the CPU made that this phase reads: written into their buffers first.
+        uploads: Vec<usize>,
+        /// Slots this phase makes that the CPU reads later: copied to staging and mapped.
+        downloads: Vec<usize>,
+    },
+    Cpu {
+        steps: Vec<usize>,
+    },
+}
+
+/// A [`Plan`] prepared for the GPU: placement, buffers, bind groups, pipelines.
+pub struct GpuPlan {
+    plan: Arc<Plan>,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    placement: Vec<Placement>,
+    slots: Vec<Option<SlotBuf>>,
+    phases: Vec<Phase>,
+    /// Constant and uniform buffers, kept alive with the bind groups that use them.
+    _keep: Vec<wgpu::Buffer>,
+}
+
+impl std::fmt::Debug for GpuPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuPlan").field("placement", &self.summary()).field("phases", &self.phases.len()).finish()
+    }
+}
+
+/// What building one GPU step needs: the device, the plan's facts, the buffers so far.
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    plan: &'a Plan,
+    slots: &'a mut Vec<Option<SlotBuf>>,
+    keep: &'a mut Vec<wgpu::Buffer>,
+}
+
+impl GpuPlan {
+    /// Places every step of `plan`, allocates the buffers and compiles (or takes from the
+    /// cache) the pipelines. Errors: a tensor or dispatch beyond the adapter's limits
+    /// ([`GpuError::Limits`], naming the step: split the layer or run it on the CPU), a kernel
+    /// that fails to compile ([`GpuError::Shader`], naming the kernel).
+    pub async fn new(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let built = Self::build(gpu, plan).await;
+        let error = scope.pop().await;
+        let built = built?;
+        match error {
+            Some(e) => Err(GpuError::Device(format!("building the GPU plan: {e}"))),
+            None => Ok(built),
+        }
+    }
+
+    /// [`GpuPlan::new`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+        pollster::block_on(GpuPlan::new(gpu, plan))
+    }
+
+    async fn build(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+        let n = plan.step_count();
+        let mut slots: Vec<Option<SlotBuf>> = vec![None; plan.slot_count()];
+        let mut keep = Vec::new();
+        let mut placement = Vec::with_capacity(n);
+        let mut step_dispatches: Vec<Vec<Dispatch>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut b = Builder { gpu, plan: &plan, slots: &mut slots, keep: &mut keep };
+            match kernels::build_step(&mut b, i).await? {
+                Some(d) => {
+                    placement.push(Placement::Gpu);
+                    step_dispatches.push(d);
+                }
+                None => {
+                    placement.push(Placement::Cpu);
+                    step_dispatches.push(Vec::new());
+                }
+            }
+        }
+
+        // Which slots the CPU needs: read by a CPU step, or a graph output.
+        let mut cpu_reads = vec![false; plan.slot_count()];
+        for (i, &p) in placement.iter().enumerate() {
+            if p == Placement::Cpu {
+                for inp in plan.step(i).inputs {
+                    if let StepInput::Slot(s) = inp {
+                        cpu_reads[s] = true;
+                    }
+                }
+            }
+        }
+        for src in plan.output_sources() {
+            if let StepInput::Slot(s) = src {
+                cpu_reads[s] = true;
+            }
+        }
+        // Who made each slot: the GPU (true) or the CPU / the caller (false).
+        let mut gpu_made = vec![false; plan.slot_count()];
+        let mut phases = Vec::new();
+        let mut uploaded = vec![false; plan.slot_count()];
+        let mut i = 0;
+        let mut dispatches = step_dispatches.into_iter();
+        while i < n {
+            let start = i;
+            while i < n && placement[i] == placement[start] {
+                i += 1;
+            }
+            if placement[start] == Placement::Cpu {
+                for s in start..i {
+                    for &o in plan.step(s).outputs.iter().flatten() {
+                        gpu_made[o] = false;
+                        uploaded[o] = false;
+                    }
+                }
+                phases.push(Phase::Cpu { steps: (start..i).collect() });
+                for _ in start..i {
+                    dispatches.next();
+                }
+                continue;
+            }
+            let mut uploads = Vec::new();
+            let mut downloads = Vec::new();
+            let mut ds = Vec::new();
+            for s in start..i {
+                let step = plan.step(s);
+                for inp in &step.inputs {
+                    if let StepInput::Slot(k) = *inp {
+                        if !gpu_made[k] && !uploaded[k] {
+                            uploaded[k] = true;
+                            uploads.push(k);
+                        }
+                    }
+                }
+                for &o in step.outputs.iter().flatten() {
+                    gpu_made[o] = true;
+                    if cpu_reads[o] {
+                        downloads.push(o);
+                    }
+                }
+                ds.extend(dispatches.next().unwrap_or_default());
+            }
+            for &k in &downloads {
+                if let Some(sb) = slots[k].as_mut() {
+                    let size = sb.buf.size();
+                    sb.staging = Some(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("qplay staging"),
+                        size,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }));
+                }
+            }
+            phases.push(Phase::Gpu { dispatches: ds, uploads, downloads });
+        }
+        Ok(GpuPlan {
+            device: gpu.device.clone(),
+            queue: gpu.queue.clone(),
+            plan,
+            placement,
+            slots,
+            phases,
+            _keep: keep,
+        })
+    }
+
+    /// Where each step runs, in plan order.
+    pub fn placement(&self) -> &[Placement] {
+        &self.placement
+    }
+
+    /// The plan this runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// "N of M steps on the GPU (ops …); on the CPU: ops …; K GPU phases".
+    pub fn summary(&self) -> String {
+        let mut gpu: Vec<(String, usize)> = Vec::new();
+        let mut cpu: Vec<(String, usize)> = Vec::new();
+        for (i, p) in self.placement.iter().enumerate() {
+            let op = self.plan.step(i).op_type.to_string();
+            let list = if *p == Placement::Gpu { &mut gpu } else { &mut cpu };
+            match list.iter_mut().find(|(o, _)| *o == op) {
+                Some(e) => e.1 += 1,
+                None => list.push((op, 1)),
+            }
+        }
+        // Buffers, each counted once (aliases share their input's).
+        let mut bufs: Vec<&wgpu::Buffer> = self._keep.iter().collect();
+        for sb in self.slots.iter().flatten() {
+            bufs.push(&sb.buf);
+            bufs.extend(sb.staging.as_ref());
+        }
+        bufs.sort();
+        bufs.dedup();
+        let mib = bufs.iter().map(|b| b.size()).sum::<u64>() as f64 / (1 << 20) as f64;
+        let fmt = |l: &[(String, usize)]| l.iter().map(|(o, c)| format!("{o} ×{c}")).collect::<Vec<_>>().join(", ");
+        let n_gpu: usize = gpu.iter().map(|e| e.1).sum();
+        let gpu_phases = self.phases.iter().filter(|p| matches!(p, Phase::Gpu { .. })).count();
+        format!(
+            "{n_gpu} of {} steps on the GPU ({}); on the CPU: {}; {gpu_phases} GPU phase(s), one command encoder each; {mib:.1} MiB of GPU buffers",
+            self.placement.len(),
+            if gpu.is_empty() { "none".into() } else { fmt(&gpu) },
+            if cpu.is_empty() { "none".into() } else { fmt(&cpu) },
+        )
+    }
+
+    /// Runs the model: the graph inputs by name (each once, with the planned dtype and shape),
+    /// the graph outputs in order.
+    pub async fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, GpuError> {
+        let plan = self.plan.clone();
+        let mut env: Vec<Option<Cow<'_, Tensor>>> = vec![None; plan.slot_count()];
+        let in_slots = plan.input_slots();
+        for (name, t) in inputs {
+            let Some(&slot) = in_slots.iter().find(|&&s| plan.slot(s).0 == name) else {
+                return Err(GpuError::Input(format!("the model has no input `{name}`")));
+            };
+            let (_, dtype, shape) = plan.slot(slot);
+            if t.dtype() != dtype || t.shape != shape {
+                return Err(GpuError::Input(format!(
+                    "input `{name}`: expected {dtype:?} {shape:?}, got {:?} {:?}",
+                    t.dtype(),
+                    t.shape
+                )));
+            }
+            if env[slot].replace(Cow::Borrowed(t)).is_some() {
+                return Err(GpuError::Input(format!("input `{name}` is given more than once")));
+            }
+        }
+        if let Some(&s) = in_slots.iter().find(|&&s| env[s].is_none()) {
+            return Err(GpuError::Input(format!("input `{}` was not given a value", plan.slot(s).0)));
+        }
+
+        for phase in &self.phases {
+            match phase {
+                Phase::Cpu { steps } => {
+                    for &i in steps {
+                        let step = plan.step(i);
+                        let args: Vec<Option<&Tensor>> = step
+                            .inputs
+                            .iter()
+                            .map(|inp| match inp {
+                                StepInput::Slot(s) => env[*s].as_deref(),
+                                StepInput::Const(t) => Some(*t),
+                                StepInput::Omitted => None,
+                            })
+                            .collect();
+                        if step.inputs.iter().zip(&args).any(|(i, a)| matches!(i, StepInput::Slot(_)) && a.is_none()) {
+                            return Err(GpuError::Input(format!("internal: an input of `{}` is missing", step.name)));
+                        }
+                        let outs = plan.eval_step(i, &args).map_err(|e| GpuError::Input(e.to_string()))?;
+                        for (slot, t) in step.outputs.iter().zip(outs) {
+                            if let Some(s) = *slot {
+                                env[s] = Some(Cow::Owned(t));
+                            }
+                        }
+                    }
+                }
+                Phase::Gpu { dispatches, uploads, downloads } => {
+                    for &s in uploads {
+                        let t = env[s].as_ref().ok_or_else(|| {
+                            GpuError::Input(format!("internal: `{}` is not available", plan.slot(s).0))
+                        })?;
+                        let sb = self.slots[s].as_ref().ok_or_else(|| no_buffer(&plan, s))?;
+                        write_tensor(&self.queue, sb, t)?;
+                    }
+                    let mut enc = self
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("qplay run") });
+                    {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("qplay run"),
+                            timestamp_writes: None,
+                        });
+                        for d in dispatches {
+                            pass.set_pipeline(&d.pipeline);
+                            pass.set_bind_group(0, &d.bind, &[]);
+                            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                        }
+                    }
+                    for &s in downloads {
+                        let sb = self.slots[s].as_ref().ok_or_else(|| no_buffer(&plan, s))?;
+                        if let Some(st) = &sb.staging {
+                            enc.copy_buffer_to_buffer(&sb.buf, 0, st, 0, st.size());
+                        }
+                    }
+                    self.queue.submit([enc.finish()]);
+                    let maps: Vec<MapFuture> = downloads
+                        .iter()
+                        .filter_map(|&s| self.slots[s].as_ref().and_then(|sb| sb.staging.as_ref()))
+                        .map(MapFuture::new)
+                        .collect();
+                    #[cfg(not(target_arch = "wasm32"))]
+                    self.device
+                        .poll(wgpu::PollType::wait_indefinitely())
+                        .map_err(|e| GpuError::Readback(e.to_string()))?;
+                    for m in maps {
+                        m.await?;
+                    }
+                    for &s in downloads {
+                        let sb = self.slots[s].as_ref().ok_or_else(|| no_buffer(&plan, s))?;
+                        let Some(st) = &sb.staging else { continue };
+                        let (_, dtype, shape) = plan.slot(s);
+                        let t = {
+                            let view =
+                                st.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+                            read_tensor(&view, sb.layout, dtype, shape)?
+                        };
+                        st.unmap();
+                        env[s] = Some(Cow::Owned(t));
+                    }
+                }
+            }
+        }
+
+        let mut out = Vec::new();
+        let sources = plan.output_sources();
+        for (k, src) in sources.iter().enumerate() {
+            match *src {
+                StepInput::Slot(s) => {
+                    // Moved out, unless a later output is the same tensor.
+                    let again = sources[k + 1..].iter().any(|o| matches!(o, StepInput::Slot(x) if *x == s));
+                    let cell = if again { env[s].clone() } else { env[s].take() };
+                    let t = cell.ok_or_else(|| GpuError::Input(format!("output {k} was not computed")))?;
+                    out.push(t.into_owned());
+                }
+                StepInput::Const(t) => out.push(t.clone()),
+                StepInput::Omitted => return Err(GpuError::Input(format!("output {k} is missing"))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`GpuPlan::run`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_blocking(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, GpuError> {
+        pollster::block_on(self.run(inputs))
+    }
+}
+
+fn no_buffer(plan: &Plan, s: usize) -> GpuError {
+    GpuError::Input(format!("internal: `{}` has no GPU buffer", plan.slot(s).0))
+}
+
+/// Writes a CPU tensor into its buffer in the buffer's layout.
+fn write_tensor(queue: &wgpu::Queue, sb: &SlotBuf, t: &Tensor) -> Result<(), GpuError> {
+    match (&t.data, sb.layout) {
+        (Data::F32(v), Layout::F32) => {
+            if !v.is_empty() {
+                queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(v));
+            }
+        }
+        (Data::U8(v), Layout::Packed8 { signed: false }) => {
+            queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(&pack8(v, &t.shape)))
+        }
+        (Data::I8(v), Layout::Packed8 { signed: true }) => {
+            queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(&pack8(bytemuck::cast_slice(v), &t.shape)))
+        }
+        _ => return Err(GpuError::Input(format!("a {:?} tensor cannot go into a {:?} buffer", t.dtype(), sb.layout))),
+    }
+    Ok(())
+}
+
+/// A staging buffer's bytes → a CPU tensor.
+fn read_tensor(bytes: &[u8], layout: Layout, dtype: DType, shape: &[usize]) -> Result<Tensor, GpuError> {
+    let n: usize = shape.iter().product();
+    let data = match (layout, dtype) {
+        (Layout::F32, DType::F32) => Data::F32(bytemuck::cast_slice::<u8, f32>(&bytes[..n * 4]).to_vec()),
+        (Layout::Packed8 { .. }, DType::U8) => Data::U8(unpack8(bytemuck::cast_slice(bytes), shape)),
+        (Layout::Packed8 { .. }, DType::I8) => {
+            Data::I8(unpack8(bytemuck::cast_slice(bytes), shape).into_iter().map(|b| b as i8).collect())
+        }
+        _ => return Err(GpuError::Readback(format!("a {layout:?} buffer cannot hold {dtype:?}"))),
+    };
+    Ok(Tensor { shape: shape.to_vec(), data })
+}
+
+/// The result of a `map_async`, as a future (awaited in the browser; natively the device is
+/// polled to completion first, so it is ready when awaited).
+struct MapFuture {
+    state: Arc<Mutex<MapState>>,
+}
+
+#[derive(Default)]
+struct MapState {
+    result: Option<Result<(), wgpu::BufferAsyncError>>,
+    waker: Option<Waker>,
+}
+
+impl MapFuture {
+    fn new(buf: &wgpu::Buffer) -> MapFuture {
+        let state = Arc::new(Mutex::new(MapState::default()));
+        let s2 = state.clone();
+        buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            if let Ok(mut st) = s2.lock() {
+                st.result = Some(r);
+                if let Some(w) = st.waker.take() {
+                    w.wake();
+                }
+            }
+        });
+        MapFuture { state }
+    }
+}
+
+impl Future for MapFuture {
+    type Output = Result<(), GpuError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut st) = self.state.lock() else {
+            return Poll::Ready(Err(GpuError::Readback("map state poisoned".into())));
+        };
+        match st.result.take() {
+            Some(r) => Poll::Ready(r.map_err(|e| GpuError::Readback(e.to_string()))),
+            None => {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

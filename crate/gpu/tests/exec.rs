@@ -1,0 +1,488 @@
+//! The GPU executor against the CPU reference, bit for bit, on lavapipe where there is no GPU:
+//! random QLinearConv geometries (both kernels, both `dot4` variants), the whole int8 person
+//! detector, and bad input (limits, broken shaders).
+
+use qplay_core::model::npy::read_npy;
+use qplay_core::model::{load_onnx, Attr, Attrs, Data, Graph, Node, Plan, Tensor, ValueInfo};
+use qplay_core::ops::Registry;
+use qplay_core::ptq::{quantize, PtqOptions};
+use qplay_gpu::{Gpu, GpuError, GpuPlan, Placement};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+fn gpu() -> Gpu {
+    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn repo(rel: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Codes or floats, bit for bit: the number of elements that differ.
+fn differ(a: &Tensor, b: &Tensor) -> usize {
+    assert_eq!((a.dtype(), &a.shape), (b.dtype(), &b.shape));
+    match (&a.data, &b.data) {
+        (Data::U8(x), Data::U8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
+        (Data::I8(x), Data::I8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
+        (Data::F32(x), Data::F32(y)) => x.iter().zip(y).filter(|(p, q)| p.to_bits() != q.to_bits()).count(),
+        _ => panic!("unexpected output type {:?}", a.dtype()),
+    }
+}
+
+fn bytes(rng: &mut Rng, n: usize, signed: bool) -> Data {
+    if signed {
+        Data::I8((0..n).map(|_| rng.range(-128, 127) as i8).collect())
+    } else {
+        Data::U8((0..n).map(|_| rng.range(0, 255) as u8).collect())
+    }
+}
+
+fn zp(v: i64, signed: bool) -> Tensor {
+    let data = if signed { Data::I8(vec![v as i8]) } else { Data::U8(vec![v as u8]) };
+    Tensor { shape: vec![], data }
+}
+
+/// A one-node QLinearConv model with random geometry and parameters; returns it with an input
+/// and a description.
+fn random_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
+    // Group structure: plain, depthwise (direct kernel), depthwise ×2 (gather path), groups of
+    // 2 in → 3 out (gather path), groups of 4 → 4 (fast path with groups).
+    let kind = case % 5;
+    let (c, m, group) = match kind {
+        0 => {
+            let c = rng.range(1, 13) as usize;
+            (c, rng.range(1, 13) as usize, 1)
+        }
+        1 => {
+            let c = rng.range(1, 11) as usize;
+            (c, c, c)
+        }
+        2 => {
+            let c = rng.range(1, 6) as usize;
+            (c, 2 * c, c)
+        }
+        3 => {
+            let g = rng.range(1, 3) as usize;
+            (2 * g, 3 * g, g)
+        }
+        _ => {
+            let g = rng.range(1, 3) as usize;
+            (4 * g, 4 * g, g)
+        }
+    };
+    let one_d = case % 7 == 6;
+    let (kh, kw) =
+        if one_d { (1, rng.range(1, 5) as usize) } else { (rng.range(1, 5) as usize, rng.range(1, 5) as usize) };
+    let (sh, sw) = (rng.range(1, 3) as usize, rng.range(1, 3) as usize);
+    let (dh, dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+    let pads: Vec<usize> = (0..4).map(|_| rng.range(0, 2) as usize).collect();
+    let n = rng.range(1, 2) as usize;
+    let h = if one_d { 1 } else { ((kh - 1) * dh + 1).max(rng.range(3, 12) as usize) };
+    let w = ((kw - 1) * dw + 1).max(rng.range(3, 12) as usize);
+    let x_signed = rng.next() % 2 == 0;
+    let w_signed = rng.next() % 3 != 0;
+    let y_signed = rng.next() % 2 == 0;
+    let float_out = case % 4 == 3;
+    let cg = c / group;
+    let k = cg * kh * kw;
+
+    let xshape = if one_d { vec![n, c, w] } else { vec![n, c, h, w] };
+    let wshape = if one_d { vec![m, cg, kw] } else { vec![m, cg, kh, kw] };
+    let x = Tensor { shape: xshape.clone(), data: bytes(rng, xshape.iter().product(), x_signed) };
+    let wt = Tensor { shape: wshape.clone(), data: bytes(rng, wshape.iter().product(), w_signed) };
+    let zx = if x_signed { rng.range(-100, 100) } else { rng.range(1, 254) };
+    // Weight zero-points: 0 (the common case) or not, per tensor or per channel.
+    let per_channel = rng.next() % 2 == 0;
+    let nz = if per_channel { m } else { 1 };
+    let zw: Vec<i64> = (0..nz)
+        .map(|_| match (w_signed, rng.next() % 3) {
+            (true, 0) => rng.range(-20, 20),
+            (true, _) => 0,
+            (false, 0) => 128,
+            (false, _) => rng.range(100, 150),
+        })
+        .collect();
+    let zw_t = Tensor {
+        shape: if per_channel { vec![m] } else { vec![] },
+        data: if w_signed {
+            Data::I8(zw.iter().map(|&v| v as i8).collect())
+        } else {
+            Data::U8(zw.iter().map(|&v| v as u8).collect())
+        },
+    };
+    let sx = 0.02f32;
+    let wsc: Vec<f32> = (0..nz).map(|_| 0.005 + rng.range(0, 100) as f32 * 1e-4).collect();
+    let sw_t = Tensor { shape: if per_channel { vec![m] } else { vec![] }, data: Data::F32(wsc.clone()) };
+    let spread = (k as f32).sqrt() * 80.0 * 60.0 * sx * wsc[0];
+    let sy = spread / 50.0;
+    let bias: Vec<i32> = (0..m).map(|_| rng.range(-3000, 3000) as i32).collect();
+
+    let mut attrs = HashMap::new();
+    attrs.insert("group".into(), Attr::Int(group as i64));
+    let sp = if one_d {
+        (vec![sw as i64], vec![dw as i64], vec![pads[1] as i64, pads[3] as i64])
+    } else {
+        (vec![sh as i64, sw as i64], vec![dh as i64, dw as i64], pads.iter().map(|&p| p as i64).collect())
+    };
+    attrs.insert("strides".into(), Attr::Ints(sp.0));
+    attrs.insert("dilations".into(), Attr::Ints(sp.1));
+    attrs.insert("pads".into(), Attr::Ints(sp.2));
+    // A fused activation and per-channel bound now and then (internal attributes).
+    if case % 3 == 1 {
+        attrs.insert("qplay.fused_clip_min".into(), Attr::Float(0.0));
+        attrs.insert("qplay.fused_clip_max".into(), Attr::Float(if float_out { 2.0 } else { 20.0 * sy }));
+    }
+    if case % 5 == 2 {
+        let b: Vec<f32> = (0..m).map(|_| rng.range(1, 30) as f32 * if float_out { 0.1 } else { sy }).collect();
+        attrs.insert("qplay.fused_channel_max".into(), Attr::Floats(b));
+    }
+    if float_out {
+        attrs.insert("qplay.float_output".into(), Attr::Int(1));
+    }
+    let mut init = HashMap::new();
+    init.insert("sx".to_string(), Tensor::scalar_f32(sx));
+    init.insert("zx".to_string(), zp(zx, x_signed));
+    init.insert("w".to_string(), wt);
+    init.insert("sw".to_string(), sw_t);
+    init.insert("zw".to_string(), zw_t);
+    init.insert("sy".to_string(), Tensor::scalar_f32(sy));
+    init.insert("zy".to_string(), zp(if y_signed { rng.range(-20, 20) } else { rng.range(0, 60) }, y_signed));
+    init.insert("b".to_string(), Tensor { shape: vec![m], data: Data::I32(bias) });
+    let (sy_in, zy_in) = if float_out { ("", "") } else { ("sy", "zy") };
+    let node = Node {
+        name: "conv".into(),
+        op_type: "QLinearConv".into(),
+        inputs: ["x", "sx", "zx", "w", "sw", "zw", sy_in, zy_in, "b"].map(String::from).to_vec(),
+        outputs: vec!["y".into()],
+        attrs: Attrs(attrs),
+    };
+    let elem = if x_signed { 3 } else { 2 };
+    let graph = Graph {
+        nodes: vec![node],
+        initializers: init,
+        inputs: vec![ValueInfo { name: "x".into(), elem_type: elem, shape: xshape.iter().map(|&d| Some(d)).collect() }],
+        outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
+        opset: 13,
+        producer: String::new(),
+    };
+    let desc = format!(
+        "case {case}: x {xshape:?} {} zx {zx}, w {wshape:?} {} zw {zw:?}, group {group}, k {kh}×{kw} s {sh}×{sw} d {dh}×{dw} pads {pads:?}, {}",
+        if x_signed { "i8" } else { "u8" },
+        if w_signed { "i8" } else { "u8" },
+        if float_out { "float out".to_string() } else { format!("{} out", if y_signed { "i8" } else { "u8" }) }
+    );
+    (graph, x, desc)
+}
+
+#[test]
+fn random_qlinearconv_geometries_match_the_cpu_bit_for_bit() {
+    let mut g = gpu();
+    eprintln!("adapter: {}; packed dot4: {}", g.adapter(), g.packed_dot());
+    for variant in ["default", "unpacked"] {
+        if variant == "unpacked" {
+            g.force_unpacked_dot();
+        }
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for case in 0..40 {
+            let (graph, x, desc) = random_conv(&mut rng, case);
+            let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+            let want = plan.run(&[("x".into(), x.clone())]).unwrap_or_else(|e| panic!("{desc}: {e}"));
+            let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap_or_else(|e| panic!("{desc}: {e}"));
+            assert_eq!(gp.placement(), [Placement::Gpu], "{desc}: {}", gp.summary());
+            let got = gp.run_blocking(&[("x".into(), x.clone())]).unwrap_or_else(|e| panic!("{desc}: {e}"));
+            let d = differ(&got[0], &want[0]);
+            assert_eq!(d, 0, "{variant} {desc}: {d} of {} values differ", want[0].len());
+            // A second run reuses everything and gives the same result.
+            let again = gp.run_blocking(&[("x".into(), x)]).unwrap();
+            assert_eq!(differ(&again[0], &want[0]), 0, "{variant} {desc}: second run");
+        }
+    }
+    assert!(g.cached_pipelines() >= 4, "{} pipelines cached", g.cached_pipelines());
+}
+
+#[test]
+fn int8_person_detector_on_the_gpu_equals_the_cpu_bit_for_bit() {
+    let fp32 = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let input = "Preprocessor/sub:0";
+    let calib = read_npy(&repo("tests/fixtures/person_ssdlite_horses/input.npy")).unwrap();
+    let q = quantize(&fp32, input, &[calib], &PtqOptions::default()).unwrap();
+    let x = read_npy(&repo("tests/fixtures/person_ssdlite_person/input.npy")).unwrap();
+    let plan = Arc::new(Plan::new(&q.graph, &Registry::new(), &[(input.into(), x.shape.clone())]).unwrap());
+    let inputs = [(input.to_string(), x)];
+    let want = plan.run(&inputs).unwrap();
+    let g = gpu();
+    let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+    eprintln!("{}", gp.summary());
+    assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+    for _ in 0..2 {
+        let got = gp.run_blocking(&inputs).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(differ(a, b), 0, "output {k}: differs from the CPU");
+        }
+    }
+}
+
+/// Largest |a − b| over the largest |b| (float outputs that agree to rounding).
+fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
+    let range = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+    a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / range
+}
+
+#[test]
+fn float_conv_matches_the_cpu_to_rounding() {
+    // Random geometries (groups, depthwise, dilations, asymmetric pads, fused clamp): the GPU
+    // sums in another order than the CPU's SGEMM, so the outputs agree to a few ULP of the
+    // output's range, not bit for bit.
+    let g = gpu();
+    let mut rng = Rng(0xf10a7);
+    for case in 0..12 {
+        let (c, m, group) = match case % 3 {
+            0 => (rng.range(1, 9) as usize, rng.range(1, 9) as usize, 1),
+            1 => {
+                let c = rng.range(1, 8) as usize;
+                (c, c, c)
+            }
+            _ => (4, 6, 2),
+        };
+        let (kh, kw) = (rng.range(1, 5) as usize, rng.range(1, 5) as usize);
+        let (dh, dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+        let (h, w) =
+            (rng.range(((kh - 1) * dh + 1) as i64, 12) as usize, rng.range(((kw - 1) * dw + 1) as i64, 12) as usize);
+        let xshape = vec![rng.range(1, 2) as usize, c, h, w];
+        let wshape = vec![m, c / group, kh, kw];
+        let f = |rng: &mut Rng, n: usize| (0..n).map(|_| rng.range(-1000, 1000) as f32 / 500.0).collect::<Vec<f32>>();
+        let mut attrs = HashMap::new();
+        attrs.insert("group".to_string(), Attr::Int(group as i64));
+        attrs.insert("strides".to_string(), Attr::Ints(vec![rng.range(1, 3), rng.range(1, 3)]));
+        attrs.insert("dilations".to_string(), Attr::Ints(vec![dh as i64, dw as i64]));
+        attrs.insert("pads".to_string(), Attr::Ints((0..4).map(|_| rng.range(0, 2)).collect()));
+        let mut nodes = vec![Node {
+            name: "conv".into(),
+            op_type: "Conv".into(),
+            inputs: ["x", "w", "b"].map(String::from).to_vec(),
+            outputs: vec![if case % 2 == 0 { "y".into() } else { "c".into() }],
+            attrs: Attrs(attrs),
+        }];
+        if case % 2 == 1 {
+            // A ReLU6 the plan fuses into the Conv (the fused-clamp path).
+            nodes.push(Node {
+                name: "relu6".into(),
+                op_type: "Clip".into(),
+                inputs: ["c", "lo", "hi"].map(String::from).to_vec(),
+                outputs: vec!["y".into()],
+                attrs: Attrs::default(),
+            });
+        }
+        let mut init = HashMap::new();
+        init.insert("w".to_string(), Tensor::f32(wshape.clone(), f(&mut rng, wshape.iter().product())).unwrap());
+        init.insert("b".to_string(), Tensor::f32(vec![m], f(&mut rng, m)).unwrap());
+        init.insert("lo".to_string(), Tensor::scalar_f32(0.0));
+        init.insert("hi".to_string(), Tensor::scalar_f32(6.0));
+        let graph = Graph {
+            nodes,
+            initializers: init,
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: 1,
+                shape: xshape.iter().map(|&d| Some(d)).collect(),
+            }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(xshape.clone(), f(&mut rng, xshape.iter().product())).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+        assert_eq!(gp.placement(), [Placement::Gpu], "case {case}: {}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        let d = rel_diff(&got[0], &want[0]);
+        assert!(d <= 1e-6, "case {case} x {xshape:?} w {wshape:?}: max |diff| {d} of the range");
+    }
+}
+
+#[test]
+fn fp32_person_detector_on_the_gpu_matches_the_cpu_to_rounding() {
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let input = "Preprocessor/sub:0";
+    let x = read_npy(&repo("tests/fixtures/person_ssdlite_person/input.npy")).unwrap();
+    let plan = Arc::new(Plan::new(&g, &Registry::new(), &[(input.into(), x.shape.clone())]).unwrap());
+    let inputs = [(input.to_string(), x)];
+    let want = plan.run(&inputs).unwrap();
+    let gpu = gpu();
+    let mut gp = GpuPlan::new_blocking(&gpu, plan.clone()).unwrap();
+    eprintln!("{}", gp.summary());
+    let n = gp.plan().step_count();
+    let convs = (0..n).filter(|&i| gp.plan().step(i).op_type == "Conv").count();
+    let on_gpu = (0..n).filter(|&i| gp.plan().step(i).op_type == "Conv" && gp.placement()[i] == Placement::Gpu).count();
+    assert_eq!(on_gpu, convs, "{}", gp.summary());
+    let got = gp.run_blocking(&inputs).unwrap();
+    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+        // The README's tolerance against onnxruntime: 1e-4 of the output's range.
+        let d = rel_diff(a, b);
+        assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
+        eprintln!("output {k}: max |diff| {d:e} of the range");
+    }
+}
+
+#[test]
+fn quantize_linear_near_ties_matches_the_cpu() {
+    // x / scale within a few ULP of a half-integer, where an approximate GPU division would
+    // round the other way: the kernel divides those exactly (and lavapipe divides exactly
+    // anyway, so this checks the exact path against the CPU).
+    let mut rng = Rng(99);
+    let mut xs = Vec::new();
+    let scales = [0.0123f32, 0.5, 3.0e-3, 7.77, 1.0 / 3.0, 0.1];
+    let s = scales[rng.range(0, scales.len() as i64 - 1) as usize];
+    for _ in 0..2000 {
+        let k = rng.range(-140, 140) as f64;
+        let x0 = ((k + 0.5) * s as f64) as f32;
+        let d = rng.range(-3, 3) as i32;
+        xs.push(f32::from_bits((x0.to_bits() as i32 + d) as u32));
+    }
+    xs.extend([0.0, -0.0, 1e-40, -1e-40, f32::NAN, 1e30, -1e30, s * 0.5, -s * 0.5, s * 2.5]);
+    while xs.len() % 6 != 0 {
+        xs.push(0.25);
+    }
+    let c = 6;
+    let shape = vec![1, c, xs.len() / c];
+    for (zp_v, signed) in [(0i64, true), (3, true), (128, false), (17, false)] {
+        let mut init = HashMap::new();
+        init.insert("s".to_string(), Tensor::scalar_f32(s));
+        init.insert("z".to_string(), zp(zp_v, signed));
+        let graph = Graph {
+            nodes: vec![Node {
+                name: "q".into(),
+                op_type: "QuantizeLinear".into(),
+                inputs: ["x", "s", "z"].map(String::from).to_vec(),
+                outputs: vec!["y".into()],
+                attrs: Attrs::default(),
+            }],
+            initializers: init,
+            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(shape.clone(), xs.clone()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&gpu(), plan).unwrap();
+        assert_eq!(gp.placement(), [Placement::Gpu]);
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        assert_eq!(differ(&got[0], &want[0]), 0, "scale {s}, zp {zp_v}");
+    }
+}
+
+#[test]
+fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
+    // QuantizeLinear (GPU) → Softmax-free chain: DequantizeLinear (GPU) → Sigmoid (CPU) →
+    // Add (GPU): the CPU step sits between two GPU phases.
+    let mut init = HashMap::new();
+    init.insert("s".to_string(), Tensor::scalar_f32(0.05));
+    init.insert("z".to_string(), zp(7, false));
+    init.insert("one".to_string(), Tensor::scalar_f32(1.0));
+    let node = |name: &str, op: &str, i: &[&str], o: &str| Node {
+        name: name.into(),
+        op_type: op.into(),
+        inputs: i.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![o.into()],
+        attrs: Attrs::default(),
+    };
+    let graph = Graph {
+        nodes: vec![
+            node("q", "QuantizeLinear", &["x", "s", "z"], "xq"),
+            node("dq", "DequantizeLinear", &["xq", "s", "z"], "xd"),
+            node("sig", "Sigmoid", &["xd"], "xs"),
+            node("add", "Add", &["xs", "one"], "y"),
+        ],
+        initializers: init,
+        inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(2), Some(5), Some(3), Some(3)] }],
+        outputs: vec![
+            ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
+            ValueInfo { name: "xq".into(), elem_type: 2, shape: vec![] },
+        ],
+        opset: 13,
+        producer: String::new(),
+    };
+    let xs: Vec<f32> = (0..90).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
+    let x = Tensor::f32(vec![2, 5, 3, 3], xs).unwrap();
+    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+    let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+    let g = gpu();
+    let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+    use Placement::{Cpu, Gpu as G};
+    assert_eq!(gp.placement(), [G, G, Cpu, G], "{}", gp.summary());
+    let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert_eq!(differ(a, b), 0);
+    }
+}
+
+#[test]
+fn a_layer_beyond_the_adapters_limits_is_a_clear_error() {
+    // A 1×1 convolution over 8400×2100 pixels needs more than 65,535 workgroups (of 64
+    // invocations, 4 pixels each) in one dimension: refused at plan time, before any buffer
+    // is made, naming the step.
+    let mut rng = Rng(7);
+    let (mut graph, _, _) = random_conv(&mut rng, 0);
+    let c = match &graph.initializers["w"].shape[..] {
+        [_, c, ..] => *c,
+        _ => unreachable!(),
+    };
+    let m = graph.initializers["w"].shape[0];
+    let wt = graph.initializers["w"].clone();
+    let n1: usize = m * c;
+    let data = match wt.data {
+        Data::U8(v) => Data::U8(v[..n1.min(v.len())].iter().cycle().take(n1).copied().collect()),
+        Data::I8(v) => Data::I8(v[..n1.min(v.len())].iter().cycle().take(n1).copied().collect()),
+        _ => unreachable!(),
+    };
+    graph.initializers.insert("w".into(), Tensor { shape: vec![m, c, 1, 1], data });
+    let attrs = &mut graph.nodes[0].attrs.0;
+    attrs.insert("strides".into(), Attr::Ints(vec![1, 1]));
+    attrs.insert("dilations".into(), Attr::Ints(vec![1, 1]));
+    attrs.insert("pads".into(), Attr::Ints(vec![0, 0, 0, 0]));
+    let shape = vec![1, c, 8400, 2100];
+    graph.inputs[0].shape = shape.iter().map(|&d| Some(d)).collect();
+    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape)]).unwrap());
+    let g = gpu();
+    let e = GpuPlan::new_blocking(&g, plan).unwrap_err();
+    assert!(matches!(e, GpuError::Limits(_)), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("conv") && msg.contains("workgroups") && msg.contains("split"), "{msg}");
+}
+
+#[test]
+fn wrong_inputs_are_errors() {
+    let mut rng = Rng(11);
+    let (graph, x, _) = random_conv(&mut rng, 0);
+    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+    let g = gpu();
+    let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+    let e = gp.run_blocking(&[("nope".into(), x.clone())]).unwrap_err();
+    assert!(e.to_string().contains("no input `nope`"), "{e}");
+    let e = gp.run_blocking(&[]).unwrap_err();
+    assert!(e.to_string().contains("not given"), "{e}");
+    let wrong = Tensor::f32(x.shape.clone(), vec![0.0; x.len()]).unwrap();
+    let e = gp.run_blocking(&[("x".into(), wrong)]).unwrap_err();
+    assert!(e.to_string().contains("expected"), "{e}");
+}
