@@ -52,11 +52,16 @@ pub struct PlanOptions {
     /// Run QDQ convolutions on the int8 kernels ([`lower_qdq`]; default on). Off, a QDQ model
     /// is simulated in float exactly as its graph reads (the reference for the lowering).
     pub int8_kernels: bool,
+    /// Most elements in any one tensor the plan computes or folds (default
+    /// [`DEFAULT_MAX_TENSOR_ELEMENTS`], the loader's default [`super::Limits`]); a larger one is a
+    /// [`ModelError::Limit`]. Lower it together with [`super::Limits::max_tensor_elements`] to
+    /// bound the memory a model may claim (the fuzz target does).
+    pub max_tensor_elements: usize,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { fuse_activations: true, int8_kernels: true }
+        PlanOptions { fuse_activations: true, int8_kernels: true, max_tensor_elements: DEFAULT_MAX_TENSOR_ELEMENTS }
     }
 }
 
@@ -133,7 +138,7 @@ impl Plan {
     /// Errors: [`ModelError::UnsupportedOps`] listing each missing op type once (with the first
     /// node using it) before anything is evaluated; [`ModelError::DynamicInput`] /
     /// [`ModelError::InputShape`] for input shapes; [`ModelError::Limit`] for a tensor of more
-    /// than [`DEFAULT_MAX_TENSOR_ELEMENTS`] elements; [`ModelError::Op`] naming the node for
+    /// than [`PlanOptions::max_tensor_elements`] elements; [`ModelError::Op`] naming the node for
     /// anything an op rejects while being built, inferred or folded.
     pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
         Self::with_options(graph, registry, input_shapes, PlanOptions::default())
@@ -157,10 +162,15 @@ impl Plan {
         if options.int8_kernels {
             lower_qdq(&mut g);
         }
-        Self::from_graph(g, registry, input_shapes)
+        Self::from_graph(g, registry, input_shapes, options.max_tensor_elements)
     }
 
-    fn from_graph(g: Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
+    fn from_graph(
+        g: Graph,
+        registry: &Registry,
+        input_shapes: &[(String, Vec<usize>)],
+        max_elements: usize,
+    ) -> Result<Plan, ModelError> {
         let Graph { nodes, mut initializers, inputs: graph_inputs, outputs: graph_outputs, opset, .. } = g;
 
         // Dead-code elimination: keep what some graph output depends on.
@@ -240,7 +250,7 @@ impl Plan {
                     .collect::<Option<Vec<usize>>>()
                     .ok_or_else(|| ModelError::DynamicInput { name: v.name.clone(), shape: v.shape.clone() })?,
             };
-            check_size(&shape, || format!("input `{}`", v.name))?;
+            check_size(&shape, max_elements, || format!("input `{}`", v.name))?;
             let slot = slots.len();
             slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone() });
             slot_of.insert(v.name.clone(), slot);
@@ -278,7 +288,7 @@ impl Plan {
                 ));
             }
             for f in &inferred {
-                check_size(&f.shape, || format!("node `{}` ({})", node.name, node.op_type))?;
+                check_size(&f.shape, max_elements, || format!("node `{}` ({})", node.name, node.op_type))?;
             }
             let all_const_inputs = in_facts.iter().all(|f| f.is_none_or(|f| f.value.is_some()));
             let out_facts: Vec<Fact> = if all_const_inputs {
@@ -559,15 +569,16 @@ impl Plan {
     }
 }
 
-/// Refuses tensors larger than [`DEFAULT_MAX_TENSOR_ELEMENTS`]: a crafted model or input shape
-/// must fail planning with a message rather than abort the process allocating at run time.
-fn check_size(shape: &[usize], what: impl Fn() -> String) -> Result<(), ModelError> {
+/// Refuses tensors larger than `max` elements ([`PlanOptions::max_tensor_elements`]): a crafted
+/// model or input shape must fail planning with a message rather than abort the process
+/// allocating at run time.
+fn check_size(shape: &[usize], max: usize, what: impl Fn() -> String) -> Result<(), ModelError> {
     match numel(shape) {
-        Ok(n) if n <= DEFAULT_MAX_TENSOR_ELEMENTS => Ok(()),
+        Ok(n) if n <= max => Ok(()),
         Ok(n) => Err(ModelError::Limit(format!(
             "{} would make a tensor of shape {shape:?} ({n} elements), more than the limit of {}",
             what(),
-            DEFAULT_MAX_TENSOR_ELEMENTS
+            max
         ))),
         Err(_) => Err(ModelError::Limit(format!(
             "{} would make a tensor of shape {shape:?}, which has more elements than can be addressed",
