@@ -187,12 +187,13 @@ impl Plan {
         // Build every op first, so one error can list every unsupported op type.
         let ctx = BuildCtx { opset };
         let mut unsupported: Vec<(String, String)> = Vec::new();
+        let mut unsupported_seen: HashSet<&str> = HashSet::new();
         let mut build_error: Option<ModelError> = None;
         let mut ops: Vec<Option<Box<dyn Op>>> = Vec::with_capacity(nodes.len());
         for n in &nodes {
             match registry.get(&n.op_type) {
                 None => {
-                    if !unsupported.iter().any(|(op, _)| *op == n.op_type) {
+                    if unsupported_seen.insert(n.op_type.as_str()) {
                         unsupported.push((n.op_type.clone(), n.name.clone()));
                     }
                     ops.push(None);
@@ -214,11 +215,16 @@ impl Plan {
         }
 
         // Input shapes.
+        // Looked up by name through maps: scanning the lists for each input would make a model
+        // with many inputs quadratic to plan.
         let known = || graph_inputs.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
-        for (name, _) in input_shapes {
-            if !graph_inputs.iter().any(|v| v.name == *name) {
+        let input_names: HashSet<&str> = graph_inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut given: HashMap<&str, &Vec<usize>> = HashMap::with_capacity(input_shapes.len());
+        for (name, shape) in input_shapes {
+            if !input_names.contains(name.as_str()) {
                 return Err(ModelError::UnknownInput { name: name.clone(), known: known() });
             }
+            given.entry(name.as_str()).or_insert(shape);
         }
         let mut facts: HashMap<String, Fact> = HashMap::new();
         let mut slots: Vec<SlotInfo> = Vec::new();
@@ -228,10 +234,10 @@ impl Plan {
             let dtype = DType::from_onnx(v.elem_type).map_err(|_| {
                 ModelError::UnsupportedDType(format!("{} (input `{}`)", onnx_dtype_name(v.elem_type), v.name))
             })?;
-            let shape = match input_shapes.iter().find(|(n, _)| *n == v.name) {
+            let shape = match given.get(v.name.as_str()) {
                 // A model input without shape information accepts any given shape.
-                Some((_, given)) if v.shape.is_empty() => given.clone(),
-                Some((_, given)) => {
+                Some(&given) if v.shape.is_empty() => given.clone(),
+                Some(&given) => {
                     let agrees = given.len() == v.shape.len()
                         && v.shape.iter().zip(given).all(|(d, g)| d.is_none_or(|d| d == *g));
                     if !agrees {
