@@ -142,9 +142,11 @@ impl Graph {
                 }
             }
         }
-        let available = |name: &str| {
-            name.is_empty() || self.initializers.contains_key(name) || self.inputs.iter().any(|v| v.name == name)
-        };
+        // A set, not a scan of `inputs` per edge: a model with many inputs must not make this
+        // quadratic (100,000 inputs took minutes).
+        let input_names: std::collections::HashSet<&str> = self.inputs.iter().map(|v| v.name.as_str()).collect();
+        let available =
+            |name: &str| name.is_empty() || self.initializers.contains_key(name) || input_names.contains(name);
         let n = self.nodes.len();
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut indeg = vec![0usize; n];

@@ -22,7 +22,7 @@
 
 use super::{Attr, Data, Graph, Node, Tensor};
 use crate::ops::quant::qlinear_conv::FLOAT_OUTPUT_ATTR;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One lowering: the Conv's index, the absorbed Q's index, the new node, a new bias initializer.
 type Rewrite = (usize, Option<usize>, Node, Option<(String, Tensor)>);
@@ -37,7 +37,7 @@ pub fn lower_qdq(graph: &mut Graph) -> usize {
     }
     let producer: HashMap<String, usize> =
         graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.clone(), i))).collect();
-    let outputs: Vec<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
 
     let mut rewrites: Vec<Rewrite> = Vec::new();
     for (ci, c) in graph.nodes.iter().enumerate() {

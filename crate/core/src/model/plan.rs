@@ -52,11 +52,16 @@ pub struct PlanOptions {
     /// Run QDQ convolutions on the int8 kernels ([`lower_qdq`]; default on). Off, a QDQ model
     /// is simulated in float exactly as its graph reads (the reference for the lowering).
     pub int8_kernels: bool,
+    /// Most elements in any one tensor the plan computes or folds (default
+    /// [`DEFAULT_MAX_TENSOR_ELEMENTS`], the loader's default [`super::Limits`]); a larger one is a
+    /// [`ModelError::Limit`]. Lower it together with [`super::Limits::max_tensor_elements`] to
+    /// bound the memory a model may claim (the fuzz target does).
+    pub max_tensor_elements: usize,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { fuse_activations: true, int8_kernels: true }
+        PlanOptions { fuse_activations: true, int8_kernels: true, max_tensor_elements: DEFAULT_MAX_TENSOR_ELEMENTS }
     }
 }
 
@@ -135,7 +140,7 @@ impl Plan {
     /// Errors: [`ModelError::UnsupportedOps`] listing each missing op type once (with the first
     /// node using it) before anything is evaluated; [`ModelError::DynamicInput`] /
     /// [`ModelError::InputShape`] for input shapes; [`ModelError::Limit`] for a tensor of more
-    /// than [`DEFAULT_MAX_TENSOR_ELEMENTS`] elements; [`ModelError::Op`] naming the node for
+    /// than [`PlanOptions::max_tensor_elements`] elements; [`ModelError::Op`] naming the node for
     /// anything an op rejects while being built, inferred or folded.
     pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
         Self::with_options(graph, registry, input_shapes, PlanOptions::default())
@@ -159,10 +164,15 @@ impl Plan {
         if options.int8_kernels {
             lower_qdq(&mut g);
         }
-        Self::from_graph(g, registry, input_shapes)
+        Self::from_graph(g, registry, input_shapes, options.max_tensor_elements)
     }
 
-    fn from_graph(g: Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
+    fn from_graph(
+        g: Graph,
+        registry: &Registry,
+        input_shapes: &[(String, Vec<usize>)],
+        max_elements: usize,
+    ) -> Result<Plan, ModelError> {
         let Graph { nodes, mut initializers, inputs: graph_inputs, outputs: graph_outputs, opset, .. } = g;
 
         // Dead-code elimination: keep what some graph output depends on.
@@ -179,12 +189,13 @@ impl Plan {
         // Build every op first, so one error can list every unsupported op type.
         let ctx = BuildCtx { opset };
         let mut unsupported: Vec<(String, String)> = Vec::new();
+        let mut unsupported_seen: HashSet<&str> = HashSet::new();
         let mut build_error: Option<ModelError> = None;
         let mut ops: Vec<Option<Box<dyn Op>>> = Vec::with_capacity(nodes.len());
         for n in &nodes {
             match registry.get(&n.op_type) {
                 None => {
-                    if !unsupported.iter().any(|(op, _)| *op == n.op_type) {
+                    if unsupported_seen.insert(n.op_type.as_str()) {
                         unsupported.push((n.op_type.clone(), n.name.clone()));
                     }
                     ops.push(None);
@@ -206,11 +217,16 @@ impl Plan {
         }
 
         // Input shapes.
+        // Looked up by name through maps: scanning the lists for each input would make a model
+        // with many inputs quadratic to plan.
         let known = || graph_inputs.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
-        for (name, _) in input_shapes {
-            if !graph_inputs.iter().any(|v| v.name == *name) {
+        let input_names: HashSet<&str> = graph_inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut given: HashMap<&str, &Vec<usize>> = HashMap::with_capacity(input_shapes.len());
+        for (name, shape) in input_shapes {
+            if !input_names.contains(name.as_str()) {
                 return Err(ModelError::UnknownInput { name: name.clone(), known: known() });
             }
+            given.entry(name.as_str()).or_insert(shape);
         }
         let mut facts: HashMap<String, Fact> = HashMap::new();
         let mut slots: Vec<SlotInfo> = Vec::new();
@@ -220,10 +236,10 @@ impl Plan {
             let dtype = DType::from_onnx(v.elem_type).map_err(|_| {
                 ModelError::UnsupportedDType(format!("{} (input `{}`)", onnx_dtype_name(v.elem_type), v.name))
             })?;
-            let shape = match input_shapes.iter().find(|(n, _)| *n == v.name) {
+            let shape = match given.get(v.name.as_str()) {
                 // A model input without shape information accepts any given shape.
-                Some((_, given)) if v.shape.is_empty() => given.clone(),
-                Some((_, given)) => {
+                Some(&given) if v.shape.is_empty() => given.clone(),
+                Some(&given) => {
                     let agrees = given.len() == v.shape.len()
                         && v.shape.iter().zip(given).all(|(d, g)| d.is_none_or(|d| d == *g));
                     if !agrees {
@@ -242,7 +258,7 @@ impl Plan {
                     .collect::<Option<Vec<usize>>>()
                     .ok_or_else(|| ModelError::DynamicInput { name: v.name.clone(), shape: v.shape.clone() })?,
             };
-            check_size(&shape, || format!("input `{}`", v.name))?;
+            check_size(&shape, max_elements, || format!("input `{}`", v.name))?;
             let slot = slots.len();
             slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone() });
             slot_of.insert(v.name.clone(), slot);
@@ -280,7 +296,7 @@ impl Plan {
                 ));
             }
             for f in &inferred {
-                check_size(&f.shape, || format!("node `{}` ({})", node.name, node.op_type))?;
+                check_size(&f.shape, max_elements, || format!("node `{}` ({})", node.name, node.op_type))?;
             }
             let all_const_inputs = in_facts.iter().all(|f| f.is_none_or(|f| f.value.is_some()));
             let out_facts: Vec<Fact> = if all_const_inputs {
@@ -659,15 +675,16 @@ impl Plan {
     }
 }
 
-/// Refuses tensors larger than [`DEFAULT_MAX_TENSOR_ELEMENTS`]: a crafted model or input shape
-/// must fail planning with a message rather than abort the process allocating at run time.
-fn check_size(shape: &[usize], what: impl Fn() -> String) -> Result<(), ModelError> {
+/// Refuses tensors larger than `max` elements ([`PlanOptions::max_tensor_elements`]): a crafted
+/// model or input shape must fail planning with a message rather than abort the process
+/// allocating at run time.
+fn check_size(shape: &[usize], max: usize, what: impl Fn() -> String) -> Result<(), ModelError> {
     match numel(shape) {
-        Ok(n) if n <= DEFAULT_MAX_TENSOR_ELEMENTS => Ok(()),
+        Ok(n) if n <= max => Ok(()),
         Ok(n) => Err(ModelError::Limit(format!(
             "{} would make a tensor of shape {shape:?} ({n} elements), more than the limit of {}",
             what(),
-            DEFAULT_MAX_TENSOR_ELEMENTS
+            max
         ))),
         Err(_) => Err(ModelError::Limit(format!(
             "{} would make a tensor of shape {shape:?}, which has more elements than can be addressed",

@@ -51,8 +51,10 @@ impl Summary {
         let mut ops = BTreeMap::new();
         let mut unsupported: Vec<(String, String)> = Vec::new();
         for n in &graph.nodes {
-            *ops.entry(n.op_type.clone()).or_insert(0) += 1;
-            if registry.get(&n.op_type).is_none() && !unsupported.iter().any(|(op, _)| op == &n.op_type) {
+            let count = ops.entry(n.op_type.clone()).or_insert(0);
+            *count += 1;
+            // First node of an op type (a set lookup, so many distinct op types stay linear).
+            if *count == 1 && registry.get(&n.op_type).is_none() {
                 unsupported.push((n.op_type.clone(), n.name.clone()));
             }
         }

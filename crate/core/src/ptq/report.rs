@@ -55,7 +55,7 @@ impl Reference {
 
 fn unfused(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Plan, Error> {
     // Unfused and simulated in float, so every Conv keeps its own output tensor to compare.
-    let opts = PlanOptions { fuse_activations: false, int8_kernels: false };
+    let opts = PlanOptions { fuse_activations: false, int8_kernels: false, ..Default::default() };
     Ok(Plan::with_options(g, registry, &[(input.to_string(), shape.to_vec())], opts)?)
 }
 

@@ -1,0 +1,287 @@
+//! Regressions for the `load_plan` fuzz target (`fuzz/fuzz_targets/load_plan.rs`): every file in
+//! `tests/fixtures/fuzz/` and a few hand-made hostile models go through the target's exact path
+//! (load with small limits → summary → detector-profile guess → plan) and must give `Ok` or a
+//! clean `Err` with the expected message — never a panic, and quickly.
+
+use prost::Message;
+use qplay_core::detect::infer_profile;
+use qplay_core::model::proto::{
+    tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto, ModelProto,
+    NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use qplay_core::model::{load_onnx_with_limits, Limits, ModelError, Plan, PlanOptions, Summary};
+use qplay_core::ops::Registry;
+use std::time::{Duration, Instant};
+
+/// The fuzz target's limits (keep in step with `fuzz/fuzz_targets/load_plan.rs`).
+const MAX_ELEMENTS: usize = 4 << 20;
+const DYNAMIC_DIM: usize = 2;
+
+/// What the fuzz target does with one input: load, summarise, guess a profile, plan.
+fn load_plan(bytes: &[u8]) -> Result<Plan, ModelError> {
+    let limits = Limits { max_file_bytes: 4 << 20, max_tensor_elements: MAX_ELEMENTS, max_nodes: 10_000 };
+    load_plan_with(bytes, &limits)
+}
+
+fn load_plan_with(bytes: &[u8], limits: &Limits) -> Result<Plan, ModelError> {
+    let graph = load_onnx_with_limits(bytes, limits)?;
+    let registry = Registry::new();
+    let summary = Summary::of(&graph, &registry);
+    let _ = format!("{summary:?}");
+    let _ = infer_profile(&graph.inputs, &graph.outputs);
+    let shapes: Vec<(String, Vec<usize>)> = graph
+        .inputs
+        .iter()
+        .map(|v| (v.name.clone(), v.shape.iter().map(|d| d.unwrap_or(DYNAMIC_DIM)).collect()))
+        .collect();
+    let options = PlanOptions { max_tensor_elements: limits.max_tensor_elements, ..PlanOptions::default() };
+    let plan = Plan::with_options(&graph, &registry, &shapes, options)?;
+    let _ = format!("{plan:?}");
+    Ok(plan)
+}
+
+/// Bound for the linear-time tests on 50,000-node models (quadratic work takes minutes).
+const LINEAR: Duration = Duration::from_secs(60);
+
+/// Runs `f` and fails the test if it takes longer than `limit` (the fuzzer's time-out is 10 s).
+fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    assert!(start.elapsed() < limit, "{what} took {:?}, more than {limit:?}", start.elapsed());
+    out
+}
+
+fn expect_err(what: &str, r: Result<Plan, ModelError>, contains: &str) -> ModelError {
+    match r {
+        Ok(p) => panic!("{what}: expected an error mentioning {contains:?}, got a plan {p:?}"),
+        Err(e) => {
+            assert!(e.to_string().contains(contains), "{what}: expected an error mentioning {contains:?}, got: {e}");
+            e
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs the fuzzer found: tests/fixtures/fuzz/*.onnx
+// ---------------------------------------------------------------------------------------------
+
+/// Each file of `tests/fixtures/fuzz/` with a piece of the message its clean error must carry
+/// (`None`: the model is fine and plans). `tests/fixtures/fuzz/README.md` says what each was.
+const FOUND: &[(&str, Option<&str>)] = &[];
+
+fn fixture_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fuzz")
+}
+
+#[test]
+fn fuzzer_findings_fail_cleanly() {
+    for (file, expected) in FOUND {
+        let path = fixture_dir().join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let r = timed(file, Duration::from_secs(5), || load_plan(&bytes));
+        match expected {
+            Some(msg) => {
+                expect_err(file, r, msg);
+            }
+            None => {
+                r.unwrap_or_else(|e| panic!("{file}: expected a plan, got: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_is_listed() {
+    let mut listed: Vec<&str> = FOUND.iter().map(|(f, _)| *f).collect();
+    listed.sort_unstable();
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixture_dir())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".onnx"))
+                .collect()
+        })
+        .unwrap_or_default();
+    on_disk.sort_unstable();
+    assert_eq!(on_disk, listed, "tests/fixtures/fuzz/*.onnx and FOUND disagree");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-made hostile models
+// ---------------------------------------------------------------------------------------------
+
+fn dims_vi(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim =
+        dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn i64_init(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: 7,
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn model(node: Vec<NodeProto>, initializer: Vec<TensorProto>, input: Vec<ValueInfoProto>, outputs: &[&str]) -> Vec<u8> {
+    ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node,
+            initializer,
+            input,
+            output: outputs.iter().map(|o| ValueInfoProto { name: o.to_string(), ..Default::default() }).collect(),
+            ..Default::default()
+        }),
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn relu_model() -> Vec<u8> {
+    model(vec![node("Relu", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1, 3, 4, 4])], &["y"])
+}
+
+#[test]
+fn a_valid_model_plans() {
+    load_plan(&relu_model()).expect("plans");
+}
+
+#[test]
+fn every_truncation_fails_cleanly() {
+    let bytes = relu_model();
+    for n in 0..bytes.len() {
+        let _ = load_plan(&bytes[..n]);
+    }
+    expect_err("empty", load_plan(&[]), "empty");
+}
+
+#[test]
+fn huge_initializer_dims() {
+    for dims in [vec![1 << 40], vec![i64::MAX, 2], vec![1 << 31, 1 << 31, 4]] {
+        let t = TensorProto { name: "w".into(), dims, data_type: 1, raw_data: vec![0; 4], ..Default::default() };
+        let bytes = model(vec![node("Relu", &["w"], &["y"])], vec![t], vec![], &["y"]);
+        let e = timed("huge dims", Duration::from_millis(500), || load_plan(&bytes));
+        assert!(matches!(e, Err(ModelError::Limit(_) | ModelError::BadTensor { .. })), "{e:?}");
+    }
+}
+
+#[test]
+fn negative_dims() {
+    let t =
+        TensorProto { name: "w".into(), dims: vec![2, -2], data_type: 1, raw_data: vec![0; 16], ..Default::default() };
+    let bytes = model(vec![node("Relu", &["w"], &["y"])], vec![t], vec![], &["y"]);
+    expect_err("negative initializer dims", load_plan(&bytes), "negative");
+    // A negative input dimension is read as unknown; the target then gives it a size.
+    let bytes = model(vec![node("Relu", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1, -3])], &["y"]);
+    load_plan(&bytes).expect("plans with the dynamic size");
+    let plan = Plan::new(&load_onnx_with_limits(&bytes, &Limits::default()).expect("loads"), &Registry::new(), &[]);
+    assert!(matches!(plan, Err(ModelError::DynamicInput { .. })), "{plan:?}");
+}
+
+#[test]
+fn huge_input_dims() {
+    let bytes = model(vec![node("Relu", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1 << 20, 1 << 20])], &["y"]);
+    expect_err("huge input", load_plan(&bytes), "more than the limit");
+    let bytes = model(vec![node("Relu", &["x"], &["y"])], vec![], vec![dims_vi("x", &[i64::MAX, i64::MAX])], &["y"]);
+    expect_err("overflowing input", load_plan(&bytes), "more elements than can be addressed");
+}
+
+#[test]
+fn cycles() {
+    let two = model(vec![node("Relu", &["b"], &["a"]), node("Relu", &["a"], &["b"])], vec![], vec![], &["a"]);
+    expect_err("two-node cycle", load_plan(&two), "cycle");
+    let own = model(vec![node("Add", &["x", "y"], &["y"])], vec![], vec![dims_vi("x", &[1])], &["y"]);
+    expect_err("node reading its own output", load_plan(&own), "cycle");
+}
+
+#[test]
+fn constant_folding_is_bounded_by_the_element_limit() {
+    // ConstantOfShape of [65536, 65536]: 16 GiB of float32 from a 60-byte file.
+    let bytes =
+        model(vec![node("ConstantOfShape", &["s"], &["y"])], vec![i64_init("s", &[1 << 16, 1 << 16])], vec![], &["y"]);
+    let e = timed("ConstantOfShape", Duration::from_millis(500), || load_plan(&bytes));
+    expect_err("ConstantOfShape", e, "4294967296 elements, more than the");
+    // Under the op's own limit but over the planning limit (MAX_ELEMENTS).
+    let bytes =
+        model(vec![node("ConstantOfShape", &["s"], &["y"])], vec![i64_init("s", &[4096, 4096])], vec![], &["y"]);
+    expect_err("ConstantOfShape", load_plan(&bytes), "more than the limit of 4194304");
+    // Expand of a scalar the same way.
+    let one = TensorProto { name: "one".into(), data_type: 1, float_data: vec![1.0], ..Default::default() };
+    let bytes = model(
+        vec![node("Expand", &["one", "s"], &["y"])],
+        vec![one, i64_init("s", &[1 << 16, 1 << 16])],
+        vec![],
+        &["y"],
+    );
+    expect_err("Expand", load_plan(&bytes), "more than the");
+}
+
+#[test]
+fn a_deep_chain_plans_without_recursion() {
+    // 10,000 nodes (the target's node limit), each reading the previous one's output.
+    let n = 10_000;
+    let names: Vec<String> = (0..=n).map(|i| format!("t{i}")).collect();
+    let nodes: Vec<NodeProto> = (0..n).map(|i| node("Relu", &[&names[i]], &[&names[i + 1]])).collect();
+    let bytes = model(nodes, vec![], vec![dims_vi("t0", &[1, 4])], &[&names[n]]);
+    let plan = timed("deep chain", Duration::from_secs(5), || load_plan(&bytes)).expect("plans");
+    assert_eq!(plan.steps().len(), n);
+    // The same chain in reverse file order: the topological sort must reorder it.
+    let nodes: Vec<NodeProto> = (0..n).rev().map(|i| node("Relu", &[&names[i]], &[&names[i + 1]])).collect();
+    let bytes = model(nodes, vec![], vec![dims_vi("t0", &[1, 4])], &[&names[n]]);
+    timed("reversed deep chain", Duration::from_secs(5), || load_plan(&bytes)).expect("plans");
+}
+
+#[test]
+fn many_inputs_and_nodes_plan_in_linear_time() {
+    // 50,000 graph inputs each read by one node: looking inputs up by scanning the input list
+    // (as the topological sort and planning once did) took minutes; linear, it is a few seconds
+    // even on a busy machine, so the generous bound below catches quadratic time, not noise.
+    let n = 50_000;
+    let inputs: Vec<ValueInfoProto> = (0..n).map(|i| dims_vi(&format!("x{i}"), &[1])).collect();
+    let nodes: Vec<NodeProto> = (0..n).map(|i| node("Relu", &[&format!("x{i}")], &[&format!("y{i}")])).collect();
+    let outputs: Vec<String> = (0..n).map(|i| format!("y{i}")).collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let bytes = model(nodes, vec![], inputs, &outputs);
+    let plan = timed("many inputs", LINEAR, || load_plan_with(&bytes, &Limits::default())).expect("plans");
+    assert_eq!(plan.steps().len(), n);
+    // As many nodes of distinct unsupported op types: each is listed once, in linear time.
+    let nodes: Vec<NodeProto> = (0..n).map(|i| node(&format!("Op{i}"), &["x0"], &[&format!("y{i}")])).collect();
+    let bytes = model(nodes, vec![], vec![dims_vi("x0", &[1])], &outputs);
+    let e = timed("many unsupported ops", LINEAR, || load_plan_with(&bytes, &Limits::default()));
+    assert!(matches!(e, Err(ModelError::UnsupportedOps(ref ops)) if ops.len() == n), "{:?}", e.map(|_| ()));
+}
+
+#[test]
+fn unsupported_and_malformed_attributes_are_errors() {
+    // A tensor attribute without a tensor.
+    let mut c = node("Constant", &[], &["y"]);
+    c.attribute.push(AttributeProto { name: "value".into(), r#type: 4, ..Default::default() });
+    expect_err("empty tensor attribute", load_plan(&model(vec![c], vec![], vec![], &["y"])), "no value");
+    // Control flow is reported as unsupported, not followed.
+    let bytes = model(vec![node("Loop", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1])], &["y"]);
+    expect_err("Loop", load_plan(&bytes), "unsupported op");
+}
