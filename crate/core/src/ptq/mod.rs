@@ -232,7 +232,7 @@ pub fn quantize_with_progress(
     if opts.equalize {
         notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
     }
-    phases.lap("batchnorm folding, equalization");
+    phases.lap(if opts.equalize { "batchnorm folding, equalization" } else { "batchnorm folding" });
     let mut per_channel = opts.per_channel;
     if per_channel && g.opset < 13 {
         if g.nodes.iter().any(|n| OPSET13_CHANGED.contains(&n.op_type.as_str())) {
