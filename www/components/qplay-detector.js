@@ -317,7 +317,6 @@ export class QplayDetector extends HTMLElement {
       if (e.target.checked) this.dataset.overlay = ''; else delete this.dataset.overlay;
       if (this.result && this.image) this.show(this.result);
     });
-    this.source = this.source ?? null;
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
     this.calib = [];
@@ -367,7 +366,6 @@ export class QplayDetector extends HTMLElement {
     this.status('starting the camera…', false);
     try {
       const id = await this.video.startCamera(deviceId);
-      this.mirror = this.$('input[name=mirror]').checked;
       const cams = await listCameras();
       const pick = this.$('select[name=camera-device]');
       pick.innerHTML = cams.map((c) => `<option value="${esc(c.id)}">${esc(c.label)}</option>`).join('');

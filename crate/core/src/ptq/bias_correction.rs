@@ -190,40 +190,6 @@ impl BiasCorrection {
     }
 }
 
-/// Corrects the biases of the quantizable nodes `targets` of `g` in place, measuring on `calib`
-/// (inputs of graph input `input`) with FP32 runs of its own; returns how many layers were
-/// corrected. (The PTQ pipeline feeds [`BiasCorrection`] from its calibration run instead.)
-pub fn correct_biases(
-    g: &mut Graph,
-    targets: &[usize],
-    per_channel: bool,
-    input: &str,
-    calib: &[Tensor],
-    registry: &Registry,
-) -> Result<usize, Error> {
-    let mut bc = BiasCorrection::new(g, targets, per_channel)?;
-    if bc.layers.is_empty() {
-        return Ok(0);
-    }
-    let shape = calib[0].shape.clone();
-    let plan = Plan::new(g, registry, &[(input.to_string(), shape)])?;
-    let mut err: Option<Error> = None;
-    for x in calib {
-        bc.observe(g, input, x, registry)?;
-        plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
-            if err.is_none() {
-                if let Err(e) = bc.observe(g, name, t, registry) {
-                    err = Some(e);
-                }
-            }
-        })?;
-        if let Some(e) = err.take() {
-            return Err(e);
-        }
-    }
-    Ok(bc.apply(g, targets))
-}
-
 /// Adds, per output channel, the sum over every output position of `conv(x, diff)` (no bias) to
 /// `sum`, and the number of positions to `count`; 1-D and 2-D convolutions (`x` of rank 3 or 4).
 fn conv_shift_sums(
