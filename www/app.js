@@ -14,7 +14,7 @@ import { parseHash, serializeHash } from './hash.js';
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {
   explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'],
-  detector: ['model', 'profile', 'image', 'score', 'hide'],
+  detector: ['model', 'profile', 'image', 'score', 'backend', 'hide'],
 };
 
 const params = new URLSearchParams(location.search);
@@ -72,6 +72,7 @@ function restoreFromHash() {
     notes.push('detector.image=uploaded: the link was made with an image of yours; choose it again under “…or your own”.');
   } else if (detector.image) det.setAttribute('image', `www/samples/${detector.image}`);
   if (detector.score) det.setAttribute('score', detector.score);
+  if (detector.backend) det.setAttribute('backend', detector.backend);
   showNote(notes);
   const later = {};
   if (detector.method) later.method = detector.method;

@@ -45,6 +45,13 @@ export class Engine {
 
   setThresholds(score, iou) { return this.request({ type: 'thresholds', score, iou }); }
 
+  /** Switches inference to 'webgpu' or 'cpu'; resolves to {backend, note, adapter, packedDot, placement}
+   * (backend 'cpu' with a note when WebGPU was asked for and failed). */
+  setBackend(backend) { return this.request({ type: 'backend', backend }); }
+
+  /** Destroys the worker's GPU device, as a driver reset would (to check the recovery). */
+  loseDevice() { return this.request({ type: 'lose-device' }); }
+
   /** Stops whatever is running; the model must be loaded again. */
   cancel() {
     this.worker.terminate();

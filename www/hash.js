@@ -11,6 +11,7 @@
 //   detector.model                               person, face, or uploaded (the file must be chosen again)
 //   detector.image                               a sample photo's file name (person.jpg …), or uploaded
 //   detector.score                               0…1
+//   detector.backend                             cpu, webgpu
 //   detector.method                              mse, percentile, minmax, entropy, ema
 //   detector.perchannel                          true / false
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
@@ -46,6 +47,7 @@ export const KEYS = {
   'detector.model': [oneOf([...DETECTOR_MODELS, 'uploaded']), `${DETECTOR_MODELS.join(', ')} or uploaded`],
   'detector.image': [oneOf([...DETECTOR_IMAGES, 'uploaded']), `a sample photo (${DETECTOR_IMAGES.join(', ')}) or uploaded`],
   'detector.score': [(s) => { const t = number(s); return t !== null && Number(t) >= 0 && Number(t) <= 1 ? String(Number(Number(t).toFixed(4))) : null; }, 'a number from 0 to 1'],
+  'detector.backend': [oneOf(['cpu', 'webgpu']), 'cpu or webgpu'],
   'detector.method': [oneOf(DETECTOR_METHODS), DETECTOR_METHODS.join(', ')],
   'detector.perchannel': [bool, 'true or false'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
@@ -89,6 +91,7 @@ export function serializeHash(explorer, detector) {
     put('detector.model', detector.model);
     put('detector.image', detector.image);
     put('detector.score', detector.score);
+    if (detector.backend && detector.backend !== 'cpu') put('detector.backend', detector.backend);
     put('detector.method', detector.method);
     put('detector.perchannel', detector.perChannel);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);

@@ -1,12 +1,76 @@
 // The Web Worker that owns the wasm detector: loading, planning and inference run here so the
-// page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'}; out: {id, ok, ...}
-// plus {type: 'progress', stage} while loading.
-import init, { WasmDetector, WasmQuantizer, inspectModel } from './pkg/qplay_wasm.js';
+// page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'};
+// out: {id, ok, ...} plus {type: 'progress', stage} while loading. Requests run one at a time, in
+// order (a GPU run awaits the device between its steps; nothing else may touch the models then).
+import init, { WasmDetector, WasmGpu, WasmQuantizer, inspectModel } from './pkg/qplay_wasm.js';
 
 const ready = init();
 let detector = null;
 let int8 = null; // the quantized model, when the user has made one
 let model = null; // { bytes, profile } of the FP32 model, for quantization
+// The backend: 'cpu', or 'webgpu' once a device opened and the models' plans are on it.
+let backend = 'cpu';
+let gpu = null; // WasmGpu
+let gpuName = '';
+let gpuNote = null; // why the last WebGPU request fell back to the CPU, or how the device was recovered
+
+/** Opens a (new) WebGPU device. */
+async function openGpu() {
+  try { gpu?.free(); } catch { /* already freed */ }
+  gpu = null;
+  gpu = await WasmGpu.create();
+  // wgpu's WebGPU backend leaves the adapter's name empty: ask the browser (GPUAdapterInfo).
+  try {
+    const a = await navigator.gpu.requestAdapter();
+    const i = a?.info ?? {};
+    gpuName = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'an unnamed adapter';
+    if (a?.isFallbackAdapter || i.isFallbackAdapter) gpuName += ' (fallback adapter)';
+  } catch { gpuName = 'an unnamed adapter'; }
+}
+
+/** Puts the loaded models on the GPU; returns their placement summaries. */
+async function placeOnGpu() {
+  const fp32 = detector ? await detector.useGpu(gpu) : null;
+  const q = int8 ? await int8.useGpu(gpu) : null;
+  return { fp32, int8: q };
+}
+
+function toCpu(why) {
+  backend = 'cpu';
+  gpuNote = why;
+  detector?.useCpu();
+  int8?.useCpu();
+}
+
+/** Switches to `want` ('cpu' | 'webgpu'); on any WebGPU failure stays on the CPU and says why. */
+async function setBackend(want) {
+  if (want !== 'webgpu') { toCpu(null); return backendInfo(); }
+  try {
+    if (!gpu || gpu.lost()) await openGpu();
+    const placed = await placeOnGpu();
+    backend = 'webgpu';
+    gpuNote = null;
+    return backendInfo(placed);
+  } catch (e) {
+    toCpu(`WebGPU failed: ${e?.message ?? e}`);
+    return backendInfo();
+  }
+}
+
+function backendInfo(placed) {
+  return {
+    backend, note: gpuNote,
+    adapter: backend === 'webgpu' ? gpuName : null,
+    packedDot: backend === 'webgpu' ? gpu.packedDot() : null,
+    placement: placed ?? null,
+  };
+}
+
+/** A model just made (loaded or quantized) follows the backend in use. */
+async function follow(d) {
+  if (backend !== 'webgpu' || !d) return null;
+  try { return await d.useGpu(gpu); } catch (e) { toCpu(`WebGPU failed: ${e?.message ?? e}`); return null; }
+}
 
 function progress(id, stage) { postMessage({ id, type: 'progress', stage }); }
 
@@ -27,14 +91,41 @@ const handlers = {
       // Keep the summary: the page shows what the model is even when it cannot run.
       return { ok: false, error: e.message, summary };
     }
-    return { ok: true, ...detector.info() };
+    if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
+    const placement = await follow(detector);
+    return { ok: true, ...detector.info(), backend: backendInfo(placement ? { fp32: placement } : null) };
   },
   async detect({ width, height, rgba }) {
     if (!detector) throw new Error('no model is loaded');
     const px = new Uint8Array(rgba);
-    const fp32 = runOne(detector, width, height, px);
+    let recovered = null;
+    let r;
+    try {
+      r = await runBoth(width, height, px);
+    } catch (e) {
+      if (backend !== 'webgpu') throw e;
+      // A lost device (driver reset, GPU process crash): open a new one, re-place the models, go on.
+      await new Promise((r) => setTimeout(r, 0)); // let the device-lost callback run
+      const lost = gpu?.lost();
+      if (!lost && !/reading the GPU result failed/.test(e?.message)) throw e;
+      const why = lost ?? e.message;
+      const info = await setBackend('webgpu');
+      recovered = info.backend === 'webgpu'
+        ? `the GPU device was lost (${why}); a new one was created and detection went on`
+        : `the GPU device was lost (${why}) and could not be re-created; back on the CPU: ${info.note}`;
+      gpuNote = recovered;
+      r = await runBoth(width, height, px);
+    }
     // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
-    return { ok: true, ...fp32, int8: int8 ? runOne(int8, width, height, px) : null, memory: (await ready).memory.buffer.byteLength };
+    return { ok: true, ...r, recovered, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength };
+  },
+  async backend({ backend: want }) {
+    return { ok: true, ...(await setBackend(want)) };
+  },
+  /** Destroys the GPU device, as a driver reset would (the recovery test). */
+  async 'lose-device'() {
+    gpu?.destroyDevice();
+    return { ok: true };
   },
   async thresholds({ score, iou }) {
     detector?.setThresholds(score, iou);
@@ -58,32 +149,44 @@ const handlers = {
       int8 = new WasmDetector(bytes, detector.info().profile ? JSON.stringify(detector.info().profile) : undefined);
       int8.setThresholds(score, iou);
       const seconds = (performance.now() - t0) / 1000;
-      return { ok: true, report, seconds, bytes: bytes.buffer };
+      if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels for the INT8 model');
+      const placement = await follow(int8);
+      return { ok: true, report, seconds, bytes: bytes.buffer, backend: backendInfo(placement ? { int8: placement } : null) };
     } finally {
       q.free();
     }
   },
 };
 
-function runOne(d, width, height, px) {
+async function runBoth(width, height, px) {
+  const fp32 = await runOne(detector, width, height, px);
+  return { ...fp32, int8: int8 ? await runOne(int8, width, height, px) : null };
+}
+
+async function runOne(d, width, height, px) {
   const t0 = performance.now();
   d.preprocess(width, height, px);
   const t1 = performance.now();
-  d.infer();
+  const onGpu = backend === 'webgpu' && d.hasGpu();
+  if (onGpu) await d.inferGpu(); else d.infer();
   const t2 = performance.now();
   const detections = d.decode();
   const t3 = performance.now();
-  return { detections, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
+  return { detections, on: onGpu ? 'webgpu' : 'cpu', timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
 }
 
-onmessage = async (ev) => {
+// One request at a time, in arrival order.
+let queue = Promise.resolve();
+onmessage = (ev) => {
   const msg = ev.data;
-  try {
-    await ready;
-    const h = handlers[msg.type];
-    if (!h) throw new Error(`unknown request ${msg.type}`);
-    postMessage({ id: msg.id, type: 'result', ...(await h(msg)) });
-  } catch (e) {
-    postMessage({ id: msg.id, type: 'result', ok: false, error: e?.message ?? String(e) });
-  }
+  queue = queue.then(async () => {
+    try {
+      await ready;
+      const h = handlers[msg.type];
+      if (!h) throw new Error(`unknown request ${msg.type}`);
+      postMessage({ id: msg.id, type: 'result', ...(await h(msg)) });
+    } catch (e) {
+      postMessage({ id: msg.id, type: 'result', ok: false, error: e?.message ?? String(e) });
+    }
+  });
 };

@@ -2,7 +2,8 @@
 //
 // Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
-// absent), image (URL), score (threshold), hide (control names to hide, separated by spaces or
+// absent), image (URL), score (threshold), backend (`cpu`, the default, or `webgpu`: inference on the
+// GPU through WebGPU, falling back to the CPU with a note saying why when it cannot), hide (control names to hide, separated by spaces or
 // commas: model upload image image-upload score quantize method perchannel profile summary camera), loading
 // ("lazy", the default: the worker starts and the model downloads when the element comes within
 // 200px of the viewport, see lazy.js; "eager": at once).
@@ -11,7 +12,7 @@
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
 // {detections, timings, int8, live, memory}, qplay-quantized {report, seconds}, qplay-error
 // {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
-// (get/set): {model, image, score, method, perChannel, keepFp32}; `dispose()` stops the camera
+// (get/set): {model, image, score, backend, method, perChannel, keepFp32}; `dispose()` stops the camera
 // and the worker. A user can drop or choose an .onnx, a profile .json, or an image anywhere on the
 // component; the camera (www/camera.js) starts on a click only, and a video file plays as input.
 import { Engine, imageData } from '../engine.js';
@@ -180,7 +181,7 @@ TEMPLATE.innerHTML = `
         <ol class="dets int8-dets"></ol></div>
     </div>
     <div class="view-row"><label><input type="checkbox" name="overlay"> overlay INT8 on the FP32 pane</label>
-      <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm SIMD128)</option><option value="webgpu" disabled>WebGPU</option></select></label>
+      <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm SIMD128)</option><option value="webgpu">WebGPU</option></select></label>
       <span class="backend-note note"></span></div>
     <div class="live" part="live" aria-live="off" hidden></div>
     <div class="agreement"></div>
@@ -195,7 +196,7 @@ TEMPLATE.innerHTML = `
 </div>`;
 
 export class QplayDetector extends HTMLElement {
-  static observedAttributes = ['score', 'hide'];
+  static observedAttributes = ['score', 'hide', 'backend'];
 
   constructor() {
     super();
@@ -219,6 +220,8 @@ export class QplayDetector extends HTMLElement {
     if (this.whenReady.done) { this.whenReady = deferred(); this.ready = this.whenReady.promise; }
     const whenReady = this.whenReady;
     this.engine = new Engine();
+    // Asked for before the model loads, so the model is placed on the GPU as it loads.
+    if (this.backend === 'webgpu') this.setBackend('webgpu');
     const model = this.getAttribute('model');
     (model && !BUILTIN[model] ? (this.source = model, this.loadUrl(model, this.getAttribute('profile'))) : this.loadBuiltin(BUILTIN[model] ? model : 'person'))
       .then(() => this.setImage(this.getAttribute('image') ?? `${BASE}samples/person.jpg`))
@@ -230,6 +233,9 @@ export class QplayDetector extends HTMLElement {
 
   attributeChangedCallback(name, _o, v) {
     if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v);
+    if (name === 'backend' && (v === 'cpu' || v === 'webgpu') && v !== this.backend) {
+      if (this.engine) this.setBackend(v); else { this.backend = v; this.$('select[name=backend]').value = v; }
+    }
     if (name === 'hide') {
       const names = new Set((v ?? '').split(/[\s,]+/).filter(Boolean));
       for (const [n, sel] of Object.entries(HIDEABLE)) for (const el of this.shadowRoot.querySelectorAll(sel)) el.hidden = names.has(n);
@@ -242,7 +248,7 @@ export class QplayDetector extends HTMLElement {
     const $ = this.$;
     const sample = $('select[name=sample]').value;
     return {
-      model: this.source ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score,
+      model: this.source ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu',
       method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, keepFp32: [...(this.keepFp32 ?? [])],
     };
   }
@@ -258,6 +264,9 @@ export class QplayDetector extends HTMLElement {
       $('input[name=score]').value = String(this.score);
       $('output[name=scoreOut]').textContent = this.score.toFixed(2);
       this.applyThresholds();
+    }
+    if (v.backend === 'cpu' || v.backend === 'webgpu') {
+      if (this.engine) { if (v.backend !== this.backend) this.setBackend(v.backend); } else { this.backend = v.backend; $('select[name=backend]').value = v.backend; }
     }
     if (!this.engine) {
       // Not started yet: the model and image it will load when it starts.
@@ -313,6 +322,7 @@ export class QplayDetector extends HTMLElement {
     $('input[name=calib]').addEventListener('change', (e) => this.addCalibrationFiles([...e.target.files]));
     $('button[name=clear-calib]').addEventListener('click', () => { this.calib = []; this.showCalibration(); });
     $('input[name=use-samples]').addEventListener('change', () => this.showCalibration());
+    $('select[name=backend]').addEventListener('change', (e) => { this.start(); this.setBackend(e.target.value); this.changed(); });
     $('input[name=overlay]').addEventListener('change', (e) => {
       if (e.target.checked) this.dataset.overlay = ''; else delete this.dataset.overlay;
       if (this.result && this.image) this.show(this.result);
@@ -484,11 +494,55 @@ export class QplayDetector extends HTMLElement {
     this.$('button[name=clear-calib]').hidden = !mine;
   }
 
+  /** Switches inference between the CPU and WebGPU (in the worker); shows what is actually in use and why. */
+  async setBackend(want) {
+    this.backend = want;
+    this.$('select[name=backend]').value = want;
+    if (!this.engine) { this.showBackend(); return; }
+    if (want === 'webgpu' && !hasWebGpu()) {
+      this.backendInfo = { backend: 'cpu', note: 'WebGPU is not available in this browser (no navigator.gpu)' };
+      this.$('select[name=backend]').value = 'cpu';
+      this.showBackend();
+      return;
+    }
+    const name = this.modelName ?? 'model';
+    this.status(want === 'webgpu' ? `${name}: opening WebGPU and compiling the kernels…` : `${name}: switching to the CPU…`, true);
+    try {
+      this.backendInfo = await this.engine.setBackend(want);
+      if (this.backendInfo.backend !== want) this.$('select[name=backend]').value = this.backendInfo.backend;
+      this.status(`${name}: ${this.backendInfo.backend === 'webgpu' ? 'on WebGPU' : 'on the CPU'}`);
+      this.showBackend();
+      if (this.backendInfo.note) this.emit('qplay-error', { code: 'webgpu-unavailable', message: this.backendInfo.note });
+      if (this.info && this.image && !this.video?.live) await this.run();
+    } catch (e) {
+      if (!e.cancelled) this.showError(`Switching the backend failed: ${e.message}`, 'backend');
+    }
+  }
+
+  /** The backend line: what runs inference now, on which adapter, how much of the model is on the GPU, and why not WebGPU when it is not. */
   showBackend() {
-    const gpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
-    this.$('.backend-note').textContent = `In use: CPU — wasm SIMD128, 1 thread, in a Web Worker. ${gpu
-      ? 'WebGPU is available in this browser, but its kernels are not in the browser build yet (they run natively, see the README).'
-      : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.'}`;
+    const b = this.backendInfo ?? { backend: 'cpu', note: null };
+    if (b.placement) this.placement = { ...(this.placement ?? {}), ...Object.fromEntries(Object.entries(b.placement).filter(([, v]) => v)) };
+    const el = this.$('.backend-note');
+    if (b.backend === 'webgpu') {
+      const steps = (s) => s?.match(/^\d+ of \d+ steps on the GPU/)?.[0];
+      const soft = /swiftshader|llvmpipe|software|cpu/i.test(b.adapter ?? '');
+      const parts = [`In use: WebGPU — ${b.adapter || 'adapter'}; int8 dot products ${b.packedDot ? 'with dot4I8Packed' : 'unpacked (no packed_4x8_integer_dot_product)'}.`];
+      if (steps(this.placement?.fp32)) parts.push(`FP32: ${steps(this.placement.fp32)}.`);
+      if (this.int8 && steps(this.placement?.int8)) parts.push(`INT8: ${steps(this.placement.int8)}.`);
+      parts.push('Pre-processing and decoding run on the CPU.');
+      if (soft) parts.push('This adapter is a software emulation of a GPU on the CPU (no GPU, or a headless browser): expect it to be slower than the CPU backend.');
+      if (b.note) parts.push(b.note);
+      el.textContent = parts.join(' ');
+      el.title = [this.placement?.fp32 && `FP32: ${this.placement.fp32}`, this.int8 && this.placement?.int8 && `INT8: ${this.placement.int8}`].filter(Boolean).join('\n');
+    } else {
+      const why = b.note ?? (hasWebGpu() ? 'Choose WebGPU to run inference on the GPU.' : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.');
+      el.textContent = `In use: CPU — wasm SIMD128, 1 thread, in a Web Worker. ${why}`;
+      el.title = '';
+    }
+    el.dataset.backend = b.backend;
+    const opt = this.$('select[name=backend] option[value=webgpu]');
+    opt.disabled = !hasWebGpu();
   }
 
   status(text, busy = false) {
@@ -565,6 +619,8 @@ export class QplayDetector extends HTMLElement {
     try {
       this.status(`loading ${name}…`, true);
       this.info = await this.engine.load(bytes.slice(0), profile, (stage) => this.status(`${name}: ${stage}…`, true));
+      this.placement = null;
+      if (this.info.backend) { this.backendInfo = this.info.backend; this.showBackend(); }
       this.status(`${name}: ready (${(bytes.byteLength / 1e6).toFixed(2)} MB, loaded in ${Math.round(performance.now() - t0)} ms)`);
       await this.engine.setThresholds(this.score, this.info.profile.iou_threshold);
       this.renderInfo(this.info, null);
@@ -620,7 +676,12 @@ export class QplayDetector extends HTMLElement {
       r.model = this.modelName;
       this.result = r;
       this.show(r, image);
-      this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory });
+      if (r.recovered || (r.backend && r.backend.backend !== this.backendInfo?.backend)) {
+        this.backendInfo = { ...r.backend, note: r.recovered ?? r.backend.note };
+        this.$('select[name=backend]').value = r.backend.backend;
+        this.showBackend();
+      }
+      this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, backend: r.on, recovered: r.recovered });
       return r;
     } catch (e) {
       if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
@@ -647,7 +708,7 @@ export class QplayDetector extends HTMLElement {
 
   showResult(r, timingsSel, listSel) {
     const t = r.timings;
-    this.$(timingsSel).textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (wasm, CPU, 1 thread)`;
+    this.$(timingsSel).textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (${r.on === 'webgpu' ? 'inference on WebGPU, the rest on the CPU' : 'wasm, CPU, 1 thread'})`;
     this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
   }
 
@@ -676,6 +737,7 @@ export class QplayDetector extends HTMLElement {
       const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.status(stage, true));
       this.int8 = r;
+      if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.quantizations = (this.quantizations ?? 0) + 1;
       this.status(`${this.modelName}: quantized in ${r.seconds.toFixed(1)} s`);
       this.dataset.int8 = '';
@@ -929,6 +991,8 @@ const db = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(1) : 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Resolves after the next paint (a timer where the page is hidden and animation frames stop). */
 const nextPaint = () => new Promise((r) => { const t = setTimeout(r, 100); requestAnimationFrame(() => { clearTimeout(t); r(); }); });
+
+function hasWebGpu() { return typeof navigator !== 'undefined' && 'gpu' in navigator; }
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));

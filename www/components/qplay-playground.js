@@ -16,7 +16,7 @@ import './qplay-detector.js';
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export class QplayPlayground extends HTMLElement {
-  static observedAttributes = ['model', 'image', 'score', 'hide'];
+  static observedAttributes = ['model', 'image', 'score', 'backend', 'hide'];
 
   constructor() {
     super();
@@ -28,7 +28,7 @@ export class QplayPlayground extends HTMLElement {
     if (this.shadowRoot.childElementCount) return;
     const hide = new Set((this.getAttribute('hide') ?? '').split(/[\s,]+/).filter(Boolean));
     const loading = this.startNow ? ' loading="eager"' : this.hasAttribute('loading') ? ` loading="${esc(this.getAttribute('loading'))}"` : '';
-    const pass = ['model', 'image', 'score'].filter((a) => this.hasAttribute(a))
+    const pass = ['model', 'image', 'score', 'backend'].filter((a) => this.hasAttribute(a))
       .map((a) => ` ${a}="${esc(this.getAttribute(a))}"`).join('') + loading;
     this.shadowRoot.innerHTML = `<style>
         :host { display: block; }
@@ -43,7 +43,7 @@ export class QplayPlayground extends HTMLElement {
 
   attributeChangedCallback(name, _old, value) {
     const det = this.shadowRoot.querySelector('qplay-detector');
-    if (!det || name !== 'score') return;
+    if (!det || (name !== 'score' && name !== 'backend')) return;
     if (value === null) det.removeAttribute(name); else det.setAttribute(name, value);
   }
 

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 mod exec;
 mod qgemm;
@@ -121,6 +121,10 @@ pub struct Gpu {
     packed_dot: bool,
     /// Compiled pipelines by (kernel, packed `dot4`).
     pipelines: Mutex<HashMap<(&'static str, bool), wgpu::ComputePipeline>>,
+    /// Why the device was lost, once it is (set by the device-lost callback).
+    lost: Arc<Mutex<Option<String>>>,
+    /// The last error no error scope caught (wgpu's default handler would panic).
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 impl fmt::Debug for Gpu {
@@ -152,7 +156,38 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError::Device(e.to_string()))?;
-        Ok(Gpu { device, queue, info, packed_dot, pipelines: Mutex::new(HashMap::new()) })
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = l2.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let uncaptured = Arc::new(Mutex::new(None));
+        let u2 = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut u) = u2.lock() {
+                *u = Some(e.to_string());
+            }
+        }));
+        Ok(Gpu { device, queue, info, packed_dot, pipelines: Mutex::new(HashMap::new()), lost, uncaptured })
+    }
+
+    /// Why the device was lost (`None` while it works). A lost device stays lost: open a new
+    /// [`Gpu`] and build the plans again.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Takes the last error that no error scope caught, if any.
+    pub fn take_uncaptured_error(&self) -> Option<String> {
+        self.uncaptured.lock().ok().and_then(|mut u| u.take())
+    }
+
+    /// Destroys the device, as a driver reset would: every later run fails and [`Gpu::lost`]
+    /// says why (for tests of device-lost recovery).
+    pub fn destroy(&self) {
+        self.device.destroy();
     }
 
     /// [`Gpu::new`], blocking (native only).

@@ -486,3 +486,27 @@ fn wrong_inputs_are_errors() {
     let e = gp.run_blocking(&[("x".into(), wrong)]).unwrap_err();
     assert!(e.to_string().contains("expected"), "{e}");
 }
+
+#[test]
+fn a_lost_device_is_an_error_and_a_new_device_goes_on() {
+    let mut rng = Rng(5);
+    let (graph, x, _) = random_conv(&mut rng, 1);
+    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+    let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+    let g = gpu();
+    let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+    assert_eq!(g.lost(), None);
+    g.destroy();
+    // Either the run fails, or (a driver that finished the work first) it returns the right
+    // codes; it never hangs or panics, and the device says it is lost.
+    if let Ok(got) = gp.run_blocking(&[("x".into(), x.clone())]) {
+        assert_eq!(differ(&got[0], &want[0]), 0);
+    }
+    let why = g.lost().expect("the device reports that it is lost");
+    assert!(why.contains("Destroyed"), "{why}");
+    // Recovery, as the page does it: a new device, the plan placed again.
+    let g2 = gpu();
+    let mut gp2 = GpuPlan::new_blocking(&g2, plan).unwrap();
+    let got = gp2.run_blocking(&[("x".into(), x)]).unwrap();
+    assert_eq!(differ(&got[0], &want[0]), 0);
+}

@@ -2,11 +2,14 @@
 //! page sends RGBA frames and gets detections back. The three stages are separate calls so the
 //! worker can time each with `performance.now()`.
 
-use crate::{err, to_js};
+use crate::{err, to_js, WasmGpu};
 use qplay_core::detect::{Detector, Profile, Transform};
 use qplay_core::model::{load_onnx, Summary, Tensor};
 use qplay_core::ops::Registry;
+use qplay_gpu::GpuPlan;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -18,12 +21,19 @@ pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsError> {
     to_js(&Summary::of(&g, &Registry::new()))
 }
 
-/// A loaded, planned detector with a reusable frame state.
+type Outputs = (Vec<(String, Tensor)>, Transform);
+
+/// A loaded, planned detector with a reusable frame state. Inference runs on the CPU
+/// (`infer`) or, after `useGpu`, on the GPU (`inferGpu`, async); pre-processing and decoding
+/// run on the CPU either way.
 #[wasm_bindgen]
 pub struct WasmDetector {
     inner: Detector,
     input: Option<(Tensor, Transform)>,
-    output: Option<(Vec<(String, Tensor)>, Transform)>,
+    /// Shared with a running `inferGpu` future, which stores its result here.
+    output: Rc<RefCell<Option<Outputs>>>,
+    /// The plan on the GPU; taken out by a running `inferGpu` and put back when it ends.
+    gpu: Rc<RefCell<Option<GpuPlan>>>,
 }
 
 #[derive(Serialize)]
@@ -41,7 +51,7 @@ impl WasmDetector {
     pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmDetector, JsError> {
         let profile = profile_json.map(|j| Profile::from_json(&j)).transpose().map_err(err)?;
         let inner = Detector::new(onnx, profile).map_err(err)?;
-        Ok(WasmDetector { inner, input: None, output: None })
+        Ok(WasmDetector { inner, input: None, output: Rc::default(), gpu: Rc::default() })
     }
 
     /// `{summary, profile, assumed, supported_ops}`.
@@ -69,14 +79,74 @@ impl WasmDetector {
     /// Stage 2: runs the model on the pre-processed input.
     pub fn infer(&mut self) -> Result<(), JsError> {
         let (x, t) = self.input.take().ok_or_else(|| err("call preprocess() before infer()"))?;
-        self.output = Some((self.inner.infer(x).map_err(err)?, t));
+        *self.output.borrow_mut() = Some((self.inner.infer(x).map_err(err)?, t));
         Ok(())
     }
 
     /// Stage 3: decodes the outputs into `[{class, label, score, bbox, keypoints}]`.
     pub fn decode(&mut self) -> Result<JsValue, JsError> {
-        let (out, t) = self.output.as_ref().ok_or_else(|| err("call infer() before decode()"))?;
+        let out = self.output.borrow();
+        let (out, t) = out.as_ref().ok_or_else(|| err("call infer() or inferGpu() before decode()"))?;
         to_js(&self.inner.decode(out, t).map_err(err)?)
+    }
+
+    /// Prepares the plan for `gpu`: places every step, allocates the GPU buffers and compiles
+    /// the kernels. Resolves to a summary ("N of M steps on the GPU …"); rejects with the
+    /// reason (a kernel that fails to compile, a tensor beyond the adapter's limits).
+    #[wasm_bindgen(js_name = useGpu)]
+    pub fn use_gpu(&mut self, gpu: &WasmGpu) -> js_sys::Promise {
+        let device = gpu.gpu.clone();
+        let plan = self.inner.shared_plan();
+        let cell = self.gpu.clone();
+        cell.borrow_mut().take();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
+            let summary = p.summary();
+            *cell.borrow_mut() = Some(p);
+            Ok(JsValue::from_str(&summary))
+        })
+    }
+
+    /// Drops the GPU plan (and its buffers): inference goes back to the CPU.
+    #[wasm_bindgen(js_name = useCpu)]
+    pub fn use_cpu(&mut self) {
+        self.gpu.borrow_mut().take();
+    }
+
+    /// Whether a GPU plan is ready (after `useGpu` resolved).
+    #[wasm_bindgen(js_name = hasGpu)]
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.borrow().is_some()
+    }
+
+    /// Stage 2 on the GPU: runs the plan on the pre-processed input; resolves when the outputs
+    /// are back on the CPU (then call `decode`). One run at a time per detector.
+    #[wasm_bindgen(js_name = inferGpu)]
+    pub fn infer_gpu(&mut self) -> Result<js_sys::Promise, JsError> {
+        let plan = self
+            .gpu
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| err("no GPU plan: call useGpu() first (or wait for the previous inferGpu())"))?;
+        let (x, t) = match self.input.take() {
+            Some(v) => v,
+            None => {
+                *self.gpu.borrow_mut() = Some(plan);
+                return Err(err("call preprocess() before inferGpu()"));
+            }
+        };
+        let input = self.inner.profile().input.clone();
+        let names: Vec<String> = self.inner.plan().output_names().into_iter().map(String::from).collect();
+        let cell = self.gpu.clone();
+        let output = self.output.clone();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut plan = plan;
+            let r = plan.run(&[(input, x)]).await;
+            *cell.borrow_mut() = Some(plan);
+            let outs = r.map_err(|e| JsValue::from(err(e)))?;
+            *output.borrow_mut() = Some((names.into_iter().zip(outs).collect(), t));
+            Ok(JsValue::UNDEFINED)
+        }))
     }
 }
 

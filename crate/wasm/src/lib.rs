@@ -10,7 +10,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 mod detector;
+mod gpu;
 pub use detector::{inspect_model, model_weight, WasmDetector, WasmModel, WasmQuantizer};
+pub use gpu::WasmGpu;
 
 /// Installs the panic hook so an unexpected panic shows up in the console with a stack trace.
 #[wasm_bindgen(start)]

@@ -6,12 +6,13 @@ use super::{auto::infer_profile, detect, preprocess_into, Detection, Layout, Pro
 use crate::model::{load_onnx, Graph, Plan, Summary, Tensor};
 use crate::ops::Registry;
 use crate::Error;
+use std::sync::Arc;
 
 /// A model ready to detect: loaded, profiled, planned for the profile's input size.
 #[derive(Debug)]
 pub struct Detector {
     graph: Graph,
-    plan: Plan,
+    plan: Arc<Plan>,
     profile: Profile,
     assumed: Vec<String>,
     summary: Summary,
@@ -46,7 +47,7 @@ impl Detector {
             }
         };
         let plan = Plan::new(&graph, &registry, &[(profile.input.clone(), input_shape(&profile))])?;
-        Ok(Detector { graph, plan, profile, assumed, summary, input: Vec::new() })
+        Ok(Detector { graph, plan: Arc::new(plan), profile, assumed, summary, input: Vec::new() })
     }
 
     /// The profile in use.
@@ -72,6 +73,11 @@ impl Detector {
     /// The execution plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The execution plan, shared (another executor, such as the GPU's, runs the same plan).
+    pub fn shared_plan(&self) -> Arc<Plan> {
+        self.plan.clone()
     }
 
     /// Replaces the profile's thresholds (score, IoU) without re-planning.
