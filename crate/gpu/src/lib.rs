@@ -30,7 +30,7 @@ pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
 /// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 11] = [
+pub const SHADERS: [(&str, &str); 13] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
     ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
     ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
@@ -39,13 +39,15 @@ pub const SHADERS: [(&str, &str); 11] = [
     ("dequantize.wgsl", include_str!("../shaders/dequantize.wgsl")),
     ("binary.wgsl", include_str!("../shaders/binary.wgsl")),
     ("copy.wgsl", include_str!("../shaders/copy.wgsl")),
+    ("pad.wgsl", include_str!("../shaders/pad.wgsl")),
+    ("maxpool.wgsl", include_str!("../shaders/maxpool.wgsl")),
     ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
     ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
     ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
 ];
 
 /// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 8] = [
+pub const KERNELS: [&str; 10] = [
     "qgemm.wgsl",
     "qconv.wgsl",
     "fconv.wgsl",
@@ -54,6 +56,8 @@ pub const KERNELS: [&str; 8] = [
     "dequantize.wgsl",
     "binary.wgsl",
     "copy.wgsl",
+    "pad.wgsl",
+    "maxpool.wgsl",
 ];
 
 fn shader(name: &str) -> &'static str {

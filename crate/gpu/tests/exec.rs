@@ -510,3 +510,108 @@ fn a_lost_device_is_an_error_and_a_new_device_goes_on() {
     let got = gp2.run_blocking(&[("x".into(), x)]).unwrap();
     assert_eq!(differ(&got[0], &want[0]), 0);
 }
+
+#[test]
+fn pad_relu_and_maxpool_match_the_cpu_bit_for_bit() {
+    // Random geometries: constant pads (negative ones crop) with a non-zero value, then Relu,
+    // then MaxPool with any kernel, stride, dilation, padding and ceil_mode, 1-D and 2-D.
+    let g = gpu();
+    let mut rng = Rng(0x9a17);
+    for case in 0..16 {
+        let two_d = case % 4 != 3;
+        let c = rng.range(1, 5) as usize;
+        let spatial: Vec<usize> = (0..if two_d { 2 } else { 1 }).map(|_| rng.range(4, 11) as usize).collect();
+        let mut xshape = vec![rng.range(1, 2) as usize, c];
+        xshape.extend(&spatial);
+        let r = xshape.len();
+        let mut pads: Vec<i64> = vec![0; 2 * r];
+        for d in 2..r {
+            pads[d] = rng.range(-1, 2);
+            pads[d + r] = rng.range(-1, 2);
+        }
+        let padded: Vec<usize> = (0..r).map(|d| (xshape[d] as i64 + pads[d] + pads[d + r]) as usize).collect();
+        let k: Vec<i64> = padded[2..].iter().map(|&n| rng.range(1, 3.min(n as i64))).collect();
+        let dil: Vec<i64> = k
+            .iter()
+            .zip(&padded[2..])
+            .map(|(&k, &n)| if (k - 1) * 2 < n as i64 { rng.range(1, 2) } else { 1 })
+            .collect();
+        let mut attrs = HashMap::new();
+        attrs.insert("kernel_shape".to_string(), Attr::Ints(k.clone()));
+        attrs.insert("strides".to_string(), Attr::Ints(k.iter().map(|_| rng.range(1, 3)).collect()));
+        attrs.insert("dilations".to_string(), Attr::Ints(dil.clone()));
+        let p: Vec<i64> = (0..2 * k.len())
+            .map(|j| rng.range(0, (k[j % k.len()] - 1) * dil[j % k.len()]).min(k[j % k.len()] - 1))
+            .collect();
+        attrs.insert("pads".to_string(), Attr::Ints(p));
+        attrs.insert("ceil_mode".to_string(), Attr::Int(rng.range(0, 1)));
+        let node = |name: &str, op: &str, i: &[&str], o: &str, a: Attrs| Node {
+            name: name.into(),
+            op_type: op.into(),
+            inputs: i.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![o.into()],
+            attrs: a,
+        };
+        let mut init = HashMap::new();
+        init.insert("pads".to_string(), Tensor { shape: vec![2 * r], data: Data::I64(pads.clone()) });
+        init.insert("v".to_string(), Tensor::scalar_f32(0.25));
+        let graph = Graph {
+            nodes: vec![
+                node("pad", "Pad", &["x", "pads", "v"], "xp", Attrs::default()),
+                node("relu", "Relu", &["xp"], "xr", Attrs::default()),
+                node("pool", "MaxPool", &["xr"], "y", Attrs(attrs)),
+            ],
+            initializers: init,
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: 1,
+                shape: xshape.iter().map(|&d| Some(d)).collect(),
+            }],
+            outputs: vec![
+                ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
+                ValueInfo { name: "xp".into(), elem_type: 1, shape: vec![] },
+            ],
+            opset: 13,
+            producer: String::new(),
+        };
+        let n: usize = xshape.iter().product();
+        let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "case {case}: {}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        for (o, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(differ(a, b), 0, "case {case} x {xshape:?} pads {pads:?}: output {o} differs");
+        }
+    }
+}
+
+#[test]
+fn face_detector_runs_entirely_on_the_gpu() {
+    // BlazeFace: Pad, Relu and MaxPool between the convolutions. FP32 to rounding; the int8
+    // model (quantized from one photo) bit for bit.
+    let fp32 = load_onnx(&repo("www/models/blazeface_short.onnx")).unwrap();
+    let input = fp32.inputs[0].name.clone();
+    let x = read_npy(&repo("tests/fixtures/blazeface_short_astronaut/input.npy")).unwrap();
+    let calib = read_npy(&repo("tests/fixtures/blazeface_short_person/input.npy")).unwrap();
+    let q = quantize(&fp32, &input, &[calib], &PtqOptions::default()).unwrap();
+    let g = gpu();
+    for (graph, exact) in [(&fp32, false), (&q.graph, true)] {
+        let plan = Arc::new(Plan::new(graph, &Registry::new(), &[(input.clone(), x.shape.clone())]).unwrap());
+        let inputs = [(input.clone(), x.clone())];
+        let want = plan.run(&inputs).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        eprintln!("{}", gp.summary());
+        assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+        let got = gp.run_blocking(&inputs).unwrap();
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            if exact {
+                assert_eq!(differ(a, b), 0, "int8 output {k} differs from the CPU");
+            } else {
+                let d = rel_diff(a, b);
+                assert!(d <= 1e-4, "fp32 output {k}: max |diff| {d} of the range");
+            }
+        }
+    }
+}

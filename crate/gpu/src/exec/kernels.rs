@@ -5,7 +5,8 @@
 //! `dwconv.wgsl` when groups = input = output channels), float `Conv` (`fconv.wgsl`, equal to
 //! the CPU's to rounding), `QuantizeLinear` and
 //! `DequantizeLinear` (per tensor), float `Add`/`Sub`/`Mul` with broadcasting, `Clip` with
-//! constant bounds, `BatchNormalization` (a multiply then an add), `Transpose`, `Concat`, and
+//! constant bounds, `Relu`, `BatchNormalization` (a multiply then an add), constant-mode `Pad`
+//! and 1-D/2-D `MaxPool` of float tensors, `Transpose`, `Concat`, and
 //! `Reshape`/`Flatten`/`Squeeze`/`Unsqueeze`/`Identity` of float tensors (aliases, no
 //! dispatch).
 
@@ -30,6 +31,9 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         "DequantizeLinear" => dequantize(b, i).await,
         "Add" | "Sub" | "Mul" => binary(b, i).await,
         "Clip" => clip(b, i).await,
+        "Relu" => relu(b, i).await,
+        "Pad" => pad(b, i).await,
+        "MaxPool" => maxpool(b, i).await,
         "BatchNormalization" => batchnorm(b, i).await,
         "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" => alias(b, i),
         "Transpose" => transpose(b, i).await,
@@ -588,6 +592,124 @@ async fn clip(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     let d = binary_dispatch(b, i, 3, (lo, hi), (&x.0, &x.1), (&x.0, &x.1), &yb, &x.1.clone()).await?;
     Ok(d.map(|d| vec![d]))
+}
+
+/// `Relu` as a clip from below at 0.
+async fn relu(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let d = binary_dispatch(b, i, 3, (Some(0.0), None), (&x.0, &x.1), (&x.0, &x.1), &yb, &x.1.clone()).await?;
+    Ok(d.map(|d| vec![d]))
+}
+
+/// Constant-mode `Pad` of a float tensor with constant pads (and value, and axes).
+async fn pad(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    if step.attrs.string("mode", "constant") != "constant" {
+        return Ok(None);
+    }
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let r = x.1.len();
+    let konst = |k: usize| -> Option<Option<&Tensor>> {
+        match step.inputs.get(k).copied() {
+            None | Some(StepInput::Omitted) => Some(None),
+            Some(StepInput::Const(t)) => Some(Some(t)),
+            Some(StepInput::Slot(_)) => None,
+        }
+    };
+    let (pads, value, axes): (Vec<i64>, f32, Option<Vec<i64>>) = match step.attrs.ints("pads") {
+        Some(p) => (p.to_vec(), step.attrs.float("value", 0.0), None),
+        None => {
+            let (Some(Some(p)), Some(v), Some(a)) = (konst(1), konst(2), konst(3)) else { return Ok(None) };
+            let Ok(p) = p.to_i64_vec() else { return Ok(None) };
+            let value = match v.map(|t| &t.data) {
+                None => 0.0,
+                Some(Data::F32(v)) if v.len() == 1 => v[0],
+                _ => return Ok(None),
+            };
+            let axes = match a {
+                None => None,
+                Some(t) => match t.to_i64_vec() {
+                    Ok(v) => Some(v),
+                    Err(_) => return Ok(None),
+                },
+            };
+            (p, value, axes)
+        }
+    };
+    let axes: Vec<usize> = match axes {
+        None => (0..r).collect(),
+        Some(a) => {
+            let mut out = Vec::new();
+            for v in a {
+                let v = if v < 0 { v + r as i64 } else { v };
+                if !(0..r as i64).contains(&v) {
+                    return Ok(None);
+                }
+                out.push(v as usize);
+            }
+            out
+        }
+    };
+    if pads.len() != 2 * axes.len() || r > 8 {
+        return Ok(None);
+    }
+    let mut begin = [0i32; 8];
+    for (k, &a) in axes.iter().enumerate() {
+        let Ok(v) = i32::try_from(pads[k]) else { return Ok(None) };
+        begin[8 - r + a] = v;
+    }
+    let oshape = b.plan.slot(ys).2.to_vec();
+    let n: usize = oshape.iter().product();
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(n, max);
+    let mut u = vec![n as u32, row, value.to_bits(), 0];
+    u.extend(dims8(&oshape, 1));
+    u.extend(begin.iter().map(|&v| v as u32));
+    u.extend(dims8(&x.1, 1));
+    u.extend(dims8(&strides(&x.1), 0));
+    Ok(Some(vec![b.dispatch(i, "pad.wgsl", &u, &[&x.0, &yb], groups).await?]))
+}
+
+/// 1-D and 2-D `MaxPool` of a float NCHW tensor (the values output only).
+async fn maxpool(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    if step.outputs.iter().skip(1).any(|o| o.is_some()) {
+        return Ok(None);
+    }
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    if !(3..=4).contains(&x.1.len()) {
+        return Ok(None);
+    }
+    let node = Node {
+        name: String::new(),
+        op_type: "MaxPool".into(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        attrs: step.attrs.clone(),
+    };
+    let Ok(wa) = WindowAttrs::from_node(&node, true) else { return Ok(None) };
+    let Ok((w, oshape)) = qplay_core::ops::nn::spatial::pool_geometry(&wa, &x.1) else { return Ok(None) };
+    if oshape != b.plan.slot(ys).2 {
+        return Ok(None);
+    }
+    // 1-D as a height of 1.
+    let w = w.lifted_to_2d();
+    let (ih, iw, oh, ow) = (w.input[0], w.input[1], w.output[0], w.output[1]);
+    let (kh, kw, sh, sw) = (w.kernel[0], w.kernel[1], w.strides[0], w.strides[1]);
+    let (dh, dw, ph, pw) = (w.dilations[0], w.dilations[1], w.pad_begin[0], w.pad_begin[1]);
+    let n: usize = oshape.iter().product();
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(n, max);
+    let u: Vec<u32> =
+        [n, row as usize, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, 0, 0].iter().map(|&v| v as u32).collect();
+    Ok(Some(vec![b.dispatch(i, "maxpool.wgsl", &u, &[&x.0, &yb], groups).await?]))
 }
 
 async fn batchnorm(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
