@@ -1,8 +1,11 @@
 // `npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N]
-//                       [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]`
+//                       [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu]
+//                       [--json OUT.json] [--timeout SECONDS]`
 // qplay (wasm FP32 and INT8) vs onnxruntime-web (wasm FP32), one thread each, on one ONNX model
 // in headless Chromium: serves the repo, opens tests/bench/index.html, prints the table and the
 // ratios. Without --int8, the page quantizes MODEL itself from the sample photos (defaults).
+// Then the WebGPU engines (qplay FP32 and INT8, onnxruntime-web webgpu FP32) on the browser's
+// adapter — in headless Chromium here, SwiftShader, a CPU emulation.
 // MODEL is a path in the repo, or any .onnx file (copied under tests/artifacts/bench/ to serve).
 import { chromium } from 'playwright-core';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
@@ -13,13 +16,16 @@ import { serve } from './serve.mjs';
 import { CHROMIUM_FLAGS } from '../tests/browser.mjs';
 
 const ROOT = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
-const USAGE = `usage: npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--json OUT.json] [--timeout SECONDS]
+const USAGE = `usage: npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu] [--json OUT.json] [--timeout SECONDS]
   MODEL      an .onnx file: a path in the repo (www/models/person_ssdlite.onnx) or anywhere else
   --int8     a quantized (QDQ or QOperator) version of MODEL to time as qplay INT8; without it the
              page quantizes MODEL from the sample photos with qplay's defaults (--no-int8: skip)
   --size     input width×height (default: the model's static input shape; needed for dynamic dims)
   --shape    the full input shape, comma-separated (instead of --size)
   --iters    timed runs per engine (default 10); --warmup: untimed runs per engine (default 3)
+  --gpu-iters, --gpu-warmup  timed and untimed runs per WebGPU engine (default 3 and 1: the
+             headless browser's adapter is SwiftShader, seconds per run on the person detector)
+  --no-webgpu  skip the WebGPU engines
   --json     also write {"results": [...], "agreement": {...}, ...} to this file
   --timeout  give up after this many seconds (default 900)`;
 
@@ -37,6 +43,7 @@ try {
       warmup: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' }, json: { type: 'string' },
       timeout: { type: 'string', default: '900' }, help: { type: 'boolean', short: 'h' },
       int8: { type: 'string' }, 'no-int8': { type: 'boolean' },
+      'gpu-iters': { type: 'string', default: '3' }, 'gpu-warmup': { type: 'string', default: '1' }, 'no-webgpu': { type: 'boolean' },
     },
   });
 } catch (e) {
@@ -45,8 +52,8 @@ try {
 const { values: opt, positionals } = args;
 if (opt.help) { console.log(USAGE); process.exit(0); }
 if (positionals.length !== 1) die(`expected one MODEL, got ${positionals.length}\n${USAGE}`, 2);
-for (const k of ['iters', 'warmup', 'seed', 'timeout']) {
-  const min = k === 'iters' || k === 'timeout' ? 1 : 0;
+for (const k of ['iters', 'warmup', 'seed', 'timeout', 'gpu-iters', 'gpu-warmup']) {
+  const min = k === 'iters' || k === 'timeout' || k === 'gpu-iters' ? 1 : 0;
   if (!/^\d+$/.test(opt[k]) || Number(opt[k]) < min) die(`--${k} must be an integer ≥ ${min}, got "${opt[k]}"`, 2);
 }
 if (opt.size && !/^\d+[x×]\d+$/.test(opt.size)) die(`--size must be WxH, like 320x240, got "${opt.size}"`, 2);
@@ -71,7 +78,8 @@ function served(path) {
 const rel = served(positionals[0]);
 const modelUrl = rel.split(sep).map(encodeURIComponent).join('/');
 
-const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed });
+const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed, giters: opt['gpu-iters'], gwarmup: opt['gpu-warmup'] });
+if (opt['no-webgpu']) q.set('webgpu', '0');
 if (opt.size) q.set('size', opt.size);
 if (opt.int8 && opt['no-int8']) die('give --int8 or --no-int8, not both', 2);
 if (opt.int8) {
@@ -145,6 +153,21 @@ function print(b, model) {
       + `${b.ratio_paired_median_int8_over_ort_fp32.toFixed(2)}× (median of per-run ratios); `
       + `qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}×`);
     console.log(`INT8 model: ${b.int8.source}; SQNR of its ${b.int8.output} vs qplay FP32 on the bench input: ${b.int8.sqnr_db_vs_fp32} dB`);
+  }
+  const g = b.webgpu;
+  if (g?.skipped) console.log(`WebGPU: skipped (${g.skipped})`);
+  else if (g) {
+    console.log(`WebGPU adapter: ${g.adapter}${g.fallback_adapter ? ' (fallback adapter)' : ''}; dot4I8Packed ${g.dot4I8Packed ? 'yes' : 'no'}; ${g.iters} timed runs per engine (+${g.warmup} warm-up), interleaved`);
+    console.log(`  qplay FP32 placement: ${g.qplay_fp32_placement}`);
+    if (g.qplay_int8_placement) console.log(`  qplay INT8 placement: ${g.qplay_int8_placement}`);
+    console.log(`  qplay FP32 WebGPU vs its CPU output: ${g.qplay_fp32_vs_cpu.max_abs_diff_over_range.toExponential(2)} of range;`
+      + (g.qplay_int8_vs_cpu_values_differing !== undefined ? ` qplay INT8 WebGPU vs CPU: ${g.qplay_int8_vs_cpu_values_differing} values differ;` : '')
+      + (g.ort_webgpu_vs_qplay_cpu ? ` onnxruntime-web webgpu vs qplay CPU: ${g.ort_webgpu_vs_qplay_cpu.max_abs_diff_over_range.toExponential(2)} of range` : ` onnxruntime-web webgpu failed: ${g.ort_webgpu_error}`));
+    const r = [];
+    if (b.ratio_median_webgpu_int8_over_ort_webgpu_fp32) r.push(`qplay INT8 / onnxruntime-web FP32 ${b.ratio_median_webgpu_int8_over_ort_webgpu_fp32.toFixed(2)}×`);
+    if (b.ratio_median_webgpu_fp32_over_ort_webgpu_fp32) r.push(`qplay FP32 / onnxruntime-web FP32 ${b.ratio_median_webgpu_fp32_over_ort_webgpu_fp32.toFixed(2)}×`);
+    if (b.ratio_median_webgpu_int8_over_webgpu_fp32) r.push(`qplay INT8 / qplay FP32 ${b.ratio_median_webgpu_int8_over_webgpu_fp32.toFixed(2)}×`);
+    if (r.length) console.log(`  WebGPU medians: ${r.join(', ')}`);
   }
   for (const [k, t] of Object.entries(b.profile_ms_by_op ?? {})) {
     const top = Object.entries(t).sort((x, y) => y[1] - x[1]).slice(0, 6).map(([op, ms]) => `${op} ${ms.toFixed(1)}`);

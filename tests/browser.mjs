@@ -13,10 +13,12 @@ export const CHROMIUM_FLAGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
 ];
 
-/** Starts the server (on `root`, the repository by default) and a browser; returns { url, server, browser, page, errors, requests, close }. */
-export async function open(path = '', { args = [], viewport = { width: 1280, height: 900 }, colorScheme = 'light', root } = {}) {
+/** Starts the server (on `root`, the repository by default) and a browser (`webgpu: false`: without a WebGPU adapter); returns { url, server, browser, page, errors, requests, close }. */
+export async function open(path = '', { args = [], viewport = { width: 1280, height: 900 }, colorScheme = 'light', root, webgpu = true } = {}) {
   const { server, url } = await serve({ port: 0, quiet: true, ...(root ? { root } : {}) });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...args] });
+  // webgpu: false leaves out --enable-unsafe-webgpu, so headless Chromium has no WebGPU adapter.
+  const flags = CHROMIUM_FLAGS.filter((f) => webgpu || f !== '--enable-unsafe-webgpu');
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: [...flags, ...args] });
   const page = await browser.newPage({ viewport, colorScheme });
   const errors = [];
   const requests = [];

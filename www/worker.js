@@ -111,8 +111,8 @@ const handlers = {
       const why = lost ?? e.message;
       const info = await setBackend('webgpu');
       recovered = info.backend === 'webgpu'
-        ? `the GPU device was lost (${why}); a new one was created and detection went on`
-        : `the GPU device was lost (${why}) and could not be re-created; back on the CPU: ${info.note}`;
+        ? `The GPU device was lost (${why}); a new one was created and detection went on`
+        : `The GPU device was lost (${why}) and could not be re-created; back on the CPU: ${info.note}`;
       gpuNote = recovered;
       r = await runBoth(width, height, px);
     }

@@ -2,7 +2,9 @@
 // and timed runs, the two engines interleaved run by run. Results go to `window.__bench`
 // ({results, agreement, userAgent, ...} or {error, stage}) for scripts/bench.mjs and the tests,
 // and to a table for a human. Both engines: wasm, fp32, one thread, on the page's main thread.
-import init, { WasmModel, WasmQuantizer, inspectModel, version } from '/www/pkg/qplay_wasm.js';
+// Then, unless ?webgpu=0 or there is no adapter, the WebGPU engines (qplay FP32 and INT8,
+// onnxruntime-web's webgpu provider FP32), interleaved in their own loop (?giters, ?gwarmup).
+import init, { WasmGpu, WasmModel, WasmQuantizer, inspectModel, version } from '/www/pkg/qplay_wasm.js';
 
 const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
 const $ = (id) => document.getElementById(id);
@@ -253,6 +255,19 @@ async function main() {
     } : {}),
     date: new Date().toISOString(),
   };
+  if (q.get('webgpu') !== '0') {
+    const g = await benchWebGpu({ q, bytes, shape, x, qmodel, qint8, cpuOut: ours });
+    bench.webgpu = g.info;
+    if (g.results.length) {
+      results.push(...g.results);
+      const by = (eng, prec) => g.results.find((r) => r.engine === eng && r.precision === prec);
+      const ortG = by('onnxruntime-web', 'fp32');
+      const [qf, qi] = [by('qplay', 'fp32'), by('qplay', 'int8')];
+      if (ortG && qi) bench.ratio_median_webgpu_int8_over_ort_webgpu_fp32 = round3(qi.median_ms / ortG.median_ms);
+      if (ortG && qf) bench.ratio_median_webgpu_fp32_over_ort_webgpu_fp32 = round3(qf.median_ms / ortG.median_ms);
+      if (qf && qi) bench.ratio_median_webgpu_int8_over_webgpu_fp32 = round3(qi.median_ms / qf.median_ms);
+    }
+  }
   // One profiled run of each qplay model: time per op type, for finding where INT8 spends it.
   const byOp = (m) => {
     const t = {};
@@ -268,6 +283,77 @@ async function main() {
   render(bench);
   status('done');
   window.__bench = bench;
+}
+
+/**
+ * The WebGPU engines: qplay's GPU executor (FP32, and INT8 when there is an INT8 model) and
+ * onnxruntime-web's webgpu provider (FP32, its own bundle), each checked against its CPU output
+ * first, then warm-up and timed runs interleaved. Returns {info, results}; info.skipped says why
+ * when nothing ran.
+ */
+async function benchWebGpu({ q, bytes, shape, x, qmodel, qint8, cpuOut }) {
+  const iters = intParam(q, 'giters', 3, 1);
+  const warmup = intParam(q, 'gwarmup', 1, 0);
+  if (!('gpu' in navigator)) return { info: { skipped: 'no WebGPU in this browser (navigator.gpu)' }, results: [] };
+  status('opening WebGPU');
+  let gpu;
+  try { gpu = await WasmGpu.create(); } catch (e) { return { info: { skipped: e.message }, results: [] }; }
+  const a = await navigator.gpu.requestAdapter();
+  const info = {
+    adapter: [a?.info?.vendor, a?.info?.architecture, a?.info?.device, a?.info?.description].filter(Boolean).join(' ') || 'unnamed',
+    fallback_adapter: Boolean(a?.isFallbackAdapter || a?.info?.isFallbackAdapter),
+    dot4I8Packed: gpu.packedDot(), iters, warmup,
+  };
+  status('placing qplay FP32 on WebGPU');
+  info.qplay_fp32_placement = await qmodel.useGpu(gpu);
+  const engines = [];
+  const gF = await qmodel.runGpu(x);
+  info.qplay_fp32_vs_cpu = compare(gF, cpuOut);
+  engines.push({ engine: 'qplay', precision: 'fp32', run: () => qmodel.runGpu(x), warm: [], runs: [] });
+  if (qint8) {
+    status('placing qplay INT8 on WebGPU');
+    info.qplay_int8_placement = await qint8.useGpu(gpu);
+    const g8 = await qint8.runGpu(x);
+    const c8 = qint8.run(x);
+    info.qplay_int8_vs_cpu_values_differing = g8.reduce((n, v, i) => n + (Object.is(v, c8[i]) ? 0 : 1), 0);
+    engines.push({ engine: 'qplay', precision: 'int8', run: () => qint8.runGpu(x), warm: [], runs: [] });
+  }
+  status('loading onnxruntime-web (webgpu)');
+  let session = null;
+  try {
+    const ortg = await import(`${ORT_DIST}ort.webgpu.min.mjs`);
+    ortg.env.wasm.wasmPaths = new URL(ORT_DIST, location.origin).href;
+    ortg.env.wasm.numThreads = 1;
+    ortg.env.wasm.proxy = false;
+    ortg.env.logLevel = 'error';
+    session = await ortg.InferenceSession.create(bytes.slice(), { executionProviders: ['webgpu'] });
+    const feeds = { [session.inputNames[0]]: new ortg.Tensor('float32', x, shape) };
+    const out = session.outputNames[0];
+    const o = (await session.run(feeds))[out];
+    info.ort_webgpu_vs_qplay_cpu = compare(o.data, cpuOut);
+    engines.push({ engine: 'onnxruntime-web', precision: 'fp32', run: async () => (await session.run(feeds))[out].data, warm: [], runs: [] });
+  } catch (e) {
+    info.ort_webgpu_error = String(e?.message ?? e);
+  }
+  const once = async (e, into) => {
+    const t0 = performance.now();
+    await e.run();
+    into.push(performance.now() - t0);
+  };
+  for (let i = 0; i < warmup; i++) {
+    for (const e of engines) { status(`WebGPU warm-up ${i + 1}/${warmup}: ${e.engine} ${e.precision}`); await once(e, e.warm); await tick(); }
+  }
+  for (let i = 0; i < iters; i++) {
+    for (const e of engines) { status(`WebGPU timed run ${i + 1}/${iters}: ${e.engine} ${e.precision}`); await once(e, e.runs); await tick(); }
+  }
+  await session?.release();
+  gpu.free();
+  const results = engines.map((e) => ({
+    engine: e.engine, backend: 'webgpu', precision: e.precision,
+    median_ms: round3(median(e.runs)), min_ms: round3(Math.min(...e.runs)),
+    runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
+  }));
+  return { info, results };
 }
 
 function render(b) {
@@ -297,7 +383,8 @@ function render(b) {
   $('results').hidden = false;
   $('ratio').textContent = `qplay / onnxruntime-web (median): ${b.ratio_median_qplay_over_ort.toFixed(2)}×; `
     + `median of per-run ratios: ${b.ratio_paired_median_qplay_over_ort.toFixed(2)}×`
-    + (b.int8 ? `; qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}×, qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}× (INT8 SQNR vs FP32 ${b.int8.sqnr_db_vs_fp32} dB)` : '');
+    + (b.int8 ? `; qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}×, qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}× (INT8 SQNR vs FP32 ${b.int8.sqnr_db_vs_fp32} dB)` : '')
+    + (b.ratio_median_webgpu_int8_over_ort_webgpu_fp32 ? `; WebGPU (${b.webgpu.adapter}): qplay INT8 / onnxruntime-web FP32 ${b.ratio_median_webgpu_int8_over_ort_webgpu_fp32.toFixed(2)}×` : '');
 }
 
 main().catch((e) => { console.warn(e); fail(e?.message ?? e); });

@@ -38,7 +38,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let y0 = i32((r / u.ow) * u.sh) - i32(u.ph);
     let x0 = i32((r % u.ow) * u.sw) - i32(u.pw);
     let base = plane * u.ih * u.iw;
-    var m = bitcast<f32>(0xff800000u); // -inf
+    // Starts from the first tap inside the input (every window has one): no -inf literal,
+    // which WGSL cannot spell, and an all -inf window still gives -inf.
+    var m = 0.0;
+    var seen = false;
     for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
         let iy = y0 + i32(ky * u.dh);
         if (iy < 0 || iy >= i32(u.ih)) {
@@ -49,7 +52,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (ix < 0 || ix >= i32(u.iw)) {
                 continue;
             }
-            m = max(m, x[base + u32(iy) * u.iw + u32(ix)]);
+            let v = x[base + u32(iy) * u.iw + u32(ix)];
+            m = select(max(m, v), v, !seen);
+            seen = true;
         }
     }
     out[i] = m;

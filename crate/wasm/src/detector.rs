@@ -154,9 +154,11 @@ impl WasmDetector {
 /// runtimes).
 #[wasm_bindgen]
 pub struct WasmModel {
-    plan: qplay_core::model::Plan,
+    plan: std::sync::Arc<qplay_core::model::Plan>,
     input: String,
     shape: Vec<usize>,
+    /// The plan on the GPU (after `useGpu`); taken out by a running `runGpu`.
+    gpu: Rc<RefCell<Option<GpuPlan>>>,
 }
 
 #[wasm_bindgen]
@@ -171,7 +173,40 @@ impl WasmModel {
         };
         let plan =
             qplay_core::model::Plan::new(&g, &Registry::new(), &[(input.clone(), shape.clone())]).map_err(err)?;
-        Ok(WasmModel { plan, input, shape })
+        Ok(WasmModel { plan: std::sync::Arc::new(plan), input, shape, gpu: Rc::default() })
+    }
+
+    /// Prepares the plan for `gpu` (buffers, kernels); resolves to the placement summary.
+    #[wasm_bindgen(js_name = useGpu)]
+    pub fn use_gpu(&mut self, gpu: &WasmGpu) -> js_sys::Promise {
+        let (device, plan, cell) = (gpu.gpu.clone(), self.plan.clone(), self.gpu.clone());
+        cell.borrow_mut().take();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
+            let summary = p.summary();
+            *cell.borrow_mut() = Some(p);
+            Ok(JsValue::from_str(&summary))
+        })
+    }
+
+    /// `run` on the GPU: resolves to the first output's data (a `Float32Array`).
+    #[wasm_bindgen(js_name = runGpu)]
+    pub fn run_gpu(&self, data: Vec<f32>) -> Result<js_sys::Promise, JsError> {
+        let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
+        let plan = self
+            .gpu
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| err("no GPU plan: call useGpu() first (or wait for the previous runGpu())"))?;
+        let (cell, input) = (self.gpu.clone(), self.input.clone());
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let mut plan = plan;
+            let r = plan.run(&[(input, x)]).await;
+            *cell.borrow_mut() = Some(plan);
+            let out = r.map_err(|e| JsValue::from(err(e)))?;
+            let first = out.first().map(|t| t.to_f32_vec()).unwrap_or_default();
+            Ok(js_sys::Float32Array::from(first.as_slice()).into())
+        }))
     }
 
     /// Runs the model on float32 data of the planned shape; returns the first output's data.

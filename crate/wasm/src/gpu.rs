@@ -29,7 +29,12 @@ impl WasmGpu {
                 "this browser has no WebGPU (navigator.gpu is missing): use a current Chrome or Edge, or Firefox/Safari with WebGPU enabled",
             ));
         }
-        let gpu = Gpu::new().await.map_err(err)?;
+        let gpu = Gpu::new().await.map_err(|e| match e {
+            qplay_gpu::GpuError::NoAdapter(_) => err(
+                "the browser has WebGPU but offers no GPU adapter (the GPU may be blocklisted, or hardware acceleration turned off: see chrome://gpu or about:support)",
+            ),
+            other => err(other),
+        })?;
         Ok(WasmGpu { gpu: Rc::new(gpu) })
     }
 

@@ -1,0 +1,83 @@
+// The WebGPU backend in a real browser: headless Chromium's SwiftShader adapter (a CPU emulation
+// of a GPU, so no timing here means anything for real GPUs). The face detector runs entirely on
+// the GPU; its INT8 detections equal the CPU's exactly (the int8 kernels are bit-exact), its FP32
+// ones agree to rounding; a lost device is re-created and detection goes on; without an
+// adapter the page stays on the CPU and says why.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, ARTIFACTS } from './browser.mjs';
+
+let s;
+after(async () => s && s.close());
+
+const det = () => s.page.locator('qplay-detector');
+/** Waits for a finished result newer than `prev` (and, with `int8`, one that has the INT8 pane). */
+async function next(prev, { int8 = false } = {}) {
+  await s.page.waitForFunction(([p, i8]) => {
+    const el = document.querySelector('qplay-detector');
+    return el.result && !el.running && el.result.id !== p && (!i8 || el.result.int8);
+  }, [prev, int8], { timeout: 240_000 });
+  return det().evaluate((el) => ({
+    id: el.result.id, on: el.result.on, int8on: el.result.int8?.on ?? null, recovered: el.result.recovered ?? null,
+    fp32: el.result.detections, int8: el.result.int8?.detections ?? null,
+    note: el.shadowRoot.querySelector('.backend-note').textContent,
+    timings: el.shadowRoot.querySelector('.timings').textContent,
+  }));
+}
+const boxes = (ds) => ds.map((d) => `${d.label} ${d.score.toFixed(4)} ${d.bbox.map((v) => v.toFixed(2)).join(',')}`);
+
+test('face detector on WebGPU: FP32 and INT8 entirely on the GPU, equal to the CPU, device loss recovered', async () => {
+  s = await open('index.html?embed=detector&model=face&backend=webgpu&image=www/samples/astronaut.png', { viewport: { width: 1100, height: 1000 } });
+  const gpu = await next(null);
+  assert.equal(gpu.on, 'webgpu', gpu.note);
+  assert.match(gpu.note, /In use: WebGPU — .*swiftshader/i);
+  assert.match(gpu.note, /FP32: 93 of 93 steps on the GPU/);
+  assert.match(gpu.note, /software emulation/);
+  assert.match(gpu.timings, /inference on WebGPU/);
+  assert.equal(await det().locator('select[name=backend]').inputValue(), 'webgpu');
+  assert.ok(gpu.fp32.some((d) => d.label === 'face'), JSON.stringify(gpu.fp32));
+
+  // Quantize: the INT8 model is placed on the GPU too.
+  await det().locator('button[name=quantize]').click();
+  const q = await next(gpu.id, { int8: true });
+  assert.equal(q.int8on, 'webgpu');
+  assert.match(q.note, /INT8: 111 of 111 steps on the GPU/);
+  assert.ok(q.int8.some((d) => d.label === 'face'));
+  await s.page.screenshot({ path: `${ARTIFACTS}webgpu-face.png` });
+
+  // The device is lost (as in a driver reset): the next frame re-creates it and goes on.
+  await det().evaluate((el) => el.engine.loseDevice());
+  await det().evaluate((el) => el.run());
+  const r = await next(q.id, { int8: true });
+  assert.equal(r.on, 'webgpu');
+  assert.match(r.recovered ?? '', /GPU device was lost .*Destroyed.*a new one was created/, JSON.stringify(r.recovered));
+  assert.match(r.note, /a new one was created and detection went on/);
+  assert.deepEqual(boxes(r.int8), boxes(q.int8));
+
+  // Back on the CPU: INT8 identical (bit-exact kernels), FP32 the same boxes to rounding.
+  await det().locator('select[name=backend]').selectOption('cpu');
+  const cpu = await next(r.id, { int8: true });
+  assert.equal(cpu.on, 'cpu');
+  assert.equal(cpu.int8on, 'cpu');
+  assert.match(cpu.note, /In use: CPU/);
+  assert.deepEqual(cpu.int8, r.int8, 'INT8 detections on the GPU and the CPU differ');
+  assert.equal(cpu.fp32.length, r.fp32.length);
+  for (const [a, b] of cpu.fp32.map((d, i) => [d, r.fp32[i]])) {
+    assert.equal(a.label, b.label);
+    assert.ok(Math.abs(a.score - b.score) < 1e-4, `${a.score} vs ${b.score}`);
+    a.bbox.forEach((v, k) => assert.ok(Math.abs(v - b.bbox[k]) < 0.05, `${a.bbox} vs ${b.bbox}`));
+  }
+  assert.deepEqual(s.errors, []);
+  await s.close();
+  s = null;
+});
+
+test('no WebGPU adapter: the page stays on the CPU and says why', async () => {
+  s = await open('index.html?embed=detector&model=face&backend=webgpu&image=www/samples/astronaut.png', { webgpu: false });
+  const r = await next(null);
+  assert.equal(r.on, 'cpu');
+  assert.match(r.note, /In use: CPU — .*(WebGPU failed: the browser has WebGPU but offers no GPU adapter|WebGPU is not available)/, r.note);
+  assert.equal(await det().locator('select[name=backend]').inputValue(), 'cpu');
+  assert.ok(r.fp32.some((d) => d.label === 'face'));
+  await s.page.screenshot({ path: `${ARTIFACTS}webgpu-none.png` });
+});
