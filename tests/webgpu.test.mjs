@@ -5,7 +5,9 @@
 // adapter the page stays on the CPU and says why.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { open, ARTIFACTS } from './browser.mjs';
+import { fakeWebcam, fakeCameraFlags } from './webcam.mjs';
 
 let s;
 after(async () => s && s.close());
@@ -80,4 +82,41 @@ test('no WebGPU adapter: the page stays on the CPU and says why', async () => {
   assert.equal(await det().locator('select[name=backend]').inputValue(), 'cpu');
   assert.ok(r.fp32.some((d) => d.label === 'face'));
   await s.page.screenshot({ path: `${ARTIFACTS}webgpu-none.png` });
+  await s.close();
+  s = null;
+});
+
+test('live webcam frames on WebGPU: boxes on every frame, no GPU buffer or wasm memory growth', { timeout: 900_000 }, async () => {
+  // A short soak on SwiftShader (about a second per frame pair here): GPU_SOAK_FRAMES overrides.
+  const frames = Number(process.env.GPU_SOAK_FRAMES ?? 30);
+  s = await open('index.html?embed=detector&model=face&backend=webgpu', { args: fakeCameraFlags(fakeWebcam(['astronaut'], { framesEach: 15 })) });
+  const first = await next(null);
+  assert.equal(first.on, 'webgpu');
+  await det().locator('button[name=quantize]').click();
+  await next(first.id, { int8: true });
+  const frameEvents = [];
+  await s.page.exposeFunction('qplayFrame', (d) => frameEvents.push(d));
+  await s.page.evaluate(() => document.addEventListener('qplay-frame', (e) => window.qplayFrame({
+    live: e.detail.live, backend: e.detail.backend, int8: e.detail.int8?.on, faces: e.detail.detections.length, gpu: e.detail.gpuBuffers, wasm: e.detail.memory,
+  })));
+  const t0 = Date.now();
+  await det().locator('button[name=camera]').click();
+  await s.page.waitForFunction((k) => document.querySelector('qplay-detector').frameNo >= k, frames, { timeout: 840_000, polling: 500 });
+  const seconds = (Date.now() - t0) / 1000;
+  const live = await det().evaluate((el) => el.shadowRoot.querySelector('.live').innerText);
+  await det().locator('button[name=stop]').click();
+  const ev = frameEvents.filter((e) => e.live);
+  assert.ok(ev.length >= frames, `${ev.length} live frames`);
+  assert.ok(ev.every((e) => e.backend === 'webgpu' && e.int8 === 'webgpu'), 'every frame ran FP32 and INT8 on WebGPU');
+  assert.ok(ev.filter((e) => e.faces > 0).length >= ev.length * 0.9, 'faces found on the frames');
+  // Warm-up: the first 3 frames; after that nothing may be created on the GPU or grow in wasm.
+  const [a, b] = [ev[3], ev.at(-1)];
+  const result = { frames: ev.length, seconds, fps: ev.length / seconds, gpu_buffers: a.gpu, gpu_buffers_growth: b.gpu[0] - a.gpu[0], gpu_bytes_growth: b.gpu[1] - a.gpu[1], wasm_growth_bytes: b.wasm - a.wasm, live };
+  console.log(JSON.stringify(result, null, 1));
+  writeFileSync(`${ARTIFACTS}webgpu-live.json`, JSON.stringify(result, null, 2));
+  assert.match(live, /FPS displayed/);
+  assert.equal(result.gpu_buffers_growth, 0, 'GPU buffers were created during live frames');
+  assert.equal(result.wasm_growth_bytes, 0, 'wasm memory grew');
+  assert.deepEqual(s.errors, []);
+  await det().evaluate((el) => el.dispose());
 });

@@ -117,7 +117,8 @@ const handlers = {
       r = await runBoth(width, height, px);
     }
     // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
-    return { ok: true, ...r, recovered, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength };
+    const gpuBuffers = backend === 'webgpu' ? gpu.buffersCreated() : null;
+    return { ok: true, ...r, recovered, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
   },
   async backend({ backend: want }) {
     return { ok: true, ...(await setBackend(want)) };

@@ -10,7 +10,7 @@
 // `ready`: a promise, resolved once the element has started and its first model and image are
 // loaded (or failed to); `start()` starts it now.
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
-// {detections, timings, int8, live, memory}, qplay-quantized {report, seconds}, qplay-error
+// {detections, timings, int8, live, memory, gpuBuffers, backend, recovered}, qplay-quantized {report, seconds}, qplay-error
 // {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
 // (get/set): {model, image, score, backend, method, perChannel, keepFp32}; `dispose()` stops the camera
 // and the worker. A user can drop or choose an .onnx, a profile .json, or an image anywhere on the
@@ -681,7 +681,7 @@ export class QplayDetector extends HTMLElement {
         this.$('select[name=backend]').value = r.backend.backend;
         this.showBackend();
       }
-      this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, backend: r.on, recovered: r.recovered });
+      this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, gpuBuffers: r.gpuBuffers, backend: r.on, recovered: r.recovered });
       return r;
     } catch (e) {
       if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');

@@ -129,6 +129,10 @@ pub struct Gpu {
     lost: Arc<Mutex<Option<String>>>,
     /// The last error no error scope caught (wgpu's default handler would panic).
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// Buffers created on this device so far, and their bytes (the soak test checks that a run
+    /// creates none).
+    created: std::sync::atomic::AtomicU64,
+    created_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Gpu {
@@ -174,13 +178,49 @@ impl Gpu {
                 *u = Some(e.to_string());
             }
         }));
-        Ok(Gpu { device, queue, info, packed_dot, pipelines: Mutex::new(HashMap::new()), lost, uncaptured })
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            packed_dot,
+            pipelines: Mutex::new(HashMap::new()),
+            lost,
+            uncaptured,
+            created: Default::default(),
+            created_bytes: Default::default(),
+        })
     }
 
     /// Why the device was lost (`None` while it works). A lost device stays lost: open a new
     /// [`Gpu`] and build the plans again.
     pub fn lost(&self) -> Option<String> {
         self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Creates a buffer, counted in [`Gpu::buffers_created`].
+    pub(crate) fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.count(desc.size);
+        self.device.create_buffer(desc)
+    }
+
+    /// Creates a buffer with contents, counted in [`Gpu::buffers_created`].
+    pub(crate) fn create_buffer_init(&self, desc: &wgpu::util::BufferInitDescriptor<'_>) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        self.count(desc.contents.len() as u64);
+        self.device.create_buffer_init(desc)
+    }
+
+    fn count(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.created.fetch_add(1, Relaxed);
+        self.created_bytes.fetch_add(bytes, Relaxed);
+    }
+
+    /// How many GPU buffers qplay has created on this device, and their total bytes: made at
+    /// plan time, none per run (GPU memory cannot grow from frame to frame).
+    pub fn buffers_created(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.created.load(Relaxed), self.created_bytes.load(Relaxed))
     }
 
     /// Takes the last error that no error scope caught, if any.
@@ -272,7 +312,7 @@ impl Gpu {
     /// Reads a storage buffer of `len` `i32` back to the CPU.
     async fn read_i32(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<i32>, GpuError> {
         let bytes = (len * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("qplay readback"),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

@@ -2,7 +2,6 @@
 
 use crate::{Gpu, GpuError};
 use qplay_core::ops::quant::qgemm::Bytes;
-use wgpu::util::DeviceExt;
 
 /// One requantized int8 matrix product, `out = clamp(round((Σ w·(x − zx) + bias) · scale) + zp,
 /// lo, hi)`, with the same arguments the CPU epilogue takes.
@@ -126,13 +125,13 @@ impl Gpu {
         let pipeline = self.pipeline("qgemm.wgsl", &source).await?;
         let dev = &self.device;
         let storage = |label: &str, bytes: &[u8]| {
-            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            self.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytes,
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
-        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let uniform = self.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("qgemm dims"),
             contents: bytemuck::bytes_of(&dims),
             usage: wgpu::BufferUsages::UNIFORM,
@@ -140,7 +139,7 @@ impl Gpu {
         let (ab, bb) = (storage("qgemm a", bytemuck::cast_slice(&a)), storage("qgemm b", bytemuck::cast_slice(&b)));
         let (addb, scaleb) =
             (storage("qgemm add", bytemuck::cast_slice(&add)), storage("qgemm scale", bytemuck::cast_slice(q.scale)));
-        let out = dev.create_buffer(&wgpu::BufferDescriptor {
+        let out = self.create_buffer(&wgpu::BufferDescriptor {
             label: Some("qgemm out"),
             size: (m * n * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,

@@ -230,8 +230,10 @@ fn int8_person_detector_on_the_gpu_equals_the_cpu_bit_for_bit() {
     let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
     eprintln!("{}", gp.summary());
     assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+    let made = g.buffers_created();
     for _ in 0..2 {
         let got = gp.run_blocking(&inputs).unwrap();
+        assert_eq!(g.buffers_created(), made, "a run created GPU buffers");
         assert_eq!(got.len(), want.len());
         for (k, (a, b)) in got.iter().zip(&want).enumerate() {
             assert_eq!(differ(a, b), 0, "output {k}: differs from the CPU");

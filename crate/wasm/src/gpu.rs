@@ -60,6 +60,14 @@ impl WasmGpu {
         self.gpu.take_uncaptured_error()
     }
 
+    /// `[count, bytes]` of the GPU buffers qplay has created on this device (all at plan time:
+    /// the count stays put while frames run).
+    #[wasm_bindgen(js_name = buffersCreated)]
+    pub fn buffers_created(&self) -> Vec<f64> {
+        let (n, bytes) = self.gpu.buffers_created();
+        vec![n as f64, bytes as f64]
+    }
+
     /// Destroys the device, as a driver reset or a GPU process crash would (for tests and for
     /// the page's "lose the device" check of its recovery).
     #[wasm_bindgen(js_name = destroyDevice)]

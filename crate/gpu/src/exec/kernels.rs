@@ -17,7 +17,6 @@ use qplay_core::model::{DType, Data, Node, StepInput, Tensor};
 use qplay_core::ops::nn::conv::{FUSED_CHANNEL_MAX_ATTR, FUSED_MAX_ATTR, FUSED_MIN_ATTR};
 use qplay_core::ops::nn::spatial::WindowAttrs;
 use qplay_core::ops::quant::qlinear_conv::{qconv_spec, ChannelMax, QConvOut, QConvSpec};
-use wgpu::util::DeviceExt;
 
 type Built = Option<Vec<Dispatch>>;
 
@@ -69,7 +68,7 @@ impl Builder<'_> {
         let Some(layout) = Layout::of(dtype, shape) else { return Ok(None) };
         let bytes = layout.bytes(shape);
         self.check_size(i, bytes, &format!("tensor `{name}` {shape:?}"))?;
-        let buf = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        let buf = self.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
@@ -95,7 +94,7 @@ impl Builder<'_> {
         } else {
             bytes
         };
-        let buf = self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let buf = self.gpu.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents,
             usage: wgpu::BufferUsages::STORAGE,
@@ -107,7 +106,7 @@ impl Builder<'_> {
     /// A scratch storage buffer of `bytes` (kept alive with the plan).
     fn scratch(&mut self, i: usize, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
         self.check_size(i, bytes, "an intermediate")?;
-        let buf = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        let buf = self.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some("qplay scratch"),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::STORAGE,
@@ -139,7 +138,7 @@ impl Builder<'_> {
     ) -> Result<Dispatch, GpuError> {
         self.check_groups(i, kernel, groups)?;
         let pipeline = self.gpu.cached_pipeline(kernel).await?;
-        let ub = self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        let ub = self.gpu.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(kernel),
             contents: bytemuck::cast_slice(uniform),
             usage: wgpu::BufferUsages::UNIFORM,

@@ -199,7 +199,7 @@ impl GpuPlan {
             for &k in &downloads {
                 if let Some(sb) = slots[k].as_mut() {
                     let size = sb.buf.size();
-                    sb.staging = Some(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    sb.staging = Some(gpu.create_buffer(&wgpu::BufferDescriptor {
                         label: Some("qplay staging"),
                         size,
                         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
