@@ -9,7 +9,7 @@ import { open } from './browser.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let s;
-before(async () => { s = await open('tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1'); });
+before(async () => { s = await open('tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1&webgpu=0'); });
 after(async () => s && s.close());
 
 test('bench page: blazeface_short, both engines, outputs agree', async () => {
@@ -46,7 +46,7 @@ test('bench page: blazeface_short, both engines, outputs agree', async () => {
 });
 
 test('bench page: INT8 quantized in the page from a sample photo, timed beside FP32', async () => {
-  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1`
+  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1&webgpu=0`
     + '&calib=person.jpg&profile=www/models/blazeface_short.json');
   await s.page.waitForFunction(() => window.__bench, null, { timeout: 180_000 });
   const b = await s.page.evaluate(() => window.__bench);
@@ -59,6 +59,28 @@ test('bench page: INT8 quantized in the page from a sample photo, timed beside F
   // The INT8 plan runs on the integer kernels: its profile has QLinearConv and no float Conv.
   assert.ok(b.profile_ms_by_op.qplay_int8.QLinearConv > 0, JSON.stringify(b.profile_ms_by_op));
   assert.equal(b.profile_ms_by_op.qplay_int8.Conv, undefined);
+  assert.deepEqual(s.errors, []);
+});
+
+test('bench page: the WebGPU engines (SwiftShader) beside the wasm ones, outputs checked', async () => {
+  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=1&warmup=0&giters=1&gwarmup=0`
+    + '&calib=person.jpg&profile=www/models/blazeface_short.json');
+  await s.page.waitForFunction(() => window.__bench, null, { timeout: 300_000 });
+  const b = await s.page.evaluate(() => window.__bench);
+  assert.equal(b.error, undefined, `bench failed: ${b.error} (while ${b.stage})`);
+  assert.deepEqual(b.results.map((r) => `${r.engine} ${r.backend} ${r.precision}`), [
+    'qplay wasm fp32', 'onnxruntime-web wasm fp32', 'qplay wasm int8',
+    'qplay webgpu fp32', 'qplay webgpu int8', 'onnxruntime-web webgpu fp32',
+  ], JSON.stringify(b.webgpu));
+  const g = b.webgpu;
+  assert.match(g.adapter, /swiftshader/i);
+  assert.match(g.qplay_fp32_placement, /^93 of 93 steps on the GPU/);
+  assert.match(g.qplay_int8_placement, /^111 of 111 steps on the GPU/);
+  assert.equal(g.qplay_int8_vs_cpu_values_differing, 0, 'qplay INT8 on WebGPU differs from its CPU output');
+  assert.ok(g.qplay_fp32_vs_cpu.max_abs_diff_over_range <= 1e-4, JSON.stringify(g.qplay_fp32_vs_cpu));
+  assert.ok(g.ort_webgpu_vs_qplay_cpu.max_abs_diff_over_range <= 1e-4, JSON.stringify(g.ort_webgpu_vs_qplay_cpu));
+  for (const k of ['ratio_median_webgpu_int8_over_ort_webgpu_fp32', 'ratio_median_webgpu_fp32_over_ort_webgpu_fp32']) assert.ok(b[k] > 0, k);
+  for (const u of s.requests) assert.ok(u.startsWith(s.url), `request to another origin: ${u}`);
   assert.deepEqual(s.errors, []);
 });
 

@@ -88,7 +88,7 @@ test('no WebGPU adapter: the page stays on the CPU and says why', async () => {
 
 test('live webcam frames on WebGPU: boxes on every frame, no GPU buffer or wasm memory growth', { timeout: 900_000 }, async () => {
   // A short soak on SwiftShader (about a second per frame pair here): GPU_SOAK_FRAMES overrides.
-  const frames = Number(process.env.GPU_SOAK_FRAMES ?? 30);
+  const frames = Number(process.env.GPU_SOAK_FRAMES ?? 12);
   s = await open('index.html?embed=detector&model=face&backend=webgpu', { args: fakeCameraFlags(fakeWebcam(['astronaut'], { framesEach: 15 })) });
   const first = await next(null);
   assert.equal(first.on, 'webgpu');

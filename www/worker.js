@@ -117,7 +117,7 @@ const handlers = {
       r = await runBoth(width, height, px);
     }
     // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
-    const gpuBuffers = backend === 'webgpu' ? gpu.buffersCreated() : null;
+    const gpuBuffers = backend === 'webgpu' ? Array.from(gpu.buffersCreated()) : null;
     return { ok: true, ...r, recovered, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
   },
   async backend({ backend: want }) {
