@@ -35,7 +35,7 @@ test('face detector on WebGPU: FP32 and INT8 entirely on the GPU, equal to the C
   assert.match(gpu.note, /In use: WebGPU — .*swiftshader/i);
   assert.match(gpu.note, /FP32: 93 of 93 steps on the GPU/);
   assert.match(gpu.note, /software emulation/);
-  assert.match(gpu.timings, /inference on WebGPU/);
+  assert.match(gpu.timings, /WebGPU: the frame is pre-processed on the GPU/);
   assert.equal(await det().locator('select[name=backend]').inputValue(), 'webgpu');
   assert.ok(gpu.fp32.some((d) => d.label === 'face'), JSON.stringify(gpu.fp32));
 

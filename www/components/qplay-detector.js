@@ -530,7 +530,7 @@ export class QplayDetector extends HTMLElement {
       const parts = [`In use: WebGPU — ${b.adapter || 'adapter'}; int8 dot products ${b.packedDot ? 'with dot4I8Packed' : 'unpacked (no packed_4x8_integer_dot_product)'}.`];
       if (steps(this.placement?.fp32)) parts.push(`FP32: ${steps(this.placement.fp32)}.`);
       if (this.int8 && steps(this.placement?.int8)) parts.push(`INT8: ${steps(this.placement.int8)}.`);
-      parts.push('Pre-processing and decoding run on the CPU.');
+      parts.push('Frames are pre-processed on the GPU (resize, normalisation) and decoded on the CPU.');
       if (soft) parts.push('This adapter is a software emulation of a GPU on the CPU (no GPU, or a headless browser): expect it to be slower than the CPU backend.');
       if (b.note) parts.push(b.note);
       el.textContent = parts.join(' ');
@@ -708,7 +708,8 @@ export class QplayDetector extends HTMLElement {
 
   showResult(r, timingsSel, listSel) {
     const t = r.timings;
-    this.$(timingsSel).textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (${r.on === 'webgpu' ? 'inference on WebGPU, the rest on the CPU' : 'wasm, CPU, 1 thread'})`;
+    this.$(timingsSel).textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (${r.on !== 'webgpu' ? 'wasm, CPU, 1 thread'
+      : r.preOn === 'gpu' ? 'WebGPU: the frame is pre-processed on the GPU, within inference; decoding on the CPU' : 'inference on WebGPU, pre-processing and decoding on the CPU'})`;
     this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
   }
 

@@ -30,7 +30,7 @@ pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
 /// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 13] = [
+pub const SHADERS: [(&str, &str); 14] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
     ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
     ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
@@ -41,13 +41,14 @@ pub const SHADERS: [(&str, &str); 13] = [
     ("copy.wgsl", include_str!("../shaders/copy.wgsl")),
     ("pad.wgsl", include_str!("../shaders/pad.wgsl")),
     ("maxpool.wgsl", include_str!("../shaders/maxpool.wgsl")),
+    ("preprocess.wgsl", include_str!("../shaders/preprocess.wgsl")),
     ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
     ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
     ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
 ];
 
 /// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 10] = [
+pub const KERNELS: [&str; 11] = [
     "qgemm.wgsl",
     "qconv.wgsl",
     "fconv.wgsl",
@@ -58,6 +59,7 @@ pub const KERNELS: [&str; 10] = [
     "copy.wgsl",
     "pad.wgsl",
     "maxpool.wgsl",
+    "preprocess.wgsl",
 ];
 
 fn shader(name: &str) -> &'static str {
@@ -131,8 +133,22 @@ pub struct Gpu {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// Buffers created on this device so far, and their bytes (the soak test checks that a run
     /// creates none).
-    created: std::sync::atomic::AtomicU64,
-    created_bytes: std::sync::atomic::AtomicU64,
+    counter: Arc<BufferCounter>,
+}
+
+/// Buffers created on a device and their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct BufferCounter {
+    count: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl BufferCounter {
+    pub(crate) fn add(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
 }
 
 impl fmt::Debug for Gpu {
@@ -186,8 +202,7 @@ impl Gpu {
             pipelines: Mutex::new(HashMap::new()),
             lost,
             uncaptured,
-            created: Default::default(),
-            created_bytes: Default::default(),
+            counter: Default::default(),
         })
     }
 
@@ -211,16 +226,14 @@ impl Gpu {
     }
 
     fn count(&self, bytes: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.created.fetch_add(1, Relaxed);
-        self.created_bytes.fetch_add(bytes, Relaxed);
+        self.counter.add(bytes);
     }
 
     /// How many GPU buffers qplay has created on this device, and their total bytes: made at
     /// plan time, none per run (GPU memory cannot grow from frame to frame).
     pub fn buffers_created(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        (self.created.load(Relaxed), self.created_bytes.load(Relaxed))
+        (self.counter.count.load(Relaxed), self.counter.bytes.load(Relaxed))
     }
 
     /// Takes the last error that no error scope caught, if any.
@@ -290,7 +303,7 @@ impl Gpu {
     }
 
     /// The pipeline of `kernel` for this adapter's `dot4` variant, compiled once and cached.
-    async fn cached_pipeline(&self, kernel: &'static str) -> Result<wgpu::ComputePipeline, GpuError> {
+    pub(crate) async fn cached_pipeline(&self, kernel: &'static str) -> Result<wgpu::ComputePipeline, GpuError> {
         let key = (kernel, self.packed_dot);
         if let Some(p) =
             self.pipelines.lock().map_err(|_| GpuError::Device("pipeline cache poisoned".into()))?.get(&key)

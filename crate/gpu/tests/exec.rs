@@ -617,3 +617,76 @@ fn face_detector_runs_entirely_on_the_gpu() {
         }
     }
 }
+
+#[test]
+fn preprocessing_on_the_gpu_matches_the_cpu() {
+    // Real photos (3 sizes) × profiles (stretch and letterbox, RGB and BGR, NCHW and NHWC, two
+    // input sizes): the frame kernel's input equals the CPU's pre-processing to rounding, read
+    // back through a model that adds 0.
+    use qplay_core::detect::{preprocess, resize_plan, Profile};
+    let base = Profile::from_json(&String::from_utf8(repo("www/models/blazeface_short.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&repo("tests/fixtures/images.json")).unwrap();
+    let g = gpu();
+    for (k, json) in [
+        r#"{"size": [128, 128]}"#,
+        r#"{"size": [160, 96], "layout": "nhwc", "color": "bgr", "resize": {"mode": "letterbox", "pad": 114}}"#,
+        r#"{"size": [96, 160], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "resize": {"mode": "letterbox", "pad": 0}}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut v = serde_json::to_value(&base).unwrap();
+        for (key, val) in serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).unwrap() {
+            v[key] = val;
+        }
+        let p: Profile = serde_json::from_value(v).unwrap();
+        let [w, h] = p.size;
+        let shape = if k == 1 { vec![1, h, w, 3] } else { vec![1, 3, h, w] };
+        let mut init = HashMap::new();
+        init.insert("zero".to_string(), Tensor::f32(vec![1], vec![0.0]).unwrap());
+        let graph = Graph {
+            nodes: vec![Node {
+                name: "add".into(),
+                op_type: "Add".into(),
+                inputs: vec![p.input.clone(), "zero".into()],
+                outputs: vec!["y".into()],
+                attrs: Attrs::default(),
+            }],
+            initializers: init,
+            inputs: vec![ValueInfo { name: p.input.clone(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[(p.input.clone(), shape.clone())]).unwrap());
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        for name in ["person", "astronaut", "horses"] {
+            let m = &meta[name];
+            let (iw, ih) = (m["width"].as_u64().unwrap() as usize, m["height"].as_u64().unwrap() as usize);
+            let rgba = repo(&format!("tests/fixtures/{}", m["file"].as_str().unwrap()));
+            let (want, t) = preprocess(&p, iw, ih, &rgba).unwrap();
+            let rp = resize_plan(&p, iw, ih).unwrap();
+            assert_eq!(rp.transform, t);
+            gp.can_preprocess(&rp, iw, ih).unwrap();
+            let got = pollster::block_on(gp.run_rgba(&rp, iw, ih, &rgba)).unwrap();
+            // The next frame of the same size makes no buffer.
+            let made = g.buffers_created();
+            let again = pollster::block_on(gp.run_rgba(&rp, iw, ih, &rgba)).unwrap();
+            assert_eq!(g.buffers_created(), made, "a second frame made GPU buffers");
+            assert_eq!(differ(&again[0], &got[0]), 0);
+            let (a, b) = (got[0].as_f32().unwrap(), want.as_f32().unwrap());
+            assert_eq!(a.len(), b.len());
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let exact = a.iter().zip(b).filter(|(x, y)| x.to_bits() == y.to_bits()).count();
+            eprintln!("profile {k} {name}: max |diff| {worst:e}, {exact} of {} equal", a.len());
+            assert!(worst <= 2e-6, "profile {k} {name}: max |diff| {worst}");
+        }
+        // Bad frames are errors, not panics.
+        let rp = resize_plan(&p, 4, 4).unwrap();
+        let e = pollster::block_on(gp.run_rgba(&rp, 4, 4, &[0; 12])).unwrap_err();
+        assert!(e.to_string().contains("64 bytes"), "{e}");
+        let other = resize_plan(&Profile { size: [w + 1, h], ..p.clone() }, 4, 4).unwrap();
+        assert!(gp.can_preprocess(&other, 4, 4).is_err());
+        assert!(matches!(gp.can_preprocess(&rp, 100_000, 100_000), Err(GpuError::Limits(_))));
+    }
+}

@@ -119,6 +119,41 @@ impl WasmDetector {
         self.gpu.borrow().is_some()
     }
 
+    /// Stages 1 and 2 on the GPU: the RGBA frame is uploaded and pre-processed there (resize,
+    /// letterbox, channel order, normalisation, in the model's command encoder), then the plan
+    /// runs; resolves to where the pre-processing ran, `"gpu"`, or `"cpu"` when this frame or
+    /// model cannot be pre-processed on the GPU (then it is done on the CPU and uploaded). Then
+    /// call `decode`.
+    #[wasm_bindgen(js_name = inferGpuFrame)]
+    pub fn infer_gpu_frame(&mut self, width: usize, height: usize, rgba: Vec<u8>) -> Result<js_sys::Promise, JsError> {
+        let rp = qplay_core::detect::resize_plan(self.inner.profile(), width, height).map_err(err)?;
+        let fits = self.gpu.borrow().as_ref().map(|p| p.can_preprocess(&rp, width, height).is_ok());
+        match fits {
+            None => Err(err("no GPU plan: call useGpu() first (or wait for the previous inferGpu())")),
+            Some(false) => {
+                self.preprocess(width, height, &rgba)?;
+                let p = self.infer_gpu()?;
+                Ok(wasm_bindgen_futures::future_to_promise(async move {
+                    wasm_bindgen_futures::JsFuture::from(p).await?;
+                    Ok(JsValue::from_str("cpu"))
+                }))
+            }
+            Some(true) => {
+                let plan = self.gpu.borrow_mut().take().ok_or_else(|| err("no GPU plan"))?;
+                let names: Vec<String> = self.inner.plan().output_names().into_iter().map(String::from).collect();
+                let (cell, output) = (self.gpu.clone(), self.output.clone());
+                Ok(wasm_bindgen_futures::future_to_promise(async move {
+                    let mut plan = plan;
+                    let r = plan.run_rgba(&rp, width, height, &rgba).await;
+                    *cell.borrow_mut() = Some(plan);
+                    let outs = r.map_err(|e| JsValue::from(err(e)))?;
+                    *output.borrow_mut() = Some((names.into_iter().zip(outs).collect(), rp.transform));
+                    Ok(JsValue::from_str("gpu"))
+                }))
+            }
+        }
+    }
+
     /// Stage 2 on the GPU: runs the plan on the pre-processed input; resolves when the outputs
     /// are back on the CPU (then call `decode`). One run at a time per detector.
     #[wasm_bindgen(js_name = inferGpu)]

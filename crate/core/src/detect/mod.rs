@@ -19,7 +19,7 @@ pub mod profile;
 
 pub use auto::{infer_profile, AutoProfile};
 pub use pipeline::Detector;
-pub use preprocess::{preprocess, preprocess_into, Transform};
+pub use preprocess::{preprocess, preprocess_into, resize_plan, ResizePlan, Transform};
 pub use profile::{
     coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
     COCO80,

@@ -174,6 +174,66 @@ impl Norm {
     }
 }
 
+/// Everything [`preprocess_into`] computes before touching a pixel, for another executor (the
+/// GPU's pre-processing kernel) to do the same arithmetic: the content rectangle, the bilinear
+/// taps of every content column and row (source pixel indices and weights, from the same code),
+/// the normalisation constants and the padding values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizePlan {
+    /// Model input width and height.
+    pub in_w: usize,
+    /// Model input height.
+    pub in_h: usize,
+    /// The resized image's rectangle in the input: left, top, width, height.
+    pub content: [usize; 4],
+    /// Per content column: source column indices `x0`, `x1` and weights `w0`, `w1`.
+    pub xs: Vec<(u32, u32, f32, f32)>,
+    /// Per content row: source row indices and weights.
+    pub ys: Vec<(u32, u32, f32, f32)>,
+    /// Source (RGBA) channel of each model channel.
+    pub src_ch: [usize; 3],
+    /// Per model channel: `1 / (255·std)`.
+    pub a: [f32; 3],
+    /// Per model channel: `−mean / std`.
+    pub b: [f32; 3],
+    /// Per model channel: the normalised padding value.
+    pub pad: [f32; 3],
+    /// `true` for `[1, H, W, 3]`, else `[1, 3, H, W]`.
+    pub nhwc: bool,
+    /// Maps boxes back to the image.
+    pub transform: Transform,
+}
+
+/// The [`ResizePlan`] of a `width × height` image for `profile` (errors as [`preprocess`]).
+pub fn resize_plan(profile: &Profile, width: usize, height: usize) -> Result<ResizePlan, DetectError> {
+    profile.validate()?;
+    let g = Geometry::new(profile, width, height)?;
+    let src_ch: [usize; 3] = match profile.color {
+        ColorOrder::Rgb => [0, 1, 2],
+        ColorOrder::Bgr => [2, 1, 0],
+    };
+    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * profile.std[c]));
+    let b: [f32; 3] = std::array::from_fn(|c| -profile.mean[c] / profile.std[c]);
+    let pad: [f32; 3] = std::array::from_fn(|c| g.pad * a[c] + b[c]);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    taps(width, g.content_w, 1, &mut xs);
+    taps(height, g.content_h, 1, &mut ys);
+    let t = |v: Vec<Tap>| v.into_iter().map(|t| (t.o0 as u32, t.o1 as u32, t.w0, t.w1)).collect();
+    Ok(ResizePlan {
+        in_w: g.in_w,
+        in_h: g.in_h,
+        content: [g.left, g.top, g.content_w, g.content_h],
+        xs: t(xs),
+        ys: t(ys),
+        src_ch,
+        a,
+        b,
+        pad,
+        nhwc: profile.layout == Layout::Nhwc,
+        transform: g.transform(width, height),
+    })
+}
+
 /// RGBA pixels (`width × height × 4` bytes, row-major, alpha ignored) → the model input tensor
 /// described by `profile` (`[1, 3, H, W]` or `[1, H, W, 3]`, float32), and the [`Transform`]
 /// that maps boxes back to the image.

@@ -159,7 +159,7 @@ impl Builder<'_> {
 
 /// Workgroups of 64 over `n` invocations, as a 2-D grid when one row would be too long;
 /// returns the grid and the invocations per row.
-fn grid_1d(n: usize, max: u32) -> ([u32; 3], u32) {
+pub(crate) fn grid_1d(n: usize, max: u32) -> ([u32; 3], u32) {
     let wg = n.div_ceil(64).max(1) as u64;
     let gx = wg.min(max as u64);
     let gy = wg.div_ceil(gx);

@@ -17,8 +17,9 @@
 
 mod kernels;
 pub mod layout;
+mod preprocess;
 
-use crate::{Gpu, GpuError};
+use crate::{BufferCounter, Gpu, GpuError};
 use layout::{pack8, unpack8, Layout};
 use qplay_core::model::{DType, Data, Plan, StepInput, Tensor};
 use std::borrow::Cow;
@@ -77,6 +78,12 @@ pub struct GpuPlan {
     phases: Vec<Phase>,
     /// Constant and uniform buffers, kept alive with the bind groups that use them.
     _keep: Vec<wgpu::Buffer>,
+    /// The device's buffer count (buffers made later, for pre-processing, count there too).
+    counter: Arc<BufferCounter>,
+    /// The pre-processing kernel, when the model's one input can be made on the GPU.
+    pre_pipeline: Option<wgpu::ComputePipeline>,
+    /// Pre-processing buffers (frame, taps, uniform), made at the first frame and grown with it.
+    pre: Option<preprocess::PreState>,
 }
 
 impl std::fmt::Debug for GpuPlan {
@@ -209,7 +216,22 @@ impl GpuPlan {
             }
             phases.push(Phase::Gpu { dispatches: ds, uploads, downloads });
         }
+        // Pre-processing on the GPU: the model's one float input, image-shaped, written only by
+        // the frame kernel (no CPU step reads it).
+        let ins = plan.input_slots();
+        let pre_pipeline = match ins.as_slice() {
+            [s] if !cpu_reads[*s]
+                && slots[*s].as_ref().is_some_and(|b| b.layout == layout::Layout::F32)
+                && preprocess::image_input(&plan, *s).is_some() =>
+            {
+                Some(gpu.cached_pipeline("preprocess.wgsl").await?)
+            }
+            _ => None,
+        };
         Ok(GpuPlan {
+            counter: gpu.counter.clone(),
+            pre_pipeline,
+            pre: None,
             device: gpu.device.clone(),
             queue: gpu.queue.clone(),
             plan,
@@ -265,6 +287,12 @@ impl GpuPlan {
     /// Runs the model: the graph inputs by name (each once, with the planned dtype and shape),
     /// the graph outputs in order.
     pub async fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, GpuError> {
+        self.run_impl(inputs, None).await
+    }
+
+    /// [`GpuPlan::run`], with the input slot `pre` (when given) made on the GPU by the
+    /// pre-processing kernel at the start of its phase instead of uploaded.
+    async fn run_impl(&mut self, inputs: &[(String, Tensor)], pre: Option<usize>) -> Result<Vec<Tensor>, GpuError> {
         let plan = self.plan.clone();
         let mut env: Vec<Option<Cow<'_, Tensor>>> = vec![None; plan.slot_count()];
         let in_slots = plan.input_slots();
@@ -284,7 +312,7 @@ impl GpuPlan {
                 return Err(GpuError::Input(format!("input `{name}` is given more than once")));
             }
         }
-        if let Some(&s) = in_slots.iter().find(|&&s| env[s].is_none()) {
+        if let Some(&s) = in_slots.iter().find(|&&s| env[s].is_none() && Some(s) != pre) {
             return Err(GpuError::Input(format!("input `{}` was not given a value", plan.slot(s).0)));
         }
 
@@ -315,6 +343,9 @@ impl GpuPlan {
                 }
                 Phase::Gpu { dispatches, uploads, downloads } => {
                     for &s in uploads {
+                        if Some(s) == pre {
+                            continue;
+                        }
                         let t = env[s].as_ref().ok_or_else(|| {
                             GpuError::Input(format!("internal: `{}` is not available", plan.slot(s).0))
                         })?;
@@ -329,6 +360,13 @@ impl GpuPlan {
                             label: Some("qplay run"),
                             timestamp_writes: None,
                         });
+                        if let (Some(ps), Some(st)) = (pre, &self.pre) {
+                            if uploads.contains(&ps) {
+                                pass.set_pipeline(&st.pipeline);
+                                pass.set_bind_group(0, &st.bind, &[]);
+                                pass.dispatch_workgroups(st.groups[0], st.groups[1], st.groups[2]);
+                            }
+                        }
                         for d in dispatches {
                             pass.set_pipeline(&d.pipeline);
                             pass.set_bind_group(0, &d.bind, &[]);
