@@ -27,9 +27,12 @@ const PRECACHE_DATA = [
 /** The cache key: the URL without its query, so `index.html?embed=detector` reuses `index.html`. */
 const key = (url) => { const u = new URL(url); u.search = ''; u.hash = ''; return u.href; };
 
-/** Fetches one URL past the HTTP cache (a static host's max-age must not pre-cache an old copy). */
-async function precache(cache, path) {
+/** Fetches one URL past the HTTP cache (a static host's max-age must not pre-cache an old copy);
+ * with `skipCached`, a URL the cache already holds (the page put the model it downloaded on the
+ * first visit there: app.js) is left as it is. */
+async function precache(cache, path, skipCached = false) {
   const url = new URL(path, self.registration.scope).href;
+  if (skipCached && await cache.match(key(url))) return;
   const res = await fetch(url, { cache: 'no-cache' });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   await cache.put(key(url), res);
@@ -40,7 +43,7 @@ self.addEventListener('install', (event) => {
     const cache = await caches.open(CACHE);
     await Promise.all([
       ...PRECACHE.map((p) => precache(cache, p)),
-      ...PRECACHE_DATA.map((p) => precache(cache, p).catch(() => {})),
+      ...PRECACHE_DATA.map((p) => precache(cache, p, true).catch(() => {})),
     ]);
     await self.skipWaiting();
   })());

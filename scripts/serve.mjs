@@ -29,9 +29,19 @@ export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = fa
       const url = new URL(req.url, 'http://x');
       let path = normalize(join(root, decodeURIComponent(url.pathname)));
       if (path !== root && !path.startsWith(root + sep)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
-      if ((await stat(path)).isDirectory()) path = join(path, 'index.html');
+      let st = await stat(path);
+      if (st.isDirectory()) { path = join(path, 'index.html'); st = await stat(path); }
+      // Validators, so a revalidation (Cache-Control: no-cache, the service worker's pre-cache)
+      // costs a 304, not the file again.
+      const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+      const cache = { ETag: etag, 'Last-Modified': st.mtime.toUTCString() };
+      if (req.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) {
+        res.writeHead(304, { ...headers, ...cache });
+        res.end();
+        return;
+      }
       const body = await readFile(path);
-      res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(path)] || 'application/octet-stream' });
+      res.writeHead(200, { ...headers, ...cache, 'Content-Type': TYPES[extname(path)] || 'application/octet-stream' });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch (e) {
       res.writeHead(e.code === 'ENOENT' || e.code === 'EISDIR' ? 404 : 500, { ...headers, 'Content-Type': 'text/plain' });

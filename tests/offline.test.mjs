@@ -85,10 +85,20 @@ async function offlineAfterFirstVisit(s, base, shot) {
   for (const u of s.requests) assert.ok(u.startsWith(origin + '/') || /^(data|blob):/.test(u), `request to another origin: ${u}`);
 }
 
+test('app.js seeds the service worker\'s cache by its name', () => {
+  assert.equal(/export const SW_CACHE = '([^']+)'/.exec(readFileSync(join(ROOT, 'www/app.js'), 'utf8'))?.[1], SW.CACHE);
+});
+
 test('the playground works offline after the first visit', async () => {
   const s = await open('index.html');
+  // Every response the server sends (the page's, its worker's and the service worker's).
+  const served = [];
+  s.server.on('request', (req, res) => res.on('finish', () => served.push(`${res.statusCode} ${new URL(req.url, s.url).pathname}`)));
   try {
     await offlineAfterFirstVisit(s, s.url, 'offline-reload.png');
+    // The first visit downloaded the default model once: the pre-cache revalidated it (304).
+    const model = served.filter((r) => r.endsWith('/www/models/person_ssdlite.onnx'));
+    assert.deepEqual(model.filter((r) => r.startsWith('200')), ['200 /www/models/person_ssdlite.onnx'], served.join('\n'));
   } finally {
     await s.close();
   }

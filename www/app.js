@@ -11,6 +11,9 @@
 import { loadWasm } from './qplay.js';
 import { parseHash, serializeHash } from './hash.js';
 
+/** sw.js's cache name (tests/offline.test.mjs checks that they agree). */
+export const SW_CACHE = 'qplay-v2';
+
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {
   explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'],
@@ -24,9 +27,13 @@ const restored = embed === null ? restoreFromHash() : null;
 await import('./embed.js');
 if (embed === null) {
   loadWasm().then((w) => { document.getElementById('version').textContent = 'v' + w.version(); });
-  // Offline after the first visit (sw.js: network first, the cache when offline).
+  // Offline after the first visit (sw.js: network first, the cache when offline). Registered once
+  // the detector's first model has loaded (or after 20 s), so that the worker's pre-cache finds
+  // the model in the HTTP cache (a 304) instead of downloading it a second time beside the page.
   if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)).catch((e) => console.warn('offline cache unavailable:', e.message));
+    const det = document.querySelector('qplay-detector');
+    Promise.race([det?.ready, new Promise((r) => setTimeout(r, 20_000))]).then(() => seedCache(det)).then(() => navigator.serviceWorker
+      .register(new URL('../sw.js', import.meta.url)).catch((e) => console.warn('offline cache unavailable:', e.message)));
   }
   keepHash(restored);
   setUpCopyLink();
@@ -134,4 +141,16 @@ function setUpCopyLink() {
       done(ok ? 'Copied' : 'Press Ctrl+C');
     }
   });
+}
+
+/** Hands the model the page downloaded on this first visit to the service worker's cache, so that
+ * its pre-cache (which skips what the cache holds) does not download it a second time: the
+ * browser's HTTP cache cannot be relied on for a 12 MB file. */
+async function seedCache(det) {
+  try {
+    if (!det?.modelBytes || !det.modelUrl || navigator.serviceWorker.controller) return;
+    const cache = await caches.open(SW_CACHE);
+    if (await cache.match(det.modelUrl)) return;
+    await cache.put(det.modelUrl, new Response(det.modelBytes.slice(0), { headers: { 'Content-Type': 'application/octet-stream' } }));
+  } catch (e) { console.warn('could not seed the offline cache:', e.message); }
 }

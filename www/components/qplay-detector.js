@@ -584,6 +584,7 @@ export class QplayDetector extends HTMLElement {
         `downloading ${label ?? model}: ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ''} MB`, true));
       const profile = profileUrl ? new TextDecoder().decode(await download(profileUrl, () => {})) : null;
       await this.loadBytes(bytes, profile, label ?? model.split('/').pop());
+      this.modelUrl = new URL(model, document.baseURI).href;
     } catch (e) {
       if (!e.cancelled) { this.status('not loaded'); this.showError(`Could not load ${model}: ${e.message}`, 'model-load'); }
     }
@@ -612,6 +613,7 @@ export class QplayDetector extends HTMLElement {
     // Another model drops the kept layers (not the first model: a restored link may have set them).
     if (this.modelName !== undefined && name !== this.modelName) { this.keepFp32 = new Set(); this.showKeep(); }
     this.modelBytes = bytes;
+    this.modelUrl = null; // set by loadUrl once loaded from a URL
     this.modelName = name;
     this.info = null; // no detection with a stale model while this one loads
     this.resetInt8();
