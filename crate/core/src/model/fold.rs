@@ -156,7 +156,7 @@ mod tests {
     fn conv_and_pool_work_count_the_window() {
         let (x, w) = (fact(&[1, 8, 10, 10]), fact(&[4, 2, 3, 3]));
         let y = fact(&[1, 4, 8, 8]);
-        assert_eq!(work(&node("Conv"), &[Some(&x), Some(&w)], &[y.clone()]), 256 * 18 + 800 + 72 + 256);
+        assert_eq!(work(&node("Conv"), &[Some(&x), Some(&w)], std::slice::from_ref(&y)), 256 * 18 + 800 + 72 + 256);
         let mut pool = node("MaxPool");
         pool.attrs.0.insert("kernel_shape".into(), Attr::Ints(vec![3, 3]));
         assert_eq!(work(&pool, &[Some(&x)], &[y]), 256 * 9 + 800 + 256);
@@ -182,6 +182,6 @@ mod tests {
         assert!(e.contains("about 1300 operations") && e.contains("max_fold_work"), "{e}");
         // Shapes whose size overflows saturate instead of wrapping.
         let huge = fact(&[usize::MAX, usize::MAX]);
-        assert!(budget.charge(&add, &[Some(&huge)], &[huge.clone()]).is_err());
+        assert!(budget.charge(&add, &[Some(&huge)], std::slice::from_ref(&huge)).is_err());
     }
 }
