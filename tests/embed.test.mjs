@@ -214,6 +214,23 @@ test('dist/docs/embed.html: both components, independent explorers, copy buttons
   } finally { await s.close(); }
 });
 
+test('dist/docs/embed.html at 420 px (a phone, a narrow column): nothing runs off the side', async () => {
+  const s = await open('docs/embed.html', { viewport: { width: 420, height: 900 } });
+  try {
+    const { page } = s;
+    await page.locator('qplay-explorer').first().scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => document.querySelector('qplay-explorer')?.shadowRoot.querySelectorAll('.methods button[data-lo]').length === 5);
+    // The reference tables (long names in their first column) and the explorer's methods table
+    // once widened the page to 466 and 746 px.
+    const wide = await page.evaluate(() => [...document.querySelectorAll('table.ref')].filter((t) => t.getBoundingClientRect().right > 420).length);
+    assert.equal(wide, 0, 'reference tables wider than the viewport');
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 420);
+    await page.screenshot({ path: `${ARTIFACTS}embed-docs-420px.png`, fullPage: true });
+    assert.deepEqual(s.errors, []);
+    assert.deepEqual(s.foreign(), []);
+  } finally { await s.close(); }
+});
+
 test('iframe mode: ?embed=explorer shows only the explorer, with the query as attributes', async () => {
   const s = await open('index.html?embed=explorer&min=-2&max=2&bits=8', { viewport: { width: 900, height: 700 } });
   const { page } = s;

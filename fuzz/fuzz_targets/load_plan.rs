@@ -18,6 +18,11 @@ use qplay_core::ops::Registry;
 /// otherwise just exhaust the fuzzer's memory.
 const MAX_ELEMENTS: usize = 4 << 20;
 
+/// Constant folding's budget: 16 Mi elements and 256 Mi operations in all (the defaults, 256 Mi
+/// and 1 Gi, would let one input run for seconds and hold gigabytes).
+const MAX_FOLD_ELEMENTS: u64 = 16 << 20;
+const MAX_FOLD_WORK: u64 = 256 << 20;
+
 /// Size given to a dynamic (`?`) input dimension.
 const DYNAMIC_DIM: usize = 2;
 
@@ -34,7 +39,12 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|v| (v.name.clone(), v.shape.iter().map(|d| d.unwrap_or(DYNAMIC_DIM)).collect()))
         .collect();
-    let options = PlanOptions { max_tensor_elements: MAX_ELEMENTS, ..PlanOptions::default() };
+    let options = PlanOptions {
+        max_tensor_elements: MAX_ELEMENTS,
+        max_fold_elements: MAX_FOLD_ELEMENTS,
+        max_fold_work: MAX_FOLD_WORK,
+        ..PlanOptions::default()
+    };
     if let Ok(plan) = Plan::with_options(&graph, &registry, &shapes, options) {
         let _ = format!("{plan:?}");
         for name in plan.output_names() {

@@ -42,9 +42,11 @@ TEMPLATE.innerHTML = `
           --qp-border: var(--border, #d5dbe1); --qp-muted: var(--muted, #5b6570); --qp-err: var(--err, #b3261e);
           font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: inherit; }
   * { box-sizing: border-box; }
-  .grid { display: grid; grid-template-columns: minmax(280px, 340px) 1fr; gap: 16px; }
+  .grid { display: grid; grid-template-columns: minmax(280px, 340px) minmax(0, 1fr); gap: 16px; }
+  /* Grid items may shrink below their content's width (the methods table, the selects). */
+  .grid > * { min-width: 0; }
   /* The element's own width, not the viewport's: an embedded explorer often sits in a narrow column. */
-  @container (max-width: 960px) { .grid { grid-template-columns: 1fr; } .tensor-controls { max-width: 560px; } }
+  @container (max-width: 960px) { .grid { grid-template-columns: minmax(0, 1fr); } .tensor-controls { max-width: 560px; } }
   @container (min-width: 600px) and (max-width: 960px) {
     .controls { display: grid; grid-template-columns: 1fr 1fr; column-gap: 12px; align-items: start; }
     .controls > button { grid-column: 1 / -1; justify-self: start; margin-bottom: 12px; }
@@ -53,6 +55,7 @@ TEMPLATE.innerHTML = `
   legend { font-weight: 600; padding: 0 4px; }
   label { display: flex; align-items: center; justify-content: space-between; gap: 8px; margin: 6px 0; }
   label.check { justify-content: flex-start; }
+  label > input[type=text], label > select { flex: 0 1 auto; min-width: 0; }
   select[name=sample] { width: 14em; }
   input[type=text], select { width: 9em; font: inherit; padding: 3px 6px; border: 1px solid var(--qp-border); border-radius: 4px; background: transparent; color: inherit; }
   button { font: inherit; padding: 4px 10px; border: 1px solid var(--qp-border); border-radius: 6px; background: var(--qp-card); color: inherit; cursor: pointer; }
@@ -83,6 +86,18 @@ TEMPLATE.innerHTML = `
   table { border-collapse: collapse; width: 100%; font-size: 13px; }
   th, td { text-align: right; padding: 3px 6px; border-bottom: 1px solid var(--qp-border); white-space: nowrap; }
   th:first-child, td:first-child { text-align: left; }
+  /* Narrow (a docs column, a phone, a 420 px iframe): each method is a block, its name and "Use"
+     on the first line, the figures below with their labels, so nothing runs off the side. */
+  @container (max-width: 600px) {
+    table.methods thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+    table.methods, table.methods tbody { display: block; }
+    table.methods tr { display: grid; grid-template-columns: repeat(auto-fill, minmax(92px, 1fr)); gap: 2px 10px; padding: 6px 0; border-bottom: 1px solid var(--qp-border); }
+    table.methods td { border: 0; padding: 0; text-align: left; white-space: normal; min-width: 0; }
+    table.methods td:first-child { grid-column: 1 / -1; grid-row: 1; align-self: center; font-weight: 600; padding-right: 64px; }
+    table.methods td:last-child:not(:first-child) { grid-column: 1 / -1; grid-row: 1; justify-self: end; }
+    table.methods td[data-label=range] { grid-column: span 2; }
+    table.methods td[data-label]::before { content: attr(data-label); display: block; color: var(--qp-muted); font-size: 11.5px; }
+  }
   .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
   h3 { font-size: 15px; margin: 14px 0 6px; }
   code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
@@ -196,6 +211,7 @@ export class QplayExplorer extends HTMLElement {
     if (this.wired) return;
     this.wired = true;
     const root = this.shadowRoot;
+    this.watchWidth();
     this.syncForm();
     root.querySelector('.controls').addEventListener('input', (e) => this.onInput(e.target));
     root.querySelector('.tensor-controls').addEventListener('input', (e) => this.onInput(e.target));
@@ -211,6 +227,21 @@ export class QplayExplorer extends HTMLElement {
   }
 
   disconnectedCallback() { this.stopWatching?.(); }
+
+  /** Redraws the charts when the element's width changes (they are drawn at their own width). */
+  watchWidth() {
+    if (typeof ResizeObserver === 'undefined') return;
+    let last = 0;
+    new ResizeObserver(() => {
+      const w = chartWidth(this.shadowRoot.querySelector('.numberline'));
+      if (w === last) return;
+      last = w;
+      // Before the wasm module loads, the empty charts already take the height they will have.
+      this.shadowRoot.querySelector('.numberline').setAttribute('viewBox', `0 0 ${w} 120`);
+      this.shadowRoot.querySelector('.hist').setAttribute('viewBox', `0 0 ${w} ${histHeight(w)}`);
+      if (this.wasm) { this.drawNumberLine(this.exact); this.renderTensor(); }
+    }).observe(this);
+  }
 
   /** Hides the named controls (HIDEABLE); unknown names are ignored. */
   applyHide(v) {
@@ -309,6 +340,7 @@ export class QplayExplorer extends HTMLElement {
         Z = round_half_even(−128 + 127.5) = ${exact.zero_point}, q(1.3) = ${exact.q} and x̂ ≈ ${fmt(exact.dequantized, 6)} (left column).
         Its formula for Z also has a sign slip: it writes “− min_int” but computes “+ min_int”; the correct form is Z = qmin − min/Δ.`;
     }
+    this.exact = exact;
     this.drawNumberLine(exact);
     this.renderTensor();
     this.dispatchEvent(new CustomEvent('qplay-change', { bubbles: true, composed: true, detail: { ...s, ...this.text, result: exact } }));
@@ -317,7 +349,9 @@ export class QplayExplorer extends HTMLElement {
   drawNumberLine(e) {
     const svg = this.shadowRoot.querySelector('.numberline');
     if (!e) { svg.innerHTML = ''; return; }
-    const W = 760, L = 30, R = 730, Y = 58;
+    // Drawn at the chart's own width (760 at most), so its 11px labels stay 11px in a narrow column.
+    const W = chartWidth(svg), L = 30, R = W - 30, Y = 58;
+    svg.setAttribute('viewBox', `0 0 ${W} 120`);
     const repLo = (e.qmin - e.zero_point) * e.scale, repHi = (e.qmax - e.zero_point) * e.scale;
     const [v] = this.num('value');
     let lo = Math.min(repLo, v, e.range[0]), hi = Math.max(repHi, v, e.range[1]);
@@ -327,19 +361,22 @@ export class QplayExplorer extends HTMLElement {
     parts.push(`<rect x="${X(repLo)}" y="${Y - 14}" width="${Math.max(1, X(repHi) - X(repLo))}" height="28" fill="${METHOD_COLORS.minmax}" opacity="0.08"/>`);
     parts.push(`<line x1="${L}" y1="${Y}" x2="${R}" y2="${Y}" stroke="currentColor" stroke-width="1"/>`);
     if (e.grid.length) {
-      const every = Math.max(1, Math.ceil(e.grid.length / 128));
+      const every = Math.max(1, Math.ceil(e.grid.length / Math.floor((R - L) / 5)));
       e.grid.forEach((g, i) => { if (i % every === 0 || i === e.grid.length - 1) parts.push(`<line x1="${X(g)}" y1="${Y - 6}" x2="${X(g)}" y2="${Y + 6}" stroke="currentColor" stroke-width="0.6" opacity="0.55"/>`); });
     }
-    const tick = (x, label, anchor) => parts.push(`<text x="${X(x)}" y="${Y + 28}" text-anchor="${anchor}">${esc(label)}</text>`);
-    tick(repLo, `qmin=${e.qmin} → ${fmt(repLo, 4)}`, 'start');
-    tick(repHi, `qmax=${e.qmax} → ${fmt(repHi, 4)}`, 'end');
-    if (X(0) - X(repLo) > 110 && X(repHi) - X(0) > 110) tick(0, `Z=${e.zero_point} → 0`, 'middle');
+    const tick = (x, label, anchor, y = Y + 28) => parts.push(`<text x="${X(x)}" y="${y}" text-anchor="${anchor}">${esc(label)}</text>`);
+    const loLabel = `qmin=${e.qmin} → ${fmt(repLo, 4)}`, hiLabel = `qmax=${e.qmax} → ${fmt(repHi, 4)}`;
+    // In a narrow chart the two end labels would overlap: the qmax one then goes a line lower.
+    const crowded = X(repLo) + 6.5 * (loLabel.length + hiLabel.length) + 10 > X(repHi);
+    tick(repLo, loLabel, 'start');
+    tick(repHi, hiLabel, 'end', crowded ? Y + 42 : Y + 28);
+    if (!crowded && X(0) - X(repLo) > 110 && X(repHi) - X(0) > 110) tick(0, `Z=${e.zero_point} → 0`, 'middle');
     const xv = X(v), xh = X(e.dequantized);
     parts.push(`<path d="M${xv},${Y - 22} Q${(xv + xh) / 2},${Y - 44} ${xh},${Y - 22}" fill="none" stroke="${METHOD_COLORS.entropy}" stroke-width="1.5" stroke-dasharray="4 3" marker-end="url(#arr)"/>`);
     parts.push(`<circle class="marker" cx="${xv}" cy="${Y}" r="5" fill="${METHOD_COLORS.minmax}"/>`);
     parts.push(`<rect class="marker" x="${xh - 5}" y="${Y - 5}" width="10" height="10" transform="rotate(45 ${xh} ${Y})" fill="none" stroke="${METHOD_COLORS.entropy}" stroke-width="2"/>`);
     parts.push(`<text x="${xv}" y="${Y - 26}" text-anchor="${xv > W / 2 ? 'end' : 'start'}" fill="${METHOD_COLORS.minmax}">x = ${esc(fmt(v, 6))}</text>`);
-    parts.push(`<text x="${xh}" y="${Y + 46}" text-anchor="middle">x̂ = ${esc(fmt(e.dequantized, 6))} (q = ${e.q}${e.clamped ? ', clamped' : ''})</text>`);
+    parts.push(`<text x="${xh}" y="${crowded ? Y + 58 : Y + 46}" text-anchor="${xh < L + 80 ? 'start' : xh > R - 80 ? 'end' : 'middle'}">x̂ = ${esc(fmt(e.dequantized, 6))} (q = ${e.q}${e.clamped ? ', clamped' : ''})</text>`);
     svg.innerHTML = `<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${METHOD_COLORS.entropy}"/></marker></defs>${parts.join('')}`;
   }
 
@@ -378,7 +415,9 @@ export class QplayExplorer extends HTMLElement {
       svg.innerHTML = ''; tbody.innerHTML = `<tr><td colspan="9">${esc(e.message)}</td></tr>`;
       return;
     }
-    const W = 760, H = 220, L = 40, R = 740, T = 10, B = 170;
+    const W = chartWidth(svg), L = 40, R = W - 20, T = 10, B = 170;
+    const { step, perRow } = legendLayout(W);
+    svg.setAttribute('viewBox', `0 0 ${W} ${histHeight(W, a.methods.length)}`);
     const h = a.histogram;
     const lo = Math.min(h.lo, ...a.methods.map((m) => m.lo)), hi = Math.max(h.hi, ...a.methods.map((m) => m.hi));
     const X = (x) => L + ((x - lo) / (hi - lo || 1)) * (R - L);
@@ -396,19 +435,36 @@ export class QplayExplorer extends HTMLElement {
       const c = METHOD_COLORS[m.method];
       const dash = ['', '6 3', '2 2', '8 2 2 2', '4 4'][i];
       for (const x of [m.lo, m.hi]) parts.push(`<line x1="${X(x)}" y1="${T}" x2="${X(x)}" y2="${B}" stroke="${c}" stroke-width="2" stroke-dasharray="${dash}"/>`);
-      const lx = L + i * 142;
-      parts.push(`<line x1="${lx}" y1="${B + 30}" x2="${lx + 22}" y2="${B + 30}" stroke="${c}" stroke-width="2" stroke-dasharray="${dash}"/><text x="${lx + 26}" y="${B + 34}">${LEGEND[m.method]}</text>`);
+      const lx = L + (i % perRow) * step, ly = B + 30 + 20 * Math.floor(i / perRow);
+      parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${c}" stroke-width="2" stroke-dasharray="${dash}"/><text x="${lx + 26}" y="${ly + 4}">${LEGEND[m.method]}</text>`);
     });
     parts.push(`<text x="${L}" y="${B + 14}" text-anchor="middle">${esc(fmt(lo, 3))}</text><text x="${R}" y="${B + 14}" text-anchor="middle">${esc(fmt(hi, 3))}</text>`);
     if (lo < 0 && hi > 0) parts.push(`<text x="${X(0)}" y="${B + 14}" text-anchor="middle">0</text>`);
     svg.innerHTML = parts.join('');
     tbody.innerHTML = a.methods.map((m) => `<tr data-method="${m.method}">
       <td><span class="swatch" style="background:${METHOD_COLORS[m.method]}"></span>${METHOD_NAMES[m.method]}</td>
-      <td>[${esc(fmt(m.lo, 4))}, ${esc(fmt(m.hi, 4))}]</td><td>${esc(fmt(m.scale, 4))}</td><td>${m.zero_point}</td>
-      <td>${(m.clipped_fraction * 100).toFixed(2)} %</td><td>${esc(fmt(m.metrics.mse, 3))}</td>
-      <td>${esc(fmt(m.metrics.sqnr_db, 4))}</td><td>${m.metrics.cosine.toFixed(5)}</td>
+      <td data-label="range">[${esc(fmt(m.lo, 4))}, ${esc(fmt(m.hi, 4))}]</td><td data-label="Δ">${esc(fmt(m.scale, 4))}</td><td data-label="Z">${m.zero_point}</td>
+      <td data-label="clipped">${(m.clipped_fraction * 100).toFixed(2)} %</td><td data-label="MSE">${esc(fmt(m.metrics.mse, 3))}</td>
+      <td data-label="SQNR dB">${esc(fmt(m.metrics.sqnr_db, 4))}</td><td data-label="cosine">${m.metrics.cosine.toFixed(5)}</td>
       <td><button type="button" data-lo="${m.lo}" data-hi="${m.hi}" aria-label="use the ${METHOD_NAMES[m.method]} range">Use</button></td></tr>`).join('');
   }
+}
+
+/** The histogram's legend: 142px per method (112px in a narrow chart), as many per row as fit. */
+function legendLayout(W) {
+  const step = W < 720 ? 112 : 142;
+  return { step, perRow: Math.max(1, Math.floor((W - 40) / step)) };
+}
+
+/** The histogram's height: the bars and axis (190), then one 20px legend row per `perRow` methods. */
+function histHeight(W, methods = 5) {
+  return 200 + 20 * Math.ceil(methods / legendLayout(W).perRow);
+}
+
+/** The width to draw a chart at: its rendered width in CSS pixels, between 300 and 760. */
+function chartWidth(svg) {
+  const w = Math.round(svg.getBoundingClientRect().width);
+  return w > 0 ? Math.max(300, Math.min(760, w)) : 760;
 }
 
 function esc(s) {

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// The fuzz target's limits (keep in step with `fuzz/fuzz_targets/load_plan.rs`).
 const MAX_ELEMENTS: usize = 4 << 20;
 const DYNAMIC_DIM: usize = 2;
+/// The fuzz target's constant-folding budget: 16 Mi elements, 256 Mi operations.
+const MAX_FOLD_ELEMENTS: u64 = 16 << 20;
+const MAX_FOLD_WORK: u64 = 256 << 20;
 
 /// What the fuzz target does with one input: load, summarise, guess a profile, plan.
 fn load_plan(bytes: &[u8]) -> Result<Plan, ModelError> {
@@ -34,7 +37,12 @@ fn load_plan_with(bytes: &[u8], limits: &Limits) -> Result<Plan, ModelError> {
         .iter()
         .map(|v| (v.name.clone(), v.shape.iter().map(|d| d.unwrap_or(DYNAMIC_DIM)).collect()))
         .collect();
-    let options = PlanOptions { max_tensor_elements: limits.max_tensor_elements, ..PlanOptions::default() };
+    let options = PlanOptions {
+        max_tensor_elements: limits.max_tensor_elements,
+        max_fold_elements: MAX_FOLD_ELEMENTS,
+        max_fold_work: MAX_FOLD_WORK,
+        ..PlanOptions::default()
+    };
     let plan = Plan::with_options(&graph, &registry, &shapes, options)?;
     let _ = format!("{plan:?}");
     Ok(plan)
@@ -284,4 +292,145 @@ fn unsupported_and_malformed_attributes_are_errors() {
     // Control flow is reported as unsupported, not followed.
     let bytes = model(vec![node("Loop", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1])], &["y"]);
     expect_err("Loop", load_plan(&bytes), "unsupported op");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constant folding's budget (PlanOptions::max_fold_elements, max_fold_work)
+// ---------------------------------------------------------------------------------------------
+
+/// Loads and plans `bytes` with the default limits and planning options, as `qplay infer` and
+/// the page do.
+fn plan_default(bytes: &[u8]) -> Result<Plan, ModelError> {
+    let graph = load_onnx_with_limits(bytes, &Limits::default())?;
+    Plan::new(&graph, &Registry::new(), &[])
+}
+
+fn named(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto { name: name.into(), ..node(op, inputs, outputs) }
+}
+
+fn i64_scalar(name: &str, v: i64) -> TensorProto {
+    TensorProto { name: name.into(), data_type: 7, int64_data: vec![v], ..Default::default() }
+}
+
+fn f32_scalar(name: &str, v: f32) -> TensorProto {
+    TensorProto { name: name.into(), data_type: 1, float_data: vec![v], ..Default::default() }
+}
+
+/// The message of a folding-budget error, checked to name `node` and the option to raise.
+fn fold_err(what: &str, r: Result<Plan, ModelError>, node: &str, option: &str) -> String {
+    let e = expect_err(what, r, &format!("constant folding: node `{node}`"));
+    assert!(matches!(e, ModelError::Limit(_)), "{what}: {e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains(option) && msg.contains("onnxsim"), "{what}: {msg}");
+    msg
+}
+
+#[test]
+fn a_constant_matmul_of_a_huge_expand_is_refused_before_it_runs() {
+    // Expand a scalar to 4096 × 4096 (16 Mi elements, under every per-tensor limit), then
+    // multiply it by itself: 6.9 · 10¹⁰ multiply-adds at load time (tens of seconds to minutes
+    // before the budget; 16384 × 16384 would be 4.4 · 10¹² and hours). Refused before it runs.
+    let bytes = model(
+        vec![named("big", "Expand", &["one", "s"], &["e"]), named("mm", "MatMul", &["e", "e"], &["y"])],
+        vec![f32_scalar("one", 1.0), i64_init("s", &[4096, 4096])],
+        vec![],
+        &["y"],
+    );
+    let msg = fold_err("Expand → MatMul", plan_default(&bytes), "mm", "max_fold_work");
+    assert!(msg.contains("(MatMul) would take about 68769808384 operations"), "{msg}");
+    // Raising the budget is the way to fold it anyway: planning then gets to the MatMul.
+    let graph = load_onnx_with_limits(&bytes, &Limits::default()).expect("loads");
+    let options = PlanOptions { max_fold_work: 1 << 40, max_fold_elements: 1 << 20, ..PlanOptions::default() };
+    let e = Plan::with_options(&graph, &Registry::new(), &[], options);
+    fold_err("Expand → MatMul, few elements allowed", e, "big", "max_fold_elements");
+}
+
+#[test]
+fn a_chain_of_constant_matmuls_stops_at_the_budget() {
+    // 1,000 chained 512 × 512 constant MatMuls: 1.3 · 10¹¹ multiply-adds in all. Each node is
+    // small; the budget is what they add up to: 7 fold (1.35 · 10⁸ operations each, 1 Gi in all),
+    // the eighth is refused.
+    let n = 1000;
+    let mut nodes = vec![named("c", "ConstantOfShape", &["s"], &["m0"])];
+    let names: Vec<String> = (0..=n).map(|i| format!("m{i}")).collect();
+    for i in 0..n {
+        nodes.push(named(&format!("mm{i}"), "MatMul", &[&names[i], "m0"], &[&names[i + 1]]));
+    }
+    let bytes = model(nodes, vec![i64_init("s", &[512, 512])], vec![], &[&names[n]]);
+    let msg = fold_err("MatMul chain", plan_default(&bytes), "mm7", "max_fold_work");
+    assert!(msg.contains("more than the limit of 1073741824"), "{msg}");
+    // The same chain under the fuzz target's smaller budget (256 Mi operations), 256 × 256.
+    let mut nodes = vec![named("c", "ConstantOfShape", &["s"], &["m0"])];
+    for i in 0..n {
+        nodes.push(named(&format!("mm{i}"), "MatMul", &[&names[i], "m0"], &[&names[i + 1]]));
+    }
+    let bytes = model(nodes, vec![i64_init("s", &[256, 256])], vec![], &[&names[n]]);
+    fold_err("small MatMul chain", load_plan(&bytes), "mm15", "max_fold_work");
+}
+
+#[test]
+fn huge_range_constant_of_shape_tile_and_expand_outputs_stop_at_the_budget() {
+    // Each node makes 4 Mi elements (the fuzz target's per-tensor limit, so each is allowed on
+    // its own); 1,000 of them would hold 16 GiB of folded constants. The budget of 16 Mi
+    // elements lets four through and names the fifth.
+    let big = 4 << 20;
+    let kinds = |i: usize| -> NodeProto {
+        let out = format!("y{i}");
+        match i % 4 {
+            0 => named(&format!("n{i}"), "Range", &["zero", "limit", "step"], &[&out]),
+            1 => named(&format!("n{i}"), "ConstantOfShape", &["s"], &[&out]),
+            2 => named(&format!("n{i}"), "Tile", &["one11", "s"], &[&out]),
+            _ => named(&format!("n{i}"), "Expand", &["one", "s"], &[&out]),
+        }
+    };
+    let n = 1000;
+    let outputs: Vec<String> = (0..n).map(|i| format!("y{i}")).collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let one11 = TensorProto {
+        name: "one11".into(),
+        dims: vec![1, 1],
+        data_type: 1,
+        float_data: vec![1.0],
+        ..Default::default()
+    };
+    let inits = vec![
+        i64_scalar("zero", 0),
+        i64_scalar("limit", big),
+        i64_scalar("step", 1),
+        i64_init("s", &[2048, 2048]),
+        one11,
+        f32_scalar("one", 1.0),
+    ];
+    let bytes = model((0..n).map(kinds).collect(), inits, vec![], &outputs);
+    let msg = fold_err("many huge constants", load_plan(&bytes), "n4", "max_fold_elements");
+    assert!(msg.contains("(Range) would compute 4194304 elements") && msg.contains("20971520 in all"), "{msg}");
+}
+
+#[test]
+fn reading_a_huge_constant_many_times_stops_at_the_budget() {
+    // 1,000 ReduceSums of one 4 Mi-element constant: one element out each, but 4 · 10⁹ elements
+    // read in all. Reads count, so the budget (256 Mi operations) stops it.
+    let n = 1000;
+    let mut nodes = vec![named("c", "ConstantOfShape", &["s"], &["c"])];
+    nodes.extend((0..n).map(|i| named(&format!("r{i}"), "ReduceSum", &["c"], &[&format!("y{i}")])));
+    let outputs: Vec<String> = (0..n).map(|i| format!("y{i}")).collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let bytes = model(nodes, vec![i64_init("s", &[2048, 2048])], vec![], &outputs);
+    // ConstantOfShape: 4 Mi + 2; each ReduceSum 4 Mi + 1: the 63rd ReduceSum (r62) goes over.
+    fold_err("ReduceSum of one constant", load_plan(&bytes), "r62", "max_fold_work");
+}
+
+#[test]
+fn the_folding_budget_leaves_real_models_alone() {
+    // The shipped detectors plan with the defaults (their Shape/Gather/Concat sub-graphs and
+    // weight transforms fold well within the budget).
+    for model in ["person_ssdlite.onnx", "blazeface_short.onnx"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/models").join(model);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let graph = load_onnx_with_limits(&bytes, &Limits::default()).expect("loads");
+        let shapes: Vec<(String, Vec<usize>)> =
+            graph.inputs.iter().map(|v| (v.name.clone(), v.shape.iter().map(|d| d.unwrap_or(1)).collect())).collect();
+        Plan::new(&graph, &Registry::new(), &shapes).unwrap_or_else(|e| panic!("{model}: {e}"));
+    }
 }

@@ -6,7 +6,9 @@
 //! - [`proto`]: ONNX's protobuf messages; [`load`]: `.onnx` bytes → checked [`Graph`].
 //! - [`passes`]: graph rewrites (batch-norm folding).
 //! - [`plan`]: [`Plan`] — ops built, shapes inferred, constants folded, ready to run.
+//! - [`fold`]: the budget of constant folding.
 
+pub mod fold;
 pub mod graph;
 pub mod load;
 pub mod lower_qdq;

@@ -11,12 +11,15 @@
 //!    A node whose inputs are all constants is evaluated right there, and a node whose
 //!    inference already knows every output value (e.g. `Shape`) needs no evaluation at all:
 //!    this is how the `Shape → Gather → Concat → Reshape` sub-graphs of exported models vanish;
+//!    folding is charged to a budget of work and elements ([`super::fold`]), so a crafted
+//!    constant sub-graph fails planning with a message instead of running for hours;
 //! 5. lays out the remaining runtime steps over numbered slots, and computes liveness so that
 //!    each intermediate tensor is freed right after its last reader.
 //!
 //! Running checks every computed tensor against the planned dtype and shape, so whatever reads
 //! [`Plan::fact`] (quantizers, the wasm buffers) can rely on it.
 
+use super::fold::{FoldBudget, DEFAULT_MAX_FOLD_ELEMENTS, DEFAULT_MAX_FOLD_WORK};
 use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
 use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
@@ -57,11 +60,26 @@ pub struct PlanOptions {
     /// [`ModelError::Limit`]. Lower it together with [`super::Limits::max_tensor_elements`] to
     /// bound the memory a model may claim (the fuzz target does).
     pub max_tensor_elements: usize,
+    /// Most elements constant folding may produce in all, over every folded node (default
+    /// [`DEFAULT_MAX_FOLD_ELEMENTS`], 256 Mi); going over is a [`ModelError::Limit`] naming the
+    /// node. `Constant` nodes are not counted (their values are in the file).
+    pub max_fold_elements: u64,
+    /// Most work constant folding may do in all: an estimate of the multiply-adds and the
+    /// elements read and written by every folded node, charged before the node is evaluated
+    /// (default [`DEFAULT_MAX_FOLD_WORK`], 1 Gi, about a second); going over is a
+    /// [`ModelError::Limit`] naming the node. See [`super::fold`].
+    pub max_fold_work: u64,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { fuse_activations: true, int8_kernels: true, max_tensor_elements: DEFAULT_MAX_TENSOR_ELEMENTS }
+        PlanOptions {
+            fuse_activations: true,
+            int8_kernels: true,
+            max_tensor_elements: DEFAULT_MAX_TENSOR_ELEMENTS,
+            max_fold_elements: DEFAULT_MAX_FOLD_ELEMENTS,
+            max_fold_work: DEFAULT_MAX_FOLD_WORK,
+        }
     }
 }
 
@@ -140,7 +158,8 @@ impl Plan {
     /// Errors: [`ModelError::UnsupportedOps`] listing each missing op type once (with the first
     /// node using it) before anything is evaluated; [`ModelError::DynamicInput`] /
     /// [`ModelError::InputShape`] for input shapes; [`ModelError::Limit`] for a tensor of more
-    /// than [`PlanOptions::max_tensor_elements`] elements; [`ModelError::Op`] naming the node for
+    /// than [`PlanOptions::max_tensor_elements`] elements or constant folding over
+    /// [`PlanOptions::max_fold_elements`] / [`PlanOptions::max_fold_work`]; [`ModelError::Op`] naming the node for
     /// anything an op rejects while being built, inferred or folded.
     pub fn new(graph: &Graph, registry: &Registry, input_shapes: &[(String, Vec<usize>)]) -> Result<Plan, ModelError> {
         Self::with_options(graph, registry, input_shapes, PlanOptions::default())
@@ -164,15 +183,17 @@ impl Plan {
         if options.int8_kernels {
             lower_qdq(&mut g);
         }
-        Self::from_graph(g, registry, input_shapes, options.max_tensor_elements)
+        Self::from_graph(g, registry, input_shapes, &options)
     }
 
     fn from_graph(
         g: Graph,
         registry: &Registry,
         input_shapes: &[(String, Vec<usize>)],
-        max_elements: usize,
+        options: &PlanOptions,
     ) -> Result<Plan, ModelError> {
+        let max_elements = options.max_tensor_elements;
+        let mut budget = FoldBudget::new(options.max_fold_elements, options.max_fold_work);
         let Graph { nodes, mut initializers, inputs: graph_inputs, outputs: graph_outputs, opset, .. } = g;
 
         // Dead-code elimination: keep what some graph output depends on.
@@ -300,6 +321,7 @@ impl Plan {
             }
             let all_const_inputs = in_facts.iter().all(|f| f.is_none_or(|f| f.value.is_some()));
             let out_facts: Vec<Fact> = if all_const_inputs {
+                budget.charge(&node, &in_facts, &inferred)?;
                 let values: Vec<Option<&Tensor>> =
                     in_facts.iter().map(|f| f.and_then(|f| f.value.as_deref())).collect();
                 let computed = op.eval(&values).map_err(|m| ModelError::at(&node, m))?;
