@@ -1,12 +1,13 @@
-// Float32 element-wise ops with numpy broadcasting (Add, Sub, Mul; Clip and a per-channel
+// Float32 element-wise ops with numpy broadcasting (Add, Sub, Mul, Div; Clip and a per-channel
 // affine step as two of them): out[i] = op(a[ia], b[ib]) over the output's index space, up to
-// 8 dims, each operand's strides 0 along its broadcast dims. One correctly rounded IEEE
-// operation per element, so the result equals the CPU's bit for bit (a multiply and an add
-// are always two dispatches: a fused multiply-add would round once).
+// 8 dims, each operand's strides 0 along its broadcast dims. Add, Sub, Mul and Clip are one
+// correctly rounded IEEE operation per element, so the result equals the CPU's bit for bit (a
+// multiply and an add are always two dispatches: a fused multiply-add would round once); WGSL
+// allows division to be 2.5 ULP off, so Div agrees to rounding (and runs only in float plans).
 
 struct B {
     n: u32,        // output elements
-    op: u32,       // 0 add, 1 sub, 2 mul, 3 clip (a only; lo/hi below, absent bounds ±inf)
+    op: u32,       // 0 add, 1 sub, 2 mul, 3 clip (a only; lo/hi below, absent bounds ±inf), 4 div
     row: u32,      // invocations per dispatch row (2-D dispatch of large tensors)
     has_lo: u32,
     has_hi: u32,
@@ -50,6 +51,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         case 2u: {
             y = x * b[ib];
+        }
+        case 4u: {
+            y = x / b[ib];
         }
         default: {
             y = x;

@@ -1,14 +1,16 @@
-// Strided copy of 32-bit words (float32 tensors): Transpose (permuted source strides) and
-// Concat (one copy per input into its slice of the output). Over the index space `dims` (up
-// to 8, right-aligned): out[dst_base + Σ k·sd] = x[Σ k·ss]. Exact (no arithmetic on values).
+// Strided copy of 32-bit words (float32 tensors): Transpose (permuted source strides), Concat
+// (one copy per input into its slice of the output), Split (one copy per output from its slice)
+// and Slice (source strides times the steps, negative for reversed axes). Over the index space
+// `dims` (up to 8, right-aligned): out[dst_base + Σ k·sd] = x[src_base + Σ k·ss]. Exact (no
+// arithmetic on values).
 
 struct C {
     n: u32,
     row: u32,
     dst_base: u32,
-    _pad: u32,
+    src_base: u32,
     dims: array<vec4<u32>, 2>,
-    ss: array<vec4<u32>, 2>,
+    ss: array<vec4<i32>, 2>,
     sd: array<vec4<u32>, 2>,
 }
 
@@ -23,14 +25,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     var rest = i;
-    var isrc = 0u;
+    var isrc = i32(u.src_base);
     var idst = u.dst_base;
     for (var d: i32 = 7; d >= 0; d = d - 1) {
         let dim = u.dims[d / 4][d % 4];
         let k = rest % dim;
         rest = rest / dim;
-        isrc = isrc + k * u.ss[d / 4][d % 4];
+        isrc = isrc + i32(k) * u.ss[d / 4][d % 4];
         idst = idst + k * u.sd[d / 4][d % 4];
     }
-    out[idst] = x[isrc];
+    out[idst] = x[u32(isrc)];
 }

@@ -30,7 +30,7 @@ pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
 /// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 14] = [
+pub const SHADERS: [(&str, &str); 15] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
     ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
     ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
@@ -42,13 +42,14 @@ pub const SHADERS: [(&str, &str); 14] = [
     ("pad.wgsl", include_str!("../shaders/pad.wgsl")),
     ("maxpool.wgsl", include_str!("../shaders/maxpool.wgsl")),
     ("preprocess.wgsl", include_str!("../shaders/preprocess.wgsl")),
+    ("unary.wgsl", include_str!("../shaders/unary.wgsl")),
     ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
     ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
     ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
 ];
 
 /// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 11] = [
+pub const KERNELS: [&str; 12] = [
     "qgemm.wgsl",
     "qconv.wgsl",
     "fconv.wgsl",
@@ -60,6 +61,7 @@ pub const KERNELS: [&str; 11] = [
     "pad.wgsl",
     "maxpool.wgsl",
     "preprocess.wgsl",
+    "unary.wgsl",
 ];
 
 fn shader(name: &str) -> &'static str {

@@ -690,3 +690,135 @@ fn preprocessing_on_the_gpu_matches_the_cpu() {
         assert!(matches!(gp.can_preprocess(&rp, 100_000, 100_000), Err(GpuError::Limits(_))));
     }
 }
+
+#[test]
+fn float_functions_split_and_slice_match_the_cpu() {
+    // One float plan: x → Split (uneven, axis 1) → each part through a function → Concat →
+    // Slice (negative step, clamped ends) → Div. Neg, Abs, LeakyRelu, Split and Slice are exact;
+    // exp, tanh, sqrt and division agree to rounding.
+    let g = gpu();
+    let node = |name: &str, op: &str, i: &[&str], o: &[&str], a: &[(&str, Attr)]| Node {
+        name: name.into(),
+        op_type: op.into(),
+        inputs: i.iter().map(|s| s.to_string()).collect(),
+        outputs: o.iter().map(|s| s.to_string()).collect(),
+        attrs: Attrs(a.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+    };
+    let funcs = [
+        ("Sigmoid", vec![]),
+        ("Tanh", vec![]),
+        ("Exp", vec![]),
+        ("HardSigmoid", vec![("alpha", Attr::Float(0.3)), ("beta", Attr::Float(0.4))]),
+        ("HardSwish", vec![]),
+        ("LeakyRelu", vec![("alpha", Attr::Float(0.07))]),
+        ("Elu", vec![("alpha", Attr::Float(0.9))]),
+        ("Neg", vec![]),
+        ("Abs", vec![]),
+        ("Sqrt", vec![]),
+    ];
+    let mut nodes = Vec::new();
+    let parts: Vec<String> = (0..funcs.len()).map(|k| format!("p{k}")).collect();
+    let part_refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let sizes: Vec<i64> = (0..funcs.len() as i64).map(|k| 1 + k % 3).collect();
+    nodes.push(node(
+        "split",
+        "Split",
+        &["x"],
+        &part_refs,
+        &[("axis", Attr::Int(1)), ("split", Attr::Ints(sizes.clone()))],
+    ));
+    let mut fouts = Vec::new();
+    for (k, (op, attrs)) in funcs.iter().enumerate() {
+        // Sqrt of |x| (no NaN to compare).
+        let src = if *op == "Sqrt" {
+            nodes.push(node("abs_for_sqrt", "Abs", &[&parts[k]], &["pa"], &[]));
+            "pa".to_string()
+        } else {
+            parts[k].clone()
+        };
+        let o = format!("f{k}");
+        nodes.push(node(&format!("fn{k}"), op, &[&src], &[&o], attrs));
+        fouts.push(o);
+    }
+    let frefs: Vec<&str> = fouts.iter().map(String::as_str).collect();
+    nodes.push(node("cat", "Concat", &frefs, &["c"], &[("axis", Attr::Int(1))]));
+    nodes.push(node("slice", "Slice", &["c", "st", "en", "ax", "steps"], &["s"], &[]));
+    nodes.push(node("div", "Div", &["s", "d"], &["y"], &[]));
+    let c: usize = sizes.iter().sum::<i64>() as usize;
+    let mut init = HashMap::new();
+    let i64s = |v: Vec<i64>| Tensor { shape: vec![v.len()], data: Data::I64(v) };
+    init.insert("st".to_string(), i64s(vec![-1, 1]));
+    init.insert("en".to_string(), i64s(vec![i64::MIN, 100]));
+    init.insert("ax".to_string(), i64s(vec![1, 3]));
+    init.insert("steps".to_string(), i64s(vec![-2, 2]));
+    init.insert("d".to_string(), Tensor::f32(vec![1, 1, 5, 1], vec![3.0, -7.0, 0.1, 1e-3, 9.5]).unwrap());
+    let xshape = vec![2, c, 5, 7];
+    let graph = Graph {
+        nodes,
+        initializers: init,
+        inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: xshape.iter().map(|&d| Some(d)).collect() }],
+        outputs: vec![
+            ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
+            ValueInfo { name: "c".into(), elem_type: 1, shape: vec![] },
+        ],
+        opset: 13,
+        producer: String::new(),
+    };
+    let mut rng = Rng(0x5eed);
+    let n: usize = xshape.iter().product();
+    let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-4000, 4000) as f32 / 1000.0).collect()).unwrap();
+    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape)]).unwrap());
+    let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+    let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+    assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+    let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+    // Exact functions give the CPU's values bit for bit: check those channels of `c`.
+    let (gc, wc) = (got[1].as_f32().unwrap(), want[1].as_f32().unwrap());
+    let plane = 5 * 7;
+    let mut ch = 0;
+    for (k, (op, _)) in funcs.iter().enumerate() {
+        for _ in 0..sizes[k] {
+            for b in 0..2 {
+                let r = (b * c + ch) * plane..(b * c + ch + 1) * plane;
+                let worst = gc[r.clone()]
+                    .iter()
+                    .zip(&wc[r.clone()])
+                    .map(|(p, q)| ((p - q) / q.abs().max(1.0)).abs())
+                    .fold(0f32, f32::max);
+                if matches!(*op, "Neg" | "Abs" | "LeakyRelu") {
+                    assert!(
+                        gc[r.clone()].iter().zip(&wc[r]).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{op} not exact"
+                    );
+                } else {
+                    assert!(worst <= 4e-6, "{op}: relative difference {worst}");
+                }
+            }
+            ch += 1;
+        }
+    }
+    let d = rel_diff(&got[0], &want[0]);
+    assert_eq!(got[0].shape, want[0].shape);
+    assert!(d <= 1e-5, "slice + div: {d}");
+}
+
+#[test]
+fn a_yolov8_style_model_runs_entirely_on_the_gpu() {
+    // The synthetic YOLOv8 head (Conv, Sigmoid·Mul = SiLU, Split, Tanh, Exp, Clip, Concat, …),
+    // FP32, planned at 320×320: every step on the GPU, within 1e-4 of the output range.
+    let g = load_onnx(&repo("tests/fixtures/synthetic/yolov8_dynamic.onnx")).unwrap();
+    let input = g.inputs[0].name.clone();
+    let x = read_npy(&repo("tests/fixtures/synthetic/yolov8_dynamic_320x320/input.npy")).unwrap();
+    let plan = Arc::new(Plan::new(&g, &Registry::new(), &[(input.clone(), x.shape.clone())]).unwrap());
+    let inputs = [(input, x)];
+    let want = plan.run(&inputs).unwrap();
+    let gpu = gpu();
+    let mut gp = GpuPlan::new_blocking(&gpu, plan).unwrap();
+    eprintln!("{}", gp.summary());
+    assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+    let got = gp.run_blocking(&inputs).unwrap();
+    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+        let d = rel_diff(a, b);
+        assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
+    }
+}

@@ -6,7 +6,9 @@
 //! the CPU's to rounding), `QuantizeLinear` and
 //! `DequantizeLinear` (per tensor), float `Add`/`Sub`/`Mul` with broadcasting, `Clip` with
 //! constant bounds, `Relu`, `BatchNormalization` (a multiply then an add), constant-mode `Pad`
-//! and 1-D/2-D `MaxPool` of float tensors, `Transpose`, `Concat`, and
+//! and 1-D/2-D `MaxPool` of float tensors, `Neg`/`Abs`/`LeakyRelu`, `Transpose`, `Concat`,
+//! `Split`, `Slice`, and — only in plans without 8-bit tensors, since they agree with the CPU
+//! to rounding — `Div`, `Sigmoid`, `Tanh`, `Exp`, `HardSigmoid`, `HardSwish`, `Elu`, `Sqrt`; and
 //! `Reshape`/`Flatten`/`Squeeze`/`Unsqueeze`/`Identity` of float tensors (aliases, no
 //! dispatch).
 
@@ -29,6 +31,11 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         "QuantizeLinear" => quantize(b, i).await,
         "DequantizeLinear" => dequantize(b, i).await,
         "Add" | "Sub" | "Mul" => binary(b, i).await,
+        "Div" if !b.exact_only => binary(b, i).await,
+        "Neg" | "Abs" | "LeakyRelu" => unary(b, i).await,
+        "Sigmoid" | "Tanh" | "Exp" | "HardSigmoid" | "HardSwish" | "Elu" | "Sqrt" if !b.exact_only => unary(b, i).await,
+        "Split" => split(b, i).await,
+        "Slice" => slice(b, i).await,
         "Clip" => clip(b, i).await,
         "Relu" => relu(b, i).await,
         "Pad" => pad(b, i).await,
@@ -550,7 +557,8 @@ async fn binary(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     let op = match step.op_type {
         "Add" => 0,
         "Sub" => 1,
-        _ => 2,
+        "Mul" => 2,
+        _ => 4,
     };
     let (Some(Some(ys)), 2) = (step.outputs.first().copied(), step.inputs.len()) else { return Ok(None) };
     let (_, yd, oshape) = b.plan.slot(ys);
@@ -590,6 +598,126 @@ async fn clip(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     let d = binary_dispatch(b, i, 3, (lo, hi), (&x.0, &x.1), (&x.0, &x.1), &yb, &x.1.clone()).await?;
+    Ok(d.map(|d| vec![d]))
+}
+
+/// The float functions of `unary.wgsl`.
+async fn unary(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (op, alpha, beta) = match step.op_type {
+        "Sigmoid" => (0, 0.0, 0.0),
+        "Tanh" => (1, 0.0, 0.0),
+        "Exp" => (2, 0.0, 0.0),
+        "HardSigmoid" => (3, step.attrs.float("alpha", 0.2), step.attrs.float("beta", 0.5)),
+        "HardSwish" => (4, 0.0, 0.0),
+        "LeakyRelu" => (5, step.attrs.float("alpha", 0.01), 0.0),
+        "Elu" => (6, step.attrs.float("alpha", 1.0), 0.0),
+        "Neg" => (7, 0.0, 0.0),
+        "Abs" => (8, 0.0, 0.0),
+        _ => (9, 0.0, 0.0),
+    };
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    if b.plan.slot(ys).1 != DType::F32 {
+        return Ok(None);
+    }
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let n: usize = x.1.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(n, max);
+    let u = [n as u32, row, op, 0, f32::to_bits(alpha), f32::to_bits(beta), 0, 0];
+    Ok(Some(vec![b.dispatch(i, "unary.wgsl", &u, &[&x.0, &yb], groups).await?]))
+}
+
+/// `Split` of a float tensor: one strided copy per output, from its slice of the input.
+async fn split(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let r = x.1.len() as i64;
+    let axis = step.attrs.int("axis", 0);
+    let axis = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&axis) {
+        return Ok(None);
+    }
+    let axis = axis as usize;
+    let ist: Vec<i64> = strides(&x.1).iter().map(|&v| v as i64).collect();
+    let mut off = 0;
+    let mut ds = Vec::new();
+    let outs: Vec<Option<usize>> = step.outputs.to_vec();
+    for o in outs {
+        let Some(ys) = o else { return Ok(None) };
+        let (_, yd, oshape) = b.plan.slot(ys);
+        if yd != DType::F32 || oshape.len() != x.1.len() {
+            return Ok(None);
+        }
+        let oshape = oshape.to_vec();
+        let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+        if oshape.iter().product::<usize>() > 0 {
+            let base = off * ist[axis] as usize;
+            match copy_dispatch(b, i, &x.0, &yb, &oshape, &ist, &strides(&oshape), (base, 0)).await? {
+                Some(d) => ds.push(d),
+                None => return Ok(None),
+            }
+        }
+        off += oshape[axis];
+    }
+    Ok(Some(ds))
+}
+
+/// `Slice` of a float tensor with constant starts, ends, axes and steps (any sign): one strided
+/// copy, the ranges from the CPU's own `slice_axis`.
+async fn slice(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    use qplay_core::ops::shape::slice::slice_axis;
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let ints = |k: usize| -> Result<Option<Vec<i64>>, ()> {
+        match step.inputs.get(k).copied() {
+            None | Some(StepInput::Omitted) => Ok(None),
+            Some(StepInput::Const(t)) => t.to_i64_vec().map(Some).map_err(|_| ()),
+            Some(StepInput::Slot(_)) => Err(()),
+        }
+    };
+    let (starts, ends, axes, steps) = if let Some(st) = step.attrs.ints("starts") {
+        let Some(en) = step.attrs.ints("ends") else { return Ok(None) };
+        (st.to_vec(), en.to_vec(), step.attrs.ints("axes").map(<[i64]>::to_vec), None)
+    } else {
+        match (ints(1), ints(2), ints(3), ints(4)) {
+            (Ok(Some(s)), Ok(Some(e)), Ok(a), Ok(st)) => (s, e, a, st),
+            _ => return Ok(None),
+        }
+    };
+    let r = x.1.len();
+    let n = starts.len();
+    let axes = axes.unwrap_or_else(|| (0..n as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; n]);
+    if ends.len() != n || axes.len() != n || steps.len() != n {
+        return Ok(None);
+    }
+    let ist = strides(&x.1);
+    let mut ss: Vec<i64> = ist.iter().map(|&v| v as i64).collect();
+    let mut base: i64 = 0;
+    let mut oshape = x.1.clone();
+    for k in 0..n {
+        let a = if axes[k] < 0 { axes[k] + r as i64 } else { axes[k] };
+        if !(0..r as i64).contains(&a) {
+            return Ok(None);
+        }
+        let a = a as usize;
+        let Ok(rg) = slice_axis(x.1[a], starts[k], ends[k], steps[k]) else { return Ok(None) };
+        base += rg.start * ist[a] as i64;
+        ss[a] = rg.step * ist[a] as i64;
+        oshape[a] = rg.len;
+    }
+    if oshape != b.plan.slot(ys).2 || b.plan.slot(ys).1 != DType::F32 {
+        return Ok(None);
+    }
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    if oshape.iter().product::<usize>() == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let Ok(base) = usize::try_from(base) else { return Ok(None) };
+    let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), (base, 0)).await?;
     Ok(d.map(|d| vec![d]))
 }
 
@@ -765,6 +893,8 @@ fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     Ok(Some(Vec::new()))
 }
 
+/// A strided copy: source strides (signed, for reversed slices) from `src_base`, destination
+/// strides from `dst_base`.
 #[allow(clippy::too_many_arguments)]
 async fn copy_dispatch(
     b: &mut Builder<'_>,
@@ -772,19 +902,24 @@ async fn copy_dispatch(
     src: &wgpu::Buffer,
     dst: &wgpu::Buffer,
     dims: &[usize],
-    ss: &[usize],
+    ss: &[i64],
     sd: &[usize],
-    dst_base: usize,
+    (src_base, dst_base): (usize, usize),
 ) -> Result<Option<Dispatch>, GpuError> {
-    if dims.len() > 8 {
+    let fits = |v: i64| i32::try_from(v).is_ok();
+    if dims.len() > 8 || !fits(src_base as i64) || !ss.iter().all(|&v| fits(v)) {
         return Ok(None);
     }
     let n: usize = dims.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut u = vec![n as u32, row, dst_base as u32, 0];
+    let mut u = vec![n as u32, row, dst_base as u32, src_base as u32];
     u.extend(dims8(dims, 1));
-    u.extend(dims8(ss, 0));
+    let mut s8 = [0u32; 8];
+    for (k, &v) in ss.iter().rev().enumerate() {
+        s8[7 - k] = v as i32 as u32;
+    }
+    u.extend(s8);
     u.extend(dims8(sd, 0));
     Ok(Some(b.dispatch(i, "copy.wgsl", &u, &[src, dst], groups).await?))
 }
@@ -803,9 +938,9 @@ async fn transpose(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     }
     let oshape: Vec<usize> = perm.iter().map(|&p| x.1[p]).collect();
     let ist = strides(&x.1);
-    let ss: Vec<usize> = perm.iter().map(|&p| ist[p]).collect();
+    let ss: Vec<i64> = perm.iter().map(|&p| ist[p] as i64).collect();
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
-    let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), 0).await?;
+    let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), (0, 0)).await?;
     Ok(d.map(|d| vec![d]))
 }
 
@@ -838,7 +973,8 @@ async fn concat(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
             return Ok(None);
         }
         if shape.iter().product::<usize>() > 0 {
-            match copy_dispatch(b, i, buf, &yb, shape, &strides(shape), &ost, off * ost[axis]).await? {
+            let ss: Vec<i64> = strides(shape).iter().map(|&v| v as i64).collect();
+            match copy_dispatch(b, i, buf, &yb, shape, &ss, &ost, (0, off * ost[axis])).await? {
                 Some(d) => ds.push(d),
                 None => return Ok(None),
             }

@@ -96,6 +96,9 @@ impl std::fmt::Debug for GpuPlan {
 struct Builder<'a> {
     gpu: &'a Gpu,
     plan: &'a Plan,
+    /// The plan has 8-bit tensors: kernels that only agree with the CPU to rounding (exp, tanh,
+    /// division) stay on the CPU, so that no quantized code can differ from the reference.
+    exact_only: bool,
     slots: &'a mut Vec<Option<SlotBuf>>,
     keep: &'a mut Vec<wgpu::Buffer>,
 }
@@ -128,8 +131,9 @@ impl GpuPlan {
         let mut keep = Vec::new();
         let mut placement = Vec::with_capacity(n);
         let mut step_dispatches: Vec<Vec<Dispatch>> = Vec::with_capacity(n);
+        let exact_only = (0..plan.slot_count()).any(|s| matches!(plan.slot(s).1, DType::U8 | DType::I8));
         for i in 0..n {
-            let mut b = Builder { gpu, plan: &plan, slots: &mut slots, keep: &mut keep };
+            let mut b = Builder { gpu, plan: &plan, exact_only, slots: &mut slots, keep: &mut keep };
             match kernels::build_step(&mut b, i).await? {
                 Some(d) => {
                     placement.push(Placement::Gpu);
