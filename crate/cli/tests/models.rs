@@ -133,6 +133,28 @@ fn bench_gpu_times_the_gpu_executor_beside_the_cpu() {
 }
 
 #[test]
+fn detect_gpu_preprocesses_and_runs_on_the_gpu_with_the_cpus_boxes() {
+    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    let args = ["detect", "www/models/blazeface_short.onnx", "www/samples/astronaut.png", "--json"];
+    let (code, cpu, err) = qplay(&args);
+    assert_eq!(code, 0, "{err}");
+    let (code, gpu, err) = qplay(&[&args[..], &["--gpu"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let (c, g): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&cpu).unwrap(), serde_json::from_str(&gpu).unwrap());
+    assert!(g["backend"].as_str().unwrap().contains("93 of 93 steps on the GPU"), "{g}");
+    let (cd, gd) = (c["detections"].as_array().unwrap(), g["detections"].as_array().unwrap());
+    assert!(!cd.is_empty() && cd.len() == gd.len(), "{cpu}\n{gpu}");
+    for (a, b) in cd.iter().zip(gd) {
+        assert_eq!(a["label"], b["label"]);
+        assert!((a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-4);
+        for k in 0..4 {
+            assert!((a["box"][k].as_f64().unwrap() - b["box"][k].as_f64().unwrap()).abs() < 0.05, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
 fn bad_files_fail_with_a_message() {
     let junk = tmp("junk.onnx");
     std::fs::write(&junk, (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<u8>>()).unwrap();

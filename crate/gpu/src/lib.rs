@@ -26,6 +26,13 @@ mod exec;
 mod qgemm;
 
 pub use exec::{GpuPlan, Placement};
+
+/// Runs a future to completion, blocking (native only): the GPU calls' `*_blocking` forms for
+/// the ones that have none.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
 pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and

@@ -1,4 +1,6 @@
-//! `qplay detect MODEL IMAGE [--profile p.json] [--json] [--draw out.png]`.
+//! `qplay detect MODEL IMAGE [--profile p.json] [--json] [--draw out.png] [--gpu]`. With
+//! `--gpu` the image is pre-processed and the model run by the GPU executor (Vulkan natively),
+//! decoding on the CPU as always.
 
 use super::common::{detector, read_image};
 use crate::args::Args;
@@ -7,10 +9,10 @@ use std::path::Path;
 use std::time::Instant;
 
 pub const USAGE: &str =
-    "qplay detect MODEL.onnx IMAGE [--profile p.json] [--score T] [--iou T] [--json] [--draw out.png]";
+    "qplay detect MODEL.onnx IMAGE [--profile p.json] [--score T] [--iou T] [--json] [--draw out.png] [--gpu]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &["profile", "draw", "score", "iou"], &["json"])?;
+    let a = Args::parse(argv, &["profile", "draw", "score", "iou"], &["json", "gpu"])?;
     let [model, image] = a.positional.as_slice() else { return Err("give a model file and an image file".into()) };
     let (mut det, source) = detector(Path::new(model), a.get("profile"))?;
     let (score, iou) = (a.opt::<f32>("score")?, a.opt::<f32>("iou")?);
@@ -19,11 +21,31 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         det.set_thresholds(score.unwrap_or(p.score_threshold), iou.unwrap_or(p.iou_threshold));
     }
     let (w, h, rgba) = read_image(Path::new(image))?;
-    let t0 = Instant::now();
-    let (x, tf) = det.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
-    let t1 = Instant::now();
-    let out = det.infer(x).map_err(|e| e.to_string())?;
-    let t2 = Instant::now();
+    let mut backend = "cpu".to_string();
+    let (t0, t1, t2, out, tf) = if a.flag("gpu") {
+        let gpu = qplay_gpu::Gpu::new_blocking().map_err(|e| e.to_string())?;
+        let mut gp = qplay_gpu::GpuPlan::new_blocking(&gpu, det.shared_plan()).map_err(|e| e.to_string())?;
+        backend = format!("gpu ({}; {})", gpu.adapter(), gp.summary());
+        let t0 = Instant::now();
+        let rp = qplay_core::detect::resize_plan(det.profile(), w, h).map_err(|e| e.to_string())?;
+        let t1 = Instant::now();
+        let outs = match gp.can_preprocess(&rp, w, h) {
+            Ok(()) => qplay_gpu::block_on(gp.run_rgba(&rp, w, h, &rgba)),
+            Err(_) => {
+                let (x, _) = det.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
+                gp.run_blocking(&[(det.profile().input.clone(), x)])
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let names = det.plan().output_names().into_iter().map(String::from);
+        (t0, t1, Instant::now(), names.zip(outs).collect::<Vec<_>>(), rp.transform)
+    } else {
+        let t0 = Instant::now();
+        let (x, tf) = det.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
+        let t1 = Instant::now();
+        let out = det.infer(x).map_err(|e| e.to_string())?;
+        (t0, t1, Instant::now(), out, tf)
+    };
     let dets = det.decode(&out, &tf).map_err(|e| e.to_string())?;
     let t3 = Instant::now();
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
@@ -37,10 +59,14 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             "profile": source,
             "assumed": det.assumed(),
             "timings_ms": { "preprocess": ms(t0, t1), "inference": ms(t1, t2), "decode": ms(t2, t3) },
+            "backend": backend,
         });
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     } else {
         println!("{model} on {image} ({w}×{h}), profile: {source}");
+        if a.flag("gpu") {
+            println!("  on the {backend}; pre-processing on the GPU is inside inference");
+        }
         for s in det.assumed() {
             println!("  assumed: {s}");
         }
