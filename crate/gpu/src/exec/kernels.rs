@@ -75,6 +75,10 @@ impl Builder<'_> {
         let Some(layout) = Layout::of(dtype, shape) else { return Ok(None) };
         let bytes = layout.bytes(shape);
         self.check_size(i, bytes, &format!("tensor `{name}` {shape:?}"))?;
+        if let Some(buf) = self.assigned.get(s).cloned().flatten() {
+            self.slots[s] = Some(SlotBuf { buf: buf.clone(), layout, staging: None });
+            return Ok(Some(buf));
+        }
         let buf = self.gpu.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: bytes,

@@ -57,6 +57,8 @@ struct Dispatch {
 #[derive(Debug)]
 enum Phase {
     Gpu {
+        /// The plan steps of this phase.
+        steps: std::ops::Range<usize>,
         dispatches: Vec<Dispatch>,
         /// Slots the CPU made that this phase reads: written into their buffers first.
         uploads: Vec<usize>,
@@ -96,6 +98,8 @@ impl std::fmt::Debug for GpuPlan {
 struct Builder<'a> {
     gpu: &'a Gpu,
     plan: &'a Plan,
+    /// Per slot, the shared buffer it was given (second build pass; see `GpuPlan::sharing`).
+    assigned: &'a [Option<wgpu::Buffer>],
     /// The plan has 8-bit tensors: kernels that only agree with the CPU to rounding (exp, tanh,
     /// division) stay on the CPU, so that no quantized code can differ from the reference.
     exact_only: bool,
@@ -109,14 +113,118 @@ impl GpuPlan {
     /// ([`GpuError::Limits`], naming the step: split the layer or run it on the CPU), a kernel
     /// that fails to compile ([`GpuError::Shader`], naming the kernel).
     pub async fn new(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+        let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let built = Self::build(gpu, plan).await;
+        let built = Self::build_shared(gpu, plan).await;
         let error = scope.pop().await;
+        let out_of_memory = oom.pop().await;
+        if let Some(e) = out_of_memory {
+            let mib = built.as_ref().map_or(0.0, |b| b.buffer_bytes() as f64 / (1 << 20) as f64);
+            return Err(GpuError::Limits(format!(
+                "the model needs {mib:.1} MiB of GPU buffers and this GPU ran out of memory ({e}): run it on the CPU, or close other tabs and applications that use the GPU"
+            )));
+        }
         let built = built?;
         match error {
             Some(e) => Err(GpuError::Device(format!("building the GPU plan: {e}"))),
             None => Ok(built),
         }
+    }
+
+    /// Builds the plan twice: the first pass places the steps and finds each tensor buffer's
+    /// lifetime (from the first GPU step or upload that writes it to the last step that reads
+    /// it or the end of the phase that downloads it); buffers whose lifetimes do not overlap
+    /// then share one allocation (greedy interval colouring, best fit by size), and the second
+    /// pass binds the shared buffers. Every producer writes its whole tensor before any read, so
+    /// a reused buffer's old contents are never seen.
+    async fn build_shared(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+        let none = vec![None; plan.slot_count()];
+        let first = Self::build(gpu, plan.clone(), &none).await?;
+        let pools = first.sharing();
+        drop(first);
+        let mut assigned = none;
+        for (size, members) in pools {
+            let buf = gpu.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("qplay shared tensor"),
+                size,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            for s in members {
+                assigned[s] = Some(buf.clone());
+            }
+        }
+        Self::build(gpu, plan, &assigned).await
+    }
+
+    /// Groups of slots that can share one buffer: `(bytes, slots)` per buffer to make.
+    fn sharing(&self) -> Vec<(u64, Vec<usize>)> {
+        // Slots that already share a buffer (aliases) form one group.
+        let mut groups: Vec<(wgpu::Buffer, Vec<usize>)> = Vec::new();
+        let mut group_of: Vec<Option<usize>> = vec![None; self.slots.len()];
+        for (s, sb) in self.slots.iter().enumerate() {
+            let Some(sb) = sb else { continue };
+            let g = match groups.iter().position(|(b, _)| *b == sb.buf) {
+                Some(g) => g,
+                None => {
+                    groups.push((sb.buf.clone(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[g].1.push(s);
+            group_of[s] = Some(g);
+        }
+        // Lifetimes in plan steps.
+        let mut life = vec![(usize::MAX, 0usize); groups.len()];
+        let mut touch = |s: usize, t: usize| {
+            if let Some(g) = group_of.get(s).copied().flatten() {
+                life[g] = (life[g].0.min(t), life[g].1.max(t));
+            }
+        };
+        for phase in &self.phases {
+            let Phase::Gpu { steps, uploads, downloads, .. } = phase else { continue };
+            for &s in uploads {
+                touch(s, steps.start);
+            }
+            for &s in downloads {
+                touch(s, steps.end - 1);
+            }
+            for i in steps.clone() {
+                let step = self.plan.step(i);
+                for inp in &step.inputs {
+                    if let StepInput::Slot(s) = *inp {
+                        touch(s, i);
+                    }
+                }
+                for &o in step.outputs.iter().flatten() {
+                    touch(o, i);
+                }
+            }
+        }
+        // Greedy interval colouring, by start; a pool is free once its last user ended before.
+        let mut order: Vec<usize> = (0..groups.len()).filter(|&g| life[g].0 != usize::MAX).collect();
+        order.sort_by_key(|&g| (life[g].0, life[g].1));
+        let mut pools: Vec<(usize, u64, Vec<usize>)> = Vec::new(); // (last end, bytes, slots)
+        for g in order {
+            let (start, end) = life[g];
+            let size = groups[g].0.size();
+            let free = pools
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.0 < start)
+                .min_by_key(|(_, p)| if p.1 >= size { (0, p.1 - size) } else { (1, size - p.1) })
+                .map(|(k, _)| k);
+            match free {
+                Some(k) => {
+                    let p = &mut pools[k];
+                    p.0 = end;
+                    p.1 = p.1.max(size);
+                    p.2.extend(&groups[g].1);
+                }
+                None => pools.push((end, size, groups[g].1.clone())),
+            }
+        }
+        pools.into_iter().map(|(_, size, slots)| (size, slots)).collect()
     }
 
     /// [`GpuPlan::new`], blocking (native only).
@@ -125,7 +233,7 @@ impl GpuPlan {
         pollster::block_on(GpuPlan::new(gpu, plan))
     }
 
-    async fn build(gpu: &Gpu, plan: Arc<Plan>) -> Result<GpuPlan, GpuError> {
+    async fn build(gpu: &Gpu, plan: Arc<Plan>, assigned: &[Option<wgpu::Buffer>]) -> Result<GpuPlan, GpuError> {
         let n = plan.step_count();
         let mut slots: Vec<Option<SlotBuf>> = vec![None; plan.slot_count()];
         let mut keep = Vec::new();
@@ -133,7 +241,7 @@ impl GpuPlan {
         let mut step_dispatches: Vec<Vec<Dispatch>> = Vec::with_capacity(n);
         let exact_only = (0..plan.slot_count()).any(|s| matches!(plan.slot(s).1, DType::U8 | DType::I8));
         for i in 0..n {
-            let mut b = Builder { gpu, plan: &plan, exact_only, slots: &mut slots, keep: &mut keep };
+            let mut b = Builder { gpu, plan: &plan, assigned, exact_only, slots: &mut slots, keep: &mut keep };
             match kernels::build_step(&mut b, i).await? {
                 Some(d) => {
                     placement.push(Placement::Gpu);
@@ -218,7 +326,7 @@ impl GpuPlan {
                     }));
                 }
             }
-            phases.push(Phase::Gpu { dispatches: ds, uploads, downloads });
+            phases.push(Phase::Gpu { steps: start..i, dispatches: ds, uploads, downloads });
         }
         // Pre-processing on the GPU: the model's one float input, image-shaped, written only by
         // the frame kernel (no CPU step reads it).
@@ -256,6 +364,18 @@ impl GpuPlan {
         &self.plan
     }
 
+    /// Bytes of the plan's GPU buffers, each counted once (aliases share their input's).
+    pub fn buffer_bytes(&self) -> u64 {
+        let mut bufs: Vec<&wgpu::Buffer> = self._keep.iter().collect();
+        for sb in self.slots.iter().flatten() {
+            bufs.push(&sb.buf);
+            bufs.extend(sb.staging.as_ref());
+        }
+        bufs.sort();
+        bufs.dedup();
+        bufs.iter().map(|b| b.size()).sum()
+    }
+
     /// "N of M steps on the GPU (ops …); on the CPU: ops …; K GPU phases".
     pub fn summary(&self) -> String {
         let mut gpu: Vec<(String, usize)> = Vec::new();
@@ -268,15 +388,7 @@ impl GpuPlan {
                 None => list.push((op, 1)),
             }
         }
-        // Buffers, each counted once (aliases share their input's).
-        let mut bufs: Vec<&wgpu::Buffer> = self._keep.iter().collect();
-        for sb in self.slots.iter().flatten() {
-            bufs.push(&sb.buf);
-            bufs.extend(sb.staging.as_ref());
-        }
-        bufs.sort();
-        bufs.dedup();
-        let mib = bufs.iter().map(|b| b.size()).sum::<u64>() as f64 / (1 << 20) as f64;
+        let mib = self.buffer_bytes() as f64 / (1 << 20) as f64;
         let fmt = |l: &[(String, usize)]| l.iter().map(|(o, c)| format!("{o} ×{c}")).collect::<Vec<_>>().join(", ");
         let n_gpu: usize = gpu.iter().map(|e| e.1).sum();
         let gpu_phases = self.phases.iter().filter(|p| matches!(p, Phase::Gpu { .. })).count();
@@ -345,7 +457,7 @@ impl GpuPlan {
                         }
                     }
                 }
-                Phase::Gpu { dispatches, uploads, downloads } => {
+                Phase::Gpu { dispatches, uploads, downloads, .. } => {
                     for &s in uploads {
                         if Some(s) == pre {
                             continue;
