@@ -833,7 +833,7 @@ fn an_int8_hybrid_with_shared_buffers_equals_the_cpu_bit_for_bit() {
     let fp32 = load_onnx(&repo("tests/fixtures/synthetic/yolov8_dynamic.onnx")).unwrap();
     let input = fp32.inputs[0].name.clone();
     let x = read_npy(&repo("tests/fixtures/synthetic/yolov8_dynamic_320x320/input.npy")).unwrap();
-    let q = quantize(&fp32, &input, &[x.clone()], &PtqOptions::default()).unwrap();
+    let q = quantize(&fp32, &input, std::slice::from_ref(&x), &PtqOptions::default()).unwrap();
     let plan = Arc::new(Plan::new(&q.graph, &Registry::new(), &[(input.clone(), x.shape.clone())]).unwrap());
     let inputs = [(input, x)];
     let want = plan.run(&inputs).unwrap();
