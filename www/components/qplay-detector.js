@@ -670,6 +670,12 @@ export class QplayDetector extends HTMLElement {
     if (!this.image || !this.info) return null;
     if (this.running) { if (!live) this.rerun = true; return null; }
     this.running = true;
+    // A slow frame (a software GPU adapter takes seconds) says what it is doing.
+    const text = this.$('.status .stage-text');
+    const before = text.textContent;
+    const slow = live ? null : setTimeout(() => {
+      text.textContent = `${this.modelName ?? 'model'}: detecting on ${this.backendInfo?.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}…`;
+    }, 500);
     try {
       const score = this.score;
       const image = this.image;
@@ -689,6 +695,8 @@ export class QplayDetector extends HTMLElement {
       if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
       return null;
     } finally {
+      clearTimeout(slow);
+      if (/: detecting on /.test(text.textContent)) text.textContent = before;
       this.running = false;
       if (this.rerun) { this.rerun = false; this.run(); }
     }
