@@ -850,3 +850,108 @@ fn an_int8_hybrid_with_shared_buffers_equals_the_cpu_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn resize_matches_the_cpu() {
+    // Nearest (every nearest_mode and coordinate mode) bit for bit, linear to rounding; scales
+    // and sizes, up and down, 1–2 axes; in an int8 plan nearest runs on the GPU and linear on
+    // the CPU.
+    let g = gpu();
+    let mut rng = Rng(0x2e51);
+    let coords = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "tf_half_pixel_for_nn"];
+    let nearests = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"];
+    for case in 0..20 {
+        let linear = case % 3 == 2;
+        let xshape = vec![1, rng.range(1, 4) as usize, rng.range(2, 9) as usize, rng.range(2, 9) as usize];
+        let mut attrs = HashMap::new();
+        attrs.insert("mode".to_string(), Attr::String(if linear { "linear" } else { "nearest" }.into()));
+        let coord = coords[case % coords.len()];
+        if !(linear && coord == "tf_half_pixel_for_nn") {
+            attrs.insert("coordinate_transformation_mode".to_string(), Attr::String(coord.into()));
+        }
+        attrs.insert("nearest_mode".to_string(), Attr::String(nearests[case % 4].into()));
+        let mut init = HashMap::new();
+        let use_sizes = case % 2 == 1;
+        if use_sizes {
+            let sizes = vec![1, xshape[1] as i64, rng.range(1, 17), rng.range(1, 17)];
+            init.insert("sizes".to_string(), Tensor { shape: vec![4], data: Data::I64(sizes) });
+        } else {
+            let f = [0.5f32, 1.0, 1.5, 2.0, 3.0];
+            let sc = vec![1.0, 1.0, f[rng.range(0, 4) as usize], f[rng.range(0, 4) as usize]];
+            init.insert("scales".to_string(), Tensor::f32(vec![4], sc).unwrap());
+        }
+        let inputs: Vec<String> = if use_sizes {
+            vec!["x".into(), String::new(), String::new(), "sizes".into()]
+        } else {
+            vec!["x".into(), String::new(), "scales".into()]
+        };
+        let graph = Graph {
+            nodes: vec![Node {
+                name: "resize".into(),
+                op_type: "Resize".into(),
+                inputs,
+                outputs: vec!["y".into()],
+                attrs: Attrs(attrs),
+            }],
+            initializers: init,
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: 1,
+                shape: xshape.iter().map(|&d| Some(d)).collect(),
+            }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let n: usize = xshape.iter().product();
+        let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        assert_eq!(gp.placement(), [Placement::Gpu], "case {case}: {}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        assert_eq!(got[0].shape, want[0].shape);
+        if linear {
+            let d = rel_diff(&got[0], &want[0]);
+            assert!(d <= 1e-6, "case {case} ({coord}, linear): {d}");
+        } else {
+            assert_eq!(differ(&got[0], &want[0]), 0, "case {case} ({coord}, {})", nearests[case % 4]);
+        }
+    }
+    // In an int8 plan (a QuantizeLinear before it), linear Resize stays on the CPU.
+    let mut init = HashMap::new();
+    init.insert("s".to_string(), Tensor::scalar_f32(0.05));
+    init.insert("z".to_string(), zp(3, false));
+    init.insert("scales".to_string(), Tensor::f32(vec![4], vec![1.0, 1.0, 2.0, 2.0]).unwrap());
+    let node = |name: &str, op: &str, i: &[&str], o: &str, mode: &str| Node {
+        name: name.into(),
+        op_type: op.into(),
+        inputs: i.iter().map(|s| s.to_string()).collect(),
+        outputs: vec![o.into()],
+        attrs: Attrs(if op == "Resize" {
+            [("mode".to_string(), Attr::String(mode.into()))].into()
+        } else {
+            HashMap::new()
+        }),
+    };
+    for (mode, place) in [("nearest", Placement::Gpu), ("linear", Placement::Cpu)] {
+        let graph = Graph {
+            nodes: vec![
+                node("q", "QuantizeLinear", &["x", "s", "z"], "xq", ""),
+                node("dq", "DequantizeLinear", &["xq", "s", "z"], "xd", ""),
+                node("up", "Resize", &["xd", "", "scales"], "y", mode),
+            ],
+            initializers: init.clone(),
+            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(1), Some(2), Some(3), Some(3)] }],
+            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(vec![1, 2, 3, 3], (0..18).map(|i| i as f32 * 0.37 - 3.0).collect()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        assert_eq!(gp.placement()[2], place, "{mode}: {}", gp.summary());
+        assert_eq!(differ(&gp.run_blocking(&[("x".into(), x)]).unwrap()[0], &want[0]), 0);
+    }
+}

@@ -655,6 +655,17 @@ impl Plan {
         self.outputs.iter().map(|(_, s)| StepInput::of(s)).collect()
     }
 
+    /// Step `i`'s [`Op::axis_taps`](crate::ops::Op::axis_taps): for a resampling op, the
+    /// per-axis taps its evaluation uses, given input 0's shape and the other inputs' values.
+    pub fn axis_taps(
+        &self,
+        i: usize,
+        x: &[usize],
+        args: &[Option<&Tensor>],
+    ) -> Option<Result<crate::ops::AxisTaps, String>> {
+        self.steps[i].op.axis_taps(x, args)
+    }
+
     /// Runs step `i`'s CPU op on `args` (one per [`StepView::inputs`], constants included) and
     /// checks each output against its planned dtype and shape.
     pub fn eval_step(&self, i: usize, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {

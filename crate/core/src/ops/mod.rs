@@ -57,7 +57,20 @@ pub trait Op: Debug + Send + Sync {
     fn reshapes_input(&self) -> bool {
         false
     }
+
+    /// For ops that resample axes one after another (Resize, Upsample): the axes in the order
+    /// `eval` resamples them, each with its per-output-index taps (two `(input index, weight)`
+    /// pairs; `None` where the op extrapolates), and the output shape — so that another executor
+    /// (the GPU's) can do the same arithmetic. `x` is input 0's shape, `inputs` the others'
+    /// values. `None`: not such an op.
+    fn axis_taps(&self, _x: &[usize], _inputs: &[Option<&Tensor>]) -> Option<Result<AxisTaps, String>> {
+        None
+    }
 }
+
+/// What [`Op::axis_taps`] returns: `(axis, taps)` per resampled axis in order, and the output
+/// shape.
+pub type AxisTaps = (Vec<(usize, Vec<Option<[(usize, f32); 2]>>)>, Vec<usize>);
 
 /// Build context: what a builder may need besides the node.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@
 
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{AxisTaps, BuildCtx, Fact, Op, Tensor};
 
 /// Interpolation mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +334,31 @@ impl Resize {
     }
 }
 
+impl Resize {
+    /// Every axis, innermost first (when enlarging, the cheap gathers run on the smaller
+    /// tensor), with its taps (empty for an empty axis), and the output shape.
+    fn plan_axes(&self, shape: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, String> {
+        let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
+        let (out_shape, scales) = self.resolve(shape, &get)?;
+        let rank = shape.len();
+        // Per-axis (start, end) of the crop, for tf_crop_and_resize only.
+        let roi: Vec<(f32, f32)> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
+            (Coord::TfCropAndResize, Some(r)) => self.roi(super::f32_data(r, "roi")?, rank)?,
+            (Coord::TfCropAndResize, None) => return Err("tf_crop_and_resize needs the roi input".into()),
+            _ => vec![(0.0, 1.0); rank],
+        };
+        let axes = (0..rank)
+            .rev()
+            .map(|a| {
+                let (n_in, n_out) = (shape[a], out_shape[a]);
+                let taps = if n_in == 0 || n_out == 0 { Vec::new() } else { self.taps(n_in, n_out, scales[a], roi[a]) };
+                (a, taps)
+            })
+            .collect();
+        Ok((axes, out_shape))
+    }
+}
+
 impl Op for Resize {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = f32_fact(inputs, 0, "X")?;
@@ -349,35 +374,28 @@ impl Op for Resize {
         Ok(vec![Fact::new(DType::F32, out)])
     }
 
+    fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Option<Result<AxisTaps, String>> {
+        Some(self.plan_axes(x, inputs))
+    }
+
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
-        let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
-        let (out_shape, scales) = self.resolve(&shape, &get)?;
-        let rank = shape.len();
-        // Per-axis (start, end) of the crop, for tf_crop_and_resize only.
-        let roi: Vec<(f32, f32)> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
-            (Coord::TfCropAndResize, Some(r)) => self.roi(super::f32_data(r, "roi")?, rank)?,
-            (Coord::TfCropAndResize, None) => return Err("tf_crop_and_resize needs the roi input".into()),
-            _ => vec![(0.0, 1.0); rank],
-        };
+        let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
         let mut data = x.to_vec();
         let mut cur = shape.clone();
         let mut outside: Vec<Vec<bool>> = Vec::new();
-        // Innermost axes first: when enlarging, the cheap gathers run on the smaller tensor.
-        for a in (0..rank).rev() {
-            let (n_in, n_out) = (shape[a], out_shape[a]);
-            if n_out == 0 || n_in == 0 {
-                cur[a] = n_out;
+        for (a, taps) in &axes {
+            if out_shape[*a] == 0 || shape[*a] == 0 {
+                cur[*a] = out_shape[*a];
                 data.clear();
                 continue;
             }
-            let taps = self.taps(n_in, n_out, scales[a], roi[a]);
-            let identity = n_in == n_out
+            let identity = shape[*a] == out_shape[*a]
                 && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
             if !identity {
-                data = resample_axis(&data, &cur, a, &taps);
-                cur[a] = n_out;
+                data = resample_axis(&data, &cur, *a, taps);
+                cur[*a] = out_shape[*a];
             }
             if self.coord == Coord::TfCropAndResize {
                 outside.push(taps.iter().map(Option::is_none).collect());
