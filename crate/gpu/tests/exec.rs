@@ -955,3 +955,53 @@ fn resize_matches_the_cpu() {
         assert_eq!(differ(&gp.run_blocking(&[("x".into(), x)]).unwrap()[0], &want[0]), 0);
     }
 }
+
+#[test]
+fn softmax_and_global_pools_match_the_cpu() {
+    let g = gpu();
+    let mut rng = Rng(0x50f7);
+    let node = |name: &str, op: &str, i: &str, o: &str, a: Attrs| Node {
+        name: name.into(),
+        op_type: op.into(),
+        inputs: vec![i.into()],
+        outputs: vec![o.into()],
+        attrs: a,
+    };
+    for case in 0..6 {
+        let xshape = vec![
+            rng.range(1, 2) as usize,
+            rng.range(1, 9) as usize,
+            rng.range(1, 7) as usize,
+            rng.range(1, 30) as usize,
+        ];
+        let graph = Graph {
+            nodes: vec![
+                node("sm", "Softmax", "x", "s", Attrs([("axis".to_string(), Attr::Int(-1))].into())),
+                node("gap", "GlobalAveragePool", "x", "a", Attrs::default()),
+                node("gmp", "GlobalMaxPool", "x", "m", Attrs::default()),
+            ],
+            initializers: HashMap::new(),
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                elem_type: 1,
+                shape: xshape.iter().map(|&d| Some(d)).collect(),
+            }],
+            outputs: ["s", "a", "m"]
+                .iter()
+                .map(|n| ValueInfo { name: n.to_string(), elem_type: 1, shape: vec![] })
+                .collect(),
+            opset: 13,
+            producer: String::new(),
+        };
+        let n: usize = xshape.iter().product();
+        let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-3000, 3000) as f32 / 400.0).collect()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        assert!(rel_diff(&got[0], &want[0]) <= 1e-6, "case {case} softmax: {}", rel_diff(&got[0], &want[0]));
+        assert!(rel_diff(&got[1], &want[1]) <= 1e-5, "case {case} average: {}", rel_diff(&got[1], &want[1]));
+        assert_eq!(differ(&got[2], &want[2]), 0, "case {case} max");
+    }
+}

@@ -36,6 +36,8 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         "Sigmoid" | "Tanh" | "Exp" | "HardSigmoid" | "HardSwish" | "Elu" | "Sqrt" if !b.exact_only => unary(b, i).await,
         "Split" => split(b, i).await,
         "Resize" | "Upsample" => resize(b, i).await,
+        "GlobalMaxPool" => reduce(b, i).await,
+        "Softmax" | "GlobalAveragePool" if !b.exact_only => reduce(b, i).await,
         "Slice" => slice(b, i).await,
         "Clip" => clip(b, i).await,
         "Relu" => relu(b, i).await,
@@ -789,6 +791,50 @@ async fn resize(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
         src = dst;
     }
     Ok(Some(ds))
+}
+
+/// `Softmax` (opset ≥ 13: one axis) and the global pools, one invocation per row.
+async fn reduce(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let shape = &x.1;
+    let (op, outer, len, inner) = match step.op_type {
+        "Softmax" => {
+            // Opset < 13 flattens from the axis on; the plan keeps the op's own rule, so only
+            // the axis = last case (the same either way) is taken here.
+            let r = shape.len() as i64;
+            // Without the attribute the default depends on the opset (1 before 13, else −1):
+            // the same axis only up to rank 2.
+            let axis = match step.attrs.int_opt("axis") {
+                Some(a) => a,
+                None if r <= 2 => r - 1,
+                None => return Ok(None),
+            };
+            let axis = if axis < 0 { axis + r } else { axis };
+            if r == 0 || axis != r - 1 {
+                return Ok(None);
+            }
+            let len = shape[axis as usize];
+            (0, shape.iter().product::<usize>() / len.max(1), len, 1)
+        }
+        _ => {
+            if shape.len() < 3 {
+                return Ok(None);
+            }
+            let op = if step.op_type == "GlobalMaxPool" { 2 } else { 1 };
+            (op, shape[0] * shape[1], shape[2..].iter().product(), 1)
+        }
+    };
+    if len == 0 || b.plan.slot(ys).1 != DType::F32 {
+        return Ok(None);
+    }
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let rows = outer * inner;
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(rows, max);
+    let u = [rows as u32, row, len as u32, inner as u32, op, 0, 0, 0];
+    Ok(Some(vec![b.dispatch(i, "reduce.wgsl", &u, &[&x.0, &yb], groups).await?]))
 }
 
 /// `Relu` as a clip from below at 0.

@@ -1,0 +1,55 @@
+// Row reductions of float32 tensors seen as [outer, len, inner], one invocation per
+// (outer, inner) row of `len` elements `inner` apart: Softmax along an axis (the CPU's max,
+// then exp(x − max), their sum, then a multiply by 1/sum), and the global pools
+// (GlobalAveragePool: sum / len; GlobalMaxPool: max, exact). The sums run in the CPU's order;
+// exp and division are the GPU's, so Softmax and the average agree with the CPU to rounding.
+
+struct S {
+    rows: u32,     // outer · inner
+    row: u32,      // invocations per dispatch row
+    len: u32,
+    inner: u32,
+    op: u32,       // 0 Softmax (out has the input's shape), 1 average, 2 max (out has one value per row)
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> u: S;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.y * u.row + gid.x;
+    if (r >= u.rows) {
+        return;
+    }
+    let base = (r / u.inner) * u.len * u.inner + r % u.inner;
+    var m = x[base];
+    for (var k: u32 = 1u; k < u.len; k = k + 1u) {
+        m = max(m, x[base + k * u.inner]);
+    }
+    if (u.op == 2u) {
+        out[r] = m;
+        return;
+    }
+    if (u.op == 1u) {
+        var s = 0.0;
+        for (var k: u32 = 0u; k < u.len; k = k + 1u) {
+            s = s + x[base + k * u.inner];
+        }
+        out[r] = s / f32(u.len);
+        return;
+    }
+    var sum = 0.0;
+    for (var k: u32 = 0u; k < u.len; k = k + 1u) {
+        let e = exp(x[base + k * u.inner] - m);
+        out[base + k * u.inner] = e;
+        sum = sum + e;
+    }
+    let inv = 1.0 / sum;
+    for (var k: u32 = 0u; k < u.len; k = k + 1u) {
+        out[base + k * u.inner] = out[base + k * u.inner] * inv;
+    }
+}
