@@ -37,7 +37,7 @@ pub use qgemm::QGemm;
 
 /// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
 /// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 17] = [
+pub const SHADERS: [(&str, &str); 18] = [
     ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
     ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
     ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
@@ -52,13 +52,14 @@ pub const SHADERS: [(&str, &str); 17] = [
     ("unary.wgsl", include_str!("../shaders/unary.wgsl")),
     ("resample.wgsl", include_str!("../shaders/resample.wgsl")),
     ("reduce.wgsl", include_str!("../shaders/reduce.wgsl")),
+    ("lookup.wgsl", include_str!("../shaders/lookup.wgsl")),
     ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
     ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
     ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
 ];
 
 /// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 14] = [
+pub const KERNELS: [&str; 15] = [
     "qgemm.wgsl",
     "qconv.wgsl",
     "fconv.wgsl",
@@ -73,6 +74,7 @@ pub const KERNELS: [&str; 14] = [
     "unary.wgsl",
     "resample.wgsl",
     "reduce.wgsl",
+    "lookup.wgsl",
 ];
 
 fn shader(name: &str) -> &'static str {

@@ -1005,3 +1005,52 @@ fn softmax_and_global_pools_match_the_cpu() {
         assert_eq!(differ(&got[2], &want[2]), 0, "case {case} max");
     }
 }
+
+#[test]
+fn int8_lookup_tables_run_on_the_gpu_bit_for_bit() {
+    // x → Q → DQ → SiLU (Sigmoid, Mul) → Q → DQ: planning makes the SiLU a 256-entry table
+    // (qplay.Lookup); the GPU applies it to the packed codes (6 channels: a padded word).
+    let g = gpu();
+    for (signed, zx, zy) in [(false, 117, 9), (true, -5, -100)] {
+        let mut init = HashMap::new();
+        init.insert("sx".to_string(), Tensor::scalar_f32(0.043));
+        init.insert("zx".to_string(), zp(zx, signed));
+        init.insert("sy".to_string(), Tensor::scalar_f32(0.021));
+        init.insert("zy".to_string(), zp(zy, signed));
+        let node = |name: &str, op: &str, i: &[&str], o: &str| Node {
+            name: name.into(),
+            op_type: op.into(),
+            inputs: i.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![o.into()],
+            attrs: Attrs::default(),
+        };
+        let graph = Graph {
+            nodes: vec![
+                node("q0", "QuantizeLinear", &["x", "sx", "zx"], "xq"),
+                node("dq0", "DequantizeLinear", &["xq", "sx", "zx"], "xf"),
+                node("sig", "Sigmoid", &["xf"], "s"),
+                node("mul", "Mul", &["xf", "s"], "m"),
+                node("q1", "QuantizeLinear", &["m", "sy", "zy"], "yq"),
+                node("dq1", "DequantizeLinear", &["yq", "sy", "zy"], "y"),
+            ],
+            initializers: init,
+            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(1), Some(6), Some(5), Some(5)] }],
+            outputs: vec![
+                ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
+                ValueInfo { name: "yq".into(), elem_type: 0, shape: vec![] },
+            ],
+            opset: 13,
+            producer: String::new(),
+        };
+        let x = Tensor::f32(vec![1, 6, 5, 5], (0..150).map(|i| (i as f32 * 0.61).sin() * 6.0).collect()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
+        assert!(plan.steps().iter().any(|s| s.1 == "qplay.Lookup"), "{:?}", plan.steps());
+        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
+        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(differ(a, b), 0, "signed {signed}: output {k} differs");
+        }
+    }
+}

@@ -11,6 +11,7 @@
 pub mod fold;
 pub mod graph;
 pub mod load;
+pub mod lower_lut;
 pub mod lower_qdq;
 pub mod npy;
 pub mod passes;

@@ -21,6 +21,7 @@
 
 use super::fold::{FoldBudget, DEFAULT_MAX_FOLD_ELEMENTS, DEFAULT_MAX_FOLD_WORK};
 use super::load::DEFAULT_MAX_TENSOR_ELEMENTS;
+use super::lower_lut::lower_lut;
 use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
@@ -52,8 +53,9 @@ pub struct PlanOptions {
     /// Fuse `Relu` / constant-bound `Clip` into the preceding `Conv` (default on). The fused
     /// plan's outputs are bit-identical; the pre-activation tensors just no longer exist.
     pub fuse_activations: bool,
-    /// Run QDQ convolutions on the int8 kernels ([`lower_qdq`]; default on). Off, a QDQ model
-    /// is simulated in float exactly as its graph reads (the reference for the lowering).
+    /// Run QDQ convolutions on the int8 kernels ([`lower_qdq`]) and 8-bit element-wise chains
+    /// as lookup tables ([`lower_lut`]; default on). Off, a QDQ model is simulated in float
+    /// exactly as its graph reads (the reference for the lowerings).
     pub int8_kernels: bool,
     /// Most elements in any one tensor the plan computes or folds (default
     /// [`DEFAULT_MAX_TENSOR_ELEMENTS`], the loader's default [`super::Limits`]); a larger one is a
@@ -182,6 +184,7 @@ impl Plan {
         }
         if options.int8_kernels {
             lower_qdq(&mut g);
+            lower_lut(&mut g, registry);
         }
         Self::from_graph(g, registry, input_shapes, &options)
     }

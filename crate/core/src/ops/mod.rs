@@ -115,9 +115,10 @@ impl Registry {
         self.map.get(op_type).copied()
     }
 
-    /// Supported op types, sorted.
+    /// Supported op types, sorted; planning's own internal ops (`qplay.*`, never in a model
+    /// file) are left out.
     pub fn op_types(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.map.keys().copied().collect();
+        let mut v: Vec<_> = self.map.keys().copied().filter(|k| !k.starts_with("qplay.")).collect();
         v.sort_unstable();
         v
     }

@@ -37,6 +37,7 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         "Split" => split(b, i).await,
         "Resize" | "Upsample" => resize(b, i).await,
         "GlobalMaxPool" => reduce(b, i).await,
+        "qplay.Lookup" => lookup(b, i).await,
         "Softmax" | "GlobalAveragePool" if !b.exact_only => reduce(b, i).await,
         "Slice" => slice(b, i).await,
         "Clip" => clip(b, i).await,
@@ -423,6 +424,38 @@ fn qdq_params<'a>(b: &Builder<'a>, i: usize) -> Option<(usize, usize, f32, Optio
         _ => return None,
     };
     Some((xs, ys, sv[0], zp))
+}
+
+/// `qplay.Lookup` (an int8 element-wise function as a 256-entry table) on 8-bit tensors.
+async fn lookup(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(StepInput::Const(t)), Some(Some(ys))) =
+        (step.inputs.first().copied(), step.inputs.get(1).copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    let table: Vec<u8> = match &t.data {
+        Data::U8(v) => v.clone(),
+        Data::I8(v) => v.iter().map(|&c| c as u8).collect(),
+        _ => return Ok(None),
+    };
+    let (_, xd, shape) = b.plan.slot(xs);
+    if table.len() != 256 || !matches!(xd, DType::U8 | DType::I8) || shape.len() < 2 {
+        return Ok(None);
+    }
+    let shape = shape.to_vec();
+    if !matches!(b.layout_of(xs), Some(Layout::Packed8 { .. }))
+        || !matches!(b.layout_of(ys), Some(Layout::Packed8 { .. }))
+    {
+        return Ok(None);
+    }
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let tb = b.const_buf(i, "lookup table", &table)?;
+    let (n, c, s) = ncs(&shape);
+    let c4 = c.div_ceil(4);
+    let u = [(n * s) as u32, c4 as u32, c as u32, 0];
+    let groups = [(n * s).div_ceil(64) as u32, c4 as u32, 1];
+    Ok(Some(vec![b.dispatch(i, "lookup.wgsl", &u, &[&xb, &tb, &yb], groups).await?]))
 }
 
 async fn quantize(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {

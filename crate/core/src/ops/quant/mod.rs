@@ -6,6 +6,7 @@
 //! ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
 
 pub mod dequantize_linear;
+pub mod lookup;
 pub mod qgemm;
 pub mod qlinear_add;
 pub mod qlinear_concat;
@@ -28,6 +29,7 @@ pub fn register(r: &mut Registry) {
     r.register("MatMulInteger", qlinear_matmul::build_integer);
     r.register("com.microsoft::QLinearAdd", qlinear_add::build);
     r.register("com.microsoft::QLinearConcat", qlinear_concat::build);
+    r.register(lookup::LOOKUP, lookup::build);
 }
 
 /// The integer type of a quantized tensor's element type.
