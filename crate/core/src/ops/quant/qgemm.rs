@@ -15,7 +15,7 @@
 //!
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
-use super::simd::{dequant8, interleave_widen8, pair, requant8, store8, I32x4};
+use super::simd::{dequant8, interleave_widen8, pair, requant_store8, I32x4};
 pub use crate::quant::round_half_even;
 
 /// Rows per micro-tile (panels of packed `A`).
@@ -518,10 +518,10 @@ fn store_rows(
 /// [`Out::store_run`] for 8-bit outputs.
 #[inline(always)]
 fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
-    let n8 = vals.len() / NR * NR;
-    let (zf, lf, hf) = (zp as f32, lo as f32, hi as f32);
+    // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
+    let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
     for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-        store8(&requant8(ch.try_into().expect("NR values"), add, s, zf, lf, hf), o);
+        requant_store8(ch, add, s, zp, lo, hi, o);
     }
     for (o, &v) in out[n8..].iter_mut().zip(&vals[n8..]) {
         *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));
