@@ -14,7 +14,9 @@
 //! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
 
 use super::qgemm::{qgemm, round_half_even, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
-use super::simd::{codes_to_f32, dw3_row, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair};
+use super::simd::{
+    codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
+};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
@@ -626,8 +628,10 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
     let mut q = vec![0i16; ph * qw * 2];
     let mut acc = vec![0i32; ow4];
-    // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy.
+    // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
+    // output rows at a time (y0 even) read the same two, so only even rows are made.
     let last_q = stride * (oh - 1) + 2;
+    let mut acc1 = vec![0i32; ow4];
     let mut dst = c.out(out, 0);
     for n in 0..plan.batch {
         for g in 0..c.group {
@@ -635,8 +639,8 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
             for (y, srow) in src.chunks_exact(wd).enumerate() {
                 padded[(pt + y) * qw + pl..][..wd].copy_from_slice(srow);
             }
-            // Stride 2 reads only the interleaved rows at even y.
-            for y in (0..=last_q).step_by(stride) {
+            // Only the interleaved rows at even y are read.
+            for y in (0..=last_q).step_by(2) {
                 let (r0, r1) = (&padded[y * qw..][..qw], &padded[(y + 1) * qw..][..qw]);
                 let qrow = &mut q[y * qw * 2..][..qw * 2];
                 if stride == 1 {
@@ -663,11 +667,27 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 let at = (n * plan.out_channels + ch) * oh * ow;
-                for oy in 0..oh {
+                let add = bias - c.zx * wsum;
+                let mut oy = 0;
+                if stride == 1 {
+                    // Rows oy and oy + 1 from q[oy] (input rows oy, oy + 1) and q[oy + 2] (oy + 2,
+                    // oy + 3): the second output row pairs filter row 0 with input row oy + 1
+                    // and filter rows 1, 2 with oy + 2, oy + 3.
+                    let wz0: [i32; 3] = std::array::from_fn(|kx| pair(0, tap(kx)));
+                    let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
+                    while oy + 2 <= oh {
+                        let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
+                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], offsets, &mut acc, &mut acc1);
+                        dst.store_run(at + oy * ow, &acc[..ow], add, scale);
+                        dst.store_run(at + (oy + 1) * ow, &acc1[..ow], add, scale);
+                        oy += 2;
+                    }
+                }
+                for oy in oy..oh {
                     let y0 = oy * stride;
                     let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
                     dw3_row(qa, qb, w01, w2, offsets, &mut acc);
-                    dst.store_run(at + oy * ow, &acc[..ow], bias - c.zx * wsum, scale);
+                    dst.store_run(at + oy * ow, &acc[..ow], add, scale);
                 }
             }
         }

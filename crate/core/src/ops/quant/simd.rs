@@ -215,6 +215,33 @@ pub fn dw3_row(qa: &[i16], qb: &[i16], w01: [i32; 3], w2: [i32; 3], off: [usize;
     }
 }
 
+/// Two output rows of the direct 3×3 depthwise kernel at stride 1 from the same two
+/// interleaved row pairs: `acc0` as [`dw3_row`] with `(w[0], w[1])`, `acc1` with
+/// `(w[2], w[3])`, so each vector read feeds two dot steps. `acc0` and `acc1` have the same
+/// length; bounds are checked once up front.
+#[inline]
+pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], off: [usize; 3], acc0: &mut [i32], acc1: &mut [i32]) {
+    let n4 = acc0.len() / 4;
+    let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
+    assert!(qa.len() >= need && qb.len() >= need && acc1.len() >= 4 * n4, "dw3_rows2 reads past its rows");
+    let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
+    for i in 0..n4 {
+        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
+        unsafe {
+            let (mut a0, mut b0, mut a1, mut b1) = (I32x4::zero(), I32x4::zero(), I32x4::zero(), I32x4::zero());
+            for kx in 0..3 {
+                let at = 2 * off[kx] + 8 * i;
+                a0 = a0.dot_add_ptr(w[0][kx], pa.add(at));
+                a1 = a1.dot_add_ptr(w[2][kx], pa.add(at));
+                b0 = b0.dot_add_ptr(w[1][kx], pb.add(at));
+                b1 = b1.dot_add_ptr(w[3][kx], pb.add(at));
+            }
+            a0.add(b0).store(&mut acc0[4 * i..]);
+            a1.add(b1).store(&mut acc1[4 * i..]);
+        }
+    }
+}
+
 /// `out = interleave(a, b)` widened to `i16` over `n` columns (`n` a multiple of 8, both rows
 /// at least `n` long, `out` at least `2n`): `[a0, b0, a1, b1, …]`, the row pairs of the direct
 /// depthwise kernel at stride 1.
