@@ -523,7 +523,17 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
         requant_store8(ch, add, s, zp, lo, hi, o);
     }
-    for (o, &v) in out[n8..].iter_mut().zip(&vals[n8..]) {
+    let rest = &vals[n8..];
+    if s.is_finite() && !rest.is_empty() {
+        // The ragged end through the lanes too, via an eight-value scratch.
+        let mut v8 = [0i32; NR];
+        v8[..rest.len()].copy_from_slice(rest);
+        let mut q8 = [T::from_i32(0); NR];
+        requant_store8(&v8, add, s, zp, lo, hi, &mut q8);
+        out[n8..vals.len()].copy_from_slice(&q8[..rest.len()]);
+        return;
+    }
+    for (o, &v) in out[n8..].iter_mut().zip(rest) {
         *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));
     }
 }
