@@ -607,6 +607,58 @@ mod tests {
     }
 
     #[test]
+    fn scaled_outputs_match_the_scalar_rule_on_every_path() {
+        // Whole tiles, ragged rows and columns, per-row and single scales, a bias beyond the
+        // fast path's limit, a non-zero A zero-point (the general path), and a B wider than
+        // one column chunk.
+        let mut seed = 11u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 24) as u8
+        };
+        for &(m, k, n, za) in &[(8, 16, 64, 0), (7, 33, 70, 0), (5, 9, 13, 3), (4, 24, 6200, 0)] {
+            let a: Vec<i8> = (0..m * k).map(|_| rnd() as i8).collect();
+            let b: Vec<u8> = (0..k * n).map(|_| rnd()).collect();
+            let bias: Vec<i32> = (0..m).map(|i| if i == 1 { (1 << 30) + 5 } else { (i as i32 - 3) * 997 }).collect();
+            let scales: Vec<f32> = (0..m).map(|i| 0.0007 + i as f32 * 0.0011).collect();
+            let pa = PackedA::new(&QMat::row_major(Bytes::I8(&a), m, k).unwrap()).unwrap();
+            let bm = QMat::row_major(Bytes::U8(&b), k, n).unwrap();
+            let zb = 131;
+            let exact = |i: usize, j: usize| -> i64 {
+                (0..k).map(|l| (a[i * k + l] as i64 - za as i64) * (b[l * n + j] as i64 - zb as i64)).sum::<i64>()
+                    + bias[i] as i64
+            };
+            for single in [false, true] {
+                let sc: &[f32] = if single { &scales[..1] } else { &scales };
+                let s_of = |i: usize| if single { scales[0] } else { scales[i] };
+                let ep = |out| Epilogue {
+                    za: PerIndex::All(za),
+                    zb: PerIndex::All(zb),
+                    bias: Some(&bias),
+                    scale: sc,
+                    scale_per_row: true,
+                    out,
+                    ldc: n,
+                };
+                let mut u = vec![0u8; m * n];
+                qgemm(&pa, &bm, ep(Out::U8 { out: &mut u, zero_point: 7, lo: 3, hi: 250 })).unwrap();
+                let mut q = vec![0i8; m * n];
+                qgemm(&pa, &bm, ep(Out::I8 { out: &mut q, zero_point: -9, lo: -128, hi: 100 })).unwrap();
+                let mut f = vec![0f32; m * n];
+                qgemm(&pa, &bm, ep(Out::F32 { out: &mut f, lo: -50.0, hi: f32::INFINITY })).unwrap();
+                for i in 0..m {
+                    for j in 0..n {
+                        let (e, s, at) = (exact(i, j), s_of(i), i * n + j);
+                        assert_eq!(u[at] as i32, requant(e, s, 7, 3, 250), "u8 {m}×{k}×{n} ({i}, {j})");
+                        assert_eq!(q[at] as i32, requant(e, s, -9, -128, 100), "i8 {m}×{k}×{n} ({i}, {j})");
+                        assert_eq!(f[at], clamp_f32(e as i32 as f32 * s, -50.0, f32::INFINITY), "f32 ({i}, {j})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn requantizes_half_to_even_and_clamps() {
         assert_eq!(requant(5, 0.5, 0, -128, 127), 2); // 2.5 → 2
         assert_eq!(requant(7, 0.5, 0, -128, 127), 4); // 3.5 → 4
