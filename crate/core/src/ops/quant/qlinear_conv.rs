@@ -602,7 +602,7 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
 /// applies the taps of two filter rows to four outputs; the third filter row is paired with a
 /// zero weight. For stride 2 each interleaved row is stored as its even columns then its odd
 /// ones, so the three taps of four outputs are contiguous reads. Six dot steps per four outputs,
-/// all exact; each output row is requantized as soon as its sums are made.
+/// all exact; each channel's sums are requantized in one run.
 fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
     let plan = c.plan;
     let stride = win.strides[0];
@@ -627,17 +627,18 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
     // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
     let mut q = vec![0i16; ph * qw * 2];
-    let mut acc = vec![0i32; ow4];
+    let n4 = ow4 / 4;
+    // One channel's sums, row after row (stride ow), with room for the last row's spill.
+    let mut accp = vec![0i32; oh * ow + ow4 - ow];
     // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
     // output rows at a time (y0 even) read the same two, so only even rows are made.
     let last_q = stride * (oh - 1) + 2;
-    let mut acc1 = vec![0i32; ow4];
     let mut dst = c.out(out, 0);
     for n in 0..plan.batch {
         for g in 0..c.group {
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
             for (y, srow) in src.chunks_exact(wd).enumerate() {
-                padded[(pt + y) * qw + pl..][..wd].copy_from_slice(srow);
+                copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
             }
             // Only the interleaved rows at even y are read.
             for y in (0..=last_q).step_by(2) {
@@ -677,20 +678,46 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
                     while oy + 2 <= oh {
                         let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
-                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], offsets, &mut acc, &mut acc1);
-                        dst.store_run(at + oy * ow, &acc[..ow], add, scale);
-                        dst.store_run(at + (oy + 1) * ow, &acc1[..ow], add, scale);
+                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], offsets, n4, &mut accp, oy * ow, (oy + 1) * ow);
                         oy += 2;
                     }
                 }
+                // Rows in order: each row's spill past its end is overwritten by the next.
                 for oy in oy..oh {
                     let y0 = oy * stride;
                     let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
-                    dw3_row(qa, qb, w01, w2, offsets, &mut acc);
-                    dst.store_run(at + oy * ow, &acc[..ow], add, scale);
+                    dw3_row(qa, qb, w01, w2, offsets, n4, &mut accp, oy * ow);
                 }
+                dst.store_run(at, &accp[..oh * ow], add, scale);
             }
         }
     }
     Ok(())
+}
+
+/// `dst.copy_from_slice(src)` for byte rows, in eight-byte moves (the last one overlapping)
+/// rather than a `memcpy` call per row, which costs more than the copy for short rows.
+fn copy_bytes<T: Widen>(src: &[T], dst: &mut [T]) {
+    let n = src.len();
+    assert!(n == dst.len() && std::mem::size_of::<T>() == 1, "copy_bytes copies byte rows of equal lengths");
+    if n < 8 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let (ps, pd) = (src.as_ptr().cast::<u64>(), dst.as_mut_ptr().cast::<u64>());
+    let mut k = 0;
+    while k < n {
+        let at = k.min(n - 8);
+        // SAFETY: `T` is one byte (u8 or i8), `at + 8 ≤ n` and both slices hold n bytes;
+        // unaligned reads and writes.
+        unsafe {
+            pd.cast::<u8>()
+                .add(at)
+                .cast::<u64>()
+                .write_unaligned(ps.cast::<u8>().add(at).cast::<u64>().read_unaligned());
+        }
+        k += 8;
+    }
 }

@@ -171,73 +171,75 @@ impl I32x4 {
     }
 }
 
-/// One output row of the direct 3×3 depthwise kernel: for each group of four outputs `i`,
-/// `acc[4i..4i+4] = Σ_kx dot(w01[kx], qa[2(off[kx] + 4i)..]) + dot(w2[kx], qb[2(off[kx] + 4i)..])`
-/// (see [`I32x4::dot_add`]), where `qa`/`qb` hold interleaved row pairs. Bounds are checked
-/// once up front (panics if a read would leave `qa` or `qb`); the loop itself reads unchecked.
+/// One output row of the direct 3×3 depthwise kernel: for each group of four outputs `i <
+/// n4`, `out[at + 4i..][..4] = Σ_kx dot(w01[kx], qa[2(off[kx] + 4i)..]) + dot(w2[kx],
+/// qb[2(off[kx] + 4i)..])` (see [`I32x4::dot_add`]), where `qa`/`qb` hold interleaved row
+/// pairs. The groups are stored last to first. Bounds are checked once up front (panics if a
+/// read would leave `qa` or `qb` or a store `out`); the loop itself reads unchecked.
 #[inline]
-pub fn dw3_row(qa: &[i16], qb: &[i16], w01: [i32; 3], w2: [i32; 3], off: [usize; 3], acc: &mut [i32]) {
-    let n4 = acc.len() / 4;
+pub fn dw3_row(
+    qa: &[i16],
+    qb: &[i16],
+    w01: [i32; 3],
+    w2: [i32; 3],
+    off: [usize; 3],
+    n4: usize,
+    out: &mut [i32],
+    at: usize,
+) {
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
-    assert!(qa.len() >= need && qb.len() >= need, "dw3_row reads past its rows");
+    assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
     let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
-    let mut i = 0;
-    // Eight outputs at a time, four independent sums.
-    while i + 2 <= n4 {
-        let o = 8 * i;
-        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 + 8 ≤ need i16 from the row starts.
-        unsafe {
-            let (mut a0, mut b0, mut a1, mut b1) = (I32x4::zero(), I32x4::zero(), I32x4::zero(), I32x4::zero());
-            for kx in 0..3 {
-                let at = 2 * off[kx] + o;
-                a0 = a0.dot_add_ptr(w01[kx], pa.add(at));
-                b0 = b0.dot_add_ptr(w2[kx], pb.add(at));
-                a1 = a1.dot_add_ptr(w01[kx], pa.add(at + 8));
-                b1 = b1.dot_add_ptr(w2[kx], pb.add(at + 8));
-            }
-            a0.add(b0).store(&mut acc[4 * i..]);
-            a1.add(b1).store(&mut acc[4 * i + 4..]);
-        }
-        i += 2;
-    }
-    if i < n4 {
-        let o = 8 * i;
-        // SAFETY: as above, for the last group of four.
+    for i in (0..n4).rev() {
+        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
         unsafe {
             let (mut a0, mut b0) = (I32x4::zero(), I32x4::zero());
             for kx in 0..3 {
-                let at = 2 * off[kx] + o;
-                a0 = a0.dot_add_ptr(w01[kx], pa.add(at));
-                b0 = b0.dot_add_ptr(w2[kx], pb.add(at));
+                let p = 2 * off[kx] + 8 * i;
+                a0 = a0.dot_add_ptr(w01[kx], pa.add(p));
+                b0 = b0.dot_add_ptr(w2[kx], pb.add(p));
             }
-            a0.add(b0).store(&mut acc[4 * i..]);
+            a0.add(b0).store(&mut out[at + 4 * i..]);
         }
     }
 }
 
 /// Two output rows of the direct 3×3 depthwise kernel at stride 1 from the same two
-/// interleaved row pairs: `acc0` as [`dw3_row`] with `(w[0], w[1])`, `acc1` with
-/// `(w[2], w[3])`, so each vector read feeds two dot steps. `acc0` and `acc1` have the same
-/// length; bounds are checked once up front.
+/// interleaved row pairs: at `at0` as [`dw3_row`] with `(w[0], w[1])`, at `at1` with
+/// `(w[2], w[3])`, so each vector read feeds two dot steps. Groups are stored last to first,
+/// so with `at1 = at0 + width` and `width > 4·n4 − 4` the first row's spill past `width` is
+/// overwritten by the second row.
 #[inline]
-pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], off: [usize; 3], acc0: &mut [i32], acc1: &mut [i32]) {
-    let n4 = acc0.len() / 4;
+#[allow(clippy::too_many_arguments)]
+pub fn dw3_rows2(
+    qa: &[i16],
+    qb: &[i16],
+    w: [[i32; 3]; 4],
+    off: [usize; 3],
+    n4: usize,
+    out: &mut [i32],
+    at0: usize,
+    at1: usize,
+) {
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
-    assert!(qa.len() >= need && qb.len() >= need && acc1.len() >= 4 * n4, "dw3_rows2 reads past its rows");
+    assert!(
+        qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
+        "dw3_rows2 reads past its rows"
+    );
     let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
-    for i in 0..n4 {
+    for i in (0..n4).rev() {
         // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
         unsafe {
             let (mut a0, mut b0, mut a1, mut b1) = (I32x4::zero(), I32x4::zero(), I32x4::zero(), I32x4::zero());
             for kx in 0..3 {
-                let at = 2 * off[kx] + 8 * i;
-                a0 = a0.dot_add_ptr(w[0][kx], pa.add(at));
-                a1 = a1.dot_add_ptr(w[2][kx], pa.add(at));
-                b0 = b0.dot_add_ptr(w[1][kx], pb.add(at));
-                b1 = b1.dot_add_ptr(w[3][kx], pb.add(at));
+                let p = 2 * off[kx] + 8 * i;
+                a0 = a0.dot_add_ptr(w[0][kx], pa.add(p));
+                a1 = a1.dot_add_ptr(w[2][kx], pa.add(p));
+                b0 = b0.dot_add_ptr(w[1][kx], pb.add(p));
+                b1 = b1.dot_add_ptr(w[3][kx], pb.add(p));
             }
-            a0.add(b0).store(&mut acc0[4 * i..]);
-            a1.add(b1).store(&mut acc1[4 * i..]);
+            a0.add(b0).store(&mut out[at0 + 4 * i..]);
+            a1.add(b1).store(&mut out[at1 + 4 * i..]);
         }
     }
 }
@@ -557,7 +559,7 @@ mod tests {
         for n in [4, 8, 12, 20] {
             let off = [0, 1, 2];
             let mut acc = vec![0; n];
-            dw3_row(&qa, &qb, w01, w2, off, &mut acc);
+            dw3_row(&qa, &qb, w01, w2, off, n / 4, &mut acc, 0);
             for (i, &got) in acc.iter().enumerate() {
                 let d = |w: i32, q: &[i16], at: usize| {
                     (w as i16 as i32) * q[at] as i32 + ((w >> 16) as i16 as i32) * q[at + 1] as i32
