@@ -58,7 +58,7 @@ impl I32x4 {
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
-    pub fn add(self, o: I32x4) -> I32x4 {
+    pub fn plus(self, o: I32x4) -> I32x4 {
         // SAFETY: SSE2 is part of the x86-64 baseline.
         I32x4(unsafe { arch::_mm_add_epi32(self.0, o.0) })
     }
@@ -106,7 +106,7 @@ impl I32x4 {
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
-    pub fn add(self, o: I32x4) -> I32x4 {
+    pub fn plus(self, o: I32x4) -> I32x4 {
         I32x4(arch::i32x4_add(self.0, o.0))
     }
     /// Writes the lanes to the first four values of `s`.
@@ -156,7 +156,7 @@ impl I32x4 {
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
-    pub fn add(self, o: I32x4) -> I32x4 {
+    pub fn plus(self, o: I32x4) -> I32x4 {
         I32x4(std::array::from_fn(|i| self.0[i].wrapping_add(o.0[i])))
     }
     /// Writes the lanes to the first four values of `s`.
@@ -177,6 +177,7 @@ impl I32x4 {
 /// pairs. The groups are stored last to first. Bounds are checked once up front (panics if a
 /// read would leave `qa` or `qb` or a store `out`); the loop itself reads unchecked.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn dw3_row(
     qa: &[i16],
     qb: &[i16],
@@ -199,7 +200,7 @@ pub fn dw3_row(
                 a0 = a0.dot_add_ptr(w01[kx], pa.add(p));
                 b0 = b0.dot_add_ptr(w2[kx], pb.add(p));
             }
-            a0.add(b0).store(&mut out[at + 4 * i..]);
+            a0.plus(b0).store(&mut out[at + 4 * i..]);
         }
     }
 }
@@ -238,8 +239,8 @@ pub fn dw3_rows2(
                 b0 = b0.dot_add_ptr(w[1][kx], pb.add(p));
                 b1 = b1.dot_add_ptr(w[3][kx], pb.add(p));
             }
-            a0.add(b0).store(&mut out[at0 + 4 * i..]);
-            a1.add(b1).store(&mut out[at1 + 4 * i..]);
+            a0.plus(b0).store(&mut out[at0 + 4 * i..]);
+            a1.plus(b1).store(&mut out[at1 + 4 * i..]);
         }
     }
 }
