@@ -225,12 +225,31 @@ impl Rng {
 /// convolution and the same requantization rule: every code equal.
 #[test]
 fn qlinear_conv_matches_a_direct_integer_reference_on_random_geometries() {
-    use qplay_core::model::{Attr, Attrs, Node, ValueInfo};
-    use qplay_core::ops::quant::qgemm::requant;
     let mut rng = Rng(0x2545f4914f6cdd1d);
     for case in 0..60 {
+        check_random_qconv(&mut rng, case, None);
+    }
+}
+
+/// The direct depthwise 3×3 kernel (stride 1 and 2, every padding, odd and even heights, rows
+/// wider than its vector steps and with ragged ends, channel multipliers, uint8 weights with
+/// zero-points) against the same int64 reference.
+#[test]
+fn depthwise_3x3_matches_a_direct_integer_reference() {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    for case in 0..48 {
+        check_random_qconv(&mut rng, case, Some(1 + case % 2));
+    }
+}
+
+/// One random QLinearConv case (or, with `dw3x3_stride`, a depthwise 3×3 one at that stride
+/// on planes up to 40×40) checked code by code.
+fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
+    use qplay_core::model::{Attr, Attrs, Node, ValueInfo};
+    use qplay_core::ops::quant::qgemm::requant;
+    {
         let group = [1, 1, 2, 3][rng.range(0, 3) as usize];
-        let depthwise = rng.range(0, 2) == 0;
+        let depthwise = dw3x3_stride.is_some() || rng.range(0, 2) == 0;
         let (cin, mult) = if depthwise {
             (rng.range(1, 6) as usize, rng.range(1, 2) as usize)
         } else {
@@ -238,12 +257,18 @@ fn qlinear_conv_matches_a_direct_integer_reference_on_random_geometries() {
         };
         let group = if depthwise { cin } else { group };
         let cout = if depthwise { cin * mult } else { group * rng.range(1, 4) as usize };
-        let (kh, kw) = (rng.range(1, 5) as usize, rng.range(1, 5) as usize);
-        let (sh, sw) = (rng.range(1, 3) as usize, rng.range(1, 3) as usize);
-        let (dh, dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
+        let (mut kh, mut kw) = (rng.range(1, 5) as usize, rng.range(1, 5) as usize);
+        let (mut sh, mut sw) = (rng.range(1, 3) as usize, rng.range(1, 3) as usize);
+        let (mut dh, mut dw) = (rng.range(1, 2) as usize, rng.range(1, 2) as usize);
         let pads: Vec<usize> = (0..4).map(|_| rng.range(0, 2) as usize).collect();
-        let (h, w) =
-            (rng.range(((kh - 1) * dh + 1) as i64, 12) as usize, rng.range(((kw - 1) * dw + 1) as i64, 12) as usize);
+        let mut max_hw = 12;
+        if let Some(s) = dw3x3_stride {
+            (kh, kw, sh, sw, dh, dw, max_hw) = (3, 3, s, s, 1, 1, 40);
+        }
+        let (h, w) = (
+            rng.range(((kh - 1) * dh + 1) as i64, max_hw) as usize,
+            rng.range(((kw - 1) * dw + 1) as i64, max_hw) as usize,
+        );
         let cg = cin / group;
         let x_u8 = rng.range(0, 1) == 0;
         let w_u8 = !x_u8 && rng.range(0, 3) == 0;

@@ -65,15 +65,25 @@ fn nan_or(a: f32, b: f32, pick_a: bool) -> f32 {
 /// Adds the arithmetic ops to the registry.
 pub fn register(r: &mut Registry) {
     r.register("Add", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) }).boxed()
+        Binary::new(Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) })
+            .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x + y).collect())
+            .boxed()
     });
     r.register("Sub", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a - b), int: Some(|a, b| Ok(a.wrapping_sub(b))) }).boxed()
+        Binary::new(Kernel::Arith { float: Some(|a, b| a - b), int: Some(|a, b| Ok(a.wrapping_sub(b))) })
+            .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x - y).collect())
+            .boxed()
     });
     r.register("Mul", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a * b), int: Some(|a, b| Ok(a.wrapping_mul(b))) }).boxed()
+        Binary::new(Kernel::Arith { float: Some(|a, b| a * b), int: Some(|a, b| Ok(a.wrapping_mul(b))) })
+            .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x * y).collect())
+            .boxed()
     });
-    r.register("Div", |_, _| Binary::new(Kernel::Arith { float: Some(|a, b| a / b), int: Some(int_div) }).boxed());
+    r.register("Div", |_, _| {
+        Binary::new(Kernel::Arith { float: Some(|a, b| a / b), int: Some(int_div) })
+            .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x / y).collect())
+            .boxed()
+    });
     // The exponent may have another numeric type than the base; it is converted to the base's.
     r.register("Pow", |_, _| {
         Binary::new(Kernel::Arith { float: Some(f32::powf), int: Some(int_pow) }).cast_rhs().boxed()

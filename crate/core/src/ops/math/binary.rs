@@ -3,7 +3,7 @@
 //! [`compare`](super::compare), differing only in their [`Kernel`].
 
 use super::broadcast::{broadcast_all, broadcast_shapes, map2};
-use crate::model::{DType, Tensor};
+use crate::model::{DType, Data, Tensor};
 use crate::ops::shape::args::all_present;
 use crate::ops::shape::elem::{cast, dispatch, dtype_name, typed, Elem};
 use crate::ops::{Fact, Op};
@@ -46,17 +46,29 @@ pub struct Binary {
     kernel: Kernel,
     variadic: bool,
     cast_rhs: bool,
+    same_shape_f32: Option<SliceF32>,
 }
 
+/// The float kernel over two equal-length slices, `out[i] = a[i] ∘ b[i]`: the same values as
+/// the element function, in a loop the compiler can vectorise (the element function is called
+/// through a pointer, once per element).
+pub type SliceF32 = fn(&[f32], &[f32]) -> Vec<f32>;
+
 impl Binary {
+    /// Runs float32 inputs of one shape through `f` (which must give the element function's
+    /// values).
+    pub fn same_shape_f32(self, f: SliceF32) -> Binary {
+        Binary { same_shape_f32: Some(f), ..self }
+    }
+
     /// An op of exactly two inputs.
     pub fn new(kernel: Kernel) -> Binary {
-        Binary { kernel, variadic: false, cast_rhs: false }
+        Binary { kernel, variadic: false, cast_rhs: false, same_shape_f32: None }
     }
 
     /// An op of one or more inputs, folded pairwise.
     pub fn variadic(kernel: Kernel) -> Binary {
-        Binary { kernel, variadic: true, cast_rhs: false }
+        Binary { kernel, variadic: true, cast_rhs: false, same_shape_f32: None }
     }
 
     /// Converts the right operand to the left one's type first.
@@ -121,6 +133,11 @@ impl Binary {
 
     /// One broadcasting step: `a ∘ b`.
     fn apply(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
+        if let (Some(f), Data::F32(x), Data::F32(y)) = (self.same_shape_f32, &a.data, &b.data) {
+            if a.shape == b.shape && x.len() == y.len() {
+                return Ok(Tensor { shape: a.shape.clone(), data: Data::F32(f(x, y)) });
+            }
+        }
         let out = broadcast_shapes(&a.shape, &b.shape)?;
         let b = if b.dtype() != a.dtype() { Cow::Owned(cast(b, a.dtype())?) } else { Cow::Borrowed(b) };
         let data = match self.kernel {

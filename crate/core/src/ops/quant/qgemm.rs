@@ -15,7 +15,7 @@
 //!
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
-use super::simd::{dequant8, interleave_widen8, pair, requant8, store8, I32x4};
+use super::simd::{dequant8, interleave_widen8, pair, requant_store8, I32x4};
 pub use crate::quant::round_half_even;
 
 /// Rows per micro-tile (panels of packed `A`).
@@ -518,12 +518,22 @@ fn store_rows(
 /// [`Out::store_run`] for 8-bit outputs.
 #[inline(always)]
 fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
-    let n8 = vals.len() / NR * NR;
-    let (zf, lf, hf) = (zp as f32, lo as f32, hi as f32);
+    // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
+    let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
     for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-        store8(&requant8(ch.try_into().expect("NR values"), add, s, zf, lf, hf), o);
+        requant_store8(ch, add, s, zp, lo, hi, o);
     }
-    for (o, &v) in out[n8..].iter_mut().zip(&vals[n8..]) {
+    let rest = &vals[n8..];
+    if s.is_finite() && !rest.is_empty() {
+        // The ragged end through the lanes too, via an eight-value scratch.
+        let mut v8 = [0i32; NR];
+        v8[..rest.len()].copy_from_slice(rest);
+        let mut q8 = [T::from_i32(0); NR];
+        requant_store8(&v8, add, s, zp, lo, hi, &mut q8);
+        out[n8..vals.len()].copy_from_slice(&q8[..rest.len()]);
+        return;
+    }
+    for (o, &v) in out[n8..].iter_mut().zip(rest) {
         *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));
     }
 }
@@ -592,6 +602,58 @@ mod tests {
                 };
                 qgemm(&pa, &bm, ep).unwrap();
                 assert_eq!(out, naive(&a, za, &b, zb, m, k, n), "{m}×{k}×{n} za {za} zb {zb}");
+            }
+        }
+    }
+
+    #[test]
+    fn scaled_outputs_match_the_scalar_rule_on_every_path() {
+        // Whole tiles, ragged rows and columns, per-row and single scales, a bias beyond the
+        // fast path's limit, a non-zero A zero-point (the general path), and a B wider than
+        // one column chunk.
+        let mut seed = 11u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 24) as u8
+        };
+        for &(m, k, n, za) in &[(8, 16, 64, 0), (7, 33, 70, 0), (5, 9, 13, 3), (4, 24, 6200, 0)] {
+            let a: Vec<i8> = (0..m * k).map(|_| rnd() as i8).collect();
+            let b: Vec<u8> = (0..k * n).map(|_| rnd()).collect();
+            let bias: Vec<i32> = (0..m).map(|i| if i == 1 { (1 << 30) + 5 } else { (i as i32 - 3) * 997 }).collect();
+            let scales: Vec<f32> = (0..m).map(|i| 0.0007 + i as f32 * 0.0011).collect();
+            let pa = PackedA::new(&QMat::row_major(Bytes::I8(&a), m, k).unwrap()).unwrap();
+            let bm = QMat::row_major(Bytes::U8(&b), k, n).unwrap();
+            let zb = 131;
+            let exact = |i: usize, j: usize| -> i64 {
+                (0..k).map(|l| (a[i * k + l] as i64 - za as i64) * (b[l * n + j] as i64 - zb as i64)).sum::<i64>()
+                    + bias[i] as i64
+            };
+            for single in [false, true] {
+                let sc: &[f32] = if single { &scales[..1] } else { &scales };
+                let s_of = |i: usize| if single { scales[0] } else { scales[i] };
+                let ep = |out| Epilogue {
+                    za: PerIndex::All(za),
+                    zb: PerIndex::All(zb),
+                    bias: Some(&bias),
+                    scale: sc,
+                    scale_per_row: true,
+                    out,
+                    ldc: n,
+                };
+                let mut u = vec![0u8; m * n];
+                qgemm(&pa, &bm, ep(Out::U8 { out: &mut u, zero_point: 7, lo: 3, hi: 250 })).unwrap();
+                let mut q = vec![0i8; m * n];
+                qgemm(&pa, &bm, ep(Out::I8 { out: &mut q, zero_point: -9, lo: -128, hi: 100 })).unwrap();
+                let mut f = vec![0f32; m * n];
+                qgemm(&pa, &bm, ep(Out::F32 { out: &mut f, lo: -50.0, hi: f32::INFINITY })).unwrap();
+                for i in 0..m {
+                    for j in 0..n {
+                        let (e, s, at) = (exact(i, j), s_of(i), i * n + j);
+                        assert_eq!(u[at] as i32, requant(e, s, 7, 3, 250), "u8 {m}×{k}×{n} ({i}, {j})");
+                        assert_eq!(q[at] as i32, requant(e, s, -9, -128, 100), "i8 {m}×{k}×{n} ({i}, {j})");
+                        assert_eq!(f[at], clamp_f32(e as i32 as f32 * s, -50.0, f32::INFINITY), "f32 ({i}, {j})");
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,9 @@
 //! input zero-point. Packed weights are cached across runs while the weight tensor is the same.
 
 use super::qgemm::{qgemm, round_half_even, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
-use super::simd::{codes_to_f32, f32_to_i32_exact, pair, I32x4};
+use super::simd::{
+    codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
+};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
@@ -594,12 +596,13 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
     Ok(())
 }
 
-/// Depthwise 3×3, stride 1 or 2, in integers: the padded input (padding holds the zero-point,
-/// so `Σ w·(x − zx) = Σ w·x_padded − zx·Σw`) is widened to `i16` with each row interleaved with
-/// the next, so one [`I32x4::dot_add`] applies the taps of two filter rows to four outputs; the
-/// third filter row is paired with a zero weight. For stride 2 each interleaved row is stored as
-/// its even columns then its odd ones, so the three taps of four outputs are contiguous reads.
-/// Six dot steps per four outputs, all exact.
+/// Depthwise 3×3, stride 1 or 2, in integers: each channel's input is copied into a plane
+/// padded with the zero-point (so `Σ w·(x − zx) = Σ w·x_padded − zx·Σw`), then each pair of
+/// consecutive padded rows is widened to `i16` and interleaved, so one [`I32x4::dot_add`]
+/// applies the taps of two filter rows to four outputs; the third filter row is paired with a
+/// zero weight. For stride 2 each interleaved row is stored as its even columns then its odd
+/// ones, so the three taps of four outputs are contiguous reads. Six dot steps per four outputs,
+/// all exact; each channel's sums are requantized in one run.
 fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
     let plan = c.plan;
     let stride = win.strides[0];
@@ -609,54 +612,43 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     let pw = wd + pl + win.pad_end[1];
     let ph = h + pt + win.pad_end[0];
     let ow4 = ow.div_ceil(4) * 4;
-    // Pairs per interleaved row and the pair offset of each tap kx for output 0: stride 1 reads
-    // ox + kx; stride 2 reads even[ox], odd[ox], even[ox + 1] with the odd half at `half`.
+    // Pairs per interleaved row (`qw`, a multiple of 16 so the row builders run whole vectors)
+    // and the pair offset of each tap kx for output 0: stride 1 reads ox + kx; stride 2 reads
+    // even[ox], odd[ox], even[ox + 1] with the odd half at `half`.
     let (qw, offsets) = if stride == 1 {
-        let qw = pw.max(ow4 + 2);
-        (qw, [0, 1, 2])
+        ((pw.max(ow4 + 2)).div_ceil(16) * 16, [0, 1, 2])
     } else {
-        let half = pw.div_ceil(2).max(ow4 + 1);
+        let half = pw.div_ceil(2).max(ow4 + 1).div_ceil(8) * 8;
         (2 * half, [0, half, 1])
     };
     let in_plane = h * wd;
-    let out_plane = oh * ow;
     let mg = plan.out_channels / c.group;
-    let zx = c.zx as i16;
-    // Padded rows as i16 (one extra row of padding for the last interleaved pair).
-    let mut rows = vec![zx; (ph + 1) * qw];
-    // q[y] = interleave(rows[y], rows[y + 1]), pairs of i16 (split even/odd for stride 2).
+    // The padded plane (one extra row of padding for the last interleaved pair), `qw` columns.
+    let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
+    // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
     let mut q = vec![0i16; ph * qw * 2];
-    let mut acc = vec![0i32; ow4];
-    let mut accs = vec![0i32; out_plane];
+    let n4 = ow4 / 4;
+    // One channel's sums, row after row (stride ow), with room for the last row's spill.
+    let mut accp = vec![0i32; oh * ow + ow4 - ow];
+    // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
+    // output rows at a time (y0 even) read the same two, so only even rows are made.
+    let last_q = stride * (oh - 1) + 2;
     let mut dst = c.out(out, 0);
     for n in 0..plan.batch {
         for g in 0..c.group {
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
             for (y, srow) in src.chunks_exact(wd).enumerate() {
-                let r = &mut rows[(pt + y) * qw + pl..][..wd];
-                for (d, s) in r.iter_mut().zip(srow) {
-                    *d = s.widen();
-                }
+                copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
             }
-            // Stride 2 reads only the interleaved rows at even y (2·oy and 2·oy + 2).
-            for y in (0..ph).step_by(stride) {
-                let (r0, r1) = (&rows[y * qw..][..qw], &rows[(y + 1) * qw..][..qw]);
+            // Only the interleaved rows at even y are read.
+            for y in (0..=last_q).step_by(2) {
+                let (r0, r1) = (&padded[y * qw..][..qw], &padded[(y + 1) * qw..][..qw]);
                 let qrow = &mut q[y * qw * 2..][..qw * 2];
                 if stride == 1 {
-                    for (pair, (&a, &b)) in qrow.chunks_exact_mut(2).zip(r0.iter().zip(r1)) {
-                        pair[0] = a;
-                        pair[1] = b;
-                    }
+                    interleave_rows(r0, r1, qw, qrow);
                 } else {
                     let (even, odd) = qrow.split_at_mut(qw);
-                    for (((e, o), a), b) in even
-                        .chunks_exact_mut(2)
-                        .zip(odd.chunks_exact_mut(2))
-                        .zip(r0.chunks_exact(2))
-                        .zip(r1.chunks_exact(2))
-                    {
-                        (e[0], e[1], o[0], o[1]) = (a[0], b[0], a[1], b[1]);
-                    }
+                    interleave_rows_even_odd(r0, r1, qw, even, odd);
                 }
             }
             for j in 0..mg {
@@ -672,27 +664,60 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 let w01: [i32; 3] = std::array::from_fn(|kx| pair(tap(kx), tap(3 + kx)));
                 let w2: [i32; 3] = std::array::from_fn(|kx| pair(tap(6 + kx), 0));
                 let wsum: i32 = (0..9).map(|t| tap(t) as i32).sum();
-                for oy in 0..oh {
-                    let y0 = oy * stride;
-                    let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
-                    for (i, a4) in acc.chunks_exact_mut(4).enumerate() {
-                        let ox = 4 * i;
-                        let mut v = I32x4::zero();
-                        for kx in 0..3 {
-                            let at = 2 * (offsets[kx] + ox);
-                            v = v.dot_add(w01[kx], &qa[at..]);
-                            v = v.dot_add(w2[kx], &qb[at..]);
-                        }
-                        v.store(a4);
-                    }
-                    accs[oy * ow..(oy + 1) * ow].copy_from_slice(&acc[..ow]);
-                }
                 // |Σ| ≤ 9·255² < 2²³, so the bias within ±2³⁰ and the zx term cannot overflow.
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
-                dst.store_run((n * plan.out_channels + ch) * out_plane, &accs, bias - c.zx * wsum, scale);
+                let at = (n * plan.out_channels + ch) * oh * ow;
+                let add = bias - c.zx * wsum;
+                let mut oy = 0;
+                if stride == 1 {
+                    // Rows oy and oy + 1 from q[oy] (input rows oy, oy + 1) and q[oy + 2] (oy + 2,
+                    // oy + 3): the second output row pairs filter row 0 with input row oy + 1
+                    // and filter rows 1, 2 with oy + 2, oy + 3.
+                    let wz0: [i32; 3] = std::array::from_fn(|kx| pair(0, tap(kx)));
+                    let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
+                    while oy + 2 <= oh {
+                        let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
+                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], offsets, n4, &mut accp, oy * ow, (oy + 1) * ow);
+                        oy += 2;
+                    }
+                }
+                // Rows in order: each row's spill past its end is overwritten by the next.
+                for oy in oy..oh {
+                    let y0 = oy * stride;
+                    let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
+                    dw3_row(qa, qb, w01, w2, offsets, n4, &mut accp, oy * ow);
+                }
+                dst.store_run(at, &accp[..oh * ow], add, scale);
             }
         }
     }
     Ok(())
+}
+
+/// `dst.copy_from_slice(src)` for byte rows, in eight-byte moves (the last one overlapping)
+/// rather than a `memcpy` call per row, which costs more than the copy for short rows.
+fn copy_bytes<T: Widen>(src: &[T], dst: &mut [T]) {
+    let n = src.len();
+    assert!(n == dst.len() && std::mem::size_of::<T>() == 1, "copy_bytes copies byte rows of equal lengths");
+    if n < 8 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let (ps, pd) = (src.as_ptr().cast::<u64>(), dst.as_mut_ptr().cast::<u64>());
+    let mut k = 0;
+    while k < n {
+        let at = k.min(n - 8);
+        // SAFETY: `T` is one byte (u8 or i8), `at + 8 ≤ n` and both slices hold n bytes;
+        // unaligned reads and writes.
+        unsafe {
+            pd.cast::<u8>()
+                .add(at)
+                .cast::<u64>()
+                .write_unaligned(ps.cast::<u8>().add(at).cast::<u64>().read_unaligned());
+        }
+        k += 8;
+    }
 }

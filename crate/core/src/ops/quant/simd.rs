@@ -44,6 +44,24 @@ impl I32x4 {
             I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(arch::_mm_set1_epi32(pair), bv)))
         }
     }
+    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    ///
+    /// # Safety
+    /// `b` must point to eight readable `i16`.
+    #[inline(always)]
+    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+        // SAFETY: the caller guarantees eight readable i16; the load is unaligned.
+        unsafe {
+            let bv = arch::_mm_loadu_si128(b.cast());
+            I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(arch::_mm_set1_epi32(pair), bv)))
+        }
+    }
+    /// Lane-wise wrapping sum.
+    #[inline(always)]
+    pub fn plus(self, o: I32x4) -> I32x4 {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        I32x4(unsafe { arch::_mm_add_epi32(self.0, o.0) })
+    }
     /// The lanes.
     #[inline(always)]
     pub fn to_array(self) -> [i32; 4] {
@@ -75,6 +93,21 @@ impl I32x4 {
         // SAFETY: `b` has eight readable i16; v128 loads need no alignment.
         let bv = unsafe { arch::v128_load(b.as_ptr().cast()) };
         I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
+    }
+    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    ///
+    /// # Safety
+    /// `b` must point to eight readable `i16`.
+    #[inline(always)]
+    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+        // SAFETY: the caller guarantees eight readable i16; v128 loads need no alignment.
+        let bv = unsafe { arch::v128_load(b.cast()) };
+        I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
+    }
+    /// Lane-wise wrapping sum.
+    #[inline(always)]
+    pub fn plus(self, o: I32x4) -> I32x4 {
+        I32x4(arch::i32x4_add(self.0, o.0))
     }
     /// Writes the lanes to the first four values of `s`.
     #[inline(always)]
@@ -112,6 +145,20 @@ impl I32x4 {
         }
         I32x4(o)
     }
+    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    ///
+    /// # Safety
+    /// `b` must point to eight readable `i16`.
+    #[inline(always)]
+    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+        // SAFETY: the caller guarantees eight readable i16.
+        self.dot_add(pair, unsafe { std::slice::from_raw_parts(b, 8) })
+    }
+    /// Lane-wise wrapping sum.
+    #[inline(always)]
+    pub fn plus(self, o: I32x4) -> I32x4 {
+        I32x4(std::array::from_fn(|i| self.0[i].wrapping_add(o.0[i])))
+    }
     /// Writes the lanes to the first four values of `s`.
     #[inline(always)]
     pub fn store(self, s: &mut [i32]) {
@@ -124,54 +171,220 @@ impl I32x4 {
     }
 }
 
-use crate::quant::{ROUND_LIM, ROUND_MAGIC};
-
-/// Requantizes eight sums: `clamp(round_half_even(clamp((v + add) · s, ±2²²)) + zp, lo, hi)`,
-/// all in f32 (every value after rounding is a small exact integer), then to `i32`. The
-/// scalar [`requant_i32`](super::qgemm::requant_i32) gives the same result for each lane.
-#[inline(always)]
-pub fn requant8(acc: &[i32; 8], add: i32, s: f32, zp: f32, lo: f32, hi: f32) -> [i32; 8] {
-    let mut out = [0i32; 8];
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE2 is part of the x86-64 baseline; loads/stores are unaligned, within the arrays.
-    unsafe {
-        let (vs, vzp, vlo, vhi) =
-            (arch::_mm_set1_ps(s), arch::_mm_set1_ps(zp), arch::_mm_set1_ps(lo), arch::_mm_set1_ps(hi));
-        let (magic, lim, nlim) =
-            (arch::_mm_set1_ps(ROUND_MAGIC), arch::_mm_set1_ps(ROUND_LIM), arch::_mm_set1_ps(-ROUND_LIM));
-        let vadd = arch::_mm_set1_epi32(add);
-        for h in 0..2 {
-            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(acc.as_ptr().add(4 * h).cast()), vadd);
-            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
-            let x = arch::_mm_min_ps(lim, arch::_mm_max_ps(nlim, x));
-            let x = arch::_mm_sub_ps(arch::_mm_add_ps(x, magic), magic);
-            let y = arch::_mm_min_ps(vhi, arch::_mm_max_ps(vlo, arch::_mm_add_ps(x, vzp)));
-            arch::_mm_storeu_si128(out.as_mut_ptr().add(4 * h).cast(), arch::_mm_cvttps_epi32(y));
+/// One output row of the direct 3×3 depthwise kernel: for each group of four outputs `i <
+/// n4`, `out[at + 4i..][..4] = Σ_kx dot(w01[kx], qa[2(off[kx] + 4i)..]) + dot(w2[kx],
+/// qb[2(off[kx] + 4i)..])` (see [`I32x4::dot_add`]), where `qa`/`qb` hold interleaved row
+/// pairs. The groups are stored last to first. Bounds are checked once up front (panics if a
+/// read would leave `qa` or `qb` or a store `out`); the loop itself reads unchecked.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn dw3_row(
+    qa: &[i16],
+    qb: &[i16],
+    w01: [i32; 3],
+    w2: [i32; 3],
+    off: [usize; 3],
+    n4: usize,
+    out: &mut [i32],
+    at: usize,
+) {
+    let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
+    assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
+    let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
+    for i in (0..n4).rev() {
+        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
+        unsafe {
+            let (mut a0, mut b0) = (I32x4::zero(), I32x4::zero());
+            for kx in 0..3 {
+                let p = 2 * off[kx] + 8 * i;
+                a0 = a0.dot_add_ptr(w01[kx], pa.add(p));
+                b0 = b0.dot_add_ptr(w2[kx], pb.add(p));
+            }
+            a0.plus(b0).store(&mut out[at + 4 * i..]);
         }
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    // SAFETY: v128 loads/stores need no alignment and stay within the arrays.
-    unsafe {
-        let (vs, vzp, vlo, vhi) =
-            (arch::f32x4_splat(s), arch::f32x4_splat(zp), arch::f32x4_splat(lo), arch::f32x4_splat(hi));
-        let (magic, lim, nlim) =
-            (arch::f32x4_splat(ROUND_MAGIC), arch::f32x4_splat(ROUND_LIM), arch::f32x4_splat(-ROUND_LIM));
-        let vadd = arch::i32x4_splat(add);
-        for h in 0..2 {
-            let v = arch::i32x4_add(arch::v128_load(acc.as_ptr().add(4 * h).cast()), vadd);
-            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
-            let x = arch::f32x4_pmin(arch::f32x4_pmax(x, nlim), lim);
-            let x = arch::f32x4_sub(arch::f32x4_add(x, magic), magic);
-            let y = arch::f32x4_pmin(arch::f32x4_pmax(arch::f32x4_add(x, vzp), vlo), vhi);
-            arch::v128_store(out.as_mut_ptr().add(4 * h).cast(), arch::i32x4_trunc_sat_f32x4(y));
+}
+
+/// Two output rows of the direct 3×3 depthwise kernel at stride 1 from the same two
+/// interleaved row pairs: at `at0` as [`dw3_row`] with `(w[0], w[1])`, at `at1` with
+/// `(w[2], w[3])`, so each vector read feeds two dot steps. Groups are stored last to first,
+/// so with `at1 = at0 + width` and `width > 4·n4 − 4` the first row's spill past `width` is
+/// overwritten by the second row.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn dw3_rows2(
+    qa: &[i16],
+    qb: &[i16],
+    w: [[i32; 3]; 4],
+    off: [usize; 3],
+    n4: usize,
+    out: &mut [i32],
+    at0: usize,
+    at1: usize,
+) {
+    let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
+    assert!(
+        qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
+        "dw3_rows2 reads past its rows"
+    );
+    let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
+    for i in (0..n4).rev() {
+        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
+        unsafe {
+            let (mut a0, mut b0, mut a1, mut b1) = (I32x4::zero(), I32x4::zero(), I32x4::zero(), I32x4::zero());
+            for kx in 0..3 {
+                let p = 2 * off[kx] + 8 * i;
+                a0 = a0.dot_add_ptr(w[0][kx], pa.add(p));
+                a1 = a1.dot_add_ptr(w[2][kx], pa.add(p));
+                b0 = b0.dot_add_ptr(w[1][kx], pb.add(p));
+                b1 = b1.dot_add_ptr(w[3][kx], pb.add(p));
+            }
+            a0.plus(b0).store(&mut out[at0 + 4 * i..]);
+            a1.plus(b1).store(&mut out[at1 + 4 * i..]);
         }
+    }
+}
+
+/// `out = interleave(a, b)` widened to `i16` over `n` columns (`n` a multiple of 8, both rows
+/// at least `n` long, `out` at least `2n`): `[a0, b0, a1, b1, …]`, the row pairs of the direct
+/// depthwise kernel at stride 1.
+#[inline]
+pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: &mut [i16]) {
+    let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
+    for ((ra, rb), o) in a.chunks_exact(8).zip(b.chunks_exact(8)).zip(out.chunks_exact_mut(16)) {
+        interleave_widen8(ra.try_into().expect("8"), rb.try_into().expect("8"), o);
+    }
+}
+
+/// The stride-2 row pairs of the direct depthwise kernel over `n` columns (`n` a multiple of
+/// 16): `even = [a0, b0, a2, b2, …]`, `odd = [a1, b1, a3, b3, …]` widened to `i16` (`n` values
+/// each).
+#[inline]
+pub fn interleave_rows_even_odd<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, even: &mut [i16], odd: &mut [i16]) {
+    let (a, b, even, odd) = (&a[..n], &b[..n], &mut even[..n], &mut odd[..n]);
+    for (((ra, rb), e), o) in
+        a.chunks_exact(16).zip(b.chunks_exact(16)).zip(even.chunks_exact_mut(16)).zip(odd.chunks_exact_mut(16))
+    {
+        even_odd16(ra.try_into().expect("16"), rb.try_into().expect("16"), e, o);
+    }
+}
+
+#[inline(always)]
+fn even_odd16<T: super::qgemm::Widen>(a: &[T; 16], b: &[T; 16], even: &mut [i16], odd: &mut [i16]) {
+    let (even, odd) = (&mut even[..16], &mut odd[..16]);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 16-byte loads from the arrays, 16-byte stores into the slices.
+    unsafe {
+        let va = arch::_mm_loadu_si128(a.as_ptr().cast());
+        let vb = arch::_mm_loadu_si128(b.as_ptr().cast());
+        // Each u16 lane holds (even byte, odd byte): split them, sign- or zero-extended.
+        let (ae, ao, be, bo) = if T::SIGNED {
+            (
+                arch::_mm_srai_epi16(arch::_mm_slli_epi16(va, 8), 8),
+                arch::_mm_srai_epi16(va, 8),
+                arch::_mm_srai_epi16(arch::_mm_slli_epi16(vb, 8), 8),
+                arch::_mm_srai_epi16(vb, 8),
+            )
+        } else {
+            let m = arch::_mm_set1_epi16(0xff);
+            (
+                arch::_mm_and_si128(va, m),
+                arch::_mm_srli_epi16(va, 8),
+                arch::_mm_and_si128(vb, m),
+                arch::_mm_srli_epi16(vb, 8),
+            )
+        };
+        arch::_mm_storeu_si128(even.as_mut_ptr().cast(), arch::_mm_unpacklo_epi16(ae, be));
+        arch::_mm_storeu_si128(even.as_mut_ptr().add(8).cast(), arch::_mm_unpackhi_epi16(ae, be));
+        arch::_mm_storeu_si128(odd.as_mut_ptr().cast(), arch::_mm_unpacklo_epi16(ao, bo));
+        arch::_mm_storeu_si128(odd.as_mut_ptr().add(8).cast(), arch::_mm_unpackhi_epi16(ao, bo));
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 16-byte loads from the arrays, 16-byte stores into the slices.
+    unsafe {
+        let va = arch::v128_load(a.as_ptr().cast());
+        let vb = arch::v128_load(b.as_ptr().cast());
+        let (ae, ao, be, bo) = if T::SIGNED {
+            (
+                arch::i16x8_shr(arch::i16x8_shl(va, 8), 8),
+                arch::i16x8_shr(va, 8),
+                arch::i16x8_shr(arch::i16x8_shl(vb, 8), 8),
+                arch::i16x8_shr(vb, 8),
+            )
+        } else {
+            let m = arch::i16x8_splat(0xff);
+            (arch::v128_and(va, m), arch::u16x8_shr(va, 8), arch::v128_and(vb, m), arch::u16x8_shr(vb, 8))
+        };
+        arch::v128_store(even.as_mut_ptr().cast(), arch::i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ae, be));
+        arch::v128_store(even.as_mut_ptr().add(8).cast(), arch::i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ae, be));
+        arch::v128_store(odd.as_mut_ptr().cast(), arch::i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ao, bo));
+        arch::v128_store(odd.as_mut_ptr().add(8).cast(), arch::i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ao, bo));
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for j in 0..8 {
+        even[2 * j] = a[2 * j].widen();
+        even[2 * j + 1] = b[2 * j].widen();
+        odd[2 * j] = a[2 * j + 1].widen();
+        odd[2 * j + 1] = b[2 * j + 1].widen();
+    }
+}
+
+use crate::quant::ROUND_MAGIC;
+
+/// Bits of [`ROUND_MAGIC`] (1.5·2²³): `bits(ROUND_MAGIC + k) = ROUND_MAGIC_BITS + k` for
+/// integers `|k| < 2²²`.
+const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
+
+/// Requantizes eight sums (the first eight of `acc`) and stores them as `T` in the first eight
+/// of `out`: the codes of [`requant_i32`](super::qgemm::requant_i32) for a finite `s`. With `x = (v +
+/// add)·s`, `clamp(rne(x) + zp, lo, hi) = rne(clamp(x, lo − zp, hi − zp)) + zp` (rounding is
+/// monotone and keeps integers), the clamped value is within ±510, so adding 1.5·2²³ rounds it
+/// half to even and its bits minus `bits(1.5·2²³) − zp` are the code. `lo ≤ hi` must lie in
+/// `T`'s range.
+#[inline(always)]
+pub fn requant_store8<T: super::qgemm::Widen>(acc: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32, out: &mut [T]) {
+    let (acc, out) = (&acc[..8], &mut out[..8]);
+    let (a, b) = ((lo - zp) as f32, (hi - zp) as f32);
+    let off = ROUND_MAGIC_BITS - zp;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, va, vb, magic) =
+            (arch::_mm_set1_ps(s), arch::_mm_set1_ps(a), arch::_mm_set1_ps(b), arch::_mm_set1_ps(ROUND_MAGIC));
+        let (vadd, voff) = (arch::_mm_set1_epi32(add), arch::_mm_set1_epi32(off));
+        let lane = |p: *const i32| {
+            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
+            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
+            let x = arch::_mm_min_ps(arch::_mm_max_ps(x, va), vb);
+            arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
+        };
+        let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
+        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, va, vb, magic) =
+            (arch::f32x4_splat(s), arch::f32x4_splat(a), arch::f32x4_splat(b), arch::f32x4_splat(ROUND_MAGIC));
+        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
+        let lane = |p: *const i32| {
+            let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
+            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
+            let x = arch::f32x4_pmin(vb, arch::f32x4_pmax(va, x));
+            arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
+        };
+        let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
     }
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     for (o, &v) in out.iter_mut().zip(acc) {
-        let x = (v.wrapping_add(add) as f32 * s).clamp(-ROUND_LIM, ROUND_LIM);
-        *o = (((x + ROUND_MAGIC) - ROUND_MAGIC) + zp).clamp(lo, hi) as i32;
+        let x = v.wrapping_add(add) as f32 * s;
+        let x = if x > a { x } else { a };
+        let x = if x < b { x } else { b };
+        *o = T::from_i32(((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off));
     }
-    out
 }
 
 /// Dequantizes eight sums: `clamp((v + add) as f32 · s, lo, hi)`.
@@ -291,34 +504,6 @@ pub fn interleave_widen8<T: super::qgemm::Widen>(r0: &[T; 8], r1: &[T; 8], out: 
     }
 }
 
-/// Stores eight lanes already clamped to `T`'s range as `T` (saturating narrows, exact here).
-#[inline(always)]
-pub fn store8<T: super::qgemm::Widen>(q: &[i32; 8], out: &mut [T]) {
-    let out = &mut out[..8];
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE2 is baseline; 32-byte load from `q`, 8-byte store into `out`.
-    unsafe {
-        let lo = arch::_mm_loadu_si128(q.as_ptr().cast());
-        let hi = arch::_mm_loadu_si128(q.as_ptr().add(4).cast());
-        let w = arch::_mm_packs_epi32(lo, hi);
-        let b = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
-        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), b);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    // SAFETY: 32-byte load from `q`, 8-byte store into `out`.
-    unsafe {
-        let lo = arch::v128_load(q.as_ptr().cast());
-        let hi = arch::v128_load(q.as_ptr().add(4).cast());
-        let w = arch::i16x8_narrow_i32x4(lo, hi);
-        let b = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
-        arch::v128_store64_lane::<0>(b, out.as_mut_ptr().cast());
-    }
-    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
-    for (o, &v) in out.iter_mut().zip(q) {
-        *o = T::from_i32(v);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn interleave_and_narrow() {
+    fn interleave_widens() {
         let (a, b): ([i8; 8], [i8; 8]) = ([-128, -1, 0, 1, 127, 5, -5, 9], [3, -3, 100, -100, 0, 7, 8, -9]);
         let mut o = [0i16; 16];
         interleave_widen8(&a, &b, &mut o);
@@ -340,28 +525,83 @@ mod tests {
         let (a, b): ([u8; 8], [u8; 8]) = ([255, 0, 1, 128, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12, 200]);
         interleave_widen8(&a, &b, &mut o);
         assert_eq!(o, [255, 6, 0, 7, 1, 8, 128, 9, 2, 10, 3, 11, 4, 12, 5, 200]);
-        let mut u = [0u8; 8];
-        store8(&[0, 255, 128, 1, 2, 3, 4, 5], &mut u);
-        assert_eq!(u, [0, 255, 128, 1, 2, 3, 4, 5]);
-        let mut i = [0i8; 8];
-        store8(&[-128, 127, -1, 0, 1, 2, 3, 4], &mut i);
-        assert_eq!(i, [-128, 127, -1, 0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn even_odd_split_of_row_pairs() {
+        let a: Vec<u8> = (0..32).map(|i| (i * 37 % 256) as u8).chain([255, 128]).collect();
+        let b: Vec<u8> = (0..32).map(|i| (255 - i * 11 % 256) as u8).chain([0, 1]).collect();
+        let (mut e, mut o) = (vec![0i16; 32], vec![0i16; 32]);
+        interleave_rows_even_odd(&a, &b, 32, &mut e, &mut o);
+        for j in 0..16 {
+            assert_eq!((e[2 * j], e[2 * j + 1]), (a[2 * j] as i16, b[2 * j] as i16), "even {j}");
+            assert_eq!((o[2 * j], o[2 * j + 1]), (a[2 * j + 1] as i16, b[2 * j + 1] as i16), "odd {j}");
+        }
+        let ai: Vec<i8> = a.iter().map(|&v| v as i8).collect();
+        let bi: Vec<i8> = b.iter().map(|&v| v as i8).collect();
+        interleave_rows_even_odd(&ai, &bi, 32, &mut e, &mut o);
+        for j in 0..16 {
+            assert_eq!((e[2 * j], e[2 * j + 1]), (ai[2 * j] as i16, bi[2 * j] as i16), "even {j}");
+            assert_eq!((o[2 * j], o[2 * j + 1]), (ai[2 * j + 1] as i16, bi[2 * j + 1] as i16), "odd {j}");
+        }
+        let mut q = vec![0i16; 64];
+        interleave_rows(&ai, &bi, 32, &mut q);
+        for j in 0..32 {
+            assert_eq!((q[2 * j], q[2 * j + 1]), (ai[j] as i16, bi[j] as i16), "pair {j}");
+        }
+    }
+
+    #[test]
+    fn depthwise_row_is_the_dot_of_its_taps() {
+        let qa: Vec<i16> = (0..80).map(|i| (i * 97 % 511) as i16 - 255).collect();
+        let qb: Vec<i16> = (0..80).map(|i| (i * 53 % 511) as i16 - 255).collect();
+        let w01 = [pair(-255, 255), pair(7, -128), pair(127, 1)];
+        let w2 = [pair(-3, 0), pair(255, 0), pair(-255, 0)];
+        for n in [4, 8, 12, 20] {
+            let off = [0, 1, 2];
+            let mut acc = vec![0; n];
+            dw3_row(&qa, &qb, w01, w2, off, n / 4, &mut acc, 0);
+            for (i, &got) in acc.iter().enumerate() {
+                let d = |w: i32, q: &[i16], at: usize| {
+                    (w as i16 as i32) * q[at] as i32 + ((w >> 16) as i16 as i32) * q[at + 1] as i32
+                };
+                let want: i32 =
+                    (0..3).map(|kx| d(w01[kx], &qa, 2 * (off[kx] + i)) + d(w2[kx], &qb, 2 * (off[kx] + i))).sum();
+                assert_eq!(got, want, "n {n} output {i}");
+            }
+        }
     }
 
     #[test]
     fn lane_requant_matches_scalar() {
-        let acc = [-1000, -3, -1, 0, 1, 5, 7, 1 << 29];
-        for &(s, zp, lo, hi) in
-            &[(0.5f32, 0.0f32, -128.0f32, 127.0f32), (0.013, 128.0, 0.0, 255.0), (3.0, -5.0, -100.0, 6.0)]
-        {
-            let got = requant8(&acc, 2, s, zp, lo, hi);
-            for (g, &v) in got.iter().zip(&acc) {
-                let want = crate::ops::quant::qgemm::requant_i32(v + 2, s, zp as i32, lo as i32, hi as i32);
-                assert_eq!(*g, want, "v {v} s {s}");
+        let mut acc: Vec<i32> = vec![-1000, -3, -1, 0, 1, 5, 7, 1 << 29, i32::MAX - 2, i32::MIN + 2, 2_000_001];
+        // Values whose product lands exactly on a half (ties go to even).
+        acc.extend((-40..40).map(|v| v * 2 + 1));
+        for &(s, zp, lo, hi) in &[
+            (0.5f32, 0, -128, 127),
+            (0.013, 128, 0, 255),
+            (3.0, -5, -100, 6),
+            (0.25, 255, 255, 255),
+            (1e-9, -128, -128, 127),
+            (1e30, 3, 0, 200),
+            (f32::MAX, 0, -128, 127),
+        ] {
+            for chunk in acc.windows(8) {
+                let mut u = [0u8; 8];
+                let mut i = [0i8; 8];
+                let (ulo, uhi, uzp) = (lo.max(0), hi.max(0), zp.clamp(0, 255));
+                requant_store8(chunk, 2, s, uzp, ulo, uhi, &mut u);
+                let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
+                requant_store8(chunk, 2, s, izp, ilo, ihi, &mut i);
+                for (k, &v) in chunk.iter().enumerate() {
+                    let r = |zp, lo, hi| crate::ops::quant::qgemm::requant_i32(v.wrapping_add(2), s, zp, lo, hi);
+                    assert_eq!(u[k] as i32, r(uzp, ulo, uhi), "u8: v {v} s {s} zp {uzp}");
+                    assert_eq!(i[k] as i32, r(izp, ilo, ihi), "i8: v {v} s {s} zp {izp}");
+                }
             }
-            let d = dequant8(&acc, 2, s, -1.0, 1e9);
+            let d = dequant8(acc[..8].try_into().unwrap(), 2, s, -1.0, 1e9);
             for (g, &v) in d.iter().zip(&acc) {
-                assert_eq!(*g, ((v + 2) as f32 * s).clamp(-1.0, 1e9));
+                assert_eq!(*g, (v.wrapping_add(2) as f32 * s).clamp(-1.0, 1e9));
             }
         }
     }
