@@ -229,19 +229,15 @@ impl Gpu {
 
     /// Creates a buffer, counted in [`Gpu::buffers_created`].
     pub(crate) fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
-        self.count(desc.size);
+        self.counter.add(desc.size);
         self.device.create_buffer(desc)
     }
 
     /// Creates a buffer with contents, counted in [`Gpu::buffers_created`].
     pub(crate) fn create_buffer_init(&self, desc: &wgpu::util::BufferInitDescriptor<'_>) -> wgpu::Buffer {
         use wgpu::util::DeviceExt;
-        self.count(desc.contents.len() as u64);
+        self.counter.add(desc.contents.len() as u64);
         self.device.create_buffer_init(desc)
-    }
-
-    fn count(&self, bytes: u64) {
-        self.counter.add(bytes);
     }
 
     /// How many GPU buffers qplay has created on this device, and their total bytes: made at

@@ -6,7 +6,6 @@ use crate::{err, to_js, WasmGpu};
 use qplay_core::detect::{Detector, Profile, Transform};
 use qplay_core::model::{load_onnx, Summary, Tensor};
 use qplay_core::ops::Registry;
-use qplay_gpu::GpuPlan;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,7 +32,7 @@ pub struct WasmDetector {
     /// Shared with a running `inferGpu` future, which stores its result here.
     output: Rc<RefCell<Option<Outputs>>>,
     /// The plan on the GPU; taken out by a running `inferGpu` and put back when it ends.
-    gpu: Rc<RefCell<Option<GpuPlan>>>,
+    gpu: crate::gpu::GpuCell,
 }
 
 #[derive(Serialize)]
@@ -95,16 +94,7 @@ impl WasmDetector {
     /// reason (a kernel that fails to compile, a tensor beyond the adapter's limits).
     #[wasm_bindgen(js_name = useGpu)]
     pub fn use_gpu(&mut self, gpu: &WasmGpu) -> js_sys::Promise {
-        let device = gpu.gpu.clone();
-        let plan = self.inner.shared_plan();
-        let cell = self.gpu.clone();
-        cell.borrow_mut().take();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
-            let summary = p.summary();
-            *cell.borrow_mut() = Some(p);
-            Ok(JsValue::from_str(&summary))
-        })
+        crate::gpu::place(gpu, self.inner.shared_plan(), &self.gpu)
     }
 
     /// Drops the GPU plan (and its buffers): inference goes back to the CPU.
@@ -193,7 +183,7 @@ pub struct WasmModel {
     input: String,
     shape: Vec<usize>,
     /// The plan on the GPU (after `useGpu`); taken out by a running `runGpu`.
-    gpu: Rc<RefCell<Option<GpuPlan>>>,
+    gpu: crate::gpu::GpuCell,
 }
 
 #[wasm_bindgen]
@@ -214,14 +204,7 @@ impl WasmModel {
     /// Prepares the plan for `gpu` (buffers, kernels); resolves to the placement summary.
     #[wasm_bindgen(js_name = useGpu)]
     pub fn use_gpu(&mut self, gpu: &WasmGpu) -> js_sys::Promise {
-        let (device, plan, cell) = (gpu.gpu.clone(), self.plan.clone(), self.gpu.clone());
-        cell.borrow_mut().take();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
-            let summary = p.summary();
-            *cell.borrow_mut() = Some(p);
-            Ok(JsValue::from_str(&summary))
-        })
+        crate::gpu::place(gpu, self.plan.clone(), &self.gpu)
     }
 
     /// `run` on the GPU: resolves to the first output's data (a `Float32Array`).

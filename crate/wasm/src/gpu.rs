@@ -4,9 +4,28 @@
 //! by blocking.
 
 use crate::err;
-use qplay_gpu::Gpu;
+use qplay_core::model::Plan;
+use qplay_gpu::{Gpu, GpuPlan};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
+
+/// A model's plan on the GPU, shared with the futures that run it (taken out during a run).
+pub(crate) type GpuCell = Rc<RefCell<Option<GpuPlan>>>;
+
+/// Builds `plan` on `gpu` into `cell` (emptied first: the old plan's buffers go); resolves to
+/// the placement summary, rejects with the reason.
+pub(crate) fn place(gpu: &WasmGpu, plan: Arc<Plan>, cell: &GpuCell) -> js_sys::Promise {
+    let (device, cell) = (gpu.gpu.clone(), cell.clone());
+    cell.borrow_mut().take();
+    wasm_bindgen_futures::future_to_promise(async move {
+        let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
+        let summary = p.summary();
+        *cell.borrow_mut() = Some(p);
+        Ok(JsValue::from_str(&summary))
+    })
+}
 
 /// A WebGPU device (wgpu's WebGPU backend), shared by every model the worker runs on it.
 #[wasm_bindgen]
