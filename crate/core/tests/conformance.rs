@@ -93,7 +93,7 @@ fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), Stri
 }
 
 /// How strictly a case is run. `Relaxed` tests the ops' numbers past two of qplay's planning
-/// policies, for failures that are only those policies: a default-domain opset outside 9..=21
+/// policies, for failures that are only those policies: a default-domain opset outside 9..=28
 /// is loaded as the nearest supported one, and every graph input after the first becomes a
 /// constant (the backend cases feed axes, pads, scales… as inputs, which qplay needs at plan
 /// time); `AllConstant` makes the first input constant too (ConstantOfShape's shape).
@@ -288,7 +288,7 @@ fn onnx_node_conformance() {
     );
     let _ = writeln!(
         md,
-        "Failures that are only planning policy (an opset outside 9..=21; axes, pads, scales… given as \
+        "Failures that are only planning policy (an opset outside 9..=28; axes, pads, scales… given as \
          graph inputs rather than constants) are run again relaxed — the opset loaded as the nearest \
          supported one, the inputs after the first (if need be, all inputs) made constants — to test the \
          op's numbers anyway; `passed relaxed` counts the passes plus those. Known divergences that are not \

@@ -246,7 +246,7 @@ fn tiny_profile(w: usize, h: usize, layout: Layout, color: ColorOrder, resize: R
         mean: [0.0; 3],
         std: [1.0 / 255.0; 3],
         resize,
-        decoder: Decoder::Yolov8(Yolo { output: "y".into() }),
+        decoder: Decoder::Yolov8(Yolo::new("y")),
         score_threshold: 0.25,
         iou_threshold: 0.45,
         max_detections: 100,
@@ -347,7 +347,7 @@ fn preprocess_into_reuses_the_buffer() {
 // --- NMS --------------------------------------------------------------------------------------------
 
 fn cand(class: usize, score: f32, bbox: [f32; 4]) -> Candidate {
-    Candidate { class, score, bbox, keypoints: vec![] }
+    Candidate { class, score, bbox, keypoints: vec![], keypoint_scores: vec![] }
 }
 
 #[test]
@@ -535,7 +535,7 @@ fn fixed(name: &str, shape: &[usize]) -> ValueInfo {
 fn auto_yolov8() {
     let a = infer_profile(&[fixed("images", &[1, 3, 640, 640])], &[fixed("output0", &[1, 84, 8400])]).unwrap();
     let p = &a.profile;
-    assert_eq!(p.decoder, Decoder::Yolov8(Yolo { output: "output0".into() }));
+    assert_eq!(p.decoder, Decoder::Yolov8(Yolo::new("output0")));
     assert_eq!((p.input.as_str(), p.size, p.layout), ("images", [640, 640], Layout::Nchw));
     assert_eq!(p.resize, Resize::Letterbox { pad: 114.0 });
     assert_eq!((p.mean, p.std), ([0.0; 3], [1.0; 3]));
@@ -557,7 +557,7 @@ fn auto_yolov8() {
 #[test]
 fn auto_yolov5() {
     let a = infer_profile(&[fixed("images", &[1, 3, 640, 640])], &[fixed("output", &[1, 25200, 85])]).unwrap();
-    assert_eq!(a.profile.decoder, Decoder::Yolov5(Yolo { output: "output".into() }));
+    assert_eq!(a.profile.decoder, Decoder::Yolov5(Yolo::new("output")));
     assert_eq!(a.profile.labels.len(), 80);
     // Extra outputs (per-scale heads) are ignored, and that is said.
     let a = infer_profile(

@@ -54,6 +54,8 @@ fn chain(
         outputs,
         opset: 13,
         producer: String::new(),
+        metadata: Vec::new(),
+        load_notes: Vec::new(),
     }
 }
 

@@ -670,20 +670,55 @@ fn external_data() {
 
 #[test]
 fn unsupported_dtype_names_the_tensor() {
-    let half =
-        TensorProto { name: "w16".into(), dims: vec![1], data_type: 10, raw_data: vec![0, 0x3c], ..Default::default() };
-    let e = err_of(&with_init(half));
-    assert!(matches!(e, ModelError::UnsupportedDType(ref m) if m.contains("float16") && m.contains("w16")), "{e}");
-    let double =
-        TensorProto { name: "w64".into(), dims: vec![1], data_type: 11, double_data: vec![1.0], ..Default::default() };
-    let e = err_of(&with_init(double));
-    assert!(matches!(e, ModelError::UnsupportedDType(ref m) if m.contains("float64") && m.contains("w64")), "{e}");
+    let f8 = TensorProto { name: "w8".into(), dims: vec![1], data_type: 17, raw_data: vec![0], ..Default::default() };
+    let e = err_of(&with_init(f8));
+    assert!(matches!(e, ModelError::UnsupportedDType(ref m) if m.contains("w8")), "{e}");
+}
+
+#[test]
+fn float16_bfloat16_float64_widen_to_float32() {
+    let load = |t: TensorProto| {
+        let g = load_onnx(&with_init(t)).unwrap();
+        (g.initializers["w"].as_f32().unwrap().to_vec(), g.load_notes)
+    };
+    let t = |data_type, raw_data: Vec<u8>| TensorProto {
+        name: "w".into(),
+        dims: vec![2],
+        data_type,
+        raw_data,
+        ..Default::default()
+    };
+    let (v, notes) = load(t(10, vec![0, 0x3c, 0x00, 0xc0]));
+    assert_eq!(v, [1.0, -2.0]);
+    assert!(notes.iter().any(|n| n.contains("float16") && n.contains("float32")), "{notes:?}");
+    let (v, notes) = load(t(16, vec![0x80, 0x3f, 0x40, 0xc0]));
+    assert_eq!(v, [1.0, -3.0]);
+    assert!(notes.iter().any(|n| n.contains("bfloat16")), "{notes:?}");
+    let (v, _) = load(TensorProto {
+        name: "w".into(),
+        dims: vec![2],
+        data_type: 11,
+        double_data: vec![0.5, 1e40],
+        ..Default::default()
+    });
+    assert_eq!(v, [0.5, f32::INFINITY]);
+    // float16 bits in int32_data (the typed field), and a size mismatch still caught first.
+    let (v, _) = load(TensorProto {
+        name: "w".into(),
+        dims: vec![2],
+        data_type: 10,
+        int32_data: vec![0x3c00, 0x7c00],
+        ..Default::default()
+    });
+    assert_eq!(v, [1.0, f32::INFINITY]);
+    let e = err_of(&with_init(t(10, vec![0, 0x3c, 0])));
+    assert!(matches!(e, ModelError::BadTensor { .. }), "{e}");
 }
 
 #[test]
 fn opsets() {
     let mut m = small_model();
-    for (v, ok) in [(7, false), (8, false), (9, true), (21, true), (22, false), (30, false)] {
+    for (v, ok) in [(7, false), (8, false), (9, true), (21, true), (22, true), (28, true), (29, false)] {
         m.opset_import = vec![OperatorSetIdProto { domain: String::new(), version: v }];
         match load_onnx(&m.encode_to_vec()) {
             Ok(g) => assert!(ok && g.opset == v, "opset {v} loaded"),

@@ -180,6 +180,8 @@ fn random_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
         outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
         opset: 13,
         producer: String::new(),
+        metadata: Vec::new(),
+        load_notes: Vec::new(),
     };
     let desc = format!(
         "case {case}: x {xshape:?} {} zx {zx}, w {wshape:?} {} zw {zw:?}, group {group}, k {kh}×{kw} s {sh}×{sw} d {dh}×{dw} pads {pads:?}, {}",
@@ -311,6 +313,8 @@ fn float_conv_matches_the_cpu_to_rounding() {
             outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let x = Tensor::f32(xshape.clone(), f(&mut rng, xshape.iter().product())).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
@@ -385,6 +389,8 @@ fn quantize_linear_near_ties_matches_the_cpu() {
             outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let x = Tensor::f32(shape.clone(), xs.clone()).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape.clone())]).unwrap());
@@ -426,6 +432,8 @@ fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
         ],
         opset: 13,
         producer: String::new(),
+        metadata: Vec::new(),
+        load_notes: Vec::new(),
     };
     let xs: Vec<f32> = (0..90).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
     let x = Tensor::f32(vec![2, 5, 3, 3], xs).unwrap();
@@ -577,6 +585,8 @@ fn pad_relu_and_maxpool_match_the_cpu_bit_for_bit() {
             ],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
@@ -659,6 +669,8 @@ fn preprocessing_on_the_gpu_matches_the_cpu() {
             outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[(p.input.clone(), shape.clone())]).unwrap());
         let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
@@ -765,6 +777,8 @@ fn float_functions_split_and_slice_match_the_cpu() {
         ],
         opset: 13,
         producer: String::new(),
+        metadata: Vec::new(),
+        load_notes: Vec::new(),
     };
     let mut rng = Rng(0x5eed);
     let n: usize = xshape.iter().product();
@@ -902,6 +916,8 @@ fn resize_matches_the_cpu() {
             outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
@@ -946,6 +962,8 @@ fn resize_matches_the_cpu() {
             outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let x = Tensor::f32(vec![1, 2, 3, 3], (0..18).map(|i| i as f32 * 0.37 - 3.0).collect()).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
@@ -992,6 +1010,8 @@ fn softmax_and_global_pools_match_the_cpu() {
                 .collect(),
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-3000, 3000) as f32 / 400.0).collect()).unwrap();
@@ -1041,6 +1061,8 @@ fn int8_lookup_tables_run_on_the_gpu_bit_for_bit() {
             ],
             opset: 13,
             producer: String::new(),
+            metadata: Vec::new(),
+            load_notes: Vec::new(),
         };
         let x = Tensor::f32(vec![1, 6, 5, 5], (0..150).map(|i| (i as f32 * 0.61).sin() * 6.0).collect()).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());

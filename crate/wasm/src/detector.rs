@@ -292,7 +292,7 @@ impl WasmQuantizer {
         let graph = load_onnx(onnx).map_err(err)?;
         let profile = match profile_json {
             Some(j) => Profile::from_json(&j).map_err(err)?,
-            None => qplay_core::detect::infer_profile(&graph.inputs, &graph.outputs).map_err(err)?.profile,
+            None => qplay_core::detect::infer_profile_for(&graph).map_err(err)?.profile,
         };
         Ok(WasmQuantizer { graph, profile, calib: Vec::new(), onnx: Vec::new() })
     }

@@ -31,6 +31,17 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         println!("  output  {:<28} {:<8} {}", o.name, o.dtype, dims(&o.shape));
     }
     println!("  {} nodes, {} parameters ({:.2} MB)", s.nodes, s.parameters, s.parameter_bytes as f64 / 1e6);
+    for n in &s.notes {
+        println!("  note: {n}");
+    }
+    for (k, v) in
+        s.metadata.iter().filter(|(k, _)| matches!(k.as_str(), "task" | "names" | "imgsz" | "kpt_shape" | "end2end"))
+    {
+        println!(
+            "  metadata {k}: {}",
+            if v.chars().count() > 100 { v.chars().take(100).collect::<String>() + "…" } else { v.clone() }
+        );
+    }
     println!("  ops:");
     for (op, n) in &s.ops {
         println!("    {op:<24} {n}");

@@ -2,7 +2,7 @@
 
 use super::common::{profile_for, read, read_image};
 use crate::args::Args;
-use qplay_core::detect::{auto::infer_profile, pipeline::input_shape, preprocess, Profile};
+use qplay_core::detect::{auto::infer_profile_for, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Tensor};
 use qplay_core::ptq::{quantize, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
@@ -75,7 +75,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         let profile: Profile = match profile_for(Path::new(model), a.get("profile"))? {
             (Some(p), _) => p,
             (None, _) => {
-                infer_profile(&graph.inputs, &graph.outputs)
+                infer_profile_for(&graph)
                     .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
                     .profile
             }

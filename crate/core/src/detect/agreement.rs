@@ -67,7 +67,7 @@ mod tests {
     use super::*;
 
     fn d(class: usize, score: f32, b: [f32; 4]) -> Detection {
-        Detection { class, label: String::new(), score, bbox: b, keypoints: vec![] }
+        Detection { class, label: String::new(), score, bbox: b, keypoints: vec![], keypoint_scores: vec![] }
     }
 
     #[test]

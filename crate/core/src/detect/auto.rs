@@ -9,13 +9,22 @@
 //! - one `[1, N, 5 + C]` with `N > 5 + C` → `yolov5`;
 //! - `[1, 896, 16]` + `[1, 896, 1]` → `blazeface`;
 //! - `[1, N, 1, 4]` (or `[1, N, 4]`) + `[1, N, K]` → `ssd_anchors` (TF SSD, background class 0);
-//! - `[1, C, H, W]` + `[1, 2, H, W]` + `[1, 2, H, W]` → `centernet`.
+//! - `[1, C, H, W]` + `[1, 2, H, W]` + `[1, 2, H, W]` → `centernet`;
+//! - one `[1, N, 6]` that is not a YOLOv5 anchor grid → `end2end` (boxes already selected);
+//! - one `[1, 56, N]` → a YOLOv8 pose output (1 class, 17 keypoints × 3), said as a guess.
+//!
+//! Before shapes, [`infer_profile_for`] reads the file's metadata ([`ModelMeta`]): class names,
+//! the export size, and for Ultralytics files the task (`detect`, `pose` with its `kpt_shape`,
+//! `segment` drawn as boxes; `classify` and `obb` are refused with the reason) and end-to-end
+//! exports.
 
+use super::meta::ModelMeta;
+use super::profile::End2End;
 use super::profile::{
     coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
 use super::DetectError;
-use crate::model::ValueInfo;
+use crate::model::{Graph, ValueInfo};
 use serde::{Deserialize, Serialize};
 
 /// An inferred profile and the assumptions behind it.
@@ -52,7 +61,40 @@ fn unbatch<'a>(s: &'a Dims, assumed: &mut Vec<String>, name: &str) -> Option<&'a
 /// Errors when no input looks like an image (rank 4 with 3 channels first or last) or the
 /// outputs match none of the patterns in the module docs; the message lists what was seen.
 pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<AutoProfile, DetectError> {
+    infer_profile_with(inputs, outputs, &ModelMeta::default())
+}
+
+/// Proposes a profile for a loaded model, reading its metadata first ([`ModelMeta`]: class
+/// names, export size, Ultralytics task and keypoint shape, end-to-end exports), then its shapes.
+pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
+    infer_profile_with(&graph.inputs, &graph.outputs, &ModelMeta::parse(&graph.metadata))
+}
+
+/// [`infer_profile`] with what the file's metadata says.
+pub fn infer_profile_with(
+    inputs: &[ValueInfo],
+    outputs: &[ValueInfo],
+    meta: &ModelMeta,
+) -> Result<AutoProfile, DetectError> {
     let mut assumed = Vec::new();
+    match meta.task.as_deref() {
+        Some("classify") => {
+            return Err(DetectError::Unrecognized(
+                "the model's metadata says `task: classify`: it is an image classifier, not a detector; \
+                 qplay's detector panel needs a detection model (e.g. a YOLO `-detect` or `-pose` export)"
+                    .into(),
+            ))
+        }
+        Some("obb") => {
+            return Err(DetectError::Unrecognized(
+                "the model's metadata says `task: obb` (oriented, rotated boxes): qplay draws axis-aligned boxes only \
+                 and does not decode rotated boxes yet; export the `-detect` variant of the model"
+                    .into(),
+            ))
+        }
+        _ => {}
+    }
+    assumed.extend(meta.notes.iter().cloned());
 
     // The image input: rank 4, 3 channels in position 1 (NCHW) or 3 (NHWC).
     let image = inputs.iter().find_map(|v| match v.shape.as_slice() {
@@ -75,11 +117,18 @@ pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<Auto
         Layout::Nhwc => format!("`{}` is NHWC (3 channels in the last dimension)", input.name),
     });
 
-    let decoder = classify(outputs, in_w, in_h, &mut assumed)?;
+    // A size the metadata gives stands in for symbolic input dimensions.
+    let (in_w, in_h, meta_size) = match meta.imgsz {
+        Some([h, w]) if in_w.is_none() || in_h.is_none() => (in_w.or(Some(w)), in_h.or(Some(h)), true),
+        _ => (in_w, in_h, false),
+    };
+    let decoder = classify(outputs, in_w, in_h, meta, &mut assumed)?;
     let (kind, grid_h) = (decoder.kind, decoder.grid_h);
     let (def_w, def_h) = kind.default_size();
     let size = [in_w.unwrap_or(def_w), in_h.unwrap_or(def_h)];
-    if in_w.is_none() || in_h.is_none() {
+    if meta_size {
+        assumed.push(format!("input size {}×{} from the model's metadata (`imgsz`)", size[0], size[1]));
+    } else if in_w.is_none() || in_h.is_none() {
         assumed.push(format!("the input size is not fixed in the model: using {}×{}", size[0], size[1]));
     }
 
@@ -111,13 +160,25 @@ pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<Auto
         }
     };
 
-    let labels = match (kind, decoder.classes) {
-        (Kind::BlazeFace, _) => vec!["face".to_string()],
-        (_, Some(80)) => {
+    let labels = match (kind, decoder.classes, &meta.names) {
+        (Kind::BlazeFace, _, _) => vec!["face".to_string()],
+        (_, c, Some(names)) => {
+            let key = meta.names_key.as_deref().unwrap_or("names");
+            match c {
+                Some(c) if c != names.len() => assumed.push(format!(
+                    "class names from the model's metadata (`{key}`): it names {} classes but the output has {c}; \
+                     classes without a name are shown as `class N`",
+                    names.len()
+                )),
+                _ => assumed.push(format!("{} class names from the model's metadata (`{key}`)", names.len())),
+            }
+            names.clone()
+        }
+        (_, Some(80), None) => {
             assumed.push("80 classes: the COCO class names".into());
             coco80_labels()
         }
-        (_, c) => {
+        (_, c, None) => {
             assumed.push(format!(
                 "{} classes without names: shown as `class 0`, `class 1`, …; add `labels` to the profile",
                 c.map_or("an unknown number of".to_string(), |c| c.to_string())
@@ -187,12 +248,19 @@ fn classify(
     outputs: &[ValueInfo],
     in_w: Option<usize>,
     in_h: Option<usize>,
+    meta: &ModelMeta,
     assumed: &mut Vec<String>,
 ) -> Result<Classified, DetectError> {
     let mut notes = Vec::new();
     let shapes: Vec<(&str, &Dims)> =
         outputs.iter().filter_map(|o| Some((o.name.as_str(), unbatch(&o.shape, &mut notes, &o.name)?))).collect();
     let rank = |r: usize| shapes.iter().filter(move |(_, s)| s.len() == r).copied();
+
+    // Ultralytics exports say what they are: read the task before guessing from shapes.
+    if let Some(c) = ultralytics(&shapes, meta, assumed) {
+        assumed.extend(notes);
+        return Ok(c);
+    }
 
     // BlazeFace: [896, 16] regressors + [896, 1] scores.
     let reg = rank(2).find(|(_, s)| s[0] == Some(896) && s[1] == Some(16));
@@ -311,7 +379,34 @@ fn classify(
     // YOLO: a single [A, B] output (the first one that fits, if the model has several).
     for &(name, s) in shapes.iter().filter(|(_, s)| s.len() == 2) {
         let others = shapes.len() > 1;
+        // [N, 6] rows that are not a YOLOv5 anchor grid: boxes the model already selected.
+        if let (Some(n), Some(6)) = (s[0], s[1]) {
+            if meta.end2end || (n <= 1000 && !yolov5_anchor_counts(in_w, in_h).contains(&n)) {
+                assumed.extend(notes);
+                assumed.push(format!(
+                    "`{name}` [1, {n}, 6] holds boxes the model already selected (end-to-end export: x1, y1, x2, y2, score, class; no NMS applied){}",
+                    if meta.end2end { ", as its metadata says" } else { "" }
+                ));
+                let d = End2End { output: name.to_string(), keypoints: 0, keypoint_dims: 3 };
+                return Ok(Classified { kind: Kind::Yolo, decoder: Decoder::End2end(d), classes: None, grid_h: None });
+            }
+        }
         match (s[0], s[1]) {
+            (Some(56), b) if b.is_none_or(|n| n > 56) => {
+                assumed.extend(notes);
+                assumed.push(format!(
+                    "`{name}` [1, 56, {}] is taken as a YOLOv8/YOLO11 pose output: 1 class (person) and 17 keypoints (x, y, visibility); \
+                     a 52-class detector has the same shape: set `keypoints` to 0 in the profile if so",
+                    b.map_or("?".into(), |n| n.to_string())
+                ));
+                let d = Yolo { output: name.to_string(), classes: Some(1), keypoints: 17, keypoint_dims: 3 };
+                return Ok(Classified {
+                    kind: Kind::Yolo,
+                    decoder: Decoder::Yolov8(d),
+                    classes: Some(1),
+                    grid_h: None,
+                });
+            }
             (Some(a), b) if a > 4 && b.is_none_or(|n| n > a) => {
                 assumed.extend(notes);
                 assumed.push(format!(
@@ -322,7 +417,7 @@ fn classify(
                 if others {
                     assumed.push(format!("outputs other than `{name}` are ignored"));
                 }
-                let d = Yolo { output: name.to_string() };
+                let d = Yolo::new(name);
                 return Ok(Classified {
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov8(d),
@@ -340,7 +435,7 @@ fn classify(
                 if others {
                     assumed.push(format!("outputs other than `{name}` are ignored"));
                 }
-                let d = Yolo { output: name.to_string() };
+                let d = Yolo::new(name);
                 return Ok(Classified {
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov5(d),
@@ -358,6 +453,62 @@ fn classify(
          heatmap + wh + offset CenterNet, [1, 896, 16] + [1, 896, 1] BlazeFace); export the model without built-in NMS, or write a profile",
         if seen.is_empty() { "(none)".to_string() } else { seen.join(", ") }
     )))
+}
+
+/// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,
+/// or 8–64 for the P6 models); empty when the size is unknown.
+fn yolov5_anchor_counts(in_w: Option<usize>, in_h: Option<usize>) -> Vec<usize> {
+    let (Some(w), Some(h)) = (in_w, in_h) else { return Vec::new() };
+    let cells = |s: usize| w.div_ceil(s) * h.div_ceil(s);
+    vec![3 * (cells(8) + cells(16) + cells(32)), 3 * (cells(8) + cells(16) + cells(32) + cells(64))]
+}
+
+/// Ultralytics exports (metadata `task` = `detect` / `pose` / `segment`): the layout follows from
+/// the task, the keypoint shape and the class names, so nothing is guessed from shapes.
+fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<String>) -> Option<Classified> {
+    let task = meta.task.as_deref()?;
+    if !matches!(task, "detect" | "pose" | "segment") {
+        return None;
+    }
+    let (k, dims) = match (task, meta.kpt_shape) {
+        ("pose", Some([k, d])) => (k, d),
+        ("pose", None) => {
+            assumed.push("metadata says `task: pose` but has no `kpt_shape`: 17 keypoints × 3 assumed".into());
+            (17, 3)
+        }
+        _ => (0, 3),
+    };
+    let classes = meta.names.as_ref().map(|n| n.len());
+    // The box output: the first rank-2 (after the batch) output.
+    let &(name, s) = shapes.iter().find(|(_, s)| s.len() == 2)?;
+    let mut said = vec![format!("the model's metadata says it is an Ultralytics `{task}` model")];
+    if k > 0 {
+        said.push(format!("{k} keypoints × {dims} (`kpt_shape`), drawn on each box"));
+    }
+    if task == "segment" {
+        said.push(
+            "segmentation masks are not drawn: boxes only (the mask coefficients and prototypes are ignored)".into(),
+        );
+    }
+    let d_e2e = End2End { output: name.to_string(), keypoints: k, keypoint_dims: dims };
+    let e2e_width = 6 + k * dims;
+    if s[1] == Some(e2e_width) && (meta.end2end || s[0].is_some_and(|n| n <= 1000)) {
+        said.push(format!("`{name}` holds boxes the model already selected (end-to-end: x1, y1, x2, y2, score, class); no NMS applied"));
+        assumed.extend(said);
+        return Some(Classified { kind: Kind::Yolo, decoder: Decoder::End2end(d_e2e), classes, grid_h: None });
+    }
+    let ch = s[0]?;
+    // Segmentation: the prototypes output [nm, H, W] says how many mask coefficients follow.
+    let masks = shapes.iter().find(|(n, p)| *n != name && p.len() == 3).and_then(|(_, p)| p[0]).unwrap_or(0);
+    let classes = classes.filter(|&c| 4 + c + k * dims <= ch).or_else(|| ch.checked_sub(4 + k * dims + masks));
+    let c = classes.filter(|&c| c > 0)?;
+    said.push(format!(
+        "`{name}` [1, {ch}, N]: box (cx, cy, w, h), {c} class scores{}",
+        if k > 0 { ", keypoints" } else { "" }
+    ));
+    assumed.extend(said);
+    let d = Yolo { output: name.to_string(), classes: Some(c), keypoints: k, keypoint_dims: dims };
+    Some(Classified { kind: Kind::Yolo, decoder: Decoder::Yolov8(d), classes: Some(c), grid_h: None })
 }
 
 /// Whether an output name contains one of the hints (case-insensitive).

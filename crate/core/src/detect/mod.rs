@@ -12,17 +12,18 @@
 pub mod agreement;
 pub mod auto;
 pub mod decode;
+pub mod meta;
 pub mod nms;
 pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
 
-pub use auto::{infer_profile, AutoProfile};
+pub use auto::{infer_profile, infer_profile_for, AutoProfile};
 pub use pipeline::Detector;
 pub use preprocess::{preprocess, preprocess_into, resize_plan, ResizePlan, Transform};
 pub use profile::{
-    coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
-    COCO80,
+    coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, End2End, Layout, Profile, Resize, ScoreFn, SsdAnchors,
+    Yolo, COCO80,
 };
 
 use crate::model::{DType, Tensor};
@@ -42,6 +43,10 @@ pub struct Detection {
     /// Landmarks `x, y` in original image pixels (BlazeFace: eyes, nose tip, mouth, ears);
     /// empty for decoders without them. Not clipped: a landmark may lie outside the frame.
     pub keypoints: Vec<[f32; 2]>,
+    /// Per-keypoint visibility in 0..1 (pose models), same order as `keypoints`; empty when the
+    /// model gives none. Drawers skip keypoints below 0.5, as Ultralytics does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keypoint_scores: Vec<f32>,
 }
 
 /// Everything that can go wrong between pixels and boxes. Messages say what to do.
@@ -91,7 +96,15 @@ pub fn detect(
         )));
     }
     let candidates = decode::decode(profile, outputs)?;
-    let kept = nms::nms(&candidates, profile.iou_threshold, profile.max_detections);
+    let kept = if profile.decoder.needs_nms() {
+        nms::nms(&candidates, profile.iou_threshold, profile.max_detections)
+    } else {
+        // Already selected by the model: best first (stable), at most max_detections.
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(&b)));
+        order.truncate(profile.max_detections);
+        order
+    };
     Ok(kept
         .into_iter()
         .map(|i| {
@@ -102,6 +115,7 @@ pub fn detect(
                 score: c.score,
                 bbox: transform.box_to_image(c.bbox),
                 keypoints: c.keypoints.iter().map(|k| transform.to_image(k[0], k[1])).collect(),
+                keypoint_scores: c.keypoint_scores.clone(),
             }
         })
         .collect())

@@ -11,6 +11,9 @@ pub struct Candidate {
     pub bbox: [f32; 4],
     /// Optional landmarks `x, y` in the same frame as `bbox`.
     pub keypoints: Vec<[f32; 2]>,
+    /// Per-keypoint visibility/confidence in 0..1 (pose models), same order as `keypoints`;
+    /// empty when the model gives none.
+    pub keypoint_scores: Vec<f32>,
 }
 
 /// Intersection over union of two `x1, y1, x2, y2` boxes; 0 when the union is empty (degenerate

@@ -2,7 +2,7 @@
 //! ([`Detector::preprocess`], [`Detector::infer`], [`Detector::decode`]) so that callers can time
 //! each stage with their own clock (there is no `Instant` in wasm32-unknown-unknown).
 
-use super::{auto::infer_profile, detect, preprocess_into, Detection, Layout, Profile, Transform};
+use super::{auto::infer_profile_for, detect, preprocess_into, Detection, Layout, Profile, Transform};
 use crate::model::{load_onnx, Graph, Plan, Summary, Tensor};
 use crate::ops::Registry;
 use crate::Error;
@@ -42,7 +42,7 @@ impl Detector {
                 (p, vec![])
             }
             None => {
-                let a = infer_profile(&graph.inputs, &graph.outputs)?;
+                let a = infer_profile_for(&graph)?;
                 (a.profile, a.assumed)
             }
         };

@@ -111,6 +111,8 @@ pub enum Decoder {
     Yolov5(Yolo),
     /// YOLOv8/YOLO11-style `[1, 4 + C, N]`.
     Yolov8(Yolo),
+    /// End-to-end `[1, N, 6]` rows (boxes already selected: YOLOv10, `nms=True` exports).
+    End2end(End2End),
     /// CenterNet: class heatmaps, box sizes and centre offsets on a grid.
     Centernet(CenterNet),
     /// MediaPipe BlazeFace (short range).
@@ -124,9 +126,15 @@ impl Decoder {
             Decoder::SsdAnchors(_) => "ssd_anchors",
             Decoder::Yolov5(_) => "yolov5",
             Decoder::Yolov8(_) => "yolov8",
+            Decoder::End2end(_) => "end2end",
             Decoder::Centernet(_) => "centernet",
             Decoder::Blazeface(_) => "blazeface",
         }
+    }
+
+    /// Whether detections go through NMS (false for outputs the model has already selected).
+    pub fn needs_nms(&self) -> bool {
+        !matches!(self, Decoder::End2end(_))
     }
 
     /// Names of the model outputs this decoder reads.
@@ -134,6 +142,7 @@ impl Decoder {
         match self {
             Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
+            Decoder::End2end(d) => vec![&d.output],
             Decoder::Centernet(d) => vec![&d.heatmap_output, &d.wh_output, &d.offset_output],
             Decoder::Blazeface(d) => vec![&d.regressors_output, &d.classificators_output],
         }
@@ -180,11 +189,57 @@ pub struct SsdAnchors {
 
 /// YOLO single-output decoders. Boxes are `cx, cy, w, h` in input pixels; class scores (and
 /// v5's objectness) are probabilities already (the exported graphs end in a sigmoid).
+///
+/// Per box, after the box (and v5's objectness): `classes` scores, then `keypoints × keypoint_dims`
+/// keypoint values (Ultralytics `-pose`: `x, y` in input pixels and a visibility in 0..1); any
+/// channels left after those (a `-seg` model's 32 mask coefficients) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Yolo {
     /// Name of the output tensor.
     pub output: String,
+    /// Number of class scores; `null`: every channel after the box (and objectness) that is not
+    /// a keypoint value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    /// Keypoints per box (17 for COCO pose); 0 for none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keypoints: usize,
+    /// Values per keypoint: 2 (`x, y`) or 3 (`x, y, visibility`).
+    #[serde(default = "three")]
+    pub keypoint_dims: usize,
+}
+
+impl Yolo {
+    /// A plain box + class-scores decoder reading `output`.
+    pub fn new(output: impl Into<String>) -> Yolo {
+        Yolo { output: output.into(), classes: None, keypoints: 0, keypoint_dims: 3 }
+    }
+}
+
+/// End-to-end outputs (NMS inside the graph, or a one-to-one head: YOLOv10, Ultralytics
+/// `nms=True` exports): `[1, N, 6 + keypoints × keypoint_dims]`, rows `x1, y1, x2, y2, score,
+/// class` in input pixels, then keypoints as in [`Yolo`]. Rows scoring below the threshold
+/// (padding rows are zeros) are dropped; no NMS is applied (the model already selected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct End2End {
+    /// Name of the output tensor.
+    pub output: String,
+    /// Keypoints per row; 0 for none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keypoints: usize,
+    /// Values per keypoint: 2 or 3.
+    #[serde(default = "three")]
+    pub keypoint_dims: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+fn three() -> usize {
+    3
 }
 
 /// CenterNet (objects as points). Peaks of the class heatmap (values equal to their 3×3
@@ -302,7 +357,8 @@ impl Profile {
                     return bad("ssd_anchors: `box_scales` must be non-zero (TF default [10, 10, 5, 5])".into());
                 }
             }
-            Decoder::Yolov5(_) | Decoder::Yolov8(_) => {}
+            Decoder::Yolov5(d) | Decoder::Yolov8(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
+            Decoder::End2end(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
             Decoder::Centernet(d) => {
                 if !d.stride.is_finite() || d.stride <= 0.0 {
                     return bad(format!(
@@ -334,6 +390,16 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+fn check_keypoints(k: usize, dims: usize) -> Result<(), DetectError> {
+    if k > 1000 {
+        return Err(DetectError::Profile(format!("`keypoints` is {k}: use at most 1000 (17 for COCO pose)")));
+    }
+    if k > 0 && !(dims == 2 || dims == 3) {
+        return Err(DetectError::Profile(format!("`keypoint_dims` is {dims}: use 2 (x, y) or 3 (x, y, visibility)")));
+    }
+    Ok(())
 }
 
 /// The 80 COCO class names in the order YOLO and CenterNet models use (contiguous ids 0..80).

@@ -128,6 +128,11 @@ pub struct Graph {
     pub opset: i64,
     /// Producer name and version, for display.
     pub producer: String,
+    /// The file's `metadata_props`, in file order (Ultralytics writes `names`, `imgsz`, `stride`,
+    /// `task`, `kpt_shape` there; [`crate::detect::auto`] reads them).
+    pub metadata: Vec<(String, String)>,
+    /// Notes on what loading changed, in plain words (e.g. float16 tensors converted to float32).
+    pub load_notes: Vec<String>,
 }
 
 impl Graph {

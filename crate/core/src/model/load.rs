@@ -23,8 +23,12 @@ use super::{Attr, Attrs, DType, Data, Graph, ModelError, Node, Tensor, ValueInfo
 use prost::Message;
 use std::collections::{HashMap, HashSet};
 
-/// Default-domain opsets qplay's op builders are written against.
-pub const SUPPORTED_OPSETS: std::ops::RangeInclusive<i64> = 9..=21;
+/// Default-domain opsets qplay's op builders are written against. Opsets 22–28 (onnx 1.23.2)
+/// change, for the ops qplay runs, only the types an op accepts (bfloat16, float8, 4-bit) and add
+/// attributes that only matter for those types (Cast's `round_mode`, QuantizeLinear's `precision`,
+/// DequantizeLinear's `output_dtype`, Range's `stash_type`); `tests/conformance` runs the cases
+/// written at those opsets as they are.
+pub const SUPPORTED_OPSETS: std::ops::RangeInclusive<i64> = 9..=28;
 
 /// Default for [`Limits::max_tensor_elements`]; planning applies it to every tensor a plan
 /// computes, too.
@@ -74,7 +78,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
              model, not truncated and not another format (TFLite, TensorFlow, PyTorch)"
         ))
     })?;
-    let ModelProto { ir_version, producer_name, producer_version, graph, opset_import, .. } = model;
+    let ModelProto { ir_version, producer_name, producer_version, graph, opset_import, metadata_props, .. } = model;
     let Some(graph) = graph else {
         return Err(ModelError::NotOnnx(
             "it has no graph; the file may be truncated or a different protobuf message".into(),
@@ -105,6 +109,12 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
         return Err(ModelError::NotOnnx("its graph has no outputs".into()));
     }
 
+    let mut codes: Vec<i32> = graph.initializer.iter().map(|t| t.data_type).collect();
+    for n in &graph.node {
+        codes.extend(n.attribute.iter().filter_map(|a| a.t.as_ref()).map(|t| t.data_type));
+    }
+    codes.sort_unstable();
+    codes.dedup();
     let mut initializers: HashMap<String, Tensor> = HashMap::with_capacity(graph.initializer.len());
     // Consumed one by one, so each proto's data is freed as soon as it is converted.
     for t in graph.initializer {
@@ -156,7 +166,9 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
         (false, false) => format!("{producer_name} {producer_version}"),
         _ => format!("{producer_name}{producer_version}"),
     };
-    let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer };
+    let metadata = metadata_props.into_iter().map(|e| (e.key, e.value)).collect();
+    let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer, metadata, load_notes: Vec::new() };
+    widen_float_types(&mut g, &codes);
     g.toposort()?;
     Ok(g)
 }
@@ -296,8 +308,14 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
     if t.data_location == data_location::EXTERNAL || !t.external_data.is_empty() {
         return Err(ModelError::ExternalData(label.to_string()));
     }
-    let dtype = DType::from_onnx(t.data_type)
-        .map_err(|_| ModelError::UnsupportedDType(format!("{} (tensor `{label}`)", onnx_dtype_name(t.data_type))))?;
+    // float16, bfloat16 and float64 become float32 here (qplay computes in float32).
+    let wide = Wide::of(t.data_type);
+    let dtype = match wide {
+        Some(_) => DType::F32,
+        None => DType::from_onnx(t.data_type).map_err(|_| {
+            ModelError::UnsupportedDType(format!("{} (tensor `{label}`)", onnx_dtype_name(t.data_type)))
+        })?,
+    };
     let mut shape = Vec::with_capacity(t.dims.len());
     let mut count: u64 = 1;
     for &d in &t.dims {
@@ -315,10 +333,29 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
             limits.max_tensor_elements
         )));
     }
-    let TensorProto { raw_data, float_data, int32_data, int64_data, .. } = t;
+    let TensorProto { raw_data, float_data, int32_data, int64_data, double_data, .. } = t;
     let mismatch = |held: usize, unit: &str| {
         bad(format!("its dims {shape:?} declare {n} elements, but it holds {held} {unit} of {dtype:?} data"))
     };
+    if let Some(w) = wide {
+        let data = if !raw_data.is_empty() {
+            if Some(raw_data.len()) != n.checked_mul(w.size()) {
+                return Err(mismatch(raw_data.len(), "bytes"));
+            }
+            w.decode_raw(&raw_data)
+        } else {
+            let held = if w == Wide::F64 { double_data.len() } else { int32_data.len() };
+            if held != n {
+                return Err(mismatch(held, "values"));
+            }
+            match w {
+                Wide::F64 => double_data.iter().map(|&v| v as f32).collect(),
+                // float16 / bfloat16 values are stored as their bits in int32_data.
+                _ => int32_data.iter().map(|&b| w.bits_to_f32(b as u16)).collect(),
+            }
+        };
+        return Ok(Tensor { shape, data: Data::F32(data) });
+    }
     let data = if !raw_data.is_empty() {
         let expected = n.checked_mul(dtype.size()).ok_or_else(|| mismatch(raw_data.len(), "bytes"))?;
         if raw_data.len() != expected {
@@ -349,6 +386,110 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
         }
     };
     Ok(Tensor { shape, data })
+}
+
+/// Float types widened to float32 at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wide {
+    F16,
+    Bf16,
+    F64,
+}
+
+impl Wide {
+    /// For an ONNX element type code: 10 float16, 16 bfloat16, 11 double.
+    pub(crate) fn of(code: i32) -> Option<Wide> {
+        match code {
+            10 => Some(Wide::F16),
+            16 => Some(Wide::Bf16),
+            11 => Some(Wide::F64),
+            _ => None,
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Wide::F16 | Wide::Bf16 => 2,
+            Wide::F64 => 8,
+        }
+    }
+
+    fn decode_raw(self, raw: &[u8]) -> Vec<f32> {
+        match self {
+            Wide::F64 => {
+                raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+            }
+            _ => raw.chunks_exact(2).map(|c| self.bits_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        }
+    }
+
+    /// Exact: every float16 and bfloat16 value is a float32 value.
+    fn bits_to_f32(self, b: u16) -> f32 {
+        match self {
+            Wide::Bf16 => f32::from_bits((b as u32) << 16),
+            _ => f16_to_f32(b),
+        }
+    }
+}
+
+/// IEEE 754 half → single, exactly (subnormals, infinities and NaN included).
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: m · 2^−24, exact in float32.
+            let v = m as f32 * f32::from_bits(0x3380_0000); // 2^-24
+            return if sign != 0 { -v } else { v };
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, m) => sign | 0x7fc0_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Widens float16/bfloat16/float64 graph inputs, outputs and `Cast` targets to float32, and says
+/// so in the graph's load notes. Initializers and constants were widened as they were read.
+fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut note = |code: i32| {
+        let name = match Wide::of(code) {
+            Some(Wide::F16) => "float16",
+            Some(Wide::Bf16) => "bfloat16",
+            Some(Wide::F64) => "float64",
+            None => return false,
+        };
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+        true
+    };
+    for &c in initializer_codes {
+        note(c);
+    }
+    for v in g.inputs.iter_mut().chain(g.outputs.iter_mut()) {
+        if note(v.elem_type) {
+            v.elem_type = 1;
+        }
+    }
+    for n in g.nodes.iter_mut().filter(|n| n.op_type == "Cast") {
+        if let Some(Attr::Int(to)) = n.attrs.0.get_mut("to") {
+            if i32::try_from(*to).is_ok_and(&mut note) {
+                *to = 1;
+            }
+        }
+    }
+    if !seen.is_empty() {
+        g.load_notes.push(format!(
+            "{} tensors (weights, inputs, outputs, casts) were converted to float32 when loading: qplay computes in \
+             float32, so results can differ from a {} runtime by that type's rounding; an exported model is float32",
+            seen.join(" and "),
+            seen.join("/")
+        ));
+    }
 }
 
 /// Little-endian bytes → elements. The caller has checked that the length is a multiple of the

@@ -62,7 +62,7 @@ pub enum ModelError {
     InputShape { name: String, expected: Vec<Option<usize>>, got: Vec<usize> },
     #[error("node `{node}` ({op}): {msg}")]
     Op { node: String, op: String, msg: String },
-    #[error("opset {0} of the default domain is not supported: use opset 9 to 21")]
+    #[error("opset {0} of the default domain is not supported: export with an opset from 9 to 28")]
     Opset(i64),
     #[error("{0}")]
     Other(String),

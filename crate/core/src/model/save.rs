@@ -3,7 +3,8 @@
 
 use super::proto::{
     attribute_type as at, tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, AttributeProto,
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
 };
 use super::{Attr, Data, Graph, Tensor, ValueInfo};
 use prost::Message;
@@ -115,6 +116,11 @@ pub fn save_onnx(g: &Graph, producer: &str) -> Vec<u8> {
             ..Default::default()
         }),
         opset_import,
+        metadata_props: g
+            .metadata
+            .iter()
+            .map(|(key, value)| StringStringEntryProto { key: key.clone(), value: value.clone() })
+            .collect(),
         ..Default::default()
     };
     m.encode_to_vec()

@@ -43,6 +43,10 @@ pub struct Summary {
     pub parameter_bytes: usize,
     /// Op types qplay cannot run, each with the first node that uses it.
     pub unsupported: Vec<(String, String)>,
+    /// What loading changed (e.g. float16 weights converted to float32), in plain words.
+    pub notes: Vec<String>,
+    /// The file's metadata (`metadata_props`), in file order.
+    pub metadata: Vec<(String, String)>,
 }
 
 impl Summary {
@@ -68,6 +72,22 @@ impl Summary {
             parameters: graph.initializers.values().map(|t| t.len()).sum(),
             parameter_bytes: graph.initializers.values().map(|t| t.byte_size()).sum(),
             unsupported,
+            notes: graph.load_notes.clone(),
+            // Long values (Ultralytics' `args`) are cut for display.
+            metadata: graph
+                .metadata
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if v.chars().count() > 300 {
+                            v.chars().take(300).collect::<String>() + "…"
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 }

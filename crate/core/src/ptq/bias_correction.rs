@@ -284,6 +284,8 @@ fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Regis
         outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
         opset: 13,
         producer: String::new(),
+        metadata: Vec::new(),
+        load_notes: Vec::new(),
     };
     Ok(Plan::new(&g, registry, &[("x".to_string(), x_shape.to_vec())])?)
 }

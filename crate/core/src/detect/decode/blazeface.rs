@@ -73,7 +73,13 @@ pub fn decode(cfg: &BlazeFace, profile: &Profile, outputs: &[(String, Tensor)]) 
         let keypoints = (0..cfg.num_keypoints)
             .map(|k| [(r[4 + 2 * k] * unit + ax) * fw, (r[5 + 2 * k] * unit + ay) * fh])
             .collect();
-        out.push(Candidate { class: 0, score, bbox: super::cxcywh(cx, cy, w, h), keypoints });
+        out.push(Candidate {
+            class: 0,
+            score,
+            bbox: super::cxcywh(cx, cy, w, h),
+            keypoints,
+            keypoint_scores: Vec::new(),
+        });
     }
     Ok(out)
 }

@@ -45,7 +45,13 @@ pub fn decode(cfg: &CenterNet, profile: &Profile, outputs: &[(String, Tensor)]) 
                 let cx = (x as f32 + off[i]) * cfg.stride;
                 let cy = (y as f32 + off[plane + i]) * cfg.stride;
                 let (bw, bh) = (wh[i] * cfg.stride, wh[plane + i] * cfg.stride);
-                out.push(Candidate { class, score, bbox: super::cxcywh(cx, cy, bw, bh), keypoints: Vec::new() });
+                out.push(Candidate {
+                    class,
+                    score,
+                    bbox: super::cxcywh(cx, cy, bw, bh),
+                    keypoints: Vec::new(),
+                    keypoint_scores: Vec::new(),
+                });
             }
         }
     }

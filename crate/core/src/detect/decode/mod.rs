@@ -7,6 +7,7 @@
 
 pub mod blazeface;
 pub mod centernet;
+pub mod end2end;
 pub mod ssd;
 pub mod yolov5;
 pub mod yolov8;
@@ -24,6 +25,7 @@ pub fn decode(profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Can
         Decoder::SsdAnchors(d) => ssd::decode(d, profile, outputs),
         Decoder::Yolov5(d) => yolov5::decode(d, profile, outputs),
         Decoder::Yolov8(d) => yolov8::decode(d, profile, outputs),
+        Decoder::End2end(d) => end2end::decode(d, profile, outputs),
         Decoder::Centernet(d) => centernet::decode(d, profile, outputs),
         Decoder::Blazeface(d) => blazeface::decode(d, profile, outputs),
     }
@@ -87,4 +89,37 @@ pub(crate) fn argmax(v: &[f32]) -> Option<(usize, f32)> {
 /// `cx, cy, w, h` → `x1, y1, x2, y2`.
 pub(crate) fn cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
     [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
+}
+
+/// Where the class scores and keypoints sit in a YOLO box's values: `lead` values (box, and
+/// v5's objectness) come first, then the classes, then the keypoints, then anything else.
+/// Returns `(classes, keypoint offset)`, or a message for the shape error.
+pub(crate) fn yolo_split(
+    width: usize,
+    lead: usize,
+    classes: Option<usize>,
+    keypoints: usize,
+    dims: usize,
+) -> Result<(usize, usize), String> {
+    let kp = keypoints * dims;
+    let avail = width.checked_sub(lead + kp).filter(|&c| c > 0);
+    let c = match (classes, avail) {
+        (Some(c), Some(a)) if c >= 1 && c <= a => c,
+        (None, Some(a)) => a,
+        _ => {
+            return Err(format!(
+            "{lead} box values + {} classes + {keypoints} keypoints × {dims} = more than the {width} values per box",
+            classes.map_or("≥ 1".to_string(), |c| c.to_string())
+        ))
+        }
+    };
+    Ok((c, lead + c))
+}
+
+/// Keypoints `x, y` and (when `dims` is 3) their scores, read by `at(k)` for value `k` of the
+/// keypoint block.
+pub(crate) fn read_keypoints(keypoints: usize, dims: usize, at: impl Fn(usize) -> f32) -> (Vec<[f32; 2]>, Vec<f32>) {
+    let pts = (0..keypoints).map(|k| [at(k * dims), at(k * dims + 1)]).collect();
+    let scores = if dims == 3 { (0..keypoints).map(|k| at(k * dims + 2)).collect() } else { Vec::new() };
+    (pts, scores)
 }

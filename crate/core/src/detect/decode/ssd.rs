@@ -144,7 +144,7 @@ pub fn decode(
                 let w = (t[3] / sw).exp() * a.w;
                 [(cx - w / 2.0) * in_w, (cy - h / 2.0) * in_h, (cx + w / 2.0) * in_w, (cy + h / 2.0) * in_h]
             });
-            out.push(Candidate { class, score, bbox, keypoints: Vec::new() });
+            out.push(Candidate { class, score, bbox, keypoints: Vec::new(), keypoint_scores: Vec::new() });
         }
     }
     Ok(out)

@@ -1,7 +1,8 @@
-//! YOLOv8/YOLO11 output `[1, 4 + C, N]`: channel-major, per box `cx, cy, w, h` (input pixels)
-//! then C class probabilities, no objectness. Score = best class probability.
+//! YOLOv8/YOLO11 output `[1, 4 + C (+ extra), N]`: channel-major, per box `cx, cy, w, h` (input
+//! pixels), C class probabilities (no objectness), then keypoints (`-pose`) or mask coefficients
+//! (`-seg`, ignored). Score = best class probability.
 
-use super::{cxcywh, output, shape_error};
+use super::{cxcywh, output, read_keypoints, shape_error, yolo_split};
 use crate::detect::nms::Candidate;
 use crate::detect::profile::{Profile, Yolo};
 use crate::detect::DetectError;
@@ -10,23 +11,19 @@ use crate::model::Tensor;
 /// Decodes a YOLOv8-style output.
 pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Candidate>, DetectError> {
     let (shape, data) = output(outputs, &cfg.output, "yolov8")?;
+    let expected = "[1, 4 + C, N] (channels first: cx, cy, w, h, C class scores, then keypoints); a [1, N, 5 + C] output is yolov5";
     let (ch, n) = match shape {
         [1, c, n] if *c > 4 => (*c, *n),
-        _ => {
-            return Err(shape_error(
-                "yolov8",
-                &cfg.output,
-                shape,
-                "[1, 4 + C, N] (channels first: cx, cy, w, h, C class scores); a [1, N, 5 + C] output is yolov5",
-            ))
-        }
+        _ => return Err(shape_error("yolov8", &cfg.output, shape, expected)),
     };
+    let (classes, kp_at) = yolo_split(ch, 4, cfg.classes, cfg.keypoints, cfg.keypoint_dims)
+        .map_err(|m| shape_error("yolov8", &cfg.output, shape, format!("{expected}: {m}")))?;
     let at = |c: usize, i: usize| data[c * n + i];
     let mut out = Vec::new();
     for i in 0..n {
         // First maximum over classes, read down the channel axis.
         let (mut class, mut score) = (0, at(4, i));
-        for c in 5..ch {
+        for c in 5..4 + classes {
             let v = at(c, i);
             if v > score {
                 (class, score) = (c - 4, v);
@@ -34,7 +31,8 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
         }
         if score >= profile.score_threshold {
             let bbox = cxcywh(at(0, i), at(1, i), at(2, i), at(3, i));
-            out.push(Candidate { class, score, bbox, keypoints: Vec::new() });
+            let (keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| at(kp_at + k, i));
+            out.push(Candidate { class, score, bbox, keypoints, keypoint_scores });
         }
     }
     Ok(out)

@@ -17,6 +17,7 @@ pub mod compare;
 pub mod elementary;
 pub mod not;
 pub mod reduce;
+pub mod topk;
 pub mod unary;
 pub mod where_op;
 
@@ -30,6 +31,7 @@ pub fn register(r: &mut Registry) {
     compare::register(r);
     reduce::register(r);
     argmax::register(r);
+    topk::register(r);
     cast::register(r);
     r.register("Clip", clip::build);
     r.register("Where", where_op::build);
