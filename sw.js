@@ -14,6 +14,9 @@ const PRECACHE = [
   './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/embed.js',
   'www/engine.js', 'www/worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
   'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
+  'www/components/detector/state.js', 'www/components/detector/template.js', 'www/components/detector/model-source.js',
+  'www/components/detector/quantize.js', 'www/components/detector/report.js', 'www/components/detector/live.js',
+  'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/summary.js',
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
 ];
 /** The detector's built-in models and photos: cached when the host ships them, skipped if not. */

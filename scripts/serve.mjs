@@ -41,7 +41,8 @@ export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = fa
         return;
       }
       const body = await readFile(path);
-      res.writeHead(200, { ...headers, ...cache, 'Content-Type': TYPES[extname(path)] || 'application/octet-stream' });
+      // Content-Length: the page's download progress shows the total and a percentage.
+      res.writeHead(200, { ...headers, ...cache, 'Content-Type': TYPES[extname(path)] || 'application/octet-stream', 'Content-Length': body.length });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch (e) {
       res.writeHead(e.code === 'ENOENT' || e.code === 'EISDIR' ? 404 : 500, { ...headers, 'Content-Type': 'text/plain' });

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,7 +159,10 @@ test('dist/docs/embed.html: both components, independent explorers, copy buttons
 
     // The documented ::part() names are the component's, and the CSS custom properties reach inside.
     for (const name of ['explorer', 'detector']) {
-      const src = readFileSync(join(ROOT, `www/components/qplay-${name}.js`), 'utf8');
+      // The detector's markup is in its parts' modules (www/components/detector/).
+      const dir = join(ROOT, 'www/components/detector');
+      const src = [readFileSync(join(ROOT, `www/components/qplay-${name}.js`), 'utf8'),
+        ...(name === 'detector' ? readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8')) : [])].join('\n');
       const parts = [...new Set([...src.matchAll(/part="(\w+)"/g)].map((x) => x[1]))].sort();
       const documented = (await page.locator(`table[data-parts=qplay-${name}] td:first-child`).allTextContents())
         .flatMap((t) => [...t.matchAll(/::part\((\w+)\)/g)].map((x) => x[1]));

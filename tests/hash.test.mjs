@@ -105,6 +105,37 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
   } finally { await b.close(); }
 });
 
+test('log-y (explorer and report), the INT8 overlay and the backend travel in the link', async () => {
+  const a = await open('index.html');
+  let url;
+  try {
+    const { page } = a;
+    await explorerReady(page);
+    await page.locator('qplay-explorer').locator('input[name=logy]').check();
+    await page.locator('qplay-detector').locator('input[name=overlay]').check();
+    const p = Object.fromEntries(await hashParams(page));
+    assert.equal(p['explorer.logy'], 'true');
+    assert.equal(p['detector.overlay'], 'true');
+    // The backend and the report's log-y are written the same way (choosing WebGPU here would compile its kernels).
+    const h = await page.evaluate(async () => (await import('./www/hash.js')).serializeHash(null, { model: 'person', backend: 'webgpu', overlay: true, logY: true }));
+    assert.equal(h, 'detector.model=person&detector.backend=webgpu&detector.overlay=true&detector.logy=true');
+    url = page.url();
+    assert.deepEqual(a.errors, []);
+  } finally { await a.close(); }
+
+  const b = await open(`${url.slice(origin.length + 1)}&detector.logy=true`);
+  try {
+    const { page } = b;
+    await explorerReady(page);
+    assert.equal(await page.locator('qplay-explorer').locator('input[name=logy]').isChecked(), true);
+    const det = page.locator('qplay-detector');
+    assert.equal(await det.locator('input[name=overlay]').isChecked(), true);
+    assert.deepEqual(await det.evaluate((el) => [el.settings.overlay, el.settings.logY]), [true, true]);
+    assert.equal(await page.locator('#hash-note').isVisible(), false);
+    assert.deepEqual(b.errors, []);
+  } finally { await b.close(); }
+});
+
 test('a hash with bad values: the page loads with the defaults and a note, no errors', async () => {
   const s = await open('index.html#explorer.min=abc&explorer.max=Infinity&explorer.bits=99&explorer.signed=maybe&explorer.sample=%3Cscript%3E'
     + '&detector.score=7&detector.model=uploaded&detector.image=../../etc/passwd&detector.method=best&bogus=1&%E0%A4%A=x');

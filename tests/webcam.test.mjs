@@ -82,6 +82,52 @@ test('pause freezes the frame, resume goes on; a frame joins the calibration set
   assert.match(await det().evaluate((el) => el.shadowRoot.querySelector('.live').innerText), /Stopped after \d+ frames/);
 });
 
+test('live: the <video> stays rendered (1 px, transparent), inference pauses off screen and in a hidden tab, Stop is said', async () => {
+  await det().locator('button[name=camera]').click();
+  await frames(2);
+  // iOS stops a video that is display:none or hidden: it stays rendered, off the layout, 1 px and transparent.
+  const v = await det().evaluate((el) => {
+    const video = el.shadowRoot.querySelector('video.source');
+    const cs = getComputedStyle(video);
+    const r = video.getBoundingClientRect();
+    return { hidden: video.hidden, display: cs.display, visibility: cs.visibility, opacity: cs.opacity, w: r.width, h: r.height, paused: video.paused };
+  });
+  assert.notEqual(v.display, 'none');
+  assert.deepEqual({ ...v, display: undefined, w: v.w > 0 && v.w <= 1, h: v.h > 0 && v.h <= 1 }, { hidden: false, display: undefined, visibility: 'visible', opacity: '0', w: true, h: true, paused: false });
+  const liveText = () => det().evaluate((el) => el.shadowRoot.querySelector('.live').innerText);
+  const still = async () => { const a = await frameNo(); await s.page.waitForTimeout(1500); return (await frameNo()) <= a + 1; };
+  // Off screen: scrolled away below a tall spacer.
+  await s.page.evaluate(() => {
+    const spacer = Object.assign(document.createElement('div'), { id: 'spacer' });
+    spacer.style.height = '5000px';
+    document.body.prepend(spacer);
+    scrollTo(0, 0);
+  });
+  await s.page.waitForFunction(() => /Paused while the detector is off screen/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.live').innerText));
+  assert.ok(await still(), 'no frames while off screen');
+  await det().scrollIntoViewIfNeeded();
+  await frames(2);
+  assert.match(await liveText(), /Live · camera/);
+  // A hidden tab.
+  const setHidden = (h) => s.page.evaluate((x) => {
+    Object.defineProperty(document, 'hidden', { value: x, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, h);
+  await setHidden(true);
+  await s.page.waitForFunction(() => /Paused while the tab is hidden/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.live').innerText));
+  assert.ok(await still(), 'no frames while the tab is hidden');
+  await setHidden(false);
+  await frames(2);
+  await s.page.evaluate(() => document.getElementById('spacer').remove());
+  // Stop: the status no longer says it is live.
+  await det().locator('button[name=stop]').click();
+  await s.page.waitForFunction(() => !document.querySelector('qplay-detector').looping);
+  const status = await det().evaluate((el) => el.shadowRoot.querySelector('.status').textContent);
+  assert.doesNotMatch(status, /live from/);
+  assert.match(status, /camera is stopped/);
+  assert.deepEqual(s.errors, []);
+});
+
 test('a video file plays as input', async () => {
   // A real WebM, recorded from the (fake) camera by the browser's own MediaRecorder.
   const b64 = await s.page.evaluate(async () => {

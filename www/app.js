@@ -16,7 +16,7 @@ export const SW_CACHE = 'qplay-v2';
 
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {
-  explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'],
+  explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'logy', 'preset', 'hide'],
   detector: ['model', 'profile', 'image', 'score', 'backend', 'hide'],
 };
 
@@ -85,6 +85,8 @@ function restoreFromHash() {
   if (detector.method) later.method = detector.method;
   if (detector.perchannel) later.perChannel = detector.perchannel === 'true';
   if (detector.keep) later.keepFp32 = detector.keep;
+  if (detector.overlay) later.overlay = detector.overlay === 'true';
+  if (detector.logy) later.logY = detector.logy === 'true';
   // Editing the fragment by hand (in the address bar) restores it: replaceState does not fire this.
   addEventListener('hashchange', () => location.reload());
   return later;

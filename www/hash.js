@@ -8,10 +8,13 @@
 //   explorer.signed, .symmetric, .restricted     true / false
 //   explorer.decimals                            1…6 (Δ rounding of the "by hand" column)
 //   explorer.sample                              gaussian, uniform, outliers, relu, w:expand, w:depthwise
+//   explorer.logy                                true / false (log-scale counts in the tensor histogram)
 //   detector.model                               person, face, or uploaded (the file must be chosen again)
 //   detector.image                               a sample photo's file name (person.jpg …), or uploaded
 //   detector.score                               0…1
 //   detector.backend                             cpu, webgpu
+//   detector.overlay                             true / false (INT8 boxes overlaid on the FP32 pane)
+//   detector.logy                                true / false (log-y of the report's histograms)
 //   detector.method                              mse, percentile, minmax, entropy, ema
 //   detector.perchannel                          true / false
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
@@ -44,10 +47,13 @@ export const KEYS = {
   'explorer.restricted': [bool, 'true or false'],
   'explorer.decimals': [oneOf(['1', '2', '3', '4', '5', '6']), '1 to 6'],
   'explorer.sample': [oneOf(EXPLORER_SAMPLES), EXPLORER_SAMPLES.join(', ')],
+  'explorer.logy': [bool, 'true or false'],
   'detector.model': [oneOf([...DETECTOR_MODELS, 'uploaded']), `${DETECTOR_MODELS.join(', ')} or uploaded`],
   'detector.image': [oneOf([...DETECTOR_IMAGES, 'uploaded']), `a sample photo (${DETECTOR_IMAGES.join(', ')}) or uploaded`],
   'detector.score': [(s) => { const t = number(s); return t !== null && Number(t) >= 0 && Number(t) <= 1 ? String(Number(Number(t).toFixed(4))) : null; }, 'a number from 0 to 1'],
   'detector.backend': [oneOf(['cpu', 'webgpu']), 'cpu or webgpu'],
+  'detector.overlay': [bool, 'true or false'],
+  'detector.logy': [bool, 'true or false'],
   'detector.method': [oneOf(DETECTOR_METHODS), DETECTOR_METHODS.join(', ')],
   'detector.perchannel': [bool, 'true or false'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
@@ -55,7 +61,7 @@ export const KEYS = {
 
 /**
  * Parses a fragment (with or without the leading `#`).
- * Returns { explorer: {attr: value}, detector: {model, image, score, method, perchannel, keep: []}, notes: [text] }.
+ * Returns { explorer: {attr: value}, detector: {model, image, score, backend, method, perchannel, overlay, logy, keep: []}, notes: [text] }.
  * Explorer values are attribute strings; every value returned is valid.
  */
 export function parseHash(hash) {
@@ -86,6 +92,7 @@ export function serializeHash(explorer, detector) {
   };
   if (explorer) {
     for (const k of ['min', 'max', 'value', 'bits', 'signed', 'symmetric', 'restricted', 'decimals', 'sample']) put(`explorer.${k}`, explorer[k]);
+    if (explorer.logy) put('explorer.logy', true);
   }
   if (detector) {
     put('detector.model', detector.model);
@@ -94,6 +101,8 @@ export function serializeHash(explorer, detector) {
     if (detector.backend && detector.backend !== 'cpu') put('detector.backend', detector.backend);
     put('detector.method', detector.method);
     put('detector.perchannel', detector.perChannel);
+    if (detector.overlay) put('detector.overlay', true);
+    if (detector.logY) put('detector.logy', true);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);
   }
   // Readable links: `:` and `,` need no escaping in a fragment.

@@ -2,7 +2,7 @@
 // page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'};
 // out: {id, ok, ...} plus {type: 'progress', stage} while loading. Requests run one at a time, in
 // order (a GPU run awaits the device between its steps; nothing else may touch the models then).
-import init, { WasmDetector, WasmGpu, WasmQuantizer, inspectModel } from './pkg/qplay_wasm.js';
+import init, { WasmDetector, WasmGpu, WasmQuantizer, inspectModel, version } from './pkg/qplay_wasm.js';
 
 const ready = init();
 let detector = null;
@@ -77,23 +77,24 @@ function progress(id, stage) { postMessage({ id, type: 'progress', stage }); }
 const handlers = {
   async load({ id, bytes, profile }) {
     progress(id, 'parsing the ONNX file');
-    let summary = null;
-    try { summary = inspectModel(new Uint8Array(bytes)); } catch (e) { throw e; }
+    const summary = inspectModel(new Uint8Array(bytes));
     progress(id, 'planning (shape inference, constant folding)');
-    detector?.free();
-    int8?.free();
-    detector = null;
-    int8 = null;
-    model = { bytes, profile };
+    let next;
     try {
-      detector = new WasmDetector(new Uint8Array(bytes), profile ?? undefined);
+      next = new WasmDetector(new Uint8Array(bytes), profile ?? undefined);
     } catch (e) {
-      // Keep the summary: the page shows what the model is even when it cannot run.
+      // The model in use stays loaded (the page keeps showing it); the summary says what this one is.
       return { ok: false, error: e.message, summary };
     }
+    // Only a model that loaded replaces the one in use.
+    detector?.free();
+    int8?.free();
+    detector = next;
+    int8 = null;
+    model = { bytes, profile };
     if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
     const placement = await follow(detector);
-    return { ok: true, ...detector.info(), backend: backendInfo(placement ? { fp32: placement } : null) };
+    return { ok: true, ...detector.info(), version: version(), backend: backendInfo(placement ? { fp32: placement } : null) };
   },
   async detect({ width, height, rgba }) {
     if (!detector) throw new Error('no model is loaded');

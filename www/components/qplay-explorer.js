@@ -168,7 +168,7 @@ function parseBool(v, dflt) {
 }
 
 export class QplayExplorer extends HTMLElement {
-  static observedAttributes = ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'preset', 'hide'];
+  static observedAttributes = ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'logy', 'preset', 'hide'];
 
   constructor() {
     super();
@@ -202,6 +202,7 @@ export class QplayExplorer extends HTMLElement {
     else if (['signed', 'symmetric', 'restricted'].includes(name)) this.state[name] = parseBool(v, name === 'signed');
     else if (name === 'bits' || name === 'decimals') this.state[name] = Number(v);
     else if (name === 'sample') this.state.sample = v;
+    else if (name === 'logy') this.state.logy = parseBool(v, false);
     this.syncForm();
     this.render();
   }
@@ -255,7 +256,7 @@ export class QplayExplorer extends HTMLElement {
   get settings() {
     const s = this.state;
     return { min: this.text.min, max: this.text.max, value: this.text.value, bits: s.bits, signed: s.signed,
-      symmetric: s.symmetric, restricted: s.restricted, decimals: s.decimals, sample: s.sample };
+      symmetric: s.symmetric, restricted: s.restricted, decimals: s.decimals, sample: s.sample, logy: s.logy };
   }
 
   applySeed() {

@@ -1,0 +1,71 @@
+// A user's own Ultralytics exports, dropped into the page with zero configuration (issue #12):
+// the class names come from the file's metadata, a pose model's keypoints are drawn, a float16
+// export loads and says it was converted. The files are real Ultralytics exports
+// (tests/fixtures/make_ultralytics_fixtures.py; random weights, so the boxes mean nothing — the
+// decoding itself is checked against Ultralytics' post-processing in crate/core/tests/ultralytics.rs).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { open, ARTIFACTS } from './browser.mjs';
+
+const FIX = fileURLToPath(new URL('./fixtures/ultralytics/', import.meta.url));
+let s;
+before(async () => { s = await open('index.html'); });
+after(async () => s && s.close());
+
+const det = () => s.page.locator('qplay-detector');
+const upload = (name) => ({ name, mimeType: 'application/octet-stream', buffer: readFileSync(FIX + name) });
+/** Uploads a model and waits for its first result on the current photo; returns {result, assumed, summary}. */
+async function load(name) {
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
+  await det().locator('input[name=model]').setInputFiles(upload(name));
+  await s.page.waitForFunction((n) => {
+    const el = document.querySelector('qplay-detector');
+    const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
+    return !el.running && c.includes(`by ${n} (FP32)`);
+  }, name, { timeout: 180_000 });
+  return det().evaluate((el) => ({
+    result: el.result,
+    assumed: el.shadowRoot.querySelector('ul.assumed').textContent,
+    summary: el.shadowRoot.querySelector('.summary').textContent,
+    error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
+  }));
+}
+
+test('a YOLOv8 export with 18 custom classes: labels from its metadata, not `class N`', async () => {
+  const r = await load('yolov8_custom18.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.assumed, /18 class names from the model's metadata/);
+  assert.ok(r.result.detections.length > 0, 'random weights still give boxes at the default threshold');
+  const names = JSON.parse(readFileSync(FIX + 'yolov8_custom18/expected.json')).names;
+  for (const d of r.result.detections) {
+    assert.ok(Object.values(names).includes(d.label), `label ${d.label}`);
+    assert.doesNotMatch(d.label, /^class \d+$/);
+  }
+  const list = await det().evaluate((el) => el.shadowRoot.querySelector('ol.dets').textContent);
+  assert.ok(Object.values(names).some((n) => list.includes(n)), list);
+});
+
+test('a YOLOv8-pose export: 17 keypoints per box, drawn', async () => {
+  const r = await load('yolov8_pose.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.assumed, /Ultralytics `pose` model/);
+  assert.match(r.assumed, /17 keypoints × 3/);
+  assert.ok(r.result.detections.length > 0);
+  for (const d of r.result.detections) {
+    assert.equal(d.keypoints.length, 17);
+    assert.equal(d.keypoint_scores.length, 17);
+  }
+  await det().locator('canvas.fp32').screenshot({ path: `${ARTIFACTS}upload-pose.png` });
+});
+
+test('a float16 export (Ultralytics half=True) loads and the summary says it was converted', async () => {
+  const r = await load('yolov8_half.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.summary, /float16 tensors .* were converted to float32/);
+  assert.match(r.summary, /Every op is supported/);
+  assert.ok(Array.isArray(r.result.detections));
+});
+
+test('no page errors', () => assert.deepEqual(s.errors, []));

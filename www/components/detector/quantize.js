@@ -1,0 +1,138 @@
+// The detector's Quantize box: one run at a time, its stage, progress and Cancel beside the
+// button that started it (the button disabled meanwhile), what happened said there when it ends
+// (done, cancelled, failed), and the settings as a runnable `qplay quantize` command.
+import { imageData } from '../../engine.js';
+import { BASE, SAMPLES, fileStem, shortName } from './model-source.js';
+
+/** The CLI's defaults (README, "The CLI"): options equal to them are left out of the command. */
+export const CLI_DEFAULTS = { method: 'mse', perChannel: true };
+
+/** A word for a POSIX shell: as it is when it needs no quoting, else in single quotes. */
+export function shellWord(s) {
+  const t = String(s);
+  return /^[\w@%+=:,./-]+$/.test(t) ? t : `'${t.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The `qplay quantize` command for these settings: `model` (a path: the built-in model's file in
+ * the repository, or the user's file name), `calib` (a folder), `profile` (a profile file, or
+ * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
+ * from the CLI's default, and `-o` the file the page's download is called.
+ */
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0 }) {
+  const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
+  if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
+  if (!perChannel) parts.push('--per-tensor');
+  if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
+  if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
+  if (profile) parts.push('--profile', shellWord(profile));
+  parts.push('-o', shellWord(`${fileStem(model)}_int8_qdq.onnx`));
+  return parts.join(' ');
+}
+
+/** The share of the work a stage says is done ("… 3 of 7 …" → 3/7), or null when it does not say. */
+export function stageFraction(stage) {
+  const all = [...String(stage).matchAll(/(\d+) of (\d+)/g)];
+  const m = all.at(-1);
+  return m && Number(m[2]) > 0 ? Math.min(1, Number(m[1]) / Number(m[2])) : null;
+}
+
+/** Methods of <qplay-detector> (assigned to its prototype). */
+export const quantizeMethods = {
+  async quantize() {
+    // One run at a time: the button is disabled while one runs, and a second start is ignored.
+    if (this.quantizing) return;
+    if (!this.info) { this.showError('Load a model first.', 'no-model'); return; }
+    const method = this.$('select[name=method]').value;
+    const perChannel = this.$('input[name=perChannel]').checked;
+    const modelId = this.modelId;
+    const name = shortName(this.modelName);
+    this.clearError();
+    this.quantizing = true;
+    this.quantCancelled = false; // set by cancel(), which may come before the worker has the job
+    this.setQuantBusy(true);
+    this.quantStage('decoding the calibration photos…');
+    const t0 = performance.now();
+    try {
+      const images = [];
+      if (this.$('input[name=use-samples]').checked) for (const n of SAMPLES) images.push({ name: n, data: (await imageData(`${BASE}samples/${n}`)).data });
+      images.push(...this.calib);
+      if (this.quantCancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
+      if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
+      const keepFp32 = [...(this.keepFp32 ?? [])];
+      const autoMixed = this.autoMixed();
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, score: this.score, iou: this.info.profile.iou_threshold },
+        (stage) => this.quantStage(stage));
+      // Another model was loaded meanwhile: this INT8 model is not of the model in use.
+      if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
+      this.quantizations = (this.quantizations ?? 0) + 1;
+      this.int8 = { ...r, modelId, seq: this.quantizations };
+      if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
+      this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);
+      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers int8, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
+      this.dataset.int8 = '';
+      this.$('.int8-pane').hidden = false;
+      this.renderReport(this.int8);
+      this.emit('qplay-quantized', { report: r.report, seconds: r.seconds });
+      this.render();
+      await this.run();
+    } catch (e) {
+      if (e.cancelled) {
+        this.quantDone(`Quantization cancelled after ${((performance.now() - t0) / 1000).toFixed(1)} s; no INT8 model was made, the ${name} (FP32) stays in use.`, 'cancelled');
+        return;
+      }
+      this.quantDone(`Quantization failed: ${e.message}`, 'failed');
+      this.showError(`Quantization failed: ${e.message}`, 'quantize');
+    } finally {
+      this.quantizing = false;
+      this.setQuantBusy(false);
+    }
+  },
+
+  /** While a run is on: the Quantize and "Keep FP32" buttons disabled, the stage, bar and Cancel shown beside it. */
+  setQuantBusy(busy) {
+    const $ = this.$;
+    $('button[name=quantize]').disabled = busy;
+    $('button[name=quantize]').textContent = busy ? 'Quantizing…' : 'Quantize';
+    for (const b of this.shadowRoot.querySelectorAll('button[data-keep]')) b.disabled = busy;
+    $('.qprogress').hidden = !busy;
+    if (busy) { $('.qresult').textContent = ''; $('.qresult').className = 'qresult note'; }
+  },
+
+  /** A stage of the run: beside the button (with a bar when the stage says how far it is), and as a qplay-progress event. */
+  quantStage(stage) {
+    this.$('.qstage').textContent = stage;
+    const bar = this.$('.qbar');
+    const f = stageFraction(stage);
+    if (f === null) bar.removeAttribute('value'); else { bar.max = 1; bar.value = f; }
+    this.emit('qplay-progress', { stage });
+  },
+
+  /** What the run ended with, said under the button: done, cancelled or failed. */
+  quantDone(text, kind) {
+    const p = this.$('.qresult');
+    p.textContent = text;
+    p.className = `qresult note ${kind}`;
+    p.dataset.outcome = kind;
+  },
+
+  /** The automatic mixed-precision count (0–20; anything else counts as 0). */
+  autoMixed() {
+    const k = Math.trunc(Number(this.$('input[name=autoMixed]').value));
+    return Number.isFinite(k) && k > 0 ? Math.min(k, 20) : 0;
+  },
+
+  /** The current quantization settings as a `qplay quantize` command that runs from the repository's root. */
+  configCommand() {
+    const own = this.calib?.length ?? 0;
+    const samples = this.$('input[name=use-samples]').checked;
+    return quantizeCommand({
+      model: this.modelPath ?? 'model.onnx',
+      // The sample photos are www/samples in the repository; the user's own images are in a folder of theirs.
+      calib: samples && !own ? 'www/samples' : 'calibration_images',
+      profile: this.profileFile ?? null,
+      method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
+      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(),
+    });
+  },
+};

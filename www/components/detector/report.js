@@ -1,0 +1,211 @@
+// The detector's quantization report: summary, worst layers (with "Keep FP32"), the charts
+// (report-charts.js), before → after a "Keep FP32" re-run, the command, and the downloads.
+import { fmt } from '../../qplay.js';
+import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from '../report-charts.js';
+import { fileStem } from './model-source.js';
+import { db, esc } from './util.js';
+
+/** Methods of <qplay-detector> (assigned to its prototype). */
+export const reportMethods = {
+  renderReport(r) {
+    const rep = r.report;
+    const mb = (b) => (b / 1e6).toFixed(2);
+    if (this.downloadUrl) URL.revokeObjectURL(this.downloadUrl);
+    this.downloadUrl = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
+    // Download names from the model's file: person_ssdlite_int8_qdq.onnx, my_model_int8_report.json.
+    const base = fileStem(this.modelPath ?? this.modelName);
+    const before = this.compare && this.compare.modelId === r.modelId ? this.compare : null;
+    const worst = sortLayers(rep.layers, 'output').slice(0, 8);
+    this.$('.qreport').hidden = false;
+    this.$('.qreport-body').innerHTML = `
+      <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
+        ${rep.layers.length} layers int8, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
+        ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
+      <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${before && typeof before.sqnr[k] === 'number' ? `${before.sqnr[k].toFixed(1)} → ` : ''}${v.toFixed(1)} dB`).join(' · ')}
+        ${before ? `<span class="note">(before → after keeping <code>${esc(before.kept)}</code> FP32)</span>` : ''}</p>
+      <p class="before-after" ${before ? '' : 'hidden'}></p>
+      ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
+      ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
+      <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
+      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
+        <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
+        <td><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button></td></tr>`).join('')}
+      </tbody></table></div>
+      <div class="charts">
+        <figure class="chart" data-chart="sqnr"><div class="chart-h"><b class="grow">Per-layer SQNR, worst first</b>
+          <label>sort by <select name="metric" aria-label="SQNR metric">${Object.entries(METRICS).filter(([k]) => k !== 'sensitivity' || rep.layers.some((l) => typeof l.sensitivity_sqnr_db === 'number'))
+            .map(([k, m]) => `<option value="${k}"${k === this.view.metric ? ' selected' : ''}>${esc(m.label)}</option>`).join('')}</select></label>
+          ${exportButtons('per-layer SQNR')}</div>
+          <div class="scroll sqnr" part="chart"></div>
+          <p class="note">Click a bar (or focus it with Tab and press Enter; arrow keys move) to see that layer's histograms and per-channel scales below.</p></figure>
+        <figure class="chart layer" data-chart="layer"><div class="layer-h"></div>
+          <div class="hists">
+            <figure class="chart" data-chart="weights"><div class="chart-h"><b class="grow">Weights</b>${exportButtons('weight histogram')}</div><div class="svg weights"></div></figure>
+            <figure class="chart" data-chart="activations"><div class="chart-h"><b class="grow">Activations (calibration)</b>
+              <label><input type="checkbox" name="logy"${this.view.logY ? ' checked' : ''}> log-y</label>${exportButtons('activation histogram')}</div><div class="svg activations"></div></figure>
+          </div>
+          <p class="formula">x̂ = (q − Z) · Δ, q = clamp(round(x / Δ) + Z, −128, 127): Δ (scale) and Z (zero-point) per output channel of the weights; Z = 0 (symmetric).</p>
+          <div class="scroll channels"></div></figure>
+        <div class="pairs">
+          <figure class="chart" data-chart="size"><div class="chart-h"><b class="grow">Model size</b>${exportButtons('size')}</div><div class="svg size"></div></figure>
+          <figure class="chart" data-chart="latency"><div class="chart-h"><b class="grow">Latency (this frame)</b>${exportButtons('latency')}</div><div class="svg latency"></div></figure>
+        </div>
+      </div>
+      <p><button type="button" name="copy-config">Copy settings as a qplay command</button> <span class="copied note" aria-live="polite"></span><br>
+        <code class="command"></code> <span class="command-note note"></span></p>
+      <p><a class="dl" download="${esc(base)}_int8_qdq.onnx" href="${this.downloadUrl}">Download the INT8 model (.onnx)</a>
+         <a class="dl report-dl" download="${esc(base)}_int8_report.json">Download the report (.json)</a></p>
+      <p class="note">The INT8 pane runs the exported QDQ file after reloading it (what you download is what ran). Its convolutions
+        run on qplay's int8 kernels (the QDQ pattern lowered to integer convolutions, exact int32 sums, SIMD128).</p>`;
+    this.chartBase = base;
+    if (!rep.layers.some((l) => l.node === this.view.selected)) this.view.selected = worst[0]?.node ?? null;
+    if (this.view.metric === 'sensitivity' && !rep.layers.some((l) => typeof l.sensitivity_sqnr_db === 'number')) this.view.metric = 'output';
+    this.renderSqnr();
+    this.renderLayer();
+    this.$('.svg.size').innerHTML = pairBars({ title: 'Model file size', fp32: rep.fp32_bytes / 1e6, int8: rep.int8_bytes / 1e6, unit: 'MB',
+      note: `INT8 is ${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}× the FP32 file (int8 weights, int32 biases, Q/DQ nodes)` });
+    this.renderLatency();
+    this.showCommand();
+  },
+
+  /** The command "Copy settings" copies, shown under the button (it follows the settings). */
+  showCommand() {
+    const code = this.$('.qreport .command');
+    if (!code) return;
+    const cmd = this.configCommand();
+    code.textContent = cmd;
+    this.$('.qreport .command-note').textContent = / --calib calibration_images /.test(cmd)
+      ? 'calibration_images: a folder with your calibration images (and the photos of www/samples when "calibrate with the sample photos" is ticked).' : '';
+  },
+
+  /** The report JSON to download: the quantization report plus where and how it ran (backend,
+   * adapter, threads, this image's latency, the browser, qplay's version). */
+  reportJson() {
+    const r = this.int8;
+    const b = this.backendInfo ?? { backend: 'cpu' };
+    const res = this.result?.int8 ? this.result : null;
+    return {
+      ...r.report, quantize_seconds: r.seconds,
+      model: { name: this.modelName, file: this.modelPath ?? null },
+      environment: {
+        qplay_version: this.info?.version ?? null, user_agent: navigator.userAgent,
+        backend: b.backend, adapter: b.backend === 'webgpu' ? b.adapter ?? null : null, threads: 1,
+      },
+      latency_ms: res ? { image: this.image?.name ?? null, fp32: res.timings, int8: res.int8.timings } : null,
+    };
+  },
+
+  /** Points the report link at the current report JSON (its latency changes with each frame). */
+  updateReportLink() {
+    const a = this.$('.qreport a.report-dl');
+    if (!a || !this.int8) return;
+    if (this.reportUrl) URL.revokeObjectURL(this.reportUrl);
+    this.reportUrl = URL.createObjectURL(new Blob([JSON.stringify(this.reportJson(), null, 2)], { type: 'application/json' }));
+    a.href = this.reportUrl;
+  },
+
+  /** Before → after a "Keep FP32" re-run, on the same image: agreement with FP32. */
+  showBeforeAfter(now) {
+    const p = this.$('.qreport .before-after');
+    const c = this.compare;
+    if (!p || !c || c.modelId !== this.modelId || !c.agree || c.imageId !== this.image?.id || !now) return;
+    const f = (a) => `${a.matched} of ${a.total} matched${a.matched ? `, mean IoU ${a.meanIou.toFixed(3)}` : ''}, ${a.missed} missed, ${a.extra} extra`;
+    p.hidden = false;
+    p.textContent = `Agreement on ${this.image.name}: ${f(c.agree)} → ${f(now)} (before → after keeping ${c.kept} FP32).`;
+  },
+
+  /** The SQNR bars, sorted worst first by the chosen metric. */
+  renderSqnr(focus = false) {
+    const rep = this.int8?.report;
+    const box = this.$('.scroll.sqnr');
+    if (!rep || !box) return;
+    const top = box.scrollTop;
+    box.innerHTML = sqnrBars(rep.layers, { metric: this.view.metric, selected: this.view.selected });
+    box.scrollTop = top;
+    if (focus) box.querySelector(`g.bar[data-node="${CSS.escape(this.view.selected)}"]`)?.focus();
+  },
+
+  selectLayer(node, focus = false) {
+    this.view.selected = node;
+    this.renderSqnr(focus);
+    this.renderLayer();
+  },
+
+  /** The selected layer: weight and activation histograms, per-channel scales. */
+  renderLayer() {
+    const rep = this.int8?.report;
+    const l = rep?.layers.find((x) => x.node === this.view.selected);
+    if (!l) return;
+    const a = l.activation;
+    const amax = Math.max(Math.abs(l.weight_range[0]), Math.abs(l.weight_range[1]));
+    this.$('.layer-h').innerHTML = `<span>Layer <code title="${esc(l.node)}">${esc(l.node)}</code> (${esc(l.op)})</span>
+      <span>output SQNR <b>${db(l.output_sqnr_db)} dB</b> · weight SQNR ${db(l.weight_sqnr_db)} dB${typeof l.sensitivity_sqnr_db === 'number' ? ` · sensitivity ${db(l.sensitivity_sqnr_db)} dB` : ''}
+        · activation <code>${esc(truncate(a.tensor, 40))}</code> Δ ${esc(fmt(a.scale, 4))}, Z ${a.zero_point}, ${fmtPct(a.clipped_pct)} clipped</span>
+      <button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep this layer FP32 and re-run</button>`;
+    this.$('.svg.weights').innerHTML = histogramChart(l.weight_histogram, {
+      title: `weights: ${truncate(l.node, 46)}`, logY: this.view.logY,
+      lines: [{ lo: -amax, hi: amax, color: '#0072B2', dash: '', chosen: true, short: '±max|w|',
+        label: `±max|w| = ±${fmt(amax, 4)}: int8 range, symmetric, no clipping` }],
+      note: l.weight_scales > 1 ? `per channel: ${l.weight_scales} channels, each its own ±max|w| (table below)` : 'per tensor: one scale',
+    });
+    this.$('.svg.activations').innerHTML = histogramChart(a.histogram, {
+      title: `input: ${truncate(a.tensor, 46)}`, logY: this.view.logY, lines: methodLines(a),
+      note: `${rep.calibration_inputs} calibration images · observed [${fmt(a.observed[0], 4)}, ${fmt(a.observed[1], 4)}]`,
+    });
+    const scales = l.channel_scales ?? [];
+    this.$('.scroll.channels').innerHTML = `<table class="channels"><thead><tr><th class="n">channel</th><th class="n">Δ (scale)</th><th class="n">Z (zero-point)</th><th>covers [−128·Δ, 127·Δ]</th></tr></thead><tbody>
+      ${scales.map((sc, c) => `<tr><td class="n">${scales.length > 1 ? c : 'all'}</td><td class="n">${esc(fmt(sc, 5))}</td><td class="n">0</td><td>[${esc(fmt(-128 * sc, 4))}, ${esc(fmt(127 * sc, 4))}]</td></tr>`).join('')}
+      </tbody></table>`;
+  },
+
+  /** FP32 vs INT8 inference time on the current frame. */
+  renderLatency() {
+    const box = this.$('.svg.latency');
+    if (!box || !this.int8) return;
+    const r = this.result;
+    this.updateReportLink();
+    box.innerHTML = pairBars({ title: 'Inference time, this frame (wasm, 1 thread)', fp32: r?.int8 ? r.timings.inference : undefined,
+      int8: r?.int8?.timings.inference, unit: 'ms', format: (v) => v.toFixed(1),
+      note: 'one frame each; INT8 on the int8 kernels' });
+  },
+
+  exportChart(figure, kind) {
+    const svg = figure?.querySelector('svg');
+    if (!svg) return;
+    const name = `${this.chartBase ?? 'model'}_${figure.dataset.chart}${figure.dataset.chart === 'sqnr' ? `_${this.view.metric}` : ''}`;
+    exportChart(svg, name, kind).catch((e) => this.showError(`Export failed: ${e.message}`, 'export'));
+  },
+};
+
+/** Per-frame agreement of INT8 with FP32: greedy matching at IoU ≥ 0.5, same class. */
+export function agreementStats(fp, q) {
+  const iou = (a, b) => {
+    const iw = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])), ih = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+    const i = iw * ih;
+    return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
+  };
+  const used = new Set();
+  const matches = [];
+  for (const f of fp) {
+    let best = -1, bi = 0.5;
+    q.forEach((d, j) => { const v = iou(f.bbox, d.bbox); if (!used.has(j) && d.class === f.class && v >= bi) { bi = v; best = j; } });
+    if (best >= 0) { used.add(best); matches.push([bi, q[best].score - f.score]); }
+  }
+  const missed = fp.length - matches.length, extra = q.length - matches.length;
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return { matched: matches.length, total: fp.length, missed, extra, meanIou: mean(matches.map((m) => m[0])), meanScore: mean(matches.map((m) => m[1])), matches };
+}
+
+/** The agreement line: "Agreement: 1 of 1 FP32 boxes matched by INT8 (mean IoU …) · 0 missed · 0 extra". */
+export function agreement(fp, q) {
+  const { matches, missed, extra } = agreementStats(fp, q);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return `Agreement: ${matches.length} of ${fp.length} FP32 boxes matched by INT8` +
+    (matches.length ? ` (mean IoU ${mean(matches.map((m) => m[0])).toFixed(3)}, mean score change ${mean(matches.map((m) => m[1])) >= 0 ? '+' : ''}${mean(matches.map((m) => m[1])).toFixed(3)})` : '') +
+    ` · ${missed} missed · ${extra} extra`;
+}
+
+function exportButtons(what) {
+  return `<span><button type="button" data-export="png" aria-label="download the ${what} chart as PNG">PNG</button>
+    <button type="button" data-export="svg" aria-label="download the ${what} chart as SVG">SVG</button></span>`;
+}
