@@ -9,7 +9,8 @@ quantizers. Developers run it (needs onnxruntime, numpy, pillow and a release bu
     python3 scripts/compare_ort_quant.py [--model www/models/person_ssdlite.onnx] [--json out.json]
         [--matrix] [--methods minmax,percentile,entropy,mse] [--no-mixed] [--markdown]
 
---matrix runs every combination of observer x {per-channel, per-tensor weights} x
+Without --matrix: qplay's default (the recipe chosen by measurement on held-out calibration
+inputs), `--recipe fixed`, and each observer. --matrix runs every combination of observer x {per-channel, per-tensor weights} x
 {cross-layer equalization on, off} x {bias correction on, off} (and onnxruntime per channel and
 per tensor); without it, each observer with qplay's default options plus --auto-mixed 2 and 4.
 """
@@ -88,6 +89,8 @@ def main():
                         extra += ["--equalize" if cle else "--no-equalize", "--bias-correction" if bc else "--no-bias-correction"]
                         qplay_run(f"qplay {method:10} {'per-tensor ' if pt else 'per-channel'} CLE {'on ' if cle else 'off'} BC {'on ' if bc else 'off'}", extra)
     else:
+        qplay_run("qplay quantize (default: recipe chosen by measurement)", [])
+        qplay_run("qplay quantize --recipe fixed (MSE, CLE, BC)", ["--recipe", "fixed"])
         for method in methods:
             qplay_run(f"qplay quantize --method {method}", ["--method", method])
     if not args.no_mixed:

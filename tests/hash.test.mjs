@@ -160,7 +160,7 @@ test('a hash with bad values: the page loads with the defaults and a note, no er
     const det = page.locator('qplay-detector');
     assert.equal(await det.locator('input[name=score]').inputValue(), '0.5');
     assert.equal(await det.locator('select[name=builtin]').inputValue(), 'person');
-    assert.equal(await det.locator('select[name=method]').inputValue(), 'mse');
+    assert.equal(await det.locator('select[name=method]').inputValue(), 'auto');
     await page.locator('header').screenshot({ path: `${ARTIFACTS}hash-header.png` });
     await page.screenshot({ path: `${ARTIFACTS}hash-bad-note.png` });
     await note.locator('button').click();

@@ -218,7 +218,7 @@ test('Copy settings as a qplay command: a model path that exists, the sample fol
   assert.ok(statSync(join(ROOT, 'www/samples')).isDirectory());
   assert.equal(opts[opts.indexOf('--method') + 1], 'minmax');
   assert.ok(opts.includes('--per-tensor'));
-  await det().locator('select[name=method]').selectOption('mse');
+  await det().locator('select[name=method]').selectOption('auto');
   await det().locator('input[name=perChannel]').setChecked(true);
   assert.equal(await text('.qreport .command'), 'qplay quantize www/models/blazeface_short.onnx --calib www/samples -o blazeface_short_int8_qdq.onnx', 'defaults are left out');
 

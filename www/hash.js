@@ -15,7 +15,7 @@
 //   detector.backend                             cpu, webgpu
 //   detector.overlay                             true / false (INT8 boxes overlaid on the FP32 pane)
 //   detector.logy                                true / false (log-y of the report's histograms)
-//   detector.method                              mse, percentile, minmax, entropy, ema
+//   detector.method                              auto, mse, percentile, minmax, entropy, ema
 //   detector.perchannel                          true / false
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
 // Keys may come in any order and any may be left out (the component's default is used). A value that
@@ -27,7 +27,7 @@ export const EXPLORER_SAMPLES = ['gaussian', 'uniform', 'outliers', 'relu', 'w:e
 // component, whose attributes must be set before it starts.
 export const DETECTOR_MODELS = ['person', 'face'];
 export const DETECTOR_IMAGES = ['person.jpg', 'horses.jpg', 'kite.jpg', 'dog.jpg', 'astronaut.png', 'coffee.png', 'camera.png'];
-export const DETECTOR_METHODS = ['mse', 'percentile', 'minmax', 'entropy', 'ema'];
+export const DETECTOR_METHODS = ['auto', 'mse', 'percentile', 'minmax', 'entropy', 'ema'];
 
 const number = (s) => {
   const t = s.trim().replace('−', '-');

@@ -37,7 +37,7 @@ import { esc, drawKeypoints } from './detector/util.js';
 
 export { SAMPLES };
 export const BUILTIN_MODELS = Object.keys(BUILTIN);
-export const METHODS = ['mse', 'percentile', 'minmax', 'entropy', 'ema'];
+export const METHODS = ['auto', 'mse', 'percentile', 'minmax', 'entropy', 'ema'];
 /** Controls the `hide` attribute can hide: name → what is hidden (in the shadow root). */
 export const HIDEABLE = {
   model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',

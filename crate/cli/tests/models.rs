@@ -219,10 +219,40 @@ fn quantize_and_compare() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("layers int8"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["method"], "mse");
     assert_eq!(r["calibration_inputs"], 7);
-    // Cross-layer equalization and bias correction are on by default; each can be turned off.
-    assert!(text.contains("note: cross-layer equalization") && text.contains("note: bias correction"), "{text}");
+    // By default the recipe is chosen by measurement on held-out photos (every third one), and
+    // the output and the report say which won and what the others scored.
+    assert!(text.contains("chosen by measurement") && text.contains("← chosen"), "{text}");
+    let rc = &r["recipe"];
+    assert_eq!((rc["calibration_inputs"].as_u64(), rc["held_out_inputs"].as_u64()), (Some(5), Some(2)));
+    let scores = rc["scores"].as_array().unwrap();
+    let worst = |name: &str| scores.iter().find(|s| s["recipe"] == name).unwrap()["worst_db"].as_f64().unwrap();
+    assert!(worst(rc["chosen"].as_str().unwrap()) >= worst("minmax"), "{rc}");
+    // --recipe fixed: the defaults as they are (MSE, equalization and bias correction on); each
+    // can be turned off, and setting any part of the recipe fixes it too.
+    let (code, fixed, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--recipe",
+        "fixed",
+        "-o",
+        tmp("face_fixed.onnx").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(fixed.contains("method mse") && !fixed.contains("chosen by measurement"), "{fixed}");
+    assert!(fixed.contains("note: cross-layer equalization") && fixed.contains("note: bias correction"), "{fixed}");
+    for (args, want) in
+        [(&["--recipe", "auto", "--method", "mse"][..], "drop --method"), (&["--recipe", "best"][..], "use auto")]
+    {
+        let mut argv =
+            vec!["quantize", "www/models/blazeface_short.onnx", "--calib", "www/samples", "-o", "/tmp/x.onnx"];
+        argv.extend_from_slice(args);
+        let (code, _, err) = qplay(&argv);
+        assert_eq!(code, 2);
+        assert!(err.contains(want), "{err}");
+    }
     let (code, plain, err) = qplay(&[
         "quantize",
         "www/models/blazeface_short.onnx",

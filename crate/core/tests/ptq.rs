@@ -315,3 +315,35 @@ fn bias_correction_moves_the_quantized_layer_means_back() {
         plain.report.output_sqnr_db
     );
 }
+
+#[test]
+fn recipe_chosen_by_held_out_measurement_is_never_worse_than_plain_minmax() {
+    use qplay_core::ptq::recipe::{quantize_auto, CANDIDATES};
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    // Calibrated on horses and astronaut, scored on person (every third input is held out).
+    let calib = person_inputs(&["horses", "astronaut", "person"]);
+    let q = quantize_auto(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default(), &mut |_| {}).unwrap();
+    let c = q.report.recipe.as_ref().expect("the report says how the recipe was chosen");
+    assert_eq!((c.calibration_inputs, c.held_out_inputs), (2, 1));
+    assert_eq!(c.scores.len(), CANDIDATES.len());
+    let plain = c.scores.iter().find(|s| s.recipe == "minmax").unwrap();
+    let chosen = c.scores.iter().find(|s| s.recipe == c.chosen).unwrap();
+    for s in &c.scores {
+        assert!(s.worst_db.is_finite() && s.held_out_sqnr_db.len() == 2, "{s:?}");
+        assert!(
+            chosen.worst_db + 0.05 >= s.worst_db,
+            "{} {:.2} dB beats the chosen {:.2}",
+            s.recipe,
+            s.worst_db,
+            chosen.worst_db
+        );
+    }
+    assert!(chosen.worst_db >= plain.worst_db, "never worse than plain MinMax on held-out inputs");
+    // The final model is calibrated on all three inputs with the winner, and fully reported.
+    assert_eq!(q.report.calibration_inputs, 3);
+    assert_eq!(q.report.method, CANDIDATES.iter().find(|r| r.name == c.chosen).unwrap().method.name());
+    assert_eq!(q.report.output_sqnr_db.len(), 2);
+    assert!(q.report.notes[0].contains("chosen by measurement"), "{:?}", q.report.notes);
+    // On this model equalization is worth it (README: +9 dB), so the search keeps it.
+    assert_eq!(c.chosen, "mse+cle+bc", "{c:?}");
+}

@@ -305,8 +305,9 @@ impl WasmQuantizer {
         Ok(self.calib.len())
     }
 
-    /// Quantizes with `method` (minmax, ema, percentile, entropy, mse) and per-channel or
-    /// per-tensor weights; returns the report.
+    /// Quantizes with `method` (`auto`: the recipe chosen by measurement on held-out images,
+    /// `ptq::recipe`; or minmax, ema, percentile, entropy, mse with equalization and bias
+    /// correction on) and per-channel or per-tensor weights; returns the report.
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none). `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …).
@@ -319,8 +320,13 @@ impl WasmQuantizer {
         auto_mixed: usize,
         progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
+        let auto = method == "auto";
         let opts = qplay_core::ptq::PtqOptions {
-            method: qplay_core::quant::Calibration::parse(method).map_err(err)?,
+            method: if auto {
+                qplay_core::ptq::PtqOptions::default().method
+            } else {
+                qplay_core::quant::Calibration::parse(method).map_err(err)?
+            },
             per_channel,
             keep_fp32,
             auto_mixed,
@@ -331,9 +337,13 @@ impl WasmQuantizer {
                 let _ = f.call1(&JsValue::NULL, &JsValue::from_str(stage));
             }
         };
-        let mut q =
-            qplay_core::ptq::quantize_with_progress(&self.graph, &self.profile.input, &self.calib, &opts, &mut tell)
-                .map_err(err)?;
+        let (graph, input, calib) = (&self.graph, &self.profile.input, &self.calib);
+        let mut q = if auto {
+            qplay_core::ptq::recipe::quantize_auto(graph, input, calib, &opts, &mut tell)
+        } else {
+            qplay_core::ptq::quantize_with_progress(graph, input, calib, &opts, &mut tell)
+        }
+        .map_err(err)?;
         q.report.fp32_bytes = Some(original_bytes);
         self.onnx = q.onnx;
         to_js(&q.report)

@@ -5,7 +5,7 @@ import { imageData } from '../../engine.js';
 import { BASE, SAMPLES, fileStem, shortName } from './model-source.js';
 
 /** The CLI's defaults (README, "The CLI"): options equal to them are left out of the command. */
-export const CLI_DEFAULTS = { method: 'mse', perChannel: true };
+export const CLI_DEFAULTS = { method: 'auto', perChannel: true };
 
 /** A word for a POSIX shell: as it is when it needs no quoting, else in single quotes. */
 export function shellWord(s) {

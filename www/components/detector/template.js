@@ -137,7 +137,7 @@ TEMPLATE.innerHTML = `
     <fieldset class="quant">
       <legend>Quantize to INT8</legend>
       <label>Calibration method <select name="method" aria-label="calibration method">
-        <option value="mse">MSE (default)</option><option value="percentile">Percentile 99.99</option><option value="minmax">MinMax</option>
+        <option value="auto">Auto: chosen by measurement (default)</option><option value="mse">MSE</option><option value="percentile">Percentile 99.99</option><option value="minmax">MinMax</option>
         <option value="entropy">Entropy (KL)</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>

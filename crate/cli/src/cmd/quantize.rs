@@ -4,18 +4,18 @@ use super::common::{profile_for, read, read_image};
 use crate::args::Args;
 use qplay_core::detect::{auto::infer_profile_for, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Tensor};
-use qplay_core::ptq::{quantize, PtqOptions};
+use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--method percentile|minmax|ema|entropy|mse] \
+pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--recipe auto|fixed] [--method percentile|minmax|ema|entropy|mse] \
 [--per-tensor] [--int8-activations] [--equalize|--no-equalize] [--bias-correction|--no-bias-correction] [--keep-fp32 NODE,NODE] [--auto-mixed K] [--profile p.json] -o OUT.onnx [--report r.json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let a = Args::parse(
         argv,
-        &["calib", "method", "keep-fp32", "auto-mixed", "profile", "o", "out", "report"],
+        &["calib", "recipe", "method", "keep-fp32", "auto-mixed", "profile", "o", "out", "report"],
         &["per-tensor", "int8-activations", "equalize", "no-equalize", "bias-correction", "no-bias-correction"],
     )?;
     let defaults = PtqOptions::default();
@@ -43,6 +43,22 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         auto_mixed: a.opt("auto-mixed")?.unwrap_or(0),
         equalize: switch("equalize", "no-equalize", defaults.equalize)?,
         bias_correction: switch("bias-correction", "no-bias-correction", defaults.bias_correction)?,
+    };
+    // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
+    // user sets any part of it (or says --recipe fixed: the defaults as they are).
+    let recipe_flags = ["method", "equalize", "no-equalize", "bias-correction", "no-bias-correction"];
+    let set: Vec<&str> = recipe_flags.iter().copied().filter(|f| a.get(f).is_some() || a.flag(f)).collect();
+    let auto = match a.get("recipe") {
+        None => set.is_empty(),
+        Some("auto") if set.is_empty() => true,
+        Some("auto") => {
+            return Err(format!(
+                "--recipe auto chooses the observer, equalization and bias correction itself: drop --{}, or use --recipe fixed",
+                set.join(", --")
+            ))
+        }
+        Some("fixed") => false,
+        Some(other) => return Err(format!("--recipe {other}: use auto (chosen by measurement) or fixed")),
     };
     let bytes = read(Path::new(model))?;
     let graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
@@ -92,7 +108,12 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         ));
     }
     let t0 = Instant::now();
-    let mut q = quantize(&graph, &input, &calib, &opts).map_err(|e| e.to_string())?;
+    let mut q = if auto {
+        quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})
+    } else {
+        quantize(&graph, &input, &calib, &opts)
+    }
+    .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     q.report.fp32_bytes = Some(bytes.len());
     std::fs::write(&out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
@@ -113,6 +134,17 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     );
     for (name, db) in &r.output_sqnr_db {
         println!("  output {name}: SQNR {db:.1} dB vs FP32");
+    }
+    if let Some(c) = &r.recipe {
+        for sc in &c.scores {
+            let outs: Vec<String> = sc.held_out_sqnr_db.iter().map(|(n, d)| format!("{n} {d:.1}")).collect();
+            println!(
+                "  recipe {:<11} held-out SQNR dB: {}{}",
+                sc.recipe,
+                outs.join(", "),
+                if sc.recipe == c.chosen { "  ← chosen" } else { "" }
+            );
+        }
     }
     for n in &r.notes {
         println!("  note: {n}");

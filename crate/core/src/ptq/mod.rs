@@ -19,6 +19,7 @@
 
 pub mod bias_correction;
 pub mod equalize;
+pub mod recipe;
 
 use crate::model::{
     load_onnx, numel, passes::fold_batchnorm_into_conv, save_onnx, Attr, Attrs, DType, Graph, ModelError, Node, Plan,
@@ -148,6 +149,9 @@ pub struct Report {
     /// Wall time of each phase in milliseconds, in order (native builds; empty in wasm, where
     /// the page times the whole run itself).
     pub phase_ms: Vec<(&'static str, f64)>,
+    /// How the recipe was chosen, when it was chosen by measurement ([`recipe::quantize_auto`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<recipe::RecipeChoice>,
 }
 
 /// Wall-clock laps per phase; a no-op on wasm32, whose std has no clock.
@@ -210,6 +214,19 @@ pub fn quantize_with_progress(
     calib: &[Tensor],
     opts: &PtqOptions,
     progress: &mut dyn FnMut(&str),
+) -> Result<Quantized, Error> {
+    quantize_inner(graph, input, calib, opts, progress, true)
+}
+
+/// The quantization run; `measure: false` skips the report's measurements (the FP32 and QDQ
+/// runs for per-layer and output SQNR, histograms): what a candidate of the recipe search needs.
+pub(crate) fn quantize_inner(
+    graph: &Graph,
+    input: &str,
+    calib: &[Tensor],
+    opts: &PtqOptions,
+    progress: &mut dyn FnMut(&str),
+    measure: bool,
 ) -> Result<Quantized, Error> {
     if calib.is_empty() {
         return Err(QuantError::NoCalibrationData.into());
@@ -340,7 +357,7 @@ pub fn quantize_with_progress(
         targets.retain(|t| !by.contains(t));
         phases.lap("sensitivity (--auto-mixed)");
     }
-    let reference = report::Reference::new(&g, &registry, input, &shape)?;
+    let reference = if measure { Some(report::Reference::new(&g, &registry, input, &shape)?) } else { None };
     if let Some(bc) = bc {
         let k = bc.apply(&mut g, &targets);
         notes.push(format!("bias correction: {k} layers"));
@@ -358,9 +375,14 @@ pub fn quantize_with_progress(
     let onnx = save_onnx(&g, "qplay");
     let reloaded = load_onnx(&onnx)?;
     phases.lap("export and reload");
-    let output_sqnr_db =
-        report::measure(&reference, &reloaded, calib, opts.method, opts.activation, &mut layers, progress)?;
-    phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
+    let output_sqnr_db = match &reference {
+        Some(reference) => {
+            let db = report::measure(reference, &reloaded, calib, opts.method, opts.activation, &mut layers, progress)?;
+            phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
+            db
+        }
+        None => BTreeMap::new(),
+    };
     let report = Report {
         method: opts.method.name(),
         per_channel,
@@ -373,6 +395,7 @@ pub fn quantize_with_progress(
         output_sqnr_db,
         notes,
         phase_ms: phases.laps,
+        recipe: None,
     };
     Ok(Quantized { graph: reloaded, onnx, report })
 }
@@ -401,7 +424,7 @@ fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
 }
 
 /// SQNR (dB) of each graph output of `g` against the FP32 outputs, over `inputs`.
-fn output_sqnr(
+pub(crate) fn output_sqnr(
     g: &Graph,
     input: &str,
     inputs: &[Tensor],
