@@ -13,11 +13,16 @@ let backend = 'cpu';
 let gpu = null; // WasmGpu
 let gpuName = '';
 let gpuNote = null; // why the last WebGPU request fell back to the CPU, or how the device was recovered
+// The models that have run a frame on this GPU device: a model's first frame on a device includes
+// compiling its kernels (the browser finishes building the pipelines when they are first used), so
+// its timings are a warm-up.
+let warmed = new WeakSet();
 
 /** Opens a (new) WebGPU device. */
 async function openGpu() {
   try { gpu?.free(); } catch { /* already freed */ }
   gpu = null;
+  warmed = new WeakSet(); // a new device compiles every kernel again
   gpu = await WasmGpu.create();
   // wgpu's WebGPU backend leaves the adapter's name empty: ask the browser (GPUAdapterInfo).
   try {
@@ -177,7 +182,10 @@ async function runOne(d, width, height, px) {
     const t2 = performance.now();
     const detections = d.decode();
     const t3 = performance.now();
-    return { detections, on: 'webgpu', preOn, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
+    // A model's first frame on this device includes compiling its kernels: a warm-up.
+    const warmup = !warmed.has(d);
+    warmed.add(d);
+    return { detections, on: 'webgpu', preOn, warmup, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
   }
   const t0 = performance.now();
   d.preprocess(width, height, px);
@@ -186,7 +194,7 @@ async function runOne(d, width, height, px) {
   const t2 = performance.now();
   const detections = d.decode();
   const t3 = performance.now();
-  return { detections, on: 'cpu', preOn: 'cpu', timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
+  return { detections, on: 'cpu', preOn: 'cpu', warmup: false, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
 }
 
 // One request at a time, in arrival order.

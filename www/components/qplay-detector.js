@@ -31,7 +31,7 @@ import { display } from './detector/state.js';
 import { quantizeMethods } from './detector/quantize.js';
 import { agreement, agreementStats, reportMethods } from './detector/report.js';
 import { liveMethods } from './detector/live.js';
-import { backendMethods } from './detector/backend.js';
+import { backendMethods, timingsText } from './detector/backend.js';
 import { infoMethods, summaryHtml } from './detector/summary.js';
 import { esc, drawKeypoints } from './detector/util.js';
 
@@ -61,6 +61,7 @@ export class QplayDetector extends HTMLElement {
     this.modelId = 0; // bumped each time a model loads (results carry the id they were computed with)
     this.imageSeq = 0; // the same for images and video frames
     this.imageToken = 0; // the latest image asked for (an earlier one that decodes later is dropped)
+    this.backendGen = 0; // bumped by each switch of backend and each new worker (frames carry the one they were asked for in)
     this.view = { metric: 'output', selected: null, logY: false };
     this.whenReady = deferred();
     this.ready = this.whenReady.promise;
@@ -182,6 +183,7 @@ export class QplayDetector extends HTMLElement {
     $('button[name=clear-calib]').addEventListener('click', () => { this.calib = []; this.showCalibration(); });
     $('input[name=use-samples]').addEventListener('change', () => this.showCalibration());
     $('select[name=backend]').addEventListener('change', (e) => { this.start(); this.setBackend(e.target.value); this.changed(); });
+    $('button[name=bcancel]').addEventListener('click', () => this.cancelSwitch());
     $('input[name=overlay]').addEventListener('change', (e) => { this.setOverlay(e.target.checked); this.changed(); });
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
@@ -438,19 +440,7 @@ export class QplayDetector extends HTMLElement {
       this.status(this.info ? `download cancelled — still using: ${name}` : 'download cancelled — choose a model to load');
       return;
     }
-    this.engine.cancel();
-    this.resetInt8();
-    if (this.info && this.modelBytes) {
-      this.status(`cancelled — loading ${name} again`, true);
-      this.loadBytes(this.modelBytes, this.modelProfile, this.modelName, this.modelMeta).then(() => {
-        if (this.info) this.status(`${this.modelName}: ready (cancelled; loaded again)`);
-      });
-    } else {
-      this.info = null;
-      this.showModelChoice();
-      this.status('cancelled — choose a model to load');
-      this.render();
-    }
+    this.restartWorker(); // detector/backend.js
   }
 
   async setImage(src) {
@@ -494,23 +484,20 @@ export class QplayDetector extends HTMLElement {
     const image = this.image;
     const modelId = this.modelId;
     const int8Seq = this.int8?.seq ?? null; // the INT8 model the worker holds when it gets to this request
+    const gen = this.runGen = this.backendGen; // the backend generation (a switch asked for earlier has reached the worker first)
     // A still image shows "Detecting…" in place of a result that is not its own (a live frame keeps the last one until the next).
     if (!live) this.render();
     try {
       const r = await this.engine.detect(image.data);
+      this.frameBackend(gen, r); // ends a switch of backend this frame came after; a recovered device is shown
       if (modelId !== this.modelId || image !== this.image) return null;
-      Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq });
+      Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq, ranOn: r.backend?.backend ?? r.on });
       this.result = r;
       this.render();
-      if (r.recovered || (r.backend && r.backend.backend !== this.backendInfo?.backend)) {
-        this.backendInfo = { ...r.backend, note: r.recovered ?? r.backend.note };
-        this.$('select[name=backend]').value = r.backend.backend;
-        this.showBackend();
-      }
       this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, gpuBuffers: r.gpuBuffers, backend: r.on, recovered: r.recovered });
       return r;
     } catch (e) {
-      if (!e.cancelled) this.showError(`Detection failed: ${e.message}`, 'inference');
+      if (!e.cancelled) { this.frameBackend(gen, null); this.showError(`Detection failed: ${e.message}`, 'inference'); }
       return null;
     } finally {
       this.running = false;
@@ -525,6 +512,7 @@ export class QplayDetector extends HTMLElement {
     const v = display({
       model: this.info ? { id: this.modelId, name: shortName(this.modelName) } : null, image: this.image,
       result: this.result, int8: this.int8 ? { modelId: this.int8.modelId, seq: this.int8.seq } : null, loading: this.loading,
+      backend: this.displayBackend(),
     });
     const image = this.image;
     const overlay = this.$('input[name=overlay]').checked && v.int8;
@@ -549,9 +537,7 @@ export class QplayDetector extends HTMLElement {
     const timings = this.$(timingsSel);
     timings.classList.toggle('pending', !r);
     if (!r) { timings.textContent = pending ?? ''; this.$(listSel).innerHTML = ''; return; }
-    const t = r.timings;
-    timings.textContent = `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms · decode ${t.decode.toFixed(1)} ms (${r.on !== 'webgpu' ? 'wasm, CPU, 1 thread'
-      : r.preOn === 'gpu' ? 'WebGPU: the frame is pre-processed on the GPU, within inference; decoding on the CPU' : 'inference on WebGPU, pre-processing and decoding on the CPU'})`;
+    timings.textContent = timingsText(r);
     this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
   }
 
@@ -589,8 +575,6 @@ export class QplayDetector extends HTMLElement {
       drawKeypoints(ctx, d, lw);
     }
   }
-
-
 }
 
 Object.assign(QplayDetector.prototype, liveMethods, quantizeMethods, reportMethods, backendMethods, infoMethods);

@@ -28,6 +28,9 @@ TEMPLATE.innerHTML = `
   .qprogress { display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; flex: 1 1 100%; font-size: 13px; color: var(--qp-muted); }
   .qprogress .qstage { flex: 1 1 60%; min-width: 0; overflow-wrap: anywhere; }
   .qprogress .spin { display: inline-block; }
+  .backend-switch { display: inline-flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; font-size: 13px; color: var(--qp-muted); min-width: 0; }
+  .backend-switch .bstage { overflow-wrap: anywhere; }
+  .backend-switch .spin { display: inline-block; }
   .qresult:empty { display: none; }
   .qresult.cancelled, .qresult.failed { color: var(--qp-err); }
   button:disabled { opacity: 0.55; cursor: not-allowed; }
@@ -169,6 +172,8 @@ TEMPLATE.innerHTML = `
     </div>
     <div class="view-row"><label><input type="checkbox" name="overlay"> overlay INT8 on the FP32 pane</label>
       <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm SIMD128)</option><option value="webgpu">WebGPU</option></select></label>
+      <span class="backend-switch" role="status" hidden><span class="spin"></span><span class="bstage"></span>
+        <button type="button" name="bcancel">Cancel</button></span>
       <span class="backend-note note"></span></div>
     <div class="live" part="live" aria-live="off" hidden></div>
     <div class="agreement"></div>
