@@ -602,7 +602,10 @@ fn auto_centernet() {
     )
     .unwrap();
     let Decoder::Centernet(d) = &a.profile.decoder else { panic!("{:?}", a.profile.decoder) };
-    assert_eq!((d.heatmap_output.as_str(), d.wh_output.as_str(), d.offset_output.as_str()), ("hm", "wh", "reg"));
+    assert_eq!(
+        (d.heatmap_output.as_str(), d.wh_output.as_str(), d.offset_output.as_deref().unwrap()),
+        ("hm", "wh", "reg")
+    );
     assert_eq!(d.stride, 4.0);
     assert!(d.heatmap_logits);
     assert_eq!(a.profile.labels.len(), 80);

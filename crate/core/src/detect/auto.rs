@@ -9,7 +9,9 @@
 //! - one `[1, N, 5 + C]` with `N > 5 + C` → `yolov5`;
 //! - `[1, 896, 16]` + `[1, 896, 1]` → `blazeface`;
 //! - `[1, N, 1, 4]` (or `[1, N, 4]`) + `[1, N, K]` → `ssd_anchors` (TF SSD, background class 0);
-//! - `[1, C, H, W]` + `[1, 2, H, W]` + `[1, 2, H, W]` → `centernet`;
+//! - `[1, C, H, W]` heatmap + `[1, 2, H, W]` sizes + `[1, 2, H, W]` offsets → `centernet`; the same
+//!   channels last (`[1, H, W, C]`, TensorFlow), `[1, 4, H, W]` ltrb distances with or without
+//!   offsets, and a one-class heatmap with a `[1, 2·L, H, W]` landmark map (CenterFace);
 //! - one `[1, N, 6]` that is not a YOLOv5 anchor grid → `end2end` (boxes already selected);
 //! - one `[1, 56, N]` → a YOLOv8 pose output (1 class, 17 keypoints × 3), said as a guess.
 //!
@@ -21,7 +23,8 @@
 use super::meta::ModelMeta;
 use super::profile::End2End;
 use super::profile::{
-    coco80_labels, BlazeFace, CenterNet, ColorOrder, Decoder, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+    coco80_labels, AxisOrder, BlazeFace, BoxEncoding, CenterNet, ColorOrder, Decoder, LandmarkEncoding, Layout,
+    Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
 use super::DetectError;
 use crate::model::{Graph, ValueInfo};
@@ -67,7 +70,32 @@ pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<Auto
 /// Proposes a profile for a loaded model, reading its metadata first ([`ModelMeta`]: class
 /// names, export size, Ultralytics task and keypoint shape, end-to-end exports), then its shapes.
 pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
-    infer_profile_with(&graph.inputs, &graph.outputs, &ModelMeta::parse(&graph.metadata))
+    let mut meta = ModelMeta::parse(&graph.metadata);
+    meta.sigmoid_outputs = sigmoid_outputs(graph);
+    infer_profile_with(&graph.inputs, &graph.outputs, &meta)
+}
+
+/// Graph outputs computed by a Sigmoid (through layout-only ops: Reshape, Transpose, …), whose
+/// values are probabilities already.
+fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
+    const LAYOUT: [&str; 6] = ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze"];
+    let producer = |name: &str| graph.nodes.iter().find(|n| n.outputs.iter().any(|o| o == name));
+    graph
+        .outputs
+        .iter()
+        .filter(|o| {
+            let mut name = o.name.as_str();
+            for _ in 0..8 {
+                match producer(name) {
+                    Some(n) if n.op_type == "Sigmoid" => return true,
+                    Some(n) if LAYOUT.contains(&n.op_type.as_str()) && !n.inputs.is_empty() => name = &n.inputs[0],
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .map(|o| o.name.clone())
+        .collect()
 }
 
 /// [`infer_profile`] with what the file's metadata says.
@@ -153,6 +181,19 @@ pub fn infer_profile_with(
             assumed.push("score threshold 0.3, IoU threshold 0.5".into());
             ([0.408, 0.447, 0.470], [0.289, 0.274, 0.278], ColorOrder::Bgr, Resize::Letterbox { pad: 0.0 }, 0.3, 0.5)
         }
+        Kind::CenterNetTf => {
+            assumed.push(
+                "RGB pixels 0..255, letterboxed with black padding (TensorFlow detection exports normalise inside the graph)"
+                    .into(),
+            );
+            assumed.push("score threshold 0.3, IoU threshold 0.5".into());
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 0.0 }, 0.3, 0.5)
+        }
+        Kind::CenterFace => {
+            assumed.push("RGB pixels 0..255 (no normalisation) stretched to the input (CenterFace's demo)".into());
+            assumed.push("score threshold 0.5, IoU threshold 0.3 (CenterFace's demo)".into());
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.3)
+        }
         Kind::BlazeFace => {
             assumed.push("RGB pixels scaled to −1..1 (pixel/127.5 − 1) and stretched to the input (MediaPipe)".into());
             assumed.push("score threshold 0.5, IoU threshold 0.3 (MediaPipe face detection)".into());
@@ -161,7 +202,7 @@ pub fn infer_profile_with(
     };
 
     let labels = match (kind, decoder.classes, &meta.names) {
-        (Kind::BlazeFace, _, _) => vec!["face".to_string()],
+        (Kind::BlazeFace | Kind::CenterFace, _, None) => vec!["face".to_string()],
         (_, c, Some(names)) => {
             let key = meta.names_key.as_deref().unwrap_or("names");
             match c {
@@ -190,10 +231,7 @@ pub fn infer_profile_with(
     let mut decoder = decoder.decoder;
     if let (Decoder::Centernet(c), Some(grid_h)) = (&mut decoder, grid_h) {
         c.stride = size[1] as f32 / grid_h as f32;
-        assumed.push(format!(
-            "heatmap stride {} input pixels per cell; the heatmap holds logits (a sigmoid is applied)",
-            c.stride
-        ));
+        assumed.push(format!("heatmap stride {} input pixels per cell", c.stride));
     }
 
     let profile = Profile {
@@ -219,6 +257,9 @@ enum Kind {
     Yolo,
     Ssd,
     CenterNet,
+    /// CenterNet exported from TensorFlow (channels-last outputs).
+    CenterNetTf,
+    CenterFace,
     BlazeFace,
 }
 
@@ -228,7 +269,8 @@ impl Kind {
         match self {
             Kind::Yolo => (640, 640),
             Kind::Ssd => (300, 300),
-            Kind::CenterNet => (512, 512),
+            Kind::CenterNet | Kind::CenterNetTf => (512, 512),
+            Kind::CenterFace => (640, 640),
             Kind::BlazeFace => (128, 128),
         }
     }
@@ -333,47 +375,9 @@ fn classify(
         }
     }
 
-    // CenterNet: [C, H, W] heatmap + two [2, H, W] maps on the same grid.
-    for &(hname, hs) in shapes.iter().filter(|(_, s)| s.len() == 3) {
-        let (Some(c), Some(gh), Some(gw)) = (hs[0], hs[1], hs[2]) else { continue };
-        let pair: Vec<&str> = shapes
-            .iter()
-            .filter(|(n, s)| *n != hname && s.len() == 3 && s[0] == Some(2) && s[1] == Some(gh) && s[2] == Some(gw))
-            .map(|(n, _)| *n)
-            .collect();
-        if pair.len() != 2 || (c == 2 && !looks_like(hname, &["hm", "heat"])) {
-            continue;
-        }
-        let is_off = |n: &str| looks_like(n, &["reg", "off"]);
-        let is_wh = |n: &str| looks_like(n, &["wh", "size"]);
-        let (wh, off) = if is_off(pair[0]) || is_wh(pair[1]) {
-            (pair[1], pair[0])
-        } else {
-            if !(is_wh(pair[0]) || is_off(pair[1])) {
-                assumed.push(format!(
-                    "`{}` is taken as box sizes and `{}` as centre offsets (by output order)",
-                    pair[0], pair[1]
-                ));
-            }
-            (pair[0], pair[1])
-        };
+    if let Some(c) = heatmap(&shapes, meta, assumed) {
         assumed.extend(notes);
-        assumed.push(format!(
-            "`{hname}` [1, {c}, {gh}, {gw}] is a CenterNet heatmap, `{wh}` box sizes, `{off}` centre offsets"
-        ));
-        let d = CenterNet {
-            heatmap_output: hname.to_string(),
-            wh_output: wh.to_string(),
-            offset_output: off.to_string(),
-            stride: 4.0, // replaced by input_h / grid_h once the input size is settled
-            heatmap_logits: true,
-        };
-        return Ok(Classified {
-            kind: Kind::CenterNet,
-            decoder: Decoder::Centernet(d),
-            classes: Some(c),
-            grid_h: Some(gh),
-        });
+        return Ok(c);
     }
 
     // YOLO: a single [A, B] output (the first one that fits, if the model has several).
@@ -450,9 +454,129 @@ fn classify(
     let seen: Vec<String> = outputs.iter().map(|o| format!("`{}` {}", o.name, fmt_shape(&o.shape))).collect();
     Err(DetectError::Unrecognized(format!(
         "the outputs {} match no supported detector ([1, 4+C, N] YOLOv8, [1, N, 5+C] YOLOv5, [1, N, 1, 4] + [1, N, K] SSD, \
-         heatmap + wh + offset CenterNet, [1, 896, 16] + [1, 896, 1] BlazeFace); export the model without built-in NMS, or write a profile",
+         a heatmap with a size or ltrb map on its grid, channels first or last (CenterNet, CenterFace with landmarks), \
+         [1, 896, 16] + [1, 896, 1] BlazeFace, [1, N, 6] end-to-end rows); export the model without built-in NMS, or write a profile",
         if seen.is_empty() { "(none)".to_string() } else { seen.join(", ") }
     )))
+}
+
+/// Heatmap detectors: a `[C, H, W]` (or `[H, W, C]`) heatmap and, on the same grid, a box map
+/// (2 channels: sizes; 4: ltrb distances), optionally a 2-channel offset map and a `2·L`-channel
+/// landmark map. With landmarks and a one-class heatmap the CenterFace conventions apply
+/// (log-space sizes, y-first offsets, cell centres, every cell above the threshold then NMS).
+fn heatmap(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<String>) -> Option<Classified> {
+    for channels_last in [false, true] {
+        // (name, channels, grid) of every rank-3 output read in this layout.
+        let maps: Vec<(&str, usize, (usize, usize))> = shapes
+            .iter()
+            .filter_map(|&(n, s)| match (s, channels_last) {
+                ([Some(k), Some(h), Some(w)], false) | ([Some(h), Some(w), Some(k)], true) => Some((n, *k, (*h, *w))),
+                _ => None,
+            })
+            .collect();
+        // Heatmap candidates: named like one first, then any map that is not a 2/4-channel one.
+        let mut order: Vec<&(&str, usize, (usize, usize))> = maps.iter().collect();
+        order.sort_by_key(|(n, k, _)| (!looks_like(n, &["hm", "heat", "score", "cls", "class"]), *k == 2 || *k == 4));
+        for &&(hname, c, grid) in &order {
+            let others: Vec<(&str, usize)> =
+                maps.iter().filter(|(n, _, g)| *n != hname && *g == grid).map(|(n, k, _)| (*n, *k)).collect();
+            let twos: Vec<&str> = others.iter().filter(|(_, k)| *k == 2).map(|(n, _)| *n).collect();
+            let ltrb = others.iter().find(|(_, k)| *k == 4).map(|(n, _)| *n);
+            let marks = others.iter().find(|(_, k)| *k >= 6 && k % 2 == 0).copied();
+            let named = |n: &str, hints: &[&str]| looks_like(n, hints);
+            let (wh, off, encoding) = match (ltrb, twos.as_slice()) {
+                (Some(b), [o]) => (b, Some(*o), BoxEncoding::Ltrb),
+                (Some(b), []) => (b, None, BoxEncoding::Ltrb),
+                (None, [a, b]) => {
+                    let (a, b) = if named(a, &["reg", "off"]) || named(b, &["wh", "size", "scale"]) {
+                        (*b, *a)
+                    } else {
+                        (*a, *b)
+                    };
+                    (a, Some(b), BoxEncoding::Wh)
+                }
+                _ => continue,
+            };
+            if c == 2 && !named(hname, &["hm", "heat"]) && encoding == BoxEncoding::Wh {
+                continue;
+            }
+            let face = marks.is_some() && c == 1 && encoding == BoxEncoding::Wh;
+            let layout = |k: &str| {
+                if channels_last {
+                    format!("[1, {}, {}, {k}]", grid.0, grid.1)
+                } else {
+                    format!("[1, {k}, {}, {}]", grid.0, grid.1)
+                }
+            };
+            let probs = meta.sigmoid_outputs.iter().any(|n| n == hname);
+            let mut d = CenterNet {
+                heatmap_output: hname.to_string(),
+                wh_output: wh.to_string(),
+                offset_output: off.map(str::to_string),
+                stride: 4.0, // replaced by input_h / grid_h once the input size is settled
+                heatmap_logits: !probs,
+                channels_last,
+                box_encoding: encoding,
+                offset_order: AxisOrder::Xy,
+                cell_center: 0.0,
+                peaks_only: true,
+                landmarks_output: None,
+                landmarks: 0,
+                landmark_encoding: LandmarkEncoding::BoxYx,
+            };
+            let kind = if face {
+                let (m, k) = marks.unwrap_or_default();
+                d.box_encoding = BoxEncoding::LogHw;
+                d.offset_order = AxisOrder::Yx;
+                d.cell_center = 0.5;
+                d.peaks_only = false;
+                d.landmarks_output = Some(m.to_string());
+                d.landmarks = k / 2;
+                assumed.push(format!(
+                    "`{hname}` {} is a one-class heatmap with {} landmarks in `{m}` {}: read as CenterFace — `{wh}` log-space sizes \
+                     (height, width), `{}` offsets (y, x) from cell centres, landmarks relative to the box; every cell above the \
+                     threshold is a candidate and NMS selects",
+                    layout("1"),
+                    k / 2,
+                    layout(&k.to_string()),
+                    off.unwrap_or("-"),
+                ));
+                Kind::CenterFace
+            } else {
+                assumed.push(match (encoding, off) {
+                    (BoxEncoding::Ltrb, o) => format!(
+                        "`{hname}` {} is a CenterNet heatmap and `{wh}` {} distances to the left, top, right and bottom edges in grid cells{}",
+                        layout(&c.to_string()),
+                        layout("4"),
+                        o.map_or(", with no offset output".to_string(), |o| format!(", `{o}` centre offsets (x, y)"))
+                    ),
+                    _ => format!(
+                        "`{hname}` {} is a CenterNet heatmap, `{wh}` box sizes (width, height) and `{}` centre offsets (x, y) in grid cells",
+                        layout(&c.to_string()),
+                        off.unwrap_or("-")
+                    ),
+                });
+                if twos.len() == 2 && !(twos.iter().any(|n| named(n, &["reg", "off", "wh", "size", "scale"]))) {
+                    assumed.push(format!(
+                        "`{wh}` is taken as box sizes and `{}` as centre offsets (by output order)",
+                        off.unwrap_or("-")
+                    ));
+                }
+                if channels_last {
+                    Kind::CenterNetTf
+                } else {
+                    Kind::CenterNet
+                }
+            };
+            assumed.push(if probs {
+                format!("`{hname}` comes out of a Sigmoid in the graph: its values are scores already")
+            } else {
+                format!("`{hname}` holds logits (no Sigmoid at the end of the graph): a sigmoid is applied")
+            });
+            return Some(Classified { kind, decoder: Decoder::Centernet(d), classes: Some(c), grid_h: Some(grid.0) });
+        }
+    }
+    None
 }
 
 /// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,

@@ -33,6 +33,8 @@ pub struct ModelMeta {
     pub ultralytics: bool,
     /// Values that did not parse, in plain words.
     pub notes: Vec<String>,
+    /// Graph outputs that come out of a Sigmoid (read from the graph, not the metadata).
+    pub sigmoid_outputs: Vec<String>,
 }
 
 impl ModelMeta {

@@ -143,7 +143,13 @@ impl Decoder {
             Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
             Decoder::End2end(d) => vec![&d.output],
-            Decoder::Centernet(d) => vec![&d.heatmap_output, &d.wh_output, &d.offset_output],
+            Decoder::Centernet(d) => {
+                [Some(&d.heatmap_output), Some(&d.wh_output), d.offset_output.as_ref(), d.landmarks_output.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect()
+            }
             Decoder::Blazeface(d) => vec![&d.regressors_output, &d.classificators_output],
         }
     }
@@ -242,23 +248,113 @@ fn three() -> usize {
     3
 }
 
-/// CenterNet (objects as points). Peaks of the class heatmap (values equal to their 3×3
-/// neighbourhood maximum) are detections at `((x + offset_x)·stride, (y + offset_y)·stride)`
-/// with size `(w·stride, h·stride)`: sizes and offsets are in output-grid cells, as in the
-/// reference implementation.
+/// Heatmap detectors ("objects as points": CenterNet, CenterFace, CenterTrack-style ltrb heads,
+/// TF CenterNet exports), built from parts.
+///
+/// A detection is a heatmap cell `(x, y)` of class `c` whose score reaches the threshold and,
+/// with `peaks_only`, is the maximum of its 3×3 neighbourhood (the reference's
+/// `max_pool2d(3, stride 1, pad 1) == heat`, ties kept). Its centre is
+/// `((x + cell_center + offset_x)·stride, (y + cell_center + offset_y)·stride)` (offsets 0 without
+/// an offset output); its box comes from the box output by `box_encoding`, in grid cells times
+/// `stride` (or `exp` of the value times `stride` for log-space sizes). Every output is
+/// `[1, K, H, W]` on the heatmap's grid, or `[1, H, W, K]` with `channels_last` (TensorFlow).
+///
+/// Presets: CenterNet (`wh`, offsets `xy`, `cell_center` 0, peaks), CenterFace (`log_hw`,
+/// offsets `yx`, `cell_center` 0.5, every cell above the threshold then NMS, 5 landmarks
+/// `box_yx`), TF CenterNet with ltrb distances (`ltrb`, no offsets, `channels_last`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CenterNet {
-    /// Heatmap output, `[1, C, H, W]`.
+    /// Heatmap output, `[1, C, H, W]` (or `[1, H, W, C]`): one channel per class.
     pub heatmap_output: String,
-    /// Box size output, `[1, 2, H, W]` (width, height).
+    /// Box output on the same grid: 2 channels (sizes) or 4 (`ltrb` distances).
     pub wh_output: String,
-    /// Centre offset output, `[1, 2, H, W]` (x, y).
-    pub offset_output: String,
+    /// Centre offset output on the same grid (2 channels); `null` for a model without one.
+    #[serde(default)]
+    pub offset_output: Option<String>,
     /// Input pixels per heatmap cell (4 in the reference models).
     pub stride: f32,
     /// The heatmap holds logits (apply a sigmoid) rather than probabilities.
     pub heatmap_logits: bool,
+    /// Outputs are `[1, H, W, K]` (TensorFlow exports) rather than `[1, K, H, W]`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub channels_last: bool,
+    /// What the box output's channels mean.
+    #[serde(default)]
+    pub box_encoding: BoxEncoding,
+    /// Channel order of the offset output.
+    #[serde(default)]
+    pub offset_order: AxisOrder,
+    /// Added to the cell index before the offset: 0 (CenterNet) or 0.5 (CenterFace).
+    #[serde(default, skip_serializing_if = "is_zero_f32")]
+    pub cell_center: f32,
+    /// Keep only 3×3 heatmap peaks (CenterNet); `false` keeps every cell above the threshold and
+    /// relies on NMS (CenterFace).
+    #[serde(default = "yes")]
+    pub peaks_only: bool,
+    /// Landmark output on the same grid, `2 × landmarks` channels; `null` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks_output: Option<String>,
+    /// Landmarks per detection (5 for face models: eyes, nose, mouth corners).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub landmarks: usize,
+    /// How landmark values become points.
+    #[serde(default)]
+    pub landmark_encoding: LandmarkEncoding,
+}
+
+/// Meaning of a heatmap detector's box channels (all in grid cells, times `stride`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxEncoding {
+    /// Width, height (CenterNet).
+    #[default]
+    Wh,
+    /// Height, width.
+    Hw,
+    /// `ln(height)`, `ln(width)`: size = `exp(v)·stride` (CenterFace).
+    LogHw,
+    /// `ln(width)`, `ln(height)`.
+    LogWh,
+    /// Distances from the centre to the left, top, right and bottom edges (4 channels).
+    Ltrb,
+}
+
+/// Order of a two-channel `(x, y)` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AxisOrder {
+    /// x first.
+    #[default]
+    Xy,
+    /// y first (CenterFace).
+    Yx,
+}
+
+/// How a heatmap detector's landmark channels become points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandmarkEncoding {
+    /// Pairs `(y, x)` relative to the box's top-left corner in units of the box's height and
+    /// width (CenterFace).
+    #[default]
+    BoxYx,
+    /// Pairs `(x, y)` relative to the box's top-left corner in units of its width and height.
+    BoxXy,
+    /// Pairs `(x, y)` in grid cells from the detection's centre, times `stride` (CenterNet pose).
+    CenterXy,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn is_zero_f32(v: &f32) -> bool {
+    *v == 0.0
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// MediaPipe BlazeFace short-range: SSD-style anchors of size 1 (relative units) centred on
@@ -365,6 +461,17 @@ impl Profile {
                         "centernet: `stride` is {}: use input pixels per heatmap cell (e.g. 4)",
                         d.stride
                     ));
+                }
+                if !(0.0..=1.0).contains(&d.cell_center) {
+                    return bad(format!(
+                        "centernet: `cell_center` is {}: use 0 (CenterNet) or 0.5 (CenterFace)",
+                        d.cell_center
+                    ));
+                }
+                if d.landmarks > 1000 || (d.landmarks > 0) != d.landmarks_output.is_some() {
+                    return bad(
+                        "centernet: give both `landmarks_output` and `landmarks` (e.g. 5 for faces), or neither".into(),
+                    );
                 }
             }
             Decoder::Blazeface(d) => {
