@@ -15,11 +15,12 @@ before(async () => { s = await open('index.html'); });
 after(async () => s && s.close());
 
 const det = () => s.page.locator('qplay-detector');
-const upload = (name) => ({ name, mimeType: 'application/octet-stream', buffer: readFileSync(FIX + name) });
+const HEAT = fileURLToPath(new URL('./fixtures/heatmap/', import.meta.url));
+const upload = (name, dir = FIX) => ({ name, mimeType: 'application/octet-stream', buffer: readFileSync(dir + name) });
 /** Uploads a model and waits for its first result on the current photo; returns {result, assumed, summary}. */
-async function load(name) {
+async function load(name, dir = FIX) {
   await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
-  await det().locator('input[name=model]').setInputFiles(upload(name));
+  await det().locator('input[name=model]').setInputFiles(upload(name, dir));
   await s.page.waitForFunction((n) => {
     const el = document.querySelector('qplay-detector');
     const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
@@ -66,6 +67,32 @@ test('a float16 export (Ultralytics half=True) loads and the summary says it was
   assert.match(r.summary, /float16 tensors .* were converted to float32/);
   assert.match(r.summary, /Every op is supported/);
   assert.ok(Array.isArray(r.result.detections));
+});
+
+test('a YOLO11 export with NMS inside (nms=True): runs, its rows are drawn, and it quantizes', async () => {
+  const r = await load('yolo11_nms.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.summary, /Every op is supported/);
+  assert.match(r.assumed, /already selected/);
+  assert.ok(r.result.detections.length > 0);
+  // Quantize with the defaults (the recipe chosen by measurement): the INT8 side gets a result.
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => /Quantized in/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qresult').textContent), null, { timeout: 300_000 });
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').result?.int8 && !document.querySelector('qplay-detector').running, null, { timeout: 120_000 });
+  const err = await det().evaluate((el) => (el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent));
+  assert.equal(err, '');
+});
+
+test('a CenterFace-style export: read as faces with 5 landmarks each, drawn', async () => {
+  const r = await load('centerface.onnx', HEAT);
+  assert.equal(r.error, '');
+  assert.match(r.assumed, /read as CenterFace/);
+  assert.ok(r.result.detections.length > 0);
+  for (const d of r.result.detections) {
+    assert.equal(d.label, 'face');
+    assert.equal(d.keypoints.length, 5);
+  }
+  await det().locator('canvas.fp32').screenshot({ path: `${ARTIFACTS}upload-centerface.png` });
 });
 
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -234,3 +234,32 @@ fn half_tensor(bits: &[u16]) -> Vec<f32> {
     let g = load_onnx(&m.encode_to_vec()).unwrap();
     g.initializers["w"].as_f32().unwrap().to_vec()
 }
+
+#[test]
+fn yolo11_nms_inside_runs_its_dynamic_tail() {
+    // `nms=True`: NonZero → GatherND → NonMaxSuppression → ScatterND into [1, 300, 6]; the tail's
+    // shapes depend on the scores, so it runs as the plan's dynamic tail. `run` checks the rows
+    // against onnxruntime's; `check` the detections.
+    let c = run("yolo11_nms");
+    assert!(matches!(&c.profile.profile.decoder, Decoder::End2end(_)), "{:?}", c.profile.profile.decoder);
+    let dets = check("yolo11_nms", &c);
+    assert!(dets.len() > 10, "{}", dets.len());
+}
+
+#[test]
+fn shared_weight_and_bias_initializers_quantize() {
+    // onnxslim (Ultralytics' `simplify=True`) merges equal constants, so several Conv nodes read
+    // one bias initializer; plain MinMax (no bias correction, which rewrites every bias) once
+    // wrote one `<bias>_dequantized` per reader and the export failed to load.
+    let graph = load_onnx(&read(dir().join("yolov8_custom18.onnx"))).unwrap();
+    let x = read_npy(&read(dir().join("yolov8_custom18").join("input.npy"))).unwrap();
+    let opts = qplay_core::ptq::PtqOptions {
+        method: qplay_core::quant::Calibration::MinMax,
+        equalize: false,
+        bias_correction: false,
+        ..Default::default()
+    };
+    let q = qplay_core::ptq::quantize(&graph, "images", &[x], &opts).unwrap();
+    let worst = q.report.output_sqnr_db.values().copied().fold(f64::INFINITY, f64::min);
+    assert!(worst > 20.0, "{worst}");
+}

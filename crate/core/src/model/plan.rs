@@ -45,6 +45,8 @@ pub struct Plan {
     steps: Vec<Step>,
     /// Per runtime slot: the tensor name, dtype and shape it holds.
     slots: Vec<SlotInfo>,
+    /// [`PlanOptions::max_tensor_elements`], checked again at run time by dynamic steps.
+    max_elements: usize,
 }
 
 /// Graph rewrites [`Plan::with_options`] applies besides batch-norm folding (which is always on).
@@ -103,12 +105,15 @@ struct PlanInput {
     shape: Vec<usize>,
 }
 
-/// A runtime tensor: the name it has in the graph and its planned type and shape.
+/// A runtime tensor: the name it has in the graph and its planned type and shape (for a slot
+/// written by a dynamic step, known only at run time: `dynamic` is set, dtype and shape are
+/// placeholders).
 #[derive(Debug)]
 struct SlotInfo {
     name: String,
     dtype: DType,
     shape: Vec<usize>,
+    dynamic: bool,
 }
 
 /// Where a step reads an input from.
@@ -135,6 +140,9 @@ struct Step {
     outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step: freed right after it.
     free: Vec<usize>,
+    /// Output shapes depend on run-time values (see [`Op::shape_depends_on_values`]): inferred
+    /// again from the actual inputs on every run.
+    dynamic: bool,
 }
 
 impl std::fmt::Debug for Plan {
@@ -284,7 +292,7 @@ impl Plan {
             };
             check_size(&shape, max_elements, || format!("input `{}`", v.name))?;
             let slot = slots.len();
-            slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone() });
+            slots.push(SlotInfo { name: v.name.clone(), dtype, shape: shape.clone(), dynamic: false });
             slot_of.insert(v.name.clone(), slot);
             facts.insert(v.name.clone(), Fact::new(dtype, shape.clone()));
             inputs.push(PlanInput { name: v.name.clone(), slot, dtype, shape });
@@ -292,6 +300,7 @@ impl Plan {
 
         // Fact propagation and constant folding, in topological order.
         let mut steps: Vec<Step> = Vec::new();
+        let mut dynamic: HashSet<String> = HashSet::new();
         for (node, op) in nodes.into_iter().zip(ops) {
             let Some(op) = op else { continue };
             for i in &node.inputs {
@@ -300,6 +309,52 @@ impl Plan {
                         facts.insert(i.clone(), Fact::constant(t));
                     }
                 }
+            }
+            // The dynamic tail: a step whose output shapes depend on run-time values, and every
+            // step reading such an output, is inferred on each run (under the same size limit).
+            let reads_dynamic = node.inputs.iter().any(|i| dynamic.contains(i.as_str()));
+            let all_known = node.inputs.iter().all(|i| i.is_empty() || facts.get(i).is_some_and(|f| f.value.is_some()));
+            if reads_dynamic || (op.shape_depends_on_values() && !all_known) {
+                let sources = node
+                    .inputs
+                    .iter()
+                    .map(|name| match (name.as_str(), facts.get(name)) {
+                        ("", _) => Ok(Source::Omitted),
+                        (_, Some(Fact { value: Some(v), .. })) => Ok(Source::Const(v.clone())),
+                        _ => slot_of
+                            .get(name)
+                            .map(|&s| Source::Slot(s))
+                            .ok_or_else(|| ModelError::MissingInput { node: node.name.clone(), input: name.clone() }),
+                    })
+                    .collect::<Result<_, _>>()?;
+                let outputs = node
+                    .outputs
+                    .iter()
+                    .map(|name| {
+                        (!name.is_empty()).then(|| {
+                            slots.push(SlotInfo {
+                                name: name.clone(),
+                                dtype: DType::F32,
+                                shape: Vec::new(),
+                                dynamic: true,
+                            });
+                            slot_of.insert(name.clone(), slots.len() - 1);
+                            dynamic.insert(name.clone());
+                            slots.len() - 1
+                        })
+                    })
+                    .collect();
+                steps.push(Step {
+                    name: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    attrs: node.attrs.clone(),
+                    op,
+                    inputs: sources,
+                    outputs,
+                    free: Vec::new(),
+                    dynamic: true,
+                });
+                continue;
             }
             let in_facts: Vec<Option<&Fact>> = node
                 .inputs
@@ -361,7 +416,12 @@ impl Plan {
                     .zip(&inferred)
                     .map(|(name, f)| {
                         (!name.is_empty()).then(|| {
-                            slots.push(SlotInfo { name: name.clone(), dtype: f.dtype, shape: f.shape.clone() });
+                            slots.push(SlotInfo {
+                                name: name.clone(),
+                                dtype: f.dtype,
+                                shape: f.shape.clone(),
+                                dynamic: false,
+                            });
                             slot_of.insert(name.clone(), slots.len() - 1);
                             slots.len() - 1
                         })
@@ -375,6 +435,7 @@ impl Plan {
                     inputs: sources,
                     outputs,
                     free: Vec::new(),
+                    dynamic: false,
                 });
                 inferred.into_iter().map(|f| Fact::new(f.dtype, f.shape)).collect()
             };
@@ -429,7 +490,7 @@ impl Plan {
             }
         }
 
-        Ok(Plan { inputs, outputs, facts, steps, slots })
+        Ok(Plan { inputs, outputs, facts, steps, slots, max_elements })
     }
 
     /// Graph input names, in model order.
@@ -543,16 +604,11 @@ impl Plan {
                             Source::Omitted => Ok(None),
                         })
                         .collect::<Result<_, _>>()?;
-                step.op.eval(&args).map_err(err)?
+                self.eval_checked(step, &args)?
             };
-            if computed.len() < step.outputs.len() {
-                return Err(err(output_count(computed.len(), step.outputs.len())));
-            }
             for (slot, t) in step.outputs.iter().zip(computed) {
                 let Some(slot) = *slot else { continue };
-                let info = &self.slots[slot];
-                check_against(&t, info.dtype, &info.shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
-                observer(&info.name, &t);
+                observer(&self.slots[slot].name, &t);
                 env[slot] = Some(Cow::Owned(t));
             }
             for &s in &step.free {
@@ -606,6 +662,9 @@ pub struct StepView<'a> {
     pub outputs: &'a [Option<usize>],
     /// Slots whose last reader is this step.
     pub free: &'a [usize],
+    /// Output shapes are known only at run time: the step runs on the CPU through
+    /// [`Plan::eval_step`].
+    pub dynamic: bool,
 }
 
 impl<'a> StepInput<'a> {
@@ -634,6 +693,7 @@ impl Plan {
             inputs: s.inputs.iter().map(StepInput::of).collect(),
             outputs: &s.outputs,
             free: &s.free,
+            dynamic: s.dynamic,
         }
     }
 
@@ -672,18 +732,50 @@ impl Plan {
     /// Runs step `i`'s CPU op on `args` (one per [`StepView::inputs`], constants included) and
     /// checks each output against its planned dtype and shape.
     pub fn eval_step(&self, i: usize, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {
-        let step = &self.steps[i];
+        self.eval_checked(&self.steps[i], args)
+    }
+
+    /// Runs a step's op and checks its outputs: against the planned dtype and shape, or for a
+    /// dynamic step against what its `infer` says for these actual inputs — inferred, and held
+    /// to [`PlanOptions::max_tensor_elements`], before anything is allocated.
+    fn eval_checked(&self, step: &Step, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {
         let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+        let inferred = if step.dynamic {
+            let facts: Vec<Option<Fact>> = args.iter().map(|a| a.map(|t| Fact::constant(t.clone()))).collect();
+            let refs: Vec<Option<&Fact>> = facts.iter().map(Option::as_ref).collect();
+            let inferred = step.op.infer(&refs).map_err(err)?;
+            for f in &inferred {
+                check_size(&f.shape, self.max_elements, || {
+                    format!("node `{}` ({}) at run time", step.name, step.op_type)
+                })?;
+            }
+            Some(inferred)
+        } else {
+            None
+        };
         let computed = step.op.eval(args).map_err(err)?;
         if computed.len() < step.outputs.len() {
             return Err(err(output_count(computed.len(), step.outputs.len())));
         }
-        for (slot, t) in step.outputs.iter().zip(&computed) {
+        for (k, (slot, t)) in step.outputs.iter().zip(&computed).enumerate() {
             let Some(slot) = *slot else { continue };
             let info = &self.slots[slot];
-            check_against(t, info.dtype, &info.shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
+            let (dtype, shape) = match &inferred {
+                Some(f) => f
+                    .get(k)
+                    .map(|f| (f.dtype, f.shape.as_slice()))
+                    .ok_or_else(|| err(output_count(f.len(), step.outputs.len())))?,
+                None => (info.dtype, info.shape.as_slice()),
+            };
+            check_against(t, dtype, shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
         }
         Ok(computed)
+    }
+
+    /// Whether slot `i` is written by a dynamic step (its dtype and shape are known only at run
+    /// time; [`Plan::slot`] then gives placeholders).
+    pub fn slot_is_dynamic(&self, i: usize) -> bool {
+        self.slots[i].dynamic
     }
 }
 
@@ -692,7 +784,7 @@ impl Plan {
     /// 0 is an owned slot that this step frees, takes it out of `env` and returns it with the
     /// planned output shape. `None` leaves `env` untouched (the step then runs normally).
     fn try_alias(&self, step: &Step, env: &mut [Option<Cow<'_, Tensor>>]) -> Option<Tensor> {
-        if !step.op.reshapes_input() || step.outputs.len() != 1 {
+        if step.dynamic || !step.op.reshapes_input() || step.outputs.len() != 1 {
             return None;
         }
         let out = step.outputs[0]?;

@@ -51,6 +51,14 @@ pub trait Op: Debug + Send + Sync {
     /// Computes the outputs (`None` for an omitted optional input).
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
 
+    /// Whether an output's shape depends on input *values* that are only known at run time
+    /// (NonZero, NonMaxSuppression). Such a step, and every step downstream of it, is planned
+    /// without static shapes and inferred again on each run from its actual inputs, under the
+    /// same size limits ([`crate::model::Plan`]'s "dynamic tail").
+    fn shape_depends_on_values(&self) -> bool {
+        false
+    }
+
     /// Whether the op's single output is always input 0's data unchanged under the inferred
     /// output shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). A plan then hands the
     /// input's buffer over instead of evaluating, when nothing else needs the input.

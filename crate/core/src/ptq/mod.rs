@@ -474,6 +474,18 @@ fn rewrite(
     let mut new_nodes: Vec<Node> = Vec::new();
     let mut layers = Vec::new();
     let mut qdq_done: HashMap<String, String> = HashMap::new();
+    // A weight or bias initializer read by several nodes (exporters deduplicate equal constants)
+    // is quantized once per reader, each under its own names: `b`, then `b_2`, `b_3`, …
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    let mut stem = |name: &str| {
+        let k = readers.entry(name.to_string()).or_insert(0);
+        *k += 1;
+        if *k == 1 {
+            name.to_string()
+        } else {
+            format!("{name}_{k}")
+        }
+    };
     let nodes = std::mem::take(&mut g.nodes);
     let target_set: HashSet<usize> = targets.iter().copied().collect();
     for (i, mut n) in nodes.into_iter().enumerate() {
@@ -530,12 +542,9 @@ fn rewrite(
         }
         let wm = error_metrics(&wdata, &wfake)?;
         let (wl, wh) = crate::quant::min_max(&wdata)?;
-        let (wqn, wsn, wzn, wdq) = (
-            format!("{wname}_quantized"),
-            format!("{wname}_scale"),
-            format!("{wname}_zero_point"),
-            format!("{wname}_dequantized"),
-        );
+        let ws = stem(&wname);
+        let (wqn, wsn, wzn, wdq) =
+            (format!("{ws}_quantized"), format!("{ws}_scale"), format!("{ws}_zero_point"), format!("{ws}_dequantized"));
         let scales: Vec<f32> = wparams.iter().map(|p| p.scale).collect();
         let shape_of = |n: usize| if n == 1 && !per_channel { vec![] } else { vec![n] };
         g.initializers.insert(wqn.clone(), Tensor::i8(w.shape.clone(), wq)?);
@@ -546,7 +555,7 @@ fn rewrite(
         );
         new_nodes.push(qdq_node(
             "DequantizeLinear",
-            &format!("{wname}_DequantizeLinear"),
+            &format!("{ws}_DequantizeLinear"),
             [&wqn, &wsn, &wzn],
             &wdq,
             per_channel.then_some(axis as i64),
@@ -566,12 +575,13 @@ fn rewrite(
                         .zip(&bs)
                         .map(|(&b, &s)| (b / s).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
                         .collect();
+                    let bs_ = stem(&bname);
                     let (bqn, bsn, bdq) =
-                        (format!("{bname}_quantized"), format!("{bname}_scale"), format!("{bname}_dequantized"));
+                        (format!("{bs_}_quantized"), format!("{bs_}_scale"), format!("{bs_}_dequantized"));
                     g.initializers.insert(bqn.clone(), Tensor::i32(vec![nb], bq)?);
                     g.initializers.insert(bsn.clone(), Tensor::f32(vec![nb], bs)?);
                     new_nodes.push(Node {
-                        name: format!("{bname}_DequantizeLinear"),
+                        name: format!("{bs_}_DequantizeLinear"),
                         op_type: "DequantizeLinear".into(),
                         inputs: vec![bqn, bsn],
                         outputs: vec![bdq.clone()],

@@ -242,7 +242,9 @@ impl GpuPlan {
         let exact_only = (0..plan.slot_count()).any(|s| matches!(plan.slot(s).1, DType::U8 | DType::I8));
         for i in 0..n {
             let mut b = Builder { gpu, plan: &plan, assigned, exact_only, slots: &mut slots, keep: &mut keep };
-            match kernels::build_step(&mut b, i).await? {
+            // Dynamic steps (shapes known only at run time) always run on the CPU.
+            let built = if plan.step(i).dynamic { None } else { kernels::build_step(&mut b, i).await? };
+            match built {
                 Some(d) => {
                     placement.push(Placement::Gpu);
                     step_dispatches.push(d);

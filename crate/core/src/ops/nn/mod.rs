@@ -20,6 +20,7 @@ pub mod global_pool;
 pub mod im2col;
 pub mod matmul;
 pub mod maxpool;
+pub mod non_max_suppression;
 pub mod pad;
 pub mod resize;
 pub mod sgemm;
@@ -45,6 +46,7 @@ pub fn register(r: &mut Registry) {
     r.register("MatMul", matmul::build);
     r.register("Gemm", gemm::build);
     r.register("Softmax", softmax::build);
+    non_max_suppression::register(r);
 }
 
 /// The float data of input `i`, checked to be float32 and to hold exactly as many elements as

@@ -1,0 +1,101 @@
+//! ScatterND: a copy of `data` with the slices addressed by `indices` (as in GatherND, no batch
+//! axes) replaced by `updates`, or combined with them by `reduction` (`add`, `mul`, `max`, `min`;
+//! opset 16 and 18). Updates are applied in index order, so with `none` a repeated index keeps
+//! the last update (the spec leaves that undefined; onnxruntime does the same).
+
+use super::args::Inputs;
+use super::elem::{dispatch, typed, Elem};
+use super::gather_nd::{nd_offsets, nd_plan};
+use crate::model::{Node, Tensor};
+use crate::ops::{input, BuildCtx, Fact, Op};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reduction {
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
+}
+
+/// ScatterND.
+#[derive(Debug, Clone)]
+pub struct ScatterNd {
+    reduction: Reduction,
+}
+
+/// Builds ScatterND.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    let reduction = match node.attrs.string("reduction", "none") {
+        "none" => Reduction::None,
+        "add" => Reduction::Add,
+        "mul" => Reduction::Mul,
+        "max" => Reduction::Max,
+        "min" => Reduction::Min,
+        r => return Err(format!("reduction `{r}` is not one of none, add, mul, max, min")),
+    };
+    Ok(Box::new(ScatterNd { reduction }))
+}
+
+impl ScatterNd {
+    fn check<I: Inputs + ?Sized>(x: &I) -> Result<(), String> {
+        let (_, want) = nd_plan(x.shape(0)?, x.shape(1)?, 0, "ScatterND")?;
+        if x.shape(2)? != want.as_slice() {
+            return Err(format!("updates have shape {:?}; these indices and data need {want:?}", x.shape(2)?));
+        }
+        if x.dtype(2)? != x.dtype(0)? {
+            return Err("updates and data must have the same type".into());
+        }
+        Ok(())
+    }
+}
+
+fn combine<T: Elem>(r: Reduction, a: T, b: T) -> T {
+    let float = T::DTYPE == crate::model::DType::F32;
+    match r {
+        Reduction::None => b,
+        Reduction::Max => {
+            if b > a {
+                b
+            } else {
+                a
+            }
+        }
+        Reduction::Min => {
+            if b < a {
+                b
+            } else {
+                a
+            }
+        }
+        Reduction::Add if float => T::from_f32(a.to_f32() + b.to_f32()),
+        Reduction::Mul if float => T::from_f32(a.to_f32() * b.to_f32()),
+        Reduction::Add => T::from_i64(a.to_i64().wrapping_add(b.to_i64())),
+        Reduction::Mul => T::from_i64(a.to_i64().wrapping_mul(b.to_i64())),
+    }
+}
+
+impl Op for ScatterNd {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Self::check(inputs)?;
+        Ok(vec![Fact::new(inputs.dtype(0)?, inputs.shape(0)?.to_vec())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let (x, idx, upd) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
+        Self::check(inputs)?;
+        let (offsets, slice) = nd_offsets(&x.shape, idx, 0)?;
+        let r = self.reduction;
+        let data = dispatch!(x.dtype(), T => {
+            let mut out = typed::<T>(x)?.to_vec();
+            let u = typed::<T>(upd)?;
+            for (k, &o) in offsets.iter().enumerate() {
+                for j in 0..slice {
+                    out[o + j] = combine(r, out[o + j], u[k * slice + j]);
+                }
+            }
+            T::wrap(out)
+        });
+        Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+}
