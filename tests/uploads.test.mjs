@@ -38,6 +38,7 @@ test('a YOLOv8 export with 18 custom classes: labels from its metadata, not `cla
   const r = await load('yolov8_custom18.onnx');
   assert.equal(r.error, '');
   assert.match(r.assumed, /18 class names from the model's metadata/);
+  assert.doesNotMatch(r.assumed, /pixel scaling probed/, 'Ultralytics files state their scaling');
   assert.ok(r.result.detections.length > 0, 'random weights still give boxes at the default threshold');
   const names = JSON.parse(readFileSync(FIX + 'yolov8_custom18/expected.json')).names;
   for (const d of r.result.detections) {
@@ -87,6 +88,8 @@ test('a CenterFace-style export: read as faces with 5 landmarks each, drawn', as
   const r = await load('centerface.onnx', HEAT);
   assert.equal(r.error, '');
   assert.match(r.assumed, /read as CenterFace/);
+  // No metadata says how pixels are scaled: the first photo settled it, and the list says so.
+  assert.match(r.assumed, /pixel scaling probed on the photo .*: (kept the family's default|using )/);
   assert.ok(r.result.detections.length > 0);
   for (const d of r.result.detections) {
     assert.equal(d.label, 'face');

@@ -8,6 +8,7 @@ const ready = init();
 let detector = null;
 let int8 = null; // the quantized model, when the user has made one
 let model = null; // { bytes, profile } of the FP32 model, for quantization
+let probed = false; // whether the pixel-scaling probe has run for the model in use
 // The backend: 'cpu', or 'webgpu' once a device opened and the models' plans are on it.
 let backend = 'cpu';
 let gpu = null; // WasmGpu
@@ -96,6 +97,7 @@ const handlers = {
     int8?.free();
     detector = next;
     int8 = null;
+    probed = false;
     model = { bytes, profile };
     if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
     const placement = await follow(detector);
@@ -104,6 +106,13 @@ const handlers = {
   async detect({ width, height, rgba }) {
     if (!detector) throw new Error('no model is loaded');
     const px = new Uint8Array(rgba);
+    // An inferred profile's pixel scaling is a guess: the first photo settles it (said in `assumed`).
+    let probe = null;
+    if (!probed) {
+      probed = true;
+      const note = detector.probePixelScaling(width, height, px);
+      if (note) probe = { note, info: detector.info() };
+    }
     let recovered = null;
     let r;
     try {
@@ -124,7 +133,7 @@ const handlers = {
     }
     // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
     const gpuBuffers = backend === 'webgpu' ? Array.from(gpu.buffersCreated()) : null;
-    return { ok: true, ...r, recovered, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
+    return { ok: true, ...r, recovered, probe, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
   },
   async backend({ backend: want }) {
     return { ok: true, ...(await setBackend(want)) };

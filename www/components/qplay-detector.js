@@ -490,6 +490,8 @@ export class QplayDetector extends HTMLElement {
     try {
       const r = await this.engine.detect(image.data);
       this.frameBackend(gen, r); // ends a switch of backend this frame came after; a recovered device is shown
+      // The first photo settled the pixel scaling of an inferred profile: show the new assumptions.
+      if (r.probe && modelId === this.modelId) { Object.assign(this.info, { profile: r.probe.info.profile, assumed: r.probe.info.assumed }); this.renderInfo(this.info); }
       if (modelId !== this.modelId || image !== this.image) return null;
       Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq, ranOn: r.backend?.backend ?? r.on });
       this.result = r;

@@ -63,6 +63,14 @@ impl WasmDetector {
         })
     }
 
+    /// When the profile was inferred and the file does not say how pixels are scaled: tries the
+    /// common scalings on this photo and keeps the most confidently peaked (said in `assumed`).
+    /// Returns the note, or `undefined` when nothing was probed.
+    #[wasm_bindgen(js_name = probePixelScaling)]
+    pub fn probe_pixel_scaling(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Option<String>, JsError> {
+        self.inner.probe_pixel_scaling(width, height, rgba).map_err(err)
+    }
+
     /// Sets the score and IoU thresholds.
     #[wasm_bindgen(js_name = setThresholds)]
     pub fn set_thresholds(&mut self, score: f32, iou: f32) {

@@ -21,6 +21,8 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         det.set_thresholds(score.unwrap_or(p.score_threshold), iou.unwrap_or(p.iou_threshold));
     }
     let (w, h, rgba) = read_image(Path::new(image))?;
+    // An inferred profile's pixel scaling is a guess: try the common ones on this photo.
+    det.probe_pixel_scaling(w, h, &rgba).map_err(|e| e.to_string())?;
     let mut backend = "cpu".to_string();
     let (t0, t1, t2, out, tf) = if a.flag("gpu") {
         let gpu = qplay_gpu::Gpu::new_blocking().map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod nms;
 pub mod pipeline;
 pub mod preprocess;
+pub mod probe;
 pub mod profile;
 
 pub use auto::{infer_profile, infer_profile_for, AutoProfile};

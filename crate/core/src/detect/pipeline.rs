@@ -86,6 +86,25 @@ impl Detector {
         self.profile.iou_threshold = iou.clamp(0.0, 1.0);
     }
 
+    /// Whether the input's pixel scaling is a guess: the profile was inferred and the file's
+    /// metadata does not come from an exporter whose convention is known (Ultralytics: 0..1).
+    pub fn scaling_is_a_guess(&self) -> bool {
+        !self.assumed.is_empty() && !super::meta::ModelMeta::parse(&self.graph.metadata).ultralytics
+    }
+
+    /// When [`Detector::scaling_is_a_guess`]: tries the common pixel scalings on this photo
+    /// ([`super::probe`]), switches the profile to the most confidently peaked one and says so
+    /// in [`Detector::assumed`]. Returns the note, or `None` when nothing was probed.
+    pub fn probe_pixel_scaling(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Option<String>, Error> {
+        if !self.scaling_is_a_guess() {
+            return Ok(None);
+        }
+        let r = super::probe::probe_pixel_scaling(&self.plan, &self.profile, width, height, rgba)?;
+        (self.profile.mean, self.profile.std) = r.mean_std;
+        self.assumed.push(r.note.clone());
+        Ok(Some(r.note))
+    }
+
     /// Step 1: RGBA pixels → the input tensor (kept inside, buffer reused across frames).
     pub fn preprocess(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<(Tensor, Transform), Error> {
         let t = preprocess_into(&self.profile, width, height, rgba, &mut self.input)?;
