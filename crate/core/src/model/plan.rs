@@ -145,6 +145,22 @@ struct Step {
     dynamic: bool,
 }
 
+impl Step {
+    /// A step for `node`, freeing nothing yet (liveness fills `free` once every step is known).
+    fn new(node: &Node, op: Box<dyn Op>, inputs: Vec<Source>, outputs: Vec<Option<usize>>, dynamic: bool) -> Step {
+        Step {
+            name: node.name.clone(),
+            op_type: node.op_type.clone(),
+            attrs: node.attrs.clone(),
+            op,
+            inputs,
+            outputs,
+            free: Vec::new(),
+            dynamic,
+        }
+    }
+}
+
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan")
@@ -344,16 +360,7 @@ impl Plan {
                         })
                     })
                     .collect();
-                steps.push(Step {
-                    name: node.name.clone(),
-                    op_type: node.op_type.clone(),
-                    attrs: node.attrs.clone(),
-                    op,
-                    inputs: sources,
-                    outputs,
-                    free: Vec::new(),
-                    dynamic: true,
-                });
+                steps.push(Step::new(&node, op, sources, outputs, true));
                 continue;
             }
             let in_facts: Vec<Option<&Fact>> = node
@@ -427,16 +434,7 @@ impl Plan {
                         })
                     })
                     .collect();
-                steps.push(Step {
-                    name: node.name.clone(),
-                    op_type: node.op_type.clone(),
-                    attrs: node.attrs.clone(),
-                    op,
-                    inputs: sources,
-                    outputs,
-                    free: Vec::new(),
-                    dynamic: false,
-                });
+                steps.push(Step::new(&node, op, sources, outputs, false));
                 inferred.into_iter().map(|f| Fact::new(f.dtype, f.shape)).collect()
             };
             drop(in_facts);
