@@ -185,6 +185,7 @@ export class QplayDetector extends HTMLElement {
     $('select[name=backend]').addEventListener('change', (e) => { this.start(); this.setBackend(e.target.value); this.changed(); });
     $('button[name=bcancel]').addEventListener('click', () => this.cancelSwitch());
     $('input[name=overlay]').addEventListener('change', (e) => { this.setOverlay(e.target.checked); this.changed(); });
+    $('button[name=fix-lost]').addEventListener('click', () => this.fixLost());
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
     this.calib = [];
@@ -529,9 +530,11 @@ export class QplayDetector extends HTMLElement {
     this.showResult(v.fp32, v.pending, '.timings', 'ol.dets');
     this.showResult(v.int8, this.int8 ? v.int8Pending : null, '.int8-timings', 'ol.int8-dets');
     this.$('.agreement').textContent = v.int8 ? agreement(v.fp32.detections, v.int8.detections) : '';
+    const stats = v.int8 ? agreementStats(v.fp32.detections, v.int8.detections) : null;
+    this.showLost(stats);
     if (v.int8) {
       this.renderLatency();
-      this.showBeforeAfter(agreementStats(v.fp32.detections, v.int8.detections));
+      this.showBeforeAfter(stats);
     }
   }
 

@@ -1,6 +1,7 @@
 // The detector's Quantize box: one run at a time, its stage, progress and Cancel beside the
 // button that started it (the button disabled meanwhile), what happened said there when it ends
 // (done, cancelled, failed), and the settings as a runnable `qplay quantize` command.
+import { agreementStats } from './report.js';
 import { imageData } from '../../engine.js';
 import { BASE, SAMPLES, fileStem, shortName } from './model-source.js';
 
@@ -114,6 +115,35 @@ export const quantizeMethods = {
     p.textContent = text;
     p.className = `qresult note ${kind}`;
     p.dataset.outcome = kind;
+  },
+
+  /** When INT8 misses detections FP32 finds on this photo: says so, and offers the fix in one click. */
+  showLost(stats) {
+    const p = this.$('.lost');
+    const lost = stats && stats.missed > 0 && !this.quantizing;
+    p.hidden = !lost;
+    if (!lost) return;
+    const k = this.autoMixed();
+    this.$('.lost-text').textContent = `INT8 misses ${stats.missed} of the ${stats.total} detections FP32 finds on this photo.` +
+      (k >= 20 ? ' Already keeping the 20 most sensitive layers FP32: try another calibration method or more calibration images.' : '');
+    const b = this.$('button[name=fix-lost]');
+    b.hidden = k >= 20;
+    b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers FP32 and quantize again`;
+  },
+
+  /** The one-click fix: measure each layer's sensitivity and keep 3 more of the worst FP32; before → after is shown. */
+  fixLost() {
+    if (this.quantizing) return;
+    const k = Math.min(20, this.autoMixed() + 3);
+    const r = this.result;
+    this.compare = {
+      modelId: this.modelId, kept: `the ${k} most sensitive layers`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
+      agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
+    };
+    this.$('input[name=autoMixed]').value = String(k);
+    this.$('.lost').hidden = true;
+    this.changed();
+    this.quantize();
   },
 
   /** The automatic mixed-precision count (0–20; anything else counts as 0). */

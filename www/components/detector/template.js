@@ -68,6 +68,7 @@ TEMPLATE.innerHTML = `
   .key.solid { border-top: 3px solid ${BOX}; } .key.dashed { border-top: 3px dashed ${INT8}; }
   [hidden] { display: none !important; }
   .agreement { font-size: 13px; margin: 6px 0; }
+  .lost { font-size: 13px; margin: 6px 0; padding: 6px 8px; border-left: 3px solid #d55e00; background: #fff4ec; }
   .row { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
   .live-controls { border-top: 1px solid var(--qp-border); border-bottom: 1px solid var(--qp-border); padding: 4px 0; margin: 8px 0; }
   .view-row { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; font-size: 13px; margin: 6px 0; }
@@ -177,6 +178,8 @@ TEMPLATE.innerHTML = `
       <span class="backend-note note"></span></div>
     <div class="live" part="live" aria-live="off" hidden></div>
     <div class="agreement"></div>
+    <p class="lost" role="status" hidden><span class="lost-text"></span>
+      <button type="button" name="fix-lost">Keep the most sensitive layers FP32 and quantize again</button></p>
     <video class="source" muted playsinline aria-hidden="true"></video>
     <details class="qreport" hidden open><summary>Quantization report</summary><div class="qreport-body"></div></details>
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
