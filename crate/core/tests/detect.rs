@@ -280,7 +280,7 @@ fn same_size_stretch_copies_pixels_in_each_layout_and_order() {
 fn letterbox_pads_and_round_trips() {
     // A 200×100 white image into 64×64: content 64×32, 16 rows of padding above and below.
     let rgba = vec![255u8; 200 * 100 * 4];
-    let p = tiny_profile(64, 64, Layout::Nchw, ColorOrder::Rgb, Resize::Letterbox { pad: 114.0 });
+    let p = tiny_profile(64, 64, Layout::Nchw, ColorOrder::Rgb, Resize::Letterbox { pad: 114.0, top_left: false });
     let (x, t) = preprocess(&p, 200, 100, &rgba).unwrap();
     assert_eq!((t.pad_x, t.pad_y, t.scale_x, t.scale_y), (0.0, 16.0, 0.32, 0.32));
     let v = x.as_f32().unwrap();
@@ -304,7 +304,7 @@ proptest! {
     #[test]
     fn letterbox_transform_inverts(w in 1usize..3000, h in 1usize..3000, iw in 1usize..1024, ih in 1usize..1024,
                                    fx in 0f32..1.0, fy in 0f32..1.0) {
-        let p = tiny_profile(iw, ih, Layout::Nchw, ColorOrder::Rgb, Resize::Letterbox { pad: 0.0 });
+        let p = tiny_profile(iw, ih, Layout::Nchw, ColorOrder::Rgb, Resize::Letterbox { pad: 0.0, top_left: false });
         let t = Transform::new(&p, w, h).unwrap();
         // Content fits the input and is centred.
         let (cw, ch) = (t.scale_x * w as f32, t.scale_y * h as f32);
@@ -493,7 +493,7 @@ fn bad_profiles_and_transforms_are_errors() {
         Profile { size: [0, 300], ..p.clone() },
         Profile { score_threshold: f32::NAN, ..p.clone() },
         Profile { iou_threshold: 1.5, ..p.clone() },
-        Profile { resize: Resize::Letterbox { pad: 300.0 }, ..p.clone() },
+        Profile { resize: Resize::Letterbox { pad: 300.0, top_left: false }, ..p.clone() },
         Profile { mean: [f32::INFINITY, 0.0, 0.0], ..p.clone() },
     ] {
         assert!(matches!(detect(&bad, &outs, &t), Err(DetectError::Profile(_))), "{bad:?}");
@@ -537,7 +537,7 @@ fn auto_yolov8() {
     let p = &a.profile;
     assert_eq!(p.decoder, Decoder::Yolov8(Yolo::new("output0")));
     assert_eq!((p.input.as_str(), p.size, p.layout), ("images", [640, 640], Layout::Nchw));
-    assert_eq!(p.resize, Resize::Letterbox { pad: 114.0 });
+    assert_eq!(p.resize, Resize::Letterbox { pad: 114.0, top_left: false });
     assert_eq!((p.mean, p.std), ([0.0; 3], [1.0; 3]));
     assert_eq!(p.labels.len(), 80);
     assert_eq!(p.labels[0], "person");

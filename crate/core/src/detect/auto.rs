@@ -6,7 +6,9 @@
 //!
 //! Recognised output patterns (batch dimension 1):
 //! - one `[1, 4 + C, N]` with `N > 4 + C` → `yolov8` (also YOLO11);
-//! - one `[1, N, 5 + C]` with `N > 5 + C` → `yolov5`;
+//! - one `[1, N, 5 + C]` with `N > 5 + C` → `yolov5`; when the graph ends in its head's
+//!   convolutions (no arithmetic after them) and `N` is one row per cell of the stride 8/16/32
+//!   (or …/64) grids → a raw YOLOX head (`grid_strides`);
 //! - `[1, 896, 16]` + `[1, 896, 1]` → `blazeface`;
 //! - `[1, N, 1, 4]` (or `[1, N, 4]`) + `[1, N, K]` → `ssd_anchors` (TF SSD, background class 0);
 //! - `[1, C, H, W]` heatmap + `[1, 2, H, W]` sizes + `[1, 2, H, W]` offsets → `centernet`; the same
@@ -72,7 +74,36 @@ pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<Auto
 pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     let mut meta = ModelMeta::parse(&graph.metadata);
     meta.sigmoid_outputs = sigmoid_outputs(graph);
+    meta.raw_head_outputs = raw_head_outputs(graph);
     infer_profile_with(&graph.inputs, &graph.outputs, &meta)
+}
+
+/// Graph outputs computed from Conv outputs by data movement and Sigmoid only (see
+/// [`ModelMeta::raw_head_outputs`]).
+fn raw_head_outputs(graph: &Graph) -> Vec<String> {
+    const MOVE: [&str; 8] =
+        ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Sigmoid"];
+    let producer: std::collections::HashMap<&str, &crate::model::Node> =
+        graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect();
+    let raw = |out: &str| {
+        let (mut stack, mut seen, mut convs) = (vec![out], std::collections::HashSet::new(), 0);
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t) || seen.len() > 10_000 {
+                continue;
+            }
+            match producer.get(t) {
+                Some(n) if n.op_type == "Conv" => convs += 1,
+                Some(n) if MOVE.contains(&n.op_type.as_str()) => {
+                    // Data inputs only: a Reshape's shape or an Unsqueeze's axes are constants.
+                    let data = if n.op_type == "Concat" { &n.inputs[..] } else { &n.inputs[..n.inputs.len().min(1)] };
+                    stack.extend(data.iter().map(String::as_str).filter(|i| !graph.initializers.contains_key(*i)));
+                }
+                _ => return false,
+            }
+        }
+        convs > 0
+    };
+    graph.outputs.iter().filter(|o| raw(&o.name)).map(|o| o.name.clone()).collect()
 }
 
 /// Graph outputs computed by a Sigmoid (through layout-only ops: Reshape, Transpose, …), whose
@@ -164,7 +195,15 @@ pub fn infer_profile_with(
         Kind::Yolo => {
             assumed.push("RGB pixels scaled to 0..1, letterboxed with grey (114) padding (YOLO convention)".into());
             assumed.push("score threshold 0.25, IoU threshold 0.45 (Ultralytics defaults)".into());
-            ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 114.0 }, 0.25, 0.45)
+            ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 114.0, top_left: false }, 0.25, 0.45)
+        }
+        Kind::Yolox => {
+            assumed.push(
+                "BGR pixels 0..255 (no normalisation), in the top-left corner with grey (114) padding right and below (YOLOX's preproc)"
+                    .into(),
+            );
+            assumed.push("score threshold 0.3, IoU threshold 0.45 (YOLOX's demo)".into());
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Bgr, Resize::Letterbox { pad: 114.0, top_left: true }, 0.3, 0.45)
         }
         Kind::Ssd => {
             assumed.push(
@@ -179,7 +218,14 @@ pub fn infer_profile_with(
                     .into(),
             );
             assumed.push("score threshold 0.3, IoU threshold 0.5".into());
-            ([0.408, 0.447, 0.470], [0.289, 0.274, 0.278], ColorOrder::Bgr, Resize::Letterbox { pad: 0.0 }, 0.3, 0.5)
+            (
+                [0.408, 0.447, 0.470],
+                [0.289, 0.274, 0.278],
+                ColorOrder::Bgr,
+                Resize::Letterbox { pad: 0.0, top_left: false },
+                0.3,
+                0.5,
+            )
         }
         Kind::CenterNetTf => {
             assumed.push(
@@ -187,7 +233,7 @@ pub fn infer_profile_with(
                     .into(),
             );
             assumed.push("score threshold 0.3, IoU threshold 0.5".into());
-            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 0.0 }, 0.3, 0.5)
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 0.0, top_left: false }, 0.3, 0.5)
         }
         Kind::CenterFace => {
             assumed.push("RGB pixels 0..255 (no normalisation) stretched to the input (CenterFace's demo)".into());
@@ -260,6 +306,7 @@ enum Kind {
     /// CenterNet exported from TensorFlow (channels-last outputs).
     CenterNetTf,
     CenterFace,
+    Yolox,
     BlazeFace,
 }
 
@@ -270,7 +317,7 @@ impl Kind {
             Kind::Yolo => (640, 640),
             Kind::Ssd => (300, 300),
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
-            Kind::CenterFace => (640, 640),
+            Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
         }
     }
@@ -403,7 +450,7 @@ fn classify(
                      a 52-class detector has the same shape: set `keypoints` to 0 in the profile if so",
                     b.map_or("?".into(), |n| n.to_string())
                 ));
-                let d = Yolo { output: name.to_string(), classes: Some(1), keypoints: 17, keypoint_dims: 3 };
+                let d = Yolo { classes: Some(1), keypoints: 17, keypoint_dims: 3, ..Yolo::new(name) };
                 return Ok(Classified {
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov8(d),
@@ -431,6 +478,26 @@ fn classify(
             }
             (a, Some(b)) if b > 5 && a.is_none_or(|n| n > b) => {
                 assumed.extend(notes);
+                // Raw head outputs with one row per grid cell: YOLOX exported without its decode.
+                let strides = [vec![8, 16, 32], vec![8, 16, 32, 64]]
+                    .into_iter()
+                    .find(|st| a.is_some() && a == grid_count(st, in_w, in_h))
+                    .filter(|_| meta.raw_head_outputs.iter().any(|o| o == name));
+                if let Some(grid_strides) = strides {
+                    assumed.push(format!(
+                        "`{name}` [1, {}, {b}] is a raw YOLOX head (outputs of the convolutions moved around only, one row per cell of \
+                         the stride {grid_strides:?} grids): boxes are grid offsets and log sizes, then objectness and {} class scores",
+                        a.unwrap_or(0),
+                        b - 5
+                    ));
+                    let d = Yolo { grid_strides, ..Yolo::new(name) };
+                    return Ok(Classified {
+                        kind: Kind::Yolox,
+                        decoder: Decoder::Yolov5(d),
+                        classes: Some(b - 5),
+                        grid_h: None,
+                    });
+                }
                 assumed.push(format!(
                     "`{name}` [1, {}, {b}] is a YOLOv5-style output: objectness and {} classes (if this is a transposed YOLOv8 output, it has no objectness and the scores will be wrong)",
                     a.map_or("?".into(), |n| n.to_string()),
@@ -579,6 +646,12 @@ fn heatmap(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<String>
     None
 }
 
+/// Cells in the grids of `strides` over the input (`⌊h/s⌋ × ⌊w/s⌋` each), when its size is known.
+fn grid_count(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
+    let (w, h) = (in_w?, in_h?);
+    Some(strides.iter().map(|s| (w / s) * (h / s)).sum())
+}
+
 /// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,
 /// or 8–64 for the P6 models); empty when the size is unknown.
 fn yolov5_anchor_counts(in_w: Option<usize>, in_h: Option<usize>) -> Vec<usize> {
@@ -631,7 +704,7 @@ fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<Str
         if k > 0 { ", keypoints" } else { "" }
     ));
     assumed.extend(said);
-    let d = Yolo { output: name.to_string(), classes: Some(c), keypoints: k, keypoint_dims: dims };
+    let d = Yolo { classes: Some(c), keypoints: k, keypoint_dims: dims, ..Yolo::new(name) };
     Some(Classified { kind: Kind::Yolo, decoder: Decoder::Yolov8(d), classes: Some(c), grid_h: None })
 }
 

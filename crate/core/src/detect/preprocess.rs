@@ -89,9 +89,10 @@ impl Geometry {
         }
         Ok(match profile.resize {
             Resize::Stretch => Geometry { in_w, in_h, content_w: in_w, content_h: in_h, left: 0, top: 0, pad: 0.0 },
-            Resize::Letterbox { pad } => {
+            Resize::Letterbox { pad, top_left } => {
                 // One scale for both axes; content rounded half up to whole pixels (at least 1) and
-                // centred, with the odd pixel of padding, if any, on the right/bottom.
+                // centred, with the odd pixel of padding, if any, on the right/bottom (or in the
+                // top-left corner, all padding right and below).
                 let s = (in_w as f64 / image_w as f64).min(in_h as f64 / image_h as f64);
                 let content_w = ((image_w as f64 * s).round() as usize).clamp(1, in_w);
                 let content_h = ((image_h as f64 * s).round() as usize).clamp(1, in_h);
@@ -100,8 +101,8 @@ impl Geometry {
                     in_h,
                     content_w,
                     content_h,
-                    left: (in_w - content_w) / 2,
-                    top: (in_h - content_h) / 2,
+                    left: if top_left { 0 } else { (in_w - content_w) / 2 },
+                    top: if top_left { 0 } else { (in_h - content_h) / 2 },
                     pad,
                 }
             }

@@ -88,6 +88,10 @@ pub enum Resize {
     Letterbox {
         /// Pixel value of the padding, 0..255.
         pad: f32,
+        /// The image sits in the top-left corner, all padding right and below (YOLOX's `preproc`);
+        /// centred otherwise (Ultralytics' `LetterBox`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        top_left: bool,
     },
 }
 
@@ -214,12 +218,18 @@ pub struct Yolo {
     /// Values per keypoint: 2 (`x, y`) or 3 (`x, y, visibility`).
     #[serde(default = "three")]
     pub keypoint_dims: usize,
+    /// Boxes are raw head outputs on grids of these strides (YOLOX exported without
+    /// `decode_in_inference`): rows run over the grids finest first, each row-major with
+    /// `⌊H/s⌋ × ⌊W/s⌋` cells, and a row's box is `((x + gx)·s, (y + gy)·s, e^w·s, e^h·s)`.
+    /// Empty: boxes are in input pixels already.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grid_strides: Vec<usize>,
 }
 
 impl Yolo {
     /// A plain box + class-scores decoder reading `output`.
     pub fn new(output: impl Into<String>) -> Yolo {
-        Yolo { output: output.into(), classes: None, keypoints: 0, keypoint_dims: 3 }
+        Yolo { output: output.into(), classes: None, keypoints: 0, keypoint_dims: 3, grid_strides: Vec::new() }
     }
 }
 
@@ -408,7 +418,7 @@ impl Profile {
                 return bad(format!("`std[{c}]` is {}: use a non-zero number (1 for no scaling)", self.std[c]));
             }
         }
-        if let Resize::Letterbox { pad } = self.resize {
+        if let Resize::Letterbox { pad, .. } = self.resize {
             if !(0.0..=255.0).contains(&pad) {
                 return bad(format!("letterbox `pad` is {pad}: use a pixel value from 0 to 255 (114 for YOLO)"));
             }
@@ -453,7 +463,15 @@ impl Profile {
                     return bad("ssd_anchors: `box_scales` must be non-zero (TF default [10, 10, 5, 5])".into());
                 }
             }
-            Decoder::Yolov5(d) | Decoder::Yolov8(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
+            Decoder::Yolov5(d) | Decoder::Yolov8(d) => {
+                check_keypoints(d.keypoints, d.keypoint_dims)?;
+                if d.grid_strides.iter().any(|&s| s == 0 || s > w.min(h)) {
+                    return bad(format!(
+                        "`grid_strides` {:?}: each stride must be 1 to the input size (YOLOX: [8, 16, 32])",
+                        d.grid_strides
+                    ));
+                }
+            }
             Decoder::End2end(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
             Decoder::Centernet(d) => {
                 if !d.stride.is_finite() || d.stride <= 0.0 {

@@ -123,3 +123,17 @@ pub(crate) fn read_keypoints(keypoints: usize, dims: usize, at: impl Fn(usize) -
     let scores = if dims == 3 { (0..keypoints).map(|k| at(k * dims + 2)).collect() } else { Vec::new() };
     (pts, scores)
 }
+
+/// Cells `(x, y, stride)` of the grids of `strides` over a `[w, h]` input, finest first, each
+/// row-major with `⌊h/s⌋ × ⌊w/s⌋` cells (YOLOX's `demo_postprocess`); empty for no strides.
+pub(crate) fn grid_cells(strides: &[usize], [w, h]: [usize; 2]) -> Vec<(f32, f32, f32)> {
+    let mut out = Vec::new();
+    for &s in strides.iter().filter(|&&s| s > 0) {
+        for y in 0..h / s {
+            for x in 0..w / s {
+                out.push((x as f32, y as f32, s as f32));
+            }
+        }
+    }
+    out
+}

@@ -1,8 +1,9 @@
 //! YOLOv5/v7 output `[1, N, 5 + C (+ extra)]`: row-major, per box `cx, cy, w, h` (input pixels),
 //! objectness, C class probabilities, then keypoints if the profile has them. Score =
-//! objectness × best class probability.
+//! objectness × best class probability. With `grid_strides` (YOLOX exported without its decode)
+//! the box values are grid offsets and log sizes, decoded here as YOLOX's `demo_postprocess` does.
 
-use super::{argmax, cxcywh, output, read_keypoints, shape_error, yolo_split};
+use super::{argmax, cxcywh, grid_cells, output, read_keypoints, shape_error, yolo_split};
 use crate::detect::nms::Candidate;
 use crate::detect::profile::{Profile, Yolo};
 use crate::detect::DetectError;
@@ -19,19 +20,34 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
     };
     let (classes, kp_at) = yolo_split(width, 5, cfg.classes, cfg.keypoints, cfg.keypoint_dims)
         .map_err(|m| shape_error("yolov5", &cfg.output, shape, format!("{expected}: {m}")))?;
+    let grid = grid_cells(&cfg.grid_strides, profile.size);
+    if !grid.is_empty() && grid.len() != n {
+        let [w, h] = profile.size;
+        return Err(shape_error(
+            "yolov5",
+            &cfg.output,
+            shape,
+            format!(
+                "{} rows: one per cell of the {w}×{h} input's grids of strides {:?} (`grid_strides`)",
+                grid.len(),
+                cfg.grid_strides
+            ),
+        ));
+    }
     let mut out = Vec::new();
-    for row in data.chunks_exact(width).take(n) {
+    for (i, row) in data.chunks_exact(width).take(n).enumerate() {
         let Some((class, p)) = argmax(&row[5..5 + classes]) else { continue };
         let score = row[4] * p;
         if score >= profile.score_threshold {
+            let bbox = match grid.get(i) {
+                Some(&(gx, gy, s)) => cxcywh((row[0] + gx) * s, (row[1] + gy) * s, row[2].exp() * s, row[3].exp() * s),
+                None => cxcywh(row[0], row[1], row[2], row[3]),
+            };
+            if !bbox.iter().all(|v| v.is_finite()) {
+                return Err(DetectError::NonFinite { name: cfg.output.clone(), index: i * width + 2, value: row[2] });
+            }
             let (keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| row[kp_at + k]);
-            out.push(Candidate {
-                class,
-                score,
-                bbox: cxcywh(row[0], row[1], row[2], row[3]),
-                keypoints,
-                keypoint_scores,
-            });
+            out.push(Candidate { class, score, bbox, keypoints, keypoint_scores });
         }
     }
     Ok(out)
