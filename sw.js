@@ -20,8 +20,8 @@ const PRECACHE = [
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
 ];
 /** The detector's built-in models and photos: cached when the host ships them, skipped if not. */
-const PRECACHE_DATA = [
-  'www/models/person_ssdlite.onnx', 'www/models/person_ssdlite.json',
+const PRECACHE_DATA = [ // (and the profile reference page the editor links to)
+  'www/profile.html', 'www/models/person_ssdlite.onnx', 'www/models/person_ssdlite.json',
   'www/models/blazeface_short.onnx', 'www/models/blazeface_short.json',
   'www/samples/person.jpg', 'www/samples/astronaut.png', 'www/samples/camera.png', 'www/samples/coffee.png',
   'www/samples/dog.jpg', 'www/samples/horses.jpg', 'www/samples/kite.jpg',

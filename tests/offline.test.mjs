@@ -24,11 +24,11 @@ function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 }
 
-test('sw.js pre-caches every module, stylesheet, wasm file, model and photo the playground ships', () => {
+test('sw.js pre-caches every module, stylesheet, page, wasm file, model and photo the playground ships', () => {
   // The page's own modules load before the service worker controls it, so a module missing
   // from PRECACHE is never cached and the page does not start offline.
   const shipped = ['index.html', ...walk(join(ROOT, 'www')).map((f) => relative(ROOT, f).split('\\').join('/'))
-    .filter((f) => /\.(m?js|css|wasm)$/.test(f) || /^www\/models\/.*\.(onnx|json)$/.test(f) || /^www\/samples\/.*\.(png|jpe?g)$/.test(f))];
+    .filter((f) => /\.(m?js|css|wasm|html)$/.test(f) || /^www\/models\/.*\.(onnx|json)$/.test(f) || /^www\/samples\/.*\.(png|jpe?g)$/.test(f))];
   const listed = [...SW.PRECACHE, ...SW.PRECACHE_DATA].filter((p) => p !== './');
   assert.deepEqual([...listed].sort(), [...shipped].sort(), 'sw.js PRECACHE/PRECACHE_DATA vs the files under www/');
 });

@@ -96,6 +96,15 @@ test('a CenterFace-style export: read as faces with 5 landmarks each, drawn', as
     assert.equal(d.keypoints.length, 5);
   }
   await det().locator('canvas.fp32').screenshot({ path: `${ARTIFACTS}upload-centerface.png` });
+  // The profile editor links to a page that explains every field (www/profile.html).
+  const href = await det().evaluate((el) => el.shadowRoot.querySelector('a.profile-doc').href);
+  const doc = await s.browser.newPage();
+  assert.equal((await doc.goto(href)).status(), 200);
+  const fields = await doc.locator('main').textContent();
+  for (const f of ['box_encoding', 'log_hw', 'grid_strides', 'top_left']) assert.ok(fields.includes(f), f);
+  await doc.setViewportSize({ width: 900, height: 1400 });
+  await doc.screenshot({ path: `${ARTIFACTS}profile-doc.png` });
+  await doc.close();
 });
 
 test('no page errors', () => assert.deepEqual(s.errors, []));

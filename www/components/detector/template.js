@@ -1,5 +1,5 @@
 // The <qplay-detector>'s shadow DOM: styles and markup (the element, qplay-detector.js, wires it).
-import { BUILTIN, SAMPLES } from './model-source.js';
+import { BASE, BUILTIN, SAMPLES } from './model-source.js';
 
 export const BOX = '#0072B2';
 export const INT8 = '#D55E00';
@@ -185,6 +185,7 @@ TEMPLATE.innerHTML = `
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
     <details class="profile-edit"><summary>Detection profile (edit to override)</summary>
       <ul class="assumed"></ul>
+      <p class="note"><a class="profile-doc" href="${BASE}profile.html" target="_blank" rel="noopener">What each field means</a></p>
       <textarea name="profile-json" spellcheck="false" aria-label="profile JSON"></textarea>
       <button type="button" name="apply">Apply profile</button></details>
   </div>
