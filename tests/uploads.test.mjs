@@ -107,4 +107,24 @@ test('a CenterFace-style export: read as faces with 5 landmarks each, drawn', as
   await doc.close();
 });
 
+test('an export without metadata whose shapes fit two readings: both shown with their boxes on the photo, one click switches', async () => {
+  const r = await load('yolov8_pose_nometa.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.assumed, /taken as a YOLOv8\/YOLO11 pose output/);
+  const alt = () => det().evaluate((el) => ({ hidden: el.shadowRoot.querySelector('.alternatives').hidden, text: el.shadowRoot.querySelector('.alternatives').textContent }));
+  assert.equal((await alt()).hidden, false);
+  assert.match((await alt()).text, /52 classes and no keypoints/);
+  // The other reading's detections on the photo shown, before choosing it.
+  await s.page.waitForFunction(() => /on person\.jpg: \d+ box/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('[data-alt-preview="0"]')?.textContent ?? ''), null, { timeout: 60_000 });
+  await det().locator('.alternatives').screenshot({ path: `${ARTIFACTS}upload-alternatives.png` });
+  await det().locator('button[data-alt="0"]').click();
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && el.info?.profile?.decoder?.keypoints === undefined && el.result?.modelId === el.modelId;
+  }, null, { timeout: 60_000 });
+  const now = await det().evaluate((el) => ({ decoder: el.info.profile.decoder, dets: el.result.detections }));
+  assert.equal(now.decoder.type, 'yolov8');
+  assert.ok(now.dets.every((d) => d.keypoints.length === 0));
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -37,6 +37,12 @@ export class Engine {
     return this.request({ type: 'detect', width: img.width, height: img.height, rgba }, [rgba]);
   }
 
+  /** Detections on an ImageData under another profile (JSON) of the loaded model; resolves to {detections}. */
+  preview(profile, img) {
+    const rgba = img.data.buffer.slice(0);
+    return this.request({ type: 'preview', profile, width: img.width, height: img.height, rgba }, [rgba]);
+  }
+
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
   quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));

@@ -135,6 +135,11 @@ const handlers = {
     const gpuBuffers = backend === 'webgpu' ? Array.from(gpu.buffersCreated()) : null;
     return { ok: true, ...r, recovered, probe, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
   },
+  /** Detections under another profile of the loaded model (an "also fits" reading), without switching to it. */
+  async preview({ profile, width, height, rgba }) {
+    if (!detector) throw new Error('no model is loaded');
+    return { ok: true, detections: detector.preview(profile, width, height, new Uint8Array(rgba)) };
+  },
   async backend({ backend: want }) {
     return { ok: true, ...(await setBackend(want)) };
   },

@@ -171,6 +171,7 @@ export class QplayDetector extends HTMLElement {
     $('input[name=perChannel]').addEventListener('change', () => this.changed());
     $('button[name=cancel]').addEventListener('click', () => this.cancel());
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
+    $('.alternatives').addEventListener('click', (e) => { const b = e.target.closest('button[data-alt]'); if (b) this.useAlternative(Number(b.dataset.alt)); });
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
     $('button[name=qcancel]').addEventListener('click', () => this.cancel());
     $('button[name=camera]').addEventListener('click', () => this.startCamera());
@@ -497,6 +498,7 @@ export class QplayDetector extends HTMLElement {
       Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq, ranOn: r.backend?.backend ?? r.on });
       this.result = r;
       this.render();
+      if (!live && this.info.alternatives?.length && this.previewed !== modelId) queueMicrotask(() => this.previewAlternatives());
       this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, gpuBuffers: r.gpuBuffers, backend: r.on, recovered: r.recovered });
       return r;
     } catch (e) {

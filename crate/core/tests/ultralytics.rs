@@ -263,3 +263,26 @@ fn shared_weight_and_bias_initializers_quantize() {
     let worst = q.report.output_sqnr_db.values().copied().fold(f64::INFINITY, f64::min);
     assert!(worst > 20.0, "{worst}");
 }
+
+#[test]
+fn without_metadata_the_other_reading_is_offered_and_previewed() {
+    // The pose export with its metadata stripped: [1, 56, N] is read as a pose model, and a
+    // 52-class detector is offered as the other reading; previewing it decodes with its profile.
+    let bytes = read(dir().join("yolov8_pose_nometa.onnx"));
+    let det = Detector::new(&bytes, None).unwrap();
+    assert!(matches!(&det.profile().decoder, Decoder::Yolov8(y) if y.keypoints == 17));
+    let alts = det.alternatives();
+    assert_eq!(alts.len(), 1, "{alts:?}");
+    assert!(alts[0].reading.contains("52 classes"), "{}", alts[0].reading);
+    assert!(matches!(&alts[0].profile.decoder, Decoder::Yolov8(y) if y.keypoints == 0 && y.classes.is_none()));
+    let (w, h) = (64usize, 48usize);
+    let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 37 % 251) as u8).collect();
+    let p = Profile { score_threshold: 0.25, ..alts[0].profile.clone() };
+    let dets = det.preview(&p, w, h, &rgba).unwrap();
+    assert!(dets.iter().all(|d| d.keypoints.is_empty() && d.label.starts_with("class ")));
+    // A preview keeps the model's input: another size is refused with the reason.
+    let other = Profile { size: [128, 128], ..p };
+    assert!(det.preview(&other, w, h, &rgba).unwrap_err().to_string().contains("apply the profile"));
+    // With the metadata, there is one reading.
+    assert!(Detector::new(&read(dir().join("yolov8_pose.onnx")), None).unwrap().alternatives().is_empty());
+}

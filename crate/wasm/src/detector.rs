@@ -40,6 +40,7 @@ struct Info<'a> {
     summary: &'a Summary,
     profile: &'a Profile,
     assumed: &'a [String],
+    alternatives: &'a [qplay_core::detect::auto::Alternative],
     supported_ops: Vec<&'static str>,
 }
 
@@ -59,6 +60,7 @@ impl WasmDetector {
             summary: self.inner.summary(),
             profile: self.inner.profile(),
             assumed: self.inner.assumed(),
+            alternatives: self.inner.alternatives(),
             supported_ops: Registry::new().op_types(),
         })
     }
@@ -69,6 +71,13 @@ impl WasmDetector {
     #[wasm_bindgen(js_name = probePixelScaling)]
     pub fn probe_pixel_scaling(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Option<String>, JsError> {
         self.inner.probe_pixel_scaling(width, height, rgba).map_err(err)
+    }
+
+    /// Detections under another profile (JSON) of this model, without switching to it (the
+    /// page's "also fits" readings): `[{class, label, score, bbox, …}]`.
+    pub fn preview(&self, profile_json: &str, width: usize, height: usize, rgba: &[u8]) -> Result<JsValue, JsError> {
+        let p = Profile::from_json(profile_json).map_err(err)?;
+        to_js(&self.inner.preview(&p, width, height, rgba).map_err(err)?)
     }
 
     /// Sets the score and IoU thresholds.

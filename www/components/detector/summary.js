@@ -30,5 +30,49 @@ export const infoMethods = {
         : `<li>Decoder <b>${esc(info.profile.decoder.type)}</b>, input ${info.profile.size.join('×')}, from the profile file.</li>`;
       if (info.assumed?.length) this.$('details.profile-edit').open = true;
     }
+    const alts = info.alternatives ?? [];
+    const box = this.$('.alternatives');
+    box.hidden = !alts.length;
+    box.innerHTML = alts.length ? `<p><b>The outputs also fit another reading</b> — check the boxes, and pick the one that is right:</p><ul>${alts.map((a, i) =>
+      `<li>${esc(a.reading)} <span class="alt-preview note" data-alt-preview="${i}"></span> <button type="button" data-alt="${i}">Use this reading</button></li>`).join('')}</ul>` : '';
+    this.previewed = null;
+  },
+
+  /** An alternative's profile with the input settings in use (the pixel scaling may have been probed since). */
+  alternativeProfile(i) {
+    const a = this.info?.alternatives?.[i];
+    if (!a) return null;
+    const p = this.info.profile;
+    return { ...a.profile, mean: p.mean, std: p.std, color: p.color, resize: p.resize, score_threshold: p.score_threshold };
+  },
+
+  /** Each alternative reading's detections on the photo shown, once per model: "on this photo: 3 boxes (person 91 %, …)". */
+  async previewAlternatives() {
+    const alts = this.info?.alternatives ?? [];
+    const image = this.image;
+    if (!alts.length || !image || this.previewed === this.modelId) return;
+    this.previewed = this.modelId;
+    const modelId = this.modelId;
+    for (let i = 0; i < alts.length; i++) {
+      const span = this.$(`[data-alt-preview="${i}"]`);
+      try {
+        const r = await this.engine.preview(JSON.stringify(this.alternativeProfile(i)), image.data);
+        if (modelId !== this.modelId || !span) return;
+        const score = (v) => (v <= 1 ? `${(v * 100).toFixed(0)} %` : `score ${v.toPrecision(4)}`);
+        const top = r.detections.slice(0, 3).map((d) => `${d.label} ${score(d.score)}`).join(', ');
+        const odd = r.detections.some((d) => d.score > 1) ? ' — scores above 1 are not probabilities: this reading is unlikely' : '';
+        span.textContent = `— on ${image.name}: ${r.detections.length} box${r.detections.length === 1 ? '' : 'es'}${top ? ` (${top}${r.detections.length > 3 ? ', …' : ''})` : ''}${odd}`;
+      } catch (e) {
+        if (span) span.textContent = `— does not decode: ${e.message}`;
+      }
+    }
+  },
+
+  /** "Use this reading": the alternative's profile goes into the editor and is applied. */
+  useAlternative(i) {
+    const p = this.alternativeProfile(i);
+    if (!p) return;
+    this.$('textarea[name=profile-json]').value = JSON.stringify(p, null, 2);
+    this.applyProfileText();
   },
 };

@@ -185,6 +185,7 @@ TEMPLATE.innerHTML = `
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>
     <details class="profile-edit"><summary>Detection profile (edit to override)</summary>
       <ul class="assumed"></ul>
+      <div class="alternatives" hidden></div>
       <p class="note"><a class="profile-doc" href="${BASE}profile.html" target="_blank" rel="noopener">What each field means</a></p>
       <textarea name="profile-json" spellcheck="false" aria-label="profile JSON"></textarea>
       <button type="button" name="apply">Apply profile</button></details>

@@ -39,6 +39,20 @@ pub struct AutoProfile {
     pub profile: Profile,
     /// One sentence per assumption, e.g. "pixels scaled to 0..1 (YOLO convention)".
     pub assumed: Vec<String>,
+    /// Other readings the output shapes fit as well (a pose model or a 52-class detector;
+    /// end-to-end rows or a one-class YOLOv5 grid; which of two maps holds the sizes), for the
+    /// user to pick from; empty when the file's metadata or the shapes leave one reading.
+    #[serde(default)]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// Another reading of the same outputs: the profile it gives and what it means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// What this reading takes the outputs for, in a few words.
+    pub reading: String,
+    /// The full profile (the chosen one's input settings, this decoder and its labels).
+    pub profile: Profile,
 }
 
 /// A shape with unknown (symbolic) dimensions as `None`.
@@ -274,6 +288,7 @@ pub fn infer_profile_with(
         }
     };
 
+    let alternatives = decoder.alternatives;
     let mut decoder = decoder.decoder;
     if let (Decoder::Centernet(c), Some(grid_h)) = (&mut decoder, grid_h) {
         c.stride = size[1] as f32 / grid_h as f32;
@@ -295,7 +310,22 @@ pub fn infer_profile_with(
         labels,
     };
     profile.validate()?;
-    Ok(AutoProfile { profile, assumed })
+    let alternatives = alternatives
+        .into_iter()
+        .map(|(reading, mut decoder)| {
+            if let (Decoder::Centernet(a), Decoder::Centernet(m)) = (&mut decoder, &profile.decoder) {
+                a.stride = m.stride;
+            }
+            let labels = if decoder_classes(&decoder) == decoder_classes(&profile.decoder) {
+                profile.labels.clone()
+            } else {
+                Vec::new()
+            };
+            Alternative { reading, profile: Profile { decoder, labels, ..profile.clone() } }
+        })
+        .filter(|a| a.profile.validate().is_ok())
+        .collect();
+    Ok(AutoProfile { profile, assumed, alternatives })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -326,6 +356,8 @@ impl Kind {
 struct Classified {
     kind: Kind,
     decoder: Decoder,
+    /// Other decoders the shapes fit, with what each reads the outputs as.
+    alternatives: Vec<(String, Decoder)>,
     /// Number of object classes (background excluded), when known.
     classes: Option<usize>,
     /// CenterNet: heatmap rows, from which the stride follows once the input size is known.
@@ -368,6 +400,7 @@ fn classify(
             score_clip: 100.0,
         };
         return Ok(Classified {
+            alternatives: Vec::new(),
             kind: Kind::BlazeFace,
             decoder: Decoder::Blazeface(d),
             classes: Some(1),
@@ -414,6 +447,7 @@ fn classify(
                 ));
             }
             return Ok(Classified {
+                alternatives: Vec::new(),
                 kind: Kind::Ssd,
                 decoder: Decoder::SsdAnchors(d),
                 classes: Some(k - 1),
@@ -439,7 +473,21 @@ fn classify(
                     if meta.end2end { ", as its metadata says" } else { "" }
                 ));
                 let d = End2End { output: name.to_string(), keypoints: 0, keypoint_dims: 3 };
-                return Ok(Classified { kind: Kind::Yolo, decoder: Decoder::End2end(d), classes: None, grid_h: None });
+                let alternatives = if meta.end2end {
+                    Vec::new()
+                } else {
+                    vec![(
+                        "YOLOv5-style rows of one class (box, objectness, score), NMS applied".into(),
+                        Decoder::Yolov5(Yolo::new(name)),
+                    )]
+                };
+                return Ok(Classified {
+                    alternatives,
+                    kind: Kind::Yolo,
+                    decoder: Decoder::End2end(d),
+                    classes: None,
+                    grid_h: None,
+                });
             }
         }
         match (s[0], s[1]) {
@@ -452,6 +500,10 @@ fn classify(
                 ));
                 let d = Yolo { classes: Some(1), keypoints: 17, keypoint_dims: 3, ..Yolo::new(name) };
                 return Ok(Classified {
+                    alternatives: vec![(
+                        "a YOLOv8/YOLO11 detector with 52 classes and no keypoints".into(),
+                        Decoder::Yolov8(Yolo::new(name)),
+                    )],
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov8(d),
                     classes: Some(1),
@@ -470,6 +522,7 @@ fn classify(
                 }
                 let d = Yolo::new(name);
                 return Ok(Classified {
+                    alternatives: Vec::new(),
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov8(d),
                     classes: Some(a - 4),
@@ -492,6 +545,7 @@ fn classify(
                     ));
                     let d = Yolo { grid_strides, ..Yolo::new(name) };
                     return Ok(Classified {
+                        alternatives: Vec::new(),
                         kind: Kind::Yolox,
                         decoder: Decoder::Yolov5(d),
                         classes: Some(b - 5),
@@ -508,6 +562,7 @@ fn classify(
                 }
                 let d = Yolo::new(name);
                 return Ok(Classified {
+                    alternatives: Vec::new(),
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov5(d),
                     classes: Some(b - 5),
@@ -640,10 +695,39 @@ fn heatmap(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<String>
             } else {
                 format!("`{hname}` holds logits (no Sigmoid at the end of the graph): a sigmoid is applied")
             });
-            return Some(Classified { kind, decoder: Decoder::Centernet(d), classes: Some(c), grid_h: Some(grid.0) });
+            let mut alternatives = Vec::new();
+            if kind == Kind::CenterNet
+                && twos.len() == 2
+                && !(twos.iter().any(|n| named(n, &["reg", "off", "wh", "size", "scale"])))
+            {
+                let swapped = CenterNet {
+                    wh_output: off.unwrap_or_default().to_string(),
+                    offset_output: Some(wh.to_string()),
+                    ..d.clone()
+                };
+                alternatives.push((
+                    format!("`{}` as box sizes and `{wh}` as centre offsets", off.unwrap_or_default()),
+                    Decoder::Centernet(swapped),
+                ));
+            }
+            return Some(Classified {
+                alternatives,
+                kind,
+                decoder: Decoder::Centernet(d),
+                classes: Some(c),
+                grid_h: Some(grid.0),
+            });
         }
     }
     None
+}
+
+/// The class count a YOLO decoder is fixed to, for comparing readings (`None` otherwise).
+fn decoder_classes(d: &Decoder) -> Option<usize> {
+    match d {
+        Decoder::Yolov5(y) | Decoder::Yolov8(y) => y.classes,
+        _ => None,
+    }
 }
 
 /// Cells in the grids of `strides` over the input (`⌊h/s⌋ × ⌊w/s⌋` each), when its size is known.
@@ -692,7 +776,13 @@ fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<Str
     if s[1] == Some(e2e_width) && (meta.end2end || s[0].is_some_and(|n| n <= 1000)) {
         said.push(format!("`{name}` holds boxes the model already selected (end-to-end: x1, y1, x2, y2, score, class); no NMS applied"));
         assumed.extend(said);
-        return Some(Classified { kind: Kind::Yolo, decoder: Decoder::End2end(d_e2e), classes, grid_h: None });
+        return Some(Classified {
+            alternatives: Vec::new(),
+            kind: Kind::Yolo,
+            decoder: Decoder::End2end(d_e2e),
+            classes,
+            grid_h: None,
+        });
     }
     let ch = s[0]?;
     // Segmentation: the prototypes output [nm, H, W] says how many mask coefficients follow.
@@ -705,7 +795,13 @@ fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<Str
     ));
     assumed.extend(said);
     let d = Yolo { classes: Some(c), keypoints: k, keypoint_dims: dims, ..Yolo::new(name) };
-    Some(Classified { kind: Kind::Yolo, decoder: Decoder::Yolov8(d), classes: Some(c), grid_h: None })
+    Some(Classified {
+        alternatives: Vec::new(),
+        kind: Kind::Yolo,
+        decoder: Decoder::Yolov8(d),
+        classes: Some(c),
+        grid_h: None,
+    })
 }
 
 /// Whether an output name contains one of the hints (case-insensitive).

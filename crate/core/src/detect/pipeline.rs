@@ -2,7 +2,9 @@
 //! ([`Detector::preprocess`], [`Detector::infer`], [`Detector::decode`]) so that callers can time
 //! each stage with their own clock (there is no `Instant` in wasm32-unknown-unknown).
 
-use super::{auto::infer_profile_for, detect, preprocess_into, Detection, Layout, Profile, Transform};
+use super::{
+    auto::infer_profile_for, auto::Alternative, detect, preprocess_into, Detection, Layout, Profile, Transform,
+};
 use crate::model::{load_onnx, Graph, Plan, Summary, Tensor};
 use crate::ops::Registry;
 use crate::Error;
@@ -15,6 +17,7 @@ pub struct Detector {
     plan: Arc<Plan>,
     profile: Profile,
     assumed: Vec<String>,
+    alternatives: Vec<Alternative>,
     summary: Summary,
     input: Vec<f32>,
 }
@@ -36,18 +39,18 @@ impl Detector {
     pub fn from_graph(graph: Graph, profile: Option<Profile>) -> Result<Detector, Error> {
         let registry = registry();
         let summary = Summary::of(&graph, &registry);
-        let (profile, assumed) = match profile {
+        let (profile, assumed, alternatives) = match profile {
             Some(p) => {
                 p.validate()?;
-                (p, vec![])
+                (p, vec![], vec![])
             }
             None => {
                 let a = infer_profile_for(&graph)?;
-                (a.profile, a.assumed)
+                (a.profile, a.assumed, a.alternatives)
             }
         };
         let plan = Plan::new(&graph, &registry, &[(profile.input.clone(), input_shape(&profile))])?;
-        Ok(Detector { graph, plan: Arc::new(plan), profile, assumed, summary, input: Vec::new() })
+        Ok(Detector { graph, plan: Arc::new(plan), profile, assumed, alternatives, summary, input: Vec::new() })
     }
 
     /// The profile in use.
@@ -58,6 +61,34 @@ impl Detector {
     /// What auto-detection assumed (empty when a profile was given).
     pub fn assumed(&self) -> &[String] {
         &self.assumed
+    }
+
+    /// Other readings the output shapes fit (empty when a profile was given).
+    pub fn alternatives(&self) -> &[Alternative] {
+        &self.alternatives
+    }
+
+    /// Detections under another profile of the same model (an [`Alternative`]'s), without
+    /// switching to it: the plan is reused, so the profile must keep the input's name and shape.
+    pub fn preview(
+        &self,
+        profile: &Profile,
+        width: usize,
+        height: usize,
+        rgba: &[u8],
+    ) -> Result<Vec<Detection>, Error> {
+        profile.validate()?;
+        if profile.input != self.profile.input || input_shape(profile) != input_shape(&self.profile) {
+            return Err(Error::from(super::DetectError::Profile(
+                "a preview keeps the model's input and size: apply the profile to change them".into(),
+            )));
+        }
+        let mut buf = Vec::new();
+        let t = preprocess_into(profile, width, height, rgba, &mut buf)?;
+        let x = Tensor::f32(input_shape(profile), buf)?;
+        let out = self.plan.run(&[(profile.input.clone(), x)])?;
+        let named: Vec<(String, Tensor)> = self.plan.output_names().into_iter().map(String::from).zip(out).collect();
+        Ok(detect(profile, &named, &t)?)
     }
 
     /// The model summary.
