@@ -67,3 +67,28 @@ fn bad_arguments_fail_with_a_message() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
 }
+
+#[test]
+fn every_command_answers_help_with_its_usage() {
+    let (code, all, _) = qplay(&["help"]);
+    assert_eq!(code, 0);
+    for cmd in ["explain", "inspect", "infer", "detect", "quantize", "compare", "bench"] {
+        for flag in ["--help", "-h"] {
+            let (code, out, err) = qplay(&[cmd, flag]);
+            assert_eq!(code, 0, "{cmd} {flag}: {err}");
+            let usage = out.lines().next().unwrap().strip_prefix("usage: ").unwrap().to_string();
+            assert!(usage.starts_with(&format!("qplay {cmd} ")), "{out}");
+            // `qplay help` lists the same usage line the command's errors print.
+            assert!(all.contains(&usage), "qplay help lacks {usage}");
+        }
+    }
+    // The usage printed with an error is the same line, and points at --help.
+    let (code, _, err) = qplay(&["quantize", "--bogus"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option --bogus")
+            && err.contains("--recipe auto|fixed")
+            && err.contains("quantize --help"),
+        "{err}"
+    );
+}
