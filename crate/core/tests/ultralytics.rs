@@ -286,3 +286,37 @@ fn without_metadata_the_other_reading_is_offered_and_previewed() {
     // With the metadata, there is one reading.
     assert!(Detector::new(&read(dir().join("yolov8_pose.onnx")), None).unwrap().alternatives().is_empty());
 }
+
+#[test]
+fn float16_export_goes_back_as_float16_where_float_remains() {
+    use prost::Message;
+    // Every float16 value survives float32 → float16 exactly (the writer is the loader's inverse).
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    for (&h, x) in all.iter().zip(half_tensor(&all)) {
+        if !x.is_nan() {
+            assert_eq!(qplay_core::model::save::f32_to_f16(x), h, "{h:#06x}");
+        }
+    }
+    // Rounding to nearest even between two float16 values, and overflow.
+    assert_eq!(qplay_core::model::save::f32_to_f16(1.0 + 2f32.powi(-11)), 0x3c00, "a tie goes to even");
+    assert_eq!(qplay_core::model::save::f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02, "a tie goes to even");
+    assert_eq!(qplay_core::model::save::f32_to_f16(1e6), 0x7c00);
+    // Quantizing the `half=True` export keeping one Conv in float: its weights go back as float16.
+    let graph = load_onnx(&read(dir().join("yolov8_half.onnx"))).unwrap();
+    let x = read_npy(&read(dir().join("yolov8_half").join("input.npy"))).unwrap();
+    let first = graph.nodes.iter().find(|n| n.op_type == "Conv").unwrap().name.clone();
+    let opts = qplay_core::ptq::PtqOptions {
+        method: qplay_core::quant::Calibration::MinMax,
+        equalize: false,
+        bias_correction: false,
+        keep_fp32: vec![first],
+        ..Default::default()
+    };
+    let q = qplay_core::ptq::quantize(&graph, "images", &[x], &opts).unwrap();
+    assert!(q.report.notes.iter().any(|n| n.contains("written back as float16")), "{:?}", q.report.notes);
+    let m = qplay_core::model::proto::ModelProto::decode(q.onnx.as_slice()).unwrap();
+    let halves = m.graph.unwrap().initializer.iter().filter(|t| t.data_type == 10).count();
+    assert!(halves >= 1, "no float16 initializer in the export");
+    let worst = q.report.output_sqnr_db.values().copied().fold(f64::INFINITY, f64::min);
+    assert!(worst > 20.0, "{worst}");
+}

@@ -485,7 +485,7 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
     if !seen.is_empty() {
         g.load_notes.push(format!(
             "{} tensors (weights, inputs, outputs, casts) were converted to float32 when loading: qplay computes in \
-             float32, so results can differ from a {} runtime by that type's rounding; an exported model is float32",
+             float32, so results can differ from a {} runtime by that type's rounding; a quantized export writes the float tensors it keeps back as float16 when the model came as float16",
             seen.join(" and "),
             seen.join("/")
         ));

@@ -24,7 +24,7 @@ pub mod tensor;
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
-pub use save::save_onnx;
+pub use save::{save_onnx, save_onnx_with};
 pub use summary::Summary;
 pub use tensor::{numel, strides, DType, Data, Tensor};
 

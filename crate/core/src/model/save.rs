@@ -71,9 +71,44 @@ fn value_info(v: &ValueInfo) -> ValueInfoProto {
     }
 }
 
+/// float32 → float16 bits, rounding to nearest even (overflow to ±infinity, NaN kept a NaN); the
+/// inverse of the loader's widening for every value float16 can hold.
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let man = b & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 | (man >> 13) as u16 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    // Normal or subnormal in float16: the mantissa with its implicit bit, shifted into place.
+    let (m, shift) = if e <= 0 { (man | 0x80_0000, (14 - e) as u32) } else { (man, 13) };
+    if shift > 24 {
+        return sign;
+    }
+    let half = 1u32 << (shift - 1);
+    let rest = m & ((1u32 << shift) - 1);
+    let mut h = (m >> shift) + if rest > half || (rest == half && (m >> shift) & 1 == 1) { 1 } else { 0 };
+    if e > 0 {
+        h += (e as u32) << 10; // a carry out of the mantissa moves into the exponent, as it should
+    }
+    sign | h as u16
+}
+
 /// Serialises a graph as an ONNX model (default domain at the graph's opset; nodes whose op type
 /// carries a `domain::` prefix are written in that domain).
 pub fn save_onnx(g: &Graph, producer: &str) -> Vec<u8> {
+    save_onnx_with(g, producer, &Default::default())
+}
+
+/// [`save_onnx`], writing the float32 initializers named in `half` as float16 (rounded to
+/// nearest even): for a model that came as float16, so that what quantization leaves in float
+/// goes back in the source precision (the graph must read them through a `Cast` to float).
+pub fn save_onnx_with(g: &Graph, producer: &str, half: &std::collections::HashSet<String>) -> Vec<u8> {
     let mut names: Vec<&String> = g.initializers.keys().collect();
     names.sort();
     let mut domains: Vec<String> = Vec::new();
@@ -110,7 +145,19 @@ pub fn save_onnx(g: &Graph, producer: &str) -> Vec<u8> {
         graph: Some(GraphProto {
             node,
             name: "qplay".into(),
-            initializer: names.into_iter().map(|n| tensor_proto(n, &g.initializers[n])).collect(),
+            initializer: names
+                .into_iter()
+                .map(|n| match (&g.initializers[n].data, half.contains(n)) {
+                    (Data::F32(v), true) => TensorProto {
+                        dims: g.initializers[n].shape.iter().map(|&d| d as i64).collect(),
+                        data_type: 10,
+                        name: n.clone(),
+                        raw_data: v.iter().flat_map(|&x| f32_to_f16(x).to_le_bytes()).collect(),
+                        ..Default::default()
+                    },
+                    _ => tensor_proto(n, &g.initializers[n]),
+                })
+                .collect(),
             input: g.inputs.iter().map(value_info).collect(),
             output: g.outputs.iter().map(value_info).collect(),
             ..Default::default()

@@ -22,8 +22,8 @@ pub mod equalize;
 pub mod recipe;
 
 use crate::model::{
-    load_onnx, numel, passes::fold_batchnorm_into_conv, save_onnx, Attr, Attrs, DType, Graph, ModelError, Node, Plan,
-    Tensor,
+    load_onnx, numel, passes::fold_batchnorm_into_conv, save_onnx_with, Attr, Attrs, DType, Graph, ModelError, Node,
+    Plan, Tensor,
 };
 use crate::ops::Registry;
 use crate::quant::{
@@ -218,6 +218,43 @@ pub fn quantize_with_progress(
     quantize_inner(graph, input, calib, opts, progress, true)
 }
 
+/// Float32 initializers of 16 values or more that are not quantization parameters: each is
+/// renamed `<name>_fp16` (to be written as float16) and read through a new `Cast` to float32
+/// under its old name. Returns the renamed set and how many values they hold.
+fn halve_float_initializers(g: &mut Graph) -> (HashSet<String>, usize) {
+    let qdq_params: HashSet<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear"))
+        .flat_map(|n| n.inputs.iter().skip(1).map(String::as_str))
+        .collect();
+    let mut names: Vec<String> = g
+        .initializers
+        .iter()
+        .filter(|(n, t)| t.dtype() == DType::F32 && t.len() >= 16 && !qdq_params.contains(n.as_str()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    names.sort();
+    let (mut half, mut values, mut casts) = (HashSet::new(), 0, Vec::new());
+    for n in names {
+        let Some(t) = g.initializers.remove(&n) else { continue };
+        let h = format!("{n}_fp16");
+        values += t.len();
+        g.initializers.insert(h.clone(), t);
+        casts.push(Node {
+            name: format!("{n}_Cast"),
+            op_type: "Cast".into(),
+            inputs: vec![h.clone()],
+            outputs: vec![n],
+            attrs: Attrs([("to".to_string(), Attr::Int(1))].into_iter().collect()),
+        });
+        half.insert(h);
+    }
+    casts.append(&mut g.nodes);
+    g.nodes = casts;
+    (half, values)
+}
+
 /// The quantization run; `measure: false` skips the report's measurements (the FP32 and QDQ
 /// runs for per-layer and output SQNR, histograms): what a candidate of the recipe search needs.
 pub(crate) fn quantize_inner(
@@ -372,7 +409,24 @@ pub(crate) fn quantize_inner(
     // Serialise, reload (the export gate: what we write must load and run), and measure.
     phases.lap("QDQ rewrite");
     progress("exporting the QDQ file and loading it back");
-    let onnx = save_onnx(&g, "qplay");
+    // A float16 model goes back as float16 where quantization leaves float weights.
+    // (The loader's note names the widened types: "float16 and float64 tensors (weights, …".)
+    let from_half = graph.load_notes.iter().any(|n| {
+        n.split_once(" tensors (weights").is_some_and(|(types, _)| types.split(" and ").any(|t| t == "float16"))
+    });
+    let half = if from_half {
+        let (half, values) = halve_float_initializers(&mut g);
+        if !half.is_empty() {
+            notes.push(format!(
+                "{} float tensors ({values} values) written back as float16, the model's source precision (read through a Cast to float32)",
+                half.len()
+            ));
+        }
+        half
+    } else {
+        HashSet::new()
+    };
+    let onnx = save_onnx_with(&g, "qplay", &half);
     let reloaded = load_onnx(&onnx)?;
     phases.lap("export and reload");
     let output_sqnr_db = match &reference {
