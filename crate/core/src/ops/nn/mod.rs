@@ -17,6 +17,7 @@ pub mod conv_transpose;
 pub mod depthwise;
 pub mod gemm;
 pub mod global_pool;
+pub mod grid_sample;
 pub mod im2col;
 pub mod matmul;
 pub mod maxpool;
@@ -46,6 +47,7 @@ pub fn register(r: &mut Registry) {
     r.register("MatMul", matmul::build);
     r.register("Gemm", gemm::build);
     r.register("Softmax", softmax::build);
+    r.register("GridSample", grid_sample::build);
     non_max_suppression::register(r);
 }
 
