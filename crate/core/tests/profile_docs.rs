@@ -42,7 +42,22 @@ fn every_profile_field_is_documented() {
     let decoders = [
         Decoder::Yolov8(yolo.clone()),
         Decoder::Yolov5(yolo),
-        Decoder::End2end(End2End { output: "o".into(), keypoints: 17, keypoint_dims: 3 }),
+        Decoder::End2end(End2End {
+            per_class_scores: true,
+            box_format: BoxFormat::Cxcywh,
+            normalized: true,
+            keypoints: 17,
+            ..End2End::new("o")
+        }),
+        Decoder::Detections(Detections {
+            boxes_output: "b".into(),
+            scores_output: "s".into(),
+            classes_output: Some("c".into()),
+            count_output: Some("n".into()),
+            box_format: BoxFormat::Yxyx,
+            normalized: true,
+            first_class: 1,
+        }),
         Decoder::Centernet(centernet),
         ssd.decoder.clone(),
         face.decoder.clone(),

@@ -25,8 +25,8 @@
 use super::meta::ModelMeta;
 use super::profile::End2End;
 use super::profile::{
-    coco80_labels, AxisOrder, BlazeFace, BoxEncoding, CenterNet, ColorOrder, Decoder, LandmarkEncoding, Layout,
-    Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+    coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
+    Detections, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
 use super::DetectError;
 use crate::model::{Graph, ValueInfo};
@@ -254,6 +254,15 @@ pub fn infer_profile_with(
             assumed.push("score threshold 0.5, IoU threshold 0.3 (CenterFace's demo)".into());
             ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.3)
         }
+        Kind::TfDetections => {
+            assumed.push(
+                "RGB pixels 0..255 stretched to the input (TensorFlow detection exports normalise inside the graph)"
+                    .into(),
+            );
+            assumed
+                .push("score threshold 0.5 (TF Object Detection API's default); the model applied its own NMS".into());
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.5)
+        }
         Kind::BlazeFace => {
             assumed.push("RGB pixels scaled to −1..1 (pixel/127.5 − 1) and stretched to the input (MediaPipe)".into());
             assumed.push("score threshold 0.5, IoU threshold 0.3 (MediaPipe face detection)".into());
@@ -263,6 +272,13 @@ pub fn infer_profile_with(
 
     let labels = match (kind, decoder.classes, &meta.names) {
         (Kind::BlazeFace | Kind::CenterFace, _, None) => vec!["face".to_string()],
+        (Kind::TfDetections, _, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1) => {
+            assumed.push(
+                "class ids 1..90 of the TF Object Detection API's COCO label map (0 is background): the COCO names"
+                    .into(),
+            );
+            coco90_labels()
+        }
         (_, c, Some(names)) => {
             let key = meta.names_key.as_deref().unwrap_or("names");
             match c {
@@ -338,6 +354,8 @@ enum Kind {
     CenterFace,
     Yolox,
     BlazeFace,
+    /// Separate boxes, scores, classes and count (TensorFlow detection exports).
+    TfDetections,
 }
 
 impl Kind {
@@ -349,6 +367,7 @@ impl Kind {
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
             Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
+            Kind::TfDetections => (320, 320),
         }
     }
 }
@@ -406,6 +425,11 @@ fn classify(
             classes: Some(1),
             grid_h: None,
         });
+    }
+
+    if let Some(c) = tf_detections(outputs, &shapes, assumed) {
+        assumed.extend(notes);
+        return Ok(c);
     }
 
     // SSD: [N, 1, 4] or [N, 4] box codes + [N, K] logits with the same N.
@@ -472,7 +496,7 @@ fn classify(
                     "`{name}` [1, {n}, 6] holds boxes the model already selected (end-to-end export: x1, y1, x2, y2, score, class; no NMS applied){}",
                     if meta.end2end { ", as its metadata says" } else { "" }
                 ));
-                let d = End2End { output: name.to_string(), keypoints: 0, keypoint_dims: 3 };
+                let d = End2End::new(name);
                 let alternatives = if meta.end2end {
                     Vec::new()
                 } else {
@@ -580,6 +604,84 @@ fn classify(
          [1, 896, 16] + [1, 896, 1] BlazeFace, [1, N, 6] end-to-end rows); export the model without built-in NMS, or write a profile",
         if seen.is_empty() { "(none)".to_string() } else { seen.join(", ") }
     )))
+}
+
+/// Detections as separate tensors (TensorFlow Object Detection API and similar exports): boxes
+/// `[1, M, 4]`, one or two `[1, M]` outputs (scores; class ids) and optionally a count `[1]`.
+/// Names decide which is which (`score`, `class`/`label`, `num`/`count`); an integer output is
+/// the classes; otherwise TensorFlow's signature order (boxes, classes, scores, count), with the
+/// other order offered as an alternative.
+fn tf_detections(outputs: &[ValueInfo], shapes: &[(&str, &Dims)], assumed: &mut Vec<String>) -> Option<Classified> {
+    let (bname, m) = shapes.iter().find_map(|(n, s)| match s {
+        [Some(m), Some(4)] if *m != 4 => Some((*n, *m)),
+        _ => None,
+    })?;
+    let rows: Vec<&str> =
+        shapes.iter().filter(|(n, s)| *n != bname && matches!(s, [Some(k)] if *k == m)).map(|(n, _)| *n).collect();
+    if rows.is_empty() || rows.len() > 2 {
+        return None;
+    }
+    // The count: a one-value output ([1] or a scalar), not one of the rows.
+    let count = outputs
+        .iter()
+        .filter(|o| o.name != bname && !rows.contains(&o.name.as_str()))
+        .filter(|o| matches!(o.shape.as_slice(), [] | [Some(1)] | [Some(1), Some(1)]))
+        .min_by_key(|o| !looks_like(&o.name, &["num", "count", "valid"]))
+        .map(|o| o.name.clone());
+    let is_int = |n: &str| outputs.iter().any(|o| o.name == n && matches!(o.elem_type, 6 | 7));
+    let (scores, classes, by_order) = match rows.as_slice() {
+        [s] => (*s, None, false),
+        [a, b] => {
+            let class_like = |n: &str| looks_like(n, &["class", "label"]) || is_int(n);
+            let score_like = |n: &str| looks_like(n, &["score", "conf", "prob"]);
+            if class_like(a) && !class_like(b) || score_like(b) && !score_like(a) {
+                (*b, Some(*a), false)
+            } else if class_like(b) && !class_like(a) || score_like(a) && !score_like(b) {
+                (*a, Some(*b), false)
+            } else {
+                // TensorFlow signatures list outputs alphabetically: boxes, classes, scores, num.
+                (*b, Some(*a), true)
+            }
+        }
+        _ => return None,
+    };
+    let tf_od = classes.is_some_and(|c| looks_like(c, &["detection_classes"]));
+    let d = Detections {
+        boxes_output: bname.to_string(),
+        scores_output: scores.to_string(),
+        classes_output: classes.map(str::to_string),
+        count_output: count.clone(),
+        box_format: BoxFormat::Yxyx,
+        normalized: true,
+        first_class: usize::from(tf_od),
+    };
+    assumed.push(format!(
+        "`{bname}` [1, {m}, 4] boxes (y1, x1, y2, x2 as fractions of the input, TensorFlow's convention), `{scores}` scores{}{}: \
+         detections the model selected itself, no NMS applied",
+        classes.map_or(String::new(), |c| format!(", `{c}` class ids{}", if tf_od { " (1-based label map ids)" } else { "" })),
+        count.as_ref().map_or(String::new(), |c| format!(", `{c}` the number of valid rows"))
+    ));
+    let mut alternatives = Vec::new();
+    if let (true, Some(c)) = (by_order, classes) {
+        assumed.push(format!(
+            "`{c}` is taken as the class ids and `{scores}` as the scores (by TensorFlow's output order)"
+        ));
+        let swapped =
+            Detections { scores_output: c.to_string(), classes_output: Some(scores.to_string()), ..d.clone() };
+        alternatives
+            .push((format!("`{c}` as the scores and `{scores}` as the class ids"), Decoder::Detections(swapped)));
+    }
+    alternatives.push((
+        "boxes as x1, y1, x2, y2 in input pixels".to_string(),
+        Decoder::Detections(Detections { box_format: BoxFormat::Xyxy, normalized: false, ..d.clone() }),
+    ));
+    Some(Classified {
+        alternatives,
+        kind: Kind::TfDetections,
+        decoder: Decoder::Detections(d),
+        classes: None,
+        grid_h: None,
+    })
 }
 
 /// Heatmap detectors: a `[C, H, W]` (or `[H, W, C]`) heatmap and, on the same grid, a box map
@@ -771,7 +873,7 @@ fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<Str
             "segmentation masks are not drawn: boxes only (the mask coefficients and prototypes are ignored)".into(),
         );
     }
-    let d_e2e = End2End { output: name.to_string(), keypoints: k, keypoint_dims: dims };
+    let d_e2e = End2End { keypoints: k, keypoint_dims: dims, ..End2End::new(name) };
     let e2e_width = 6 + k * dims;
     if s[1] == Some(e2e_width) && (meta.end2end || s[0].is_some_and(|n| n <= 1000)) {
         said.push(format!("`{name}` holds boxes the model already selected (end-to-end: x1, y1, x2, y2, score, class); no NMS applied"));

@@ -23,8 +23,8 @@ pub use auto::{infer_profile, infer_profile_for, AutoProfile};
 pub use pipeline::Detector;
 pub use preprocess::{preprocess, preprocess_into, resize_plan, ResizePlan, Transform};
 pub use profile::{
-    coco80_labels, AxisOrder, BlazeFace, BoxEncoding, CenterNet, ColorOrder, Decoder, End2End, LandmarkEncoding,
-    Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo, COCO80,
+    coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
+    Detections, End2End, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo, COCO80,
 };
 
 use crate::model::{DType, Tensor};

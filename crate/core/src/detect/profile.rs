@@ -115,8 +115,11 @@ pub enum Decoder {
     Yolov5(Yolo),
     /// YOLOv8/YOLO11-style `[1, 4 + C, N]`.
     Yolov8(Yolo),
-    /// End-to-end `[1, N, 6]` rows (boxes already selected: YOLOv10, `nms=True` exports).
+    /// End-to-end `[1, N, 6]` rows (boxes already selected: YOLOv10, `nms=True` exports) or
+    /// `[1, Q, 4 + C]` (RT-DETR).
     End2end(End2End),
+    /// Separate boxes, scores, classes and count tensors (TensorFlow detection exports).
+    Detections(Detections),
     /// CenterNet: class heatmaps, box sizes and centre offsets on a grid.
     Centernet(CenterNet),
     /// MediaPipe BlazeFace (short range).
@@ -131,6 +134,7 @@ impl Decoder {
             Decoder::Yolov5(_) => "yolov5",
             Decoder::Yolov8(_) => "yolov8",
             Decoder::End2end(_) => "end2end",
+            Decoder::Detections(_) => "detections",
             Decoder::Centernet(_) => "centernet",
             Decoder::Blazeface(_) => "blazeface",
         }
@@ -138,7 +142,7 @@ impl Decoder {
 
     /// Whether detections go through NMS (false for outputs the model has already selected).
     pub fn needs_nms(&self) -> bool {
-        !matches!(self, Decoder::End2end(_))
+        !matches!(self, Decoder::End2end(_) | Decoder::Detections(_))
     }
 
     /// Names of the model outputs this decoder reads.
@@ -147,6 +151,13 @@ impl Decoder {
             Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
             Decoder::End2end(d) => vec![&d.output],
+            Decoder::Detections(d) => {
+                [Some(&d.boxes_output), Some(&d.scores_output), d.classes_output.as_ref(), d.count_output.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect()
+            }
             Decoder::Centernet(d) => {
                 [Some(&d.heatmap_output), Some(&d.wh_output), d.offset_output.as_ref(), d.landmarks_output.as_ref()]
                     .into_iter()
@@ -234,20 +245,101 @@ impl Yolo {
 }
 
 /// End-to-end outputs (NMS inside the graph, or a one-to-one head: YOLOv10, Ultralytics
-/// `nms=True` exports): `[1, N, 6 + keypoints × keypoint_dims]`, rows `x1, y1, x2, y2, score,
-/// class` in input pixels, then keypoints as in [`Yolo`]. Rows scoring below the threshold
-/// (padding rows are zeros) are dropped; no NMS is applied (the model already selected).
+/// `nms=True` exports, RT-DETR): one `[1, N, W]` tensor of rows, each a box (`box_format`, in
+/// input pixels or, with `normalized`, in fractions of the input's width and height) then either
+/// `score, class` or, with `per_class_scores`, one score per class (the best is the row's class),
+/// then keypoints as in [`Yolo`]. Rows scoring below the threshold (padding rows are zeros) are
+/// dropped; no NMS is applied (the model already selected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct End2End {
     /// Name of the output tensor.
     pub output: String,
+    /// Rows hold one score per class after the box (DETR-style `[1, Q, 4 + C]`, RT-DETR)
+    /// instead of `score, class`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub per_class_scores: bool,
+    /// How the four box values are written.
+    #[serde(default, skip_serializing_if = "BoxFormat::is_xyxy")]
+    pub box_format: BoxFormat,
+    /// Box values are fractions of the input's width and height (0..1) rather than pixels.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub normalized: bool,
     /// Keypoints per row; 0 for none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub keypoints: usize,
     /// Values per keypoint: 2 or 3.
     #[serde(default = "three")]
     pub keypoint_dims: usize,
+}
+
+impl End2End {
+    /// Rows `x1, y1, x2, y2, score, class` in input pixels, read from `output`.
+    pub fn new(output: impl Into<String>) -> End2End {
+        End2End {
+            output: output.into(),
+            per_class_scores: false,
+            box_format: BoxFormat::Xyxy,
+            normalized: false,
+            keypoints: 0,
+            keypoint_dims: 3,
+        }
+    }
+}
+
+/// How four box values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxFormat {
+    /// Corners `x1, y1, x2, y2`.
+    #[default]
+    Xyxy,
+    /// Centre and size `cx, cy, w, h` (DETR, RT-DETR).
+    Cxcywh,
+    /// Corners `y1, x1, y2, x2` (TensorFlow).
+    Yxyx,
+}
+
+impl BoxFormat {
+    /// The box as `x1, y1, x2, y2`, each coordinate scaled by `[sx, sy]`.
+    pub fn to_xyxy(self, v: [f32; 4], [sx, sy]: [f32; 2]) -> [f32; 4] {
+        let [x1, y1, x2, y2] = match self {
+            BoxFormat::Xyxy => v,
+            BoxFormat::Cxcywh => [v[0] - v[2] / 2.0, v[1] - v[3] / 2.0, v[0] + v[2] / 2.0, v[1] + v[3] / 2.0],
+            BoxFormat::Yxyx => [v[1], v[0], v[3], v[2]],
+        };
+        [x1 * sx, y1 * sy, x2 * sx, y2 * sy]
+    }
+
+    fn is_xyxy(&self) -> bool {
+        *self == BoxFormat::Xyxy
+    }
+}
+
+/// Detections as separate tensors, as TensorFlow's Object Detection API and many TF/TFLite
+/// exports give them: boxes `[1, M, 4]`, scores `[1, M]`, optionally classes `[1, M]` (float or
+/// integer ids) and a count `[1]` of valid rows. Already selected by the model: no NMS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detections {
+    /// Boxes, `[1, M, 4]` (or `[M, 4]`).
+    pub boxes_output: String,
+    /// Scores, `[1, M]`.
+    pub scores_output: String,
+    /// Class ids, `[1, M]`; `null`: every detection is class 0.
+    #[serde(default)]
+    pub classes_output: Option<String>,
+    /// Number of valid rows, `[1]`; `null`: every row (the score threshold drops padding).
+    #[serde(default)]
+    pub count_output: Option<String>,
+    /// How the four box values are written (TensorFlow: `yxyx`).
+    pub box_format: BoxFormat,
+    /// Box values are fractions of the input's width and height (TensorFlow) rather than pixels.
+    pub normalized: bool,
+    /// The class id of the first label: 1 for TF Object Detection API label maps (0 is
+    /// background), 0 otherwise. `class − first_class` indexes `labels`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub first_class: usize,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -473,6 +565,14 @@ impl Profile {
                 }
             }
             Decoder::End2end(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
+            Decoder::Detections(d) => {
+                if d.first_class > 1000 {
+                    return bad(format!(
+                        "detections: `first_class` is {}: use 1 for TF Object Detection API models (0 is background), else 0",
+                        d.first_class
+                    ));
+                }
+            }
             Decoder::Centernet(d) => {
                 if !d.stride.is_finite() || d.stride <= 0.0 {
                     return bad(format!(
@@ -610,6 +710,31 @@ pub const COCO80: [&str; 80] = [
     "hair drier",
     "toothbrush",
 ];
+
+/// The TF Object Detection API's COCO label map as [`Profile::labels`] for ids 1..=90
+/// (`first_class` 1): the 80 [`COCO80`] names at their original COCO ids, and the ten ids the
+/// 2014 paper defined but never annotated under their paper names.
+pub fn coco90_labels() -> Vec<String> {
+    const UNUSED: [(usize, &str); 10] = [
+        (12, "street sign"),
+        (26, "hat"),
+        (29, "shoe"),
+        (30, "eye glasses"),
+        (45, "plate"),
+        (66, "mirror"),
+        (68, "window"),
+        (69, "desk"),
+        (71, "door"),
+        (83, "blender"),
+    ];
+    let mut names = COCO80.iter();
+    (1..=90)
+        .map(|id| match UNUSED.iter().find(|(u, _)| *u == id) {
+            Some((_, n)) => n.to_string(),
+            None => names.next().map_or_else(|| format!("class {id}"), |s| s.to_string()),
+        })
+        .collect()
+}
 
 /// [`COCO80`] as owned strings, for [`Profile::labels`].
 pub fn coco80_labels() -> Vec<String> {

@@ -1,10 +1,11 @@
-//! End-to-end outputs `[1, N, 6 (+ keypoints)]`: rows `x1, y1, x2, y2, score, class` in input
-//! pixels, already selected by the model (YOLOv10's one-to-one head, Ultralytics `nms=True`
-//! exports); padding rows score 0. No NMS follows ([`Decoder::needs_nms`]).
+//! End-to-end outputs, already selected by the model (YOLOv10's one-to-one head, Ultralytics
+//! `nms=True` exports, RT-DETR): one `[1, N, W]` tensor of rows, each a box then `score, class`
+//! (`[1, N, 6]`) or one score per class (`[1, Q, 4 + C]`, DETR-style), then keypoints; padding
+//! rows score 0. No NMS follows ([`Decoder::needs_nms`]).
 //!
 //! [`Decoder::needs_nms`]: crate::detect::Decoder::needs_nms
 
-use super::{output, read_keypoints, shape_error};
+use super::{argmax, output, read_keypoints, shape_error};
 use crate::detect::nms::Candidate;
 use crate::detect::profile::{End2End, Profile};
 use crate::detect::DetectError;
@@ -13,40 +14,51 @@ use crate::model::Tensor;
 /// Decodes end-to-end rows.
 pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Candidate>, DetectError> {
     let (shape, data) = output(outputs, &cfg.output, "end2end")?;
-    let width = 6 + cfg.keypoints * cfg.keypoint_dims;
-    let n = match shape {
-        [1, n, w] if *w == width => *n,
-        [n, w] if *w == width => *n,
-        _ => {
-            return Err(shape_error(
-                "end2end",
-                &cfg.output,
-                shape,
-                format!(
-                    "[1, N, {width}]: rows x1, y1, x2, y2, score, class{}",
-                    if cfg.keypoints > 0 { ", then the keypoints" } else { "" }
-                ),
-            ))
-        }
+    let kp = cfg.keypoints * cfg.keypoint_dims;
+    let (n, width) = match shape {
+        [1, n, w] | [n, w] => (*n, *w),
+        _ => (0, 0),
     };
+    // Per-class rows: box, C ≥ 1 scores, keypoints. Otherwise: box, score, class, keypoints.
+    let fits = if cfg.per_class_scores { width > 4 + kp } else { width == 6 + kp };
+    if !fits {
+        let kps = if cfg.keypoints > 0 { ", then the keypoints" } else { "" };
+        let expected = if cfg.per_class_scores {
+            format!(
+                "[1, N, 4 + C{}]: rows of a box then one score per class{kps}",
+                if kp > 0 { format!(" + {kp}") } else { String::new() }
+            )
+        } else {
+            format!("[1, N, {}]: rows of a box, score, class{kps}", 6 + kp)
+        };
+        return Err(shape_error("end2end", &cfg.output, shape, expected));
+    }
+    let scale = if cfg.normalized { [profile.size[0] as f32, profile.size[1] as f32] } else { [1.0, 1.0] };
+    let classes = width - 4 - kp;
     let mut out = Vec::new();
     for row in data.chunks_exact(width).take(n) {
-        let (score, class) = (row[4], row[5]);
+        let (class, score, kp_at) = if cfg.per_class_scores {
+            let (c, s) = argmax(&row[4..4 + classes]).unwrap_or((0, 0.0));
+            (c as f32, s, 4 + classes)
+        } else {
+            (row[5], row[4], 6)
+        };
         if score < profile.score_threshold || score <= 0.0 {
             continue;
         }
         if !(0.0..=1e6).contains(&class) {
             return Err(DetectError::Profile(format!(
                 "end2end: output `{}` has class {class} in a row: the sixth value of each row must be a class index; \
-                 check that the output is [x1, y1, x2, y2, score, class] rows",
+                 check that the output is [x1, y1, x2, y2, score, class] rows (or set `per_class_scores` for [1, N, 4 + C])",
                 cfg.output
             )));
         }
-        let (keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| row[6 + k]);
+        let (mut keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| row[kp_at + k]);
+        keypoints.iter_mut().for_each(|p| *p = [p[0] * scale[0], p[1] * scale[1]]);
         out.push(Candidate {
             class: class as usize,
             score,
-            bbox: [row[0], row[1], row[2], row[3]],
+            bbox: cfg.box_format.to_xyxy([row[0], row[1], row[2], row[3]], scale),
             keypoints,
             keypoint_scores,
         });
