@@ -49,6 +49,13 @@ fn every_profile_field_is_documented() {
             keypoints: 17,
             ..End2End::new("o")
         }),
+        Decoder::Dfl(Dfl {
+            output: "o".into(),
+            strides: vec![8, 16, 32, 64],
+            reg_max: 7,
+            cell_center: 0.5,
+            multi_label: true,
+        }),
         Decoder::Detections(Detections {
             boxes_output: "b".into(),
             scores_output: "s".into(),

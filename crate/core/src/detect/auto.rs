@@ -23,11 +23,11 @@
 //! exports.
 
 use super::meta::ModelMeta;
-use super::profile::End2End;
 use super::profile::{
     coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
     Detections, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
+use super::profile::{Dfl, End2End};
 use super::DetectError;
 use crate::model::{Graph, ValueInfo};
 use serde::{Deserialize, Serialize};
@@ -95,8 +95,8 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
 /// Graph outputs computed from Conv outputs by data movement and Sigmoid only (see
 /// [`ModelMeta::raw_head_outputs`]).
 fn raw_head_outputs(graph: &Graph) -> Vec<String> {
-    const MOVE: [&str; 8] =
-        ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Sigmoid"];
+    const MOVE: [&str; 10] =
+        ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Sigmoid"];
     let producer: std::collections::HashMap<&str, &crate::model::Node> =
         graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect();
     let raw = |out: &str| {
@@ -254,6 +254,21 @@ pub fn infer_profile_with(
             assumed.push("score threshold 0.5, IoU threshold 0.3 (CenterFace's demo)".into());
             ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.3)
         }
+        Kind::NanoDet => {
+            assumed.push(
+                "BGR pixels normalised with NanoDet's mean (103.53, 116.28, 123.675) and std (57.375, 57.12, 58.395) and stretched to the input (NanoDet's pipeline)"
+                    .into(),
+            );
+            assumed.push("score threshold 0.35, IoU threshold 0.6 (NanoDet's demo)".into());
+            (
+                [103.53 / 255.0, 116.28 / 255.0, 123.675 / 255.0],
+                [57.375 / 255.0, 57.12 / 255.0, 58.395 / 255.0],
+                ColorOrder::Bgr,
+                Resize::Stretch,
+                0.35,
+                0.6,
+            )
+        }
         Kind::TfDetections => {
             assumed.push(
                 "RGB pixels 0..255 stretched to the input (TensorFlow detection exports normalise inside the graph)"
@@ -356,6 +371,8 @@ enum Kind {
     BlazeFace,
     /// Separate boxes, scores, classes and count (TensorFlow detection exports).
     TfDetections,
+    /// NanoDet-Plus (GFL/DFL head).
+    NanoDet,
 }
 
 impl Kind {
@@ -367,7 +384,7 @@ impl Kind {
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
             Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
-            Kind::TfDetections => (320, 320),
+            Kind::TfDetections | Kind::NanoDet => (320, 320),
         }
     }
 }
@@ -550,6 +567,38 @@ fn classify(
                     kind: Kind::Yolo,
                     decoder: Decoder::Yolov8(d),
                     classes: Some(a - 4),
+                    grid_h: None,
+                });
+            }
+            (Some(a), Some(b))
+                if b > 32
+                    && a > b
+                    && meta.raw_head_outputs.iter().any(|o| o == name)
+                    && (dfl_points(&[8, 16, 32, 64], in_w, in_h) == Some(a)
+                        || (dfl_points(&[8, 16, 32], in_w, in_h) == Some(a)
+                            && (b - 32 == 80 || meta.names.as_ref().is_some_and(|n| n.len() + 32 == b)))) =>
+            {
+                assumed.extend(notes);
+                let four = dfl_points(&[8, 16, 32, 64], in_w, in_h) == Some(a);
+                let strides = if four { vec![8, 16, 32, 64] } else { vec![8, 16, 32] };
+                assumed.push(format!(
+                    "`{name}` [1, {a}, {b}] is a raw NanoDet-Plus / GFL head (one row per point of the stride {strides:?} grids): \
+                     {} class scores, then 4 × 8 distance bins (reg_max 7)",
+                    b - 32
+                ));
+                let d = Dfl { output: name.to_string(), strides, reg_max: 7, cell_center: 0.0, multi_label: true };
+                let mut alternatives = Vec::new();
+                if !four {
+                    alternatives.push((
+                        "a raw YOLOX head (grid offsets, log sizes, objectness, class scores)".to_string(),
+                        Decoder::Yolov5(Yolo { grid_strides: vec![8, 16, 32], ..Yolo::new(name) }),
+                    ));
+                }
+                return Ok(Classified {
+                    alternatives,
+                    kind: Kind::NanoDet,
+                    decoder: Decoder::Dfl(d),
+                    classes: Some(b - 32),
                     grid_h: None,
                 });
             }
@@ -836,6 +885,13 @@ fn decoder_classes(d: &Decoder) -> Option<usize> {
 fn grid_count(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
     let (w, h) = (in_w?, in_h?);
     Some(strides.iter().map(|s| (w / s) * (h / s)).sum())
+}
+
+/// Points in the grids of `strides` with partial cells counted (`⌈h/s⌉ × ⌈w/s⌉` each: NanoDet's
+/// feature maps), when the input size is known.
+fn dfl_points(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
+    let (w, h) = (in_w?, in_h?);
+    Some(strides.iter().map(|s| w.div_ceil(*s) * h.div_ceil(*s)).sum())
 }
 
 /// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,

@@ -120,6 +120,8 @@ pub enum Decoder {
     End2end(End2End),
     /// Separate boxes, scores, classes and count tensors (TensorFlow detection exports).
     Detections(Detections),
+    /// Box edges as distributions over bins (GFL/DFL: NanoDet-Plus, PP-PicoDet).
+    Dfl(Dfl),
     /// CenterNet: class heatmaps, box sizes and centre offsets on a grid.
     Centernet(CenterNet),
     /// MediaPipe BlazeFace (short range).
@@ -135,6 +137,7 @@ impl Decoder {
             Decoder::Yolov8(_) => "yolov8",
             Decoder::End2end(_) => "end2end",
             Decoder::Detections(_) => "detections",
+            Decoder::Dfl(_) => "dfl",
             Decoder::Centernet(_) => "centernet",
             Decoder::Blazeface(_) => "blazeface",
         }
@@ -151,6 +154,7 @@ impl Decoder {
             Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
             Decoder::End2end(d) => vec![&d.output],
+            Decoder::Dfl(d) => vec![&d.output],
             Decoder::Detections(d) => {
                 [Some(&d.boxes_output), Some(&d.scores_output), d.classes_output.as_ref(), d.count_output.as_ref()]
                     .into_iter()
@@ -348,6 +352,30 @@ fn is_zero(v: &usize) -> bool {
 
 fn three() -> usize {
     3
+}
+
+/// Anchor-free heads whose box edges are distributions over bins (Generalized Focal Loss's DFL:
+/// NanoDet-Plus, PP-PicoDet): one output `[1, N, C + 4·(reg_max + 1)]`, per point C class
+/// probabilities then the bins of the left, top, right and bottom distances. Points run over the
+/// grids of `strides`, finest first, row-major with `⌈H/s⌉ × ⌈W/s⌉` cells at
+/// `((x + cell_center)·s, (y + cell_center)·s)`; a distance is `Σ softmax(bins)ᵢ·i` times the
+/// stride.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dfl {
+    /// Name of the output tensor.
+    pub output: String,
+    /// Grid strides in input pixels, finest first (NanoDet-Plus: `[8, 16, 32, 64]`).
+    pub strides: Vec<usize>,
+    /// Largest bin index (`reg_max`): each distance has `reg_max + 1` bins (7 for NanoDet-Plus).
+    pub reg_max: usize,
+    /// Added to the cell index: 0 (NanoDet) or 0.5 (PicoDet).
+    #[serde(default, skip_serializing_if = "is_zero_f32")]
+    pub cell_center: f32,
+    /// Every class scoring above the threshold at a point is a candidate (NanoDet's multi-class
+    /// NMS); `false`: the best class per point only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub multi_label: bool,
 }
 
 /// Heatmap detectors ("objects as points": CenterNet, CenterFace, CenterTrack-style ltrb heads,
@@ -565,6 +593,23 @@ impl Profile {
                 }
             }
             Decoder::End2end(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
+            Decoder::Dfl(d) => {
+                if d.strides.is_empty() || d.strides.iter().any(|&s| s == 0 || s > w.max(h)) {
+                    return bad(format!(
+                        "dfl: `strides` {:?}: give the grid strides, each 1 to the input size (NanoDet-Plus: [8, 16, 32, 64])",
+                        d.strides
+                    ));
+                }
+                if d.reg_max == 0 || d.reg_max > 64 {
+                    return bad(format!(
+                        "dfl: `reg_max` is {}: use 1 to 64 (7 for NanoDet-Plus and PicoDet)",
+                        d.reg_max
+                    ));
+                }
+                if !(0.0..=1.0).contains(&d.cell_center) {
+                    return bad(format!("dfl: `cell_center` is {}: use 0 (NanoDet) or 0.5 (PicoDet)", d.cell_center));
+                }
+            }
             Decoder::Detections(d) => {
                 if d.first_class > 1000 {
                     return bad(format!(

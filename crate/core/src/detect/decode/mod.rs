@@ -8,6 +8,7 @@
 pub mod blazeface;
 pub mod centernet;
 pub mod detections;
+pub mod dfl;
 pub mod end2end;
 pub mod ssd;
 pub mod yolov5;
@@ -28,6 +29,7 @@ pub fn decode(profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Can
         Decoder::Yolov8(d) => yolov8::decode(d, profile, outputs),
         Decoder::End2end(d) => end2end::decode(d, profile, outputs),
         Decoder::Detections(d) => detections::decode(d, profile, outputs),
+        Decoder::Dfl(d) => dfl::decode(d, profile, outputs),
         Decoder::Centernet(d) => centernet::decode(d, profile, outputs),
         Decoder::Blazeface(d) => blazeface::decode(d, profile, outputs),
     }
