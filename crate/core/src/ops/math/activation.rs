@@ -1,5 +1,5 @@
 //! Activation functions as [`Unary`] instances: Relu, LeakyRelu, Sigmoid, HardSigmoid,
-//! HardSwish, Tanh, Elu, Softplus.
+//! HardSwish, Tanh, Gelu, Elu, Softplus.
 
 use super::unary::Unary;
 use crate::ops::Registry;
@@ -30,6 +30,18 @@ pub fn register(r: &mut Registry) {
     // HardSwish is x · HardSigmoid(x) with alpha = 1/6, beta = 0.5 (opset 14).
     r.register("HardSwish", |_, _| Unary::float("HardSwish", |x| x * (x / 6.0 + 0.5).clamp(0.0, 1.0)).boxed());
     r.register("Tanh", |_, _| Unary::float("Tanh", f32::tanh).boxed());
+    // Gelu (opset 20): x·Φ(x) exactly, or its tanh approximation.
+    r.register("Gelu", |n, _| match n.attrs.string("approximate", "none") {
+        "none" => {
+            Unary::float("Gelu", |x| 0.5 * x * (1.0 + super::elementary::erf(x * std::f32::consts::FRAC_1_SQRT_2)))
+                .boxed()
+        }
+        "tanh" => Unary::float("Gelu", |x| {
+            0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+        })
+        .boxed(),
+        a => Err(format!("Gelu approximate `{a}` is not one of none, tanh")),
+    });
     r.register("Elu", |n, _| {
         let alpha = n.attrs.float("alpha", 1.0);
         Unary::float("Elu", move |x| if x < 0.0 { alpha * x.exp_m1() } else { x }).boxed()

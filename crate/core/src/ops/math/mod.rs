@@ -14,6 +14,7 @@ pub mod broadcast;
 pub mod cast;
 pub mod clip;
 pub mod compare;
+pub mod cumsum;
 pub mod elementary;
 pub mod not;
 pub mod reduce;
@@ -34,6 +35,7 @@ pub fn register(r: &mut Registry) {
     topk::register(r);
     cast::register(r);
     r.register("Clip", clip::build);
+    r.register("CumSum", cumsum::build);
     r.register("Where", where_op::build);
     r.register("Not", not::build);
 }

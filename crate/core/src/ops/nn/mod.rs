@@ -19,6 +19,7 @@ pub mod gemm;
 pub mod global_pool;
 pub mod grid_sample;
 pub mod im2col;
+pub mod layer_norm;
 pub mod matmul;
 pub mod maxpool;
 pub mod non_max_suppression;
@@ -48,6 +49,7 @@ pub fn register(r: &mut Registry) {
     r.register("Gemm", gemm::build);
     r.register("Softmax", softmax::build);
     r.register("GridSample", grid_sample::build);
+    r.register("LayerNormalization", layer_norm::build);
     non_max_suppression::register(r);
 }
 

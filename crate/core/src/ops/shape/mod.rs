@@ -8,6 +8,7 @@ pub mod constant;
 pub mod constant_of_shape;
 pub mod elem;
 pub mod expand;
+pub mod eye_like;
 pub mod flatten;
 pub mod gather;
 pub mod gather_elements;
@@ -57,6 +58,7 @@ pub fn register(r: &mut Registry) {
     r.register("Constant", constant::build);
     r.register("ConstantOfShape", constant_of_shape::build);
     r.register("Expand", expand::build);
+    r.register("EyeLike", eye_like::build);
     r.register("Flatten", flatten::build);
     r.register("Gather", gather::build);
     r.register("GatherElements", gather_elements::build);

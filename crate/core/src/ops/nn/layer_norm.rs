@@ -1,0 +1,108 @@
+//! LayerNormalization (opset 17): normalises `X` over the axes from `axis` to the last (mean 0,
+//! variance 1, `epsilon` added to the variance), then `· Scale + B` (both broadcast to those
+//! axes). Optional outputs: `Mean` and `InvStdDev`, shaped like `X` with the normalised axes
+//! set to 1. Computed in float32 (`stash_type` 1, the default and what exporters write).
+//! Transformer blocks in detectors (RT-DETR's encoder and decoder, DETR, ViT backbones) use it.
+
+use super::{f32_fact, f32_input, f32_input_opt, f32_output, input_shape, normalize_axis};
+use crate::model::{strides, Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op};
+
+/// LayerNormalization.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    axis: i64,
+    epsilon: f32,
+}
+
+/// Builds LayerNormalization.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    if node.attrs.int("stash_type", 1) != 1 {
+        return Err("LayerNormalization with stash_type other than 1 (float32) is not supported".into());
+    }
+    Ok(Box::new(LayerNorm { axis: node.attrs.int("axis", -1), epsilon: node.attrs.float("epsilon", 1e-5) }))
+}
+
+/// Where each element of the normalised block reads a parameter of `shape` broadcast to `block`
+/// (right-aligned; leading 1s beyond the block allowed).
+fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize>, String> {
+    let extra = shape.len().saturating_sub(block.len());
+    if shape[..extra].iter().any(|&d| d != 1) {
+        return Err(format!(
+            "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
+        ));
+    }
+    let shape = &shape[extra..];
+    let off = block.len() - shape.len();
+    let own = strides(shape);
+    for (i, &d) in shape.iter().enumerate() {
+        if d != 1 && d != block[off + i] {
+            return Err(format!(
+                "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
+            ));
+        }
+    }
+    let n: usize = block.iter().product();
+    let bstr = strides(block);
+    Ok((0..n)
+        .map(|e| {
+            (0..shape.len())
+                .map(|i| if shape[i] == 1 { 0 } else { (e / bstr[off + i]) % block[off + i] * own[i] })
+                .sum()
+        })
+        .collect())
+}
+
+impl LayerNorm {
+    fn stats_shape(&self, x: &[usize]) -> Result<(usize, Vec<usize>), String> {
+        let a = normalize_axis(self.axis, x.len(), "axis")?;
+        let mut s = x.to_vec();
+        s[a..].iter_mut().for_each(|d| *d = 1);
+        Ok((a, s))
+    }
+}
+
+impl Op for LayerNorm {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let x = f32_fact(inputs, 0, "LayerNormalization X")?;
+        let (a, stats) = self.stats_shape(&x.shape)?;
+        let scale = f32_fact(inputs, 1, "LayerNormalization Scale")?;
+        param_index(&scale.shape, &x.shape[a..], "Scale")?;
+        if let Some(b) = super::f32_fact_opt(inputs, 2, "LayerNormalization B")? {
+            param_index(&b.shape, &x.shape[a..], "B")?;
+        }
+        Ok(vec![Fact::new(x.dtype, x.shape.clone()), Fact::new(x.dtype, stats.clone()), Fact::new(x.dtype, stats)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let x = f32_input(inputs, 0, "LayerNormalization X")?;
+        let shape = input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let (a, stats) = self.stats_shape(&shape)?;
+        let block = &shape[a..];
+        let scale = f32_input(inputs, 1, "LayerNormalization Scale")?;
+        let si = param_index(input_shape(inputs, 1).unwrap_or_default(), block, "Scale")?;
+        let bias = f32_input_opt(inputs, 2, "LayerNormalization B")?;
+        let bi = match bias {
+            Some(_) => Some(param_index(input_shape(inputs, 2).unwrap_or_default(), block, "B")?),
+            None => None,
+        };
+        let n: usize = block.iter().product();
+        let rows = if n == 0 { 0 } else { x.len() / n };
+        let (mut y, mut means, mut inv) = (vec![0f32; x.len()], vec![0f32; rows], vec![0f32; rows]);
+        for r in 0..rows {
+            let row = &x[r * n..][..n];
+            let mean = row.iter().sum::<f32>() / n as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+            let is = 1.0 / (var + self.epsilon).sqrt();
+            for (e, (o, &v)) in y[r * n..][..n].iter_mut().zip(row).enumerate() {
+                *o = (v - mean) * is * scale[si[e]]
+                    + match (bias, &bi) {
+                        (Some(b), Some(bi)) => b[bi[e]],
+                        _ => 0.0,
+                    };
+            }
+            (means[r], inv[r]) = (mean, is);
+        }
+        Ok(vec![f32_output(shape, y)?, f32_output(stats.clone(), means)?, f32_output(stats, inv)?])
+    }
+}
