@@ -89,6 +89,7 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     let mut meta = ModelMeta::parse(&graph.metadata);
     meta.sigmoid_outputs = sigmoid_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
+    meta.detr |= graph.nodes.iter().any(|n| n.op_type == "GridSample");
     infer_profile_with(&graph.inputs, &graph.outputs, &meta)
 }
 
@@ -210,6 +211,12 @@ pub fn infer_profile_with(
             assumed.push("RGB pixels scaled to 0..1, letterboxed with grey (114) padding (YOLO convention)".into());
             assumed.push("score threshold 0.25, IoU threshold 0.45 (Ultralytics defaults)".into());
             ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 114.0, top_left: false }, 0.25, 0.45)
+        }
+        Kind::RtDetr => {
+            assumed
+                .push("RGB pixels scaled to 0..1 and stretched to the input (Ultralytics' RT-DETR predictor)".into());
+            assumed.push("score threshold 0.25 (Ultralytics' default); no NMS".into());
+            ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.25, 0.45)
         }
         Kind::Yolox => {
             assumed.push(
@@ -373,13 +380,15 @@ enum Kind {
     TfDetections,
     /// NanoDet-Plus (GFL/DFL head).
     NanoDet,
+    /// RT-DETR (Ultralytics): stretched, not letterboxed.
+    RtDetr,
 }
 
 impl Kind {
     /// Input size used when the model leaves it symbolic.
     fn default_size(self) -> (usize, usize) {
         match self {
-            Kind::Yolo => (640, 640),
+            Kind::Yolo | Kind::RtDetr => (640, 640),
             Kind::Ssd => (300, 300),
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
             Kind::CenterFace | Kind::Yolox => (640, 640),
@@ -928,6 +937,33 @@ fn ultralytics(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<Str
         said.push(
             "segmentation masks are not drawn: boxes only (the mask coefficients and prototypes are ignored)".into(),
         );
+    }
+    if meta.detr && k == 0 {
+        // RT-DETR: one row per query, [cx, cy, w, h] in fractions of the input, then either the
+        // class scores (Ultralytics ≤ 8.3) or the best `score, class` (8.4's top-k).
+        let rows = s[0].filter(|&q| q <= 1000)?;
+        let width = s[1]?;
+        let per_class = width != 6;
+        let c = if per_class { width.checked_sub(4).filter(|&c| c > 0)? } else { classes.unwrap_or(0) };
+        said.push(format!(
+            "`{name}` [1, {rows}, {width}] holds RT-DETR's {rows} query predictions: box (cx, cy, w, h as fractions of the input), {}; \
+             the model selects its own boxes: no NMS applied",
+            if per_class { format!("{c} class scores") } else { "score, class".to_string() }
+        ));
+        assumed.extend(said);
+        let d = End2End {
+            per_class_scores: per_class,
+            box_format: BoxFormat::Cxcywh,
+            normalized: true,
+            ..End2End::new(name)
+        };
+        return Some(Classified {
+            alternatives: Vec::new(),
+            kind: Kind::RtDetr,
+            decoder: Decoder::End2end(d),
+            classes: if per_class { Some(c) } else { classes },
+            grid_h: None,
+        });
     }
     let d_e2e = End2End { keypoints: k, keypoint_dims: dims, ..End2End::new(name) };
     let e2e_width = 6 + k * dims;

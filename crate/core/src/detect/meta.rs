@@ -28,6 +28,10 @@ pub struct ModelMeta {
     pub kpt_shape: Option<[usize; 2]>,
     /// The export ends in its own selection of boxes (NMS or a one-to-one head): no NMS needed.
     pub end2end: bool,
+    /// A DETR-style set predictor (RT-DETR): its metadata says so (Ultralytics `head` =
+    /// `RTDETRDecoder`, or an `rtdetr` description) or its graph samples features with
+    /// GridSample (deformable attention). Its rows are `cx, cy, w, h` in fractions of the input.
+    pub detr: bool,
     /// The file was written by Ultralytics (its `author` or `description` says so, or it has
     /// the keys only Ultralytics writes).
     pub ultralytics: bool,
@@ -87,6 +91,11 @@ impl ModelMeta {
                 _ => m.notes.push(format!("metadata `kpt_shape` = `{v}` is not [keypoints, 2 or 3]; ignored")),
             }
         }
+        m.detr = get("head").is_some_and(|h| h.to_ascii_lowercase().contains("detr"))
+            || get("description").is_some_and(|d| {
+                let d = d.to_ascii_lowercase();
+                d.contains("rtdetr") || d.contains("rt-detr")
+            });
         m.end2end = ["end2end", "nms"].iter().any(|k| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true")));
         m
     }
