@@ -169,6 +169,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     let metadata = metadata_props.into_iter().map(|e| (e.key, e.value)).collect();
     let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer, metadata, load_notes: Vec::new() };
     widen_float_types(&mut g, &codes);
+    float_image_inputs(&mut g);
     g.toposort()?;
     Ok(g)
 }
@@ -488,6 +489,43 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
              float32, so results can differ from a {} runtime by that type's rounding; a quantized export writes the float tensors it keeps back as float16 when the model came as float16",
             seen.join(" and "),
             seen.join("/")
+        ));
+    }
+}
+
+/// Makes uint8 image inputs (`[N, 3, H, W]` or `[N, H, W, 3]`: TensorFlow detection exports take
+/// raw pixels) float32 inputs followed by `Round` and `Cast` to uint8, so that pre-processing,
+/// calibration and every executor feed images the same way; said in the load notes. The model
+/// computes exactly what it did for the same pixel values.
+fn float_image_inputs(g: &mut Graph) {
+    let images: Vec<String> = g
+        .inputs
+        .iter()
+        .filter(|v| v.elem_type == 2 && matches!(v.shape.as_slice(), [_, Some(3), _, _] | [_, _, _, Some(3)]))
+        .filter(|v| !g.initializers.contains_key(&v.name))
+        .map(|v| v.name.clone())
+        .collect();
+    for name in &images {
+        let (rounded, pixels) = (format!("{name}__qplay_rounded"), format!("{name}__qplay_uint8"));
+        for n in g.nodes.iter_mut() {
+            n.inputs.iter_mut().filter(|i| *i == name).for_each(|i| *i = pixels.clone());
+        }
+        g.outputs.iter_mut().filter(|o| o.name == *name).for_each(|o| o.name = pixels.clone());
+        let node = |op: &str, input: &str, output: &str, attrs: Vec<(&str, Attr)>| Node {
+            name: format!("{output}__node"),
+            op_type: op.to_string(),
+            inputs: vec![input.to_string()],
+            outputs: vec![output.to_string()],
+            attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        };
+        g.nodes.insert(0, node("Cast", &rounded, &pixels, vec![("to", Attr::Int(2))]));
+        g.nodes.insert(0, node("Round", name, &rounded, vec![]));
+        if let Some(v) = g.inputs.iter_mut().find(|v| v.name == *name) {
+            v.elem_type = 1;
+        }
+        g.load_notes.push(format!(
+            "input `{name}` takes uint8 pixels: qplay feeds it float32 values 0..255, rounded and cast to uint8 inside the \
+             model (added when loading), so it computes as on raw pixels"
         ));
     }
 }
