@@ -3,8 +3,9 @@
 //! the family's default) and keep the one whose scores are most confidently peaked — a few
 //! high scores over a low floor — rather than flat (too dark an input) or saturated (too bright).
 //!
-//! Peakedness = mean of the 5 best candidate scores − the median score of all candidates. The
-//! family's default is kept unless another convention beats it by more than 0.1, and the
+//! Peakedness = mean of the 5 best candidate scores − the median score of all candidates, times
+//! the share of those 5 whose boxes have an area (at least a pixel each way: a saturated input
+//! drives sizes to zero or to nonsense along with the scores). The family's default is kept unless another convention beats it by more than 0.1, and the
 //! result is said in plain words.
 
 use super::{decode, preprocess_into, Profile};
@@ -32,13 +33,15 @@ pub struct ProbeResult {
     pub note: String,
 }
 
-fn peakedness(mut s: Vec<f32>) -> f32 {
-    if s.is_empty() {
+fn peakedness(mut c: Vec<super::nms::Candidate>) -> f32 {
+    if c.is_empty() {
         return 0.0;
     }
-    s.sort_by(|a, b| b.total_cmp(a));
-    let top = s.iter().take(5).sum::<f32>() / s.len().min(5) as f32;
-    top - s[s.len() / 2]
+    c.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let top = &c[..c.len().min(5)];
+    let mean = top.iter().map(|c| c.score).sum::<f32>() / top.len() as f32;
+    let real = top.iter().filter(|c| c.bbox[2] - c.bbox[0] >= 1.0 && c.bbox[3] - c.bbox[1] >= 1.0).count();
+    (mean - c[c.len() / 2].score) * real as f32 / top.len() as f32
 }
 
 /// Runs `plan` on the photo under each convention and picks one (see the module docs).
@@ -70,7 +73,7 @@ pub fn probe_pixel_scaling(
         let named: Vec<(String, Tensor)> = plan.output_names().into_iter().map(String::from).zip(out).collect();
         // A convention that makes the outputs non-finite is as bad as it gets.
         let s = match decode::decode(&p, &named) {
-            Ok(c) => peakedness(c.into_iter().map(|c| c.score).collect()),
+            Ok(c) => peakedness(c),
             Err(_) => f32::NEG_INFINITY,
         };
         scores.push((name.clone(), s));
