@@ -7,7 +7,7 @@ activations, MinMax on the calibration photos of compare_ort_quant.py), runs the
 SQNR of qplay vs onnxruntime and the largest difference in quantization steps (the output
 DequantizeLinear's scale; outputs are float), and each one's SQNR against the FP32 model.
 With full-range int8 weights onnxruntime's x86 u8×s8 kernels add product pairs in saturating
-int16 (see README), so the two differ; `--reduce-range` (7-bit weights) removes that. The quantized model (~3.7 MB) stays in a temp dir.
+int16 (see docs/quantization.md, "Int8 execution"), so the two differ; `--reduce-range` (7-bit weights) removes that. The quantized model (~3.7 MB) stays in a temp dir.
 Developers run it (needs onnxruntime, numpy, pillow and a release build of qplay):
 
     cargo build --release -p qplay-cli

@@ -4,8 +4,8 @@
 //! runtime inputs. Every outcome must be `Ok` or a clean `Err`: a panic, an abort, a time-out or
 //! an out-of-memory is a bug.
 //!
-//! Run with `cargo +nightly fuzz run load_plan -- -rss_limit_mb=2048 -timeout=10` (see the
-//! README's "Fuzzing" section).
+//! Run with `cargo +nightly fuzz run load_plan -- -rss_limit_mb=2048 -timeout=10` (see
+//! docs/fuzzing.md).
 
 #![no_main]
 

@@ -344,6 +344,6 @@ fn recipe_chosen_by_held_out_measurement_is_never_worse_than_plain_minmax() {
     assert_eq!(q.report.method, CANDIDATES.iter().find(|r| r.name == c.chosen).unwrap().method.name());
     assert_eq!(q.report.output_sqnr_db.len(), 2);
     assert!(q.report.notes[0].contains("chosen by measurement"), "{:?}", q.report.notes);
-    // On this model equalization is worth it (README: +9 dB), so the search keeps it.
+    // On this model equalization is worth it (docs/measurements.md: +9 dB), so the search keeps it.
     assert_eq!(c.chosen, "mse+cle+bc", "{c:?}");
 }

@@ -344,7 +344,7 @@ fn fp32_person_detector_on_the_gpu_matches_the_cpu_to_rounding() {
     assert_eq!(on_gpu, convs, "{}", gp.summary());
     let got = gp.run_blocking(&inputs).unwrap();
     for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        // The README's tolerance against onnxruntime: 1e-4 of the output's range.
+        // The tolerance against onnxruntime (docs/measurements.md): 1e-4 of the output's range.
         let d = rel_diff(a, b);
         assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
         eprintln!("output {k}: max |diff| {d:e} of the range");
