@@ -23,7 +23,9 @@ fn read(p: PathBuf) -> Vec<u8> {
 
 #[test]
 fn tf_detection_outputs_decode_like_tensorflow() {
-    let graph = load_onnx(&read(dir().join("ssd_tf.onnx"))).unwrap();
+    let mut graph = load_onnx(&read(dir().join("ssd_tf.onnx"))).unwrap();
+    assert_eq!(graph.inputs[0].elem_type, 2, "loaded as it is: uint8 pixels");
+    qplay_core::model::float_image_inputs(&mut graph);
     assert!(graph.load_notes.iter().any(|n| n.contains("uint8 pixels")), "{:?}", graph.load_notes);
     let auto = infer_profile_for(&graph).unwrap();
     let p = &auto.profile;

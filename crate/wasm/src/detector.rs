@@ -306,7 +306,8 @@ impl WasmQuantizer {
     /// A quantizer for ONNX bytes with a profile (JSON text; inferred when `undefined`).
     #[wasm_bindgen(constructor)]
     pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmQuantizer, JsError> {
-        let graph = load_onnx(onnx).map_err(err)?;
+        let mut graph = load_onnx(onnx).map_err(err)?;
+        qplay_core::model::float_image_inputs(&mut graph);
         let profile = match profile_json {
             Some(j) => Profile::from_json(&j).map_err(err)?,
             None => qplay_core::detect::infer_profile_for(&graph).map_err(err)?.profile,

@@ -61,7 +61,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         Some(other) => return Err(format!("--recipe {other}: use auto (chosen by measurement) or fixed")),
     };
     let bytes = read(Path::new(model))?;
-    let graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let mut graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
     let input = match graph.inputs.as_slice() {
         [one] => one.name.clone(),
         other => return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len())),
@@ -88,6 +88,8 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             calib.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
         }
     } else if !imgs.is_empty() {
+        // Photos are fed as float32: a uint8 image input reads them through a Cast.
+        qplay_core::model::float_image_inputs(&mut graph);
         let profile: Profile = match profile_for(Path::new(model), a.get("profile"))? {
             (Some(p), _) => p,
             (None, _) => {

@@ -36,7 +36,8 @@ impl Detector {
     }
 
     /// Like [`Detector::new`] for an already loaded graph.
-    pub fn from_graph(graph: Graph, profile: Option<Profile>) -> Result<Detector, Error> {
+    pub fn from_graph(mut graph: Graph, profile: Option<Profile>) -> Result<Detector, Error> {
+        crate::model::float_image_inputs(&mut graph);
         let registry = registry();
         let summary = Summary::of(&graph, &registry);
         let (profile, assumed, alternatives) = match profile {

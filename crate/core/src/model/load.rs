@@ -169,7 +169,6 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     let metadata = metadata_props.into_iter().map(|e| (e.key, e.value)).collect();
     let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer, metadata, load_notes: Vec::new() };
     widen_float_types(&mut g, &codes);
-    float_image_inputs(&mut g);
     g.toposort()?;
     Ok(g)
 }
@@ -367,7 +366,7 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
         let held = match dtype {
             DType::F32 => float_data.len(),
             DType::I64 => int64_data.len(),
-            DType::U8 | DType::I8 | DType::I32 | DType::Bool => int32_data.len(),
+            DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32 | DType::Bool => int32_data.len(),
         };
         if held != n {
             return Err(mismatch(held, "values"));
@@ -382,6 +381,12 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
             }
             DType::I8 => {
                 Data::I8(int32_data.iter().map(|&v| i8::try_from(v).map_err(|_| range(v))).collect::<Result<_, _>>()?)
+            }
+            DType::U16 => {
+                Data::U16(int32_data.iter().map(|&v| u16::try_from(v).map_err(|_| range(v))).collect::<Result<_, _>>()?)
+            }
+            DType::I16 => {
+                Data::I16(int32_data.iter().map(|&v| i16::try_from(v).map_err(|_| range(v))).collect::<Result<_, _>>()?)
             }
             DType::Bool => Data::Bool(int32_data.iter().map(|&v| v != 0).collect()),
         }
@@ -484,6 +489,9 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
         }
     }
     if !seen.is_empty() {
+        if g.toposort().is_err() {
+            return;
+        }
         g.load_notes.push(format!(
             "{} tensors (weights, inputs, outputs, casts) were converted to float32 when loading: qplay computes in \
              float32, so results can differ from a {} runtime by that type's rounding; a quantized export writes the float tensors it keeps back as float16 when the model came as float16",
@@ -496,8 +504,9 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
 /// Makes uint8 image inputs (`[N, 3, H, W]` or `[N, H, W, 3]`: TensorFlow detection exports take
 /// raw pixels) float32 inputs followed by `Round` and `Cast` to uint8, so that pre-processing,
 /// calibration and every executor feed images the same way; said in the load notes. The model
-/// computes exactly what it did for the same pixel values.
-fn float_image_inputs(g: &mut Graph) {
+/// computes exactly what it did for the same pixel values. For image models only (the detector,
+/// quantization from photos): a uint8 tensor of that shape may be data elsewhere.
+pub fn float_image_inputs(g: &mut Graph) {
     let images: Vec<String> = g
         .inputs
         .iter()
@@ -542,6 +551,8 @@ fn decode_raw(dtype: DType, raw: Vec<u8>) -> Data {
         DType::I64 => Data::I64(words(&raw, i64::from_le_bytes)),
         DType::I8 => Data::I8(raw.into_iter().map(|b| b as i8).collect()),
         DType::U8 => Data::U8(raw),
+        DType::U16 => Data::U16(words(&raw, u16::from_le_bytes)),
+        DType::I16 => Data::I16(words(&raw, i16::from_le_bytes)),
         DType::Bool => Data::Bool(raw.into_iter().map(|b| b != 0).collect()),
     }
 }

@@ -22,7 +22,7 @@ pub mod summary;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
-pub use load::{load_onnx, load_onnx_with_limits, Limits};
+pub use load::{float_image_inputs, load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};
 pub use summary::Summary;

@@ -52,6 +52,8 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, ModelError> {
             Tensor::i64(s, b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
         }),
         "|u1" => (1, |s, b| Tensor::u8(s, b.to_vec())),
+        "<u2" => (2, |s, b| Tensor::u16(s, b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())),
+        "<i2" => (2, |s, b| Tensor::i16(s, b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())),
         "|i1" => (1, |s, b| Tensor::i8(s, b.iter().map(|&v| v as i8).collect())),
         "|b1" => (1, |s, b| {
             if let Some(v) = b.iter().find(|&&v| v > 1) {
@@ -94,6 +96,8 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
         Data::I64(_) => "<i8",
         Data::U8(_) => "|u1",
         Data::I8(_) => "|i1",
+        Data::U16(_) => "<u2",
+        Data::I16(_) => "<i2",
         Data::Bool(_) => "|b1",
     };
     let shape = match t.shape.as_slice() {
@@ -127,6 +131,8 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
         Data::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Data::U8(v) => out.extend_from_slice(v),
         Data::I8(v) => out.extend(v.iter().map(|&x| x as u8)),
+        Data::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Data::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Data::Bool(v) => out.extend(v.iter().map(|&x| x as u8)),
     }
     out

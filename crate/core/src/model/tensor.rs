@@ -11,6 +11,10 @@ pub enum DType {
     U8,
     /// int8 (ONNX 3).
     I8,
+    /// uint16 (ONNX 4): 16-bit quantized activations.
+    U16,
+    /// int16 (ONNX 5): 16-bit quantized activations.
+    I16,
     /// int32 (ONNX 6).
     I32,
     /// int64 (ONNX 7).
@@ -27,6 +31,8 @@ impl DType {
             1 => DType::F32,
             2 => DType::U8,
             3 => DType::I8,
+            4 => DType::U16,
+            5 => DType::I16,
             6 => DType::I32,
             7 => DType::I64,
             9 => DType::Bool,
@@ -40,6 +46,8 @@ impl DType {
             DType::F32 => 1,
             DType::U8 => 2,
             DType::I8 => 3,
+            DType::U16 => 4,
+            DType::I16 => 5,
             DType::I32 => 6,
             DType::I64 => 7,
             DType::Bool => 9,
@@ -51,6 +59,7 @@ impl DType {
         match self {
             DType::F32 | DType::I32 => 4,
             DType::U8 | DType::I8 | DType::Bool => 1,
+            DType::U16 | DType::I16 => 2,
             DType::I64 => 8,
         }
     }
@@ -89,6 +98,10 @@ pub enum Data {
     U8(Vec<u8>),
     /// int8 values.
     I8(Vec<i8>),
+    /// uint16 values.
+    U16(Vec<u16>),
+    /// int16 values.
+    I16(Vec<i16>),
     /// int32 values.
     I32(Vec<i32>),
     /// int64 values.
@@ -123,6 +136,8 @@ impl Tensor {
     ctor!(f32, f32, F32);
     ctor!(u8, u8, U8);
     ctor!(i8, i8, I8);
+    ctor!(u16, u16, U16);
+    ctor!(i16, i16, I16);
     ctor!(i32, i32, I32);
     ctor!(i64, i64, I64);
     ctor!(bool, bool, Bool);
@@ -143,6 +158,8 @@ impl Tensor {
             Data::F32(_) => DType::F32,
             Data::U8(_) => DType::U8,
             Data::I8(_) => DType::I8,
+            Data::U16(_) => DType::U16,
+            Data::I16(_) => DType::I16,
             Data::I32(_) => DType::I32,
             Data::I64(_) => DType::I64,
             Data::Bool(_) => DType::Bool,
@@ -155,6 +172,8 @@ impl Tensor {
             Data::F32(v) => v.len(),
             Data::U8(v) => v.len(),
             Data::I8(v) => v.len(),
+            Data::U16(v) => v.len(),
+            Data::I16(v) => v.len(),
             Data::I32(v) => v.len(),
             Data::I64(v) => v.len(),
             Data::Bool(v) => v.len(),
@@ -194,6 +213,8 @@ impl Tensor {
             Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
             Data::U8(v) => v.iter().map(|&x| x as i64).collect(),
             Data::I8(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::U16(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::I16(v) => v.iter().map(|&x| x as i64).collect(),
             Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
             Data::F32(_) => return Err(ModelError::DType { expected: "an integer type", got: DType::F32 }),
         })
@@ -205,6 +226,8 @@ impl Tensor {
             Data::F32(v) => v.clone(),
             Data::U8(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I8(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::U16(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::I16(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),

@@ -41,7 +41,7 @@ pub use report::{coarsen, MethodClip, REPORT_BINS};
 pub struct PtqOptions {
     /// Activation range observer. The default, MSE, was chosen by measurement together with
     /// `equalize` and `bias_correction`: on the person detector (held-out photos,
-    /// `scripts/compare_ort_quant.py --matrix`, table in the README) MSE with both on had the
+    /// `scripts/compare_ort_quant.py --matrix`, table in docs/measurements.md) MSE with both on had the
     /// best worst-output SQNR of the 32 observer × weights × CLE × bias-correction combinations.
     pub method: Calibration,
     /// Weights per output channel (true, the default) or per tensor.

@@ -1,7 +1,7 @@
 //! DequantizeLinear: `y = (x − zero_point) · scale`, per tensor or per axis, for int8, uint8
 //! and int32 (biases, zero-point 0) inputs.
 
-use super::{params, qtype_of};
+use super::params;
 use crate::model::{DType, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
 
@@ -22,8 +22,8 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 impl Op for DequantizeLinear {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = input_fact(inputs, 0)?;
-        if !matches!(x.dtype, DType::U8 | DType::I8 | DType::I32) {
-            return Err(format!("input must be int8, uint8 or int32, got {:?}", x.dtype));
+        if !matches!(x.dtype, DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32) {
+            return Err(format!("input must be int8, uint8, int16, uint16 or int32, got {:?}", x.dtype));
         }
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }
@@ -32,7 +32,7 @@ impl Op for DequantizeLinear {
         let x = input(inputs, 0)?;
         let qt = match x.dtype() {
             DType::I32 => None,
-            d => Some(qtype_of(d)?),
+            d => Some(super::qdq_qtype_of(d)?),
         };
         let zp = inputs.get(2).copied().flatten();
         if let Some(z) = zp {

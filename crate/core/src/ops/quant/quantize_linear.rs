@@ -1,7 +1,7 @@
 //! QuantizeLinear: `y = clamp(round_half_even(x / scale) + zero_point)`, per tensor or per axis;
 //! the output type is the zero-point's (uint8 when it is omitted).
 
-use super::{params, qtype_of};
+use super::{params, qdq_qtype_of as qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
 
@@ -51,8 +51,40 @@ impl Op for QuantizeLinear {
         }
         let data = match dtype {
             DType::U8 => Data::U8(q.into_iter().map(|v| v as u8).collect()),
+            DType::U16 => Data::U16(q.into_iter().map(|v| v as u16).collect()),
+            DType::I16 => Data::I16(q.into_iter().map(|v| v as i16).collect()),
             _ => Data::I8(q.into_iter().map(|v| v as i8).collect()),
         };
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::quant::dequantize_linear;
+
+    #[test]
+    fn sixteen_bit_codes_round_trip_within_half_a_step() {
+        let x = Tensor::f32(vec![5], vec![-1.0, -0.3, 0.0, 0.7, 3.0]).unwrap();
+        let scale = Tensor::scalar_f32(2.0 / 65535.0);
+        for zp in [Tensor::u16(vec![], vec![32768]).unwrap(), Tensor::i16(vec![], vec![0]).unwrap()] {
+            let q = QuantizeLinear { axis: 1 }.eval(&[Some(&x), Some(&scale), Some(&zp)]).unwrap().remove(0);
+            assert_eq!(q.dtype(), zp.dtype());
+            // 3.0 is past the range: saturates at the type's maximum.
+            assert_eq!(q.to_i64_vec().unwrap()[4], if zp.dtype() == DType::U16 { 65535 } else { 32767 });
+            let node = Node {
+                name: "dq".into(),
+                op_type: "DequantizeLinear".into(),
+                inputs: vec![],
+                outputs: vec![],
+                attrs: Default::default(),
+            };
+            let dq = dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
+            let y = dq.eval(&[Some(&q), Some(&scale), Some(&zp)]).unwrap().remove(0);
+            for (a, b) in y.as_f32().unwrap().iter().zip([-1.0, -0.3, 0.0, 0.7]) {
+                assert!((a - b).abs() <= 1.0 / 65535.0 + 1e-7, "{a} vs {b}");
+            }
+        }
     }
 }

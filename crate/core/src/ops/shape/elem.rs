@@ -57,7 +57,7 @@ macro_rules! impl_int_elem {
         }
     )*};
 }
-impl_int_elem!(u8 => U8, i8 => I8, i32 => I32, i64 => I64);
+impl_int_elem!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, i32 => I32, i64 => I64);
 
 impl Elem for f32 {
     const DTYPE: DType = DType::F32;
@@ -124,6 +124,14 @@ macro_rules! dispatch {
             }
             $crate::model::DType::I8 => {
                 type $T = i8;
+                $body
+            }
+            $crate::model::DType::U16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::model::DType::I16 => {
+                type $T = i16;
                 $body
             }
             $crate::model::DType::I32 => {
