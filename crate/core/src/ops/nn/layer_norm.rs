@@ -87,7 +87,7 @@ impl Op for LayerNorm {
             None => None,
         };
         let n: usize = block.iter().product();
-        let rows = if n == 0 { 0 } else { x.len() / n };
+        let rows = x.len().checked_div(n).unwrap_or(0);
         let (mut y, mut means, mut inv) = (vec![0f32; x.len()], vec![0f32; rows], vec![0f32; rows]);
         for r in 0..rows {
             let row = &x[r * n..][..n];
