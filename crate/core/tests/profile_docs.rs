@@ -56,6 +56,17 @@ fn every_profile_field_is_documented() {
             cell_center: 0.5,
             multi_label: true,
         }),
+        Decoder::Grid(Grid {
+            strides: vec![8, 16, 32],
+            score_outputs: vec!["s".into(); 3],
+            objectness_outputs: vec!["o".into(); 3],
+            box_outputs: vec!["b".into(); 3],
+            landmark_outputs: vec!["k".into(); 3],
+            landmarks: 5,
+            anchors: 2,
+            box_encoding: GridBox::Ltrb,
+            cell_center: 0.5,
+        }),
         Decoder::Detections(Detections {
             boxes_output: "b".into(),
             scores_output: "s".into(),

@@ -27,7 +27,7 @@ use super::profile::{
     coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
     Detections, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
-use super::profile::{Dfl, End2End};
+use super::profile::{Dfl, End2End, Grid, GridBox};
 use super::DetectError;
 use crate::model::{Graph, ValueInfo};
 use serde::{Deserialize, Serialize};
@@ -212,6 +212,19 @@ pub fn infer_profile_with(
             assumed.push("score threshold 0.25, IoU threshold 0.45 (Ultralytics defaults)".into());
             ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 114.0, top_left: false }, 0.25, 0.45)
         }
+        Kind::Scrfd => {
+            assumed.push(
+                "RGB pixels normalised as (pixel − 127.5)/128, in the top-left corner with black padding (InsightFace's SCRFD)".into(),
+            );
+            assumed.push("score threshold 0.5, IoU threshold 0.4 (InsightFace's defaults)".into());
+            ([0.5; 3], [128.0 / 255.0; 3], ColorOrder::Rgb, Resize::Letterbox { pad: 0.0, top_left: true }, 0.5, 0.4)
+        }
+        Kind::YuNet => {
+            assumed
+                .push("BGR pixels 0..255 (no normalisation) stretched to the input (OpenCV's FaceDetectorYN)".into());
+            assumed.push("score threshold 0.9, IoU threshold 0.3 (OpenCV's FaceDetectorYN defaults)".into());
+            ([0.0; 3], [1.0 / 255.0; 3], ColorOrder::Bgr, Resize::Stretch, 0.9, 0.3)
+        }
         Kind::RtDetr => {
             assumed
                 .push("RGB pixels scaled to 0..1 and stretched to the input (Ultralytics' RT-DETR predictor)".into());
@@ -293,7 +306,7 @@ pub fn infer_profile_with(
     };
 
     let labels = match (kind, decoder.classes, &meta.names) {
-        (Kind::BlazeFace | Kind::CenterFace, _, None) => vec!["face".to_string()],
+        (Kind::BlazeFace | Kind::CenterFace | Kind::Scrfd | Kind::YuNet, _, None) => vec!["face".to_string()],
         (Kind::TfDetections, _, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1) => {
             assumed.push(
                 "class ids 1..90 of the TF Object Detection API's COCO label map (0 is background): the COCO names"
@@ -382,6 +395,10 @@ enum Kind {
     NanoDet,
     /// RT-DETR (Ultralytics): stretched, not letterboxed.
     RtDetr,
+    /// SCRFD face detector (InsightFace).
+    Scrfd,
+    /// YuNet face detector (OpenCV).
+    YuNet,
 }
 
 impl Kind {
@@ -393,7 +410,7 @@ impl Kind {
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
             Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
-            Kind::TfDetections | Kind::NanoDet => (320, 320),
+            Kind::TfDetections | Kind::NanoDet | Kind::Scrfd | Kind::YuNet => (320, 320),
         }
     }
 }
@@ -454,6 +471,10 @@ fn classify(
     }
 
     if let Some(c) = tf_detections(outputs, &shapes, assumed) {
+        assumed.extend(notes);
+        return Ok(c);
+    }
+    if let Some(c) = per_stride_head(&shapes, in_w, in_h, assumed) {
         assumed.extend(notes);
         return Ok(c);
     }
@@ -740,6 +761,118 @@ fn tf_detections(outputs: &[ValueInfo], shapes: &[(&str, &Dims)], assumed: &mut 
         classes: None,
         grid_h: None,
     })
+}
+
+/// Per-stride heads with separate outputs (SCRFD, YuNet): `[1, N_s, K]` outputs whose row counts
+/// are the cells (times 1 or 2 anchors) of the stride 8/16/32 grids, per stride a 4-value box
+/// output, one or two 1-value score outputs (class; objectness, named `obj` or second) and
+/// optionally a landmark output (`2·L` values). With objectness the YuNet box encoding (offsets and
+/// log sizes) is assumed, without it SCRFD's (ltrb distances); the other is offered.
+fn per_stride_head(
+    shapes: &[(&str, &Dims)],
+    in_w: Option<usize>,
+    in_h: Option<usize>,
+    assumed: &mut Vec<String>,
+) -> Option<Classified> {
+    let (w, h) = (in_w?, in_h?);
+    let strides = [8usize, 16, 32];
+    for anchors in [1usize, 2] {
+        let rows = |s: usize| w.div_ceil(s) * h.div_ceil(s) * anchors;
+        // Outputs per stride, in graph order: (name, values per row).
+        let per: Vec<Vec<(&str, usize)>> = strides
+            .iter()
+            .map(|&s| {
+                shapes
+                    .iter()
+                    .filter_map(|(n, d)| match d {
+                        [Some(r), Some(k)] if *r == rows(s) => Some((*n, *k)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let pick = |v: &[(&str, usize)], k: usize| {
+            v.iter().filter(|(_, kk)| *kk == k).map(|(n, _)| n.to_string()).collect::<Vec<_>>()
+        };
+        let mut d = Grid {
+            strides: strides.to_vec(),
+            score_outputs: Vec::new(),
+            objectness_outputs: Vec::new(),
+            box_outputs: Vec::new(),
+            landmark_outputs: Vec::new(),
+            landmarks: 0,
+            anchors,
+            box_encoding: GridBox::Ltrb,
+            cell_center: 0.0,
+        };
+        let mut ok = true;
+        for v in &per {
+            let (boxes, ones) = (pick(v, 4), pick(v, 1));
+            let marks: Vec<(&str, usize)> = v.iter().filter(|(_, k)| *k >= 6 && k % 2 == 0).copied().collect();
+            if boxes.len() != 1
+                || ones.is_empty()
+                || ones.len() > 2
+                || marks.len() > 1
+                || v.len() != 1 + ones.len() + marks.len()
+            {
+                ok = false;
+                break;
+            }
+            d.box_outputs.push(boxes[0].clone());
+            let (cls, obj) = match ones.as_slice() {
+                [a, b] if looks_like(a, &["obj"]) && !looks_like(b, &["obj"]) => (b.clone(), Some(a.clone())),
+                [a, b] => (a.clone(), Some(b.clone())),
+                [a] => (a.clone(), None),
+                _ => unreachable!(),
+            };
+            d.score_outputs.push(cls);
+            d.objectness_outputs.extend(obj);
+            if let Some((m, k)) = marks.first() {
+                d.landmark_outputs.push(m.to_string());
+                d.landmarks = k / 2;
+            }
+        }
+        let uniform = [d.objectness_outputs.len(), d.landmark_outputs.len()].iter().all(|&c| c == 0 || c == 3);
+        if !ok || !uniform {
+            continue;
+        }
+        let yunet = !d.objectness_outputs.is_empty();
+        if yunet {
+            d.box_encoding = GridBox::OffsetLogSize;
+        }
+        let marks = if d.landmarks > 0 {
+            format!(", {} landmarks each (`{}`, …)", d.landmarks, d.landmark_outputs[0])
+        } else {
+            String::new()
+        };
+        assumed.push(if yunet {
+            format!(
+                "outputs per stride 8/16/32 (`{}`, `{}`, `{}`, …) are a YuNet-style face head: class and objectness scores (score √(class·objectness)), \
+                 boxes as cell offsets and log sizes{marks}",
+                d.score_outputs[0], d.objectness_outputs[0], d.box_outputs[0]
+            )
+        } else {
+            format!(
+                "outputs per stride 8/16/32 (`{}`, `{}`, …), {anchors} anchor(s) per cell, are an SCRFD-style face head: scores, \
+                 boxes as distances to the four edges in strides{marks}",
+                d.score_outputs[0], d.box_outputs[0]
+            )
+        });
+        let other = Grid { box_encoding: if yunet { GridBox::Ltrb } else { GridBox::OffsetLogSize }, ..d.clone() };
+        let reading = if yunet {
+            "boxes as distances to the four edges (SCRFD)"
+        } else {
+            "boxes as cell offsets and log sizes (YuNet)"
+        };
+        return Some(Classified {
+            alternatives: vec![(reading.to_string(), Decoder::Grid(other))],
+            kind: if yunet { Kind::YuNet } else { Kind::Scrfd },
+            decoder: Decoder::Grid(d),
+            classes: Some(1),
+            grid_h: None,
+        });
+    }
+    None
 }
 
 /// Heatmap detectors: a `[C, H, W]` (or `[H, W, C]`) heatmap and, on the same grid, a box map

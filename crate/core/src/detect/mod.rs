@@ -24,7 +24,8 @@ pub use pipeline::Detector;
 pub use preprocess::{preprocess, preprocess_into, resize_plan, ResizePlan, Transform};
 pub use profile::{
     coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
-    Detections, Dfl, End2End, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo, COCO80,
+    Detections, Dfl, End2End, Grid, GridBox, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+    COCO80,
 };
 
 use crate::model::{DType, Tensor};

@@ -122,6 +122,8 @@ pub enum Decoder {
     Detections(Detections),
     /// Box edges as distributions over bins (GFL/DFL: NanoDet-Plus, PP-PicoDet).
     Dfl(Dfl),
+    /// Per-stride heads with separate score, objectness, box and landmark outputs (SCRFD, YuNet).
+    Grid(Grid),
     /// CenterNet: class heatmaps, box sizes and centre offsets on a grid.
     Centernet(CenterNet),
     /// MediaPipe BlazeFace (short range).
@@ -138,6 +140,7 @@ impl Decoder {
             Decoder::End2end(_) => "end2end",
             Decoder::Detections(_) => "detections",
             Decoder::Dfl(_) => "dfl",
+            Decoder::Grid(_) => "grid",
             Decoder::Centernet(_) => "centernet",
             Decoder::Blazeface(_) => "blazeface",
         }
@@ -155,6 +158,14 @@ impl Decoder {
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
             Decoder::End2end(d) => vec![&d.output],
             Decoder::Dfl(d) => vec![&d.output],
+            Decoder::Grid(d) => d
+                .score_outputs
+                .iter()
+                .chain(&d.objectness_outputs)
+                .chain(&d.box_outputs)
+                .chain(&d.landmark_outputs)
+                .map(String::as_str)
+                .collect(),
             Decoder::Detections(d) => {
                 [Some(&d.boxes_output), Some(&d.scores_output), d.classes_output.as_ref(), d.count_output.as_ref()]
                     .into_iter()
@@ -376,6 +387,48 @@ pub struct Dfl {
     /// NMS); `false`: the best class per point only.
     #[serde(default, skip_serializing_if = "is_false")]
     pub multi_label: bool,
+}
+
+/// Per-stride anchor-free heads with separate outputs (SCRFD, YuNet): for each of `strides`, a
+/// score output, optionally an objectness output, a box output and a landmark output, each
+/// `[1, N_s, K]` with `N_s = ⌈H/s⌉·⌈W/s⌉·anchors` rows (cells row-major, `anchors` rows per
+/// cell). A row of cell `(c, r)` scores its best class (`√(class·objectness)` with objectness);
+/// its box follows `box_encoding`; landmark `k` is `((c + kx)·s, (r + ky)·s)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    /// Strides in input pixels, finest first (`[8, 16, 32]`).
+    pub strides: Vec<usize>,
+    /// One class-score output per stride (probabilities), `[1, N_s, C]`.
+    pub score_outputs: Vec<String>,
+    /// One objectness output per stride, `[1, N_s, 1]` (YuNet); empty for none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectness_outputs: Vec<String>,
+    /// One box output per stride, `[1, N_s, 4]`.
+    pub box_outputs: Vec<String>,
+    /// One landmark output per stride, `[1, N_s, 2·landmarks]`; empty for none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub landmark_outputs: Vec<String>,
+    /// Landmarks per detection (5 for faces).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub landmarks: usize,
+    /// Rows per grid cell (SCRFD: 2, YuNet: 1).
+    pub anchors: usize,
+    /// What the four box values mean.
+    pub box_encoding: GridBox,
+    /// Added to the cell index: 0 for SCRFD and YuNet.
+    #[serde(default, skip_serializing_if = "is_zero_f32")]
+    pub cell_center: f32,
+}
+
+/// Box values of a [`Grid`] head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridBox {
+    /// Distances from the cell to the left, top, right and bottom edges, in strides (SCRFD).
+    Ltrb,
+    /// Centre offset in cells and log size in strides: `((c + dx)·s, (r + dy)·s, e^dw·s, e^dh·s)` (YuNet).
+    OffsetLogSize,
 }
 
 /// Heatmap detectors ("objects as points": CenterNet, CenterFace, CenterTrack-style ltrb heads,
@@ -608,6 +661,37 @@ impl Profile {
                 }
                 if !(0.0..=1.0).contains(&d.cell_center) {
                     return bad(format!("dfl: `cell_center` is {}: use 0 (NanoDet) or 0.5 (PicoDet)", d.cell_center));
+                }
+            }
+            Decoder::Grid(d) => {
+                let n = d.strides.len();
+                if n == 0 || d.strides.iter().any(|&s| s == 0 || s > w.max(h)) {
+                    return bad(format!(
+                        "grid: `strides` {:?}: give the strides, each 1 to the input size (e.g. [8, 16, 32])",
+                        d.strides
+                    ));
+                }
+                let counts = [d.score_outputs.len(), d.box_outputs.len()];
+                let optional = [d.objectness_outputs.len(), d.landmark_outputs.len()];
+                if counts.iter().any(|&c| c != n) || optional.iter().any(|&c| c != 0 && c != n) {
+                    return bad(format!(
+                        "grid: {n} strides need {n} `score_outputs` and `box_outputs` (and {n} or no `objectness_outputs` / `landmark_outputs`); got {}, {}, {}, {}",
+                        counts[0], counts[1], optional[0], optional[1]
+                    ));
+                }
+                if d.anchors == 0 || d.anchors > 64 {
+                    return bad(format!(
+                        "grid: `anchors` is {}: rows per grid cell, 1 to 64 (SCRFD 2, YuNet 1)",
+                        d.anchors
+                    ));
+                }
+                if (d.landmarks > 0) != !d.landmark_outputs.is_empty() || d.landmarks > 1000 {
+                    return bad(
+                        "grid: give both `landmark_outputs` and `landmarks` (e.g. 5 for faces), or neither".into()
+                    );
+                }
+                if !(0.0..=1.0).contains(&d.cell_center) {
+                    return bad(format!("grid: `cell_center` is {}: use 0 or 0.5", d.cell_center));
                 }
             }
             Decoder::Detections(d) => {

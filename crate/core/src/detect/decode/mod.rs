@@ -10,6 +10,7 @@ pub mod centernet;
 pub mod detections;
 pub mod dfl;
 pub mod end2end;
+pub mod grid;
 pub mod ssd;
 pub mod yolov5;
 pub mod yolov8;
@@ -30,6 +31,7 @@ pub fn decode(profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Can
         Decoder::End2end(d) => end2end::decode(d, profile, outputs),
         Decoder::Detections(d) => detections::decode(d, profile, outputs),
         Decoder::Dfl(d) => dfl::decode(d, profile, outputs),
+        Decoder::Grid(d) => grid::decode(d, profile, outputs),
         Decoder::Centernet(d) => centernet::decode(d, profile, outputs),
         Decoder::Blazeface(d) => blazeface::decode(d, profile, outputs),
     }
