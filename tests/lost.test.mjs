@@ -49,4 +49,19 @@ test('INT8 losing a detection is said, and one click keeps the sensitive layers 
   assert.match(await text('.qreport .command'), /--auto-mixed 3/);
 });
 
+test('the same fix at 16-bit activations: the layers stay quantized, with 16-bit inputs, and the command says so', async () => {
+  await det().locator('select[name=mixedTo]').selectOption('16');
+  await det().evaluate((el) => { el.result.int8.detections = []; el.render(); });
+  assert.equal(await text('button[name=fix-lost]'), 'Keep the 6 most sensitive layers at 16-bit activations and quantize again');
+  await det().locator('button[name=fix-lost]').click();
+  await quantized(3);
+  const rep = await det().evaluate((el) => el.int8.report);
+  assert.equal(rep.act16.length, 6, JSON.stringify(rep.act16));
+  assert.equal(rep.kept_fp32.length, 0, 'nothing moved to FP32');
+  assert.match(await text('.qresult'), /layers int8 \(6 with 16-bit activations\)/);
+  assert.match(await text('.qreport'), /16-bit activations \(weights int8\):/);
+  assert.match(await text('.qreport .before-after'), /keeping the 6 most sensitive layers at 16-bit activations/);
+  assert.match(await text('.qreport .command'), /--auto-mixed 6 --mixed-16bit/);
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

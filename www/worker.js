@@ -153,7 +153,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, score, iou }) {
     if (!model) throw new Error('load a model first');
     const t0 = performance.now();
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
@@ -163,7 +163,7 @@ const handlers = {
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} weights`;
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, (stage) => progress(id, `quantizing (${how}): ${stage}`));
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), (stage) => progress(id, `quantizing (${how}): ${stage}`));
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       int8?.free();

@@ -218,7 +218,7 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
-    for (const n of ['method', 'perChannel', 'use-samples', 'autoMixed']) $(`[name=${n}]`).addEventListener('change', () => this.showCommand());
+    for (const n of ['method', 'perChannel', 'use-samples', 'autoMixed', 'mixedTo']) $(`[name=${n}]`).addEventListener('change', () => this.showCommand());
     this.showKeep();
     this.render();
   }
@@ -236,7 +236,7 @@ export class QplayDetector extends HTMLElement {
     if (this.quantizing) return;
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: node, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
+      modelId: this.modelId, kept: `${node} FP32`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     (this.keepFp32 ??= new Set()).add(node);

@@ -48,7 +48,8 @@ const COMMANDS: [Command; 7] = [
         about: "post-training quantization to a QDQ ONNX model (int8 weights, per channel by default). The recipe is \
                 chosen per model on held-out calibration inputs (--recipe auto, the default unless --method, \
                 --equalize or --bias-correction options are given). DIR holds images (pre-processed with the model's \
-                profile) or .npy input tensors.",
+                profile) or .npy input tensors. --keep-16bit (and --auto-mixed K --mixed-16bit) quantize the named \
+                (the K most sensitive) layers' input activations to 16 bits, a step between int8 and FP32.",
         run: cmd::quantize::run,
     },
     Command {

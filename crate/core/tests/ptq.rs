@@ -1,7 +1,7 @@
 //! Post-training quantization to QDQ on the real person detector, the Q/DQ ops, and bad input.
 
 use qplay_core::detect::{detect, Detector, Profile, Transform};
-use qplay_core::model::{load_onnx, npy::read_npy, Attr, Attrs, Data, Graph, Node, Plan, Tensor, ValueInfo};
+use qplay_core::model::{load_onnx, npy::read_npy, Attr, Attrs, DType, Data, Graph, Node, Plan, Tensor, ValueInfo};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{quantize, PtqOptions};
 use qplay_core::quant::{Calibration, QuantError};
@@ -101,6 +101,34 @@ fn auto_mixed_keeps_the_most_sensitive_layers_fp32() {
         q.report.output_sqnr_db,
         all.report.output_sqnr_db
     );
+}
+
+#[test]
+fn sixteen_bit_activations_sit_between_int8_and_fp32() {
+    let g = load_onnx(&repo("www/models/blazeface_short.onnx")).unwrap();
+    let x = read_npy(&repo("tests/fixtures/blazeface_short_astronaut/input.npy")).unwrap();
+    let run = |o: PtqOptions| quantize(&g, "input", std::slice::from_ref(&x), &o).unwrap();
+    let worst = |r: &qplay_core::ptq::Report| r.output_sqnr_db.values().copied().fold(f64::INFINITY, f64::min);
+    let int8 = run(PtqOptions::default());
+    // Every layer's input activation at 16 bits (weights stay int8).
+    let names: Vec<String> = int8.report.layers.iter().map(|l| l.node.clone()).collect();
+    let wide = run(PtqOptions { keep_16bit: names.clone(), ..Default::default() });
+    assert_eq!(wide.report.act16.len(), names.len());
+    assert_eq!(wide.report.layers.len(), names.len(), "16-bit layers are still quantized layers");
+    assert!(
+        worst(&wide.report) > worst(&int8.report) + 3.0,
+        "{:?} vs {:?}",
+        wide.report.output_sqnr_db,
+        int8.report.output_sqnr_db
+    );
+    // The export: uint16 zero points in onnxruntime's QDQ ops (opset 11 < 21), loaded back and run.
+    let q16: Vec<&Node> = wide.graph.nodes.iter().filter(|n| n.op_type == "com.microsoft::QuantizeLinear").collect();
+    assert!(!q16.is_empty() && q16.len() <= names.len(), "one per activation tensor read by a 16-bit layer");
+    assert!(q16.iter().all(|n| wide.graph.initializers[&n.inputs[2]].dtype() == DType::U16));
+    // --auto-mixed with 16 bits: the most sensitive layers move to 16-bit activations, none to FP32.
+    let mixed = run(PtqOptions { auto_mixed: 3, mixed_16bit: true, ..Default::default() });
+    assert_eq!((mixed.report.act16.len(), mixed.report.kept_fp32.len()), (3, int8.report.kept_fp32.len()));
+    assert!(worst(&mixed.report) >= worst(&int8.report) - 0.5);
 }
 
 #[test]

@@ -327,7 +327,7 @@ impl WasmQuantizer {
     /// `ptq::recipe`; or minmax, ema, percentile, entropy, mse with equalization and bias
     /// correction on) and per-channel or per-tensor weights; returns the report.
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
-    /// sensitive layers FP32 besides (0: none). `progress`, when given, is called with a
+    /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`. `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …).
     pub fn run(
         &mut self,
@@ -336,6 +336,7 @@ impl WasmQuantizer {
         original_bytes: usize,
         keep_fp32: Vec<String>,
         auto_mixed: usize,
+        mixed_16bit: bool,
         progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
         let auto = method == "auto";
@@ -348,6 +349,7 @@ impl WasmQuantizer {
             per_channel,
             keep_fp32,
             auto_mixed,
+            mixed_16bit,
             ..Default::default()
         };
         let mut tell = |stage: &str| {

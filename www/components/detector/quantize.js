@@ -20,12 +20,13 @@ export function shellWord(s) {
  * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
  * from the CLI's default, and `-o` the file the page's download is called.
  */
-export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0 }) {
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false }) {
   const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
   if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
   if (!perChannel) parts.push('--per-tensor');
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
   if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
+  if (autoMixed && mixed16) parts.push('--mixed-16bit');
   if (profile) parts.push('--profile', shellWord(profile));
   parts.push('-o', shellWord(`${fileStem(model)}_int8_qdq.onnx`));
   return parts.join(' ');
@@ -62,7 +63,8 @@ export const quantizeMethods = {
       if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
       const keepFp32 = [...(this.keepFp32 ?? [])];
       const autoMixed = this.autoMixed();
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, score: this.score, iou: this.info.profile.iou_threshold },
+      const mixed16 = this.mixed16();
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.quantStage(stage));
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
@@ -70,7 +72,7 @@ export const quantizeMethods = {
       this.int8 = { ...r, modelId, seq: this.quantizations };
       if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);
-      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers int8, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
+      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers int8${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
       this.dataset.int8 = '';
       this.$('.int8-pane').hidden = false;
       this.renderReport(this.int8);
@@ -125,10 +127,10 @@ export const quantizeMethods = {
     if (!lost) return;
     const k = this.autoMixed();
     this.$('.lost-text').textContent = `INT8 misses ${stats.missed} of the ${stats.total} detections FP32 finds on this photo.` +
-      (k >= 20 ? ' Already keeping the 20 most sensitive layers FP32: try another calibration method or more calibration images.' : '');
+      (k >= 20 ? ' Already keeping the 20 most sensitive layers out of int8: try another calibration method or more calibration images.' : '');
     const b = this.$('button[name=fix-lost]');
     b.hidden = k >= 20;
-    b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers FP32 and quantize again`;
+    b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'} and quantize again`;
   },
 
   /** The one-click fix: measure each layer's sensitivity and keep 3 more of the worst FP32; before → after is shown. */
@@ -137,13 +139,18 @@ export const quantizeMethods = {
     const k = Math.min(20, this.autoMixed() + 3);
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: `the ${k} most sensitive layers`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
+      modelId: this.modelId, kept: `the ${k} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'}`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     this.$('input[name=autoMixed]').value = String(k);
     this.$('.lost').hidden = true;
     this.changed();
     this.quantize();
+  },
+
+  /** Whether the automatic mixed precision moves its layers to 16-bit activations (else FP32). */
+  mixed16() {
+    return this.$('select[name=mixedTo]').value === '16';
   },
 
   /** The automatic mixed-precision count (0–20; anything else counts as 0). */
@@ -162,7 +169,7 @@ export const quantizeMethods = {
       calib: samples && !own ? 'www/samples' : 'calibration_images',
       profile: this.profileFile ?? null,
       method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
-      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(),
+      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(),
     });
   },
 };

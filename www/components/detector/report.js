@@ -22,10 +22,11 @@ export const reportMethods = {
         ${rep.layers.length} layers int8, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
         ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
       <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${before && typeof before.sqnr[k] === 'number' ? `${before.sqnr[k].toFixed(1)} → ` : ''}${v.toFixed(1)} dB`).join(' · ')}
-        ${before ? `<span class="note">(before → after keeping <code>${esc(before.kept)}</code> FP32)</span>` : ''}</p>
+        ${before ? `<span class="note">(before → after keeping ${esc(before.kept)})</span>` : ''}</p>
       <p class="before-after" ${before ? '' : 'hidden'}></p>
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
+      ${rep.act16?.length ? `<p>16-bit activations (weights int8): ${rep.act16.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
       <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
       ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
         <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
@@ -124,7 +125,7 @@ export const reportMethods = {
     if (!p || !c || c.modelId !== this.modelId || !c.agree || c.imageId !== this.image?.id || !now) return;
     const f = (a) => `${a.matched} of ${a.total} matched${a.matched ? `, mean IoU ${a.meanIou.toFixed(3)}` : ''}, ${a.missed} missed, ${a.extra} extra`;
     p.hidden = false;
-    p.textContent = `Agreement on ${this.image.name}: ${f(c.agree)} → ${f(now)} (before → after keeping ${c.kept} FP32).`;
+    p.textContent = `Agreement on ${this.image.name}: ${f(c.agree)} → ${f(now)} (before → after keeping ${c.kept}).`;
   },
 
   /** The SQNR bars, sorted worst first by the chosen metric. */

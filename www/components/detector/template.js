@@ -146,7 +146,8 @@ TEMPLATE.innerHTML = `
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
-        most sensitive layers FP32 (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
+        most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights int8)</option></select>
+        (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
       <p class="note keep-note" hidden></p>
       <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>
       <label>…and your images <input type="file" name="calib" accept="image/*" multiple aria-label="calibration images"></label>

@@ -10,13 +10,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--recipe auto|fixed] [--method percentile|minmax|ema|entropy|mse] \
-[--per-tensor] [--int8-activations] [--equalize|--no-equalize] [--bias-correction|--no-bias-correction] [--keep-fp32 NODE,NODE] [--auto-mixed K] [--profile p.json] -o OUT.onnx [--report r.json]";
+[--per-tensor] [--int8-activations] [--equalize|--no-equalize] [--bias-correction|--no-bias-correction] [--keep-fp32 NODE,NODE] [--keep-16bit NODE,NODE] [--auto-mixed K [--mixed-16bit]] [--profile p.json] -o OUT.onnx [--report r.json]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let a = Args::parse(
         argv,
-        &["calib", "recipe", "method", "keep-fp32", "auto-mixed", "profile", "o", "out", "report"],
-        &["per-tensor", "int8-activations", "equalize", "no-equalize", "bias-correction", "no-bias-correction"],
+        &["calib", "recipe", "method", "keep-fp32", "keep-16bit", "auto-mixed", "profile", "o", "out", "report"],
+        &[
+            "per-tensor",
+            "int8-activations",
+            "equalize",
+            "no-equalize",
+            "bias-correction",
+            "no-bias-correction",
+            "mixed-16bit",
+        ],
     )?;
     let defaults = PtqOptions::default();
     let switch = |on: &str, off: &str, default: bool| -> Result<bool, String> {
@@ -40,7 +48,12 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         per_channel: !a.flag("per-tensor"),
         activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
         keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),
+        keep_16bit: a
+            .get("keep-16bit")
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+            .unwrap_or_default(),
         auto_mixed: a.opt("auto-mixed")?.unwrap_or(0),
+        mixed_16bit: a.flag("mixed-16bit"),
         equalize: switch("equalize", "no-equalize", defaults.equalize)?,
         bias_correction: switch("bias-correction", "no-bias-correction", defaults.bias_correction)?,
     };

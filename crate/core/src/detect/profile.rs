@@ -685,7 +685,7 @@ impl Profile {
                         d.anchors
                     ));
                 }
-                if (d.landmarks > 0) != !d.landmark_outputs.is_empty() || d.landmarks > 1000 {
+                if (d.landmarks > 0) == d.landmark_outputs.is_empty() || d.landmarks > 1000 {
                     return bad(
                         "grid: give both `landmark_outputs` and `landmarks` (e.g. 5 for faces), or neither".into()
                     );

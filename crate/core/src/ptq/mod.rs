@@ -50,9 +50,15 @@ pub struct PtqOptions {
     pub activation: QType,
     /// Node names to keep in FP32.
     pub keep_fp32: Vec<String>,
-    /// Keep this many of the most sensitive layers FP32 (0: none). Sensitivity is the model
-    /// output's SQNR when only that layer is quantized, on up to two calibration inputs.
+    /// Node names whose input activation is quantized to 16 bits (uint16, weights stay int8):
+    /// a step between int8 and FP32 that onnxruntime runs (QDQ `com.microsoft` below opset 21).
+    pub keep_16bit: Vec<String>,
+    /// Keep this many of the most sensitive layers FP32, or with 16-bit activations when
+    /// `mixed_16bit` (0: none). Sensitivity is the model output's SQNR when only that layer is
+    /// quantized, on up to two calibration inputs.
     pub auto_mixed: usize,
+    /// `auto_mixed` moves its layers to 16-bit activations rather than FP32.
+    pub mixed_16bit: bool,
     /// Cross-layer equalization of Conv → act → Conv pairs after BN folding ([`equalize`]); on by
     /// default (+9 dB on the person detector with per-channel weights).
     pub equalize: bool,
@@ -68,7 +74,9 @@ impl Default for PtqOptions {
             per_channel: true,
             activation: QType::UINT8,
             keep_fp32: vec![],
+            keep_16bit: vec![],
             auto_mixed: 0,
+            mixed_16bit: false,
             equalize: true,
             bias_correction: true,
         }
@@ -138,6 +146,9 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     /// Layers kept FP32 (by request or because their weights are not constant).
     pub kept_fp32: Vec<String>,
+    /// Layers whose input activation is quantized to 16 bits (weights int8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub act16: Vec<String>,
     /// Size of the FP32 model file (bytes), when known.
     pub fp32_bytes: Option<usize>,
     /// Size of the QDQ model file (bytes).
@@ -368,6 +379,15 @@ pub(crate) fn quantize_inner(
         let p = crate::quant::params_or_unit(lo as f64, hi as f64, opts.activation, Scheme::Asymmetric)?;
         act_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
     }
+    let act16_type = QType { bits: 16, signed: opts.activation.signed, restricted: false };
+    let mut act16_params: HashMap<String, ActParams> = HashMap::new();
+    for (name, o) in &observers {
+        let (lo, hi) = o.range(act16_type, Scheme::Asymmetric)?;
+        let p = crate::quant::params_or_unit(lo as f64, hi as f64, act16_type, Scheme::Asymmetric)?;
+        act16_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
+    }
+    let mut act16: Vec<String> =
+        targets.iter().map(|&t| g.nodes[t].name.clone()).filter(|n| opts.keep_16bit.contains(n)).collect();
     phases.lap("activation ranges");
     // Per-layer sensitivity: output SQNR when only that layer is quantized; the worst
     // `auto_mixed` layers stay FP32.
@@ -376,7 +396,7 @@ pub(crate) fn quantize_inner(
         let probe = &calib[..calib.len().min(2)];
         for (k, &t) in targets.iter().enumerate() {
             progress(&format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name));
-            let (gi, _) = rewrite(&g, &[t], &act_params, opts, per_channel)?;
+            let (gi, _) = rewrite(&g, &[t], &act_params, &act16_params, &HashSet::new(), opts, per_channel)?;
             let db =
                 output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
             sensitivity.insert(g.nodes[t].name.clone(), db);
@@ -385,13 +405,21 @@ pub(crate) fn quantize_inner(
         by.sort_by(|a, b| sensitivity[&g.nodes[*a].name].total_cmp(&sensitivity[&g.nodes[*b].name]));
         by.truncate(opts.auto_mixed);
         for &w in &by {
-            kept.push(g.nodes[w].name.clone());
+            let name = &g.nodes[w].name;
+            if opts.mixed_16bit {
+                act16.push(name.clone());
+            } else {
+                kept.push(name.clone());
+            }
             notes.push(format!(
-                "kept FP32 by --auto-mixed: `{}` (output SQNR {:.1} dB when only it is quantized)",
-                g.nodes[w].name, sensitivity[&g.nodes[w].name]
+                "{} by --auto-mixed: `{name}` (output SQNR {:.1} dB when only it is quantized)",
+                if opts.mixed_16bit { "16-bit activations" } else { "kept FP32" },
+                sensitivity[name]
             ));
         }
-        targets.retain(|t| !by.contains(t));
+        if !opts.mixed_16bit {
+            targets.retain(|t| !by.contains(t));
+        }
         phases.lap("sensitivity (--auto-mixed)");
     }
     let reference = if measure { Some(report::Reference::new(&g, &registry, input, &shape)?) } else { None };
@@ -400,7 +428,17 @@ pub(crate) fn quantize_inner(
         notes.push(format!("bias correction: {k} layers"));
     }
     progress(&format!("rewriting {} layers to QDQ", targets.len()));
-    let (mut g, mut layers) = rewrite(&g, &targets, &act_params, opts, per_channel)?;
+    // A tensor read by a 16-bit layer is quantized to 16 bits for every reader.
+    let act16_tensors: HashSet<String> =
+        targets.iter().filter(|&&t| act16.contains(&g.nodes[t].name)).map(|&t| g.nodes[t].inputs[0].clone()).collect();
+    if !act16.is_empty() {
+        notes.push(format!(
+            "16-bit activations (uint16, weights int8) for {} layer(s): {}",
+            act16.len(),
+            act16.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let (mut g, mut layers) = rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
     }
@@ -444,6 +482,7 @@ pub(crate) fn quantize_inner(
         calibration_inputs: calib.len(),
         layers,
         kept_fp32: kept,
+        act16,
         fp32_bytes: None,
         int8_bytes: onnx.len(),
         output_sqnr_db,
@@ -508,17 +547,29 @@ pub(crate) fn output_sqnr(
 type ActParams = (QParams, (f32, f32), (f32, f32));
 
 /// The QDQ rewrite of `g` (already BatchNorm-folded) for the quantizable nodes `targets`.
+#[allow(clippy::too_many_arguments)]
 fn rewrite(
     g: &Graph,
     targets: &[usize],
     act_params: &HashMap<String, ActParams>,
+    act16_params: &HashMap<String, ActParams>,
+    act16: &HashSet<String>,
     opts: &PtqOptions,
     per_channel: bool,
 ) -> Result<(Graph, Vec<LayerReport>), Error> {
     let mut g = g.clone();
+    // 16-bit QDQ is in the default domain from opset 21, in onnxruntime's `com.microsoft` before.
+    let q16_domain = if g.opset >= 21 { "" } else { "com.microsoft::" };
     let zp_tensor = |qt: QType, v: Vec<i32>| -> Tensor {
         let n = v.len();
         let shape = if n == 1 { vec![] } else { vec![n] };
+        if qt.bits == 16 {
+            return if qt.signed {
+                Tensor { shape, data: crate::model::Data::I16(v.into_iter().map(|z| z as i16).collect()) }
+            } else {
+                Tensor { shape, data: crate::model::Data::U16(v.into_iter().map(|z| z as u16).collect()) }
+            };
+        }
         if qt.signed {
             Tensor { shape, data: crate::model::Data::I8(v.into_iter().map(|z| z as i8).collect()) }
         } else {
@@ -549,7 +600,13 @@ fn rewrite(
         }
         // Activation Q/DQ (shared by every node that reads the same tensor).
         let a = n.inputs[0].clone();
-        let (ap, observed, clip) = act_params[&a];
+        let wide = act16.contains(&a);
+        let (ap, observed, clip) = if wide { act16_params[&a] } else { act_params[&a] };
+        let (aq, dom) = if wide {
+            (QType { bits: 16, signed: opts.activation.signed, restricted: false }, q16_domain)
+        } else {
+            (opts.activation, "")
+        };
         let a_dq = match qdq_done.get(&a) {
             Some(d) => d.clone(),
             None => {
@@ -560,9 +617,10 @@ fn rewrite(
                     format!("{a}_dequantized"),
                 );
                 g.initializers.insert(s.clone(), Tensor::scalar_f32(ap.scale));
-                g.initializers.insert(z.clone(), zp_tensor(opts.activation, vec![ap.zero_point]));
-                new_nodes.push(qdq_node("QuantizeLinear", &format!("{a}_QuantizeLinear"), [&a, &s, &z], &q, None));
-                new_nodes.push(qdq_node("DequantizeLinear", &format!("{a}_DequantizeLinear"), [&q, &s, &z], &d, None));
+                g.initializers.insert(z.clone(), zp_tensor(aq, vec![ap.zero_point]));
+                let (qop, dqop) = (format!("{dom}QuantizeLinear"), format!("{dom}DequantizeLinear"));
+                new_nodes.push(qdq_node(&qop, &format!("{a}_QuantizeLinear"), [&a, &s, &z], &q, None));
+                new_nodes.push(qdq_node(&dqop, &format!("{a}_DequantizeLinear"), [&q, &s, &z], &d, None));
                 qdq_done.insert(a.clone(), d.clone());
                 d
             }

@@ -28,6 +28,9 @@ pub fn register(r: &mut Registry) {
     r.register("QLinearMatMul", qlinear_matmul::build_qlinear);
     r.register("MatMulInteger", qlinear_matmul::build_integer);
     r.register("com.microsoft::QLinearAdd", qlinear_add::build);
+    // onnxruntime's QDQ ops, which take 16-bit codes at opsets below 21.
+    r.register("com.microsoft::QuantizeLinear", quantize_linear::build);
+    r.register("com.microsoft::DequantizeLinear", dequantize_linear::build);
     r.register("com.microsoft::QLinearConcat", qlinear_concat::build);
     r.register(lookup::LOOKUP, lookup::build);
 }
