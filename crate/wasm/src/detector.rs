@@ -329,6 +329,7 @@ impl WasmQuantizer {
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`. `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …).
+    #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
     pub fn run(
         &mut self,
         method: &str,
