@@ -79,6 +79,12 @@ fn every_profile_field_is_documented() {
         Decoder::Centernet(centernet),
         ssd.decoder.clone(),
         face.decoder.clone(),
+        match face.decoder.clone() {
+            Decoder::Blazeface(b) => {
+                Decoder::Blazeface(BlazeFace { more_outputs: vec![["r2".into(), "c2".into()]], ..b })
+            }
+            d => d,
+        },
     ];
     let mut all = Vec::new();
     for d in decoders {

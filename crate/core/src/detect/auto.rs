@@ -44,6 +44,10 @@ pub struct AutoProfile {
     /// user to pick from; empty when the file's metadata or the shapes leave one reading.
     #[serde(default)]
     pub alternatives: Vec<Alternative>,
+    /// The family fixes how pixels are scaled (MediaPipe's BlazeFace, OpenCV's YuNet,
+    /// InsightFace's SCRFD take one convention only), so there is nothing to probe.
+    #[serde(default)]
+    pub scaling_known: bool,
 }
 
 /// Another reading of the same outputs: the profile it gives and what it means.
@@ -364,8 +368,10 @@ pub fn infer_profile_with(
     let alternatives = alternatives
         .into_iter()
         .map(|(reading, mut decoder)| {
-            if let (Decoder::Centernet(a), Decoder::Centernet(m)) = (&mut decoder, &profile.decoder) {
-                a.stride = m.stride;
+            match (&mut decoder, &profile.decoder, grid_h) {
+                (Decoder::Centernet(a), Decoder::Centernet(m), _) => a.stride = m.stride,
+                (Decoder::Centernet(a), _, Some(gh)) => a.stride = size[1] as f32 / gh as f32,
+                _ => {}
             }
             let labels = if decoder_classes(&decoder) == decoder_classes(&profile.decoder) {
                 profile.labels.clone()
@@ -376,7 +382,8 @@ pub fn infer_profile_with(
         })
         .filter(|a| a.profile.validate().is_ok())
         .collect();
-    Ok(AutoProfile { profile, assumed, alternatives })
+    let scaling_known = matches!(kind, Kind::BlazeFace | Kind::YuNet | Kind::Scrfd);
+    Ok(AutoProfile { profile, assumed, alternatives, scaling_known })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -445,29 +452,69 @@ fn classify(
         return Ok(c);
     }
 
-    // BlazeFace: [896, 16] regressors + [896, 1] scores.
-    let reg = rank(2).find(|(_, s)| s[0] == Some(896) && s[1] == Some(16));
-    let cls = rank(2).find(|(_, s)| s[0] == Some(896) && s[1] == Some(1));
-    if let (Some((r, _)), Some((c, _))) = (reg, cls) {
-        assumed.extend(notes);
-        assumed
-            .push(format!("`{r}` [1, 896, 16] and `{c}` [1, 896, 1] are BlazeFace short-range regressors and scores"));
-        let d = BlazeFace {
-            regressors_output: r.to_string(),
-            classificators_output: c.to_string(),
-            strides: vec![8, 16, 16, 16],
-            anchors_per_layer: 2,
-            coord_scale: 128.0,
-            num_keypoints: 6,
-            score_clip: 100.0,
-        };
-        return Ok(Classified {
-            alternatives: Vec::new(),
-            kind: Kind::BlazeFace,
-            decoder: Decoder::Blazeface(d),
-            classes: Some(1),
-            grid_h: None,
+    // BlazeFace (MediaPipe face detection): [N, 16] regressors + [N, 1] scores, N the anchors of
+    // one of MediaPipe's anchor layouts for this input size: short range (128: strides 8, 16, 16,
+    // 16; 2 anchors each), back camera (256: strides 16, 32, 32, 32), full range (192: stride 4,
+    // 1 anchor).
+    // Exports may split the anchors over several pairs (512 + 384): finest (most rows) first.
+    let mut pairs: Vec<(&str, &str, usize)> = rank(2)
+        .filter(|(_, s)| s[1] == Some(16))
+        .filter_map(|(r, s)| {
+            let cls = rank(2).find(|(c, cs)| *c != r && cs[0] == s[0] && cs[1] == Some(1))?;
+            Some((r, cls.0, s[0]?))
+        })
+        .collect();
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.2));
+    let reg = pairs.first().map(|&(r, c, _)| (r, c, pairs.iter().map(|p| p.2).sum::<usize>()));
+    if let (Some((r, c, n)), Some(w), Some(h)) = (reg, in_w, in_h) {
+        let layouts: [(&[usize], usize, &str); 3] =
+            [(&[8, 16, 16, 16], 2, "short range"), (&[16, 32, 32, 32], 2, "back camera"), (&[4], 1, "full range")];
+        let fit = layouts.iter().find(|(strides, per, _)| {
+            let d = BlazeFace {
+                regressors_output: String::new(),
+                classificators_output: String::new(),
+                strides: strides.to_vec(),
+                anchors_per_layer: *per,
+                coord_scale: w as f32,
+                num_keypoints: 6,
+                score_clip: 100.0,
+                more_outputs: Vec::new(),
+            };
+            super::decode::blazeface::anchors(&d, w, h).len() == n
         });
+        if let Some((strides, per, layout)) = fit {
+            assumed.extend(notes);
+            let split = if pairs.len() > 1 {
+                format!(
+                    " (the anchors split over {} output pairs: {})",
+                    pairs.len(),
+                    pairs.iter().map(|p| format!("`{}` + `{}` {} rows", p.0, p.1, p.2)).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                String::new()
+            };
+            assumed.push(format!(
+                "`{r}` and `{c}` are MediaPipe BlazeFace ({layout}) regressors [1, N, 16] and scores [1, N, 1], {n} anchors \
+                 on strides {strides:?}, 6 keypoints{split}"
+            ));
+            let d = BlazeFace {
+                regressors_output: r.to_string(),
+                classificators_output: c.to_string(),
+                strides: strides.to_vec(),
+                anchors_per_layer: *per,
+                coord_scale: w as f32,
+                num_keypoints: 6,
+                score_clip: 100.0,
+                more_outputs: pairs[1..].iter().map(|p| [p.0.to_string(), p.1.to_string()]).collect(),
+            };
+            return Ok(Classified {
+                alternatives: Vec::new(),
+                kind: Kind::BlazeFace,
+                decoder: Decoder::Blazeface(d),
+                classes: Some(1),
+                grid_h: None,
+            });
+        }
     }
 
     if let Some(c) = tf_detections(outputs, &shapes, assumed) {
@@ -527,8 +574,21 @@ fn classify(
         }
     }
 
-    if let Some(c) = heatmap(&shapes, meta, assumed) {
+    if let Some(mut c) = heatmap(&shapes, meta, assumed) {
         assumed.extend(notes);
+        // A heatmap model that decodes itself too (TF CenterNet's `detections` [1, N, 6]): its own
+        // rows first, the maps decoded by qplay as the other reading.
+        let rows = shapes.iter().find(|(_, s)| matches!(s, [Some(n), Some(6)] if *n <= 1000));
+        if let Some(&(name, s)) = rows {
+            assumed.push(format!(
+                "`{name}` [1, {}, 6] holds the boxes the model decoded and selected itself (x1, y1, x2, y2, score, class in input \
+                 pixels): used as they are; the maps decoded by qplay are offered as another reading",
+                s[0].unwrap_or(0)
+            ));
+            let mut alternatives = vec![("the heatmap and box maps, decoded by qplay".to_string(), c.decoder)];
+            alternatives.append(&mut c.alternatives);
+            c = Classified { decoder: Decoder::End2end(End2End::new(name)), alternatives, ..c };
+        }
         return Ok(c);
     }
 
@@ -989,6 +1049,15 @@ fn heatmap(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec<String>
                 format!("`{hname}` holds logits (no Sigmoid at the end of the graph): a sigmoid is applied")
             });
             let mut alternatives = Vec::new();
+            if encoding == BoxEncoding::Ltrb {
+                let pixels = CenterNet { box_encoding: BoxEncoding::LtrbPixels, ..d.clone() };
+                alternatives.push((
+                    format!(
+                        "`{wh}` distances in input pixels rather than grid cells (TensorFlow's CenterNet MobileNetV3)"
+                    ),
+                    Decoder::Centernet(pixels),
+                ));
+            }
             if kind == Kind::CenterNet
                 && twos.len() == 2
                 && !(twos.iter().any(|n| named(n, &["reg", "off", "wh", "size", "scale"])))

@@ -20,6 +20,8 @@ pub struct Detector {
     alternatives: Vec<Alternative>,
     summary: Summary,
     input: Vec<f32>,
+    /// Nothing to probe: the family fixes its pixel scaling, or the input takes raw uint8 pixels.
+    scaling_known: bool,
 }
 
 /// The ops every detector run uses.
@@ -37,21 +39,31 @@ impl Detector {
 
     /// Like [`Detector::new`] for an already loaded graph.
     pub fn from_graph(mut graph: Graph, profile: Option<Profile>) -> Result<Detector, Error> {
-        crate::model::float_image_inputs(&mut graph);
+        let raw_pixels = !crate::model::float_image_inputs(&mut graph).is_empty();
         let registry = registry();
         let summary = Summary::of(&graph, &registry);
-        let (profile, assumed, alternatives) = match profile {
+        let (profile, assumed, alternatives, known) = match profile {
             Some(p) => {
                 p.validate()?;
-                (p, vec![], vec![])
+                (p, vec![], vec![], true)
             }
             None => {
                 let a = infer_profile_for(&graph)?;
-                (a.profile, a.assumed, a.alternatives)
+                (a.profile, a.assumed, a.alternatives, a.scaling_known)
             }
         };
         let plan = Plan::new(&graph, &registry, &[(profile.input.clone(), input_shape(&profile))])?;
-        Ok(Detector { graph, plan: Arc::new(plan), profile, assumed, alternatives, summary, input: Vec::new() })
+        let scaling_known = known || raw_pixels;
+        Ok(Detector {
+            graph,
+            plan: Arc::new(plan),
+            profile,
+            assumed,
+            alternatives,
+            summary,
+            input: Vec::new(),
+            scaling_known,
+        })
     }
 
     /// The profile in use.
@@ -118,10 +130,12 @@ impl Detector {
         self.profile.iou_threshold = iou.clamp(0.0, 1.0);
     }
 
-    /// Whether the input's pixel scaling is a guess: the profile was inferred and the file's
-    /// metadata does not come from an exporter whose convention is known (Ultralytics: 0..1).
+    /// Whether the input's pixel scaling is a guess: the profile was inferred, the file's
+    /// metadata does not come from an exporter whose convention is known (Ultralytics: 0..1), the
+    /// family does not fix it (MediaPipe, OpenCV's YuNet, InsightFace's SCRFD) and the input does
+    /// not take raw uint8 pixels.
     pub fn scaling_is_a_guess(&self) -> bool {
-        !self.assumed.is_empty() && !super::meta::ModelMeta::parse(&self.graph.metadata).ultralytics
+        !self.scaling_known && !super::meta::ModelMeta::parse(&self.graph.metadata).ultralytics
     }
 
     /// When [`Detector::scaling_is_a_guess`]: tries the common pixel scalings on this photo

@@ -64,6 +64,7 @@ pub fn probe_pixel_scaling(
         }
     }
     let mut scores = Vec::new();
+    let mut top = Vec::new();
     let mut buf = Vec::new();
     for (name, mean, std) in &tried {
         let p = Profile { mean: *mean, std: *std, score_threshold: 0.0, ..profile.clone() };
@@ -72,19 +73,30 @@ pub fn probe_pixel_scaling(
         let out = plan.run(&[(p.input.clone(), x)])?;
         let named: Vec<(String, Tensor)> = plan.output_names().into_iter().map(String::from).zip(out).collect();
         // A convention that makes the outputs non-finite is as bad as it gets.
-        let s = match decode::decode(&p, &named) {
-            Ok(c) => peakedness(c),
-            Err(_) => f32::NEG_INFINITY,
+        let (s, max) = match decode::decode(&p, &named) {
+            Ok(c) => {
+                let max = c.iter().map(|c| c.score).fold(0f32, f32::max);
+                (peakedness(c), max)
+            }
+            Err(_) => (f32::NEG_INFINITY, 0.0),
         };
         scores.push((name.clone(), s));
+        top.push(max);
     }
     let best = (0..scores.len()).max_by(|&a, &b| scores[a].1.total_cmp(&scores[b].1)).unwrap_or(0);
     let chosen = if scores[best].1 > scores[0].1 + 0.1 { best } else { 0 };
     let fmt = |(n, s): &(String, f32)| format!("{n} {s:.2}");
-    let note = format!(
+    let mut note = format!(
         "pixel scaling probed on the photo (peakedness of the scores: {}): {}",
         scores.iter().map(fmt).collect::<Vec<_>>().join(", "),
         if chosen == 0 { "kept the family's default".to_string() } else { format!("using {}", scores[chosen].0) }
     );
+    if top[chosen] > 1.001 {
+        note.push_str(&format!(
+            "; but scores reach {:.4}, above 1: these outputs are not probabilities, so this reading of them is probably \
+             wrong (try the other readings, or write a profile)",
+            top[chosen]
+        ));
+    }
     Ok(ProbeResult { mean_std: (tried[chosen].1, tried[chosen].2), scores, chosen, note })
 }

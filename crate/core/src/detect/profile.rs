@@ -180,7 +180,11 @@ impl Decoder {
                     .map(String::as_str)
                     .collect()
             }
-            Decoder::Blazeface(d) => vec![&d.regressors_output, &d.classificators_output],
+            Decoder::Blazeface(d) => [&d.regressors_output, &d.classificators_output]
+                .into_iter()
+                .chain(d.more_outputs.iter().flatten())
+                .map(String::as_str)
+                .collect(),
         }
     }
 }
@@ -499,8 +503,11 @@ pub enum BoxEncoding {
     LogHw,
     /// `ln(width)`, `ln(height)`.
     LogWh,
-    /// Distances from the centre to the left, top, right and bottom edges (4 channels).
+    /// Distances from the centre to the left, top, right and bottom edges (4 channels), in grid
+    /// cells (CenterTrack).
     Ltrb,
+    /// The same distances in input pixels (TensorFlow's CenterNet MobileNetV3).
+    LtrbPixels,
 }
 
 /// Order of a two-channel `(x, y)` map.
@@ -559,13 +566,22 @@ pub struct BlazeFace {
     pub num_keypoints: usize,
     /// Logits are clipped to `±score_clip` before the sigmoid (MediaPipe uses 100).
     pub score_clip: f32,
+    /// Further `[regressors, classificators]` output pairs whose rows follow the first pair's,
+    /// for exports that split the anchors (e.g. 512 + 384); empty for one pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_outputs: Vec<[String; 2]>,
 }
 
 impl Profile {
     /// Parses a profile from JSON and validates it.
     pub fn from_json(json: &str) -> Result<Profile, DetectError> {
-        let p: Profile =
-            serde_json::from_str(json).map_err(|e| DetectError::Profile(format!("not a valid profile: {e}")))?;
+        // (serde cannot name the field inside the decoder: its tag is read first, so the error's
+        // position is the decoder's end; the reference page lists every field with its type.)
+        let p: Profile = serde_json::from_str(json).map_err(|e| {
+            DetectError::Profile(format!(
+                "not a valid profile: {e} (www/profile.html describes every field and its type)"
+            ))
+        })?;
         p.validate()?;
         Ok(p)
     }

@@ -506,7 +506,7 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
 /// calibration and every executor feed images the same way; said in the load notes. The model
 /// computes exactly what it did for the same pixel values. For image models only (the detector,
 /// quantization from photos): a uint8 tensor of that shape may be data elsewhere.
-pub fn float_image_inputs(g: &mut Graph) {
+pub fn float_image_inputs(g: &mut Graph) -> Vec<String> {
     let images: Vec<String> = g
         .inputs
         .iter()
@@ -537,6 +537,7 @@ pub fn float_image_inputs(g: &mut Graph) {
              model (added when loading), so it computes as on raw pixels"
         ));
     }
+    images
 }
 
 /// Little-endian bytes → elements. The caller has checked that the length is a multiple of the

@@ -40,8 +40,28 @@ pub fn decode(cfg: &BlazeFace, profile: &Profile, outputs: &[(String, Tensor)]) 
     let anchors = anchors(cfg, in_w, in_h);
     let n = anchors.len();
     let coords = 4 + 2 * cfg.num_keypoints;
-    let (rshape, reg) = output(outputs, &cfg.regressors_output, NAME)?;
-    let (cshape, cls) = output(outputs, &cfg.classificators_output, NAME)?;
+    let (mut rshape, reg) = output(outputs, &cfg.regressors_output, NAME)?;
+    let (mut cshape, cls) = output(outputs, &cfg.classificators_output, NAME)?;
+    // Exports that split the anchors (512 + 384) into several output pairs: rows in order.
+    let (mut reg, mut cls) = (std::borrow::Cow::Borrowed(reg), std::borrow::Cow::Borrowed(cls));
+    let (mut rs, mut cs) = (rshape.to_vec(), cshape.to_vec());
+    for [r, c] in &cfg.more_outputs {
+        let (r2, rd) = output(outputs, r, NAME)?;
+        let (c2, cd) = output(outputs, c, NAME)?;
+        let fits = |a: &[usize], b: &[usize]| a.len() == b.len() && a.len() >= 2 && a[0] == 1 && a[2..] == b[2..];
+        if !fits(&rs, r2) || !fits(&cs, c2) {
+            return Err(shape_error(
+                NAME,
+                r,
+                r2,
+                format!("[1, M, {coords}] rows that follow `{}`'s", cfg.regressors_output),
+            ));
+        }
+        reg.to_mut().extend_from_slice(rd);
+        cls.to_mut().extend_from_slice(cd);
+        (rs[1], cs[1]) = (rs[1] + r2[1], cs[1] + c2[1]);
+    }
+    (rshape, cshape) = (&rs, &cs);
     if !matches!(rshape, [1, m, c] if *m == n && *c == coords) {
         return Err(shape_error(
             NAME,

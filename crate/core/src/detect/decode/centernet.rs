@@ -78,7 +78,7 @@ pub fn decode(cfg: &CenterNet, profile: &Profile, outputs: &[(String, Tensor)]) 
         return Err(shape_error(NAME, &cfg.heatmap_output, hshape, expected));
     };
     let heat = Grid { data: heat, k: c, plane: h * w, channels_last: cl };
-    let box_k = if cfg.box_encoding == BoxEncoding::Ltrb { 4 } else { 2 };
+    let box_k = if matches!(cfg.box_encoding, BoxEncoding::Ltrb | BoxEncoding::LtrbPixels) { 4 } else { 2 };
     let boxes = grid(outputs, &cfg.wh_output, box_k, (h, w), cl, "box")?;
     let offsets =
         cfg.offset_output.as_deref().map(|n| grid(outputs, n, 2, (h, w), cl, "centre offsets")).transpose()?;
@@ -119,6 +119,7 @@ pub fn decode(cfg: &CenterNet, profile: &Profile, outputs: &[(String, Tensor)]) 
                     BoxEncoding::LogHw => super::cxcywh(cx, cy, b(1).exp() * s, b(0).exp() * s),
                     BoxEncoding::LogWh => super::cxcywh(cx, cy, b(0).exp() * s, b(1).exp() * s),
                     BoxEncoding::Ltrb => [cx - b(0) * s, cy - b(1) * s, cx + b(2) * s, cy + b(3) * s],
+                    BoxEncoding::LtrbPixels => [cx - b(0), cy - b(1), cx + b(2), cy + b(3)],
                 };
                 if !bbox.iter().all(|v| v.is_finite()) {
                     return Err(DetectError::NonFinite { name: cfg.wh_output.clone(), index: cell, value: b(0) });
