@@ -7,7 +7,7 @@
 use qplay_core::detect::nms::nms;
 use qplay_core::detect::*;
 use qplay_core::model::npy::read_npy;
-use qplay_core::model::{load_onnx, Plan, Tensor};
+use qplay_core::model::{load_onnx, Plan, Tensor, ValueInfo};
 use qplay_core::ops::Registry;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -76,4 +76,49 @@ fn wrong_strides_or_bins_say_which_field() {
     assert!(e.contains("`strides`, `reg_max`") && e.contains("[1, 2100, C + 32]"), "{e}");
     let p = Profile { decoder: Decoder::Dfl(Dfl { reg_max: 0, ..d }), ..auto.profile.clone() };
     assert!(p.validate().unwrap_err().to_string().contains("reg_max"));
+}
+
+/// The same head exported per stride (NanoDet, PicoDet without post-processing: scores and bins
+/// as separate outputs): the `grid` decoder with `dfl` boxes gives exactly the candidates the
+/// single-output decoder gives (which equal NanoDet's own), and the outputs are recognised.
+#[test]
+fn per_stride_outputs_decode_like_the_single_output() {
+    let (auto, out) = run();
+    let p = Profile { score_threshold: 0.05, ..auto.profile.clone() };
+    let want = decode::decode(&p, &[("output".into(), out.clone())]).unwrap();
+    let data = out.as_f32().unwrap();
+    let (mut outs, mut start) = (Vec::new(), 0);
+    let mut infos =
+        vec![ValueInfo { name: "data".into(), elem_type: 1, shape: vec![Some(1), Some(3), Some(320), Some(320)] }];
+    let inputs = infos.clone();
+    infos.clear();
+    for s in [8usize, 16, 32, 64] {
+        let n = 320usize.div_ceil(s).pow(2);
+        let rows = &data[start * 112..(start + n) * 112];
+        let scores: Vec<f32> = rows.chunks(112).flat_map(|r| r[..80].to_vec()).collect();
+        let bins: Vec<f32> = rows.chunks(112).flat_map(|r| r[80..].to_vec()).collect();
+        outs.push((format!("cls_{s}"), Tensor::f32(vec![1, n, 80], scores).unwrap()));
+        outs.push((format!("reg_{s}"), Tensor::f32(vec![1, n, 32], bins).unwrap()));
+        infos.push(ValueInfo { name: format!("cls_{s}"), elem_type: 1, shape: vec![Some(1), Some(n), Some(80)] });
+        infos.push(ValueInfo { name: format!("reg_{s}"), elem_type: 1, shape: vec![Some(1), Some(n), Some(32)] });
+        start += n;
+    }
+    let a = infer_profile(&inputs, &infos).unwrap();
+    let Decoder::Grid(g) = &a.profile.decoder else { panic!("{:?}", a.profile.decoder) };
+    assert_eq!((g.box_encoding, g.reg_max, g.strides.len(), g.cell_center), (GridBox::Dfl, 7, 4, 0.5));
+    // NanoDet-Plus counts from the cells' corners: the other reading offered.
+    let Decoder::Grid(corner) = &a.alternatives[0].profile.decoder else { panic!() };
+    assert_eq!(corner.cell_center, 0.0);
+    let p = Profile { decoder: Decoder::Grid(corner.clone()), ..p };
+    let got = decode::decode(&p, &outs).unwrap();
+    // One candidate per point (best class) here, every class above the threshold there.
+    let best: Vec<_> = want.iter().filter(|c| !want.iter().any(|o| o.bbox == c.bbox && o.score > c.score)).collect();
+    assert_eq!(got.len(), best.len());
+    for (g, w) in got.iter().zip(best) {
+        assert_eq!((g.class, g.score), (w.class, w.score));
+        for k in 0..4 {
+            // The single-output decoder clips to the input as NanoDet does; this one does not.
+            assert!((g.bbox[k].clamp(0.0, 320.0) - w.bbox[k]).abs() < 1e-3, "{g:?} vs {w:?}");
+        }
+    }
 }

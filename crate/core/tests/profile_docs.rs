@@ -64,7 +64,8 @@ fn every_profile_field_is_documented() {
             landmark_outputs: vec!["k".into(); 3],
             landmarks: 5,
             anchors: 2,
-            box_encoding: GridBox::Ltrb,
+            box_encoding: GridBox::Dfl,
+            reg_max: 7,
             cell_center: 0.5,
         }),
         Decoder::Detections(Detections {

@@ -94,7 +94,37 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     meta.sigmoid_outputs = sigmoid_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
     meta.detr |= graph.nodes.iter().any(|n| n.op_type == "GridSample");
-    infer_profile_with(&graph.inputs, &graph.outputs, &meta)
+    let outputs = planned_outputs(graph).unwrap_or_else(|| graph.outputs.clone());
+    infer_profile_with(&graph.inputs, &outputs, &meta)
+}
+
+/// Output shapes the file leaves unknown (TF.js and tf2onnx conversions often do), filled in by
+/// planning the graph for its image input when that input's shape is fixed; `None` when nothing
+/// is unknown or planning cannot tell.
+fn planned_outputs(graph: &Graph) -> Option<Vec<ValueInfo>> {
+    if graph.outputs.iter().all(|o| !o.shape.is_empty() && o.shape.iter().all(Option::is_some)) {
+        return None;
+    }
+    let image = graph.inputs.iter().find(|v| {
+        matches!(v.shape.as_slice(), [Some(1), Some(3), Some(_), Some(_)] | [Some(1), Some(_), Some(_), Some(3)])
+    })?;
+    if graph.inputs.len() != 1 {
+        return None;
+    }
+    let shape: Vec<usize> = image.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    let plan = crate::model::Plan::new(graph, &crate::ops::Registry::new(), &[(image.name.clone(), shape)]).ok()?;
+    Some(
+        graph
+            .outputs
+            .iter()
+            .map(|o| match plan.fact(&o.name) {
+                Some(f) if !plan.output_names().is_empty() => {
+                    ValueInfo { shape: f.shape.iter().map(|&d| Some(d)).collect(), ..o.clone() }
+                }
+                _ => o.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// Graph outputs computed from Conv outputs by data movement and Sigmoid only (see
@@ -525,6 +555,10 @@ fn classify(
         assumed.extend(notes);
         return Ok(c);
     }
+    if let Some(c) = per_stride_dfl(&shapes, meta, in_w, in_h, assumed) {
+        assumed.extend(notes);
+        return Ok(c);
+    }
 
     // SSD: [N, 1, 4] or [N, 4] box codes + [N, K] logits with the same N.
     let boxes = shapes.iter().find(|(_, s)| matches!(s, [Some(_), Some(1), Some(4)] | [Some(_), Some(4)]));
@@ -863,6 +897,7 @@ fn per_stride_head(
             landmarks: 0,
             anchors,
             box_encoding: GridBox::Ltrb,
+            reg_max: 0,
             cell_center: 0.0,
         };
         let mut ok = true;
@@ -929,6 +964,88 @@ fn per_stride_head(
             kind: if yunet { Kind::YuNet } else { Kind::Scrfd },
             decoder: Decoder::Grid(d),
             classes: Some(1),
+            grid_h: None,
+        });
+    }
+    None
+}
+
+/// Per-stride GFL/DFL heads (NanoDet, PP-PicoDet exported without post-processing): per stride
+/// of 8/16/32 (/64) one class-score output `[1, N_s, C]` and one bins output
+/// `[1, N_s, 4·(reg_max + 1)]`, `N_s` the stride's cells. The scores are the output that comes
+/// out of a Sigmoid (else the one that is not a common bin count: 32, 44, 68).
+fn per_stride_dfl(
+    shapes: &[(&str, &Dims)],
+    meta: &ModelMeta,
+    in_w: Option<usize>,
+    in_h: Option<usize>,
+    assumed: &mut Vec<String>,
+) -> Option<Classified> {
+    let (w, h) = (in_w?, in_h?);
+    for strides in [vec![8usize, 16, 32, 64], vec![8, 16, 32]] {
+        let mut d = Grid {
+            strides: strides.clone(),
+            score_outputs: Vec::new(),
+            objectness_outputs: Vec::new(),
+            box_outputs: Vec::new(),
+            landmark_outputs: Vec::new(),
+            landmarks: 0,
+            anchors: 1,
+            box_encoding: GridBox::Dfl,
+            reg_max: 0,
+            cell_center: 0.5,
+        };
+        let mut classes = 0;
+        for &s in &strides {
+            let rows = w.div_ceil(s) * h.div_ceil(s);
+            let v: Vec<(&str, usize)> = shapes
+                .iter()
+                .filter_map(|(n, dd)| match dd {
+                    [Some(r), Some(k)] if *r == rows => Some((*n, *k)),
+                    _ => None,
+                })
+                .collect();
+            let [a, b] = v[..] else { break };
+            let sig = |n: &str| meta.sigmoid_outputs.iter().any(|o| o == n);
+            let bins_like = |k: usize| [32, 44, 68].contains(&k);
+            let (scores, bins) = if sig(a.0) != sig(b.0) {
+                if sig(a.0) {
+                    (a, b)
+                } else {
+                    (b, a)
+                }
+            } else if bins_like(b.1) && !bins_like(a.1) {
+                (a, b)
+            } else if bins_like(a.1) && !bins_like(b.1) {
+                (b, a)
+            } else {
+                break;
+            };
+            if bins.1 % 4 != 0 || bins.1 < 8 || (d.reg_max != 0 && d.reg_max != bins.1 / 4 - 1) {
+                break;
+            }
+            d.reg_max = bins.1 / 4 - 1;
+            classes = scores.1;
+            d.score_outputs.push(scores.0.to_string());
+            d.box_outputs.push(bins.0.to_string());
+        }
+        if d.score_outputs.len() != strides.len() {
+            continue;
+        }
+        assumed.push(format!(
+            "outputs per stride {strides:?} (`{}` scores, `{}` bins, …) are a NanoDet / PicoDet GFL head: {classes} class scores, \
+             box edges as distributions over {} bins (reg_max {}) from cell centres",
+            d.score_outputs[0],
+            d.box_outputs[0],
+            d.reg_max + 1,
+            d.reg_max
+        ));
+        let corner = Grid { cell_center: 0.0, ..d.clone() };
+        return Some(Classified {
+            alternatives: vec![("distances from the cells' corners (NanoDet-Plus)".to_string(), Decoder::Grid(corner))],
+            kind: Kind::NanoDet,
+            decoder: Decoder::Grid(d),
+            classes: Some(classes),
             grid_h: None,
         });
     }

@@ -418,8 +418,11 @@ pub struct Grid {
     pub landmarks: usize,
     /// Rows per grid cell (SCRFD: 2, YuNet: 1).
     pub anchors: usize,
-    /// What the four box values mean.
+    /// What the box values mean.
     pub box_encoding: GridBox,
+    /// Largest bin index of a `dfl` box encoding (NanoDet 7 or 10, PicoDet 7); 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reg_max: usize,
     /// Added to the cell index: 0 for SCRFD and YuNet.
     #[serde(default, skip_serializing_if = "is_zero_f32")]
     pub cell_center: f32,
@@ -433,6 +436,9 @@ pub enum GridBox {
     Ltrb,
     /// Centre offset in cells and log size in strides: `((c + dx)·s, (r + dy)·s, e^dw·s, e^dh·s)` (YuNet).
     OffsetLogSize,
+    /// Distances to the four edges as distributions over `reg_max + 1` bins (GFL/DFL: NanoDet,
+    /// PP-PicoDet), each `Σ softmax(bins)ᵢ·i` strides; the box output has `4·(reg_max + 1)` values.
+    Dfl,
 }
 
 /// Heatmap detectors ("objects as points": CenterNet, CenterFace, CenterTrack-style ltrb heads,
@@ -693,6 +699,12 @@ impl Profile {
                     return bad(format!(
                         "grid: {n} strides need {n} `score_outputs` and `box_outputs` (and {n} or no `objectness_outputs` / `landmark_outputs`); got {}, {}, {}, {}",
                         counts[0], counts[1], optional[0], optional[1]
+                    ));
+                }
+                if (d.box_encoding == GridBox::Dfl) != (d.reg_max > 0) || d.reg_max > 64 {
+                    return bad(format!(
+                        "grid: `reg_max` is {}: give 1 to 64 with the `dfl` box encoding (NanoDet 7 or 10), 0 otherwise",
+                        d.reg_max
                     ));
                 }
                 if d.anchors == 0 || d.anchors > 64 {

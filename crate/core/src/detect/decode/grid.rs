@@ -5,7 +5,8 @@
 //! A row of cell `(c, r)` scores its best class (times objectness as `√(class·objectness)` when
 //! there is an objectness map: OpenCV's YuNet decode). Its box, in input pixels:
 //! - `ltrb` (SCRFD): distances from the cell corner `(c·s, r·s)` to the four edges, times `s`;
-//! - `offset_log_size` (YuNet): centre `((c + dx)·s, (r + dy)·s)`, size `(e^dw·s, e^dh·s)`.
+//! - `offset_log_size` (YuNet): centre `((c + dx)·s, (r + dy)·s)`, size `(e^dw·s, e^dh·s)`;
+//! - `dfl` (NanoDet, PP-PicoDet): ltrb distances as distributions over `reg_max + 1` bins.
 //!
 //! Landmark `k` is `((c + kx)·s, (r + ky)·s)` in both (pairs `x, y`).
 
@@ -43,6 +44,18 @@ fn map<'a>(
     Ok((data, k))
 }
 
+/// `Σ softmax(logits)ᵢ · i`: a distance from its bins.
+fn expectation(logits: &[f32]) -> f32 {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let (mut sum, mut dot) = (0f32, 0f32);
+    for (i, &l) in logits.iter().enumerate() {
+        let e = (l - max).exp();
+        sum += e;
+        dot += e * i as f32;
+    }
+    dot / sum
+}
+
 /// Decodes a per-stride head.
 pub fn decode(cfg: &Grid, profile: &Profile, outputs: &[(String, Tensor)]) -> Result<Vec<Candidate>, DetectError> {
     let [w, h] = profile.size;
@@ -55,7 +68,9 @@ pub fn decode(cfg: &Grid, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
             Some(n) => Some(map(outputs, n, rows, Some(1), "objectness")?.0),
             None => None,
         };
-        let (boxes, _) = map(outputs, &cfg.box_outputs[i], rows, Some(4), "box values")?;
+        let bins = cfg.reg_max + 1;
+        let width = if cfg.box_encoding == GridBox::Dfl { 4 * bins } else { 4 };
+        let (boxes, _) = map(outputs, &cfg.box_outputs[i], rows, Some(width), "box values")?;
         let marks = match cfg.landmark_outputs.get(i) {
             Some(n) => Some(map(outputs, n, rows, Some(2 * cfg.landmarks), "landmark x, y pairs")?.0),
             None => None,
@@ -72,8 +87,12 @@ pub fn decode(cfg: &Grid, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
             if score < profile.score_threshold {
                 continue;
             }
-            let b = &boxes[row * 4..][..4];
+            let b = &boxes[row * width..][..width];
             let bbox = match cfg.box_encoding {
+                GridBox::Dfl => {
+                    let d: Vec<f32> = b.chunks_exact(bins).map(expectation).collect();
+                    [(c - d[0]) * sf, (r - d[1]) * sf, (c + d[2]) * sf, (r + d[3]) * sf]
+                }
                 GridBox::Ltrb => [(c - b[0]) * sf, (r - b[1]) * sf, (c + b[2]) * sf, (r + b[3]) * sf],
                 GridBox::OffsetLogSize => {
                     let (cx, cy, bw, bh) = ((c + b[0]) * sf, (r + b[1]) * sf, b[2].exp() * sf, b[3].exp() * sf);
