@@ -88,10 +88,8 @@ fn per_stride_outputs_decode_like_the_single_output() {
     let want = decode::decode(&p, &[("output".into(), out.clone())]).unwrap();
     let data = out.as_f32().unwrap();
     let (mut outs, mut start) = (Vec::new(), 0);
-    let mut infos =
-        vec![ValueInfo { name: "data".into(), elem_type: 1, shape: vec![Some(1), Some(3), Some(320), Some(320)] }];
-    let inputs = infos.clone();
-    infos.clear();
+    let inputs = [ValueInfo { name: "data".into(), elem_type: 1, shape: vec![Some(1), Some(3), Some(320), Some(320)] }];
+    let mut infos = Vec::new();
     for s in [8usize, 16, 32, 64] {
         let n = 320usize.div_ceil(s).pow(2);
         let rows = &data[start * 112..(start + n) * 112];
