@@ -33,9 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = os.path.join(HERE, "cases")
 MAX_BYTES = 256 << 10  # model + all data of a case: keeps the committed cases at about 5 MB
 
-# ONNX TensorProto codes qplay computes with: float32, uint8, int8, int32, int64, bool.
-SUPPORTED_ELEM = {1, 2, 3, 6, 7, 9}
-SUPPORTED_NP = {np.dtype(t) for t in ("float32", "uint8", "int8", "int32", "int64", "bool")}
+# ONNX TensorProto codes qplay computes with: float32, uint8, int8, uint16, int16, int32, int64, bool.
+SUPPORTED_ELEM = {1, 2, 3, 4, 5, 6, 7, 9}
+SUPPORTED_NP = {np.dtype(t) for t in ("float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "bool")}
 
 
 def primary_op(case, ops):
