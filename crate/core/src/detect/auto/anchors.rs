@@ -29,20 +29,21 @@ pub(super) fn blazeface(
     if let (Some((r, c, n)), Some(w), Some(h)) = (reg, in_w, in_h) {
         let layouts: [(&[usize], usize, &str); 3] =
             [(&[8, 16, 16, 16], 2, "short range"), (&[16, 32, 32, 32], 2, "back camera"), (&[4], 1, "full range")];
-        let fit = layouts.iter().find(|(strides, per, _)| {
+        // Each layout's decoder, kept when its anchor count is the model's.
+        let fit = layouts.iter().find_map(|&(strides, per, layout)| {
             let d = BlazeFace {
-                regressors_output: String::new(),
-                classificators_output: String::new(),
+                regressors_output: r.to_string(),
+                classificators_output: c.to_string(),
                 strides: strides.to_vec(),
-                anchors_per_layer: *per,
+                anchors_per_layer: per,
                 coord_scale: w as f32,
                 num_keypoints: 6,
                 score_clip: 100.0,
-                more_outputs: Vec::new(),
+                more_outputs: pairs[1..].iter().map(|p| [p.0.to_string(), p.1.to_string()]).collect(),
             };
-            crate::detect::decode::blazeface::anchors(&d, w, h).len() == n
+            (crate::detect::decode::blazeface::anchors(&d, w, h).len() == n).then_some((d, layout))
         });
-        if let Some((strides, per, layout)) = fit {
+        if let Some((d, layout)) = fit {
             assumed.append(notes);
             let split = if pairs.len() > 1 {
                 format!(
@@ -55,18 +56,9 @@ pub(super) fn blazeface(
             };
             assumed.push(format!(
                 "`{r}` and `{c}` are MediaPipe BlazeFace ({layout}) regressors [1, N, 16] and scores [1, N, 1], {n} anchors \
-                 on strides {strides:?}, 6 keypoints{split}"
+                 on strides {:?}, 6 keypoints{split}",
+                d.strides
             ));
-            let d = BlazeFace {
-                regressors_output: r.to_string(),
-                classificators_output: c.to_string(),
-                strides: strides.to_vec(),
-                anchors_per_layer: *per,
-                coord_scale: w as f32,
-                num_keypoints: 6,
-                score_clip: 100.0,
-                more_outputs: pairs[1..].iter().map(|p| [p.0.to_string(), p.1.to_string()]).collect(),
-            };
             return Some(Classified {
                 alternatives: Vec::new(),
                 kind: Kind::BlazeFace,

@@ -69,9 +69,7 @@ pub(super) fn yolo_rows(
                     b.map_or("?".into(), |n| n.to_string()),
                     a - 4
                 ));
-                if others {
-                    assumed.push(format!("outputs other than `{name}` are ignored"));
-                }
+                ignore_others(others, name, assumed);
                 let d = Yolo::new(name);
                 return Some(Classified {
                     alternatives: Vec::new(),
@@ -141,9 +139,7 @@ pub(super) fn yolo_rows(
                     a.map_or("?".into(), |n| n.to_string()),
                     b - 5
                 ));
-                if others {
-                    assumed.push(format!("outputs other than `{name}` are ignored"));
-                }
+                ignore_others(others, name, assumed);
                 let d = Yolo::new(name);
                 return Some(Classified {
                     alternatives: Vec::new(),
@@ -158,4 +154,11 @@ pub(super) fn yolo_rows(
     }
 
     None
+}
+
+/// Says that a model's other outputs play no part, when it has any.
+fn ignore_others(others: bool, name: &str, assumed: &mut Vec<String>) {
+    if others {
+        assumed.push(format!("outputs other than `{name}` are ignored"));
+    }
 }
