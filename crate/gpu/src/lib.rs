@@ -23,6 +23,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 mod exec;
+mod kernels;
 mod qgemm;
 
 pub use exec::{GpuPlan, Placement};
@@ -33,66 +34,8 @@ pub use exec::{GpuPlan, Placement};
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
+pub use kernels::{kernel_source, shader_files, Kernel, Prelude};
 pub use qgemm::QGemm;
-
-/// The WGSL sources, by file name: the kernels, then the preludes (the two `dot4` variants and
-/// the shared requantization epilogue), for the naga validation test and pipeline creation.
-pub const SHADERS: [(&str, &str); 18] = [
-    ("qgemm.wgsl", include_str!("../shaders/qgemm.wgsl")),
-    ("qconv.wgsl", include_str!("../shaders/qconv.wgsl")),
-    ("fconv.wgsl", include_str!("../shaders/fconv.wgsl")),
-    ("dwconv.wgsl", include_str!("../shaders/dwconv.wgsl")),
-    ("quantize.wgsl", include_str!("../shaders/quantize.wgsl")),
-    ("dequantize.wgsl", include_str!("../shaders/dequantize.wgsl")),
-    ("binary.wgsl", include_str!("../shaders/binary.wgsl")),
-    ("copy.wgsl", include_str!("../shaders/copy.wgsl")),
-    ("pad.wgsl", include_str!("../shaders/pad.wgsl")),
-    ("maxpool.wgsl", include_str!("../shaders/maxpool.wgsl")),
-    ("preprocess.wgsl", include_str!("../shaders/preprocess.wgsl")),
-    ("unary.wgsl", include_str!("../shaders/unary.wgsl")),
-    ("resample.wgsl", include_str!("../shaders/resample.wgsl")),
-    ("reduce.wgsl", include_str!("../shaders/reduce.wgsl")),
-    ("lookup.wgsl", include_str!("../shaders/lookup.wgsl")),
-    ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
-    ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
-    ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
-];
-
-/// The kernels (WGSL files with an entry point `main`).
-pub const KERNELS: [&str; 15] = [
-    "qgemm.wgsl",
-    "qconv.wgsl",
-    "fconv.wgsl",
-    "dwconv.wgsl",
-    "quantize.wgsl",
-    "dequantize.wgsl",
-    "binary.wgsl",
-    "copy.wgsl",
-    "pad.wgsl",
-    "maxpool.wgsl",
-    "preprocess.wgsl",
-    "unary.wgsl",
-    "resample.wgsl",
-    "reduce.wgsl",
-    "lookup.wgsl",
-];
-
-fn shader(name: &str) -> &'static str {
-    SHADERS.iter().find(|(n, _)| *n == name).map_or("", |(_, s)| s)
-}
-
-/// The full WGSL text of `kernel` with its preludes: the `dot4`/`unpack4` variant (`packed`:
-/// `dot4I8Packed`, else the unpacking one) for the integer kernels, and the requantization
-/// epilogue for the convolutions. `None` for an unknown kernel.
-pub fn kernel_source(kernel: &str, packed: bool) -> Option<String> {
-    let dot4 = shader(if packed { "dot4_packed.wgsl" } else { "dot4_unpacked.wgsl" });
-    let body = KERNELS.contains(&kernel).then(|| shader(kernel))?;
-    Some(match kernel {
-        "qconv.wgsl" | "dwconv.wgsl" => format!("{dot4}\n{}\n{body}", shader("requant.wgsl")),
-        "qgemm.wgsl" | "dequantize.wgsl" => format!("{dot4}\n{body}"),
-        _ => body.to_string(),
-    })
-}
 
 /// What can go wrong, each with what to do about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +84,7 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     packed_dot: bool,
     /// Compiled pipelines by (kernel, packed `dot4`).
-    pipelines: Mutex<HashMap<(&'static str, bool), wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<(Kernel, bool), wgpu::ComputePipeline>>,
     /// Why the device was lost, once it is (set by the device-lost callback).
     lost: Arc<Mutex<Option<String>>>,
     /// The last error no error scope caught (wgpu's default handler would panic).
@@ -308,22 +251,15 @@ impl Gpu {
         self.pipeline(kernel, source).await.map(|_| ())
     }
 
-    /// The `dot4` prelude for this adapter.
-    fn dot4_prelude(&self) -> &'static str {
-        shader(if self.packed_dot { "dot4_packed.wgsl" } else { "dot4_unpacked.wgsl" })
-    }
-
     /// The pipeline of `kernel` for this adapter's `dot4` variant, compiled once and cached.
-    pub(crate) async fn cached_pipeline(&self, kernel: &'static str) -> Result<wgpu::ComputePipeline, GpuError> {
+    pub(crate) async fn cached_pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline, GpuError> {
         let key = (kernel, self.packed_dot);
         if let Some(p) =
             self.pipelines.lock().map_err(|_| GpuError::Device("pipeline cache poisoned".into()))?.get(&key)
         {
             return Ok(p.clone());
         }
-        let source = kernel_source(kernel, self.packed_dot)
-            .ok_or_else(|| GpuError::Input(format!("no kernel named `{kernel}`")))?;
-        let p = self.pipeline(kernel, &source).await?;
+        let p = self.pipeline(kernel.file(), &kernel_source(kernel, self.packed_dot)).await?;
         self.pipelines.lock().map_err(|_| GpuError::Device("pipeline cache poisoned".into()))?.insert(key, p.clone());
         Ok(p)
     }

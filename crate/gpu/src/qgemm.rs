@@ -121,8 +121,7 @@ impl Gpu {
         }
         let dims = Dims { m: m as u32, n: n as u32, k4: k4 as u32, zp: q.zp, lo: q.lo, hi: q.hi, _pad: [0; 2] };
 
-        let source = format!("{}\n{}", self.dot4_prelude(), crate::SHADERS[0].1);
-        let pipeline = self.pipeline("qgemm.wgsl", &source).await?;
+        let pipeline = self.cached_pipeline(crate::Kernel::Qgemm).await?;
         let dev = &self.device;
         let storage = |label: &str, bytes: &[u8]| {
             self.create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -25,7 +25,7 @@ use super::lower_lut::lower_lut;
 use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
-use super::{numel, Attrs, DType, Graph, ModelError, Node, Tensor};
+use super::{numel, DType, Graph, ModelError, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -132,8 +132,6 @@ enum Source {
 struct Step {
     name: String,
     op_type: String,
-    /// The node's attributes (for other executors, e.g. the GPU backend, that re-read them).
-    attrs: Attrs,
     op: Box<dyn Op>,
     inputs: Vec<Source>,
     /// The slot of each output; `None` for outputs the node leaves unnamed.
@@ -148,16 +146,7 @@ struct Step {
 impl Step {
     /// A step for `node`, freeing nothing yet (liveness fills `free` once every step is known).
     fn new(node: &Node, op: Box<dyn Op>, inputs: Vec<Source>, outputs: Vec<Option<usize>>, dynamic: bool) -> Step {
-        Step {
-            name: node.name.clone(),
-            op_type: node.op_type.clone(),
-            attrs: node.attrs.clone(),
-            op,
-            inputs,
-            outputs,
-            free: Vec::new(),
-            dynamic,
-        }
+        Step { name: node.name.clone(), op_type: node.op_type.clone(), op, inputs, outputs, free: Vec::new(), dynamic }
     }
 }
 
@@ -652,8 +641,9 @@ pub struct StepView<'a> {
     pub name: &'a str,
     /// ONNX op type (after planning's rewrites, e.g. `QLinearConv` for a lowered QDQ Conv).
     pub op_type: &'a str,
-    /// The node's attributes, internal fused ones included.
-    pub attrs: &'a Attrs,
+    /// The built op: executors ask it for its concrete type
+    /// (`downcast_ref`) and read its normalised fields.
+    pub op: &'a dyn Op,
     /// The inputs, in node order.
     pub inputs: Vec<StepInput<'a>>,
     /// The slot of each output (`None`: an output the node leaves unnamed).
@@ -687,7 +677,7 @@ impl Plan {
         StepView {
             name: &s.name,
             op_type: &s.op_type,
-            attrs: &s.attrs,
+            op: s.op.as_ref(),
             inputs: s.inputs.iter().map(StepInput::of).collect(),
             outputs: &s.outputs,
             free: &s.free,
@@ -714,17 +704,6 @@ impl Plan {
     /// Where each graph output comes from, in model order.
     pub fn output_sources(&self) -> Vec<StepInput<'_>> {
         self.outputs.iter().map(|(_, s)| StepInput::of(s)).collect()
-    }
-
-    /// Step `i`'s [`Op::axis_taps`](crate::ops::Op::axis_taps): for a resampling op, the
-    /// per-axis taps its evaluation uses, given input 0's shape and the other inputs' values.
-    pub fn axis_taps(
-        &self,
-        i: usize,
-        x: &[usize],
-        args: &[Option<&Tensor>],
-    ) -> Option<Result<crate::ops::AxisTaps, String>> {
-        self.steps[i].op.axis_taps(x, args)
     }
 
     /// Runs step `i`'s CPU op on `args` (one per [`StepView::inputs`], constants included) and

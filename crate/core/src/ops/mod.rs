@@ -12,6 +12,7 @@ pub mod quant;
 pub mod shape;
 
 use crate::model::{DType, Node, Tensor};
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -42,7 +43,12 @@ impl Fact {
 }
 
 /// An operator, built once per node with its attributes resolved.
-pub trait Op: Debug + Send + Sync {
+///
+/// Ops are typed values: other executors (the GPU backend) ask a step's op for its concrete
+/// type with [`downcast_ref`](trait.Op.html#method.downcast_ref) and read its normalised fields
+/// (`Conv::window()`, `Unary::func`, …) — never the node's ONNX attributes, which only the
+/// builders read.
+pub trait Op: Any + Debug + Send + Sync {
     /// Output types and shapes from the inputs' facts (`None` for an omitted optional input).
     /// Must be cheap: never run the op's arithmetic here. Inputs that carry values (constants)
     /// may be read, e.g. Reshape's target shape.
@@ -65,18 +71,16 @@ pub trait Op: Debug + Send + Sync {
     fn reshapes_input(&self) -> bool {
         false
     }
+}
 
-    /// For ops that resample axes one after another (Resize, Upsample): the axes in the order
-    /// `eval` resamples them, each with its per-output-index taps (two `(input index, weight)`
-    /// pairs; `None` where the op extrapolates), and the output shape — so that another executor
-    /// (the GPU's) can do the same arithmetic. `x` is input 0's shape, `inputs` the others'
-    /// values. `None`: not such an op.
-    fn axis_taps(&self, _x: &[usize], _inputs: &[Option<&Tensor>]) -> Option<Result<AxisTaps, String>> {
-        None
+impl dyn Op {
+    /// The op as its concrete type, when it is a `T`.
+    pub fn downcast_ref<T: Op>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
     }
 }
 
-/// What [`Op::axis_taps`] returns: `(axis, taps)` per resampled axis in order, and the output
+/// What [`Resize::axis_taps`](nn::resize::Resize::axis_taps) returns: `(axis, taps)` per resampled axis in order, and the output
 /// shape.
 pub type AxisTaps = (Vec<(usize, Vec<Option<[(usize, f32); 2]>>)>, Vec<usize>);
 

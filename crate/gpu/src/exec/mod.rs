@@ -15,8 +15,8 @@
 //! blocks on it with [`GpuPlan::run_blocking`]). CPU phases run between, on the downloaded
 //! tensors. A model whose steps all run on the GPU is one encoder and one submission per run.
 
-mod kernels;
 pub mod layout;
+mod ops;
 mod preprocess;
 
 use crate::{BufferCounter, Gpu, GpuError};
@@ -243,7 +243,7 @@ impl GpuPlan {
         for i in 0..n {
             let mut b = Builder { gpu, plan: &plan, assigned, exact_only, slots: &mut slots, keep: &mut keep };
             // Dynamic steps (shapes known only at run time) always run on the CPU.
-            let built = if plan.step(i).dynamic { None } else { kernels::build_step(&mut b, i).await? };
+            let built = if plan.step(i).dynamic { None } else { ops::build_step(&mut b, i).await? };
             match built {
                 Some(d) => {
                     placement.push(Placement::Gpu);
@@ -338,7 +338,7 @@ impl GpuPlan {
                 && slots[*s].as_ref().is_some_and(|b| b.layout == layout::Layout::F32)
                 && preprocess::image_input(&plan, *s).is_some() =>
             {
-                Some(gpu.cached_pipeline("preprocess.wgsl").await?)
+                Some(gpu.cached_pipeline(crate::Kernel::Preprocess).await?)
             }
             _ => None,
         };

@@ -9,7 +9,7 @@
 //!
 //! [`resize_plan`]: qplay_core::detect::resize_plan
 
-use super::kernels::grid_1d;
+use super::ops::grid_1d;
 use super::GpuPlan;
 use crate::GpuError;
 use qplay_core::detect::ResizePlan;

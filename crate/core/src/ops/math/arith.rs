@@ -3,7 +3,7 @@
 //! Integer Div truncates toward zero (C semantics, as ONNX Runtime computes it) and reports
 //! division by zero; integer Add/Sub/Mul wrap at the type's width.
 
-use super::binary::{Binary, Kernel};
+use super::binary::{Binary, BinaryOp, Kernel};
 use crate::model::Node;
 use crate::ops::{BuildCtx, Op, Registry};
 
@@ -45,9 +45,9 @@ fn int_fmod(a: i64, b: i64) -> Result<i64, &'static str> {
 /// for integers.
 fn build_mod(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
     if node.attrs.int("fmod", 0) != 0 {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a % b), int: Some(int_fmod) }).boxed()
+        Binary::new(BinaryOp::Fmod, Kernel::Arith { float: Some(|a, b| a % b), int: Some(int_fmod) }).boxed()
     } else {
-        Binary::new(Kernel::Arith { float: None, int: Some(int_mod) }).boxed()
+        Binary::new(BinaryOp::Mod, Kernel::Arith { float: None, int: Some(int_mod) }).boxed()
     }
 }
 
@@ -65,39 +65,49 @@ fn nan_or(a: f32, b: f32, pick_a: bool) -> f32 {
 /// Adds the arithmetic ops to the registry.
 pub fn register(r: &mut Registry) {
     r.register("Add", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) })
+        Binary::new(BinaryOp::Add, Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) })
             .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x + y).collect())
             .boxed()
     });
     r.register("Sub", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a - b), int: Some(|a, b| Ok(a.wrapping_sub(b))) })
+        Binary::new(BinaryOp::Sub, Kernel::Arith { float: Some(|a, b| a - b), int: Some(|a, b| Ok(a.wrapping_sub(b))) })
             .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x - y).collect())
             .boxed()
     });
     r.register("Mul", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a * b), int: Some(|a, b| Ok(a.wrapping_mul(b))) })
+        Binary::new(BinaryOp::Mul, Kernel::Arith { float: Some(|a, b| a * b), int: Some(|a, b| Ok(a.wrapping_mul(b))) })
             .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x * y).collect())
             .boxed()
     });
     r.register("Div", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(|a, b| a / b), int: Some(int_div) })
+        Binary::new(BinaryOp::Div, Kernel::Arith { float: Some(|a, b| a / b), int: Some(int_div) })
             .same_shape_f32(|a, b| a.iter().zip(b).map(|(x, y)| x / y).collect())
             .boxed()
     });
     // The exponent may have another numeric type than the base; it is converted to the base's.
     r.register("Pow", |_, _| {
-        Binary::new(Kernel::Arith { float: Some(f32::powf), int: Some(int_pow) }).cast_rhs().boxed()
+        Binary::new(BinaryOp::Pow, Kernel::Arith { float: Some(f32::powf), int: Some(int_pow) }).cast_rhs().boxed()
     });
     r.register("Mod", build_mod);
     r.register("Max", |_, _| {
-        Binary::variadic(Kernel::Arith { float: Some(|a, b| nan_or(a, b, a >= b)), int: Some(|a, b| Ok(a.max(b))) })
-            .boxed()
+        Binary::variadic(
+            BinaryOp::Max,
+            Kernel::Arith { float: Some(|a, b| nan_or(a, b, a >= b)), int: Some(|a, b| Ok(a.max(b))) },
+        )
+        .boxed()
     });
     r.register("Min", |_, _| {
-        Binary::variadic(Kernel::Arith { float: Some(|a, b| nan_or(a, b, a <= b)), int: Some(|a, b| Ok(a.min(b))) })
-            .boxed()
+        Binary::variadic(
+            BinaryOp::Min,
+            Kernel::Arith { float: Some(|a, b| nan_or(a, b, a <= b)), int: Some(|a, b| Ok(a.min(b))) },
+        )
+        .boxed()
     });
     r.register("Sum", |_, _| {
-        Binary::variadic(Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) }).boxed()
+        Binary::variadic(
+            BinaryOp::Sum,
+            Kernel::Arith { float: Some(|a, b| a + b), int: Some(|a, b| Ok(a.wrapping_add(b))) },
+        )
+        .boxed()
     });
 }

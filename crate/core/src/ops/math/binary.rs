@@ -38,11 +38,39 @@ pub enum Kernel {
     Logic(fn(bool, bool) -> bool),
 }
 
+/// Which binary op a [`Binary`] is, for executors that implement it themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    /// `Mod` with `fmod = 0` (integers only).
+    Mod,
+    /// `Mod` with `fmod = 1` (C's fmod).
+    Fmod,
+    Max,
+    Min,
+    Sum,
+    Equal,
+    Greater,
+    Less,
+    GreaterOrEqual,
+    LessOrEqual,
+    And,
+    Or,
+    Xor,
+}
+
 /// An element-wise binary op. Variadic ops (Max, Min, Sum) fold their inputs left to right,
 /// each step broadcasting. With `cast_rhs` (Pow) the right operand may have another numeric
 /// type and is converted to the left one's.
 #[derive(Debug, Clone)]
 pub struct Binary {
+    /// Which op.
+    pub op: BinaryOp,
     kernel: Kernel,
     variadic: bool,
     cast_rhs: bool,
@@ -62,13 +90,13 @@ impl Binary {
     }
 
     /// An op of exactly two inputs.
-    pub fn new(kernel: Kernel) -> Binary {
-        Binary { kernel, variadic: false, cast_rhs: false, same_shape_f32: None }
+    pub fn new(op: BinaryOp, kernel: Kernel) -> Binary {
+        Binary { op, kernel, variadic: false, cast_rhs: false, same_shape_f32: None }
     }
 
     /// An op of one or more inputs, folded pairwise.
-    pub fn variadic(kernel: Kernel) -> Binary {
-        Binary { kernel, variadic: true, cast_rhs: false, same_shape_f32: None }
+    pub fn variadic(op: BinaryOp, kernel: Kernel) -> Binary {
+        Binary { op, kernel, variadic: true, cast_rhs: false, same_shape_f32: None }
     }
 
     /// Converts the right operand to the left one's type first.

@@ -20,6 +20,11 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 }
 
 impl Clip {
+    /// The `(min, max)` attributes before opset 11; `None`: the bounds are inputs 1 and 2.
+    pub fn attr_bounds(&self) -> Option<(Option<f32>, Option<f32>)> {
+        self.attr_bounds
+    }
+
     fn check(&self, dtype: DType, inputs: &[Option<DType>]) -> Result<(), String> {
         if dtype == DType::Bool || (self.attr_bounds.is_some() && dtype != DType::F32) {
             return Err(format!("cannot clip a {} tensor", dtype_name(dtype)));

@@ -1,7 +1,7 @@
 //! Elementary functions as [`Unary`] instances: Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil,
 //! Round, Reciprocal, Erf.
 
-use super::unary::Unary;
+use super::unary::{Unary, UnaryFn};
 use crate::ops::Registry;
 
 /// The error function, by Abramowitz & Stegun 7.1.26 evaluated in f64 (absolute error below
@@ -17,30 +17,17 @@ pub fn erf(x: f32) -> f32 {
 
 /// Adds the elementary functions to the registry.
 pub fn register(r: &mut Registry) {
-    r.register("Exp", |_, _| Unary::float("Exp", f32::exp).boxed());
-    r.register("Log", |_, _| Unary::float("Log", f32::ln).boxed());
-    r.register("Sqrt", |_, _| Unary::float("Sqrt", f32::sqrt).boxed());
-    r.register("Neg", |_, _| Unary::float("Neg", |x| -x).with_int(i64::wrapping_neg).boxed());
-    r.register("Abs", |_, _| Unary::float("Abs", f32::abs).with_int(i64::wrapping_abs).boxed());
-    r.register("Sign", |_, _| {
-        Unary::float("Sign", |x| {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }
-        })
-        .with_int(i64::signum)
-        .boxed()
-    });
-    r.register("Floor", |_, _| Unary::float("Floor", f32::floor).boxed());
-    r.register("Ceil", |_, _| Unary::float("Ceil", f32::ceil).boxed());
-    // ONNX Round rounds halves to even, like numpy.
-    r.register("Round", |_, _| Unary::float("Round", f32::round_ties_even).boxed());
-    r.register("Reciprocal", |_, _| Unary::float("Reciprocal", |x| 1.0 / x).boxed());
-    r.register("Erf", |_, _| Unary::float("Erf", erf).boxed());
+    r.register("Exp", |_, _| Unary::new(UnaryFn::Exp).boxed());
+    r.register("Log", |_, _| Unary::new(UnaryFn::Log).boxed());
+    r.register("Sqrt", |_, _| Unary::new(UnaryFn::Sqrt).boxed());
+    r.register("Neg", |_, _| Unary::new(UnaryFn::Neg).boxed());
+    r.register("Abs", |_, _| Unary::new(UnaryFn::Abs).boxed());
+    r.register("Sign", |_, _| Unary::new(UnaryFn::Sign).boxed());
+    r.register("Floor", |_, _| Unary::new(UnaryFn::Floor).boxed());
+    r.register("Ceil", |_, _| Unary::new(UnaryFn::Ceil).boxed());
+    r.register("Round", |_, _| Unary::new(UnaryFn::Round).boxed());
+    r.register("Reciprocal", |_, _| Unary::new(UnaryFn::Reciprocal).boxed());
+    r.register("Erf", |_, _| Unary::new(UnaryFn::Erf).boxed());
 }
 
 #[cfg(test)]

@@ -1,39 +1,202 @@
-//! The one element-wise unary op: a float function, and optionally an integer one. Every
-//! unary op (Relu, Exp, Neg, …) is an instance built in [`activation`](super::activation) or
-//! [`elementary`](super::elementary); the shape and dtype handling lives only here.
+//! The one element-wise unary op, [`Unary`], computing a [`UnaryFn`]: every unary op (Relu,
+//! Exp, Neg, …) is a variant registered in [`activation`](super::activation) or
+//! [`elementary`](super::elementary); each function and its parameters are defined once here,
+//! and the shape and dtype handling lives only here. Other executors read [`Unary::func`].
 
 use crate::model::{DType, Tensor};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, input_fact, Fact, Op};
-use std::fmt;
 
-/// An element-wise op of one input. Float inputs go through `float`; integer inputs through
-/// `int` (computed on i64 and wrapped back to the input's width), or are rejected without it.
-///
-/// Generic over the float function's type, so each op gets its own loop with the function
-/// inlined (and vectorised where it can be) instead of an indirect call per element.
-#[derive(Clone)]
-pub struct Unary<F> {
-    name: &'static str,
-    float: F,
-    int: Option<fn(i64) -> i64>,
+/// An element-wise function of one input, with its attributes resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnaryFn {
+    /// `x < 0 ? 0 : x` (NaN propagates as in ONNX Runtime); also on integers.
+    Relu,
+    /// `x < 0 ? alpha·x : x`.
+    LeakyRelu {
+        /// Slope for negative inputs (ONNX default 0.01).
+        alpha: f32,
+    },
+    /// The logistic function, without overflow for large |x|.
+    Sigmoid,
+    /// `clamp(alpha·x + beta, 0, 1)`.
+    HardSigmoid {
+        /// Slope (ONNX default 0.2).
+        alpha: f32,
+        /// Offset (ONNX default 0.5).
+        beta: f32,
+    },
+    /// `x · HardSigmoid(x)` with alpha = 1/6, beta = 0.5 (opset 14).
+    HardSwish,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// `x·Φ(x)` exactly (Gelu, `approximate = none`).
+    Gelu,
+    /// Gelu's tanh approximation (`approximate = tanh`).
+    GeluTanh,
+    /// `x < 0 ? alpha·(eˣ − 1) : x`.
+    Elu {
+        /// Scale of the negative part (ONNX default 1).
+        alpha: f32,
+    },
+    /// `ln(1 + eˣ)`, written so large x does not overflow.
+    Softplus,
+    /// eˣ.
+    Exp,
+    /// Natural logarithm.
+    Log,
+    /// Square root.
+    Sqrt,
+    /// −x; also on integers (wrapping).
+    Neg,
+    /// |x|; also on integers (wrapping).
+    Abs,
+    /// −1, 0 or 1 (±0 and NaN unchanged); also on integers.
+    Sign,
+    /// Round down.
+    Floor,
+    /// Round up.
+    Ceil,
+    /// Round half to even, like numpy.
+    Round,
+    /// 1/x.
+    Reciprocal,
+    /// The error function.
+    Erf,
 }
 
-impl<F> fmt::Debug for Unary<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Unary({}, int: {})", self.name, self.int.is_some())
+/// Maps a slice through `f`, one loop per call site with `f` inlined.
+#[inline(always)]
+fn map(x: &[f32], f: impl Fn(f32) -> f32) -> Vec<f32> {
+    x.iter().map(|&v| f(v)).collect()
+}
+
+/// Expands to a `match` with one arm per variant, each mapping the slice with that variant
+/// written as a constant, so `apply`'s `match` folds away inside the loop.
+macro_rules! map_each {
+    ($f:expr, $x:expr; $($variant:ident $({ $($field:ident),* })?),* $(,)?) => {
+        match $f {
+            $( UnaryFn::$variant $({ $($field),* })? => map($x, |v| UnaryFn::$variant $({ $($field),* })?.apply(v)), )*
+        }
+    };
+}
+
+impl UnaryFn {
+    /// The ONNX op type.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryFn::Relu => "Relu",
+            UnaryFn::LeakyRelu { .. } => "LeakyRelu",
+            UnaryFn::Sigmoid => "Sigmoid",
+            UnaryFn::HardSigmoid { .. } => "HardSigmoid",
+            UnaryFn::HardSwish => "HardSwish",
+            UnaryFn::Tanh => "Tanh",
+            UnaryFn::Gelu | UnaryFn::GeluTanh => "Gelu",
+            UnaryFn::Elu { .. } => "Elu",
+            UnaryFn::Softplus => "Softplus",
+            UnaryFn::Exp => "Exp",
+            UnaryFn::Log => "Log",
+            UnaryFn::Sqrt => "Sqrt",
+            UnaryFn::Neg => "Neg",
+            UnaryFn::Abs => "Abs",
+            UnaryFn::Sign => "Sign",
+            UnaryFn::Floor => "Floor",
+            UnaryFn::Ceil => "Ceil",
+            UnaryFn::Round => "Round",
+            UnaryFn::Reciprocal => "Reciprocal",
+            UnaryFn::Erf => "Erf",
+        }
+    }
+
+    /// The function of one float32 value.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        use std::f32::consts::{FRAC_1_SQRT_2, PI};
+        match self {
+            UnaryFn::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            UnaryFn::LeakyRelu { alpha } => {
+                if x < 0.0 {
+                    alpha * x
+                } else {
+                    x
+                }
+            }
+            UnaryFn::Sigmoid => super::activation::sigmoid(x),
+            UnaryFn::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            UnaryFn::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            UnaryFn::Tanh => x.tanh(),
+            UnaryFn::Gelu => 0.5 * x * (1.0 + super::elementary::erf(x * FRAC_1_SQRT_2)),
+            UnaryFn::GeluTanh => 0.5 * x * (1.0 + ((2.0 / PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+            UnaryFn::Elu { alpha } => {
+                if x < 0.0 {
+                    alpha * x.exp_m1()
+                } else {
+                    x
+                }
+            }
+            UnaryFn::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            UnaryFn::Exp => x.exp(),
+            UnaryFn::Log => x.ln(),
+            UnaryFn::Sqrt => x.sqrt(),
+            UnaryFn::Neg => -x,
+            UnaryFn::Abs => x.abs(),
+            UnaryFn::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+            UnaryFn::Floor => x.floor(),
+            UnaryFn::Ceil => x.ceil(),
+            UnaryFn::Round => x.round_ties_even(),
+            UnaryFn::Reciprocal => 1.0 / x,
+            UnaryFn::Erf => super::elementary::erf(x),
+        }
+    }
+
+    /// The function on a slice: one loop per function with [`apply`](Self::apply) inlined
+    /// (and vectorised where it can be), not an indirect call per element.
+    pub fn map_f32(self, x: &[f32]) -> Vec<f32> {
+        map_each!(self, x;
+            Relu, LeakyRelu { alpha }, Sigmoid, HardSigmoid { alpha, beta }, HardSwish, Tanh, Gelu, GeluTanh,
+            Elu { alpha }, Softplus, Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil, Round, Reciprocal, Erf)
+    }
+
+    /// The function on integers (computed on i64 and wrapped back to the input's width), for
+    /// the functions ONNX defines on them.
+    pub fn int(self) -> Option<fn(i64) -> i64> {
+        match self {
+            UnaryFn::Relu => Some(|x| x.max(0)),
+            UnaryFn::Neg => Some(i64::wrapping_neg),
+            UnaryFn::Abs => Some(i64::wrapping_abs),
+            UnaryFn::Sign => Some(i64::signum),
+            _ => None,
+        }
     }
 }
 
-impl<F: Fn(f32) -> f32 + Send + Sync + 'static> Unary<F> {
-    /// A float-only op; `name` is for debugging output.
-    pub fn float(name: &'static str, f: F) -> Unary<F> {
-        Unary { name, float: f, int: None }
-    }
+/// An element-wise op of one input. Float inputs go through [`UnaryFn::map_f32`]; integer
+/// inputs through [`UnaryFn::int`] (computed on i64 and wrapped back to the input's width), or
+/// are rejected without it.
+#[derive(Debug, Clone, Copy)]
+pub struct Unary {
+    /// The function, with its parameters.
+    pub func: UnaryFn,
+}
 
-    /// Also accepts integer inputs (int64, int32, int8, uint8), computed with `f`.
-    pub fn with_int(self, f: fn(i64) -> i64) -> Unary<F> {
-        Unary { int: Some(f), ..self }
+impl Unary {
+    /// The op computing `func`.
+    pub fn new(func: UnaryFn) -> Unary {
+        Unary { func }
     }
 
     /// As a boxed op, the form builders return.
@@ -45,22 +208,18 @@ impl<F: Fn(f32) -> f32 + Send + Sync + 'static> Unary<F> {
         match dtype {
             DType::F32 => Ok(()),
             DType::Bool => Err("expects a numeric input, got bool".into()),
-            _ if self.int.is_some() => Ok(()),
+            _ if self.func.int().is_some() => Ok(()),
             other => Err(format!("expects a float32 input, got {}", dtype_name(other))),
         }
     }
 
     fn apply<T: Elem>(&self, x: &[T]) -> Result<Vec<T>, String> {
-        if T::DTYPE == DType::F32 {
-            let f = &self.float;
-            return Ok(x.iter().map(|&v| T::from_f32(f(v.to_f32()))).collect());
-        }
-        let int = self.int.ok_or_else(|| format!("expects a float32 input, got {}", dtype_name(T::DTYPE)))?;
+        let int = self.func.int().ok_or_else(|| format!("expects a float32 input, got {}", dtype_name(T::DTYPE)))?;
         Ok(x.iter().map(|&v| T::from_i64(int(v.to_i64()))).collect())
     }
 }
 
-impl<F: Fn(f32) -> f32 + Send + Sync + 'static> Op for Unary<F> {
+impl Op for Unary {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = input_fact(inputs, 0)?;
         self.check(x.dtype)?;
@@ -70,6 +229,9 @@ impl<F: Fn(f32) -> f32 + Send + Sync + 'static> Op for Unary<F> {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = input(inputs, 0)?;
         self.check(x.dtype())?;
+        if let Ok(v) = x.as_f32() {
+            return Ok(vec![Tensor { shape: x.shape.clone(), data: crate::model::Data::F32(self.func.map_f32(v)) }]);
+        }
         let data = dispatch!(x.dtype(), T => T::wrap(self.apply::<T>(typed::<T>(x)?)?));
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
     }

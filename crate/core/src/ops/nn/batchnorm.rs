@@ -25,6 +25,13 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(BatchNorm { epsilon }))
 }
 
+impl BatchNorm {
+    /// `epsilon`, validated.
+    pub fn epsilon(&self) -> f32 {
+        self.epsilon
+    }
+}
+
 const PARAMS: [&str; 4] = ["scale", "B", "input_mean", "input_var"];
 
 fn check(x: &[usize], params: [&[usize]; 4]) -> Result<(), String> {

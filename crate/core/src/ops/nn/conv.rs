@@ -75,6 +75,26 @@ impl Conv {
         Ok(Conv { window: WindowAttrs::from_node(node, false)?, group, clamp, channel_max })
     }
 
+    /// The window attributes (kernel from the weights, strides, dilations, pads, `auto_pad`).
+    pub fn window(&self) -> &WindowAttrs {
+        &self.window
+    }
+
+    /// `group`.
+    pub fn group(&self) -> usize {
+        self.group
+    }
+
+    /// The fused activation's bounds, applied in the store.
+    pub fn clamp(&self) -> Option<Clamp> {
+        self.clamp
+    }
+
+    /// Fused per-output-channel upper bounds (one value: every channel).
+    pub fn channel_max(&self) -> Option<&[f32]> {
+        self.channel_max.as_deref()
+    }
+
     /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
     pub(crate) fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
         if x.len() < 3 {

@@ -16,6 +16,13 @@ pub fn build_average(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, Strin
     Ok(Box::new(GlobalPool { max: false }))
 }
 
+impl GlobalPool {
+    /// `GlobalMaxPool` rather than `GlobalAveragePool`.
+    pub fn is_max(&self) -> bool {
+        self.max
+    }
+}
+
 /// Builds `GlobalMaxPool` (no attributes).
 pub fn build_max(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(GlobalPool { max: true }))

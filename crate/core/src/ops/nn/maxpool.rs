@@ -26,6 +26,13 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(MaxPool { window }))
 }
 
+impl MaxPool {
+    /// The window attributes (`kernel_shape`, strides, dilations, pads, `auto_pad`, `ceil_mode`).
+    pub fn window(&self) -> &WindowAttrs {
+        &self.window
+    }
+}
+
 impl Op for MaxPool {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = input_fact(inputs, 0)?;

@@ -48,9 +48,19 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 }
 
 impl Pad {
+    /// Whether the mode is `constant`.
+    pub fn is_constant_mode(&self) -> bool {
+        self.mode == Mode::Constant
+    }
+
+    /// The `value` attribute before opset 11 (`None`: the value is input 2, if given).
+    pub fn attr_value(&self) -> Option<f32> {
+        self.attr_pads.as_ref().map(|p| p.1)
+    }
+
     /// Per-axis `(begin, end)` pads for a rank-`rank` input, from the attribute or the `pads`
     /// and `axes` values.
-    fn pads(&self, rank: usize, pads: Option<&[i64]>, axes: Option<&[i64]>) -> Result<Vec<(i64, i64)>, String> {
+    pub fn pads(&self, rank: usize, pads: Option<&[i64]>, axes: Option<&[i64]>) -> Result<Vec<(i64, i64)>, String> {
         let pads = match (&self.attr_pads, pads) {
             (Some((p, _)), _) => p.as_slice(),
             (None, Some(p)) => p,

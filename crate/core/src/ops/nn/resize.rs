@@ -130,6 +130,16 @@ pub fn build_upsample(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, Strin
     Ok(Box::new(Resize::legacy(mode, node.attrs.floats("scales").map(<[f32]>::to_vec))))
 }
 
+impl Resize {
+    /// The axes in the order `eval` resamples them, each with its per-output-index taps (two
+    /// `(input index, weight)` pairs; `None` where the op extrapolates), and the output shape —
+    /// so that another executor (the GPU's) does the same arithmetic. `x` is input 0's shape,
+    /// `inputs` every input's value (input 0's may be absent).
+    pub fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, String> {
+        self.plan_axes(x, inputs)
+    }
+}
+
 /// The output size and the scale used for coordinates, per axis.
 type Target = (Vec<usize>, Vec<f32>);
 
@@ -372,10 +382,6 @@ impl Op for Resize {
         };
         let (out, _) = self.resolve(&x.shape, &get)?;
         Ok(vec![Fact::new(DType::F32, out)])
-    }
-
-    fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Option<Result<AxisTaps, String>> {
-        Some(self.plan_axes(x, inputs))
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {

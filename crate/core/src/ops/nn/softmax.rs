@@ -25,7 +25,7 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl Softmax {
     /// `(outer, len, inner)`: softmax runs over `len` elements `inner` apart, `outer · inner` times.
-    fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), String> {
+    pub fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), String> {
         if shape.is_empty() {
             // ONNX allows a scalar only through opset < 13's coercion; treat it as one element.
             return Ok((1, 1, 1));

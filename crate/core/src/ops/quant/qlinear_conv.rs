@@ -271,35 +271,11 @@ impl QConvSpec {
     }
 }
 
-/// Resolves a `QLinearConv` or `ConvInteger` node (`op_type`, its attributes, internal fused
-/// ones included) against its input's shape and type and its other inputs (`inputs` in node
-/// order; the data input itself is not read and may be `None`).
-pub fn qconv_spec(
-    op_type: &str,
-    attrs: &crate::model::Attrs,
-    x_shape: &[usize],
-    x_dtype: DType,
-    inputs: &[Option<&Tensor>],
-) -> Result<QConvSpec, String> {
-    let node = Node {
-        name: String::new(),
-        op_type: op_type.into(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        attrs: attrs.clone(),
-    };
-    let kind = match op_type {
-        "QLinearConv" if attrs.int(FLOAT_OUTPUT_ATTR, 0) != 0 => Kind::FloatOutput,
-        "QLinearConv" => Kind::QLinear,
-        "ConvInteger" => Kind::Integer,
-        other => return Err(format!("`{other}` is not a quantized convolution")),
-    };
-    QConv { conv: Conv::from_node(&node)?, kind, cache: Mutex::new(None) }.spec(x_shape, x_dtype, inputs)
-}
-
 impl QConv {
-    /// [`qconv_spec`] for this node.
-    fn spec(&self, x_shape: &[usize], x_dtype: DType, inputs: &[Option<&Tensor>]) -> Result<QConvSpec, String> {
+    /// The resolved arithmetic for an input of `x_shape` and `x_dtype` and the other inputs'
+    /// constant values (`inputs[0]` may be absent): what another executor needs to compute
+    /// exactly this op.
+    pub fn spec(&self, x_shape: &[usize], x_dtype: DType, inputs: &[Option<&Tensor>]) -> Result<QConvSpec, String> {
         let s = self.kind.slots();
         let w = input(inputs, s.w)?;
         let opt = |i: Option<usize>| i.and_then(|i| inputs.get(i).copied().flatten());

@@ -18,6 +18,11 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
 }
 
 impl Concat {
+    /// `axis` (may be negative).
+    pub fn axis(&self) -> i64 {
+        self.axis
+    }
+
     /// The axis, the output type and the output shape.
     fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, DType, Vec<usize>), String> {
         if x.count() == 0 {

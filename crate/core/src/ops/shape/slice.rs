@@ -67,6 +67,12 @@ pub fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<Range1,
 }
 
 impl Slice {
+    /// Per input axis its range, and the output shape, for input 0's fact and the other
+    /// inputs' constant facts: what another executor needs to copy exactly this slice.
+    pub fn ranges(&self, inputs: &[Option<&Fact>]) -> Result<(Vec<Range1>, Vec<usize>), String> {
+        self.plan(inputs)
+    }
+
     /// Per input axis its range, and the output shape.
     fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(Vec<Range1>, Vec<usize>), String> {
         let shape = x.shape(0)?;

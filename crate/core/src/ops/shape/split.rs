@@ -73,6 +73,13 @@ impl Split {
     }
 }
 
+impl Split {
+    /// `axis` (may be negative).
+    pub fn axis(&self) -> i64 {
+        self.axis
+    }
+}
+
 impl Op for Split {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let (a, sizes, dtype, shape) = self.plan(inputs)?;

@@ -18,7 +18,7 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl Transpose {
     /// The permutation for a tensor of `rank`, validated.
-    fn perm(&self, rank: usize) -> Result<Vec<usize>, String> {
+    pub fn perm(&self, rank: usize) -> Result<Vec<usize>, String> {
         let Some(p) = &self.perm else { return Ok((0..rank).rev().collect()) };
         let mut seen = vec![false; rank];
         if p.len() != rank {

@@ -1,0 +1,91 @@
+//! The layering rules the code relies on, checked on the source text:
+//!
+//! - executors and bindings (the GPU backend, the wasm facade, the CLI) never look at ONNX op
+//!   names or attributes: they get a planned step's typed op (`op.downcast_ref::<Conv>()`) and
+//!   read its resolved fields, so a default changed in a core op cannot silently disagree;
+//! - inside the core's ops, attributes are read only where an op is built from its node (a
+//!   function taking the `&Node`, or the closures of a family's `register`).
+//!
+//! Graph passes (`model/`, `ptq/`, the detector's recognisers) work on the ONNX graph itself and
+//! may match op types there.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Lines of code (comments dropped), up to the file's `#[cfg(test)]` module.
+fn code_lines(p: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or("").to_string();
+        if !code.trim().is_empty() {
+            out.push((n + 1, code));
+        }
+    }
+    out
+}
+
+#[test]
+fn executors_and_bindings_never_read_op_names_or_attributes() {
+    let mut files = Vec::new();
+    for dir in ["gpu/src", "wasm/src", "cli/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 10, "found only {} files", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        for (n, line) in code_lines(f) {
+            let name_match = line.contains("op_type ==")
+                || line.contains("op_type !=")
+                || (line.contains("match") && line.contains("op_type"));
+            let attrs = line.contains(".attrs") || line.contains("FUSED_") || line.contains("Node {");
+            if name_match || attrs {
+                bad.push(format!("{}:{n}: {}", f.display(), line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "use the step's typed op (`step.op.downcast_ref::<T>()`) instead:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn core_ops_read_attributes_only_when_built() {
+    let mut files = Vec::new();
+    rust_files(&root().join("core/src/ops"), &mut files);
+    let mut bad = Vec::new();
+    let mut reads = 0;
+    for f in &files {
+        // The signature of the function each line is in (the last `fn` line seen).
+        let mut sig = String::new();
+        for (n, line) in code_lines(f) {
+            if line.contains("fn ") {
+                sig = line.clone();
+            }
+            if line.contains("attrs.") {
+                reads += 1;
+                let builder = sig.contains("&Node") || sig.contains("fn register");
+                if !builder {
+                    bad.push(format!("{}:{n}: {} (in `{}`)", f.display(), line.trim(), sig.trim()));
+                }
+            }
+        }
+    }
+    assert!(reads > 40, "found only {reads} attribute reads: is the scan looking at the ops?");
+    assert!(bad.is_empty(), "read attributes in the op's builder and keep the value in a field:\n{}", bad.join("\n"));
+}

@@ -1,0 +1,222 @@
+//! Data movement of float tensors as strided copies (`copy.wgsl`): `Split`, `Slice`,
+//! `Transpose`, `Concat`; constant-mode `Pad` (`pad.wgsl`); and reshape-like ops as aliases.
+
+use super::super::layout::Layout;
+use super::super::SlotBuf;
+use super::{copy_dispatch, dims8, grid_1d, operand, strides, Builder, Built};
+use crate::{GpuError, Kernel};
+use qplay_core::model::{DType, Data, StepInput, Tensor};
+use qplay_core::ops::nn::pad::Pad;
+use qplay_core::ops::shape::concat::Concat;
+use qplay_core::ops::shape::slice::Slice;
+use qplay_core::ops::shape::split::Split;
+use qplay_core::ops::shape::transpose::Transpose;
+use qplay_core::ops::Fact;
+
+/// `Split` of a float tensor: one strided copy per output, from its slice of the input.
+pub(super) async fn split(b: &mut Builder<'_>, i: usize, op: &Split) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let r = x.1.len() as i64;
+    let axis = op.axis();
+    let axis = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&axis) {
+        return Ok(None);
+    }
+    let axis = axis as usize;
+    let ist: Vec<i64> = strides(&x.1).iter().map(|&v| v as i64).collect();
+    let mut off = 0;
+    let mut ds = Vec::new();
+    let outs: Vec<Option<usize>> = step.outputs.to_vec();
+    for o in outs {
+        let Some(ys) = o else { return Ok(None) };
+        let (_, yd, oshape) = b.plan.slot(ys);
+        if yd != DType::F32 || oshape.len() != x.1.len() {
+            return Ok(None);
+        }
+        let oshape = oshape.to_vec();
+        let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+        if oshape.iter().product::<usize>() > 0 {
+            let base = off * ist[axis] as usize;
+            match copy_dispatch(b, i, &x.0, &yb, &oshape, &ist, &strides(&oshape), (base, 0)).await? {
+                Some(d) => ds.push(d),
+                None => return Ok(None),
+            }
+        }
+        off += oshape[axis];
+    }
+    Ok(Some(ds))
+}
+
+/// Facts for a step's inputs: input 0 of `shape` (float), the others constants (their values
+/// known) or omitted. `None` when an input other than 0 is computed at run time.
+fn const_facts(inputs: &[StepInput<'_>], shape: &[usize]) -> Option<Vec<Option<Fact>>> {
+    let mut facts = vec![Some(Fact::new(DType::F32, shape.to_vec()))];
+    for inp in inputs.iter().skip(1) {
+        facts.push(match *inp {
+            StepInput::Const(t) => Some(Fact::constant(t.clone())),
+            StepInput::Omitted => None,
+            StepInput::Slot(_) => return None,
+        });
+    }
+    Some(facts)
+}
+
+/// `Slice` of a float tensor with constant starts, ends, axes and steps (any sign): one strided
+/// copy, the ranges from the CPU's own `slice_axis`.
+pub(super) async fn slice(b: &mut Builder<'_>, i: usize, op: &Slice) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let Some(facts) = const_facts(&step.inputs, &x.1) else { return Ok(None) };
+    let Ok((ranges, oshape)) = op.ranges(&facts.iter().map(Option::as_ref).collect::<Vec<_>>()) else {
+        return Ok(None);
+    };
+    let ist = strides(&x.1);
+    // A step only matters between two elements (as on the CPU: huge steps must not overflow).
+    let ss: Option<Vec<i64>> =
+        ranges.iter().zip(&ist).map(|(r, &s)| if r.len > 1 { r.step.checked_mul(s as i64) } else { Some(0) }).collect();
+    let base: Option<i64> =
+        ranges.iter().zip(&ist).try_fold(0i64, |acc, (r, &s)| acc.checked_add(r.start.checked_mul(s as i64)?));
+    let (Some(ss), Some(base)) = (ss, base) else { return Ok(None) };
+    if oshape != b.plan.slot(ys).2 || b.plan.slot(ys).1 != DType::F32 {
+        return Ok(None);
+    }
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    if oshape.iter().product::<usize>() == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let Ok(base) = usize::try_from(base) else { return Ok(None) };
+    let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), (base, 0)).await?;
+    Ok(d.map(|d| vec![d]))
+}
+
+/// Constant-mode `Pad` of a float tensor with constant pads (and value, and axes).
+pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    if !op.is_constant_mode() {
+        return Ok(None);
+    }
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let r = x.1.len();
+    let konst = |k: usize| -> Option<Option<&Tensor>> {
+        match step.inputs.get(k).copied() {
+            None | Some(StepInput::Omitted) => Some(None),
+            Some(StepInput::Const(t)) => Some(Some(t)),
+            Some(StepInput::Slot(_)) => None,
+        }
+    };
+    let value = match op.attr_value() {
+        Some(v) => v,
+        None => match konst(2) {
+            None => return Ok(None),
+            Some(None) => 0.0,
+            Some(Some(t)) => match &t.data {
+                Data::F32(v) if v.len() == 1 => v[0],
+                _ => return Ok(None),
+            },
+        },
+    };
+    // `pads` and `axes` values (inputs 1 and 3 from opset 11); `Err` when one is not constant.
+    let ints = |k: usize| -> Result<Option<Vec<i64>>, ()> {
+        match konst(k) {
+            None => Err(()),
+            Some(None) => Ok(None),
+            Some(Some(t)) => t.to_i64_vec().map(Some).map_err(|_| ()),
+        }
+    };
+    let (Ok(p), Ok(a)) = (ints(1), ints(3)) else { return Ok(None) };
+    let pads = op.pads(r, p.as_deref(), a.as_deref());
+    let Ok(pads) = pads else { return Ok(None) };
+    if r > 8 {
+        return Ok(None);
+    }
+    let mut begin = [0i32; 8];
+    for (a, &(p, _)) in pads.iter().enumerate() {
+        let Ok(v) = i32::try_from(p) else { return Ok(None) };
+        begin[8 - r + a] = v;
+    }
+    let oshape = b.plan.slot(ys).2.to_vec();
+    let n: usize = oshape.iter().product();
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(n, max);
+    let mut u = vec![n as u32, row, value.to_bits(), 0];
+    u.extend(dims8(&oshape, 1));
+    u.extend(begin.iter().map(|&v| v as u32));
+    u.extend(dims8(&x.1, 1));
+    u.extend(dims8(&strides(&x.1), 0));
+    Ok(Some(vec![b.dispatch(i, Kernel::Pad, &u, &[&x.0, &yb], groups).await?]))
+}
+
+/// Reshape-like steps on float tensors: the output is the input's buffer.
+pub(super) fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    if b.plan.slot(xs).1 != DType::F32 || b.plan.slot(ys).1 != DType::F32 || b.slots[ys].is_some() {
+        return Ok(None);
+    }
+    let Some(buf) = b.slot_buf(i, xs)? else { return Ok(None) };
+    b.slots[ys] = Some(SlotBuf { buf, layout: Layout::F32, staging: None });
+    Ok(Some(Vec::new()))
+}
+
+/// `Transpose` of a float tensor: one strided copy.
+pub(super) async fn transpose(b: &mut Builder<'_>, i: usize, op: &Transpose) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+    let r = x.1.len();
+    let Ok(perm) = op.perm(r) else { return Ok(None) };
+    let oshape: Vec<usize> = perm.iter().map(|&p| x.1[p]).collect();
+    let ist = strides(&x.1);
+    let ss: Vec<i64> = perm.iter().map(|&p| ist[p] as i64).collect();
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), (0, 0)).await?;
+    Ok(d.map(|d| vec![d]))
+}
+
+/// `Concat` of float tensors: one strided copy per input into its part of the output.
+pub(super) async fn concat(b: &mut Builder<'_>, i: usize, op: &Concat) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    let (_, yd, oshape) = b.plan.slot(ys);
+    if yd != DType::F32 {
+        return Ok(None);
+    }
+    let oshape = oshape.to_vec();
+    let r = oshape.len() as i64;
+    let axis = op.axis();
+    let axis = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&axis) {
+        return Ok(None);
+    }
+    let axis = axis as usize;
+    let mut ops = Vec::new();
+    for inp in step.inputs.clone() {
+        let Some(x) = operand(b, i, inp)? else { return Ok(None) };
+        ops.push(x);
+    }
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let ost = strides(&oshape);
+    let mut off = 0;
+    let mut ds = Vec::new();
+    for (buf, shape) in &ops {
+        if shape.len() != oshape.len() {
+            return Ok(None);
+        }
+        if shape.iter().product::<usize>() > 0 {
+            let ss: Vec<i64> = strides(shape).iter().map(|&v| v as i64).collect();
+            match copy_dispatch(b, i, buf, &yb, shape, &ss, &ost, (0, off * ost[axis])).await? {
+                Some(d) => ds.push(d),
+                None => return Ok(None),
+            }
+        }
+        off += shape[axis];
+    }
+    Ok(Some(ds))
+}
