@@ -7,7 +7,7 @@
 
 struct B {
     n: u32,        // output elements
-    op: u32,       // 0 add, 1 sub, 2 mul, 3 clip (a only; lo/hi below, absent bounds ±inf), 4 div
+    op: u32,       // a BINARY_* code (BinaryCode; clip: a only, lo/hi below, absent bounds ±inf)
     row: u32,      // invocations per dispatch row (2-D dispatch of large tensors)
     has_lo: u32,
     has_hi: u32,
@@ -43,16 +43,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = a[ia];
     var y: f32;
     switch u.op {
-        case 0u: {
+        case BINARY_ADD: {
             y = x + b[ib];
         }
-        case 1u: {
+        case BINARY_SUB: {
             y = x - b[ib];
         }
-        case 2u: {
+        case BINARY_MUL: {
             y = x * b[ib];
         }
-        case 4u: {
+        case BINARY_DIV: {
             y = x / b[ib];
         }
         default: {

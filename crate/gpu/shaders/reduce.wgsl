@@ -9,7 +9,7 @@ struct S {
     row: u32,      // invocations per dispatch row
     len: u32,
     inner: u32,
-    op: u32,       // 0 Softmax (out has the input's shape), 1 average, 2 max (out has one value per row)
+    op: u32,       // a REDUCE_* code (ReduceCode): Softmax (out has the input's shape), average or max (one value per row)
     _p0: u32,
     _p1: u32,
     _p2: u32,
@@ -30,11 +30,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k: u32 = 1u; k < u.len; k = k + 1u) {
         m = max(m, x[base + k * u.inner]);
     }
-    if (u.op == 2u) {
+    if (u.op == REDUCE_MAX) {
         out[r] = m;
         return;
     }
-    if (u.op == 1u) {
+    if (u.op == REDUCE_AVERAGE) {
         var s = 0.0;
         for (var k: u32 = 0u; k < u.len; k = k + 1u) {
             s = s + x[base + k * u.inner];

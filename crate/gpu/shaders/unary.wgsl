@@ -1,12 +1,13 @@
 // Float32 element-wise functions of one tensor: Sigmoid (the CPU's overflow-free form), Tanh,
-// Exp, HardSigmoid, HardSwish, LeakyRelu, Elu, Neg, Abs, Sqrt. Neg, Abs and LeakyRelu are exact;
-// the others use the GPU's exp/tanh/sqrt and division, so they agree with the CPU to a few ULP
+// Exp, HardSigmoid, HardSwish, LeakyRelu, Elu, Neg, Abs, Sqrt, Softplus, Erf (the CPU's
+// Abramowitz & Stegun 7.1.26, here in f32). Neg, Abs and LeakyRelu are exact; the others use the
+// GPU's exp/tanh/sqrt/log and division, so they agree with the CPU to a few ULP
 // (the executor keeps those on the CPU in models with 8-bit tensors, where a code must not move).
 
 struct U {
     n: u32,        // elements
     row: u32,      // invocations per dispatch row
-    op: u32,       // 0 Sigmoid, 1 Tanh, 2 Exp, 3 HardSigmoid, 4 HardSwish, 5 LeakyRelu, 6 Elu, 7 Neg, 8 Abs, 9 Sqrt
+    op: u32,       // a UNARY_* code (UnaryCode)
     _pad: u32,
     alpha: f32,
     beta: f32,
@@ -26,6 +27,13 @@ fn sigmoid(v: f32) -> f32 {
     return e / (1.0 + e);
 }
 
+fn erf(v: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(v));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let y = 1.0 - poly * exp(-v * v);
+    return select(y, -y, v < 0.0);
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.y * u.row + gid.x;
@@ -35,35 +43,45 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let v = x[i];
     var y: f32;
     switch u.op {
-        case 0u: {
+        case UNARY_SIGMOID: {
             y = sigmoid(v);
         }
-        case 1u: {
+        case UNARY_TANH: {
             y = tanh(v);
         }
-        case 2u: {
+        case UNARY_EXP: {
             y = exp(v);
         }
-        case 3u: {
+        case UNARY_HARDSIGMOID: {
             y = clamp(u.alpha * v + u.beta, 0.0, 1.0);
         }
-        case 4u: {
+        case UNARY_HARDSWISH: {
             y = v * clamp(v / 6.0 + 0.5, 0.0, 1.0);
         }
-        case 5u: {
+        case UNARY_LEAKYRELU: {
             y = select(v, u.alpha * v, v < 0.0);
         }
-        case 6u: {
+        case UNARY_ELU: {
             y = select(v, u.alpha * (exp(v) - 1.0), v < 0.0);
         }
-        case 7u: {
+        case UNARY_NEG: {
             y = -v;
         }
-        case 8u: {
+        case UNARY_ABS: {
             y = abs(v);
         }
-        default: {
+        case UNARY_SQRT: {
             y = sqrt(v);
+        }
+        case UNARY_SOFTPLUS: {
+            // ln(1 + eˣ) without overflow, as on the CPU.
+            y = max(v, 0.0) + log(1.0 + exp(-abs(v)));
+        }
+        case UNARY_ERF: {
+            y = erf(v);
+        }
+        default: {
+            y = v;
         }
     }
     out[i] = y;

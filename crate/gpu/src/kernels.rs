@@ -1,6 +1,75 @@
 //! The WGSL kernels, from one table: each [`Kernel`] with its file and the preludes put in
 //! front of it. Pipeline creation, the naga validation test and the list of shader files are
-//! all made from this table, so adding a kernel is one line here plus its `.wgsl`.
+//! all made from this table, so adding a kernel is one line here plus its `.wgsl`. The op codes
+//! a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums written
+//! into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number exists once.
+
+use std::borrow::Cow;
+
+macro_rules! codes {
+    ($(#[doc = $doc:literal])* $name:ident, $prefix:literal { $($(#[doc = $vdoc:literal])* $v:ident = $n:literal,)* }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum $name {
+            $($(#[doc = $vdoc])* $v = $n,)*
+        }
+
+        impl $name {
+            /// Every code.
+            pub const ALL: &'static [$name] = &[$($name::$v),*];
+
+            /// The codes as WGSL constants, `PREFIX_NAME` in capitals.
+            pub fn wgsl() -> String {
+                let mut s = String::new();
+                $(s.push_str(&format!("const {}_{}: u32 = {}u;\n", $prefix, stringify!($v).to_uppercase(), $n));)*
+                s
+            }
+        }
+    };
+}
+
+codes! {
+    /// `unary.wgsl`'s float functions.
+    UnaryCode, "UNARY" {
+        Sigmoid = 0,
+        Tanh = 1,
+        Exp = 2,
+        HardSigmoid = 3,
+        HardSwish = 4,
+        LeakyRelu = 5,
+        Elu = 6,
+        Neg = 7,
+        Abs = 8,
+        Sqrt = 9,
+        Softplus = 10,
+        Erf = 11,
+    }
+}
+
+codes! {
+    /// `binary.wgsl`'s operations.
+    BinaryCode, "BINARY" {
+        Add = 0,
+        Sub = 1,
+        Mul = 2,
+        /// Input `a` clamped to the uniform's optional bounds.
+        Clip = 3,
+        Div = 4,
+    }
+}
+
+codes! {
+    /// `reduce.wgsl`'s row reductions.
+    ReduceCode, "REDUCE" {
+        /// Softmax of each row (the output has the input's shape).
+        Softmax = 0,
+        /// The mean of each row (one value per row).
+        Average = 1,
+        /// The maximum of each row.
+        Max = 2,
+    }
+}
 
 /// Shared WGSL put in front of kernels that need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,15 +79,24 @@ pub enum Prelude {
     Dot4,
     /// The requantization epilogue shared by the quantized convolutions.
     Requant,
+    /// [`UnaryCode`] as constants.
+    UnaryCodes,
+    /// [`BinaryCode`] as constants.
+    BinaryCodes,
+    /// [`ReduceCode`] as constants.
+    ReduceCodes,
 }
 
 impl Prelude {
     /// The prelude's WGSL (`packed`: the `dot4I8Packed` variant of [`Prelude::Dot4`]).
-    pub fn source(self, packed: bool) -> &'static str {
+    pub fn source(self, packed: bool) -> Cow<'static, str> {
         match (self, packed) {
-            (Prelude::Dot4, true) => include_str!("../shaders/dot4_packed.wgsl"),
-            (Prelude::Dot4, false) => include_str!("../shaders/dot4_unpacked.wgsl"),
-            (Prelude::Requant, _) => include_str!("../shaders/requant.wgsl"),
+            (Prelude::Dot4, true) => include_str!("../shaders/dot4_packed.wgsl").into(),
+            (Prelude::Dot4, false) => include_str!("../shaders/dot4_unpacked.wgsl").into(),
+            (Prelude::Requant, _) => include_str!("../shaders/requant.wgsl").into(),
+            (Prelude::UnaryCodes, _) => UnaryCode::wgsl().into(),
+            (Prelude::BinaryCodes, _) => BinaryCode::wgsl().into(),
+            (Prelude::ReduceCodes, _) => ReduceCode::wgsl().into(),
         }
     }
 
@@ -80,7 +158,7 @@ kernels! {
     /// `DequantizeLinear`, per tensor, from packed 8-bit.
     Dequantize => "dequantize.wgsl" + Dot4,
     /// Broadcasting binary arithmetic and clip.
-    Binary => "binary.wgsl",
+    Binary => "binary.wgsl" + BinaryCodes,
     /// Strided copies (transpose, slice, split, concat).
     Copy => "copy.wgsl",
     /// Constant-mode pad.
@@ -90,11 +168,11 @@ kernels! {
     /// RGBA pixels to the model's input tensor.
     Preprocess => "preprocess.wgsl",
     /// Float functions of one tensor.
-    Unary => "unary.wgsl",
+    Unary => "unary.wgsl" + UnaryCodes,
     /// Resampling of one axis by taps.
     Resample => "resample.wgsl",
     /// Softmax and the global pools, per row.
-    Reduce => "reduce.wgsl",
+    Reduce => "reduce.wgsl" + ReduceCodes,
     /// 256-entry lookup tables on packed 8-bit tensors.
     Lookup => "lookup.wgsl",
 }
@@ -103,7 +181,7 @@ kernels! {
 pub fn kernel_source(kernel: Kernel, packed: bool) -> String {
     let mut s = String::new();
     for p in kernel.preludes() {
-        s.push_str(p.source(packed));
+        s.push_str(&p.source(packed));
         s.push('\n');
     }
     s.push_str(kernel.body());

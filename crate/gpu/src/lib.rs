@@ -34,7 +34,7 @@ pub use exec::{GpuPlan, Placement};
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
-pub use kernels::{kernel_source, shader_files, Kernel, Prelude};
+pub use kernels::{kernel_source, shader_files, BinaryCode, Kernel, Prelude, ReduceCode, UnaryCode};
 pub use qgemm::QGemm;
 
 /// What can go wrong, each with what to do about it.

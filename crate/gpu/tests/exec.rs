@@ -729,6 +729,8 @@ fn float_functions_split_and_slice_match_the_cpu() {
         ("Neg", vec![]),
         ("Abs", vec![]),
         ("Sqrt", vec![]),
+        ("Softplus", vec![]),
+        ("Erf", vec![]),
     ];
     let mut nodes = Vec::new();
     let parts: Vec<String> = (0..funcs.len()).map(|k| format!("p{k}")).collect();
@@ -995,6 +997,8 @@ fn softmax_and_global_pools_match_the_cpu() {
         let graph = Graph {
             nodes: vec![
                 node("sm", "Softmax", "x", "s", Attrs([("axis".to_string(), Attr::Int(-1))].into())),
+                // Another axis: rows of `len` elements `inner` apart.
+                node("sm1", "Softmax", "x", "s1", Attrs([("axis".to_string(), Attr::Int(1))].into())),
                 node("gap", "GlobalAveragePool", "x", "a", Attrs::default()),
                 node("gmp", "GlobalMaxPool", "x", "m", Attrs::default()),
             ],
@@ -1004,7 +1008,7 @@ fn softmax_and_global_pools_match_the_cpu() {
                 elem_type: 1,
                 shape: xshape.iter().map(|&d| Some(d)).collect(),
             }],
-            outputs: ["s", "a", "m"]
+            outputs: ["s", "a", "m", "s1"]
                 .iter()
                 .map(|n| ValueInfo { name: n.to_string(), elem_type: 1, shape: vec![] })
                 .collect(),
@@ -1023,6 +1027,7 @@ fn softmax_and_global_pools_match_the_cpu() {
         assert!(rel_diff(&got[0], &want[0]) <= 1e-6, "case {case} softmax: {}", rel_diff(&got[0], &want[0]));
         assert!(rel_diff(&got[1], &want[1]) <= 1e-5, "case {case} average: {}", rel_diff(&got[1], &want[1]));
         assert_eq!(differ(&got[2], &want[2]), 0, "case {case} max");
+        assert!(rel_diff(&got[3], &want[3]) <= 1e-6, "case {case} softmax axis 1: {}", rel_diff(&got[3], &want[3]));
     }
 }
 

@@ -5,40 +5,12 @@
 use super::super::layout::Layout;
 use super::super::Dispatch;
 use super::{dims8, grid_1d, operand, strides, Builder, Built};
-use crate::{GpuError, Kernel};
+use crate::{BinaryCode, GpuError, Kernel, UnaryCode};
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::math::binary::{Binary, BinaryOp};
 use qplay_core::ops::math::clip::Clip;
 use qplay_core::ops::math::unary::{Unary, UnaryFn};
 use qplay_core::ops::nn::batchnorm::BatchNorm;
-
-/// `binary.wgsl`'s operations (its `op` uniform).
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-enum BinaryCode {
-    Add = 0,
-    Sub = 1,
-    Mul = 2,
-    /// Input `a` clamped to the uniform's optional bounds.
-    Clip = 3,
-    Div = 4,
-}
-
-/// `unary.wgsl`'s functions (its `op` uniform).
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-enum UnaryCode {
-    Sigmoid = 0,
-    Tanh = 1,
-    Exp = 2,
-    HardSigmoid = 3,
-    HardSwish = 4,
-    LeakyRelu = 5,
-    Elu = 6,
-    Neg = 7,
-    Abs = 8,
-    Sqrt = 9,
-}
 
 /// Float `Add`, `Sub`, `Mul` (and `Div` in plans without 8-bit tensors) with broadcasting.
 pub(super) async fn binary(b: &mut Builder<'_>, i: usize, op: &Binary) -> Result<Built, GpuError> {
@@ -110,6 +82,8 @@ pub(super) async fn unary(b: &mut Builder<'_>, i: usize, op: &Unary) -> Result<B
         UnaryFn::HardSwish => rounded(UnaryCode::HardSwish, 0.0, 0.0),
         UnaryFn::Elu { alpha } => rounded(UnaryCode::Elu, alpha, 0.0),
         UnaryFn::Sqrt => rounded(UnaryCode::Sqrt, 0.0, 0.0),
+        UnaryFn::Softplus => rounded(UnaryCode::Softplus, 0.0, 0.0),
+        UnaryFn::Erf => rounded(UnaryCode::Erf, 0.0, 0.0),
         _ => None,
     };
     let Some((op, alpha, beta)) = code else { return Ok(None) };

@@ -2,7 +2,7 @@
 //! and the global pools (`reduce.wgsl`, one invocation per row).
 
 use super::{grid_1d, operand, Builder, Built};
-use crate::{GpuError, Kernel};
+use crate::{GpuError, Kernel, ReduceCode};
 use qplay_core::model::DType;
 use qplay_core::ops::nn::global_pool::GlobalPool;
 use qplay_core::ops::nn::maxpool::MaxPool;
@@ -62,18 +62,6 @@ pub(super) async fn global_pool(b: &mut Builder<'_>, i: usize, op: &GlobalPool) 
     }
     let code = if op.is_max() { ReduceCode::Max } else { ReduceCode::Average };
     reduce(b, i, x.0, code, (x.1[0] * x.1[1], x.1[2..].iter().product(), 1)).await
-}
-
-/// `reduce.wgsl`'s operations (its `op` uniform).
-#[derive(Debug, Clone, Copy)]
-#[repr(u32)]
-enum ReduceCode {
-    /// Softmax of each row (the output has the input's shape).
-    Softmax = 0,
-    /// The mean of each row (one value per row).
-    Average = 1,
-    /// The maximum of each row.
-    Max = 2,
 }
 
 /// One `reduce.wgsl` dispatch over the input seen as `[outer, len, inner]`: a row of `len`
