@@ -1,112 +1,130 @@
 //! `qplay`: the quantization playground's command-line tool.
+//!
+//! The arguments are parsed by clap from the `Args` struct of each command module; `qplay help`,
+//! `qplay COMMAND --help`, the usage line of every error and the shell completions are made
+//! from the same definitions, so they cannot disagree with the parser.
 
-mod args;
+mod choice;
 mod cmd;
 
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// One subcommand: its name, usage line (each command module's `USAGE`, the one the error
-/// messages print), what it does, and its entry point. `qplay help` and `qplay CMD --help` are
-/// made from this table, so they cannot disagree with the parsers.
-struct Command {
-    name: &'static str,
-    usage: &'static str,
-    about: &'static str,
-    run: fn(&[String]) -> Result<(), String>,
+/// qplay — quantization playground (float32 → int8)
+#[derive(Parser, Debug)]
+#[command(
+    name = "qplay",
+    version,
+    arg_required_else_help = true,
+    // An option given twice: the last one counts (as `--key value` parsers usually do).
+    args_override_self = true,
+    after_help = "qplay COMMAND --help: that command's options. Documentation: docs/cli.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-const COMMANDS: [Command; 7] = [
-    Command {
-        name: "explain",
-        usage: cmd::explain::USAGE,
-        about: "Δ, Z, q, x̂ and the error for one value, with every step of the computation.",
-        run: cmd::explain::run,
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Δ, Z, q, x̂ and the error for one value, with every step of the computation.
+    Explain(cmd::explain::Args),
+    /// Inputs/outputs with shapes, op histogram, parameters, unsupported ops.
+    Inspect(cmd::inspect::Args),
+    /// Run the model on a tensor; writes DIR/<k>.npy per graph output and DIR/outputs.json.
+    Infer(cmd::infer::Args),
+    /// Detections in original image pixels.
+    #[command(long_about = "Detections in original image pixels. The profile defaults to MODEL.json beside the\n\
+        model, else it is inferred (from the file's metadata, then the output shapes; the pixel scaling\n\
+        probed on the image) and the assumptions are printed. --gpu runs the model on the GPU (Vulkan).")]
+    Detect(cmd::detect::Args),
+    /// Post-training quantization to a QDQ ONNX model (int8 weights, per channel by default).
+    #[command(long_about = "Post-training quantization to a QDQ ONNX model (int8 weights, per channel by default).\n\
+        The recipe is chosen per model on held-out calibration inputs (--recipe auto, the default unless\n\
+        --method, --equalize or --bias-correction options are given). DIR holds images (pre-processed with\n\
+        the model's profile) or .npy input tensors (used as they are). --keep-16bit (and --auto-mixed K\n\
+        --mixed-16bit) quantize the named (the K most sensitive) layers' input activations to 16 bits, a\n\
+        step between int8 and FP32.")]
+    Quantize(cmd::quantize::Args),
+    /// Detection agreement (mAP@0.5 of INT8 with FP32 as ground truth), latency and size.
+    Compare(cmd::compare::Args),
+    /// Median latency of one inference on the native CPU (1 thread), and the GPU with --gpu.
+    Bench(cmd::bench::Args),
+    /// Print a shell completion script.
+    #[command(long_about = "Print a shell completion script, e.g.\n  \
+        qplay completions bash > ~/.local/share/bash-completion/completions/qplay\n  \
+        qplay completions zsh > ~/.zfunc/_qplay   (with fpath+=~/.zfunc in ~/.zshrc)\n  \
+        qplay completions fish > ~/.config/fish/completions/qplay.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
-    Command {
-        name: "inspect",
-        usage: cmd::inspect::USAGE,
-        about: "inputs/outputs with shapes, op histogram, parameters, unsupported ops.",
-        run: cmd::inspect::run,
-    },
-    Command {
-        name: "infer",
-        usage: cmd::infer::USAGE,
-        about: "run the model on a tensor; writes DIR/<k>.npy per graph output and DIR/outputs.json.",
-        run: cmd::infer::run,
-    },
-    Command {
-        name: "detect",
-        usage: cmd::detect::USAGE,
-        about: "detections in original image pixels. The profile defaults to MODEL.json beside the model, else it is \
-                inferred (from the file's metadata, then the output shapes; the pixel scaling probed on the image) and \
-                the assumptions are printed. --gpu runs the model on the GPU (Vulkan).",
-        run: cmd::detect::run,
-    },
-    Command {
-        name: "quantize",
-        usage: cmd::quantize::USAGE,
-        about: "post-training quantization to a QDQ ONNX model (int8 weights, per channel by default). The recipe is \
-                chosen per model on held-out calibration inputs (--recipe auto, the default unless --method, \
-                --equalize or --bias-correction options are given). DIR holds images (pre-processed with the model's \
-                profile) or .npy input tensors. --keep-16bit (and --auto-mixed K --mixed-16bit) quantize the named \
-                (the K most sensitive) layers' input activations to 16 bits, a step between int8 and FP32.",
-        run: cmd::quantize::run,
-    },
-    Command {
-        name: "compare",
-        usage: cmd::compare::USAGE,
-        about: "detection agreement (mAP@0.5 of INT8 with FP32 as ground truth), latency and size.",
-        run: cmd::compare::run,
-    },
-    Command {
-        name: "bench",
-        usage: cmd::bench::USAGE,
-        about: "median latency of one inference on the native CPU (1 thread), or the GPU with --gpu.",
-        run: cmd::bench::run,
-    },
-];
+}
 
-/// `qplay help`: every command's usage and what it does.
-fn help() -> String {
-    let mut s = String::from("qplay — quantization playground (float32 → int8)\n\nUsage:\n");
-    for c in &COMMANDS {
-        s.push_str(&format!("  {}\n      {}\n\n", c.usage, c.about));
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Explain(_) => "explain",
+            Command::Inspect(_) => "inspect",
+            Command::Infer(_) => "infer",
+            Command::Detect(_) => "detect",
+            Command::Quantize(_) => "quantize",
+            Command::Compare(_) => "compare",
+            Command::Bench(_) => "bench",
+            Command::Completions { .. } => "completions",
+        }
     }
-    s.push_str("  qplay help            this text; qplay COMMAND --help: that command's\n");
-    s.push_str("  qplay --version       the version\n");
-    s
+
+    fn run(self) -> Result<(), String> {
+        match self {
+            Command::Explain(a) => cmd::explain::run(a),
+            Command::Inspect(a) => cmd::inspect::run(a),
+            Command::Infer(a) => cmd::infer::run(a),
+            Command::Detect(a) => cmd::detect::run(a),
+            Command::Quantize(a) => cmd::quantize::run(a),
+            Command::Compare(a) => cmd::compare::run(a),
+            Command::Bench(a) => cmd::bench::run(a),
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "qplay", &mut std::io::stdout());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A subcommand's usage line, as clap prints it with its own errors.
+fn usage(name: &str) -> String {
+    let mut cli = Cli::command();
+    cli.build();
+    cli.find_subcommand_mut(name).map(|c| c.render_usage().to_string()).unwrap_or_default()
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let Some((cmd, rest)) = argv.split_first() else {
-        eprint!("{}", help());
-        return ExitCode::from(2);
-    };
-    match cmd.as_str() {
-        "help" | "--help" | "-h" => {
-            print!("{}", help());
-            return ExitCode::SUCCESS;
-        }
-        "--version" | "-V" => {
-            println!("qplay {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
-    }
-    let Some(c) = COMMANDS.iter().find(|c| c.name == cmd) else {
-        eprintln!("qplay: unknown command {cmd:?}\n\n{}", help());
-        return ExitCode::from(2);
-    };
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: {}\n\n{}", c.usage, c.about);
-        return ExitCode::SUCCESS;
-    }
-    match (c.run)(rest) {
+    // Usage errors (unknown option, bad or missing value, …) print clap's message, the usage
+    // line and a pointer to --help, and exit with status 2; --help and --version exit 0.
+    let cli = Cli::parse();
+    let name = cli.command.name();
+    match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qplay {cmd}: error: {e}\nusage: {}\n(qplay {cmd} --help for more)", c.usage);
+            eprintln!(
+                "qplay {name}: error: {e}\n\n{}\n\nFor more information, try 'qplay {name} --help'.",
+                usage(name)
+            );
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks on every command and argument (names, conflicts, defaults).
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

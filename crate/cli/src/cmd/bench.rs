@@ -3,7 +3,7 @@
 //! input, runs interleaved, and its outputs compared with the CPU's.
 
 use super::common::{detector, median, read};
-use crate::args::Args;
+use crate::choice;
 use qplay_core::detect::pipeline::input_shape;
 use qplay_core::model::{load_onnx, Plan, Tensor};
 use qplay_core::ops::Registry;
@@ -11,19 +11,34 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay bench MODEL.onnx [--iters 20] [--warmup 3] [--gpu] [--json]";
+/// `qplay bench`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The ONNX model.
+    #[arg(value_name = "MODEL.onnx")]
+    model: String,
+    /// Timed runs (at least 1).
+    #[arg(long, value_name = "N", default_value = "20", value_parser = choice::at_least_one)]
+    iters: usize,
+    /// Untimed runs first.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    warmup: usize,
+    /// Profile giving the input shape (default: MODEL.json beside the model).
+    #[arg(long, value_name = "p.json")]
+    profile: Option<String>,
+    /// Also time the GPU executor (Vulkan), interleaved; compare its outputs.
+    #[arg(long)]
+    gpu: bool,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &["iters", "warmup", "profile"], &["json", "gpu"])?;
-    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
-    let iters: usize = a.opt("iters")?.unwrap_or(20);
-    let warmup: usize = a.opt("warmup")?.unwrap_or(3);
-    if iters == 0 {
-        return Err("--iters must be at least 1".into());
-    }
+pub fn run(a: Args) -> Result<(), String> {
+    let (model, iters, warmup) = (&a.model, a.iters, a.warmup);
     // The input shape comes from the detector profile when there is one, else from the model.
     let path = Path::new(model);
-    let (name, shape) = match detector(path, a.get("profile")) {
+    let (name, shape) = match detector(path, a.profile.as_deref()) {
         Ok((d, _)) => (d.profile().input.clone(), input_shape(d.profile())),
         Err(_) => {
             let g = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
@@ -47,7 +62,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let x = Tensor::f32(shape.clone(), (0..n).map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0).collect())
         .map_err(|e| e.to_string())?;
     let inputs = [(name, x)];
-    let mut gpu = if a.flag("gpu") { Some(GpuBench::new(plan.clone())?) } else { None };
+    let mut gpu = if a.gpu { Some(GpuBench::new(plan.clone())?) } else { None };
     for _ in 0..warmup {
         plan.run(&inputs).map_err(|e| e.to_string())?;
         if let Some(g) = gpu.as_mut() {
@@ -72,7 +87,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         Some(g) => Some(g.report(&plan, &inputs, &gpu_times)?),
         None => None,
     };
-    if a.flag("json") {
+    if a.json {
         let mut j =
             serde_json::json!({ "model": model, "shape": shape, "iters": iters, "median_ms": med, "min_ms": min });
         if let Some(r) = &gpu_report {

@@ -2,23 +2,38 @@
 //! INT8 detections with the FP32 ones as ground truth), latency and size.
 
 use super::common::{median, profile_for, read, read_image};
-use crate::args::Args;
 use qplay_core::detect::{agreement::map_at, Detector};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay compare FP32.onnx INT8.onnx --images DIR [--profile p.json] [--json]";
+/// `qplay compare`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The FP32 model: its detections are the ground truth.
+    #[arg(value_name = "FP32.onnx")]
+    fp32: String,
+    /// The INT8 model measured against it.
+    #[arg(value_name = "INT8.onnx")]
+    int8: String,
+    /// Folder of .png/.jpg images.
+    #[arg(long, value_name = "DIR")]
+    images: String,
+    /// Profile for both models (default: FP32.json beside FP32.onnx, else inferred).
+    #[arg(long, value_name = "p.json")]
+    profile: Option<String>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &["images", "profile"], &["json"])?;
-    let [fp, q] = a.positional.as_slice() else { return Err("give the FP32 model and the INT8 model".into()) };
-    let dir: String = a.req("images")?;
-    let (profile, source) = profile_for(Path::new(fp), a.get("profile"))?;
+pub fn run(a: Args) -> Result<(), String> {
+    let (fp, q, dir) = (&a.fp32, &a.int8, &a.images);
+    let (profile, source) = profile_for(Path::new(fp), a.profile.as_deref())?;
     let (fb, qb) = (read(Path::new(fp))?, read(Path::new(q))?);
     let mut dfp = Detector::new(&fb, profile.clone()).map_err(|e| format!("{fp}: {e}"))?;
     let prof = dfp.profile().clone();
     let mut dq = Detector::new(&qb, Some(prof)).map_err(|e| format!("{q}: {e}"))?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read --images {dir}: {e}"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -56,7 +71,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         "size_ratio": qb.len() as f64 / fb.len() as f64,
         "latency_ratio": mq / mf,
     });
-    if a.flag("json") {
+    if a.json {
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     } else {
         println!("{} images, {} FP32 detections as ground truth", files.len(), v["reference_detections"]);

@@ -3,19 +3,43 @@
 //! decoding on the CPU as always.
 
 use super::common::{detector, read_image};
-use crate::args::Args;
 use qplay_core::detect::Detection;
 use std::path::Path;
 use std::time::Instant;
 
-pub const USAGE: &str =
-    "qplay detect MODEL.onnx IMAGE [--profile p.json] [--score T] [--iou T] [--json] [--draw out.png] [--gpu]";
+/// `qplay detect`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The ONNX detector.
+    #[arg(value_name = "MODEL.onnx")]
+    model: String,
+    /// A PNG or JPEG image.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// Detector profile (default: MODEL.json beside the model, else inferred).
+    #[arg(long, value_name = "p.json")]
+    profile: Option<String>,
+    /// Score threshold, 0 to 1 (default: the profile's).
+    #[arg(long, value_name = "T")]
+    score: Option<f32>,
+    /// IoU threshold of the NMS, 0 to 1 (default: the profile's).
+    #[arg(long, value_name = "T")]
+    iou: Option<f32>,
+    /// Print JSON: detections, timings_ms, assumed, …
+    #[arg(long)]
+    json: bool,
+    /// Save the image with the boxes drawn (.png or .jpg).
+    #[arg(long, value_name = "out.png")]
+    draw: Option<String>,
+    /// Pre-process and run on the GPU (Vulkan); decoding stays on the CPU.
+    #[arg(long)]
+    gpu: bool,
+}
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &["profile", "draw", "score", "iou"], &["json", "gpu"])?;
-    let [model, image] = a.positional.as_slice() else { return Err("give a model file and an image file".into()) };
-    let (mut det, source) = detector(Path::new(model), a.get("profile"))?;
-    let (score, iou) = (a.opt::<f32>("score")?, a.opt::<f32>("iou")?);
+pub fn run(a: Args) -> Result<(), String> {
+    let (model, image) = (&a.model, &a.image);
+    let (mut det, source) = detector(Path::new(model), a.profile.as_deref())?;
+    let (score, iou) = (a.score, a.iou);
     if score.is_some() || iou.is_some() {
         let p = det.profile().clone();
         det.set_thresholds(score.unwrap_or(p.score_threshold), iou.unwrap_or(p.iou_threshold));
@@ -24,7 +48,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     // An inferred profile's pixel scaling is a guess: try the common ones on this photo.
     det.probe_pixel_scaling(w, h, &rgba).map_err(|e| e.to_string())?;
     let mut backend = "cpu".to_string();
-    let (t0, t1, t2, out, tf) = if a.flag("gpu") {
+    let (t0, t1, t2, out, tf) = if a.gpu {
         let gpu = qplay_gpu::Gpu::new_blocking().map_err(|e| e.to_string())?;
         let mut gp = qplay_gpu::GpuPlan::new_blocking(&gpu, det.shared_plan()).map_err(|e| e.to_string())?;
         backend = format!("gpu ({}; {})", gpu.adapter(), gp.summary());
@@ -51,7 +75,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let dets = det.decode(&out, &tf).map_err(|e| e.to_string())?;
     let t3 = Instant::now();
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-    if a.flag("json") {
+    if a.json {
         let v = serde_json::json!({
             "detections": dets.iter().map(|d| serde_json::json!({
                 "class": d.class, "label": d.label, "score": d.score, "box": d.bbox,
@@ -66,7 +90,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     } else {
         println!("{model} on {image} ({w}×{h}), profile: {source}");
-        if a.flag("gpu") {
+        if a.gpu {
             println!("  on the {backend}; pre-processing on the GPU is inside inference");
         }
         for s in det.assumed() {
@@ -84,7 +108,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             ms(t2, t3)
         );
     }
-    if let Some(p) = a.get("draw") {
+    if let Some(p) = &a.draw {
         draw(Path::new(image), &dets, Path::new(p))?;
     }
     Ok(())

@@ -1,35 +1,59 @@
 //! `qplay explain`: one value through quantization and back, step by step.
 
-use crate::args::Args;
+use crate::choice;
 use qplay_core::quant::{explain, ExplainRequest};
 
-pub const USAGE: &str = "qplay explain --min A --max B [--bits 8] [--signed|--unsigned] --value X \
-[--symmetric] [--restricted] [--scale-decimals N] [--json]";
+/// `qplay explain`'s options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Low end of the float range.
+    #[arg(long, value_name = "A", allow_hyphen_values = true)]
+    min: f64,
+    /// High end of the float range.
+    #[arg(long, value_name = "B", allow_hyphen_values = true)]
+    max: f64,
+    /// Bit width of the codes.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = choice::bits())]
+    bits: u8,
+    /// Signed codes (int8: −128..127); the default.
+    #[arg(long, conflicts_with = "unsigned")]
+    signed: bool,
+    /// Unsigned codes (uint8: 0..255).
+    #[arg(long)]
+    unsigned: bool,
+    /// The value to send through q and back.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    value: f64,
+    /// Symmetric range: ±max|x|, Z = 0 for signed codes.
+    #[arg(long, conflicts_with = "asymmetric")]
+    symmetric: bool,
+    /// Asymmetric range (the default): [min, max] as given.
+    #[arg(long)]
+    asymmetric: bool,
+    /// Symmetric restricted range (−127..127 for int8).
+    #[arg(long)]
+    restricted: bool,
+    /// Round Δ to N decimals (0 to 12) first, as done by hand.
+    #[arg(long, value_name = "N")]
+    scale_decimals: Option<u32>,
+    /// Print JSON (scale, zero_point, q, dequantized, error, the steps).
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(
-        argv,
-        &["min", "max", "bits", "value", "scale-decimals"],
-        &["signed", "unsigned", "symmetric", "asymmetric", "restricted", "json"],
-    )?;
-    if let Some(p) = a.positional.first() {
-        return Err(format!("unexpected argument {p:?}"));
-    }
-    if a.flag("signed") && a.flag("unsigned") {
-        return Err("--signed and --unsigned exclude each other".into());
-    }
+pub fn run(a: Args) -> Result<(), String> {
     let req = ExplainRequest {
-        min: a.req("min")?,
-        max: a.req("max")?,
-        bits: a.opt("bits")?.unwrap_or(8),
-        signed: !a.flag("unsigned"),
-        symmetric: a.flag("symmetric"),
-        restricted: a.flag("restricted"),
-        value: a.req("value")?,
-        scale_decimals: a.opt("scale-decimals")?,
+        min: a.min,
+        max: a.max,
+        bits: a.bits,
+        signed: a.signed || !a.unsigned,
+        symmetric: a.symmetric && !a.asymmetric,
+        restricted: a.restricted,
+        value: a.value,
+        scale_decimals: a.scale_decimals,
     };
     let e = explain(&req).map_err(|e| e.to_string())?;
-    if a.flag("json") {
+    if a.json {
         let v = serde_json::json!({
             "scale": e.scale,
             "scale_exact": e.scale_exact,

@@ -1,25 +1,32 @@
 //! `qplay inspect MODEL [--json]`: inputs, outputs, ops, parameters, unsupported ops.
 
 use super::common::read;
-use crate::args::Args;
 use qplay_core::model::{load_onnx, Summary};
 use qplay_core::ops::Registry;
 use std::path::Path;
 
-pub const USAGE: &str = "qplay inspect MODEL.onnx [--json]";
+/// `qplay inspect`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The ONNX model.
+    #[arg(value_name = "MODEL.onnx")]
+    model: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 fn dims(s: &[Option<usize>]) -> String {
     let d: Vec<String> = s.iter().map(|d| d.map_or("?".into(), |v| v.to_string())).collect();
     format!("[{}]", d.join(", "))
 }
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(argv, &[], &["json"])?;
-    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
+pub fn run(a: Args) -> Result<(), String> {
+    let model = &a.model;
     let path = Path::new(model);
     let graph = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
     let s = Summary::of(&graph, &Registry::new());
-    if a.flag("json") {
+    if a.json {
         println!("{}", serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?);
         return Ok(());
     }

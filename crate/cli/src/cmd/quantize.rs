@@ -1,7 +1,7 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
 use super::common::{profile_for, read, read_image};
-use crate::args::Args;
+use crate::choice;
 use qplay_core::detect::{auto::infer_profile_for, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Tensor};
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
@@ -9,69 +9,115 @@ use qplay_core::quant::{Calibration, QType};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const USAGE: &str = "qplay quantize MODEL.onnx --calib DIR [--recipe auto|fixed] [--method percentile|minmax|ema|entropy|mse] \
-[--per-tensor] [--int8-activations] [--equalize|--no-equalize] [--bias-correction|--no-bias-correction] [--keep-fp32 NODE,NODE] [--keep-16bit NODE,NODE] [--auto-mixed K [--mixed-16bit]] [--profile p.json] -o OUT.onnx [--report r.json]";
+/// How the recipe (observer, equalization, bias correction) is set.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Recipe {
+    /// Chosen by measurement on held-out calibration inputs (every third one).
+    Auto,
+    /// The defaults (MSE, equalization and bias correction on) with the options given.
+    Fixed,
+}
 
-pub fn run(argv: &[String]) -> Result<(), String> {
-    let a = Args::parse(
-        argv,
-        &["calib", "recipe", "method", "keep-fp32", "keep-16bit", "auto-mixed", "profile", "o", "out", "report"],
-        &[
-            "per-tensor",
-            "int8-activations",
-            "equalize",
-            "no-equalize",
-            "bias-correction",
-            "no-bias-correction",
-            "mixed-16bit",
-        ],
-    )?;
+/// `qplay quantize`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The FP32 ONNX model (one input).
+    #[arg(value_name = "MODEL.onnx")]
+    model: String,
+    /// Folder of calibration images (.png, .jpg) or .npy input tensors.
+    #[arg(long, value_name = "DIR")]
+    calib: String,
+    /// The quantized QDQ model to write.
+    #[arg(short = 'o', long = "out", value_name = "OUT.onnx")]
+    out: String,
+    /// Default auto, or fixed if --method or --[no-]equalize/bias-correction is given.
+    #[arg(long, value_enum, value_name = "RECIPE")]
+    recipe: Option<Recipe>,
+    /// Activation observer (fixes the recipe; default mse).
+    #[arg(long, value_name = "METHOD", value_parser = choice::method())]
+    method: Option<Calibration>,
+    /// Weights per tensor rather than per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Activations as int8 rather than uint8.
+    #[arg(long)]
+    int8_activations: bool,
+    /// Cross-layer equalization on (the fixed recipe's default).
+    #[arg(long, conflicts_with = "no_equalize")]
+    equalize: bool,
+    /// Cross-layer equalization off.
+    #[arg(long)]
+    no_equalize: bool,
+    /// Empirical bias correction on (the fixed recipe's default).
+    #[arg(long, conflicts_with = "no_bias_correction")]
+    bias_correction: bool,
+    /// Bias correction off.
+    #[arg(long)]
+    no_bias_correction: bool,
+    /// Keep these nodes FP32 (comma-separated node names).
+    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
+    keep_fp32: Vec<String>,
+    /// 16-bit input activations for these nodes (comma-separated node names).
+    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
+    keep_16bit: Vec<String>,
+    /// Keep the K most sensitive layers FP32 (16-bit with --mixed-16bit).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    auto_mixed: usize,
+    /// --auto-mixed moves its layers to 16-bit activations rather than FP32.
+    #[arg(long, requires = "auto_mixed")]
+    mixed_16bit: bool,
+    /// Profile for calibration images (default: MODEL.json beside it, else inferred).
+    #[arg(long, value_name = "p.json")]
+    profile: Option<String>,
+    /// Write the quality report (per layer, JSON).
+    #[arg(long, value_name = "r.json")]
+    report: Option<String>,
+}
+
+pub fn run(a: Args) -> Result<(), String> {
     let defaults = PtqOptions::default();
-    let switch = |on: &str, off: &str, default: bool| -> Result<bool, String> {
-        match (a.flag(on), a.flag(off)) {
-            (true, true) => Err(format!("give --{on} or --{off}, not both")),
-            (true, false) => Ok(true),
-            (false, true) => Ok(false),
-            (false, false) => Ok(default),
+    let switch = |on: bool, off: bool, default: bool| {
+        if on {
+            true
+        } else if off {
+            false
+        } else {
+            default
         }
     };
-    let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
-    let out = a.get("o").or(a.get("out")).ok_or("-o OUT.onnx is required")?.to_string();
-    let calib_dir: String = a.req("calib")?;
+    let names = |v: &[String]| v.iter().map(|x| x.trim().to_string()).collect::<Vec<_>>();
+    let (model, out, calib_dir) = (&a.model, &a.out, &a.calib);
     let opts = PtqOptions {
-        method: a
-            .get("method")
-            .map(Calibration::parse)
-            .transpose()
-            .map_err(|e| e.to_string())?
-            .unwrap_or(defaults.method),
-        per_channel: !a.flag("per-tensor"),
-        activation: if a.flag("int8-activations") { QType::INT8 } else { QType::UINT8 },
-        keep_fp32: a.get("keep-fp32").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default(),
-        keep_16bit: a
-            .get("keep-16bit")
-            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
-            .unwrap_or_default(),
-        auto_mixed: a.opt("auto-mixed")?.unwrap_or(0),
-        mixed_16bit: a.flag("mixed-16bit"),
-        equalize: switch("equalize", "no-equalize", defaults.equalize)?,
-        bias_correction: switch("bias-correction", "no-bias-correction", defaults.bias_correction)?,
+        method: a.method.unwrap_or(defaults.method),
+        per_channel: !a.per_tensor,
+        activation: if a.int8_activations { QType::INT8 } else { QType::UINT8 },
+        keep_fp32: names(&a.keep_fp32),
+        keep_16bit: names(&a.keep_16bit),
+        auto_mixed: a.auto_mixed,
+        mixed_16bit: a.mixed_16bit,
+        equalize: switch(a.equalize, a.no_equalize, defaults.equalize),
+        bias_correction: switch(a.bias_correction, a.no_bias_correction, defaults.bias_correction),
     };
     // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
     // user sets any part of it (or says --recipe fixed: the defaults as they are).
-    let recipe_flags = ["method", "equalize", "no-equalize", "bias-correction", "no-bias-correction"];
-    let set: Vec<&str> = recipe_flags.iter().copied().filter(|f| a.get(f).is_some() || a.flag(f)).collect();
-    let auto = match a.get("recipe") {
+    let given = [
+        ("method", a.method.is_some()),
+        ("equalize", a.equalize),
+        ("no-equalize", a.no_equalize),
+        ("bias-correction", a.bias_correction),
+        ("no-bias-correction", a.no_bias_correction),
+    ];
+    let set: Vec<&str> = given.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect();
+    let auto = match a.recipe {
         None => set.is_empty(),
-        Some("auto") if set.is_empty() => true,
-        Some("auto") => {
+        Some(Recipe::Auto) if set.is_empty() => true,
+        Some(Recipe::Auto) => {
             return Err(format!(
                 "--recipe auto chooses the observer, equalization and bias correction itself: drop --{}, or use --recipe fixed",
                 set.join(", --")
             ))
         }
-        Some("fixed") => false,
-        Some(other) => return Err(format!("--recipe {other}: use auto (chosen by measurement) or fixed")),
+        Some(Recipe::Fixed) => false,
     };
     let bytes = read(Path::new(model))?;
     let mut graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
@@ -81,7 +127,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     };
 
     // Calibration inputs: .npy tensors as they are, or images through the model's profile.
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&calib_dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(calib_dir)
         .map_err(|e| format!("cannot read --calib {calib_dir}: {e}"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
@@ -103,7 +149,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     } else if !imgs.is_empty() {
         // Photos are fed as float32: a uint8 image input reads them through a Cast.
         qplay_core::model::float_image_inputs(&mut graph);
-        let profile: Profile = match profile_for(Path::new(model), a.get("profile"))? {
+        let profile: Profile = match profile_for(Path::new(model), a.profile.as_deref())? {
             (Some(p), _) => p,
             (None, _) => {
                 infer_profile_for(&graph)
@@ -131,7 +177,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     q.report.fp32_bytes = Some(bytes.len());
-    std::fs::write(&out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
+    std::fs::write(out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     let r = &q.report;
     println!(
         "{model} → {out}: {} layers int8 ({} kept FP32), {} calibration input(s), method {}, weights {}",
@@ -166,7 +212,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     }
     let phases: Vec<String> = r.phase_ms.iter().map(|(p, ms)| format!("{p} {:.2} s", ms / 1e3)).collect();
     println!("  time: {}", phases.join(" · "));
-    if let Some(rp) = a.get("report") {
+    if let Some(rp) = &a.report {
         let mut v = serde_json::to_value(r).map_err(|e| e.to_string())?;
         v["quantize_seconds"] = serde_json::json!(secs);
         std::fs::write(rp, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?)
