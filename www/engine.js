@@ -12,7 +12,7 @@ export class Engine {
       if (!p) return;
       if (m.type === 'progress') { p.onprogress?.(m.stage); return; }
       this.pending.delete(m.id);
-      if (m.ok) p.resolve(m); else p.reject(Object.assign(new Error(m.error), { summary: m.summary }));
+      if (m.ok) p.resolve(m); else p.reject(Object.assign(new Error(m.error), { code: m.code, summary: m.summary }));
     };
     this.worker.onerror = (e) => {
       for (const p of this.pending.values()) p.reject(new Error(`the worker failed: ${e.message}`));

@@ -90,7 +90,7 @@ const handlers = {
       next = new WasmDetector(new Uint8Array(bytes), profile ?? undefined);
     } catch (e) {
       // The model in use stays loaded (the page keeps showing it); the summary says what this one is.
-      return { ok: false, error: e.message, summary };
+      return { ok: false, error: e.message, code: e.code, summary };
     }
     // Only a model that loaded replaces the one in use.
     detector?.free();
@@ -122,7 +122,7 @@ const handlers = {
       // A lost device (driver reset, GPU process crash): open a new one, re-place the models, go on.
       await new Promise((r) => setTimeout(r, 0)); // let the device-lost callback run
       const lost = gpu?.lost();
-      if (!lost && !/reading the GPU result failed/.test(e?.message)) throw e;
+      if (!lost && e?.code !== 'gpu-lost') throw e;
       const why = lost ?? e.message;
       const info = await setBackend('webgpu');
       recovered = info.backend === 'webgpu'
@@ -222,7 +222,7 @@ onmessage = (ev) => {
       if (!h) throw new Error(`unknown request ${msg.type}`);
       postMessage({ id: msg.id, type: 'result', ...(await h(msg)) });
     } catch (e) {
-      postMessage({ id: msg.id, type: 'result', ok: false, error: e?.message ?? String(e) });
+      postMessage({ id: msg.id, type: 'result', ok: false, error: e?.message ?? String(e), code: e?.code });
     }
   });
 };

@@ -380,7 +380,8 @@ export class QplayDetector extends HTMLElement {
       info = await this.engine.load(bytes.slice(0), profile, (stage) => this.status(`${name}: ${stage}…`, true));
     } catch (e) {
       if (e.cancelled) return; // cancel() said so
-      const code = /unsupported op/.test(e.message) ? 'unsupported-op' : 'model-load';
+      // The core's error kind (ModelError::code), carried from the worker: never the message text.
+      const code = e.code === 'unsupported-op' ? 'unsupported-op' : 'model-load';
       this.loadFailed(name, e.message, code, e.summary);
       return;
     } finally { this.loading = null; }

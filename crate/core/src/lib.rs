@@ -26,3 +26,15 @@ pub enum Error {
     #[error(transparent)]
     Quant(#[from] quant::QuantError),
 }
+
+impl Error {
+    /// A stable name for the kind of error, for callers that branch on it instead of reading
+    /// the message (the page gets it as the JS error's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Model(e) => e.code(),
+            Error::Detect(e) => e.code(),
+            Error::Quant(_) => "quantization",
+        }
+    }
+}

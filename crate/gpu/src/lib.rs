@@ -77,6 +77,22 @@ impl fmt::Display for GpuError {
 
 impl std::error::Error for GpuError {}
 
+impl GpuError {
+    /// A stable name for the kind of error, for callers that branch on it (the page's worker
+    /// re-creates the device on `gpu-lost`): `gpu-unavailable`, `gpu-device`, `gpu-shader`,
+    /// `gpu-limits`, `bad-input` or `gpu-lost`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GpuError::NoAdapter(_) => "gpu-unavailable",
+            GpuError::Device(_) => "gpu-device",
+            GpuError::Shader { .. } => "gpu-shader",
+            GpuError::Limits(_) => "gpu-limits",
+            GpuError::Input(_) => "bad-input",
+            GpuError::Readback(_) => "gpu-lost",
+        }
+    }
+}
+
 /// A GPU device with what qplay needs to know about it.
 pub struct Gpu {
     device: wgpu::Device,

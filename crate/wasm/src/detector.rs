@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 /// The model summary (inputs, outputs, op histogram, parameters, unsupported ops) without
 /// planning: works for models qplay cannot run, so the page can say why.
 #[wasm_bindgen(js_name = inspectModel)]
-pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsError> {
+pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsValue> {
     let g = load_onnx(onnx).map_err(err)?;
     to_js(&Summary::of(&g, &Registry::new()))
 }
@@ -48,14 +48,14 @@ struct Info<'a> {
 impl WasmDetector {
     /// Loads ONNX bytes with a profile (JSON text) or, with `undefined`, an inferred one.
     #[wasm_bindgen(constructor)]
-    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmDetector, JsError> {
+    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmDetector, JsValue> {
         let profile = profile_json.map(|j| Profile::from_json(&j)).transpose().map_err(err)?;
         let inner = Detector::new(onnx, profile).map_err(err)?;
         Ok(WasmDetector { inner, input: None, output: Rc::default(), gpu: Rc::default() })
     }
 
     /// `{summary, profile, assumed, supported_ops}`.
-    pub fn info(&self) -> Result<JsValue, JsError> {
+    pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&Info {
             summary: self.inner.summary(),
             profile: self.inner.profile(),
@@ -69,13 +69,13 @@ impl WasmDetector {
     /// common scalings on this photo and keeps the most confidently peaked (said in `assumed`).
     /// Returns the note, or `undefined` when nothing was probed.
     #[wasm_bindgen(js_name = probePixelScaling)]
-    pub fn probe_pixel_scaling(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Option<String>, JsError> {
+    pub fn probe_pixel_scaling(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Option<String>, JsValue> {
         self.inner.probe_pixel_scaling(width, height, rgba).map_err(err)
     }
 
     /// Detections under another profile (JSON) of this model, without switching to it (the
     /// page's "also fits" readings): `[{class, label, score, bbox, …}]`.
-    pub fn preview(&self, profile_json: &str, width: usize, height: usize, rgba: &[u8]) -> Result<JsValue, JsError> {
+    pub fn preview(&self, profile_json: &str, width: usize, height: usize, rgba: &[u8]) -> Result<JsValue, JsValue> {
         let p = Profile::from_json(profile_json).map_err(err)?;
         to_js(&self.inner.preview(&p, width, height, rgba).map_err(err)?)
     }
@@ -87,20 +87,20 @@ impl WasmDetector {
     }
 
     /// Stage 1: RGBA pixels → the model input.
-    pub fn preprocess(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<(), JsError> {
+    pub fn preprocess(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<(), JsValue> {
         self.input = Some(self.inner.preprocess(width, height, rgba).map_err(err)?);
         Ok(())
     }
 
     /// Stage 2: runs the model on the pre-processed input.
-    pub fn infer(&mut self) -> Result<(), JsError> {
+    pub fn infer(&mut self) -> Result<(), JsValue> {
         let (x, t) = self.input.take().ok_or_else(|| err("call preprocess() before infer()"))?;
         *self.output.borrow_mut() = Some((self.inner.infer(x).map_err(err)?, t));
         Ok(())
     }
 
     /// Stage 3: decodes the outputs into `[{class, label, score, bbox, keypoints}]`.
-    pub fn decode(&mut self) -> Result<JsValue, JsError> {
+    pub fn decode(&mut self) -> Result<JsValue, JsValue> {
         let out = self.output.borrow();
         let (out, t) = out.as_ref().ok_or_else(|| err("call infer() or inferGpu() before decode()"))?;
         to_js(&self.inner.decode(out, t).map_err(err)?)
@@ -132,7 +132,7 @@ impl WasmDetector {
     /// model cannot be pre-processed on the GPU (then it is done on the CPU and uploaded). Then
     /// call `decode`.
     #[wasm_bindgen(js_name = inferGpuFrame)]
-    pub fn infer_gpu_frame(&mut self, width: usize, height: usize, rgba: Vec<u8>) -> Result<js_sys::Promise, JsError> {
+    pub fn infer_gpu_frame(&mut self, width: usize, height: usize, rgba: Vec<u8>) -> Result<js_sys::Promise, JsValue> {
         let rp = qplay_core::detect::resize_plan(self.inner.profile(), width, height).map_err(err)?;
         let fits = self.gpu.borrow().as_ref().map(|p| p.can_preprocess(&rp, width, height).is_ok());
         match fits {
@@ -153,7 +153,7 @@ impl WasmDetector {
                     let mut plan = plan;
                     let r = plan.run_rgba(&rp, width, height, &rgba).await;
                     *cell.borrow_mut() = Some(plan);
-                    let outs = r.map_err(|e| JsValue::from(err(e)))?;
+                    let outs = r.map_err(err)?;
                     *output.borrow_mut() = Some((names.into_iter().zip(outs).collect(), rp.transform));
                     Ok(JsValue::from_str("gpu"))
                 }))
@@ -164,7 +164,7 @@ impl WasmDetector {
     /// Stage 2 on the GPU: runs the plan on the pre-processed input; resolves when the outputs
     /// are back on the CPU (then call `decode`). One run at a time per detector.
     #[wasm_bindgen(js_name = inferGpu)]
-    pub fn infer_gpu(&mut self) -> Result<js_sys::Promise, JsError> {
+    pub fn infer_gpu(&mut self) -> Result<js_sys::Promise, JsValue> {
         let plan = self
             .gpu
             .borrow_mut()
@@ -185,7 +185,7 @@ impl WasmDetector {
             let mut plan = plan;
             let r = plan.run(&[(input, x)]).await;
             *cell.borrow_mut() = Some(plan);
-            let outs = r.map_err(|e| JsValue::from(err(e)))?;
+            let outs = r.map_err(err)?;
             *output.borrow_mut() = Some((names.into_iter().zip(outs).collect(), t));
             Ok(JsValue::UNDEFINED)
         }))
@@ -207,7 +207,7 @@ pub struct WasmModel {
 impl WasmModel {
     /// Loads and plans a single-input model for an input `shape` (e.g. `[1, 3, 300, 300]`).
     #[wasm_bindgen(constructor)]
-    pub fn new(onnx: &[u8], shape: Vec<usize>) -> Result<WasmModel, JsError> {
+    pub fn new(onnx: &[u8], shape: Vec<usize>) -> Result<WasmModel, JsValue> {
         let g = load_onnx(onnx).map_err(err)?;
         let input = match g.inputs.as_slice() {
             [one] => one.name.clone(),
@@ -226,7 +226,7 @@ impl WasmModel {
 
     /// `run` on the GPU: resolves to the first output's data (a `Float32Array`).
     #[wasm_bindgen(js_name = runGpu)]
-    pub fn run_gpu(&self, data: Vec<f32>) -> Result<js_sys::Promise, JsError> {
+    pub fn run_gpu(&self, data: Vec<f32>) -> Result<js_sys::Promise, JsValue> {
         let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
         let plan = self
             .gpu
@@ -238,14 +238,14 @@ impl WasmModel {
             let mut plan = plan;
             let r = plan.run(&[(input, x)]).await;
             *cell.borrow_mut() = Some(plan);
-            let out = r.map_err(|e| JsValue::from(err(e)))?;
+            let out = r.map_err(err)?;
             let first = out.first().map(|t| t.to_f32_vec()).unwrap_or_default();
             Ok(js_sys::Float32Array::from(first.as_slice()).into())
         }))
     }
 
     /// Runs the model on float32 data of the planned shape; returns the first output's data.
-    pub fn run(&self, data: Vec<f32>) -> Result<Vec<f32>, JsError> {
+    pub fn run(&self, data: Vec<f32>) -> Result<Vec<f32>, JsValue> {
         let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
         let out = self.plan.run(&[(self.input.clone(), x)]).map_err(err)?;
         Ok(out.first().map(|t| t.to_f32_vec()).unwrap_or_default())
@@ -253,7 +253,7 @@ impl WasmModel {
 
     /// Runs once with a clock around every step: `[{name, op, ms}]` in execution order (the
     /// page's `performance.now()`, so the resolution is what the browser grants).
-    pub fn profile(&self, data: Vec<f32>) -> Result<JsValue, JsError> {
+    pub fn profile(&self, data: Vec<f32>) -> Result<JsValue, JsValue> {
         #[derive(serde::Serialize)]
         struct Step {
             name: String,
@@ -305,7 +305,7 @@ pub struct WasmQuantizer {
 impl WasmQuantizer {
     /// A quantizer for ONNX bytes with a profile (JSON text; inferred when `undefined`).
     #[wasm_bindgen(constructor)]
-    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmQuantizer, JsError> {
+    pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmQuantizer, JsValue> {
         let mut graph = load_onnx(onnx).map_err(err)?;
         qplay_core::model::float_image_inputs(&mut graph);
         let profile = match profile_json {
@@ -317,7 +317,7 @@ impl WasmQuantizer {
 
     /// Adds one calibration image (RGBA); returns how many there are.
     #[wasm_bindgen(js_name = addImage)]
-    pub fn add_image(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<usize, JsError> {
+    pub fn add_image(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<usize, JsValue> {
         let (t, _) = qplay_core::detect::preprocess(&self.profile, width, height, rgba).map_err(err)?;
         self.calib.push(t);
         Ok(self.calib.len())
@@ -339,7 +339,7 @@ impl WasmQuantizer {
         auto_mixed: usize,
         mixed_16bit: bool,
         progress: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsError> {
+    ) -> Result<JsValue, JsValue> {
         let auto = method == "auto";
         let opts = qplay_core::ptq::PtqOptions {
             method: if auto {
@@ -379,7 +379,7 @@ impl WasmQuantizer {
 
 /// The float data of one constant tensor (a weight) of a model, for the explorer.
 #[wasm_bindgen(js_name = modelWeight)]
-pub fn model_weight(onnx: &[u8], name: &str) -> Result<Vec<f32>, JsError> {
+pub fn model_weight(onnx: &[u8], name: &str) -> Result<Vec<f32>, JsValue> {
     let g = load_onnx(onnx).map_err(err)?;
     let t = g.initializers.get(name).ok_or_else(|| err(format!("the model has no constant tensor `{name}`")))?;
     Ok(t.as_f32().map_err(err)?.to_vec())

@@ -3,7 +3,7 @@
 //! GPU call is async (a JS `Promise`): the browser maps result buffers with a callback, never
 //! by blocking.
 
-use crate::err;
+use crate::{coded, err};
 use qplay_core::model::Plan;
 use qplay_gpu::{Gpu, GpuPlan};
 use std::cell::RefCell;
@@ -20,7 +20,7 @@ pub(crate) fn place(gpu: &WasmGpu, plan: Arc<Plan>, cell: &GpuCell) -> js_sys::P
     let (device, cell) = (gpu.gpu.clone(), cell.clone());
     cell.borrow_mut().take();
     wasm_bindgen_futures::future_to_promise(async move {
-        let p = GpuPlan::new(&device, plan).await.map_err(|e| JsValue::from(err(e)))?;
+        let p = GpuPlan::new(&device, plan).await.map_err(err)?;
         let summary = p.summary();
         *cell.borrow_mut() = Some(p);
         Ok(JsValue::from_str(&summary))
@@ -37,19 +37,21 @@ pub struct WasmGpu {
 impl WasmGpu {
     /// Opens the default WebGPU adapter and a device. Rejects with a message saying why when
     /// the browser has no WebGPU or no adapter (the page then stays on the CPU and says so).
-    pub async fn create() -> Result<WasmGpu, JsError> {
+    pub async fn create() -> Result<WasmGpu, JsValue> {
         let has_gpu = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"))
             .ok()
             .filter(|n| n.is_object())
             .and_then(|n| js_sys::Reflect::get(&n, &JsValue::from_str("gpu")).ok())
             .is_some_and(|g| g.is_object());
         if !has_gpu {
-            return Err(err(
+            return Err(coded(
+                "gpu-unavailable",
                 "this browser has no WebGPU (navigator.gpu is missing): use a current Chrome or Edge, or Firefox/Safari with WebGPU enabled",
             ));
         }
         let gpu = Gpu::new().await.map_err(|e| match e {
-            qplay_gpu::GpuError::NoAdapter(_) => err(
+            qplay_gpu::GpuError::NoAdapter(_) => coded(
+                "gpu-unavailable",
                 "the browser has WebGPU but offers no GPU adapter (the GPU may be blocklisted, or hardware acceleration turned off: see chrome://gpu or about:support)",
             ),
             other => err(other),

@@ -26,19 +26,71 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
+pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
 }
 
-pub(crate) fn err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// An error with a kind: its `code` is what JS callers branch on, never the message text.
+pub(crate) trait Coded: std::fmt::Display {
+    /// A stable name for the kind (`error` when there is nothing more specific).
+    fn code(&self) -> &'static str {
+        "error"
+    }
+}
+
+impl Coded for qplay_core::model::ModelError {
+    fn code(&self) -> &'static str {
+        qplay_core::model::ModelError::code(self)
+    }
+}
+
+impl Coded for qplay_core::detect::DetectError {
+    fn code(&self) -> &'static str {
+        qplay_core::detect::DetectError::code(self)
+    }
+}
+
+impl Coded for qplay_core::Error {
+    fn code(&self) -> &'static str {
+        qplay_core::Error::code(self)
+    }
+}
+
+impl Coded for qplay_core::quant::QuantError {
+    fn code(&self) -> &'static str {
+        "quantization"
+    }
+}
+
+impl Coded for qplay_gpu::GpuError {
+    fn code(&self) -> &'static str {
+        qplay_gpu::GpuError::code(self)
+    }
+}
+
+impl Coded for String {}
+impl Coded for &str {}
+impl Coded for serde_wasm_bindgen::Error {}
+
+/// A JS `Error` with the message (which says what to do) and a `code` property naming the
+/// kind (`bad-model`, `unsupported-op`, `gpu-lost`, …; see the core's `code()` methods).
+pub(crate) fn err(e: impl Coded) -> JsValue {
+    coded(e.code(), e)
+}
+
+/// A JS `Error` with `message` and the `code` property.
+pub(crate) fn coded(code: &'static str, message: impl std::fmt::Display) -> JsValue {
+    let js = js_sys::Error::new(&message.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(code));
+    js.into()
 }
 
 /// `explain({min, max, bits, signed, symmetric, restricted, value, scale_decimals})`: the
 /// walkthrough behind `qplay explain`, with the grid of representable values when it has at
 /// most 256 codes.
 #[wasm_bindgen]
-pub fn explain(request: JsValue) -> Result<JsValue, JsError> {
+pub fn explain(request: JsValue) -> Result<JsValue, JsValue> {
     let req: ExplainRequest = serde_wasm_bindgen::from_value(request).map_err(|e| err(format!("bad request: {e}")))?;
     let e = quant::explain(&req).map_err(err)?;
     #[derive(Serialize)]
@@ -55,7 +107,7 @@ pub fn explain(request: JsValue) -> Result<JsValue, JsError> {
 
 /// A deterministic sample tensor: `kind` is uniform, gaussian, outliers or relu.
 #[wasm_bindgen(js_name = sampleTensor)]
-pub fn sample_tensor(kind: &str, n: usize, seed: u32) -> Result<Vec<f32>, JsError> {
+pub fn sample_tensor(kind: &str, n: usize, seed: u32) -> Result<Vec<f32>, JsValue> {
     let k = SampleKind::parse(kind)
         .ok_or_else(|| err(format!("unknown sample `{kind}`: use uniform, gaussian, outliers or relu")))?;
     if n == 0 || n > 1 << 24 {
@@ -95,7 +147,7 @@ pub fn analyze_tensor(
     symmetric: bool,
     restricted: bool,
     bins: usize,
-) -> Result<JsValue, JsError> {
+) -> Result<JsValue, JsValue> {
     let qtype = QType::new(bits, signed, restricted && signed).map_err(err)?;
     let scheme = if symmetric { Scheme::Symmetric } else { Scheme::Asymmetric };
     let (min, max) = quant::min_max(data).map_err(err)?;

@@ -73,6 +73,22 @@ pub enum DetectError {
     Unrecognized(String),
 }
 
+impl DetectError {
+    /// A stable name for the kind of error (see [`crate::model::ModelError::code`]):
+    /// `bad-image`, `bad-output`, `profile` or `unrecognized-model`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DetectError::EmptyImage { .. } | DetectError::RgbaLength { .. } => "bad-image",
+            DetectError::MissingOutput { .. }
+            | DetectError::OutputDType { .. }
+            | DetectError::OutputShape { .. }
+            | DetectError::NonFinite { .. } => "bad-output",
+            DetectError::Profile(_) => "profile",
+            DetectError::Unrecognized(_) => "unrecognized-model",
+        }
+    }
+}
+
 /// Decodes named model outputs into detections in original image pixels.
 ///
 /// Candidates scoring at least `profile.score_threshold` go through class-aware greedy NMS

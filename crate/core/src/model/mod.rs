@@ -76,6 +76,36 @@ pub enum ModelError {
     MissingOutput(String),
 }
 
+impl ModelError {
+    /// A stable name for the kind of error, for callers that branch on it (the page, scripts)
+    /// instead of reading the message: `bad-model`, `unsupported-op`, `unsupported-type`,
+    /// `unsupported-opset`, `limit`, `bad-input`, `op` or `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::NotOnnx(_)
+            | ModelError::BadTensor { .. }
+            | ModelError::ExternalData(_)
+            | ModelError::ShapeData { .. }
+            | ModelError::Overflow(_)
+            | ModelError::Cycle(_)
+            | ModelError::MissingInput { .. }
+            | ModelError::MissingOutput(_) => "bad-model",
+            ModelError::UnsupportedOps(_) => "unsupported-op",
+            ModelError::UnsupportedDType(_) => "unsupported-type",
+            ModelError::Opset(_) => "unsupported-opset",
+            ModelError::Limit(_) => "limit",
+            ModelError::DType { .. }
+            | ModelError::InputNotGiven(_)
+            | ModelError::InputShape { .. }
+            | ModelError::DynamicInput { .. }
+            | ModelError::UnknownInput { .. }
+            | ModelError::InputDType { .. } => "bad-input",
+            ModelError::Op { .. } => "op",
+            ModelError::Other(_) => "error",
+        }
+    }
+}
+
 /// Formats a partially known shape as `[?, 3, 640, 640]`.
 pub fn fmt_dims(shape: &[Option<usize>]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string())).collect();
