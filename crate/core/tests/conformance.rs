@@ -11,164 +11,20 @@
 //! `QPLAY_BLESS=1 cargo test -p qplay-core --test conformance` (which rewrites
 //! `expected_pass.txt` and `supported_ops.txt` from this run).
 
-use prost::Message;
-use qplay_core::model::npy::read_npy;
-use qplay_core::model::proto::ModelProto;
-use qplay_core::model::{load_onnx, Data, Graph, Plan, Tensor};
+#[path = "common/conformance.rs"]
+mod harness;
+
+use harness::{bless, dir, plan, read, read_list, run_case, short, Mode};
 use qplay_core::ops::Registry;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance")
-}
-
-fn bless() -> bool {
-    std::env::var_os("QPLAY_BLESS").is_some_and(|v| v != "0")
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Shortens an error message to one line for the report.
-fn short(msg: impl std::fmt::Display) -> String {
-    let s = msg.to_string().replace(['\n', '|'], " ");
-    if s.chars().count() > 160 {
-        format!("{}…", s.chars().take(160).collect::<String>())
-    } else {
-        s
-    }
-}
-
-/// numpy `allclose(got, want, rtol, atol, equal_nan=True)` for floats, equality otherwise.
-/// `Err` carries the reason (dtype, shape, or the largest difference).
-fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
-    if got.dtype() != want.dtype() {
-        return Err(format!("dtype {:?}, expected {:?}", got.dtype(), want.dtype()));
-    }
-    if got.shape != want.shape {
-        return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
-    }
-    match (&got.data, &want.data) {
-        (Data::F32(a), Data::F32(b)) => {
-            let (mut bad, mut worst) = (0usize, 0f64);
-            for (&x, &y) in a.iter().zip(b) {
-                let (x, y) = (f64::from(x), f64::from(y));
-                let ok = if x.is_nan() || y.is_nan() {
-                    x.is_nan() && y.is_nan()
-                } else if x.is_infinite() || y.is_infinite() {
-                    x == y
-                } else {
-                    (x - y).abs() <= atol + rtol * y.abs()
-                };
-                if !ok {
-                    bad += 1;
-                    let d = if (x - y).is_nan() { f64::INFINITY } else { (x - y).abs() };
-                    worst = worst.max(d);
-                }
-            }
-            if bad > 0 {
-                return Err(format!("mismatch: {bad}/{} elements, max diff {worst:.3e}", a.len()));
-            }
-            Ok(())
-        }
-        _ => {
-            if got.data != want.data {
-                let (a, b) = (got.to_f32_vec(), want.to_f32_vec());
-                let bad = a.iter().zip(&b).filter(|(x, y)| x != y).count();
-                let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
-                return Err(format!(
-                    "mismatch: {bad}/{} elements differ (first at {first}: {} vs {})",
-                    a.len(),
-                    a.get(first).copied().unwrap_or_default(),
-                    b.get(first).copied().unwrap_or_default()
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// How strictly a case is run. `Relaxed` tests the ops' numbers past two of qplay's planning
-/// policies, for failures that are only those policies: a default-domain opset outside 9..=28
-/// is loaded as the nearest supported one, and every graph input after the first becomes a
-/// constant (the backend cases feed axes, pads, scales… as inputs, which qplay needs at plan
-/// time); `AllConstant` makes the first input constant too (ConstantOfShape's shape).
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Strict,
-    Relaxed,
-    AllConstant,
-}
-
-fn load(case: &Path, mode: Mode) -> Result<Graph, String> {
-    let mut bytes = read(&case.join("model.onnx"))?;
-    if mode != Mode::Strict {
-        let mut m = ModelProto::decode(bytes.as_slice()).map_err(short)?;
-        for o in &mut m.opset_import {
-            if o.domain.is_empty() || o.domain == "ai.onnx" {
-                o.version = o.version.clamp(9, 21);
-            }
-        }
-        bytes = m.encode_to_vec();
-    }
-    load_onnx(&bytes).map_err(|e| format!("load error: {}", short(e)))
-}
-
-/// Runs one case (all its data sets); `Err` is the short reason it fails.
-fn run_case(case: &Path, meta: &Value, registry: &Registry, mode: Mode) -> Result<(), String> {
-    let mut graph = load(case, mode)?;
-    let rtol = meta["rtol"].as_f64().unwrap_or(1e-3);
-    let atol = meta["atol"].as_f64().unwrap_or(1e-7);
-    let sets = meta["data_sets"].as_array().ok_or("meta.json has no data_sets")?;
-    for (k, set) in sets.iter().enumerate() {
-        let at = if sets.len() > 1 { format!("data set {k}: ") } else { String::new() };
-        let mut inputs = Vec::new();
-        for i in set["inputs"].as_array().ok_or("meta.json: inputs")? {
-            let t = read_npy(&read(&case.join(i["file"].as_str().unwrap_or_default()))?).map_err(short)?;
-            inputs.push((i["name"].as_str().unwrap_or_default().to_string(), t));
-        }
-        let keep = if mode == Mode::AllConstant { 0 } else { 1 };
-        if mode != Mode::Strict && inputs.len() > keep {
-            graph = load(case, mode)?;
-            for (name, t) in inputs.drain(keep..) {
-                graph.inputs.retain(|v| v.name != name);
-                graph.initializers.insert(name, t);
-            }
-        }
-        let shapes: Vec<(String, Vec<usize>)> = inputs.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
-        let plan = Plan::new(&graph, registry, &shapes).map_err(|e| format!("{at}plan error: {}", short(e)))?;
-        let got = plan.run(&inputs).map_err(|e| format!("{at}run error: {}", short(e)))?;
-        let outs = set["outputs"].as_array().ok_or("meta.json: outputs")?;
-        if got.len() != outs.len() {
-            return Err(format!("{at}{} outputs, expected {}", got.len(), outs.len()));
-        }
-        for (j, (o, g)) in outs.iter().zip(&got).enumerate() {
-            let want = read_npy(&read(&case.join(o["file"].as_str().unwrap_or_default()))?).map_err(short)?;
-            compare(g, &want, rtol, atol).map_err(|e| format!("{at}output {j}: {e}"))?;
-        }
-    }
-    Ok(())
-}
 
 /// How a failure's reason ends when the case passes relaxed.
 const RELAXED_PASS: &str = " — relaxed: passes";
 
 /// A case's name and result.
 type Outcome = (String, Result<(), String>);
-
-fn read_list(path: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect()
-}
 
 /// `supported_ops.txt` (which the export script reads) lists exactly the registry's op types.
 #[test]
@@ -191,7 +47,6 @@ fn supported_ops_list_is_current() {
 
 #[test]
 fn onnx_node_conformance() {
-    let registry = Registry::new();
     let cases_dir = dir().join("cases");
     let mut names: Vec<String> = std::fs::read_dir(&cases_dir)
         .unwrap_or_else(|e| panic!("{}: {e} (run tests/conformance/export_cases.py)", cases_dir.display()))
@@ -209,14 +64,18 @@ fn onnx_node_conformance() {
         let meta: Value = serde_json::from_slice(&read(&case.join("meta.json")).unwrap()).unwrap();
         let op = meta["op"].as_str().unwrap_or("?").to_string();
         let attempt = |mode| {
-            std::panic::catch_unwind(|| run_case(&case, &meta, &registry, mode)).unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("panic: {}", short(msg)))
-            })
+            let mut cpu = |g: &_, shapes: &[_], inputs: &[_]| {
+                plan(g, shapes)?.run(inputs).map_err(|e| format!("run error: {}", short(e)))
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(&case, &meta, mode, &mut cpu)))
+                .unwrap_or_else(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(format!("panic: {}", short(msg)))
+                })
         };
         let result = attempt(Mode::Strict).map_err(|e| {
             let policy = e.contains("opset") || e.contains("at run time") || e.contains("must be a constant");
