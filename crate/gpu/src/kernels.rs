@@ -1,6 +1,7 @@
 //! The WGSL kernels, from one table: each [`Kernel`] with its file and the preludes put in
 //! front of it. Pipeline creation, the naga validation test and the list of shader files are
-//! all made from this table, so adding a kernel is one line here plus its `.wgsl`. The op codes
+//! all made from this table, so adding a kernel is one line here plus its `.wgsl` and its
+//! uniform struct in [`crate::uniforms`] (a test checks it against the WGSL). The op codes
 //! a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums written
 //! into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number exists once.
 

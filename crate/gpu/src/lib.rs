@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 mod exec;
 mod kernels;
 mod qgemm;
+pub mod uniforms;
 
 pub use exec::{GpuPlan, Placement};
 

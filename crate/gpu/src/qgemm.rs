@@ -1,5 +1,6 @@
 //! The int8 GEMM kernel (`shaders/qgemm.wgsl`): packing on the CPU, dispatch, readback.
 
+use crate::uniforms::{QgemmUniform, Uniform};
 use crate::{Gpu, GpuError};
 use qplay_core::ops::quant::qgemm::Bytes;
 
@@ -34,18 +35,6 @@ pub struct QGemm<'a> {
 /// Packs four int8 values (little-endian) into one word.
 fn pack4(v: [i8; 4]) -> u32 {
     u32::from_le_bytes(v.map(|b| b as u8))
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Dims {
-    m: u32,
-    n: u32,
-    k4: u32,
-    zp: i32,
-    lo: i32,
-    hi: i32,
-    _pad: [u32; 2],
 }
 
 impl Gpu {
@@ -119,9 +108,10 @@ impl Gpu {
                 b[j * k4 + w4] = pack4(v);
             }
         }
-        let dims = Dims { m: m as u32, n: n as u32, k4: k4 as u32, zp: q.zp, lo: q.lo, hi: q.hi, _pad: [0; 2] };
+        let dims =
+            QgemmUniform { m: m as u32, n: n as u32, k4: k4 as u32, zp: q.zp, lo: q.lo, hi: q.hi, _pad0: 0, _pad1: 0 };
 
-        let pipeline = self.cached_pipeline(crate::Kernel::Qgemm).await?;
+        let pipeline = self.cached_pipeline(QgemmUniform::KERNEL).await?;
         let dev = &self.device;
         let storage = |label: &str, bytes: &[u8]| {
             self.create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -1,6 +1,6 @@
 //! The GPU int8 GEMM against the CPU reference, bit for bit, natively on Vulkan (lavapipe where
 //! there is no GPU: `npm test` installs mesa-vulkan-drivers), both `dot4` variants; every WGSL
-//! file validated by naga; bad input.
+//! file validated by naga; every kernel's uniform checked against its Rust struct; bad input.
 
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
 use qplay_gpu::{kernel_source, shader_files, Gpu, GpuError, Kernel, QGemm};
@@ -52,6 +52,114 @@ fn every_wgsl_file_validates_with_naga() {
             let listed =
                 listed.unwrap_or_else(|| panic!("{name} is not listed in the kernel table (crate/gpu/src/kernels.rs)"));
             assert!(covered.contains(listed), "{name} is not validated by any kernel");
+        }
+    }
+}
+
+/// The Rust type a WGSL uniform member mirrors (`u32`, `[f32; 4]`, `[[i32; 4]; 2]`, or a
+/// nested struct's Rust name).
+fn rust_type_of(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
+    use naga::{ArraySize, Scalar, TypeInner};
+    let scalar = |s: Scalar| match (s.kind, s.width) {
+        (naga::ScalarKind::Uint, 4) => "u32".to_string(),
+        (naga::ScalarKind::Sint, 4) => "i32".to_string(),
+        (naga::ScalarKind::Float, 4) => "f32".to_string(),
+        other => panic!("no Rust mirror for the WGSL scalar {other:?}"),
+    };
+    let t = &module.types[ty];
+    match &t.inner {
+        TypeInner::Scalar(s) => scalar(*s),
+        TypeInner::Vector { size, scalar: s } => format!("[{}; {}]", scalar(*s), *size as u8),
+        TypeInner::Array { base, size: ArraySize::Constant(n), .. } => {
+            format!("[{}; {n}]", rust_type_of(module, *base))
+        }
+        TypeInner::Struct { .. } => {
+            let name = t.name.as_deref().unwrap_or("?");
+            let nested = qplay_gpu::uniforms::LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
+            nested.unwrap_or_else(|| panic!("WGSL struct {name} has no nested Rust struct in LAYOUTS")).rust_name.into()
+        }
+        other => panic!("no Rust mirror for the WGSL type {other:?}"),
+    }
+}
+
+/// Checks the WGSL struct `ty` against the Rust layout `rust`: name, size (the span) and each
+/// member's name, Rust type, offset and size; nested structs too.
+fn check_struct(
+    module: &naga::Module,
+    layouter: &naga::proc::Layouter,
+    ty: naga::Handle<naga::Type>,
+    rust: &qplay_gpu::uniforms::UniformLayout,
+    what: &str,
+) {
+    let t = &module.types[ty];
+    let naga::TypeInner::Struct { members, span } = &t.inner else { panic!("{what}: the uniform is not a struct") };
+    let wgsl_name = t.name.as_deref().unwrap_or("?");
+    let r = rust.rust_name;
+    assert_eq!(
+        wgsl_name, rust.wgsl_name,
+        "{what}: {r} says it mirrors WGSL struct {}, the WGSL has {wgsl_name}",
+        rust.wgsl_name
+    );
+    assert_eq!(layouter[ty].size, *span, "{what}: naga's layout of {wgsl_name} disagrees with its span");
+    assert_eq!(rust.size, *span, "{what}: {r} is {} bytes, WGSL {wgsl_name} spans {span}", rust.size);
+    let ours: Vec<(String, String, u32, u32)> =
+        rust.fields.iter().map(|f| (f.name.to_string(), f.ty.replace(' ', ""), f.offset, f.size)).collect();
+    let theirs: Vec<(String, String, u32, u32)> = members
+        .iter()
+        .map(|m| {
+            let name = m.name.clone().unwrap_or_default();
+            (name, rust_type_of(module, m.ty).replace(' ', ""), m.offset, layouter[m.ty].size)
+        })
+        .collect();
+    assert_eq!(ours.len(), theirs.len(), "{what}: {r} has {} fields, WGSL {wgsl_name} {}", ours.len(), theirs.len());
+    for (o, w) in ours.iter().zip(&theirs) {
+        assert_eq!(o, w, "{what}: {r} field (name, type, offset, size) vs WGSL {wgsl_name} member");
+    }
+    for m in members {
+        if let naga::TypeInner::Struct { .. } = module.types[m.ty].inner {
+            let name = module.types[m.ty].name.as_deref().unwrap_or("?");
+            let nested = qplay_gpu::uniforms::LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
+            let nested = nested.unwrap_or_else(|| panic!("{what}: WGSL struct {name} has no nested Rust struct"));
+            check_struct(module, layouter, m.ty, nested, &format!("{what} → {name}"));
+        }
+    }
+}
+
+#[test]
+fn every_uniform_matches_its_wgsl_struct() {
+    // Each kernel's uniform (group 0, binding 0) against its one Rust struct in
+    // crate/gpu/src/uniforms.rs, by naga's layout of the kernel's WGSL with its preludes.
+    use qplay_gpu::uniforms::LAYOUTS;
+    for l in LAYOUTS {
+        for f in l.fields {
+            assert!(f.offset + f.size <= l.size, "{}.{} lies outside the struct", l.rust_name, f.name);
+        }
+    }
+    for &kernel in Kernel::ALL {
+        let ours: Vec<_> = LAYOUTS.iter().filter(|l| l.kernel == Some(kernel)).collect();
+        let names: Vec<_> = ours.iter().map(|l| l.rust_name).collect();
+        assert_eq!(
+            ours.len(),
+            1,
+            "{kernel:?} needs exactly one uniform struct in crate/gpu/src/uniforms.rs, has {names:?}"
+        );
+        for packed in [true, false] {
+            let what = format!("{kernel:?} (packed {packed})");
+            let src = kernel_source(kernel, packed);
+            let module =
+                naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(module.to_ctx()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let uniforms: Vec<_> =
+                module.global_variables.iter().filter(|(_, g)| g.space == naga::AddressSpace::Uniform).collect();
+            assert_eq!(uniforms.len(), 1, "{what}: one `var<uniform>` expected, found {}", uniforms.len());
+            let g = uniforms[0].1;
+            assert_eq!(
+                g.binding,
+                Some(naga::ResourceBinding { group: 0, binding: 0 }),
+                "{what}: the uniform must be at group 0, binding 0"
+            );
+            check_struct(&module, &layouter, g.ty, ours[0], &what);
         }
     }
 }

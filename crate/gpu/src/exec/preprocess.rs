@@ -11,6 +11,7 @@
 
 use super::ops::grid_1d;
 use super::GpuPlan;
+use crate::uniforms::PreprocessUniform;
 use crate::GpuError;
 use qplay_core::detect::ResizePlan;
 use qplay_core::model::{DType, Plan, Tensor};
@@ -106,15 +107,26 @@ impl GpuPlan {
         };
         let [left, top, cw, ch] = rp.content;
         let n = rp.in_w * rp.in_h;
-        let mut u: Vec<u32> = [n, st.row as usize, width, rp.in_w, left, top, cw, ch, rp.nhwc as usize, 0, 0, 0]
-            .iter()
-            .map(|&v| v as u32)
-            .collect();
-        u.extend(rp.src_ch.iter().map(|&c| c as u32).chain([0]));
-        for v in [rp.a, rp.b, rp.pad] {
-            u.extend(v.iter().map(|x| x.to_bits()).chain([0]));
-        }
-        self.queue.write_buffer(&st.uniform, 0, bytemuck::cast_slice(&u));
+        let vec4 = |v: [f32; 3]| [v[0], v[1], v[2], 0.0];
+        let u = PreprocessUniform {
+            n: n as u32,
+            row: st.row,
+            src_w: width as u32,
+            in_w: rp.in_w as u32,
+            left: left as u32,
+            top: top as u32,
+            cw: cw as u32,
+            ch: ch as u32,
+            nhwc: rp.nhwc as u32,
+            _p0: 0,
+            _p1: 0,
+            _p2: 0,
+            src_ch: [rp.src_ch[0] as u32, rp.src_ch[1] as u32, rp.src_ch[2] as u32, 0],
+            a: vec4(rp.a),
+            b: vec4(rp.b),
+            pad: vec4(rp.pad),
+        };
+        self.queue.write_buffer(&st.uniform, 0, bytemuck::bytes_of(&u));
         if !rp.xs.is_empty() {
             self.queue.write_buffer(&st.xs, 0, bytemuck::cast_slice(&taps(&rp.xs)));
         }
@@ -148,7 +160,7 @@ impl GpuPlan {
         let (uniform, xs, ys) = match old {
             Some(p) if p.in_wh == in_wh => (p.uniform, p.xs, p.ys),
             _ => (
-                make("qplay pre uniform", 112, wgpu::BufferUsages::UNIFORM),
+                make("qplay pre uniform", size_of::<PreprocessUniform>() as u64, wgpu::BufferUsages::UNIFORM),
                 make("qplay pre xs", (rp.in_w * 16) as u64, wgpu::BufferUsages::STORAGE),
                 make("qplay pre ys", (rp.in_h * 16) as u64, wgpu::BufferUsages::STORAGE),
             ),

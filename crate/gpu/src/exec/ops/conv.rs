@@ -2,6 +2,7 @@
 //! and float `Conv` (`fconv.wgsl`), from the core ops' resolved fields.
 
 use super::{Builder, Built};
+use crate::uniforms::{DwconvUniform, Epi, FconvUniform, QconvUniform};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput, Tensor};
 use qplay_core::ops::nn::conv::Conv;
@@ -18,12 +19,16 @@ fn f32_bound(v: f32) -> f32 {
 }
 
 /// The shared epilogue block of the convolution uniforms (`Epi` in requant.wgsl).
-fn epi(spec: &QConvSpec) -> [u32; 8] {
-    let cmax = spec.channel_max.is_some() as u32;
+fn epi(spec: &QConvSpec) -> Epi {
+    let has_cmax = spec.channel_max.is_some() as u32;
     match spec.out {
-        QConvOut::Codes { zero_point, lo, hi, .. } => [0, cmax, zero_point as u32, lo as u32, hi as u32, 0, 0, 0],
-        QConvOut::F32 { lo, hi } => [1, cmax, 0, 0, 0, f32_bound(lo).to_bits(), f32_bound(hi).to_bits(), 0],
-        QConvOut::I32 => [0; 8],
+        QConvOut::Codes { zero_point, lo, hi, .. } => {
+            Epi { float_out: 0, has_cmax, zp: zero_point, lo, hi, ..Epi::default() }
+        }
+        QConvOut::F32 { lo, hi } => {
+            Epi { float_out: 1, has_cmax, flo: f32_bound(lo), fhi: f32_bound(hi), ..Epi::default() }
+        }
+        QConvOut::I32 => Epi::default(),
     }
 }
 
@@ -92,10 +97,9 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
     let wshift = if spec.w_dtype == DType::U8 { 128 } else { 0 };
     let a = xshift - spec.zx; // x' + a = x − zx
     let x_xor = if xd == DType::U8 { 0x8080_8080u32 } else { 0 };
-    let geometry = |v: &mut Vec<u32>| {
-        v.extend([kh, kw, win.strides[0], win.strides[1], win.dilations[0], win.dilations[1]].map(|x| x as u32));
-        v.extend([win.pad_begin[0] as u32, win.pad_begin[1] as u32]);
-    };
+    let [kh, kw, sh, sw, dh, dw] =
+        [kh, kw, win.strides[0], win.strides[1], win.dilations[0], win.dilations[1]].map(|x| x as u32);
+    let (ph, pw) = (win.pad_begin[0] as u32, win.pad_begin[1] as u32);
     let bias = |c: usize| spec.bias.as_ref().map_or(0, |b| b[c]);
 
     if depthwise {
@@ -109,13 +113,32 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
         }
         let add: Vec<i32> = (0..m).map(bias).collect();
         let chans = chan(&spec, &add, &vec![0; m]);
-        let mut u: Vec<u32> = [ih, iw, c4, c, oh, ow, npix].iter().map(|&x| x as u32).collect();
-        geometry(&mut u);
-        u.extend([x_xor, a as u32, 0, 0, 0]);
-        u.extend(epi(&spec));
+        let u = DwconvUniform {
+            ih: ih as u32,
+            iw: iw as u32,
+            c4: c4 as u32,
+            c: c as u32,
+            oh: oh as u32,
+            ow: ow as u32,
+            npix: npix as u32,
+            kh,
+            kw,
+            sh,
+            sw,
+            dh,
+            dw,
+            ph,
+            pw,
+            x_xor,
+            a,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+            epi: epi(&spec),
+        };
         let wb = b.const_buf(i, "dwconv weights", bytemuck::cast_slice(&wv))?;
         let cb = b.const_buf(i, "dwconv channels", bytemuck::cast_slice(&chans))?;
-        return Ok(Some(vec![b.dispatch(i, Kernel::Dwconv, &u, &[&xb, &wb, &cb, &yb], groups).await?]));
+        return Ok(Some(vec![b.dispatch(i, &u, &[&xb, &wb, &cb, &yb], groups).await?]));
     }
 
     // Implicit GEMM: w' = w − wshift packed [m][tap][cg4]; add = bias + a·Σw' + K·a·zb.
@@ -143,14 +166,37 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
     let need_xsum = zb.iter().any(|&z| z != 0) as u32;
     let m4 = m.div_ceil(4);
     let c4_in = c.div_ceil(4);
-    let mut u: Vec<u32> = [ih, iw, c4_in, oh, ow, m, m4, npix].iter().map(|&x| x as u32).collect();
-    geometry(&mut u);
-    u.extend([cg as u32, mg as u32, cg4 as u32, shared as u32, x_xor, pad_byte * 0x0101_0101, last_mask, need_xsum]);
-    u.extend(epi(&spec));
+    let u = QconvUniform {
+        ih: ih as u32,
+        iw: iw as u32,
+        c4_in: c4_in as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        m: m as u32,
+        m4: m4 as u32,
+        npix: npix as u32,
+        kh,
+        kw,
+        sh,
+        sw,
+        dh,
+        dw,
+        ph,
+        pw,
+        cg: cg as u32,
+        mg: mg as u32,
+        cg4: cg4 as u32,
+        fast: shared as u32,
+        x_xor,
+        pad_word: pad_byte * 0x0101_0101,
+        last_mask,
+        need_xsum,
+        epi: epi(&spec),
+    };
     let chans = chan(&spec, &add, &zb);
     let wb = b.const_buf(i, "qconv weights", bytemuck::cast_slice(&wq))?;
     let cb = b.const_buf(i, "qconv channels", bytemuck::cast_slice(&chans))?;
-    Ok(Some(vec![b.dispatch(i, Kernel::Qconv, &u, &[&xb, &wb, &cb, &yb], groups).await?]))
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &wb, &cb, &yb], groups).await?]))
 }
 
 /// Float `Conv`, with its fused clamp and per-channel upper bounds.
@@ -198,24 +244,35 @@ pub(super) async fn fconv(b: &mut Builder<'_>, i: usize, op: &Conv) -> Result<Bu
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let (oh, ow) = (win.output[0], win.output[1]);
     let npix = n * oh * ow;
-    let mut u: Vec<u32> = [win.input[0], win.input[1], c, oh, ow, m, npix, win.kernel[0], win.kernel[1]]
-        .iter()
-        .map(|&v| v as u32)
-        .collect();
-    u.extend(
-        [win.strides[0], win.strides[1], win.dilations[0], win.dilations[1], win.pad_begin[0], win.pad_begin[1]]
-            .map(|v| v as u32),
-    );
-    u.extend([cg as u32, (m / group) as u32, bias.is_some() as u32, lo.is_some() as u32, hi.is_some() as u32]);
-    u.extend([
-        op.channel_max().is_some() as u32,
-        lo.unwrap_or(0.0).to_bits(),
-        hi.unwrap_or(0.0).to_bits(),
-        (group == 1 || (m / group) % 4 == 0) as u32,
-    ]);
+    let u = FconvUniform {
+        ih: win.input[0] as u32,
+        iw: win.input[1] as u32,
+        c: c as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        m: m as u32,
+        npix: npix as u32,
+        kh: win.kernel[0] as u32,
+        kw: win.kernel[1] as u32,
+        sh: win.strides[0] as u32,
+        sw: win.strides[1] as u32,
+        dh: win.dilations[0] as u32,
+        dw: win.dilations[1] as u32,
+        ph: win.pad_begin[0] as u32,
+        pw: win.pad_begin[1] as u32,
+        cg: cg as u32,
+        mg: (m / group) as u32,
+        has_bias: bias.is_some() as u32,
+        has_lo: lo.is_some() as u32,
+        has_hi: hi.is_some() as u32,
+        has_cmax: op.channel_max().is_some() as u32,
+        lo: lo.unwrap_or(0.0),
+        hi: hi.unwrap_or(0.0),
+        fast: (group == 1 || (m / group) % 4 == 0) as u32,
+    };
     let wb = b.const_buf(i, "conv weights", bytemuck::cast_slice(wv))?;
     let bb = b.const_buf(i, "conv bias", bytemuck::cast_slice(&bv))?;
     let mb = b.const_buf(i, "conv channel max", bytemuck::cast_slice(&cmax))?;
     let groups = [npix.div_ceil(4).div_ceil(64) as u32, m.div_ceil(4) as u32, 1];
-    Ok(Some(vec![b.dispatch(i, Kernel::Fconv, &u, &[&xb, &wb, &bb, &mb, &yb], groups).await?]))
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &wb, &bb, &mb, &yb], groups).await?]))
 }

@@ -3,8 +3,9 @@
 
 use super::super::layout::Layout;
 use super::super::SlotBuf;
-use super::{copy_dispatch, dims8, grid_1d, operand, strides, Builder, Built};
-use crate::{GpuError, Kernel};
+use super::{copy_dispatch, dims8, grid_1d, operand, strides, vec4x2, Builder, Built};
+use crate::uniforms::PadUniform;
+use crate::GpuError;
 use qplay_core::model::{DType, Data, StepInput, Tensor};
 use qplay_core::ops::nn::pad::Pad;
 use qplay_core::ops::shape::concat::Concat;
@@ -142,12 +143,17 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut u = vec![n as u32, row, value.to_bits(), 0];
-    u.extend(dims8(&oshape, 1));
-    u.extend(begin.iter().map(|&v| v as u32));
-    u.extend(dims8(&x.1, 1));
-    u.extend(dims8(&strides(&x.1), 0));
-    Ok(Some(vec![b.dispatch(i, Kernel::Pad, &u, &[&x.0, &yb], groups).await?]))
+    let u = PadUniform {
+        n: n as u32,
+        row,
+        value,
+        _pad: 0,
+        dims: dims8(&oshape, 1),
+        begin: vec4x2(begin),
+        idims: dims8(&x.1, 1),
+        istr: dims8(&strides(&x.1), 0),
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 
 /// Reshape-like steps on float tensors: the output is the input's buffer.

@@ -5,7 +5,8 @@
 use super::super::layout::Layout;
 use super::super::Dispatch;
 use super::{dims8, grid_1d, operand, strides, Builder, Built};
-use crate::{BinaryCode, GpuError, Kernel, UnaryCode};
+use crate::uniforms::{BinaryUniform, UnaryUniform};
+use crate::{BinaryCode, GpuError, UnaryCode};
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::math::binary::{Binary, BinaryOp};
 use qplay_core::ops::math::clip::Clip;
@@ -97,8 +98,8 @@ pub(super) async fn unary(b: &mut Builder<'_>, i: usize, op: &Unary) -> Result<B
     let n: usize = x.1.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let u = [n as u32, row, op as u32, 0, f32::to_bits(alpha), f32::to_bits(beta), 0, 0];
-    Ok(Some(vec![b.dispatch(i, Kernel::Unary, &u, &[&x.0, &yb], groups).await?]))
+    let u = UnaryUniform { n: n as u32, row, op: op as u32, _pad: 0, alpha, beta, _pad1: 0, _pad2: 0 };
+    Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 
 /// `Relu` as a clip from below at 0.
@@ -189,18 +190,18 @@ async fn binary_dispatch(
     let n: usize = oshape.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut u = vec![
-        n as u32,
-        op as u32,
+    let u = BinaryUniform {
+        n: n as u32,
+        op: op as u32,
         row,
-        clip.0.is_some() as u32,
-        clip.1.is_some() as u32,
-        clip.0.unwrap_or(0.0).to_bits(),
-        clip.1.unwrap_or(0.0).to_bits(),
-        0,
-    ];
-    u.extend(dims8(oshape, 1));
-    u.extend(dims8(&sa, 0));
-    u.extend(dims8(&sb, 0));
-    Ok(Some(b.dispatch(i, Kernel::Binary, &u, &[a.0, bb.0, out], groups).await?))
+        has_lo: clip.0.is_some() as u32,
+        has_hi: clip.1.is_some() as u32,
+        lo: clip.0.unwrap_or(0.0),
+        hi: clip.1.unwrap_or(0.0),
+        _pad: 0,
+        dims: dims8(oshape, 1),
+        sa: dims8(&sa, 0),
+        sb: dims8(&sb, 0),
+    };
+    Ok(Some(b.dispatch(i, &u, &[a.0, bb.0, out], groups).await?))
 }

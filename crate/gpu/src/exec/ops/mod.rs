@@ -24,6 +24,7 @@ mod resize;
 
 use super::layout::Layout;
 use super::{Builder, Dispatch, SlotBuf};
+use crate::uniforms::{CopyUniform, Uniform};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::math::binary::Binary;
@@ -174,20 +175,21 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// One dispatch of `kernel` over `groups` with `uniform` at binding 0 and `bufs` at 1…
-    async fn dispatch(
+    /// One dispatch over `groups` of the kernel that reads `uniform` ([`Uniform::KERNEL`]),
+    /// with `uniform` at binding 0 and `bufs` at 1…
+    async fn dispatch<U: Uniform>(
         &mut self,
         i: usize,
-        kernel: Kernel,
-        uniform: &[u32],
+        uniform: &U,
         bufs: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
+        let kernel = U::KERNEL;
         self.check_groups(i, kernel, groups)?;
         let pipeline = self.gpu.cached_pipeline(kernel).await?;
         let ub = self.gpu.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(kernel.file()),
-            contents: bytemuck::cast_slice(uniform),
+            contents: bytemuck::bytes_of(uniform),
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() }];
@@ -222,13 +224,18 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// `v` right-aligned into 8 dims, `fill` before.
-fn dims8(v: &[usize], fill: usize) -> [u32; 8] {
+/// `v` right-aligned into 8 dims, `fill` before, as a uniform's `array<vec4<u32>, 2>`.
+fn dims8(v: &[usize], fill: usize) -> [[u32; 4]; 2] {
     let mut out = [fill as u32; 8];
     for (k, &x) in v.iter().rev().enumerate() {
         out[7 - k] = x as u32;
     }
-    out
+    vec4x2(out)
+}
+
+/// Eight values as a uniform's `array<vec4<T>, 2>`.
+fn vec4x2<T: Copy>(v: [T; 8]) -> [[T; 4]; 2] {
+    [[v[0], v[1], v[2], v[3]], [v[4], v[5], v[6], v[7]]]
 }
 
 /// A float operand: a slot's buffer or an uploaded constant, with its shape.
@@ -270,13 +277,18 @@ async fn copy_dispatch(
     let n: usize = dims.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut u = vec![n as u32, row, dst_base as u32, src_base as u32];
-    u.extend(dims8(dims, 1));
-    let mut s8 = [0u32; 8];
+    let mut s8 = [0i32; 8];
     for (k, &v) in ss.iter().rev().enumerate() {
-        s8[7 - k] = v as i32 as u32;
+        s8[7 - k] = v as i32;
     }
-    u.extend(s8);
-    u.extend(dims8(sd, 0));
-    Ok(Some(b.dispatch(i, Kernel::Copy, &u, &[src, dst], groups).await?))
+    let u = CopyUniform {
+        n: n as u32,
+        row,
+        dst_base: dst_base as u32,
+        src_base: src_base as u32,
+        dims: dims8(dims, 1),
+        ss: vec4x2(s8),
+        sd: dims8(sd, 0),
+    };
+    Ok(Some(b.dispatch(i, &u, &[src, dst], groups).await?))
 }

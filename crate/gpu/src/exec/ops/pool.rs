@@ -2,7 +2,8 @@
 //! and the global pools (`reduce.wgsl`, one invocation per row).
 
 use super::{grid_1d, operand, Builder, Built};
-use crate::{GpuError, Kernel, ReduceCode};
+use crate::uniforms::{MaxpoolUniform, ReduceUniform};
+use crate::{GpuError, ReduceCode};
 use qplay_core::model::DType;
 use qplay_core::ops::nn::global_pool::GlobalPool;
 use qplay_core::ops::nn::maxpool::MaxPool;
@@ -32,9 +33,10 @@ pub(super) async fn maxpool(b: &mut Builder<'_>, i: usize, op: &MaxPool) -> Resu
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let u: Vec<u32> =
-        [n, row as usize, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, 0, 0].iter().map(|&v| v as u32).collect();
-    Ok(Some(vec![b.dispatch(i, Kernel::Maxpool, &u, &[&x.0, &yb], groups).await?]))
+    let [n, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] =
+        [n, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw].map(|v| v as u32);
+    let u = MaxpoolUniform { n, row, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, _pad0: 0, _pad1: 0 };
+    Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 
 /// `Softmax` of a float tensor, over the rows the CPU op's own layout gives (one axis, or from
@@ -81,6 +83,15 @@ async fn reduce(
     let rows = outer * inner;
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(rows, max);
-    let u = [rows as u32, row, len as u32, inner as u32, op as u32, 0, 0, 0];
-    Ok(Some(vec![b.dispatch(i, Kernel::Reduce, &u, &[&x, &yb], groups).await?]))
+    let u = ReduceUniform {
+        rows: rows as u32,
+        row,
+        len: len as u32,
+        inner: inner as u32,
+        op: op as u32,
+        _p0: 0,
+        _p1: 0,
+        _p2: 0,
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&x, &yb], groups).await?]))
 }

@@ -3,7 +3,8 @@
 
 use super::super::layout::{ncs, Layout};
 use super::{Builder, Built};
-use crate::{GpuError, Kernel};
+use crate::uniforms::{DequantizeUniform, LookupUniform, QuantizeUniform};
+use crate::GpuError;
 use qplay_core::model::{DType, Data, StepInput, Tensor};
 use qplay_core::ops::quant::dequantize_linear::DequantizeLinear;
 use qplay_core::ops::quant::lookup::Lookup;
@@ -65,9 +66,9 @@ pub(super) async fn lookup(b: &mut Builder<'_>, i: usize, _: &Lookup) -> Result<
     let tb = b.const_buf(i, "lookup table", &table)?;
     let (n, c, s) = ncs(&shape);
     let c4 = c.div_ceil(4);
-    let u = [(n * s) as u32, c4 as u32, c as u32, 0];
+    let u = LookupUniform { npix: (n * s) as u32, c4: c4 as u32, c: c as u32, _pad: 0 };
     let groups = [(n * s).div_ceil(64) as u32, c4 as u32, 1];
-    Ok(Some(vec![b.dispatch(i, Kernel::Lookup, &u, &[&xb, &tb, &yb], groups).await?]))
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
 }
 
 /// `QuantizeLinear` per tensor, float to packed 8-bit.
@@ -88,9 +89,18 @@ pub(super) async fn quantize(b: &mut Builder<'_>, i: usize, _: &QuantizeLinear) 
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let (n, c, s) = ncs(&shape);
     let c4 = c.div_ceil(4);
-    let u = [c as u32, c4 as u32, s as u32, (n * s) as u32, scale.to_bits(), z as i32 as u32, qmin as u32, qmax as u32];
+    let u = QuantizeUniform {
+        c: c as u32,
+        c4: c4 as u32,
+        s: s as u32,
+        npix: (n * s) as u32,
+        scale,
+        zp: z as i32,
+        qmin,
+        qmax,
+    };
     let groups = [(n * s).div_ceil(64) as u32, c4 as u32, 1];
-    Ok(Some(vec![b.dispatch(i, Kernel::Quantize, &u, &[&xb, &yb], groups).await?]))
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &yb], groups).await?]))
 }
 
 /// `DequantizeLinear` per tensor, packed 8-bit to float.
@@ -111,7 +121,8 @@ pub(super) async fn dequantize(b: &mut Builder<'_>, i: usize, _: &DequantizeLine
     let (n, c, s) = ncs(&shape);
     let c4 = c.div_ceil(4);
     let x_xor = if shift == 128 { 0x8080_8080u32 } else { 0 };
-    let u = [c as u32, c4 as u32, s as u32, (n * s) as u32, scale.to_bits(), z as u32, x_xor, shift as u32];
+    let u =
+        DequantizeUniform { c: c as u32, c4: c4 as u32, s: s as u32, npix: (n * s) as u32, scale, zp: z, x_xor, shift };
     let groups = [(n * s).div_ceil(64) as u32, c4 as u32, 1];
-    Ok(Some(vec![b.dispatch(i, Kernel::Dequantize, &u, &[&xb, &yb], groups).await?]))
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &yb], groups).await?]))
 }

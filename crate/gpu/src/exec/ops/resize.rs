@@ -1,7 +1,8 @@
 //! `Resize` / `Upsample` with the CPU op's own per-axis taps (`resample.wgsl`).
 
 use super::{copy_dispatch, grid_1d, operand, strides, Builder, Built};
-use crate::{GpuError, Kernel};
+use crate::uniforms::ResampleUniform;
+use crate::GpuError;
 use qplay_core::model::{DType, StepInput, Tensor};
 use qplay_core::ops::nn::resize::Resize;
 
@@ -63,8 +64,17 @@ pub(super) async fn resize(b: &mut Builder<'_>, i: usize, op: &Resize) -> Result
             .collect();
         let tb = b.const_buf(i, "resize taps", bytemuck::cast_slice(&words))?;
         let (groups, row) = grid_1d(n, max);
-        let u = [n as u32, row, n_in as u32, n_out as u32, inner as u32, 0, 0, 0];
-        ds.push(b.dispatch(i, Kernel::Resample, &u, &[&src, &tb, &dst], groups).await?);
+        let u = ResampleUniform {
+            n: n as u32,
+            row,
+            n_in: n_in as u32,
+            n_out: n_out as u32,
+            inner: inner as u32,
+            _p0: 0,
+            _p1: 0,
+            _p2: 0,
+        };
+        ds.push(b.dispatch(i, &u, &[&src, &tb, &dst], groups).await?);
         src = dst;
     }
     Ok(Some(ds))
