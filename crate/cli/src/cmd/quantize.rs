@@ -2,7 +2,7 @@
 
 use super::common::{profile_for, read, read_image};
 use crate::args::Args;
-use qplay_core::detect::{auto::infer_profile_for, pipeline::input_shape, preprocess, Profile};
+use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Tensor};
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
@@ -38,7 +38,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let [model] = a.positional.as_slice() else { return Err("give exactly one model file".into()) };
     let out = a.get("o").or(a.get("out")).ok_or("-o OUT.onnx is required")?.to_string();
     let calib_dir: String = a.req("calib")?;
-    let opts = PtqOptions {
+    let mut opts = PtqOptions {
         method: a
             .get("method")
             .map(Calibration::parse)
@@ -56,6 +56,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         mixed_16bit: a.flag("mixed-16bit"),
         equalize: switch("equalize", "no-equalize", defaults.equalize)?,
         bias_correction: switch("bias-correction", "no-bias-correction", defaults.bias_correction)?,
+        fixed_inputs: Vec::new(),
     };
     // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
     // user sets any part of it (or says --recipe fixed: the defaults as they are).
@@ -75,9 +76,15 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     };
     let bytes = read(Path::new(model))?;
     let mut graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
-    let input = match graph.inputs.as_slice() {
-        [one] => one.name.clone(),
-        other => return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len())),
+    // The profile (given, or inferred): how images become inputs, and what a model's inputs
+    // besides the image get (`aux_inputs`: D-FINE's `orig_target_sizes`, …).
+    let get_profile = |graph: &qplay_core::model::Graph| -> Result<Profile, String> {
+        match profile_for(Path::new(model), a.get("profile"))? {
+            (Some(p), _) => Ok(p),
+            (None, _) => Ok(infer_profile_for(graph)
+                .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
+                .profile),
+        }
     };
 
     // Calibration inputs: .npy tensors as they are, or images through the model's profile.
@@ -96,32 +103,42 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     let npys: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
     let imgs: Vec<&PathBuf> = files.iter().filter(|p| is_img(p)).collect();
     let mut calib: Vec<Tensor> = Vec::new();
-    if !npys.is_empty() {
+    let profile = if !npys.is_empty() {
         for p in &npys {
             calib.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        if graph.inputs.len() > 1 {
+            Some(get_profile(&graph)?)
+        } else {
+            None
         }
     } else if !imgs.is_empty() {
         // Photos are fed as float32: a uint8 image input reads them through a Cast.
         qplay_core::model::float_image_inputs(&mut graph);
-        let profile: Profile = match profile_for(Path::new(model), a.get("profile"))? {
-            (Some(p), _) => p,
-            (None, _) => {
-                infer_profile_for(&graph)
-                    .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
-                    .profile
-            }
-        };
+        let profile = get_profile(&graph)?;
         for p in &imgs {
             let (w, h, rgba) = read_image(p)?;
             let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
             debug_assert_eq!(t.shape, input_shape(&profile));
             calib.push(t);
         }
+        Some(profile)
     } else {
         return Err(format!(
             "{calib_dir} holds no calibration inputs: put images (.png, .jpg) or input tensors (.npy) there"
         ));
-    }
+    };
+    let input = match (&profile, graph.inputs.as_slice()) {
+        (Some(p), _) => {
+            // Inputs besides the image: constant in every run, kept as inputs in the export.
+            opts.fixed_inputs = aux_tensors(p, &graph.inputs).map_err(|e| format!("{model}: {e}"))?;
+            p.input.clone()
+        }
+        (None, [one]) => one.name.clone(),
+        (None, other) => {
+            return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len()))
+        }
+    };
     let t0 = Instant::now();
     let mut q = if auto {
         quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})
