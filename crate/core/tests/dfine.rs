@@ -120,3 +120,86 @@ fn dfine_decodes_with_zero_configuration_like_its_own_postprocessor() {
     let worst = compare(&got, &want, 2e-3, 0.05);
     eprintln!("photo: {} detections, max |box − D-FINE's| {worst:.4} px", got.len());
 }
+
+#[test]
+fn dfine_quantized_from_photos_keeps_its_geometry_input_and_runs() {
+    use qplay_core::ptq::{quantize, PtqOptions};
+    let graph = load_onnx(&read(dir().join("dfine/dfine_n_tiny.onnx"))).unwrap();
+    let p = infer_profile_for(&graph).unwrap().profile;
+    let meta: Value = serde_json::from_slice(&read(dir().join("images.json"))).unwrap();
+    let calib: Vec<_> = ["horses", "astronaut"]
+        .iter()
+        .map(|k| {
+            let m = &meta[*k];
+            let rgba = read(dir().join(m["file"].as_str().unwrap()));
+            let (w, h) = (m["width"].as_u64().unwrap() as usize, m["height"].as_u64().unwrap() as usize);
+            preprocess(&p, w, h, &rgba).unwrap().0
+        })
+        .collect();
+    let fixed = aux::aux_tensors(&p, &graph.inputs).unwrap();
+    assert_eq!(fixed.len(), 1);
+    assert_eq!(fixed[0].1.as_i64().unwrap(), &[320, 320]);
+    let opts = PtqOptions { fixed_inputs: fixed, ..Default::default() };
+    let q = quantize(&graph, &p.input, &calib, &opts).unwrap();
+    // The export keeps the second input (users feed it as before), and qplay feeds it again.
+    let names: Vec<&str> = q.graph.inputs.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["images", "orig_target_sizes"]);
+    assert!(!q.graph.initializers.contains_key("orig_target_sizes"));
+    assert!(q.report.layers.len() > 50, "{} layers", q.report.layers.len());
+    let (w, h, rgba) = photo();
+    let mut fp = Detector::from_graph(graph, Some(p.clone())).unwrap();
+    let mut int8 = Detector::new(&q.onnx, Some(p)).unwrap();
+    let (a, b) = (fp.detect_rgba(w, h, &rgba).unwrap(), int8.detect_rgba(w, h, &rgba).unwrap());
+    assert!(b.iter().all(|d| d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite())));
+    let map = agreement::map_at(&[a.clone()], &[b.clone()], 0.5);
+    eprintln!(
+        "INT8 vs FP32 on the photo (random weights: says nothing about the family): {} vs {} detections, mAP@0.5 {map:?}; output SQNR {:?}",
+        b.len(),
+        a.len(),
+        q.report.output_sqnr_db
+    );
+}
+
+#[test]
+fn an_unknown_second_input_is_a_clear_error_naming_it_and_the_profile_field() {
+    let mut graph = load_onnx(&read(dir().join("dfine/dfine_n_tiny.onnx"))).unwrap();
+    let p = infer_profile_for(&graph).unwrap().profile;
+    // The same model with its second input renamed to something qplay cannot read.
+    for n in graph.nodes.iter_mut() {
+        n.inputs.iter_mut().filter(|i| *i == "orig_target_sizes").for_each(|i| *i = "mystery".into());
+    }
+    graph.inputs[1].name = "mystery".into();
+    let e = infer_profile_for(&graph).unwrap_err().to_string();
+    assert!(e.contains("`mystery` [?, 2]") && e.contains("`aux_inputs`") && e.contains("input_wh"), "{e}");
+    let e = Detector::from_graph(graph.clone(), Some(Profile { aux_inputs: Default::default(), ..p.clone() }))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`mystery`") && e.contains("`aux_inputs`"), "{e}");
+    // The old name, which the model no longer has.
+    let e = Detector::from_graph(graph.clone(), Some(p.clone())).unwrap_err().to_string();
+    assert!(e.contains("`mystery`") && e.contains("`aux_inputs`"), "{e}");
+    // Described in the profile, it runs: as a kind, or as constant values.
+    for a in [r#""input_wh""#, "[320, 320]"] {
+        let json = p.to_json().replace(r#""orig_target_sizes": "input_wh""#, &format!(r#""mystery": {a}"#));
+        let p2 = Profile::from_json(&json).unwrap();
+        assert!(p2.aux_inputs.contains_key("mystery"), "{json}");
+        let mut det = Detector::from_graph(graph.clone(), Some(p2)).unwrap();
+        let (w, h, rgba) = photo();
+        assert!(!det.detect_rgba(w, h, &rgba).unwrap().is_empty());
+    }
+    // Values that do not fit the input's shape, and an `aux_inputs` entry naming no input.
+    let bad = Profile { aux_inputs: [("mystery".to_string(), AuxInput::Values(vec![1.0; 3]))].into(), ..p.clone() };
+    let e = Detector::from_graph(graph.clone(), Some(bad)).unwrap_err().to_string();
+    assert!(e.contains("`aux_inputs.mystery`") && e.contains("3 values"), "{e}");
+    let graph = load_onnx(&read(dir().join("dfine/dfine_n_tiny.onnx"))).unwrap();
+    let extra = Profile {
+        aux_inputs: [
+            ("orig_target_sizes".to_string(), AuxInput::Kind(AuxKind::InputWh)),
+            ("nothing".to_string(), AuxInput::Kind(AuxKind::UnitScale)),
+        ]
+        .into(),
+        ..p
+    };
+    let e = Detector::from_graph(graph, Some(extra)).unwrap_err().to_string();
+    assert!(e.contains("`nothing`, which is not an input"), "{e}");
+}
