@@ -22,7 +22,10 @@ fn read(p: PathBuf) -> Vec<u8> {
 }
 
 /// The reference: D-FINE's rows above its threshold, boxes clipped to the photo as qplay's are.
-fn expected() -> (f32, [f32; 2], Vec<(usize, f32, [f32; 4])>) {
+/// One detection: class, score, box.
+type Row = (usize, f32, [f32; 4]);
+
+fn expected() -> (f32, [f32; 2], Vec<Row>) {
     let e: Value = serde_json::from_slice(&read(dir().join("dfine/dfine_n_tiny/expected.json"))).unwrap();
     let [w, h] = [e["image"][0].as_f64().unwrap() as f32, e["image"][1].as_f64().unwrap() as f32];
     let dets = e["detections"]
@@ -44,7 +47,7 @@ fn expected() -> (f32, [f32; 2], Vec<(usize, f32, [f32; 4])>) {
 
 /// Each reference detection has a qplay detection of its class and score, box within `tol`
 /// pixels; returns the largest coordinate difference.
-fn compare(got: &[Detection], want: &[(usize, f32, [f32; 4])], score_tol: f32, tol: f32) -> f32 {
+fn compare(got: &[Detection], want: &[Row], score_tol: f32, tol: f32) -> f32 {
     assert_eq!(got.len(), want.len(), "detections: {got:?}");
     let mut worst = 0f32;
     for (class, score, b) in want {
@@ -151,7 +154,7 @@ fn dfine_quantized_from_photos_keeps_its_geometry_input_and_runs() {
     let mut int8 = Detector::new(&q.onnx, Some(p)).unwrap();
     let (a, b) = (fp.detect_rgba(w, h, &rgba).unwrap(), int8.detect_rgba(w, h, &rgba).unwrap());
     assert!(b.iter().all(|d| d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite())));
-    let map = agreement::map_at(&[a.clone()], &[b.clone()], 0.5);
+    let map = agreement::map_at(std::slice::from_ref(&a), std::slice::from_ref(&b), 0.5);
     eprintln!(
         "INT8 vs FP32 on the photo (random weights: says nothing about the family): {} vs {} detections, mAP@0.5 {map:?}; output SQNR {:?}",
         b.len(),
