@@ -251,6 +251,7 @@ fn tiny_profile(w: usize, h: usize, layout: Layout, color: ColorOrder, resize: R
         iou_threshold: 0.45,
         max_detections: 100,
         labels: vec![],
+        aux_inputs: Default::default(),
     }
 }
 

@@ -89,7 +89,12 @@ fn every_profile_field_is_documented() {
     ];
     let mut all = Vec::new();
     for d in decoders {
-        let p = Profile { decoder: d, resize: Resize::Letterbox { pad: 114.0, top_left: true }, ..ssd.clone() };
+        let p = Profile {
+            decoder: d,
+            resize: Resize::Letterbox { pad: 114.0, top_left: true },
+            aux_inputs: [("orig_target_sizes".to_string(), AuxInput::Kind(AuxKind::InputWh))].into(),
+            ..ssd.clone()
+        };
         let v: Value = serde_json::to_value(&p).unwrap();
         keys(&v, &mut all);
         all.push(p.decoder.name().to_string());

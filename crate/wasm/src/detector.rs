@@ -351,6 +351,8 @@ impl WasmQuantizer {
             keep_fp32,
             auto_mixed,
             mixed_16bit,
+            // Inputs besides the image (D-FINE's `orig_target_sizes`, …): the profile's values.
+            fixed_inputs: qplay_core::detect::aux::aux_tensors(&self.profile, &self.graph.inputs).map_err(err)?,
             ..Default::default()
         };
         let mut tell = |stage: &str| {

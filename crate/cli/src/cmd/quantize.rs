@@ -2,7 +2,7 @@
 
 use super::common::{profile_for, read, read_image};
 use crate::choice;
-use qplay_core::detect::{auto::infer_profile_for, pipeline::input_shape, preprocess, Profile};
+use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Tensor};
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
@@ -21,7 +21,7 @@ pub enum Recipe {
 /// `qplay quantize`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The FP32 ONNX model (one input).
+    /// The FP32 ONNX model (one image input; others described by the profile's aux_inputs).
     #[arg(value_name = "MODEL.onnx")]
     model: String,
     /// Folder of calibration images (.png, .jpg) or .npy input tensors.
@@ -87,7 +87,7 @@ pub fn run(a: Args) -> Result<(), String> {
     };
     let names = |v: &[String]| v.iter().map(|x| x.trim().to_string()).collect::<Vec<_>>();
     let (model, out, calib_dir) = (&a.model, &a.out, &a.calib);
-    let opts = PtqOptions {
+    let mut opts = PtqOptions {
         method: a.method.unwrap_or(defaults.method),
         per_channel: !a.per_tensor,
         activation: if a.int8_activations { QType::INT8 } else { QType::UINT8 },
@@ -97,6 +97,7 @@ pub fn run(a: Args) -> Result<(), String> {
         mixed_16bit: a.mixed_16bit,
         equalize: switch(a.equalize, a.no_equalize, defaults.equalize),
         bias_correction: switch(a.bias_correction, a.no_bias_correction, defaults.bias_correction),
+        fixed_inputs: Vec::new(),
     };
     // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
     // user sets any part of it (or says --recipe fixed: the defaults as they are).
@@ -121,9 +122,15 @@ pub fn run(a: Args) -> Result<(), String> {
     };
     let bytes = read(Path::new(model))?;
     let mut graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
-    let input = match graph.inputs.as_slice() {
-        [one] => one.name.clone(),
-        other => return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len())),
+    // The profile (given, or inferred): how images become inputs, and what a model's inputs
+    // besides the image get (`aux_inputs`: D-FINE's `orig_target_sizes`, …).
+    let get_profile = |graph: &qplay_core::model::Graph| -> Result<Profile, String> {
+        match profile_for(Path::new(model), a.profile.as_deref())? {
+            (Some(p), _) => Ok(p),
+            (None, _) => Ok(infer_profile_for(graph)
+                .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
+                .profile),
+        }
     };
 
     // Calibration inputs: .npy tensors as they are, or images through the model's profile.
@@ -142,32 +149,42 @@ pub fn run(a: Args) -> Result<(), String> {
     let npys: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
     let imgs: Vec<&PathBuf> = files.iter().filter(|p| is_img(p)).collect();
     let mut calib: Vec<Tensor> = Vec::new();
-    if !npys.is_empty() {
+    let profile = if !npys.is_empty() {
         for p in &npys {
             calib.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        if graph.inputs.len() > 1 {
+            Some(get_profile(&graph)?)
+        } else {
+            None
         }
     } else if !imgs.is_empty() {
         // Photos are fed as float32: a uint8 image input reads them through a Cast.
         qplay_core::model::float_image_inputs(&mut graph);
-        let profile: Profile = match profile_for(Path::new(model), a.profile.as_deref())? {
-            (Some(p), _) => p,
-            (None, _) => {
-                infer_profile_for(&graph)
-                    .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
-                    .profile
-            }
-        };
+        let profile = get_profile(&graph)?;
         for p in &imgs {
             let (w, h, rgba) = read_image(p)?;
             let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
             debug_assert_eq!(t.shape, input_shape(&profile));
             calib.push(t);
         }
+        Some(profile)
     } else {
         return Err(format!(
             "{calib_dir} holds no calibration inputs: put images (.png, .jpg) or input tensors (.npy) there"
         ));
-    }
+    };
+    let input = match (&profile, graph.inputs.as_slice()) {
+        (Some(p), _) => {
+            // Inputs besides the image: constant in every run, kept as inputs in the export.
+            opts.fixed_inputs = aux_tensors(p, &graph.inputs).map_err(|e| format!("{model}: {e}"))?;
+            p.input.clone()
+        }
+        (None, [one]) => one.name.clone(),
+        (None, other) => {
+            return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len()))
+        }
+    };
     let t0 = Instant::now();
     let mut q = if auto {
         quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})

@@ -11,6 +11,7 @@
 
 pub mod agreement;
 pub mod auto;
+pub mod aux;
 pub mod decode;
 pub mod meta;
 pub mod nms;
@@ -23,9 +24,9 @@ pub use auto::{infer_profile, infer_profile_for, AutoProfile};
 pub use pipeline::Detector;
 pub use preprocess::{preprocess, preprocess_into, resize_plan, ResizePlan, Transform};
 pub use profile::{
-    coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
-    Detections, Dfl, End2End, Grid, GridBox, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
-    COCO80,
+    coco80_labels, coco90_labels, AuxInput, AuxKind, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet,
+    ColorOrder, Decoder, Detections, Dfl, End2End, Grid, GridBox, LandmarkEncoding, Layout, Profile, Resize, ScoreFn,
+    SsdAnchors, Yolo, COCO80,
 };
 
 use crate::model::{DType, Tensor};
@@ -71,6 +72,11 @@ pub enum DetectError {
     Profile(String),
     #[error("cannot infer a detection profile: {0}")]
     Unrecognized(String),
+    #[error("the model has an input `{name}` {shape} ({dtype}) besides the image `{image}`, and nothing says what to feed it: \
+             add it to the profile's `aux_inputs` — a kind qplay computes from the input size (\"input_wh\": its [width, height]; \
+             \"input_hw\": [height, width]; \"unit_scale\": [1, 1]) or constant values, e.g. {{\"{name}\": [1, 1]}}; \
+             www/profile.html describes the field")]
+    UnfedInput { name: String, shape: String, dtype: String, image: String },
 }
 
 impl DetectError {
@@ -83,7 +89,7 @@ impl DetectError {
             | DetectError::OutputDType { .. }
             | DetectError::OutputShape { .. }
             | DetectError::NonFinite { .. } => "bad-output",
-            DetectError::Profile(_) => "profile",
+            DetectError::Profile(_) | DetectError::UnfedInput { .. } => "profile",
             DetectError::Unrecognized(_) => "unrecognized-model",
         }
     }

@@ -52,6 +52,9 @@ impl Detector {
                 (a.profile, a.assumed, a.alternatives, a.scaling_known)
             }
         };
+        // Inputs besides the image become constants (the values the profile gives them): the
+        // plan, every executor of it and the probe take the image alone.
+        super::aux::bind_aux_inputs(&mut graph, &profile)?;
         let plan = Plan::new(&graph, &registry, &[(profile.input.clone(), input_shape(&profile))])?;
         let scaling_known = known || raw_pixels;
         Ok(Detector {
@@ -91,9 +94,12 @@ impl Detector {
         rgba: &[u8],
     ) -> Result<Vec<Detection>, Error> {
         profile.validate()?;
-        if profile.input != self.profile.input || input_shape(profile) != input_shape(&self.profile) {
+        if profile.input != self.profile.input
+            || input_shape(profile) != input_shape(&self.profile)
+            || profile.aux_inputs != self.profile.aux_inputs
+        {
             return Err(Error::from(super::DetectError::Profile(
-                "a preview keeps the model's input and size: apply the profile to change them".into(),
+                "a preview keeps the model's input, size and `aux_inputs`: apply the profile to change them".into(),
             )));
         }
         let mut buf = Vec::new();
@@ -109,7 +115,7 @@ impl Detector {
         &self.summary
     }
 
-    /// The loaded graph.
+    /// The loaded graph, its inputs besides the image made constants ([`super::aux`]).
     pub fn graph(&self) -> &Graph {
         &self.graph
     }

@@ -136,6 +136,41 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Makes the runtime inputs named in `values` constants holding those values (initializers),
+    /// so that planning folds what depends only on them and runs need the other inputs only: a
+    /// detector's geometry inputs (`orig_target_sizes`, `scale_factor`, …), fixed once the input
+    /// size is. Returns the inputs removed, in their order, for [`Graph::unbind_inputs`]. An
+    /// error when a name is not a runtime input or a value's type differs from the input's.
+    pub fn bind_inputs(&mut self, values: &[(String, Tensor)]) -> Result<Vec<ValueInfo>, ModelError> {
+        let mut removed = Vec::new();
+        for (name, t) in values {
+            let Some(k) = self.inputs.iter().position(|v| v.name == *name) else {
+                return Err(ModelError::Other(format!("`{name}` is not an input of the model")));
+            };
+            if t.dtype().onnx_code() != self.inputs[k].elem_type {
+                return Err(ModelError::Other(format!(
+                    "input `{name}` is {} but the value given for it is {:?}",
+                    super::tensor::onnx_dtype_name(self.inputs[k].elem_type),
+                    t.dtype()
+                )));
+            }
+            removed.push(self.inputs.remove(k));
+            self.initializers.insert(name.clone(), t.clone());
+        }
+        Ok(removed)
+    }
+
+    /// Undoes [`Graph::bind_inputs`]: the constants of these names become runtime inputs again
+    /// (appended after the others), e.g. before a quantized graph bound for calibration is saved.
+    pub fn unbind_inputs(&mut self, inputs: &[ValueInfo]) {
+        for v in inputs {
+            self.initializers.remove(&v.name);
+            if !self.inputs.iter().any(|i| i.name == v.name) {
+                self.inputs.push(v.clone());
+            }
+        }
+    }
+
     /// Sorts `nodes` topologically (stable: keeps file order where it can). Errors on cycles and
     /// on inputs nothing produces.
     pub fn toposort(&mut self) -> Result<(), ModelError> {

@@ -65,6 +65,10 @@ pub struct PtqOptions {
     /// Empirical bias correction of each quantized layer ([`bias_correction`]); on by default
     /// (+3–5 dB on the person detector after equalization).
     pub bias_correction: bool,
+    /// Values for the model's inputs besides `input` (a detector's geometry inputs, such as
+    /// D-FINE's `orig_target_sizes`: [`crate::detect::aux::aux_tensors`]), the same in every run:
+    /// calibration and measurements hold them constant; the export keeps them as inputs.
+    pub fixed_inputs: Vec<(String, Tensor)>,
 }
 
 impl Default for PtqOptions {
@@ -79,6 +83,7 @@ impl Default for PtqOptions {
             mixed_16bit: false,
             equalize: true,
             bias_correction: true,
+            fixed_inputs: Vec::new(),
         }
     }
 }
@@ -291,6 +296,8 @@ pub(crate) fn quantize_inner(
     let mut phases = Phases::start();
     let registry = Registry::new();
     let mut g = graph.clone();
+    // Inputs besides `input` become constants for calibration; restored before the export.
+    let fixed = g.bind_inputs(&opts.fixed_inputs)?;
     g.toposort()?;
     fold_batchnorm_into_conv(&mut g);
     let mut notes = Vec::new();
@@ -449,6 +456,7 @@ pub(crate) fn quantize_inner(
     progress("exporting the QDQ file and loading it back");
     // A float16 model goes back as float16 where quantization leaves float weights.
     // (The loader's note names the widened types: "float16 and float64 tensors (weights, …".)
+    g.unbind_inputs(&fixed);
     let from_half = graph.load_notes.iter().any(|n| {
         n.split_once(" tensors (weights").is_some_and(|(types, _)| types.split(" and ").any(|t| t == "float16"))
     });
@@ -469,7 +477,8 @@ pub(crate) fn quantize_inner(
     phases.lap("export and reload");
     let output_sqnr_db = match &reference {
         Some(reference) => {
-            let db = report::measure(reference, &reloaded, calib, opts.method, opts.activation, &mut layers, progress)?;
+            let measured = bound(&reloaded, &opts.fixed_inputs)?;
+            let db = report::measure(reference, &measured, calib, opts.method, opts.activation, &mut layers, progress)?;
             phases.lap("report (FP32 and QDQ runs, per-layer SQNR, histograms)");
             db
         }
@@ -491,6 +500,17 @@ pub(crate) fn quantize_inner(
         recipe: None,
     };
     Ok(Quantized { graph: reloaded, onnx, report })
+}
+
+/// `g` with `values` bound to its inputs of those names ([`Graph::bind_inputs`]); borrowed
+/// as it is when there are none.
+pub(crate) fn bound<'a>(g: &'a Graph, values: &[(String, Tensor)]) -> Result<std::borrow::Cow<'a, Graph>, Error> {
+    if values.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(g));
+    }
+    let mut b = g.clone();
+    b.bind_inputs(values)?;
+    Ok(std::borrow::Cow::Owned(b))
 }
 
 fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {

@@ -103,7 +103,11 @@ pub fn choose(
         return Err(crate::quant::QuantError::NoCalibrationData.into());
     }
     let registry = Registry::new();
-    let plan = Plan::new(graph, &registry, &[(input.to_string(), held[0].shape.clone())])?;
+    let plan = Plan::new(
+        &*super::bound(graph, &base.fixed_inputs)?,
+        &registry,
+        &[(input.to_string(), held[0].shape.clone())],
+    )?;
     let fp32: Vec<Vec<Tensor>> =
         held.iter().map(|x| plan.run(&[(input.to_string(), x.clone())])).collect::<Result<_, _>>()?;
     let mut scores = Vec::new();
@@ -113,7 +117,7 @@ pub fn choose(
         let opts =
             PtqOptions { method: r.method, equalize: r.equalize, bias_correction: r.bias_correction, ..base.clone() };
         let q: Quantized = quantize_inner(graph, input, &fit, &opts, &mut |_| {}, false)?;
-        let db = output_sqnr(&q.graph, input, &held, &fp32, &registry)?;
+        let db = output_sqnr(&*super::bound(&q.graph, &base.fixed_inputs)?, input, &held, &fp32, &registry)?;
         let worst = db.values().copied().fold(f64::INFINITY, f64::min);
         if best.is_none_or(|(_, b)| worst > b + 0.05) {
             best = Some((k, worst));

@@ -8,9 +8,16 @@ use super::*;
 /// Names decide which is which (`score`, `class`/`label`, `num`/`count`); an integer output is
 /// the classes; otherwise TensorFlow's signature order (boxes, classes, scores, count), with the
 /// other order offered as an alternative.
+///
+/// Boxes are TensorFlow's y1, x1, y2, x2 fractions of the input, unless the model is a PyTorch
+/// export — it takes an image-size input (`geometry`: D-FINE's and RT-DETR's `orig_target_sizes`,
+/// by which their post-processor scales x1, y1, x2, y2 to pixels), or its class ids are integers
+/// and no count comes with them (torchvision's `boxes`, `labels`, `scores`) — whose boxes are
+/// x1, y1, x2, y2 in input pixels; the other convention is offered as an alternative.
 pub(super) fn tf_detections(
     outputs: &[ValueInfo],
     shapes: &[(&str, &Dims)],
+    geometry: bool,
     assumed: &mut Vec<String>,
 ) -> Option<Classified> {
     let (bname, m) = shapes.iter().find_map(|(n, s)| match s {
@@ -47,19 +54,31 @@ pub(super) fn tf_detections(
         _ => return None,
     };
     let tf_od = classes.is_some_and(|c| looks_like(c, &["detection_classes"]));
+    let torch = !tf_od && (geometry || (count.is_none() && classes.is_some_and(is_int)));
     let d = Detections {
         boxes_output: bname.to_string(),
         scores_output: scores.to_string(),
         classes_output: classes.map(str::to_string),
         count_output: count.clone(),
-        box_format: BoxFormat::Yxyx,
-        normalized: true,
+        box_format: if torch { BoxFormat::Xyxy } else { BoxFormat::Yxyx },
+        normalized: !torch,
         first_class: usize::from(tf_od),
     };
     assumed.push(format!(
-        "`{bname}` [1, {m}, 4] boxes (y1, x1, y2, x2 as fractions of the input, TensorFlow's convention), `{scores}` scores{}{}: \
-         detections the model selected itself, no NMS applied",
-        classes.map_or(String::new(), |c| format!(", `{c}` class ids{}", if tf_od { " (1-based label map ids)" } else { "" })),
+        "`{bname}` [1, {m}, 4] boxes ({}), `{scores}` scores{}{}: detections the model selected itself, no NMS applied",
+        if torch {
+            if geometry {
+                "x1, y1, x2, y2 in input pixels: the model's post-processor scales them by its image-size input"
+            } else {
+                "x1, y1, x2, y2 in input pixels, PyTorch's convention: integer class ids and no count"
+            }
+        } else {
+            "y1, x1, y2, x2 as fractions of the input, TensorFlow's convention"
+        },
+        classes.map_or(String::new(), |c| format!(
+            ", `{c}` class ids{}",
+            if tf_od { " (1-based label map ids)" } else { "" }
+        )),
         count.as_ref().map_or(String::new(), |c| format!(", `{c}` the number of valid rows"))
     ));
     let mut alternatives = Vec::new();
@@ -72,13 +91,20 @@ pub(super) fn tf_detections(
         alternatives
             .push((format!("`{c}` as the scores and `{scores}` as the class ids"), Decoder::Detections(swapped)));
     }
-    alternatives.push((
-        "boxes as x1, y1, x2, y2 in input pixels".to_string(),
-        Decoder::Detections(Detections { box_format: BoxFormat::Xyxy, normalized: false, ..d.clone() }),
-    ));
+    alternatives.push(if torch {
+        (
+            "boxes as y1, x1, y2, x2 fractions of the input (TensorFlow)".to_string(),
+            Decoder::Detections(Detections { box_format: BoxFormat::Yxyx, normalized: true, ..d.clone() }),
+        )
+    } else {
+        (
+            "boxes as x1, y1, x2, y2 in input pixels".to_string(),
+            Decoder::Detections(Detections { box_format: BoxFormat::Xyxy, normalized: false, ..d.clone() }),
+        )
+    });
     Some(Classified {
         alternatives,
-        kind: Kind::TfDetections,
+        kind: if torch { Kind::TorchDetections } else { Kind::TfDetections },
         decoder: Decoder::Detections(d),
         classes: None,
         grid_h: None,

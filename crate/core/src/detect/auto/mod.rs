@@ -30,8 +30,8 @@ mod ultralytics;
 
 use super::meta::ModelMeta;
 use super::profile::{
-    coco80_labels, coco90_labels, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet, ColorOrder, Decoder,
-    Detections, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
+    coco80_labels, coco90_labels, AuxInput, AuxKind, AxisOrder, BlazeFace, BoxEncoding, BoxFormat, CenterNet,
+    ColorOrder, Decoder, Detections, LandmarkEncoding, Layout, Profile, Resize, ScoreFn, SsdAnchors, Yolo,
 };
 use super::profile::{Dfl, End2End, Grid, GridBox};
 use super::DetectError;
@@ -117,10 +117,25 @@ fn planned_outputs(graph: &Graph) -> Option<Vec<ValueInfo>> {
     let image = graph.inputs.iter().find(|v| {
         matches!(v.shape.as_slice(), [Some(1), Some(3), Some(_), Some(_)] | [Some(1), Some(_), Some(_), Some(3)])
     })?;
-    if graph.inputs.len() != 1 {
-        return None;
-    }
     let shape: Vec<usize> = image.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    // Geometry inputs besides the image (super::aux) are bound to their values for this size.
+    let mut bound;
+    let mut graph = graph;
+    if graph.inputs.len() > 1 {
+        let size = if shape[1] == 3 { [shape[3], shape[2]] } else { [shape[2], shape[1]] };
+        let values: Vec<(String, crate::model::Tensor)> = graph
+            .inputs
+            .iter()
+            .filter(|v| v.name != image.name)
+            .map(|v| {
+                let kind = AuxInput::Kind(super::aux::recognise(v)?);
+                Some((v.name.clone(), super::aux::aux_tensor(v, &kind, size).ok()?))
+            })
+            .collect::<Option<_>>()?;
+        bound = graph.clone();
+        bound.bind_inputs(&values).ok()?;
+        graph = &bound;
+    }
     let plan = crate::model::Plan::new(graph, &crate::ops::Registry::new(), &[(image.name.clone(), shape)]).ok()?;
     Some(
         graph
@@ -226,9 +241,16 @@ pub fn infer_profile_with(
             if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
         )));
     };
-    if inputs.len() > 1 {
-        assumed.push(format!("`{}` is the image input; the other inputs are left to their defaults", input.name));
+    // Inputs besides the image: geometry inputs recognised by name and shape (super::aux), fed
+    // values that keep the outputs in input pixels; any other is an error naming it.
+    let mut aux_inputs = std::collections::BTreeMap::new();
+    let mut aux_notes = Vec::new();
+    for v in inputs.iter().filter(|v| v.name != input.name) {
+        let Some(kind) = super::aux::recognise(v) else { return Err(super::aux::unfed(v, &input.name)) };
+        aux_notes.push((v.name.clone(), kind));
+        aux_inputs.insert(v.name.clone(), AuxInput::Kind(kind));
     }
+    let geometry = aux_notes.iter().any(|(_, k)| *k == AuxKind::InputWh);
     assumed.push(match layout {
         Layout::Nchw => format!("`{}` is NCHW (3 channels in dimension 1)", input.name),
         Layout::Nhwc => format!("`{}` is NHWC (3 channels in the last dimension)", input.name),
@@ -239,7 +261,7 @@ pub fn infer_profile_with(
         Some([h, w]) if in_w.is_none() || in_h.is_none() => (in_w.or(Some(w)), in_h.or(Some(h)), true),
         _ => (in_w, in_h, false),
     };
-    let decoder = classify(outputs, in_w, in_h, meta, &mut assumed)?;
+    let decoder = classify(outputs, in_w, in_h, meta, geometry, &mut assumed)?;
     let (kind, grid_h) = (decoder.kind, decoder.grid_h);
     let (def_w, def_h) = kind.default_size();
     let size = [in_w.unwrap_or(def_w), in_h.unwrap_or(def_h)];
@@ -247,6 +269,22 @@ pub fn infer_profile_with(
         assumed.push(format!("input size {}×{} from the model's metadata (`imgsz`)", size[0], size[1]));
     } else if in_w.is_none() || in_h.is_none() {
         assumed.push(format!("the input size is not fixed in the model: using {}×{}", size[0], size[1]));
+    }
+
+    for (name, kind) in &aux_notes {
+        let v = kind.values(size);
+        assumed.push(format!(
+            "`{name}` is an image-geometry input ({}): fed {} = [{}, {}], so the model's own post-processing leaves its boxes \
+             in input pixels, mapped to the photo like any other model's (`aux_inputs` in the profile)",
+            match kind {
+                AuxKind::InputWh => "the original [width, height] by which the model scales its boxes: D-FINE, RT-DETR",
+                AuxKind::InputHw => "an image [height, width]: PaddleDetection's `im_shape`",
+                AuxKind::UnitScale => "a resize factor [sy, sx]: PaddleDetection's `scale_factor`",
+            },
+            kind.describe(),
+            v[0],
+            v[1]
+        ));
     }
 
     let (mean, std, color, resize, score_threshold, iou_threshold) = match kind {
@@ -332,6 +370,16 @@ pub fn infer_profile_with(
                 0.6,
             )
         }
+        Kind::TorchDetections => {
+            assumed.push(
+                "RGB pixels scaled to 0..1 and stretched to the input (PyTorch exports: D-FINE's and RT-DETR's `ToTensor`; \
+                 torchvision's detectors normalise inside)"
+                    .into(),
+            );
+            assumed
+                .push("score threshold 0.4 (D-FINE's demo); the model selected its detections itself: no NMS".into());
+            ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.4, 0.5)
+        }
         Kind::TfDetections => {
             assumed.push(
                 "RGB pixels 0..255 stretched to the input (TensorFlow detection exports normalise inside the graph)"
@@ -356,6 +404,14 @@ pub fn infer_profile_with(
                     .into(),
             );
             coco90_labels()
+        }
+        (Kind::TorchDetections, _, None) if geometry => {
+            assumed.push(
+                "class ids 0..79 read as the 80 COCO names (D-FINE's and RT-DETR's COCO models; a model trained on other \
+                 classes needs its own `labels`)"
+                    .into(),
+            );
+            coco80_labels()
         }
         (_, c, Some(names)) => {
             let key = meta.names_key.as_deref().unwrap_or("names");
@@ -402,6 +458,7 @@ pub fn infer_profile_with(
         iou_threshold,
         max_detections: 100,
         labels,
+        aux_inputs,
     };
     profile.validate()?;
     let alternatives = alternatives
@@ -421,7 +478,8 @@ pub fn infer_profile_with(
         })
         .filter(|a| a.profile.validate().is_ok())
         .collect();
-    let scaling_known = matches!(kind, Kind::BlazeFace | Kind::YuNet | Kind::Scrfd);
+    // D-FINE and RT-DETR (the geometry input says so) take 0..1 pixels, as torchvision's models.
+    let scaling_known = matches!(kind, Kind::BlazeFace | Kind::YuNet | Kind::Scrfd | Kind::TorchDetections);
     Ok(AutoProfile { profile, assumed, alternatives, scaling_known })
 }
 
@@ -437,6 +495,9 @@ enum Kind {
     BlazeFace,
     /// Separate boxes, scores, classes and count (TensorFlow detection exports).
     TfDetections,
+    /// Separate boxes (x1, y1, x2, y2 in pixels), integer labels and scores (PyTorch exports:
+    /// D-FINE, RT-DETR with `orig_target_sizes`, torchvision's detectors).
+    TorchDetections,
     /// NanoDet-Plus (GFL/DFL head).
     NanoDet,
     /// RT-DETR (Ultralytics): stretched, not letterboxed.
@@ -457,6 +518,7 @@ impl Kind {
             Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
             Kind::TfDetections | Kind::NanoDet | Kind::Scrfd | Kind::YuNet => (320, 320),
+            Kind::TorchDetections => (640, 640),
         }
     }
 }
@@ -478,6 +540,7 @@ fn classify(
     in_w: Option<usize>,
     in_h: Option<usize>,
     meta: &ModelMeta,
+    geometry: bool,
     assumed: &mut Vec<String>,
 ) -> Result<Classified, DetectError> {
     let mut notes = Vec::new();
@@ -493,7 +556,7 @@ fn classify(
     if let Some(c) = anchors::blazeface(&shapes, in_w, in_h, assumed, &mut notes) {
         return Ok(c);
     }
-    if let Some(c) = tf_detections(outputs, &shapes, assumed) {
+    if let Some(c) = tf_detections(outputs, &shapes, geometry, assumed) {
         assumed.extend(notes);
         return Ok(c);
     }

@@ -5,14 +5,17 @@
 //! can propose one for an uploaded model. [`Profile::validate`] checks the parts that would
 //! otherwise fail deep inside pre-processing or decoding, and says which field to fix.
 
+mod aux;
 mod decoders;
 mod labels;
 
+pub use aux::*;
 pub use decoders::*;
 pub use labels::*;
 
 use super::DetectError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How to feed a model and read its answer.
 ///
@@ -55,6 +58,12 @@ pub struct Profile {
     /// the end are shown as `class N`.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The model's inputs besides the image, by name, and what to feed each (geometry inputs of
+    /// exports with their post-processing inside: `orig_target_sizes` of D-FINE and RT-DETR,
+    /// `im_shape` and `scale_factor` of PaddleDetection), chosen so the outputs come out in
+    /// model-input pixels. Empty for single-input models.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_inputs: BTreeMap<String, AuxInput>,
 }
 
 fn default_max_detections() -> usize {
@@ -240,6 +249,20 @@ impl Profile {
         }
         if !(0.0..=1.0).contains(&self.iou_threshold) {
             return bad(format!("`iou_threshold` is {}: use a value from 0 to 1", self.iou_threshold));
+        }
+        for (name, a) in &self.aux_inputs {
+            if *name == self.input {
+                return bad(format!(
+                    "`aux_inputs` names `{name}`, the image input: list only the model's other inputs"
+                ));
+            }
+            if let AuxInput::Values(v) = a {
+                if v.is_empty() || v.len() > 4096 || v.iter().any(|x| !x.is_finite()) {
+                    return bad(format!(
+                        "`aux_inputs.{name}`: give a kind (\"input_wh\", \"input_hw\", \"unit_scale\") or 1 to 4096 finite numbers"
+                    ));
+                }
+            }
         }
         match &self.decoder {
             Decoder::SsdAnchors(d) => {
