@@ -1,6 +1,6 @@
 // Detector families beyond Ultralytics, dropped into the page with zero configuration (issue #12):
 // NanoDet-Plus (GFL/DFL bins), RT-DETR (deformable attention: GridSample, LayerNormalization),
-// YOLOv7 (anchor grid), and a tf2onnx export with TensorFlow's boxes/scores/classes/count outputs
+// YOLOv7 (anchor grid), D-FINE (a second input, orig_target_sizes), and a tf2onnx export with TensorFlow's boxes/scores/classes/count outputs
 // and uint8 pixels. The files come from each family's own code and exporter
 // (tests/fixtures/make_*_fixtures.py; random weights, so the boxes mean nothing — the decoding is
 // checked against each family's own post-processing in crate/core/tests/).
@@ -40,6 +40,8 @@ const families = [
   ['rtdetr/rtdetr_tiny.onnx', /RT-DETR's 100 query predictions/],
   ['yolov67/yolov7_tiny.onnx', /YOLOv5-style output: objectness and 80 classes/],
   ['tf_detections/ssd_tf.onnx', /boxes \(y1, x1, y2, x2 as fractions of the input, TensorFlow's convention\)/],
+  // D-FINE's second input `orig_target_sizes` is fed the input's own size (aux_inputs).
+  ['dfine/dfine_n_tiny.onnx', /orig_target_sizes/],
 ];
 
 for (const [path, reading] of families) {
