@@ -39,9 +39,10 @@ const families = [
   ['nanodet/nanodet_plus_m.onnx', /raw NanoDet-Plus \/ GFL head/],
   ['rtdetr/rtdetr_tiny.onnx', /RT-DETR's 100 query predictions/],
   ['yolov67/yolov7_tiny.onnx', /YOLOv5-style output: objectness and 80 classes/],
-  ['tf_detections/ssd_tf.onnx', /boxes \(y1, x1, y2, x2 as fractions of the input, TensorFlow's convention\)/],
   // D-FINE's second input `orig_target_sizes` is fed the input's own size (aux_inputs).
   ['dfine/dfine_n_tiny.onnx', /orig_target_sizes/],
+  // Last: the test after the loop reads this model's summary.
+  ['tf_detections/ssd_tf.onnx', /boxes \(y1, x1, y2, x2 as fractions of the input, TensorFlow's convention\)/],
 ];
 
 for (const [path, reading] of families) {
