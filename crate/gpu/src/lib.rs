@@ -58,6 +58,14 @@ pub enum GpuError {
     Input(String),
     /// Reading results back failed (e.g. the device was lost).
     Readback(String),
+    /// The plan refused the inputs, or a step on the CPU failed (the core's error, with its kind).
+    Model(qplay_core::model::ModelError),
+}
+
+impl From<qplay_core::model::ModelError> for GpuError {
+    fn from(e: qplay_core::model::ModelError) -> GpuError {
+        GpuError::Model(e)
+    }
 }
 
 impl fmt::Display for GpuError {
@@ -72,6 +80,7 @@ impl fmt::Display for GpuError {
             GpuError::Limits(m) => write!(f, "beyond this GPU's limits: {m}"),
             GpuError::Input(m) => write!(f, "{m}"),
             GpuError::Readback(m) => write!(f, "reading the GPU result failed: {m}"),
+            GpuError::Model(e) => write!(f, "{e}"),
         }
     }
 }
@@ -90,6 +99,7 @@ impl GpuError {
             GpuError::Limits(_) => "gpu-limits",
             GpuError::Input(_) => "bad-input",
             GpuError::Readback(_) => "gpu-lost",
+            GpuError::Model(e) => e.code(),
         }
     }
 }

@@ -22,7 +22,6 @@ mod preprocess;
 use crate::{BufferCounter, Gpu, GpuError};
 use layout::{pack8, unpack8, Layout};
 use qplay_core::model::{DType, Data, Plan, StepInput, Tensor};
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -412,59 +411,22 @@ impl GpuPlan {
     /// pre-processing kernel at the start of its phase instead of uploaded.
     async fn run_impl(&mut self, inputs: &[(String, Tensor)], pre: Option<usize>) -> Result<Vec<Tensor>, GpuError> {
         let plan = self.plan.clone();
-        let mut env: Vec<Option<Cow<'_, Tensor>>> = vec![None; plan.slot_count()];
-        let in_slots = plan.input_slots();
-        for (name, t) in inputs {
-            let Some(&slot) = in_slots.iter().find(|&&s| plan.slot(s).0 == name) else {
-                return Err(GpuError::Input(format!("the model has no input `{name}`")));
-            };
-            let (_, dtype, shape) = plan.slot(slot);
-            if t.dtype() != dtype || t.shape != shape {
-                return Err(GpuError::Input(format!(
-                    "input `{name}`: expected {dtype:?} {shape:?}, got {:?} {:?}",
-                    t.dtype(),
-                    t.shape
-                )));
-            }
-            if env[slot].replace(Cow::Borrowed(t)).is_some() {
-                return Err(GpuError::Input(format!("input `{name}` is given more than once")));
-            }
-        }
-        if let Some(&s) = in_slots.iter().find(|&&s| env[s].is_none() && Some(s) != pre) {
-            return Err(GpuError::Input(format!("input `{}` was not given a value", plan.slot(s).0)));
-        }
-
+        let mut env = plan.bind(inputs, pre)?;
         for phase in &self.phases {
             match phase {
                 Phase::Cpu { steps } => {
                     for &i in steps {
-                        let step = plan.step(i);
-                        let args: Vec<Option<&Tensor>> = step
-                            .inputs
-                            .iter()
-                            .map(|inp| match inp {
-                                StepInput::Slot(s) => env[*s].as_deref(),
-                                StepInput::Const(t) => Some(*t),
-                                StepInput::Omitted => None,
-                            })
-                            .collect();
-                        if step.inputs.iter().zip(&args).any(|(i, a)| matches!(i, StepInput::Slot(_)) && a.is_none()) {
-                            return Err(GpuError::Input(format!("internal: an input of `{}` is missing", step.name)));
-                        }
-                        let outs = plan.eval_step(i, &args).map_err(|e| GpuError::Input(e.to_string()))?;
-                        for (slot, t) in step.outputs.iter().zip(outs) {
-                            if let Some(s) = *slot {
-                                env[s] = Some(Cow::Owned(t));
-                            }
-                        }
+                        let outs = plan.eval_step(i, &plan.step_args(i, &env)?)?;
+                        plan.store(i, &mut env, outs, &mut |_, _| {});
+                        plan.free_after(i, &mut env);
                     }
                 }
-                Phase::Gpu { dispatches, uploads, downloads, .. } => {
+                Phase::Gpu { steps, dispatches, uploads, downloads } => {
                     for &s in uploads {
                         if Some(s) == pre {
                             continue;
                         }
-                        let t = env[s].as_ref().ok_or_else(|| {
+                        let t = env.get(s).ok_or_else(|| {
                             GpuError::Input(format!("internal: `{}` is not available", plan.slot(s).0))
                         })?;
                         let sb = self.slots[s].as_ref().ok_or_else(|| no_buffer(&plan, s))?;
@@ -520,28 +482,17 @@ impl GpuPlan {
                             read_tensor(&view, sb.layout, dtype, shape)?
                         };
                         st.unmap();
-                        env[s] = Some(Cow::Owned(t));
+                        env.set(s, t);
+                    }
+                    // Host copies no later step reads (the GPU buffers stay: they are the plan's).
+                    for i in steps.clone() {
+                        plan.free_after(i, &mut env);
                     }
                 }
             }
         }
 
-        let mut out = Vec::new();
-        let sources = plan.output_sources();
-        for (k, src) in sources.iter().enumerate() {
-            match *src {
-                StepInput::Slot(s) => {
-                    // Moved out, unless a later output is the same tensor.
-                    let again = sources[k + 1..].iter().any(|o| matches!(o, StepInput::Slot(x) if *x == s));
-                    let cell = if again { env[s].clone() } else { env[s].take() };
-                    let t = cell.ok_or_else(|| GpuError::Input(format!("output {k} was not computed")))?;
-                    out.push(t.into_owned());
-                }
-                StepInput::Const(t) => out.push(t.clone()),
-                StepInput::Omitted => return Err(GpuError::Input(format!("output {k} is missing"))),
-            }
-        }
-        Ok(out)
+        Ok(plan.take_outputs(&mut env)?)
     }
 
     /// [`GpuPlan::run`], blocking (native only).
