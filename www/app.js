@@ -12,7 +12,7 @@ import { loadWasm } from './qplay.js';
 import { parseHash, serializeHash } from './hash.js';
 
 /** sw.js's cache name (tests/offline.test.mjs checks that they agree). */
-export const SW_CACHE = 'qplay-v2';
+export const SW_CACHE = 'qplay-v3';
 
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {

@@ -23,6 +23,7 @@
 // report.js (the report, charts, downloads), live.js (camera and video file), backend.js (CPU or
 // WebGPU), summary.js (the model summary and profile).
 import { Engine, imageData } from '../engine.js';
+import { DETECTOR_METHODS } from '../hash.js';
 import { LiveStats, VideoSource } from '../camera.js';
 import { deferred, startWhenNear } from './lazy.js';
 import { BASE, BUILTIN, SAMPLES, download, progressText, shortName } from './detector/model-source.js';
@@ -37,7 +38,8 @@ import { esc, drawKeypoints } from './detector/util.js';
 
 export { SAMPLES };
 export const BUILTIN_MODELS = Object.keys(BUILTIN);
-export const METHODS = ['auto', 'mse', 'percentile', 'minmax', 'entropy', 'ema'];
+// The picker's methods (the URL codec's list, checked against the core).
+export const METHODS = DETECTOR_METHODS;
 /** Controls the `hide` attribute can hide: name → what is hidden (in the shadow root). */
 export const HIDEABLE = {
   model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',

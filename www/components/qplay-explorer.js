@@ -16,11 +16,10 @@
 // Property `settings`: the state as attribute values ({min, max, value, bits, signed, …, sample}).
 // Every number comes from the wasm crate (explain, analyzeTensor, sampleTensor).
 import { fmt, loadWasm } from '../qplay.js';
+import { METHOD_COLORS, METHOD_LEGEND, METHOD_NAMES } from '../options.js';
 import { deferred, startWhenNear } from './lazy.js';
 
-const METHOD_COLORS = { minmax: '#0072B2', ema: '#56B4E9', percentile: '#009E73', entropy: '#D55E00', mse: '#CC79A7' };
-const LEGEND = { minmax: 'MinMax', ema: 'EMA MinMax', percentile: 'Percentile', entropy: 'Entropy', mse: 'MSE' };
-const METHOD_NAMES = { minmax: 'MinMax', ema: 'Moving-average MinMax', percentile: 'Percentile 99.99', entropy: 'Entropy (KL)', mse: 'MSE' };
+const LEGEND = METHOD_LEGEND;
 const MODEL_URL = new URL('../models/person_ssdlite.onnx', import.meta.url).href;
 const WEIGHTS = {
   'w:expand': { label: 'real weights: person detector, 1×1 conv (384×64)', name: 'FeatureExtractor/MobilenetV2/expanded_conv_9/expand/Conv2D_weights_fused_bn' },

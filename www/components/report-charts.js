@@ -3,13 +3,15 @@
 // Every chart is a self-contained SVG string (presentation attributes inline, text in
 // currentColor), so what is exported looks like what is shown. No library, no network.
 import { fmt } from '../qplay.js';
+import { METHOD_COLORS, METHOD_NAMES } from '../options.js';
+
+export { METHOD_COLORS, METHOD_NAMES };
 
 export const FP32 = '#0072B2';
 export const INT8 = '#D55E00';
-// Okabe–Ito, as in the explorer; each method also has its own dash pattern (colour never alone).
-export const METHOD_COLORS = { minmax: '#0072B2', ema: '#56B4E9', percentile: '#009E73', entropy: '#D55E00', mse: '#CC79A7' };
+// Colours (Okabe–Ito) and names from options.js; each method also has its own dash pattern
+// (colour never alone).
 export const METHOD_DASH = { minmax: '', ema: '6 3', percentile: '2 2', entropy: '8 2 2 2', mse: '4 4' };
-export const METHOD_NAMES = { minmax: 'MinMax', ema: 'Moving-average MinMax', percentile: 'Percentile 99.99', entropy: 'Entropy (KL)', mse: 'MSE' };
 const FONT = 'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, \'DejaVu Sans\', sans-serif" font-size="11"';
 
 /** The per-layer numbers the SQNR chart can sort by. */
