@@ -1,0 +1,102 @@
+//! What the graph says beyond its declared outputs, for recognising a detector: output shapes
+//! the file leaves unknown (by planning), the outputs a raw head ends in, and those that end in
+//! a sigmoid.
+
+use crate::detect::aux;
+use crate::detect::profile::AuxInput;
+use crate::model::{Graph, ValueInfo};
+
+/// Output shapes the file leaves unknown (TF.js and tf2onnx conversions often do), filled in by
+/// planning the graph for its image input when that input's shape is fixed; `None` when nothing
+/// is unknown or planning cannot tell.
+pub(super) fn planned_outputs(graph: &Graph) -> Option<Vec<ValueInfo>> {
+    if graph.outputs.iter().all(|o| !o.shape.is_empty() && o.shape.iter().all(Option::is_some)) {
+        return None;
+    }
+    let image = graph.inputs.iter().find(|v| {
+        matches!(v.shape.as_slice(), [Some(1), Some(3), Some(_), Some(_)] | [Some(1), Some(_), Some(_), Some(3)])
+    })?;
+    let shape: Vec<usize> = image.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    // Geometry inputs besides the image (detect::aux) are bound to their values for this size.
+    let mut bound;
+    let mut graph = graph;
+    if graph.inputs.len() > 1 {
+        let size = if shape[1] == 3 { [shape[3], shape[2]] } else { [shape[2], shape[1]] };
+        let values: Vec<(String, crate::model::Tensor)> = graph
+            .inputs
+            .iter()
+            .filter(|v| v.name != image.name)
+            .map(|v| {
+                let kind = AuxInput::Kind(aux::recognise(v)?);
+                Some((v.name.clone(), aux::aux_tensor(v, &kind, size).ok()?))
+            })
+            .collect::<Option<_>>()?;
+        bound = graph.clone();
+        bound.bind_inputs(&values).ok()?;
+        graph = &bound;
+    }
+    let plan = crate::model::Plan::new(graph, &crate::ops::Registry::new(), &[(image.name.clone(), shape)]).ok()?;
+    Some(
+        graph
+            .outputs
+            .iter()
+            .map(|o| match plan.fact(&o.name) {
+                Some(f) if !plan.output_names().is_empty() => {
+                    ValueInfo { shape: f.shape.iter().map(|&d| Some(d)).collect(), ..o.clone() }
+                }
+                _ => o.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// Graph outputs computed from Conv outputs by data movement and Sigmoid only (see
+/// [`ModelMeta::raw_head_outputs`]).
+pub(super) fn raw_head_outputs(graph: &Graph) -> Vec<String> {
+    const MOVE: [&str; 10] =
+        ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Sigmoid"];
+    let producer: std::collections::HashMap<&str, &crate::model::Node> =
+        graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect();
+    let raw = |out: &str| {
+        let (mut stack, mut seen, mut convs) = (vec![out], std::collections::HashSet::new(), 0);
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t) || seen.len() > 10_000 {
+                continue;
+            }
+            match producer.get(t) {
+                Some(n) if n.op_type == "Conv" => convs += 1,
+                Some(n) if MOVE.contains(&n.op_type.as_str()) => {
+                    // Data inputs only: a Reshape's shape or an Unsqueeze's axes are constants.
+                    let data = if n.op_type == "Concat" { &n.inputs[..] } else { &n.inputs[..n.inputs.len().min(1)] };
+                    stack.extend(data.iter().map(String::as_str).filter(|i| !graph.initializers.contains_key(*i)));
+                }
+                _ => return false,
+            }
+        }
+        convs > 0
+    };
+    graph.outputs.iter().filter(|o| raw(&o.name)).map(|o| o.name.clone()).collect()
+}
+
+/// Graph outputs computed by a Sigmoid (through layout-only ops: Reshape, Transpose, …), whose
+/// values are probabilities already.
+pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
+    const LAYOUT: [&str; 6] = ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze"];
+    let producer = |name: &str| graph.nodes.iter().find(|n| n.outputs.iter().any(|o| o == name));
+    graph
+        .outputs
+        .iter()
+        .filter(|o| {
+            let mut name = o.name.as_str();
+            for _ in 0..8 {
+                match producer(name) {
+                    Some(n) if n.op_type == "Sigmoid" => return true,
+                    Some(n) if LAYOUT.contains(&n.op_type.as_str()) && !n.inputs.is_empty() => name = &n.inputs[0],
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
