@@ -41,7 +41,7 @@ struct Layer {
 /// per output channel or per tensor).
 pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool) -> Result<Vec<f32>, Error> {
     let data = w.as_f32()?;
-    let axis = super::weight_axis(n, w)?;
+    let axis = super::qdq::weight_axis(n, w)?;
     let params = if per_channel {
         per_channel_params(data, &w.shape, axis, QType::INT8, Scheme::Symmetric)?
     } else {

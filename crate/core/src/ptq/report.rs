@@ -1,4 +1,5 @@
-//! The quality report's measurements, taken after the QDQ model is written: each activation's
+//! The quality report: what a run produced and measured ([`Report`], one [`LayerReport`] per
+//! quantized node), and its measurements, taken after the QDQ model is written: each activation's
 //! histogram and the clip range every calibration method would pick for it (with the share of
 //! values each one clips), and each quantized layer's output SQNR against FP32.
 //!
@@ -8,7 +9,7 @@
 //! one input at a time, so memory holds one input's layer outputs, not all of them.
 //! Histograms leave the crate as [`REPORT_BINS`] bins: the report stays small.
 
-use super::LayerReport;
+use super::recipe;
 use crate::model::{Graph, Plan, PlanOptions, Tensor};
 use crate::ops::Registry;
 use crate::quant::observers::HIST_BINS;
@@ -19,6 +20,88 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Bins of the histograms in the report.
 pub const REPORT_BINS: usize = 64;
+
+/// One quantized node in the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LayerReport {
+    /// Node name.
+    pub node: String,
+    /// Op type.
+    pub op: String,
+    /// The activation the node reads: name, observed range, chosen clip range, Δ, Z.
+    pub activation: ActivationReport,
+    /// Weight range over all channels.
+    pub weight_range: (f32, f32),
+    /// Number of weight scales (1 per tensor, or one per output channel).
+    pub weight_scales: usize,
+    /// SQNR (dB) of the fake-quantized weights against the FP32 weights.
+    pub weight_sqnr_db: f64,
+    /// Sensitivity: the lowest output SQNR (dB) when only this layer is quantized (measured
+    /// with `auto_mixed`; `None` otherwise).
+    pub sensitivity_sqnr_db: Option<f64>,
+    /// The weight scale of each output channel (one when per tensor); zero-points are all 0.
+    pub channel_scales: Vec<f32>,
+    /// Histogram of the weights over their range ([`REPORT_BINS`] bins).
+    pub weight_histogram: Option<Histogram>,
+    /// SQNR (dB) of this node's output in the quantized model against the FP32 model, over the
+    /// calibration inputs (errors of the layers before it included).
+    pub output_sqnr_db: Option<f64>,
+}
+
+/// Range and parameters of one quantized activation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActivationReport {
+    /// Tensor name.
+    pub tensor: String,
+    /// Min and max seen during calibration.
+    pub observed: (f32, f32),
+    /// The range the observer chose.
+    pub clip: (f32, f32),
+    /// Δ.
+    pub scale: f32,
+    /// Z.
+    pub zero_point: i32,
+    /// Histogram of the calibration values over the observed range ([`REPORT_BINS`] bins).
+    pub histogram: Option<Histogram>,
+    /// The clip range each calibration method would pick for these values, and what it clips.
+    pub methods: Vec<MethodClip>,
+    /// Percentage of the calibration values outside the chosen range.
+    pub clipped_pct: Option<f64>,
+}
+
+/// What a quantization run produced and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Observer used.
+    pub method: &'static str,
+    /// Per-channel weights?
+    pub per_channel: bool,
+    /// Activation type.
+    pub activation_type: &'static str,
+    /// Calibration inputs used.
+    pub calibration_inputs: usize,
+    /// Quantized layers, in graph order.
+    pub layers: Vec<LayerReport>,
+    /// Layers kept FP32 (by request or because their weights are not constant).
+    pub kept_fp32: Vec<String>,
+    /// Layers whose input activation is quantized to 16 bits (weights int8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub act16: Vec<String>,
+    /// Size of the FP32 model file (bytes), when known.
+    pub fp32_bytes: Option<usize>,
+    /// Size of the QDQ model file (bytes).
+    pub int8_bytes: usize,
+    /// SQNR (dB) of each graph output of the QDQ model against FP32, over the calibration inputs.
+    pub output_sqnr_db: BTreeMap<String, f64>,
+    /// Notes (e.g. an opset raised to 13 for per-channel DequantizeLinear).
+    pub notes: Vec<String>,
+    /// Wall time of each phase in milliseconds, in order (native builds; empty in wasm, where
+    /// the page times the whole run itself).
+    pub phase_ms: Vec<(&'static str, f64)>,
+    /// How the recipe was chosen, when it was chosen by measurement ([`recipe::quantize_auto`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<recipe::RecipeChoice>,
+}
 
 /// The methods whose clip ranges the report compares (with their default parameters).
 const COMPARED: [Calibration; 4] =

@@ -1,0 +1,60 @@
+//! The settings of a quantization run ([`PtqOptions`]) and their defaults.
+
+use crate::model::Tensor;
+use crate::quant::{Calibration, QType};
+
+/// Settings of one quantization run.
+#[derive(Debug, Clone)]
+pub struct PtqOptions {
+    /// Activation range observer. The default, MSE, was chosen by measurement together with
+    /// `equalize` and `bias_correction`: on the person detector (held-out photos,
+    /// `scripts/compare_ort_quant.py --matrix`, table in docs/measurements.md) MSE with both on had the
+    /// best worst-output SQNR of the 32 observer × weights × CLE × bias-correction combinations.
+    pub method: Calibration,
+    /// Weights per output channel (true, the default) or per tensor.
+    pub per_channel: bool,
+    /// Activation type: uint8 (default) or int8, asymmetric.
+    pub activation: QType,
+    /// Node names to keep in FP32.
+    pub keep_fp32: Vec<String>,
+    /// Node names whose input activation is quantized to 16 bits (uint16, weights stay int8):
+    /// a step between int8 and FP32 that onnxruntime runs (QDQ `com.microsoft` below opset 21).
+    pub keep_16bit: Vec<String>,
+    /// Keep this many of the most sensitive layers FP32, or with 16-bit activations when
+    /// `mixed_16bit` (0: none). Sensitivity is the model output's SQNR when only that layer is
+    /// quantized, on up to two calibration inputs.
+    pub auto_mixed: usize,
+    /// `auto_mixed` moves its layers to 16-bit activations rather than FP32.
+    pub mixed_16bit: bool,
+    /// Cross-layer equalization of Conv → act → Conv pairs after BN folding ([`equalize`]); on by
+    /// default (+9 dB on the person detector with per-channel weights).
+    ///
+    /// [`equalize`]: super::equalize
+    pub equalize: bool,
+    /// Empirical bias correction of each quantized layer ([`bias_correction`]); on by default
+    /// (+3–5 dB on the person detector after equalization).
+    ///
+    /// [`bias_correction`]: super::bias_correction
+    pub bias_correction: bool,
+    /// Values for the model's inputs besides `input` (a detector's geometry inputs, such as
+    /// D-FINE's `orig_target_sizes`: [`crate::detect::aux::aux_tensors`]), the same in every run:
+    /// calibration and measurements hold them constant; the export keeps them as inputs.
+    pub fixed_inputs: Vec<(String, Tensor)>,
+}
+
+impl Default for PtqOptions {
+    fn default() -> Self {
+        PtqOptions {
+            method: Calibration::Mse,
+            per_channel: true,
+            activation: QType::UINT8,
+            keep_fp32: vec![],
+            keep_16bit: vec![],
+            auto_mixed: 0,
+            mixed_16bit: false,
+            equalize: true,
+            bias_correction: true,
+            fixed_inputs: Vec::new(),
+        }
+    }
+}
