@@ -6,6 +6,8 @@
 //! - inside the core's ops, attributes are read only where an op is built from its node (a
 //!   function taking the `&Node`, or the closures of a family's `register`).
 //!
+//! - no source file is over 600 lines (up to its `#[cfg(test)]` module).
+//!
 //! Graph passes (`model/`, `ptq/`, the detector's recognisers) work on the ONNX graph itself and
 //! may match op types there.
 
@@ -88,4 +90,38 @@ fn core_ops_read_attributes_only_when_built() {
     }
     assert!(reads > 40, "found only {reads} attribute reads: is the scan looking at the ops?");
     assert!(bad.is_empty(), "read attributes in the op's builder and keep the value in a field:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn no_source_file_over_600_lines() {
+    // Rust sources (up to their #[cfg(test)] module) and the page's own JavaScript; generated
+    // bindings (www/pkg) are not ours.
+    let mut files = Vec::new();
+    for dir in ["core/src", "gpu/src", "wasm/src", "cli/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let www = root().join("../www");
+    let mut js = Vec::new();
+    fn js_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.ends_with("pkg") {
+                js_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "js") {
+                out.push(p);
+            }
+        }
+    }
+    js_files(&www, &mut js);
+    assert!(js.len() > 10, "found only {} page scripts", js.len());
+    files.extend(js);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let n = text.lines().take_while(|l| !l.trim_start().starts_with("#[cfg(test)]")).count();
+            (n > 600).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by responsibility (≤ 600 lines each):\n{}", long.join("\n"));
 }
