@@ -119,6 +119,8 @@ test('real weights from the person detector', async () => {
   await s.page.waitForFunction(() => document.querySelector('qplay-explorer').shadowRoot.querySelectorAll('.methods tbody tr[data-method]').length === 5, null, { timeout: 60_000 });
   const n = await root.evaluate((el) => el.sample.length);
   assert.equal(n, 384 * 9);
+  // Parsed off the main thread: the weights came from the explorer's worker.
+  assert.ok(await root.evaluate((el) => el.weightWorker instanceof Worker));
   await s.page.screenshot({ path: `${ARTIFACTS}explorer-weights.png`, fullPage: true });
   assert.deepEqual(s.errors, []);
 });

@@ -226,7 +226,12 @@ export class QplayExplorer extends HTMLElement {
     });
   }
 
-  disconnectedCallback() { this.stopWatching?.(); }
+  disconnectedCallback() {
+    this.stopWatching?.();
+    this.weightWorker?.terminate();
+    this.weightWorker = null;
+    this.pendingWeights?.clear();
+  }
 
   /** Redraws the charts when the element's width changes (they are drawn at their own width). */
   watchWidth() {
@@ -380,18 +385,39 @@ export class QplayExplorer extends HTMLElement {
     svg.innerHTML = `<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${METHOD_COLORS.entropy}"/></marker></defs>${parts.join('')}`;
   }
 
-  /** Fetches the person detector once and extracts one weight tensor (in wasm). */
+  /** Extracts one weight tensor of the person detector in a worker (weights-worker.js), so that
+   * parsing the model never stalls the page; the worker fetches the file once. */
   async loadWeight(key) {
+    this.pendingWeights ??= new Set();
+    if (this.pendingWeights.has(key)) return; // renders while it loads ask again: one request
+    this.pendingWeights.add(key);
     try {
-      this.modelBytes ??= fetch(MODEL_URL).then((r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.arrayBuffer(); });
-      const bytes = new Uint8Array(await this.modelBytes);
-      (this.weights ??= {})[key] = this.wasm.modelWeight(bytes, WEIGHTS[key].name);
+      (this.weights ??= {})[key] = await this.weightFromWorker(MODEL_URL, WEIGHTS[key].name);
     } catch (e) {
-      this.modelBytes = null;
       this.shadowRoot.querySelector('.methods tbody').innerHTML = `<tr><td colspan="9">Could not load the model weights: ${esc(e.message)}</td></tr>`;
       return;
+    } finally {
+      this.pendingWeights.delete(key);
     }
     this.render();
+  }
+
+  weightFromWorker(url, name) {
+    this.weightWorker ??= new Worker(new URL('../weights-worker.js', import.meta.url), { type: 'module' });
+    const w = this.weightWorker;
+    const id = (this.weightSeq = (this.weightSeq ?? 0) + 1);
+    return new Promise((resolve, reject) => {
+      const done = () => { w.removeEventListener('message', onMessage); w.removeEventListener('error', onError); };
+      const onMessage = ({ data }) => {
+        if (data.id !== id) return;
+        done();
+        if (data.ok) resolve(data.data); else reject(Object.assign(new Error(data.error), { code: data.code }));
+      };
+      const onError = (e) => { done(); reject(new Error(`the weight loader failed: ${e.message ?? 'could not start'}`)); };
+      w.addEventListener('message', onMessage);
+      w.addEventListener('error', onError);
+      w.postMessage({ id, url, name });
+    });
   }
 
   renderTensor() {
