@@ -4,8 +4,7 @@
 //!   names or attributes: they get a planned step's typed op (`op.downcast_ref::<Conv>()`) and
 //!   read its resolved fields, so a default changed in a core op cannot silently disagree;
 //! - inside the core's ops, attributes are read only where an op is built from its node (a
-//!   function taking the `&Node`, or the closures of a family's `register`).
-//!
+//!   function taking the `&Node`, or the closures of a family's `register`);
 //! - no source file is over 600 lines (up to its `#[cfg(test)]` module).
 //!
 //! Graph passes (`model/`, `ptq/`, the detector's recognisers) work on the ONNX graph itself and
