@@ -5,7 +5,7 @@
 //! can instead ask for an `Expand` to a 16384 × 16384 matrix followed by a constant `MatMul` of
 //! it with itself (4.4 · 10¹² multiply-adds), or a chain of such nodes, each of them under the
 //! per-tensor limit: planning would then run for hours or keep gigabytes of folded constants.
-//! [`FoldBudget`] charges each folded node, *before* it is evaluated, an estimate of its work and
+//! `FoldBudget` charges each folded node, *before* it is evaluated, an estimate of its work and
 //! the elements it produces, and refuses the node that would go over either total with a
 //! [`ModelError::Limit`] naming it.
 

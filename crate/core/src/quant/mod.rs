@@ -4,7 +4,7 @@
 //!   dequantize with ONNX semantics, per-tensor and per-channel.
 //! - [`metrics`]: MSE, max abs error, SQNR, cosine similarity, histograms.
 //! - [`observers`]: calibration (MinMax, moving-average MinMax, Percentile, Entropy, MSE).
-//! - [`explain`]: the step-by-step walkthrough behind `qplay explain` and the explorer.
+//! - [`explain`](mod@explain): the step-by-step walkthrough behind `qplay explain` and the explorer.
 //! - [`samples`]: deterministic sample tensors.
 
 pub mod explain;

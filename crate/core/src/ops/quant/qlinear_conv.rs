@@ -4,7 +4,7 @@
 //! - `QLinearConv` (ONNX, opset 10): `y = saturate(round(Σ (x − zx)(w − zw) + B) · sx·sw/sy) + zy)`,
 //!   weights per tensor or per output channel, int32 bias at scale `sx·sw`.
 //! - `ConvInteger` (ONNX, opset 10): the exact `i32` sums, no bias, no scales.
-//! - Planning's QDQ lowering ([`crate::model::passes::lower_qdq`]) also emits `QLinearConv`
+//! - Planning's QDQ lowering ([`crate::model::lower_qdq`]) also emits `QLinearConv`
 //!   with two internal attributes: [`FLOAT_OUTPUT_ATTR`] (write `Σ·sx·sw` as float32, for a
 //!   convolution whose output is not re-quantized) and the fused activation bounds of
 //!   [`Conv`], applied as a clamp in the output's domain.
@@ -309,7 +309,7 @@ impl QConv {
     }
 }
 
-/// Largest kernel for which [`depthwise`] is exact: `taps · 255² < 2²⁴`, so every product and
+/// Largest kernel for which `depthwise` is exact: `taps · 255² < 2²⁴`, so every product and
 /// partial sum of the float kernel is an integer f32 holds exactly.
 pub const EXACT_F32_TAPS: usize = (1 << 24) / (255 * 255);
 
