@@ -5,6 +5,14 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==== %s\n' "$*"; }
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/qplay-xdg}; mkdir -p "$XDG_RUNTIME_DIR"
 
+# A build that runs out of disk fails with a linker "Bus error" deep in clippy;
+# say the real reason first.
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt 4000000 ]; then
+  echo "npm test: only $((free_kb / 1024)) MiB free here; the build and tests need about 4 GiB (target/ alone ~3 GiB). Free some disk (e.g. cargo clean) and run again." >&2
+  exit 1
+fi
+
 step "setup"; bash scripts/setup.sh test
 step "cargo fmt --check"; cargo fmt --all -- --check
 step "clippy (host)"; cargo clippy -q --workspace --all-targets -- -D warnings
