@@ -24,6 +24,7 @@ fn node(op: &str, attrs: Vec<(&'static str, Attr)>, n_inputs: usize) -> Node {
         inputs: (0..n_inputs).map(|i| format!("in{i}")).collect(),
         outputs: vec!["out".into()],
         attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        fused: Default::default(),
     }
 }
 

@@ -13,6 +13,7 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> Node {
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: outputs.iter().map(|s| s.to_string()).collect(),
         attrs: Attrs::default(),
+        fused: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&st
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: outputs.iter().map(|s| s.to_string()).collect(),
         attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        fused: Default::default(),
     }
 }
 

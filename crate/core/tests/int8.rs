@@ -323,6 +323,7 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
                     .to_vec(),
                 outputs: vec!["y".into()],
                 attrs,
+                fused: Default::default(),
             }],
             initializers: inits.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             inputs: vec![ValueInfo {

@@ -7,8 +7,9 @@
 //!   function taking the `&Node`, or the closures of a family's `register`);
 //! - no source file is over 600 lines (up to its `#[cfg(test)]` module).
 //!
-//! Graph passes (`model/`, `ptq/`, the detector's recognisers) work on the ONNX graph itself and
-//! may match op types there.
+//! - after loading, nothing matches op names as text: graph passes (`model/`, `ptq/`, the
+//!   detector's recognisers) ask a node `is(OpKind::Conv)`, so each name a pass depends on is
+//!   written once (`model/kind.rs`); fusions are typed fields (`Node::fused`), not attributes.
 
 use std::path::{Path, PathBuf};
 
@@ -53,16 +54,48 @@ fn executors_and_bindings_never_read_op_names_or_attributes() {
     let mut bad = Vec::new();
     for f in &files {
         for (n, line) in code_lines(f) {
-            let name_match = line.contains("op_type ==")
-                || line.contains("op_type !=")
-                || (line.contains("match") && line.contains("op_type"));
-            let attrs = line.contains(".attrs") || line.contains("FUSED_") || line.contains("Node {");
+            let name_match = matches_op_name(&line) || line.contains("OpKind");
+            let attrs = line.contains(".attrs") || line.contains("Node {");
             if name_match || attrs {
                 bad.push(format!("{}:{n}: {}", f.display(), line.trim()));
             }
         }
     }
     assert!(bad.is_empty(), "use the step's typed op (`step.op.downcast_ref::<T>()`) instead:\n{}", bad.join("\n"));
+}
+
+/// Whether a line compares or matches an op type as text.
+fn matches_op_name(line: &str) -> bool {
+    let op = line.contains("op_type.as_str()");
+    line.contains("op_type ==")
+        || line.contains("op_type !=")
+        || (op && (line.contains("match ") || line.contains("matches!(") || line.contains(".contains(&")))
+        || line.contains("FUSED_")
+        || line.contains("qplay.fused")
+}
+
+#[test]
+fn passes_ask_op_kinds_not_op_names() {
+    let mut files = Vec::new();
+    rust_files(&root().join("core/src"), &mut files);
+    // Loading turns the file's text into nodes; the kind list is where names are written.
+    let exempt = ["model/load.rs", "model/kind.rs", "model/proto.rs"];
+    let mut bad = Vec::new();
+    for f in files.iter().filter(|f| !exempt.iter().any(|e| f.ends_with(e))) {
+        for (n, line) in code_lines(f) {
+            if matches_op_name(&line) {
+                bad.push(format!("{}:{n}: {}", f.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "ask the node its kind (`node.is(OpKind::Conv)`, `node.kind()`; add the name to model/kind.rs) \
+         and keep fusions in `Node::fused`:\n{}",
+        bad.join("\n")
+    );
+    // The check itself must be able to fail.
+    assert!(matches_op_name(r#"if n.op_type == "Conv" {"#) && matches_op_name("match n.op_type.as_str() {"));
 }
 
 #[test]

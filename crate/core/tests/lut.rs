@@ -13,6 +13,7 @@ fn node(name: &str, op: &str, i: &[&str], o: &str, a: &[(&str, Attr)]) -> Node {
         inputs: i.iter().map(|s| s.to_string()).collect(),
         outputs: vec![o.into()],
         attrs: Attrs(a.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+        fused: Default::default(),
     }
 }
 

@@ -58,6 +58,7 @@ fn run_full(
             .collect(),
         outputs: (0..outputs).map(|i| format!("out{i}")).collect(),
         attrs: attrs(a),
+        fused: Default::default(),
     };
     let builder = Registry::new().get(op).unwrap_or_else(|| panic!("{op} is not registered"));
     let kernel = builder(&node, &BuildCtx { opset })?;
@@ -500,6 +501,7 @@ fn shape_arguments_must_be_constant_at_plan_time() {
         inputs: vec!["x".into(), "s".into()],
         outputs: vec!["y".into()],
         attrs: Attrs::default(),
+        fused: Default::default(),
     };
     let op = Registry::new().get("Reshape").unwrap()(&node, &BuildCtx { opset: OPSET }).unwrap();
     let x = Fact::new(DType::F32, vec![2, 3]);
@@ -931,6 +933,7 @@ fn shape_subgraph_folds_from_static_shapes() {
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             outputs: vec![output.to_string()],
             attrs: attrs(a),
+            fused: Default::default(),
         };
         let kernel = reg.get(op).unwrap()(&node, &BuildCtx { opset: OPSET }).unwrap();
         let ins: Vec<Option<&Fact>> = inputs.iter().map(|i| facts.get(*i)).collect();

@@ -174,6 +174,7 @@ fn qdq_graph(op: &str, x: ValueInfo, inits: Vec<(&str, Tensor)>, axis: i64, out_
             inputs: vec![x.name.clone(), "s".into(), "z".into()],
             outputs: vec!["y".into()],
             attrs: Attrs([("axis".to_string(), Attr::Int(axis))].into_iter().collect()),
+            fused: Default::default(),
         }],
         initializers: inits.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         inputs: vec![x],

@@ -171,6 +171,7 @@ fn random_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
         inputs: ["x", "sx", "zx", "w", "sw", "zw", sy_in, zy_in, "b"].map(String::from).to_vec(),
         outputs: vec!["y".into()],
         attrs: Attrs(attrs),
+        fused: Default::default(),
     };
     let elem = if x_signed { 3 } else { 2 };
     let graph = Graph {
@@ -286,6 +287,7 @@ fn float_conv_matches_the_cpu_to_rounding() {
             inputs: ["x", "w", "b"].map(String::from).to_vec(),
             outputs: vec![if case % 2 == 0 { "y".into() } else { "c".into() }],
             attrs: Attrs(attrs),
+            fused: Default::default(),
         }];
         if case % 2 == 1 {
             // A ReLU6 the plan fuses into the Conv (the fused-clamp path).
@@ -295,6 +297,7 @@ fn float_conv_matches_the_cpu_to_rounding() {
                 inputs: ["c", "lo", "hi"].map(String::from).to_vec(),
                 outputs: vec!["y".into()],
                 attrs: Attrs::default(),
+                fused: Default::default(),
             });
         }
         let mut init = HashMap::new();
@@ -383,6 +386,7 @@ fn quantize_linear_near_ties_matches_the_cpu() {
                 inputs: ["x", "s", "z"].map(String::from).to_vec(),
                 outputs: vec!["y".into()],
                 attrs: Attrs::default(),
+                fused: Default::default(),
             }],
             initializers: init,
             inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
@@ -416,6 +420,7 @@ fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
         inputs: i.iter().map(|s| s.to_string()).collect(),
         outputs: vec![o.into()],
         attrs: Attrs::default(),
+        fused: Default::default(),
     };
     let graph = Graph {
         nodes: vec![
@@ -563,6 +568,7 @@ fn pad_relu_and_maxpool_match_the_cpu_bit_for_bit() {
             inputs: i.iter().map(|s| s.to_string()).collect(),
             outputs: vec![o.into()],
             attrs: a,
+            fused: Default::default(),
         };
         let mut init = HashMap::new();
         init.insert("pads".to_string(), Tensor { shape: vec![2 * r], data: Data::I64(pads.clone()) });
@@ -662,7 +668,7 @@ fn preprocessing_on_the_gpu_matches_the_cpu() {
                 op_type: "Add".into(),
                 inputs: vec![p.input.clone(), "zero".into()],
                 outputs: vec!["y".into()],
-                attrs: Attrs::default(),
+                attrs: Attrs::default(), fused: Default::default()
             }],
             initializers: init,
             inputs: vec![ValueInfo { name: p.input.clone(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
@@ -717,6 +723,7 @@ fn float_functions_split_and_slice_match_the_cpu() {
         inputs: i.iter().map(|s| s.to_string()).collect(),
         outputs: o.iter().map(|s| s.to_string()).collect(),
         attrs: Attrs(a.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+        fused: Default::default(),
     };
     let funcs = [
         ("Sigmoid", vec![]),
@@ -908,6 +915,7 @@ fn resize_matches_the_cpu() {
                 inputs,
                 outputs: vec!["y".into()],
                 attrs: Attrs(attrs),
+                fused: Default::default(),
             }],
             initializers: init,
             inputs: vec![ValueInfo {
@@ -951,6 +959,7 @@ fn resize_matches_the_cpu() {
         } else {
             HashMap::new()
         }),
+        fused: Default::default(),
     };
     for (mode, place) in [("nearest", Placement::Gpu), ("linear", Placement::Cpu)] {
         let graph = Graph {
@@ -986,6 +995,7 @@ fn softmax_and_global_pools_match_the_cpu() {
         inputs: vec![i.into()],
         outputs: vec![o.into()],
         attrs: a,
+        fused: Default::default(),
     };
     for case in 0..6 {
         let xshape = vec![
@@ -1048,6 +1058,7 @@ fn int8_lookup_tables_run_on_the_gpu_bit_for_bit() {
             inputs: i.iter().map(|s| s.to_string()).collect(),
             outputs: vec![o.into()],
             attrs: Attrs::default(),
+            fused: Default::default(),
         };
         let graph = Graph {
             nodes: vec![

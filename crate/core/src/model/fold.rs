@@ -10,6 +10,7 @@
 //! [`ModelError::Limit`] naming it.
 
 use super::{ModelError, Node};
+use crate::model::OpKind;
 use crate::ops::Fact;
 
 /// Default [`super::PlanOptions::max_fold_elements`]: 256 Mi elements (1 GiB of float32) folded
@@ -38,7 +39,7 @@ impl FoldBudget {
     /// may not be folded. `Constant` nodes are free: their value is in the file, which the loader
     /// already bounds.
     pub(crate) fn charge(&mut self, node: &Node, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Result<(), ModelError> {
-        if node.op_type == "Constant" {
+        if node.is(OpKind::Constant) {
             return Ok(());
         }
         let produced = outputs.iter().fold(0u64, |acc, f| acc.saturating_add(count(&f.shape)));
@@ -93,12 +94,14 @@ fn work(node: &Node, inputs: &[Option<&Fact>], outputs: &[Fact]) -> u64 {
     let out = outputs.first().map_or(0, |f| count(&f.shape));
     // Multiply-adds per output element (or per input element for ConvTranspose).
     let per = |shape: Option<&[usize]>, skip: usize| shape.map_or(0, |s| count(s.get(skip..).unwrap_or(&[])));
-    let macs = match node.op_type.as_str() {
+    let Some(kind) = node.kind() else { return io };
+    use OpKind::*;
+    let macs = match kind {
         // A [.., M, K] × [.., K, N]: K per output element (K is A's last dimension, or its only one).
-        "MatMul" | "MatMulInteger" | "QLinearMatMul" => {
+        MatMul | MatMulInteger | QLinearMatMul => {
             out.saturating_mul(shape_of(inputs, 0).and_then(|a| a.last().copied()).unwrap_or(0) as u64)
         }
-        "Gemm" => {
+        Gemm => {
             let k = shape_of(inputs, 0).and_then(|a| {
                 if node.attrs.int("transA", 0) != 0 {
                     a.first().copied()
@@ -109,11 +112,11 @@ fn work(node: &Node, inputs: &[Option<&Fact>], outputs: &[Fact]) -> u64 {
             out.saturating_mul(k.unwrap_or(0) as u64)
         }
         // W is [M, C/group, k…]: C/group · ∏k per output element.
-        "Conv" | "ConvInteger" => out.saturating_mul(per(shape_of(inputs, 1), 1)),
-        "QLinearConv" => out.saturating_mul(per(shape_of(inputs, 3), 1)),
+        Conv | ConvInteger => out.saturating_mul(per(shape_of(inputs, 1), 1)),
+        QLinearConv => out.saturating_mul(per(shape_of(inputs, 3), 1)),
         // W is [C, M/group, k…]: each input element reaches M/group · ∏k outputs.
-        "ConvTranspose" => per(shape_of(inputs, 0), 0).saturating_mul(per(shape_of(inputs, 1), 1)),
-        "MaxPool" | "AveragePool" => {
+        ConvTranspose => per(shape_of(inputs, 0), 0).saturating_mul(per(shape_of(inputs, 1), 1)),
+        MaxPool | AveragePool => {
             let window = node
                 .attrs
                 .ints("kernel_shape")
@@ -137,7 +140,14 @@ mod tests {
     }
 
     fn node(op: &str) -> Node {
-        Node { name: "n".into(), op_type: op.into(), inputs: vec![], outputs: vec![], attrs: Default::default() }
+        Node {
+            name: "n".into(),
+            op_type: op.into(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+            fused: Default::default(),
+        }
     }
 
     #[test]

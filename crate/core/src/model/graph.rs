@@ -99,6 +99,29 @@ pub struct Node {
     pub outputs: Vec<String>,
     /// Attributes.
     pub attrs: Attrs,
+    /// What plan-time fusion passes folded into this node ([`crate::model::passes`]); empty in
+    /// a loaded graph. Not an ONNX attribute: a graph with fusions is plan-internal and is not
+    /// saved.
+    pub fused: Fused,
+}
+
+/// An activation a fusion pass folded into the node that feeds it (today a `Conv`), applied
+/// in that node's store. Typed fields, so nothing re-parses them from attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fused {
+    /// Lower bound of a fused `Relu` (0) or `Clip`.
+    pub min: Option<f32>,
+    /// Upper bound of a fused `Clip`.
+    pub max: Option<f32>,
+    /// Per-output-channel (or one shared) upper bounds of a fused `Min` with a constant.
+    pub channel_max: Option<Vec<f32>>,
+}
+
+impl Fused {
+    /// Whether nothing is fused.
+    pub fn is_empty(&self) -> bool {
+        self.min.is_none() && self.max.is_none() && self.channel_max.is_none()
+    }
 }
 
 /// A graph input or output: a name, an element type and a shape whose unknown (dynamic)

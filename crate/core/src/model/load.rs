@@ -20,6 +20,7 @@ use super::proto::{
 };
 use super::tensor::onnx_dtype_name;
 use super::{Attr, Attrs, DType, Data, Graph, ModelError, Node, Tensor, ValueInfo};
+use crate::model::OpKind;
 use prost::Message;
 use std::collections::{HashMap, HashSet};
 
@@ -132,7 +133,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     let mut names: HashSet<String> = HashSet::with_capacity(graph.node.len());
     for (index, n) in graph.node.into_iter().enumerate() {
         let node = convert_node(n, index, &mut names, limits)?;
-        if node.op_type == "Constant" {
+        if node.is(OpKind::Constant) {
             let (name, value) = constant_value(node)?;
             if initializers.contains_key(&name) {
                 return Err(produced_twice(&name));
@@ -197,7 +198,7 @@ fn convert_node(n: NodeProto, index: usize, names: &mut HashSet<String>, limits:
             attrs.0.insert(attr_name, v);
         }
     }
-    Ok(Node { name, op_type, inputs: input, outputs: output, attrs })
+    Ok(Node { name, op_type, inputs: input, outputs: output, attrs, fused: Default::default() })
 }
 
 /// Converts an attribute; `None` for kinds qplay has no representation for.
@@ -481,7 +482,7 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
             v.elem_type = 1;
         }
     }
-    for n in g.nodes.iter_mut().filter(|n| n.op_type == "Cast") {
+    for n in g.nodes.iter_mut().filter(|n| n.is(OpKind::Cast)) {
         if let Some(Attr::Int(to)) = n.attrs.0.get_mut("to") {
             if i32::try_from(*to).is_ok_and(&mut note) {
                 *to = 1;
@@ -526,6 +527,7 @@ pub fn float_image_inputs(g: &mut Graph) -> Vec<String> {
             inputs: vec![input.to_string()],
             outputs: vec![output.to_string()],
             attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+            fused: Default::default(),
         };
         g.nodes.insert(0, node("Cast", &rounded, &pixels, vec![("to", Attr::Int(2))]));
         g.nodes.insert(0, node("Round", name, &rounded, vec![]));

@@ -17,34 +17,32 @@
 //! when something else reads it (planning drops it otherwise).
 
 use super::{Data, Graph, Node, Plan, PlanOptions, Tensor, ValueInfo};
-use crate::ops::quant::lookup::LOOKUP;
+use crate::model::OpKind;
 use crate::ops::Registry;
 use std::collections::{HashMap, HashSet};
 
 /// One-input element-wise float ops a table may absorb (attributes allowed).
-const UNARY: &[&str] = &[
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "HardSigmoid",
-    "HardSwish",
-    "Tanh",
-    "Elu",
-    "Selu",
-    "Softplus",
-    "Softsign",
-    "Exp",
-    "Log",
-    "Neg",
-    "Abs",
-    "Sqrt",
-    "Reciprocal",
-    "Erf",
-    "Gelu",
-    "Identity",
+const UNARY: &[OpKind] = &[
+    OpKind::Relu,
+    OpKind::LeakyRelu,
+    OpKind::Sigmoid,
+    OpKind::HardSigmoid,
+    OpKind::HardSwish,
+    OpKind::Tanh,
+    OpKind::Elu,
+    OpKind::Softplus,
+    OpKind::Exp,
+    OpKind::Log,
+    OpKind::Neg,
+    OpKind::Abs,
+    OpKind::Sqrt,
+    OpKind::Reciprocal,
+    OpKind::Erf,
+    OpKind::Gelu,
+    OpKind::Identity,
 ];
 /// Two-input element-wise ops (the other operand the same cone or a one-value constant).
-const BINARY: &[&str] = &["Add", "Sub", "Mul", "Div", "Min", "Max", "Pow"];
+const BINARY: &[OpKind] = &[OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Div, OpKind::Min, OpKind::Max, OpKind::Pow];
 /// One lowering: the Q's index, the cone's node indices, the lookup node, its table.
 type Rewrite = (usize, Vec<usize>, Node, (String, Tensor));
 
@@ -66,7 +64,7 @@ pub fn lower_lut(graph: &mut Graph, registry: &Registry) -> usize {
     let mut rewrites: Vec<Rewrite> = Vec::new();
     let mut used: HashSet<usize> = HashSet::new();
     for (qi, q) in graph.nodes.iter().enumerate() {
-        if q.op_type != "QuantizeLinear" || q.outputs.len() != 1 || !per_tensor(graph, q) {
+        if !q.is(OpKind::QuantizeLinear) || q.outputs.len() != 1 || !per_tensor(graph, q) {
             continue;
         }
         let Some(m) = match_cone(graph, q, &producer) else { continue };
@@ -86,10 +84,11 @@ pub fn lower_lut(graph: &mut Graph, registry: &Registry) -> usize {
         let name = format!("{}::lookup_table", q.name);
         let node = Node {
             name: q.name.clone(),
-            op_type: LOOKUP.into(),
+            op_type: OpKind::Lookup.into(),
             inputs: vec![m.code.clone(), name.clone()],
             outputs: q.outputs.clone(),
             attrs: Default::default(),
+            fused: Default::default(),
         };
         used.extend(m.cone.iter().copied());
         rewrites.push((qi, m.cone, node, (name, table)));
@@ -151,7 +150,7 @@ fn match_cone(graph: &Graph, q: &Node, producer: &HashMap<String, usize>) -> Opt
         }
         let &p = producer.get(&t)?;
         let n = &graph.nodes[p];
-        if n.op_type == "DequantizeLinear" {
+        if n.is(OpKind::DequantizeLinear) {
             let code = n.inputs.first()?;
             // A constant code (weights) would be folded instead.
             if !per_tensor(graph, n) || init(graph, code).is_some() || dq.is_some_and(|d| d != p) {
@@ -160,9 +159,9 @@ fn match_cone(graph: &Graph, q: &Node, producer: &HashMap<String, usize>) -> Opt
             dq = Some(p);
             continue;
         }
-        let ok = (UNARY.contains(&n.op_type.as_str()) && n.inputs.len() == 1)
-            || (n.op_type == "Clip" && n.inputs.iter().skip(1).all(|s| s.is_empty() || init(graph, s).is_some()))
-            || (BINARY.contains(&n.op_type.as_str()) && n.inputs.len() == 2);
+        let ok = (n.is_any(UNARY) && n.inputs.len() == 1)
+            || (n.is(OpKind::Clip) && n.inputs.iter().skip(1).all(|s| s.is_empty() || init(graph, s).is_some()))
+            || (n.is_any(BINARY) && n.inputs.len() == 2);
         if !ok || n.outputs.len() != 1 {
             return None;
         }

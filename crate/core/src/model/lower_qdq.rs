@@ -21,6 +21,7 @@
 //! of the output, where onnxruntime's integer kernels differ too.
 
 use super::{Attr, Data, Graph, Node, Tensor};
+use crate::model::OpKind;
 use crate::ops::quant::qlinear_conv::FLOAT_OUTPUT_ATTR;
 use std::collections::{HashMap, HashSet};
 
@@ -41,7 +42,7 @@ pub fn lower_qdq(graph: &mut Graph) -> usize {
 
     let mut rewrites: Vec<Rewrite> = Vec::new();
     for (ci, c) in graph.nodes.iter().enumerate() {
-        if c.op_type != "Conv" || c.outputs.len() != 1 || c.inputs.len() < 2 {
+        if !c.is(OpKind::Conv) || c.outputs.len() != 1 || c.inputs.len() < 2 {
             continue;
         }
         let Some(m) = match_conv(graph, c, &producer) else { continue };
@@ -50,14 +51,13 @@ pub fn lower_qdq(graph: &mut Graph) -> usize {
         let q = match uses.get(y).map(Vec::as_slice) {
             Some([qi]) if !outputs.contains(&y.as_str()) => {
                 let qn = &graph.nodes[*qi];
-                (qn.op_type == "QuantizeLinear" && qn.inputs.first() == Some(y) && q_params_ok(graph, qn))
-                    .then_some(*qi)
+                (qn.is(OpKind::QuantizeLinear) && qn.inputs.first() == Some(y) && q_params_ok(graph, qn)).then_some(*qi)
             }
             _ => None,
         };
         let mut node = Node {
             name: c.name.clone(),
-            op_type: "QLinearConv".into(),
+            op_type: OpKind::QLinearConv.into(),
             inputs: vec![
                 m.xq,
                 m.sx,
@@ -71,6 +71,7 @@ pub fn lower_qdq(graph: &mut Graph) -> usize {
             ],
             outputs: vec![y.clone()],
             attrs: c.attrs.clone(),
+            fused: c.fused.clone(),
         };
         match q {
             Some(qi) => {
@@ -138,7 +139,7 @@ fn q_params_ok(graph: &Graph, q: &Node) -> bool {
 fn match_conv(graph: &Graph, c: &Node, producer: &HashMap<String, usize>) -> Option<ConvMatch> {
     let dq = |name: &str| -> Option<&Node> {
         let n = &graph.nodes[*producer.get(name)?];
-        (n.op_type == "DequantizeLinear" && n.attrs.int("block_size", 0) == 0).then_some(n)
+        (n.is(OpKind::DequantizeLinear) && n.attrs.int("block_size", 0) == 0).then_some(n)
     };
     // Activation: per-tensor DQ with an explicit 8-bit zero-point (it gives the data type).
     let dx = dq(&c.inputs[0])?;

@@ -10,6 +10,7 @@
 
 pub mod fold;
 pub mod graph;
+pub mod kind;
 pub mod load;
 pub mod lower_lut;
 pub mod lower_qdq;
@@ -21,7 +22,8 @@ pub mod save;
 pub mod summary;
 pub mod tensor;
 
-pub use graph::{Attr, Attrs, Graph, Node, ValueInfo};
+pub use graph::{Attr, Attrs, Fused, Graph, Node, ValueInfo};
+pub use kind::OpKind;
 pub use load::{float_image_inputs, load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};

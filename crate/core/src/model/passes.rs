@@ -1,8 +1,8 @@
 //! Graph rewrites that keep a model's function but make it cheaper and closer to what
 //! deployment runtimes execute (and therefore quantize).
 
-use super::{Attr, Attrs, Data, Graph, Node, Tensor};
-use crate::ops::nn::conv::{FUSED_CHANNEL_MAX_ATTR, FUSED_MAX_ATTR, FUSED_MIN_ATTR};
+use super::{Attrs, Data, Graph, Node, Tensor};
+use crate::model::OpKind;
 use std::collections::{HashMap, HashSet};
 
 /// Folds each foldable `BatchNormalization` into the `Conv` that feeds it, and returns how many
@@ -26,7 +26,7 @@ pub fn fold_batchnorm_into_conv(graph: &mut Graph) -> usize {
         .nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.op_type == "BatchNormalization")
+        .filter(|(_, n)| n.is(OpKind::BatchNormalization))
         .filter_map(|(bn, _)| plan_fold(graph, bn, &uses, &producer))
         .collect();
     if folds.is_empty() {
@@ -104,7 +104,7 @@ fn plan_fold(graph: &Graph, bn: usize, uses: &HashMap<&str, usize>, producer: &H
     }
     let conv_idx = *producer.get(x)?;
     let conv = &graph.nodes[conv_idx];
-    if conv.op_type != "Conv" || conv.outputs.len() != 1 || conv.inputs.len() < 2 || conv.inputs.len() > 3 {
+    if !conv.is(OpKind::Conv) || conv.outputs.len() != 1 || conv.inputs.len() < 2 || conv.inputs.len() > 3 {
         return None;
     }
     let w = graph.initializers.get(&conv.inputs[1])?;
@@ -165,8 +165,8 @@ fn training(attrs: &Attrs) -> bool {
 ///
 /// An activation is fused when its input is the single output of a `Conv` that nothing else
 /// reads (nor is a graph output), and the Conv has no fused activation yet. The Conv then
-/// produces the activation's output name and carries the bounds in internal attributes
-/// ([`FUSED_MIN_ATTR`], [`FUSED_MAX_ATTR`]), which its kernels apply in their store (see
+/// produces the activation's output name and carries the bounds in its
+/// [`Fused`](crate::model::Fused) fields `min`/`max`, which its kernels apply in their store (see
 /// [`Clamp`](crate::ops::nn::sgemm::Clamp)): the results are bit-identical to the unfused
 /// graph's. The activation node is removed, and so are bound initializers nothing else reads.
 /// Run after [`fold_batchnorm_into_conv`], so that `Conv → BN → Clip` fuses too.
@@ -177,9 +177,9 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
     let mut fusions: Vec<(usize, usize, Option<f32>, Option<f32>)> = Vec::new();
     let mut fused_conv: HashSet<usize> = HashSet::new();
     for (ai, a) in graph.nodes.iter().enumerate() {
-        let bounds = match a.op_type.as_str() {
-            "Relu" if a.inputs.len() == 1 => Some((Some(0.0), None)),
-            "Clip" => clip_bounds(graph, a),
+        let bounds = match a.kind() {
+            Some(OpKind::Relu) if a.inputs.len() == 1 => Some((Some(0.0), None)),
+            Some(OpKind::Clip) => clip_bounds(graph, a),
             _ => None,
         };
         let Some((lo, hi)) = bounds else { continue };
@@ -192,8 +192,8 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
         }
         let Some(&ci) = producer.get(x) else { continue };
         let c = &graph.nodes[ci];
-        let already = c.attrs.0.contains_key(FUSED_MIN_ATTR) || c.attrs.0.contains_key(FUSED_MAX_ATTR);
-        if c.op_type != "Conv" || c.outputs.len() != 1 || already || !fused_conv.insert(ci) {
+        let already = c.fused.min.is_some() || c.fused.max.is_some();
+        if !c.is(OpKind::Conv) || c.outputs.len() != 1 || already || !fused_conv.insert(ci) {
             continue;
         }
         fusions.push((ci, ai, lo, hi));
@@ -209,12 +209,7 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
         touched.extend(graph.nodes[ai].inputs.iter().skip(1).filter(|i| !i.is_empty()).cloned());
         let conv = &mut graph.nodes[ci];
         conv.outputs[0] = out;
-        if let Some(lo) = lo {
-            conv.attrs.0.insert(FUSED_MIN_ATTR.to_string(), Attr::Float(lo));
-        }
-        if let Some(hi) = hi {
-            conv.attrs.0.insert(FUSED_MAX_ATTR.to_string(), Attr::Float(hi));
-        }
+        (conv.fused.min, conv.fused.max) = (lo, hi);
         removed[ai] = true;
     }
     remove_nodes(graph, &removed, touched);
@@ -223,7 +218,7 @@ pub fn fuse_activation_into_conv(graph: &mut Graph) -> usize {
 
 /// Fuses each `Min(conv_output, bound)` with a constant per-channel (`[C, 1, …]` or
 /// `[1, C, 1, …]`) or scalar float bound into the `Conv` producing `conv_output`, when nothing
-/// else reads that output: the Conv carries the bounds in [`FUSED_CHANNEL_MAX_ATTR`] and clamps
+/// else reads that output: the Conv carries the bounds in [`Fused::channel_max`](crate::model::Fused) and clamps
 /// each output channel in its store. Cross-layer equalization writes such a `Min` for each
 /// ReLU6 it rescales. Returns how many were fused; the results are bit-identical.
 pub fn fuse_channel_min_into_conv(graph: &mut Graph) -> usize {
@@ -231,7 +226,7 @@ pub fn fuse_channel_min_into_conv(graph: &mut Graph) -> usize {
     let mut fusions: Vec<(usize, usize, Vec<f32>)> = Vec::new();
     let mut fused_conv: HashSet<usize> = HashSet::new();
     for (mi, m) in graph.nodes.iter().enumerate() {
-        if m.op_type != "Min" || m.inputs.len() != 2 || m.outputs.len() != 1 {
+        if !m.is(OpKind::Min) || m.inputs.len() != 2 || m.outputs.len() != 1 {
             continue;
         }
         for (xi, bi) in [(0, 1), (1, 0)] {
@@ -251,9 +246,9 @@ pub fn fuse_channel_min_into_conv(graph: &mut Graph) -> usize {
                 continue;
             }
             let values = bv.to_vec();
-            if c.op_type != "Conv"
+            if !c.is(OpKind::Conv)
                 || c.outputs.len() != 1
-                || c.attrs.0.contains_key(FUSED_CHANNEL_MAX_ATTR)
+                || c.fused.channel_max.is_some()
                 || values.iter().any(|v| v.is_nan())
                 || !fused_conv.insert(ci)
             {
@@ -270,7 +265,7 @@ pub fn fuse_channel_min_into_conv(graph: &mut Graph) -> usize {
         touched.extend(graph.nodes[*mi].inputs.iter().cloned());
         let conv = &mut graph.nodes[*ci];
         conv.outputs[0] = out;
-        conv.attrs.0.insert(FUSED_CHANNEL_MAX_ATTR.to_string(), Attr::Floats(values.clone()));
+        conv.fused.channel_max = Some(values.clone());
         removed[*mi] = true;
     }
     remove_nodes(graph, &removed, touched);

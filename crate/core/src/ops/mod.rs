@@ -6,6 +6,7 @@
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
 
+pub mod grad;
 pub mod math;
 pub mod nn;
 pub mod quant;
@@ -70,6 +71,20 @@ pub trait Op: Any + Debug + Send + Sync {
     /// input's buffer over instead of evaluating, when nothing else needs the input.
     fn reshapes_input(&self) -> bool {
         false
+    }
+
+    /// Reverse mode, for quantization-aware training ([`crate::train`]): from the forward's
+    /// inputs and outputs and the loss gradient of each output (`None`: that output does not
+    /// reach the loss), the gradient of each input, in input order ([`grad::Grads`]; `None` for
+    /// an input that takes none). `None` when the op has no backward: training then names it.
+    /// The default covers ops that only reshape their input ([`Op::reshapes_input`]).
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        _outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<grad::Grads, String>> {
+        self.reshapes_input().then(|| grad::reshape_back(inputs, grads))
     }
 }
 

@@ -12,6 +12,7 @@
 //! A Conv without bias gets one; a Gemm is corrected only when it has a per-channel bias `C`
 //! and `beta = 1`; MatMul has no bias and is left alone.
 
+use crate::model::OpKind;
 use crate::model::{Data, Graph, ModelError, Node, Plan, Tensor, ValueInfo};
 use crate::ops::nn::spatial::WindowAttrs;
 use crate::ops::Registry;
@@ -83,9 +84,9 @@ impl BiasCorrection {
         let mut layers: Vec<Layer> = Vec::new();
         for &t in targets {
             let n = &g.nodes[t];
-            let ok = match n.op_type.as_str() {
-                "Conv" => true,
-                "Gemm" => {
+            let ok = match n.kind() {
+                Some(OpKind::Conv) => true,
+                Some(OpKind::Gemm) => {
                     n.attrs.float("beta", 1.0) == 1.0
                         && n.inputs.get(2).and_then(|b| g.initializers.get(b)).is_some_and(|b| b.shape.len() == 1)
                 }
@@ -97,7 +98,7 @@ impl BiasCorrection {
             }
             let wq = fake_quant_weight(n, w, per_channel)?;
             let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
-            let window = if n.op_type == "Conv" {
+            let window = if n.is(OpKind::Conv) {
                 Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, &e))?)
             } else {
                 None
@@ -276,6 +277,7 @@ fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Regis
         inputs: vec!["x".into(), "w".into()],
         outputs: vec!["y".into()],
         attrs: node.attrs.clone(),
+        fused: Default::default(),
     };
     let g = Graph {
         nodes: vec![n],
@@ -336,10 +338,11 @@ mod tests {
             }
             let node = Node {
                 name: format!("conv{k}"),
-                op_type: "Conv".into(),
+                op_type: OpKind::Conv.into(),
                 inputs: vec!["x".into(), "w".into()],
                 outputs: vec!["y".into()],
                 attrs: crate::model::Attrs(attrs.into_iter().collect()),
+                fused: Default::default(),
             };
             let y = one_node_plan(&node, &diff, xs, &registry).unwrap().run(&[("x".to_string(), x.clone())]).unwrap();
             let (ys, yd) = (&y[0].shape, y[0].as_f32().unwrap());

@@ -24,6 +24,7 @@
 //! by no other node. Group convolutions, depthwise included, work in either position: input
 //! channel `i` of Conv2 is channel `i mod (C/g)` of group `i / (C/g)`.
 
+use crate::model::OpKind;
 use crate::model::{Attrs, Graph, Node, Tensor};
 use std::collections::{HashMap, HashSet};
 
@@ -82,19 +83,21 @@ pub fn equalize(g: &mut Graph) -> usize {
         g.initializers.insert(bound_name.clone(), Tensor { shape, data: crate::model::Data::F32(bound) });
         g.nodes[ai] = Node {
             name: format!("{name}_cle_relu"),
-            op_type: "Relu".into(),
+            op_type: OpKind::Relu.into(),
             inputs: vec![x],
             outputs: vec![relu_out.clone()],
             attrs: Attrs(HashMap::new()),
+            fused: Default::default(),
         };
         new_nodes.push((
             ai,
             Node {
                 name: format!("{name}_cle_min"),
-                op_type: "Min".into(),
+                op_type: OpKind::Min.into(),
                 inputs: vec![relu_out, bound_name],
                 outputs: vec![y],
                 attrs: Attrs(HashMap::new()),
+                fused: Default::default(),
             },
         ));
     }
@@ -133,7 +136,7 @@ fn find_pairs(g: &Graph) -> Vec<Pair> {
         .collect();
     let single = |t: &str| uses.get(t) == Some(&1);
     let conv_ok = |n: &Node| {
-        n.op_type == "Conv"
+        n.is(OpKind::Conv)
             && n.outputs.len() == 1
             && n.inputs.len() >= 2
             && g.initializers.get(&n.inputs[1]).is_some_and(|t| t.shape.len() >= 3)
@@ -150,10 +153,10 @@ fn find_pairs(g: &Graph) -> Vec<Pair> {
             continue;
         }
         let Some(&next) = consumer.get(c1.outputs[0].as_str()) else { continue };
-        let (act, conv2_in) = match g.nodes[next].op_type.as_str() {
-            "Conv" => (None, c1.outputs[0].as_str()),
-            "Relu" => (Some((next, None)), g.nodes[next].outputs[0].as_str()),
-            "Clip" => match clip_bounds(g, &g.nodes[next]) {
+        let (act, conv2_in) = match g.nodes[next].kind() {
+            Some(OpKind::Conv) => (None, c1.outputs[0].as_str()),
+            Some(OpKind::Relu) => (Some((next, None)), g.nodes[next].outputs[0].as_str()),
+            Some(OpKind::Clip) => match clip_bounds(g, &g.nodes[next]) {
                 Some((Some(lo), hi)) if lo == 0.0 && hi.is_none_or(|h| h > 0.0) => {
                     (Some((next, hi)), g.nodes[next].outputs[0].as_str())
                 }

@@ -28,6 +28,7 @@ mod report;
 pub use options::PtqOptions;
 pub use report::{coarsen, ActivationReport, LayerReport, MethodClip, Report, REPORT_BINS};
 
+use crate::model::OpKind;
 use crate::model::{
     load_onnx, passes::fold_batchnorm_into_conv, save_onnx_with, DType, Graph, ModelError, Plan, Tensor,
 };
@@ -78,11 +79,19 @@ pub struct Quantized {
 }
 
 /// Op types whose weights (input 1) and data input (input 0) are quantized.
-const QUANTIZABLE: [&str; 3] = ["Conv", "MatMul", "Gemm"];
+const QUANTIZABLE: [OpKind; 3] = [OpKind::Conv, OpKind::MatMul, OpKind::Gemm];
 
 /// Ops whose attribute/input forms changed between opsets 11 and 13; a graph using them is not
 /// raised to opset 13, and its weights are quantized per tensor instead.
-const OPSET13_CHANGED: [&str; 7] = ["Split", "Squeeze", "Unsqueeze", "ReduceSum", "Softmax", "LogSoftmax", "Hardmax"];
+const OPSET13_CHANGED: [OpKind; 7] = [
+    OpKind::Split,
+    OpKind::Squeeze,
+    OpKind::Unsqueeze,
+    OpKind::ReduceSum,
+    OpKind::Softmax,
+    OpKind::LogSoftmax,
+    OpKind::Hardmax,
+];
 
 /// Quantizes `graph` with calibration inputs for its single input `input`.
 pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
@@ -137,7 +146,7 @@ pub(crate) fn quantize_inner(
     phases.lap(if opts.equalize { "batchnorm folding, equalization" } else { "batchnorm folding" });
     let mut per_channel = opts.per_channel;
     if per_channel && g.opset < 13 {
-        if g.nodes.iter().any(|n| OPSET13_CHANGED.contains(&n.op_type.as_str())) {
+        if g.nodes.iter().any(|n| n.is_any(&OPSET13_CHANGED)) {
             per_channel = false;
             notes.push(format!(
                 "opset {} has no per-axis DequantizeLinear and the graph uses ops that changed at opset 13: weights are quantized per tensor",
@@ -154,7 +163,7 @@ pub(crate) fn quantize_inner(
     let mut targets = Vec::new();
     let mut kept = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
-        if !QUANTIZABLE.contains(&n.op_type.as_str()) {
+        if !n.is_any(&QUANTIZABLE) {
             continue;
         }
         let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));

@@ -4,6 +4,7 @@
 
 use super::report::{self, ActivationReport, LayerReport};
 use super::PtqOptions;
+use crate::model::OpKind;
 use crate::model::{numel, Attr, Attrs, DType, Graph, ModelError, Node, Tensor};
 use crate::quant::{error_metrics, per_channel_params, QParams, QType, Scheme};
 use crate::Error;
@@ -160,10 +161,11 @@ pub(super) fn rewrite(
                     g.initializers.insert(bsn.clone(), Tensor::f32(vec![nb], bs)?);
                     new_nodes.push(Node {
                         name: format!("{bs_}_DequantizeLinear"),
-                        op_type: "DequantizeLinear".into(),
+                        op_type: OpKind::DequantizeLinear.into(),
                         inputs: vec![bqn, bsn],
                         outputs: vec![bdq.clone()],
                         attrs: Attrs([("axis".to_string(), Attr::Int(0))].into_iter().collect()),
+                        fused: Default::default(),
                     });
                     n.inputs[2] = bdq;
                 }
@@ -204,6 +206,7 @@ fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Opti
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: vec![output.to_string()],
         attrs: Attrs(axis.map(|a| ("axis".to_string(), Attr::Int(a))).into_iter().collect()),
+        fused: Default::default(),
     }
 }
 
@@ -213,9 +216,9 @@ pub(super) fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
     if rank == 0 || numel(&w.shape)? == 0 {
         return Err(ModelError::at(n, "its weight is empty").into());
     }
-    Ok(match n.op_type.as_str() {
-        "Conv" => 0,
-        "Gemm" if n.attrs.int("transB", 0) != 0 => 0,
+    Ok(match n.kind() {
+        Some(OpKind::Conv) => 0,
+        Some(OpKind::Gemm) if n.attrs.int("transB", 0) != 0 => 0,
         _ => rank - 1,
     })
 }
@@ -227,7 +230,7 @@ pub(super) fn halve_float_initializers(g: &mut Graph) -> (HashSet<String>, usize
     let qdq_params: HashSet<&str> = g
         .nodes
         .iter()
-        .filter(|n| matches!(n.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear"))
+        .filter(|n| n.is_any(&[OpKind::QuantizeLinear, OpKind::DequantizeLinear]))
         .flat_map(|n| n.inputs.iter().skip(1).map(String::as_str))
         .collect();
     let mut names: Vec<String> = g
@@ -245,10 +248,11 @@ pub(super) fn halve_float_initializers(g: &mut Graph) -> (HashSet<String>, usize
         g.initializers.insert(h.clone(), t);
         casts.push(Node {
             name: format!("{n}_Cast"),
-            op_type: "Cast".into(),
+            op_type: OpKind::Cast.into(),
             inputs: vec![h.clone()],
             outputs: vec![n],
             attrs: Attrs([("to".to_string(), Attr::Int(1))].into_iter().collect()),
+            fused: Default::default(),
         });
         half.insert(h);
     }

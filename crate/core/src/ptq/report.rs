@@ -10,6 +10,7 @@
 //! Histograms leave the crate as [`REPORT_BINS`] bins: the report stays small.
 
 use super::recipe;
+use crate::model::OpKind;
 use crate::model::{Graph, Plan, PlanOptions, Tensor};
 use crate::ops::Registry;
 use crate::quant::observers::HIST_BINS;
@@ -200,7 +201,7 @@ pub(super) fn measure(
         loop {
             match readers.get(t.as_str()).map(Vec::as_slice) {
                 Some([r])
-                    if matches!(r.op_type.as_str(), "Relu" | "Clip" | "Min")
+                    if r.is_any(&[OpKind::Relu, OpKind::Clip, OpKind::Min])
                         && r.inputs.first() == Some(&t)
                         && !graph_outputs.contains(&t.as_str()) =>
                 {

@@ -4,6 +4,7 @@
 
 use crate::detect::aux;
 use crate::detect::profile::AuxInput;
+use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
 
 /// Output shapes the file leaves unknown (TF.js and tf2onnx conversions often do), filled in by
@@ -53,8 +54,9 @@ pub(super) fn planned_outputs(graph: &Graph) -> Option<Vec<ValueInfo>> {
 /// Graph outputs computed from Conv outputs by data movement and Sigmoid only (see
 /// [`ModelMeta::raw_head_outputs`]).
 pub(super) fn raw_head_outputs(graph: &Graph) -> Vec<String> {
-    const MOVE: [&str; 10] =
-        ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Sigmoid"];
+    use OpKind::*;
+    const MOVE: [OpKind; 10] =
+        [Reshape, Transpose, Identity, Flatten, Squeeze, Unsqueeze, Concat, Split, Slice, Sigmoid];
     let producer: std::collections::HashMap<&str, &crate::model::Node> =
         graph.nodes.iter().flat_map(|n| n.outputs.iter().map(move |o| (o.as_str(), n))).collect();
     let raw = |out: &str| {
@@ -64,10 +66,10 @@ pub(super) fn raw_head_outputs(graph: &Graph) -> Vec<String> {
                 continue;
             }
             match producer.get(t) {
-                Some(n) if n.op_type == "Conv" => convs += 1,
-                Some(n) if MOVE.contains(&n.op_type.as_str()) => {
+                Some(n) if n.is(OpKind::Conv) => convs += 1,
+                Some(n) if n.is_any(&MOVE) => {
                     // Data inputs only: a Reshape's shape or an Unsqueeze's axes are constants.
-                    let data = if n.op_type == "Concat" { &n.inputs[..] } else { &n.inputs[..n.inputs.len().min(1)] };
+                    let data = if n.is(OpKind::Concat) { &n.inputs[..] } else { &n.inputs[..n.inputs.len().min(1)] };
                     stack.extend(data.iter().map(String::as_str).filter(|i| !graph.initializers.contains_key(*i)));
                 }
                 _ => return false,
@@ -81,7 +83,8 @@ pub(super) fn raw_head_outputs(graph: &Graph) -> Vec<String> {
 /// Graph outputs computed by a Sigmoid (through layout-only ops: Reshape, Transpose, …), whose
 /// values are probabilities already.
 pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
-    const LAYOUT: [&str; 6] = ["Reshape", "Transpose", "Identity", "Flatten", "Squeeze", "Unsqueeze"];
+    use OpKind::*;
+    const LAYOUT: [OpKind; 6] = [Reshape, Transpose, Identity, Flatten, Squeeze, Unsqueeze];
     let producer = |name: &str| graph.nodes.iter().find(|n| n.outputs.iter().any(|o| o == name));
     graph
         .outputs
@@ -90,8 +93,8 @@ pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
             let mut name = o.name.as_str();
             for _ in 0..8 {
                 match producer(name) {
-                    Some(n) if n.op_type == "Sigmoid" => return true,
-                    Some(n) if LAYOUT.contains(&n.op_type.as_str()) && !n.inputs.is_empty() => name = &n.inputs[0],
+                    Some(n) if n.is(OpKind::Sigmoid) => return true,
+                    Some(n) if n.is_any(&LAYOUT) && !n.inputs.is_empty() => name = &n.inputs[0],
                     _ => return false,
                 }
             }

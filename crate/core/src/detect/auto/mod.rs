@@ -36,6 +36,7 @@ use super::profile::{
 };
 use super::profile::{Dfl, End2End, Grid, GridBox};
 use super::DetectError;
+use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
 use graph::{planned_outputs, raw_head_outputs, sigmoid_outputs};
 use heads::{per_stride_dfl, per_stride_head, tf_detections};
@@ -104,7 +105,7 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     let mut meta = ModelMeta::parse(&graph.metadata);
     meta.sigmoid_outputs = sigmoid_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
-    meta.detr |= graph.nodes.iter().any(|n| n.op_type == "GridSample");
+    meta.detr |= graph.nodes.iter().any(|n| n.is(OpKind::GridSample));
     let outputs = planned_outputs(graph).unwrap_or_else(|| graph.outputs.clone());
     infer_profile_with(&graph.inputs, &outputs, &meta)
 }

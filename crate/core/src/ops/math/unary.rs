@@ -4,6 +4,7 @@
 //! and the shape and dtype handling lives only here. Other executors read [`Unary::func`].
 
 use crate::model::{DType, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, input_fact, Fact, Op};
 
@@ -171,6 +172,66 @@ impl UnaryFn {
             Elu { alpha }, Softplus, Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil, Round, Reciprocal, Erf)
     }
 
+    /// `dy/dx` at `x`, given `y = f(x)` (for the backward of training). Piecewise-constant
+    /// functions (Sign, Floor, Ceil, Round) have derivative 0; at a kink the right-hand side's
+    /// (Relu at 0: 0, as PyTorch).
+    #[inline(always)]
+    pub fn derivative(self, x: f32, y: f32) -> f32 {
+        use std::f32::consts::{FRAC_1_SQRT_2, PI};
+        let gauss = |x: f32| (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
+        match self {
+            UnaryFn::Relu => f32::from(x > 0.0),
+            UnaryFn::LeakyRelu { alpha } => {
+                if x < 0.0 {
+                    alpha
+                } else {
+                    1.0
+                }
+            }
+            UnaryFn::Sigmoid => y * (1.0 - y),
+            UnaryFn::HardSigmoid { alpha, beta } => {
+                let v = alpha * x + beta;
+                if v > 0.0 && v < 1.0 {
+                    alpha
+                } else {
+                    0.0
+                }
+            }
+            UnaryFn::HardSwish => {
+                if x < -3.0 {
+                    0.0
+                } else if x > 3.0 {
+                    1.0
+                } else {
+                    x / 3.0 + 0.5
+                }
+            }
+            UnaryFn::Tanh => 1.0 - y * y,
+            UnaryFn::Gelu => 0.5 * (1.0 + super::elementary::erf(x * FRAC_1_SQRT_2)) + x * gauss(x),
+            UnaryFn::GeluTanh => {
+                let k = (2.0 / PI).sqrt();
+                let t = (k * (x + 0.044715 * x * x * x)).tanh();
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x)
+            }
+            UnaryFn::Elu { alpha } => {
+                if x < 0.0 {
+                    y + alpha
+                } else {
+                    1.0
+                }
+            }
+            UnaryFn::Softplus => super::activation::sigmoid(x),
+            UnaryFn::Exp => y,
+            UnaryFn::Log => 1.0 / x,
+            UnaryFn::Sqrt => 0.5 / y,
+            UnaryFn::Neg => -1.0,
+            UnaryFn::Abs => x.signum() * f32::from(x != 0.0),
+            UnaryFn::Sign | UnaryFn::Floor | UnaryFn::Ceil | UnaryFn::Round => 0.0,
+            UnaryFn::Reciprocal => -y * y,
+            UnaryFn::Erf => 2.0 / PI.sqrt() * (-x * x).exp(),
+        }
+    }
+
     /// The function on integers (computed on i64 and wrapped back to the input's width), for
     /// the functions ONNX defines on them.
     pub fn int(self) -> Option<fn(i64) -> i64> {
@@ -234,5 +295,22 @@ impl Op for Unary {
         }
         let data = dispatch!(x.dtype(), T => T::wrap(self.apply::<T>(typed::<T>(x)?)?));
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let x = f32_in(inputs, 0)?;
+            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(vec![None]) };
+            let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
+            let xv = x.as_f32().map_err(|e| e.to_string())?;
+            let f = self.func;
+            let gx = g.iter().zip(xv).zip(y).map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
+            Ok(vec![Some(f32_tensor(x.shape.clone(), gx))])
+        })())
     }
 }

@@ -14,11 +14,12 @@
 //! [`Clamp`] on the finished sums.
 
 use super::depthwise::depthwise_plane;
-use super::im2col::{chunk_cols, im2col};
-use super::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
+use super::im2col::{chunk_cols, col2im, im2col};
+use super::sgemm::{sgemm, sgemm_clamped, Clamp, Init, MatRef};
 use super::spatial::{Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// Column-matrix floats unfolded at once by the im2col path (about 2 MiB): large enough that
@@ -36,13 +37,6 @@ pub struct Conv {
     /// [`crate::model::passes::fuse_channel_min_into_conv`].
     pub(crate) channel_max: Option<Vec<f32>>,
 }
-
-/// Internal attribute (not ONNX) holding the lower bound of a fused `Clip`/`Relu`.
-pub const FUSED_MIN_ATTR: &str = "qplay.fused_clip_min";
-/// Internal attribute (not ONNX) holding the upper bound of a fused `Clip`.
-pub const FUSED_MAX_ATTR: &str = "qplay.fused_clip_max";
-/// Internal attribute (not ONNX) holding per-output-channel upper bounds of a fused `Min`.
-pub const FUSED_CHANNEL_MAX_ATTR: &str = "qplay.fused_channel_max";
 
 /// Builds `Conv` from its attributes (`group`, `kernel_shape`, `strides`, `dilations`, `pads`,
 /// `auto_pad`).
@@ -68,10 +62,10 @@ impl Conv {
             return Err(format!("group must be at least 1, got {group}"));
         }
         let group = usize::try_from(group).map_err(|_| format!("group {group} is too large"))?;
-        let (lo, hi) = (node.attrs.float_opt(FUSED_MIN_ATTR), node.attrs.float_opt(FUSED_MAX_ATTR));
+        let (lo, hi) = (node.fused.min, node.fused.max);
         let clamp = (lo.is_some() || hi.is_some())
             .then(|| Clamp { lo: lo.unwrap_or(f32::NEG_INFINITY), hi: hi.unwrap_or(f32::INFINITY) });
-        let channel_max = node.attrs.floats(FUSED_CHANNEL_MAX_ATTR).map(<[f32]>::to_vec);
+        let channel_max = node.fused.channel_max.clone();
         Ok(Conv { window: WindowAttrs::from_node(node, false)?, group, clamp, channel_max })
     }
 
@@ -148,6 +142,89 @@ impl Op for Conv {
         }
         Ok(vec![f32_output(plan.out_shape, out)?])
     }
+
+    /// The gradients of X, W and B, through im2col: per image and group,
+    /// `dW += dY · colsᵀ`, `dcols = Wᵀ · dY` folded back with `col2im`, `dB = Σ dY`. A fused
+    /// clamp passes the gradient only where the output lies strictly inside its bounds.
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let x = f32_input(inputs, 0, "X")?;
+            let w = f32_input(inputs, 1, "W")?;
+            let shape = |i: usize| super::input_shape(inputs, i);
+            let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+            let Some(g) = out_grad(grads, 0, checked_numel(&plan.out_shape)?)? else {
+                return Ok(vec![None; inputs.len()]);
+            };
+            let mut dy = g.to_vec();
+            if self.clamp.is_some() || self.channel_max.is_some() {
+                let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
+                let mut top = y.to_vec();
+                let c = self.clamp.unwrap_or(Clamp { lo: f32::NEG_INFINITY, hi: f32::INFINITY });
+                top.iter_mut().for_each(|v| *v = c.hi);
+                if let Some(m) = &self.channel_max {
+                    apply_channel_max(&mut top, m, &plan)?;
+                }
+                for ((d, &y), &hi) in dy.iter_mut().zip(y).zip(&top) {
+                    if y <= c.lo || y >= hi {
+                        *d = 0.0;
+                    }
+                }
+            }
+            let (dx, dw, db) = conv_backward(&plan, self.group, x, w, &dy)?;
+            let mut out: Grads = vec![
+                Some(f32_tensor(plan_input_shape(&plan), dx)),
+                Some(f32_tensor(shape(1).unwrap_or_default().to_vec(), dw)),
+            ];
+            out.push(inputs.get(2).copied().flatten().map(|b| f32_tensor(b.shape.clone(), db)));
+            out.truncate(inputs.len());
+            Ok(out)
+        })())
+    }
+}
+
+/// X's shape from a resolved plan.
+fn plan_input_shape(plan: &Plan) -> Vec<usize> {
+    let mut s = vec![plan.batch, plan.in_channels];
+    s.extend_from_slice(&plan.window.input);
+    s
+}
+
+/// `(dX, dW, dB)`, flat.
+type ConvGrads = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// `(dX, dW, dB)` of a convolution for the output gradient `dy`.
+fn conv_backward(plan: &Plan, group: usize, x: &[f32], w: &[f32], dy: &[f32]) -> Result<ConvGrads, String> {
+    let win = plan.window.lifted_to_2d();
+    let in_plane: usize = win.input.iter().product();
+    let out_plane: usize = win.output.iter().product();
+    let ksize: usize = win.kernel.iter().product();
+    let (cg, mg) = (plan.in_channels / group, plan.out_channels / group);
+    let kdim = cg * ksize;
+    let (mut dx, mut dw) = (vec![0.0f32; x.len()], vec![0.0f32; w.len()]);
+    let mut db = vec![0.0f32; plan.out_channels];
+    let (mut cols, mut dcols) = (vec![0.0f32; kdim * out_plane], vec![0.0f32; kdim * out_plane]);
+    for n in 0..plan.batch {
+        for g in 0..group {
+            let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
+            let wg = MatRef::row_major(&w[g * mg * kdim..][..mg * kdim], mg, kdim)?;
+            let dyg = &dy[(n * plan.out_channels + g * mg) * out_plane..][..mg * out_plane];
+            let dyg_m = MatRef::row_major(dyg, mg, out_plane)?;
+            im2col(xg, cg, &win, 0..win.output[0], &mut cols);
+            let cols_m = MatRef::row_major(&cols, kdim, out_plane)?;
+            sgemm(1.0, dyg_m, cols_m.t(), Init::Accumulate, &mut dw[g * mg * kdim..][..mg * kdim], kdim)?;
+            sgemm(1.0, wg.t(), dyg_m, Init::Zero, &mut dcols, out_plane)?;
+            col2im(&dcols, cg, &win, &mut dx[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane]);
+            for (m, row) in dyg.chunks_exact(out_plane).enumerate() {
+                db[g * mg + m] += row.iter().sum::<f32>();
+            }
+        }
+    }
+    Ok((dx, dw, db))
 }
 
 /// `y = min(y, max[c])` on each output channel `c` (NaN stays NaN, as in ONNX `Min`).

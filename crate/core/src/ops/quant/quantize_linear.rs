@@ -62,6 +62,7 @@ impl Op for QuantizeLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::OpKind;
     use crate::ops::quant::dequantize_linear;
 
     #[test]
@@ -75,10 +76,11 @@ mod tests {
             assert_eq!(q.to_i64_vec().unwrap()[4], if zp.dtype() == DType::U16 { 65535 } else { 32767 });
             let node = Node {
                 name: "dq".into(),
-                op_type: "DequantizeLinear".into(),
+                op_type: OpKind::DequantizeLinear.into(),
                 inputs: vec![],
                 outputs: vec![],
                 attrs: Default::default(),
+                fused: Default::default(),
             };
             let dq = dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
             let y = dq.eval(&[Some(&q), Some(&scale), Some(&zp)]).unwrap().remove(0);

@@ -1,0 +1,114 @@
+//! Shared pieces of the ops' reverse mode ([`Op::backward`](super::Op::backward)), used by
+//! quantization-aware training ([`crate::train`]): reading the incoming gradient, undoing
+//! numpy broadcasting (a broadcast input's gradient is the sum over the dims it was repeated
+//! along), and the backward every reshape-like op shares.
+
+use crate::model::{Data, Tensor};
+
+/// What [`Op::backward`](super::Op::backward) returns: one gradient per input, in input order
+/// (`None` for an input that takes none: integer tensors, shapes, bounds, omitted inputs).
+pub type Grads = Vec<Option<Tensor>>;
+
+/// A float32 tensor (the shapes here are always consistent with the data).
+pub fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
+    debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+    Tensor { shape, data: Data::F32(data) }
+}
+
+/// The gradient of output `i` as float32 data of the output's size, or `None` when that
+/// output does not reach the loss.
+pub fn out_grad<'a>(grads: &[Option<&'a Tensor>], i: usize, len: usize) -> Result<Option<&'a [f32]>, String> {
+    let Some(g) = grads.get(i).copied().flatten() else { return Ok(None) };
+    let v = g.as_f32().map_err(|e| format!("the gradient of output {i}: {e}"))?;
+    if v.len() != len {
+        return Err(format!("the gradient of output {i} has {} values, the output {len}", v.len()));
+    }
+    Ok(Some(v))
+}
+
+/// Input `i`'s float32 data, for a backward that needs it.
+pub fn f32_in<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, String> {
+    let t = super::input(inputs, i)?;
+    t.as_f32().map_err(|e| format!("input {i}: {e} (only float32 tensors have gradients)"))?;
+    Ok(t)
+}
+
+/// Per-dim strides of `shape` read under the broadcast output shape `out` (right-aligned; a
+/// broadcast dim has stride 0).
+fn broadcast_strides(out: &[usize], shape: &[usize]) -> Vec<usize> {
+    let lead = out.len() - shape.len();
+    let mut strides = vec![0; out.len()];
+    let mut s = 1;
+    for d in (0..shape.len()).rev() {
+        if shape[d] != 1 {
+            strides[lead + d] = s;
+        }
+        s *= shape[d];
+    }
+    strides
+}
+
+/// Calls `f(o, ia, ib)` for every element `o` of the broadcast output shape `out`, with the
+/// flat indices of the `a` and `b` elements it was computed from.
+pub fn for_each_broadcast(out: &[usize], a: &[usize], b: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    let (sa, sb) = (broadcast_strides(out, a), broadcast_strides(out, b));
+    let n: usize = out.iter().product();
+    if n == 0 {
+        return;
+    }
+    let mut idx = vec![0usize; out.len()];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for o in 0..n {
+        f(o, ia, ib);
+        // Advance the multi-index (last dim fastest), keeping ia and ib in step.
+        for d in (0..out.len()).rev() {
+            idx[d] += 1;
+            ia += sa[d];
+            ib += sb[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            ia -= sa[d] * out[d];
+            ib -= sb[d] * out[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Sums `g` (shaped `out`) down to `shape`, which broadcast to `out`.
+pub fn unbroadcast(g: &[f32], out: &[usize], shape: &[usize]) -> Vec<f32> {
+    if out == shape {
+        return g.to_vec();
+    }
+    let mut r = vec![0.0f32; shape.iter().product()];
+    for_each_broadcast(out, shape, shape, |o, i, _| r[i] += g[o]);
+    r
+}
+
+/// The backward of an op whose output is input 0's data under another shape (Reshape,
+/// Flatten, Squeeze, Unsqueeze, Identity): the gradient, reshaped back.
+pub fn reshape_back(inputs: &[Option<&Tensor>], grads: &[Option<&Tensor>]) -> Result<Grads, String> {
+    let x = f32_in(inputs, 0)?;
+    let mut out: Grads = vec![None; inputs.len()];
+    if let Some(g) = out_grad(grads, 0, x.len())? {
+        out[0] = Some(f32_tensor(x.shape.clone(), g.to_vec()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbroadcast_sums_over_repeated_dims() {
+        // [2, 3] from [3] and from [2, 1].
+        let g = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(unbroadcast(&g, &[2, 3], &[3]), vec![5.0, 7.0, 9.0]);
+        assert_eq!(unbroadcast(&g, &[2, 3], &[2, 1]), vec![6.0, 15.0]);
+        assert_eq!(unbroadcast(&g, &[2, 3], &[]), vec![21.0]);
+        let mut seen = Vec::new();
+        for_each_broadcast(&[2, 3], &[2, 1], &[3], |o, a, b| seen.push((o, a, b)));
+        assert_eq!(seen, [(0, 0, 0), (1, 0, 1), (2, 0, 2), (3, 1, 0), (4, 1, 1), (5, 1, 2)]);
+    }
+}

@@ -1,0 +1,244 @@
+//! Every op backward (`Op::backward`) against central finite differences, accumulated in f64,
+//! on seeded random inputs and shapes: convolutions with random strides, pads, dilations and
+//! groups (depthwise, 1-D), broadcasting binary ops, the activations, Clip, Concat, Transpose and
+//! the reshape family. The loss is `Σ r · y` for a random cotangent `r`, so its gradient is
+//! exactly what `backward` returns for `grads = [r]`.
+
+use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
+use qplay_core::ops::{BuildCtx, Op, Registry};
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() + 1.0) * 0.5 * n as f32).min(n as f32 - 1.0) as usize
+    }
+    fn tensor(&mut self, shape: &[usize], scale: f32) -> Tensor {
+        let n = shape.iter().product();
+        Tensor { shape: shape.to_vec(), data: Data::F32((0..n).map(|_| self.next() * scale).collect()) }
+    }
+}
+
+fn op(op_type: &str, n_inputs: usize, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
+    let node = Node {
+        name: "n".into(),
+        op_type: op_type.into(),
+        inputs: (0..n_inputs).map(|i| format!("i{i}")).collect(),
+        outputs: vec!["y".into()],
+        attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        fused: Default::default(),
+    };
+    let build = Registry::new().get(op_type).unwrap_or_else(|| panic!("no op {op_type}"));
+    build(&node, &BuildCtx { opset: 17 }).unwrap_or_else(|e| panic!("{op_type}: {e}"))
+}
+
+/// `Σ r · y` in f64.
+fn loss(op: &dyn Op, inputs: &[Tensor], r: &[f32]) -> f64 {
+    let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
+    let y = op.eval(&refs).unwrap();
+    y[0].as_f32().unwrap().iter().zip(r).map(|(&y, &r)| y as f64 * r as f64).sum()
+}
+
+/// Checks `op`'s backward on `inputs` for every float input it gives a gradient for. `h` is
+/// the finite-difference step; elements within `kink` of a non-differentiable point of the op
+/// (as `near_kink` says) are skipped.
+fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &dyn Fn(usize, f32) -> bool) {
+    let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
+    let y = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let r = rng.tensor(&y[0].shape, 1.0);
+    let outs: Vec<Option<&Tensor>> = y.iter().map(Some).collect();
+    let grads = op
+        .backward(&refs, &outs, &[Some(&r)])
+        .unwrap_or_else(|| panic!("{name}: no backward"))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(grads.len(), inputs.len(), "{name}: one gradient per input");
+    let r = r.as_f32().unwrap().to_vec();
+    let h = 1e-2f32;
+    let mut checked = 0;
+    for (i, g) in grads.iter().enumerate() {
+        let Some(g) = g else { continue };
+        assert_eq!(g.shape, inputs[i].shape, "{name}: input {i}'s gradient shape");
+        let g = g.as_f32().unwrap();
+        let x = inputs[i].as_f32().unwrap();
+        // Every element of small tensors, a spread of 48 of larger ones.
+        let step = (x.len() / 48).max(1);
+        for k in (0..x.len()).step_by(step) {
+            if near_kink(i, x[k]) {
+                continue;
+            }
+            let mut at = |d: f32| {
+                let mut xs = inputs.to_vec();
+                if let Data::F32(v) = &mut xs[i].data {
+                    v[k] += d;
+                }
+                loss(op, &xs, &r)
+            };
+            let fd = (at(h) - at(-h)) / (2.0 * h as f64);
+            let an = g[k] as f64;
+            assert!(
+                (fd - an).abs() <= 5e-3 * (1.0 + an.abs().max(fd.abs())),
+                "{name}: d loss / d input {i}[{k}]: backward {an}, finite differences {fd}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "{name}: nothing was checked");
+}
+
+fn never(_: usize, _: f32) -> bool {
+    false
+}
+
+#[test]
+fn activations_match_finite_differences() {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let cases: Vec<(&str, Vec<(&str, Attr)>, f32)> = vec![
+        ("Relu", vec![], 0.0),
+        ("LeakyRelu", vec![("alpha", Attr::Float(0.1))], 0.0),
+        ("Sigmoid", vec![], f32::NAN),
+        ("HardSigmoid", vec![], -2.5),
+        ("HardSwish", vec![], -3.0),
+        ("Tanh", vec![], f32::NAN),
+        ("Gelu", vec![], f32::NAN),
+        ("Gelu", vec![("approximate", Attr::String("tanh".into()))], f32::NAN),
+        ("Elu", vec![("alpha", Attr::Float(0.7))], 0.0),
+        ("Softplus", vec![], f32::NAN),
+        ("Exp", vec![], f32::NAN),
+        ("Neg", vec![], f32::NAN),
+        ("Abs", vec![], 0.0),
+        ("Erf", vec![], f32::NAN),
+        ("Floor", vec![], f32::NAN),
+    ];
+    for (name, attrs, kink) in cases {
+        let op = op(name, 1, attrs);
+        let x = rng.tensor(&[2, 3, 5], 4.0);
+        // Kinks: `kink` and its mirror (HardSigmoid/HardSwish have one at each end); Floor's at
+        // every integer.
+        let near = |_: usize, v: f32| {
+            let k = (v - kink).abs().min((v + kink).abs()) < 0.05;
+            let floor = name == "Floor" && (v - v.round()).abs() < 0.05;
+            k || floor
+        };
+        check(name, &*op, &[x], &mut rng, &near);
+    }
+    for (name, lo) in [("Log", 0.2f32), ("Sqrt", 0.2), ("Reciprocal", 0.5)] {
+        let op = op(name, 1, vec![]);
+        let mut x = rng.tensor(&[17], 1.0);
+        if let Data::F32(v) = &mut x.data {
+            v.iter_mut().for_each(|v| *v = v.abs() + lo);
+        }
+        check(name, &*op, &[x], &mut rng, &never);
+    }
+}
+
+#[test]
+fn clip_passes_the_gradient_inside_its_bounds() {
+    let mut rng = Rng(7);
+    let op = op("Clip", 3, vec![]);
+    let x = rng.tensor(&[4, 6], 2.0);
+    let (lo, hi) = (Tensor::scalar_f32(-0.5), Tensor::scalar_f32(0.8));
+    let near = |i: usize, v: f32| i == 0 && ((v + 0.5).abs() < 0.05 || (v - 0.8).abs() < 0.05);
+    check("Clip", &*op, &[x, lo, hi], &mut rng, &near);
+}
+
+#[test]
+fn binary_ops_undo_broadcasting() {
+    let mut rng = Rng(11);
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[2, 3, 4], &[2, 3, 4]), (&[2, 3, 4], &[3, 1]), (&[1, 4], &[3, 1]), (&[5], &[])];
+    for name in ["Add", "Sub", "Mul", "Div", "Min", "Max"] {
+        for (a, b) in shapes {
+            let op = op(name, 2, vec![]);
+            let x = rng.tensor(a, 2.0);
+            let mut z = rng.tensor(b, 2.0);
+            let mut x = x;
+            if let (Data::F32(p), Data::F32(q)) = (&mut x.data, &mut z.data) {
+                if name == "Div" {
+                    q.iter_mut().for_each(|v| *v = v.signum() * (v.abs() + 0.5));
+                }
+                // Min/Max switch where the operands tie: keep them apart by more than the step.
+                if name == "Min" || name == "Max" {
+                    p.iter_mut().for_each(|v| *v = (*v * 4.0).round() / 4.0 + 0.1);
+                    q.iter_mut().for_each(|v| *v = (*v * 4.0).round() / 4.0);
+                }
+            }
+            check(&format!("{name} {a:?} {b:?}"), &*op, &[x, z], &mut rng, &never);
+        }
+    }
+    let op = op("Sum", 3, vec![]);
+    let xs = [rng.tensor(&[2, 3], 1.0), rng.tensor(&[3], 1.0), rng.tensor(&[2, 1], 1.0)];
+    check("Sum", &*op, &xs, &mut rng, &never);
+}
+
+#[test]
+fn layout_ops_route_the_gradient_back() {
+    let mut rng = Rng(13);
+    let t = op("Transpose", 1, vec![("perm", Attr::Ints(vec![2, 0, 1]))]);
+    check("Transpose", &*t, &[rng.tensor(&[2, 3, 4], 1.0)], &mut rng, &never);
+    let c = op("Concat", 3, vec![("axis", Attr::Int(1))]);
+    let xs = [rng.tensor(&[2, 1, 3], 1.0), rng.tensor(&[2, 4, 3], 1.0), rng.tensor(&[2, 2, 3], 1.0)];
+    check("Concat", &*c, &xs, &mut rng, &never);
+    let r = op("Reshape", 2, vec![]);
+    check("Reshape", &*r, &[rng.tensor(&[2, 6], 1.0), Tensor::vec_i64(vec![3, -1])], &mut rng, &never);
+    let f = op("Flatten", 1, vec![("axis", Attr::Int(2))]);
+    check("Flatten", &*f, &[rng.tensor(&[2, 3, 2, 2], 1.0)], &mut rng, &never);
+}
+
+#[test]
+fn conv_matches_finite_differences_on_random_geometries() {
+    let mut rng = Rng(0x5eed);
+    let mut done = 0;
+    for case in 0..24 {
+        let two_d = case % 6 != 5;
+        let c_in = 1 + rng.below(4);
+        let group = match rng.below(3) {
+            0 => 1,
+            1 if c_in % 2 == 0 => 2,
+            _ => c_in,
+        };
+        let m = group * (1 + rng.below(3));
+        let k = 1 + rng.below(3);
+        let (stride, dil) = (1 + rng.below(2), 1 + rng.below(2));
+        let pads: Vec<i64> = (0..if two_d { 4 } else { 2 }).map(|_| rng.below(k.min(2) + 1) as i64).collect();
+        let spatial: Vec<usize> = (0..if two_d { 2 } else { 1 }).map(|_| 4 + rng.below(5)).collect();
+        if spatial.iter().any(|&s| s + 2 < (k - 1) * dil + 1) {
+            continue;
+        }
+        let nd = spatial.len();
+        let mut attrs = vec![
+            ("group", Attr::Int(group as i64)),
+            ("strides", Attr::Ints(vec![stride as i64; nd])),
+            ("dilations", Attr::Ints(vec![dil as i64; nd])),
+            ("pads", Attr::Ints(pads.clone())),
+        ];
+        if case % 2 == 0 {
+            attrs.push(("kernel_shape", Attr::Ints(vec![k as i64; nd])));
+        }
+        let with_bias = case % 3 != 0;
+        let op = op("Conv", if with_bias { 3 } else { 2 }, attrs);
+        let mut xs = vec![rng.tensor(&[[2, c_in].as_slice(), &spatial].concat(), 1.0)];
+        xs.push(rng.tensor(&[[m, c_in / group].as_slice(), &vec![k; nd]].concat(), 1.0));
+        if with_bias {
+            xs.push(rng.tensor(&[m], 1.0));
+        }
+        let name = format!(
+            "Conv #{case}: c_in {c_in} m {m} group {group} k {k} stride {stride} dil {dil} pads {pads:?} x {spatial:?}"
+        );
+        check(&name, &*op, &xs, &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 16, "only {done} geometries were valid");
+}
+
+#[test]
+fn an_op_without_a_backward_says_so() {
+    // Forward-only ops answer `None`, which training turns into an error naming them.
+    let op = op("TopK", 2, vec![]);
+    assert!(op.backward(&[], &[], &[]).is_none());
+}
