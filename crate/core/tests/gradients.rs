@@ -72,7 +72,7 @@ fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &
             if near_kink(i, x[k]) {
                 continue;
             }
-            let mut at = |d: f32| {
+            let at = |d: f32| {
                 let mut xs = inputs.to_vec();
                 if let Data::F32(v) = &mut xs[i].data {
                     v[k] += d;
@@ -98,7 +98,8 @@ fn never(_: usize, _: f32) -> bool {
 #[test]
 fn activations_match_finite_differences() {
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let cases: Vec<(&str, Vec<(&str, Attr)>, f32)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, Attr)>, f32);
+    let cases: Vec<Case> = vec![
         ("Relu", vec![], 0.0),
         ("LeakyRelu", vec![("alpha", Attr::Float(0.1))], 0.0),
         ("Sigmoid", vec![], f32::NAN),
@@ -199,7 +200,7 @@ fn conv_matches_finite_differences_on_random_geometries() {
         let c_in = 1 + rng.below(4);
         let group = match rng.below(3) {
             0 => 1,
-            1 if c_in % 2 == 0 => 2,
+            1 if c_in.is_multiple_of(2) => 2,
             _ => c_in,
         };
         let m = group * (1 + rng.below(3));
