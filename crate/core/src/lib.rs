@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data flow: [`quant`] (the math) → [`model`] (ONNX in, graph IR,
 //! planning) → [`ops`] (CPU reference kernels, one op per file) → [`ptq`] (post-training
-//! quantization to QDQ) → [`detect`] (pre/post-processing).
+//! quantization to QDQ) → [`train`] (reverse mode for quantization-aware training) →
+//! [`detect`] (pre/post-processing).
 //! The wasm facade (`qplay-wasm`) and the CLI (`qplay-cli`) are thin layers over this crate.
 
 #![warn(missing_docs)]
@@ -12,6 +13,7 @@ pub mod model;
 pub mod ops;
 pub mod ptq;
 pub mod quant;
+pub mod train;
 
 /// Any error from loading a model to drawing boxes; each message says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -238,6 +238,18 @@ fn conv_matches_finite_differences_on_random_geometries() {
 }
 
 #[test]
+fn batch_norm_in_inference_mode() {
+    let mut rng = Rng(17);
+    let op = op("BatchNormalization", 5, vec![("epsilon", Attr::Float(1e-3))]);
+    let mut var = rng.tensor(&[3], 1.0);
+    if let Data::F32(v) = &mut var.data {
+        v.iter_mut().for_each(|v| *v = v.abs() + 0.1);
+    }
+    let xs = [rng.tensor(&[2, 3, 4], 2.0), rng.tensor(&[3], 1.0), rng.tensor(&[3], 1.0), rng.tensor(&[3], 1.0), var];
+    check("BatchNormalization", &*op, &xs, &mut rng, &never);
+}
+
+#[test]
 fn an_op_without_a_backward_says_so() {
     // Forward-only ops answer `None`, which training turns into an error naming them.
     let op = op("TopK", 2, vec![]);

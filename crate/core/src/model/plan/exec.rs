@@ -41,8 +41,18 @@ impl Plan {
         inputs: &'a [(String, Tensor)],
         filled_elsewhere: Option<usize>,
     ) -> Result<Env<'a>, ModelError> {
+        self.bind_parts(&[inputs], filled_elsewhere)
+    }
+
+    /// [`Plan::bind`] with the inputs given in several lists (training binds the caller's
+    /// inputs and its own parameters).
+    pub fn bind_parts<'a>(
+        &self,
+        parts: &[&'a [(String, Tensor)]],
+        filled_elsewhere: Option<usize>,
+    ) -> Result<Env<'a>, ModelError> {
         let mut cells: Vec<Option<Cow<'a, Tensor>>> = (0..self.slots.len()).map(|_| None).collect();
-        for (name, t) in inputs {
+        for (name, t) in parts.iter().flat_map(|p| p.iter()) {
             let Some(inp) = self.inputs.iter().find(|i| i.name == *name) else {
                 return Err(ModelError::UnknownInput {
                     name: name.clone(),
