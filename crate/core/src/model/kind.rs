@@ -46,6 +46,8 @@ op_kinds! {
     /// qplay's 8-bit lookup table ([`crate::ops::quant::lookup`]), written by
     /// [`lower_lut`](super::lower_lut).
     Lookup = "qplay.Lookup",
+    /// qplay's fake quantizer for training ([`crate::ops::quant::fake_quant`]).
+    FakeQuant = "qplay.FakeQuant",
 }
 
 impl OpKind {

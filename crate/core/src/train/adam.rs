@@ -40,6 +40,19 @@ impl Adam {
         params: impl Iterator<Item = &'p mut Tensor>,
         grads: &[Tensor],
     ) -> Result<f32, TrainError> {
+        self.step_scaled(params, grads, &[])
+    }
+
+    /// [`Adam::step`] where the parameters marked in `relative` (false where the list is
+    /// short) step in log space, `p ← p · exp(−lr · u)` for Adam's update `u`: quantization
+    /// scales, which span orders of magnitude across channels, move by the same fraction of
+    /// their size and stay positive.
+    pub fn step_scaled<'p>(
+        &mut self,
+        params: impl Iterator<Item = &'p mut Tensor>,
+        grads: &[Tensor],
+        relative: &[bool],
+    ) -> Result<f32, TrainError> {
         let gs: Vec<&[f32]> =
             grads.iter().map(|g| g.as_f32().map_err(|e| TrainError::Setup(e.to_string()))).collect::<Result<_, _>>()?;
         let norm = gs.iter().flat_map(|g| g.iter()).map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
@@ -70,11 +83,18 @@ impl Adam {
                     g.len()
                 )));
             }
+            let log_space = relative.get(k).copied().unwrap_or(false);
             for i in 0..p.len() {
-                let g = g[i] * scale;
+                // In log space the gradient is d/d(ln p) = p · d/dp.
+                let g = g[i] * scale * if log_space { p[i] } else { 1.0 };
                 m[i] = b1 * m[i] + (1.0 - b1) * g;
                 v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                p[i] -= self.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps);
+                let u = self.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + self.eps);
+                if log_space {
+                    p[i] *= (-u).exp();
+                } else {
+                    p[i] -= u;
+                }
             }
             n += 1;
         }

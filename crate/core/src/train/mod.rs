@@ -16,9 +16,11 @@
 
 mod adam;
 mod distill;
+pub mod qat;
 
 pub use adam::Adam;
 pub use distill::{distill_loss, Loss};
+pub use qat::Qat;
 
 use crate::model::passes::fold_batchnorm_into_conv;
 use crate::model::plan::Env;
@@ -95,22 +97,29 @@ impl Student {
         let mut g = graph.clone();
         g.toposort()?;
         fold_batchnorm_into_conv(&mut g);
+        let names = default_params(&g);
+        Student::with_params(&g, input_shapes, &names)
+    }
+
+    /// [`Student::new`] training the float initializers `names` (batch norms are not folded
+    /// here).
+    pub fn with_params(
+        graph: &Graph,
+        input_shapes: &[(String, Vec<usize>)],
+        names: &[String],
+    ) -> Result<Student, TrainError> {
+        let mut g = graph.clone();
         let mut lifted: Vec<(String, Tensor)> = Vec::new();
-        for n in g.nodes.iter().filter(|n| n.is_any(&[OpKind::Conv, OpKind::Gemm, OpKind::MatMul])) {
-            for name in n.inputs.iter().skip(1).take(2) {
-                if lifted.iter().any(|(l, _)| l == name) {
-                    continue;
-                }
-                if let Some(t) = g.initializers.get(name).filter(|t| t.as_f32().is_ok()) {
-                    lifted.push((name.clone(), t.clone()));
-                }
+        for name in names {
+            match g.initializers.remove(name) {
+                Some(t) if t.as_f32().is_ok() => lifted.push((name.clone(), t)),
+                _ => return Err(TrainError::Setup(format!("`{name}` is not a float initializer of the model"))),
             }
         }
         if lifted.is_empty() {
             return Err(TrainError::Setup("the model has no float Conv, Gemm or MatMul weights to train".into()));
         }
         for (name, t) in &lifted {
-            g.initializers.remove(name);
             g.inputs.push(ValueInfo {
                 name: name.clone(),
                 elem_type: 1,
@@ -216,6 +225,20 @@ impl Student {
             })
             .collect()
     }
+}
+
+/// The float weights and biases of every Conv, Gemm and MatMul, each once, in graph order.
+pub(crate) fn default_params(g: &Graph) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for n in g.nodes.iter().filter(|n| n.is_any(&[OpKind::Conv, OpKind::Gemm, OpKind::MatMul])) {
+        for name in n.inputs.iter().skip(1).take(2) {
+            let float = g.initializers.get(name).is_some_and(|t| t.as_f32().is_ok());
+            if float && !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
 }
 
 fn zeros_like(t: &Tensor) -> Tensor {

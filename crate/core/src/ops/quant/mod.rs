@@ -2,10 +2,12 @@
 //! single quantize function in [`crate::quant`] so every path rounds the same way; the integer
 //! ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger — on the
 //! int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]); and onnxruntime's `com.microsoft`
-//! QLinearAdd and QLinearConcat. Planning lowers QDQ convolutions to QLinearConv
+//! QLinearAdd and QLinearConcat; qplay's own [`fake_quant`] (a Q→DQ pair with a backward, for
+//! training) and [`lookup`]. Planning lowers QDQ convolutions to QLinearConv
 //! ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
 
 pub mod dequantize_linear;
+pub mod fake_quant;
 pub mod lookup;
 pub mod qgemm;
 pub mod qlinear_add;
@@ -23,6 +25,7 @@ use crate::quant::{split_axis, QParams, QType};
 pub fn register(r: &mut Registry) {
     r.register("QuantizeLinear", quantize_linear::build);
     r.register("DequantizeLinear", dequantize_linear::build);
+    r.register(fake_quant::FAKE_QUANT, fake_quant::build);
     r.register("QLinearConv", qlinear_conv::build_qlinear);
     r.register("ConvInteger", qlinear_conv::build_integer);
     r.register("QLinearMatMul", qlinear_matmul::build_qlinear);

@@ -1,0 +1,272 @@
+//! From a QDQ model (PTQ's output) to a trainable one, and back.
+//!
+//! ```text
+//! x ─Q(s,z)─DQ(s,z)─            ⇒  x ─FakeQuant(s,z)─           s trains (LSQ)
+//! W_q(int8) ─DQ(s_w,z_w)─ Conv  ⇒  W(float) ─FakeQuant(s_w,z_w)─ Conv   W and s_w train
+//! B_q(int32) ─DQ(s_in·s_w)─     ⇒  B(float)                      B trains
+//! ```
+//!
+//! Step 0 computes exactly what the QDQ graph computes (in float simulation): the float
+//! weights are the dequantized codes, on the grid, so fake quantization gives them back bit for
+//! bit. [`Qat::export`] writes the learned values back into the QDQ graph: activation and
+//! weight scales, weights re-quantized with their scales, biases as int32 at `s_in·s_w`.
+
+use super::{Student, TrainError};
+use crate::model::{Data, Graph, Node, OpKind, Tensor};
+use crate::ops::quant::fake_quant::FAKE_QUANT;
+use crate::ops::{BuildCtx, Registry};
+use std::collections::HashMap;
+
+/// What a trained tensor is in the QDQ graph.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// An activation's Q→DQ pair: its scale trains.
+    Activation {
+        /// The scale initializer.
+        scale: String,
+    },
+    /// A weight: `param` (float) trains through a FakeQuant with `scale`; exported to `q`.
+    Weight {
+        /// The float parameter's name.
+        param: String,
+        /// The int8 initializer it is written back to.
+        q: String,
+        /// Its (per-channel) scale initializer.
+        scale: String,
+        /// Its zero point initializer.
+        zero_point: String,
+        /// The DQ's axis.
+        axis: i64,
+    },
+    /// A bias: float `param` (the DQ's output name), exported as int32 `q` at `scale`.
+    Bias {
+        /// The float parameter's name.
+        param: String,
+        /// The int32 initializer.
+        q: String,
+        /// Its scale initializer (`s_in · s_w`).
+        scale: String,
+        /// The scale of the layer's input activation.
+        input_scale: String,
+        /// The scale of the layer's weight.
+        weight_scale: String,
+    },
+}
+
+/// Evaluates one node on initializers (a DQ on its codes).
+fn eval_node(n: &Node, g: &Graph) -> Result<Tensor, TrainError> {
+    let build = Registry::new().get(&n.op_type).ok_or_else(|| TrainError::Setup(format!("no op {}", n.op_type)))?;
+    let op = build(n, &BuildCtx { opset: g.opset }).map_err(TrainError::Setup)?;
+    let args: Vec<Option<&Tensor>> = n.inputs.iter().map(|i| g.initializers.get(i)).collect();
+    let mut out = op.eval(&args).map_err(|e| TrainError::Setup(format!("node `{}`: {e}", n.name)))?;
+    Ok(out.remove(0))
+}
+
+/// The trainable graph of a QDQ graph, and the role of each trained tensor.
+pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
+    let mut g = qdq.clone();
+    g.toposort()?;
+    let producer: HashMap<String, usize> =
+        g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.clone(), i))).collect();
+    let readers = |name: &str| g.nodes.iter().filter(|n| n.inputs.iter().any(|i| i == name)).count();
+    let scale_of_dq = |name: &str| {
+        producer
+            .get(name)
+            .map(|&i| &g.nodes[i])
+            .filter(|n| n.is(OpKind::DequantizeLinear))
+            .and_then(|n| n.inputs.get(1))
+            .cloned()
+    };
+    let mut roles = Vec::new();
+    let mut remove = vec![false; g.nodes.len()];
+    let mut replace: Vec<(usize, Node)> = Vec::new();
+    let mut new_inits: Vec<(String, Tensor)> = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if !n.is(OpKind::DequantizeLinear) || n.inputs.len() < 3 || n.outputs.len() != 1 {
+            continue;
+        }
+        let (x, s, z) = (&n.inputs[0], &n.inputs[1], &n.inputs[2]);
+        let out = &n.outputs[0];
+        let fake = |input: &str, axis: i64| Node {
+            name: format!("{}_fake", n.name),
+            op_type: FAKE_QUANT.into(),
+            inputs: vec![input.to_string(), s.clone(), z.clone()],
+            outputs: vec![out.clone()],
+            attrs: crate::model::Attrs([("axis".to_string(), crate::model::Attr::Int(axis))].into_iter().collect()),
+            fused: Default::default(),
+        };
+        let axis = n.attrs.int("axis", 1);
+        if let Some(codes) = g.initializers.get(x) {
+            let value = eval_node(n, &g)?;
+            match codes.data {
+                Data::I8(_) | Data::U8(_) => {
+                    let param = format!("{x}_qat");
+                    new_inits.push((param.clone(), value));
+                    replace.push((i, fake(&param, axis)));
+                    roles.push(Role::Weight { param, q: x.clone(), scale: s.clone(), zero_point: z.clone(), axis });
+                }
+                Data::I32(_) => {
+                    new_inits.push((out.clone(), value));
+                    remove[i] = true;
+                    // The layer reading the bias: its input and weight scales.
+                    let layer = g.nodes.iter().find(|c| c.inputs.get(2) == Some(out));
+                    let scales = layer.and_then(|c| Some((scale_of_dq(&c.inputs[0])?, scale_of_dq(&c.inputs[1])?)));
+                    if let Some((input_scale, weight_scale)) = scales {
+                        roles.push(Role::Bias {
+                            param: out.clone(),
+                            q: x.clone(),
+                            scale: s.clone(),
+                            input_scale,
+                            weight_scale,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let Some(&qi) = producer.get(x) else { continue };
+        let q = &g.nodes[qi];
+        let same_params = q.inputs.get(1) == Some(s) && q.inputs.get(2) == Some(z);
+        if !q.is(OpKind::QuantizeLinear) || !same_params || q.attrs.int("axis", 1) != axis {
+            continue;
+        }
+        replace.push((i, fake(&q.inputs[0], axis)));
+        if readers(x) == 1 {
+            remove[qi] = true;
+        }
+        roles.push(Role::Activation { scale: s.clone() });
+    }
+    for (i, node) in replace {
+        g.nodes[i] = node;
+    }
+    let mut k = 0;
+    g.nodes.retain(|_| {
+        k += 1;
+        !remove[k - 1]
+    });
+    g.initializers.extend(new_inits);
+    Ok((g, roles))
+}
+
+/// A QDQ model in training: the student and the roles of its parameters.
+#[derive(Debug)]
+pub struct Qat {
+    /// The trainable model.
+    pub student: Student,
+    roles: Vec<Role>,
+    qdq: Graph,
+    /// Per parameter: whether it is a quantization scale (those step in log space).
+    is_scale: Vec<bool>,
+}
+
+impl Qat {
+    /// Prepares the QDQ graph `qdq` for training with the given input shapes: every weight,
+    /// bias, weight scale and activation scale trains, and so do the float weights of layers
+    /// kept in float.
+    pub fn new(qdq: &Graph, input_shapes: &[(String, Vec<usize>)]) -> Result<Qat, TrainError> {
+        let (g, roles) = fake_quant_graph(qdq)?;
+        let mut names = super::default_params(&g);
+        for r in &roles {
+            let name = match r {
+                Role::Activation { scale } => scale,
+                Role::Weight { param, .. } | Role::Bias { param, .. } => param,
+            };
+            names.push(name.clone());
+            if let Role::Weight { scale, .. } = r {
+                names.push(scale.clone());
+            }
+        }
+        names.dedup();
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        let student = Student::with_params(&g, input_shapes, &names)?;
+        let scales: std::collections::HashSet<&str> = roles
+            .iter()
+            .flat_map(|r| match r {
+                Role::Activation { scale } | Role::Weight { scale, .. } => Some(scale.as_str()),
+                Role::Bias { .. } => None,
+            })
+            .collect();
+        let is_scale = student.params().iter().map(|(name, _)| scales.contains(name.as_str())).collect();
+        Ok(Qat { student, roles, qdq: qdq.clone(), is_scale })
+    }
+
+    /// One training step on `inputs` against the teacher's outputs `teacher`: forward,
+    /// distillation loss, backward, Adam (scales in log space: relative steps, always positive).
+    pub fn step(
+        &mut self,
+        adam: &mut super::Adam,
+        inputs: &[(String, Tensor)],
+        teacher: &[Tensor],
+    ) -> Result<super::Loss, TrainError> {
+        let (loss, grads) = {
+            let tape = self.student.forward(inputs)?;
+            let loss = super::distill_loss(&tape.outputs, teacher)?;
+            let grads = self.student.backward(&tape, &loss.grads)?;
+            (loss, grads)
+        };
+        adam.step_scaled(self.student.params_mut(), &grads, &self.is_scale)?;
+        Ok(loss)
+    }
+
+    /// The roles of the trained tensors.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The QDQ graph with the learned values written back.
+    pub fn export(&self) -> Result<Graph, TrainError> {
+        let mut g = self.qdq.clone();
+        let learned: HashMap<&str, &Tensor> = self.student.params().iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let get = |name: &str| {
+            learned.get(name).copied().ok_or_else(|| TrainError::Setup(format!("internal: `{name}` did not train")))
+        };
+        for r in &self.roles {
+            match r {
+                Role::Activation { scale } => {
+                    g.initializers.insert(scale.clone(), get(scale)?.clone());
+                }
+                Role::Weight { param, q, scale, zero_point, axis } => {
+                    let quantize = Node {
+                        name: format!("{q}_export"),
+                        op_type: OpKind::QuantizeLinear.into(),
+                        inputs: vec![param.clone(), scale.clone(), zero_point.clone()],
+                        outputs: vec![q.clone()],
+                        attrs: crate::model::Attrs(
+                            [("axis".to_string(), crate::model::Attr::Int(*axis))].into_iter().collect(),
+                        ),
+                        fused: Default::default(),
+                    };
+                    let mut tmp = Graph { opset: g.opset, ..Default::default() };
+                    tmp.initializers.insert(param.clone(), get(param)?.clone());
+                    tmp.initializers.insert(scale.clone(), get(scale)?.clone());
+                    let zp = g
+                        .initializers
+                        .get(zero_point)
+                        .cloned()
+                        .ok_or_else(|| TrainError::Setup(format!("no zero point `{zero_point}`")))?;
+                    tmp.initializers.insert(zero_point.clone(), zp);
+                    g.initializers.insert(q.clone(), eval_node(&quantize, &tmp)?);
+                    g.initializers.insert(scale.clone(), get(scale)?.clone());
+                }
+                Role::Bias { param, q, scale, input_scale, weight_scale } => {
+                    let s_in = get(input_scale)?.as_f32().map_err(|e| TrainError::Setup(e.to_string()))?[0];
+                    let s_w = get(weight_scale)?.as_f32().map_err(|e| TrainError::Setup(e.to_string()))?;
+                    let b = get(param)?.as_f32().map_err(|e| TrainError::Setup(e.to_string()))?;
+                    let s_b: Vec<f32> = (0..b.len()).map(|i| s_in * s_w[if s_w.len() == 1 { 0 } else { i }]).collect();
+                    let codes: Vec<i32> = b
+                        .iter()
+                        .zip(&s_b)
+                        .map(|(&v, &s)| (v / s).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
+                        .collect();
+                    let shape = g.initializers.get(q).map_or(vec![b.len()], |t| t.shape.clone());
+                    let scale_shape = g.initializers.get(scale).map_or(vec![s_b.len()], |t| t.shape.clone());
+                    g.initializers.insert(q.clone(), Tensor { shape, data: Data::I32(codes) });
+                    g.initializers.insert(scale.clone(), Tensor { shape: scale_shape, data: Data::F32(s_b) });
+                }
+            }
+        }
+        Ok(g)
+    }
+}

@@ -1,0 +1,94 @@
+//! Quantization-aware training from a QDQ model (`qplay_core::train::Qat`): step 0 computes
+//! exactly what the QDQ graph computes, exporting untrained values gives the QDQ graph back,
+//! LSQ's scale gradient follows its formula, and training lowers the distillation loss of the
+//! built-in person detector's PTQ model on photos.
+
+use qplay_core::model::npy::read_npy;
+use qplay_core::model::{load_onnx, Data, Graph, Plan, PlanOptions, Tensor};
+use qplay_core::ops::quant::fake_quant::FakeQuant;
+use qplay_core::ops::{Op, Registry};
+use qplay_core::ptq::{quantize, PtqOptions};
+use qplay_core::train::{Adam, Qat};
+
+fn read(rel: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+const INPUT: &str = "Preprocessor/sub:0";
+
+fn photo(name: &str) -> Vec<(String, Tensor)> {
+    vec![(INPUT.to_string(), read_npy(&read(&format!("tests/fixtures/person_ssdlite_{name}/input.npy"))).unwrap())]
+}
+
+fn simulate(g: &Graph, x: &[(String, Tensor)]) -> Vec<Tensor> {
+    let options = PlanOptions { int8_kernels: false, ..Default::default() };
+    Plan::with_options(g, &Registry::new(), &[], options).unwrap().run(x).unwrap()
+}
+
+fn person_ptq() -> (Graph, Graph) {
+    let g = load_onnx(&read("www/models/person_ssdlite.onnx")).unwrap();
+    let calib: Vec<Tensor> = ["horses", "person"].iter().map(|n| photo(n).remove(0).1).collect();
+    let q = quantize(&g, INPUT, &calib, &PtqOptions::default()).unwrap();
+    (g, load_onnx(&q.onnx).unwrap())
+}
+
+#[test]
+fn step_zero_is_the_ptq_model_and_exports_back_to_it() {
+    let (_, qdq) = person_ptq();
+    let qat = Qat::new(&qdq, &[]).unwrap();
+    let weights = qat.roles().iter().filter(|r| matches!(r, qplay_core::train::qat::Role::Weight { .. })).count();
+    assert_eq!(weights, 88, "every conv's weight trains");
+    let x = photo("astronaut");
+    let want = simulate(&qdq, &x);
+    let got = qat.student.forward(&x).unwrap().outputs;
+    assert_eq!(got, want, "step 0 differs from the QDQ model");
+    let back = qat.export().unwrap();
+    for (name, t) in &qdq.initializers {
+        assert_eq!(back.initializers.get(name), Some(t), "`{name}` changed on a round trip");
+    }
+}
+
+#[test]
+fn lsq_scale_gradient_follows_its_formula() {
+    // int8, z = 0, s = 0.5: x = 0.3 → u = 0.6, round 1 (inside): r − u = 0.4;
+    // x = 100 → clamps at 127: 127 − 0; x = −0.2 → u = −0.4, round −0 : 0.4; x = −100 → −128.
+    let op = FakeQuant::new(1, None);
+    let x = Tensor { shape: vec![4], data: Data::F32(vec![0.3, 100.0, -0.2, -100.0]) };
+    let s = Tensor::scalar_f32(0.5);
+    let z = Tensor { shape: vec![], data: Data::I8(vec![0]) };
+    let y = op.eval(&[Some(&x), Some(&s), Some(&z)]).unwrap();
+    assert_eq!(y[0].as_f32().unwrap(), &[0.5, 63.5, -0.0, -64.0]);
+    let g = Tensor { shape: vec![4], data: Data::F32(vec![1.0, 1.0, 1.0, 1.0]) };
+    let grads = op.backward(&[Some(&x), Some(&s), Some(&z)], &[Some(&y[0])], &[Some(&g)]).unwrap().unwrap();
+    assert_eq!(grads[0].as_ref().unwrap().as_f32().unwrap(), &[1.0, 0.0, 1.0, 0.0], "straight through inside");
+    let ds = grads[1].as_ref().unwrap().as_f32().unwrap()[0];
+    let want = (1.0 - 0.6) + 127.0 + (0.0 - -0.4) + -128.0;
+    assert!((ds - want).abs() < 1e-5, "LSQ: {ds} vs {want}");
+    assert!(grads[2].is_none(), "the zero point is fixed");
+}
+
+#[test]
+fn qat_lowers_the_person_detectors_distillation_loss() {
+    let (fp32, qdq) = person_ptq();
+    let train: Vec<_> = ["horses", "person"].iter().map(|n| photo(n)).collect();
+    let teach: Vec<Vec<Tensor>> = train.iter().map(|x| simulate(&fp32, x)).collect();
+    let mut qat = Qat::new(&qdq, &[]).unwrap();
+    let mut adam = Adam::new(1e-4);
+    let mut losses = Vec::new();
+    for step in 0..6 {
+        let loss = qat.step(&mut adam, &train[step % 2], &teach[step % 2]).unwrap();
+        losses.push(loss.value);
+    }
+    println!("distillation loss per step: {losses:?}");
+    assert!(losses[4] < losses[0] && losses[5] < losses[1], "{losses:?}");
+    // The export runs, and computes what the trained student computes.
+    let exported = qat.export().unwrap();
+    let x = &train[0];
+    let (a, b) = (simulate(&exported, x), qat.student.forward(x).unwrap().outputs);
+    for (a, b) in a.iter().zip(&b) {
+        let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
+        let err = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(err < 0.05, "exported model differs from the student by {err}");
+    }
+}
