@@ -1,9 +1,11 @@
 //! Every op backward (`Op::backward`) against central finite differences, accumulated in f64,
 //! on seeded random inputs and shapes: convolutions with random strides, pads, dilations and
-//! groups (depthwise, 1-D), broadcasting binary ops, the activations, Clip, Concat, Transpose and
-//! the reshape family. The loss is `Σ r · y` for a random cotangent `r`, so its gradient is
+//! groups (depthwise, 1-D), Gemm and MatMul (transposes, broadcast C, batches, vectors), max and
+//! average pooling on random geometries (inputs with distinct values, so no window has a tie),
+//! global pooling, Resize (nearest and linear, up and down), Pad, Slice, Split, Softmax,
+//! broadcasting binary ops, the activations, Clip, Concat, Transpose and the reshape family. The
+//! loss is `Σ r · y` (summed over the outputs) for a random cotangent `r`, so its gradient is
 //! exactly what `backward` returns for `grads = [r]`.
-
 use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
 use qplay_core::ops::{BuildCtx, Op, Registry};
 
@@ -26,39 +28,63 @@ impl Rng {
 }
 
 fn op(op_type: &str, n_inputs: usize, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
+    op_with(op_type, n_inputs, 1, 17, attrs)
+}
+
+/// An op with `n_outputs` outputs, built at `opset`.
+fn op_with(op_type: &str, n_inputs: usize, n_outputs: usize, opset: i64, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
     let node = Node {
         name: "n".into(),
         op_type: op_type.into(),
         inputs: (0..n_inputs).map(|i| format!("i{i}")).collect(),
-        outputs: vec!["y".into()],
+        outputs: (0..n_outputs).map(|i| format!("y{i}")).collect(),
         attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
         fused: Default::default(),
     };
     let build = Registry::new().get(op_type).unwrap_or_else(|| panic!("no op {op_type}"));
-    build(&node, &BuildCtx { opset: 17 }).unwrap_or_else(|e| panic!("{op_type}: {e}"))
+    build(&node, &BuildCtx { opset }).unwrap_or_else(|e| panic!("{op_type}: {e}"))
 }
 
-/// `Σ r · y` in f64.
-fn loss(op: &dyn Op, inputs: &[Tensor], r: &[f32]) -> f64 {
+/// `Σ_k r_k · y_k` in f64, over the outputs `k` that have a cotangent.
+fn loss(op: &dyn Op, inputs: &[Tensor], rs: &[Option<Vec<f32>>]) -> f64 {
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
-    let y = op.eval(&refs).unwrap();
-    y[0].as_f32().unwrap().iter().zip(r).map(|(&y, &r)| y as f64 * r as f64).sum()
+    let ys = op.eval(&refs).unwrap();
+    ys.iter()
+        .zip(rs)
+        .filter_map(|(y, r)| Some(y.as_f32().unwrap().iter().zip(r.as_ref()?).map(|(&y, &r)| y as f64 * r as f64)))
+        .flatten()
+        .sum()
 }
 
 /// Checks `op`'s backward on `inputs` for every float input it gives a gradient for. `h` is
 /// the finite-difference step; elements within `kink` of a non-differentiable point of the op
 /// (as `near_kink` says) are skipped.
 fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &dyn Fn(usize, f32) -> bool) {
+    check_outputs(name, op, inputs, rng, near_kink, &[]);
+}
+
+/// [`check`] for an op with several outputs, every one in the loss except those in `unused`
+/// (which get no gradient, as outputs that do not reach the loss).
+fn check_outputs(
+    name: &str,
+    op: &dyn Op,
+    inputs: &[Tensor],
+    rng: &mut Rng,
+    near_kink: &dyn Fn(usize, f32) -> bool,
+    unused: &[usize],
+) {
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
-    let y = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let r = rng.tensor(&y[0].shape, 1.0);
-    let outs: Vec<Option<&Tensor>> = y.iter().map(Some).collect();
+    let ys = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let rt: Vec<Option<Tensor>> =
+        ys.iter().enumerate().map(|(k, y)| (!unused.contains(&k)).then(|| rng.tensor(&y.shape, 1.0))).collect();
+    let outs: Vec<Option<&Tensor>> = ys.iter().map(Some).collect();
+    let gin: Vec<Option<&Tensor>> = rt.iter().map(Option::as_ref).collect();
     let grads = op
-        .backward(&refs, &outs, &[Some(&r)])
+        .backward(&refs, &outs, &gin)
         .unwrap_or_else(|| panic!("{name}: no backward"))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(grads.len(), inputs.len(), "{name}: one gradient per input");
-    let r = r.as_f32().unwrap().to_vec();
+    let rs: Vec<Option<Vec<f32>>> = rt.iter().map(|r| r.as_ref().map(|r| r.as_f32().unwrap().to_vec())).collect();
     let h = 1e-2f32;
     let mut checked = 0;
     for (i, g) in grads.iter().enumerate() {
@@ -77,7 +103,7 @@ fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &
                 if let Data::F32(v) = &mut xs[i].data {
                     v[k] += d;
                 }
-                loss(op, &xs, &r)
+                loss(op, &xs, &rs)
             };
             let fd = (at(h) - at(-h)) / (2.0 * h as f64);
             let an = g[k] as f64;
@@ -254,4 +280,66 @@ fn an_op_without_a_backward_says_so() {
     // Forward-only ops answer `None`, which training turns into an error naming them.
     let op = op("TopK", 2, vec![]);
     assert!(op.backward(&[], &[], &[]).is_none());
+}
+
+#[test]
+fn gemm_matches_finite_differences() {
+    let mut rng = Rng(19);
+    // (C's shape as a function of M and N, or None for no C)
+    type CShape = fn(usize, usize) -> Option<Vec<usize>>;
+    let cs: [CShape; 7] = [
+        |_, _| None,
+        |m, n| Some(vec![m, n]),
+        |_, n| Some(vec![n]),
+        |m, _| Some(vec![m, 1]),
+        |_, n| Some(vec![1, n]),
+        |_, _| Some(vec![]),
+        |_, _| Some(vec![1]),
+    ];
+    for case in 0..28 {
+        let (ta, tb) = (case % 2 == 1, case / 2 % 2 == 1);
+        let (m, k, n) = (1 + rng.below(4), 1 + rng.below(5), 1 + rng.below(4));
+        let (alpha, beta) = [(1.0, 1.0), (0.7, -1.3), (-2.0, 0.0), (1.0, 0.5)][case % 4];
+        let c = cs[case % 7](m, n);
+        let attrs = vec![
+            ("transA", Attr::Int(ta as i64)),
+            ("transB", Attr::Int(tb as i64)),
+            ("alpha", Attr::Float(alpha)),
+            ("beta", Attr::Float(beta)),
+        ];
+        let op = op("Gemm", if c.is_some() { 3 } else { 2 }, attrs);
+        let mut xs = vec![
+            rng.tensor(&if ta { [k, m] } else { [m, k] }, 1.0),
+            rng.tensor(&if tb { [n, k] } else { [k, n] }, 1.0),
+        ];
+        if let Some(c) = &c {
+            xs.push(rng.tensor(c, 1.0));
+        }
+        let name = format!("Gemm #{case}: m {m} k {k} n {n} transA {ta} transB {tb} alpha {alpha} beta {beta} C {c:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+}
+
+#[test]
+fn matmul_matches_finite_differences_with_batches_and_vectors() {
+    let mut rng = Rng(23);
+    let shapes: [(&[usize], &[usize]); 12] = [
+        (&[3, 4], &[4, 5]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[2, 3, 4], &[2, 4, 5]),
+        (&[2, 1, 3, 4], &[3, 4, 2]),
+        (&[1, 3, 4], &[2, 4, 5]),
+        (&[3, 4], &[2, 2, 4, 3]),
+        (&[4], &[4, 5]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[4]),
+        (&[5], &[2, 5, 3]),
+        (&[2, 1, 4], &[2, 4, 1]),
+        (&[2, 2, 1, 3], &[1, 3, 2]),
+    ];
+    for (a, b) in shapes {
+        let op = op("MatMul", 2, vec![]);
+        let xs = [rng.tensor(a, 1.0), rng.tensor(b, 1.0)];
+        check(&format!("MatMul {a:?} × {b:?}"), &*op, &xs, &mut rng, &never);
+    }
 }
