@@ -343,3 +343,106 @@ fn matmul_matches_finite_differences_with_batches_and_vectors() {
         check(&format!("MatMul {a:?} × {b:?}"), &*op, &xs, &mut rng, &never);
     }
 }
+
+/// A float tensor of `shape` holding distinct values `0.1` apart, shuffled: no window ever has
+/// a tie, nor two values closer than the finite-difference step.
+fn distinct(rng: &mut Rng, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.1).collect();
+    for i in (1..n).rev() {
+        v.swap(i, rng.below(i + 1));
+    }
+    Tensor { shape: shape.to_vec(), data: Data::F32(v) }
+}
+
+/// A pool's attributes, X's spatial shape and a description.
+type PoolCase = (Vec<(&'static str, Attr)>, Vec<usize>, String);
+
+/// Random pooling geometries: 1-D to 3-D, kernels 1–3, strides and dilations 1–2, pads below the
+/// dilated kernel, ceil_mode either way. `None` when the window does not fit.
+fn pool_attrs(rng: &mut Rng, case: usize, dilate: bool) -> Option<PoolCase> {
+    let nd = [2, 2, 1, 3][case % 4];
+    let k: Vec<usize> = (0..nd).map(|_| 1 + rng.below(3)).collect();
+    let s: Vec<usize> = (0..nd).map(|_| 1 + rng.below(2)).collect();
+    let d: Vec<usize> = (0..nd).map(|_| if dilate { 1 + rng.below(2) } else { 1 }).collect();
+    let eff: Vec<usize> = (0..nd).map(|i| (k[i] - 1) * d[i] + 1).collect();
+    let pads: Vec<usize> = (0..2 * nd).map(|i| rng.below(eff[i % nd].min(3))).collect();
+    let spatial: Vec<usize> = (0..nd).map(|_| if nd == 3 { 3 + rng.below(3) } else { 3 + rng.below(5) }).collect();
+    if (0..nd).any(|i| spatial[i] + pads[i] + pads[i + nd] < eff[i]) {
+        return None;
+    }
+    let ceil = case % 3 == 1;
+    let desc = format!("k {k:?} s {s:?} d {d:?} pads {pads:?} x {spatial:?} ceil {ceil}");
+    let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&x| x as i64).collect());
+    let mut attrs = vec![
+        ("kernel_shape", ints(&k)),
+        ("strides", ints(&s)),
+        ("pads", ints(&pads)),
+        ("ceil_mode", Attr::Int(ceil as i64)),
+    ];
+    if dilate {
+        attrs.push(("dilations", ints(&d)));
+    }
+    Some((attrs, spatial, desc))
+}
+
+#[test]
+fn max_pool_routes_the_gradient_to_each_window_maximum() {
+    let mut rng = Rng(29);
+    let mut done = 0;
+    for case in 0..32 {
+        let Some((attrs, spatial, desc)) = pool_attrs(&mut rng, case, true) else { continue };
+        let op = op("MaxPool", 1, attrs);
+        let x = distinct(&mut rng, &[[2, 2].as_slice(), &spatial].concat());
+        check(&format!("MaxPool #{case}: {desc}"), &*op, &[x], &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 24, "only {done} geometries were valid");
+    // 8-bit inputs pool too, but take no gradient.
+    let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::U8(vec![1, 2, 3, 4]) };
+    let r = rng.tensor(&[1, 1, 1, 1], 1.0);
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert!(g[0].is_none());
+}
+
+#[test]
+fn max_pool_ties_go_to_the_first_maximum() {
+    // One window over [[1, 3], [3, 2]]: the first 3 in row-major order takes the gradient.
+    let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![1.0, 3.0, 3.0, 2.0]) };
+    let r = Tensor { shape: vec![1, 1, 1, 1], data: Data::F32(vec![5.0]) };
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap(), [0.0, 5.0, 0.0, 0.0]);
+    // NaN never wins, as in the forward.
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![f32::NAN, 1.0, 0.5, 1.0]) };
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap()[1..], [5.0, 0.0, 0.0]);
+}
+
+#[test]
+fn average_pool_matches_finite_differences() {
+    let mut rng = Rng(31);
+    let mut done = 0;
+    for case in 0..32 {
+        let Some((mut attrs, spatial, desc)) = pool_attrs(&mut rng, case, case % 5 == 4) else { continue };
+        let include = case % 2 == 0;
+        attrs.push(("count_include_pad", Attr::Int(include as i64)));
+        let op = op("AveragePool", 1, attrs);
+        let x = rng.tensor(&[[2, 3].as_slice(), &spatial].concat(), 1.0);
+        check(&format!("AveragePool #{case}: {desc} count_include_pad {include}"), &*op, &[x], &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 24, "only {done} geometries were valid");
+}
+
+#[test]
+fn global_pools_match_finite_differences() {
+    let mut rng = Rng(37);
+    for shape in [&[2, 3, 4, 5][..], &[1, 2, 7], &[2, 1, 2, 3, 2]] {
+        let avg = op("GlobalAveragePool", 1, vec![]);
+        check(&format!("GlobalAveragePool {shape:?}"), &*avg, &[rng.tensor(shape, 1.0)], &mut rng, &never);
+        let max = op("GlobalMaxPool", 1, vec![]);
+        check(&format!("GlobalMaxPool {shape:?}"), &*max, &[distinct(&mut rng, shape)], &mut rng, &never);
+    }
+}
