@@ -446,3 +446,64 @@ fn global_pools_match_finite_differences() {
         check(&format!("GlobalMaxPool {shape:?}"), &*max, &[distinct(&mut rng, shape)], &mut rng, &never);
     }
 }
+
+fn f32s(v: &[f32]) -> Tensor {
+    Tensor { shape: vec![v.len()], data: Data::F32(v.to_vec()) }
+}
+
+#[test]
+fn resize_scatters_the_gradient_back_to_its_taps() {
+    let mut rng = Rng(41);
+    let none = f32s(&[]);
+    // (mode, coordinate_transformation_mode, nearest_mode, X's shape, scales, sizes)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [usize], &'a [f32], &'a [i64]);
+    let cases: [Case; 13] = [
+        ("nearest", "asymmetric", "floor", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
+        ("nearest", "half_pixel", "round_prefer_floor", &[1, 2, 6, 5], &[1.0, 1.0, 0.5, 0.5], &[]),
+        ("nearest", "half_pixel", "round_prefer_ceil", &[1, 2, 4, 5], &[], &[1, 2, 7, 3]),
+        ("nearest", "align_corners", "ceil", &[2, 1, 3, 3], &[], &[2, 1, 5, 2]),
+        ("nearest", "tf_half_pixel_for_nn", "round_prefer_floor", &[1, 2, 3, 3], &[1.0, 1.0, 1.5, 2.5], &[]),
+        ("linear", "half_pixel", "", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
+        ("linear", "align_corners", "", &[1, 2, 3, 4], &[], &[1, 2, 5, 7]),
+        ("linear", "asymmetric", "", &[1, 2, 6, 5], &[1.0, 1.0, 0.5, 0.6], &[]),
+        ("linear", "pytorch_half_pixel", "", &[1, 1, 3, 4], &[], &[1, 1, 1, 5]),
+        ("linear", "half_pixel_symmetric", "", &[1, 2, 4, 3], &[1.0, 1.0, 1.5, 0.7], &[]),
+        ("linear", "half_pixel", "", &[2, 3, 5], &[1.0, 1.0, 1.7], &[]),
+        ("linear", "half_pixel", "", &[2, 2, 3, 4], &[1.0, 2.0, 1.0, 1.0], &[]),
+        ("nearest", "asymmetric", "floor", &[1, 1, 4, 4], &[1.0, 1.0, 1.0, 1.0], &[]),
+    ];
+    for (mode, coord, nearest, shape, scales, sizes) in cases {
+        let mut attrs =
+            vec![("mode", Attr::String(mode.into())), ("coordinate_transformation_mode", Attr::String(coord.into()))];
+        if !nearest.is_empty() {
+            attrs.push(("nearest_mode", Attr::String(nearest.into())));
+        }
+        let mut xs = vec![rng.tensor(shape, 1.0), none.clone(), f32s(scales)];
+        if !sizes.is_empty() {
+            xs.push(Tensor::vec_i64(sizes.to_vec()));
+        }
+        let op = op("Resize", xs.len(), attrs);
+        let name = format!("Resize {mode} {coord} {nearest} {shape:?} scales {scales:?} sizes {sizes:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+    // Resampling only the axes given (opset 18's `axes`).
+    let some_axes = op("Resize", 3, vec![("mode", Attr::String("linear".into())), ("axes", Attr::Ints(vec![-1, 2]))]);
+    let xs = [rng.tensor(&[1, 2, 4, 3], 1.0), none.clone(), f32s(&[2.5, 0.5])];
+    check("Resize linear axes [-1, 2]", &*some_axes, &xs, &mut rng, &never);
+    // tf_crop_and_resize: elements it extrapolates take no gradient.
+    let attrs = vec![
+        ("mode", Attr::String("linear".into())),
+        ("coordinate_transformation_mode", Attr::String("tf_crop_and_resize".into())),
+        ("extrapolation_value", Attr::Float(0.5)),
+    ];
+    let op = op("Resize", 4, attrs);
+    let roi = f32s(&[0.0, 0.0, 0.2, -0.1, 1.0, 1.0, 0.9, 1.3]);
+    let xs = [rng.tensor(&[1, 2, 4, 5], 1.0), roi, none.clone(), Tensor::vec_i64(vec![1, 2, 3, 6])];
+    check("Resize tf_crop_and_resize", &*op, &xs, &mut rng, &never);
+    // The legacy forms: Resize-10 and Upsample take (X, scales).
+    for (ty, opset, mode) in [("Resize", 10, "linear"), ("Resize", 10, "nearest"), ("Upsample", 9, "nearest")] {
+        let op = op_with(ty, 2, 1, opset, vec![("mode", Attr::String(mode.into()))]);
+        let xs = [rng.tensor(&[1, 2, 3, 4], 1.0), f32s(&[1.0, 1.0, 2.0, 1.5])];
+        check(&format!("{ty}-{opset} {mode}"), &*op, &xs, &mut rng, &never);
+    }
+}
