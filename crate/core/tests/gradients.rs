@@ -507,3 +507,142 @@ fn resize_scatters_the_gradient_back_to_its_taps() {
         check(&format!("{ty}-{opset} {mode}"), &*op, &xs, &mut rng, &never);
     }
 }
+
+#[test]
+fn pad_sums_the_gradient_of_every_copy() {
+    let mut rng = Rng(43);
+    // (mode, X's shape, pads, axes)
+    type Case<'a> = (&'a str, &'a [usize], &'a [i64], Option<&'a [i64]>);
+    let cases: [Case; 9] = [
+        ("constant", &[2, 3, 4], &[0, 1, 2, 0, 2, 1], None),
+        ("constant", &[2, 3, 4], &[0, -1, 2, 1, 1, -2], None),
+        ("reflect", &[1, 2, 4, 5], &[0, 0, 2, 3, 0, 0, 3, 4], None),
+        ("reflect", &[3, 4], &[1, -1, 2, 2], None),
+        ("edge", &[1, 2, 3, 4], &[0, 0, 4, 1, 0, 0, 2, 5], None),
+        ("edge", &[2, 3, 1], &[1, 0, 2, 0, 3, 1], None),
+        ("wrap", &[1, 2, 3, 4], &[0, 0, 2, 5, 0, 0, 4, 3], None),
+        ("reflect", &[2, 4, 5], &[3, 2, 1, 4], Some(&[-1, 1])),
+        ("constant", &[5], &[3, 2], None),
+    ];
+    for (mode, shape, pads, axes) in cases {
+        let op = op("Pad", if axes.is_some() { 4 } else { 3 }, vec![("mode", Attr::String(mode.into()))]);
+        let mut xs = vec![rng.tensor(shape, 1.0), Tensor::vec_i64(pads.to_vec()), Tensor::scalar_f32(0.25)];
+        if let Some(a) = axes {
+            xs.push(Tensor::vec_i64(a.to_vec()));
+        }
+        check(&format!("Pad {mode} {shape:?} pads {pads:?} axes {axes:?}"), &*op, &xs, &mut rng, &never);
+    }
+    // Opset < 11: pads and value are attributes.
+    let op = op_with(
+        "Pad",
+        1,
+        1,
+        10,
+        vec![("mode", Attr::String("reflect".into())), ("pads", Attr::Ints(vec![0, 2, 1, 3]))],
+    );
+    check("Pad-10 reflect", &*op, &[rng.tensor(&[2, 4], 1.0)], &mut rng, &never);
+}
+
+#[test]
+fn slice_places_the_gradient_back() {
+    let mut rng = Rng(47);
+    // (X's shape, starts, ends, axes, steps)
+    type Case<'a> = (&'a [usize], &'a [i64], &'a [i64], &'a [i64], &'a [i64]);
+    let cases: [Case; 7] = [
+        (&[4, 5], &[1, 0], &[3, 5], &[0, 1], &[1, 2]),
+        (&[4, 5], &[-1, 4], &[i64::MIN, 0], &[0, 1], &[-1, -2]),
+        (&[2, 3, 6], &[1], &[i64::MAX], &[-1], &[3]),
+        (&[2, 3, 6], &[5, 2], &[-7, 0], &[2, 1], &[-2, -1]),
+        (&[3, 4, 5], &[0, 1, -3], &[2, 10, -1], &[0, 1, 2], &[1, 1, 1]),
+        (&[6], &[-2], &[1], &[0], &[-3]),
+        (&[2, 3, 4, 2], &[0, 1], &[9, 3], &[-2, 1], &[2, 1]),
+    ];
+    for (shape, starts, ends, axes, steps) in cases {
+        let op = op("Slice", 5, vec![]);
+        let xs = [
+            rng.tensor(shape, 1.0),
+            Tensor::vec_i64(starts.to_vec()),
+            Tensor::vec_i64(ends.to_vec()),
+            Tensor::vec_i64(axes.to_vec()),
+            Tensor::vec_i64(steps.to_vec()),
+        ];
+        let name = format!("Slice {shape:?} starts {starts:?} ends {ends:?} axes {axes:?} steps {steps:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+    // Opset < 10: attributes, no steps.
+    let attrs =
+        vec![("starts", Attr::Ints(vec![1, -3])), ("ends", Attr::Ints(vec![3, 100])), ("axes", Attr::Ints(vec![0, 1]))];
+    let op = op_with("Slice", 1, 1, 9, attrs);
+    check("Slice-9", &*op, &[rng.tensor(&[4, 5], 1.0)], &mut rng, &never);
+}
+
+#[test]
+fn split_joins_the_parts_gradients() {
+    let mut rng = Rng(53);
+    let op = op_with("Split", 2, 3, 17, vec![("axis", Attr::Int(1))]);
+    let xs = [rng.tensor(&[2, 6, 3], 1.0), Tensor::vec_i64(vec![1, 3, 2])];
+    check_outputs("Split sizes [1, 3, 2]", &*op, &xs, &mut rng, &never, &[]);
+    // An output that does not reach the loss contributes zeros.
+    check_outputs("Split, part 1 unused", &*op, &xs, &mut rng, &never, &[1]);
+    let op = op_with("Split", 1, 2, 17, vec![("axis", Attr::Int(-1))]);
+    check_outputs("Split equal parts", &*op, &[rng.tensor(&[3, 4], 1.0)], &mut rng, &never, &[0]);
+    let op = op_with("Split", 1, 3, 18, vec![("axis", Attr::Int(0)), ("num_outputs", Attr::Int(3))]);
+    check_outputs("Split num_outputs uneven", &*op, &[rng.tensor(&[7, 2], 1.0)], &mut rng, &never, &[]);
+}
+
+#[test]
+fn softmax_matches_finite_differences_along_any_axis() {
+    let mut rng = Rng(59);
+    for axis in [-1, 0, 1, 2] {
+        let op = op("Softmax", 1, vec![("axis", Attr::Int(axis))]);
+        check(&format!("Softmax axis {axis}"), &*op, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+    }
+    // Opset < 13 normalises over every dim from `axis` on.
+    let old = op_with("Softmax", 1, 1, 11, vec![("axis", Attr::Int(1))]);
+    check("Softmax-11 axis 1", &*old, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+    // Without the forward's output, the backward computes it again.
+    let op = op("Softmax", 1, vec![]);
+    let x = rng.tensor(&[2, 5], 1.0);
+    let r = rng.tensor(&[2, 5], 1.0);
+    let y = op.eval(&[Some(&x)]).unwrap();
+    let with = op.backward(&[Some(&x)], &[Some(&y[0])], &[Some(&r)]).unwrap().unwrap();
+    let without = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(with, without);
+}
+
+#[test]
+fn backwards_reject_gradients_of_the_wrong_size() {
+    let mut rng = Rng(61);
+    let wrong = rng.tensor(&[7], 1.0);
+    let x4 = rng.tensor(&[1, 2, 4, 4], 1.0);
+    let none = f32s(&[]);
+    type Case = (Box<dyn Op>, Vec<Tensor>);
+    let cases: Vec<Case> = vec![
+        (op("Gemm", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
+        (op("MatMul", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
+        (op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
+        (op("AveragePool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
+        (op("GlobalAveragePool", 1, vec![]), vec![x4.clone()]),
+        (op("GlobalMaxPool", 1, vec![]), vec![x4.clone()]),
+        (op("Resize", 3, vec![]), vec![x4.clone(), none.clone(), f32s(&[1.0, 1.0, 2.0, 2.0])]),
+        (op("Pad", 2, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![0, 0, 1, 1, 0, 0, 1, 1])]),
+        (op("Slice", 3, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![1]), Tensor::vec_i64(vec![3])]),
+        (op_with("Split", 1, 2, 17, vec![]), vec![rng.tensor(&[4, 2], 1.0)]),
+        (op("Softmax", 1, vec![]), vec![x4.clone()]),
+    ];
+    for (op, xs) in cases {
+        let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+        let err = op.backward(&refs, &[None, None], &[Some(&wrong), Some(&wrong)]).unwrap().unwrap_err();
+        assert!(err.contains("gradient of output"), "{op:?}: {err}");
+        // Data that disagrees with its shape is an error too, never a panic.
+        let mut short = xs[0].clone();
+        if let Data::F32(v) = &mut short.data {
+            v.pop();
+        }
+        let bad: Vec<Option<&Tensor>> = [Some(&short)].into_iter().chain(refs[1..].iter().copied()).collect();
+        let y = op.eval(&refs).unwrap();
+        let r: Vec<Tensor> = y.iter().map(|y| rng.tensor(&y.shape, 1.0)).collect();
+        let rr: Vec<Option<&Tensor>> = r.iter().map(Some).collect();
+        assert!(op.backward(&bad, &[None, None], &rr).unwrap().is_err(), "{op:?}");
+    }
+}
