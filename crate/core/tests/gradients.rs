@@ -1,9 +1,11 @@
 //! Every op backward (`Op::backward`) against central finite differences, accumulated in f64,
 //! on seeded random inputs and shapes: convolutions with random strides, pads, dilations and
-//! groups (depthwise, 1-D), broadcasting binary ops, the activations, Clip, Concat, Transpose and
-//! the reshape family. The loss is `Σ r · y` for a random cotangent `r`, so its gradient is
+//! groups (depthwise, 1-D), Gemm and MatMul (transposes, broadcast C, batches, vectors), max and
+//! average pooling on random geometries (inputs with distinct values, so no window has a tie),
+//! global pooling, Resize (nearest and linear, up and down), Pad, Slice, Split, Softmax,
+//! broadcasting binary ops, the activations, Clip, Concat, Transpose and the reshape family. The
+//! loss is `Σ r · y` (summed over the outputs) for a random cotangent `r`, so its gradient is
 //! exactly what `backward` returns for `grads = [r]`.
-
 use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
 use qplay_core::ops::{BuildCtx, Op, Registry};
 
@@ -26,39 +28,63 @@ impl Rng {
 }
 
 fn op(op_type: &str, n_inputs: usize, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
+    op_with(op_type, n_inputs, 1, 17, attrs)
+}
+
+/// An op with `n_outputs` outputs, built at `opset`.
+fn op_with(op_type: &str, n_inputs: usize, n_outputs: usize, opset: i64, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
     let node = Node {
         name: "n".into(),
         op_type: op_type.into(),
         inputs: (0..n_inputs).map(|i| format!("i{i}")).collect(),
-        outputs: vec!["y".into()],
+        outputs: (0..n_outputs).map(|i| format!("y{i}")).collect(),
         attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
         fused: Default::default(),
     };
     let build = Registry::new().get(op_type).unwrap_or_else(|| panic!("no op {op_type}"));
-    build(&node, &BuildCtx { opset: 17 }).unwrap_or_else(|e| panic!("{op_type}: {e}"))
+    build(&node, &BuildCtx { opset }).unwrap_or_else(|e| panic!("{op_type}: {e}"))
 }
 
-/// `Σ r · y` in f64.
-fn loss(op: &dyn Op, inputs: &[Tensor], r: &[f32]) -> f64 {
+/// `Σ_k r_k · y_k` in f64, over the outputs `k` that have a cotangent.
+fn loss(op: &dyn Op, inputs: &[Tensor], rs: &[Option<Vec<f32>>]) -> f64 {
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
-    let y = op.eval(&refs).unwrap();
-    y[0].as_f32().unwrap().iter().zip(r).map(|(&y, &r)| y as f64 * r as f64).sum()
+    let ys = op.eval(&refs).unwrap();
+    ys.iter()
+        .zip(rs)
+        .filter_map(|(y, r)| Some(y.as_f32().unwrap().iter().zip(r.as_ref()?).map(|(&y, &r)| y as f64 * r as f64)))
+        .flatten()
+        .sum()
 }
 
 /// Checks `op`'s backward on `inputs` for every float input it gives a gradient for. `h` is
 /// the finite-difference step; elements within `kink` of a non-differentiable point of the op
 /// (as `near_kink` says) are skipped.
 fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &dyn Fn(usize, f32) -> bool) {
+    check_outputs(name, op, inputs, rng, near_kink, &[]);
+}
+
+/// [`check`] for an op with several outputs, every one in the loss except those in `unused`
+/// (which get no gradient, as outputs that do not reach the loss).
+fn check_outputs(
+    name: &str,
+    op: &dyn Op,
+    inputs: &[Tensor],
+    rng: &mut Rng,
+    near_kink: &dyn Fn(usize, f32) -> bool,
+    unused: &[usize],
+) {
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
-    let y = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let r = rng.tensor(&y[0].shape, 1.0);
-    let outs: Vec<Option<&Tensor>> = y.iter().map(Some).collect();
+    let ys = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let rt: Vec<Option<Tensor>> =
+        ys.iter().enumerate().map(|(k, y)| (!unused.contains(&k)).then(|| rng.tensor(&y.shape, 1.0))).collect();
+    let outs: Vec<Option<&Tensor>> = ys.iter().map(Some).collect();
+    let gin: Vec<Option<&Tensor>> = rt.iter().map(Option::as_ref).collect();
     let grads = op
-        .backward(&refs, &outs, &[Some(&r)])
+        .backward(&refs, &outs, &gin)
         .unwrap_or_else(|| panic!("{name}: no backward"))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(grads.len(), inputs.len(), "{name}: one gradient per input");
-    let r = r.as_f32().unwrap().to_vec();
+    let rs: Vec<Option<Vec<f32>>> = rt.iter().map(|r| r.as_ref().map(|r| r.as_f32().unwrap().to_vec())).collect();
     let h = 1e-2f32;
     let mut checked = 0;
     for (i, g) in grads.iter().enumerate() {
@@ -77,7 +103,7 @@ fn check(name: &str, op: &dyn Op, inputs: &[Tensor], rng: &mut Rng, near_kink: &
                 if let Data::F32(v) = &mut xs[i].data {
                     v[k] += d;
                 }
-                loss(op, &xs, &r)
+                loss(op, &xs, &rs)
             };
             let fd = (at(h) - at(-h)) / (2.0 * h as f64);
             let an = g[k] as f64;
@@ -254,4 +280,369 @@ fn an_op_without_a_backward_says_so() {
     // Forward-only ops answer `None`, which training turns into an error naming them.
     let op = op("TopK", 2, vec![]);
     assert!(op.backward(&[], &[], &[]).is_none());
+}
+
+#[test]
+fn gemm_matches_finite_differences() {
+    let mut rng = Rng(19);
+    // (C's shape as a function of M and N, or None for no C)
+    type CShape = fn(usize, usize) -> Option<Vec<usize>>;
+    let cs: [CShape; 7] = [
+        |_, _| None,
+        |m, n| Some(vec![m, n]),
+        |_, n| Some(vec![n]),
+        |m, _| Some(vec![m, 1]),
+        |_, n| Some(vec![1, n]),
+        |_, _| Some(vec![]),
+        |_, _| Some(vec![1]),
+    ];
+    for case in 0..28 {
+        let (ta, tb) = (case % 2 == 1, case / 2 % 2 == 1);
+        let (m, k, n) = (1 + rng.below(4), 1 + rng.below(5), 1 + rng.below(4));
+        let (alpha, beta) = [(1.0, 1.0), (0.7, -1.3), (-2.0, 0.0), (1.0, 0.5)][case % 4];
+        let c = cs[case % 7](m, n);
+        let attrs = vec![
+            ("transA", Attr::Int(ta as i64)),
+            ("transB", Attr::Int(tb as i64)),
+            ("alpha", Attr::Float(alpha)),
+            ("beta", Attr::Float(beta)),
+        ];
+        let op = op("Gemm", if c.is_some() { 3 } else { 2 }, attrs);
+        let mut xs = vec![
+            rng.tensor(&if ta { [k, m] } else { [m, k] }, 1.0),
+            rng.tensor(&if tb { [n, k] } else { [k, n] }, 1.0),
+        ];
+        if let Some(c) = &c {
+            xs.push(rng.tensor(c, 1.0));
+        }
+        let name = format!("Gemm #{case}: m {m} k {k} n {n} transA {ta} transB {tb} alpha {alpha} beta {beta} C {c:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+}
+
+#[test]
+fn matmul_matches_finite_differences_with_batches_and_vectors() {
+    let mut rng = Rng(23);
+    let shapes: [(&[usize], &[usize]); 12] = [
+        (&[3, 4], &[4, 5]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[2, 3, 4], &[2, 4, 5]),
+        (&[2, 1, 3, 4], &[3, 4, 2]),
+        (&[1, 3, 4], &[2, 4, 5]),
+        (&[3, 4], &[2, 2, 4, 3]),
+        (&[4], &[4, 5]),
+        (&[2, 3, 4], &[4]),
+        (&[4], &[4]),
+        (&[5], &[2, 5, 3]),
+        (&[2, 1, 4], &[2, 4, 1]),
+        (&[2, 2, 1, 3], &[1, 3, 2]),
+    ];
+    for (a, b) in shapes {
+        let op = op("MatMul", 2, vec![]);
+        let xs = [rng.tensor(a, 1.0), rng.tensor(b, 1.0)];
+        check(&format!("MatMul {a:?} × {b:?}"), &*op, &xs, &mut rng, &never);
+    }
+}
+
+/// A float tensor of `shape` holding distinct values `0.1` apart, shuffled: no window ever has
+/// a tie, nor two values closer than the finite-difference step.
+fn distinct(rng: &mut Rng, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.1).collect();
+    for i in (1..n).rev() {
+        v.swap(i, rng.below(i + 1));
+    }
+    Tensor { shape: shape.to_vec(), data: Data::F32(v) }
+}
+
+/// A pool's attributes, X's spatial shape and a description.
+type PoolCase = (Vec<(&'static str, Attr)>, Vec<usize>, String);
+
+/// Random pooling geometries: 1-D to 3-D, kernels 1–3, strides and dilations 1–2, pads below the
+/// dilated kernel, ceil_mode either way. `None` when the window does not fit.
+fn pool_attrs(rng: &mut Rng, case: usize, dilate: bool) -> Option<PoolCase> {
+    let nd = [2, 2, 1, 3][case % 4];
+    let k: Vec<usize> = (0..nd).map(|_| 1 + rng.below(3)).collect();
+    let s: Vec<usize> = (0..nd).map(|_| 1 + rng.below(2)).collect();
+    let d: Vec<usize> = (0..nd).map(|_| if dilate { 1 + rng.below(2) } else { 1 }).collect();
+    let eff: Vec<usize> = (0..nd).map(|i| (k[i] - 1) * d[i] + 1).collect();
+    let pads: Vec<usize> = (0..2 * nd).map(|i| rng.below(eff[i % nd].min(3))).collect();
+    let spatial: Vec<usize> = (0..nd).map(|_| if nd == 3 { 3 + rng.below(3) } else { 3 + rng.below(5) }).collect();
+    if (0..nd).any(|i| spatial[i] + pads[i] + pads[i + nd] < eff[i]) {
+        return None;
+    }
+    let ceil = case % 3 == 1;
+    let desc = format!("k {k:?} s {s:?} d {d:?} pads {pads:?} x {spatial:?} ceil {ceil}");
+    let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&x| x as i64).collect());
+    let mut attrs = vec![
+        ("kernel_shape", ints(&k)),
+        ("strides", ints(&s)),
+        ("pads", ints(&pads)),
+        ("ceil_mode", Attr::Int(ceil as i64)),
+    ];
+    if dilate {
+        attrs.push(("dilations", ints(&d)));
+    }
+    Some((attrs, spatial, desc))
+}
+
+#[test]
+fn max_pool_routes_the_gradient_to_each_window_maximum() {
+    let mut rng = Rng(29);
+    let mut done = 0;
+    for case in 0..32 {
+        let Some((attrs, spatial, desc)) = pool_attrs(&mut rng, case, true) else { continue };
+        let op = op("MaxPool", 1, attrs);
+        let x = distinct(&mut rng, &[[2, 2].as_slice(), &spatial].concat());
+        check(&format!("MaxPool #{case}: {desc}"), &*op, &[x], &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 24, "only {done} geometries were valid");
+    // 8-bit inputs pool too, but take no gradient.
+    let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::U8(vec![1, 2, 3, 4]) };
+    let r = rng.tensor(&[1, 1, 1, 1], 1.0);
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert!(g[0].is_none());
+}
+
+#[test]
+fn max_pool_ties_go_to_the_first_maximum() {
+    // One window over [[1, 3], [3, 2]]: the first 3 in row-major order takes the gradient.
+    let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![1.0, 3.0, 3.0, 2.0]) };
+    let r = Tensor { shape: vec![1, 1, 1, 1], data: Data::F32(vec![5.0]) };
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap(), [0.0, 5.0, 0.0, 0.0]);
+    // NaN never wins, as in the forward.
+    let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![f32::NAN, 1.0, 0.5, 1.0]) };
+    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap()[1..], [5.0, 0.0, 0.0]);
+}
+
+#[test]
+fn average_pool_matches_finite_differences() {
+    let mut rng = Rng(31);
+    let mut done = 0;
+    for case in 0..32 {
+        let Some((mut attrs, spatial, desc)) = pool_attrs(&mut rng, case, case % 5 == 4) else { continue };
+        let include = case % 2 == 0;
+        attrs.push(("count_include_pad", Attr::Int(include as i64)));
+        let op = op("AveragePool", 1, attrs);
+        let x = rng.tensor(&[[2, 3].as_slice(), &spatial].concat(), 1.0);
+        check(&format!("AveragePool #{case}: {desc} count_include_pad {include}"), &*op, &[x], &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 24, "only {done} geometries were valid");
+}
+
+#[test]
+fn global_pools_match_finite_differences() {
+    let mut rng = Rng(37);
+    for shape in [&[2, 3, 4, 5][..], &[1, 2, 7], &[2, 1, 2, 3, 2]] {
+        let avg = op("GlobalAveragePool", 1, vec![]);
+        check(&format!("GlobalAveragePool {shape:?}"), &*avg, &[rng.tensor(shape, 1.0)], &mut rng, &never);
+        let max = op("GlobalMaxPool", 1, vec![]);
+        check(&format!("GlobalMaxPool {shape:?}"), &*max, &[distinct(&mut rng, shape)], &mut rng, &never);
+    }
+}
+
+fn f32s(v: &[f32]) -> Tensor {
+    Tensor { shape: vec![v.len()], data: Data::F32(v.to_vec()) }
+}
+
+#[test]
+fn resize_scatters_the_gradient_back_to_its_taps() {
+    let mut rng = Rng(41);
+    let none = f32s(&[]);
+    // (mode, coordinate_transformation_mode, nearest_mode, X's shape, scales, sizes)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [usize], &'a [f32], &'a [i64]);
+    let cases: [Case; 13] = [
+        ("nearest", "asymmetric", "floor", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
+        ("nearest", "half_pixel", "round_prefer_floor", &[1, 2, 6, 5], &[1.0, 1.0, 0.5, 0.5], &[]),
+        ("nearest", "half_pixel", "round_prefer_ceil", &[1, 2, 4, 5], &[], &[1, 2, 7, 3]),
+        ("nearest", "align_corners", "ceil", &[2, 1, 3, 3], &[], &[2, 1, 5, 2]),
+        ("nearest", "tf_half_pixel_for_nn", "round_prefer_floor", &[1, 2, 3, 3], &[1.0, 1.0, 1.5, 2.5], &[]),
+        ("linear", "half_pixel", "", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
+        ("linear", "align_corners", "", &[1, 2, 3, 4], &[], &[1, 2, 5, 7]),
+        ("linear", "asymmetric", "", &[1, 2, 6, 5], &[1.0, 1.0, 0.5, 0.6], &[]),
+        ("linear", "pytorch_half_pixel", "", &[1, 1, 3, 4], &[], &[1, 1, 1, 5]),
+        ("linear", "half_pixel_symmetric", "", &[1, 2, 4, 3], &[1.0, 1.0, 1.5, 0.7], &[]),
+        ("linear", "half_pixel", "", &[2, 3, 5], &[1.0, 1.0, 1.7], &[]),
+        ("linear", "half_pixel", "", &[2, 2, 3, 4], &[1.0, 2.0, 1.0, 1.0], &[]),
+        ("nearest", "asymmetric", "floor", &[1, 1, 4, 4], &[1.0, 1.0, 1.0, 1.0], &[]),
+    ];
+    for (mode, coord, nearest, shape, scales, sizes) in cases {
+        let mut attrs =
+            vec![("mode", Attr::String(mode.into())), ("coordinate_transformation_mode", Attr::String(coord.into()))];
+        if !nearest.is_empty() {
+            attrs.push(("nearest_mode", Attr::String(nearest.into())));
+        }
+        let mut xs = vec![rng.tensor(shape, 1.0), none.clone(), f32s(scales)];
+        if !sizes.is_empty() {
+            xs.push(Tensor::vec_i64(sizes.to_vec()));
+        }
+        let op = op("Resize", xs.len(), attrs);
+        let name = format!("Resize {mode} {coord} {nearest} {shape:?} scales {scales:?} sizes {sizes:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+    // Resampling only the axes given (opset 18's `axes`).
+    let some_axes = op("Resize", 3, vec![("mode", Attr::String("linear".into())), ("axes", Attr::Ints(vec![-1, 2]))]);
+    let xs = [rng.tensor(&[1, 2, 4, 3], 1.0), none.clone(), f32s(&[2.5, 0.5])];
+    check("Resize linear axes [-1, 2]", &*some_axes, &xs, &mut rng, &never);
+    // tf_crop_and_resize: elements it extrapolates take no gradient.
+    let attrs = vec![
+        ("mode", Attr::String("linear".into())),
+        ("coordinate_transformation_mode", Attr::String("tf_crop_and_resize".into())),
+        ("extrapolation_value", Attr::Float(0.5)),
+    ];
+    let op = op("Resize", 4, attrs);
+    let roi = f32s(&[0.0, 0.0, 0.2, -0.1, 1.0, 1.0, 0.9, 1.3]);
+    let xs = [rng.tensor(&[1, 2, 4, 5], 1.0), roi, none.clone(), Tensor::vec_i64(vec![1, 2, 3, 6])];
+    check("Resize tf_crop_and_resize", &*op, &xs, &mut rng, &never);
+    // The legacy forms: Resize-10 and Upsample take (X, scales).
+    for (ty, opset, mode) in [("Resize", 10, "linear"), ("Resize", 10, "nearest"), ("Upsample", 9, "nearest")] {
+        let op = op_with(ty, 2, 1, opset, vec![("mode", Attr::String(mode.into()))]);
+        let xs = [rng.tensor(&[1, 2, 3, 4], 1.0), f32s(&[1.0, 1.0, 2.0, 1.5])];
+        check(&format!("{ty}-{opset} {mode}"), &*op, &xs, &mut rng, &never);
+    }
+}
+
+#[test]
+fn pad_sums_the_gradient_of_every_copy() {
+    let mut rng = Rng(43);
+    // (mode, X's shape, pads, axes)
+    type Case<'a> = (&'a str, &'a [usize], &'a [i64], Option<&'a [i64]>);
+    let cases: [Case; 9] = [
+        ("constant", &[2, 3, 4], &[0, 1, 2, 0, 2, 1], None),
+        ("constant", &[2, 3, 4], &[0, -1, 2, 1, 1, -2], None),
+        ("reflect", &[1, 2, 4, 5], &[0, 0, 2, 3, 0, 0, 3, 4], None),
+        ("reflect", &[3, 4], &[1, -1, 2, 2], None),
+        ("edge", &[1, 2, 3, 4], &[0, 0, 4, 1, 0, 0, 2, 5], None),
+        ("edge", &[2, 3, 1], &[1, 0, 2, 0, 3, 1], None),
+        ("wrap", &[1, 2, 3, 4], &[0, 0, 2, 5, 0, 0, 4, 3], None),
+        ("reflect", &[2, 4, 5], &[3, 2, 1, 4], Some(&[-1, 1])),
+        ("constant", &[5], &[3, 2], None),
+    ];
+    for (mode, shape, pads, axes) in cases {
+        let op = op("Pad", if axes.is_some() { 4 } else { 3 }, vec![("mode", Attr::String(mode.into()))]);
+        let mut xs = vec![rng.tensor(shape, 1.0), Tensor::vec_i64(pads.to_vec()), Tensor::scalar_f32(0.25)];
+        if let Some(a) = axes {
+            xs.push(Tensor::vec_i64(a.to_vec()));
+        }
+        check(&format!("Pad {mode} {shape:?} pads {pads:?} axes {axes:?}"), &*op, &xs, &mut rng, &never);
+    }
+    // Opset < 11: pads and value are attributes.
+    let op = op_with(
+        "Pad",
+        1,
+        1,
+        10,
+        vec![("mode", Attr::String("reflect".into())), ("pads", Attr::Ints(vec![0, 2, 1, 3]))],
+    );
+    check("Pad-10 reflect", &*op, &[rng.tensor(&[2, 4], 1.0)], &mut rng, &never);
+}
+
+#[test]
+fn slice_places_the_gradient_back() {
+    let mut rng = Rng(47);
+    // (X's shape, starts, ends, axes, steps)
+    type Case<'a> = (&'a [usize], &'a [i64], &'a [i64], &'a [i64], &'a [i64]);
+    let cases: [Case; 7] = [
+        (&[4, 5], &[1, 0], &[3, 5], &[0, 1], &[1, 2]),
+        (&[4, 5], &[-1, 4], &[i64::MIN, 0], &[0, 1], &[-1, -2]),
+        (&[2, 3, 6], &[1], &[i64::MAX], &[-1], &[3]),
+        (&[2, 3, 6], &[5, 2], &[-7, 0], &[2, 1], &[-2, -1]),
+        (&[3, 4, 5], &[0, 1, -3], &[2, 10, -1], &[0, 1, 2], &[1, 1, 1]),
+        (&[6], &[-2], &[1], &[0], &[-3]),
+        (&[2, 3, 4, 2], &[0, 1], &[9, 3], &[-2, 1], &[2, 1]),
+    ];
+    for (shape, starts, ends, axes, steps) in cases {
+        let op = op("Slice", 5, vec![]);
+        let xs = [
+            rng.tensor(shape, 1.0),
+            Tensor::vec_i64(starts.to_vec()),
+            Tensor::vec_i64(ends.to_vec()),
+            Tensor::vec_i64(axes.to_vec()),
+            Tensor::vec_i64(steps.to_vec()),
+        ];
+        let name = format!("Slice {shape:?} starts {starts:?} ends {ends:?} axes {axes:?} steps {steps:?}");
+        check(&name, &*op, &xs, &mut rng, &never);
+    }
+    // Opset < 10: attributes, no steps.
+    let attrs =
+        vec![("starts", Attr::Ints(vec![1, -3])), ("ends", Attr::Ints(vec![3, 100])), ("axes", Attr::Ints(vec![0, 1]))];
+    let op = op_with("Slice", 1, 1, 9, attrs);
+    check("Slice-9", &*op, &[rng.tensor(&[4, 5], 1.0)], &mut rng, &never);
+}
+
+#[test]
+fn split_joins_the_parts_gradients() {
+    let mut rng = Rng(53);
+    let op = op_with("Split", 2, 3, 17, vec![("axis", Attr::Int(1))]);
+    let xs = [rng.tensor(&[2, 6, 3], 1.0), Tensor::vec_i64(vec![1, 3, 2])];
+    check_outputs("Split sizes [1, 3, 2]", &*op, &xs, &mut rng, &never, &[]);
+    // An output that does not reach the loss contributes zeros.
+    check_outputs("Split, part 1 unused", &*op, &xs, &mut rng, &never, &[1]);
+    let op = op_with("Split", 1, 2, 17, vec![("axis", Attr::Int(-1))]);
+    check_outputs("Split equal parts", &*op, &[rng.tensor(&[3, 4], 1.0)], &mut rng, &never, &[0]);
+    let op = op_with("Split", 1, 3, 18, vec![("axis", Attr::Int(0)), ("num_outputs", Attr::Int(3))]);
+    check_outputs("Split num_outputs uneven", &*op, &[rng.tensor(&[7, 2], 1.0)], &mut rng, &never, &[]);
+}
+
+#[test]
+fn softmax_matches_finite_differences_along_any_axis() {
+    let mut rng = Rng(59);
+    for axis in [-1, 0, 1, 2] {
+        let op = op("Softmax", 1, vec![("axis", Attr::Int(axis))]);
+        check(&format!("Softmax axis {axis}"), &*op, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+    }
+    // Opset < 13 normalises over every dim from `axis` on.
+    let old = op_with("Softmax", 1, 1, 11, vec![("axis", Attr::Int(1))]);
+    check("Softmax-11 axis 1", &*old, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+    // Without the forward's output, the backward computes it again.
+    let op = op("Softmax", 1, vec![]);
+    let x = rng.tensor(&[2, 5], 1.0);
+    let r = rng.tensor(&[2, 5], 1.0);
+    let y = op.eval(&[Some(&x)]).unwrap();
+    let with = op.backward(&[Some(&x)], &[Some(&y[0])], &[Some(&r)]).unwrap().unwrap();
+    let without = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    assert_eq!(with, without);
+}
+
+#[test]
+fn backwards_reject_gradients_of_the_wrong_size() {
+    let mut rng = Rng(61);
+    let wrong = rng.tensor(&[7], 1.0);
+    let x4 = rng.tensor(&[1, 2, 4, 4], 1.0);
+    let none = f32s(&[]);
+    type Case = (Box<dyn Op>, Vec<Tensor>);
+    let cases: Vec<Case> = vec![
+        (op("Gemm", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
+        (op("MatMul", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
+        (op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
+        (op("AveragePool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
+        (op("GlobalAveragePool", 1, vec![]), vec![x4.clone()]),
+        (op("GlobalMaxPool", 1, vec![]), vec![x4.clone()]),
+        (op("Resize", 3, vec![]), vec![x4.clone(), none.clone(), f32s(&[1.0, 1.0, 2.0, 2.0])]),
+        (op("Pad", 2, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![0, 0, 1, 1, 0, 0, 1, 1])]),
+        (op("Slice", 3, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![1]), Tensor::vec_i64(vec![3])]),
+        (op_with("Split", 1, 2, 17, vec![]), vec![rng.tensor(&[4, 2], 1.0)]),
+        (op("Softmax", 1, vec![]), vec![x4.clone()]),
+    ];
+    for (op, xs) in cases {
+        let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+        let err = op.backward(&refs, &[None, None], &[Some(&wrong), Some(&wrong)]).unwrap().unwrap_err();
+        assert!(err.contains("gradient of output"), "{op:?}: {err}");
+        // Data that disagrees with its shape is an error too, never a panic.
+        let mut short = xs[0].clone();
+        if let Data::F32(v) = &mut short.data {
+            v.pop();
+        }
+        let bad: Vec<Option<&Tensor>> = [Some(&short)].into_iter().chain(refs[1..].iter().copied()).collect();
+        let y = op.eval(&refs).unwrap();
+        let r: Vec<Tensor> = y.iter().map(|y| rng.tensor(&y.shape, 1.0)).collect();
+        let rr: Vec<Option<&Tensor>> = r.iter().map(Some).collect();
+        assert!(op.backward(&bad, &[None, None], &rr).unwrap().is_err(), "{op:?}");
+    }
 }

@@ -8,6 +8,7 @@
 use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
+use crate::ops::grad::{f32_tensor, out_grad, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `MatMul` node.
@@ -31,6 +32,39 @@ struct Plan {
     a_batch: Vec<usize>,
     b_batch: Vec<usize>,
     out_shape: Vec<usize>,
+}
+
+/// Per output batch (in order), the element offsets of the `A` and `B` matrices it multiplies
+/// (a broadcast batch dim repeats the same matrix).
+fn batch_offsets(p: &Plan) -> Vec<(usize, usize)> {
+    let strides = |dims: &[usize]| -> Vec<usize> {
+        // Element strides of each batch dim, 0 where the dim is broadcast.
+        let mut s = vec![0; dims.len()];
+        let mut acc = 1;
+        for i in (0..dims.len()).rev() {
+            s[i] = if dims[i] == 1 { 0 } else { acc };
+            acc *= dims[i];
+        }
+        s
+    };
+    let (sa, sb) = (strides(&p.a_batch), strides(&p.b_batch));
+    let batches: usize = p.batch.iter().product();
+    let mut idx = vec![0usize; p.batch.len()];
+    let mut offsets = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let a_off: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>() * p.m * p.k;
+        let b_off: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>() * p.k * p.n;
+        offsets.push((a_off, b_off));
+        // Advance the batch odometer.
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < p.batch[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    offsets
 }
 
 fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
@@ -97,34 +131,50 @@ impl Op for MatMul {
             let rows = batches * m;
             sgemm(1.0, MatRef::row_major(a, rows, k)?, MatRef::row_major(b, k, n)?, Init::Zero, &mut out, n)?;
         } else {
-            let strides = |dims: &[usize]| -> Vec<usize> {
-                // Element strides of each batch dim, 0 where the dim is broadcast.
-                let mut s = vec![0; dims.len()];
-                let mut acc = 1;
-                for i in (0..dims.len()).rev() {
-                    s[i] = if dims[i] == 1 { 0 } else { acc };
-                    acc *= dims[i];
-                }
-                s
-            };
-            let (sa, sb) = (strides(&p.a_batch), strides(&p.b_batch));
-            let mut idx = vec![0usize; p.batch.len()];
-            for o in out.chunks_exact_mut(m * n).take(batches) {
-                let a_off: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum::<usize>() * m * k;
-                let b_off: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum::<usize>() * k * n;
+            for (o, (a_off, b_off)) in out.chunks_exact_mut(m * n).zip(batch_offsets(&p)) {
                 let am = MatRef::row_major(&a[a_off..], m, k)?;
                 let bm = MatRef::row_major(&b[b_off..], k, n)?;
                 sgemm(1.0, am, bm, Init::Zero, o, n)?;
-                // Advance the batch odometer.
-                for d in (0..idx.len()).rev() {
-                    idx[d] += 1;
-                    if idx[d] < p.batch[d] {
-                        break;
-                    }
-                    idx[d] = 0;
-                }
             }
         }
         Ok(vec![f32_output(p.out_shape, out)?])
+    }
+
+    /// Per batch, `dA += dY · Bᵀ` and `dB += Aᵀ · dY`, summed over the batches a broadcast
+    /// operand was repeated for; 1-D operands take their gradient in their own shape.
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        _outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let a = f32_input(inputs, 0, "A")?;
+            let b = f32_input(inputs, 1, "B")?;
+            let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
+            let p = plan(shape(0), shape(1))?;
+            let mut out: Grads = vec![None; inputs.len()];
+            let Some(g) = out_grad(grads, 0, checked_numel(&p.out_shape)?)? else { return Ok(out) };
+            let (m, k, n) = (p.m, p.k, p.n);
+            let (mut da, mut db) = (vec![0.0f32; a.len()], vec![0.0f32; b.len()]);
+            if !g.is_empty() && p.b_batch.iter().all(|&d| d == 1) {
+                // As in the forward: A's batches are the rows of one matrix.
+                let rows = p.batch.iter().product::<usize>() * m;
+                let (am, gm) = (MatRef::row_major(a, rows, k)?, MatRef::row_major(g, rows, n)?);
+                sgemm(1.0, gm, MatRef::row_major(b, k, n)?.t(), Init::Zero, &mut da, k)?;
+                sgemm(1.0, am.t(), gm, Init::Zero, &mut db, n)?;
+            } else if !g.is_empty() {
+                for (gb, (a_off, b_off)) in g.chunks_exact(m * n).zip(batch_offsets(&p)) {
+                    let gm = MatRef::row_major(gb, m, n)?;
+                    let am = MatRef::row_major(&a[a_off..], m, k)?;
+                    let bm = MatRef::row_major(&b[b_off..], k, n)?;
+                    sgemm(1.0, gm, bm.t(), Init::Accumulate, &mut da[a_off..], k)?;
+                    sgemm(1.0, am.t(), gm, Init::Accumulate, &mut db[b_off..], n)?;
+                }
+            }
+            out[0] = Some(f32_tensor(shape(0).to_vec(), da));
+            out[1] = Some(f32_tensor(shape(1).to_vec(), db));
+            Ok(out)
+        })())
     }
 }

@@ -10,6 +10,7 @@
 
 use super::checked_numel;
 use crate::model::{DType, Data, Node};
+use crate::ops::grad::{f32_tensor, out_grad, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// Padding mode.
@@ -127,6 +128,31 @@ impl Pad {
     }
 }
 
+/// Per-axis `(begin, end)` pads and the output shape.
+type Resolved = (Vec<(i64, i64)>, Vec<usize>);
+
+impl Pad {
+    /// Per axis, the input index each output index reads (`None`: the constant value).
+    fn maps(&self, shape: &[usize], out_shape: &[usize], pads: &[(i64, i64)]) -> Vec<Vec<Option<usize>>> {
+        out_shape
+            .iter()
+            .zip(shape)
+            .zip(pads)
+            .map(|((&o, &n), &(b, _))| (0..o).map(|i| self.source(i, n, b)).collect())
+            .collect()
+    }
+
+    /// The data's pads and the output shape, from the inputs' values.
+    fn resolve(&self, inputs: &[Option<&Tensor>], x: &Tensor) -> Result<Resolved, String> {
+        let get = |i: usize| inputs.get(i).copied().flatten();
+        let pads = int_values(if self.attr_pads.is_some() { None } else { get(1) }, "pads")?;
+        let axes = int_values(get(3), "axes")?;
+        let pads = self.pads(x.shape.len(), pads.as_deref(), axes.as_deref())?;
+        let out_shape = self.out_shape(&x.shape, &pads)?;
+        Ok((pads, out_shape))
+    }
+}
+
 /// Checks that `constant_value` is one value of the data's type.
 fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), String> {
     if shape.iter().product::<usize>() != 1 {
@@ -177,10 +203,7 @@ impl Op for Pad {
             }
         })?;
         let get = |i: usize| inputs.get(i).copied().flatten();
-        let pads = int_values(if self.attr_pads.is_some() { None } else { get(1) }, "pads")?;
-        let axes = int_values(get(3), "axes")?;
-        let pads = self.pads(x.shape.len(), pads.as_deref(), axes.as_deref())?;
-        let out_shape = self.out_shape(&x.shape, &pads)?;
+        let (pads, out_shape) = self.resolve(inputs, x)?;
         let value = match (&self.attr_pads, get(2)) {
             (Some((_, v)), _) => Some(Tensor::scalar_f32(*v)),
             (None, Some(v)) => Some(v.clone()),
@@ -192,13 +215,7 @@ impl Op for Pad {
                 return Err(format!("constant_value must hold one value, got {}", v.len()));
             }
         }
-        // Index maps, one per axis.
-        let maps: Vec<Vec<Option<usize>>> = out_shape
-            .iter()
-            .zip(&x.shape)
-            .zip(&pads)
-            .map(|((&o, &n), &(b, _))| (0..o).map(|i| self.source(i, n, b)).collect())
-            .collect();
+        let maps = self.maps(&x.shape, &out_shape, &pads);
         macro_rules! gather {
             ($($variant:ident),*) => {
                 match (&x.data, value.as_ref().map(|v| &v.data)) {
@@ -214,6 +231,67 @@ impl Op for Pad {
         let data = gather!(F32, U8, I8, U16, I16, I32, I64, Bool);
         Ok(vec![Tensor { shape: out_shape, data }])
     }
+
+    /// The data's gradient: each output element's gradient added to the input element it was
+    /// read from (reflected, edge and wrapped elements collect several); the constant padding
+    /// and the pads, value and axes inputs take none. Integer data takes none either.
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        _outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let x = crate::ops::input(inputs, 0)?;
+            let mut out: Grads = vec![None; inputs.len()];
+            let Data::F32(xv) = &x.data else { return Ok(out) };
+            if checked_numel(&x.shape)? != xv.len() {
+                return Err(format!("data: shape {:?} does not match its {} values", x.shape, xv.len()));
+            }
+            let (pads, out_shape) = self.resolve(inputs, x)?;
+            let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
+            let maps = self.maps(&x.shape, &out_shape, &pads);
+            out[0] = Some(f32_tensor(x.shape.clone(), scatter(g, &x.shape, &out_shape, &maps)));
+            Ok(out)
+        })())
+    }
+}
+
+/// The adjoint of [`gather`]: sums `g` (shape `out_shape`) into a tensor of shape `shape`
+/// through the same index maps.
+fn scatter(g: &[f32], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<usize>>]) -> Vec<f32> {
+    if shape.is_empty() {
+        return g.to_vec();
+    }
+    let mut dx = vec![0.0f32; shape.iter().product()];
+    if g.is_empty() {
+        return dx;
+    }
+    let rank = shape.len();
+    let mut in_strides = vec![1usize; rank];
+    for d in (0..rank - 1).rev() {
+        in_strides[d] = in_strides[d + 1] * shape[d + 1];
+    }
+    let last = &maps[rank - 1];
+    let mut idx = vec![0usize; rank - 1];
+    for row in g.chunks_exact(out_shape[rank - 1]) {
+        let base = idx.iter().enumerate().try_fold(0usize, |acc, (d, &i)| maps[d][i].map(|s| acc + s * in_strides[d]));
+        if let Some(base) = base {
+            for (s, &v) in last.iter().zip(row) {
+                if let Some(s) = s {
+                    dx[base + s] += v;
+                }
+            }
+        }
+        for d in (0..rank - 1).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    dx
 }
 
 /// Builds the output by reading `src` (shape `shape`) through per-axis index maps.

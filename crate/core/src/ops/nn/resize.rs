@@ -15,6 +15,7 @@
 
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
+use crate::ops::grad::{f32_tensor, out_grad, Grads};
 use crate::ops::{AxisTaps, BuildCtx, Fact, Op, Tensor};
 
 /// Interpolation mode.
@@ -413,6 +414,75 @@ impl Op for Resize {
         }
         Ok(vec![f32_output(out_shape, data)?])
     }
+
+    /// The adjoint of the forward's per-axis passes, in reverse order: each output's gradient
+    /// scattered back to its (one or two) input taps with their weights. Elements that
+    /// tf_crop_and_resize extrapolates take nothing; roi, scales and sizes take no gradient.
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        _outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let x = f32_input(inputs, 0, "X")?;
+            let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+            let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
+            let mut out: Grads = vec![None; inputs.len()];
+            let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
+            if x.is_empty() || g.is_empty() {
+                out[0] = Some(f32_tensor(shape, vec![0.0; x.len()]));
+                return Ok(out);
+            }
+            let mut g = g.to_vec();
+            if self.coord == Coord::TfCropAndResize {
+                let mut outside: Vec<Vec<bool>> =
+                    axes.iter().map(|(_, taps)| taps.iter().map(Option::is_none).collect()).collect();
+                outside.reverse(); // now in axis order
+                mark_outside(&mut g, &out_shape, &outside, 0.0);
+            }
+            // The passes the forward made, each with the shape it read.
+            let mut passes = Vec::new();
+            let mut cur = shape.clone();
+            for (a, taps) in &axes {
+                let identity = shape[*a] == out_shape[*a]
+                    && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
+                if !identity {
+                    passes.push((*a, taps, cur.clone()));
+                    cur[*a] = out_shape[*a];
+                }
+            }
+            for (a, taps, src_shape) in passes.into_iter().rev() {
+                g = resample_axis_adjoint(&g, &src_shape, a, taps);
+            }
+            out[0] = Some(f32_tensor(shape, g));
+            Ok(out)
+        })())
+    }
+}
+
+/// The adjoint of [`resample_axis`]: the gradient of its source (shape `shape`) from `g`, the
+/// gradient of its output.
+fn resample_axis_adjoint(g: &[f32], shape: &[usize], a: usize, taps: &[Option<[(usize, f32); 2]>]) -> Vec<f32> {
+    let inner: usize = shape[a + 1..].iter().product();
+    let n_in = shape[a];
+    let outer: usize = shape[..a].iter().product();
+    let mut src = vec![0.0f32; outer * n_in * inner];
+    if src.is_empty() || taps.is_empty() {
+        return src;
+    }
+    for (s, d) in src.chunks_exact_mut(n_in * inner).zip(g.chunks_exact(taps.len() * inner)) {
+        for (t, row) in taps.iter().zip(d.chunks_exact(inner)) {
+            let Some([(i0, w0), (i1, w1)]) = *t else { continue };
+            // The forward copies the first tap alone when the second weighs nothing.
+            let (w0, w1) = if w1 == 0.0 { (1.0, 0.0) } else { (w0, w1) };
+            s[i0 * inner..(i0 + 1) * inner].iter_mut().zip(row).for_each(|(v, &g)| *v += g * w0);
+            if w1 != 0.0 {
+                s[i1 * inner..(i1 + 1) * inner].iter_mut().zip(row).for_each(|(v, &g)| *v += g * w1);
+            }
+        }
+    }
+    src
 }
 
 /// Resamples axis `a` of `src` (shape `shape`) through per-output-index taps.

@@ -209,6 +209,23 @@ impl Window {
         (lo as usize..hi.max(lo) as usize, start)
     }
 
+    /// What a pool's pass along spatial dim `d` divides output `o` by: the taps inside the input
+    /// ([`PoolKind::MeanExcludePad`]), or inside the input or its padding
+    /// ([`PoolKind::MeanIncludePad`]); 1 for [`PoolKind::Max`].
+    pub fn pool_count(&self, d: usize, o: usize, kind: PoolKind) -> usize {
+        let (taps, start) = self.valid_taps(d, o);
+        match kind {
+            PoolKind::Max => 1,
+            PoolKind::MeanExcludePad => taps.len(),
+            PoolKind::MeanIncludePad => {
+                // Taps before the end padding runs out (the window never starts before the
+                // begin padding).
+                let limit = (self.input[d] + self.pad_end[d]) as isize;
+                (0..self.kernel[d]).filter(|&j| start + ((j * self.dilations[d]) as isize) < limit).count()
+            }
+        }
+    }
+
     /// The same geometry with a leading unit spatial dim when it is 1-D, so 1-D convolutions
     /// and pools run on the 2-D kernels (a `[1 × W]` plane has the same memory layout as `[W]`).
     pub fn lifted_to_2d(&self) -> Window {
@@ -291,16 +308,7 @@ pub fn pool(x: &[f32], planes: usize, w: &Window, kind: PoolKind) -> Vec<f32> {
         for (src, dst_block) in cur.chunks_exact(len_in * inner).zip(next.chunks_exact_mut(len_out * inner)) {
             for (o, dst) in dst_block.chunks_exact_mut(inner).enumerate() {
                 let (taps, start) = w.valid_taps(d, o);
-                let count = match kind {
-                    PoolKind::Max => 1,
-                    PoolKind::MeanExcludePad => taps.len(),
-                    PoolKind::MeanIncludePad => {
-                        // Taps before the end padding runs out (the window never starts
-                        // before the begin padding).
-                        let limit = (len_in + w.pad_end[d]) as isize;
-                        (0..w.kernel[d]).filter(|&j| start + ((j * dil) as isize) < limit).count()
-                    }
-                };
+                let count = w.pool_count(d, o, kind);
                 dst.fill(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 });
                 for j in taps {
                     let row = (start + (j * dil) as isize) as usize;

@@ -2,9 +2,11 @@
 //! from opset 10 they are inputs 1–3 with optional `steps` (input 4), which may be negative.
 //! Out-of-range starts and ends clamp (exporters write INT64_MAX for "to the end").
 
-use super::args::{axes, known_ints, Inputs};
+use super::args::{axes, checked_numel, known_ints, Inputs};
 use super::elem::strided_view;
 use crate::model::{strides, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::math::broadcast::for_each_offset;
 use crate::ops::{input, BuildCtx, Fact, Op};
 
 /// Slice.
@@ -114,14 +116,47 @@ impl Op for Slice {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let x = input(inputs, 0)?;
         let (ranges, out) = self.plan(inputs)?;
-        let own = strides(&x.shape);
-        let base = ranges.iter().zip(&own).map(|(r, &s)| r.start as isize * s as isize).sum();
-        // A step only matters between two elements; skipping it for length ≤ 1 keeps huge steps
-        // (INT64_MIN) from overflowing.
-        let view: Vec<isize> =
-            ranges.iter().zip(&own).map(|(r, &s)| if r.len > 1 { r.step as isize * s as isize } else { 0 }).collect();
+        let (view, base) = view(&x.shape, &ranges);
         Ok(vec![strided_view(x, out, &view, base)?])
     }
+
+    /// The gradient placed back where the slice read it from; zeros elsewhere. The starts,
+    /// ends, axes and steps take none.
+    fn backward(
+        &self,
+        inputs: &[Option<&Tensor>],
+        _outputs: &[Option<&Tensor>],
+        grads: &[Option<&Tensor>],
+    ) -> Option<Result<Grads, String>> {
+        Some((|| {
+            let x = f32_in(inputs, 0)?;
+            crate::ops::nn::f32_data(x, "data")?;
+            let (ranges, out) = self.plan(inputs)?;
+            let mut res: Grads = vec![None; inputs.len()];
+            let Some(g) = out_grad(grads, 0, checked_numel(&out)?)? else { return Ok(res) };
+            let mut dx = vec![0.0f32; x.len()];
+            let (view, base) = view(&x.shape, &ranges);
+            let own: Vec<isize> = strides(&out).iter().map(|&s| s as isize).collect();
+            for_each_offset(&out, [&view, &own], [base, 0], |[i, o]| {
+                // Steps never revisit an element, so each is written once.
+                *dx.get_mut(i).ok_or("the slice reads past its input")? = g[o];
+                Ok(())
+            })?;
+            res[0] = Some(f32_tensor(x.shape.clone(), dx));
+            Ok(res)
+        })())
+    }
+}
+
+/// The strides (per output axis, into the input) and the offset of the slice's first element.
+fn view(shape: &[usize], ranges: &[Range1]) -> (Vec<isize>, isize) {
+    let own = strides(shape);
+    let base = ranges.iter().zip(&own).map(|(r, &s)| r.start as isize * s as isize).sum();
+    // A step only matters between two elements; skipping it for length ≤ 1 keeps huge steps
+    // (INT64_MIN) from overflowing.
+    let view =
+        ranges.iter().zip(&own).map(|(r, &s)| if r.len > 1 { r.step as isize * s as isize } else { 0 }).collect();
+    (view, base)
 }
 
 #[cfg(test)]
