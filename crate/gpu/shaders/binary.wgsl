@@ -5,21 +5,7 @@
 // multiply and an add are always two dispatches: a fused multiply-add would round once); WGSL
 // allows division to be 2.5 ULP off, so Div agrees to rounding (and runs only in float plans).
 
-struct B {
-    n: u32,        // output elements
-    op: u32,       // a BINARY_* code (BinaryCode; clip: a only, lo/hi below, absent bounds ±inf)
-    row: u32,      // invocations per dispatch row (2-D dispatch of large tensors)
-    has_lo: u32,
-    has_hi: u32,
-    lo: f32,
-    hi: f32,
-    _pad: u32,
-    dims: array<vec4<u32>, 2>, // output shape, right-aligned to 8 dims (leading 1s)
-    sa: array<vec4<u32>, 2>,   // a's strides (0 where broadcast)
-    sb: array<vec4<u32>, 2>,   // b's strides
-}
-
-@group(0) @binding(0) var<uniform> u: B;
+// Binding 0 is the uniform `u`, generated from `BinaryUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

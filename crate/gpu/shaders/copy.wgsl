@@ -4,17 +4,7 @@
 // `dims` (up to 8, right-aligned): out[dst_base + Σ k·sd] = x[src_base + Σ k·ss]. Exact (no
 // arithmetic on values).
 
-struct C {
-    n: u32,
-    row: u32,
-    dst_base: u32,
-    src_base: u32,
-    dims: array<vec4<u32>, 2>,
-    ss: array<vec4<i32>, 2>,
-    sd: array<vec4<u32>, 2>,
-}
-
-@group(0) @binding(0) var<uniform> u: C;
+// Binding 0 is the uniform `u`, generated from `CopyUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 

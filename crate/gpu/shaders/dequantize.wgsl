@@ -1,18 +1,7 @@
 // DequantizeLinear, per tensor: 8-bit codes NHWC4 in, float32 NCHW out (four channels per
 // invocation): y = f32(q − zp) · scale, the CPU rule.
 
-struct D {
-    c: u32,
-    c4: u32,
-    s: u32,
-    npix: u32,
-    scale: f32,
-    zp: i32,
-    x_xor: u32,  // 0x80808080 for uint8, else 0
-    shift: i32,  // 128 for uint8, else 0
-}
-
-@group(0) @binding(0) var<uniform> u: D;
+// Binding 0 is the uniform `u`, generated from `DequantizeUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 

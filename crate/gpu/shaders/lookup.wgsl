@@ -2,14 +2,7 @@
 // 256-entry table planning computed from the CPU's own float chain), four channels per word;
 // the bytes past the last channel stay 0, as every producer leaves them. Exact.
 
-struct L {
-    npix: u32,     // batch · pixels
-    c4: u32,       // words per pixel (⌈channels / 4⌉)
-    c: u32,        // channels
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: L;
+// Binding 0 is the uniform `u`, generated from `LookupUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> table: array<u32, 64>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;

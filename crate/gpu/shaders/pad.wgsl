@@ -2,18 +2,7 @@
 // to 8 dims, right-aligned), out[i] = x[Σ (k − begin)·stride] when every k − begin lies inside
 // the input, else the constant. Exact (no arithmetic on values).
 
-struct P {
-    n: u32,        // output elements
-    row: u32,      // invocations per dispatch row
-    value: f32,    // the constant
-    _pad: u32,
-    dims: array<vec4<u32>, 2>,   // output shape
-    begin: array<vec4<i32>, 2>,  // pads before each dim (negative: crop)
-    idims: array<vec4<u32>, 2>,  // input shape
-    istr: array<vec4<u32>, 2>,   // input strides
-}
-
-@group(0) @binding(0) var<uniform> u: P;
+// Binding 0 is the uniform `u`, generated from `PadUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 

@@ -42,18 +42,7 @@ fn div_rne(x: f32, s: f32) -> f32 {
     return select(v, -v, ((bx ^ bs) >> 31u) == 1u);
 }
 
-struct Q {
-    c: u32,     // channels
-    c4: u32,    // words per pixel
-    s: u32,     // pixels per image (product of the spatial dims; 1 for rank 2)
-    npix: u32,  // batch · s
-    scale: f32,
-    zp: i32,
-    qmin: i32,
-    qmax: i32,
-}
-
-@group(0) @binding(0) var<uniform> u: Q;
+// Binding 0 is the uniform `u`, generated from `QuantizeUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 

@@ -1,6 +1,7 @@
 // The epilogue every int8 kernel shares (prepended to qconv.wgsl and dwconv.wgsl): the CPU
 // reference's rules, in the same order (crate/core/src/ops/quant/qgemm.rs `requant_i32`,
-// `Out::F32`, and the fused per-channel max).
+// `Out::F32`, and the fused per-channel max). The output mode and its bounds are the uniform's
+// `Epi` block (generated from `Epi` in src/uniforms.rs).
 
 const ROUND_LIM: f32 = 4194304.0; // 2^22: the CPU clamps here before rounding
 
@@ -12,18 +13,6 @@ struct Chan {
     zb: i32,
     scale: f32,
     cmax: u32,
-}
-
-// The output mode and its bounds, shared by the kernels' uniforms.
-struct Epi {
-    float_out: u32, // 0: 8-bit codes, packed 4 per word; 1: float32 NCHW
-    has_cmax: u32,
-    zp: i32,        // output zero-point
-    lo: i32,        // code clamp (the fused activation, or the type's range)
-    hi: i32,
-    flo: f32,       // float clamp (±f32 max when unbounded)
-    fhi: f32,
-    _pad: u32,
 }
 
 // clamp(round_half_even(v · scale) + zp, lo, hi), then min with the channel max. WGSL round()

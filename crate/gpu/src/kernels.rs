@@ -1,9 +1,11 @@
 //! The WGSL kernels, from one table: each [`Kernel`] with its file and the preludes put in
 //! front of it. Pipeline creation, the naga validation test and the list of shader files are
 //! all made from this table, so adding a kernel is one line here plus its `.wgsl` and its
-//! uniform struct in [`crate::uniforms`] (a test checks it against the WGSL). The op codes
-//! a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums written
-//! into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number exists once.
+//! uniform struct in [`crate::uniforms`], whose WGSL is generated from the Rust struct and put
+//! first in the kernel's source ([`kernel_source`]); no `.wgsl` file declares a uniform. The op
+//! codes a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums
+//! written into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number
+//! exists once.
 
 use std::borrow::Cow;
 
@@ -178,9 +180,12 @@ kernels! {
     Lookup => "lookup.wgsl",
 }
 
-/// The full WGSL text of `kernel` with its preludes (`packed`: the `dot4I8Packed` variant).
+/// The full WGSL text of `kernel`: its uniform's WGSL, generated from the Rust struct
+/// ([`crate::uniforms::uniform_wgsl`]), its preludes (`packed`: the `dot4I8Packed` variant of
+/// [`Prelude::Dot4`]), then its own file.
 pub fn kernel_source(kernel: Kernel, packed: bool) -> String {
-    let mut s = String::new();
+    let mut s = crate::uniforms::uniform_wgsl(kernel);
+    s.push('\n');
     for p in kernel.preludes() {
         s.push_str(&p.source(packed));
         s.push('\n');

@@ -24,7 +24,7 @@ mod resize;
 
 use super::layout::Layout;
 use super::{Builder, Dispatch, SlotBuf};
-use crate::uniforms::{CopyUniform, Uniform};
+use crate::uniforms::{CopyUniform, Uniform, Window};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::math::binary::Binary;
@@ -37,6 +37,7 @@ use qplay_core::ops::nn::maxpool::MaxPool;
 use qplay_core::ops::nn::pad::Pad;
 use qplay_core::ops::nn::resize::Resize;
 use qplay_core::ops::nn::softmax::Softmax;
+use qplay_core::ops::nn::spatial;
 use qplay_core::ops::quant::dequantize_linear::DequantizeLinear;
 use qplay_core::ops::quant::lookup::Lookup;
 use qplay_core::ops::quant::qlinear_conv::QConv;
@@ -213,6 +214,26 @@ pub(crate) fn grid_1d(n: usize, max: u32) -> ([u32; 3], u32) {
     let gx = wg.min(max as u64);
     let gy = wg.div_ceil(gx);
     ([gx as u32, gy.min(u32::MAX as u64) as u32, 1], (gx * 64) as u32)
+}
+
+/// A 2-D core window (1-D ones lifted) as the kernels' [`Window`] uniform block.
+fn window(w: &spatial::Window) -> Window {
+    let [ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = [
+        w.input[0],
+        w.input[1],
+        w.output[0],
+        w.output[1],
+        w.kernel[0],
+        w.kernel[1],
+        w.strides[0],
+        w.strides[1],
+        w.dilations[0],
+        w.dilations[1],
+        w.pad_begin[0],
+        w.pad_begin[1],
+    ]
+    .map(|v| v as u32);
+    Window { ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw }
 }
 
 /// Row-major strides of `shape`.
