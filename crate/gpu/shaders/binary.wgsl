@@ -10,23 +10,10 @@
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
-    var rest = i;
-    var ia = 0u;
-    var ib = 0u;
-    for (var d: i32 = 7; d >= 0; d = d - 1) {
-        let dim = u.dims[d / 4][d % 4];
-        let k = rest % dim;
-        rest = rest / dim;
-        ia = ia + k * u.sa[d / 4][d % 4];
-        ib = ib + k * u.sb[d / 4][d % 4];
-    }
-    let x = a[ia];
+fn run_element(i: u32) {
+    let k = unravel(i);
+    let x = a[strided(k, u.sa)];
+    let ib = strided(k, u.sb);
     var y: f32;
     switch u.op {
         case BINARY_ADD: {

@@ -46,15 +46,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let taps = u.win.kh * u.win.kw;
     let last = u.m - 1u;
     let ms = vec4<u32>(m0, min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last));
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
+    var o: array<vec2<i32>, 4>;
     var nn: array<u32, 4>;
     for (var j: u32 = 0u; j < PX; j = j + 1u) {
         let p = min(p0 + j, u.npix - 1u);
-        let r = p % ohw;
         nn[j] = p / ohw;
-        iy0[j] = i32((r / u.win.ow) * u.win.sh) - i32(u.win.ph);
-        ix0[j] = i32((r % u.win.ow) * u.win.sw) - i32(u.win.pw);
+        o[j] = window_origin(p % ohw);
     }
     var acc: array<vec4<f32>, 4>;
     let lanes = select(4u, 1u, u.fast == 1u);
@@ -67,19 +64,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     if (u.fast == 1u) {
                         let wv = vec4<f32>(w[ms.x * u.cg * taps + t], w[ms.y * u.cg * taps + t], w[ms.z * u.cg * taps + t], w[ms.w * u.cg * taps + t]);
                         for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                            let iy = iy0[j] + i32(ky * u.win.dh);
-                            let ix = ix0[j] + i32(kx * u.win.dw);
-                            if (iy >= 0 && iy < i32(u.win.ih) && ix >= 0 && ix < i32(u.win.iw)) {
-                                acc[j] = acc[j] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.win.iw + u32(ix)] * wv;
+                            let tap = window_tap(o[j], ky, kx);
+                            if (window_inside(tap)) {
+                                acc[j] = acc[j] + x[(nn[j] * u.c + c0 + ci) * hw + window_offset(tap)] * wv;
                             }
                         }
                     } else {
                         let wl = w[ms[l] * u.cg * taps + t];
                         for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                            let iy = iy0[j] + i32(ky * u.win.dh);
-                            let ix = ix0[j] + i32(kx * u.win.dw);
-                            if (iy >= 0 && iy < i32(u.win.ih) && ix >= 0 && ix < i32(u.win.iw)) {
-                                acc[j][l] = acc[j][l] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.win.iw + u32(ix)] * wl;
+                            let tap = window_tap(o[j], ky, kx);
+                            if (window_inside(tap)) {
+                                acc[j][l] = acc[j][l] + x[(nn[j] * u.c + c0 + ci) * hw + window_offset(tap)] * wl;
                             }
                         }
                     }

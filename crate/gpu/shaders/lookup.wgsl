@@ -7,22 +7,13 @@
 @group(0) @binding(2) var<storage, read> table: array<u32, 64>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    let w = gid.y;
-    if (p >= u.npix || w >= u.c4) {
-        return;
-    }
+fn run_word(p: u32, w: u32) {
     let v = x[p * u.c4 + w];
     var word = 0u;
-    for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-        if (w * 4u + j >= u.c) {
-            break;
-        }
+    for (var j: u32 = 0u; j < lanes(w, u.c); j = j + 1u) {
         let b = (v >> (8u * j)) & 0xffu;
         let t = (table[b / 4u] >> (8u * (b % 4u))) & 0xffu;
-        word = word | (t << (8u * j));
+        word = pack_lane(word, j, i32(t));
     }
     out[p * u.c4 + w] = word;
 }

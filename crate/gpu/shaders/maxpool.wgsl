@@ -7,35 +7,22 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let ohw = u.win.oh * u.win.ow;
-    let plane = i / ohw;
-    let r = i % ohw;
-    let y0 = i32((r / u.win.ow) * u.win.sh) - i32(u.win.ph);
-    let x0 = i32((r % u.win.ow) * u.win.sw) - i32(u.win.pw);
-    let base = plane * u.win.ih * u.win.iw;
+    let base = (i / ohw) * u.win.ih * u.win.iw;
+    let o = window_origin(i % ohw);
     // Starts from the first tap inside the input (every window has one): no -inf literal,
     // which WGSL cannot spell, and an all -inf window still gives -inf.
     var m = 0.0;
     var seen = false;
     for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
-        let iy = y0 + i32(ky * u.win.dh);
-        if (iy < 0 || iy >= i32(u.win.ih)) {
-            continue;
-        }
         for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
-            let ix = x0 + i32(kx * u.win.dw);
-            if (ix < 0 || ix >= i32(u.win.iw)) {
-                continue;
+            let t = window_tap(o, ky, kx);
+            if (window_inside(t)) {
+                let v = x[base + window_offset(t)];
+                m = select(max(m, v), v, !seen);
+                seen = true;
             }
-            let v = x[base + u32(iy) * u.win.iw + u32(ix)];
-            m = select(max(m, v), v, !seen);
-            seen = true;
         }
     }
     out[i] = m;

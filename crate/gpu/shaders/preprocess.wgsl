@@ -21,12 +21,7 @@ fn px(i: u32) -> vec3<f32> {
     );
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let y = i / u.in_w;
     let x = i % u.in_w;
     var v = u.pad.xyz;

@@ -19,55 +19,32 @@
 // Binding 0 is the uniform `u`, generated from `QconvUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read> chan: array<Chan>;
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+// Bindings 3 and 4 (`chan`, `out`) are requant.wgsl's.
 
 // Output pixels per invocation: each weight word loaded feeds this many pixels.
 const PX: u32 = 4u;
 
 // The epilogue of one pixel's output word (four channels): requantize and pack, or write floats.
 fn store(p: u32, m4: u32, acc: vec4<i32>, xs: vec4<i32>) {
-    let ohw = u.win.oh * u.win.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    var word = 0u;
-    for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-        let mj = m4 * 4u + j;
-        if (mj >= u.m) {
-            break;
-        }
-        let c = chan[mj];
-        let v = acc[j] + c.zb * xs[j] + c.add;
-        if (u.epi.float_out == 1u) {
-            out[(n * u.m + mj) * ohw + r] = bitcast<u32>(requant_float(v, c, u.epi));
-        } else {
-            word = word | ((bitcast<u32>(requant_code(v, c, u.epi)) & 0xffu) << (8u * j));
-        }
-    }
-    if (u.epi.float_out == 0u) {
-        out[p * u.m4 + m4] = word;
-    }
+    requant_store(p, m4, acc, xs, u.m, u.m4, u.win.oh * u.win.ow);
 }
 
 // Σx'w' and Σx' of pixel p for output channel mj, gathering its group's input bytes into
 // words (any groups).
 fn gather(p: u32, mj: u32) -> vec2<i32> {
     let ohw = u.win.oh * u.win.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    let oy = r / u.win.ow;
-    let ox = r % u.win.ow;
+    let base = (p / ohw) * u.win.ih * u.win.iw;
+    let o = window_origin(p % ohw);
     let c0 = (mj / u.mg) * u.cg;
     let row = mj * u.win.kh * u.win.kw * u.cg4;
     var a: i32 = 0;
     var s: i32 = 0;
     for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
-        let iy = i32(oy * u.win.sh + ky * u.win.dh) - i32(u.win.ph);
         for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
-            let ix = i32(ox * u.win.sw + kx * u.win.dw) - i32(u.win.pw);
-            let inside = iy >= 0 && iy < i32(u.win.ih) && ix >= 0 && ix < i32(u.win.iw);
+            let tap = window_tap(o, ky, kx);
+            let inside = window_inside(tap);
             let t = (ky * u.win.kw + kx) * u.cg4;
-            let pix = (n * u.win.ih * u.win.iw + u32(iy) * u.win.iw + u32(ix)) * u.c4_in;
+            let pix = (base + window_offset(tap)) * u.c4_in;
             for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
                 var xw = 0u;
                 for (var l: u32 = 0u; l < 4u; l = l + 1u) {
@@ -125,16 +102,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cw0 = (m0 / u.mg) * u.cg / 4u;
     let taps = u.win.kh * u.win.kw;
     let row = vec4<u32>(min(m0, last), min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last)) * (taps * u.cg4);
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
+    var o: array<vec2<i32>, 4>;
     var base: array<u32, 4>;
     for (var j: u32 = 0u; j < PX; j = j + 1u) {
         let p = min(p0 + j, u.npix - 1u);
-        let n = p / ohw;
-        let r = p % ohw;
-        iy0[j] = i32((r / u.win.ow) * u.win.sh) - i32(u.win.ph);
-        ix0[j] = i32((r % u.win.ow) * u.win.sw) - i32(u.win.pw);
-        base[j] = n * u.win.ih * u.win.iw;
+        o[j] = window_origin(p % ohw);
+        base[j] = (p / ohw) * u.win.ih * u.win.iw;
     }
     var acc: array<vec4<i32>, 4>;
     var xs: array<i32, 4>;
@@ -144,10 +117,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             var xrow: array<u32, 4>;
             var inside: array<bool, 4>;
             for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                let iy = iy0[j] + i32(ky * u.win.dh);
-                let ix = ix0[j] + i32(kx * u.win.dw);
-                inside[j] = iy >= 0 && iy < i32(u.win.ih) && ix >= 0 && ix < i32(u.win.iw);
-                xrow[j] = (base[j] + u32(iy) * u.win.iw + u32(ix)) * u.c4_in + cw0;
+                let tap = window_tap(o[j], ky, kx);
+                inside[j] = window_inside(tap);
+                xrow[j] = (base[j] + window_offset(tap)) * u.c4_in + cw0;
             }
             for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
                 let w0 = w[row.x + t + cw];

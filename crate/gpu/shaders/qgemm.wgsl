@@ -1,6 +1,7 @@
-// Int8 GEMM with requantization: out[m][n] = clamp(round(f32(acc + add[m]) * scale[m]) + zp, lo, hi)
+// Int8 GEMM with requantization: out[m][n] = to_code(f32(acc + add[m]) * scale[m], zp, lo, hi)
 // where acc = Σ_k a[m][k] · b'[n][k] over packed 4×int8 words (dot4I8Packed), b' = b − 128 for
-// uint8 activations (the caller folds the shift into add[m]). One invocation per output element.
+// uint8 activations (the caller folds the shift into add[m]); to_code (codes.wgsl) clamps to
+// ±2^22, rounds half to even, adds zp and clamps, as the CPU does. One invocation per output.
 // `dot4` comes from dot4_packed.wgsl (DP4A) or dot4_unpacked.wgsl (no packed_4x8 feature).
 // Shapes travel in the uniform; nothing is baked into the shader text.
 
@@ -10,8 +11,6 @@
 @group(0) @binding(3) var<storage, read> add: array<i32>;    // [m] bias and zero-point terms
 @group(0) @binding(4) var<storage, read> scale: array<f32>;  // [m] requantization multipliers
 @group(0) @binding(5) var<storage, read_write> out: array<i32>; // [m][n] codes
-
-const ROUND_LIM: f32 = 4194304.0; // 2^22, as the CPU reference clamps before rounding
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -26,8 +25,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k: u32 = 0u; k < u.k4; k = k + 1u) {
         acc = acc + dot4(a[ra + k], b[rb + k]);
     }
-    let v = acc + add[m];
-    let x = clamp(f32(v) * scale[m], -ROUND_LIM, ROUND_LIM);
-    let q = i32(round(x)) + u.zp; // WGSL round() is round-half-to-even
-    out[m * u.n + n] = clamp(q, u.lo, u.hi);
+    out[m * u.n + n] = to_code(f32(acc + add[m]) * scale[m], u.zp, u.lo, u.hi);
 }

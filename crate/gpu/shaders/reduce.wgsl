@@ -8,12 +8,7 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.y * u.row + gid.x;
-    if (r >= u.n) {
-        return;
-    }
+fn run_element(r: u32) {
     let base = (r / u.inner) * u.len * u.inner + r % u.inner;
     var m = x[base];
     for (var k: u32 = 1u; k < u.len; k = k + 1u) {

@@ -9,12 +9,7 @@
 @group(0) @binding(2) var<storage, read> taps: array<vec4<u32>>; // i0, i1, w0 bits, w1 bits
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let k = i % u.inner;
     let o = (i / u.inner) % u.n_out;
     let outer = i / (u.inner * u.n_out);

@@ -44,12 +44,7 @@ fn erf(v: f32) -> f32 {
     return select(y, -y, v < 0.0);
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let v = x[i];
     var y: f32;
     switch u.op {

@@ -11,7 +11,8 @@
 //! 16-byte boundaries and its size is a multiple of 16 (what the kernels have always been
 //! given); `Pod` wants no implicit padding, so the Rust structs carry `_pad` fields (a name
 //! starting with `_`) there. Padding is no WGSL member: the member before it is `@size`d over
-//! it ([`WgslStruct::wgsl_decl`]). The test `every_uniform_matches_its_wgsl_struct`
+//! it ([`WgslStruct::wgsl_decl`]). The uniforms of kernels with the `elements.wgsl` entry point
+//! start `@elements`: the fields `n` and `row` it reads. The test `every_uniform_matches_its_wgsl_struct`
 //! (crate/gpu/tests/gpu.rs) parses each kernel's full source with naga and checks the Rust
 //! layout against naga's: the same size, and every other field's name, type, offset and size
 //! (into nested structs), so a missing or misplaced `_pad` fails it.
@@ -159,7 +160,17 @@ impl UniformLayout {
 }
 
 /// Defines a struct and its WGSL twin: the field list with WGSL types, and the declaration.
+/// A body that starts with `@elements` starts with the two fields `elements.wgsl` reads.
 macro_rules! wgsl_struct {
+    ($(#[doc = $doc:literal])* $name:ident as $wgsl:literal { @elements $($rest:tt)* }) => {
+        wgsl_struct! { $(#[doc = $doc])* $name as $wgsl {
+            /// Elements: one invocation each (`elements.wgsl`).
+            n: u32,
+            /// Invocations per row of the 2-D dispatch grid.
+            row: u32,
+            $($rest)*
+        } }
+    };
     ($(#[doc = $doc:literal])* $name:ident as $wgsl:literal {
         $($(#[doc = $fdoc:literal])* $f:ident: $ty:ty,)*
     }) => {
@@ -228,7 +239,7 @@ macro_rules! uniforms {
 uniforms! {
     nested {
         /// A 2-D convolution or pooling window (1-D as a height of 1), shared by the
-        /// convolutions and max pooling: input `ih × iw`, output
+        /// convolutions and max pooling (`window.wgsl` reads it): input `ih × iw`, output
         /// `oh × ow`, kernel `kh × kw`, strides, dilations, padding before (top, left).
         Window as "Window" {
             ih: u32,
@@ -379,14 +390,11 @@ uniforms! {
         shift: i32,
     }
 
-    /// `binary.wgsl`: broadcasting binary arithmetic and clip.
+    /// `binary.wgsl`: broadcasting binary arithmetic and clip, per output element.
     BinaryUniform for Binary as "B" {
-        /// Output elements.
-        n: u32,
+        @elements
         /// A [`crate::BinaryCode`].
         op: u32,
-        /// Invocations per dispatch row.
-        row: u32,
         has_lo: u32,
         has_hi: u32,
         lo: f32,
@@ -400,25 +408,21 @@ uniforms! {
         sb: [[u32; 4]; 2],
     }
 
-    /// `copy.wgsl`: a strided copy.
+    /// `copy.wgsl`: a strided copy, per element copied.
     CopyUniform for Copy as "C" {
-        n: u32,
-        row: u32,
+        @elements
         dst_base: u32,
         src_base: u32,
         dims: [[u32; 4]; 2],
-        /// Source strides (signed, for reversed slices).
-        ss: [[i32; 4]; 2],
+        /// Source strides, two's complement (negative for reversed slices: the sum wraps).
+        ss: [[u32; 4]; 2],
         /// Destination strides.
         sd: [[u32; 4]; 2],
     }
 
-    /// `pad.wgsl`: constant-mode pad.
+    /// `pad.wgsl`: constant-mode pad, per output element.
     PadUniform for Pad as "P" {
-        /// Output elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// The constant.
         value: f32,
         _pad: u32,
@@ -432,22 +436,17 @@ uniforms! {
         istr: [[u32; 4]; 2],
     }
 
-    /// `maxpool.wgsl`: 1-D/2-D max pooling.
+    /// `maxpool.wgsl`: 1-D/2-D max pooling, per output element (planes · oh · ow).
     MaxpoolUniform for Maxpool as "M" {
-        win: Window,
-        /// Output elements (planes · oh · ow).
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         _pad: [u32; 2],
+        win: Window,
     }
 
-    /// `preprocess.wgsl`: RGBA pixels to the model's input tensor.
+    /// `preprocess.wgsl`: RGBA pixels to the model's input tensor, per input pixel
+    /// (in_w · in_h).
     PreprocessUniform for Preprocess as "P" {
-        /// Input pixels (in_w · in_h).
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// Frame width in pixels.
         src_w: u32,
         in_w: u32,
@@ -469,12 +468,9 @@ uniforms! {
         pad: [f32; 4],
     }
 
-    /// `unary.wgsl`: float functions of one tensor.
+    /// `unary.wgsl`: float functions of one tensor, per element.
     UnaryUniform for Unary as "U" {
-        /// Elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// A [`crate::UnaryCode`].
         op: u32,
         alpha: f32,
@@ -482,24 +478,18 @@ uniforms! {
         _pad: [u32; 3],
     }
 
-    /// `resample.wgsl`: resampling of one axis by taps.
+    /// `resample.wgsl`: resampling of one axis by taps, per output element.
     ResampleUniform for Resample as "R" {
-        /// Output elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         n_in: u32,
         n_out: u32,
         inner: u32,
         _pad: [u32; 3],
     }
 
-    /// `reduce.wgsl`: softmax and the global pools, per row.
+    /// `reduce.wgsl`: softmax and the global pools, per row (outer · inner rows).
     ReduceUniform for Reduce as "S" {
-        /// Rows: outer · inner.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         len: u32,
         inner: u32,
         /// A [`crate::ReduceCode`].

@@ -298,9 +298,9 @@ async fn copy_dispatch(
     let n: usize = dims.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut s8 = [0i32; 8];
+    let mut s8 = [0u32; 8];
     for (k, &v) in ss.iter().rev().enumerate() {
-        s8[7 - k] = v as i32;
+        s8[7 - k] = v as i32 as u32;
     }
     let u = CopyUniform {
         n: n as u32,
