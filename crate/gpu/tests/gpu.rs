@@ -2,28 +2,12 @@
 //! there is no GPU: `npm test` installs mesa-vulkan-drivers), both `dot4` variants; every WGSL
 //! file validated by naga; every kernel's uniform checked against its Rust struct; bad input.
 
+mod common;
+
+use common::{gpu, Rng};
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
 use qplay_gpu::uniforms::{Field, UniformLayout, WgslStruct, WgslType, LAYOUTS};
-use qplay_gpu::{kernel_source, shader_files, Gpu, GpuError, Kernel, QGemm};
-
-/// A seeded xorshift generator.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
-
-fn gpu() -> Gpu {
-    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"))
-}
+use qplay_gpu::{kernel_source, shader_files, GpuError, Kernel, QGemm};
 
 #[test]
 fn every_wgsl_file_validates_with_naga() {
