@@ -25,7 +25,10 @@ macro_rules! codes {
             /// The codes as WGSL constants, `PREFIX_NAME` in capitals.
             pub fn wgsl() -> String {
                 let mut s = String::new();
-                $(s.push_str(&format!("const {}_{}: u32 = {}u;\n", $prefix, stringify!($v).to_uppercase(), $name::$v as u32));)*
+                $(
+                    let name = stringify!($v).to_uppercase();
+                    s.push_str(&format!("const {}_{name}: u32 = {}u;\n", $prefix, $name::$v as u32));
+                )*
                 s
             }
         }

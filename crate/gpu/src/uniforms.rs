@@ -7,15 +7,17 @@
 //!
 //! Each field's WGSL type comes from its Rust type ([`WgslType`]): `u32`, `i32`, `f32`;
 //! `[T; 4]` of a scalar is `vec4<T>`; `[[T; 4]; N]` is `array<vec4<T>, N>`; a nested struct
-//! (`Window`, `Epi`) is its WGSL name. A uniform's `vec4`s, arrays and nested structs lie on
-//! 16-byte boundaries and its size is a multiple of 16 (what the kernels have always been
-//! given); `Pod` wants no implicit padding, so the Rust structs carry `_pad` fields (a name
-//! starting with `_`) there. Padding is no WGSL member: the member before it is `@size`d over
-//! it ([`WgslStruct::wgsl_decl`]). The uniforms of kernels with the `elements.wgsl` entry point
-//! start `@elements`: the fields `n` and `row` it reads. The test `every_uniform_matches_its_wgsl_struct`
-//! (crate/gpu/tests/gpu.rs) parses each kernel's full source with naga and checks the Rust
-//! layout against naga's: the same size, and every other field's name, type, offset and size
-//! (into nested structs), so a missing or misplaced `_pad` fails it.
+//! (`Window`, `Epi`) is its WGSL name. In a uniform, `vec4`s, arrays and nested structs lie on
+//! 16-byte boundaries, and every struct here is a multiple of 16 bytes. `Pod` wants no implicit
+//! padding, so the Rust structs spell it out as `_pad` fields (a name starting with `_`); those
+//! are no WGSL members: the member before one is `@size`d over it
+//! ([`WgslStruct::wgsl_decl`]). The uniforms of the kernels with the `elements.wgsl` entry
+//! point start `@elements`: the fields `n` and `row` it reads.
+//!
+//! The test `every_uniform_matches_its_wgsl_struct` (crate/gpu/tests/gpu.rs) parses each
+//! kernel's full source with naga and checks the Rust layout against naga's: the same size,
+//! and every other field's name, type, offset and size (into nested structs), so a missing or
+//! misplaced `_pad` fails it (`the_uniform_check_catches_a_missing_pad`).
 
 use crate::Kernel;
 use std::fmt::Write as _;
