@@ -8,6 +8,10 @@ use qplay_core::ops::Registry;
 use qplay_core::ptq::{quantize, PtqOptions};
 use qplay_core::quant::error_metrics;
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
 fn sqnr_db(reference: &[f32], approx: &[f32]) -> f64 {
     error_metrics(reference, approx).unwrap().sqnr_db
 }
@@ -203,20 +207,6 @@ fn bad_qlinear_add_and_concat_are_errors() {
     g.nodes[0].inputs.pop();
     let e = try_run(&g, &xc);
     assert!(e.contains("2 + 3·k"), "{e}");
-}
-
-/// A seeded xorshift generator for the property test.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
 }
 
 /// Random QLinearConv geometries (groups incl. depthwise and channel multipliers, kernels 1–5,

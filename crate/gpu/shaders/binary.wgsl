@@ -5,42 +5,15 @@
 // multiply and an add are always two dispatches: a fused multiply-add would round once); WGSL
 // allows division to be 2.5 ULP off, so Div agrees to rounding (and runs only in float plans).
 
-struct B {
-    n: u32,        // output elements
-    op: u32,       // a BINARY_* code (BinaryCode; clip: a only, lo/hi below, absent bounds ±inf)
-    row: u32,      // invocations per dispatch row (2-D dispatch of large tensors)
-    has_lo: u32,
-    has_hi: u32,
-    lo: f32,
-    hi: f32,
-    _pad: u32,
-    dims: array<vec4<u32>, 2>, // output shape, right-aligned to 8 dims (leading 1s)
-    sa: array<vec4<u32>, 2>,   // a's strides (0 where broadcast)
-    sb: array<vec4<u32>, 2>,   // b's strides
-}
-
-@group(0) @binding(0) var<uniform> u: B;
+// Binding 0 is the uniform `u`, generated from `BinaryUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
-    var rest = i;
-    var ia = 0u;
-    var ib = 0u;
-    for (var d: i32 = 7; d >= 0; d = d - 1) {
-        let dim = u.dims[d / 4][d % 4];
-        let k = rest % dim;
-        rest = rest / dim;
-        ia = ia + k * u.sa[d / 4][d % 4];
-        ib = ib + k * u.sb[d / 4][d % 4];
-    }
-    let x = a[ia];
+fn run_element(i: u32) {
+    let k = unravel(i);
+    let x = a[strided(k, u.sa)];
+    let ib = strided(k, u.sb);
     var y: f32;
     switch u.op {
         case BINARY_ADD: {

@@ -4,81 +4,27 @@
 // epilogue (requant.wgsl). Layout as qconv.wgsl: NHWC4 codes in, NHWC4 codes or NCHW float32
 // out. Weights are (w − zw) as i32, four channels per vec4, rows [c/4][ky][kx].
 
-struct Dw {
-    ih: u32,
-    iw: u32,
-    c4: u32,        // words per pixel (input and output)
-    c: u32,         // channels
-    oh: u32,
-    ow: u32,
-    npix: u32,      // batch · oh · ow
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    ph: u32,
-    pw: u32,
-    x_xor: u32,     // 0x80808080 for uint8 activations, else 0
-    a: i32,         // shift − zx: x' + a = x − zx
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    epi: Epi,
-}
-
-@group(0) @binding(0) var<uniform> u: Dw;
+// Binding 0 is the uniform `u`, generated from `DwconvUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<i32>>;
-@group(0) @binding(3) var<storage, read> chan: array<Chan>;
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+// Bindings 3 and 4 (`chan`, `out`) are requant.wgsl's.
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    let c4 = gid.y;
-    if (p >= u.npix || c4 >= u.c4) {
-        return;
-    }
-    let ohw = u.oh * u.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    let oy = r / u.ow;
-    let ox = r % u.ow;
-    let in_base = n * u.ih * u.iw;
-    let wrow = c4 * u.kh * u.kw;
+fn run_word(p: u32, c4: u32) {
+    let ohw = u.win.oh * u.win.ow;
+    let base = (p / ohw) * u.win.ih * u.win.iw;
+    let o = window_origin(p % ohw);
+    let wrow = c4 * u.win.kh * u.win.kw;
     let a = vec4<i32>(u.a);
     var acc = vec4<i32>(0);
-    for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-        let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
-        if (iy < 0 || iy >= i32(u.ih)) {
-            continue;
-        }
-        for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-            let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
-            if (ix < 0 || ix >= i32(u.iw)) {
-                continue;
+    for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
+        for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
+            let t = window_tap(o, ky, kx);
+            if (window_inside(t)) {
+                let xv = unpack4(x[(base + window_offset(t)) * u.c4 + c4] ^ u.x_xor) + a;
+                acc = acc + xv * w[wrow + ky * u.win.kw + kx];
             }
-            let xv = unpack4(x[(in_base + u32(iy) * u.iw + u32(ix)) * u.c4 + c4] ^ u.x_xor) + a;
-            acc = acc + xv * w[wrow + ky * u.kw + kx];
         }
     }
-    var word = 0u;
-    for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-        let ch = c4 * 4u + j;
-        if (ch >= u.c) {
-            break;
-        }
-        let cc = chan[ch];
-        let v = acc[j] + cc.add;
-        if (u.epi.float_out == 1u) {
-            out[(n * u.c + ch) * ohw + r] = bitcast<u32>(requant_float(v, cc, u.epi));
-        } else {
-            word = word | ((bitcast<u32>(requant_code(v, cc, u.epi)) & 0xffu) << (8u * j));
-        }
-    }
-    if (u.epi.float_out == 0u) {
-        out[p * u.c4 + c4] = word;
-    }
+    // Depthwise weights carry no zero-point term (zb = 0): no Σx'.
+    requant_store(p, c4, acc, vec4<i32>(0), u.c, u.c4, ohw);
 }

@@ -5,34 +5,7 @@
 // channels, then kernel rows, then columns, in f32: a different order from the CPU's blocked
 // SGEMM, so results agree to rounding (tests bound the difference), not bit for bit.
 
-struct F {
-    ih: u32,
-    iw: u32,
-    c: u32,         // input channels
-    oh: u32,
-    ow: u32,
-    m: u32,         // output channels
-    npix: u32,      // batch · oh · ow
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    ph: u32,
-    pw: u32,
-    cg: u32,        // input channels per group
-    mg: u32,        // output channels per group
-    has_bias: u32,
-    has_lo: u32,
-    has_hi: u32,
-    has_cmax: u32,
-    lo: f32,
-    hi: f32,
-    fast: u32,      // 1: the four channels of an invocation are in one group
-}
-
-@group(0) @binding(0) var<uniform> u: F;
+// Binding 0 is the uniform `u`, generated from `FconvUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -68,45 +41,40 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p0 >= u.npix || m0 >= u.m) {
         return;
     }
-    let ohw = u.oh * u.ow;
-    let hw = u.ih * u.iw;
-    let taps = u.kh * u.kw;
+    let ohw = u.win.oh * u.win.ow;
+    let hw = u.win.ih * u.win.iw;
+    let taps = u.win.kh * u.win.kw;
     let last = u.m - 1u;
     let ms = vec4<u32>(m0, min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last));
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
+    var o: array<vec2<i32>, 4>;
     var nn: array<u32, 4>;
     for (var j: u32 = 0u; j < PX; j = j + 1u) {
         let p = min(p0 + j, u.npix - 1u);
-        let r = p % ohw;
         nn[j] = p / ohw;
-        iy0[j] = i32((r / u.ow) * u.sh) - i32(u.ph);
-        ix0[j] = i32((r % u.ow) * u.sw) - i32(u.pw);
+        o[j] = window_origin(p % ohw);
     }
     var acc: array<vec4<f32>, 4>;
     let lanes = select(4u, 1u, u.fast == 1u);
     for (var l: u32 = 0u; l < lanes; l = l + 1u) {
         let c0 = (ms[l] / u.mg) * u.cg;
         for (var ci: u32 = 0u; ci < u.cg; ci = ci + 1u) {
-            for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-                for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-                    let t = ci * taps + ky * u.kw + kx;
+            for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
+                for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
+                    let t = ci * taps + ky * u.win.kw + kx;
                     if (u.fast == 1u) {
                         let wv = vec4<f32>(w[ms.x * u.cg * taps + t], w[ms.y * u.cg * taps + t], w[ms.z * u.cg * taps + t], w[ms.w * u.cg * taps + t]);
                         for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                            let iy = iy0[j] + i32(ky * u.dh);
-                            let ix = ix0[j] + i32(kx * u.dw);
-                            if (iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw)) {
-                                acc[j] = acc[j] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.iw + u32(ix)] * wv;
+                            let tap = window_tap(o[j], ky, kx);
+                            if (window_inside(tap)) {
+                                acc[j] = acc[j] + x[(nn[j] * u.c + c0 + ci) * hw + window_offset(tap)] * wv;
                             }
                         }
                     } else {
                         let wl = w[ms[l] * u.cg * taps + t];
                         for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                            let iy = iy0[j] + i32(ky * u.dh);
-                            let ix = ix0[j] + i32(kx * u.dw);
-                            if (iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw)) {
-                                acc[j][l] = acc[j][l] + x[(nn[j] * u.c + c0 + ci) * hw + u32(iy) * u.iw + u32(ix)] * wl;
+                            let tap = window_tap(o[j], ky, kx);
+                            if (window_inside(tap)) {
+                                acc[j][l] = acc[j][l] + x[(nn[j] * u.c + c0 + ci) * hw + window_offset(tap)] * wl;
                             }
                         }
                     }

@@ -2,38 +2,20 @@
 // to 8 dims, right-aligned), out[i] = x[Σ (k − begin)·stride] when every k − begin lies inside
 // the input, else the constant. Exact (no arithmetic on values).
 
-struct P {
-    n: u32,        // output elements
-    row: u32,      // invocations per dispatch row
-    value: f32,    // the constant
-    _pad: u32,
-    dims: array<vec4<u32>, 2>,   // output shape
-    begin: array<vec4<i32>, 2>,  // pads before each dim (negative: crop)
-    idims: array<vec4<u32>, 2>,  // input shape
-    istr: array<vec4<u32>, 2>,   // input strides
-}
-
-@group(0) @binding(0) var<uniform> u: P;
+// Binding 0 is the uniform `u`, generated from `PadUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
-    var rest = i;
+fn run_element(i: u32) {
+    var k = unravel(i);
     var src = 0u;
     var inside = true;
-    for (var d: i32 = 7; d >= 0; d = d - 1) {
-        let dim = u.dims[d / 4][d % 4];
-        let k = i32(rest % dim) - u.begin[d / 4][d % 4];
-        rest = rest / dim;
-        if (k < 0 || k >= i32(u.idims[d / 4][d % 4])) {
+    for (var d: u32 = 0u; d < 8u; d = d + 1u) {
+        let kd = i32(k[d]) - u.begin[d / 4u][d % 4u];
+        if (kd < 0 || kd >= i32(u.idims[d / 4u][d % 4u])) {
             inside = false;
         } else {
-            src = src + u32(k) * u.istr[d / 4][d % 4];
+            src = src + u32(kd) * u.istr[d / 4u][d % 4u];
         }
     }
     out[i] = select(u.value, x[src], inside);

@@ -6,26 +6,7 @@
 // top = p00·wx0 + p01·wx1. A GPU may fuse a multiply and an add, so values agree with the CPU's
 // to rounding.
 
-struct P {
-    n: u32,        // input pixels (in_w · in_h)
-    row: u32,      // invocations per dispatch row
-    src_w: u32,    // frame width in pixels
-    in_w: u32,
-    left: u32,     // content rectangle in the input
-    top: u32,
-    cw: u32,
-    ch: u32,
-    nhwc: u32,     // 1: [1, H, W, 3], else [1, 3, H, W]
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-    src_ch: vec4<u32>, // RGBA byte of each model channel
-    a: vec4<f32>,      // 1 / (255·std)
-    b: vec4<f32>,      // −mean / std
-    pad: vec4<f32>,    // normalised padding value
-}
-
-@group(0) @binding(0) var<uniform> u: P;
+// Binding 0 is the uniform `u`, generated from `PreprocessUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> rgba: array<u32>;
 @group(0) @binding(2) var<storage, read> xs: array<vec4<u32>>; // x0, x1, w0 bits, w1 bits
 @group(0) @binding(3) var<storage, read> ys: array<vec4<u32>>;
@@ -40,12 +21,7 @@ fn px(i: u32) -> vec3<f32> {
     );
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let y = i / u.in_w;
     let x = i % u.in_w;
     var v = u.pad.xyz;

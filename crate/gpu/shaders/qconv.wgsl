@@ -16,86 +16,35 @@
 // boundary (groups = 1, or cg and mg multiples of 4) — each input word feeds four dot4s.
 // Otherwise each channel gathers its group's bytes into words (any groups).
 
-struct Conv {
-    ih: u32,
-    iw: u32,
-    c4_in: u32,     // input words per pixel
-    oh: u32,
-    ow: u32,
-    m: u32,         // output channels
-    m4: u32,        // output words per pixel
-    npix: u32,      // batch · oh · ow
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    ph: u32,        // padding before (top, left)
-    pw: u32,
-    cg: u32,        // input channels per group
-    mg: u32,        // output channels per group
-    cg4: u32,       // words per tap in a weight row
-    fast: u32,    // 1: the fast path applies
-    x_xor: u32,     // 0x80808080 for uint8 activations, else 0
-    pad_word: u32,  // x' of a padded tap, in all four lanes
-    last_mask: u32, // 0x01 in the lanes of the last word of a tap that hold real channels
-    need_xsum: u32, // 1: some channel has zb ≠ 0 (Σx' is needed)
-    epi: Epi,
-}
-
-@group(0) @binding(0) var<uniform> u: Conv;
+// Binding 0 is the uniform `u`, generated from `QconvUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read> chan: array<Chan>;
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+// Bindings 3 and 4 (`chan`, `out`) are requant.wgsl's.
 
 // Output pixels per invocation: each weight word loaded feeds this many pixels.
 const PX: u32 = 4u;
 
 // The epilogue of one pixel's output word (four channels): requantize and pack, or write floats.
 fn store(p: u32, m4: u32, acc: vec4<i32>, xs: vec4<i32>) {
-    let ohw = u.oh * u.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    var word = 0u;
-    for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-        let mj = m4 * 4u + j;
-        if (mj >= u.m) {
-            break;
-        }
-        let c = chan[mj];
-        let v = acc[j] + c.zb * xs[j] + c.add;
-        if (u.epi.float_out == 1u) {
-            out[(n * u.m + mj) * ohw + r] = bitcast<u32>(requant_float(v, c, u.epi));
-        } else {
-            word = word | ((bitcast<u32>(requant_code(v, c, u.epi)) & 0xffu) << (8u * j));
-        }
-    }
-    if (u.epi.float_out == 0u) {
-        out[p * u.m4 + m4] = word;
-    }
+    requant_store(p, m4, acc, xs, u.m, u.m4, u.win.oh * u.win.ow);
 }
 
 // Σx'w' and Σx' of pixel p for output channel mj, gathering its group's input bytes into
 // words (any groups).
 fn gather(p: u32, mj: u32) -> vec2<i32> {
-    let ohw = u.oh * u.ow;
-    let n = p / ohw;
-    let r = p % ohw;
-    let oy = r / u.ow;
-    let ox = r % u.ow;
+    let ohw = u.win.oh * u.win.ow;
+    let base = (p / ohw) * u.win.ih * u.win.iw;
+    let o = window_origin(p % ohw);
     let c0 = (mj / u.mg) * u.cg;
-    let row = mj * u.kh * u.kw * u.cg4;
+    let row = mj * u.win.kh * u.win.kw * u.cg4;
     var a: i32 = 0;
     var s: i32 = 0;
-    for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-        let iy = i32(oy * u.sh + ky * u.dh) - i32(u.ph);
-        for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-            let ix = i32(ox * u.sw + kx * u.dw) - i32(u.pw);
-            let inside = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
-            let t = (ky * u.kw + kx) * u.cg4;
-            let pix = (n * u.ih * u.iw + u32(iy) * u.iw + u32(ix)) * u.c4_in;
+    for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
+        for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
+            let tap = window_tap(o, ky, kx);
+            let inside = window_inside(tap);
+            let t = (ky * u.win.kw + kx) * u.cg4;
+            let pix = (base + window_offset(tap)) * u.c4_in;
             for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
                 var xw = 0u;
                 for (var l: u32 = 0u; l < 4u; l = l + 1u) {
@@ -147,35 +96,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     // Fast path: the four channels share a group whose channels start on a word boundary.
-    let ohw = u.oh * u.ow;
+    let ohw = u.win.oh * u.win.ow;
     let m0 = m4 * 4u;
     let last = u.m - 1u;
     let cw0 = (m0 / u.mg) * u.cg / 4u;
-    let taps = u.kh * u.kw;
+    let taps = u.win.kh * u.win.kw;
     let row = vec4<u32>(min(m0, last), min(m0 + 1u, last), min(m0 + 2u, last), min(m0 + 3u, last)) * (taps * u.cg4);
-    var iy0: array<i32, 4>;
-    var ix0: array<i32, 4>;
+    var o: array<vec2<i32>, 4>;
     var base: array<u32, 4>;
     for (var j: u32 = 0u; j < PX; j = j + 1u) {
         let p = min(p0 + j, u.npix - 1u);
-        let n = p / ohw;
-        let r = p % ohw;
-        iy0[j] = i32((r / u.ow) * u.sh) - i32(u.ph);
-        ix0[j] = i32((r % u.ow) * u.sw) - i32(u.pw);
-        base[j] = n * u.ih * u.iw;
+        o[j] = window_origin(p % ohw);
+        base[j] = (p / ohw) * u.win.ih * u.win.iw;
     }
     var acc: array<vec4<i32>, 4>;
     var xs: array<i32, 4>;
-    for (var ky: u32 = 0u; ky < u.kh; ky = ky + 1u) {
-        for (var kx: u32 = 0u; kx < u.kw; kx = kx + 1u) {
-            let t = (ky * u.kw + kx) * u.cg4;
+    for (var ky: u32 = 0u; ky < u.win.kh; ky = ky + 1u) {
+        for (var kx: u32 = 0u; kx < u.win.kw; kx = kx + 1u) {
+            let t = (ky * u.win.kw + kx) * u.cg4;
             var xrow: array<u32, 4>;
             var inside: array<bool, 4>;
             for (var j: u32 = 0u; j < PX; j = j + 1u) {
-                let iy = iy0[j] + i32(ky * u.dh);
-                let ix = ix0[j] + i32(kx * u.dw);
-                inside[j] = iy >= 0 && iy < i32(u.ih) && ix >= 0 && ix < i32(u.iw);
-                xrow[j] = (base[j] + u32(iy) * u.iw + u32(ix)) * u.c4_in + cw0;
+                let tap = window_tap(o[j], ky, kx);
+                inside[j] = window_inside(tap);
+                xrow[j] = (base[j] + window_offset(tap)) * u.c4_in + cw0;
             }
             for (var cw: u32 = 0u; cw < u.cg4; cw = cw + 1u) {
                 let w0 = w[row.x + t + cw];

@@ -1,14 +1,12 @@
 // QuantizeLinear, per tensor: float32 NCHW in, 8-bit codes NHWC4 out (one packed word, four
 // channels, per invocation): q = clamp(round_half_even(x / scale) + zp, qmin, qmax), the CPU
-// rule (crate/core/src/quant/params.rs `quantize`): x / scale divided (never a multiplied
-// reciprocal), clamped to ±2^22 before rounding, NaN → 0.
+// rule (crate/core/src/quant/params.rs `quantize`, codes.wgsl `to_code`): x / scale divided
+// (never a multiplied reciprocal), clamped to ±2^22 before rounding, NaN → 0.
 //
 // WGSL lets f32 division be off by 2.5 ULP (GPUs divide approximately), which only matters
 // where x / scale lies within a few ULP of a half-integer: there the rounded code depends on
 // the last bit of the correctly rounded quotient. Those rare elements are divided again
 // exactly, in integers (div_rne), so every adapter gives the CPU's codes.
-
-const ROUND_LIM: f32 = 4194304.0;
 
 // x / s correctly rounded (IEEE round to nearest, ties to even) by long division of the
 // 24-bit significands; x and s normal, the quotient normal.
@@ -42,37 +40,14 @@ fn div_rne(x: f32, s: f32) -> f32 {
     return select(v, -v, ((bx ^ bs) >> 31u) == 1u);
 }
 
-struct Q {
-    c: u32,     // channels
-    c4: u32,    // words per pixel
-    s: u32,     // pixels per image (product of the spatial dims; 1 for rank 2)
-    npix: u32,  // batch · s
-    scale: f32,
-    zp: i32,
-    qmin: i32,
-    qmax: i32,
-}
-
-@group(0) @binding(0) var<uniform> u: Q;
+// Binding 0 is the uniform `u`, generated from `QuantizeUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let p = gid.x;
-    let c4 = gid.y;
-    if (p >= u.npix || c4 >= u.c4) {
-        return;
-    }
-    let n = p / u.s;
-    let i = p % u.s;
+fn run_word(p: u32, c4: u32) {
     var word = 0u;
-    for (var j: u32 = 0u; j < 4u; j = j + 1u) {
-        let c = c4 * 4u + j;
-        if (c >= u.c) {
-            break;
-        }
-        let xv = x[(n * u.c + c) * u.s + i];
+    for (var j: u32 = 0u; j < lanes(c4, u.c); j = j + 1u) {
+        let xv = x[nchw(p, c4 * 4u + j, u.c, u.s)];
         var v = xv / u.scale;
         let h = floor(v) + 0.5;
         if (abs(v - h) <= abs(v) * 1e-6 && ((bitcast<u32>(xv) >> 23u) & 0xffu) != 0u) {
@@ -81,8 +56,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (!(v == v)) {
             v = 0.0;
         }
-        let q = clamp(i32(round(clamp(v, -ROUND_LIM, ROUND_LIM))) + u.zp, u.qmin, u.qmax);
-        word = word | ((bitcast<u32>(q) & 0xffu) << (8u * j));
+        word = pack_lane(word, j, to_code(v, u.zp, u.qmin, u.qmax));
     }
     out[p * u.c4 + c4] = word;
 }

@@ -4,27 +4,11 @@
 // (GlobalAveragePool: sum / len; GlobalMaxPool: max, exact). The sums run in the CPU's order;
 // exp and division are the GPU's, so Softmax and the average agree with the CPU to rounding.
 
-struct S {
-    rows: u32,     // outer · inner
-    row: u32,      // invocations per dispatch row
-    len: u32,
-    inner: u32,
-    op: u32,       // a REDUCE_* code (ReduceCode): Softmax (out has the input's shape), average or max (one value per row)
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: S;
+// Binding 0 is the uniform `u`, generated from `ReduceUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let r = gid.y * u.row + gid.x;
-    if (r >= u.rows) {
-        return;
-    }
+fn run_element(r: u32) {
     let base = (r / u.inner) * u.len * u.inner + r % u.inner;
     var m = x[base];
     for (var k: u32 = 1u; k < u.len; k = k + 1u) {

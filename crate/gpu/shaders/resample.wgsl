@@ -4,28 +4,12 @@
 // a GPU may fuse it, so it agrees to rounding). Resize runs one dispatch per resampled axis, in
 // the CPU's order.
 
-struct R {
-    n: u32,        // output elements
-    row: u32,      // invocations per dispatch row
-    n_in: u32,
-    n_out: u32,
-    inner: u32,
-    _p0: u32,
-    _p1: u32,
-    _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: R;
+// Binding 0 is the uniform `u`, generated from `ResampleUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> taps: array<vec4<u32>>; // i0, i1, w0 bits, w1 bits
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let k = i % u.inner;
     let o = (i / u.inner) % u.n_out;
     let outer = i / (u.inner * u.n_out);

@@ -4,18 +4,7 @@
 // GPU's exp/tanh/sqrt/log and division, so they agree with the CPU to a few ULP
 // (the executor keeps those on the CPU in models with 8-bit tensors, where a code must not move).
 
-struct U {
-    n: u32,        // elements
-    row: u32,      // invocations per dispatch row
-    op: u32,       // a UNARY_* code (UnaryCode)
-    _pad: u32,
-    alpha: f32,
-    beta: f32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: U;
+// Binding 0 is the uniform `u`, generated from `UnaryUniform` (src/uniforms.rs).
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
@@ -55,12 +44,7 @@ fn erf(v: f32) -> f32 {
     return select(y, -y, v < 0.0);
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.y * u.row + gid.x;
-    if (i >= u.n) {
-        return;
-    }
+fn run_element(i: u32) {
     let v = x[i];
     var y: f32;
     switch u.op {

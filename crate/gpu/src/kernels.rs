@@ -1,29 +1,34 @@
 //! The WGSL kernels, from one table: each [`Kernel`] with its file and the preludes put in
 //! front of it. Pipeline creation, the naga validation test and the list of shader files are
 //! all made from this table, so adding a kernel is one line here plus its `.wgsl` and its
-//! uniform struct in [`crate::uniforms`] (a test checks it against the WGSL). The op codes
-//! a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums written
-//! into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number exists once.
+//! uniform struct in [`crate::uniforms`], whose WGSL is generated from the Rust struct and put
+//! first in the kernel's source ([`kernel_source`]); no `.wgsl` file declares a uniform. The op
+//! codes a kernel switches on ([`UnaryCode`], [`BinaryCode`], [`ReduceCode`]) are Rust enums
+//! written into its WGSL as constants (`const UNARY_SIGMOID: u32 = 0u;`), so each number
+//! exists once.
 
 use std::borrow::Cow;
 
 macro_rules! codes {
-    ($(#[doc = $doc:literal])* $name:ident, $prefix:literal { $($(#[doc = $vdoc:literal])* $v:ident = $n:literal,)* }) => {
+    ($(#[doc = $doc:literal])* $name:ident, $prefix:literal { $($(#[doc = $vdoc:literal])* $v:ident,)* }) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u32)]
         pub enum $name {
-            $($(#[doc = $vdoc])* $v = $n,)*
+            $($(#[doc = $vdoc])* $v,)*
         }
 
         impl $name {
-            /// Every code.
+            /// Every code, in order (each one's number is its index).
             pub const ALL: &'static [$name] = &[$($name::$v),*];
 
             /// The codes as WGSL constants, `PREFIX_NAME` in capitals.
             pub fn wgsl() -> String {
                 let mut s = String::new();
-                $(s.push_str(&format!("const {}_{}: u32 = {}u;\n", $prefix, stringify!($v).to_uppercase(), $n));)*
+                $(
+                    let name = stringify!($v).to_uppercase();
+                    s.push_str(&format!("const {}_{name}: u32 = {}u;\n", $prefix, $name::$v as u32));
+                )*
                 s
             }
         }
@@ -33,30 +38,17 @@ macro_rules! codes {
 codes! {
     /// `unary.wgsl`'s float functions.
     UnaryCode, "UNARY" {
-        Sigmoid = 0,
-        Tanh = 1,
-        Exp = 2,
-        HardSigmoid = 3,
-        HardSwish = 4,
-        LeakyRelu = 5,
-        Elu = 6,
-        Neg = 7,
-        Abs = 8,
-        Sqrt = 9,
-        Softplus = 10,
-        Erf = 11,
+        Sigmoid, Tanh, Exp, HardSigmoid, HardSwish, LeakyRelu, Elu, Neg, Abs, Sqrt, Softplus, Erf,
     }
 }
 
 codes! {
     /// `binary.wgsl`'s operations.
     BinaryCode, "BINARY" {
-        Add = 0,
-        Sub = 1,
-        Mul = 2,
+        Add, Sub, Mul,
         /// Input `a` clamped to the uniform's optional bounds.
-        Clip = 3,
-        Div = 4,
+        Clip,
+        Div,
     }
 }
 
@@ -64,22 +56,36 @@ codes! {
     /// `reduce.wgsl`'s row reductions.
     ReduceCode, "REDUCE" {
         /// Softmax of each row (the output has the input's shape).
-        Softmax = 0,
+        Softmax,
         /// The mean of each row (one value per row).
-        Average = 1,
+        Average,
         /// The maximum of each row.
-        Max = 2,
+        Max,
     }
 }
 
-/// Shared WGSL put in front of kernels that need it.
+/// Shared WGSL put in front of kernels that need it, each piece written once. Preludes read
+/// the kernel's uniform `u` by field name (a kernel whose uniform lacks a field fails to parse,
+/// in the naga tests); the entry-point preludes define `main` and call the kernel's function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prelude {
     /// `dot4`/`unpack4` on packed int8 words: `dot4I8Packed`, or an unpacking variant on
     /// adapters without the WGSL language feature `packed_4x8_integer_dot_product`.
     Dot4,
-    /// The requantization epilogue shared by the quantized convolutions.
+    /// 8-bit codes (`codes.wgsl`): the CPU's float-to-code rounding, and the NHWC4 layout's
+    /// lanes, packing and NCHW index.
+    Codes,
+    /// The requantization epilogue shared by the quantized convolutions (`requant.wgsl`; needs
+    /// [`Prelude::Codes`]).
     Requant,
+    /// Convolution and pooling window geometry (`window.wgsl`, from the uniform's `win`).
+    Window,
+    /// Index spaces of up to 8 dims (`index8.wgsl`): unravelling, strided offsets.
+    Index8,
+    /// The entry point of one invocation per element (`elements.wgsl`: `run_element(i)`).
+    Elements,
+    /// The entry point of one invocation per packed word (`words.wgsl`: `run_word(p, w)`).
+    Words,
     /// [`UnaryCode`] as constants.
     UnaryCodes,
     /// [`BinaryCode`] as constants.
@@ -88,24 +94,53 @@ pub enum Prelude {
     ReduceCodes,
 }
 
+/// `[(file name, WGSL)]` of files in `shaders/`.
+macro_rules! shader_files {
+    ($($file:literal),* $(,)?) => {
+        [$(($file, include_str!(concat!("../shaders/", $file)))),*]
+    };
+}
+
 impl Prelude {
-    /// The prelude's WGSL (`packed`: the `dot4I8Packed` variant of [`Prelude::Dot4`]).
+    /// The prelude's file in `shaders/` (`packed`: the `dot4I8Packed` variant of
+    /// [`Prelude::Dot4`]); `None` for the op codes, generated from the Rust enums.
+    pub fn file(self, packed: bool) -> Option<&'static str> {
+        Some(match self {
+            Prelude::Dot4 if packed => "dot4_packed.wgsl",
+            Prelude::Dot4 => "dot4_unpacked.wgsl",
+            Prelude::Codes => "codes.wgsl",
+            Prelude::Requant => "requant.wgsl",
+            Prelude::Window => "window.wgsl",
+            Prelude::Index8 => "index8.wgsl",
+            Prelude::Elements => "elements.wgsl",
+            Prelude::Words => "words.wgsl",
+            Prelude::UnaryCodes | Prelude::BinaryCodes | Prelude::ReduceCodes => return None,
+        })
+    }
+
+    /// The prelude's WGSL.
     pub fn source(self, packed: bool) -> Cow<'static, str> {
-        match (self, packed) {
-            (Prelude::Dot4, true) => include_str!("../shaders/dot4_packed.wgsl").into(),
-            (Prelude::Dot4, false) => include_str!("../shaders/dot4_unpacked.wgsl").into(),
-            (Prelude::Requant, _) => include_str!("../shaders/requant.wgsl").into(),
-            (Prelude::UnaryCodes, _) => UnaryCode::wgsl().into(),
-            (Prelude::BinaryCodes, _) => BinaryCode::wgsl().into(),
-            (Prelude::ReduceCodes, _) => ReduceCode::wgsl().into(),
+        match self {
+            Prelude::UnaryCodes => UnaryCode::wgsl().into(),
+            Prelude::BinaryCodes => BinaryCode::wgsl().into(),
+            Prelude::ReduceCodes => ReduceCode::wgsl().into(),
+            _ => {
+                let file = self.file(packed);
+                Self::FILES.iter().find(|(f, _)| Some(*f) == file).map_or("", |(_, text)| *text).into()
+            }
         }
     }
 
     /// Every prelude file: (file name, WGSL).
-    pub const FILES: [(&'static str, &'static str); 3] = [
-        ("dot4_packed.wgsl", include_str!("../shaders/dot4_packed.wgsl")),
-        ("dot4_unpacked.wgsl", include_str!("../shaders/dot4_unpacked.wgsl")),
-        ("requant.wgsl", include_str!("../shaders/requant.wgsl")),
+    pub const FILES: [(&'static str, &'static str); 8] = shader_files![
+        "dot4_packed.wgsl",
+        "dot4_unpacked.wgsl",
+        "codes.wgsl",
+        "requant.wgsl",
+        "window.wgsl",
+        "index8.wgsl",
+        "elements.wgsl",
+        "words.wgsl",
     ];
 }
 
@@ -147,40 +182,43 @@ macro_rules! kernels {
 
 kernels! {
     /// Int8 GEMM with requantization ([`crate::QGemm`]).
-    Qgemm => "qgemm.wgsl" + Dot4,
+    Qgemm => "qgemm.wgsl" + Dot4 + Codes,
     /// `QLinearConv` as an implicit GEMM.
-    Qconv => "qconv.wgsl" + Dot4 + Requant,
+    Qconv => "qconv.wgsl" + Dot4 + Codes + Requant + Window,
     /// Depthwise `QLinearConv`.
-    Dwconv => "dwconv.wgsl" + Dot4 + Requant,
+    Dwconv => "dwconv.wgsl" + Words + Dot4 + Codes + Requant + Window,
     /// Float `Conv`.
-    Fconv => "fconv.wgsl",
+    Fconv => "fconv.wgsl" + Window,
     /// `QuantizeLinear`, per tensor, to packed 8-bit.
-    Quantize => "quantize.wgsl",
+    Quantize => "quantize.wgsl" + Words + Codes,
     /// `DequantizeLinear`, per tensor, from packed 8-bit.
-    Dequantize => "dequantize.wgsl" + Dot4,
+    Dequantize => "dequantize.wgsl" + Words + Dot4 + Codes,
     /// Broadcasting binary arithmetic and clip.
-    Binary => "binary.wgsl" + BinaryCodes,
+    Binary => "binary.wgsl" + Elements + Index8 + BinaryCodes,
     /// Strided copies (transpose, slice, split, concat).
-    Copy => "copy.wgsl",
+    Copy => "copy.wgsl" + Elements + Index8,
     /// Constant-mode pad.
-    Pad => "pad.wgsl",
+    Pad => "pad.wgsl" + Elements + Index8,
     /// 1-D/2-D max pooling.
-    Maxpool => "maxpool.wgsl",
+    Maxpool => "maxpool.wgsl" + Elements + Window,
     /// RGBA pixels to the model's input tensor.
-    Preprocess => "preprocess.wgsl",
+    Preprocess => "preprocess.wgsl" + Elements,
     /// Float functions of one tensor.
-    Unary => "unary.wgsl" + UnaryCodes,
+    Unary => "unary.wgsl" + Elements + UnaryCodes,
     /// Resampling of one axis by taps.
-    Resample => "resample.wgsl",
+    Resample => "resample.wgsl" + Elements,
     /// Softmax and the global pools, per row.
-    Reduce => "reduce.wgsl" + ReduceCodes,
+    Reduce => "reduce.wgsl" + Elements + ReduceCodes,
     /// 256-entry lookup tables on packed 8-bit tensors.
-    Lookup => "lookup.wgsl",
+    Lookup => "lookup.wgsl" + Words + Codes,
 }
 
-/// The full WGSL text of `kernel` with its preludes (`packed`: the `dot4I8Packed` variant).
+/// The full WGSL text of `kernel`: its uniform's WGSL, generated from the Rust struct
+/// ([`crate::uniforms::uniform_wgsl`]), its preludes (`packed`: the `dot4I8Packed` variant of
+/// [`Prelude::Dot4`]), then its own file.
 pub fn kernel_source(kernel: Kernel, packed: bool) -> String {
-    let mut s = String::new();
+    let mut s = crate::uniforms::uniform_wgsl(kernel);
+    s.push('\n');
     for p in kernel.preludes() {
         s.push_str(&p.source(packed));
         s.push('\n');

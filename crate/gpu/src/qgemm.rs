@@ -108,8 +108,7 @@ impl Gpu {
                 b[j * k4 + w4] = pack4(v);
             }
         }
-        let dims =
-            QgemmUniform { m: m as u32, n: n as u32, k4: k4 as u32, zp: q.zp, lo: q.lo, hi: q.hi, _pad0: 0, _pad1: 0 };
+        let dims = QgemmUniform { m: m as u32, n: n as u32, k4: k4 as u32, zp: q.zp, lo: q.lo, hi: q.hi, _pad: [0; 2] };
 
         let pipeline = self.cached_pipeline(QgemmUniform::KERNEL).await?;
         let dev = &self.device;

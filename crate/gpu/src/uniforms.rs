@@ -1,42 +1,136 @@
-//! Every kernel's uniform (binding 0 of group 0) as a `#[repr(C)]` [`bytemuck::Pod`] struct
-//! that mirrors the WGSL struct field by field, with the same names. The builders fill them by
-//! field name and [`Uniform::KERNEL`] ties each to its [`Kernel`], so a dispatch cannot pair a
-//! kernel with another kernel's uniform. The test `every_uniform_matches_its_wgsl_struct`
-//! (crate/gpu/tests/gpu.rs) checks each against naga's layout of its kernel's WGSL: the same
-//! size, and every member's name, type, offset and size (into nested structs), one Rust struct
-//! per kernel.
+//! Every kernel's uniform (binding 0 of group 0) as a `#[repr(C)]` [`bytemuck::Pod`] struct,
+//! the one definition of it: the WGSL struct the kernel reads is generated from the Rust one
+//! ([`Uniform::wgsl`]: the structs it is made of, then `var<uniform> u` at group 0, binding 0)
+//! and put in front of the kernel's source by [`crate::kernel_source`], so no `.wgsl` file
+//! declares a uniform. The builders fill the structs by field name and [`Uniform::KERNEL`] ties
+//! each to its [`Kernel`], so a dispatch cannot pair a kernel with another kernel's uniform.
 //!
-//! WGSL's `vec4<T>` is `[T; 4]` here and `array<vec4<T>, N>` is `[[T; 4]; N]`; a struct is
-//! 16-byte aligned in WGSL, so the Rust structs carry explicit `_pad` words up to a multiple of
-//! 16 bytes (and before any `vec4`), making their size the WGSL struct's span.
+//! Each field's WGSL type comes from its Rust type ([`WgslType`]): `u32`, `i32`, `f32`;
+//! `[T; 4]` of a scalar is `vec4<T>`; `[[T; 4]; N]` is `array<vec4<T>, N>`; a nested struct
+//! (`Window`, `Epi`) is its WGSL name. In a uniform, `vec4`s, arrays and nested structs lie on
+//! 16-byte boundaries, and every struct here is a multiple of 16 bytes. `Pod` wants no implicit
+//! padding, so the Rust structs spell it out as `_pad` fields (a name starting with `_`); those
+//! are no WGSL members: the member before one is `@size`d over it
+//! ([`WgslStruct::wgsl_decl`]). The uniforms of the kernels with the `elements.wgsl` entry
+//! point start `@elements`: the fields `n` and `row` it reads.
+//!
+//! The test `every_uniform_matches_its_wgsl_struct` (crate/gpu/tests/gpu.rs) parses each
+//! kernel's full source with naga and checks the Rust layout against naga's: the same size,
+//! and every other field's name, type, offset and size (into nested structs), so a missing or
+//! misplaced `_pad` fails it (`the_uniform_check_catches_a_missing_pad`).
 
 use crate::Kernel;
+use std::fmt::Write as _;
 
-/// One field of a uniform struct: its name, Rust type, byte offset and byte size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A Rust type with a WGSL spelling in a uniform.
+pub trait WgslType {
+    /// A WGSL scalar (`u32`, `i32`, `f32`): an array of them is a vector.
+    const SCALAR: bool = false;
+
+    /// The WGSL type: `u32`, `vec4<f32>`, `array<vec4<i32>, 2>`, `Epi`.
+    fn wgsl_type() -> String;
+
+    /// Appends the WGSL declarations the type needs (the structs it is made of, each once).
+    fn declare(_out: &mut String) {}
+}
+
+macro_rules! scalars {
+    ($($t:ty),*) => {
+        $(impl WgslType for $t {
+            const SCALAR: bool = true;
+            fn wgsl_type() -> String {
+                stringify!($t).into()
+            }
+        })*
+    };
+}
+
+scalars!(u32, i32, f32);
+
+impl<T: WgslType, const N: usize> WgslType for [T; N] {
+    fn wgsl_type() -> String {
+        if T::SCALAR {
+            format!("vec{N}<{}>", T::wgsl_type())
+        } else {
+            format!("array<{}, {N}>", T::wgsl_type())
+        }
+    }
+
+    fn declare(out: &mut String) {
+        T::declare(out);
+    }
+}
+
+/// One field of a uniform struct: its name, Rust type, WGSL type, byte offset and byte size.
+#[derive(Debug, Clone, Copy)]
 pub struct Field {
     /// The field's name (the WGSL member's).
     pub name: &'static str,
     /// The field's Rust type as written (`u32`, `[[i32; 4]; 2]`, `Epi`).
     pub ty: &'static str,
+    /// The field's WGSL type ([`WgslType::wgsl_type`]).
+    pub wgsl: fn() -> String,
+    /// Its doc comment (a comment in the WGSL).
+    pub doc: &'static str,
     /// Byte offset in the struct.
     pub offset: u32,
     /// Byte size.
     pub size: u32,
 }
 
-/// A Rust struct that mirrors a WGSL struct.
-pub trait WgslStruct: bytemuck::Pod {
+impl Field {
+    /// A field of type `T` at byte `offset`, its Rust type written `ty`.
+    pub const fn of<T: WgslType>(name: &'static str, ty: &'static str, doc: &'static str, offset: usize) -> Field {
+        Field { name, ty, wgsl: T::wgsl_type, doc, offset: offset as u32, size: core::mem::size_of::<T>() as u32 }
+    }
+
+    /// Padding (a name starting with `_`): in the Rust struct only, WGSL pads implicitly.
+    pub fn is_padding(&self) -> bool {
+        self.name.starts_with('_')
+    }
+}
+
+/// A Rust struct with a WGSL twin generated from it.
+pub trait WgslStruct: WgslType + bytemuck::Pod {
     /// The WGSL struct's name.
     const WGSL_NAME: &'static str;
     /// The fields in order.
     const FIELDS: &'static [Field];
+
+    /// The WGSL declaration `struct NAME { … }`, each field's doc as a comment. Padding is
+    /// not a member: the member before it is `@size`d over it, so the WGSL struct has the Rust
+    /// struct's size and pads where it does (where WGSL would pad anyway, to align a `vec4`,
+    /// an array or the end, offsets that disagree show in the layout test).
+    fn wgsl_decl() -> String {
+        let mut s = format!("struct {} {{\n", Self::WGSL_NAME);
+        let real: Vec<&Field> = Self::FIELDS.iter().filter(|f| !f.is_padding()).collect();
+        for (k, f) in real.iter().enumerate() {
+            let end = real.get(k + 1).map_or(core::mem::size_of::<Self>() as u32, |g| g.offset);
+            let size = if end > f.offset + f.size { format!("@size({}) ", end - f.offset) } else { String::new() };
+            let _ = write!(s, "    {size}{}: {},", f.name, (f.wgsl)());
+            if !f.doc.is_empty() {
+                let _ = write!(s, " //{}", f.doc);
+            }
+            s.push('\n');
+        }
+        s.push_str("}\n");
+        s
+    }
 }
 
 /// A kernel's uniform at group 0, binding 0.
 pub trait Uniform: WgslStruct {
     /// The kernel that reads it.
     const KERNEL: Kernel;
+
+    /// The WGSL a kernel's source starts with: the structs of the uniform, then
+    /// `@group(0) @binding(0) var<uniform> u: NAME;`.
+    fn wgsl() -> String {
+        let mut s = String::new();
+        Self::declare(&mut s);
+        let _ = writeln!(s, "@group(0) @binding(0) var<uniform> u: {};", Self::WGSL_NAME);
+        s
+    }
 }
 
 /// The layout of one Rust uniform struct (for the layout test).
@@ -55,7 +149,8 @@ pub struct UniformLayout {
 }
 
 impl UniformLayout {
-    const fn of<T: WgslStruct>(rust_name: &'static str, kernel: Option<Kernel>) -> UniformLayout {
+    /// The layout of `T`, named `rust_name`, read by `kernel`.
+    pub const fn of<T: WgslStruct>(rust_name: &'static str, kernel: Option<Kernel>) -> UniformLayout {
         UniformLayout {
             rust_name,
             kernel,
@@ -66,8 +161,18 @@ impl UniformLayout {
     }
 }
 
-/// Defines a struct mirroring a WGSL struct, with its field list.
+/// Defines a struct and its WGSL twin: the field list with WGSL types, and the declaration.
+/// A body that starts with `@elements` starts with the two fields `elements.wgsl` reads.
 macro_rules! wgsl_struct {
+    ($(#[doc = $doc:literal])* $name:ident as $wgsl:literal { @elements $($rest:tt)* }) => {
+        wgsl_struct! { $(#[doc = $doc])* $name as $wgsl {
+            /// Elements: one invocation each (`elements.wgsl`).
+            n: u32,
+            /// Invocations per row of the 2-D dispatch grid.
+            row: u32,
+            $($rest)*
+        } }
+    };
     ($(#[doc = $doc:literal])* $name:ident as $wgsl:literal {
         $($(#[doc = $fdoc:literal])* $f:ident: $ty:ty,)*
     }) => {
@@ -78,19 +183,33 @@ macro_rules! wgsl_struct {
             $($(#[doc = $fdoc])* pub $f: $ty,)*
         }
 
+        impl WgslType for $name {
+            fn wgsl_type() -> String {
+                $wgsl.into()
+            }
+
+            fn declare(out: &mut String) {
+                $(<$ty as WgslType>::declare(out);)*
+                let decl = <$name as WgslStruct>::wgsl_decl();
+                if !out.contains(&decl) {
+                    out.push_str(&decl);
+                }
+            }
+        }
+
         impl WgslStruct for $name {
             const WGSL_NAME: &'static str = $wgsl;
-            const FIELDS: &'static [Field] = &[$(Field {
-                name: stringify!($f),
-                ty: stringify!($ty),
-                offset: core::mem::offset_of!($name, $f) as u32,
-                size: core::mem::size_of::<$ty>() as u32,
-            },)*];
+            const FIELDS: &'static [Field] = &[$(Field::of::<$ty>(
+                stringify!($f),
+                stringify!($ty),
+                concat!($($fdoc),*),
+                core::mem::offset_of!($name, $f),
+            ),)*];
         }
     };
 }
 
-/// Defines the uniform structs, each for one kernel, and [`LAYOUTS`].
+/// Defines the uniform structs, each for one kernel, [`LAYOUTS`] and [`uniform_wgsl`].
 macro_rules! uniforms {
     (
         nested { $($(#[doc = $ndoc:literal])* $nname:ident as $nwgsl:literal { $($nbody:tt)* })* }
@@ -109,13 +228,37 @@ macro_rules! uniforms {
             $(UniformLayout::of::<$name>(stringify!($name), Some(Kernel::$kernel)),)*
             $(UniformLayout::of::<$nname>(stringify!($nname), None),)*
         ];
+
+        /// The generated WGSL of `kernel`'s uniform ([`Uniform::wgsl`]); every kernel has one.
+        pub fn uniform_wgsl(kernel: Kernel) -> String {
+            match kernel {
+                $(Kernel::$kernel => <$name as Uniform>::wgsl(),)*
+            }
+        }
     };
 }
 
 uniforms! {
     nested {
-        /// The requantization epilogue shared by the quantized convolutions (`Epi` in
-        /// `requant.wgsl`).
+        /// A 2-D convolution or pooling window (1-D as a height of 1), shared by the
+        /// convolutions and max pooling (`window.wgsl` reads it): input `ih × iw`, output
+        /// `oh × ow`, kernel `kh × kw`, strides, dilations, padding before (top, left).
+        Window as "Window" {
+            ih: u32,
+            iw: u32,
+            oh: u32,
+            ow: u32,
+            kh: u32,
+            kw: u32,
+            sh: u32,
+            sw: u32,
+            dh: u32,
+            dw: u32,
+            ph: u32,
+            pw: u32,
+        }
+
+        /// The requantization epilogue shared by the quantized convolutions (`requant.wgsl`).
         Epi as "Epi" {
             /// 0: 8-bit codes, packed 4 per word; 1: float32 NCHW.
             float_out: u32,
@@ -146,33 +289,20 @@ uniforms! {
         /// Clamp bounds in the output's integer domain.
         lo: i32,
         hi: i32,
-        _pad0: u32,
-        _pad1: u32,
+        _pad: [u32; 2],
     }
 
     /// `qconv.wgsl`: `QLinearConv` as an implicit GEMM.
     QconvUniform for Qconv as "Conv" {
-        ih: u32,
-        iw: u32,
+        win: Window,
         /// Input words per pixel.
         c4_in: u32,
-        oh: u32,
-        ow: u32,
         /// Output channels.
         m: u32,
         /// Output words per pixel.
         m4: u32,
         /// Batch · oh · ow.
         npix: u32,
-        kh: u32,
-        kw: u32,
-        sh: u32,
-        sw: u32,
-        dh: u32,
-        dw: u32,
-        /// Padding before (top, left).
-        ph: u32,
-        pw: u32,
         /// Input channels per group.
         cg: u32,
         /// Output channels per group.
@@ -194,54 +324,30 @@ uniforms! {
 
     /// `dwconv.wgsl`: depthwise `QLinearConv`.
     DwconvUniform for Dwconv as "Dw" {
-        ih: u32,
-        iw: u32,
+        win: Window,
         /// Words per pixel (input and output).
         c4: u32,
         /// Channels.
         c: u32,
-        oh: u32,
-        ow: u32,
         /// Batch · oh · ow.
         npix: u32,
-        kh: u32,
-        kw: u32,
-        sh: u32,
-        sw: u32,
-        dh: u32,
-        dw: u32,
-        ph: u32,
-        pw: u32,
         /// 0x80808080 for uint8 activations, else 0.
         x_xor: u32,
         /// shift − zx: x' + a = x − zx.
         a: i32,
-        _pad0: u32,
-        _pad1: u32,
-        _pad2: u32,
+        _pad: [u32; 3],
         epi: Epi,
     }
 
     /// `fconv.wgsl`: float `Conv`.
     FconvUniform for Fconv as "F" {
-        ih: u32,
-        iw: u32,
+        win: Window,
         /// Input channels.
         c: u32,
-        oh: u32,
-        ow: u32,
         /// Output channels.
         m: u32,
         /// Batch · oh · ow.
         npix: u32,
-        kh: u32,
-        kw: u32,
-        sh: u32,
-        sw: u32,
-        dh: u32,
-        dw: u32,
-        ph: u32,
-        pw: u32,
         /// Input channels per group.
         cg: u32,
         /// Output channels per group.
@@ -286,14 +392,11 @@ uniforms! {
         shift: i32,
     }
 
-    /// `binary.wgsl`: broadcasting binary arithmetic and clip.
+    /// `binary.wgsl`: broadcasting binary arithmetic and clip, per output element.
     BinaryUniform for Binary as "B" {
-        /// Output elements.
-        n: u32,
+        @elements
         /// A [`crate::BinaryCode`].
         op: u32,
-        /// Invocations per dispatch row.
-        row: u32,
         has_lo: u32,
         has_hi: u32,
         lo: f32,
@@ -307,25 +410,21 @@ uniforms! {
         sb: [[u32; 4]; 2],
     }
 
-    /// `copy.wgsl`: a strided copy.
+    /// `copy.wgsl`: a strided copy, per element copied.
     CopyUniform for Copy as "C" {
-        n: u32,
-        row: u32,
+        @elements
         dst_base: u32,
         src_base: u32,
         dims: [[u32; 4]; 2],
-        /// Source strides (signed, for reversed slices).
-        ss: [[i32; 4]; 2],
+        /// Source strides, two's complement (negative for reversed slices: the sum wraps).
+        ss: [[u32; 4]; 2],
         /// Destination strides.
         sd: [[u32; 4]; 2],
     }
 
-    /// `pad.wgsl`: constant-mode pad.
+    /// `pad.wgsl`: constant-mode pad, per output element.
     PadUniform for Pad as "P" {
-        /// Output elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// The constant.
         value: f32,
         _pad: u32,
@@ -339,34 +438,17 @@ uniforms! {
         istr: [[u32; 4]; 2],
     }
 
-    /// `maxpool.wgsl`: 1-D/2-D max pooling.
+    /// `maxpool.wgsl`: 1-D/2-D max pooling, per output element (planes · oh · ow).
     MaxpoolUniform for Maxpool as "M" {
-        /// Output elements (planes · oh · ow).
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
-        ih: u32,
-        iw: u32,
-        oh: u32,
-        ow: u32,
-        kh: u32,
-        kw: u32,
-        sh: u32,
-        sw: u32,
-        dh: u32,
-        dw: u32,
-        ph: u32,
-        pw: u32,
-        _pad0: u32,
-        _pad1: u32,
+        @elements
+        _pad: [u32; 2],
+        win: Window,
     }
 
-    /// `preprocess.wgsl`: RGBA pixels to the model's input tensor.
+    /// `preprocess.wgsl`: RGBA pixels to the model's input tensor, per input pixel
+    /// (in_w · in_h).
     PreprocessUniform for Preprocess as "P" {
-        /// Input pixels (in_w · in_h).
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// Frame width in pixels.
         src_w: u32,
         in_w: u32,
@@ -377,9 +459,7 @@ uniforms! {
         ch: u32,
         /// 1: `[1, H, W, 3]`, else `[1, 3, H, W]`.
         nhwc: u32,
-        _p0: u32,
-        _p1: u32,
-        _p2: u32,
+        _pad: [u32; 3],
         /// RGBA byte of each model channel.
         src_ch: [u32; 4],
         /// 1 / (255·std).
@@ -390,48 +470,33 @@ uniforms! {
         pad: [f32; 4],
     }
 
-    /// `unary.wgsl`: float functions of one tensor.
+    /// `unary.wgsl`: float functions of one tensor, per element.
     UnaryUniform for Unary as "U" {
-        /// Elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         /// A [`crate::UnaryCode`].
         op: u32,
-        _pad: u32,
         alpha: f32,
         beta: f32,
-        _pad1: u32,
-        _pad2: u32,
+        _pad: [u32; 3],
     }
 
-    /// `resample.wgsl`: resampling of one axis by taps.
+    /// `resample.wgsl`: resampling of one axis by taps, per output element.
     ResampleUniform for Resample as "R" {
-        /// Output elements.
-        n: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         n_in: u32,
         n_out: u32,
         inner: u32,
-        _p0: u32,
-        _p1: u32,
-        _p2: u32,
+        _pad: [u32; 3],
     }
 
-    /// `reduce.wgsl`: softmax and the global pools, per row.
+    /// `reduce.wgsl`: softmax and the global pools, per row (outer · inner rows).
     ReduceUniform for Reduce as "S" {
-        /// Outer · inner.
-        rows: u32,
-        /// Invocations per dispatch row.
-        row: u32,
+        @elements
         len: u32,
         inner: u32,
         /// A [`crate::ReduceCode`].
         op: u32,
-        _p0: u32,
-        _p1: u32,
-        _p2: u32,
+        _pad: [u32; 3],
     }
 
     /// `lookup.wgsl`: 256-entry lookup tables on packed 8-bit tensors.

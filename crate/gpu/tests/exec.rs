@@ -2,47 +2,21 @@
 //! random QLinearConv geometries (both kernels, both `dot4` variants), the whole int8 person
 //! detector, and bad input (limits, broken shaders).
 
+mod common;
+
+use common::{assert_close, assert_exact, cpu_and_gpu, differ, gpu, graph, node, rel_diff, Rng};
 use qplay_core::model::npy::read_npy;
-use qplay_core::model::{load_onnx, Attr, Attrs, Data, Graph, Node, Plan, Tensor, ValueInfo};
+use qplay_core::model::{load_onnx, Attr, Attrs, Data, Graph, Node, Plan, Tensor};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{quantize, PtqOptions};
-use qplay_gpu::{Gpu, GpuError, GpuPlan, Placement};
+use qplay_gpu::{GpuError, GpuPlan, Placement};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
-
-fn gpu() -> Gpu {
-    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn repo(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Codes or floats, bit for bit: the number of elements that differ.
-fn differ(a: &Tensor, b: &Tensor) -> usize {
-    assert_eq!((a.dtype(), &a.shape), (b.dtype(), &b.shape));
-    match (&a.data, &b.data) {
-        (Data::U8(x), Data::U8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
-        (Data::I8(x), Data::I8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
-        (Data::F32(x), Data::F32(y)) => x.iter().zip(y).filter(|(p, q)| p.to_bits() != q.to_bits()).count(),
-        _ => panic!("unexpected output type {:?}", a.dtype()),
-    }
 }
 
 fn bytes(rng: &mut Rng, n: usize, signed: bool) -> Data {
@@ -165,25 +139,9 @@ fn random_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
     init.insert("zy".to_string(), zp(if y_signed { rng.range(-20, 20) } else { rng.range(0, 60) }, y_signed));
     init.insert("b".to_string(), Tensor { shape: vec![m], data: Data::I32(bias) });
     let (sy_in, zy_in) = if float_out { ("", "") } else { ("sy", "zy") };
-    let node = Node {
-        name: "conv".into(),
-        op_type: "QLinearConv".into(),
-        inputs: ["x", "sx", "zx", "w", "sw", "zw", sy_in, zy_in, "b"].map(String::from).to_vec(),
-        outputs: vec!["y".into()],
-        attrs: Attrs(attrs),
-        fused: Default::default(),
-    };
+    let conv = node("conv", "QLinearConv", &["x", "sx", "zx", "w", "sw", "zw", sy_in, zy_in, "b"], &["y"], &[]);
     let elem = if x_signed { 3 } else { 2 };
-    let graph = Graph {
-        nodes: vec![node],
-        initializers: init,
-        inputs: vec![ValueInfo { name: "x".into(), elem_type: elem, shape: xshape.iter().map(|&d| Some(d)).collect() }],
-        outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
-        opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
-    };
+    let graph = graph(vec![Node { attrs: Attrs(attrs), ..conv }], init, ("x", elem, &xshape), &["y"]);
     let desc = format!(
         "case {case}: x {xshape:?} {} zx {zx}, w {wshape:?} {} zw {zw:?}, group {group}, k {kh}×{kw} s {sh}×{sw} d {dh}×{dw} pads {pads:?}, {}",
         if x_signed { "i8" } else { "u8" },
@@ -239,18 +197,8 @@ fn int8_person_detector_on_the_gpu_equals_the_cpu_bit_for_bit() {
     for _ in 0..2 {
         let got = gp.run_blocking(&inputs).unwrap();
         assert_eq!(g.buffers_created(), made, "a run created GPU buffers");
-        assert_eq!(got.len(), want.len());
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(differ(a, b), 0, "output {k}: differs from the CPU");
-        }
+        assert_exact(&got, &want, "int8 person detector");
     }
-}
-
-/// Largest |a − b| over the largest |b| (float outputs that agree to rounding).
-fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
-    let range = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max) / range
 }
 
 #[test]
@@ -281,50 +229,21 @@ fn float_conv_matches_the_cpu_to_rounding() {
         attrs.insert("strides".to_string(), Attr::Ints(vec![rng.range(1, 3), rng.range(1, 3)]));
         attrs.insert("dilations".to_string(), Attr::Ints(vec![dh as i64, dw as i64]));
         attrs.insert("pads".to_string(), Attr::Ints((0..4).map(|_| rng.range(0, 2)).collect()));
-        let mut nodes = vec![Node {
-            name: "conv".into(),
-            op_type: "Conv".into(),
-            inputs: ["x", "w", "b"].map(String::from).to_vec(),
-            outputs: vec![if case % 2 == 0 { "y".into() } else { "c".into() }],
-            attrs: Attrs(attrs),
-            fused: Default::default(),
-        }];
+        let conv = node("conv", "Conv", &["x", "w", "b"], &[if case % 2 == 0 { "y" } else { "c" }], &[]);
+        let mut nodes = vec![Node { attrs: Attrs(attrs), ..conv }];
         if case % 2 == 1 {
             // A ReLU6 the plan fuses into the Conv (the fused-clamp path).
-            nodes.push(Node {
-                name: "relu6".into(),
-                op_type: "Clip".into(),
-                inputs: ["c", "lo", "hi"].map(String::from).to_vec(),
-                outputs: vec!["y".into()],
-                attrs: Attrs::default(),
-                fused: Default::default(),
-            });
+            nodes.push(node("relu6", "Clip", &["c", "lo", "hi"], &["y"], &[]));
         }
         let mut init = HashMap::new();
         init.insert("w".to_string(), Tensor::f32(wshape.clone(), f(&mut rng, wshape.iter().product())).unwrap());
         init.insert("b".to_string(), Tensor::f32(vec![m], f(&mut rng, m)).unwrap());
         init.insert("lo".to_string(), Tensor::scalar_f32(0.0));
         init.insert("hi".to_string(), Tensor::scalar_f32(6.0));
-        let graph = Graph {
-            nodes,
-            initializers: init,
-            inputs: vec![ValueInfo {
-                name: "x".into(),
-                elem_type: 1,
-                shape: xshape.iter().map(|&d| Some(d)).collect(),
-            }],
-            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let graph = graph(nodes, init, ("x", 1, &xshape), &["y"]);
         let x = Tensor::f32(xshape.clone(), f(&mut rng, xshape.iter().product())).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
         assert_eq!(gp.placement(), [Placement::Gpu], "case {case}: {}", gp.summary());
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
         let d = rel_diff(&got[0], &want[0]);
         assert!(d <= 1e-6, "case {case} x {xshape:?} w {wshape:?}: max |diff| {d} of the range");
     }
@@ -346,12 +265,8 @@ fn fp32_person_detector_on_the_gpu_matches_the_cpu_to_rounding() {
     let on_gpu = (0..n).filter(|&i| gp.plan().step(i).op_type == "Conv" && gp.placement()[i] == Placement::Gpu).count();
     assert_eq!(on_gpu, convs, "{}", gp.summary());
     let got = gp.run_blocking(&inputs).unwrap();
-    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        // The tolerance against onnxruntime (docs/measurements.md): 1e-4 of the output's range.
-        let d = rel_diff(a, b);
-        assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
-        eprintln!("output {k}: max |diff| {d:e} of the range");
-    }
+    // The tolerance against onnxruntime (docs/measurements.md): 1e-4 of the output's range.
+    assert_close(&got, &want, 1e-4, "fp32 person detector");
 }
 
 #[test]
@@ -379,29 +294,11 @@ fn quantize_linear_near_ties_matches_the_cpu() {
         let mut init = HashMap::new();
         init.insert("s".to_string(), Tensor::scalar_f32(s));
         init.insert("z".to_string(), zp(zp_v, signed));
-        let graph = Graph {
-            nodes: vec![Node {
-                name: "q".into(),
-                op_type: "QuantizeLinear".into(),
-                inputs: ["x", "s", "z"].map(String::from).to_vec(),
-                outputs: vec!["y".into()],
-                attrs: Attrs::default(),
-                fused: Default::default(),
-            }],
-            initializers: init,
-            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
-            outputs: vec![ValueInfo { name: "y".into(), elem_type: 0, shape: vec![] }],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let graph =
+            graph(vec![node("q", "QuantizeLinear", &["x", "s", "z"], &["y"], &[])], init, ("x", 1, &shape), &["y"]);
         let x = Tensor::f32(shape.clone(), xs.clone()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), shape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&gpu(), plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&gpu(), &graph, &x);
         assert_eq!(gp.placement(), [Placement::Gpu]);
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
         assert_eq!(differ(&got[0], &want[0]), 0, "scale {s}, zp {zp_v}");
     }
 }
@@ -414,44 +311,19 @@ fn hybrid_plans_run_unsupported_ops_on_the_cpu() {
     init.insert("s".to_string(), Tensor::scalar_f32(0.05));
     init.insert("z".to_string(), zp(7, false));
     init.insert("one".to_string(), Tensor::scalar_f32(1.0));
-    let node = |name: &str, op: &str, i: &[&str], o: &str| Node {
-        name: name.into(),
-        op_type: op.into(),
-        inputs: i.iter().map(|s| s.to_string()).collect(),
-        outputs: vec![o.into()],
-        attrs: Attrs::default(),
-        fused: Default::default(),
-    };
-    let graph = Graph {
-        nodes: vec![
-            node("q", "QuantizeLinear", &["x", "s", "z"], "xq"),
-            node("dq", "DequantizeLinear", &["xq", "s", "z"], "xd"),
-            node("sig", "Sigmoid", &["xd"], "xs"),
-            node("add", "Add", &["xs", "one"], "y"),
-        ],
-        initializers: init,
-        inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(2), Some(5), Some(3), Some(3)] }],
-        outputs: vec![
-            ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
-            ValueInfo { name: "xq".into(), elem_type: 2, shape: vec![] },
-        ],
-        opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
-    };
+    let nodes = vec![
+        node("q", "QuantizeLinear", &["x", "s", "z"], &["xq"], &[]),
+        node("dq", "DequantizeLinear", &["xq", "s", "z"], &["xd"], &[]),
+        node("sig", "Sigmoid", &["xd"], &["xs"], &[]),
+        node("add", "Add", &["xs", "one"], &["y"], &[]),
+    ];
+    let graph = graph(nodes, init, ("x", 1, &[2, 5, 3, 3]), &["y", "xq"]);
     let xs: Vec<f32> = (0..90).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
     let x = Tensor::f32(vec![2, 5, 3, 3], xs).unwrap();
-    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
-    let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-    let g = gpu();
-    let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+    let (want, got, gp) = cpu_and_gpu(&gpu(), &graph, &x);
     use Placement::{Cpu, Gpu as G};
     assert_eq!(gp.placement(), [G, G, Cpu, G], "{}", gp.summary());
-    let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
-    for (a, b) in got.iter().zip(&want) {
-        assert_eq!(differ(a, b), 0);
-    }
+    assert_exact(&got, &want, "hybrid");
 }
 
 #[test]
@@ -562,48 +434,20 @@ fn pad_relu_and_maxpool_match_the_cpu_bit_for_bit() {
             .collect();
         attrs.insert("pads".to_string(), Attr::Ints(p));
         attrs.insert("ceil_mode".to_string(), Attr::Int(rng.range(0, 1)));
-        let node = |name: &str, op: &str, i: &[&str], o: &str, a: Attrs| Node {
-            name: name.into(),
-            op_type: op.into(),
-            inputs: i.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![o.into()],
-            attrs: a,
-            fused: Default::default(),
-        };
         let mut init = HashMap::new();
         init.insert("pads".to_string(), Tensor { shape: vec![2 * r], data: Data::I64(pads.clone()) });
         init.insert("v".to_string(), Tensor::scalar_f32(0.25));
-        let graph = Graph {
-            nodes: vec![
-                node("pad", "Pad", &["x", "pads", "v"], "xp", Attrs::default()),
-                node("relu", "Relu", &["xp"], "xr", Attrs::default()),
-                node("pool", "MaxPool", &["xr"], "y", Attrs(attrs)),
-            ],
-            initializers: init,
-            inputs: vec![ValueInfo {
-                name: "x".into(),
-                elem_type: 1,
-                shape: xshape.iter().map(|&d| Some(d)).collect(),
-            }],
-            outputs: vec![
-                ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
-                ValueInfo { name: "xp".into(), elem_type: 1, shape: vec![] },
-            ],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let nodes = vec![
+            node("pad", "Pad", &["x", "pads", "v"], &["xp"], &[]),
+            node("relu", "Relu", &["xp"], &["xr"], &[]),
+            Node { attrs: Attrs(attrs), ..node("pool", "MaxPool", &["xr"], &["y"], &[]) },
+        ];
+        let graph = graph(nodes, init, ("x", 1, &xshape), &["y", "xp"]);
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
         assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "case {case}: {}", gp.summary());
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
-        for (o, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(differ(a, b), 0, "case {case} x {xshape:?} pads {pads:?}: output {o} differs");
-        }
+        assert_exact(&got, &want, &format!("case {case} x {xshape:?} pads {pads:?}"));
     }
 }
 
@@ -625,13 +469,10 @@ fn face_detector_runs_entirely_on_the_gpu() {
         eprintln!("{}", gp.summary());
         assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
         let got = gp.run_blocking(&inputs).unwrap();
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            if exact {
-                assert_eq!(differ(a, b), 0, "int8 output {k} differs from the CPU");
-            } else {
-                let d = rel_diff(a, b);
-                assert!(d <= 1e-4, "fp32 output {k}: max |diff| {d} of the range");
-            }
+        if exact {
+            assert_exact(&got, &want, "int8");
+        } else {
+            assert_close(&got, &want, 1e-4, "fp32");
         }
     }
 }
@@ -662,22 +503,7 @@ fn preprocessing_on_the_gpu_matches_the_cpu() {
         let shape = if k == 1 { vec![1, h, w, 3] } else { vec![1, 3, h, w] };
         let mut init = HashMap::new();
         init.insert("zero".to_string(), Tensor::f32(vec![1], vec![0.0]).unwrap());
-        let graph = Graph {
-            nodes: vec![Node {
-                name: "add".into(),
-                op_type: "Add".into(),
-                inputs: vec![p.input.clone(), "zero".into()],
-                outputs: vec!["y".into()],
-                attrs: Attrs::default(), fused: Default::default()
-            }],
-            initializers: init,
-            inputs: vec![ValueInfo { name: p.input.clone(), elem_type: 1, shape: shape.iter().map(|&d| Some(d)).collect() }],
-            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let graph = graph(vec![node("add", "Add", &[&p.input, "zero"], &["y"], &[])], init, (&p.input, 1, &shape), &["y"]);
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[(p.input.clone(), shape.clone())]).unwrap());
         let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
         for name in ["person", "astronaut", "horses"] {
@@ -717,14 +543,6 @@ fn float_functions_split_and_slice_match_the_cpu() {
     // Slice (negative step, clamped ends) → Div. Neg, Abs, LeakyRelu, Split and Slice are exact;
     // exp, tanh, sqrt and division agree to rounding.
     let g = gpu();
-    let node = |name: &str, op: &str, i: &[&str], o: &[&str], a: &[(&str, Attr)]| Node {
-        name: name.into(),
-        op_type: op.into(),
-        inputs: i.iter().map(|s| s.to_string()).collect(),
-        outputs: o.iter().map(|s| s.to_string()).collect(),
-        attrs: Attrs(a.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
-        fused: Default::default(),
-    };
     let funcs = [
         ("Sigmoid", vec![]),
         ("Tanh", vec![]),
@@ -776,27 +594,12 @@ fn float_functions_split_and_slice_match_the_cpu() {
     init.insert("steps".to_string(), i64s(vec![-2, 2]));
     init.insert("d".to_string(), Tensor::f32(vec![1, 1, 5, 1], vec![3.0, -7.0, 0.1, 1e-3, 9.5]).unwrap());
     let xshape = vec![2, c, 5, 7];
-    let graph = Graph {
-        nodes,
-        initializers: init,
-        inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: xshape.iter().map(|&d| Some(d)).collect() }],
-        outputs: vec![
-            ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
-            ValueInfo { name: "c".into(), elem_type: 1, shape: vec![] },
-        ],
-        opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
-    };
+    let graph = graph(nodes, init, ("x", 1, &xshape), &["y", "c"]);
     let mut rng = Rng(0x5eed);
     let n: usize = xshape.iter().product();
     let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-4000, 4000) as f32 / 1000.0).collect()).unwrap();
-    let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape)]).unwrap());
-    let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-    let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+    let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
     assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
-    let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
     // Exact functions give the CPU's values bit for bit: check those channels of `c`.
     let (gc, wc) = (got[1].as_f32().unwrap(), want[1].as_f32().unwrap());
     let plane = 5 * 7;
@@ -842,10 +645,7 @@ fn a_yolov8_style_model_runs_entirely_on_the_gpu() {
     eprintln!("{}", gp.summary());
     assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
     let got = gp.run_blocking(&inputs).unwrap();
-    for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-        let d = rel_diff(a, b);
-        assert!(d <= 1e-4, "output {k}: max |diff| {d} of the range");
-    }
+    assert_close(&got, &want, 1e-4, "yolov8-style head");
 }
 
 #[test]
@@ -868,9 +668,7 @@ fn an_int8_hybrid_with_shared_buffers_equals_the_cpu_bit_for_bit() {
     assert!(gp.placement().contains(&Placement::Gpu));
     for _ in 0..2 {
         let got = gp.run_blocking(&inputs).unwrap();
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(differ(a, b), 0, "output {k} differs from the CPU");
-        }
+        assert_exact(&got, &want, "int8 hybrid");
     }
 }
 
@@ -903,39 +701,13 @@ fn resize_matches_the_cpu() {
             let sc = vec![1.0, 1.0, f[rng.range(0, 4) as usize], f[rng.range(0, 4) as usize]];
             init.insert("scales".to_string(), Tensor::f32(vec![4], sc).unwrap());
         }
-        let inputs: Vec<String> = if use_sizes {
-            vec!["x".into(), String::new(), String::new(), "sizes".into()]
-        } else {
-            vec!["x".into(), String::new(), "scales".into()]
-        };
-        let graph = Graph {
-            nodes: vec![Node {
-                name: "resize".into(),
-                op_type: "Resize".into(),
-                inputs,
-                outputs: vec!["y".into()],
-                attrs: Attrs(attrs),
-                fused: Default::default(),
-            }],
-            initializers: init,
-            inputs: vec![ValueInfo {
-                name: "x".into(),
-                elem_type: 1,
-                shape: xshape.iter().map(|&d| Some(d)).collect(),
-            }],
-            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let inputs: &[&str] = if use_sizes { &["x", "", "", "sizes"] } else { &["x", "", "scales"] };
+        let resize = Node { attrs: Attrs(attrs), ..node("resize", "Resize", inputs, &["y"], &[]) };
+        let graph = graph(vec![resize], init, ("x", 1, &xshape), &["y"]);
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-1000, 1000) as f32 / 300.0).collect()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
         assert_eq!(gp.placement(), [Placement::Gpu], "case {case}: {}", gp.summary());
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
         assert_eq!(got[0].shape, want[0].shape);
         if linear {
             let d = rel_diff(&got[0], &want[0]);
@@ -949,39 +721,17 @@ fn resize_matches_the_cpu() {
     init.insert("s".to_string(), Tensor::scalar_f32(0.05));
     init.insert("z".to_string(), zp(3, false));
     init.insert("scales".to_string(), Tensor::f32(vec![4], vec![1.0, 1.0, 2.0, 2.0]).unwrap());
-    let node = |name: &str, op: &str, i: &[&str], o: &str, mode: &str| Node {
-        name: name.into(),
-        op_type: op.into(),
-        inputs: i.iter().map(|s| s.to_string()).collect(),
-        outputs: vec![o.into()],
-        attrs: Attrs(if op == "Resize" {
-            [("mode".to_string(), Attr::String(mode.into()))].into()
-        } else {
-            HashMap::new()
-        }),
-        fused: Default::default(),
-    };
     for (mode, place) in [("nearest", Placement::Gpu), ("linear", Placement::Cpu)] {
-        let graph = Graph {
-            nodes: vec![
-                node("q", "QuantizeLinear", &["x", "s", "z"], "xq", ""),
-                node("dq", "DequantizeLinear", &["xq", "s", "z"], "xd", ""),
-                node("up", "Resize", &["xd", "", "scales"], "y", mode),
-            ],
-            initializers: init.clone(),
-            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(1), Some(2), Some(3), Some(3)] }],
-            outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let nodes = vec![
+            node("q", "QuantizeLinear", &["x", "s", "z"], &["xq"], &[]),
+            node("dq", "DequantizeLinear", &["xq", "s", "z"], &["xd"], &[]),
+            node("up", "Resize", &["xd", "", "scales"], &["y"], &[("mode", Attr::String(mode.into()))]),
+        ];
+        let graph = graph(nodes, init.clone(), ("x", 1, &[1, 2, 3, 3]), &["y"]);
         let x = Tensor::f32(vec![1, 2, 3, 3], (0..18).map(|i| i as f32 * 0.37 - 3.0).collect()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
         assert_eq!(gp.placement()[2], place, "{mode}: {}", gp.summary());
-        assert_eq!(differ(&gp.run_blocking(&[("x".into(), x)]).unwrap()[0], &want[0]), 0);
+        assert_eq!(differ(&got[0], &want[0]), 0);
     }
 }
 
@@ -989,14 +739,6 @@ fn resize_matches_the_cpu() {
 fn softmax_and_global_pools_match_the_cpu() {
     let g = gpu();
     let mut rng = Rng(0x50f7);
-    let node = |name: &str, op: &str, i: &str, o: &str, a: Attrs| Node {
-        name: name.into(),
-        op_type: op.into(),
-        inputs: vec![i.into()],
-        outputs: vec![o.into()],
-        attrs: a,
-        fused: Default::default(),
-    };
     for case in 0..6 {
         let xshape = vec![
             rng.range(1, 2) as usize,
@@ -1004,36 +746,18 @@ fn softmax_and_global_pools_match_the_cpu() {
             rng.range(1, 7) as usize,
             rng.range(1, 30) as usize,
         ];
-        let graph = Graph {
-            nodes: vec![
-                node("sm", "Softmax", "x", "s", Attrs([("axis".to_string(), Attr::Int(-1))].into())),
-                // Another axis: rows of `len` elements `inner` apart.
-                node("sm1", "Softmax", "x", "s1", Attrs([("axis".to_string(), Attr::Int(1))].into())),
-                node("gap", "GlobalAveragePool", "x", "a", Attrs::default()),
-                node("gmp", "GlobalMaxPool", "x", "m", Attrs::default()),
-            ],
-            initializers: HashMap::new(),
-            inputs: vec![ValueInfo {
-                name: "x".into(),
-                elem_type: 1,
-                shape: xshape.iter().map(|&d| Some(d)).collect(),
-            }],
-            outputs: ["s", "a", "m", "s1"]
-                .iter()
-                .map(|n| ValueInfo { name: n.to_string(), elem_type: 1, shape: vec![] })
-                .collect(),
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let nodes = vec![
+            node("sm", "Softmax", &["x"], &["s"], &[("axis", Attr::Int(-1))]),
+            // Another axis: rows of `len` elements `inner` apart.
+            node("sm1", "Softmax", &["x"], &["s1"], &[("axis", Attr::Int(1))]),
+            node("gap", "GlobalAveragePool", &["x"], &["a"], &[]),
+            node("gmp", "GlobalMaxPool", &["x"], &["m"], &[]),
+        ];
+        let graph = graph(nodes, HashMap::new(), ("x", 1, &xshape), &["s", "a", "m", "s1"]);
         let n: usize = xshape.iter().product();
         let x = Tensor::f32(xshape.clone(), (0..n).map(|_| rng.range(-3000, 3000) as f32 / 400.0).collect()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), xshape.clone())]).unwrap());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
         assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
         assert!(rel_diff(&got[0], &want[0]) <= 1e-6, "case {case} softmax: {}", rel_diff(&got[0], &want[0]));
         assert!(rel_diff(&got[1], &want[1]) <= 1e-5, "case {case} average: {}", rel_diff(&got[1], &want[1]));
         assert_eq!(differ(&got[2], &want[2]), 0, "case {case} max");
@@ -1052,43 +776,19 @@ fn int8_lookup_tables_run_on_the_gpu_bit_for_bit() {
         init.insert("zx".to_string(), zp(zx, signed));
         init.insert("sy".to_string(), Tensor::scalar_f32(0.021));
         init.insert("zy".to_string(), zp(zy, signed));
-        let node = |name: &str, op: &str, i: &[&str], o: &str| Node {
-            name: name.into(),
-            op_type: op.into(),
-            inputs: i.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![o.into()],
-            attrs: Attrs::default(),
-            fused: Default::default(),
-        };
-        let graph = Graph {
-            nodes: vec![
-                node("q0", "QuantizeLinear", &["x", "sx", "zx"], "xq"),
-                node("dq0", "DequantizeLinear", &["xq", "sx", "zx"], "xf"),
-                node("sig", "Sigmoid", &["xf"], "s"),
-                node("mul", "Mul", &["xf", "s"], "m"),
-                node("q1", "QuantizeLinear", &["m", "sy", "zy"], "yq"),
-                node("dq1", "DequantizeLinear", &["yq", "sy", "zy"], "y"),
-            ],
-            initializers: init,
-            inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: vec![Some(1), Some(6), Some(5), Some(5)] }],
-            outputs: vec![
-                ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] },
-                ValueInfo { name: "yq".into(), elem_type: 0, shape: vec![] },
-            ],
-            opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
-        };
+        let nodes = vec![
+            node("q0", "QuantizeLinear", &["x", "sx", "zx"], &["xq"], &[]),
+            node("dq0", "DequantizeLinear", &["xq", "sx", "zx"], &["xf"], &[]),
+            node("sig", "Sigmoid", &["xf"], &["s"], &[]),
+            node("mul", "Mul", &["xf", "s"], &["m"], &[]),
+            node("q1", "QuantizeLinear", &["m", "sy", "zy"], &["yq"], &[]),
+            node("dq1", "DequantizeLinear", &["yq", "sy", "zy"], &["y"], &[]),
+        ];
+        let graph = graph(nodes, init, ("x", 1, &[1, 6, 5, 5]), &["y", "yq"]);
         let x = Tensor::f32(vec![1, 6, 5, 5], (0..150).map(|i| (i as f32 * 0.61).sin() * 6.0).collect()).unwrap();
-        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[("x".into(), x.shape.clone())]).unwrap());
-        assert!(plan.steps().iter().any(|s| s.1 == "qplay.Lookup"), "{:?}", plan.steps());
-        let want = plan.run(&[("x".into(), x.clone())]).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
+        assert!(gp.plan().steps().iter().any(|s| s.1 == "qplay.Lookup"), "{:?}", gp.plan().steps());
         assert!(gp.placement().iter().all(|&p| p == Placement::Gpu), "{}", gp.summary());
-        let got = gp.run_blocking(&[("x".into(), x)]).unwrap();
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(differ(a, b), 0, "signed {signed}: output {k} differs");
-        }
+        assert_exact(&got, &want, &format!("signed {signed}"));
     }
 }

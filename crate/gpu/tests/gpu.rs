@@ -2,27 +2,12 @@
 //! there is no GPU: `npm test` installs mesa-vulkan-drivers), both `dot4` variants; every WGSL
 //! file validated by naga; every kernel's uniform checked against its Rust struct; bad input.
 
+mod common;
+
+use common::{gpu, Rng};
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
-use qplay_gpu::{kernel_source, shader_files, Gpu, GpuError, Kernel, QGemm};
-
-/// A seeded xorshift generator.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
-
-fn gpu() -> Gpu {
-    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"))
-}
+use qplay_gpu::uniforms::{Field, UniformLayout, WgslStruct, WgslType, LAYOUTS};
+use qplay_gpu::{kernel_source, shader_files, GpuError, Kernel, QGemm};
 
 #[test]
 fn every_wgsl_file_validates_with_naga() {
@@ -75,7 +60,7 @@ fn rust_type_of(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
         }
         TypeInner::Struct { .. } => {
             let name = t.name.as_deref().unwrap_or("?");
-            let nested = qplay_gpu::uniforms::LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
+            let nested = LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
             nested.unwrap_or_else(|| panic!("WGSL struct {name} has no nested Rust struct in LAYOUTS")).rust_name.into()
         }
         other => panic!("no Rust mirror for the WGSL type {other:?}"),
@@ -83,27 +68,31 @@ fn rust_type_of(module: &naga::Module, ty: naga::Handle<naga::Type>) -> String {
 }
 
 /// Checks the WGSL struct `ty` against the Rust layout `rust`: name, size (the span) and each
-/// member's name, Rust type, offset and size; nested structs too.
+/// field's name, Rust type, offset and size (padding fields, absent from the WGSL, only through
+/// the offsets after them and the size); nested structs too.
 fn check_struct(
     module: &naga::Module,
     layouter: &naga::proc::Layouter,
     ty: naga::Handle<naga::Type>,
-    rust: &qplay_gpu::uniforms::UniformLayout,
+    rust: &UniformLayout,
     what: &str,
-) {
+) -> Result<(), String> {
     let t = &module.types[ty];
-    let naga::TypeInner::Struct { members, span } = &t.inner else { panic!("{what}: the uniform is not a struct") };
+    let naga::TypeInner::Struct { members, span } = &t.inner else { return Err(format!("{what}: not a struct")) };
     let wgsl_name = t.name.as_deref().unwrap_or("?");
     let r = rust.rust_name;
-    assert_eq!(
-        wgsl_name, rust.wgsl_name,
-        "{what}: {r} says it mirrors WGSL struct {}, the WGSL has {wgsl_name}",
-        rust.wgsl_name
-    );
-    assert_eq!(layouter[ty].size, *span, "{what}: naga's layout of {wgsl_name} disagrees with its span");
-    assert_eq!(rust.size, *span, "{what}: {r} is {} bytes, WGSL {wgsl_name} spans {span}", rust.size);
-    let ours: Vec<(String, String, u32, u32)> =
-        rust.fields.iter().map(|f| (f.name.to_string(), f.ty.replace(' ', ""), f.offset, f.size)).collect();
+    if wgsl_name != rust.wgsl_name {
+        return Err(format!("{what}: {r} says it is WGSL struct {}, the WGSL has {wgsl_name}", rust.wgsl_name));
+    }
+    if layouter[ty].size != *span {
+        return Err(format!("{what}: naga's layout of {wgsl_name} disagrees with its span"));
+    }
+    let ours: Vec<(String, String, u32, u32)> = rust
+        .fields
+        .iter()
+        .filter(|f| !f.is_padding())
+        .map(|f| (f.name.to_string(), f.ty.replace(' ', ""), f.offset, f.size))
+        .collect();
     let theirs: Vec<(String, String, u32, u32)> = members
         .iter()
         .map(|m| {
@@ -111,26 +100,49 @@ fn check_struct(
             (name, rust_type_of(module, m.ty).replace(' ', ""), m.offset, layouter[m.ty].size)
         })
         .collect();
-    assert_eq!(ours.len(), theirs.len(), "{what}: {r} has {} fields, WGSL {wgsl_name} {}", ours.len(), theirs.len());
-    for (o, w) in ours.iter().zip(&theirs) {
-        assert_eq!(o, w, "{what}: {r} field (name, type, offset, size) vs WGSL {wgsl_name} member");
+    if ours != theirs {
+        return Err(format!(
+            "{what}: {r} fields (name, type, offset, size)\n  {ours:?}\nWGSL {wgsl_name} members\n  {theirs:?}"
+        ));
+    }
+    if rust.size != *span {
+        return Err(format!("{what}: {r} is {} bytes, WGSL {wgsl_name} spans {span}", rust.size));
     }
     for m in members {
         if let naga::TypeInner::Struct { .. } = module.types[m.ty].inner {
             let name = module.types[m.ty].name.as_deref().unwrap_or("?");
-            let nested = qplay_gpu::uniforms::LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
-            let nested = nested.unwrap_or_else(|| panic!("{what}: WGSL struct {name} has no nested Rust struct"));
-            check_struct(module, layouter, m.ty, nested, &format!("{what} → {name}"));
+            let nested = LAYOUTS.iter().find(|l| l.kernel.is_none() && l.wgsl_name == name);
+            let nested = nested.ok_or_else(|| format!("{what}: WGSL struct {name} has no nested Rust struct"))?;
+            check_struct(module, layouter, m.ty, nested, &format!("{what} → {name}"))?;
         }
     }
+    Ok(())
+}
+
+/// Parses `src` with naga and checks its one uniform (group 0, binding 0) against `rust`.
+fn check_uniform(src: &str, rust: &UniformLayout, what: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{what}: {}", e.emit_to_string(src)))?;
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).map_err(|e| format!("{what}: {e}"))?;
+    let uniforms: Vec<_> =
+        module.global_variables.iter().filter(|(_, g)| g.space == naga::AddressSpace::Uniform).collect();
+    if uniforms.len() != 1 {
+        return Err(format!("{what}: one `var<uniform>` expected, found {}", uniforms.len()));
+    }
+    let g = uniforms[0].1;
+    if g.binding != Some(naga::ResourceBinding { group: 0, binding: 0 }) {
+        return Err(format!("{what}: the uniform must be at group 0, binding 0"));
+    }
+    check_struct(&module, &layouter, g.ty, rust, what)
 }
 
 #[test]
 fn every_uniform_matches_its_wgsl_struct() {
     // Each kernel's uniform (group 0, binding 0) against its one Rust struct in
-    // crate/gpu/src/uniforms.rs, by naga's layout of the kernel's WGSL with its preludes.
-    use qplay_gpu::uniforms::LAYOUTS;
+    // crate/gpu/src/uniforms.rs, by naga's layout of the kernel's full source: the WGSL
+    // generated from the Rust struct must parse, validate and lay out as the Rust struct does.
     for l in LAYOUTS {
+        assert_eq!(l.size % 16, 0, "{} is {} bytes, not a multiple of 16", l.rust_name, l.size);
         for f in l.fields {
             assert!(f.offset + f.size <= l.size, "{}.{} lies outside the struct", l.rust_name, f.name);
         }
@@ -144,24 +156,47 @@ fn every_uniform_matches_its_wgsl_struct() {
             "{kernel:?} needs exactly one uniform struct in crate/gpu/src/uniforms.rs, has {names:?}"
         );
         for packed in [true, false] {
-            let what = format!("{kernel:?} (packed {packed})");
             let src = kernel_source(kernel, packed);
-            let module =
-                naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
-            let mut layouter = naga::proc::Layouter::default();
-            layouter.update(module.to_ctx()).unwrap_or_else(|e| panic!("{what}: {e}"));
-            let uniforms: Vec<_> =
-                module.global_variables.iter().filter(|(_, g)| g.space == naga::AddressSpace::Uniform).collect();
-            assert_eq!(uniforms.len(), 1, "{what}: one `var<uniform>` expected, found {}", uniforms.len());
-            let g = uniforms[0].1;
-            assert_eq!(
-                g.binding,
-                Some(naga::ResourceBinding { group: 0, binding: 0 }),
-                "{what}: the uniform must be at group 0, binding 0"
-            );
-            check_struct(&module, &layouter, g.ty, ours[0], &what);
+            check_uniform(&src, ours[0], &format!("{kernel:?} (packed {packed})")).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+/// A uniform with its padding in the wrong place: the right size (32 bytes), but `v` (a
+/// `vec4`) lies at byte 4 in Rust and 16 in WGSL.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Unpadded {
+    n: u32,
+    v: [u32; 4],
+    _pad: [u32; 3],
+}
+
+impl WgslType for Unpadded {
+    fn wgsl_type() -> String {
+        "Unpadded".into()
+    }
+}
+
+impl WgslStruct for Unpadded {
+    const WGSL_NAME: &'static str = "Unpadded";
+    const FIELDS: &'static [Field] = &[
+        Field::of::<u32>("n", "u32", "", 0),
+        Field::of::<[u32; 4]>("v", "[u32; 4]", "", std::mem::offset_of!(Unpadded, v)),
+        Field::of::<[u32; 3]>("_pad", "[u32; 3]", "", std::mem::offset_of!(Unpadded, _pad)),
+    ];
+}
+
+#[test]
+fn the_uniform_check_catches_a_missing_pad() {
+    // The generated WGSL is right by construction; what can be wrong is the Rust struct's
+    // padding, and the check must see it.
+    let src = format!(
+        "{}@group(0) @binding(0) var<uniform> u: Unpadded;\n@compute @workgroup_size(1) fn main() {{ _ = u.n; }}",
+        Unpadded::wgsl_decl()
+    );
+    let e = check_uniform(&src, &UniformLayout::of::<Unpadded>("Unpadded", None), "Unpadded").unwrap_err();
+    assert!(e.contains("(\"v\", \"[u32;4]\", 4, 16)") && e.contains("(\"v\", \"[u32;4]\", 16, 16)"), "{e}");
 }
 
 /// CPU reference codes for the same product.

@@ -1,7 +1,7 @@
 //! Convolutions: `QLinearConv` (implicit GEMM `qconv.wgsl`, direct depthwise `dwconv.wgsl`)
 //! and float `Conv` (`fconv.wgsl`), from the core ops' resolved fields.
 
-use super::{Builder, Built};
+use super::{window, Builder, Built};
 use crate::uniforms::{DwconvUniform, Epi, FconvUniform, QconvUniform};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput, Tensor};
@@ -90,16 +90,11 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
     b.check_groups(i, if depthwise { Kernel::Dwconv } else { Kernel::Qconv }, groups)?;
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let (cg, mg) = (c / g, m / g);
-    let (ih, iw, oh, ow) = (win.input[0], win.input[1], win.output[0], win.output[1]);
-    let (kh, kw) = (win.kernel[0], win.kernel[1]);
-    let taps = kh * kw;
+    let taps = win.kernel[0] * win.kernel[1];
     let xshift = if xd == DType::U8 { 128 } else { 0 };
     let wshift = if spec.w_dtype == DType::U8 { 128 } else { 0 };
     let a = xshift - spec.zx; // x' + a = x − zx
     let x_xor = if xd == DType::U8 { 0x8080_8080u32 } else { 0 };
-    let [kh, kw, sh, sw, dh, dw] =
-        [kh, kw, win.strides[0], win.strides[1], win.dilations[0], win.dilations[1]].map(|x| x as u32);
-    let (ph, pw) = (win.pad_begin[0] as u32, win.pad_begin[1] as u32);
     let bias = |c: usize| spec.bias.as_ref().map_or(0, |b| b[c]);
 
     if depthwise {
@@ -114,26 +109,13 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
         let add: Vec<i32> = (0..m).map(bias).collect();
         let chans = chan(&spec, &add, &vec![0; m]);
         let u = DwconvUniform {
-            ih: ih as u32,
-            iw: iw as u32,
+            win: window(&win),
             c4: c4 as u32,
             c: c as u32,
-            oh: oh as u32,
-            ow: ow as u32,
             npix: npix as u32,
-            kh,
-            kw,
-            sh,
-            sw,
-            dh,
-            dw,
-            ph,
-            pw,
             x_xor,
             a,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
+            _pad: [0; 3],
             epi: epi(&spec),
         };
         let wb = b.const_buf(i, "dwconv weights", bytemuck::cast_slice(&wv))?;
@@ -167,22 +149,11 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
     let m4 = m.div_ceil(4);
     let c4_in = c.div_ceil(4);
     let u = QconvUniform {
-        ih: ih as u32,
-        iw: iw as u32,
+        win: window(&win),
         c4_in: c4_in as u32,
-        oh: oh as u32,
-        ow: ow as u32,
         m: m as u32,
         m4: m4 as u32,
         npix: npix as u32,
-        kh,
-        kw,
-        sh,
-        sw,
-        dh,
-        dw,
-        ph,
-        pw,
         cg: cg as u32,
         mg: mg as u32,
         cg4: cg4 as u32,
@@ -242,24 +213,12 @@ pub(super) async fn fconv(b: &mut Builder<'_>, i: usize, op: &Conv) -> Result<Bu
     let bound = |v: f32| v.is_finite().then_some(v);
     let (lo, hi) = op.clamp().map_or((None, None), |c| (bound(c.lo), bound(c.hi)));
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
-    let (oh, ow) = (win.output[0], win.output[1]);
-    let npix = n * oh * ow;
+    let npix = n * win.output[0] * win.output[1];
     let u = FconvUniform {
-        ih: win.input[0] as u32,
-        iw: win.input[1] as u32,
+        win: window(&win),
         c: c as u32,
-        oh: oh as u32,
-        ow: ow as u32,
         m: m as u32,
         npix: npix as u32,
-        kh: win.kernel[0] as u32,
-        kw: win.kernel[1] as u32,
-        sh: win.strides[0] as u32,
-        sw: win.strides[1] as u32,
-        dh: win.dilations[0] as u32,
-        dw: win.dilations[1] as u32,
-        ph: win.pad_begin[0] as u32,
-        pw: win.pad_begin[1] as u32,
         cg: cg as u32,
         mg: (m / group) as u32,
         has_bias: bias.is_some() as u32,

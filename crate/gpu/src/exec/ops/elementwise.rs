@@ -98,7 +98,7 @@ pub(super) async fn unary(b: &mut Builder<'_>, i: usize, op: &Unary) -> Result<B
     let n: usize = x.1.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let u = UnaryUniform { n: n as u32, row, op: op as u32, _pad: 0, alpha, beta, _pad1: 0, _pad2: 0 };
+    let u = UnaryUniform { n: n as u32, row, op: op as u32, alpha, beta, _pad: [0; 3] };
     Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 

@@ -24,7 +24,7 @@ mod resize;
 
 use super::layout::Layout;
 use super::{Builder, Dispatch, SlotBuf};
-use crate::uniforms::{CopyUniform, Uniform};
+use crate::uniforms::{CopyUniform, Uniform, Window};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::math::binary::Binary;
@@ -37,6 +37,7 @@ use qplay_core::ops::nn::maxpool::MaxPool;
 use qplay_core::ops::nn::pad::Pad;
 use qplay_core::ops::nn::resize::Resize;
 use qplay_core::ops::nn::softmax::Softmax;
+use qplay_core::ops::nn::spatial;
 use qplay_core::ops::quant::dequantize_linear::DequantizeLinear;
 use qplay_core::ops::quant::lookup::Lookup;
 use qplay_core::ops::quant::qlinear_conv::QConv;
@@ -215,6 +216,26 @@ pub(crate) fn grid_1d(n: usize, max: u32) -> ([u32; 3], u32) {
     ([gx as u32, gy.min(u32::MAX as u64) as u32, 1], (gx * 64) as u32)
 }
 
+/// A 2-D core window (1-D ones lifted) as the kernels' [`Window`] uniform block.
+fn window(w: &spatial::Window) -> Window {
+    let [ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] = [
+        w.input[0],
+        w.input[1],
+        w.output[0],
+        w.output[1],
+        w.kernel[0],
+        w.kernel[1],
+        w.strides[0],
+        w.strides[1],
+        w.dilations[0],
+        w.dilations[1],
+        w.pad_begin[0],
+        w.pad_begin[1],
+    ]
+    .map(|v| v as u32);
+    Window { ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw }
+}
+
 /// Row-major strides of `shape`.
 fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -277,9 +298,9 @@ async fn copy_dispatch(
     let n: usize = dims.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let mut s8 = [0i32; 8];
+    let mut s8 = [0u32; 8];
     for (k, &v) in ss.iter().rev().enumerate() {
-        s8[7 - k] = v as i32;
+        s8[7 - k] = v as i32 as u32;
     }
     let u = CopyUniform {
         n: n as u32,

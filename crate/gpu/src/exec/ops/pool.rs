@@ -1,7 +1,7 @@
 //! Pooling and row reductions of float tensors: 1-D/2-D `MaxPool` (`maxpool.wgsl`), `Softmax`
 //! and the global pools (`reduce.wgsl`, one invocation per row).
 
-use super::{grid_1d, operand, Builder, Built};
+use super::{grid_1d, operand, window, Builder, Built};
 use crate::uniforms::{MaxpoolUniform, ReduceUniform};
 use crate::{GpuError, ReduceCode};
 use qplay_core::model::DType;
@@ -25,17 +25,12 @@ pub(super) async fn maxpool(b: &mut Builder<'_>, i: usize, op: &MaxPool) -> Resu
         return Ok(None);
     }
     // 1-D as a height of 1.
-    let w = w.lifted_to_2d();
-    let (ih, iw, oh, ow) = (w.input[0], w.input[1], w.output[0], w.output[1]);
-    let (kh, kw, sh, sw) = (w.kernel[0], w.kernel[1], w.strides[0], w.strides[1]);
-    let (dh, dw, ph, pw) = (w.dilations[0], w.dilations[1], w.pad_begin[0], w.pad_begin[1]);
+    let win = window(&w.lifted_to_2d());
     let n: usize = oshape.iter().product();
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(n, max);
-    let [n, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw] =
-        [n, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw].map(|v| v as u32);
-    let u = MaxpoolUniform { n, row, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw, _pad0: 0, _pad1: 0 };
+    let u = MaxpoolUniform { win, n: n as u32, row, _pad: [0; 2] };
     Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 
@@ -83,15 +78,6 @@ async fn reduce(
     let rows = outer * inner;
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
     let (groups, row) = grid_1d(rows, max);
-    let u = ReduceUniform {
-        rows: rows as u32,
-        row,
-        len: len as u32,
-        inner: inner as u32,
-        op: op as u32,
-        _p0: 0,
-        _p1: 0,
-        _p2: 0,
-    };
+    let u = ReduceUniform { n: rows as u32, row, len: len as u32, inner: inner as u32, op: op as u32, _pad: [0; 3] };
     Ok(Some(vec![b.dispatch(i, &u, &[&x, &yb], groups).await?]))
 }

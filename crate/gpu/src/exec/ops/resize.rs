@@ -70,9 +70,7 @@ pub(super) async fn resize(b: &mut Builder<'_>, i: usize, op: &Resize) -> Result
             n_in: n_in as u32,
             n_out: n_out as u32,
             inner: inner as u32,
-            _p0: 0,
-            _p1: 0,
-            _p2: 0,
+            _pad: [0; 3],
         };
         ds.push(b.dispatch(i, &u, &[&src, &tb, &dst], groups).await?);
         src = dst;
