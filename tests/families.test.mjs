@@ -6,9 +6,9 @@
 // checked against each family's own post-processing in crate/core/tests/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, ARTIFACTS } from './browser.mjs';
+import { uploadModel } from './upload.mjs';
 
 const FIX = fileURLToPath(new URL('./fixtures/', import.meta.url));
 let s;
@@ -16,24 +16,8 @@ before(async () => { s = await open('index.html'); });
 after(async () => s && s.close());
 
 const det = () => s.page.locator('qplay-detector');
-/** Uploads tests/fixtures/<path> and waits for its first result; returns what the page shows. */
-async function load(path) {
-  const name = path.split('/').pop();
-  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
-  await det().locator('input[name=model]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(FIX + path) });
-  await s.page.waitForFunction((n) => {
-    const el = document.querySelector('qplay-detector');
-    const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
-    const err = !el.shadowRoot.querySelector('.error').hidden;
-    return !el.running && (c.includes(`by ${n} (FP32)`) || err);
-  }, name, { timeout: 180_000 });
-  return det().evaluate((el) => ({
-    result: el.result,
-    assumed: el.shadowRoot.querySelector('ul.assumed').textContent,
-    summary: el.shadowRoot.querySelector('.summary').textContent,
-    error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
-  }));
-}
+/** Uploads tests/fixtures/<path> and waits for its first result (or an error); returns what the page shows. */
+const load = (path) => uploadModel(s, FIX + path, { orError: true });
 
 const families = [
   ['nanodet/nanodet_plus_m.onnx', /raw NanoDet-Plus \/ GFL head/],

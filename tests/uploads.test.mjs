@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, ARTIFACTS } from './browser.mjs';
+import { uploadModel } from './upload.mjs';
 
 const FIX = fileURLToPath(new URL('./fixtures/ultralytics/', import.meta.url));
 let s;
@@ -16,23 +17,8 @@ after(async () => s && s.close());
 
 const det = () => s.page.locator('qplay-detector');
 const HEAT = fileURLToPath(new URL('./fixtures/heatmap/', import.meta.url));
-const upload = (name, dir = FIX) => ({ name, mimeType: 'application/octet-stream', buffer: readFileSync(dir + name) });
-/** Uploads a model and waits for its first result on the current photo; returns {result, assumed, summary}. */
-async function load(name, dir = FIX) {
-  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
-  await det().locator('input[name=model]').setInputFiles(upload(name, dir));
-  await s.page.waitForFunction((n) => {
-    const el = document.querySelector('qplay-detector');
-    const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
-    return !el.running && c.includes(`by ${n} (FP32)`);
-  }, name, { timeout: 180_000 });
-  return det().evaluate((el) => ({
-    result: el.result,
-    assumed: el.shadowRoot.querySelector('ul.assumed').textContent,
-    summary: el.shadowRoot.querySelector('.summary').textContent,
-    error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
-  }));
-}
+/** Uploads a model and waits for its first result on the current photo; returns {result, assumed, summary, error}. */
+const load = (name, dir = FIX) => uploadModel(s, dir + name);
 
 test('a YOLOv8 export with 18 custom classes: labels from its metadata, not `class N`', async () => {
   const r = await load('yolov8_custom18.onnx');

@@ -4,49 +4,21 @@
 //! clean `Err` with the expected message — never a panic, and quickly.
 
 use prost::Message;
-use qplay_core::detect::infer_profile;
 use qplay_core::model::proto::{
-    tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto, ModelProto,
-    NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto::dimension, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    ValueInfoProto,
 };
-use qplay_core::model::{load_onnx_with_limits, Limits, ModelError, Plan, PlanOptions, Summary};
+use qplay_core::model::{load_onnx_with_limits, Limits, ModelError, Plan, PlanOptions};
 use qplay_core::ops::Registry;
 use std::time::{Duration, Instant};
 
-/// The fuzz target's limits (keep in step with `fuzz/fuzz_targets/load_plan.rs`).
-const MAX_ELEMENTS: usize = 4 << 20;
-const DYNAMIC_DIM: usize = 2;
-/// The fuzz target's constant-folding budget: 16 Mi elements, 256 Mi operations.
-const MAX_FOLD_ELEMENTS: u64 = 16 << 20;
-const MAX_FOLD_WORK: u64 = 256 << 20;
+#[path = "../../../fuzz/common/load_plan.rs"]
+mod fuzz_target;
+#[path = "common/onnx.rs"]
+mod onnx;
 
-/// What the fuzz target does with one input: load, summarise, guess a profile, plan.
-fn load_plan(bytes: &[u8]) -> Result<Plan, ModelError> {
-    let limits = Limits { max_file_bytes: 4 << 20, max_tensor_elements: MAX_ELEMENTS, max_nodes: 10_000 };
-    load_plan_with(bytes, &limits)
-}
-
-fn load_plan_with(bytes: &[u8], limits: &Limits) -> Result<Plan, ModelError> {
-    let graph = load_onnx_with_limits(bytes, limits)?;
-    let registry = Registry::new();
-    let summary = Summary::of(&graph, &registry);
-    let _ = format!("{summary:?}");
-    let _ = infer_profile(&graph.inputs, &graph.outputs);
-    let shapes: Vec<(String, Vec<usize>)> = graph
-        .inputs
-        .iter()
-        .map(|v| (v.name.clone(), v.shape.iter().map(|d| d.unwrap_or(DYNAMIC_DIM)).collect()))
-        .collect();
-    let options = PlanOptions {
-        max_tensor_elements: limits.max_tensor_elements,
-        max_fold_elements: MAX_FOLD_ELEMENTS,
-        max_fold_work: MAX_FOLD_WORK,
-        ..PlanOptions::default()
-    };
-    let plan = Plan::with_options(&graph, &registry, &shapes, options)?;
-    let _ = format!("{plan:?}");
-    Ok(plan)
-}
+use fuzz_target::{load_plan, load_plan_with};
+use onnx::{node, tensor_vi};
 
 /// Bound for the linear-time tests on 50,000-node models (quadratic work takes minutes).
 const LINEAR: Duration = Duration::from_secs(60);
@@ -118,29 +90,9 @@ fn every_fixture_is_listed() {
 // Hand-made hostile models
 // ---------------------------------------------------------------------------------------------
 
+/// A float tensor input with these dims, taken as they are (negative ones too).
 fn dims_vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim =
-        dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect();
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
+    tensor_vi(name, 1, dims.iter().map(|&d| dimension::Value::DimValue(d)))
 }
 
 fn i64_init(name: &str, v: &[i64]) -> TensorProto {
@@ -233,7 +185,7 @@ fn constant_folding_is_bounded_by_the_element_limit() {
         model(vec![node("ConstantOfShape", &["s"], &["y"])], vec![i64_init("s", &[1 << 16, 1 << 16])], vec![], &["y"]);
     let e = timed("ConstantOfShape", Duration::from_millis(500), || load_plan(&bytes));
     expect_err("ConstantOfShape", e, "4294967296 elements, more than the");
-    // Under the op's own limit but over the planning limit (MAX_ELEMENTS).
+    // Under the op's own limit but over the planning limit (fuzz_target::MAX_ELEMENTS).
     let bytes =
         model(vec![node("ConstantOfShape", &["s"], &["y"])], vec![i64_init("s", &[4096, 4096])], vec![], &["y"]);
     expect_err("ConstantOfShape", load_plan(&bytes), "more than the limit of 4194304");

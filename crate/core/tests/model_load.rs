@@ -3,9 +3,8 @@
 
 use prost::Message;
 use qplay_core::model::proto::{
-    self, tensor_shape_proto::dimension, tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    self, tensor_shape_proto::dimension, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    StringStringEntryProto, TensorProto, ValueInfoProto,
 };
 use qplay_core::model::{
     load_onnx, load_onnx_with_limits, passes::fold_batchnorm_into_conv, Attr, Data, Graph, Limits, ModelError, Node,
@@ -14,6 +13,11 @@ use qplay_core::model::{
 use qplay_core::ops::{input, input_fact, BuildCtx, Fact, Op, Registry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+#[path = "common/onnx.rs"]
+mod onnx;
+
+use onnx::{node, tensor_vi};
 
 // ---------------------------------------------------------------------------------------------
 // Building models
@@ -41,33 +45,8 @@ fn i64_typed(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
 
 /// A dim: `> 0` a size, `0` a symbolic `N`.
 fn vi(name: &str, elem_type: i32, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(if d > 0 { dimension::Value::DimValue(d) } else { dimension::Value::DimParam("N".into()) }),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type,
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
+    let dim = |d: i64| if d > 0 { dimension::Value::DimValue(d) } else { dimension::Value::DimParam("N".into()) };
+    tensor_vi(name, elem_type, dims.iter().map(|&d| dim(d)))
 }
 
 fn named(mut n: NodeProto, name: &str) -> NodeProto {

@@ -189,17 +189,19 @@ fn window_dim(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn ref_conv(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
+/// The geometry the reference convolutions take: groups, strides, dilations, leading pads and
+/// the output's spatial size.
+#[derive(Clone, Copy)]
+struct RefGeom<'a> {
     group: usize,
-    strides: &[usize],
-    dil: &[usize],
-    pb: &[usize],
-    out_sp: &[usize],
-) -> (Vec<usize>, Vec<f32>) {
+    strides: &'a [usize],
+    dil: &'a [usize],
+    pb: &'a [usize],
+    out_sp: &'a [usize],
+}
+
+fn ref_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, geom: RefGeom) -> (Vec<usize>, Vec<f32>) {
+    let RefGeom { group, strides, dil, pb, out_sp } = geom;
     let (xs, ws) = (&x.shape, &w.shape);
     let (xd, wd) = (x.as_f32().unwrap(), w.as_f32().unwrap());
     let (n, c, m) = (xs[0], xs[1], ws[0]);
@@ -297,7 +299,12 @@ fn check_conv(rng: &mut Rng, cc: &ConvCase, what: &str) -> bool {
         return false;
     }
     let got = run("Conv", 13, attrs, &inputs);
-    let (shape, want) = ref_conv(&x, &w, cc.bias.then_some(&b), cc.group, &cc.strides, &cc.dil, &pb, &out_sp);
+    let (shape, want) = ref_conv(
+        &x,
+        &w,
+        cc.bias.then_some(&b),
+        RefGeom { group: cc.group, strides: &cc.strides, dil: &cc.dil, pb: &pb, out_sp: &out_sp },
+    );
     assert_close(&got, &shape, &want, what);
     true
 }
@@ -430,17 +437,8 @@ fn conv_bad_inputs() {
 // ---------------------------------------------------------------------------------------------
 // ConvTranspose
 
-#[allow(clippy::too_many_arguments)]
-fn ref_conv_transpose(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    group: usize,
-    strides: &[usize],
-    dil: &[usize],
-    pb: &[usize],
-    out_sp: &[usize],
-) -> (Vec<usize>, Vec<f32>) {
+fn ref_conv_transpose(x: &Tensor, w: &Tensor, b: Option<&Tensor>, geom: RefGeom) -> (Vec<usize>, Vec<f32>) {
+    let RefGeom { group, strides, dil, pb, out_sp } = geom;
     let (xs, ws) = (&x.shape, &w.shape);
     let (xd, wd) = (x.as_f32().unwrap(), w.as_f32().unwrap());
     let (n, c) = (xs[0], xs[1]);
@@ -537,7 +535,12 @@ fn conv_transpose_random_against_reference() {
         };
         let bias = rng.int(0, 1) == 1;
         let got = run("ConvTranspose", 13, attrs, &[Some(&x), Some(&w), bias.then_some(&b)]);
-        let (shape, want) = ref_conv_transpose(&x, &w, bias.then_some(&b), group, &strides, &dil, &pb, &out_sp);
+        let (shape, want) = ref_conv_transpose(
+            &x,
+            &w,
+            bias.then_some(&b),
+            RefGeom { group, strides: &strides, dil: &dil, pb: &pb, out_sp: &out_sp },
+        );
         assert_close(&got, &shape, &want, &format!("conv transpose case {case}"));
     }
 }
@@ -1249,12 +1252,16 @@ fn resize_spec_examples() {
     let attrs = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, Attr)> {
         pairs.iter().map(|(k, v)| (*k, Attr::String(v.to_string()))).collect()
     };
-    let resize = |x: &Tensor, scales: Option<&Tensor>, sizes: Option<&Tensor>, a: Vec<(&'static str, Attr)>| {
-        run("Resize", 13, a, &[Some(x), None, scales, sizes])
+    // Resize-13 by scales or by sizes.
+    let scaled = |x: &Tensor, scales: &[f32], a: &[(&'static str, &str)]| {
+        run("Resize", 13, attrs(a), &[Some(x), None, Some(&s(scales)), None])
+    };
+    let sized = |x: &Tensor, sizes: &[i64], a: &[(&'static str, &str)]| {
+        run("Resize", 13, attrs(a), &[Some(x), None, None, Some(&sz(sizes))])
     };
 
     // resize_upsample_scales_nearest
-    let y = resize(&x22, Some(&s(&[1., 1., 2., 3.])), None, attrs(&[("mode", "nearest")]));
+    let y = scaled(&x22, &[1., 1., 2., 3.], &[("mode", "nearest")]);
     #[rustfmt::skip]
     let want = [1., 1., 1., 2., 2., 2., 1., 1., 1., 2., 2., 2., 3., 3., 3., 4., 4., 4., 3., 3., 3., 4., 4., 4.];
     assert_close(&y, &[1, 1, 4, 6], &want, "upsample_scales_nearest");
@@ -1263,77 +1270,59 @@ fn resize_spec_examples() {
         run("Upsample", 9, vec![("mode", Attr::String("nearest".into()))], &[Some(&x22), Some(&s(&[1., 1., 2., 3.]))]);
     assert_close(&y9, &[1, 1, 4, 6], &want, "Upsample-9 nearest");
     // resize_downsample_scales_nearest
-    let y = resize(&x24, Some(&s(&[1., 1., 0.6, 0.6])), None, attrs(&[("mode", "nearest")]));
+    let y = scaled(&x24, &[1., 1., 0.6, 0.6], &[("mode", "nearest")]);
     assert_close(&y, &[1, 1, 1, 2], &[1., 3.], "downsample_scales_nearest");
     // resize_upsample_scales_linear
-    let y = resize(&x22, Some(&s(&[1., 1., 2., 2.])), None, attrs(&[("mode", "linear")]));
+    let y = scaled(&x22, &[1., 1., 2., 2.], &[("mode", "linear")]);
     #[rustfmt::skip]
     let want = [1., 1.25, 1.75, 2., 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3., 3.25, 3.75, 4.];
     assert_close(&y, &[1, 1, 4, 4], &want, "upsample_scales_linear");
     // resize_upsample_scales_linear_align_corners
-    let y = resize(
-        &x22,
-        Some(&s(&[1., 1., 2., 2.])),
-        None,
-        attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "align_corners")]),
-    );
+    let y = scaled(&x22, &[1., 1., 2., 2.], &[("mode", "linear"), ("coordinate_transformation_mode", "align_corners")]);
     #[rustfmt::skip]
     let want = [1., 1.3333333, 1.6666667, 2., 1.6666666, 2., 2.3333333, 2.6666667, 2.3333333, 2.6666665,
         3., 3.3333335, 3., 3.3333333, 3.6666667, 4.];
     assert_close(&y, &[1, 1, 4, 4], &want, "upsample_scales_linear_align_corners");
     // resize_downsample_scales_linear
-    let y = resize(&x24, Some(&s(&[1., 1., 0.6, 0.6])), None, attrs(&[("mode", "linear")]));
+    let y = scaled(&x24, &[1., 1., 0.6, 0.6], &[("mode", "linear")]);
     assert_close(&y, &[1, 1, 1, 2], &[2.6666665, 4.333_333], "downsample_scales_linear");
     // resize_downsample_sizes_nearest
-    let y = resize(&x24, None, Some(&sz(&[1, 1, 1, 3])), attrs(&[("mode", "nearest")]));
+    let y = sized(&x24, &[1, 1, 1, 3], &[("mode", "nearest")]);
     assert_close(&y, &[1, 1, 1, 3], &[1., 2., 4.], "downsample_sizes_nearest");
-    // resize_upsample_sizes_nearest_floor_align_corners
-    let y = resize(
-        &x44,
-        None,
-        Some(&sz(&[1, 1, 8, 8])),
-        attrs(&[("mode", "nearest"), ("coordinate_transformation_mode", "align_corners"), ("nearest_mode", "floor")]),
+    // x44 to 8×8 nearest with a coordinate and a nearest mode: output row (and column) i reads
+    // source row (column) rows[i].
+    let nearest_8x8 = |coord: &str, nearest: &str, rows: [usize; 8], what: &str| {
+        let a = [("mode", "nearest"), ("coordinate_transformation_mode", coord), ("nearest_mode", nearest)];
+        let y = sized(&x44, &[1, 1, 8, 8], &a);
+        let want: Vec<f32> = rows.iter().flat_map(|&r| rows.iter().map(move |&c| (r * 4 + c + 1) as f32)).collect();
+        assert_close(&y, &[1, 1, 8, 8], &want, what);
+    };
+    nearest_8x8("align_corners", "floor", [0, 0, 0, 1, 1, 2, 2, 3], "upsample_sizes_nearest_floor_align_corners");
+    nearest_8x8(
+        "asymmetric",
+        "round_prefer_ceil",
+        [0, 1, 1, 2, 2, 3, 3, 3],
+        "upsample_sizes_nearest_round_prefer_ceil_asymmetric",
     );
-    let rows = [0, 0, 0, 1, 1, 2, 2, 3];
-    let want: Vec<f32> = rows.iter().flat_map(|&r| rows.iter().map(move |&c| (r * 4 + c + 1) as f32)).collect();
-    assert_close(&y, &[1, 1, 8, 8], &want, "upsample_sizes_nearest_floor_align_corners");
-    // resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric
-    let y = resize(
-        &x44,
-        None,
-        Some(&sz(&[1, 1, 8, 8])),
-        attrs(&[
-            ("mode", "nearest"),
-            ("coordinate_transformation_mode", "asymmetric"),
-            ("nearest_mode", "round_prefer_ceil"),
-        ]),
-    );
-    let rows = [0, 1, 1, 2, 2, 3, 3, 3];
-    let want: Vec<f32> = rows.iter().flat_map(|&r| rows.iter().map(move |&c| (r * 4 + c + 1) as f32)).collect();
-    assert_close(&y, &[1, 1, 8, 8], &want, "upsample_sizes_nearest_round_prefer_ceil_asymmetric");
-    // resize_tf_crop_and_resize
-    let roi = s(&[0., 0., 0.4, 0.6, 1., 1., 0.6, 0.8]);
-    let y = run(
-        "Resize",
-        13,
-        attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")]),
-        &[Some(&x44), Some(&roi), None, Some(&sz(&[1, 1, 3, 3]))],
-    );
-    assert_close(&y, &[1, 1, 3, 3], &[7.6, 7.9, 8.2, 8.8, 9.1, 9.4, 10.0, 10.3, 10.6], "tf_crop_and_resize");
+    // resize_tf_crop_and_resize: x44 linearly resized within `roi` to `sizes`, with attributes
+    // beyond mode and coordinates in `more`.
+    let crop = |opset: i64, roi: &[f32], sizes: &[i64], more: Option<(&'static str, Attr)>| {
+        let mut a = attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")]);
+        a.extend(more);
+        run("Resize", opset, a, &[Some(&x44), Some(&s(roi)), None, Some(&sz(sizes))])
+    };
+    let y = crop(13, &[0., 0., 0.4, 0.6, 1., 1., 0.6, 0.8], &[1, 1, 3, 3], None);
+    let want_crop = [7.6, 7.9, 8.2, 8.8, 9.1, 9.4, 10.0, 10.3, 10.6];
+    assert_close(&y, &[1, 1, 3, 3], &want_crop, "tf_crop_and_resize");
     // ... with extrapolation outside the image.
-    let roi = s(&[0., 0., 0.4, 0.6, 1., 1., 1.2, 1.7]);
-    let mut a = attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")]);
-    a.push(("extrapolation_value", Attr::Float(10.0)));
-    let y = run("Resize", 13, a, &[Some(&x44), Some(&roi), None, Some(&sz(&[1, 1, 3, 3]))]);
+    let extrapolate = Some(("extrapolation_value", Attr::Float(10.0)));
+    let y = crop(13, &[0., 0., 0.4, 0.6, 1., 1., 1.2, 1.7], &[1, 1, 3, 3], extrapolate);
     #[rustfmt::skip]
     let want = [7.6000004, 10., 10., 12.400001, 10., 10., 10., 10., 10.];
     assert_close(&y, &[1, 1, 3, 3], &want, "tf_crop_and_resize_extrapolation");
     // Opset 18: the same crop with roi and sizes given for the spatial axes only.
-    let mut a = attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")]);
-    a.push(("axes", Attr::Ints(vec![2, 3])));
-    let roi = s(&[0.4, 0.6, 0.6, 0.8]);
-    let y = run("Resize", 18, a, &[Some(&x44), Some(&roi), None, Some(&sz(&[3, 3]))]);
-    assert_close(&y, &[1, 1, 3, 3], &[7.6, 7.9, 8.2, 8.8, 9.1, 9.4, 10.0, 10.3, 10.6], "tf_crop_and_resize axes");
+    let y = crop(18, &[0.4, 0.6, 0.6, 0.8], &[3, 3], Some(("axes", Attr::Ints(vec![2, 3]))));
+    assert_close(&y, &[1, 1, 3, 3], &want_crop, "tf_crop_and_resize axes");
     // Opset 10: scales as input 1, asymmetric coordinates.
     let y =
         run("Resize", 10, vec![("mode", Attr::String("linear".into()))], &[Some(&x22), Some(&s(&[1., 1., 2., 2.]))]);
@@ -1341,11 +1330,10 @@ fn resize_spec_examples() {
     let want = [1., 1.5, 2., 2., 2., 2.5, 3., 3., 3., 3.5, 4., 4., 3., 3.5, 4., 4.];
     assert_close(&y, &[1, 1, 4, 4], &want, "resize-10 linear");
     // resize_upsample_scales_linear_half_pixel_symmetric (opset 19)
-    let y = resize(
+    let y = scaled(
         &x22,
-        Some(&s(&[1., 1., 2.3, 2.94])),
-        None,
-        attrs(&[("mode", "linear"), ("coordinate_transformation_mode", "half_pixel_symmetric")]),
+        &[1., 1., 2.3, 2.94],
+        &[("mode", "linear"), ("coordinate_transformation_mode", "half_pixel_symmetric")],
     );
     #[rustfmt::skip]
     let want_sym = [1., 1.159_864, 1.5, 1.840_136, 2., 1.565_217_4, 1.725_081_3, 2.065_217_3, 2.405_353_5, 2.565_217_3,

@@ -155,6 +155,22 @@ struct Norm {
 }
 
 impl Norm {
+    /// The profile's colour order and normalisation: (v/255 − mean)/std = v·a + b.
+    fn new(profile: &Profile) -> Norm {
+        let src_ch = match profile.color {
+            ColorOrder::Rgb => [0, 1, 2],
+            ColorOrder::Bgr => [2, 1, 0],
+        };
+        let a = std::array::from_fn(|c| 1.0 / (255.0 * profile.std[c]));
+        let b = std::array::from_fn(|c| -profile.mean[c] / profile.std[c]);
+        Norm { src_ch, a, b }
+    }
+
+    /// A grey level `v` (0–255, the same in every channel) normalised per model channel.
+    fn normalize(&self, v: f32) -> [f32; 3] {
+        std::array::from_fn(|c| v * self.a[c] + self.b[c])
+    }
+
     /// The three colour bytes of the pixel at byte offset `o`, in model channel order.
     #[inline(always)]
     fn rgb(&self, row: &[u8], o: usize) -> [f32; 3] {
@@ -209,13 +225,7 @@ pub struct ResizePlan {
 pub fn resize_plan(profile: &Profile, width: usize, height: usize) -> Result<ResizePlan, DetectError> {
     profile.validate()?;
     let g = Geometry::new(profile, width, height)?;
-    let src_ch: [usize; 3] = match profile.color {
-        ColorOrder::Rgb => [0, 1, 2],
-        ColorOrder::Bgr => [2, 1, 0],
-    };
-    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * profile.std[c]));
-    let b: [f32; 3] = std::array::from_fn(|c| -profile.mean[c] / profile.std[c]);
-    let pad: [f32; 3] = std::array::from_fn(|c| g.pad * a[c] + b[c]);
+    let norm = Norm::new(profile);
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     taps(width, g.content_w, 1, &mut xs);
     taps(height, g.content_h, 1, &mut ys);
@@ -226,10 +236,10 @@ pub fn resize_plan(profile: &Profile, width: usize, height: usize) -> Result<Res
         content: [g.left, g.top, g.content_w, g.content_h],
         xs: t(xs),
         ys: t(ys),
-        src_ch,
-        a,
-        b,
-        pad,
+        src_ch: norm.src_ch,
+        a: norm.a,
+        b: norm.b,
+        pad: norm.normalize(g.pad),
         nhwc: profile.layout == Layout::Nhwc,
         transform: g.transform(width, height),
     })
@@ -273,14 +283,8 @@ pub fn preprocess_into(
     let (in_w, in_h) = (g.in_w, g.in_h);
     let plane = in_w * in_h;
 
-    // Normalisation folded into one multiply-add per value: (v/255 − m)/s = v·a + b.
-    let src_ch: [usize; 3] = match profile.color {
-        ColorOrder::Rgb => [0, 1, 2],
-        ColorOrder::Bgr => [2, 1, 0],
-    };
-    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * profile.std[c]));
-    let b: [f32; 3] = std::array::from_fn(|c| -profile.mean[c] / profile.std[c]);
-    let pad: [f32; 3] = std::array::from_fn(|c| g.pad * a[c] + b[c]);
+    let norm = Norm::new(profile);
+    let pad = norm.normalize(g.pad);
 
     out.clear();
     out.resize(3 * plane, 0.0);
@@ -308,7 +312,6 @@ pub fn preprocess_into(
     taps(height, g.content_h, stride, &mut ys);
 
     // One output row at a time: the two source rows it blends, then every output column.
-    let norm = Norm { src_ch, a, b };
     let rows = |ty: &Tap| (&rgba[ty.o0..ty.o0 + stride], &rgba[ty.o1..ty.o1 + stride]);
     match profile.layout {
         Layout::Nchw => {

@@ -235,9 +235,10 @@ fn percentile_range(h: &Histogram, p: f64, min: f32, max: f32) -> (f32, f32) {
     (lo.max(min), hi.min(max))
 }
 
-/// TensorRT's entropy calibration: over a histogram of |x|, find the threshold `t` whose
-/// quantization into `levels` bins loses the least information, `KL(P‖Q)`.
-fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
+/// Where both forms of the entropy search start: `amax`, and the counts of the histogram of |x|
+/// on [0, amax] (as many bins as `h`, the zero spike evened out) with the number of groups Q
+/// merges them into — `None` when there are no more bins than groups (the threshold is `amax`).
+fn entropy_search(h: &Histogram, qtype: QType, unsigned: bool) -> (f32, Option<(Vec<f64>, usize)>) {
     // Histogram of |x| on [0, amax].
     let amax = h.lo.abs().max(h.hi.abs());
     let nb = h.counts.len();
@@ -259,9 +260,17 @@ fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
     }
     let target = if unsigned { qtype.levels() as usize } else { (qtype.levels() / 2) as usize }.max(2);
     if target >= nb {
-        return amax;
+        return (amax, None);
     }
-    let hist: Vec<f64> = abs.counts.iter().map(|&c| c as f64).collect();
+    (amax, Some((abs.counts.iter().map(|&c| c as f64).collect(), target)))
+}
+
+/// TensorRT's entropy calibration: over a histogram of |x|, find the threshold `t` whose
+/// quantization into `levels` bins loses the least information, `KL(P‖Q)`.
+fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
+    let (amax, search) = entropy_search(h, qtype, unsigned);
+    let Some((hist, target)) = search else { return amax };
+    let nb = hist.len();
     // Prefix sums of the counts, of c·ln c and of the non-empty bins: within one group of Q,
     // every non-empty bin has the same q, so the group's share of KL(P‖Q) is
     // (Σc·ln c − Σc·ln sp)/sp − (Σc/sp)·ln(q/sq), O(1) per group instead of O(bins).
@@ -382,24 +391,10 @@ mod tests {
 
     /// The direct O(bins²) form of [`entropy_threshold`]: P and Q built bin by bin.
     fn entropy_threshold_direct(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
-        let amax = h.lo.abs().max(h.hi.abs());
-        let nb = h.counts.len();
-        let mut abs = Histogram::new(0.0, amax, nb);
-        for (i, &c) in h.counts.iter().enumerate() {
-            if c > 0 {
-                if let Some(j) = abs.index(h.center(i).abs()) {
-                    abs.counts[j] += c;
-                }
-            }
-        }
-        if nb > 1 {
-            abs.counts[0] = abs.counts[1]; // the same zero-spike rule as the fast form
-        }
-        let target = if unsigned { qtype.levels() as usize } else { (qtype.levels() / 2) as usize }.max(2);
-        if target >= nb {
-            return amax;
-        }
-        let hist: Vec<f64> = abs.counts.iter().map(|&c| c as f64).collect();
+        // The same histogram of |x|, zero-spike rule and level count as the fast form.
+        let (amax, search) = entropy_search(h, qtype, unsigned);
+        let Some((hist, target)) = search else { return amax };
+        let nb = hist.len();
         let mut best = (f64::INFINITY, nb);
         let mut p = vec![0.0f64; nb];
         let mut q = vec![0.0f64; nb];

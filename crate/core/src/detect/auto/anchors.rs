@@ -2,31 +2,41 @@
 
 use super::*;
 
+/// What the anchor-head recognisers read: the outputs' names and unbatched shapes, and the
+/// model input's width and height where known.
+#[derive(Clone, Copy)]
+pub(super) struct Outputs<'a> {
+    pub shapes: &'a [(&'a str, &'a Dims)],
+    pub in_w: Option<usize>,
+    pub in_h: Option<usize>,
+}
+
+impl<'a> Outputs<'a> {
+    /// The outputs of rank `r`.
+    fn rank(self, r: usize) -> impl Iterator<Item = (&'a str, &'a Dims)> {
+        self.shapes.iter().filter(move |(_, s)| s.len() == r).copied()
+    }
+}
+
 /// MediaPipe BlazeFace: regressors `[N, 16]` + scores `[N, 1]` in every anchor layout, the anchors
 /// possibly split over output pairs.
-pub(super) fn blazeface(
-    shapes: &[(&str, &Dims)],
-    in_w: Option<usize>,
-    in_h: Option<usize>,
-    assumed: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) -> Option<Classified> {
-    let rank = |r: usize| shapes.iter().filter(move |(_, s)| s.len() == r).copied();
+pub(super) fn blazeface(o: Outputs, assumed: &mut Vec<String>, notes: &mut Vec<String>) -> Option<Classified> {
     // BlazeFace (MediaPipe face detection): [N, 16] regressors + [N, 1] scores, N the anchors of
     // one of MediaPipe's anchor layouts for this input size: short range (128: strides 8, 16, 16,
     // 16; 2 anchors each), back camera (256: strides 16, 32, 32, 32), full range (192: stride 4,
     // 1 anchor).
     // Exports may split the anchors over several pairs (512 + 384): finest (most rows) first.
-    let mut pairs: Vec<(&str, &str, usize)> = rank(2)
+    let mut pairs: Vec<(&str, &str, usize)> = o
+        .rank(2)
         .filter(|(_, s)| s[1] == Some(16))
         .filter_map(|(r, s)| {
-            let cls = rank(2).find(|(c, cs)| *c != r && cs[0] == s[0] && cs[1] == Some(1))?;
+            let cls = o.rank(2).find(|(c, cs)| *c != r && cs[0] == s[0] && cs[1] == Some(1))?;
             Some((r, cls.0, s[0]?))
         })
         .collect();
     pairs.sort_by_key(|p| std::cmp::Reverse(p.2));
     let reg = pairs.first().map(|&(r, c, _)| (r, c, pairs.iter().map(|p| p.2).sum::<usize>()));
-    if let (Some((r, c, n)), Some(w), Some(h)) = (reg, in_w, in_h) {
+    if let (Some((r, c, n)), Some(w), Some(h)) = (reg, o.in_w, o.in_h) {
         let layouts: [(&[usize], usize, &str); 3] =
             [(&[8, 16, 16, 16], 2, "short range"), (&[16, 32, 32, 32], 2, "back camera"), (&[4], 1, "full range")];
         // Each layout's decoder, kept when its anchor count is the model's.
@@ -74,26 +84,19 @@ pub(super) fn blazeface(
 
 /// TF Object Detection API SSD: box codes `[N, 1, 4]` or `[N, 4]` + logits `[N, K]` with the
 /// same N (after the per-stride heads, whose landmark maps have the same row counts).
-pub(super) fn ssd(
-    shapes: &[(&str, &Dims)],
-    in_w: Option<usize>,
-    in_h: Option<usize>,
-    assumed: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) -> Option<Classified> {
-    let rank = |r: usize| shapes.iter().filter(move |(_, s)| s.len() == r).copied();
+pub(super) fn ssd(o: Outputs, assumed: &mut Vec<String>, notes: &mut Vec<String>) -> Option<Classified> {
     // SSD: [N, 1, 4] or [N, 4] box codes + [N, K] logits with the same N.
-    let boxes = shapes.iter().find(|(_, s)| matches!(s, [Some(_), Some(1), Some(4)] | [Some(_), Some(4)]));
+    let boxes = o.shapes.iter().find(|(_, s)| matches!(s, [Some(_), Some(1), Some(4)] | [Some(_), Some(4)]));
     if let Some(&(bname, bs)) = boxes {
         let n = bs[0];
-        let logits = rank(2).find(|(name, s)| *name != bname && s[0] == n && s[1].is_some_and(|k| k >= 2));
+        let logits = o.rank(2).find(|(name, s)| *name != bname && s[0] == n && s[1].is_some_and(|k| k >= 2));
         if let Some((lname, ls)) = logits {
             let (n, k) = (n.unwrap_or(0), ls[1].unwrap_or(0));
             assumed.append(notes);
             assumed.push(format!(
                 "`{bname}` holds SSD box codes (ty, tx, th, tw; scales 10, 10, 5, 5) and `{lname}` class logits (sigmoid), class 0 is background"
             ));
-            let (w, h) = (in_w.unwrap_or(300), in_h.unwrap_or(300));
+            let (w, h) = (o.in_w.unwrap_or(300), o.in_h.unwrap_or(300));
             let feature_maps = ssd_feature_maps(w, h);
             let d = SsdAnchors {
                 num_layers: 6,

@@ -454,6 +454,7 @@ fn classify(
     let mut notes = Vec::new();
     let shapes: Vec<(&str, &Dims)> =
         outputs.iter().filter_map(|o| Some((o.name.as_str(), unbatch(&o.shape, &mut notes, &o.name)?))).collect();
+    let seen = anchors::Outputs { shapes: &shapes, in_w, in_h };
 
     // Ultralytics exports say what they are: read the task before guessing from shapes.
     if let Some(c) = ultralytics(&shapes, meta, assumed) {
@@ -461,7 +462,7 @@ fn classify(
         return Ok(c);
     }
 
-    if let Some(c) = anchors::blazeface(&shapes, in_w, in_h, assumed, &mut notes) {
+    if let Some(c) = anchors::blazeface(seen, assumed, &mut notes) {
         return Ok(c);
     }
     if let Some(c) = tf_detections(outputs, &shapes, geometry, assumed) {
@@ -476,7 +477,7 @@ fn classify(
         assumed.extend(notes);
         return Ok(c);
     }
-    if let Some(c) = anchors::ssd(&shapes, in_w, in_h, assumed, &mut notes) {
+    if let Some(c) = anchors::ssd(seen, assumed, &mut notes) {
         return Ok(c);
     }
 

@@ -309,12 +309,12 @@ impl Profile {
             }
             Decoder::End2end(d) => check_keypoints(d.keypoints, d.keypoint_dims)?,
             Decoder::Dfl(d) => {
-                if d.strides.is_empty() || d.strides.iter().any(|&s| s == 0 || s > w.max(h)) {
-                    return bad(format!(
-                        "dfl: `strides` {:?}: give the grid strides, each 1 to the input size (NanoDet-Plus: [8, 16, 32, 64])",
-                        d.strides
-                    ));
-                }
+                check_strides(
+                    "dfl",
+                    &d.strides,
+                    w.max(h),
+                    "give the grid strides, each 1 to the input size (NanoDet-Plus: [8, 16, 32, 64])",
+                )?;
                 if d.reg_max == 0 || d.reg_max > 64 {
                     return bad(format!(
                         "dfl: `reg_max` is {}: use 1 to 64 (7 for NanoDet-Plus and PicoDet)",
@@ -326,13 +326,13 @@ impl Profile {
                 }
             }
             Decoder::Grid(d) => {
+                check_strides(
+                    "grid",
+                    &d.strides,
+                    w.max(h),
+                    "give the strides, each 1 to the input size (e.g. [8, 16, 32])",
+                )?;
                 let n = d.strides.len();
-                if n == 0 || d.strides.iter().any(|&s| s == 0 || s > w.max(h)) {
-                    return bad(format!(
-                        "grid: `strides` {:?}: give the strides, each 1 to the input size (e.g. [8, 16, 32])",
-                        d.strides
-                    ));
-                }
                 let counts = [d.score_outputs.len(), d.box_outputs.len()];
                 let optional = [d.objectness_outputs.len(), d.landmark_outputs.len()];
                 if counts.iter().any(|&c| c != n) || optional.iter().any(|&c| c != 0 && c != n) {
@@ -412,6 +412,15 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// `Err` unless `decoder`'s `strides` lists at least one stride, each 1 to `max`; the message
+/// ends in `hint`.
+fn check_strides(decoder: &str, strides: &[usize], max: usize, hint: &str) -> Result<(), DetectError> {
+    if strides.is_empty() || strides.iter().any(|&s| s == 0 || s > max) {
+        return Err(DetectError::Profile(format!("{decoder}: `strides` {strides:?}: {hint}")));
+    }
+    Ok(())
 }
 
 fn check_keypoints(k: usize, dims: usize) -> Result<(), DetectError> {

@@ -33,7 +33,38 @@ pub fn normalize_indices(idx: &Tensor, dim: usize, axis: i64) -> Result<Vec<usiz
         .collect()
 }
 
-impl Gather {
+/// Gather and GatherElements: `data` (input 0) read along an axis at `indices` (input 1).
+pub(super) trait AlongAxis {
+    /// The `axis` attribute.
+    fn axis_attr(&self) -> i64;
+
+    /// The axis in `[0, rank)` and the output shape.
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String>;
+
+    /// [`Op::infer`]: the data's dtype in the planned shape.
+    fn infer_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
+    }
+
+    /// What [`Op::eval`] starts from: the data, the axis, the output shape and the indices
+    /// normalised into `[0, dim)`.
+    #[allow(clippy::type_complexity)]
+    fn operands<'a>(
+        &self,
+        inputs: &[Option<&'a Tensor>],
+    ) -> Result<(&'a Tensor, usize, Vec<usize>, Vec<usize>), String> {
+        let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
+        let (a, shape) = self.plan(inputs)?;
+        let indices = normalize_indices(idx, x.shape[a], self.axis_attr())?;
+        Ok((x, a, shape, indices))
+    }
+}
+
+impl AlongAxis for Gather {
+    fn axis_attr(&self) -> i64 {
+        self.axis
+    }
+
     fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
         let (data, idx) = (x.shape(0)?, x.shape(1)?);
         if matches!(x.dtype(1)?, DType::F32 | DType::Bool) {
@@ -48,13 +79,11 @@ impl Gather {
 
 impl Op for Gather {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
+        self.infer_facts(inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (a, shape) = self.plan(inputs)?;
-        let indices = normalize_indices(idx, x.shape[a], self.axis)?;
+        let (x, a, shape, indices) = self.operands(inputs)?;
         let outer: usize = x.shape[..a].iter().product();
         let inner: usize = x.shape[a + 1..].iter().product();
         let row = x.shape[a] * inner;

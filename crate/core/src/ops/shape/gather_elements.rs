@@ -3,10 +3,10 @@
 
 use super::args::{axis, Inputs};
 use super::elem::{dispatch, typed, Elem};
-use super::gather::normalize_indices;
+use super::gather::AlongAxis;
 use crate::model::{strides, Node, Tensor};
 use crate::ops::math::broadcast::for_each_offset;
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op};
 
 /// GatherElements.
 #[derive(Debug, Clone)]
@@ -19,7 +19,11 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(GatherElements { axis: node.attrs.int("axis", 0) }))
 }
 
-impl GatherElements {
+impl AlongAxis for GatherElements {
+    fn axis_attr(&self) -> i64 {
+        self.axis
+    }
+
     fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
         let (data, idx) = (x.shape(0)?, x.shape(1)?);
         let a = axis(self.axis, data.len())?;
@@ -36,13 +40,11 @@ impl GatherElements {
 
 impl Op for GatherElements {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
-        Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
+        self.infer_facts(inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (a, shape) = self.plan(inputs)?;
-        let indices = normalize_indices(idx, x.shape[a], self.axis)?;
+        let (x, a, shape, indices) = self.operands(inputs)?;
         // Walk the indices' shape, reading data through its own strides with the axis zeroed;
         // the index itself supplies the position along the axis.
         let own = strides(&x.shape);

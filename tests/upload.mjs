@@ -1,0 +1,28 @@
+// Shared by the browser tests that drop a model file into the page's <qplay-detector>
+// (families.test.mjs, uploads.test.mjs): upload it, wait for its first result, read what the
+// page shows.
+import { readFileSync } from 'node:fs';
+
+/**
+ * Uploads the file at `path` into the detector of session `s` (from tests/browser.mjs's `open`)
+ * once it is idle, waits until it has shown its first result for the file (`orError`: or an
+ * error), and returns { result, assumed, summary, error } as the page shows them.
+ */
+export async function uploadModel(s, path, { orError = false } = {}) {
+  const det = s.page.locator('qplay-detector');
+  const name = path.split('/').pop();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
+  await det.locator('input[name=model]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(path) });
+  await s.page.waitForFunction(([n, orError]) => {
+    const el = document.querySelector('qplay-detector');
+    const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
+    const err = orError && !el.shadowRoot.querySelector('.error').hidden;
+    return !el.running && (c.includes(`by ${n} (FP32)`) || err);
+  }, [name, orError], { timeout: 180_000 });
+  return det.evaluate((el) => ({
+    result: el.result,
+    assumed: el.shadowRoot.querySelector('ul.assumed').textContent,
+    summary: el.shadowRoot.querySelector('.summary').textContent,
+    error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
+  }));
+}
