@@ -116,7 +116,7 @@ fn version_and_no_arguments() {
 #[test]
 fn typos_exit_2_with_a_suggestion() {
     let cases: &[(&[&str], &str)] = &[
-        (&["quantise"], "a similar subcommand exists: 'quantize'"),
+        (&["quantise"], "similar subcommands exist: 'qat', 'quantize'"),
         (
             &["explain", "--min", "-2", "--max", "2", "--value", "1", "--symetric"],
             "a similar argument exists: '--symmetric'",

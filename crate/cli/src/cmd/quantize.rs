@@ -1,12 +1,11 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
-use super::common::{profile_for, read, read_image};
+use super::calib::{load_calibration, Calib};
+use super::common::read;
 use crate::choice;
-use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
-use qplay_core::model::{load_onnx, npy, Tensor};
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// How the recipe (observer, equalization, bias correction) is set.
@@ -121,70 +120,9 @@ pub fn run(a: Args) -> Result<(), String> {
         Some(Recipe::Fixed) => false,
     };
     let bytes = read(Path::new(model))?;
-    let mut graph = load_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
-    // The profile (given, or inferred): how images become inputs, and what a model's inputs
-    // besides the image get (`aux_inputs`: D-FINE's `orig_target_sizes`, …).
-    let get_profile = |graph: &qplay_core::model::Graph| -> Result<Profile, String> {
-        match profile_for(Path::new(model), a.profile.as_deref())? {
-            (Some(p), _) => Ok(p),
-            (None, _) => Ok(infer_profile_for(graph)
-                .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
-                .profile),
-        }
-    };
-
-    // Calibration inputs: .npy tensors as they are, or images through the model's profile.
-    let mut files: Vec<PathBuf> = std::fs::read_dir(calib_dir)
-        .map_err(|e| format!("cannot read --calib {calib_dir}: {e}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    let is_img = |p: &Path| {
-        matches!(
-            p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
-            Some("png" | "jpg" | "jpeg")
-        )
-    };
-    let npys: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
-    let imgs: Vec<&PathBuf> = files.iter().filter(|p| is_img(p)).collect();
-    let mut calib: Vec<Tensor> = Vec::new();
-    let profile = if !npys.is_empty() {
-        for p in &npys {
-            calib.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
-        }
-        if graph.inputs.len() > 1 {
-            Some(get_profile(&graph)?)
-        } else {
-            None
-        }
-    } else if !imgs.is_empty() {
-        // Photos are fed as float32: a uint8 image input reads them through a Cast.
-        qplay_core::model::float_image_inputs(&mut graph);
-        let profile = get_profile(&graph)?;
-        for p in &imgs {
-            let (w, h, rgba) = read_image(p)?;
-            let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
-            debug_assert_eq!(t.shape, input_shape(&profile));
-            calib.push(t);
-        }
-        Some(profile)
-    } else {
-        return Err(format!(
-            "{calib_dir} holds no calibration inputs: put images (.png, .jpg) or input tensors (.npy) there"
-        ));
-    };
-    let input = match (&profile, graph.inputs.as_slice()) {
-        (Some(p), _) => {
-            // Inputs besides the image: constant in every run, kept as inputs in the export.
-            opts.fixed_inputs = aux_tensors(p, &graph.inputs).map_err(|e| format!("{model}: {e}"))?;
-            p.input.clone()
-        }
-        (None, [one]) => one.name.clone(),
-        (None, other) => {
-            return Err(format!("{model} has {} inputs; quantize needs a single-input model", other.len()))
-        }
-    };
+    let Calib { graph, inputs: calib, input, fixed } =
+        load_calibration(model, &bytes, calib_dir, a.profile.as_deref())?;
+    opts.fixed_inputs = fixed;
     let t0 = Instant::now();
     let mut q = if auto {
         quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})

@@ -16,10 +16,12 @@
 
 mod adam;
 mod distill;
+pub mod fine_tune;
 pub mod qat;
 
 pub use adam::Adam;
 pub use distill::{distill_loss, Loss};
+pub use fine_tune::{fine_tune, CurvePoint, FineTuned, QatOptions};
 pub use qat::Qat;
 
 use crate::model::passes::fold_batchnorm_into_conv;

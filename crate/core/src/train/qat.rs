@@ -200,14 +200,66 @@ impl Qat {
         inputs: &[(String, Tensor)],
         teacher: &[Tensor],
     ) -> Result<super::Loss, TrainError> {
-        let (loss, grads) = {
-            let tape = self.student.forward(inputs)?;
-            let loss = super::distill_loss(&tape.outputs, teacher)?;
-            let grads = self.student.backward(&tape, &loss.grads)?;
-            (loss, grads)
-        };
+        let (loss, grads) = self.loss_and_grads(inputs, teacher)?;
         adam.step_scaled(self.student.params_mut(), &grads, &self.is_scale)?;
         Ok(loss)
+    }
+
+    /// One step on a batch: the gradients of every input averaged; returns the mean loss.
+    pub fn step_batch(
+        &mut self,
+        adam: &mut super::Adam,
+        inputs: &[&[(String, Tensor)]],
+        teacher: &[&[Tensor]],
+    ) -> Result<f64, TrainError> {
+        let mut sum: Option<Vec<Tensor>> = None;
+        let mut loss = 0.0;
+        for (x, t) in inputs.iter().zip(teacher) {
+            let (l, grads) = self.loss_and_grads(x, t)?;
+            loss += l.value;
+            match &mut sum {
+                None => sum = Some(grads),
+                Some(acc) => {
+                    for (a, g) in acc.iter_mut().zip(&grads) {
+                        if let (Data::F32(a), Ok(g)) = (&mut a.data, g.as_f32()) {
+                            a.iter_mut().zip(g).for_each(|(a, g)| *a += g);
+                        }
+                    }
+                }
+            }
+        }
+        let n = inputs.len().max(1) as f32;
+        let mut grads = sum.ok_or_else(|| TrainError::Setup("an empty batch".into()))?;
+        for g in &mut grads {
+            if let Data::F32(v) = &mut g.data {
+                v.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+        adam.step_scaled(self.student.params_mut(), &grads, &self.is_scale)?;
+        Ok(loss / f64::from(n))
+    }
+
+    fn loss_and_grads(
+        &self,
+        inputs: &[(String, Tensor)],
+        teacher: &[Tensor],
+    ) -> Result<(super::Loss, Vec<Tensor>), TrainError> {
+        let tape = self.student.forward(inputs)?;
+        let loss = super::distill_loss(&tape.outputs, teacher)?;
+        let grads = self.student.backward(&tape, &loss.grads)?;
+        Ok((loss, grads))
+    }
+
+    /// The parameters' current values (to come back to with [`Qat::restore`]).
+    pub fn snapshot(&self) -> Vec<Tensor> {
+        self.student.params().iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Puts back values from [`Qat::snapshot`].
+    pub fn restore(&mut self, values: &[Tensor]) {
+        for (p, v) in self.student.params_mut().zip(values) {
+            *p = v.clone();
+        }
     }
 
     /// The roles of the trained tensors.

@@ -1,0 +1,81 @@
+//! Calibration inputs for `quantize` and `qat`: a folder of images (pre-processed with the
+//! model's profile) or `.npy` input tensors (used as they are).
+
+use super::common::{profile_for, read, read_image};
+use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
+use qplay_core::model::{load_onnx, npy, Graph, Tensor};
+use std::path::{Path, PathBuf};
+
+/// The model ready for calibration, and its inputs.
+pub struct Calib {
+    /// The model (a uint8 image input made float32 when calibrating with photos).
+    pub graph: Graph,
+    /// One tensor per calibration input, for the image input.
+    pub inputs: Vec<Tensor>,
+    /// The image input's name.
+    pub input: String,
+    /// Inputs besides the image, constant in every run (the profile's `aux_inputs`).
+    pub fixed: Vec<(String, Tensor)>,
+}
+
+/// Loads `bytes` (the file `model`) and the calibration inputs in `calib_dir`.
+pub fn load_calibration(model: &str, bytes: &[u8], calib_dir: &str, profile: Option<&str>) -> Result<Calib, String> {
+    let mut graph = load_onnx(bytes).map_err(|e| format!("{model}: {e}"))?;
+    // The profile (given, or inferred): how images become inputs, and what a model's inputs
+    // besides the image get (`aux_inputs`: D-FINE's `orig_target_sizes`, …).
+    let get_profile = |graph: &Graph| -> Result<Profile, String> {
+        match profile_for(Path::new(model), profile)? {
+            (Some(p), _) => Ok(p),
+            (None, _) => Ok(infer_profile_for(graph)
+                .map_err(|e| format!("{e}; give --profile, or calibrate with .npy input tensors"))?
+                .profile),
+        }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(calib_dir)
+        .map_err(|e| format!("cannot read --calib {calib_dir}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let is_img = |p: &Path| {
+        matches!(
+            p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("png" | "jpg" | "jpeg")
+        )
+    };
+    let npys: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
+    let imgs: Vec<&PathBuf> = files.iter().filter(|p| is_img(p)).collect();
+    let mut inputs: Vec<Tensor> = Vec::new();
+    let profile = if !npys.is_empty() {
+        for p in &npys {
+            inputs.push(npy::read_npy(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        if graph.inputs.len() > 1 {
+            Some(get_profile(&graph)?)
+        } else {
+            None
+        }
+    } else if !imgs.is_empty() {
+        // Photos are fed as float32: a uint8 image input reads them through a Cast.
+        qplay_core::model::float_image_inputs(&mut graph);
+        let profile = get_profile(&graph)?;
+        for p in &imgs {
+            let (w, h, rgba) = read_image(p)?;
+            let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
+            debug_assert_eq!(t.shape, input_shape(&profile));
+            inputs.push(t);
+        }
+        Some(profile)
+    } else {
+        return Err(format!(
+            "{calib_dir} holds no calibration inputs: put images (.png, .jpg) or input tensors (.npy) there"
+        ));
+    };
+    let (input, fixed) = match (&profile, graph.inputs.as_slice()) {
+        // Inputs besides the image: constant in every run, kept as inputs in the export.
+        (Some(p), _) => (p.input.clone(), aux_tensors(p, &graph.inputs).map_err(|e| format!("{model}: {e}"))?),
+        (None, [one]) => (one.name.clone(), Vec::new()),
+        (None, other) => return Err(format!("{model} has {} inputs; give a single-input model", other.len())),
+    };
+    Ok(Calib { graph, inputs, input, fixed })
+}
