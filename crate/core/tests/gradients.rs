@@ -9,22 +9,14 @@
 use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
 use qplay_core::ops::{BuildCtx, Op, Registry};
 
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() + 1.0) * 0.5 * n as f32).min(n as f32 - 1.0) as usize
-    }
-    fn tensor(&mut self, shape: &[usize], scale: f32) -> Tensor {
-        let n = shape.iter().product();
-        Tensor { shape: shape.to_vec(), data: Data::F32((0..n).map(|_| self.next() * scale).collect()) }
-    }
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
+/// A float32 tensor of uniform values in `[-scale, scale)`.
+fn tensor(rng: &mut Rng, shape: &[usize], scale: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor { shape: shape.to_vec(), data: Data::F32((0..n).map(|_| rng.unit() * scale).collect()) }
 }
 
 fn op(op_type: &str, n_inputs: usize, attrs: Vec<(&str, Attr)>) -> Box<dyn Op> {
@@ -76,7 +68,7 @@ fn check_outputs(
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(Some).collect();
     let ys = op.eval(&refs).unwrap_or_else(|e| panic!("{name}: {e}"));
     let rt: Vec<Option<Tensor>> =
-        ys.iter().enumerate().map(|(k, y)| (!unused.contains(&k)).then(|| rng.tensor(&y.shape, 1.0))).collect();
+        ys.iter().enumerate().map(|(k, y)| (!unused.contains(&k)).then(|| tensor(rng, &y.shape, 1.0))).collect();
     let outs: Vec<Option<&Tensor>> = ys.iter().map(Some).collect();
     let gin: Vec<Option<&Tensor>> = rt.iter().map(Option::as_ref).collect();
     let grads = op
@@ -144,7 +136,7 @@ fn activations_match_finite_differences() {
     ];
     for (name, attrs, kink) in cases {
         let op = op(name, 1, attrs);
-        let x = rng.tensor(&[2, 3, 5], 4.0);
+        let x = tensor(&mut rng, &[2, 3, 5], 4.0);
         // Kinks: `kink` and its mirror (HardSigmoid/HardSwish have one at each end); Floor's at
         // every integer.
         let near = |_: usize, v: f32| {
@@ -156,7 +148,7 @@ fn activations_match_finite_differences() {
     }
     for (name, lo) in [("Log", 0.2f32), ("Sqrt", 0.2), ("Reciprocal", 0.5)] {
         let op = op(name, 1, vec![]);
-        let mut x = rng.tensor(&[17], 1.0);
+        let mut x = tensor(&mut rng, &[17], 1.0);
         if let Data::F32(v) = &mut x.data {
             v.iter_mut().for_each(|v| *v = v.abs() + lo);
         }
@@ -168,7 +160,7 @@ fn activations_match_finite_differences() {
 fn clip_passes_the_gradient_inside_its_bounds() {
     let mut rng = Rng(7);
     let op = op("Clip", 3, vec![]);
-    let x = rng.tensor(&[4, 6], 2.0);
+    let x = tensor(&mut rng, &[4, 6], 2.0);
     let (lo, hi) = (Tensor::scalar_f32(-0.5), Tensor::scalar_f32(0.8));
     let near = |i: usize, v: f32| i == 0 && ((v + 0.5).abs() < 0.05 || (v - 0.8).abs() < 0.05);
     check("Clip", &*op, &[x, lo, hi], &mut rng, &near);
@@ -182,8 +174,8 @@ fn binary_ops_undo_broadcasting() {
     for name in ["Add", "Sub", "Mul", "Div", "Min", "Max"] {
         for (a, b) in shapes {
             let op = op(name, 2, vec![]);
-            let x = rng.tensor(a, 2.0);
-            let mut z = rng.tensor(b, 2.0);
+            let x = tensor(&mut rng, a, 2.0);
+            let mut z = tensor(&mut rng, b, 2.0);
             let mut x = x;
             if let (Data::F32(p), Data::F32(q)) = (&mut x.data, &mut z.data) {
                 if name == "Div" {
@@ -199,7 +191,7 @@ fn binary_ops_undo_broadcasting() {
         }
     }
     let op = op("Sum", 3, vec![]);
-    let xs = [rng.tensor(&[2, 3], 1.0), rng.tensor(&[3], 1.0), rng.tensor(&[2, 1], 1.0)];
+    let xs = [tensor(&mut rng, &[2, 3], 1.0), tensor(&mut rng, &[3], 1.0), tensor(&mut rng, &[2, 1], 1.0)];
     check("Sum", &*op, &xs, &mut rng, &never);
 }
 
@@ -207,14 +199,14 @@ fn binary_ops_undo_broadcasting() {
 fn layout_ops_route_the_gradient_back() {
     let mut rng = Rng(13);
     let t = op("Transpose", 1, vec![("perm", Attr::Ints(vec![2, 0, 1]))]);
-    check("Transpose", &*t, &[rng.tensor(&[2, 3, 4], 1.0)], &mut rng, &never);
+    check("Transpose", &*t, &[tensor(&mut rng, &[2, 3, 4], 1.0)], &mut rng, &never);
     let c = op("Concat", 3, vec![("axis", Attr::Int(1))]);
-    let xs = [rng.tensor(&[2, 1, 3], 1.0), rng.tensor(&[2, 4, 3], 1.0), rng.tensor(&[2, 2, 3], 1.0)];
+    let xs = [tensor(&mut rng, &[2, 1, 3], 1.0), tensor(&mut rng, &[2, 4, 3], 1.0), tensor(&mut rng, &[2, 2, 3], 1.0)];
     check("Concat", &*c, &xs, &mut rng, &never);
     let r = op("Reshape", 2, vec![]);
-    check("Reshape", &*r, &[rng.tensor(&[2, 6], 1.0), Tensor::vec_i64(vec![3, -1])], &mut rng, &never);
+    check("Reshape", &*r, &[tensor(&mut rng, &[2, 6], 1.0), Tensor::vec_i64(vec![3, -1])], &mut rng, &never);
     let f = op("Flatten", 1, vec![("axis", Attr::Int(2))]);
-    check("Flatten", &*f, &[rng.tensor(&[2, 3, 2, 2], 1.0)], &mut rng, &never);
+    check("Flatten", &*f, &[tensor(&mut rng, &[2, 3, 2, 2], 1.0)], &mut rng, &never);
 }
 
 #[test]
@@ -249,10 +241,10 @@ fn conv_matches_finite_differences_on_random_geometries() {
         }
         let with_bias = case % 3 != 0;
         let op = op("Conv", if with_bias { 3 } else { 2 }, attrs);
-        let mut xs = vec![rng.tensor(&[[2, c_in].as_slice(), &spatial].concat(), 1.0)];
-        xs.push(rng.tensor(&[[m, c_in / group].as_slice(), &vec![k; nd]].concat(), 1.0));
+        let mut xs = vec![tensor(&mut rng, &[[2, c_in].as_slice(), &spatial].concat(), 1.0)];
+        xs.push(tensor(&mut rng, &[[m, c_in / group].as_slice(), &vec![k; nd]].concat(), 1.0));
         if with_bias {
-            xs.push(rng.tensor(&[m], 1.0));
+            xs.push(tensor(&mut rng, &[m], 1.0));
         }
         let name = format!(
             "Conv #{case}: c_in {c_in} m {m} group {group} k {k} stride {stride} dil {dil} pads {pads:?} x {spatial:?}"
@@ -267,11 +259,17 @@ fn conv_matches_finite_differences_on_random_geometries() {
 fn batch_norm_in_inference_mode() {
     let mut rng = Rng(17);
     let op = op("BatchNormalization", 5, vec![("epsilon", Attr::Float(1e-3))]);
-    let mut var = rng.tensor(&[3], 1.0);
+    let mut var = tensor(&mut rng, &[3], 1.0);
     if let Data::F32(v) = &mut var.data {
         v.iter_mut().for_each(|v| *v = v.abs() + 0.1);
     }
-    let xs = [rng.tensor(&[2, 3, 4], 2.0), rng.tensor(&[3], 1.0), rng.tensor(&[3], 1.0), rng.tensor(&[3], 1.0), var];
+    let xs = [
+        tensor(&mut rng, &[2, 3, 4], 2.0),
+        tensor(&mut rng, &[3], 1.0),
+        tensor(&mut rng, &[3], 1.0),
+        tensor(&mut rng, &[3], 1.0),
+        var,
+    ];
     check("BatchNormalization", &*op, &xs, &mut rng, &never);
 }
 
@@ -309,11 +307,11 @@ fn gemm_matches_finite_differences() {
         ];
         let op = op("Gemm", if c.is_some() { 3 } else { 2 }, attrs);
         let mut xs = vec![
-            rng.tensor(&if ta { [k, m] } else { [m, k] }, 1.0),
-            rng.tensor(&if tb { [n, k] } else { [k, n] }, 1.0),
+            tensor(&mut rng, &if ta { [k, m] } else { [m, k] }, 1.0),
+            tensor(&mut rng, &if tb { [n, k] } else { [k, n] }, 1.0),
         ];
         if let Some(c) = &c {
-            xs.push(rng.tensor(c, 1.0));
+            xs.push(tensor(&mut rng, c, 1.0));
         }
         let name = format!("Gemm #{case}: m {m} k {k} n {n} transA {ta} transB {tb} alpha {alpha} beta {beta} C {c:?}");
         check(&name, &*op, &xs, &mut rng, &never);
@@ -339,7 +337,7 @@ fn matmul_matches_finite_differences_with_batches_and_vectors() {
     ];
     for (a, b) in shapes {
         let op = op("MatMul", 2, vec![]);
-        let xs = [rng.tensor(a, 1.0), rng.tensor(b, 1.0)];
+        let xs = [tensor(&mut rng, a, 1.0), tensor(&mut rng, b, 1.0)];
         check(&format!("MatMul {a:?} × {b:?}"), &*op, &xs, &mut rng, &never);
     }
 }
@@ -401,7 +399,7 @@ fn max_pool_routes_the_gradient_to_each_window_maximum() {
     // 8-bit inputs pool too, but take no gradient.
     let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::U8(vec![1, 2, 3, 4]) };
-    let r = rng.tensor(&[1, 1, 1, 1], 1.0);
+    let r = tensor(&mut rng, &[1, 1, 1, 1], 1.0);
     let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
     assert!(g[0].is_none());
 }
@@ -429,7 +427,7 @@ fn average_pool_matches_finite_differences() {
         let include = case % 2 == 0;
         attrs.push(("count_include_pad", Attr::Int(include as i64)));
         let op = op("AveragePool", 1, attrs);
-        let x = rng.tensor(&[[2, 3].as_slice(), &spatial].concat(), 1.0);
+        let x = tensor(&mut rng, &[[2, 3].as_slice(), &spatial].concat(), 1.0);
         check(&format!("AveragePool #{case}: {desc} count_include_pad {include}"), &*op, &[x], &mut rng, &never);
         done += 1;
     }
@@ -441,7 +439,7 @@ fn global_pools_match_finite_differences() {
     let mut rng = Rng(37);
     for shape in [&[2, 3, 4, 5][..], &[1, 2, 7], &[2, 1, 2, 3, 2]] {
         let avg = op("GlobalAveragePool", 1, vec![]);
-        check(&format!("GlobalAveragePool {shape:?}"), &*avg, &[rng.tensor(shape, 1.0)], &mut rng, &never);
+        check(&format!("GlobalAveragePool {shape:?}"), &*avg, &[tensor(&mut rng, shape, 1.0)], &mut rng, &never);
         let max = op("GlobalMaxPool", 1, vec![]);
         check(&format!("GlobalMaxPool {shape:?}"), &*max, &[distinct(&mut rng, shape)], &mut rng, &never);
     }
@@ -478,7 +476,7 @@ fn resize_scatters_the_gradient_back_to_its_taps() {
         if !nearest.is_empty() {
             attrs.push(("nearest_mode", Attr::String(nearest.into())));
         }
-        let mut xs = vec![rng.tensor(shape, 1.0), none.clone(), f32s(scales)];
+        let mut xs = vec![tensor(&mut rng, shape, 1.0), none.clone(), f32s(scales)];
         if !sizes.is_empty() {
             xs.push(Tensor::vec_i64(sizes.to_vec()));
         }
@@ -488,7 +486,7 @@ fn resize_scatters_the_gradient_back_to_its_taps() {
     }
     // Resampling only the axes given (opset 18's `axes`).
     let some_axes = op("Resize", 3, vec![("mode", Attr::String("linear".into())), ("axes", Attr::Ints(vec![-1, 2]))]);
-    let xs = [rng.tensor(&[1, 2, 4, 3], 1.0), none.clone(), f32s(&[2.5, 0.5])];
+    let xs = [tensor(&mut rng, &[1, 2, 4, 3], 1.0), none.clone(), f32s(&[2.5, 0.5])];
     check("Resize linear axes [-1, 2]", &*some_axes, &xs, &mut rng, &never);
     // tf_crop_and_resize: elements it extrapolates take no gradient.
     let attrs = vec![
@@ -498,12 +496,12 @@ fn resize_scatters_the_gradient_back_to_its_taps() {
     ];
     let op = op("Resize", 4, attrs);
     let roi = f32s(&[0.0, 0.0, 0.2, -0.1, 1.0, 1.0, 0.9, 1.3]);
-    let xs = [rng.tensor(&[1, 2, 4, 5], 1.0), roi, none.clone(), Tensor::vec_i64(vec![1, 2, 3, 6])];
+    let xs = [tensor(&mut rng, &[1, 2, 4, 5], 1.0), roi, none.clone(), Tensor::vec_i64(vec![1, 2, 3, 6])];
     check("Resize tf_crop_and_resize", &*op, &xs, &mut rng, &never);
     // The legacy forms: Resize-10 and Upsample take (X, scales).
     for (ty, opset, mode) in [("Resize", 10, "linear"), ("Resize", 10, "nearest"), ("Upsample", 9, "nearest")] {
         let op = op_with(ty, 2, 1, opset, vec![("mode", Attr::String(mode.into()))]);
-        let xs = [rng.tensor(&[1, 2, 3, 4], 1.0), f32s(&[1.0, 1.0, 2.0, 1.5])];
+        let xs = [tensor(&mut rng, &[1, 2, 3, 4], 1.0), f32s(&[1.0, 1.0, 2.0, 1.5])];
         check(&format!("{ty}-{opset} {mode}"), &*op, &xs, &mut rng, &never);
     }
 }
@@ -526,7 +524,7 @@ fn pad_sums_the_gradient_of_every_copy() {
     ];
     for (mode, shape, pads, axes) in cases {
         let op = op("Pad", if axes.is_some() { 4 } else { 3 }, vec![("mode", Attr::String(mode.into()))]);
-        let mut xs = vec![rng.tensor(shape, 1.0), Tensor::vec_i64(pads.to_vec()), Tensor::scalar_f32(0.25)];
+        let mut xs = vec![tensor(&mut rng, shape, 1.0), Tensor::vec_i64(pads.to_vec()), Tensor::scalar_f32(0.25)];
         if let Some(a) = axes {
             xs.push(Tensor::vec_i64(a.to_vec()));
         }
@@ -540,7 +538,7 @@ fn pad_sums_the_gradient_of_every_copy() {
         10,
         vec![("mode", Attr::String("reflect".into())), ("pads", Attr::Ints(vec![0, 2, 1, 3]))],
     );
-    check("Pad-10 reflect", &*op, &[rng.tensor(&[2, 4], 1.0)], &mut rng, &never);
+    check("Pad-10 reflect", &*op, &[tensor(&mut rng, &[2, 4], 1.0)], &mut rng, &never);
 }
 
 #[test]
@@ -560,7 +558,7 @@ fn slice_places_the_gradient_back() {
     for (shape, starts, ends, axes, steps) in cases {
         let op = op("Slice", 5, vec![]);
         let xs = [
-            rng.tensor(shape, 1.0),
+            tensor(&mut rng, shape, 1.0),
             Tensor::vec_i64(starts.to_vec()),
             Tensor::vec_i64(ends.to_vec()),
             Tensor::vec_i64(axes.to_vec()),
@@ -573,21 +571,21 @@ fn slice_places_the_gradient_back() {
     let attrs =
         vec![("starts", Attr::Ints(vec![1, -3])), ("ends", Attr::Ints(vec![3, 100])), ("axes", Attr::Ints(vec![0, 1]))];
     let op = op_with("Slice", 1, 1, 9, attrs);
-    check("Slice-9", &*op, &[rng.tensor(&[4, 5], 1.0)], &mut rng, &never);
+    check("Slice-9", &*op, &[tensor(&mut rng, &[4, 5], 1.0)], &mut rng, &never);
 }
 
 #[test]
 fn split_joins_the_parts_gradients() {
     let mut rng = Rng(53);
     let op = op_with("Split", 2, 3, 17, vec![("axis", Attr::Int(1))]);
-    let xs = [rng.tensor(&[2, 6, 3], 1.0), Tensor::vec_i64(vec![1, 3, 2])];
+    let xs = [tensor(&mut rng, &[2, 6, 3], 1.0), Tensor::vec_i64(vec![1, 3, 2])];
     check_outputs("Split sizes [1, 3, 2]", &*op, &xs, &mut rng, &never, &[]);
     // An output that does not reach the loss contributes zeros.
     check_outputs("Split, part 1 unused", &*op, &xs, &mut rng, &never, &[1]);
     let op = op_with("Split", 1, 2, 17, vec![("axis", Attr::Int(-1))]);
-    check_outputs("Split equal parts", &*op, &[rng.tensor(&[3, 4], 1.0)], &mut rng, &never, &[0]);
+    check_outputs("Split equal parts", &*op, &[tensor(&mut rng, &[3, 4], 1.0)], &mut rng, &never, &[0]);
     let op = op_with("Split", 1, 3, 18, vec![("axis", Attr::Int(0)), ("num_outputs", Attr::Int(3))]);
-    check_outputs("Split num_outputs uneven", &*op, &[rng.tensor(&[7, 2], 1.0)], &mut rng, &never, &[]);
+    check_outputs("Split num_outputs uneven", &*op, &[tensor(&mut rng, &[7, 2], 1.0)], &mut rng, &never, &[]);
 }
 
 #[test]
@@ -595,15 +593,15 @@ fn softmax_matches_finite_differences_along_any_axis() {
     let mut rng = Rng(59);
     for axis in [-1, 0, 1, 2] {
         let op = op("Softmax", 1, vec![("axis", Attr::Int(axis))]);
-        check(&format!("Softmax axis {axis}"), &*op, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+        check(&format!("Softmax axis {axis}"), &*op, &[tensor(&mut rng, &[2, 3, 4], 2.0)], &mut rng, &never);
     }
     // Opset < 13 normalises over every dim from `axis` on.
     let old = op_with("Softmax", 1, 1, 11, vec![("axis", Attr::Int(1))]);
-    check("Softmax-11 axis 1", &*old, &[rng.tensor(&[2, 3, 4], 2.0)], &mut rng, &never);
+    check("Softmax-11 axis 1", &*old, &[tensor(&mut rng, &[2, 3, 4], 2.0)], &mut rng, &never);
     // Without the forward's output, the backward computes it again.
     let op = op("Softmax", 1, vec![]);
-    let x = rng.tensor(&[2, 5], 1.0);
-    let r = rng.tensor(&[2, 5], 1.0);
+    let x = tensor(&mut rng, &[2, 5], 1.0);
+    let r = tensor(&mut rng, &[2, 5], 1.0);
     let y = op.eval(&[Some(&x)]).unwrap();
     let with = op.backward(&[Some(&x)], &[Some(&y[0])], &[Some(&r)]).unwrap().unwrap();
     let without = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
@@ -613,13 +611,13 @@ fn softmax_matches_finite_differences_along_any_axis() {
 #[test]
 fn backwards_reject_gradients_of_the_wrong_size() {
     let mut rng = Rng(61);
-    let wrong = rng.tensor(&[7], 1.0);
-    let x4 = rng.tensor(&[1, 2, 4, 4], 1.0);
+    let wrong = tensor(&mut rng, &[7], 1.0);
+    let x4 = tensor(&mut rng, &[1, 2, 4, 4], 1.0);
     let none = f32s(&[]);
     type Case = (Box<dyn Op>, Vec<Tensor>);
     let cases: Vec<Case> = vec![
-        (op("Gemm", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
-        (op("MatMul", 2, vec![]), vec![rng.tensor(&[2, 3], 1.0), rng.tensor(&[3, 2], 1.0)]),
+        (op("Gemm", 2, vec![]), vec![tensor(&mut rng, &[2, 3], 1.0), tensor(&mut rng, &[3, 2], 1.0)]),
+        (op("MatMul", 2, vec![]), vec![tensor(&mut rng, &[2, 3], 1.0), tensor(&mut rng, &[3, 2], 1.0)]),
         (op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
         (op("AveragePool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]), vec![x4.clone()]),
         (op("GlobalAveragePool", 1, vec![]), vec![x4.clone()]),
@@ -627,7 +625,7 @@ fn backwards_reject_gradients_of_the_wrong_size() {
         (op("Resize", 3, vec![]), vec![x4.clone(), none.clone(), f32s(&[1.0, 1.0, 2.0, 2.0])]),
         (op("Pad", 2, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![0, 0, 1, 1, 0, 0, 1, 1])]),
         (op("Slice", 3, vec![]), vec![x4.clone(), Tensor::vec_i64(vec![1]), Tensor::vec_i64(vec![3])]),
-        (op_with("Split", 1, 2, 17, vec![]), vec![rng.tensor(&[4, 2], 1.0)]),
+        (op_with("Split", 1, 2, 17, vec![]), vec![tensor(&mut rng, &[4, 2], 1.0)]),
         (op("Softmax", 1, vec![]), vec![x4.clone()]),
     ];
     for (op, xs) in cases {
@@ -641,7 +639,7 @@ fn backwards_reject_gradients_of_the_wrong_size() {
         }
         let bad: Vec<Option<&Tensor>> = [Some(&short)].into_iter().chain(refs[1..].iter().copied()).collect();
         let y = op.eval(&refs).unwrap();
-        let r: Vec<Tensor> = y.iter().map(|y| rng.tensor(&y.shape, 1.0)).collect();
+        let r: Vec<Tensor> = y.iter().map(|y| tensor(&mut rng, &y.shape, 1.0)).collect();
         let rr: Vec<Option<&Tensor>> = r.iter().map(Some).collect();
         assert!(op.backward(&bad, &[None, None], &rr).unwrap().is_err(), "{op:?}");
     }

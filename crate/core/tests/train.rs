@@ -6,18 +6,14 @@
 use qplay_core::model::{load_onnx, Attr, Attrs, Data, Graph, Node, Tensor, ValueInfo};
 use qplay_core::train::{distill_loss, Adam, Student};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn tensor(&mut self, shape: &[usize], scale: f32) -> Tensor {
-        let n = shape.iter().product();
-        Tensor { shape: shape.to_vec(), data: Data::F32((0..n).map(|_| self.next() * scale).collect()) }
-    }
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
+/// A float32 tensor of uniform values in `[-scale, scale)`.
+fn tensor(rng: &mut Rng, shape: &[usize], scale: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor { shape: shape.to_vec(), data: Data::F32((0..n).map(|_| rng.unit() * scale).collect()) }
 }
 
 fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<(&str, Attr)>) -> Node {
@@ -42,7 +38,7 @@ fn tiny(rng: &mut Rng) -> Graph {
     for (name, shape) in
         [("w1", &[4, 2, 3, 3][..]), ("b1", &[4]), ("w2", &[4, 1, 3, 3]), ("b2", &[4]), ("w3", &[4, 4, 1, 1])]
     {
-        g.initializers.insert(name.into(), rng.tensor(shape, 0.5));
+        g.initializers.insert(name.into(), tensor(rng, shape, 0.5));
     }
     g.initializers.insert("lo".into(), Tensor::scalar_f32(0.0));
     g.initializers.insert("hi".into(), Tensor::scalar_f32(6.0));
@@ -68,7 +64,7 @@ fn perturbed(g: &Graph, rng: &mut Rng, scale: f32) -> Graph {
     let mut s = g.clone();
     for name in ["w1", "b1", "w2", "b2", "w3"] {
         if let Some(Tensor { data: Data::F32(v), .. }) = s.initializers.get_mut(name) {
-            v.iter_mut().for_each(|v| *v += rng.next() * scale);
+            v.iter_mut().for_each(|v| *v += rng.unit() * scale);
         }
     }
     s
@@ -84,7 +80,7 @@ fn tape_gradients_match_finite_differences() {
     let mut rng = Rng(21);
     let teacher = tiny(&mut rng);
     let student_graph = perturbed(&teacher, &mut rng, 0.2);
-    let x = vec![("x".to_string(), rng.tensor(&[1, 2, 6, 6], 2.0))];
+    let x = vec![("x".to_string(), tensor(&mut rng, &[1, 2, 6, 6], 2.0))];
     let want = teacher_outputs(&teacher, &x);
     let mut student = Student::new(&student_graph, &[]).unwrap();
     assert_eq!(student.params().len(), 5);
@@ -135,7 +131,7 @@ fn train(seed: u64, steps: usize) -> (Vec<f64>, Vec<Tensor>) {
     let teacher = tiny(&mut rng);
     let mut student = Student::new(&perturbed(&teacher, &mut rng, 0.3), &[]).unwrap();
     let batches: Vec<Vec<(String, Tensor)>> =
-        (0..4).map(|_| vec![("x".to_string(), rng.tensor(&[1, 2, 6, 6], 2.0))]).collect();
+        (0..4).map(|_| vec![("x".to_string(), tensor(&mut rng, &[1, 2, 6, 6], 2.0))]).collect();
     let wants: Vec<Vec<Tensor>> = batches.iter().map(|x| teacher_outputs(&teacher, x)).collect();
     let mut adam = Adam::new(0.02);
     let mut losses = Vec::new();
@@ -167,7 +163,7 @@ fn the_person_detector_trains_end_to_end() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/person_ssdlite.onnx");
     let g = load_onnx(&std::fs::read(path).expect("model file")).expect("loads");
     let mut rng = Rng(9);
-    let x = vec![(g.inputs[0].name.clone(), rng.tensor(&[1, 3, 300, 300], 1.0))];
+    let x = vec![(g.inputs[0].name.clone(), tensor(&mut rng, &[1, 3, 300, 300], 1.0))];
     let want = teacher_outputs(&g, &x);
     // A student a little off its teacher: every weight scaled by 1.02.
     let mut off = g.clone();
@@ -198,9 +194,9 @@ fn an_op_without_a_backward_is_named() {
     g.nodes.push(node("ReduceMax", &["y"], "p", vec![("axes", Attr::Ints(vec![1]))]));
     g.outputs = vec![info("p", &[1, 1])];
     let student = Student::new(&g, &[]).unwrap();
-    let x = vec![("x".to_string(), rng.tensor(&[1, 2, 6, 6], 1.0))];
+    let x = vec![("x".to_string(), tensor(&mut rng, &[1, 2, 6, 6], 1.0))];
     let tape = student.forward(&x).unwrap();
-    let r = rng.tensor(&[1, 1], 1.0);
+    let r = tensor(&mut rng, &[1, 1], 1.0);
     let err = student.backward(&tape, &[Some(r)]).unwrap_err();
     assert_eq!(err.code(), "no-backward");
     assert!(err.to_string().contains("node `p` (ReduceMax) has no backward"), "{err}");

@@ -6,6 +6,23 @@ use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::in
 use qplay_core::model::{load_onnx, npy, Graph, Tensor};
 use std::path::{Path, PathBuf};
 
+/// The arguments `quantize` and `qat` share.
+#[derive(clap::Args, Debug)]
+pub struct CalibArgs {
+    /// The FP32 ONNX model (one image input; others described by the profile's aux_inputs).
+    #[arg(value_name = "MODEL.onnx")]
+    pub model: String,
+    /// Folder of calibration images (.png, .jpg) or .npy input tensors.
+    #[arg(long, value_name = "DIR")]
+    pub calib: String,
+    /// The QDQ model to write.
+    #[arg(short = 'o', long = "out", value_name = "OUT.onnx")]
+    pub out: String,
+    /// Profile for calibration images (default: MODEL.json beside it, else inferred).
+    #[arg(long, value_name = "p.json")]
+    pub profile: Option<String>,
+}
+
 /// The model ready for calibration, and its inputs.
 pub struct Calib {
     /// The model (a uint8 image input made float32 when calibrating with photos).

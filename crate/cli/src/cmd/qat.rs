@@ -2,7 +2,7 @@
 //! quantization-aware fine-tuning against the FP32 model on the same inputs (every fourth held
 //! out to check on), keeping the best step.
 
-use super::calib::{load_calibration, Calib};
+use super::calib::{load_calibration, Calib, CalibArgs};
 use super::common::read;
 use qplay_core::model::{load_onnx, save_onnx, Plan, Tensor};
 use qplay_core::ops::Registry;
@@ -13,15 +13,8 @@ use std::path::Path;
 /// `qplay qat`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The FP32 ONNX model.
-    #[arg(value_name = "MODEL.onnx")]
-    model: String,
-    /// Folder of images (.png, .jpg) or .npy input tensors: every fourth is held out.
-    #[arg(long, value_name = "DIR")]
-    calib: String,
-    /// The fine-tuned QDQ model to write.
-    #[arg(short = 'o', long = "out", value_name = "OUT.onnx")]
-    out: String,
+    #[command(flatten)]
+    io: CalibArgs,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -40,18 +33,16 @@ pub struct Args {
     /// Write the result (curve, best step, SQNRs, time per step) as JSON.
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
-    /// Profile for calibration images (default: MODEL.json beside it, else inferred).
-    #[arg(long, value_name = "p.json")]
-    profile: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<(), String> {
-    let bytes = read(Path::new(&a.model))?;
-    let Calib { graph, inputs, input, fixed } = load_calibration(&a.model, &bytes, &a.calib, a.profile.as_deref())?;
+    let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
+    let bytes = read(Path::new(model))?;
+    let Calib { graph, inputs, input, fixed } = load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
     if inputs.len() < 2 {
         return Err(format!(
             "{} holds {} input(s): fine-tuning needs at least two (every fourth is held out to check on)",
-            a.calib,
+            calib_dir,
             inputs.len()
         ));
     }
@@ -70,7 +61,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
     println!(
         "{}: PTQ ({} layers, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
-        a.model,
+        model,
         q.report.layers.len(),
         t0.elapsed().as_secs_f64(),
         train.len(),
@@ -91,10 +82,10 @@ pub fn run(a: Args) -> Result<(), String> {
     Plan::new(&check, &Registry::new(), &[])
         .and_then(|p| p.run(&held_out[0]))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;
-    std::fs::write(&a.out, &onnx).map_err(|e| format!("cannot write {}: {e}", a.out))?;
+    std::fs::write(out, &onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     println!(
         "  → {}: held-out SQNR {:.2} dB (PTQ {:.2} dB, {:+.2} dB) at step {} of {}; {:.2} s per step (batch {})",
-        a.out,
+        out,
         ft.qat_sqnr_db,
         ft.ptq_sqnr_db,
         ft.qat_sqnr_db - ft.ptq_sqnr_db,

@@ -1,6 +1,6 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
-use super::calib::{load_calibration, Calib};
+use super::calib::{load_calibration, Calib, CalibArgs};
 use super::common::read;
 use crate::choice;
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
@@ -20,15 +20,8 @@ pub enum Recipe {
 /// `qplay quantize`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The FP32 ONNX model (one image input; others described by the profile's aux_inputs).
-    #[arg(value_name = "MODEL.onnx")]
-    model: String,
-    /// Folder of calibration images (.png, .jpg) or .npy input tensors.
-    #[arg(long, value_name = "DIR")]
-    calib: String,
-    /// The quantized QDQ model to write.
-    #[arg(short = 'o', long = "out", value_name = "OUT.onnx")]
-    out: String,
+    #[command(flatten)]
+    io: CalibArgs,
     /// Default auto, or fixed if --method or --[no-]equalize/bias-correction is given.
     #[arg(long, value_enum, value_name = "RECIPE")]
     recipe: Option<Recipe>,
@@ -65,9 +58,6 @@ pub struct Args {
     /// --auto-mixed moves its layers to 16-bit activations rather than FP32.
     #[arg(long, requires = "auto_mixed")]
     mixed_16bit: bool,
-    /// Profile for calibration images (default: MODEL.json beside it, else inferred).
-    #[arg(long, value_name = "p.json")]
-    profile: Option<String>,
     /// Write the quality report (per layer, JSON).
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
@@ -85,7 +75,7 @@ pub fn run(a: Args) -> Result<(), String> {
         }
     };
     let names = |v: &[String]| v.iter().map(|x| x.trim().to_string()).collect::<Vec<_>>();
-    let (model, out, calib_dir) = (&a.model, &a.out, &a.calib);
+    let (model, out, calib_dir) = (&a.io.model, &a.io.out, &a.io.calib);
     let mut opts = PtqOptions {
         method: a.method.unwrap_or(defaults.method),
         per_channel: !a.per_tensor,
@@ -121,7 +111,7 @@ pub fn run(a: Args) -> Result<(), String> {
     };
     let bytes = read(Path::new(model))?;
     let Calib { graph, inputs: calib, input, fixed } =
-        load_calibration(model, &bytes, calib_dir, a.profile.as_deref())?;
+        load_calibration(model, &bytes, calib_dir, a.io.profile.as_deref())?;
     opts.fixed_inputs = fixed;
     let t0 = Instant::now();
     let mut q = if auto {
