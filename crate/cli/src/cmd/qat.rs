@@ -27,6 +27,12 @@ pub struct Args {
     /// Held-out check every N steps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     eval_every: usize,
+    /// Train on the inputs as they are (default: a random flip, shift and contrast each step).
+    #[arg(long)]
+    no_augment: bool,
+    /// Seed of the augmentation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -67,7 +73,14 @@ pub fn run(a: Args) -> Result<(), String> {
         train.len(),
         held_out.len()
     );
-    let qopts = QatOptions { steps: a.steps, lr: a.lr, batch: a.batch, eval_every: a.eval_every };
+    let qopts = QatOptions {
+        steps: a.steps,
+        lr: a.lr,
+        batch: a.batch,
+        eval_every: a.eval_every,
+        augment: !a.no_augment,
+        seed: a.seed,
+    };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {
             let loss = p.loss.map_or(String::from("      —"), |l| format!("{l:.5}"));

@@ -1,5 +1,5 @@
 //! The QAT loop: a PTQ model fine-tuned against its FP32 teacher on calibration inputs, with a
-//! held-out check every few steps and the best step kept — the result is never worse, on the
+//! fresh augmentation each step, a held-out check every few steps and the best step kept — the result is never worse, on the
 //! held-out inputs, than the PTQ model it started from (step 0).
 
 use super::{Adam, Qat, TrainError};
@@ -19,11 +19,16 @@ pub struct QatOptions {
     pub batch: usize,
     /// Held-out check every this many steps (and after the last).
     pub eval_every: usize,
+    /// Train on augmented copies of the inputs ([`augment`](super::augment)), a new draw each
+    /// step, the teacher run on the same copy.
+    pub augment: bool,
+    /// Seed of the augmentation.
+    pub seed: u64,
 }
 
 impl Default for QatOptions {
     fn default() -> Self {
-        QatOptions { steps: 100, lr: 1e-4, batch: 4, eval_every: 10 }
+        QatOptions { steps: 100, lr: 1e-4, batch: 4, eval_every: 10, augment: true, seed: 1 }
     }
 }
 
@@ -92,7 +97,8 @@ pub fn fine_tune(
     let teach = |xs: &[Vec<(String, Tensor)>]| -> Result<Vec<Vec<Tensor>>, TrainError> {
         xs.iter().map(|x| Ok(teacher.run(x)?)).collect()
     };
-    let (train_want, held_want) = (teach(train)?, teach(held_out)?);
+    let train_want = if opts.augment { Vec::new() } else { teach(train)? };
+    let held_want = teach(held_out)?;
     let mut qat = Qat::new(qdq, &[])?;
     let check = |qat: &Qat| -> Result<f64, TrainError> {
         let mut total = 0.0;
@@ -106,13 +112,28 @@ pub fn fine_tune(
     let mut curve = vec![CurvePoint { step: 0, loss: None, held_out_sqnr_db: Some(ptq_sqnr_db), seconds: 0.0 }];
     let mut go_on = progress(&curve[0]);
     let mut adam = Adam::new(opts.lr);
+    let mut rng = super::augment::Rng::new(opts.seed);
     let mut step = 0;
     while go_on && step < opts.steps {
         let k0 = step * opts.batch;
         let batch: Vec<usize> = (k0..k0 + opts.batch).map(|k| k % train.len()).collect();
-        let xs: Vec<&[(String, Tensor)]> = batch.iter().map(|&k| train[k].as_slice()).collect();
-        let ws: Vec<&[Tensor]> = batch.iter().map(|&k| train_want[k].as_slice()).collect();
-        let loss = qat.step_batch(&mut adam, &xs, &ws)?;
+        let loss = if opts.augment {
+            let mut xs = Vec::with_capacity(batch.len());
+            let mut ws = Vec::with_capacity(batch.len());
+            for &k in &batch {
+                let x: Vec<(String, Tensor)> =
+                    train[k].iter().map(|(n, t)| (n.clone(), super::augment::augment(t, &mut rng))).collect();
+                ws.push(teacher.run(&x)?);
+                xs.push(x);
+            }
+            let xs: Vec<&[(String, Tensor)]> = xs.iter().map(Vec::as_slice).collect();
+            let ws: Vec<&[Tensor]> = ws.iter().map(Vec::as_slice).collect();
+            qat.step_batch(&mut adam, &xs, &ws)?
+        } else {
+            let xs: Vec<&[(String, Tensor)]> = batch.iter().map(|&k| train[k].as_slice()).collect();
+            let ws: Vec<&[Tensor]> = batch.iter().map(|&k| train_want[k].as_slice()).collect();
+            qat.step_batch(&mut adam, &xs, &ws)?
+        };
         step += 1;
         let held = if step % opts.eval_every.max(1) == 0 || step == opts.steps { Some(check(&qat)?) } else { None };
         if let Some(db) = held.filter(|&db| db > best.1) {

@@ -15,6 +15,7 @@
 //! quantizers) builds on this.
 
 mod adam;
+pub mod augment;
 mod distill;
 pub mod fine_tune;
 pub mod qat;
