@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     steps: usize,
     /// Adam's step size (scales step this fraction of their size).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 3e-5)]
     lr: f32,
     /// Inputs per step.
     #[arg(long, default_value_t = 4)]

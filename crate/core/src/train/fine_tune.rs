@@ -28,7 +28,7 @@ pub struct QatOptions {
 
 impl Default for QatOptions {
     fn default() -> Self {
-        QatOptions { steps: 100, lr: 1e-4, batch: 4, eval_every: 10, augment: true, seed: 1 }
+        QatOptions { steps: 100, lr: 3e-5, batch: 4, eval_every: 10, augment: true, seed: 1 }
     }
 }
 
