@@ -43,7 +43,11 @@ const now = () => det().evaluate((el) => {
   const q = (sel) => el.shadowRoot.querySelector(sel);
   const line = q('.backend-switch');
   const cancel = q('button[name=bcancel]');
+  const r = (sel) => { const b = q(sel).getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height }; };
   return {
+    // Measured in the same task as the state above, so a switch that ends a moment later cannot
+    // make the layout disagree with it.
+    boxes: { pick: r('select[name=backend]'), line: r('.backend-switch'), cancel: r('button[name=bcancel]'), spin: r('.backend-switch .spin') },
     caption: q('canvas.fp32').getAttribute('aria-label'), list: q('ol.dets').textContent, timings: q('.timings').textContent,
     pick: q('select[name=backend]').value, note: q('.backend-note').hidden ? null : q('.backend-note').textContent,
     line: line && !line.hidden ? line.textContent.trim() : null, cancel: !!cancel && !cancel.hidden && cancel.getClientRects().length > 0,
@@ -95,10 +99,7 @@ test('during a switch to WebGPU: the image without the CPU boxes, and a pending 
   assert.ok(v.cancel, 'a Cancel button beside the picker');
   assert.equal(v.pick, 'webgpu');
   // Beside the picker: the line, its spinner and Cancel touch the picker's row.
-  const boxes = await det().evaluate((el) => {
-    const r = (sel) => { const b = el.shadowRoot.querySelector(sel).getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height }; };
-    return { pick: r('select[name=backend]'), line: r('.backend-switch'), cancel: r('button[name=bcancel]'), spin: r('.backend-switch .spin') };
-  });
+  const boxes = v.boxes;
   assert.ok(gap(boxes.pick, boxes.line) < 24, `the switch line is ${gap(boxes.pick, boxes.line)} px from the picker: ${JSON.stringify(boxes)}`);
   assert.ok(gap(boxes.pick, boxes.cancel) < 400 && boxes.spin.width > 0, JSON.stringify(boxes));
 
