@@ -2,12 +2,14 @@
 // (which terminates the worker and starts a fresh one — the only way to stop a running wasm call).
 
 export class Engine {
-  constructor() { this.seq = 0; this.pending = new Map(); this.spawn(); }
+  constructor() { this.seq = 0; this.pending = new Map(); this.onevent = null; this.spawn(); }
 
   spawn() {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = (ev) => {
       const m = ev.data;
+      // Unrequested news from the worker (fine-tuning steps): to the one listener.
+      if (m.type === 'event') { this.onevent?.(m); return; }
       const p = this.pending.get(m.id);
       if (!p) return;
       if (m.type === 'progress') { p.onprogress?.(m.stage); return; }
@@ -48,6 +50,17 @@ export class Engine {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
     return this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, score, iou }, msg.map((m) => m.rgba), onprogress);
   }
+
+  /** Starts fine-tuning the INT8 model (after `quantize`) against the FP32 one on the calibration
+   * images: {steps, lr, batch, evalEvery, score, iou}; resolves to {point, train, heldOut} (step 0).
+   * Progress comes as events to `onevent`: qat-step {point}, qat-update {step, int8Version},
+   * qat-end {how: 'done' | 'stopped' | 'failed' | 'abandoned', result, bytes, error}. */
+  startQat(opts, onprogress) { return this.request({ type: 'qat-start', ...opts }, [], onprogress); }
+
+  /** Pauses, resumes or stops (keeping the best step) a fine-tuning run, between its steps. */
+  pauseQat() { return this.request({ type: 'qat-pause' }); }
+  resumeQat() { return this.request({ type: 'qat-resume' }); }
+  stopQat() { return this.request({ type: 'qat-stop' }); }
 
   setThresholds(score, iou) { return this.request({ type: 'thresholds', score, iou }); }
 

@@ -1,12 +1,21 @@
 // The Web Worker that owns the wasm detector: loading, planning and inference run here so the
-// page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'};
-// out: {id, ok, ...} plus {type: 'progress', stage} while loading. Requests run one at a time, in
-// order (a GPU run awaits the device between its steps; nothing else may touch the models then).
-import init, { WasmDetector, WasmGpu, WasmQuantizer, inspectModel, version } from './pkg/qplay_wasm.js';
+// page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'|
+// 'qat-start'|'qat-pause'|'qat-resume'|'qat-stop'}; out: {id, ok, ...} plus {type: 'progress',
+// stage} while loading, and {type: 'event', kind: 'qat-…'} while fine-tuning. Requests run one at a
+// time, in order (a GPU run awaits the device between its steps; nothing else may touch the models
+// then); fine-tuning runs one step per turn of that queue, so frames interleave with its steps.
+import init, { WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } from './pkg/qplay_wasm.js';
 
 const ready = init();
 let detector = null;
 let int8 = null; // the quantized model, when the user has made one
+// Which INT8 model `int8` is (bumped each time it changes: a quantization, a fine-tuning update);
+// frames say which one they ran, so the page never labels one model's boxes with another's.
+let int8Version = Math.floor(Math.random() * 1e9);
+let int8Bytes = null; // its ONNX bytes (the PTQ model fine-tuning starts from)
+let calibImages = null; // the last quantization's calibration images [{name, width, height, rgba}]
+// Fine-tuning: {t: WasmQat, state: 'running' | 'paused' | 'ended', started, profile}.
+let qat = null;
 let model = null; // { bytes, profile } of the FP32 model, for quantization
 let probed = false; // whether the pixel-scaling probe has run for the model in use
 // The backend: 'cpu', or 'webgpu' once a device opened and the models' plans are on it.
@@ -95,8 +104,11 @@ const handlers = {
     // Only a model that loaded replaces the one in use.
     detector?.free();
     int8?.free();
+    endQat();
     detector = next;
     int8 = null;
+    int8Bytes = null;
+    int8Version++;
     probed = false;
     model = { bytes, profile };
     if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
@@ -133,7 +145,7 @@ const handlers = {
     }
     // wasm linear memory only grows; the soak test watches it (with the JS heaps) for leaks.
     const gpuBuffers = backend === 'webgpu' ? Array.from(gpu.buffersCreated()) : null;
-    return { ok: true, ...r, recovered, probe, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
+    return { ok: true, ...r, int8Version, recovered, probe, backend: backendInfo(), memory: (await ready).memory.buffer.byteLength, gpuBuffers };
   },
   /** Detections under another profile of the loaded model (an "also fits" reading), without switching to it. */
   async preview({ profile, width, height, rgba }) {
@@ -155,6 +167,7 @@ const handlers = {
   },
   async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, score, iou }) {
     if (!model) throw new Error('load a model first');
+    endQat();
     const t0 = performance.now();
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
     try {
@@ -166,18 +179,131 @@ const handlers = {
       const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), (stage) => progress(id, `quantizing (${how}): ${stage}`));
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
-      int8?.free();
-      int8 = new WasmDetector(bytes, detector.info().profile ? JSON.stringify(detector.info().profile) : undefined);
-      int8.setThresholds(score, iou);
+      replaceInt8(new WasmDetector(bytes, profileJson()), score, iou);
+      int8Bytes = bytes;
+      calibImages = images;
       const seconds = (performance.now() - t0) / 1000;
       if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels for the INT8 model');
       const placement = await follow(int8);
-      return { ok: true, report, seconds, bytes: bytes.buffer, backend: backendInfo(placement ? { int8: placement } : null) };
+      return { ok: true, report, seconds, bytes: bytes.buffer, int8Version, backend: backendInfo(placement ? { int8: placement } : null) };
     } finally {
       q.free();
     }
   },
+  /** Starts fine-tuning the INT8 model against the FP32 one on the last calibration images;
+   * resolves to the curve's step 0 (the PTQ model). Steps then run between other requests, each
+   * reported as a 'qat-step' event; 'qat-update' when the INT8 model takes the newest weights
+   * (every held-out check), 'qat-end' when it stops (done, stopped or failed) with the kept step. */
+  async 'qat-start'({ id, steps, lr, batch, evalEvery, score, iou }) {
+    if (!int8Bytes || !calibImages) throw Object.assign(new Error('quantize the model first: fine-tuning starts from the INT8 model'), { code: 'no-model' });
+    endQat();
+    const t = new WasmQat(new Uint8Array(model.bytes), int8Bytes, profileJson());
+    try {
+      calibImages.forEach((im, i) => {
+        progress(id, `preparing image ${i + 1} of ${calibImages.length} (${im.name})`);
+        t.addImage(im.width, im.height, new Uint8Array(im.rgba));
+      });
+      progress(id, 'running the FP32 model on the held-out images and checking the INT8 model (step 0)');
+      const started = t.start({ steps, lr, batch, evalEvery });
+      qat = { t, state: 'running', score, iou, id };
+      pump();
+      return { ok: true, ...started };
+    } catch (e) {
+      t.free();
+      throw e;
+    }
+  },
+  async 'qat-pause'() {
+    if (qat?.state === 'running') qat.state = 'paused';
+    return { ok: true, state: qat?.state ?? null, step: qat?.step ?? 0 };
+  },
+  async 'qat-resume'() {
+    if (qat?.state === 'paused') { qat.state = 'running'; pump(); }
+    return { ok: true, state: qat?.state ?? null };
+  },
+  /** Stops fine-tuning now (between steps): the INT8 model becomes the kept step's. */
+  async 'qat-stop'() {
+    if (!qat || qat.state === 'ended') return { ok: true, how: null };
+    return { ok: true, how: (await finishQat('stopped')).how };
+  },
 };
+
+function profileJson() {
+  return detector.info().profile ? JSON.stringify(detector.info().profile) : undefined;
+}
+
+/** A new INT8 model in use (the old one freed). */
+function replaceInt8(d, score, iou) {
+  int8?.free();
+  int8 = d;
+  int8.setThresholds(score, iou);
+  int8Version++;
+}
+
+/** Queues the next fine-tuning step behind the requests that came in meanwhile. */
+function pump() {
+  setTimeout(() => { queue = queue.then(qatTick); }, 0);
+}
+
+function event(kind, data) { postMessage({ type: 'event', kind, ...data }); }
+
+async function qatTick() {
+  if (!qat || qat.state !== 'running') return;
+  const q = qat;
+  let point;
+  try {
+    point = q.t.step();
+  } catch (e) {
+    // The weights are those before the failed step; the kept step becomes the INT8 model.
+    await finishQat('failed', { error: e?.message ?? String(e), code: e?.code });
+    return;
+  }
+  q.step = point.step;
+  event('qat-step', { point });
+  if (point.held_out_sqnr_db != null && !q.t.done()) {
+    // The INT8 pane runs the newest weights (the kept step is only final at the end).
+    try {
+      replaceInt8(new WasmDetector(q.t.currentOnnx(), profileJson()), q.score, q.iou);
+      await follow(int8);
+      event('qat-update', { step: point.step, int8Version });
+    } catch (e) {
+      await finishQat('failed', { error: e?.message ?? String(e), code: e?.code });
+      return;
+    }
+  }
+  if (q.t.done()) { await finishQat('done'); return; }
+  pump();
+}
+
+/** Ends fine-tuning (done, stopped or failed): the kept step becomes the INT8 model. */
+async function finishQat(how, failure = null) {
+  const q = qat;
+  q.state = 'ended';
+  let ended;
+  try {
+    const result = q.t.result();
+    const bytes = q.t.bestOnnx();
+    replaceInt8(new WasmDetector(bytes, profileJson()), q.score, q.iou);
+    int8Bytes = bytes;
+    await follow(int8);
+    ended = { how, result, bytes: bytes.buffer, int8Version, ...failure };
+  } catch (e) {
+    ended = { how: 'failed', error: failure?.error ?? e?.message ?? String(e), code: failure?.code ?? e?.code, int8Version };
+  }
+  q.t.free();
+  qat = null;
+  event('qat-end', ended);
+  return ended;
+}
+
+/** A new model or quantization ends a fine-tuning run without a result. */
+function endQat() {
+  if (!qat) return;
+  try { qat.t.free(); } catch { /* freed */ }
+  const wasRunning = qat.state !== 'ended';
+  qat = null;
+  if (wasRunning) event('qat-end', { how: 'abandoned', int8Version });
+}
 
 async function runBoth(width, height, px) {
   const fp32 = await runOne(detector, width, height, px);

@@ -4,7 +4,7 @@
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
 // absent), image (URL), score (threshold), backend (`cpu`, the default, or `webgpu`: inference on the
 // GPU through WebGPU, falling back to the CPU with a note saying why when it cannot), hide (control names to hide, separated by spaces or
-// commas: model upload image image-upload score quantize method perchannel profile summary camera), loading
+// commas: model upload image image-upload score quantize method perchannel profile summary camera qat), loading
 // ("lazy", the default: the worker starts and the model downloads when the element comes within
 // 200px of the viewport, see lazy.js; "eager": at once).
 // `ready`: a promise, resolved once the element has started and its first model and image are
@@ -34,6 +34,7 @@ import { agreement, agreementStats, reportMethods } from './detector/report.js';
 import { liveMethods } from './detector/live.js';
 import { backendMethods, timingsText } from './detector/backend.js';
 import { infoMethods, summaryHtml } from './detector/summary.js';
+import { qatMethods } from './detector/qat.js';
 import { esc, drawKeypoints } from './detector/util.js';
 
 export { SAMPLES };
@@ -45,7 +46,7 @@ export const HIDEABLE = {
   model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',
   image: 'label:has(> [name=sample])', 'image-upload': 'label:has(> [name=image])', score: 'label:has(> [name=score])',
   quantize: 'fieldset.quant', method: 'label:has(> [name=method])', perchannel: 'label:has(> [name=perChannel])',
-  profile: 'details.profile-edit', summary: 'details.model-info', camera: '.live-controls',
+  profile: 'details.profile-edit', summary: 'details.model-info', camera: '.live-controls', qat: 'fieldset.qat',
 };
 
 export class QplayDetector extends HTMLElement {
@@ -77,6 +78,7 @@ export class QplayDetector extends HTMLElement {
     if (this.whenReady.done) { this.whenReady = deferred(); this.ready = this.whenReady.promise; }
     const whenReady = this.whenReady;
     this.engine = new Engine();
+    this.engine.onevent = (m) => this.onQatEvent(m);
     // Asked for before the model loads, so the model is placed on the GPU as it loads.
     if (this.backend === 'webgpu') this.setBackend('webgpu');
     const model = this.getAttribute('model');
@@ -189,6 +191,7 @@ export class QplayDetector extends HTMLElement {
     $('button[name=bcancel]').addEventListener('click', () => this.cancelSwitch());
     $('input[name=overlay]').addEventListener('change', (e) => { this.setOverlay(e.target.checked); this.changed(); });
     $('button[name=fix-lost]').addEventListener('click', () => this.fixLost());
+    this.wireQat();
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
     this.calib = [];
@@ -498,7 +501,8 @@ export class QplayDetector extends HTMLElement {
       // The first photo settled the pixel scaling of an inferred profile: show the new assumptions.
       if (r.probe && modelId === this.modelId) { Object.assign(this.info, { profile: r.probe.info.profile, assumed: r.probe.info.assumed }); this.renderInfo(this.info); }
       if (modelId !== this.modelId || image !== this.image) return null;
-      Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq, ranOn: r.backend?.backend ?? r.on });
+      // The worker says which INT8 model ran (fine-tuning replaces it between requests).
+      Object.assign(r, { score, model: this.modelName, modelId, imageId: image.id, image: image.name, int8Seq: r.int8Version ?? int8Seq, ranOn: r.backend?.backend ?? r.on });
       this.result = r;
       this.render();
       if (!live && this.info.alternatives?.length && this.previewed !== modelId) queueMicrotask(() => this.previewAlternatives());
@@ -553,6 +557,7 @@ export class QplayDetector extends HTMLElement {
 
   resetInt8() {
     this.int8 = null;
+    this.resetQat();
     delete this.dataset.int8;
     this.$('.int8-pane').hidden = true;
     this.$('.qreport').hidden = true;
@@ -587,6 +592,6 @@ export class QplayDetector extends HTMLElement {
   }
 }
 
-Object.assign(QplayDetector.prototype, liveMethods, quantizeMethods, reportMethods, backendMethods, infoMethods);
+Object.assign(QplayDetector.prototype, liveMethods, quantizeMethods, qatMethods, reportMethods, backendMethods, infoMethods);
 
 if (!customElements.get('qplay-detector')) customElements.define('qplay-detector', QplayDetector);

@@ -354,6 +354,7 @@ fn qat_fine_tunes_and_writes_a_model_that_loads() {
     assert!(text.contains("fine-tuning on 6 input(s), checking on 1") && text.contains("s per step"), "{text}");
     let csv = std::fs::read_to_string(&curve).unwrap();
     assert_eq!(csv.lines().count(), 5, "header, step 0 and three steps:\n{csv}");
+    assert!(csv.starts_with("step,loss,held_out_sqnr_db,agreement,lr,seconds\n"), "{csv}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     // The best step is kept: never worse on the held-out photo than PTQ (step 0).
     assert!(r["qat_sqnr_db"].as_f64().unwrap() >= r["ptq_sqnr_db"].as_f64().unwrap(), "{r}");

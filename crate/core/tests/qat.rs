@@ -92,3 +92,55 @@ fn qat_lowers_the_person_detectors_distillation_loss() {
         assert!(err < 0.05, "exported model differs from the student by {err}");
     }
 }
+
+#[test]
+fn held_out_split_prefers_inputs_with_objects_and_keeps_both_sides() {
+    use qplay_core::train::fine_tune::{held_out_split, held_out_split_among};
+    assert_eq!(held_out_split(7), [false, false, false, true, false, false, false]);
+    assert_eq!(held_out_split(2), [false, true]);
+    // Objects on 0, 2, 5 and 6: the fourth of those (6) is held out; fewer than four: the last.
+    assert_eq!(held_out_split_among(&[true, false, true, false, false, true, true]), [
+        false, false, false, false, false, false, true
+    ]);
+    assert_eq!(held_out_split_among(&[true, false, true, false]), [false, false, true, false]);
+    // Fewer than two with objects: the plain split.
+    assert_eq!(held_out_split_among(&[false, true, false, false]), held_out_split(4));
+}
+
+#[test]
+fn fine_tuning_steps_one_at_a_time_and_keeps_the_best_step() {
+    use qplay_core::train::fine_tune::{held_out_split, FineTune, QatOptions};
+    let (fp32, qdq) = person_ptq();
+    let inputs: Vec<_> = ["horses", "person", "astronaut"].iter().map(|n| photo(n)).collect();
+    let opts = QatOptions { steps: 2, batch: 1, eval_every: 1, augment: false, ..Default::default() };
+    let split = |w: &[Vec<Tensor>]| held_out_split(w.len());
+    let scores = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = scores.clone();
+    let evaluator: qplay_core::train::fine_tune::Evaluator = Box::new(move |got, want| {
+        assert_eq!(got.len(), want.len());
+        counter.set(counter.get() + 1);
+        Some(0.5)
+    });
+    let mut ft = FineTune::new(&fp32, &qdq, inputs, &split, &opts, Box::new(|| 0.0), Some(evaluator)).unwrap();
+    assert_eq!(ft.split(), (2, 1));
+    assert_eq!(ft.curve().len(), 1, "step 0 is checked at the start");
+    assert_eq!(ft.curve()[0].agreement, Some(0.5));
+    let ptq = ft.curve()[0].held_out_sqnr_db.unwrap();
+    let p1 = ft.step().unwrap();
+    assert_eq!((p1.step, p1.agreement, p1.lr), (1, Some(0.5), Some(3e-5)), "cosine schedule starts at lr");
+    let p2 = ft.step().unwrap();
+    assert!(p2.lr.unwrap() < p1.lr.unwrap(), "and decays");
+    assert!(ft.done());
+    assert!(ft.step().unwrap_err().to_string().contains("all 2 steps are taken"));
+    assert_eq!(scores.get(), 3);
+    // The result keeps the best held-out step, never worse than PTQ; asking for it leaves the
+    // newest weights in place.
+    let newest = simulate(&ft.current().unwrap(), &photo("astronaut"));
+    let r = ft.best().unwrap();
+    assert!(r.qat_sqnr_db >= ptq && r.ptq_sqnr_db == ptq, "{} vs {ptq}", r.qat_sqnr_db);
+    assert_eq!(simulate(&ft.current().unwrap(), &photo("astronaut")), newest);
+    // One input is not enough to train and check.
+    let one = vec![photo("horses")];
+    let e = FineTune::new(&fp32, &qdq, one, &split, &opts, Box::new(|| 0.0), None).unwrap_err();
+    assert!(e.to_string().contains("give at least two (got 1)"), "{e}");
+}

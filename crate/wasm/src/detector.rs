@@ -278,7 +278,7 @@ impl WasmModel {
 }
 
 /// `performance.now` of the global scope (window or worker), or `Date.now` without one.
-fn now_fn() -> impl Fn() -> f64 {
+pub(crate) fn now_fn() -> impl Fn() -> f64 {
     let perf =
         js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok().filter(|p| p.is_object());
     let f = perf

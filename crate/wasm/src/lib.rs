@@ -11,8 +11,10 @@ use wasm_bindgen::prelude::*;
 
 mod detector;
 mod gpu;
+mod qat;
 pub use detector::{inspect_model, model_weight, WasmDetector, WasmModel, WasmQuantizer};
 pub use gpu::WasmGpu;
+pub use qat::WasmQat;
 
 /// Installs the panic hook so an unexpected panic shows up in the console with a stack trace.
 #[wasm_bindgen(start)]
@@ -59,6 +61,12 @@ impl Coded for qplay_core::Error {
 impl Coded for qplay_core::quant::QuantError {
     fn code(&self) -> &'static str {
         "quantization"
+    }
+}
+
+impl Coded for qplay_core::train::TrainError {
+    fn code(&self) -> &'static str {
+        qplay_core::train::TrainError::code(self)
     }
 }
 

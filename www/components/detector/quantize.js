@@ -43,7 +43,7 @@ export function stageFraction(stage) {
 export const quantizeMethods = {
   async quantize() {
     // One run at a time: the button is disabled while one runs, and a second start is ignored.
-    if (this.quantizing) return;
+    if (this.quantizing || this.qat?.running) return;
     if (!this.info) { this.showError('Load a model first.', 'no-model'); return; }
     const method = this.$('select[name=method]').value;
     const perChannel = this.$('input[name=perChannel]').checked;
@@ -69,7 +69,8 @@ export const quantizeMethods = {
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
       this.quantizations = (this.quantizations ?? 0) + 1;
-      this.int8 = { ...r, modelId, seq: this.quantizations };
+      this.int8 = { ...r, modelId, seq: r.int8Version };
+      this.resetQat();
       if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);
       this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers int8${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');

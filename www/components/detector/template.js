@@ -102,6 +102,12 @@ TEMPLATE.innerHTML = `
   .table-wrap { overflow-x: auto; max-width: 100%; }
   .qreport-body p { overflow-wrap: anywhere; }
   table.layers td { white-space: nowrap; }
+  .qat-grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 10px; }
+  .qat-grid input { width: 100%; font: inherit; }
+  .qat-progress[data-paused] .spin { animation: none; }
+  .qat-result.failed, .qat-result.cancelled { color: var(--qp-err); }
+  figure.qat-chart svg { width: 100%; height: auto; }
+  code.qat-command { display: block; overflow-wrap: anywhere; margin-top: 4px; }
   .formula { font: 12.5px ui-monospace, "DejaVu Sans Mono", monospace; }
 </style>
 <div class="grid">
@@ -159,6 +165,24 @@ TEMPLATE.innerHTML = `
       <p class="qresult note" aria-live="polite"></p>
       <p class="note">Post-training quantization in this tab: int8 weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
     </fieldset>
+    <fieldset class="qat" hidden>
+      <legend>Fine-tune (QAT)</legend>
+      <p class="note">Quantization-aware training of the INT8 model against the FP32 one, on the calibration images (every fourth held out to check on), no labels needed. The best held-out step is kept.</p>
+      <div class="qat-grid">
+        <label>Steps <input type="number" name="qatSteps" min="1" max="1000" step="1" value="30"></label>
+        <label>Batch <input type="number" name="qatBatch" min="1" max="16" step="1" value="2"></label>
+        <label>Learning rate <input type="text" name="qatLr" value="3e-5" inputmode="decimal" spellcheck="false"></label>
+        <label>Check every <input type="number" name="qatEvery" min="1" max="100" step="1" value="5" aria-label="held-out check every N steps"></label>
+      </div>
+      <div class="qrow"><button type="button" name="qat-start">Fine-tune</button>
+        <button type="button" name="qat-pause" hidden aria-pressed="false">Pause</button>
+        <button type="button" name="qat-stop" hidden>Stop (keep the best step)</button>
+        <div class="qat-progress qprogress" role="status" hidden><span class="spin"></span><span class="qat-stage"></span>
+          <progress class="qat-bar" aria-label="fine-tuning progress"></progress></div></div>
+      <p class="qat-result note" aria-live="polite"></p>
+      <a class="qat-dl dl" hidden></a>
+      <details class="qat-cli"><summary>The same in the CLI</summary><code class="qat-command formula"></code></details>
+    </fieldset>
   </div>
   <div>
     <div class="error" role="alert" hidden></div>
@@ -181,6 +205,9 @@ TEMPLATE.innerHTML = `
     <div class="agreement"></div>
     <p class="lost" role="status" hidden><span class="lost-text"></span>
       <button type="button" name="fix-lost">Keep the most sensitive layers FP32 and quantize again</button></p>
+    <figure class="chart qat-chart" hidden><div class="chart-h"><b class="grow">Fine-tuning (QAT)</b>
+      <span>FP32 <span class="key solid"></span></span><span>INT8 <span class="key dashed"></span></span></div>
+      <div class="qat-svg" part="qat-chart"></div></figure>
     <video class="source" muted playsinline aria-hidden="true"></video>
     <details class="qreport" hidden open><summary>Quantization report</summary><div class="qreport-body"></div></details>
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>

@@ -33,6 +33,9 @@ pub struct Calib {
     pub input: String,
     /// Inputs besides the image, constant in every run (the profile's `aux_inputs`).
     pub fixed: Vec<(String, Tensor)>,
+    /// The detection profile, when the inputs are images or the model needs one for its
+    /// other inputs.
+    pub profile: Option<Profile>,
 }
 
 /// Loads `bytes` (the file `model`) and the calibration inputs in `calib_dir`.
@@ -94,5 +97,5 @@ pub fn load_calibration(model: &str, bytes: &[u8], calib_dir: &str, profile: Opt
         (None, [one]) => (one.name.clone(), Vec::new()),
         (None, other) => return Err(format!("{model} has {} inputs; give a single-input model", other.len())),
     };
-    Ok(Calib { graph, inputs, input, fixed })
+    Ok(Calib { graph, inputs, input, fixed, profile })
 }

@@ -4,10 +4,11 @@
 
 use super::calib::{load_calibration, Calib, CalibArgs};
 use super::common::read;
+use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::model::{load_onnx, save_onnx, Plan, Tensor};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{recipe::quantize_auto, PtqOptions};
-use qplay_core::train::{fine_tune, QatOptions};
+use qplay_core::train::fine_tune::{fine_tune, held_out_split, held_out_split_among, Evaluator, QatOptions};
 use std::path::Path;
 
 /// `qplay qat`'s arguments.
@@ -44,7 +45,8 @@ pub struct Args {
 pub fn run(a: Args) -> Result<(), String> {
     let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
     let bytes = read(Path::new(model))?;
-    let Calib { graph, inputs, input, fixed } = load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
+    let Calib { graph, inputs, input, fixed, profile } =
+        load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
     if inputs.len() < 2 {
         return Err(format!(
             "{} holds {} input(s): fine-tuning needs at least two (every fourth is held out to check on)",
@@ -52,16 +54,25 @@ pub fn run(a: Args) -> Result<(), String> {
             inputs.len()
         ));
     }
-    let held: Vec<bool> =
-        (0..inputs.len()).map(|k| k % 4 == 3 || (inputs.len() < 4 && k == inputs.len() - 1)).collect();
     let set = |t: &Tensor| {
         let mut v = vec![(input.clone(), t.clone())];
         v.extend(fixed.iter().cloned());
         v
     };
-    let train: Vec<_> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| set(t)).collect();
-    let held_out: Vec<_> = inputs.iter().zip(&held).filter(|(_, h)| **h).map(|(t, _)| set(t)).collect();
+    let names: Vec<String> = graph.outputs.iter().map(|o| o.name.clone()).collect();
+    // Held out: every fourth input the FP32 model finds objects on (so agreement is defined).
+    let split = |want: &[Vec<Tensor>]| match &profile {
+        Some(p) => held_out_split_among(&finds_objects(p, &names, want)),
+        None => held_out_split(want.len()),
+    };
+    // PTQ calibrates on the same inputs fine-tuning trains on (the held-out ones only check).
+    let teacher = Plan::new(&graph, &Registry::new(), &[]).map_err(|e| format!("{model}: {e}"))?;
+    let want: Vec<Vec<Tensor>> =
+        inputs.iter().map(|t| teacher.run(&set(t))).collect::<Result<_, _>>().map_err(|e| format!("{model}: {e}"))?;
+    drop(teacher);
+    let held = split(&want);
     let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
+    let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
     let opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
     let t0 = std::time::Instant::now();
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
@@ -70,8 +81,8 @@ pub fn run(a: Args) -> Result<(), String> {
         model,
         q.report.layers.len(),
         t0.elapsed().as_secs_f64(),
-        train.len(),
-        held_out.len()
+        n_train,
+        n_held
     );
     let qopts = QatOptions {
         steps: a.steps,
@@ -84,34 +95,57 @@ pub fn run(a: Args) -> Result<(), String> {
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {
             let loss = p.loss.map_or(String::from("      —"), |l| format!("{l:.5}"));
-            println!("  step {:>4}  loss {loss}  held-out SQNR {db:.2} dB  ({:.1} s)", p.step, p.seconds);
+            let agree = p.agreement.map_or(String::new(), |a| format!("  agreement mAP@0.5 {a:.3}"));
+            println!("  step {:>4}  loss {loss}  held-out SQNR {db:.2} dB{agree}  ({:.1} s)", p.step, p.seconds);
         }
         true
     };
-    let ft = fine_tune(&graph, &q.graph, &train, &held_out, &qopts, &mut progress).map_err(|e| e.to_string())?;
+    // Detection agreement with the FP32 model on the held-out images, at each check.
+    let evaluator: Option<Evaluator> = profile.clone().map(|p| {
+        let names = names.clone();
+        Box::new(move |got: &[Vec<Tensor>], want: &[Vec<Tensor>]| outputs_map(&p, &names, got, want)) as Evaluator
+    });
+    let first_held = inputs.iter().zip(&held).find(|(_, h)| **h).map(|(t, _)| set(t));
+    let all: Vec<_> = inputs.iter().map(set).collect();
+    let fixed_split = move |_: &[Vec<Tensor>]| held.clone();
+    let ft =
+        fine_tune(&graph, &q.graph, all, &fixed_split, &qopts, evaluator, &mut progress).map_err(|e| e.to_string())?;
     let onnx = save_onnx(&ft.graph, "qplay qat");
     // The export gate: the written model loads and runs.
     let check = load_onnx(&onnx).map_err(|e| format!("internal: the fine-tuned model does not load: {e}"))?;
     Plan::new(&check, &Registry::new(), &[])
-        .and_then(|p| p.run(&held_out[0]))
+        .and_then(|p| p.run(first_held.as_deref().unwrap_or_default()))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;
     std::fs::write(out, &onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     println!(
-        "  → {}: held-out SQNR {:.2} dB (PTQ {:.2} dB, {:+.2} dB) at step {} of {}; {:.2} s per step (batch {})",
+        "  → {}: held-out SQNR {:.2} dB (PTQ {:.2} dB, {:+.2} dB){} at step {} of {}; {:.2} s per step (batch {})",
         out,
         ft.qat_sqnr_db,
         ft.ptq_sqnr_db,
         ft.qat_sqnr_db - ft.ptq_sqnr_db,
+        ft.curve
+            .iter()
+            .find(|p| p.step == ft.best_step)
+            .and_then(|p| p.agreement)
+            .map_or(String::new(), |a| format!(", agreement mAP@0.5 {a:.3}")),
         ft.best_step,
         ft.curve.len() - 1,
         ft.seconds_per_step,
         a.batch
     );
     if let Some(path) = &a.curve {
-        let mut csv = String::from("step,loss,held_out_sqnr_db,seconds\n");
+        let mut csv = String::from("step,loss,held_out_sqnr_db,agreement,lr,seconds\n");
         for p in &ft.curve {
             let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
-            csv.push_str(&format!("{},{},{},{:.3}\n", p.step, opt(p.loss), opt(p.held_out_sqnr_db), p.seconds));
+            let lr = p.lr.map_or(String::new(), |v| format!("{v}"));
+            csv.push_str(&format!(
+                "{},{},{},{},{lr},{:.3}\n",
+                p.step,
+                opt(p.loss),
+                opt(p.held_out_sqnr_db),
+                opt(p.agreement),
+                p.seconds
+            ));
         }
         std::fs::write(path, csv).map_err(|e| format!("cannot write {path}: {e}"))?;
     }

@@ -110,7 +110,7 @@ pub fn run(a: Args) -> Result<(), String> {
         Some(Recipe::Fixed) => false,
     };
     let bytes = read(Path::new(model))?;
-    let Calib { graph, inputs: calib, input, fixed } =
+    let Calib { graph, inputs: calib, input, fixed, .. } =
         load_calibration(model, &bytes, calib_dir, a.io.profile.as_deref())?;
     opts.fixed_inputs = fixed;
     let t0 = Instant::now();

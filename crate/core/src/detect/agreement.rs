@@ -3,7 +3,8 @@
 //! detector's fidelity when there are no labels.
 
 use super::nms::iou;
-use super::Detection;
+use super::{Detection, Profile, Transform};
+use crate::model::Tensor;
 use std::collections::BTreeSet;
 
 /// Average precision at IoU ≥ 0.5 per class, averaged over the classes present in the reference.
@@ -60,6 +61,43 @@ fn average_precision(reference: &[Vec<Detection>], candidate: &[Vec<Detection>],
         prev_recall = points[i].0;
     }
     ap
+}
+
+/// Per set of outputs (tensors in `output_names`' order): whether `profile` decodes at least one
+/// detection from it — the inputs on which agreement is defined.
+pub fn finds_objects(profile: &Profile, output_names: &[String], sets: &[Vec<Tensor>]) -> Vec<bool> {
+    let [w, h] = profile.size;
+    let Ok(transform) = Transform::new(profile, w, h) else { return vec![false; sets.len()] };
+    sets.iter()
+        .map(|outs| {
+            let named: Vec<(String, Tensor)> = output_names.iter().cloned().zip(outs.iter().cloned()).collect();
+            super::detect(profile, &named, &transform).is_ok_and(|d| !d.is_empty())
+        })
+        .collect()
+}
+
+/// Agreement of raw model outputs: decodes each set of `candidate` and `reference` outputs (one
+/// set per input, tensors in `output_names`' order) with `profile` and returns [`map_at`] at
+/// IoU 0.5 — for fine-tuning's held-out checks, where both are outputs on the same inputs. Boxes
+/// stay in input pixels (the same transform on both sides changes no IoU). `None` when the
+/// reference finds nothing or the outputs do not decode.
+pub fn outputs_map(
+    profile: &Profile,
+    output_names: &[String],
+    candidate: &[Vec<Tensor>],
+    reference: &[Vec<Tensor>],
+) -> Option<f64> {
+    let [w, h] = profile.size;
+    let transform = Transform::new(profile, w, h).ok()?;
+    let decode = |sets: &[Vec<Tensor>]| -> Option<Vec<Vec<Detection>>> {
+        sets.iter()
+            .map(|outs| {
+                let named: Vec<(String, Tensor)> = output_names.iter().cloned().zip(outs.iter().cloned()).collect();
+                super::detect(profile, &named, &transform).ok()
+            })
+            .collect()
+    };
+    map_at(&decode(reference)?, &decode(candidate)?, 0.5)
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ pub struct CurvePoint {
     pub loss: Option<f64>,
     /// Mean output SQNR against the teacher on the held-out inputs, in dB (when checked).
     pub held_out_sqnr_db: Option<f64>,
+    /// The evaluator's score at a check (detection agreement mAP@0.5 with the teacher).
+    pub agreement: Option<f64>,
+    /// The step's learning rate (cosine schedule; `None` at step 0).
+    pub lr: Option<f32>,
     /// Seconds since the start.
     pub seconds: f64,
 }
@@ -73,77 +77,290 @@ fn mean_sqnr(got: &[Tensor], want: &[Tensor]) -> f64 {
     dbs.iter().sum::<f64>() / dbs.len().max(1) as f64
 }
 
-/// Fine-tunes the QDQ model `qdq` (PTQ's output for `fp32`) on `train` inputs, checking on
-/// `held_out` ones. Each input is a full set of graph inputs. `progress` sees every curve
-/// point and returns false to stop (the best step so far is kept).
-pub fn fine_tune(
-    fp32: &Graph,
-    qdq: &Graph,
-    train: &[Vec<(String, Tensor)>],
-    held_out: &[Vec<(String, Tensor)>],
-    opts: &QatOptions,
-    progress: &mut dyn FnMut(&CurvePoint) -> bool,
-) -> Result<FineTuned, TrainError> {
-    if train.is_empty() || held_out.is_empty() {
-        return Err(TrainError::Setup(
-            "fine-tuning needs inputs to train on and held-out ones to check on: give at least two".into(),
-        ));
+/// The inputs of a calibration set split for fine-tuning: every fourth is held out to check on
+/// (the last one when there are fewer than four). Returns `held[k]` per input.
+pub fn held_out_split(n: usize) -> Vec<bool> {
+    (0..n).map(|k| k % 4 == 3 || (n < 4 && k + 1 == n)).collect()
+}
+
+/// [`held_out_split`] among the inputs marked `useful` (for a detector: those the FP32 model
+/// finds objects on, so that agreement is defined on the held-out ones), the others all
+/// training; the plain split when fewer than two are useful.
+pub fn held_out_split_among(useful: &[bool]) -> Vec<bool> {
+    let idx: Vec<usize> = (0..useful.len()).filter(|&k| useful[k]).collect();
+    if idx.len() < 2 {
+        return held_out_split(useful.len());
     }
-    if opts.steps == 0 || opts.batch == 0 || !(opts.lr.is_finite() && opts.lr > 0.0) {
-        return Err(TrainError::Setup("steps and batch must be at least 1, and lr a positive number".into()));
+    let among = held_out_split(idx.len());
+    let mut held = vec![false; useful.len()];
+    for (j, &k) in idx.iter().enumerate() {
+        held[k] = among[j];
     }
-    let t0 = std::time::Instant::now();
-    let teacher = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
-    let teach = |xs: &[Vec<(String, Tensor)>]| -> Result<Vec<Vec<Tensor>>, TrainError> {
-        xs.iter().map(|x| Ok(teacher.run(x)?)).collect()
-    };
-    let train_want = if opts.augment { Vec::new() } else { teach(train)? };
-    let held_want = teach(held_out)?;
-    let mut qat = Qat::new(qdq, &[])?;
-    let check = |qat: &Qat| -> Result<f64, TrainError> {
-        let mut total = 0.0;
-        for (x, want) in held_out.iter().zip(&held_want) {
-            total += mean_sqnr(&qat.student.forward(x)?.outputs, want);
+    held
+}
+
+/// Chooses the held-out inputs from the FP32 model's outputs on every input (`held[k]` per input).
+pub type HoldOut<'a> = &'a dyn Fn(&[Vec<Tensor>]) -> Vec<bool>;
+
+/// A score of the student's held-out outputs against the teacher's (one set of outputs per
+/// held-out input, in graph output order) — detection agreement, for a detector — or `None`
+/// when it is undefined. Runs at every held-out check.
+pub type Evaluator = Box<dyn FnMut(&[Vec<Tensor>], &[Vec<Tensor>]) -> Option<f64>>;
+
+/// Fine-tuning one step at a time, for a caller that interleaves other work (the page: frames,
+/// pause, cancel) — [`fine_tune`] is the loop over it. The state after an error is the state
+/// before the failed step: nothing is lost, and [`FineTune::best`] stays usable.
+pub struct FineTune {
+    teacher: Plan,
+    qat: Qat,
+    adam: Adam,
+    rng: super::augment::Rng,
+    train: Vec<Vec<(String, Tensor)>>,
+    train_want: Vec<Vec<Tensor>>,
+    held_out: Vec<Vec<(String, Tensor)>>,
+    held_want: Vec<Vec<Tensor>>,
+    opts: QatOptions,
+    step: usize,
+    best: (usize, f64, Vec<Tensor>),
+    ptq_sqnr_db: f64,
+    curve: Vec<CurvePoint>,
+    evaluator: Option<Evaluator>,
+    clock: Box<dyn Fn() -> f64>,
+}
+
+impl std::fmt::Debug for FineTune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FineTune").field("step", &self.step).field("best_step", &self.best.0).finish()
+    }
+}
+
+impl FineTune {
+    /// Prepares fine-tuning the QDQ model `qdq` (PTQ's output for `fp32`) on `train` inputs,
+    /// checking on `held_out` ones (each a full set of graph inputs), and checks the PTQ model:
+    /// the curve's step 0. `clock` gives seconds from any origin (the curve's `seconds` count
+    /// from this call); `evaluator` adds a score to each check (see [`Evaluator`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        fp32: &Graph,
+        qdq: &Graph,
+        inputs: Vec<Vec<(String, Tensor)>>,
+        hold_out: HoldOut<'_>,
+        opts: &QatOptions,
+        clock: Box<dyn Fn() -> f64>,
+        evaluator: Option<Evaluator>,
+    ) -> Result<FineTune, TrainError> {
+        if inputs.len() < 2 {
+            return Err(TrainError::Setup(format!(
+                "fine-tuning needs inputs to train on and held-out ones to check on: give at least two (got {})",
+                inputs.len()
+            )));
         }
-        Ok(total / held_out.len() as f64)
-    };
-    let ptq_sqnr_db = check(&qat)?;
-    let mut best = (0, ptq_sqnr_db, qat.snapshot());
-    let mut curve = vec![CurvePoint { step: 0, loss: None, held_out_sqnr_db: Some(ptq_sqnr_db), seconds: 0.0 }];
-    let mut go_on = progress(&curve[0]);
-    let mut adam = Adam::new(opts.lr);
-    let mut rng = super::augment::Rng::new(opts.seed);
-    let mut step = 0;
-    while go_on && step < opts.steps {
-        let k0 = step * opts.batch;
-        let batch: Vec<usize> = (k0..k0 + opts.batch).map(|k| k % train.len()).collect();
-        let loss = if opts.augment {
+        if opts.steps == 0 || opts.batch == 0 || !(opts.lr.is_finite() && opts.lr > 0.0) {
+            return Err(TrainError::Setup("steps and batch must be at least 1, and lr a positive number".into()));
+        }
+        let t0 = clock();
+        let clock: Box<dyn Fn() -> f64> = Box::new(move || clock() - t0);
+        let teacher = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
+        let want: Vec<Vec<Tensor>> = inputs.iter().map(|x| teacher.run(x)).collect::<Result<_, _>>()?;
+        let held = hold_out(&want);
+        if !held.iter().any(|&h| h) || held.iter().all(|&h| h) || held.len() != inputs.len() {
+            return Err(TrainError::Setup("internal: the held-out split must keep some inputs for each side".into()));
+        }
+        let (mut train, mut held_out, mut train_want, mut held_want) = (vec![], vec![], vec![], vec![]);
+        for ((x, w), h) in inputs.into_iter().zip(want).zip(held) {
+            if h {
+                held_out.push(x);
+                held_want.push(w);
+            } else {
+                train.push(x);
+                train_want.push(w);
+            }
+        }
+        let qat = Qat::new(qdq, &[])?;
+        let snapshot = qat.snapshot();
+        let mut ft = FineTune {
+            teacher,
+            qat,
+            adam: Adam::new(opts.lr),
+            rng: super::augment::Rng::new(opts.seed),
+            train,
+            train_want,
+            held_out,
+            held_want,
+            opts: opts.clone(),
+            step: 0,
+            best: (0, f64::NEG_INFINITY, snapshot),
+            ptq_sqnr_db: 0.0,
+            curve: Vec::new(),
+            evaluator,
+            clock,
+        };
+        let (sqnr, agreement) = ft.check()?;
+        ft.ptq_sqnr_db = sqnr;
+        ft.best.1 = sqnr;
+        ft.curve.push(CurvePoint {
+            step: 0,
+            loss: None,
+            held_out_sqnr_db: Some(sqnr),
+            agreement,
+            lr: None,
+            seconds: (ft.clock)(),
+        });
+        Ok(ft)
+    }
+
+    /// Mean held-out SQNR of the current weights, and the evaluator's score.
+    fn check(&mut self) -> Result<(f64, Option<f64>), TrainError> {
+        let mut total = 0.0;
+        let mut got = Vec::with_capacity(self.held_out.len());
+        for (x, want) in self.held_out.iter().zip(&self.held_want) {
+            let out = self.qat.student.forward(x)?.outputs;
+            total += mean_sqnr(&out, want);
+            got.push(out);
+        }
+        let score = self.evaluator.as_mut().and_then(|e| e(&got, &self.held_want));
+        Ok((total / self.held_out.len() as f64, score))
+    }
+
+    /// The learning rate of step `step` (0-based) of `steps`: cosine decay from `lr` to zero.
+    fn lr_at(&self, step: usize) -> f32 {
+        let t = step as f64 / self.opts.steps.max(1) as f64;
+        (f64::from(self.opts.lr) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
+    }
+
+    /// How many inputs train and how many are held out.
+    pub fn split(&self) -> (usize, usize) {
+        (self.train.len(), self.held_out.len())
+    }
+
+    /// Steps taken.
+    pub fn steps_taken(&self) -> usize {
+        self.step
+    }
+
+    /// Whether every step of the options has been taken.
+    pub fn done(&self) -> bool {
+        self.step >= self.opts.steps
+    }
+
+    /// The curve so far (step 0 is the PTQ model).
+    pub fn curve(&self) -> &[CurvePoint] {
+        &self.curve
+    }
+
+    /// One optimizer step on the next batch (a held-out check after it every `eval_every`
+    /// steps and after the last); returns its curve point. After an error (a non-finite loss,
+    /// say) the weights are those before the step.
+    pub fn step(&mut self) -> Result<CurvePoint, TrainError> {
+        if self.done() {
+            return Err(TrainError::Setup(format!("all {} steps are taken", self.opts.steps)));
+        }
+        let before = self.qat.snapshot();
+        match self.try_step() {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.qat.restore(&before);
+                Err(e)
+            }
+        }
+    }
+
+    fn try_step(&mut self) -> Result<CurvePoint, TrainError> {
+        let (n, b) = (self.train.len(), self.opts.batch);
+        let batch: Vec<usize> = (self.step * b..(self.step + 1) * b).map(|k| k % n).collect();
+        self.adam.lr = self.lr_at(self.step);
+        let loss = if self.opts.augment {
             let mut xs = Vec::with_capacity(batch.len());
             let mut ws = Vec::with_capacity(batch.len());
             for &k in &batch {
                 let x: Vec<(String, Tensor)> =
-                    train[k].iter().map(|(n, t)| (n.clone(), super::augment::augment(t, &mut rng))).collect();
-                ws.push(teacher.run(&x)?);
+                    self.train[k].iter().map(|(n, t)| (n.clone(), super::augment::augment(t, &mut self.rng))).collect();
+                ws.push(self.teacher.run(&x)?);
                 xs.push(x);
             }
             let xs: Vec<&[(String, Tensor)]> = xs.iter().map(Vec::as_slice).collect();
             let ws: Vec<&[Tensor]> = ws.iter().map(Vec::as_slice).collect();
-            qat.step_batch(&mut adam, &xs, &ws)?
+            self.qat.step_batch(&mut self.adam, &xs, &ws)?
         } else {
-            let xs: Vec<&[(String, Tensor)]> = batch.iter().map(|&k| train[k].as_slice()).collect();
-            let ws: Vec<&[Tensor]> = batch.iter().map(|&k| train_want[k].as_slice()).collect();
-            qat.step_batch(&mut adam, &xs, &ws)?
+            let xs: Vec<&[(String, Tensor)]> = batch.iter().map(|&k| self.train[k].as_slice()).collect();
+            let ws: Vec<&[Tensor]> = batch.iter().map(|&k| self.train_want[k].as_slice()).collect();
+            self.qat.step_batch(&mut self.adam, &xs, &ws)?
         };
-        step += 1;
-        let held = if step % opts.eval_every.max(1) == 0 || step == opts.steps { Some(check(&qat)?) } else { None };
-        if let Some(db) = held.filter(|&db| db > best.1) {
-            best = (step, db, qat.snapshot());
+        if !loss.is_finite() {
+            return Err(TrainError::NonFinite("the distillation loss".into()));
         }
-        let point = CurvePoint { step, loss: Some(loss), held_out_sqnr_db: held, seconds: t0.elapsed().as_secs_f64() };
-        go_on = progress(&point);
-        curve.push(point);
+        let lr = self.adam.lr;
+        self.step += 1;
+        let (held, agreement) = if self.step.is_multiple_of(self.opts.eval_every.max(1)) || self.done() {
+            let (db, a) = self.check()?;
+            (Some(db), a)
+        } else {
+            (None, None)
+        };
+        if let Some(db) = held.filter(|&db| db > self.best.1) {
+            self.best = (self.step, db, self.qat.snapshot());
+        }
+        let point = CurvePoint {
+            step: self.step,
+            loss: Some(loss),
+            held_out_sqnr_db: held,
+            agreement,
+            lr: Some(lr),
+            seconds: (self.clock)(),
+        };
+        self.curve.push(point.clone());
+        Ok(point)
     }
-    let seconds_per_step = t0.elapsed().as_secs_f64() / step.max(1) as f64;
-    qat.restore(&best.2);
-    Ok(FineTuned { graph: qat.export()?, curve, best_step: best.0, ptq_sqnr_db, qat_sqnr_db: best.1, seconds_per_step })
+
+    /// The QDQ graph with the current weights (the newest step, kept or not).
+    pub fn current(&self) -> Result<Graph, TrainError> {
+        self.qat.export()
+    }
+
+    /// The step kept so far (0: the PTQ model) and its held-out SQNR.
+    pub fn best_step(&self) -> (usize, f64) {
+        (self.best.0, self.best.1)
+    }
+
+    /// The result: the best step's QDQ graph, the curve and the summary figures. Fine-tuning
+    /// may stop here at any step (a cancelled run keeps its best step).
+    pub fn best(&mut self) -> Result<FineTuned, TrainError> {
+        let now = self.qat.snapshot();
+        self.qat.restore(&self.best.2);
+        let graph = self.qat.export();
+        self.qat.restore(&now);
+        let graph = graph?;
+        let seconds = self.curve.last().map_or(0.0, |p| p.seconds);
+        Ok(FineTuned {
+            graph,
+            curve: self.curve.clone(),
+            best_step: self.best.0,
+            ptq_sqnr_db: self.ptq_sqnr_db,
+            qat_sqnr_db: self.best.1,
+            seconds_per_step: seconds / self.step.max(1) as f64,
+        })
+    }
+}
+
+/// Fine-tunes the QDQ model `qdq` (PTQ's output for `fp32`) on `inputs`, the ones `hold_out`
+/// picks held out to check on: [`FineTune`] stepped to the end. `progress` sees every curve
+/// point and returns false to stop (the best step so far is kept).
+pub fn fine_tune(
+    fp32: &Graph,
+    qdq: &Graph,
+    inputs: Vec<Vec<(String, Tensor)>>,
+    hold_out: HoldOut<'_>,
+    opts: &QatOptions,
+    evaluator: Option<Evaluator>,
+    progress: &mut dyn FnMut(&CurvePoint) -> bool,
+) -> Result<FineTuned, TrainError> {
+    let t0 = std::time::Instant::now();
+    let clock = Box::new(move || t0.elapsed().as_secs_f64());
+    let mut ft = FineTune::new(fp32, qdq, inputs, hold_out, opts, clock, evaluator)?;
+    let mut go_on = progress(&ft.curve()[0]);
+    while go_on && !ft.done() {
+        let p = ft.step()?;
+        go_on = progress(&p);
+    }
+    ft.best()
 }

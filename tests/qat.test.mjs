@@ -1,0 +1,107 @@
+// Fine-tune (QAT) in the page (issue #15): after Quantize, quantization-aware training against the
+// FP32 model runs in the worker step by step, with a live chart, Pause/Resume and Stop; the INT8
+// pane takes the newest weights at each check, the best held-out step is kept and downloadable,
+// and bad settings are refused with a message before anything runs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, ARTIFACTS } from './browser.mjs';
+
+let s;
+before(async () => { s = await open('index.html'); });
+after(async () => s && s.close());
+
+const det = () => s.page.locator('qplay-detector');
+const text = (sel) => det().evaluate((el, q) => el.shadowRoot.querySelector(q)?.textContent ?? null, sel);
+const set = async (name, value) => det().locator(`input[name=${name}]`).fill(String(value));
+const ended = () => s.page.waitForFunction(() => {
+  const el = document.querySelector('qplay-detector');
+  return el.qat && !el.qat.running && el.shadowRoot.querySelector('.qat-result').dataset.outcome;
+}, null, { timeout: 600_000 });
+
+test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the best step', async () => {
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('fieldset.qat').hidden), true, 'nothing to fine-tune before Quantize');
+  await det().locator('select[name=builtin]').selectOption('face');
+  await det().locator('select[name=sample]').selectOption('astronaut.png');
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
+  }, null, { timeout: 180_000 });
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('fieldset.qat').hidden), false);
+  await set('qatSteps', 4); await set('qatBatch', 1); await set('qatEvery', 2);
+  assert.match(await text('.qat-command'), /^qplay qat .* --calib www\/samples --steps 4 --batch 1 --eval-every 2 .*-o .*_qat_qdq\.onnx --curve curve\.csv$/);
+  const steps = [];
+  await s.page.exposeFunction('qatStep', (p) => steps.push(p));
+  await det().evaluate((el) => el.addEventListener('qplay-qat-step', (e) => window.qatStep(e.detail.point)));
+  const seq0 = await det().evaluate((el) => el.int8.seq);
+  await det().locator('button[name=qat-start]').click();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').qat?.curve.length >= 2, null, { timeout: 300_000 });
+  // While it runs: the buttons say what can be done, the chart is drawn, Quantize waits.
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=qat-start]').disabled), true);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=quantize]').disabled), true);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=qat-pause]').hidden), false);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('figure.qat-chart').hidden), false);
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  assert.deepEqual(steps.map((p) => p.step), [1, 2, 3, 4]);
+  assert.ok(steps.every((p) => Number.isFinite(p.loss) && p.loss >= 0), JSON.stringify(steps));
+  assert.deepEqual(steps.map((p) => p.held_out_sqnr_db != null), [false, true, false, true], 'checks at steps 2 and 4');
+  const r = await det().evaluate((el) => el.qat.result);
+  assert.equal(r.curve.length, 5);
+  assert.ok(r.qat_sqnr_db >= r.ptq_sqnr_db, 'the kept step is never worse than the INT8 model it started from');
+  assert.match(await text('.qat-result'), /^Fine-tuned 4 steps in \d+ s \([\d.]+ s\/step\); (kept step \d: held-out SQNR [\d.]+ → [\d.]+ dB|no step beat)/);
+  // The chart: FP32 flat and INT8 dashed agreement (or why not), SQNR and loss panels.
+  const svgs = await det().evaluate((el) => el.shadowRoot.querySelectorAll('.qat-svg svg').length);
+  assert.ok(svgs >= 2, `${svgs} panels`);
+  assert.ok(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-svg path[stroke-dasharray]') !== null));
+  // The INT8 pane shows the kept step's model: a new INT8 model, and this frame ran it.
+  await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && el.result?.int8Seq === el.int8.seq; }, null, { timeout: 120_000 });
+  assert.notEqual(await det().evaluate((el) => el.int8.seq), seq0);
+  // The download: the fine-tuned QDQ model.
+  const a = det().locator('a.qat-dl');
+  assert.equal(await a.isVisible(), true);
+  assert.match(await a.getAttribute('download'), /_qat_qdq\.onnx$/);
+  const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-dl').href)).arrayBuffer()).byteLength);
+  assert.ok(size > 10_000, `${size} bytes`);
+  await det().locator('fieldset.qat').screenshot({ path: `${ARTIFACTS}qat-box.png` });
+  await det().locator('figure.qat-chart').screenshot({ path: `${ARTIFACTS}qat-chart.png` });
+});
+
+test('Pause holds the steps, Resume goes on, Stop keeps the best step so far', async () => {
+  await set('qatSteps', 40); await set('qatEvery', 1);
+  await det().locator('button[name=qat-start]').click();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').qat?.curve.length >= 2, null, { timeout: 300_000 });
+  await det().locator('button[name=qat-pause]').click();
+  assert.equal(await text('button[name=qat-pause]'), 'Resume');
+  await s.page.waitForFunction(() => /^paused after step/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qat-stage').textContent), null, { timeout: 60_000 });
+  const n = await det().evaluate((el) => el.qat.curve.length);
+  await s.page.waitForTimeout(3000);
+  assert.equal(await det().evaluate((el) => el.qat.curve.length), n, 'no step while paused');
+  await det().locator('button[name=qat-pause]').click();
+  await s.page.waitForFunction((k) => document.querySelector('qplay-detector').qat.curve.length > k, n, { timeout: 300_000 });
+  await det().locator('button[name=qat-stop]').click();
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done');
+  assert.match(await text('.qat-result'), /^Stopped after \d+ of 40 steps/);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=qat-start]').disabled), false);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=quantize]').disabled), false);
+});
+
+test('bad settings are refused with what to change, and nothing starts', async () => {
+  await set('qatLr', 'fast'); await set('qatSteps', 0);
+  await det().locator('button[name=qat-start]').click();
+  assert.equal(await text('.qat-result'), 'Steps must be a whole number from 1 to 1000; Learning rate must be a number from 1e-7 to 0.01 (e.g. 3e-5).');
+  assert.equal(await det().evaluate((el) => el.qat.running), false);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-progress').hidden), true);
+  await set('qatLr', '3e-5'); await set('qatSteps', 30);
+});
+
+test('a new model ends the box: nothing to fine-tune until it is quantized', async () => {
+  await det().locator('select[name=builtin]').selectOption('person');
+  await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.int8 && el.shadowRoot.querySelector('fieldset.qat').hidden; }, null, { timeout: 180_000 });
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('figure.qat-chart').hidden), true);
+});
+
+test('no page errors', () => assert.deepEqual(s.errors, []));

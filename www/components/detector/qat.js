@@ -1,0 +1,267 @@
+// The detector's Fine-tune (QAT) box: after Quantize, quantization-aware training of the INT8
+// model against the FP32 one on the calibration images (every fourth held out), live. Steps run in
+// the worker between frames; the chart is in the seed's form — FP32 (solid blue, flat: it agrees
+// with itself) and INT8 (dashed vermillion) detection agreement with FP32 per check, with the
+// held-out SQNR and the distillation loss below. The INT8 pane runs the newest weights after each
+// check; at the end (done, Stop, or an error) the best held-out step is kept and downloadable.
+import { BOX, INT8 } from './template.js';
+import { fileStem } from './model-source.js';
+import { esc } from './util.js';
+
+/** The fine-tuning settings' bounds (the page refuses others with a message saying so). */
+export const QAT_LIMITS = { steps: [1, 1000], batch: [1, 16], evalEvery: [1, 100], lr: [1e-7, 1e-2] };
+
+/** Reads and checks the settings; returns {opts} or {error} (a sentence saying what to change). */
+export function qatSettings({ steps, lr, batch, evalEvery }) {
+  const n = (v) => (String(v).trim() === '' ? NaN : Number(v));
+  const o = { steps: n(steps), lr: n(lr), batch: n(batch), evalEvery: n(evalEvery) };
+  const int = (k, what) => {
+    const [lo, hi] = QAT_LIMITS[k];
+    return Number.isInteger(o[k]) && o[k] >= lo && o[k] <= hi ? null : `${what} must be a whole number from ${lo} to ${hi}`;
+  };
+  const errors = [int('steps', 'Steps'), int('batch', 'Batch'), int('evalEvery', 'Check every')];
+  const [lo, hi] = QAT_LIMITS.lr;
+  if (!(Number.isFinite(o.lr) && o.lr >= lo && o.lr <= hi)) errors.push(`Learning rate must be a number from ${lo} to ${hi} (e.g. 3e-5)`);
+  const bad = errors.filter(Boolean);
+  return bad.length ? { error: `${bad.join('; ')}.` } : { opts: o };
+}
+
+/** The `qplay qat` command for these settings (the CLI's defaults left out). */
+export function qatCommand({ model, calib, profile = null, steps, lr, batch, evalEvery }) {
+  const parts = ['qplay', 'qat', model, '--calib', calib];
+  if (steps !== 100) parts.push('--steps', String(steps));
+  if (lr !== 3e-5) parts.push('--lr', String(lr));
+  if (batch !== 4) parts.push('--batch', String(batch));
+  if (evalEvery !== 10) parts.push('--eval-every', String(evalEvery));
+  if (profile) parts.push('--profile', profile);
+  parts.push('-o', `${fileStem(model)}_qat_qdq.onnx`, '--curve', 'curve.csv');
+  return parts.join(' ');
+}
+
+const W = 560;
+const PAD = { l: 52, r: 12, t: 22, b: 22 };
+
+/** One panel of the curve: `series` [{points: [[x, y]], color, dash, label, dots}] over steps 0..`steps`. */
+function panel(series, { steps, height, yLabel, yMin = null, yMax = null, fmt = (v) => v.toFixed(1), xAxis = false }) {
+  const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite);
+  let lo = yMin ?? Math.min(...ys);
+  let hi = yMax ?? Math.max(...ys);
+  if (!ys.length) { lo = 0; hi = 1; }
+  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+  const h = height;
+  const x = (s) => PAD.l + (s / Math.max(1, steps)) * (W - PAD.l - PAD.r);
+  const y = (v) => PAD.t + (1 - (v - lo) / (hi - lo)) * (h - PAD.t - PAD.b);
+  const path = (pts) => pts.filter((p) => Number.isFinite(p[1])).map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join('');
+  const ticks = [lo, (lo + hi) / 2, hi];
+  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" height="${h}" role="img" aria-label="${esc(yLabel)} per step">
+    ${ticks.map((t) => `<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${y(t)}" y2="${y(t)}" stroke="currentColor" stroke-opacity="0.12"/>
+      <text x="${PAD.l - 4}" y="${y(t) + 4}" font-size="10" text-anchor="end" fill="currentColor">${fmt(t)}</text>`).join('')}
+    <text x="${PAD.l}" y="12" font-size="11" font-weight="600" fill="currentColor">${esc(yLabel)}</text>
+    ${xAxis ? `<text x="${W - PAD.r}" y="${h - 4}" font-size="10" text-anchor="end" fill="currentColor">step ${steps}</text><text x="${PAD.l}" y="${h - 4}" font-size="10" fill="currentColor">0</text>` : ''}
+    ${series.map((s) => `<path d="${path(s.points)}" fill="none" stroke="${s.color}" stroke-width="2" ${s.dash ? `stroke-dasharray="${s.dash}"` : ''}><title>${esc(s.label)}</title></path>
+      ${s.dots ? s.points.filter((p) => Number.isFinite(p[1])).map((p) => `<circle cx="${x(p[0])}" cy="${y(p[1])}" r="2.5" fill="${s.color}"><title>${esc(s.label)}, step ${p[0]}: ${fmt(p[1])}</title></circle>`).join('') : ''}`).join('')}
+  </svg>`;
+}
+
+/** The training curve as SVG: agreement (FP32 flat, INT8 per check), held-out SQNR, loss. */
+export function qatChart(curve, steps) {
+  const checks = curve.filter((p) => p.held_out_sqnr_db != null);
+  const agree = checks.filter((p) => p.agreement != null).map((p) => [p.step, p.agreement]);
+  const last = curve.at(-1)?.step ?? 0;
+  const lowAgree = Math.min(0.9, ...agree.map((p) => p[1]));
+  const top = agree.length
+    ? panel([
+      { points: [[0, 1], [Math.max(last, 1), 1]], color: BOX, label: 'FP32 (agrees with itself)' },
+      { points: agree, color: INT8, dash: '6 4', dots: true, label: 'INT8 agreement mAP@0.5 with FP32' },
+    ], { steps, height: 140, yLabel: 'agreement mAP@0.5 with FP32', yMin: Math.max(0, Math.floor(lowAgree * 20) / 20), yMax: 1, fmt: (v) => v.toFixed(2) })
+    : '<p class="note">Agreement: the FP32 model finds nothing on the held-out images, so there is no detection to agree on; the SQNR below still measures the outputs.</p>';
+  const sqnr = panel([{ points: checks.map((p) => [p.step, p.held_out_sqnr_db]), color: INT8, dash: '6 4', dots: true, label: 'INT8 held-out output SQNR vs FP32, dB' }],
+    { steps, height: 120, yLabel: 'held-out output SQNR vs FP32 (dB)' });
+  const loss = panel([{ points: curve.filter((p) => p.loss != null).map((p) => [p.step, p.loss]), color: 'currentColor', label: 'distillation loss (training batch)' }],
+    { steps, height: 120, yLabel: 'distillation loss (training batch)', fmt: (v) => v.toPrecision(2), xAxis: true });
+  return `${top}${sqnr}${loss}`;
+}
+
+/** The stage line for a curve point. */
+export function stepText(p, steps) {
+  const parts = [`step ${p.step} of ${steps}`];
+  if (p.loss != null) parts.push(`loss ${p.loss.toPrecision(3)}`);
+  if (p.held_out_sqnr_db != null) parts.push(`held-out SQNR ${p.held_out_sqnr_db.toFixed(2)} dB`);
+  if (p.agreement != null) parts.push(`agreement ${p.agreement.toFixed(3)}`);
+  if (p.step > 0) parts.push(`${(p.seconds / p.step).toFixed(1)} s/step`);
+  return parts.join(' · ');
+}
+
+/** Methods of <qplay-detector> (assigned to its prototype). */
+export const qatMethods = {
+  wireQat() {
+    const $ = this.$;
+    $('button[name=qat-start]').addEventListener('click', () => this.startQat());
+    $('button[name=qat-pause]').addEventListener('click', () => this.pauseQat());
+    $('button[name=qat-stop]').addEventListener('click', () => this.stopQat());
+    for (const n of ['qatSteps', 'qatLr', 'qatBatch', 'qatEvery']) $(`input[name=${n}]`).addEventListener('input', () => this.showQatCommand());
+  },
+
+  /** The box is offered once there is an INT8 model of the model in use. */
+  showQatBox() {
+    this.$('fieldset.qat').hidden = !this.int8;
+    this.showQatCommand();
+  },
+
+  qatInputs() {
+    const v = (n) => this.$(`input[name=${n}]`).value;
+    return { steps: v('qatSteps'), lr: v('qatLr'), batch: v('qatBatch'), evalEvery: v('qatEvery') };
+  },
+
+  showQatCommand() {
+    const s = qatSettings(this.qatInputs());
+    const own = this.calib?.length ?? 0;
+    const calib = this.$('input[name=use-samples]').checked && !own ? 'www/samples' : 'calibration_images';
+    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, ...s.opts }) : '';
+  },
+
+  async startQat() {
+    if (this.qat?.running || this.quantizing) return;
+    if (!this.int8) { this.showError('Quantize first: fine-tuning starts from the INT8 model.', 'no-model'); return; }
+    const s = qatSettings(this.qatInputs());
+    if (s.error) { this.qatDone(s.error, 'failed'); return; }
+    this.clearError(['qat']);
+    const qat = this.qat = { running: true, paused: false, steps: s.opts.steps, curve: [], modelId: this.modelId, t0: performance.now() };
+    this.setQatBusy(true);
+    this.qatStage('starting…');
+    try {
+      const r = await this.engine.startQat({ ...s.opts, score: this.score, iou: this.info.profile.iou_threshold }, (stage) => this.qatStage(stage));
+      if (qat !== this.qat) return;
+      qat.curve = [r.point];
+      qat.split = `${r.train} training image${r.train === 1 ? '' : 's'}, ${r.heldOut} held out`;
+      this.qatStage(`${stepText(r.point, qat.steps)} (the INT8 model from Quantize) · ${qat.split}`);
+      this.renderQatChart();
+    } catch (e) {
+      if (qat !== this.qat) return;
+      qat.running = false;
+      this.setQatBusy(false);
+      this.qatDone(`Fine-tuning could not start: ${e.message}`, 'failed');
+      this.showError(`Fine-tuning could not start: ${e.message}`, 'qat');
+    }
+  },
+
+  async pauseQat() {
+    const q = this.qat;
+    if (!q?.running) return;
+    q.paused = !q.paused;
+    const b = this.$('button[name=qat-pause]');
+    b.textContent = q.paused ? 'Resume' : 'Pause';
+    b.setAttribute('aria-pressed', String(q.paused));
+    this.$('.qat-progress').toggleAttribute('data-paused', q.paused);
+    if (q.paused) {
+      await this.engine.pauseQat();
+      this.qatStage(`paused after step ${q.curve.at(-1)?.step ?? 0} of ${q.steps} — the INT8 pane runs its weights; Resume goes on, Stop keeps the best step`);
+    } else {
+      await this.engine.resumeQat();
+      this.qatStage(`resumed after step ${q.curve.at(-1)?.step ?? 0} of ${q.steps}`);
+    }
+  },
+
+  async stopQat() {
+    if (!this.qat?.running) return;
+    this.qatStage('stopping after this step…');
+    this.$('button[name=qat-stop]').disabled = true;
+    await this.engine.stopQat();
+  },
+
+  /** News from the worker: a step, the INT8 pane's new weights, the end. */
+  onQatEvent(m) {
+    const q = this.qat;
+    if (!q) return;
+    if (m.kind === 'qat-step') {
+      q.curve.push(m.point);
+      if (!q.paused) this.qatStage(stepText(m.point, q.steps));
+      this.$('.qat-bar').max = q.steps;
+      this.$('.qat-bar').value = m.point.step;
+      this.renderQatChart();
+      this.emit('qplay-qat-step', { point: m.point });
+    } else if (m.kind === 'qat-update') {
+      if (this.int8) this.int8 = { ...this.int8, seq: m.int8Version };
+      if (!this.video?.live) this.run();
+    } else if (m.kind === 'qat-end') {
+      this.endQat(m);
+    }
+  },
+
+  endQat(m) {
+    const q = this.qat;
+    q.running = false;
+    this.setQatBusy(false);
+    if (m.how === 'abandoned') { this.qatDone('Fine-tuning ended: the model or its INT8 model was replaced.', 'cancelled'); return; }
+    if (this.int8 && m.int8Version != null) this.int8 = { ...this.int8, seq: m.int8Version };
+    const r = m.result;
+    if (r && m.bytes) {
+      if (this.qatUrl) URL.revokeObjectURL(this.qatUrl);
+      this.qatUrl = URL.createObjectURL(new Blob([m.bytes], { type: 'application/octet-stream' }));
+      q.result = r;
+      const gain = r.qat_sqnr_db - r.ptq_sqnr_db;
+      const best = r.curve.find((p) => p.step === r.best_step);
+      const first = r.curve[0];
+      const agree = best?.agreement != null && first?.agreement != null ? `; agreement ${first.agreement.toFixed(3)} → ${best.agreement.toFixed(3)}` : '';
+      const how = m.how === 'done' ? `Fine-tuned ${r.curve.length - 1} steps` : m.how === 'stopped' ? `Stopped after ${r.curve.length - 1} of ${q.steps} steps` : `Fine-tuning failed at step ${r.curve.length} (${m.error}); the weights before it are safe`;
+      const kept = r.best_step === 0
+        ? 'no step beat the INT8 model from Quantize on the held-out images, so it is kept unchanged'
+        : `kept step ${r.best_step}: held-out SQNR ${r.ptq_sqnr_db.toFixed(2)} → ${r.qat_sqnr_db.toFixed(2)} dB (${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB)${agree}`;
+      this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.`, m.how === 'failed' ? 'failed' : 'done');
+      const a = this.$('a.qat-dl');
+      a.href = this.qatUrl;
+      a.download = `${fileStem(this.modelPath ?? this.modelName)}_qat_qdq.onnx`;
+      a.textContent = `Download the fine-tuned INT8 model (${(m.bytes.byteLength / 1e6).toFixed(2)} MB)`;
+      a.hidden = false;
+      this.emit('qplay-qat-end', { how: m.how, result: r });
+    } else {
+      this.qatDone(`Fine-tuning failed: ${m.error}. The INT8 model from Quantize stays in use.`, 'failed');
+      this.showError(`Fine-tuning failed: ${m.error}`, 'qat');
+    }
+    this.renderQatChart();
+    if (!this.video?.live) this.run();
+  },
+
+  setQatBusy(busy) {
+    const $ = this.$;
+    $('button[name=qat-start]').disabled = busy;
+    $('button[name=quantize]').disabled = busy || this.quantizing;
+    $('button[name=qat-pause]').hidden = !busy;
+    $('button[name=qat-pause]').textContent = 'Pause';
+    $('button[name=qat-pause]').setAttribute('aria-pressed', 'false');
+    $('button[name=qat-stop]').hidden = !busy;
+    $('button[name=qat-stop]').disabled = false;
+    $('.qat-progress').hidden = !busy;
+    if (busy) { $('.qat-result').textContent = ''; $('a.qat-dl').hidden = true; }
+  },
+
+  qatStage(text) {
+    this.$('.qat-stage').textContent = text;
+    this.emit('qplay-progress', { stage: `fine-tuning: ${text}` });
+  },
+
+  qatDone(text, kind) {
+    const p = this.$('.qat-result');
+    p.textContent = text;
+    p.className = `qat-result note ${kind}`;
+    p.dataset.outcome = kind;
+  },
+
+  renderQatChart() {
+    const q = this.qat;
+    const fig = this.$('figure.qat-chart');
+    fig.hidden = !q?.curve.length;
+    if (!q?.curve.length) return;
+    this.$('.qat-svg').innerHTML = qatChart(q.curve, q.steps);
+  },
+
+  /** A new model or a new INT8 model: the fine-tuning box and chart start over. */
+  resetQat() {
+    this.qat = null;
+    const $ = this.$;
+    this.setQatBusy(false);
+    $('.qat-result').textContent = '';
+    $('figure.qat-chart').hidden = true;
+    this.showQatBox();
+  },
+};
