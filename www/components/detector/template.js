@@ -25,8 +25,8 @@ TEMPLATE.innerHTML = `
   .status .stage-text { flex: 1 1 60%; min-width: 0; overflow-wrap: anywhere; }
   progress { width: 100%; height: 10px; accent-color: ${BOX}; }
   .qrow { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin: 8px 0 4px; }
-  .qprogress { display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; flex: 1 1 100%; font-size: 13px; color: var(--qp-muted); }
-  .qprogress .qstage { flex: 1 1 60%; min-width: 0; overflow-wrap: anywhere; }
+  .qprogress, .qat-progress { display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; flex: 1 1 100%; font-size: 13px; color: var(--qp-muted); }
+  .qprogress .qstage, .qat-progress .qat-stage { flex: 1 1 60%; min-width: 0; overflow-wrap: anywhere; }
   .qprogress .spin { display: inline-block; }
   .backend-switch { display: inline-flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; font-size: 13px; color: var(--qp-muted); min-width: 0; }
   .backend-switch .bstage { overflow-wrap: anywhere; }
@@ -102,8 +102,8 @@ TEMPLATE.innerHTML = `
   .table-wrap { overflow-x: auto; max-width: 100%; }
   .qreport-body p { overflow-wrap: anywhere; }
   table.layers td { white-space: nowrap; }
-  .qat-grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 10px; }
-  .qat-grid input { width: 100%; font: inherit; }
+  .qat-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 0 10px; }
+  .qat-grid input { width: 100%; min-width: 0; font: inherit; }
   .qat-progress[data-paused] .spin { animation: none; }
   .qat-result.failed, .qat-result.cancelled { color: var(--qp-err); }
   figure.qat-chart svg { width: 100%; height: auto; }
@@ -177,10 +177,10 @@ TEMPLATE.innerHTML = `
       <div class="qrow"><button type="button" name="qat-start">Fine-tune</button>
         <button type="button" name="qat-pause" hidden aria-pressed="false">Pause</button>
         <button type="button" name="qat-stop" hidden>Stop (keep the best step)</button>
-        <div class="qat-progress qprogress" role="status" hidden><span class="spin"></span><span class="qat-stage"></span>
+        <div class="qat-progress" role="status" hidden><span class="spin"></span><span class="qat-stage"></span>
           <progress class="qat-bar" aria-label="fine-tuning progress"></progress></div></div>
       <p class="qat-result note" aria-live="polite"></p>
-      <a class="qat-dl dl" hidden></a>
+      <a class="qat-dl" hidden></a>
       <details class="qat-cli"><summary>The same in the CLI</summary><code class="qat-command formula"></code></details>
     </fieldset>
   </div>
