@@ -89,6 +89,19 @@ test('Pause holds the steps, Resume goes on, Stop keeps the best step so far', a
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('button[name=quantize]').disabled), false);
 });
 
+test('memory does not grow across 300 steps (wasm memory after step 300 = after step 60)', async () => {
+  await set('qatSteps', 300); await set('qatEvery', 50); await set('qatBatch', 1);
+  const mem = new Map();
+  await s.page.exposeFunction('qatMemory', (step, bytes) => mem.set(step, bytes));
+  await det().evaluate((el) => el.addEventListener('qplay-qat-step', (e) => window.qatMemory(e.detail.point.step, e.detail.memory)));
+  await det().locator('button[name=qat-start]').click();
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  assert.equal(mem.size, 300);
+  console.log(`wasm memory: step 1 ${mem.get(1)}, step 60 ${mem.get(60)}, step 300 ${mem.get(300)} bytes`);
+  assert.equal(mem.get(300), mem.get(60), `wasm memory grew from ${mem.get(60)} at step 60 to ${mem.get(300)} at step 300`);
+});
+
 test('bad settings are refused with what to change, and nothing starts', async () => {
   await set('qatLr', 'fast'); await set('qatSteps', 0);
   await det().locator('button[name=qat-start]').click();

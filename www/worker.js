@@ -259,7 +259,8 @@ async function qatTick() {
     return;
   }
   q.step = point.step;
-  event('qat-step', { point });
+  // wasm memory only grows: a run that frees what each step made plateaus (the QAT test checks).
+  event('qat-step', { point, memory: (await ready).memory.buffer.byteLength });
   if (point.held_out_sqnr_db != null && !q.t.done()) {
     // The INT8 pane runs the newest weights (the kept step is only final at the end).
     try {

@@ -179,7 +179,7 @@ export const qatMethods = {
       this.$('.qat-bar').max = q.steps;
       this.$('.qat-bar').value = m.point.step;
       this.renderQatChart();
-      this.emit('qplay-qat-step', { point: m.point });
+      this.emit('qplay-qat-step', { point: m.point, memory: m.memory });
     } else if (m.kind === 'qat-update') {
       if (this.int8) this.int8 = { ...this.int8, seq: m.int8Version };
       if (!this.video?.live) this.run();
