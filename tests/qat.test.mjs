@@ -65,6 +65,9 @@ test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the
   assert.match(await a.getAttribute('download'), /_qat_qdq\.onnx$/);
   const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-dl').href)).arrayBuffer()).byteLength);
   assert.ok(size > 10_000, `${size} bytes`);
+  // What changed: shown when a step was kept (the moved codes and learned scales), else hidden.
+  const changed = await det().evaluate((el) => ({ hidden: el.shadowRoot.querySelector('details.qat-changed').hidden, rows: el.shadowRoot.querySelectorAll('table.qat-changes tbody tr').length }));
+  assert.deepEqual(changed, r.best_step > 0 ? { hidden: false, rows: 10 } : { hidden: true, rows: 0 }, JSON.stringify(r.best_step));
   await det().locator('fieldset.qat').screenshot({ path: `${ARTIFACTS}qat-box.png` });
   await det().locator('figure.qat-chart').screenshot({ path: `${ARTIFACTS}qat-chart.png` });
 });

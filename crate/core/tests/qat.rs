@@ -99,9 +99,10 @@ fn held_out_split_prefers_inputs_with_objects_and_keeps_both_sides() {
     assert_eq!(held_out_split(7), [false, false, false, true, false, false, false]);
     assert_eq!(held_out_split(2), [false, true]);
     // Objects on 0, 2, 5 and 6: the fourth of those (6) is held out; fewer than four: the last.
-    assert_eq!(held_out_split_among(&[true, false, true, false, false, true, true]), [
-        false, false, false, false, false, false, true
-    ]);
+    assert_eq!(
+        held_out_split_among(&[true, false, true, false, false, true, true]),
+        [false, false, false, false, false, false, true]
+    );
     assert_eq!(held_out_split_among(&[true, false, true, false]), [false, false, true, false]);
     // Fewer than two with objects: the plain split.
     assert_eq!(held_out_split_among(&[false, true, false, false]), held_out_split(4));
@@ -138,6 +139,10 @@ fn fine_tuning_steps_one_at_a_time_and_keeps_the_best_step() {
     let newest = simulate(&ft.current().unwrap(), &photo("astronaut"));
     let r = ft.best().unwrap();
     assert!(r.qat_sqnr_db >= ptq && r.ptq_sqnr_db == ptq, "{} vs {ptq}", r.qat_sqnr_db);
+    // What changed: every weight and activation scale, nothing when PTQ was kept.
+    assert!(r.changes.iter().any(|c| c.kind == "weight") && r.changes.iter().any(|c| c.kind == "activation"));
+    let moved = |c: &qplay_core::train::fine_tune::Change| c.scale_change_pct > 0.0 || c.codes_changed_pct > Some(0.0);
+    assert_eq!(r.changes.iter().any(moved), r.best_step > 0, "best step {}", r.best_step);
     assert_eq!(simulate(&ft.current().unwrap(), &photo("astronaut")), newest);
     // One input is not enough to train and check.
     let one = vec![photo("horses")];

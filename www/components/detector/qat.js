@@ -82,6 +82,21 @@ export function qatChart(curve, steps) {
   return `${top}${sqnr}${loss}`;
 }
 
+/** "What changed" of a result: the weights whose codes moved most, and the scales. */
+export function changesHtml(changes) {
+  const w = changes.filter((c) => c.kind === 'weight');
+  const a = changes.filter((c) => c.kind === 'activation');
+  if (!w.length && !a.length) return '';
+  const mean = (xs) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
+  const pct = (v) => (v >= 0.1 ? v.toFixed(1) : v > 0 ? v.toFixed(3) : '0');
+  const top = [...w].sort((x, y) => y.codes_changed_pct - x.codes_changed_pct || y.scale_change_pct - x.scale_change_pct).slice(0, 10);
+  return `<p>${w.length} weight tensors: ${pct(mean(w.map((c) => c.codes_changed_pct)))} % of their codes moved on average (rounding decisions the training changed),
+      scales by ${pct(mean(w.map((c) => c.scale_change_pct)))} %; ${a.length} activation scales changed by ${pct(mean(a.map((c) => c.scale_change_pct)))} % on average.</p>
+    <div class="table-wrap"><table class="qat-changes"><thead><tr><th>weight (most codes moved first)</th><th class="n">codes moved</th><th class="n">largest move</th><th class="n">scale change</th></tr></thead><tbody>
+    ${top.map((c) => `<tr><td title="${esc(c.tensor)}">${esc(c.tensor.length > 44 ? `…${c.tensor.slice(-43)}` : c.tensor)}</td><td class="n">${pct(c.codes_changed_pct)} %</td><td class="n">${c.max_code_move}</td><td class="n">${pct(c.scale_change_pct)} %</td></tr>`).join('')}
+    </tbody></table></div>`;
+}
+
 /** The stage line for a curve point. */
 export function stepText(p, steps) {
   const parts = [`step ${p.step} of ${steps}`];
@@ -213,6 +228,9 @@ export const qatMethods = {
       a.download = `${fileStem(this.modelPath ?? this.modelName)}_qat_qdq.onnx`;
       a.textContent = `Download the fine-tuned INT8 model (${(m.bytes.byteLength / 1e6).toFixed(2)} MB)`;
       a.hidden = false;
+      const d = this.$('details.qat-changed');
+      d.hidden = r.best_step === 0;
+      this.$('.qat-changed-body').innerHTML = r.best_step === 0 ? '' : changesHtml(r.changes ?? []);
       this.emit('qplay-qat-end', { how: m.how, result: r });
     } else {
       this.qatDone(`Fine-tuning failed: ${m.error}. The INT8 model from Quantize stays in use.`, 'failed');
@@ -232,7 +250,7 @@ export const qatMethods = {
     $('button[name=qat-stop]').hidden = !busy;
     $('button[name=qat-stop]').disabled = false;
     $('.qat-progress').hidden = !busy;
-    if (busy) { $('.qat-result').textContent = ''; $('a.qat-dl').hidden = true; }
+    if (busy) { $('.qat-result').textContent = ''; $('a.qat-dl').hidden = true; $('details.qat-changed').hidden = true; }
   },
 
   qatStage(text) {
@@ -262,6 +280,7 @@ export const qatMethods = {
     this.setQatBusy(false);
     $('.qat-result').textContent = '';
     $('figure.qat-chart').hidden = true;
+    $('details.qat-changed').hidden = true;
     this.showQatBox();
   },
 };

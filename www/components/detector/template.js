@@ -207,7 +207,8 @@ TEMPLATE.innerHTML = `
       <button type="button" name="fix-lost">Keep the most sensitive layers FP32 and quantize again</button></p>
     <figure class="chart qat-chart" hidden><div class="chart-h"><b class="grow">Fine-tuning (QAT)</b>
       <span>FP32 <span class="key solid"></span></span><span>INT8 <span class="key dashed"></span></span></div>
-      <div class="qat-svg" part="qat-chart"></div></figure>
+      <div class="qat-svg" part="qat-chart"></div>
+      <details class="qat-changed" hidden><summary>What fine-tuning changed (the kept step against the INT8 model from Quantize)</summary><div class="qat-changed-body"></div></details></figure>
     <video class="source" muted playsinline aria-hidden="true"></video>
     <details class="qreport" hidden open><summary>Quantization report</summary><div class="qreport-body"></div></details>
     <details class="model-info" open><summary>Model summary</summary><div class="summary"></div></details>

@@ -49,6 +49,58 @@ pub struct CurvePoint {
     pub seconds: f64,
 }
 
+/// What fine-tuning changed in one quantized tensor (the kept step against PTQ).
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The weight's float tensor, or the activation scale's name.
+    pub tensor: String,
+    /// `weight` or `activation`.
+    pub kind: &'static str,
+    /// Its scales' mean relative change, `mean |s_after / s_before − 1|`, in %.
+    pub scale_change_pct: f64,
+    /// Weights: the share of codes that moved (rounding decisions changed), in %.
+    pub codes_changed_pct: Option<f64>,
+    /// Weights: the largest move of one code.
+    pub max_code_move: Option<f64>,
+}
+
+/// The learned scales and moved weight codes of `after` against `before` (same QDQ graph,
+/// other values), one entry per trained tensor, in `roles`' order.
+pub fn changes(before: &Graph, after: &Graph, roles: &[super::qat::Role]) -> Vec<Change> {
+    use super::qat::Role;
+    let vals = |g: &Graph, name: &str| g.initializers.get(name).map(Tensor::to_f32_vec);
+    let scale_change = |name: &str| -> Option<f64> {
+        let (a, b) = (vals(before, name)?, vals(after, name)?);
+        let n = a.len().min(b.len()).max(1);
+        Some(100.0 * a.iter().zip(&b).map(|(&x, &y)| f64::from((y / x - 1.0).abs())).sum::<f64>() / n as f64)
+    };
+    roles
+        .iter()
+        .filter_map(|r| match r {
+            Role::Activation { scale } => Some(Change {
+                tensor: scale.clone(),
+                kind: "activation",
+                scale_change_pct: scale_change(scale)?,
+                codes_changed_pct: None,
+                max_code_move: None,
+            }),
+            Role::Weight { param, q, scale, .. } => {
+                let (a, b) = (vals(before, q)?, vals(after, q)?);
+                let moved = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+                let max = a.iter().zip(&b).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max);
+                Some(Change {
+                    tensor: param.clone(),
+                    kind: "weight",
+                    scale_change_pct: scale_change(scale)?,
+                    codes_changed_pct: Some(100.0 * moved as f64 / a.len().max(1) as f64),
+                    max_code_move: Some(max),
+                })
+            }
+            Role::Bias { .. } => None,
+        })
+        .collect()
+}
+
 /// What fine-tuning gives back.
 #[derive(Debug, Clone, Serialize)]
 pub struct FineTuned {
@@ -65,6 +117,8 @@ pub struct FineTuned {
     pub qat_sqnr_db: f64,
     /// Mean seconds per step.
     pub seconds_per_step: f64,
+    /// The learned scales and moved weight codes of the kept step against PTQ.
+    pub changes: Vec<Change>,
 }
 
 fn mean_sqnr(got: &[Tensor], want: &[Tensor]) -> f64 {
@@ -112,6 +166,7 @@ pub type Evaluator = Box<dyn FnMut(&[Vec<Tensor>], &[Vec<Tensor>]) -> Option<f64
 /// before the failed step: nothing is lost, and [`FineTune::best`] stays usable.
 pub struct FineTune {
     teacher: Plan,
+    ptq: Graph,
     qat: Qat,
     adam: Adam,
     rng: super::augment::Rng,
@@ -180,6 +235,7 @@ impl FineTune {
         let snapshot = qat.snapshot();
         let mut ft = FineTune {
             teacher,
+            ptq: qdq.clone(),
             qat,
             adam: Adam::new(opts.lr),
             rng: super::augment::Rng::new(opts.seed),
@@ -332,12 +388,13 @@ impl FineTune {
         let graph = graph?;
         let seconds = self.curve.last().map_or(0.0, |p| p.seconds);
         Ok(FineTuned {
-            graph,
             curve: self.curve.clone(),
             best_step: self.best.0,
             ptq_sqnr_db: self.ptq_sqnr_db,
             qat_sqnr_db: self.best.1,
             seconds_per_step: seconds / self.step.max(1) as f64,
+            changes: changes(&self.ptq, &graph, self.qat.roles()),
+            graph,
         })
     }
 }
