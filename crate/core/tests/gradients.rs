@@ -7,6 +7,7 @@
 //! loss is `Σ r · y` (summed over the outputs) for a random cotangent `r`, so its gradient is
 //! exactly what `backward` returns for `grads = [r]`.
 use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
+use qplay_core::ops::grad::{Backward, GradError};
 use qplay_core::ops::{BuildCtx, Op, Registry};
 
 #[path = "common/rng.rs"]
@@ -72,9 +73,8 @@ fn check_outputs(
     let outs: Vec<Option<&Tensor>> = ys.iter().map(Some).collect();
     let gin: Vec<Option<&Tensor>> = rt.iter().map(Option::as_ref).collect();
     let grads = op
-        .backward(&refs, &outs, &gin)
-        .unwrap_or_else(|| panic!("{name}: no backward"))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        .backward(&Backward { inputs: &refs, outputs: &outs, grads: &gin })
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     assert_eq!(grads.len(), inputs.len(), "{name}: one gradient per input");
     let rs: Vec<Option<Vec<f32>>> = rt.iter().map(|r| r.as_ref().map(|r| r.as_f32().unwrap().to_vec())).collect();
     let h = 1e-2f32;
@@ -275,9 +275,9 @@ fn batch_norm_in_inference_mode() {
 
 #[test]
 fn an_op_without_a_backward_says_so() {
-    // Forward-only ops answer `None`, which training turns into an error naming them.
+    // Forward-only ops answer `NoBackward`, which training turns into an error naming them.
     let op = op("TopK", 2, vec![]);
-    assert!(op.backward(&[], &[], &[]).is_none());
+    assert_eq!(op.backward(&Backward { inputs: &[], outputs: &[], grads: &[] }), Err(GradError::NoBackward));
 }
 
 #[test]
@@ -400,7 +400,7 @@ fn max_pool_routes_the_gradient_to_each_window_maximum() {
     let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::U8(vec![1, 2, 3, 4]) };
     let r = tensor(&mut rng, &[1, 1, 1, 1], 1.0);
-    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
     assert!(g[0].is_none());
 }
 
@@ -410,11 +410,11 @@ fn max_pool_ties_go_to_the_first_maximum() {
     let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![1.0, 3.0, 3.0, 2.0]) };
     let r = Tensor { shape: vec![1, 1, 1, 1], data: Data::F32(vec![5.0]) };
-    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
     assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap(), [0.0, 5.0, 0.0, 0.0]);
     // NaN never wins, as in the forward.
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![f32::NAN, 1.0, 0.5, 1.0]) };
-    let g = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
     assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap()[1..], [5.0, 0.0, 0.0]);
 }
 
@@ -603,8 +603,8 @@ fn softmax_matches_finite_differences_along_any_axis() {
     let x = tensor(&mut rng, &[2, 5], 1.0);
     let r = tensor(&mut rng, &[2, 5], 1.0);
     let y = op.eval(&[Some(&x)]).unwrap();
-    let with = op.backward(&[Some(&x)], &[Some(&y[0])], &[Some(&r)]).unwrap().unwrap();
-    let without = op.backward(&[Some(&x)], &[None], &[Some(&r)]).unwrap().unwrap();
+    let with = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&r)] }).unwrap();
+    let without = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
     assert_eq!(with, without);
 }
 
@@ -630,8 +630,10 @@ fn backwards_reject_gradients_of_the_wrong_size() {
     ];
     for (op, xs) in cases {
         let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
-        let err = op.backward(&refs, &[None, None], &[Some(&wrong), Some(&wrong)]).unwrap().unwrap_err();
-        assert!(err.contains("gradient of output"), "{op:?}: {err}");
+        let err = op
+            .backward(&Backward { inputs: &refs, outputs: &[None, None], grads: &[Some(&wrong), Some(&wrong)] })
+            .unwrap_err();
+        assert!(err.to_string().contains("gradient of output"), "{op:?}: {err}");
         // Data that disagrees with its shape is an error too, never a panic.
         let mut short = xs[0].clone();
         if let Data::F32(v) = &mut short.data {
@@ -641,6 +643,6 @@ fn backwards_reject_gradients_of_the_wrong_size() {
         let y = op.eval(&refs).unwrap();
         let r: Vec<Tensor> = y.iter().map(|y| tensor(&mut rng, &y.shape, 1.0)).collect();
         let rr: Vec<Option<&Tensor>> = r.iter().map(Some).collect();
-        assert!(op.backward(&bad, &[None, None], &rr).unwrap().is_err(), "{op:?}");
+        assert!(op.backward(&Backward { inputs: &bad, outputs: &[None, None], grads: &rr }).is_err(), "{op:?}");
     }
 }

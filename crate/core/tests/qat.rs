@@ -5,6 +5,7 @@
 
 use qplay_core::model::npy::read_npy;
 use qplay_core::model::{load_onnx, Data, Graph, Plan, PlanOptions, Tensor};
+use qplay_core::ops::grad::Backward;
 use qplay_core::ops::quant::fake_quant::FakeQuant;
 use qplay_core::ops::{Op, Registry};
 use qplay_core::ptq::{quantize, PtqOptions};
@@ -60,7 +61,9 @@ fn lsq_scale_gradient_follows_its_formula() {
     let y = op.eval(&[Some(&x), Some(&s), Some(&z)]).unwrap();
     assert_eq!(y[0].as_f32().unwrap(), &[0.5, 63.5, -0.0, -64.0]);
     let g = Tensor { shape: vec![4], data: Data::F32(vec![1.0, 1.0, 1.0, 1.0]) };
-    let grads = op.backward(&[Some(&x), Some(&s), Some(&z)], &[Some(&y[0])], &[Some(&g)]).unwrap().unwrap();
+    let grads = op
+        .backward(&Backward { inputs: &[Some(&x), Some(&s), Some(&z)], outputs: &[Some(&y[0])], grads: &[Some(&g)] })
+        .unwrap();
     assert_eq!(grads[0].as_ref().unwrap().as_f32().unwrap(), &[1.0, 0.0, 1.0, 0.0], "straight through inside");
     let ds = grads[1].as_ref().unwrap().as_f32().unwrap()[0];
     let want = (1.0 - 0.6) + 127.0 + (0.0 - -0.4) + -128.0;

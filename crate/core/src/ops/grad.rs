@@ -9,6 +9,36 @@ use crate::model::{Data, Tensor};
 /// (`None` for an input that takes none: integer tensors, shapes, bounds, omitted inputs).
 pub type Grads = Vec<Option<Tensor>>;
 
+/// What [`Op::backward`](super::Op::backward) gets: the forward's inputs and outputs (an
+/// output may be `None`: the backward computes it again if it needs it), and the loss gradient
+/// of each output (`None`: that output does not reach the loss).
+#[derive(Debug, Clone, Copy)]
+pub struct Backward<'a> {
+    /// The forward's inputs.
+    pub inputs: &'a [Option<&'a Tensor>],
+    /// The forward's outputs, where kept.
+    pub outputs: &'a [Option<&'a Tensor>],
+    /// The loss gradient of each output.
+    pub grads: &'a [Option<&'a Tensor>],
+}
+
+/// Why [`Op::backward`](super::Op::backward) gave no gradients.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GradError {
+    /// The op (or this use of it) has no backward.
+    #[error("the op has no backward")]
+    NoBackward,
+    /// The backward failed: what went wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for GradError {
+    fn from(msg: String) -> GradError {
+        GradError::Failed(msg)
+    }
+}
+
 /// A float32 tensor (the shapes here are always consistent with the data).
 pub fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len());

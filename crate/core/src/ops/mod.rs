@@ -74,17 +74,15 @@ pub trait Op: Any + Debug + Send + Sync {
     }
 
     /// Reverse mode, for quantization-aware training ([`crate::train`]): from the forward's
-    /// inputs and outputs and the loss gradient of each output (`None`: that output does not
-    /// reach the loss), the gradient of each input, in input order ([`grad::Grads`]; `None` for
-    /// an input that takes none). `None` when the op has no backward: training then names it.
+    /// inputs and outputs and the loss gradient of each output ([`grad::Backward`]), the
+    /// gradient of each input, in input order ([`grad::Grads`]; `None` for an input that takes
+    /// none). [`grad::GradError::NoBackward`] when the op has none: training then names it.
     /// The default covers ops that only reshape their input ([`Op::reshapes_input`]).
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<grad::Grads, String>> {
-        self.reshapes_input().then(|| grad::reshape_back(inputs, grads))
+    fn backward(&self, b: &grad::Backward<'_>) -> Result<grad::Grads, grad::GradError> {
+        if !self.reshapes_input() {
+            return Err(grad::GradError::NoBackward);
+        }
+        Ok(grad::reshape_back(b.inputs, b.grads)?)
     }
 }
 

@@ -28,6 +28,7 @@ pub use qat::Qat;
 use crate::model::passes::fold_batchnorm_into_conv;
 use crate::model::plan::Env;
 use crate::model::{Graph, ModelError, OpKind, Plan, PlanOptions, StepInput, Tensor, ValueInfo};
+use crate::ops::grad::{Backward, GradError};
 use crate::ops::Registry;
 
 /// What can go wrong while training; each message says what to do.
@@ -199,17 +200,14 @@ impl Student {
             let outs: Vec<Option<&Tensor>> = step.outputs.iter().map(|s| s.and_then(|s| tape.env.get(s))).collect();
             let grefs: Vec<Option<&Tensor>> = gouts.iter().map(Option::as_ref).collect();
             let named = || (step.name.to_string(), step.op_type.to_string());
-            let back = step
-                .op
-                .backward(&args, &outs, &grefs)
-                .ok_or_else(|| {
-                    let (node, op) = named();
-                    TrainError::NoBackward { node, op }
-                })?
-                .map_err(|msg| {
-                    let (node, op) = named();
-                    TrainError::Backward { node, op, msg }
-                })?;
+            let b = Backward { inputs: &args, outputs: &outs, grads: &grefs };
+            let back = step.op.backward(&b).map_err(|e| {
+                let (node, op) = named();
+                match e {
+                    GradError::NoBackward => TrainError::NoBackward { node, op },
+                    GradError::Failed(msg) => TrainError::Backward { node, op, msg },
+                }
+            })?;
             for (input, g) in step.inputs.iter().zip(back) {
                 if let (StepInput::Slot(s), Some(g)) = (input, g) {
                     accumulate(&mut grads[*s], g)?;

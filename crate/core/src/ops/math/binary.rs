@@ -4,7 +4,7 @@
 
 use super::broadcast::{broadcast_all, broadcast_shapes, map2};
 use crate::model::{DType, Data, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, for_each_broadcast, out_grad, unbroadcast, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, for_each_broadcast, out_grad, unbroadcast, Backward, GradError, Grads};
 use crate::ops::shape::args::all_present;
 use crate::ops::shape::elem::{cast, dispatch, dtype_name, typed, Elem};
 use crate::ops::{Fact, Op};
@@ -242,46 +242,40 @@ impl Op for Binary {
     /// Float Add, Sub, Mul, Div, Min and Max of two inputs, and Sum of any number, with
     /// broadcasting undone (a repeated operand's gradient is summed over its repeats). At a
     /// Min/Max tie the gradient goes to the first input.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, outputs, grads } = *b;
         use BinaryOp::*;
         let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max);
         if !two && self.op != Sum {
-            return None;
+            return Err(GradError::NoBackward);
         }
-        Some((|| {
-            let xs: Vec<&Tensor> = (0..inputs.len()).map(|i| f32_in(inputs, i)).collect::<Result<_, _>>()?;
-            let y = f32_in(outputs, 0)?;
-            let Some(g) = out_grad(grads, 0, y.len())? else { return Ok(vec![None; xs.len()]) };
-            let f = |t: &Tensor| t.as_f32().map(<[f32]>::to_vec).map_err(|e| e.to_string());
-            if self.op == Sum {
-                return Ok(xs
-                    .iter()
-                    .map(|x| Some(f32_tensor(x.shape.clone(), unbroadcast(g, &y.shape, &x.shape))))
-                    .collect());
-            }
-            let (a, b) = (xs[0], xs[1]);
-            let (av, bv) = (f(a)?, f(b)?);
-            let (mut ga, mut gb) = (vec![0.0f32; av.len()], vec![0.0f32; bv.len()]);
-            for_each_broadcast(&y.shape, &a.shape, &b.shape, |o, i, j| {
-                let (x, z, g) = (av[i], bv[j], g[o]);
-                let (da, db) = match self.op {
-                    Add => (g, g),
-                    Sub => (g, -g),
-                    Mul => (g * z, g * x),
-                    Div => (g / z, -g * x / (z * z)),
-                    Max if x >= z => (g, 0.0),
-                    Min if x <= z => (g, 0.0),
-                    _ => (0.0, g),
-                };
-                ga[i] += da;
-                gb[j] += db;
-            });
-            Ok(vec![Some(f32_tensor(a.shape.clone(), ga)), Some(f32_tensor(b.shape.clone(), gb))])
-        })())
+        let xs: Vec<&Tensor> = (0..inputs.len()).map(|i| f32_in(inputs, i)).collect::<Result<_, _>>()?;
+        let y = f32_in(outputs, 0)?;
+        let Some(g) = out_grad(grads, 0, y.len())? else { return Ok(vec![None; xs.len()]) };
+        let f = |t: &Tensor| t.as_f32().map(<[f32]>::to_vec).map_err(|e| e.to_string());
+        if self.op == Sum {
+            return Ok(xs
+                .iter()
+                .map(|x| Some(f32_tensor(x.shape.clone(), unbroadcast(g, &y.shape, &x.shape))))
+                .collect());
+        }
+        let (a, b) = (xs[0], xs[1]);
+        let (av, bv) = (f(a)?, f(b)?);
+        let (mut ga, mut gb) = (vec![0.0f32; av.len()], vec![0.0f32; bv.len()]);
+        for_each_broadcast(&y.shape, &a.shape, &b.shape, |o, i, j| {
+            let (x, z, g) = (av[i], bv[j], g[o]);
+            let (da, db) = match self.op {
+                Add => (g, g),
+                Sub => (g, -g),
+                Mul => (g * z, g * x),
+                Div => (g / z, -g * x / (z * z)),
+                Max if x >= z => (g, 0.0),
+                Min if x <= z => (g, 0.0),
+                _ => (0.0, g),
+            };
+            ga[i] += da;
+            gb[j] += db;
+        });
+        Ok(vec![Some(f32_tensor(a.shape.clone(), ga)), Some(f32_tensor(b.shape.clone(), gb))])
     }
 }

@@ -3,7 +3,7 @@
 //! When min > max every value becomes max, as the spec says.
 
 use crate::model::{DType, Node, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
 
@@ -80,22 +80,16 @@ impl Op for Clip {
     }
 
     /// The gradient passes where `min ≤ x ≤ max`; the bounds take none.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
-            let (lo, hi) = (self.bound::<f32>(inputs, 1)?, self.bound::<f32>(inputs, 2)?);
-            let (lo, hi) = (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY));
-            let xv = x.as_f32().map_err(|e| e.to_string())?;
-            let gx = g.iter().zip(xv).map(|(&g, &x)| if x >= lo && x <= hi { g } else { 0.0 }).collect();
-            out[0] = Some(f32_tensor(x.shape.clone(), gx));
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_in(inputs, 0)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
+        let (lo, hi) = (self.bound::<f32>(inputs, 1)?, self.bound::<f32>(inputs, 2)?);
+        let (lo, hi) = (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY));
+        let xv = x.as_f32().map_err(|e| e.to_string())?;
+        let gx = g.iter().zip(xv).map(|(&g, &x)| if x >= lo && x <= hi { g } else { 0.0 }).collect();
+        out[0] = Some(f32_tensor(x.shape.clone(), gx));
+        Ok(out)
     }
 }

@@ -4,7 +4,7 @@
 //! and the shape and dtype handling lives only here. Other executors read [`Unary::func`].
 
 use crate::model::{DType, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, input_fact, Fact, Op};
 
@@ -297,20 +297,14 @@ impl Op for Unary {
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
     }
 
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(vec![None]) };
-            let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
-            let xv = x.as_f32().map_err(|e| e.to_string())?;
-            let f = self.func;
-            let gx = g.iter().zip(xv).zip(y).map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
-            Ok(vec![Some(f32_tensor(x.shape.clone(), gx))])
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, outputs, grads } = *b;
+        let x = f32_in(inputs, 0)?;
+        let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(vec![None]) };
+        let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
+        let xv = x.as_f32().map_err(|e| e.to_string())?;
+        let f = self.func;
+        let gx = g.iter().zip(xv).zip(y).map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
+        Ok(vec![Some(f32_tensor(x.shape.clone(), gx))])
     }
 }

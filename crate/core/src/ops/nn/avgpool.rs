@@ -4,7 +4,7 @@
 use super::spatial::{pool, pool_geometry, PoolKind, Window, WindowAttrs};
 use super::{f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `AveragePool` node.
@@ -42,24 +42,18 @@ impl Op for AveragePool {
 
     /// The adjoint of the forward's separable passes, in reverse order: each output's gradient,
     /// divided by that pass's count, added to every input tap of its window.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "X")?;
-            let shape = super::input_shape(inputs, 0).unwrap_or_default();
-            let (w, out_shape) = pool_geometry(&self.window, shape)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            if let Some(g) = out_grad(grads, 0, out_shape.iter().product())? {
-                let dx = pool_mean_backward(g, shape[0] * shape[1], &w, self.kind);
-                debug_assert_eq!(dx.len(), x.len());
-                out[0] = Some(f32_tensor(shape.to_vec(), dx));
-            }
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
+        let (w, out_shape) = pool_geometry(&self.window, shape)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        if let Some(g) = out_grad(grads, 0, out_shape.iter().product())? {
+            let dx = pool_mean_backward(g, shape[0] * shape[1], &w, self.kind);
+            debug_assert_eq!(dx.len(), x.len());
+            out[0] = Some(f32_tensor(shape.to_vec(), dx));
+        }
+        Ok(out)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{f32_fact, f32_input, f32_output, only_first_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `BatchNormalization` node.
@@ -79,31 +79,25 @@ impl Op for BatchNorm {
     /// Inference-mode batch norm is `x · a + b` per channel: `dX = dY · a`. Its statistics and
     /// affine parameters are frozen (training folds the batch norms it can into the
     /// convolution before them; the rest keep their values).
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "X")?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
-            let scale = f32_input(inputs, 1, PARAMS[0])?;
-            let var = f32_input(inputs, 4, PARAMS[3])?;
-            let x_shape = super::input_shape(inputs, 0).unwrap_or_default();
-            let c = x_shape.get(1).copied().unwrap_or(0);
-            let plane: usize = x_shape.iter().skip(2).product();
-            let gx = g
-                .iter()
-                .enumerate()
-                .map(|(i, &g)| {
-                    let ch = (i / plane.max(1)) % c.max(1);
-                    g * scale[ch] / (var[ch] + self.epsilon).sqrt()
-                })
-                .collect();
-            out[0] = Some(f32_tensor(x_shape.to_vec(), gx));
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
+        let scale = f32_input(inputs, 1, PARAMS[0])?;
+        let var = f32_input(inputs, 4, PARAMS[3])?;
+        let x_shape = super::input_shape(inputs, 0).unwrap_or_default();
+        let c = x_shape.get(1).copied().unwrap_or(0);
+        let plane: usize = x_shape.iter().skip(2).product();
+        let gx = g
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| {
+                let ch = (i / plane.max(1)) % c.max(1);
+                g * scale[ch] / (var[ch] + self.epsilon).sqrt()
+            })
+            .collect();
+        out[0] = Some(f32_tensor(x_shape.to_vec(), gx));
+        Ok(out)
     }
 }

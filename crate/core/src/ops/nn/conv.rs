@@ -19,7 +19,7 @@ use super::sgemm::{sgemm, sgemm_clamped, Clamp, Init, MatRef};
 use super::spatial::{Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// Column-matrix floats unfolded at once by the im2col path (about 2 MiB): large enough that
@@ -146,44 +146,38 @@ impl Op for Conv {
     /// The gradients of X, W and B, through im2col: per image and group,
     /// `dW += dY · colsᵀ`, `dcols = Wᵀ · dY` folded back with `col2im`, `dB = Σ dY`. A fused
     /// clamp passes the gradient only where the output lies strictly inside its bounds.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "X")?;
-            let w = f32_input(inputs, 1, "W")?;
-            let shape = |i: usize| super::input_shape(inputs, i);
-            let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
-            let Some(g) = out_grad(grads, 0, checked_numel(&plan.out_shape)?)? else {
-                return Ok(vec![None; inputs.len()]);
-            };
-            let mut dy = g.to_vec();
-            if self.clamp.is_some() || self.channel_max.is_some() {
-                let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
-                let mut top = y.to_vec();
-                let c = self.clamp.unwrap_or(Clamp { lo: f32::NEG_INFINITY, hi: f32::INFINITY });
-                top.iter_mut().for_each(|v| *v = c.hi);
-                if let Some(m) = &self.channel_max {
-                    apply_channel_max(&mut top, m, &plan)?;
-                }
-                for ((d, &y), &hi) in dy.iter_mut().zip(y).zip(&top) {
-                    if y <= c.lo || y >= hi {
-                        *d = 0.0;
-                    }
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, outputs, grads } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let w = f32_input(inputs, 1, "W")?;
+        let shape = |i: usize| super::input_shape(inputs, i);
+        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let Some(g) = out_grad(grads, 0, checked_numel(&plan.out_shape)?)? else {
+            return Ok(vec![None; inputs.len()]);
+        };
+        let mut dy = g.to_vec();
+        if self.clamp.is_some() || self.channel_max.is_some() {
+            let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
+            let mut top = y.to_vec();
+            let c = self.clamp.unwrap_or(Clamp { lo: f32::NEG_INFINITY, hi: f32::INFINITY });
+            top.iter_mut().for_each(|v| *v = c.hi);
+            if let Some(m) = &self.channel_max {
+                apply_channel_max(&mut top, m, &plan)?;
+            }
+            for ((d, &y), &hi) in dy.iter_mut().zip(y).zip(&top) {
+                if y <= c.lo || y >= hi {
+                    *d = 0.0;
                 }
             }
-            let (dx, dw, db) = conv_backward(&plan, self.group, x, w, &dy)?;
-            let mut out: Grads = vec![
-                Some(f32_tensor(plan_input_shape(&plan), dx)),
-                Some(f32_tensor(shape(1).unwrap_or_default().to_vec(), dw)),
-            ];
-            out.push(inputs.get(2).copied().flatten().map(|b| f32_tensor(b.shape.clone(), db)));
-            out.truncate(inputs.len());
-            Ok(out)
-        })())
+        }
+        let (dx, dw, db) = conv_backward(&plan, self.group, x, w, &dy)?;
+        let mut out: Grads = vec![
+            Some(f32_tensor(plan_input_shape(&plan), dx)),
+            Some(f32_tensor(shape(1).unwrap_or_default().to_vec(), dw)),
+        ];
+        out.push(inputs.get(2).copied().flatten().map(|b| f32_tensor(b.shape.clone(), db)));
+        out.truncate(inputs.len());
+        Ok(out)
     }
 }
 

@@ -6,7 +6,7 @@
 use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, unbroadcast, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, unbroadcast, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `Gemm` node.
@@ -106,51 +106,45 @@ impl Op for Gemm {
 
     /// `dA' = alpha · dY · B'ᵀ`, `dB' = alpha · A'ᵀ · dY` (transposed back when `transA`/
     /// `transB`), and `dC = beta · dY` summed over the dims C was broadcast along.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let a = f32_input(inputs, 0, "A")?;
-            let b = f32_input(inputs, 1, "B")?;
-            let c = f32_input_opt(inputs, 2, "C")?;
-            let shape = |i: usize| super::input_shape(inputs, i);
-            let (a_shape, b_shape) = (shape(0).unwrap_or_default(), shape(1).unwrap_or_default());
-            let (m, k, n) = self.plan(a_shape, b_shape, shape(2))?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, m * n)? else { return Ok(out) };
-            let gm = MatRef::row_major(g, m, n)?;
-            let av = if self.trans_a { MatRef::row_major(a, k, m)?.t() } else { MatRef::row_major(a, m, k)? };
-            let bv = if self.trans_b { MatRef::row_major(b, n, k)?.t() } else { MatRef::row_major(b, k, n)? };
-            let (mut da, mut db) = (vec![0.0f32; a.len()], vec![0.0f32; b.len()]);
-            if self.trans_a {
-                sgemm(self.alpha, bv, gm.t(), Init::Zero, &mut da, m)?;
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let a = f32_input(inputs, 0, "A")?;
+        let b = f32_input(inputs, 1, "B")?;
+        let c = f32_input_opt(inputs, 2, "C")?;
+        let shape = |i: usize| super::input_shape(inputs, i);
+        let (a_shape, b_shape) = (shape(0).unwrap_or_default(), shape(1).unwrap_or_default());
+        let (m, k, n) = self.plan(a_shape, b_shape, shape(2))?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, m * n)? else { return Ok(out) };
+        let gm = MatRef::row_major(g, m, n)?;
+        let av = if self.trans_a { MatRef::row_major(a, k, m)?.t() } else { MatRef::row_major(a, m, k)? };
+        let bv = if self.trans_b { MatRef::row_major(b, n, k)?.t() } else { MatRef::row_major(b, k, n)? };
+        let (mut da, mut db) = (vec![0.0f32; a.len()], vec![0.0f32; b.len()]);
+        if self.trans_a {
+            sgemm(self.alpha, bv, gm.t(), Init::Zero, &mut da, m)?;
+        } else {
+            sgemm(self.alpha, gm, bv.t(), Init::Zero, &mut da, k)?;
+        }
+        if self.trans_b {
+            sgemm(self.alpha, gm.t(), av, Init::Zero, &mut db, k)?;
+        } else {
+            sgemm(self.alpha, av.t(), gm, Init::Zero, &mut db, n)?;
+        }
+        out[0] = Some(f32_tensor(a_shape.to_vec(), da));
+        if out.len() > 1 {
+            out[1] = Some(f32_tensor(b_shape.to_vec(), db));
+        }
+        if let (Some(c), Some(cs)) = (c, shape(2)) {
+            // The forward reads no C at all when beta is 0.
+            let dc = if self.beta == 0.0 {
+                vec![0.0; c.len()]
             } else {
-                sgemm(self.alpha, gm, bv.t(), Init::Zero, &mut da, k)?;
-            }
-            if self.trans_b {
-                sgemm(self.alpha, gm.t(), av, Init::Zero, &mut db, k)?;
-            } else {
-                sgemm(self.alpha, av.t(), gm, Init::Zero, &mut db, n)?;
-            }
-            out[0] = Some(f32_tensor(a_shape.to_vec(), da));
-            if out.len() > 1 {
-                out[1] = Some(f32_tensor(b_shape.to_vec(), db));
-            }
-            if let (Some(c), Some(cs)) = (c, shape(2)) {
-                // The forward reads no C at all when beta is 0.
-                let dc = if self.beta == 0.0 {
-                    vec![0.0; c.len()]
-                } else {
-                    let mut dc = unbroadcast(g, &[m, n], cs);
-                    dc.iter_mut().for_each(|v| *v *= self.beta);
-                    dc
-                };
-                out[2] = Some(f32_tensor(cs.to_vec(), dc));
-            }
-            Ok(out)
-        })())
+                let mut dc = unbroadcast(g, &[m, n], cs);
+                dc.iter_mut().for_each(|v| *v *= self.beta);
+                dc
+            };
+            out[2] = Some(f32_tensor(cs.to_vec(), dc));
+        }
+        Ok(out)
     }
 }

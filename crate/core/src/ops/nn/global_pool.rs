@@ -3,7 +3,7 @@
 
 use super::{f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built global pooling node.
@@ -67,38 +67,32 @@ impl Op for GlobalPool {
 
     /// Average: each plane's gradient spread evenly over it. Max: all of it to the plane's
     /// first largest non-NaN value (NaN never wins, as in the forward's `f32::max`).
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "X")?;
-            let shape = super::input_shape(inputs, 0).unwrap_or_default();
-            let planes: usize = out_shape(shape)?.iter().product();
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, planes)? else { return Ok(out) };
-            let plane: usize = shape[2..].iter().product();
-            let mut dx = vec![0.0f32; x.len()];
-            for ((xp, dp), &go) in x.chunks_exact(plane).zip(dx.chunks_exact_mut(plane)).zip(g) {
-                if self.max {
-                    let mut best: Option<(f32, usize)> = None;
-                    for (i, &v) in xp.iter().enumerate() {
-                        if !v.is_nan() && best.is_none_or(|(b, _)| v > b) {
-                            best = Some((v, i));
-                        }
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
+        let planes: usize = out_shape(shape)?.iter().product();
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, planes)? else { return Ok(out) };
+        let plane: usize = shape[2..].iter().product();
+        let mut dx = vec![0.0f32; x.len()];
+        for ((xp, dp), &go) in x.chunks_exact(plane).zip(dx.chunks_exact_mut(plane)).zip(g) {
+            if self.max {
+                let mut best: Option<(f32, usize)> = None;
+                for (i, &v) in xp.iter().enumerate() {
+                    if !v.is_nan() && best.is_none_or(|(b, _)| v > b) {
+                        best = Some((v, i));
                     }
-                    if let Some((_, i)) = best {
-                        dp[i] = go;
-                    }
-                } else {
-                    let share = go / plane as f32;
-                    dp.iter_mut().for_each(|d| *d = share);
                 }
+                if let Some((_, i)) = best {
+                    dp[i] = go;
+                }
+            } else {
+                let share = go / plane as f32;
+                dp.iter_mut().for_each(|d| *d = share);
             }
-            out[0] = Some(f32_tensor(shape.to_vec(), dx));
-            Ok(out)
-        })())
+        }
+        out[0] = Some(f32_tensor(shape.to_vec(), dx));
+        Ok(out)
     }
 }

@@ -8,7 +8,7 @@
 use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `MatMul` node.
@@ -142,39 +142,33 @@ impl Op for MatMul {
 
     /// Per batch, `dA += dY · Bᵀ` and `dB += Aᵀ · dY`, summed over the batches a broadcast
     /// operand was repeated for; 1-D operands take their gradient in their own shape.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let a = f32_input(inputs, 0, "A")?;
-            let b = f32_input(inputs, 1, "B")?;
-            let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
-            let p = plan(shape(0), shape(1))?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, checked_numel(&p.out_shape)?)? else { return Ok(out) };
-            let (m, k, n) = (p.m, p.k, p.n);
-            let (mut da, mut db) = (vec![0.0f32; a.len()], vec![0.0f32; b.len()]);
-            if !g.is_empty() && p.b_batch.iter().all(|&d| d == 1) {
-                // As in the forward: A's batches are the rows of one matrix.
-                let rows = p.batch.iter().product::<usize>() * m;
-                let (am, gm) = (MatRef::row_major(a, rows, k)?, MatRef::row_major(g, rows, n)?);
-                sgemm(1.0, gm, MatRef::row_major(b, k, n)?.t(), Init::Zero, &mut da, k)?;
-                sgemm(1.0, am.t(), gm, Init::Zero, &mut db, n)?;
-            } else if !g.is_empty() {
-                for (gb, (a_off, b_off)) in g.chunks_exact(m * n).zip(batch_offsets(&p)) {
-                    let gm = MatRef::row_major(gb, m, n)?;
-                    let am = MatRef::row_major(&a[a_off..], m, k)?;
-                    let bm = MatRef::row_major(&b[b_off..], k, n)?;
-                    sgemm(1.0, gm, bm.t(), Init::Accumulate, &mut da[a_off..], k)?;
-                    sgemm(1.0, am.t(), gm, Init::Accumulate, &mut db[b_off..], n)?;
-                }
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let a = f32_input(inputs, 0, "A")?;
+        let b = f32_input(inputs, 1, "B")?;
+        let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();
+        let p = plan(shape(0), shape(1))?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, checked_numel(&p.out_shape)?)? else { return Ok(out) };
+        let (m, k, n) = (p.m, p.k, p.n);
+        let (mut da, mut db) = (vec![0.0f32; a.len()], vec![0.0f32; b.len()]);
+        if !g.is_empty() && p.b_batch.iter().all(|&d| d == 1) {
+            // As in the forward: A's batches are the rows of one matrix.
+            let rows = p.batch.iter().product::<usize>() * m;
+            let (am, gm) = (MatRef::row_major(a, rows, k)?, MatRef::row_major(g, rows, n)?);
+            sgemm(1.0, gm, MatRef::row_major(b, k, n)?.t(), Init::Zero, &mut da, k)?;
+            sgemm(1.0, am.t(), gm, Init::Zero, &mut db, n)?;
+        } else if !g.is_empty() {
+            for (gb, (a_off, b_off)) in g.chunks_exact(m * n).zip(batch_offsets(&p)) {
+                let gm = MatRef::row_major(gb, m, n)?;
+                let am = MatRef::row_major(&a[a_off..], m, k)?;
+                let bm = MatRef::row_major(&b[b_off..], k, n)?;
+                sgemm(1.0, gm, bm.t(), Init::Accumulate, &mut da[a_off..], k)?;
+                sgemm(1.0, am.t(), gm, Init::Accumulate, &mut db[b_off..], n)?;
             }
-            out[0] = Some(f32_tensor(shape(0).to_vec(), da));
-            out[1] = Some(f32_tensor(shape(1).to_vec(), db));
-            Ok(out)
-        })())
+        }
+        out[0] = Some(f32_tensor(shape(0).to_vec(), da));
+        out[1] = Some(f32_tensor(shape(1).to_vec(), db));
+        Ok(out)
     }
 }

@@ -6,7 +6,7 @@
 use super::spatial::{pool, pool_geometry, PoolKind, Window, WindowAttrs};
 use super::{f32_input, f32_output, only_first_output};
 use crate::model::{DType, Data, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, input_fact};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
@@ -69,24 +69,18 @@ impl Op for MaxPool {
     /// Each output's gradient goes to its window's maximum: the first one in row-major window
     /// order on ties (as ONNX's `Indices` output and onnxruntime pick it), NaN never, as in the
     /// forward. Taps in the padding take nothing; 8-bit inputs take no gradient.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let mut out: Grads = vec![None; inputs.len()];
-            if !matches!(input(inputs, 0)?.data, Data::F32(_)) {
-                return Ok(out);
-            }
-            let x = f32_input(inputs, 0, "X")?;
-            let shape = super::input_shape(inputs, 0).unwrap_or_default();
-            let (w, out_shape) = pool_geometry(&self.window, shape)?;
-            let Some(g) = out_grad(grads, 0, out_shape.iter().product())? else { return Ok(out) };
-            out[0] = Some(f32_tensor(shape.to_vec(), max_pool_backward(x, g, &w)));
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let mut out: Grads = vec![None; inputs.len()];
+        if !matches!(input(inputs, 0)?.data, Data::F32(_)) {
+            return Ok(out);
+        }
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default();
+        let (w, out_shape) = pool_geometry(&self.window, shape)?;
+        let Some(g) = out_grad(grads, 0, out_shape.iter().product())? else { return Ok(out) };
+        out[0] = Some(f32_tensor(shape.to_vec(), max_pool_backward(x, g, &w)));
+        Ok(out)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::checked_numel;
 use crate::model::{DType, Data, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// Padding mode.
@@ -235,54 +235,44 @@ impl Op for Pad {
     /// The data's gradient: each output element's gradient added to the input element it was
     /// read from (reflected, edge and wrapped elements collect several); the constant padding
     /// and the pads, value and axes inputs take none. Integer data takes none either.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = crate::ops::input(inputs, 0)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Data::F32(xv) = &x.data else { return Ok(out) };
-            if checked_numel(&x.shape)? != xv.len() {
-                return Err(format!("data: shape {:?} does not match its {} values", x.shape, xv.len()));
-            }
-            let (pads, out_shape) = self.resolve(inputs, x)?;
-            let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
-            let maps = self.maps(&x.shape, &out_shape, &pads);
-            out[0] = Some(f32_tensor(x.shape.clone(), scatter(g, &x.shape, &out_shape, &maps)));
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = crate::ops::input(inputs, 0)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Data::F32(xv) = &x.data else { return Ok(out) };
+        if checked_numel(&x.shape)? != xv.len() {
+            return Err(format!("data: shape {:?} does not match its {} values", x.shape, xv.len()).into());
+        }
+        let (pads, out_shape) = self.resolve(inputs, x)?;
+        let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
+        let maps = self.maps(&x.shape, &out_shape, &pads);
+        out[0] = Some(f32_tensor(x.shape.clone(), scatter(g, &x.shape, &out_shape, &maps)));
+        Ok(out)
     }
 }
 
-/// The adjoint of [`gather`]: sums `g` (shape `out_shape`) into a tensor of shape `shape`
-/// through the same index maps.
-fn scatter(g: &[f32], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<usize>>]) -> Vec<f32> {
-    if shape.is_empty() {
-        return g.to_vec();
-    }
-    let mut dx = vec![0.0f32; shape.iter().product()];
-    if g.is_empty() {
-        return dx;
-    }
+/// Calls `f(row, base)` for each row (last axis) of the output `out_shape` in order, with the
+/// offset in the input (shape `shape`) that the row's per-axis index maps lead to, or `None`
+/// when the row lies in padding. `shape` has at least one axis.
+fn for_each_row(
+    shape: &[usize],
+    out_shape: &[usize],
+    maps: &[Vec<Option<usize>>],
+    mut f: impl FnMut(usize, Option<usize>),
+) {
     let rank = shape.len();
+    let rows: usize = out_shape[..rank - 1].iter().product();
+    if rows == 0 || out_shape[rank - 1] == 0 {
+        return;
+    }
     let mut in_strides = vec![1usize; rank];
     for d in (0..rank - 1).rev() {
         in_strides[d] = in_strides[d + 1] * shape[d + 1];
     }
-    let last = &maps[rank - 1];
     let mut idx = vec![0usize; rank - 1];
-    for row in g.chunks_exact(out_shape[rank - 1]) {
-        let base = idx.iter().enumerate().try_fold(0usize, |acc, (d, &i)| maps[d][i].map(|s| acc + s * in_strides[d]));
-        if let Some(base) = base {
-            for (s, &v) in last.iter().zip(row) {
-                if let Some(s) = s {
-                    dx[base + s] += v;
-                }
-            }
-        }
+    for row in 0..rows {
+        f(row, idx.iter().enumerate().try_fold(0usize, |acc, (d, &i)| maps[d][i].map(|s| acc + s * in_strides[d])));
+        // Advance the odometer over the outer axes.
         for d in (0..rank - 1).rev() {
             idx[d] += 1;
             if idx[d] < out_shape[d] {
@@ -291,45 +281,38 @@ fn scatter(g: &[f32], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<u
             idx[d] = 0;
         }
     }
+}
+
+/// The gradient of [`gather`]: each output gradient `g` (shape `out_shape`) added back to
+/// the input element (shape `shape`) it was read from; padding takes none.
+fn scatter(g: &[f32], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<usize>>]) -> Vec<f32> {
+    if shape.is_empty() {
+        return g.to_vec();
+    }
+    let mut dx = vec![0.0f32; shape.iter().product()];
+    let (last, n) = (&maps[shape.len() - 1], out_shape[shape.len() - 1]);
+    for_each_row(shape, out_shape, maps, |row, base| {
+        if let Some(base) = base {
+            for (s, &v) in last.iter().zip(&g[row * n..(row + 1) * n]) {
+                if let Some(s) = s {
+                    dx[base + s] += v;
+                }
+            }
+        }
+    });
     dx
 }
 
 /// Builds the output by reading `src` (shape `shape`) through per-axis index maps.
 fn gather<T: Copy>(src: &[T], shape: &[usize], out_shape: &[usize], maps: &[Vec<Option<usize>>], fill: T) -> Vec<T> {
-    let total: usize = out_shape.iter().product();
     if shape.is_empty() {
         return src.to_vec();
     }
-    let mut out = Vec::with_capacity(total);
-    if total == 0 {
-        return out;
-    }
-    let rank = shape.len();
-    let mut in_strides = vec![1usize; rank];
-    for d in (0..rank - 1).rev() {
-        in_strides[d] = in_strides[d + 1] * shape[d + 1];
-    }
-    let last = &maps[rank - 1];
-    let mut idx = vec![0usize; rank - 1];
-    loop {
-        // Source offset of this outer position, or None if it lies in constant padding.
-        let base = idx.iter().enumerate().try_fold(0usize, |acc, (d, &i)| maps[d][i].map(|s| acc + s * in_strides[d]));
-        match base {
-            None => out.extend(std::iter::repeat_n(fill, out_shape[rank - 1])),
-            Some(base) => out.extend(last.iter().map(|s| s.map_or(fill, |s| src[base + s]))),
-        }
-        // Advance the odometer over the outer axes.
-        let mut d = rank - 1;
-        loop {
-            if d == 0 {
-                return out;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < out_shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
+    let mut out = Vec::with_capacity(out_shape.iter().product());
+    let (last, n) = (&maps[shape.len() - 1], out_shape[shape.len() - 1]);
+    for_each_row(shape, out_shape, maps, |_, base| match base {
+        None => out.extend(std::iter::repeat_n(fill, n)),
+        Some(base) => out.extend(last.iter().map(|s| s.map_or(fill, |s| src[base + s]))),
+    });
+    out
 }

@@ -15,7 +15,7 @@
 
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{AxisTaps, BuildCtx, Fact, Op, Tensor};
 
 /// Interpolation mode.
@@ -418,46 +418,40 @@ impl Op for Resize {
     /// The adjoint of the forward's per-axis passes, in reverse order: each output's gradient
     /// scattered back to its (one or two) input taps with their weights. Elements that
     /// tf_crop_and_resize extrapolates take nothing; roi, scales and sizes take no gradient.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "X")?;
-            let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
-            let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
-            if x.is_empty() || g.is_empty() {
-                out[0] = Some(f32_tensor(shape, vec![0.0; x.len()]));
-                return Ok(out);
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
+        if x.is_empty() || g.is_empty() {
+            out[0] = Some(f32_tensor(shape, vec![0.0; x.len()]));
+            return Ok(out);
+        }
+        let mut g = g.to_vec();
+        if self.coord == Coord::TfCropAndResize {
+            let mut outside: Vec<Vec<bool>> =
+                axes.iter().map(|(_, taps)| taps.iter().map(Option::is_none).collect()).collect();
+            outside.reverse(); // now in axis order
+            mark_outside(&mut g, &out_shape, &outside, 0.0);
+        }
+        // The passes the forward made, each with the shape it read.
+        let mut passes = Vec::new();
+        let mut cur = shape.clone();
+        for (a, taps) in &axes {
+            let identity = shape[*a] == out_shape[*a]
+                && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
+            if !identity {
+                passes.push((*a, taps, cur.clone()));
+                cur[*a] = out_shape[*a];
             }
-            let mut g = g.to_vec();
-            if self.coord == Coord::TfCropAndResize {
-                let mut outside: Vec<Vec<bool>> =
-                    axes.iter().map(|(_, taps)| taps.iter().map(Option::is_none).collect()).collect();
-                outside.reverse(); // now in axis order
-                mark_outside(&mut g, &out_shape, &outside, 0.0);
-            }
-            // The passes the forward made, each with the shape it read.
-            let mut passes = Vec::new();
-            let mut cur = shape.clone();
-            for (a, taps) in &axes {
-                let identity = shape[*a] == out_shape[*a]
-                    && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
-                if !identity {
-                    passes.push((*a, taps, cur.clone()));
-                    cur[*a] = out_shape[*a];
-                }
-            }
-            for (a, taps, src_shape) in passes.into_iter().rev() {
-                g = resample_axis_adjoint(&g, &src_shape, a, taps);
-            }
-            out[0] = Some(f32_tensor(shape, g));
-            Ok(out)
-        })())
+        }
+        for (a, taps, src_shape) in passes.into_iter().rev() {
+            g = resample_axis_adjoint(&g, &src_shape, a, taps);
+        }
+        out[0] = Some(f32_tensor(shape, g));
+        Ok(out)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::{f32_fact, f32_input, f32_output, normalize_axis};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `Softmax` node.
@@ -68,47 +68,39 @@ impl Op for Softmax {
 
     /// `dx = y ⊙ (g − Σ g ⊙ y)`, the sum along the normalised dim(s), from the forward's output
     /// (computed again when it is not given).
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_input(inputs, 0, "input")?;
-            let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
-            let (_, len, inner) = self.layout(&shape)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
-            let fresh;
-            let y = match outputs.first().copied().flatten().map(|y| y.as_f32()) {
-                Some(Ok(y)) if y.len() == x.len() => y,
-                _ => {
-                    fresh = self.eval(inputs)?;
-                    fresh[0].as_f32().map_err(|e| e.to_string())?
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, outputs, grads } = *b;
+        let x = f32_input(inputs, 0, "input")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let (_, len, inner) = self.layout(&shape)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
+        let fresh;
+        let y = match outputs.first().copied().flatten().map(|y| y.as_f32()) {
+            Some(Ok(y)) if y.len() == x.len() => y,
+            _ => {
+                fresh = self.eval(inputs)?;
+                fresh[0].as_f32().map_err(|e| e.to_string())?
+            }
+        };
+        let mut dx = vec![0.0f32; x.len()];
+        if len > 0 && inner > 0 {
+            let blocks =
+                dx.chunks_exact_mut(len * inner).zip(y.chunks_exact(len * inner).zip(g.chunks_exact(len * inner)));
+            for (d, (y, g)) in blocks {
+                let mut dot = vec![0.0f32; inner];
+                for (yr, gr) in y.chunks_exact(inner).zip(g.chunks_exact(inner)) {
+                    dot.iter_mut().zip(yr.iter().zip(gr)).for_each(|(s, (&y, &g))| *s += y * g);
                 }
-            };
-            let mut dx = vec![0.0f32; x.len()];
-            if len > 0 && inner > 0 {
-                let blocks =
-                    dx.chunks_exact_mut(len * inner).zip(y.chunks_exact(len * inner).zip(g.chunks_exact(len * inner)));
-                for (d, (y, g)) in blocks {
-                    let mut dot = vec![0.0f32; inner];
-                    for (yr, gr) in y.chunks_exact(inner).zip(g.chunks_exact(inner)) {
-                        dot.iter_mut().zip(yr.iter().zip(gr)).for_each(|(s, (&y, &g))| *s += y * g);
-                    }
-                    for (dr, (yr, gr)) in
-                        d.chunks_exact_mut(inner).zip(y.chunks_exact(inner).zip(g.chunks_exact(inner)))
-                    {
-                        for (((d, &y), &g), &s) in dr.iter_mut().zip(yr).zip(gr).zip(&dot) {
-                            *d = y * (g - s);
-                        }
+                for (dr, (yr, gr)) in d.chunks_exact_mut(inner).zip(y.chunks_exact(inner).zip(g.chunks_exact(inner))) {
+                    for (((d, &y), &g), &s) in dr.iter_mut().zip(yr).zip(gr).zip(&dot) {
+                        *d = y * (g - s);
                     }
                 }
             }
-            out[0] = Some(f32_tensor(shape, dx));
-            Ok(out)
-        })())
+        }
+        out[0] = Some(f32_tensor(shape, dx));
+        Ok(out)
     }
 }
 

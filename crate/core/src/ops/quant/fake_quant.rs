@@ -15,7 +15,7 @@
 
 use super::{params, qdq_qtype_of};
 use crate::model::{DType, Node, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
 use crate::quant::QType;
 
@@ -101,36 +101,30 @@ impl Op for FakeQuant {
         Ok(vec![f32_tensor(x.shape.clone(), y)])
     }
 
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            let scale = f32_in(inputs, 1)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
-            let mut dx = vec![0.0f32; x.len()];
-            let mut ds = vec![0.0f64; scale.len()];
-            self.each(inputs, |i, c, v, p, qt| {
-                let u = v / p.scale;
-                let r = u.round_ties_even();
-                let q = r as i64 + i64::from(p.zero_point);
-                let (slope, dscale) = if q < i64::from(qt.qmin()) {
-                    (0.0, (qt.qmin() - p.zero_point) as f32)
-                } else if q > i64::from(qt.qmax()) {
-                    (0.0, (qt.qmax() - p.zero_point) as f32)
-                } else {
-                    (1.0, r - u)
-                };
-                dx[i] = g[i] * slope;
-                ds[c] += f64::from(g[i] * dscale);
-            })?;
-            out[0] = Some(f32_tensor(x.shape.clone(), dx));
-            out[1] = Some(f32_tensor(scale.shape.clone(), ds.into_iter().map(|v| v as f32).collect()));
-            Ok(out)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_in(inputs, 0)?;
+        let scale = f32_in(inputs, 1)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
+        let mut dx = vec![0.0f32; x.len()];
+        let mut ds = vec![0.0f64; scale.len()];
+        self.each(inputs, |i, c, v, p, qt| {
+            let u = v / p.scale;
+            let r = u.round_ties_even();
+            let q = r as i64 + i64::from(p.zero_point);
+            let (slope, dscale) = if q < i64::from(qt.qmin()) {
+                (0.0, (qt.qmin() - p.zero_point) as f32)
+            } else if q > i64::from(qt.qmax()) {
+                (0.0, (qt.qmax() - p.zero_point) as f32)
+            } else {
+                (1.0, r - u)
+            };
+            dx[i] = g[i] * slope;
+            ds[c] += f64::from(g[i] * dscale);
+        })?;
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        out[1] = Some(f32_tensor(scale.shape.clone(), ds.into_iter().map(|v| v as f32).collect()));
+        Ok(out)
     }
 }

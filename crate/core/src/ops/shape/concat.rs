@@ -3,7 +3,7 @@
 use super::args::{all_present, axis, checked_numel, Inputs};
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{DType, Node, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op};
 
 /// Concat.
@@ -77,27 +77,21 @@ impl Op for Concat {
     }
 
     /// The gradient cut back into the inputs' parts along the axis.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let (a, _, shape) = self.plan(inputs)?;
-            let xs: Vec<&Tensor> = (0..inputs.len()).map(|i| f32_in(inputs, i)).collect::<Result<_, _>>()?;
-            let Some(g) = out_grad(grads, 0, shape.iter().product())? else { return Ok(vec![None; xs.len()]) };
-            let outer: usize = shape[..a].iter().product();
-            let chunks: Vec<usize> = xs.iter().map(|t| t.shape[a..].iter().product()).collect();
-            let mut parts: Vec<Vec<f32>> = xs.iter().map(|t| Vec::with_capacity(t.len())).collect();
-            let mut at = 0;
-            for _ in 0..outer {
-                for (p, &len) in parts.iter_mut().zip(&chunks) {
-                    p.extend_from_slice(&g[at..at + len]);
-                    at += len;
-                }
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let (a, _, shape) = self.plan(inputs)?;
+        let xs: Vec<&Tensor> = (0..inputs.len()).map(|i| f32_in(inputs, i)).collect::<Result<_, _>>()?;
+        let Some(g) = out_grad(grads, 0, shape.iter().product())? else { return Ok(vec![None; xs.len()]) };
+        let outer: usize = shape[..a].iter().product();
+        let chunks: Vec<usize> = xs.iter().map(|t| t.shape[a..].iter().product()).collect();
+        let mut parts: Vec<Vec<f32>> = xs.iter().map(|t| Vec::with_capacity(t.len())).collect();
+        let mut at = 0;
+        for _ in 0..outer {
+            for (p, &len) in parts.iter_mut().zip(&chunks) {
+                p.extend_from_slice(&g[at..at + len]);
+                at += len;
             }
-            Ok(xs.iter().zip(parts).map(|(x, p)| Some(f32_tensor(x.shape.clone(), p))).collect())
-        })())
+        }
+        Ok(xs.iter().zip(parts).map(|(x, p)| Some(f32_tensor(x.shape.clone(), p))).collect())
     }
 }

@@ -5,7 +5,7 @@
 use super::args::{axes, checked_numel, known_ints, Inputs};
 use super::elem::strided_view;
 use crate::model::{strides, Node, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::math::broadcast::for_each_offset;
 use crate::ops::{input, BuildCtx, Fact, Op};
 
@@ -122,29 +122,23 @@ impl Op for Slice {
 
     /// The gradient placed back where the slice read it from; zeros elsewhere. The starts,
     /// ends, axes and steps take none.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            crate::ops::nn::f32_data(x, "data")?;
-            let (ranges, out) = self.plan(inputs)?;
-            let mut res: Grads = vec![None; inputs.len()];
-            let Some(g) = out_grad(grads, 0, checked_numel(&out)?)? else { return Ok(res) };
-            let mut dx = vec![0.0f32; x.len()];
-            let (view, base) = view(&x.shape, &ranges);
-            let own: Vec<isize> = strides(&out).iter().map(|&s| s as isize).collect();
-            for_each_offset(&out, [&view, &own], [base, 0], |[i, o]| {
-                // Steps never revisit an element, so each is written once.
-                *dx.get_mut(i).ok_or("the slice reads past its input")? = g[o];
-                Ok(())
-            })?;
-            res[0] = Some(f32_tensor(x.shape.clone(), dx));
-            Ok(res)
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_in(inputs, 0)?;
+        crate::ops::nn::f32_data(x, "data")?;
+        let (ranges, out) = self.plan(inputs)?;
+        let mut res: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(grads, 0, checked_numel(&out)?)? else { return Ok(res) };
+        let mut dx = vec![0.0f32; x.len()];
+        let (view, base) = view(&x.shape, &ranges);
+        let own: Vec<isize> = strides(&out).iter().map(|&s| s as isize).collect();
+        for_each_offset(&out, [&view, &own], [base, 0], |[i, o]| {
+            // Steps never revisit an element, so each is written once.
+            *dx.get_mut(i).ok_or("the slice reads past its input")? = g[o];
+            Ok(())
+        })?;
+        res[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(res)
     }
 }
 

@@ -5,7 +5,7 @@
 use super::args::{axis, dim, known_ints, Inputs};
 use super::elem::{dispatch, typed, Elem};
 use crate::model::{DType, Node, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, out_grad, Grads};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, BuildCtx, Fact, Op};
 
 /// Split.
@@ -118,36 +118,30 @@ impl Op for Split {
 
     /// The parts' gradients joined back along the axis; a part without one (not on the way to
     /// the loss) contributes zeros. The split sizes take none.
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            crate::ops::nn::f32_data(x, "input")?;
-            let (a, sizes, _, shape) = self.plan(inputs)?;
-            let mut out: Grads = vec![None; inputs.len()];
-            let outer: usize = shape[..a].iter().product();
-            let inner: usize = shape[a + 1..].iter().product();
-            let parts: Vec<Option<&[f32]>> =
-                (0..sizes.len()).map(|i| out_grad(grads, i, outer * sizes[i] * inner)).collect::<Result<_, _>>()?;
-            if parts.iter().all(Option::is_none) {
-                return Ok(out);
-            }
-            let mut dx = Vec::with_capacity(x.len());
-            for o in 0..outer {
-                for (p, &s) in parts.iter().zip(&sizes) {
-                    let len = s * inner;
-                    match p {
-                        Some(p) => dx.extend_from_slice(&p[o * len..(o + 1) * len]),
-                        None => dx.resize(dx.len() + len, 0.0),
-                    }
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_in(inputs, 0)?;
+        crate::ops::nn::f32_data(x, "input")?;
+        let (a, sizes, _, shape) = self.plan(inputs)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let outer: usize = shape[..a].iter().product();
+        let inner: usize = shape[a + 1..].iter().product();
+        let parts: Vec<Option<&[f32]>> =
+            (0..sizes.len()).map(|i| out_grad(grads, i, outer * sizes[i] * inner)).collect::<Result<_, _>>()?;
+        if parts.iter().all(Option::is_none) {
+            return Ok(out);
+        }
+        let mut dx = Vec::with_capacity(x.len());
+        for o in 0..outer {
+            for (p, &s) in parts.iter().zip(&sizes) {
+                let len = s * inner;
+                match p {
+                    Some(p) => dx.extend_from_slice(&p[o * len..(o + 1) * len]),
+                    None => dx.resize(dx.len() + len, 0.0),
                 }
             }
-            out[0] = Some(f32_tensor(shape, dx));
-            Ok(out)
-        })())
+        }
+        out[0] = Some(f32_tensor(shape, dx));
+        Ok(out)
     }
 }

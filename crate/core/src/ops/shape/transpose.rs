@@ -3,7 +3,7 @@
 use super::args::Inputs;
 use super::elem::strided_view;
 use crate::model::{strides, Node, Tensor};
-use crate::ops::grad::{f32_in, Grads};
+use crate::ops::grad::{f32_in, Backward, GradError, Grads};
 use crate::ops::{input, BuildCtx, Fact, Op};
 
 /// Transpose.
@@ -55,22 +55,16 @@ impl Op for Transpose {
     }
 
     /// The gradient transposed back (by the inverse permutation).
-    fn backward(
-        &self,
-        inputs: &[Option<&Tensor>],
-        _outputs: &[Option<&Tensor>],
-        grads: &[Option<&Tensor>],
-    ) -> Option<Result<Grads, String>> {
-        Some((|| {
-            let x = f32_in(inputs, 0)?;
-            let Some(g) = grads.first().copied().flatten() else { return Ok(vec![None]) };
-            let perm = self.perm(x.shape.len())?;
-            let mut inverse = vec![0i64; perm.len()];
-            for (i, &p) in perm.iter().enumerate() {
-                inverse[p] = i as i64;
-            }
-            let back = Transpose { perm: Some(inverse) }.eval(&[Some(g)])?;
-            Ok(back.into_iter().map(Some).collect())
-        })())
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_in(inputs, 0)?;
+        let Some(g) = grads.first().copied().flatten() else { return Ok(vec![None]) };
+        let perm = self.perm(x.shape.len())?;
+        let mut inverse = vec![0i64; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            inverse[p] = i as i64;
+        }
+        let back = Transpose { perm: Some(inverse) }.eval(&[Some(g)])?;
+        Ok(back.into_iter().map(Some).collect())
     }
 }
