@@ -73,7 +73,7 @@ fn check_outputs(
     let outs: Vec<Option<&Tensor>> = ys.iter().map(Some).collect();
     let gin: Vec<Option<&Tensor>> = rt.iter().map(Option::as_ref).collect();
     let grads = op
-        .backward(&Backward { inputs: &refs, outputs: &outs, grads: &gin })
+        .backward(&Backward { inputs: &refs, outputs: &outs, grads: &gin, needs: &[] })
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     assert_eq!(grads.len(), inputs.len(), "{name}: one gradient per input");
     let rs: Vec<Option<Vec<f32>>> = rt.iter().map(|r| r.as_ref().map(|r| r.as_f32().unwrap().to_vec())).collect();
@@ -277,7 +277,10 @@ fn batch_norm_in_inference_mode() {
 fn an_op_without_a_backward_says_so() {
     // Forward-only ops answer `NoBackward`, which training turns into an error naming them.
     let op = op("TopK", 2, vec![]);
-    assert_eq!(op.backward(&Backward { inputs: &[], outputs: &[], grads: &[] }), Err(GradError::NoBackward));
+    assert_eq!(
+        op.backward(&Backward { inputs: &[], outputs: &[], grads: &[], needs: &[] }),
+        Err(GradError::NoBackward)
+    );
 }
 
 #[test]
@@ -400,7 +403,7 @@ fn max_pool_routes_the_gradient_to_each_window_maximum() {
     let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::U8(vec![1, 2, 3, 4]) };
     let r = tensor(&mut rng, &[1, 1, 1, 1], 1.0);
-    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)], needs: &[] }).unwrap();
     assert!(g[0].is_none());
 }
 
@@ -410,11 +413,11 @@ fn max_pool_ties_go_to_the_first_maximum() {
     let op = op("MaxPool", 1, vec![("kernel_shape", Attr::Ints(vec![2, 2]))]);
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![1.0, 3.0, 3.0, 2.0]) };
     let r = Tensor { shape: vec![1, 1, 1, 1], data: Data::F32(vec![5.0]) };
-    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)], needs: &[] }).unwrap();
     assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap(), [0.0, 5.0, 0.0, 0.0]);
     // NaN never wins, as in the forward.
     let x = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![f32::NAN, 1.0, 0.5, 1.0]) };
-    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
+    let g = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)], needs: &[] }).unwrap();
     assert_eq!(g[0].as_ref().unwrap().as_f32().unwrap()[1..], [5.0, 0.0, 0.0]);
 }
 
@@ -603,8 +606,11 @@ fn softmax_matches_finite_differences_along_any_axis() {
     let x = tensor(&mut rng, &[2, 5], 1.0);
     let r = tensor(&mut rng, &[2, 5], 1.0);
     let y = op.eval(&[Some(&x)]).unwrap();
-    let with = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&r)] }).unwrap();
-    let without = op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)] }).unwrap();
+    let with = op
+        .backward(&Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&r)], needs: &[] })
+        .unwrap();
+    let without =
+        op.backward(&Backward { inputs: &[Some(&x)], outputs: &[None], grads: &[Some(&r)], needs: &[] }).unwrap();
     assert_eq!(with, without);
 }
 
@@ -631,7 +637,12 @@ fn backwards_reject_gradients_of_the_wrong_size() {
     for (op, xs) in cases {
         let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
         let err = op
-            .backward(&Backward { inputs: &refs, outputs: &[None, None], grads: &[Some(&wrong), Some(&wrong)] })
+            .backward(&Backward {
+                inputs: &refs,
+                outputs: &[None, None],
+                grads: &[Some(&wrong), Some(&wrong)],
+                needs: &[],
+            })
             .unwrap_err();
         assert!(err.to_string().contains("gradient of output"), "{op:?}: {err}");
         // Data that disagrees with its shape is an error too, never a panic.
@@ -643,6 +654,27 @@ fn backwards_reject_gradients_of_the_wrong_size() {
         let y = op.eval(&refs).unwrap();
         let r: Vec<Tensor> = y.iter().map(|y| tensor(&mut rng, &y.shape, 1.0)).collect();
         let rr: Vec<Option<&Tensor>> = r.iter().map(Some).collect();
-        assert!(op.backward(&Backward { inputs: &bad, outputs: &[None, None], grads: &rr }).is_err(), "{op:?}");
+        assert!(
+            op.backward(&Backward { inputs: &bad, outputs: &[None, None], grads: &rr, needs: &[] }).is_err(),
+            "{op:?}"
+        );
     }
+}
+
+#[test]
+fn conv_skips_the_input_gradient_nobody_needs() {
+    // Training never needs the image's gradient: the first convolution leaves out dX (its
+    // col2im), and dW and dB are the same as with it.
+    let mut rng = Rng(7);
+    let op = op("Conv", 3, vec![("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let (x, w, bias) =
+        (tensor(&mut rng, &[1, 3, 6, 6], 1.0), tensor(&mut rng, &[4, 3, 3, 3], 1.0), tensor(&mut rng, &[4], 1.0));
+    let r = tensor(&mut rng, &[1, 4, 6, 6], 1.0);
+    let inputs = [Some(&x), Some(&w), Some(&bias)];
+    let all = op.backward(&Backward { inputs: &inputs, outputs: &[None], grads: &[Some(&r)], needs: &[] }).unwrap();
+    let some = op
+        .backward(&Backward { inputs: &inputs, outputs: &[None], grads: &[Some(&r)], needs: &[false, true, true] })
+        .unwrap();
+    assert!(all[0].is_some() && some[0].is_none());
+    assert_eq!(all[1..], some[1..]);
 }

@@ -62,7 +62,12 @@ fn lsq_scale_gradient_follows_its_formula() {
     assert_eq!(y[0].as_f32().unwrap(), &[0.5, 63.5, -0.0, -64.0]);
     let g = Tensor { shape: vec![4], data: Data::F32(vec![1.0, 1.0, 1.0, 1.0]) };
     let grads = op
-        .backward(&Backward { inputs: &[Some(&x), Some(&s), Some(&z)], outputs: &[Some(&y[0])], grads: &[Some(&g)] })
+        .backward(&Backward {
+            inputs: &[Some(&x), Some(&s), Some(&z)],
+            outputs: &[Some(&y[0])],
+            grads: &[Some(&g)],
+            needs: &[],
+        })
         .unwrap();
     assert_eq!(grads[0].as_ref().unwrap().as_f32().unwrap(), &[1.0, 0.0, 1.0, 0.0], "straight through inside");
     let ds = grads[1].as_ref().unwrap().as_f32().unwrap()[0];

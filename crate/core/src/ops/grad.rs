@@ -20,6 +20,15 @@ pub struct Backward<'a> {
     pub outputs: &'a [Option<&'a Tensor>],
     /// The loss gradient of each output.
     pub grads: &'a [Option<&'a Tensor>],
+    /// Per input: whether its gradient is wanted (an op may skip the others; missing: wanted).
+    pub needs: &'a [bool],
+}
+
+impl Backward<'_> {
+    /// Whether input `i`'s gradient is wanted.
+    pub fn needs(&self, i: usize) -> bool {
+        self.needs.get(i).copied().unwrap_or(true)
+    }
 }
 
 /// Why [`Op::backward`](super::Op::backward) gave no gradients.

@@ -84,6 +84,9 @@ pub struct Student {
     params: Vec<(String, Tensor)>,
     /// Each parameter's slot in the plan.
     slots: Vec<usize>,
+    /// Per slot: whether a parameter reaches it, so its gradient is needed (the input image's
+    /// and what is computed from it alone are not).
+    needs: Vec<bool>,
 }
 
 /// A forward pass that kept every tensor, for [`Student::backward`].
@@ -137,7 +140,17 @@ impl Student {
             .iter()
             .map(|(name, _)| slot_of(name).ok_or_else(|| TrainError::Setup(format!("internal: no slot for `{name}`"))))
             .collect::<Result<_, _>>()?;
-        Ok(Student { plan, params: lifted, slots })
+        let mut needs = vec![false; plan.slot_count()];
+        for &s in &slots {
+            needs[s] = true;
+        }
+        for i in 0..plan.step_count() {
+            let step = plan.step(i);
+            if step.inputs.iter().any(|x| matches!(x, StepInput::Slot(s) if needs[*s])) {
+                step.outputs.iter().flatten().for_each(|&o| needs[o] = true);
+            }
+        }
+        Ok(Student { plan, params: lifted, slots, needs })
     }
 
     /// The parameters: name and current value, in graph order.
@@ -193,14 +206,16 @@ impl Student {
         for i in (0..self.plan.step_count()).rev() {
             let step = self.plan.step(i);
             let gouts: Vec<Option<Tensor>> = step.outputs.iter().map(|s| s.and_then(|s| grads[s].take())).collect();
-            if gouts.iter().all(Option::is_none) {
+            let needs: Vec<bool> =
+                step.inputs.iter().map(|x| matches!(x, StepInput::Slot(s) if self.needs[*s])).collect();
+            if gouts.iter().all(Option::is_none) || !needs.contains(&true) {
                 continue;
             }
             let args = self.plan.step_args(i, &tape.env)?;
             let outs: Vec<Option<&Tensor>> = step.outputs.iter().map(|s| s.and_then(|s| tape.env.get(s))).collect();
             let grefs: Vec<Option<&Tensor>> = gouts.iter().map(Option::as_ref).collect();
             let named = || (step.name.to_string(), step.op_type.to_string());
-            let b = Backward { inputs: &args, outputs: &outs, grads: &grefs };
+            let b = Backward { inputs: &args, outputs: &outs, grads: &grefs, needs: &needs };
             let back = step.op.backward(&b).map_err(|e| {
                 let (node, op) = named();
                 match e {

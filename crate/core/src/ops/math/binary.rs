@@ -243,7 +243,7 @@ impl Op for Binary {
     /// broadcasting undone (a repeated operand's gradient is summed over its repeats). At a
     /// Min/Max tie the gradient goes to the first input.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let Backward { inputs, outputs, grads } = *b;
+        let Backward { inputs, outputs, grads, .. } = *b;
         use BinaryOp::*;
         let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max);
         if !two && self.op != Sum {

@@ -298,7 +298,7 @@ impl Op for Unary {
     }
 
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let Backward { inputs, outputs, grads } = *b;
+        let Backward { inputs, outputs, grads, .. } = *b;
         let x = f32_in(inputs, 0)?;
         let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(vec![None]) };
         let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;

@@ -147,7 +147,7 @@ impl Op for Conv {
     /// `dW += dY · colsᵀ`, `dcols = Wᵀ · dY` folded back with `col2im`, `dB = Σ dY`. A fused
     /// clamp passes the gradient only where the output lies strictly inside its bounds.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let Backward { inputs, outputs, grads } = *b;
+        let Backward { inputs, outputs, grads, .. } = *b;
         let x = f32_input(inputs, 0, "X")?;
         let w = f32_input(inputs, 1, "W")?;
         let shape = |i: usize| super::input_shape(inputs, i);
@@ -170,9 +170,9 @@ impl Op for Conv {
                 }
             }
         }
-        let (dx, dw, db) = conv_backward(&plan, self.group, x, w, &dy)?;
+        let (dx, dw, db) = conv_backward(&plan, self.group, x, w, &dy, b.needs(0))?;
         let mut out: Grads = vec![
-            Some(f32_tensor(plan_input_shape(&plan), dx)),
+            dx.map(|dx| f32_tensor(plan_input_shape(&plan), dx)),
             Some(f32_tensor(shape(1).unwrap_or_default().to_vec(), dw)),
         ];
         out.push(inputs.get(2).copied().flatten().map(|b| f32_tensor(b.shape.clone(), db)));
@@ -188,20 +188,28 @@ fn plan_input_shape(plan: &Plan) -> Vec<usize> {
     s
 }
 
-/// `(dX, dW, dB)`, flat.
-type ConvGrads = (Vec<f32>, Vec<f32>, Vec<f32>);
+/// `(dX, dW, dB)`, flat (`dX` only when asked for).
+type ConvGrads = (Option<Vec<f32>>, Vec<f32>, Vec<f32>);
 
-/// `(dX, dW, dB)` of a convolution for the output gradient `dy`.
-fn conv_backward(plan: &Plan, group: usize, x: &[f32], w: &[f32], dy: &[f32]) -> Result<ConvGrads, String> {
+/// `(dX, dW, dB)` of a convolution for the output gradient `dy`; `dX` when `want_dx`.
+fn conv_backward(
+    plan: &Plan,
+    group: usize,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    want_dx: bool,
+) -> Result<ConvGrads, String> {
     let win = plan.window.lifted_to_2d();
     let in_plane: usize = win.input.iter().product();
     let out_plane: usize = win.output.iter().product();
     let ksize: usize = win.kernel.iter().product();
     let (cg, mg) = (plan.in_channels / group, plan.out_channels / group);
     let kdim = cg * ksize;
-    let (mut dx, mut dw) = (vec![0.0f32; x.len()], vec![0.0f32; w.len()]);
+    let (mut dx, mut dw) = (vec![0.0f32; if want_dx { x.len() } else { 0 }], vec![0.0f32; w.len()]);
     let mut db = vec![0.0f32; plan.out_channels];
-    let (mut cols, mut dcols) = (vec![0.0f32; kdim * out_plane], vec![0.0f32; kdim * out_plane]);
+    let mut cols = vec![0.0f32; kdim * out_plane];
+    let mut dcols = vec![0.0f32; if want_dx { kdim * out_plane } else { 0 }];
     for n in 0..plan.batch {
         for g in 0..group {
             let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
@@ -211,14 +219,16 @@ fn conv_backward(plan: &Plan, group: usize, x: &[f32], w: &[f32], dy: &[f32]) ->
             im2col(xg, cg, &win, 0..win.output[0], &mut cols);
             let cols_m = MatRef::row_major(&cols, kdim, out_plane)?;
             sgemm(1.0, dyg_m, cols_m.t(), Init::Accumulate, &mut dw[g * mg * kdim..][..mg * kdim], kdim)?;
-            sgemm(1.0, wg.t(), dyg_m, Init::Zero, &mut dcols, out_plane)?;
-            col2im(&dcols, cg, &win, &mut dx[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane]);
+            if want_dx {
+                sgemm(1.0, wg.t(), dyg_m, Init::Zero, &mut dcols, out_plane)?;
+                col2im(&dcols, cg, &win, &mut dx[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane]);
+            }
             for (m, row) in dyg.chunks_exact(out_plane).enumerate() {
                 db[g * mg + m] += row.iter().sum::<f32>();
             }
         }
     }
-    Ok((dx, dw, db))
+    Ok((want_dx.then_some(dx), dw, db))
 }
 
 /// `y = min(y, max[c])` on each output channel `c` (NaN stays NaN, as in ONNX `Min`).

@@ -69,7 +69,7 @@ impl Op for Softmax {
     /// `dx = y ⊙ (g − Σ g ⊙ y)`, the sum along the normalised dim(s), from the forward's output
     /// (computed again when it is not given).
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let Backward { inputs, outputs, grads } = *b;
+        let Backward { inputs, outputs, grads, .. } = *b;
         let x = f32_input(inputs, 0, "input")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (_, len, inner) = self.layout(&shape)?;
