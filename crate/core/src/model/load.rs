@@ -11,8 +11,10 @@
 //!
 //! Nodes of a domain other than the default one keep their op type prefixed with the domain
 //! (`com.microsoft::FusedConv`), so that planning reports them as unsupported, naming the domain.
-//! Attributes qplay has no representation for (graphs, tensor lists, sparse tensors, type protos)
-//! are dropped: the ops that use them (`If`, `Loop`, `Scan`, …) are not supported anyway.
+//! An `If` node's branches are loaded as subgraphs ([`Attr::Graph`], [`super::subgraph`]), the
+//! outer values they read appended to the node's inputs. Other attributes qplay has no
+//! representation for (the graphs of `Loop` and `Scan`, tensor lists, sparse tensors, type
+//! protos) are dropped: the ops that use them are not supported anyway.
 
 use super::proto::tensor_shape_proto::dimension::Value as Dim;
 use super::proto::{
@@ -132,7 +134,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut names: HashSet<String> = HashSet::with_capacity(graph.node.len());
     for (index, n) in graph.node.into_iter().enumerate() {
-        let node = convert_node(n, index, &mut names, limits)?;
+        let node = convert_node(n, index, &mut names, limits, 0)?;
         if node.is(OpKind::Constant) {
             let (name, value) = constant_value(node)?;
             if initializers.contains_key(&name) {
@@ -174,15 +176,22 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     Ok(g)
 }
 
-fn produced_twice(name: &str) -> ModelError {
+pub(super) fn produced_twice(name: &str) -> ModelError {
     ModelError::Other(format!(
         "tensor `{name}` is assigned more than once (by several nodes, initializers or inputs): \
          the model is invalid; check it with onnx.checker.check_model"
     ))
 }
 
-/// Converts one node; `names` keeps node names unique.
-fn convert_node(n: NodeProto, index: usize, names: &mut HashSet<String>, limits: &Limits) -> Result<Node, ModelError> {
+/// Converts one node; `names` keeps node names unique (over subgraphs too); `depth` is how
+/// many `If` branches the node is nested in.
+pub(super) fn convert_node(
+    n: NodeProto,
+    index: usize,
+    names: &mut HashSet<String>,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Node, ModelError> {
     let NodeProto { input, output, name, op_type, attribute, domain, .. } = n;
     let mut name = if name.is_empty() { format!("{op_type}_{index}") } else { name };
     if names.contains(&name) {
@@ -191,14 +200,22 @@ fn convert_node(n: NodeProto, index: usize, names: &mut HashSet<String>, limits:
     }
     names.insert(name.clone());
     let op_type = if domain.is_empty() || domain == "ai.onnx" { op_type } else { format!("{domain}::{op_type}") };
+    let branches = OpKind::of(&op_type) == Some(OpKind::If);
     let mut attrs = Attrs::default();
-    for a in attribute {
+    for mut a in attribute {
         let attr_name = a.name.clone();
-        if let Some(v) = convert_attr(a, &name, limits)? {
+        if let (true, Some(g)) = (branches, a.g.take()) {
+            let sub = super::subgraph::convert_subgraph(g, &name, names, limits, depth + 1)?;
+            attrs.0.insert(attr_name, Attr::Graph(Box::new(sub)));
+        } else if let Some(v) = convert_attr(a, &name, limits)? {
             attrs.0.insert(attr_name, v);
         }
     }
-    Ok(Node { name, op_type, inputs: input, outputs: output, attrs, fused: Default::default() })
+    let mut node = Node { name, op_type, inputs: input, outputs: output, attrs, fused: Default::default() };
+    if branches {
+        super::subgraph::capture_outer_values(&mut node)?;
+    }
+    Ok(node)
 }
 
 /// Converts an attribute; `None` for kinds qplay has no representation for.
@@ -247,7 +264,7 @@ fn convert_attr(a: AttributeProto, node: &str, limits: &Limits) -> Result<Option
 }
 
 /// The initializer a `Constant` node stands for: its output name and value.
-fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
+pub(super) fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
     let out = node
         .outputs
         .first()
@@ -280,7 +297,7 @@ fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
 
 /// Graph input/output type: element type code and dims (`None` for symbolic or unknown ones).
 /// A value without a tensor type gets element type 0 and no dims.
-fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
+pub(super) fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
     let (elem_type, shape) = match v.r#type.and_then(|t| t.value) {
         Some(type_proto::Value::TensorType(t)) => {
             let shape = t
@@ -304,7 +321,7 @@ fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
 
 /// Converts a tensor, checking its dims against its data before allocating anything for it.
 /// `label` names it in errors (initializer name, or `node.attribute` for unnamed attribute tensors).
-fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor, ModelError> {
+pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor, ModelError> {
     let bad = |reason: String| ModelError::BadTensor { name: label.to_string(), reason };
     if t.data_location == data_location::EXTERNAL || !t.external_data.is_empty() {
         return Err(ModelError::ExternalData(label.to_string()));

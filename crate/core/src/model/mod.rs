@@ -19,6 +19,7 @@ pub mod passes;
 pub mod plan;
 pub mod proto;
 pub mod save;
+pub mod subgraph;
 pub mod summary;
 pub mod tensor;
 
