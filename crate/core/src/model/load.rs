@@ -519,46 +519,6 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
     }
 }
 
-/// Makes uint8 image inputs (`[N, 3, H, W]` or `[N, H, W, 3]`: TensorFlow detection exports take
-/// raw pixels) float32 inputs followed by `Round` and `Cast` to uint8, so that pre-processing,
-/// calibration and every executor feed images the same way; said in the load notes. The model
-/// computes exactly what it did for the same pixel values. For image models only (the detector,
-/// quantization from photos): a uint8 tensor of that shape may be data elsewhere.
-pub fn float_image_inputs(g: &mut Graph) -> Vec<String> {
-    let images: Vec<String> = g
-        .inputs
-        .iter()
-        .filter(|v| v.elem_type == 2 && matches!(v.shape.as_slice(), [_, Some(3), _, _] | [_, _, _, Some(3)]))
-        .filter(|v| !g.initializers.contains_key(&v.name))
-        .map(|v| v.name.clone())
-        .collect();
-    for name in &images {
-        let (rounded, pixels) = (format!("{name}__qplay_rounded"), format!("{name}__qplay_uint8"));
-        for n in g.nodes.iter_mut() {
-            n.inputs.iter_mut().filter(|i| *i == name).for_each(|i| *i = pixels.clone());
-        }
-        g.outputs.iter_mut().filter(|o| o.name == *name).for_each(|o| o.name = pixels.clone());
-        let node = |op: &str, input: &str, output: &str, attrs: Vec<(&str, Attr)>| Node {
-            name: format!("{output}__node"),
-            op_type: op.to_string(),
-            inputs: vec![input.to_string()],
-            outputs: vec![output.to_string()],
-            attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-            fused: Default::default(),
-        };
-        g.nodes.insert(0, node("Cast", &rounded, &pixels, vec![("to", Attr::Int(2))]));
-        g.nodes.insert(0, node("Round", name, &rounded, vec![]));
-        if let Some(v) = g.inputs.iter_mut().find(|v| v.name == *name) {
-            v.elem_type = 1;
-        }
-        g.load_notes.push(format!(
-            "input `{name}` takes uint8 pixels: qplay feeds it float32 values 0..255, rounded and cast to uint8 inside the \
-             model (added when loading), so it computes as on raw pixels"
-        ));
-    }
-    images
-}
-
 /// Little-endian bytes → elements. The caller has checked that the length is a multiple of the
 /// element size.
 fn decode_raw(dtype: DType, raw: Vec<u8>) -> Data {
