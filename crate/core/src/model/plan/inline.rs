@@ -24,10 +24,13 @@ pub(super) fn branch_nodes(node: &Node) -> Vec<&Node> {
     out
 }
 
+/// The nodes an inlined `If` becomes, and the branch constants they read (renamed).
+pub(super) type Inlined = (Vec<Node>, Vec<(String, Tensor)>);
+
 /// What replaces `node`, an `If` whose condition is `cond`: the nodes of the branch taken (those
 /// its outputs depend on), then one `Identity` per node output; and the branch's constants they
 /// read, renamed.
-pub(super) fn inline_if(node: &Node, cond: &Tensor) -> Result<(Vec<Node>, Vec<(String, Tensor)>), ModelError> {
+pub(super) fn inline_if(node: &Node, cond: &Tensor) -> Result<Inlined, ModelError> {
     let key = if condition(cond).map_err(|m| ModelError::at(node, m))? { "then_branch" } else { "else_branch" };
     let g = node
         .attrs
