@@ -13,7 +13,7 @@ use qplay_core::model::proto::{
     attribute_type, tensor_shape_proto::dimension::Value as D, AttributeProto, GraphProto, ModelProto,
     OperatorSetIdProto, TensorProto, ValueInfoProto,
 };
-use qplay_core::model::{load_onnx, save_onnx, Attr, ModelError, OpKind, Plan, Tensor};
+use qplay_core::model::{load_onnx, save_onnx, Attr, ModelError, OpKind, Plan, PlanOptions, Tensor};
 use qplay_core::ops::Registry;
 
 fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
@@ -173,4 +173,25 @@ fn saving_keeps_the_branches_and_reads_back_the_same() {
     let a = Plan::new(&g, &Registry::new(), &[]).unwrap().run(&x([-1.0; 6])).unwrap();
     let b = Plan::new(&back, &Registry::new(), &[]).unwrap().run(&x([-1.0; 6])).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_branch_run_at_run_time_keeps_the_plans_size_limit() {
+    // then: Concat(x, x, x) → 18 values, over a limit of 10 that x (6 values) is under.
+    let mut m = ModelProto::decode(&model(data_cond(), &["t"])[..]).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let if_node = g.node.iter_mut().find(|n| n.op_type == "If").unwrap();
+    let then = if_node.attribute[0].g.as_mut().unwrap();
+    then.node[0] = node("Concat", &["x", "x", "x"], &["t"]);
+    then.node[0].attribute =
+        vec![AttributeProto { name: "axis".into(), i: Some(0), r#type: attribute_type::INT, ..Default::default() }];
+    let graph = load_onnx(&m.encode_to_vec()).unwrap();
+    let options = PlanOptions { max_tensor_elements: 10, ..PlanOptions::default() };
+    let p = Plan::with_options(&graph, &Registry::new(), &[], options).unwrap();
+    assert_eq!(p.run(&x([-1.0; 6])).unwrap()[0].len(), 6, "else: x + 1, within the limit");
+    let e = p.run(&x([1.0; 6])).unwrap_err().to_string();
+    assert!(e.contains("the_if") && e.contains("limit of 10"), "{e}");
+    // Unlimited, the same branch runs.
+    let p = Plan::new(&graph, &Registry::new(), &[]).unwrap();
+    assert_eq!(p.run(&x([1.0; 6])).unwrap()[0].shape, [6, 3]);
 }

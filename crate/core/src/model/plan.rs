@@ -247,6 +247,14 @@ impl Plan {
                     }
                     ops.push(None);
                 }
+                // An If plans its branches at run time under this plan's options.
+                Some(_) if n.is(OpKind::If) => match crate::ops::control::if_op::build_with(n, &ctx, *options) {
+                    Ok(op) => ops.push(Some(op)),
+                    Err(msg) => {
+                        build_error.get_or_insert_with(|| ModelError::at(n, msg));
+                        ops.push(None);
+                    }
+                },
                 Some(build) => match build(n, &ctx) {
                     Ok(op) => ops.push(Some(op)),
                     Err(msg) => {
@@ -335,7 +343,12 @@ impl Plan {
                     let build = registry
                         .get(&n.op_type)
                         .ok_or_else(|| ModelError::UnsupportedOps(vec![(n.op_type.clone(), n.name.clone())]))?;
-                    let op = build(&n, &ctx).map_err(|m| ModelError::at(&n, m))?;
+                    let op = if n.is(OpKind::If) {
+                        crate::ops::control::if_op::build_with(&n, &ctx, *options)
+                    } else {
+                        build(&n, &ctx)
+                    }
+                    .map_err(|m| ModelError::at(&n, m))?;
                     work.push_front((n, Some(op)));
                 }
                 continue;

@@ -5,9 +5,10 @@
 //! condition is a constant at plan time, planning inlines the taken branch and this op never
 //! runs. Otherwise it is a dynamic step ([`Op::shape_depends_on_values`]: the branches may
 //! produce different shapes): on each run it plans the taken branch for the actual input shapes
-//! and runs it on the CPU, under the default limits of a plan.
+//! and runs it on the CPU, under the options (the size limits, the folding budget) of the plan
+//! the node is in.
 
-use crate::model::{Data, Graph, Node, Plan, Tensor};
+use crate::model::{Data, Graph, Node, Plan, PlanOptions, Tensor};
 use crate::ops::{input, BuildCtx, Fact, Op, Registry};
 use std::sync::Arc;
 
@@ -18,10 +19,19 @@ pub struct If {
     pub then_branch: Arc<Graph>,
     /// The branch taken when it is false.
     pub else_branch: Arc<Graph>,
+    /// The options a branch is planned with at run time: the enclosing plan's.
+    pub options: PlanOptions,
 }
 
-/// Builds If: both branches must be present and give one output per node output.
+/// Builds If: both branches must be present and give one output per node output. A branch run
+/// at run time is planned with the default [`PlanOptions`]; planning builds its `If` nodes with
+/// its own ([`build_with`]).
 pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    build_with(node, ctx, PlanOptions::default())
+}
+
+/// [`build`], planning the branches with `options` (the limits and budget of the enclosing plan).
+pub fn build_with(node: &Node, ctx: &BuildCtx, options: PlanOptions) -> Result<Box<dyn Op>, String> {
     let captured = node.captured();
     let branch = |key: &str| -> Result<Arc<Graph>, String> {
         let g = node.attrs.graph(key).ok_or_else(|| {
@@ -47,7 +57,7 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
         g.opset = ctx.opset;
         Ok(Arc::new(g))
     };
-    Ok(Box::new(If { then_branch: branch("then_branch")?, else_branch: branch("else_branch")? }))
+    Ok(Box::new(If { then_branch: branch("then_branch")?, else_branch: branch("else_branch")?, options }))
 }
 
 /// The value of an If's condition: a tensor of one element, true when non-zero.
@@ -75,7 +85,7 @@ impl If {
     /// [`FOLDED_INPUT_ELEMENTS`]: the shapes, axes and indices branches compute with) are bound
     /// as constants, so that the shape arithmetic in the branch folds as it would outside it;
     /// larger ones are the branch plan's inputs.
-    fn run(branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn run(&self, branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let mut g = branch.clone();
         let (mut given, mut small) = (Vec::with_capacity(values.len()), Vec::new());
         for (v, t) in g.inputs.iter_mut().zip(values) {
@@ -90,7 +100,8 @@ impl If {
         }
         g.bind_inputs(&small).map_err(|e| e.to_string())?;
         let shapes: Vec<(String, Vec<usize>)> = given.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
-        let plan = Plan::new(&g, &Registry::new(), &shapes).map_err(|e| format!("in the branch taken: {e}"))?;
+        let plan = Plan::with_options(&g, &Registry::new(), &shapes, self.options)
+            .map_err(|e| format!("in the branch taken: {e}"))?;
         plan.run(&given).map_err(|e| format!("in the branch taken: {e}"))
     }
 }
@@ -120,6 +131,6 @@ impl Op for If {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
         let branch = self.branch(input(inputs, 0)?)?;
-        If::run(branch, &inputs[1..])
+        self.run(branch, &inputs[1..])
     }
 }
