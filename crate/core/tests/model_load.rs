@@ -1032,13 +1032,22 @@ fn deeply_nested_subgraphs_are_refused_without_overflowing_the_stack() {
     let e = err_of(&model(g, 13).encode_to_vec());
     assert!(matches!(e, ModelError::NotOnnx(_)), "{e}");
 
-    // One level is fine: the graph attribute is dropped and `If` is reported as unsupported.
+    // One level loads: the branch is a subgraph. One without outputs is refused when loading;
+    // an If without its `else_branch` when planning, naming what is missing.
     let mut g = wrap(GraphProto::default());
     g.input.push(vi("cond", 9, &[1]));
+    let e = err_of(&model(g, 13).encode_to_vec());
+    assert!(e.to_string().contains("no outputs"), "{e}");
+    let mut inner = GraphProto::default();
+    inner.node.push(node("Identity", &["cond"], &["c2"]));
+    inner.output.push(vi("c2", 9, &[1]));
+    let mut g = wrap(inner);
+    g.input.push(vi("cond", 9, &[1]));
+    g.output = vec![vi("y", 9, &[1])];
     let g = load(&model(g, 13));
-    assert!(g.nodes[0].attrs.0.is_empty());
-    let e = Plan::new(&g, &registry(), &[]).expect_err("If");
-    assert_eq!(e, ModelError::UnsupportedOps(vec![("If".into(), "If_0".into())]));
+    assert!(matches!(g.nodes[0].attrs.0.get("then_branch"), Some(Attr::Graph(_))));
+    let e = Plan::new(&g, &registry(), &[]).expect_err("If without else_branch");
+    assert!(e.to_string().contains("else_branch"), "{e}");
 }
 
 #[test]

@@ -42,6 +42,7 @@ fn every_profile_field_is_documented() {
     let decoders = [
         Decoder::Yolov8(yolo.clone()),
         Decoder::Yolov5(yolo),
+        Decoder::End2end(End2End { class_first: true, ..End2End::new("o") }),
         Decoder::End2end(End2End {
             per_class_scores: true,
             box_format: BoxFormat::Cxcywh,

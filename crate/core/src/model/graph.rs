@@ -20,6 +20,11 @@ pub enum Attr {
     Floats(Vec<f32>),
     /// `strings`
     Strings(Vec<String>),
+    /// `g`: a subgraph (an `If` node's `then_branch` / `else_branch`). Its `inputs` list the
+    /// outer-scope values it reads, in the order the node lists them after its own inputs
+    /// ([`Node::captured`]); ONNX leaves them implicit, qplay makes them explicit when loading so
+    /// that sorting, dead-code elimination and every pass see the dependency.
+    Graph(Box<Graph>),
 }
 
 /// A node's attributes, with typed getters that produce useful errors.
@@ -77,6 +82,13 @@ impl Attrs {
             _ => default,
         }
     }
+    /// A subgraph attribute, if present.
+    pub fn graph(&self, name: &str) -> Option<&Graph> {
+        match self.0.get(name) {
+            Some(Attr::Graph(g)) => Some(g),
+            _ => None,
+        }
+    }
     /// A tensor attribute, if present.
     pub fn tensor(&self, name: &str) -> Option<&Tensor> {
         match self.0.get(name) {
@@ -103,6 +115,19 @@ pub struct Node {
     /// a loaded graph. Not an ONNX attribute: a graph with fusions is plan-internal and is not
     /// saved.
     pub fused: Fused,
+}
+
+impl Node {
+    /// How many of the node's inputs, at the end of its list, are outer-scope values its
+    /// subgraphs read (captured when loading; see [`Attr::Graph`]); 0 for a node without
+    /// subgraphs. Saving writes the node without them.
+    pub fn captured(&self) -> usize {
+        self.attrs
+            .0
+            .values()
+            .find_map(|a| if let Attr::Graph(g) = a { Some(g.inputs.len()) } else { None })
+            .unwrap_or(0)
+    }
 }
 
 /// An activation a fusion pass folded into the node that feeds it (today a `Conv`), applied

@@ -39,7 +39,10 @@ op_kinds! {
     /// Folded into initializers while loading.
     Constant,
     Conv, ConvInteger, ConvTranspose, DequantizeLinear, Div, Elu, Erf, Exp, Flatten, Gelu, Gemm,
-    GridSample, HardSigmoid, HardSwish, Hardmax, Identity, LeakyRelu, Log, LogSoftmax, MatMul,
+    GridSample, HardSigmoid, HardSwish, Hardmax, Identity,
+    /// Control flow: planning inlines the branch a constant condition takes.
+    If,
+    LeakyRelu, Log, LogSoftmax, MatMul,
     MatMulInteger, Max, MaxPool, Min, Mul, Neg, Pow, QLinearConv, QLinearMatMul, QuantizeLinear,
     Reciprocal, ReduceSum, Relu, Reshape, Sigmoid, Slice, Softmax, Softplus,
     Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze,

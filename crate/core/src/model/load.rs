@@ -11,8 +11,10 @@
 //!
 //! Nodes of a domain other than the default one keep their op type prefixed with the domain
 //! (`com.microsoft::FusedConv`), so that planning reports them as unsupported, naming the domain.
-//! Attributes qplay has no representation for (graphs, tensor lists, sparse tensors, type protos)
-//! are dropped: the ops that use them (`If`, `Loop`, `Scan`, …) are not supported anyway.
+//! An `If` node's branches are loaded as subgraphs ([`Attr::Graph`], [`super::subgraph`]), the
+//! outer values they read appended to the node's inputs. Other attributes qplay has no
+//! representation for (the graphs of `Loop` and `Scan`, tensor lists, sparse tensors, type
+//! protos) are dropped: the ops that use them are not supported anyway.
 
 use super::proto::tensor_shape_proto::dimension::Value as Dim;
 use super::proto::{
@@ -132,7 +134,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     let mut nodes = Vec::with_capacity(graph.node.len());
     let mut names: HashSet<String> = HashSet::with_capacity(graph.node.len());
     for (index, n) in graph.node.into_iter().enumerate() {
-        let node = convert_node(n, index, &mut names, limits)?;
+        let node = convert_node(n, index, &mut names, limits, 0)?;
         if node.is(OpKind::Constant) {
             let (name, value) = constant_value(node)?;
             if initializers.contains_key(&name) {
@@ -174,15 +176,22 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
     Ok(g)
 }
 
-fn produced_twice(name: &str) -> ModelError {
+pub(super) fn produced_twice(name: &str) -> ModelError {
     ModelError::Other(format!(
         "tensor `{name}` is assigned more than once (by several nodes, initializers or inputs): \
          the model is invalid; check it with onnx.checker.check_model"
     ))
 }
 
-/// Converts one node; `names` keeps node names unique.
-fn convert_node(n: NodeProto, index: usize, names: &mut HashSet<String>, limits: &Limits) -> Result<Node, ModelError> {
+/// Converts one node; `names` keeps node names unique (over subgraphs too); `depth` is how
+/// many `If` branches the node is nested in.
+pub(super) fn convert_node(
+    n: NodeProto,
+    index: usize,
+    names: &mut HashSet<String>,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Node, ModelError> {
     let NodeProto { input, output, name, op_type, attribute, domain, .. } = n;
     let mut name = if name.is_empty() { format!("{op_type}_{index}") } else { name };
     if names.contains(&name) {
@@ -191,14 +200,22 @@ fn convert_node(n: NodeProto, index: usize, names: &mut HashSet<String>, limits:
     }
     names.insert(name.clone());
     let op_type = if domain.is_empty() || domain == "ai.onnx" { op_type } else { format!("{domain}::{op_type}") };
+    let branches = OpKind::of(&op_type) == Some(OpKind::If);
     let mut attrs = Attrs::default();
-    for a in attribute {
+    for mut a in attribute {
         let attr_name = a.name.clone();
-        if let Some(v) = convert_attr(a, &name, limits)? {
+        if let (true, Some(g)) = (branches, a.g.take()) {
+            let sub = super::subgraph::convert_subgraph(g, &name, names, limits, depth + 1)?;
+            attrs.0.insert(attr_name, Attr::Graph(Box::new(sub)));
+        } else if let Some(v) = convert_attr(a, &name, limits)? {
             attrs.0.insert(attr_name, v);
         }
     }
-    Ok(Node { name, op_type, inputs: input, outputs: output, attrs, fused: Default::default() })
+    let mut node = Node { name, op_type, inputs: input, outputs: output, attrs, fused: Default::default() };
+    if branches {
+        super::subgraph::capture_outer_values(&mut node)?;
+    }
+    Ok(node)
 }
 
 /// Converts an attribute; `None` for kinds qplay has no representation for.
@@ -247,7 +264,7 @@ fn convert_attr(a: AttributeProto, node: &str, limits: &Limits) -> Result<Option
 }
 
 /// The initializer a `Constant` node stands for: its output name and value.
-fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
+pub(super) fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
     let out = node
         .outputs
         .first()
@@ -280,7 +297,7 @@ fn constant_value(node: Node) -> Result<(String, Tensor), ModelError> {
 
 /// Graph input/output type: element type code and dims (`None` for symbolic or unknown ones).
 /// A value without a tensor type gets element type 0 and no dims.
-fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
+pub(super) fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
     let (elem_type, shape) = match v.r#type.and_then(|t| t.value) {
         Some(type_proto::Value::TensorType(t)) => {
             let shape = t
@@ -304,7 +321,7 @@ fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
 
 /// Converts a tensor, checking its dims against its data before allocating anything for it.
 /// `label` names it in errors (initializer name, or `node.attribute` for unnamed attribute tensors).
-fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor, ModelError> {
+pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor, ModelError> {
     let bad = |reason: String| ModelError::BadTensor { name: label.to_string(), reason };
     if t.data_location == data_location::EXTERNAL || !t.external_data.is_empty() {
         return Err(ModelError::ExternalData(label.to_string()));
@@ -500,46 +517,6 @@ fn widen_float_types(g: &mut Graph, initializer_codes: &[i32]) {
             seen.join("/")
         ));
     }
-}
-
-/// Makes uint8 image inputs (`[N, 3, H, W]` or `[N, H, W, 3]`: TensorFlow detection exports take
-/// raw pixels) float32 inputs followed by `Round` and `Cast` to uint8, so that pre-processing,
-/// calibration and every executor feed images the same way; said in the load notes. The model
-/// computes exactly what it did for the same pixel values. For image models only (the detector,
-/// quantization from photos): a uint8 tensor of that shape may be data elsewhere.
-pub fn float_image_inputs(g: &mut Graph) -> Vec<String> {
-    let images: Vec<String> = g
-        .inputs
-        .iter()
-        .filter(|v| v.elem_type == 2 && matches!(v.shape.as_slice(), [_, Some(3), _, _] | [_, _, _, Some(3)]))
-        .filter(|v| !g.initializers.contains_key(&v.name))
-        .map(|v| v.name.clone())
-        .collect();
-    for name in &images {
-        let (rounded, pixels) = (format!("{name}__qplay_rounded"), format!("{name}__qplay_uint8"));
-        for n in g.nodes.iter_mut() {
-            n.inputs.iter_mut().filter(|i| *i == name).for_each(|i| *i = pixels.clone());
-        }
-        g.outputs.iter_mut().filter(|o| o.name == *name).for_each(|o| o.name = pixels.clone());
-        let node = |op: &str, input: &str, output: &str, attrs: Vec<(&str, Attr)>| Node {
-            name: format!("{output}__node"),
-            op_type: op.to_string(),
-            inputs: vec![input.to_string()],
-            outputs: vec![output.to_string()],
-            attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-            fused: Default::default(),
-        };
-        g.nodes.insert(0, node("Cast", &rounded, &pixels, vec![("to", Attr::Int(2))]));
-        g.nodes.insert(0, node("Round", name, &rounded, vec![]));
-        if let Some(v) = g.inputs.iter_mut().find(|v| v.name == *name) {
-            v.elem_type = 1;
-        }
-        g.load_notes.push(format!(
-            "input `{name}` takes uint8 pixels: qplay feeds it float32 values 0..255, rounded and cast to uint8 inside the \
-             model (added when loading), so it computes as on raw pixels"
-        ));
-    }
-    images
 }
 
 /// Little-endian bytes → elements. The caller has checked that the length is a multiple of the

@@ -10,6 +10,7 @@
 
 pub mod fold;
 pub mod graph;
+pub mod image_inputs;
 pub mod kind;
 pub mod load;
 pub mod lower_lut;
@@ -19,12 +20,14 @@ pub mod passes;
 pub mod plan;
 pub mod proto;
 pub mod save;
+pub mod subgraph;
 pub mod summary;
 pub mod tensor;
 
 pub use graph::{Attr, Attrs, Fused, Graph, Node, ValueInfo};
+pub use image_inputs::float_image_inputs;
 pub use kind::OpKind;
-pub use load::{float_image_inputs, load_onnx, load_onnx_with_limits, Limits};
+pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};
 pub use summary::Summary;

@@ -25,12 +25,13 @@ use super::lower_lut::lower_lut;
 use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
-use super::{numel, DType, Graph, ModelError, Node, Tensor};
+use super::{numel, DType, Graph, ModelError, Node, OpKind, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, Registry};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 mod exec;
+mod inline;
 use exec::{check_against, output_count};
 pub use exec::{Env, StepInput, StepView};
 
@@ -233,6 +234,12 @@ impl Plan {
         let mut build_error: Option<ModelError> = None;
         let mut ops: Vec<Option<Box<dyn Op>>> = Vec::with_capacity(nodes.len());
         for n in &nodes {
+            // The ops inside `If` branches must exist too, whichever branch runs.
+            for m in inline::branch_nodes(n) {
+                if registry.get(&m.op_type).is_none() && unsupported_seen.insert(m.op_type.as_str()) {
+                    unsupported.push((m.op_type.clone(), m.name.clone()));
+                }
+            }
             match registry.get(&n.op_type) {
                 None => {
                     if unsupported_seen.insert(n.op_type.as_str()) {
@@ -240,6 +247,14 @@ impl Plan {
                     }
                     ops.push(None);
                 }
+                // An If plans its branches at run time under this plan's options.
+                Some(_) if n.is(OpKind::If) => match crate::ops::control::if_op::build_with(n, &ctx, *options) {
+                    Ok(op) => ops.push(Some(op)),
+                    Err(msg) => {
+                        build_error.get_or_insert_with(|| ModelError::at(n, msg));
+                        ops.push(None);
+                    }
+                },
                 Some(build) => match build(n, &ctx) {
                     Ok(op) => ops.push(Some(op)),
                     Err(msg) => {
@@ -309,7 +324,8 @@ impl Plan {
         // Fact propagation and constant folding, in topological order.
         let mut steps: Vec<Step> = Vec::new();
         let mut dynamic: HashSet<String> = HashSet::new();
-        for (node, op) in nodes.into_iter().zip(ops) {
+        let mut work: std::collections::VecDeque<(Node, Option<Box<dyn Op>>)> = nodes.into_iter().zip(ops).collect();
+        while let Some((node, op)) = work.pop_front() {
             let Some(op) = op else { continue };
             for i in &node.inputs {
                 if !i.is_empty() && !facts.contains_key(i) {
@@ -317,6 +333,25 @@ impl Plan {
                         facts.insert(i.clone(), Fact::constant(t));
                     }
                 }
+            }
+            // An `If` whose condition is known: the branch it takes, in its place.
+            let cond = node.inputs.first().and_then(|c| facts.get(c)).and_then(|f| f.value.clone());
+            if let (true, Some(cond)) = (node.is(OpKind::If), cond) {
+                let (inlined, consts) = inline::inline_if(&node, &cond)?;
+                initializers.extend(consts);
+                for n in inlined.into_iter().rev() {
+                    let build = registry
+                        .get(&n.op_type)
+                        .ok_or_else(|| ModelError::UnsupportedOps(vec![(n.op_type.clone(), n.name.clone())]))?;
+                    let op = if n.is(OpKind::If) {
+                        crate::ops::control::if_op::build_with(&n, &ctx, *options)
+                    } else {
+                        build(&n, &ctx)
+                    }
+                    .map_err(|m| ModelError::at(&n, m))?;
+                    work.push_front((n, Some(op)));
+                }
+                continue;
             }
             // The dynamic tail: a step whose output shapes depend on run-time values, and every
             // step reading such an output, is inferred on each run (under the same size limit).

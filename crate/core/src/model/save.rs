@@ -33,7 +33,7 @@ pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
     }
 }
 
-fn attr_proto(name: &str, a: &Attr) -> AttributeProto {
+fn attr_proto(name: &str, a: &Attr, domains: &mut Vec<String>) -> AttributeProto {
     let mut p = AttributeProto { name: name.to_string(), ..Default::default() };
     match a {
         Attr::Int(v) => (p.i, p.r#type) = (Some(*v), at::INT),
@@ -43,6 +43,10 @@ fn attr_proto(name: &str, a: &Attr) -> AttributeProto {
         Attr::Ints(v) => (p.ints, p.r#type) = (v.clone(), at::INTS),
         Attr::Floats(v) => (p.floats, p.r#type) = (v.clone(), at::FLOATS),
         Attr::Strings(v) => (p.strings, p.r#type) = (v.iter().map(|s| s.as_bytes().to_vec()).collect(), at::STRINGS),
+        // A branch reads outer values by name, as ONNX has it: no inputs.
+        Attr::Graph(g) => {
+            (p.g, p.r#type) = (Some(graph_proto(g, name, &Default::default(), domains, false)), at::GRAPH)
+        }
     }
     p
 }
@@ -111,9 +115,37 @@ pub fn save_onnx(g: &Graph, producer: &str) -> Vec<u8> {
 /// nearest even): for a model that came as float16, so that what quantization leaves in float
 /// goes back in the source precision (the graph must read them through a `Cast` to float).
 pub fn save_onnx_with(g: &Graph, producer: &str, half: &std::collections::HashSet<String>) -> Vec<u8> {
+    let mut domains: Vec<String> = Vec::new();
+    let graph = graph_proto(g, "qplay", half, &mut domains, true);
+    let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: g.opset }];
+    opset_import.extend(domains.into_iter().map(|d| OperatorSetIdProto { domain: d, version: 1 }));
+    let m = ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: producer.to_string(),
+        producer_version: env!("CARGO_PKG_VERSION").to_string(),
+        graph: Some(graph),
+        opset_import,
+        metadata_props: g
+            .metadata
+            .iter()
+            .map(|(key, value)| StringStringEntryProto { key: key.clone(), value: value.clone() })
+            .collect(),
+        ..Default::default()
+    };
+    m.encode_to_vec()
+}
+
+/// A graph (the model's, or a subgraph: `inputs` false writes none, its `inputs` being the
+/// outer values it reads) as a `GraphProto`; the domains its nodes use are added to `domains`.
+fn graph_proto(
+    g: &Graph,
+    name: &str,
+    half: &std::collections::HashSet<String>,
+    domains: &mut Vec<String>,
+    inputs: bool,
+) -> GraphProto {
     let mut names: Vec<&String> = g.initializers.keys().collect();
     names.sort();
-    let mut domains: Vec<String> = Vec::new();
     let node = g
         .nodes
         .iter()
@@ -128,49 +160,34 @@ pub fn save_onnx_with(g: &Graph, producer: &str, half: &std::collections::HashSe
             let mut attrs: Vec<(&String, &Attr)> = n.attrs.0.iter().collect();
             attrs.sort_by(|a, b| a.0.cmp(b.0));
             NodeProto {
-                input: n.inputs.clone(),
+                input: n.inputs[..n.inputs.len() - n.captured().min(n.inputs.len())].to_vec(),
                 output: n.outputs.clone(),
                 name: n.name.clone(),
                 op_type: op,
                 domain,
-                attribute: attrs.into_iter().map(|(k, a)| attr_proto(k, a)).collect(),
+                attribute: attrs.into_iter().map(|(k, a)| attr_proto(k, a, domains)).collect(),
                 ..Default::default()
             }
         })
         .collect();
-    let mut opset_import = vec![OperatorSetIdProto { domain: String::new(), version: g.opset }];
-    opset_import.extend(domains.into_iter().map(|d| OperatorSetIdProto { domain: d, version: 1 }));
-    let m = ModelProto {
-        ir_version: IR_VERSION,
-        producer_name: producer.to_string(),
-        producer_version: env!("CARGO_PKG_VERSION").to_string(),
-        graph: Some(GraphProto {
-            node,
-            name: "qplay".into(),
-            initializer: names
-                .into_iter()
-                .map(|n| match (&g.initializers[n].data, half.contains(n)) {
-                    (Data::F32(v), true) => TensorProto {
-                        dims: g.initializers[n].shape.iter().map(|&d| d as i64).collect(),
-                        data_type: 10,
-                        name: n.clone(),
-                        raw_data: v.iter().flat_map(|&x| f32_to_f16(x).to_le_bytes()).collect(),
-                        ..Default::default()
-                    },
-                    _ => tensor_proto(n, &g.initializers[n]),
-                })
-                .collect(),
-            input: g.inputs.iter().map(value_info).collect(),
-            output: g.outputs.iter().map(value_info).collect(),
-            ..Default::default()
-        }),
-        opset_import,
-        metadata_props: g
-            .metadata
-            .iter()
-            .map(|(key, value)| StringStringEntryProto { key: key.clone(), value: value.clone() })
+    GraphProto {
+        node,
+        name: name.into(),
+        initializer: names
+            .into_iter()
+            .map(|n| match (&g.initializers[n].data, half.contains(n)) {
+                (Data::F32(v), true) => TensorProto {
+                    dims: g.initializers[n].shape.iter().map(|&d| d as i64).collect(),
+                    data_type: 10,
+                    name: n.clone(),
+                    raw_data: v.iter().flat_map(|&x| f32_to_f16(x).to_le_bytes()).collect(),
+                    ..Default::default()
+                },
+                _ => tensor_proto(n, &g.initializers[n]),
+            })
             .collect(),
+        input: if inputs { g.inputs.iter().map(value_info).collect() } else { Vec::new() },
+        output: g.outputs.iter().map(value_info).collect(),
         ..Default::default()
-    };
-    m.encode_to_vec()
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
 
+pub mod control;
 pub mod grad;
 pub mod math;
 pub mod nn;
@@ -117,6 +118,7 @@ impl Default for Registry {
     fn default() -> Self {
         let mut r = Registry { map: HashMap::new() };
         nn::register(&mut r);
+        control::register(&mut r);
         math::register(&mut r);
         shape::register(&mut r);
         quant::register(&mut r);

@@ -135,3 +135,15 @@ pub(super) fn ssd(o: Outputs, assumed: &mut Vec<String>, notes: &mut Vec<String>
 
     None
 }
+
+/// Feature map sizes `[h, w]` of TF's SSD MobileNet: stride 16, then halving (rounding up) for
+/// five more layers — 19, 10, 5, 3, 2, 1 for a 300 input.
+fn ssd_feature_maps(w: usize, h: usize) -> Vec<[usize; 2]> {
+    let (mut fh, mut fw) = (h.div_ceil(16).max(1), w.div_ceil(16).max(1));
+    let mut maps = Vec::with_capacity(6);
+    for _ in 0..6 {
+        maps.push([fh, fw]);
+        (fh, fw) = (fh.div_ceil(2), fw.div_ceil(2));
+    }
+    maps
+}

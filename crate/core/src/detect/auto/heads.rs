@@ -20,12 +20,13 @@ pub(super) fn tf_detections(
     geometry: bool,
     assumed: &mut Vec<String>,
 ) -> Option<Classified> {
+    // `m` unknown (None) when the model selects a varying number of rows (torchvision).
     let (bname, m) = shapes.iter().find_map(|(n, s)| match s {
-        [Some(m), Some(4)] if *m != 4 => Some((*n, *m)),
+        [m, Some(4)] if *m != Some(4) => Some((*n, *m)),
         _ => None,
     })?;
     let rows: Vec<&str> =
-        shapes.iter().filter(|(n, s)| *n != bname && matches!(s, [Some(k)] if *k == m)).map(|(n, _)| *n).collect();
+        shapes.iter().filter(|(n, s)| *n != bname && matches!(s, [k] if *k == m)).map(|(n, _)| *n).collect();
     if rows.is_empty() || rows.len() > 2 {
         return None;
     }
@@ -64,8 +65,9 @@ pub(super) fn tf_detections(
         normalized: !torch,
         first_class: usize::from(tf_od),
     };
+    let m = m.map_or("N".to_string(), |m| m.to_string());
     assumed.push(format!(
-        "`{bname}` [1, {m}, 4] boxes ({}), `{scores}` scores{}{}: detections the model selected itself, no NMS applied",
+        "`{bname}` [{m}, 4] boxes ({}), `{scores}` scores{}{}: detections the model selected itself, no NMS applied",
         if torch {
             if geometry {
                 "x1, y1, x2, y2 in input pixels: the model's post-processor scales them by its image-size input"

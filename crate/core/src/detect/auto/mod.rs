@@ -15,6 +15,11 @@
 //!   channels last (`[1, H, W, C]`, TensorFlow), `[1, 4, H, W]` ltrb distances with or without
 //!   offsets, and a one-class heatmap with a `[1, 2·L, H, W]` landmark map (CenterFace);
 //! - one `[1, N, 6]` that is not a YOLOv5 anchor grid → `end2end` (boxes already selected);
+//! - boxes `[1, M, 4]` with scores and class ids `[1, M]` (and a count) → `detections`; the same
+//!   without a batch axis, `[N, 4]` + `[N]`, N known at run time (torchvision's exports);
+//! - `[N, 6]` without a batch axis, from a PaddleDetection export (`multiclass_nms` in its name,
+//!   or `im_shape` / `scale_factor` inputs) → `end2end` with `class_first` rows (class, score,
+//!   x1, y1, x2, y2);
 //! - one `[1, 56, N]` → a YOLOv8 pose output (1 class, 17 keypoints × 3), said as a guess.
 //!
 //! Before shapes, [`infer_profile_for`] reads the file's metadata ([`ModelMeta`]): class names,
@@ -136,10 +141,12 @@ pub fn infer_profile_with(
     }
     assumed.extend(meta.notes.iter().cloned());
 
-    // The image input: rank 4, 3 channels in position 1 (NCHW) or 3 (NHWC).
+    // The image input: rank 4, 3 channels in position 1 (NCHW) or 3 (NHWC); or one image without
+    // a batch axis (torchvision's detection exports), to which loading for detection adds one
+    // (crate::model::float_image_inputs).
     let image = inputs.iter().find_map(|v| match v.shape.as_slice() {
-        [_, Some(3), h, w] => Some((v, Layout::Nchw, *h, *w)),
-        [_, h, w, Some(3)] => Some((v, Layout::Nhwc, *h, *w)),
+        [_, Some(3), h, w] | [Some(3), h, w] => Some((v, Layout::Nchw, *h, *w)),
+        [_, h, w, Some(3)] | [h, w, Some(3)] => Some((v, Layout::Nhwc, *h, *w)),
         _ => None,
     });
     let Some((input, layout, in_h, in_w)) = image else {
@@ -159,6 +166,8 @@ pub fn infer_profile_with(
         aux_inputs.insert(v.name.clone(), AuxInput::Kind(kind));
     }
     let geometry = aux_notes.iter().any(|(_, k)| *k == AuxKind::InputWh);
+    // PaddleDetection's exports take `im_shape` and `scale_factor`.
+    let paddle = aux_notes.iter().any(|(_, k)| matches!(k, AuxKind::InputHw | AuxKind::UnitScale));
     assumed.push(match layout {
         Layout::Nchw => format!("`{}` is NCHW (3 channels in dimension 1)", input.name),
         Layout::Nhwc => format!("`{}` is NHWC (3 channels in the last dimension)", input.name),
@@ -169,7 +178,7 @@ pub fn infer_profile_with(
         Some([h, w]) if in_w.is_none() || in_h.is_none() => (in_w.or(Some(w)), in_h.or(Some(h)), true),
         _ => (in_w, in_h, false),
     };
-    let decoder = classify(outputs, in_w, in_h, meta, geometry, &mut assumed)?;
+    let decoder = classify(outputs, in_w, in_h, meta, (geometry, paddle), &mut assumed)?;
     let (kind, grid_h) = (decoder.kind, decoder.grid_h);
     let (def_w, def_h) = kind.default_size();
     let size = [in_w.unwrap_or(def_w), in_h.unwrap_or(def_h)];
@@ -288,6 +297,16 @@ pub fn infer_profile_with(
                 .push("score threshold 0.4 (D-FINE's demo); the model selected its detections itself: no NMS".into());
             ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.4, 0.5)
         }
+        Kind::Paddle => {
+            assumed.push(
+                "RGB pixels normalised with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) and stretched \
+                 to the input (PaddleDetection's PP-YOLOE and PicoDet `NormalizeImage`, `Resize keep_ratio: false`)"
+                    .into(),
+            );
+            assumed
+                .push("score threshold 0.5 (PaddleDetection's `draw_threshold`); the model applied its own NMS".into());
+            ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.5)
+        }
         Kind::TfDetections => {
             assumed.push(
                 "RGB pixels 0..255 stretched to the input (TensorFlow detection exports normalise inside the graph)"
@@ -312,6 +331,14 @@ pub fn infer_profile_with(
                     .into(),
             );
             coco90_labels()
+        }
+        (Kind::Paddle, _, None) => {
+            assumed.push(
+                "class ids 0..79 read as the 80 COCO names (PaddleDetection's COCO models; a model trained on other classes \
+                 needs its own `labels`)"
+                    .into(),
+            );
+            coco80_labels()
         }
         (Kind::TorchDetections, _, None) if geometry => {
             assumed.push(
@@ -408,6 +435,8 @@ enum Kind {
     TorchDetections,
     /// NanoDet-Plus (GFL/DFL head).
     NanoDet,
+    /// PaddleDetection exports with their NMS (`multiclass_nms3` rows).
+    Paddle,
     /// RT-DETR (Ultralytics): stretched, not letterboxed.
     RtDetr,
     /// SCRFD face detector (InsightFace).
@@ -426,6 +455,7 @@ impl Kind {
             Kind::CenterFace | Kind::Yolox => (640, 640),
             Kind::BlazeFace => (128, 128),
             Kind::TfDetections | Kind::NanoDet | Kind::Scrfd | Kind::YuNet => (320, 320),
+            Kind::Paddle => (640, 640),
             Kind::TorchDetections => (640, 640),
         }
     }
@@ -448,7 +478,7 @@ fn classify(
     in_w: Option<usize>,
     in_h: Option<usize>,
     meta: &ModelMeta,
-    geometry: bool,
+    (geometry, paddle): (bool, bool),
     assumed: &mut Vec<String>,
 ) -> Result<Classified, DetectError> {
     let mut notes = Vec::new();
@@ -468,6 +498,18 @@ fn classify(
     if let Some(c) = tf_detections(outputs, &shapes, geometry, assumed) {
         assumed.extend(notes);
         return Ok(c);
+    }
+    // One image, no batch axis (torchvision's detection exports): boxes [N, 4], scores and
+    // labels [N], N known at run time only.
+    let whole: Vec<(&str, &Dims)> = outputs.iter().map(|o| (o.name.as_str(), o.shape.as_slice())).collect();
+    if outputs.iter().all(|o| o.shape.len() <= 2) && outputs.iter().any(|o| o.shape.len() == 1) {
+        if let Some(c) = rows::class_first_rows(&whole, paddle, assumed) {
+            return Ok(c);
+        }
+        if let Some(c) = tf_detections(outputs, &whole, geometry, assumed) {
+            assumed.push("the outputs have no batch axis: one image's detections (torchvision's exports)".into());
+            return Ok(c);
+        }
     }
     if let Some(c) = per_stride_head(&shapes, in_w, in_h, assumed) {
         assumed.extend(notes);
@@ -546,16 +588,4 @@ fn yolov5_anchor_counts(in_w: Option<usize>, in_h: Option<usize>) -> Vec<usize> 
 fn looks_like(name: &str, hints: &[&str]) -> bool {
     let n = name.to_ascii_lowercase();
     hints.iter().any(|h| n.contains(h))
-}
-
-/// Feature map sizes `[h, w]` of TF's SSD MobileNet: stride 16, then halving (rounding up) for
-/// five more layers — 19, 10, 5, 3, 2, 1 for a 300 input.
-fn ssd_feature_maps(w: usize, h: usize) -> Vec<[usize; 2]> {
-    let (mut fh, mut fw) = (h.div_ceil(16).max(1), w.div_ceil(16).max(1));
-    let mut maps = Vec::with_capacity(6);
-    for _ in 0..6 {
-        maps.push([fh, fw]);
-        (fh, fw) = (fh.div_ceil(2), fw.div_ceil(2));
-    }
-    maps
 }

@@ -156,6 +156,36 @@ pub(super) fn yolo_rows(
     None
 }
 
+/// PaddleDetection's NMS output (`multiclass_nms3`): `[N, 6]` rows of class, score, x1, y1, x2,
+/// y2 in input pixels (with `scale_factor` fed 1), for all images of the batch, and a count per
+/// image; `shapes` are the outputs' own (no batch axis to drop). Recognised by the name, or a
+/// `[N, 6]` output of a model that takes PaddleDetection's `im_shape` / `scale_factor` (`paddle`).
+pub(super) fn class_first_rows(
+    shapes: &[(&str, &Dims)],
+    paddle: bool,
+    assumed: &mut Vec<String>,
+) -> Option<Classified> {
+    let (name, n) = shapes.iter().find_map(|(n, s)| match s {
+        [r, Some(6)] if paddle || looks_like(n, &["multiclass_nms"]) => Some((*n, *r)),
+        _ => None,
+    })?;
+    let count = shapes.iter().find(|(o, s)| *o != name && s.len() == 1).map(|(o, _)| *o);
+    assumed.push(format!(
+        "`{name}` [{}, 6] holds PaddleDetection's NMS rows (`multiclass_nms3`: class, score, x1, y1, x2, y2 in input pixels, \
+         `scale_factor` fed 1){}: the model selected its boxes itself, no NMS applied",
+        n.map_or("N".to_string(), |n| n.to_string()),
+        count.map_or(String::new(), |c| format!("; `{c}` counts the rows per image and is not needed for one image"))
+    ));
+    let d = End2End { class_first: true, ..End2End::new(name) };
+    Some(Classified {
+        alternatives: vec![("rows of x1, y1, x2, y2, score, class".into(), Decoder::End2end(End2End::new(name)))],
+        kind: Kind::Paddle,
+        decoder: Decoder::End2end(d),
+        classes: None,
+        grid_h: None,
+    })
+}
+
 /// Says that a model's other outputs play no part, when it has any.
 fn ignore_others(others: bool, name: &str, assumed: &mut Vec<String>) {
     if others {

@@ -1,7 +1,9 @@
 //! End-to-end outputs, already selected by the model (YOLOv10's one-to-one head, Ultralytics
 //! `nms=True` exports, RT-DETR): one `[1, N, W]` tensor of rows, each a box then `score, class`
 //! (`[1, N, 6]`) or one score per class (`[1, Q, 4 + C]`, DETR-style), then keypoints; padding
-//! rows score 0. No NMS follows ([`Decoder::needs_nms`]).
+//! rows score 0. With `class_first`, rows are `class, score` then the box (PaddleDetection's
+//! `multiclass_nms3` `[N, 6]`; a row of class −1 is its "nothing found" filler and is skipped).
+//! No NMS follows ([`Decoder::needs_nms`]).
 //!
 //! [`Decoder::needs_nms`]: crate::detect::Decoder::needs_nms
 
@@ -20,7 +22,7 @@ pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) ->
         _ => (0, 0),
     };
     // Per-class rows: box, C ≥ 1 scores, keypoints. Otherwise: box, score, class, keypoints.
-    let fits = if cfg.per_class_scores { width > 4 + kp } else { width == 6 + kp };
+    let fits = if cfg.per_class_scores { width > 4 + kp && !cfg.class_first } else { width == 6 + kp };
     if !fits {
         let kps = if cfg.keypoints > 0 { ", then the keypoints" } else { "" };
         let expected = if cfg.per_class_scores {
@@ -28,6 +30,8 @@ pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) ->
                 "[1, N, 4 + C{}]: rows of a box then one score per class{kps}",
                 if kp > 0 { format!(" + {kp}") } else { String::new() }
             )
+        } else if cfg.class_first {
+            format!("[N, {}]: rows of class, score, then a box{kps}", 6 + kp)
         } else {
             format!("[1, N, {}]: rows of a box, score, class{kps}", 6 + kp)
         };
@@ -37,20 +41,24 @@ pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) ->
     let classes = width - 4 - kp;
     let mut out = Vec::new();
     for row in data.chunks_exact(width).take(n) {
-        let (class, score, kp_at) = if cfg.per_class_scores {
+        let (class, score, kp_at, b) = if cfg.per_class_scores {
             let (c, s) = argmax(&row[4..4 + classes]).unwrap_or((0, 0.0));
-            (c as f32, s, 4 + classes)
+            (c as f32, s, 4 + classes, &row[..4])
+        } else if cfg.class_first {
+            (row[0], row[1], 6, &row[2..6])
         } else {
-            (row[5], row[4], 6)
+            (row[5], row[4], 6, &row[..4])
         };
-        if score < profile.score_threshold || score <= 0.0 {
+        if score < profile.score_threshold || score <= 0.0 || (cfg.class_first && class < 0.0) {
             continue;
         }
         if !(0.0..=1e6).contains(&class) {
             return Err(DetectError::Profile(format!(
-                "end2end: output `{}` has class {class} in a row: the sixth value of each row must be a class index; \
-                 check that the output is [x1, y1, x2, y2, score, class] rows (or set `per_class_scores` for [1, N, 4 + C])",
-                cfg.output
+                "end2end: output `{}` has class {class} in a row: the {} value of each row must be a class index; \
+                 check that the output is [x1, y1, x2, y2, score, class] rows (or set `per_class_scores` for [1, N, 4 + C], \
+                 `class_first` for [class, score, x1, y1, x2, y2])",
+                cfg.output,
+                if cfg.class_first { "first" } else { "sixth" }
             )));
         }
         let (mut keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| row[kp_at + k]);
@@ -58,7 +66,7 @@ pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) ->
         out.push(Candidate {
             class: class as usize,
             score,
-            bbox: cfg.box_format.to_xyxy([row[0], row[1], row[2], row[3]], scale),
+            bbox: cfg.box_format.to_xyxy([b[0], b[1], b[2], b[3]], scale),
             keypoints,
             keypoint_scores,
         });

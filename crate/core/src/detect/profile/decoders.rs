@@ -92,6 +92,10 @@ pub struct End2End {
     /// instead of `score, class`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub per_class_scores: bool,
+    /// Rows are `class, score` then the box (PaddleDetection's `multiclass_nms3`: `[N, 6]` rows
+    /// of class, score, x1, y1, x2, y2) instead of the box then `score, class`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub class_first: bool,
     /// How the four box values are written.
     #[serde(default, skip_serializing_if = "BoxFormat::is_xyxy")]
     pub box_format: BoxFormat,
@@ -112,6 +116,7 @@ impl End2End {
         End2End {
             output: output.into(),
             per_class_scores: false,
+            class_first: false,
             box_format: BoxFormat::Xyxy,
             normalized: false,
             keypoints: 0,

@@ -1,0 +1,136 @@
+//! If: runs `then_branch` or `else_branch` by a one-element boolean condition.
+//!
+//! The branches are subgraphs ([`crate::model::Attr::Graph`]) whose inputs are the outer values
+//! they read, given to the node after the condition ([`crate::model::subgraph`]). When the
+//! condition is a constant at plan time, planning inlines the taken branch and this op never
+//! runs. Otherwise it is a dynamic step ([`Op::shape_depends_on_values`]: the branches may
+//! produce different shapes): on each run it plans the taken branch for the actual input shapes
+//! and runs it on the CPU, under the options (the size limits, the folding budget) of the plan
+//! the node is in.
+
+use crate::model::{Data, Graph, Node, Plan, PlanOptions, Tensor};
+use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+use std::sync::Arc;
+
+/// If.
+#[derive(Debug, Clone)]
+pub struct If {
+    /// The branch taken when the condition is true (inputs: the captured outer values).
+    pub then_branch: Arc<Graph>,
+    /// The branch taken when it is false.
+    pub else_branch: Arc<Graph>,
+    /// The options a branch is planned with at run time: the enclosing plan's.
+    pub options: PlanOptions,
+}
+
+/// Builds If: both branches must be present and give one output per node output. A branch run
+/// at run time is planned with the default [`PlanOptions`]; planning builds its `If` nodes with
+/// its own ([`build_with`]).
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+    build_with(node, ctx, PlanOptions::default())
+}
+
+/// [`build`], planning the branches with `options` (the limits and budget of the enclosing plan).
+pub fn build_with(node: &Node, ctx: &BuildCtx, options: PlanOptions) -> Result<Box<dyn Op>, String> {
+    let captured = node.captured();
+    let branch = |key: &str| -> Result<Arc<Graph>, String> {
+        let g = node.attrs.graph(key).ok_or_else(|| {
+            format!("the node has no `{key}` graph: an If needs then_branch and else_branch; check the model with onnx.checker.check_model")
+        })?;
+        if g.outputs.len() != node.outputs.len() {
+            return Err(format!(
+                "`{key}` has {} output{} but the node has {}: both branches must give one value per output of the If; \
+                 the model is invalid (check it with onnx.checker.check_model)",
+                g.outputs.len(),
+                if g.outputs.len() == 1 { "" } else { "s" },
+                node.outputs.len()
+            ));
+        }
+        if g.inputs.len() != captured || node.inputs.len() != captured + 1 {
+            return Err(format!(
+                "the node takes {} inputs and its branches read {captured} outer values: an If takes the condition alone \
+                 besides the values its branches read",
+                node.inputs.len()
+            ));
+        }
+        let mut g = g.clone();
+        g.opset = ctx.opset;
+        Ok(Arc::new(g))
+    };
+    Ok(Box::new(If { then_branch: branch("then_branch")?, else_branch: branch("else_branch")?, options }))
+}
+
+/// The value of an If's condition: a tensor of one element, true when non-zero.
+pub fn condition(t: &Tensor) -> Result<bool, String> {
+    if t.len() != 1 {
+        return Err(format!(
+            "the condition has shape {:?}: it must hold exactly one value (a boolean scalar)",
+            t.shape
+        ));
+    }
+    Ok(match &t.data {
+        Data::Bool(v) => v[0],
+        Data::F32(v) => v[0] != 0.0,
+        _ => t.to_i64_vec().map_err(|e| e.to_string())?[0] != 0,
+    })
+}
+
+impl If {
+    /// The branch the condition `cond` selects.
+    pub fn branch(&self, cond: &Tensor) -> Result<&Arc<Graph>, String> {
+        Ok(if condition(cond)? { &self.then_branch } else { &self.else_branch })
+    }
+
+    /// Plans `branch` for `values` (its inputs, in order) and runs it. Small values (at most
+    /// [`FOLDED_INPUT_ELEMENTS`]: the shapes, axes and indices branches compute with) are bound
+    /// as constants, so that the shape arithmetic in the branch folds as it would outside it;
+    /// larger ones are the branch plan's inputs.
+    fn run(&self, branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let mut g = branch.clone();
+        let (mut given, mut small) = (Vec::with_capacity(values.len()), Vec::new());
+        for (v, t) in g.inputs.iter_mut().zip(values) {
+            let t = t.ok_or_else(|| format!("the outer value `{}` a branch reads is missing", v.name))?;
+            v.elem_type = t.dtype().onnx_code();
+            v.shape = t.shape.iter().map(|&d| Some(d)).collect();
+            if t.len() <= FOLDED_INPUT_ELEMENTS {
+                small.push((v.name.clone(), t.clone()));
+            } else {
+                given.push((v.name.clone(), t.clone()));
+            }
+        }
+        g.bind_inputs(&small).map_err(|e| e.to_string())?;
+        let shapes: Vec<(String, Vec<usize>)> = given.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+        let plan = Plan::with_options(&g, &Registry::new(), &shapes, self.options)
+            .map_err(|e| format!("in the branch taken: {e}"))?;
+        plan.run(&given).map_err(|e| format!("in the branch taken: {e}"))
+    }
+}
+
+/// Inputs of a branch run at run time with at most this many elements are constants of its plan.
+pub const FOLDED_INPUT_ELEMENTS: usize = 4096;
+
+impl Op for If {
+    /// The branches may give different shapes: known once the condition is.
+    fn shape_depends_on_values(&self) -> bool {
+        true
+    }
+
+    /// Needs every input's value (a dynamic step has them): the shapes come from running the
+    /// taken branch, which a data-dependent branch (NMS, NonZero) leaves no other way to know.
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        let mut values = Vec::with_capacity(inputs.len());
+        for f in inputs {
+            match f.map(|f| f.value.as_deref()) {
+                None => values.push(None),
+                Some(Some(v)) => values.push(Some(v)),
+                Some(None) => return Err("the condition or a value the branches read is known only at run time".into()),
+            }
+        }
+        Ok(self.eval(&values)?.into_iter().map(Fact::constant).collect())
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        let branch = self.branch(input(inputs, 0)?)?;
+        self.run(branch, &inputs[1..])
+    }
+}
