@@ -113,4 +113,18 @@ test('an export without metadata whose shapes fit two readings: both shown with 
   assert.ok(now.dets.every((d) => d.keypoints.length === 0));
 });
 
+test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDetection NMS rows decode with zero configuration', async () => {
+  // Random weights (tests/fixtures/make_torchvision_ssd_fixtures.py, make_paddle_nms_fixtures.py):
+  // the decoding is checked against torchvision's forward in crate/core/tests/postprocessed_exports.rs.
+  const tv = await load('ssdlite_tiny.onnx', fileURLToPath(new URL('./fixtures/torchvision_ssd/', import.meta.url)));
+  assert.equal(tv.error, '');
+  assert.match(tv.summary, /Every op is supported/);
+  assert.match(tv.assumed, /no batch axis/);
+  assert.ok(tv.result.detections.length > 0);
+  const pd = await load('paddle_nms_synthetic.onnx', fileURLToPath(new URL('./fixtures/paddle_nms/', import.meta.url)));
+  assert.equal(pd.error, '');
+  assert.match(pd.assumed, /PaddleDetection's NMS rows/);
+  assert.ok(pd.result.detections.length > 0);
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -48,22 +48,39 @@ pub fn run(a: Args) -> Result<(), String> {
         return Err(format!("{dir} holds no .png or .jpg images"));
     }
     let (mut rf, mut rq, mut tf, mut tq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per output: Σ x² of the FP32 output and Σ (x − x̂)² of the INT8 one, over the images.
+    let mut energy: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
     for f in &files {
         let (w, h, rgba) = read_image(f)?;
+        let mut raw = Vec::new();
         for (d, res, times) in [(&mut dfp, &mut rf, &mut tf), (&mut dq, &mut rq, &mut tq)] {
             let (x, t) = d.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
             let t0 = Instant::now();
             let out = d.infer(x).map_err(|e| e.to_string())?;
             times.push(t0.elapsed().as_secs_f64() * 1e3);
             res.push(d.decode(&out, &t).map_err(|e| e.to_string())?);
+            raw.push(out);
+        }
+        for ((name, a), (_, b)) in raw[0].iter().zip(&raw[1]) {
+            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+            let e = energy.entry(name.clone()).or_default();
+            for (x, y) in a.iter().zip(&b) {
+                e.0 += f64::from(*x) * f64::from(*x);
+                e.1 += f64::from(x - y) * f64::from(x - y);
+            }
         }
     }
+    let sqnr: std::collections::BTreeMap<String, f64> = energy
+        .into_iter()
+        .map(|(k, (s, n))| (k, if n == 0.0 { f64::INFINITY } else { 10.0 * (s.max(f64::MIN_POSITIVE) / n).log10() }))
+        .collect();
     let map = map_at(&rf, &rq, 0.5);
     let (mf, mq) = (median(tf), median(tq));
     let v = serde_json::json!({
         "images": files.len(),
         "profile": source,
         "map50": map,
+        "output_sqnr_db": sqnr,
         "reference_detections": rf.iter().map(Vec::len).sum::<usize>(),
         "candidate_detections": rq.iter().map(Vec::len).sum::<usize>(),
         "fp32": { "bytes": fb.len(), "median_ms": mf },
@@ -79,6 +96,8 @@ pub fn run(a: Args) -> Result<(), String> {
             Some(m) => println!("  agreement mAP@0.5: {m:.4}"),
             None => println!("  agreement mAP@0.5: undefined (FP32 found nothing on these images)"),
         }
+        let list: Vec<String> = sqnr.iter().map(|(k, v)| format!("{k} {v:.2} dB")).collect();
+        println!("  output SQNR vs FP32 (all images): {}", list.join(" · "));
         println!(
             "  size: {:.2} MB → {:.2} MB ({:.2}×)",
             fb.len() as f64 / 1e6,
