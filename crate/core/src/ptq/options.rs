@@ -15,9 +15,8 @@ pub struct PtqOptions {
     pub per_channel: bool,
     /// Activation type: uint8 (default) or int8, asymmetric (16 bits: uint16 / int16).
     pub activation: QType,
-    /// Weight type: signed, symmetric (zero-point 0), 2 to 8 bits (default int8, full range
-    /// −128..127 as onnxruntime writes it). [`PtqOptions::weight_bits`] makes the narrow types:
-    /// restricted (−7..7 at 4 bits) so that the grid is symmetric about 0.
+    /// Weight type: signed, symmetric (zero-point 0), 2 to 8 bits, full range (−128..127 at 8
+    /// bits as onnxruntime writes it, −8..7 at 4 bits): [`PtqOptions::weight_bits`]. Default int8.
     pub weight: QType,
     /// Store weights of 4 bits or fewer as ONNX int4 (packed two per byte; the opset is raised
     /// to 21, which DequantizeLinear of int4 needs), the default; `false` keeps them in int8
@@ -52,14 +51,15 @@ pub struct PtqOptions {
 }
 
 impl PtqOptions {
-    /// The weight type for `bits` (2..=8): int8 as before at 8 bits, else signed with the
-    /// restricted symmetric range `−(2^(bits−1)−1) ..= 2^(bits−1)−1` (at 4 bits −7..7: the full
-    /// range would clip each channel's largest weight by half a step, 7% of its value).
+    /// The weight type for `bits` (2..=8): signed, full range `−2^(bits−1) ..= 2^(bits−1)−1`,
+    /// as the 8-bit path. The full range beat the restricted one (−7..7) at 4 bits on the person
+    /// detector: held-out score output 16.1 dB against 12.9 dB (box output 8.8 dB in both): a
+    /// finer step for every weight outweighs clipping each channel's largest one by half a step.
     pub fn weight_bits(bits: u8) -> Result<QType, crate::quant::QuantError> {
         if !(2..=8).contains(&bits) {
             return Err(crate::quant::QuantError::Bits(bits));
         }
-        QType::new(bits, true, bits < 8)
+        QType::new(bits, true, false)
     }
 }
 
