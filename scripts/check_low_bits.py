@@ -2,10 +2,9 @@
 
 Runs the FP32 model and each given QDQ export in onnxruntime on photos NOT used to calibrate
 (the same held-out photos as scripts/compare_ort_quant.py), and prints per export: the file size
-and its ratio to the FP32 file, the output SQNR against FP32, and, with --qplay, the difference
-between qplay's own run of the export (`qplay infer`) and onnxruntime's on the same input, also
-in units of the scale of the activation each output's last layer reads times that layer's
-largest weight scale (the output's quantization step). Developers run it (needs onnxruntime,
+and its ratio to the FP32 file, the output SQNR against FP32, and, with --qplay, how qplay's own run of the export (`qplay infer`) compares with
+onnxruntime's on the same input: every activation code (the QuantizeLinear outputs, exposed as
+graph outputs: equal, one step apart, more) and the outputs' SQNR between the two. Developers run it (needs onnxruntime,
 numpy, pillow and a release build of qplay):
 
     cargo build --release -p qplay-cli
@@ -33,29 +32,15 @@ def sqnr(ref, got):
     return float(10 * np.log10((ref**2).sum() / max(((ref - got) ** 2).sum(), 1e-30)))
 
 
-def output_steps(path):
-    """Per graph output name: s_in * max(s_w) of the quantized layer that feeds it (through
-    shape-only ops), or None."""
+def with_codes_as_outputs(path, out):
+    """The model with every QuantizeLinear output added to the graph outputs (uint8 codes)."""
     m = onnx.load(path)
-    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    prod = {o: n for n in m.graph.node for o in n.output}
-    steps = {}
-    for out in m.graph.output:
-        todo, seen, found = [out.name], set(), []
-        while todo:
-            name = todo.pop()
-            n = prod.get(name)
-            if n is None or name in seen:
-                continue
-            seen.add(name)
-            if n.op_type in ("Conv", "MatMul", "Gemm"):
-                dx, dw = prod.get(n.input[0]), prod.get(n.input[1])
-                if dx is not None and dw is not None and dx.op_type.endswith("DequantizeLinear"):
-                    found.append(float(inits[dx.input[1]].max()) * float(inits[dw.input[1]].max()))
-                continue
-            todo.extend(i for i in n.input if i and i not in inits)
-        steps[out.name] = max(found) if found else None
-    return steps
+    have = {o.name for o in m.graph.output}
+    qs = [n.output[0] for n in m.graph.node if n.op_type == "QuantizeLinear" and n.output[0] not in have]
+    for q in qs:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(q, onnx.TensorProto.UINT8, None))
+    onnx.save(m, out)
+    return [o.name for o in m.graph.output]
 
 
 def main():
@@ -86,23 +71,34 @@ def main():
             f"{n} {d:.2f} dB" for n, d in r["ort_sqnr_db"].items()
         )
         if a.qplay:
-            steps = output_steps(path)
-            r["qplay_vs_ort"] = {}
+            # Every activation code, qplay's run against onnxruntime's, on the same file with the
+            # QuantizeLinear outputs exposed (end to end: a flip upstream moves what follows).
+            r["qplay_vs_ort"] = {"outputs": {}}
             with tempfile.TemporaryDirectory() as tmp:
+                outs = with_codes_as_outputs(path, f"{tmp}/m.onnx")
+                s2 = ort.InferenceSession(f"{tmp}/m.onnx", so, providers=["CPUExecutionProvider"])
+                diffs = np.zeros(3, dtype=np.int64)
                 for i, x in enumerate(xs):
                     np.save(f"{tmp}/x{i}.npy", x)
-                    subprocess.run([a.qplay, "infer", path, "--input", f"{tmp}/x{i}.npy", "--out", f"{tmp}/o{i}"], check=True, capture_output=True)
+                    subprocess.run([a.qplay, "infer", f"{tmp}/m.onnx", "--input", f"{tmp}/x{i}.npy", "--out", f"{tmp}/o{i}"],
+                                   check=True, capture_output=True)
+                    theirs = s2.run(None, {profile["input"]: x})
+                    for k, n in enumerate(outs):
+                        mine = np.load(f"{tmp}/o{i}/{k}.npy")
+                        if k < len(names):
+                            continue
+                        d = np.abs(mine.astype(np.int64) - theirs[k].astype(np.int64)).ravel()
+                        diffs += [(d == 0).sum(), (d == 1).sum(), (d > 1).sum()]
                 for k, n in enumerate(names):
                     mine = np.concatenate([np.load(f"{tmp}/o{i}/{k}.npy").ravel() for i in range(len(xs))])
                     theirs = np.concatenate([o[k].ravel() for o in got])
-                    diff = float(np.abs(mine - theirs).max())
-                    step = steps.get(n)
-                    r["qplay_vs_ort"][n] = {"max_abs_diff": diff, "step": step, "steps": diff / step if step else None,
-                                            "sqnr_db": sqnr(theirs, mine)}
-            line += "; qplay vs onnxruntime: " + ", ".join(
-                f"{n} max |diff| {v['max_abs_diff']:.4g} ({v['steps']:.2f} output steps), {v['sqnr_db']:.1f} dB"
-                for n, v in r["qplay_vs_ort"].items()
-            )
+                    r["qplay_vs_ort"]["outputs"][n] = {"max_abs_diff": float(np.abs(mine - theirs).max()), "sqnr_db": sqnr(theirs, mine)}
+                total = int(diffs.sum())
+                r["qplay_vs_ort"]["codes"] = {"total": total, "equal": int(diffs[0]), "one_step": int(diffs[1]), "more": int(diffs[2])}
+            c = r["qplay_vs_ort"]["codes"]
+            line += (f"; qplay vs onnxruntime: activation codes {100 * c['equal'] / total:.3f}% equal, "
+                     f"{100 * c['one_step'] / total:.3f}% one step apart, {100 * c['more'] / total:.4f}% more ({c['more']} of {total}); outputs "
+                     + ", ".join(f"{n} {v['sqnr_db']:.1f} dB" for n, v in r["qplay_vs_ort"]["outputs"].items()))
         print(line)
         result["exports"][name] = r
     if a.json:

@@ -457,8 +457,16 @@ fn quantize_and_qat_at_four_bit_weights() {
         ("quantize", "--activation-bits", "4", "[possible values: 8, 16]"),
         ("qat", "--weight-bits", "16", "16 is not in 2..=8"),
     ] {
-        let (code, _, err) =
-            qplay(&[cmd, "www/models/blazeface_short.onnx", "--calib", "www/samples", flag, value, "-o", "/tmp/x.onnx"]);
+        let (code, _, err) = qplay(&[
+            cmd,
+            "www/models/blazeface_short.onnx",
+            "--calib",
+            "www/samples",
+            flag,
+            value,
+            "-o",
+            "/tmp/x.onnx",
+        ]);
         assert_eq!(code, 2, "{cmd} {flag} {value}: {err}");
         assert!(err.contains(want) && !err.contains("panicked"), "{err}");
     }

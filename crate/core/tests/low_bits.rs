@@ -117,7 +117,13 @@ fn int4_and_uint4_initializers_load_save_and_dequantize() {
     assert_eq!(g.initializers["u"].data, Data::U4(vec![15, 3, 8]));
     let y = Plan::new(&g, &Registry::new(), &[]).unwrap().run(&[]).unwrap().remove(0);
     assert_eq!(y.as_f32().unwrap(), &[7.0 * 0.25, -5.0 * 0.25, 0.0]);
-    let typed = TensorProto { name: "u".into(), dims: vec![3], data_type: 21, int32_data: vec![0x3f, 0x08], ..Default::default() };
+    let typed = TensorProto {
+        name: "u".into(),
+        dims: vec![3],
+        data_type: 21,
+        int32_data: vec![0x3f, 0x08],
+        ..Default::default()
+    };
     let g = load_onnx(&dq_model(typed, one, zu, None)).unwrap();
     assert_eq!(g.initializers["u"].data, Data::U4(vec![15, 3, 8]));
 }
@@ -132,7 +138,8 @@ fn packed_int4_of_the_wrong_length_is_a_clear_error() {
         assert!(matches!(e, ModelError::BadTensor { ref name, .. } if name == "w"), "{dims:?} {bytes}: {e}");
         assert!(e.to_string().contains("packed two per byte"), "{e}");
     }
-    let w = TensorProto { name: "w".into(), dims: vec![5], data_type: 22, int32_data: vec![1, 2], ..Default::default() };
+    let w =
+        TensorProto { name: "w".into(), dims: vec![5], data_type: 22, int32_data: vec![1, 2], ..Default::default() };
     assert!(matches!(err_of(&dq_model(w, s.clone(), z.clone(), None)), ModelError::BadTensor { .. }));
     // Other ops do not take 4-bit tensors: a message, not a panic.
     let mut g = load_onnx(&dq_model(tensor("w", &[2], 22, vec![0x21]), s, z, None)).unwrap();
@@ -170,7 +177,10 @@ fn person_detector_at_four_bit_weights() {
     let w4_opts = PtqOptions { weight: PtqOptions::weight_bits(4).unwrap(), ..PtqOptions::default() };
     let (_, w4) = person(&w4_opts);
     let r = &w4.report;
-    assert_eq!((r.weight_bits, r.weight_storage, w8.report.weight_bits, w8.report.weight_storage), (4, "int4", 8, "int8"));
+    assert_eq!(
+        (r.weight_bits, r.weight_storage, w8.report.weight_bits, w8.report.weight_storage),
+        (4, "int4", 8, "int8")
+    );
     assert!(r.layers.iter().all(|l| l.weight_bits == 4), "the per-layer report says the bits");
     assert!(r.notes.iter().any(|n| n.contains("opset raised from 13 to 21")), "{:?}", r.notes);
     assert_eq!(w4.graph.opset, 21);
@@ -281,7 +291,11 @@ fn qat_at_four_bits_starts_at_ptq_and_exports_int4() {
     let (_, q8) = person(&PtqOptions { pack_int4: false, ..opts });
     let qdq8 = load_onnx(&q8.onnx).unwrap();
     let mut qat8 = Qat::new(&qdq8, &[]).unwrap();
-    assert!(qat8.roles().iter().filter(|r| matches!(r, Role::Weight { .. })).all(|r| matches!(r, Role::Weight { bits: Some(4), .. })));
+    assert!(qat8
+        .roles()
+        .iter()
+        .filter(|r| matches!(r, Role::Weight { .. }))
+        .all(|r| matches!(r, Role::Weight { bits: Some(4), .. })));
     assert_eq!(qat8.student.forward(&x).unwrap().outputs, sim(&qdq8), "step 0 is the PTQ model");
     let mut adam = qplay_core::train::Adam::new(1e-3);
     for _ in 0..2 {

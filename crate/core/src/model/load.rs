@@ -402,7 +402,8 @@ fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor
             }
             DType::Bool => Data::Bool(int32_data.iter().map(|&v| v != 0).collect()),
             DType::U4 | DType::I4 => {
-                let bytes = int32_data.iter().map(|&v| u8::try_from(v).map_err(|_| range(v))).collect::<Result<Vec<_>, _>>()?;
+                let bytes =
+                    int32_data.iter().map(|&v| u8::try_from(v).map_err(|_| range(v))).collect::<Result<Vec<_>, _>>()?;
                 let v = crate::model::tensor::unpack_nibbles(&bytes, n, dtype == DType::I4).map_err(bad)?;
                 if dtype == DType::I4 {
                     Data::I4(v.into_iter().map(|b| b as i8).collect())

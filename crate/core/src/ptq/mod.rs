@@ -174,10 +174,7 @@ pub(crate) fn quantize_inner(
     if int4 && g.opset < 21 {
         match opset21_blocker(&g) {
             None => {
-                notes.push(format!(
-                    "opset raised from {} to 21 for int4 weights (DequantizeLinear of int4)",
-                    g.opset
-                ));
+                notes.push(format!("opset raised from {} to 21 for int4 weights (DequantizeLinear of int4)", g.opset));
                 g.opset = 21;
             }
             Some(why) => {

@@ -56,7 +56,8 @@ pub fn qdq_qtype_of(d: DType) -> Result<QType, String> {
         DType::I16 => Ok(QType { bits: 16, signed: true, restricted: false }),
         DType::U4 => Ok(QType { bits: 4, signed: false, restricted: false }),
         DType::I4 => Ok(QType { bits: 4, signed: true, restricted: false }),
-        _ => qtype_of(d).map_err(|_| format!("quantized tensors must be int4, uint4, int8, uint8, int16 or uint16, got {d:?}")),
+        _ => qtype_of(d)
+            .map_err(|_| format!("quantized tensors must be int4, uint4, int8, uint8, int16 or uint16, got {d:?}")),
     }
 }
 
