@@ -32,7 +32,7 @@ pub enum Role {
     Weight {
         /// The float parameter's name.
         param: String,
-        /// The int8 initializer it is written back to.
+        /// The int8 (or int4) initializer it is written back to.
         q: String,
         /// Its (per-channel) scale initializer.
         scale: String,
