@@ -384,3 +384,91 @@ fn qat_bad_input_says_what_to_do() {
     }
     assert!(!out.exists(), "nothing is written after an error");
 }
+
+#[test]
+fn quantize_and_qat_at_four_bit_weights() {
+    let fp32 = std::fs::metadata(root().join("www/models/person_ssdlite.onnx")).unwrap().len() as f64;
+    let (out, report) = (tmp("person_w4.onnx"), tmp("person_w4.json"));
+    let (code, text, err) = qplay(&[
+        "quantize",
+        "www/models/person_ssdlite.onnx",
+        "--calib",
+        "www/samples",
+        "--recipe",
+        "fixed",
+        "--weight-bits",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("88 layers int4") && text.contains("opset raised from 13 to 21"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!((r["weight_bits"].as_u64(), r["weight_storage"].as_str()), (Some(4), Some("int4")));
+    assert!(r["layers"].as_array().unwrap().iter().all(|l| l["weight_bits"] == 4));
+    let ratio = std::fs::metadata(&out).unwrap().len() as f64 / fp32;
+    assert!(ratio < 0.2, "int4 file is {ratio:.3}× the FP32 file");
+    let (code, info, err) = qplay(&["inspect", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(info.contains("opset 21"), "{info}");
+    // int8 storage of the same weights, 16-bit activations: the opset stays, the file is larger.
+    let out8 = tmp("face_w5a16.onnx");
+    let (code, text, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--weight-bits",
+        "5",
+        "--activation-bits",
+        "16",
+        "-o",
+        out8.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("5-bit weights (int8 storage)") && text.contains("activations uint16"), "{text}");
+    // QAT picks the bit width up from the PTQ model and writes int4 weights back.
+    let qat = tmp("face_w4_qat.onnx");
+    let (code, text, err) = qplay(&[
+        "qat",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--weight-bits",
+        "4",
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "-o",
+        qat.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("4-bit weights stored int4"), "{text}");
+    let (code, info, err) = qplay(&["inspect", qat.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(info.contains("opset 21"), "{info}");
+    // Bad bit widths: exit 2 and what is allowed.
+    for (cmd, flag, value, want) in [
+        ("quantize", "--weight-bits", "1", "1 is not in 2..=8"),
+        ("quantize", "--weight-bits", "9", "9 is not in 2..=8"),
+        ("quantize", "--weight-bits", "four", "invalid digit"),
+        ("quantize", "--activation-bits", "4", "[possible values: 8, 16]"),
+        ("qat", "--weight-bits", "16", "16 is not in 2..=8"),
+    ] {
+        let (code, _, err) = qplay(&[
+            cmd,
+            "www/models/blazeface_short.onnx",
+            "--calib",
+            "www/samples",
+            flag,
+            value,
+            "-o",
+            "/tmp/x.onnx",
+        ]);
+        assert_eq!(code, 2, "{cmd} {flag} {value}: {err}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{err}");
+    }
+}

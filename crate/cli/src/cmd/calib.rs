@@ -2,6 +2,7 @@
 //! model's profile) or `.npy` input tensors (used as they are).
 
 use super::common::{profile_for, read, read_image};
+use clap::builder::TypedValueParser as _;
 use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
 use qplay_core::model::{load_onnx, npy, Graph, Tensor};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,33 @@ pub struct CalibArgs {
     /// Profile for calibration images (default: MODEL.json beside it, else inferred).
     #[arg(long, value_name = "p.json")]
     pub profile: Option<String>,
+}
+
+/// The bit widths `quantize` and `qat` share.
+#[derive(clap::Args, Debug)]
+pub struct BitArgs {
+    /// Weight bit width, 2 to 8: symmetric per channel; 4 bits and fewer are stored as int4
+    /// (opset 21) unless --weights-in-int8.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u8).range(2..=8))]
+    pub weight_bits: u8,
+    /// Activation bit width: 8 or 16.
+    #[arg(long, value_name = "8|16", default_value = "8",
+          value_parser = clap::builder::PossibleValuesParser::new(["8", "16"]).map(|s| if s == "16" { 16u8 } else { 8 }))]
+    pub activation_bits: u8,
+    /// Store weights of 4 bits or fewer in int8 with the narrowed range, keeping the model's
+    /// opset (int4 needs opset 21).
+    #[arg(long)]
+    pub weights_in_int8: bool,
+}
+
+impl BitArgs {
+    /// Sets the weight and activation types of `opts` (`signed` activations: int8 / int16).
+    pub fn apply(&self, opts: &mut qplay_core::ptq::PtqOptions, signed: bool) -> Result<(), String> {
+        opts.weight = qplay_core::ptq::PtqOptions::weight_bits(self.weight_bits).map_err(|e| e.to_string())?;
+        opts.activation = qplay_core::quant::QType { bits: self.activation_bits, signed, restricted: false };
+        opts.pack_int4 = !self.weights_in_int8;
+        Ok(())
+    }
 }
 
 /// The model ready for calibration, and its inputs.

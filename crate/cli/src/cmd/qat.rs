@@ -2,7 +2,7 @@
 //! quantization-aware fine-tuning against the FP32 model on the same inputs (every fourth held
 //! out to check on), keeping the best step.
 
-use super::calib::{load_calibration, Calib, CalibArgs};
+use super::calib::{load_calibration, BitArgs, Calib, CalibArgs};
 use super::common::read;
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::model::{load_onnx, save_onnx, Plan, Tensor};
@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct Args {
     #[command(flatten)]
     io: CalibArgs,
+    #[command(flatten)]
+    bits: BitArgs,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -73,13 +75,17 @@ pub fn run(a: Args) -> Result<(), String> {
     let held = split(&want);
     let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
     let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
-    let opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
+    let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
+    a.bits.apply(&mut opts, false)?;
     let t0 = std::time::Instant::now();
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
     println!(
-        "{}: PTQ ({} layers, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
+        "{}: PTQ ({} layers, {}-bit weights stored {}, {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,
         q.report.layers.len(),
+        q.report.weight_bits,
+        q.report.weight_storage,
+        q.report.activation_type,
         t0.elapsed().as_secs_f64(),
         n_train,
         n_held

@@ -1,6 +1,6 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
-use super::calib::{load_calibration, Calib, CalibArgs};
+use super::calib::{load_calibration, BitArgs, Calib, CalibArgs};
 use super::common::read;
 use crate::choice;
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
@@ -22,6 +22,8 @@ pub enum Recipe {
 pub struct Args {
     #[command(flatten)]
     io: CalibArgs,
+    #[command(flatten)]
+    bits: BitArgs,
     /// Default auto, or fixed if --method or --[no-]equalize/bias-correction is given.
     #[arg(long, value_enum, value_name = "RECIPE")]
     recipe: Option<Recipe>,
@@ -80,6 +82,8 @@ pub fn run(a: Args) -> Result<(), String> {
         method: a.method.unwrap_or(defaults.method),
         per_channel: !a.per_tensor,
         activation: if a.int8_activations { QType::INT8 } else { QType::UINT8 },
+        weight: QType::INT8,
+        pack_int4: true,
         keep_fp32: names(&a.keep_fp32),
         keep_16bit: names(&a.keep_16bit),
         auto_mixed: a.auto_mixed,
@@ -113,6 +117,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let Calib { graph, inputs: calib, input, fixed, .. } =
         load_calibration(model, &bytes, calib_dir, a.io.profile.as_deref())?;
     opts.fixed_inputs = fixed;
+    a.bits.apply(&mut opts, a.int8_activations)?;
     let t0 = Instant::now();
     let mut q = if auto {
         quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})
@@ -125,12 +130,18 @@ pub fn run(a: Args) -> Result<(), String> {
     std::fs::write(out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     let r = &q.report;
     println!(
-        "{model} → {out}: {} layers int8 ({} kept FP32), {} calibration input(s), method {}, weights {}",
+        "{model} → {out}: {} layers {} ({} kept FP32), {} calibration input(s), method {}, weights {}, activations {}",
         r.layers.len(),
+        match (r.weight_bits, r.weight_storage) {
+            (8, _) => "int8".to_string(),
+            (4, "int4") => "int4".to_string(),
+            (b, s) => format!("{b}-bit weights ({s} storage)"),
+        },
         r.kept_fp32.len(),
         r.calibration_inputs,
         r.method,
-        if r.per_channel { "per channel" } else { "per tensor" }
+        if r.per_channel { "per channel" } else { "per tensor" },
+        r.activation_type
     );
     println!(
         "  size {:.2} MB → {:.2} MB ({:.2}×); quantized in {secs:.2} s",

@@ -44,7 +44,7 @@ op_kinds! {
     If,
     LeakyRelu, Log, LogSoftmax, MatMul,
     MatMulInteger, Max, MaxPool, Min, Mul, Neg, Pow, QLinearConv, QLinearMatMul, QuantizeLinear,
-    Reciprocal, ReduceSum, Relu, Reshape, Sigmoid, Slice, Softmax, Softplus,
+    Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceProd, ReduceSum, Relu, Reshape, Sigmoid, Slice, Softmax, Softplus,
     Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze,
     /// qplay's 8-bit lookup table ([`crate::ops::quant::lookup`]), written by
     /// [`lower_lut`](super::lower_lut).

@@ -374,7 +374,16 @@ pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Re
         };
         return Ok(Tensor { shape, data: Data::F32(data) });
     }
-    let data = if !raw_data.is_empty() {
+    let data = if let (DType::U4 | DType::I4, false) = (dtype, raw_data.is_empty()) {
+        // Packed two per byte, low nibble first; an odd count leaves the last high nibble unused.
+        let signed = dtype == DType::I4;
+        let v = crate::model::tensor::unpack_nibbles(&raw_data, n, signed).map_err(bad)?;
+        if signed {
+            Data::I4(v.into_iter().map(|b| b as i8).collect())
+        } else {
+            Data::U4(v)
+        }
+    } else if !raw_data.is_empty() {
         let expected = n.checked_mul(dtype.size()).ok_or_else(|| mismatch(raw_data.len(), "bytes"))?;
         if raw_data.len() != expected {
             return Err(mismatch(raw_data.len(), "bytes"));
@@ -385,6 +394,8 @@ pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Re
             DType::F32 => float_data.len(),
             DType::I64 => int64_data.len(),
             DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32 | DType::Bool => int32_data.len(),
+            // int32_data holds 4-bit values packed two per entry, low nibble first.
+            DType::U4 | DType::I4 => int32_data.len() * 2 - usize::from(n % 2 == 1 && !int32_data.is_empty()),
         };
         if held != n {
             return Err(mismatch(held, "values"));
@@ -407,6 +418,16 @@ pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Re
                 Data::I16(int32_data.iter().map(|&v| i16::try_from(v).map_err(|_| range(v))).collect::<Result<_, _>>()?)
             }
             DType::Bool => Data::Bool(int32_data.iter().map(|&v| v != 0).collect()),
+            DType::U4 | DType::I4 => {
+                let bytes =
+                    int32_data.iter().map(|&v| u8::try_from(v).map_err(|_| range(v))).collect::<Result<Vec<_>, _>>()?;
+                let v = crate::model::tensor::unpack_nibbles(&bytes, n, dtype == DType::I4).map_err(bad)?;
+                if dtype == DType::I4 {
+                    Data::I4(v.into_iter().map(|b| b as i8).collect())
+                } else {
+                    Data::U4(v)
+                }
+            }
         }
     };
     Ok(Tensor { shape, data })
@@ -534,5 +555,8 @@ fn decode_raw(dtype: DType, raw: Vec<u8>) -> Data {
         DType::U16 => Data::U16(words(&raw, u16::from_le_bytes)),
         DType::I16 => Data::I16(words(&raw, i16::from_le_bytes)),
         DType::Bool => Data::Bool(raw.into_iter().map(|b| b != 0).collect()),
+        // Unpacked by the caller; not reached with packed data.
+        DType::U4 => Data::U4(raw),
+        DType::I4 => Data::I4(raw.into_iter().map(|b| b as i8).collect()),
     }
 }

@@ -25,8 +25,9 @@ use crate::model::OpKind;
 use crate::ops::quant::qlinear_conv::FLOAT_OUTPUT_ATTR;
 use std::collections::{HashMap, HashSet};
 
-/// One lowering: the Conv's index, the absorbed Q's index, the new node, a new bias initializer.
-type Rewrite = (usize, Option<usize>, Node, Option<(String, Tensor)>);
+/// One lowering: the Conv's index, the absorbed Q's index, the new node, new initializers (a
+/// re-quantized bias, 4-bit weights widened to 8 bits).
+type Rewrite = (usize, Option<usize>, Node, Vec<(String, Tensor)>);
 
 /// Rewrites every lowerable `Conv` (see the module docs) and returns how many were lowered.
 pub fn lower_qdq(graph: &mut Graph) -> usize {
@@ -84,16 +85,18 @@ pub fn lower_qdq(graph: &mut Graph) -> usize {
                 node.attrs.0.insert(FLOAT_OUTPUT_ATTR.into(), Attr::Int(1));
             }
         }
-        rewrites.push((ci, q, node, m.bias.and_then(|(n, t)| t.map(|t| (n, t)))));
+        let mut extra = m.widened;
+        extra.extend(m.bias.and_then(|(n, t)| t.map(|t| (n, t))));
+        rewrites.push((ci, q, node, extra));
     }
     let count = rewrites.len();
     let mut removed = vec![false; graph.nodes.len()];
-    for (ci, q, node, init) in rewrites {
+    for (ci, q, node, inits) in rewrites {
         graph.nodes[ci] = node;
         if let Some(qi) = q {
             removed[qi] = true;
         }
-        if let Some((name, t)) = init {
+        for (name, t) in inits {
             graph.initializers.insert(name, t);
         }
     }
@@ -115,6 +118,18 @@ struct ConvMatch {
     zw: String,
     /// The int32 bias name, with a new initializer when the model's bias had another scale.
     bias: Option<(String, Option<Tensor>)>,
+    /// 4-bit weights and their zero-point widened to 8 bits (same values), under new names.
+    widened: Vec<(String, Tensor)>,
+}
+
+/// A 4-bit tensor's values as the 8-bit type of the same signedness (they fit unchanged);
+/// `None` for other types.
+fn widen_4bit(t: &Tensor) -> Option<Tensor> {
+    match &t.data {
+        Data::I4(v) => Some(Tensor { shape: t.shape.clone(), data: Data::I8(v.clone()) }),
+        Data::U4(v) => Some(Tensor { shape: t.shape.clone(), data: Data::U8(v.clone()) }),
+        _ => None,
+    }
 }
 
 fn init<'g>(graph: &'g Graph, name: &str) -> Option<&'g Tensor> {
@@ -144,10 +159,22 @@ fn match_conv(graph: &Graph, c: &Node, producer: &HashMap<String, usize>) -> Opt
     // Activation: per-tensor DQ with an explicit 8-bit zero-point (it gives the data type).
     let dx = dq(&c.inputs[0])?;
     let (sx, _) = scalar_params(graph, dx)?;
-    // Weights: constant 8-bit data, scale per tensor or per output channel (axis 0).
+    // Weights: constant 8-bit data (4-bit data is widened to 8 bits: the same values run through
+    // the same kernels), scale per tensor or per output channel (axis 0).
     let dw = dq(&c.inputs[1])?;
     let wq = init(graph, &dw.inputs[0])?;
-    if !matches!(wq.data, Data::U8(_) | Data::I8(_)) || wq.shape.len() < 3 {
+    let mut widened = Vec::new();
+    let (mut wq_name, mut zw_name) = (dw.inputs[0].clone(), dw.inputs.get(2).cloned().unwrap_or_default());
+    if let Some(w8) = widen_4bit(wq) {
+        wq_name = format!("{wq_name}_qplay_8bit");
+        widened.push((wq_name.clone(), w8));
+        if !zw_name.is_empty() {
+            let z8 = widen_4bit(init(graph, &zw_name)?)?;
+            zw_name = format!("{zw_name}_qplay_8bit");
+            widened.push((zw_name.clone(), z8));
+        }
+    }
+    if !matches!(wq.data, Data::U8(_) | Data::I8(_) | Data::U4(_) | Data::I4(_)) || wq.shape.len() < 3 {
         return None;
     }
     let sw = init(graph, dw.inputs.get(1)?)?.as_f32().ok()?;
@@ -220,9 +247,10 @@ fn match_conv(graph: &Graph, c: &Node, producer: &HashMap<String, usize>) -> Opt
         xq: dx.inputs[0].clone(),
         sx: dx.inputs[1].clone(),
         zx: dx.inputs[2].clone(),
-        wq: dw.inputs[0].clone(),
+        wq: wq_name,
         sw: dw.inputs[1].clone(),
-        zw: dw.inputs.get(2).cloned().unwrap_or_default(),
+        zw: zw_name,
         bias,
+        widened,
     })
 }

@@ -110,6 +110,8 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
         Data::U16(_) => "<u2",
         Data::I16(_) => "<i2",
         Data::Bool(_) => "|b1",
+        Data::U4(_) => "|u1",
+        Data::I4(_) => "|i1",
     };
     let shape = match t.shape.as_slice() {
         [] => "()".to_string(),
@@ -145,6 +147,8 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
         Data::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Data::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Data::Bool(v) => out.extend(v.iter().map(|&x| x as u8)),
+        Data::U4(v) => out.extend_from_slice(v),
+        Data::I4(v) => out.extend(v.iter().map(|&x| x as u8)),
     }
     out
 }

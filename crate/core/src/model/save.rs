@@ -23,6 +23,8 @@ pub fn tensor_proto(name: &str, t: &Tensor) -> TensorProto {
         Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         Data::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         Data::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+        Data::U4(v) => super::tensor::pack_nibbles(v.iter().copied()),
+        Data::I4(v) => super::tensor::pack_nibbles(v.iter().map(|&x| x as u8)),
     };
     TensorProto {
         dims: t.shape.iter().map(|&d| d as i64).collect(),

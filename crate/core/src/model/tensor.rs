@@ -21,6 +21,10 @@ pub enum DType {
     I64,
     /// bool (ONNX 9).
     Bool,
+    /// uint4 (ONNX 21): held one value (0..=15) per byte, packed two per byte in files.
+    U4,
+    /// int4 (ONNX 22): held one value (−8..=7) per byte, packed two per byte in files.
+    I4,
 }
 
 impl DType {
@@ -36,6 +40,8 @@ impl DType {
             6 => DType::I32,
             7 => DType::I64,
             9 => DType::Bool,
+            21 => DType::U4,
+            22 => DType::I4,
             other => return Err(ModelError::UnsupportedDType(onnx_dtype_name(other).to_string())),
         })
     }
@@ -51,14 +57,17 @@ impl DType {
             DType::I32 => 6,
             DType::I64 => 7,
             DType::Bool => 9,
+            DType::U4 => 21,
+            DType::I4 => 22,
         }
     }
 
-    /// Size of one element in bytes.
+    /// Size of one element in bytes as qplay holds it (4-bit types: one byte per value; files
+    /// pack them two per byte, see [`packed_len`]).
     pub fn size(self) -> usize {
         match self {
             DType::F32 | DType::I32 => 4,
-            DType::U8 | DType::I8 | DType::Bool => 1,
+            DType::U8 | DType::I8 | DType::Bool | DType::U4 | DType::I4 => 1,
             DType::U16 | DType::I16 => 2,
             DType::I64 => 8,
         }
@@ -85,6 +94,8 @@ pub fn onnx_dtype_name(code: i32) -> &'static str {
         14 => "complex64",
         15 => "complex128",
         16 => "bfloat16",
+        21 => "uint4",
+        22 => "int4",
         _ => "an unknown type",
     }
 }
@@ -108,6 +119,10 @@ pub enum Data {
     I64(Vec<i64>),
     /// bool values.
     Bool(Vec<bool>),
+    /// uint4 values, one per byte (0..=15).
+    U4(Vec<u8>),
+    /// int4 values, one per byte (−8..=7).
+    I4(Vec<i8>),
 }
 
 /// A dense tensor.
@@ -142,6 +157,30 @@ impl Tensor {
     ctor!(i64, i64, I64);
     ctor!(bool, bool, Bool);
 
+    /// An int4 tensor (values held one per byte); an error if a value is outside −8..=7 or the
+    /// sizes disagree.
+    pub fn i4(shape: Vec<usize>, data: Vec<i8>) -> Result<Tensor, ModelError> {
+        if let Some(v) = data.iter().find(|v| !(-8..=7).contains(*v)) {
+            return Err(ModelError::Other(format!("int4 value {v} is outside -8..=7")));
+        }
+        if numel(&shape)? != data.len() {
+            return Err(ModelError::ShapeData { shape, len: data.len() });
+        }
+        Ok(Tensor { shape, data: Data::I4(data) })
+    }
+
+    /// A uint4 tensor (values held one per byte); an error if a value is above 15 or the sizes
+    /// disagree.
+    pub fn u4(shape: Vec<usize>, data: Vec<u8>) -> Result<Tensor, ModelError> {
+        if let Some(v) = data.iter().find(|v| **v > 15) {
+            return Err(ModelError::Other(format!("uint4 value {v} is outside 0..=15")));
+        }
+        if numel(&shape)? != data.len() {
+            return Err(ModelError::ShapeData { shape, len: data.len() });
+        }
+        Ok(Tensor { shape, data: Data::U4(data) })
+    }
+
     /// A scalar float.
     pub fn scalar_f32(v: f32) -> Tensor {
         Tensor { shape: vec![], data: Data::F32(vec![v]) }
@@ -163,6 +202,8 @@ impl Tensor {
             Data::I32(_) => DType::I32,
             Data::I64(_) => DType::I64,
             Data::Bool(_) => DType::Bool,
+            Data::U4(_) => DType::U4,
+            Data::I4(_) => DType::I4,
         }
     }
 
@@ -177,6 +218,8 @@ impl Tensor {
             Data::I32(v) => v.len(),
             Data::I64(v) => v.len(),
             Data::Bool(v) => v.len(),
+            Data::U4(v) => v.len(),
+            Data::I4(v) => v.len(),
         }
     }
 
@@ -216,6 +259,8 @@ impl Tensor {
             Data::U16(v) => v.iter().map(|&x| x as i64).collect(),
             Data::I16(v) => v.iter().map(|&x| x as i64).collect(),
             Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::U4(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::I4(v) => v.iter().map(|&x| x as i64).collect(),
             Data::F32(_) => return Err(ModelError::DType { expected: "an integer type", got: DType::F32 }),
         })
     }
@@ -231,8 +276,47 @@ impl Tensor {
             Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
             Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+            Data::U4(v) => v.iter().map(|&x| x as f32).collect(),
+            Data::I4(v) => v.iter().map(|&x| x as f32).collect(),
         }
     }
+}
+
+/// Bytes that `n` 4-bit values take packed two per byte (ONNX int4/uint4 `raw_data`).
+pub fn packed_len(n: usize) -> usize {
+    n.div_ceil(2)
+}
+
+/// Packs 4-bit values two per byte, the first in the low nibble (the ONNX int4/uint4 layout);
+/// an odd count leaves the last high nibble 0. Only the low 4 bits of each value are kept.
+pub fn pack_nibbles(v: impl ExactSizeIterator<Item = u8>) -> Vec<u8> {
+    let mut out = vec![0u8; packed_len(v.len())];
+    for (k, x) in v.enumerate() {
+        out[k / 2] |= (x & 0x0f) << (4 * (k % 2));
+    }
+    out
+}
+
+/// Unpacks `n` 4-bit values from `raw` (low nibble first), sign-extending them when `signed`;
+/// an error when `raw` is not exactly [`packed_len`]`(n)` bytes.
+pub fn unpack_nibbles(raw: &[u8], n: usize, signed: bool) -> Result<Vec<u8>, String> {
+    if raw.len() != packed_len(n) {
+        return Err(format!(
+            "{n} 4-bit values take {} bytes packed two per byte, but it holds {} bytes",
+            packed_len(n),
+            raw.len()
+        ));
+    }
+    Ok((0..n)
+        .map(|k| {
+            let q = (raw[k / 2] >> (4 * (k % 2))) & 0x0f;
+            if signed && q >= 8 {
+                q | 0xf0
+            } else {
+                q
+            }
+        })
+        .collect())
 }
 
 /// Product of dimensions, with overflow reported instead of wrapped.

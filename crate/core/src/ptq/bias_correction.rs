@@ -40,14 +40,14 @@ struct Layer {
 
 /// The fake-quantized weights the QDQ rewrite will use for `n`'s weight `w` (int8, symmetric,
 /// per output channel or per tensor).
-pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool) -> Result<Vec<f32>, Error> {
+pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QType) -> Result<Vec<f32>, Error> {
     let data = w.as_f32()?;
     let axis = super::qdq::weight_axis(n, w)?;
     let params = if per_channel {
-        per_channel_params(data, &w.shape, axis, QType::INT8, Scheme::Symmetric)?
+        per_channel_params(data, &w.shape, axis, wt, Scheme::Symmetric)?
     } else {
         let (lo, hi) = crate::quant::min_max(data)?;
-        vec![crate::quant::params_or_unit(lo as f64, hi as f64, QType::INT8, Scheme::Symmetric)?]
+        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
     };
     let (outer, ch, inner) =
         if per_channel { crate::quant::split_axis(data.len(), &w.shape, axis)? } else { (1, 1, data.len()) };
@@ -56,7 +56,7 @@ pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool) -> Resu
         for (c, p) in params.iter().enumerate().take(ch) {
             let b = (o * ch + c) * inner;
             for k in b..b + inner {
-                out[k] = p.dequantize(p.quantize(data[k], QType::INT8));
+                out[k] = p.dequantize(p.quantize(data[k], wt));
             }
         }
     }
@@ -80,7 +80,7 @@ pub(super) struct BiasCorrection {
 impl BiasCorrection {
     /// Prepares the correction of the quantizable nodes `targets` of `g` (Conv, and Gemm with a
     /// per-channel bias and `beta = 1`; others are skipped).
-    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool) -> Result<BiasCorrection, Error> {
+    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool, wt: QType) -> Result<BiasCorrection, Error> {
         let mut layers: Vec<Layer> = Vec::new();
         for &t in targets {
             let n = &g.nodes[t];
@@ -96,7 +96,7 @@ impl BiasCorrection {
             if !ok || w.as_f32().is_err() {
                 continue;
             }
-            let wq = fake_quant_weight(n, w, per_channel)?;
+            let wq = fake_quant_weight(n, w, per_channel, wt)?;
             let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
             let window = if n.is(OpKind::Conv) {
                 Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, &e))?)

@@ -5,8 +5,8 @@
 //!    ([`equalize`]).
 //! 2. Calibration: the FP32 model runs on each calibration input; an [`Observer`] per activation
 //!    tensor that feeds a Conv / MatMul / Gemm collects its range.
-//! 3. Weights become int8 initializers, symmetric per output channel (or per tensor), each
-//!    behind a `DequantizeLinear`; biases int32 with scale `s_in · s_w` and zero-point 0;
+//! 3. Weights become int8 initializers (or narrower: 2 to 7 bits, stored as int4 at 4 bits and
+//!    below), symmetric per output channel (or per tensor), each behind a `DequantizeLinear`; biases int32 with scale `s_in · s_w` and zero-point 0;
 //!    before that (default on) each bias is corrected for the mean output shift the weight
 //!    quantization causes, measured on the calibration data ([`bias_correction`]);
 //!    activations get a `QuantizeLinear → DequantizeLinear` pair (uint8 or int8, asymmetric,
@@ -93,6 +93,23 @@ const OPSET13_CHANGED: [OpKind; 7] = [
     OpKind::Hardmax,
 ];
 
+/// Why the graph cannot be raised to opset 21 as it is: an op whose form changed on the way
+/// (the axes attribute of reductions became an input at 18, Split without sizes needs
+/// `num_outputs` from 18, GridSample's mode names changed at 20, and the opset-13 changes).
+fn opset21_blocker(g: &Graph) -> Option<String> {
+    const REDUCE: [OpKind; 5] =
+        [OpKind::ReduceSum, OpKind::ReduceMean, OpKind::ReduceMax, OpKind::ReduceMin, OpKind::ReduceProd];
+    g.nodes.iter().find_map(|n| {
+        let changed = (g.opset < 13 && n.is_any(&OPSET13_CHANGED))
+            || (g.opset < 18 && n.is_any(&REDUCE) && n.attrs.ints("axes").is_some())
+            || (g.opset < 18 && n.is(OpKind::Split) && n.inputs.len() < 2 && n.attrs.int_opt("num_outputs").is_none())
+            || (g.opset < 20
+                && n.is(OpKind::GridSample)
+                && matches!(n.attrs.string("mode", "linear"), "bilinear" | "bicubic"));
+        changed.then(|| format!("`{}` ({})", n.name, n.op_type))
+    })
+}
+
 /// Quantizes `graph` with calibration inputs for its single input `input`.
 pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
     quantize_with_progress(graph, input, calib, opts, &mut |_| {})
@@ -144,6 +161,31 @@ pub(crate) fn quantize_inner(
         notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
     }
     phases.lap(if opts.equalize { "batchnorm folding, equalization" } else { "batchnorm folding" });
+    if !opts.weight.signed || !(2..=8).contains(&opts.weight.bits) {
+        return Err(ModelError::Other(format!(
+            "weights are quantized to signed 2 to 8 bits; got {} {} bits",
+            if opts.weight.signed { "signed" } else { "unsigned" },
+            opts.weight.bits
+        ))
+        .into());
+    }
+    // 4-bit weights go into the file as int4, which DequantizeLinear reads from opset 21.
+    let mut int4 = opts.weight.bits <= 4 && opts.pack_int4;
+    if int4 && g.opset < 21 {
+        match opset21_blocker(&g) {
+            None => {
+                notes.push(format!("opset raised from {} to 21 for int4 weights (DequantizeLinear of int4)", g.opset));
+                g.opset = 21;
+            }
+            Some(why) => {
+                int4 = false;
+                notes.push(format!(
+                    "{}-bit weights stored in int8: int4 needs opset 21, and raising opset {} to 21 would change {why}",
+                    opts.weight.bits, g.opset
+                ));
+            }
+        }
+    }
     let mut per_channel = opts.per_channel;
     if per_channel && g.opset < 13 {
         if g.nodes.iter().any(|n| n.is_any(&OPSET13_CHANGED)) {
@@ -183,7 +225,7 @@ pub(crate) fn quantize_inner(
     let mut err: Option<Error> = None;
     // Bias correction measures on the same FP32 runs (the weights are final once equalized).
     let mut bc = if opts.bias_correction {
-        Some(bias_correction::BiasCorrection::new(&g, &targets, per_channel)?)
+        Some(bias_correction::BiasCorrection::new(&g, &targets, per_channel, opts.weight)?)
     } else {
         None
     };
@@ -242,7 +284,7 @@ pub(crate) fn quantize_inner(
         let probe = &calib[..calib.len().min(2)];
         for (k, &t) in targets.iter().enumerate() {
             progress(&format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name));
-            let (gi, _) = rewrite(&g, &[t], &act_params, &act16_params, &HashSet::new(), opts, per_channel)?;
+            let (gi, _) = rewrite(&g, &[t], &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4)?;
             let db =
                 output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
             sensitivity.insert(g.nodes[t].name.clone(), db);
@@ -284,7 +326,8 @@ pub(crate) fn quantize_inner(
             act16.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         ));
     }
-    let (mut g, mut layers) = rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel)?;
+    let (mut g, mut layers) =
+        rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel, int4)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
     }
@@ -326,7 +369,14 @@ pub(crate) fn quantize_inner(
     let report = Report {
         method: opts.method.name(),
         per_channel,
-        activation_type: if opts.activation.signed { "int8" } else { "uint8" },
+        activation_type: match (opts.activation.bits, opts.activation.signed) {
+            (16, true) => "int16",
+            (16, false) => "uint16",
+            (_, true) => "int8",
+            (_, false) => "uint8",
+        },
+        weight_bits: opts.weight.bits,
+        weight_storage: if int4 { "int4" } else { "int8" },
         calibration_inputs: calib.len(),
         layers,
         kept_fp32: kept,

@@ -13,8 +13,16 @@ pub struct PtqOptions {
     pub method: Calibration,
     /// Weights per output channel (true, the default) or per tensor.
     pub per_channel: bool,
-    /// Activation type: uint8 (default) or int8, asymmetric.
+    /// Activation type: uint8 (default) or int8, asymmetric (16 bits: uint16 / int16).
     pub activation: QType,
+    /// Weight type: signed, symmetric (zero-point 0), 2 to 8 bits, full range (−128..127 at 8
+    /// bits as onnxruntime writes it, −8..7 at 4 bits): [`PtqOptions::weight_bits`]. Default int8.
+    pub weight: QType,
+    /// Store weights of 4 bits or fewer as ONNX int4 (packed two per byte; the opset is raised
+    /// to 21, which DequantizeLinear of int4 needs), the default; `false` keeps them in int8
+    /// with the narrowed range (for runtimes below opset 21). Weights of 5 to 7 bits are always
+    /// stored in int8.
+    pub pack_int4: bool,
     /// Node names to keep in FP32.
     pub keep_fp32: Vec<String>,
     /// Node names whose input activation is quantized to 16 bits (uint16, weights stay int8):
@@ -42,12 +50,27 @@ pub struct PtqOptions {
     pub fixed_inputs: Vec<(String, Tensor)>,
 }
 
+impl PtqOptions {
+    /// The weight type for `bits` (2..=8): signed, full range `−2^(bits−1) ..= 2^(bits−1)−1`,
+    /// as the 8-bit path. The full range beat the restricted one (−7..7) at 4 bits on the person
+    /// detector: held-out score output 16.1 dB against 12.9 dB (box output 8.8 dB in both): a
+    /// finer step for every weight outweighs clipping each channel's largest one by half a step.
+    pub fn weight_bits(bits: u8) -> Result<QType, crate::quant::QuantError> {
+        if !(2..=8).contains(&bits) {
+            return Err(crate::quant::QuantError::Bits(bits));
+        }
+        QType::new(bits, true, false)
+    }
+}
+
 impl Default for PtqOptions {
     fn default() -> Self {
         PtqOptions {
             method: Calibration::Mse,
             per_channel: true,
             activation: QType::UINT8,
+            weight: QType::INT8,
+            pack_int4: true,
             keep_fp32: vec![],
             keep_16bit: vec![],
             auto_mixed: 0,

@@ -1,5 +1,5 @@
 //! The graph rewrites behind the exported model: the QDQ rewrite of the quantizable nodes
-//! (activations behind `QuantizeLinear → DequantizeLinear`, int8 weights and int32 biases behind
+//! (activations behind `QuantizeLinear → DequantizeLinear`, int8 (or int4) weights and int32 biases behind
 //! `DequantizeLinear`), and the float16 write-back of the float initializers left.
 
 use super::report::{self, ActivationReport, LayerReport};
@@ -23,7 +23,9 @@ pub(super) fn rewrite(
     act16: &HashSet<String>,
     opts: &PtqOptions,
     per_channel: bool,
+    int4: bool,
 ) -> Result<(Graph, Vec<LayerReport>), Error> {
+    let wt = opts.weight;
     let mut g = g.clone();
     // 16-bit QDQ is in the default domain from opset 21, in onnxruntime's `com.microsoft` before.
     let q16_domain = if g.opset >= 21 { "" } else { "com.microsoft::" };
@@ -67,7 +69,7 @@ pub(super) fn rewrite(
         }
         // Activation Q/DQ (shared by every node that reads the same tensor).
         let a = n.inputs[0].clone();
-        let wide = act16.contains(&a);
+        let wide = act16.contains(&a) || opts.activation.bits == 16;
         let (ap, observed, clip) = if wide { act16_params[&a] } else { act_params[&a] };
         let (aq, dom) = if wide {
             (QType { bits: 16, signed: opts.activation.signed, restricted: false }, q16_domain)
@@ -100,10 +102,10 @@ pub(super) fn rewrite(
         let wdata = w.as_f32()?.to_vec();
         let axis = weight_axis(&n, &w)?;
         let wparams = if per_channel {
-            per_channel_params(&wdata, &w.shape, axis, QType::INT8, Scheme::Symmetric)?
+            per_channel_params(&wdata, &w.shape, axis, wt, Scheme::Symmetric)?
         } else {
             let (lo, hi) = crate::quant::min_max(&wdata)?;
-            vec![crate::quant::params_or_unit(lo as f64, hi as f64, QType::INT8, Scheme::Symmetric)?]
+            vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
         };
         let (outer, ch, inner) =
             if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
@@ -113,7 +115,7 @@ pub(super) fn rewrite(
             for (c, p) in wparams.iter().enumerate().take(ch) {
                 let b = (o * ch + c) * inner;
                 for k in b..b + inner {
-                    let q = p.quantize(wdata[k], QType::INT8);
+                    let q = p.quantize(wdata[k], wt);
                     wq[k] = q as i8;
                     wfake[k] = p.dequantize(q);
                 }
@@ -126,12 +128,14 @@ pub(super) fn rewrite(
             (format!("{ws}_quantized"), format!("{ws}_scale"), format!("{ws}_zero_point"), format!("{ws}_dequantized"));
         let scales: Vec<f32> = wparams.iter().map(|p| p.scale).collect();
         let shape_of = |n: usize| if n == 1 && !per_channel { vec![] } else { vec![n] };
-        g.initializers.insert(wqn.clone(), Tensor::i8(w.shape.clone(), wq)?);
+        let (codes, zeros) = if int4 {
+            (Tensor::i4(w.shape.clone(), wq)?, Tensor::i4(shape_of(scales.len()), vec![0; scales.len()])?)
+        } else {
+            (Tensor::i8(w.shape.clone(), wq)?, Tensor::i8(shape_of(scales.len()), vec![0; scales.len()])?)
+        };
+        g.initializers.insert(wqn.clone(), codes);
         g.initializers.insert(wsn.clone(), Tensor::f32(shape_of(scales.len()), scales.clone())?);
-        g.initializers.insert(
-            wzn.clone(),
-            Tensor { shape: shape_of(scales.len()), data: crate::model::Data::I8(vec![0; scales.len()]) },
-        );
+        g.initializers.insert(wzn.clone(), zeros);
         new_nodes.push(qdq_node(
             "DequantizeLinear",
             &format!("{ws}_DequantizeLinear"),
@@ -184,6 +188,7 @@ pub(super) fn rewrite(
             },
             weight_range: (wl, wh),
             weight_scales: scales.len(),
+            weight_bits: wt.bits,
             weight_sqnr_db: wm.sqnr_db,
             sensitivity_sqnr_db: None,
             weight_histogram: report::weight_histogram(&wdata),

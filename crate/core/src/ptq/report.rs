@@ -35,6 +35,8 @@ pub struct LayerReport {
     pub weight_range: (f32, f32),
     /// Number of weight scales (1 per tensor, or one per output channel).
     pub weight_scales: usize,
+    /// Bit width of the weights (8, or 2..=7 for narrow weights).
+    pub weight_bits: u8,
     /// SQNR (dB) of the fake-quantized weights against the FP32 weights.
     pub weight_sqnr_db: f64,
     /// Sensitivity: the lowest output SQNR (dB) when only this layer is quantized (measured
@@ -79,6 +81,10 @@ pub struct Report {
     pub per_channel: bool,
     /// Activation type.
     pub activation_type: &'static str,
+    /// Weight bit width (2..=8).
+    pub weight_bits: u8,
+    /// How the weights are stored in the file: `int8`, or `int4` (packed, opset 21).
+    pub weight_storage: &'static str,
     /// Calibration inputs used.
     pub calibration_inputs: usize,
     /// Quantized layers, in graph order.

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! x ─Q(s,z)─DQ(s,z)─            ⇒  x ─FakeQuant(s,z)─           s trains (LSQ)
-//! W_q(int8) ─DQ(s_w,z_w)─ Conv  ⇒  W(float) ─FakeQuant(s_w,z_w)─ Conv   W and s_w train
+//! W_q(int8/int4) ─DQ(s_w,z_w)─ Conv ⇒ W(float) ─FakeQuant(s_w,z_w)─ Conv  W and s_w train
 //! B_q(int32) ─DQ(s_in·s_w)─     ⇒  B(float)                      B trains
 //! ```
+//!
+//! Weights train at their own bit width (int4 codes, or a narrower grid in int8: 4-bit PTQ
+//! stored for opsets below 21) and are exported at it.
 //!
 //! Step 0 computes exactly what the QDQ graph computes (in float simulation): the float
 //! weights are the dequantized codes, on the grid, so fake quantization gives them back bit for
@@ -29,7 +32,7 @@ pub enum Role {
     Weight {
         /// The float parameter's name.
         param: String,
-        /// The int8 initializer it is written back to.
+        /// The int8 (or int4) initializer it is written back to.
         q: String,
         /// Its (per-channel) scale initializer.
         scale: String,
@@ -37,6 +40,10 @@ pub enum Role {
         zero_point: String,
         /// The DQ's axis.
         axis: i64,
+        /// The weights' bit width when it is narrower than their storage type (e.g. 4-bit
+        /// weights in int8, seen from the codes' range: [`narrow_bits`]); int4 storage gives
+        /// it by its type.
+        bits: Option<u8>,
     },
     /// A bias: float `param` (the DQ's output name), exported as int32 `q` at `scale`.
     Bias {
@@ -62,7 +69,26 @@ fn eval_node(n: &Node, g: &Graph) -> Result<Tensor, TrainError> {
     Ok(out.remove(0))
 }
 
-/// The trainable graph of a QDQ graph, and the role of each trained tensor.
+/// The bit width of symmetric int8 weight codes that use a narrower grid: the smallest `N` in
+/// 2..=7 whose range `−2^(N−1) ..= 2^(N−1)−1` holds every code and whose edge
+/// `2^(N−1)−1` is reached (symmetric quantization maps each channel's largest weight there), with
+/// every zero point 0. `None` for 8-bit codes and anything else.
+pub fn narrow_bits(codes: &Tensor, zero_point: Option<&Tensor>) -> Option<u8> {
+    let Data::I8(v) = &codes.data else { return None };
+    if zero_point.is_some_and(|z| z.to_i64_vec().map_or(true, |z| z.iter().any(|&z| z != 0))) {
+        return None;
+    }
+    let lo = i32::from(*v.iter().min()?);
+    let hi = i32::from(*v.iter().max()?);
+    (2u8..=7).find(|&n| {
+        let top = (1i32 << (n - 1)) - 1;
+        lo >= -top - 1 && hi <= top && hi.max(-lo) >= top
+    })
+}
+
+/// The trainable graph of a QDQ graph, and the role of each trained tensor. Weights train at
+/// the bit width of their codes: int4 storage by its type, narrower grids in int8 by
+/// [`narrow_bits`] (the FakeQuant's `bits`).
 pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     let mut g = qdq.clone();
     g.toposort()?;
@@ -87,23 +113,36 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
         }
         let (x, s, z) = (&n.inputs[0], &n.inputs[1], &n.inputs[2]);
         let out = &n.outputs[0];
-        let fake = |input: &str, axis: i64| Node {
+        let fake = |input: &str, axis: i64, bits: Option<u8>| Node {
             name: format!("{}_fake", n.name),
             op_type: FAKE_QUANT.into(),
             inputs: vec![input.to_string(), s.clone(), z.clone()],
             outputs: vec![out.clone()],
-            attrs: crate::model::Attrs([("axis".to_string(), crate::model::Attr::Int(axis))].into_iter().collect()),
+            attrs: crate::model::Attrs(
+                [("axis".to_string(), crate::model::Attr::Int(axis))]
+                    .into_iter()
+                    .chain(bits.map(|b| ("bits".to_string(), crate::model::Attr::Int(i64::from(b)))))
+                    .collect(),
+            ),
             fused: Default::default(),
         };
         let axis = n.attrs.int("axis", 1);
         if let Some(codes) = g.initializers.get(x) {
             let value = eval_node(n, &g)?;
             match codes.data {
-                Data::I8(_) | Data::U8(_) => {
+                Data::I8(_) | Data::U8(_) | Data::I4(_) | Data::U4(_) => {
                     let param = format!("{x}_qat");
+                    let bits = narrow_bits(codes, g.initializers.get(z));
                     new_inits.push((param.clone(), value));
-                    replace.push((i, fake(&param, axis)));
-                    roles.push(Role::Weight { param, q: x.clone(), scale: s.clone(), zero_point: z.clone(), axis });
+                    replace.push((i, fake(&param, axis, bits)));
+                    roles.push(Role::Weight {
+                        param,
+                        q: x.clone(),
+                        scale: s.clone(),
+                        zero_point: z.clone(),
+                        axis,
+                        bits,
+                    });
                 }
                 Data::I32(_) => {
                     new_inits.push((out.clone(), value));
@@ -131,7 +170,7 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
         if !q.is(OpKind::QuantizeLinear) || !same_params || q.attrs.int("axis", 1) != axis {
             continue;
         }
-        replace.push((i, fake(&q.inputs[0], axis)));
+        replace.push((i, fake(&q.inputs[0], axis, None)));
         if readers(x) == 1 {
             remove[qi] = true;
         }
@@ -279,7 +318,7 @@ impl Qat {
                 Role::Activation { scale } => {
                     g.initializers.insert(scale.clone(), get(scale)?.clone());
                 }
-                Role::Weight { param, q, scale, zero_point, axis } => {
+                Role::Weight { param, q, scale, zero_point, axis, bits } => {
                     let quantize = Node {
                         name: format!("{q}_export"),
                         op_type: OpKind::QuantizeLinear.into(),
@@ -299,7 +338,13 @@ impl Qat {
                         .cloned()
                         .ok_or_else(|| TrainError::Setup(format!("no zero point `{zero_point}`")))?;
                     tmp.initializers.insert(zero_point.clone(), zp);
-                    g.initializers.insert(q.clone(), eval_node(&quantize, &tmp)?);
+                    let mut codes = eval_node(&quantize, &tmp)?;
+                    // Narrow weights in int8 stay on their grid (the FakeQuant's clamp).
+                    if let (Some(b), Data::I8(v)) = (bits, &mut codes.data) {
+                        let top = (1i8 << (b - 1)) - 1;
+                        v.iter_mut().for_each(|c| *c = (*c).clamp(-top - 1, top));
+                    }
+                    g.initializers.insert(q.clone(), codes);
                     g.initializers.insert(scale.clone(), get(scale)?.clone());
                 }
                 Role::Bias { param, q, scale, input_scale, weight_scale } => {

@@ -228,7 +228,7 @@ impl Op for Pad {
                 }
             };
         }
-        let data = gather!(F32, U8, I8, U16, I16, I32, I64, Bool);
+        let data = gather!(F32, U8, I8, U16, I16, I32, I64, Bool, U4, I4);
         Ok(vec![Tensor { shape: out_shape, data }])
     }
 

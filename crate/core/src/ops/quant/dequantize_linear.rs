@@ -1,5 +1,5 @@
-//! DequantizeLinear: `y = (x − zero_point) · scale`, per tensor or per axis, for int8, uint8
-//! and int32 (biases, zero-point 0) inputs.
+//! DequantizeLinear: `y = (x − zero_point) · scale`, per tensor or per axis, for int4, uint4,
+//! int8, uint8, int16, uint16 and int32 (biases, zero-point 0) inputs.
 
 use super::params;
 use crate::model::{DType, Node, Tensor};
@@ -22,8 +22,8 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 impl Op for DequantizeLinear {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
         let x = input_fact(inputs, 0)?;
-        if !matches!(x.dtype, DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32) {
-            return Err(format!("input must be int8, uint8, int16, uint16 or int32, got {:?}", x.dtype));
+        if !matches!(x.dtype, DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32 | DType::U4 | DType::I4) {
+            return Err(format!("input must be int4, uint4, int8, uint8, int16, uint16 or int32, got {:?}", x.dtype));
         }
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }

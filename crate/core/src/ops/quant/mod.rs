@@ -48,12 +48,16 @@ pub fn qtype_of(d: DType) -> Result<QType, String> {
 }
 
 /// [`qtype_of`] for QuantizeLinear and DequantizeLinear, which also take 16-bit integers
-/// (QDQ int16/uint16 activations, opset 21; onnxruntime runs them).
+/// (QDQ int16/uint16 activations, opset 21; onnxruntime runs them) and 4-bit ones (int4/uint4
+/// weights, opset 21).
 pub fn qdq_qtype_of(d: DType) -> Result<QType, String> {
     match d {
         DType::U16 => Ok(QType { bits: 16, signed: false, restricted: false }),
         DType::I16 => Ok(QType { bits: 16, signed: true, restricted: false }),
-        _ => qtype_of(d).map_err(|_| format!("quantized tensors must be int8, uint8, int16 or uint16, got {d:?}")),
+        DType::U4 => Ok(QType { bits: 4, signed: false, restricted: false }),
+        DType::I4 => Ok(QType { bits: 4, signed: true, restricted: false }),
+        _ => qtype_of(d)
+            .map_err(|_| format!("quantized tensors must be int4, uint4, int8, uint8, int16 or uint16, got {d:?}")),
     }
 }
 

@@ -53,6 +53,8 @@ impl Op for QuantizeLinear {
             DType::U8 => Data::U8(q.into_iter().map(|v| v as u8).collect()),
             DType::U16 => Data::U16(q.into_iter().map(|v| v as u16).collect()),
             DType::I16 => Data::I16(q.into_iter().map(|v| v as i16).collect()),
+            DType::U4 => Data::U4(q.into_iter().map(|v| v as u8).collect()),
+            DType::I4 => Data::I4(q.into_iter().map(|v| v as i8).collect()),
             _ => Data::I8(q.into_iter().map(|v| v as i8).collect()),
         };
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
@@ -64,6 +66,33 @@ mod tests {
     use super::*;
     use crate::model::OpKind;
     use crate::ops::quant::dequantize_linear;
+
+    #[test]
+    fn four_bit_codes_saturate_at_the_nibble_range() {
+        let x = Tensor::f32(vec![4], vec![-1.0, 0.26, 0.7, 3.0]).unwrap();
+        let scale = Tensor::scalar_f32(0.1);
+        let q = QuantizeLinear { axis: 1 }
+            .eval(&[Some(&x), Some(&scale), Some(&Tensor::i4(vec![], vec![0]).unwrap())])
+            .unwrap()
+            .remove(0);
+        assert_eq!(q.data, Data::I4(vec![-8, 3, 7, 7]));
+        let q = QuantizeLinear { axis: 1 }
+            .eval(&[Some(&x), Some(&scale), Some(&Tensor::u4(vec![], vec![8]).unwrap())])
+            .unwrap()
+            .remove(0);
+        assert_eq!(q.data, Data::U4(vec![0, 11, 15, 15]));
+        let node = Node {
+            name: "dq".into(),
+            op_type: OpKind::DequantizeLinear.into(),
+            inputs: vec![],
+            outputs: vec![],
+            attrs: Default::default(),
+            fused: Default::default(),
+        };
+        let dq = dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
+        let y = dq.eval(&[Some(&q), Some(&scale), Some(&Tensor::u4(vec![], vec![8]).unwrap())]).unwrap().remove(0);
+        assert_eq!(y.as_f32().unwrap(), &[-0.8, 0.3, 0.7, 0.7].map(|v: f32| (v / 0.1).round() * 0.1));
+    }
 
     #[test]
     fn sixteen_bit_codes_round_trip_within_half_a_step() {

@@ -146,6 +146,12 @@ macro_rules! dispatch {
                 type $T = bool;
                 $body
             }
+            $crate::model::DType::U4 | $crate::model::DType::I4 => {
+                return Err(format!(
+                    "{} tensors are only read by DequantizeLinear",
+                    $crate::ops::shape::elem::dtype_name($dtype)
+                ))
+            }
         }
     };
 }
