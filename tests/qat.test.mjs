@@ -114,6 +114,30 @@ test('bad settings are refused with what to change, and nothing starts', async (
   await set('qatLr', '3e-5'); await set('qatSteps', 30);
 });
 
+test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 with --weight-bits 4', async () => {
+  const before = await det().evaluate((el) => el.int8.report.int8_bytes);
+  await det().locator('select[name=weightBits]').selectOption('4');
+  assert.match(await det().evaluate((el) => el.configCommand()), / --weight-bits 4 /);
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return el.int8?.report.weight_bits === 4 && !el.quantizing; }, null, { timeout: 300_000 });
+  const rep = await det().evaluate((el) => el.int8.report);
+  assert.equal(rep.weight_storage, 'int4');
+  assert.ok(rep.int8_bytes < before, `int4 file ${rep.int8_bytes} bytes vs int8 ${before}`);
+  assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);
+  assert.match(await text('.qreport-body'), /with 4-bit weights \(stored int4\)/);
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('input[name=qatLr]').value), '1e-3');
+  assert.match(await text('.qat-command'), /^qplay qat \S+ --calib \S+ --weight-bits 4 .*--lr 0\.001/);
+  // The INT8 pane runs the 4-bit model (its own result for this photo).
+  await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && el.result?.int8Seq === el.int8.seq; }, null, { timeout: 120_000 });
+  await set('qatSteps', 2); await set('qatEvery', 1);
+  await det().locator('button[name=qat-start]').click();
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-dl').href)).arrayBuffer()).byteLength);
+  assert.ok(size < before, `the fine-tuned 4-bit file (${size} bytes) stays int4`);
+  await det().locator('select[name=weightBits]').selectOption('8');
+});
+
 test('a new model ends the box: nothing to fine-tune until it is quantized', async () => {
   await det().locator('select[name=builtin]').selectOption('person');
   await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.int8 && el.shadowRoot.querySelector('fieldset.qat').hidden; }, null, { timeout: 180_000 });

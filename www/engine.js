@@ -46,9 +46,9 @@ export class Engine {
   }
 
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
-  quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, score, iou }, onprogress) {
+  quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
-    return this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, score, iou }, msg.map((m) => m.rgba), onprogress);
+    return this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }, msg.map((m) => m.rgba), onprogress);
   }
 
   /** Starts fine-tuning the INT8 model (after `quantize`) against the FP32 one on the calibration

@@ -17,6 +17,7 @@
 //   detector.logy                                true / false (log-y of the report's histograms)
 //   detector.method                              auto, mse, percentile, minmax, entropy, ema
 //   detector.perchannel                          true / false
+//   detector.wbits                               weight bits: 8, 6, 5, 4, 3, 2 (8 is left out)
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
 // Keys may come in any order and any may be left out (the component's default is used). A value that
 // does not validate is left out with a note saying why; nothing in a link is ever fetched except the
@@ -56,12 +57,13 @@ export const KEYS = {
   'detector.logy': [bool, 'true or false'],
   'detector.method': [oneOf(DETECTOR_METHODS), DETECTOR_METHODS.join(', ')],
   'detector.perchannel': [bool, 'true or false'],
+  'detector.wbits': [oneOf(['2', '3', '4', '5', '6', '8']), '8, 6, 5, 4, 3 or 2'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
 };
 
 /**
  * Parses a fragment (with or without the leading `#`).
- * Returns { explorer: {attr: value}, detector: {model, image, score, backend, method, perchannel, overlay, logy, keep: []}, notes: [text] }.
+ * Returns { explorer: {attr: value}, detector: {model, image, score, backend, method, perchannel, wbits, overlay, logy, keep: []}, notes: [text] }.
  * Explorer values are attribute strings; every value returned is valid.
  */
 export function parseHash(hash) {
@@ -101,6 +103,7 @@ export function serializeHash(explorer, detector) {
     if (detector.backend && detector.backend !== 'cpu') put('detector.backend', detector.backend);
     put('detector.method', detector.method);
     put('detector.perchannel', detector.perChannel);
+    if (detector.weightBits && Number(detector.weightBits) !== 8) put('detector.wbits', detector.weightBits);
     if (detector.overlay) put('detector.overlay', true);
     if (detector.logY) put('detector.logy', true);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);

@@ -165,7 +165,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }) {
     if (!model) throw new Error('load a model first');
     endQat();
     const t0 = performance.now();
@@ -175,8 +175,9 @@ const handlers = {
         progress(id, `calibration image ${i + 1} of ${images.length} (${im.name})`);
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
-      const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} weights`;
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), (stage) => progress(id, `quantizing (${how}): ${stage}`));
+      const bits = weightBits ?? 8;
+      const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => progress(id, `quantizing (${how}): ${stage}`));
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       replaceInt8(new WasmDetector(bytes, profileJson()), score, iou);

@@ -27,8 +27,9 @@ export function qatSettings({ steps, lr, batch, evalEvery }) {
 }
 
 /** The `qplay qat` command for these settings (the CLI's defaults left out). */
-export function qatCommand({ model, calib, profile = null, steps, lr, batch, evalEvery }) {
+export function qatCommand({ model, calib, profile = null, weightBits = 8, steps, lr, batch, evalEvery }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
+  if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   if (steps !== 100) parts.push('--steps', String(steps));
   if (lr !== 3e-5) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
@@ -132,7 +133,8 @@ export const qatMethods = {
     const s = qatSettings(this.qatInputs());
     const own = this.calib?.length ?? 0;
     const calib = this.$('input[name=use-samples]').checked && !own ? 'www/samples' : 'calibration_images';
-    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, ...s.opts }) : '';
+    const weightBits = this.int8?.report?.weight_bits ?? 8;
+    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, ...s.opts }) : '';
   },
 
   async startQat() {
@@ -273,10 +275,12 @@ export const qatMethods = {
     this.$('.qat-svg').innerHTML = qatChart(q.curve, q.steps);
   },
 
-  /** A new model or a new INT8 model: the fine-tuning box and chart start over. */
+  /** A new model or a new INT8 model: the fine-tuning box and chart start over (the learning
+   * rate at its default for the INT8 model's weight width: 3e-5 at 8 bits, 1e-3 below). */
   resetQat() {
     this.qat = null;
     const $ = this.$;
+    $('input[name=qatLr]').value = (this.int8?.report?.weight_bits ?? 8) < 8 ? '1e-3' : '3e-5';
     this.setQatBusy(false);
     $('.qat-result').textContent = '';
     $('figure.qat-chart').hidden = true;

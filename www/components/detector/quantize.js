@@ -20,10 +20,11 @@ export function shellWord(s) {
  * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
  * from the CLI's default, and `-o` the file the page's download is called.
  */
-export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false }) {
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8 }) {
   const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
   if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
   if (!perChannel) parts.push('--per-tensor');
+  if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
   if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
   if (autoMixed && mixed16) parts.push('--mixed-16bit');
@@ -64,7 +65,8 @@ export const quantizeMethods = {
       const keepFp32 = [...(this.keepFp32 ?? [])];
       const autoMixed = this.autoMixed();
       const mixed16 = this.mixed16();
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, score: this.score, iou: this.info.profile.iou_threshold },
+      const weightBits = this.weightBits();
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.quantStage(stage));
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
@@ -73,7 +75,8 @@ export const quantizeMethods = {
       this.resetQat();
       if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);
-      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers int8${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
+      const wb = r.report.weight_bits ?? 8;
+      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers ${wb === 8 ? 'int8' : `with ${wb}-bit weights (stored ${r.report.weight_storage})`}${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
       this.dataset.int8 = '';
       this.$('.int8-pane').hidden = false;
       this.renderReport(this.int8);
@@ -149,6 +152,12 @@ export const quantizeMethods = {
     this.quantize();
   },
 
+  /** The weight width chosen (2–8; 8 unless another is picked). */
+  weightBits() {
+    const b = Number(this.$('select[name=weightBits]').value);
+    return Number.isInteger(b) && b >= 2 && b <= 8 ? b : 8;
+  },
+
   /** Whether the automatic mixed precision moves its layers to 16-bit activations (else FP32). */
   mixed16() {
     return this.$('select[name=mixedTo]').value === '16';
@@ -170,7 +179,7 @@ export const quantizeMethods = {
       calib: samples && !own ? 'www/samples' : 'calibration_images',
       profile: this.profileFile ?? null,
       method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
-      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(),
+      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(), weightBits: this.weightBits(),
     });
   },
 };

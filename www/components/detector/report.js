@@ -19,7 +19,7 @@ export const reportMethods = {
     this.$('.qreport').hidden = false;
     this.$('.qreport-body').innerHTML = `
       <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
-        ${rep.layers.length} layers int8, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
+        ${rep.layers.length} layers ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `with ${rep.weight_bits}-bit weights (stored ${esc(rep.weight_storage)})`}, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
         ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
       <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${before && typeof before.sqnr[k] === 'number' ? `${before.sqnr[k].toFixed(1)} → ` : ''}${v.toFixed(1)} dB`).join(' · ')}
         ${before ? `<span class="note">(before → after keeping ${esc(before.kept)})</span>` : ''}</p>
@@ -64,7 +64,7 @@ export const reportMethods = {
     this.renderSqnr();
     this.renderLayer();
     this.$('.svg.size').innerHTML = pairBars({ title: 'Model file size', fp32: rep.fp32_bytes / 1e6, int8: rep.int8_bytes / 1e6, unit: 'MB',
-      note: `INT8 is ${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}× the FP32 file (int8 weights, int32 biases, Q/DQ nodes)` });
+      note: `INT8 is ${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}× the FP32 file (${(rep.weight_bits ?? 8) === 8 ? 'int8' : `${rep.weight_bits}-bit, stored ${rep.weight_storage},`} weights, int32 biases, Q/DQ nodes)` });
     this.renderLatency();
     this.showCommand();
   },

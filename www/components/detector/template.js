@@ -151,6 +151,10 @@ TEMPLATE.innerHTML = `
         <option value="entropy">Entropy (KL)</option><option value="ema">Moving-average MinMax</option>
       </select></label>
       <label><input type="checkbox" name="perChannel" checked> per-channel weights (off: per tensor)</label>
+      <label>Weight bits <select name="weightBits" aria-label="weight bits">
+        <option value="8">8 (int8)</option><option value="6">6</option><option value="5">5</option>
+        <option value="4">4 (stored as int4: a smaller file; ONNX opset 21)</option><option value="3">3 (int4 storage)</option><option value="2">2 (int4 storage)</option>
+      </select></label>
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
         most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights int8)</option></select>
         (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
@@ -163,7 +167,7 @@ TEMPLATE.innerHTML = `
         <div class="qprogress" role="status" hidden><span class="spin"></span><span class="qstage"></span>
           <button type="button" name="qcancel">Cancel</button><progress class="qbar" aria-label="quantization progress"></progress></div></div>
       <p class="qresult note" aria-live="polite"></p>
-      <p class="note">Post-training quantization in this tab: int8 weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
+      <p class="note">Post-training quantization in this tab: int8 (or fewer-bit) weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
     </fieldset>
     <fieldset class="qat" hidden>
       <legend>Fine-tune (QAT)</legend>
