@@ -26,7 +26,7 @@ export const reportMethods = {
       <p class="before-after" ${before ? '' : 'hidden'}></p>
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
-      ${rep.act16?.length ? `<p>16-bit activations (weights int8): ${rep.act16.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
+      ${rep.act16?.length ? `<p>16-bit activations (weights ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `${rep.weight_bits}-bit`}): ${rep.act16.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
       <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
       ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
         <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>

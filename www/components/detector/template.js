@@ -156,7 +156,7 @@ TEMPLATE.innerHTML = `
         <option value="4">4 (stored as int4: a smaller file; ONNX opset 21)</option><option value="3">3 (int4 storage)</option><option value="2">2 (int4 storage)</option>
       </select></label>
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
-        most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights int8)</option></select>
+        most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights as chosen)</option></select>
         (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
       <p class="note keep-note" hidden></p>
       <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>

@@ -321,7 +321,8 @@ pub(crate) fn quantize_inner(
         targets.iter().filter(|&&t| act16.contains(&g.nodes[t].name)).map(|&t| g.nodes[t].inputs[0].clone()).collect();
     if !act16.is_empty() {
         notes.push(format!(
-            "16-bit activations (uint16, weights int8) for {} layer(s): {}",
+            "16-bit activations (uint16, weights {}) for {} layer(s): {}",
+            if opts.weight.bits == 8 { "int8".to_string() } else { format!("{}-bit", opts.weight.bits) },
             act16.len(),
             act16.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         ));

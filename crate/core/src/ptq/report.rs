@@ -91,7 +91,7 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     /// Layers kept FP32 (by request or because their weights are not constant).
     pub kept_fp32: Vec<String>,
-    /// Layers whose input activation is quantized to 16 bits (weights int8).
+    /// Layers whose input activation is quantized to 16 bits (weights at `weight_bits`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub act16: Vec<String>,
     /// Size of the FP32 model file (bytes), when known.
