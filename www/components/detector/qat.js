@@ -90,11 +90,16 @@ export function changesHtml(changes) {
   if (!w.length && !a.length) return '';
   const mean = (xs) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
   const pct = (v) => (v >= 0.1 ? v.toFixed(1) : v > 0 ? v.toFixed(3) : '0');
+  // The weight's own name: without the suffixes quantization and training add, its last path parts.
+  const short = (t) => {
+    const n = t.replace(/(_fused_bn)?(_quantized)?(_qat)?$/, '');
+    return n.length > 48 ? `…${n.slice(-47)}` : n;
+  };
   const top = [...w].sort((x, y) => y.codes_changed_pct - x.codes_changed_pct || y.scale_change_pct - x.scale_change_pct).slice(0, 10);
   return `<p>${w.length} weight tensors: ${pct(mean(w.map((c) => c.codes_changed_pct)))} % of their codes moved on average (rounding decisions the training changed),
       scales by ${pct(mean(w.map((c) => c.scale_change_pct)))} %; ${a.length} activation scales changed by ${pct(mean(a.map((c) => c.scale_change_pct)))} % on average.</p>
     <div class="table-wrap"><table class="qat-changes"><thead><tr><th>weight (most codes moved first)</th><th class="n">codes moved</th><th class="n">largest move</th><th class="n">scale change</th></tr></thead><tbody>
-    ${top.map((c) => `<tr><td title="${esc(c.tensor)}">${esc(c.tensor.length > 44 ? `…${c.tensor.slice(-43)}` : c.tensor)}</td><td class="n">${pct(c.codes_changed_pct)} %</td><td class="n">${c.max_code_move}</td><td class="n">${pct(c.scale_change_pct)} %</td></tr>`).join('')}
+    ${top.map((c) => `<tr><td title="${esc(c.tensor)}">${esc(short(c.tensor))}</td><td class="n">${pct(c.codes_changed_pct)} %</td><td class="n">${c.max_code_move}</td><td class="n">${pct(c.scale_change_pct)} %</td></tr>`).join('')}
     </tbody></table></div>`;
 }
 
