@@ -172,7 +172,7 @@ async function main() {
     }
     status('quantizing (defaults)');
     const t0 = performance.now();
-    quantizer.run('mse', true, bytes.byteLength, [], 0);
+    quantizer.run('mse', true, bytes.byteLength, [], 0, false, 8);
     int8Source = `quantized in this page from ${names.length} sample photos with the defaults in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
     int8 = quantizer.onnxBytes();
     quantizer.free();

@@ -328,7 +328,7 @@ impl WasmQuantizer {
     /// correction on) and per-channel or per-tensor weights; returns the report.
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`;
-    /// weights have `weight_bits` bits (2..=8; int4 storage at 4 and fewer). `progress`, when given, is called with a
+    /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer). `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …).
     #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
     pub fn run(
@@ -339,12 +339,12 @@ impl WasmQuantizer {
         keep_fp32: Vec<String>,
         auto_mixed: usize,
         mixed_16bit: bool,
-        weight_bits: u8,
+        weight_bits: Option<u8>,
         progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
         let auto = method == "auto";
         let opts = qplay_core::ptq::PtqOptions {
-            weight: qplay_core::ptq::PtqOptions::weight_bits(weight_bits).map_err(err)?,
+            weight: qplay_core::ptq::PtqOptions::weight_bits(weight_bits.unwrap_or(8)).map_err(err)?,
             method: if auto {
                 qplay_core::ptq::PtqOptions::default().method
             } else {
