@@ -15,7 +15,7 @@ const PRECACHE = [
   'www/engine.js', 'www/worker.js', 'www/weights-worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
   'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
   'www/components/detector/state.js', 'www/components/detector/template.js', 'www/components/detector/model-source.js',
-  'www/components/detector/quantize.js', 'www/components/detector/report.js', 'www/components/detector/live.js',
+  'www/components/detector/quantize.js', 'www/components/detector/qat.js', 'www/components/detector/report.js', 'www/components/detector/live.js',
   'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/summary.js',
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
 ];
