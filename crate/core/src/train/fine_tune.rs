@@ -190,9 +190,10 @@ impl std::fmt::Debug for FineTune {
 }
 
 impl FineTune {
-    /// Prepares fine-tuning the QDQ model `qdq` (PTQ's output for `fp32`) on `train` inputs,
-    /// checking on `held_out` ones (each a full set of graph inputs), and checks the PTQ model:
-    /// the curve's step 0. `clock` gives seconds from any origin (the curve's `seconds` count
+    /// Prepares fine-tuning the QDQ model `qdq` (PTQ's output for `fp32`) on `inputs` (each a
+    /// full set of graph inputs): runs the FP32 model on all of them, lets `hold_out` pick the
+    /// ones to check on from those outputs, the rest train; then checks the PTQ model: the
+    /// curve's step 0. `clock` gives seconds from any origin (the curve's `seconds` count
     /// from this call); `evaluator` adds a score to each check (see [`Evaluator`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(

@@ -81,6 +81,13 @@ mod tests {
             .unwrap()
             .remove(0);
         assert_eq!(q.data, Data::U4(vec![0, 11, 15, 15]));
+        let dq = dequantize_op();
+        let y = dq.eval(&[Some(&q), Some(&scale), Some(&Tensor::u4(vec![], vec![8]).unwrap())]).unwrap().remove(0);
+        assert_eq!(y.as_f32().unwrap(), &[-0.8, 0.3, 0.7, 0.7].map(|v: f32| (v / 0.1).round() * 0.1));
+    }
+
+    /// A DequantizeLinear at opset 21 (4- and 16-bit codes).
+    fn dequantize_op() -> Box<dyn crate::ops::Op> {
         let node = Node {
             name: "dq".into(),
             op_type: OpKind::DequantizeLinear.into(),
@@ -89,9 +96,7 @@ mod tests {
             attrs: Default::default(),
             fused: Default::default(),
         };
-        let dq = dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
-        let y = dq.eval(&[Some(&q), Some(&scale), Some(&Tensor::u4(vec![], vec![8]).unwrap())]).unwrap().remove(0);
-        assert_eq!(y.as_f32().unwrap(), &[-0.8, 0.3, 0.7, 0.7].map(|v: f32| (v / 0.1).round() * 0.1));
+        dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap()
     }
 
     #[test]
@@ -103,15 +108,7 @@ mod tests {
             assert_eq!(q.dtype(), zp.dtype());
             // 3.0 is past the range: saturates at the type's maximum.
             assert_eq!(q.to_i64_vec().unwrap()[4], if zp.dtype() == DType::U16 { 65535 } else { 32767 });
-            let node = Node {
-                name: "dq".into(),
-                op_type: OpKind::DequantizeLinear.into(),
-                inputs: vec![],
-                outputs: vec![],
-                attrs: Default::default(),
-                fused: Default::default(),
-            };
-            let dq = dequantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
+            let dq = dequantize_op();
             let y = dq.eval(&[Some(&q), Some(&scale), Some(&zp)]).unwrap().remove(0);
             for (a, b) in y.as_f32().unwrap().iter().zip([-1.0, -0.3, 0.0, 0.7]) {
                 assert!((a - b).abs() <= 1.0 / 65535.0 + 1e-7, "{a} vs {b}");
