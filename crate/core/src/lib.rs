@@ -11,6 +11,7 @@
 pub mod detect;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod ptq;
 pub mod quant;
 pub mod train;
