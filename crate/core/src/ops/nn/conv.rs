@@ -15,12 +15,13 @@
 
 use super::depthwise::depthwise_plane;
 use super::im2col::{chunk_cols, col2im, im2col};
-use super::sgemm::{sgemm, sgemm_clamped, Clamp, Init, MatRef};
+use super::sgemm::{sgemm, sgemm_clamped, sgemm_rows, Clamp, Init, MatRef};
 use super::spatial::{Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::parallel;
 
 /// Column-matrix floats unfolded at once by the im2col path (about 2 MiB): large enough that
 /// GEMM sees wide operands, small enough to stay in cache.
@@ -272,11 +273,29 @@ fn conv(
 
     let depthwise = cg == 1 && win.input.len() == 2;
     let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
+    if depthwise {
+        // Runs of whole output planes, one task each: plane p is image p / out_channels,
+        // channel p % out_channels (whose filter, with one input channel per group, is the
+        // p % out_channels-th of W and reads input channel (p % out_channels) / mg).
+        let planes = plan.batch * plan.out_channels;
+        let parts = parallel::split(planes, parallel::tasks(out.len() * ksize, planes), 1);
+        let mut pieces: Vec<_> =
+            parts.iter().cloned().zip(parallel::split_parts(&mut out, out_plane, &parts)).collect();
+        parallel::for_each_mut(&mut pieces, |_, (range, o)| {
+            let mut scratch = Vec::new();
+            for (p, o) in range.clone().zip(o.chunks_exact_mut(out_plane)) {
+                let (n, oc) = (p / plan.out_channels, p % plan.out_channels);
+                let xg = &x[(n * plan.in_channels + oc / mg) * in_plane..][..in_plane];
+                let filter = &w[oc * ksize..(oc + 1) * ksize];
+                depthwise_plane(xg, filter, bias.map_or(0.0, |b| b[oc]), &win, clamp, o, &mut scratch);
+            }
+        });
+        return Ok(out);
+    }
     // Outermost output rows per im2col chunk.
-    let inner_cols = out_plane / win.output[0];
-    let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, win.output[0]);
-    let mut cols = Vec::new();
-    let mut scratch = Vec::new();
+    let oh = win.output[0];
+    let inner_cols = out_plane / oh;
+    let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, oh);
 
     for n in 0..plan.batch {
         for g in 0..group {
@@ -285,25 +304,32 @@ fn conv(
             let og = &mut out[(n * plan.out_channels + g * mg) * out_plane..][..mg * out_plane];
             let bg = bias.map(|b| &b[g * mg..][..mg]);
             let init = bg.map_or(Init::Zero, Init::RowBias);
-            if depthwise {
-                for (j, o) in og.chunks_exact_mut(out_plane).enumerate() {
-                    let filter = &wg[j * ksize..(j + 1) * ksize];
-                    depthwise_plane(xg, filter, bg.map_or(0.0, |b| b[j]), &win, clamp, o, &mut scratch);
-                }
-            } else if pointwise {
+            if pointwise {
                 let a = MatRef::row_major(wg, mg, cg)?;
                 let b = MatRef::row_major(xg, cg, in_plane)?;
                 sgemm_clamped(1.0, a, b, init, clamp, og, out_plane)?;
             } else {
+                // Runs of output rows, one task each: its own im2col chunks and its own
+                // columns of the output.
                 let a = MatRef::row_major(wg, mg, kdim)?;
-                for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
-                    let rows = r0..(r0 + rows_per_chunk).min(win.output[0]);
-                    let ncols = chunk_cols(&win, &rows);
-                    cols.resize(kdim * ncols, 0.0);
-                    im2col(xg, cg, &win, rows, &mut cols);
-                    let b = MatRef::row_major(&cols, kdim, ncols)?;
-                    sgemm_clamped(1.0, a, b, init, clamp, &mut og[r0 * inner_cols..], out_plane)?;
-                }
+                let parts = parallel::split(oh, parallel::tasks(mg * kdim * out_plane, oh), 1);
+                let bands: Vec<_> = parts.iter().map(|r| r.start * inner_cols..r.end * inner_cols).collect();
+                let mut blocks: Vec<_> =
+                    parts.iter().cloned().zip(parallel::column_bands(og, mg, out_plane, &bands)).collect();
+                parallel::try_for_each_mut(&mut blocks, |_, (rows, c)| {
+                    let mut cols = Vec::new();
+                    for r0 in rows.clone().step_by(rows_per_chunk) {
+                        let chunk = r0..(r0 + rows_per_chunk).min(rows.end);
+                        let ncols = chunk_cols(&win, &chunk);
+                        cols.resize(kdim * ncols, 0.0);
+                        im2col(xg, cg, &win, chunk, &mut cols);
+                        let b = MatRef::row_major(&cols, kdim, ncols)?;
+                        let at = (r0 - rows.start) * inner_cols;
+                        let mut dst: Vec<&mut [f32]> = c.iter_mut().map(|r| &mut r[at..at + ncols]).collect();
+                        sgemm_rows(1.0, a, b, init, clamp, &mut dst)?;
+                    }
+                    Ok::<(), String>(())
+                })?;
             }
         }
     }

@@ -9,9 +9,13 @@
 //! add (no FMA), so every target computes the same sums in the same order. Operands are strided views ([`MatRef`]), so
 //! transposed inputs need no copies beyond the packing that happens anyway.
 //!
-//! Everything is single-threaded: the browser build has one thread.
+//! With the `threads` feature C is cut into blocks ([`Grid`]: column bands, then row blocks),
+//! one task each; every element is still summed over the same depth blocks in the same order,
+//! so the result does not depend on the number of threads.
 
 use super::simd::F32x4;
+use crate::parallel::Grid;
+use std::ops::Range;
 
 /// Rows of the register tile.
 const MR: usize = 4;
@@ -200,6 +204,81 @@ pub fn sgemm_clamped(
         return Ok(());
     }
 
+    // Each task computes a block of C (rows × columns) exactly as one thread would: every
+    // element's sum runs over the same depth blocks in the same order, whatever the split.
+    let grid = Grid::new(m, n, m * n * k, (MR, MIN_BLOCK_ROWS), (NR, MIN_BAND_COLS));
+    let mut blocks = grid.blocks(c, ldc);
+    crate::parallel::for_each_mut(&mut blocks, |_, blk| {
+        let (rows, cols, c) = (blk.rows.clone(), blk.cols.clone(), &mut blk.rows_of_c);
+        gemm_block(alpha, &a, &b, init, clamp, rows, cols, c)
+    });
+    Ok(())
+}
+
+/// [`sgemm_clamped`] on the calling thread into separate rows: `c[i]` is row `i` of C (at
+/// least `n` long), so a task can own some columns of a larger matrix. Errors on mismatched
+/// sizes.
+pub(crate) fn sgemm_rows(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    init: Init<'_>,
+    clamp: Option<Clamp>,
+    c: &mut [&mut [f32]],
+) -> Result<(), String> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k {
+        return Err(format!("matrix product of {m}×{k} and {}×{n}: inner dimensions differ", b.rows));
+    }
+    if c.len() < m || c.iter().take(m).any(|r| r.len() < n) {
+        return Err(format!("the {m}×{n} output has {} rows, or a row shorter than {n}", c.len()));
+    }
+    if let Init::RowBias(bias) = init {
+        if bias.len() < m {
+            return Err(format!("bias has {} values for {m} rows", bias.len()));
+        }
+    }
+    if k == 0 {
+        for (i, row) in c.iter_mut().take(m).enumerate() {
+            let row = &mut row[..n];
+            match init {
+                Init::Zero => row.fill(0.0),
+                Init::Accumulate => {}
+                Init::RowBias(bias) => row.fill(bias[i]),
+            }
+            if let Some(cl) = clamp {
+                cl.apply_slice(row);
+            }
+        }
+        return Ok(());
+    }
+    gemm_block(alpha, &a, &b, init, clamp, 0..m, 0..n, &mut c[..m]);
+    Ok(())
+}
+
+/// Fewest columns of C per task (packing A again costs about one column's worth per row).
+const MIN_BAND_COLS: usize = 128;
+/// Fewest rows of C per task when the rows are split (each task packs all of B).
+const MIN_BLOCK_ROWS: usize = 16;
+
+/// `C[rows, cols] = alpha · A[rows, :] · B[:, cols]` combined with `init` (and `clamp`) on one
+/// thread; `c[i]` is row `rows.start + i` of C over `cols`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_block(
+    alpha: f32,
+    a: &MatRef<'_>,
+    b: &MatRef<'_>,
+    init: Init<'_>,
+    clamp: Option<Clamp>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    c: &mut [&mut [f32]],
+) {
+    let k = a.cols;
+    let (m, n) = (rows.len(), cols.len());
+    if m == 0 || n == 0 {
+        return;
+    }
     let kc_max = KC.min(k);
     let mut bpack = vec![0.0f32; kc_max * NC.min(n.next_multiple_of(NR))];
     let mut apack = vec![0.0f32; kc_max * MC.min(m.next_multiple_of(MR))];
@@ -207,14 +286,14 @@ pub fn sgemm_clamped(
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_b(&b, pc, kc, jc, nc, &mut bpack);
+            pack_b(b, pc, kc, cols.start + jc, nc, &mut bpack);
             // The first depth block applies `init`; later ones add to what it stored.
             let store = if pc == 0 { init } else { Init::Accumulate };
             // The activation applies to the finished sums only.
             let clamp = if pc + kc == k { clamp } else { None };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                pack_a(&a, alpha, ic, mc, pc, kc, &mut apack);
+                pack_a(a, alpha, rows.start + ic, mc, pc, kc, &mut apack);
                 for jr in (0..nc).step_by(NR) {
                     let nr = NR.min(nc - jr);
                     let bp = &bpack[jr * kc..(jr + NR) * kc];
@@ -222,14 +301,13 @@ pub fn sgemm_clamped(
                         let mr = MR.min(mc - ir);
                         let ap = &apack[ir * kc..(ir + MR) * kc];
                         let acc = micro_kernel(kc, ap, bp);
-                        let (row0, col0) = (ic + ir, jc + jr);
-                        store_tile(&acc, mr, nr, &mut c[row0 * ldc + col0..], ldc, store, clamp, row0);
+                        let tile = &mut c[ic + ir..ic + ir + mr];
+                        store_tile(&acc, nr, tile, jc + jr, store, clamp, rows.start + ic + ir);
                     }
                 }
             }
         }
     }
-    Ok(())
 }
 
 /// Packs `B[pc..pc+kc, jc..jc+nc]` into consecutive `kc × NR` panels (row `p` of a panel is
@@ -299,21 +377,20 @@ fn micro_kernel(kc: usize, ap: &[f32], bp: &[f32]) -> [[f32; NR]; MR] {
     out
 }
 
-/// Writes the valid `mr × nr` corner of a tile to `c` (whose element 0 is the tile's origin).
+/// Writes the valid `rows.len() × nr` corner of a tile: `rows[i]` is the C row of tile row
+/// `i`, the tile starting at its column `col0`; `row0` is the first row's index in C.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn store_tile(
     acc: &[[f32; NR]; MR],
-    mr: usize,
     nr: usize,
-    c: &mut [f32],
-    ldc: usize,
+    rows: &mut [&mut [f32]],
+    col0: usize,
     init: Init<'_>,
     clamp: Option<Clamp>,
     row0: usize,
 ) {
-    for (i, acc_row) in acc.iter().enumerate().take(mr) {
-        let row = &mut c[i * ldc..i * ldc + nr];
+    for (i, (acc_row, c_row)) in acc.iter().zip(rows.iter_mut()).enumerate() {
+        let row = &mut c_row[col0..col0 + nr];
         match init {
             Init::Zero => row.copy_from_slice(&acc_row[..nr]),
             Init::Accumulate => row.iter_mut().zip(acc_row).for_each(|(c, a)| *c += a),

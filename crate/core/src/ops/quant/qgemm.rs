@@ -16,7 +16,9 @@
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
 use super::simd::{dequant8, interleave_widen8, pair, requant_store8, I32x4};
+use crate::parallel::Grid;
 pub use crate::quant::round_half_even;
+use std::ops::Range;
 
 /// Rows per micro-tile (panels of packed `A`).
 pub const MR: usize = 4;
@@ -344,7 +346,7 @@ pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> 
     }
 }
 
-fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_>) -> Result<(), String> {
+fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
     let (m, k, n) = (a.m, a.k, b.cols);
     if b.rows != k {
         return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
@@ -369,27 +371,116 @@ fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_
     if ep.ldc < n || (m - 1).checked_mul(ep.ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > ep.out.len()) {
         return Err(format!("the output is too small for {m}×{n} with row stride {}", ep.ldc));
     }
+    // Blocks of C, one task each; every element's sum is the same whatever the cut.
+    let grid = Grid::new(m, n, m * n * k, (MR, MIN_BLOCK_ROWS), (NR, MIN_BAND_COLS));
+    let Epilogue { za, zb, bias, scale, scale_per_row, out, ldc } = ep;
+    let params = Params { za, zb, bias, scale, scale_per_row };
+    let mut blocks = out.blocks(&grid, ldc);
+    crate::parallel::for_each_mut(&mut blocks, |_, blk| {
+        qgemm_block(a, d, b, &params, blk.rows.clone(), blk.cols.clone(), &mut blk.out)
+    });
+    Ok(())
+}
+
+/// Fewest columns of C per task (each task packs its own columns of B).
+const MIN_BAND_COLS: usize = 128;
+/// Fewest rows of C per task when the rows are split (each task packs all of B).
+const MIN_BLOCK_ROWS: usize = 16;
+
+/// The epilogue's parameters, shared read-only by the tasks.
+struct Params<'a> {
+    za: PerIndex<'a, i32>,
+    zb: PerIndex<'a, i32>,
+    bias: Option<&'a [i32]>,
+    scale: &'a [f32],
+    scale_per_row: bool,
+}
+
+/// One block of C for one task: `out[i]` is row `rows.start + i` over `cols`.
+struct OutBlock<'a> {
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: Vec<Out<'a>>,
+}
+
+impl<'a> Out<'a> {
+    /// The blocks of `grid` over this destination (row stride `ld`).
+    fn blocks(self, grid: &Grid, ld: usize) -> Vec<OutBlock<'a>> {
+        fn wrap<'a, T>(g: &Grid, c: &'a mut [T], ld: usize, f: impl Fn(&'a mut [T]) -> Out<'a>) -> Vec<OutBlock<'a>> {
+            let blocks = g.blocks(c, ld).into_iter();
+            blocks
+                .map(|b| OutBlock { rows: b.rows, cols: b.cols, out: b.rows_of_c.into_iter().map(&f).collect() })
+                .collect()
+        }
+        match self {
+            Out::I32(o) => wrap(grid, o, ld, Out::I32),
+            Out::F32 { out, lo, hi } => wrap(grid, out, ld, |out| Out::F32 { out, lo, hi }),
+            Out::U8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::U8 { out, zero_point, lo, hi }),
+            Out::I8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::I8 { out, zero_point, lo, hi }),
+        }
+    }
+
+    /// Consecutive pieces of this destination: piece `p` holds elements
+    /// `parts[p].start · unit .. parts[p].end · unit` (say, the output planes of some
+    /// channels), as destinations of their own whose indices start at 0.
+    pub fn parts(self, unit: usize, parts: &[Range<usize>]) -> Vec<Out<'a>> {
+        fn wrap<'a, T>(
+            c: &'a mut [T],
+            unit: usize,
+            parts: &[Range<usize>],
+            f: impl Fn(&'a mut [T]) -> Out<'a>,
+        ) -> Vec<Out<'a>> {
+            crate::parallel::split_parts(c, unit, parts).into_iter().map(f).collect()
+        }
+        match self {
+            Out::I32(o) => wrap(o, unit, parts, Out::I32),
+            Out::F32 { out, lo, hi } => wrap(out, unit, parts, |out| Out::F32 { out, lo, hi }),
+            Out::U8 { out, zero_point, lo, hi } => wrap(out, unit, parts, |out| Out::U8 { out, zero_point, lo, hi }),
+            Out::I8 { out, zero_point, lo, hi } => wrap(out, unit, parts, |out| Out::I8 { out, zero_point, lo, hi }),
+        }
+    }
+}
+
+/// The rows `rows` and columns `cols` of `C = (A − za)(B − zb) [+ bias]` on one thread,
+/// written through `out` (one destination per row, indexed from `cols.start`).
+fn qgemm_block<T: Widen>(
+    a: &PackedA,
+    d: &[T],
+    b: &QMat<'_>,
+    p: &Params<'_>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: &mut [Out<'_>],
+) {
+    let k = a.k;
+    let n = cols.len();
+    if rows.is_empty() || n == 0 {
+        return;
+    }
     let kp = k.div_ceil(2);
-    let need_col_sums = !matches!(ep.za, PerIndex::All(0));
+    let need_col_sums = !matches!(p.za, PerIndex::All(0));
     // Column chunk: a multiple of NR whose packed panel set fits B_CHUNK_BYTES.
     let nc = ((B_CHUNK_BYTES / (kp.max(1) * 2 * 2 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
     let mut bp = vec![0i16; nc * kp * 2];
     let mut col_sums = vec![0i32; nc];
     // The sums of one A panel over the chunk's columns: the epilogue then runs along whole
     // rows, with its per-row constants loaded once per row instead of once per tile.
-    let mut rows = vec![0i32; MR * nc];
-    for j0 in (0..n).step_by(nc) {
-        let ncols = nc.min(n - j0);
+    let mut sums = vec![0i32; MR * nc];
+    // Row blocks start on panel boundaries (the grid aligns them to MR).
+    let panels = rows.start / MR..rows.end.div_ceil(MR);
+    for j0 in cols.clone().step_by(nc) {
+        let ncols = nc.min(cols.end - j0);
         pack_b(d, b, j0, ncols, kp, &mut bp, need_col_sums.then_some(&mut col_sums[..]));
-        for (panel, ap) in a.data.chunks_exact(kp * MR).enumerate() {
-            let i0 = panel * MR;
+        for panel in panels.clone() {
+            let ap = &a.data[panel * kp * MR..][..kp * MR];
             for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(ncols.div_ceil(NR)).enumerate() {
-                micro_kernel(ap, bpanel, &mut rows[jb * NR..], nc);
+                micro_kernel(ap, bpanel, &mut sums[jb * NR..], nc);
             }
-            store_rows(&rows, nc, a, &mut ep, i0, j0, &col_sums, ncols, k);
+            let i0 = panel * MR;
+            let dst = &mut out[i0 - rows.start..];
+            store_rows(&sums, nc, a, p, dst, i0, j0, j0 - cols.start, &col_sums, ncols);
         }
     }
-    Ok(())
 }
 
 /// Packs columns `j0 .. j0 + ncols` of `B` into `NR`-column panels: for each pair `p` of rows,
@@ -462,7 +553,8 @@ fn micro_kernel(ap: &[i32], bp: &[i16], out: &mut [i32], ld: usize) {
 }
 
 /// Writes the sums of rows `i0 .. i0 + MR` (held in `rows`, stride `nc`), columns
-/// `j0 .. j0 + ncols`, through the epilogue. The exact sum `Σ (a − za)(b − zb)` fits `i32` (see
+/// `j0 .. j0 + ncols`, through the epilogue: `out[r]` is row `i0 + r`'s destination, where
+/// column `j0` is element `at`. The exact sum `Σ (a − za)(b − zb)` fits `i32` (see
 /// [`MAX_K`]), so wrapping arithmetic on the partial terms gives it exactly; the bias is then
 /// added with saturation.
 #[allow(clippy::too_many_arguments)]
@@ -470,27 +562,27 @@ fn store_rows(
     rows: &[i32],
     nc: usize,
     a: &PackedA,
-    ep: &mut Epilogue<'_>,
+    ep: &Params<'_>,
+    out: &mut [Out<'_>],
     i0: usize,
     j0: usize,
+    at: usize,
     col_sums: &[i32],
     ncols: usize,
-    k: usize,
 ) {
-    let k = k as i32;
+    let k = a.k as i32;
     let za_zero = matches!(ep.za, PerIndex::All(0));
-    for r in 0..MR.min(a.m - i0) {
+    for (r, dst) in out.iter_mut().enumerate().take(MR.min(a.m - i0)) {
         let i = i0 + r;
         let vals = &rows[r * nc..r * nc + ncols];
         let b = ep.bias.map_or(0, |b| b[i]);
-        let at = i * ep.ldc + j0;
         // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
         // overflow, one scale per row): e + b = acc + (b − zb·Σa) exactly in wrapping i32.
         if let (true, PerIndex::All(zb)) = (za_zero, ep.zb) {
             if b.unsigned_abs() < 1 << 30 && (ep.scale_per_row || ep.scale.len() == 1) {
                 let add = b.wrapping_sub(zb.wrapping_mul(a.row_sums[i]));
                 let s = if ep.scale.len() == 1 { ep.scale[0] } else { ep.scale[i] };
-                ep.out.store_run(at, vals, add, s);
+                dst.store_run(at, vals, add, s);
                 continue;
             }
         }
@@ -510,7 +602,7 @@ fn store_rows(
             } else {
                 ep.scale[j]
             };
-            ep.out.put(at + c, e.saturating_add(b) as i64, s);
+            dst.put(at + c, e.saturating_add(b) as i64, s);
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::ops::nn::depthwise::depthwise_plane;
 use crate::ops::nn::im2col::{chunk_cols, im2col_padded};
 use crate::ops::nn::spatial::Window;
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::parallel;
 use std::sync::{Arc, Mutex};
 
 mod spec;
@@ -322,22 +323,26 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
     let ksize = win.kernel[0] * win.kernel[1];
     let (in_plane, out_plane) = (win.input[0] * win.input[1], win.output[0] * win.output[1]);
     let mg = plan.out_channels / c.group;
-    let mut xf = vec![0f32; in_plane];
-    let mut filt = vec![0f32; ksize];
-    let mut accf = vec![0f32; out_plane];
-    let mut acc = vec![0i32; out_plane];
-    let mut scratch = Vec::new();
-    let mut dst = c.out(out, 0);
-    for n in 0..plan.batch {
-        for g in 0..c.group {
+    // Runs of (image, group) units, one task each; a unit's mg output planes are contiguous.
+    let units = plan.batch * c.group;
+    let parts = parallel::split(units, parallel::tasks(units * mg * out_plane * ksize, units), 1);
+    let mut pieces: Vec<_> = parts.iter().cloned().zip(c.out(out, 0).parts(mg * out_plane, &parts)).collect();
+    parallel::for_each_mut(&mut pieces, |_, (range, dst)| {
+        let mut xf = vec![0f32; in_plane];
+        let mut filt = vec![0f32; ksize];
+        let mut accf = vec![0f32; out_plane];
+        let mut acc = vec![0i32; out_plane];
+        let mut scratch = Vec::new();
+        for t in range.clone() {
+            let (n, g) = (t / c.group, t % c.group);
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
             codes_to_f32(src, c.zx, &mut xf);
             for j in 0..mg {
                 let ch = g * mg + j;
-                for (t, d) in filt.iter_mut().enumerate() {
+                for (tap, d) in filt.iter_mut().enumerate() {
                     let v = match w {
-                        Bytes::U8(v) => v[ch * ksize + t] as i32,
-                        Bytes::I8(v) => v[ch * ksize + t] as i32,
+                        Bytes::U8(v) => v[ch * ksize + tap] as i32,
+                        Bytes::I8(v) => v[ch * ksize + tap] as i32,
                     };
                     *d = (v - c.zw[ch]) as f32;
                 }
@@ -346,10 +351,10 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 // |sums| < 2²⁴ here, so a bias within ±2³⁰ cannot overflow the lane arithmetic.
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
-                dst.store_run((n * plan.out_channels + ch) * out_plane, &acc, bias, scale);
+                dst.store_run(((t - range.start) * mg + j) * out_plane, &acc, bias, scale);
             }
         }
-    }
+    });
     Ok(())
 }
 
@@ -380,19 +385,24 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     };
     let in_plane = h * wd;
     let mg = plan.out_channels / c.group;
-    // The padded plane (one extra row of padding for the last interleaved pair), `qw` columns.
-    let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
-    // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
-    let mut q = vec![0i16; ph * qw * 2];
     let n4 = ow4 / 4;
-    // One channel's sums, row after row (stride ow), with room for the last row's spill.
-    let mut accp = vec![0i32; oh * ow + ow4 - ow];
     // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
     // output rows at a time (y0 even) read the same two, so only even rows are made.
     let last_q = stride * (oh - 1) + 2;
-    let mut dst = c.out(out, 0);
-    for n in 0..plan.batch {
-        for g in 0..c.group {
+    // Runs of (image, group) units, one task each; a unit's mg output planes are contiguous.
+    let units = plan.batch * c.group;
+    let parts = parallel::split(units, parallel::tasks(units * mg * oh * ow * 9, units), 1);
+    let mut pieces: Vec<_> = parts.iter().cloned().zip(c.out(out, 0).parts(mg * oh * ow, &parts)).collect();
+    parallel::for_each_mut(&mut pieces, |_, (range, dst)| {
+        // The padded plane (one extra row of padding for the last interleaved pair), `qw`
+        // columns; only its interior is rewritten, so the padding stays the zero-point.
+        let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
+        // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
+        let mut q = vec![0i16; ph * qw * 2];
+        // One channel's sums, row after row (stride ow), with room for the last row's spill.
+        let mut accp = vec![0i32; oh * ow + ow4 - ow];
+        for t in range.clone() {
+            let (n, g) = (t / c.group, t % c.group);
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
             for (y, srow) in src.chunks_exact(wd).enumerate() {
                 copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
@@ -424,7 +434,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 // |Σ| ≤ 9·255² < 2²³, so the bias within ±2³⁰ and the zx term cannot overflow.
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
-                let at = (n * plan.out_channels + ch) * oh * ow;
+                let at = ((t - range.start) * mg + j) * oh * ow;
                 let add = bias - c.zx * wsum;
                 let mut oy = 0;
                 if stride == 1 {
@@ -448,7 +458,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 dst.store_run(at, &accp[..oh * ow], add, scale);
             }
         }
-    }
+    });
     Ok(())
 }
 
