@@ -38,6 +38,41 @@ struct Layer {
     count: usize,
 }
 
+impl Layer {
+    /// Accumulates the output shift for one value `x` of the tensor the layer reads.
+    fn observe(&mut self, node: &Node, x: &Tensor, registry: &Registry) -> Result<(), Error> {
+        if let Some(win) = &self.window {
+            if x.shape.len() == 3 || x.shape.len() == 4 {
+                return conv_shift_sums(node, x, &self.diff, win, self.group, &mut self.sum, &mut self.count);
+            }
+        }
+        if self.plan.is_none() {
+            self.plan = Some(one_node_plan(node, &self.diff, &x.shape, registry)?);
+        }
+        let Some(plan) = &self.plan else { return Ok(()) };
+        let out = plan.run(&[("x".to_string(), x.clone())])?;
+        let Some(out) = out.first() else { return Ok(()) };
+        let sh = out.shape.clone();
+        let y = out.as_f32()?;
+        if sh.is_empty() {
+            return Ok(());
+        }
+        let (n, c) = (sh[0], sh.get(1).copied().unwrap_or(1));
+        let inner = sh.iter().skip(2).product::<usize>().max(1);
+        if self.sum.is_empty() {
+            self.sum = vec![0.0; c];
+        }
+        for b in 0..n {
+            for (ch, s) in self.sum.iter_mut().enumerate() {
+                let base = (b * c + ch) * inner;
+                *s += y[base..base + inner].iter().map(|&v| v as f64).sum::<f64>();
+            }
+        }
+        self.count += n * inner;
+        Ok(())
+    }
+}
+
 /// The fake-quantized weights the QDQ rewrite will use for `n`'s weight `w` (int8, symmetric,
 /// per output channel or per tensor).
 pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QType) -> Result<Vec<f32>, Error> {
@@ -63,7 +98,7 @@ pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QTy
     Ok(out)
 }
 
-/// Bias correction measured incrementally: [`BiasCorrection::observe`] sees the tensors of an
+/// Bias correction measured incrementally: [`BiasCorrection::observe_run`] sees the tensors of an
 /// FP32 run (the calibration run, so no extra pass over the data), [`BiasCorrection::apply`]
 /// rewrites the biases.
 ///
@@ -120,41 +155,27 @@ impl BiasCorrection {
         Ok(BiasCorrection { layers, readers })
     }
 
-    /// Accumulates the output shift of every layer that reads tensor `name` (value `x`).
-    pub(super) fn observe(&mut self, g: &Graph, name: &str, x: &Tensor, registry: &Registry) -> Result<(), Error> {
-        let Some(ks) = self.readers.get(name) else { return Ok(()) };
-        for &k in ks {
-            let l = &mut self.layers[k];
+    /// The tensors the layers read (graph inputs or activations), each once.
+    pub(super) fn reads(&self) -> impl Iterator<Item = &str> {
+        self.readers.keys().map(String::as_str)
+    }
+
+    /// Accumulates the output shifts of one calibration input: `seen` holds that run's tensors
+    /// by name, and each layer, a task of its own, takes the one it reads. Each layer sees the
+    /// inputs in calibration order whatever the number of threads.
+    pub(super) fn observe_run(
+        &mut self,
+        g: &Graph,
+        seen: &HashMap<String, Tensor>,
+        registry: &Registry,
+    ) -> Result<(), Error> {
+        crate::parallel::try_for_each_mut(&mut self.layers, |_, l| {
             let node = &g.nodes[l.node];
-            if let Some(win) = &l.window {
-                if x.shape.len() == 3 || x.shape.len() == 4 {
-                    conv_shift_sums(node, x, &l.diff, win, l.group, &mut l.sum, &mut l.count)?;
-                    continue;
-                }
+            match node.inputs.first().and_then(|x| seen.get(x)) {
+                Some(x) => l.observe(node, x, registry),
+                None => Ok(()),
             }
-            if l.plan.is_none() {
-                l.plan = Some(one_node_plan(node, &l.diff, &x.shape, registry)?);
-            }
-            let out = l.plan.as_ref().unwrap().run(&[("x".to_string(), x.clone())])?;
-            let sh = out[0].shape.clone();
-            let y = out[0].as_f32()?;
-            if sh.is_empty() {
-                continue;
-            }
-            let (n, c) = (sh[0], sh.get(1).copied().unwrap_or(1));
-            let inner = sh.iter().skip(2).product::<usize>().max(1);
-            if l.sum.is_empty() {
-                l.sum = vec![0.0; c];
-            }
-            for b in 0..n {
-                for (ch, s) in l.sum.iter_mut().enumerate() {
-                    let base = (b * c + ch) * inner;
-                    *s += y[base..base + inner].iter().map(|&v| v as f64).sum::<f64>();
-                }
-            }
-            l.count += n * inner;
-        }
-        Ok(())
+        })
     }
 
     /// Subtracts the measured shift from the bias of each layer that is still in `targets`;

@@ -33,6 +33,7 @@ use crate::model::{
     load_onnx, passes::fold_batchnorm_into_conv, save_onnx_with, DType, Graph, ModelError, Plan, Tensor,
 };
 use crate::ops::Registry;
+use crate::parallel;
 use crate::quant::{error_metrics, Observer, QType, QuantError, Scheme};
 use crate::Error;
 use qdq::{halve_float_initializers, rewrite, ActParams};
@@ -219,40 +220,36 @@ pub(crate) fn quantize_inner(
 
     // Calibration.
     let plan = Plan::new(&g, &registry, &[(input.to_string(), shape.clone())])?;
-    let mut observers: HashMap<String, Observer> =
+    // One observer per activation, in name order (so that the first error is the same on any
+    // number of threads).
+    let mut observers: Vec<(String, Observer)> =
         act_names.iter().map(|n| (n.clone(), opts.method.observer())).collect();
+    observers.sort_by(|a, b| a.0.cmp(&b.0));
     let mut fp32_outputs = Vec::new();
-    let mut err: Option<Error> = None;
     // Bias correction measures on the same FP32 runs (the weights are final once equalized).
     let mut bc = if opts.bias_correction {
         Some(bias_correction::BiasCorrection::new(&g, &targets, per_channel, opts.weight)?)
     } else {
         None
     };
+    let mut wanted: HashSet<String> = act_names.clone();
+    wanted.extend(bc.iter().flat_map(|bc| bc.reads()).map(String::from));
     for (k, x) in calib.iter().enumerate() {
         progress(&format!("calibration: input {} of {}", k + 1, calib.len()));
-        if let Some(o) = observers.get_mut(input) {
-            o.observe(x.as_f32()?)?;
+        let (out, mut seen) = run_keeping(&plan, input, x, &|name| wanted.contains(name))?;
+        if wanted.contains(input) {
+            seen.insert(input.to_string(), x.clone());
         }
-        if let Some(bc) = bc.as_mut() {
-            bc.observe(&g, input, x, &registry)?;
-        }
-        let out = plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
-            if let (Some(o), Ok(d)) = (observers.get_mut(name), t.as_f32()) {
-                if let Err(e) = o.observe(d) {
-                    err.get_or_insert(e.into());
-                }
-            }
-            if let Some(bc) = bc.as_mut() {
-                if let Err(e) = bc.observe(&g, name, t, &registry) {
-                    err.get_or_insert(e);
-                }
-            }
-        })?;
         fp32_outputs.push(out);
-    }
-    if let Some(e) = err {
-        return Err(e);
+        // Each observer, and each layer's bias shift, is a task of its own over its tensor; each
+        // sees the inputs in calibration order.
+        parallel::try_for_each_mut(&mut observers, |_, (name, o)| match seen.get(name.as_str()).map(Tensor::as_f32) {
+            Some(Ok(d)) => o.observe(d),
+            _ => Ok(()),
+        })?;
+        if let Some(bc) = bc.as_mut() {
+            bc.observe_run(&g, &seen, &registry)?;
+        }
     }
     phases.lap(if opts.bias_correction {
         "calibration (FP32 runs, observers, bias shifts)"
@@ -260,19 +257,22 @@ pub(crate) fn quantize_inner(
         "calibration (FP32 runs, observers)"
     });
 
-    // Activation parameters.
-    let mut act_params: HashMap<String, ActParams> = HashMap::new();
-    for (name, o) in &observers {
-        let (lo, hi) = o.range(opts.activation, Scheme::Asymmetric)?;
-        let p = crate::quant::params_or_unit(lo as f64, hi as f64, opts.activation, Scheme::Asymmetric)?;
-        act_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
-    }
+    // Activation parameters (8- and 16-bit), each observer a task of its own.
     let act16_type = QType { bits: 16, signed: opts.activation.signed, restricted: false };
+    let ranges = parallel::try_map(observers.len(), |i| -> Result<_, Error> {
+        let (name, o) = &observers[i];
+        let of = |qtype: QType| -> Result<ActParams, Error> {
+            let (lo, hi) = o.range(qtype, Scheme::Asymmetric)?;
+            let p = crate::quant::params_or_unit(lo as f64, hi as f64, qtype, Scheme::Asymmetric)?;
+            Ok((p, o.min_max().unwrap_or((lo, hi)), (lo, hi)))
+        };
+        Ok((name.clone(), of(opts.activation)?, of(act16_type)?))
+    })?;
+    let mut act_params: HashMap<String, ActParams> = HashMap::new();
     let mut act16_params: HashMap<String, ActParams> = HashMap::new();
-    for (name, o) in &observers {
-        let (lo, hi) = o.range(act16_type, Scheme::Asymmetric)?;
-        let p = crate::quant::params_or_unit(lo as f64, hi as f64, act16_type, Scheme::Asymmetric)?;
-        act16_params.insert(name.clone(), (p, o.min_max().unwrap_or((lo, hi)), (lo, hi)));
+    for (name, p8, p16) in ranges {
+        act_params.insert(name.clone(), p8);
+        act16_params.insert(name, p16);
     }
     let mut act16: Vec<String> =
         targets.iter().map(|&t| g.nodes[t].name.clone()).filter(|n| opts.keep_16bit.contains(n)).collect();
@@ -282,12 +282,27 @@ pub(crate) fn quantize_inner(
     let mut sensitivity: HashMap<String, f64> = HashMap::new();
     if opts.auto_mixed > 0 {
         let probe = &calib[..calib.len().min(2)];
-        for (k, &t) in targets.iter().enumerate() {
-            progress(&format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name));
-            let (gi, _) = rewrite(&g, &[t], &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4)?;
-            let db =
-                output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
-            sensitivity.insert(g.nodes[t].name.clone(), db);
+        // As many layers at once as there are threads, each a task of its own; progress is
+        // told here, before each batch.
+        let batch = parallel::threads();
+        for (b, chunk) in targets.chunks(batch).enumerate() {
+            for (i, &t) in chunk.iter().enumerate() {
+                progress(&format!(
+                    "sensitivity: layer {} of {} ({})",
+                    b * batch + i + 1,
+                    targets.len(),
+                    g.nodes[t].name
+                ));
+            }
+            let dbs = parallel::try_map(chunk.len(), |i| -> Result<f64, Error> {
+                let t = [chunk[i]];
+                let (gi, _) = rewrite(&g, &t, &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4)?;
+                let db = output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?;
+                Ok(db.into_values().fold(f64::INFINITY, f64::min))
+            })?;
+            for (&t, db) in chunk.iter().zip(dbs) {
+                sensitivity.insert(g.nodes[t].name.clone(), db);
+            }
         }
         let mut by: Vec<usize> = targets.clone();
         by.sort_by(|a, b| sensitivity[&g.nodes[*a].name].total_cmp(&sensitivity[&g.nodes[*b].name]));
@@ -392,6 +407,23 @@ pub(crate) fn quantize_inner(
     Ok(Quantized { graph: reloaded, onnx, report })
 }
 
+/// Runs `plan` on `x` (its input `input`), keeping a copy of each computed tensor whose name
+/// `keep` accepts: the outputs, and the kept tensors by name.
+pub(crate) fn run_keeping(
+    plan: &Plan,
+    input: &str,
+    x: &Tensor,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<(Vec<Tensor>, HashMap<String, Tensor>), Error> {
+    let mut seen = HashMap::new();
+    let out = plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
+        if keep(name) {
+            seen.insert(name.to_string(), t.clone());
+        }
+    })?;
+    Ok((out, seen))
+}
+
 /// `g` with `values` bound to its inputs of those names ([`Graph::bind_inputs`]); borrowed
 /// as it is when there are none.
 pub(crate) fn bound<'a>(g: &'a Graph, values: &[(String, Tensor)]) -> Result<std::borrow::Cow<'a, Graph>, Error> {
@@ -416,9 +448,12 @@ pub(crate) fn output_sqnr(
     let names = plan.output_names().into_iter().map(String::from).collect::<Vec<_>>();
     let mut refs: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
     let mut approx: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
-    for (x, fp) in inputs.iter().zip(fp32_outputs) {
-        let out = plan.run(&[(input.to_string(), x.clone())])?;
-        for (k, (a, b)) in fp.iter().zip(&out).enumerate() {
+    // The inputs at once; their outputs appended in input order.
+    let outs = parallel::try_map(inputs.len().min(fp32_outputs.len()), |i| {
+        plan.run(&[(input.to_string(), inputs[i].clone())])
+    })?;
+    for (out, fp) in outs.iter().zip(fp32_outputs) {
+        for (k, (a, b)) in fp.iter().zip(out).enumerate() {
             refs[k].extend(a.to_f32_vec());
             approx[k].extend(b.to_f32_vec());
         }

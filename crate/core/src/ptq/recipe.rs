@@ -109,7 +109,7 @@ pub fn choose(
         &[(input.to_string(), held[0].shape.clone())],
     )?;
     let fp32: Vec<Vec<Tensor>> =
-        held.iter().map(|x| plan.run(&[(input.to_string(), x.clone())])).collect::<Result<_, _>>()?;
+        crate::parallel::try_map(held.len(), |i| plan.run(&[(input.to_string(), held[i].clone())]))?;
     let mut scores = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     for (k, r) in CANDIDATES.iter().enumerate() {

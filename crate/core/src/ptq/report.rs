@@ -17,7 +17,7 @@ use crate::quant::observers::HIST_BINS;
 use crate::quant::{effective_range, histogram_range, Calibration, Histogram, QType, Scheme};
 use crate::Error;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Bins of the histograms in the report.
 pub const REPORT_BINS: usize = 64;
@@ -222,52 +222,62 @@ pub(super) fn measure(
         .iter()
         .filter_map(|n| Some((n.name.as_str(), after_activation(n.outputs.first()?.as_str()))))
         .collect();
-    let mut layer_out: HashMap<String, Sqnr> = HashMap::new();
-    for l in layers.iter() {
-        if let Some(o) = outputs.get(l.node.as_str()) {
-            layer_out.insert(o.to_string(), Sqnr::default());
-        }
-    }
+    // Each layer's output SQNR, in name order.
+    let mut layer_out: Vec<(String, Sqnr)> = layers
+        .iter()
+        .filter_map(|l| outputs.get(l.node.as_str()).map(|o| (o.to_string(), Sqnr::default())))
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
     // A fine histogram per activation over the range calibration observed.
-    let mut hists: HashMap<String, Histogram> = layers
+    let mut hists: Vec<(String, Histogram)> = layers
         .iter()
         .map(|l| {
             let (lo, hi) = l.activation.observed;
             (l.activation.tensor.clone(), Histogram::new(lo, hi, HIST_BINS))
         })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
         .collect();
+    let in_q: HashSet<String> = layer_out.iter().map(|(n, _)| n.clone()).collect();
+    let in_fp: HashSet<String> = hists.iter().map(|(n, _)| n.clone()).chain(in_q.iter().cloned()).collect();
 
     let names: Vec<String> = qplan.output_names().into_iter().map(String::from).collect();
     let mut graph_out = vec![Sqnr::default(); names.len()];
     for (k, x) in calib.iter().enumerate() {
         progress(&format!("report: FP32 and INT8 runs on input {} of {}", k + 1, calib.len()));
-        let feed = [(input.to_string(), x.clone())];
-        if let Some(h) = hists.get_mut(input) {
-            h.add(x.as_f32()?);
-        }
-        let mut kept: HashMap<String, Vec<f32>> = HashMap::new();
-        let fp = reference.plan.run_with(&feed, &mut |name, t| {
-            let Ok(d) = t.as_f32() else { return };
-            if let Some(h) = hists.get_mut(name) {
+        // The two runs at once, each keeping what the measurements read.
+        let (fp, q) = crate::parallel::join(
+            || super::run_keeping(&reference.plan, input, x, &|n| in_fp.contains(n)),
+            || super::run_keeping(&qplan, input, x, &|n| in_q.contains(n)),
+        );
+        let ((fp, mut fp_seen), (q, q_seen)) = (fp?, q?);
+        fp_seen.insert(input.to_string(), x.clone());
+        // Each histogram and each layer's SQNR a task of its own; a layer's sums see the inputs
+        // in calibration order.
+        crate::parallel::for_each_mut(&mut hists, |_, (name, h)| {
+            if let Some(Ok(d)) = fp_seen.get(name.as_str()).map(Tensor::as_f32) {
                 h.add(d);
             }
-            if layer_out.contains_key(name) {
-                kept.insert(name.to_string(), d.to_vec());
+        });
+        crate::parallel::for_each_mut(&mut layer_out, |_, (name, s)| {
+            let (r, a) =
+                (fp_seen.get(name.as_str()).map(Tensor::as_f32), q_seen.get(name.as_str()).map(Tensor::as_f32));
+            if let (Some(Ok(r)), Some(Ok(a))) = (r, a) {
+                s.add(r, a);
             }
-        })?;
-        let q = qplan.run_with(&feed, &mut |name, t| {
-            if let (Some(r), Some(s), Ok(d)) = (kept.remove(name), layer_out.get_mut(name), t.as_f32()) {
-                s.add(&r, d);
-            }
-        })?;
+        });
         for (k, (a, b)) in fp.iter().zip(&q).enumerate() {
             graph_out[k].add(&a.to_f32_vec(), &b.to_f32_vec());
         }
     }
+    let layer_out: HashMap<String, Sqnr> = layer_out.into_iter().collect();
+    let hists: HashMap<String, Histogram> = hists.into_iter().collect();
 
-    for l in layers.iter_mut() {
+    // Each layer's clip ranges by every method, a task of its own.
+    crate::parallel::for_each_mut(layers, |_, l| {
         l.output_sqnr_db = outputs.get(l.node.as_str()).and_then(|o| layer_out.get(o.as_str())).map(Sqnr::db);
-        let Some(h) = hists.get(&l.activation.tensor) else { continue };
+        let Some(h) = hists.get(&l.activation.tensor) else { return };
         let (min, max) = l.activation.observed;
         let mut clips: Vec<MethodClip> = Vec::new();
         for m in COMPARED {
@@ -288,7 +298,7 @@ pub(super) fn measure(
         l.activation.clipped_pct = clips.iter().find(|c| c.chosen).map(|c| c.clipped_pct);
         l.activation.methods = clips;
         l.activation.histogram = Some(coarsen(h, REPORT_BINS));
-    }
+    });
     Ok(names.into_iter().zip(graph_out.iter().map(Sqnr::db)).collect())
 }
 
