@@ -347,34 +347,19 @@ pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> 
 }
 
 fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
-    let (m, k, n) = (a.m, a.k, b.cols);
-    if b.rows != k {
-        return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
-    }
-    ep.za.check(m, "the zero-point of A")?;
-    ep.zb.check(n, "the zero-point of B")?;
-    if let Some(bias) = ep.bias {
-        if bias.len() != m {
-            return Err(format!("bias has {} values, expected {m}", bias.len()));
-        }
-    }
-    let scaled = !matches!(ep.out, Out::I32(_));
-    if scaled {
-        let want = if ep.scale_per_row { m } else { n };
-        if ep.scale.len() != want && ep.scale.len() != 1 {
-            return Err(format!("scale has {} values, expected 1 or {want}", ep.scale.len()));
-        }
-    }
+    let (m, n) = (a.m, b.cols);
+    let Epilogue { za, zb, bias, scale, scale_per_row, out, ldc } = ep;
+    let params = Params { za, zb, bias, scale, scale_per_row };
+    params.check(a, b, !matches!(out, Out::I32(_)))?;
     if m == 0 || n == 0 {
         return Ok(());
     }
-    if ep.ldc < n || (m - 1).checked_mul(ep.ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > ep.out.len()) {
-        return Err(format!("the output is too small for {m}×{n} with row stride {}", ep.ldc));
+    if ldc < n || (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > out.len()) {
+        return Err(format!("the output is too small for {m}×{n} with row stride {ldc}"));
     }
+    let k = a.k;
     // Blocks of C, one task each; every element's sum is the same whatever the cut.
     let grid = Grid::new(m, n, m * n * k, (MR, MIN_BLOCK_ROWS), (NR, MIN_BAND_COLS));
-    let Epilogue { za, zb, bias, scale, scale_per_row, out, ldc } = ep;
-    let params = Params { za, zb, bias, scale, scale_per_row };
     let mut blocks = out.blocks(&grid, ldc);
     crate::parallel::for_each_mut(&mut blocks, |_, blk| {
         qgemm_block(a, d, b, &params, blk.rows.clone(), blk.cols.clone(), &mut blk.out)
@@ -387,13 +372,59 @@ const MIN_BAND_COLS: usize = 128;
 /// Fewest rows of C per task when the rows are split (each task packs all of B).
 const MIN_BLOCK_ROWS: usize = 16;
 
-/// The epilogue's parameters, shared read-only by the tasks.
-struct Params<'a> {
-    za: PerIndex<'a, i32>,
-    zb: PerIndex<'a, i32>,
-    bias: Option<&'a [i32]>,
-    scale: &'a [f32],
-    scale_per_row: bool,
+/// The epilogue without its destination ([`Epilogue`]'s other fields), shared read-only by
+/// the tasks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Params<'a> {
+    pub(crate) za: PerIndex<'a, i32>,
+    pub(crate) zb: PerIndex<'a, i32>,
+    pub(crate) bias: Option<&'a [i32]>,
+    pub(crate) scale: &'a [f32],
+    pub(crate) scale_per_row: bool,
+}
+
+impl Params<'_> {
+    /// Checks the sizes against `A` (`M × K`) and `B` (`K × N`); `scaled`: an output other
+    /// than int32.
+    fn check(&self, a: &PackedA, b: &QMat<'_>, scaled: bool) -> Result<(), String> {
+        let (m, k, n) = (a.m, a.k, b.cols);
+        if b.rows != k {
+            return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
+        }
+        self.za.check(m, "the zero-point of A")?;
+        self.zb.check(n, "the zero-point of B")?;
+        if let Some(bias) = self.bias {
+            if bias.len() != m {
+                return Err(format!("bias has {} values, expected {m}", bias.len()));
+            }
+        }
+        if scaled {
+            let want = if self.scale_per_row { m } else { n };
+            if self.scale.len() != want && self.scale.len() != 1 {
+                return Err(format!("scale has {} values, expected 1 or {want}", self.scale.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`qgemm`] on the calling thread with one destination per row of C: `rows[i]` receives row
+/// `i` (its element 0 is column 0), so a task can own some columns of a larger matrix. Errors
+/// on mismatched sizes.
+pub(crate) fn qgemm_rows(a: &PackedA, b: &QMat<'_>, p: &Params<'_>, rows: &mut [Out<'_>]) -> Result<(), String> {
+    let (m, n) = (a.m, b.cols);
+    p.check(a, b, rows.first().is_some_and(|o| !matches!(o, Out::I32(_))))?;
+    if rows.len() < m || rows.iter().take(m).any(|r| r.len() < n) {
+        return Err(format!("the {m}×{n} output has {} rows, or a row shorter than {n}", rows.len()));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    match b.data {
+        Bytes::U8(d) => qgemm_block(a, d, b, p, 0..m, 0..n, &mut rows[..m]),
+        Bytes::I8(d) => qgemm_block(a, d, b, p, 0..m, 0..n, &mut rows[..m]),
+    }
+    Ok(())
 }
 
 /// One block of C for one task: `out[i]` is row `rows.start + i` over `cols`.
@@ -417,6 +448,27 @@ impl<'a> Out<'a> {
             Out::F32 { out, lo, hi } => wrap(grid, out, ld, |out| Out::F32 { out, lo, hi }),
             Out::U8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::U8 { out, zero_point, lo, hi }),
             Out::I8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::I8 { out, zero_point, lo, hi }),
+        }
+    }
+
+    /// Row `i < rows` (stride `ld`) of this destination cut at the column ranges `bands`:
+    /// `out[b][i]` is row `i`'s columns `bands[b]`, as destinations of their own.
+    pub(crate) fn column_bands(self, rows: usize, ld: usize, bands: &[Range<usize>]) -> Vec<Vec<Out<'a>>> {
+        let grid = Grid { rows: vec![0..rows], cols: bands.to_vec() };
+        self.blocks(&grid, ld).into_iter().map(|b| b.out).collect()
+    }
+
+    /// Elements `r` as a destination of their own (a reborrow).
+    pub(crate) fn slice(&mut self, r: Range<usize>) -> Out<'_> {
+        match self {
+            Out::I32(o) => Out::I32(&mut o[r]),
+            Out::F32 { out, lo, hi } => Out::F32 { out: &mut out[r], lo: *lo, hi: *hi },
+            Out::U8 { out, zero_point, lo, hi } => {
+                Out::U8 { out: &mut out[r], zero_point: *zero_point, lo: *lo, hi: *hi }
+            }
+            Out::I8 { out, zero_point, lo, hi } => {
+                Out::I8 { out: &mut out[r], zero_point: *zero_point, lo: *lo, hi: *hi }
+            }
         }
     }
 

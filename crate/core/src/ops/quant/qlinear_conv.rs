@@ -15,7 +15,7 @@
 //! The arithmetic itself, resolved once per input shape and type ([`QConv::spec`] →
 //! [`QConvSpec`]), is in the `spec` submodule: the CPU kernels and other backends read the same.
 
-use super::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, Widen};
+use super::qgemm::{qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
 use super::simd::{
     codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
 };
@@ -277,10 +277,10 @@ impl QConv {
         }
         let packed = self.packed(w, c.group, mg, kdim)?;
         let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
-        let inner_cols = out_plane / win.output[0];
-        let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, win.output[0]);
+        let oh = win.output[0];
+        let inner_cols = out_plane / oh;
+        let rows_per_chunk = (IM2COL_CHUNK / kdim.saturating_mul(inner_cols).max(1)).clamp(1, oh);
         let pad = T::from_i32(c.zx);
-        let mut cols: Vec<T> = Vec::new();
         for n in 0..plan.batch {
             for g in 0..c.group {
                 let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
@@ -294,15 +294,27 @@ impl QConv {
                     let b = QMat::row_major(T::bytes(xg), cg, in_plane)?;
                     qgemm(&packed[g], &b, per_channel_epilogue(za, c.zx, bias, scale, c.out(out, at), out_plane))?;
                 } else {
-                    for r0 in (0..win.output[0]).step_by(rows_per_chunk) {
-                        let rows = r0..(r0 + rows_per_chunk).min(win.output[0]);
-                        let ncols = chunk_cols(&win, &rows);
-                        cols.resize(kdim * ncols, pad);
-                        im2col_padded(xg, cg, &win, rows, pad, &mut cols);
-                        let b = QMat::row_major(T::bytes(&cols), kdim, ncols)?;
-                        let o = c.out(out, at + r0 * inner_cols);
-                        qgemm(&packed[g], &b, per_channel_epilogue(za, c.zx, bias, scale, o, out_plane))?;
-                    }
+                    // Runs of output rows, one task each: its own im2col chunks and its own
+                    // columns of the output.
+                    let p = Params { za, zb: PerIndex::All(c.zx), bias, scale, scale_per_row: true };
+                    let parts = parallel::split(oh, parallel::tasks(mg * kdim * out_plane, oh), 1);
+                    let bands: Vec<_> = parts.iter().map(|r| r.start * inner_cols..r.end * inner_cols).collect();
+                    let dst = c.out(out, at).column_bands(mg, out_plane, &bands);
+                    let mut blocks: Vec<_> = parts.iter().cloned().zip(dst).collect();
+                    parallel::try_for_each_mut(&mut blocks, |_, (rows, dst)| {
+                        let mut cols: Vec<T> = Vec::new();
+                        for r0 in rows.clone().step_by(rows_per_chunk) {
+                            let chunk = r0..(r0 + rows_per_chunk).min(rows.end);
+                            let ncols = chunk_cols(&win, &chunk);
+                            cols.resize(kdim * ncols, pad);
+                            im2col_padded(xg, cg, &win, chunk, pad, &mut cols);
+                            let b = QMat::row_major(T::bytes(&cols), kdim, ncols)?;
+                            let at = (r0 - rows.start) * inner_cols;
+                            let mut o: Vec<Out<'_>> = dst.iter_mut().map(|d| d.slice(at..at + ncols)).collect();
+                            qgemm_rows(&packed[g], &b, &p, &mut o)?;
+                        }
+                        Ok::<(), String>(())
+                    })?;
                 }
             }
         }

@@ -4,6 +4,8 @@
 use super::{params, qdq_qtype_of as qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::parallel;
+use crate::quant::{QParams, QType};
 
 /// QuantizeLinear with its `axis` (default 1).
 #[derive(Debug, Clone)]
@@ -41,14 +43,7 @@ impl Op for QuantizeLinear {
         let dtype = zp.map_or(DType::U8, |z| z.dtype());
         let qt = qtype_of(dtype)?;
         let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, Some(qt))?;
-        let (outer, ch, inner) = p.split;
-        let mut q = Vec::with_capacity(data.len());
-        for o in 0..outer {
-            for (c, pc) in p.per_channel.iter().enumerate().take(ch) {
-                let base = (o * ch + c) * inner;
-                q.extend(data[base..base + inner].iter().map(|&v| pc.quantize(v, qt)));
-            }
-        }
+        let q = codes(data, p.split, &p.per_channel, qt);
         let data = match dtype {
             DType::U8 => Data::U8(q.into_iter().map(|v| v as u8).collect()),
             DType::U16 => Data::U16(q.into_iter().map(|v| v as u16).collect()),
@@ -59,6 +54,30 @@ impl Op for QuantizeLinear {
         };
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
     }
+}
+
+/// The codes of `data` (`split` = outer × channels × inner; channel `c` quantized with
+/// `per_channel[c]`), in runs of elements, one task each.
+fn codes(data: &[f32], split: (usize, usize, usize), per_channel: &[QParams], qt: QType) -> Vec<i32> {
+    let (outer, ch, inner) = split;
+    let n = data.len().min(outer * ch * inner);
+    let mut q = vec![0i32; n];
+    let parts = parallel::split(n, parallel::tasks(n * 4, usize::MAX), 1024);
+    let mut pieces: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut q, 1, &parts)).collect();
+    parallel::for_each_mut(&mut pieces, |_, (r, out)| {
+        let mut i = r.start;
+        while i < r.end {
+            // The run of one channel's block that holds element i.
+            let block = i / inner;
+            let end = ((block + 1) * inner).min(r.end);
+            let Some(pc) = per_channel.get(block % ch) else { return };
+            for (o, &v) in out[i - r.start..end - r.start].iter_mut().zip(&data[i..end]) {
+                *o = pc.quantize(v, qt);
+            }
+            i = end;
+        }
+    });
+    q
 }
 
 #[cfg(test)]
