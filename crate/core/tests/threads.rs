@@ -1,0 +1,158 @@
+//! Results do not depend on the number of threads (the `threads` feature): the person detector's
+//! outputs, FP32 and INT8, and a whole quantization run (file and report) are bit-identical on
+//! 1, 2 and 3 threads, and so are the kernels on shapes that exercise every way they split.
+//!
+//! Built only with the feature (`required-features`); the workspace test run has it through
+//! the CLI. `cargo test -p qplay-core --features threads --test threads`.
+
+use qplay_core::model::{load_onnx, npy::read_npy, Data, Graph, OpKind, Plan, Tensor};
+use qplay_core::ops::nn::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
+use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
+use qplay_core::ops::Registry;
+use qplay_core::parallel::with_threads;
+use qplay_core::ptq::{quantize, PtqOptions, Quantized};
+use std::path::PathBuf;
+
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
+const INPUT: &str = "Preprocessor/sub:0";
+
+fn repo(rel: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn photo(name: &str) -> Tensor {
+    read_npy(&repo(&format!("tests/fixtures/person_ssdlite_{name}/input.npy"))).unwrap()
+}
+
+/// Every value's bits, so that -0.0 ≠ 0.0 and NaN payloads count.
+fn bits(ts: &[Tensor]) -> Vec<Vec<u64>> {
+    ts.iter()
+        .map(|t| match &t.data {
+            Data::F32(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
+            _ => t.to_i64_vec().unwrap().into_iter().map(|x| x as u64).collect(),
+        })
+        .collect()
+}
+
+/// The outputs of `g` on `x` with 1, 2 and 3 threads, as bits.
+fn outputs_on(g: &Graph, x: &Tensor) -> Vec<Vec<Vec<u64>>> {
+    let plan = Plan::new(g, &Registry::new(), &[(INPUT.to_string(), x.shape.clone())]).unwrap();
+    let inputs = [(INPUT.to_string(), x.clone())];
+    [1, 2, 3].iter().map(|&n| bits(&with_threads(n, || plan.run(&inputs)).unwrap().unwrap())).collect()
+}
+
+#[test]
+fn person_detector_fp32_and_int8_are_bit_identical_on_1_2_and_3_threads() {
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let x = photo("person");
+    let fp32 = outputs_on(&g, &x);
+    assert!(fp32[0].iter().map(Vec::len).sum::<usize>() > 1000);
+    assert_eq!(fp32[0], fp32[1], "FP32: 2 threads differ from 1");
+    assert_eq!(fp32[0], fp32[2], "FP32: 3 threads differ from 1");
+    let calib = vec![photo("horses"), photo("astronaut")];
+    let q = with_threads(1, || quantize(&g, INPUT, &calib, &PtqOptions::default())).unwrap().unwrap();
+    let int8 = outputs_on(&q.graph, &x);
+    assert_ne!(int8[0], fp32[0], "the quantized model runs on the int8 kernels");
+    assert_eq!(int8[0], int8[1], "INT8: 2 threads differ from 1");
+    assert_eq!(int8[0], int8[2], "INT8: 3 threads differ from 1");
+}
+
+/// The report without its wall-clock times.
+fn report(q: &Quantized) -> String {
+    let mut r = q.report.clone();
+    r.phase_ms.clear();
+    serde_json::to_string(&r).unwrap()
+}
+
+#[test]
+fn quantization_writes_the_same_file_and_report_on_1_and_2_threads() {
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let calib = vec![photo("horses"), photo("astronaut"), photo("person")];
+    let run = |n, opts: &PtqOptions| with_threads(n, || quantize(&g, INPUT, &calib, opts)).unwrap().unwrap();
+    // The defaults: calibration, bias correction and the full report.
+    let opts = PtqOptions::default();
+    let (one, two) = (run(1, &opts), run(2, &opts));
+    assert!(one.onnx == two.onnx, "the QDQ files differ");
+    assert_eq!(report(&one), report(&two));
+    assert!(one.report.layers.iter().all(|l| l.output_sqnr_db.is_some() && !l.activation.methods.is_empty()));
+    // The sensitivity analysis (layers at once), on the last 12 layers (the rest kept FP32 so
+    // that the test stays short).
+    let convs: Vec<String> = g.nodes.iter().filter(|n| n.is(OpKind::Conv)).map(|n| n.name.clone()).collect();
+    let keep_fp32 = convs[..convs.len() - 12].to_vec();
+    let opts = PtqOptions { auto_mixed: 2, keep_fp32, ..PtqOptions::default() };
+    let (one, two) = (run(1, &opts), run(2, &opts));
+    assert!(one.onnx == two.onnx, "the QDQ files differ with --auto-mixed");
+    assert_eq!(report(&one), report(&two));
+    let sensitive = one.report.layers.iter().filter(|l| l.sensitivity_sqnr_db.is_some()).count();
+    assert_eq!(sensitive, 10, "the 12 layers less the 2 kept FP32 by --auto-mixed");
+}
+
+/// The f32 GEMM on shapes that split by columns, by rows, both, or not at all, with every
+/// `Init` and a clamp, into a wider output (`ldc > n`).
+#[test]
+fn sgemm_blocks_do_not_change_any_value() {
+    let mut rng = Rng(5);
+    for &(m, n, k) in &[(96, 3000, 16), (512, 20, 300), (300, 700, 260), (7, 9000, 3), (33, 5, 2000), (1, 1, 1)] {
+        let a: Vec<f32> = (0..m * k).map(|_| rng.unit()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.unit()).collect();
+        let bias: Vec<f32> = (0..m).map(|_| rng.unit()).collect();
+        let ldc = n + 3;
+        let base: Vec<f32> = (0..m * ldc).map(|_| rng.unit()).collect();
+        let am = MatRef::row_major(&a, m, k).unwrap();
+        let bm = MatRef::row_major(&b, k, n).unwrap();
+        for (init, clamp) in [
+            (Init::Zero, None),
+            (Init::Accumulate, Some(Clamp { lo: -0.5, hi: 6.0 })),
+            (Init::RowBias(&bias), Some(Clamp::RELU)),
+        ] {
+            let on = |threads| {
+                let mut c = base.clone();
+                with_threads(threads, || sgemm_clamped(0.7, am, bm, init, clamp, &mut c, ldc)).unwrap().unwrap();
+                c.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            let one = on(1);
+            assert_eq!(one, on(2), "{m}×{n}×{k} on 2 threads");
+            assert_eq!(one, on(3), "{m}×{n}×{k} on 3 threads");
+        }
+    }
+}
+
+/// The int8 GEMM likewise, on the fast epilogue and the general one (a non-zero zero-point of
+/// A, per-column zero-points of B), for each output type.
+#[test]
+fn qgemm_blocks_do_not_change_any_value() {
+    let mut rng = Rng(9);
+    for &(m, n, k, za) in &[(96, 3000, 16, 0), (512, 40, 300, 0), (64, 2000, 70, 3), (5, 9000, 9, 0)] {
+        let a: Vec<i8> = (0..m * k).map(|_| rng.range(-128, 127) as i8).collect();
+        let b: Vec<u8> = (0..k * n).map(|_| rng.range(0, 255) as u8).collect();
+        let bias: Vec<i32> = (0..m).map(|_| rng.range(-10000, 10000) as i32).collect();
+        let scale: Vec<f32> = (0..m).map(|_| 0.006 + rng.unit() * 0.005).collect();
+        let zb: Vec<i32> = (0..n).map(|_| rng.range(0, 255) as i32).collect();
+        let pa = PackedA::new(&QMat::row_major(Bytes::I8(&a), m, k).unwrap()).unwrap();
+        let bm = QMat::row_major(Bytes::U8(&b), k, n).unwrap();
+        let zbs = if za == 0 { PerIndex::All(128) } else { PerIndex::Each(&zb) };
+        fn ep<'a>(za: i32, zb: PerIndex<'a, i32>, bias: &'a [i32], scale: &'a [f32], out: Out<'a>) -> Epilogue<'a> {
+            let ldc = out.len() / bias.len();
+            Epilogue { za: PerIndex::All(za), zb, bias: Some(bias), scale, scale_per_row: true, out, ldc }
+        }
+        let on = |threads| {
+            let (mut q, mut f, mut i) = (vec![0u8; m * n], vec![0f32; m * n], vec![0i32; m * n]);
+            with_threads(threads, || {
+                let u8_out = Out::U8 { out: &mut q, zero_point: 7, lo: 0, hi: 255 };
+                qgemm(&pa, &bm, ep(za, zbs, &bias, &scale, u8_out)).unwrap();
+                let f32_out = Out::F32 { out: &mut f, lo: 0.0, hi: 6.0 };
+                qgemm(&pa, &bm, ep(za, zbs, &bias, &scale, f32_out)).unwrap();
+                qgemm(&pa, &bm, ep(za, zbs, &bias, &scale, Out::I32(&mut i))).unwrap();
+            })
+            .unwrap();
+            (q, f.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), i)
+        };
+        let one = on(1);
+        assert_eq!(one, on(2), "{m}×{n}×{k} on 2 threads");
+        assert_eq!(one, on(3), "{m}×{n}×{k} on 3 threads");
+    }
+}
