@@ -6,6 +6,7 @@
 
 mod choice;
 mod cmd;
+mod threads;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -55,7 +56,7 @@ enum Command {
     Qat(cmd::qat::Args),
     /// Detection agreement (mAP@0.5 of INT8 with FP32 as ground truth), latency and size.
     Compare(cmd::compare::Args),
-    /// Median latency of one inference on the native CPU (1 thread), and the GPU with --gpu.
+    /// Median latency of one inference on the native CPU (every core by default), and the GPU with --gpu.
     Bench(cmd::bench::Args),
     /// Print a shell completion script.
     #[command(long_about = "Print a shell completion script, e.g.\n  \
@@ -85,7 +86,24 @@ impl Command {
         }
     }
 
+    /// `--threads`, on the commands that compute.
+    fn threads(&self) -> Option<&threads::ThreadArgs> {
+        match self {
+            Command::Infer(a) => Some(&a.threads),
+            Command::Detect(a) => Some(&a.threads),
+            Command::Quantize(a) => Some(&a.threads),
+            Command::Qat(a) => Some(&a.threads),
+            Command::Compare(a) => Some(&a.threads),
+            Command::Bench(a) => Some(&a.threads),
+            Command::Explain(_) | Command::Inspect(_) | Command::Completions { .. } => None,
+        }
+    }
+
     fn run(self) -> Result<(), String> {
+        // The thread pool, once, before any work.
+        if let Some(t) = self.threads() {
+            t.start()?;
+        }
         match self {
             Command::Explain(a) => cmd::explain::run(a),
             Command::Inspect(a) => cmd::inspect::run(a),

@@ -32,7 +32,7 @@ const COMMANDS: [(&str, &[&str]); 8] = [
         ],
     ),
     ("inspect", &["<MODEL.onnx>", "--json"]),
-    ("infer", &["<MODEL.onnx>", "--input <x.npy>", "--out <DIR>"]),
+    ("infer", &["<MODEL.onnx>", "--input <x.npy>", "--out <DIR>", "--threads <N>"]),
     (
         "detect",
         &[
@@ -44,6 +44,7 @@ const COMMANDS: [(&str, &[&str]); 8] = [
             "--json",
             "--draw <out.png>",
             "--gpu",
+            "--threads <N>",
         ],
     ),
     (
@@ -66,10 +67,14 @@ const COMMANDS: [(&str, &[&str]); 8] = [
             "--mixed-16bit",
             "--profile <p.json>",
             "--report <r.json>",
+            "--threads <N>",
         ],
     ),
-    ("compare", &["<FP32.onnx>", "<INT8.onnx>", "--images <DIR>", "--profile <p.json>", "--json"]),
-    ("bench", &["<MODEL.onnx>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json"]),
+    ("compare", &["<FP32.onnx>", "<INT8.onnx>", "--images <DIR>", "--profile <p.json>", "--json", "--threads <N>"]),
+    (
+        "bench",
+        &["<MODEL.onnx>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json", "--threads <N>"],
+    ),
     ("completions", &["<SHELL>", "bash", "zsh", "fish", "powershell", "elvish"]),
 ];
 

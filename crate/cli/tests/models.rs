@@ -472,3 +472,67 @@ fn quantize_and_qat_at_four_bit_weights() {
         assert!(err.contains(want) && !err.contains("panicked"), "{err}");
     }
 }
+
+/// `--threads`: the same files and outputs on 1 and 2 threads (a whole `quantize` run with the
+/// defaults and its report; `detect`; `infer`), `bench` says how many ran, and counts that
+/// cannot be used are usage errors that say what to give.
+#[test]
+fn threads_change_nothing_but_the_time() {
+    let model = "www/models/blazeface_short.onnx";
+    let quantized = |threads: &str| {
+        let (out, report) = (tmp(&format!("face_t{threads}.onnx")), tmp(&format!("face_t{threads}.json")));
+        let (code, _, err) = qplay(&[
+            "quantize",
+            model,
+            "--calib",
+            "www/samples",
+            "--threads",
+            threads,
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        for timing in ["phase_ms", "quantize_seconds"] {
+            r.as_object_mut().unwrap().remove(timing);
+        }
+        (std::fs::read(&out).unwrap(), r, out)
+    };
+    let (one, two) = (quantized("1"), quantized("2"));
+    assert!(one.0 == two.0, "the quantized files differ between --threads 1 and 2");
+    assert_eq!(one.1, two.1, "the reports differ");
+    let int8 = one.2.to_str().unwrap();
+    for m in [model, int8] {
+        let detect = |t: &str| {
+            qplay(&[
+                "detect",
+                m,
+                "www/samples/astronaut.png",
+                "--json",
+                "--threads",
+                t,
+                "--profile",
+                "www/models/blazeface_short.json",
+            ])
+        };
+        let ((c1, d1, e1), (c3, d3, _)) = (detect("1"), detect("3"));
+        assert_eq!((c1, c3), (0, 0), "{e1}");
+        let boxes = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["detections"].clone();
+        assert_eq!(boxes(&d1), boxes(&d3), "{m}");
+    }
+    let (code, out, err) = qplay(&["bench", model, "--iters", "2", "--warmup", "0", "--threads", "2", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["threads"], 2);
+    let (code, out, err) = qplay(&["bench", model, "--iters", "1", "--warmup", "0", "--threads", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(native CPU, 1 thread)"), "{out}");
+    for bad in ["0", "1025", "99999999999999999999", "-2", "many"] {
+        for cmd in ["bench", "infer", "detect"] {
+            let (code, _, err) = qplay(&[cmd, model, "--threads", bad]);
+            assert_eq!(code, 2, "{cmd} --threads {bad}: {err}");
+            assert!(err.contains("from 1 to 1024") && err.contains("every core") && !err.contains("panicked"), "{err}");
+        }
+    }
+}

@@ -24,6 +24,8 @@ pub struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub threads: crate::threads::ThreadArgs,
 }
 
 pub fn run(a: Args) -> Result<(), String> {

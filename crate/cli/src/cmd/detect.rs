@@ -34,6 +34,8 @@ pub struct Args {
     /// Pre-process and run on the GPU (Vulkan); decoding stays on the CPU.
     #[arg(long)]
     gpu: bool,
+    #[command(flatten)]
+    pub threads: crate::threads::ThreadArgs,
 }
 
 pub fn run(a: Args) -> Result<(), String> {

@@ -18,6 +18,8 @@ pub struct Args {
     /// Output folder: DIR/<k>.npy per output, DIR/outputs.json (index → name).
     #[arg(long, value_name = "DIR")]
     out: String,
+    #[command(flatten)]
+    pub threads: crate::threads::ThreadArgs,
 }
 
 pub fn run(a: Args) -> Result<(), String> {

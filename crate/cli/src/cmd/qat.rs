@@ -42,6 +42,8 @@ pub struct Args {
     /// Write the result (curve, best step, SQNRs, time per step) as JSON.
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
+    #[command(flatten)]
+    pub threads: crate::threads::ThreadArgs,
 }
 
 pub fn run(a: Args) -> Result<(), String> {

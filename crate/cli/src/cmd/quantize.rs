@@ -63,6 +63,8 @@ pub struct Args {
     /// Write the quality report (per layer, JSON).
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
+    #[command(flatten)]
+    pub threads: crate::threads::ThreadArgs,
 }
 
 pub fn run(a: Args) -> Result<(), String> {
