@@ -294,7 +294,14 @@ mod tests {
         let r: Result<Vec<usize>, String> = try_map(6, |i| if i % 2 == 1 { Err(format!("e{i}")) } else { Ok(i) });
         assert_eq!(r.unwrap_err(), "e1");
         let mut v = vec![0; 4];
-        assert_eq!(try_for_each_mut(&mut v, |i, x| if i >= 2 { Err(i) } else { Ok(*x = i + 1) }), Err(2));
+        let set = |i: usize, x: &mut usize| {
+            if i >= 2 {
+                return Err(i);
+            }
+            *x = i + 1;
+            Ok(())
+        };
+        assert_eq!(try_for_each_mut(&mut v, set), Err(2));
         assert_eq!(v[..2], [1, 2]);
         assert_eq!(join(|| 1, || "b"), (1, "b"));
         assert_eq!(tasks(10, 100), 1);

@@ -454,7 +454,7 @@ impl<'a> Out<'a> {
     /// Row `i < rows` (stride `ld`) of this destination cut at the column ranges `bands`:
     /// `out[b][i]` is row `i`'s columns `bands[b]`, as destinations of their own.
     pub(crate) fn column_bands(self, rows: usize, ld: usize, bands: &[Range<usize>]) -> Vec<Vec<Out<'a>>> {
-        let grid = Grid { rows: vec![0..rows], cols: bands.to_vec() };
+        let grid = Grid { rows: std::iter::once(0..rows).collect(), cols: bands.to_vec() };
         self.blocks(&grid, ld).into_iter().map(|b| b.out).collect()
     }
 
