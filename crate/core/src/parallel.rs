@@ -1,8 +1,8 @@
 //! How the kernels and the quantization loops split their work across threads.
 //!
 //! With the `threads` feature the work runs on rayon's pool: the global one (the CLI builds it
-//! once with [`set_threads`]; the page's worker gets its own from wasm-bindgen-rayon), or the
-//! pool a caller [`with_threads`] installs. Without the feature every helper here is a plain
+//! once with `set_threads`; the page's worker gets its own from wasm-bindgen-rayon), or the
+//! pool a caller `with_threads` installs. Without the feature every helper here is a plain
 //! loop on the calling thread and [`threads`] is 1, so the single-thread wasm build carries no
 //! pool at all. The core never starts a thread itself.
 //!

@@ -14,11 +14,20 @@
 //! packing it. Padding rows/columns are zero and drop out of every sum.
 //!
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
+//!
+//! With the `threads` feature C is cut into blocks ([`Grid`]: column bands, each packing its own
+//! columns of `B`, then row blocks of whole `A` panels), one task each; every element's sum is
+//! the same exact integer whatever the cut.
 
-use super::simd::{dequant8, interleave_widen8, pair, requant_store8, I32x4};
+use super::simd::{interleave_widen8, pair, I32x4};
 use crate::parallel::Grid;
 pub use crate::quant::round_half_even;
 use std::ops::Range;
+
+mod out;
+#[cfg(test)]
+use out::clamp_f32;
+pub use out::{requant, requant_i32, Out};
 
 /// Rows per micro-tile (panels of packed `A`).
 pub const MR: usize = 4;
@@ -222,103 +231,6 @@ impl<T: Copy> PerIndex<'_, T> {
     }
 }
 
-/// Where the epilogue writes element `(i, j)`: `out[i·ldc + j]`, as one of four types.
-#[derive(Debug)]
-pub enum Out<'a> {
-    /// The exact integer result (ConvInteger, MatMulInteger).
-    I32(&'a mut [i32]),
-    /// `clamp(v · scale, lo, hi)` (a dequantized output with a fused activation).
-    F32 {
-        /// Destination.
-        out: &'a mut [f32],
-        /// Lower clamp (`-inf` for none).
-        lo: f32,
-        /// Upper clamp (`inf` for none).
-        hi: f32,
-    },
-    /// `clamp(round_half_even(v · scale) + zero_point, lo, hi)` as uint8.
-    U8 {
-        /// Destination.
-        out: &'a mut [u8],
-        /// Output zero-point.
-        zero_point: i32,
-        /// Lower clamp (at least 0).
-        lo: i32,
-        /// Upper clamp (at most 255).
-        hi: i32,
-    },
-    /// `clamp(round_half_even(v · scale) + zero_point, lo, hi)` as int8.
-    I8 {
-        /// Destination.
-        out: &'a mut [i8],
-        /// Output zero-point.
-        zero_point: i32,
-        /// Lower clamp (at least −128).
-        lo: i32,
-        /// Upper clamp (at most 127).
-        hi: i32,
-    },
-}
-
-impl Out<'_> {
-    /// Writes the integer result `v` of element `idx`, scaled by `scale` for the non-integer
-    /// types (the one rule every int8 kernel's store goes through).
-    #[inline(always)]
-    pub fn put(&mut self, idx: usize, v: i64, scale: f32) {
-        match self {
-            Out::I32(o) => o[idx] = v.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-            Out::F32 { out, lo, hi } => out[idx] = clamp_f32(v as f32 * scale, *lo, *hi),
-            Out::U8 { out, zero_point, lo, hi } => out[idx] = requant(v, scale, *zero_point, *lo, *hi) as u8,
-            Out::I8 { out, zero_point, lo, hi } => out[idx] = requant(v, scale, *zero_point, *lo, *hi) as i8,
-        }
-    }
-
-    /// Whether there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the exact sums `vals[t] + add` (the caller guarantees they do not overflow) to
-    /// elements `at + t`, scaled by `scale`: the same result as [`Out::put`] for each, eight at
-    /// a time through the vector lanes, with the per-run constants hoisted out of the loop.
-    pub fn store_run(&mut self, at: usize, vals: &[i32], add: i32, scale: f32) {
-        let n8 = vals.len() / NR * NR;
-        let (body, rest) = vals.split_at(n8);
-        match self {
-            Out::I32(out) => {
-                for (o, &v) in out[at..at + vals.len()].iter_mut().zip(vals) {
-                    *o = v.wrapping_add(add);
-                }
-            }
-            Out::F32 { out, lo, hi } => {
-                let (lo, hi) = (*lo, *hi);
-                for (o, ch) in out[at..at + n8].chunks_exact_mut(NR).zip(body.chunks_exact(NR)) {
-                    o.copy_from_slice(&dequant8(ch.try_into().expect("NR values"), add, scale, lo, hi));
-                }
-                for (o, &v) in out[at + n8..at + vals.len()].iter_mut().zip(rest) {
-                    *o = clamp_f32(v.wrapping_add(add) as f32 * scale, lo, hi);
-                }
-            }
-            Out::U8 { out, zero_point, lo, hi } => {
-                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
-            }
-            Out::I8 { out, zero_point, lo, hi } => {
-                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
-            }
-        }
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            Out::I32(o) => o.len(),
-            Out::F32 { out, .. } => out.len(),
-            Out::U8 { out, .. } => out.len(),
-            Out::I8 { out, .. } => out.len(),
-        }
-    }
-}
-
 /// Everything besides the operands: zero-points, bias, scale and the destination.
 #[derive(Debug)]
 pub struct Epilogue<'a> {
@@ -425,72 +337,6 @@ pub(crate) fn qgemm_rows(a: &PackedA, b: &QMat<'_>, p: &Params<'_>, rows: &mut [
         Bytes::I8(d) => qgemm_block(a, d, b, p, 0..m, 0..n, &mut rows[..m]),
     }
     Ok(())
-}
-
-/// One block of C for one task: `out[i]` is row `rows.start + i` over `cols`.
-struct OutBlock<'a> {
-    rows: Range<usize>,
-    cols: Range<usize>,
-    out: Vec<Out<'a>>,
-}
-
-impl<'a> Out<'a> {
-    /// The blocks of `grid` over this destination (row stride `ld`).
-    fn blocks(self, grid: &Grid, ld: usize) -> Vec<OutBlock<'a>> {
-        fn wrap<'a, T>(g: &Grid, c: &'a mut [T], ld: usize, f: impl Fn(&'a mut [T]) -> Out<'a>) -> Vec<OutBlock<'a>> {
-            let blocks = g.blocks(c, ld).into_iter();
-            blocks
-                .map(|b| OutBlock { rows: b.rows, cols: b.cols, out: b.rows_of_c.into_iter().map(&f).collect() })
-                .collect()
-        }
-        match self {
-            Out::I32(o) => wrap(grid, o, ld, Out::I32),
-            Out::F32 { out, lo, hi } => wrap(grid, out, ld, |out| Out::F32 { out, lo, hi }),
-            Out::U8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::U8 { out, zero_point, lo, hi }),
-            Out::I8 { out, zero_point, lo, hi } => wrap(grid, out, ld, |out| Out::I8 { out, zero_point, lo, hi }),
-        }
-    }
-
-    /// Row `i < rows` (stride `ld`) of this destination cut at the column ranges `bands`:
-    /// `out[b][i]` is row `i`'s columns `bands[b]`, as destinations of their own.
-    pub(crate) fn column_bands(self, rows: usize, ld: usize, bands: &[Range<usize>]) -> Vec<Vec<Out<'a>>> {
-        let grid = Grid { rows: std::iter::once(0..rows).collect(), cols: bands.to_vec() };
-        self.blocks(&grid, ld).into_iter().map(|b| b.out).collect()
-    }
-
-    /// Elements `r` as a destination of their own (a reborrow).
-    pub(crate) fn slice(&mut self, r: Range<usize>) -> Out<'_> {
-        match self {
-            Out::I32(o) => Out::I32(&mut o[r]),
-            Out::F32 { out, lo, hi } => Out::F32 { out: &mut out[r], lo: *lo, hi: *hi },
-            Out::U8 { out, zero_point, lo, hi } => {
-                Out::U8 { out: &mut out[r], zero_point: *zero_point, lo: *lo, hi: *hi }
-            }
-            Out::I8 { out, zero_point, lo, hi } => {
-                Out::I8 { out: &mut out[r], zero_point: *zero_point, lo: *lo, hi: *hi }
-            }
-        }
-    }
-
-    /// Consecutive pieces of this destination: piece `p` holds elements
-    /// `parts[p].start · unit .. parts[p].end · unit` (say, the output planes of some
-    /// channels), as destinations of their own whose indices start at 0.
-    pub fn parts(self, unit: usize, parts: &[Range<usize>]) -> Vec<Out<'a>> {
-        fn wrap<'a, T>(
-            c: &'a mut [T],
-            unit: usize,
-            parts: &[Range<usize>],
-            f: impl Fn(&'a mut [T]) -> Out<'a>,
-        ) -> Vec<Out<'a>> {
-            crate::parallel::split_parts(c, unit, parts).into_iter().map(f).collect()
-        }
-        match self {
-            Out::I32(o) => wrap(o, unit, parts, Out::I32),
-            Out::F32 { out, lo, hi } => wrap(out, unit, parts, |out| Out::F32 { out, lo, hi }),
-            Out::U8 { out, zero_point, lo, hi } => wrap(out, unit, parts, |out| Out::U8 { out, zero_point, lo, hi }),
-            Out::I8 { out, zero_point, lo, hi } => wrap(out, unit, parts, |out| Out::I8 { out, zero_point, lo, hi }),
-        }
-    }
 }
 
 /// The rows `rows` and columns `cols` of `C = (A − za)(B − zb) [+ bias]` on one thread,
@@ -657,54 +503,6 @@ fn store_rows(
             dst.put(at + c, e.saturating_add(b) as i64, s);
         }
     }
-}
-
-/// [`Out::store_run`] for 8-bit outputs.
-#[inline(always)]
-fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
-    // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
-    let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
-    for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-        requant_store8(ch, add, s, zp, lo, hi, o);
-    }
-    let rest = &vals[n8..];
-    if s.is_finite() && !rest.is_empty() {
-        // The ragged end through the lanes too, via an eight-value scratch.
-        let mut v8 = [0i32; NR];
-        v8[..rest.len()].copy_from_slice(rest);
-        let mut q8 = [T::from_i32(0); NR];
-        requant_store8(&v8, add, s, zp, lo, hi, &mut q8);
-        out[n8..vals.len()].copy_from_slice(&q8[..rest.len()]);
-        return;
-    }
-    for (o, &v) in out[n8..].iter_mut().zip(rest) {
-        *o = T::from_i32(requant_i32(v.wrapping_add(add), s, zp, lo, hi));
-    }
-}
-
-/// `y < lo ? lo : y > hi ? hi : y` (NaN passes through, like the f32 kernels' clamp).
-#[inline(always)]
-fn clamp_f32(y: f32, lo: f32, hi: f32) -> f32 {
-    if y < lo {
-        lo
-    } else if y > hi {
-        hi
-    } else {
-        y
-    }
-}
-
-/// `clamp(round_half_even(v · m) + zp, lo, hi)` — ONNX QLinearConv/QLinearMatMul requantization
-/// with a float multiplier, as onnxruntime computes it.
-#[inline(always)]
-pub fn requant_i32(v: i32, m: f32, zp: i32, lo: i32, hi: i32) -> i32 {
-    (round_half_even(v as f32 * m) + zp).clamp(lo, hi)
-}
-
-/// [`requant_i32`] for a sum held in `i64` (saturated to `i32` first).
-#[inline(always)]
-pub fn requant(v: i64, m: f32, zp: i32, lo: i32, hi: i32) -> i32 {
-    requant_i32(v.clamp(i32::MIN as i64, i32::MAX as i64) as i32, m, zp, lo, hi)
 }
 
 #[cfg(test)]
