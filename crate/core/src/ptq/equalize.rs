@@ -26,6 +26,7 @@
 
 use crate::model::OpKind;
 use crate::model::{Attrs, Graph, Node, Tensor};
+use crate::parallel;
 use std::collections::{HashMap, HashSet};
 
 /// Sweeps over the whole chain of pairs.
@@ -220,8 +221,7 @@ fn equalize_pair(g: &mut Graph, p: &Pair) -> Vec<f64> {
     let d1 = w1.as_f32().unwrap();
     let d2 = w2.as_f32().unwrap();
     let amax = |s: &[f32]| s.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    let mut s = vec![1.0f64; c];
-    for (i, si) in s.iter_mut().enumerate() {
+    let factor = |i: usize| {
         let r1 = amax(&d1[i * per1..(i + 1) * per1]);
         let (grp, j) = (i / cin_g, i % cin_g);
         let mut r2 = 0f64;
@@ -230,19 +230,30 @@ fn equalize_pair(g: &mut Graph, p: &Pair) -> Vec<f64> {
             r2 = r2.max(amax(&d2[b..b + k2]));
         }
         if r1 > 0.0 && r2 > 0.0 && r1.is_finite() && r2.is_finite() {
-            *si = (r1 * r2).sqrt() / r2;
+            (r1 * r2).sqrt() / r2
+        } else {
+            1.0
         }
-    }
+    };
+    // Runs of channels, one task each (the weights of a pair are read once per channel).
+    let parts = parallel::split(c, parallel::tasks(w1.len() + w2.len(), c), 1);
+    let s: Vec<f64> = parallel::map(parts.len(), |p| parts[p].clone().map(factor).collect::<Vec<_>>()).concat();
     // Each factor applies to a contiguous run of values: multiply run by run (no per-element
-    // index arithmetic; the same `(x as f64 · f) as f32` per value).
-    let scale_runs = |t: &mut Tensor, run: usize, f: &dyn Fn(usize) -> f64| {
+    // index arithmetic; the same `(x as f64 · f) as f32` per value), runs of runs one task each.
+    let scale_runs = |t: &mut Tensor, run: usize, f: &(dyn Fn(usize) -> f64 + Sync)| {
         if let crate::model::Data::F32(v) = &mut t.data {
-            for (r, chunk) in v.chunks_mut(run.max(1)).enumerate() {
-                let fr = f(r);
-                for x in chunk {
-                    *x = (*x as f64 * fr) as f32;
+            let run = run.max(1);
+            let runs = v.len().div_ceil(run);
+            let parts = parallel::split(runs, parallel::tasks(v.len(), runs), 1);
+            let mut pieces: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(v, run, &parts)).collect();
+            parallel::for_each_mut(&mut pieces, |_, (rs, piece)| {
+                for (r, chunk) in rs.clone().zip(piece.chunks_mut(run)) {
+                    let fr = f(r);
+                    for x in chunk {
+                        *x = (*x as f64 * fr) as f32;
+                    }
                 }
-            }
+            });
         }
     };
     scale_runs(g.initializers.get_mut(&w1n).unwrap(), per1, &|i| 1.0 / s[i]);
