@@ -1,6 +1,6 @@
 // The Web Worker that owns the wasm detector: loading, planning and inference run here so the
 // page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'|
-// 'qat-start'|'qat-pause'|'qat-resume'|'qat-stop'}; out: {id, ok, ...} plus {type: 'progress',
+// 'qat-start'|'qat-pause'|'qat-resume'|'qat-stop'|'stop-flag'}; out: {id, ok, ...} plus {type: 'progress',
 // stage} while loading, and {type: 'event', kind: 'qat-…'} while fine-tuning. Requests run one at a
 // time, in order (a GPU run awaits the device between its steps; nothing else may touch the models
 // then); fine-tuning runs one step per turn of that queue, so frames interleave with its steps.
@@ -89,7 +89,19 @@ async function follow(d) {
 
 function progress(id, stage) { postMessage({ id, type: 'progress', stage }); }
 
+// The page's stop flag (engine.js stopWork): it holds the id of the request to stop. Long work
+// reads it between its stages and stops there with the code `cancelled`, keeping the models.
+let stopFlag = null;
+function stopAsked(id) { return stopFlag !== null && Atomics.load(stopFlag, 0) === id; }
+function throwIfStopped(id) {
+  if (stopAsked(id)) throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
+}
+
 const handlers = {
+  async 'stop-flag'({ flag }) {
+    stopFlag = new Int32Array(flag);
+    return { ok: true };
+  },
   async load({ id, bytes, profile }) {
     progress(id, 'parsing the ONNX file');
     const summary = inspectModel(new Uint8Array(bytes));
@@ -172,12 +184,18 @@ const handlers = {
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
     try {
       images.forEach((im, i) => {
+        throwIfStopped(id);
         progress(id, `calibration image ${i + 1} of ${images.length} (${im.name})`);
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       const bits = weightBits ?? 8;
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => progress(id, `quantizing (${how}): ${stage}`));
+      // Throwing from the progress callback stops the run there (code `cancelled`).
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => {
+        throwIfStopped(id);
+        progress(id, `quantizing (${how}): ${stage}`);
+      });
+      throwIfStopped(id);
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       replaceInt8(new WasmDetector(bytes, profileJson()), score, iou);

@@ -78,7 +78,8 @@ pub fn run(a: Args) -> Result<(), String> {
     let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
     a.bits.apply(&mut opts, false)?;
     let t0 = std::time::Instant::now();
-    let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
+    let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
+        .map_err(|e| e.to_string())?;
     println!(
         "{}: PTQ ({} layers, {}-bit weights stored {}, {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,

@@ -79,12 +79,14 @@ pub enum ModelError {
     InputDType { name: String, expected: DType, got: DType },
     #[error("graph output `{0}` is not produced by any node, input or initializer")]
     MissingOutput(String),
+    #[error("cancelled: the work was stopped before it finished, and nothing of it was kept")]
+    Cancelled,
 }
 
 impl ModelError {
     /// A stable name for the kind of error, for callers that branch on it (the page, scripts)
     /// instead of reading the message: `bad-model`, `unsupported-op`, `unsupported-type`,
-    /// `unsupported-opset`, `limit`, `bad-input`, `op` or `error`.
+    /// `unsupported-opset`, `limit`, `bad-input`, `op`, `cancelled` or `error`.
     pub fn code(&self) -> &'static str {
         match self {
             ModelError::NotOnnx(_)
@@ -106,6 +108,7 @@ impl ModelError {
             | ModelError::UnknownInput { .. }
             | ModelError::InputDType { .. } => "bad-input",
             ModelError::Op { .. } => "op",
+            ModelError::Cancelled => "cancelled",
             ModelError::Other(_) => "error",
         }
     }

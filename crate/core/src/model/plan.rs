@@ -91,7 +91,7 @@ impl Default for PlanOptions {
     }
 }
 
-/// What [`Plan::run_profiled`] reports around each step.
+/// What [`Plan::run_hooked`] (and [`Plan::run_profiled`]) report around each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepEvent {
     /// Step `index` is about to run.

@@ -37,6 +37,7 @@ use crate::quant::{error_metrics, Observer, QType, QuantError, Scheme};
 use crate::Error;
 use qdq::{halve_float_initializers, rewrite, ActParams};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
 
 /// Wall-clock laps per phase; a no-op on wasm32, whose std has no clock.
 struct Phases {
@@ -112,17 +113,31 @@ fn opset21_blocker(g: &Graph) -> Option<String> {
 
 /// Quantizes `graph` with calibration inputs for its single input `input`.
 pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
-    quantize_with_progress(graph, input, calib, opts, &mut |_| {})
+    quantize_with_progress(graph, input, calib, opts, &mut |_| ControlFlow::Continue(()))
+}
+
+/// What a long run tells about itself: called with each stage ("calibration: input 3 of 7", …),
+/// it answers whether to go on. [`ControlFlow::Break`] stops the run at that point with
+/// [`ModelError::Cancelled`](crate::model::ModelError::Cancelled) (a page's Cancel).
+pub type Progress<'a> = dyn FnMut(&str) -> ControlFlow<()> + 'a;
+
+/// Tells `progress` the stage; an error when it asks to stop.
+pub(crate) fn tell(progress: &mut Progress<'_>, stage: &str) -> Result<(), Error> {
+    match progress(stage) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Cancelled.into()),
+    }
 }
 
 /// [`quantize`], telling `progress` what it is doing: each calibration input, each layer of the
-/// sensitivity analysis, the rewrite, the export and each input of the report's measurements.
+/// sensitivity analysis, the rewrite, the export and each input of the report's measurements;
+/// it may stop the run at any of them ([`Progress`]).
 pub fn quantize_with_progress(
     graph: &Graph,
     input: &str,
     calib: &[Tensor],
     opts: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
 ) -> Result<Quantized, Error> {
     quantize_inner(graph, input, calib, opts, progress, true)
 }
@@ -134,7 +149,7 @@ pub(crate) fn quantize_inner(
     input: &str,
     calib: &[Tensor],
     opts: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
     measure: bool,
 ) -> Result<Quantized, Error> {
     if calib.is_empty() {
@@ -230,7 +245,7 @@ pub(crate) fn quantize_inner(
         None
     };
     for (k, x) in calib.iter().enumerate() {
-        progress(&format!("calibration: input {} of {}", k + 1, calib.len()));
+        tell(progress, &format!("calibration: input {} of {}", k + 1, calib.len()))?;
         if let Some(o) = observers.get_mut(input) {
             o.observe(x.as_f32()?)?;
         }
@@ -283,7 +298,7 @@ pub(crate) fn quantize_inner(
     if opts.auto_mixed > 0 {
         let probe = &calib[..calib.len().min(2)];
         for (k, &t) in targets.iter().enumerate() {
-            progress(&format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name));
+            tell(progress, &format!("sensitivity: layer {} of {} ({})", k + 1, targets.len(), g.nodes[t].name))?;
             let (gi, _) = rewrite(&g, &[t], &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4)?;
             let db =
                 output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?.into_values().fold(f64::INFINITY, f64::min);
@@ -315,7 +330,7 @@ pub(crate) fn quantize_inner(
         let k = bc.apply(&mut g, &targets);
         notes.push(format!("bias correction: {k} layers"));
     }
-    progress(&format!("rewriting {} layers to QDQ", targets.len()));
+    tell(progress, &format!("rewriting {} layers to QDQ", targets.len()))?;
     // A tensor read by a 16-bit layer is quantized to 16 bits for every reader.
     let act16_tensors: HashSet<String> =
         targets.iter().filter(|&&t| act16.contains(&g.nodes[t].name)).map(|&t| g.nodes[t].inputs[0].clone()).collect();
@@ -336,7 +351,7 @@ pub(crate) fn quantize_inner(
 
     // Serialise, reload (the export gate: what we write must load and run), and measure.
     phases.lap("QDQ rewrite");
-    progress("exporting the QDQ file and loading it back");
+    tell(progress, "exporting the QDQ file and loading it back")?;
     // A float16 model goes back as float16 where quantization leaves float weights.
     // (The loader's note names the widened types: "float16 and float64 tensors (weights, …".)
     g.unbind_inputs(&fixed);

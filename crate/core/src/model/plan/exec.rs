@@ -10,6 +10,7 @@ use super::{check_size, Plan, Source, Step};
 use crate::model::{numel, DType, ModelError, Tensor};
 use crate::ops::{Fact, Op};
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 use super::StepEvent;
 
@@ -149,7 +150,7 @@ impl Plan {
         inputs: &[(String, Tensor)],
         observer: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<Tensor>, ModelError> {
-        self.run_inner(inputs, observer, &mut |_, _| {})
+        self.run_hooked(inputs, observer, &mut |_, _| ControlFlow::Continue(()))
     }
 
     /// [`Plan::run`], calling `hook(index, event)` right before and right after each step (an
@@ -160,18 +161,28 @@ impl Plan {
         inputs: &[(String, Tensor)],
         hook: &mut dyn FnMut(usize, StepEvent),
     ) -> Result<Vec<Tensor>, ModelError> {
-        self.run_inner(inputs, &mut |_, _| {}, hook)
+        self.run_hooked(inputs, &mut |_, _| {}, &mut |i, e| {
+            hook(i, e);
+            ControlFlow::Continue(())
+        })
     }
 
-    fn run_inner(
+    /// The run loop every other `run_*` is: `observer` sees each computed tensor
+    /// ([`Plan::run_with`]) and `hook` each step's start and end ([`Plan::run_profiled`]). A
+    /// hook that answers [`ControlFlow::Break`] stops the run before the next step: cooperative
+    /// cancellation, e.g. a page's Cancel read from a shared flag. The run then ends with
+    /// [`ModelError::Cancelled`] and nothing of it is kept.
+    pub fn run_hooked(
         &self,
         inputs: &[(String, Tensor)],
         observer: &mut dyn FnMut(&str, &Tensor),
-        hook: &mut dyn FnMut(usize, StepEvent),
+        hook: &mut dyn FnMut(usize, StepEvent) -> ControlFlow<()>,
     ) -> Result<Vec<Tensor>, ModelError> {
         let mut env = self.bind(inputs, None)?;
         for index in 0..self.steps.len() {
-            hook(index, StepEvent::Start);
+            if hook(index, StepEvent::Start).is_break() {
+                return Err(ModelError::Cancelled);
+            }
             // An op whose output is its input's data under a new shape (Reshape, …) takes over
             // the input's buffer when this step is its last reader and it is not borrowed.
             let outs = match self.try_alias(&self.steps[index], &mut env) {
@@ -183,7 +194,9 @@ impl Plan {
             };
             self.store(index, &mut env, outs, observer);
             self.free_after(index, &mut env);
-            hook(index, StepEvent::End);
+            if hook(index, StepEvent::End).is_break() {
+                return Err(ModelError::Cancelled);
+            }
         }
         self.take_outputs(&mut env)
     }
