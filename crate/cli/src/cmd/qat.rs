@@ -30,7 +30,7 @@ pub struct Args {
     /// Held-out check every N steps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     eval_every: usize,
-    /// Train on the inputs as they are (default: a random flip, shift and contrast each step).
+    /// Train on the inputs as they are (default: a random flip, crop, shift and colour change each step).
     #[arg(long)]
     no_augment: bool,
     /// Seed of the augmentation.
