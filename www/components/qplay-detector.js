@@ -388,7 +388,8 @@ export class QplayDetector extends HTMLElement {
     } catch (e) {
       if (e.cancelled) return; // cancel() said so
       // The core's error kind (ModelError::code), carried from the worker: never the message text.
-      const code = e.code === 'unsupported-op' ? 'unsupported-op' : 'model-load';
+      // An op type qplay lacks and a node asking for what qplay does not do are both a model it cannot run.
+      const code = e.code === 'unsupported-op' || e.code === 'unsupported-feature' ? 'unsupported-op' : 'model-load';
       this.loadFailed(name, e.message, code, e.summary);
       return;
     } finally { this.loading = null; }

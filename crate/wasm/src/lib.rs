@@ -81,7 +81,8 @@ impl Coded for &str {}
 impl Coded for serde_wasm_bindgen::Error {}
 
 /// A JS `Error` with the message (which says what to do) and a `code` property naming the
-/// kind (`bad-model`, `unsupported-op`, `gpu-lost`, …; see the core's `code()` methods).
+/// kind (`bad-model`, `unsupported-op`, `unsupported-feature`, `mismatch`, `gpu-lost`, …; see the
+/// core's `code()` methods).
 pub(crate) fn err(e: impl Coded) -> JsValue {
     coded(e.code(), e)
 }

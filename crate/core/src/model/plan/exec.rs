@@ -8,7 +8,7 @@
 
 use super::{check_size, Plan, Source, Step};
 use crate::model::{numel, DType, ModelError, Tensor};
-use crate::ops::{Fact, Op};
+use crate::ops::{Fact, Op, OpError};
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
@@ -91,7 +91,7 @@ impl Plan {
                 Source::Slot(s) => env.get(*s).map(Some).ok_or_else(|| ModelError::Op {
                     node: step.name.clone(),
                     op: step.op_type.clone(),
-                    msg: format!("internal: input `{}` is not available", self.slots[*s].name),
+                    error: OpError::internal(format!("internal: input `{}` is not available", self.slots[*s].name)),
                 }),
                 Source::Const(t) => Ok(Some(&**t)),
                 Source::Omitted => Ok(None),
@@ -318,7 +318,7 @@ impl Plan {
     /// dynamic step against what its `infer` says for these actual inputs — inferred, and held
     /// to [`PlanOptions::max_tensor_elements`], before anything is allocated.
     fn eval_checked(&self, step: &Step, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {
-        let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+        let err = |error: OpError| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), error };
         let inferred = if step.dynamic {
             let facts: Vec<Option<Fact>> = args.iter().map(|a| a.map(|t| Fact::constant(t.clone()))).collect();
             let refs: Vec<Option<&Fact>> = facts.iter().map(Option::as_ref).collect();
@@ -334,7 +334,7 @@ impl Plan {
         };
         let computed = step.op.eval(args).map_err(err)?;
         if computed.len() < step.outputs.len() {
-            return Err(err(output_count(computed.len(), step.outputs.len())));
+            return Err(err(OpError::internal(output_count(computed.len(), step.outputs.len()))));
         }
         for (k, (slot, t)) in step.outputs.iter().zip(&computed).enumerate() {
             let Some(slot) = *slot else { continue };
@@ -343,10 +343,11 @@ impl Plan {
                 Some(f) => f
                     .get(k)
                     .map(|f| (f.dtype, f.shape.as_slice()))
-                    .ok_or_else(|| err(output_count(f.len(), step.outputs.len())))?,
+                    .ok_or_else(|| err(OpError::internal(output_count(f.len(), step.outputs.len()))))?,
                 None => (info.dtype, info.shape.as_slice()),
             };
-            check_against(t, dtype, shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
+            check_against(t, dtype, shape)
+                .map_err(|m| err(OpError::internal(format!("output `{}`: {m}", info.name))))?;
         }
         Ok(computed)
     }

@@ -16,6 +16,7 @@
 //! Limits: `K ≤` [`MAX_K`] so that no sum can overflow `i32` (|a·b| ≤ 255², pairs ≤ 2·255²).
 
 use super::simd::{dequant8, interleave_widen8, pair, requant_store8, I32x4};
+use crate::ops::OpError;
 pub use crate::quant::round_half_even;
 
 /// Rows per micro-tile (panels of packed `A`).
@@ -63,23 +64,23 @@ pub struct QMat<'a> {
 
 impl<'a> QMat<'a> {
     /// A row-major `rows × cols` view of the start of `data` (which must be long enough).
-    pub fn row_major(data: Bytes<'a>, rows: usize, cols: usize) -> Result<QMat<'a>, String> {
+    pub fn row_major(data: Bytes<'a>, rows: usize, cols: usize) -> Result<QMat<'a>, OpError> {
         QMat::new(data, rows, cols, cols, 1)
     }
 
     /// A strided view, checked to stay inside `data`.
-    pub fn new(data: Bytes<'a>, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'a>, String> {
+    pub fn new(data: Bytes<'a>, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'a>, OpError> {
         if rows > 0 && cols > 0 {
             let last = (rows - 1)
                 .checked_mul(rs)
                 .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
-                .ok_or("matrix view overflows")?;
+                .ok_or_else(|| OpError::internal("matrix view overflows"))?;
             if last >= data.len() {
-                return Err(format!(
+                return Err(OpError::internal(format!(
                     "a {rows}×{cols} matrix view needs {} elements, the data has {}",
                     last + 1,
                     data.len()
-                ));
+                )));
             }
         }
         Ok(QMat { data, rows, cols, rs, cs })
@@ -151,19 +152,19 @@ pub struct PackedA {
 
 impl PackedA {
     /// Packs `a` (`M × K`).
-    pub fn new(a: &QMat<'_>) -> Result<PackedA, String> {
+    pub fn new(a: &QMat<'_>) -> Result<PackedA, OpError> {
         match a.data {
             Bytes::U8(d) => Self::pack(d, a),
             Bytes::I8(d) => Self::pack(d, a),
         }
     }
 
-    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, String> {
+    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, OpError> {
         let (m, k) = (a.rows, a.cols);
         if k > MAX_K {
-            return Err(format!(
+            return Err(OpError::limit(format!(
                 "the reduction length {k} exceeds {MAX_K}, the most an int32 accumulator is guaranteed to hold"
-            ));
+            )));
         }
         let kp = k.div_ceil(2);
         let panels = m.div_ceil(MR);
@@ -212,9 +213,11 @@ impl<T: Copy> PerIndex<'_, T> {
         }
     }
 
-    fn check(&self, n: usize, what: &str) -> Result<(), String> {
+    fn check(&self, n: usize, what: &str) -> Result<(), OpError> {
         match self {
-            PerIndex::Each(v) if v.len() != n => Err(format!("{what} has {} values, expected 1 or {n}", v.len())),
+            PerIndex::Each(v) if v.len() != n => {
+                Err(OpError::internal(format!("{what} has {} values, expected 1 or {n}", v.len())))
+            }
             _ => Ok(()),
         }
     }
@@ -337,37 +340,37 @@ pub struct Epilogue<'a> {
 }
 
 /// `C = (A − za)(B − zb) [+ bias]`, written through the epilogue. Errors on mismatched sizes.
-pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
+pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), OpError> {
     match b.data {
         Bytes::U8(d) => qgemm_typed(a, d, b, ep),
         Bytes::I8(d) => qgemm_typed(a, d, b, ep),
     }
 }
 
-fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_>) -> Result<(), String> {
+fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, mut ep: Epilogue<'_>) -> Result<(), OpError> {
     let (m, k, n) = (a.m, a.k, b.cols);
     if b.rows != k {
-        return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
+        return Err(OpError::internal(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows)));
     }
     ep.za.check(m, "the zero-point of A")?;
     ep.zb.check(n, "the zero-point of B")?;
     if let Some(bias) = ep.bias {
         if bias.len() != m {
-            return Err(format!("bias has {} values, expected {m}", bias.len()));
+            return Err(OpError::internal(format!("bias has {} values, expected {m}", bias.len())));
         }
     }
     let scaled = !matches!(ep.out, Out::I32(_));
     if scaled {
         let want = if ep.scale_per_row { m } else { n };
         if ep.scale.len() != want && ep.scale.len() != 1 {
-            return Err(format!("scale has {} values, expected 1 or {want}", ep.scale.len()));
+            return Err(OpError::internal(format!("scale has {} values, expected 1 or {want}", ep.scale.len())));
         }
     }
     if m == 0 || n == 0 {
         return Ok(());
     }
     if ep.ldc < n || (m - 1).checked_mul(ep.ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > ep.out.len()) {
-        return Err(format!("the output is too small for {m}×{n} with row stride {}", ep.ldc));
+        return Err(OpError::internal(format!("the output is too small for {m}×{n} with row stride {}", ep.ldc)));
     }
     let kp = k.div_ceil(2);
     let need_col_sums = !matches!(ep.za, PerIndex::All(0));
@@ -686,7 +689,7 @@ mod tests {
             out: Out::I32(&mut out),
             ldc: 2,
         };
-        assert!(qgemm(&pa, &bm, ep).unwrap_err().contains("inner dimensions"));
+        assert!(qgemm(&pa, &bm, ep).unwrap_err().to_string().contains("inner dimensions"));
         assert!(QMat::row_major(Bytes::U8(&a), 3, 3).is_err());
     }
 }
