@@ -439,30 +439,6 @@ export class QplayDetector extends HTMLElement {
     if (this.source !== 'uploaded') this.$('input[name=model]').value = '';
   }
 
-  /** Stops what runs: a download is aborted (the model in use stays); a quantization is asked to
-   * stop at its next stage (the worker and its models stay: engine.stopWork, in a cross-origin-
-   * isolated page); other work in the worker, or a quantization that did not stop, is stopped by
-   * replacing the worker, so the model in use is loaded again into the new one. */
-  async cancel() {
-    const name = shortName(this.modelName);
-    if (this.quantizing) this.quantCancelled = true;
-    if (this.abortDownload) {
-      this.abortDownload.abort();
-      this.abortDownload = null;
-      this.showModelChoice();
-      this.status(this.info ? `download cancelled — still using: ${name}` : 'download cancelled — choose a model to load');
-      return;
-    }
-    if (this.quantizing && !this.stopping) {
-      this.stopping = true;
-      this.quantStage('stopping…');
-      const engine = this.engine;
-      const stopped = await engine.stopWork().finally(() => { this.stopping = false; });
-      if (stopped || engine !== this.engine) return;
-    }
-    this.restartWorker(); // detector/backend.js
-  }
-
   async setImage(src) {
     if (this.video?.live) this.stopLive();
     const token = ++this.imageToken;

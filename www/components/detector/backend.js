@@ -4,7 +4,9 @@
 // until the first frame on the new backend has run (on WebGPU that frame compiles the kernels), the
 // image shows without the old backend's boxes, and beside the picker a line says what is happening,
 // with a spinner and Cancel (which stops the worker and goes back to the CPU, and says so). The
-// picker and the line under it are drawn from the same state, so they never disagree.
+// picker and the line under it are drawn from the same state, so they never disagree. Cancel of
+// other work lives here too: a quantization is asked to stop (the worker stays), the rest replaces
+// the worker.
 import { hasWebGpu } from './util.js';
 import { switchingText } from './state.js';
 import { shortName } from './model-source.js';
@@ -86,6 +88,30 @@ export const backendMethods = {
     if (!this.switching) return;
     this.cancelledSwitch = this.switching;
     if (this.quantizing) this.quantCancelled = true;
+    this.restartWorker();
+  },
+
+  /** Stops what runs: a download is aborted (the model in use stays); a quantization is asked to
+   * stop at its next stage (the worker and its models stay: engine.stopWork, in a cross-origin-
+   * isolated page); other work in the worker, or a quantization that did not stop, is stopped by
+   * replacing the worker, so the model in use is loaded again into the new one. */
+  async cancel() {
+    const name = shortName(this.modelName);
+    if (this.quantizing) this.quantCancelled = true;
+    if (this.abortDownload) {
+      this.abortDownload.abort();
+      this.abortDownload = null;
+      this.showModelChoice();
+      this.status(this.info ? `download cancelled — still using: ${name}` : 'download cancelled — choose a model to load');
+      return;
+    }
+    if (this.quantizing && !this.stopping) {
+      this.stopping = true;
+      this.quantStage('stopping…');
+      const engine = this.engine;
+      const stopped = await engine.stopWork().finally(() => { this.stopping = false; });
+      if (stopped || engine !== this.engine) return;
+    }
     this.restartWorker();
   },
 
