@@ -50,7 +50,7 @@ export const HIDEABLE = {
 };
 
 export class QplayDetector extends HTMLElement {
-  static observedAttributes = ['score', 'hide', 'backend'];
+  static observedAttributes = ['score', 'hide', 'backend', 'threads'];
 
   constructor() {
     super();
@@ -91,7 +91,7 @@ export class QplayDetector extends HTMLElement {
   get $() { return (sel) => this.shadowRoot.querySelector(sel); }
 
   attributeChangedCallback(name, _o, v) {
-    if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v);
+    if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v); else if (name === 'threads') this.setThreads(v);
     if (name === 'backend' && (v === 'cpu' || v === 'webgpu') && v !== this.backend) {
       if (this.engine) this.setBackend(v); else { this.backend = v; this.$('select[name=backend]').value = v; }
     }

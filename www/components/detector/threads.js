@@ -2,7 +2,7 @@
 // page says about them: the backend line, the timings, the report, `qplay-ready`.
 //
 // The setting is a number, or null for the default (min(hardware threads, 8)); it comes from the
-// `threads` attribute or `settings.threads` (the link's `detector.threads`). A wasm thread pool
+// `threads` attribute (also later) or `settings.threads` (the link's `detector.threads`). A wasm thread pool
 // cannot be resized, so a change starts a new worker and loads the model in use into it again.
 import { MAX_THREADS, defaultThreads } from '../../threads.js';
 import { shortName } from './model-source.js';
@@ -18,9 +18,9 @@ export function threadsValue(v) {
 
 /** Methods of <qplay-detector> (assigned to its prototype, with backend.js's). */
 export const threadsMethods = {
-  /** The threads asked for: the setting, else the `threads` attribute; null for the default. */
+  /** The threads asked for (the setting, or the `threads` attribute); null for the default. */
   threadsWanted() {
-    return this.threadsSetting !== undefined ? this.threadsSetting : threadsValue(this.getAttribute('threads'));
+    return this.threadsSetting ?? null;
   },
 
   /** Fills the Threads picker (the default, then 1 to the hardware's threads) and listens to it. */
