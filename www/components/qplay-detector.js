@@ -120,8 +120,7 @@ export class QplayDetector extends HTMLElement {
     if (v.perChannel !== undefined) $('input[name=perChannel]').checked = !!v.perChannel;
     if (v.weightBits !== undefined && [2, 3, 4, 5, 6, 8].includes(Number(v.weightBits))) $('select[name=weightBits]').value = String(Number(v.weightBits));
     if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
-    if (v.overlay !== undefined) this.setOverlay(!!v.overlay);
-    if (v.threads !== undefined) this.setThreads(v.threads); // detector/threads.js: a new worker when it changes
+    if (v.overlay !== undefined) this.setOverlay(!!v.overlay); if (v.threads !== undefined) this.setThreads(v.threads); // threads: a new worker
     if (v.logY !== undefined) { this.view.logY = !!v.logY; const box = this.$('.qreport input[name=logy]'); if (box) { box.checked = this.view.logY; this.renderLayer(); } }
     if (v.score !== undefined && Number.isFinite(Number(v.score))) {
       this.score = Number(v.score);
