@@ -3,12 +3,15 @@
 // the worker (a SharedArrayBuffer: only in a cross-origin-isolated page), so the worker and its
 // models stay; `cancel` terminates the worker and starts a fresh one, the only way to stop any
 // other running wasm call (or when the page is not isolated).
+// `threads`: how many threads the worker's wasm uses (null: the default). threads.js picks the
+// module and starts its pool; every new worker (after a cancel too) starts it again.
+import { workerUrl } from './threads.js';
 
 export class Engine {
-  constructor() { this.seq = 0; this.pending = new Map(); this.onevent = null; this.spawn(); }
+  constructor({ threads = null } = {}) { this.seq = 0; this.pending = new Map(); this.onevent = null; this.threads = threads; this.spawn(); }
 
   spawn() {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker = new Worker(workerUrl(this.threads), { type: 'module' });
     // Holds the id of the request to stop (0: none); the worker reads it between stages.
     this.stopFlag = globalThis.crossOriginIsolated && typeof SharedArrayBuffer === 'function'
       ? new Int32Array(new SharedArrayBuffer(4)) : null;
@@ -95,6 +98,13 @@ export class Engine {
 
   /** Destroys the worker's GPU device, as a driver reset would (to check the recovery). */
   loseDevice() { return this.request({ type: 'lose-device' }); }
+
+  /** Another number of threads (null: the default): a new worker starts with them (a wasm thread
+   * pool cannot be resized), so, as after cancel(), the model must be loaded again. */
+  setThreads(threads) {
+    this.threads = threads;
+    this.cancel();
+  }
 
   /** Stops whatever is running; the model must be loaded again. */
   cancel() {

@@ -4,9 +4,14 @@
 // stage} while loading, and {type: 'event', kind: 'qat-…'} while fine-tuning. Requests run one at a
 // time, in order (a GPU run awaits the device between its steps; nothing else may touch the models
 // then); fine-tuning runs one step per turn of that queue, so frames interleave with its steps.
-import init, { WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } from './pkg/qplay_wasm.js';
+// The wasm module is the threaded one, with a pool of N threads, when the page is cross-origin
+// isolated (threads.js; N from the URL's `threads`); every backend report says how many run.
+import { startWasm } from './threads.js';
 
-const ready = init();
+// The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
+let WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version;
+let threads = { count: 1, note: null }; // how many threads run, and why one when one
+const ready = startThreads();
 let detector = null;
 let int8 = null; // the quantized model, when the user has made one
 // Which INT8 model `int8` is (bumped each time it changes: a quantization, a fine-tuning update);
@@ -72,9 +77,17 @@ async function setBackend(want) {
   }
 }
 
+/** Loads the wasm module and starts its pool (threads.js); resolves to {memory}. */
+async function startThreads() {
+  const w = await startWasm(new URL(self.location.href).searchParams);
+  ({ WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } = w.mod);
+  threads = { count: w.threads, note: w.note };
+  return { memory: w.memory };
+}
+
 function backendInfo(placed) {
   return {
-    backend, note: gpuNote,
+    backend, note: gpuNote, threads: threads.count, threadsNote: threads.note,
     adapter: backend === 'webgpu' ? gpuName : null,
     packedDot: backend === 'webgpu' ? gpu.packedDot() : null,
     placement: placed ?? null,

@@ -197,7 +197,7 @@ fn core_ops_return_typed_errors_not_strings() {
 #[test]
 fn no_source_file_over_600_lines() {
     // Rust sources (up to their #[cfg(test)] module) and the page's own JavaScript; generated
-    // bindings (www/pkg) are not ours.
+    // bindings (www/pkg, www/pkg-threads) are not ours.
     let mut files = Vec::new();
     for dir in ["core/src", "gpu/src", "wasm/src", "cli/src"] {
         rust_files(&root().join(dir), &mut files);
@@ -207,7 +207,7 @@ fn no_source_file_over_600_lines() {
     fn js_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() && !p.ends_with("pkg") {
+            if p.is_dir() && !p.ends_with("pkg") && !p.ends_with("pkg-threads") {
                 js_files(&p, out);
             } else if p.extension().is_some_and(|x| x == "js") {
                 out.push(p);
