@@ -86,9 +86,9 @@ pub enum ModelError {
 impl ModelError {
     /// A stable name for the kind of error, for callers that branch on it (the page, scripts)
     /// instead of reading the message: `bad-model`, `unsupported-op` (an op type qplay does not
-    /// have), `unsupported-type`, `unsupported-opset`, `limit`, `bad-input`, `cancelled` or `error`. An op's
-    /// error ([`ModelError::Op`]) gives its kind's code ([`OpError::code`](crate::ops::OpError::code)):
-    /// `unsupported-feature` (the node asks for something valid in ONNX that qplay does not do:
+    /// have), `unsupported-type`, `unsupported-opset`, `limit`, `bad-input`, `cancelled` or
+    /// `error`. An op's error ([`ModelError::Op`]) gives its kind's code
+    /// ([`OpError::code`](crate::ops::OpError::code)): `unsupported-feature` (the node asks for something valid in ONNX that qplay does not do:
     /// an attribute value, a mode, a data type), `bad-model`, `mismatch` (input shapes or types
     /// the node cannot take), `limit` or `internal`.
     pub fn code(&self) -> &'static str {
