@@ -1,23 +1,37 @@
-// qplay's service worker: the playground works offline after the first visit.
+// qplay's service worker: the playground works offline after the first visit, and gets threads on
+// a static host that cannot send COOP/COEP.
 //
 // Network first, cache as the fallback: online, every request goes to the server as usual (so a
 // rebuilt wasm module or an edited page is never served stale) and same-origin GET responses are
 // copied into the cache; offline, the cached copy answers. Installing pre-caches the page, every
-// module, the wasm runtime, the built-in models and the sample photos, so even the parts not yet
-// used work offline — the page's own modules load before this worker controls it, so the fetch
-// handler never sees them on the first visit: PRECACHE must name every file the page and its
-// worker load (tests/offline.test.mjs checks it against www/). Nothing goes to any other origin:
-// requests to other origins are not touched.
-const CACHE = 'qplay-v3';
+// module and the wasm runtimes; the built-in models and the sample photos follow when the page
+// asks ('precache-data', once its own model is in: app.js), so that installing is quick and a model
+// is not downloaded twice. The page's own modules load before this worker controls it, so the
+// fetch handler never sees them on the first visit: the lists must name every file the page and
+// its worker load (tests/offline.test.mjs checks them against www/). Requests to other origins are
+// not touched (qplay makes none).
+//
+// Cross-origin isolation (as coi-serviceworker does): every same-origin response it hands the page
+// carries COOP `same-origin` and COEP `require-corp` when the host sent none, so the page is
+// cross-origin isolated, SharedArrayBuffer exists and the threaded wasm module can run. A page is
+// isolated only when its own document came through this worker, so the first visit reloads once
+// when this worker takes control (www/threads.js isolate()).
+const CACHE = 'qplay-v4';
 /** Needed to run at all: installing fails (and is retried on the next visit) if one is missing. */
 const PRECACHE = [
   './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/options.js', 'www/embed.js',
-  'www/engine.js', 'www/worker.js', 'www/weights-worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
+  'www/engine.js', 'www/worker.js', 'www/threads.js', 'www/weights-worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
   'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
   'www/components/detector/state.js', 'www/components/detector/template.js', 'www/components/detector/model-source.js',
   'www/components/detector/quantize.js', 'www/components/detector/qat.js', 'www/components/detector/report.js', 'www/components/detector/live.js',
-  'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/summary.js',
+  'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/threads.js', 'www/components/detector/summary.js',
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
+];
+/** The threaded wasm module (www/pkg-threads/, scripts/build-wasm.sh): pre-cached with the above when
+ * the host ships it; a build without it (QPLAY_WASM_THREADS=0) runs one thread. */
+const PRECACHE_THREADS = [
+  'www/pkg-threads/qplay_wasm.js', 'www/pkg-threads/qplay_wasm_bg.wasm',
+  'www/pkg-threads/snippets/wasm-bindgen-rayon-38edf6e439f6d70d/src/workerHelpers.no-bundler.js',
 ];
 /** The detector's built-in models and photos: cached when the host ships them, skipped if not. */
 const PRECACHE_DATA = [ // (and the profile reference page the editor links to)
@@ -46,7 +60,7 @@ self.addEventListener('install', (event) => {
     const cache = await caches.open(CACHE);
     await Promise.all([
       ...PRECACHE.map((p) => precache(cache, p)),
-      ...PRECACHE_DATA.map((p) => precache(cache, p, true).catch(() => {})),
+      ...PRECACHE_THREADS.map((p) => precache(cache, p).catch(() => {})),
     ]);
     await self.skipWaiting();
   })());
@@ -60,6 +74,23 @@ self.addEventListener('activate', (event) => {
   })());
 });
 
+// The page asks for the models and photos once its own model is in (so that it is not downloaded twice).
+self.addEventListener('message', (event) => {
+  if (event.data?.type !== 'precache-data') return;
+  event.waitUntil(caches.open(CACHE).then((cache) => Promise.all(PRECACHE_DATA.map((p) => precache(cache, p, true).catch(() => {})))));
+});
+
+/** The response with COOP/COEP added where the host sent none (see the top of this file). Only
+ * plain same-origin responses: a redirect or an error passes as it is. */
+function isolated(res) {
+  if (res.type !== 'basic' || res.status < 200) return res;
+  const headers = new Headers(res.headers);
+  if (headers.has('Cross-Origin-Embedder-Policy') && headers.has('Cross-Origin-Opener-Policy')) return res;
+  if (!headers.has('Cross-Origin-Embedder-Policy')) headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  if (!headers.has('Cross-Origin-Opener-Policy')) headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  try { return new Response(res.body, { status: res.status, statusText: res.statusText, headers }); } catch { return res; }
+}
+
 self.addEventListener('fetch', (event) => {
   const req = event.request;
   // Range requests (media) and other origins go to the network untouched.
@@ -72,10 +103,10 @@ self.addEventListener('fetch', (event) => {
         const copy = res.clone();
         event.waitUntil(caches.open(CACHE).then((c) => c.put(key(req.url), copy)).catch(() => {}));
       }
-      return res;
+      return isolated(res);
     } catch (e) {
       const hit = await caches.match(key(req.url), { cacheName: CACHE });
-      if (hit) return hit;
+      if (hit) return isolated(hit);
       throw e;
     }
   })());

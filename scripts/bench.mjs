@@ -1,7 +1,7 @@
-// `npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N]
-//                       [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu]
-//                       [--json OUT.json] [--timeout SECONDS]`
-// qplay (wasm FP32 and INT8) vs onnxruntime-web (wasm FP32), one thread each, on one ONNX model
+// `npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W]
+//                       [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N]
+//                       [--no-webgpu] [--json OUT.json] [--timeout SECONDS]`
+// qplay (wasm FP32 and INT8) vs onnxruntime-web (wasm FP32), N threads each (default 1), on one ONNX model
 // in headless Chromium: serves the repo, opens tests/bench/index.html, prints the table and the
 // ratios. Without --int8, the page quantizes MODEL itself from the sample photos (defaults).
 // Then the WebGPU engines (qplay FP32 and INT8, onnxruntime-web webgpu FP32) on the browser's
@@ -16,8 +16,10 @@ import { serve } from './serve.mjs';
 import { CHROMIUM_FLAGS } from '../tests/browser.mjs';
 
 const ROOT = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
-const USAGE = `usage: npm run bench -- MODEL [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu] [--json OUT.json] [--timeout SECONDS]
+const USAGE = `usage: npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu] [--json OUT.json] [--timeout SECONDS]
   MODEL      an .onnx file: a path in the repo (www/models/person_ssdlite.onnx) or anywhere else
+  --threads  wasm threads for both engines (default 1): qplay's threaded module with a pool of N
+             (www/pkg-threads/), onnxruntime-web with ort.env.wasm.numThreads = N
   --int8     a quantized (QDQ or QOperator) version of MODEL to time as qplay INT8; without it the
              page quantizes MODEL from the sample photos with qplay's defaults (--no-int8: skip)
   --size     input width×height (default: the model's static input shape; needed for dynamic dims)
@@ -39,7 +41,7 @@ try {
   args = parseArgs({
     allowPositionals: true,
     options: {
-      size: { type: 'string' }, shape: { type: 'string' }, iters: { type: 'string', default: '10' },
+      size: { type: 'string' }, shape: { type: 'string' }, iters: { type: 'string', default: '10' }, threads: { type: 'string', default: '1' },
       warmup: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' }, json: { type: 'string' },
       timeout: { type: 'string', default: '900' }, help: { type: 'boolean', short: 'h' },
       int8: { type: 'string' }, 'no-int8': { type: 'boolean' },
@@ -52,8 +54,8 @@ try {
 const { values: opt, positionals } = args;
 if (opt.help) { console.log(USAGE); process.exit(0); }
 if (positionals.length !== 1) die(`expected one MODEL, got ${positionals.length}\n${USAGE}`, 2);
-for (const k of ['iters', 'warmup', 'seed', 'timeout', 'gpu-iters', 'gpu-warmup']) {
-  const min = k === 'iters' || k === 'timeout' || k === 'gpu-iters' ? 1 : 0;
+for (const k of ['iters', 'warmup', 'seed', 'timeout', 'gpu-iters', 'gpu-warmup', 'threads']) {
+  const min = k === 'iters' || k === 'timeout' || k === 'gpu-iters' || k === 'threads' ? 1 : 0;
   if (!/^\d+$/.test(opt[k]) || Number(opt[k]) < min) die(`--${k} must be an integer ≥ ${min}, got "${opt[k]}"`, 2);
 }
 if (opt.size && !/^\d+[x×]\d+$/.test(opt.size)) die(`--size must be WxH, like 320x240, got "${opt.size}"`, 2);
@@ -78,7 +80,7 @@ function served(path) {
 const rel = served(positionals[0]);
 const modelUrl = rel.split(sep).map(encodeURIComponent).join('/');
 
-const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed, giters: opt['gpu-iters'], gwarmup: opt['gpu-warmup'] });
+const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.warmup, seed: opt.seed, threads: opt.threads, giters: opt['gpu-iters'], gwarmup: opt['gpu-warmup'] });
 if (opt['no-webgpu']) q.set('webgpu', '0');
 if (opt.size) q.set('size', opt.size);
 if (opt.int8 && opt['no-int8']) die('give --int8 or --no-int8, not both', 2);
@@ -142,7 +144,7 @@ function print(b, model) {
   const line = (r) => r.map((c, i) => (i >= 3 ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ');
   const [qp, ort] = b.results;
   console.log(`model ${model}  input ${b.input} [${b.shape.join('×')}]  ${b.iters} timed runs per engine (+${b.warmup} warm-up, excluded), interleaved`);
-  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (1 thread each)\n`);
+  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (${b.threads} thread${b.threads > 1 ? 's' : ''} each; ${b.hardware_concurrency} hardware threads)\n`);
   console.log(line(rows[0]));
   console.log(w.map((n) => '-'.repeat(n)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));
@@ -150,8 +152,8 @@ function print(b, model) {
     + `${b.ratio_paired_median_qplay_over_ort.toFixed(2)}× (median of per-run ratios; run i of each engine back to back)`);
   if (b.int8) {
     console.log(`qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}× (median), `
-      + `${b.ratio_paired_median_int8_over_ort_fp32.toFixed(2)}× (median of per-run ratios); `
-      + `qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}×`);
+      + `${b.ratio_min_int8_over_ort_fp32.toFixed(2)}× (min), ${b.ratio_paired_median_int8_over_ort_fp32.toFixed(2)}× (median of per-run ratios); `
+      + `qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}× (median), ${b.ratio_min_int8_over_qplay_fp32.toFixed(2)}× (min)`);
     console.log(`INT8 model: ${b.int8.source}; SQNR of its ${b.int8.output} vs qplay FP32 on the bench input: ${b.int8.sqnr_db_vs_fp32} dB`);
   }
   const g = b.webgpu;

@@ -1,10 +1,13 @@
 // `npm run build [-- --out DIR]`: a static site in dist/ (or DIR) that any static host can serve:
 // index.html, www/ (modules, CSS, components, worker, pkg/ wasm + bindings, models/, samples/) and
 // docs/embed.html. Every URL in it is relative, so it works from any folder of any host; it needs
-// no server logic (no COOP/COEP, no CSP: qplay does not use SharedArrayBuffer).
+// no server logic (no CSP; threads need COOP/COEP, which sw.js adds where the host sends none).
+// www/pkg-threads/ (the threaded wasm module) is copied when it was built.
 // The wasm module is not rebuilt when www/pkg/ holds it; when it is missing this runs
 // scripts/build-wasm.sh (which needs the Rust toolchain: `bash scripts/setup.sh build`).
-// Prints the size of the playground's wasm + JS, raw and gzip (models and photos not counted).
+// Prints the size of the playground's wasm + JS, raw and gzip (models and photos not counted), for
+// a page without threads (the budget) and with them (the worker's threaded module beside the
+// explorer's single-thread one).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, relative, resolve, sep } from 'node:path';
@@ -77,10 +80,10 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
 
   // The playground's code: the wasm module and every JS module the page or the worker loads.
   const code = files.filter((f) => /^www[\\/]/.test(f) && /\.(wasm|m?js)$/.test(f));
-  const sizes = { wasm: { raw: 0, gzip: 0, files: 0 }, js: { raw: 0, gzip: 0, files: 0 } };
+  const sizes = { wasm: { raw: 0, gzip: 0, files: 0 }, js: { raw: 0, gzip: 0, files: 0 }, threads: { raw: 0, gzip: 0, files: 0 } };
   for (const f of code) {
     const bytes = readFileSync(join(out, f));
-    const s = sizes[extname(f) === '.wasm' ? 'wasm' : 'js'];
+    const s = sizes[/^www[\\/]pkg-threads[\\/]/.test(f) ? 'threads' : extname(f) === '.wasm' ? 'wasm' : 'js'];
     s.raw += bytes.length;
     s.gzip += gzipSync(bytes, { level: 9 }).length;
     s.files += 1;
@@ -95,9 +98,15 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
   row(`JS (${sizes.js.files} modules)`, sizes.js);
   row('wasm + JS', total);
   log(`[build]   wasm + JS gzip: ${(total.gzip / 1e6).toFixed(3)} MB (budget ${(BUDGET_GZIP / 1e6).toFixed(1)} MB: ${total.gzip <= BUDGET_GZIP ? 'within' : 'OVER'})`);
+  if (sizes.threads.files) {
+    row(`threaded (${sizes.threads.files} files)`, sizes.threads);
+    const both = total.gzip + sizes.threads.gzip;
+    log(`[build]   with threads (www/pkg-threads/, the worker's module, beside the explorer's): ${(both / 1e6).toFixed(3)} MB gzip`
+      + `${both > BUDGET_GZIP ? ', over the budget' : ''}`);
+  } else log('[build]   www/pkg-threads/ was not built: the site runs one thread (bash scripts/build-wasm.sh builds it)');
   const shown = relative(process.cwd(), out);
   log(`[build] serve ${shown && !shown.startsWith('..') ? shown : out}/ with any static server; the documentation page is docs/embed.html`);
-  return { out, files, sizes, total };
+  return { out, files, sizes, total, withThreads: total.gzip + sizes.threads.gzip };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

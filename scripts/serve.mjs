@@ -1,6 +1,8 @@
 // Static server for the playground: 127.0.0.1 only, cross-origin isolated (COOP/COEP, so wasm
 // threads can be used) and a Content-Security-Policy that allows no origin but its own.
-// `node scripts/serve.mjs [--port N]`; also imported by the browser tests.
+// `node scripts/serve.mjs [--port N] [--no-isolation]`; also imported by the browser tests.
+// `--no-isolation` (isolate: false) leaves out COOP/COEP/CORP, as a plain static host does: the
+// page then gets threads only through sw.js (www/threads.js).
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -19,11 +21,13 @@ export const CSP = [
   "worker-src 'self' blob:", "object-src 'none'", "base-uri 'self'", "frame-ancestors *",
 ].join('; ');
 
-export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = false } = {}) {
+export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = false, isolate = true } = {}) {
   const server = createServer(async (req, res) => {
     const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin', 'Content-Security-Policy': CSP, 'Cache-Control': 'no-cache',
+      ...(isolate ? {
+        'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin',
+      } : {}),
+      'Content-Security-Policy': CSP, 'Cache-Control': 'no-cache',
     };
     try {
       const url = new URL(req.url, 'http://x');
@@ -54,7 +58,7 @@ export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, quiet = fa
       server.once('error', (e) => (e.code === 'EADDRINUSE' && left > 0 ? tryPort(p + 1, left - 1) : fail(e)));
       server.listen(p, host, () => {
         const url = `http://${host}:${server.address().port}/`;
-        if (!quiet) console.log(`qplay is serving ${root} at ${url}  (Ctrl-C to stop)`);
+        if (!quiet) console.log(`qplay is serving ${root} at ${url}${isolate ? '' : ' without COOP/COEP'}  (Ctrl-C to stop)`);
         ok({ server, url });
       });
     };
@@ -69,5 +73,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error('serve: --port needs a number from 0 to 65535');
     process.exit(2);
   }
-  serve({ port });
+  serve({ port, isolate: !process.argv.includes('--no-isolation') });
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what qplay needs on a fresh machine, idempotently, and says what it does.
-#   scripts/setup.sh build   — Rust wasm target, wasm-bindgen CLI (for `npm start`)
+#   scripts/setup.sh build   — Rust wasm target, rust-src (the threaded wasm build), wasm-bindgen CLI (for `npm start`)
 #   scripts/setup.sh test    — the above, plus Chromium, ffmpeg, Mesa's software Vulkan
 #                              and the npm test dependencies (for `npm test`)
 set -euo pipefail
@@ -14,6 +14,12 @@ wbg_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, "");
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   say "adding the Rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
+fi
+
+# The threaded wasm module rebuilds the standard library with atomics (-Z build-std): its sources.
+if ! [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library/std" ]; then
+  say "adding the Rust component rust-src (the threaded wasm build rebuilds std with atomics)"
+  rustup component add rust-src
 fi
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then

@@ -8,7 +8,7 @@
 // offline emulation: nothing but the service worker's cache can answer then.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { build } from '../scripts/build.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** sw.js's constants, read by running it with a stub `self`. */
-const SW = vm.runInNewContext(`${readFileSync(join(ROOT, 'sw.js'), 'utf8')}\n;({ CACHE, PRECACHE, PRECACHE_DATA })`, { self: { addEventListener() {} } });
+const SW = vm.runInNewContext(`${readFileSync(join(ROOT, 'sw.js'), 'utf8')}\n;({ CACHE, PRECACHE, PRECACHE_THREADS, PRECACHE_DATA })`, { self: { addEventListener() {} } });
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
@@ -29,8 +29,10 @@ test('sw.js pre-caches every module, stylesheet, page, wasm file, model and phot
   // from PRECACHE is never cached and the page does not start offline.
   const shipped = ['index.html', ...walk(join(ROOT, 'www')).map((f) => relative(ROOT, f).split('\\').join('/'))
     .filter((f) => /\.(m?js|css|wasm|html)$/.test(f) || /^www\/models\/.*\.(onnx|json)$/.test(f) || /^www\/samples\/.*\.(png|jpe?g)$/.test(f))];
-  const listed = [...SW.PRECACHE, ...SW.PRECACHE_DATA].filter((p) => p !== './');
-  assert.deepEqual([...listed].sort(), [...shipped].sort(), 'sw.js PRECACHE/PRECACHE_DATA vs the files under www/');
+  // The threaded module is listed whether or not this checkout built it (QPLAY_WASM_THREADS=0).
+  const listed = [...SW.PRECACHE, ...SW.PRECACHE_THREADS, ...SW.PRECACHE_DATA].filter((p) => p !== './');
+  const threads = SW.PRECACHE_THREADS.filter((p) => !shipped.includes(p));
+  assert.deepEqual([...listed].sort(), [...shipped, ...threads].sort(), 'sw.js PRECACHE/PRECACHE_THREADS/PRECACHE_DATA vs the files under www/');
 });
 
 async function personFound(page) {
@@ -55,7 +57,7 @@ async function offlineAfterFirstVisit(s, base, shot) {
   await s.page.waitForFunction(() => navigator.serviceWorker.controller != null, null, { timeout: 60_000 });
   const origin = new URL(base).origin;
   const want = [...new Set([
-    ...[...SW.PRECACHE, ...SW.PRECACHE_DATA].map((p) => new URL(p, base).href),
+    ...[...SW.PRECACHE, ...SW.PRECACHE_THREADS.filter((p) => existsSync(join(ROOT, p))), ...SW.PRECACHE_DATA].map((p) => new URL(p, base).href),
     ...s.requests.filter((u) => u.startsWith(origin + '/') && !u.endsWith('/sw.js')).map(plain),
   ])];
   let missing;

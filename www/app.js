@@ -10,18 +10,22 @@
 // restores them, every change rewrites it with history.replaceState, and "Copy link" copies it.
 import { loadWasm } from './qplay.js';
 import { parseHash, serializeHash } from './hash.js';
+import { isolate } from './threads.js';
 
 /** sw.js's cache name (tests/offline.test.mjs checks that they agree). */
-export const SW_CACHE = 'qplay-v3';
+export const SW_CACHE = 'qplay-v4';
+const SW_URL = new URL('../sw.js', import.meta.url);
 
 /** Query parameters each component accepts, as attributes (the components' own names). */
 export const EMBED_ATTRIBUTES = {
   explorer: ['min', 'max', 'bits', 'signed', 'symmetric', 'restricted', 'value', 'decimals', 'sample', 'logy', 'preset', 'hide'],
-  detector: ['model', 'profile', 'image', 'score', 'backend', 'hide'],
+  detector: ['model', 'profile', 'image', 'score', 'backend', 'threads', 'hide'],
 };
 
 const params = new URLSearchParams(location.search);
 const embed = params.get('embed');
+// A static host without COOP/COEP: sw.js adds them, after one reload (threads.js); nothing starts before.
+if (embed === null && await isolate(SW_URL)) await new Promise(() => {});
 if (embed !== null) setUpEmbed(embed);
 const restored = embed === null ? restoreFromHash() : null;
 await import('./embed.js');
@@ -32,8 +36,10 @@ if (embed === null) {
   // the model in the HTTP cache (a 304) instead of downloading it a second time beside the page.
   if ('serviceWorker' in navigator) {
     const det = document.querySelector('qplay-detector');
-    Promise.race([det?.ready, new Promise((r) => setTimeout(r, 20_000))]).then(() => seedCache(det)).then(() => navigator.serviceWorker
-      .register(new URL('../sw.js', import.meta.url)).catch((e) => console.warn('offline cache unavailable:', e.message)));
+    // Then the models and photos, by the worker (sw.js 'precache-data').
+    Promise.race([det?.ready, new Promise((r) => setTimeout(r, 20_000))]).then(() => seedCache(det)).then(() => navigator.serviceWorker.register(SW_URL))
+      .then(() => navigator.serviceWorker.ready).then((reg) => reg.active?.postMessage({ type: 'precache-data' }))
+      .catch((e) => console.warn('offline cache unavailable:', e.message));
   }
   keepHash(restored);
   setUpCopyLink();
@@ -80,6 +86,7 @@ function restoreFromHash() {
   } else if (detector.image) det.setAttribute('image', `www/samples/${detector.image}`);
   if (detector.score) det.setAttribute('score', detector.score);
   if (detector.backend) det.setAttribute('backend', detector.backend);
+  if (detector.threads) det.setAttribute('threads', detector.threads);
   showNote(notes);
   const later = {};
   if (detector.method) later.method = detector.method;

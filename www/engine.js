@@ -1,11 +1,22 @@
-// The page's handle on the worker: promise-based requests, progress callbacks, and cancel
-// (which terminates the worker and starts a fresh one — the only way to stop a running wasm call).
+// The page's handle on the worker: promise-based requests, progress callbacks, and two ways to
+// stop work. `stopWork` asks a quantization to stop at its next stage through a flag shared with
+// the worker (a SharedArrayBuffer: only in a cross-origin-isolated page), so the worker and its
+// models stay; `cancel` terminates the worker and starts a fresh one, the only way to stop any
+// other running wasm call (or when the page is not isolated).
+// `threads`: how many threads the worker's wasm uses (null: the default). threads.js picks the
+// module and starts its pool; every new worker (after a cancel too) starts it again.
+import { workerUrl } from './threads.js';
 
 export class Engine {
-  constructor() { this.seq = 0; this.pending = new Map(); this.onevent = null; this.spawn(); }
+  constructor({ threads = null } = {}) { this.seq = 0; this.pending = new Map(); this.onevent = null; this.threads = threads; this.spawn(); }
 
   spawn() {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker = new Worker(workerUrl(this.threads), { type: 'module' });
+    // Holds the id of the request to stop (0: none); the worker reads it between stages.
+    this.stopFlag = globalThis.crossOriginIsolated && typeof SharedArrayBuffer === 'function'
+      ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    this.stoppable = 0; // the request stopWork may stop (a quantization)
+    if (this.stopFlag) this.worker.postMessage({ type: 'stop-flag', flag: this.stopFlag.buffer });
     this.worker.onmessage = (ev) => {
       const m = ev.data;
       // Unrequested news from the worker (fine-tuning steps): to the one listener.
@@ -14,7 +25,7 @@ export class Engine {
       if (!p) return;
       if (m.type === 'progress') { p.onprogress?.(m.stage); return; }
       this.pending.delete(m.id);
-      if (m.ok) p.resolve(m); else p.reject(Object.assign(new Error(m.error), { code: m.code, summary: m.summary }));
+      if (m.ok) p.resolve(m); else p.reject(Object.assign(new Error(m.error), { code: m.code, summary: m.summary, cancelled: m.code === 'cancelled' }));
     };
     this.worker.onerror = (e) => {
       for (const p of this.pending.values()) p.reject(new Error(`the worker failed: ${e.message}`));
@@ -24,10 +35,25 @@ export class Engine {
 
   request(msg, transfer = [], onprogress) {
     const id = ++this.seq;
-    return new Promise((resolve, reject) => {
+    const promise = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onprogress });
       this.worker.postMessage({ ...msg, id }, transfer);
     });
+    this.pending.get(id).settled = promise.then(() => true, () => true);
+    return Object.assign(promise, { id });
+  }
+
+  /** Asks the running quantization to stop at its next stage (its request then fails with code
+   * `cancelled`, and the worker keeps its models); resolves to whether it stopped within `ms`.
+   * False when the page is not cross-origin isolated or nothing stoppable runs: call cancel(). */
+  async stopWork(ms = 10_000) {
+    const p = this.pending.get(this.stoppable);
+    if (!this.stopFlag || !p) return false;
+    Atomics.store(this.stopFlag, 0, this.stoppable);
+    let timer;
+    const stopped = await Promise.race([p.settled, new Promise((r) => { timer = setTimeout(() => r(false), ms); })]);
+    clearTimeout(timer);
+    return stopped;
   }
 
   /** Loads ONNX bytes (ArrayBuffer) with an optional profile JSON string. */
@@ -48,7 +74,9 @@ export class Engine {
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
   quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
-    return this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }, msg.map((m) => m.rgba), onprogress);
+    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }, msg.map((m) => m.rgba), onprogress);
+    this.stoppable = r.id;
+    return r;
   }
 
   /** Starts fine-tuning the INT8 model (after `quantize`) against the FP32 one on the calibration
@@ -70,6 +98,13 @@ export class Engine {
 
   /** Destroys the worker's GPU device, as a driver reset would (to check the recovery). */
   loseDevice() { return this.request({ type: 'lose-device' }); }
+
+  /** Another number of threads (null: the default): a new worker starts with them (a wasm thread
+   * pool cannot be resized), so, as after cancel(), the model must be loaded again. */
+  setThreads(threads) {
+    this.threads = threads;
+    this.cancel();
+  }
 
   /** Stops whatever is running; the model must be loaded again. */
   cancel() {

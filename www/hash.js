@@ -13,6 +13,7 @@
 //   detector.image                               a sample photo's file name (person.jpg …), or uploaded
 //   detector.score                               0…1
 //   detector.backend                             cpu, webgpu
+//   detector.threads                             1…64: the CPU's threads (left out: min(hardware threads, 8))
 //   detector.overlay                             true / false (INT8 boxes overlaid on the FP32 pane)
 //   detector.logy                                true / false (log-y of the report's histograms)
 //   detector.method                              auto, mse, percentile, minmax, entropy, ema
@@ -53,6 +54,7 @@ export const KEYS = {
   'detector.image': [oneOf([...DETECTOR_IMAGES, 'uploaded']), `a sample photo (${DETECTOR_IMAGES.join(', ')}) or uploaded`],
   'detector.score': [(s) => { const t = number(s); return t !== null && Number(t) >= 0 && Number(t) <= 1 ? String(Number(Number(t).toFixed(4))) : null; }, 'a number from 0 to 1'],
   'detector.backend': [oneOf(['cpu', 'webgpu']), 'cpu or webgpu'],
+  'detector.threads': [(s) => (/^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 64 ? String(Number(s)) : null), 'a whole number from 1 to 64'],
   'detector.overlay': [bool, 'true or false'],
   'detector.logy': [bool, 'true or false'],
   'detector.method': [oneOf(DETECTOR_METHODS), DETECTOR_METHODS.join(', ')],
@@ -63,7 +65,7 @@ export const KEYS = {
 
 /**
  * Parses a fragment (with or without the leading `#`).
- * Returns { explorer: {attr: value}, detector: {model, image, score, backend, method, perchannel, wbits, overlay, logy, keep: []}, notes: [text] }.
+ * Returns { explorer: {attr: value}, detector: {model, image, score, backend, threads, method, perchannel, wbits, overlay, logy, keep: []}, notes: [text] }.
  * Explorer values are attribute strings; every value returned is valid.
  */
 export function parseHash(hash) {
@@ -101,6 +103,7 @@ export function serializeHash(explorer, detector) {
     put('detector.image', detector.image);
     put('detector.score', detector.score);
     if (detector.backend && detector.backend !== 'cpu') put('detector.backend', detector.backend);
+    if (detector.threads) put('detector.threads', detector.threads); // null: the default
     put('detector.method', detector.method);
     put('detector.perchannel', detector.perChannel);
     if (detector.weightBits && Number(detector.weightBits) !== 8) put('detector.wbits', detector.weightBits);

@@ -1,12 +1,17 @@
 // The Web Worker that owns the wasm detector: loading, planning and inference run here so the
 // page never freezes. Messages in: {id, type: 'load'|'detect'|'thresholds'|'quantize'|'backend'|
-// 'qat-start'|'qat-pause'|'qat-resume'|'qat-stop'}; out: {id, ok, ...} plus {type: 'progress',
+// 'qat-start'|'qat-pause'|'qat-resume'|'qat-stop'|'stop-flag'}; out: {id, ok, ...} plus {type: 'progress',
 // stage} while loading, and {type: 'event', kind: 'qat-…'} while fine-tuning. Requests run one at a
 // time, in order (a GPU run awaits the device between its steps; nothing else may touch the models
 // then); fine-tuning runs one step per turn of that queue, so frames interleave with its steps.
-import init, { WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } from './pkg/qplay_wasm.js';
+// The wasm module is the threaded one, with a pool of N threads, when the page is cross-origin
+// isolated (threads.js; N from the URL's `threads`); every backend report says how many run.
+import { startWasm } from './threads.js';
 
-const ready = init();
+// The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
+let WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version;
+let threads = { count: 1, note: null }; // how many threads run, and why one when one
+const ready = startThreads();
 let detector = null;
 let int8 = null; // the quantized model, when the user has made one
 // Which INT8 model `int8` is (bumped each time it changes: a quantization, a fine-tuning update);
@@ -72,9 +77,17 @@ async function setBackend(want) {
   }
 }
 
+/** Loads the wasm module and starts its pool (threads.js); resolves to {memory}. */
+async function startThreads() {
+  const w = await startWasm(new URL(self.location.href).searchParams);
+  ({ WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } = w.mod);
+  threads = { count: w.threads, note: w.note };
+  return { memory: w.memory };
+}
+
 function backendInfo(placed) {
   return {
-    backend, note: gpuNote,
+    backend, note: gpuNote, threads: threads.count, threadsNote: threads.note,
     adapter: backend === 'webgpu' ? gpuName : null,
     packedDot: backend === 'webgpu' ? gpu.packedDot() : null,
     placement: placed ?? null,
@@ -89,7 +102,19 @@ async function follow(d) {
 
 function progress(id, stage) { postMessage({ id, type: 'progress', stage }); }
 
+// The page's stop flag (engine.js stopWork): it holds the id of the request to stop. Long work
+// reads it between its stages and stops there with the code `cancelled`, keeping the models.
+let stopFlag = null;
+function stopAsked(id) { return stopFlag !== null && Atomics.load(stopFlag, 0) === id; }
+function throwIfStopped(id) {
+  if (stopAsked(id)) throw Object.assign(new Error('cancelled'), { code: 'cancelled' });
+}
+
 const handlers = {
+  async 'stop-flag'({ flag }) {
+    stopFlag = new Int32Array(flag);
+    return { ok: true };
+  },
   async load({ id, bytes, profile }) {
     progress(id, 'parsing the ONNX file');
     const summary = inspectModel(new Uint8Array(bytes));
@@ -172,12 +197,18 @@ const handlers = {
     const q = new WasmQuantizer(new Uint8Array(model.bytes), model.profile ?? undefined);
     try {
       images.forEach((im, i) => {
+        throwIfStopped(id);
         progress(id, `calibration image ${i + 1} of ${images.length} (${im.name})`);
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       const bits = weightBits ?? 8;
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => progress(id, `quantizing (${how}): ${stage}`));
+      // Throwing from the progress callback stops the run there (code `cancelled`).
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => {
+        throwIfStopped(id);
+        progress(id, `quantizing (${how}): ${stage}`);
+      });
+      throwIfStopped(id);
       const bytes = q.onnxBytes();
       progress(id, 'loading the INT8 model');
       replaceInt8(new WasmDetector(bytes, profileJson()), score, iou);

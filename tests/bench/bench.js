@@ -1,27 +1,25 @@
 // qplay vs onnxruntime-web on one model: same deterministic input, outputs compared, then warm-up
-// and timed runs, the two engines interleaved run by run. Results go to `window.__bench`
-// ({results, agreement, userAgent, ...} or {error, stage}) for scripts/bench.mjs and the tests,
-// and to a table for a human. Both engines: wasm, fp32, one thread, on the page's main thread.
+// and timed runs, the two engines interleaved run by run. This module runs in a dedicated worker
+// (page.js starts it; wasm threads may block only off the main thread): it posts {type: 'status'},
+// then {type: 'done', bench} ({results, agreement, userAgent, threads, ...}) or {type: 'error',
+// error, stage}; page.js puts them in `window.__bench` for scripts/bench.mjs and the tests, and in
+// a table. Both engines: wasm, fp32, with the same number of threads (?threads=N, default 1:
+// qplay's threaded module with a pool of N, onnxruntime-web's ort.env.wasm.numThreads = N).
 // Then, unless ?webgpu=0 or there is no adapter, the WebGPU engines (qplay FP32 and INT8,
 // onnxruntime-web's webgpu provider FP32), interleaved in their own loop (?giters, ?gwarmup).
-import init, { WasmGpu, WasmModel, WasmQuantizer, inspectModel, version } from '/www/pkg/qplay_wasm.js';
+import { startWasm } from '/www/threads.js';
 
 const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
-const $ = (id) => document.getElementById(id);
 let stage = 'reading parameters';
+let WasmGpu, WasmModel, WasmQuantizer, inspectModel, version;
 
 function status(text) {
   stage = text;
-  window.__benchStatus = text;
-  $('status').textContent = text;
+  postMessage({ type: 'status', text });
 }
 
 function fail(message) {
-  const error = String(message);
-  window.__bench = { error, stage, userAgent: navigator.userAgent };
-  const el = $('status');
-  el.textContent = `error while ${stage}: ${error}`;
-  el.className = 'error';
+  postMessage({ type: 'error', error: String(message), stage, userAgent: navigator.userAgent });
 }
 
 function intParam(q, name, dflt, min) {
@@ -109,13 +107,13 @@ const median = (xs) => {
 const round3 = (x) => Math.round(x * 1000) / 1000;
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-async function main() {
-  const q = new URLSearchParams(location.search);
+async function main(q) {
   const modelParam = q.get('model');
   if (!modelParam) throw new Error('no model: add ?model=www/models/blazeface_short.onnx (a URL relative to the served root)');
   const iters = intParam(q, 'iters', 10, 1);
   const warmup = intParam(q, 'warmup', 3, 0);
   const seed = intParam(q, 'seed', 1, 0);
+  const threads = intParam(q, 'threads', 1, 1);
   const modelUrl = new URL(modelParam, `${location.origin}/`).href;
 
   status('fetching the model');
@@ -123,8 +121,10 @@ async function main() {
   if (!resp.ok) throw new Error(`cannot fetch ${modelUrl}: HTTP ${resp.status} ${resp.statusText}`.trim());
   const bytes = new Uint8Array(await resp.arrayBuffer());
 
-  status('loading qplay (wasm)');
-  await init();
+  status(`loading qplay (wasm, ${threads} thread${threads > 1 ? 's' : ''})`);
+  const w = await startWasm(new URLSearchParams({ threads }));
+  if (w.threads !== threads) throw new Error(`qplay runs ${w.threads} thread(s), not ${threads}: ${w.note}`);
+  ({ WasmGpu, WasmModel, WasmQuantizer, inspectModel, version } = w.mod);
   status('reading the model\'s input');
   const summary = inspectModel(bytes);
   if (summary.inputs.length !== 1) throw new Error(`qplay's WasmModel takes one input; this model has ${summary.inputs.length}`);
@@ -146,6 +146,7 @@ async function main() {
   // (?calib=a.jpg,b.jpg under www/samples/, with the model's profile when ?profile=URL).
   let int8 = null;
   let int8Source = null;
+  let quantizeSeconds = null; // calibration and quantization, timed here
   if (q.get('int8')) {
     status('fetching the INT8 model');
     const r = await fetch(new URL(q.get('int8'), `${location.origin}/`).href);
@@ -173,7 +174,8 @@ async function main() {
     status('quantizing (defaults)');
     const t0 = performance.now();
     quantizer.run('mse', true, bytes.byteLength, [], 0, false, 8);
-    int8Source = `quantized in this page from ${names.length} sample photos with the defaults in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    quantizeSeconds = round3((performance.now() - t0) / 1000);
+    int8Source = `quantized in this page from ${names.length} sample photos with the defaults in ${quantizeSeconds.toFixed(1)} s (${threads} thread${threads > 1 ? 's' : ''})`;
     int8 = quantizer.onnxBytes();
     quantizer.free();
   }
@@ -186,7 +188,7 @@ async function main() {
   status('loading onnxruntime-web (wasm)');
   const ort = await import(`${ORT_DIST}ort.wasm.min.mjs`);
   ort.env.wasm.wasmPaths = new URL(ORT_DIST, location.origin).href;
-  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
   const session = await ort.InferenceSession.create(bytes.slice(), { executionProviders: ['wasm'] });
@@ -236,21 +238,24 @@ async function main() {
   }
 
   const results = engines.map((e) => ({
-    engine: e.engine, backend: 'wasm', precision: e.precision, threads: 1,
+    engine: e.engine, backend: 'wasm', precision: e.precision, threads,
     median_ms: round3(median(e.runs)), min_ms: round3(Math.min(...e.runs)),
     runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
   }));
   const bench = {
-    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent,
-    model: modelParam, input: input.name, shape, iters, warmup,
+    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, quantize_seconds: quantizeSeconds,
+    hardware_concurrency: navigator.hardwareConcurrency, model: modelParam, input: input.name, shape, iters, warmup,
     order: `interleaved per run: ${engines.map((e) => `${e.engine} ${e.precision}`).join(', ')}, …`,
     versions: { qplay: version(), 'onnxruntime-web': ort.env.versions?.web ?? null },
     ratio_median_qplay_over_ort: round3(results[0].median_ms / results[1].median_ms),
+    ratio_min_qplay_over_ort: round3(results[0].min_ms / results[1].min_ms),
     // Run i of each engine ran back to back, so their ratio cancels slow drifts in machine load.
     ratio_paired_median_qplay_over_ort: round3(median(engines[0].runs.map((t, i) => t / engines[1].runs[i]))),
     ...(qint8 ? {
       ratio_median_int8_over_ort_fp32: round3(engines[2].runs.length && median(engines[2].runs) / results[1].median_ms),
       ratio_median_int8_over_qplay_fp32: round3(median(engines[2].runs) / results[0].median_ms),
+      ratio_min_int8_over_ort_fp32: round3(results[2].min_ms / results[1].min_ms),
+      ratio_min_int8_over_qplay_fp32: round3(results[2].min_ms / results[0].min_ms),
       ratio_paired_median_int8_over_ort_fp32: round3(median(engines[2].runs.map((t, i) => t / engines[1].runs[i]))),
     } : {}),
     date: new Date().toISOString(),
@@ -280,9 +285,8 @@ async function main() {
   qmodel.free();
   qint8?.free();
   await session.release();
-  render(bench);
   status('done');
-  window.__bench = bench;
+  postMessage({ type: 'done', bench });
 }
 
 /**
@@ -356,35 +360,4 @@ async function benchWebGpu({ q, bytes, shape, x, qmodel, qint8, cpuOut }) {
   return { info, results };
 }
 
-function render(b) {
-  const meta = {
-    model: b.model, input: `${b.input} [${b.shape.join('×')}]`,
-    runs: `${b.iters} timed per engine, ${b.warmup} warm-up excluded; ${b.order}`,
-    agreement: `max |Δ| ${b.agreement.max_abs_diff.toExponential(2)} over output range ${b.agreement.output_range.toPrecision(4)} `
-      + `(${b.agreement.max_abs_diff_over_range.toExponential(2)} of range), ${b.agreement.output} [${b.agreement.output_shape.join('×')}]`,
-    versions: `qplay ${b.versions.qplay}, onnxruntime-web ${b.versions['onnxruntime-web']}`,
-    browser: b.userAgent,
-  };
-  $('meta').replaceChildren(...Object.entries(meta).flatMap(([k, v]) => {
-    const dt = document.createElement('dt'); dt.textContent = k;
-    const dd = document.createElement('dd'); dd.textContent = v;
-    return [dt, dd];
-  }));
-  $('results').querySelector('tbody').replaceChildren(...b.results.map((r) => {
-    const tr = document.createElement('tr');
-    for (const [v, num] of [[r.engine], [r.backend], [r.precision], [r.median_ms.toFixed(2), 1], [r.min_ms.toFixed(2), 1], [r.runs.length, 1]]) {
-      const td = document.createElement('td');
-      td.textContent = v;
-      if (num) td.className = 'num';
-      tr.append(td);
-    }
-    return tr;
-  }));
-  $('results').hidden = false;
-  $('ratio').textContent = `qplay / onnxruntime-web (median): ${b.ratio_median_qplay_over_ort.toFixed(2)}×; `
-    + `median of per-run ratios: ${b.ratio_paired_median_qplay_over_ort.toFixed(2)}×`
-    + (b.int8 ? `; qplay INT8 / onnxruntime-web FP32: ${b.ratio_median_int8_over_ort_fp32.toFixed(2)}×, qplay INT8 / qplay FP32: ${b.ratio_median_int8_over_qplay_fp32.toFixed(2)}× (INT8 SQNR vs FP32 ${b.int8.sqnr_db_vs_fp32} dB)` : '')
-    + (b.ratio_median_webgpu_int8_over_ort_webgpu_fp32 ? `; WebGPU (${b.webgpu.adapter}): qplay INT8 / onnxruntime-web FP32 ${b.ratio_median_webgpu_int8_over_ort_webgpu_fp32.toFixed(2)}×` : '');
-}
-
-main().catch((e) => { console.warn(e); fail(e?.message ?? e); });
+onmessage = (ev) => { main(new URLSearchParams(ev.data.search)).catch((e) => { console.warn(e); fail(e?.message ?? e); }); };

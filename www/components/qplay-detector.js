@@ -3,16 +3,16 @@
 // Attributes: model (URL of an .onnx, or `person` / `face` for a built-in one; default the built-in
 // person detector), profile (URL of a profile JSON for a model URL; inferred from the outputs when
 // absent), image (URL), score (threshold), backend (`cpu`, the default, or `webgpu`: inference on the
-// GPU through WebGPU, falling back to the CPU with a note saying why when it cannot), hide (control names to hide, separated by spaces or
-// commas: model upload image image-upload score quantize method perchannel profile summary camera qat), loading
+// GPU through WebGPU, falling back to the CPU with a note saying why when it cannot), threads (the CPU's threads: detector/threads.js), hide (control names to hide, separated by spaces or
+// commas: model upload image image-upload score quantize method perchannel profile summary camera qat threads), loading
 // ("lazy", the default: the worker starts and the model downloads when the element comes within
 // 200px of the viewport, see lazy.js; "eager": at once).
 // `ready`: a promise, resolved once the element has started and its first model and image are
 // loaded (or failed to); `start()` starts it now.
-// Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info}, qplay-frame
+// Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info, threads, threadsNote}, qplay-frame
 // {detections, timings, int8, live, memory, gpuBuffers, backend, recovered}, qplay-quantized {report, seconds}, qplay-error
 // {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
-// (get/set): {model, image, score, backend, method, perChannel, weightBits, keepFp32}; `dispose()` stops the camera
+// (get/set): {model, image, score, backend, threads, method, perChannel, weightBits, keepFp32}; `dispose()` stops the camera
 // and the worker. A user can drop or choose an .onnx, a profile .json, or an image anywhere on the
 // component; the camera (www/camera.js) starts on a click only, and a video file plays as input.
 //
@@ -46,11 +46,11 @@ export const HIDEABLE = {
   model: 'label:has(> [name=builtin])', upload: 'label:has(> [name=model]), label:has(> [name=profile])',
   image: 'label:has(> [name=sample])', 'image-upload': 'label:has(> [name=image])', score: 'label:has(> [name=score])',
   quantize: 'fieldset.quant', method: 'label:has(> [name=method])', perchannel: 'label:has(> [name=perChannel])', weightbits: 'label:has(> [name=weightBits])',
-  profile: 'details.profile-edit', summary: 'details.model-info', camera: '.live-controls', qat: 'fieldset.qat',
+  profile: 'details.profile-edit', summary: 'details.model-info', camera: '.live-controls', qat: 'fieldset.qat', threads: 'label:has(> [name=threads])',
 };
 
 export class QplayDetector extends HTMLElement {
-  static observedAttributes = ['score', 'hide', 'backend'];
+  static observedAttributes = ['score', 'hide', 'backend', 'threads'];
 
   constructor() {
     super();
@@ -77,7 +77,7 @@ export class QplayDetector extends HTMLElement {
     // Started again after being removed from the page: a new `ready` for the new load.
     if (this.whenReady.done) { this.whenReady = deferred(); this.ready = this.whenReady.promise; }
     const whenReady = this.whenReady;
-    this.engine = new Engine();
+    this.engine = new Engine({ threads: this.threadsWanted() });
     this.engine.onevent = (m) => this.onQatEvent(m);
     // Asked for before the model loads, so the model is placed on the GPU as it loads.
     if (this.backend === 'webgpu') this.setBackend('webgpu');
@@ -91,7 +91,7 @@ export class QplayDetector extends HTMLElement {
   get $() { return (sel) => this.shadowRoot.querySelector(sel); }
 
   attributeChangedCallback(name, _o, v) {
-    if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v);
+    if (name === 'score' && Number.isFinite(Number(v))) this.score = Number(v); else if (name === 'threads') this.setThreads(v);
     if (name === 'backend' && (v === 'cpu' || v === 'webgpu') && v !== this.backend) {
       if (this.engine) this.setBackend(v); else { this.backend = v; this.$('select[name=backend]').value = v; }
     }
@@ -107,7 +107,7 @@ export class QplayDetector extends HTMLElement {
     const $ = this.$;
     const sample = $('select[name=sample]').value;
     return {
-      model: this.source ?? this.pendingSource ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu',
+      model: this.source ?? this.pendingSource ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu', threads: this.threadsWanted(),
       method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, weightBits: this.weightBits(), keepFp32: [...(this.keepFp32 ?? [])],
       overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
     };
@@ -120,7 +120,7 @@ export class QplayDetector extends HTMLElement {
     if (v.perChannel !== undefined) $('input[name=perChannel]').checked = !!v.perChannel;
     if (v.weightBits !== undefined && [2, 3, 4, 5, 6, 8].includes(Number(v.weightBits))) $('select[name=weightBits]').value = String(Number(v.weightBits));
     if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
-    if (v.overlay !== undefined) this.setOverlay(!!v.overlay);
+    if (v.overlay !== undefined) this.setOverlay(!!v.overlay); if (v.threads !== undefined) this.setThreads(v.threads); // threads: a new worker
     if (v.logY !== undefined) { this.view.logY = !!v.logY; const box = this.$('.qreport input[name=logy]'); if (box) { box.checked = this.view.logY; this.renderLayer(); } }
     if (v.score !== undefined && Number.isFinite(Number(v.score))) {
       this.score = Number(v.score);
@@ -192,7 +192,7 @@ export class QplayDetector extends HTMLElement {
     $('button[name=bcancel]').addEventListener('click', () => this.cancelSwitch());
     $('input[name=overlay]').addEventListener('change', (e) => { this.setOverlay(e.target.checked); this.changed(); });
     $('button[name=fix-lost]').addEventListener('click', () => this.fixLost());
-    this.wireQat();
+    this.wireQat(); this.wireThreads();
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
     this.calib = [];
@@ -388,7 +388,8 @@ export class QplayDetector extends HTMLElement {
     } catch (e) {
       if (e.cancelled) return; // cancel() said so
       // The core's error kind (ModelError::code), carried from the worker: never the message text.
-      const code = e.code === 'unsupported-op' ? 'unsupported-op' : 'model-load';
+      // An op type qplay lacks and a node asking for what qplay does not do are both a model it cannot run.
+      const code = e.code === 'unsupported-op' || e.code === 'unsupported-feature' ? 'unsupported-op' : 'model-load';
       this.loadFailed(name, e.message, code, e.summary);
       return;
     } finally { this.loading = null; }
@@ -412,7 +413,7 @@ export class QplayDetector extends HTMLElement {
     await this.engine.setThresholds(this.score, info.profile.iou_threshold);
     this.renderInfo(info);
     this.showCommand();
-    this.emit('qplay-ready', { info });
+    this.emit('qplay-ready', { info, ...this.threadsDetail(info) });
     this.render();
     if (this.image) await this.run();
   }
@@ -436,21 +437,6 @@ export class QplayDetector extends HTMLElement {
     const pick = this.$('select[name=builtin]');
     pick.value = BUILTIN[this.source] ? this.source : this.info ? 'custom' : pick.value;
     if (this.source !== 'uploaded') this.$('input[name=model]').value = '';
-  }
-
-  /** Stops what runs: a download is aborted (the model in use stays); work in the worker is stopped
-   * by replacing the worker, so the model in use is loaded again into the new one. */
-  cancel() {
-    const name = shortName(this.modelName);
-    if (this.quantizing) this.quantCancelled = true;
-    if (this.abortDownload) {
-      this.abortDownload.abort();
-      this.abortDownload = null;
-      this.showModelChoice();
-      this.status(this.info ? `download cancelled — still using: ${name}` : 'download cancelled — choose a model to load');
-      return;
-    }
-    this.restartWorker(); // detector/backend.js
   }
 
   async setImage(src) {

@@ -2,8 +2,8 @@
 // math) and the detector (models, quantization in the page, the report) — for a documentation
 // page that wants everything in one place.
 //
-// Attributes: `model`, `image`, `score` (handed to the detector as its own attributes; `score`
-// can change later), `hide` ("explorer" or "detector", space- or comma-separated, leaves
+// Attributes: `model`, `image`, `score`, `backend`, `threads` (handed to the detector as its own
+// attributes; `score` and `backend` can change later), `hide` ("explorer" or "detector", space- or comma-separated, leaves
 // that part out) and `loading` (handed to both parts: each starts when it comes within 200px of
 // the viewport, or with "eager" at once). `ready` resolves when the parts have started and are
 // ready; `start()` starts them now; `dispose()` removes them (the detector's worker ends). The
@@ -28,7 +28,7 @@ export class QplayPlayground extends HTMLElement {
     if (this.shadowRoot.childElementCount) return;
     const hide = new Set((this.getAttribute('hide') ?? '').split(/[\s,]+/).filter(Boolean));
     const loading = this.startNow ? ' loading="eager"' : this.hasAttribute('loading') ? ` loading="${esc(this.getAttribute('loading'))}"` : '';
-    const pass = ['model', 'image', 'score', 'backend'].filter((a) => this.hasAttribute(a))
+    const pass = ['model', 'image', 'score', 'backend', 'threads'].filter((a) => this.hasAttribute(a))
       .map((a) => ` ${a}="${esc(this.getAttribute(a))}"`).join('') + loading;
     this.shadowRoot.innerHTML = `<style>
         :host { display: block; }

@@ -139,7 +139,7 @@ fn a_branch_with_the_wrong_number_of_outputs_is_refused_naming_it() {
     let e = plan(&bytes).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("the_if") && msg.contains("then_branch") && msg.contains("2 outputs"), "{msg}");
-    assert_eq!(e.code(), "op");
+    assert_eq!(e.code(), "bad-model");
 }
 
 #[test]

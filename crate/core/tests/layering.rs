@@ -5,6 +5,8 @@
 //!   read its resolved fields, so a default changed in a core op cannot silently disagree;
 //! - inside the core's ops, attributes are read only where an op is built from its node (a
 //!   function taking the `&Node`, or the closures of a family's `register`);
+//! - the core's ops return typed errors (`OpError`), never `Result<…, String>`: each error
+//!   site picks its kind, which callers read as a code instead of parsing the text;
 //! - no source file is over 600 lines (up to its `#[cfg(test)]` module).
 //!
 //! - after loading, nothing matches op names as text: graph passes (`model/`, `ptq/`, the
@@ -124,10 +126,78 @@ fn core_ops_read_attributes_only_when_built() {
     assert!(bad.is_empty(), "read attributes in the op's builder and keep the value in a field:\n{}", bad.join("\n"));
 }
 
+/// The `Result<…, String>` types in `code` (a file's code lines joined), as the line each starts
+/// on: types whose last argument, at the top level of the brackets, is `String`.
+fn string_results(code: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    for (start, _) in code.match_indices("Result<") {
+        let body = &code[start + "Result<".len()..];
+        // Where each top-level argument starts (after its comma).
+        let (mut depth, mut parens, mut starts, mut end) = (1usize, 0usize, vec![0usize], None);
+        let bytes = body.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'(' | b'[' => parens += 1,
+                b')' | b']' => parens = parens.saturating_sub(1),
+                b'<' => depth += 1,
+                b'>' if i > 0 && bytes[i - 1] == b'-' => {} // a `->` in a fn type
+                b'>' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                b',' if depth == 1 && parens == 0 => starts.push(i + 1),
+                _ => {}
+            }
+        }
+        let Some(end) = end else { continue };
+        // The error type: the last argument, or the one before a trailing comma.
+        let mut args: Vec<&str> = starts.windows(2).map(|w| &body[w[0]..w[1] - 1]).collect();
+        args.push(&body[starts[starts.len() - 1]..end]);
+        if args.last().is_some_and(|a| a.trim().is_empty()) {
+            args.pop();
+        }
+        if args.len() == 2 && args[1].trim() == "String" {
+            found.push(code[..start].matches('\n').count());
+        }
+    }
+    found
+}
+
+#[test]
+fn core_ops_return_typed_errors_not_strings() {
+    let mut files = Vec::new();
+    rust_files(&root().join("core/src/ops"), &mut files);
+    assert!(files.len() > 40, "found only {} files: is the scan looking at the ops?", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        let lines = code_lines(f);
+        let code: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+        for i in string_results(&code.join("\n")) {
+            bad.push(format!("{}:{}: {}", f.display(), lines[i].0, lines[i].1.trim()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "return `Result<_, OpError>` and pick the kind at each error site (`OpError::unsupported`, \
+         `malformed`, `mismatch`, `limit`, `internal`):\n{}",
+        bad.join("\n")
+    );
+    // The check itself must be able to fail, on one line or across several.
+    assert_eq!(string_results("fn f() -> Result<Vec<u8>, String> {"), [0]);
+    assert_eq!(string_results("fn f(\n) -> Result<\n    Vec<Option<u8>>,\n    String,\n> {"), [1]);
+    assert_eq!(string_results("type F = Result<fn(i64) -> i64, String>;"), [0]);
+    assert!(string_results("fn f() -> Result<Vec<String>, OpError> {").is_empty());
+    assert!(string_results("fn f() -> Result<(String, u8), crate::Error> {").is_empty());
+    assert!(string_results("fn f() -> Result<u8, (u8, String)> {").is_empty());
+}
+
 #[test]
 fn no_source_file_over_600_lines() {
     // Rust sources (up to their #[cfg(test)] module) and the page's own JavaScript; generated
-    // bindings (www/pkg) are not ours.
+    // bindings (www/pkg, www/pkg-threads) are not ours.
     let mut files = Vec::new();
     for dir in ["core/src", "gpu/src", "wasm/src", "cli/src"] {
         rust_files(&root().join(dir), &mut files);
@@ -137,7 +207,7 @@ fn no_source_file_over_600_lines() {
     fn js_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() && !p.ends_with("pkg") {
+            if p.is_dir() && !p.ends_with("pkg") && !p.ends_with("pkg-threads") {
                 js_files(&p, out);
             } else if p.extension().is_some_and(|x| x == "js") {
                 out.push(p);

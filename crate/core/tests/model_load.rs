@@ -10,7 +10,7 @@ use qplay_core::model::{
     load_onnx, load_onnx_with_limits, passes::fold_batchnorm_into_conv, Attr, Data, Graph, Limits, ModelError, Node,
     Plan, Tensor,
 };
-use qplay_core::ops::{input, input_fact, BuildCtx, Fact, Op, Registry};
+use qplay_core::ops::{input, input_fact, BuildCtx, Fact, Op, OpError, Registry};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -154,32 +154,32 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 #[derive(Debug)]
 struct Binary(fn(f32, f32) -> f32);
 impl Op for Binary {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (a, b) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
         if a.shape != b.shape {
-            return Err(format!("shapes {:?} and {:?} differ", a.shape, b.shape));
+            return Err(OpError::mismatch(format!("shapes {:?} and {:?} differ", a.shape, b.shape)));
         }
         Ok(vec![Fact::new(a.dtype, a.shape.clone())])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (x, y) = (a.as_f32().map_err(|e| e.to_string())?, b.as_f32().map_err(|e| e.to_string())?);
+        let (x, y) = (a.as_f32().map_err(OpError::mismatch)?, b.as_f32().map_err(OpError::mismatch)?);
         let v = x.iter().zip(y).map(|(&p, &q)| (self.0)(p, q)).collect();
-        Ok(vec![Tensor::f32(a.shape.clone(), v).map_err(|e| e.to_string())?])
+        Ok(vec![Tensor::f32(a.shape.clone(), v).map_err(OpError::mismatch)?])
     }
 }
 
 #[derive(Debug)]
 struct Relu;
 impl Op for Relu {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = input_fact(inputs, 0)?;
         Ok(vec![Fact::new(a.dtype, a.shape.clone())])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let a = input(inputs, 0)?;
         let v = a.to_f32_vec().into_iter().map(|v| v.max(0.0)).collect();
-        Ok(vec![Tensor::f32(a.shape.clone(), v).map_err(|e| e.to_string())?])
+        Ok(vec![Tensor::f32(a.shape.clone(), v).map_err(OpError::mismatch)?])
     }
 }
 
@@ -187,11 +187,11 @@ impl Op for Relu {
 #[derive(Debug)]
 struct ShapeOp;
 impl Op for ShapeOp {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = input_fact(inputs, 0)?;
         Ok(vec![Fact::constant(Tensor::vec_i64(a.shape.iter().map(|&d| d as i64).collect()))])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         Ok(vec![Tensor::vec_i64(input(inputs, 0)?.shape.iter().map(|&d| d as i64).collect())])
     }
 }
@@ -200,13 +200,19 @@ impl Op for ShapeOp {
 #[derive(Debug)]
 struct GatherScalar;
 impl Op for GatherScalar {
-    fn infer(&self, _inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, _inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(qplay_core::model::DType::I64, vec![1])])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
-        let data = input(inputs, 0)?.to_i64_vec().map_err(|e| e.to_string())?;
-        let i = *input(inputs, 1)?.to_i64_vec().map_err(|e| e.to_string())?.first().ok_or("no index")?;
-        let v = *data.get(usize::try_from(i).map_err(|e| e.to_string())?).ok_or("index out of range")?;
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+        let data = input(inputs, 0)?.to_i64_vec().map_err(OpError::mismatch)?;
+        let i = *input(inputs, 1)?
+            .to_i64_vec()
+            .map_err(OpError::mismatch)?
+            .first()
+            .ok_or_else(|| OpError::malformed("no index"))?;
+        let v = *data
+            .get(usize::try_from(i).map_err(OpError::mismatch)?)
+            .ok_or_else(|| OpError::mismatch("index out of range"))?;
         Ok(vec![Tensor::vec_i64(vec![v])])
     }
 }
@@ -215,14 +221,14 @@ impl Op for GatherScalar {
 #[derive(Debug)]
 struct Concat1d;
 impl Op for Concat1d {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let n = inputs.iter().flatten().map(|f| f.shape.first().copied().unwrap_or(1)).sum();
         Ok(vec![Fact::new(qplay_core::model::DType::I64, vec![n])])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let mut v = Vec::new();
         for t in inputs.iter().flatten() {
-            v.extend(t.to_i64_vec().map_err(|e| e.to_string())?);
+            v.extend(t.to_i64_vec().map_err(OpError::mismatch)?);
         }
         Ok(vec![Tensor::vec_i64(v)])
     }
@@ -231,22 +237,31 @@ impl Op for Concat1d {
 /// `Reshape` whose target (input 1) must be a constant; `-1` infers one dim.
 #[derive(Debug)]
 struct Reshape;
-fn reshape_target(len: usize, spec: &[i64]) -> Result<Vec<usize>, String> {
+fn reshape_target(len: usize, spec: &[i64]) -> Result<Vec<usize>, OpError> {
     let known: usize = spec.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
     spec.iter()
-        .map(|&d| if d >= 0 { Ok(d as usize) } else { len.checked_div(known).ok_or_else(|| "bad reshape".to_string()) })
+        .map(|&d| {
+            if d >= 0 {
+                Ok(d as usize)
+            } else {
+                len.checked_div(known).ok_or_else(|| OpError::mismatch("bad reshape"))
+            }
+        })
         .collect()
 }
 impl Op for Reshape {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
-        let spec = input_fact(inputs, 1)?.value.as_ref().ok_or("the target shape must be a constant")?;
-        let shape = reshape_target(x.shape.iter().product(), &spec.to_i64_vec().map_err(|e| e.to_string())?)?;
+        let spec = input_fact(inputs, 1)?
+            .value
+            .as_ref()
+            .ok_or_else(|| OpError::unsupported("the target shape must be a constant"))?;
+        let shape = reshape_target(x.shape.iter().product(), &spec.to_i64_vec().map_err(OpError::mismatch)?)?;
         Ok(vec![Fact::new(x.dtype, shape)])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
-        let shape = reshape_target(x.len(), &input(inputs, 1)?.to_i64_vec().map_err(|e| e.to_string())?)?;
+        let shape = reshape_target(x.len(), &input(inputs, 1)?.to_i64_vec().map_err(OpError::mismatch)?)?;
         Ok(vec![Tensor { shape, data: x.data.clone() }])
     }
 }
@@ -255,11 +270,11 @@ impl Op for Reshape {
 #[derive(Debug)]
 struct Conv1x1;
 impl Op for Conv1x1 {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (x, w) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
         Ok(vec![Fact::new(x.dtype, vec![x.shape[0], w.shape[0], x.shape[2], x.shape[3]])])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, w) = (input(inputs, 0)?, input(inputs, 1)?);
         let bias = inputs.get(2).copied().flatten().map(|b| b.to_f32_vec());
         let (n, c, hw, m) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3], w.shape[0]);
@@ -276,7 +291,7 @@ impl Op for Conv1x1 {
                 }
             }
         }
-        Ok(vec![Tensor::f32(vec![n, m, x.shape[2], x.shape[3]], out).map_err(|e| e.to_string())?])
+        Ok(vec![Tensor::f32(vec![n, m, x.shape[2], x.shape[3]], out).map_err(OpError::mismatch)?])
     }
 }
 
@@ -284,11 +299,11 @@ impl Op for Conv1x1 {
 #[derive(Debug)]
 struct BatchNorm(f32);
 impl Op for BatchNorm {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         Ok(vec![Fact::new(x.dtype, x.shape.clone())])
     }
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let p: Vec<Vec<f32>> = (1..5).map(|i| input(inputs, i).map(Tensor::to_f32_vec)).collect::<Result<_, _>>()?;
         let (c, hw) = (x.shape[1], x.shape[2] * x.shape[3]);
@@ -301,13 +316,13 @@ impl Op for BatchNorm {
                 (v - p[2][ch]) / (p[3][ch] + self.0).sqrt() * p[0][ch] + p[1][ch]
             })
             .collect();
-        Ok(vec![Tensor::f32(x.shape.clone(), v).map_err(|e| e.to_string())?])
+        Ok(vec![Tensor::f32(x.shape.clone(), v).map_err(OpError::mismatch)?])
     }
 }
 
 /// A builder that rejects its node, as a real op does for an unsupported attribute value.
-fn reject(n: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
-    Err(format!("mode `{}` is not supported", n.attrs.string("mode", "?")))
+fn reject(n: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    Err(OpError::unsupported(format!("mode `{}` is not supported", n.attrs.string("mode", "?"))))
 }
 
 fn registry() -> Registry {
@@ -748,7 +763,65 @@ fn a_builder_error_names_the_node() {
     );
     let g = load(&model(graph(vec![n], vec![], vec![vi("x", 1, &[1])], &["y"]), 13));
     let e = Plan::new(&g, &registry(), &[]).expect_err("rejected");
-    assert!(matches!(e, ModelError::Op { ref node, ref msg, .. } if node == "up" && msg.contains("cubic")), "{e}");
+    assert!(
+        matches!(e, ModelError::Op { ref node, ref error, .. } if node == "up" && error.to_string().contains("cubic")),
+        "{e}"
+    );
+    assert_eq!(e.code(), "unsupported-feature");
+}
+
+/// x[1,1,2,2] → Resize (the real op, scales 2× on H and W, `mode` as given) → y.
+fn resize_model(mode: &str) -> Graph {
+    let n = with_attr(
+        named(node("Resize", &["x", "", "scales"], &["y"]), "up"),
+        AttributeProto { name: "mode".into(), s: Some(mode.as_bytes().to_vec()), r#type: 3, ..Default::default() },
+    );
+    let scales = f32_raw("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
+    load(&model(graph(vec![n], vec![scales], vec![vi("x", 1, &[1, 1, 2, 2])], &["y"]), 13))
+}
+
+/// x[1,1,2,2] → Conv (the real op, weight `w_shape` of ones, `attrs` added) → y.
+fn conv_model(w_shape: &[i64], attrs: Vec<AttributeProto>) -> Graph {
+    let mut n = named(node("Conv", &["x", "w"], &["y"]), "conv");
+    n.attribute = attrs;
+    let w = f32_raw("w", w_shape, &vec![1.0; w_shape.iter().product::<i64>() as usize]);
+    load(&model(graph(vec![n], vec![w], vec![vi("x", 1, &[1, 1, 2, 2])], &["y"]), 13))
+}
+
+#[test]
+fn an_unsupported_attribute_value_is_its_own_kind_through_load_and_plan() {
+    // Valid ONNX (bicubic resizing) that qplay does not implement: the message says what to
+    // export instead, the code says which kind of problem it is.
+    let e = Plan::new(&resize_model("cubic"), &Registry::new(), &[]).expect_err("cubic is refused");
+    assert_eq!(e.code(), "unsupported-feature", "{e}");
+    assert!(
+        matches!(&e, ModelError::Op { node, op, error: OpError::Unsupported(_) } if node == "up" && op == "Resize"),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "node `up` (Resize): mode `cubic` is not supported: use nearest or linear");
+    // The same node with a mode qplay has plans.
+    Plan::new(&resize_model("linear"), &Registry::new(), &[]).expect("linear plans");
+}
+
+#[test]
+fn a_malformed_node_is_a_bad_model() {
+    // A mode ONNX does not have: the model is broken, not merely beyond qplay.
+    let e = Plan::new(&resize_model("bogus"), &Registry::new(), &[]).expect_err("bogus mode");
+    assert_eq!(e.code(), "bad-model", "{e}");
+    assert!(matches!(&e, ModelError::Op { error: OpError::Malformed(m), .. } if m.contains("bogus")), "{e:?}");
+    let e =
+        Plan::new(&conv_model(&[1, 1, 1, 1], vec![attr_int("group", 0)]), &Registry::new(), &[]).expect_err("group 0");
+    assert_eq!(e.code(), "bad-model", "{e}");
+    assert_eq!(e.to_string(), "node `conv` (Conv): group must be at least 1, got 0");
+}
+
+#[test]
+fn input_shapes_a_node_cannot_take_are_a_mismatch() {
+    // The weight wants 3 input channels; the input has 1.
+    let e = Plan::new(&conv_model(&[1, 3, 1, 1], vec![]), &Registry::new(), &[]).expect_err("channels");
+    assert_eq!(e.code(), "mismatch", "{e}");
+    assert!(matches!(&e, ModelError::Op { node, error: OpError::Mismatch(_), .. } if node == "conv"), "{e:?}");
+    Plan::new(&conv_model(&[1, 1, 1, 1], vec![]), &Registry::new(), &[]).expect("one channel plans");
 }
 
 /// x[N,2,3] → Reshape(x, Concat(Gather(Shape(x), 0), [-1])) → Relu → y: the shape sub-graph
@@ -855,10 +928,10 @@ fn an_op_whose_output_contradicts_inference_is_reported() {
     #[derive(Debug)]
     struct Liar;
     impl Op for Liar {
-        fn infer(&self, _: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+        fn infer(&self, _: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
             Ok(vec![Fact::new(qplay_core::model::DType::F32, vec![3])])
         }
-        fn eval(&self, _: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+        fn eval(&self, _: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
             Ok(vec![Tensor::scalar_f32(0.0)])
         }
     }

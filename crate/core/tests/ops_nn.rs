@@ -6,7 +6,7 @@
 //! Every successful run also checks that `infer`'s shape and type equal `eval`'s output.
 
 use qplay_core::model::{Attr, Attrs, DType, Data, Node, Tensor};
-use qplay_core::ops::{BuildCtx, Fact, Registry};
+use qplay_core::ops::{BuildCtx, Fact, OpError, Registry};
 
 /// Allowed error: max |got − want| ≤ `REL_TOL` × the reference output's range (at least 1).
 const REL_TOL: f32 = 1e-4;
@@ -54,7 +54,7 @@ fn node(op: &str, attrs: Vec<(&str, Attr)>, n_inputs: usize) -> Node {
 
 /// Builds, infers (input 0 as a runtime value, the rest as constants, as in a real model) and
 /// evaluates; checks that inference agrees with evaluation.
-fn try_run(op: &str, opset: i64, attrs: Vec<(&str, Attr)>, inputs: &[Option<&Tensor>]) -> Result<Tensor, String> {
+fn try_run(op: &str, opset: i64, attrs: Vec<(&str, Attr)>, inputs: &[Option<&Tensor>]) -> Result<Tensor, OpError> {
     let registry = Registry::new();
     let builder = registry.get(op).unwrap_or_else(|| panic!("{op} is not registered"));
     let built = builder(&node(op, attrs, inputs.len()), &BuildCtx { opset })?;
@@ -89,7 +89,7 @@ fn run(op: &str, opset: i64, attrs: Vec<(&str, Attr)>, inputs: &[Option<&Tensor>
 fn expect_err(op: &str, opset: i64, attrs: Vec<(&str, Attr)>, inputs: &[Option<&Tensor>], needle: &str) {
     match try_run(op, opset, attrs, inputs) {
         Ok(t) => panic!("{op}: expected an error mentioning `{needle}`, got shape {:?}", t.shape),
-        Err(e) => assert!(e.contains(needle), "{op}: error `{e}` should mention `{needle}`"),
+        Err(e) => assert!(e.to_string().contains(needle), "{op}: error `{e}` should mention `{needle}`"),
     }
 }
 
@@ -431,7 +431,7 @@ fn conv_bad_inputs() {
     let registry = Registry::new();
     let op = registry.get("Conv").unwrap()(&node("Conv", vec![], 2), &BuildCtx { opset: 13 }).unwrap();
     let err = op.eval(&[Some(&lying), Some(&w)]).unwrap_err();
-    assert!(err.contains("elements"), "{err}");
+    assert!(err.to_string().contains("elements"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,7 +741,8 @@ fn pool_bad_inputs() {
     let mut with_indices = node("MaxPool", vec![k()], 1);
     with_indices.outputs.push("indices".into());
     let err = Registry::new().get("MaxPool").unwrap()(&with_indices, &BuildCtx { opset: 12 }).unwrap_err();
-    assert!(err.contains("Indices"), "{err}");
+    assert!(err.to_string().contains("Indices"), "{err}");
+    assert_eq!(err.code(), "unsupported-feature");
     expect_err("MaxPool", 12, vec![], &[Some(&x)], "kernel_shape is required");
     expect_err("MaxPool", 12, vec![("kernel_shape", ints(&[5, 5]))], &[Some(&x)], "larger than the padded input");
     expect_err(
@@ -1106,7 +1107,8 @@ fn pad_spec_examples_and_errors() {
     let op = Registry::new().get("Pad").unwrap()(&node("Pad", vec![], 2), &BuildCtx { opset: 13 }).unwrap();
     let facts = [Fact::new(DType::F32, vec![3, 2]), Fact::new(DType::I64, vec![4])];
     let err = op.infer(&[Some(&facts[0]), Some(&facts[1])]).unwrap_err();
-    assert!(err.contains("constant"), "{err}");
+    assert!(err.to_string().contains("constant"), "{err}");
+    assert_eq!(err.code(), "unsupported-feature");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1387,5 +1389,6 @@ fn resize_bad_inputs() {
     let op = Registry::new().get("Resize").unwrap()(&node("Resize", vec![], 4), &BuildCtx { opset: 13 }).unwrap();
     let facts = [Fact::new(DType::F32, vec![1, 1, 2, 2]), Fact::new(DType::I64, vec![4])];
     let err = op.infer(&[Some(&facts[0]), None, None, Some(&facts[1])]).unwrap_err();
-    assert!(err.contains("constant"), "{err}");
+    assert!(err.to_string().contains("constant"), "{err}");
+    assert_eq!(err.code(), "unsupported-feature");
 }

@@ -351,7 +351,10 @@ fn recipe_chosen_by_held_out_measurement_is_never_worse_than_plain_minmax() {
     let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
     // Calibrated on horses and astronaut, scored on person (every third input is held out).
     let calib = person_inputs(&["horses", "astronaut", "person"]);
-    let q = quantize_auto(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default(), &mut |_| {}).unwrap();
+    let q = quantize_auto(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default(), &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     let c = q.report.recipe.as_ref().expect("the report says how the recipe was chosen");
     assert_eq!((c.calibration_inputs, c.held_out_inputs), (2, 1));
     assert_eq!(c.scores.len(), CANDIDATES.len());
@@ -375,4 +378,48 @@ fn recipe_chosen_by_held_out_measurement_is_never_worse_than_plain_minmax() {
     assert!(q.report.notes[0].contains("chosen by measurement"), "{:?}", q.report.notes);
     // On this model equalization is worth it (docs/measurements.md: +9 dB), so the search keeps it.
     assert_eq!(c.chosen, "mse+cle+bc", "{c:?}");
+}
+
+#[test]
+fn cancel_stops_a_run_between_steps_and_a_quantization_between_stages() {
+    use qplay_core::model::{ModelError, StepEvent};
+    use qplay_core::ptq::quantize_with_progress;
+    use std::ops::ControlFlow;
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let x = person_inputs(&["person"]).remove(0);
+    let feed = [("Preprocessor/sub:0".to_string(), x.clone())];
+    let plan = Plan::new(&g, &Registry::new(), &[(feed[0].0.clone(), x.shape.clone())]).unwrap();
+    // The run loop stops before the step after the one the hook breaks at: no later step starts.
+    let mut started = Vec::new();
+    let r = plan.run_hooked(&feed, &mut |_, _| {}, &mut |i, e| {
+        if e == StepEvent::Start {
+            started.push(i);
+        }
+        if i == 5 && e == StepEvent::End {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    assert_eq!(r, Err(ModelError::Cancelled));
+    assert_eq!(started, (0..=5).collect::<Vec<_>>());
+    assert_eq!(ModelError::Cancelled.code(), "cancelled");
+    // The plan is untouched: the next run computes what an uninterrupted one does.
+    assert_eq!(plan.run(&feed).unwrap(), plan.run_with(&feed, &mut |_, _| {}).unwrap());
+
+    // A quantization told to stop at its second calibration input stops there.
+    let calib = person_inputs(&["horses", "astronaut", "person"]);
+    let mut stages = Vec::new();
+    let r = quantize_with_progress(&g, "Preprocessor/sub:0", &calib, &PtqOptions::default(), &mut |s| {
+        stages.push(s.to_string());
+        if s.starts_with("calibration: input 2") {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let Err(e) = r else { panic!("a stopped quantization is an error") };
+    assert_eq!(e.code(), "cancelled");
+    assert!(e.to_string().starts_with("cancelled"), "{e}");
+    assert_eq!(stages, ["calibration: input 1 of 3", "calibration: input 2 of 3"]);
 }

@@ -8,6 +8,7 @@ use qplay_core::model::{load_onnx, Summary, Tensor};
 use qplay_core::ops::Registry;
 use serde::Serialize;
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -329,7 +330,8 @@ impl WasmQuantizer {
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`;
     /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer). `progress`, when given, is called with a
-    /// description of each step (calibration input k of n, sensitivity layer k of n, …).
+    /// description of each step (calibration input k of n, sensitivity layer k of n, …); when it
+    /// throws, the run stops at that step and fails with the code `cancelled`.
     #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
     pub fn run(
         &mut self,
@@ -358,10 +360,11 @@ impl WasmQuantizer {
             fixed_inputs: qplay_core::detect::aux::aux_tensors(&self.profile, &self.graph.inputs).map_err(err)?,
             ..Default::default()
         };
-        let mut tell = |stage: &str| {
-            if let Some(f) = &progress {
-                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(stage));
-            }
+        // A callback that throws stops the run there (the page's Cancel, read from a flag it
+        // shares with the worker): the call then fails with the code `cancelled`.
+        let mut tell = |stage: &str| match &progress {
+            Some(f) if f.call1(&JsValue::NULL, &JsValue::from_str(stage)).is_err() => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
         };
         let (graph, input, calib) = (&self.graph, &self.profile.input, &self.calib);
         let mut q = if auto {

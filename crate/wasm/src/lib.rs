@@ -28,6 +28,22 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// The threaded build (feature `threads`, www/pkg-threads/): `initThreadPool(n)` starts rayon's
+/// global pool on `n` Web Workers sharing this module's memory; it resolves once they run. Call it
+/// once, from a worker (the page's main thread may not block), before any other call.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// How many threads the CPU kernels use: the pool's size in the threaded build once
+/// `initThreadPool` has resolved, 1 in the single-thread build.
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
+
 pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
 }
@@ -81,7 +97,8 @@ impl Coded for &str {}
 impl Coded for serde_wasm_bindgen::Error {}
 
 /// A JS `Error` with the message (which says what to do) and a `code` property naming the
-/// kind (`bad-model`, `unsupported-op`, `gpu-lost`, …; see the core's `code()` methods).
+/// kind (`bad-model`, `unsupported-op`, `unsupported-feature`, `mismatch`, `gpu-lost`, …; see the
+/// core's `code()` methods).
 pub(crate) fn err(e: impl Coded) -> JsValue {
     coded(e.code(), e)
 }

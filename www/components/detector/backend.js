@@ -4,22 +4,27 @@
 // until the first frame on the new backend has run (on WebGPU that frame compiles the kernels), the
 // image shows without the old backend's boxes, and beside the picker a line says what is happening,
 // with a spinner and Cancel (which stops the worker and goes back to the CPU, and says so). The
-// picker and the line under it are drawn from the same state, so they never disagree.
+// picker and the line under it are drawn from the same state, so they never disagree. Cancel of
+// other work lives here too: a quantization is asked to stop (the worker stays), the rest replaces
+// the worker.
 import { hasWebGpu } from './util.js';
 import { switchingText } from './state.js';
 import { shortName } from './model-source.js';
+import { threadsMethods, threadsText } from './threads.js';
 
 /** The timings line of a result: the stage times, where they ran, and a first frame on WebGPU labelled as a warm-up. */
 export function timingsText(r) {
   const t = r.timings;
   const warm = r.warmup ? ' (first frame on WebGPU: includes compiling the kernels)' : '';
-  const where = r.on !== 'webgpu' ? 'wasm, CPU, 1 thread'
+  const where = r.on !== 'webgpu' ? `wasm, CPU, ${threadsText(r.backend?.threads ?? 1)}`
     : r.preOn === 'gpu' ? 'WebGPU: the frame is pre-processed on the GPU, within inference; decoding on the CPU' : 'inference on WebGPU, pre-processing and decoding on the CPU';
   return `${r.detections.length} detection(s) · pre-process ${t.preprocess.toFixed(1)} ms · inference ${t.inference.toFixed(1)} ms${warm} · decode ${t.decode.toFixed(1)} ms (${where})`;
 }
 
-/** Methods of <qplay-detector> (assigned to its prototype). */
+/** Methods of <qplay-detector> (assigned to its prototype), with the Threads setting's (threads.js). */
 export const backendMethods = {
+  ...threadsMethods,
+
   /** Switches inference between the CPU and WebGPU (in the worker); shows what is actually in use and why. */
   async setBackend(want) {
     // Going back while a switch to WebGPU is in progress stops it (the worker may be busy compiling for a long while).
@@ -89,6 +94,30 @@ export const backendMethods = {
     this.restartWorker();
   },
 
+  /** Stops what runs: a download is aborted (the model in use stays); a quantization is asked to
+   * stop at its next stage (the worker and its models stay: engine.stopWork, in a cross-origin-
+   * isolated page); other work in the worker, or a quantization that did not stop, is stopped by
+   * replacing the worker, so the model in use is loaded again into the new one. */
+  async cancel() {
+    const name = shortName(this.modelName);
+    if (this.quantizing) this.quantCancelled = true;
+    if (this.abortDownload) {
+      this.abortDownload.abort();
+      this.abortDownload = null;
+      this.showModelChoice();
+      this.status(this.info ? `download cancelled — still using: ${name}` : 'download cancelled — choose a model to load');
+      return;
+    }
+    if (this.quantizing && !this.stopping) {
+      this.stopping = true;
+      this.quantStage('stopping…');
+      const engine = this.engine;
+      const stopped = await engine.stopWork().finally(() => { this.stopping = false; });
+      if (stopped || engine !== this.engine) return;
+    }
+    this.restartWorker();
+  },
+
   /** Stops the work in the worker by replacing it (the only way to stop a wasm call or a GPU compile):
    * the new worker runs on the CPU, and the model in use is loaded again into it. */
   restartWorker() {
@@ -135,6 +164,7 @@ export const backendMethods = {
    * not WebGPU when it is not. */
   showBackend() {
     const b = this.backendInfo ?? { backend: 'cpu', note: null };
+    this.noteThreads(b);
     if (b.placement) this.placement = { ...(this.placement ?? {}), ...Object.fromEntries(Object.entries(b.placement).filter(([, v]) => v)) };
     const el = this.$('.backend-note');
     const pick = this.$('select[name=backend]');
@@ -164,7 +194,7 @@ export const backendMethods = {
       el.title = [this.placement?.fp32 && `FP32: ${this.placement.fp32}`, this.int8 && this.placement?.int8 && `INT8: ${this.placement.int8}`].filter(Boolean).join('\n');
     } else {
       const why = b.note ?? this.backendMessage ?? (hasWebGpu() ? 'Choose WebGPU to run inference on the GPU.' : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.');
-      el.textContent = `In use: CPU — wasm SIMD128, 1 thread, in a Web Worker. ${why}`;
+      el.textContent = `In use: CPU — wasm SIMD128, ${this.threadsLine()}, in a Web Worker. ${why}`;
       el.title = '';
     }
     el.dataset.backend = shown;

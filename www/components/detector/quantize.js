@@ -33,11 +33,15 @@ export function quantizeCommand({ model, calib, profile = null, method, perChann
   return parts.join(' ');
 }
 
-/** The share of the work a stage says is done ("… 3 of 7 …" → 3/7), or null when it does not say. */
+/** The share of the work a stage says is done ("… 3 of 7 …" → 3/7), or null when it does not say.
+ * Nested stages count within the outer one: "recipe 2 of 4: input 3 of 6" → (1 + 3/6) / 4. */
 export function stageFraction(stage) {
-  const all = [...String(stage).matchAll(/(\d+) of (\d+)/g)];
-  const m = all.at(-1);
-  return m && Number(m[2]) > 0 ? Math.min(1, Number(m[1]) / Number(m[2])) : null;
+  let f = null;
+  for (const m of [...String(stage).matchAll(/(\d+) of (\d+)/g)].reverse()) {
+    const [k, n] = [Number(m[1]), Number(m[2])];
+    if (n > 0) f = f === null ? k / n : (k - 1 + f) / n;
+  }
+  return f === null ? null : Math.min(1, Math.max(0, f));
 }
 
 /** Methods of <qplay-detector> (assigned to its prototype). */
@@ -85,7 +89,9 @@ export const quantizeMethods = {
       await this.run();
     } catch (e) {
       if (e.cancelled) {
-        this.quantDone(`Quantization cancelled after ${((performance.now() - t0) / 1000).toFixed(1)} s; no INT8 model was made, the ${name} (FP32) stays in use.`, 'cancelled');
+        // A stopped run keeps what was there (the worker stayed); a replaced worker lost the INT8 model.
+        const before = this.int8 ? ' and the INT8 model made before stay' : ' stays';
+        this.quantDone(`Quantization cancelled after ${((performance.now() - t0) / 1000).toFixed(1)} s; no new INT8 model was made, the ${name} (FP32)${before} in use.`, 'cancelled');
         return;
       }
       this.quantDone(`Quantization failed: ${e.message}`, 'failed');

@@ -3,6 +3,7 @@
 import { fmt } from '../../qplay.js';
 import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from '../report-charts.js';
 import { fileStem } from './model-source.js';
+import { threadsText } from './threads.js';
 import { db, esc } from './util.js';
 
 /** Methods of <qplay-detector> (assigned to its prototype). */
@@ -90,7 +91,7 @@ export const reportMethods = {
       model: { name: this.modelName, file: this.modelPath ?? null },
       environment: {
         qplay_version: this.info?.version ?? null, user_agent: navigator.userAgent,
-        backend: b.backend, adapter: b.backend === 'webgpu' ? b.adapter ?? null : null, threads: 1,
+        backend: b.backend, adapter: b.backend === 'webgpu' ? b.adapter ?? null : null, threads: this.threadsInUse?.count ?? 1,
       },
       latency_ms: res ? { image: this.image?.name ?? null, fp32: res.timings, int8: res.int8.timings } : null,
     };
@@ -178,7 +179,7 @@ export const reportMethods = {
     if (!box || !this.int8) return;
     const r = this.result;
     this.updateReportLink();
-    box.innerHTML = pairBars({ title: 'Inference time, this frame (wasm, 1 thread)', fp32: r?.int8 ? r.timings.inference : undefined,
+    box.innerHTML = pairBars({ title: `Inference time, this frame (${r?.on === 'webgpu' ? 'WebGPU' : `wasm, ${threadsText(r?.backend?.threads ?? 1)}`})`, fp32: r?.int8 ? r.timings.inference : undefined,
       int8: r?.int8?.timings.inference, unit: 'ms', format: (v) => v.toFixed(1),
       note: 'one frame each; INT8 on the int8 kernels' });
   },

@@ -30,7 +30,7 @@ pub struct Args {
     /// Held-out check every N steps.
     #[arg(long, value_name = "N", default_value_t = 10)]
     eval_every: usize,
-    /// Train on the inputs as they are (default: a random flip, shift and contrast each step).
+    /// Train on the inputs as they are (default: a random flip, crop, shift and colour change each step).
     #[arg(long)]
     no_augment: bool,
     /// Seed of the augmentation.
@@ -80,7 +80,8 @@ pub fn run(a: Args) -> Result<(), String> {
     let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
     a.bits.apply(&mut opts, false)?;
     let t0 = std::time::Instant::now();
-    let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
+    let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
+        .map_err(|e| e.to_string())?;
     println!(
         "{}: PTQ ({} layers, {}-bit weights stored {}, {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,

@@ -122,7 +122,7 @@ pub fn run(a: Args) -> Result<(), String> {
     a.bits.apply(&mut opts, a.int8_activations)?;
     let t0 = Instant::now();
     let mut q = if auto {
-        quantize_auto(&graph, &input, &calib, &opts, &mut |_| {})
+        quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
     } else {
         quantize(&graph, &input, &calib, &opts)
     }

@@ -23,6 +23,7 @@ use super::proto::{
 use super::tensor::onnx_dtype_name;
 use super::{Attr, Attrs, DType, Data, Graph, ModelError, Node, Tensor, ValueInfo};
 use crate::model::OpKind;
+use crate::ops::OpError;
 use prost::Message;
 use std::collections::{HashMap, HashSet};
 
@@ -270,7 +271,7 @@ pub(super) fn constant_value(node: Node) -> Result<(String, Tensor), ModelError>
         .first()
         .filter(|o| !o.is_empty())
         .cloned()
-        .ok_or_else(|| ModelError::at(&node, "a Constant node must have one output"))?;
+        .ok_or_else(|| ModelError::at(&node, OpError::malformed("a Constant node must have one output")))?;
     let mut attrs = node.attrs.0;
     let value = if let Some(Attr::Tensor(t)) = attrs.remove("value") {
         t

@@ -65,8 +65,8 @@ pub enum ModelError {
     InputNotGiven(String),
     #[error("input `{name}`: the model expects shape {}, got {got:?}; give an input of the expected shape (dynamic `?` dimensions may take any size)", fmt_dims(.expected))]
     InputShape { name: String, expected: Vec<Option<usize>>, got: Vec<usize> },
-    #[error("node `{node}` ({op}): {msg}")]
-    Op { node: String, op: String, msg: String },
+    #[error("node `{node}` ({op}): {error}")]
+    Op { node: String, op: String, error: crate::ops::OpError },
     #[error("opset {0} of the default domain is not supported: export with an opset from 9 to 28")]
     Opset(i64),
     #[error("{0}")]
@@ -79,12 +79,18 @@ pub enum ModelError {
     InputDType { name: String, expected: DType, got: DType },
     #[error("graph output `{0}` is not produced by any node, input or initializer")]
     MissingOutput(String),
+    #[error("cancelled: the work was stopped before it finished, and nothing of it was kept")]
+    Cancelled,
 }
 
 impl ModelError {
     /// A stable name for the kind of error, for callers that branch on it (the page, scripts)
-    /// instead of reading the message: `bad-model`, `unsupported-op`, `unsupported-type`,
-    /// `unsupported-opset`, `limit`, `bad-input`, `op` or `error`.
+    /// instead of reading the message: `bad-model`, `unsupported-op` (an op type qplay does not
+    /// have), `unsupported-type`, `unsupported-opset`, `limit`, `bad-input`, `cancelled` or
+    /// `error`. An op's error ([`ModelError::Op`]) gives its kind's code
+    /// ([`OpError::code`](crate::ops::OpError::code)): `unsupported-feature` (the node asks for something valid in ONNX that qplay does not do:
+    /// an attribute value, a mode, a data type), `bad-model`, `mismatch` (input shapes or types
+    /// the node cannot take), `limit` or `internal`.
     pub fn code(&self) -> &'static str {
         match self {
             ModelError::NotOnnx(_)
@@ -105,7 +111,8 @@ impl ModelError {
             | ModelError::DynamicInput { .. }
             | ModelError::UnknownInput { .. }
             | ModelError::InputDType { .. } => "bad-input",
-            ModelError::Op { .. } => "op",
+            ModelError::Op { error, .. } => error.code(),
+            ModelError::Cancelled => "cancelled",
             ModelError::Other(_) => "error",
         }
     }
@@ -118,8 +125,8 @@ pub fn fmt_dims(shape: &[Option<usize>]) -> String {
 }
 
 impl ModelError {
-    /// Wraps an op-level message with the node it happened in.
-    pub fn at(node: &Node, msg: impl std::fmt::Display) -> ModelError {
-        ModelError::Op { node: node.name.clone(), op: node.op_type.clone(), msg: msg.to_string() }
+    /// Wraps an op's error with the node it happened in.
+    pub fn at(node: &Node, error: crate::ops::OpError) -> ModelError {
+        ModelError::Op { node: node.name.clone(), op: node.op_type.clone(), error }
     }
 }

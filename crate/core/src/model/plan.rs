@@ -26,7 +26,7 @@ use super::lower_qdq::lower_qdq;
 use super::passes::{fold_batchnorm_into_conv, fuse_activation_into_conv, fuse_channel_min_into_conv};
 use super::tensor::onnx_dtype_name;
 use super::{numel, DType, Graph, ModelError, Node, OpKind, Tensor};
-use crate::ops::{BuildCtx, Fact, Op, Registry};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Registry};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -91,7 +91,7 @@ impl Default for PlanOptions {
     }
 }
 
-/// What [`Plan::run_profiled`] reports around each step.
+/// What [`Plan::run_hooked`] (and [`Plan::run_profiled`]) report around each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepEvent {
     /// Step `index` is about to run.
@@ -401,11 +401,15 @@ impl Plan {
                         .ok_or_else(|| ModelError::MissingInput { node: node.name.clone(), input: i.clone() }),
                 })
                 .collect::<Result<_, _>>()?;
-            let inferred = op.infer(&in_facts).map_err(|m| ModelError::at(&node, m))?;
+            let inferred = op.infer(&in_facts).map_err(|e| ModelError::at(&node, e))?;
             if inferred.len() < node.outputs.len() {
                 return Err(ModelError::at(
                     &node,
-                    format!("the op describes {} outputs, the node has {}", inferred.len(), node.outputs.len()),
+                    OpError::internal(format!(
+                        "the op describes {} outputs, the node has {}",
+                        inferred.len(),
+                        node.outputs.len()
+                    )),
                 ));
             }
             for f in &inferred {
@@ -416,15 +420,19 @@ impl Plan {
                 budget.charge(&node, &in_facts, &inferred)?;
                 let values: Vec<Option<&Tensor>> =
                     in_facts.iter().map(|f| f.and_then(|f| f.value.as_deref())).collect();
-                let computed = op.eval(&values).map_err(|m| ModelError::at(&node, m))?;
+                let computed = op.eval(&values).map_err(|e| ModelError::at(&node, e))?;
                 if computed.len() < node.outputs.len() {
-                    return Err(ModelError::at(&node, output_count(computed.len(), node.outputs.len())));
+                    return Err(ModelError::at(
+                        &node,
+                        OpError::internal(output_count(computed.len(), node.outputs.len())),
+                    ));
                 }
                 computed
                     .into_iter()
                     .zip(&inferred)
                     .map(|(t, f)| {
-                        check_against(&t, f.dtype, &f.shape).map_err(|m| ModelError::at(&node, m))?;
+                        check_against(&t, f.dtype, &f.shape)
+                            .map_err(|m| ModelError::at(&node, OpError::internal(m)))?;
                         Ok(Fact::constant(t))
                     })
                     .collect::<Result<_, ModelError>>()?

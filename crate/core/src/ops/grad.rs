@@ -4,6 +4,7 @@
 //! along), and the backward every reshape-like op shares.
 
 use crate::model::{Data, Tensor};
+use crate::ops::OpError;
 
 /// What [`Op::backward`](super::Op::backward) returns: one gradient per input, in input order
 /// (`None` for an input that takes none: integer tensors, shapes, bounds, omitted inputs).
@@ -37,14 +38,14 @@ pub enum GradError {
     /// The op (or this use of it) has no backward.
     #[error("the op has no backward")]
     NoBackward,
-    /// The backward failed: what went wrong.
+    /// The backward failed: what went wrong, with its kind.
     #[error("{0}")]
-    Failed(String),
+    Failed(OpError),
 }
 
-impl From<String> for GradError {
-    fn from(msg: String) -> GradError {
-        GradError::Failed(msg)
+impl From<OpError> for GradError {
+    fn from(e: OpError) -> GradError {
+        GradError::Failed(e)
     }
 }
 
@@ -56,19 +57,19 @@ pub fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
 
 /// The gradient of output `i` as float32 data of the output's size, or `None` when that
 /// output does not reach the loss.
-pub fn out_grad<'a>(grads: &[Option<&'a Tensor>], i: usize, len: usize) -> Result<Option<&'a [f32]>, String> {
+pub fn out_grad<'a>(grads: &[Option<&'a Tensor>], i: usize, len: usize) -> Result<Option<&'a [f32]>, OpError> {
     let Some(g) = grads.get(i).copied().flatten() else { return Ok(None) };
-    let v = g.as_f32().map_err(|e| format!("the gradient of output {i}: {e}"))?;
+    let v = g.as_f32().map_err(|e| OpError::internal(format!("the gradient of output {i}: {e}")))?;
     if v.len() != len {
-        return Err(format!("the gradient of output {i} has {} values, the output {len}", v.len()));
+        return Err(OpError::internal(format!("the gradient of output {i} has {} values, the output {len}", v.len())));
     }
     Ok(Some(v))
 }
 
 /// Input `i`'s float32 data, for a backward that needs it.
-pub fn f32_in<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, String> {
+pub fn f32_in<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, OpError> {
     let t = super::input(inputs, i)?;
-    t.as_f32().map_err(|e| format!("input {i}: {e} (only float32 tensors have gradients)"))?;
+    t.as_f32().map_err(|e| OpError::mismatch(format!("input {i}: {e} (only float32 tensors have gradients)")))?;
     Ok(t)
 }
 
@@ -126,7 +127,7 @@ pub fn unbroadcast(g: &[f32], out: &[usize], shape: &[usize]) -> Vec<f32> {
 
 /// The backward of an op whose output is input 0's data under another shape (Reshape,
 /// Flatten, Squeeze, Unsqueeze, Identity): the gradient, reshaped back.
-pub fn reshape_back(inputs: &[Option<&Tensor>], grads: &[Option<&Tensor>]) -> Result<Grads, String> {
+pub fn reshape_back(inputs: &[Option<&Tensor>], grads: &[Option<&Tensor>]) -> Result<Grads, OpError> {
     let x = f32_in(inputs, 0)?;
     let mut out: Grads = vec![None; inputs.len()];
     if let Some(g) = out_grad(grads, 0, x.len())? {

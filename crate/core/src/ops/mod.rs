@@ -7,11 +7,14 @@
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
 
 pub mod control;
+pub mod error;
 pub mod grad;
 pub mod math;
 pub mod nn;
 pub mod quant;
 pub mod shape;
+
+pub use error::OpError;
 
 use crate::model::{DType, Node, Tensor};
 use std::any::Any;
@@ -54,10 +57,10 @@ pub trait Op: Any + Debug + Send + Sync {
     /// Output types and shapes from the inputs' facts (`None` for an omitted optional input).
     /// Must be cheap: never run the op's arithmetic here. Inputs that carry values (constants)
     /// may be read, e.g. Reshape's target shape.
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String>;
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError>;
 
     /// Computes the outputs (`None` for an omitted optional input).
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String>;
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError>;
 
     /// Whether an output's shape depends on input *values* that are only known at run time
     /// (NonZero, NonMaxSuppression). Such a step, and every step downstream of it, is planned
@@ -106,7 +109,7 @@ pub struct BuildCtx {
 }
 
 /// Builds an op from a node; the error says what about the node is unsupported.
-pub type Builder = fn(&Node, &BuildCtx) -> Result<Box<dyn Op>, String>;
+pub type Builder = fn(&Node, &BuildCtx) -> Result<Box<dyn Op>, OpError>;
 
 /// ONNX op type → builder.
 #[derive(Clone)]
@@ -152,11 +155,11 @@ impl Registry {
 }
 
 /// Helper for ops: the `i`-th input, or an error naming it as missing.
-pub fn input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, String> {
-    inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+pub fn input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Result<&'a Tensor, OpError> {
+    inputs.get(i).copied().flatten().ok_or_else(|| OpError::missing_input(i))
 }
 
 /// Helper for ops: the `i`-th input fact, or an error naming it as missing.
-pub fn input_fact<'a>(inputs: &[Option<&'a Fact>], i: usize) -> Result<&'a Fact, String> {
-    inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+pub fn input_fact<'a>(inputs: &[Option<&'a Fact>], i: usize) -> Result<&'a Fact, OpError> {
+    inputs.get(i).copied().flatten().ok_or_else(|| OpError::missing_input(i))
 }

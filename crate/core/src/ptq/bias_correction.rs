@@ -15,7 +15,7 @@
 use crate::model::OpKind;
 use crate::model::{Data, Graph, ModelError, Node, Plan, Tensor, ValueInfo};
 use crate::ops::nn::spatial::WindowAttrs;
-use crate::ops::Registry;
+use crate::ops::{OpError, Registry};
 use crate::quant::{per_channel_params, QType, Scheme};
 use crate::Error;
 use std::collections::HashMap;
@@ -134,7 +134,7 @@ impl BiasCorrection {
             let wq = fake_quant_weight(n, w, per_channel, wt)?;
             let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
             let window = if n.is(OpKind::Conv) {
-                Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, &e))?)
+                Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, e))?)
             } else {
                 None
             };
@@ -223,17 +223,19 @@ fn conv_shift_sums(
     sum: &mut Vec<f64>,
     count: &mut usize,
 ) -> Result<(), Error> {
-    let bad = |m: String| -> Error { ModelError::at(node, &m).into() };
+    let bad = |e: OpError| -> Error { ModelError::at(node, e).into() };
     let xs = &x.shape;
     let ws = &diff.shape;
     if ws.len() != xs.len() {
-        return Err(bad(format!("weight {ws:?} and input {xs:?} have different ranks")));
+        return Err(bad(OpError::mismatch(format!("weight {ws:?} and input {xs:?} have different ranks"))));
     }
     let win = attrs.resolve(&xs[2..], &ws[2..]).map_err(bad)?.lifted_to_2d();
     let (n, c) = (xs[0], xs[1]);
     let (oc, icg) = (ws[0], ws[1]);
     if group == 0 || c != icg * group || oc % group != 0 {
-        return Err(bad(format!("input channels {c} do not match the weight {ws:?} with group {group}")));
+        return Err(bad(OpError::mismatch(format!(
+            "input channels {c} do not match the weight {ws:?} with group {group}"
+        ))));
     }
     let (h, w) = (win.input[0], win.input[1]);
     let (kh, kw) = (win.kernel[0], win.kernel[1]);

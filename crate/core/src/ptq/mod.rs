@@ -38,6 +38,7 @@ use crate::quant::{error_metrics, Observer, QType, QuantError, Scheme};
 use crate::Error;
 use qdq::{halve_float_initializers, rewrite, ActParams};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
 
 /// Wall-clock laps per phase; a no-op on wasm32, whose std has no clock.
 struct Phases {
@@ -113,17 +114,31 @@ fn opset21_blocker(g: &Graph) -> Option<String> {
 
 /// Quantizes `graph` with calibration inputs for its single input `input`.
 pub fn quantize(graph: &Graph, input: &str, calib: &[Tensor], opts: &PtqOptions) -> Result<Quantized, Error> {
-    quantize_with_progress(graph, input, calib, opts, &mut |_| {})
+    quantize_with_progress(graph, input, calib, opts, &mut |_| ControlFlow::Continue(()))
+}
+
+/// What a long run tells about itself: called with each stage ("calibration: input 3 of 7", …),
+/// it answers whether to go on. [`ControlFlow::Break`] stops the run at that point with
+/// [`ModelError::Cancelled`](crate::model::ModelError::Cancelled) (a page's Cancel).
+pub type Progress<'a> = dyn FnMut(&str) -> ControlFlow<()> + 'a;
+
+/// Tells `progress` the stage; an error when it asks to stop.
+pub(crate) fn tell(progress: &mut Progress<'_>, stage: &str) -> Result<(), Error> {
+    match progress(stage) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Cancelled.into()),
+    }
 }
 
 /// [`quantize`], telling `progress` what it is doing: each calibration input, each layer of the
-/// sensitivity analysis, the rewrite, the export and each input of the report's measurements.
+/// sensitivity analysis, the rewrite, the export and each input of the report's measurements;
+/// it may stop the run at any of them ([`Progress`]).
 pub fn quantize_with_progress(
     graph: &Graph,
     input: &str,
     calib: &[Tensor],
     opts: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
 ) -> Result<Quantized, Error> {
     quantize_inner(graph, input, calib, opts, progress, true)
 }
@@ -135,7 +150,7 @@ pub(crate) fn quantize_inner(
     input: &str,
     calib: &[Tensor],
     opts: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
     measure: bool,
 ) -> Result<Quantized, Error> {
     if calib.is_empty() {
@@ -235,7 +250,7 @@ pub(crate) fn quantize_inner(
     let mut wanted: HashSet<String> = act_names.clone();
     wanted.extend(bc.iter().flat_map(|bc| bc.reads()).map(String::from));
     for (k, x) in calib.iter().enumerate() {
-        progress(&format!("calibration: input {} of {}", k + 1, calib.len()));
+        tell(progress, &format!("calibration: input {} of {}", k + 1, calib.len()))?;
         let (out, mut seen) = run_keeping(&plan, input, x, &|name| wanted.contains(name))?;
         if wanted.contains(input) {
             seen.insert(input.to_string(), x.clone());
@@ -287,12 +302,10 @@ pub(crate) fn quantize_inner(
         let batch = parallel::threads();
         for (b, chunk) in targets.chunks(batch).enumerate() {
             for (i, &t) in chunk.iter().enumerate() {
-                progress(&format!(
-                    "sensitivity: layer {} of {} ({})",
-                    b * batch + i + 1,
-                    targets.len(),
-                    g.nodes[t].name
-                ));
+                tell(
+                    progress,
+                    &format!("sensitivity: layer {} of {} ({})", b * batch + i + 1, targets.len(), g.nodes[t].name),
+                )?;
             }
             let dbs = parallel::try_map(chunk.len(), |i| -> Result<f64, Error> {
                 let t = [chunk[i]];
@@ -330,7 +343,7 @@ pub(crate) fn quantize_inner(
         let k = bc.apply(&mut g, &targets);
         notes.push(format!("bias correction: {k} layers"));
     }
-    progress(&format!("rewriting {} layers to QDQ", targets.len()));
+    tell(progress, &format!("rewriting {} layers to QDQ", targets.len()))?;
     // A tensor read by a 16-bit layer is quantized to 16 bits for every reader.
     let act16_tensors: HashSet<String> =
         targets.iter().filter(|&&t| act16.contains(&g.nodes[t].name)).map(|&t| g.nodes[t].inputs[0].clone()).collect();
@@ -351,7 +364,7 @@ pub(crate) fn quantize_inner(
 
     // Serialise, reload (the export gate: what we write must load and run), and measure.
     phases.lap("QDQ rewrite");
-    progress("exporting the QDQ file and loading it back");
+    tell(progress, "exporting the QDQ file and loading it back")?;
     // A float16 model goes back as float16 where quantization leaves float weights.
     // (The loader's note names the widened types: "float16 and float64 tensors (weights, …".)
     g.unbind_inputs(&fixed);

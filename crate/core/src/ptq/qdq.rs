@@ -6,6 +6,7 @@ use super::report::{self, ActivationReport, LayerReport};
 use super::PtqOptions;
 use crate::model::OpKind;
 use crate::model::{numel, Attr, Attrs, DType, Graph, ModelError, Node, Tensor};
+use crate::ops::OpError;
 use crate::quant::{error_metrics, per_channel_params, QParams, QType, Scheme};
 use crate::Error;
 use std::collections::{HashMap, HashSet};
@@ -219,7 +220,7 @@ fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Opti
 pub(super) fn weight_axis(n: &Node, w: &Tensor) -> Result<usize, Error> {
     let rank = w.shape.len();
     if rank == 0 || numel(&w.shape)? == 0 {
-        return Err(ModelError::at(n, "its weight is empty").into());
+        return Err(ModelError::at(n, OpError::malformed("its weight is empty")).into());
     }
     Ok(match n.kind() {
         Some(OpKind::Conv) => 0,

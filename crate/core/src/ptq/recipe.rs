@@ -12,7 +12,7 @@
 //! Held out: every third input (inputs 3, 6, …); with two inputs, the second; with one, the
 //! candidates are scored on the input they were calibrated on (said in the note).
 
-use super::{output_sqnr, quantize_inner, PtqOptions, Quantized};
+use super::{output_sqnr, quantize_inner, tell, Progress, PtqOptions, Quantized};
 use crate::model::{Graph, Plan, Tensor};
 use crate::ops::Registry;
 use crate::quant::Calibration;
@@ -96,7 +96,7 @@ pub fn choose(
     input: &str,
     calib: &[Tensor],
     base: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
 ) -> Result<(PtqOptions, RecipeChoice), Error> {
     let (fit, held, separate) = split(calib);
     if fit.is_empty() {
@@ -113,10 +113,13 @@ pub fn choose(
     let mut scores = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     for (k, r) in CANDIDATES.iter().enumerate() {
-        progress(&format!("choosing the recipe: {} ({} of {})", r.name, k + 1, CANDIDATES.len()));
+        let stage = format!("choosing the recipe: {} ({} of {})", r.name, k + 1, CANDIDATES.len());
+        tell(progress, &stage)?;
         let opts =
             PtqOptions { method: r.method, equalize: r.equalize, bias_correction: r.bias_correction, ..base.clone() };
-        let q: Quantized = quantize_inner(graph, input, &fit, &opts, &mut |_| {}, false)?;
+        // The candidate's own stages, under this one's name (a Cancel stops it there too).
+        let q: Quantized =
+            quantize_inner(graph, input, &fit, &opts, &mut |s| progress(&format!("{stage}: {s}")), false)?;
         let db = output_sqnr(&*super::bound(&q.graph, &base.fixed_inputs)?, input, &held, &fp32, &registry)?;
         let worst = db.values().copied().fold(f64::INFINITY, f64::min);
         if best.is_none_or(|(_, b)| worst > b + 0.05) {
@@ -161,7 +164,7 @@ pub fn quantize_auto(
     input: &str,
     calib: &[Tensor],
     base: &PtqOptions,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
 ) -> Result<Quantized, Error> {
     let (opts, choice) = choose(graph, input, calib, base, progress)?;
     let mut q = quantize_inner(graph, input, calib, &opts, progress, true)?;

@@ -9,7 +9,7 @@
 //! one input at a time, so memory holds one input's layer outputs, not all of them.
 //! Histograms leave the crate as [`REPORT_BINS`] bins: the report stays small.
 
-use super::recipe;
+use super::{recipe, tell, Progress};
 use crate::model::OpKind;
 use crate::model::{Graph, Plan, PlanOptions, Tensor};
 use crate::ops::Registry;
@@ -185,7 +185,7 @@ pub(super) fn measure(
     method: Calibration,
     qtype: QType,
     layers: &mut [LayerReport],
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Progress<'_>,
 ) -> Result<BTreeMap<String, f64>, Error> {
     let registry = &Registry::new();
     let input = reference.input.as_str();
@@ -245,7 +245,7 @@ pub(super) fn measure(
     let names: Vec<String> = qplan.output_names().into_iter().map(String::from).collect();
     let mut graph_out = vec![Sqnr::default(); names.len()];
     for (k, x) in calib.iter().enumerate() {
-        progress(&format!("report: FP32 and INT8 runs on input {} of {}", k + 1, calib.len()));
+        tell(progress, &format!("report: FP32 and INT8 runs on input {} of {}", k + 1, calib.len()))?;
         // The two runs at once, each keeping what the measurements read.
         let (fp, q) = crate::parallel::join(
             || super::run_keeping(&reference.plan, input, x, &|n| in_fp.contains(n)),

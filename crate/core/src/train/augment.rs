@@ -1,9 +1,11 @@
 //! Label-free augmentation for fine-tuning: the student and the teacher see the same changed
 //! input, so any change that keeps the input a plausible picture is fair — no boxes to move.
-//! Each draw is a horizontal flip (half the time), a shift of up to an eighth of the picture
-//! (edges repeated), and a contrast and brightness change around the picture's own mean (so
-//! it works whatever the model's input range: 0..255, 0..1 or −1..1). Seeded: the same seed
-//! gives the same inputs.
+//! Each draw is a horizontal flip (half the time), a crop of 80–100 % of the picture's width and
+//! height scaled back to full size (bilinear, a random part of the picture), a shift of up to an
+//! eighth of the picture (edges repeated), and a colour change around the picture's own mean: one
+//! contrast and brightness for all channels and a gain per channel (colour jitter), so it works
+//! whatever the model's input range (0..255, 0..1 or −1..1). Seeded: the same seed gives the same
+//! inputs.
 
 use crate::model::{Data, Tensor};
 
@@ -35,28 +37,41 @@ pub fn augment(x: &Tensor, rng: &mut Rng) -> Tensor {
     let (Data::F32(v), [n, c, h, w]) = (&x.data, x.shape.as_slice()) else { return x.clone() };
     let (n, c, h, w) = (*n, *c, *h, *w);
     let flip = rng.unit() < 0.5;
-    let max_dy = (h / 8) as f32;
-    let max_dx = (w / 8) as f32;
-    let dy = ((rng.unit() * 2.0 - 1.0) * max_dy).round() as isize;
-    let dx = ((rng.unit() * 2.0 - 1.0) * max_dx).round() as isize;
+    // The crop: `1/zoom` of each side, at a random place; sampled back to h × w.
+    let zoom = 1.0 / (0.8 + 0.2 * rng.unit());
+    let (oy, ox) = (rng.unit() * h as f32 * (1.0 - 1.0 / zoom), rng.unit() * w as f32 * (1.0 - 1.0 / zoom));
+    let dy = ((rng.unit() * 2.0 - 1.0) * (h / 8) as f32).round();
+    let dx = ((rng.unit() * 2.0 - 1.0) * (w / 8) as f32).round();
     let contrast = 0.8 + 0.4 * rng.unit();
     let brightness = (rng.unit() * 2.0 - 1.0) * 0.1;
+    let gains: Vec<f32> = (0..c).map(|_| 0.9 + 0.2 * rng.unit()).collect();
     let mean = v.iter().map(|&a| f64::from(a)).sum::<f64>() as f32 / v.len().max(1) as f32;
     let spread = (v.iter().map(|&a| (f64::from(a) - f64::from(mean)).abs()).sum::<f64>() as f32
         / v.len().max(1) as f32)
         .max(f32::MIN_POSITIVE);
+    // Source taps along one axis: the two neighbours and the weight of the second, edges repeated.
+    let taps = |len: usize, offset: f32, shift: f32, flipped: bool| -> Vec<(usize, usize, f32)> {
+        (0..len)
+            .map(|i| {
+                let i = if flipped { len - 1 - i } else { i };
+                let s = (offset + (i as f32 - shift) / zoom).clamp(0.0, (len - 1) as f32);
+                let lo = s.floor() as usize;
+                (lo, (lo + 1).min(len - 1), s - lo as f32)
+            })
+            .collect()
+    };
+    let (ty, tx) = (taps(h, oy, dy, false), taps(w, ox, dx, flip));
     let mut out = vec![0.0f32; v.len()];
-    let clampi = |i: isize, len: usize| i.clamp(0, len as isize - 1) as usize;
     for plane in 0..n * c {
         let src = &v[plane * h * w..(plane + 1) * h * w];
         let dst = &mut out[plane * h * w..(plane + 1) * h * w];
-        for y in 0..h {
-            let sy = clampi(y as isize - dy, h);
-            for xx in 0..w {
-                let fx = if flip { w - 1 - xx } else { xx };
-                let sx = clampi(fx as isize - dx, w);
-                let a = src[sy * w + sx];
-                dst[y * w + xx] = mean + (a - mean) * contrast + brightness * 2.0 * spread;
+        let gain = contrast * gains[plane % c];
+        for (y, &(y0, y1, fy)) in ty.iter().enumerate() {
+            for (xx, &(x0, x1, fx)) in tx.iter().enumerate() {
+                let top = src[y0 * w + x0] + (src[y0 * w + x1] - src[y0 * w + x0]) * fx;
+                let bottom = src[y1 * w + x0] + (src[y1 * w + x1] - src[y1 * w + x0]) * fx;
+                let a = top + (bottom - top) * fy;
+                dst[y * w + xx] = mean + (a - mean) * gain + brightness * 2.0 * spread;
             }
         }
     }
@@ -74,6 +89,12 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.shape, x.shape);
         assert_ne!(a, x);
+        // Values stay within the picture's range widened by the colour change (no overshoot from
+        // the resampling), and a different seed gives a different picture.
+        let Data::F32(av) = &a.data else { unreachable!() };
+        let (lo, hi) = av.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        assert!(lo > -60.0 && hi < 160.0, "{lo}..{hi}");
+        assert_ne!(augment(&x, &mut Rng::new(8)), a);
         let ids = Tensor::vec_i64(vec![1, 2]);
         assert_eq!(augment(&ids, &mut Rng::new(1)), ids, "non-images pass through");
     }

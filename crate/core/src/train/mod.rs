@@ -29,7 +29,7 @@ use crate::model::passes::fold_batchnorm_into_conv;
 use crate::model::plan::Env;
 use crate::model::{Graph, ModelError, OpKind, Plan, PlanOptions, StepInput, Tensor, ValueInfo};
 use crate::ops::grad::{Backward, GradError};
-use crate::ops::Registry;
+use crate::ops::{OpError, Registry};
 
 /// What can go wrong while training; each message says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -46,14 +46,14 @@ pub enum TrainError {
         op: String,
     },
     /// A backward failed.
-    #[error("the backward of node `{node}` ({op}) failed: {msg}")]
+    #[error("the backward of node `{node}` ({op}) failed: {error}")]
     Backward {
         /// Node name.
         node: String,
         /// Op type.
         op: String,
-        /// What went wrong.
-        msg: String,
+        /// What went wrong, with its kind.
+        error: OpError,
     },
     /// A loss or gradient is NaN or infinite.
     #[error("{0} is not finite: lower the learning rate, or check the inputs for NaN")]
@@ -69,7 +69,7 @@ impl TrainError {
         match self {
             TrainError::Model(e) => e.code(),
             TrainError::NoBackward { .. } => "no-backward",
-            TrainError::Backward { .. } => "op",
+            TrainError::Backward { error, .. } => error.code(),
             TrainError::NonFinite(_) => "non-finite",
             TrainError::Setup(_) => "bad-input",
         }
@@ -220,7 +220,7 @@ impl Student {
                 let (node, op) = named();
                 match e {
                     GradError::NoBackward => TrainError::NoBackward { node, op },
-                    GradError::Failed(msg) => TrainError::Backward { node, op, msg },
+                    GradError::Failed(error) => TrainError::Backward { node, op, error },
                 }
             })?;
             for (input, g) in step.inputs.iter().zip(back) {

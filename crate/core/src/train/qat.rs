@@ -15,7 +15,7 @@
 //! weight scales, weights re-quantized with their scales, biases as int32 at `s_in·s_w`.
 
 use super::{Student, TrainError};
-use crate::model::{Data, Graph, Node, OpKind, Tensor};
+use crate::model::{Data, Graph, ModelError, Node, OpKind, Tensor};
 use crate::ops::quant::fake_quant::FAKE_QUANT;
 use crate::ops::{BuildCtx, Registry};
 use std::collections::HashMap;
@@ -63,9 +63,9 @@ pub enum Role {
 /// Evaluates one node on initializers (a DQ on its codes).
 fn eval_node(n: &Node, g: &Graph) -> Result<Tensor, TrainError> {
     let build = Registry::new().get(&n.op_type).ok_or_else(|| TrainError::Setup(format!("no op {}", n.op_type)))?;
-    let op = build(n, &BuildCtx { opset: g.opset }).map_err(TrainError::Setup)?;
+    let op = build(n, &BuildCtx { opset: g.opset }).map_err(|e| ModelError::at(n, e))?;
     let args: Vec<Option<&Tensor>> = n.inputs.iter().map(|i| g.initializers.get(i)).collect();
-    let mut out = op.eval(&args).map_err(|e| TrainError::Setup(format!("node `{}`: {e}", n.name)))?;
+    let mut out = op.eval(&args).map_err(|e| ModelError::at(n, e))?;
     Ok(out.remove(0))
 }
 

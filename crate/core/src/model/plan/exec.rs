@@ -8,8 +8,9 @@
 
 use super::{check_size, Plan, Source, Step};
 use crate::model::{numel, DType, ModelError, Tensor};
-use crate::ops::{Fact, Op};
+use crate::ops::{Fact, Op, OpError};
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 use super::StepEvent;
 
@@ -90,7 +91,7 @@ impl Plan {
                 Source::Slot(s) => env.get(*s).map(Some).ok_or_else(|| ModelError::Op {
                     node: step.name.clone(),
                     op: step.op_type.clone(),
-                    msg: format!("internal: input `{}` is not available", self.slots[*s].name),
+                    error: OpError::internal(format!("internal: input `{}` is not available", self.slots[*s].name)),
                 }),
                 Source::Const(t) => Ok(Some(&**t)),
                 Source::Omitted => Ok(None),
@@ -149,7 +150,7 @@ impl Plan {
         inputs: &[(String, Tensor)],
         observer: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<Tensor>, ModelError> {
-        self.run_inner(inputs, observer, &mut |_, _| {})
+        self.run_hooked(inputs, observer, &mut |_, _| ControlFlow::Continue(()))
     }
 
     /// [`Plan::run`], calling `hook(index, event)` right before and right after each step (an
@@ -160,18 +161,28 @@ impl Plan {
         inputs: &[(String, Tensor)],
         hook: &mut dyn FnMut(usize, StepEvent),
     ) -> Result<Vec<Tensor>, ModelError> {
-        self.run_inner(inputs, &mut |_, _| {}, hook)
+        self.run_hooked(inputs, &mut |_, _| {}, &mut |i, e| {
+            hook(i, e);
+            ControlFlow::Continue(())
+        })
     }
 
-    fn run_inner(
+    /// The run loop every other `run_*` is: `observer` sees each computed tensor
+    /// ([`Plan::run_with`]) and `hook` each step's start and end ([`Plan::run_profiled`]). A
+    /// hook that answers [`ControlFlow::Break`] stops the run before the next step: cooperative
+    /// cancellation, e.g. a page's Cancel read from a shared flag. The run then ends with
+    /// [`ModelError::Cancelled`] and nothing of it is kept.
+    pub fn run_hooked(
         &self,
         inputs: &[(String, Tensor)],
         observer: &mut dyn FnMut(&str, &Tensor),
-        hook: &mut dyn FnMut(usize, StepEvent),
+        hook: &mut dyn FnMut(usize, StepEvent) -> ControlFlow<()>,
     ) -> Result<Vec<Tensor>, ModelError> {
         let mut env = self.bind(inputs, None)?;
         for index in 0..self.steps.len() {
-            hook(index, StepEvent::Start);
+            if hook(index, StepEvent::Start).is_break() {
+                return Err(ModelError::Cancelled);
+            }
             // An op whose output is its input's data under a new shape (Reshape, …) takes over
             // the input's buffer when this step is its last reader and it is not borrowed.
             let outs = match self.try_alias(&self.steps[index], &mut env) {
@@ -183,7 +194,9 @@ impl Plan {
             };
             self.store(index, &mut env, outs, observer);
             self.free_after(index, &mut env);
-            hook(index, StepEvent::End);
+            if hook(index, StepEvent::End).is_break() {
+                return Err(ModelError::Cancelled);
+            }
         }
         self.take_outputs(&mut env)
     }
@@ -305,7 +318,7 @@ impl Plan {
     /// dynamic step against what its `infer` says for these actual inputs — inferred, and held
     /// to [`PlanOptions::max_tensor_elements`], before anything is allocated.
     fn eval_checked(&self, step: &Step, args: &[Option<&Tensor>]) -> Result<Vec<Tensor>, ModelError> {
-        let err = |msg: String| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), msg };
+        let err = |error: OpError| ModelError::Op { node: step.name.clone(), op: step.op_type.clone(), error };
         let inferred = if step.dynamic {
             let facts: Vec<Option<Fact>> = args.iter().map(|a| a.map(|t| Fact::constant(t.clone()))).collect();
             let refs: Vec<Option<&Fact>> = facts.iter().map(Option::as_ref).collect();
@@ -321,7 +334,7 @@ impl Plan {
         };
         let computed = step.op.eval(args).map_err(err)?;
         if computed.len() < step.outputs.len() {
-            return Err(err(output_count(computed.len(), step.outputs.len())));
+            return Err(err(OpError::internal(output_count(computed.len(), step.outputs.len()))));
         }
         for (k, (slot, t)) in step.outputs.iter().zip(&computed).enumerate() {
             let Some(slot) = *slot else { continue };
@@ -330,10 +343,11 @@ impl Plan {
                 Some(f) => f
                     .get(k)
                     .map(|f| (f.dtype, f.shape.as_slice()))
-                    .ok_or_else(|| err(output_count(f.len(), step.outputs.len())))?,
+                    .ok_or_else(|| err(OpError::internal(output_count(f.len(), step.outputs.len()))))?,
                 None => (info.dtype, info.shape.as_slice()),
             };
-            check_against(t, dtype, shape).map_err(|m| err(format!("output `{}`: {m}", info.name)))?;
+            check_against(t, dtype, shape)
+                .map_err(|m| err(OpError::internal(format!("output `{}`: {m}", info.name))))?;
         }
         Ok(computed)
     }

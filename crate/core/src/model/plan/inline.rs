@@ -8,6 +8,7 @@
 
 use crate::model::{Attr, ModelError, Node, OpKind, Tensor};
 use crate::ops::control::if_op::condition;
+use crate::ops::OpError;
 use std::collections::{HashMap, HashSet};
 
 /// Every node inside `node`'s subgraphs, nested ones included.
@@ -32,21 +33,20 @@ pub(super) type Inlined = (Vec<Node>, Vec<(String, Tensor)>);
 /// read, renamed.
 pub(super) fn inline_if(node: &Node, cond: &Tensor) -> Result<Inlined, ModelError> {
     let key = if condition(cond).map_err(|m| ModelError::at(node, m))? { "then_branch" } else { "else_branch" };
-    let g = node
-        .attrs
-        .graph(key)
-        .ok_or_else(|| ModelError::at(node, format!("the node has no `{key}` graph: an If needs both branches")))?;
+    let g = node.attrs.graph(key).ok_or_else(|| {
+        ModelError::at(node, OpError::malformed(format!("the node has no `{key}` graph: an If needs both branches")))
+    })?;
     let outer = &node.inputs[node.inputs.len().saturating_sub(node.captured())..];
     if outer.len() != g.inputs.len() || g.outputs.len() != node.outputs.len() {
         return Err(ModelError::at(
             node,
-            format!(
+            OpError::malformed(format!(
                 "`{key}` reads {} outer values and gives {} outputs; the node passes {} and has {} outputs",
                 g.inputs.len(),
                 g.outputs.len(),
                 outer.len(),
                 node.outputs.len()
-            ),
+            )),
         ));
     }
     let local = |name: &str| format!("{}/{name}", node.name);

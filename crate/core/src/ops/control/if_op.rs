@@ -9,7 +9,7 @@
 //! the node is in.
 
 use crate::model::{Data, Graph, Node, Plan, PlanOptions, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
 use std::sync::Arc;
 
 /// If.
@@ -26,32 +26,32 @@ pub struct If {
 /// Builds If: both branches must be present and give one output per node output. A branch run
 /// at run time is planned with the default [`PlanOptions`]; planning builds its `If` nodes with
 /// its own ([`build_with`]).
-pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     build_with(node, ctx, PlanOptions::default())
 }
 
 /// [`build`], planning the branches with `options` (the limits and budget of the enclosing plan).
-pub fn build_with(node: &Node, ctx: &BuildCtx, options: PlanOptions) -> Result<Box<dyn Op>, String> {
+pub fn build_with(node: &Node, ctx: &BuildCtx, options: PlanOptions) -> Result<Box<dyn Op>, OpError> {
     let captured = node.captured();
-    let branch = |key: &str| -> Result<Arc<Graph>, String> {
+    let branch = |key: &str| -> Result<Arc<Graph>, OpError> {
         let g = node.attrs.graph(key).ok_or_else(|| {
-            format!("the node has no `{key}` graph: an If needs then_branch and else_branch; check the model with onnx.checker.check_model")
+            OpError::malformed(format!("the node has no `{key}` graph: an If needs then_branch and else_branch; check the model with onnx.checker.check_model"))
         })?;
         if g.outputs.len() != node.outputs.len() {
-            return Err(format!(
+            return Err(OpError::malformed(format!(
                 "`{key}` has {} output{} but the node has {}: both branches must give one value per output of the If; \
                  the model is invalid (check it with onnx.checker.check_model)",
                 g.outputs.len(),
                 if g.outputs.len() == 1 { "" } else { "s" },
                 node.outputs.len()
-            ));
+            )));
         }
         if g.inputs.len() != captured || node.inputs.len() != captured + 1 {
-            return Err(format!(
+            return Err(OpError::malformed(format!(
                 "the node takes {} inputs and its branches read {captured} outer values: an If takes the condition alone \
                  besides the values its branches read",
                 node.inputs.len()
-            ));
+            )));
         }
         let mut g = g.clone();
         g.opset = ctx.opset;
@@ -61,23 +61,23 @@ pub fn build_with(node: &Node, ctx: &BuildCtx, options: PlanOptions) -> Result<B
 }
 
 /// The value of an If's condition: a tensor of one element, true when non-zero.
-pub fn condition(t: &Tensor) -> Result<bool, String> {
+pub fn condition(t: &Tensor) -> Result<bool, OpError> {
     if t.len() != 1 {
-        return Err(format!(
+        return Err(OpError::mismatch(format!(
             "the condition has shape {:?}: it must hold exactly one value (a boolean scalar)",
             t.shape
-        ));
+        )));
     }
     Ok(match &t.data {
         Data::Bool(v) => v[0],
         Data::F32(v) => v[0] != 0.0,
-        _ => t.to_i64_vec().map_err(|e| e.to_string())?[0] != 0,
+        _ => t.to_i64_vec().map_err(OpError::mismatch)?[0] != 0,
     })
 }
 
 impl If {
     /// The branch the condition `cond` selects.
-    pub fn branch(&self, cond: &Tensor) -> Result<&Arc<Graph>, String> {
+    pub fn branch(&self, cond: &Tensor) -> Result<&Arc<Graph>, OpError> {
         Ok(if condition(cond)? { &self.then_branch } else { &self.else_branch })
     }
 
@@ -85,11 +85,12 @@ impl If {
     /// [`FOLDED_INPUT_ELEMENTS`]: the shapes, axes and indices branches compute with) are bound
     /// as constants, so that the shape arithmetic in the branch folds as it would outside it;
     /// larger ones are the branch plan's inputs.
-    fn run(&self, branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn run(&self, branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let mut g = branch.clone();
         let (mut given, mut small) = (Vec::with_capacity(values.len()), Vec::new());
         for (v, t) in g.inputs.iter_mut().zip(values) {
-            let t = t.ok_or_else(|| format!("the outer value `{}` a branch reads is missing", v.name))?;
+            let t =
+                t.ok_or_else(|| OpError::malformed(format!("the outer value `{}` a branch reads is missing", v.name)))?;
             v.elem_type = t.dtype().onnx_code();
             v.shape = t.shape.iter().map(|&d| Some(d)).collect();
             if t.len() <= FOLDED_INPUT_ELEMENTS {
@@ -98,11 +99,11 @@ impl If {
                 given.push((v.name.clone(), t.clone()));
             }
         }
-        g.bind_inputs(&small).map_err(|e| e.to_string())?;
+        g.bind_inputs(&small).map_err(OpError::internal)?;
         let shapes: Vec<(String, Vec<usize>)> = given.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
         let plan = Plan::with_options(&g, &Registry::new(), &shapes, self.options)
-            .map_err(|e| format!("in the branch taken: {e}"))?;
-        plan.run(&given).map_err(|e| format!("in the branch taken: {e}"))
+            .map_err(|e| OpError::Branch(Box::new(e)))?;
+        plan.run(&given).map_err(|e| OpError::Branch(Box::new(e)))
     }
 }
 
@@ -117,19 +118,23 @@ impl Op for If {
 
     /// Needs every input's value (a dynamic step has them): the shapes come from running the
     /// taken branch, which a data-dependent branch (NMS, NonZero) leaves no other way to know.
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let mut values = Vec::with_capacity(inputs.len());
         for f in inputs {
             match f.map(|f| f.value.as_deref()) {
                 None => values.push(None),
                 Some(Some(v)) => values.push(Some(v)),
-                Some(None) => return Err("the condition or a value the branches read is known only at run time".into()),
+                Some(None) => {
+                    return Err(OpError::internal(
+                        "the condition or a value the branches read is known only at run time",
+                    ))
+                }
             }
         }
         Ok(self.eval(&values)?.into_iter().map(Fact::constant).collect())
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let branch = self.branch(input(inputs, 0)?)?;
         self.run(branch, &inputs[1..])
     }

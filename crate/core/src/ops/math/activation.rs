@@ -2,7 +2,7 @@
 //! HardSwish, Tanh, Gelu, Elu, Softplus.
 
 use super::unary::{Unary, UnaryFn};
-use crate::ops::Registry;
+use crate::ops::{OpError, Registry};
 
 /// The logistic function, evaluated without overflow for large |x|.
 pub fn sigmoid(x: f32) -> f32 {
@@ -29,7 +29,7 @@ pub fn register(r: &mut Registry) {
     r.register("Gelu", |n, _| match n.attrs.string("approximate", "none") {
         "none" => Unary::new(UnaryFn::Gelu).boxed(),
         "tanh" => Unary::new(UnaryFn::GeluTanh).boxed(),
-        a => Err(format!("Gelu approximate `{a}` is not one of none, tanh")),
+        a => Err(OpError::malformed(format!("Gelu approximate `{a}` is not one of none, tanh"))),
     });
     r.register("Elu", |n, _| Unary::new(UnaryFn::Elu { alpha: n.attrs.float("alpha", 1.0) }).boxed());
     r.register("Softplus", |_, _| Unary::new(UnaryFn::Softplus).boxed());

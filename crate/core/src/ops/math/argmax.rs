@@ -4,7 +4,7 @@
 use crate::model::{DType, Node, Tensor};
 use crate::ops::shape::args::{axis, Inputs};
 use crate::ops::shape::elem::{dispatch, typed, Elem};
-use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
 
 /// ArgMax (`max`) or ArgMin.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub fn register(r: &mut Registry) {
     r.register("ArgMin", |n, c| build(n, c, false));
 }
 
-fn build(node: &Node, _: &BuildCtx, max: bool) -> Result<Box<dyn Op>, String> {
+fn build(node: &Node, _: &BuildCtx, max: bool) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(ArgExtreme {
         max,
         axis: node.attrs.int("axis", 0),
@@ -32,14 +32,14 @@ fn build(node: &Node, _: &BuildCtx, max: bool) -> Result<Box<dyn Op>, String> {
 
 impl ArgExtreme {
     /// The reduced axis and the output shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), OpError> {
         if x.dtype(0)? == DType::Bool {
-            return Err("expects a numeric input, got bool".into());
+            return Err(OpError::mismatch("expects a numeric input, got bool"));
         }
         let shape = x.shape(0)?;
         let a = axis(self.axis, shape.len())?;
         if shape[a] == 0 {
-            return Err(format!("axis {} has no elements to choose from", self.axis));
+            return Err(OpError::mismatch(format!("axis {} has no elements to choose from", self.axis)));
         }
         let mut out = shape.to_vec();
         if self.keepdims {
@@ -50,7 +50,7 @@ impl ArgExtreme {
         Ok((a, out))
     }
 
-    fn indices<T: Elem>(&self, x: &Tensor, a: usize) -> Result<Vec<i64>, String> {
+    fn indices<T: Elem>(&self, x: &Tensor, a: usize) -> Result<Vec<i64>, OpError> {
         let src = typed::<T>(x)?;
         let (n, inner) = (x.shape[a], x.shape[a + 1..].iter().product::<usize>());
         let outer = x.shape[..a].iter().product::<usize>();
@@ -78,11 +78,11 @@ impl ArgExtreme {
 }
 
 impl Op for ArgExtreme {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(DType::I64, self.plan(inputs)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (a, shape) = self.plan(inputs)?;
         let v = dispatch!(x.dtype(), T => self.indices::<T>(x, a)?);

@@ -5,7 +5,7 @@
 
 use super::binary::{Binary, BinaryOp, Kernel};
 use crate::model::Node;
-use crate::ops::{BuildCtx, Op, Registry};
+use crate::ops::{BuildCtx, Op, OpError, Registry};
 
 fn int_div(a: i64, b: i64) -> Result<i64, &'static str> {
     if b == 0 {
@@ -43,7 +43,7 @@ fn int_fmod(a: i64, b: i64) -> Result<i64, &'static str> {
 
 /// Mod: `fmod = 1` is C's fmod for floats and ints; `fmod = 0` (the default) is only defined
 /// for integers.
-fn build_mod(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+fn build_mod(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("fmod", 0) != 0 {
         Binary::new(BinaryOp::Fmod, Kernel::Arith { float: Some(|a, b| a % b), int: Some(int_fmod) }).boxed()
     } else {

@@ -7,7 +7,7 @@ use crate::model::{DType, Data, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, for_each_broadcast, out_grad, unbroadcast, Backward, GradError, Grads};
 use crate::ops::shape::args::all_present;
 use crate::ops::shape::elem::{cast, dispatch, dtype_name, typed, Elem};
-use crate::ops::{Fact, Op};
+use crate::ops::{Fact, Op, OpError};
 use std::borrow::Cow;
 
 /// Integer arithmetic on i64; the error (e.g. division by zero) becomes the op's error.
@@ -106,7 +106,7 @@ impl Binary {
     }
 
     /// As a boxed op, the form builders return.
-    pub fn boxed(self) -> Result<Box<dyn Op>, String> {
+    pub fn boxed(self) -> Result<Box<dyn Op>, OpError> {
         Ok(Box::new(self))
     }
 
@@ -130,30 +130,33 @@ impl Binary {
     }
 
     /// Checks arity and types; returns the output type.
-    fn check(&self, dtypes: &[DType]) -> Result<DType, String> {
+    fn check(&self, dtypes: &[DType]) -> Result<DType, OpError> {
         match (self.variadic, dtypes.len()) {
             (false, 2) | (true, 1..) => {}
-            (false, n) => return Err(format!("expects 2 inputs, got {n}")),
-            (true, _) => return Err("expects at least one input".into()),
+            (false, n) => return Err(OpError::malformed(format!("expects 2 inputs, got {n}"))),
+            (true, _) => return Err(OpError::malformed("expects at least one input")),
         }
         let first = dtypes[0];
         for (i, &d) in dtypes.iter().enumerate() {
             if !self.accepts(d) {
-                return Err(format!("input {i} has type {}, which this op does not accept", dtype_name(d)));
+                return Err(OpError::mismatch(format!(
+                    "input {i} has type {}, which this op does not accept",
+                    dtype_name(d)
+                )));
             }
             if d != first && !self.cast_rhs {
-                return Err(format!(
+                return Err(OpError::mismatch(format!(
                     "inputs must have one type, got {} (input 0) and {} (input {i})",
                     dtype_name(first),
                     dtype_name(d)
-                ));
+                )));
             }
         }
         Ok(self.out_dtype(first))
     }
 
     /// The first step: `a ∘ b`, or `a` itself for a variadic op of one input.
-    fn apply_first(&self, a: &Tensor, b: Option<&Tensor>) -> Result<Tensor, String> {
+    fn apply_first(&self, a: &Tensor, b: Option<&Tensor>) -> Result<Tensor, OpError> {
         match b {
             Some(b) => self.apply(a, b),
             None => Ok(a.clone()),
@@ -161,7 +164,7 @@ impl Binary {
     }
 
     /// One broadcasting step: `a ∘ b`.
-    fn apply(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
+    fn apply(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, OpError> {
         if let (Some(f), Data::F32(x), Data::F32(y)) = (self.same_shape_f32, &a.data, &b.data) {
             if a.shape == b.shape && x.len() == y.len() {
                 return Ok(Tensor { shape: a.shape.clone(), data: Data::F32(f(x, y)) });
@@ -186,13 +189,13 @@ fn arith<T: Elem>(
     out: &[usize],
     float: Option<fn(f32, f32) -> f32>,
     int: Option<IntArith>,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, OpError> {
     let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
     if T::DTYPE == DType::F32 {
-        let float = float.ok_or("expects integer inputs, got float32")?;
+        let float = float.ok_or_else(|| OpError::mismatch("expects integer inputs, got float32"))?;
         return map2(x, y, out, |p, q| T::from_f32(float(p.to_f32(), q.to_f32())));
     }
-    let int = int.ok_or_else(|| format!("expects float32 inputs, got {}", dtype_name(T::DTYPE)))?;
+    let int = int.ok_or_else(|| OpError::mismatch(format!("expects float32 inputs, got {}", dtype_name(T::DTYPE))))?;
     let mut failure = None;
     let res = map2(x, y, out, |p, q| {
         int(p.to_i64(), q.to_i64()).map(T::from_i64).unwrap_or_else(|e| {
@@ -201,7 +204,7 @@ fn arith<T: Elem>(
         })
     })?;
     match failure {
-        Some(e) => Err(e.to_string()),
+        Some(e) => Err(OpError::mismatch(e)),
         None => Ok(res),
     }
 }
@@ -212,7 +215,7 @@ fn compare<T: Elem>(
     out: &[usize],
     float: fn(f32, f32) -> bool,
     int: fn(i64, i64) -> bool,
-) -> Result<Vec<bool>, String> {
+) -> Result<Vec<bool>, OpError> {
     let (x, y) = ((typed::<T>(a)?, a.shape.as_slice()), (typed::<T>(b)?, b.shape.as_slice()));
     if T::DTYPE == DType::F32 {
         map2(x, y, out, |p, q| float(p.to_f32(), q.to_f32()))
@@ -222,14 +225,14 @@ fn compare<T: Elem>(
 }
 
 impl Op for Binary {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let xs = all_present(inputs)?;
         let dtype = self.check(&xs.iter().map(|f| f.dtype).collect::<Vec<_>>())?;
         let shape = broadcast_all(&xs.iter().map(|f| f.shape.as_slice()).collect::<Vec<_>>())?;
         Ok(vec![Fact::new(dtype, shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let xs = all_present(inputs)?;
         self.check(&xs.iter().map(|t| t.dtype()).collect::<Vec<_>>())?;
         let mut acc = self.apply_first(xs[0], xs.get(1).copied())?;
@@ -252,7 +255,7 @@ impl Op for Binary {
         let xs: Vec<&Tensor> = (0..inputs.len()).map(|i| f32_in(inputs, i)).collect::<Result<_, _>>()?;
         let y = f32_in(outputs, 0)?;
         let Some(g) = out_grad(grads, 0, y.len())? else { return Ok(vec![None; xs.len()]) };
-        let f = |t: &Tensor| t.as_f32().map(<[f32]>::to_vec).map_err(|e| e.to_string());
+        let f = |t: &Tensor| t.as_f32().map(<[f32]>::to_vec).map_err(OpError::internal);
         if self.op == Sum {
             return Ok(xs
                 .iter()

@@ -6,10 +6,11 @@
 //! its stretched dimensions, so nothing is materialised.
 
 use crate::ops::shape::args::checked_numel;
+use crate::ops::OpError;
 
 /// The broadcast shape of two shapes, or an error naming the dimensions that clash. The result
 /// is checked against [`MAX_ELEMENTS`](crate::ops::shape::args::MAX_ELEMENTS).
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, OpError> {
     let rank = a.len().max(b.len());
     let at = |s: &[usize], i: usize| if i + s.len() >= rank { s[i + s.len() - rank] } else { 1 };
     let mut out = Vec::with_capacity(rank);
@@ -20,9 +21,9 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
             (1, _) => db,
             (_, 1) => da,
             _ => {
-                return Err(format!(
+                return Err(OpError::mismatch(format!(
                     "shapes {a:?} and {b:?} cannot be broadcast together: dimension {i} of the aligned shapes is {da} in one and {db} in the other"
-                ))
+                )))
             }
         });
     }
@@ -31,7 +32,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
 }
 
 /// The broadcast shape of several shapes.
-pub fn broadcast_all(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+pub fn broadcast_all(shapes: &[&[usize]]) -> Result<Vec<usize>, OpError> {
     shapes.iter().try_fold(Vec::new(), |acc, s| broadcast_shapes(&acc, s))
 }
 
@@ -51,8 +52,8 @@ pub fn for_each_offset<const N: usize>(
     out: &[usize],
     strides: [&[isize]; N],
     base: [isize; N],
-    mut f: impl FnMut([usize; N]) -> Result<(), String>,
-) -> Result<(), String> {
+    mut f: impl FnMut([usize; N]) -> Result<(), OpError>,
+) -> Result<(), OpError> {
     if out.contains(&0) {
         return Ok(());
     }
@@ -100,7 +101,7 @@ pub fn map2<A: Copy, B: Copy, O>(
     (b, sb): (&[B], &[usize]),
     out: &[usize],
     mut f: impl FnMut(A, B) -> O,
-) -> Result<Vec<O>, String> {
+) -> Result<Vec<O>, OpError> {
     // Fast paths: equal shapes, and a scalar on either side (bias adds, scale multiplies).
     if sa == out && sb == out {
         return Ok(a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect());
@@ -127,7 +128,7 @@ pub fn map3<A: Copy, B: Copy, C: Copy, O>(
     (c, sc): (&[C], &[usize]),
     out: &[usize],
     mut f: impl FnMut(A, B, C) -> O,
-) -> Result<Vec<O>, String> {
+) -> Result<Vec<O>, OpError> {
     let mut res = Vec::with_capacity(checked_numel(out)?);
     let (ta, tb, tc) = (broadcast_strides(sa, out), broadcast_strides(sb, out), broadcast_strides(sc, out));
     for_each_offset(out, [&ta, &tb, &tc], [0, 0, 0], |[i, j, k]| {
@@ -146,8 +147,8 @@ mod tests {
         assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]).unwrap(), vec![2, 4, 3]);
         assert_eq!(broadcast_shapes(&[], &[5]).unwrap(), vec![5]);
         assert_eq!(broadcast_shapes(&[0, 1], &[1, 3]).unwrap(), vec![0, 3]);
-        assert!(broadcast_shapes(&[2, 3], &[4]).unwrap_err().contains("cannot be broadcast"));
-        assert!(broadcast_shapes(&[1 << 20, 1], &[1, 1 << 20]).unwrap_err().contains("more than"));
+        assert!(broadcast_shapes(&[2, 3], &[4]).unwrap_err().to_string().contains("cannot be broadcast"));
+        assert!(broadcast_shapes(&[1 << 20, 1], &[1, 1 << 20]).unwrap_err().to_string().contains("more than"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::model::{DType, Node, Tensor};
 use crate::ops::shape::elem::cast;
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op, Registry};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError, Registry};
 
 /// Cast to a fixed type (`to` attribute), or CastLike (the type of input 1).
 #[derive(Debug, Clone)]
@@ -13,8 +13,8 @@ pub struct Cast {
 }
 
 impl Cast {
-    fn target(&self, like: Option<DType>) -> Result<DType, String> {
-        self.to.or(like).ok_or_else(|| "CastLike needs input 1 (the tensor whose type to take)".to_string())
+    fn target(&self, like: Option<DType>) -> Result<DType, OpError> {
+        self.to.or(like).ok_or_else(|| OpError::malformed("CastLike needs input 1 (the tensor whose type to take)"))
     }
 }
 
@@ -24,22 +24,22 @@ pub fn register(r: &mut Registry) {
     r.register("CastLike", |_, _| Ok(Box::new(Cast { to: None })));
 }
 
-fn build_cast(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
-    let code = node.attrs.int_opt("to").ok_or("Cast needs the `to` attribute")?;
+fn build_cast(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    let code = node.attrs.int_opt("to").ok_or_else(|| OpError::malformed("Cast needs the `to` attribute"))?;
     let to = i32::try_from(code)
-        .map_err(|_| format!("unknown data type code {code}"))
-        .and_then(|c| DType::from_onnx(c).map_err(|e| e.to_string()))?;
+        .map_err(|_| OpError::malformed(format!("unknown data type code {code}")))
+        .and_then(|c| DType::from_onnx(c).map_err(OpError::unsupported))?;
     Ok(Box::new(Cast { to: Some(to) }))
 }
 
 impl Op for Cast {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         let to = self.target(inputs.get(1).copied().flatten().map(|f| f.dtype))?;
         Ok(vec![Fact::new(to, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let to = self.target(inputs.get(1).copied().flatten().map(Tensor::dtype))?;
         Ok(vec![cast(input(inputs, 0)?, to)?])
     }

@@ -5,7 +5,7 @@
 use crate::model::{DType, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// Clip, with attribute bounds (opset < 11) or input bounds.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct Clip {
 }
 
 /// Builds Clip from its node.
-pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let attr_bounds = (ctx.opset < 11).then(|| (node.attrs.float_opt("min"), node.attrs.float_opt("max")));
     Ok(Box::new(Clip { attr_bounds }))
 }
@@ -26,19 +26,23 @@ impl Clip {
         self.attr_bounds
     }
 
-    fn check(&self, dtype: DType, inputs: &[Option<DType>]) -> Result<(), String> {
+    fn check(&self, dtype: DType, inputs: &[Option<DType>]) -> Result<(), OpError> {
         if dtype == DType::Bool || (self.attr_bounds.is_some() && dtype != DType::F32) {
-            return Err(format!("cannot clip a {} tensor", dtype_name(dtype)));
+            return Err(OpError::mismatch(format!("cannot clip a {} tensor", dtype_name(dtype))));
         }
         for (i, d) in inputs.iter().enumerate().skip(1) {
             if let Some(d) = d.filter(|&d| d != dtype) {
-                return Err(format!("bound (input {i}) is {}, the input is {}", dtype_name(d), dtype_name(dtype)));
+                return Err(OpError::mismatch(format!(
+                    "bound (input {i}) is {}, the input is {}",
+                    dtype_name(d),
+                    dtype_name(dtype)
+                )));
             }
         }
         Ok(())
     }
 
-    fn bound<T: Elem>(&self, inputs: &[Option<&Tensor>], i: usize) -> Result<Option<T>, String> {
+    fn bound<T: Elem>(&self, inputs: &[Option<&Tensor>], i: usize) -> Result<Option<T>, OpError> {
         if let Some((lo, hi)) = self.attr_bounds {
             return Ok(if i == 1 { lo } else { hi }.map(T::from_f32));
         }
@@ -46,12 +50,14 @@ impl Clip {
             None => Ok(None),
             Some(t) => match typed::<T>(t)? {
                 [v] => Ok(Some(*v)),
-                _ => Err(format!("bound (input {i}) must be a single value, got shape {:?}", t.shape)),
+                _ => {
+                    Err(OpError::mismatch(format!("bound (input {i}) must be a single value, got shape {:?}", t.shape)))
+                }
             },
         }
     }
 
-    fn apply<T: Elem>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<T>, String> {
+    fn apply<T: Elem>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<T>, OpError> {
         let x = typed::<T>(input(inputs, 0)?)?;
         // The bounds are matched once, outside the loop, so each loop is branch-free.
         let lower = |v: T, l: T| if v < l { l } else { v };
@@ -66,13 +72,13 @@ impl Clip {
 }
 
 impl Op for Clip {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         self.check(x.dtype, &inputs.iter().map(|f| f.map(|f| f.dtype)).collect::<Vec<_>>())?;
         Ok(vec![Fact::new(x.dtype, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         self.check(x.dtype(), &inputs.iter().map(|t| t.map(Tensor::dtype)).collect::<Vec<_>>())?;
         let data = dispatch!(x.dtype(), T => T::wrap(self.apply::<T>(inputs)?));
@@ -87,7 +93,7 @@ impl Op for Clip {
         let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
         let (lo, hi) = (self.bound::<f32>(inputs, 1)?, self.bound::<f32>(inputs, 2)?);
         let (lo, hi) = (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY));
-        let xv = x.as_f32().map_err(|e| e.to_string())?;
+        let xv = x.as_f32().map_err(OpError::internal)?;
         let gx = g.iter().zip(xv).map(|(&g, &x)| if x >= lo && x <= hi { g } else { 0.0 }).collect();
         out[0] = Some(f32_tensor(x.shape.clone(), gx));
         Ok(out)

@@ -4,7 +4,7 @@
 
 use crate::model::{Data, Node, Tensor};
 use crate::ops::shape::args::axis;
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// CumSum.
 #[derive(Debug, Clone)]
@@ -14,7 +14,7 @@ pub struct CumSum {
 }
 
 /// Builds CumSum.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(CumSum { exclusive: node.attrs.int("exclusive", 0) != 0, reverse: node.attrs.int("reverse", 0) != 0 }))
 }
 
@@ -47,19 +47,24 @@ fn scan<T: Copy + Default>(
 }
 
 impl Op for CumSum {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if !matches!(x.dtype, crate::model::DType::F32 | crate::model::DType::I32 | crate::model::DType::I64) {
-            return Err(format!("CumSum of {:?} is not supported: float32, int32 and int64 are", x.dtype));
+            return Err(OpError::unsupported(format!(
+                "CumSum of {:?} is not supported: float32, int32 and int64 are",
+                x.dtype
+            )));
         }
         input_fact(inputs, 1)?;
         Ok(vec![Fact::new(x.dtype, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
-        let a = input(inputs, 1)?.to_i64_vec().map_err(|e| format!("CumSum axis: {e}"))?;
-        let [a] = a[..] else { return Err(format!("CumSum axis must hold one value, got {}", a.len())) };
+        let a = input(inputs, 1)?.to_i64_vec().map_err(|e| OpError::mismatch(format!("CumSum axis: {e}")))?;
+        let [a] = a[..] else {
+            return Err(OpError::malformed(format!("CumSum axis must hold one value, got {}", a.len())));
+        };
         let ax = axis(a, x.shape.len().max(1))?;
         let dims = if x.shape.is_empty() { vec![1] } else { x.shape.clone() };
         let layout = (dims[..ax].iter().product(), dims[ax], dims[ax + 1..].iter().product());
@@ -68,7 +73,12 @@ impl Op for CumSum {
             Data::F32(v) => Data::F32(scan(v, layout, ex, rev, |a, b| a + b)),
             Data::I32(v) => Data::I32(scan(v, layout, ex, rev, i32::wrapping_add)),
             Data::I64(v) => Data::I64(scan(v, layout, ex, rev, i64::wrapping_add)),
-            _ => return Err(format!("CumSum of {:?} is not supported: float32, int32 and int64 are", x.dtype())),
+            _ => {
+                return Err(OpError::unsupported(format!(
+                    "CumSum of {:?} is not supported: float32, int32 and int64 are",
+                    x.dtype()
+                )))
+            }
         };
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
     }

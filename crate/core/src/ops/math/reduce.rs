@@ -9,7 +9,7 @@ use super::broadcast::for_each_offset;
 use crate::model::{strides, DType, Data, Node, Tensor};
 use crate::ops::shape::args::{axes, known_ints, Inputs};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
-use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
 
 /// How a reduction combines elements.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,7 @@ pub fn register(r: &mut Registry) {
     r.register("ReduceMin", |n, c| build(n, c, MIN));
 }
 
-fn build(node: &Node, _: &BuildCtx, reducer: Reducer) -> Result<Box<dyn Op>, String> {
+fn build(node: &Node, _: &BuildCtx, reducer: Reducer) -> Result<Box<dyn Op>, OpError> {
     // The attribute is only legal in the older opsets, so its presence decides the form.
     Ok(Box::new(Reduce {
         reducer,
@@ -81,9 +81,9 @@ struct Plan {
 }
 
 impl Reduce {
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Option<Plan>, String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Option<Plan>, OpError> {
         if x.dtype(0)? == DType::Bool && !self.reducer.boolean {
-            return Err("cannot reduce a bool tensor (only ReduceMax and ReduceMin take bools)".into());
+            return Err(OpError::mismatch("cannot reduce a bool tensor (only ReduceMax and ReduceMin take bools)"));
         }
         let shape = x.shape(0)?;
         let list = match &self.axes_attr {
@@ -109,7 +109,7 @@ impl Reduce {
         Ok(Some(Plan { reduced, kept, out }))
     }
 
-    fn reduce<T: Elem>(&self, x: &Tensor, plan: &Plan) -> Result<Vec<T>, String> {
+    fn reduce<T: Elem>(&self, x: &Tensor, plan: &Plan) -> Result<Vec<T>, OpError> {
         let src = typed::<T>(x)?;
         let n_out: usize = plan.kept.iter().product();
         let count = src.len().checked_div(n_out).unwrap_or(0);
@@ -133,7 +133,10 @@ impl Reduce {
                 Ok(())
             })?;
             if r.mean && count == 0 && n_out > 0 {
-                return Err(format!("the mean of an empty set of {} values is undefined", dtype_name(T::DTYPE)));
+                return Err(OpError::mismatch(format!(
+                    "the mean of an empty set of {} values is undefined",
+                    dtype_name(T::DTYPE)
+                )));
             }
             // Max/Min of an empty set is the type's lowest/highest value: the i64 identity
             // converted *saturating* (through f32, as float → int casts saturate), whereas
@@ -151,7 +154,7 @@ impl Reduce {
 }
 
 impl Op for Reduce {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let shape = match self.plan(inputs)? {
             Some(p) => p.out,
             None => inputs.shape(0)?.to_vec(),
@@ -159,7 +162,7 @@ impl Op for Reduce {
         Ok(vec![Fact::new(inputs.dtype(0)?, shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let Some(plan) = self.plan(inputs)? else {
             return Ok(vec![x.clone()]);

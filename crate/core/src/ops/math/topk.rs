@@ -7,7 +7,7 @@
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::shape::args::{axis, known_ints, Inputs};
 use crate::ops::shape::elem::{dispatch, tensor, typed, Elem};
-use crate::ops::{input, BuildCtx, Fact, Op, Registry};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
 use std::cmp::Ordering;
 
 /// TopK with its attributes resolved.
@@ -24,7 +24,7 @@ pub fn register(r: &mut Registry) {
     r.register("TopK", build);
 }
 
-fn build(node: &Node, c: &BuildCtx) -> Result<Box<dyn Op>, String> {
+fn build(node: &Node, c: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(TopK {
         axis: node.attrs.int("axis", -1),
         largest: node.attrs.int("largest", 1) != 0,
@@ -34,9 +34,9 @@ fn build(node: &Node, c: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl TopK {
     /// The axis, `k` and the output shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, usize, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, usize, Vec<usize>), OpError> {
         if x.dtype(0)? == DType::Bool {
-            return Err("expects a numeric input, got bool".into());
+            return Err(OpError::mismatch("expects a numeric input, got bool"));
         }
         let shape = x.shape(0)?;
         let a = axis(self.axis, shape.len())?;
@@ -44,19 +44,22 @@ impl TopK {
             Some(k) => k,
             None => match known_ints(x, 1, "k")?.as_deref() {
                 Some([k]) => *k,
-                Some(v) => return Err(format!("k must hold one value, got {} values", v.len())),
-                None => return Err("input 1 (k) is missing".into()),
+                Some(v) => return Err(OpError::malformed(format!("k must hold one value, got {} values", v.len()))),
+                None => return Err(OpError::malformed("input 1 (k) is missing")),
             },
         };
         if k < 0 || k as usize > shape[a] {
-            return Err(format!("k is {k}, but axis {a} has {} elements: use 0 ≤ k ≤ {}", shape[a], shape[a]));
+            return Err(OpError::mismatch(format!(
+                "k is {k}, but axis {a} has {} elements: use 0 ≤ k ≤ {}",
+                shape[a], shape[a]
+            )));
         }
         let mut out = shape.to_vec();
         out[a] = k as usize;
         Ok((a, k as usize, out))
     }
 
-    fn select<T: Elem>(&self, x: &Tensor, a: usize, k: usize) -> Result<(Vec<T>, Vec<i64>), String> {
+    fn select<T: Elem>(&self, x: &Tensor, a: usize, k: usize) -> Result<(Vec<T>, Vec<i64>), OpError> {
         let src = typed::<T>(x)?;
         let (n, inner) = (x.shape[a], x.shape[a + 1..].iter().product::<usize>());
         let outer = x.shape[..a].iter().product::<usize>();
@@ -96,12 +99,12 @@ impl TopK {
 }
 
 impl Op for TopK {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (_, _, shape) = self.plan(inputs)?;
         Ok(vec![Fact::new(inputs.dtype(0)?, shape.clone()), Fact::new(DType::I64, shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (a, k, shape) = self.plan(inputs)?;
         let values = dispatch!(x.dtype(), T => {

@@ -6,7 +6,7 @@
 use crate::model::{DType, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
-use crate::ops::{input, input_fact, Fact, Op};
+use crate::ops::{input, input_fact, Fact, Op, OpError};
 
 /// An element-wise function of one input, with its attributes resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -261,33 +261,36 @@ impl Unary {
     }
 
     /// As a boxed op, the form builders return.
-    pub fn boxed(self) -> Result<Box<dyn Op>, String> {
+    pub fn boxed(self) -> Result<Box<dyn Op>, OpError> {
         Ok(Box::new(self))
     }
 
-    fn check(&self, dtype: DType) -> Result<(), String> {
+    fn check(&self, dtype: DType) -> Result<(), OpError> {
         match dtype {
             DType::F32 => Ok(()),
-            DType::Bool => Err("expects a numeric input, got bool".into()),
+            DType::Bool => Err(OpError::mismatch("expects a numeric input, got bool")),
             _ if self.func.int().is_some() => Ok(()),
-            other => Err(format!("expects a float32 input, got {}", dtype_name(other))),
+            other => Err(OpError::mismatch(format!("expects a float32 input, got {}", dtype_name(other)))),
         }
     }
 
-    fn apply<T: Elem>(&self, x: &[T]) -> Result<Vec<T>, String> {
-        let int = self.func.int().ok_or_else(|| format!("expects a float32 input, got {}", dtype_name(T::DTYPE)))?;
+    fn apply<T: Elem>(&self, x: &[T]) -> Result<Vec<T>, OpError> {
+        let int = self
+            .func
+            .int()
+            .ok_or_else(|| OpError::mismatch(format!("expects a float32 input, got {}", dtype_name(T::DTYPE))))?;
         Ok(x.iter().map(|&v| T::from_i64(int(v.to_i64()))).collect())
     }
 }
 
 impl Op for Unary {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         self.check(x.dtype)?;
         Ok(vec![Fact::new(x.dtype, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         self.check(x.dtype())?;
         if let Ok(v) = x.as_f32() {
@@ -301,8 +304,8 @@ impl Op for Unary {
         let Backward { inputs, outputs, grads, .. } = *b;
         let x = f32_in(inputs, 0)?;
         let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(vec![None]) };
-        let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
-        let xv = x.as_f32().map_err(|e| e.to_string())?;
+        let y = f32_in(outputs, 0)?.as_f32().map_err(OpError::internal)?;
+        let xv = x.as_f32().map_err(OpError::internal)?;
         let f = self.func;
         let gx = g.iter().zip(xv).zip(y).map(|((&g, &x), &y)| g * f.derivative(x, y)).collect();
         Ok(vec![Some(f32_tensor(x.shape.clone(), gx))])

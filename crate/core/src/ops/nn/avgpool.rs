@@ -5,7 +5,7 @@ use super::spatial::{pool, pool_geometry, PoolKind, Window, WindowAttrs};
 use super::{f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `AveragePool` node.
 #[derive(Debug, Clone)]
@@ -16,10 +16,10 @@ pub struct AveragePool {
 
 /// Builds `AveragePool` (`kernel_shape` required; `strides`, `dilations`, `pads`, `auto_pad`,
 /// `ceil_mode`, `count_include_pad` optional).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let window = WindowAttrs::from_node(node, true)?;
     if window.kernel.is_none() {
-        return Err("kernel_shape is required".into());
+        return Err(OpError::malformed("kernel_shape is required"));
     }
     let kind =
         if node.attrs.int("count_include_pad", 0) != 0 { PoolKind::MeanIncludePad } else { PoolKind::MeanExcludePad };
@@ -27,12 +27,12 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for AveragePool {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
         Ok(vec![Fact::new(DType::F32, pool_geometry(&self.window, &x.shape)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default();
         let (w, out_shape) = pool_geometry(&self.window, shape)?;

@@ -5,7 +5,7 @@
 use super::{f32_fact, f32_input, f32_output, only_first_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `BatchNormalization` node.
 #[derive(Debug, Clone)]
@@ -14,14 +14,16 @@ pub struct BatchNorm {
 }
 
 /// Builds `BatchNormalization` (`epsilon`; `momentum` is ignored in inference).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("training_mode", 0) != 0 {
-        return Err("training_mode = 1 is not supported: export the model in inference (eval) mode".into());
+        return Err(OpError::unsupported(
+            "training_mode = 1 is not supported: export the model in inference (eval) mode",
+        ));
     }
     only_first_output(node, "running mean/variance outputs exist only in training mode")?;
     let epsilon = node.attrs.float("epsilon", 1e-5);
     if !(epsilon >= 0.0 && epsilon.is_finite()) {
-        return Err(format!("epsilon must be a finite non-negative number, got {epsilon}"));
+        return Err(OpError::malformed(format!("epsilon must be a finite non-negative number, got {epsilon}")));
     }
     Ok(Box::new(BatchNorm { epsilon }))
 }
@@ -35,27 +37,30 @@ impl BatchNorm {
 
 const PARAMS: [&str; 4] = ["scale", "B", "input_mean", "input_var"];
 
-fn check(x: &[usize], params: [&[usize]; 4]) -> Result<(), String> {
+fn check(x: &[usize], params: [&[usize]; 4]) -> Result<(), OpError> {
     if x.len() < 2 {
-        return Err(format!("input X must be [N, C, …] (rank ≥ 2), got shape {x:?}"));
+        return Err(OpError::mismatch(format!("input X must be [N, C, …] (rank ≥ 2), got shape {x:?}")));
     }
     for (name, shape) in PARAMS.iter().zip(params) {
         if shape != [x[1]] {
-            return Err(format!("{name} should have shape [{}] (one value per channel), got {shape:?}", x[1]));
+            return Err(OpError::mismatch(format!(
+                "{name} should have shape [{}] (one value per channel), got {shape:?}",
+                x[1]
+            )));
         }
     }
     Ok(())
 }
 
 impl Op for BatchNorm {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
         let p: Vec<&Fact> = (0..4).map(|i| f32_fact(inputs, i + 1, PARAMS[i])).collect::<Result<_, _>>()?;
         check(&x.shape, [&p[0].shape, &p[1].shape, &p[2].shape, &p[3].shape])?;
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let p: Vec<&[f32]> = (0..4).map(|i| f32_input(inputs, i + 1, PARAMS[i])).collect::<Result<_, _>>()?;
         let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();

@@ -20,7 +20,7 @@ use super::spatial::{Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 use crate::parallel;
 
 /// Column-matrix floats unfolded at once by the im2col path (about 2 MiB): large enough that
@@ -41,7 +41,7 @@ pub struct Conv {
 
 /// Builds `Conv` from its attributes (`group`, `kernel_shape`, `strides`, `dilations`, `pads`,
 /// `auto_pad`).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Conv::from_node(node)?))
 }
 
@@ -57,12 +57,12 @@ pub(crate) struct Plan {
 
 impl Conv {
     /// Reads and validates the attributes.
-    pub fn from_node(node: &Node) -> Result<Conv, String> {
+    pub fn from_node(node: &Node) -> Result<Conv, OpError> {
         let group = node.attrs.int("group", 1);
         if group < 1 {
-            return Err(format!("group must be at least 1, got {group}"));
+            return Err(OpError::malformed(format!("group must be at least 1, got {group}")));
         }
-        let group = usize::try_from(group).map_err(|_| format!("group {group} is too large"))?;
+        let group = usize::try_from(group).map_err(|_| OpError::limit(format!("group {group} is too large")))?;
         let (lo, hi) = (node.fused.min, node.fused.max);
         let clamp = (lo.is_some() || hi.is_some())
             .then(|| Clamp { lo: lo.unwrap_or(f32::NEG_INFINITY), hi: hi.unwrap_or(f32::INFINITY) });
@@ -91,27 +91,32 @@ impl Conv {
     }
 
     /// Checks the input `x`, weight `w` and bias shapes against each other and the attributes.
-    pub(crate) fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
+    pub(crate) fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, OpError> {
         if x.len() < 3 {
-            return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+            return Err(OpError::mismatch(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}")));
         }
         if w.len() != x.len() {
-            return Err(format!("weight W has shape {w:?}: its rank should equal the input's ({})", x.len()));
+            return Err(OpError::mismatch(format!(
+                "weight W has shape {w:?}: its rank should equal the input's ({})",
+                x.len()
+            )));
         }
         let (batch, in_channels) = (x[0], x[1]);
         let (out_channels, per_group) = (w[0], w[1]);
         let g = self.group;
         if per_group.checked_mul(g) != Some(in_channels) {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "the input has {in_channels} channels but W {w:?} expects {per_group} per group × {g} group(s)"
-            ));
+            )));
         }
         if out_channels % g != 0 {
-            return Err(format!("W has {out_channels} output channels, not a multiple of group = {g}"));
+            return Err(OpError::mismatch(format!(
+                "W has {out_channels} output channels, not a multiple of group = {g}"
+            )));
         }
         if let Some(b) = bias {
             if b != [out_channels] {
-                return Err(format!("bias B should have shape [{out_channels}], got {b:?}"));
+                return Err(OpError::mismatch(format!("bias B should have shape [{out_channels}], got {b:?}")));
             }
         }
         let window = self.window.resolve(&x[2..], &w[2..])?;
@@ -123,7 +128,7 @@ impl Conv {
 }
 
 impl Op for Conv {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
         let w = f32_fact(inputs, 1, "W")?;
         let b = f32_fact_opt(inputs, 2, "B")?;
@@ -131,7 +136,7 @@ impl Op for Conv {
         Ok(vec![Fact::new(DType::F32, plan.out_shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let w = f32_input(inputs, 1, "W")?;
         let b = f32_input_opt(inputs, 2, "B")?;
@@ -158,7 +163,7 @@ impl Op for Conv {
         };
         let mut dy = g.to_vec();
         if self.clamp.is_some() || self.channel_max.is_some() {
-            let y = f32_in(outputs, 0)?.as_f32().map_err(|e| e.to_string())?;
+            let y = f32_in(outputs, 0)?.as_f32().map_err(OpError::internal)?;
             let mut top = y.to_vec();
             let c = self.clamp.unwrap_or(Clamp { lo: f32::NEG_INFINITY, hi: f32::INFINITY });
             top.iter_mut().for_each(|v| *v = c.hi);
@@ -200,7 +205,7 @@ fn conv_backward(
     w: &[f32],
     dy: &[f32],
     want_dx: bool,
-) -> Result<ConvGrads, String> {
+) -> Result<ConvGrads, OpError> {
     let win = plan.window.lifted_to_2d();
     let in_plane: usize = win.input.iter().product();
     let out_plane: usize = win.output.iter().product();
@@ -233,9 +238,13 @@ fn conv_backward(
 }
 
 /// `y = min(y, max[c])` on each output channel `c` (NaN stays NaN, as in ONNX `Min`).
-pub(crate) fn apply_channel_max<T: Copy + PartialOrd>(out: &mut [T], max: &[T], plan: &Plan) -> Result<(), String> {
+pub(crate) fn apply_channel_max<T: Copy + PartialOrd>(out: &mut [T], max: &[T], plan: &Plan) -> Result<(), OpError> {
     if max.len() != plan.out_channels && max.len() != 1 {
-        return Err(format!("{} fused channel bounds for {} output channels", max.len(), plan.out_channels));
+        return Err(OpError::internal(format!(
+            "{} fused channel bounds for {} output channels",
+            max.len(),
+            plan.out_channels
+        )));
     }
     let plane = plan.out_shape[2..].iter().product::<usize>();
     if plane == 0 {
@@ -259,7 +268,7 @@ fn conv(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, OpError> {
     let win = plan.window.lifted_to_2d();
     let in_plane: usize = win.input.iter().product();
     let out_plane: usize = win.output.iter().product();
@@ -328,7 +337,7 @@ fn conv(
                         let mut dst: Vec<&mut [f32]> = c.iter_mut().map(|r| &mut r[at..at + ncols]).collect();
                         sgemm_rows(1.0, a, b, init, clamp, &mut dst)?;
                     }
-                    Ok::<(), String>(())
+                    Ok::<(), OpError>(())
                 })?;
             }
         }

@@ -11,7 +11,7 @@ use super::sgemm::{sgemm, Init, MatRef};
 use super::spatial::{AutoPad, Window, WindowAttrs};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `ConvTranspose` node.
 #[derive(Debug, Clone)]
@@ -23,24 +23,27 @@ pub struct ConvTranspose {
 }
 
 /// Builds `ConvTranspose` from its attributes.
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let group = node.attrs.int("group", 1);
     if group < 1 {
-        return Err(format!("group must be at least 1, got {group}"));
+        return Err(OpError::malformed(format!("group must be at least 1, got {group}")));
     }
-    let list = |name: &str| -> Result<Option<Vec<usize>>, String> {
+    let list = |name: &str| -> Result<Option<Vec<usize>>, OpError> {
         node.attrs
             .ints(name)
             .map(|v| {
                 v.iter()
-                    .map(|&x| usize::try_from(x).map_err(|_| format!("{name} must be non-negative, got {v:?}")))
+                    .map(|&x| {
+                        usize::try_from(x)
+                            .map_err(|_| OpError::malformed(format!("{name} must be non-negative, got {v:?}")))
+                    })
                     .collect()
             })
             .transpose()
     };
     Ok(Box::new(ConvTranspose {
         window: WindowAttrs::from_node(node, false)?,
-        group: usize::try_from(group).map_err(|_| format!("group {group} is too large"))?,
+        group: usize::try_from(group).map_err(|_| OpError::limit(format!("group {group} is too large")))?,
         output_padding: list("output_padding")?,
         output_shape: list("output_shape")?,
     }))
@@ -59,42 +62,50 @@ struct Plan {
 }
 
 impl ConvTranspose {
-    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, String> {
+    fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, OpError> {
         if x.len() < 3 {
-            return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+            return Err(OpError::mismatch(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}")));
         }
         if w.len() != x.len() {
-            return Err(format!("weight W has shape {w:?}: its rank should equal the input's ({})", x.len()));
+            return Err(OpError::mismatch(format!(
+                "weight W has shape {w:?}: its rank should equal the input's ({})",
+                x.len()
+            )));
         }
         let g = self.group;
         let (batch, in_channels) = (x[0], x[1]);
         if w[0] != in_channels {
-            return Err(format!("W {w:?} expects {} input channels but the input has {in_channels}", w[0]));
+            return Err(OpError::mismatch(format!(
+                "W {w:?} expects {} input channels but the input has {in_channels}",
+                w[0]
+            )));
         }
         if in_channels % g != 0 {
-            return Err(format!("{in_channels} input channels are not a multiple of group = {g}"));
+            return Err(OpError::mismatch(format!("{in_channels} input channels are not a multiple of group = {g}")));
         }
-        let out_channels = w[1].checked_mul(g).ok_or("output channel count overflows")?;
+        let out_channels = w[1].checked_mul(g).ok_or_else(|| OpError::limit("output channel count overflows"))?;
         if let Some(b) = bias {
             if b != [out_channels] {
-                return Err(format!("bias B should have shape [{out_channels}], got {b:?}"));
+                return Err(OpError::mismatch(format!("bias B should have shape [{out_channels}], got {b:?}")));
             }
         }
         let n = x.len() - 2;
         let (input, kernel) = (&x[2..], &w[2..]);
         if let Some(k) = &self.window.kernel {
             if k.as_slice() != kernel {
-                return Err(format!("kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"));
+                return Err(OpError::malformed(format!(
+                    "kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"
+                )));
             }
         }
         if kernel.contains(&0) || input.contains(&0) {
-            return Err(format!("zero-sized spatial dims: input {input:?}, kernel {kernel:?}"));
+            return Err(OpError::mismatch(format!("zero-sized spatial dims: input {input:?}, kernel {kernel:?}")));
         }
-        let get = |v: &Option<Vec<usize>>, name: &str, default: usize| -> Result<Vec<usize>, String> {
+        let get = |v: &Option<Vec<usize>>, name: &str, default: usize| -> Result<Vec<usize>, OpError> {
             match v {
                 None => Ok(vec![default; n]),
                 Some(v) if v.len() == n => Ok(v.clone()),
-                Some(v) => Err(format!("{name} {v:?} should have {n} values, one per spatial dim")),
+                Some(v) => Err(OpError::malformed(format!("{name} {v:?} should have {n} values, one per spatial dim"))),
             }
         };
         let strides = get(&self.window.strides, "strides", 1)?;
@@ -104,11 +115,11 @@ impl ConvTranspose {
             None => None,
             Some(s) if s.len() == n => Some(s.clone()),
             Some(s) if s.len() == n + 2 => Some(s[2..].to_vec()),
-            Some(s) => return Err(format!("output_shape {s:?} should have {n} values")),
+            Some(s) => return Err(OpError::malformed(format!("output_shape {s:?} should have {n} values"))),
         };
         let pads = match (&self.window.pads, self.window.auto_pad) {
             (Some(p), AutoPad::NotSet) if p.len() != 2 * n => {
-                return Err(format!("pads {p:?} should have {} values", 2 * n));
+                return Err(OpError::malformed(format!("pads {p:?} should have {} values", 2 * n)));
             }
             (Some(p), AutoPad::NotSet) => p.clone(),
             _ => vec![0; 2 * n],
@@ -124,21 +135,23 @@ impl ConvTranspose {
         };
         for i in 0..n {
             if out_pad[i] >= strides[i].max(dilations[i]) {
-                return Err(format!(
+                return Err(OpError::malformed(format!(
                     "output_padding {} on spatial axis {i} must be smaller than the stride or dilation",
                     out_pad[i]
-                ));
+                )));
             }
             // The full (unpadded) extent the transposed convolution covers.
             let full = (input[i] - 1)
                 .checked_mul(strides[i])
                 .and_then(|x| x.checked_add(out_pad[i]))
                 .and_then(|x| (kernel[i] - 1).checked_mul(dilations[i]).and_then(|k| x.checked_add(k + 1)))
-                .ok_or_else(|| format!("output size along spatial axis {i} overflows"))?;
+                .ok_or_else(|| OpError::limit(format!("output size along spatial axis {i} overflows")))?;
             let target = match (&explicit_out, self.window.auto_pad) {
                 (Some(o), _) => Some(o[i]),
                 (None, AutoPad::SameUpper | AutoPad::SameLower) => Some(
-                    input[i].checked_mul(strides[i]).ok_or_else(|| format!("output size along axis {i} overflows"))?,
+                    input[i]
+                        .checked_mul(strides[i])
+                        .ok_or_else(|| OpError::limit(format!("output size along axis {i} overflows")))?,
                 ),
                 _ => None,
             };
@@ -157,7 +170,9 @@ impl ConvTranspose {
             }
             let trimmed = window.pad_begin[i] + window.pad_end[i];
             if trimmed >= full {
-                return Err(format!("pads ({trimmed} in total) remove the whole output along spatial axis {i}"));
+                return Err(OpError::mismatch(format!(
+                    "pads ({trimmed} in total) remove the whole output along spatial axis {i}"
+                )));
             }
             window.input[i] = full - trimmed;
         }
@@ -169,7 +184,7 @@ impl ConvTranspose {
 }
 
 impl Op for ConvTranspose {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
         let w = f32_fact(inputs, 1, "W")?;
         let b = f32_fact_opt(inputs, 2, "B")?;
@@ -177,7 +192,7 @@ impl Op for ConvTranspose {
         Ok(vec![Fact::new(DType::F32, plan.out_shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let w = f32_input(inputs, 1, "W")?;
         let b = f32_input_opt(inputs, 2, "B")?;
@@ -191,7 +206,8 @@ impl Op for ConvTranspose {
         let ksize: usize = win.kernel.iter().product();
         let rows = mg * ksize; // one of W's dims products: fits
         let mut out = vec![0.0f32; checked_numel(&plan.out_shape)?];
-        let mut cols = vec![0.0f32; rows.checked_mul(in_plane).ok_or("column buffer size overflows")?];
+        let mut cols =
+            vec![0.0f32; rows.checked_mul(in_plane).ok_or_else(|| OpError::limit("column buffer size overflows"))?];
         for n in 0..plan.batch {
             for gi in 0..g {
                 let xg = &x[(n * plan.in_channels + gi * cg) * in_plane..][..cg * in_plane];

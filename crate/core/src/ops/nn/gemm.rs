@@ -7,7 +7,7 @@ use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, unbroadcast, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `Gemm` node.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ pub struct Gemm {
 }
 
 /// Builds `Gemm` (`alpha`, `beta`, `transA`, `transB`).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Gemm {
         alpha: node.attrs.float("alpha", 1.0),
         beta: node.attrs.float("beta", 1.0),
@@ -30,23 +30,23 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl Gemm {
     /// `(M, K, N)` after transposition, with C's shape checked to broadcast to `[M, N]`.
-    fn plan(&self, a: &[usize], b: &[usize], c: Option<&[usize]>) -> Result<(usize, usize, usize), String> {
+    fn plan(&self, a: &[usize], b: &[usize], c: Option<&[usize]>) -> Result<(usize, usize, usize), OpError> {
         if a.len() != 2 || b.len() != 2 {
-            return Err(format!("A and B must be 2-D, got shapes {a:?} and {b:?}"));
+            return Err(OpError::mismatch(format!("A and B must be 2-D, got shapes {a:?} and {b:?}")));
         }
         let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
         let (k2, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
         if k != k2 {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "A' is {m}×{k} but B' is {k2}×{n} (transA = {}, transB = {}): inner dimensions differ",
                 self.trans_a as u8, self.trans_b as u8
-            ));
+            )));
         }
         if let Some(c) = c {
             let target = [m, n];
             let ok = c.len() <= 2 && c.iter().rev().zip(target.iter().rev()).all(|(&cd, &t)| cd == t || cd == 1);
             if !ok {
-                return Err(format!("C with shape {c:?} does not broadcast to [{m}, {n}]"));
+                return Err(OpError::mismatch(format!("C with shape {c:?} does not broadcast to [{m}, {n}]")));
             }
         }
         checked_numel(&[m, n])?;
@@ -55,7 +55,7 @@ impl Gemm {
 }
 
 impl Op for Gemm {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = f32_fact(inputs, 0, "A")?;
         let b = f32_fact(inputs, 1, "B")?;
         let c = f32_fact_opt(inputs, 2, "C")?;
@@ -63,7 +63,7 @@ impl Op for Gemm {
         Ok(vec![Fact::new(DType::F32, vec![m, n])])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let a = f32_input(inputs, 0, "A")?;
         let b = f32_input(inputs, 1, "B")?;
         let c = f32_input_opt(inputs, 2, "C")?;

@@ -4,7 +4,7 @@
 use super::{f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built global pooling node.
 #[derive(Debug, Clone)]
@@ -13,7 +13,7 @@ pub struct GlobalPool {
 }
 
 /// Builds `GlobalAveragePool` (no attributes).
-pub fn build_average(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_average(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(GlobalPool { max: false }))
 }
 
@@ -25,16 +25,16 @@ impl GlobalPool {
 }
 
 /// Builds `GlobalMaxPool` (no attributes).
-pub fn build_max(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_max(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(GlobalPool { max: true }))
 }
 
-fn out_shape(x: &[usize]) -> Result<Vec<usize>, String> {
+fn out_shape(x: &[usize]) -> Result<Vec<usize>, OpError> {
     if x.len() < 3 {
-        return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+        return Err(OpError::mismatch(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}")));
     }
     if x[2..].contains(&0) {
-        return Err(format!("input X {x:?} has an empty spatial dimension"));
+        return Err(OpError::mismatch(format!("input X {x:?} has an empty spatial dimension")));
     }
     let mut s = x[..2].to_vec();
     s.resize(x.len(), 1);
@@ -42,12 +42,12 @@ fn out_shape(x: &[usize]) -> Result<Vec<usize>, String> {
 }
 
 impl Op for GlobalPool {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
         Ok(vec![Fact::new(DType::F32, out_shape(&x.shape)?)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default();
         let out_shape = out_shape(shape)?;

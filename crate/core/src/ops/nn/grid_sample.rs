@@ -13,7 +13,7 @@
 
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{strides, Node, Tensor};
-use crate::ops::{BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// Interpolation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,18 +40,26 @@ pub struct GridSample {
 }
 
 /// Builds GridSample (`bilinear`/`bicubic` are opset 16's names for `linear`/`cubic`).
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let mode = match node.attrs.string("mode", "linear") {
         "bilinear" | "linear" => Mode::Linear,
         "nearest" => Mode::Nearest,
         "bicubic" | "cubic" => Mode::Cubic,
-        m => return Err(format!("GridSample mode `{m}` is not one of linear (bilinear), nearest, cubic (bicubic)")),
+        m => {
+            return Err(OpError::malformed(format!(
+                "GridSample mode `{m}` is not one of linear (bilinear), nearest, cubic (bicubic)"
+            )))
+        }
     };
     let padding = match node.attrs.string("padding_mode", "zeros") {
         "zeros" => Padding::Zeros,
         "border" => Padding::Border,
         "reflection" => Padding::Reflection,
-        p => return Err(format!("GridSample padding_mode `{p}` is not one of zeros, border, reflection")),
+        p => {
+            return Err(OpError::malformed(format!(
+                "GridSample padding_mode `{p}` is not one of zeros, border, reflection"
+            )))
+        }
     };
     Ok(Box::new(GridSample { mode, padding, align_corners: node.attrs.int("align_corners", 0) != 0 }))
 }
@@ -61,16 +69,18 @@ const MAX_SPATIAL: usize = 3;
 
 impl GridSample {
     /// Output shape, checking the two inputs agree.
-    fn out_shape(x: &[usize], grid: &[usize]) -> Result<Vec<usize>, String> {
+    fn out_shape(x: &[usize], grid: &[usize]) -> Result<Vec<usize>, OpError> {
         let k = x.len().wrapping_sub(2);
         if x.len() < 3 || x.len() - 2 > MAX_SPATIAL {
-            return Err(format!("GridSample input X has shape {x:?}: expected [N, C, D1…Dk] with 1 to 3 spatial axes"));
+            return Err(OpError::mismatch(format!(
+                "GridSample input X has shape {x:?}: expected [N, C, D1…Dk] with 1 to 3 spatial axes"
+            )));
         }
         if grid.len() != x.len() || grid[0] != x[0] || grid[grid.len() - 1] != k {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "GridSample grid has shape {grid:?} for X of shape {x:?}: expected [{}, O1…O{k}, {k}]",
                 x[0]
-            ));
+            )));
         }
         let mut out = vec![x[0], x[1]];
         out.extend_from_slice(&grid[1..grid.len() - 1]);
@@ -182,13 +192,13 @@ fn cubic_coeffs(t: f32) -> [f32; 4] {
 }
 
 impl Op for GridSample {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "GridSample X")?;
         let g = f32_fact(inputs, 1, "GridSample grid")?;
         Ok(vec![Fact::new(x.dtype, Self::out_shape(&x.shape, &g.shape)?)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, grid) = (f32_input(inputs, 0, "GridSample X")?, f32_input(inputs, 1, "GridSample grid")?);
         let (xs, gs) = (&inputs[0].unwrap().shape, &inputs[1].unwrap().shape);
         let shape = Self::out_shape(xs, gs)?;
@@ -279,6 +289,6 @@ mod tests {
         let x = Tensor::f32(vec![1, 1, 2, 2], vec![0.0; 4]).unwrap();
         let grid = Tensor::f32(vec![1, 1, 1, 3], vec![0.0; 3]).unwrap();
         let e = gs(Mode::Linear, Padding::Zeros, false).eval(&[Some(&x), Some(&grid)]).unwrap_err();
-        assert!(e.contains("expected [1, O1…O2, 2]"), "{e}");
+        assert!(e.to_string().contains("expected [1, O1…O2, 2]"), "{e}");
     }
 }

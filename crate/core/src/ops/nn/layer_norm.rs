@@ -6,7 +6,7 @@
 
 use super::{f32_fact, f32_input, f32_input_opt, f32_output, input_shape, normalize_axis};
 use crate::model::{strides, Node, Tensor};
-use crate::ops::{BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// LayerNormalization.
 #[derive(Debug, Clone)]
@@ -16,30 +16,30 @@ pub struct LayerNorm {
 }
 
 /// Builds LayerNormalization.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("stash_type", 1) != 1 {
-        return Err("LayerNormalization with stash_type other than 1 (float32) is not supported".into());
+        return Err(OpError::unsupported("LayerNormalization with stash_type other than 1 (float32) is not supported"));
     }
     Ok(Box::new(LayerNorm { axis: node.attrs.int("axis", -1), epsilon: node.attrs.float("epsilon", 1e-5) }))
 }
 
 /// Where each element of the normalised block reads a parameter of `shape` broadcast to `block`
 /// (right-aligned; leading 1s beyond the block allowed).
-fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize>, String> {
+fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize>, OpError> {
     let extra = shape.len().saturating_sub(block.len());
     if shape[..extra].iter().any(|&d| d != 1) {
-        return Err(format!(
+        return Err(OpError::mismatch(format!(
             "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
-        ));
+        )));
     }
     let shape = &shape[extra..];
     let off = block.len() - shape.len();
     let own = strides(shape);
     for (i, &d) in shape.iter().enumerate() {
         if d != 1 && d != block[off + i] {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
-            ));
+            )));
         }
     }
     let n: usize = block.iter().product();
@@ -54,7 +54,7 @@ fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize
 }
 
 impl LayerNorm {
-    fn stats_shape(&self, x: &[usize]) -> Result<(usize, Vec<usize>), String> {
+    fn stats_shape(&self, x: &[usize]) -> Result<(usize, Vec<usize>), OpError> {
         let a = normalize_axis(self.axis, x.len(), "axis")?;
         let mut s = x.to_vec();
         s[a..].iter_mut().for_each(|d| *d = 1);
@@ -63,7 +63,7 @@ impl LayerNorm {
 }
 
 impl Op for LayerNorm {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "LayerNormalization X")?;
         let (a, stats) = self.stats_shape(&x.shape)?;
         let scale = f32_fact(inputs, 1, "LayerNormalization Scale")?;
@@ -74,7 +74,7 @@ impl Op for LayerNorm {
         Ok(vec![Fact::new(x.dtype, x.shape.clone()), Fact::new(x.dtype, stats.clone()), Fact::new(x.dtype, stats)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "LayerNormalization X")?;
         let shape = input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (a, stats) = self.stats_shape(&shape)?;

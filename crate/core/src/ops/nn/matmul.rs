@@ -9,14 +9,14 @@ use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `MatMul` node.
 #[derive(Debug, Clone)]
 pub struct MatMul;
 
 /// Builds `MatMul` (no attributes).
-pub fn build(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(MatMul))
 }
 
@@ -67,9 +67,9 @@ fn batch_offsets(p: &Plan) -> Vec<(usize, usize)> {
     offsets
 }
 
-fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
+fn plan(a: &[usize], b: &[usize]) -> Result<Plan, OpError> {
     if a.is_empty() || b.is_empty() {
-        return Err(format!("MatMul operands must have rank ≥ 1, got shapes {a:?} and {b:?}"));
+        return Err(OpError::mismatch(format!("MatMul operands must have rank ≥ 1, got shapes {a:?} and {b:?}")));
     }
     // Promote 1-D operands: [k] → [1, k] on the left, [k] → [k, 1] on the right.
     let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
@@ -77,7 +77,9 @@ fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
-        return Err(format!("shapes {a:?} and {b:?} cannot be multiplied: inner dimensions {k} and {k2} differ"));
+        return Err(OpError::mismatch(format!(
+            "shapes {a:?} and {b:?} cannot be multiplied: inner dimensions {k} and {k2} differ"
+        )));
     }
     let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
     let rank = ab.len().max(bb.len());
@@ -94,7 +96,7 @@ fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
             _ if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            _ => Err(format!("batch dims of {a:?} and {b:?} cannot be broadcast together")),
+            _ => Err(OpError::mismatch(format!("batch dims of {a:?} and {b:?} cannot be broadcast together"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut out_shape = batch.clone();
@@ -109,13 +111,13 @@ fn plan(a: &[usize], b: &[usize]) -> Result<Plan, String> {
 }
 
 impl Op for MatMul {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = f32_fact(inputs, 0, "A")?;
         let b = f32_fact(inputs, 1, "B")?;
         Ok(vec![Fact::new(DType::F32, plan(&a.shape, &b.shape)?.out_shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let a = f32_input(inputs, 0, "A")?;
         let b = f32_input(inputs, 1, "B")?;
         let shape = |i: usize| super::input_shape(inputs, i).unwrap_or_default();

@@ -7,7 +7,7 @@ use super::spatial::{pool, pool_geometry, PoolKind, Window, WindowAttrs};
 use super::{f32_input, f32_output, only_first_output};
 use crate::model::{DType, Data, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{input, input_fact};
+use crate::ops::{input, input_fact, OpError};
 use crate::ops::{BuildCtx, Fact, Op, Tensor};
 
 /// A built `MaxPool` node.
@@ -18,11 +18,11 @@ pub struct MaxPool {
 
 /// Builds `MaxPool` (`kernel_shape` required; `strides`, `dilations`, `pads`, `auto_pad`,
 /// `ceil_mode` optional).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     only_first_output(node, "the Indices output is not computed")?;
     let window = WindowAttrs::from_node(node, true)?;
     if window.kernel.is_none() {
-        return Err("kernel_shape is required".into());
+        return Err(OpError::malformed("kernel_shape is required"));
     }
     Ok(Box::new(MaxPool { window }))
 }
@@ -35,15 +35,15 @@ impl MaxPool {
 }
 
 impl Op for MaxPool {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if !matches!(x.dtype, DType::F32 | DType::U8 | DType::I8) {
-            return Err(format!("X must be float32, int8 or uint8, got {:?}", x.dtype));
+            return Err(OpError::mismatch(format!("X must be float32, int8 or uint8, got {:?}", x.dtype)));
         }
         Ok(vec![Fact::new(x.dtype, pool_geometry(&self.window, &x.shape)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let shape = super::input_shape(inputs, 0).unwrap_or_default();
         let (w, out_shape) = pool_geometry(&self.window, shape)?;
         let t = input(inputs, 0)?;

@@ -32,6 +32,7 @@ pub mod spatial;
 
 use super::{Fact, Registry};
 use crate::model::{numel, DType, Tensor};
+use crate::ops::OpError;
 
 /// Adds this family's ops to the registry.
 pub fn register(r: &mut Registry) {
@@ -55,8 +56,9 @@ pub fn register(r: &mut Registry) {
 
 /// The float data of input `i`, checked to be float32 and to hold exactly as many elements as
 /// its shape says (tensors are plain structs, so the two could disagree).
-pub(crate) fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> Result<&'a [f32], String> {
-    let t = inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} ({what}) is missing"))?;
+pub(crate) fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> Result<&'a [f32], OpError> {
+    let t =
+        inputs.get(i).copied().flatten().ok_or_else(|| OpError::malformed(format!("input {i} ({what}) is missing")))?;
     f32_data(t, what)
 }
 
@@ -70,7 +72,7 @@ pub(crate) fn f32_input_opt<'a>(
     inputs: &[Option<&'a Tensor>],
     i: usize,
     what: &str,
-) -> Result<Option<&'a [f32]>, String> {
+) -> Result<Option<&'a [f32]>, OpError> {
     match inputs.get(i).copied().flatten() {
         None => Ok(None),
         Some(t) => f32_data(t, what).map(Some),
@@ -78,26 +80,31 @@ pub(crate) fn f32_input_opt<'a>(
 }
 
 /// A tensor's float data, checked against its shape.
-pub(crate) fn f32_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a [f32], String> {
-    let data = t.as_f32().map_err(|e| format!("{what}: {e}"))?;
-    let n = numel(&t.shape).map_err(|e| format!("{what}: {e}"))?;
+pub(crate) fn f32_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a [f32], OpError> {
+    let data = t.as_f32().map_err(|e| OpError::mismatch(format!("{what}: {e}")))?;
+    let n = numel(&t.shape).map_err(|e| OpError::limit(format!("{what}: {e}")))?;
     if n != data.len() {
-        return Err(format!("{what}: shape {:?} needs {n} elements but the tensor holds {}", t.shape, data.len()));
+        return Err(OpError::internal(format!(
+            "{what}: shape {:?} needs {n} elements but the tensor holds {}",
+            t.shape,
+            data.len()
+        )));
     }
     Ok(data)
 }
 
 /// The fact for input `i`, checked to be float32.
-pub(crate) fn f32_fact<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<&'a Fact, String> {
-    let f = inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} ({what}) is missing"))?;
+pub(crate) fn f32_fact<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<&'a Fact, OpError> {
+    let f =
+        inputs.get(i).copied().flatten().ok_or_else(|| OpError::malformed(format!("input {i} ({what}) is missing")))?;
     if f.dtype != DType::F32 {
-        return Err(format!("{what} must be float32, got {:?}", f.dtype));
+        return Err(OpError::mismatch(format!("{what} must be float32, got {:?}", f.dtype)));
     }
     Ok(f)
 }
 
 /// The fact for an optional float32 input `i`.
-pub(crate) fn f32_fact_opt<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<Option<&'a Fact>, String> {
+pub(crate) fn f32_fact_opt<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<Option<&'a Fact>, OpError> {
     match inputs.get(i).copied().flatten() {
         None => Ok(None),
         Some(_) => f32_fact(inputs, i, what).map(Some),
@@ -105,30 +112,30 @@ pub(crate) fn f32_fact_opt<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str
 }
 
 /// A float32 output tensor of `shape` (its size already checked by the op's geometry).
-pub(crate) fn f32_output(shape: Vec<usize>, data: Vec<f32>) -> Result<Tensor, String> {
-    Tensor::f32(shape, data).map_err(|e| e.to_string())
+pub(crate) fn f32_output(shape: Vec<usize>, data: Vec<f32>) -> Result<Tensor, OpError> {
+    Tensor::f32(shape, data).map_err(OpError::internal)
 }
 
 /// Product of dimensions, or an error naming what overflowed.
-pub(crate) fn checked_numel(shape: &[usize]) -> Result<usize, String> {
-    numel(shape).map_err(|e| e.to_string())
+pub(crate) fn checked_numel(shape: &[usize]) -> Result<usize, OpError> {
+    numel(shape).map_err(OpError::limit)
 }
 
 /// Normalises a possibly negative axis against `rank` (ONNX accepts `-rank..rank`).
-pub(crate) fn normalize_axis(axis: i64, rank: usize, what: &str) -> Result<usize, String> {
+pub(crate) fn normalize_axis(axis: i64, rank: usize, what: &str) -> Result<usize, OpError> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if !(0..r).contains(&a) {
-        return Err(format!("{what} {axis} is out of range for a rank-{rank} tensor"));
+        return Err(OpError::malformed(format!("{what} {axis} is out of range for a rank-{rank} tensor")));
     }
     Ok(a as usize)
 }
 
 /// Rejects nodes that ask for outputs beyond the first (e.g. MaxPool's indices): qplay computes
 /// only output 0 of these ops, and silently leaving a consumer without its input would be worse.
-pub(crate) fn only_first_output(node: &crate::model::Node, what: &str) -> Result<(), String> {
+pub(crate) fn only_first_output(node: &crate::model::Node, what: &str) -> Result<(), OpError> {
     if node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(format!("only the first output of {} is supported ({what})", node.op_type));
+        return Err(OpError::unsupported(format!("only the first output of {} is supported ({what})", node.op_type)));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::shape::args::Inputs;
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// NonMaxSuppression.
 #[derive(Debug, Clone)]
@@ -26,31 +26,33 @@ pub fn register(r: &mut crate::ops::Registry) {
     r.register("NonMaxSuppression", build);
 }
 
-fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     match node.attrs.int("center_point_box", 0) {
         0 => Ok(Box::new(NonMaxSuppression { center_point_box: false })),
         1 => Ok(Box::new(NonMaxSuppression { center_point_box: true })),
-        v => Err(format!("center_point_box is {v}: use 0 (corners) or 1 (centre and size)")),
+        v => Err(OpError::malformed(format!("center_point_box is {v}: use 0 (corners) or 1 (centre and size)"))),
     }
 }
 
 /// `(batches, classes, boxes)` after checking the two shapes agree.
-fn dims(boxes: &[usize], scores: &[usize]) -> Result<(usize, usize, usize), String> {
+fn dims(boxes: &[usize], scores: &[usize]) -> Result<(usize, usize, usize), OpError> {
     match (boxes, scores) {
         ([b, n, 4], [b2, c, n2]) if b == b2 && n == n2 => Ok((*b, *c, *n)),
-        _ => Err(format!("boxes {boxes:?} and scores {scores:?} do not fit: use boxes [B, N, 4] and scores [B, C, N]")),
+        _ => Err(OpError::mismatch(format!(
+            "boxes {boxes:?} and scores {scores:?} do not fit: use boxes [B, N, 4] and scores [B, C, N]"
+        ))),
     }
 }
 
 /// An optional scalar input as f32 / i64.
-fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str) -> Result<Option<f64>, String> {
+fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str) -> Result<Option<f64>, OpError> {
     let Some(t) = inputs.get(i).copied().flatten() else { return Ok(None) };
     if t.len() != 1 {
-        return Err(format!("{what} must hold one value, got {}", t.len()));
+        return Err(OpError::malformed(format!("{what} must hold one value, got {}", t.len())));
     }
     Ok(Some(match &t.data {
         Data::F32(v) => v[0] as f64,
-        _ => t.to_i64_vec().map_err(|e| format!("{what}: {e}"))?[0] as f64,
+        _ => t.to_i64_vec().map_err(|e| OpError::mismatch(format!("{what}: {e}")))?[0] as f64,
     }))
 }
 
@@ -66,16 +68,16 @@ impl NonMaxSuppression {
         }
     }
 
-    fn select(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<i64>, String> {
+    fn select(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<i64>, OpError> {
         let (bt, st) = (input(inputs, 0)?, input(inputs, 1)?);
         let (nb, nc, n) = dims(&bt.shape, &st.shape)?;
-        let boxes = bt.as_f32().map_err(|_| "boxes must be float32".to_string())?;
-        let scores = st.as_f32().map_err(|_| "scores must be float32".to_string())?;
+        let boxes = bt.as_f32().map_err(|_| OpError::mismatch("boxes must be float32"))?;
+        let scores = st.as_f32().map_err(|_| OpError::mismatch("scores must be float32"))?;
         let max_out = scalar(inputs, 2, "max_output_boxes_per_class")?.unwrap_or(0.0);
         let iou_t = scalar(inputs, 3, "iou_threshold")?.unwrap_or(0.0) as f32;
         let score_t = scalar(inputs, 4, "score_threshold")?.map(|v| v as f32);
         if !(0.0..=1.0).contains(&iou_t) {
-            return Err(format!("iou_threshold is {iou_t}: use a value from 0 to 1"));
+            return Err(OpError::malformed(format!("iou_threshold is {iou_t}: use a value from 0 to 1")));
         }
         let max_out = if max_out <= 0.0 { 0 } else { (max_out as usize).min(n) };
         let mut out = Vec::new();
@@ -118,17 +120,17 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 impl Op for NonMaxSuppression {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         dims(inputs.shape(0)?, inputs.shape(1)?)?;
         // The count is known only from the values: run the selection when they are known.
         let values: Vec<Option<&Tensor>> = (0..inputs.len()).map(|i| inputs.value(i)).collect();
         if values.iter().zip(inputs).any(|(v, f)| f.is_some() && v.is_none()) {
-            return Err("the output's length depends on the input's values, known only at run time".into());
+            return Err(OpError::internal("the output's length depends on the input's values, known only at run time"));
         }
         Ok(vec![Fact::new(DType::I64, vec![self.select(&values)?.len() / 3, 3])])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let v = self.select(inputs)?;
         Ok(vec![Tensor { shape: vec![v.len() / 3, 3], data: Data::I64(v) }])
     }

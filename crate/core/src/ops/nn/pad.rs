@@ -11,7 +11,7 @@
 use super::checked_numel;
 use crate::model::{DType, Data, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// Padding mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +31,19 @@ pub struct Pad {
 }
 
 /// Builds `Pad` (`mode`; before opset 11 also `pads` and `value`).
-pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let mode = match node.attrs.string("mode", "constant") {
         "constant" => Mode::Constant,
         "reflect" => Mode::Reflect,
         "edge" => Mode::Edge,
         "wrap" => Mode::Wrap,
-        other => return Err(format!("mode `{other}` is not one of constant, reflect, edge, wrap")),
+        other => return Err(OpError::malformed(format!("mode `{other}` is not one of constant, reflect, edge, wrap"))),
     };
     let attr_pads = if ctx.opset < 11 {
-        let pads = node.attrs.ints("pads").ok_or("the pads attribute is required before opset 11")?;
+        let pads = node
+            .attrs
+            .ints("pads")
+            .ok_or_else(|| OpError::malformed("the pads attribute is required before opset 11"))?;
         Some((pads.to_vec(), node.attrs.float("value", 0.0)))
     } else {
         None
@@ -61,18 +64,21 @@ impl Pad {
 
     /// Per-axis `(begin, end)` pads for a rank-`rank` input, from the attribute or the `pads`
     /// and `axes` values.
-    pub fn pads(&self, rank: usize, pads: Option<&[i64]>, axes: Option<&[i64]>) -> Result<Vec<(i64, i64)>, String> {
+    pub fn pads(&self, rank: usize, pads: Option<&[i64]>, axes: Option<&[i64]>) -> Result<Vec<(i64, i64)>, OpError> {
         let pads = match (&self.attr_pads, pads) {
             (Some((p, _)), _) => p.as_slice(),
             (None, Some(p)) => p,
-            (None, None) => return Err("input 1 (pads) is missing".into()),
+            (None, None) => return Err(OpError::malformed("input 1 (pads) is missing")),
         };
         let axes: Vec<usize> = match axes {
             None => (0..rank).collect(),
             Some(a) => a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?,
         };
         if pads.len() != 2 * axes.len() {
-            return Err(format!("pads {pads:?} should have {} values (begin and end per axis)", 2 * axes.len()));
+            return Err(OpError::malformed(format!(
+                "pads {pads:?} should have {} values (begin and end per axis)",
+                2 * axes.len()
+            )));
         }
         let mut out = vec![(0, 0); rank];
         for (i, &a) in axes.iter().enumerate() {
@@ -83,18 +89,23 @@ impl Pad {
 
     /// Output shape, checking that no axis shrinks below zero and that non-constant modes have
     /// something to copy from.
-    fn out_shape(&self, shape: &[usize], pads: &[(i64, i64)]) -> Result<Vec<usize>, String> {
+    fn out_shape(&self, shape: &[usize], pads: &[(i64, i64)]) -> Result<Vec<usize>, OpError> {
         let out = shape
             .iter()
             .zip(pads)
             .enumerate()
             .map(|(axis, (&d, &(b, e)))| {
                 let n = (d as i64).checked_add(b).and_then(|x| x.checked_add(e)).filter(|&n| n >= 0);
-                let n = n.ok_or_else(|| format!("pads ({b}, {e}) on axis {axis} of size {d} leave a negative size"))?;
+                let n = n.ok_or_else(|| {
+                    OpError::mismatch(format!("pads ({b}, {e}) on axis {axis} of size {d} leave a negative size"))
+                })?;
                 if self.mode != Mode::Constant && d == 0 && n > 0 {
-                    return Err(format!("axis {axis} is empty, so {:?} padding has nothing to copy", self.mode));
+                    return Err(OpError::mismatch(format!(
+                        "axis {axis} is empty, so {:?} padding has nothing to copy",
+                        self.mode
+                    )));
                 }
-                usize::try_from(n).map_err(|_| format!("padded size {n} is too large"))
+                usize::try_from(n).map_err(|_| OpError::limit(format!("padded size {n} is too large")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         checked_numel(&out)?;
@@ -143,7 +154,7 @@ impl Pad {
     }
 
     /// The data's pads and the output shape, from the inputs' values.
-    fn resolve(&self, inputs: &[Option<&Tensor>], x: &Tensor) -> Result<Resolved, String> {
+    fn resolve(&self, inputs: &[Option<&Tensor>], x: &Tensor) -> Result<Resolved, OpError> {
         let get = |i: usize| inputs.get(i).copied().flatten();
         let pads = int_values(if self.attr_pads.is_some() { None } else { get(1) }, "pads")?;
         let axes = int_values(get(3), "axes")?;
@@ -154,35 +165,35 @@ impl Pad {
 }
 
 /// Checks that `constant_value` is one value of the data's type.
-fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), String> {
+fn check_value(dtype: DType, shape: &[usize], data: DType) -> Result<(), OpError> {
     if shape.iter().product::<usize>() != 1 {
-        return Err(format!("constant_value must hold one value, got shape {shape:?}"));
+        return Err(OpError::malformed(format!("constant_value must hold one value, got shape {shape:?}")));
     }
     if dtype != data {
-        return Err(format!("constant_value is {dtype:?} but data is {data:?}"));
+        return Err(OpError::mismatch(format!("constant_value is {dtype:?} but data is {data:?}")));
     }
     Ok(())
 }
 
 /// The integer values of an optional `pads` or `axes` tensor.
-fn int_values(t: Option<&Tensor>, what: &str) -> Result<Option<Vec<i64>>, String> {
-    t.map(|t| t.to_i64_vec().map_err(|e| format!("{what}: {e}"))).transpose()
+fn int_values(t: Option<&Tensor>, what: &str) -> Result<Option<Vec<i64>>, OpError> {
+    t.map(|t| t.to_i64_vec().map_err(|e| OpError::mismatch(format!("{what}: {e}")))).transpose()
 }
 
 /// A constant fact's value, or an error explaining that it must be known when planning.
-fn const_value<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<Option<&'a Tensor>, String> {
+fn const_value<'a>(inputs: &[Option<&'a Fact>], i: usize, what: &str) -> Result<Option<&'a Tensor>, OpError> {
     match inputs.get(i).copied().flatten() {
         None => Ok(None),
-        Some(f) => {
-            f.value.as_deref().map(Some).ok_or_else(|| {
-                format!("{what} must be a constant (computed from initializers) to plan the output shape")
-            })
-        }
+        Some(f) => f.value.as_deref().map(Some).ok_or_else(|| {
+            OpError::unsupported(format!(
+                "{what} must be a constant (computed from initializers) to plan the output shape"
+            ))
+        }),
     }
 }
 
 impl Op for Pad {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = crate::ops::input_fact(inputs, 0)?;
         let pads = int_values(const_value(inputs, 1, "pads")?, "pads")?;
         let axes = int_values(const_value(inputs, 3, "axes")?, "axes")?;
@@ -193,13 +204,17 @@ impl Op for Pad {
         Ok(vec![Fact::new(x.dtype, self.out_shape(&x.shape, &pads)?)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = crate::ops::input(inputs, 0)?;
         checked_numel(&x.shape).and_then(|n| {
             if n == x.len() {
                 Ok(())
             } else {
-                Err(format!("data: shape {:?} needs {n} elements but the tensor holds {}", x.shape, x.len()))
+                Err(OpError::internal(format!(
+                    "data: shape {:?} needs {n} elements but the tensor holds {}",
+                    x.shape,
+                    x.len()
+                )))
             }
         })?;
         let get = |i: usize| inputs.get(i).copied().flatten();
@@ -212,7 +227,7 @@ impl Op for Pad {
         if let Some(v) = &value {
             check_value(v.dtype(), &v.shape, x.dtype())?;
             if v.len() != 1 {
-                return Err(format!("constant_value must hold one value, got {}", v.len()));
+                return Err(OpError::malformed(format!("constant_value must hold one value, got {}", v.len())));
             }
         }
         let maps = self.maps(&x.shape, &out_shape, &pads);
@@ -241,7 +256,9 @@ impl Op for Pad {
         let mut out: Grads = vec![None; inputs.len()];
         let Data::F32(xv) = &x.data else { return Ok(out) };
         if checked_numel(&x.shape)? != xv.len() {
-            return Err(format!("data: shape {:?} does not match its {} values", x.shape, xv.len()).into());
+            return Err(
+                OpError::internal(format!("data: shape {:?} does not match its {} values", x.shape, xv.len())).into()
+            );
         }
         let (pads, out_shape) = self.resolve(inputs, x)?;
         let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };

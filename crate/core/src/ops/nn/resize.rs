@@ -16,7 +16,7 @@
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{AxisTaps, BuildCtx, Fact, Op, Tensor};
+use crate::ops::{AxisTaps, BuildCtx, Fact, Op, OpError, Tensor};
 
 /// Interpolation mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,17 +71,17 @@ pub struct Resize {
     attr_scales: Option<Vec<f32>>,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+fn parse_mode(s: &str) -> Result<Mode, OpError> {
     match s {
         "nearest" => Ok(Mode::Nearest),
         "linear" | "bilinear" => Ok(Mode::Linear),
-        "cubic" => Err("mode `cubic` is not supported: use nearest or linear".into()),
-        other => Err(format!("mode `{other}` is not one of nearest, linear")),
+        "cubic" => Err(OpError::unsupported("mode `cubic` is not supported: use nearest or linear")),
+        other => Err(OpError::malformed(format!("mode `{other}` is not one of nearest, linear"))),
     }
 }
 
 /// Builds `Resize` (attributes per opset as described in the module docs).
-pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let a = &node.attrs;
     let mode = parse_mode(a.string("mode", "nearest"))?;
     if ctx.opset < 11 {
@@ -95,23 +95,25 @@ pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> 
         "asymmetric" => Coord::Asymmetric,
         "tf_half_pixel_for_nn" => Coord::TfHalfPixelForNn,
         "tf_crop_and_resize" => Coord::TfCropAndResize,
-        other => return Err(format!("coordinate_transformation_mode `{other}` is not supported")),
+        other => {
+            return Err(OpError::unsupported(format!("coordinate_transformation_mode `{other}` is not supported")))
+        }
     };
     let nearest = match a.string("nearest_mode", "round_prefer_floor") {
         "round_prefer_floor" => Nearest::RoundPreferFloor,
         "round_prefer_ceil" => Nearest::RoundPreferCeil,
         "floor" => Nearest::Floor,
         "ceil" => Nearest::Ceil,
-        other => return Err(format!("nearest_mode `{other}` is not supported")),
+        other => return Err(OpError::unsupported(format!("nearest_mode `{other}` is not supported"))),
     };
     let aspect = match a.string("keep_aspect_ratio_policy", "stretch") {
         "stretch" => Aspect::Stretch,
         "not_larger" => Aspect::NotLarger,
         "not_smaller" => Aspect::NotSmaller,
-        other => return Err(format!("keep_aspect_ratio_policy `{other}` is not supported")),
+        other => return Err(OpError::unsupported(format!("keep_aspect_ratio_policy `{other}` is not supported"))),
     };
     if a.int("antialias", 0) != 0 {
-        return Err("antialias = 1 is not supported".into());
+        return Err(OpError::unsupported("antialias = 1 is not supported"));
     }
     Ok(Box::new(Resize {
         mode,
@@ -126,7 +128,7 @@ pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> 
 }
 
 /// Builds `Upsample` (`mode`; `scales` as an input, or as an attribute in old exports).
-pub fn build_upsample(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_upsample(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let mode = parse_mode(node.attrs.string("mode", "nearest"))?;
     Ok(Box::new(Resize::legacy(mode, node.attrs.floats("scales").map(<[f32]>::to_vec))))
 }
@@ -136,7 +138,7 @@ impl Resize {
     /// `(input index, weight)` pairs; `None` where the op extrapolates), and the output shape —
     /// so that another executor (the GPU's) does the same arithmetic. `x` is input 0's shape,
     /// `inputs` every input's value (input 0's may be absent).
-    pub fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, String> {
+    pub fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, OpError> {
         self.plan_axes(x, inputs)
     }
 }
@@ -168,7 +170,7 @@ impl Resize {
     }
 
     /// Output shape and per-axis scales from `scales` or `sizes` (empty means not given).
-    fn target(&self, shape: &[usize], scales: &[f32], sizes: &[i64]) -> Result<Target, String> {
+    fn target(&self, shape: &[usize], scales: &[f32], sizes: &[i64]) -> Result<Target, OpError> {
         let rank = shape.len();
         let axes: Vec<usize> = match &self.axes {
             None => (0..rank).collect(),
@@ -176,7 +178,7 @@ impl Resize {
                 let v: Vec<usize> =
                     a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?;
                 if (1..v.len()).any(|i| v[..i].contains(&v[i])) {
-                    return Err(format!("axes {a:?} repeats an axis"));
+                    return Err(OpError::malformed(format!("axes {a:?} repeats an axis")));
                 }
                 v
             }
@@ -186,26 +188,29 @@ impl Resize {
         match (scales.is_empty(), sizes.is_empty()) {
             (false, true) => {
                 if scales.len() != axes.len() {
-                    return Err(format!("scales {scales:?} should have {} values", axes.len()));
+                    return Err(OpError::malformed(format!("scales {scales:?} should have {} values", axes.len())));
                 }
                 for (&a, &s) in axes.iter().zip(scales) {
                     if !(s > 0.0 && s.is_finite()) {
-                        return Err(format!("scales must be positive and finite, got {scales:?}"));
+                        return Err(OpError::malformed(format!("scales must be positive and finite, got {scales:?}")));
                     }
                     let n = (shape[a] as f32 * s).floor();
                     if n >= usize::MAX as f32 {
-                        return Err(format!("scale {s} makes axis {a} too large"));
+                        return Err(OpError::limit(format!("scale {s} makes axis {a} too large")));
                     }
                     (out[a], scale[a]) = (n as usize, s);
                 }
             }
             (true, false) => {
                 if sizes.len() != axes.len() {
-                    return Err(format!("sizes {sizes:?} should have {} values", axes.len()));
+                    return Err(OpError::malformed(format!("sizes {sizes:?} should have {} values", axes.len())));
                 }
                 let sizes: Vec<usize> = sizes
                     .iter()
-                    .map(|&s| usize::try_from(s).map_err(|_| format!("sizes must be non-negative, got {sizes:?}")))
+                    .map(|&s| {
+                        usize::try_from(s)
+                            .map_err(|_| OpError::malformed(format!("sizes must be non-negative, got {sizes:?}")))
+                    })
                     .collect::<Result<_, _>>()?;
                 let ratio = |i: usize| sizes[i] as f32 / shape[axes[i]] as f32;
                 match self.aspect {
@@ -227,12 +232,12 @@ impl Resize {
                     }
                 }
             }
-            (false, false) => return Err("only one of scales and sizes may be given".into()),
-            (true, true) => return Err("one of scales and sizes must be given".into()),
+            (false, false) => return Err(OpError::malformed("only one of scales and sizes may be given")),
+            (true, true) => return Err(OpError::malformed("one of scales and sizes must be given")),
         }
         for (a, (&i, &o)) in shape.iter().zip(&out).enumerate() {
             if i == 0 && o > 0 {
-                return Err(format!("axis {a} is empty and cannot be resized to {o}"));
+                return Err(OpError::mismatch(format!("axis {a} is empty and cannot be resized to {o}")));
             }
         }
         checked_numel(&out)?;
@@ -304,13 +309,17 @@ impl Resize {
 
     /// Per-axis `(start, end)` from the roi input: `[starts…, ends…]` over all axes, or over
     /// `axes` when given (other axes keep the whole `(0, 1)` range).
-    fn roi(&self, r: &[f32], rank: usize) -> Result<Vec<(f32, f32)>, String> {
+    fn roi(&self, r: &[f32], rank: usize) -> Result<Vec<(f32, f32)>, OpError> {
         let axes: Vec<usize> = match &self.axes {
             None => (0..rank).collect(),
             Some(a) => a.iter().map(|&x| super::normalize_axis(x, rank, "axes value")).collect::<Result<_, _>>()?,
         };
         if r.len() != 2 * axes.len() {
-            return Err(format!("roi should have {} values (start and end per axis), got {}", 2 * axes.len(), r.len()));
+            return Err(OpError::malformed(format!(
+                "roi should have {} values (start and end per axis), got {}",
+                2 * axes.len(),
+                r.len()
+            )));
         }
         let mut out = vec![(0.0, 1.0); rank];
         for (i, &a) in axes.iter().enumerate() {
@@ -323,11 +332,11 @@ impl Resize {
     fn resolve(
         &self,
         shape: &[usize],
-        get: &dyn Fn(usize) -> Option<Result<Tensor, String>>,
-    ) -> Result<Target, String> {
+        get: &dyn Fn(usize) -> Option<Result<Tensor, OpError>>,
+    ) -> Result<Target, OpError> {
         let (roi_at, scales_at, sizes_at) = self.slots();
         if self.coord == Coord::TfCropAndResize && roi_at.and_then(get).is_none() {
-            return Err("tf_crop_and_resize needs the roi input".into());
+            return Err(OpError::malformed("tf_crop_and_resize needs the roi input"));
         }
         let scales = match (&self.attr_scales, get(scales_at)) {
             (Some(s), _) => s.clone(),
@@ -339,7 +348,7 @@ impl Resize {
         };
         let sizes = match sizes_at.and_then(get) {
             None => vec![],
-            Some(t) => t?.to_i64_vec().map_err(|e| format!("sizes: {e}"))?,
+            Some(t) => t?.to_i64_vec().map_err(|e| OpError::mismatch(format!("sizes: {e}")))?,
         };
         self.target(shape, &scales, &sizes)
     }
@@ -348,14 +357,14 @@ impl Resize {
 impl Resize {
     /// Every axis, innermost first (when enlarging, the cheap gathers run on the smaller
     /// tensor), with its taps (empty for an empty axis), and the output shape.
-    fn plan_axes(&self, shape: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, String> {
+    fn plan_axes(&self, shape: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, OpError> {
         let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
         let (out_shape, scales) = self.resolve(shape, &get)?;
         let rank = shape.len();
         // Per-axis (start, end) of the crop, for tf_crop_and_resize only.
         let roi: Vec<(f32, f32)> = match (self.coord, self.slots().0.and_then(|i| inputs.get(i).copied().flatten())) {
             (Coord::TfCropAndResize, Some(r)) => self.roi(super::f32_data(r, "roi")?, rank)?,
-            (Coord::TfCropAndResize, None) => return Err("tf_crop_and_resize needs the roi input".into()),
+            (Coord::TfCropAndResize, None) => return Err(OpError::malformed("tf_crop_and_resize needs the roi input")),
             _ => vec![(0.0, 1.0); rank],
         };
         let axes = (0..rank)
@@ -371,21 +380,23 @@ impl Resize {
 }
 
 impl Op for Resize {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "X")?;
-        let get = |i: usize| -> Option<Result<Tensor, String>> {
+        let get = |i: usize| -> Option<Result<Tensor, OpError>> {
             let f = inputs.get(i).copied().flatten()?;
             Some(match &f.value {
                 Some(v) => Ok((**v).clone()),
-                None if f.shape.contains(&0) => Tensor::f32(f.shape.clone(), vec![]).map_err(|e| e.to_string()),
-                None => Err(format!("input {i} (scales/sizes) must be a constant to plan the output shape")),
+                None if f.shape.contains(&0) => Tensor::f32(f.shape.clone(), vec![]).map_err(OpError::internal),
+                None => Err(OpError::unsupported(format!(
+                    "input {i} (scales/sizes) must be a constant to plan the output shape"
+                ))),
             })
         };
         let (out, _) = self.resolve(&x.shape, &get)?;
         Ok(vec![Fact::new(DType::F32, out)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (axes, out_shape) = self.plan_axes(&shape, inputs)?;

@@ -14,6 +14,7 @@
 //! so the result does not depend on the number of threads.
 
 use super::simd::F32x4;
+use crate::ops::OpError;
 use crate::parallel::Grid;
 use std::ops::Range;
 
@@ -46,25 +47,25 @@ impl<'a> MatRef<'a> {
         cols: usize,
         row_stride: usize,
         col_stride: usize,
-    ) -> Result<MatRef<'a>, String> {
+    ) -> Result<MatRef<'a>, OpError> {
         if rows > 0 && cols > 0 {
             let last = (rows - 1)
                 .checked_mul(row_stride)
                 .and_then(|r| (cols - 1).checked_mul(col_stride).and_then(|c| r.checked_add(c)))
-                .ok_or_else(|| format!("a {rows}×{cols} matrix view overflows"))?;
+                .ok_or_else(|| OpError::internal(format!("a {rows}×{cols} matrix view overflows")))?;
             if last >= data.len() {
-                return Err(format!(
+                return Err(OpError::internal(format!(
                     "a {rows}×{cols} matrix with strides ({row_stride}, {col_stride}) needs {} elements, got {}",
                     last + 1,
                     data.len()
-                ));
+                )));
             }
         }
         Ok(MatRef { data, rows, cols, row_stride, col_stride })
     }
 
     /// A dense row-major `rows × cols` view of the start of `data`.
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<MatRef<'a>, String> {
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<MatRef<'a>, OpError> {
         MatRef::new(data, rows, cols, cols, 1)
     }
 
@@ -154,7 +155,7 @@ pub fn sgemm(
     init: Init<'_>,
     c: &mut [f32],
     ldc: usize,
-) -> Result<(), String> {
+) -> Result<(), OpError> {
     sgemm_clamped(alpha, a, b, init, None, c, ldc)
 }
 
@@ -169,24 +170,30 @@ pub fn sgemm_clamped(
     clamp: Option<Clamp>,
     c: &mut [f32],
     ldc: usize,
-) -> Result<(), String> {
+) -> Result<(), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
-        return Err(format!("matrix product of {m}×{k} and {}×{n}: inner dimensions differ", b.rows));
+        return Err(OpError::internal(format!(
+            "matrix product of {m}×{k} and {}×{n}: inner dimensions differ",
+            b.rows
+        )));
     }
     if m == 0 || n == 0 {
         return Ok(());
     }
     if ldc < n {
-        return Err(format!("output row stride {ldc} is shorter than a row of {n}"));
+        return Err(OpError::internal(format!("output row stride {ldc} is shorter than a row of {n}")));
     }
-    let needed = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n)).ok_or("output size overflows")?;
+    let needed = (m - 1)
+        .checked_mul(ldc)
+        .and_then(|x| x.checked_add(n))
+        .ok_or_else(|| OpError::internal("output size overflows"))?;
     if c.len() < needed {
-        return Err(format!("the {m}×{n} output needs {needed} elements, got {}", c.len()));
+        return Err(OpError::internal(format!("the {m}×{n} output needs {needed} elements, got {}", c.len())));
     }
     if let Init::RowBias(bias) = init {
         if bias.len() < m {
-            return Err(format!("bias has {} values for {m} rows", bias.len()));
+            return Err(OpError::internal(format!("bias has {} values for {m} rows", bias.len())));
         }
     }
     if k == 0 {
@@ -225,17 +232,20 @@ pub(crate) fn sgemm_rows(
     init: Init<'_>,
     clamp: Option<Clamp>,
     c: &mut [&mut [f32]],
-) -> Result<(), String> {
+) -> Result<(), OpError> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
-        return Err(format!("matrix product of {m}×{k} and {}×{n}: inner dimensions differ", b.rows));
+        return Err(OpError::internal(format!(
+            "matrix product of {m}×{k} and {}×{n}: inner dimensions differ",
+            b.rows
+        )));
     }
     if c.len() < m || c.iter().take(m).any(|r| r.len() < n) {
-        return Err(format!("the {m}×{n} output has {} rows, or a row shorter than {n}", c.len()));
+        return Err(OpError::internal(format!("the {m}×{n} output has {} rows, or a row shorter than {n}", c.len())));
     }
     if let Init::RowBias(bias) = init {
         if bias.len() < m {
-            return Err(format!("bias has {} values for {m} rows", bias.len()));
+            return Err(OpError::internal(format!("bias has {} values for {m} rows", bias.len())));
         }
     }
     if k == 0 {
@@ -474,7 +484,7 @@ mod tests {
         let am = MatRef::row_major(&a, 2, 3).unwrap();
         let bm = MatRef::row_major(&a, 2, 3).unwrap();
         let mut c = [0.0; 9];
-        assert!(sgemm(1.0, am, bm, Init::Zero, &mut c, 3).unwrap_err().contains("inner"));
+        assert!(sgemm(1.0, am, bm, Init::Zero, &mut c, 3).unwrap_err().to_string().contains("inner"));
         let bm = MatRef::row_major(&a, 3, 2).unwrap();
         assert!(sgemm(1.0, am, bm, Init::Zero, &mut c[..2], 2).is_err());
     }

@@ -7,7 +7,7 @@
 use super::{f32_fact, f32_input, f32_output, normalize_axis};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `Softmax` node.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct Softmax {
 }
 
 /// Builds `Softmax` (`axis`, whose default and meaning depend on the opset).
-pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let coerce_2d = ctx.opset < 13;
     let axis = node.attrs.int("axis", if coerce_2d { 1 } else { -1 });
     Ok(Box::new(Softmax { axis, coerce_2d }))
@@ -26,7 +26,7 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl Softmax {
     /// `(outer, len, inner)`: softmax runs over `len` elements `inner` apart, `outer · inner` times.
-    pub fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), String> {
+    pub fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), OpError> {
         if shape.is_empty() {
             // ONNX allows a scalar only through opset < 13's coercion; treat it as one element.
             return Ok((1, 1, 1));
@@ -42,13 +42,13 @@ impl Softmax {
 }
 
 impl Op for Softmax {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = f32_fact(inputs, 0, "input")?;
         self.layout(&x.shape)?;
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_input(inputs, 0, "input")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (outer, len, inner) = self.layout(&shape)?;
@@ -80,7 +80,7 @@ impl Op for Softmax {
             Some(Ok(y)) if y.len() == x.len() => y,
             _ => {
                 fresh = self.eval(inputs)?;
-                fresh[0].as_f32().map_err(|e| e.to_string())?
+                fresh[0].as_f32().map_err(OpError::internal)?
             }
         };
         let mut dx = vec![0.0f32; x.len()];

@@ -7,6 +7,7 @@
 //! arithmetic, so a malformed model fails with a message instead of overflowing or panicking.
 
 use crate::model::Node;
+use crate::ops::OpError;
 
 /// ONNX `auto_pad`: how padding is chosen when the node does not give `pads`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +24,15 @@ pub enum AutoPad {
 
 impl AutoPad {
     /// Parses the attribute's string value.
-    pub fn parse(s: &str) -> Result<AutoPad, String> {
+    pub fn parse(s: &str) -> Result<AutoPad, OpError> {
         match s {
             "" | "NOTSET" => Ok(AutoPad::NotSet),
             "SAME_UPPER" => Ok(AutoPad::SameUpper),
             "SAME_LOWER" => Ok(AutoPad::SameLower),
             "VALID" => Ok(AutoPad::Valid),
-            other => Err(format!("auto_pad `{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")),
+            other => Err(OpError::malformed(format!(
+                "auto_pad `{other}` is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
+            ))),
         }
     }
 }
@@ -52,15 +55,15 @@ pub struct WindowAttrs {
 }
 
 /// Reads a list of non-negative (or strictly positive) ints.
-fn usize_list(node: &Node, name: &str, min: i64) -> Result<Option<Vec<usize>>, String> {
+fn usize_list(node: &Node, name: &str, min: i64) -> Result<Option<Vec<usize>>, OpError> {
     let Some(v) = node.attrs.ints(name) else { return Ok(None) };
     v.iter()
         .map(|&x| {
             if x < min {
                 let what = if min > 0 { "positive" } else { "non-negative" };
-                Err(format!("{name} must be {what}, got {v:?}"))
+                Err(OpError::malformed(format!("{name} must be {what}, got {v:?}")))
             } else {
-                usize::try_from(x).map_err(|_| format!("{name} value {x} is too large"))
+                usize::try_from(x).map_err(|_| OpError::limit(format!("{name} value {x} is too large")))
             }
         })
         .collect::<Result<Vec<_>, _>>()
@@ -70,7 +73,7 @@ fn usize_list(node: &Node, name: &str, min: i64) -> Result<Option<Vec<usize>>, S
 impl WindowAttrs {
     /// Reads `kernel_shape`, `strides`, `dilations`, `pads`, `auto_pad` and (when `ceil_allowed`)
     /// `ceil_mode` from a node, rejecting zero strides/dilations/kernel sizes and negative pads.
-    pub fn from_node(node: &Node, ceil_allowed: bool) -> Result<WindowAttrs, String> {
+    pub fn from_node(node: &Node, ceil_allowed: bool) -> Result<WindowAttrs, OpError> {
         let w = WindowAttrs {
             kernel: usize_list(node, "kernel_shape", 1)?,
             strides: usize_list(node, "strides", 1)?,
@@ -81,7 +84,7 @@ impl WindowAttrs {
         };
         if let (Some(k), Some(s)) = (&w.kernel, &w.strides) {
             if k.len() != s.len() {
-                return Err(format!("kernel_shape {k:?} and strides {s:?} have different lengths"));
+                return Err(OpError::malformed(format!("kernel_shape {k:?} and strides {s:?} have different lengths")));
             }
         }
         Ok(w)
@@ -89,40 +92,50 @@ impl WindowAttrs {
 
     /// Resolves the geometry for an input with spatial dims `input` and a kernel of spatial
     /// size `kernel` (from `kernel_shape`, or the weight's shape for Conv when it is absent).
-    pub fn resolve(&self, input: &[usize], kernel: &[usize]) -> Result<Window, String> {
+    pub fn resolve(&self, input: &[usize], kernel: &[usize]) -> Result<Window, OpError> {
         let n = input.len();
         if n == 0 {
-            return Err("the input has no spatial dimensions".into());
+            return Err(OpError::mismatch("the input has no spatial dimensions"));
         }
         if kernel.len() != n {
-            return Err(format!("the kernel {kernel:?} has {} spatial dims but the input has {n}", kernel.len()));
+            return Err(OpError::mismatch(format!(
+                "the kernel {kernel:?} has {} spatial dims but the input has {n}",
+                kernel.len()
+            )));
         }
         if let Some(k) = &self.kernel {
             if k.as_slice() != kernel {
-                return Err(format!("kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"));
+                return Err(OpError::malformed(format!(
+                    "kernel_shape {k:?} does not match the weight's spatial shape {kernel:?}"
+                )));
             }
         }
         if kernel.contains(&0) {
-            return Err(format!("kernel {kernel:?} has a zero-sized dimension"));
+            return Err(OpError::mismatch(format!("kernel {kernel:?} has a zero-sized dimension")));
         }
         if input.contains(&0) {
-            return Err(format!("spatial input shape {input:?} has a zero-sized dimension"));
+            return Err(OpError::mismatch(format!("spatial input shape {input:?} has a zero-sized dimension")));
         }
         let ones = vec![1; n];
         let strides = self.strides.clone().unwrap_or_else(|| ones.clone());
         let dilations = self.dilations.clone().unwrap_or_else(|| ones.clone());
         if strides.len() != n {
-            return Err(format!("strides {strides:?} should have {n} values, one per spatial dim"));
+            return Err(OpError::malformed(format!("strides {strides:?} should have {n} values, one per spatial dim")));
         }
         if dilations.len() != n {
-            return Err(format!("dilations {dilations:?} should have {n} values, one per spatial dim"));
+            return Err(OpError::malformed(format!(
+                "dilations {dilations:?} should have {n} values, one per spatial dim"
+            )));
         }
         let mut pad_begin = vec![0; n];
         let mut pad_end = vec![0; n];
         if self.auto_pad == AutoPad::NotSet {
             if let Some(p) = &self.pads {
                 if p.len() != 2 * n {
-                    return Err(format!("pads {p:?} should have {} values (begin and end per spatial dim)", 2 * n));
+                    return Err(OpError::malformed(format!(
+                        "pads {p:?} should have {} values (begin and end per spatial dim)",
+                        2 * n
+                    )));
                 }
                 pad_begin.copy_from_slice(&p[..n]);
                 pad_end.copy_from_slice(&p[n..]);
@@ -135,7 +148,7 @@ impl WindowAttrs {
             let eff = (kernel[i] - 1)
                 .checked_mul(dilations[i])
                 .and_then(|x| x.checked_add(1))
-                .ok_or_else(|| format!("dilated kernel along spatial axis {i} is too large"))?;
+                .ok_or_else(|| OpError::limit(format!("dilated kernel along spatial axis {i} is too large")))?;
             let out = match self.auto_pad {
                 AutoPad::SameUpper | AutoPad::SameLower => {
                     let out = inp.div_ceil(s);
@@ -149,12 +162,12 @@ impl WindowAttrs {
                     let padded = inp
                         .checked_add(pad_begin[i])
                         .and_then(|x| x.checked_add(pad_end[i]))
-                        .ok_or_else(|| format!("pads along spatial axis {i} are too large"))?;
+                        .ok_or_else(|| OpError::limit(format!("pads along spatial axis {i} are too large")))?;
                     if padded < eff {
-                        return Err(format!(
+                        return Err(OpError::mismatch(format!(
                             "the kernel ({eff} with dilation) is larger than the padded input ({padded}) along \
                              spatial axis {i}"
-                        ));
+                        )));
                     }
                     let span = padded - eff;
                     let mut out = if self.ceil_mode { span.div_ceil(s) + 1 } else { span / s + 1 };
@@ -257,24 +270,24 @@ impl Window {
 /// The window and output shape of a pool (MaxPool, AveragePool) over `x` (`[N, C, spatial…]`),
 /// checking that padding stays smaller than the window, as onnxruntime requires, so that
 /// windows (without dilation gaps) always see some input.
-pub fn pool_geometry(window: &WindowAttrs, x: &[usize]) -> Result<(Window, Vec<usize>), String> {
+pub fn pool_geometry(window: &WindowAttrs, x: &[usize]) -> Result<(Window, Vec<usize>), OpError> {
     if x.len() < 3 {
-        return Err(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}"));
+        return Err(OpError::mismatch(format!("input X must be [N, C, spatial…] (rank ≥ 3), got shape {x:?}")));
     }
     let kernel = window.kernel.as_deref().unwrap_or_default();
     let w = window.resolve(&x[2..], kernel)?;
     for d in 0..kernel.len() {
         let eff = (w.kernel[d] - 1) * w.dilations[d] + 1;
         if w.pad_begin[d] >= eff || w.pad_end[d] >= eff {
-            return Err(format!(
+            return Err(OpError::malformed(format!(
                 "pads ({}, {}) along spatial axis {d} must be smaller than the (dilated) kernel {eff}",
                 w.pad_begin[d], w.pad_end[d]
-            ));
+            )));
         }
     }
     let mut out = x[..2].to_vec();
     out.extend_from_slice(&w.output);
-    crate::model::numel(&out).map_err(|e| e.to_string())?;
+    crate::model::numel(&out).map_err(OpError::limit)?;
     Ok((w, out))
 }
 
@@ -352,7 +365,7 @@ mod tests {
         assert_eq!((w.output[0], w.pad_begin[0], w.pad_end[0]), (3, 1, 2));
         let w = attrs(None, AutoPad::SameLower, false).resolve(&[5], &[4]).unwrap();
         assert_eq!((w.output[0], w.pad_begin[0], w.pad_end[0]), (3, 2, 1));
-        assert!(attrs(None, AutoPad::Valid, false).resolve(&[2], &[3]).unwrap_err().contains("larger"));
+        assert!(attrs(None, AutoPad::Valid, false).resolve(&[2], &[3]).unwrap_err().to_string().contains("larger"));
     }
 
     #[test]

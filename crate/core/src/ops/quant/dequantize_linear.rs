@@ -3,7 +3,7 @@
 
 use super::params;
 use crate::model::{DType, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// DequantizeLinear with its `axis` (default 1).
 #[derive(Debug, Clone)]
@@ -12,23 +12,26 @@ pub struct DequantizeLinear {
 }
 
 /// Builds DequantizeLinear; blocked quantization (opset 21 `block_size`) is rejected.
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("block_size", 0) != 0 {
-        return Err("blocked quantization (block_size) is not supported".into());
+        return Err(OpError::unsupported("blocked quantization (block_size) is not supported"));
     }
     Ok(Box::new(DequantizeLinear { axis: node.attrs.int("axis", 1) }))
 }
 
 impl Op for DequantizeLinear {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if !matches!(x.dtype, DType::U8 | DType::I8 | DType::U16 | DType::I16 | DType::I32 | DType::U4 | DType::I4) {
-            return Err(format!("input must be int4, uint4, int8, uint8, int16, uint16 or int32, got {:?}", x.dtype));
+            return Err(OpError::mismatch(format!(
+                "input must be int4, uint4, int8, uint8, int16, uint16 or int32, got {:?}",
+                x.dtype
+            )));
         }
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let qt = match x.dtype() {
             DType::I32 => None,
@@ -37,11 +40,15 @@ impl Op for DequantizeLinear {
         let zp = inputs.get(2).copied().flatten();
         if let Some(z) = zp {
             if z.dtype() != x.dtype() {
-                return Err(format!("zero_point is {:?} but the input is {:?}", z.dtype(), x.dtype()));
+                return Err(OpError::mismatch(format!(
+                    "zero_point is {:?} but the input is {:?}",
+                    z.dtype(),
+                    x.dtype()
+                )));
             }
         }
         let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, qt)?;
-        let v = x.to_i64_vec().map_err(|e| e.to_string())?;
+        let v = x.to_i64_vec().map_err(OpError::internal)?;
         let (outer, ch, inner) = p.split;
         let mut y = Vec::with_capacity(v.len());
         for o in 0..outer {
@@ -50,6 +57,6 @@ impl Op for DequantizeLinear {
                 y.extend(v[base..base + inner].iter().map(|&q| (q - pc.zero_point as i64) as f32 * pc.scale));
             }
         }
-        Ok(vec![Tensor::f32(x.shape.clone(), y).map_err(|e| e.to_string())?])
+        Ok(vec![Tensor::f32(x.shape.clone(), y).map_err(OpError::internal)?])
     }
 }

@@ -16,7 +16,7 @@
 use super::{params, qdq_qtype_of};
 use crate::model::{DType, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::quant::QType;
 
 /// The op type (qplay's own domain; never written to a file).
@@ -30,11 +30,11 @@ pub struct FakeQuant {
 }
 
 /// Builds FakeQuant from `axis` and `bits` (2..=8, or 16).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let bits = match node.attrs.int_opt("bits") {
         None => None,
         Some(b @ (2..=8 | 16)) => Some(b as u8),
-        Some(b) => return Err(format!("bits must be 2 to 8 or 16, got {b}")),
+        Some(b) => return Err(OpError::internal(format!("bits must be 2 to 8 or 16, got {b}"))),
     };
     Ok(Box::new(FakeQuant { axis: node.attrs.int("axis", 1), bits }))
 }
@@ -45,11 +45,13 @@ impl FakeQuant {
         FakeQuant { axis, bits }
     }
 
-    fn qtype(&self, zp: &Tensor) -> Result<QType, String> {
+    fn qtype(&self, zp: &Tensor) -> Result<QType, OpError> {
         let qt = qdq_qtype_of(zp.dtype())?;
         Ok(match self.bits {
             Some(bits) if bits <= qt.bits => QType { bits, ..qt },
-            Some(bits) => return Err(format!("bits = {bits} is wider than the zero point's {}", qt.bits)),
+            Some(bits) => {
+                return Err(OpError::internal(format!("bits = {bits} is wider than the zero point's {}", qt.bits)))
+            }
             None => qt,
         })
     }
@@ -59,12 +61,12 @@ impl FakeQuant {
         &self,
         inputs: &[Option<&Tensor>],
         mut f: impl FnMut(usize, usize, f32, crate::quant::QParams, QType),
-    ) -> Result<(), String> {
+    ) -> Result<(), OpError> {
         let x = f32_in(inputs, 0)?;
         let zp = input(inputs, 2)?;
         let qt = self.qtype(zp)?;
         let p = params(&x.shape, self.axis, input(inputs, 1)?, Some(zp), Some(qt))?;
-        let data = x.as_f32().map_err(|e| e.to_string())?;
+        let data = x.as_f32().map_err(OpError::internal)?;
         let (outer, ch, inner) = p.split;
         for o in 0..outer {
             for (c, &pc) in p.per_channel.iter().enumerate().take(ch) {
@@ -85,16 +87,16 @@ pub fn lsq_grad_scale(n: usize, q_p: i32) -> f32 {
 }
 
 impl Op for FakeQuant {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if x.dtype != DType::F32 || input_fact(inputs, 1)?.dtype != DType::F32 {
-            return Err("the input and the scale must be float32".into());
+            return Err(OpError::mismatch("the input and the scale must be float32"));
         }
         qdq_qtype_of(input_fact(inputs, 2)?.dtype)?;
         Ok(vec![Fact::new(DType::F32, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_in(inputs, 0)?;
         let mut y = vec![0.0f32; x.len()];
         self.each(inputs, |i, _, v, p, qt| y[i] = p.fake(v, qt))?;

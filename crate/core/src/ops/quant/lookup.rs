@@ -5,7 +5,7 @@
 //! chain on all 256 codes, so the result equals the float chain's in every value.
 
 use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// The op type planning writes (not an ONNX op: it never leaves the plan).
 pub const LOOKUP: &str = "qplay.Lookup";
@@ -15,35 +15,35 @@ pub const LOOKUP: &str = "qplay.Lookup";
 pub struct Lookup;
 
 /// Builds `qplay.Lookup` (inputs: the 8-bit tensor and its 256-entry table).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.inputs.len() != 2 {
-        return Err(format!("qplay.Lookup takes 2 inputs (x, table), got {}", node.inputs.len()));
+        return Err(OpError::internal(format!("qplay.Lookup takes 2 inputs (x, table), got {}", node.inputs.len())));
     }
     Ok(Box::new(Lookup))
 }
 
-fn check(x: DType, table: DType, len: Option<usize>) -> Result<(), String> {
+fn check(x: DType, table: DType, len: Option<usize>) -> Result<(), OpError> {
     if !matches!(x, DType::U8 | DType::I8) || !matches!(table, DType::U8 | DType::I8) {
-        return Err(format!("x and the table must be 8-bit, got {x:?} and {table:?}"));
+        return Err(OpError::internal(format!("x and the table must be 8-bit, got {x:?} and {table:?}")));
     }
     if len.is_some_and(|n| n != 256) {
-        return Err(format!("the table must have 256 entries, got {}", len.unwrap_or(0)));
+        return Err(OpError::internal(format!("the table must have 256 entries, got {}", len.unwrap_or(0))));
     }
     Ok(())
 }
 
 impl Op for Lookup {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (x, t) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
         check(x.dtype, t.dtype, Some(t.shape.iter().product()))?;
         Ok(vec![Fact::new(t.dtype, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, t) = (input(inputs, 0)?, input(inputs, 1)?);
         check(x.dtype(), t.dtype(), Some(t.len()))?;
         let table: [u8; 256] = match &t.data {
-            Data::U8(v) => v.as_slice().try_into().map_err(|_| "table size")?,
+            Data::U8(v) => v.as_slice().try_into().map_err(|_| OpError::internal("table size"))?,
             Data::I8(v) => std::array::from_fn(|k| v[k] as u8),
             _ => unreachable!("checked"),
         };

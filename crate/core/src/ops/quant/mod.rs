@@ -19,6 +19,7 @@ pub mod simd;
 
 use super::Registry;
 use crate::model::{DType, Tensor};
+use crate::ops::OpError;
 use crate::quant::{split_axis, QParams, QType};
 
 /// Adds this family's ops to the registry.
@@ -39,25 +40,26 @@ pub fn register(r: &mut Registry) {
 }
 
 /// The integer type of a quantized tensor's element type.
-pub fn qtype_of(d: DType) -> Result<QType, String> {
+pub fn qtype_of(d: DType) -> Result<QType, OpError> {
     match d {
         DType::U8 => Ok(QType::UINT8),
         DType::I8 => Ok(QType::INT8),
-        other => Err(format!("quantized tensors must be int8 or uint8, got {other:?}")),
+        other => Err(OpError::mismatch(format!("quantized tensors must be int8 or uint8, got {other:?}"))),
     }
 }
 
 /// [`qtype_of`] for QuantizeLinear and DequantizeLinear, which also take 16-bit integers
 /// (QDQ int16/uint16 activations, opset 21; onnxruntime runs them) and 4-bit ones (int4/uint4
 /// weights, opset 21).
-pub fn qdq_qtype_of(d: DType) -> Result<QType, String> {
+pub fn qdq_qtype_of(d: DType) -> Result<QType, OpError> {
     match d {
         DType::U16 => Ok(QType { bits: 16, signed: false, restricted: false }),
         DType::I16 => Ok(QType { bits: 16, signed: true, restricted: false }),
         DType::U4 => Ok(QType { bits: 4, signed: false, restricted: false }),
         DType::I4 => Ok(QType { bits: 4, signed: true, restricted: false }),
-        _ => qtype_of(d)
-            .map_err(|_| format!("quantized tensors must be int4, uint4, int8, uint8, int16 or uint16, got {d:?}")),
+        _ => qtype_of(d).map_err(|_| {
+            OpError::mismatch(format!("quantized tensors must be int4, uint4, int8, uint8, int16 or uint16, got {d:?}"))
+        }),
     }
 }
 
@@ -77,17 +79,17 @@ pub fn params(
     scale: &Tensor,
     zero_point: Option<&Tensor>,
     zp_type: Option<QType>,
-) -> Result<Params, String> {
-    let s = scale.as_f32().map_err(|e| format!("scale: {e}"))?;
+) -> Result<Params, OpError> {
+    let s = scale.as_f32().map_err(|e| OpError::mismatch(format!("scale: {e}")))?;
     let zp: Vec<i64> = match zero_point {
-        Some(z) => z.to_i64_vec().map_err(|e| format!("zero_point: {e}"))?,
+        Some(z) => z.to_i64_vec().map_err(|e| OpError::mismatch(format!("zero_point: {e}")))?,
         None => vec![0; s.len()],
     };
     if zp.len() != s.len() {
-        return Err(format!("scale has {} values but zero_point has {}", s.len(), zp.len()));
+        return Err(OpError::malformed(format!("scale has {} values but zero_point has {}", s.len(), zp.len())));
     }
     if s.is_empty() {
-        return Err("scale is empty".into());
+        return Err(OpError::malformed("scale is empty"));
     }
     let split = if s.len() == 1 && scale.shape.len() <= 1 {
         (1, 1, shape.iter().product())
@@ -95,15 +97,15 @@ pub fn params(
         let rank = shape.len() as i64;
         let a = if axis < 0 { axis + rank } else { axis };
         if !(0..rank).contains(&a) {
-            return Err(format!("axis {axis} is out of range for rank {rank}"));
+            return Err(OpError::malformed(format!("axis {axis} is out of range for rank {rank}")));
         }
-        let sp = split_axis(shape.iter().product(), shape, a as usize).map_err(|e| e.to_string())?;
+        let sp = split_axis(shape.iter().product(), shape, a as usize).map_err(OpError::internal)?;
         if sp.1 != s.len() {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "per-axis scale has {} values but axis {a} of the data has {} (shape {shape:?}): the scale must have one value per channel",
                 s.len(),
                 sp.1
-            ));
+            )));
         }
         sp
     };
@@ -112,13 +114,13 @@ pub fn params(
         .zip(&zp)
         .map(|(&sc, &z)| {
             if !(sc.is_finite() && sc > 0.0) {
-                return Err(format!(
+                return Err(OpError::malformed(format!(
                     "scale {sc} is not a positive finite number: a zero or negative scale cannot be used"
-                ));
+                )));
             }
-            let z = i32::try_from(z).map_err(|_| format!("zero_point {z} is out of range"))?;
+            let z = i32::try_from(z).map_err(|_| OpError::malformed(format!("zero_point {z} is out of range")))?;
             if let Some(t) = zp_type {
-                QParams::checked(sc, z, t).map_err(|e| e.to_string())
+                QParams::checked(sc, z, t).map_err(OpError::malformed)
             } else {
                 Ok(QParams { scale: sc, zero_point: z })
             }

@@ -20,6 +20,7 @@
 //! the same exact integer whatever the cut.
 
 use super::simd::{interleave_widen8, pair, I32x4};
+use crate::ops::OpError;
 use crate::parallel::Grid;
 pub use crate::quant::round_half_even;
 use std::ops::Range;
@@ -74,23 +75,23 @@ pub struct QMat<'a> {
 
 impl<'a> QMat<'a> {
     /// A row-major `rows × cols` view of the start of `data` (which must be long enough).
-    pub fn row_major(data: Bytes<'a>, rows: usize, cols: usize) -> Result<QMat<'a>, String> {
+    pub fn row_major(data: Bytes<'a>, rows: usize, cols: usize) -> Result<QMat<'a>, OpError> {
         QMat::new(data, rows, cols, cols, 1)
     }
 
     /// A strided view, checked to stay inside `data`.
-    pub fn new(data: Bytes<'a>, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'a>, String> {
+    pub fn new(data: Bytes<'a>, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<QMat<'a>, OpError> {
         if rows > 0 && cols > 0 {
             let last = (rows - 1)
                 .checked_mul(rs)
                 .and_then(|r| (cols - 1).checked_mul(cs).and_then(|c| r.checked_add(c)))
-                .ok_or("matrix view overflows")?;
+                .ok_or_else(|| OpError::internal("matrix view overflows"))?;
             if last >= data.len() {
-                return Err(format!(
+                return Err(OpError::internal(format!(
                     "a {rows}×{cols} matrix view needs {} elements, the data has {}",
                     last + 1,
                     data.len()
-                ));
+                )));
             }
         }
         Ok(QMat { data, rows, cols, rs, cs })
@@ -162,19 +163,19 @@ pub struct PackedA {
 
 impl PackedA {
     /// Packs `a` (`M × K`).
-    pub fn new(a: &QMat<'_>) -> Result<PackedA, String> {
+    pub fn new(a: &QMat<'_>) -> Result<PackedA, OpError> {
         match a.data {
             Bytes::U8(d) => Self::pack(d, a),
             Bytes::I8(d) => Self::pack(d, a),
         }
     }
 
-    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, String> {
+    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, OpError> {
         let (m, k) = (a.rows, a.cols);
         if k > MAX_K {
-            return Err(format!(
+            return Err(OpError::limit(format!(
                 "the reduction length {k} exceeds {MAX_K}, the most an int32 accumulator is guaranteed to hold"
-            ));
+            )));
         }
         let kp = k.div_ceil(2);
         let panels = m.div_ceil(MR);
@@ -223,9 +224,11 @@ impl<T: Copy> PerIndex<'_, T> {
         }
     }
 
-    fn check(&self, n: usize, what: &str) -> Result<(), String> {
+    fn check(&self, n: usize, what: &str) -> Result<(), OpError> {
         match self {
-            PerIndex::Each(v) if v.len() != n => Err(format!("{what} has {} values, expected 1 or {n}", v.len())),
+            PerIndex::Each(v) if v.len() != n => {
+                Err(OpError::internal(format!("{what} has {} values, expected 1 or {n}", v.len())))
+            }
             _ => Ok(()),
         }
     }
@@ -251,14 +254,14 @@ pub struct Epilogue<'a> {
 }
 
 /// `C = (A − za)(B − zb) [+ bias]`, written through the epilogue. Errors on mismatched sizes.
-pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
+pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), OpError> {
     match b.data {
         Bytes::U8(d) => qgemm_typed(a, d, b, ep),
         Bytes::I8(d) => qgemm_typed(a, d, b, ep),
     }
 }
 
-fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), String> {
+fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), OpError> {
     let (m, n) = (a.m, b.cols);
     let Epilogue { za, zb, bias, scale, scale_per_row, out, ldc } = ep;
     let params = Params { za, zb, bias, scale, scale_per_row };
@@ -267,7 +270,7 @@ fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -
         return Ok(());
     }
     if ldc < n || (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)).is_none_or(|need| need > out.len()) {
-        return Err(format!("the output is too small for {m}×{n} with row stride {ldc}"));
+        return Err(OpError::internal(format!("the output is too small for {m}×{n} with row stride {ldc}")));
     }
     let k = a.k;
     // Blocks of C, one task each; every element's sum is the same whatever the cut.
@@ -298,22 +301,22 @@ pub(crate) struct Params<'a> {
 impl Params<'_> {
     /// Checks the sizes against `A` (`M × K`) and `B` (`K × N`); `scaled`: an output other
     /// than int32.
-    fn check(&self, a: &PackedA, b: &QMat<'_>, scaled: bool) -> Result<(), String> {
+    fn check(&self, a: &PackedA, b: &QMat<'_>, scaled: bool) -> Result<(), OpError> {
         let (m, k, n) = (a.m, a.k, b.cols);
         if b.rows != k {
-            return Err(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows));
+            return Err(OpError::internal(format!("inner dimensions differ: A is {m}×{k}, B is {}×{n}", b.rows)));
         }
         self.za.check(m, "the zero-point of A")?;
         self.zb.check(n, "the zero-point of B")?;
         if let Some(bias) = self.bias {
             if bias.len() != m {
-                return Err(format!("bias has {} values, expected {m}", bias.len()));
+                return Err(OpError::internal(format!("bias has {} values, expected {m}", bias.len())));
             }
         }
         if scaled {
             let want = if self.scale_per_row { m } else { n };
             if self.scale.len() != want && self.scale.len() != 1 {
-                return Err(format!("scale has {} values, expected 1 or {want}", self.scale.len()));
+                return Err(OpError::internal(format!("scale has {} values, expected 1 or {want}", self.scale.len())));
             }
         }
         Ok(())
@@ -323,11 +326,14 @@ impl Params<'_> {
 /// [`qgemm`] on the calling thread with one destination per row of C: `rows[i]` receives row
 /// `i` (its element 0 is column 0), so a task can own some columns of a larger matrix. Errors
 /// on mismatched sizes.
-pub(crate) fn qgemm_rows(a: &PackedA, b: &QMat<'_>, p: &Params<'_>, rows: &mut [Out<'_>]) -> Result<(), String> {
+pub(crate) fn qgemm_rows(a: &PackedA, b: &QMat<'_>, p: &Params<'_>, rows: &mut [Out<'_>]) -> Result<(), OpError> {
     let (m, n) = (a.m, b.cols);
     p.check(a, b, rows.first().is_some_and(|o| !matches!(o, Out::I32(_))))?;
     if rows.len() < m || rows.iter().take(m).any(|r| r.len() < n) {
-        return Err(format!("the {m}×{n} output has {} rows, or a row shorter than {n}", rows.len()));
+        return Err(OpError::internal(format!(
+            "the {m}×{n} output has {} rows, or a row shorter than {n}",
+            rows.len()
+        )));
     }
     if m == 0 || n == 0 {
         return Ok(());
@@ -628,7 +634,7 @@ mod tests {
             out: Out::I32(&mut out),
             ldc: 2,
         };
-        assert!(qgemm(&pa, &bm, ep).unwrap_err().contains("inner dimensions"));
+        assert!(qgemm(&pa, &bm, ep).unwrap_err().to_string().contains("inner dimensions"));
         assert!(QMat::row_major(Bytes::U8(&a), 3, 3).is_err());
     }
 }

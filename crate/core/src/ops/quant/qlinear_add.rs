@@ -14,7 +14,7 @@
 use super::qtype_of;
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::math::broadcast::{broadcast_shapes, broadcast_strides, for_each_offset};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::quant::{round_half_even, QParams, QType};
 
 /// A built QLinearAdd.
@@ -22,40 +22,48 @@ use crate::quant::{round_half_even, QParams, QType};
 pub struct QLinearAdd;
 
 /// Builds QLinearAdd: 7 or 8 inputs (`C_zero_point` optional).
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let n = node.inputs.len();
     if !(7..=8).contains(&n) {
-        return Err(format!(
+        return Err(OpError::malformed(format!(
             "QLinearAdd takes 7 or 8 inputs (A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale[, C_zero_point]), got {n}"
-        ));
+        )));
     }
     Ok(Box::new(QLinearAdd))
 }
 
 /// Per-tensor parameters of an 8-bit tensor of type `dtype`: a one-value float `scale` that is
 /// positive and finite, and an optional one-value `zero_point` of the same type as the data.
-pub fn scalar_params(scale: &Tensor, zero_point: Option<&Tensor>, dtype: DType, what: &str) -> Result<QParams, String> {
-    let qt = qtype_of(dtype).map_err(|e| format!("{what}: {e}"))?;
-    let s = scale.as_f32().map_err(|e| format!("{what}_scale: {e}"))?;
+pub fn scalar_params(
+    scale: &Tensor,
+    zero_point: Option<&Tensor>,
+    dtype: DType,
+    what: &str,
+) -> Result<QParams, OpError> {
+    let qt = qtype_of(dtype).map_err(|e| e.context(what))?;
+    let s = scale.as_f32().map_err(|e| OpError::mismatch(format!("{what}_scale: {e}")))?;
     if s.len() != 1 {
-        return Err(format!("{what}_scale must be a scalar (per-tensor quantization), got shape {:?}", scale.shape));
+        return Err(OpError::malformed(format!(
+            "{what}_scale must be a scalar (per-tensor quantization), got shape {:?}",
+            scale.shape
+        )));
     }
     let z = match zero_point {
         None => 0,
         Some(z) => {
             if z.dtype() != dtype {
-                return Err(format!("{what}_zero_point is {:?} but {what} is {dtype:?}", z.dtype()));
+                return Err(OpError::mismatch(format!("{what}_zero_point is {:?} but {what} is {dtype:?}", z.dtype())));
             }
             if z.len() != 1 {
-                return Err(format!("{what}_zero_point must be a scalar, got shape {:?}", z.shape));
+                return Err(OpError::malformed(format!("{what}_zero_point must be a scalar, got shape {:?}", z.shape)));
             }
-            z.to_i64_vec().map_err(|e| e.to_string())?[0] as i32
+            z.to_i64_vec().map_err(OpError::mismatch)?[0] as i32
         }
     };
     if !(s[0].is_finite() && s[0] > 0.0) {
-        return Err(format!("{what}_scale {} is not a positive finite number", s[0]));
+        return Err(OpError::malformed(format!("{what}_scale {} is not a positive finite number", s[0])));
     }
-    QParams::checked(s[0], z, qt).map_err(|e| format!("{what}: {e}"))
+    QParams::checked(s[0], z, qt).map_err(|e| OpError::malformed(format!("{what}: {e}")))
 }
 
 /// `fma(x, r, c)` for an 8-bit integer `x`: exact in f64, rounded once to f32.
@@ -96,7 +104,7 @@ fn add_typed<T: Copy + Into<i32>>(
     out: &[usize],
     c: Consts,
     wrap: impl Fn(i32) -> T,
-) -> Result<Vec<T>, String> {
+) -> Result<Vec<T>, OpError> {
     if sa == sb {
         return Ok(a.iter().zip(b).map(|(&x, &y)| wrap(c.add(x.into(), y.into()))).collect());
     }
@@ -110,29 +118,32 @@ fn add_typed<T: Copy + Into<i32>>(
 }
 
 impl Op for QLinearAdd {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let a = input_fact(inputs, 0)?;
         let b = input_fact(inputs, 3)?;
-        qtype_of(a.dtype).map_err(|e| format!("A: {e}"))?;
+        qtype_of(a.dtype).map_err(|e| e.context("A"))?;
         if b.dtype != a.dtype {
-            return Err(format!("A is {:?} but B is {:?}: both must have one type", a.dtype, b.dtype));
+            return Err(OpError::mismatch(format!(
+                "A is {:?} but B is {:?}: both must have one type",
+                a.dtype, b.dtype
+            )));
         }
         for (i, what) in [(2, "A_zero_point"), (5, "B_zero_point"), (7, "C_zero_point")] {
             if let Some(z) = inputs.get(i).copied().flatten() {
                 if z.dtype != a.dtype {
-                    return Err(format!("{what} is {:?} but the data is {:?}", z.dtype, a.dtype));
+                    return Err(OpError::mismatch(format!("{what} is {:?} but the data is {:?}", z.dtype, a.dtype)));
                 }
             }
         }
         Ok(vec![Fact::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let opt = |i: usize| inputs.get(i).copied().flatten();
         let (a, b) = (input(inputs, 0)?, input(inputs, 3)?);
         let dtype = a.dtype();
         if b.dtype() != dtype {
-            return Err(format!("A is {dtype:?} but B is {:?}: both must have one type", b.dtype()));
+            return Err(OpError::mismatch(format!("A is {dtype:?} but B is {:?}: both must have one type", b.dtype())));
         }
         let pa = scalar_params(input(inputs, 1)?, opt(2), dtype, "A")?;
         let pb = scalar_params(input(inputs, 4)?, opt(5), dtype, "B")?;
@@ -150,7 +161,7 @@ impl Op for QLinearAdd {
         let data = match (&a.data, &b.data) {
             (Data::U8(x), Data::U8(y)) => Data::U8(add_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as u8)?),
             (Data::I8(x), Data::I8(y)) => Data::I8(add_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as i8)?),
-            _ => return Err(format!("A and B must be uint8 or int8, got {dtype:?}")),
+            _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {dtype:?}"))),
         };
         Ok(vec![Tensor { shape: out, data }])
     }

@@ -10,7 +10,7 @@ use super::qlinear_add::scalar_params;
 use super::qtype_of;
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::shape::args::{axis, checked_numel};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 use crate::quant::QParams;
 
 /// A built QLinearConcat.
@@ -20,13 +20,14 @@ pub struct QLinearConcat {
 }
 
 /// Builds QLinearConcat: the `axis` attribute is required, and the inputs are 2 + 3·k, k ≥ 1.
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
-    let axis = node.attrs.int_opt("axis").ok_or("QLinearConcat needs the `axis` attribute")?;
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    let axis =
+        node.attrs.int_opt("axis").ok_or_else(|| OpError::malformed("QLinearConcat needs the `axis` attribute"))?;
     let n = node.inputs.len();
     if n < 5 || !(n - 2).is_multiple_of(3) {
-        return Err(format!(
+        return Err(OpError::malformed(format!(
             "QLinearConcat takes Y_scale, Y_zero_point and then (X, X_scale, X_zero_point) triples: 2 + 3·k inputs, got {n}"
-        ));
+        )));
     }
     Ok(Box::new(QLinearConcat { axis }))
 }
@@ -37,17 +38,17 @@ impl QLinearConcat {
         &self,
         n: usize,
         get: impl Fn(usize) -> Option<(DType, Vec<usize>)>,
-    ) -> Result<(usize, DType, Vec<usize>), String> {
+    ) -> Result<(usize, DType, Vec<usize>), OpError> {
         if n < 5 || !(n - 2).is_multiple_of(3) {
-            return Err(format!("QLinearConcat needs 2 + 3·k inputs, got {n}"));
+            return Err(OpError::malformed(format!("QLinearConcat needs 2 + 3·k inputs, got {n}")));
         }
         let k = (n - 2) / 3;
-        let x = |i: usize| get(2 + 3 * i).ok_or_else(|| format!("input X_{i} is missing"));
+        let x = |i: usize| get(2 + 3 * i).ok_or_else(|| OpError::malformed(format!("input X_{i} is missing")));
         let (dtype, first) = x(0)?;
-        qtype_of(dtype).map_err(|e| format!("X_0: {e}"))?;
+        qtype_of(dtype).map_err(|e| e.context("X_0"))?;
         if let Some((zd, _)) = get(1) {
             if zd != dtype {
-                return Err(format!("Y_zero_point is {zd:?} but the inputs are {dtype:?}"));
+                return Err(OpError::mismatch(format!("Y_zero_point is {zd:?} but the inputs are {dtype:?}")));
             }
         }
         let a = axis(self.axis, first.len())?;
@@ -55,15 +56,15 @@ impl QLinearConcat {
         for i in 1..k {
             let (d, s) = x(i)?;
             if d != dtype {
-                return Err(format!("X_{i} is {d:?}, X_0 is {dtype:?}"));
+                return Err(OpError::mismatch(format!("X_{i} is {d:?}, X_0 is {dtype:?}")));
             }
             if s.len() != first.len() || (0..s.len()).any(|j| j != a && s[j] != first[j]) {
-                return Err(format!(
+                return Err(OpError::mismatch(format!(
                     "X_{i} has shape {s:?}, which does not match X_0's {first:?} outside axis {}",
                     self.axis
-                ));
+                )));
             }
-            out[a] = out[a].checked_add(s[a]).ok_or("the concatenated dimension overflows")?;
+            out[a] = out[a].checked_add(s[a]).ok_or_else(|| OpError::limit("the concatenated dimension overflows"))?;
         }
         checked_numel(&out)?;
         Ok((a, dtype, out))
@@ -91,13 +92,13 @@ fn join<T: Copy + Default>(
 }
 
 impl Op for QLinearConcat {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let get = |i: usize| inputs.get(i).copied().flatten().map(|f| (f.dtype, f.shape.clone()));
         let (_, dtype, shape) = self.plan(inputs.len(), get)?;
         Ok(vec![Fact::new(dtype, shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let opt = |i: usize| inputs.get(i).copied().flatten();
         let (a, dtype, shape) = self.plan(inputs.len(), |i| opt(i).map(|t| (t.dtype(), t.shape.clone())))?;
         let qt = qtype_of(dtype)?;
@@ -125,9 +126,9 @@ impl Op for QLinearConcat {
                     .zip(&tables)
                     .map(|(x, t)| match &x.data {
                         Data::U8(v) => Ok((v.as_slice(), t.map(|t| t.map(|q| q as u8)))),
-                        _ => Err(format!("inputs must all be {dtype:?}")),
+                        _ => Err(OpError::mismatch(format!("inputs must all be {dtype:?}"))),
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, OpError>>()?;
                 Data::U8(join(&parts, &chunks, outer, |q| q as usize))
             }
             DType::I8 => {
@@ -136,12 +137,14 @@ impl Op for QLinearConcat {
                     .zip(&tables)
                     .map(|(x, t)| match &x.data {
                         Data::I8(v) => Ok((v.as_slice(), t.map(|t| t.map(|q| q as i8)))),
-                        _ => Err(format!("inputs must all be {dtype:?}")),
+                        _ => Err(OpError::mismatch(format!("inputs must all be {dtype:?}"))),
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, OpError>>()?;
                 Data::I8(join(&parts, &chunks, outer, |q| (q as i32 + 128) as usize))
             }
-            other => return Err(format!("QLinearConcat inputs must be uint8 or int8, got {other:?}")),
+            other => {
+                return Err(OpError::mismatch(format!("QLinearConcat inputs must be uint8 or int8, got {other:?}")))
+            }
         };
         Ok(vec![Tensor { shape, data }])
     }

@@ -24,7 +24,7 @@ use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
 use crate::ops::nn::depthwise::depthwise_plane;
 use crate::ops::nn::im2col::{chunk_cols, im2col_padded};
 use crate::ops::nn::spatial::Window;
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::parallel;
 use std::sync::{Arc, Mutex};
 
@@ -59,13 +59,13 @@ pub struct QConv {
 }
 
 /// Builds `QLinearConv`.
-pub fn build_qlinear(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_qlinear(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let kind = if node.attrs.int(FLOAT_OUTPUT_ATTR, 0) != 0 { Kind::FloatOutput } else { Kind::QLinear };
     Ok(Box::new(QConv { conv: Conv::from_node(node)?, kind, cache: Mutex::new(None) }))
 }
 
 /// Builds `ConvInteger`.
-pub fn build_integer(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_integer(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(QConv { conv: Conv::from_node(node)?, kind: Kind::Integer, cache: Mutex::new(None) }))
 }
 
@@ -101,17 +101,20 @@ fn is_q8(d: DType) -> bool {
 }
 
 impl Op for QConv {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let s = self.kind.slots();
         let x = input_fact(inputs, s.x)?;
         let w = input_fact(inputs, s.w)?;
         if !is_q8(x.dtype) || !is_q8(w.dtype) {
-            return Err(format!("x and w must be uint8 or int8, got {:?} and {:?}", x.dtype, w.dtype));
+            return Err(OpError::mismatch(format!(
+                "x and w must be uint8 or int8, got {:?} and {:?}",
+                x.dtype, w.dtype
+            )));
         }
         let b = s.bias.and_then(|i| inputs.get(i).copied().flatten());
         if let Some(b) = b {
             if b.dtype != DType::I32 {
-                return Err(format!("bias must be int32, got {:?}", b.dtype));
+                return Err(OpError::mismatch(format!("bias must be int32, got {:?}", b.dtype)));
             }
         }
         let plan = self.conv.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
@@ -121,12 +124,12 @@ impl Op for QConv {
             Kind::QLinear => s.zy.and_then(|i| inputs.get(i).copied().flatten()).map_or(DType::U8, |f| f.dtype),
         };
         if self.kind == Kind::QLinear && !is_q8(dtype) {
-            return Err(format!("y_zero_point must be uint8 or int8, got {dtype:?}"));
+            return Err(OpError::mismatch(format!("y_zero_point must be uint8 or int8, got {dtype:?}")));
         }
         Ok(vec![Fact::new(dtype, plan.out_shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let s = self.kind.slots();
         let x = input(inputs, s.x)?;
         let w = input(inputs, s.w)?;
@@ -164,7 +167,7 @@ impl Op for QConv {
         match &x.data {
             Data::U8(xd) => self.run(&cfg, xd, wb, &mut data)?,
             Data::I8(xd) => self.run(&cfg, xd, wb, &mut data)?,
-            _ => return Err(format!("x must be uint8 or int8, got {:?}", x.dtype())),
+            _ => return Err(OpError::mismatch(format!("x must be uint8 or int8, got {:?}", x.dtype()))),
         }
         match (&mut data, &spec.channel_max) {
             (_, None) => {}
@@ -175,7 +178,7 @@ impl Op for QConv {
             (Data::I8(v), Some(ChannelMax::Codes(m))) => {
                 apply_channel_max(v, &m.iter().map(|&q| q as i8).collect::<Vec<_>>(), plan)?
             }
-            _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
+            _ => return Err(OpError::internal("an integer-output convolution cannot carry fused channel bounds")),
         }
         Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
     }
@@ -221,22 +224,22 @@ impl Cfg<'_> {
     }
 }
 
-fn bytes_of(t: &Tensor) -> Result<Bytes<'_>, String> {
+fn bytes_of(t: &Tensor) -> Result<Bytes<'_>, OpError> {
     match &t.data {
         Data::U8(v) => Ok(Bytes::U8(v)),
         Data::I8(v) => Ok(Bytes::I8(v)),
-        _ => Err(format!("expected uint8 or int8 data, got {:?}", t.dtype())),
+        _ => Err(OpError::mismatch(format!("expected uint8 or int8 data, got {:?}", t.dtype()))),
     }
 }
 
 impl QConv {
     /// Weights of each group packed for the GEMM, cached by the weight tensor's address.
-    fn packed(&self, w: Bytes<'_>, group: usize, mg: usize, kdim: usize) -> Result<Arc<Vec<PackedA>>, String> {
+    fn packed(&self, w: Bytes<'_>, group: usize, mg: usize, kdim: usize) -> Result<Arc<Vec<PackedA>>, OpError> {
         let key = match w {
             Bytes::U8(v) => (v.as_ptr() as usize, v.len()),
             Bytes::I8(v) => (v.as_ptr() as usize, v.len()),
         };
-        let mut cache = self.cache.lock().map_err(|_| "weight cache poisoned")?;
+        let mut cache = self.cache.lock().map_err(|_| OpError::internal("weight cache poisoned"))?;
         if let Some((p, l, packed)) = cache.as_ref() {
             if (*p, *l) == key {
                 return Ok(packed.clone());
@@ -250,13 +253,13 @@ impl QConv {
                 };
                 PackedA::new(&QMat::row_major(wg, mg, kdim)?)
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, OpError>>()?;
         let packed = Arc::new(packed);
         *cache = Some((key.0, key.1, packed.clone()));
         Ok(packed)
     }
 
-    fn run<T: Widen>(&self, c: &Cfg<'_>, x: &[T], w: Bytes<'_>, out: &mut Data) -> Result<(), String> {
+    fn run<T: Widen>(&self, c: &Cfg<'_>, x: &[T], w: Bytes<'_>, out: &mut Data) -> Result<(), OpError> {
         let plan = c.plan;
         let win = plan.window.lifted_to_2d();
         let in_plane: usize = win.input.iter().product();
@@ -268,7 +271,7 @@ impl QConv {
             return Ok(());
         }
         if x.len() < plan.batch * plan.in_channels * in_plane {
-            return Err("x holds fewer elements than its shape says".into());
+            return Err(OpError::internal("x holds fewer elements than its shape says"));
         }
         if cg == 1 && win.input.len() == 2 && ksize <= EXACT_F32_TAPS {
             let direct_3x3 =
@@ -313,7 +316,7 @@ impl QConv {
                             let mut o: Vec<Out<'_>> = dst.iter_mut().map(|d| d.slice(at..at + ncols)).collect();
                             qgemm_rows(&packed[g], &b, &p, &mut o)?;
                         }
-                        Ok::<(), String>(())
+                        Ok::<(), OpError>(())
                     })?;
                 }
             }
@@ -330,7 +333,7 @@ pub const EXACT_F32_TAPS: usize = (1 << 24) / (255 * 255);
 /// exact in f32 and so are their sums over at most [`EXACT_F32_TAPS`] taps, so the float
 /// depthwise kernel computes the integer sums exactly; the shared epilogue then adds the bias
 /// and requantizes.
-fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
+fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), OpError> {
     let plan = c.plan;
     let ksize = win.kernel[0] * win.kernel[1];
     let (in_plane, out_plane) = (win.input[0] * win.input[1], win.output[0] * win.output[1]);
@@ -377,7 +380,7 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
 /// zero weight. For stride 2 each interleaved row is stored as its even columns then its odd
 /// ones, so the three taps of four outputs are contiguous reads. Six dot steps per four outputs,
 /// all exact; each channel's sums are requantized in one run.
-fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), String> {
+fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &mut Data) -> Result<(), OpError> {
     let plan = c.plan;
     let stride = win.strides[0];
     let (h, wd) = (win.input[0], win.input[1]);

@@ -11,7 +11,7 @@
 use super::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
 use super::{params, qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// A built `QLinearMatMul` (`integer == false`) or `MatMulInteger` node.
 #[derive(Debug, Clone)]
@@ -20,12 +20,12 @@ pub struct QMatMul {
 }
 
 /// Builds `QLinearMatMul`.
-pub fn build_qlinear(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_qlinear(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(QMatMul { integer: false }))
 }
 
 /// Builds `MatMulInteger`.
-pub fn build_integer(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build_integer(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(QMatMul { integer: true }))
 }
 
@@ -41,21 +41,21 @@ struct Geometry {
 }
 
 /// The geometry for A and B shapes.
-fn geometry(a: &[usize], b: &[usize]) -> Result<Geometry, String> {
+fn geometry(a: &[usize], b: &[usize]) -> Result<Geometry, OpError> {
     if a.len() < 2 || b.len() < 2 {
-        return Err(format!("A and B must have rank ≥ 2, got {a:?} and {b:?}"));
+        return Err(OpError::mismatch(format!("A and B must have rank ≥ 2, got {a:?} and {b:?}")));
     }
     let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
     let (kb, n) = (b[b.len() - 2], b[b.len() - 1]);
     if k != kb {
-        return Err(format!("A {a:?} and B {b:?}: inner dimensions {k} and {kb} differ"));
+        return Err(OpError::mismatch(format!("A {a:?} and B {b:?}: inner dimensions {k} and {kb} differ")));
     }
     let lead = &a[..a.len() - 2];
     let b_batched = b.len() > 2;
     if b_batched && &b[..b.len() - 2] != lead {
-        return Err(format!(
+        return Err(OpError::unsupported(format!(
             "B {b:?} must be 2-D or have A's leading dimensions {lead:?} (other broadcasting is not supported)"
-        ));
+        )));
     }
     let batch = lead.iter().product();
     let mut out = lead.to_vec();
@@ -63,11 +63,11 @@ fn geometry(a: &[usize], b: &[usize]) -> Result<Geometry, String> {
     Ok(Geometry { batch, m, k, n, out, b_batched })
 }
 
-fn bytes_at(t: &Tensor, off: usize, len: usize) -> Result<Bytes<'_>, String> {
+fn bytes_at(t: &Tensor, off: usize, len: usize) -> Result<Bytes<'_>, OpError> {
     match &t.data {
         Data::U8(v) => Ok(Bytes::U8(&v[off..off + len])),
         Data::I8(v) => Ok(Bytes::I8(&v[off..off + len])),
-        _ => Err(format!("expected uint8 or int8 data, got {:?}", t.dtype())),
+        _ => Err(OpError::mismatch(format!("expected uint8 or int8 data, got {:?}", t.dtype()))),
     }
 }
 
@@ -83,34 +83,36 @@ impl QMatMul {
 }
 
 impl Op for QMatMul {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let s = self.slots();
         let a = input_fact(inputs, s[0].unwrap_or(0))?;
         let b = input_fact(inputs, s[3].unwrap_or(1))?;
         for (t, what) in [(a, "A"), (b, "B")] {
-            qtype_of(t.dtype).map_err(|e| format!("{what}: {e}"))?;
+            qtype_of(t.dtype).map_err(|e| e.context(what))?;
         }
         let out = geometry(&a.shape, &b.shape)?.out;
         let dtype = if self.integer {
             DType::I32
         } else {
             let d = s[7].and_then(|i| inputs.get(i).copied().flatten()).map_or(DType::U8, |f| f.dtype);
-            qtype_of(d).map_err(|e| format!("y_zero_point: {e}"))?;
+            qtype_of(d).map_err(|e| e.context("y_zero_point"))?;
             d
         };
         Ok(vec![Fact::new(dtype, out)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let s = self.slots();
         let get = |i: Option<usize>| i.and_then(|i| inputs.get(i).copied().flatten());
         let a = input(inputs, s[0].unwrap_or(0))?;
         let b = input(inputs, s[3].unwrap_or(1))?;
         let Geometry { batch, m, k, n, out: out_shape, b_batched } = geometry(&a.shape, &b.shape)?;
         let one = Tensor::scalar_f32(1.0);
-        let typed_zp = |i: Option<usize>, want: DType, what: &str| -> Result<Option<&Tensor>, String> {
+        let typed_zp = |i: Option<usize>, want: DType, what: &str| -> Result<Option<&Tensor>, OpError> {
             match get(i) {
-                Some(z) if z.dtype() != want => Err(format!("{what} is {:?} but its data is {want:?}", z.dtype())),
+                Some(z) if z.dtype() != want => {
+                    Err(OpError::mismatch(format!("{what} is {:?} but its data is {want:?}", z.dtype())))
+                }
                 z => Ok(z),
             }
         };
@@ -121,9 +123,9 @@ impl Op for QMatMul {
             typed_zp(s[2], a.dtype(), "a_zero_point")?,
             Some(qtype_of(a.dtype())?),
         )
-        .map_err(|e| format!("a: {e} (a must be quantized per tensor)"))?;
+        .map_err(|e| e.map_message(|m| format!("a: {m} (a must be quantized per tensor)")))?;
         if pa.per_channel.len() != 1 {
-            return Err("a_scale and a_zero_point must be scalars (per tensor)".into());
+            return Err(OpError::unsupported("a_scale and a_zero_point must be scalars (per tensor)"));
         }
         // b: per tensor, or per column (the last axis).
         let b_axis = b.shape.len() as i64 - 1;
@@ -144,7 +146,7 @@ impl Op for QMatMul {
             let dy = zy_t.map_or(DType::U8, |z| z.dtype());
             let py = params(&[1], 0, input(inputs, 6)?, zy_t, Some(qtype_of(dy)?))?;
             if py.per_channel.len() != 1 {
-                return Err("y_scale and y_zero_point must be scalars (per tensor)".into());
+                return Err(OpError::malformed("y_scale and y_zero_point must be scalars (per tensor)"));
             }
             let sy = py.per_channel[0].scale;
             let scale: Vec<f32> = pb.per_channel.iter().map(|p| sa * p.scale / sy).collect();

@@ -3,7 +3,7 @@
 
 use super::{params, qdq_qtype_of as qtype_of};
 use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::parallel;
 use crate::quant::{QParams, QType};
 
@@ -14,31 +14,31 @@ pub struct QuantizeLinear {
 }
 
 /// Builds QuantizeLinear; blocked quantization (opset 21 `block_size`) is rejected.
-pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("block_size", 0) != 0 {
-        return Err("blocked quantization (block_size) is not supported".into());
+        return Err(OpError::unsupported("blocked quantization (block_size) is not supported"));
     }
     Ok(Box::new(QuantizeLinear { axis: node.attrs.int("axis", 1) }))
 }
 
-fn out_type(zp: Option<&Fact>) -> Result<DType, String> {
+fn out_type(zp: Option<&Fact>) -> Result<DType, OpError> {
     let d = zp.map_or(DType::U8, |f| f.dtype);
     qtype_of(d)?;
     Ok(d)
 }
 
 impl Op for QuantizeLinear {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if x.dtype != DType::F32 {
-            return Err(format!("input must be float32, got {:?}", x.dtype));
+            return Err(OpError::mismatch(format!("input must be float32, got {:?}", x.dtype)));
         }
         Ok(vec![Fact::new(out_type(inputs.get(2).copied().flatten())?, x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
-        let data = x.as_f32().map_err(|e| e.to_string())?;
+        let data = x.as_f32().map_err(OpError::internal)?;
         let zp = inputs.get(2).copied().flatten();
         let dtype = zp.map_or(DType::U8, |z| z.dtype());
         let qt = qtype_of(dtype)?;

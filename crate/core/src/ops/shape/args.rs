@@ -7,7 +7,7 @@
 //! [`known_ints`]; at plan time they must be constants, otherwise the shape is data-dependent.
 
 use crate::model::{numel, DType, Tensor};
-use crate::ops::Fact;
+use crate::ops::{Fact, OpError};
 
 /// The most elements one op output may have (256 Mi, 1 GiB of float32). Shapes computed from
 /// data — Expand, ConstantOfShape, Range, Tile, broadcasting — are checked against it so that a
@@ -15,12 +15,12 @@ use crate::ops::Fact;
 pub const MAX_ELEMENTS: usize = 1 << 28;
 
 /// The element count of an output shape, refusing overflow and shapes above [`MAX_ELEMENTS`].
-pub fn checked_numel(shape: &[usize]) -> Result<usize, String> {
-    let n = numel(shape).map_err(|e| e.to_string())?;
+pub fn checked_numel(shape: &[usize]) -> Result<usize, OpError> {
+    let n = numel(shape).map_err(OpError::limit)?;
     if n > MAX_ELEMENTS {
-        return Err(format!(
+        return Err(OpError::limit(format!(
             "the output shape {shape:?} has {n} elements, more than the {MAX_ELEMENTS} one tensor may have"
-        ));
+        )));
     }
     Ok(n)
 }
@@ -32,15 +32,15 @@ pub trait Inputs {
     /// Whether input `i` was given.
     fn present(&self, i: usize) -> bool;
     /// Input `i`'s shape; an error if it is missing.
-    fn shape(&self, i: usize) -> Result<&[usize], String>;
+    fn shape(&self, i: usize) -> Result<&[usize], OpError>;
     /// Input `i`'s element type; an error if it is missing.
-    fn dtype(&self, i: usize) -> Result<DType, String>;
+    fn dtype(&self, i: usize) -> Result<DType, OpError>;
     /// Input `i`'s value: always known at run time, known at plan time only for constants.
     fn value(&self, i: usize) -> Option<&Tensor>;
 }
 
-fn missing(i: usize) -> String {
-    format!("input {i} is missing")
+fn missing(i: usize) -> OpError {
+    OpError::missing_input(i)
 }
 
 impl Inputs for [Option<&Fact>] {
@@ -50,10 +50,10 @@ impl Inputs for [Option<&Fact>] {
     fn present(&self, i: usize) -> bool {
         matches!(self.get(i), Some(Some(_)))
     }
-    fn shape(&self, i: usize) -> Result<&[usize], String> {
+    fn shape(&self, i: usize) -> Result<&[usize], OpError> {
         self.get(i).copied().flatten().map(|f| f.shape.as_slice()).ok_or_else(|| missing(i))
     }
-    fn dtype(&self, i: usize) -> Result<DType, String> {
+    fn dtype(&self, i: usize) -> Result<DType, OpError> {
         self.get(i).copied().flatten().map(|f| f.dtype).ok_or_else(|| missing(i))
     }
     fn value(&self, i: usize) -> Option<&Tensor> {
@@ -68,10 +68,10 @@ impl Inputs for [Option<&Tensor>] {
     fn present(&self, i: usize) -> bool {
         matches!(self.get(i), Some(Some(_)))
     }
-    fn shape(&self, i: usize) -> Result<&[usize], String> {
+    fn shape(&self, i: usize) -> Result<&[usize], OpError> {
         self.get(i).copied().flatten().map(|t| t.shape.as_slice()).ok_or_else(|| missing(i))
     }
-    fn dtype(&self, i: usize) -> Result<DType, String> {
+    fn dtype(&self, i: usize) -> Result<DType, OpError> {
         self.get(i).copied().flatten().map(|t| t.dtype()).ok_or_else(|| missing(i))
     }
     fn value(&self, i: usize) -> Option<&Tensor> {
@@ -81,39 +81,43 @@ impl Inputs for [Option<&Tensor>] {
 
 /// The value of argument input `i` (`what` names it for messages): `None` when omitted, an
 /// error when it is only known at run time and the output shape therefore data-dependent.
-pub fn known<'a, I: Inputs + ?Sized>(x: &'a I, i: usize, what: &str) -> Result<Option<&'a Tensor>, String> {
+pub fn known<'a, I: Inputs + ?Sized>(x: &'a I, i: usize, what: &str) -> Result<Option<&'a Tensor>, OpError> {
     if !x.present(i) {
         return Ok(None);
     }
     x.value(i).map(Some).ok_or_else(|| {
-        format!("the {what} (input {i}) is computed at run time, so the output shape is data-dependent: qplay needs it to be a constant")
+        OpError::unsupported(format!("the {what} (input {i}) is computed at run time, so the output shape is data-dependent: qplay needs it to be a constant"))
     })
 }
 
 /// [`known`] for an integer argument (shape, axes, starts…), as i64 values.
-pub fn known_ints<I: Inputs + ?Sized>(x: &I, i: usize, what: &str) -> Result<Option<Vec<i64>>, String> {
+pub fn known_ints<I: Inputs + ?Sized>(x: &I, i: usize, what: &str) -> Result<Option<Vec<i64>>, OpError> {
     match known(x, i, what)? {
         None => Ok(None),
-        Some(t) => t.to_i64_vec().map(Some).map_err(|e| format!("the {what} (input {i}): {e}")),
+        Some(t) => t.to_i64_vec().map(Some).map_err(|e| OpError::mismatch(format!("the {what} (input {i}): {e}"))),
     }
 }
 
 /// An axis in `[-rank, rank)` as an index.
-pub fn axis(a: i64, rank: usize) -> Result<usize, String> {
+pub fn axis(a: i64, rank: usize) -> Result<usize, OpError> {
     let r = rank as i64;
     if a < -r || a >= r {
-        return Err(format!("axis {a} is out of range for a tensor of rank {rank} (valid: {} to {})", -r, r - 1));
+        return Err(OpError::malformed(format!(
+            "axis {a} is out of range for a tensor of rank {rank} (valid: {} to {})",
+            -r,
+            r - 1
+        )));
     }
     Ok(if a < 0 { (a + r) as usize } else { a as usize })
 }
 
 /// A list of distinct axes in `[-rank, rank)` as indices, in the given order.
-pub fn axes(list: &[i64], rank: usize) -> Result<Vec<usize>, String> {
+pub fn axes(list: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
     let mut out = Vec::with_capacity(list.len());
     for &a in list {
         let i = axis(a, rank)?;
         if out.contains(&i) {
-            return Err(format!("axis {a} appears more than once in {list:?}"));
+            return Err(OpError::malformed(format!("axis {a} appears more than once in {list:?}")));
         }
         out.push(i);
     }
@@ -121,14 +125,14 @@ pub fn axes(list: &[i64], rank: usize) -> Result<Vec<usize>, String> {
 }
 
 /// A dimension given as i64 (a shape argument); negative values are an error.
-pub fn dim(v: i64, what: &str) -> Result<usize, String> {
-    usize::try_from(v).map_err(|_| format!("{what} has a negative dimension {v}"))
+pub fn dim(v: i64, what: &str) -> Result<usize, OpError> {
+    usize::try_from(v).map_err(|_| OpError::malformed(format!("{what} has a negative dimension {v}")))
 }
 
 /// All inputs of a variadic op (Concat, Max…), each required.
-pub fn all_present<'a, T>(inputs: &[Option<&'a T>]) -> Result<Vec<&'a T>, String> {
+pub fn all_present<'a, T>(inputs: &[Option<&'a T>]) -> Result<Vec<&'a T>, OpError> {
     if inputs.is_empty() {
-        return Err("the op needs at least one input".into());
+        return Err(OpError::malformed("the op needs at least one input"));
     }
     inputs.iter().enumerate().map(|(i, x)| x.ok_or_else(|| missing(i))).collect()
 }

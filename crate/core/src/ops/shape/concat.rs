@@ -4,7 +4,7 @@ use super::args::{all_present, axis, checked_numel, Inputs};
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{DType, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// Concat.
 #[derive(Debug, Clone)]
@@ -13,8 +13,8 @@ pub struct Concat {
 }
 
 /// Builds Concat (the `axis` attribute is required).
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
-    let axis = node.attrs.int_opt("axis").ok_or("Concat needs the `axis` attribute")?;
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    let axis = node.attrs.int_opt("axis").ok_or_else(|| OpError::malformed("Concat needs the `axis` attribute"))?;
     Ok(Box::new(Concat { axis }))
 }
 
@@ -25,9 +25,9 @@ impl Concat {
     }
 
     /// The axis, the output type and the output shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, DType, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, DType, Vec<usize>), OpError> {
         if x.count() == 0 {
-            return Err("Concat needs at least one input".into());
+            return Err(OpError::malformed("Concat needs at least one input"));
         }
         let (first, dtype) = (x.shape(0)?, x.dtype(0)?);
         let a = axis(self.axis, first.len())?;
@@ -35,16 +35,20 @@ impl Concat {
         for i in 1..x.count() {
             let (s, d) = (x.shape(i)?, x.dtype(i)?);
             if d != dtype {
-                return Err(format!("input {i} is {}, input 0 is {}", dtype_name(d), dtype_name(dtype)));
+                return Err(OpError::mismatch(format!(
+                    "input {i} is {}, input 0 is {}",
+                    dtype_name(d),
+                    dtype_name(dtype)
+                )));
             }
             let same_elsewhere = s.len() == first.len() && (0..s.len()).all(|k| k == a || s[k] == first[k]);
             if !same_elsewhere {
-                return Err(format!(
+                return Err(OpError::mismatch(format!(
                     "input {i} has shape {s:?}, which does not match input 0's {first:?} outside axis {}",
                     self.axis
-                ));
+                )));
             }
-            out[a] = out[a].checked_add(s[a]).ok_or("the concatenated dimension overflows")?;
+            out[a] = out[a].checked_add(s[a]).ok_or_else(|| OpError::limit("the concatenated dimension overflows"))?;
         }
         checked_numel(&out)?;
         Ok((a, dtype, out))
@@ -52,12 +56,12 @@ impl Concat {
 }
 
 impl Op for Concat {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (_, dtype, shape) = self.plan(inputs)?;
         Ok(vec![Fact::new(dtype, shape)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (a, dtype, shape) = self.plan(inputs)?;
         let xs = all_present(inputs)?;
         let outer: usize = shape[..a].iter().product();

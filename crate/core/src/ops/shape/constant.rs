@@ -2,7 +2,7 @@
 //! Its fact carries the value, so everything computed from it folds at plan time.
 
 use crate::model::{Node, Tensor};
-use crate::ops::{BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// Constant.
 #[derive(Debug, Clone)]
@@ -11,7 +11,7 @@ pub struct Constant {
 }
 
 /// Builds Constant from whichever value attribute the node has.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let a = &node.attrs;
     let value = if let Some(t) = a.tensor("value") {
         t.clone()
@@ -25,18 +25,18 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
         Tensor::vec_i64(v.to_vec())
     } else {
         return Err(
-            "Constant needs a `value`, `value_float(s)` or `value_int(s)` attribute (sparse and string constants are not supported)".into(),
+            OpError::unsupported("Constant needs a `value`, `value_float(s)` or `value_int(s)` attribute (sparse and string constants are not supported)"),
         );
     };
     Ok(Box::new(Constant { value }))
 }
 
 impl Op for Constant {
-    fn infer(&self, _: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, _: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::constant(self.value.clone())])
     }
 
-    fn eval(&self, _: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, _: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         Ok(vec![self.value.clone()])
     }
 }

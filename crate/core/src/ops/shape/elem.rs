@@ -9,6 +9,7 @@
 use super::super::math::broadcast::for_each_offset;
 use crate::model::tensor::onnx_dtype_name;
 use crate::model::{DType, Data, Tensor};
+use crate::ops::OpError;
 use std::fmt::Debug;
 
 /// A Rust type that stores one of qplay's element types.
@@ -147,10 +148,10 @@ macro_rules! dispatch {
                 $body
             }
             $crate::model::DType::U4 | $crate::model::DType::I4 => {
-                return Err(format!(
+                return Err($crate::ops::OpError::unsupported(format!(
                     "{} tensors are only read by DequantizeLinear",
                     $crate::ops::shape::elem::dtype_name($dtype)
-                ))
+                )))
             }
         }
     };
@@ -163,9 +164,10 @@ pub fn dtype_name(d: DType) -> &'static str {
 }
 
 /// The tensor's elements as `T`, or an error naming the expected and actual types.
-pub fn typed<T: Elem>(t: &Tensor) -> Result<&[T], String> {
-    T::slice(&t.data)
-        .ok_or_else(|| format!("expected a {} tensor, got {}", dtype_name(T::DTYPE), dtype_name(t.dtype())))
+pub fn typed<T: Elem>(t: &Tensor) -> Result<&[T], OpError> {
+    T::slice(&t.data).ok_or_else(|| {
+        OpError::mismatch(format!("expected a {} tensor, got {}", dtype_name(T::DTYPE), dtype_name(t.dtype())))
+    })
 }
 
 /// A tensor from a shape and elements whose count the caller has already made agree.
@@ -177,7 +179,7 @@ pub fn tensor<T: Elem>(shape: Vec<usize>, v: Vec<T>) -> Tensor {
 /// The elements of `t` read through a strided view: output element at multi-index `i` is
 /// `t[base + Σ i[d]·strides[d]]`. Strides may be 0 (broadcast) or negative (reversed slices);
 /// the caller guarantees every offset is in bounds. Transpose, Slice and Expand are this.
-pub fn strided_view(t: &Tensor, out_shape: Vec<usize>, strides: &[isize], base: isize) -> Result<Tensor, String> {
+pub fn strided_view(t: &Tensor, out_shape: Vec<usize>, strides: &[isize], base: isize) -> Result<Tensor, OpError> {
     fn go<T: Elem>(src: &[T], out_shape: &[usize], strides: &[isize], base: isize) -> Vec<T> {
         let mut out = Vec::with_capacity(out_shape.iter().product());
         // The walker's callback cannot fail here; its Result only serves fallible callers.
@@ -193,7 +195,7 @@ pub fn strided_view(t: &Tensor, out_shape: Vec<usize>, strides: &[isize], base: 
 
 /// Converts a tensor to another element type with ONNX `Cast` semantics: float → int truncates
 /// toward zero, int → narrower int wraps, anything → bool is `!= 0`, bool → number is 0/1.
-pub fn cast(t: &Tensor, to: DType) -> Result<Tensor, String> {
+pub fn cast(t: &Tensor, to: DType) -> Result<Tensor, OpError> {
     fn convert<S: Elem, U: Elem>(src: &[S]) -> Vec<U> {
         if S::DTYPE == DType::F32 {
             src.iter().map(|&v| U::from_f32(v.to_f32())).collect()

@@ -3,7 +3,7 @@
 
 use super::elem::{dispatch, Elem};
 use crate::model::{DType, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// EyeLike.
 #[derive(Debug, Clone)]
@@ -13,26 +13,30 @@ pub struct EyeLike {
 }
 
 /// Builds EyeLike.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let dtype = match node.attrs.int_opt("dtype") {
-        Some(code) => Some(DType::from_onnx(code as i32).map_err(|e| format!("EyeLike dtype: {e}"))?),
+        Some(code) => {
+            Some(DType::from_onnx(code as i32).map_err(|e| OpError::unsupported(format!("EyeLike dtype: {e}")))?)
+        }
         None => None,
     };
     Ok(Box::new(EyeLike { dtype, k: node.attrs.int("k", 0) }))
 }
 
 impl Op for EyeLike {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
         if x.shape.len() != 2 {
-            return Err(format!("EyeLike needs a rank-2 input, got shape {:?}", x.shape));
+            return Err(OpError::mismatch(format!("EyeLike needs a rank-2 input, got shape {:?}", x.shape)));
         }
         Ok(vec![Fact::new(self.dtype.unwrap_or(x.dtype), x.shape.clone())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
-        let [r, c] = x.shape[..] else { return Err(format!("EyeLike needs a rank-2 input, got shape {:?}", x.shape)) };
+        let [r, c] = x.shape[..] else {
+            return Err(OpError::mismatch(format!("EyeLike needs a rank-2 input, got shape {:?}", x.shape)));
+        };
         let dtype = self.dtype.unwrap_or(x.dtype());
         let data = dispatch!(dtype, T => {
             let mut v = vec![T::default(); r * c];

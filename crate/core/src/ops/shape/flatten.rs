@@ -2,7 +2,7 @@
 
 use super::args::Inputs;
 use crate::model::Node;
-use crate::ops::{BuildCtx, Op};
+use crate::ops::{BuildCtx, Op, OpError};
 
 /// Flatten.
 #[derive(Debug, Clone)]
@@ -11,17 +11,20 @@ pub struct Flatten {
 }
 
 /// Builds Flatten.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Flatten { axis: node.attrs.int("axis", 1) }))
 }
 
 impl Flatten {
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, OpError> {
         let shape = x.shape(0)?;
         let r = shape.len() as i64;
         // Unlike most axes, `rank` itself is valid here (everything goes to the first dim).
         if self.axis < -r || self.axis > r {
-            return Err(format!("axis {} is out of range for a tensor of rank {r} (valid: {} to {r})", self.axis, -r));
+            return Err(OpError::malformed(format!(
+                "axis {} is out of range for a tensor of rank {r} (valid: {} to {r})",
+                self.axis, -r
+            )));
         }
         let a = if self.axis < 0 { self.axis + r } else { self.axis } as usize;
         Ok(vec![shape[..a].iter().product(), shape[a..].iter().product()])

@@ -4,7 +4,7 @@
 use super::args::{axis, checked_numel, Inputs};
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{DType, Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Gather.
 #[derive(Debug, Clone)]
@@ -13,22 +13,22 @@ pub struct Gather {
 }
 
 /// Builds Gather.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Gather { axis: node.attrs.int("axis", 0) }))
 }
 
 /// Indices normalised into `[0, dim)`, or an error naming the first one out of range.
-pub fn normalize_indices(idx: &Tensor, dim: usize, axis: i64) -> Result<Vec<usize>, String> {
+pub fn normalize_indices(idx: &Tensor, dim: usize, axis: i64) -> Result<Vec<usize>, OpError> {
     let d = dim as i64;
     idx.to_i64_vec()
-        .map_err(|e| format!("indices: {e}"))?
+        .map_err(|e| OpError::mismatch(format!("indices: {e}")))?
         .into_iter()
         .map(|i| {
             let j = if i < 0 { i + d } else { i };
             usize::try_from(j)
                 .ok()
                 .filter(|&j| j < dim)
-                .ok_or_else(|| format!("index {i} is out of range for axis {axis} of size {dim}"))
+                .ok_or_else(|| OpError::mismatch(format!("index {i} is out of range for axis {axis} of size {dim}")))
         })
         .collect()
 }
@@ -39,10 +39,10 @@ pub(super) trait AlongAxis {
     fn axis_attr(&self) -> i64;
 
     /// The axis in `[0, rank)` and the output shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String>;
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), OpError>;
 
     /// [`Op::infer`]: the data's dtype in the planned shape.
-    fn infer_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
     }
 
@@ -52,7 +52,7 @@ pub(super) trait AlongAxis {
     fn operands<'a>(
         &self,
         inputs: &[Option<&'a Tensor>],
-    ) -> Result<(&'a Tensor, usize, Vec<usize>, Vec<usize>), String> {
+    ) -> Result<(&'a Tensor, usize, Vec<usize>, Vec<usize>), OpError> {
         let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
         let (a, shape) = self.plan(inputs)?;
         let indices = normalize_indices(idx, x.shape[a], self.axis_attr())?;
@@ -65,10 +65,10 @@ impl AlongAxis for Gather {
         self.axis
     }
 
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), OpError> {
         let (data, idx) = (x.shape(0)?, x.shape(1)?);
         if matches!(x.dtype(1)?, DType::F32 | DType::Bool) {
-            return Err(format!("indices must be integers, got {}", dtype_name(x.dtype(1)?)));
+            return Err(OpError::mismatch(format!("indices must be integers, got {}", dtype_name(x.dtype(1)?))));
         }
         let a = axis(self.axis, data.len())?;
         let out: Vec<usize> = data[..a].iter().chain(idx).chain(&data[a + 1..]).copied().collect();
@@ -78,11 +78,11 @@ impl AlongAxis for Gather {
 }
 
 impl Op for Gather {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         self.infer_facts(inputs)
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, a, shape, indices) = self.operands(inputs)?;
         let outer: usize = x.shape[..a].iter().product();
         let inner: usize = x.shape[a + 1..].iter().product();

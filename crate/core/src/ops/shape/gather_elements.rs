@@ -6,7 +6,7 @@ use super::elem::{dispatch, typed, Elem};
 use super::gather::AlongAxis;
 use crate::model::{strides, Node, Tensor};
 use crate::ops::math::broadcast::for_each_offset;
-use crate::ops::{BuildCtx, Fact, Op};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// GatherElements.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct GatherElements {
 }
 
 /// Builds GatherElements.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(GatherElements { axis: node.attrs.int("axis", 0) }))
 }
 
@@ -24,26 +24,26 @@ impl AlongAxis for GatherElements {
         self.axis
     }
 
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>), OpError> {
         let (data, idx) = (x.shape(0)?, x.shape(1)?);
         let a = axis(self.axis, data.len())?;
         let fits = idx.len() == data.len() && (0..idx.len()).all(|d| d == a || idx[d] <= data[d]);
         if !fits {
-            return Err(format!(
+            return Err(OpError::mismatch(format!(
                 "indices of shape {idx:?} do not fit data of shape {data:?} outside axis {}",
                 self.axis
-            ));
+            )));
         }
         Ok((a, idx.to_vec()))
     }
 }
 
 impl Op for GatherElements {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         self.infer_facts(inputs)
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, a, shape, indices) = self.operands(inputs)?;
         // Walk the indices' shape, reading data through its own strides with the axis zeroed;
         // the index itself supplies the position along the axis.

@@ -6,7 +6,7 @@
 use super::args::Inputs;
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{strides, DType, Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// GatherND.
 #[derive(Debug, Clone)]
@@ -15,9 +15,9 @@ pub struct GatherNd {
 }
 
 /// Builds GatherND.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let b = node.attrs.int("batch_dims", 0);
-    let batch_dims = usize::try_from(b).map_err(|_| format!("batch_dims is {b}: use 0 or more"))?;
+    let batch_dims = usize::try_from(b).map_err(|_| OpError::malformed(format!("batch_dims is {b}: use 0 or more")))?;
     Ok(Box::new(GatherNd { batch_dims }))
 }
 
@@ -27,17 +27,17 @@ pub(crate) fn nd_plan(
     idx: &[usize],
     batch_dims: usize,
     op: &str,
-) -> Result<(usize, Vec<usize>), String> {
+) -> Result<(usize, Vec<usize>), OpError> {
     let (r, q, b) = (data.len(), idx.len(), batch_dims);
-    let k = *idx.last().ok_or("indices must have rank 1 or more")?;
+    let k = *idx.last().ok_or_else(|| OpError::mismatch("indices must have rank 1 or more"))?;
     if q <= b || r <= b || k < 1 || k > r - b {
-        return Err(format!(
+        return Err(OpError::mismatch(format!(
             "{op}: indices of shape {idx:?} do not address data of shape {data:?} (the last axis of indices holds 1 to {} coordinates after {b} batch axes)",
             r.saturating_sub(b)
-        ));
+        )));
     }
     if data[..b] != idx[..b] {
-        return Err(format!("{op}: the {b} batch axes differ: data {data:?}, indices {idx:?}"));
+        return Err(OpError::mismatch(format!("{op}: the {b} batch axes differ: data {data:?}, indices {idx:?}")));
     }
     let out: Vec<usize> = idx[..q - 1].iter().chain(&data[b + k..]).copied().collect();
     Ok((k, out))
@@ -45,11 +45,11 @@ pub(crate) fn nd_plan(
 
 /// For each index tuple: the flat offset in `data` of the slice it addresses (with `batch_dims`
 /// leading axes shared), and the slice length.
-pub(crate) fn nd_offsets(data: &[usize], indices: &Tensor, batch_dims: usize) -> Result<(Vec<usize>, usize), String> {
+pub(crate) fn nd_offsets(data: &[usize], indices: &Tensor, batch_dims: usize) -> Result<(Vec<usize>, usize), OpError> {
     if matches!(indices.dtype(), DType::F32 | DType::Bool) {
-        return Err(format!("indices must be integers, got {}", dtype_name(indices.dtype())));
+        return Err(OpError::mismatch(format!("indices must be integers, got {}", dtype_name(indices.dtype()))));
     }
-    let idx = indices.to_i64_vec().map_err(|e| format!("indices: {e}"))?;
+    let idx = indices.to_i64_vec().map_err(|e| OpError::mismatch(format!("indices: {e}")))?;
     let (b, k) = (batch_dims, *indices.shape.last().unwrap_or(&1));
     let st = strides(data);
     let slice: usize = data[b + k..].iter().product();
@@ -63,7 +63,7 @@ pub(crate) fn nd_offsets(data: &[usize], indices: &Tensor, batch_dims: usize) ->
             let dim = data[b + j] as i64;
             let c2 = if c < 0 { c + dim } else { c };
             if !(0..dim).contains(&c2) {
-                return Err(format!("index {c} is out of range for axis {} of size {dim}", b + j));
+                return Err(OpError::mismatch(format!("index {c} is out of range for axis {} of size {dim}", b + j)));
             }
             off += c2 as usize * st[b + j];
         }
@@ -73,12 +73,12 @@ pub(crate) fn nd_offsets(data: &[usize], indices: &Tensor, batch_dims: usize) ->
 }
 
 impl Op for GatherNd {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (_, out) = nd_plan(inputs.shape(0)?, inputs.shape(1)?, self.batch_dims, "GatherND")?;
         Ok(vec![Fact::new(inputs.dtype(0)?, out)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, idx) = (input(inputs, 0)?, input(inputs, 1)?);
         let (_, shape) = nd_plan(&x.shape, &idx.shape, self.batch_dims, "GatherND")?;
         let (offsets, slice) = nd_offsets(&x.shape, idx, self.batch_dims)?;

@@ -1,14 +1,14 @@
 //! Identity: its input, unchanged.
 
 use crate::model::{Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// Identity.
 #[derive(Debug, Clone)]
 pub struct Identity;
 
 /// Builds Identity.
-pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Identity))
 }
 
@@ -17,11 +17,11 @@ impl Op for Identity {
         true
     }
 
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![input_fact(inputs, 0)?.clone()])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         Ok(vec![input(inputs, 0)?.clone()])
     }
 }

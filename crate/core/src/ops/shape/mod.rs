@@ -39,11 +39,17 @@ macro_rules! reshape_like_op {
                 true
             }
 
-            fn infer(&self, inputs: &[Option<&$crate::ops::Fact>]) -> Result<Vec<$crate::ops::Fact>, String> {
+            fn infer(
+                &self,
+                inputs: &[Option<&$crate::ops::Fact>],
+            ) -> Result<Vec<$crate::ops::Fact>, $crate::ops::OpError> {
                 Ok(vec![$crate::ops::Fact::new(inputs.dtype(0)?, self.plan(inputs)?)])
             }
 
-            fn eval(&self, inputs: &[Option<&$crate::model::Tensor>]) -> Result<Vec<$crate::model::Tensor>, String> {
+            fn eval(
+                &self,
+                inputs: &[Option<&$crate::model::Tensor>],
+            ) -> Result<Vec<$crate::model::Tensor>, $crate::ops::OpError> {
                 let shape = self.plan(inputs)?;
                 Ok(vec![$crate::model::Tensor { shape, data: $crate::ops::input(inputs, 0)?.data.clone() }])
             }

@@ -5,34 +5,34 @@
 use super::args::Inputs;
 use super::elem::{dispatch, typed};
 use crate::model::{strides, Data, Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// NonZero.
 #[derive(Debug, Clone)]
 pub struct NonZero;
 
 /// Builds NonZero.
-pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(NonZero))
 }
 
 /// Flat positions of the non-zero elements.
-fn positions(x: &Tensor) -> Result<Vec<usize>, String> {
+fn positions(x: &Tensor) -> Result<Vec<usize>, OpError> {
     Ok(dispatch!(x.dtype(), T => {
         typed::<T>(x)?.iter().enumerate().filter(|(_, v)| **v != T::default()).map(|(i, _)| i).collect()
     }))
 }
 
 impl Op for NonZero {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let rank = inputs.shape(0)?.len();
         let Some(x) = inputs.value(0) else {
-            return Err("the output's length depends on the input's values, known only at run time".into());
+            return Err(OpError::internal("the output's length depends on the input's values, known only at run time"));
         };
         Ok(vec![Fact::new(crate::model::DType::I64, vec![rank.max(1), positions(x)?.len()])])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let pos = positions(x)?;
         // A scalar is treated as shape [1], as onnxruntime does.

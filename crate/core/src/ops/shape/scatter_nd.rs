@@ -7,7 +7,7 @@ use super::args::Inputs;
 use super::elem::{dispatch, typed, Elem};
 use super::gather_nd::{nd_offsets, nd_plan};
 use crate::model::{Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Reduction {
@@ -25,26 +25,29 @@ pub struct ScatterNd {
 }
 
 /// Builds ScatterND.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let reduction = match node.attrs.string("reduction", "none") {
         "none" => Reduction::None,
         "add" => Reduction::Add,
         "mul" => Reduction::Mul,
         "max" => Reduction::Max,
         "min" => Reduction::Min,
-        r => return Err(format!("reduction `{r}` is not one of none, add, mul, max, min")),
+        r => return Err(OpError::malformed(format!("reduction `{r}` is not one of none, add, mul, max, min"))),
     };
     Ok(Box::new(ScatterNd { reduction }))
 }
 
 impl ScatterNd {
-    fn check<I: Inputs + ?Sized>(x: &I) -> Result<(), String> {
+    fn check<I: Inputs + ?Sized>(x: &I) -> Result<(), OpError> {
         let (_, want) = nd_plan(x.shape(0)?, x.shape(1)?, 0, "ScatterND")?;
         if x.shape(2)? != want.as_slice() {
-            return Err(format!("updates have shape {:?}; these indices and data need {want:?}", x.shape(2)?));
+            return Err(OpError::mismatch(format!(
+                "updates have shape {:?}; these indices and data need {want:?}",
+                x.shape(2)?
+            )));
         }
         if x.dtype(2)? != x.dtype(0)? {
-            return Err("updates and data must have the same type".into());
+            return Err(OpError::mismatch("updates and data must have the same type"));
         }
         Ok(())
     }
@@ -76,12 +79,12 @@ fn combine<T: Elem>(r: Reduction, a: T, b: T) -> T {
 }
 
 impl Op for ScatterNd {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Self::check(inputs)?;
         Ok(vec![Fact::new(inputs.dtype(0)?, inputs.shape(0)?.to_vec())])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let (x, idx, upd) = (input(inputs, 0)?, input(inputs, 1)?, input(inputs, 2)?);
         Self::check(inputs)?;
         let (offsets, slice) = nd_offsets(&x.shape, idx, 0)?;

@@ -3,7 +3,7 @@
 //! its fact carries the value and shape sub-graphs fold away.
 
 use crate::model::{Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// Shape.
 #[derive(Debug, Clone)]
@@ -13,7 +13,7 @@ pub struct Shape {
 }
 
 /// Builds Shape.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Shape { start: node.attrs.int("start", 0), end: node.attrs.int_opt("end") }))
 }
 
@@ -27,11 +27,11 @@ impl Shape {
 }
 
 impl Op for Shape {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::constant(self.of(&input_fact(inputs, 0)?.shape))])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         Ok(vec![self.of(&input(inputs, 0)?.shape)])
     }
 }

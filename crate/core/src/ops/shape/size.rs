@@ -1,14 +1,14 @@
 //! Size: the input's element count as an int64 scalar (known at plan time, like Shape).
 
 use crate::model::{Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op};
+use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// Size.
 #[derive(Debug, Clone)]
 pub struct Size;
 
 /// Builds Size.
-pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Size))
 }
 
@@ -17,11 +17,11 @@ fn size_of(shape: &[usize]) -> Tensor {
 }
 
 impl Op for Size {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::constant(size_of(&input_fact(inputs, 0)?.shape))])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         Ok(vec![size_of(&input(inputs, 0)?.shape)])
     }
 }

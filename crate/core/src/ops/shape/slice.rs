@@ -7,7 +7,7 @@ use super::elem::strided_view;
 use crate::model::{strides, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::math::broadcast::for_each_offset;
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Slice.
 #[derive(Debug, Clone)]
@@ -25,11 +25,12 @@ struct SliceAttrs {
 }
 
 /// Builds Slice.
-pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let attrs = if ctx.opset < 10 {
         let get = |n: &str| node.attrs.ints(n).map(<[i64]>::to_vec);
-        let starts = get("starts").ok_or("Slice (opset < 10) needs the `starts` attribute")?;
-        let ends = get("ends").ok_or("Slice (opset < 10) needs the `ends` attribute")?;
+        let starts =
+            get("starts").ok_or_else(|| OpError::malformed("Slice (opset < 10) needs the `starts` attribute"))?;
+        let ends = get("ends").ok_or_else(|| OpError::malformed("Slice (opset < 10) needs the `ends` attribute"))?;
         Some(SliceAttrs { starts, ends, axes: get("axes") })
     } else {
         None
@@ -50,9 +51,9 @@ pub struct Range1 {
 
 /// The ONNX slice of an axis of size `dim`: negative start/end count from the end, then both
 /// clamp to the valid range for the step's direction.
-pub fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<Range1, String> {
+pub fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<Range1, OpError> {
     if step == 0 {
-        return Err("a slice step cannot be 0".into());
+        return Err(OpError::malformed("a slice step cannot be 0"));
     }
     let d = dim as i64;
     let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
@@ -71,18 +72,18 @@ pub fn slice_axis(dim: usize, start: i64, end: i64, step: i64) -> Result<Range1,
 impl Slice {
     /// Per input axis its range, and the output shape, for input 0's fact and the other
     /// inputs' constant facts: what another executor needs to copy exactly this slice.
-    pub fn ranges(&self, inputs: &[Option<&Fact>]) -> Result<(Vec<Range1>, Vec<usize>), String> {
+    pub fn ranges(&self, inputs: &[Option<&Fact>]) -> Result<(Vec<Range1>, Vec<usize>), OpError> {
         self.plan(inputs)
     }
 
     /// Per input axis its range, and the output shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(Vec<Range1>, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(Vec<Range1>, Vec<usize>), OpError> {
         let shape = x.shape(0)?;
         let (starts, ends, axes_list, steps) = match &self.attrs {
             Some(a) => (a.starts.clone(), a.ends.clone(), a.axes.clone(), None),
             None => (
-                known_ints(x, 1, "starts")?.ok_or("Slice needs starts (input 1)")?,
-                known_ints(x, 2, "ends")?.ok_or("Slice needs ends (input 2)")?,
+                known_ints(x, 1, "starts")?.ok_or_else(|| OpError::malformed("Slice needs starts (input 1)"))?,
+                known_ints(x, 2, "ends")?.ok_or_else(|| OpError::malformed("Slice needs ends (input 2)"))?,
                 known_ints(x, 3, "axes")?,
                 known_ints(x, 4, "steps")?,
             ),
@@ -91,12 +92,12 @@ impl Slice {
         let axes_list = axes_list.unwrap_or_else(|| (0..n as i64).collect());
         let steps = steps.unwrap_or_else(|| vec![1; n]);
         if ends.len() != n || axes_list.len() != n || steps.len() != n {
-            return Err(format!(
+            return Err(OpError::malformed(format!(
                 "starts, ends, axes and steps must have one length, got {n}, {}, {}, {}",
                 ends.len(),
                 axes_list.len(),
                 steps.len()
-            ));
+            )));
         }
         let ax = axes(&axes_list, shape.len())?;
         let mut ranges: Vec<Range1> = shape.iter().map(|&d| Range1 { start: 0, step: 1, len: d }).collect();
@@ -109,11 +110,11 @@ impl Slice {
 }
 
 impl Op for Slice {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (ranges, out) = self.plan(inputs)?;
         let (view, base) = view(&x.shape, &ranges);
@@ -134,7 +135,7 @@ impl Op for Slice {
         let own: Vec<isize> = strides(&out).iter().map(|&s| s as isize).collect();
         for_each_offset(&out, [&view, &own], [base, 0], |[i, o]| {
             // Steps never revisit an element, so each is written once.
-            *dx.get_mut(i).ok_or("the slice reads past its input")? = g[o];
+            *dx.get_mut(i).ok_or_else(|| OpError::internal("the slice reads past its input"))? = g[o];
             Ok(())
         })?;
         res[0] = Some(f32_tensor(x.shape.clone(), dx));

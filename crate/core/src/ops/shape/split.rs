@@ -6,7 +6,7 @@ use super::args::{axis, dim, known_ints, Inputs};
 use super::elem::{dispatch, typed, Elem};
 use crate::model::{DType, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Split.
 #[derive(Debug, Clone)]
@@ -19,14 +19,14 @@ pub struct Split {
 }
 
 /// Builds Split; the number of parts is the node's output count.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let outputs = node.outputs.len();
     let num_outputs = node.attrs.int_opt("num_outputs");
     if let Some(n) = num_outputs.filter(|&n| n != outputs as i64) {
-        return Err(format!("num_outputs is {n} but the node has {outputs} outputs"));
+        return Err(OpError::malformed(format!("num_outputs is {n} but the node has {outputs} outputs")));
     }
     if outputs == 0 {
-        return Err("Split needs at least one output".into());
+        return Err(OpError::malformed("Split needs at least one output"));
     }
     Ok(Box::new(Split {
         axis: node.attrs.int("axis", 0),
@@ -38,7 +38,7 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
 
 impl Split {
     /// The axis, the part sizes along it, and the input's type and shape.
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>, DType, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(usize, Vec<usize>, DType, Vec<usize>), OpError> {
         let shape = x.shape(0)?.to_vec();
         let a = axis(self.axis, shape.len())?;
         let total = shape[a];
@@ -51,10 +51,10 @@ impl Split {
                 let sizes = s.iter().map(|&v| dim(v, "split")).collect::<Result<Vec<_>, _>>()?;
                 if sizes.len() != self.outputs || sizes.iter().try_fold(0usize, |t, &v| t.checked_add(v)) != Some(total)
                 {
-                    return Err(format!(
+                    return Err(OpError::mismatch(format!(
                         "split sizes {s:?} must be {} values summing to the axis size {total}",
                         self.outputs
-                    ));
+                    )));
                 }
                 sizes
             }
@@ -62,13 +62,21 @@ impl Split {
             None if self.uneven => {
                 let chunk = total.div_ceil(self.outputs);
                 let last = total.checked_sub(chunk * (self.outputs - 1)).filter(|&l| l > 0).ok_or_else(|| {
-                    format!("an axis of size {total} cannot be split into {} non-empty parts", self.outputs)
+                    OpError::mismatch(format!(
+                        "an axis of size {total} cannot be split into {} non-empty parts",
+                        self.outputs
+                    ))
                 })?;
                 let mut v = vec![chunk; self.outputs - 1];
                 v.push(last);
                 v
             }
-            None => return Err(format!("an axis of size {total} cannot be split into {} equal parts", self.outputs)),
+            None => {
+                return Err(OpError::mismatch(format!(
+                    "an axis of size {total} cannot be split into {} equal parts",
+                    self.outputs
+                )))
+            }
         };
         Ok((a, sizes, x.dtype(0)?, shape))
     }
@@ -82,7 +90,7 @@ impl Split {
 }
 
 impl Op for Split {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (a, sizes, dtype, shape) = self.plan(inputs)?;
         Ok(sizes
             .into_iter()
@@ -94,7 +102,7 @@ impl Op for Split {
             .collect())
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (a, sizes, dtype, shape) = self.plan(inputs)?;
         let outer: usize = shape[..a].iter().product();

@@ -3,7 +3,7 @@
 
 use super::args::{axes, known_ints, Inputs};
 use crate::model::Node;
-use crate::ops::{BuildCtx, Op};
+use crate::ops::{BuildCtx, Op, OpError};
 
 /// Squeeze.
 #[derive(Debug, Clone)]
@@ -12,12 +12,12 @@ pub struct Squeeze {
 }
 
 /// Builds Squeeze.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Squeeze { axes_attr: node.attrs.ints("axes").map(<[i64]>::to_vec) }))
 }
 
 impl Squeeze {
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, OpError> {
         let shape = x.shape(0)?;
         let list = match &self.axes_attr {
             Some(a) => Some(a.clone()),
@@ -29,7 +29,10 @@ impl Squeeze {
         };
         let ax = axes(&list, shape.len())?;
         if let Some(&a) = ax.iter().find(|&&a| shape[a] != 1) {
-            return Err(format!("cannot squeeze axis {a} of shape {shape:?}: its size is {}, not 1", shape[a]));
+            return Err(OpError::mismatch(format!(
+                "cannot squeeze axis {a} of shape {shape:?}: its size is {}, not 1",
+                shape[a]
+            )));
         }
         Ok(shape.iter().enumerate().filter(|(i, _)| !ax.contains(i)).map(|(_, &d)| d).collect())
     }

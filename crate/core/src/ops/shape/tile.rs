@@ -3,29 +3,33 @@
 use super::args::{checked_numel, dim, known_ints, Inputs};
 use super::elem::{dispatch, typed, Elem};
 use crate::model::{Node, Tensor};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Tile.
 #[derive(Debug, Clone)]
 pub struct Tile;
 
 /// Builds Tile.
-pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(_: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Tile))
 }
 
 /// The repeats and the output shape.
-fn plan<I: Inputs + ?Sized>(x: &I) -> Result<(Vec<usize>, Vec<usize>), String> {
+fn plan<I: Inputs + ?Sized>(x: &I) -> Result<(Vec<usize>, Vec<usize>), OpError> {
     let shape = x.shape(0)?;
-    let spec = known_ints(x, 1, "repeats")?.ok_or("Tile needs repeats (input 1)")?;
+    let spec = known_ints(x, 1, "repeats")?.ok_or_else(|| OpError::malformed("Tile needs repeats (input 1)"))?;
     if spec.len() != shape.len() {
-        return Err(format!("repeats {spec:?} needs one entry per dimension of the input {shape:?}"));
+        return Err(OpError::mismatch(format!(
+            "repeats {spec:?} needs one entry per dimension of the input {shape:?}"
+        )));
     }
     let reps = spec.iter().map(|&r| dim(r, "repeats")).collect::<Result<Vec<_>, _>>()?;
     let out = shape
         .iter()
         .zip(&reps)
-        .map(|(&d, &r)| d.checked_mul(r).ok_or_else(|| format!("tiling {shape:?} by {spec:?} overflows")))
+        .map(|(&d, &r)| {
+            d.checked_mul(r).ok_or_else(|| OpError::limit(format!("tiling {shape:?} by {spec:?} overflows")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     checked_numel(&out)?;
     Ok((reps, out))
@@ -55,11 +59,11 @@ fn tile<T: Copy>(src: &[T], shape: &[usize], reps: &[usize]) -> Vec<T> {
 }
 
 impl Op for Tile {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(inputs.dtype(0)?, plan(inputs)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (reps, shape) = plan(inputs)?;
         let data = dispatch!(x.dtype(), T => T::wrap(tile(typed::<T>(x)?, &x.shape, &reps)));

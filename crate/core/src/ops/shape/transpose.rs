@@ -4,7 +4,7 @@ use super::args::Inputs;
 use super::elem::strided_view;
 use crate::model::{strides, Node, Tensor};
 use crate::ops::grad::{f32_in, Backward, GradError, Grads};
-use crate::ops::{input, BuildCtx, Fact, Op};
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Transpose.
 #[derive(Debug, Clone)]
@@ -13,27 +13,27 @@ pub struct Transpose {
 }
 
 /// Builds Transpose.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Transpose { perm: node.attrs.ints("perm").map(<[i64]>::to_vec) }))
 }
 
 impl Transpose {
     /// The permutation for a tensor of `rank`, validated.
-    pub fn perm(&self, rank: usize) -> Result<Vec<usize>, String> {
+    pub fn perm(&self, rank: usize) -> Result<Vec<usize>, OpError> {
         let Some(p) = &self.perm else { return Ok((0..rank).rev().collect()) };
         let mut seen = vec![false; rank];
         if p.len() != rank {
-            return Err(format!("perm {p:?} has {} entries for a tensor of rank {rank}", p.len()));
+            return Err(OpError::malformed(format!("perm {p:?} has {} entries for a tensor of rank {rank}", p.len())));
         }
         p.iter()
             .map(|&a| match usize::try_from(a).ok().filter(|&a| a < rank) {
                 Some(a) if !std::mem::replace(&mut seen[a], true) => Ok(a),
-                _ => Err(format!("perm {p:?} is not a permutation of 0..{rank}")),
+                _ => Err(OpError::malformed(format!("perm {p:?} is not a permutation of 0..{rank}"))),
             })
             .collect()
     }
 
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(Vec<usize>, Vec<usize>), String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<(Vec<usize>, Vec<usize>), OpError> {
         let shape = x.shape(0)?;
         let perm = self.perm(shape.len())?;
         let out = perm.iter().map(|&a| shape[a]).collect();
@@ -42,11 +42,11 @@ impl Transpose {
 }
 
 impl Op for Transpose {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, String> {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         Ok(vec![Fact::new(inputs.dtype(0)?, self.plan(inputs)?.1)])
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
         let (perm, out) = self.plan(inputs)?;
         let own = strides(&x.shape);

@@ -3,7 +3,7 @@
 
 use super::args::{axes, known_ints, Inputs};
 use crate::model::Node;
-use crate::ops::{BuildCtx, Op};
+use crate::ops::{BuildCtx, Op, OpError};
 
 /// Unsqueeze.
 #[derive(Debug, Clone)]
@@ -12,16 +12,17 @@ pub struct Unsqueeze {
 }
 
 /// Builds Unsqueeze.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, String> {
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(Unsqueeze { axes_attr: node.attrs.ints("axes").map(<[i64]>::to_vec) }))
 }
 
 impl Unsqueeze {
-    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, String> {
+    fn plan<I: Inputs + ?Sized>(&self, x: &I) -> Result<Vec<usize>, OpError> {
         let shape = x.shape(0)?;
         let list = match &self.axes_attr {
             Some(a) => a.clone(),
-            None => known_ints(x, 1, "axes")?.ok_or("Unsqueeze needs axes (input 1 or the `axes` attribute)")?,
+            None => known_ints(x, 1, "axes")?
+                .ok_or_else(|| OpError::malformed("Unsqueeze needs axes (input 1 or the `axes` attribute)"))?,
         };
         let ax = axes(&list, shape.len() + list.len())?;
         let mut rest = shape.iter();

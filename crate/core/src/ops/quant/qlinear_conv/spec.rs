@@ -4,11 +4,11 @@
 
 use super::{Kind, QConv, EXACT_F32_TAPS};
 use crate::model::{DType, Data, Tensor};
-use crate::ops::input;
 use crate::ops::nn::conv::Plan;
 use crate::ops::nn::spatial::Window;
 use crate::ops::quant::qgemm::round_half_even;
 use crate::ops::quant::{params, qtype_of};
+use crate::ops::{input, OpError};
 
 /// What one `QLinearConv` / `ConvInteger` computes, resolved against its input's shape and type
 /// and its constant parameters: everything a kernel needs besides the data. The CPU kernels run
@@ -109,7 +109,7 @@ impl QConv {
     /// The resolved arithmetic for an input of `x_shape` and `x_dtype` and the other inputs'
     /// constant values (`inputs[0]` may be absent): what another executor needs to compute
     /// exactly this op.
-    pub fn spec(&self, x_shape: &[usize], x_dtype: DType, inputs: &[Option<&Tensor>]) -> Result<QConvSpec, String> {
+    pub fn spec(&self, x_shape: &[usize], x_dtype: DType, inputs: &[Option<&Tensor>]) -> Result<QConvSpec, OpError> {
         let s = self.kind.slots();
         let w = input(inputs, s.w)?;
         let opt = |i: Option<usize>| i.and_then(|i| inputs.get(i).copied().flatten());
@@ -121,22 +121,24 @@ impl QConv {
         let xq = qtype_of(x_dtype)?;
         let wq = qtype_of(w.dtype())?;
         let one = Tensor::scalar_f32(1.0);
-        let scale_or_one = |i: Option<usize>| -> Result<&Tensor, String> {
+        let scale_or_one = |i: Option<usize>| -> Result<&Tensor, OpError> {
             match i {
                 Some(i) => input(inputs, i),
                 None => Ok(&one),
             }
         };
-        let zp_typed = |i: usize, want: DType, what: &str| -> Result<Option<&Tensor>, String> {
+        let zp_typed = |i: usize, want: DType, what: &str| -> Result<Option<&Tensor>, OpError> {
             let z = inputs.get(i).copied().flatten();
             match z {
-                Some(z) if z.dtype() != want => Err(format!("{what} is {:?} but its data is {want:?}", z.dtype())),
+                Some(z) if z.dtype() != want => {
+                    Err(OpError::mismatch(format!("{what} is {:?} but its data is {want:?}", z.dtype())))
+                }
                 _ => Ok(z),
             }
         };
         let px = params(x_shape, 1, scale_or_one(s.sx)?, zp_typed(s.zx, x_dtype, "x_zero_point")?, Some(xq))?;
         if px.per_channel.len() != 1 {
-            return Err("x_scale and x_zero_point must be scalars (per-tensor)".into());
+            return Err(OpError::malformed("x_scale and x_zero_point must be scalars (per-tensor)"));
         }
         let pw = params(&w.shape, 0, scale_or_one(s.sw)?, zp_typed(s.zw, w.dtype(), "w_zero_point")?, Some(wq))?;
         let (sx, zx) = (px.per_channel[0].scale, px.per_channel[0].zero_point);
@@ -145,7 +147,7 @@ impl QConv {
         let bias: Option<Vec<i32>> = match bias_t {
             Some(b) => match &b.data {
                 Data::I32(v) => Some(v.clone()),
-                _ => return Err(format!("bias must be int32, got {:?}", b.dtype())),
+                _ => return Err(OpError::mismatch(format!("bias must be int32, got {:?}", b.dtype()))),
             },
             None => None,
         };
@@ -160,7 +162,7 @@ impl QConv {
                 let dy = zy_t.map_or(DType::U8, |z| z.dtype());
                 let py = params(&[1], 0, input(inputs, s.sy.unwrap_or(6))?, zy_t, Some(qtype_of(dy)?))?;
                 if py.per_channel.len() != 1 {
-                    return Err("y_scale and y_zero_point must be scalars (per-tensor)".into());
+                    return Err(OpError::malformed("y_scale and y_zero_point must be scalars (per-tensor)"));
                 }
                 let sy = py.per_channel[0].scale;
                 let dtype = if dy == DType::U8 { DType::U8 } else { DType::I8 };
@@ -174,8 +176,8 @@ impl QConv {
         // clamping, so clamping the codes equals quantizing the clamped value).
         let to_code = match out {
             QConvOut::Codes { dtype, .. } => {
-                let sy = input(inputs, s.sy.unwrap_or(6))?.as_f32().map_err(|e| e.to_string())?[0];
-                let zy = opt(s.zy).map_or(Ok(0), |z| z.to_i64_vec().map(|v| v[0] as i32)).map_err(|e| e.to_string())?;
+                let sy = input(inputs, s.sy.unwrap_or(6))?.as_f32().map_err(OpError::internal)?[0];
+                let zy = opt(s.zy).map_or(Ok(0), |z| z.to_i64_vec().map(|v| v[0] as i32)).map_err(OpError::internal)?;
                 let (tmin, tmax) = if dtype == DType::U8 { (0, 255) } else { (-128, 127) };
                 let c = Code { sy, zy, tmin, tmax };
                 out = QConvOut::Codes { dtype, zero_point: c.zy, lo: c.of(lo, c.tmin), hi: c.of(hi, c.tmax) };
@@ -189,7 +191,7 @@ impl QConv {
             (Some(m), QConvOut::Codes { .. }, Some(c)) => {
                 Some(ChannelMax::Codes(m.iter().map(|&b| c.of(b, c.tmax)).collect()))
             }
-            _ => return Err("an integer-output convolution cannot carry fused channel bounds".into()),
+            _ => return Err(OpError::internal("an integer-output convolution cannot carry fused channel bounds")),
         };
         let mut spec = QConvSpec {
             plan,

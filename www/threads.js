@@ -1,0 +1,109 @@
+// Threads in the page: which wasm module the detector's worker runs, and with how many threads.
+//
+// Two builds (scripts/build-wasm.sh): www/pkg/ (one thread, any page) and www/pkg-threads/ (shared
+// memory and a rayon pool on Web Workers, wasm-bindgen-rayon). The threaded one runs only where
+// SharedArrayBuffer exists, which needs a cross-origin-isolated page (COOP/COEP): scripts/serve.mjs
+// sends those headers, and on a static host that cannot, sw.js adds them (isolate() below reloads
+// the page once it controls it). The worker (worker.js) calls startWasm() at load: the threaded
+// module when it can, min(hardware threads, 8) threads by default (the detector's Threads setting,
+// `detector.threads` in the link), else the single-thread one; a pool that does not start falls
+// back to one thread, and the reason is said in the backend line and in `qplay-ready`.
+//
+// Page side: workerUrl() (the worker's URL carries the setting and, when the page is not isolated,
+// why), isolate() (app.js, before the components start). Worker side: startWasm().
+
+/** The most threads used by default (more rarely pays off for these models; the setting goes higher). */
+export const DEFAULT_MAX = 8;
+/** The most threads the setting offers. */
+export const MAX_THREADS = 64;
+/** How long the pool's workers may take to start before the worker gives up on them. */
+export const POOL_TIMEOUT_MS = 20_000;
+const TRIED = 'qplay-isolation'; // sessionStorage: the service worker's reload was tried in this tab
+
+/** The default: min(hardware threads, 8). */
+export function defaultThreads(hardware = globalThis.navigator?.hardwareConcurrency) {
+  return Math.max(1, Math.min(Number(hardware) || 1, DEFAULT_MAX));
+}
+
+/** Why this page is not cross-origin isolated (null when it is), in the words the backend line uses. */
+export function isolationNote() {
+  if (globalThis.crossOriginIsolated) return null;
+  if (!globalThis.isSecureContext) return 'the page is not served over HTTPS (or from localhost), which cross-origin isolation needs';
+  if (typeof window !== 'undefined' && window.top !== window) return 'the page is in a frame, and it or the page around it is not cross-origin isolated (COOP/COEP)';
+  let tried = null;
+  try { tried = sessionStorage.getItem(TRIED); } catch { /* storage blocked */ }
+  if (tried) return `its host sends no COOP/COEP headers, and ${tried}`;
+  if (!('serviceWorker' in navigator)) return 'its host sends no COOP/COEP headers, and this browser has no service workers to add them';
+  return 'its host sends no COOP/COEP headers';
+}
+
+/** The detector worker's URL: `threads` (a number, or null for the default) and, when the page is
+ * not isolated, why (the worker cannot tell a frame or a failed service worker from a bare host). */
+export function workerUrl(threads) {
+  const url = new URL('./worker.js', import.meta.url);
+  if (threads) url.searchParams.set('threads', String(threads));
+  const why = isolationNote();
+  if (why) url.searchParams.set('why', why);
+  return url;
+}
+
+/**
+ * On a host that sends no COOP/COEP (a static host): registers sw.js, which adds them to every
+ * response, and reloads the page once it controls it (once per tab: a reload that did not make
+ * the page isolated is not repeated, and the reason is shown instead). Resolves to true when the
+ * page is reloading (the caller starts nothing then). Top-level pages only: a frame is isolated
+ * only when the page around it is.
+ */
+export async function isolate(swUrl, { wait = 10_000 } = {}) {
+  if (globalThis.crossOriginIsolated || !globalThis.isSecureContext || window.top !== window || !('serviceWorker' in navigator)) return false;
+  try { if (sessionStorage.getItem(TRIED)) return false; } catch { return false; }
+  const note = (why) => { try { sessionStorage.setItem(TRIED, why); } catch { /* storage blocked */ } };
+  try {
+    const sw = navigator.serviceWorker;
+    const controlled = new Promise((r) => sw.addEventListener('controllerchange', r, { once: true }));
+    const reg = await sw.register(swUrl);
+    if (!reg) { note('the service worker that adds them could not be registered'); return false; }
+    // A page already controlled by an older sw.js (without the headers) waits for the new one.
+    if (sw.controller) await reg.update().catch(() => {});
+    if (!sw.controller || reg.installing || reg.waiting) {
+      const ok = await Promise.race([controlled.then(() => true), new Promise((r) => setTimeout(() => r(false), wait))]);
+      if (!ok) { note(`the service worker that adds them did not take control within ${wait / 1000} s (the next visit tries again)`); return false; }
+    }
+    note('a reload under the service worker that adds them did not make the page isolated');
+    location.reload();
+    return true;
+  } catch (e) {
+    note(`the service worker that adds them could not be registered (${e?.message ?? e})`);
+    return false;
+  }
+}
+
+/** A promise that rejects with `message` after `ms`. */
+const timeout = (ms, message) => new Promise((_, no) => setTimeout(() => no(new Error(message)), ms));
+
+/**
+ * Worker side: loads the wasm module to use and starts its pool. `params` is the worker URL's
+ * search params (workerUrl). Resolves to {mod (the bindings), memory (wasm memory), threads
+ * (how many run), note (why one, or null)}; never rejects for want of threads.
+ */
+export async function startWasm(params) {
+  const asked = Number(params.get('threads')) || null;
+  const n = Math.min(asked ?? defaultThreads(), MAX_THREADS);
+  let note = null;
+  if (n <= 1) note = asked ? 'the Threads setting is 1' : 'this device reports one hardware thread';
+  else if (!globalThis.crossOriginIsolated) note = `the page is not cross-origin isolated: ${params.get('why') || 'no COOP/COEP headers'}`;
+  else if (typeof SharedArrayBuffer !== 'function') note = 'this browser has no SharedArrayBuffer';
+  else {
+    try {
+      const mod = await import('./pkg-threads/qplay_wasm.js');
+      const exports = await mod.default();
+      await Promise.race([mod.initThreadPool(n), timeout(POOL_TIMEOUT_MS, `its ${n} workers did not start within ${POOL_TIMEOUT_MS / 1000} s`)]);
+      return { mod, memory: exports.memory ?? mod.memory, threads: mod.threadCount(), note: null };
+    } catch (e) {
+      note = `the thread pool did not start (${e?.message ?? e})`;
+    }
+  }
+  const mod = await import('./pkg/qplay_wasm.js');
+  const exports = await mod.default();
+  return { mod, memory: exports.memory, threads: 1, note };
+}
