@@ -231,8 +231,12 @@ impl Grid {
     }
 }
 
-/// Makes rayon's global pool `n` threads (the CLI's `--threads`); once per process, before any
-/// parallel work. An error when `n` is 0 or the pool exists already or cannot start.
+/// Makes rayon's global pool `n` threads (the CLI's `--threads`), the calling thread one of
+/// them: its parallel work then starts on it at once and the other `n − 1` threads steal
+/// from it, where a thread outside the pool would hand each kernel's tasks over and sleep
+/// until they are done (a wake-up each way per kernel, tens of microseconds on a virtual
+/// machine). Once per process, before any parallel work, from the thread that does the work.
+/// An error when `n` is 0 or the pool exists already or cannot start.
 #[cfg(feature = "threads")]
 pub fn set_threads(n: usize) -> Result<(), String> {
     if n == 0 {
@@ -240,6 +244,7 @@ pub fn set_threads(n: usize) -> Result<(), String> {
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
+        .use_current_thread()
         .thread_name(|i| format!("qplay-{i}"))
         .build_global()
         .map_err(|e| format!("cannot start {n} threads: {e}"))
