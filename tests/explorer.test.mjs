@@ -139,7 +139,7 @@ test('attributes set the initial state; requests stay on this origin', async () 
   assert.equal(Number(v.q), want.q);
   assert.equal(Number(v.scale), want.scale);
   const origin = new URL(s.url).origin;
-  assert.deepEqual(s.requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:')), []);
+  assert.deepEqual(s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u)), []);
 });
 
 test('narrow (420 px and 320 px, an iframe or a docs column): every control inside the viewport and usable', async () => {
