@@ -50,6 +50,11 @@ fn float16_weights_match_litert() {
 }
 
 #[test]
+fn layout_sensitive_ops_after_nchw_convolutions_match_litert() {
+    assert!(max_error("shapes") <= 1e-4);
+}
+
+#[test]
 fn the_graph_keeps_the_nhwc_interface_and_drops_unused_transposes() {
     let g = load_model(&fixture("det.tflite")).unwrap();
     assert_eq!(g.inputs.len(), 1);

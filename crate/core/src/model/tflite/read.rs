@@ -299,8 +299,9 @@ pub(super) fn refuse_integer_activations(
         }
         if !constants.contains_key(&i) && matches!(t.dtype, DType::I8 | DType::U8 | DType::I16) {
             return Err(ModelError::UnsupportedDType(format!(
-                "{} activations (tensor `{}`): full-integer TFLite models are not supported yet; open the float \
-                 model (or one with float16 / dynamic-range weights) and quantize it with qplay",
+                "{} activations of a full-integer TFLite model (tensor `{}`; TFLite's integer semantics are not \
+                 implemented yet: open the float .tflite, or one with float16 / dynamic-range weights, and quantize \
+                 it with qplay)",
                 t.type_name, t.name
             )));
         }

@@ -75,6 +75,24 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let out = b.nhwc(y);
             b.node(OpKind::Concat.name(), parts, vec![out], vec![("axis", Attr::Int(axis))]);
         }
+        B::StridedSlice => strided_slice(b, op, io)?,
+        B::Unpack => {
+            let x = io.input(0)?;
+            let axis = i64::from(opt!(options!(op, UnpackOptions), axis, 0));
+            let xin = b.nhwc(x);
+            let mut parts = Vec::new();
+            for i in 0..io.outs.len() {
+                let y = io.output(i)?;
+                parts.push(b.fresh(&format!("{}__unsqueezed", b.name(y))));
+            }
+            b.node(OpKind::Split.name(), vec![xin], parts.clone(), vec![("axis", Attr::Int(axis))]);
+            for (i, part) in parts.into_iter().enumerate() {
+                let y = io.output(i)?;
+                let axes = b.init("axes", Tensor::vec_i64(vec![axis]));
+                let out = b.nhwc(y);
+                b.node(OpKind::Squeeze.name(), vec![part, axes], vec![out], vec![]);
+            }
+        }
         B::Dequantize => return dequantize(b, io),
         _ => return Ok(false),
     }
@@ -196,6 +214,74 @@ fn pad(b: &mut Builder, io: &Io) -> Result<(), ModelError> {
     let value = b.init("value", Tensor::scalar_f32(value));
     let (xin, out) = if computed { (b.nchw(x)?, b.out_nchw(y)) } else { (b.nhwc(x), b.nhwc(y)) };
     b.node("Pad", vec![xin, pads, value], vec![out], vec![("mode", Attr::String("constant".into()))]);
+    Ok(())
+}
+
+/// STRIDED_SLICE with constant begin / end / strides → `Slice` (masks resolved to open ends),
+/// then `Squeeze` of the shrunk axes.
+fn strided_slice(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
+    let (x, y) = (io.input(0)?, io.output(0)?);
+    let (begin, end, strides) = (io.ints(b, 1)?, io.ints(b, 2)?, io.ints(b, 3)?);
+    let o = options!(op, StridedSliceOptions);
+    let (bm, em, shrink) = (opt!(o, begin_mask, 0), opt!(o, end_mask, 0), opt!(o, shrink_axis_mask, 0));
+    if opt!(o, ellipsis_mask, 0) != 0 || opt!(o, new_axis_mask, 0) != 0 {
+        return Err(io.err("ellipsis_mask and new_axis_mask are not supported"));
+    }
+    let n = begin.len();
+    if end.len() != n || strides.len() != n || n > b.rank(x) || n > 31 {
+        return Err(io.err(format!("begin {begin:?}, end {end:?}, strides {strides:?} do not fit the input")));
+    }
+    let (mut starts, mut ends, mut steps, mut squeezed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let bit = |m: i32| m >> i & 1 == 1;
+        let mut s = strides[i];
+        if s == 0 {
+            return Err(io.err("a stride of 0"));
+        }
+        let mut start = if bit(bm) {
+            if s > 0 {
+                0
+            } else {
+                i64::MAX
+            }
+        } else {
+            begin[i]
+        };
+        let mut stop = if bit(em) {
+            if s > 0 {
+                i64::MAX
+            } else {
+                i64::MIN
+            }
+        } else {
+            end[i]
+        };
+        if bit(shrink) {
+            start = begin[i];
+            stop = if start == -1 { i64::MAX } else { start.saturating_add(1) };
+            s = 1;
+            squeezed.push(i as i64);
+        }
+        starts.push(start);
+        ends.push(stop);
+        steps.push(s);
+    }
+    let inputs = vec![
+        b.nhwc(x),
+        b.init("starts", Tensor::vec_i64(starts)),
+        b.init("ends", Tensor::vec_i64(ends)),
+        b.init("axes", Tensor::vec_i64((0..n as i64).collect())),
+        b.init("steps", Tensor::vec_i64(steps)),
+    ];
+    let out = b.nhwc(y);
+    if squeezed.is_empty() {
+        b.node(OpKind::Slice.name(), inputs, vec![out], vec![]);
+    } else {
+        let sliced = b.fresh(&format!("{out}__sliced"));
+        b.node(OpKind::Slice.name(), inputs, vec![sliced.clone()], vec![]);
+        let axes = b.init("squeezed", Tensor::vec_i64(squeezed));
+        b.node(OpKind::Squeeze.name(), vec![sliced, axes], vec![out], vec![]);
+    }
     Ok(())
 }
 
