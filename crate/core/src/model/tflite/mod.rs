@@ -83,6 +83,12 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
 
     let mut b = layout::Builder::new(&tensors, constants);
     let mut unsupported: Vec<(String, String)> = Vec::new();
+    // Each tensor has one source: an input, a constant or one operator.
+    let mut produced: std::collections::HashSet<usize> =
+        read::indices(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, tensors.len(), 0)?
+            .into_iter()
+            .flatten()
+            .collect();
     if let Some(operators) = operators {
         for (i, op) in operators.iter().enumerate() {
             let op = op.map_err(fb_err("SubGraph.operators"))?;
@@ -92,6 +98,11 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             })?;
             let ins = read::indices(op.inputs().map_err(fb_err("Operator.inputs"))?, tensors.len(), i)?;
             let outs = read::indices(op.outputs().map_err(fb_err("Operator.outputs"))?, tensors.len(), i)?;
+            for &t in outs.iter().flatten() {
+                if !produced.insert(t) || b.is_const(t) {
+                    return Err(bad(format!("tensor `{}` is written twice (operator {i})", tensors[t].name)));
+                }
+            }
             let label = format!(
                 "operator {i} ({})",
                 outs.iter().flatten().map(|&t| tensors[t].name.as_str()).next().unwrap_or("")

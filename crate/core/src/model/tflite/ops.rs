@@ -162,7 +162,9 @@ fn conv(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io, depthwise: bool) -> 
         positive(io, dh, "dilation")?,
     );
     let [_, h, wid, c] = nhwc_dims(b, io, x)?;
-    let weights = b.constant(w).ok_or_else(|| io.err("non-constant weights are not supported"))?.clone();
+    let weights = b.constant(w).ok_or_else(|| io.err("non-constant weights are not supported"))?;
+    // Dynamic-range models give int8 weights to the op itself (a hybrid kernel): dequantized here.
+    let weights = shape_ops::dequantized(weights, &b.info(w).quant).map_err(|e| io.err(e))?;
     let [o, kh, kw, i] = <[usize; 4]>::try_from(weights.shape.as_slice())
         .map_err(|_| io.err(format!("weights of shape {:?}, expected rank 4", weights.shape)))?;
     // OHWI → OIHW; depthwise 1HWO → O1HW with one group per input channel.
@@ -249,7 +251,14 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
         b.node(OpKind::Reshape.name(), vec![xin, shape], vec![flat.clone()], vec![]);
         xin = flat;
     }
-    let mut inputs = vec![xin, b.nhwc(w)];
+    let wname = match b.constant(w) {
+        Some(v) if !matches!(v.data, crate::model::Data::F32(_)) => {
+            let v = shape_ops::dequantized(v, &b.info(w).quant).map_err(|e| io.err(e))?;
+            b.init("weights", v)
+        }
+        _ => b.nhwc(w),
+    };
+    let mut inputs = vec![xin, wname];
     if let Some(bias) = io.optional(2) {
         inputs.push(b.nhwc(bias));
     }

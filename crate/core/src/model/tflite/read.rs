@@ -51,7 +51,7 @@ impl TensorInfo {
 pub(super) enum OpCode {
     Builtin(fb::BuiltinOperator),
     Custom(String),
-    Unknown(i64),
+    Unknown,
 }
 
 impl std::fmt::Display for OpCode {
@@ -59,7 +59,7 @@ impl std::fmt::Display for OpCode {
         match self {
             OpCode::Builtin(c) => write!(f, "{}", builtin_name(*c)),
             OpCode::Custom(n) => write!(f, "custom op {n}"),
-            OpCode::Unknown(c) => write!(f, "builtin op code {c} (newer than qplay's schema)"),
+            OpCode::Unknown => write!(f, "a builtin op code newer than qplay's TFLite schema"),
         }
     }
 }
@@ -180,9 +180,9 @@ pub(super) fn op_codes(model: &fb::ModelRef<'_>) -> Result<Vec<OpCode>, ModelErr
             Ok(b) if (b as i32) >= i32::from(deprecated) => OpCode::Builtin(b),
             Ok(_) => match fb::BuiltinOperator::try_from(i32::from(deprecated)) {
                 Ok(b) => OpCode::Builtin(b),
-                Err(_) => OpCode::Unknown(i64::from(deprecated)),
+                Err(_) => OpCode::Unknown,
             },
-            Err(_) => OpCode::Unknown(-1),
+            Err(_) => OpCode::Unknown,
         };
         let code = if matches!(code, OpCode::Builtin(fb::BuiltinOperator::Custom)) {
             OpCode::Custom(c.custom_code().map_err(fb_err("OperatorCode.custom_code"))?.unwrap_or("?").to_string())

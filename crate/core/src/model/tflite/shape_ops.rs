@@ -290,33 +290,37 @@ fn strided_slice(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(
 /// not supported (full-integer models, refused earlier).
 fn dequantize(b: &mut Builder, io: &Io) -> Result<bool, ModelError> {
     let (x, y) = (io.input(0)?, io.output(0)?);
-    let Some(v) = b.constant(x).cloned() else { return Ok(false) };
-    let out = match (&v.data, &b.info(x).quant) {
-        (Data::F32(_), _) => v,
-        (_, Some((scale, zp, dim))) => {
-            let q = v.to_i64_vec().map_err(|_| io.err("the quantized constant must hold integers"))?;
-            let (n, inner) = if scale.len() == 1 {
-                (1, q.len())
-            } else {
-                let d = *v.shape.get(*dim).ok_or_else(|| io.err("quantized_dimension out of range"))?;
-                if d != scale.len() {
-                    return Err(io.err(format!("{} scales for a dimension of {d}", scale.len())));
-                }
-                (d, v.shape[dim + 1..].iter().product::<usize>())
-            };
-            let f: Vec<f32> = q
-                .iter()
-                .enumerate()
-                .map(|(i, &q)| {
-                    let c = if n == 1 { 0 } else { (i / inner.max(1)) % n };
-                    let z = zp.get(c).or(zp.first()).copied().unwrap_or(0);
-                    scale[c] * (q - z) as f32
-                })
-                .collect();
-            Tensor { shape: v.shape.clone(), data: Data::F32(f) }
-        }
-        _ => return Err(io.err("a quantized constant without scales")),
-    };
+    let Some(v) = b.constant(x) else { return Ok(false) };
+    let out = dequantized(v, &b.info(x).quant).map_err(|e| io.err(e))?;
     b.set_constant(y, out);
     Ok(true)
+}
+
+/// A constant as float32: float data as it is, integer data with its quantization parameters
+/// (`scale · (q − zero_point)`, per tensor or along the quantized dimension).
+pub(super) fn dequantized(v: &Tensor, quant: &Option<(Vec<f32>, Vec<i64>, usize)>) -> Result<Tensor, String> {
+    if let Data::F32(_) = v.data {
+        return Ok(v.clone());
+    }
+    let Some((scale, zp, dim)) = quant else { return Err("a quantized constant without scales".into()) };
+    let q = v.to_i64_vec().map_err(|_| "the quantized constant must hold integers".to_string())?;
+    let (n, inner) = if scale.len() == 1 {
+        (1, q.len())
+    } else {
+        let d = *v.shape.get(*dim).ok_or("quantized_dimension out of range")?;
+        if d != scale.len() {
+            return Err(format!("{} scales for a dimension of {d}", scale.len()));
+        }
+        (d, v.shape[dim + 1..].iter().product::<usize>())
+    };
+    let f: Vec<f32> = q
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            let c = if n == 1 { 0 } else { (i / inner.max(1)) % n };
+            let z = zp.get(c).or(zp.first()).copied().unwrap_or(0);
+            scale[c] * (q - z) as f32
+        })
+        .collect();
+    Ok(Tensor { shape: v.shape.clone(), data: Data::F32(f) })
 }
