@@ -3,7 +3,9 @@
 //! LiteRT's reference-kernel outputs within 1e-4 of each output's range; bad files give clear
 //! errors and never panic.
 
-use qplay_core::model::{load_model, load_tflite, npy::read_npy, ModelError, OpKind, Plan, Tensor};
+use qplay_core::model::{
+    load_model, load_tflite, load_tflite_with_limits, npy::read_npy, Limits, ModelError, OpKind, Plan, Tensor,
+};
 use qplay_core::ops::Registry;
 use std::path::PathBuf;
 
@@ -160,4 +162,37 @@ fn offsets_pointing_outside_the_file_are_errors() {
     b[0..4].copy_from_slice(&(u32::MAX - 3).to_le_bytes());
     let e = load_tflite(&b).unwrap_err();
     assert_eq!(e.code(), "bad-model", "{e}");
+}
+
+#[test]
+fn the_onnx_loaders_limits_apply() {
+    let bytes = fixture("det.tflite");
+    let small = |l: Limits| load_tflite_with_limits(&bytes, &l).unwrap_err();
+    let e = small(Limits { max_tensor_elements: 100, ..Limits::default() });
+    assert!(matches!(e, ModelError::Limit(_)) && e.to_string().contains("more than the limit"), "{e}");
+    let e = small(Limits { max_nodes: 3, ..Limits::default() });
+    assert!(matches!(e, ModelError::Limit(_)) && e.to_string().contains("operators"), "{e}");
+    let e = small(Limits { max_file_bytes: 1000, ..Limits::default() });
+    assert!(matches!(e, ModelError::Limit(_)), "{e}");
+}
+
+#[test]
+fn a_tensor_claiming_more_data_than_its_buffer_is_an_error() {
+    // Grow the first dimension of every [8]-shaped int32 shape vector (the tensors' `shape`
+    // fields, not their data) found by its length prefix 4 and value: the weights no longer fit.
+    let good = fixture("cnn.tflite");
+    let mut hits = 0;
+    for i in (0..good.len() - 20).step_by(4) {
+        // A shape vector [8, 3, 3, 3] (the first convolution's OHWI weights): length 4, then dims.
+        let words: Vec<u32> =
+            (0..5).map(|k| u32::from_le_bytes(good[i + 4 * k..i + 4 * k + 4].try_into().unwrap())).collect();
+        if words == [4, 8, 3, 3, 3] {
+            let mut b = good.clone();
+            b[i + 4..i + 8].copy_from_slice(&1_000_000u32.to_le_bytes());
+            let e = load_tflite(&b).unwrap_err();
+            assert!(e.to_string().contains("buffer holds"), "{e}");
+            hits += 1;
+        }
+    }
+    assert!(hits >= 1, "the weights' shape vector was not found");
 }
