@@ -319,7 +319,7 @@ pub(super) fn dequantized(v: &Tensor, quant: &Option<(Vec<f32>, Vec<i64>, usize)
         .map(|(i, &q)| {
             let c = if n == 1 { 0 } else { (i / inner.max(1)) % n };
             let z = zp.get(c).or(zp.first()).copied().unwrap_or(0);
-            scale[c] * (q - z) as f32
+            scale[c] * q.saturating_sub(z) as f32
         })
         .collect();
     Ok(Tensor { shape: v.shape.clone(), data: Data::F32(f) })
