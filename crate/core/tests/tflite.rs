@@ -66,6 +66,11 @@ fn layout_sensitive_ops_after_nchw_convolutions_match_litert() {
 }
 
 #[test]
+fn element_wise_and_reduction_ops_match_litert() {
+    assert!(max_error("misc") <= 1e-4);
+}
+
+#[test]
 fn the_graph_keeps_the_nhwc_interface_and_drops_unused_transposes() {
     let g = load_model(&fixture("det.tflite")).unwrap();
     assert_eq!(g.inputs.len(), 1);
