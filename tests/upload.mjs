@@ -11,12 +11,17 @@ import { readFileSync } from 'node:fs';
 export async function uploadModel(s, path, { orError = false } = {}) {
   const det = s.page.locator('qplay-detector');
   const name = path.split('/').pop();
-  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return el?.shadowRoot && !el.running && (el.result || !el.shadowRoot.querySelector('.error').hidden);
+  }, null, { timeout: 180_000 });
   await det.locator('input[name=model]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(path) });
   await s.page.waitForFunction(([n, orError]) => {
     const el = document.querySelector('qplay-detector');
     const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
-    const err = orError && !el.shadowRoot.querySelector('.error').hidden;
+    // An error about this file (its messages start with the file's name), not the previous one's.
+    const e = el.shadowRoot.querySelector('.error');
+    const err = orError && !e.hidden && e.textContent.includes(n);
     return !el.running && (c.includes(`by ${n} (FP32)`) || err);
   }, [name, orError], { timeout: 180_000 });
   return det.evaluate((el) => ({

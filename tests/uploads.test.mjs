@@ -127,4 +127,22 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
+test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and unsupported ops say what to do', async () => {
+  const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
+  // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error
+  // says what to fix (a profile), instead of stale boxes from the previous model.
+  const r = await uploadModel(s, TFL + 'det.tflite', { orError: true });
+  assert.match(r.summary, /TFLite/);
+  assert.match(r.summary, /Every op is supported/);
+  assert.match(r.error, /decoder|profile/i, r.error);
+  await det().screenshot({ path: `${ARTIFACTS}upload-tflite.png` });
+  const int8 = await uploadModel(s, TFL + 'cnn_int8.tflite', { orError: true });
+  assert.match(int8.error, /full-integer TFLite model.*open its float \.tflite/, int8.error);
+  const ops = await uploadModel(s, TFL + 'unsupported.tflite', { orError: true });
+  assert.match(ops.error, /CUMSUM.*SIN/, ops.error);
+  // A float classifier (no detector) is not a detection model: said, nothing stale.
+  const cnn = await uploadModel(s, TFL + 'cnn.tflite', { orError: true });
+  assert.notEqual(cnn.error, '');
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -79,7 +79,7 @@ function restoreFromHash() {
   const det = document.querySelector('qplay-detector');
   for (const [k, v] of Object.entries(explorer)) ex.setAttribute(k, v);
   if (detector.model === 'uploaded') {
-    notes.push('detector.model=uploaded: the link was made with a model file of yours. Files never leave your device, so choose it again under “…or your own ONNX file”; the person detector is shown meanwhile.');
+    notes.push('detector.model=uploaded: the link was made with a model file of yours. Files never leave your device, so choose it again under “…or your own model (ONNX or TFLite)”; the person detector is shown meanwhile.');
   } else if (detector.model) det.setAttribute('model', detector.model);
   if (detector.image === 'uploaded') {
     notes.push('detector.image=uploaded: the link was made with an image of yours; choose it again under “…or your own”.');

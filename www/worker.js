@@ -116,7 +116,7 @@ const handlers = {
     return { ok: true };
   },
   async load({ id, bytes, profile }) {
-    progress(id, 'parsing the ONNX file');
+    progress(id, 'parsing the model file');
     const summary = inspectModel(new Uint8Array(bytes));
     progress(id, 'planning (shape inference, constant folding)');
     let next;

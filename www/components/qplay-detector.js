@@ -318,10 +318,10 @@ export class QplayDetector extends HTMLElement {
 
   async onDrop(files) {
     for (const f of files) {
-      if (/\.onnx$/i.test(f.name)) await this.loadFile(f);
+      if (/\.(onnx|tflite)$/i.test(f.name)) await this.loadFile(f);
       else if (/\.json$/i.test(f.name)) await this.loadProfileFile(f);
       else if (f.type.startsWith('image/')) await this.setImage(f);
-      else this.showError(`${f.name}: drop an .onnx model, a profile .json or an image`, 'bad-file');
+      else this.showError(`${f.name}: drop an .onnx or .tflite model, a profile .json or an image`, 'bad-file');
     }
   }
 

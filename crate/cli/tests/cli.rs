@@ -31,12 +31,12 @@ const COMMANDS: [(&str, &[&str]); 8] = [
             "--json",
         ],
     ),
-    ("inspect", &["<MODEL.onnx>", "--json"]),
-    ("infer", &["<MODEL.onnx>", "--input <x.npy>", "--out <DIR>", "--threads <N>"]),
+    ("inspect", &["<MODEL>", "--json"]),
+    ("infer", &["<MODEL>", "--input <x.npy>", "--out <DIR>", "--threads <N>"]),
     (
         "detect",
         &[
-            "<MODEL.onnx>",
+            "<MODEL>",
             "<IMAGE>",
             "--profile <p.json>",
             "--score <T>",
@@ -50,7 +50,7 @@ const COMMANDS: [(&str, &[&str]); 8] = [
     (
         "quantize",
         &[
-            "<MODEL.onnx>",
+            "<MODEL>",
             "--calib <DIR>",
             "-o, --out <OUT.onnx>",
             "--recipe <RECIPE>",
@@ -71,10 +71,7 @@ const COMMANDS: [(&str, &[&str]); 8] = [
         ],
     ),
     ("compare", &["<FP32.onnx>", "<INT8.onnx>", "--images <DIR>", "--profile <p.json>", "--json", "--threads <N>"]),
-    (
-        "bench",
-        &["<MODEL.onnx>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json", "--threads <N>"],
-    ),
+    ("bench", &["<MODEL>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json", "--threads <N>"]),
     ("completions", &["<SHELL>", "bash", "zsh", "fish", "powershell", "elvish"]),
 ];
 

@@ -217,7 +217,7 @@ fn bad_files_fail_with_a_message() {
         (vec!["inspect", j], "not an ONNX model"),
         (vec!["inspect", t], "not an ONNX model"),
         (vec!["inspect", "/nonexistent/model.onnx"], "cannot read /nonexistent/model.onnx"),
-        (vec!["inspect"], "required arguments were not provided:\n  <MODEL.onnx>"),
+        (vec!["inspect"], "required arguments were not provided:\n  <MODEL>"),
         (vec!["detect", "www/models/person_ssdlite.onnx", x], "cannot decode"),
         (vec!["detect", "www/models/person_ssdlite.onnx", "www/samples/person.jpg", "--profile", p], "bad.json"),
         (vec!["detect", j, "www/samples/person.jpg"], "not an ONNX model"),

@@ -24,10 +24,10 @@ export function shortName(name) {
   return b ? b.short : name ?? 'model';
 }
 
-/** The model file's name without `.onnx`, safe for a download name: `person_ssdlite`, `my_model`. */
+/** The model file's name without `.onnx` / `.tflite`, safe for a download name: `person_ssdlite`, `my_model`. */
 export function fileStem(path) {
   const last = String(path ?? 'model').split(/[\\/]/).pop().split(/[?#]/)[0];
-  return last.replace(/\.onnx$/i, '').replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'model';
+  return last.replace(/\.(onnx|tflite)$/i, '').replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '') || 'model';
 }
 
 /**

@@ -118,7 +118,7 @@ TEMPLATE.innerHTML = `
         ${Object.entries(BUILTIN).map(([k, v]) => `<option value="${k}">${v.label}</option>`).join('')}
         <option value="custom" hidden>Your file</option>
       </select></label>
-      <label>…or your own ONNX file <input type="file" name="model" accept=".onnx,application/octet-stream"></label>
+      <label>…or your own model (ONNX or TFLite) <input type="file" name="model" accept=".onnx,.tflite,application/octet-stream"></label>
       <label>Profile JSON (optional) <input type="file" name="profile" accept=".json,application/json"></label>
       <div class="status" part="status" aria-live="polite"><span class="spin"></span><span class="stage-text">loading…</span>
         <button type="button" name="cancel" hidden>Cancel</button>
@@ -142,7 +142,7 @@ TEMPLATE.innerHTML = `
       </div>
       <label>Score threshold <output name="scoreOut"></output>
         <input type="range" name="score" min="0.05" max="0.95" step="0.05" aria-label="score threshold"></label>
-      <p class="note">Drop an .onnx, a profile .json or an image anywhere on this panel.</p>
+      <p class="note">Drop an .onnx or .tflite model, a profile .json or an image anywhere on this panel.</p>
     </fieldset>
     <fieldset class="quant">
       <legend>Quantize to INT8</legend>

@@ -14,8 +14,8 @@ use std::time::Instant;
 /// `qplay bench`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The ONNX model.
-    #[arg(value_name = "MODEL.onnx")]
+    /// The model: ONNX or TFLite (.tflite).
+    #[arg(value_name = "MODEL")]
     model: String,
     /// Timed runs (at least 1).
     #[arg(long, value_name = "N", default_value = "20", value_parser = choice::at_least_one)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// The arguments `quantize` and `qat` share.
 #[derive(clap::Args, Debug)]
 pub struct CalibArgs {
-    /// The FP32 ONNX model (one image input; others described by the profile's aux_inputs).
-    #[arg(value_name = "MODEL.onnx")]
+    /// The FP32 model, ONNX or TFLite (one image input; others described by the profile's aux_inputs).
+    #[arg(value_name = "MODEL")]
     pub model: String,
     /// Folder of calibration images (.png, .jpg) or .npy input tensors.
     #[arg(long, value_name = "DIR")]

@@ -10,8 +10,8 @@ use std::time::Instant;
 /// `qplay detect`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The ONNX detector.
-    #[arg(value_name = "MODEL.onnx")]
+    /// The detector: ONNX or TFLite (.tflite).
+    #[arg(value_name = "MODEL")]
     model: String,
     /// A PNG or JPEG image.
     #[arg(value_name = "IMAGE")]

@@ -9,8 +9,8 @@ use std::path::Path;
 /// `qplay infer`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The ONNX model (one input).
-    #[arg(value_name = "MODEL.onnx")]
+    /// The model, ONNX or TFLite (.tflite), with one input.
+    #[arg(value_name = "MODEL")]
     model: String,
     /// The input tensor, a .npy file.
     #[arg(long, value_name = "x.npy")]

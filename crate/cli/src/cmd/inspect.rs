@@ -8,8 +8,8 @@ use std::path::Path;
 /// `qplay inspect`'s arguments.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The ONNX model.
-    #[arg(value_name = "MODEL.onnx")]
+    /// The model: ONNX or TFLite (.tflite).
+    #[arg(value_name = "MODEL")]
     model: String,
     /// Print the summary as JSON.
     #[arg(long)]

@@ -65,6 +65,9 @@ pub enum ModelError {
     ExternalData(String),
     #[error("data type {0} is not supported: convert the model to float32 (or int8/uint8 for quantized tensors)")]
     UnsupportedDType(String),
+    /// A TFLite model's data qplay cannot take yet; the message says what to open instead.
+    #[error("{0}")]
+    TfliteUnsupported(String),
     #[error("expected a {expected} tensor, got {got:?}")]
     DType { expected: &'static str, got: DType },
     #[error("shape {shape:?} needs a different number of elements than the {len} given")]
@@ -123,7 +126,7 @@ impl ModelError {
             | ModelError::MissingInput { .. }
             | ModelError::MissingOutput(_) => "bad-model",
             ModelError::UnsupportedOps(_) => "unsupported-op",
-            ModelError::UnsupportedDType(_) => "unsupported-type",
+            ModelError::UnsupportedDType(_) | ModelError::TfliteUnsupported(_) => "unsupported-type",
             ModelError::Opset(_) => "unsupported-opset",
             ModelError::Limit(_) => "limit",
             ModelError::DType { .. }

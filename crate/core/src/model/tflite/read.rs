@@ -292,16 +292,17 @@ pub(super) fn refuse_integer_activations(
 ) -> Result<(), ModelError> {
     for (i, t) in tensors.iter().enumerate() {
         if t.is_variable {
-            return Err(ModelError::UnsupportedDType(format!(
-                "variable tensor `{}` (TFLite resource variables are not supported)",
+            return Err(ModelError::TfliteUnsupported(format!(
+                "tensor `{}` is a resource variable, which qplay does not support: convert the model without \
+                 variables (a plain inference graph)",
                 t.name
             )));
         }
         if !constants.contains_key(&i) && matches!(t.dtype, DType::I8 | DType::U8 | DType::I16) {
-            return Err(ModelError::UnsupportedDType(format!(
-                "{} activations of a full-integer TFLite model (tensor `{}`; TFLite's integer semantics are not \
-                 implemented yet: open the float .tflite, or one with float16 / dynamic-range weights, and quantize \
-                 it with qplay)",
+            return Err(ModelError::TfliteUnsupported(format!(
+                "this is a full-integer TFLite model ({} activations, e.g. tensor `{}`), and qplay does not run \
+                 TFLite's integer arithmetic yet: open its float .tflite (or one with float16 or dynamic-range \
+                 weights) and quantize it here",
                 t.type_name, t.name
             )));
         }
