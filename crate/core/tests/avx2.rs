@@ -196,3 +196,41 @@ fn int8_person_detector_is_bit_identical_on_the_avx2_and_sse2_paths() {
     assert!(fast.iter().map(Vec::len).sum::<usize>() > 1000);
     assert_eq!(fast, base, "the int8 person detector's outputs differ between AVX2 and SSE2");
 }
+
+#[test]
+fn quantize_linear_is_bit_identical_on_the_avx2_and_sse2_paths() {
+    use qplay_core::ops::quant::quantize_linear;
+    use qplay_core::ops::BuildCtx;
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    // Halves (ties), NaN, infinities, signed zeros, huge values, then random ones; 2·3·n values
+    // for n of 1, odd, and around the lane count.
+    let special = [0.5f32, 1.5, 2.5, -0.5, -2.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 3e38, -3e38];
+    for n in [1usize, 3, 7, 8, 9, 17, 100] {
+        let len = 6 * n;
+        let x: Vec<f32> = (0..len)
+            .map(|i| if i < special.len() && n > 1 { special[i] } else { rng.unit() * 300.0 })
+            .collect();
+        let x = Tensor::f32(vec![2, 3, n], x).unwrap();
+        for (axis, scale) in [(1, Tensor::f32(vec![3], vec![0.5, 1.7, 0.013]).unwrap()), (0, Tensor::scalar_f32(1.0))] {
+            let scale = if axis == 0 { Tensor::f32(vec![2], vec![1.0, 0.25]).unwrap() } else { scale };
+            let zps = [
+                Tensor { shape: scale.shape.clone(), data: Data::U8(vec![0, 131, 255][..scale.shape[0]].to_vec()) },
+                Tensor { shape: scale.shape.clone(), data: Data::I8(vec![-128, 5, 127][..scale.shape[0]].to_vec()) },
+            ];
+            for zp in zps {
+                let node = Node {
+                    name: "q".into(),
+                    op_type: "QuantizeLinear".into(),
+                    inputs: vec![],
+                    outputs: vec![],
+                    attrs: Attrs([("axis".to_string(), Attr::Int(axis))].into_iter().collect()),
+                    fused: Default::default(),
+                };
+                let op = quantize_linear::build(&node, &BuildCtx { opset: 21 }).unwrap();
+                let run = || op.eval(&[Some(&x), Some(&scale), Some(&zp)]).unwrap().remove(0).to_i64_vec().unwrap();
+                let Some((fast, base)) = both(run) else { return };
+                assert_eq!(fast, base, "n {n}, axis {axis}, zero-point {:?}", zp.data);
+            }
+        }
+    }
+}

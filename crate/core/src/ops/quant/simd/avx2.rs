@@ -206,3 +206,41 @@ pub unsafe fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f3
         out[n8..].copy_from_slice(&q8[..n - n8]);
     }
 }
+
+/// QuantizeLinear's codes for one run of values sharing `scale` and zero-point `zp`:
+/// `out[t] = clamp(round_half_even(x[t] / scale) + zp, lo, hi)` (NaN → `zp`), the same codes as
+/// [`QParams::quantize`](crate::quant::QParams::quantize): the quotient is the same IEEE
+/// division, NaN lanes are zeroed, and clamping to `lo − zp ..= hi − zp` before rounding with
+/// 1.5·2²³ gives the same integer as rounding first (see [`super::requant_store8`]). `lo ≤ hi`
+/// and `zp` must lie in `T`'s range; `out` at least as long as `x`.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn quantize_run<T: Widen>(x: &[f32], scale: f32, zp: i32, lo: i32, hi: i32, out: &mut [T]) {
+    let n = x.len();
+    let out = &mut out[..n];
+    let (vs, va, vb) = (_mm256_set1_ps(scale), _mm256_set1_ps((lo - zp) as f32), _mm256_set1_ps((hi - zp) as f32));
+    let (magic, voff) = (_mm256_set1_ps(ROUND_MAGIC), _mm256_set1_epi32(super::ROUND_MAGIC_BITS - zp));
+    // SAFETY: 32-byte loads from eight readable f32, 8-byte stores into eight writable codes.
+    let eight = |src: *const f32, dst: *mut T| {
+        let y = _mm256_div_ps(_mm256_loadu_ps(src), vs);
+        let y = _mm256_and_ps(y, _mm256_cmp_ps::<_CMP_ORD_Q>(y, y));
+        let y = _mm256_min_ps(_mm256_max_ps(y, va), vb);
+        let q = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(y, magic)), voff);
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256::<1>(q));
+        let c = if T::SIGNED { _mm_packs_epi16(w, w) } else { _mm_packus_epi16(w, w) };
+        _mm_storel_epi64(dst.cast(), c);
+    };
+    let n8 = n / 8 * 8;
+    for t in (0..n8).step_by(8) {
+        eight(x.as_ptr().add(t), out.as_mut_ptr().add(t));
+    }
+    if n8 < n {
+        let mut x8 = [0f32; 8];
+        x8[..n - n8].copy_from_slice(&x[n8..]);
+        let mut q8 = [T::from_i32(0); 8];
+        eight(x8.as_ptr(), q8.as_mut_ptr());
+        out[n8..].copy_from_slice(&q8[..n - n8]);
+    }
+}
