@@ -207,9 +207,8 @@ fn quantize_linear_is_bit_identical_on_the_avx2_and_sse2_paths() {
     let special = [0.5f32, 1.5, 2.5, -0.5, -2.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 3e38, -3e38];
     for n in [1usize, 3, 7, 8, 9, 17, 100] {
         let len = 6 * n;
-        let x: Vec<f32> = (0..len)
-            .map(|i| if i < special.len() && n > 1 { special[i] } else { rng.unit() * 300.0 })
-            .collect();
+        let x: Vec<f32> =
+            (0..len).map(|i| if i < special.len() && n > 1 { special[i] } else { rng.unit() * 300.0 }).collect();
         let x = Tensor::f32(vec![2, 3, n], x).unwrap();
         for (axis, scale) in [(1, Tensor::f32(vec![3], vec![0.5, 1.7, 0.013]).unwrap()), (0, Tensor::scalar_f32(1.0))] {
             let scale = if axis == 0 { Tensor::f32(vec![2], vec![1.0, 0.25]).unwrap() } else { scale };

@@ -265,6 +265,11 @@ pub fn dw3_rows2(
 /// depthwise kernel at stride 1.
 #[inline]
 pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::interleave_rows(a, b, n, out) };
+    }
     let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
     for ((ra, rb), o) in a.chunks_exact(8).zip(b.chunks_exact(8)).zip(out.chunks_exact_mut(16)) {
         interleave_widen8(ra.try_into().expect("8"), rb.try_into().expect("8"), o);
@@ -276,6 +281,11 @@ pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: 
 /// each).
 #[inline]
 pub fn interleave_rows_even_odd<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, even: &mut [i16], odd: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::interleave_rows_even_odd(a, b, n, even, odd) };
+    }
     let (a, b, even, odd) = (&a[..n], &b[..n], &mut even[..n], &mut odd[..n]);
     for (((ra, rb), e), o) in
         a.chunks_exact(16).zip(b.chunks_exact(16)).zip(even.chunks_exact_mut(16)).zip(odd.chunks_exact_mut(16))

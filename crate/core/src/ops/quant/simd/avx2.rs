@@ -244,3 +244,58 @@ pub unsafe fn quantize_run<T: Widen>(x: &[f32], scale: f32, zp: i32, lo: i32, hi
         out[n8..].copy_from_slice(&q8[..n - n8]);
     }
 }
+
+/// Sixteen 8-bit values at `p` widened to sixteen `i16` (sign- or zero-extended by `T`).
+#[inline(always)]
+unsafe fn widen16<T: Widen>(v: __m128i) -> __m256i {
+    if T::SIGNED {
+        _mm256_cvtepi8_epi16(v)
+    } else {
+        _mm256_cvtepu8_epi16(v)
+    }
+}
+
+/// [`super::interleave_rows`], sixteen columns per step (the last eight through the SSE2
+/// step when `n` is an odd multiple of 8).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn interleave_rows<T: Widen>(a: &[T], b: &[T], n: usize, out: &mut [i16]) {
+    let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
+    let n16 = n / 16 * 16;
+    // SAFETY: column c < n16 reads a[c..c + 16], b[c..c + 16] and writes out[2c..2c + 32].
+    for c in (0..n16).step_by(16) {
+        let va = _mm_loadu_si128(a.as_ptr().add(c).cast());
+        let vb = _mm_loadu_si128(b.as_ptr().add(c).cast());
+        let o = out.as_mut_ptr().add(2 * c);
+        _mm256_storeu_si256(o.cast(), widen16::<T>(_mm_unpacklo_epi8(va, vb)));
+        _mm256_storeu_si256(o.add(16).cast(), widen16::<T>(_mm_unpackhi_epi8(va, vb)));
+    }
+    let (ra, rb, o) = (&a[n16..], &b[n16..], &mut out[2 * n16..]);
+    for ((ra, rb), o) in ra.chunks_exact(8).zip(rb.chunks_exact(8)).zip(o.chunks_exact_mut(16)) {
+        super::interleave_widen8(ra.try_into().expect("8"), rb.try_into().expect("8"), o);
+    }
+}
+
+/// [`super::interleave_rows_even_odd`] (`n` a multiple of 16): the byte pairs `(a_j, b_j)`
+/// interleaved, the even and the odd pairs gathered with one byte shuffle, then widened.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn interleave_rows_even_odd<T: Widen>(a: &[T], b: &[T], n: usize, even: &mut [i16], odd: &mut [i16]) {
+    let (a, b, even, odd) = (&a[..n], &b[..n], &mut even[..n], &mut odd[..n]);
+    // Within 16 bytes of pairs u0..u7: u0 u2 u4 u6 then u1 u3 u5 u7.
+    let gather = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    // SAFETY: column c < n (a multiple of 16) reads a[c..c + 16], b[c..c + 16] and writes
+    // even[c..c + 16], odd[c..c + 16].
+    for c in (0..n / 16 * 16).step_by(16) {
+        let va = _mm_loadu_si128(a.as_ptr().add(c).cast());
+        let vb = _mm_loadu_si128(b.as_ptr().add(c).cast());
+        let lo = _mm_shuffle_epi8(_mm_unpacklo_epi8(va, vb), gather);
+        let hi = _mm_shuffle_epi8(_mm_unpackhi_epi8(va, vb), gather);
+        _mm256_storeu_si256(even.as_mut_ptr().add(c).cast(), widen16::<T>(_mm_unpacklo_epi64(lo, hi)));
+        _mm256_storeu_si256(odd.as_mut_ptr().add(c).cast(), widen16::<T>(_mm_unpackhi_epi64(lo, hi)));
+    }
+}
