@@ -86,6 +86,12 @@ test('npm run build: a static site with relative URLs, the size of wasm + JS', (
   assert.ok(m, buildLog);
   assert.ok(Number(m[1]) > 0.1 && Number(m[1]) <= 1.5, `wasm + JS gzip ${m[1]} MB, budget 1.5 MB`);
   assert.match(buildLog, /wasm \(1 file\)\s+raw\s+[\d.]+ KiB\s+gzip\s+[\d.]+ KiB/);
+  // An isolated page loads the threaded module instead: within the same budget.
+  if (existsSync(join(ROOT, 'www/pkg-threads/qplay_wasm_bg.wasm'))) {
+    const iso = buildLog.match(/isolated page \(threaded module instead of www\/pkg\/\): ([\d.]+) MB gzip/);
+    assert.ok(iso, buildLog);
+    assert.ok(Number(iso[1]) > 0.1 && Number(iso[1]) <= 1.5, `isolated page: wasm + JS gzip ${iso[1]} MB, budget 1.5 MB`);
+  }
   // The wasm module was copied, not rebuilt.
   assert.deepEqual(readFileSync(join(out, 'www/pkg/qplay_wasm_bg.wasm')), readFileSync(join(ROOT, 'www/pkg/qplay_wasm_bg.wasm')));
 });

@@ -69,6 +69,27 @@ test('isolated: N threads, said in the backend line, the timings and qplay-ready
   }
 });
 
+test('isolated: the page downloads one wasm module, the threaded one, for the explorer and the detector alike', async () => {
+  const s = await open('index.html', { before: recordReady });
+  try {
+    const r = await shown(s.page);
+    await s.page.waitForFunction(() => document.querySelector('qplay-explorer')?.wasm);
+    const hw = await s.page.evaluate(() => navigator.hardwareConcurrency);
+    const wasm = s.requests.filter((u) => u.endsWith('.wasm')).map((u) => new URL(u).pathname);
+    if (hw > 1) {
+      assert.equal(r.ready.at(-1).threads, Math.min(hw, 8));
+      assert.deepEqual([...new Set(wasm)], ['/www/pkg-threads/qplay_wasm_bg.wasm'], 'the single-thread module is not downloaded beside it');
+    } else {
+      assert.deepEqual([...new Set(wasm)], ['/www/pkg/qplay_wasm_bg.wasm']);
+    }
+    // The explorer's numbers come from that module, on the main thread.
+    assert.match(await s.page.locator('#version').textContent(), /^v\d/);
+    assert.deepEqual(s.errors, []);
+  } finally {
+    await s.close();
+  }
+});
+
 test('the Threads setting: from the link, into the link; a change, and a Cancel, start the pool again in a new worker', async () => {
   const s = await open('index.html#detector.threads=1', { before: recordReady });
   try {

@@ -1,11 +1,11 @@
 // Loads the wasm module once and shares it between components. Every number the page shows
 // comes from here: there is no second implementation of the math in JavaScript.
-import init, * as wasm from './pkg/qplay_wasm.js';
+import { loadBindings } from './threads.js';
 
 let ready;
-/** Resolves to the initialised wasm exports. */
+/** Resolves to the initialised wasm bindings (the module threads.js picks for the main thread). */
 export function loadWasm() {
-  ready ??= init().then(() => wasm);
+  ready ??= loadBindings();
   return ready;
 }
 

@@ -78,6 +78,30 @@ export async function isolate(swUrl, { wait = 10_000 } = {}) {
   }
 }
 
+/** Whether this context can run the threaded module: shared memory, which needs a cross-origin-isolated page. */
+export const canShare = () => Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer === 'function';
+
+/**
+ * The wasm bindings for code that never starts a pool (the page's main thread: the explorer, the
+ * version; the weights worker). Where the detector's worker will load the threaded module (an
+ * isolated page on a device with more than one hardware thread) this loads it too, so that the
+ * page downloads one module, not both; it then runs one thread (rayon's fallback pool of the
+ * calling thread; nothing on the main thread blocks). Elsewhere, or when it fails to load, the
+ * single-thread module. Resolves to the initialised bindings.
+ */
+export async function loadBindings() {
+  if (canShare() && defaultThreads() > 1) {
+    try {
+      const mod = await import('./pkg-threads/qplay_wasm.js');
+      await mod.default();
+      return mod;
+    } catch { /* the single-thread module below; the detector's worker says why */ }
+  }
+  const mod = await import('./pkg/qplay_wasm.js');
+  await mod.default();
+  return mod;
+}
+
 /** A promise that rejects with `message` after `ms`. */
 const timeout = (ms, message) => new Promise((_, no) => setTimeout(() => no(new Error(message)), ms));
 
@@ -92,7 +116,7 @@ export async function startWasm(params) {
   let note = null;
   if (n <= 1) note = asked ? 'the Threads setting is 1' : 'this device reports one hardware thread';
   else if (!globalThis.crossOriginIsolated) note = `the page is not cross-origin isolated: ${params.get('why') || 'no COOP/COEP headers'}`;
-  else if (typeof SharedArrayBuffer !== 'function') note = 'this browser has no SharedArrayBuffer';
+  else if (!canShare()) note = 'this browser has no SharedArrayBuffer';
   else {
     try {
       const mod = await import('./pkg-threads/qplay_wasm.js');

@@ -2,9 +2,9 @@
 // protobuf, in wasm) to pull out one weight tensor would stall the page for the length of it.
 // Message {id, url, name} → {id, ok: true, data: Float32Array} or {id, ok: false, error, code}.
 // The model file is fetched once per URL.
-import init, { modelWeight } from './pkg/qplay_wasm.js';
+import { loadBindings } from './threads.js';
 
-const ready = init();
+const ready = loadBindings();
 const files = new Map();
 
 function file(url) {
@@ -21,7 +21,7 @@ function file(url) {
 
 onmessage = async ({ data: { id, url, name } }) => {
   try {
-    await ready;
+    const { modelWeight } = await ready;
     const data = modelWeight(await file(url), name);
     postMessage({ id, ok: true, data }, [data.buffer]);
   } catch (e) {

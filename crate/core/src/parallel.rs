@@ -33,6 +33,20 @@ pub fn threads() -> usize {
     }
 }
 
+/// Runs `f` on one of the pool's threads when called from outside the pool, and returns its
+/// result. The page's worker is outside wasm-bindgen-rayon's pool: from there every kernel's
+/// parallel region is a hand-over to the pool and a wake-up back, a few of them per step; run
+/// whole inside the pool, a model pays that once. On a pool thread (the CLI's calling thread is
+/// one: `use_current_thread`), on one thread, or without the `threads` feature, `f` runs here.
+/// `f` must not touch anything tied to the calling thread (a JavaScript value).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "threads")]
+    if threads() > 1 && rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| f());
+    }
+    f()
+}
+
 /// How many tasks to split `work` into, at most `max_tasks` (the number of pieces the work can
 /// be cut into): 1 on one thread or when the work is small, otherwise up to four per thread,
 /// each worth at least [`MIN_TASK_WORK`].

@@ -9,7 +9,7 @@ use qplay_core::model::{load_onnx, npy::read_npy, Data, Graph, OpKind, Plan, Ten
 use qplay_core::ops::nn::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
 use qplay_core::ops::Registry;
-use qplay_core::parallel::with_threads;
+use qplay_core::parallel::{on_pool, threads, with_threads};
 use qplay_core::ptq::{quantize, PtqOptions, Quantized};
 use std::path::PathBuf;
 
@@ -59,6 +59,27 @@ fn person_detector_fp32_and_int8_are_bit_identical_on_1_2_and_3_threads() {
     assert_ne!(int8[0], fp32[0], "the quantized model runs on the int8 kernels");
     assert_eq!(int8[0], int8[1], "INT8: 2 threads differ from 1");
     assert_eq!(int8[0], int8[2], "INT8: 3 threads differ from 1");
+}
+
+#[test]
+fn on_pool_runs_a_whole_model_inside_the_pool_from_a_thread_outside_it() {
+    // The test's own thread is outside every rayon pool, as the page's worker is outside
+    // wasm-bindgen-rayon's; on_pool hands the whole run to the global pool once.
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let x = photo("person");
+    let plan = Plan::new(&g, &Registry::new(), &[(INPUT.to_string(), x.shape.clone())]).unwrap();
+    let inputs = [(INPUT.to_string(), x.clone())];
+    let here = std::thread::current().id();
+    let (ran_on, out) = on_pool(|| (std::thread::current().id(), plan.run(&inputs).unwrap()));
+    if threads() > 1 {
+        assert_ne!(ran_on, here, "with a pool of {} threads the run moves onto one of them", threads());
+    } else {
+        assert_eq!(ran_on, here, "on one thread the run stays here");
+    }
+    let (caller, inside) =
+        with_threads(2, || (std::thread::current().id(), on_pool(|| std::thread::current().id()))).unwrap();
+    assert_eq!(inside, caller, "called on a pool thread: runs right there");
+    assert_eq!(bits(&out), outputs_on(&g, &x)[0], "the same bits as a run on one thread");
 }
 
 /// The report without its wall-clock times.

@@ -96,7 +96,9 @@ impl WasmDetector {
     /// Stage 2: runs the model on the pre-processed input.
     pub fn infer(&mut self) -> Result<(), JsValue> {
         let (x, t) = self.input.take().ok_or_else(|| err("call preprocess() before infer()"))?;
-        *self.output.borrow_mut() = Some((self.inner.infer(x).map_err(err)?, t));
+        let inner = &mut self.inner;
+        let out = qplay_core::parallel::on_pool(move || inner.infer(x)).map_err(err)?;
+        *self.output.borrow_mut() = Some((out, t));
         Ok(())
     }
 
@@ -248,7 +250,8 @@ impl WasmModel {
     /// Runs the model on float32 data of the planned shape; returns the first output's data.
     pub fn run(&self, data: Vec<f32>) -> Result<Vec<f32>, JsValue> {
         let x = Tensor::f32(self.shape.clone(), data).map_err(err)?;
-        let out = self.plan.run(&[(self.input.clone(), x)]).map_err(err)?;
+        let (plan, input) = (&self.plan, self.input.clone());
+        let out = qplay_core::parallel::on_pool(|| plan.run(&[(input, x)])).map_err(err)?;
         Ok(out.first().map(|t| t.to_f32_vec()).unwrap_or_default())
     }
 

@@ -38,10 +38,7 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 /// `initThreadPool` has resolved, 1 in the single-thread build.
 #[wasm_bindgen(js_name = threadCount)]
 pub fn thread_count() -> usize {
-    #[cfg(feature = "threads")]
-    return rayon::current_num_threads();
-    #[cfg(not(feature = "threads"))]
-    1
+    qplay_core::parallel::threads()
 }
 
 pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {

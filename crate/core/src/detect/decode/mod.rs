@@ -99,24 +99,26 @@ pub(crate) fn cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
 
 /// Where the class scores and keypoints sit in a YOLO box's values: `lead` values (box, and
 /// v5's objectness) come first, then the classes, then the keypoints, then anything else.
-/// Returns `(classes, keypoint offset)`, or a message for the shape error.
+/// Returns `(classes, keypoint offset)`; when they do not fit, the error `shape_error` makes of
+/// the reason.
 pub(crate) fn yolo_split(
     width: usize,
     lead: usize,
     classes: Option<usize>,
     keypoints: usize,
     dims: usize,
-) -> Result<(usize, usize), String> {
+    shape_error: impl FnOnce(String) -> DetectError,
+) -> Result<(usize, usize), DetectError> {
     let kp = keypoints * dims;
     let avail = width.checked_sub(lead + kp).filter(|&c| c > 0);
     let c = match (classes, avail) {
         (Some(c), Some(a)) if c >= 1 && c <= a => c,
         (None, Some(a)) => a,
         _ => {
-            return Err(format!(
+            return Err(shape_error(format!(
             "{lead} box values + {} classes + {keypoints} keypoints × {dims} = more than the {width} values per box",
             classes.map_or("≥ 1".to_string(), |c| c.to_string())
-        ))
+        )))
         }
     };
     Ok((c, lead + c))

@@ -18,8 +18,9 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
         [1, n, w] if *w > 5 => (*n, *w),
         _ => return Err(shape_error("yolov5", &cfg.output, shape, expected)),
     };
-    let (classes, kp_at) = yolo_split(width, 5, cfg.classes, cfg.keypoints, cfg.keypoint_dims)
-        .map_err(|m| shape_error("yolov5", &cfg.output, shape, format!("{expected}: {m}")))?;
+    let (classes, kp_at) = yolo_split(width, 5, cfg.classes, cfg.keypoints, cfg.keypoint_dims, |m| {
+        shape_error("yolov5", &cfg.output, shape, format!("{expected}: {m}"))
+    })?;
     let grid = grid_cells(&cfg.grid_strides, profile.size);
     if !grid.is_empty() && grid.len() != n {
         let [w, h] = profile.size;

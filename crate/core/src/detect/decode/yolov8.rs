@@ -16,8 +16,9 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
         [1, c, n] if *c > 4 => (*c, *n),
         _ => return Err(shape_error("yolov8", &cfg.output, shape, expected)),
     };
-    let (classes, kp_at) = yolo_split(ch, 4, cfg.classes, cfg.keypoints, cfg.keypoint_dims)
-        .map_err(|m| shape_error("yolov8", &cfg.output, shape, format!("{expected}: {m}")))?;
+    let (classes, kp_at) = yolo_split(ch, 4, cfg.classes, cfg.keypoints, cfg.keypoint_dims, |m| {
+        shape_error("yolov8", &cfg.output, shape, format!("{expected}: {m}"))
+    })?;
     let at = |c: usize, i: usize| data[c * n + i];
     let mut out = Vec::new();
     for i in 0..n {

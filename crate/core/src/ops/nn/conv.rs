@@ -55,6 +55,36 @@ pub(crate) struct Plan {
     pub(crate) out_shape: Vec<usize>,
 }
 
+/// The float X, W and optional B of a Conv-like node (`Conv`, `ConvTranspose`) and the plan of
+/// their shapes.
+pub(crate) struct ConvArgs<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) w: &'a [f32],
+    pub(crate) b: Option<&'a [f32]>,
+    pub(crate) plan: Plan,
+}
+
+/// The shapes of X, W and B → a [`Plan`] (each Conv-like op's own rule).
+pub(crate) type Planner<'p> = &'p dyn Fn(&[usize], &[usize], Option<&[usize]>) -> Result<Plan, OpError>;
+
+/// A Conv-like node's output fact: float, of the planned shape.
+pub(crate) fn conv_like_infer(inputs: &[Option<&Fact>], plan: Planner<'_>) -> Result<Vec<Fact>, OpError> {
+    let x = f32_fact(inputs, 0, "X")?;
+    let w = f32_fact(inputs, 1, "W")?;
+    let b = f32_fact_opt(inputs, 2, "B")?;
+    Ok(vec![Fact::new(DType::F32, plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?.out_shape)])
+}
+
+/// A Conv-like node's inputs, checked, with their plan.
+pub(crate) fn conv_like_args<'a>(inputs: &[Option<&'a Tensor>], plan: Planner<'_>) -> Result<ConvArgs<'a>, OpError> {
+    let x = f32_input(inputs, 0, "X")?;
+    let w = f32_input(inputs, 1, "W")?;
+    let b = f32_input_opt(inputs, 2, "B")?;
+    let shape = |i: usize| super::input_shape(inputs, i);
+    let plan = plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+    Ok(ConvArgs { x, w, b, plan })
+}
+
 impl Conv {
     /// Reads and validates the attributes.
     pub fn from_node(node: &Node) -> Result<Conv, OpError> {
@@ -129,19 +159,11 @@ impl Conv {
 
 impl Op for Conv {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = f32_fact(inputs, 0, "X")?;
-        let w = f32_fact(inputs, 1, "W")?;
-        let b = f32_fact_opt(inputs, 2, "B")?;
-        let plan = self.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
-        Ok(vec![Fact::new(DType::F32, plan.out_shape)])
+        conv_like_infer(inputs, &|x, w, b| self.plan(x, w, b))
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let x = f32_input(inputs, 0, "X")?;
-        let w = f32_input(inputs, 1, "W")?;
-        let b = f32_input_opt(inputs, 2, "B")?;
-        let shape = |i: usize| super::input_shape(inputs, i);
-        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let ConvArgs { x, w, b, plan } = conv_like_args(inputs, &|x, w, b| self.plan(x, w, b))?;
         let mut out = conv(&plan, self.group, self.clamp, x, w, b)?;
         if let Some(m) = &self.channel_max {
             apply_channel_max(&mut out, m, &plan)?;

@@ -6,11 +6,12 @@
 //! to the output position the corresponding convolution would have read it from. The bias is
 //! added per output channel at the end.
 
+use super::conv::{conv_like_args, conv_like_infer, ConvArgs, Plan};
 use super::im2col::col2im;
 use super::sgemm::{sgemm, Init, MatRef};
 use super::spatial::{AutoPad, Window, WindowAttrs};
-use super::{checked_numel, f32_fact, f32_fact_opt, f32_input, f32_input_opt, f32_output};
-use crate::model::{DType, Node};
+use super::{checked_numel, f32_output};
+use crate::model::Node;
 use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `ConvTranspose` node.
@@ -49,17 +50,9 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     }))
 }
 
-/// A transposed convolution resolved against concrete shapes. `window` describes the
-/// *forward* convolution from the output back to the input: `window.input` is this op's output
-/// spatial shape and `window.output` its input spatial shape.
-#[derive(Debug, Clone)]
-struct Plan {
-    batch: usize,
-    in_channels: usize,
-    out_channels: usize,
-    window: Window,
-    out_shape: Vec<usize>,
-}
+// Planned as a [`Plan`] whose `window` describes the *forward* convolution from the output
+// back to the input: `window.input` is this op's output spatial shape and `window.output` its
+// input spatial shape.
 
 impl ConvTranspose {
     fn plan(&self, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Result<Plan, OpError> {
@@ -185,19 +178,11 @@ impl ConvTranspose {
 
 impl Op for ConvTranspose {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = f32_fact(inputs, 0, "X")?;
-        let w = f32_fact(inputs, 1, "W")?;
-        let b = f32_fact_opt(inputs, 2, "B")?;
-        let plan = self.plan(&x.shape, &w.shape, b.map(|b| b.shape.as_slice()))?;
-        Ok(vec![Fact::new(DType::F32, plan.out_shape)])
+        conv_like_infer(inputs, &|x, w, b| self.plan(x, w, b))
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let x = f32_input(inputs, 0, "X")?;
-        let w = f32_input(inputs, 1, "W")?;
-        let b = f32_input_opt(inputs, 2, "B")?;
-        let shape = |i: usize| super::input_shape(inputs, i);
-        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let ConvArgs { x, w, b, plan } = conv_like_args(inputs, &|x, w, b| self.plan(x, w, b))?;
         let win = plan.window.lifted_to_2d();
         let g = self.group;
         let (cg, mg) = (plan.in_channels / g, plan.out_channels / g);
