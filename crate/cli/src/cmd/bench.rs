@@ -101,7 +101,7 @@ pub fn run(a: Args) -> Result<(), String> {
         println!("{j}");
     } else {
         let t = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
-        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t}, {simd})");
+        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t}), {simd} integer kernels");
         if let Some(r) = &gpu_report {
             println!(
                 "GPU ({}): median {:.2} ms, min {:.2} ms over {iters} runs, interleaved with the CPU's (plan {:.0} ms, first run {:.0} ms); outputs vs CPU: {}",
