@@ -1,11 +1,11 @@
-//! What the `load_plan` fuzz target does with one input — load with small limits, summarise,
-//! guess a detector profile, plan — shared by the target (`fuzz/fuzz_targets/load_plan.rs`)
-//! and its regression tests (`crate/core/tests/fuzz_regressions.rs`), which include this file
-//! with `#[path]`.
+//! What the `load_plan` and `load_tflite` fuzz targets do with one input — load (ONNX or
+//! TFLite, picked by the file identifier) with small limits, summarise, guess a detector profile,
+//! plan — shared by the targets (`fuzz/fuzz_targets/`) and their regression tests
+//! (`crate/core/tests/fuzz_regressions.rs`), which include this file with `#[path]`.
 #![allow(dead_code)] // each includer uses its own part
 
 use qplay_core::detect::infer_profile;
-use qplay_core::model::{load_onnx_with_limits, Limits, ModelError, Plan, PlanOptions, Summary};
+use qplay_core::model::{load_model_with_limits, Limits, ModelError, Plan, PlanOptions, Summary};
 use qplay_core::ops::Registry;
 
 /// Tensors of at most 4 Mi elements (16 MiB of float32): legal models with huge tensors would
@@ -32,7 +32,7 @@ pub fn load_plan(bytes: &[u8]) -> Result<Plan, ModelError> {
 /// every input at its static dims with dynamic ones fixed to [`DYNAMIC_DIM`], planning held to
 /// the same element limit and constant folding to the budget above.
 pub fn load_plan_with(bytes: &[u8], limits: &Limits) -> Result<Plan, ModelError> {
-    let graph = load_onnx_with_limits(bytes, limits)?;
+    let graph = load_model_with_limits(bytes, limits)?;
     let registry = Registry::new();
     let summary = Summary::of(&graph, &registry);
     let _ = format!("{summary:?}");

@@ -39,6 +39,45 @@ fn inspect_person_detector() {
 }
 
 #[test]
+fn tflite_models_inspect_infer_and_quantize() {
+    let (code, out, err) = qplay(&["inspect", "tests/fixtures/tflite/det.tflite", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 64, 64, 3]));
+    assert_eq!(v["ops"]["Conv"], 10);
+    assert_eq!(v["unsupported"], serde_json::json!([]));
+    let dir = tmp("tflite-out");
+    let (code, _, err) = qplay(&[
+        "infer",
+        "tests/fixtures/tflite/cnn.tflite",
+        "--input",
+        "tests/fixtures/tflite/cnn/input.npy",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.join("0.npy").exists());
+    let calib = tmp("tflite-calib");
+    std::fs::create_dir_all(&calib).unwrap();
+    for k in ["a", "b"] {
+        std::fs::copy(root().join("tests/fixtures/tflite/cnn/input.npy"), calib.join(format!("{k}.npy"))).unwrap();
+    }
+    let q = tmp("cnn_qdq.onnx");
+    let (code, _, err) = qplay(&[
+        "quantize",
+        "tests/fixtures/tflite/cnn.tflite",
+        "--calib",
+        calib.to_str().unwrap(),
+        "-o",
+        q.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = qplay(&["inspect", "tests/fixtures/tflite/unsupported.tflite"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`CUMSUM`") && err.contains("`SIN`"), "{err}");
+}
+
+#[test]
 fn detect_person_json_and_draw() {
     let png = tmp("drawn.png");
     let (code, out, err) = qplay(&[

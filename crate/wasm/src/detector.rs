@@ -4,7 +4,7 @@
 
 use crate::{err, to_js, WasmGpu};
 use qplay_core::detect::{Detector, Profile, Transform};
-use qplay_core::model::{load_onnx, Summary, Tensor};
+use qplay_core::model::{load_model, Summary, Tensor};
 use qplay_core::ops::Registry;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 /// planning: works for models qplay cannot run, so the page can say why.
 #[wasm_bindgen(js_name = inspectModel)]
 pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsValue> {
-    let g = load_onnx(onnx).map_err(err)?;
+    let g = load_model(onnx).map_err(err)?;
     to_js(&Summary::of(&g, &Registry::new()))
 }
 
@@ -211,7 +211,7 @@ impl WasmModel {
     /// Loads and plans a single-input model for an input `shape` (e.g. `[1, 3, 300, 300]`).
     #[wasm_bindgen(constructor)]
     pub fn new(onnx: &[u8], shape: Vec<usize>) -> Result<WasmModel, JsValue> {
-        let g = load_onnx(onnx).map_err(err)?;
+        let g = load_model(onnx).map_err(err)?;
         let input = match g.inputs.as_slice() {
             [one] => one.name.clone(),
             other => return Err(err(format!("expected a model with one input, this one has {}", other.len()))),
@@ -310,7 +310,7 @@ impl WasmQuantizer {
     /// A quantizer for ONNX bytes with a profile (JSON text; inferred when `undefined`).
     #[wasm_bindgen(constructor)]
     pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmQuantizer, JsValue> {
-        let mut graph = load_onnx(onnx).map_err(err)?;
+        let mut graph = load_model(onnx).map_err(err)?;
         qplay_core::model::float_image_inputs(&mut graph);
         let profile = match profile_json {
             Some(j) => Profile::from_json(&j).map_err(err)?,
@@ -391,7 +391,7 @@ impl WasmQuantizer {
 /// The float data of one constant tensor (a weight) of a model, for the explorer.
 #[wasm_bindgen(js_name = modelWeight)]
 pub fn model_weight(onnx: &[u8], name: &str) -> Result<Vec<f32>, JsValue> {
-    let g = load_onnx(onnx).map_err(err)?;
+    let g = load_model(onnx).map_err(err)?;
     let t = g.initializers.get(name).ok_or_else(|| err(format!("the model has no constant tensor `{name}`")))?;
     Ok(t.as_f32().map_err(err)?.to_vec())
 }

@@ -6,7 +6,7 @@
 use crate::{err, to_js};
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::detect::{aux::aux_tensors, preprocess, Profile};
-use qplay_core::model::{float_image_inputs, load_onnx, save_onnx, Graph, Tensor};
+use qplay_core::model::{float_image_inputs, load_model, load_onnx, save_onnx, Graph, Tensor};
 use qplay_core::train::fine_tune::{held_out_split_among, Evaluator, FineTune, QatOptions};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -49,7 +49,7 @@ impl WasmQat {
     /// pre-processed with the profile (JSON text; inferred from `fp32` when `undefined`).
     #[wasm_bindgen(constructor)]
     pub fn new(fp32: &[u8], qdq: &[u8], profile_json: Option<String>) -> Result<WasmQat, JsValue> {
-        let mut fp32 = load_onnx(fp32).map_err(err)?;
+        let mut fp32 = load_model(fp32).map_err(err)?;
         float_image_inputs(&mut fp32);
         let qdq = load_onnx(qdq).map_err(err)?;
         let profile = match profile_json {

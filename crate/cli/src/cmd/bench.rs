@@ -6,7 +6,7 @@
 use super::common::{detector, median, read};
 use crate::choice;
 use qplay_core::detect::pipeline::input_shape;
-use qplay_core::model::{load_onnx, Plan, Tensor};
+use qplay_core::model::{load_model, Plan, Tensor};
 use qplay_core::ops::Registry;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let (name, shape) = match detector(path, a.profile.as_deref()) {
         Ok((d, _)) => (d.profile().input.clone(), input_shape(d.profile())),
         Err(_) => {
-            let g = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+            let g = load_model(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
             let i = g.inputs.first().ok_or("the model has no input")?;
             let shape: Option<Vec<usize>> = i.shape.iter().copied().collect();
             (
@@ -61,7 +61,7 @@ pub fn run(a: Args) -> Result<(), String> {
             )
         }
     };
-    let graph = load_onnx(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+    let graph = load_model(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
     let plan = Plan::new(&graph, &Registry::new(), &[(name.clone(), shape.clone())]).map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
     let n: usize = shape.iter().product();

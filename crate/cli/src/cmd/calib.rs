@@ -4,7 +4,7 @@
 use super::common::{profile_for, read, read_image};
 use clap::builder::TypedValueParser as _;
 use qplay_core::detect::{auto::infer_profile_for, aux::aux_tensors, pipeline::input_shape, preprocess, Profile};
-use qplay_core::model::{load_onnx, npy, Graph, Tensor};
+use qplay_core::model::{load_model, npy, Graph, Tensor};
 use std::path::{Path, PathBuf};
 
 /// The arguments `quantize` and `qat` share.
@@ -68,7 +68,7 @@ pub struct Calib {
 
 /// Loads `bytes` (the file `model`) and the calibration inputs in `calib_dir`.
 pub fn load_calibration(model: &str, bytes: &[u8], calib_dir: &str, profile: Option<&str>) -> Result<Calib, String> {
-    let mut graph = load_onnx(bytes).map_err(|e| format!("{model}: {e}"))?;
+    let mut graph = load_model(bytes).map_err(|e| format!("{model}: {e}"))?;
     // The profile (given, or inferred): how images become inputs, and what a model's inputs
     // besides the image get (`aux_inputs`: D-FINE's `orig_target_sizes`, …).
     let get_profile = |graph: &Graph| -> Result<Profile, String> {

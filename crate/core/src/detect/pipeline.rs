@@ -5,7 +5,7 @@
 use super::{
     auto::infer_profile_for, auto::Alternative, detect, preprocess_into, Detection, Layout, Profile, Transform,
 };
-use crate::model::{load_onnx, Graph, Plan, Summary, Tensor};
+use crate::model::{load_model, Graph, Plan, Summary, Tensor};
 use crate::ops::Registry;
 use crate::Error;
 use std::sync::Arc;
@@ -30,10 +30,10 @@ fn registry() -> Registry {
 }
 
 impl Detector {
-    /// Loads ONNX bytes. With `profile = None`, a profile is inferred from the model's input and
+    /// Loads model bytes (ONNX or TFLite, [`crate::model::load_model`]). With `profile = None`, a profile is inferred from the model's input and
     /// output shapes and [`Detector::assumed`] says what was assumed.
     pub fn new(onnx: &[u8], profile: Option<Profile>) -> Result<Detector, Error> {
-        let graph = load_onnx(onnx)?;
+        let graph = load_model(onnx)?;
         Detector::from_graph(graph, profile)
     }
 

@@ -23,6 +23,7 @@ pub mod save;
 pub mod subgraph;
 pub mod summary;
 pub mod tensor;
+pub mod tflite;
 
 pub use graph::{Attr, Attrs, Fused, Graph, Node, ValueInfo};
 pub use image_inputs::float_image_inputs;
@@ -32,6 +33,23 @@ pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};
 pub use summary::Summary;
 pub use tensor::{numel, strides, DType, Data, Tensor};
+pub use tflite::{is_tflite, load_tflite, load_tflite_with_limits};
+
+/// Loads a model from a file's bytes, whatever its format: TFLite when the bytes carry TFLite's
+/// file identifier (`TFL3` at bytes 4..8), ONNX otherwise. The single entry point of the CLI and
+/// the page.
+pub fn load_model(bytes: &[u8]) -> Result<Graph, ModelError> {
+    load_model_with_limits(bytes, &Limits::default())
+}
+
+/// [`load_model`] with explicit resource limits.
+pub fn load_model_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
+    if is_tflite(bytes) {
+        load_tflite_with_limits(bytes, limits)
+    } else {
+        load_onnx_with_limits(bytes, limits)
+    }
+}
 
 /// Everything that can go wrong loading, planning or running a model. Messages say what to do.
 #[allow(missing_docs)] // the error messages document the variants
@@ -39,6 +57,8 @@ pub use tensor::{numel, strides, DType, Data, Tensor};
 pub enum ModelError {
     #[error("this is not an ONNX model: {0}")]
     NotOnnx(String),
+    #[error("this is not a valid TFLite model: {0}")]
+    NotTflite(String),
     #[error("tensor `{name}`: {reason}")]
     BadTensor { name: String, reason: String },
     #[error("tensor `{0}` keeps its data in an external file, which is not supported: re-save the model with all tensors inside (onnx.save(model, path, save_as_external_data=False))")]
@@ -94,6 +114,7 @@ impl ModelError {
     pub fn code(&self) -> &'static str {
         match self {
             ModelError::NotOnnx(_)
+            | ModelError::NotTflite(_)
             | ModelError::BadTensor { .. }
             | ModelError::ExternalData(_)
             | ModelError::ShapeData { .. }
