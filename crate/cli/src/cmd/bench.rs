@@ -1,5 +1,6 @@
 //! `qplay bench MODEL [--iters N] [--threads N] [--gpu]`: median native CPU latency of one
-//! inference on the thread pool (every core by default, the count printed); with `--gpu`, the GPU executor (`qplay-gpu`) timed beside it on the same plan and
+//! inference on the thread pool (every core by default, the count printed, and the integer
+//! kernels' vector path: `avx2`, or `sse2` with `QPLAY_NO_AVX2=1`); with `--gpu`, the GPU executor (`qplay-gpu`) timed beside it on the same plan and
 //! input, runs interleaved, and its outputs compared with the CPU's.
 
 use super::common::{detector, median, read};
@@ -39,6 +40,8 @@ pub struct Args {
 pub fn run(a: Args) -> Result<(), String> {
     let (model, iters, warmup) = (&a.model, a.iters, a.warmup);
     let threads = qplay_core::parallel::threads();
+    // The integer kernels' vector path (`QPLAY_NO_AVX2=1` forces SSE2).
+    let simd = qplay_core::ops::quant::simd::simd_name();
     // The input shape comes from the detector profile when there is one, else from the model.
     let path = Path::new(model);
     let (name, shape) = match detector(path, a.profile.as_deref()) {
@@ -91,14 +94,14 @@ pub fn run(a: Args) -> Result<(), String> {
         None => None,
     };
     if a.json {
-        let mut j = serde_json::json!({ "model": model, "shape": shape, "iters": iters, "threads": threads, "median_ms": med, "min_ms": min });
+        let mut j = serde_json::json!({ "model": model, "shape": shape, "iters": iters, "threads": threads, "simd": simd, "median_ms": med, "min_ms": min });
         if let Some(r) = &gpu_report {
             j["gpu"] = r.clone();
         }
         println!("{j}");
     } else {
         let t = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
-        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t})");
+        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t}), {simd} integer kernels");
         if let Some(r) = &gpu_report {
             println!(
                 "GPU ({}): median {:.2} ms, min {:.2} ms over {iters} runs, interleaved with the CPU's (plan {:.0} ms, first run {:.0} ms); outputs vs CPU: {}",

@@ -2,7 +2,7 @@
 //! int8, uint8, int16, uint16 and int32 (biases, zero-point 0) inputs.
 
 use super::params;
-use crate::model::{DType, Node, Tensor};
+use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
 /// DequantizeLinear with its `axis` (default 1).
@@ -48,8 +48,18 @@ impl Op for DequantizeLinear {
             }
         }
         let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, qt)?;
-        let v = x.to_i64_vec().map_err(OpError::internal)?;
         let (outer, ch, inner) = p.split;
+        // 8-bit codes straight from their bytes: `(q − Z)` is a small integer, so converting it
+        // from i32 rather than i64 gives the same float, without widening the whole tensor first.
+        let y = match &x.data {
+            Data::U8(v) => Some(dequantize8(v, p.split, &p.per_channel)),
+            Data::I8(v) => Some(dequantize8(v, p.split, &p.per_channel)),
+            _ => None,
+        };
+        if let Some(y) = y {
+            return Ok(vec![Tensor::f32(x.shape.clone(), y).map_err(OpError::internal)?]);
+        }
+        let v = x.to_i64_vec().map_err(OpError::internal)?;
         let mut y = Vec::with_capacity(v.len());
         for o in 0..outer {
             for (c, pc) in p.per_channel.iter().enumerate().take(ch) {
@@ -59,4 +69,22 @@ impl Op for DequantizeLinear {
         }
         Ok(vec![Tensor::f32(x.shape.clone(), y).map_err(OpError::internal)?])
     }
+}
+
+/// `(q − Z)·Δ` for 8-bit codes, channel run by channel run (`split` = outer, channels, inner).
+fn dequantize8<T: super::qgemm::Widen>(
+    v: &[T],
+    split: (usize, usize, usize),
+    per_channel: &[crate::quant::QParams],
+) -> Vec<f32> {
+    let (outer, ch, inner) = split;
+    let mut y = Vec::with_capacity(v.len());
+    for o in 0..outer {
+        for (c, pc) in per_channel.iter().enumerate().take(ch) {
+            let base = (o * ch + c) * inner;
+            let (z, s) = (pc.zero_point, pc.scale);
+            y.extend(v[base..base + inner].iter().map(|&q| (q.widen() as i32 - z) as f32 * s));
+        }
+    }
+    y
 }

@@ -377,9 +377,7 @@ fn qgemm_block<T: Widen>(
         pack_b(d, b, j0, ncols, kp, &mut bp, need_col_sums.then_some(&mut col_sums[..]));
         for panel in panels.clone() {
             let ap = &a.data[panel * kp * MR..][..kp * MR];
-            for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(ncols.div_ceil(NR)).enumerate() {
-                micro_kernel(ap, bpanel, &mut sums[jb * NR..], nc);
-            }
+            panel_sums(ap, &bp, kp, ncols.div_ceil(NR), &mut sums, nc);
             let i0 = panel * MR;
             let dst = &mut out[i0 - rows.start..];
             store_rows(&sums, nc, a, p, dst, i0, j0, j0 - cols.start, &col_sums, ncols);
@@ -434,6 +432,20 @@ fn pack_b<T: Widen>(
         for (c, s) in sums.iter_mut().enumerate().take(ncols) {
             *s = (0..k).map(|i| d[i * b.rs + (j0 + c) * b.cs].widen() as i32).sum();
         }
+    }
+}
+
+/// The integer sums of one `A` panel against the first `panels` packed `B` panels, stored at
+/// `sums[r·ld + c]`: the AVX2 kernel where [`use_avx2`](super::simd::use_avx2) says so, else one SSE2 micro-kernel
+/// per `B` panel (the same exact sums).
+fn panel_sums(ap: &[i32], bp: &[i16], kp: usize, panels: usize, sums: &mut [i32], ld: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { super::simd::avx2::qgemm_panels(ap, bp, kp, panels, sums, ld) };
+    }
+    for (jb, bpanel) in bp.chunks_exact(kp * 2 * NR).take(panels).enumerate() {
+        micro_kernel(ap, bpanel, &mut sums[jb * NR..], ld);
     }
 }
 

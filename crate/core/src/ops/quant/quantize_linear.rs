@@ -43,6 +43,17 @@ impl Op for QuantizeLinear {
         let dtype = zp.map_or(DType::U8, |z| z.dtype());
         let qt = qtype_of(dtype)?;
         let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, Some(qt))?;
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::use_avx2() {
+            let data = match dtype {
+                DType::U8 => Some(Data::U8(codes8(data, p.split, &p.per_channel, qt))),
+                DType::I8 => Some(Data::I8(codes8(data, p.split, &p.per_channel, qt))),
+                _ => None,
+            };
+            if let Some(data) = data {
+                return Ok(vec![Tensor { shape: x.shape.clone(), data }]);
+            }
+        }
         let q = codes(data, p.split, &p.per_channel, qt);
         let data = match dtype {
             DType::U8 => Data::U8(q.into_iter().map(|v| v as u8).collect()),
@@ -74,6 +85,36 @@ fn codes(data: &[f32], split: (usize, usize, usize), per_channel: &[QParams], qt
             for (o, &v) in out[i - r.start..end - r.start].iter_mut().zip(&data[i..end]) {
                 *o = pc.quantize(v, qt);
             }
+            i = end;
+        }
+    });
+    q
+}
+
+/// [`codes`] for 8-bit types straight into `T`, one channel's run at a time through the AVX2
+/// lanes (the same codes).
+#[cfg(target_arch = "x86_64")]
+fn codes8<T: super::qgemm::Widen>(
+    data: &[f32],
+    split: (usize, usize, usize),
+    per_channel: &[QParams],
+    qt: QType,
+) -> Vec<T> {
+    let (outer, ch, inner) = split;
+    let n = data.len().min(outer * ch * inner);
+    let mut q = vec![T::from_i32(0); n];
+    let parts = parallel::split(n, parallel::tasks(n * 4, usize::MAX), 1024);
+    let mut pieces: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut q, 1, &parts)).collect();
+    let (lo, hi) = (qt.qmin(), qt.qmax());
+    parallel::for_each_mut(&mut pieces, |_, (r, out)| {
+        let mut i = r.start;
+        while i < r.end {
+            let block = i / inner;
+            let end = ((block + 1) * inner).min(r.end);
+            let Some(pc) = per_channel.get(block % ch) else { return };
+            let dst = &mut out[i - r.start..end - r.start];
+            // SAFETY: `codes8` runs only where `use_avx2` said the CPU has AVX2.
+            unsafe { super::simd::avx2::quantize_run(&data[i..end], pc.scale, pc.zero_point, lo, hi, dst) };
             i = end;
         }
     });

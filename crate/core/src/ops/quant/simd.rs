@@ -12,6 +12,11 @@ use core::arch::x86_64 as arch;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32 as arch;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+mod level;
+pub use level::{avx2_available, set_avx2, simd_name, use_avx2};
+
 /// Four `i32` lanes.
 #[derive(Clone, Copy, Debug)]
 pub struct I32x4(
@@ -188,6 +193,11 @@ pub fn dw3_row(
     out: &mut [i32],
     at: usize,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::dw3_row(qa, qb, w01, w2, off, n4, out, at) };
+    }
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
     let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
@@ -222,6 +232,11 @@ pub fn dw3_rows2(
     at0: usize,
     at1: usize,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::dw3_rows2(qa, qb, w, off, n4, out, at0, at1) };
+    }
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(
         qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
@@ -250,6 +265,11 @@ pub fn dw3_rows2(
 /// depthwise kernel at stride 1.
 #[inline]
 pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::interleave_rows(a, b, n, out) };
+    }
     let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
     for ((ra, rb), o) in a.chunks_exact(8).zip(b.chunks_exact(8)).zip(out.chunks_exact_mut(16)) {
         interleave_widen8(ra.try_into().expect("8"), rb.try_into().expect("8"), o);
@@ -261,6 +281,11 @@ pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: 
 /// each).
 #[inline]
 pub fn interleave_rows_even_odd<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, even: &mut [i16], odd: &mut [i16]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { avx2::interleave_rows_even_odd(a, b, n, even, odd) };
+    }
     let (a, b, even, odd) = (&a[..n], &b[..n], &mut even[..n], &mut odd[..n]);
     for (((ra, rb), e), o) in
         a.chunks_exact(16).zip(b.chunks_exact(16)).zip(even.chunks_exact_mut(16)).zip(odd.chunks_exact_mut(16))

@@ -175,6 +175,11 @@ impl<'a> Out<'a> {
 /// [`Out::store_run`] for 8-bit outputs.
 #[inline(always)]
 fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if s.is_finite() && crate::ops::quant::simd::use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+        return unsafe { crate::ops::quant::simd::avx2::requant_run(out, vals, add, s, zp, lo, hi) };
+    }
     // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
     let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
     for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {

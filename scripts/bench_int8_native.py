@@ -1,0 +1,78 @@
+"""Native INT8 speed, one thread: `qplay bench` on the AVX2 path and on the SSE2 path
+(`QPLAY_NO_AVX2=1`) against onnxruntime running the same QDQ file (its optimizer fuses the
+QDQ pairs into its int8 kernels), one intra-op thread, the three interleaved round by round.
+Prints each one's median and minimum over all timed runs, and the ratios.
+
+    cargo build --release -p qplay-cli
+    qplay quantize www/models/person_ssdlite.onnx --calib www/samples -o /tmp/q.onnx
+    python3 scripts/bench_int8_native.py /tmp/q.onnx [--profile www/models/person_ssdlite.json]
+        [--rounds 6] [--iters 20]
+
+Needs onnxruntime and numpy. The input is `qplay bench`'s: value i is ((i·7919) mod 255)/127.5 − 1.
+"""
+import argparse, json, os, statistics, subprocess, time
+from pathlib import Path
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def qplay_bench(qplay, model, profile, iters, avx2):
+    env = dict(os.environ)
+    env.pop("QPLAY_NO_AVX2", None)
+    if not avx2:
+        env["QPLAY_NO_AVX2"] = "1"
+    out = subprocess.run([qplay, "bench", model, "--profile", profile, "--threads", "1", "--iters", str(iters),
+                          "--json"], env=env, check=True, capture_output=True, text=True).stdout
+    j = json.loads(out.strip().splitlines()[-1])
+    assert j["simd"] == ("avx2" if avx2 else "sse2"), j
+    return j
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--profile", default="www/models/person_ssdlite.json")
+    ap.add_argument("--qplay", default=str(ROOT / "target" / "release" / "qplay"))
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--iters", type=int, default=20)
+    args = ap.parse_args()
+    prof = json.loads(Path(args.profile).read_text())
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    n = int(np.prod(shape))
+    x = (((np.arange(n, dtype=np.int64) * 7919) % 255).astype(np.float32) / 127.5 - 1.0).reshape(shape)
+    feed = {inp.name: x}
+    for _ in range(3):
+        sess.run(None, feed)
+    times = {"avx2": [], "sse2": [], "ort": []}
+    for r in range(args.rounds):
+        # Alternate which qplay path goes first.
+        for avx2 in ([True, False] if r % 2 == 0 else [False, True]):
+            j = qplay_bench(args.qplay, args.model, args.profile, args.iters, avx2)
+            times["avx2" if avx2 else "sse2"].append((j["median_ms"], j["min_ms"]))
+        ts = []
+        for _ in range(args.iters):
+            t = time.perf_counter()
+            sess.run(None, feed)
+            ts.append((time.perf_counter() - t) * 1e3)
+        times["ort"].append((statistics.median(ts), min(ts)))
+        print(f"round {r}: " + ", ".join(f"{k} {v[-1][0]:.2f}/{v[-1][1]:.2f}" for k, v in times.items()), flush=True)
+    med = {k: statistics.median(m for m, _ in v) for k, v in times.items()}
+    mn = {k: min(m for _, m in v) for k, v in times.items()}
+    print(f"{args.rounds} rounds × {args.iters} runs, one thread, onnxruntime {ort.__version__} (median of round medians, min)")
+    for k in times:
+        print(f"  {k:5s} median {med[k]:.2f} ms, min {mn[k]:.2f} ms")
+    print(f"  avx2 / sse2: {med['avx2'] / med['sse2']:.2f}× median, {mn['avx2'] / mn['sse2']:.2f}× min")
+    print(f"  avx2 / onnxruntime: {med['avx2'] / med['ort']:.2f}× median, {mn['avx2'] / mn['ort']:.2f}× min")
+    print(f"  sse2 / onnxruntime: {med['sse2'] / med['ort']:.2f}× median, {mn['sse2'] / mn['ort']:.2f}× min")
+
+
+if __name__ == "__main__":
+    main()
