@@ -19,9 +19,9 @@ export async function uploadModel(s, path, { orError = false } = {}) {
   await s.page.waitForFunction(([n, orError]) => {
     const el = document.querySelector('qplay-detector');
     const c = el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '';
-    // An error about this file (its messages start with the file's name), not the previous one's.
+    // An error about this file (a load error names it; a failed detection's line does), not the previous one's.
     const e = el.shadowRoot.querySelector('.error');
-    const err = orError && !e.hidden && e.textContent.includes(n);
+    const err = orError && !e.hidden && (e.textContent.includes(n) || c.includes(`Detection with ${n} on`));
     return !el.running && (c.includes(`by ${n} (FP32)`) || err);
   }, [name, orError], { timeout: 180_000 });
   return det.evaluate((el) => ({

@@ -135,6 +135,8 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.match(r.summary, /TFLite/);
   assert.match(r.summary, /Every op is supported/);
   assert.match(r.error, /decoder|profile/i, r.error);
+  assert.equal(r.result?.model === 'det.tflite' ? r.result.detections.length : 0, 0, 'no boxes from another model');
+  assert.match(await det().locator('canvas.fp32').getAttribute('aria-label'), /Detection with det\.tflite on person\.jpg failed/);
   await det().screenshot({ path: `${ARTIFACTS}upload-tflite.png` });
   const int8 = await uploadModel(s, TFL + 'cnn_int8.tflite', { orError: true });
   assert.match(int8.error, /full-integer TFLite model.*open its float \.tflite/, int8.error);

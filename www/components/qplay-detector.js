@@ -476,6 +476,7 @@ export class QplayDetector extends HTMLElement {
     if (!this.image || !this.info) { this.render(); return null; }
     if (this.running) { if (!live) this.rerun = true; return null; }
     this.running = true;
+    this.failed = null;
     const score = this.score;
     const image = this.image;
     const modelId = this.modelId;
@@ -497,7 +498,10 @@ export class QplayDetector extends HTMLElement {
       this.emit('qplay-frame', { detections: r.detections, timings: r.timings, int8: r.int8, live, memory: r.memory, gpuBuffers: r.gpuBuffers, backend: r.on, recovered: r.recovered });
       return r;
     } catch (e) {
-      if (!e.cancelled) { this.frameBackend(gen, null); this.showError(`Detection failed: ${e.message}`, 'inference'); }
+      if (!e.cancelled) {
+        this.frameBackend(gen, null); this.showError(`Detection failed: ${e.message}`, 'inference');
+        this.failed = { modelId, image }; this.render(); // the pending line says it failed, not "Detecting…"
+      }
       return null;
     } finally {
       this.running = false;
@@ -512,7 +516,7 @@ export class QplayDetector extends HTMLElement {
     const v = display({
       model: this.info ? { id: this.modelId, name: shortName(this.modelName) } : null, image: this.image,
       result: this.result, int8: this.int8 ? { modelId: this.int8.modelId, seq: this.int8.seq } : null, loading: this.loading,
-      backend: this.displayBackend(),
+      backend: this.displayBackend(), failed: this.failed?.modelId === this.modelId && this.failed.image === this.image,
     });
     const image = this.image;
     const overlay = this.$('input[name=overlay]').checked && v.int8;

@@ -27,13 +27,14 @@ export function switchingText(name) {
  * What the detector shows.
  *   state: { model: {id, name} | null, image: {id, name} | null, result, int8: {modelId, seq} | null,
  *            loading: name of a model being loaded | null, overlay: boolean,
- *            backend: {name: 'cpu' | 'webgpu', switching: boolean} | null (null: any backend) }
+ *            backend: {name: 'cpu' | 'webgpu', switching: boolean} | null (null: any backend),
+ *            failed: the last detection with this model on this image failed (a new one clears it) }
  * `backend.name` is the backend in use, or the one being switched to while `switching`.
  * Returns { fp32: result | null, int8: INT8 result | null, pending: text | null, caption: text }:
  * `fp32`/`int8` are the results to draw and list (null: draw the image alone), `pending` and
  * `int8Pending` the lines shown in place of the timings and lists, `caption` the canvas's accessible name.
  */
-export function display({ model, image, result, int8 = null, loading = null, backend = null }) {
+export function display({ model, image, result, int8 = null, loading = null, backend = null, failed = false }) {
   const fresh = isCurrent(result, model, image, backend);
   const fp32 = fresh ? result : null;
   // INT8 detections only from the INT8 model of this model that is in use (not an earlier run's).
@@ -43,6 +44,7 @@ export function display({ model, image, result, int8 = null, loading = null, bac
   if (!fp32) {
     if (!image) pending = '';
     else if (!model) pending = loading ? `Loading ${loading}…` : 'No model is loaded: choose one in the Model box.';
+    else if (failed) pending = `Detection with ${model.name} on ${image.name} failed: the message above says why.`;
     else pending = switching ?? `Detecting with ${model.name} on ${image.name}…`;
   }
   const int8Pending = int8 && !q ? (image && model ? switching ?? `Detecting with the INT8 model on ${image.name}…` : '') : null;
