@@ -56,6 +56,19 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The file-size limit, checked before a loader reads anything (ONNX and TFLite alike).
+    pub(crate) fn check_file_size(&self, len: usize) -> Result<(), ModelError> {
+        if len > self.max_file_bytes {
+            return Err(ModelError::Limit(format!(
+                "the model file is {len} bytes, more than the limit of {} bytes: use a smaller model",
+                self.max_file_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Loads an ONNX model from the bytes of a `.onnx` file, with the default [`Limits`].
 ///
 /// Never panics: random bytes, truncated files and protobufs that are not models all give
@@ -66,13 +79,7 @@ pub fn load_onnx(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_onnx`] with explicit resource limits.
 pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
-    if bytes.len() > limits.max_file_bytes {
-        return Err(ModelError::Limit(format!(
-            "the model file is {} bytes, more than the limit of {} bytes: use a smaller model",
-            bytes.len(),
-            limits.max_file_bytes
-        )));
-    }
+    limits.check_file_size(bytes.len())?;
     if bytes.is_empty() {
         return Err(ModelError::NotOnnx("the file is empty".into()));
     }

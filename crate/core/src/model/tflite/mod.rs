@@ -44,13 +44,7 @@ pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_tflite`] with explicit resource limits.
 pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
-    if bytes.len() > limits.max_file_bytes {
-        return Err(ModelError::Limit(format!(
-            "the model file is {} bytes, more than the limit of {} bytes: use a smaller model",
-            bytes.len(),
-            limits.max_file_bytes
-        )));
-    }
+    limits.check_file_size(bytes.len())?;
     if !is_tflite(bytes) {
         return Err(bad("it does not carry TFLite's file identifier `TFL3` at bytes 4..8".to_string()));
     }
