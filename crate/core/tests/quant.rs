@@ -126,6 +126,29 @@ fn metrics_known_values() {
 }
 
 #[test]
+fn min_max_by_lanes_equals_the_plain_loop_and_refuses_any_non_finite_value() {
+    // Lengths around the 8-wide lanes and the 256-value blocks; the extremes at the first, a
+    // middle and the last position.
+    for len in [1usize, 7, 8, 9, 255, 256, 257, 1000] {
+        let d: Vec<f32> = sample_tensor(SampleKind::Gaussian, len, len as u64);
+        let plain = d.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        assert_eq!(min_max(&d).unwrap(), plain, "{len} values");
+        for at in [0, len / 2, len - 1] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut e = d.clone();
+                e[at] = bad;
+                assert!(matches!(min_max(&e), Err(QuantError::NonFiniteData)), "{bad} at {at} of {len}");
+            }
+            let mut e = d.clone();
+            e[at] = -1e30;
+            assert_eq!(min_max(&e).unwrap().0, -1e30);
+            e[at] = 1e30;
+            assert_eq!(min_max(&e).unwrap().1, 1e30);
+        }
+    }
+}
+
+#[test]
 fn histogram_counts_everything() {
     let d = sample_tensor(SampleKind::Gaussian, 10_000, 7);
     let h = Histogram::of(&d, 64).unwrap();

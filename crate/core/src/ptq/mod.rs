@@ -21,6 +21,8 @@ pub mod bias_correction;
 pub mod equalize;
 pub mod recipe;
 
+mod calibrate;
+
 mod options;
 mod qdq;
 mod report;
@@ -29,26 +31,25 @@ pub use options::PtqOptions;
 pub use report::{coarsen, ActivationReport, LayerReport, MethodClip, Report, REPORT_BINS};
 
 use crate::model::OpKind;
-use crate::model::{
-    load_onnx, passes::fold_batchnorm_into_conv, save_onnx_with, DType, Graph, ModelError, Plan, Tensor,
-};
+use crate::model::{load_onnx, save_onnx_with, Graph, ModelError, Plan, Tensor};
 use crate::ops::Registry;
 use crate::parallel;
-use crate::quant::{error_metrics, Observer, QType, QuantError, Scheme};
+use crate::quant::{error_metrics, QType, QuantError, Scheme};
 use crate::Error;
 use qdq::{halve_float_initializers, rewrite, ActParams};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 
 /// Wall-clock laps per phase; a no-op on wasm32, whose std has no clock.
-struct Phases {
+#[derive(Clone)]
+pub(crate) struct Phases {
     #[cfg(not(target_arch = "wasm32"))]
     last: std::time::Instant,
     laps: Vec<(&'static str, f64)>,
 }
 
 impl Phases {
-    fn start() -> Phases {
+    pub(crate) fn start() -> Phases {
         Phases {
             #[cfg(not(target_arch = "wasm32"))]
             last: std::time::Instant::now(),
@@ -57,7 +58,7 @@ impl Phases {
     }
 
     /// Ends the phase `name` (the time since the previous lap).
-    fn lap(&mut self, name: &'static str) {
+    pub(crate) fn lap(&mut self, name: &'static str) {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let now = std::time::Instant::now();
@@ -140,140 +141,60 @@ pub fn quantize_with_progress(
     opts: &PtqOptions,
     progress: &mut Progress<'_>,
 ) -> Result<Quantized, Error> {
-    quantize_inner(graph, input, calib, opts, progress, true)
+    quantize_inner(graph, input, calib, opts, progress)
 }
 
-/// The quantization run; `measure: false` skips the report's measurements (the FP32 and QDQ
-/// runs for per-layer and output SQNR, histograms): what a candidate of the recipe search needs.
-pub(crate) fn quantize_inner(
+/// The quantization run with one recipe, calibrated on every input, with the report.
+fn quantize_inner(
     graph: &Graph,
+    input: &str,
+    calib: &[Tensor],
+    opts: &PtqOptions,
+    progress: &mut Progress<'_>,
+) -> Result<Quantized, Error> {
+    calibrate::check_inputs(calib)?;
+    let mut p = calibrate::prepare(graph, opts)?;
+    let sink = calibrate::Sink {
+        method: opts.method,
+        bias_correction: opts.bias_correction,
+        inputs: (0..calib.len()).collect(),
+    };
+    let c = calibrate::calibrate(&p, opts, input, calib, &[sink], progress)?.pop();
+    let Some(c) = c else { return Err(QuantError::NoCalibrationData.into()) };
+    p.phases.lap(if opts.bias_correction {
+        "calibration (FP32 runs, observers, bias shifts)"
+    } else {
+        "calibration (FP32 runs, observers)"
+    });
+    finish(graph, p, c, input, calib, opts, progress, true)
+}
+
+/// The second half of a quantization, after [`calibrate::calibrate`]: activation ranges, the
+/// sensitivity analysis, bias correction, the QDQ rewrite, the export and its reload, and (with
+/// `measure`) the report's measurements over `calib`, the inputs `c` was calibrated on.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    graph: &Graph,
+    p: calibrate::Prepared,
+    c: calibrate::Calibrated,
     input: &str,
     calib: &[Tensor],
     opts: &PtqOptions,
     progress: &mut Progress<'_>,
     measure: bool,
 ) -> Result<Quantized, Error> {
-    if calib.is_empty() {
-        return Err(QuantError::NoCalibrationData.into());
-    }
-    let shape = calib[0].shape.clone();
-    if let Some(bad) = calib.iter().find(|t| t.shape != shape || t.dtype() != DType::F32) {
-        return Err(ModelError::Other(format!(
-            "calibration inputs must all be float32 of shape {shape:?}; one is {:?} of shape {:?}",
-            bad.dtype(),
-            bad.shape
-        ))
-        .into());
-    }
-    let mut phases = Phases::start();
+    let shape = calibrate::check_inputs(calib)?;
     let registry = Registry::new();
-    let mut g = graph.clone();
-    // Inputs besides `input` become constants for calibration; restored before the export.
-    let fixed = g.bind_inputs(&opts.fixed_inputs)?;
-    g.toposort()?;
-    fold_batchnorm_into_conv(&mut g);
-    let mut notes = Vec::new();
-    if opts.equalize {
-        notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
-    }
-    phases.lap(if opts.equalize { "batchnorm folding, equalization" } else { "batchnorm folding" });
-    if !opts.weight.signed || !(2..=8).contains(&opts.weight.bits) {
-        return Err(ModelError::Other(format!(
-            "weights are quantized to signed 2 to 8 bits; got {} {} bits",
-            if opts.weight.signed { "signed" } else { "unsigned" },
-            opts.weight.bits
-        ))
-        .into());
-    }
-    // 4-bit weights go into the file as int4, which DequantizeLinear reads from opset 21.
-    let mut int4 = opts.weight.bits <= 4 && opts.pack_int4;
-    if int4 && g.opset < 21 {
-        match opset21_blocker(&g) {
-            None => {
-                notes.push(format!("opset raised from {} to 21 for int4 weights (DequantizeLinear of int4)", g.opset));
-                g.opset = 21;
-            }
-            Some(why) => {
-                int4 = false;
-                notes.push(format!(
-                    "{}-bit weights stored in int8: int4 needs opset 21, and raising opset {} to 21 would change {why}",
-                    opts.weight.bits, g.opset
-                ));
-            }
-        }
-    }
-    let mut per_channel = opts.per_channel;
-    if per_channel && g.opset < 13 {
-        if g.nodes.iter().any(|n| n.is_any(&OPSET13_CHANGED)) {
-            per_channel = false;
-            notes.push(format!(
-                "opset {} has no per-axis DequantizeLinear and the graph uses ops that changed at opset 13: weights are quantized per tensor",
-                g.opset
-            ));
-        } else {
-            notes.push(format!("opset raised from {} to 13 for per-channel DequantizeLinear", g.opset));
-            g.opset = 13;
-        }
-    }
-
-    // Which nodes to quantize, and which activations they read.
-    let keep: HashSet<&str> = opts.keep_fp32.iter().map(String::as_str).collect();
-    let mut targets = Vec::new();
-    let mut kept = Vec::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        if !n.is_any(&QUANTIZABLE) {
-            continue;
-        }
-        let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));
-        if keep.contains(n.name.as_str()) || !weight_const || g.initializers.contains_key(&n.inputs[0]) {
-            kept.push(n.name.clone());
-        } else {
-            targets.push(i);
-        }
-    }
-    let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
-
-    // Calibration.
-    let plan = Plan::new(&g, &registry, &[(input.to_string(), shape.clone())])?;
-    // One observer per activation, in name order (so that the first error is the same on any
-    // number of threads).
-    let mut observers: Vec<(String, Observer)> =
-        act_names.iter().map(|n| (n.clone(), opts.method.observer())).collect();
-    observers.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut fp32_outputs = Vec::new();
-    // Bias correction measures on the same FP32 runs (the weights are final once equalized).
-    let mut bc = if opts.bias_correction {
-        Some(bias_correction::BiasCorrection::new(&g, &targets, per_channel, opts.weight)?)
-    } else {
-        None
-    };
-    let mut wanted: HashSet<String> = act_names.clone();
-    wanted.extend(bc.iter().flat_map(|bc| bc.reads()).map(String::from));
-    for (k, x) in calib.iter().enumerate() {
-        tell(progress, &format!("calibration: input {} of {}", k + 1, calib.len()))?;
-        let (out, mut seen) = run_keeping(&plan, input, x, &|name| wanted.contains(name))?;
-        if wanted.contains(input) {
-            seen.insert(input.to_string(), x.clone());
-        }
-        fp32_outputs.push(out);
-        // Each observer, and each layer's bias shift, is a task of its own over its tensor; each
-        // sees the inputs in calibration order.
-        parallel::try_for_each_mut(&mut observers, |_, (name, o)| match seen.get(name.as_str()).map(Tensor::as_f32) {
-            Some(Ok(d)) => o.observe(d),
-            _ => Ok(()),
-        })?;
-        if let Some(bc) = bc.as_mut() {
-            bc.observe_run(&g, &seen, &registry)?;
-        }
-    }
-    phases.lap(if opts.bias_correction {
-        "calibration (FP32 runs, observers, bias shifts)"
-    } else {
-        "calibration (FP32 runs, observers)"
-    });
+    let calibrate::Prepared { g, fixed, mut notes, int4, per_channel, mut targets, mut kept, act_names: _, mut phases } =
+        p;
+    let mut g = g;
+    let calibrate::Calibrated { observers, bc, fp32_outputs } = c;
 
     // Activation parameters (8- and 16-bit), each observer a task of its own.
     let act16_type = QType { bits: 16, signed: opts.activation.signed, restricted: false };
+    // 16-bit ranges only where a layer can get 16-bit activations (the rewrite reads them for
+    // those alone).
+    let need16 = opts.activation.bits == 16 || !opts.keep_16bit.is_empty() || (opts.auto_mixed > 0 && opts.mixed_16bit);
     let ranges = parallel::try_map(observers.len(), |i| -> Result<_, Error> {
         let (name, o) = &observers[i];
         let of = |qtype: QType| -> Result<ActParams, Error> {
@@ -281,13 +202,15 @@ pub(crate) fn quantize_inner(
             let p = crate::quant::params_or_unit(lo as f64, hi as f64, qtype, Scheme::Asymmetric)?;
             Ok((p, o.min_max().unwrap_or((lo, hi)), (lo, hi)))
         };
-        Ok((name.clone(), of(opts.activation)?, of(act16_type)?))
+        Ok((name.clone(), of(opts.activation)?, if need16 { Some(of(act16_type)?) } else { None }))
     })?;
     let mut act_params: HashMap<String, ActParams> = HashMap::new();
     let mut act16_params: HashMap<String, ActParams> = HashMap::new();
     for (name, p8, p16) in ranges {
         act_params.insert(name.clone(), p8);
-        act16_params.insert(name, p16);
+        if let Some(p16) = p16 {
+            act16_params.insert(name, p16);
+        }
     }
     let mut act16: Vec<String> =
         targets.iter().map(|&t| g.nodes[t].name.clone()).filter(|n| opts.keep_16bit.contains(n)).collect();

@@ -12,10 +12,11 @@
 //! Held out: every third input (inputs 3, 6, …); with two inputs, the second; with one, the
 //! candidates are scored on the input they were calibrated on (said in the note).
 
-use super::{output_sqnr, quantize_inner, tell, Progress, PtqOptions, Quantized};
+use super::calibrate::{self, Calibrated, Prepared, Sink};
+use super::{output_sqnr, tell, Phases, Progress, PtqOptions, Quantized};
 use crate::model::{Graph, Plan, Tensor};
 use crate::ops::Registry;
-use crate::quant::Calibration;
+use crate::quant::{Calibration, QuantError};
 use crate::Error;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,53 +75,112 @@ pub struct RecipeChoice {
     pub note: String,
 }
 
-/// Splits the calibration inputs into (calibrate, held out).
-fn split(calib: &[Tensor]) -> (Vec<Tensor>, Vec<Tensor>, bool) {
-    match calib.len() {
-        0 | 1 => (calib.to_vec(), calib.to_vec(), false),
-        2 => (vec![calib[0].clone()], vec![calib[1].clone()], true),
+/// Splits the calibration inputs' indices into (calibrate, held out, whether they differ).
+fn split(n: usize) -> (Vec<usize>, Vec<usize>, bool) {
+    match n {
+        0 | 1 => ((0..n).collect(), (0..n).collect(), false),
+        2 => (vec![0], vec![1], true),
         _ => {
-            let (mut fit, mut held) = (Vec::new(), Vec::new());
-            for (k, x) in calib.iter().enumerate() {
-                if k % 3 == 2 { &mut held } else { &mut fit }.push(x.clone());
-            }
+            let (held, fit): (Vec<usize>, Vec<usize>) = (0..n).partition(|k| k % 3 == 2);
             (fit, held, true)
         }
     }
 }
 
-/// Scores every candidate on held-out inputs and returns the options of the best one (the
-/// fields of `base` other than method, equalization and bias correction are kept).
-pub fn choose(
+/// The options of recipe `r` over `base`.
+fn with(base: &PtqOptions, r: &Recipe) -> PtqOptions {
+    PtqOptions { method: r.method, equalize: r.equalize, bias_correction: r.bias_correction, ..base.clone() }
+}
+
+/// Quantizes with the recipe that scores best on held-out inputs, calibrated on every input,
+/// with the full report; `report.recipe` says what was tried.
+///
+/// The candidates that share a graph (all but cross-layer equalization's) are calibrated on one
+/// FP32 pass over the inputs, which also calibrates each of them on every input; the winner
+/// then only needs its rewrite, export and report. What each candidate and the final recipe
+/// see is what a pass of their own would see, input by input.
+pub fn quantize_auto(
     graph: &Graph,
     input: &str,
     calib: &[Tensor],
     base: &PtqOptions,
     progress: &mut Progress<'_>,
-) -> Result<(PtqOptions, RecipeChoice), Error> {
-    let (fit, held, separate) = split(calib);
-    if fit.is_empty() {
-        return Err(crate::quant::QuantError::NoCalibrationData.into());
-    }
+) -> Result<Quantized, Error> {
+    let mut phases = Phases::start();
+    calibrate::check_inputs(calib)?;
+    let (fit, held, separate) = split(calib.len());
+    let all: Vec<usize> = (0..calib.len()).collect();
+    let pick = |ix: &[usize]| -> Vec<Tensor> { ix.iter().map(|&k| calib[k].clone()).collect() };
+    let (fit_inputs, held_inputs) = (pick(&fit), pick(&held));
     let registry = Registry::new();
     let plan = Plan::new(
         &*super::bound(graph, &base.fixed_inputs)?,
         &registry,
-        &[(input.to_string(), held[0].shape.clone())],
+        &[(input.to_string(), held_inputs[0].shape.clone())],
     )?;
     let fp32: Vec<Vec<Tensor>> =
-        crate::parallel::try_map(held.len(), |i| plan.run(&[(input.to_string(), held[i].clone())]))?;
+        crate::parallel::try_map(held_inputs.len(), |i| plan.run(&[(input.to_string(), held_inputs[i].clone())]))?;
+
+    // The graphs the candidates need (with and without equalization), each prepared and
+    // calibrated once for all of its candidates: on the inputs they are fitted on, and on every
+    // input for whichever wins.
+    let mut variants: Vec<bool> = Vec::new();
+    for r in &CANDIDATES {
+        if !variants.contains(&r.equalize) {
+            variants.push(r.equalize);
+        }
+    }
+    let steps = variants.len() + CANDIDATES.len();
+    let mut prepared: Vec<Prepared> = Vec::new();
+    // Per candidate: (its graph's index in `prepared`, fitted, on every input).
+    let mut calibrated: Vec<Option<(usize, Calibrated, Calibrated)>> = (0..CANDIDATES.len()).map(|_| None).collect();
+    for (v, &equalize) in variants.iter().enumerate() {
+        let stage = format!(
+            "choosing the recipe ({} of {steps}): the graph {} equalization",
+            v + 1,
+            if equalize { "with" } else { "without" }
+        );
+        tell(progress, &stage)?;
+        let members: Vec<usize> = (0..CANDIDATES.len()).filter(|&k| CANDIDATES[k].equalize == equalize).collect();
+        let first = with(base, &CANDIDATES[members[0]]);
+        let p = calibrate::prepare(graph, &first)?;
+        let sinks: Vec<Sink> = members
+            .iter()
+            .flat_map(|&k| {
+                let r = &CANDIDATES[k];
+                [&fit, &all].map(|ix| Sink { method: r.method, bias_correction: r.bias_correction, inputs: ix.clone() })
+            })
+            .collect();
+        let mut cals =
+            calibrate::calibrate(&p, &first, input, calib, &sinks, &mut |s| progress(&format!("{stage}: {s}")))?
+                .into_iter();
+        for &k in &members {
+            let (Some(f), Some(a)) = (cals.next(), cals.next()) else { break };
+            calibrated[k] = Some((prepared.len(), f, a));
+        }
+        prepared.push(p);
+    }
+
     let mut scores = Vec::new();
+    let mut finals: Vec<Option<Calibrated>> = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     for (k, r) in CANDIDATES.iter().enumerate() {
-        let stage = format!("choosing the recipe: {} ({} of {})", r.name, k + 1, CANDIDATES.len());
+        let stage = format!("choosing the recipe ({} of {steps}): {}", variants.len() + k + 1, r.name);
         tell(progress, &stage)?;
-        let opts =
-            PtqOptions { method: r.method, equalize: r.equalize, bias_correction: r.bias_correction, ..base.clone() };
+        let Some((v, f, a)) = calibrated[k].take() else { return Err(QuantError::NoCalibrationData.into()) };
+        finals.push(Some(a));
         // The candidate's own stages, under this one's name (a Cancel stops it there too).
-        let q: Quantized =
-            quantize_inner(graph, input, &fit, &opts, &mut |s| progress(&format!("{stage}: {s}")), false)?;
-        let db = output_sqnr(&*super::bound(&q.graph, &base.fixed_inputs)?, input, &held, &fp32, &registry)?;
+        let q: Quantized = super::finish(
+            graph,
+            prepared[v].clone(),
+            f,
+            input,
+            &fit_inputs,
+            &with(base, r),
+            &mut |s| progress(&format!("{stage}: {s}")),
+            false,
+        )?;
+        let db = output_sqnr(&*super::bound(&q.graph, &base.fixed_inputs)?, input, &held_inputs, &fp32, &registry)?;
         let worst = db.values().copied().fold(f64::INFINITY, f64::min);
         if best.is_none_or(|(_, b)| worst > b + 0.05) {
             best = Some((k, worst));
@@ -149,25 +209,16 @@ pub fn choose(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let opts =
-        PtqOptions { method: r.method, equalize: r.equalize, bias_correction: r.bias_correction, ..base.clone() };
-    Ok((
-        opts,
-        RecipeChoice { chosen: r.name, calibration_inputs: fit.len(), held_out_inputs: held.len(), scores, note },
-    ))
-}
+    let choice =
+        RecipeChoice { chosen: r.name, calibration_inputs: fit.len(), held_out_inputs: held.len(), scores, note };
 
-/// Quantizes with the recipe [`choose`] picks, calibrated on every input, with the full report;
-/// `report.recipe` says what was tried.
-pub fn quantize_auto(
-    graph: &Graph,
-    input: &str,
-    calib: &[Tensor],
-    base: &PtqOptions,
-    progress: &mut Progress<'_>,
-) -> Result<Quantized, Error> {
-    let (opts, choice) = choose(graph, input, calib, base, progress)?;
-    let mut q = quantize_inner(graph, input, calib, &opts, progress, true)?;
+    // The winner, calibrated on every input in the pass above.
+    let v = variants.iter().position(|&e| e == r.equalize).unwrap_or(0);
+    let Some(a) = finals.get_mut(k).and_then(Option::take) else { return Err(QuantError::NoCalibrationData.into()) };
+    let mut p = prepared.swap_remove(v);
+    phases.lap("recipe search (one calibration pass per graph for every candidate and the final recipe, candidates scored on held-out inputs)");
+    p.phases = phases;
+    let mut q = super::finish(graph, p, a, input, calib, &with(base, &r), progress, true)?;
     q.report.notes.insert(0, choice.note.clone());
     q.report.recipe = Some(choice);
     Ok(q)

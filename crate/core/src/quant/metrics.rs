@@ -112,7 +112,7 @@ impl Histogram {
         // into one bin, and one table would chain every increment on the one before.
         const BLOCK: usize = 64;
         let n = self.counts.len();
-        let (lo, range, nf) = (self.lo, self.hi - self.lo, n as f32);
+        let (lo, range, nf, last) = (self.lo, self.hi - self.lo, n as f32, (n - 1) as f32);
         let mut tables = vec![0u32; 4 * n];
         let mut since_flush = 0usize;
         let mut idx = [0u32; BLOCK];
@@ -120,8 +120,11 @@ impl Histogram {
             let mut finite = true;
             for (slot, &v) in idx.iter_mut().zip(chunk) {
                 finite &= v.is_finite();
-                let t = (v - lo) / range * nf;
-                *slot = (t.max(0.0) as usize).min(n - 1) as u32;
+                // Clamped in float first (NaN → 0 by `max`), so the conversion vectorises;
+                // the same bin as flooring and then clamping to the last bin.
+                let t = ((v - lo) / range * nf).max(0.0).min(last);
+                // SAFETY: `t` is finite and within [0, n − 1] after the two clamps.
+                *slot = unsafe { t.to_int_unchecked::<u32>() };
             }
             if finite {
                 for (k, &i) in idx[..chunk.len()].iter().enumerate() {

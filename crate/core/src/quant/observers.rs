@@ -344,20 +344,19 @@ fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
 fn mse_range(h: &Histogram, qtype: QType, scheme: Scheme, min: f32, max: f32) -> (f32, f32) {
     let (elo, ehi) = effective_range(min as f64, max as f64, scheme);
     let mut best = (f64::INFINITY, (min, max));
+    // The occupied bins' centres and counts, once for every candidate range.
+    let bins: Vec<(f32, f64)> =
+        h.counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| (h.center(i), c as f64)).collect();
     const STEPS: usize = 100;
     for k in (1..=STEPS).rev() {
         let a = k as f64 / STEPS as f64;
         let (lo, hi) = (elo * a, ehi * a);
         let Ok(p) = QParams::from_range(lo, hi, qtype, scheme) else { continue };
-        let err: f64 = h
-            .counts
+        let err: f64 = bins
             .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, &c)| {
-                let x = h.center(i);
+            .map(|&(x, c)| {
                 let e = (x - p.fake(x, qtype)) as f64;
-                c as f64 * e * e
+                c * e * e
             })
             .sum();
         if err < best.0 {

@@ -237,16 +237,31 @@ pub fn min_max(x: &[f32]) -> Result<(f32, f32), QuantError> {
     if x.is_empty() {
         return Err(QuantError::EmptyTensor);
     }
-    let mut lo = f32::INFINITY;
-    let mut hi = f32::NEG_INFINITY;
-    for &v in x {
-        if !v.is_finite() {
+    // Eight lanes of compares, a block at a time (they vectorise; an early return per value
+    // does not), then one check of the block for non-finite values.
+    const LANES: usize = 8;
+    let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
+    for block in x.chunks(256) {
+        let mut finite = true;
+        let mut lanes = block.chunks_exact(LANES);
+        for c in &mut lanes {
+            for j in 0..LANES {
+                let v = c[j];
+                finite &= v.abs() < f32::INFINITY;
+                lo[j] = if v < lo[j] { v } else { lo[j] };
+                hi[j] = if v > hi[j] { v } else { hi[j] };
+            }
+        }
+        for &v in lanes.remainder() {
+            finite &= v.abs() < f32::INFINITY;
+            lo[0] = if v < lo[0] { v } else { lo[0] };
+            hi[0] = if v > hi[0] { v } else { hi[0] };
+        }
+        if !finite {
             return Err(QuantError::NonFiniteData);
         }
-        lo = lo.min(v);
-        hi = hi.max(v);
     }
-    Ok((lo, hi))
+    Ok((lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)), hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))))
 }
 
 /// Parameters per channel along `axis` of a tensor of `shape` (row-major), from each channel's

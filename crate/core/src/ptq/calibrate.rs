@@ -1,0 +1,215 @@
+//! The first half of a quantization: the graph as calibration sees it ([`prepare`]) and the FP32
+//! runs that measure it ([`calibrate`]).
+//!
+//! One calibration pass can feed several consumers ([`Sink`]s): the recipe search
+//! ([`super::recipe`]) calibrates every candidate that shares a graph on the same FP32 runs, and
+//! at the same time the recipe's final calibration on every input, so the model runs once per
+//! input and graph however many recipes are tried. Each sink sees exactly the inputs it names,
+//! in calibration order, so what it collects equals a pass of its own.
+
+use super::bias_correction::BiasCorrection;
+use super::{equalize, run_keeping, tell, Phases, Progress, PtqOptions, OPSET13_CHANGED, QUANTIZABLE};
+use crate::model::{passes::fold_batchnorm_into_conv, DType, Graph, ModelError, Plan, Tensor, ValueInfo};
+use crate::ops::Registry;
+use crate::parallel;
+use crate::quant::{Calibration, Observer, QuantError};
+use crate::Error;
+use std::collections::HashSet;
+
+/// The graph as calibration sees it, and what of it is quantized.
+#[derive(Clone)]
+pub(super) struct Prepared {
+    /// Inputs besides the calibrated one bound as constants, BatchNormalization folded,
+    /// equalized when asked, the opset raised where the export needs it.
+    pub(super) g: Graph,
+    /// The bound inputs, restored before the export.
+    pub(super) fixed: Vec<ValueInfo>,
+    /// What was changed, for the report.
+    pub(super) notes: Vec<String>,
+    /// Weights stored as int4.
+    pub(super) int4: bool,
+    /// Weights per output channel.
+    pub(super) per_channel: bool,
+    /// Indices of the nodes to quantize.
+    pub(super) targets: Vec<usize>,
+    /// Quantizable nodes kept FP32 (asked for, or without constant weights).
+    pub(super) kept: Vec<String>,
+    /// The activations the targets read.
+    pub(super) act_names: HashSet<String>,
+    /// Time so far.
+    pub(super) phases: Phases,
+}
+
+/// Checks that every calibration input is float32 of one shape; returns the shape.
+pub(super) fn check_inputs(calib: &[Tensor]) -> Result<Vec<usize>, Error> {
+    let Some(first) = calib.first() else { return Err(QuantError::NoCalibrationData.into()) };
+    let shape = first.shape.clone();
+    if let Some(bad) = calib.iter().find(|t| t.shape != shape || t.dtype() != DType::F32) {
+        return Err(ModelError::Other(format!(
+            "calibration inputs must all be float32 of shape {shape:?}; one is {:?} of shape {:?}",
+            bad.dtype(),
+            bad.shape
+        ))
+        .into());
+    }
+    Ok(shape)
+}
+
+/// Binds the other inputs, folds BatchNormalization, equalizes (`opts.equalize`), checks the
+/// weight type, raises the opset where int4 or per-channel weights need it, and picks the nodes
+/// to quantize.
+pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Error> {
+    let mut phases = Phases::start();
+    let mut g = graph.clone();
+    let fixed = g.bind_inputs(&opts.fixed_inputs)?;
+    g.toposort()?;
+    fold_batchnorm_into_conv(&mut g);
+    let mut notes = Vec::new();
+    if opts.equalize {
+        notes.push(format!("cross-layer equalization: {} Conv pairs", equalize::equalize(&mut g)));
+    }
+    phases.lap(if opts.equalize { "batchnorm folding, equalization" } else { "batchnorm folding" });
+    if !opts.weight.signed || !(2..=8).contains(&opts.weight.bits) {
+        return Err(ModelError::Other(format!(
+            "weights are quantized to signed 2 to 8 bits; got {} {} bits",
+            if opts.weight.signed { "signed" } else { "unsigned" },
+            opts.weight.bits
+        ))
+        .into());
+    }
+    // 4-bit weights go into the file as int4, which DequantizeLinear reads from opset 21.
+    let mut int4 = opts.weight.bits <= 4 && opts.pack_int4;
+    if int4 && g.opset < 21 {
+        match super::opset21_blocker(&g) {
+            None => {
+                notes.push(format!("opset raised from {} to 21 for int4 weights (DequantizeLinear of int4)", g.opset));
+                g.opset = 21;
+            }
+            Some(why) => {
+                int4 = false;
+                notes.push(format!(
+                    "{}-bit weights stored in int8: int4 needs opset 21, and raising opset {} to 21 would change {why}",
+                    opts.weight.bits, g.opset
+                ));
+            }
+        }
+    }
+    let mut per_channel = opts.per_channel;
+    if per_channel && g.opset < 13 {
+        if g.nodes.iter().any(|n| n.is_any(&OPSET13_CHANGED)) {
+            per_channel = false;
+            notes.push(format!(
+                "opset {} has no per-axis DequantizeLinear and the graph uses ops that changed at opset 13: weights are quantized per tensor",
+                g.opset
+            ));
+        } else {
+            notes.push(format!("opset raised from {} to 13 for per-channel DequantizeLinear", g.opset));
+            g.opset = 13;
+        }
+    }
+
+    // Which nodes to quantize, and which activations they read.
+    let keep: HashSet<&str> = opts.keep_fp32.iter().map(String::as_str).collect();
+    let mut targets = Vec::new();
+    let mut kept = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if !n.is_any(&QUANTIZABLE) {
+            continue;
+        }
+        let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));
+        if keep.contains(n.name.as_str()) || !weight_const || g.initializers.contains_key(&n.inputs[0]) {
+            kept.push(n.name.clone());
+        } else {
+            targets.push(i);
+        }
+    }
+    let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
+    Ok(Prepared { g, fixed, notes, int4, per_channel, targets, kept, act_names, phases })
+}
+
+/// One consumer of a calibration pass: an observer method, bias correction or not, over the
+/// inputs it names.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Sink {
+    /// The activation observer.
+    pub(super) method: Calibration,
+    /// Measure the bias shifts too.
+    pub(super) bias_correction: bool,
+    /// Indices of the calibration inputs it sees, in calibration order.
+    pub(super) inputs: Vec<usize>,
+}
+
+/// What a [`Sink`] collected.
+pub(super) struct Calibrated {
+    /// One observer per activation, in name order.
+    pub(super) observers: Vec<(String, Observer)>,
+    /// The bias shifts, when the sink measures them.
+    pub(super) bc: Option<BiasCorrection>,
+    /// The FP32 outputs of the sink's inputs, in its order.
+    pub(super) fp32_outputs: Vec<Vec<Tensor>>,
+}
+
+/// Runs the FP32 graph of `p` once on each calibration input any sink names and feeds every
+/// sink that names it; `stage` is told each input ("calibration: input 3 of 7").
+pub(super) fn calibrate(
+    p: &Prepared,
+    opts: &PtqOptions,
+    input: &str,
+    calib: &[Tensor],
+    sinks: &[Sink],
+    progress: &mut Progress<'_>,
+) -> Result<Vec<Calibrated>, Error> {
+    let shape = check_inputs(calib)?;
+    let registry = Registry::new();
+    let plan = Plan::new(&p.g, &registry, &[(input.to_string(), shape)])?;
+    let mut names: Vec<&String> = p.act_names.iter().collect();
+    // In name order, so that the first error is the same on any number of threads.
+    names.sort();
+    let mut out: Vec<Calibrated> = Vec::new();
+    for s in sinks {
+        if s.inputs.is_empty() {
+            return Err(QuantError::NoCalibrationData.into());
+        }
+        out.push(Calibrated {
+            observers: names.iter().map(|&n| (n.clone(), s.method.observer())).collect(),
+            // Bias correction measures on the same FP32 runs (the weights are final once
+            // equalized).
+            bc: if s.bias_correction {
+                Some(BiasCorrection::new(&p.g, &p.targets, p.per_channel, opts.weight)?)
+            } else {
+                None
+            },
+            fp32_outputs: Vec::new(),
+        });
+    }
+    let mut wanted: HashSet<String> = p.act_names.clone();
+    for c in &out {
+        wanted.extend(c.bc.iter().flat_map(|bc| bc.reads()).map(String::from));
+    }
+    let used: Vec<usize> = (0..calib.len()).filter(|k| sinks.iter().any(|s| s.inputs.contains(k))).collect();
+    for (i, &k) in used.iter().enumerate() {
+        tell(progress, &format!("calibration: input {} of {}", i + 1, used.len()))?;
+        let (outputs, mut seen) = run_keeping(&plan, input, &calib[k], &|name| wanted.contains(name))?;
+        if wanted.contains(input) {
+            seen.insert(input.to_string(), calib[k].clone());
+        }
+        for (s, c) in sinks.iter().zip(&mut out) {
+            if !s.inputs.contains(&k) {
+                continue;
+            }
+            c.fp32_outputs.push(outputs.clone());
+            // Each observer, and each layer's bias shift, is a task of its own over its tensor;
+            // each sees the inputs in calibration order.
+            parallel::try_for_each_mut(&mut c.observers, |_, (name, o)| {
+                match seen.get(name.as_str()).map(Tensor::as_f32) {
+                    Some(Ok(d)) => o.observe(d),
+                    _ => Ok(()),
+                }
+            })?;
+            if let Some(bc) = c.bc.as_mut() {
+                bc.observe_run(&p.g, &seen, &registry)?;
+            }
+        }
+    }
+    Ok(out)
+}
