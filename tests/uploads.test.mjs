@@ -147,4 +147,54 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.notEqual(cnn.error, '');
 });
 
+/** A little-endian float32 .npy file (format 1.0): { shape, data }. */
+function readNpy(path) {
+  const b = readFileSync(path);
+  const len = b.readUInt16LE(8);
+  const header = b.subarray(10, 10 + len).toString('latin1');
+  assert.match(header, /'descr': '<f4'/, path);
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
+  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength));
+  return { shape, data };
+}
+
+test('a TFLite model downloads as ONNX: onnxruntime-web runs the file and gives LiteRT\'s outputs', async () => {
+  const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
+  await uploadModel(s, TFL + 'det.tflite', { orError: true });
+  const button = det().locator('.summary .to-onnx button[name=to-onnx]');
+  const [download] = await Promise.all([s.page.waitForEvent('download'), button.click()]);
+  assert.equal(download.suggestedFilename(), 'det.onnx');
+  const onnx = readFileSync(await download.path());
+  const note = await det().locator('.summary .to-onnx .note').textContent();
+  assert.match(note, /^det\.onnx \([\d.]+ MB\): loaded back and run on a seeded input: its 2 output\(s\) equal the source model's bit for bit\.$/, note);
+  await det().locator('.summary .to-onnx').screenshot({ path: `${ARTIFACTS}upload-tflite-to-onnx.png` });
+  // The downloaded file in onnxruntime-web, on the fixture's input, against LiteRT's outputs.
+  const x = readNpy(TFL + 'det/input.npy');
+  const want = [0, 1].map((k) => readNpy(TFL + `det/output_${k}.npy`));
+  const got = await s.page.evaluate(async ({ onnx, x, shape }) => {
+    const dist = '/node_modules/onnxruntime-web/dist/';
+    const ort = await import(`${dist}ort.wasm.min.mjs`);
+    ort.env.wasm.wasmPaths = new URL(dist, location.origin).href;
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create(new Uint8Array(onnx), { executionProviders: ['wasm'] });
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(x), shape) });
+    return session.outputNames.map((n) => ({ dims: [...out[n].dims], data: [...out[n].data] }));
+  }, { onnx: [...onnx], x: [...x.data], shape: x.shape });
+  assert.equal(got.length, 2);
+  for (const [k, w] of want.entries()) {
+    assert.deepEqual(got[k].dims, w.shape, `output ${k}`);
+    let [lo, hi, err] = [Infinity, -Infinity, 0];
+    for (const v of w.data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    w.data.forEach((v, i) => { err = Math.max(err, Math.abs(v - got[k].data[i])); });
+    assert.ok(err <= 1e-4 * (hi - lo), `output ${k}: max |onnxruntime-web − LiteRT| ${err} of the range ${hi - lo}`);
+  }
+  // An ONNX model has no such button.
+  await det().locator('select[name=builtin]').selectOption('person');
+  await s.page.waitForFunction(() => {
+    const root = document.querySelector('qplay-detector').shadowRoot;
+    return /Person detector.*: ready/.test(root.querySelector('.status .stage-text').textContent) && /Every op is supported/.test(root.querySelector('.summary').textContent);
+  }, null, { timeout: 120_000 });
+  assert.equal(await det().locator('.summary .to-onnx').count(), 0);
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

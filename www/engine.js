@@ -60,6 +60,9 @@ export class Engine {
   load(bytes, profile, onprogress) { return this.request({ type: 'load', bytes, profile }, [], onprogress); }
 
   /** Detects on an ImageData; resolves to {detections, timings}. */
+  /** The model in use as ONNX bytes, with what the export gate checked. */
+  toOnnx(onprogress) { return this.request({ type: 'to-onnx' }, [], onprogress); }
+
   detect(img) {
     const rgba = img.data.buffer.slice(0);
     return this.request({ type: 'detect', width: img.width, height: img.height, rgba }, [rgba]);

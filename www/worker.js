@@ -9,7 +9,7 @@
 import { startWasm } from './threads.js';
 
 // The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
-let WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version;
+let WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version;
 let threads = { count: 1, note: null }; // how many threads run, and why one when one
 const ready = startThreads();
 let detector = null;
@@ -80,7 +80,7 @@ async function setBackend(want) {
 /** Loads the wasm module and starts its pool (threads.js); resolves to {memory}. */
 async function startThreads() {
   const w = await startWasm(new URL(self.location.href).searchParams);
-  ({ WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, version } = w.mod);
+  ({ WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version } = w.mod);
   threads = { count: w.threads, note: w.note };
   return { memory: w.memory };
 }
@@ -139,6 +139,13 @@ const handlers = {
     if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
     const placement = await follow(detector);
     return { ok: true, ...detector.info(), version: version(), backend: backendInfo(placement ? { fp32: placement } : null) };
+  },
+  // The model in use written as ONNX (a TFLite file's "Download as ONNX"), checked by running it back.
+  async 'to-onnx'({ id }) {
+    if (!model) throw new Error('no model is loaded');
+    progress(id, 'writing the model as ONNX and running it back');
+    const r = convertToOnnx(new Uint8Array(model.bytes));
+    return { ok: true, bytes: r.onnx.buffer, check: r.check };
   },
   async detect({ width, height, rgba }) {
     if (!detector) throw new Error('no model is loaded');

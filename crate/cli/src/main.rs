@@ -54,6 +54,8 @@ enum Command {
         no labels. Every fourth input is held out; the step with the best held-out SQNR is written, so\n\
         the result is never worse there than PTQ. Runs on the CPU.")]
     Qat(cmd::qat::Args),
+    /// Write a model (ONNX or TFLite) as ONNX, checked by loading it back and running it.
+    Convert(cmd::convert::Args),
     /// Detection agreement (mAP@0.5 of INT8 with FP32 as ground truth), latency and size.
     Compare(cmd::compare::Args),
     /// Median latency of one inference on the native CPU (every core by default), and the GPU with --gpu.
@@ -80,6 +82,7 @@ impl Command {
             Command::Detect(_) => "detect",
             Command::Quantize(_) => "quantize",
             Command::Qat(_) => "qat",
+            Command::Convert(_) => "convert",
             Command::Compare(_) => "compare",
             Command::Bench(_) => "bench",
             Command::Completions { .. } => "completions",
@@ -95,7 +98,7 @@ impl Command {
             Command::Qat(a) => Some(&a.threads),
             Command::Compare(a) => Some(&a.threads),
             Command::Bench(a) => Some(&a.threads),
-            Command::Explain(_) | Command::Inspect(_) | Command::Completions { .. } => None,
+            Command::Explain(_) | Command::Inspect(_) | Command::Convert(_) | Command::Completions { .. } => None,
         }
     }
 
@@ -111,6 +114,7 @@ impl Command {
             Command::Detect(a) => cmd::detect::run(a),
             Command::Quantize(a) => cmd::quantize::run(a),
             Command::Qat(a) => cmd::qat::run(a),
+            Command::Convert(a) => cmd::convert::run(a),
             Command::Compare(a) => cmd::compare::run(a),
             Command::Bench(a) => cmd::bench::run(a),
             Command::Completions { shell } => {

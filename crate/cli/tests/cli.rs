@@ -14,7 +14,7 @@ fn qplay(args: &[&str]) -> (i32, String, String) {
 
 /// Every command with every option it has always had (docs/cli.md, README.md): renaming or
 /// dropping one breaks scripts and the page's "copy as a qplay command".
-const COMMANDS: [(&str, &[&str]); 8] = [
+const COMMANDS: [(&str, &[&str]); 9] = [
     (
         "explain",
         &[
@@ -70,6 +70,7 @@ const COMMANDS: [(&str, &[&str]); 8] = [
             "--threads <N>",
         ],
     ),
+    ("convert", &["<MODEL>", "-o, --out <OUT.onnx>"]),
     ("compare", &["<FP32.onnx>", "<INT8.onnx>", "--images <DIR>", "--profile <p.json>", "--json", "--threads <N>"]),
     ("bench", &["<MODEL>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json", "--threads <N>"]),
     ("completions", &["<SHELL>", "bash", "zsh", "fish", "powershell", "elvish"]),

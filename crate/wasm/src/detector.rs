@@ -21,6 +21,18 @@ pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsValue> {
     to_js(&Summary::of(&g, &Registry::new()))
 }
 
+/// A model (ONNX or TFLite) written as ONNX, checked by running it back
+/// ([`qplay_core::model::convert_to_onnx`]): `{ onnx: Uint8Array, check: string }`.
+#[wasm_bindgen(js_name = convertToOnnx)]
+pub fn convert_to_onnx(model: &[u8]) -> Result<JsValue, JsValue> {
+    let g = load_model(model).map_err(err)?;
+    let c = qplay_core::model::convert_to_onnx(&g).map_err(err)?;
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"onnx".into(), &js_sys::Uint8Array::from(&c.onnx[..]))?;
+    js_sys::Reflect::set(&out, &"check".into(), &c.check.into())?;
+    Ok(out.into())
+}
+
 type Outputs = (Vec<(String, Tensor)>, Transform);
 
 /// A loaded, planned detector with a reusable frame state. Inference runs on the CPU

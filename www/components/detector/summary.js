@@ -1,5 +1,13 @@
 // The model summary (inputs, outputs, op histogram, unsupported ops) and the profile editor.
 import { esc } from './util.js';
+import { fileStem } from './model-source.js';
+
+/** Whether model bytes are a TFLite FlatBuffer (its `TFL3` file identifier at bytes 4–7). */
+export function isTflite(bytes) {
+  if (!bytes || bytes.byteLength < 8) return false;
+  const b = new Uint8Array(bytes.buffer ?? bytes, bytes.byteOffset ?? 0, 8);
+  return String.fromCharCode(...b.subarray(4, 8)) === 'TFL3';
+}
 
 /** A model's summary: producer, opset, size, unsupported ops, inputs and outputs, op histogram. */
 export function summaryHtml(s) {
@@ -22,6 +30,13 @@ export const infoMethods = {
   renderInfo(info) {
     this.$('.summary').innerHTML = info ? summaryHtml(info.summary) : '';
     if (!info) return;
+    if (isTflite(this.modelBytes)) {
+      const p = document.createElement('p');
+      p.className = 'to-onnx';
+      p.innerHTML = '<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">the graph qplay runs this TFLite file as, for onnxruntime, Netron or qplay\'s CLI</span>';
+      p.querySelector('button').addEventListener('click', () => this.downloadOnnx(p));
+      this.$('.summary').prepend(p);
+    }
     const assumed = this.$('ul.assumed');
     if (info.profile) {
       this.$('textarea[name=profile-json]').value = JSON.stringify(info.profile, null, 2);
@@ -66,6 +81,31 @@ export const infoMethods = {
         if (span) span.textContent = `— does not decode: ${e.message}`;
       }
     }
+  },
+
+  /** "Download as ONNX": the worker writes the model in use as ONNX and runs it back (the export
+   * gate); the file downloads and the note says what was checked. */
+  async downloadOnnx(p) {
+    const [btn, note] = [p.querySelector('button'), p.querySelector('.note')];
+    const [modelId, name] = [this.modelId, this.modelName];
+    const file = `${fileStem(name)}.onnx`;
+    btn.disabled = true;
+    note.textContent = 'writing it as ONNX and running it back…';
+    try {
+      const r = await this.engine.toOnnx();
+      if (modelId !== this.modelId) return;
+      const url = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
+      const a = Object.assign(document.createElement('a'), { href: url, download: file });
+      p.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      note.textContent = `${file} (${(r.bytes.byteLength / 1e6).toFixed(2)} MB): ${r.check}.`;
+    } catch (e) {
+      if (modelId !== this.modelId) return;
+      note.textContent = `${file} was not written (see the message above).`;
+      this.showError(`Could not write ${name} as ONNX: ${e.message}`, e.code ?? 'export');
+    } finally { btn.disabled = false; }
   },
 
   /** "Use this reading": the alternative's profile goes into the editor and is applied. */

@@ -3,6 +3,7 @@ pub mod bench;
 pub mod calib;
 mod common;
 pub mod compare;
+pub mod convert;
 pub mod detect;
 pub mod explain;
 pub mod infer;

@@ -8,6 +8,7 @@
 //! - [`plan`]: [`Plan`] — ops built, shapes inferred, constants folded, ready to run.
 //! - [`fold`]: the budget of constant folding.
 
+pub mod convert;
 pub mod fold;
 pub mod graph;
 pub mod image_inputs;
@@ -25,6 +26,7 @@ pub mod summary;
 pub mod tensor;
 pub mod tflite;
 
+pub use convert::{convert_to_onnx, Converted};
 pub use graph::{Attr, Attrs, Fused, Graph, Node, ValueInfo};
 pub use image_inputs::float_image_inputs;
 pub use kind::OpKind;

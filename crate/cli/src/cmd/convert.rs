@@ -1,0 +1,41 @@
+//! `qplay convert MODEL -o OUT.onnx`: a model qplay opens (ONNX or TFLite) written as ONNX.
+//!
+//! The written file passes the same gate as `quantize`'s: it is loaded back and run on one
+//! seeded input, and its outputs must equal the source model's bit for bit, so a file that
+//! would not load or compute the same is never left behind.
+
+use super::common::read;
+use qplay_core::model::{convert_to_onnx, load_model};
+use std::path::Path;
+
+/// `qplay convert`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model: ONNX or TFLite (.tflite).
+    #[arg(value_name = "MODEL")]
+    model: String,
+    /// Where to write the ONNX file.
+    #[arg(short, long, value_name = "OUT.onnx")]
+    out: String,
+}
+
+pub fn run(a: Args) -> Result<(), String> {
+    let model = &a.model;
+    let bytes = read(Path::new(model))?;
+    let graph = load_model(&bytes).map_err(|e| format!("{model}: {e}"))?;
+    let c = convert_to_onnx(&graph).map_err(|e| format!("{model}: {e}"))?;
+    std::fs::write(&a.out, &c.onnx).map_err(|e| format!("cannot write {}: {e}", a.out))?;
+    println!(
+        "{model} → {}: {} nodes, opset {}, {:.2} MB → {:.2} MB",
+        a.out,
+        graph.nodes.len(),
+        graph.opset,
+        bytes.len() as f64 / 1e6,
+        c.onnx.len() as f64 / 1e6
+    );
+    println!("  {}", c.check);
+    for n in &graph.load_notes {
+        println!("  note: {n}");
+    }
+    Ok(())
+}
