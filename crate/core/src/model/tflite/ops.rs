@@ -341,7 +341,7 @@ fn resize(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), Mode
         // TFLite's nearest: floor((out + 0.5) · in / out) with half-pixel centres, round() of
         // out · (in − 1) / (out − 1) with aligned corners (ties away from zero: up).
         (false, true, _) => ("nearest", "align_corners", "round_prefer_ceil"),
-        (false, false, true) => ("nearest", "tf_half_pixel_for_nn", "floor"),
+        (false, false, true) => ("nearest", "half_pixel", "round_prefer_ceil"),
         (false, false, false) => ("nearest", "asymmetric", "floor"),
     };
     let sizes = b.init("sizes", Tensor::vec_i64(vec![n as i64, c as i64, nh, nw]));
