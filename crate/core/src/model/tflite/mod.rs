@@ -9,11 +9,15 @@
 //!   inputs and outputs, and each layout-sensitive op reads an NCHW twin of its input (a
 //!   `Transpose`, shared by every reader; weights permuted at load). Unused twins are dropped.
 //! - [`ops`]: each builtin operator → IR nodes, fused activations included.
+//! - [`custom`]: the custom op `TFLite_Detection_PostProcess` (SSD decoding and NMS), its
+//!   options read from the operator's FlexBuffer ([`flexbuffer`]).
 //!
 //! This slice reads float models (float32, float16 weights behind DEQUANTIZE, dynamic-range
 //! int8 weights behind DEQUANTIZE); full-integer models (int8/uint8 activations) are refused with
 //! a clear error until TFLite's integer semantics are implemented.
 
+mod custom;
+mod flexbuffer;
 mod layout;
 mod ops;
 mod read;
@@ -104,7 +108,8 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             b.set_prefix(&code, i);
             let done = match &code {
                 OpCode::Builtin(c) => ops::convert(&mut b, &op, *c, &ins, &outs)?,
-                _ => false,
+                OpCode::Custom(name) => custom::convert(&mut b, &op, name, &ins, &outs, &label)?,
+                OpCode::Unknown => false,
             };
             if !done {
                 unsupported.push((code.to_string(), label));
