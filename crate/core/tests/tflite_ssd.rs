@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tflite_ssd").join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_tflite_ssd_fixtures.py)", p.display()))
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run tests/fixtures/make_tflite_ssd_fixtures.py)", p.display()))
 }
 
 fn meta() -> Value {
@@ -52,7 +53,14 @@ fn run(file: &str, dir: &str, feeds: &[(&str, &str)]) -> (Graph, Vec<(String, Te
 /// Compares the meaningful rows (LiteRT leaves the fast path's rows past the count unwritten):
 /// the count and classes equal, boxes and scores within `tol`; returns the largest box and
 /// score differences.
-fn compare(name: &str, ours: &[(String, Tensor)], litert: &[Tensor], per: usize, regular: bool, tol: f32) -> (f32, f32) {
+fn compare(
+    name: &str,
+    ours: &[(String, Tensor)],
+    litert: &[Tensor],
+    per: usize,
+    regular: bool,
+    tol: f32,
+) -> (f32, f32) {
     for (k, (_, t)) in ours.iter().enumerate() {
         assert_eq!(t.shape, litert[k].shape, "{name} {}", OUTPUTS[k]);
     }
@@ -133,7 +141,8 @@ fn the_detector_reads_the_ops_outputs_with_no_configuration() {
         assert!(auto.alternatives.is_empty(), "the op says which output is which: {:?}", auto.alternatives);
         assert!(auto.assumed.iter().any(|a| a.contains("TFLite_Detection_PostProcess")), "{:?}", auto.assumed);
 
-        let litert: Vec<Tensor> = OUTPUTS.iter().map(|w| read_npy(&fixture(&format!("{variant}/{w}.npy"))).unwrap()).collect();
+        let litert: Vec<Tensor> =
+            OUTPUTS.iter().map(|w| read_npy(&fixture(&format!("{variant}/{w}.npy"))).unwrap()).collect();
         let p = qplay_core::detect::Profile { score_threshold: 0.0, ..p.clone() };
         let got = decode::decode(&p, &ours).unwrap();
         let num = litert[3].as_f32().unwrap()[0] as usize;
@@ -194,6 +203,7 @@ fn bad_options_are_clear_errors_naming_the_op() {
     let at = r.start + values + 2 * 4; // keys sorted: h_scale, max_classes_per_detection, max_detections, …
     assert_eq!(u32::from_le_bytes(f[at..at + 4].try_into().unwrap()), 12);
     f[at..at + 4].copy_from_slice(&1_000_000_000u32.to_le_bytes());
+    assert_eq!(load_tflite(&f).unwrap_err().code(), "limit");
     let e = load_err(&f);
     assert!(e.contains("TFLite_Detection_PostProcess") && e.contains("max_detections") && e.contains("limit"), "{e}");
     // A negative count and an IoU threshold out of (0, 1].
@@ -215,11 +225,12 @@ fn another_custom_op_is_listed_as_unsupported() {
     let mut f = fixture("ops_regular.tflite");
     let at = f.windows(28).position(|w| w == b"TFLite_Detection_PostProcess").unwrap();
     f[at..at + 28].copy_from_slice(b"TFLite_Detection_PostProcesZ");
-    match load_tflite(&f) {
-        Err(ModelError::UnsupportedOps(list)) => {
-            assert_eq!(list.len(), 1);
-            assert!(list[0].0.contains("TFLite_Detection_PostProcesZ"), "{list:?}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let e = load_tflite(&f).unwrap_err();
+    let ModelError::UnsupportedTfliteOps(list) = &e else { panic!("{e:?}") };
+    assert_eq!(list.len(), 1);
+    assert!(list[0].0.contains("custom op TFLite_Detection_PostProcesZ"), "{list:?}");
+    assert_eq!(e.code(), "unsupported-op");
+    // The advice is for a TFLite file, not an ONNX one.
+    let text = e.to_string();
+    assert!(text.contains("TFLiteConverter") && text.contains("tf2onnx") && !text.contains("opset"), "{text}");
 }

@@ -327,8 +327,7 @@ pub fn infer_profile_with(
 
     let labels = match (kind, decoder.classes, &meta.names) {
         (Kind::BlazeFace | Kind::CenterFace | Kind::Scrfd | Kind::YuNet, _, None) => vec!["face".to_string()],
-        (Kind::TfDetections | Kind::Ssd, c, None)
-            if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1 || c == Some(90)) =>
+        (Kind::TfDetections | Kind::Ssd, c, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1 || c == Some(90)) =>
         {
             assumed.push(
                 "class ids 1..90 of the TF Object Detection API's COCO label map (0 is background): the COCO names"

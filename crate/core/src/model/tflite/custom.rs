@@ -10,6 +10,7 @@ use crate::model::{Attr, ModelError};
 use crate::ops::detect::detection_postprocess::{
     RawOptions, DEFAULT_DETECTIONS_PER_CLASS, REQUIRED_KEYS, TFLITE_DETECTION_POSTPROCESS,
 };
+use crate::ops::OpError;
 
 /// Converts one custom operator; `false` when qplay does not map it. `at` names the operator.
 pub(super) fn convert(
@@ -23,10 +24,16 @@ pub(super) fn convert(
     if name != TFLITE_DETECTION_POSTPROCESS {
         return Ok(false);
     }
-    let err = |what: String| ModelError::Other(format!("TFLite custom op {TFLITE_DETECTION_POSTPROCESS} ({at}): {what}"));
+    let err =
+        |what: String| ModelError::Other(format!("TFLite custom op {TFLITE_DETECTION_POSTPROCESS} ({at}): {what}"));
     let raw = options(op).map_err(err)?;
-    raw.check().map_err(err)?;
-    let (ins, outs): (Vec<usize>, Vec<usize>) = (ins.iter().flatten().copied().collect(), outs.iter().flatten().copied().collect());
+    raw.check().map_err(|e| match e {
+        // Sizes past qplay's limits are limit errors (the page says so), the rest a bad model.
+        OpError::Limit(m) => ModelError::Limit(format!("TFLite custom op {TFLITE_DETECTION_POSTPROCESS} ({at}): {m}")),
+        e => err(e.to_string()),
+    })?;
+    let (ins, outs): (Vec<usize>, Vec<usize>) =
+        (ins.iter().flatten().copied().collect(), outs.iter().flatten().copied().collect());
     if ins.len() != 3 || outs.len() != 4 {
         return Err(err(format!(
             "{} inputs and {} outputs: the op takes box encodings, class predictions and anchors, and gives boxes, \

@@ -41,7 +41,7 @@ pub fn is_tflite(bytes: &[u8]) -> bool {
 ///
 /// Never panics: truncated or random bytes and offsets pointing outside the file give
 /// [`ModelError::NotTflite`]; unsupported operators are listed all at once
-/// ([`ModelError::UnsupportedOps`]).
+/// ([`ModelError::UnsupportedTfliteOps`], with advice for TFLite files).
 pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
     load_tflite_with_limits(bytes, &Limits::default())
 }
@@ -117,7 +117,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
         }
     }
     if !unsupported.is_empty() {
-        return Err(ModelError::UnsupportedOps(unsupported));
+        return Err(ModelError::UnsupportedTfliteOps(unsupported));
     }
 
     let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
@@ -148,6 +148,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     g.inputs = inputs;
     g.outputs = outputs;
     let description = model.description().ok().flatten().unwrap_or("");
+    g.format = super::ModelFormat::Tflite { version };
     g.producer = if description.is_empty() { "TFLite".to_string() } else { format!("TFLite ({description})") };
     g.toposort()?;
     Ok(g)

@@ -90,35 +90,40 @@ pub const REQUIRED_KEYS: [&str; 9] = [
 impl RawOptions {
     /// Checks the values: counts positive and bounded (the outputs' size is fixed by them), the
     /// IoU threshold in (0, 1] as LiteRT requires, scales finite and non-zero.
-    pub fn check(self) -> Result<DetectionOptions, String> {
-        let count = |name: &str, v: i64, min: i64| -> Result<usize, String> {
+    pub fn check(self) -> Result<DetectionOptions, OpError> {
+        let count = |name: &str, v: i64, min: i64| -> Result<usize, OpError> {
             if v < min {
-                return Err(format!("`{name}` is {v}: use {min} or more"));
+                return Err(OpError::malformed(format!("`{name}` is {v}: use {min} or more")));
             }
-            usize::try_from(v).map_err(|_| format!("`{name}` is {v}: too large"))
+            usize::try_from(v).map_err(|_| OpError::limit(format!("`{name}` is {v}: too large")))
         };
         let max_detections = count("max_detections", self.max_detections, 0)?;
         let per = count("max_classes_per_detection", self.max_classes_per_detection, 1)?;
         let rows = max_detections.checked_mul(per).filter(|&r| r <= MAX_ROWS).ok_or_else(|| {
-            format!(
+            OpError::limit(format!(
                 "`max_detections` {} × `max_classes_per_detection` {} output rows: more than qplay's limit of {MAX_ROWS}",
                 self.max_detections, self.max_classes_per_detection
-            )
+            ))
         })?;
         if rows == 0 && self.use_regular_nms {
-            return Err("`max_detections` is 0: the regular NMS needs 1 or more".into());
+            return Err(OpError::malformed("`max_detections` is 0: the regular NMS needs 1 or more"));
         }
         let detections_per_class = count("detections_per_class", self.detections_per_class, 1)?;
         let num_classes = count("num_classes", self.num_classes, 1)?;
         if !(self.iou_threshold > 0.0 && self.iou_threshold <= 1.0) {
-            return Err(format!("`nms_iou_threshold` is {}: LiteRT needs a value in (0, 1]", self.iou_threshold));
+            return Err(OpError::malformed(format!(
+                "`nms_iou_threshold` is {}: LiteRT needs a value in (0, 1]",
+                self.iou_threshold
+            )));
         }
         if self.score_threshold.is_nan() {
-            return Err("`nms_score_threshold` is NaN".into());
+            return Err(OpError::malformed("`nms_score_threshold` is NaN"));
         }
         for (name, s) in ["y_scale", "x_scale", "h_scale", "w_scale"].iter().zip(self.scale) {
             if !s.is_finite() || s == 0.0 {
-                return Err(format!("`{name}` is {s}: the box encodings are divided by it; use a finite non-zero value"));
+                return Err(OpError::malformed(format!(
+                    "`{name}` is {s}: the box encodings are divided by it; use a finite non-zero value"
+                )));
             }
         }
         Ok(DetectionOptions {
@@ -158,7 +163,7 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
         num_classes: a.int("num_classes", 0),
         scale: [a.float("y_scale", 0.0), a.float("x_scale", 0.0), a.float("h_scale", 0.0), a.float("w_scale", 0.0)],
     };
-    let options = raw.check().map_err(|e| OpError::malformed(format!("{TFLITE_DETECTION_POSTPROCESS}: {e}")))?;
+    let options = raw.check().map_err(|e| e.map_message(|m| format!("{TFLITE_DETECTION_POSTPROCESS}: {m}")))?;
     Ok(Box::new(DetectionPostProcess { options }))
 }
 
@@ -224,7 +229,9 @@ impl Op for DetectionPostProcess {
         let (n, k, cols) = self.dims(&bt.shape, &ct.shape, &at.shape)?;
         let (enc, scores, anchors) = (f32s(bt, "box encodings")?, f32s(ct, "class predictions")?, f32s(at, "anchors")?);
         if enc.len() != n * k || scores.len() != n * cols || anchors.len() != n * 4 {
-            return Err(OpError::malformed(format!("{TFLITE_DETECTION_POSTPROCESS}: an input's data does not fill its shape")));
+            return Err(OpError::malformed(format!(
+                "{TFLITE_DETECTION_POSTPROCESS}: an input's data does not fill its shape"
+            )));
         }
         let decoded = nms::decode(enc, k, anchors, self.options.scale);
         let o = &self.options;
@@ -233,7 +240,7 @@ impl Op for DetectionPostProcess {
         } else {
             nms::fast(o, &decoded, scores, cols)
         }
-        .map_err(|e| OpError::malformed(format!("{TFLITE_DETECTION_POSTPROCESS}: {e}")))?;
+        .map_err(|e| e.map_message(|m| format!("{TFLITE_DETECTION_POSTPROCESS}: {m}")))?;
         let m = self.rows();
         let mut boxes = vec![0f32; m * 4];
         let mut classes = vec![0f32; m];
@@ -244,6 +251,11 @@ impl Op for DetectionPostProcess {
             score[row] = d.score;
         }
         let t = |shape: Vec<usize>, v: Vec<f32>| Tensor::f32(shape, v).map_err(|e| OpError::internal(e.to_string()));
-        Ok(vec![t(vec![1, m, 4], boxes)?, t(vec![1, m], classes)?, t(vec![1, m], score)?, t(vec![1], vec![out.count as f32])?])
+        Ok(vec![
+            t(vec![1, m, 4], boxes)?,
+            t(vec![1, m], classes)?,
+            t(vec![1, m], score)?,
+            t(vec![1], vec![out.count as f32])?,
+        ])
     }
 }

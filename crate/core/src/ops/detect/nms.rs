@@ -5,6 +5,7 @@
 
 use super::detection_postprocess::DetectionOptions;
 use super::sort::{decreasing_partial, decreasing_stable};
+use crate::ops::OpError;
 
 /// A decoded box: ymin, xmin, ymax, xmax.
 pub type Corners = [f32; 4];
@@ -82,12 +83,12 @@ fn iou(a: &Corners, b: &Corners) -> f32 {
 }
 
 /// `NonMaxSuppressionSingleClassHelper`: the anchors kept, best first, at most `max`.
-fn single_class(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], max: usize) -> Result<Vec<usize>, String> {
+fn single_class(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], max: usize) -> Result<Vec<usize>, OpError> {
     if let Some(i) = boxes.iter().position(|b| b[0] > b[2] || b[1] > b[3]) {
-        return Err(format!(
+        return Err(OpError::malformed(format!(
             "decoded box {i} {:?} has ymin > ymax or xmin > xmax (LiteRT refuses such boxes: check the anchors' sizes)",
             boxes[i]
-        ));
+        )));
     }
     let keep: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] >= o.score_threshold).collect();
     let kept: Vec<f32> = keep.iter().map(|&i| scores[i]).collect();
@@ -120,7 +121,7 @@ fn single_class(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], max: us
 /// `NonMaxSuppressionMultiClassFastHelper`: each anchor scored by its best class, one NMS over
 /// anchors, then the kept anchors' best `min(max_classes_per_detection, num_classes)` classes at
 /// rows `max_classes_per_detection · k + col`.
-pub fn fast(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], cols: usize) -> Result<Selection, String> {
+pub fn fast(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], cols: usize) -> Result<Selection, OpError> {
     let c = o.num_classes;
     let offset = cols - c;
     let per = o.max_classes_per_detection;
@@ -148,13 +149,13 @@ pub fn fast(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], cols: usize
 /// NMS per class in class order (at most `min(detections_per_class, max_detections)` each), each
 /// class's selections — best first — merged into the best so far as `std::inplace_merge` does
 /// (stable: on equal scores the earlier classes' rows come first), cut to `max_detections`.
-pub fn regular(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], cols: usize) -> Result<Selection, String> {
+pub fn regular(o: &DetectionOptions, boxes: &[Corners], scores: &[f32], cols: usize) -> Result<Selection, OpError> {
     let c = o.num_classes;
     let offset = cols - c;
     let n = boxes.len();
     let per_class = o.detections_per_class.min(o.max_detections);
     if per_class == 0 {
-        return Err("the regular NMS needs max_detections and detections_per_class of 1 or more".into());
+        return Err(OpError::malformed("the regular NMS needs max_detections and detections_per_class of 1 or more"));
     }
     // The best so far: (anchor, class) and score, in decreasing order.
     let mut best: Vec<((usize, usize), f32)> = Vec::new();
