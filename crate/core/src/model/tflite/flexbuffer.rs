@@ -11,7 +11,8 @@
 //! their own width.
 //!
 //! Every read is bounds-checked and every offset checked to stay inside the buffer, so truncated
-//! or random bytes give an error, never a panic; the work is linear in the buffer's size.
+//! or random bytes give an error, never a panic; the work is linear in the buffer's size (keys
+//! are read up to 256 bytes).
 
 /// A scalar value of a map entry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +49,9 @@ impl Scalar {
         self.as_f64() != 0.0
     }
 }
+
+/// The longest key read, in bytes.
+const MAX_KEY: usize = 256;
 
 const INT: u8 = 1;
 const UINT: u8 = 2;
@@ -95,7 +99,8 @@ pub(super) fn scalar_map(buf: &[u8]) -> Result<Vec<(String, Scalar)>, String> {
     let mut out = Vec::with_capacity(len);
     for i in 0..len {
         let key = indirect(buf, keys + i * keys_width, keys_width)?;
-        let end = buf[key..].iter().position(|&b| b == 0).ok_or("a key is not NUL-terminated")?;
+        // Keys are short names: looking for the NUL within 256 bytes keeps the work linear.
+        let end = buf[key..].iter().take(MAX_KEY).position(|&b| b == 0).ok_or("a key is not NUL-terminated")?;
         let key = std::str::from_utf8(&buf[key..key + end]).map_err(|_| "a key is not UTF-8")?.to_string();
         let t = buf[types + i];
         let (ty, own) = (t >> 2, 1usize << (t & 3));
