@@ -26,7 +26,8 @@ use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 /// The op type, as TFLite names the custom op.
 pub const TFLITE_DETECTION_POSTPROCESS: &str = "TFLite_Detection_PostProcess";
 
-/// The most output rows (`max_detections · max_classes_per_detection`) qplay allocates.
+/// The most output rows (`max_detections · max_classes_per_detection`) qplay allocates, and the
+/// most classes.
 pub const MAX_ROWS: usize = 1 << 16;
 
 /// LiteRT's `detections_per_class` when the options leave it out.
@@ -110,6 +111,9 @@ impl RawOptions {
         }
         let detections_per_class = count("detections_per_class", self.detections_per_class, 1)?;
         let num_classes = count("num_classes", self.num_classes, 1)?;
+        if num_classes > MAX_ROWS {
+            return Err(OpError::limit(format!("`num_classes` is {num_classes}: more than qplay's limit of {MAX_ROWS}")));
+        }
         if !(self.iou_threshold > 0.0 && self.iou_threshold <= 1.0) {
             return Err(OpError::malformed(format!(
                 "`nms_iou_threshold` is {}: LiteRT needs a value in (0, 1]",
