@@ -87,7 +87,10 @@ pub enum ModelError {
         TFLite_Detection_PostProcess), or convert it to ONNX with tf2onnx (`python -m tf2onnx.convert --tflite model.tflite \
         --output model.onnx`) and open the .onnx",
         .0.len(), if .0.len() == 1 { "" } else { "s" },
-        .0.iter().map(|(op, at)| format!("{op} ({at})")).collect::<Vec<_>>().join(", "))]
+        .0.iter().map(|(op, at)| match op.strip_prefix("custom op ") {
+            Some(name) => format!("custom op `{name}` ({at})"),
+            None => format!("`{op}` ({at})"),
+        }).collect::<Vec<_>>().join(", "))]
     UnsupportedTfliteOps(Vec<(String, String)>),
     #[error("the graph has a cycle through node `{0}`: a valid ONNX graph is acyclic")]
     Cycle(String),

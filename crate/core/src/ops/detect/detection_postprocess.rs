@@ -112,7 +112,9 @@ impl RawOptions {
         let detections_per_class = count("detections_per_class", self.detections_per_class, 1)?;
         let num_classes = count("num_classes", self.num_classes, 1)?;
         if num_classes > MAX_ROWS {
-            return Err(OpError::limit(format!("`num_classes` is {num_classes}: more than qplay's limit of {MAX_ROWS}")));
+            return Err(OpError::limit(format!(
+                "`num_classes` is {num_classes}: more than qplay's limit of {MAX_ROWS}"
+            )));
         }
         if !(self.iou_threshold > 0.0 && self.iou_threshold <= 1.0) {
             return Err(OpError::malformed(format!(
