@@ -153,9 +153,7 @@ fn the_detector_reads_the_ops_outputs_with_no_configuration() {
             assert_eq!(det.class, wc[i] as usize, "{variant} {i}: class");
             assert!((det.score - ws[i]).abs() <= 1e-4, "{variant} {i}: score");
             let want = [wb[i * 4 + 1] * 64.0, wb[i * 4] * 64.0, wb[i * 4 + 3] * 64.0, wb[i * 4 + 2] * 64.0];
-            for k in 0..4 {
-                worst = worst.max((det.bbox[k] - want[k]).abs());
-            }
+            worst = det.bbox.iter().zip(want).fold(worst, |w, (a, b)| w.max((a - b).abs()));
         }
         eprintln!("{variant}: {} detections, max |pixel box − LiteRT's × 64| = {worst:.2e}", got.len());
         assert!(worst <= 1e-2, "{variant}: {worst}");
