@@ -83,6 +83,12 @@ fn ssd(variant: &str) -> (Graph, Vec<(String, Tensor)>) {
     let (g, ours, litert) = run(&format!("ssd_{variant}"), variant, &[("image", "input.npy")]);
     let o = &meta()[variant]["options"];
     let per = o["max_classes_per_detection"].as_u64().unwrap() as usize;
+    // The file leaves the op's output shapes unknown; the loader fills them in from the options.
+    let m = Some(o["max_detections"].as_u64().unwrap() as usize * per);
+    let boxes = meta()[variant]["outputs"]["boxes"].as_str().unwrap().to_string();
+    let count = meta()[variant]["outputs"]["num"].as_str().unwrap().to_string();
+    let shape = |n: &str| g.outputs.iter().find(|o| o.name == n).unwrap().shape.clone();
+    assert_eq!((shape(&boxes), shape(&count)), (vec![Some(1), m, Some(4)], vec![Some(1)]), "{variant}");
     // The scores come through the float network (qplay's kernels, another summation order).
     compare(variant, &ours, &litert, per, o["use_regular_nms"].as_bool().unwrap(), 1e-4);
     (g, ours)

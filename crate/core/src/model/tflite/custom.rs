@@ -11,15 +11,16 @@ use crate::ops::detect::detection_postprocess::{
     RawOptions, DEFAULT_DETECTIONS_PER_CLASS, REQUIRED_KEYS, TFLITE_DETECTION_POSTPROCESS,
 };
 use crate::ops::OpError;
+use std::collections::HashMap;
 
 /// Converts one custom operator; `false` when qplay does not map it. `at` names the operator.
 pub(super) fn convert(
     b: &mut Builder,
     op: &fb::OperatorRef<'_>,
     name: &str,
-    ins: &[Option<usize>],
-    outs: &[Option<usize>],
+    (ins, outs): (&[Option<usize>], &[Option<usize>]),
     at: &str,
+    shapes: &mut HashMap<usize, Vec<Option<usize>>>,
 ) -> Result<bool, ModelError> {
     if name != TFLITE_DETECTION_POSTPROCESS {
         return Ok(false);
@@ -27,7 +28,7 @@ pub(super) fn convert(
     let err =
         |what: String| ModelError::Other(format!("TFLite custom op {TFLITE_DETECTION_POSTPROCESS} ({at}): {what}"));
     let raw = options(op).map_err(err)?;
-    raw.check().map_err(|e| match e {
+    let checked = raw.check().map_err(|e| match e {
         // Sizes past qplay's limits are limit errors (the page says so), the rest a bad model.
         OpError::Limit(m) => ModelError::Limit(format!("TFLite custom op {TFLITE_DETECTION_POSTPROCESS} ({at}): {m}")),
         e => err(e.to_string()),
@@ -41,6 +42,15 @@ pub(super) fn convert(
             ins.len(),
             outs.len()
         )));
+    }
+    // The converter leaves the outputs' shapes unknown (LiteRT sets them when it prepares the
+    // op): they follow from the options.
+    let m = Some(checked.max_detections * checked.max_classes_per_detection);
+    let fixed = [vec![Some(1), m, Some(4)], vec![Some(1), m], vec![Some(1), m], vec![Some(1)]];
+    for (&t, shape) in outs.iter().zip(fixed) {
+        if b.info(t).signature.is_empty() {
+            shapes.insert(t, shape);
+        }
     }
     let inputs = ins.iter().map(|&t| b.nhwc(t)).collect();
     let outputs = outs.iter().map(|&t| b.nhwc(t)).collect();

@@ -81,6 +81,8 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
 
     let mut b = layout::Builder::new(&tensors, constants);
     let mut unsupported: Vec<(String, String)> = Vec::new();
+    // Output shapes an op fixes where the file leaves them unknown (the detection op's).
+    let mut shapes: std::collections::HashMap<usize, Vec<Option<usize>>> = Default::default();
     // Each tensor has one source: an input, a constant or one operator.
     let mut produced: std::collections::HashSet<usize> =
         read::indices(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, tensors.len(), 0)?
@@ -108,7 +110,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             b.set_prefix(&code, i);
             let done = match &code {
                 OpCode::Builtin(c) => ops::convert(&mut b, &op, *c, &ins, &outs)?,
-                OpCode::Custom(name) => custom::convert(&mut b, &op, name, &ins, &outs, &label)?,
+                OpCode::Custom(name) => custom::convert(&mut b, &op, name, (&ins, &outs), &label, &mut shapes)?,
                 OpCode::Unknown => false,
             };
             if !done {
@@ -134,7 +136,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     let info = |b: &layout::Builder, t: usize| ValueInfo {
         name: b.name(t).to_string(),
         elem_type: tensors[t].dtype.onnx_code(),
-        shape: tensors[t].signature.clone(),
+        shape: shapes.get(&t).cloned().unwrap_or_else(|| tensors[t].signature.clone()),
     };
     let inputs: Vec<ValueInfo> = inputs.into_iter().filter(|&t| !b.is_const(t)).map(|t| info(&b, t)).collect();
     let outputs: Vec<ValueInfo> = outputs
