@@ -127,7 +127,7 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
-test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and unsupported ops say what to do', async () => {
+test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and unsupported ops say what to do; an SSD with the detection op detects', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error
   // says what to fix (a profile), instead of stale boxes from the previous model.
@@ -145,6 +145,14 @@ test('TFLite files: a float detector loads through the file input and the page s
   // A float classifier (no detector) is not a detection model: said, nothing stale.
   const cnn = await uploadModel(s, TFL + 'cnn.tflite', { orError: true });
   assert.notEqual(cnn.error, '');
+  // An SSD ending in TFLite's TFLite_Detection_PostProcess op: detected with no configuration;
+  // the summary names the format, not an ONNX opset.
+  const ssd = await uploadModel(s, fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url)) + 'ssd_fast.tflite');
+  assert.equal(ssd.error, '');
+  assert.match(ssd.summary, /TFLite v3/);
+  assert.doesNotMatch(ssd.summary, /opset/);
+  assert.match(ssd.assumed, /TFLite_Detection_PostProcess/);
+  assert.ok(ssd.result.detections.length > 0);
 });
 
 /** A little-endian float32 .npy file (format 1.0): { shape, data }. */

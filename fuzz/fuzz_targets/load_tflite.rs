@@ -4,7 +4,8 @@
 //! profile guess and planning as `load_plan`. Every outcome must be `Ok` or a clean `Err`.
 //!
 //! Run with `cargo +nightly fuzz run load_tflite -- -rss_limit_mb=2048 -timeout=10`, seeded
-//! with the models of `tests/fixtures/tflite/` (see docs/fuzzing.md).
+//! with the models of `tests/fixtures/tflite/` and `tests/fixtures/tflite_ssd/` (the detection
+//! op and its FlexBuffer options; see docs/fuzzing.md).
 
 #![no_main]
 

@@ -27,7 +27,7 @@ fn inspect_person_detector() {
     let (code, out, err) = qplay(&["inspect", "www/models/person_ssdlite.onnx", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["opset"], 13);
+    assert_eq!((v["opset"].as_i64(), v["format"].as_str()), (Some(13), Some("ONNX opset 13")));
     assert_eq!(v["inputs"][0]["name"], "Preprocessor/sub:0");
     assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 3, 300, 300]));
     assert_eq!(v["ops"]["Conv"], 88);
@@ -46,6 +46,11 @@ fn tflite_models_inspect_infer_and_quantize() {
     assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 64, 64, 3]));
     assert_eq!(v["ops"]["Conv"], 10);
     assert_eq!(v["unsupported"], serde_json::json!([]));
+    assert_eq!(v["format"], "TFLite v3");
+    let (code, text, err) = qplay(&["inspect", "tests/fixtures/tflite_ssd/ssd_regular.tflite"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("TFLite v3") && !text.contains("opset"), "{text}");
+    assert!(text.contains("TFLite_Detection_PostProcess") && text.contains("every op is supported"), "{text}");
     let dir = tmp("tflite-out");
     let (code, _, err) = qplay(&[
         "infer",

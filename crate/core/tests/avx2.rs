@@ -148,9 +148,7 @@ fn depthwise_graph(rng: &mut Rng, c: usize, stride: usize) -> Graph {
         inputs: vec![ValueInfo { name: "x".into(), elem_type: 3, shape: vec![Some(1), Some(c), None, None] }],
         outputs: vec![ValueInfo { name: "y".into(), elem_type: 3, shape: vec![] }],
         opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -63,3 +63,12 @@ fn graphs_the_gate_cannot_run_are_said_to_be_only_loaded_back() {
     let c = convert_to_onnx(&g).unwrap();
     assert_eq!(c.check, format!("loaded back; not run: input `{name}` has dimensions only known at run time"));
 }
+
+#[test]
+fn models_with_ops_only_qplay_runs_are_refused_naming_them() {
+    // The TFLite SSD ends in TFLite_Detection_PostProcess, which ONNX has no op for.
+    let g = load_model(&fixture("tflite_ssd/ssd_fast.tflite")).unwrap();
+    let e = convert_to_onnx(&g).unwrap_err().to_string();
+    assert!(e.contains("only qplay runs (TFLite_Detection_PostProcess)"), "{e}");
+    assert!(e.contains("export the model without it"), "{e}");
+}

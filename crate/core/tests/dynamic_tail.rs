@@ -39,9 +39,7 @@ fn graph(k: i64) -> Graph {
             ValueInfo { name: "y".into(), elem_type: 1, shape: vec![None] },
         ],
         opset: 17,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     }
 }
 

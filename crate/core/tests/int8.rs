@@ -323,9 +323,7 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
             }],
             outputs: vec![ValueInfo { name: "y".into(), elem_type: if y_u8 { 2 } else { 3 }, shape: vec![] }],
             opset: 13,
-            producer: String::new(),
-            metadata: Vec::new(),
-            load_notes: Vec::new(),
+            ..Default::default()
         };
         let got = run(&g, &[("x".into(), t8(x_u8, &xs, vec![1, cin, h, w]))], PlanOptions::default()).remove(0);
         // Direct reference.

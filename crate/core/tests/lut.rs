@@ -54,9 +54,7 @@ fn chain(
         }],
         outputs,
         opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -180,9 +180,7 @@ fn qdq_graph(op: &str, x: ValueInfo, inits: Vec<(&str, Tensor)>, axis: i64, out_
         inputs: vec![x],
         outputs: vec![ValueInfo { name: "y".into(), elem_type: out_type, shape: vec![] }],
         opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     }
 }
 

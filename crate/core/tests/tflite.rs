@@ -98,7 +98,7 @@ fn load_model_dispatches_on_the_file_identifier() {
 #[test]
 fn unsupported_ops_are_listed_all_at_once() {
     let e = load_tflite(&fixture("unsupported.tflite")).unwrap_err();
-    let ModelError::UnsupportedOps(ops) = &e else { panic!("{e}") };
+    let ModelError::UnsupportedTfliteOps(ops) = &e else { panic!("{e}") };
     let names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
     assert!(names.contains(&"CUMSUM") && names.contains(&"SIN"), "{e}");
     assert_eq!(e.code(), "unsupported-op");

@@ -9,7 +9,7 @@ export function isTflite(bytes) {
   return String.fromCharCode(...b.subarray(4, 8)) === 'TFL3';
 }
 
-/** A model's summary: producer, opset, size, unsupported ops, inputs and outputs, op histogram. */
+/** A model's summary: producer, format (ONNX opset / TFLite version), size, unsupported ops, inputs and outputs, op histogram. */
 export function summaryHtml(s) {
   const dims = (d) => `[${d.map((x) => (x === null ? '?' : x)).join(', ')}]`;
   const io = [...s.inputs.map((i) => ['input', i]), ...s.outputs.map((o) => ['output', o])]
@@ -17,7 +17,7 @@ export function summaryHtml(s) {
   const unsupported = new Set(s.unsupported.map(([op]) => op));
   const ops = Object.entries(s.ops).map(([op, n]) => `<tr><td class="${unsupported.has(op) ? 'bad' : ''}">${esc(op)}${unsupported.has(op) ? ' (unsupported)' : ''}</td><td class="n">${n}</td></tr>`).join('');
   return `
-      <p>${esc(s.producer || 'unknown producer')} · opset ${s.opset} · ${s.nodes} nodes · ${s.parameters.toLocaleString('en')} parameters (${(s.parameter_bytes / 1e6).toFixed(2)} MB)</p>
+      <p>${esc(s.producer || 'unknown producer')} · ${esc(s.format || `opset ${s.opset}`)} · ${s.nodes} nodes · ${s.parameters.toLocaleString('en')} parameters (${(s.parameter_bytes / 1e6).toFixed(2)} MB)</p>
       ${(s.notes || []).map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${s.unsupported.length ? `<p class="bad">Unsupported: ${s.unsupported.map(([op, node]) => `${esc(op)} (node ${esc(node)})`).join(', ')}</p>` : '<p>Every op is supported.</p>'}
       <div class="table-wrap"><table><thead><tr><th></th><th>name</th><th>type</th><th>shape</th></tr></thead><tbody>${io}</tbody></table></div>

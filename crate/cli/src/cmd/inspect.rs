@@ -30,7 +30,7 @@ pub fn run(a: Args) -> Result<(), String> {
         println!("{}", serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    println!("{model}  (producer {}, opset {})", if s.producer.is_empty() { "?" } else { &s.producer }, s.opset);
+    println!("{model}  (producer {}, {})", if s.producer.is_empty() { "?" } else { &s.producer }, s.format);
     for i in &s.inputs {
         println!("  input   {:<28} {:<8} {}", i.name, i.dtype, dims(&i.shape));
     }

@@ -42,6 +42,24 @@ pub struct ModelMeta {
     /// Graph outputs made of convolution outputs moved around only (Reshape, Transpose, Concat,
     /// Sigmoid, …: no arithmetic after the head), so their boxes are not decoded yet.
     pub raw_head_outputs: Vec<String>,
+    /// The graph ends in TFLite's `TFLite_Detection_PostProcess` op (read from the graph): its
+    /// outputs and class count.
+    pub detection_postprocess: Option<PostProcessOutputs>,
+}
+
+/// The outputs of a `TFLite_Detection_PostProcess` op that are the graph's outputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostProcessOutputs {
+    /// Boxes `[1, M, 4]`: ymin, xmin, ymax, xmax as fractions of the input.
+    pub boxes: String,
+    /// Class ids `[1, M]`, 0-based (background excluded).
+    pub classes: String,
+    /// Scores `[1, M]`.
+    pub scores: String,
+    /// The number of valid rows `[1]`.
+    pub count: String,
+    /// The op's `num_classes`.
+    pub num_classes: usize,
 }
 
 impl ModelMeta {

@@ -4,7 +4,7 @@
 //! The export gate: the written bytes are loaded back and, where every input has a known shape
 //! and is float32, both graphs run on one seeded input; the outputs must be equal bit for bit.
 
-use super::{load_onnx, save_onnx, Data, Graph, ModelError, Plan, Tensor};
+use super::{load_onnx, save_onnx, Data, Graph, ModelError, OpKind, Plan, Tensor};
 use crate::ops::Registry;
 use crate::Error;
 
@@ -30,8 +30,43 @@ fn seeded(shape: &[usize], seed: u32) -> Tensor {
     Tensor { shape: shape.to_vec(), data: Data::F32(data) }
 }
 
-/// Writes `g` as ONNX and checks the file (module docs).
+/// The op types of `g` that only qplay runs: its own (`qplay.` domain: TFLite's integer ops,
+/// lookup tables) and TFLite's detection op, which ONNX has no op for; each once, in node order.
+pub fn qplay_only_ops(g: &Graph) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for n in &g.nodes {
+        let own = n.op_type.starts_with("qplay.") || n.is(OpKind::TfliteDetectionPostProcess);
+        if own && !found.contains(&n.op_type) {
+            found.push(n.op_type.clone());
+        }
+    }
+    found
+}
+
+/// Writes `g` as ONNX and checks the file (module docs). A graph with ops only qplay runs
+/// ([`qplay_only_ops`]) is refused: onnxruntime could not run the file.
 pub fn convert_to_onnx(g: &Graph) -> Result<Converted, Error> {
+    let own = qplay_only_ops(g);
+    if !own.is_empty() {
+        let int8 = own.iter().any(|o| o.starts_with("qplay.tfl."));
+        let detection = g.nodes.iter().any(|n| n.is(OpKind::TfliteDetectionPostProcess));
+        let mut why = format!(
+            "cannot be written as ONNX that onnxruntime runs: {} only qplay runs ({})",
+            if own.len() == 1 { "this op is one" } else { "these ops are ones" },
+            own.join(", ")
+        );
+        if int8 {
+            why.push_str(
+                ". A full-integer TFLite model keeps TFLite's integer rounding in qplay's own ops, which ONNX's QLinear ops do not reproduce exactly: convert its float .tflite, then quantize the ONNX file with qplay",
+            );
+        }
+        if detection {
+            why.push_str(
+                ". ONNX has no op for TFLite_Detection_PostProcess (box decoding and NMS): export the model without it (TF Object Detection API: the raw box and class outputs) and let qplay decode them",
+            );
+        }
+        return Err(ModelError::Other(why).into());
+    }
     let onnx = save_onnx(g, "qplay convert");
     let back = load_onnx(&onnx).map_err(|e| ModelError::Other(format!("the written ONNX does not load back: {e}")))?;
     let mut feeds = Vec::new();

@@ -172,8 +172,10 @@ pub struct Graph {
     pub inputs: Vec<ValueInfo>,
     /// Graph outputs, in order.
     pub outputs: Vec<ValueInfo>,
-    /// Default-domain opset version.
+    /// Default-domain opset version (for a TFLite file, the opset of the ONNX ops it is mapped to).
     pub opset: i64,
+    /// The file format the graph was loaded from, for display ([`ModelFormat::describe`]).
+    pub format: ModelFormat,
     /// Producer name and version, for display.
     pub producer: String,
     /// The file's `metadata_props`, in file order (Ultralytics writes `names`, `imgsz`, `stride`,
@@ -181,6 +183,29 @@ pub struct Graph {
     pub metadata: Vec<(String, String)>,
     /// Notes on what loading changed, in plain words (e.g. float16 tensors converted to float32).
     pub load_notes: Vec<String>,
+}
+
+/// The format of the file a [`Graph`] was loaded from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// ONNX (graphs built in code too); its version is the graph's `opset`.
+    #[default]
+    Onnx,
+    /// TFLite (a `.tflite` FlatBuffer) of this schema version.
+    Tflite {
+        /// The schema version (`Model.version`, 3 for every TFLite model since 2017).
+        version: u32,
+    },
+}
+
+impl ModelFormat {
+    /// The format and version in a few words: "ONNX opset 17", "TFLite v3".
+    pub fn describe(self, opset: i64) -> String {
+        match self {
+            ModelFormat::Onnx => format!("ONNX opset {opset}"),
+            ModelFormat::Tflite { version } => format!("TFLite v{version}"),
+        }
+    }
 }
 
 impl Graph {

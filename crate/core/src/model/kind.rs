@@ -49,6 +49,8 @@ op_kinds! {
     /// qplay's 8-bit lookup table ([`crate::ops::quant::lookup`]), written by
     /// [`lower_lut`](super::lower_lut).
     Lookup = "qplay.Lookup",
+    /// TFLite's SSD post-processing custom op ([`crate::ops::detect::detection_postprocess`]).
+    TfliteDetectionPostProcess = "TFLite_Detection_PostProcess",
     /// qplay's fake quantizer for training ([`crate::ops::quant::fake_quant`]).
     FakeQuant = "qplay.FakeQuant",
 }

@@ -178,7 +178,7 @@ pub fn load_onnx_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mod
         _ => format!("{producer_name}{producer_version}"),
     };
     let metadata = metadata_props.into_iter().map(|e| (e.key, e.value)).collect();
-    let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer, metadata, load_notes: Vec::new() };
+    let mut g = Graph { nodes, initializers, inputs, outputs, opset, producer, metadata, ..Default::default() };
     widen_float_types(&mut g, &codes);
     g.toposort()?;
     Ok(g)

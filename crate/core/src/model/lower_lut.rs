@@ -214,9 +214,7 @@ fn compute_table(graph: &Graph, registry: &Registry, m: &Cone, q: &Node) -> Opti
         inputs: vec![ValueInfo { name: m.code.clone(), elem_type: if signed { 3 } else { 2 }, shape: vec![Some(256)] }],
         outputs: vec![ValueInfo { name: out, elem_type: 0, shape: vec![] }],
         opset: graph.opset,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     };
     // No lowering inside (this is the reference) and no fusion: the ops exactly as written.
     let opts = PlanOptions { fuse_activations: false, int8_kernels: false, ..Default::default() };

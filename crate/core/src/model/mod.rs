@@ -27,7 +27,7 @@ pub mod tensor;
 pub mod tflite;
 
 pub use convert::{convert_to_onnx, Converted};
-pub use graph::{Attr, Attrs, Fused, Graph, Node, ValueInfo};
+pub use graph::{Attr, Attrs, Fused, Graph, ModelFormat, Node, ValueInfo};
 pub use image_inputs::float_image_inputs;
 pub use kind::OpKind;
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
@@ -82,6 +82,18 @@ pub enum ModelError {
         .0.len(), if .0.len() == 1 { "" } else { "s" },
         .0.iter().map(|(op, node)| format!("`{op}` (node `{node}`)")).collect::<Vec<_>>().join(", "))]
     UnsupportedOps(Vec<(String, String)>),
+    /// [`ModelError::UnsupportedOps`] of a TFLite file: `(op, operator)` pairs, with advice for
+    /// TFLite models.
+    #[error("the TFLite model uses {} operator{} qplay does not map: {}. Re-convert it with TFLiteConverter using builtin ops only \
+        (`converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]`: no SELECT_TF_OPS, no custom ops but \
+        TFLite_Detection_PostProcess), or convert it to ONNX with tf2onnx (`python -m tf2onnx.convert --tflite model.tflite \
+        --output model.onnx`) and open the .onnx",
+        .0.len(), if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|(op, at)| match op.strip_prefix("custom op ") {
+            Some(name) => format!("custom op `{name}` ({at})"),
+            None => format!("`{op}` ({at})"),
+        }).collect::<Vec<_>>().join(", "))]
+    UnsupportedTfliteOps(Vec<(String, String)>),
     #[error("the graph has a cycle through node `{0}`: a valid ONNX graph is acyclic")]
     Cycle(String),
     #[error("node `{node}` reads `{input}`, which no node, input or initializer produces")]
@@ -127,7 +139,7 @@ impl ModelError {
             | ModelError::Cycle(_)
             | ModelError::MissingInput { .. }
             | ModelError::MissingOutput(_) => "bad-model",
-            ModelError::UnsupportedOps(_) => "unsupported-op",
+            ModelError::UnsupportedOps(_) | ModelError::UnsupportedTfliteOps(_) => "unsupported-op",
             ModelError::UnsupportedDType(_) | ModelError::TfliteUnsupported(_) => "unsupported-type",
             ModelError::Opset(_) => "unsupported-opset",
             ModelError::Limit(_) => "limit",

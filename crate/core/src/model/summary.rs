@@ -29,6 +29,8 @@ pub struct Summary {
     pub producer: String,
     /// Default-domain opset.
     pub opset: i64,
+    /// The file's format and version: "ONNX opset 17", "TFLite v3".
+    pub format: String,
     /// Runtime inputs.
     pub inputs: Vec<IoSummary>,
     /// Graph outputs.
@@ -65,6 +67,7 @@ impl Summary {
         Summary {
             producer: graph.producer.clone(),
             opset: graph.opset,
+            format: graph.format.describe(graph.opset),
             inputs: graph.inputs.iter().map(IoSummary::from).collect(),
             outputs: graph.outputs.iter().map(IoSummary::from).collect(),
             nodes: graph.nodes.len(),

@@ -5,8 +5,10 @@
 //! - [`math`]: element-wise unary/binary ops with numpy broadcasting, reductions, softmax.
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
+//! - [`detect`]: detection post-processing ops (TFLite's `TFLite_Detection_PostProcess`).
 
 pub mod control;
+pub mod detect;
 pub mod error;
 pub mod grad;
 pub mod math;
@@ -125,6 +127,7 @@ impl Default for Registry {
         math::register(&mut r);
         shape::register(&mut r);
         quant::register(&mut r);
+        detect::register(&mut r);
         r
     }
 }

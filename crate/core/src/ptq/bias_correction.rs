@@ -308,9 +308,7 @@ fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Regis
         inputs: vec![ValueInfo { name: "x".into(), elem_type: 1, shape: x_shape.iter().map(|&d| Some(d)).collect() }],
         outputs: vec![ValueInfo { name: "y".into(), elem_type: 1, shape: vec![] }],
         opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     };
     Ok(Plan::new(&g, registry, &[("x".to_string(), x_shape.to_vec())])?)
 }

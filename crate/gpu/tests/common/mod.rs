@@ -42,9 +42,7 @@ pub fn graph(nodes: Vec<Node>, init: HashMap<String, Tensor>, x: (&str, i32, &[u
         inputs: vec![ValueInfo { name: name.into(), elem_type, shape: shape.iter().map(|&d| Some(d)).collect() }],
         outputs: outputs.iter().map(|n| ValueInfo { name: n.to_string(), elem_type: 0, shape: vec![] }).collect(),
         opset: 13,
-        producer: String::new(),
-        metadata: Vec::new(),
-        load_notes: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -147,3 +147,24 @@ fn ssd_feature_maps(w: usize, h: usize) -> Vec<[usize; 2]> {
     }
     maps
 }
+
+/// Cells in the grids of `strides` over the input (`⌊h/s⌋ × ⌊w/s⌋` each), when its size is known.
+pub(super) fn grid_count(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
+    let (w, h) = (in_w?, in_h?);
+    Some(strides.iter().map(|s| (w / s) * (h / s)).sum())
+}
+
+/// Points in the grids of `strides` with partial cells counted (`⌈h/s⌉ × ⌈w/s⌉` each: NanoDet's
+/// feature maps), when the input size is known.
+pub(super) fn dfl_points(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
+    let (w, h) = (in_w?, in_h?);
+    Some(strides.iter().map(|s| w.div_ceil(*s) * h.div_ceil(*s)).sum())
+}
+
+/// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,
+/// or 8–64 for the P6 models); empty when the size is unknown.
+pub(super) fn yolov5_anchor_counts(in_w: Option<usize>, in_h: Option<usize>) -> Vec<usize> {
+    let (Some(w), Some(h)) = (in_w, in_h) else { return Vec::new() };
+    let cells = |s: usize| w.div_ceil(s) * h.div_ceil(s);
+    vec![3 * (cells(8) + cells(16) + cells(32)), 3 * (cells(8) + cells(16) + cells(32) + cells(64))]
+}

@@ -3,6 +3,7 @@
 //! a sigmoid.
 
 use crate::detect::aux;
+use crate::detect::meta::PostProcessOutputs;
 use crate::detect::profile::AuxInput;
 use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
@@ -102,4 +103,17 @@ pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
         })
         .map(|o| o.name.clone())
         .collect()
+}
+
+/// The outputs of a `TFLite_Detection_PostProcess` op when all four are graph outputs (TF
+/// Object Detection API and MediaPipe SSD `.tflite` models end in it).
+pub(super) fn detection_postprocess(graph: &Graph) -> Option<PostProcessOutputs> {
+    let n = graph.nodes.iter().find(|n| n.is(OpKind::TfliteDetectionPostProcess))?;
+    let [boxes, classes, scores, count] = <[String; 4]>::try_from(n.outputs.clone()).ok()?;
+    let is_output = |name: &str| graph.outputs.iter().any(|o| o.name == name);
+    if ![&boxes, &classes, &scores, &count].iter().all(|o| is_output(o)) {
+        return None;
+    }
+    let num_classes = usize::try_from(n.attrs.int("num_classes", 0)).ok()?;
+    Some(PostProcessOutputs { boxes, classes, scores, count, num_classes })
 }

@@ -113,6 +113,35 @@ pub(super) fn tf_detections(
     })
 }
 
+/// The graph ends in TFLite's `TFLite_Detection_PostProcess` op (TF Object Detection API and
+/// MediaPipe SSD `.tflite` exports): its outputs are boxes (y1, x1, y2, x2 fractions of the
+/// input), 0-based class ids, scores and the count, by the op's definition — no guessing from
+/// names or order, and no other reading. The input is TF SSD's (−1..1, stretched: [`Kind::Ssd`]).
+pub(super) fn tflite_postprocess(meta: &ModelMeta, assumed: &mut Vec<String>) -> Option<Classified> {
+    let p = meta.detection_postprocess.as_ref()?;
+    assumed.push(format!(
+        "the model ends in TFLite's TFLite_Detection_PostProcess op (SSD box decoding and NMS, {} classes): `{}` boxes \
+         (y1, x1, y2, x2 as fractions of the input), `{}` class ids (0-based, background excluded), `{}` scores, `{}` \
+         the number of valid rows; no NMS applied after it",
+        p.num_classes, p.boxes, p.classes, p.scores, p.count
+    ));
+    Some(Classified {
+        kind: Kind::Ssd,
+        decoder: Decoder::Detections(Detections {
+            boxes_output: p.boxes.clone(),
+            scores_output: p.scores.clone(),
+            classes_output: Some(p.classes.clone()),
+            count_output: Some(p.count.clone()),
+            box_format: BoxFormat::Yxyx,
+            normalized: true,
+            first_class: 0,
+        }),
+        alternatives: Vec::new(),
+        classes: Some(p.num_classes),
+        grid_h: None,
+    })
+}
+
 /// Per-stride heads with separate outputs (SCRFD, YuNet): `[1, N_s, K]` outputs whose row counts
 /// are the cells (times 1 or 2 anchors) of the stride 8/16/32 grids, per stride a 4-value box
 /// output, one or two 1-value score outputs (class; objectness, named `obj` or second) and

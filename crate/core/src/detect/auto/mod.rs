@@ -43,7 +43,8 @@ use super::profile::{Dfl, End2End, Grid, GridBox};
 use super::DetectError;
 use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
-use graph::{planned_outputs, raw_head_outputs, sigmoid_outputs};
+use anchors::{dfl_points, grid_count, yolov5_anchor_counts};
+use graph::{detection_postprocess, planned_outputs, raw_head_outputs, sigmoid_outputs};
 use heads::{per_stride_dfl, per_stride_head, tf_detections};
 use heatmap::heatmap;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,7 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     let mut meta = ModelMeta::parse(&graph.metadata);
     meta.sigmoid_outputs = sigmoid_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
+    meta.detection_postprocess = detection_postprocess(graph);
     meta.detr |= graph.nodes.iter().any(|n| n.is(OpKind::GridSample));
     let outputs = planned_outputs(graph).unwrap_or_else(|| graph.outputs.clone());
     infer_profile_with(&graph.inputs, &outputs, &meta)
@@ -325,7 +327,8 @@ pub fn infer_profile_with(
 
     let labels = match (kind, decoder.classes, &meta.names) {
         (Kind::BlazeFace | Kind::CenterFace | Kind::Scrfd | Kind::YuNet, _, None) => vec!["face".to_string()],
-        (Kind::TfDetections, _, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1) => {
+        (Kind::TfDetections | Kind::Ssd, c, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1 || c == Some(90)) =>
+        {
             assumed.push(
                 "class ids 1..90 of the TF Object Detection API's COCO label map (0 is background): the COCO names"
                     .into(),
@@ -486,6 +489,9 @@ fn classify(
         outputs.iter().filter_map(|o| Some((o.name.as_str(), unbatch(&o.shape, &mut notes, &o.name)?))).collect();
     let seen = anchors::Outputs { shapes: &shapes, in_w, in_h };
 
+    if let Some(c) = heads::tflite_postprocess(meta, assumed) {
+        return Ok(c);
+    }
     // Ultralytics exports say what they are: read the task before guessing from shapes.
     if let Some(c) = ultralytics(&shapes, meta, assumed) {
         assumed.extend(notes);
@@ -561,27 +567,6 @@ fn decoder_classes(d: &Decoder) -> Option<usize> {
         Decoder::Yolov5(y) | Decoder::Yolov8(y) => y.classes,
         _ => None,
     }
-}
-
-/// Cells in the grids of `strides` over the input (`⌊h/s⌋ × ⌊w/s⌋` each), when its size is known.
-fn grid_count(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
-    let (w, h) = (in_w?, in_h?);
-    Some(strides.iter().map(|s| (w / s) * (h / s)).sum())
-}
-
-/// Points in the grids of `strides` with partial cells counted (`⌈h/s⌉ × ⌈w/s⌉` each: NanoDet's
-/// feature maps), when the input size is known.
-fn dfl_points(strides: &[usize], in_w: Option<usize>, in_h: Option<usize>) -> Option<usize> {
-    let (w, h) = (in_w?, in_h?);
-    Some(strides.iter().map(|s| w.div_ceil(*s) * h.div_ceil(*s)).sum())
-}
-
-/// Box counts of YOLOv5-style anchor grids for this input (3 anchors per cell; strides 8–32,
-/// or 8–64 for the P6 models); empty when the size is unknown.
-fn yolov5_anchor_counts(in_w: Option<usize>, in_h: Option<usize>) -> Vec<usize> {
-    let (Some(w), Some(h)) = (in_w, in_h) else { return Vec::new() };
-    let cells = |s: usize| w.div_ceil(s) * h.div_ceil(s);
-    vec![3 * (cells(8) + cells(16) + cells(32)), 3 * (cells(8) + cells(16) + cells(32) + cells(64))]
 }
 
 /// Whether an output name contains one of the hints (case-insensitive).

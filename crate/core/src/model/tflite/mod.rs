@@ -9,11 +9,15 @@
 //!   inputs and outputs, and each layout-sensitive op reads an NCHW twin of its input (a
 //!   `Transpose`, shared by every reader; weights permuted at load). Unused twins are dropped.
 //! - [`ops`]: each builtin operator → IR nodes, fused activations included.
+//! - [`custom`]: the custom op `TFLite_Detection_PostProcess` (SSD decoding and NMS), its
+//!   options read from the operator's FlexBuffer ([`flexbuffer`]).
 //!
 //! This slice reads float models (float32, float16 weights behind DEQUANTIZE, dynamic-range
 //! int8 weights behind DEQUANTIZE); full-integer models (int8/uint8 activations) are refused with
 //! a clear error until TFLite's integer semantics are implemented.
 
+mod custom;
+mod flexbuffer;
 mod layout;
 mod ops;
 mod read;
@@ -37,7 +41,7 @@ pub fn is_tflite(bytes: &[u8]) -> bool {
 ///
 /// Never panics: truncated or random bytes and offsets pointing outside the file give
 /// [`ModelError::NotTflite`]; unsupported operators are listed all at once
-/// ([`ModelError::UnsupportedOps`]).
+/// ([`ModelError::UnsupportedTfliteOps`], with advice for TFLite files).
 pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
     load_tflite_with_limits(bytes, &Limits::default())
 }
@@ -77,6 +81,8 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
 
     let mut b = layout::Builder::new(&tensors, constants);
     let mut unsupported: Vec<(String, String)> = Vec::new();
+    // Output shapes an op fixes where the file leaves them unknown (the detection op's).
+    let mut shapes: std::collections::HashMap<usize, Vec<Option<usize>>> = Default::default();
     // Each tensor has one source: an input, a constant or one operator.
     let mut produced: std::collections::HashSet<usize> =
         read::indices(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, tensors.len(), 0)?
@@ -104,7 +110,8 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             b.set_prefix(&code, i);
             let done = match &code {
                 OpCode::Builtin(c) => ops::convert(&mut b, &op, *c, &ins, &outs)?,
-                _ => false,
+                OpCode::Custom(name) => custom::convert(&mut b, &op, name, (&ins, &outs), &label, &mut shapes)?,
+                OpCode::Unknown => false,
             };
             if !done {
                 unsupported.push((code.to_string(), label));
@@ -112,7 +119,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
         }
     }
     if !unsupported.is_empty() {
-        return Err(ModelError::UnsupportedOps(unsupported));
+        return Err(ModelError::UnsupportedTfliteOps(unsupported));
     }
 
     let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
@@ -129,7 +136,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     let info = |b: &layout::Builder, t: usize| ValueInfo {
         name: b.name(t).to_string(),
         elem_type: tensors[t].dtype.onnx_code(),
-        shape: tensors[t].signature.clone(),
+        shape: shapes.get(&t).cloned().unwrap_or_else(|| tensors[t].signature.clone()),
     };
     let inputs: Vec<ValueInfo> = inputs.into_iter().filter(|&t| !b.is_const(t)).map(|t| info(&b, t)).collect();
     let outputs: Vec<ValueInfo> = outputs
@@ -143,6 +150,7 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     g.inputs = inputs;
     g.outputs = outputs;
     let description = model.description().ok().flatten().unwrap_or("");
+    g.format = super::ModelFormat::Tflite { version };
     g.producer = if description.is_empty() { "TFLite".to_string() } else { format!("TFLite ({description})") };
     g.toposort()?;
     Ok(g)
