@@ -308,6 +308,13 @@ fn finish(
     };
     let onnx = save_onnx_with(&g, "qplay", &half);
     let reloaded = load_onnx(&onnx)?;
+    let own = crate::model::convert::qplay_only_ops(&reloaded);
+    if !own.is_empty() {
+        notes.push(format!(
+            "the file keeps ops only qplay runs ({}): qplay runs it, onnxruntime does not",
+            own.join(", ")
+        ));
+    }
     phases.lap("export and reload");
     let output_sqnr_db = match &reference {
         Some(reference) => {
