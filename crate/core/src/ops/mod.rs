@@ -5,6 +5,7 @@
 //! - [`math`]: element-wise unary/binary ops with numpy broadcasting, reductions, softmax.
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
+//! - [`tflite`]: TFLite's int8 ops with its integer semantics (full-integer `.tflite` models).
 
 pub mod control;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod math;
 pub mod nn;
 pub mod quant;
 pub mod shape;
+pub mod tflite;
 
 pub use error::OpError;
 
@@ -125,6 +127,7 @@ impl Default for Registry {
         math::register(&mut r);
         shape::register(&mut r);
         quant::register(&mut r);
+        tflite::register(&mut r);
         r
     }
 }

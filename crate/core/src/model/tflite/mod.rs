@@ -10,10 +10,17 @@
 //!   `Transpose`, shared by every reader; weights permuted at load). Unused twins are dropped.
 //! - [`ops`]: each builtin operator → IR nodes, fused activations included.
 //!
-//! This slice reads float models (float32, float16 weights behind DEQUANTIZE, dynamic-range
-//! int8 weights behind DEQUANTIZE); full-integer models (int8/uint8 activations) are refused with
-//! a clear error until TFLite's integer semantics are implemented.
+//! - [`int_ops`]: the operators of full-integer int8 models → qplay's `qplay.tfl.*` ops, which
+//!   compute with TFLite's integer semantics bit for bit ([`crate::ops::tflite`]).
+//!
+//! Float models (float32, float16 weights behind DEQUANTIZE, dynamic-range int8 weights behind
+//! DEQUANTIZE) load as float graphs. A full-integer int8 model loads as its integer graph; its
+//! int8 inputs and outputs are fed and read as float through TFLite's own QUANTIZE and
+//! DEQUANTIZE (so the page and the detector see a float model), or kept as int8 with
+//! [`load_tflite_integer_io`]. uint8 and int16 (16x8) activations are refused with a clear
+//! error.
 
+mod int_ops;
 mod layout;
 mod ops;
 mod read;
@@ -21,7 +28,7 @@ mod read;
 mod schema_generated;
 mod shape_ops;
 
-use super::{Graph, Limits, ModelError, ValueInfo};
+use super::{DType, Graph, Limits, ModelError, ValueInfo};
 use planus::ReadAsRoot as _;
 use read::{bad, fb, fb_err, OpCode};
 
@@ -44,6 +51,17 @@ pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_tflite`] with explicit resource limits.
 pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
+    load(bytes, limits, false)
+}
+
+/// Loads a full-integer model with its int8 inputs and outputs as they are in the file (no
+/// QUANTIZE in front, no DEQUANTIZE behind): the tensors LiteRT's interpreter takes and gives,
+/// to compare with them code for code. Float models load as with [`load_tflite`].
+pub fn load_tflite_integer_io(bytes: &[u8]) -> Result<Graph, ModelError> {
+    load(bytes, &Limits::default(), true)
+}
+
+fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelError> {
     limits.check_file_size(bytes.len())?;
     if !is_tflite(bytes) {
         return Err(bad("it does not carry TFLite's file identifier `TFL3` at bytes 4..8".to_string()));
@@ -73,9 +91,35 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     let tensors = read::tensors(&sub)?;
     let codes = read::op_codes(&model)?;
     let constants = read::constants(&model, bytes, &tensors, limits)?;
-    read::refuse_integer_activations(&tensors, &constants)?;
+    read::refuse_unsupported_activations(&tensors, &constants)?;
+
+    let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
+        Ok(read::indices(list, tensors.len(), 0)?.into_iter().flatten().collect::<Vec<_>>()).and_then(|v| {
+            if v.is_empty() {
+                Err(bad(format!("its subgraph has no {what}")))
+            } else {
+                Ok(v)
+            }
+        })
+    };
+    let inputs = io(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, "inputs")?;
+    let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
 
     let mut b = layout::Builder::new(&tensors, constants);
+    // A full-integer model's int8 inputs and outputs, fed and read as float under the file's
+    // names: (tensor, the file's name, whether an input).
+    let mut boundary: Vec<(usize, String, bool)> = Vec::new();
+    if !integer_io {
+        for (list, is_input) in [(&inputs, true), (&outputs, false)] {
+            for &t in list.iter() {
+                if !b.is_const(t) && tensors[t].dtype == DType::I8 && !boundary.iter().any(|e| e.0 == t) {
+                    let name = b.name(t).to_string();
+                    b.rename(t, &format!("{name}__int8"));
+                    boundary.push((t, name, is_input));
+                }
+            }
+        }
+    }
     let mut unsupported: Vec<(String, String)> = Vec::new();
     // Each tensor has one source: an input, a constant or one operator.
     let mut produced: std::collections::HashSet<usize> =
@@ -103,7 +147,14 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             );
             b.set_prefix(&code, i);
             let done = match &code {
-                OpCode::Builtin(c) => ops::convert(&mut b, &op, *c, &ins, &outs)?,
+                OpCode::Builtin(c) => {
+                    let io = ops::Io { code: *c, ins: &ins, outs: &outs };
+                    if int_ops::is_integer(&b, &io) {
+                        int_ops::convert(&mut b, &op, &io)?
+                    } else {
+                        ops::convert(&mut b, &op, *c, &ins, &outs)?
+                    }
+                }
                 _ => false,
             };
             if !done {
@@ -115,21 +166,18 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
         return Err(ModelError::UnsupportedOps(unsupported));
     }
 
-    let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
-        Ok(read::indices(list, tensors.len(), 0)?.into_iter().flatten().collect::<Vec<_>>()).and_then(|v| {
-            if v.is_empty() {
-                Err(bad(format!("its subgraph has no {what}")))
-            } else {
-                Ok(v)
-            }
-        })
-    };
-    let inputs = io(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, "inputs")?;
-    let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
-    let info = |b: &layout::Builder, t: usize| ValueInfo {
-        name: b.name(t).to_string(),
-        elem_type: tensors[t].dtype.onnx_code(),
-        shape: tensors[t].signature.clone(),
+    for (t, name, is_input) in &boundary {
+        int_ops::boundary(&mut b, *t, name, *is_input)?;
+    }
+    let info = |b: &layout::Builder, t: usize| match boundary.iter().find(|e| e.0 == t) {
+        Some((_, name, _)) => {
+            ValueInfo { name: name.clone(), elem_type: DType::F32.onnx_code(), shape: tensors[t].signature.clone() }
+        }
+        None => ValueInfo {
+            name: b.name(t).to_string(),
+            elem_type: tensors[t].dtype.onnx_code(),
+            shape: tensors[t].signature.clone(),
+        },
     };
     let inputs: Vec<ValueInfo> = inputs.into_iter().filter(|&t| !b.is_const(t)).map(|t| info(&b, t)).collect();
     let outputs: Vec<ValueInfo> = outputs

@@ -1,0 +1,177 @@
+//! TFLite's integer semantics, exactly: full-integer int8 `.tflite` fixtures (made by
+//! tests/fixtures/make_tflite_fixtures.py, LiteRT's reference kernels) run on qplay's CPU
+//! executor give LiteRT's int8 outputs in every value; the fixed-point helpers against hand
+//! values; the float interface (QUANTIZE in, DEQUANTIZE out) against LiteRT's numbers.
+
+use qplay_core::model::{load_tflite, load_tflite_integer_io, npy::read_npy, Data, Plan, Tensor};
+use qplay_core::ops::tflite::fixed::{mbqm, quantize_multiplier, rdbpot, srdhm};
+use qplay_core::ops::tflite::quantize::quantize_value;
+use qplay_core::ops::Registry;
+use std::path::PathBuf;
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tflite").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn npy(rel: &str) -> Tensor {
+    read_npy(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn int8(t: &Tensor) -> &[i8] {
+    match &t.data {
+        Data::I8(v) => v,
+        other => panic!("expected int8, got {other:?}"),
+    }
+}
+
+/// Runs the int8 fixture on LiteRT's int8 input; returns how many output values there are
+/// and how many differ from LiteRT's.
+fn compare(name: &str) -> (usize, usize) {
+    let g = load_tflite_integer_io(&fixture(&format!("{name}.tflite"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let plan = Plan::new(&g, &Registry::new(), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let x = npy(&format!("{name}/input_q.npy"));
+    let outs = plan.run(&[(g.inputs[0].name.clone(), x)]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(outs.len(), g.outputs.len());
+    let (mut total, mut differ) = (0, 0);
+    for (k, got) in outs.iter().enumerate() {
+        let want = npy(&format!("{name}/output_{k}.npy"));
+        assert_eq!(got.shape, want.shape, "{name} output {k}");
+        let (got, want) = (int8(got), int8(&want));
+        let d: Vec<(usize, i8, i8)> =
+            got.iter().zip(want).enumerate().filter(|(_, (a, b))| a != b).map(|(i, (a, b))| (i, *a, *b)).collect();
+        eprintln!(
+            "{name} output {k}: {} of {} values differ from LiteRT{}",
+            d.len(),
+            got.len(),
+            if d.is_empty() { String::new() } else { format!(", first (index, qplay, LiteRT): {:?}", &d[..d.len().min(8)]) }
+        );
+        total += got.len();
+        differ += d.len();
+    }
+    (total, differ)
+}
+
+#[test]
+fn int8_cnn_equals_litert_in_every_value() {
+    let (total, differ) = compare("cnn_int8");
+    assert!(total >= 10);
+    assert_eq!(differ, 0);
+}
+
+#[test]
+fn int8_detector_like_net_equals_litert_in_every_value() {
+    let (total, differ) = compare("det_int8");
+    assert!(total >= 640 * 7);
+    assert_eq!(differ, 0);
+}
+
+/// The default interface of a full-integer model is float: TFLite's QUANTIZE of the float input,
+/// the integer graph, and TFLite's DEQUANTIZE of its outputs — the int8 graph's outputs
+/// dequantized, exactly; for `cnn_int8`, whose input has no rounding ties, LiteRT's.
+#[test]
+fn the_float_interface_quantizes_and_dequantizes_as_tflite() {
+    // Input and output scales and zero points from meta.json.
+    let cases: [(&str, (f32, i32), &[(f32, i32)]); 2] = [
+        ("cnn_int8", (0.00784116517752409, -1), &[(0.00390625, -128)]),
+        ("det_int8", (0.007843137718737125, -1), &[(0.00390625, -128), (0.009024069644510746, -5)]),
+    ];
+    for (name, (xs, xz), params) in cases {
+        let bytes = fixture(&format!("{name}.tflite"));
+        let (g, gi) = (load_tflite(&bytes).unwrap(), load_tflite_integer_io(&bytes).unwrap());
+        assert_eq!((g.inputs[0].elem_type, gi.inputs[0].elem_type), (1, 3), "{name}: float and int8 inputs");
+        assert_eq!(g.inputs[0].name, gi.inputs[0].name);
+        let names = |g: &qplay_core::model::Graph| g.outputs.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&g), names(&gi));
+        let x = npy(&format!("{name}/input.npy"));
+        let xq = Tensor::i8(x.shape.clone(), x.as_f32().unwrap().iter().map(|&v| quantize_value(v, xs, xz)).collect()).unwrap();
+        let outs = Plan::new(&g, &Registry::new(), &[]).unwrap().run(&[(g.inputs[0].name.clone(), x)]).unwrap();
+        let outq = Plan::new(&gi, &Registry::new(), &[]).unwrap().run(&[(gi.inputs[0].name.clone(), xq)]).unwrap();
+        for (k, ((got, q), &(scale, zp))) in outs.iter().zip(&outq).zip(params).enumerate() {
+            let deq = |t: &Tensor| -> Vec<f32> {
+                int8(t).iter().map(|&q| (scale as f64 * (q as i32 - zp) as f64) as f32).collect()
+            };
+            let got = got.as_f32().unwrap();
+            assert!(got == deq(q).as_slice(), "{name} output {k}: the float output is not the int8 one dequantized");
+            if name == "cnn_int8" {
+                let want = npy(&format!("{name}/output_{k}.npy"));
+                assert!(got == deq(&want).as_slice(), "{name} output {k} differs from LiteRT's");
+            }
+        }
+    }
+}
+
+/// TFLite's QUANTIZE rounds half away from zero; the fixture script quantized the float input
+/// with NumPy (`np.round`, half to even), so where `x / scale` is exactly half-way (the photo's
+/// pixels, `k / 127.5 − 1`, on a 2/255 grid) LiteRT was fed the even code. Every other code
+/// agrees.
+#[test]
+fn tflite_rounding_of_the_float_input_gives_litert_input_but_for_numpys_ties() {
+    // meta.json's input quantization.
+    for (name, scale, zp) in [("cnn_int8", 0.00784116517752409f32, -1), ("det_int8", 0.007843137718737125, -1)] {
+        let (x, xq) = (npy(&format!("{name}/input.npy")), npy(&format!("{name}/input_q.npy")));
+        let (mut ties, mut differ) = (0, 0);
+        for (&v, &want) in x.as_f32().unwrap().iter().zip(int8(&xq)) {
+            let mine = quantize_value(v, scale, zp);
+            let r = v / scale;
+            if r - r.floor() == 0.5 {
+                ties += 1;
+                let even = (r.round_ties_even() as i32 + zp).clamp(-128, 127) as i8;
+                assert_eq!(want, even, "{name}: NumPy's rounding of {v}");
+                continue;
+            }
+            differ += usize::from(mine != want);
+        }
+        eprintln!("{name}: {ties} ties of {} codes", xq.len());
+        assert_eq!(differ, 0, "{name}");
+    }
+}
+
+#[test]
+fn quantize_multiplier_matches_tflite_by_hand() {
+    // 0.5 = 2^30 · 2^(0 − 31): frexp(0.5) = (0.5, 0).
+    assert_eq!(quantize_multiplier(0.5), (1 << 30, 0));
+    // 1.0 = 0.5 · 2^1.
+    assert_eq!(quantize_multiplier(1.0), (1 << 30, 1));
+    // 0.75 · 2^−3.
+    assert_eq!(quantize_multiplier(0.09375), (3 << 29, -3));
+    // A significand that rounds up to 2^31 is halved and the shift raised.
+    assert_eq!(quantize_multiplier(1.0 - 1e-12), (1 << 30, 1));
+    // Ties round half away from zero: q · 2^31 = 1610612736.5 → 1610612737.
+    let m = (1_610_612_736.5f64) / 2f64.powi(31);
+    assert_eq!(quantize_multiplier(m), (1_610_612_737, 0));
+    // Below 2^−31: flushed to zero.
+    assert_eq!(quantize_multiplier(1e-12), (0, 0));
+    assert_eq!(quantize_multiplier(0.0), (0, 0));
+    // Large: 300 = 0.5859375 · 2^9.
+    assert_eq!(quantize_multiplier(300.0), (1_258_291_200, 9));
+}
+
+#[test]
+fn multiply_by_quantized_multiplier_rounds_as_tflite() {
+    // TFLite's default double rounding: the doubling high multiply rounds ties up (toward +∞,
+    // gemmlowp's nudge), then the right shift rounds ties away from zero.
+    // x · 0.5 (multiplier 2^30, shift 0): 1.5 → 2, −1.5 → −1 (the high multiply's tie rule).
+    let (m, s) = quantize_multiplier(0.5);
+    assert_eq!((m, s), (1 << 30, 0));
+    assert_eq!((mbqm(3, m, s), mbqm(-3, m, s), mbqm(4, m, s), mbqm(-4, m, s)), (2, -1, 2, -2));
+    // shift < 0 (0.25 = 2^30 · 2^(−1 − 31)): 10 · 0.25 = 2.5 → 3 and −2.5 → −3 (the shift's
+    // ties go away from zero); 5 · 0.25 = 1.25 → 2: rounded twice (to 3 · 2^−1, then to 2),
+    // where a single rounding gives 1.
+    let (m, s) = quantize_multiplier(0.25);
+    assert_eq!(s, -1);
+    assert_eq!((mbqm(10, m, s), mbqm(-10, m, s), mbqm(6, m, s), mbqm(5, m, s), mbqm(-5, m, s)), (3, -3, 2, 2, -1));
+    // shift > 0 (3.0 = 0.75 · 2^2): 7 · 3 = 21 exactly, −7 → −21.
+    let (m, s) = quantize_multiplier(3.0);
+    assert_eq!((m, s), (3 << 29, 2));
+    assert_eq!((mbqm(7, m, s), mbqm(-7, m, s)), (21, -21));
+    // 0.3's multiplier is just above 0.3: 5 · 0.3 → 2, −5 · 0.3 → −2.
+    let (m, s) = quantize_multiplier(0.3);
+    assert_eq!((m, s), (1_288_490_189, -1));
+    assert_eq!((mbqm(5, m, s), mbqm(-5, m, s)), (2, -2));
+    // The building blocks.
+    assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
+    assert_eq!(srdhm(1 << 30, 1 << 30), 1 << 29);
+    assert_eq!((srdhm(3, 1 << 30), srdhm(-3, 1 << 30)), (2, -1));
+    assert_eq!((rdbpot(5, 1), rdbpot(-5, 1), rdbpot(-4, 1), rdbpot(-6, 2)), (3, -3, -2, -2));
+}
