@@ -3,7 +3,7 @@
 //! executor give LiteRT's int8 outputs in every value; the fixed-point helpers against hand
 //! values; the float interface (QUANTIZE in, DEQUANTIZE out) against LiteRT's numbers.
 
-use qplay_core::model::{load_tflite, load_tflite_integer_io, npy::read_npy, Data, Plan, Tensor};
+use qplay_core::model::{load_tflite, load_tflite_integer_io, npy::read_npy, Data, ModelError, Plan, Tensor};
 use qplay_core::ops::tflite::fixed::{mbqm, quantize_multiplier, rdbpot, srdhm};
 use qplay_core::ops::tflite::quantize::quantize_value;
 use qplay_core::ops::Registry;
@@ -44,7 +44,11 @@ fn compare(name: &str) -> (usize, usize) {
             "{name} output {k}: {} of {} values differ from LiteRT{}",
             d.len(),
             got.len(),
-            if d.is_empty() { String::new() } else { format!(", first (index, qplay, LiteRT): {:?}", &d[..d.len().min(8)]) }
+            if d.is_empty() {
+                String::new()
+            } else {
+                format!(", first (index, qplay, LiteRT): {:?}", &d[..d.len().min(8)])
+            }
         );
         total += got.len();
         differ += d.len();
@@ -66,6 +70,52 @@ fn int8_detector_like_net_equals_litert_in_every_value() {
     assert_eq!(differ, 0);
 }
 
+/// Every int8 code of `a` against 64 codes of `b` through ADD, SUB and MUL (two scales, and a
+/// MUL and ADD by broadcast constants in front of `b`), and every code through LOGISTIC, TANH,
+/// HARD_SWISH and LEAKY_RELU, plus an AVERAGE_POOL_2D with padding.
+#[test]
+fn int8_element_wise_ops_equal_litert_on_every_code() {
+    let (total, differ) = compare("ops_int8");
+    assert!(total >= 7 * 128 * 128);
+    assert_eq!(differ, 0);
+}
+
+#[test]
+fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
+    let e = load_tflite(&fixture("unsupported_int8.tflite")).unwrap_err();
+    let ModelError::UnsupportedOps(ops) = &e else { panic!("{e}") };
+    let names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
+    assert!(names.contains(&"SPACE_TO_DEPTH") && names.contains(&"REDUCE_MAX"), "{e}");
+}
+
+/// Flipped bytes of the int8 models (scales, zero points, shapes, options) give errors or
+/// numbers, never a panic — planning and running included.
+#[test]
+fn corrupt_int8_models_never_panic() {
+    for name in ["cnn_int8", "det_int8", "ops_int8"] {
+        let good = fixture(&format!("{name}.tflite"));
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300 {
+            let mut b = good.clone();
+            for _ in 0..4 {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let at = (s % b.len() as u64) as usize;
+                b[at] = (s >> 32) as u8;
+            }
+            let Ok(g) = load_tflite_integer_io(&b) else { continue };
+            let Ok(plan) = Plan::new(&g, &Registry::new(), &[]) else { continue };
+            let Some(shape) = g.inputs[0].shape.iter().copied().collect::<Option<Vec<usize>>>() else { continue };
+            if shape.iter().product::<usize>() > 1 << 20 {
+                continue;
+            }
+            let x = Tensor::i8(shape.clone(), vec![3; shape.iter().product()]).unwrap();
+            let _ = plan.run(&[(g.inputs[0].name.clone(), x)]);
+        }
+    }
+}
+
 /// The default interface of a full-integer model is float: TFLite's QUANTIZE of the float input,
 /// the integer graph, and TFLite's DEQUANTIZE of its outputs — the int8 graph's outputs
 /// dequantized, exactly; for `cnn_int8`, whose input has no rounding ties, LiteRT's.
@@ -84,7 +134,8 @@ fn the_float_interface_quantizes_and_dequantizes_as_tflite() {
         let names = |g: &qplay_core::model::Graph| g.outputs.iter().map(|o| o.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&g), names(&gi));
         let x = npy(&format!("{name}/input.npy"));
-        let xq = Tensor::i8(x.shape.clone(), x.as_f32().unwrap().iter().map(|&v| quantize_value(v, xs, xz)).collect()).unwrap();
+        let xq = Tensor::i8(x.shape.clone(), x.as_f32().unwrap().iter().map(|&v| quantize_value(v, xs, xz)).collect())
+            .unwrap();
         let outs = Plan::new(&g, &Registry::new(), &[]).unwrap().run(&[(g.inputs[0].name.clone(), x)]).unwrap();
         let outq = Plan::new(&gi, &Registry::new(), &[]).unwrap().run(&[(gi.inputs[0].name.clone(), xq)]).unwrap();
         for (k, ((got, q), &(scale, zp))) in outs.iter().zip(&outq).zip(params).enumerate() {
@@ -125,6 +176,15 @@ fn tflite_rounding_of_the_float_input_gives_litert_input_but_for_numpys_ties() {
         eprintln!("{name}: {ties} ties of {} codes", xq.len());
         assert_eq!(differ, 0, "{name}");
     }
+}
+
+#[test]
+fn quantize_rounds_half_away_from_zero() {
+    assert_eq!((quantize_value(0.5, 1.0, 0), quantize_value(-0.5, 1.0, 0), quantize_value(2.5, 1.0, 0)), (1, -1, 3));
+    assert_eq!(
+        (quantize_value(-2.5, 1.0, 10), quantize_value(1e9, 0.1, 0), quantize_value(-1e9, 0.1, 5)),
+        (7, 127, -128)
+    );
 }
 
 #[test]

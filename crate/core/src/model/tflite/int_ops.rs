@@ -8,7 +8,7 @@
 use super::layout::{ints, Builder};
 use super::ops::{nhwc_dims, opt, options, pads, positive, Io, NONE};
 use super::read::{fb, fb_err};
-use crate::model::{Attr, Data, DType, ModelError, OpKind, Tensor};
+use crate::model::{Attr, DType, Data, ModelError, OpKind, Tensor};
 use crate::ops::tflite::{binary, conv, fixed, mean, pool, quantize, resize, softmax, tables};
 
 /// Whether the operator works on int8 activations (a non-constant int8 input or output).
@@ -32,7 +32,12 @@ fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
 }
 
 /// The range a fused activation leaves the int8 output `y`.
-fn act_range(b: &Builder, io: &Io, act: fb::ActivationFunctionType, y: usize) -> Result<[(&'static str, Attr); 2], ModelError> {
+fn act_range(
+    b: &Builder,
+    io: &Io,
+    act: fb::ActivationFunctionType,
+    y: usize,
+) -> Result<[(&'static str, Attr); 2], ModelError> {
     use fb::ActivationFunctionType as A;
     let (scale, zp) = q(b, io, y)?;
     let relu = match act {
@@ -91,7 +96,8 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (x, y) = (io.input(0)?, io.output(0)?);
             let o = options!(op, Pool2DOptions);
             let padding = opt!(o, padding, fb::Padding::Same);
-            let (sw, sh) = (positive(io, opt!(o, stride_w, 1), "stride")?, positive(io, opt!(o, stride_h, 1), "stride")?);
+            let (sw, sh) =
+                (positive(io, opt!(o, stride_w, 1), "stride")?, positive(io, opt!(o, stride_h, 1), "stride")?);
             let (kw, kh) = (
                 positive(io, opt!(o, filter_width, 1), "filter size")?,
                 positive(io, opt!(o, filter_height, 1), "filter size")?,
@@ -117,9 +123,12 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let beta = opt!(options!(op, SoftmaxOptions), beta, 1.0);
             let (ys, yz) = q(b, io, y)?;
             if yz != -128 || (ys - 1.0 / 256.0).abs() > 0.001 / 256.0 {
-                return Err(io.err(format!("an int8 softmax output must have scale 1/256 and zero point −128, got {ys} and {yz}")));
+                return Err(io.err(format!(
+                    "an int8 softmax output must have scale 1/256 and zero point −128, got {ys} and {yz}"
+                )));
             }
-            let attrs = vec![("beta".to_string(), Attr::Float(beta)), ("x_scale".to_string(), Attr::Float(q(b, io, x)?.0))];
+            let attrs =
+                vec![("beta".to_string(), Attr::Float(beta)), ("x_scale".to_string(), Attr::Float(q(b, io, x)?.0))];
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
             node(b, softmax::SOFTMAX, vec![xin], out, attrs);
         }
@@ -131,7 +140,8 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                 return Err(io.err(format!("axes {axes:?} out of range for rank {rank}")));
             }
             let keep = opt!(options!(op, ReducerOptions), keep_dims, false);
-            let mut attrs = vec![("axes".to_string(), Attr::Ints(axes)), ("keepdims".to_string(), Attr::Int(keep as i64))];
+            let mut attrs =
+                vec![("axes".to_string(), Attr::Ints(axes)), ("keepdims".to_string(), Attr::Int(keep as i64))];
             attrs.extend(qattrs("x", q(b, io, x)?));
             attrs.extend(qattrs("y", q(b, io, y)?));
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
@@ -220,7 +230,14 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             }
             return super::shape_ops::convert(b, op, io);
         }
-        B::Reshape | B::Squeeze | B::ExpandDims | B::Transpose | B::Gather | B::Split | B::Pack | B::Unpack
+        B::Reshape
+        | B::Squeeze
+        | B::ExpandDims
+        | B::Transpose
+        | B::Gather
+        | B::Split
+        | B::Pack
+        | B::Unpack
         | B::StridedSlice => return super::shape_ops::convert(b, op, io),
         _ => return Ok(false),
     }
@@ -245,7 +262,9 @@ fn same_quantization(b: &Builder, io: &Io, ins: &[usize], y: usize) -> Result<()
 /// Weight scales (per tensor or along `axis`), with zero points all 0.
 fn weight_scales(b: &Builder, io: &Io, w: usize, channels: usize, axis: usize) -> Result<Vec<f32>, ModelError> {
     let info = b.info(w);
-    let Some((s, z, dim)) = &info.quant else { return Err(io.err(format!("int8 weights `{}` have no scales", info.name))) };
+    let Some((s, z, dim)) = &info.quant else {
+        return Err(io.err(format!("int8 weights `{}` have no scales", info.name)));
+    };
     if z.iter().any(|&z| z != 0) {
         return Err(io.err(format!("int8 weights `{}` must be symmetric (zero points 0)", info.name)));
     }
@@ -276,18 +295,32 @@ fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(),
     let (padding, sw, sh, act, dw, dh) = if depthwise {
         let o = options!(op, DepthwiseConv2DOptions);
         let d = (opt!(o, dilation_w_factor, 1), opt!(o, dilation_h_factor, 1));
-        (opt!(o, padding, fb::Padding::Same), opt!(o, stride_w, 1), opt!(o, stride_h, 1), opt!(o, fused_activation_function, NONE), d.0, d.1)
+        (
+            opt!(o, padding, fb::Padding::Same),
+            opt!(o, stride_w, 1),
+            opt!(o, stride_h, 1),
+            opt!(o, fused_activation_function, NONE),
+            d.0,
+            d.1,
+        )
     } else {
         let o = options!(op, Conv2DOptions);
         let d = (opt!(o, dilation_w_factor, 1), opt!(o, dilation_h_factor, 1));
-        (opt!(o, padding, fb::Padding::Same), opt!(o, stride_w, 1), opt!(o, stride_h, 1), opt!(o, fused_activation_function, NONE), d.0, d.1)
+        (
+            opt!(o, padding, fb::Padding::Same),
+            opt!(o, stride_w, 1),
+            opt!(o, stride_h, 1),
+            opt!(o, fused_activation_function, NONE),
+            d.0,
+            d.1,
+        )
     };
     let (sw, sh) = (positive(io, sw, "stride")?, positive(io, sh, "stride")?);
     let (dw, dh) = (positive(io, dw, "dilation")?, positive(io, dh, "dilation")?);
     let [_, h, wid, _] = nhwc_dims(b, io, x)?;
     let wd = b.info(w).dims()?;
-    let [o, kh, kw, i] =
-        <[usize; 4]>::try_from(wd.as_slice()).map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 4")))?;
+    let [o, kh, kw, i] = <[usize; 4]>::try_from(wd.as_slice())
+        .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 4")))?;
     let (channels, axis) = if depthwise { (i, 3) } else { (o, 0) };
     let scales = weight_scales(b, io, w, channels, axis)?;
     let (pt, pb) = pads(padding, h, kh, sh, dh);
@@ -318,8 +351,8 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
         return Err(io.err("shuffled weights are not supported"));
     }
     let wd = b.info(w).dims()?;
-    let [units, _] =
-        <[usize; 2]>::try_from(wd.as_slice()).map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 2")))?;
+    let [units, _] = <[usize; 2]>::try_from(wd.as_slice())
+        .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 2")))?;
     let scales = weight_scales(b, io, w, units, 0)?;
     let mut attrs: Vec<(String, Attr)> = vec![("w_scales".into(), Attr::Floats(scales))];
     attrs.extend(qattrs("x", q(b, io, x)?));

@@ -167,10 +167,7 @@ impl TflConv {
 
     fn check_channels(&self, out_c: usize, bias: Option<&Tensor>) -> Result<(), OpError> {
         if self.requant.len() != 1 && self.requant.len() != out_c {
-            return Err(OpError::mismatch(format!(
-                "{} weight scales for {out_c} output channels",
-                self.requant.len()
-            )));
+            return Err(OpError::mismatch(format!("{} weight scales for {out_c} output channels", self.requant.len())));
         }
         if let Some(b) = bias {
             if b.dtype() != DType::I32 || b.len() != out_c {

@@ -65,7 +65,10 @@ impl TflPool {
         let [n, h, w, c] =
             <[usize; 4]>::try_from(x).map_err(|_| OpError::mismatch(format!("input {x:?} must be NHWC")))?;
         let size = |len: usize, k: usize, s: usize, p: usize| {
-            (len + p).checked_sub(k).map(|v| v / s + 1).ok_or_else(|| OpError::mismatch("the window is larger than the input"))
+            (len + p)
+                .checked_sub(k)
+                .map(|v| v / s + 1)
+                .ok_or_else(|| OpError::mismatch("the window is larger than the input"))
         };
         let oh = size(h, self.kernel[0], self.strides[0], self.pads[0] + self.pads[2])?;
         let ow = size(w, self.kernel[1], self.strides[1], self.pads[1] + self.pads[3])?;

@@ -46,8 +46,11 @@ pub fn build_quantize(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpErr
 /// Builds `qplay.tfl.Requantize` (attributes `x_scale`, `x_zp`, `y_scale`, `y_zp`).
 pub fn build_requantize(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let m = attr_f32(node, "x_scale")? as f64 / attr_f32(node, "y_scale")? as f64;
-    let conversion =
-        Conversion::Requantize(attr_i32(node, "x_zp")?, check_multiplier(quantize_multiplier(m))?, attr_i32(node, "y_zp")?);
+    let conversion = Conversion::Requantize(
+        attr_i32(node, "x_zp")?,
+        check_multiplier(quantize_multiplier(m))?,
+        attr_i32(node, "y_zp")?,
+    );
     Ok(Box::new(TflQuantize { conversion }))
 }
 

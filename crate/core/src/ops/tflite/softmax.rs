@@ -32,8 +32,7 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let beta = node.attrs.float("beta", 1.0);
     let x_scale = attr_f32(node, "x_scale")?;
     let max_real = ((1u64 << 31) - 1) as f64;
-    let real =
-        (beta as f64 * x_scale as f64 * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64).min(max_real);
+    let real = (beta as f64 * x_scale as f64 * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64).min(max_real);
     if !(real > 1.0) {
         return Err(OpError::malformed(format!(
             "beta {beta} · input scale {x_scale} is too small for TFLite's int8 softmax"
@@ -44,8 +43,7 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
         return Err(OpError::malformed(format!("softmax shift {left_shift} out of range")));
     }
     // CalculateInputRadius(5, left_shift, 31).
-    let radius = (((1i64 << SCALED_DIFF_INTEGER_BITS) - 1) as f64
-        * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
+    let radius = (((1i64 << SCALED_DIFF_INTEGER_BITS) - 1) as f64 * (1i64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64
         / (1i64 << left_shift) as f64)
         .floor();
     Ok(Box::new(TflSoftmax { multiplier, left_shift, diff_min: -(radius as i32) }))

@@ -120,6 +120,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn float_tables_round_ties_away_from_zero() {
+        let t = float_lut(1.0, 0, 1.0, 0, |x| x * 0.5);
+        assert_eq!((t[5], t[(-5i8) as u8 as usize], t[4]), (3, -3, 2));
+        // The zero point is added after rounding, in float, then truncated.
+        let t = float_lut(1.0, 0, 1.0, -3, |x| x * 0.5);
+        assert_eq!(t[1], -2);
+    }
+
+    #[test]
     fn tables_are_indexed_by_the_code_byte() {
         // Identity-like: tanh near zero with equal scales keeps small codes.
         let t = tanh(1.0 / 128.0, 0, 1.0 / 128.0, 0);
