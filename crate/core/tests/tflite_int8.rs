@@ -122,9 +122,10 @@ fn corrupt_int8_models_never_panic() {
 #[test]
 fn the_float_interface_quantizes_and_dequantizes_as_tflite() {
     // Input and output scales and zero points from meta.json.
-    let cases: [(&str, (f32, i32), &[(f32, i32)]); 2] = [
-        ("cnn_int8", (0.00784116517752409, -1), &[(0.00390625, -128)]),
-        ("det_int8", (0.007843137718737125, -1), &[(0.00390625, -128), (0.009024069644510746, -5)]),
+    type Case = (&'static str, (f32, i32), &'static [(f32, i32)]);
+    let cases: [Case; 2] = [
+        ("cnn_int8", (0.007_841_165, -1), &[(0.00390625, -128)]),
+        ("det_int8", (0.007_843_138, -1), &[(0.00390625, -128), (0.009_024_07, -5)]),
     ];
     for (name, (xs, xz), params) in cases {
         let bytes = fixture(&format!("{name}.tflite"));
@@ -159,7 +160,7 @@ fn the_float_interface_quantizes_and_dequantizes_as_tflite() {
 #[test]
 fn tflite_rounding_of_the_float_input_gives_litert_input_but_for_numpys_ties() {
     // meta.json's input quantization.
-    for (name, scale, zp) in [("cnn_int8", 0.00784116517752409f32, -1), ("det_int8", 0.007843137718737125, -1)] {
+    for (name, scale, zp) in [("cnn_int8", 0.007_841_165f32, -1), ("det_int8", 0.007_843_138, -1)] {
         let (x, xq) = (npy(&format!("{name}/input.npy")), npy(&format!("{name}/input_q.npy")));
         let (mut ties, mut differ) = (0, 0);
         for (&v, &want) in x.as_f32().unwrap().iter().zip(int8(&xq)) {

@@ -22,7 +22,7 @@ fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
     match &info.quant {
         Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => {
             let zp = z.first().copied().unwrap_or(0);
-            if !(s[0].is_finite() && s[0] > 0.0) || !(-128..=127).contains(&zp) {
+            if !(s[0].is_finite() && s[0] > 0.0 && (-128..=127).contains(&zp)) {
                 return Err(io.err(format!("tensor `{}` has scale {} and zero point {zp}", info.name, s[0])));
             }
             Ok((s[0], zp as i32))
@@ -381,7 +381,7 @@ pub(super) fn boundary(b: &mut Builder, t: usize, name: &str, is_input: bool) ->
         Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => (s[0], z.first().copied().unwrap_or(0)),
         _ => return Err(ModelError::Other(format!("the int8 {what} `{name}` needs one scale and zero point"))),
     };
-    if !(qp.0.is_finite() && qp.0 > 0.0) || !(-128..=127).contains(&qp.1) {
+    if !(qp.0.is_finite() && qp.0 > 0.0 && (-128..=127).contains(&qp.1)) {
         return Err(ModelError::Other(format!("the int8 {what} `{name}` has scale {} and zero point {}", qp.0, qp.1)));
     }
     let qp = (qp.0, qp.1 as i32);

@@ -136,7 +136,7 @@ impl TflConv {
         if self.kind == ConvKind::FullyConnected {
             let [o, k] = <[usize; 2]>::try_from(w).map_err(|_| bad(format!("weights {w:?} must have rank 2")))?;
             let n: usize = x.iter().product();
-            if k == 0 || n % k != 0 {
+            if k == 0 || !n.is_multiple_of(k) {
                 return Err(bad(format!("input {x:?} does not split into rows of {k}")));
             }
             let rows = n / k;

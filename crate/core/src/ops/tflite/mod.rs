@@ -11,7 +11,7 @@
 //! - [`binary`]: ADD and SUB (inputs rescaled with `left_shift = 20`), MUL.
 //! - [`pool`]: AVERAGE_POOL_2D (its rounding division) and MAX_POOL_2D.
 //! - [`softmax`]: SOFTMAX (gemmlowp's fixed-point exp and reciprocal).
-//! - [`mean`]: MEAN.
+//! - [`mean`]: the int8 MEAN over any axes.
 //! - [`resize`]: RESIZE_BILINEAR (10-bit fixed-point weights) and RESIZE_NEAREST_NEIGHBOR.
 //! - [`quantize`]: QUANTIZE (float → int8, int8 → int8) and DEQUANTIZE.
 //! - [`tables`]: LOGISTIC, TANH, HARD_SWISH and LEAKY_RELU as 256-entry tables for

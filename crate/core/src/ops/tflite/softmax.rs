@@ -33,7 +33,7 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let x_scale = attr_f32(node, "x_scale")?;
     let max_real = ((1u64 << 31) - 1) as f64;
     let real = (beta as f64 * x_scale as f64 * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64).min(max_real);
-    if !(real > 1.0) {
+    if real.is_nan() || real <= 1.0 {
         return Err(OpError::malformed(format!(
             "beta {beta} · input scale {x_scale} is too small for TFLite's int8 softmax"
         )));

@@ -138,7 +138,7 @@ mod tests {
         // Saturates at the ends.
         let l = logistic(0.1, 0, 1.0 / 256.0, -128);
         assert_eq!(l[127], 127);
-        assert_eq!(l[128], -128 + 0); // logistic(−12.8) · 256 rounds to 0
+        assert_eq!(l[128], -128); // logistic(−12.8) · 256 rounds to 0
         assert_eq!(l[0], 0); // logistic(0) = 0.5 → 128 − 128
     }
 }
