@@ -80,6 +80,26 @@ fn int8_element_wise_ops_equal_litert_on_every_code() {
     assert_eq!(differ, 0);
 }
 
+/// `cnn` converted with a uint8 interface (`inference_input_type = tf.uint8`): the file's
+/// QUANTIZE ops take the uint8 input to the int8 graph and its int8 output back to uint8.
+#[test]
+fn a_uint8_interface_equals_litert() {
+    let g = load_tflite_integer_io(&fixture("cnn_uint8.tflite")).unwrap();
+    assert_eq!((g.inputs[0].elem_type, g.outputs[0].elem_type), (2, 2), "uint8 in and out");
+    let plan = Plan::new(&g, &Registry::new(), &[]).unwrap();
+    let outs = plan.run(&[(g.inputs[0].name.clone(), npy("cnn_uint8/input_q.npy"))]).unwrap();
+    let want = npy("cnn_uint8/output_0.npy");
+    assert_eq!(outs[0].shape, want.shape);
+    assert!(matches!(want.data, Data::U8(_)) && outs[0].data == want.data, "{:?} vs {:?}", outs[0].data, want.data);
+    // The float interface: a float input quantized to uint8 by TFLite's rounding.
+    let g = load_tflite(&fixture("cnn_uint8.tflite")).unwrap();
+    assert_eq!((g.inputs[0].elem_type, g.outputs[0].elem_type), (1, 1));
+    Plan::new(&g, &Registry::new(), &[])
+        .unwrap()
+        .run(&[(g.inputs[0].name.clone(), Tensor::f32(vec![1, 32, 32, 3], vec![0.25; 3072]).unwrap())])
+        .unwrap();
+}
+
 #[test]
 fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
     let e = load_tflite(&fixture("unsupported_int8.tflite")).unwrap_err();
@@ -92,7 +112,7 @@ fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
 /// numbers, never a panic — planning and running included.
 #[test]
 fn corrupt_int8_models_never_panic() {
-    for name in ["cnn_int8", "det_int8", "ops_int8"] {
+    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8"] {
         let good = fixture(&format!("{name}.tflite"));
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..300 {

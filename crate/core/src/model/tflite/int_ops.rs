@@ -11,9 +11,24 @@ use super::read::{fb, fb_err};
 use crate::model::{Attr, DType, Data, ModelError, OpKind, Tensor};
 use crate::ops::tflite::{binary, conv, fixed, mean, pool, quantize, resize, softmax, tables};
 
-/// Whether the operator works on int8 activations (a non-constant int8 input or output).
+/// Whether the operator works on 8-bit activations (a non-constant int8 or uint8 input or
+/// output).
 pub(super) fn is_integer(b: &Builder, io: &Io) -> bool {
-    io.ins.iter().chain(io.outs).flatten().any(|&t| !b.is_const(t) && b.info(t).dtype == DType::I8)
+    io.ins.iter().chain(io.outs).flatten().any(|&t| !b.is_const(t) && matches!(b.info(t).dtype, DType::I8 | DType::U8))
+}
+
+/// The zero points a tensor of type `t` can have.
+fn zp_range(t: DType) -> std::ops::RangeInclusive<i64> {
+    if t == DType::U8 {
+        0..=255
+    } else {
+        -128..=127
+    }
+}
+
+/// ONNX's type code of an 8-bit type, for `y_type`.
+fn type_code(t: DType) -> Attr {
+    Attr::Int(if t == DType::U8 { 2 } else { 3 })
 }
 
 /// A per-tensor scale and zero point.
@@ -22,7 +37,7 @@ fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
     match &info.quant {
         Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => {
             let zp = z.first().copied().unwrap_or(0);
-            if !(s[0].is_finite() && s[0] > 0.0 && (-128..=127).contains(&zp)) {
+            if !(s[0].is_finite() && s[0] > 0.0 && zp_range(info.dtype).contains(&zp)) {
                 return Err(io.err(format!("tensor `{}` has scale {} and zero point {zp}", info.name, s[0])));
             }
             Ok((s[0], zp as i32))
@@ -69,6 +84,13 @@ fn with(mut v: Vec<(String, Attr)>, more: impl IntoIterator<Item = (&'static str
 /// Converts one operator of a full-integer model; `false` when qplay does not map it.
 pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<bool, ModelError> {
     use fb::BuiltinOperator as B;
+    let uint8 = io.ins.iter().chain(io.outs).flatten().find(|&&t| !b.is_const(t) && b.info(t).dtype == DType::U8);
+    if let (Some(&t), false) = (uint8, matches!(io.code, B::Quantize | B::Dequantize)) {
+        return Err(io.err(format!(
+            "uint8 tensor `{}`: qplay runs uint8 activations only where a QUANTIZE or DEQUANTIZE converts them",
+            b.info(t).name
+        )));
+    }
     match io.code {
         B::Conv2d | B::DepthwiseConv2d => convolution(b, op, io)?,
         B::FullyConnected => fully_connected(b, op, io)?,
@@ -184,13 +206,23 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         B::Quantize => {
             let (x, y) = (io.input(0)?, io.output(0)?);
             let yq = q(b, io, y)?;
+            let yt = b.info(y).dtype;
+            if !matches!(yt, DType::I8 | DType::U8) {
+                return Err(io.err(format!("QUANTIZE to {yt:?} is not supported")));
+            }
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
             match b.info(x).dtype {
-                DType::F32 => node(b, quantize::QUANTIZE, vec![xin], out, qattrs("y", yq).into()),
-                DType::I8 => {
+                DType::F32 => node(
+                    b,
+                    quantize::QUANTIZE,
+                    vec![xin],
+                    out,
+                    with(qattrs("y", yq).into(), [("y_type", type_code(yt))]),
+                ),
+                DType::I8 | DType::U8 => {
                     let mut attrs: Vec<(String, Attr)> = qattrs("x", q(b, io, x)?).into();
                     attrs.extend(qattrs("y", yq));
-                    node(b, quantize::REQUANTIZE, vec![xin], out, attrs)
+                    node(b, quantize::REQUANTIZE, vec![xin], out, with(attrs, [("y_type", type_code(yt))]))
                 }
                 other => return Err(io.err(format!("QUANTIZE from {other:?} is not supported"))),
             }
@@ -377,18 +409,20 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
 /// reads the int8 graph output `t` as the float output `name` through its DEQUANTIZE.
 pub(super) fn boundary(b: &mut Builder, t: usize, name: &str, is_input: bool) -> Result<(), ModelError> {
     let what = if is_input { "input" } else { "output" };
+    let dtype = b.info(t).dtype;
     let qp = match &b.info(t).quant {
         Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => (s[0], z.first().copied().unwrap_or(0)),
-        _ => return Err(ModelError::Other(format!("the int8 {what} `{name}` needs one scale and zero point"))),
+        _ => return Err(ModelError::Other(format!("the 8-bit {what} `{name}` needs one scale and zero point"))),
     };
-    if !(qp.0.is_finite() && qp.0 > 0.0 && (-128..=127).contains(&qp.1)) {
-        return Err(ModelError::Other(format!("the int8 {what} `{name}` has scale {} and zero point {}", qp.0, qp.1)));
+    if !(qp.0.is_finite() && qp.0 > 0.0 && zp_range(dtype).contains(&qp.1)) {
+        return Err(ModelError::Other(format!("the 8-bit {what} `{name}` has scale {} and zero point {}", qp.0, qp.1)));
     }
     let qp = (qp.0, qp.1 as i32);
     let int8 = b.name(t).to_string();
     if is_input {
         b.set_prefix(&"QUANTIZE_input", t);
-        node(b, quantize::QUANTIZE, vec![name.to_string()], int8, qattrs("y", qp).into());
+        let attrs = with(qattrs("y", qp).into(), [("y_type", type_code(dtype))]);
+        node(b, quantize::QUANTIZE, vec![name.to_string()], int8, attrs);
     } else {
         b.set_prefix(&"DEQUANTIZE_output", t);
         node(b, quantize::DEQUANTIZE, vec![int8], name.to_string(), qattrs("x", qp).into());

@@ -16,9 +16,10 @@
 //! Float models (float32, float16 weights behind DEQUANTIZE, dynamic-range int8 weights behind
 //! DEQUANTIZE) load as float graphs. A full-integer int8 model loads as its integer graph; its
 //! int8 inputs and outputs are fed and read as float through TFLite's own QUANTIZE and
-//! DEQUANTIZE (so the page and the detector see a float model), or kept as int8 with
-//! [`load_tflite_integer_io`]. uint8 and int16 (16x8) activations are refused with a clear
-//! error.
+//! DEQUANTIZE (so the page and the detector see a float model), or kept as they are with
+//! [`load_tflite_integer_io`]; a uint8 interface (`inference_input_type = tf.uint8`) is
+//! converted to the int8 graph by the file's own QUANTIZE ops. int16 (16x8) activations are
+//! refused with a clear error.
 
 mod int_ops;
 mod layout;
@@ -112,9 +113,12 @@ fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelE
     if !integer_io {
         for (list, is_input) in [(&inputs, true), (&outputs, false)] {
             for &t in list.iter() {
-                if !b.is_const(t) && tensors[t].dtype == DType::I8 && !boundary.iter().any(|e| e.0 == t) {
+                if !b.is_const(t)
+                    && matches!(tensors[t].dtype, DType::I8 | DType::U8)
+                    && !boundary.iter().any(|e| e.0 == t)
+                {
                     let name = b.name(t).to_string();
-                    b.rename(t, &format!("{name}__int8"));
+                    b.rename(t, &format!("{name}__q"));
                     boundary.push((t, name, is_input));
                 }
             }
