@@ -15,6 +15,7 @@ use super::fixed::{mbqm, quantize_multiplier};
 use super::{attr_f32, attr_i32, check_multiplier, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use crate::parallel;
 
 /// The op types.
 pub const CONV: &str = "qplay.tfl.Conv2D";
@@ -181,6 +182,49 @@ impl TflConv {
         Ok(())
     }
 
+    /// Output row `oy` of image `b` (`[OW, O]`), as `ConvPerChannel` / `DepthwiseConvPerChannel`
+    /// / `FullyConnected` loop: only the taps inside the image.
+    #[allow(clippy::too_many_arguments)]
+    fn row(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32], b: usize, oy: usize, out: &mut [i8]) {
+        let [_, h, wd, c] = g.x;
+        let [_, kh, kw, wi] = g.w;
+        let [_, _, ow, oc_n] = g.y;
+        let x_off = -self.x_zp;
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        let multiplier = if self.kind == ConvKind::Depthwise { (oc_n / c.max(1)).max(1) } else { 1 };
+        let y0 = (oy * sh) as isize - self.pads[0] as isize;
+        for ox in 0..ow {
+            let x0 = (ox * sw) as isize - self.pads[1] as isize;
+            for oc in 0..oc_n {
+                let mut acc = 0i32;
+                for ky in 0..kh {
+                    let iy = y0 + (ky * dh) as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = x0 + (kx * dw) as isize;
+                        if ix < 0 || ix >= wd as isize {
+                            continue;
+                        }
+                        let px = ((b * h + iy as usize) * wd + ix as usize) * c;
+                        if self.kind == ConvKind::Depthwise {
+                            let wt = wv[(ky * kw + kx) * wi + oc] as i32;
+                            acc = acc.wrapping_add(wt * (xv[px + oc / multiplier] as i32 + x_off));
+                        } else {
+                            let wrow = ((oc * kh + ky) * kw + kx) * wi;
+                            for (&wt, &xq) in wv[wrow..wrow + c].iter().zip(&xv[px..px + c]) {
+                                acc = acc.wrapping_add(wt as i32 * (xq as i32 + x_off));
+                            }
+                        }
+                    }
+                }
+                out[ox * oc_n + oc] = self.out(acc.wrapping_add(bias[oc]), oc);
+            }
+        }
+    }
+
     /// Requantizes one accumulator of output channel `oc`.
     #[inline]
     fn out(&self, acc: i32, oc: usize) -> i8 {
@@ -209,54 +253,26 @@ impl Op for TflConv {
             Some(Data::I32(v)) => v.clone(),
             _ => vec![0; g.y[3]],
         };
-        let [n, h, wd, c] = g.x;
-        let [_, kh, kw, wi] = g.w;
+        let [n, _, _, c] = g.x;
+        let [_, kh, kw, _] = g.w;
         let [_, oh, ow, oc_n] = g.y;
-        let mut y = vec![0i8; n * oh * ow * oc_n];
-        let x_off = -self.x_zp;
-        let [sh, sw] = self.strides;
-        let [dh, dw] = self.dilations;
-        let multiplier = if self.kind == ConvKind::Depthwise { oc_n / c.max(1) } else { 1 };
-        for b in 0..n {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let y0 = (oy * sh) as isize - self.pads[0] as isize;
-                    let x0 = (ox * sw) as isize - self.pads[1] as isize;
-                    let at = ((b * oh + oy) * ow + ox) * oc_n;
-                    for oc in 0..oc_n {
-                        let mut acc = 0i32;
-                        for ky in 0..kh {
-                            let iy = y0 + (ky * dh) as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix = x0 + (kx * dw) as isize;
-                                if ix < 0 || ix >= wd as isize {
-                                    continue;
-                                }
-                                let px = ((b * h + iy as usize) * wd + ix as usize) * c;
-                                match self.kind {
-                                    ConvKind::Depthwise => {
-                                        let ic = oc / multiplier.max(1);
-                                        let wt = wv[(ky * kw + kx) * wi + oc] as i32;
-                                        acc = acc.wrapping_add(wt * (xv[px + ic] as i32 + x_off));
-                                    }
-                                    _ => {
-                                        let wrow = ((oc * kh + ky) * kw + kx) * wi;
-                                        for ic in 0..c {
-                                            let wt = wv[wrow + ic] as i32;
-                                            acc = acc.wrapping_add(wt * (xv[px + ic] as i32 + x_off));
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        y[at + oc] = self.out(acc.wrapping_add(bias[oc]), oc);
-                    }
-                }
-            }
+        let row_len = ow * oc_n;
+        let mut y = vec![0i8; n * oh * row_len];
+        // Runs of output rows, one task each (integer sums: the same on any number of threads).
+        let taps = kh * kw * if self.kind == ConvKind::Depthwise { 1 } else { c };
+        let parts = parallel::split(n * oh, parallel::tasks(y.len() * taps, n * oh), 1);
+        let mut blocks: Vec<(std::ops::Range<usize>, &mut [i8])> = Vec::with_capacity(parts.len());
+        let mut rest = y.as_mut_slice();
+        for r in parts {
+            let (dst, tail) = rest.split_at_mut(r.len() * row_len);
+            rest = tail;
+            blocks.push((r, dst));
         }
+        parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
+            for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
+                self.row(&g, xv, wv, &bias, r / oh, r % oh, out);
+            }
+        });
         Ok(vec![Tensor { shape, data: Data::I8(y) }])
     }
 }
