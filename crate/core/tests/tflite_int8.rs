@@ -71,8 +71,9 @@ fn int8_detector_like_net_equals_litert_in_every_value() {
 }
 
 /// Every int8 code of `a` against 64 codes of `b` through ADD, SUB and MUL (two scales, and a
-/// MUL and ADD by broadcast constants in front of `b`), and every code through LOGISTIC, TANH,
-/// HARD_SWISH and LEAKY_RELU, plus an AVERAGE_POOL_2D with padding.
+/// MUL and ADD by broadcast constants in front of `b`), MAXIMUM and MINIMUM (behind the
+/// converter's int8 → int8 QUANTIZEs), and every code through LOGISTIC, TANH, HARD_SWISH,
+/// LEAKY_RELU, RELU and RELU6, plus an AVERAGE_POOL_2D with padding.
 #[test]
 fn int8_element_wise_ops_equal_litert_on_every_code() {
     let (total, differ) = compare("ops_int8");

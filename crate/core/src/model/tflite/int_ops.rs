@@ -189,7 +189,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
             node(b, kind, vec![xin], out, attrs);
         }
-        B::Logistic | B::Tanh | B::HardSwish | B::LeakyRelu => {
+        B::Maximum | B::Minimum => {
+            let (a, c, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
+            let kind = if io.code == B::Maximum { binary::MAXIMUM } else { binary::MINIMUM };
+            let (ia, ic, out) = (b.nhwc(a), b.nhwc(c), b.nhwc(y));
+            b.node(kind, vec![ia, ic], vec![out], vec![]);
+        }
+        B::Logistic | B::Tanh | B::HardSwish | B::LeakyRelu | B::Relu | B::Relu6 | B::ReluN1To1 => {
             let (x, y) = (io.input(0)?, io.output(0)?);
             let ((xs, xz), (ys, yz)) = (q(b, io, x)?, q(b, io, y)?);
             let table = match io.code {
@@ -197,6 +203,9 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                 B::Tanh => tables::tanh(xs, xz, ys, yz),
                 B::HardSwish => tables::hard_swish(xs, xz, ys, yz)
                     .ok_or_else(|| io.err("the scales give an output multiplier above one"))?,
+                B::Relu => tables::relu_x(xs, xz, ys, yz, 0.0, None),
+                B::Relu6 => tables::relu_x(xs, xz, ys, yz, 0.0, Some(6.0)),
+                B::ReluN1To1 => tables::relu_x(xs, xz, ys, yz, -1.0, Some(1.0)),
                 _ => tables::leaky_relu(xs, xz, ys, yz, opt!(options!(op, LeakyReluOptions), alpha, 0.0)),
             };
             let table = b.init("table", Tensor { shape: vec![256], data: Data::I8(table.to_vec()) });

@@ -20,6 +20,10 @@ pub const ADD: &str = "qplay.tfl.Add";
 pub const SUB: &str = "qplay.tfl.Sub";
 /// Multiplication.
 pub const MUL: &str = "qplay.tfl.Mul";
+/// MAXIMUM: the larger code (TFLite compares the codes as they are).
+pub const MAXIMUM: &str = "qplay.tfl.Maximum";
+/// MINIMUM.
+pub const MINIMUM: &str = "qplay.tfl.Minimum";
 
 /// The arithmetic of one op.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +41,8 @@ pub enum Arith {
     },
     /// MUL: the product's multiplier.
     Mul((i32, i32)),
+    /// MAXIMUM (`true`) or MINIMUM of the codes.
+    MaxMin(bool),
 }
 
 /// A built int8 ADD, SUB or MUL.
@@ -94,6 +100,16 @@ pub fn build_mul(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     build(node, 0)
 }
 
+/// Builds `qplay.tfl.Maximum` (no attributes).
+pub fn build_maximum(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    Ok(Box::new(TflBinary { arith: Arith::MaxMin(true), zps: [0; 3], act: (-128, 127) }))
+}
+
+/// Builds `qplay.tfl.Minimum`.
+pub fn build_minimum(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    Ok(Box::new(TflBinary { arith: Arith::MaxMin(false), zps: [0; 3], act: (-128, 127) }))
+}
+
 impl TflBinary {
     #[inline]
     fn apply(&self, x: i8, y: i8) -> i8 {
@@ -107,6 +123,7 @@ impl TflBinary {
                 mbqm_lt1(sum, out.0, out.1)
             }
             Arith::Mul((m, s)) => mbqm(a * b, m, s),
+            Arith::MaxMin(max) => return if max { x.max(y) } else { x.min(y) },
         };
         raw.wrapping_add(zc).clamp(self.act.0, self.act.1).clamp(-128, 127) as i8
     }

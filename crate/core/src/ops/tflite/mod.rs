@@ -8,13 +8,14 @@
 //! - [`fixed`]: the fixed-point arithmetic (`QuantizeMultiplier`,
 //!   `MultiplyByQuantizedMultiplier`, gemmlowp's rounding high multiply, exp and reciprocal).
 //! - [`conv`]: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED.
-//! - [`binary`]: ADD and SUB (inputs rescaled with `left_shift = 20`), MUL.
+//! - [`binary`]: ADD and SUB (inputs rescaled with `left_shift = 20`), MUL, MAXIMUM, MINIMUM.
 //! - [`pool`]: AVERAGE_POOL_2D (its rounding division) and MAX_POOL_2D.
 //! - [`softmax`]: SOFTMAX (gemmlowp's fixed-point exp and reciprocal).
 //! - [`mean`]: the int8 MEAN over any axes.
 //! - [`resize`]: RESIZE_BILINEAR (10-bit fixed-point weights) and RESIZE_NEAREST_NEIGHBOR.
 //! - [`quantize`]: QUANTIZE (float → int8, int8 → int8) and DEQUANTIZE.
-//! - [`tables`]: LOGISTIC, TANH, HARD_SWISH and LEAKY_RELU as 256-entry tables for
+//! - [`tables`]: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1 as 256-entry
+//!   tables for
 //!   `qplay.Lookup`.
 
 pub mod binary;
@@ -39,6 +40,8 @@ pub fn register(r: &mut Registry) {
     r.register(binary::ADD, binary::build_add);
     r.register(binary::SUB, binary::build_sub);
     r.register(binary::MUL, binary::build_mul);
+    r.register(binary::MAXIMUM, binary::build_maximum);
+    r.register(binary::MINIMUM, binary::build_minimum);
     r.register(pool::AVERAGE_POOL, pool::build_average);
     r.register(pool::MAX_POOL, pool::build_max);
     r.register(softmax::SOFTMAX, softmax::build);

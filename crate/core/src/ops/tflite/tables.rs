@@ -115,6 +115,17 @@ pub fn leaky_relu(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, alpha:
     })
 }
 
+/// RELU, RELU6, RELU_N1_TO_1 (int8, not fused): `QuantizedReluX` — the code requantized by the
+/// multiplier of `in_scale / out_scale`, clamped to the bounds quantized with the output's
+/// scale (`lo`, and `hi` unless unbounded).
+pub fn relu_x(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, lo: f32, hi: Option<f32>) -> Table {
+    let (m, shift) = quantize_multiplier((in_scale / out_scale) as f64);
+    let q = |f: f32| out_zp.saturating_add(round_away(f / out_scale) as i32);
+    let act_min = q(lo).max(-128);
+    let act_max = hi.map_or(127, |h| q(h).min(127));
+    table(|v| out_zp.wrapping_add(mbqm(v - in_zp, m, shift)).max(act_min).min(act_max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
