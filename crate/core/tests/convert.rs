@@ -71,6 +71,10 @@ fn models_with_ops_only_qplay_runs_are_refused_naming_them() {
     let e = convert_to_onnx(&g).unwrap_err().to_string();
     assert!(e.contains("only qplay runs (TFLite_Detection_PostProcess)"), "{e}");
     assert!(e.contains("export the model without it"), "{e}");
+    // A full-integer model's ops keep TFLite's integer rounding: refused too, saying what to do.
+    let g8 = load_model(&fixture("tflite/cnn_int8.tflite")).unwrap();
+    let e = convert_to_onnx(&g8).unwrap_err().to_string();
+    assert!(e.contains("qplay.tfl.") && e.contains("convert its float .tflite"), "{e}");
     // Quantizing it keeps the op; the report says the file is qplay's alone.
     let x = read_npy(&fixture("tflite_ssd/input.npy")).unwrap();
     let q = qplay_core::ptq::quantize(&g, &g.inputs[0].name, &[x], &qplay_core::ptq::PtqOptions::default()).unwrap();

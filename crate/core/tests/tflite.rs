@@ -110,11 +110,12 @@ fn several_subgraphs_are_refused_clearly() {
     assert!(e.to_string().contains("3 subgraphs"), "{e}");
 }
 
+/// Full-integer int8 models load (their numbers: `tflite_int8.rs`), with a float interface.
 #[test]
-fn full_integer_models_are_refused_clearly() {
-    let e = load_tflite(&fixture("cnn_int8.tflite")).unwrap_err();
-    assert!(e.to_string().contains("full-integer"), "{e}");
-    assert_eq!(e.code(), "unsupported-type");
+fn full_integer_int8_models_load_with_float_inputs_and_outputs() {
+    let g = load_tflite(&fixture("cnn_int8.tflite")).unwrap();
+    assert_eq!((g.inputs[0].elem_type, g.outputs[0].elem_type), (1, 1));
+    assert_eq!(g.inputs[0].shape, [Some(1), Some(32), Some(32), Some(3)]);
 }
 
 #[test]

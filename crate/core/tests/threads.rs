@@ -5,7 +5,7 @@
 //! Built only with the feature (`required-features`); the workspace test run has it through
 //! the CLI. `cargo test -p qplay-core --features threads --test threads`.
 
-use qplay_core::model::{load_onnx, npy::read_npy, Data, Graph, OpKind, Plan, Tensor};
+use qplay_core::model::{load_onnx, load_tflite_integer_io, npy::read_npy, Data, Graph, OpKind, Plan, Tensor};
 use qplay_core::ops::nn::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
 use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
 use qplay_core::ops::Registry;
@@ -59,6 +59,24 @@ fn person_detector_fp32_and_int8_are_bit_identical_on_1_2_and_3_threads() {
     assert_ne!(int8[0], fp32[0], "the quantized model runs on the int8 kernels");
     assert_eq!(int8[0], int8[1], "INT8: 2 threads differ from 1");
     assert_eq!(int8[0], int8[2], "INT8: 3 threads differ from 1");
+}
+
+/// TFLite's int8 convolutions split their output rows between threads: LiteRT's outputs on 1,
+/// 2 and 3 threads.
+#[test]
+fn int8_tflite_detector_equals_litert_on_1_2_and_3_threads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tflite");
+    let read = |rel: &str| std::fs::read(dir.join(rel)).unwrap();
+    let g = load_tflite_integer_io(&read("det_int8.tflite")).unwrap();
+    let plan = Plan::new(&g, &Registry::new(), &[]).unwrap();
+    let inputs = [(g.inputs[0].name.clone(), read_npy(&read("det_int8/input_q.npy")).unwrap())];
+    let want: Vec<Tensor> = (0..2).map(|k| read_npy(&read(&format!("det_int8/output_{k}.npy"))).unwrap()).collect();
+    for n in [1, 2, 3] {
+        let got = with_threads(n, || plan.run(&inputs)).unwrap().unwrap();
+        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!(a.data == b.data, "output {k} on {n} threads differs from LiteRT");
+        }
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! - [`shape`]: ops that move or reinterpret data (Reshape, Transpose, Concat, Slice, Gather, …).
 //! - [`quant`]: QuantizeLinear / DequantizeLinear (QDQ models).
 //! - [`detect`]: detection post-processing ops (TFLite's `TFLite_Detection_PostProcess`).
+//! - [`tflite`]: TFLite's int8 ops with its integer semantics (full-integer `.tflite` models).
 
 pub mod control;
 pub mod detect;
@@ -15,6 +16,7 @@ pub mod math;
 pub mod nn;
 pub mod quant;
 pub mod shape;
+pub mod tflite;
 
 pub use error::OpError;
 
@@ -128,6 +130,7 @@ impl Default for Registry {
         shape::register(&mut r);
         quant::register(&mut r);
         detect::register(&mut r);
+        tflite::register(&mut r);
         r
     }
 }

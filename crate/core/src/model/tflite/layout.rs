@@ -56,6 +56,14 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Gives tensor `t` a fresh name from `base` before any op reads or writes it (a
+    /// full-integer model's int8 inputs and outputs, behind a QUANTIZE / DEQUANTIZE that keep
+    /// the file's names).
+    pub fn rename(&mut self, t: usize, base: &str) {
+        let name = self.fresh(base);
+        self.names[t] = name;
+    }
+
     /// Names the nodes of the operator about to be converted.
     pub fn set_prefix(&mut self, code: &impl std::fmt::Display, index: usize) {
         self.prefix = format!("{code}_{index}");

@@ -12,12 +12,20 @@
 //! - [`custom`]: the custom op `TFLite_Detection_PostProcess` (SSD decoding and NMS), its
 //!   options read from the operator's FlexBuffer ([`flexbuffer`]).
 //!
-//! This slice reads float models (float32, float16 weights behind DEQUANTIZE, dynamic-range
-//! int8 weights behind DEQUANTIZE); full-integer models (int8/uint8 activations) are refused with
-//! a clear error until TFLite's integer semantics are implemented.
+//! - [`int_ops`]: the operators of full-integer int8 models → qplay's `qplay.tfl.*` ops, which
+//!   compute with TFLite's integer semantics bit for bit ([`crate::ops::tflite`]).
+//!
+//! Float models (float32, float16 weights behind DEQUANTIZE, dynamic-range int8 weights behind
+//! DEQUANTIZE) load as float graphs. A full-integer int8 model loads as its integer graph; its
+//! int8 inputs and outputs are fed and read as float through TFLite's own QUANTIZE and
+//! DEQUANTIZE (so the page and the detector see a float model), or kept as they are with
+//! [`load_tflite_integer_io`]; a uint8 interface (`inference_input_type = tf.uint8`) is
+//! converted to the int8 graph by the file's own QUANTIZE ops. int16 (16x8) activations are
+//! refused with a clear error.
 
 mod custom;
 mod flexbuffer;
+mod int_ops;
 mod layout;
 mod ops;
 mod read;
@@ -25,7 +33,7 @@ mod read;
 mod schema_generated;
 mod shape_ops;
 
-use super::{Graph, Limits, ModelError, ValueInfo};
+use super::{DType, Graph, Limits, ModelError, ValueInfo};
 use planus::ReadAsRoot as _;
 use read::{bad, fb, fb_err, OpCode};
 
@@ -48,6 +56,17 @@ pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_tflite`] with explicit resource limits.
 pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
+    load(bytes, limits, false)
+}
+
+/// Loads a full-integer model with its int8 inputs and outputs as they are in the file (no
+/// QUANTIZE in front, no DEQUANTIZE behind): the tensors LiteRT's interpreter takes and gives,
+/// to compare with them code for code. Float models load as with [`load_tflite`].
+pub fn load_tflite_integer_io(bytes: &[u8]) -> Result<Graph, ModelError> {
+    load(bytes, &Limits::default(), true)
+}
+
+fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelError> {
     limits.check_file_size(bytes.len())?;
     if !is_tflite(bytes) {
         return Err(bad("it does not carry TFLite's file identifier `TFL3` at bytes 4..8".to_string()));
@@ -77,9 +96,38 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
     let tensors = read::tensors(&sub)?;
     let codes = read::op_codes(&model)?;
     let constants = read::constants(&model, bytes, &tensors, limits)?;
-    read::refuse_integer_activations(&tensors, &constants)?;
+    read::refuse_unsupported_activations(&tensors, &constants)?;
+
+    let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
+        Ok(read::indices(list, tensors.len(), 0)?.into_iter().flatten().collect::<Vec<_>>()).and_then(|v| {
+            if v.is_empty() {
+                Err(bad(format!("its subgraph has no {what}")))
+            } else {
+                Ok(v)
+            }
+        })
+    };
+    let inputs = io(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, "inputs")?;
+    let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
 
     let mut b = layout::Builder::new(&tensors, constants);
+    // A full-integer model's int8 inputs and outputs, fed and read as float under the file's
+    // names: (tensor, the file's name, whether an input).
+    let mut boundary: Vec<(usize, String, bool)> = Vec::new();
+    if !integer_io {
+        for (list, is_input) in [(&inputs, true), (&outputs, false)] {
+            for &t in list.iter() {
+                if !b.is_const(t)
+                    && matches!(tensors[t].dtype, DType::I8 | DType::U8)
+                    && !boundary.iter().any(|e| e.0 == t)
+                {
+                    let name = b.name(t).to_string();
+                    b.rename(t, &format!("{name}__q"));
+                    boundary.push((t, name, is_input));
+                }
+            }
+        }
+    }
     let mut unsupported: Vec<(String, String)> = Vec::new();
     // Output shapes an op fixes where the file leaves them unknown (the detection op's).
     let mut shapes: std::collections::HashMap<usize, Vec<Option<usize>>> = Default::default();
@@ -109,7 +157,14 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
             );
             b.set_prefix(&code, i);
             let done = match &code {
-                OpCode::Builtin(c) => ops::convert(&mut b, &op, *c, &ins, &outs)?,
+                OpCode::Builtin(c) => {
+                    let io = ops::Io { code: *c, ins: &ins, outs: &outs };
+                    if int_ops::is_integer(&b, &io) {
+                        int_ops::convert(&mut b, &op, &io)?
+                    } else {
+                        ops::convert(&mut b, &op, *c, &ins, &outs)?
+                    }
+                }
                 OpCode::Custom(name) => custom::convert(&mut b, &op, name, (&ins, &outs), &label, &mut shapes)?,
                 OpCode::Unknown => false,
             };
@@ -122,21 +177,13 @@ pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, M
         return Err(ModelError::UnsupportedTfliteOps(unsupported));
     }
 
-    let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
-        Ok(read::indices(list, tensors.len(), 0)?.into_iter().flatten().collect::<Vec<_>>()).and_then(|v| {
-            if v.is_empty() {
-                Err(bad(format!("its subgraph has no {what}")))
-            } else {
-                Ok(v)
-            }
-        })
-    };
-    let inputs = io(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, "inputs")?;
-    let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
-    let info = |b: &layout::Builder, t: usize| ValueInfo {
-        name: b.name(t).to_string(),
-        elem_type: tensors[t].dtype.onnx_code(),
-        shape: shapes.get(&t).cloned().unwrap_or_else(|| tensors[t].signature.clone()),
+    for (t, name, is_input) in &boundary {
+        int_ops::boundary(&mut b, *t, name, *is_input)?;
+    }
+    let shape_of = |t: usize| shapes.get(&t).cloned().unwrap_or_else(|| tensors[t].signature.clone());
+    let info = |b: &layout::Builder, t: usize| match boundary.iter().find(|e| e.0 == t) {
+        Some((_, name, _)) => ValueInfo { name: name.clone(), elem_type: DType::F32.onnx_code(), shape: shape_of(t) },
+        None => ValueInfo { name: b.name(t).to_string(), elem_type: tensors[t].dtype.onnx_code(), shape: shape_of(t) },
     };
     let inputs: Vec<ValueInfo> = inputs.into_iter().filter(|&t| !b.is_const(t)).map(|t| info(&b, t)).collect();
     let outputs: Vec<ValueInfo> = outputs

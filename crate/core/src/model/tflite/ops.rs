@@ -111,7 +111,7 @@ pub(super) fn convert(
 }
 
 /// The explicit (begin, end) padding TFLite computes for SAME (extra at the end) or VALID.
-fn pads(padding: fb::Padding, size: usize, k: usize, stride: usize, dilation: usize) -> (usize, usize) {
+pub(super) fn pads(padding: fb::Padding, size: usize, k: usize, stride: usize, dilation: usize) -> (usize, usize) {
     if padding == fb::Padding::Valid {
         return (0, 0);
     }
@@ -121,12 +121,12 @@ fn pads(padding: fb::Padding, size: usize, k: usize, stride: usize, dilation: us
     (total / 2, total - total / 2)
 }
 
-fn positive(io: &Io, v: i32, what: &str) -> Result<usize, ModelError> {
+pub(super) fn positive(io: &Io, v: i32, what: &str) -> Result<usize, ModelError> {
     usize::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| io.err(format!("{what} {v} must be positive")))
 }
 
 /// The static `[N, H, W, C]` of an input.
-fn nhwc_dims(b: &Builder, io: &Io, t: usize) -> Result<[usize; 4], ModelError> {
+pub(super) fn nhwc_dims(b: &Builder, io: &Io, t: usize) -> Result<[usize; 4], ModelError> {
     let d = b.info(t).dims()?;
     <[usize; 4]>::try_from(d.as_slice())
         .map_err(|_| io.err(format!("input `{}` must have rank 4, it has shape {d:?}", b.name(t))))

@@ -284,9 +284,10 @@ fn constant(t: &TensorInfo, data: &[u8], limits: &Limits) -> Result<Tensor, Mode
     Ok(Tensor { shape, data })
 }
 
-/// Refuses full-integer models (int8 / uint8 / int16 activations: computed tensors of those
-/// types) and variables, which this loader does not implement yet.
-pub(super) fn refuse_integer_activations(
+/// Refuses variables and the full-integer models qplay does not run yet: int16 activations
+/// (16x8 models). int8 activations are TFLite's integer semantics ([`crate::ops::tflite`]);
+/// uint8 ones are accepted where a QUANTIZE converts them (a model's uint8 interface).
+pub(super) fn refuse_unsupported_activations(
     tensors: &[TensorInfo],
     constants: &HashMap<usize, Tensor>,
 ) -> Result<(), ModelError> {
@@ -298,11 +299,11 @@ pub(super) fn refuse_integer_activations(
                 t.name
             )));
         }
-        if !constants.contains_key(&i) && matches!(t.dtype, DType::I8 | DType::U8 | DType::I16) {
+        if !constants.contains_key(&i) && t.dtype == DType::I16 {
             return Err(ModelError::TfliteUnsupported(format!(
-                "this is a full-integer TFLite model ({} activations, e.g. tensor `{}`), and qplay does not run \
-                 TFLite's integer arithmetic yet: open its float .tflite (or one with float16 or dynamic-range \
-                 weights) and quantize it here",
+                "this is a full-integer TFLite model with {} activations (e.g. tensor `{}`, a 16x8 model); qplay \
+                 runs TFLite's integer arithmetic for int8 activations only: convert with int8 activations, or \
+                 open its float .tflite and quantize it here",
                 t.type_name, t.name
             )));
         }

@@ -1,0 +1,88 @@
+//! Op family `tflite`: TFLite's integer semantics, exactly — the int8 ops of a full-integer
+//! `.tflite` model as LiteRT's reference kernels compute them, bit for bit. The TFLite loader
+//! ([`crate::model::tflite`]) writes these ops (qplay's own types, `qplay.tfl.*`, never in a
+//! model file); they work in the file's NHWC layout and carry TFLite's quantization parameters
+//! as attributes, from which each builder derives the fixed-point multipliers the way LiteRT's
+//! `Prepare` does.
+//!
+//! - [`fixed`]: the fixed-point arithmetic (`QuantizeMultiplier`,
+//!   `MultiplyByQuantizedMultiplier`, gemmlowp's rounding high multiply, exp and reciprocal).
+//! - [`conv`]: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED.
+//! - [`binary`]: ADD and SUB (inputs rescaled with `left_shift = 20`), MUL, MAXIMUM, MINIMUM.
+//! - [`pool`]: AVERAGE_POOL_2D (its rounding division) and MAX_POOL_2D.
+//! - [`softmax`]: SOFTMAX (gemmlowp's fixed-point exp and reciprocal).
+//! - [`mean`]: the int8 MEAN over any axes.
+//! - [`resize`]: RESIZE_BILINEAR (10-bit fixed-point weights) and RESIZE_NEAREST_NEIGHBOR.
+//! - [`quantize`]: QUANTIZE (float → int8, int8 → int8) and DEQUANTIZE.
+//! - [`tables`]: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1 as 256-entry
+//!   tables for
+//!   `qplay.Lookup`.
+
+pub mod binary;
+pub mod conv;
+pub mod fixed;
+pub mod mean;
+pub mod pool;
+pub mod quantize;
+pub mod resize;
+pub mod softmax;
+pub mod tables;
+
+use super::Registry;
+use crate::model::{Data, Node, Tensor};
+use crate::ops::OpError;
+
+/// Adds this family's ops to the registry.
+pub fn register(r: &mut Registry) {
+    r.register(conv::CONV, conv::build_conv);
+    r.register(conv::DEPTHWISE, conv::build_depthwise);
+    r.register(conv::FULLY_CONNECTED, conv::build_fully_connected);
+    r.register(binary::ADD, binary::build_add);
+    r.register(binary::SUB, binary::build_sub);
+    r.register(binary::MUL, binary::build_mul);
+    r.register(binary::MAXIMUM, binary::build_maximum);
+    r.register(binary::MINIMUM, binary::build_minimum);
+    r.register(pool::AVERAGE_POOL, pool::build_average);
+    r.register(pool::MAX_POOL, pool::build_max);
+    r.register(softmax::SOFTMAX, softmax::build);
+    r.register(mean::MEAN, mean::build);
+    r.register(resize::BILINEAR, resize::build_bilinear);
+    r.register(resize::NEAREST, resize::build_nearest);
+    r.register(quantize::QUANTIZE, quantize::build_quantize);
+    r.register(quantize::REQUANTIZE, quantize::build_requantize);
+    r.register(quantize::DEQUANTIZE, quantize::build_dequantize);
+}
+
+/// A float attribute that must be a positive finite scale.
+pub(crate) fn attr_f32(node: &Node, name: &str) -> Result<f32, OpError> {
+    match node.attrs.float_opt(name) {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        other => Err(OpError::malformed(format!("{name} must be a positive finite number, got {other:?}"))),
+    }
+}
+
+/// An integer attribute within i32 (zero points within −128…255, activation bounds).
+pub(crate) fn attr_i32(node: &Node, name: &str) -> Result<i32, OpError> {
+    match node.attrs.int_opt(name) {
+        Some(v) if (-(1 << 16)..1 << 16).contains(&v) => Ok(v as i32),
+        other => Err(OpError::malformed(format!("{name} must be a small integer, got {other:?}"))),
+    }
+}
+
+/// A multiplier and shift the fixed-point kernels can apply (`shift` within −31…30).
+pub(crate) fn check_multiplier((m, shift): (i32, i32)) -> Result<(i32, i32), OpError> {
+    if m < 0 || !(-31..=30).contains(&shift) {
+        return Err(OpError::malformed(format!(
+            "the scales give a requantization multiplier {m} · 2^{shift} outside TFLite's range"
+        )));
+    }
+    Ok((m, shift))
+}
+
+/// The int8 values of a tensor.
+pub(crate) fn i8_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a [i8], OpError> {
+    match &t.data {
+        Data::I8(v) => Ok(v),
+        _ => Err(OpError::mismatch(format!("{what} must be int8, got {:?}", t.dtype()))),
+    }
+}
