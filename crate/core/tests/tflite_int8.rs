@@ -104,7 +104,7 @@ fn a_uint8_interface_equals_litert() {
 #[test]
 fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
     let e = load_tflite(&fixture("unsupported_int8.tflite")).unwrap_err();
-    let ModelError::UnsupportedOps(ops) = &e else { panic!("{e}") };
+    let ModelError::UnsupportedTfliteOps(ops) = &e else { panic!("{e}") };
     let names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
     assert!(names.contains(&"SPACE_TO_DEPTH") && names.contains(&"REDUCE_MAX"), "{e}");
 }
