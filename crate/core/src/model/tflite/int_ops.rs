@@ -6,7 +6,7 @@
 //! equal quantization, TRANSPOSE, …) reuse the float loader's nodes, which are type-agnostic.
 
 use super::layout::{ints, Builder};
-use super::ops::{nhwc_dims, opt, options, pads, positive, Io, NONE};
+use super::ops::{conv_options, fc_options, nhwc_dims, opt, options, pads, positive, ConvOptions, Io, NONE};
 use super::read::{fb, fb_err};
 use crate::model::{Attr, DType, Data, ModelError, OpKind, Tensor};
 use crate::ops::tflite::{binary, conv, fixed, mean, pool, quantize, resize, softmax, tables};
@@ -333,31 +333,7 @@ fn weights_and_bias(b: &mut Builder, io: &Io, w: usize) -> Result<Vec<String>, M
 fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
     let depthwise = io.code == fb::BuiltinOperator::DepthwiseConv2d;
-    let (padding, sw, sh, act, dw, dh) = if depthwise {
-        let o = options!(op, DepthwiseConv2DOptions);
-        let d = (opt!(o, dilation_w_factor, 1), opt!(o, dilation_h_factor, 1));
-        (
-            opt!(o, padding, fb::Padding::Same),
-            opt!(o, stride_w, 1),
-            opt!(o, stride_h, 1),
-            opt!(o, fused_activation_function, NONE),
-            d.0,
-            d.1,
-        )
-    } else {
-        let o = options!(op, Conv2DOptions);
-        let d = (opt!(o, dilation_w_factor, 1), opt!(o, dilation_h_factor, 1));
-        (
-            opt!(o, padding, fb::Padding::Same),
-            opt!(o, stride_w, 1),
-            opt!(o, stride_h, 1),
-            opt!(o, fused_activation_function, NONE),
-            d.0,
-            d.1,
-        )
-    };
-    let (sw, sh) = (positive(io, sw, "stride")?, positive(io, sh, "stride")?);
-    let (dw, dh) = (positive(io, dw, "dilation")?, positive(io, dh, "dilation")?);
+    let ConvOptions { padding, stride: (sw, sh), dilation: (dw, dh), act } = conv_options(op, io, depthwise)?;
     let [_, h, wid, _] = nhwc_dims(b, io, x)?;
     let wd = b.info(w).dims()?;
     let [o, kh, kw, i] = <[usize; 4]>::try_from(wd.as_slice())
@@ -384,13 +360,7 @@ fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(),
 
 fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
-    let o = options!(op, FullyConnectedOptions);
-    let act = opt!(o, fused_activation_function, NONE);
-    if opt!(o, weights_format, fb::FullyConnectedOptionsWeightsFormat::Default)
-        != fb::FullyConnectedOptionsWeightsFormat::Default
-    {
-        return Err(io.err("shuffled weights are not supported"));
-    }
+    let act = fc_options(op, io)?;
     let wd = b.info(w).dims()?;
     let [units, _] = <[usize; 2]>::try_from(wd.as_slice())
         .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 2")))?;

@@ -132,35 +132,56 @@ pub(super) fn nhwc_dims(b: &Builder, io: &Io, t: usize) -> Result<[usize; 4], Mo
         .map_err(|_| io.err(format!("input `{}` must have rank 4, it has shape {d:?}", b.name(t))))
 }
 
+/// A CONV_2D's or DEPTHWISE_CONV_2D's options (defaults where the operator has none), strides
+/// and dilations checked positive: what the float and the int8 loaders both read.
+pub(super) struct ConvOptions {
+    pub(super) padding: fb::Padding,
+    /// (width, height).
+    pub(super) stride: (usize, usize),
+    /// (width, height).
+    pub(super) dilation: (usize, usize),
+    pub(super) act: fb::ActivationFunctionType,
+}
+
+/// Reads [`ConvOptions`].
+pub(super) fn conv_options(op: &fb::OperatorRef<'_>, io: &Io, depthwise: bool) -> Result<ConvOptions, ModelError> {
+    // The two option tables have the same fields.
+    macro_rules! fields {
+        ($o:expr) => {
+            (
+                opt!($o, padding, fb::Padding::Same),
+                opt!($o, stride_w, 1),
+                opt!($o, stride_h, 1),
+                opt!($o, fused_activation_function, NONE),
+                opt!($o, dilation_w_factor, 1),
+                opt!($o, dilation_h_factor, 1),
+            )
+        };
+    }
+    let (padding, sw, sh, act, dw, dh) =
+        if depthwise { fields!(options!(op, DepthwiseConv2DOptions)) } else { fields!(options!(op, Conv2DOptions)) };
+    Ok(ConvOptions {
+        padding,
+        stride: (positive(io, sw, "stride")?, positive(io, sh, "stride")?),
+        dilation: (positive(io, dw, "dilation")?, positive(io, dh, "dilation")?),
+        act,
+    })
+}
+
+/// A FULLY_CONNECTED's fused activation; shuffled weights are refused.
+pub(super) fn fc_options(op: &fb::OperatorRef<'_>, io: &Io) -> Result<fb::ActivationFunctionType, ModelError> {
+    let o = options!(op, FullyConnectedOptions);
+    if opt!(o, weights_format, fb::FullyConnectedOptionsWeightsFormat::Default)
+        != fb::FullyConnectedOptionsWeightsFormat::Default
+    {
+        return Err(io.err("shuffled weights are not supported"));
+    }
+    Ok(opt!(o, fused_activation_function, NONE))
+}
+
 fn conv(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io, depthwise: bool) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
-    let (padding, sw, sh, act, dw, dh) = if depthwise {
-        let o = options!(op, DepthwiseConv2DOptions);
-        (
-            opt!(o, padding, fb::Padding::Same),
-            opt!(o, stride_w, 1),
-            opt!(o, stride_h, 1),
-            opt!(o, fused_activation_function, NONE),
-            opt!(o, dilation_w_factor, 1),
-            opt!(o, dilation_h_factor, 1),
-        )
-    } else {
-        let o = options!(op, Conv2DOptions);
-        (
-            opt!(o, padding, fb::Padding::Same),
-            opt!(o, stride_w, 1),
-            opt!(o, stride_h, 1),
-            opt!(o, fused_activation_function, NONE),
-            opt!(o, dilation_w_factor, 1),
-            opt!(o, dilation_h_factor, 1),
-        )
-    };
-    let (sw, sh, dw, dh) = (
-        positive(io, sw, "stride")?,
-        positive(io, sh, "stride")?,
-        positive(io, dw, "dilation")?,
-        positive(io, dh, "dilation")?,
-    );
+    let ConvOptions { padding, stride: (sw, sh), dilation: (dw, dh), act } = conv_options(op, io, depthwise)?;
     let [_, h, wid, c] = nhwc_dims(b, io, x)?;
     let weights = b.constant(w).ok_or_else(|| io.err("non-constant weights are not supported"))?;
     // Dynamic-range models give int8 weights to the op itself (a hybrid kernel): dequantized here.
@@ -234,13 +255,7 @@ fn pool(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelE
 
 fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
-    let o = options!(op, FullyConnectedOptions);
-    let act = opt!(o, fused_activation_function, NONE);
-    if opt!(o, weights_format, fb::FullyConnectedOptionsWeightsFormat::Default)
-        != fb::FullyConnectedOptionsWeightsFormat::Default
-    {
-        return Err(io.err("shuffled weights are not supported"));
-    }
+    let act = fc_options(op, io)?;
     let wd = b.info(w).dims()?;
     let [_, k] = <[usize; 2]>::try_from(wd.as_slice())
         .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 2")))?;
