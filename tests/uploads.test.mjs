@@ -159,15 +159,33 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.ok(ssd.result.detections.length > 0);
 });
 
-/** A little-endian float32 .npy file (format 1.0): { shape, data }. */
+/** A little-endian float32, int8 or uint8 .npy file (format 1.0): { shape, data }. */
 function readNpy(path) {
   const b = readFileSync(path);
   const len = b.readUInt16LE(8);
   const header = b.subarray(10, 10 + len).toString('latin1');
-  assert.match(header, /'descr': '<f4'/, path);
+  const descr = header.match(/'descr': '([^']*)'/)[1];
+  const Type = { '<f4': Float32Array, '|i1': Int8Array, '|u1': Uint8Array }[descr];
+  assert.ok(Type, `${path}: dtype ${descr}`);
   const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
-  const data = new Float32Array(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength));
+  const data = new Type(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength));
   return { shape, data };
+}
+
+/** The downloaded ONNX file run by onnxruntime-web in the page: [{ dims, data }] per output. */
+async function runInOrtWeb(onnx, x, shape) {
+  return s.page.evaluate(async ({ onnx, x, shape }) => {
+    const dist = '/node_modules/onnxruntime-web/dist/';
+    const ort = await import(`${dist}ort.wasm.min.mjs`);
+    ort.env.wasm.wasmPaths = new URL(dist, location.origin).href;
+    ort.env.wasm.numThreads = 1;
+    // Graph optimizations off: onnxruntime-web 1.30's Pad fusion folds a zero Pad into the
+    // MaxPool after it, where padding counts as −∞, not 0 (det's output then differs by 13 % of
+    // its range; onnxruntime 1.32 native gives LiteRT's numbers with every optimization on).
+    const session = await ort.InferenceSession.create(new Uint8Array(onnx), { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' });
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(x), shape) });
+    return session.outputNames.map((n) => ({ dims: [...out[n].dims], data: [...out[n].data] }));
+  }, { onnx: [...onnx], x: [...x], shape });
 }
 
 test('a TFLite model downloads as ONNX: onnxruntime-web runs the file and gives LiteRT\'s outputs', async () => {
@@ -183,18 +201,7 @@ test('a TFLite model downloads as ONNX: onnxruntime-web runs the file and gives 
   // The downloaded file in onnxruntime-web, on the fixture's input, against LiteRT's outputs.
   const x = readNpy(TFL + 'det/input.npy');
   const want = [0, 1].map((k) => readNpy(TFL + `det/output_${k}.npy`));
-  const got = await s.page.evaluate(async ({ onnx, x, shape }) => {
-    const dist = '/node_modules/onnxruntime-web/dist/';
-    const ort = await import(`${dist}ort.wasm.min.mjs`);
-    ort.env.wasm.wasmPaths = new URL(dist, location.origin).href;
-    ort.env.wasm.numThreads = 1;
-    // Graph optimizations off: onnxruntime-web 1.30's Pad fusion folds the file's zero Pad into
-    // the MaxPool after it, where padding counts as −∞, not 0 (the output then differs by 13 % of
-    // its range; onnxruntime 1.32 native gives LiteRT's numbers with every optimization on).
-    const session = await ort.InferenceSession.create(new Uint8Array(onnx), { executionProviders: ['wasm'], graphOptimizationLevel: 'disabled' });
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(x), shape) });
-    return session.outputNames.map((n) => ({ dims: [...out[n].dims], data: [...out[n].data] }));
-  }, { onnx: [...onnx], x: [...x.data], shape: x.shape });
+  const got = await runInOrtWeb(onnx, x.data, x.shape);
   assert.equal(got.length, 2);
   for (const [k, w] of want.entries()) {
     assert.deepEqual(got[k].dims, w.shape, `output ${k}`);
@@ -207,9 +214,42 @@ test('a TFLite model downloads as ONNX: onnxruntime-web runs the file and gives 
   await det().locator('select[name=builtin]').selectOption('person');
   await s.page.waitForFunction(() => {
     const root = document.querySelector('qplay-detector').shadowRoot;
-    return /Person detector.*: ready/.test(root.querySelector('.status .stage-text').textContent) && /Every op is supported/.test(root.querySelector('.summary').textContent);
+    const summary = root.querySelector('.summary').textContent;
+    return /Person detector.*: ready/.test(root.querySelector('.status .stage-text').textContent) && /Every op is supported/.test(summary) && /opset/.test(summary);
   }, null, { timeout: 120_000 });
   assert.equal(await det().locator('.summary .to-onnx').count(), 0);
+});
+
+test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it within one step of LiteRT', async () => {
+  const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
+  await uploadModel(s, TFL + 'det_int8.tflite', { orError: true });
+  assert.match(await det().locator('.summary .to-onnx .note').textContent(), /QDQ form/);
+  const button = det().locator('.summary .to-onnx button[name=to-onnx]');
+  const [download] = await Promise.all([s.page.waitForEvent('download'), button.click()]);
+  assert.equal(download.suggestedFilename(), 'det_int8.onnx');
+  const onnx = readFileSync(await download.path());
+  const note = await det().locator('.summary .to-onnx .note').textContent();
+  assert.match(note, /^det_int8\.onnx \([\d.]+ MB\): written in QDQ form .*equal the QDQ graph's bit for bit; on that input \d+ of 4480 output values equal TFLite's integer arithmetic .*% within one step/, note);
+  await det().locator('.summary .to-onnx').screenshot({ path: `${ARTIFACTS}upload-tflite-int8-to-onnx.png` });
+  // LiteRT's int8 input fed as the float it stands for (the file's QuantizeLinear gives the
+  // codes back); each output read back as codes with the file's scale and zero point.
+  const meta = JSON.parse(readFileSync(TFL + 'det_int8/meta.json', 'utf8'));
+  const xq = readNpy(TFL + 'det_int8/input_q.npy');
+  const [xs, xz] = meta.input.quantization;
+  const got = await runInOrtWeb(onnx, Float32Array.from(xq.data, (q) => xs * (q - xz)), xq.shape);
+  let [total, within] = [0, 0];
+  for (const [k, o] of meta.outputs.entries()) {
+    const want = readNpy(TFL + `det_int8/output_${k}.npy`);
+    const [ys, yz] = o.quantization;
+    assert.deepEqual(got[k].dims, want.shape, `output ${k}`);
+    want.data.forEach((w, i) => {
+      const code = Math.max(-128, Math.min(127, Math.round(got[k].data[i] / ys) + yz));
+      total += 1;
+      within += Math.abs(code - w) <= 1 ? 1 : 0;
+    });
+  }
+  assert.equal(total, 4480);
+  assert.ok(within >= 0.999 * total, `${within} of ${total} within one step of LiteRT`);
 });
 
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -83,6 +83,36 @@ fn tflite_models_inspect_infer_and_quantize() {
 }
 
 #[test]
+fn convert_writes_tflite_files_as_onnx_and_refuses_what_onnx_cannot_hold() {
+    // A full-integer model: QDQ form, and how far it is from TFLite's integer ops.
+    let out = tmp("det_int8.onnx");
+    let (code, text, err) = qplay(&["convert", "tests/fixtures/tflite/det_int8.tflite", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("written in QDQ form") && text.contains("% within one step"), "{text}");
+    let (code, text, err) = qplay(&["inspect", out.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["unsupported"], serde_json::json!([]));
+    assert!(v["ops"]["QuantizeLinear"].as_u64().unwrap() > 10 && v["ops"].get("qplay.tfl.Conv2D").is_none(), "{v}");
+    // A float one: the graph qplay runs it as.
+    let out = tmp("det.onnx");
+    let (code, text, err) = qplay(&["convert", "tests/fixtures/tflite/det.tflite", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("bit for bit") && !text.contains("QDQ"), "{text}");
+    // The detection op has no ONNX twin: refused, nothing written.
+    let out = tmp("ssd.onnx");
+    let (code, _, err) = qplay(&["convert", "tests/fixtures/tflite_ssd/ssd_fast.tflite", "-o", out.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("TFLite_Detection_PostProcess") && !out.exists(), "{err}");
+    // Not a model.
+    let junk = tmp("junk.tflite");
+    std::fs::write(&junk, b"1234TFL3 not a flatbuffer at all").unwrap();
+    let (code, _, err) = qplay(&["convert", junk.to_str().unwrap(), "-o", tmp("junk.onnx").to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("junk.tflite") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn detect_person_json_and_draw() {
     let png = tmp("drawn.png");
     let (code, out, err) = qplay(&[

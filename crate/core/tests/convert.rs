@@ -1,9 +1,13 @@
 //! `qplay convert` / the page's "Download as ONNX": TFLite fixtures written as ONNX and read back
 //! by the ONNX loader give LiteRT's outputs as the `.tflite` does (within 1e-4 of each output's
 //! range); the export gate runs both graphs and says what it checked; graphs it cannot run are
-//! said to be only loaded back.
+//! said to be only loaded back. Full-integer TFLite models are written in ONNX's QDQ form and
+//! give LiteRT's int8 outputs within one quantization step.
 
-use qplay_core::model::{convert_to_onnx, load_model, load_onnx, npy::read_npy, Graph, Plan, Tensor, ValueInfo};
+use qplay_core::model::{
+    convert_file_to_onnx, convert_to_onnx, load_model, load_onnx, npy::read_npy, output_quantization, Data, Graph,
+    Plan, Tensor, ValueInfo,
+};
 use qplay_core::ops::Registry;
 use std::path::PathBuf;
 
@@ -74,7 +78,10 @@ fn models_with_ops_only_qplay_runs_are_refused_naming_them() {
     // A full-integer model's ops keep TFLite's integer rounding: refused too, saying what to do.
     let g8 = load_model(&fixture("tflite/cnn_int8.tflite")).unwrap();
     let e = convert_to_onnx(&g8).unwrap_err().to_string();
-    assert!(e.contains("qplay.tfl.") && e.contains("convert its float .tflite"), "{e}");
+    assert!(e.contains("qplay.tfl.") && e.contains("qplay convert model.tflite -o model.onnx"), "{e}");
+    // The file itself is written in QDQ form (below); the SSD's op is still refused.
+    let e = convert_file_to_onnx(&fixture("tflite_ssd/ssd_fast.tflite")).unwrap_err().to_string();
+    assert!(e.contains("only qplay runs (TFLite_Detection_PostProcess)"), "{e}");
     // Quantizing it keeps the op; the report says the file is qplay's alone.
     let x = read_npy(&fixture("tflite_ssd/input.npy")).unwrap();
     let q = qplay_core::ptq::quantize(&g, &g.inputs[0].name, &[x], &qplay_core::ptq::PtqOptions::default()).unwrap();
@@ -83,4 +90,76 @@ fn models_with_ops_only_qplay_runs_are_refused_naming_them() {
         "{:?}",
         q.report.notes
     );
+}
+
+/// The codes of an 8-bit tensor as i64 (int8 or uint8 data).
+fn codes(t: &Tensor) -> Vec<i64> {
+    match &t.data {
+        Data::I8(v) => v.iter().map(|&c| i64::from(c)).collect(),
+        Data::U8(v) => v.iter().map(|&c| i64::from(c)).collect(),
+        other => panic!("expected 8-bit codes, got {other:?}"),
+    }
+}
+
+/// A full-integer fixture written by `convert_file_to_onnx`, read back by the ONNX loader and run
+/// on LiteRT's int8 input (fed as its float value): (values, equal to LiteRT's codes, one step
+/// apart, the farthest in steps).
+fn qdq_vs_litert(name: &str) -> (usize, usize, usize, i64) {
+    let tflite = fixture(&format!("tflite/{name}.tflite"));
+    let c = convert_file_to_onnx(&tflite).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(c.check.starts_with("written in QDQ form"), "{name}: {}", c.check);
+    assert!(c.check.contains("equal the QDQ graph's bit for bit"), "{name}: {}", c.check);
+    assert!(c.check.contains("% within one step"), "{name}: {}", c.check);
+    eprintln!("{name}: {}", c.check);
+    let back: Graph = load_onnx(&c.onnx).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Only ONNX's own ops, and the weights as 8-bit integers.
+    for n in &back.nodes {
+        assert!(!n.op_type.contains('.') && !n.op_type.starts_with("TFLite"), "{name}: {}", n.op_type);
+    }
+    let int8_weights = back.initializers.values().filter(|t| matches!(t.data, Data::I8(_)) && t.len() > 1).count();
+    let convs = back.nodes.iter().filter(|n| n.op_type == "Conv" || n.op_type == "Gemm").count();
+    assert!(int8_weights >= convs, "{name}: {int8_weights} int8 weights for {convs} Conv/Gemm");
+    // LiteRT's int8 input as the float it stands for: the file's QuantizeLinear gives it back.
+    let int8 = qplay_core::model::load_tflite_integer_io(&tflite).unwrap();
+    let xq = read_npy(&fixture(&format!("tflite/{name}/input_q.npy"))).unwrap();
+    let quantize = back.nodes.iter().find(|n| n.op_type == "QuantizeLinear" && n.inputs[0] == back.inputs[0].name);
+    let quantize = quantize.unwrap_or_else(|| panic!("{name}: no QuantizeLinear reads the input"));
+    let s = back.initializers[&quantize.inputs[1]].as_f32().unwrap()[0];
+    let z = back.initializers[&quantize.inputs[2]].to_i64_vec().unwrap()[0];
+    assert_eq!(int8.inputs[0].shape, back.inputs[0].shape);
+    let x =
+        Tensor { shape: xq.shape.clone(), data: Data::F32(codes(&xq).iter().map(|&q| s * (q - z) as f32).collect()) };
+    let plan = Plan::new(&back, &Registry::new(), &[]).unwrap();
+    let outs = plan.run(&[(back.inputs[0].name.clone(), x)]).unwrap();
+    let (mut total, mut equal, mut one, mut worst) = (0, 0, 0, 0);
+    for (k, (got, info)) in outs.iter().zip(&back.outputs).enumerate() {
+        let want = codes(&read_npy(&fixture(&format!("tflite/{name}/output_{k}.npy"))).unwrap());
+        let (s, z) = output_quantization(&back, &info.name).unwrap_or_else(|| panic!("{name}: output {k}'s step"));
+        let got = got.as_f32().unwrap();
+        assert_eq!(got.len(), want.len(), "{name} output {k}");
+        for (y, w) in got.iter().zip(&want) {
+            let d = ((y / s).round() as i64 + z - w).abs();
+            total += 1;
+            equal += usize::from(d == 0);
+            one += usize::from(d == 1);
+            worst = worst.max(d);
+        }
+    }
+    eprintln!(
+        "{name} as QDQ ONNX, read back by qplay, vs LiteRT: {equal}/{total} equal, {one} one step apart, farthest {worst}"
+    );
+    (total, equal, one, worst)
+}
+
+#[test]
+fn full_integer_tflite_models_are_written_as_qdq_onnx_within_one_step_of_litert() {
+    let (mut total, mut within) = (0, 0);
+    for name in ["cnn_int8", "cnn_uint8", "det_int8", "ops_int8"] {
+        let (t, equal, one, _) = qdq_vs_litert(name);
+        assert!((equal + one) as f64 >= 0.999 * t as f64, "{name}: {} of {t} within one step", equal + one);
+        total += t;
+        within += equal + one;
+    }
+    assert!(total >= 184_320 + 4_480 + 20);
+    eprintln!("all: {within} of {total} within one step of LiteRT");
 }

@@ -33,7 +33,11 @@ export const infoMethods = {
     if (isTflite(this.modelBytes)) {
       const p = document.createElement('p');
       p.className = 'to-onnx';
-      p.innerHTML = '<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">the graph qplay runs this TFLite file as, for onnxruntime, Netron or qplay\'s CLI</span>';
+      const integer = Object.keys(info.summary.ops).some((op) => op.startsWith('qplay.tfl.'));
+      const what = integer
+        ? 'this full-integer model in ONNX\'s QDQ form (its int8 weights; within a quantization step of TFLite\'s integer kernels)'
+        : 'the graph qplay runs this TFLite file as';
+      p.innerHTML = `<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">${what}, for onnxruntime, Netron or qplay's CLI</span>`;
       p.querySelector('button').addEventListener('click', () => this.downloadOnnx(p));
       this.$('.summary').prepend(p);
     }

@@ -2,10 +2,12 @@
 //!
 //! The written file passes the same gate as `quantize`'s: it is loaded back and run on one
 //! seeded input, and its outputs must equal the source model's bit for bit, so a file that
-//! would not load or compute the same is never left behind.
+//! would not load or compute the same is never left behind. A full-integer TFLite model is
+//! written in ONNX's QDQ form, and the check says how its outputs compare with TFLite's
+//! integer arithmetic, in quantization steps.
 
 use super::common::read;
-use qplay_core::model::{convert_to_onnx, load_model};
+use qplay_core::model::{convert_file_to_onnx, load_model, load_onnx};
 use std::path::Path;
 
 /// `qplay convert`'s arguments.
@@ -23,8 +25,10 @@ pub fn run(a: Args) -> Result<(), String> {
     let model = &a.model;
     let bytes = read(Path::new(model))?;
     let graph = load_model(&bytes).map_err(|e| format!("{model}: {e}"))?;
-    let c = convert_to_onnx(&graph).map_err(|e| format!("{model}: {e}"))?;
+    let c = convert_file_to_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
     std::fs::write(&a.out, &c.onnx).map_err(|e| format!("cannot write {}: {e}", a.out))?;
+    // What was written (a full-integer TFLite model's QDQ graph is not the graph qplay runs).
+    let graph = load_onnx(&c.onnx).unwrap_or(graph);
     println!(
         "{model} → {}: {} nodes, opset {}, {:.2} MB → {:.2} MB",
         a.out,

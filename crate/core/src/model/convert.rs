@@ -4,7 +4,9 @@
 //! The export gate: the written bytes are loaded back and, where every input has a known shape
 //! and is float32, both graphs run on one seeded input; the outputs must be equal bit for bit.
 
-use super::{load_onnx, save_onnx, Data, Graph, ModelError, OpKind, Plan, Tensor};
+use super::{
+    is_tflite, load_model, load_onnx, load_tflite_as_qdq, save_onnx, Data, Graph, ModelError, OpKind, Plan, Tensor,
+};
 use crate::ops::Registry;
 use crate::Error;
 
@@ -28,6 +30,117 @@ fn seeded(shape: &[usize], seed: u32) -> Tensor {
         })
         .collect();
     Tensor { shape: shape.to_vec(), data: Data::F32(data) }
+}
+
+/// One seeded input per graph input, or why the graph cannot be run on them.
+fn seeded_feeds(g: &Graph) -> Result<Vec<(String, Tensor)>, String> {
+    let mut feeds = Vec::new();
+    for (k, i) in g.inputs.iter().enumerate() {
+        let Some(shape) = i.shape.iter().copied().collect::<Option<Vec<usize>>>() else {
+            return Err(format!("input `{}` has dimensions only known at run time", i.name));
+        };
+        if i.elem_type != 1 {
+            return Err(format!("input `{}` is not float32", i.name));
+        }
+        feeds.push((i.name.clone(), seeded(&shape, k as u32)));
+    }
+    Ok(feeds)
+}
+
+fn run(g: &Graph, feeds: &[(String, Tensor)]) -> Result<Vec<Tensor>, Error> {
+    let shapes: Vec<(String, Vec<usize>)> = feeds.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+    Ok(Plan::new(g, &Registry::new(), &shapes)?.run(feeds)?)
+}
+
+/// Writes a model file as ONNX: [`convert_to_onnx`] of what [`load_model`] reads, except for
+/// a full-integer TFLite model, which is written in ONNX's QDQ form
+/// ([`super::load_tflite_as_qdq`]): the written file passes the same gate, and the check also
+/// says how the QDQ graph's outputs compare with TFLite's integer arithmetic (qplay's
+/// `qplay.tfl.*` ops, equal to LiteRT's) on the seeded input, in quantization steps.
+pub fn convert_file_to_onnx(bytes: &[u8]) -> Result<Converted, Error> {
+    let g = load_model(bytes)?;
+    let integer = qplay_only_ops(&g).iter().any(|o| o.starts_with("qplay.tfl."));
+    let detection = g.nodes.iter().any(|n| n.is(OpKind::TfliteDetectionPostProcess));
+    if !(is_tflite(bytes) && integer) || detection {
+        return convert_to_onnx(&g);
+    }
+    let qdq = load_tflite_as_qdq(bytes)?;
+    let mut c = convert_to_onnx(&qdq)?;
+    let agreement = match seeded_feeds(&g) {
+        Ok(feeds) => steps_apart(&qdq, &run(&g, &feeds)?, &run(&qdq, &feeds)?),
+        Err(why) => format!("not compared with TFLite's integer arithmetic: {why}"),
+    };
+    c.check = format!(
+        "written in QDQ form (int8 weights, QuantizeLinear / DequantizeLinear around float ops); {}; {agreement}",
+        c.check.replace("the source model's", "the QDQ graph's")
+    );
+    Ok(c)
+}
+
+/// The scale and zero point of a QDQ graph's output: those of the per-tensor
+/// `DequantizeLinear` that writes it (through ops that only move values); `None` when another
+/// op does.
+pub fn output_quantization(g: &Graph, name: &str) -> Option<(f32, i64)> {
+    let mut name = name.to_string();
+    for _ in 0..g.nodes.len() {
+        let n = g.nodes.iter().find(|n| n.outputs.contains(&name))?;
+        if n.is(OpKind::DequantizeLinear) {
+            let scale = match g.initializers.get(n.inputs.get(1)?)?.as_f32().ok()? {
+                [s] => *s,
+                _ => return None,
+            };
+            let zp = match n.inputs.get(2).filter(|z| !z.is_empty()) {
+                Some(z) => match g.initializers.get(z)?.to_i64_vec().ok()?.as_slice() {
+                    [z] => *z,
+                    _ => return None,
+                },
+                None => 0,
+            };
+            return Some((scale, zp));
+        }
+        let moves = [OpKind::Identity, OpKind::Transpose, OpKind::Reshape, OpKind::Squeeze, OpKind::Unsqueeze];
+        if !moves.iter().any(|&k| n.is(k)) {
+            return None;
+        }
+        name = n.inputs.first()?.clone();
+    }
+    None
+}
+
+/// "on a seeded input, N of M output values equal …": the QDQ graph's outputs against the
+/// integer graph's, in steps of each output's quantization.
+fn steps_apart(qdq: &Graph, want: &[Tensor], got: &[Tensor]) -> String {
+    let (mut total, mut equal, mut one, mut worst) = (0usize, 0usize, 0usize, 0.0f32);
+    let mut unquantized = Vec::new();
+    for ((w, g), info) in want.iter().zip(got).zip(&qdq.outputs) {
+        let (Ok(w), Ok(g)) = (w.as_f32(), g.as_f32()) else { continue };
+        let Some((step, _)) = output_quantization(qdq, &info.name) else {
+            unquantized.push(info.name.clone());
+            continue;
+        };
+        for (a, b) in w.iter().zip(g) {
+            let d = ((a - b) / step).abs().round();
+            total += 1;
+            equal += usize::from(d == 0.0);
+            one += usize::from(d == 1.0);
+            worst = worst.max(if d.is_nan() { f32::INFINITY } else { d });
+        }
+    }
+    let mut s = format!(
+        "on that input {equal} of {total} output values equal TFLite's integer arithmetic and {one} differ by one \
+         quantization step ({:.3} % within one step)",
+        100.0 * (equal + one) as f64 / total.max(1) as f64
+    );
+    if worst > 1.0 {
+        s.push_str(&format!(", the farthest {worst} steps"));
+    }
+    if ((equal + one) as f64) < 0.999 * total as f64 {
+        s.push_str(" (fewer than the 99.9 % qplay expects from rounding alone: please report this model)");
+    }
+    if !unquantized.is_empty() {
+        s.push_str(&format!(" (not counted: {}, not 8-bit)", unquantized.join(", ")));
+    }
+    s
 }
 
 /// The op types of `g` that only qplay runs: its own (`qplay.` domain: TFLite's integer ops,
@@ -57,7 +170,7 @@ pub fn convert_to_onnx(g: &Graph) -> Result<Converted, Error> {
         );
         if int8 {
             why.push_str(
-                ". A full-integer TFLite model keeps TFLite's integer rounding in qplay's own ops, which ONNX's QLinear ops do not reproduce exactly: convert its float .tflite, then quantize the ONNX file with qplay",
+                ". A full-integer TFLite model keeps TFLite's integer rounding in qplay's own ops: convert the .tflite file itself (`qplay convert model.tflite -o model.onnx`, or the page's Download as ONNX), which writes it in ONNX's QDQ form",
             );
         }
         if detection {
@@ -69,23 +182,11 @@ pub fn convert_to_onnx(g: &Graph) -> Result<Converted, Error> {
     }
     let onnx = save_onnx(g, "qplay convert");
     let back = load_onnx(&onnx).map_err(|e| ModelError::Other(format!("the written ONNX does not load back: {e}")))?;
-    let mut feeds = Vec::new();
-    for (k, i) in g.inputs.iter().enumerate() {
-        let Some(shape) = i.shape.iter().copied().collect::<Option<Vec<usize>>>() else {
-            return Ok(Converted {
-                onnx,
-                check: format!("loaded back; not run: input `{}` has dimensions only known at run time", i.name),
-            });
-        };
-        if i.elem_type != 1 {
-            return Ok(Converted { onnx, check: format!("loaded back; not run: input `{}` is not float32", i.name) });
-        }
-        feeds.push((i.name.clone(), seeded(&shape, k as u32)));
-    }
-    let registry = Registry::new();
-    let shapes: Vec<(String, Vec<usize>)> = feeds.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
-    let run = |graph: &Graph| -> Result<Vec<Tensor>, Error> { Ok(Plan::new(graph, &registry, &shapes)?.run(&feeds)?) };
-    let (want, got) = (run(g)?, run(&back)?);
+    let feeds = match seeded_feeds(g) {
+        Ok(f) => f,
+        Err(why) => return Ok(Converted { onnx, check: format!("loaded back; not run: {why}") }),
+    };
+    let (want, got) = (run(g, &feeds)?, run(&back, &feeds)?);
     let same = want.len() == got.len()
         && want.iter().zip(&got).all(|(a, b)| {
             a.shape == b.shape

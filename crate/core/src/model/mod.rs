@@ -26,7 +26,7 @@ pub mod summary;
 pub mod tensor;
 pub mod tflite;
 
-pub use convert::{convert_to_onnx, Converted};
+pub use convert::{convert_file_to_onnx, convert_to_onnx, output_quantization, Converted};
 pub use graph::{Attr, Attrs, Fused, Graph, ModelFormat, Node, ValueInfo};
 pub use image_inputs::float_image_inputs;
 pub use kind::OpKind;
@@ -35,7 +35,7 @@ pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};
 pub use summary::Summary;
 pub use tensor::{numel, strides, DType, Data, Tensor};
-pub use tflite::{is_tflite, load_tflite, load_tflite_integer_io, load_tflite_with_limits};
+pub use tflite::{is_tflite, load_tflite, load_tflite_as_qdq, load_tflite_integer_io, load_tflite_with_limits};
 
 /// Loads a model from a file's bytes, whatever its format: TFLite when the bytes carry TFLite's
 /// file identifier (`TFL3` at bytes 4..8), ONNX otherwise. The single entry point of the CLI and

@@ -24,8 +24,12 @@ pub(super) struct Builder<'a> {
     names: Vec<String>,
     consts: HashMap<usize, Tensor>,
     materialized: HashSet<usize>,
-    nchw: HashMap<usize, String>,
-    nodes: Vec<Node>,
+    /// NCHW twins by tensor.
+    pub(super) nchw: HashMap<usize, String>,
+    pub(super) nodes: Vec<Node>,
+    /// QDQ form ([`super::qdq`]): the file's quantized constants as they are (int8 weights,
+    /// int32 biases), for `DequantizeLinear`; `consts` holds their float values.
+    quantized: HashMap<usize, Tensor>,
     inits: HashMap<String, Tensor>,
     used: HashSet<String>,
     prefix: String,
@@ -50,6 +54,7 @@ impl<'a> Builder<'a> {
             materialized: HashSet::new(),
             nchw: HashMap::new(),
             nodes: Vec::new(),
+            quantized: HashMap::new(),
             inits: HashMap::new(),
             used,
             prefix: String::new(),
@@ -64,6 +69,44 @@ impl<'a> Builder<'a> {
         self.names[t] = name;
     }
 
+    /// The file's quantized constants, kept for [`Self::dequantize_linear`] (QDQ form).
+    pub fn set_quantized_constants(&mut self, quantized: HashMap<usize, Tensor>) {
+        self.quantized = quantized;
+    }
+
+    /// QDQ form: the quantized constant `t` (axes permuted by `perm`, if given) as an
+    /// initializer of the file's integers behind a `DequantizeLinear` with its scales and zero
+    /// points (per channel along the quantized dimension where the file has several); `None`
+    /// when `t` is not one.
+    pub fn dequantize_linear(&mut self, t: usize, perm: Option<&[usize]>) -> Result<Option<String>, ModelError> {
+        let (Some(v), Some((scales, zps, dim))) = (self.quantized.get(&t).cloned(), self.infos[t].quant.clone()) else {
+            return Ok(None);
+        };
+        let v = match perm {
+            Some(p) => permute(&v, p)?,
+            None => v,
+        };
+        let axis = perm.map_or(dim, |p| p.iter().position(|&a| a == dim).unwrap_or(dim));
+        let n = scales.len();
+        let per_channel = n > 1;
+        let zps: Vec<i64> = (0..n).map(|c| zps.get(c).or(zps.first()).copied().unwrap_or(0)).collect();
+        let zp_data = match &v.data {
+            Data::I8(_) => Data::I8(zps.iter().map(|&z| z as i8).collect()),
+            Data::U8(_) => Data::U8(zps.iter().map(|&z| z as u8).collect()),
+            Data::I32(_) => Data::I32(zps.iter().map(|&z| z as i32).collect()),
+            _ => return Ok(None),
+        };
+        let shape = if per_channel { vec![n] } else { vec![] };
+        let base = self.names[t].clone();
+        let q = self.init(&format!("{base}__quantized"), v);
+        let s = self.init("scale", Tensor { shape: shape.clone(), data: Data::F32(scales) });
+        let z = self.init("zero_point", Tensor { shape, data: zp_data });
+        let out = self.fresh(&format!("{base}__dequantized"));
+        let attrs = if per_channel { vec![("axis", Attr::Int(axis as i64))] } else { vec![] };
+        self.node(OpKind::DequantizeLinear.name(), vec![q, s, z], vec![out.clone()], attrs);
+        Ok(Some(out))
+    }
+
     /// Names the nodes of the operator about to be converted.
     pub fn set_prefix(&mut self, code: &impl std::fmt::Display, index: usize) {
         self.prefix = format!("{code}_{index}");
@@ -72,6 +115,11 @@ impl<'a> Builder<'a> {
     /// The tensor's name (file layout).
     pub fn name(&self, t: usize) -> &str {
         &self.names[t]
+    }
+
+    /// How many tensors the subgraph has.
+    pub fn tensor_count(&self) -> usize {
+        self.infos.len()
     }
 
     pub fn info(&self, t: usize) -> &TensorInfo {

@@ -22,12 +22,17 @@
 //! [`load_tflite_integer_io`]; a uint8 interface (`inference_input_type = tf.uint8`) is
 //! converted to the int8 graph by the file's own QUANTIZE ops. int16 (16x8) activations are
 //! refused with a clear error.
+//!
+//! - [`qdq`]: a full-integer model as ONNX's QDQ form instead ([`load_tflite_as_qdq`]): float
+//!   ops between `QuantizeLinear` / `DequantizeLinear` pairs at every int8 tensor, int8 weights
+//!   and int32 biases behind `DequantizeLinear`; what `qplay convert` writes for such a model.
 
 mod custom;
 mod flexbuffer;
 mod int_ops;
 mod layout;
 mod ops;
+mod qdq;
 mod read;
 #[allow(missing_docs, clippy::all, unused_qualifications, unreachable_pub, dead_code)]
 mod schema_generated;
@@ -56,17 +61,42 @@ pub fn load_tflite(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_tflite`] with explicit resource limits.
 pub fn load_tflite_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
-    load(bytes, limits, false)
+    load(bytes, limits, Mode::Model)
 }
 
 /// Loads a full-integer model with its int8 inputs and outputs as they are in the file (no
 /// QUANTIZE in front, no DEQUANTIZE behind): the tensors LiteRT's interpreter takes and gives,
 /// to compare with them code for code. Float models load as with [`load_tflite`].
 pub fn load_tflite_integer_io(bytes: &[u8]) -> Result<Graph, ModelError> {
-    load(bytes, &Limits::default(), true)
+    load(bytes, &Limits::default(), Mode::IntegerIo)
 }
 
-fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelError> {
+/// Loads a full-integer model in ONNX's QDQ form: each operator as the float op the float
+/// loader maps it to, each int8 / uint8 tensor it writes through `QuantizeLinear` then
+/// `DequantizeLinear` with the file's scale and zero point, convolution and fully-connected
+/// weights and biases as the file's int8 / int32 data behind `DequantizeLinear` (per channel
+/// where the file is). Inputs and outputs are float under the file's names. Only ONNX ops:
+/// onnxruntime runs the graph written as ONNX. It computes what the integer model does up to
+/// rounding (ONNX rounds ties to even and requantizes in float where TFLite uses fixed-point
+/// multipliers): [`crate::model::convert_file_to_onnx`] measures by how much. Float models
+/// load as with [`load_tflite`], with quantized weights behind `DequantizeLinear`.
+pub fn load_tflite_as_qdq(bytes: &[u8]) -> Result<Graph, ModelError> {
+    load(bytes, &Limits::default(), Mode::Qdq)
+}
+
+/// How [`load`] maps a full-integer model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// qplay's `qplay.tfl.*` integer ops, float inputs and outputs.
+    Model,
+    /// The integer ops with the file's int8 inputs and outputs.
+    IntegerIo,
+    /// ONNX's QDQ form ([`load_tflite_as_qdq`]).
+    Qdq,
+}
+
+fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> {
+    let integer_io = mode == Mode::IntegerIo;
     limits.check_file_size(bytes.len())?;
     if !is_tflite(bytes) {
         return Err(bad("it does not carry TFLite's file identifier `TFL3` at bytes 4..8".to_string()));
@@ -95,8 +125,9 @@ fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelE
     }
     let tensors = read::tensors(&sub)?;
     let codes = read::op_codes(&model)?;
-    let constants = read::constants(&model, bytes, &tensors, limits)?;
+    let mut constants = read::constants(&model, bytes, &tensors, limits)?;
     read::refuse_unsupported_activations(&tensors, &constants)?;
+    let raw = if mode == Mode::Qdq { qdq::take_quantized(&tensors, &mut constants)? } else { Default::default() };
 
     let io = |list: Option<planus::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>, ModelError> {
         Ok(read::indices(list, tensors.len(), 0)?.into_iter().flatten().collect::<Vec<_>>()).and_then(|v| {
@@ -111,11 +142,14 @@ fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelE
     let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
 
     let mut b = layout::Builder::new(&tensors, constants);
+    b.set_quantized_constants(raw);
     // A full-integer model's int8 inputs and outputs, fed and read as float under the file's
     // names: (tensor, the file's name, whether an input).
     let mut boundary: Vec<(usize, String, bool)> = Vec::new();
     if !integer_io {
-        for (list, is_input) in [(&inputs, true), (&outputs, false)] {
+        // In QDQ form the outputs are the float tensors the last DequantizeLinear writes.
+        let lists = if mode == Mode::Qdq { vec![(&inputs, true)] } else { vec![(&inputs, true), (&outputs, false)] };
+        for (list, is_input) in lists {
             for &t in list.iter() {
                 if !b.is_const(t)
                     && matches!(tensors[t].dtype, DType::I8 | DType::U8)
@@ -159,7 +193,9 @@ fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelE
             let done = match &code {
                 OpCode::Builtin(c) => {
                     let io = ops::Io { code: *c, ins: &ins, outs: &outs };
-                    if int_ops::is_integer(&b, &io) {
+                    if mode == Mode::Qdq {
+                        qdq::convert(&mut b, &op, &io)?
+                    } else if int_ops::is_integer(&b, &io) {
                         int_ops::convert(&mut b, &op, &io)?
                     } else {
                         ops::convert(&mut b, &op, *c, &ins, &outs)?
@@ -178,12 +214,25 @@ fn load(bytes: &[u8], limits: &Limits, integer_io: bool) -> Result<Graph, ModelE
     }
 
     for (t, name, is_input) in &boundary {
-        int_ops::boundary(&mut b, *t, name, *is_input)?;
+        if mode == Mode::Qdq {
+            qdq::input(&mut b, *t, name)?;
+        } else {
+            int_ops::boundary(&mut b, *t, name, *is_input)?;
+        }
+    }
+    if mode == Mode::Qdq {
+        qdq::quantize_activations(&mut b)?;
     }
     let shape_of = |t: usize| shapes.get(&t).cloned().unwrap_or_else(|| tensors[t].signature.clone());
     let info = |b: &layout::Builder, t: usize| match boundary.iter().find(|e| e.0 == t) {
         Some((_, name, _)) => ValueInfo { name: name.clone(), elem_type: DType::F32.onnx_code(), shape: shape_of(t) },
-        None => ValueInfo { name: b.name(t).to_string(), elem_type: tensors[t].dtype.onnx_code(), shape: shape_of(t) },
+        None => {
+            let dtype = match tensors[t].dtype {
+                DType::I8 | DType::U8 if mode == Mode::Qdq => DType::F32,
+                d => d,
+            };
+            ValueInfo { name: b.name(t).to_string(), elem_type: dtype.onnx_code(), shape: shape_of(t) }
+        }
     };
     let inputs: Vec<ValueInfo> = inputs.into_iter().filter(|&t| !b.is_const(t)).map(|t| info(&b, t)).collect();
     let outputs: Vec<ValueInfo> = outputs

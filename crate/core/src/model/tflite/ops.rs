@@ -189,25 +189,28 @@ fn conv(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io, depthwise: bool) -> 
     let [o, kh, kw, i] = <[usize; 4]>::try_from(weights.shape.as_slice())
         .map_err(|_| io.err(format!("weights of shape {:?}, expected rank 4", weights.shape)))?;
     // OHWI → OIHW; depthwise 1HWO → O1HW with one group per input channel.
-    let (wt, group) = if depthwise {
+    let (perm, group) = if depthwise {
         // [1, kh, kw, C · multiplier]
         if o != 1 || c == 0 || i % c != 0 || i == 0 {
             return Err(io.err(format!("depthwise weights {:?} do not fit {c} input channels", weights.shape)));
         }
-        (permute(&weights, &[3, 0, 1, 2])?, c)
+        ([3, 0, 1, 2], c)
     } else {
         if i == 0 || c % i != 0 {
             return Err(io.err(format!("weights {:?} do not fit {c} input channels", weights.shape)));
         }
-        (permute(&weights, &[0, 3, 1, 2])?, c / i)
+        ([0, 3, 1, 2], c / i)
     };
     let (pt, pb) = pads(padding, h, kh, sh, dh);
     let (pl, pr) = pads(padding, wid, kw, sw, dw);
     let xin = b.nchw(x)?;
-    let wname = b.init("weights_oihw", wt);
+    let wname = match b.dequantize_linear(w, Some(&perm))? {
+        Some(dq) => dq,
+        None => b.init("weights_oihw", permute(&weights, &perm)?),
+    };
     let mut inputs = vec![xin, wname];
     if let Some(bias) = io.optional(2) {
-        inputs.push(b.nhwc(bias));
+        inputs.push(bias_input(b, bias)?);
     }
     let out = b.out_nchw(y);
     let pre = b.fused(act, out)?;
@@ -266,8 +269,9 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
         b.node(OpKind::Reshape.name(), vec![xin, shape], vec![flat.clone()], vec![]);
         xin = flat;
     }
-    let wname = match b.constant(w) {
-        Some(v) if !matches!(v.data, crate::model::Data::F32(_)) => {
+    let wname = match (b.dequantize_linear(w, None)?, b.constant(w)) {
+        (Some(dq), _) => dq,
+        (None, Some(v)) if !matches!(v.data, crate::model::Data::F32(_)) => {
             let v = shape_ops::dequantized(v, &b.info(w).quant).map_err(|e| io.err(e))?;
             b.init("weights", v)
         }
@@ -275,7 +279,7 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
     };
     let mut inputs = vec![xin, wname];
     if let Some(bias) = io.optional(2) {
-        inputs.push(b.nhwc(bias));
+        inputs.push(bias_input(b, bias)?);
     }
     let out = b.nhwc(y);
     let yd: Vec<i64> = b.info(y).signature.iter().map(|d| d.map_or(-1, |d| d as i64)).collect();
@@ -289,6 +293,14 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
         b.node(OpKind::Reshape.name(), vec![gemm, shape], vec![pre], vec![]);
     }
     Ok(())
+}
+
+/// A bias: the file's int32 data behind `DequantizeLinear` in QDQ form, else as it is.
+fn bias_input(b: &mut Builder, bias: usize) -> Result<String, ModelError> {
+    Ok(match b.dequantize_linear(bias, None)? {
+        Some(dq) => dq,
+        None => b.nhwc(bias),
+    })
 }
 
 /// Whether `t` was computed in NCHW (a non-constant with a twin).
