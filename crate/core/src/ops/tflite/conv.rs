@@ -10,12 +10,22 @@
 //! precision for convolutions (`PopulateConvolutionQuantizationParams`), and for a per-tensor
 //! fully-connected layer from the *float* product `x_scale · w_scale`
 //! (`GetQuantizedConvolutionMultipler`).
+//!
+//! Convolutions and fully-connected layers get their int32 sums from the shared int8 GEMM
+//! ([`qgemm`]: exact integer sums, SIMD, threads), with the weights as `A` (packed once and
+//! cached) and the NHWC input — as it is for 1×1 convolutions and fully-connected layers, else
+//! its im2col with the input zero point in the padding, which adds nothing to `w · (x − x_zp)`
+//! — as `Bᵀ`; the requantization runs on those sums exactly as the reference loop's. Integer
+//! sums are the same in any order, so the outputs equal the reference's bit for bit
+//! ([`TflConv::reference`], kept for depthwise convolutions and tested against the GEMM path).
 
-use super::fixed::{mbqm, quantize_multiplier};
+use super::fixed::{mbqm, quantize_multiplier, Requant};
 use super::{attr_f32, attr_i32, check_multiplier, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
+use crate::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, MAX_K};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::parallel;
+use std::sync::{Arc, Mutex};
 
 /// The op types.
 pub const CONV: &str = "qplay.tfl.Conv2D";
@@ -36,7 +46,7 @@ pub enum ConvKind {
 }
 
 /// A built int8 convolution or fully-connected layer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TflConv {
     /// Which op.
     pub kind: ConvKind,
@@ -54,6 +64,10 @@ pub struct TflConv {
     pub requant: Vec<(i32, i32)>,
     /// The fused activation's range.
     pub act: (i32, i32),
+    /// [`Self::requant`] with the zero point and range, per channel (or one), for the fast paths.
+    rq: Vec<Requant>,
+    /// The weights packed for the GEMM, with the address and length of the data they came from.
+    packed: Mutex<Option<(usize, usize, Arc<PackedA>)>>,
 }
 
 fn pair(node: &Node, name: &str, default: usize) -> Result<[usize; 2], OpError> {
@@ -94,16 +108,44 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let act = (attr_i32(node, "act_min")?, attr_i32(node, "act_max")?);
-    Ok(Box::new(TflConv {
-        kind,
-        strides,
-        dilations,
-        pads,
-        x_zp: attr_i32(node, "x_zp")?,
-        y_zp: attr_i32(node, "y_zp")?,
-        requant,
-        act,
-    }))
+    if act.0 > act.1 {
+        return Err(OpError::malformed(format!("act_min {} is above act_max {}", act.0, act.1)));
+    }
+    let geometry = Window { strides, dilations, pads };
+    Ok(Box::new(TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act)))
+}
+
+/// A convolution's strides, dilations and padding.
+struct Window {
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pads: [usize; 4],
+}
+
+impl TflConv {
+    /// `zps`: the input's and the output's zero points; `act` (`act.0 ≤ act.1`).
+    fn new(kind: ConvKind, w: Window, (x_zp, y_zp): (i32, i32), requant: Vec<(i32, i32)>, act: (i32, i32)) -> TflConv {
+        let range = (act.0.max(-128), act.1.min(127));
+        let rq = requant.iter().map(|&r| Requant::new(r, y_zp, range)).collect();
+        TflConv {
+            kind,
+            strides: w.strides,
+            dilations: w.dilations,
+            pads: w.pads,
+            x_zp,
+            y_zp,
+            requant,
+            act,
+            rq,
+            packed: Mutex::new(None),
+        }
+    }
+
+    /// The requantization of output channel `oc`.
+    #[inline(always)]
+    fn rq(&self, oc: usize) -> &Requant {
+        &self.rq[if self.rq.len() == 1 { 0 } else { oc }]
+    }
 }
 
 /// Builds `qplay.tfl.Conv2D` (inputs x, w, optional bias).
@@ -253,6 +295,17 @@ impl Op for TflConv {
             Some(Data::I32(v)) => v.clone(),
             _ => vec![0; g.y[3]],
         };
+        let gemm =
+            self.kind != ConvKind::Depthwise && (-128..=127).contains(&self.x_zp) && g.w[1] * g.w[2] * g.w[3] <= MAX_K;
+        let y = if gemm { self.gemm(&g, xv, wv, &bias)? } else { self.by_rows(&g, xv, wv, &bias, true) };
+        Ok(vec![Tensor { shape, data: Data::I8(y) }])
+    }
+}
+
+impl TflConv {
+    /// Output rows, runs of them one task each: the reference loop ([`Self::row`]), or for a
+    /// depthwise convolution with `fast`, [`Self::depthwise_row`].
+    fn by_rows(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32], fast: bool) -> Vec<i8> {
         let [n, _, _, c] = g.x;
         let [_, kh, kw, _] = g.w;
         let [_, oh, ow, oc_n] = g.y;
@@ -269,10 +322,255 @@ impl Op for TflConv {
             blocks.push((r, dst));
         }
         parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
+            let mut acc = vec![0i32; oc_n];
             for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
-                self.row(&g, xv, wv, &bias, r / oh, r % oh, out);
+                if fast && self.kind == ConvKind::Depthwise {
+                    self.depthwise_row(g, xv, wv, bias, (r / oh, r % oh), &mut acc, out);
+                } else {
+                    self.row(g, xv, wv, bias, r / oh, r % oh, out);
+                }
             }
         });
-        Ok(vec![Tensor { shape, data: Data::I8(y) }])
+        y
+    }
+
+    /// [`Self::row`] for a depthwise convolution, channels innermost (contiguous in the input,
+    /// the weights and `acc`, so the loop vectorizes): the same integer sums, the bias added
+    /// first instead of last (wrapping integer addition: the same result).
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_row(
+        &self,
+        g: &Geometry,
+        xv: &[i8],
+        wv: &[i8],
+        bias: &[i32],
+        (b, oy): (usize, usize),
+        acc: &mut [i32],
+        out: &mut [i8],
+    ) {
+        let [_, h, wd, c] = g.x;
+        let [_, kh, kw, wi] = g.w;
+        let [_, _, ow, oc_n] = g.y;
+        let zp = self.x_zp;
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        let multiplier = (oc_n / c.max(1)).max(1);
+        let y0 = (oy * sh) as isize - self.pads[0] as isize;
+        for ox in 0..ow {
+            acc.copy_from_slice(&bias[..oc_n]);
+            let x0 = (ox * sw) as isize - self.pads[1] as isize;
+            for ky in 0..kh {
+                let iy = y0 + (ky * dh) as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                for kx in 0..kw {
+                    let ix = x0 + (kx * dw) as isize;
+                    if ix < 0 || ix >= wd as isize {
+                        continue;
+                    }
+                    let px = ((b * h + iy as usize) * wd + ix as usize) * c;
+                    let (xs, ws) = (&xv[px..px + c], &wv[(ky * kw + kx) * wi..][..oc_n]);
+                    if multiplier == 1 {
+                        for ((a, &w), &x) in acc.iter_mut().zip(ws).zip(xs) {
+                            *a = a.wrapping_add((w as i32).wrapping_mul(x as i32 - zp));
+                        }
+                    } else {
+                        for (oc, (a, &w)) in acc.iter_mut().zip(ws).enumerate() {
+                            *a = a.wrapping_add((w as i32).wrapping_mul(xs[oc / multiplier] as i32 - zp));
+                        }
+                    }
+                }
+            }
+            let out = &mut out[ox * oc_n..][..oc_n];
+            if self.rq.len() == 1 {
+                self.rq[0].run(acc, out);
+            } else {
+                for ((v, &a), r) in out.iter_mut().zip(acc.iter()).zip(&self.rq) {
+                    *v = r.apply(a);
+                }
+            }
+        }
+    }
+
+    /// The weights `[O, K]` packed for the GEMM, cached while the weight tensor is the same.
+    fn packed(&self, wv: &[i8], o: usize, k: usize) -> Result<Arc<PackedA>, OpError> {
+        let key = (wv.as_ptr() as usize, wv.len());
+        let mut cache = self.packed.lock().map_err(|_| OpError::internal("weight cache poisoned"))?;
+        if let Some((p, l, packed)) = cache.as_ref() {
+            if (*p, *l) == key {
+                return Ok(packed.clone());
+            }
+        }
+        let packed = Arc::new(PackedA::new(&QMat::row_major(Bytes::I8(wv), o, k)?)?);
+        *cache = Some((key.0, key.1, packed.clone()));
+        Ok(packed)
+    }
+
+    /// The patches of the NHWC input, one row of `kh · kw · C` per output pixel in the weights'
+    /// (ky, kx, c) order; taps outside the image hold the input zero point.
+    fn im2col(&self, g: &Geometry, xv: &[i8]) -> Vec<i8> {
+        let [n, h, wd, c] = g.x;
+        let [_, kh, kw, _] = g.w;
+        let [_, oh, ow, _] = g.y;
+        let k = kh * kw * c;
+        let mut col = vec![self.x_zp as i8; n * oh * ow * k];
+        let row_len = ow * k;
+        let parts = parallel::split(n * oh, parallel::tasks(col.len(), n * oh), 1);
+        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut col, row_len, &parts)).collect();
+        let [sh, sw] = self.strides;
+        let [dh, dw] = self.dilations;
+        parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
+            for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
+                let (b, oy) = (r / oh, r % oh);
+                for ox in 0..ow {
+                    let patch = &mut out[ox * k..][..k];
+                    for ky in 0..kh {
+                        let iy = (oy * sh + ky * dh) as isize - self.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * sw + kx * dw) as isize - self.pads[1] as isize;
+                            if ix < 0 || ix >= wd as isize {
+                                continue;
+                            }
+                            let px = ((b * h + iy as usize) * wd + ix as usize) * c;
+                            patch[(ky * kw + kx) * c..][..c].copy_from_slice(&xv[px..px + c]);
+                        }
+                    }
+                }
+            }
+        });
+        col
+    }
+
+    /// Convolution or fully-connected layer through the int8 GEMM (module docs).
+    fn gemm(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32]) -> Result<Vec<i8>, OpError> {
+        let [o, kh, kw, c] = g.w;
+        let [n, _, _, _] = g.x;
+        let [_, oh, ow, oc_n] = g.y;
+        let k = kh * kw * c;
+        let pixels = n * oh * ow;
+        if pixels == 0 || oc_n == 0 {
+            return Ok(Vec::new());
+        }
+        let a = self.packed(wv, o, k)?;
+        let direct = kh == 1 && kw == 1 && self.strides == [1, 1] && self.pads == [0; 4];
+        let col;
+        let src: &[i8] = if direct {
+            xv
+        } else {
+            col = self.im2col(g, xv);
+            &col
+        };
+        let b = QMat::row_major(Bytes::I8(src), pixels, k)?.t();
+        let mut acc = vec![0i32; o * pixels];
+        let ep = Epilogue {
+            za: PerIndex::All(0),
+            zb: PerIndex::All(self.x_zp),
+            bias: Some(bias),
+            scale: &[1.0],
+            scale_per_row: true,
+            out: Out::I32(&mut acc),
+            ldc: pixels,
+        };
+        qgemm(&a, &b, ep)?;
+        // Channel-major sums → NHWC codes, requantized.
+        let mut y = vec![0i8; pixels * o];
+        let parts = parallel::split(pixels, parallel::tasks(y.len(), pixels), 1);
+        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut y, o, &parts)).collect();
+        parallel::for_each_mut(&mut blocks, |_, (ps, dst)| {
+            // Tiles of pixels: each channel's sums read in a run, the tile's codes written within
+            // a few cache lines.
+            const TILE: usize = 64;
+            let mut codes = [0i8; TILE];
+            for t0 in ps.clone().step_by(TILE) {
+                let t1 = (t0 + TILE).min(ps.end);
+                let tile = &mut dst[(t0 - ps.start) * o..(t1 - ps.start) * o];
+                for oc in 0..o {
+                    let codes = &mut codes[..t1 - t0];
+                    self.rq(oc).run(&acc[oc * pixels + t0..oc * pixels + t1], codes);
+                    for (px, &v) in tile.chunks_exact_mut(o).zip(codes.iter()) {
+                        px[oc] = v;
+                    }
+                }
+            }
+        });
+        Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 32-bit LCG's bytes.
+    fn bytes(n: usize, seed: u32) -> Vec<i8> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(7);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 24) as u8 as i8
+            })
+            .collect()
+    }
+
+    fn op(
+        kind: ConvKind,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: [usize; 4],
+        x_zp: i32,
+        o: usize,
+    ) -> TflConv {
+        let requant = (0..o).map(|c| quantize_multiplier(0.0007 * (1.0 + c as f64 / 3.0))).collect();
+        TflConv::new(kind, Window { strides, dilations, pads }, (x_zp, 3), requant, (-100, 127))
+    }
+
+    /// The GEMM path (convolutions, fully-connected) and the channel-innermost depthwise loop
+    /// give the reference loop's codes on every output, over strides, dilations, asymmetric
+    /// padding, extreme zero points, depth multipliers and a batch of two.
+    #[test]
+    fn fast_paths_equal_the_reference_loop() {
+        type Case = (ConvKind, [usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 4], i32);
+        let cases: &[Case] = &[
+            // kind, x NHWC, w, strides, dilations, pads, x_zp
+            (ConvKind::Conv, [1, 9, 7, 5], [6, 3, 3, 5], [1, 1], [1, 1], [1, 1, 1, 1], -128),
+            (ConvKind::Conv, [2, 11, 8, 3], [17, 3, 2, 3], [2, 2], [1, 1], [0, 0, 1, 1], 127),
+            (ConvKind::Conv, [1, 10, 10, 4], [5, 3, 3, 4], [1, 2], [2, 1], [2, 1, 0, 3], 5),
+            (ConvKind::Conv, [1, 6, 5, 33], [9, 1, 1, 33], [1, 1], [1, 1], [0; 4], -7),
+            (ConvKind::Conv, [1, 6, 5, 8], [4, 1, 1, 8], [2, 2], [1, 1], [0; 4], 0),
+            (ConvKind::FullyConnected, [3, 1, 1, 37], [10, 1, 1, 37], [1, 1], [1, 1], [0; 4], -128),
+            (ConvKind::Depthwise, [1, 9, 8, 7], [1, 3, 3, 7], [1, 1], [1, 1], [1, 1, 1, 1], -128),
+            (ConvKind::Depthwise, [2, 12, 7, 5], [1, 3, 3, 10], [2, 2], [1, 1], [0, 0, 1, 1], 127),
+            (ConvKind::Depthwise, [1, 8, 8, 3], [1, 5, 3, 3], [1, 2], [2, 1], [3, 1, 2, 0], 9),
+        ];
+        for (i, &(kind, x, w, strides, dilations, pads, x_zp)) in cases.iter().enumerate() {
+            let o = if kind == ConvKind::Depthwise { w[3] } else { w[0] };
+            let t = op(kind, strides, dilations, pads, x_zp, o);
+            let (xs, ws): (Vec<usize>, Vec<usize>) = if kind == ConvKind::FullyConnected {
+                (vec![x[0], x[3]], vec![w[0], w[3]])
+            } else {
+                (x.to_vec(), w.to_vec())
+            };
+            let (g, _) = t.geometry(&xs, &ws).unwrap();
+            let xv = bytes(xs.iter().product(), 2 * i as u32);
+            let wv = bytes(ws.iter().product(), 2 * i as u32 + 1);
+            let bias: Vec<i32> = (0..o).map(|c| (c as i32 - 3) * 1500).collect();
+            let want = t.by_rows(&g, &xv, &wv, &bias, false);
+            let got = if kind == ConvKind::Depthwise {
+                t.by_rows(&g, &xv, &wv, &bias, true)
+            } else {
+                t.gemm(&g, &xv, &wv, &bias).unwrap()
+            };
+            assert_eq!(got, want, "case {i}: {kind:?} x {x:?} w {w:?}");
+            // Not all clamped: the case checks real sums.
+            assert!(want.iter().collect::<std::collections::HashSet<_>>().len() > 10, "case {i}");
+            // The cached packing is reused while the weights are the same data.
+            if kind != ConvKind::Depthwise {
+                assert_eq!(t.gemm(&g, &xv, &wv, &bias).unwrap(), want);
+            }
+        }
     }
 }

@@ -77,6 +77,64 @@ pub fn mbqm(x: i32, m: i32, shift: i32) -> i32 {
     rdbpot(srdhm(x.wrapping_mul(1i32.wrapping_shl(left)), m), right)
 }
 
+/// An int32 sum → an int8 code: [`mbqm`] by one multiplier and shift, plus the output zero
+/// point, clamped; precomputed per output channel and branch-free, so a run of sums vectorizes.
+/// Equal to `mbqm(acc, m, shift) + zp` clamped to `lo..=hi` for every `acc` (tested), given
+/// `m ≥ 0` (every multiplier [`quantize_multiplier`] gives for a positive scale ratio), so that
+/// [`srdhm`]'s one saturating case cannot occur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant {
+    m: i64,
+    left: u32,
+    right: u32,
+    mask: i32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl Requant {
+    /// `(m, shift)` from [`quantize_multiplier`] (`m ≥ 0`), the output zero point and the
+    /// output range (`lo ≤ hi`).
+    pub fn new((m, shift): (i32, i32), zp: i32, (lo, hi): (i32, i32)) -> Requant {
+        let right = (-shift).clamp(0, 31) as u32;
+        Requant {
+            m: m.max(0) as i64,
+            left: shift.clamp(0, 31) as u32,
+            right,
+            mask: ((1i64 << right) - 1) as i32,
+            zp,
+            lo,
+            hi: hi.max(lo),
+        }
+    }
+
+    /// The code of one sum.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        // srdhm in unsigned 32 × 32 → 64-bit arithmetic (`pmuludq`, `i64x2.mul`: it
+        // vectorizes): round(|a| · m / 2^31) with ties away from zero, then a's sign.
+        // (`(|a|·m + 2^30 − 1) >> 31` for negative a is −trunc((a·m + 1 − 2^30) / 2^31).)
+        let a = acc.wrapping_shl(self.left);
+        let negative = a < 0;
+        let p = u64::from(a.unsigned_abs()) * self.m as u64 + (1 << 30) - u64::from(negative);
+        let magnitude = (p >> 31) as i32;
+        let q = if negative { magnitude.wrapping_neg() } else { magnitude };
+        // rdbpot: ties away from zero.
+        let threshold = (self.mask >> 1) + i32::from(q < 0);
+        let y = (q >> self.right) + i32::from((q & self.mask) > threshold);
+        y.wrapping_add(self.zp).clamp(self.lo, self.hi) as i8
+    }
+
+    /// [`Self::apply`] over a run of sums.
+    #[inline]
+    pub fn run(&self, acc: &[i32], out: &mut [i8]) {
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = self.apply(a);
+        }
+    }
+}
+
 /// `MultiplyByQuantizedMultiplierSmallerThanOneExp`: `shift ≤ 0`.
 #[inline]
 pub fn mbqm_lt1(x: i32, m: i32, shift: i32) -> i32 {
@@ -231,6 +289,29 @@ mod tests {
         assert_eq!(frexp(-3.0), (-0.75, 2));
         assert_eq!(frexp(1e-310).1, -1029);
         assert!((frexp(1e-310).0 - 0.575_261_803_155_939_3).abs() < 1e-15);
+    }
+
+    /// [`Requant::apply`] against `mbqm` + zero point + clamp, on the extremes of every
+    /// argument and pseudo-random sums, for every shift.
+    #[test]
+    fn requant_equals_mbqm_then_zero_point_and_clamp() {
+        let mut s = 12345u32;
+        let mut accs = vec![0, 1, -1, i32::MAX, i32::MIN, i32::MIN + 1, 1 << 30, -(1 << 30), 12345, -12345];
+        for _ in 0..2000 {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            accs.push((s as i32) >> (s % 31));
+        }
+        for shift in -31..=30 {
+            for m in [0, 1, 1 << 30, (1 << 30) + 12345, i32::MAX - 1, i32::MAX] {
+                for (zp, lo, hi) in [(0, -128, 127), (-128, -128, 127), (5, 0, 127), (-3, -20, 30)] {
+                    let r = Requant::new((m, shift), zp, (lo, hi));
+                    for &a in &accs {
+                        let want = mbqm(a, m, shift).wrapping_add(zp).clamp(lo, hi) as i8;
+                        assert_eq!(r.apply(a), want, "acc {a}, m {m}, shift {shift}, zp {zp}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
