@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""A 4 MB full-integer TFLite model in qplay and in LiteRT: speed, equality, and its QDQ export.
+
+    python3 scripts/bench_tflite_int8.py [--model M.tflite] [--rounds 3] [--qplay target/release/qplay]
+
+Without --model it builds one (needs tensorflow and ai-edge-litert, as the fixture scripts do):
+Keras' MobileNetV2 (alpha 1.0, 224x224, 1000 classes, no softmax; random weights, since this
+machine has no network, with BatchNormalization's statistics taken from the sample photos so the
+activations are those of a working net), converted by TFLiteConverter to full int8 with the
+sample photos as the representative dataset: 4.0 MB. Then, on person.jpg:
+
+- speed: `qplay bench MODEL --threads T` (native, T = 1 and 2) against LiteRT's interpreter with
+  its default XNNPACK delegate and with its reference kernels (`OpResolverType.BUILTIN_REF`), on
+  the same threads, interleaved over --rounds;
+- equality: qplay's output codes against both of LiteRT's (qplay implements the reference
+  kernels' arithmetic; XNNPACK requantizes its own way);
+- export: `qplay convert` writes it as QDQ ONNX; onnxruntime's outputs against LiteRT's reference
+  kernels, in quantization steps.
+
+Needs numpy, and for each part its peer (ai_edge_litert; onnxruntime). Not part of `npm test`.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(ROOT, "www", "samples")
+
+
+def photos():
+    from PIL import Image
+    names = sorted(f for f in os.listdir(SAMPLES) if f.endswith((".jpg", ".png")))
+    return names, [np.asarray(Image.open(os.path.join(SAMPLES, f)).convert("RGB").resize((224, 224)), np.float32)
+                   / 127.5 - 1 for f in names]
+
+
+def build(path):
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(1)
+    m = tf.keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=1.0, weights=None, classes=1000,
+                                          classifier_activation=None)
+    _, xs = photos()
+    for layer in m.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    m(np.stack(xs), training=True)
+    inp = tf.keras.Input(shape=(224, 224, 3), batch_size=1)
+    model = tf.keras.Model(inp, m(inp))
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = lambda: ([x[None]] for x in xs)
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    c.inference_input_type = tf.int8
+    c.inference_output_type = tf.int8
+    blob = c.convert()
+    with open(path, "wb") as f:
+        f.write(blob)
+    print(f"built {path}: {len(blob)} bytes")
+
+
+def litert(path, reference, threads):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if reference else {}
+    it = Interpreter(model_path=path, num_threads=threads, **kw)
+    it.allocate_tensors()
+    return it
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--qplay", default=os.path.join(ROOT, "target", "release", "qplay"))
+    a = ap.parse_args()
+    path = a.model or os.path.join(tempfile.gettempdir(), "qplay_mnv2_int8.tflite")
+    if not os.path.exists(path):
+        build(path)
+    names, xs = photos()
+    it = litert(path, True, 1)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    s, z = i["quantization"]
+    xq = np.clip(np.round(xs[names.index("person.jpg")] / s) + z, -128, 127).astype(np.int8)[None]
+    npy = os.path.join(tempfile.gettempdir(), "qplay_mnv2_person_q.npy")
+    np.save(npy, xq)
+
+    # Speed, interleaved.
+    times = {}
+    for _ in range(a.rounds):
+        for threads in (1, 2):
+            r = subprocess.run([a.qplay, "bench", path, "--threads", str(threads), "--iters", "20"],
+                               capture_output=True, text=True, check=True)
+            med, mn = map(float, re.search(r"median ([\d.]+) ms, min ([\d.]+) ms", r.stdout).groups())
+            times.setdefault(f"qplay, {threads} thread(s)", []).append((med, mn))
+            for reference, label, iters in ((False, "LiteRT default (XNNPACK)", 20), (True, "LiteRT reference kernels", 3)):
+                interp = litert(path, reference, threads)
+                ts = []
+                for k in range(iters + 2):
+                    interp.set_tensor(i["index"], xq)
+                    t0 = time.perf_counter()
+                    interp.invoke()
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                ts = sorted(ts[2:])
+                times.setdefault(f"{label}, {threads} thread(s)", []).append((ts[len(ts) // 2], ts[0]))
+    for k, v in times.items():
+        print(f"{k:40} median {np.median([m for m, _ in v]):7.2f} ms, min {min(n for _, n in v):7.2f} ms")
+
+    # Equality: qplay's output codes (its float interface: the file's QUANTIZE gives LiteRT's input
+    # codes back from their float values) against LiteRT's two paths.
+    xf = os.path.join(tempfile.gettempdir(), "qplay_mnv2_person.npy")
+    np.save(xf, (s * (xq.astype(np.float32) - z)).astype(np.float32))
+    out = os.path.join(tempfile.gettempdir(), "qplay_mnv2_out")
+    subprocess.run([a.qplay, "infer", path, "--input", xf, "--out", out], capture_output=True, text=True, check=True)
+    ys, yz = o["quantization"]
+    mine = np.clip(np.rint(np.load(os.path.join(out, "0.npy")) / ys) + yz, -128, 127).astype(np.int64)
+    want = {}
+    for reference in (True, False):
+        interp = litert(path, reference, 1)
+        interp.set_tensor(i["index"], xq)
+        interp.invoke()
+        want[reference] = interp.get_tensor(o["index"]).astype(np.int64)
+    for label, ref in (("reference kernels", want[True]), ("default (XNNPACK)", want[False])):
+        d = np.abs(mine - ref)
+        print(f"qplay vs LiteRT {label}: {int((d == 0).sum())}/{d.size} output codes equal, farthest {d.max()} steps")
+    d = np.abs(want[False] - want[True])
+    print(f"LiteRT default vs its reference kernels: {int((d == 0).sum())}/{d.size} codes equal, farthest {d.max()} steps")
+
+    # Export.
+    onnx_path = os.path.join(tempfile.gettempdir(), "qplay_mnv2_int8.onnx")
+    r = subprocess.run([a.qplay, "convert", path, "-o", onnx_path], capture_output=True, text=True, check=True)
+    print(r.stdout.strip())
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime is not installed: the export is not run")
+        return
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.disable_quant_qdq", "1")
+    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: np.load(xf)})[0]
+    codes = np.clip(np.rint(y / ys) + yz, -128, 127).astype(np.int64)
+    for label, ref in (("reference kernels", want[True]), ("default (XNNPACK)", want[False])):
+        d = np.abs(codes - ref)
+        print(f"QDQ ONNX in onnxruntime {ort.__version__} vs LiteRT {label}: {int((d == 0).sum())}/{d.size} equal, "
+              f"{100 * (d <= 1).mean():.1f} % within one step, farthest {d.max()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
