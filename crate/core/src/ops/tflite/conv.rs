@@ -19,7 +19,7 @@
 //! sums are the same in any order, so the outputs equal the reference's bit for bit
 //! ([`TflConv::reference`], kept for depthwise convolutions and tested against the GEMM path).
 
-use super::fixed::{mbqm, quantize_multiplier, Requant};
+use super::fixed::{mbqm, quantize_multiplier, Requant, RequantChannels};
 use super::{attr_f32, attr_i32, check_multiplier, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, MAX_K};
@@ -66,6 +66,8 @@ pub struct TflConv {
     pub act: (i32, i32),
     /// [`Self::requant`] with the zero point and range, per channel (or one), for the fast paths.
     rq: Vec<Requant>,
+    /// `rq` channel by channel, when there are several.
+    rq_channels: RequantChannels,
     /// The weights packed for the GEMM, with the address and length of the data they came from.
     packed: Mutex<Option<(usize, usize, Arc<PackedA>)>>,
 }
@@ -126,7 +128,8 @@ impl TflConv {
     /// `zps`: the input's and the output's zero points; `act` (`act.0 ≤ act.1`).
     fn new(kind: ConvKind, w: Window, (x_zp, y_zp): (i32, i32), requant: Vec<(i32, i32)>, act: (i32, i32)) -> TflConv {
         let range = (act.0.max(-128), act.1.min(127));
-        let rq = requant.iter().map(|&r| Requant::new(r, y_zp, range)).collect();
+        let rq: Vec<Requant> = requant.iter().map(|&r| Requant::new(r, y_zp, range)).collect();
+        let rq_channels = if rq.len() > 1 { RequantChannels::new(rq.clone()) } else { RequantChannels::default() };
         TflConv {
             kind,
             strides: w.strides,
@@ -137,6 +140,7 @@ impl TflConv {
             requant,
             act,
             rq,
+            rq_channels,
             packed: Mutex::new(None),
         }
     }
@@ -386,9 +390,7 @@ impl TflConv {
             if self.rq.len() == 1 {
                 self.rq[0].run(acc, out);
             } else {
-                for ((v, &a), r) in out.iter_mut().zip(acc.iter()).zip(&self.rq) {
-                    *v = r.apply(a);
-                }
+                self.rq_channels.run(acc, out);
             }
         }
     }

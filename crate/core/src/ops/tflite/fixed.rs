@@ -126,11 +126,86 @@ impl Requant {
         y.wrapping_add(self.zp).clamp(self.lo, self.hi) as i8
     }
 
-    /// [`Self::apply`] over a run of sums.
+    /// [`Self::apply`] over a run of sums (eight lanes at a time with AVX2).
     #[inline]
     pub fn run(&self, acc: &[i32], out: &mut [i8]) {
-        for (o, &a) in out.iter_mut().zip(acc) {
+        let done = if self.lo >= -128 && self.hi <= 127 {
+            let (m, l, r) = self.lanes();
+            vector_run(acc, out, (&[m], &[l], &[r]), false, self.out_range())
+        } else {
+            0
+        };
+        for (o, &a) in out.iter_mut().zip(acc).skip(done) {
             *o = self.apply(a);
+        }
+    }
+
+    /// The multiplier, left shift and right shift as int32 lanes.
+    fn lanes(&self) -> (i32, i32, i32) {
+        (self.m as i32, self.left as i32, self.right as i32)
+    }
+
+    /// The zero point and the output range.
+    fn out_range(&self) -> (i32, i32, i32) {
+        (self.zp, self.lo, self.hi)
+    }
+}
+
+/// The vector path of [`Requant::run`] and [`RequantChannels::run`]: how many of the sums it
+/// requantized (a multiple of eight with AVX2; none where there is no such path).
+#[allow(unused_variables)]
+fn vector_run(
+    acc: &[i32],
+    out: &mut [i8],
+    lanes: (&[i32], &[i32], &[i32]),
+    per_lane: bool,
+    range: (i32, i32, i32),
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::quant::simd::use_avx2() {
+        // SAFETY: the CPU has AVX2 (use_avx2); with per-lane parameters tfl_requant_run checks
+        // that they cover the sums and does nothing otherwise.
+        return unsafe { crate::ops::quant::simd::avx2::tfl_requant_run(acc, out, lanes, per_lane, range) };
+    }
+    0
+}
+
+/// [`Requant`]s of consecutive channels, their multipliers and shifts side by side, for a run of
+/// sums one per channel (a depthwise convolution's output pixel). The zero point and the range
+/// are the first channel's (one per op).
+#[derive(Debug, Clone, Default)]
+pub struct RequantChannels {
+    all: Vec<Requant>,
+    m: Vec<i32>,
+    left: Vec<i32>,
+    right: Vec<i32>,
+    /// The zero point and range every channel shares, inside int8 (`None`: scalar only).
+    range: Option<(i32, i32, i32)>,
+}
+
+impl RequantChannels {
+    /// From one [`Requant`] per channel, all with the same zero point and range.
+    pub fn new(all: Vec<Requant>) -> RequantChannels {
+        let m = all.iter().map(|r| r.lanes().0).collect();
+        let left = all.iter().map(|r| r.lanes().1).collect();
+        let right = all.iter().map(|r| r.lanes().2).collect();
+        let range = all.first().map(|f| f.out_range()).filter(|&(_, lo, hi)| lo >= -128 && hi <= 127);
+        let range = range.filter(|&r| all.iter().all(|c| c.out_range() == r));
+        RequantChannels { all, m, left, right, range }
+    }
+
+    /// `out[c] = self[c].apply(acc[c])` (eight channels at a time with AVX2).
+    #[inline]
+    pub fn run(&self, acc: &[i32], out: &mut [i8]) {
+        let n = acc.len().min(out.len()).min(self.all.len());
+        let done = match self.range {
+            Some(range) => {
+                vector_run(&acc[..n], &mut out[..n], (&self.m[..n], &self.left[..n], &self.right[..n]), true, range)
+            }
+            None => 0,
+        };
+        for ((o, &a), r) in out[..n].iter_mut().zip(&acc[..n]).zip(&self.all).skip(done) {
+            *o = r.apply(a);
         }
     }
 }
@@ -309,7 +384,38 @@ mod tests {
                         let want = mbqm(a, m, shift).wrapping_add(zp).clamp(lo, hi) as i8;
                         assert_eq!(r.apply(a), want, "acc {a}, m {m}, shift {shift}, zp {zp}");
                     }
+                    // The run (eight lanes at a time with AVX2, the ragged end one by one).
+                    let mut out = vec![0i8; accs.len()];
+                    r.run(&accs, &mut out);
+                    for (&a, &o) in accs.iter().zip(&out) {
+                        assert_eq!(o, r.apply(a), "run: acc {a}, m {m}, shift {shift}, zp {zp}");
+                    }
                 }
+            }
+        }
+    }
+
+    /// [`RequantChannels::run`]: each sum through its own channel's multiplier and shifts.
+    #[test]
+    fn requant_channels_apply_each_channels_parameters() {
+        let mut s = 99u32;
+        let mut next = || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            s
+        };
+        for n in [1, 7, 8, 9, 31, 64, 100] {
+            let all: Vec<Requant> = (0..n)
+                .map(|_| {
+                    let m = (next() >> 1) as i32;
+                    let shift = (next() % 62) as i32 - 31;
+                    Requant::new((m, shift), -7, (-128, 120))
+                })
+                .collect();
+            let acc: Vec<i32> = (0..n).map(|_| (next() as i32) >> (next() % 32)).collect();
+            let mut out = vec![0i8; n];
+            RequantChannels::new(all.clone()).run(&acc, &mut out);
+            for c in 0..n {
+                assert_eq!(out[c], all[c].apply(acc[c]), "n {n}, channel {c}");
             }
         }
     }

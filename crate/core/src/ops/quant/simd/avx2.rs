@@ -299,3 +299,82 @@ pub unsafe fn interleave_rows_even_odd<T: Widen>(a: &[T], b: &[T], n: usize, eve
         _mm256_storeu_si256(odd.as_mut_ptr().add(c).cast(), widen16::<T>(_mm_unpackhi_epi64(lo, hi)));
     }
 }
+
+/// TFLite's `MultiplyByQuantizedMultiplier` + zero point + clamp on eight int32 lanes, each with
+/// its own multiplier `m ≥ 0`, left shift and right shift (0…31): what
+/// [`Requant::apply`](crate::ops::tflite::fixed::Requant::apply) computes for each lane, in the
+/// same unsigned 32 × 32 → 64-bit steps (`vpmuludq` on the even and the odd lanes), returned as
+/// int32 codes in `lo..=hi`.
+#[inline]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tfl_requant8(
+    acc: __m256i,
+    m: __m256i,
+    left: __m256i,
+    right: __m256i,
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+) -> __m256i {
+    let a = _mm256_sllv_epi32(acc, left);
+    let ua = _mm256_abs_epi32(a); // |i32::MIN| reads as 2^31 unsigned
+    let neg = _mm256_srai_epi32::<31>(a);
+    let one64 = _mm256_set1_epi64x(1);
+    let half = _mm256_set1_epi64x(1 << 30);
+    // Even lanes in the low halves of the 64-bit products, odd lanes shifted down.
+    let pe = _mm256_mul_epu32(ua, m);
+    let po = _mm256_mul_epu32(_mm256_srli_epi64::<32>(ua), _mm256_srli_epi64::<32>(m));
+    let pe = _mm256_sub_epi64(_mm256_add_epi64(pe, half), _mm256_and_si256(neg, one64));
+    let po = _mm256_sub_epi64(_mm256_add_epi64(po, half), _mm256_and_si256(_mm256_srli_epi64::<32>(neg), one64));
+    let me = _mm256_srli_epi64::<31>(pe);
+    let mo = _mm256_slli_epi64::<32>(_mm256_srli_epi64::<31>(po));
+    let q = _mm256_sign_epi32(_mm256_blend_epi32::<0b1010_1010>(me, mo), a);
+    // Rounding divide by 2^right, ties away from zero.
+    let ones = _mm256_set1_epi32(1);
+    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(ones, right), ones);
+    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), _mm256_srai_epi32::<31>(q));
+    let up = _mm256_cmpgt_epi32(_mm256_and_si256(q, mask), threshold);
+    let y = _mm256_sub_epi32(_mm256_srav_epi32(q, right), up);
+    _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(y, zp), hi), lo)
+}
+
+/// Eight int32 codes in `lo..=hi ⊂ −128..=127` stored as int8.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store8_i8(codes: __m256i, dst: *mut i8) {
+    let w = _mm_packs_epi32(_mm256_castsi256_si128(codes), _mm256_extracti128_si256::<1>(codes));
+    _mm_storel_epi64(dst.cast(), _mm_packs_epi16(w, w));
+}
+
+/// [`tfl_requant8`] over `acc` into `out` (`out.len() == acc.len()`), eight at a time; the
+/// parameters of element `t` are `m[t]`, `left[t]`, `right[t]` (`per_lane`) or `m[0]`,
+/// `left[0]`, `right[0]` for all. Returns how many elements it wrote (a multiple of eight): the
+/// caller finishes the rest.
+///
+/// # Safety
+/// The CPU must have AVX2; with `per_lane`, `m`, `left` and `right` at least as long as `acc`.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn tfl_requant_run(
+    acc: &[i32],
+    out: &mut [i8],
+    (m, left, right): (&[i32], &[i32], &[i32]),
+    per_lane: bool,
+    (zp, lo, hi): (i32, i32, i32),
+) -> usize {
+    let n8 = acc.len().min(out.len()) / 8 * 8;
+    if per_lane && (m.len() < n8 || left.len() < n8 || right.len() < n8) {
+        return 0;
+    }
+    let (vzp, vlo, vhi) = (_mm256_set1_epi32(zp), _mm256_set1_epi32(lo), _mm256_set1_epi32(hi));
+    let (um, ul, ur) = (_mm256_set1_epi32(m[0]), _mm256_set1_epi32(left[0]), _mm256_set1_epi32(right[0]));
+    for t in (0..n8).step_by(8) {
+        // SAFETY: t + 8 ≤ n8 ≤ every slice's length (checked above for the parameters).
+        let load = |s: &[i32]| _mm256_loadu_si256(s.as_ptr().add(t).cast());
+        let (vm, vl, vr) = if per_lane { (load(m), load(left), load(right)) } else { (um, ul, ur) };
+        let codes = tfl_requant8(load(acc), vm, vl, vr, vzp, vlo, vhi);
+        store8_i8(codes, out.as_mut_ptr().add(t));
+    }
+    n8
+}
