@@ -92,7 +92,7 @@ pub fn convert_file_to_onnx(bytes: &[u8]) -> Result<Converted, Error> {
 fn first_layer(g: &Graph, qdq: &Graph, feeds: &[(String, Tensor)]) -> Result<Option<(String, f64)>, Error> {
     let first = g.nodes.iter().find_map(|n| {
         let out = n.outputs.first()?;
-        if !n.op_type.starts_with("qplay.tfl.") || n.op_type.contains("uantize") {
+        if !n.op_type.starts_with("qplay.tfl.") || crate::ops::tflite::quantize::is_conversion(&n.op_type) {
             return None;
         }
         [(out.clone(), false), (format!("{out}__nchw"), true)].into_iter().find_map(|(name, nchw)| {

@@ -114,7 +114,7 @@ pub(super) fn quantize_activations(b: &mut Builder) -> Result<(), ModelError> {
         let mut target = (mut_i, name.clone());
         if let Some(twin) = b.nchw.get(&t) {
             let n = &b.nodes[mut_i];
-            if n.op_type == OpKind::Transpose.name() && n.inputs.first() == Some(twin) {
+            if n.is(OpKind::Transpose) && n.inputs.first() == Some(twin) {
                 if let Some(&j) = producer.get(twin) {
                     target = (j, twin.clone());
                 }

@@ -21,6 +21,11 @@ pub const REQUANTIZE: &str = "qplay.tfl.Requantize";
 /// int8 → float.
 pub const DEQUANTIZE: &str = "qplay.tfl.Dequantize";
 
+/// Whether an op type is one of the three conversions (no layer's arithmetic).
+pub fn is_conversion(op_type: &str) -> bool {
+    [QUANTIZE, REQUANTIZE, DEQUANTIZE].contains(&op_type)
+}
+
 /// What the op converts.
 #[derive(Debug, Clone, Copy)]
 pub enum Conversion {
