@@ -228,44 +228,53 @@ impl TflConv {
         Ok(())
     }
 
+    /// Calls `f(tap, px)` for each tap of output pixel `(oy, ox)` of image `b` that falls inside
+    /// the image: `tap = ky · kw + kx`, `px` the NHWC offset of the input pixel it reads.
+    #[inline(always)]
+    fn taps(&self, g: &Geometry, b: usize, (oy, ox): (usize, usize), mut f: impl FnMut(usize, usize)) {
+        let [_, h, wd, c] = g.x;
+        let [_, kh, kw, _] = g.w;
+        let y0 = (oy * self.strides[0]) as isize - self.pads[0] as isize;
+        let x0 = (ox * self.strides[1]) as isize - self.pads[1] as isize;
+        for ky in 0..kh {
+            let iy = y0 + (ky * self.dilations[0]) as isize;
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            for kx in 0..kw {
+                let ix = x0 + (kx * self.dilations[1]) as isize;
+                if ix < 0 || ix >= wd as isize {
+                    continue;
+                }
+                f(ky * kw + kx, ((b * h + iy as usize) * wd + ix as usize) * c);
+            }
+        }
+    }
+
     /// Output row `oy` of image `b` (`[OW, O]`), as `ConvPerChannel` / `DepthwiseConvPerChannel`
     /// / `FullyConnected` loop: only the taps inside the image.
     #[allow(clippy::too_many_arguments)]
     fn row(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32], b: usize, oy: usize, out: &mut [i8]) {
-        let [_, h, wd, c] = g.x;
-        let [_, kh, kw, wi] = g.w;
+        let [_, _, _, c] = g.x;
+        let [_, _, _, wi] = g.w;
         let [_, _, ow, oc_n] = g.y;
+        let taps = g.w[1] * g.w[2];
         let x_off = -self.x_zp;
-        let [sh, sw] = self.strides;
-        let [dh, dw] = self.dilations;
         let multiplier = if self.kind == ConvKind::Depthwise { (oc_n / c.max(1)).max(1) } else { 1 };
-        let y0 = (oy * sh) as isize - self.pads[0] as isize;
         for ox in 0..ow {
-            let x0 = (ox * sw) as isize - self.pads[1] as isize;
             for oc in 0..oc_n {
                 let mut acc = 0i32;
-                for ky in 0..kh {
-                    let iy = y0 + (ky * dh) as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = x0 + (kx * dw) as isize;
-                        if ix < 0 || ix >= wd as isize {
-                            continue;
-                        }
-                        let px = ((b * h + iy as usize) * wd + ix as usize) * c;
-                        if self.kind == ConvKind::Depthwise {
-                            let wt = wv[(ky * kw + kx) * wi + oc] as i32;
-                            acc = acc.wrapping_add(wt * (xv[px + oc / multiplier] as i32 + x_off));
-                        } else {
-                            let wrow = ((oc * kh + ky) * kw + kx) * wi;
-                            for (&wt, &xq) in wv[wrow..wrow + c].iter().zip(&xv[px..px + c]) {
-                                acc = acc.wrapping_add(wt as i32 * (xq as i32 + x_off));
-                            }
+                self.taps(g, b, (oy, ox), |tap, px| {
+                    if self.kind == ConvKind::Depthwise {
+                        let wt = wv[tap * wi + oc] as i32;
+                        acc = acc.wrapping_add(wt * (xv[px + oc / multiplier] as i32 + x_off));
+                    } else {
+                        let wrow = (oc * taps + tap) * wi;
+                        for (&wt, &xq) in wv[wrow..wrow + c].iter().zip(&xv[px..px + c]) {
+                            acc = acc.wrapping_add(wt as i32 * (xq as i32 + x_off));
                         }
                     }
-                }
+                });
                 out[ox * oc_n + oc] = self.out(acc.wrapping_add(bias[oc]), oc);
             }
         }
@@ -352,40 +361,25 @@ impl TflConv {
         acc: &mut [i32],
         out: &mut [i8],
     ) {
-        let [_, h, wd, c] = g.x;
-        let [_, kh, kw, wi] = g.w;
+        let [_, _, _, c] = g.x;
+        let [_, _, _, wi] = g.w;
         let [_, _, ow, oc_n] = g.y;
         let zp = self.x_zp;
-        let [sh, sw] = self.strides;
-        let [dh, dw] = self.dilations;
         let multiplier = (oc_n / c.max(1)).max(1);
-        let y0 = (oy * sh) as isize - self.pads[0] as isize;
         for ox in 0..ow {
             acc.copy_from_slice(&bias[..oc_n]);
-            let x0 = (ox * sw) as isize - self.pads[1] as isize;
-            for ky in 0..kh {
-                let iy = y0 + (ky * dh) as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                for kx in 0..kw {
-                    let ix = x0 + (kx * dw) as isize;
-                    if ix < 0 || ix >= wd as isize {
-                        continue;
+            self.taps(g, b, (oy, ox), |tap, px| {
+                let (xs, ws) = (&xv[px..px + c], &wv[tap * wi..][..oc_n]);
+                if multiplier == 1 {
+                    for ((a, &w), &x) in acc.iter_mut().zip(ws).zip(xs) {
+                        *a = a.wrapping_add((w as i32).wrapping_mul(x as i32 - zp));
                     }
-                    let px = ((b * h + iy as usize) * wd + ix as usize) * c;
-                    let (xs, ws) = (&xv[px..px + c], &wv[(ky * kw + kx) * wi..][..oc_n]);
-                    if multiplier == 1 {
-                        for ((a, &w), &x) in acc.iter_mut().zip(ws).zip(xs) {
-                            *a = a.wrapping_add((w as i32).wrapping_mul(x as i32 - zp));
-                        }
-                    } else {
-                        for (oc, (a, &w)) in acc.iter_mut().zip(ws).enumerate() {
-                            *a = a.wrapping_add((w as i32).wrapping_mul(xs[oc / multiplier] as i32 - zp));
-                        }
+                } else {
+                    for (oc, (a, &w)) in acc.iter_mut().zip(ws).enumerate() {
+                        *a = a.wrapping_add((w as i32).wrapping_mul(xs[oc / multiplier] as i32 - zp));
                     }
                 }
-            }
+            });
             let out = &mut out[ox * oc_n..][..oc_n];
             if self.rq.len() == 1 {
                 self.rq[0].run(acc, out);
@@ -412,7 +406,7 @@ impl TflConv {
     /// The patches of the NHWC input, one row of `kh · kw · C` per output pixel in the weights'
     /// (ky, kx, c) order; taps outside the image hold the input zero point.
     fn im2col(&self, g: &Geometry, xv: &[i8]) -> Vec<i8> {
-        let [n, h, wd, c] = g.x;
+        let [n, _, _, c] = g.x;
         let [_, kh, kw, _] = g.w;
         let [_, oh, ow, _] = g.y;
         let k = kh * kw * c;
@@ -420,27 +414,12 @@ impl TflConv {
         let row_len = ow * k;
         let parts = parallel::split(n * oh, parallel::tasks(col.len(), n * oh), 1);
         let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut col, row_len, &parts)).collect();
-        let [sh, sw] = self.strides;
-        let [dh, dw] = self.dilations;
         parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
             for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
                 let (b, oy) = (r / oh, r % oh);
                 for ox in 0..ow {
                     let patch = &mut out[ox * k..][..k];
-                    for ky in 0..kh {
-                        let iy = (oy * sh + ky * dh) as isize - self.pads[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let ix = (ox * sw + kx * dw) as isize - self.pads[1] as isize;
-                            if ix < 0 || ix >= wd as isize {
-                                continue;
-                            }
-                            let px = ((b * h + iy as usize) * wd + ix as usize) * c;
-                            patch[(ky * kw + kx) * c..][..c].copy_from_slice(&xv[px..px + c]);
-                        }
-                    }
+                    self.taps(g, b, (oy, ox), |tap, px| patch[tap * c..][..c].copy_from_slice(&xv[px..px + c]));
                 }
             }
         });
