@@ -99,7 +99,8 @@ test('the Threads setting: from the link, into the link; a change, and a Cancel,
     assert.equal(one.settings, 1);
     assert.match(one.note, /1 thread \(the Threads setting is 1\)/);
     await det.locator('select[name=threads]').selectOption('2');
-    const two = await shown(s.page, { after: 0 });
+    // A result newer than the one-thread one (the old result stays on screen while the new worker loads).
+    const two = await shown(s.page, { after: one.id });
     assert.match(two.note, /wasm SIMD128, 2 threads, in a Web Worker/, two.note);
     assert.match(s.page.url(), /detector\.threads=2/);
     assert.deepEqual(two.ready.at(-1), { threads: 2, threadsNote: null });
@@ -107,7 +108,7 @@ test('the Threads setting: from the link, into the link; a change, and a Cancel,
     const before = two.ready.length;
     await det.evaluate((el) => el.cancel());
     await s.page.waitForFunction((n) => window.readyEvents.length > n, before, { timeout: 120_000 });
-    const again = await shown(s.page);
+    const again = await shown(s.page, { after: two.id });
     assert.match(again.note, /wasm SIMD128, 2 threads, in a Web Worker/, again.note);
     assert.deepEqual(again.ready.at(-1), { threads: 2, threadsNote: null });
     // Back to the default: left out of the link.

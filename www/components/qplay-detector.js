@@ -409,8 +409,11 @@ export class QplayDetector extends HTMLElement {
     this.placement = null;
     this.showModelChoice();
     if (info.backend) { this.backendInfo = info.backend; this.showBackend(); }
-    this.status(`${name}: ready (${meta.how ?? `${(bytes.byteLength / 1e6).toFixed(2)} MB`}, loaded in ${Math.round(performance.now() - t0)} ms)`);
+    const loadedMs = Math.round(performance.now() - t0);
+    // The worker's thresholds first: from "ready" on, nothing awaits before the run starts (no
+    // window in which the previous model's or worker's result shows as current).
     await this.engine.setThresholds(this.score, info.profile.iou_threshold);
+    this.status(`${name}: ready (${meta.how ?? `${(bytes.byteLength / 1e6).toFixed(2)} MB`}, loaded in ${loadedMs} ms)`);
     this.renderInfo(info);
     this.showCommand();
     this.emit('qplay-ready', { info, ...this.threadsDetail(info) });
