@@ -83,6 +83,27 @@ where
     map(n, f).into_iter().collect()
 }
 
+/// [`try_map`] with at most one task per thread in flight: for tasks that each hold much
+/// memory while they run (a forward's tensors). A plain parallel map may start more of them at
+/// once, as a thread waiting inside one task's kernel steals the next task.
+pub fn try_map_few<R, E, F>(n: usize, f: F) -> Result<Vec<R>, E>
+where
+    R: Send,
+    E: Send,
+    F: Fn(usize) -> Result<R, E> + Sync + Send,
+{
+    let at_once = threads().max(1);
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(at_once) {
+        let mut slots: Vec<Option<Result<R, E>>> = (start..n.min(start + at_once)).map(|_| None).collect();
+        for_each_mut(&mut slots, |i, slot| *slot = Some(f(start + i)));
+        for r in slots.into_iter().flatten() {
+            out.push(r?);
+        }
+    }
+    Ok(out)
+}
+
 /// `f(i, &mut items[i])` for every item, possibly in parallel.
 pub fn for_each_mut<T, F>(items: &mut [T], f: F)
 where

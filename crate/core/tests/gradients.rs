@@ -255,6 +255,105 @@ fn conv_matches_finite_differences_on_random_geometries() {
     assert!(done >= 16, "only {done} geometries were valid");
 }
 
+/// The gradients of a 2-D depthwise convolution (one filter per channel) by their definition,
+/// in f64, over every output and tap: `(dX, dW, dB)`.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_reference(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    (n, c, h, wd): (usize, usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (oh, ow): (usize, usize),
+    s: [usize; 2],
+    d: [usize; 2],
+    p: [usize; 2],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; c]);
+    for b in 0..n {
+        for ch in 0..c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((b * c + ch) * oh + oy) * ow + ox] as f64;
+                    db[ch] += g;
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let iy = (oy * s[0] + ky * d[0]) as isize - p[0] as isize;
+                            let ix = (ox * s[1] + kx * d[1]) as isize - p[1] as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                continue;
+                            }
+                            let xi = ((b * c + ch) * h + iy as usize) * wd + ix as usize;
+                            let wi = (ch * kh + ky) * kw + kx;
+                            dw[wi] += g * x[xi] as f64;
+                            dx[xi] += g * w[wi] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw, db)
+}
+
+#[test]
+fn depthwise_backward_equals_its_definition_on_every_element() {
+    // The depthwise kernel (padded planes, one run per tap and row) against the definition, on
+    // every value: strides 1–3, dilations 1–2, asymmetric pads, 1×1 to 5×5 and non-square
+    // kernels, batch 2, enough channels to split across threads.
+    let mut rng = Rng(0xd3);
+    for case in 0..20 {
+        let (n, c) = (1 + case % 2, [1, 3, 8, 40][case % 4]);
+        let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
+        let s = [1 + rng.below(3), 1 + rng.below(3)];
+        let d = [1 + rng.below(2), 1 + rng.below(2)];
+        let pads: Vec<usize> = [kh, kw, kh, kw].iter().map(|&k| rng.below(k)).collect();
+        let (h, wd) = (kh * d[0] + rng.below(9), kw * d[1] + rng.below(12));
+        let oh = (h + pads[0] + pads[2] - (kh - 1) * d[0] - 1) / s[0] + 1;
+        let ow = (wd + pads[1] + pads[3] - (kw - 1) * d[1] - 1) / s[1] + 1;
+        let attrs = vec![
+            ("group", Attr::Int(c as i64)),
+            ("strides", Attr::Ints(s.iter().map(|&v| v as i64).collect())),
+            ("dilations", Attr::Ints(d.iter().map(|&v| v as i64).collect())),
+            ("pads", Attr::Ints(pads.iter().map(|&v| v as i64).collect())),
+        ];
+        let op = op("Conv", 3, attrs);
+        let (x, w, b) = (
+            tensor(&mut rng, &[n, c, h, wd], 1.0),
+            tensor(&mut rng, &[c, 1, kh, kw], 1.0),
+            tensor(&mut rng, &[c], 1.0),
+        );
+        let dy = tensor(&mut rng, &[n, c, oh, ow], 1.0);
+        let inputs = [Some(&x), Some(&w), Some(&b)];
+        let y = op.eval(&inputs).unwrap();
+        assert_eq!(y[0].shape, dy.shape, "case {case}");
+        let got = op
+            .backward(&Backward { inputs: &inputs, outputs: &[Some(&y[0])], grads: &[Some(&dy)], needs: &[] })
+            .unwrap();
+        let want = depthwise_reference(
+            x.as_f32().unwrap(),
+            w.as_f32().unwrap(),
+            dy.as_f32().unwrap(),
+            (n, c, h, wd),
+            (kh, kw),
+            (oh, ow),
+            s,
+            d,
+            [pads[0], pads[1]],
+        );
+        for (k, (g, want)) in got.iter().zip([want.0, want.1, want.2]).enumerate() {
+            let g = g.as_ref().unwrap().as_f32().unwrap();
+            assert_eq!(g.len(), want.len());
+            for (i, (&a, &e)) in g.iter().zip(&want).enumerate() {
+                assert!(
+                    (a as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "case {case} ({kh}×{kw}, s {s:?}, d {d:?}, pads {pads:?}, x {h}×{wd}): input {k}[{i}]: {a} vs {e}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn batch_norm_in_inference_mode() {
     let mut rng = Rng(17);

@@ -195,3 +195,43 @@ fn qgemm_blocks_do_not_change_any_value() {
         assert_eq!(one, on(3), "{m}×{n}×{k} on 3 threads");
     }
 }
+
+#[test]
+fn fine_tuning_takes_the_same_steps_on_1_and_2_threads() {
+    // The images of a batch train at once (one per thread: teacher, forward, backward) and
+    // their gradients add up in batch order: the same loss, held-out SQNR and weights as one
+    // image after the other.
+    use qplay_core::train::fine_tune::{held_out_split, FineTune, QatOptions};
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let calib = vec![photo("horses"), photo("person")];
+    let q = with_threads(1, || quantize(&g, INPUT, &calib, &PtqOptions::default())).unwrap().unwrap();
+    let qdq = load_onnx(&q.onnx).unwrap();
+    let inputs: Vec<Vec<(String, Tensor)>> =
+        ["horses", "person", "astronaut"].iter().map(|n| vec![(INPUT.to_string(), photo(n))]).collect();
+    let run = |n| {
+        with_threads(n, || {
+            let opts = QatOptions { steps: 2, batch: 2, eval_every: 1, augment: true, ..Default::default() };
+            let split = |w: &[Vec<Tensor>]| held_out_split(w.len());
+            let mut ft = FineTune::new(&g, &qdq, inputs.clone(), &split, &opts, Box::new(|| 0.0), None).unwrap();
+            let curve: Vec<(u64, u64)> = (0..2)
+                .map(|_| {
+                    let p = ft.step().unwrap();
+                    (p.loss.unwrap().to_bits(), p.held_out_sqnr_db.unwrap().to_bits())
+                })
+                .collect();
+            let trained = ft.current().unwrap();
+            let mut names: Vec<&String> = trained.initializers.keys().collect();
+            names.sort();
+            let weights: Vec<(String, Vec<Vec<u64>>)> =
+                names.into_iter().map(|k| (k.clone(), bits(&[trained.initializers[k].clone()]))).collect();
+            (curve, weights)
+        })
+        .unwrap()
+    };
+    let (one, two) = (run(1), run(2));
+    assert!(one.0.iter().all(|&(l, _)| f64::from_bits(l) > 0.0));
+    assert_eq!(one.0, two.0, "loss and held-out SQNR per step");
+    assert!(one.1 == two.1, "the trained weights differ");
+    let ptq: Vec<Vec<Vec<u64>>> = one.1.iter().map(|(k, _)| bits(&[qdq.initializers[k].clone()])).collect();
+    assert!(one.1.iter().zip(&ptq).any(|((_, a), b)| a != b), "the steps changed the weights");
+}

@@ -91,17 +91,40 @@ fn broadcast_strides(out: &[usize], shape: &[usize]) -> Vec<usize> {
 /// Calls `f(o, ia, ib)` for every element `o` of the broadcast output shape `out`, with the
 /// flat indices of the `a` and `b` elements it was computed from.
 pub fn for_each_broadcast(out: &[usize], a: &[usize], b: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    for_each_broadcast_run(out, a, b, |o, (ia, ra), (ib, rb), len| {
+        for k in 0..len {
+            f(o + k, ia + k * ra, ib + k * rb);
+        }
+    });
+}
+
+/// [`for_each_broadcast`] a run at a time: `f(o, (ia, ra), (ib, rb), len)` for `len`
+/// consecutive output elements from `o`, whose elements of `a` are `ia, ia + ra, …` and of `b`
+/// `ib, ib + rb, …` (a stride 0 repeats one element). Runs follow the last dimension.
+pub fn for_each_broadcast_run(
+    out: &[usize],
+    a: &[usize],
+    b: &[usize],
+    mut f: impl FnMut(usize, (usize, usize), (usize, usize), usize),
+) {
     let (sa, sb) = (broadcast_strides(out, a), broadcast_strides(out, b));
     let n: usize = out.iter().product();
     if n == 0 {
         return;
     }
-    let mut idx = vec![0usize; out.len()];
+    let Some(last) = out.len().checked_sub(1) else {
+        f(0, (0, 0), (0, 0), 1);
+        return;
+    };
+    let (len, ra, rb) = (out[last], sa[last], sb[last]);
+    let mut idx = vec![0usize; last];
     let (mut ia, mut ib) = (0usize, 0usize);
-    for o in 0..n {
-        f(o, ia, ib);
-        // Advance the multi-index (last dim fastest), keeping ia and ib in step.
-        for d in (0..out.len()).rev() {
+    let mut o = 0;
+    while o < n {
+        f(o, (ia, ra), (ib, rb), len);
+        o += len;
+        // Advance the outer multi-index, keeping ia and ib in step.
+        for d in (0..last).rev() {
             idx[d] += 1;
             ia += sa[d];
             ib += sb[d];

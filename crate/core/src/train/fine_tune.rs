@@ -217,7 +217,7 @@ impl FineTune {
         let t0 = clock();
         let clock: Box<dyn Fn() -> f64> = Box::new(move || clock() - t0);
         let teacher = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
-        let want: Vec<Vec<Tensor>> = inputs.iter().map(|x| teacher.run(x)).collect::<Result<_, _>>()?;
+        let want: Vec<Vec<Tensor>> = crate::parallel::try_map_few(inputs.len(), |i| teacher.run(&inputs[i]))?;
         let held = hold_out(&want);
         if !held.iter().any(|&h| h) || held.iter().all(|&h| h) || held.len() != inputs.len() {
             return Err(TrainError::Setup("internal: the held-out split must keep some inputs for each side".into()));
@@ -268,13 +268,9 @@ impl FineTune {
 
     /// Mean held-out SQNR of the current weights, and the evaluator's score.
     fn check(&mut self) -> Result<(f64, Option<f64>), TrainError> {
-        let mut total = 0.0;
-        let mut got = Vec::with_capacity(self.held_out.len());
-        for (x, want) in self.held_out.iter().zip(&self.held_want) {
-            let out = self.qat.student.forward(x)?.outputs;
-            total += mean_sqnr(&out, want);
-            got.push(out);
-        }
+        let (student, held) = (&self.qat.student, &self.held_out);
+        let got = crate::parallel::try_map_few(held.len(), |i| student.run(&held[i]))?;
+        let total: f64 = got.iter().zip(&self.held_want).map(|(out, want)| mean_sqnr(out, want)).sum();
         let score = self.evaluator.as_mut().and_then(|e| e(&got, &self.held_want));
         Ok((total / self.held_out.len() as f64, score))
     }
@@ -327,17 +323,17 @@ impl FineTune {
         let batch: Vec<usize> = (self.step * b..(self.step + 1) * b).map(|k| k % n).collect();
         self.adam.lr = self.lr_at(self.step);
         let loss = if self.opts.augment {
+            // The copies in batch order from the one generator; the teacher runs on each in the
+            // task that trains on it.
             let mut xs = Vec::with_capacity(batch.len());
-            let mut ws = Vec::with_capacity(batch.len());
             for &k in &batch {
                 let x: Vec<(String, Tensor)> =
                     self.train[k].iter().map(|(n, t)| (n.clone(), super::augment::augment(t, &mut self.rng))).collect();
-                ws.push(self.teacher.run(&x)?);
                 xs.push(x);
             }
             let xs: Vec<&[(String, Tensor)]> = xs.iter().map(Vec::as_slice).collect();
-            let ws: Vec<&[Tensor]> = ws.iter().map(Vec::as_slice).collect();
-            self.qat.step_batch(&mut self.adam, &xs, &ws)?
+            let teacher = &self.teacher;
+            self.qat.step_batch_by(&mut self.adam, &xs, &|i| Ok(std::borrow::Cow::Owned(teacher.run(xs[i])?)))?
         } else {
             let xs: Vec<&[(String, Tensor)]> = batch.iter().map(|&k| self.train[k].as_slice()).collect();
             let ws: Vec<&[Tensor]> = batch.iter().map(|&k| self.train_want[k].as_slice()).collect();

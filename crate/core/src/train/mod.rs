@@ -194,6 +194,21 @@ impl Student {
         Ok(Tape { env, outputs })
     }
 
+    /// Runs the model on `inputs` and returns its outputs, dropping each tensor after its last
+    /// reader (a check: no backward follows).
+    pub fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, TrainError> {
+        let mut env = self.plan.bind_parts(&[inputs, &self.params], None)?;
+        for i in 0..self.plan.step_count() {
+            let outs = {
+                let args = self.plan.step_args(i, &env)?;
+                self.plan.eval_step(i, &args)?
+            };
+            self.plan.store(i, &mut env, outs, &mut |_, _| {});
+            self.plan.free_after(i, &mut env);
+        }
+        Ok(self.plan.take_outputs(&mut env)?)
+    }
+
     /// The gradient of the loss with respect to every parameter (in [`Student::params`] order),
     /// from the loss gradient of each graph output (`None`: that output is not in the loss).
     pub fn backward(&self, tape: &Tape<'_>, output_grads: &[Option<Tensor>]) -> Result<Vec<Tensor>, TrainError> {

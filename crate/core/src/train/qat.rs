@@ -188,6 +188,10 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     Ok((g, roles))
 }
 
+/// The teacher's outputs for input `i` of a batch: borrowed (computed before) or computed on
+/// the spot.
+pub type TeacherFn<'a> = dyn Fn(usize) -> Result<std::borrow::Cow<'a, [Tensor]>, TrainError> + Sync + 'a;
+
 /// A QDQ model in training: the student and the roles of its parameters.
 #[derive(Debug)]
 pub struct Qat {
@@ -251,10 +255,29 @@ impl Qat {
         inputs: &[&[(String, Tensor)]],
         teacher: &[&[Tensor]],
     ) -> Result<f64, TrainError> {
+        self.step_batch_by(adam, inputs, &|i| Ok(std::borrow::Cow::Borrowed(teacher[i])))
+    }
+
+    /// [`Qat::step_batch`] with each input's teacher outputs from `teacher(i)` (the teacher run
+    /// on a fresh augmented copy, in the same task as the student's forward and backward).
+    ///
+    /// The inputs run in parallel, up to one per thread at a time (each holds a whole forward's
+    /// tensors until its backward is done), and their gradients are summed in input order: the
+    /// same numbers as one input after the other on one thread.
+    pub fn step_batch_by(
+        &mut self,
+        adam: &mut super::Adam,
+        inputs: &[&[(String, Tensor)]],
+        teacher: &TeacherFn<'_>,
+    ) -> Result<f64, TrainError> {
+        let this = &*self;
+        let done = crate::parallel::try_map_few(inputs.len(), |i| {
+            let want = teacher(i)?;
+            this.loss_and_grads(inputs[i], &want)
+        })?;
         let mut sum: Option<Vec<Tensor>> = None;
         let mut loss = 0.0;
-        for (x, t) in inputs.iter().zip(teacher) {
-            let (l, grads) = self.loss_and_grads(x, t)?;
+        for (l, grads) in done {
             loss += l.value;
             match &mut sum {
                 None => sum = Some(grads),

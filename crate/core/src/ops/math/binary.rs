@@ -4,7 +4,9 @@
 
 use super::broadcast::{broadcast_all, broadcast_shapes, map2};
 use crate::model::{DType, Data, Tensor};
-use crate::ops::grad::{f32_in, f32_tensor, for_each_broadcast, out_grad, unbroadcast, Backward, GradError, Grads};
+use crate::ops::grad::{
+    f32_in, f32_tensor, for_each_broadcast, for_each_broadcast_run, out_grad, unbroadcast, Backward, GradError, Grads,
+};
 use crate::ops::shape::args::all_present;
 use crate::ops::shape::elem::{cast, dispatch, dtype_name, typed, Elem};
 use crate::ops::{Fact, Op, OpError};
@@ -246,6 +248,7 @@ impl Op for Binary {
     /// broadcasting undone (a repeated operand's gradient is summed over its repeats). At a
     /// Min/Max tie the gradient goes to the first input.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let bw = b;
         let Backward { inputs, outputs, grads, .. } = *b;
         use BinaryOp::*;
         let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max);
@@ -264,21 +267,55 @@ impl Op for Binary {
         }
         let (a, b) = (xs[0], xs[1]);
         let (av, bv) = (f(a)?, f(b)?);
-        let (mut ga, mut gb) = (vec![0.0f32; av.len()], vec![0.0f32; bv.len()]);
-        for_each_broadcast(&y.shape, &a.shape, &b.shape, |o, i, j| {
-            let (x, z, g) = (av[i], bv[j], g[o]);
-            let (da, db) = match self.op {
-                Add => (g, g),
-                Sub => (g, -g),
-                Mul => (g * z, g * x),
-                Div => (g / z, -g * x / (z * z)),
-                Max if x >= z => (g, 0.0),
-                Min if x <= z => (g, 0.0),
-                _ => (0.0, g),
-            };
+        // One loop per op, its rule inlined; an input nobody needs gets no gradient.
+        let want = (bw.needs(0), bw.needs(1));
+        let args = (&y.shape[..], &a.shape[..], &b.shape[..], &av[..], &bv[..], g, want);
+        let (ga, gb) = match self.op {
+            Add => binary_grads(args, |_, _, g| (g, g)),
+            Sub => binary_grads(args, |_, _, g| (g, -g)),
+            Mul => binary_grads(args, |x, z, g| (g * z, g * x)),
+            Div => binary_grads(args, |x, z, g| (g / z, -g * x / (z * z))),
+            Max => binary_grads(args, |x, z, g| if x >= z { (g, 0.0) } else { (0.0, g) }),
+            _ => binary_grads(args, |x, z, g| if x <= z { (g, 0.0) } else { (0.0, g) }),
+        };
+        Ok(vec![want.0.then(|| f32_tensor(a.shape.clone(), ga)), want.1.then(|| f32_tensor(b.shape.clone(), gb))])
+    }
+}
+
+/// What [`binary_grads`] reads: the output's, A's and B's shapes, A's and B's values, the
+/// output gradient, and whether A's and B's gradients are wanted.
+type BinaryArgs<'a> = (&'a [usize], &'a [usize], &'a [usize], &'a [f32], &'a [f32], &'a [f32], (bool, bool));
+
+/// The gradients of A and B of a broadcasting binary op whose local rule is
+/// `rule(a, b, dy) = (da, db)`, summed over each operand's repeats (empty when not wanted).
+fn binary_grads(
+    (y, a, b, av, bv, g, want): BinaryArgs<'_>,
+    rule: impl Fn(f32, f32, f32) -> (f32, f32),
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut ga, mut gb) =
+        (vec![0.0f32; if want.0 { av.len() } else { 0 }], vec![0.0f32; if want.1 { bv.len() } else { 0 }]);
+    match want {
+        (true, true) => for_each_broadcast(y, a, b, |o, i, j| {
+            let (da, db) = rule(av[i], bv[j], g[o]);
             ga[i] += da;
             gb[j] += db;
-        });
-        Ok(vec![Some(f32_tensor(a.shape.clone(), ga)), Some(f32_tensor(b.shape.clone(), gb))])
+        }),
+        // A's gradient alone (B a constant, as a per-channel bound): runs where A is whole and
+        // B one value are a plain loop that vectorises.
+        (true, false) => for_each_broadcast_run(y, a, b, |o, (ia, ra), (ib, rb), len| {
+            if ra == 1 && rb == 0 {
+                let z = bv[ib];
+                for ((d, &x), &g) in ga[ia..ia + len].iter_mut().zip(&av[ia..ia + len]).zip(&g[o..o + len]) {
+                    *d += rule(x, z, g).0;
+                }
+            } else {
+                for k in 0..len {
+                    ga[ia + k * ra] += rule(av[ia + k * ra], bv[ib + k * rb], g[o + k]).0;
+                }
+            }
+        }),
+        (false, true) => for_each_broadcast(y, a, b, |o, i, j| gb[j] += rule(av[i], bv[j], g[o]).1),
+        (false, false) => {}
     }
+    (ga, gb)
 }

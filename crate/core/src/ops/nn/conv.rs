@@ -13,7 +13,7 @@
 //! ([`fuse_activation_into_conv`](crate::model::passes::fuse_activation_into_conv)), as a
 //! [`Clamp`] on the finished sums.
 
-use super::depthwise::depthwise_plane;
+use super::depthwise::{depthwise_plane, depthwise_plane_backward};
 use super::im2col::{chunk_cols, col2im, im2col};
 use super::sgemm::{sgemm, sgemm_clamped, sgemm_rows, Clamp, Init, MatRef};
 use super::spatial::{Window, WindowAttrs};
@@ -236,6 +236,39 @@ fn conv_backward(
     let kdim = cg * ksize;
     let (mut dx, mut dw) = (vec![0.0f32; if want_dx { x.len() } else { 0 }], vec![0.0f32; w.len()]);
     let mut db = vec![0.0f32; plan.out_channels];
+    if cg == 1 && mg == 1 && win.input.len() == 2 {
+        // Depthwise: one filter per channel, no reduction over channels (GEMM would be all
+        // overhead). Per image, runs of channels, one task each: each channel's dW, dB and dX
+        // plane belong to one task, and the images add up in order.
+        let c = plan.out_channels;
+        let parts = parallel::split(c, parallel::tasks(c * ksize * out_plane * 2, c), 1);
+        for n in 0..plan.batch {
+            let xn = &x[n * c * in_plane..][..c * in_plane];
+            let dyn_ = &dy[n * c * out_plane..][..c * out_plane];
+            let dws = parallel::split_parts(&mut dw, ksize, &parts);
+            let dbs = parallel::split_parts(&mut db, 1, &parts);
+            let mut dxs: Vec<Option<&mut [f32]>> = if want_dx {
+                parallel::split_parts(&mut dx[n * c * in_plane..][..c * in_plane], in_plane, &parts)
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            } else {
+                parts.iter().map(|_| None).collect()
+            };
+            let mut pieces: Vec<_> = parts.iter().cloned().zip(dws).zip(dbs).zip(dxs.drain(..)).collect();
+            parallel::for_each_mut(&mut pieces, |_, (((range, dw), db), dx)| {
+                let mut scratch = Vec::new();
+                for (i, ch) in range.clone().enumerate() {
+                    let g = &dyn_[ch * out_plane..][..out_plane];
+                    let dxp = dx.as_deref_mut().map(|d| &mut d[i * in_plane..][..in_plane]);
+                    let (xp, f) = (&xn[ch * in_plane..][..in_plane], &w[ch * ksize..][..ksize]);
+                    depthwise_plane_backward(xp, f, g, &win, &mut dw[i * ksize..][..ksize], dxp, &mut scratch);
+                    db[i] += g.iter().sum::<f32>();
+                }
+            });
+        }
+        return Ok((want_dx.then_some(dx), dw, db));
+    }
     let mut cols = vec![0.0f32; kdim * out_plane];
     let mut dcols = vec![0.0f32; if want_dx { kdim * out_plane } else { 0 }];
     for n in 0..plan.batch {

@@ -172,3 +172,92 @@ fn rows_3x3_pair(
         o1[x] = bias + dot(rb, 0) + dot(rc, 3) + dot(rd, 6);
     }
 }
+
+/// The backward of [`depthwise_plane`] (without its activation) for the output gradient `dy`
+/// (`OH × OW`): adds each tap's `Σ dy · x` to `dw` (`KH × KW`) and, with `dx`, the input
+/// gradient `Σ w · dy` to `dx` (`H × W`).
+///
+/// The input is copied once into a zero-padded plane, so every tap of every output row reads
+/// (and, for `dx`, writes) one run of that plane with no bounds checks: contiguous at width
+/// stride 1, which vectorises. Padding contributes zeros to `dw` and its `dx` is dropped.
+/// `scratch` is reused between calls.
+pub fn depthwise_plane_backward(
+    x: &[f32],
+    filter: &[f32],
+    dy: &[f32],
+    w: &Window,
+    dw: &mut [f32],
+    dx: Option<&mut [f32]>,
+    scratch: &mut Vec<f32>,
+) {
+    let (h, wd) = (w.input[0], w.input[1]);
+    let (kh, kw) = (w.kernel[0], w.kernel[1]);
+    let (oh, ow) = (w.output[0], w.output[1]);
+    let (sh, sw) = (w.strides[0], w.strides[1]);
+    let (dil_h, dil_w) = (w.dilations[0], w.dilations[1]);
+    let (pt, pl) = (w.pad_begin[0], w.pad_begin[1]);
+    if oh == 0 || ow == 0 || kh == 0 || kw == 0 {
+        return;
+    }
+    // The padded plane: every position a tap reads, and the whole input.
+    let ph = (pt + h).max((oh - 1) * sh + (kh - 1) * dil_h + 1);
+    let pw = (pl + wd).max((ow - 1) * sw + (kw - 1) * dil_w + 1);
+    let planes = if dx.is_some() { 2 } else { 1 };
+    scratch.clear();
+    scratch.resize(planes * ph * pw, 0.0);
+    let (xp, dxp) = scratch.split_at_mut(ph * pw);
+    for y in 0..h {
+        xp[(y + pt) * pw + pl..][..wd].copy_from_slice(&x[y * wd..][..wd]);
+    }
+    let want_dx = dx.is_some();
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let k = ky * kw + kx;
+            let wk = filter[k];
+            let mut acc = 0.0f32;
+            for oy in 0..oh {
+                let at = (oy * sh + ky * dil_h) * pw + kx * dil_w;
+                let g = &dy[oy * ow..][..ow];
+                if sw == 1 {
+                    acc += dot(g, &xp[at..][..ow]);
+                    if want_dx {
+                        for (d, &gv) in dxp[at..][..ow].iter_mut().zip(g) {
+                            *d += wk * gv;
+                        }
+                    }
+                } else {
+                    for (i, &gv) in g.iter().enumerate() {
+                        acc += gv * xp[at + i * sw];
+                    }
+                    if want_dx {
+                        for (i, &gv) in g.iter().enumerate() {
+                            dxp[at + i * sw] += wk * gv;
+                        }
+                    }
+                }
+            }
+            dw[k] += acc;
+        }
+    }
+    if let Some(dx) = dx {
+        for y in 0..h {
+            let src = &dxp[(y + pt) * pw + pl..][..wd];
+            for (d, &v) in dx[y * wd..][..wd].iter_mut().zip(src) {
+                *d += v;
+            }
+        }
+    }
+}
+
+/// `Σ a·b` in eight interleaved partial sums (so it vectorises; the order is fixed).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            s[i] += x[i] * y[i];
+        }
+    }
+    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+}

@@ -17,6 +17,7 @@ use super::{params, qdq_qtype_of};
 use crate::model::{DType, Node, Tensor};
 use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use crate::quant::params::{ROUND_LIM, ROUND_MAGIC};
 use crate::quant::QType;
 
 /// The op type (qplay's own domain; never written to a file).
@@ -56,11 +57,13 @@ impl FakeQuant {
         })
     }
 
-    /// Calls `f(index, channel, x, params)` for every element.
-    fn each(
+    /// Calls `f(start, channel, x, params, qtype)` for every run of elements that share one
+    /// scale (`x` is the run, starting at element `start`): whole tensors, or one channel of one
+    /// outer index. The per-element loops inside `f` are plain and vectorise.
+    fn blocks(
         &self,
         inputs: &[Option<&Tensor>],
-        mut f: impl FnMut(usize, usize, f32, crate::quant::QParams, QType),
+        mut f: impl FnMut(usize, usize, &[f32], crate::quant::QParams, QType),
     ) -> Result<(), OpError> {
         let x = f32_in(inputs, 0)?;
         let zp = input(inputs, 2)?;
@@ -71,9 +74,7 @@ impl FakeQuant {
         for o in 0..outer {
             for (c, &pc) in p.per_channel.iter().enumerate().take(ch) {
                 let base = (o * ch + c) * inner;
-                for (i, &v) in data[base..base + inner].iter().enumerate() {
-                    f(base + i, c, v, pc, qt);
-                }
+                f(base, c, &data[base..base + inner], pc, qt);
             }
         }
         Ok(())
@@ -99,7 +100,11 @@ impl Op for FakeQuant {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_in(inputs, 0)?;
         let mut y = vec![0.0f32; x.len()];
-        self.each(inputs, |i, _, v, p, qt| y[i] = p.fake(v, qt))?;
+        self.blocks(inputs, |at, _, xs, p, qt| {
+            for (y, &v) in y[at..at + xs.len()].iter_mut().zip(xs) {
+                *y = p.fake(v, qt);
+            }
+        })?;
         Ok(vec![f32_tensor(x.shape.clone(), y)])
     }
 
@@ -111,19 +116,28 @@ impl Op for FakeQuant {
         let Some(g) = out_grad(grads, 0, x.len())? else { return Ok(out) };
         let mut dx = vec![0.0f32; x.len()];
         let mut ds = vec![0.0f64; scale.len()];
-        self.each(inputs, |i, c, v, p, qt| {
-            let u = v / p.scale;
-            let r = u.round_ties_even();
-            let q = r as i64 + i64::from(p.zero_point);
-            let (slope, dscale) = if q < i64::from(qt.qmin()) {
-                (0.0, (qt.qmin() - p.zero_point) as f32)
-            } else if q > i64::from(qt.qmax()) {
-                (0.0, (qt.qmax() - p.zero_point) as f32)
-            } else {
-                (1.0, r - u)
-            };
-            dx[i] = g[i] * slope;
-            ds[c] += f64::from(g[i] * dscale);
+        self.blocks(inputs, |at, c, xs, p, qt| {
+            // q = round(u) + z clamps exactly where round(u) leaves [qmin − z, qmax − z] (all
+            // small integers, exact in f32); beyond ±2²² it clamps whatever the rounding.
+            let (lo, hi) = ((qt.qmin() - p.zero_point) as f32, (qt.qmax() - p.zero_point) as f32);
+            let g = &g[at..at + xs.len()];
+            // The scale's gradient in four interleaved f64 sums (a fixed order).
+            let mut acc = [0.0f64; 4];
+            for (k, ((d, &v), &gv)) in dx[at..at + xs.len()].iter_mut().zip(xs).zip(g).enumerate() {
+                let u = v / p.scale;
+                let cu = u.clamp(-ROUND_LIM, ROUND_LIM);
+                let r = (cu + ROUND_MAGIC) - ROUND_MAGIC;
+                let (slope, dscale) = if r < lo {
+                    (0.0, lo)
+                } else if r > hi {
+                    (0.0, hi)
+                } else {
+                    (1.0, r - u)
+                };
+                *d = gv * slope;
+                acc[k % 4] += f64::from(gv * dscale);
+            }
+            ds[c] += (acc[0] + acc[2]) + (acc[1] + acc[3]);
         })?;
         out[0] = Some(f32_tensor(x.shape.clone(), dx));
         out[1] = Some(f32_tensor(scale.shape.clone(), ds.into_iter().map(|v| v as f32).collect()));
