@@ -777,3 +777,20 @@ fn conv_skips_the_input_gradient_nobody_needs() {
     assert!(all[0].is_some() && some[0].is_none());
     assert_eq!(all[1..], some[1..]);
 }
+
+#[test]
+fn pointwise_conv_matches_finite_differences() {
+    // 1×1, stride 1, no padding: X is the column matrix and dX the column gradient (no
+    // im2col/col2im); groups 1 and 2, batch 2, with and without a bias.
+    let mut rng = Rng(0x11);
+    for (group, with_bias) in [(1, true), (2, false), (2, true)] {
+        let (c_in, m) = (4, 6);
+        let op = op("Conv", if with_bias { 3 } else { 2 }, vec![("group", Attr::Int(group))]);
+        let mut xs =
+            vec![tensor(&mut rng, &[2, c_in, 5, 7], 1.0), tensor(&mut rng, &[m, c_in / group as usize, 1, 1], 1.0)];
+        if with_bias {
+            xs.push(tensor(&mut rng, &[m], 1.0));
+        }
+        check(&format!("pointwise Conv group {group}"), &*op, &xs, &mut rng, &never);
+    }
+}

@@ -269,20 +269,33 @@ fn conv_backward(
         }
         return Ok((want_dx.then_some(dx), dw, db));
     }
-    let mut cols = vec![0.0f32; kdim * out_plane];
-    let mut dcols = vec![0.0f32; if want_dx { kdim * out_plane } else { 0 }];
+    // A 1×1 convolution with stride 1 and no padding reads X as its column matrix and writes
+    // dX as its column gradient: no im2col, no col2im.
+    let pointwise = win.kernel.iter().all(|&k| k == 1) && win.strides.iter().all(|&s| s == 1) && !win.has_padding();
+    let scratch = if pointwise { 0 } else { kdim * out_plane };
+    let mut cols = vec![0.0f32; scratch];
+    let mut dcols = vec![0.0f32; if want_dx { scratch } else { 0 }];
     for n in 0..plan.batch {
         for g in 0..group {
             let xg = &x[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
             let wg = MatRef::row_major(&w[g * mg * kdim..][..mg * kdim], mg, kdim)?;
             let dyg = &dy[(n * plan.out_channels + g * mg) * out_plane..][..mg * out_plane];
             let dyg_m = MatRef::row_major(dyg, mg, out_plane)?;
-            im2col(xg, cg, &win, 0..win.output[0], &mut cols);
-            let cols_m = MatRef::row_major(&cols, kdim, out_plane)?;
+            let cols_m = if pointwise {
+                MatRef::row_major(xg, kdim, out_plane)?
+            } else {
+                im2col(xg, cg, &win, 0..win.output[0], &mut cols);
+                MatRef::row_major(&cols, kdim, out_plane)?
+            };
             sgemm(1.0, dyg_m, cols_m.t(), Init::Accumulate, &mut dw[g * mg * kdim..][..mg * kdim], kdim)?;
             if want_dx {
-                sgemm(1.0, wg.t(), dyg_m, Init::Zero, &mut dcols, out_plane)?;
-                col2im(&dcols, cg, &win, &mut dx[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane]);
+                let dxg = &mut dx[(n * plan.in_channels + g * cg) * in_plane..][..cg * in_plane];
+                if pointwise {
+                    sgemm(1.0, wg.t(), dyg_m, Init::Zero, dxg, out_plane)?;
+                } else {
+                    sgemm(1.0, wg.t(), dyg_m, Init::Zero, &mut dcols, out_plane)?;
+                    col2im(&dcols, cg, &win, dxg);
+                }
             }
             for (m, row) in dyg.chunks_exact(out_plane).enumerate() {
                 db[g * mg + m] += row.iter().sum::<f32>();
