@@ -3,7 +3,9 @@
 //! executor give LiteRT's int8 outputs in every value; the fixed-point helpers against hand
 //! values; the float interface (QUANTIZE in, DEQUANTIZE out) against LiteRT's numbers.
 
-use qplay_core::model::{load_tflite, load_tflite_integer_io, npy::read_npy, Data, ModelError, Plan, Tensor};
+use qplay_core::model::{
+    load_tflite, load_tflite_as_qdq, load_tflite_integer_io, npy::read_npy, Data, ModelError, Plan, Tensor,
+};
 use qplay_core::ops::tflite::fixed::{mbqm, quantize_multiplier, rdbpot, srdhm};
 use qplay_core::ops::tflite::quantize::quantize_value;
 use qplay_core::ops::Registry;
@@ -107,6 +109,29 @@ fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
     let ModelError::UnsupportedTfliteOps(ops) = &e else { panic!("{e}") };
     let names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
     assert!(names.contains(&"SPACE_TO_DEPTH") && names.contains(&"REDUCE_MAX"), "{e}");
+}
+
+/// An input scale that is zero, negative or NaN is refused by every way of loading the file
+/// (the float interface's QUANTIZE, the int8 interface's first layer, the QDQ export), naming
+/// the tensor and the scale.
+#[test]
+fn a_bad_scale_is_refused_by_name() {
+    let good = fixture("cnn_int8.tflite");
+    let scale = 0.007_841_165f32.to_le_bytes();
+    let at: Vec<usize> = good.windows(4).enumerate().filter(|(_, w)| *w == scale).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "the input's scale is stored once");
+    for bad in [0.0f32, -0.5, f32::NAN] {
+        let mut b = good.clone();
+        b[at[0]..at[0] + 4].copy_from_slice(&bad.to_le_bytes());
+        let errors = [
+            load_tflite(&b).map(|_| ()).unwrap_err().to_string(),
+            load_tflite_integer_io(&b).map(|_| ()).unwrap_err().to_string(),
+            load_tflite_as_qdq(&b).map(|_| ()).unwrap_err().to_string(),
+        ];
+        for e in errors {
+            assert!(e.contains(&format!("has scale {bad} and zero point -1")), "{bad}: {e}");
+        }
+    }
 }
 
 /// Flipped bytes of the int8 models (scales, zero points, shapes, options) give errors or

@@ -33,16 +33,41 @@ fn type_code(t: DType) -> Attr {
 
 /// A per-tensor scale and zero point.
 fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
+    per_tensor(b, t).map_err(|e| io.err(e.say("int8 tensor", &b.info(t).name)))
+}
+
+/// Why an 8-bit tensor's quantization is not one valid scale and zero point.
+pub(super) enum PerTensor {
+    /// No quantization, or one per channel.
+    NotOne,
+    /// A scale that is not finite and positive, or a zero point outside the type's range.
+    Invalid(f32, i64),
+}
+
+impl PerTensor {
+    /// The message, for the tensor `what` `name` ("the 8-bit input `x` needs …").
+    pub(super) fn say(&self, what: &str, name: &str) -> String {
+        match self {
+            PerTensor::NotOne => format!("{what} `{name}` needs one scale and zero point"),
+            PerTensor::Invalid(s, z) => format!("{what} `{name}` has scale {s} and zero point {z}"),
+        }
+    }
+}
+
+/// The one scale and zero point of the 8-bit tensor `t`: the scale finite and positive, the
+/// zero point within its type's range.
+pub(super) fn per_tensor(b: &Builder, t: usize) -> Result<(f32, i32), PerTensor> {
     let info = b.info(t);
     match &info.quant {
         Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => {
             let zp = z.first().copied().unwrap_or(0);
-            if !(s[0].is_finite() && s[0] > 0.0 && zp_range(info.dtype).contains(&zp)) {
-                return Err(io.err(format!("tensor `{}` has scale {} and zero point {zp}", info.name, s[0])));
+            if s[0].is_finite() && s[0] > 0.0 && zp_range(info.dtype).contains(&zp) {
+                Ok((s[0], zp as i32))
+            } else {
+                Err(PerTensor::Invalid(s[0], zp))
             }
-            Ok((s[0], zp as i32))
         }
-        _ => Err(io.err(format!("int8 tensor `{}` needs one scale and zero point", info.name))),
+        _ => Err(PerTensor::NotOne),
     }
 }
 
@@ -389,14 +414,7 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
 pub(super) fn boundary(b: &mut Builder, t: usize, name: &str, is_input: bool) -> Result<(), ModelError> {
     let what = if is_input { "input" } else { "output" };
     let dtype = b.info(t).dtype;
-    let qp = match &b.info(t).quant {
-        Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => (s[0], z.first().copied().unwrap_or(0)),
-        _ => return Err(ModelError::Other(format!("the 8-bit {what} `{name}` needs one scale and zero point"))),
-    };
-    if !(qp.0.is_finite() && qp.0 > 0.0 && zp_range(dtype).contains(&qp.1)) {
-        return Err(ModelError::Other(format!("the 8-bit {what} `{name}` has scale {} and zero point {}", qp.0, qp.1)));
-    }
-    let qp = (qp.0, qp.1 as i32);
+    let qp = per_tensor(b, t).map_err(|e| ModelError::Other(e.say(&format!("the 8-bit {what}"), name)))?;
     let int8 = b.name(t).to_string();
     if is_input {
         b.set_prefix(&"QUANTIZE_input", t);

@@ -45,22 +45,12 @@ pub(super) fn take_quantized(
 
 /// One scale and zero point of an 8-bit activation, as initializers (`None`: not one).
 fn activation_params(b: &mut Builder, t: usize) -> Result<Option<(String, String)>, ModelError> {
-    let info = b.info(t);
-    let dtype = info.dtype;
+    let dtype = b.info(t).dtype;
     if !matches!(dtype, DType::I8 | DType::U8) {
         return Ok(None);
     }
-    let (scale, zp) = match &info.quant {
-        Some((s, z, _)) if s.len() == 1 && z.len() <= 1 => (s[0], z.first().copied().unwrap_or(0)),
-        _ => return Err(ModelError::Other(format!("the 8-bit tensor `{}` needs one scale and zero point", info.name))),
-    };
-    let zp_ok = if dtype == DType::U8 { (0..=255).contains(&zp) } else { (-128..=127).contains(&zp) };
-    if !(scale.is_finite() && scale > 0.0 && zp_ok) {
-        return Err(ModelError::Other(format!(
-            "the 8-bit tensor `{}` has scale {scale} and zero point {zp}",
-            info.name
-        )));
-    }
+    let (scale, zp) =
+        super::int_ops::per_tensor(b, t).map_err(|e| ModelError::Other(e.say("the 8-bit tensor", &b.info(t).name)))?;
     let zp = if dtype == DType::U8 { Data::U8(vec![zp as u8]) } else { Data::I8(vec![zp as i8]) };
     let s = b.init("scale", Tensor::scalar_f32(scale));
     let z = b.init("zero_point", Tensor { shape: vec![], data: zp });
