@@ -133,6 +133,7 @@ fn usage(name: &str) -> String {
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     // Usage errors (unknown option, bad or missing value, …) print clap's message, the usage
     // line and a pointer to --help, and exit with status 2; --help and --version exit 0.
     let cli = Cli::parse();
@@ -146,6 +147,17 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// A reader that stops early (`qplay inspect … | head`) ends qplay as it ends `cat`: the Rust
+/// runtime ignores SIGPIPE, so every later print would panic with "Broken pipe"; with the
+/// default action back, the process just stops (status 141 in the shell, nothing printed).
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with SIG_DFL changes no memory; it runs first in `main`, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -242,3 +242,22 @@ fn the_docs_show_the_help_as_it_is() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_reader_that_stops_early_ends_qplay_quietly() {
+    // `qplay … | head`: stdout's reader is gone before qplay writes. Like `cat`, qplay ends by
+    // SIGPIPE with nothing on stderr — not a panic ("failed printing to stdout").
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_qplay"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}, stderr: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
