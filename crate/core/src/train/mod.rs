@@ -171,14 +171,7 @@ impl Student {
     /// Runs the model on `inputs` (the graph's own inputs; the parameters are bound here),
     /// keeping every intermediate tensor.
     pub fn forward<'a>(&'a self, inputs: &'a [(String, Tensor)]) -> Result<Tape<'a>, TrainError> {
-        let mut env = self.plan.bind_parts(&[inputs, &self.params], None)?;
-        for i in 0..self.plan.step_count() {
-            let outs = {
-                let args = self.plan.step_args(i, &env)?;
-                self.plan.eval_step(i, &args)?
-            };
-            self.plan.store(i, &mut env, outs, &mut |_, _| {});
-        }
+        let env = self.run_steps(inputs, true)?;
         let outputs = self
             .plan
             .output_sources()
@@ -197,6 +190,13 @@ impl Student {
     /// Runs the model on `inputs` and returns its outputs, dropping each tensor after its last
     /// reader (a check: no backward follows).
     pub fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>, TrainError> {
+        let mut env = self.run_steps(inputs, false)?;
+        Ok(self.plan.take_outputs(&mut env)?)
+    }
+
+    /// Every step on `inputs` with the parameters bound; with `keep` every tensor stays (a
+    /// tape), else each is dropped after its last reader.
+    fn run_steps<'a>(&'a self, inputs: &'a [(String, Tensor)], keep: bool) -> Result<Env<'a>, TrainError> {
         let mut env = self.plan.bind_parts(&[inputs, &self.params], None)?;
         for i in 0..self.plan.step_count() {
             let outs = {
@@ -204,9 +204,11 @@ impl Student {
                 self.plan.eval_step(i, &args)?
             };
             self.plan.store(i, &mut env, outs, &mut |_, _| {});
-            self.plan.free_after(i, &mut env);
+            if !keep {
+                self.plan.free_after(i, &mut env);
+            }
         }
-        Ok(self.plan.take_outputs(&mut env)?)
+        Ok(env)
     }
 
     /// The gradient of the loss with respect to every parameter (in [`Student::params`] order),
