@@ -92,16 +92,31 @@ where
     E: Send,
     F: Fn(usize) -> Result<R, E> + Sync + Send,
 {
-    let at_once = threads().max(1);
     let mut out = Vec::with_capacity(n);
+    try_for_each_few(n, f, |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`try_map_few`] handing each result to `sink` in index order as soon as its group of tasks
+/// is done, so that large results (a batch's gradients) need not all be kept at once.
+pub fn try_for_each_few<R, E, F>(n: usize, f: F, mut sink: impl FnMut(R) -> Result<(), E>) -> Result<(), E>
+where
+    R: Send,
+    E: Send,
+    F: Fn(usize) -> Result<R, E> + Sync + Send,
+{
+    let at_once = threads().max(1);
     for start in (0..n).step_by(at_once) {
         let mut slots: Vec<Option<Result<R, E>>> = (start..n.min(start + at_once)).map(|_| None).collect();
         for_each_mut(&mut slots, |i, slot| *slot = Some(f(start + i)));
         for r in slots.into_iter().flatten() {
-            out.push(r?);
+            sink(r?)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `f(i, &mut items[i])` for every item, possibly in parallel.

@@ -271,13 +271,14 @@ impl Qat {
         teacher: &TeacherFn<'_>,
     ) -> Result<f64, TrainError> {
         let this = &*self;
-        let done = crate::parallel::try_map_few(inputs.len(), |i| {
-            let want = teacher(i)?;
-            this.loss_and_grads(inputs[i], &want)
-        })?;
         let mut sum: Option<Vec<Tensor>> = None;
         let mut loss = 0.0;
-        for (l, grads) in done {
+        // Each image's gradients are added as soon as its group is done, in input order.
+        let each = |i: usize| {
+            let want = teacher(i)?;
+            this.loss_and_grads(inputs[i], &want)
+        };
+        crate::parallel::try_for_each_few(inputs.len(), each, |(l, grads)| {
             loss += l.value;
             match &mut sum {
                 None => sum = Some(grads),
@@ -289,7 +290,8 @@ impl Qat {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         let n = inputs.len().max(1) as f32;
         let mut grads = sum.ok_or_else(|| TrainError::Setup("an empty batch".into()))?;
         for g in &mut grads {

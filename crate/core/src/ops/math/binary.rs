@@ -248,7 +248,8 @@ impl Op for Binary {
     /// broadcasting undone (a repeated operand's gradient is summed over its repeats). At a
     /// Min/Max tie the gradient goes to the first input.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let bw = b;
+        // Which gradients are wanted (an input nobody needs gets none).
+        let want = (b.needs(0), b.needs(1));
         let Backward { inputs, outputs, grads, .. } = *b;
         use BinaryOp::*;
         let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max);
@@ -267,8 +268,7 @@ impl Op for Binary {
         }
         let (a, b) = (xs[0], xs[1]);
         let (av, bv) = (f(a)?, f(b)?);
-        // One loop per op, its rule inlined; an input nobody needs gets no gradient.
-        let want = (bw.needs(0), bw.needs(1));
+        // One loop per op, its rule inlined.
         let args = (&y.shape[..], &a.shape[..], &b.shape[..], &av[..], &bv[..], g, want);
         let (ga, gb) = match self.op {
             Add => binary_grads(args, |_, _, g| (g, g)),
