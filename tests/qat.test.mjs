@@ -32,6 +32,11 @@ test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('fieldset.qat').hidden), false);
   await set('qatSteps', 4); await set('qatBatch', 1); await set('qatEvery', 2);
   assert.match(await text('.qat-command'), /^qplay qat .* --calib www\/samples --steps 4 --batch 1 --eval-every 2 .*-o .*_qat_qdq\.onnx --curve curve\.csv$/);
+  // Every layer is matched by default (the CLI's default too); outputs only is one click.
+  await det().locator('input[name=qatLayers]').uncheck();
+  assert.match(await text('.qat-command'), / --eval-every 2 --feature-weight 0 /);
+  await det().locator('input[name=qatLayers]').check();
+  assert.doesNotMatch(await text('.qat-command'), /--feature-weight/);
   const steps = [];
   await s.page.exposeFunction('qatStep', (p) => steps.push(p));
   await det().evaluate((el) => el.addEventListener('qplay-qat-step', (e) => window.qatStep(e.detail.point)));
@@ -108,13 +113,13 @@ test('memory does not grow across 300 steps (wasm memory after step 300 = after 
 test('bad settings are refused with what to change, and nothing starts', async () => {
   await set('qatLr', 'fast'); await set('qatSteps', 0);
   await det().locator('button[name=qat-start]').click();
-  assert.equal(await text('.qat-result'), 'Steps must be a whole number from 1 to 1000; Learning rate must be a number from 1e-7 to 0.01 (e.g. 3e-5).');
+  assert.equal(await text('.qat-result'), 'Steps must be a whole number from 1 to 1000; Learning rate must be a number from 1e-7 to 0.01 (e.g. 1e-4).');
   assert.equal(await det().evaluate((el) => el.qat.running), false);
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-progress').hidden), true);
-  await set('qatLr', '3e-5'); await set('qatSteps', 30);
+  await set('qatLr', '1e-4'); await set('qatSteps', 30);
 });
 
-test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 with --weight-bits 4', async () => {
+test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 (the default of the CLI at 4 bits)', async () => {
   const before = await det().evaluate((el) => el.int8.report.int8_bytes);
   await det().locator('select[name=weightBits]').selectOption('4');
   assert.match(await det().evaluate((el) => el.configCommand()), / --weight-bits 4 /);
@@ -126,7 +131,9 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);
   assert.match(await text('.qreport-body'), /with 4-bit weights \(stored int4\)/);
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('input[name=qatLr]').value), '1e-3');
-  assert.match(await text('.qat-command'), /^qplay qat \S+ --calib \S+ --weight-bits 4 .*--lr 0\.001/);
+  // The CLI's default at 4 bits is 1e-3 too: the command leaves it out.
+  assert.match(await text('.qat-command'), /^qplay qat \S+ --calib \S+ --weight-bits 4 /);
+  assert.doesNotMatch(await text('.qat-command'), /--lr/);
   // The INT8 pane runs the 4-bit model (its own result for this photo).
   await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && el.result?.int8Seq === el.int8.seq; }, null, { timeout: 120_000 });
   await set('qatSteps', 2); await set('qatEvery', 1);

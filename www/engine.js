@@ -83,7 +83,7 @@ export class Engine {
   }
 
   /** Starts fine-tuning the INT8 model (after `quantize`) against the FP32 one on the calibration
-   * images: {steps, lr, batch, evalEvery, score, iou}; resolves to {point, train, heldOut} (step 0).
+   * images: {steps, lr, batch, evalEvery, featureWeight, score, iou}; resolves to {point, train, heldOut} (step 0).
    * Progress comes as events to `onevent`: qat-step {point}, qat-update {step, int8Version},
    * qat-end {how: 'done' | 'stopped' | 'failed' | 'abandoned', result, bytes, error}. */
   startQat(opts, onprogress) { return this.request({ type: 'qat-start', ...opts }, [], onprogress); }

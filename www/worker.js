@@ -233,7 +233,7 @@ const handlers = {
    * resolves to the curve's step 0 (the PTQ model). Steps then run between other requests, each
    * reported as a 'qat-step' event; 'qat-update' when the INT8 model takes the newest weights
    * (every held-out check), 'qat-end' when it stops (done, stopped or failed) with the kept step. */
-  async 'qat-start'({ id, steps, lr, batch, evalEvery, score, iou }) {
+  async 'qat-start'({ id, steps, lr, batch, evalEvery, featureWeight, score, iou }) {
     if (!int8Bytes || !calibImages) throw Object.assign(new Error('quantize the model first: fine-tuning starts from the INT8 model'), { code: 'no-model' });
     endQat();
     const t = new WasmQat(new Uint8Array(model.bytes), int8Bytes, profileJson());
@@ -243,7 +243,7 @@ const handlers = {
         t.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       progress(id, 'running the FP32 model on the held-out images and checking the INT8 model (step 0)');
-      const started = t.start({ steps, lr, batch, evalEvery });
+      const started = t.start({ steps, lr, batch, evalEvery, featureWeight });
       qat = { t, state: 'running', score, iou, id };
       pump();
       return { ok: true, ...started };

@@ -426,6 +426,11 @@ fn qat_fine_tunes_and_writes_a_model_that_loads() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("fine-tuning on 6 input(s), checking on 1") && text.contains("s per step"), "{text}");
+    assert!(!err.contains("finds no objects"), "the face model finds faces on the samples: {err}");
+    assert!(
+        text.contains("the loss: the outputs and ") && text.contains("quantized activations (feature weight 1)"),
+        "{text}"
+    );
     let csv = std::fs::read_to_string(&curve).unwrap();
     assert_eq!(csv.lines().count(), 5, "header, step 0 and three steps:\n{csv}");
     assert!(csv.starts_with("step,loss,held_out_sqnr_db,agreement,lr,seconds\n"), "{csv}");
@@ -438,14 +443,42 @@ fn qat_fine_tunes_and_writes_a_model_that_loads() {
 }
 
 #[test]
+fn qat_on_images_without_objects_says_so() {
+    // The face detector finds no face on the dog or the coffee cup: the heads would learn only
+    // the background, and qplay says what to add.
+    let dir = tmp("qat-no-objects");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["dog.jpg", "coffee.png"] {
+        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
+    }
+    let out = tmp("qat-no-objects.onnx");
+    let (code, _, err) = qplay(&[
+        "qat",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        dir.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: the FP32 model finds no objects on the 1 training input(s)"), "{err}");
+    assert!(err.contains("add images with the objects you detect"), "{err}");
+}
+
+#[test]
 fn qat_bad_input_says_what_to_do() {
     let one = tmp("qat-one");
     std::fs::create_dir_all(&one).unwrap();
     std::fs::copy(root().join("www/samples/person.jpg"), one.join("person.jpg")).unwrap();
     let out = tmp("qat-x.onnx");
     let base = ["qat", "www/models/blazeface_short.onnx", "-o", out.to_str().unwrap()];
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (&["--calib", one.to_str().unwrap()], "needs at least two"),
+        (&["--calib", "www/samples", "--feature-weight=-1"], "feature weight must be 0 (off) or a positive number"),
         (&["--calib", "www/samples", "--lr", "0"], "lr a positive number"),
         (&["--calib", "www/samples", "--steps", "0"], "steps and batch must be at least 1"),
     ];

@@ -136,7 +136,7 @@ fn fine_tuning_steps_one_at_a_time_and_keeps_the_best_step() {
     assert_eq!(ft.curve()[0].agreement, Some(0.5));
     let ptq = ft.curve()[0].held_out_sqnr_db.unwrap();
     let p1 = ft.step().unwrap();
-    assert_eq!((p1.step, p1.agreement, p1.lr), (1, Some(0.5), Some(3e-5)), "cosine schedule starts at lr");
+    assert_eq!((p1.step, p1.agreement, p1.lr), (1, Some(0.5), Some(1e-4)), "cosine schedule starts at lr");
     let p2 = ft.step().unwrap();
     assert!(p2.lr.unwrap() < p1.lr.unwrap(), "and decays");
     assert!(ft.done());
@@ -156,4 +156,26 @@ fn fine_tuning_steps_one_at_a_time_and_keeps_the_best_step() {
     let one = vec![photo("horses")];
     let e = FineTune::new(&fp32, &qdq, one, &split, &opts, Box::new(|| 0.0), None).unwrap_err();
     assert!(e.to_string().contains("give at least two (got 1)"), "{e}");
+}
+
+#[test]
+fn the_feature_term_matches_the_person_detectors_activations_and_trains() {
+    use qplay_core::train::fine_tune::{held_out_split, FineTune, QatOptions};
+    let (fp32, qdq) = person_ptq();
+    let inputs: Vec<_> = ["horses", "person", "astronaut"].iter().map(|n| photo(n)).collect();
+    let split = |w: &[Vec<Tensor>]| held_out_split(w.len());
+    let opts = QatOptions { steps: 1, batch: 1, eval_every: 1, feature_weight: 1.0, ..Default::default() };
+    let mut ft = FineTune::new(&fp32, &qdq, inputs.clone(), &split, &opts, Box::new(|| 0.0), None).unwrap();
+    // Every quantized activation the FP32 model computes under its name (not the input, not
+    // the outputs): the person detector's equalized channels are fitted, not dropped.
+    let n = ft.feature_tensors().len();
+    assert!(n > 60, "{n} tensors in the feature term");
+    assert!(!ft.feature_tensors().iter().any(|t| t == INPUT || fp32.outputs.iter().any(|o| &o.name == t)));
+    let p = ft.step().unwrap();
+    assert!(p.loss.is_some_and(f64::is_finite));
+    assert_eq!(ft.best().unwrap().feature_tensors.len(), n);
+    // A negative weight is refused with what to give instead.
+    let bad = QatOptions { feature_weight: -1.0, ..opts };
+    let e = FineTune::new(&fp32, &qdq, inputs, &split, &bad, Box::new(|| 0.0), None).unwrap_err();
+    assert!(e.to_string().contains("feature weight must be 0 (off) or a positive number"), "{e}");
 }

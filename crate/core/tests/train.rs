@@ -89,32 +89,42 @@ fn tape_gradients_match_finite_differences() {
     let loss = distill_loss(&tape.outputs, &want).unwrap();
     let grads = student.backward(&tape, &loss.grads).unwrap();
     drop(tape);
+    check_against_finite_differences(&mut student, &grads, 7, &|s| loss_at(s).value);
+}
+
+/// Every `stride`-th element of each parameter: the backward's gradient `grads` against central
+/// finite differences of `value_at`; elements where a Clip kink falls within ±h (the one-sided
+/// slopes disagree) are skipped, and there must be few of them.
+fn check_against_finite_differences(
+    student: &mut Student,
+    grads: &[Tensor],
+    stride: usize,
+    value_at: &dyn Fn(&Student) -> f64,
+) {
     // Small, so that few Clip kinks fall within ±h; f32 outputs summed in f64 keep the noise
     // near 1e-4 at this step.
     let h = 5e-4f32;
     let (mut checked, mut kinks) = (0, 0);
     for (p, g) in grads.iter().enumerate() {
         let g = g.as_f32().unwrap().to_vec();
-        for k in (0..g.len()).step_by(7) {
+        for k in (0..g.len()).step_by(stride) {
             let nudge = |s: &mut Student, d: f32| {
                 if let Some(Data::F32(v)) = s.params_mut().nth(p).map(|t| &mut t.data) {
                     v[k] += d;
                 }
             };
-            let center = loss_at(&student).value;
-            nudge(&mut student, h);
-            let up = loss_at(&student).value;
-            nudge(&mut student, -2.0 * h);
-            let down = loss_at(&student).value;
-            nudge(&mut student, h);
+            let center = value_at(student);
+            nudge(student, h);
+            let up = value_at(student);
+            nudge(student, -2.0 * h);
+            let down = value_at(student);
+            nudge(student, h);
             let (right, left) = ((up - center) / f64::from(h), (center - down) / f64::from(h));
-            // A Clip kink crossed within ±h makes the two one-sided slopes disagree: skip it.
             if (right - left).abs() > 0.05 * (1.0 + right.abs().max(left.abs())) {
                 kinks += 1;
                 continue;
             }
-            let fd = (up - down) / (2.0 * f64::from(h));
-            let an = f64::from(g[k]);
+            let (fd, an) = ((up - down) / (2.0 * f64::from(h)), f64::from(g[k]));
             assert!(
                 (fd - an).abs() <= 1e-2 * (1.0 + an.abs()),
                 "parameter {} [{k}]: backward {an}, finite differences {fd}",
@@ -210,4 +220,54 @@ fn a_model_without_weights_is_refused() {
     g.outputs = vec![info("y", &[4])];
     let err = Student::new(&g, &[]).unwrap_err();
     assert!(err.to_string().contains("no float Conv, Gemm or MatMul weights"), "{err}");
+}
+
+#[test]
+fn the_feature_term_fits_equalized_channels_and_its_gradients_match_finite_differences() {
+    use qplay_core::model::{Plan, PlanOptions};
+    use qplay_core::ops::Registry;
+    use qplay_core::train::FeatureTerm;
+    let mut rng = Rng(33);
+    let teacher = tiny(&mut rng);
+    let unfused = PlanOptions { fuse_activations: false, ..PlanOptions::default() };
+    let plan = Plan::with_options(&teacher, &Registry::new(), &[], unfused).unwrap();
+    let xs: Vec<Vec<(String, Tensor)>> =
+        (0..2).map(|_| vec![("x".to_string(), tensor(&mut rng, &[1, 2, 6, 6], 2.0))]).collect();
+    let names: Vec<String> = ["c1", "a1", "c2", "c3", "y", "nowhere"].iter().map(|s| s.to_string()).collect();
+    // Equalization's kind of change: channel c of the first conv scaled by 2^c (weights and
+    // bias), so the student's `c1` is the teacher's times 2^c in each channel.
+    let mut scaled = teacher.clone();
+    for name in ["w1", "b1"] {
+        let t = scaled.initializers.get_mut(name).unwrap();
+        let per = t.len() / 4;
+        if let Data::F32(v) = &mut t.data {
+            v.iter_mut().enumerate().for_each(|(i, v)| *v *= (1 << (i / per)) as f32);
+        }
+    }
+    let student = Student::new(&scaled, &[]).unwrap();
+    let term = FeatureTerm::fit(&student, &names, &plan, &xs, 1.0).unwrap().unwrap();
+    // `y` is an output (the output term has it) and `nowhere` no tensor; `a1` (the clipped
+    // `c1`) is no longer a scaled copy everywhere but still mostly one.
+    assert!(term.names().iter().any(|n| n == "c1") && !term.names().iter().any(|n| n == "y" || n == "nowhere"));
+    let want = term.teacher_run(&plan, &xs[0]).unwrap();
+    assert_eq!(want.len(), 2 + term.names().len(), "outputs, then the term's tensors");
+    let tape = student.forward(&xs[0]).unwrap();
+    let (_, seeds) = term.loss(&tape, &want[2..]).unwrap();
+    let at_c1 = student.slot_of("c1").unwrap();
+    let g = seeds.iter().find(|(s, _)| *s == at_c1).unwrap().1.as_f32().unwrap().to_vec();
+    assert!(g.iter().all(|v| v.abs() < 1e-6), "the fitted factors make c1 match: {:?}", &g[..4]);
+    drop(tape);
+
+    // The term's parameter gradients (seeded at the tensors) against finite differences.
+    let mut student = Student::new(&perturbed(&teacher, &mut rng, 0.2), &[]).unwrap();
+    let term = FeatureTerm::fit(&student, &names, &plan, &xs, 1.0).unwrap().unwrap();
+    let want = term.teacher_run(&plan, &xs[1]).unwrap();
+    let x = &xs[1];
+    let value_at = |s: &Student| term.loss(&s.forward(x).unwrap(), &want[2..]).unwrap().0;
+    let tape = student.forward(x).unwrap();
+    let (value, seeds) = term.loss(&tape, &want[2..]).unwrap();
+    assert!(value > 0.0);
+    let grads = student.backward_seeded(&tape, &[None, None], seeds).unwrap();
+    drop(tape);
+    check_against_finite_differences(&mut student, &grads, 5, &value_at);
 }

@@ -33,6 +33,9 @@ struct Options {
     augment: bool,
     #[serde(default = "one")]
     seed: u64,
+    /// The per-layer feature term's weight (default: the core's).
+    #[serde(default)]
+    feature_weight: Option<f32>,
 }
 
 fn yes() -> bool {
@@ -92,7 +95,15 @@ impl WasmQat {
         let names: Vec<String> = self.fp32.outputs.iter().map(|v| v.name.clone()).collect();
         // Held out: every fourth image the FP32 model finds objects on (so agreement is defined).
         let profile = &self.profile;
-        let hold_out = |want: &[Vec<Tensor>]| held_out_split_among(&finds_objects(profile, &names, want));
+        // And how many of the training images have detections (none: the heads learn only the
+        // background, and the page says so).
+        let train_with_objects = std::cell::Cell::new(0);
+        let hold_out = |want: &[Vec<Tensor>]| {
+            let useful = finds_objects(profile, &names, want);
+            let held = held_out_split_among(&useful);
+            train_with_objects.set(useful.iter().zip(&held).filter(|(u, h)| **u && !**h).count());
+            held
+        };
         let opts = QatOptions {
             steps: o.steps,
             lr: o.lr,
@@ -100,6 +111,7 @@ impl WasmQat {
             eval_every: o.eval_every,
             augment: o.augment,
             seed: o.seed,
+            feature_weight: o.feature_weight.unwrap_or(QatOptions::default().feature_weight),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));
@@ -120,9 +132,11 @@ impl WasmQat {
             point: &'a qplay_core::train::CurvePoint,
             train: usize,
             held_out: usize,
+            train_with_objects: usize,
         }
         let (train, held_out) = run.split();
-        let out = to_js(&Started { point: &run.curve()[0], train, held_out });
+        let out =
+            to_js(&Started { point: &run.curve()[0], train, held_out, train_with_objects: train_with_objects.get() });
         self.run = Some(run);
         out
     }

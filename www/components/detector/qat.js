@@ -8,32 +8,37 @@ import { BOX, INT8 } from './template.js';
 import { fileStem } from './model-source.js';
 import { esc } from './util.js';
 
+/** Said when the FP32 model detects nothing on any training image: the heads then learn only
+ * the background, and detections elsewhere can get lost. */
+const NO_OBJECTS = 'the FP32 model finds no objects on the training images, so fine-tuning sees only background and may lose detections elsewhere: add images (or webcam frames) with the objects you detect';
+
 /** The fine-tuning settings' bounds (the page refuses others with a message saying so). */
 export const QAT_LIMITS = { steps: [1, 1000], batch: [1, 16], evalEvery: [1, 100], lr: [1e-7, 1e-2] };
 
 /** Reads and checks the settings; returns {opts} or {error} (a sentence saying what to change). */
-export function qatSettings({ steps, lr, batch, evalEvery }) {
+export function qatSettings({ steps, lr, batch, evalEvery, layers = true }) {
   const n = (v) => (String(v).trim() === '' ? NaN : Number(v));
-  const o = { steps: n(steps), lr: n(lr), batch: n(batch), evalEvery: n(evalEvery) };
+  const o = { steps: n(steps), lr: n(lr), batch: n(batch), evalEvery: n(evalEvery), featureWeight: layers ? 1 : 0 };
   const int = (k, what) => {
     const [lo, hi] = QAT_LIMITS[k];
     return Number.isInteger(o[k]) && o[k] >= lo && o[k] <= hi ? null : `${what} must be a whole number from ${lo} to ${hi}`;
   };
   const errors = [int('steps', 'Steps'), int('batch', 'Batch'), int('evalEvery', 'Check every')];
   const [lo, hi] = QAT_LIMITS.lr;
-  if (!(Number.isFinite(o.lr) && o.lr >= lo && o.lr <= hi)) errors.push(`Learning rate must be a number from ${lo} to ${hi} (e.g. 3e-5)`);
+  if (!(Number.isFinite(o.lr) && o.lr >= lo && o.lr <= hi)) errors.push(`Learning rate must be a number from ${lo} to ${hi} (e.g. 1e-4)`);
   const bad = errors.filter(Boolean);
   return bad.length ? { error: `${bad.join('; ')}.` } : { opts: o };
 }
 
 /** The `qplay qat` command for these settings (the CLI's defaults left out). */
-export function qatCommand({ model, calib, profile = null, weightBits = 8, steps, lr, batch, evalEvery }) {
+export function qatCommand({ model, calib, profile = null, weightBits = 8, steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   if (steps !== 100) parts.push('--steps', String(steps));
-  if (lr !== 3e-5) parts.push('--lr', String(lr));
+  if (lr !== (weightBits < 8 ? 1e-3 : 1e-4)) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
   if (evalEvery !== 10) parts.push('--eval-every', String(evalEvery));
+  if (featureWeight !== 1) parts.push('--feature-weight', String(featureWeight));
   if (profile) parts.push('--profile', profile);
   parts.push('-o', `${fileStem(model)}_qat_qdq.onnx`, '--curve', 'curve.csv');
   return parts.join(' ');
@@ -120,7 +125,7 @@ export const qatMethods = {
     $('button[name=qat-start]').addEventListener('click', () => this.startQat());
     $('button[name=qat-pause]').addEventListener('click', () => this.pauseQat());
     $('button[name=qat-stop]').addEventListener('click', () => this.stopQat());
-    for (const n of ['qatSteps', 'qatLr', 'qatBatch', 'qatEvery']) $(`input[name=${n}]`).addEventListener('input', () => this.showQatCommand());
+    for (const n of ['qatSteps', 'qatLr', 'qatBatch', 'qatEvery', 'qatLayers']) $(`input[name=${n}]`).addEventListener('input', () => this.showQatCommand());
   },
 
   /** The box is offered once there is an INT8 model of the model in use. */
@@ -131,7 +136,7 @@ export const qatMethods = {
 
   qatInputs() {
     const v = (n) => this.$(`input[name=${n}]`).value;
-    return { steps: v('qatSteps'), lr: v('qatLr'), batch: v('qatBatch'), evalEvery: v('qatEvery') };
+    return { steps: v('qatSteps'), lr: v('qatLr'), batch: v('qatBatch'), evalEvery: v('qatEvery'), layers: this.$('input[name=qatLayers]').checked };
   },
 
   showQatCommand() {
@@ -156,6 +161,9 @@ export const qatMethods = {
       if (qat !== this.qat) return;
       qat.curve = [r.point];
       qat.split = `${r.train} training image${r.train === 1 ? '' : 's'}, ${r.heldOut} held out`;
+      // Training images the FP32 model finds nothing on teach the heads only the background.
+      qat.noObjects = r.trainWithObjects === 0;
+      if (qat.noObjects) qat.split += ` — ${NO_OBJECTS}`;
       this.qatStage(`${stepText(r.point, qat.steps)} (the INT8 model from Quantize) · ${qat.split}`);
       this.renderQatChart();
     } catch (e) {
@@ -229,7 +237,8 @@ export const qatMethods = {
       const kept = r.best_step === 0
         ? 'no step beat the INT8 model from Quantize on the held-out images, so it is kept unchanged'
         : `kept step ${r.best_step}: held-out SQNR ${r.ptq_sqnr_db.toFixed(2)} → ${r.qat_sqnr_db.toFixed(2)} dB (${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB)${agree}`;
-      this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.`, m.how === 'failed' ? 'failed' : 'done');
+      const warn = q.noObjects ? ` Note: ${NO_OBJECTS}.` : '';
+      this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.${warn}`, m.how === 'failed' ? 'failed' : 'done');
       const a = this.$('a.qat-dl');
       a.href = this.qatUrl;
       a.download = `${fileStem(this.modelPath ?? this.modelName)}_qat_qdq.onnx`;
@@ -281,11 +290,11 @@ export const qatMethods = {
   },
 
   /** A new model or a new INT8 model: the fine-tuning box and chart start over (the learning
-   * rate at its default for the INT8 model's weight width: 3e-5 at 8 bits, 1e-3 below). */
+   * rate at its default for the INT8 model's weight width: 1e-4 at 8 bits, 1e-3 below, as in the CLI). */
   resetQat() {
     this.qat = null;
     const $ = this.$;
-    $('input[name=qatLr]').value = (this.int8?.report?.weight_bits ?? 8) < 8 ? '1e-3' : '3e-5';
+    $('input[name=qatLr]').value = (this.int8?.report?.weight_bits ?? 8) < 8 ? '1e-3' : '1e-4';
     this.setQatBusy(false);
     $('.qat-result').textContent = '';
     $('figure.qat-chart').hidden = true;

@@ -104,6 +104,7 @@ TEMPLATE.innerHTML = `
   table.layers td { white-space: nowrap; }
   .qat-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 0 10px; }
   .qat-grid input { width: 100%; min-width: 0; font: inherit; }
+  .qat-layers { display: block; margin: 4px 0; font-size: 13px; }
   .qat-progress[data-paused] .spin { animation: none; }
   .qat-result.failed, .qat-result.cancelled { color: var(--qp-err); }
   figure.qat-chart svg { width: 100%; height: auto; }
@@ -175,9 +176,10 @@ TEMPLATE.innerHTML = `
       <div class="qat-grid">
         <label>Steps <input type="number" name="qatSteps" min="1" max="1000" step="1" value="30"></label>
         <label>Batch <input type="number" name="qatBatch" min="1" max="16" step="1" value="2"></label>
-        <label>Learning rate <input type="text" name="qatLr" value="3e-5" inputmode="decimal" spellcheck="false"></label>
+        <label>Learning rate <input type="text" name="qatLr" value="1e-4" inputmode="decimal" spellcheck="false"></label>
         <label>Check every <input type="number" name="qatEvery" min="1" max="100" step="1" value="5" aria-label="held-out check every N steps"></label>
       </div>
+      <label class="qat-layers" title="Besides the outputs, pull each quantized activation towards the FP32 model's (a per-layer feature term of weight 1)"><input type="checkbox" name="qatLayers" checked> match every layer, not only the outputs</label>
       <div class="qrow"><button type="button" name="qat-start">Fine-tune</button>
         <button type="button" name="qat-pause" hidden aria-pressed="false">Pause</button>
         <button type="button" name="qat-stop" hidden>Stop (keep the best step)</button>

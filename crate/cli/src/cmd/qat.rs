@@ -21,9 +21,10 @@ pub struct Args {
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
-    /// Adam's step size (scales step this fraction of their size).
-    #[arg(long, default_value_t = 3e-5)]
-    lr: f32,
+    /// Adam's step size (scales step this fraction of their size); default 1e-4 for 8-bit
+    /// weights, 1e-3 below.
+    #[arg(long)]
+    lr: Option<f32>,
     /// Inputs per step.
     #[arg(long, default_value_t = 4)]
     batch: usize,
@@ -36,6 +37,10 @@ pub struct Args {
     /// Seed of the augmentation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Weight of the per-layer feature term: the quantized activations pulled towards the FP32
+    /// model's (0: the outputs only).
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    feature_weight: f32,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -75,6 +80,15 @@ pub fn run(a: Args) -> Result<(), String> {
         inputs.iter().map(|t| teacher.run(&set(t))).collect::<Result<_, _>>().map_err(|e| format!("{model}: {e}"))?;
     drop(teacher);
     let held = split(&want);
+    if let Some(p) = &profile {
+        let useful = finds_objects(p, &names, &want);
+        if !useful.iter().zip(&held).any(|(u, h)| *u && !*h) {
+            eprintln!(
+                "warning: the FP32 model finds no objects on the {} training input(s): fine-tuning then sees only background and may lose detections elsewhere; add images with the objects you detect",
+                held.iter().filter(|h| !**h).count()
+            );
+        }
+    }
     let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
     let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
     let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
@@ -95,11 +109,12 @@ pub fn run(a: Args) -> Result<(), String> {
     );
     let qopts = QatOptions {
         steps: a.steps,
-        lr: a.lr,
+        lr: a.lr.unwrap_or_else(|| QatOptions::default_lr(a.bits.weight_bits)),
         batch: a.batch,
         eval_every: a.eval_every,
         augment: !a.no_augment,
         seed: a.seed,
+        feature_weight: a.feature_weight,
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {
@@ -142,6 +157,13 @@ pub fn run(a: Args) -> Result<(), String> {
         ft.seconds_per_step,
         a.batch
     );
+    if !ft.feature_tensors.is_empty() {
+        println!(
+            "  the loss: the outputs and {} quantized activations (feature weight {})",
+            ft.feature_tensors.len(),
+            a.feature_weight
+        );
+    }
     if let Some(path) = &a.curve {
         let mut csv = String::from("step,loss,held_out_sqnr_db,agreement,lr,seconds\n");
         for p in &ft.curve {

@@ -17,11 +17,13 @@
 mod adam;
 pub mod augment;
 mod distill;
+mod features;
 pub mod fine_tune;
 pub mod qat;
 
 pub use adam::Adam;
 pub use distill::{distill_loss, Loss};
+pub use features::FeatureTerm;
 pub use fine_tune::{fine_tune, CurvePoint, FineTuned, QatOptions};
 pub use qat::Qat;
 
@@ -163,6 +165,11 @@ impl Student {
         self.params.iter_mut().map(|(_, t)| t)
     }
 
+    /// The plan slot of tensor `name`, if the plan computes or takes it.
+    pub fn slot_of(&self, name: &str) -> Option<usize> {
+        (0..self.plan.slot_count()).find(|&s| self.plan.slot(s).0 == name)
+    }
+
     /// The plan (for its outputs' names and shapes).
     pub fn plan(&self) -> &Plan {
         &self.plan
@@ -214,7 +221,23 @@ impl Student {
     /// The gradient of the loss with respect to every parameter (in [`Student::params`] order),
     /// from the loss gradient of each graph output (`None`: that output is not in the loss).
     pub fn backward(&self, tape: &Tape<'_>, output_grads: &[Option<Tensor>]) -> Result<Vec<Tensor>, TrainError> {
+        self.backward_seeded(tape, output_grads, Vec::new())
+    }
+
+    /// [`Student::backward`] with loss gradients at intermediate tensors too: `(slot, gradient)`
+    /// (a per-layer feature term, [`FeatureTerm`]).
+    pub fn backward_seeded(
+        &self,
+        tape: &Tape<'_>,
+        output_grads: &[Option<Tensor>],
+        seeds: Vec<(usize, Tensor)>,
+    ) -> Result<Vec<Tensor>, TrainError> {
         let mut grads: Vec<Option<Tensor>> = vec![None; self.plan.slot_count()];
+        for (s, g) in seeds {
+            if s < grads.len() {
+                accumulate(&mut grads[s], g)?;
+            }
+        }
         for (src, g) in self.plan.output_sources().iter().zip(output_grads) {
             if let (StepInput::Slot(s), Some(g)) = (src, g) {
                 accumulate(&mut grads[*s], g.clone())?;

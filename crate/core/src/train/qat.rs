@@ -27,6 +27,8 @@ pub enum Role {
     Activation {
         /// The scale initializer.
         scale: String,
+        /// The float tensor it quantizes (the fake quantizer's input).
+        input: String,
     },
     /// A weight: `param` (float) trains through a FakeQuant with `scale`; exported to `q`.
     Weight {
@@ -174,7 +176,7 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
         if readers(x) == 1 {
             remove[qi] = true;
         }
-        roles.push(Role::Activation { scale: s.clone() });
+        roles.push(Role::Activation { scale: s.clone(), input: q.inputs[0].clone() });
     }
     for (i, node) in replace {
         g.nodes[i] = node;
@@ -201,6 +203,8 @@ pub struct Qat {
     qdq: Graph,
     /// Per parameter: whether it is a quantization scale (those step in log space).
     is_scale: Vec<bool>,
+    /// The per-layer feature term, when on: the teacher's values then follow its outputs.
+    features: Option<super::FeatureTerm>,
 }
 
 impl Qat {
@@ -212,7 +216,7 @@ impl Qat {
         let mut names = super::default_params(&g);
         for r in &roles {
             let name = match r {
-                Role::Activation { scale } => scale,
+                Role::Activation { scale, .. } => scale,
                 Role::Weight { param, .. } | Role::Bias { param, .. } => param,
             };
             names.push(name.clone());
@@ -227,12 +231,30 @@ impl Qat {
         let scales: std::collections::HashSet<&str> = roles
             .iter()
             .flat_map(|r| match r {
-                Role::Activation { scale } | Role::Weight { scale, .. } => Some(scale.as_str()),
+                Role::Activation { scale, .. } | Role::Weight { scale, .. } => Some(scale.as_str()),
                 Role::Bias { .. } => None,
             })
             .collect();
         let is_scale = student.params().iter().map(|(name, _)| scales.contains(name.as_str())).collect();
-        Ok(Qat { student, roles, qdq: qdq.clone(), is_scale })
+        Ok(Qat { student, roles, qdq: qdq.clone(), is_scale, features: None })
+    }
+
+    /// The float activations the student quantizes (its activation fake quantizers' inputs), in
+    /// graph order: the candidates of a [`FeatureTerm`](super::FeatureTerm).
+    pub fn activations(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::Activation { input, .. } => Some(input.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Adds a per-layer feature term to the loss (`None`: outputs only). The teacher's values
+    /// given to the steps are then its outputs followed by the term's tensors.
+    pub fn set_features(&mut self, term: Option<super::FeatureTerm>) {
+        self.features = term;
     }
 
     /// One training step on `inputs` against the teacher's outputs `teacher`: forward,
@@ -309,8 +331,17 @@ impl Qat {
         teacher: &[Tensor],
     ) -> Result<(super::Loss, Vec<Tensor>), TrainError> {
         let tape = self.student.forward(inputs)?;
-        let loss = super::distill_loss(&tape.outputs, teacher)?;
-        let grads = self.student.backward(&tape, &loss.grads)?;
+        let (outputs, features) = teacher.split_at(tape.outputs.len().min(teacher.len()));
+        let mut loss = super::distill_loss(&tape.outputs, outputs)?;
+        let seeds = match &self.features {
+            Some(term) if !features.is_empty() => {
+                let (value, seeds) = term.loss(&tape, features)?;
+                loss.value += value;
+                seeds
+            }
+            _ => Vec::new(),
+        };
+        let grads = self.student.backward_seeded(&tape, &loss.grads, seeds)?;
         Ok((loss, grads))
     }
 
@@ -340,7 +371,7 @@ impl Qat {
         };
         for r in &self.roles {
             match r {
-                Role::Activation { scale } => {
+                Role::Activation { scale, .. } => {
                     g.initializers.insert(scale.clone(), get(scale)?.clone());
                 }
                 Role::Weight { param, q, scale, zero_point, axis, bits } => {
