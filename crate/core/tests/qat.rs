@@ -40,6 +40,8 @@ fn step_zero_is_the_ptq_model_and_exports_back_to_it() {
     let qat = Qat::new(&qdq, &[]).unwrap();
     let weights = qat.roles().iter().filter(|r| matches!(r, qplay_core::train::qat::Role::Weight { .. })).count();
     assert_eq!(weights, 88, "every conv's weight trains");
+    let biases = qat.roles().iter().filter(|r| matches!(r, qplay_core::train::qat::Role::Bias { .. })).count();
+    assert_eq!(biases, 88, "every conv's bias trains (int32, no zero point)");
     let x = photo("astronaut");
     let want = simulate(&qdq, &x);
     let got = qat.student.forward(&x).unwrap().outputs;
@@ -82,22 +84,32 @@ fn qat_lowers_the_person_detectors_distillation_loss() {
     let train: Vec<_> = ["horses", "person"].iter().map(|n| photo(n)).collect();
     let teach: Vec<Vec<Tensor>> = train.iter().map(|x| simulate(&fp32, x)).collect();
     let mut qat = Qat::new(&qdq, &[]).unwrap();
+    let xs: Vec<&[(String, Tensor)]> = train.iter().map(Vec::as_slice).collect();
+    let ts: Vec<&[Tensor]> = teach.iter().map(Vec::as_slice).collect();
+    // The loss on both photos where the weights are now (a step taken and undone).
+    let loss_now = |qat: &mut Qat| {
+        let before = qat.snapshot();
+        let loss = qat.step_batch(&mut Adam::new(1e-4), &xs, &ts).unwrap();
+        qat.restore(&before);
+        loss
+    };
     let mut adam = Adam::new(1e-4);
-    let mut losses = Vec::new();
-    for step in 0..6 {
-        let loss = qat.step(&mut adam, &train[step % 2], &teach[step % 2]).unwrap();
-        losses.push(loss.value);
+    let mut losses = vec![loss_now(&mut qat)];
+    for _ in 0..3 {
+        qat.step_batch(&mut adam, &xs, &ts).unwrap();
+        losses.push(loss_now(&mut qat));
     }
-    println!("distillation loss per step: {losses:?}");
-    assert!(losses[4] < losses[0] && losses[5] < losses[1], "{losses:?}");
-    // The export runs, and computes what the trained student computes.
+    println!("distillation loss on both photos, steps 0 to 3: {losses:?}");
+    assert!(losses[3] < losses[0] && losses[2] < losses[0], "{losses:?}");
+    // The export runs, and computes what the trained student computes; every bias is
+    // requantized to the learned input and weight scales (each bias scale is exactly their
+    // product, so the compact form writes all 88 as `Mul`: what integer runtimes assume).
     let exported = qat.export().unwrap();
-    let x = &train[0];
-    let (a, b) = (simulate(&exported, x), qat.student.forward(x).unwrap().outputs);
-    for (a, b) in a.iter().zip(&b) {
-        let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
-        let err = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
-        assert!(err < 0.05, "exported model differs from the student by {err}");
+    assert_eq!(exported.nodes.iter().filter(|n| n.op_type == "Mul").count(), 88);
+    // Bit for bit: the weights' FakeQuant is QuantizeLinear → DequantizeLinear, the biases'
+    // BiasQuant is the int32 DequantizeLinear at the same scale.
+    for x in &train {
+        assert_eq!(simulate(&exported, x), qat.student.forward(x).unwrap().outputs, "export vs student");
     }
 }
 
@@ -178,4 +190,28 @@ fn the_feature_term_matches_the_person_detectors_activations_and_trains() {
     let bad = QatOptions { feature_weight: -1.0, ..opts };
     let e = FineTune::new(&fp32, &qdq, inputs, &split, &bad, Box::new(|| 0.0), None).unwrap_err();
     assert!(e.to_string().contains("feature weight must be 0 (off) or a positive number"), "{e}");
+}
+
+#[test]
+fn bias_quant_puts_the_bias_on_the_int32_grid_of_the_scale_product() {
+    use qplay_core::ops::quant::bias_quant::{on_grid, BiasQuant};
+    // s = 0.5 · [0.25, 0.125] = [0.125, 0.0625]: 0.3 → 2.4 → 2 → 0.25; −0.1 → −1.6 → −2 → −0.125.
+    let b = Tensor::f32(vec![2], vec![0.3, -0.1]).unwrap();
+    let (sx, sw) = (Tensor::scalar_f32(0.5), Tensor::f32(vec![2], vec![0.25, 0.125]).unwrap());
+    let y = BiasQuant.eval(&[Some(&b), Some(&sx), Some(&sw)]).unwrap();
+    assert_eq!(y[0].as_f32().unwrap(), &[0.25, -0.125]);
+    assert_eq!(on_grid(0.1875, 0.125), 0.25, "1.5 rounds half to even: 2");
+    let g = Tensor::f32(vec![2], vec![1.5, -2.0]).unwrap();
+    let grads = BiasQuant
+        .backward(&Backward {
+            inputs: &[Some(&b), Some(&sx), Some(&sw)],
+            outputs: &[Some(&y[0])],
+            grads: &[Some(&g)],
+            needs: &[],
+        })
+        .unwrap();
+    assert_eq!(grads[0].as_ref().unwrap().as_f32().unwrap(), &[1.5, -2.0], "straight through");
+    assert!(grads[1].is_none() && grads[2].is_none(), "the scales get nothing from the bias");
+    let e = BiasQuant.eval(&[Some(&b), Some(&sx), Some(&Tensor::f32(vec![3], vec![1.0; 3]).unwrap())]);
+    assert!(e.unwrap_err().to_string().contains("one or 2"));
 }

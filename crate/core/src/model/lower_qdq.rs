@@ -30,7 +30,10 @@ use std::collections::{HashMap, HashSet};
 type Rewrite = (usize, Option<usize>, Node, Vec<(String, Tensor)>);
 
 /// Rewrites every lowerable `Conv` (see the module docs) and returns how many were lowered.
+/// Bias scales written as `Mul(input scale, weight scale)` (qplay's compact form,
+/// [`super::qdq_form`]) are folded to constants first.
 pub fn lower_qdq(graph: &mut Graph) -> usize {
+    super::qdq_form::fold_scale_products(graph);
     let mut uses: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, n) in graph.nodes.iter().enumerate() {
         for inp in n.inputs.iter().filter(|s| !s.is_empty()) {

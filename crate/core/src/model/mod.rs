@@ -7,6 +7,7 @@
 //! - [`passes`]: graph rewrites (batch-norm folding).
 //! - [`plan`]: [`Plan`] — ops built, shapes inferred, constants folded, ready to run.
 //! - [`fold`]: the budget of constant folding.
+//! - [`qdq_form`]: the compact QDQ form written to files, and the explicit one rewrites read.
 
 pub mod convert;
 pub mod fold;
@@ -20,6 +21,7 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod proto;
+pub mod qdq_form;
 pub mod save;
 pub mod subgraph;
 pub mod summary;

@@ -306,6 +306,13 @@ fn finish(
     } else {
         HashSet::new()
     };
+    let compact = crate::model::qdq_form::compact_qdq(&mut g);
+    if compact.bias_scales > 0 {
+        notes.push(format!(
+            "{} bias scales written as `Mul(input scale, weight scale)`, the product they are, and {} all-zero weight zero-points left out (ONNX's default): a smaller file, the same values",
+            compact.bias_scales, compact.zero_points
+        ));
+    }
     let onnx = save_onnx_with(&g, "qplay", &half);
     let reloaded = load_onnx(&onnx)?;
     let own = crate::model::convert::qplay_only_ops(&reloaded);

@@ -16,6 +16,7 @@
 
 use super::{Student, TrainError};
 use crate::model::{Data, Graph, ModelError, Node, OpKind, Tensor};
+use crate::ops::quant::bias_quant::BIAS_QUANT;
 use crate::ops::quant::fake_quant::FAKE_QUANT;
 use crate::ops::{BuildCtx, Registry};
 use std::collections::HashMap;
@@ -47,7 +48,8 @@ pub enum Role {
         /// it by its type.
         bits: Option<u8>,
     },
-    /// A bias: float `param` (the DQ's output name), exported as int32 `q` at `scale`.
+    /// A bias: float `param` (`<codes>_qat`, which a `qplay.BiasQuant` puts on the int32 grid
+    /// of `s_in · s_w` in training), exported as int32 `q` at `scale`.
     Bias {
         /// The float parameter's name.
         param: String,
@@ -93,6 +95,7 @@ pub fn narrow_bits(codes: &Tensor, zero_point: Option<&Tensor>) -> Option<u8> {
 /// [`narrow_bits`] (the FakeQuant's `bits`).
 pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     let mut g = qdq.clone();
+    crate::model::qdq_form::explicit_qdq(&mut g);
     g.toposort()?;
     let producer: HashMap<String, usize> =
         g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.clone(), i))).collect();
@@ -110,12 +113,15 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     let mut replace: Vec<(usize, Node)> = Vec::new();
     let mut new_inits: Vec<(String, Tensor)> = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
-        if !n.is(OpKind::DequantizeLinear) || n.inputs.len() < 3 || n.outputs.len() != 1 {
+        if !n.is(OpKind::DequantizeLinear) || n.inputs.len() < 2 || n.outputs.len() != 1 {
             continue;
         }
-        let (x, s, z) = (&n.inputs[0], &n.inputs[1], &n.inputs[2]);
+        // int32 biases have no zero-point (ONNX's default 0); weights and activations have one
+        // (the explicit form gives constant codes theirs).
+        let (x, s) = (&n.inputs[0], &n.inputs[1]);
+        let z = n.inputs.get(2).filter(|z| !z.is_empty());
         let out = &n.outputs[0];
-        let fake = |input: &str, axis: i64, bits: Option<u8>| Node {
+        let fake = |input: &str, z: &String, axis: i64, bits: Option<u8>| Node {
             name: format!("{}_fake", n.name),
             op_type: FAKE_QUANT.into(),
             inputs: vec![input.to_string(), s.clone(), z.clone()],
@@ -133,10 +139,11 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
             let value = eval_node(n, &g)?;
             match codes.data {
                 Data::I8(_) | Data::U8(_) | Data::I4(_) | Data::U4(_) => {
+                    let Some(z) = z else { continue };
                     let param = format!("{x}_qat");
                     let bits = narrow_bits(codes, g.initializers.get(z));
                     new_inits.push((param.clone(), value));
-                    replace.push((i, fake(&param, axis, bits)));
+                    replace.push((i, fake(&param, z, axis, bits)));
                     roles.push(Role::Weight {
                         param,
                         q: x.clone(),
@@ -147,32 +154,39 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
                     });
                 }
                 Data::I32(_) => {
-                    new_inits.push((out.clone(), value));
-                    remove[i] = true;
-                    // The layer reading the bias: its input and weight scales.
+                    // The layer reading the bias: its input and weight scales. The bias trains
+                    // in float and runs on its int32 grid at their (learned) product, as the
+                    // export writes it; a bias of no such layer stays as it is.
                     let layer = g.nodes.iter().find(|c| c.inputs.get(2) == Some(out));
                     let scales = layer.and_then(|c| Some((scale_of_dq(&c.inputs[0])?, scale_of_dq(&c.inputs[1])?)));
                     if let Some((input_scale, weight_scale)) = scales {
-                        roles.push(Role::Bias {
-                            param: out.clone(),
-                            q: x.clone(),
-                            scale: s.clone(),
-                            input_scale,
-                            weight_scale,
-                        });
+                        let param = format!("{x}_qat");
+                        new_inits.push((param.clone(), value));
+                        replace.push((
+                            i,
+                            Node {
+                                name: format!("{}_qat", n.name),
+                                op_type: BIAS_QUANT.into(),
+                                inputs: vec![param.clone(), input_scale.clone(), weight_scale.clone()],
+                                outputs: vec![out.clone()],
+                                attrs: Default::default(),
+                                fused: Default::default(),
+                            },
+                        ));
+                        roles.push(Role::Bias { param, q: x.clone(), scale: s.clone(), input_scale, weight_scale });
                     }
                 }
                 _ => {}
             }
             continue;
         }
-        let Some(&qi) = producer.get(x) else { continue };
+        let (Some(&qi), Some(z)) = (producer.get(x), z) else { continue };
         let q = &g.nodes[qi];
         let same_params = q.inputs.get(1) == Some(s) && q.inputs.get(2) == Some(z);
         if !q.is(OpKind::QuantizeLinear) || !same_params || q.attrs.int("axis", 1) != axis {
             continue;
         }
-        replace.push((i, fake(&q.inputs[0], axis, None)));
+        replace.push((i, fake(&q.inputs[0], z, axis, None)));
         if readers(x) == 1 {
             remove[qi] = true;
         }
@@ -212,7 +226,9 @@ impl Qat {
     /// bias, weight scale and activation scale trains, and so do the float weights of layers
     /// kept in float.
     pub fn new(qdq: &Graph, input_shapes: &[(String, Vec<usize>)]) -> Result<Qat, TrainError> {
-        let (g, roles) = fake_quant_graph(qdq)?;
+        let mut qdq = qdq.clone();
+        crate::model::qdq_form::explicit_qdq(&mut qdq);
+        let (g, roles) = fake_quant_graph(&qdq)?;
         let mut names = super::default_params(&g);
         for r in &roles {
             let name = match r {
@@ -236,7 +252,7 @@ impl Qat {
             })
             .collect();
         let is_scale = student.params().iter().map(|(name, _)| scales.contains(name.as_str())).collect();
-        Ok(Qat { student, roles, qdq: qdq.clone(), is_scale, features: None })
+        Ok(Qat { student, roles, qdq, is_scale, features: None })
     }
 
     /// The float activations the student quantizes (its activation fake quantizers' inputs), in
@@ -362,7 +378,8 @@ impl Qat {
         &self.roles
     }
 
-    /// The QDQ graph with the learned values written back.
+    /// The QDQ graph with the learned values written back, in the compact form files get
+    /// ([`crate::model::qdq_form`]).
     pub fn export(&self) -> Result<Graph, TrainError> {
         let mut g = self.qdq.clone();
         let learned: HashMap<&str, &Tensor> = self.student.params().iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -408,11 +425,8 @@ impl Qat {
                     let s_w = get(weight_scale)?.as_f32().map_err(|e| TrainError::Setup(e.to_string()))?;
                     let b = get(param)?.as_f32().map_err(|e| TrainError::Setup(e.to_string()))?;
                     let s_b: Vec<f32> = (0..b.len()).map(|i| s_in * s_w[if s_w.len() == 1 { 0 } else { i }]).collect();
-                    let codes: Vec<i32> = b
-                        .iter()
-                        .zip(&s_b)
-                        .map(|(&v, &s)| (v / s).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32)
-                        .collect();
+                    let codes: Vec<i32> =
+                        b.iter().zip(&s_b).map(|(&v, &s)| crate::ops::quant::bias_quant::code(v, s)).collect();
                     let shape = g.initializers.get(q).map_or(vec![b.len()], |t| t.shape.clone());
                     let scale_shape = g.initializers.get(scale).map_or(vec![s_b.len()], |t| t.shape.clone());
                     g.initializers.insert(q.clone(), Tensor { shape, data: Data::I32(codes) });
@@ -420,6 +434,7 @@ impl Qat {
                 }
             }
         }
+        crate::model::qdq_form::compact_qdq(&mut g);
         Ok(g)
     }
 }

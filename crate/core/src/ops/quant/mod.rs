@@ -3,9 +3,10 @@
 //! ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger — on the
 //! int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]); and onnxruntime's `com.microsoft`
 //! QLinearAdd and QLinearConcat; qplay's own [`fake_quant`] (a Q→DQ pair with a backward, for
-//! training) and [`lookup`]. Planning lowers QDQ convolutions to QLinearConv
+//! training), [`bias_quant`] (an int32 bias on its grid, for training) and [`lookup`]. Planning lowers QDQ convolutions to QLinearConv
 //! ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
 
+pub mod bias_quant;
 pub mod dequantize_linear;
 pub mod fake_quant;
 pub mod lookup;
@@ -27,6 +28,7 @@ pub fn register(r: &mut Registry) {
     r.register("QuantizeLinear", quantize_linear::build);
     r.register("DequantizeLinear", dequantize_linear::build);
     r.register(fake_quant::FAKE_QUANT, fake_quant::build);
+    r.register(bias_quant::BIAS_QUANT, bias_quant::build);
     r.register("QLinearConv", qlinear_conv::build_qlinear);
     r.register("ConvInteger", qlinear_conv::build_integer);
     r.register("QLinearMatMul", qlinear_matmul::build_qlinear);
