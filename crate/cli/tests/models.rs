@@ -470,6 +470,37 @@ fn qat_on_images_without_objects_says_so() {
 }
 
 #[test]
+fn qat_trains_through_conv_transpose() {
+    // YOLOv6's neck up-samples with ConvTranspose (kept in float by PTQ): its backward carries
+    // the gradient to the layers before it, and its float weights train.
+    let dir = tmp("qat-yolov6");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["person.jpg", "astronaut.png", "camera.png"] {
+        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
+    }
+    let out = tmp("qat-yolov6.onnx");
+    let (code, stdout, err) = qplay(&[
+        "qat",
+        "tests/fixtures/yolov67/yolov6n.onnx",
+        "--calib",
+        dir.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "--eval-every",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("step    2  loss"), "{stdout}");
+    assert!(!err.contains("no backward"), "{err}");
+    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(g.nodes.iter().filter(|n| n.op_type == "ConvTranspose").count(), 2);
+}
+
+#[test]
 fn qat_bad_input_says_what_to_do() {
     let one = tmp("qat-one");
     std::fs::create_dir_all(&one).unwrap();

@@ -255,6 +255,56 @@ fn conv_matches_finite_differences_on_random_geometries() {
     assert!(done >= 16, "only {done} geometries were valid");
 }
 
+#[test]
+fn conv_transpose_matches_finite_differences_on_random_geometries() {
+    let mut rng = Rng(0xdec0);
+    let mut done = 0;
+    for case in 0..24 {
+        let two_d = case % 6 != 5;
+        let c_in = 1 + rng.below(4);
+        let group = match rng.below(3) {
+            0 => 1,
+            1 if c_in.is_multiple_of(2) => 2,
+            _ => c_in,
+        };
+        let m_per_group = 1 + rng.below(3);
+        let k = 1 + rng.below(3);
+        let (stride, dil) = (1 + rng.below(2), 1 + rng.below(2));
+        let nd = if two_d { 2 } else { 1 };
+        let pads: Vec<i64> = (0..2 * nd).map(|_| rng.below(k.min(2)) as i64).collect();
+        let out_pad = rng.below(stride.max(dil)) as i64;
+        let spatial: Vec<usize> = (0..nd).map(|_| 2 + rng.below(4)).collect();
+        let mut attrs = vec![
+            ("group", Attr::Int(group as i64)),
+            ("strides", Attr::Ints(vec![stride as i64; nd])),
+            ("dilations", Attr::Ints(vec![dil as i64; nd])),
+            ("pads", Attr::Ints(pads.clone())),
+            ("output_padding", Attr::Ints(vec![out_pad; nd])),
+        ];
+        if case % 2 == 0 {
+            attrs.push(("kernel_shape", Attr::Ints(vec![k as i64; nd])));
+        }
+        let with_bias = case % 3 != 0;
+        let op = op("ConvTranspose", if with_bias { 3 } else { 2 }, attrs);
+        let mut xs = vec![tensor(&mut rng, &[[2, c_in].as_slice(), &spatial].concat(), 1.0)];
+        xs.push(tensor(&mut rng, &[[c_in, m_per_group].as_slice(), &vec![k; nd]].concat(), 1.0));
+        if with_bias {
+            xs.push(tensor(&mut rng, &[m_per_group * group], 1.0));
+        }
+        let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+        if op.eval(&refs).is_err() {
+            continue; // pads that remove the whole output
+        }
+        let name = format!(
+            "ConvTranspose #{case}: c_in {c_in} m/g {m_per_group} group {group} k {k} stride {stride} dil {dil} \
+             pads {pads:?} output_padding {out_pad} x {spatial:?}"
+        );
+        check(&name, &*op, &xs, &mut rng, &never);
+        done += 1;
+    }
+    assert!(done >= 16, "only {done} geometries were valid");
+}
+
 /// The gradients of a 2-D depthwise convolution (one filter per channel) by their definition,
 /// in f64, over every output and tap: `(dX, dW, dB)`.
 #[allow(clippy::too_many_arguments)]

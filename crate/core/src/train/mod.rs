@@ -283,10 +283,11 @@ impl Student {
     }
 }
 
-/// The float weights and biases of every Conv, Gemm and MatMul, each once, in graph order.
+/// The float weights and biases of every Conv, ConvTranspose, Gemm and MatMul, each once, in
+/// graph order.
 pub(crate) fn default_params(g: &Graph) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for n in g.nodes.iter().filter(|n| n.is_any(&[OpKind::Conv, OpKind::Gemm, OpKind::MatMul])) {
+    for n in g.nodes.iter().filter(|n| n.is_any(&[OpKind::Conv, OpKind::ConvTranspose, OpKind::Gemm, OpKind::MatMul])) {
         for name in n.inputs.iter().skip(1).take(2) {
             let float = g.initializers.get(name).is_some_and(|t| t.as_f32().is_ok());
             if float && !names.contains(name) {

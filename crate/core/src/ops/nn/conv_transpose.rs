@@ -5,13 +5,18 @@
 //! transposed through a strided view), followed by [`col2im`], which scatters each column entry
 //! to the output position the corresponding convolution would have read it from. The bias is
 //! added per output channel at the end.
+//!
+//! Backward: `im2col` is `col2im`'s adjoint, so per image and group `dcols = im2col(dY)`, then
+//! `dX = W · dcols`, `dW += X · dcolsᵀ`, `dB = Σ dY` (a convolution of dY by W, and its
+//! weight gradient with the roles of input and output gradient swapped).
 
 use super::conv::{conv_like_args, conv_like_infer, ConvArgs, Plan};
-use super::im2col::col2im;
+use super::im2col::{col2im, im2col};
 use super::sgemm::{sgemm, Init, MatRef};
 use super::spatial::{AutoPad, Window, WindowAttrs};
-use super::{checked_numel, f32_output};
+use super::{checked_numel, f32_input, f32_output};
 use crate::model::Node;
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// A built `ConvTranspose` node.
@@ -212,5 +217,53 @@ impl Op for ConvTranspose {
             }
         }
         Ok(vec![f32_output(plan.out_shape, out)?])
+    }
+
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let w = f32_input(inputs, 1, "W")?;
+        let shape = |i: usize| super::input_shape(inputs, i);
+        let plan = self.plan(shape(0).unwrap_or_default(), shape(1).unwrap_or_default(), shape(2))?;
+        let Some(dy) = out_grad(grads, 0, checked_numel(&plan.out_shape)?)? else {
+            return Ok(vec![None; inputs.len()]);
+        };
+        let win = plan.window.lifted_to_2d();
+        let g = self.group;
+        let (cg, mg) = (plan.in_channels / g, plan.out_channels / g);
+        let in_plane: usize = win.output.iter().product();
+        let out_plane: usize = win.input.iter().product();
+        let rows = mg * win.kernel.iter().product::<usize>();
+        let want_dx = b.needs(0);
+        let mut dx = vec![0.0f32; if want_dx { x.len() } else { 0 }];
+        let mut dw = vec![0.0f32; w.len()];
+        let mut db = vec![0.0f32; plan.out_channels];
+        let mut dcols =
+            vec![0.0f32; rows.checked_mul(in_plane).ok_or_else(|| OpError::limit("column buffer size overflows"))?];
+        for n in 0..plan.batch {
+            for gi in 0..g {
+                let dyg = &dy[(n * plan.out_channels + gi * mg) * out_plane..][..mg * out_plane];
+                im2col(dyg, mg, &win, 0..win.output[0], &mut dcols);
+                let dc = MatRef::row_major(&dcols, rows, in_plane)?;
+                let xg = &x[(n * plan.in_channels + gi * cg) * in_plane..][..cg * in_plane];
+                let xm = MatRef::row_major(xg, cg, in_plane)?;
+                sgemm(1.0, xm, dc.t(), Init::Accumulate, &mut dw[gi * cg * rows..][..cg * rows], rows)?;
+                if want_dx {
+                    let wg = MatRef::row_major(&w[gi * cg * rows..][..cg * rows], cg, rows)?;
+                    let dxg = &mut dx[(n * plan.in_channels + gi * cg) * in_plane..][..cg * in_plane];
+                    sgemm(1.0, wg, dc, Init::Zero, dxg, in_plane)?;
+                }
+                for (m, plane) in dyg.chunks_exact(out_plane).enumerate() {
+                    db[gi * mg + m] += plane.iter().sum::<f32>();
+                }
+            }
+        }
+        let mut out: Grads = vec![
+            want_dx.then(|| f32_tensor(shape(0).unwrap_or_default().to_vec(), dx)),
+            Some(f32_tensor(shape(1).unwrap_or_default().to_vec(), dw)),
+        ];
+        out.push(inputs.get(2).copied().flatten().map(|b| f32_tensor(b.shape.clone(), db)));
+        out.truncate(inputs.len());
+        Ok(out)
     }
 }
