@@ -119,6 +119,16 @@ test('bad settings are refused with what to change, and nothing starts', async (
   await set('qatLr', '1e-4'); await set('qatSteps', 30);
 });
 
+test('a learning rate far too large: the INT8 model stays as it was, and the result says what to try', async () => {
+  await set('qatLr', '1e-2'); await set('qatSteps', 2); await set('qatBatch', 1); await set('qatEvery', 1);
+  await det().locator('button[name=qat-start]').click();
+  await ended();
+  const r = await det().evaluate((el) => el.qat.result);
+  assert.equal(r.best_step, 0);
+  assert.match(await text('.qat-result'), /no step beat the INT8 model from Quantize .* The held-out SQNR fell as it trained: try a smaller learning rate \(e\.g\. 3e-3\) or untick “match every layer”, or more images with the objects\.$/);
+  await set('qatLr', '1e-4'); await set('qatSteps', 30); await set('qatEvery', 2);
+});
+
 test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 (the default of the CLI at 4 bits)', async () => {
   const before = await det().evaluate((el) => el.int8.report.int8_bytes);
   await det().locator('select[name=weightBits]').selectOption('4');

@@ -470,6 +470,40 @@ fn qat_on_images_without_objects_says_so() {
 }
 
 #[test]
+fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
+    // A learning rate far too large for this model: every check is worse than PTQ, the file is
+    // the PTQ model, and qplay names the settings to change.
+    let dir = tmp("qat-fell");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["person.jpg", "astronaut.png", "camera.png"] {
+        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
+    }
+    let out = tmp("qat-fell.onnx");
+    let (code, stdout, err) = qplay(&[
+        "qat",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        dir.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "--eval-every",
+        "1",
+        "--lr",
+        "1e-2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("at step 0 of 2"), "{stdout}");
+    assert!(
+        stdout.contains("the held-out SQNR fell as it trained, so the file is the PTQ model: try a smaller --lr (e.g. 3e-3) or --feature-weight 0"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn qat_trains_through_conv_transpose() {
     // YOLOv6's neck up-samples with ConvTranspose (kept in float by PTQ): its backward carries
     // the gradient to the layers before it, and its float weights train.

@@ -31,6 +31,11 @@ export function qatSettings({ steps, lr, batch, evalEvery, layers = true }) {
 }
 
 /** The `qplay qat` command for these settings (the CLI's defaults left out). */
+/** What to try when training only lowered the held-out SQNR (shared wording with `qplay qat`). */
+export function fellHint(lr, layers) {
+  return `The held-out SQNR fell as it trained: try a smaller learning rate (e.g. ${(lr / 3).toExponential(0)})${layers ? ' or untick “match every layer”' : ''}, or more images with the objects.`;
+}
+
 export function qatCommand({ model, calib, profile = null, weightBits = 8, steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
@@ -153,7 +158,7 @@ export const qatMethods = {
     const s = qatSettings(this.qatInputs());
     if (s.error) { this.qatDone(s.error, 'failed'); return; }
     this.clearError(['qat']);
-    const qat = this.qat = { running: true, paused: false, steps: s.opts.steps, curve: [], modelId: this.modelId, t0: performance.now() };
+    const qat = this.qat = { running: true, paused: false, steps: s.opts.steps, lr: s.opts.lr, layers: s.opts.featureWeight > 0, curve: [], modelId: this.modelId, t0: performance.now() };
     this.setQatBusy(true);
     this.qatStage('starting…');
     try {
@@ -237,7 +242,8 @@ export const qatMethods = {
       const kept = r.best_step === 0
         ? 'no step beat the INT8 model from Quantize on the held-out images, so it is kept unchanged'
         : `kept step ${r.best_step}: held-out SQNR ${r.ptq_sqnr_db.toFixed(2)} → ${r.qat_sqnr_db.toFixed(2)} dB (${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB)${agree}`;
-      const warn = q.noObjects ? ` Note: ${NO_OBJECTS}.` : '';
+      const fell = r.best_step === 0 && r.curve.some((p) => p.step > 0 && p.held_out_sqnr_db != null && p.held_out_sqnr_db < r.ptq_sqnr_db);
+      const warn = (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
       this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.${warn}`, m.how === 'failed' ? 'failed' : 'done');
       const a = this.$('a.qat-dl');
       a.href = this.qatUrl;

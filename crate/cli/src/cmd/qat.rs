@@ -157,6 +157,15 @@ pub fn run(a: Args) -> Result<(), String> {
         ft.seconds_per_step,
         a.batch
     );
+    let fell = ft.best_step == 0
+        && ft.curve.iter().any(|p| p.step > 0 && p.held_out_sqnr_db.is_some_and(|db| db < ft.ptq_sqnr_db));
+    if fell {
+        println!(
+            "  the held-out SQNR fell as it trained, so the file is the PTQ model: try a smaller --lr (e.g. {:.0e}){}, or more images with the objects",
+            qopts.lr / 3.0,
+            if qopts.feature_weight > 0.0 { " or --feature-weight 0" } else { "" }
+        );
+    }
     if !ft.feature_tensors.is_empty() {
         println!(
             "  the loss: the outputs and {} quantized activations (feature weight {})",
