@@ -129,7 +129,7 @@ test('a learning rate far too large: the INT8 model stays as it was, and the res
   await set('qatLr', '1e-4'); await set('qatSteps', 30); await set('qatEvery', 2);
 });
 
-test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 (the default of the CLI at 4 bits)', async () => {
+test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and fine-tuning starts at 1e-3 and on the outputs only (the defaults of the CLI at 4 bits)', async () => {
   const before = await det().evaluate((el) => el.int8.report.int8_bytes);
   await det().locator('select[name=weightBits]').selectOption('4');
   assert.match(await det().evaluate((el) => el.configCommand()), / --weight-bits 4 /);
@@ -144,6 +144,12 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   // The CLI's default at 4 bits is 1e-3 too: the command leaves it out.
   assert.match(await text('.qat-command'), /^qplay qat \S+ --calib \S+ --weight-bits 4 /);
   assert.doesNotMatch(await text('.qat-command'), /--lr/);
+  // Outputs only at 4 bits (the feature term cost detections there); ticking it says so.
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('input[name=qatLayers]').checked), false);
+  assert.doesNotMatch(await text('.qat-command'), /--feature-weight/);
+  await det().locator('input[name=qatLayers]').check();
+  assert.match(await text('.qat-command'), / --feature-weight 1 /);
+  await det().locator('input[name=qatLayers]').uncheck();
   // The INT8 pane runs the 4-bit model (its own result for this photo).
   await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && el.result?.int8Seq === el.int8.seq; }, null, { timeout: 120_000 });
   await set('qatSteps', 2); await set('qatEvery', 1);

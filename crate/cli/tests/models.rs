@@ -619,6 +619,7 @@ fn quantize_and_qat_at_four_bit_weights() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("4-bit weights stored int4"), "{text}");
+    assert!(!text.contains("the loss: the outputs and"), "outputs only by default at 4 bits: {text}");
     let (code, info, err) = qplay(&["inspect", qat.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(info.contains("opset 21"), "{info}");

@@ -264,6 +264,9 @@ fn qat_at_four_bits_starts_at_ptq_and_exports_int4() {
     let mut qat = Qat::new(&qdq, &[]).unwrap();
     let weights: Vec<&Role> = qat.roles().iter().filter(|r| matches!(r, Role::Weight { .. })).collect();
     assert_eq!(weights.len(), 88);
+    assert_eq!(qplay_core::train::qat::weight_bits(&qdq), 4, "int4 codes");
+    assert_eq!(qplay_core::train::qat::weight_bits(&load_onnx(&person(&PtqOptions::default()).1.onnx).unwrap()), 8);
+    assert_eq!(qplay_core::train::QatOptions::default_feature_weight(4), 0.0);
     assert!(weights.iter().all(|r| matches!(r, Role::Weight { bits: None, .. })), "int4 storage gives the bits");
     let x = vec![(INPUT.to_string(), photo("person"))];
     let sim = |g: &Graph| {
@@ -291,6 +294,7 @@ fn qat_at_four_bits_starts_at_ptq_and_exports_int4() {
     // to it and so does the export.
     let (_, q8) = person(&PtqOptions { pack_int4: false, ..opts });
     let qdq8 = load_onnx(&q8.onnx).unwrap();
+    assert_eq!(qplay_core::train::qat::weight_bits(&qdq8), 4, "int8 codes on the 4-bit grid");
     let mut qat8 = Qat::new(&qdq8, &[]).unwrap();
     assert!(qat8
         .roles()

@@ -33,7 +33,7 @@ struct Options {
     augment: bool,
     #[serde(default = "one")]
     seed: u64,
-    /// The per-layer feature term's weight (default: the core's).
+    /// The per-layer feature term's weight (default: the core's for the model's weight width).
     #[serde(default)]
     feature_weight: Option<f32>,
 }
@@ -111,7 +111,9 @@ impl WasmQat {
             eval_every: o.eval_every,
             augment: o.augment,
             seed: o.seed,
-            feature_weight: o.feature_weight.unwrap_or(QatOptions::default().feature_weight),
+            feature_weight: o
+                .feature_weight
+                .unwrap_or_else(|| QatOptions::default_feature_weight(qplay_core::train::qat::weight_bits(&self.qdq))),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));

@@ -43,7 +43,7 @@ export function qatCommand({ model, calib, profile = null, weightBits = 8, steps
   if (lr !== (weightBits < 8 ? 1e-3 : 1e-4)) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
   if (evalEvery !== 10) parts.push('--eval-every', String(evalEvery));
-  if (featureWeight !== 1) parts.push('--feature-weight', String(featureWeight));
+  if (featureWeight !== (weightBits < 8 ? 0 : 1)) parts.push('--feature-weight', String(featureWeight));
   if (profile) parts.push('--profile', profile);
   parts.push('-o', `${fileStem(model)}_qat_qdq.onnx`, '--curve', 'curve.csv');
   return parts.join(' ');
@@ -296,11 +296,14 @@ export const qatMethods = {
   },
 
   /** A new model or a new INT8 model: the fine-tuning box and chart start over (the learning
-   * rate at its default for the INT8 model's weight width: 1e-4 at 8 bits, 1e-3 below, as in the CLI). */
+   * rate and "match every layer" at their defaults for the INT8 model's weight width, as in the
+   * CLI: 1e-4 and on at 8 bits, 1e-3 and off below). */
   resetQat() {
     this.qat = null;
     const $ = this.$;
-    $('input[name=qatLr]').value = (this.int8?.report?.weight_bits ?? 8) < 8 ? '1e-3' : '1e-4';
+    const low = (this.int8?.report?.weight_bits ?? 8) < 8;
+    $('input[name=qatLr]').value = low ? '1e-3' : '1e-4';
+    $('input[name=qatLayers]').checked = !low;
     this.setQatBusy(false);
     $('.qat-result').textContent = '';
     $('figure.qat-chart').hidden = true;

@@ -38,9 +38,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Weight of the per-layer feature term: the quantized activations pulled towards the FP32
-    /// model's (0: the outputs only).
-    #[arg(long, value_name = "W", default_value_t = 1.0)]
-    feature_weight: f32,
+    /// model's (0: the outputs only). Default: 1 at 8-bit weights, 0 below.
+    #[arg(long, value_name = "W")]
+    feature_weight: Option<f32>,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -114,7 +114,7 @@ pub fn run(a: Args) -> Result<(), String> {
         eval_every: a.eval_every,
         augment: !a.no_augment,
         seed: a.seed,
-        feature_weight: a.feature_weight,
+        feature_weight: a.feature_weight.unwrap_or_else(|| QatOptions::default_feature_weight(a.bits.weight_bits)),
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {
@@ -170,7 +170,7 @@ pub fn run(a: Args) -> Result<(), String> {
         println!(
             "  the loss: the outputs and {} quantized activations (feature weight {})",
             ft.feature_tensors.len(),
-            a.feature_weight
+            qopts.feature_weight
         );
     }
     if let Some(path) = &a.curve {

@@ -49,6 +49,17 @@ impl QatOptions {
             1e-4
         }
     }
+
+    /// The feature term's weight for weights of `bits` bits: 1 at 8 bits, 0 (outputs only)
+    /// below. Measured on the person detector's folds (`docs/measurements.md`): at 8 bits the
+    /// term helped; at 4 bits it cost 0.3–0.7 dB and the person on one unseen photo.
+    pub fn default_feature_weight(bits: u8) -> f32 {
+        if bits < 8 {
+            0.0
+        } else {
+            1.0
+        }
+    }
 }
 
 /// One point of the training curve.

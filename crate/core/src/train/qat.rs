@@ -73,6 +73,26 @@ fn eval_node(n: &Node, g: &Graph) -> Result<Tensor, TrainError> {
     Ok(out.remove(0))
 }
 
+/// The narrowest weight width of a QDQ graph: 4 for int4/uint4 codes, [`narrow_bits`] for
+/// int8 codes on a narrower grid, 8 otherwise (and for a graph without quantized weights).
+pub fn weight_bits(qdq: &Graph) -> u8 {
+    qdq.nodes
+        .iter()
+        .filter(|n| n.is(OpKind::DequantizeLinear))
+        .filter_map(|n| {
+            let codes = qdq.initializers.get(n.inputs.first()?)?;
+            let zp = n.inputs.get(2).and_then(|z| qdq.initializers.get(z));
+            match codes.data {
+                Data::I4(_) | Data::U4(_) => Some(4),
+                Data::I8(_) => Some(narrow_bits(codes, zp).unwrap_or(8)),
+                Data::U8(_) => Some(8),
+                _ => None,
+            }
+        })
+        .min()
+        .unwrap_or(8)
+}
+
 /// The bit width of symmetric int8 weight codes that use a narrower grid: the smallest `N` in
 /// 2..=7 whose range `−2^(N−1) ..= 2^(N−1)−1` holds every code and whose edge
 /// `2^(N−1)−1` is reached (symmetric quantization maps each channel's largest weight there), with
