@@ -22,6 +22,16 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// A fresh folder `name` holding copies of the sample photos `photos`.
+fn samples_in(name: &str, photos: &[&str]) -> PathBuf {
+    let dir = tmp(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for p in photos {
+        std::fs::copy(root().join("www/samples").join(p), dir.join(p)).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn inspect_person_detector() {
     let (code, out, err) = qplay(&["inspect", "www/models/person_ssdlite.onnx", "--json"]);
@@ -446,11 +456,7 @@ fn qat_fine_tunes_and_writes_a_model_that_loads() {
 fn qat_on_images_without_objects_says_so() {
     // The face detector finds no face on the dog or the coffee cup: the heads would learn only
     // the background, and qplay says what to add.
-    let dir = tmp("qat-no-objects");
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["dog.jpg", "coffee.png"] {
-        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
-    }
+    let dir = samples_in("qat-no-objects", &["dog.jpg", "coffee.png"]);
     let out = tmp("qat-no-objects.onnx");
     let (code, _, err) = qplay(&[
         "qat",
@@ -473,11 +479,7 @@ fn qat_on_images_without_objects_says_so() {
 fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
     // A learning rate far too large for this model: every check is worse than PTQ, the file is
     // the PTQ model, and qplay names the settings to change.
-    let dir = tmp("qat-fell");
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["person.jpg", "astronaut.png", "camera.png"] {
-        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
-    }
+    let dir = samples_in("qat-fell", &["person.jpg", "astronaut.png", "camera.png"]);
     let out = tmp("qat-fell.onnx");
     let (code, stdout, err) = qplay(&[
         "qat",
@@ -507,11 +509,7 @@ fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
 fn qat_trains_through_conv_transpose() {
     // YOLOv6's neck up-samples with ConvTranspose (kept in float by PTQ): its backward carries
     // the gradient to the layers before it, and its float weights train.
-    let dir = tmp("qat-yolov6");
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["person.jpg", "astronaut.png", "camera.png"] {
-        std::fs::copy(root().join("www/samples").join(name), dir.join(name)).unwrap();
-    }
+    let dir = samples_in("qat-yolov6", &["person.jpg", "astronaut.png", "camera.png"]);
     let out = tmp("qat-yolov6.onnx");
     let (code, stdout, err) = qplay(&[
         "qat",
