@@ -14,17 +14,24 @@
 
 use std::ops::Range;
 
+#[cfg(feature = "threads")]
+mod team;
+
 /// Least work (multiply-adds, or element operations) worth one task of its own.
 pub const MIN_TASK_WORK: usize = 1 << 16;
 
 /// Tasks per thread when the work allows: smaller tasks balance better on a busy machine (a
-/// core taken by another program just does fewer of them).
-const TASKS_PER_THREAD: usize = 4;
+/// core taken by another program just does fewer of them), larger ones pay less per task; 2
+/// was faster than 4 and as fast as 1 on the person detector (docs/measurements.md, Threads).
+const TASKS_PER_THREAD: usize = 2;
 
 /// Threads the work may use: the current rayon pool's size with the `threads` feature, else 1.
 pub fn threads() -> usize {
     #[cfg(feature = "threads")]
     {
+        if team::in_task() {
+            return 1;
+        }
         rayon::current_num_threads().max(1)
     }
     #[cfg(not(feature = "threads"))]
@@ -33,16 +40,19 @@ pub fn threads() -> usize {
     }
 }
 
-/// Runs `f` on one of the pool's threads when called from outside the pool, and returns its
-/// result. The page's worker is outside wasm-bindgen-rayon's pool: from there every kernel's
-/// parallel region is a hand-over to the pool and a wake-up back, a few of them per step; run
-/// whole inside the pool, a model pays that once. On a pool thread (the CLI's calling thread is
-/// one: `use_current_thread`), on one thread, or without the `threads` feature, `f` runs here.
-/// `f` must not touch anything tied to the calling thread (a JavaScript value).
+/// Runs `f` (a whole model run) on one of the pool's threads, with the pool's other threads as
+/// a spinning team ([`team`]) for its parallel regions, and returns its result. The page's
+/// worker is outside wasm-bindgen-rayon's pool: from there every kernel's parallel region would
+/// be a hand-over to the pool and a wake-up back; inside the pool, rayon still puts idle
+/// threads to sleep between regions, and a Web Worker's wake-up costs about as much as a small
+/// region. The team's threads spin instead, for the length of `f`. Called on a pool thread
+/// (the CLI's calling thread is one: `use_current_thread`), `f` runs right there as the team's
+/// leader; on one thread, inside another `on_pool`, or without the `threads` feature, `f` just
+/// runs. `f` must not touch anything tied to the calling thread (a JavaScript value).
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "threads")]
-    if threads() > 1 && rayon::current_thread_index().is_none() {
-        return rayon::scope(|_| f());
+    if threads() > 1 && team::leading().is_none() {
+        return team::with_team(f);
     }
     f()
 }
@@ -66,6 +76,11 @@ where
 {
     #[cfg(feature = "threads")]
     if n > 1 && threads() > 1 {
+        if team::leading().is_some() {
+            let mut slots: Vec<Option<R>> = (0..n).map(|_| None).collect();
+            for_each_mut(&mut slots, |i, s| *s = Some(f(i)));
+            return slots.into_iter().map(|r| r.expect("every task ran")).collect();
+        }
         use rayon::prelude::*;
         return (0..n).into_par_iter().map(f).collect();
     }
@@ -127,6 +142,19 @@ where
 {
     #[cfg(feature = "threads")]
     if items.len() > 1 && threads() > 1 {
+        if let Some(team) = team::leading() {
+            /// The items' base pointer, shared: task `i` touches item `i` only.
+            struct Items<T>(*mut T);
+            // SAFETY: each index is taken by exactly one task (the team's counter), so the
+            // `&mut` made from it is unique; `T: Send` lets it be used on another thread.
+            unsafe impl<T: Send> Sync for Items<T> {}
+            let (base, n) = (Items(items.as_mut_ptr()), items.len());
+            let base = &base;
+            // SAFETY: i < n = items.len(), and the team runs each index once while `items`
+            // is borrowed here.
+            team.run(n, &|i| f(i, unsafe { &mut *base.0.add(i) }));
+            return;
+        }
         use rayon::prelude::*;
         items.par_iter_mut().enumerate().for_each(|(i, t)| f(i, t));
         return;
@@ -161,6 +189,19 @@ where
 {
     #[cfg(feature = "threads")]
     if threads() > 1 {
+        if team::leading().is_some() {
+            enum Side<A, B, RA, RB> {
+                A(Option<A>, Option<RA>),
+                B(Option<B>, Option<RB>),
+            }
+            let mut sides = [Side::A(Some(a), None), Side::B(Some(b), None)];
+            for_each_mut(&mut sides, |_, s| match s {
+                Side::A(f, r) => *r = f.take().map(|f| f()),
+                Side::B(f, r) => *r = f.take().map(|f| f()),
+            });
+            let [Side::A(_, Some(ra)), Side::B(_, Some(rb))] = sides else { unreachable!("both sides ran") };
+            return (ra, rb);
+        }
         return rayon::join(a, b);
     }
     (a(), b())

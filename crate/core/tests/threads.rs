@@ -235,3 +235,42 @@ fn fine_tuning_takes_the_same_steps_on_1_and_2_threads() {
     let ptq: Vec<Vec<Vec<u64>>> = one.1.iter().map(|(k, _)| bits(&[qdq.initializers[k].clone()])).collect();
     assert!(one.1.iter().zip(&ptq).any(|((_, a), b)| a != b), "the steps changed the weights");
 }
+
+/// The spinning team of `on_pool`: many small regions in a row, each of the helpers' kinds,
+/// nested calls (serial inside a task), and a task's panic raised on the leader after every
+/// task has finished, with the team still usable after.
+#[test]
+fn on_pool_team_runs_every_task_once_in_order_and_passes_panics_on() {
+    use qplay_core::parallel::{for_each_mut, join, map};
+    with_threads(3, || {
+        on_pool(|| {
+            assert_eq!(threads(), 3, "the leader splits its work for the whole pool");
+            for round in 0..2000usize {
+                let n = 1 + round % 9;
+                let got = map(n, |i| {
+                    // Inside a task, parallel calls run on the task's thread (one item needs
+                    // no task: it runs on the leader, which may split it again).
+                    assert_eq!(threads(), if n > 1 { 1 } else { 3 });
+                    map(3, |j| i * 10 + j).iter().sum::<usize>()
+                });
+                assert_eq!(got, (0..n).map(|i| 30 * i + 3).collect::<Vec<_>>());
+                let mut v = vec![0usize; n];
+                for_each_mut(&mut v, |i, x| *x += i + round);
+                assert!(v.iter().enumerate().all(|(i, &x)| x == i + round));
+                assert_eq!(join(|| round, || "b"), (round, "b"));
+            }
+            let r = std::panic::catch_unwind(|| {
+                let mut v = vec![0; 8];
+                for_each_mut(&mut v, |i, x| {
+                    if i == 5 {
+                        panic!("task 5 fails");
+                    }
+                    *x = 1;
+                });
+            });
+            assert!(r.is_err(), "the task's panic reaches the leader");
+            assert_eq!(map(4, |i| i + 1), vec![1, 2, 3, 4], "the team still runs after a panic");
+        })
+    })
+    .unwrap();
+}

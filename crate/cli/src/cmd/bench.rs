@@ -8,6 +8,7 @@ use crate::choice;
 use qplay_core::detect::pipeline::input_shape;
 use qplay_core::model::{load_model, Plan, Tensor};
 use qplay_core::ops::Registry;
+use qplay_core::parallel::on_pool;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,7 +71,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let inputs = [(name, x)];
     let mut gpu = if a.gpu { Some(GpuBench::new(plan.clone())?) } else { None };
     for _ in 0..warmup {
-        plan.run(&inputs).map_err(|e| e.to_string())?;
+        on_pool(|| plan.run(&inputs)).map_err(|e| e.to_string())?;
         if let Some(g) = gpu.as_mut() {
             g.exec.run_blocking(&inputs).map_err(|e| e.to_string())?;
         }
@@ -79,7 +80,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let mut gpu_times = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t = Instant::now();
-        plan.run(&inputs).map_err(|e| e.to_string())?;
+        on_pool(|| plan.run(&inputs)).map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         if let Some(g) = gpu.as_mut() {
             let t = Instant::now();

@@ -58,7 +58,7 @@ pub fn run(a: Args) -> Result<(), String> {
         for (d, res, times) in [(&mut dfp, &mut rf, &mut tf), (&mut dq, &mut rq, &mut tq)] {
             let (x, t) = d.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
             let t0 = Instant::now();
-            let out = d.infer(x).map_err(|e| e.to_string())?;
+            let out = qplay_core::parallel::on_pool(|| d.infer(x)).map_err(|e| e.to_string())?;
             times.push(t0.elapsed().as_secs_f64() * 1e3);
             res.push(d.decode(&out, &t).map_err(|e| e.to_string())?);
             raw.push(out);

@@ -71,7 +71,7 @@ pub fn run(a: Args) -> Result<(), String> {
         let t0 = Instant::now();
         let (x, tf) = det.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
         let t1 = Instant::now();
-        let out = det.infer(x).map_err(|e| e.to_string())?;
+        let out = qplay_core::parallel::on_pool(|| det.infer(x)).map_err(|e| e.to_string())?;
         (t0, t1, Instant::now(), out, tf)
     };
     let dets = det.decode(&out, &tf).map_err(|e| e.to_string())?;

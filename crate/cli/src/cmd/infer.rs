@@ -38,7 +38,7 @@ pub fn run(a: Args) -> Result<(), String> {
         }
     };
     let plan = Plan::new(&graph, &Registry::new(), &[(name.clone(), x.shape.clone())]).map_err(|e| e.to_string())?;
-    let outputs = plan.run(&[(name, x)]).map_err(|e| e.to_string())?;
+    let outputs = qplay_core::parallel::on_pool(|| plan.run(&[(name, x)])).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {out}: {e}"))?;
     let mut map = serde_json::Map::new();
     for (k, (t, n)) in outputs.iter().zip(plan.output_names()).enumerate() {
