@@ -15,6 +15,8 @@ use core::arch::wasm32 as arch;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 mod level;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod wasm128;
 pub use level::{avx2_available, set_avx2, simd_name, use_avx2};
 
 /// Four `i32` lanes.

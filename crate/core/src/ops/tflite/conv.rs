@@ -366,20 +366,55 @@ impl TflConv {
         let [_, _, ow, oc_n] = g.y;
         let zp = self.x_zp;
         let multiplier = (oc_n / c.max(1)).max(1);
+        // With an int8 zero point, `x − zp` is in −255…255 and `w · (x − zp)` in −32640…32640:
+        // the products are exact in i16 (twice as many to a vector multiply). Natively this and
+        // the channel blocks below made the 4 MB MobileNetV2 1.14× faster; in the browser's wasm
+        // they were 3 % slower (and an explicit SIMD128 version no faster): the plain loop there.
+        let zp16 = i16::try_from(zp)
+            .ok()
+            .filter(|z| (-128..=127).contains(z) && !cfg!(all(target_arch = "wasm32", target_feature = "simd128")));
+        let mut taps: Vec<(usize, usize)> = Vec::with_capacity(g.w[1] * g.w[2]);
         for ox in 0..ow {
-            acc.copy_from_slice(&bias[..oc_n]);
-            self.taps(g, b, (oy, ox), |tap, px| {
-                let (xs, ws) = (&xv[px..px + c], &wv[tap * wi..][..oc_n]);
-                if multiplier == 1 {
-                    for ((a, &w), &x) in acc.iter_mut().zip(ws).zip(xs) {
+            taps.clear();
+            self.taps(g, b, (oy, ox), |tap, px| taps.push((tap, px)));
+            if let (1, Some(zp16)) = (multiplier, zp16) {
+                // Blocks of channels whose sums stay in registers across the taps.
+                const B: usize = 16;
+                let blocks = c / B * B;
+                for cb in (0..blocks).step_by(B) {
+                    let mut a = [0i32; B];
+                    a.copy_from_slice(&bias[cb..cb + B]);
+                    for &(tap, px) in &taps {
+                        let (xs, ws) = (&xv[px + cb..][..B], &wv[tap * wi + cb..][..B]);
+                        for j in 0..B {
+                            let p = (ws[j] as i16).wrapping_mul(xs[j] as i16 - zp16);
+                            a[j] = a[j].wrapping_add(p as i32);
+                        }
+                    }
+                    acc[cb..cb + B].copy_from_slice(&a);
+                }
+                acc[blocks..oc_n].copy_from_slice(&bias[blocks..oc_n]);
+                for &(tap, px) in &taps {
+                    let (xs, ws) = (&xv[px + blocks..px + c], &wv[tap * wi + blocks..][..oc_n - blocks]);
+                    for ((a, &w), &x) in acc[blocks..].iter_mut().zip(ws).zip(xs) {
                         *a = a.wrapping_add((w as i32).wrapping_mul(x as i32 - zp));
                     }
-                } else {
-                    for (oc, (a, &w)) in acc.iter_mut().zip(ws).enumerate() {
-                        *a = a.wrapping_add((w as i32).wrapping_mul(xs[oc / multiplier] as i32 - zp));
+                }
+            } else {
+                acc.copy_from_slice(&bias[..oc_n]);
+                for &(tap, px) in &taps {
+                    let (xs, ws) = (&xv[px..px + c], &wv[tap * wi..][..oc_n]);
+                    if multiplier == 1 {
+                        for ((a, &w), &x) in acc.iter_mut().zip(ws).zip(xs) {
+                            *a = a.wrapping_add((w as i32).wrapping_mul(x as i32 - zp));
+                        }
+                    } else {
+                        for (oc, (a, &w)) in acc.iter_mut().zip(ws).enumerate() {
+                            *a = a.wrapping_add((w as i32).wrapping_mul(xs[oc / multiplier] as i32 - zp));
+                        }
                     }
                 }
-            });
+            }
             let out = &mut out[ox * oc_n..][..oc_n];
             if self.rq.len() == 1 {
                 self.rq[0].run(acc, out);
@@ -526,6 +561,10 @@ mod tests {
             (ConvKind::Depthwise, [1, 9, 8, 7], [1, 3, 3, 7], [1, 1], [1, 1], [1, 1, 1, 1], -128),
             (ConvKind::Depthwise, [2, 12, 7, 5], [1, 3, 3, 10], [2, 2], [1, 1], [0, 0, 1, 1], 127),
             (ConvKind::Depthwise, [1, 8, 8, 3], [1, 5, 3, 3], [1, 2], [2, 1], [3, 1, 2, 0], 9),
+            // Blocks of 16 channels in registers, then a tail; the zero point's extremes.
+            (ConvKind::Depthwise, [1, 7, 6, 37], [1, 3, 3, 37], [1, 1], [1, 1], [1, 1, 1, 1], -128),
+            (ConvKind::Depthwise, [2, 9, 9, 32], [1, 3, 3, 32], [2, 2], [1, 1], [0, 0, 1, 1], 127),
+            (ConvKind::Depthwise, [1, 6, 6, 20], [1, 3, 3, 40], [1, 1], [1, 1], [1, 1, 1, 1], -3),
         ];
         for (i, &(kind, x, w, strides, dilations, pads, x_zp)) in cases.iter().enumerate() {
             let o = if kind == ConvKind::Depthwise { w[3] } else { w[0] };

@@ -126,7 +126,7 @@ impl Requant {
         y.wrapping_add(self.zp).clamp(self.lo, self.hi) as i8
     }
 
-    /// [`Self::apply`] over a run of sums (eight lanes at a time with AVX2).
+    /// [`Self::apply`] over a run of sums (eight lanes at a time with AVX2 or wasm SIMD128).
     #[inline]
     pub fn run(&self, acc: &[i32], out: &mut [i8]) {
         let done = if self.lo >= -128 && self.hi <= 127 {
@@ -152,7 +152,8 @@ impl Requant {
 }
 
 /// The vector path of [`Requant::run`] and [`RequantChannels::run`]: how many of the sums it
-/// requantized (a multiple of eight with AVX2; none where there is no such path).
+/// requantized (a multiple of eight with AVX2 natively and with SIMD128 in the browser's wasm;
+/// none where there is no such path).
 #[allow(unused_variables)]
 fn vector_run(
     acc: &[i32],
@@ -167,6 +168,9 @@ fn vector_run(
         // that they cover the sums and does nothing otherwise.
         return unsafe { crate::ops::quant::simd::avx2::tfl_requant_run(acc, out, lanes, per_lane, range) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return crate::ops::quant::simd::wasm128::tfl_requant_run(acc, out, lanes, per_lane, range);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     0
 }
 
@@ -194,7 +198,7 @@ impl RequantChannels {
         RequantChannels { all, m, left, right, range }
     }
 
-    /// `out[c] = self[c].apply(acc[c])` (eight channels at a time with AVX2).
+    /// `out[c] = self[c].apply(acc[c])` (eight channels at a time with AVX2 or wasm SIMD128).
     #[inline]
     pub fn run(&self, acc: &[i32], out: &mut [i8]) {
         let n = acc.len().min(out.len()).min(self.all.len());

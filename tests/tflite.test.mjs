@@ -1,0 +1,54 @@
+// Full-integer TFLite models in the browser's wasm module give LiteRT's reference kernels' output
+// codes exactly (issue #17), as the native build does (crate/core/tests/tflite_int8.rs): the
+// page's module has its own vector path for TFLite's fixed-point requantization (wasm SIMD128),
+// and this is its check. The fixtures are tests/fixtures/tflite/*_int8 (LiteRT's input codes and
+// outputs); the model is loaded as the page loads an upload (float in, QUANTIZE, the int8 ops,
+// DEQUANTIZE, float out), fed the input codes' exact float values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { open } from './browser.mjs';
+
+const FIX = new URL('./fixtures/tflite/', import.meta.url);
+
+/** A little-endian int8 .npy file (format 1.0): { shape, data }. */
+function readNpy(path) {
+  const b = readFileSync(path);
+  const len = b.readUInt16LE(8);
+  const header = b.subarray(10, 10 + len).toString('latin1');
+  assert.match(header, /'descr': '\|i1'/, `${path}: int8`);
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
+  return { shape, data: new Int8Array(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength)) };
+}
+
+test('int8 TFLite fixtures in the page: every output code equals the LiteRT reference kernels', async () => {
+  const s = await open('tests/fixtures/README.md');
+  try {
+    for (const name of ['det_int8', 'cnn_int8']) {
+      const meta = JSON.parse(readFileSync(new URL(`${name}/meta.json`, FIX), 'utf8'));
+      const [inScale, inZp] = meta.input.quantization;
+      const [outScale, outZp] = meta.outputs[0].quantization;
+      const xq = readNpy(new URL(`${name}/input_q.npy`, FIX));
+      const want = readNpy(new URL(`${name}/output_0.npy`, FIX));
+      // The float whose quantization is the code (no ties: it sits on the grid).
+      const x = Array.from(xq.data, (q) => Math.fround((q - inZp) * Math.fround(inScale)));
+      const out = await s.page.evaluate(async ({ name, shape, x }) => {
+        const m = await import('/www/pkg/qplay_wasm.js');
+        await m.default();
+        const bytes = new Uint8Array(await (await fetch(`/tests/fixtures/tflite/${name}.tflite`)).arrayBuffer());
+        const model = new m.WasmModel(bytes, shape);
+        return { y: Array.from(model.run(new Float32Array(x))) };
+      }, { name, shape: meta.input.shape, x });
+      assert.equal(out.y.length, want.data.length, `${name}: output size`);
+      const codes = out.y.map((v) => Math.round(v / outScale) + outZp);
+      const differ = codes.filter((c, i) => c !== want.data[i]).length;
+      assert.equal(differ, 0, `${name}: ${differ} of ${codes.length} output codes differ from LiteRT's`);
+      // Not a constant output: the check can fail.
+      assert.ok(new Set(codes).size > 3, `${name}: ${new Set(codes).size} distinct codes`);
+    }
+    // (A text page has no favicon: its 404 is the only console error allowed.)
+    assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
+  } finally {
+    await s.close();
+  }
+});
