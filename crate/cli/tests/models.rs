@@ -539,8 +539,9 @@ fn qat_bad_input_says_what_to_do() {
     std::fs::copy(root().join("www/samples/person.jpg"), one.join("person.jpg")).unwrap();
     let out = tmp("qat-x.onnx");
     let base = ["qat", "www/models/blazeface_short.onnx", "-o", out.to_str().unwrap()];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--calib", one.to_str().unwrap()], "needs at least two"),
+        (&["--calib", "www/samples", "--mix", "1.5"], "--mix 1.5: give a share between 0"),
         (&["--calib", "www/samples", "--feature-weight=-1"], "feature weight must be 0 (off) or a positive number"),
         (&["--calib", "www/samples", "--lr", "0"], "lr a positive number"),
         (&["--calib", "www/samples", "--steps", "0"], "steps and batch must be at least 1"),

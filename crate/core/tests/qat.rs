@@ -188,8 +188,13 @@ fn the_feature_term_matches_the_person_detectors_activations_and_trains() {
     assert_eq!(ft.best().unwrap().feature_tensors.len(), n);
     // A negative weight is refused with what to give instead.
     let bad = QatOptions { feature_weight: -1.0, ..opts };
-    let e = FineTune::new(&fp32, &qdq, inputs, &split, &bad, Box::new(|| 0.0), None).unwrap_err();
+    let e = FineTune::new(&fp32, &qdq, inputs.clone(), &split, &bad, Box::new(|| 0.0), None).unwrap_err();
     assert!(e.to_string().contains("feature weight must be 0 (off) or a positive number"), "{e}");
+    for mix in [-0.5, 1.5, f32::NAN] {
+        let bad = QatOptions { mix, ..opts };
+        let e = FineTune::new(&fp32, &qdq, inputs.clone(), &split, &bad, Box::new(|| 0.0), None).unwrap_err();
+        assert!(e.to_string().contains("mixup share must be between 0 (off) and 1"), "{e}");
+    }
 }
 
 #[test]

@@ -210,7 +210,7 @@ fn fine_tuning_takes_the_same_steps_on_1_and_2_threads() {
         ["horses", "person", "astronaut"].iter().map(|n| vec![(INPUT.to_string(), photo(n))]).collect();
     let run = |n| {
         with_threads(n, || {
-            let opts = QatOptions { steps: 2, batch: 2, eval_every: 1, augment: true, ..Default::default() };
+            let opts = QatOptions { steps: 2, batch: 2, eval_every: 1, augment: true, mix: 1.0, ..Default::default() };
             let split = |w: &[Vec<Tensor>]| held_out_split(w.len());
             let mut ft = FineTune::new(&g, &qdq, inputs.clone(), &split, &opts, Box::new(|| 0.0), None).unwrap();
             let curve: Vec<(u64, u64)> = (0..2)

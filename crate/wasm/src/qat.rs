@@ -36,6 +36,9 @@ struct Options {
     /// The per-layer feature term's weight (default: the core's for the model's weight width).
     #[serde(default)]
     feature_weight: Option<f32>,
+    /// The mixup share (default: the core's for the model's weight width).
+    #[serde(default)]
+    mix: Option<f32>,
 }
 
 fn yes() -> bool {
@@ -114,6 +117,7 @@ impl WasmQat {
             feature_weight: o
                 .feature_weight
                 .unwrap_or_else(|| QatOptions::default_feature_weight(qplay_core::train::qat::weight_bits(&self.qdq))),
+            mix: o.mix.unwrap_or_else(|| QatOptions::default_mix(qplay_core::train::qat::weight_bits(&self.qdq))),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));

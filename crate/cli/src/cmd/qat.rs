@@ -41,6 +41,11 @@ pub struct Args {
     /// model's (0: the outputs only). Default: 1 at 8-bit weights, 0 below.
     #[arg(long, value_name = "W")]
     feature_weight: Option<f32>,
+    /// Share of the augmented training copies blended with a copy of another photo (mixup of
+    /// the inputs, λ in 0.3–0.7; the FP32 model sees the same blend), 0 to 1. Default: 1 below
+    /// 8-bit weights, 0 at 8.
+    #[arg(long, value_name = "P")]
+    mix: Option<f32>,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -52,6 +57,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), String> {
+    if let Some(p) = a.mix.filter(|p| !(0.0..=1.0).contains(p)) {
+        return Err(format!("--mix {p}: give a share between 0 (no blending) and 1 (every training copy blended)"));
+    }
     let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
     let bytes = read(Path::new(model))?;
     let Calib { graph, inputs, input, fixed, profile } =
@@ -115,6 +123,7 @@ pub fn run(a: Args) -> Result<(), String> {
         augment: !a.no_augment,
         seed: a.seed,
         feature_weight: a.feature_weight.unwrap_or_else(|| QatOptions::default_feature_weight(a.bits.weight_bits)),
+        mix: a.mix.unwrap_or_else(|| QatOptions::default_mix(a.bits.weight_bits)),
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {

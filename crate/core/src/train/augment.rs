@@ -78,6 +78,19 @@ pub fn augment(x: &Tensor, rng: &mut Rng) -> Tensor {
     Tensor { shape: x.shape.clone(), data: Data::F32(out) }
 }
 
+/// `a ← λ·a + (1 − λ)·b` for float tensors of one shape (mixup of two inputs); anything else
+/// is left as it is.
+pub fn blend(a: &mut Tensor, b: &Tensor, lam: f32) {
+    if a.shape != b.shape {
+        return;
+    }
+    if let (Data::F32(av), Data::F32(bv)) = (&mut a.data, &b.data) {
+        for (p, &q) in av.iter_mut().zip(bv) {
+            *p = lam * *p + (1.0 - lam) * q;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +110,19 @@ mod tests {
         assert_ne!(augment(&x, &mut Rng::new(8)), a);
         let ids = Tensor::vec_i64(vec![1, 2]);
         assert_eq!(augment(&ids, &mut Rng::new(1)), ids, "non-images pass through");
+    }
+
+    #[test]
+    fn blend_mixes_two_pictures_and_leaves_other_tensors() {
+        let mut a = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![0.0, 1.0, 2.0, 3.0]) };
+        let b = Tensor { shape: vec![1, 1, 2, 2], data: Data::F32(vec![4.0, 4.0, 4.0, 4.0]) };
+        blend(&mut a, &b, 0.25);
+        assert_eq!(a.data, Data::F32(vec![3.0, 3.25, 3.5, 3.75]));
+        let before = a.clone();
+        blend(&mut a, &Tensor { shape: vec![1, 1, 4], data: Data::F32(vec![0.0; 4]) }, 0.5);
+        assert_eq!(a, before, "another shape: unchanged");
+        let mut ids = Tensor::vec_i64(vec![1, 2]);
+        blend(&mut ids, &Tensor::vec_i64(vec![5, 6]), 0.5);
+        assert_eq!(ids, Tensor::vec_i64(vec![1, 2]), "not float: unchanged");
     }
 }
