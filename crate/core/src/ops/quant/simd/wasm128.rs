@@ -26,26 +26,23 @@ fn sra_var(mut x: v128, s: v128) -> v128 {
 }
 
 /// TFLite's `MultiplyByQuantizedMultiplier` + zero point + clamp on four int32 lanes, each with
-/// its own multiplier `m ≥ 0`, left shift and right shift (0…31): what
+/// its own multiplier `m ≥ 0` and right shift (0…31), one left shift for all (0…31): what
 /// [`Requant::apply`](crate::ops::tflite::fixed::Requant::apply) computes for each lane, in the
 /// same unsigned 32 × 32 → 64-bit steps (`i64x2.extmul_*_u32x4`), returned as int32 codes in
-/// `lo..=hi`. `uniform`: every lane has the same shifts, which then take the one-amount shifts.
+/// `lo..=hi`. `uniform`: every lane has this right shift, which then takes the one-amount shift.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tfl_requant4(
     acc: v128,
     m: v128,
-    left: v128,
+    left: u32,
     right: v128,
-    uniform: Option<(u32, u32)>,
+    uniform: Option<u32>,
     zp: v128,
     lo: v128,
     hi: v128,
 ) -> v128 {
-    let a = match uniform {
-        Some((l, _)) => i32x4_shl(acc, l),
-        None => shl_var(acc, left),
-    };
+    let a = i32x4_shl(acc, left);
     let ua = i32x4_abs(a); // |i32::MIN| reads as 2^31 unsigned
     let neg = i32x4_shr(a, 31);
     let half = i64x2_splat(1 << 30);
@@ -57,7 +54,7 @@ fn tfl_requant4(
     // Rounding divide by 2^right, ties away from zero.
     let ones = i32x4_splat(1);
     let (mask, shifted) = match uniform {
-        Some((_, r)) => (i32x4_sub(i32x4_shl(ones, r), ones), i32x4_shr(q, r)),
+        Some(r) => (i32x4_sub(i32x4_shl(ones, r), ones), i32x4_shr(q, r)),
         None => (i32x4_sub(shl_var(ones, right), ones), sra_var(q, right)),
     };
     let threshold = i32x4_sub(i32x4_shr(mask, 1), i32x4_shr(q, 31));
@@ -70,7 +67,7 @@ fn tfl_requant4(
 /// `m[t]`, `left[t]`, `right[t]` (`per_lane`) or `m[0]`, `left[0]`, `right[0]` for all, the
 /// output range inside int8. Returns how many elements it wrote (a multiple of eight): the
 /// caller finishes the rest. Writes nothing when the per-lane parameters are shorter than the
-/// run or the shifts are outside 0…31.
+/// run, the shifts are outside 0…31, or per-lane parameters have a left shift.
 pub fn tfl_requant_run(
     acc: &[i32],
     out: &mut [i8],
@@ -88,8 +85,12 @@ pub fn tfl_requant_run(
         return 0;
     }
     let (vzp, vlo, vhi) = (i32x4_splat(zp), i32x4_splat(lo), i32x4_splat(hi));
-    let uniform = (!per_lane).then(|| (left[0] as u32, right[0] as u32));
-    let (um, ul, ur) = (i32x4_splat(m[0]), i32x4_splat(left[0]), i32x4_splat(right[0]));
+    // Per-lane left shifts (multipliers of 1 or more, rare) are left to the scalar code.
+    if per_lane && left[..need].iter().any(|&l| l != 0) {
+        return 0;
+    }
+    let uniform = (!per_lane).then_some(right[0] as u32);
+    let (um, ur) = (i32x4_splat(m[0]), i32x4_splat(right[0]));
     let load = |s: &[i32], t: usize| {
         let s = &s[t..t + 4];
         // SAFETY: `s` has four readable i32; v128 loads need no alignment.
@@ -99,8 +100,8 @@ pub fn tfl_requant_run(
         let mut codes = [i32x4_splat(0); 2];
         for (h, c) in codes.iter_mut().enumerate() {
             let u = t + 4 * h;
-            let (vm, vl, vr) = if per_lane { (load(m, u), load(left, u), load(right, u)) } else { (um, ul, ur) };
-            *c = tfl_requant4(load(acc, u), vm, vl, vr, uniform, vzp, vlo, vhi);
+            let (vm, vr) = if per_lane { (load(m, u), load(right, u)) } else { (um, ur) };
+            *c = tfl_requant4(load(acc, u), vm, left[0] as u32, vr, uniform, vzp, vlo, vhi);
         }
         // Codes in −128…127: the saturating narrows keep them.
         let w = i16x8_narrow_i32x4(codes[0], codes[1]);
