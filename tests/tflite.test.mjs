@@ -8,18 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { open } from './browser.mjs';
+import { readNpy } from './npy.mjs';
 
 const FIX = new URL('./fixtures/tflite/', import.meta.url);
-
-/** A little-endian int8 .npy file (format 1.0): { shape, data }. */
-function readNpy(path) {
-  const b = readFileSync(path);
-  const len = b.readUInt16LE(8);
-  const header = b.subarray(10, 10 + len).toString('latin1');
-  assert.match(header, /'descr': '\|i1'/, `${path}: int8`);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
-  return { shape, data: new Int8Array(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength)) };
-}
 
 test('int8 TFLite fixtures in the page: every output code equals the LiteRT reference kernels', async () => {
   const s = await open('tests/fixtures/README.md');
@@ -30,6 +21,7 @@ test('int8 TFLite fixtures in the page: every output code equals the LiteRT refe
       const [outScale, outZp] = meta.outputs[0].quantization;
       const xq = readNpy(new URL(`${name}/input_q.npy`, FIX));
       const want = readNpy(new URL(`${name}/output_0.npy`, FIX));
+      assert.ok(xq.data instanceof Int8Array && want.data instanceof Int8Array, `${name}: int8 fixtures`);
       // The float whose quantization is the code (no ties: it sits on the grid).
       const x = Array.from(xq.data, (q) => Math.fround((q - inZp) * Math.fround(inScale)));
       const out = await s.page.evaluate(async ({ name, shape, x }) => {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, ARTIFACTS } from './browser.mjs';
 import { uploadModel } from './upload.mjs';
+import { readNpy } from './npy.mjs';
 
 const FIX = fileURLToPath(new URL('./fixtures/ultralytics/', import.meta.url));
 let s;
@@ -158,19 +159,6 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.match(ssd.assumed, /TFLite_Detection_PostProcess/);
   assert.ok(ssd.result.detections.length > 0);
 });
-
-/** A little-endian float32, int8 or uint8 .npy file (format 1.0): { shape, data }. */
-function readNpy(path) {
-  const b = readFileSync(path);
-  const len = b.readUInt16LE(8);
-  const header = b.subarray(10, 10 + len).toString('latin1');
-  const descr = header.match(/'descr': '([^']*)'/)[1];
-  const Type = { '<f4': Float32Array, '|i1': Int8Array, '|u1': Uint8Array }[descr];
-  assert.ok(Type, `${path}: dtype ${descr}`);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
-  const data = new Type(b.buffer.slice(b.byteOffset + 10 + len, b.byteOffset + b.byteLength));
-  return { shape, data };
-}
 
 /** The downloaded ONNX file run by onnxruntime-web in the page: [{ dims, data }] per output. */
 async function runInOrtWeb(onnx, x, shape) {

@@ -64,10 +64,11 @@ fn tfl_requant4(
 }
 
 /// [`tfl_requant4`] over `acc` into `out`, eight at a time; the parameters of element `t` are
-/// `m[t]`, `left[t]`, `right[t]` (`per_lane`) or `m[0]`, `left[0]`, `right[0]` for all, the
+/// `m[t]`, `left[t]` (0), `right[t]` (`per_lane`) or `m[0]`, `left[0]`, `right[0]` for all, the
 /// output range inside int8. Returns how many elements it wrote (a multiple of eight): the
 /// caller finishes the rest. Writes nothing when the per-lane parameters are shorter than the
-/// run, the shifts are outside 0…31, or per-lane parameters have a left shift.
+/// run or have a left shift. Shifts are in 0…31 ([`Requant::new`](crate::ops::tflite::fixed::Requant::new) clamps them; SIMD128 takes
+/// shift amounts modulo 32 in any case).
 pub fn tfl_requant_run(
     acc: &[i32],
     out: &mut [i8],
@@ -80,15 +81,11 @@ pub fn tfl_requant_run(
     if n8 == 0 || m.len() < need || left.len() < need || right.len() < need {
         return 0;
     }
-    let shift_ok = |s: &[i32]| s[..need].iter().all(|v| (0..32).contains(v));
-    if !shift_ok(left) || !shift_ok(right) {
-        return 0;
-    }
-    let (vzp, vlo, vhi) = (i32x4_splat(zp), i32x4_splat(lo), i32x4_splat(hi));
     // Per-lane left shifts (multipliers of 1 or more, rare) are left to the scalar code.
     if per_lane && left[..need].iter().any(|&l| l != 0) {
         return 0;
     }
+    let (vzp, vlo, vhi) = (i32x4_splat(zp), i32x4_splat(lo), i32x4_splat(hi));
     let uniform = (!per_lane).then_some(right[0] as u32);
     let (um, ur) = (i32x4_splat(m[0]), i32x4_splat(right[0]));
     let load = |s: &[i32], t: usize| {
