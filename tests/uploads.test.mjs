@@ -128,7 +128,7 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
-test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and unsupported ops say what to do; an SSD with the detection op detects', async () => {
+test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; an SSD with the detection op detects', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error
   // says what to fix (a profile), instead of stale boxes from the previous model.
@@ -145,6 +145,16 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.match(int8.summary, /qplay\.tfl\.Conv2D/);
   assert.match(int8.summary, /Every op is supported/);
   assert.match(int8.error, /decoder|profile/i, int8.error);
+  // A 16x8 model (int16 activations): the same ops with TFLite's int16 arithmetic; the summary
+  // says what it is, and its ONNX button is off with the reason (no ONNX form yet).
+  const x16 = await uploadModel(s, TFL + 'det_16x8.tflite', { orError: true });
+  assert.match(x16.summary, /qplay\.tfl\.Conv2D/);
+  assert.match(x16.summary, /Every op is supported/);
+  assert.match(x16.summary, /A 16x8 model \(int16 activations/);
+  assert.match(x16.error, /decoder|profile/i, x16.error);
+  assert.equal(await det().locator('.summary .to-onnx button[name=to-onnx]').isDisabled(), true);
+  assert.match(await det().locator('.summary .to-onnx .note').textContent(), /not available for a 16x8 model/);
+  await det().locator('.summary').screenshot({ path: `${ARTIFACTS}upload-tflite-16x8.png` });
   const ops = await uploadModel(s, TFL + 'unsupported.tflite', { orError: true });
   assert.match(ops.error, /CUMSUM.*SIN/, ops.error);
   // A float classifier (no detector) is not a detection model: said, nothing stale.

@@ -87,6 +87,25 @@ fn tflite_models_inspect_infer_and_quantize() {
         q.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+    // A 16x8 model (int16 activations): inspected with a note, run, refused by `convert`.
+    let (code, text, err) = qplay(&["inspect", "tests/fixtures/tflite/det_16x8.tflite"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("A 16x8 model") && text.contains("qplay.tfl.Conv2D"), "{text}");
+    let dir16 = tmp("tflite16-out");
+    let (code, _, err) = qplay(&[
+        "infer",
+        "tests/fixtures/tflite/det_16x8.tflite",
+        "--input",
+        "tests/fixtures/tflite/det_16x8/input.npy",
+        "--out",
+        dir16.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir16.join("0.npy").exists() && dir16.join("1.npy").exists());
+    let out16 = tmp("det_16x8.onnx");
+    let (code, _, err) = qplay(&["convert", "tests/fixtures/tflite/det_16x8.tflite", "-o", out16.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("16x8 model") && err.contains("float .tflite") && !out16.exists(), "{err}");
     let (code, _, err) = qplay(&["inspect", "tests/fixtures/tflite/unsupported.tflite"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`CUMSUM`") && err.contains("`SIN`"), "{err}");

@@ -27,7 +27,7 @@ fn int8(t: &Tensor) -> &[i8] {
     }
 }
 
-/// Runs the int8 fixture on LiteRT's int8 input; returns how many output values there are
+/// Runs the integer fixture on LiteRT's int8 (or int16) input; returns how many output values there are
 /// and how many differ from LiteRT's.
 fn compare(name: &str) -> (usize, usize) {
     let g = load_tflite_integer_io(&fixture(&format!("{name}.tflite"))).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -39,9 +39,10 @@ fn compare(name: &str) -> (usize, usize) {
     for (k, got) in outs.iter().enumerate() {
         let want = npy(&format!("{name}/output_{k}.npy"));
         assert_eq!(got.shape, want.shape, "{name} output {k}");
-        let (got, want) = (int8(got), int8(&want));
-        let d: Vec<(usize, i8, i8)> =
-            got.iter().zip(want).enumerate().filter(|(_, (a, b))| a != b).map(|(i, (a, b))| (i, *a, *b)).collect();
+        assert_eq!(got.dtype(), want.dtype(), "{name} output {k}");
+        let (got, want) = (got.to_i64_vec().unwrap(), want.to_i64_vec().unwrap());
+        let d: Vec<(usize, i64, i64)> =
+            got.iter().zip(&want).enumerate().filter(|(_, (a, b))| a != b).map(|(i, (a, b))| (i, *a, *b)).collect();
         eprintln!(
             "{name} output {k}: {} of {} values differ from LiteRT{}",
             d.len(),
@@ -81,6 +82,67 @@ fn int8_element_wise_ops_equal_litert_on_every_code() {
     let (total, differ) = compare("ops_int8");
     assert!(total >= 7 * 128 * 128);
     assert_eq!(differ, 0);
+}
+
+/// A 16x8 model whose int16 tensor has a zero point other than 0 (TFLite's int16 kernels are
+/// symmetric): refused, naming the tensor.
+#[test]
+fn a_16x8_model_with_an_int16_zero_point_is_refused() {
+    let good = fixture("det_16x8.tflite");
+    // Every int16 activation has zero point 0, stored as an int64 0 in a one-element vector
+    // (length 1, then eight zero bytes); setting one to 5 must be refused, never run.
+    let pat = [1u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let at: Vec<usize> = good.windows(12).enumerate().filter(|(_, w)| *w == pat).map(|(i, _)| i).collect();
+    assert!(!at.is_empty());
+    let mut refused = 0;
+    for &i in &at {
+        let mut b = good.clone();
+        b[i + 4] = 5;
+        if let Err(e) = load_tflite_integer_io(&b) {
+            let e = e.to_string();
+            if e.contains("has zero point 5; TFLite's int16 kernels need 0") {
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "no int16 zero point was refused");
+}
+
+/// 16x8 models (int16 activations, int8 weights, int64 biases): LiteRT's int16 kernels —
+/// 64-bit sums requantized by the 16-bit reduced multiplier, the fully-connected layer's
+/// double rescaling, ADD / SUB with `left_shift = 15`, the interpolated tables of SOFTMAX and
+/// the fixed-point LOGISTIC and TANH — in every value.
+#[test]
+fn int16_detector_like_net_equals_litert_in_every_value() {
+    let (total, differ) = compare("det_16x8");
+    assert!(total >= 640 * 7);
+    assert_eq!(differ, 0);
+}
+
+/// Every int16 code through ADD, SUB, MUL (against a spread of codes rescaled by constants),
+/// LOGISTIC, TANH, LEAKY_RELU, RELU, RELU6, the pools, MEAN and SOFTMAX.
+#[test]
+fn int16_element_wise_ops_equal_litert_on_every_code() {
+    let (total, differ) = compare("ops_16x8");
+    assert!(total >= 7 * 65536);
+    assert_eq!(differ, 0);
+}
+
+/// `cnn` in 16x8 with HARD_SWISH left in float by the converter (DEQUANTIZE → HARD_SWISH →
+/// QUANTIZE inside the int16 graph): LiteRT's int16 output codes exactly; through the float
+/// interface (TFLite's QUANTIZE in, DEQUANTIZE out), their dequantized values.
+#[test]
+fn int16_with_a_float_island_equals_litert() {
+    let (total, differ) = compare("cnn_16x8");
+    assert_eq!((total, differ), (10, 0));
+    let g = load_tflite(&fixture("cnn_16x8.tflite")).unwrap();
+    assert_eq!((g.inputs[0].elem_type, g.outputs[0].elem_type), (1, 1), "float in and out");
+    let plan = Plan::new(&g, &Registry::new(), &[]).unwrap();
+    let outs = plan.run(&[(g.inputs[0].name.clone(), npy("cnn_16x8/input.npy"))]).unwrap();
+    let codes = npy("cnn_16x8/output_0.npy").to_i64_vec().unwrap();
+    let scale = 3.0517578125e-05f64; // 2^-15, the softmax output's
+    let want: Vec<f32> = codes.iter().map(|&q| (scale * q as f64) as f32).collect();
+    assert_eq!(outs[0].as_f32().unwrap(), want.as_slice());
 }
 
 /// `cnn` converted with a uint8 interface (`inference_input_type = tf.uint8`): the file's
@@ -134,11 +196,11 @@ fn a_bad_scale_is_refused_by_name() {
     }
 }
 
-/// Flipped bytes of the int8 models (scales, zero points, shapes, options) give errors or
-/// numbers, never a panic — planning and running included.
+/// Flipped bytes of the int8 and 16x8 models (scales, zero points, shapes, options) give errors
+/// or numbers, never a panic — planning and running included.
 #[test]
 fn corrupt_int8_models_never_panic() {
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8"] {
+    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8"] {
         let good = fixture(&format!("{name}.tflite"));
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..300 {
@@ -156,7 +218,12 @@ fn corrupt_int8_models_never_panic() {
             if shape.iter().product::<usize>() > 1 << 20 {
                 continue;
             }
-            let x = Tensor::i8(shape.clone(), vec![3; shape.iter().product()]).unwrap();
+            let n = shape.iter().product();
+            let x = if g.inputs[0].elem_type == 5 {
+                Tensor { shape: shape.clone(), data: Data::I16(vec![3; n]) }
+            } else {
+                Tensor::i8(shape.clone(), vec![3; n]).unwrap()
+            };
             let _ = plan.run(&[(g.inputs[0].name.clone(), x)]);
         }
     }

@@ -39,7 +39,8 @@ pub struct Summary {
     pub nodes: usize,
     /// Op type → node count, sorted by op type.
     pub ops: BTreeMap<String, usize>,
-    /// Elements in all constant tensors (weights, biases, shape constants).
+    /// Elements in all constant tensors (weights, biases, shape constants), but the tables
+    /// qplay computes for `qplay.Lookup` (derived from other parameters, not the file's).
     pub parameters: usize,
     /// Bytes of all constant tensors.
     pub parameter_bytes: usize,
@@ -64,6 +65,13 @@ impl Summary {
                 unsupported.push((n.op_type.clone(), n.name.clone()));
             }
         }
+        let tables: std::collections::HashSet<&str> = graph
+            .nodes
+            .iter()
+            .filter(|n| n.is(super::OpKind::Lookup))
+            .filter_map(|n| n.inputs.get(1).map(String::as_str))
+            .collect();
+        let params = || graph.initializers.iter().filter(|(k, _)| !tables.contains(k.as_str())).map(|(_, t)| t);
         Summary {
             producer: graph.producer.clone(),
             opset: graph.opset,
@@ -72,8 +80,8 @@ impl Summary {
             outputs: graph.outputs.iter().map(IoSummary::from).collect(),
             nodes: graph.nodes.len(),
             ops,
-            parameters: graph.initializers.values().map(|t| t.len()).sum(),
-            parameter_bytes: graph.initializers.values().map(|t| t.byte_size()).sum(),
+            parameters: params().map(|t| t.len()).sum(),
+            parameter_bytes: params().map(|t| t.byte_size()).sum(),
             unsupported,
             notes: graph.load_notes.clone(),
             // Long values (Ultralytics' `args`) are cut for display.

@@ -9,26 +9,70 @@ use super::layout::{ints, Builder};
 use super::ops::{conv_options, fc_options, nhwc_dims, opt, options, pads, positive, ConvOptions, Io, NONE};
 use super::read::{fb, fb_err};
 use crate::model::{Attr, DType, Data, ModelError, OpKind, Tensor};
-use crate::ops::tflite::{binary, conv, fixed, mean, pool, quantize, resize, softmax, tables};
+use crate::ops::tflite::{binary, conv, fixed, int16, mean, pool, quantize, resize, softmax, tables};
 
-/// Whether the operator works on 8-bit activations (a non-constant int8 or uint8 input or
-/// output).
+/// Whether the operator works on integer activations (a non-constant int8, uint8 or int16
+/// input or output; int16 in 16x8 models).
 pub(super) fn is_integer(b: &Builder, io: &Io) -> bool {
-    io.ins.iter().chain(io.outs).flatten().any(|&t| !b.is_const(t) && matches!(b.info(t).dtype, DType::I8 | DType::U8))
+    io.ins
+        .iter()
+        .chain(io.outs)
+        .flatten()
+        .any(|&t| !b.is_const(t) && matches!(b.info(t).dtype, DType::I8 | DType::U8 | DType::I16))
+}
+
+/// The codes of an integer activation type.
+fn code_range(t: DType) -> (i32, i32) {
+    match t {
+        DType::U8 => (0, 255),
+        DType::I16 => (-32768, 32767),
+        _ => (-128, 127),
+    }
 }
 
 /// The zero points a tensor of type `t` can have.
 fn zp_range(t: DType) -> std::ops::RangeInclusive<i64> {
-    if t == DType::U8 {
-        0..=255
-    } else {
-        -128..=127
-    }
+    let (lo, hi) = code_range(t);
+    lo as i64..=hi as i64
 }
 
-/// ONNX's type code of an 8-bit type, for `y_type`.
+/// ONNX's type code of an integer type, for `y_type`.
 fn type_code(t: DType) -> Attr {
-    Attr::Int(if t == DType::U8 { 2 } else { 3 })
+    Attr::Int(match t {
+        DType::U8 => 2,
+        DType::I16 => 5,
+        _ => 3,
+    })
+}
+
+/// The activation type of an operator: int16 when its first activation input (or output) is.
+fn act_type(b: &Builder, io: &Io) -> DType {
+    let t = io.ins.iter().chain(io.outs).flatten().find(|&&t| !b.is_const(t)).map(|&t| b.info(t).dtype);
+    t.unwrap_or(DType::I8)
+}
+
+/// The `bits` attribute of ops whose parameters differ for int16 codes (ADD, SUB, SOFTMAX).
+fn bits(b: &Builder, io: &Io) -> (String, Attr) {
+    ("bits".to_string(), Attr::Int(if act_type(b, io) == DType::I16 { 16 } else { 8 }))
+}
+
+/// TFLite's int16 kernels require symmetric activations: zero point 0 on every int16 tensor of
+/// the operator (LiteRT refuses the model otherwise).
+fn symmetric16(b: &Builder, io: &Io) -> Result<(), ModelError> {
+    for &t in io.ins.iter().chain(io.outs).flatten() {
+        let info = b.info(t);
+        if b.is_const(t) || info.dtype != DType::I16 {
+            continue;
+        }
+        if let Ok((_, zp)) = per_tensor(b, t) {
+            if zp != 0 {
+                return Err(
+                    io.err(format!("int16 tensor `{}` has zero point {zp}; TFLite's int16 kernels need 0", info.name))
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A per-tensor scale and zero point.
@@ -85,9 +129,10 @@ fn act_range(
         A::Relu => Some((0.0, None)),
         A::Relu6 => Some((0.0, Some(6.0))),
         A::ReluN1To1 => Some((-1.0, Some(1.0))),
-        other => return Err(io.err(format!("the fused activation {other:?} on int8 is not supported"))),
+        other => return Err(io.err(format!("the fused activation {other:?} on integer codes is not supported"))),
     };
-    let (lo, hi) = fixed::activation_range(relu, scale, zp, -128, 127);
+    let (tmin, tmax) = code_range(b.info(y).dtype);
+    let (lo, hi) = fixed::activation_range(relu, scale, zp, tmin, tmax);
     Ok([("act_min", Attr::Int(lo as i64)), ("act_max", Attr::Int(hi as i64))])
 }
 
@@ -116,6 +161,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             b.info(t).name
         )));
     }
+    symmetric16(b, io)?;
     match io.code {
         B::Conv2d | B::DepthwiseConv2d => convolution(b, op, io)?,
         B::FullyConnected => fully_connected(b, op, io)?,
@@ -130,6 +176,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             attrs.extend(qattrs("a", q(b, io, a)?));
             attrs.extend(qattrs("b", q(b, io, c)?));
             attrs.extend(qattrs("y", q(b, io, y)?));
+            attrs.push(bits(b, io));
             let attrs = with(attrs, act_range(b, io, act, y)?);
             let kind = match io.code {
                 B::Add => binary::ADD,
@@ -169,13 +216,22 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (x, y) = (io.input(0)?, io.output(0)?);
             let beta = opt!(options!(op, SoftmaxOptions), beta, 1.0);
             let (ys, yz) = q(b, io, y)?;
-            if yz != -128 || (ys - 1.0 / 256.0).abs() > 0.001 / 256.0 {
+            if act_type(b, io) == DType::I16 {
+                if yz != 0 || (ys - 1.0 / 32768.0).abs() > 0.001 / 32768.0 {
+                    return Err(io.err(format!(
+                        "an int16 softmax output must have scale 1/32768 and zero point 0, got {ys} and {yz}"
+                    )));
+                }
+            } else if yz != -128 || (ys - 1.0 / 256.0).abs() > 0.001 / 256.0 {
                 return Err(io.err(format!(
                     "an int8 softmax output must have scale 1/256 and zero point −128, got {ys} and {yz}"
                 )));
             }
-            let attrs =
-                vec![("beta".to_string(), Attr::Float(beta)), ("x_scale".to_string(), Attr::Float(q(b, io, x)?.0))];
+            let attrs = vec![
+                ("beta".to_string(), Attr::Float(beta)),
+                ("x_scale".to_string(), Attr::Float(q(b, io, x)?.0)),
+                bits(b, io),
+            ];
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
             node(b, softmax::SOFTMAX, vec![xin], out, attrs);
         }
@@ -223,6 +279,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         B::Logistic | B::Tanh | B::HardSwish | B::LeakyRelu | B::Relu | B::Relu6 | B::ReluN1To1 => {
             let (x, y) = (io.input(0)?, io.output(0)?);
             let ((xs, xz), (ys, yz)) = (q(b, io, x)?, q(b, io, y)?);
+            if act_type(b, io) == DType::I16 {
+                let table = activation16(b, op, io, (xs, xz), (ys, yz))?;
+                let table = b.init("table", Tensor { shape: vec![1 << 16], data: Data::I16(table) });
+                let (xin, out) = (b.nhwc(x), b.nhwc(y));
+                b.node(OpKind::Lookup.name(), vec![xin, table], vec![out], vec![]);
+                return Ok(true);
+            }
             let table = match io.code {
                 B::Logistic => tables::logistic(xs, xz, ys, yz),
                 B::Tanh => tables::tanh(xs, xz, ys, yz),
@@ -241,7 +304,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (x, y) = (io.input(0)?, io.output(0)?);
             let yq = q(b, io, y)?;
             let yt = b.info(y).dtype;
-            if !matches!(yt, DType::I8 | DType::U8) {
+            if !matches!(yt, DType::I8 | DType::U8 | DType::I16) {
                 return Err(io.err(format!("QUANTIZE to {yt:?} is not supported")));
             }
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
@@ -253,7 +316,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                     out,
                     with(qattrs("y", yq).into(), [("y_type", type_code(yt))]),
                 ),
-                DType::I8 | DType::U8 => {
+                DType::I8 | DType::U8 | DType::I16 => {
                     let mut attrs: Vec<(String, Attr)> = qattrs("x", q(b, io, x)?).into();
                     attrs.extend(qattrs("y", yq));
                     node(b, quantize::REQUANTIZE, vec![xin], out, with(attrs, [("y_type", type_code(yt))]))
@@ -276,14 +339,16 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                 return Err(io.err(format!("paddings {p:?} do not fit rank {rank}")));
             }
             let value = match io.optional(2).and_then(|t| b.constant(t)) {
-                Some(Tensor { data: Data::I8(v), .. }) if v.len() == 1 => v[0],
-                Some(_) => return Err(io.err("the padding value must be one int8 constant")),
-                None => q(b, io, y)?.1 as i8,
+                Some(Tensor { data: Data::I8(v), .. }) if v.len() == 1 => Data::I8(vec![v[0]]),
+                Some(Tensor { data: Data::I16(v), .. }) if v.len() == 1 => Data::I16(vec![v[0]]),
+                Some(_) => return Err(io.err("the padding value must be one integer constant of the input's type")),
+                None if b.info(x).dtype == DType::I16 => Data::I16(vec![q(b, io, y)?.1 as i16]),
+                None => Data::I8(vec![q(b, io, y)?.1 as i8]),
             };
             let mut pads: Vec<i64> = (0..rank).map(|a| p[2 * a]).collect();
             pads.extend((0..rank).map(|a| p[2 * a + 1]));
             let pads = b.init("pads", Tensor::vec_i64(pads));
-            let value = b.init("value", Tensor { shape: vec![], data: Data::I8(vec![value]) });
+            let value = b.init("value", Tensor { shape: vec![], data: value });
             let (xin, out) = (b.nhwc(x), b.nhwc(y));
             b.node("Pad", vec![xin, pads, value], vec![out], vec![("mode", Attr::String("constant".into()))]);
         }
@@ -292,7 +357,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let ins: Vec<usize> = (0..io.ins.len()).map(|i| io.input(i)).collect::<Result<_, _>>()?;
             same_quantization(b, io, &ins, y)?;
             if opt!(options!(op, ConcatenationOptions), fused_activation_function, NONE) != NONE {
-                return Err(io.err("a fused activation on an int8 concatenation is not supported"));
+                return Err(io.err("a fused activation on an integer concatenation is not supported"));
             }
             return super::shape_ops::convert(b, op, io);
         }
@@ -345,14 +410,55 @@ fn weights_and_bias(b: &mut Builder, io: &Io, w: usize) -> Result<Vec<String>, M
         Some(v) if v.dtype() == DType::I8 => {}
         _ => return Err(io.err("the weights must be an int8 constant")),
     }
+    let int16 = act_type(b, io) == DType::I16;
     let mut inputs = vec![b.nhwc(w)];
     if let Some(bias) = io.optional(2) {
-        match b.constant(bias) {
-            Some(v) if v.dtype() == DType::I32 => inputs.push(b.nhwc(bias)),
+        match b.constant(bias).map(|v| v.dtype()) {
+            Some(DType::I32) => inputs.push(b.nhwc(bias)),
+            Some(DType::I64) if int16 => inputs.push(b.nhwc(bias)),
+            _ if int16 => return Err(io.err("the bias of a 16x8 layer must be an int64 or int32 constant")),
             _ => return Err(io.err("the bias must be an int32 constant")),
         }
     }
     Ok(inputs)
+}
+
+/// An element-wise activation on int16 codes as a 65 536-entry table: LOGISTIC and TANH by
+/// their fixed-point kernels (output scale 2^−15, zero point 0, as LiteRT requires), RELU,
+/// RELU6, RELU_N1_TO_1 and LEAKY_RELU by the same formulas as on int8.
+fn activation16(
+    b: &Builder,
+    op: &fb::OperatorRef<'_>,
+    io: &Io,
+    (xs, xz): (f32, i32),
+    (ys, yz): (f32, i32),
+) -> Result<Vec<i16>, ModelError> {
+    use fb::BuiltinOperator as B;
+    let _ = b;
+    let range = (-32768, 32767);
+    Ok(match io.code {
+        B::Logistic | B::Tanh => {
+            let (log2, pot) = int16::checked_log2(ys);
+            if !pot || log2 != -15 {
+                return Err(io.err(format!("an int16 LOGISTIC / TANH output must have scale 2^-15, got {ys}")));
+            }
+            let tanh = io.code == B::Tanh;
+            let params = int16::sigmoid_tanh_params(xs, tanh);
+            if tanh {
+                int16::table16(|v| int16::tanh16(v, params))
+            } else {
+                int16::table16(|v| int16::logistic16(v, params))
+            }
+        }
+        B::Relu => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, None, range)),
+        B::Relu6 => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, Some(6.0), range)),
+        B::ReluN1To1 => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), -1.0, Some(1.0), range)),
+        B::LeakyRelu => {
+            let alpha = opt!(options!(op, LeakyReluOptions), alpha, 0.0);
+            int16::table16(tables::leaky_relu_fn(xs, xz, ys, yz, alpha))
+        }
+        other => return Err(io.err(format!("{other:?} on int16 codes is not supported"))),
+    })
 }
 
 fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {

@@ -12,16 +12,18 @@
 //! - [`custom`]: the custom op `TFLite_Detection_PostProcess` (SSD decoding and NMS), its
 //!   options read from the operator's FlexBuffer ([`flexbuffer`]).
 //!
-//! - [`int_ops`]: the operators of full-integer int8 models → qplay's `qplay.tfl.*` ops, which
-//!   compute with TFLite's integer semantics bit for bit ([`crate::ops::tflite`]).
+//! - [`int_ops`]: the operators of full-integer models (int8, or int16 activations in 16x8
+//!   models) → qplay's `qplay.tfl.*` ops, which compute with TFLite's integer semantics bit for
+//!   bit ([`crate::ops::tflite`]).
 //!
 //! Float models (float32, float16 weights behind DEQUANTIZE, dynamic-range int8 weights behind
 //! DEQUANTIZE) load as float graphs. A full-integer int8 model loads as its integer graph; its
 //! int8 inputs and outputs are fed and read as float through TFLite's own QUANTIZE and
 //! DEQUANTIZE (so the page and the detector see a float model), or kept as they are with
 //! [`load_tflite_integer_io`]; a uint8 interface (`inference_input_type = tf.uint8`) is
-//! converted to the int8 graph by the file's own QUANTIZE ops. int16 (16x8) activations are
-//! refused with a clear error.
+//! converted to the int8 graph by the file's own QUANTIZE ops. A 16x8 model (int16
+//! activations, int8 weights) loads the same way, its ops computing with TFLite's int16
+//! arithmetic; it cannot be loaded in QDQ form (no ONNX export yet).
 //!
 //! - [`qdq`]: a full-integer model as ONNX's QDQ form instead ([`load_tflite_as_qdq`]): float
 //!   ops between `QuantizeLinear` / `DequantizeLinear` pairs at every int8 tensor, int8 weights
@@ -141,6 +143,15 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     let inputs = io(sub.inputs().map_err(fb_err("SubGraph.inputs"))?, "inputs")?;
     let outputs = io(sub.outputs().map_err(fb_err("SubGraph.outputs"))?, "outputs")?;
 
+    // A 16x8 model: int16 activations (an int16 tensor that is not a constant).
+    let int16 = tensors.iter().enumerate().find(|(i, t)| t.dtype == DType::I16 && !constants.contains_key(i));
+    let int16 = int16.map(|(_, t)| t.name.clone());
+    if let (Mode::Qdq, Some(name)) = (mode, &int16) {
+        return Err(ModelError::TfliteUnsupported(format!(
+            "this is a 16x8 model (int16 activations, e.g. tensor `{name}`): qplay runs it with TFLite's int16 \
+             arithmetic, but cannot write it as QDQ ONNX yet; export its float .tflite instead"
+        )));
+    }
     let mut b = layout::Builder::new(&tensors, constants);
     b.set_quantized_constants(raw);
     // A full-integer model's int8 inputs and outputs, fed and read as float under the file's
@@ -152,7 +163,7 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
         for (list, is_input) in lists {
             for &t in list.iter() {
                 if !b.is_const(t)
-                    && matches!(tensors[t].dtype, DType::I8 | DType::U8)
+                    && matches!(tensors[t].dtype, DType::I8 | DType::U8 | DType::I16)
                     && !boundary.iter().any(|e| e.0 == t)
                 {
                     let name = b.name(t).to_string();
@@ -248,6 +259,12 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     let description = model.description().ok().flatten().unwrap_or("");
     g.format = super::ModelFormat::Tflite { version };
     g.producer = if description.is_empty() { "TFLite".to_string() } else { format!("TFLite ({description})") };
+    if let Some(name) = int16 {
+        g.load_notes.push(format!(
+            "A 16x8 model (int16 activations such as `{name}`, int8 weights): run with TFLite's int16 \
+             arithmetic; it cannot be written as ONNX yet."
+        ));
+    }
     g.toposort()?;
     Ok(g)
 }

@@ -284,27 +284,19 @@ fn constant(t: &TensorInfo, data: &[u8], limits: &Limits) -> Result<Tensor, Mode
     Ok(Tensor { shape, data })
 }
 
-/// Refuses variables and the full-integer models qplay does not run yet: int16 activations
-/// (16x8 models). int8 activations are TFLite's integer semantics ([`crate::ops::tflite`]);
-/// uint8 ones are accepted where a QUANTIZE converts them (a model's uint8 interface).
+/// Refuses variables. int8 and int16 (16x8) activations are TFLite's integer semantics
+/// ([`crate::ops::tflite`]); uint8 ones are accepted where a QUANTIZE converts them (a model's
+/// uint8 interface).
 pub(super) fn refuse_unsupported_activations(
     tensors: &[TensorInfo],
-    constants: &HashMap<usize, Tensor>,
+    _constants: &HashMap<usize, Tensor>,
 ) -> Result<(), ModelError> {
-    for (i, t) in tensors.iter().enumerate() {
+    for t in tensors {
         if t.is_variable {
             return Err(ModelError::TfliteUnsupported(format!(
                 "tensor `{}` is a resource variable, which qplay does not support: convert the model without \
                  variables (a plain inference graph)",
                 t.name
-            )));
-        }
-        if !constants.contains_key(&i) && t.dtype == DType::I16 {
-            return Err(ModelError::TfliteUnsupported(format!(
-                "this is a full-integer TFLite model with {} activations (e.g. tensor `{}`, a 16x8 model); qplay \
-                 runs TFLite's integer arithmetic for int8 activations only: convert with int8 activations, or \
-                 open its float .tflite and quantize it here",
-                t.type_name, t.name
             )));
         }
     }

@@ -9,8 +9,8 @@
 //! as `mul.cc` computes it).
 
 use super::fixed::{mbqm, mbqm_lt1, quantize_multiplier};
-use super::{attr_f32, attr_i32, check_multiplier, i8_data};
-use crate::model::{DType, Data, Node, Tensor};
+use super::{attr_f32, attr_i32, check_multiplier, codes_of, is_activation_type, Code};
+use crate::model::{DType, Node, Tensor};
 use crate::ops::math::broadcast::{broadcast_shapes, broadcast_strides, for_each_offset};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
@@ -54,14 +54,24 @@ pub struct TflBinary {
     pub zps: [i32; 3],
     /// The fused activation's range.
     pub act: (i32, i32),
+    /// ADD and SUB's left shift: 20 for int8 codes, 15 for int16 (attribute `bits`, 8 or 16).
+    pub left_shift: i32,
 }
 
-const LEFT_SHIFT: i32 = 20;
+/// The code width an op was built for (attribute `bits`: 8, the default, or 16).
+pub(crate) fn code_bits(node: &Node) -> Result<i32, OpError> {
+    match node.attrs.int("bits", 8) {
+        8 => Ok(8),
+        16 => Ok(16),
+        b => Err(OpError::malformed(format!("bits {b} must be 8 or 16"))),
+    }
+}
 
 fn build(node: &Node, kind: i32) -> Result<Box<dyn Op>, OpError> {
     let (sa, sb, sc) = (attr_f32(node, "a_scale")?, attr_f32(node, "b_scale")?, attr_f32(node, "y_scale")?);
     let zps = [attr_i32(node, "a_zp")?, attr_i32(node, "b_zp")?, attr_i32(node, "y_zp")?];
     let act = (attr_i32(node, "act_min")?, attr_i32(node, "act_max")?);
+    let left_shift = if code_bits(node)? == 16 { 15 } else { 20 };
     let arith = if kind == 0 {
         Arith::Mul(check_multiplier(quantize_multiplier((sa * sb / sc) as f64))?)
     } else {
@@ -69,7 +79,7 @@ fn build(node: &Node, kind: i32) -> Result<Box<dyn Op>, OpError> {
         let below_one = |m: f64| -> Result<(i32, i32), OpError> {
             if !(m > 0.0 && m < 1.0) {
                 return Err(OpError::malformed(format!(
-                    "the scales give a rescaling multiplier {m}, outside (0, 1) as TFLite's int8 ADD / SUB need"
+                    "the scales give a rescaling multiplier {m}, outside (0, 1) as TFLite's integer ADD / SUB need"
                 )));
             }
             check_multiplier(quantize_multiplier(m))
@@ -78,10 +88,10 @@ fn build(node: &Node, kind: i32) -> Result<Box<dyn Op>, OpError> {
             sign: kind,
             a: below_one(sa as f64 / twice_max)?,
             b: below_one(sb as f64 / twice_max)?,
-            out: below_one(twice_max / ((1 << LEFT_SHIFT) as f32 * sc) as f64)?,
+            out: below_one(twice_max / ((1 << left_shift) as f32 * sc) as f64)?,
         }
     };
-    Ok(Box::new(TflBinary { arith, zps, act }))
+    Ok(Box::new(TflBinary { arith, zps, act, left_shift }))
 }
 
 /// Builds `qplay.tfl.Add` (attributes `a_scale`, `a_zp`, `b_scale`, `b_zp`, `y_scale`, `y_zp`,
@@ -102,47 +112,36 @@ pub fn build_mul(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 
 /// Builds `qplay.tfl.Maximum` (no attributes).
 pub fn build_maximum(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    Ok(Box::new(TflBinary { arith: Arith::MaxMin(true), zps: [0; 3], act: (-128, 127) }))
+    Ok(Box::new(TflBinary { arith: Arith::MaxMin(true), zps: [0; 3], act: (i32::MIN, i32::MAX), left_shift: 20 }))
 }
 
 /// Builds `qplay.tfl.Minimum`.
 pub fn build_minimum(_node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    Ok(Box::new(TflBinary { arith: Arith::MaxMin(false), zps: [0; 3], act: (-128, 127) }))
+    Ok(Box::new(TflBinary { arith: Arith::MaxMin(false), zps: [0; 3], act: (i32::MIN, i32::MAX), left_shift: 20 }))
 }
 
 impl TflBinary {
     #[inline]
-    fn apply(&self, x: i8, y: i8) -> i8 {
+    fn apply<T: Code>(&self, x: T, y: T) -> T {
         let [za, zb, zc] = self.zps;
-        let (a, b) = (x as i32 - za, y as i32 - zb);
+        let (a, b) = (x.get() - za, y.get() - zb);
         let raw = match self.arith {
             Arith::AddSub { sign, a: ma, b: mb, out } => {
-                let sa = mbqm_lt1(a.wrapping_mul(1 << LEFT_SHIFT), ma.0, ma.1);
-                let sb = mbqm_lt1(b.wrapping_mul(1 << LEFT_SHIFT), mb.0, mb.1);
+                let sa = mbqm_lt1(a.wrapping_mul(1 << self.left_shift), ma.0, ma.1);
+                let sb = mbqm_lt1(b.wrapping_mul(1 << self.left_shift), mb.0, mb.1);
                 let sum = if sign > 0 { sa.wrapping_add(sb) } else { sa.wrapping_sub(sb) };
                 mbqm_lt1(sum, out.0, out.1)
             }
-            Arith::Mul((m, s)) => mbqm(a * b, m, s),
-            Arith::MaxMin(max) => return if max { x.max(y) } else { x.min(y) },
+            Arith::Mul((m, s)) => mbqm(a.wrapping_mul(b), m, s),
+            Arith::MaxMin(max) => return if max { T::put(x.get().max(y.get())) } else { T::put(x.get().min(y.get())) },
         };
-        raw.wrapping_add(zc).clamp(self.act.0, self.act.1).clamp(-128, 127) as i8
-    }
-}
-
-impl Op for TflBinary {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let (a, b) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
-        if a.dtype != DType::I8 || b.dtype != DType::I8 {
-            return Err(OpError::mismatch(format!("A and B must be int8, got {:?} and {:?}", a.dtype, b.dtype)));
-        }
-        Ok(vec![Fact::new(DType::I8, broadcast_shapes(&a.shape, &b.shape)?)])
+        T::put(raw.wrapping_add(zc).clamp(self.act.0, self.act.1).clamp(T::MIN, T::MAX))
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        let (av, bv) = (i8_data(a, "A")?, i8_data(b, "B")?);
+    fn run<T: Code>(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, OpError> {
+        let (av, bv) = (codes_of::<T>(a, "A")?, codes_of::<T>(b, "B")?);
         let out = broadcast_shapes(&a.shape, &b.shape)?;
-        let y: Vec<i8> = if a.shape == b.shape {
+        let y: Vec<T> = if a.shape == b.shape {
             av.iter().zip(bv).map(|(&x, &z)| self.apply(x, z)).collect()
         } else {
             let (ta, tb) = (broadcast_strides(&a.shape, &out), broadcast_strides(&b.shape, &out));
@@ -153,6 +152,31 @@ impl Op for TflBinary {
             })?;
             y
         };
-        Ok(vec![Tensor { shape: out, data: Data::I8(y) }])
+        Ok(Tensor { shape: out, data: T::data(y) })
+    }
+}
+
+impl Op for TflBinary {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
+        let (a, b) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
+        if a.dtype != b.dtype || !is_activation_type(a.dtype) {
+            return Err(OpError::mismatch(format!(
+                "A and B must both be int8 or both int16, got {:?} and {:?}",
+                a.dtype, b.dtype
+            )));
+        }
+        let bits16 = a.dtype == DType::I16;
+        if matches!(self.arith, Arith::AddSub { .. }) && bits16 != (self.left_shift == 15) {
+            return Err(OpError::mismatch(format!("this ADD / SUB was built for other codes than {:?}", a.dtype)));
+        }
+        Ok(vec![Fact::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+        let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
+        Ok(vec![match a.dtype() {
+            DType::I16 => self.run::<i16>(a, b)?,
+            _ => self.run::<i8>(a, b)?,
+        }])
     }
 }

@@ -20,6 +20,7 @@
 //! ([`TflConv::reference`], kept for depthwise convolutions and tested against the GEMM path).
 
 use super::fixed::{mbqm, quantize_multiplier, Requant, RequantChannels};
+use super::int16::mbqm64;
 use super::{attr_f32, attr_i32, check_multiplier, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, MAX_K};
@@ -70,6 +71,9 @@ pub struct TflConv {
     rq_channels: RequantChannels,
     /// The weights packed for the GEMM, with the address and length of the data they came from.
     packed: Mutex<Option<(usize, usize, Arc<PackedA>)>>,
+    /// Per output channel (or one): `x_scale · w_scale / y_scale` in double, which LiteRT's
+    /// int16 fully-connected kernels multiply their sums by (rounding half away from zero).
+    real: Vec<f64>,
 }
 
 fn pair(node: &Node, name: &str, default: usize) -> Result<[usize; 2], OpError> {
@@ -114,7 +118,9 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
         return Err(OpError::malformed(format!("act_min {} is above act_max {}", act.0, act.1)));
     }
     let geometry = Window { strides, dilations, pads };
-    Ok(Box::new(TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act)))
+    let mut conv = TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act);
+    conv.real = w_scales.iter().map(|&ws| x_scale as f64 * ws as f64 / y_scale as f64).collect();
+    Ok(Box::new(conv))
 }
 
 /// A convolution's strides, dilations and padding.
@@ -142,6 +148,7 @@ impl TflConv {
             rq,
             rq_channels,
             packed: Mutex::new(None),
+            real: Vec::new(),
         }
     }
 
@@ -217,9 +224,9 @@ impl TflConv {
             return Err(OpError::mismatch(format!("{} weight scales for {out_c} output channels", self.requant.len())));
         }
         if let Some(b) = bias {
-            if b.dtype() != DType::I32 || b.len() != out_c {
+            if !matches!(b.dtype(), DType::I32 | DType::I64) || b.len() != out_c {
                 return Err(OpError::mismatch(format!(
-                    "the bias must be {out_c} int32 values, got {:?} {:?}",
+                    "the bias must be {out_c} int32 (or, with int16 inputs, int64) values, got {:?} {:?}",
                     b.dtype(),
                     b.shape
                 )));
@@ -291,11 +298,14 @@ impl TflConv {
 impl Op for TflConv {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (x, w) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
-        if x.dtype != DType::I8 || w.dtype != DType::I8 {
-            return Err(OpError::mismatch(format!("x and w must be int8, got {:?} and {:?}", x.dtype, w.dtype)));
+        if !matches!(x.dtype, DType::I8 | DType::I16) || w.dtype != DType::I8 {
+            return Err(OpError::mismatch(format!(
+                "x must be int8 or int16 and w int8, got {:?} and {:?}",
+                x.dtype, w.dtype
+            )));
         }
         let (_, shape) = self.geometry(&x.shape, &w.shape)?;
-        Ok(vec![Fact::new(DType::I8, shape)])
+        Ok(vec![Fact::new(x.dtype, shape)])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
@@ -303,6 +313,13 @@ impl Op for TflConv {
         let bias = inputs.get(2).copied().flatten();
         let (g, shape) = self.geometry(&x.shape, &w.shape)?;
         self.check_channels(g.y[3], bias)?;
+        if let Data::I16(xv) = &x.data {
+            let y = self.eval16(&g, xv, i8_data(w, "w")?, bias);
+            return Ok(vec![Tensor { shape, data: Data::I16(y) }]);
+        }
+        if bias.is_some_and(|b| b.dtype() == DType::I64) {
+            return Err(OpError::mismatch("an int64 bias needs int16 inputs (a 16x8 model)"));
+        }
         let (xv, wv) = (i8_data(x, "x")?, i8_data(w, "w")?);
         let bias: Vec<i32> = match bias.map(|b| &b.data) {
             Some(Data::I32(v)) => v.clone(),
@@ -316,6 +333,65 @@ impl Op for TflConv {
 }
 
 impl TflConv {
+    /// The 16x8 form (int16 inputs and outputs, int8 weights, zero points 0), as LiteRT's
+    /// reference kernels compute it: sums in int64 with an int64 bias (in int32 with an int32
+    /// one: `AccumScalar`), requantized by [`mbqm64`] (by [`mbqm`] for int32 sums) for
+    /// convolutions, or multiplied in double by `x_scale · w_scale / y_scale` and rounded half
+    /// away from zero for fully-connected layers (`reference_integer_ops::FullyConnected`).
+    fn eval16(&self, g: &Geometry, xv: &[i16], wv: &[i8], bias: Option<&Tensor>) -> Vec<i16> {
+        let [n, _, _, c] = g.x;
+        let [_, kh, kw, wi] = g.w;
+        let [_, oh, ow, oc_n] = g.y;
+        let (bias, wide): (Vec<i64>, bool) = match bias.map(|b| &b.data) {
+            Some(Data::I32(v)) => (v.iter().map(|&b| b as i64).collect(), false),
+            Some(Data::I64(v)) => (v.clone(), true),
+            _ => (vec![0; oc_n], true),
+        };
+        let taps = kh * kw;
+        let multiplier = if self.kind == ConvKind::Depthwise { (oc_n / c.max(1)).max(1) } else { 1 };
+        let row_len = ow * oc_n;
+        let mut y = vec![0i16; n * oh * row_len];
+        let work = taps * if self.kind == ConvKind::Depthwise { 1 } else { c };
+        let parts = parallel::split(n * oh, parallel::tasks(y.len() * work, n * oh), 1);
+        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut y, row_len, &parts)).collect();
+        parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
+            for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
+                let (b, oy) = (r / oh, r % oh);
+                for ox in 0..ow {
+                    for oc in 0..oc_n {
+                        let mut acc = 0i64;
+                        self.taps(g, b, (oy, ox), |tap, px| {
+                            if self.kind == ConvKind::Depthwise {
+                                acc += wv[tap * wi + oc] as i64 * xv[px + oc / multiplier] as i64;
+                            } else {
+                                let wrow = (oc * taps + tap) * wi;
+                                for (&wt, &xq) in wv[wrow..wrow + c].iter().zip(&xv[px..px + c]) {
+                                    acc += wt as i64 * xq as i64;
+                                }
+                            }
+                        });
+                        let ch = if self.requant.len() == 1 { 0 } else { oc };
+                        let v = if self.kind == ConvKind::FullyConnected {
+                            let acc =
+                                if wide { acc + bias[oc] } else { (acc as i32).wrapping_add(bias[oc] as i32) as i64 };
+                            (acc as f64 * self.real[ch]).round() as i32
+                        } else {
+                            let (m, s) = self.requant[ch];
+                            if wide {
+                                mbqm64(acc + bias[oc], m, s)
+                            } else {
+                                mbqm((acc as i32).wrapping_add(bias[oc] as i32), m, s)
+                            }
+                        };
+                        let v = v.wrapping_add(self.y_zp).clamp(self.act.0, self.act.1).clamp(-32768, 32767);
+                        out[ox * oc_n + oc] = v as i16;
+                    }
+                }
+            }
+        });
+        y
+    }
+
     /// Output rows, runs of them one task each: the reference loop ([`Self::row`]), or for a
     /// depthwise convolution with `fast`, [`Self::depthwise_row`].
     fn by_rows(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32], fast: bool) -> Vec<i8> {

@@ -4,9 +4,9 @@
 //! folded into it (`(m << s) / count`, its shift lowered by `s`), plus `y_zp`.
 
 use super::fixed::{mbqm, quantize_multiplier};
-use super::{attr_f32, attr_i32, i8_data};
-use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use super::{attr_f32, attr_i32, codes_of, eval_codes, infer_codes, Code, PerCode};
+use crate::model::{Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// The op type.
 pub const MEAN: &str = "qplay.tfl.Mean";
@@ -66,16 +66,21 @@ impl TflMean {
 
 impl Op for TflMean {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = input_fact(inputs, 0)?;
-        if x.dtype != DType::I8 {
-            return Err(OpError::mismatch(format!("the input must be int8, got {:?}", x.dtype)));
-        }
-        Ok(vec![Fact::new(DType::I8, self.out_shape(&x.shape)?)])
+        infer_codes(self, inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let x = input(inputs, 0)?;
-        let xv = i8_data(x, "the input")?;
+        eval_codes(self, inputs)
+    }
+}
+
+impl PerCode for TflMean {
+    fn shape(&self, x: &[usize]) -> Result<Vec<usize>, OpError> {
+        self.out_shape(x)
+    }
+
+    fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError> {
+        let xv = codes_of::<T>(x, "the input")?;
         let shape = self.out_shape(&x.shape)?;
         // The sums, indexed by the kept axes in order.
         let kept: Vec<usize> = (0..x.shape.len()).filter(|a| !self.axes.contains(a)).collect();
@@ -88,10 +93,10 @@ impl Op for TflMean {
             for &a in &kept {
                 o = o * x.shape[a] + (i / strides[a]) % x.shape[a];
             }
-            sums[o] = sums[o].wrapping_add(v as i32);
+            sums[o] = sums[o].wrapping_add(v.get());
         }
         if count == 0 {
-            return Ok(vec![Tensor { shape, data: Data::I8(vec![0; n_out]) }]);
+            return Ok(Tensor { shape, data: T::data(vec![T::default(); n_out]) });
         }
         let (mut m, mut shift) = self.requant;
         let s = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + shift);
@@ -105,9 +110,9 @@ impl Op for TflMean {
             .iter()
             .map(|&sum| {
                 let shifted = (sum as i64 - self.zps.0 as i64 * count) as i32;
-                mbqm(shifted, m, shift).wrapping_add(self.zps.1).clamp(-128, 127) as i8
+                T::put(mbqm(shifted, m, shift).wrapping_add(self.zps.1).clamp(T::MIN, T::MAX))
             })
             .collect();
-        Ok(vec![Tensor { shape, data: Data::I8(y) }])
+        Ok(Tensor { shape, data: T::data(y) })
     }
 }

@@ -1,5 +1,6 @@
 //! Op family `tflite`: TFLite's integer semantics, exactly — the int8 ops of a full-integer
-//! `.tflite` model as LiteRT's reference kernels compute them, bit for bit. The TFLite loader
+//! `.tflite` model (and the int16 ones of a 16x8 model: [`Code`], [`int16`]) as LiteRT's
+//! reference kernels compute them, bit for bit. The TFLite loader
 //! ([`crate::model::tflite`]) writes these ops (qplay's own types, `qplay.tfl.*`, never in a
 //! model file); they work in the file's NHWC layout and carry TFLite's quantization parameters
 //! as attributes, from which each builder derives the fixed-point multipliers the way LiteRT's
@@ -7,6 +8,8 @@
 //!
 //! - [`fixed`]: the fixed-point arithmetic (`QuantizeMultiplier`,
 //!   `MultiplyByQuantizedMultiplier`, gemmlowp's rounding high multiply, exp and reciprocal).
+//! - [`int16`]: what 16x8 models add (the 64-bit multiply, SOFTMAX's interpolated tables,
+//!   LOGISTIC and TANH's fixed-point forms, 65 536-entry activation tables).
 //! - [`conv`]: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED.
 //! - [`binary`]: ADD and SUB (inputs rescaled with `left_shift = 20`), MUL, MAXIMUM, MINIMUM.
 //! - [`pool`]: AVERAGE_POOL_2D (its rounding division) and MAX_POOL_2D.
@@ -21,6 +24,7 @@
 pub mod binary;
 pub mod conv;
 pub mod fixed;
+pub mod int16;
 pub mod mean;
 pub mod pool;
 pub mod quantize;
@@ -29,8 +33,8 @@ pub mod softmax;
 pub mod tables;
 
 use super::Registry;
-use crate::model::{Data, Node, Tensor};
-use crate::ops::OpError;
+use crate::model::{DType, Data, Node, Tensor};
+use crate::ops::{input, input_fact, Fact, OpError};
 
 /// Adds this family's ops to the registry.
 pub fn register(r: &mut Registry) {
@@ -85,4 +89,89 @@ pub(crate) fn i8_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a [i8], OpError
         Data::I8(v) => Ok(v),
         _ => Err(OpError::mismatch(format!("{what} must be int8, got {:?}", t.dtype()))),
     }
+}
+
+/// The integer types of TFLite's quantized activations: int8, and int16 in "16x8" models
+/// (int16 activations, int8 weights). Kernels generic over it compute each type as LiteRT's
+/// templated reference kernels do.
+pub(crate) trait Code: Copy + Default + Send + Sync + 'static {
+    /// The smallest code.
+    const MIN: i32;
+    /// The largest code.
+    const MAX: i32;
+    /// The tensor type.
+    const DTYPE: DType;
+    /// The code as i32.
+    fn get(self) -> i32;
+    /// A code from an i32 already within `MIN..=MAX` (wraps otherwise).
+    fn put(v: i32) -> Self;
+    /// The codes of a tensor of this type.
+    fn slice(t: &Tensor) -> Option<&[Self]>;
+    /// Tensor data of this type.
+    fn data(v: Vec<Self>) -> Data;
+}
+
+macro_rules! code {
+    ($t:ty, $dtype:ident) => {
+        impl Code for $t {
+            const MIN: i32 = <$t>::MIN as i32;
+            const MAX: i32 = <$t>::MAX as i32;
+            const DTYPE: DType = DType::$dtype;
+            #[inline(always)]
+            fn get(self) -> i32 {
+                self as i32
+            }
+            #[inline(always)]
+            fn put(v: i32) -> Self {
+                v as $t
+            }
+            fn slice(t: &Tensor) -> Option<&[Self]> {
+                match &t.data {
+                    Data::$dtype(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn data(v: Vec<Self>) -> Data {
+                Data::$dtype(v)
+            }
+        }
+    };
+}
+code!(i8, I8);
+code!(i16, I16);
+
+/// The codes of a tensor of type `T`, or an error naming `what`.
+pub(crate) fn codes_of<'a, T: Code>(t: &'a Tensor, what: &str) -> Result<&'a [T], OpError> {
+    T::slice(t).ok_or_else(|| OpError::mismatch(format!("{what} must be {:?}, got {:?}", T::DTYPE, t.dtype())))
+}
+
+/// Whether a type is one of TFLite's integer activation types (int8, int16).
+pub(crate) fn is_activation_type(t: DType) -> bool {
+    matches!(t, DType::I8 | DType::I16)
+}
+
+/// A one-input kernel written once for int8 and int16 codes.
+pub(crate) trait PerCode {
+    /// The output shape for input shape `x`.
+    fn shape(&self, x: &[usize]) -> Result<Vec<usize>, OpError>;
+    /// The kernel on codes of type `T`.
+    fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError>;
+}
+
+/// [`crate::ops::Op::infer`] of a [`PerCode`] kernel: an int8 or int16 input, the same type out.
+pub(crate) fn infer_codes(k: &impl PerCode, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
+    let x = input_fact(inputs, 0)?;
+    if !is_activation_type(x.dtype) {
+        return Err(OpError::mismatch(format!("the input must be int8 or int16, got {:?}", x.dtype)));
+    }
+    Ok(vec![Fact::new(x.dtype, k.shape(&x.shape)?)])
+}
+
+/// [`crate::ops::Op::eval`] of a [`PerCode`] kernel: [`PerCode::run`] on the input's code type.
+pub(crate) fn eval_codes(k: &impl PerCode, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+    let x = input(inputs, 0)?;
+    Ok(vec![match x.dtype() {
+        DType::I16 => k.run::<i16>(x)?,
+        _ => k.run::<i8>(x)?,
+    }])
 }

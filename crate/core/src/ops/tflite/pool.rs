@@ -4,9 +4,9 @@
 //! zero (`(acc ± count/2) / count`), then clamps to the fused activation's range — input and
 //! output share their quantization, as TFLite requires.
 
-use super::{attr_i32, i8_data};
-use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use super::{attr_i32, codes_of, eval_codes, infer_codes, Code, PerCode};
+use crate::model::{Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// The op types.
 pub const AVERAGE_POOL: &str = "qplay.tfl.AveragePool2D";
@@ -78,19 +78,24 @@ impl TflPool {
 
 impl Op for TflPool {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = input_fact(inputs, 0)?;
-        if x.dtype != DType::I8 {
-            return Err(OpError::mismatch(format!("the input must be int8, got {:?}", x.dtype)));
-        }
-        Ok(vec![Fact::new(DType::I8, self.out_shape(&x.shape)?.to_vec())])
+        infer_codes(self, inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let x = input(inputs, 0)?;
-        let xv = i8_data(x, "the input")?;
+        eval_codes(self, inputs)
+    }
+}
+
+impl PerCode for TflPool {
+    fn shape(&self, x: &[usize]) -> Result<Vec<usize>, OpError> {
+        Ok(self.out_shape(x)?.to_vec())
+    }
+
+    fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError> {
+        let xv = codes_of::<T>(x, "the input")?;
         let [n, oh, ow, c] = self.out_shape(&x.shape)?;
         let (h, w) = (x.shape[1], x.shape[2]);
-        let mut y = vec![0i8; n * oh * ow * c];
+        let mut y = vec![T::default(); n * oh * ow * c];
         for b in 0..n {
             for oy in 0..oh {
                 let y0 = (oy * self.strides[0]) as isize - self.pads[0] as isize;
@@ -101,10 +106,10 @@ impl Op for TflPool {
                     let count = (ys.len() * xs.len()) as i32;
                     let at = ((b * oh + oy) * ow + ox) * c;
                     for ch in 0..c {
-                        let mut acc = if self.average { 0i32 } else { -128 };
+                        let mut acc = if self.average { 0i32 } else { T::MIN };
                         for iy in ys.clone() {
                             for ix in xs.clone() {
-                                let v = xv[((b * h + iy) * w + ix) * c + ch] as i32;
+                                let v = xv[((b * h + iy) * w + ix) * c + ch].get();
                                 acc = if self.average { acc.wrapping_add(v) } else { acc.max(v) };
                             }
                         }
@@ -114,11 +119,11 @@ impl Op for TflPool {
                             }
                             acc = if acc > 0 { (acc + count / 2) / count } else { (acc - count / 2) / count };
                         }
-                        y[at + ch] = acc.clamp(self.act.0, self.act.1).clamp(-128, 127) as i8;
+                        y[at + ch] = T::put(acc.clamp(self.act.0, self.act.1).clamp(T::MIN, T::MAX));
                     }
                 }
             }
         }
-        Ok(vec![Tensor { shape: vec![n, oh, ow, c], data: Data::I8(y) }])
+        Ok(Tensor { shape: vec![n, oh, ow, c], data: T::data(y) })
     }
 }

@@ -1,13 +1,13 @@
 //! `qplay.tfl.Quantize`, `qplay.tfl.Requantize`, `qplay.tfl.Dequantize`: TFLite's QUANTIZE and
-//! DEQUANTIZE on 8-bit codes, int8 or uint8 (`reference_ops::AffineQuantize`, `Requantize`,
-//! `Dequantize`).
+//! DEQUANTIZE on integer codes, int8, uint8 or int16 (`reference_ops::AffineQuantize`,
+//! `Requantize`, `Dequantize`).
 //!
-//! - float → 8 bits: `round(x / scale)` in float, half away from zero, plus the zero point,
+//! - float → codes: `round(x / scale)` in float, half away from zero, plus the zero point,
 //!   clamped — TFLite's rounding, where ONNX's QuantizeLinear rounds half to even.
-//! - 8 bits → 8 bits (a QUANTIZE between two scales or types, e.g. a uint8 model input to its
+//! - codes → codes (a QUANTIZE between two scales or types, e.g. a uint8 model input to its
 //!   int8 graph): `(q − zp_in)` times the fixed-point multiplier of `scale_in / scale_out`, plus
 //!   `zp_out`, clamped to the output type.
-//! - 8 bits → float: `scale · (q − zp)` in double, rounded once to float.
+//! - codes → float: `scale · (q − zp)` in double, rounded once to float.
 
 use super::fixed::{mbqm, quantize_multiplier, round_away};
 use super::{attr_f32, attr_i32, check_multiplier};
@@ -47,20 +47,21 @@ pub struct TflQuantize {
 }
 
 /// The output type of a QUANTIZE: attribute `y_type`, ONNX's code (3 int8, the default; 2
-/// uint8).
+/// uint8; 5 int16).
 fn out_type(node: &Node) -> Result<DType, OpError> {
     match node.attrs.int("y_type", 3) {
         2 => Ok(DType::U8),
         3 => Ok(DType::I8),
-        t => Err(OpError::malformed(format!("y_type {t} must be 2 (uint8) or 3 (int8)"))),
+        5 => Ok(DType::I16),
+        t => Err(OpError::malformed(format!("y_type {t} must be 2 (uint8), 3 (int8) or 5 (int16)"))),
     }
 }
 
 fn range(t: DType) -> (i32, i32) {
-    if t == DType::U8 {
-        (0, 255)
-    } else {
-        (-128, 127)
+    match t {
+        DType::U8 => (0, 255),
+        DType::I16 => (-32768, 32767),
+        _ => (-128, 127),
     }
 }
 
@@ -106,20 +107,21 @@ fn quantize_code(x: f32, scale: f32, zp: i32, (lo, hi): (i32, i32)) -> i32 {
     (round_away(x / scale) as i32).saturating_add(zp).clamp(lo, hi)
 }
 
-/// 8-bit codes as i32, whichever the type.
+/// Integer codes (int8, uint8, int16) as i32, whichever the type.
 fn codes(t: &Tensor) -> Result<Vec<i32>, OpError> {
     match &t.data {
         Data::I8(v) => Ok(v.iter().map(|&q| q as i32).collect()),
         Data::U8(v) => Ok(v.iter().map(|&q| q as i32).collect()),
-        _ => Err(OpError::mismatch(format!("the input must be int8 or uint8, got {:?}", t.dtype()))),
+        Data::I16(v) => Ok(v.iter().map(|&q| q as i32).collect()),
+        _ => Err(OpError::mismatch(format!("the input must be int8, uint8 or int16, got {:?}", t.dtype()))),
     }
 }
 
 fn wrap(v: Vec<i32>, t: DType) -> Data {
-    if t == DType::U8 {
-        Data::U8(v.into_iter().map(|q| q as u8).collect())
-    } else {
-        Data::I8(v.into_iter().map(|q| q as i8).collect())
+    match t {
+        DType::U8 => Data::U8(v.into_iter().map(|q| q as u8).collect()),
+        DType::I16 => Data::I16(v.into_iter().map(|q| q as i16).collect()),
+        _ => Data::I8(v.into_iter().map(|q| q as i8).collect()),
     }
 }
 
@@ -128,7 +130,7 @@ impl Op for TflQuantize {
         let x = input_fact(inputs, 0)?;
         let ok = match self.conversion {
             Conversion::Quantize(..) => x.dtype == DType::F32,
-            _ => matches!(x.dtype, DType::I8 | DType::U8),
+            _ => matches!(x.dtype, DType::I8 | DType::U8 | DType::I16),
         };
         if !ok {
             return Err(OpError::mismatch(format!("the input's type {:?} does not fit this conversion", x.dtype)));

@@ -7,9 +7,9 @@
 //! - Nearest: `reference_ops::ResizeNearestNeighbor` — the source index from a float scale,
 //!   floored (or rounded with aligned corners).
 
-use super::i8_data;
-use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use super::{codes_of, eval_codes, infer_codes, Code, PerCode};
+use crate::model::{Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// The op types.
 pub const BILINEAR: &str = "qplay.tfl.ResizeBilinear";
@@ -71,16 +71,24 @@ fn nearest(v: usize, len: usize, out: usize, align: bool, half: bool) -> usize {
 
 impl Op for TflResize {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = input_fact(inputs, 0)?;
-        if x.dtype != DType::I8 || x.shape.len() != 4 {
-            return Err(OpError::mismatch(format!("the input must be int8 NHWC, got {:?} {:?}", x.dtype, x.shape)));
-        }
-        Ok(vec![Fact::new(DType::I8, vec![x.shape[0], self.size[0], self.size[1], x.shape[3]])])
+        infer_codes(self, inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let x = input(inputs, 0)?;
-        let xv = i8_data(x, "the input")?;
+        eval_codes(self, inputs)
+    }
+}
+
+impl PerCode for TflResize {
+    fn shape(&self, x: &[usize]) -> Result<Vec<usize>, OpError> {
+        match x {
+            [n, _, _, c] => Ok(vec![*n, self.size[0], self.size[1], *c]),
+            _ => Err(OpError::mismatch(format!("the input {x:?} must be NHWC"))),
+        }
+    }
+
+    fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError> {
+        let xv = codes_of::<T>(x, "the input")?;
         let [n, h, w, c] = <[usize; 4]>::try_from(x.shape.as_slice())
             .map_err(|_| OpError::mismatch(format!("the input {:?} must be NHWC", x.shape)))?;
         let [oh, ow] = self.size;
@@ -117,18 +125,18 @@ impl Op for TflResize {
                         let (sx, x0, x1) = taps10(ox as i32, ws, self.half_pixel, w as i32);
                         let fx = (sx - (1 << 10) * x0 as i32) as i64;
                         for ch in 0..c {
-                            let v = |iy: usize, ix: usize| xv[at(b, iy, ix) + ch] as i64;
+                            let v = |iy: usize, ix: usize| xv[at(b, iy, ix) + ch].get() as i64;
                             let sum = v(y0, x0) * ((1 << 10) - fy) * ((1 << 10) - fx)
                                 + v(y1, x0) * fy * ((1 << 10) - fx)
                                 + v(y0, x1) * ((1 << 10) - fy) * fx
                                 + v(y1, x1) * fy * fx;
                             let round = if sum > 0 { 1i64 << 19 } else { -(1i64 << 19) };
-                            y.push(((sum + round) / (1 << 20)) as i8);
+                            y.push(T::put(((sum + round) / (1 << 20)) as i32));
                         }
                     }
                 }
             }
         }
-        Ok(vec![Tensor { shape: vec![n, oh, ow, c], data: Data::I8(y) }])
+        Ok(Tensor { shape: vec![n, oh, ow, c], data: T::data(y) })
     }
 }

@@ -5,8 +5,10 @@
 //! summed in Q12.19, the sum's reciprocal, each exp times that reciprocal, rounded to the
 //! output's fixed scale 1/256 and zero point −128. Differences below `diff_min` give −128.
 
-use super::fixed::{exp_on_negative_values, mbqm_gt1, quantize_multiplier, rdbpot, reciprocal, srdhm};
-use super::{attr_f32, i8_data};
+use super::binary::code_bits;
+use super::fixed::{exp_on_negative_values, mbqm, mbqm_gt1, quantize_multiplier, rdbpot, reciprocal, srdhm};
+use super::int16::{lut_lookup, lut_populate};
+use super::{attr_f32, codes_of, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
@@ -27,10 +29,38 @@ pub struct TflSoftmax {
     pub diff_min: i32,
 }
 
-/// Builds `qplay.tfl.Softmax` (attributes `beta`, `x_scale`).
+/// A built int16 softmax (`reference_ops::SoftmaxInt16`): output scale 2^−15, zero point 0.
+#[derive(Debug, Clone)]
+pub struct TflSoftmax16 {
+    /// `x_scale · beta / (10 / 65535)` as multiplier and shift: differences from the row's
+    /// maximum onto the exp table's input range [−10, 0].
+    pub multiplier: (i32, i32),
+    /// `exp(x)` for x in [−10, 0] (513 entries).
+    exp_lut: Vec<i16>,
+    /// `1 / (1 + x)` for x in [0, 1].
+    one_over_one_plus_x_lut: Vec<i16>,
+}
+
+/// Builds `qplay.tfl.Softmax` (attributes `beta`, `x_scale`, `bits`: 8, the default, or 16).
 pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let beta = node.attrs.float("beta", 1.0);
     let x_scale = attr_f32(node, "x_scale")?;
+    if code_bits(node)? == 16 {
+        // SoftmaxPrepare for int16.
+        let range = 65535.0f64;
+        let rescale = (x_scale * beta) as f64 / (10.0 / 65535.0);
+        let multiplier = quantize_multiplier(rescale);
+        if !rescale.is_finite() || rescale <= 0.0 || !(-31..=30).contains(&multiplier.1) {
+            return Err(OpError::malformed(format!(
+                "beta {beta} · input scale {x_scale} is out of range for TFLite's int16 softmax"
+            )));
+        }
+        return Ok(Box::new(TflSoftmax16 {
+            multiplier,
+            exp_lut: lut_populate(10.0 / range, 32767, 2.0 / range, 0, f64::exp),
+            one_over_one_plus_x_lut: lut_populate(1.0 / range, -32768, 2.0 / range, 0, |v| 1.0 / (1.0 + v)),
+        }));
+    }
     let max_real = ((1u64 << 31) - 1) as f64;
     let real = (beta as f64 * x_scale as f64 * (1u64 << (31 - SCALED_DIFF_INTEGER_BITS)) as f64).min(max_real);
     if real.is_nan() || real <= 1.0 {
@@ -102,5 +132,49 @@ impl Op for TflSoftmax {
             self.row(xr, yr)?;
         }
         Ok(vec![Tensor { shape: x.shape.clone(), data: Data::I8(y) }])
+    }
+}
+
+impl TflSoftmax16 {
+    fn row(&self, x: &[i16], y: &mut [i16]) {
+        let max = x.iter().copied().max().unwrap_or(i16::MIN) as i32;
+        let mut sum = 0i32;
+        for (o, &v) in y.iter_mut().zip(x) {
+            let scaled = mbqm(v as i32 - max, self.multiplier.0, self.multiplier.1);
+            let sym = scaled.wrapping_add(32767).clamp(-32768, 32767) as i16;
+            *o = lut_lookup(sym, &self.exp_lut);
+            sum = sum.wrapping_add(*o as i32);
+        }
+        let headroom_plus_one = (sum as u32).leading_zeros().clamp(1, 31);
+        let shifted_sum = (((sum as i64) << (headroom_plus_one - 1)) + (1 << 13)) >> 14;
+        let sym_shifted_sum = (shifted_sum - ((1 << 15) + (1 << 16))).clamp(-32768, 32767) as i16;
+        let reciprocal = lut_lookup(sym_shifted_sum, &self.one_over_one_plus_x_lut) as i64;
+        let right_shift = 31 - headroom_plus_one;
+        let round = if right_shift > 0 { 1i64 << (right_shift - 1) } else { 0 };
+        for o in y.iter_mut() {
+            let result = ((*o as i64 * reciprocal + round) >> right_shift) as i32;
+            *o = result.clamp(0, 32767) as i16;
+        }
+    }
+}
+
+impl Op for TflSoftmax16 {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
+        let x = input_fact(inputs, 0)?;
+        if x.dtype != DType::I16 || x.shape.is_empty() {
+            return Err(OpError::mismatch(format!("the input must be int16 of rank ≥ 1, got {:?}", x.dtype)));
+        }
+        Ok(vec![Fact::new(DType::I16, x.shape.clone())])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+        let x = input(inputs, 0)?;
+        let xv = codes_of::<i16>(x, "the input")?;
+        let depth = x.shape.last().copied().unwrap_or(1).max(1);
+        let mut y = vec![0i16; xv.len()];
+        for (xr, yr) in xv.chunks(depth).zip(y.chunks_mut(depth)) {
+            self.row(xr, yr);
+        }
+        Ok(vec![Tensor { shape: x.shape.clone(), data: Data::I16(y) }])
     }
 }

@@ -100,11 +100,16 @@ pub fn hard_swish(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Opt
 
 /// LEAKY_RELU (int8): the multipliers from float products, as `LeakyReluPrepare` computes them.
 pub fn leaky_relu(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, alpha: f32) -> Table {
+    table(leaky_relu_fn(in_scale, in_zp, out_scale, out_zp, alpha))
+}
+
+/// `reference_ops::QuantizeLeakyRelu` on one code, any integer type (clamp to the type after).
+pub fn leaky_relu_fn(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, alpha: f32) -> impl Fn(i32) -> i32 {
     let (alpha_m, alpha_shift) = quantize_multiplier((in_scale * alpha / out_scale) as f64);
     let (id_m, id_shift) = quantize_multiplier((in_scale / out_scale) as f64);
     let negative = alpha_m < 0;
     let safe_alpha = alpha_m.wrapping_abs();
-    table(|v| {
+    move |v| {
         let x = v - in_zp;
         if x >= 0 {
             out_zp.wrapping_add(mbqm(x, id_m, id_shift))
@@ -112,18 +117,29 @@ pub fn leaky_relu(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, alpha:
             let a = mbqm(x, safe_alpha, alpha_shift);
             out_zp.wrapping_add(if negative { a.wrapping_neg() } else { a })
         }
-    })
+    }
 }
 
 /// RELU, RELU6, RELU_N1_TO_1 (int8, not fused): `QuantizedReluX` — the code requantized by the
 /// multiplier of `in_scale / out_scale`, clamped to the bounds quantized with the output's
 /// scale (`lo`, and `hi` unless unbounded).
 pub fn relu_x(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, lo: f32, hi: Option<f32>) -> Table {
+    table(relu_x_fn((in_scale, in_zp), (out_scale, out_zp), lo, hi, (-128, 127)))
+}
+
+/// [`relu_x`] on one code of a type with range `(tmin, tmax)`.
+pub fn relu_x_fn(
+    (in_scale, in_zp): (f32, i32),
+    (out_scale, out_zp): (f32, i32),
+    lo: f32,
+    hi: Option<f32>,
+    (tmin, tmax): (i32, i32),
+) -> impl Fn(i32) -> i32 {
     let (m, shift) = quantize_multiplier((in_scale / out_scale) as f64);
     let q = |f: f32| out_zp.saturating_add(round_away(f / out_scale) as i32);
-    let act_min = q(lo).max(-128);
-    let act_max = hi.map_or(127, |h| q(h).min(127));
-    table(|v| out_zp.wrapping_add(mbqm(v - in_zp, m, shift)).max(act_min).min(act_max))
+    let act_min = q(lo).max(tmin);
+    let act_max = hi.map_or(tmax, |h| q(h).min(tmax));
+    move |v| out_zp.wrapping_add(mbqm(v - in_zp, m, shift)).max(act_min).min(act_max)
 }
 
 #[cfg(test)]
