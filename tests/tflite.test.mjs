@@ -1,8 +1,8 @@
 // Full-integer TFLite models in the browser's wasm module give LiteRT's reference kernels' output
 // codes exactly (issue #17), as the native build does (crate/core/tests/tflite_int8.rs): the
 // page's module has its own vector path for TFLite's fixed-point requantization (wasm SIMD128),
-// and this is its check. The fixtures are tests/fixtures/tflite/*_int8 and the 16x8 models
-// *_16x8 (int16 activations; LiteRT's input codes and outputs); the model is loaded as the page
+// and this is its check. The fixtures are tests/fixtures/tflite/*_int8, the 16x8 models *_16x8
+// (int16 activations) and TF1's uint8 det_uint8 (LiteRT's input codes and outputs); the model is loaded as the page
 // loads an upload (float in, QUANTIZE, the integer ops, DEQUANTIZE, float out), fed the input
 // codes' exact float values.
 import { test } from 'node:test';
@@ -13,16 +13,16 @@ import { readNpy } from './npy.mjs';
 
 const FIX = new URL('./fixtures/tflite/', import.meta.url);
 
-test('int8 and 16x8 TFLite fixtures in the page: every output code equals the LiteRT reference kernels', async () => {
+test('int8, 16x8 and uint8 TFLite fixtures in the page: every output code equals the LiteRT reference kernels', async () => {
   const s = await open('tests/fixtures/README.md');
   try {
-    for (const name of ['det_int8', 'cnn_int8', 'det_16x8', 'cnn_16x8']) {
+    for (const name of ['det_int8', 'cnn_int8', 'det_16x8', 'cnn_16x8', 'det_uint8']) {
       const meta = JSON.parse(readFileSync(new URL(`${name}/meta.json`, FIX), 'utf8'));
       const [inScale, inZp] = meta.input.quantization;
       const [outScale, outZp] = meta.outputs[0].quantization;
       const xq = readNpy(new URL(`${name}/input_q.npy`, FIX));
       const want = readNpy(new URL(`${name}/output_0.npy`, FIX));
-      const Codes = name.endsWith('16x8') ? Int16Array : Int8Array;
+      const Codes = name.endsWith('16x8') ? Int16Array : name.endsWith('uint8') ? Uint8Array : Int8Array;
       assert.ok(xq.data instanceof Codes && want.data instanceof Codes, `${name}: ${Codes.name} fixtures`);
       // The float whose quantization is the code (no ties: it sits on the grid).
       const x = Array.from(xq.data, (q) => Math.fround((q - inZp) * Math.fround(inScale)));

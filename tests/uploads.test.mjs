@@ -128,7 +128,7 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
-test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; an SSD with the detection op detects', async () => {
+test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; SSDs with the detection op (float and TF1 uint8) detect', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error
   // says what to fix (a profile), instead of stale boxes from the previous model.
@@ -168,6 +168,14 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.doesNotMatch(ssd.summary, /opset/);
   assert.match(ssd.assumed, /TFLite_Detection_PostProcess/);
   assert.ok(ssd.result.detections.length > 0);
+  // The TF1 Object Detection API's quantized export (uint8 activations and weights, the op on
+  // uint8 inputs; the form of TFLite's example detect.tflite): detected the same way.
+  const u8 = await uploadModel(s, fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url)) + 'ssd_uint8.tflite');
+  assert.equal(u8.error, '');
+  assert.match(u8.summary, /qplay\.tfl\.Conv2D/);
+  assert.match(u8.assumed, /TFLite_Detection_PostProcess/);
+  assert.ok(u8.result.detections.length > 0);
+  await det().screenshot({ path: `${ARTIFACTS}upload-tflite-uint8-ssd.png` });
 });
 
 /** The downloaded ONNX file run by onnxruntime-web in the page: [{ dims, data }] per output. */

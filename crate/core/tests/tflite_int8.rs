@@ -84,6 +84,16 @@ fn int8_element_wise_ops_equal_litert_on_every_code() {
     assert_eq!(differ, 0);
 }
 
+/// A TF1-style quantized model (the legacy uint8 conversion): uint8 activations and uint8
+/// weights with zero point 128, per tensor — LiteRT's uint8 kernels (weight offsets, the float
+/// product multiplier, the float RESIZE_BILINEAR, SOFTMAX to zero point 0) in every value.
+#[test]
+fn uint8_quantized_model_equals_litert_in_every_value() {
+    let (total, differ) = compare("det_uint8");
+    assert!(total >= 256 * 4 + 64 * 3 + 5);
+    assert_eq!(differ, 0);
+}
+
 /// A 16x8 model whose int16 tensor has a zero point other than 0 (TFLite's int16 kernels are
 /// symmetric): refused, naming the tensor.
 #[test]
@@ -200,7 +210,7 @@ fn a_bad_scale_is_refused_by_name() {
 /// or numbers, never a panic — planning and running included.
 #[test]
 fn corrupt_int8_models_never_panic() {
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8"] {
+    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8", "det_uint8"] {
         let good = fixture(&format!("{name}.tflite"));
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..300 {
@@ -221,6 +231,8 @@ fn corrupt_int8_models_never_panic() {
             let n = shape.iter().product();
             let x = if g.inputs[0].elem_type == 5 {
                 Tensor { shape: shape.clone(), data: Data::I16(vec![3; n]) }
+            } else if g.inputs[0].elem_type == 2 {
+                Tensor { shape: shape.clone(), data: Data::U8(vec![3; n]) }
             } else {
                 Tensor::i8(shape.clone(), vec![3; n]).unwrap()
             };

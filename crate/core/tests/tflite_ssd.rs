@@ -109,6 +109,20 @@ fn regular_nms_matches_litert() {
     ssd("regular");
 }
 
+/// The TF1 Object Detection API's quantized export (the form of the TFLite examples'
+/// `detect.tflite` and Coral's CPU SSDs): uint8 activations and weights, the op reading uint8
+/// box encodings, class predictions and anchors. Everything before the op is integer arithmetic
+/// equal to LiteRT's, the op's dequantization is LiteRT's: every output value equal; and the
+/// detector reads it with no configuration.
+#[test]
+fn a_uint8_ssd_with_the_op_matches_litert_in_every_value() {
+    let (g, ours, litert) = run("ssd_uint8", "uint8", &[("normalized_input_image_tensor", "input.npy")]);
+    compare("uint8", &ours, &litert, 1, false, 0.0);
+    let auto = infer_profile_for(&g).unwrap();
+    assert!(matches!(auto.profile.decoder, Decoder::Detections(_)), "{:?}", auto.profile.decoder);
+    assert_eq!(auto.profile.size, [64, 64]);
+}
+
 /// The op alone on LiteRT's own inputs: scores in multiples of 1/8 with many ties, so the order
 /// of equal scores (stable sort, first arg-max, libstdc++'s partial sort) is tested; every
 /// value equal.

@@ -1,6 +1,7 @@
-//! Full-integer TFLite models (int8, and 16x8: int16 activations) on the GPU executor: TFLite's integer ops (`qplay.tfl.*`) have no
-//! WGSL kernels yet, so the executor keeps them on the CPU (their reference kernels); the
-//! outputs are LiteRT's, bit for bit, as on the CPU.
+//! Full-integer TFLite models (int8; 16x8, with int16 activations; TF1's uint8) on the GPU
+//! executor: TFLite's integer ops (`qplay.tfl.*`) have no WGSL kernels yet, so the executor
+//! keeps them on the CPU (their reference kernels); the outputs are LiteRT's, bit for bit, as on
+//! the CPU.
 
 use qplay_core::model::{load_tflite_integer_io, npy::read_npy, Plan};
 use qplay_core::ops::Registry;
@@ -17,7 +18,7 @@ fn fixture(rel: &str) -> Vec<u8> {
 fn int8_tflite_models_equal_litert_on_the_gpu_executor() {
     std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     let g = Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"));
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_16x8", "det_16x8", "ops_16x8"] {
+    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_16x8", "det_16x8", "ops_16x8", "det_uint8"] {
         let graph = load_tflite_integer_io(&fixture(&format!("{name}.tflite"))).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[]).unwrap());
         let x = read_npy(&fixture(&format!("{name}/input_q.npy"))).unwrap();

@@ -6,10 +6,11 @@
 use super::flexbuffer::{scalar_map, Scalar};
 use super::layout::Builder;
 use super::read::{fb, fb_err};
-use crate::model::{Attr, ModelError};
+use crate::model::{Attr, DType, ModelError};
 use crate::ops::detect::detection_postprocess::{
     RawOptions, DEFAULT_DETECTIONS_PER_CLASS, REQUIRED_KEYS, TFLITE_DETECTION_POSTPROCESS,
 };
+use crate::ops::tflite::quantize;
 use crate::ops::OpError;
 use std::collections::HashMap;
 
@@ -52,7 +53,22 @@ pub(super) fn convert(
             shapes.insert(t, shape);
         }
     }
-    let inputs = ins.iter().map(|&t| b.nhwc(t)).collect();
+    // Quantized inputs (a uint8 model's box encodings, class predictions and anchors) are
+    // dequantized first, `(q − zp) · scale` in float, as the op's kernel does.
+    let mut inputs = Vec::with_capacity(3);
+    for &t in &ins {
+        let name = b.nhwc(t);
+        if !matches!(b.info(t).dtype, DType::U8 | DType::I8 | DType::I16) {
+            inputs.push(name);
+            continue;
+        }
+        let (scale, zp) =
+            super::int_ops::per_tensor(b, t).map_err(|e| err(e.say("the quantized input", &b.info(t).name)))?;
+        let float = b.fresh(&format!("{name}__float"));
+        let attrs = vec![("x_scale", Attr::Float(scale)), ("x_zp", Attr::Int(zp as i64))];
+        b.node(quantize::DEQUANTIZE, vec![name], vec![float.clone()], attrs);
+        inputs.push(float);
+    }
     let outputs = outs.iter().map(|&t| b.nhwc(t)).collect();
     let attrs = vec![
         ("max_detections", Attr::Int(raw.max_detections)),

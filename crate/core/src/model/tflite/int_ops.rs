@@ -154,13 +154,6 @@ fn with(mut v: Vec<(String, Attr)>, more: impl IntoIterator<Item = (&'static str
 /// Converts one operator of a full-integer model; `false` when qplay does not map it.
 pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<bool, ModelError> {
     use fb::BuiltinOperator as B;
-    let uint8 = io.ins.iter().chain(io.outs).flatten().find(|&&t| !b.is_const(t) && b.info(t).dtype == DType::U8);
-    if let (Some(&t), false) = (uint8, matches!(io.code, B::Quantize | B::Dequantize)) {
-        return Err(io.err(format!(
-            "uint8 tensor `{}`: qplay runs uint8 activations only where a QUANTIZE or DEQUANTIZE converts them",
-            b.info(t).name
-        )));
-    }
     symmetric16(b, io)?;
     match io.code {
         B::Conv2d | B::DepthwiseConv2d => convolution(b, op, io)?,
@@ -216,7 +209,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (x, y) = (io.input(0)?, io.output(0)?);
             let beta = opt!(options!(op, SoftmaxOptions), beta, 1.0);
             let (ys, yz) = q(b, io, y)?;
-            if act_type(b, io) == DType::I16 {
+            if act_type(b, io) == DType::U8 {
+                if yz != 0 || (ys - 1.0 / 256.0).abs() > 0.001 / 256.0 {
+                    return Err(io.err(format!(
+                        "a uint8 softmax output must have scale 1/256 and zero point 0, got {ys} and {yz}"
+                    )));
+                }
+            } else if act_type(b, io) == DType::I16 {
                 if yz != 0 || (ys - 1.0 / 32768.0).abs() > 0.001 / 32768.0 {
                     return Err(io.err(format!(
                         "an int16 softmax output must have scale 1/32768 and zero point 0, got {ys} and {yz}"
@@ -286,6 +285,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                 b.node(OpKind::Lookup.name(), vec![xin, table], vec![out], vec![]);
                 return Ok(true);
             }
+            if act_type(b, io) == DType::U8 {
+                let table = activation_u8(op, io, (xs, xz), (ys, yz))?;
+                let table = b.init("table", Tensor { shape: vec![256], data: Data::U8(table.to_vec()) });
+                let (xin, out) = (b.nhwc(x), b.nhwc(y));
+                b.node(OpKind::Lookup.name(), vec![xin, table], vec![out], vec![]);
+                return Ok(true);
+            }
             let table = match io.code {
                 B::Logistic => tables::logistic(xs, xz, ys, yz),
                 B::Tanh => tables::tanh(xs, xz, ys, yz),
@@ -341,8 +347,10 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let value = match io.optional(2).and_then(|t| b.constant(t)) {
                 Some(Tensor { data: Data::I8(v), .. }) if v.len() == 1 => Data::I8(vec![v[0]]),
                 Some(Tensor { data: Data::I16(v), .. }) if v.len() == 1 => Data::I16(vec![v[0]]),
+                Some(Tensor { data: Data::U8(v), .. }) if v.len() == 1 => Data::U8(vec![v[0]]),
                 Some(_) => return Err(io.err("the padding value must be one integer constant of the input's type")),
                 None if b.info(x).dtype == DType::I16 => Data::I16(vec![q(b, io, y)?.1 as i16]),
+                None if b.info(x).dtype == DType::U8 => Data::U8(vec![q(b, io, y)?.1 as u8]),
                 None => Data::I8(vec![q(b, io, y)?.1 as i8]),
             };
             let mut pads: Vec<i64> = (0..rank).map(|a| p[2 * a]).collect();
@@ -390,12 +398,19 @@ fn same_quantization(b: &Builder, io: &Io, ins: &[usize], y: usize) -> Result<()
     Ok(())
 }
 
-/// Weight scales (per tensor or along `axis`), with zero points all 0.
+/// Weight scales (per tensor or along `axis`), with zero points all 0 — but for uint8 weights
+/// (TF1's quantized models), one scale and one zero point, returned as attributes.
 fn weight_scales(b: &Builder, io: &Io, w: usize, channels: usize, axis: usize) -> Result<Vec<f32>, ModelError> {
     let info = b.info(w);
     let Some((s, z, dim)) = &info.quant else {
         return Err(io.err(format!("int8 weights `{}` have no scales", info.name)));
     };
+    if info.dtype == DType::U8 {
+        if s.len() != 1 || z.len() > 1 || !(s[0].is_finite() && s[0] > 0.0) {
+            return Err(io.err(format!("uint8 weights `{}` need one positive scale and one zero point", info.name)));
+        }
+        return Ok(s.clone());
+    }
     if z.iter().any(|&z| z != 0) {
         return Err(io.err(format!("int8 weights `{}` must be symmetric (zero points 0)", info.name)));
     }
@@ -406,9 +421,14 @@ fn weight_scales(b: &Builder, io: &Io, w: usize, channels: usize, axis: usize) -
 }
 
 fn weights_and_bias(b: &mut Builder, io: &Io, w: usize) -> Result<Vec<String>, ModelError> {
+    let want = if act_type(b, io) == DType::U8 { DType::U8 } else { DType::I8 };
     match b.constant(w) {
-        Some(v) if v.dtype() == DType::I8 => {}
-        _ => return Err(io.err("the weights must be an int8 constant")),
+        Some(v) if v.dtype() == want => {}
+        _ => {
+            return Err(
+                io.err(format!("the weights must be an {} constant", if want == DType::U8 { "uint8" } else { "int8" }))
+            )
+        }
     }
     let int16 = act_type(b, io) == DType::I16;
     let mut inputs = vec![b.nhwc(w)];
@@ -421,6 +441,43 @@ fn weights_and_bias(b: &mut Builder, io: &Io, w: usize) -> Result<Vec<String>, M
         }
     }
     Ok(inputs)
+}
+
+/// The attributes of uint8 weights (`uint8`, `w_zp`); none for int8 ones.
+fn uint8_weights(b: &Builder, io: &Io, w: usize) -> Result<Vec<(String, Attr)>, ModelError> {
+    let info = b.info(w);
+    if info.dtype != DType::U8 {
+        return Ok(Vec::new());
+    }
+    let zp = info.quant.as_ref().and_then(|(_, z, _)| z.first().copied()).unwrap_or(0);
+    if !(0..=255).contains(&zp) {
+        return Err(io.err(format!("uint8 weights `{}` have zero point {zp}", info.name)));
+    }
+    Ok(vec![("uint8".into(), Attr::Int(1)), ("w_zp".into(), Attr::Int(zp))])
+}
+
+/// An element-wise activation on uint8 codes as a 256-entry table, by the same formulas as on
+/// int8 (LiteRT's kernels are the same templates), clamped to 0…255.
+fn activation_u8(
+    op: &fb::OperatorRef<'_>,
+    io: &Io,
+    (xs, xz): (f32, i32),
+    (ys, yz): (f32, i32),
+) -> Result<[u8; 256], ModelError> {
+    use fb::BuiltinOperator as B;
+    let range = (0, 255);
+    Ok(match io.code {
+        B::Logistic => tables::table_u8(tables::logistic_fn(xs, xz, ys, yz)),
+        B::Tanh => tables::table_u8(tables::tanh_fn(xs, xz, ys, yz)),
+        B::HardSwish => tables::table_u8(
+            tables::hard_swish_fn(xs, xz, ys, yz)
+                .ok_or_else(|| io.err("the scales give an output multiplier above one"))?,
+        ),
+        B::Relu => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, None, range)),
+        B::Relu6 => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, Some(6.0), range)),
+        B::ReluN1To1 => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), -1.0, Some(1.0), range)),
+        _ => tables::table_u8(tables::leaky_relu_fn(xs, xz, ys, yz, opt!(options!(op, LeakyReluOptions), alpha, 0.0))),
+    })
 }
 
 /// An element-wise activation on int16 codes as a 65 536-entry table: LOGISTIC and TANH by
@@ -471,6 +528,7 @@ fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(),
         .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 4")))?;
     let (channels, axis) = if depthwise { (i, 3) } else { (o, 0) };
     let scales = weight_scales(b, io, w, channels, axis)?;
+    let uint8 = uint8_weights(b, io, w)?;
     let (pt, pb) = pads(padding, h, kh, sh, dh);
     let (pl, pr) = pads(padding, wid, kw, sw, dw);
     let mut attrs: Vec<(String, Attr)> = vec![
@@ -479,6 +537,7 @@ fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(),
         ("pads".into(), ints(&[pt, pl, pb, pr])),
         ("w_scales".into(), Attr::Floats(scales)),
     ];
+    attrs.extend(uint8);
     attrs.extend(qattrs("x", q(b, io, x)?));
     attrs.extend(qattrs("y", q(b, io, y)?));
     let attrs = with(attrs, act_range(b, io, act, y)?);
@@ -497,6 +556,7 @@ fn fully_connected(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result
         .map_err(|_| io.err(format!("weights of shape {wd:?}, expected rank 2")))?;
     let scales = weight_scales(b, io, w, units, 0)?;
     let mut attrs: Vec<(String, Attr)> = vec![("w_scales".into(), Attr::Floats(scales))];
+    attrs.extend(uint8_weights(b, io, w)?);
     attrs.extend(qattrs("x", q(b, io, x)?));
     attrs.extend(qattrs("y", q(b, io, y)?));
     let attrs = with(attrs, act_range(b, io, act, y)?);

@@ -161,7 +161,7 @@ impl Op for TflBinary {
         let (a, b) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
         if a.dtype != b.dtype || !is_activation_type(a.dtype) {
             return Err(OpError::mismatch(format!(
-                "A and B must both be int8 or both int16, got {:?} and {:?}",
+                "A and B must have one type, int8, uint8 or int16, got {:?} and {:?}",
                 a.dtype, b.dtype
             )));
         }
@@ -176,6 +176,7 @@ impl Op for TflBinary {
         let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
         Ok(vec![match a.dtype() {
             DType::I16 => self.run::<i16>(a, b)?,
+            DType::U8 => self.run::<u8>(a, b)?,
             _ => self.run::<i8>(a, b)?,
         }])
     }

@@ -12,7 +12,7 @@
 //! (`GetQuantizedConvolutionMultipler`).
 //!
 //! Convolutions and fully-connected layers get their int32 sums from the shared int8 GEMM
-//! ([`qgemm`]: exact integer sums, SIMD, threads), with the weights as `A` (packed once and
+//! ([`qgemm`](crate::ops::quant::qgemm::qgemm): exact integer sums, SIMD, threads), with the weights as `A` (packed once and
 //! cached) and the NHWC input — as it is for 1×1 convolutions and fully-connected layers, else
 //! its im2col with the input zero point in the padding, which adds nothing to `w · (x − x_zp)`
 //! — as `Bᵀ`; the requantization runs on those sums exactly as the reference loop's. Integer
@@ -20,13 +20,15 @@
 //! ([`TflConv::reference`], kept for depthwise convolutions and tested against the GEMM path).
 
 use super::fixed::{mbqm, quantize_multiplier, Requant, RequantChannels};
-use super::int16::mbqm64;
 use super::{attr_f32, attr_i32, check_multiplier, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
-use crate::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat, MAX_K};
+use crate::ops::quant::qgemm::{PackedA, MAX_K};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::parallel;
 use std::sync::{Arc, Mutex};
+
+mod gemm;
+mod wide;
 
 /// The op types.
 pub const CONV: &str = "qplay.tfl.Conv2D";
@@ -74,6 +76,8 @@ pub struct TflConv {
     /// Per output channel (or one): `x_scale · w_scale / y_scale` in double, which LiteRT's
     /// int16 fully-connected kernels multiply their sums by (rounding half away from zero).
     real: Vec<f64>,
+    /// The weights' zero point (uint8 models: uint8 weights with one zero point; else 0).
+    pub w_zp: i32,
 }
 
 fn pair(node: &Node, name: &str, default: usize) -> Result<[usize; 2], OpError> {
@@ -102,10 +106,13 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
     if w_scales.is_empty() || w_scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
         return Err(OpError::malformed(format!("w_scales {w_scales:?} must be positive")));
     }
+    let uint8 = node.attrs.int("uint8", 0) != 0;
     let requant = w_scales
         .iter()
         .map(|&ws| {
-            let m = if kind == ConvKind::FullyConnected && w_scales.len() == 1 {
+            // uint8 models, and per-tensor fully-connected layers: the multiplier from the float
+            // product `x_scale · w_scale` (`GetQuantizedConvolutionMultipler`).
+            let m = if (kind == ConvKind::FullyConnected || uint8) && w_scales.len() == 1 {
                 (x_scale * ws) as f64 / y_scale as f64
             } else {
                 x_scale as f64 * ws as f64 / y_scale as f64
@@ -120,6 +127,7 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
     let geometry = Window { strides, dilations, pads };
     let mut conv = TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act);
     conv.real = w_scales.iter().map(|&ws| x_scale as f64 * ws as f64 / y_scale as f64).collect();
+    conv.w_zp = if uint8 { attr_i32(node, "w_zp")? } else { 0 };
     Ok(Box::new(conv))
 }
 
@@ -149,6 +157,7 @@ impl TflConv {
             rq_channels,
             packed: Mutex::new(None),
             real: Vec::new(),
+            w_zp: 0,
         }
     }
 
@@ -298,9 +307,10 @@ impl TflConv {
 impl Op for TflConv {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let (x, w) = (input_fact(inputs, 0)?, input_fact(inputs, 1)?);
-        if !matches!(x.dtype, DType::I8 | DType::I16) || w.dtype != DType::I8 {
+        let ok = matches!((x.dtype, w.dtype), (DType::I8 | DType::I16, DType::I8) | (DType::U8, DType::U8));
+        if !ok {
             return Err(OpError::mismatch(format!(
-                "x must be int8 or int16 and w int8, got {:?} and {:?}",
+                "x and w must be int8 and int8, int16 and int8, or uint8 and uint8, got {:?} and {:?}",
                 x.dtype, w.dtype
             )));
         }
@@ -316,6 +326,13 @@ impl Op for TflConv {
         if let Data::I16(xv) = &x.data {
             let y = self.eval16(&g, xv, i8_data(w, "w")?, bias);
             return Ok(vec![Tensor { shape, data: Data::I16(y) }]);
+        }
+        if let (Data::U8(xv), Data::U8(wv)) = (&x.data, &w.data) {
+            let bias: Vec<i32> = match bias.map(|b| &b.data) {
+                Some(Data::I32(v)) => v.clone(),
+                _ => vec![0; g.y[3]],
+            };
+            return Ok(vec![Tensor { shape, data: Data::U8(self.eval_u8(&g, xv, wv, &bias)) }]);
         }
         if bias.is_some_and(|b| b.dtype() == DType::I64) {
             return Err(OpError::mismatch("an int64 bias needs int16 inputs (a 16x8 model)"));
@@ -333,65 +350,6 @@ impl Op for TflConv {
 }
 
 impl TflConv {
-    /// The 16x8 form (int16 inputs and outputs, int8 weights, zero points 0), as LiteRT's
-    /// reference kernels compute it: sums in int64 with an int64 bias (in int32 with an int32
-    /// one: `AccumScalar`), requantized by [`mbqm64`] (by [`mbqm`] for int32 sums) for
-    /// convolutions, or multiplied in double by `x_scale · w_scale / y_scale` and rounded half
-    /// away from zero for fully-connected layers (`reference_integer_ops::FullyConnected`).
-    fn eval16(&self, g: &Geometry, xv: &[i16], wv: &[i8], bias: Option<&Tensor>) -> Vec<i16> {
-        let [n, _, _, c] = g.x;
-        let [_, kh, kw, wi] = g.w;
-        let [_, oh, ow, oc_n] = g.y;
-        let (bias, wide): (Vec<i64>, bool) = match bias.map(|b| &b.data) {
-            Some(Data::I32(v)) => (v.iter().map(|&b| b as i64).collect(), false),
-            Some(Data::I64(v)) => (v.clone(), true),
-            _ => (vec![0; oc_n], true),
-        };
-        let taps = kh * kw;
-        let multiplier = if self.kind == ConvKind::Depthwise { (oc_n / c.max(1)).max(1) } else { 1 };
-        let row_len = ow * oc_n;
-        let mut y = vec![0i16; n * oh * row_len];
-        let work = taps * if self.kind == ConvKind::Depthwise { 1 } else { c };
-        let parts = parallel::split(n * oh, parallel::tasks(y.len() * work, n * oh), 1);
-        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut y, row_len, &parts)).collect();
-        parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
-            for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
-                let (b, oy) = (r / oh, r % oh);
-                for ox in 0..ow {
-                    for oc in 0..oc_n {
-                        let mut acc = 0i64;
-                        self.taps(g, b, (oy, ox), |tap, px| {
-                            if self.kind == ConvKind::Depthwise {
-                                acc += wv[tap * wi + oc] as i64 * xv[px + oc / multiplier] as i64;
-                            } else {
-                                let wrow = (oc * taps + tap) * wi;
-                                for (&wt, &xq) in wv[wrow..wrow + c].iter().zip(&xv[px..px + c]) {
-                                    acc += wt as i64 * xq as i64;
-                                }
-                            }
-                        });
-                        let ch = if self.requant.len() == 1 { 0 } else { oc };
-                        let v = if self.kind == ConvKind::FullyConnected {
-                            let acc =
-                                if wide { acc + bias[oc] } else { (acc as i32).wrapping_add(bias[oc] as i32) as i64 };
-                            (acc as f64 * self.real[ch]).round() as i32
-                        } else {
-                            let (m, s) = self.requant[ch];
-                            if wide {
-                                mbqm64(acc + bias[oc], m, s)
-                            } else {
-                                mbqm((acc as i32).wrapping_add(bias[oc] as i32), m, s)
-                            }
-                        };
-                        let v = v.wrapping_add(self.y_zp).clamp(self.act.0, self.act.1).clamp(-32768, 32767);
-                        out[ox * oc_n + oc] = v as i16;
-                    }
-                }
-            }
-        });
-        y
-    }
-
     /// Output rows, runs of them one task each: the reference loop ([`Self::row`]), or for a
     /// depthwise convolution with `fast`, [`Self::depthwise_row`].
     fn by_rows(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32], fast: bool) -> Vec<i8> {
@@ -498,98 +456,6 @@ impl TflConv {
                 self.rq_channels.run(acc, out);
             }
         }
-    }
-
-    /// The weights `[O, K]` packed for the GEMM, cached while the weight tensor is the same.
-    fn packed(&self, wv: &[i8], o: usize, k: usize) -> Result<Arc<PackedA>, OpError> {
-        let key = (wv.as_ptr() as usize, wv.len());
-        let mut cache = self.packed.lock().map_err(|_| OpError::internal("weight cache poisoned"))?;
-        if let Some((p, l, packed)) = cache.as_ref() {
-            if (*p, *l) == key {
-                return Ok(packed.clone());
-            }
-        }
-        let packed = Arc::new(PackedA::new(&QMat::row_major(Bytes::I8(wv), o, k)?)?);
-        *cache = Some((key.0, key.1, packed.clone()));
-        Ok(packed)
-    }
-
-    /// The patches of the NHWC input, one row of `kh · kw · C` per output pixel in the weights'
-    /// (ky, kx, c) order; taps outside the image hold the input zero point.
-    fn im2col(&self, g: &Geometry, xv: &[i8]) -> Vec<i8> {
-        let [n, _, _, c] = g.x;
-        let [_, kh, kw, _] = g.w;
-        let [_, oh, ow, _] = g.y;
-        let k = kh * kw * c;
-        let mut col = vec![self.x_zp as i8; n * oh * ow * k];
-        let row_len = ow * k;
-        let parts = parallel::split(n * oh, parallel::tasks(col.len(), n * oh), 1);
-        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut col, row_len, &parts)).collect();
-        parallel::for_each_mut(&mut blocks, |_, (rows, dst)| {
-            for (r, out) in rows.clone().zip(dst.chunks_mut(row_len)) {
-                let (b, oy) = (r / oh, r % oh);
-                for ox in 0..ow {
-                    let patch = &mut out[ox * k..][..k];
-                    self.taps(g, b, (oy, ox), |tap, px| patch[tap * c..][..c].copy_from_slice(&xv[px..px + c]));
-                }
-            }
-        });
-        col
-    }
-
-    /// Convolution or fully-connected layer through the int8 GEMM (module docs).
-    fn gemm(&self, g: &Geometry, xv: &[i8], wv: &[i8], bias: &[i32]) -> Result<Vec<i8>, OpError> {
-        let [o, kh, kw, c] = g.w;
-        let [n, _, _, _] = g.x;
-        let [_, oh, ow, oc_n] = g.y;
-        let k = kh * kw * c;
-        let pixels = n * oh * ow;
-        if pixels == 0 || oc_n == 0 {
-            return Ok(Vec::new());
-        }
-        let a = self.packed(wv, o, k)?;
-        let direct = kh == 1 && kw == 1 && self.strides == [1, 1] && self.pads == [0; 4];
-        let col;
-        let src: &[i8] = if direct {
-            xv
-        } else {
-            col = self.im2col(g, xv);
-            &col
-        };
-        let b = QMat::row_major(Bytes::I8(src), pixels, k)?.t();
-        let mut acc = vec![0i32; o * pixels];
-        let ep = Epilogue {
-            za: PerIndex::All(0),
-            zb: PerIndex::All(self.x_zp),
-            bias: Some(bias),
-            scale: &[1.0],
-            scale_per_row: true,
-            out: Out::I32(&mut acc),
-            ldc: pixels,
-        };
-        qgemm(&a, &b, ep)?;
-        // Channel-major sums → NHWC codes, requantized.
-        let mut y = vec![0i8; pixels * o];
-        let parts = parallel::split(pixels, parallel::tasks(y.len(), pixels), 1);
-        let mut blocks: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(&mut y, o, &parts)).collect();
-        parallel::for_each_mut(&mut blocks, |_, (ps, dst)| {
-            // Tiles of pixels: each channel's sums read in a run, the tile's codes written within
-            // a few cache lines.
-            const TILE: usize = 64;
-            let mut codes = [0i8; TILE];
-            for t0 in ps.clone().step_by(TILE) {
-                let t1 = (t0 + TILE).min(ps.end);
-                let tile = &mut dst[(t0 - ps.start) * o..(t1 - ps.start) * o];
-                for oc in 0..o {
-                    let codes = &mut codes[..t1 - t0];
-                    self.rq(oc).run(&acc[oc * pixels + t0..oc * pixels + t1], codes);
-                    for (px, &v) in tile.chunks_exact_mut(o).zip(codes.iter()) {
-                        px[oc] = v;
-                    }
-                }
-            }
-        });
-        Ok(y)
     }
 }
 

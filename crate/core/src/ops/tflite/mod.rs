@@ -91,8 +91,9 @@ pub(crate) fn i8_data<'a>(t: &'a Tensor, what: &str) -> Result<&'a [i8], OpError
     }
 }
 
-/// The integer types of TFLite's quantized activations: int8, and int16 in "16x8" models
-/// (int16 activations, int8 weights). Kernels generic over it compute each type as LiteRT's
+/// The integer types of TFLite's quantized activations: int8, uint8 (TF1's quantized models:
+/// uint8 activations and weights, per tensor) and int16 in "16x8" models (int16 activations,
+/// int8 weights). Kernels generic over it compute each type as LiteRT's
 /// templated reference kernels do.
 pub(crate) trait Code: Copy + Default + Send + Sync + 'static {
     /// The smallest code.
@@ -138,6 +139,7 @@ macro_rules! code {
     };
 }
 code!(i8, I8);
+code!(u8, U8);
 code!(i16, I16);
 
 /// The codes of a tensor of type `T`, or an error naming `what`.
@@ -145,9 +147,9 @@ pub(crate) fn codes_of<'a, T: Code>(t: &'a Tensor, what: &str) -> Result<&'a [T]
     T::slice(t).ok_or_else(|| OpError::mismatch(format!("{what} must be {:?}, got {:?}", T::DTYPE, t.dtype())))
 }
 
-/// Whether a type is one of TFLite's integer activation types (int8, int16).
+/// Whether a type is one of TFLite's integer activation types (int8, uint8, int16).
 pub(crate) fn is_activation_type(t: DType) -> bool {
-    matches!(t, DType::I8 | DType::I16)
+    matches!(t, DType::I8 | DType::U8 | DType::I16)
 }
 
 /// A one-input kernel written once for int8 and int16 codes.
@@ -158,11 +160,12 @@ pub(crate) trait PerCode {
     fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError>;
 }
 
-/// [`crate::ops::Op::infer`] of a [`PerCode`] kernel: an int8 or int16 input, the same type out.
+/// [`crate::ops::Op::infer`] of a [`PerCode`] kernel: an int8, uint8 or int16 input, the same
+/// type out.
 pub(crate) fn infer_codes(k: &impl PerCode, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
     let x = input_fact(inputs, 0)?;
     if !is_activation_type(x.dtype) {
-        return Err(OpError::mismatch(format!("the input must be int8 or int16, got {:?}", x.dtype)));
+        return Err(OpError::mismatch(format!("the input must be int8, uint8 or int16, got {:?}", x.dtype)));
     }
     Ok(vec![Fact::new(x.dtype, k.shape(&x.shape)?)])
 }
@@ -172,6 +175,7 @@ pub(crate) fn eval_codes(k: &impl PerCode, inputs: &[Option<&Tensor>]) -> Result
     let x = input(inputs, 0)?;
     Ok(vec![match x.dtype() {
         DType::I16 => k.run::<i16>(x)?,
+        DType::U8 => k.run::<u8>(x)?,
         _ => k.run::<i8>(x)?,
     }])
 }

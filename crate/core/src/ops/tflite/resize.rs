@@ -1,14 +1,16 @@
 //! `qplay.tfl.ResizeBilinear` and `qplay.tfl.ResizeNearest`: TFLite's int8 resizes on NHWC
 //! (input and output share their quantization).
 //!
-//! - Bilinear: `reference_ops::ResizeBilinearInteger` — source positions in 10-bit fixed
+//! - Bilinear on uint8: `reference_ops::ResizeBilinear<uint8_t>`, in float (weights from the
+//!   float source position, the sum plus 0.5 truncated).
+//! - Bilinear on int8 and int16: `reference_ops::ResizeBilinearInteger` — source positions in 10-bit fixed
 //!   point (`scale_10 = round(2^10 · in / out)`), the four taps weighted in 20 bits and the sum
 //!   rounded half away from zero (`(v ± 2^19) / 2^20`).
 //! - Nearest: `reference_ops::ResizeNearestNeighbor` — the source index from a float scale,
 //!   floored (or rounded with aligned corners).
 
 use super::{codes_of, eval_codes, infer_codes, Code, PerCode};
-use crate::model::{Node, Tensor};
+use crate::model::{DType, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// The op types.
@@ -60,6 +62,14 @@ fn taps10(v: i32, scale_10: i32, half_pixel: bool, len: i32) -> (i32, usize, usi
     (scaled, lower as usize, upper.max(0) as usize)
 }
 
+/// `ComputeInterpolationValues` (float): the source position and its two neighbours.
+fn taps_f32(v: usize, scale: f32, half_pixel: bool, len: usize) -> (f32, usize, usize) {
+    let scaled = if half_pixel { (v as f32 + 0.5) * scale - 0.5 } else { v as f32 * scale };
+    let lower = (scaled.floor() as i32).max(0) as usize;
+    let upper = (scaled.ceil() as i32).min(len as i32 - 1).max(0) as usize;
+    (scaled, lower, upper)
+}
+
 /// `GetNearestNeighbor`.
 fn nearest(v: usize, len: usize, out: usize, align: bool, half: bool) -> usize {
     let scale = if align && out > 1 { (len - 1) as f32 / (out - 1) as f32 } else { len as f32 / out as f32 };
@@ -104,6 +114,35 @@ impl PerCode for TflResize {
                     for ox in 0..ow {
                         let ix = nearest(ox, w, ow, self.align_corners, self.half_pixel);
                         y.extend_from_slice(&xv[at(b, iy, ix)..at(b, iy, ix) + c]);
+                    }
+                }
+            }
+        } else if T::DTYPE == DType::U8 {
+            // uint8: LiteRT's reference kernel is the float template (`ResizeBilinear<uint8_t>`):
+            // float weights, + 0.5, truncated.
+            let scale = |len: usize, out: usize| -> f32 {
+                if self.align_corners && out > 1 {
+                    (len - 1) as f32 / (out - 1) as f32
+                } else {
+                    len as f32 / out as f32
+                }
+            };
+            let (hs, ws) = (scale(h, oh), scale(w, ow));
+            for b in 0..n {
+                for oy in 0..oh {
+                    let (fy, y0, y1) = taps_f32(oy, hs, self.half_pixel, h);
+                    for ox in 0..ow {
+                        let (fx, x0, x1) = taps_f32(ox, ws, self.half_pixel, w);
+                        let (dy, dx) = (fy - y0 as f32, fx - x0 as f32);
+                        for ch in 0..c {
+                            let v = |iy: usize, ix: usize| xv[at(b, iy, ix) + ch].get() as f32;
+                            let sum = v(y0, x0) * (1.0 - dy) * (1.0 - dx)
+                                + v(y1, x0) * dy * (1.0 - dx)
+                                + v(y0, x1) * (1.0 - dy) * dx
+                                + v(y1, x1) * dy * dx
+                                + 0.5;
+                            y.push(T::put((sum as i32).clamp(T::MIN, T::MAX)));
+                        }
                     }
                 }
             }

@@ -8,7 +8,7 @@
 use super::binary::code_bits;
 use super::fixed::{exp_on_negative_values, mbqm, mbqm_gt1, quantize_multiplier, rdbpot, reciprocal, srdhm};
 use super::int16::{lut_lookup, lut_populate};
-use super::{attr_f32, codes_of, i8_data};
+use super::{attr_f32, codes_of, Code};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
@@ -80,10 +80,11 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 }
 
 impl TflSoftmax {
-    fn row(&self, x: &[i8], y: &mut [i8]) -> Result<(), OpError> {
-        let max = x.iter().copied().max().unwrap_or(i8::MIN) as i32;
-        let scaled = |v: i8| {
-            let diff = v as i32 - max;
+    /// One row; the output is `unsat + T::MIN`, clamped (int8: zero point −128; uint8: 0).
+    fn row<T: Code>(&self, x: &[T], y: &mut [T]) -> Result<(), OpError> {
+        let max = x.iter().map(|v| v.get()).max().unwrap_or(T::MIN);
+        let scaled = |v: T| {
+            let diff = v.get() - max;
             (diff >= self.diff_min).then(|| mbqm_gt1(diff, self.multiplier, self.left_shift))
         };
         let mut sum = 0i32;
@@ -101,37 +102,41 @@ impl TflSoftmax {
             return Err(OpError::internal(format!("softmax exponent {exponent} out of range")));
         }
         for (o, &v) in y.iter_mut().zip(x) {
-            *o = match scaled(v) {
+            *o = T::put(match scaled(v) {
                 Some(d) => {
                     let e = exp_on_negative_values(d, SCALED_DIFF_INTEGER_BITS);
                     let unsat = rdbpot(srdhm(shifted_scale, e), exponent);
-                    (unsat - 128).clamp(-128, 127) as i8
+                    (unsat + T::MIN).clamp(T::MIN, T::MAX)
                 }
-                None => i8::MIN,
-            };
+                None => T::MIN,
+            });
         }
         Ok(())
+    }
+
+    fn run<T: Code>(&self, x: &Tensor) -> Result<Tensor, OpError> {
+        let xv = codes_of::<T>(x, "the input")?;
+        let depth = x.shape.last().copied().unwrap_or(1).max(1);
+        let mut y = vec![T::default(); xv.len()];
+        for (xr, yr) in xv.chunks(depth).zip(y.chunks_mut(depth)) {
+            self.row(xr, yr)?;
+        }
+        Ok(Tensor { shape: x.shape.clone(), data: T::data(y) })
     }
 }
 
 impl Op for TflSoftmax {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
         let x = input_fact(inputs, 0)?;
-        if x.dtype != DType::I8 || x.shape.is_empty() {
-            return Err(OpError::mismatch(format!("the input must be int8 of rank ≥ 1, got {:?}", x.dtype)));
+        if !matches!(x.dtype, DType::I8 | DType::U8) || x.shape.is_empty() {
+            return Err(OpError::mismatch(format!("the input must be int8 or uint8 of rank ≥ 1, got {:?}", x.dtype)));
         }
-        Ok(vec![Fact::new(DType::I8, x.shape.clone())])
+        Ok(vec![Fact::new(x.dtype, x.shape.clone())])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = input(inputs, 0)?;
-        let xv = i8_data(x, "the input")?;
-        let depth = x.shape.last().copied().unwrap_or(1).max(1);
-        let mut y = vec![0i8; xv.len()];
-        for (xr, yr) in xv.chunks(depth).zip(y.chunks_mut(depth)) {
-            self.row(xr, yr)?;
-        }
-        Ok(vec![Tensor { shape: x.shape.clone(), data: Data::I8(y) }])
+        Ok(vec![if x.dtype() == DType::U8 { self.run::<u8>(x)? } else { self.run::<i8>(x)? }])
     }
 }
 

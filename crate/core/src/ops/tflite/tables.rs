@@ -9,7 +9,9 @@
 //!   (`reference_ops::HardSwish`, parameters from `HardSwishPrepare`).
 //! - LEAKY_RELU: `reference_ops::QuantizeLeakyRelu`, one multiplier for each sign.
 //!
-//! Tables are indexed by the code's byte (`table[x as u8]`), as `qplay.Lookup` reads them.
+//! Tables are indexed by the code's byte (`table[x as u8]`), as `qplay.Lookup` reads them. The
+//! `*_fn` forms give the formula on one code, for uint8 tables ([`table_u8`]) and int16 ones
+//! ([`super::int16::table16`]).
 
 use super::fixed::{mbqm, quantize_multiplier, rdbpot16, round_away, srdhm16};
 
@@ -24,24 +26,52 @@ fn table(f: impl Fn(i32) -> i32) -> Table {
     t
 }
 
+/// The 256-entry table of a uint8 tensor (TF1's quantized models), indexed by the code:
+/// `f(code)` clamped to 0…255.
+pub fn table_u8(f: impl Fn(i32) -> i32) -> [u8; 256] {
+    std::array::from_fn(|v| f(v as i32).clamp(0, 255) as u8)
+}
+
 /// `LUTPopulate<int8_t>` with a float transform.
 pub fn float_lut(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32, f: impl Fn(f32) -> f32) -> Table {
+    table(float_lut_fn(in_scale, in_zp, out_scale, out_zp, f))
+}
+
+/// `LUTPopulate<int8_t>` / `<uint8_t>` on one code: dequantized in float, transformed, rescaled
+/// and rounded half away from zero, plus the zero point (clamp to the type after).
+pub fn float_lut_fn(
+    in_scale: f32,
+    in_zp: i32,
+    out_scale: f32,
+    out_zp: i32,
+    f: impl Fn(f32) -> f32,
+) -> impl Fn(i32) -> i32 {
     let inverse_scale = 1.0 / out_scale;
-    table(|v| {
+    move |v| {
         let dequantized = in_scale * (v - in_zp) as f32;
         let rescaled = round_away(f(dequantized) * inverse_scale);
         (rescaled + out_zp as f32) as i32
-    })
+    }
 }
 
 /// LOGISTIC (int8).
 pub fn logistic(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Table {
-    float_lut(in_scale, in_zp, out_scale, out_zp, |x| 1.0 / (1.0 + (-x).exp()))
+    table(logistic_fn(in_scale, in_zp, out_scale, out_zp))
+}
+
+/// LOGISTIC on one code, any 8-bit type.
+pub fn logistic_fn(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> impl Fn(i32) -> i32 {
+    float_lut_fn(in_scale, in_zp, out_scale, out_zp, |x| 1.0 / (1.0 + (-x).exp()))
 }
 
 /// TANH (int8).
 pub fn tanh(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Table {
-    float_lut(in_scale, in_zp, out_scale, out_zp, f32::tanh)
+    table(tanh_fn(in_scale, in_zp, out_scale, out_zp))
+}
+
+/// TANH on one code, any 8-bit type.
+pub fn tanh_fn(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> impl Fn(i32) -> i32 {
+    float_lut_fn(in_scale, in_zp, out_scale, out_zp, f32::tanh)
 }
 
 /// `DownScaleInt32ToInt16Multiplier`.
@@ -68,6 +98,12 @@ fn doubling_high_mul16(a: i16, b: i16) -> i16 {
 /// HARD_SWISH (int8); `None` when the scales give an output exponent above zero (LiteRT
 /// refuses such a model when it is prepared).
 pub fn hard_swish(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Option<Table> {
+    hard_swish_fn(in_scale, in_zp, out_scale, out_zp).map(table)
+}
+
+/// HARD_SWISH on one code, any 8-bit type (`reference_ops::HardSwish`, clamp to the type
+/// after); `None` as for [`hard_swish`].
+pub fn hard_swish_fn(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Option<impl Fn(i32) -> i32> {
     let hires_input_scale = (1.0f32 / 128.0) * in_scale;
     let reluish_scale = 3.0f32 / 32768.0;
     let (out_m, out_exp) = quantize_multiplier((hires_input_scale / out_scale) as f64);
@@ -76,7 +112,7 @@ pub fn hard_swish(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Opt
         return None;
     }
     let (out_m, relu_m) = (to_int16_multiplier(out_m), to_int16_multiplier(relu_m));
-    Some(table(|v| {
+    Some(move |v: i32| {
         let input_value = (v - in_zp) as i16;
         let hires = (input_value as i32 * (1 << 7)) as i16;
         let preshift_output = srdhm16(hires, out_m);
@@ -95,7 +131,7 @@ pub fn hard_swish(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Opt
         let preshift = doubling_high_mul16(reluish, preshift_output);
         let out = rdbpot16(preshift, -out_exp).wrapping_add(out_zp as i16);
         out as i32
-    }))
+    })
 }
 
 /// LEAKY_RELU (int8): the multipliers from float products, as `LeakyReluPrepare` computes them.
