@@ -259,3 +259,47 @@ test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it
 });
 
 test('no page errors', () => assert.deepEqual(s.errors, []));
+
+test('your own INT8 model: a quantized .tflite twin is compared with its float model; a file that does not fit says so and the INT8 model in use stays', async () => {
+  const SSD = fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url));
+  const fp = await uploadModel(s, SSD + 'ssd_fast.tflite');
+  assert.equal(fp.error, '');
+  /** Sets the "your own INT8 model" file and waits for the outcome under the Quantize button. */
+  const own = async (path) => {
+    const name = path.split('/').pop();
+    await det().locator('input[name=own-int8]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(path) });
+    await s.page.waitForFunction((n) => {
+      const el = document.querySelector('qplay-detector');
+      const r = el.shadowRoot.querySelector('.qresult').textContent;
+      return !el.quantizing && !el.running && (r.includes(`${n} is in use`) || r.includes(`${n} was not loaded`));
+    }, name, { timeout: 180_000 });
+    return det().evaluate((el) => ({
+      result: el.shadowRoot.querySelector('.qresult').textContent,
+      report: el.shadowRoot.querySelector('.qreport-body').textContent,
+      error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
+      qatHidden: el.shadowRoot.querySelector('fieldset.qat').hidden,
+      int8Dets: el.result?.int8?.detections?.length ?? null,
+    }));
+  };
+  const r = await own(SSD + 'ssd_fast_int8.tflite');
+  assert.match(r.result, /Your INT8 model ssd_fast_int8\.tflite is in use: agreement with FP32 mAP@0\.5 \d\.\d{3} on 7 images/, r.result);
+  assert.match(r.report, /mAP@0\.5 \d\.\d{3}/);
+  assert.match(r.report, /size: FP32 0\.07 MB → 0\.03 MB \(0\.44×\)/, r.report);
+  assert.match(r.report, /qplay compare .*ssd_fast_int8\.tflite --images www\/samples/);
+  assert.equal(r.error, '');
+  assert.equal(r.qatHidden, true, 'no fine-tuning of a model qplay did not quantize');
+  assert.ok(r.int8Dets > 0, 'the INT8 pane runs the twin');
+  await det().screenshot({ path: `${ARTIFACTS}own-int8.png` });
+  // A file whose outputs do not fit the FP32 model's profile: refused with the reason; the twin
+  // stays the INT8 model in use, and the page says so.
+  const bad = await own(fileURLToPath(new URL('./fixtures/tflite/', import.meta.url)) + 'det_int8.tflite');
+  assert.match(bad.result, /det_int8\.tflite was not loaded as the INT8 model: .*The INT8 model in use is still your ssd_fast_int8\.tflite\./, bad.result);
+  assert.match(bad.error, /det_int8\.tflite/);
+  assert.match(bad.report, /ssd_fast_int8\.tflite/);
+  assert.ok(bad.int8Dets > 0);
+  // Not a model at all.
+  const junk = `${ARTIFACTS}junk_int8.onnx`;
+  (await import('node:fs')).writeFileSync(junk, 'not a model');
+  const j = await own(junk);
+  assert.match(j.result, /junk_int8\.onnx was not loaded as the INT8 model/, j.result);
+});

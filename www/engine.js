@@ -74,6 +74,14 @@ export class Engine {
     return this.request({ type: 'preview', profile, width: img.width, height: img.height, rgba }, [rgba]);
   }
 
+  /** The user's own INT8 model (bytes: ArrayBuffer) in use, compared with the FP32 model on images [{name, data: ImageData}]. */
+  loadInt8(bytes, images, { score, iou }, onprogress) {
+    const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
+    const r = this.request({ type: 'load-int8', bytes, images: msg, score, iou }, [bytes, ...msg.map((m) => m.rgba)], onprogress);
+    this.stoppable = r.id;
+    return r;
+  }
+
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
   quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));

@@ -9,7 +9,7 @@
 import { startWasm } from './threads.js';
 
 // The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
-let WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version;
+let WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version;
 let threads = { count: 1, note: null }; // how many threads run, and why one when one
 const ready = startThreads();
 let detector = null;
@@ -80,7 +80,7 @@ async function setBackend(want) {
 /** Loads the wasm module and starts its pool (threads.js); resolves to {memory}. */
 async function startThreads() {
   const w = await startWasm(new URL(self.location.href).searchParams);
-  ({ WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version } = w.mod);
+  ({ WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version } = w.mod);
   threads = { count: w.threads, note: w.note };
   return { memory: w.memory };
 }
@@ -227,6 +227,42 @@ const handlers = {
       return { ok: true, report, seconds, bytes: bytes.buffer, int8Version, backend: backendInfo(placement ? { int8: placement } : null) };
     } finally {
       q.free();
+    }
+  },
+  /** The user's own INT8 model (an ONNX QDQ file, a quantized .tflite) as the INT8 model, read
+   * with the FP32 model's profile and compared with it on `images`: detection agreement
+   * (mAP@0.5, FP32 as ground truth) and output SQNR. A model that fails to load or to run on
+   * them leaves the INT8 model in use as it was. */
+  async 'load-int8'({ id, bytes, images, score, iou }) {
+    if (!detector) throw Object.assign(new Error('load a model first'), { code: 'no-model' });
+    progress(id, 'planning your INT8 model');
+    let next;
+    try {
+      next = new WasmDetector(new Uint8Array(bytes), profileJson());
+    } catch (e) {
+      throw Object.assign(new Error(`${e.message} (it is read with the FP32 model's profile: both need the same input and outputs)`), { code: e.code });
+    }
+    const cmp = new WasmComparison();
+    try {
+      images.forEach((im, i) => {
+        throwIfStopped(id);
+        progress(id, `comparing with FP32: image ${i + 1} of ${images.length} (${im.name})`);
+        cmp.add(detector, next, im.width, im.height, new Uint8Array(im.rgba));
+      });
+      throwIfStopped(id);
+      const comparison = cmp.summary();
+      endQat();
+      replaceInt8(next, score, iou);
+      next = null;
+      // Fine-tuning starts from a model qplay quantized (its QDQ graph and calibration set).
+      int8Bytes = null;
+      calibImages = null;
+      if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels for the INT8 model');
+      const placement = await follow(int8);
+      return { ok: true, comparison, int8Version, backend: backendInfo(placement ? { int8: placement } : null) };
+    } finally {
+      cmp.free();
+      next?.free();
     }
   },
   /** Starts fine-tuning the INT8 model against the FP32 one on the last calibration images;

@@ -178,6 +178,7 @@ export class QplayDetector extends HTMLElement {
     $('button[name=apply]').addEventListener('click', () => this.applyProfileText());
     $('.alternatives').addEventListener('click', (e) => { const b = e.target.closest('button[data-alt]'); if (b) this.useAlternative(Number(b.dataset.alt)); });
     $('button[name=quantize]').addEventListener('click', () => this.quantize());
+    $('input[name=own-int8]').addEventListener('change', (e) => this.loadOwnInt8(e.target.files[0]));
     $('button[name=qcancel]').addEventListener('click', () => this.cancel());
     $('button[name=camera]').addEventListener('click', () => this.startCamera());
     $('select[name=camera-device]').addEventListener('change', (e) => this.startCamera(e.target.value));
@@ -243,7 +244,7 @@ export class QplayDetector extends HTMLElement {
     if (this.quantizing) return;
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: `${node} FP32`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
+      modelId: this.modelId, kept: `${node} FP32`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     (this.keepFp32 ??= new Set()).add(node);

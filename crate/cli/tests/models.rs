@@ -87,6 +87,20 @@ fn tflite_models_inspect_infer_and_quantize() {
         q.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+    // A float SSD and its int8 twin made by the converter: compared on the sample photos.
+    let (code, text, err) = qplay(&[
+        "compare",
+        "tests/fixtures/tflite_ssd/ssd_fast.tflite",
+        "tests/fixtures/tflite_ssd/ssd_fast_int8.tflite",
+        "--images",
+        "www/samples",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["images"], 7);
+    assert!(v["map50"].as_f64().is_some_and(|m| (0.0..=1.0).contains(&m)), "{v}");
+    assert!(v["candidate_detections"].as_u64().unwrap() > 0 && v["size_ratio"].as_f64().unwrap() < 0.5, "{v}");
     // A 16x8 model (int16 activations): inspected with a note, run, refused by `convert`.
     let (code, text, err) = qplay(&["inspect", "tests/fixtures/tflite/det_16x8.tflite"]);
     assert_eq!(code, 0, "{err}");

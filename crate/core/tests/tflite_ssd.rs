@@ -109,6 +109,14 @@ fn regular_nms_matches_litert() {
     ssd("regular");
 }
 
+/// `ssd_fast` post-training quantized by the converter (int8 before the op, float interface):
+/// every output value equal to LiteRT's.
+#[test]
+fn an_int8_twin_with_the_op_matches_litert_in_every_value() {
+    let (_, ours, litert) = run("ssd_fast_int8", "fast_int8", &[("image", "input.npy")]);
+    compare("fast_int8", &ours, &litert, 1, false, 0.0);
+}
+
 /// The TF1 Object Detection API's quantized export (the form of the TFLite examples'
 /// `detect.tflite` and Coral's CPU SSDs): uint8 activations and weights, the op reading uint8
 /// box encodings, class predictions and anchors. Everything before the op is integer arithmetic

@@ -34,6 +34,7 @@ pub fn convert_to_onnx(model: &[u8]) -> Result<JsValue, JsValue> {
 }
 
 type Outputs = (Vec<(String, Tensor)>, Transform);
+type Detections = Vec<qplay_core::detect::Detection>;
 
 /// A loaded, planned detector with a reusable frame state. Inference runs on the CPU
 /// (`infer`) or, after `useGpu`, on the GPU (`inferGpu`, async); pre-processing and decoding
@@ -97,6 +98,21 @@ impl WasmDetector {
     #[wasm_bindgen(js_name = setThresholds)]
     pub fn set_thresholds(&mut self, score: f32, iou: f32) {
         self.inner.set_thresholds(score, iou);
+    }
+
+    /// One image through pre-processing, CPU inference and decoding: the raw outputs and the
+    /// detections (for [`crate::compare::WasmComparison`]).
+    pub(crate) fn run_image(
+        &mut self,
+        width: usize,
+        height: usize,
+        rgba: &[u8],
+    ) -> Result<(Vec<(String, Tensor)>, Detections), String> {
+        let (x, t) = self.inner.preprocess(width, height, rgba).map_err(|e| e.to_string())?;
+        let inner = &mut self.inner;
+        let out = qplay_core::parallel::on_pool(move || inner.infer(x)).map_err(|e| e.to_string())?;
+        let dets = self.inner.decode(&out, &t).map_err(|e| e.to_string())?;
+        Ok((out, dets))
     }
 
     /// Stage 1: RGBA pixels → the model input.

@@ -9,9 +9,11 @@ use qplay_core::quant::{
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+mod compare;
 mod detector;
 mod gpu;
 mod qat;
+pub use compare::WasmComparison;
 pub use detector::{inspect_model, model_weight, WasmDetector, WasmModel, WasmQuantizer};
 pub use gpu::WasmGpu;
 pub use qat::WasmQat;

@@ -135,7 +135,8 @@ export const qatMethods = {
 
   /** The box is offered once there is an INT8 model of the model in use. */
   showQatBox() {
-    this.$('fieldset.qat').hidden = !this.int8;
+    // Fine-tuning starts from a model qplay quantized (not the user's own INT8 file).
+    this.$('fieldset.qat').hidden = !this.int8 || Boolean(this.int8.own);
     this.showQatCommand();
   },
 
@@ -154,7 +155,7 @@ export const qatMethods = {
 
   async startQat() {
     if (this.qat?.running || this.quantizing) return;
-    if (!this.int8) { this.showError('Quantize first: fine-tuning starts from the INT8 model.', 'no-model'); return; }
+    if (!this.int8 || this.int8.own) { this.showError('Quantize first: fine-tuning starts from the INT8 model qplay makes.', 'no-model'); return; }
     const s = qatSettings(this.qatInputs());
     if (s.error) { this.qatDone(s.error, 'failed'); return; }
     this.clearError(['qat']);

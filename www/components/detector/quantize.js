@@ -61,11 +61,7 @@ export const quantizeMethods = {
     this.quantStage('decoding the calibration photos…');
     const t0 = performance.now();
     try {
-      const images = [];
-      if (this.$('input[name=use-samples]').checked) for (const n of SAMPLES) images.push({ name: n, data: (await imageData(`${BASE}samples/${n}`)).data });
-      images.push(...this.calib);
-      if (this.quantCancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
-      if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
+      const images = await this.calibrationImages();
       const keepFp32 = [...(this.keepFp32 ?? [])];
       const autoMixed = this.autoMixed();
       const mixed16 = this.mixed16();
@@ -102,10 +98,64 @@ export const quantizeMethods = {
     }
   },
 
+  /** The calibration set: the sample photos (when ticked) and the user's images, decoded. */
+  async calibrationImages() {
+    const images = [];
+    if (this.$('input[name=use-samples]').checked) for (const n of SAMPLES) images.push({ name: n, data: (await imageData(`${BASE}samples/${n}`)).data });
+    images.push(...this.calib);
+    if (this.quantCancelled) throw Object.assign(new Error('cancelled'), { cancelled: true });
+    if (!images.length) throw new Error('the calibration set is empty: tick "calibrate with the sample photos", add images, or use camera frames');
+    return images;
+  },
+
+  /** "…or compare with your own INT8 model": the file (an ONNX QDQ model, a quantized .tflite)
+   * becomes the INT8 model, read with the FP32 model's profile, and is compared with the FP32
+   * model on the calibration set (agreement, output SQNR); a file that fails leaves the INT8
+   * model in use as it was, and the page says which that is. */
+  async loadOwnInt8(file) {
+    if (!file || this.quantizing || this.qat?.running) return;
+    if (!this.info) { this.showError('Load a model first: your INT8 model is compared with it.', 'no-model'); return; }
+    const modelId = this.modelId;
+    const name = shortName(this.modelName);
+    this.clearError();
+    this.quantizing = true;
+    this.quantCancelled = false;
+    this.setQuantBusy(true);
+    this.quantStage(`reading ${file.name}…`);
+    try {
+      const bytes = await file.arrayBuffer();
+      const size = bytes.byteLength; // (the buffer moves to the worker)
+      const images = await this.calibrationImages();
+      const r = await this.engine.loadInt8(bytes, images, { score: this.score, iou: this.info.profile.iou_threshold }, (stage) => this.quantStage(stage));
+      if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced meanwhile; load your INT8 model again.`, 'cancelled'); return; }
+      this.int8 = { own: { name: file.name, bytes: size, comparison: r.comparison }, modelId, seq: r.int8Version };
+      this.resetQat();
+      if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
+      const c = r.comparison;
+      this.quantDone(`Your INT8 model ${file.name} is in use: agreement with FP32 mAP@0.5 ${c.map50 == null ? 'undefined (FP32 found nothing)' : c.map50.toFixed(3)} on ${c.images} images (report below).`, 'done');
+      this.status(`${this.modelName}: ready; INT8: ${file.name}`);
+      this.dataset.int8 = '';
+      this.$('.int8-pane').hidden = false;
+      this.renderOwnReport(this.int8);
+      this.render();
+      await this.run();
+    } catch (e) {
+      const now = this.int8 ? (this.int8.own ? `your ${this.int8.own.name}` : 'the one made by Quantize') : 'none';
+      if (e.cancelled) { this.quantDone(`Stopped; the INT8 model in use is still ${now}.`, 'cancelled'); return; }
+      this.quantDone(`${file.name} was not loaded as the INT8 model: ${e.message} The INT8 model in use is still ${now}.`, 'failed');
+      this.showError(`Your INT8 model ${file.name}: ${e.message}`, e.code ?? 'load-int8');
+    } finally {
+      this.quantizing = false;
+      this.setQuantBusy(false);
+      this.$('input[name=own-int8]').value = '';
+    }
+  },
+
   /** While a run is on: the Quantize and "Keep FP32" buttons disabled, the stage, bar and Cancel shown beside it. */
   setQuantBusy(busy) {
     const $ = this.$;
     $('button[name=quantize]').disabled = busy;
+    $('input[name=own-int8]').disabled = busy;
     $('button[name=quantize]').textContent = busy ? 'Quantizing…' : 'Quantize';
     for (const b of this.shadowRoot.querySelectorAll('button[data-keep]')) b.disabled = busy;
     $('.qprogress').hidden = !busy;
@@ -139,7 +189,7 @@ export const quantizeMethods = {
     this.$('.lost-text').textContent = `INT8 misses ${stats.missed} of the ${stats.total} detections FP32 finds on this photo.` +
       (k >= 20 ? ' Already keeping the 20 most sensitive layers out of int8: try another calibration method or more calibration images.' : '');
     const b = this.$('button[name=fix-lost]');
-    b.hidden = k >= 20;
+    b.hidden = k >= 20 || Boolean(this.int8?.own);
     b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'} and quantize again`;
   },
 
@@ -149,7 +199,7 @@ export const quantizeMethods = {
     const k = Math.min(20, this.autoMixed() + 3);
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: `the ${k} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'}`, sqnr: { ...(this.int8?.report.output_sqnr_db ?? {}) },
+      modelId: this.modelId, kept: `the ${k} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'}`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     this.$('input[name=autoMixed]').value = String(k);

@@ -3,6 +3,7 @@
 import { fmt } from '../../qplay.js';
 import { METRICS, exportChart, fmtPct, histogramChart, methodLines, pairBars, sortLayers, sqnrBars, truncate } from '../report-charts.js';
 import { fileStem } from './model-source.js';
+import { shellWord } from './quantize.js';
 import { threadsText } from './threads.js';
 import { db, esc } from './util.js';
 
@@ -68,6 +69,30 @@ export const reportMethods = {
       note: `INT8 is ${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}× the FP32 file (${(rep.weight_bits ?? 8) === 8 ? 'int8' : `${rep.weight_bits}-bit, stored ${rep.weight_storage},`} weights, int32 biases, Q/DQ nodes)` });
     this.renderLatency();
     this.showCommand();
+  },
+
+  /** The report of the user's own INT8 model: what it is, its agreement with FP32 and output SQNR
+   * on the calibration set, size and this frame's latency, and the same measurement as a CLI command. */
+  renderOwnReport(r) {
+    const { name, bytes, comparison: c } = r.own;
+    const mb = (b) => (b / 1e6).toFixed(2);
+    const fp32Bytes = this.modelBytes?.byteLength ?? null;
+    const sqnr = Object.entries(c.output_sqnr_db).map(([k, v]) => `${esc(k)} ${typeof v === 'number' && Number.isFinite(v) ? `${v.toFixed(1)} dB` : 'equal'}`).join(' · ');
+    const cmd = ['qplay', 'compare', shellWord(this.modelPath ?? this.modelName ?? 'model'), shellWord(name), '--images', 'www/samples'].join(' ');
+    this.$('.qreport').hidden = false;
+    this.$('.qreport-body').innerHTML = `
+      <p>Your INT8 model <code>${esc(name)}</code>, read with the FP32 model's profile${fp32Bytes ? ` · size: FP32 ${mb(fp32Bytes)} MB → ${mb(bytes)} MB (${(bytes / fp32Bytes).toFixed(2)}×)` : ''}</p>
+      <p class="own-agreement">Agreement with FP32 on ${c.images} calibration images: mAP@0.5 <b>${c.map50 == null ? 'undefined (FP32 found nothing)' : c.map50.toFixed(3)}</b>
+        (${c.candidate_detections} INT8 detections against ${c.reference_detections} FP32 ones as ground truth)</p>
+      <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${sqnr}</p>
+      <p class="note">qplay did not quantize this model, so there is no per-layer report and no fine-tuning: quantize with qplay for those.
+        The same measurement from the command line (with your own images folder for --images):</p>
+      <p><code class="command">${esc(cmd)}</code></p>
+      <div class="charts"><div class="pairs">
+        <figure class="chart" data-chart="latency"><div class="chart-h"><b class="grow">Latency (this frame)</b>${exportButtons('latency')}</div><div class="svg latency"></div></figure>
+      </div></div>`;
+    this.chartBase = fileStem(name);
+    this.renderLatency();
   },
 
   /** The command "Copy settings" copies, shown under the button (it follows the settings). */

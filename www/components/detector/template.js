@@ -168,6 +168,8 @@ TEMPLATE.innerHTML = `
         <div class="qprogress" role="status" hidden><span class="spin"></span><span class="qstage"></span>
           <button type="button" name="qcancel">Cancel</button><progress class="qbar" aria-label="quantization progress"></progress></div></div>
       <p class="qresult note" aria-live="polite"></p>
+      <label class="own-int8">…or compare with your own INT8 model (ONNX QDQ, or a quantized .tflite: int8, uint8, 16x8)
+        <input type="file" name="own-int8" accept=".onnx,.tflite" aria-label="your own INT8 model"></label>
       <p class="note">Post-training quantization in this tab: int8 (or fewer-bit) weights, uint8 activations, QDQ ONNX that onnxruntime loads.</p>
     </fieldset>
     <fieldset class="qat" hidden>

@@ -2,7 +2,7 @@
 //! INT8 detections with the FP32 ones as ground truth), latency and size.
 
 use super::common::{median, profile_for, read, read_image};
-use qplay_core::detect::{agreement::map_at, Detector};
+use qplay_core::detect::{agreement::Comparison, Detector};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -49,42 +49,34 @@ pub fn run(a: Args) -> Result<(), String> {
     if files.is_empty() {
         return Err(format!("{dir} holds no .png or .jpg images"));
     }
-    let (mut rf, mut rq, mut tf, mut tq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // Per output: Σ x² of the FP32 output and Σ (x − x̂)² of the INT8 one, over the images.
-    let mut energy: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let (mut tf, mut tq) = (Vec::new(), Vec::new());
+    let mut cmp = Comparison::default();
     for f in &files {
         let (w, h, rgba) = read_image(f)?;
-        let mut raw = Vec::new();
-        for (d, res, times) in [(&mut dfp, &mut rf, &mut tf), (&mut dq, &mut rq, &mut tq)] {
+        let mut runs = Vec::with_capacity(2);
+        for (d, times) in [(&mut dfp, &mut tf), (&mut dq, &mut tq)] {
             let (x, t) = d.preprocess(w, h, &rgba).map_err(|e| e.to_string())?;
             let t0 = Instant::now();
             let out = qplay_core::parallel::on_pool(|| d.infer(x)).map_err(|e| e.to_string())?;
             times.push(t0.elapsed().as_secs_f64() * 1e3);
-            res.push(d.decode(&out, &t).map_err(|e| e.to_string())?);
-            raw.push(out);
+            let dets = d.decode(&out, &t).map_err(|e| e.to_string())?;
+            runs.push((out, dets));
         }
-        for ((name, a), (_, b)) in raw[0].iter().zip(&raw[1]) {
-            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
-            let e = energy.entry(name.clone()).or_default();
-            for (x, y) in a.iter().zip(&b) {
-                e.0 += f64::from(*x) * f64::from(*x);
-                e.1 += f64::from(x - y) * f64::from(x - y);
-            }
+        let (q, f) = (runs.pop(), runs.pop());
+        if let (Some((fo, fd)), Some((qo, qd))) = (f, q) {
+            cmp.add((&fo, fd), (&qo, qd));
         }
     }
-    let sqnr: std::collections::BTreeMap<String, f64> = energy
-        .into_iter()
-        .map(|(k, (s, n))| (k, if n == 0.0 { f64::INFINITY } else { 10.0 * (s.max(f64::MIN_POSITIVE) / n).log10() }))
-        .collect();
-    let map = map_at(&rf, &rq, 0.5);
+    let s = cmp.summary();
+    let (map, sqnr) = (s.map50, s.output_sqnr_db.clone());
     let (mf, mq) = (median(tf), median(tq));
     let v = serde_json::json!({
         "images": files.len(),
         "profile": source,
         "map50": map,
         "output_sqnr_db": sqnr,
-        "reference_detections": rf.iter().map(Vec::len).sum::<usize>(),
-        "candidate_detections": rq.iter().map(Vec::len).sum::<usize>(),
+        "reference_detections": s.reference_detections,
+        "candidate_detections": s.candidate_detections,
         "fp32": { "bytes": fb.len(), "median_ms": mf },
         "int8": { "bytes": qb.len(), "median_ms": mq },
         "size_ratio": qb.len() as f64 / fb.len() as f64,

@@ -100,6 +100,66 @@ pub fn outputs_map(
     map_at(&decode(reference)?, &decode(candidate)?, 0.5)
 }
 
+/// Two models compared on the same images (a quantized model against its float original):
+/// their detections and outputs accumulated image by image, then the detection agreement
+/// ([`map_at`] at IoU 0.5, the reference's detections as ground truth) and each output's SQNR
+/// over all the images. What `qplay compare` and the page's "your own INT8 model" report.
+#[derive(Debug, Default, Clone)]
+pub struct Comparison {
+    reference: Vec<Vec<Detection>>,
+    candidate: Vec<Vec<Detection>>,
+    /// Per output: Σ x² of the reference and Σ (x − x̂)² of the candidate.
+    energy: std::collections::BTreeMap<String, (f64, f64)>,
+}
+
+/// A [`Comparison`]'s figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComparisonSummary {
+    /// Images compared.
+    pub images: usize,
+    /// Detection agreement, mAP@0.5 (`None`: the reference found nothing).
+    pub map50: Option<f64>,
+    /// Per output, 10·log10(Σ x² / Σ (x − x̂)²) in dB (infinite when equal).
+    pub output_sqnr_db: std::collections::BTreeMap<String, f64>,
+    /// Detections of the reference (the ground truth), over all images.
+    pub reference_detections: usize,
+    /// Detections of the candidate.
+    pub candidate_detections: usize,
+}
+
+impl Comparison {
+    /// Adds one image: both models' outputs (by name) and detections.
+    pub fn add(
+        &mut self,
+        (reference, ref_dets): (&[(String, Tensor)], Vec<Detection>),
+        (candidate, cand_dets): (&[(String, Tensor)], Vec<Detection>),
+    ) {
+        for ((name, a), (_, b)) in reference.iter().zip(candidate) {
+            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+            let e = self.energy.entry(name.clone()).or_default();
+            for (x, y) in a.iter().zip(&b) {
+                e.0 += f64::from(*x) * f64::from(*x);
+                e.1 += f64::from(x - y) * f64::from(x - y);
+            }
+        }
+        self.reference.push(ref_dets);
+        self.candidate.push(cand_dets);
+    }
+
+    /// The figures so far.
+    pub fn summary(&self) -> ComparisonSummary {
+        let sqnr =
+            |&(s, n): &(f64, f64)| if n == 0.0 { f64::INFINITY } else { 10.0 * (s.max(f64::MIN_POSITIVE) / n).log10() };
+        ComparisonSummary {
+            images: self.reference.len(),
+            map50: map_at(&self.reference, &self.candidate, 0.5),
+            output_sqnr_db: self.energy.iter().map(|(k, e)| (k.clone(), sqnr(e))).collect(),
+            reference_detections: self.reference.iter().map(Vec::len).sum(),
+            candidate_detections: self.candidate.iter().map(Vec::len).sum(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
