@@ -144,6 +144,11 @@ test('TFLite files: a float detector loads through the file input and the page s
   const int8 = await uploadModel(s, TFL + 'det_int8.tflite', { orError: true });
   assert.match(int8.summary, /qplay\.tfl\.Conv2D/);
   assert.match(int8.summary, /Every op is supported/);
+  // …and shows the file's own quantization, layer by layer (TFLite's scales and zero points).
+  assert.match(int8.summary, /The file's quantization: \d+ layers with their own scale and zero point/);
+  await det().locator('details.file-quant summary').click();
+  assert.ok(await det().locator('details.file-quant tbody tr').count() >= 10);
+  await det().locator('details.file-quant').screenshot({ path: `${ARTIFACTS}upload-tflite-int8-quantization.png` });
   assert.match(int8.error, /decoder|profile/i, int8.error);
   // A 16x8 model (int16 activations): the same ops with TFLite's int16 arithmetic; the summary
   // says what it is, and its ONNX button is off with the reason (no ONNX form yet).
@@ -258,8 +263,6 @@ test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it
   assert.ok(within >= 0.999 * total, `${within} of ${total} within one step of LiteRT`);
 });
 
-test('no page errors', () => assert.deepEqual(s.errors, []));
-
 test('your own INT8 model: a quantized .tflite twin is compared with its float model; a file that does not fit says so and the INT8 model in use stays', async () => {
   const SSD = fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url));
   const fp = await uploadModel(s, SSD + 'ssd_fast.tflite');
@@ -303,3 +306,5 @@ test('your own INT8 model: a quantized .tflite twin is compared with its float m
   const j = await own(junk);
   assert.match(j.result, /junk_int8\.onnx was not loaded as the INT8 model/, j.result);
 });
+
+test('no page errors', () => assert.deepEqual(s.errors, []));

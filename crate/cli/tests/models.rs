@@ -105,6 +105,7 @@ fn tflite_models_inspect_infer_and_quantize() {
     let (code, text, err) = qplay(&["inspect", "tests/fixtures/tflite/det_16x8.tflite"]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("A 16x8 model") && text.contains("qplay.tfl.Conv2D"), "{text}");
+    assert!(text.contains("the file's quantization") && text.contains("weights: 8 scales"), "{text}");
     let dir16 = tmp("tflite16-out");
     let (code, _, err) = qplay(&[
         "infer",

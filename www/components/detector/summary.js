@@ -21,7 +21,20 @@ export function summaryHtml(s) {
       ${(s.notes || []).map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${s.unsupported.length ? `<p class="bad">Unsupported: ${s.unsupported.map(([op, node]) => `${esc(op)} (node ${esc(node)})`).join(', ')}</p>` : '<p>Every op is supported.</p>'}
       <div class="table-wrap"><table><thead><tr><th></th><th>name</th><th>type</th><th>shape</th></tr></thead><tbody>${io}</tbody></table></div>
-      <table class="ops"><thead><tr><th>op</th><th class="n">nodes</th></tr></thead><tbody>${ops}</tbody></table>`;
+      <table class="ops"><thead><tr><th>op</th><th class="n">nodes</th></tr></thead><tbody>${ops}</tbody></table>
+      ${quantizedHtml(s.quantized ?? [])}`;
+}
+
+/** An integer model's own quantization (a full-integer TFLite file's scales and zero points), layer by layer. */
+function quantizedHtml(q) {
+  if (!q.length) return '';
+  const e = (v) => esc(Number(v).toExponential(3));
+  const rows = q.map((t) => `<tr><td title="${esc(t.tensor)}">${esc(t.tensor.length > 48 ? `…${t.tensor.slice(-47)}` : t.tensor)}</td><td>${esc(t.op.replace(/^qplay\.tfl\./, ''))}</td>
+    <td class="n">${e(t.scale)}</td><td class="n">${t.zero_point}</td>
+    <td class="n">${t.weight_scale_range ? (t.weight_scales > 1 ? `${t.weight_scales}: ${e(t.weight_scale_range[0])} … ${e(t.weight_scale_range[1])}` : e(t.weight_scale_range[0])) : ''}</td></tr>`).join('');
+  return `<details class="file-quant"><summary>The file's quantization: ${q.length} layers with their own scale and zero point</summary>
+    <p class="note">x̂ = (q − Z) · Δ for each layer's output, as the file sets it (TFLite's integer kernels requantize to it); weights per output channel where the file has one scale per channel.</p>
+    <div class="table-wrap"><table><thead><tr><th>output tensor</th><th>op</th><th class="n">Δ (scale)</th><th class="n">Z</th><th class="n">weight scales</th></tr></thead><tbody>${rows}</tbody></table></div></details>`;
 }
 
 /** Methods of <qplay-detector> (assigned to its prototype). */

@@ -53,6 +53,19 @@ pub fn run(a: Args) -> Result<(), String> {
     for (op, n) in &s.ops {
         println!("    {op:<24} {n}");
     }
+    if !s.quantized.is_empty() {
+        println!("  the file's quantization (scale Δ, zero point Z of each layer's output; weight scales):");
+        for q in &s.quantized {
+            let w = match q.weight_scale_range {
+                Some([lo, hi]) if q.weight_scales > 1 => {
+                    format!("  weights: {} scales {lo:.3e}…{hi:.3e}", q.weight_scales)
+                }
+                Some([v, _]) => format!("  weights: one scale {v:.3e}"),
+                None => String::new(),
+            };
+            println!("    {:<40} Δ {:<12.6e} Z {:<6}{w}", short(&q.tensor, 40), q.scale, q.zero_point);
+        }
+    }
     if s.unsupported.is_empty() {
         println!("  every op is supported");
     } else {
@@ -62,4 +75,14 @@ pub fn run(a: Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A long name cut to `n` characters (its end kept, where TFLite names say what they are).
+fn short(name: &str, n: usize) -> String {
+    let c = name.chars().count();
+    if c <= n {
+        name.to_string()
+    } else {
+        "…".to_string() + &name.chars().skip(c - (n - 1)).collect::<String>()
+    }
 }

@@ -22,6 +22,24 @@ impl From<&ValueInfo> for IoSummary {
     }
 }
 
+/// A quantized tensor an integer model's layer writes, with the file's own quantization: what a
+/// full-integer TFLite model's `qplay.tfl.*` ops carry (TFLite's scales and zero points).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuantizedTensor {
+    /// The tensor.
+    pub tensor: String,
+    /// The op that writes it.
+    pub op: String,
+    /// Its scale Δ.
+    pub scale: f32,
+    /// Its zero point Z.
+    pub zero_point: i64,
+    /// The layer's weight scales (one per output channel, or one), when it has weights.
+    pub weight_scales: usize,
+    /// Their smallest and largest.
+    pub weight_scale_range: Option<[f32; 2]>,
+}
+
 /// Inputs, outputs, op histogram, parameters and unsupported ops of a graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -48,6 +66,9 @@ pub struct Summary {
     pub unsupported: Vec<(String, String)>,
     /// What loading changed (e.g. float16 weights converted to float32), in plain words.
     pub notes: Vec<String>,
+    /// The quantization the file itself carries, layer by layer (full-integer TFLite models; empty
+    /// for float and QDQ models, whose quantization is in their Q/DQ nodes).
+    pub quantized: Vec<QuantizedTensor>,
     /// The file's metadata (`metadata_props`), in file order.
     pub metadata: Vec<(String, String)>,
 }
@@ -84,6 +105,7 @@ impl Summary {
             parameter_bytes: params().map(|t| t.byte_size()).sum(),
             unsupported,
             notes: graph.load_notes.clone(),
+            quantized: graph.nodes.iter().filter_map(quantized_output).collect(),
             // Long values (Ultralytics' `args`) are cut for display.
             metadata: graph
                 .metadata
@@ -101,4 +123,21 @@ impl Summary {
                 .collect(),
         }
     }
+}
+
+/// The output quantization a node carries as attributes (`y_scale`, `y_zp`; weights `w_scales`).
+fn quantized_output(n: &super::Node) -> Option<QuantizedTensor> {
+    let scale = n.attrs.float_opt("y_scale")?;
+    let zero_point = n.attrs.int_opt("y_zp")?;
+    let w = n.attrs.floats("w_scales").unwrap_or(&[]);
+    let range = w.iter().fold(None, |r: Option<[f32; 2]>, &v| Some(r.map_or([v, v], |[a, b]| [a.min(v), b.max(v)])));
+    Some(QuantizedTensor {
+        // (the loader renames an int8 graph input `NAME__q` behind its float twin `NAME`)
+        tensor: n.outputs.first()?.trim_end_matches("__q").to_string(),
+        op: n.op_type.clone(),
+        scale,
+        zero_point,
+        weight_scales: w.len(),
+        weight_scale_range: range,
+    })
 }
