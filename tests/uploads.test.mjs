@@ -151,14 +151,15 @@ test('TFLite files: a float detector loads through the file input and the page s
   await det().locator('details.file-quant').screenshot({ path: `${ARTIFACTS}upload-tflite-int8-quantization.png` });
   assert.match(int8.error, /decoder|profile/i, int8.error);
   // A 16x8 model (int16 activations): the same ops with TFLite's int16 arithmetic; the summary
-  // says what it is, and its ONNX button is off with the reason (no ONNX form yet).
+  // says what it is, and it downloads as QDQ ONNX (int16 activations in com.microsoft Q/DQ).
   const x16 = await uploadModel(s, TFL + 'det_16x8.tflite', { orError: true });
   assert.match(x16.summary, /qplay\.tfl\.Conv2D/);
   assert.match(x16.summary, /Every op is supported/);
   assert.match(x16.summary, /A 16x8 model \(int16 activations/);
   assert.match(x16.error, /decoder|profile/i, x16.error);
-  assert.equal(await det().locator('.summary .to-onnx button[name=to-onnx]').isDisabled(), true);
-  assert.match(await det().locator('.summary .to-onnx .note').textContent(), /not available for a 16x8 model/);
+  const [dl16] = await Promise.all([s.page.waitForEvent('download'), det().locator('.summary .to-onnx button[name=to-onnx]').click()]);
+  assert.equal(dl16.suggestedFilename(), 'det_16x8.onnx');
+  assert.match(await det().locator('.summary .to-onnx .note').textContent(), /^det_16x8\.onnx \([\d.]+ MB\): written in QDQ form .*% within one step/);
   await det().locator('.summary').screenshot({ path: `${ARTIFACTS}upload-tflite-16x8.png` });
   const ops = await uploadModel(s, TFL + 'unsupported.tflite', { orError: true });
   assert.match(ops.error, /CUMSUM.*SIN/, ops.error);

@@ -101,7 +101,7 @@ fn tflite_models_inspect_infer_and_quantize() {
     assert_eq!(v["images"], 7);
     assert!(v["map50"].as_f64().is_some_and(|m| (0.0..=1.0).contains(&m)), "{v}");
     assert!(v["candidate_detections"].as_u64().unwrap() > 0 && v["size_ratio"].as_f64().unwrap() < 0.5, "{v}");
-    // A 16x8 model (int16 activations): inspected with a note, run, refused by `convert`.
+    // A 16x8 model (int16 activations): inspected with a note, run, written as QDQ ONNX.
     let (code, text, err) = qplay(&["inspect", "tests/fixtures/tflite/det_16x8.tflite"]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("A 16x8 model") && text.contains("qplay.tfl.Conv2D"), "{text}");
@@ -118,9 +118,13 @@ fn tflite_models_inspect_infer_and_quantize() {
     assert_eq!(code, 0, "{err}");
     assert!(dir16.join("0.npy").exists() && dir16.join("1.npy").exists());
     let out16 = tmp("det_16x8.onnx");
-    let (code, _, err) = qplay(&["convert", "tests/fixtures/tflite/det_16x8.tflite", "-o", out16.to_str().unwrap()]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("16x8 model") && err.contains("float .tflite") && !out16.exists(), "{err}");
+    let (code, text, err) = qplay(&["convert", "tests/fixtures/tflite/det_16x8.tflite", "-o", out16.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("written in QDQ form") && text.contains("% within one step") && out16.exists(), "{text}");
+    let (code, text, err) = qplay(&["inspect", out16.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["ops"]["com.microsoft::QuantizeLinear"].as_u64().unwrap() > 5, "{v}");
     let (code, _, err) = qplay(&["inspect", "tests/fixtures/tflite/unsupported.tflite"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`CUMSUM`") && err.contains("`SIN`"), "{err}");

@@ -47,14 +47,10 @@ export const infoMethods = {
       const p = document.createElement('p');
       p.className = 'to-onnx';
       const integer = Object.keys(info.summary.ops).some((op) => op.startsWith('qplay.tfl.'));
-      // A 16x8 model (int16 activations; the loader says so in a note) has no ONNX form yet.
-      const int16 = (info.summary.notes || []).some((n) => /16x8 model/.test(n));
       const what = integer
-        ? 'this full-integer model in ONNX\'s QDQ form (its int8 weights; within a quantization step of TFLite\'s integer kernels)'
+        ? 'this full-integer model in ONNX\'s QDQ form (its int8 weights; within a quantization step or two of TFLite\'s integer kernels)'
         : 'the graph qplay runs this TFLite file as';
-      p.innerHTML = int16
-        ? '<button type="button" name="to-onnx" disabled>Download as ONNX</button> <span class="note">not available for a 16x8 model (int16 activations): qplay runs it with TFLite\'s int16 arithmetic but cannot write it as ONNX yet; export its float .tflite instead</span>'
-        : `<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">${what}, for onnxruntime, Netron or qplay's CLI</span>`;
+      p.innerHTML = `<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">${what}, for onnxruntime, Netron or qplay's CLI</span>`;
       p.querySelector('button').addEventListener('click', () => this.downloadOnnx(p));
       this.$('.summary').prepend(p);
     }

@@ -107,7 +107,7 @@ fn first_layer(g: &Graph, qdq: &Graph, feeds: &[(String, Tensor)]) -> Result<Opt
     };
     let (want, got) = (run(&with_output(g, &name, 3), feeds)?, run(&with_output(qdq, &qdq_name, 1), feeds)?);
     let (Some(want), Some(got)) = (want.first(), got.first()) else { return Ok(None) };
-    let (Data::I8(codes), Ok(values)) = (&want.data, got.as_f32()) else { return Ok(None) };
+    let (Ok(codes), Ok(values)) = (want.to_i64_vec(), got.as_f32()) else { return Ok(None) };
     if codes.len() != values.len() {
         return Ok(None);
     }
@@ -120,11 +120,8 @@ fn first_layer(g: &Graph, qdq: &Graph, feeds: &[(String, Tensor)]) -> Result<Opt
         }
         _ => i,
     };
-    let within = codes
-        .iter()
-        .enumerate()
-        .filter(|&(i, &w)| ((values[at(i)] / step).round() as i64 + zp - i64::from(w)).abs() <= 1)
-        .count();
+    let within =
+        codes.iter().enumerate().filter(|&(i, &w)| ((values[at(i)] / step).round() as i64 + zp - w).abs() <= 1).count();
     Ok(Some((op, 100.0 * within as f64 / codes.len().max(1) as f64)))
 }
 
@@ -135,7 +132,7 @@ pub fn output_quantization(g: &Graph, name: &str) -> Option<(f32, i64)> {
     let mut name = name.to_string();
     for _ in 0..g.nodes.len() {
         let n = g.nodes.iter().find(|n| n.outputs.contains(&name))?;
-        if n.is(OpKind::DequantizeLinear) {
+        if n.is_dequantize_linear() {
             let scale = match g.initializers.get(n.inputs.get(1)?)?.as_f32().ok()? {
                 [s] => *s,
                 _ => return None,
@@ -186,7 +183,7 @@ fn steps_apart(qdq: &Graph, want: &[Tensor], got: &[Tensor]) -> String {
         s.push_str(&format!(", the farthest {worst} steps"));
     }
     if !unquantized.is_empty() {
-        s.push_str(&format!(" (not counted: {}, not 8-bit)", unquantized.join(", ")));
+        s.push_str(&format!(" (not counted: {}, not quantized)", unquantized.join(", ")));
     }
     s
 }

@@ -85,6 +85,12 @@ impl Node {
         self.op_type == k.name()
     }
 
+    /// Whether the node is a `DequantizeLinear`, the default domain's or onnxruntime's
+    /// `com.microsoft` one (16-bit QDQ before opset 21).
+    pub fn is_dequantize_linear(&self) -> bool {
+        self.is(OpKind::DequantizeLinear) || self.op_type == "com.microsoft::DequantizeLinear"
+    }
+
     /// Whether the node is of one of `kinds`.
     pub fn is_any(&self, kinds: &[OpKind]) -> bool {
         kinds.iter().any(|&k| self.is(k))

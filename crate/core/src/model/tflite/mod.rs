@@ -146,12 +146,6 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     // A 16x8 model: int16 activations (an int16 tensor that is not a constant).
     let int16 = tensors.iter().enumerate().find(|(i, t)| t.dtype == DType::I16 && !constants.contains_key(i));
     let int16 = int16.map(|(_, t)| t.name.clone());
-    if let (Mode::Qdq, Some(name)) = (mode, &int16) {
-        return Err(ModelError::TfliteUnsupported(format!(
-            "this is a 16x8 model (int16 activations, e.g. tensor `{name}`): qplay runs it with TFLite's int16 \
-             arithmetic, but cannot write it as QDQ ONNX yet; export its float .tflite instead"
-        )));
-    }
     let mut b = layout::Builder::new(&tensors, constants);
     b.set_quantized_constants(raw);
     // A full-integer model's int8 inputs and outputs, fed and read as float under the file's
@@ -239,7 +233,7 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
         Some((_, name, _)) => ValueInfo { name: name.clone(), elem_type: DType::F32.onnx_code(), shape: shape_of(t) },
         None => {
             let dtype = match tensors[t].dtype {
-                DType::I8 | DType::U8 if mode == Mode::Qdq => DType::F32,
+                DType::I8 | DType::U8 | DType::I16 if mode == Mode::Qdq => DType::F32,
                 d => d,
             };
             ValueInfo { name: b.name(t).to_string(), elem_type: dtype.onnx_code(), shape: shape_of(t) }
@@ -262,7 +256,8 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     if let Some(name) = int16 {
         g.load_notes.push(format!(
             "A 16x8 model (int16 activations such as `{name}`, int8 weights): run with TFLite's int16 \
-             arithmetic; it cannot be written as ONNX yet."
+             arithmetic; as ONNX its int16 activations take onnxruntime's com.microsoft QuantizeLinear / \
+             DequantizeLinear."
         ));
     }
     g.toposort()?;

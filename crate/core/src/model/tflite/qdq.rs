@@ -2,6 +2,7 @@
 //! mapping of every operator ([`super::ops`]), with
 //!
 //! - each int8 / uint8 tensor an operator writes passed through `QuantizeLinear` then
+//!   `DequantizeLinear` (an int16 one of a 16x8 model through onnxruntime's `com.microsoft` pair)
 //!   `DequantizeLinear` with the file's scale and zero point, so every tensor holds the values
 //!   its codes stand for (TFLite's QUANTIZE, requantizing QUANTIZE and DEQUANTIZE become
 //!   `Identity`: the pair after them does their work);
@@ -43,15 +44,31 @@ pub(super) fn take_quantized(
     Ok(raw)
 }
 
-/// One scale and zero point of an 8-bit activation, as initializers (`None`: not one).
+/// The `QuantizeLinear` / `DequantizeLinear` pair for an activation of type `t`: the default
+/// domain's for 8 bits; onnxruntime's `com.microsoft` ones for int16 (the default domain has
+/// 16-bit QDQ only from opset 21, and the graph's ops follow opset 17).
+fn qdq_ops(t: DType) -> (&'static str, &'static str) {
+    if t == DType::I16 {
+        ("com.microsoft::QuantizeLinear", "com.microsoft::DequantizeLinear")
+    } else {
+        (OpKind::QuantizeLinear.name(), OpKind::DequantizeLinear.name())
+    }
+}
+
+/// One scale and zero point of an integer activation (8-bit, or int16 in a 16x8 model), as
+/// initializers (`None`: not one).
 fn activation_params(b: &mut Builder, t: usize) -> Result<Option<(String, String)>, ModelError> {
     let dtype = b.info(t).dtype;
-    if !matches!(dtype, DType::I8 | DType::U8) {
+    if !matches!(dtype, DType::I8 | DType::U8 | DType::I16) {
         return Ok(None);
     }
-    let (scale, zp) =
-        super::int_ops::per_tensor(b, t).map_err(|e| ModelError::Other(e.say("the 8-bit tensor", &b.info(t).name)))?;
-    let zp = if dtype == DType::U8 { Data::U8(vec![zp as u8]) } else { Data::I8(vec![zp as i8]) };
+    let (scale, zp) = super::int_ops::per_tensor(b, t)
+        .map_err(|e| ModelError::Other(e.say("the integer tensor", &b.info(t).name)))?;
+    let zp = match dtype {
+        DType::U8 => Data::U8(vec![zp as u8]),
+        DType::I16 => Data::I16(vec![zp as i16]),
+        _ => Data::I8(vec![zp as i8]),
+    };
     let s = b.init("scale", Tensor::scalar_f32(scale));
     let z = b.init("zero_point", Tensor { shape: vec![], data: zp });
     Ok(Some((s, z)))
@@ -63,8 +80,9 @@ pub(super) fn input(b: &mut Builder, t: usize, name: &str) -> Result<(), ModelEr
     let Some((s, z)) = activation_params(b, t)? else { return Ok(()) };
     let dq = b.name(t).to_string();
     let q = b.fresh(&format!("{name}__quantized"));
-    b.node(OpKind::QuantizeLinear.name(), vec![name.to_string(), s.clone(), z.clone()], vec![q.clone()], vec![]);
-    b.node(OpKind::DequantizeLinear.name(), vec![q, s, z], vec![dq], vec![]);
+    let (qop, dqop) = qdq_ops(b.info(t).dtype);
+    b.node(qop, vec![name.to_string(), s.clone(), z.clone()], vec![q.clone()], vec![]);
+    b.node(dqop, vec![q, s, z], vec![dq], vec![]);
     Ok(())
 }
 
@@ -96,7 +114,7 @@ pub(super) fn quantize_activations(b: &mut Builder) -> Result<(), ModelError> {
         }
     }
     for t in 0..b.tensor_count() {
-        if b.is_const(t) || !matches!(b.info(t).dtype, DType::I8 | DType::U8) {
+        if b.is_const(t) || !matches!(b.info(t).dtype, DType::I8 | DType::U8 | DType::I16) {
             continue;
         }
         let name = b.name(t).to_string();
@@ -118,8 +136,9 @@ pub(super) fn quantize_activations(b: &mut Builder) -> Result<(), ModelError> {
         for o in b.nodes[i].outputs.iter_mut().filter(|o| **o == value) {
             *o = float.clone();
         }
-        b.node(OpKind::QuantizeLinear.name(), vec![float, s.clone(), z.clone()], vec![q.clone()], vec![]);
-        b.node(OpKind::DequantizeLinear.name(), vec![q, s, z], vec![value], vec![]);
+        let (qop, dqop) = qdq_ops(b.info(t).dtype);
+        b.node(qop, vec![float, s.clone(), z.clone()], vec![q.clone()], vec![]);
+        b.node(dqop, vec![q, s, z], vec![value], vec![]);
     }
     Ok(())
 }
