@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A 4 MB full-integer TFLite model in qplay and in LiteRT: speed, equality, and its QDQ export.
 
-    python3 scripts/bench_tflite_int8.py [--model M.tflite] [--rounds 3] [--qplay target/release/qplay]
+    python3 scripts/bench_tflite_int8.py [--model M.tflite] [--16x8] [--rounds 3] [--qplay target/release/qplay]
 
 Without --model it builds one (needs tensorflow and ai-edge-litert, as the fixture scripts do):
 Keras' MobileNetV2 (alpha 1.0, 224x224, 1000 classes, no softmax; random weights, since this
@@ -16,6 +16,10 @@ sample photos as the representative dataset: 4.0 MB. Then, on person.jpg:
   kernels' arithmetic; XNNPACK requantizes its own way);
 - export: `qplay convert` writes it as QDQ ONNX; onnxruntime's outputs against LiteRT's reference
   kernels, in quantization steps.
+
+With --16x8 the model is converted to 16x8 instead (int16 activations, int8 weights:
+`EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`, int16 input and output); LiteRT has
+no XNNPACK path for it, so its default and reference kernels are the same integer arithmetic.
 
 Needs numpy, and for each part its peer (ai_edge_litert; onnxruntime). Not part of `npm test`.
 """
@@ -41,7 +45,7 @@ def photos():
                    / 127.5 - 1 for f in names]
 
 
-def build(path):
+def build(path, int16=False):
     import tensorflow as tf
     tf.keras.utils.set_random_seed(1)
     m = tf.keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=1.0, weights=None, classes=1000,
@@ -56,9 +60,12 @@ def build(path):
     c = tf.lite.TFLiteConverter.from_keras_model(model)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     c.representative_dataset = lambda: ([x[None]] for x in xs)
-    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    c.inference_input_type = tf.int8
-    c.inference_output_type = tf.int8
+    if int16:
+        c.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    else:
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    c.inference_input_type = tf.int16 if int16 else tf.int8
+    c.inference_output_type = tf.int16 if int16 else tf.int8
     blob = c.convert()
     with open(path, "wb") as f:
         f.write(blob)
@@ -78,15 +85,18 @@ def main():
     ap.add_argument("--model")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--qplay", default=os.path.join(ROOT, "target", "release", "qplay"))
+    ap.add_argument("--16x8", dest="int16", action="store_true", help="a 16x8 model (int16 activations)")
     a = ap.parse_args()
-    path = a.model or os.path.join(tempfile.gettempdir(), "qplay_mnv2_int8.tflite")
+    kind = "16x8" if a.int16 else "int8"
+    path = a.model or os.path.join(tempfile.gettempdir(), f"qplay_mnv2_{kind}.tflite")
     if not os.path.exists(path):
-        build(path)
+        build(path, a.int16)
     names, xs = photos()
     it = litert(path, True, 1)
     i, o = it.get_input_details()[0], it.get_output_details()[0]
     s, z = i["quantization"]
-    xq = np.clip(np.round(xs[names.index("person.jpg")] / s) + z, -128, 127).astype(np.int8)[None]
+    info = np.iinfo(i["dtype"])
+    xq = np.clip(np.round(xs[names.index("person.jpg")] / s) + z, info.min, info.max).astype(i["dtype"])[None]
     npy = os.path.join(tempfile.gettempdir(), "qplay_mnv2_person_q.npy")
     np.save(npy, xq)
 
@@ -118,7 +128,7 @@ def main():
     out = os.path.join(tempfile.gettempdir(), "qplay_mnv2_out")
     subprocess.run([a.qplay, "infer", path, "--input", xf, "--out", out], capture_output=True, text=True, check=True)
     ys, yz = o["quantization"]
-    mine = np.clip(np.rint(np.load(os.path.join(out, "0.npy")) / ys) + yz, -128, 127).astype(np.int64)
+    mine = np.clip(np.rint(np.load(os.path.join(out, "0.npy")) / ys) + yz, info.min, info.max).astype(np.int64)
     want = {}
     for reference in (True, False):
         interp = litert(path, reference, 1)
@@ -132,7 +142,7 @@ def main():
     print(f"LiteRT default vs its reference kernels: {int((d == 0).sum())}/{d.size} codes equal, farthest {d.max()} steps")
 
     # Export.
-    onnx_path = os.path.join(tempfile.gettempdir(), "qplay_mnv2_int8.onnx")
+    onnx_path = os.path.join(tempfile.gettempdir(), f"qplay_mnv2_{kind}.onnx")
     r = subprocess.run([a.qplay, "convert", path, "-o", onnx_path], capture_output=True, text=True, check=True)
     print(r.stdout.strip())
     try:
@@ -145,7 +155,7 @@ def main():
     so.add_session_config_entry("session.disable_quant_qdq", "1")
     sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
     y = sess.run(None, {sess.get_inputs()[0].name: np.load(xf)})[0]
-    codes = np.clip(np.rint(y / ys) + yz, -128, 127).astype(np.int64)
+    codes = np.clip(np.rint(y / ys) + yz, info.min, info.max).astype(np.int64)
     for label, ref in (("reference kernels", want[True]), ("default (XNNPACK)", want[False])):
         d = np.abs(codes - ref)
         print(f"QDQ ONNX in onnxruntime {ort.__version__} vs LiteRT {label}: {int((d == 0).sum())}/{d.size} equal, "
