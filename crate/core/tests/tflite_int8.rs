@@ -84,6 +84,29 @@ fn int8_element_wise_ops_equal_litert_on_every_code() {
     assert_eq!(differ, 0);
 }
 
+/// A model quantization-aware-trained with TF-MOT exactly as its guide (and the seed) does it —
+/// `tfmot.quantization.keras.quantize_model`, fit, `TFLiteConverter` with `Optimize.DEFAULT` —
+/// loaded as the page loads it (float in through its QUANTIZE, float out through its DEQUANTIZE):
+/// LiteRT's float outputs exactly, on person.jpg.
+#[test]
+fn a_tf_mot_qat_model_equals_litert_in_every_value() {
+    let g = load_tflite(&fixture("det_tfmot.tflite")).unwrap();
+    assert!(g.nodes.iter().filter(|n| n.op_type == "qplay.tfl.Conv2D").count() >= 5, "the integer graph");
+    let plan = Plan::new(&g, &Registry::new(), &[]).unwrap();
+    let outs = plan.run(&[(g.inputs[0].name.clone(), npy("det_tfmot/input.npy"))]).unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&fixture("det_tfmot/meta.json")).unwrap();
+    for (k, o) in meta["outputs"].as_array().unwrap().iter().enumerate() {
+        let want = npy(&format!("det_tfmot/output_{k}.npy"));
+        let at = g.outputs.iter().position(|v| v.name == o["name"].as_str().unwrap()).unwrap();
+        assert_eq!(outs[at].shape, want.shape, "output {k}");
+        let (got, want) = (outs[at].as_f32().unwrap(), want.as_f32().unwrap());
+        let differ = got.iter().zip(want).filter(|(a, b)| a != b).count();
+        eprintln!("det_tfmot output {k}: {differ} of {} values differ from LiteRT", got.len());
+        assert_eq!(differ, 0, "output {k}");
+        assert!(want.iter().any(|&v| v != want[0]), "output {k} is not constant");
+    }
+}
+
 /// A TF1-style quantized model (the legacy uint8 conversion): uint8 activations and uint8
 /// weights with zero point 128, per tensor — LiteRT's uint8 kernels (weight offsets, the float
 /// product multiplier, the float RESIZE_BILINEAR, SOFTMAX to zero point 0) in every value.

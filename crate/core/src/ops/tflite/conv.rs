@@ -103,7 +103,11 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
     };
     let (x_scale, y_scale) = (attr_f32(node, "x_scale")?, attr_f32(node, "y_scale")?);
     let w_scales = node.attrs.floats("w_scales").unwrap_or(&[]);
-    if w_scales.is_empty() || w_scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+    // A channel whose scale is NaN or 0 (TF-MOT leaves NaN where its quantization-aware training
+    // lost a channel's range) gets multiplier 0, as LiteRT's `QuantizeMultiplier` gives it on
+    // x86: the channel's outputs are the zero point (clamped). Negative or infinite scales are
+    // malformed.
+    if w_scales.is_empty() || w_scales.iter().any(|s| s.is_infinite() || *s < 0.0) {
         return Err(OpError::malformed(format!("w_scales {w_scales:?} must be positive")));
     }
     let uint8 = node.attrs.int("uint8", 0) != 0;
