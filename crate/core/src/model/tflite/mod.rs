@@ -253,6 +253,27 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     let description = model.description().ok().flatten().unwrap_or("");
     g.format = super::ModelFormat::Tflite { version };
     g.producer = if description.is_empty() { "TFLite".to_string() } else { format!("TFLite ({description})") };
+    // Weight channels the file gives no valid scale (TF-MOT leaves NaN where quantization-aware
+    // training lost a channel's range): said, with what they compute.
+    let lost: Vec<&str> = g
+        .nodes
+        .iter()
+        .filter(|n| n.attrs.floats("w_scales").is_some_and(|w| w.iter().any(|s| s.is_nan() || *s == 0.0)))
+        .map(|n| n.name.as_str())
+        .collect();
+    if !lost.is_empty() {
+        let channels: usize = g
+            .nodes
+            .iter()
+            .filter_map(|n| n.attrs.floats("w_scales"))
+            .map(|w| w.iter().filter(|s| s.is_nan() || **s == 0.0).count())
+            .sum();
+        g.load_notes.push(format!(
+            "{channels} weight channel(s) have no valid scale in the file (NaN or 0, in {}): as LiteRT does, \
+             their outputs are the zero point.",
+            lost.join(", ")
+        ));
+    }
     if let Some(name) = int16 {
         g.load_notes.push(format!(
             "A 16x8 model (int16 activations such as `{name}`, int8 weights): run with TFLite's int16 \
