@@ -255,19 +255,15 @@ fn load(bytes: &[u8], limits: &Limits, mode: Mode) -> Result<Graph, ModelError> 
     g.producer = if description.is_empty() { "TFLite".to_string() } else { format!("TFLite ({description})") };
     // Weight channels the file gives no valid scale (TF-MOT leaves NaN where quantization-aware
     // training lost a channel's range): said, with what they compute.
-    let lost: Vec<&str> = g
-        .nodes
-        .iter()
-        .filter(|n| n.attrs.floats("w_scales").is_some_and(|w| w.iter().any(|s| s.is_nan() || *s == 0.0)))
-        .map(|n| n.name.as_str())
-        .collect();
+    let (mut lost, mut channels) = (Vec::new(), 0);
+    for n in &g.nodes {
+        let bad = n.attrs.floats("w_scales").map_or(0, |w| w.iter().filter(|s| s.is_nan() || **s == 0.0).count());
+        if bad > 0 {
+            lost.push(n.name.as_str());
+            channels += bad;
+        }
+    }
     if !lost.is_empty() {
-        let channels: usize = g
-            .nodes
-            .iter()
-            .filter_map(|n| n.attrs.floats("w_scales"))
-            .map(|w| w.iter().filter(|s| s.is_nan() || **s == 0.0).count())
-            .sum();
         g.load_notes.push(format!(
             "{channels} weight channel(s) have no valid scale in the file (NaN or 0, in {}): as LiteRT does, \
              their outputs are the zero point.",

@@ -9,7 +9,7 @@
 //! as `mul.cc` computes it).
 
 use super::fixed::{mbqm, mbqm_lt1, quantize_multiplier};
-use super::{attr_f32, attr_i32, check_multiplier, codes_of, is_activation_type, Code};
+use super::{attr_f32, attr_i32, check_multiplier, code_bits, codes_of, is_activation_type, Code};
 use crate::model::{DType, Node, Tensor};
 use crate::ops::math::broadcast::{broadcast_shapes, broadcast_strides, for_each_offset};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
@@ -56,15 +56,6 @@ pub struct TflBinary {
     pub act: (i32, i32),
     /// ADD and SUB's left shift: 20 for int8 codes, 15 for int16 (attribute `bits`, 8 or 16).
     pub left_shift: i32,
-}
-
-/// The code width an op was built for (attribute `bits`: 8, the default, or 16).
-pub(crate) fn code_bits(node: &Node) -> Result<i32, OpError> {
-    match node.attrs.int("bits", 8) {
-        8 => Ok(8),
-        16 => Ok(16),
-        b => Err(OpError::malformed(format!("bits {b} must be 8 or 16"))),
-    }
 }
 
 fn build(node: &Node, kind: i32) -> Result<Box<dyn Op>, OpError> {

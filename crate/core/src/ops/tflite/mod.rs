@@ -57,6 +57,15 @@ pub fn register(r: &mut Registry) {
     r.register(quantize::DEQUANTIZE, quantize::build_dequantize);
 }
 
+/// The code width an op was built for (attribute `bits`: 8, the default, or 16).
+pub(crate) fn code_bits(node: &Node) -> Result<i32, OpError> {
+    match node.attrs.int("bits", 8) {
+        8 => Ok(8),
+        16 => Ok(16),
+        b => Err(OpError::malformed(format!("bits {b} must be 8 or 16"))),
+    }
+}
+
 /// A float attribute that must be a positive finite scale.
 pub(crate) fn attr_f32(node: &Node, name: &str) -> Result<f32, OpError> {
     match node.attrs.float_opt(name) {

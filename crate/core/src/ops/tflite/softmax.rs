@@ -5,10 +5,9 @@
 //! summed in Q12.19, the sum's reciprocal, each exp times that reciprocal, rounded to the
 //! output's fixed scale 1/256 and zero point −128. Differences below `diff_min` give −128.
 
-use super::binary::code_bits;
 use super::fixed::{exp_on_negative_values, mbqm, mbqm_gt1, quantize_multiplier, rdbpot, reciprocal, srdhm};
 use super::int16::{lut_lookup, lut_populate};
-use super::{attr_f32, codes_of, Code};
+use super::{attr_f32, code_bits, codes_of, Code};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
