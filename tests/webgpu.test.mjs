@@ -6,7 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { open, ARTIFACTS } from './browser.mjs';
+import { uploadModel } from './upload.mjs';
 import { fakeWebcam, fakeCameraFlags } from './webcam.mjs';
 
 let s;
@@ -69,6 +71,29 @@ test('face detector on WebGPU: FP32 and INT8 entirely on the GPU, equal to the C
     assert.ok(Math.abs(a.score - b.score) < 1e-4, `${a.score} vs ${b.score}`);
     a.bbox.forEach((v, k) => assert.ok(Math.abs(v - b.bbox[k]) < 0.05, `${a.bbox} vs ${b.bbox}`));
   }
+  assert.deepEqual(s.errors, []);
+  await s.close();
+  s = null;
+});
+
+test('a full-integer TFLite SSD on WebGPU: its convolutions run in the TFLite kernels, detections equal the CPU\'s', async () => {
+  // ssd_fast_int8.tflite: the converter's int8 twin of an SSD, ending in TFLite_Detection_PostProcess.
+  // Its int8 convolutions run on the GPU with TFLite's fixed-point requantization (tflconv.wgsl);
+  // the CPU gives LiteRT's codes, so the GPU's detections must equal the CPU's exactly.
+  s = await open('index.html?embed=detector&model=face&backend=webgpu&image=www/samples/person.jpg', { viewport: { width: 1100, height: 1000 } });
+  const first = await next(null);
+  const up = await uploadModel(s, fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url)) + 'ssd_fast_int8.tflite');
+  assert.equal(up.error, '');
+  const gpu = await next(first.id);
+  assert.equal(gpu.on, 'webgpu', gpu.note);
+  const [, onGpu, steps] = gpu.note.match(/(\d+) of (\d+) steps on the GPU/) ?? [];
+  assert.ok(Number(onGpu) >= 10, `TFLite steps on the GPU: ${gpu.note}`);
+  assert.ok(gpu.fp32.length > 0, 'detections on person.jpg');
+  await s.page.screenshot({ path: `${ARTIFACTS}webgpu-tflite-int8.png` });
+  await det().locator('select[name=backend]').selectOption('cpu');
+  const cpu = await next(gpu.id);
+  assert.equal(cpu.on, 'cpu');
+  assert.deepEqual(cpu.fp32, gpu.fp32, `detections on the GPU (${onGpu} of ${steps} steps) and the CPU differ`);
   assert.deepEqual(s.errors, []);
   await s.close();
   s = null;

@@ -86,6 +86,12 @@ pub enum Prelude {
     Elements,
     /// The entry point of one invocation per packed word (`words.wgsl`: `run_word(p, w)`).
     Words,
+    /// TFLite's integer arithmetic on Flat8 codes (`tflfixed.wgsl`: codes from bytes, the
+    /// fixed-point `MultiplyByQuantizedMultiplier`; reads the uniform's `signed`).
+    Tfl,
+    /// The per-word entry of TFLite's element-wise kernels (`tflwords.wgsl`: four codes from
+    /// the kernel's `code(e)`, written to its `y`; needs [`Prelude::Tfl`]).
+    TflWords,
     /// [`UnaryCode`] as constants.
     UnaryCodes,
     /// [`BinaryCode`] as constants.
@@ -114,6 +120,8 @@ impl Prelude {
             Prelude::Index8 => "index8.wgsl",
             Prelude::Elements => "elements.wgsl",
             Prelude::Words => "words.wgsl",
+            Prelude::Tfl => "tflfixed.wgsl",
+            Prelude::TflWords => "tflwords.wgsl",
             Prelude::UnaryCodes | Prelude::BinaryCodes | Prelude::ReduceCodes => return None,
         })
     }
@@ -132,7 +140,7 @@ impl Prelude {
     }
 
     /// Every prelude file: (file name, WGSL).
-    pub const FILES: [(&'static str, &'static str); 8] = shader_files![
+    pub const FILES: [(&'static str, &'static str); 10] = shader_files![
         "dot4_packed.wgsl",
         "dot4_unpacked.wgsl",
         "codes.wgsl",
@@ -141,6 +149,8 @@ impl Prelude {
         "index8.wgsl",
         "elements.wgsl",
         "words.wgsl",
+        "tflfixed.wgsl",
+        "tflwords.wgsl",
     ];
 }
 
@@ -199,6 +209,8 @@ kernels! {
     Copy => "copy.wgsl" + Elements + Index8,
     /// Constant-mode pad.
     Pad => "pad.wgsl" + Elements + Index8,
+    /// Strided gathers of Flat8 codes (concat, slice, pad in TFLite plans).
+    Copy8 => "copy8.wgsl" + Elements + Index8,
     /// 1-D/2-D max pooling.
     Maxpool => "maxpool.wgsl" + Elements + Window,
     /// RGBA pixels to the model's input tensor.
@@ -211,6 +223,14 @@ kernels! {
     Reduce => "reduce.wgsl" + Elements + ReduceCodes,
     /// 256-entry lookup tables on packed 8-bit tensors.
     Lookup => "lookup.wgsl" + Words + Codes,
+    /// TFLite's int8/uint8 convolutions and fully-connected layer (Flat8 tensors).
+    Tflconv => "tflconv.wgsl" + Elements + Window + Tfl,
+    /// TFLite's int8/uint8 ADD, SUB, MUL, MAXIMUM, MINIMUM with broadcasting (Flat8 tensors).
+    Tflbinary => "tflbinary.wgsl" + Elements + Index8 + Tfl + TflWords,
+    /// TFLite's int8/uint8 AVERAGE_POOL_2D and MAX_POOL_2D (Flat8 tensors).
+    Tflpool => "tflpool.wgsl" + Elements + Tfl + TflWords,
+    /// TFLite's nearest and int8 bilinear resizes (Flat8 tensors).
+    Tflresize => "tflresize.wgsl" + Elements + Tfl + TflWords,
 }
 
 /// The full WGSL text of `kernel`: its uniform's WGSL, generated from the Rust struct

@@ -1,11 +1,16 @@
 //! Full-integer TFLite models (int8; 16x8, with int16 activations; TF1's uint8) on the GPU
-//! executor: TFLite's integer ops (`qplay.tfl.*`) have no WGSL kernels yet, so the executor
-//! keeps them on the CPU (their reference kernels); the outputs are LiteRT's, bit for bit, as on
-//! the CPU.
+//! executor. TFLite's int8/uint8 convolutions and fully-connected layers run in `tflconv.wgsl`
+//! (random geometries, multipliers and ties against the CPU's op, bit for bit); its other
+//! integer ops (`qplay.tfl.*`) and every int16 tensor stay on the CPU (their reference
+//! kernels). The whole models' outputs are LiteRT's, bit for bit, as on the CPU.
 
-use qplay_core::model::{load_tflite_integer_io, npy::read_npy, Plan};
+mod common;
+
+use common::{assert_exact, cpu_and_gpu, gpu, graph, node, Rng};
+use qplay_core::model::{load_tflite_integer_io, npy::read_npy, Attr, Data, Graph, Plan, Tensor};
 use qplay_core::ops::Registry;
-use qplay_gpu::{Gpu, GpuPlan};
+use qplay_gpu::{GpuPlan, Placement};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,19 +21,360 @@ fn fixture(rel: &str) -> Vec<u8> {
 
 #[test]
 fn int8_tflite_models_equal_litert_on_the_gpu_executor() {
-    std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
-    let g = Gpu::new_blocking().unwrap_or_else(|e| panic!("{e}"));
+    let g = gpu();
     for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_16x8", "det_16x8", "ops_16x8", "det_uint8"] {
         let graph = load_tflite_integer_io(&fixture(&format!("{name}.tflite"))).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[]).unwrap());
         let x = read_npy(&fixture(&format!("{name}/input_q.npy"))).unwrap();
-        let mut gp = GpuPlan::new_blocking(&g, plan).unwrap();
-        eprintln!("{name}: {}", gp.summary());
+        let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+        let summary = gp.summary();
+        eprintln!("{name}: {summary}");
+        // Every 8-bit convolution and fully-connected layer on the GPU (16x8 models: none).
+        for (k, p) in gp.placement().iter().enumerate() {
+            let step = plan.step(k);
+            let conv = step.op.downcast_ref::<qplay_core::ops::tflite::conv::TflConv>().is_some();
+            let int16 = name.contains("16x8");
+            if conv {
+                assert_eq!(
+                    *p == Placement::Gpu,
+                    !int16,
+                    "{name}: step `{}` ({}) on the {p:?}",
+                    step.name,
+                    step.op_type
+                );
+            }
+        }
         let outs = gp.run_blocking(&[(graph.inputs[0].name.clone(), x)]).unwrap();
         for (k, got) in outs.iter().enumerate() {
             let want = read_npy(&fixture(&format!("{name}/output_{k}.npy"))).unwrap();
             assert_eq!(got.shape, want.shape, "{name} output {k}");
             assert!(got.data == want.data, "{name} output {k} differs from LiteRT");
         }
+    }
+}
+
+fn codes(rng: &mut Rng, n: usize, signed: bool) -> Data {
+    if signed {
+        Data::I8((0..n).map(|_| rng.range(-128, 127) as i8).collect())
+    } else {
+        Data::U8((0..n).map(|_| rng.range(0, 255) as u8).collect())
+    }
+}
+
+/// A scale: a power of two half the time (multipliers of exactly 2^k · 0.5, so the rounding
+/// multiply and shift meet ties), else random.
+fn scale(rng: &mut Rng, lo: i64, hi: i64) -> f32 {
+    let e = rng.range(lo, hi) as i32;
+    if rng.range(0, 1) == 0 {
+        2f32.powi(e)
+    } else {
+        2f32.powi(e) * (1.0 + rng.range(1, 999) as f32 / 1000.0)
+    }
+}
+
+/// A one-node `qplay.tfl.Conv2D` / `DepthwiseConv2D` / `FullyConnected` model with random
+/// geometry, zero points, scales (multipliers below and above 1) and fused activation.
+fn random_tfl_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
+    let kind = case % 4; // conv, depthwise, depthwise ×2, fully-connected
+    let signed = case % 5 != 4;
+    let c = [3, 4, 8, 5, 16][rng.range(0, 4) as usize];
+    let o = match kind {
+        1 => c,
+        2 => 2 * c,
+        _ => [4, 6, 8, 16, 3][rng.range(0, 4) as usize],
+    };
+    let (kh, kw) = if kind == 3 { (1, 1) } else { (rng.range(1, 3) as usize, rng.range(1, 3) as usize) };
+    let (h, w) = (rng.range(5, 10) as usize, rng.range(5, 10) as usize);
+    let xshape = if kind == 3 { vec![rng.range(1, 3) as usize, c] } else { vec![rng.range(1, 2) as usize, h, w, c] };
+    let wshape = match kind {
+        1 | 2 => vec![1, kh, kw, o],
+        3 => vec![o, c],
+        _ => vec![o, kh, kw, c],
+    };
+    let op = ["qplay.tfl.Conv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.FullyConnected"]
+        [kind];
+    let (x_zp, y_zp, w_zp) = if signed {
+        (rng.range(-128, 127), rng.range(-128, 127), 0)
+    } else {
+        (rng.range(0, 255), rng.range(0, 255), rng.range(0, 255))
+    };
+    // uint8 weights have one scale (and zero point); int8 per channel half the time.
+    let w_scales: Vec<f32> =
+        if !signed || case % 3 == 0 { vec![scale(rng, -9, -5)] } else { (0..o).map(|_| scale(rng, -9, -5)).collect() };
+    // Every seventh case: multipliers above 1 (a left shift) on small sums.
+    let small = case % 7 == 0;
+    let x_scale = scale(rng, -6, -2);
+    let y_scale =
+        if small { x_scale * w_scales[0] / (2.0 + rng.range(0, 60) as f32 / 10.0) } else { scale(rng, -8, -1) };
+    let (lo, hi) = if signed { (-128, 127) } else { (0, 255) };
+    let act = match rng.range(0, 2) {
+        0 => (lo, hi),
+        1 => (y_zp.max(lo), hi),
+        _ => (y_zp.max(lo), (y_zp + 40).min(hi)),
+    };
+    let mut attrs = vec![
+        ("x_scale", Attr::Float(x_scale)),
+        ("y_scale", Attr::Float(y_scale)),
+        ("w_scales", Attr::Floats(w_scales.clone())),
+        ("x_zp", Attr::Int(x_zp)),
+        ("y_zp", Attr::Int(y_zp)),
+        ("act_min", Attr::Int(act.0)),
+        ("act_max", Attr::Int(act.1)),
+    ];
+    if kind != 3 {
+        attrs.push(("strides", Attr::Ints(vec![rng.range(1, 2), rng.range(1, 2)])));
+        attrs.push(("dilations", Attr::Ints(vec![rng.range(1, 2), rng.range(1, 2)])));
+        attrs.push(("pads", Attr::Ints((0..4).map(|_| rng.range(0, 1)).collect())));
+    }
+    if !signed {
+        attrs.push(("uint8", Attr::Int(1)));
+        attrs.push(("w_zp", Attr::Int(w_zp)));
+    }
+    let mut init = HashMap::new();
+    let near = |rng: &mut Rng, n: usize, zp: i64| -> Data {
+        let v = (0..n).map(|_| zp + rng.range(-2, 2));
+        if signed {
+            Data::I8(v.map(|c| c.clamp(-128, 127) as i8).collect())
+        } else {
+            Data::U8(v.map(|c| c.clamp(0, 255) as u8).collect())
+        }
+    };
+    let wn: usize = wshape.iter().product();
+    let wdata = if small { near(rng, wn, w_zp) } else { codes(rng, wn, signed) };
+    init.insert("w".to_string(), Tensor { shape: wshape.clone(), data: wdata });
+    let b = if small { 10 } else { 20_000 };
+    let bias: Vec<i32> = (0..o).map(|_| rng.range(-b, b) as i32).collect();
+    init.insert("b".to_string(), Tensor { shape: vec![o], data: Data::I32(bias) });
+    let conv = node("conv", op, &["x", "w", "b"], &["y"], &attrs);
+    let graph = graph(vec![conv], init, ("x", if signed { 3 } else { 2 }, &xshape), &["y"]);
+    let xn: usize = xshape.iter().product();
+    let x = Tensor { shape: xshape.clone(), data: if small { near(rng, xn, x_zp) } else { codes(rng, xn, signed) } };
+    let desc = format!(
+        "case {case}: {op} x {xshape:?} {} zp {x_zp}, w {wshape:?} zp {w_zp}, {} scales, y zp {y_zp}, act {act:?}",
+        if signed { "i8" } else { "u8" },
+        w_scales.len()
+    );
+    (graph, x, desc)
+}
+
+#[test]
+fn random_tflite_convolutions_match_the_cpu_bit_for_bit() {
+    let g = gpu();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for case in 0..80 {
+        let (graph, x, desc) = random_tfl_conv(&mut rng, case);
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
+        assert_eq!(gp.placement(), [Placement::Gpu], "{desc}: {}", gp.summary());
+        assert_exact(&got, &want, &desc);
+    }
+}
+
+/// A one-node `qplay.tfl.Add` / `Sub` / `Mul` / `Maximum` / `Minimum` model with random shapes
+/// (B broadcast along some dims, or a constant), scales and zero points.
+fn random_tfl_binary(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
+    let op = ["qplay.tfl.Add", "qplay.tfl.Sub", "qplay.tfl.Mul", "qplay.tfl.Maximum", "qplay.tfl.Minimum"][case % 5];
+    let signed = case % 3 != 2;
+    let shape = vec![1, rng.range(1, 6) as usize, rng.range(1, 6) as usize, rng.range(1, 9) as usize];
+    // B: the same shape, or broadcast along a random subset of dims.
+    let bshape: Vec<usize> = if case % 2 == 0 {
+        shape.clone()
+    } else {
+        shape.iter().map(|&d| if rng.range(0, 1) == 0 { 1 } else { d }).collect()
+    };
+    let zp = |rng: &mut Rng| if signed { rng.range(-128, 127) } else { rng.range(0, 255) };
+    let (za, zb, zc) = (zp(rng), zp(rng), zp(rng));
+    let (sa, sb) = (scale(rng, -7, -2), scale(rng, -7, -2));
+    let sc =
+        if op.ends_with("Mul") { sa * sb * (0.5 + rng.range(0, 100) as f32 / 50.0) * 64.0 } else { scale(rng, -7, -1) };
+    let (lo, hi) = if signed { (-128, 127) } else { (0, 255) };
+    let act = if rng.range(0, 1) == 0 { (lo, hi) } else { (zc.max(lo), hi) };
+    let attrs = vec![
+        ("a_scale", Attr::Float(sa)),
+        ("b_scale", Attr::Float(sb)),
+        ("y_scale", Attr::Float(sc)),
+        ("a_zp", Attr::Int(za)),
+        ("b_zp", Attr::Int(zb)),
+        ("y_zp", Attr::Int(zc)),
+        ("act_min", Attr::Int(act.0)),
+        ("act_max", Attr::Int(act.1)),
+    ];
+    let mut init = HashMap::new();
+    let constant = case % 4 == 3;
+    let b_name = if constant { "bc" } else { "x" };
+    if constant {
+        init.insert(
+            "bc".to_string(),
+            Tensor { shape: bshape.clone(), data: codes(rng, bshape.iter().product(), signed) },
+        );
+    }
+    // A is the input; B the input again (same shape) or a constant.
+    let bshape = if constant { bshape } else { shape.clone() };
+    let n = node("op", op, &["x", b_name], &["y"], &attrs);
+    let graph = graph(vec![n], init, ("x", if signed { 3 } else { 2 }, &shape), &["y"]);
+    let x = Tensor { shape: shape.clone(), data: codes(rng, shape.iter().product(), signed) };
+    let desc = format!("case {case}: {op} {shape:?} with {bshape:?}, zps {za} {zb} {zc}, act {act:?}");
+    (graph, x, desc)
+}
+
+#[test]
+fn random_tflite_element_wise_ops_and_pools_match_the_cpu_bit_for_bit() {
+    let g = gpu();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for case in 0..60 {
+        let (graph, x, desc) = random_tfl_binary(&mut rng, case);
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
+        assert_eq!(gp.placement(), [Placement::Gpu], "{desc}: {}", gp.summary());
+        assert_exact(&got, &want, &desc);
+    }
+    for case in 0..40 {
+        let average = case % 2 == 0;
+        let signed = case % 3 != 2;
+        let (kh, kw) = (rng.range(1, 4) as usize, rng.range(1, 4) as usize);
+        let pads: Vec<i64> = vec![
+            rng.range(0, kh as i64 - 1),
+            rng.range(0, kw as i64 - 1),
+            rng.range(0, kh as i64 - 1),
+            rng.range(0, kw as i64 - 1),
+        ];
+        let shape = vec![
+            rng.range(1, 2) as usize,
+            rng.range(4, 9) as usize,
+            rng.range(4, 9) as usize,
+            rng.range(1, 9) as usize,
+        ];
+        let (lo, hi) = if signed { (-128, 127) } else { (0, 255) };
+        let act = if rng.range(0, 1) == 0 { (lo, hi) } else { (lo + 60, hi - 30) };
+        let attrs = vec![
+            ("kernel_shape", Attr::Ints(vec![kh as i64, kw as i64])),
+            ("strides", Attr::Ints(vec![rng.range(1, 3), rng.range(1, 3)])),
+            ("pads", Attr::Ints(pads.clone())),
+            ("act_min", Attr::Int(act.0)),
+            ("act_max", Attr::Int(act.1)),
+        ];
+        let op = if average { "qplay.tfl.AveragePool2D" } else { "qplay.tfl.MaxPool2D" };
+        let graph = graph(
+            vec![node("pool", op, &["x"], &["y"], &attrs)],
+            HashMap::new(),
+            ("x", if signed { 3 } else { 2 }, &shape),
+            &["y"],
+        );
+        let x = Tensor { shape: shape.clone(), data: codes(&mut rng, shape.iter().product(), signed) };
+        let desc = format!("pool case {case}: {op} {shape:?} k {kh}×{kw} pads {pads:?} act {act:?}");
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
+        assert_eq!(gp.placement(), [Placement::Gpu], "{desc}: {}", gp.summary());
+        assert_exact(&got, &want, &desc);
+    }
+}
+
+fn ints(v: Vec<i64>) -> Tensor {
+    Tensor { shape: vec![v.len()], data: Data::I64(v) }
+}
+
+#[test]
+fn random_tflite_data_movement_resizes_and_requantization_match_the_cpu_bit_for_bit() {
+    let g = gpu();
+    let mut rng = Rng(0x6a09_e667_f3bc_c908);
+    for case in 0..50 {
+        let signed = case % 3 != 2;
+        let elem = if signed { 3 } else { 2 };
+        let shape = vec![
+            rng.range(1, 2) as usize,
+            rng.range(2, 7) as usize,
+            rng.range(2, 7) as usize,
+            rng.range(1, 7) as usize,
+        ];
+        let mut init = HashMap::new();
+        let kind = case % 5;
+        let (nodes, desc) = match kind {
+            0 => {
+                // Concat of the input with itself along a random axis (unaligned offsets).
+                let axis = rng.range(0, 3);
+                (
+                    vec![node("cat", "Concat", &["x0", "x0"], &["y"], &[("axis", Attr::Int(axis))])],
+                    format!("Concat axis {axis}"),
+                )
+            }
+            1 => {
+                // Slice with random starts, ends and steps of either sign.
+                let (mut st, mut en, mut ax, mut sp) = (vec![], vec![], vec![], vec![]);
+                for (d, &len) in shape.iter().enumerate() {
+                    let step = [1i64, 2, -1, -2][rng.range(0, 3) as usize];
+                    let (a, b) = (rng.range(0, len as i64 - 1), rng.range(0, len as i64 - 1));
+                    let (s, e) =
+                        if step > 0 { (a.min(b), a.max(b) + 1) } else { (a.max(b), a.min(b) - 1 - len as i64) };
+                    st.push(s);
+                    en.push(e);
+                    ax.push(d as i64);
+                    sp.push(step);
+                }
+                let d = format!("Slice starts {st:?} ends {en:?} steps {sp:?}");
+                for (k, v) in [("st", st), ("en", en), ("ax", ax), ("sp", sp)] {
+                    init.insert(k.to_string(), ints(v));
+                }
+                (vec![node("slice", "Slice", &["x0", "st", "en", "ax", "sp"], &["y"], &[])], d)
+            }
+            2 => {
+                // Constant-mode Pad by a code, some pads negative (crops).
+                let pads: Vec<i64> = (0..8).map(|k| if k % 4 == 0 { 0 } else { rng.range(-1, 2) }).collect();
+                init.insert("pads".to_string(), ints(pads.clone()));
+                let v = rng.range(-100, 100);
+                let value = if signed { Data::I8(vec![v as i8]) } else { Data::U8(vec![(v + 100) as u8]) };
+                init.insert("v".to_string(), Tensor { shape: vec![], data: value });
+                (vec![node("pad", "Pad", &["x0", "pads", "v"], &["y"], &[])], format!("Pad {pads:?}"))
+            }
+            3 => {
+                // TFLite's resizes (int8 bilinear, nearest of any codes).
+                let bilinear = signed && rng.range(0, 1) == 0;
+                let size = vec![rng.range(1, 12), rng.range(1, 12)];
+                let (align, half) = match rng.range(0, 2) {
+                    0 => (0, 0),
+                    1 => (1, 0),
+                    _ => (0, 1),
+                };
+                let op = if bilinear { "qplay.tfl.ResizeBilinear" } else { "qplay.tfl.ResizeNearest" };
+                let attrs = [
+                    ("size", Attr::Ints(size.clone())),
+                    ("align_corners", Attr::Int(align)),
+                    ("half_pixel_centers", Attr::Int(half)),
+                ];
+                (
+                    vec![node("resize", op, &["x0"], &["y"], &attrs)],
+                    format!("{op} to {size:?} align {align} half {half}"),
+                )
+            }
+            _ => {
+                // TFLite's 8-bit → 8-bit QUANTIZE, to the other type half the time.
+                let y_type = if rng.range(0, 1) == 0 { elem } else { 5 - elem };
+                let zp = |t: i64, rng: &mut Rng| if t == 3 { rng.range(-128, 127) } else { rng.range(0, 255) };
+                let attrs = [
+                    ("x_scale", Attr::Float(scale(&mut rng, -6, -2))),
+                    ("x_zp", Attr::Int(zp(elem as i64, &mut rng))),
+                    ("y_scale", Attr::Float(scale(&mut rng, -6, -2))),
+                    ("y_zp", Attr::Int(zp(y_type as i64, &mut rng))),
+                    ("y_type", Attr::Int(y_type as i64)),
+                ];
+                (
+                    vec![node("rq", "qplay.tfl.Requantize", &["x0"], &["y"], &attrs)],
+                    format!("Requantize to type {y_type}"),
+                )
+            }
+        };
+        // First an identity requantization (scale ratio 1): a TFLite op, so the plan's 8-bit
+        // tensors are NHWC (Flat8) as in a TFLite model.
+        let identity = [
+            ("x_scale", Attr::Float(0.5)),
+            ("x_zp", Attr::Int(0)),
+            ("y_scale", Attr::Float(0.5)),
+            ("y_zp", Attr::Int(0)),
+            ("y_type", Attr::Int(elem as i64)),
+        ];
+        let mut all = vec![node("pre", "qplay.tfl.Requantize", &["x"], &["x0"], &identity)];
+        all.extend(nodes);
+        let graph = graph(all, init, ("x", elem, &shape), &["y"]);
+        let x = Tensor { shape: shape.clone(), data: codes(&mut rng, shape.iter().product(), signed) };
+        let desc = format!("case {case}: {desc} of {} {shape:?}", if signed { "i8" } else { "u8" });
+        let (want, got, gp) = cpu_and_gpu(&g, &graph, &x);
+        assert_eq!(gp.placement(), [Placement::Gpu; 2], "{desc}: {}", gp.summary());
+        assert_exact(&got, &want, &desc);
     }
 }

@@ -7,12 +7,19 @@
 //!   complement). A pixel's channels are contiguous words, so a convolution tap reads its input
 //!   channels as whole words straight into `dot4`; lanes past `C` in the last word are 0 and
 //!   every kernel ignores them.
+//! - **8-bit tensors of TFLite plans** (plans with TFLite's integer ops, `qplay.tfl.*`, whose
+//!   tensors are NHWC): *Flat8*, the tensor's bytes in row-major order, four to a `u32`
+//!   (element `e` in byte `e % 4` of word `e / 4`), the last word's spare bytes 0 on upload and
+//!   never read. In NHWC a pixel's channels are contiguous, so with channels a multiple of 4 a
+//!   tap's channels are whole words as in NHWC4; reshapes alias the buffer.
 //! - **float32 tensors**: the ONNX layout (NCHW, row-major), so element-wise ops, reshapes
 //!   (which alias the buffer) and downloads need no conversion.
 //!
-//! Other element types stay on the CPU.
+//! Other element types stay on the CPU. [`write_tensor`] and [`read_tensor`] convert a CPU
+//! tensor into a buffer's layout and back (uploads and downloads).
 
-use qplay_core::model::DType;
+use crate::GpuError;
+use qplay_core::model::{DType, Data, Tensor};
 
 /// A GPU tensor's layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +29,22 @@ pub enum Layout {
         /// int8 (else uint8).
         signed: bool,
     },
+    /// 8-bit codes, row-major bytes (see the module docs); `signed`: int8.
+    Flat8 {
+        /// int8 (else uint8).
+        signed: bool,
+    },
     /// float32, NCHW.
     F32,
 }
 
 impl Layout {
-    /// The layout of a tensor of `dtype` and `shape`, `None` when it cannot live on the GPU.
-    pub fn of(dtype: DType, shape: &[usize]) -> Option<Layout> {
+    /// The layout of a tensor of `dtype` and `shape`, `None` when it cannot live on the GPU;
+    /// `flat8`: 8-bit tensors are [`Layout::Flat8`] (TFLite plans), of any rank.
+    pub fn of(dtype: DType, shape: &[usize], flat8: bool) -> Option<Layout> {
         match dtype {
+            DType::U8 if flat8 => Some(Layout::Flat8 { signed: false }),
+            DType::I8 if flat8 => Some(Layout::Flat8 { signed: true }),
             DType::U8 if shape.len() >= 2 => Some(Layout::Packed8 { signed: false }),
             DType::I8 if shape.len() >= 2 => Some(Layout::Packed8 { signed: true }),
             DType::F32 => Some(Layout::F32),
@@ -44,6 +59,7 @@ impl Layout {
                 let (n, c, s) = ncs(shape);
                 n * s * c.div_ceil(4)
             }
+            Layout::Flat8 { .. } => shape.iter().product::<usize>().div_ceil(4),
             Layout::F32 => shape.iter().product(),
         };
         (words.max(1) * 4) as u64
@@ -87,6 +103,62 @@ pub fn unpack8(words: &[u32], shape: &[usize]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Writes a CPU tensor into its buffer in the buffer's layout.
+pub(super) fn write_tensor(
+    queue: &wgpu::Queue,
+    buf: &wgpu::Buffer,
+    layout: Layout,
+    t: &Tensor,
+) -> Result<(), GpuError> {
+    match (&t.data, layout) {
+        (Data::F32(v), Layout::F32) => {
+            if !v.is_empty() {
+                queue.write_buffer(buf, 0, bytemuck::cast_slice(v));
+            }
+        }
+        (Data::U8(v), Layout::Packed8 { signed: false }) => {
+            queue.write_buffer(buf, 0, bytemuck::cast_slice(&pack8(v, &t.shape)))
+        }
+        (Data::I8(v), Layout::Packed8 { signed: true }) => {
+            queue.write_buffer(buf, 0, bytemuck::cast_slice(&pack8(bytemuck::cast_slice(v), &t.shape)))
+        }
+        (Data::U8(v), Layout::Flat8 { signed: false }) => write_flat8(queue, buf, v),
+        (Data::I8(v), Layout::Flat8 { signed: true }) => write_flat8(queue, buf, bytemuck::cast_slice(v)),
+        _ => return Err(GpuError::Input(format!("a {:?} tensor cannot go into a {:?} buffer", t.dtype(), layout))),
+    }
+    Ok(())
+}
+
+/// Row-major bytes into a [`Layout::Flat8`] buffer (padded to a whole word, as writes must be).
+fn write_flat8(queue: &wgpu::Queue, buf: &wgpu::Buffer, v: &[u8]) {
+    if v.is_empty() {
+        return;
+    }
+    if v.len() % 4 == 0 {
+        queue.write_buffer(buf, 0, v);
+    } else {
+        let mut padded = v.to_vec();
+        padded.resize(v.len().next_multiple_of(4), 0);
+        queue.write_buffer(buf, 0, &padded);
+    }
+}
+
+/// A staging buffer's bytes → a CPU tensor.
+pub(super) fn read_tensor(bytes: &[u8], layout: Layout, dtype: DType, shape: &[usize]) -> Result<Tensor, GpuError> {
+    let n: usize = shape.iter().product();
+    let data = match (layout, dtype) {
+        (Layout::F32, DType::F32) => Data::F32(bytemuck::cast_slice::<u8, f32>(&bytes[..n * 4]).to_vec()),
+        (Layout::Packed8 { .. }, DType::U8) => Data::U8(unpack8(bytemuck::cast_slice(bytes), shape)),
+        (Layout::Packed8 { .. }, DType::I8) => {
+            Data::I8(unpack8(bytemuck::cast_slice(bytes), shape).into_iter().map(|b| b as i8).collect())
+        }
+        (Layout::Flat8 { .. }, DType::U8) => Data::U8(bytes[..n].to_vec()),
+        (Layout::Flat8 { .. }, DType::I8) => Data::I8(bytes[..n].iter().map(|&b| b as i8).collect()),
+        _ => return Err(GpuError::Readback(format!("a {layout:?} buffer cannot hold {dtype:?}"))),
+    };
+    Ok(Tensor { shape: shape.to_vec(), data })
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ mod ops;
 mod preprocess;
 
 use crate::{BufferCounter, Gpu, GpuError};
-use layout::{pack8, unpack8, Layout};
-use qplay_core::model::{DType, Data, Plan, StepInput, Tensor};
+use layout::Layout;
+use qplay_core::model::{DType, Plan, StepInput, Tensor};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -102,6 +102,9 @@ struct Builder<'a> {
     /// The plan has 8-bit tensors: kernels that only agree with the CPU to rounding (exp, tanh,
     /// division) stay on the CPU, so that no quantized code can differ from the reference.
     exact_only: bool,
+    /// The plan has TFLite's integer ops: its 8-bit tensors are NHWC, laid out
+    /// [`Layout::Flat8`] (row-major bytes) instead of NHWC4.
+    flat8: bool,
     slots: &'a mut Vec<Option<SlotBuf>>,
     keep: &'a mut Vec<wgpu::Buffer>,
 }
@@ -239,8 +242,9 @@ impl GpuPlan {
         let mut placement = Vec::with_capacity(n);
         let mut step_dispatches: Vec<Vec<Dispatch>> = Vec::with_capacity(n);
         let exact_only = (0..plan.slot_count()).any(|s| matches!(plan.slot(s).1, DType::U8 | DType::I8));
+        let flat8 = (0..n).any(|i| qplay_core::ops::tflite::is_tflite_op(plan.step(i).op_type));
         for i in 0..n {
-            let mut b = Builder { gpu, plan: &plan, assigned, exact_only, slots: &mut slots, keep: &mut keep };
+            let mut b = Builder { gpu, plan: &plan, assigned, exact_only, flat8, slots: &mut slots, keep: &mut keep };
             // Dynamic steps (shapes known only at run time) always run on the CPU.
             let built = if plan.step(i).dynamic { None } else { ops::build_step(&mut b, i).await? };
             match built {
@@ -430,7 +434,7 @@ impl GpuPlan {
                             GpuError::Input(format!("internal: `{}` is not available", plan.slot(s).0))
                         })?;
                         let sb = self.slots[s].as_ref().ok_or_else(|| no_buffer(&plan, s))?;
-                        write_tensor(&self.queue, sb, t)?;
+                        layout::write_tensor(&self.queue, &sb.buf, sb.layout, t)?;
                     }
                     let mut enc = self
                         .device
@@ -479,7 +483,7 @@ impl GpuPlan {
                         let t = {
                             let view =
                                 st.slice(..).get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
-                            read_tensor(&view, sb.layout, dtype, shape)?
+                            layout::read_tensor(&view, sb.layout, dtype, shape)?
                         };
                         st.unmap();
                         env.set(s, t);
@@ -504,39 +508,6 @@ impl GpuPlan {
 
 fn no_buffer(plan: &Plan, s: usize) -> GpuError {
     GpuError::Input(format!("internal: `{}` has no GPU buffer", plan.slot(s).0))
-}
-
-/// Writes a CPU tensor into its buffer in the buffer's layout.
-fn write_tensor(queue: &wgpu::Queue, sb: &SlotBuf, t: &Tensor) -> Result<(), GpuError> {
-    match (&t.data, sb.layout) {
-        (Data::F32(v), Layout::F32) => {
-            if !v.is_empty() {
-                queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(v));
-            }
-        }
-        (Data::U8(v), Layout::Packed8 { signed: false }) => {
-            queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(&pack8(v, &t.shape)))
-        }
-        (Data::I8(v), Layout::Packed8 { signed: true }) => {
-            queue.write_buffer(&sb.buf, 0, bytemuck::cast_slice(&pack8(bytemuck::cast_slice(v), &t.shape)))
-        }
-        _ => return Err(GpuError::Input(format!("a {:?} tensor cannot go into a {:?} buffer", t.dtype(), sb.layout))),
-    }
-    Ok(())
-}
-
-/// A staging buffer's bytes → a CPU tensor.
-fn read_tensor(bytes: &[u8], layout: Layout, dtype: DType, shape: &[usize]) -> Result<Tensor, GpuError> {
-    let n: usize = shape.iter().product();
-    let data = match (layout, dtype) {
-        (Layout::F32, DType::F32) => Data::F32(bytemuck::cast_slice::<u8, f32>(&bytes[..n * 4]).to_vec()),
-        (Layout::Packed8 { .. }, DType::U8) => Data::U8(unpack8(bytemuck::cast_slice(bytes), shape)),
-        (Layout::Packed8 { .. }, DType::I8) => {
-            Data::I8(unpack8(bytemuck::cast_slice(bytes), shape).into_iter().map(|b| b as i8).collect())
-        }
-        _ => return Err(GpuError::Readback(format!("a {layout:?} buffer cannot hold {dtype:?}"))),
-    };
-    Ok(Tensor { shape: shape.to_vec(), data })
 }
 
 /// The result of a `map_async`, as a future (awaited in the browser; natively the device is

@@ -198,6 +198,14 @@ struct Geometry {
 }
 
 impl TflConv {
+    /// `[x, w, y]` of one call with input shape `x` and weight shape `w`, as the kernels see
+    /// them: NHWC input, weights as stored (depthwise `[1, kh, kw, O]`), NHWC output; a
+    /// fully-connected layer as `[rows, 1, 1, K]`, `[O, 1, 1, K]`, `[rows, 1, 1, O]`.
+    pub fn shapes(&self, x: &[usize], w: &[usize]) -> Result<[[usize; 4]; 3], OpError> {
+        let (g, _) = self.geometry(x, w)?;
+        Ok([g.x, g.w, g.y])
+    }
+
     fn geometry(&self, x: &[usize], w: &[usize]) -> Result<(Geometry, Vec<usize>), OpError> {
         let bad = |m: String| OpError::mismatch(m);
         if self.kind == ConvKind::FullyConnected {

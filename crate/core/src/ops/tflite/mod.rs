@@ -36,6 +36,14 @@ use super::Registry;
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, Fact, OpError};
 
+/// The op types' common prefix: a plan with any of them works on NHWC int8 tensors.
+pub const PREFIX: &str = "qplay.tfl.";
+
+/// Whether `op_type` is one of this family's.
+pub fn is_tflite_op(op_type: &str) -> bool {
+    op_type.starts_with(PREFIX)
+}
+
 /// Adds this family's ops to the registry.
 pub fn register(r: &mut Registry) {
     r.register(conv::CONV, conv::build_conv);

@@ -54,6 +54,48 @@ pub fn build_nearest(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpErro
     build(node, false)
 }
 
+impl TflResize {
+    /// `scale_10` of an axis of `len` resized to `out` (`ResizeBilinearInteger`).
+    fn scale10(&self, len: usize, out: usize) -> i32 {
+        let (len, out) = (len as i32, out as i32);
+        if self.align_corners && out > 1 {
+            ((1 << 10) * (len - 1) + (out - 1) / 2) / (out - 1)
+        } else {
+            ((1 << 10) * len + out / 2) / out
+        }
+    }
+
+    /// The source taps of each output index along an axis of `len` resized to `out`, for the
+    /// resizes the integer kernels compute (nearest, and bilinear on int8 / int16 codes):
+    /// `(lower, upper, fraction)` with the fraction in 1/1024 (`ResizeBilinearInteger`'s), or
+    /// `(index, index, 0)` for nearest. `None` for a bilinear resize of uint8 codes, which
+    /// LiteRT computes in float.
+    pub fn axis_taps(&self, len: usize, out: usize, codes: DType) -> Option<Vec<(usize, usize, i32)>> {
+        if !self.bilinear {
+            return Some(
+                (0..out)
+                    .map(|v| {
+                        let i = nearest(v, len, out, self.align_corners, self.half_pixel);
+                        (i, i, 0)
+                    })
+                    .collect(),
+            );
+        }
+        if codes == DType::U8 || len == 0 {
+            return None;
+        }
+        let scale = self.scale10(len, out);
+        Some(
+            (0..out)
+                .map(|v| {
+                    let (s, lo, hi) = taps10(v as i32, scale, self.half_pixel, len as i32);
+                    (lo, hi, s - (1 << 10) * lo as i32)
+                })
+                .collect(),
+        )
+    }
+}
+
 /// `ComputeInterpolationValuesInteger`: the 10-bit source position and its two neighbours.
 fn taps10(v: i32, scale_10: i32, half_pixel: bool, len: i32) -> (i32, usize, usize) {
     let scaled = if half_pixel { v * scale_10 + scale_10 / 2 - (1 << 9) } else { v * scale_10 };
@@ -147,15 +189,7 @@ impl PerCode for TflResize {
                 }
             }
         } else {
-            let scale10 = |len: usize, out: usize| -> i32 {
-                let (len, out) = (len as i32, out as i32);
-                if self.align_corners && out > 1 {
-                    ((1 << 10) * (len - 1) + (out - 1) / 2) / (out - 1)
-                } else {
-                    ((1 << 10) * len + out / 2) / out
-                }
-            };
-            let (hs, ws) = (scale10(h, oh), scale10(w, ow));
+            let (hs, ws) = (self.scale10(h, oh), self.scale10(w, ow));
             for b in 0..n {
                 for oy in 0..oh {
                     let (sy, y0, y1) = taps10(oy as i32, hs, self.half_pixel, h as i32);

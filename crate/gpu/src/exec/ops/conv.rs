@@ -58,6 +58,9 @@ fn bytes_i32(t: &Tensor) -> Option<Vec<i32>> {
 
 /// `QLinearConv` (8-bit or float output) on 2-D (or 1-D lifted) windows.
 pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<Built, GpuError> {
+    if b.flat8 {
+        return Ok(None); // NHWC4 kernels.
+    }
     let step = b.plan.step(i);
     let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
     else {

@@ -1,8 +1,10 @@
 //! Data movement of float tensors as strided copies (`copy.wgsl`): `Split`, `Slice`,
 //! `Transpose`, `Concat`; constant-mode `Pad` (`pad.wgsl`); and reshape-like ops as aliases.
+//! `Concat`, `Slice` and `Pad` of 8-bit codes in TFLite plans go to [`data8`].
 
 use super::super::layout::Layout;
 use super::super::SlotBuf;
+use super::data8;
 use super::{copy_dispatch, dims8, grid_1d, operand, strides, vec4x2, Builder, Built};
 use crate::uniforms::PadUniform;
 use crate::GpuError;
@@ -68,28 +70,45 @@ fn const_facts(inputs: &[StepInput<'_>], shape: &[usize]) -> Option<Vec<Option<F
 pub(super) async fn slice(b: &mut Builder<'_>, i: usize, op: &Slice) -> Result<Built, GpuError> {
     let step = b.plan.step(i);
     let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    if let StepInput::Slot(xs) = step.inputs[0] {
+        if data8::is_flat8(b, xs) {
+            let shape = b.plan.slot(xs).2.to_vec();
+            let Some((ss, base)) = slice_strides(b, i, op, &shape, ys) else { return Ok(None) };
+            return data8::slice(b, i, ys, &ss, base).await;
+        }
+    }
     let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
-    let Some(facts) = const_facts(&step.inputs, &x.1) else { return Ok(None) };
-    let Ok((ranges, oshape)) = op.ranges(&facts.iter().map(Option::as_ref).collect::<Vec<_>>()) else {
-        return Ok(None);
-    };
-    let ist = strides(&x.1);
-    // A step only matters between two elements (as on the CPU: huge steps must not overflow).
-    let ss: Option<Vec<i64>> =
-        ranges.iter().zip(&ist).map(|(r, &s)| if r.len > 1 { r.step.checked_mul(s as i64) } else { Some(0) }).collect();
-    let base: Option<i64> =
-        ranges.iter().zip(&ist).try_fold(0i64, |acc, (r, &s)| acc.checked_add(r.start.checked_mul(s as i64)?));
-    let (Some(ss), Some(base)) = (ss, base) else { return Ok(None) };
-    if oshape != b.plan.slot(ys).2 || b.plan.slot(ys).1 != DType::F32 {
+    let Some((ss, base)) = slice_strides(b, i, op, &x.1, ys) else { return Ok(None) };
+    if b.plan.slot(ys).1 != DType::F32 {
         return Ok(None);
     }
+    let oshape = b.plan.slot(ys).2.to_vec();
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
     if oshape.iter().product::<usize>() == 0 {
         return Ok(Some(Vec::new()));
     }
-    let Ok(base) = usize::try_from(base) else { return Ok(None) };
     let d = copy_dispatch(b, i, &x.0, &yb, &oshape, &ss, &strides(&oshape), (base, 0)).await?;
     Ok(d.map(|d| vec![d]))
+}
+
+/// A constant `Slice` of an input of `shape` into slot `ys` as source strides (steps included)
+/// and the first element's offset, from the CPU's own `slice_axis` ranges.
+fn slice_strides(b: &Builder<'_>, i: usize, op: &Slice, shape: &[usize], ys: usize) -> Option<(Vec<i64>, usize)> {
+    let facts = const_facts(&b.plan.step(i).inputs, shape)?;
+    let (ranges, oshape) = op.ranges(&facts.iter().map(Option::as_ref).collect::<Vec<_>>()).ok()?;
+    let ist = strides(shape);
+    // A step only matters between two elements (as on the CPU: huge steps must not overflow).
+    let ss: Vec<i64> = ranges
+        .iter()
+        .zip(&ist)
+        .map(|(r, &s)| if r.len > 1 { r.step.checked_mul(s as i64) } else { Some(0) })
+        .collect::<Option<_>>()?;
+    let base =
+        ranges.iter().zip(&ist).try_fold(0i64, |acc, (r, &s)| acc.checked_add(r.start.checked_mul(s as i64)?))?;
+    if oshape != b.plan.slot(ys).2 {
+        return None;
+    }
+    Some((ss, usize::try_from(base).ok()?))
 }
 
 /// Constant-mode `Pad` of a float tensor with constant pads (and value, and axes).
@@ -99,8 +118,15 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
         return Ok(None);
     }
     let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
-    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
-    let r = x.1.len();
+    let flat8 = matches!(step.inputs[0], StepInput::Slot(xs) if data8::is_flat8(b, xs));
+    let x = if flat8 {
+        let StepInput::Slot(xs) = step.inputs[0] else { return Ok(None) };
+        (b.plan.slot(xs).2.to_vec(), None)
+    } else {
+        let Some((buf, shape)) = operand(b, i, step.inputs[0])? else { return Ok(None) };
+        (shape, Some(buf))
+    };
+    let r = x.0.len();
     let konst = |k: usize| -> Option<Option<&Tensor>> {
         match step.inputs.get(k).copied() {
             None | Some(StepInput::Omitted) => Some(None),
@@ -108,6 +134,31 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
             Some(StepInput::Slot(_)) => None,
         }
     };
+    // `pads` and `axes` values (inputs 1 and 3 from opset 11); `Err` when one is not constant.
+    let ints = |k: usize| -> Result<Option<Vec<i64>>, ()> {
+        match konst(k) {
+            None => Err(()),
+            Some(None) => Ok(None),
+            Some(Some(t)) => t.to_i64_vec().map(Some).map_err(|_| ()),
+        }
+    };
+    let (Ok(p), Ok(a)) = (ints(1), ints(3)) else { return Ok(None) };
+    let Ok(pads) = op.pads(r, p.as_deref(), a.as_deref()) else { return Ok(None) };
+    if flat8 {
+        // The pad value: an 8-bit code (input 2), 0 when omitted.
+        let code = match (op.attr_value(), konst(2)) {
+            (None, Some(None)) => 0u8,
+            (None, Some(Some(t))) if t.len() == 1 => match &t.data {
+                Data::I8(v) => v[0] as u8,
+                Data::U8(v) => v[0],
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        return data8::pad(b, i, ys, &pads, code).await;
+    }
+    let Some(xbuf) = x.1 else { return Ok(None) };
+    let x = (xbuf, x.0);
     let value = match op.attr_value() {
         Some(v) => v,
         None => match konst(2) {
@@ -119,17 +170,6 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
             },
         },
     };
-    // `pads` and `axes` values (inputs 1 and 3 from opset 11); `Err` when one is not constant.
-    let ints = |k: usize| -> Result<Option<Vec<i64>>, ()> {
-        match konst(k) {
-            None => Err(()),
-            Some(None) => Ok(None),
-            Some(Some(t)) => t.to_i64_vec().map(Some).map_err(|_| ()),
-        }
-    };
-    let (Ok(p), Ok(a)) = (ints(1), ints(3)) else { return Ok(None) };
-    let pads = op.pads(r, p.as_deref(), a.as_deref());
-    let Ok(pads) = pads else { return Ok(None) };
     if r > 8 {
         return Ok(None);
     }
@@ -156,18 +196,24 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
     Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &yb], groups).await?]))
 }
 
-/// Reshape-like steps on float tensors: the output is the input's buffer.
+/// Reshape-like steps on row-major tensors (float32; 8-bit in TFLite plans): the output is the
+/// input's buffer.
 pub(super) fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     let step = b.plan.step(i);
     let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
     else {
         return Ok(None);
     };
-    if b.plan.slot(xs).1 != DType::F32 || b.plan.slot(ys).1 != DType::F32 || b.slots[ys].is_some() {
+    // Row-major layouts only: float32, and 8-bit tensors of TFLite plans (Flat8).
+    let layout = match (b.layout_of(xs), b.layout_of(ys)) {
+        (Some(l @ (Layout::F32 | Layout::Flat8 { .. })), Some(m)) if l == m => l,
+        _ => return Ok(None),
+    };
+    if b.plan.slot(xs).1 != b.plan.slot(ys).1 || b.slots[ys].is_some() {
         return Ok(None);
     }
     let Some(buf) = b.slot_buf(i, xs)? else { return Ok(None) };
-    b.slots[ys] = Some(SlotBuf { buf, layout: Layout::F32, staging: None });
+    b.slots[ys] = Some(SlotBuf { buf, layout, staging: None });
     Ok(Some(Vec::new()))
 }
 
@@ -191,9 +237,6 @@ pub(super) async fn concat(b: &mut Builder<'_>, i: usize, op: &Concat) -> Result
     let step = b.plan.step(i);
     let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
     let (_, yd, oshape) = b.plan.slot(ys);
-    if yd != DType::F32 {
-        return Ok(None);
-    }
     let oshape = oshape.to_vec();
     let r = oshape.len() as i64;
     let axis = op.axis();
@@ -202,6 +245,12 @@ pub(super) async fn concat(b: &mut Builder<'_>, i: usize, op: &Concat) -> Result
         return Ok(None);
     }
     let axis = axis as usize;
+    if data8::is_flat8(b, ys) {
+        return data8::concat(b, i, ys, axis).await;
+    }
+    if yd != DType::F32 {
+        return Ok(None);
+    }
     let mut ops = Vec::new();
     for inp in step.inputs.clone() {
         let Some(x) = operand(b, i, inp)? else { return Ok(None) };

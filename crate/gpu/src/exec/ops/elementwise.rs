@@ -154,7 +154,7 @@ pub(super) async fn batchnorm(b: &mut Builder<'_>, i: usize, op: &BatchNorm) -> 
 }
 
 /// Broadcast strides of an operand of `shape` read over `out` (0 along broadcast dims).
-fn bcast_strides(shape: &[usize], out: &[usize]) -> Option<Vec<usize>> {
+pub(super) fn bcast_strides(shape: &[usize], out: &[usize]) -> Option<Vec<usize>> {
     if shape.len() > out.len() {
         return None;
     }

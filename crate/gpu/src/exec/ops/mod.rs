@@ -17,10 +17,12 @@
 
 mod conv;
 mod data;
+mod data8;
 mod elementwise;
 mod pool;
 mod quant;
 mod resize;
+mod tflite;
 
 use super::layout::Layout;
 use super::{Builder, Dispatch, SlotBuf};
@@ -46,6 +48,11 @@ use qplay_core::ops::shape::concat::Concat;
 use qplay_core::ops::shape::slice::Slice;
 use qplay_core::ops::shape::split::Split;
 use qplay_core::ops::shape::transpose::Transpose;
+use qplay_core::ops::tflite::binary::TflBinary;
+use qplay_core::ops::tflite::conv::TflConv;
+use qplay_core::ops::tflite::pool::TflPool;
+use qplay_core::ops::tflite::quantize::TflQuantize;
+use qplay_core::ops::tflite::resize::TflResize;
 
 type Built = Option<Vec<Dispatch>>;
 
@@ -78,6 +85,11 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         GlobalPool => pool::global_pool,
         Softmax => pool::softmax,
         Resize => resize::resize,
+        TflConv => tflite::conv,
+        TflBinary => tflite::binary,
+        TflPool => tflite::pool,
+        TflQuantize => tflite::quantize,
+        TflResize => tflite::resize,
     }
     if op.reshapes_input() {
         return data::alias(b, i);
@@ -109,7 +121,7 @@ impl Builder<'_> {
             return Ok(Some(sb.buf.clone()));
         }
         let (name, dtype, shape) = self.plan.slot(s);
-        let Some(layout) = Layout::of(dtype, shape) else { return Ok(None) };
+        let Some(layout) = Layout::of(dtype, shape, self.flat8) else { return Ok(None) };
         let bytes = layout.bytes(shape);
         self.check_size(i, bytes, &format!("tensor `{name}` {shape:?}"))?;
         if let Some(buf) = self.assigned.get(s).cloned().flatten() {
@@ -128,7 +140,7 @@ impl Builder<'_> {
 
     fn layout_of(&self, s: usize) -> Option<Layout> {
         let (_, dtype, shape) = self.plan.slot(s);
-        Layout::of(dtype, shape)
+        Layout::of(dtype, shape, self.flat8)
     }
 
     /// A constant storage buffer (kept alive with the plan).

@@ -57,22 +57,31 @@ pub(super) async fn lookup(b: &mut Builder<'_>, i: usize, _: &Lookup) -> Result<
         return Ok(None);
     }
     let shape = shape.to_vec();
-    if !matches!(b.layout_of(xs), Some(Layout::Packed8 { .. }))
-        || !matches!(b.layout_of(ys), Some(Layout::Packed8 { .. }))
-    {
+    // NHWC4: pixels of ⌈C/4⌉ words; Flat8: the bytes in order, as "pixels" of one word of four
+    // (the last word's spare lanes map too, and no one reads them).
+    let (npix, c4, c) = match (b.layout_of(xs), b.layout_of(ys)) {
+        (Some(Layout::Packed8 { .. }), Some(Layout::Packed8 { .. })) => {
+            let (n, c, s) = ncs(&shape);
+            (n * s, c.div_ceil(4), c)
+        }
+        (Some(Layout::Flat8 { .. }), Some(Layout::Flat8 { .. })) => (shape.iter().product::<usize>().div_ceil(4), 1, 4),
+        _ => return Ok(None),
+    };
+    let groups = [npix.div_ceil(64) as u32, c4 as u32, 1];
+    if groups[0] > b.gpu.device.limits().max_compute_workgroups_per_dimension {
         return Ok(None);
     }
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let tb = b.const_buf(i, "lookup table", &table)?;
-    let (n, c, s) = ncs(&shape);
-    let c4 = c.div_ceil(4);
-    let u = LookupUniform { npix: (n * s) as u32, c4: c4 as u32, c: c as u32, _pad: 0 };
-    let groups = [(n * s).div_ceil(64) as u32, c4 as u32, 1];
+    let u = LookupUniform { npix: npix as u32, c4: c4 as u32, c: c as u32, _pad: 0 };
     Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
 }
 
 /// `QuantizeLinear` per tensor, float to packed 8-bit.
 pub(super) async fn quantize(b: &mut Builder<'_>, i: usize, _: &QuantizeLinear) -> Result<Built, GpuError> {
+    if b.flat8 {
+        return Ok(None); // NHWC4 kernels.
+    }
     let Some((xs, ys, scale, zp)) = qdq_params(b, i) else { return Ok(None) };
     let (_, xd, shape) = b.plan.slot(xs);
     let (_, yd, _) = b.plan.slot(ys);
@@ -105,6 +114,9 @@ pub(super) async fn quantize(b: &mut Builder<'_>, i: usize, _: &QuantizeLinear) 
 
 /// `DequantizeLinear` per tensor, packed 8-bit to float.
 pub(super) async fn dequantize(b: &mut Builder<'_>, i: usize, _: &DequantizeLinear) -> Result<Built, GpuError> {
+    if b.flat8 {
+        return Ok(None); // NHWC4 kernels.
+    }
     let Some((xs, ys, scale, zp)) = qdq_params(b, i) else { return Ok(None) };
     let (_, xd, shape) = b.plan.slot(xs);
     let shift = match xd {

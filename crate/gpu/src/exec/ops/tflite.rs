@@ -1,0 +1,343 @@
+//! TFLite's integer ops (`qplay.tfl.*`, the core's `ops::tflite`) on 8-bit Flat8 tensors, bit
+//! for bit as the CPU's (LiteRT's reference kernels): `TflConv` (CONV_2D, DEPTHWISE_CONV_2D,
+//! FULLY_CONNECTED) in `tflconv.wgsl`, `TflBinary` (ADD, SUB, MUL, MAXIMUM, MINIMUM) in
+//! `tflbinary.wgsl` (and there too `TflQuantize`'s 8-bit → 8-bit requantization), `TflPool`
+//! (AVERAGE_POOL_2D, MAX_POOL_2D) in `tflpool.wgsl`. int16 tensors (16x8 models) stay on the
+//! CPU, and so do TFLite's other integer ops (float QUANTIZE and DEQUANTIZE, MEAN, SOFTMAX,
+//! the resizes).
+
+use super::super::layout::Layout;
+use super::elementwise::bcast_strides;
+use super::{dims8, grid_1d, strides, window, Builder, Built};
+use crate::uniforms::{TflbinaryUniform, TflconvUniform, TflpoolUniform, TflresizeUniform};
+use crate::GpuError;
+use qplay_core::model::{DType, Data, StepInput};
+use qplay_core::ops::nn::spatial;
+use qplay_core::ops::tflite::binary::{Arith, TflBinary};
+use qplay_core::ops::tflite::conv::{ConvKind, TflConv};
+use qplay_core::ops::tflite::pool::TflPool;
+use qplay_core::ops::tflite::quantize::{Conversion, TflQuantize};
+use qplay_core::ops::tflite::resize::TflResize;
+
+/// The codes' range.
+fn code_range(signed: bool) -> (i32, i32) {
+    if signed {
+        (-128, 127)
+    } else {
+        (0, 255)
+    }
+}
+
+/// An 8-bit operand: its buffer, shape and whether it is int8.
+type Operand8 = (wgpu::Buffer, Vec<usize>, bool);
+
+/// An 8-bit operand: a Flat8 slot's buffer or an uploaded constant, with its shape and
+/// whether it is int8.
+fn operand8(b: &mut Builder<'_>, i: usize, inp: StepInput<'_>) -> Result<Option<Operand8>, GpuError> {
+    match inp {
+        StepInput::Slot(s) => {
+            let Some(Layout::Flat8 { signed }) = b.layout_of(s) else { return Ok(None) };
+            let shape = b.plan.slot(s).2.to_vec();
+            Ok(b.slot_buf(i, s)?.map(|buf| (buf, shape, signed)))
+        }
+        StepInput::Const(t) => match codes(&t.data) {
+            Some((bytes, signed)) => Ok(Some((b.const_buf(i, "tflite constant", bytes)?, t.shape.clone(), signed))),
+            None => Ok(None),
+        },
+        StepInput::Omitted => Ok(None),
+    }
+}
+
+/// An 8-bit tensor's codes as bytes, and whether they are int8.
+fn codes(d: &Data) -> Option<(&[u8], bool)> {
+    match d {
+        Data::I8(v) => Some((bytemuck::cast_slice(v), true)),
+        Data::U8(v) => Some((v, false)),
+        _ => None,
+    }
+}
+
+/// `qplay.tfl.Conv2D` / `DepthwiseConv2D` / `FullyConnected` with constant weights and bias.
+pub(super) async fn conv(b: &mut Builder<'_>, i: usize, op: &TflConv) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(StepInput::Const(wt)), Some(Some(ys))) =
+        (step.inputs.first().copied(), step.inputs.get(1).copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    let bias = match step.inputs.get(2).copied() {
+        None | Some(StepInput::Omitted) => None,
+        Some(StepInput::Const(t)) => Some(t),
+        Some(StepInput::Slot(_)) => return Ok(None),
+    };
+    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { signed: y_signed })) = (b.layout_of(xs), b.layout_of(ys))
+    else {
+        return Ok(None);
+    };
+    let Some((wbytes, w_signed)) = codes(&wt.data) else { return Ok(None) };
+    if signed != y_signed || signed != w_signed {
+        return Ok(None);
+    }
+    let xshape = b.plan.slot(xs).2.to_vec();
+    let Ok([gx, gw, gy]) = op.shapes(&xshape, &wt.shape) else { return Ok(None) };
+    let o = gy[3];
+    let bias: Vec<i32> = match bias.map(|t| &t.data) {
+        None => vec![0; o],
+        Some(Data::I32(v)) if v.len() == o => v.clone(),
+        _ => return Ok(None),
+    };
+    let per_channel = op.requant.len() > 1;
+    if (per_channel && op.requant.len() != o) || op.requant.iter().any(|&(m, _)| m < 0) {
+        return Ok(None);
+    }
+    let depthwise = op.kind == ConvKind::Depthwise;
+    let c = gx[3];
+    let mult = if depthwise { (o / c.max(1)).max(1) } else { 1 };
+    let len: usize = gy.iter().product();
+    let quad = o % 4 == 0 && c % 4 == 0 && mult == 1;
+    let win = spatial::Window {
+        input: vec![gx[1], gx[2]],
+        output: vec![gy[1], gy[2]],
+        kernel: vec![gw[1], gw[2]],
+        strides: op.strides.to_vec(),
+        dilations: op.dilations.to_vec(),
+        pad_begin: vec![op.pads[0], op.pads[1]],
+        pad_end: vec![op.pads[2], op.pads[3]],
+    };
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let wb = b.const_buf(i, "tflite weights", wbytes)?;
+    let bb = b.const_buf(i, "tflite bias", bytemuck::cast_slice(&bias))?;
+    let rq: Vec<i32> = op.requant.iter().flat_map(|&(m, s)| [m, s]).collect();
+    let rb = b.const_buf(i, "tflite multipliers", bytemuck::cast_slice(&rq))?;
+    let (code_lo, code_hi) = code_range(signed);
+    let flag = |v: bool| u32::from(v);
+    let u = TflconvUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        c: c as u32,
+        win: window(&win),
+        o: o as u32,
+        mult: mult as u32,
+        depthwise: flag(depthwise),
+        per_channel: flag(per_channel),
+        x_zp: op.x_zp,
+        w_zp: op.w_zp,
+        y_zp: op.y_zp,
+        signed: flag(signed),
+        act_lo: op.act.0,
+        act_hi: op.act.1,
+        code_lo,
+        code_hi,
+        quad: flag(quad),
+        _pad: [0; 3],
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &wb, &bb, &rb, &yb], groups).await?]))
+}
+
+/// `qplay.tfl.Add` / `Sub` / `Mul` / `Maximum` / `Minimum` on 8-bit codes, with broadcasting.
+pub(super) async fn binary(b: &mut Builder<'_>, i: usize, op: &TflBinary) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(Some(ys)), 2) = (step.outputs.first().copied(), step.inputs.len()) else { return Ok(None) };
+    let Some(Layout::Flat8 { signed }) = b.layout_of(ys) else { return Ok(None) };
+    let oshape = b.plan.slot(ys).2.to_vec();
+    if oshape.len() > 8 || op.left_shift != 20 {
+        return Ok(None);
+    }
+    let (Some(x), Some(z)) = (operand8(b, i, step.inputs[0])?, operand8(b, i, step.inputs[1])?) else {
+        return Ok(None);
+    };
+    let (Some(sa), Some(sb)) = (bcast_strides(&x.1, &oshape), bcast_strides(&z.1, &oshape)) else { return Ok(None) };
+    if x.2 != signed || z.2 != signed {
+        return Ok(None);
+    }
+    let (code, sign, ma, mb, mo) = match op.arith {
+        Arith::AddSub { sign, a, b, out } => (0, sign, a, b, out),
+        Arith::Mul(m) => (1, 1, (0, 0), (0, 0), m),
+        Arith::MaxMin(true) => (2, 1, (0, 0), (0, 0), (0, 0)),
+        Arith::MaxMin(false) => (3, 1, (0, 0), (0, 0), (0, 0)),
+    };
+    let arith = Arith8 { code, sign, m: [ma, mb, mo], zps: op.zps, act: op.act, signed };
+    binary_dispatch(b, i, ys, (&x, &z), (&sa, &sb), arith).await
+}
+
+/// What `tflbinary.wgsl` computes.
+struct Arith8 {
+    /// The uniform's `op`.
+    code: u32,
+    sign: i32,
+    /// (multiplier, shift) of A, B and the output.
+    m: [(i32, i32); 3],
+    zps: [i32; 3],
+    act: (i32, i32),
+    /// The inputs' codes are int8.
+    signed: bool,
+}
+
+/// One `tflbinary.wgsl` dispatch into slot `ys` from A and B with broadcast strides.
+async fn binary_dispatch(
+    b: &mut Builder<'_>,
+    i: usize,
+    ys: usize,
+    (x, z): (&Operand8, &Operand8),
+    (sa, sb): (&[usize], &[usize]),
+    a: Arith8,
+) -> Result<Built, GpuError> {
+    if a.m.iter().any(|&(m, _)| m < 0) {
+        return Ok(None);
+    }
+    let Some(Layout::Flat8 { signed: y_signed }) = b.layout_of(ys) else { return Ok(None) };
+    let oshape = b.plan.slot(ys).2.to_vec();
+    let len: usize = oshape.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    let (code_lo, code_hi) = code_range(y_signed);
+    let [za, zb, zc] = a.zps;
+    let [ma, mb, mo] = a.m;
+    let u = TflbinaryUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        op: a.code,
+        sign: a.sign,
+        left_shift: 20,
+        za,
+        zb,
+        zc,
+        signed: u32::from(a.signed),
+        act_lo: a.act.0,
+        act_hi: a.act.1,
+        code_lo,
+        code_hi,
+        ma: [ma.0, ma.1],
+        mb: [mb.0, mb.1],
+        mo: [mo.0, mo.1],
+        dims: dims8(&oshape, 1),
+        sa: dims8(sa, 0),
+        sb: dims8(sb, 0),
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&x.0, &z.0, &yb], groups).await?]))
+}
+
+/// `qplay.tfl.Requantize` (TFLite's QUANTIZE from 8-bit codes to 8-bit codes).
+pub(super) async fn quantize(b: &mut Builder<'_>, i: usize, op: &TflQuantize) -> Result<Built, GpuError> {
+    let Conversion::Requantize(zin, m, zout) = op.conversion else { return Ok(None) };
+    let step = b.plan.step(i);
+    let (Some(inp), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied()) else {
+        return Ok(None);
+    };
+    let Some(x) = operand8(b, i, inp)? else { return Ok(None) };
+    let Some(Layout::Flat8 { signed: y_signed }) = b.layout_of(ys) else { return Ok(None) };
+    let oshape = b.plan.slot(ys).2.to_vec();
+    if x.1 != oshape || oshape.len() > 8 {
+        return Ok(None);
+    }
+    let st = strides(&oshape);
+    let arith = Arith8 {
+        code: 4,
+        sign: 1,
+        m: [(0, 0), (0, 0), m],
+        zps: [zin, 0, zout],
+        act: code_range(y_signed),
+        signed: x.2,
+    };
+    binary_dispatch(b, i, ys, (&x, &x), (&st, &st), arith).await
+}
+
+/// A one-input step from one NHWC Flat8 tensor to another.
+struct Nhwc8 {
+    xs: usize,
+    ys: usize,
+    /// int8 input codes.
+    signed: bool,
+    x: [usize; 4],
+    y: [usize; 4],
+}
+
+fn nhwc8(b: &Builder<'_>, i: usize) -> Option<Nhwc8> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
+    else {
+        return None;
+    };
+    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
+        return None;
+    };
+    let x = <[usize; 4]>::try_from(b.plan.slot(xs).2).ok()?;
+    let y = <[usize; 4]>::try_from(b.plan.slot(ys).2).ok()?;
+    Some(Nhwc8 { xs, ys, signed, x, y })
+}
+
+/// `qplay.tfl.AveragePool2D` / `MaxPool2D` on 8-bit codes whose every window overlaps the
+/// image (else the CPU, which refuses an empty window).
+pub(super) async fn pool(b: &mut Builder<'_>, i: usize, op: &TflPool) -> Result<Built, GpuError> {
+    let Some(Nhwc8 { xs, ys, signed, x: [n, ih, iw, c], y: yshape }) = nhwc8(b, i) else { return Ok(None) };
+    let [_, oh, ow, _] = yshape;
+    let [kh, kw] = op.kernel;
+    let p = op.pads;
+    if p[0] >= kh || p[2] >= kh || p[1] >= kw || p[3] >= kw || n == 0 {
+        return Ok(None);
+    }
+    let len: usize = yshape.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let (code_lo, code_hi) = code_range(signed);
+    let v = |x: usize| x as u32;
+    let u = TflpoolUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        c: v(c),
+        ih: v(ih),
+        iw: v(iw),
+        oh: v(oh),
+        ow: v(ow),
+        kh: v(kh),
+        kw: v(kw),
+        sh: v(op.strides[0]),
+        sw: v(op.strides[1]),
+        pt: v(p[0]),
+        pl: v(p[1]),
+        average: u32::from(op.average),
+        signed: u32::from(signed),
+        act_lo: op.act.0,
+        act_hi: op.act.1,
+        code_lo,
+        code_hi,
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &yb], groups).await?]))
+}
+
+/// `qplay.tfl.ResizeNearest` on 8-bit codes and `qplay.tfl.ResizeBilinear` on int8 codes
+/// (uint8 bilinear, which LiteRT computes in float, stays on the CPU).
+pub(super) async fn resize(b: &mut Builder<'_>, i: usize, op: &TflResize) -> Result<Built, GpuError> {
+    let Some(Nhwc8 { xs, ys, signed, x: [_, ih, iw, c], y: yshape }) = nhwc8(b, i) else { return Ok(None) };
+    let [_, oh, ow, _] = yshape;
+    let codes = if signed { DType::I8 } else { DType::U8 };
+    let (Some(ty), Some(tx)) = (op.axis_taps(ih, oh, codes), op.axis_taps(iw, ow, codes)) else { return Ok(None) };
+    let taps: Vec<i32> = ty.iter().chain(&tx).flat_map(|&(lo, hi, f)| [lo as i32, hi as i32, f, 0]).collect();
+    let len: usize = yshape.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let tb = b.const_buf(i, "tflite resize taps", bytemuck::cast_slice(&taps))?;
+    let v = |x: usize| x as u32;
+    let u = TflresizeUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        c: v(c),
+        ih: v(ih),
+        iw: v(iw),
+        oh: v(oh),
+        ow: v(ow),
+        bilinear: u32::from(op.bilinear),
+        signed: u32::from(signed),
+        _pad: [0; 2],
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
+}
