@@ -28,31 +28,42 @@ fn add64(p: vec2<u32>, v: u32) -> vec2<u32> {
     return vec2<u32>(p.x + select(0u, 1u, lo < v), lo);
 }
 
-// `MultiplyByQuantizedMultiplier(acc, m, shift)` with m ≥ 0, as the CPU's `Requant::apply`:
-// the rounding doubling high multiply round(|a|·m / 2^31) (ties away from zero) on the
-// magnitude, then the rounding right shift (ties away from zero).
-fn mbqm(acc: i32, m: i32, shift: i32) -> i32 {
-    let left = u32(clamp(shift, 0, 31));
-    let right = u32(clamp(-shift, 0, 31));
-    let a = acc << left;
-    let negative = a < 0;
-    let ua = select(bitcast<u32>(a), 0u - bitcast<u32>(a), negative);
-    let um = bitcast<u32>(m);
+// gemmlowp's `SaturatingRoundingDoublingHighMul`: round(a·b / 2^31), ties away from zero, on
+// the magnitudes' 64-bit product (|a·b| + 2^30, less 1 for a negative product, then >> 31);
+// the one overflowing case saturates.
+fn srdhm(a: i32, b: i32) -> i32 {
+    let min = bitcast<i32>(0x80000000u);
+    if (a == min && b == min) {
+        return 2147483647;
+    }
+    let negative = (a < 0) != (b < 0) && a != 0 && b != 0;
+    let ua = select(bitcast<u32>(a), 0u - bitcast<u32>(a), a < 0);
+    let ub = select(bitcast<u32>(b), 0u - bitcast<u32>(b), b < 0);
     let al = ua & 0xffffu;
     let ah = ua >> 16u;
-    let ml = um & 0xffffu;
-    let mh = um >> 16u;
-    let mid1 = al * mh;
-    let mid2 = ah * ml;
-    var p = vec2<u32>(ah * mh + (mid1 >> 16u) + (mid2 >> 16u), al * ml);
+    let bl = ub & 0xffffu;
+    let bh = ub >> 16u;
+    let mid1 = al * bh;
+    let mid2 = ah * bl;
+    var p = vec2<u32>(ah * bh + (mid1 >> 16u) + (mid2 >> 16u), al * bl);
     p = add64(p, mid1 << 16u);
     p = add64(p, mid2 << 16u);
     p = add64(p, 0x40000000u - select(0u, 1u, negative));
     let magnitude = bitcast<i32>((p.x << 1u) | (p.y >> 31u));
-    let q = select(magnitude, -magnitude, negative);
-    let mask = bitcast<i32>((1u << right) - 1u);
-    let threshold = (mask >> 1u) + select(0, 1, q < 0);
-    return (q >> right) + select(0, 1, (q & mask) > threshold);
+    return select(magnitude, -magnitude, negative);
+}
+
+// gemmlowp's `RoundingDivideByPOT`: x / 2^e, ties away from zero (e within 0…31).
+fn rdbpot(x: i32, e: u32) -> i32 {
+    let mask = bitcast<i32>((1u << e) - 1u);
+    let threshold = (mask >> 1u) + select(0, 1, x < 0);
+    return (x >> e) + select(0, 1, (x & mask) > threshold);
+}
+
+// `MultiplyByQuantizedMultiplier(acc, m, shift)` with LiteRT's double rounding, as the CPU's
+// `mbqm`: the left shift (wrapping), the rounding high multiply, the rounding right shift.
+fn mbqm(acc: i32, m: i32, shift: i32) -> i32 {
+    return rdbpot(srdhm(acc << u32(clamp(shift, 0, 31)), m), u32(clamp(-shift, 0, 31)));
 }
 
 // `word` with code q (its low byte) in lane j.

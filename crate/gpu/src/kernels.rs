@@ -231,6 +231,10 @@ kernels! {
     Tflpool => "tflpool.wgsl" + Elements + Tfl + TflWords,
     /// TFLite's nearest and int8 bilinear resizes (Flat8 tensors).
     Tflresize => "tflresize.wgsl" + Elements + Tfl + TflWords,
+    /// TFLite's 8-bit softmax (Flat8 tensors).
+    Tflsoftmax => "tflsoftmax.wgsl" + Elements + Tfl + TflWords,
+    /// TFLite's 8-bit MEAN (Flat8 tensors).
+    Tflmean => "tflmean.wgsl" + Elements + Tfl + TflWords,
 }
 
 /// The full WGSL text of `kernel`: its uniform's WGSL, generated from the Rust struct

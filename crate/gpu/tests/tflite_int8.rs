@@ -271,20 +271,16 @@ fn ints(v: Vec<i64>) -> Tensor {
 }
 
 #[test]
-fn random_tflite_data_movement_resizes_and_requantization_match_the_cpu_bit_for_bit() {
+fn random_tflite_data_movement_resizes_softmax_mean_and_requantization_match_the_cpu_bit_for_bit() {
     let g = gpu();
     let mut rng = Rng(0x6a09_e667_f3bc_c908);
-    for case in 0..50 {
+    for case in 0..70 {
         let signed = case % 3 != 2;
         let elem = if signed { 3 } else { 2 };
-        let shape = vec![
-            rng.range(1, 2) as usize,
-            rng.range(2, 7) as usize,
-            rng.range(2, 7) as usize,
-            rng.range(1, 7) as usize,
-        ];
+        let kind = case % 7;
+        let depth = if kind == 4 { [1, 3, 10, 91, 300][rng.range(0, 4) as usize] } else { rng.range(1, 7) as usize };
+        let shape = vec![rng.range(1, 2) as usize, rng.range(2, 7) as usize, rng.range(2, 7) as usize, depth];
         let mut init = HashMap::new();
-        let kind = case % 5;
         let (nodes, desc) = match kind {
             0 => {
                 // Concat of the input with itself along a random axis (unaligned offsets).
@@ -341,6 +337,32 @@ fn random_tflite_data_movement_resizes_and_requantization_match_the_cpu_bit_for_
                     vec![node("resize", op, &["x0"], &["y"], &attrs)],
                     format!("{op} to {size:?} align {align} half {half}"),
                 )
+            }
+            4 => {
+                // TFLite's softmax over the last axis (rows of 1 to 300 codes; steep scales put
+                // codes beyond the exp's reach, which become the lowest code).
+                let x_scale = scale(&mut rng, -5, 1);
+                let beta = [1.0f32, 0.5, 2.0][rng.range(0, 2) as usize];
+                let attrs = [("x_scale", Attr::Float(x_scale)), ("beta", Attr::Float(beta))];
+                let nodes = vec![node("softmax", "qplay.tfl.Softmax", &["x0"], &["y"], &attrs)];
+                (nodes, format!("Softmax x_scale {x_scale} beta {beta}"))
+            }
+            5 => {
+                // TFLite's MEAN over a random non-empty set of axes, kept as 1s or dropped.
+                let mut axes: Vec<i64> = (0..4).filter(|_| rng.range(0, 1) == 0).collect();
+                if axes.is_empty() {
+                    axes.push(rng.range(1, 2));
+                }
+                let zp = |rng: &mut Rng| if signed { rng.range(-128, 127) } else { rng.range(0, 255) };
+                let attrs = [
+                    ("axes", Attr::Ints(axes.clone())),
+                    ("keepdims", Attr::Int(rng.range(0, 1))),
+                    ("x_scale", Attr::Float(scale(&mut rng, -6, -2))),
+                    ("x_zp", Attr::Int(zp(&mut rng))),
+                    ("y_scale", Attr::Float(scale(&mut rng, -7, -2))),
+                    ("y_zp", Attr::Int(zp(&mut rng))),
+                ];
+                (vec![node("mean", "qplay.tfl.Mean", &["x0"], &["y"], &attrs)], format!("Mean over {axes:?}"))
             }
             _ => {
                 // TFLite's 8-bit → 8-bit QUANTIZE, to the other type half the time.

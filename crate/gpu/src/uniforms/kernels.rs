@@ -403,6 +403,47 @@ uniforms! {
         _pad: [u32; 2],
     }
 
+    /// `tflsoftmax.wgsl`: TFLite's 8-bit softmax along the last axis on Flat8 tensors, per
+    /// output word.
+    TflsoftmaxUniform for Tflsoftmax as "TS" {
+        @elements
+        /// Output codes.
+        len: u32,
+        /// The last axis' length (a row).
+        depth: u32,
+        /// 1: int8 codes, else uint8.
+        signed: u32,
+        code_lo: i32,
+        code_hi: i32,
+        _pad: u32,
+    }
+
+    /// `tflmean.wgsl`: TFLite's 8-bit MEAN over any axes on Flat8 tensors, per output word.
+    TflmeanUniform for Tflmean as "TM" {
+        @elements
+        /// Output codes.
+        len: u32,
+        /// Codes per mean.
+        count: u32,
+        /// 1: int8 codes, else uint8.
+        signed: u32,
+        x_zp: i32,
+        y_zp: i32,
+        /// The multiplier and shift with the division by `count` folded in.
+        m: i32,
+        shift: i32,
+        code_lo: i32,
+        code_hi: i32,
+        _pad: [u32; 5],
+        /// The input's shape with the reduced axes as 1 (the output's index space),
+        /// right-aligned to 8 dims.
+        dims: [[u32; 4]; 2],
+        /// The reduced axes' sizes (1 elsewhere).
+        rdims: [[u32; 4]; 2],
+        /// The input's strides.
+        istr: [[u32; 4]; 2],
+    }
+
     /// `lookup.wgsl`: 256-entry lookup tables on packed 8-bit tensors.
     LookupUniform for Lookup as "L" {
         /// Batch · pixels.

@@ -49,6 +49,17 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 }
 
 impl TflMean {
+    /// The multiplier and shift of a mean over `count` codes: `x_scale / y_scale` with the
+    /// division by the count folded in (`(m << s) / count`, the shift lowered by `s`).
+    pub fn multiplier(&self, count: usize) -> Result<(i32, i32), OpError> {
+        let (m, shift) = self.requant;
+        let s = (63 - (count.max(1) as u64).leading_zeros() as i32).min(32).min(31 + shift);
+        if s < 0 {
+            return Err(OpError::malformed("the scales give a MEAN multiplier outside TFLite's range"));
+        }
+        Ok(((((m as i64) << s) / count.max(1) as i64) as i32, shift - s))
+    }
+
     fn out_shape(&self, x: &[usize]) -> Result<Vec<usize>, OpError> {
         if self.axes.iter().any(|&a| a >= x.len()) {
             return Err(OpError::mismatch(format!("axes {:?} out of range for shape {x:?}", self.axes)));
@@ -98,13 +109,7 @@ impl PerCode for TflMean {
         if count == 0 {
             return Ok(Tensor { shape, data: T::data(vec![T::default(); n_out]) });
         }
-        let (mut m, mut shift) = self.requant;
-        let s = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + shift);
-        if s < 0 {
-            return Err(OpError::malformed("the scales give a MEAN multiplier outside TFLite's range"));
-        }
-        m = (((m as i64) << s) / count as i64) as i32;
-        shift -= s;
+        let (m, shift) = self.multiplier(count)?;
         let count = count as i64;
         let y = sums
             .iter()

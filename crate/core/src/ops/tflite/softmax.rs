@@ -79,6 +79,23 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 }
 
 impl TflSoftmax {
+    /// The fixed-point exp of every code difference an 8-bit row can have: entry `d` is
+    /// `exp(−d · scale · β)` in Q0.31 as [`Self::row`] computes it, 0 where the difference lies
+    /// beyond `diff_min` (such a code adds nothing to the sum and becomes the lowest code, as a
+    /// 0 there does). The GPU kernel reads it.
+    pub fn exp_table(&self) -> Vec<i32> {
+        (0..256)
+            .map(|d: i32| {
+                let diff = -d;
+                if diff >= self.diff_min {
+                    exp_on_negative_values(mbqm_gt1(diff, self.multiplier, self.left_shift), SCALED_DIFF_INTEGER_BITS)
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
     /// One row; the output is `unsat + T::MIN`, clamped (int8: zero point −128; uint8: 0).
     fn row<T: Code>(&self, x: &[T], y: &mut [T]) -> Result<(), OpError> {
         let max = x.iter().map(|v| v.get()).max().unwrap_or(T::MIN);

@@ -50,9 +50,11 @@ use qplay_core::ops::shape::split::Split;
 use qplay_core::ops::shape::transpose::Transpose;
 use qplay_core::ops::tflite::binary::TflBinary;
 use qplay_core::ops::tflite::conv::TflConv;
+use qplay_core::ops::tflite::mean::TflMean;
 use qplay_core::ops::tflite::pool::TflPool;
 use qplay_core::ops::tflite::quantize::TflQuantize;
 use qplay_core::ops::tflite::resize::TflResize;
+use qplay_core::ops::tflite::softmax::TflSoftmax;
 
 type Built = Option<Vec<Dispatch>>;
 
@@ -90,6 +92,8 @@ pub(crate) async fn build_step(b: &mut Builder<'_>, i: usize) -> Result<Built, G
         TflPool => tflite::pool,
         TflQuantize => tflite::quantize,
         TflResize => tflite::resize,
+        TflSoftmax => tflite::softmax,
+        TflMean => tflite::mean,
     }
     if op.reshapes_input() {
         return data::alias(b, i);

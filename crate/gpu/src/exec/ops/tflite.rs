@@ -9,15 +9,19 @@
 use super::super::layout::Layout;
 use super::elementwise::bcast_strides;
 use super::{dims8, grid_1d, strides, window, Builder, Built};
-use crate::uniforms::{TflbinaryUniform, TflconvUniform, TflpoolUniform, TflresizeUniform};
+use crate::uniforms::{
+    TflbinaryUniform, TflconvUniform, TflmeanUniform, TflpoolUniform, TflresizeUniform, TflsoftmaxUniform,
+};
 use crate::GpuError;
 use qplay_core::model::{DType, Data, StepInput};
 use qplay_core::ops::nn::spatial;
 use qplay_core::ops::tflite::binary::{Arith, TflBinary};
 use qplay_core::ops::tflite::conv::{ConvKind, TflConv};
+use qplay_core::ops::tflite::mean::TflMean;
 use qplay_core::ops::tflite::pool::TflPool;
 use qplay_core::ops::tflite::quantize::{Conversion, TflQuantize};
 use qplay_core::ops::tflite::resize::TflResize;
+use qplay_core::ops::tflite::softmax::TflSoftmax;
 
 /// The codes' range.
 fn code_range(signed: bool) -> (i32, i32) {
@@ -340,4 +344,85 @@ pub(super) async fn resize(b: &mut Builder<'_>, i: usize, op: &TflResize) -> Res
         _pad: [0; 2],
     };
     Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
+}
+
+/// `qplay.tfl.Softmax` on 8-bit codes, rows shorter than 4096 (int16 softmax stays on the CPU).
+pub(super) async fn softmax(b: &mut Builder<'_>, i: usize, op: &TflSoftmax) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
+        return Ok(None);
+    };
+    let shape = b.plan.slot(xs).2.to_vec();
+    let depth = shape.last().copied().unwrap_or(1).max(1);
+    if depth >= 4096 {
+        return Ok(None);
+    }
+    let len: usize = shape.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let tb = b.const_buf(i, "tflite softmax exp table", bytemuck::cast_slice(&op.exp_table()))?;
+    let (code_lo, code_hi) = code_range(signed);
+    let u = TflsoftmaxUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        depth: depth as u32,
+        signed: u32::from(signed),
+        code_lo,
+        code_hi,
+        _pad: 0,
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
+}
+
+/// `qplay.tfl.Mean` on 8-bit codes over any axes (rank ≤ 8).
+pub(super) async fn mean(b: &mut Builder<'_>, i: usize, op: &TflMean) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
+    else {
+        return Ok(None);
+    };
+    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
+        return Ok(None);
+    };
+    let shape = b.plan.slot(xs).2.to_vec();
+    if shape.len() > 8 || op.axes.iter().any(|&a| a >= shape.len()) {
+        return Ok(None);
+    }
+    let count: usize = op.axes.iter().map(|&a| shape[a]).product();
+    let Ok((m, shift)) = op.multiplier(count) else { return Ok(None) };
+    if count == 0 || m < 0 || u32::try_from(count).is_err() {
+        return Ok(None);
+    }
+    let kept: Vec<usize> = shape.iter().enumerate().map(|(d, &n)| if op.axes.contains(&d) { 1 } else { n }).collect();
+    let reduced: Vec<usize> =
+        shape.iter().enumerate().map(|(d, &n)| if op.axes.contains(&d) { n } else { 1 }).collect();
+    let len: usize = kept.iter().product();
+    let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
+    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let (code_lo, code_hi) = code_range(signed);
+    let u = TflmeanUniform {
+        n: len.div_ceil(4) as u32,
+        row,
+        len: len as u32,
+        count: count as u32,
+        signed: u32::from(signed),
+        x_zp: op.zps.0,
+        y_zp: op.zps.1,
+        m,
+        shift,
+        code_lo,
+        code_hi,
+        _pad: [0; 5],
+        dims: dims8(&kept, 1),
+        rdims: dims8(&reduced, 1),
+        istr: dims8(&strides(&shape), 0),
+    };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &yb], groups).await?]))
 }
