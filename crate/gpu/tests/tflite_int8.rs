@@ -400,3 +400,26 @@ fn random_tflite_data_movement_resizes_softmax_mean_and_requantization_match_the
         assert_exact(&got, &want, &desc);
     }
 }
+
+/// The SSDs ending in `TFLite_Detection_PostProcess`: the converter's int8 twin and the TF1
+/// export's uint8 model. Their integer layers run on the GPU, the post-processing op on the CPU;
+/// every output equals the CPU's (which equals LiteRT's: `crate/core/tests/tflite_ssd.rs`).
+#[test]
+fn quantized_ssds_on_the_gpu_equal_the_cpu() {
+    let g = gpu();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tflite_ssd");
+    for name in ["ssd_fast_int8", "ssd_uint8"] {
+        let graph =
+            qplay_core::model::load_tflite(&std::fs::read(dir.join(format!("{name}.tflite"))).unwrap()).unwrap();
+        let x = read_npy(&std::fs::read(dir.join("input.npy")).unwrap()).unwrap();
+        let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[]).unwrap());
+        let inputs = [(graph.inputs[0].name.clone(), x)];
+        let want = plan.run(&inputs).unwrap();
+        let mut gp = GpuPlan::new_blocking(&g, plan.clone()).unwrap();
+        let on_gpu = gp.placement().iter().filter(|&&p| p == Placement::Gpu).count();
+        eprintln!("{name}: {}", gp.summary());
+        assert!(on_gpu * 10 >= gp.placement().len() * 7, "{name}: {}", gp.summary());
+        let got = gp.run_blocking(&inputs).unwrap();
+        assert_exact(&got, &want, name);
+    }
+}
