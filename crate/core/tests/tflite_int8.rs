@@ -4,7 +4,7 @@
 //! values; the float interface (QUANTIZE in, DEQUANTIZE out) against LiteRT's numbers.
 
 use qplay_core::model::{
-    load_tflite, load_tflite_as_qdq, load_tflite_integer_io, npy::read_npy, Data, ModelError, Plan, Tensor,
+    load_tflite, load_tflite_as_qdq, load_tflite_integer_io, npy::read_npy, Data, ModelError, OpKind, Plan, Tensor,
 };
 use qplay_core::ops::tflite::fixed::{mbqm, quantize_multiplier, rdbpot, srdhm};
 use qplay_core::ops::tflite::quantize::quantize_value;
@@ -120,6 +120,19 @@ fn a_tf_mot_qat_model_equals_litert_in_every_value() {
 fn uint8_quantized_model_equals_litert_in_every_value() {
     let (total, differ) = compare("det_uint8");
     assert!(total >= 256 * 4 + 64 * 3 + 5);
+    assert_eq!(differ, 0);
+}
+
+/// TF1-style uint8 CONCATENATIONs of inputs with other scales and zero points than the
+/// output's (LiteRT's `ConcatenationWithScaling`, as TF1 quantized SSDs concatenate their
+/// heads): along channels and along an anchor axis, every value equal to LiteRT's.
+#[test]
+fn uint8_concatenation_with_scaling_equals_litert_in_every_value() {
+    let g = load_tflite_integer_io(&fixture("concat_uint8.tflite")).unwrap();
+    let lookups = g.nodes.iter().filter(|n| n.is(OpKind::Lookup)).count();
+    assert_eq!(lookups, 3, "the rescaled inputs: two of the first concatenation's three, one of the second's");
+    let (total, differ) = compare("concat_uint8");
+    assert_eq!(total, 16 * 16 * 12 + 320 * 4);
     assert_eq!(differ, 0);
 }
 
@@ -239,7 +252,7 @@ fn a_bad_scale_is_refused_by_name() {
 /// or numbers, never a panic — planning and running included.
 #[test]
 fn corrupt_int8_models_never_panic() {
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8", "det_uint8"] {
+    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8", "det_uint8", "concat_uint8"] {
         let good = fixture(&format!("{name}.tflite"));
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..300 {

@@ -363,10 +363,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         B::Concatenation => {
             let y = io.output(0)?;
             let ins: Vec<usize> = (0..io.ins.len()).map(|i| io.input(i)).collect::<Result<_, _>>()?;
-            same_quantization(b, io, &ins, y)?;
             if opt!(options!(op, ConcatenationOptions), fused_activation_function, NONE) != NONE {
                 return Err(io.err("a fused activation on an integer concatenation is not supported"));
             }
+            if act_type(b, io) == DType::U8 && same_quantization(b, io, &ins, y).is_err() {
+                return concat_with_scaling(b, op, io, &ins, y).map(|()| true);
+            }
+            same_quantization(b, io, &ins, y)?;
             return super::shape_ops::convert(b, op, io);
         }
         B::Reshape
@@ -381,6 +384,53 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// A uint8 CONCATENATION whose inputs' scales or zero points differ from the output's
+/// (`ConcatenationWithScaling`, which TF1's quantized exports use: their concatenated heads keep
+/// each layer's range): each such input's codes are rescaled to the output's — in float, as
+/// LiteRT does: `round(q · s + b) + zp_out` with `s = s_in · (1 / s_out)` and `b = −zp_in · s`,
+/// half away from zero, clamped to 0…255 — a function of the code alone, so a 256-entry
+/// `qplay.Lookup` table in front of a plain Concat. (int8 and int16 kernels refuse differing
+/// scales, and so does qplay.)
+fn concat_with_scaling(
+    b: &mut Builder,
+    op: &fb::OperatorRef<'_>,
+    io: &Io,
+    ins: &[usize],
+    y: usize,
+) -> Result<(), ModelError> {
+    let (ys, yz) = q(b, io, y)?;
+    let rank = b.rank(y) as i64;
+    let axis = i64::from(opt!(options!(op, ConcatenationOptions), axis, 0));
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        return Err(io.err(format!("axis {axis} is out of range for rank {rank}")));
+    }
+    let mut names = Vec::with_capacity(ins.len());
+    for &t in ins {
+        let (xs, xz) = q(b, io, t)?;
+        let name = b.nhwc(t);
+        if (xs, xz) == (ys, yz) {
+            names.push(name);
+            continue;
+        }
+        let table = tables::table_u8(rescale_u8_fn(xs, xz, ys, yz));
+        let table = b.init("rescale", Tensor { shape: vec![256], data: Data::U8(table.to_vec()) });
+        let out = b.fresh(&format!("{name}__rescaled"));
+        b.node(OpKind::Lookup.name(), vec![name, table], vec![out.clone()], vec![]);
+        names.push(out);
+    }
+    let out = b.nhwc(y);
+    b.node(OpKind::Concat.name(), names, vec![out], vec![("axis", Attr::Int(axis))]);
+    Ok(())
+}
+
+/// `ConcatenationWithScaling`'s rescaling of one uint8 code (before the clamp to 0…255).
+fn rescale_u8_fn(xs: f32, xz: i32, ys: f32, yz: i32) -> impl Fn(i32) -> i32 {
+    let scale = xs * (1.0 / ys);
+    let bias = -(xz as f32) * scale;
+    move |v| (v as f32 * scale + bias).round() as i32 + yz
 }
 
 /// TFLite's int8 kernels of ops that only move codes require one quantization throughout.
