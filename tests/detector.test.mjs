@@ -75,6 +75,12 @@ test('bad files: random bytes as a model, a text file as an image', async () => 
   await s.page.waitForFunction(() => !document.querySelector('qplay-detector').shadowRoot.querySelector('.error').hidden);
   const msg = await det().locator('.error').textContent();
   assert.match(msg, /junk\.onnx: .*not an ONNX model/);
+  // A Git LFS pointer saved in place of the model (a repository cloned without LFS): named so.
+  const lfs = `${ARTIFACTS}lfs.tflite`;
+  writeFileSync(lfs, 'version https://git-lfs.github.com/spec/v1\noid sha256:4d5e6f\nsize 4013541\n');
+  await det().locator('input[name=model]').setInputFiles(lfs);
+  await s.page.waitForFunction(() => /lfs\.tflite/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.error').textContent));
+  assert.match(await det().locator('.error').textContent(), /lfs\.tflite: .*Git LFS pointer.*Download the file itself/);
   const txt = `${ARTIFACTS}note.txt`;
   writeFileSync(txt, 'hello');
   await det().locator('input[name=image]').setInputFiles({ name: 'note.png', mimeType: 'image/png', buffer: readFileSync(txt) });

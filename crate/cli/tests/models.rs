@@ -289,6 +289,10 @@ fn bad_files_fail_with_a_message() {
     std::fs::write(&bad_profile, b"{\"input\": 3}").unwrap();
     let npy = tmp("x.npy");
     std::fs::write(&npy, b"\x93NUMPY\x01\x00garbage").unwrap();
+    // What GitHub serves for a model kept in Git LFS when the repository is cloned without it.
+    let lfs = tmp("lfs_model.tflite");
+    std::fs::write(&lfs, b"version https://git-lfs.github.com/spec/v1\noid sha256:4d5e6f\nsize 4013541\n").unwrap();
+    let lfs = lfs.to_str().unwrap().to_string();
     let (j, t, x, p, n) = (
         junk.to_str().unwrap(),
         truncated.to_str().unwrap(),
@@ -298,6 +302,7 @@ fn bad_files_fail_with_a_message() {
     );
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["inspect", j], "not an ONNX model"),
+        (vec!["inspect", &lfs], "Git LFS pointer"),
         (vec!["inspect", t], "not an ONNX model"),
         (vec!["inspect", "/nonexistent/model.onnx"], "cannot read /nonexistent/model.onnx"),
         (vec!["inspect"], "required arguments were not provided:\n  <MODEL>"),

@@ -259,4 +259,17 @@ fn another_custom_op_is_listed_as_unsupported() {
     // The advice is for a TFLite file, not an ONNX one.
     let text = e.to_string();
     assert!(text.contains("TFLiteConverter") && text.contains("tf2onnx") && !text.contains("opset"), "{text}");
+
+    // A model compiled for the Coral Edge TPU (its layers in `edgetpu-custom-op`): told to open
+    // the CPU model it came from, not to re-convert.
+    let mut f = fixture("ops_regular.tflite");
+    let name = b"edgetpu-custom-op";
+    f[at - 4..at].copy_from_slice(&(name.len() as u32).to_le_bytes());
+    f[at..at + name.len()].copy_from_slice(name);
+    f[at + name.len()] = 0;
+    let e = load_tflite(&f).unwrap_err();
+    assert_eq!(e.code(), "unsupported-op");
+    let text = e.to_string();
+    assert!(text.contains("custom op `edgetpu-custom-op`") && text.contains("Coral Edge TPU"), "{text}");
+    assert!(text.contains("edgetpu_compiler") && !text.contains("tf2onnx"), "{text}");
 }

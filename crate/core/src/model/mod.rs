@@ -23,6 +23,7 @@ pub mod plan;
 pub mod proto;
 pub mod qdq_form;
 pub mod save;
+mod sniff;
 pub mod subgraph;
 pub mod summary;
 pub mod tensor;
@@ -50,6 +51,8 @@ pub fn load_model(bytes: &[u8]) -> Result<Graph, ModelError> {
 pub fn load_model_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
     if is_tflite(bytes) {
         load_tflite_with_limits(bytes, limits)
+    } else if let Some(why) = sniff::other_format(bytes) {
+        Err(ModelError::NotAModel(why))
     } else {
         load_onnx_with_limits(bytes, limits)
     }
@@ -63,6 +66,8 @@ pub enum ModelError {
     NotOnnx(String),
     #[error("this is not a valid TFLite model: {0}")]
     NotTflite(String),
+    #[error("this is not a model file: {0}")]
+    NotAModel(String),
     #[error("tensor `{name}`: {reason}")]
     BadTensor { name: String, reason: String },
     #[error("tensor `{0}` keeps its data in an external file, which is not supported: re-save the model with all tensors inside (onnx.save(model, path, save_as_external_data=False))")]
@@ -86,15 +91,7 @@ pub enum ModelError {
     UnsupportedOps(Vec<(String, String)>),
     /// [`ModelError::UnsupportedOps`] of a TFLite file: `(op, operator)` pairs, with advice for
     /// TFLite models.
-    #[error("the TFLite model uses {} operator{} qplay does not map: {}. Re-convert it with TFLiteConverter using builtin ops only \
-        (`converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]`: no SELECT_TF_OPS, no custom ops but \
-        TFLite_Detection_PostProcess), or convert it to ONNX with tf2onnx (`python -m tf2onnx.convert --tflite model.tflite \
-        --output model.onnx`) and open the .onnx",
-        .0.len(), if .0.len() == 1 { "" } else { "s" },
-        .0.iter().map(|(op, at)| match op.strip_prefix("custom op ") {
-            Some(name) => format!("custom op `{name}` ({at})"),
-            None => format!("`{op}` ({at})"),
-        }).collect::<Vec<_>>().join(", "))]
+    #[error("{}", tflite_unsupported(.0))]
     UnsupportedTfliteOps(Vec<(String, String)>),
     #[error("the graph has a cycle through node `{0}`: a valid ONNX graph is acyclic")]
     Cycle(String),
@@ -122,6 +119,37 @@ pub enum ModelError {
     Cancelled,
 }
 
+/// [`ModelError::UnsupportedTfliteOps`]'s message: the operators, then what to do — for a
+/// model compiled for the Coral Edge TPU (its layers inside `edgetpu-custom-op`, a format only
+/// the TPU runs), open the CPU model it was compiled from; else re-convert with builtin ops or
+/// go through ONNX.
+fn tflite_unsupported(ops: &[(String, String)]) -> String {
+    let list = ops
+        .iter()
+        .map(|(op, at)| match op.strip_prefix("custom op ") {
+            Some(name) => format!("custom op `{name}` ({at})"),
+            None => format!("`{op}` ({at})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = ops.len();
+    let head =
+        format!("the TFLite model uses {n} operator{} qplay does not map: {list}.", if n == 1 { "" } else { "s" });
+    if ops.iter().any(|(op, _)| op == "custom op edgetpu-custom-op") {
+        return format!(
+            "{head} This model was compiled for the Coral Edge TPU: `edgetpu-custom-op` holds its layers in the TPU's own \
+             format, which only an Edge TPU runs. Open the CPU model it was compiled from (the .tflite given to \
+             `edgetpu_compiler`; Coral publishes both, e.g. `…_quant.tflite` beside `…_quant_edgetpu.tflite`)"
+        );
+    }
+    format!(
+        "{head} Re-convert it with TFLiteConverter using builtin ops only \
+         (`converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]`: no SELECT_TF_OPS, no custom ops but \
+         TFLite_Detection_PostProcess), or convert it to ONNX with tf2onnx (`python -m tf2onnx.convert --tflite model.tflite \
+         --output model.onnx`) and open the .onnx"
+    )
+}
+
 impl ModelError {
     /// A stable name for the kind of error, for callers that branch on it (the page, scripts)
     /// instead of reading the message: `bad-model`, `unsupported-op` (an op type qplay does not
@@ -134,6 +162,7 @@ impl ModelError {
         match self {
             ModelError::NotOnnx(_)
             | ModelError::NotTflite(_)
+            | ModelError::NotAModel(_)
             | ModelError::BadTensor { .. }
             | ModelError::ExternalData(_)
             | ModelError::ShapeData { .. }
