@@ -6,6 +6,9 @@
 
 /// Why `bytes` are no model, and what to do, when their first bytes show another format.
 pub fn other_format(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() {
+        return Some("the file is empty (0 bytes): the download or copy did not finish; get the file again".into());
+    }
     if bytes.starts_with(b"version https://git-lfs.github.com/spec") {
         return Some(
             "it is a Git LFS pointer (a few lines naming the real file), not the model: the repository keeps the model \
@@ -59,6 +62,7 @@ mod tests {
         let tflite_head = [0x1cu8, 0, 0, 0, b'T', b'F', b'L', b'3', 0x14, 0, 0x20, 0, 0x1c, 0, 0x18, 0, 0x14, 0];
         assert_eq!(other_format(&tflite_head), None);
         assert_eq!(other_format(b"short"), None);
+        assert!(other_format(b"").unwrap().contains("empty"));
         let random: Vec<u8> = (0..600u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         assert_eq!(other_format(&random), None);
     }
