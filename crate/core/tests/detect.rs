@@ -7,7 +7,7 @@ use qplay_core::detect::decode::{blazeface, ssd};
 use qplay_core::detect::nms::{iou, nms, Candidate};
 use qplay_core::detect::*;
 use qplay_core::model::npy::{read_npy, write_npy};
-use qplay_core::model::{Tensor, ValueInfo};
+use qplay_core::model::{Data, Tensor, ValueInfo};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -181,6 +181,57 @@ fn yolov5_decode_matches_numpy() {
 fn yolov8_decode_matches_numpy() {
     let runs = check_decode("synth_yolov8");
     assert!(runs[0].iter().any(|d| d.label == "class 2"), "no labels → `class N`");
+}
+
+/// Ultralytics' TFLite exports give YOLO boxes as fractions of the input: the same outputs with
+/// box values divided by the input size decode to the same detections (told apart by the box
+/// centres' range); `normalized: false` in the profile forces pixels (boxes ~1/640 the size).
+#[test]
+fn yolo_boxes_as_fractions_of_the_input_decode_like_pixels() {
+    for case in ["synth_yolov8", "synth_yolov5"] {
+        let e = expected(case);
+        let profile: Profile = serde_json::from_value(e["profile"].clone()).unwrap();
+        let transform: Transform = serde_json::from_value(e["transform"].clone()).unwrap();
+        let outs = outputs(case, &e);
+        let [w, h] = profile.size;
+        let normalized: Vec<(String, Tensor)> = outs
+            .iter()
+            .map(|(name, t)| {
+                let mut t = t.clone();
+                let (a, b) = (t.shape[1], t.shape[2]);
+                let Data::F32(v) = &mut t.data else { panic!("{name}: float output") };
+                let dim = |c: usize| if c % 2 == 0 { w as f32 } else { h as f32 };
+                if case.ends_with("v8") {
+                    // [1, 4 + C, N]: the first four channels.
+                    (0..4).for_each(|c| v[c * b..(c + 1) * b].iter_mut().for_each(|x| *x /= dim(c)));
+                } else {
+                    // [1, N, 5 + C]: the first four values of each row.
+                    (0..a).for_each(|i| (0..4).for_each(|c| v[i * b + c] /= dim(c)));
+                }
+                (name.clone(), t)
+            })
+            .collect();
+        let want = detect(&profile, &outs, &transform).unwrap();
+        let got = detect(&profile, &normalized, &transform).unwrap();
+        assert!(!want.is_empty(), "{case}");
+        assert_eq!(got.len(), want.len(), "{case}");
+        for (g, d) in got.iter().zip(&want) {
+            assert_eq!(g.class, d.class);
+            assert!(
+                g.bbox.iter().zip(&d.bbox).all(|(a, b)| (a - b).abs() < 0.01),
+                "{case}: {:?} vs {:?}",
+                g.bbox,
+                d.bbox
+            );
+        }
+        let mut forced = profile.clone();
+        match &mut forced.decoder {
+            Decoder::Yolov8(d) | Decoder::Yolov5(d) => d.normalized = Some(false),
+            other => panic!("{other:?}"),
+        }
+        let tiny = detect(&forced, &normalized, &transform).unwrap();
+        assert!(tiny.iter().all(|d| d.bbox[2] - d.bbox[0] < 5.0), "{case}: pixels forced");
+    }
 }
 
 #[test]

@@ -20,8 +20,14 @@ fn keys(v: &Value, out: &mut Vec<String>) {
 #[test]
 fn every_profile_field_is_documented() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/profile.html")).unwrap();
-    let yolo =
-        Yolo { classes: Some(3), keypoints: 17, keypoint_dims: 3, grid_strides: vec![8, 16, 32], ..Yolo::new("o") };
+    let yolo = Yolo {
+        classes: Some(3),
+        keypoints: 17,
+        keypoint_dims: 3,
+        grid_strides: vec![8, 16, 32],
+        normalized: Some(true),
+        ..Yolo::new("o")
+    };
     let centernet = CenterNet {
         heatmap_output: "hm".into(),
         wh_output: "wh".into(),

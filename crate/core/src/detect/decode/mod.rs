@@ -92,7 +92,21 @@ pub(crate) fn argmax(v: &[f32]) -> Option<(usize, f32)> {
     best
 }
 
-/// `cx, cy, w, h` → `x1, y1, x2, y2`.
+/// The factors that bring YOLO box values to input pixels: `[1, 1]` for pixels, the input's
+/// `[width, height]` for fractions of it (Ultralytics' TFLite and TF exports normalize their
+/// boxes). `normalized: None` decides by `max_center`, the largest |centre| over all rows: the
+/// rows cover the whole input's grid, so pixel centres reach its size while fractions stay
+/// within 0…1 — fractions when every centre lies within ±2.
+pub(crate) fn yolo_box_scale(normalized: Option<bool>, [w, h]: [usize; 2], max_center: f32) -> [f32; 2] {
+    let fractions = normalized.unwrap_or(max_center <= 2.0 && w.min(h) >= 32);
+    if fractions {
+        [w as f32, h as f32]
+    } else {
+        [1.0, 1.0]
+    }
+}
+
+/// A box from its centre and size.
 pub(crate) fn cxcywh(cx: f32, cy: f32, w: f32, h: f32) -> [f32; 4] {
     [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0]
 }

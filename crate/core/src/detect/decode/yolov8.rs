@@ -1,8 +1,9 @@
 //! YOLOv8/YOLO11 output `[1, 4 + C (+ extra), N]`: channel-major, per box `cx, cy, w, h` (input
-//! pixels), C class probabilities (no objectness), then keypoints (`-pose`) or mask coefficients
-//! (`-seg`, ignored). Score = best class probability.
+//! pixels, or fractions of the input as Ultralytics' TFLite exports give them:
+//! [`super::yolo_box_scale`]), C class probabilities (no objectness), then keypoints (`-pose`) or
+//! mask coefficients (`-seg`, ignored). Score = best class probability.
 
-use super::{cxcywh, output, read_keypoints, shape_error, yolo_split};
+use super::{cxcywh, output, read_keypoints, shape_error, yolo_box_scale, yolo_split};
 use crate::detect::nms::Candidate;
 use crate::detect::profile::{Profile, Yolo};
 use crate::detect::DetectError;
@@ -20,6 +21,8 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
         shape_error("yolov8", &cfg.output, shape, format!("{expected}: {m}"))
     })?;
     let at = |c: usize, i: usize| data[c * n + i];
+    let max_center = (0..n).map(|i| at(0, i).abs().max(at(1, i).abs())).fold(0.0, f32::max);
+    let [sx, sy] = yolo_box_scale(cfg.normalized, profile.size, max_center);
     let mut out = Vec::new();
     for i in 0..n {
         // First maximum over classes, read down the channel axis.
@@ -31,8 +34,10 @@ pub fn decode(cfg: &Yolo, profile: &Profile, outputs: &[(String, Tensor)]) -> Re
             }
         }
         if score >= profile.score_threshold {
-            let bbox = cxcywh(at(0, i), at(1, i), at(2, i), at(3, i));
-            let (keypoints, keypoint_scores) = read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| at(kp_at + k, i));
+            let bbox = cxcywh(at(0, i) * sx, at(1, i) * sy, at(2, i) * sx, at(3, i) * sy);
+            let (mut keypoints, keypoint_scores) =
+                read_keypoints(cfg.keypoints, cfg.keypoint_dims, |k| at(kp_at + k, i));
+            keypoints.iter_mut().for_each(|p| *p = [p[0] * sx, p[1] * sy]);
             out.push(Candidate { class, score, bbox, keypoints, keypoint_scores });
         }
     }

@@ -68,12 +68,25 @@ pub struct Yolo {
     /// Empty: boxes are in input pixels already.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grid_strides: Vec<usize>,
+    /// Box (and keypoint) values are fractions of the input's width and height (`true`), as
+    /// Ultralytics' TFLite and TensorFlow exports give them, or input pixels (`false`); unset:
+    /// told apart on each output by the box centres' range (every row's centre within ±2:
+    /// fractions — the rows cover the whole input, so pixel centres reach its size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<bool>,
 }
 
 impl Yolo {
     /// A plain box + class-scores decoder reading `output`.
     pub fn new(output: impl Into<String>) -> Yolo {
-        Yolo { output: output.into(), classes: None, keypoints: 0, keypoint_dims: 3, grid_strides: Vec::new() }
+        Yolo {
+            output: output.into(),
+            classes: None,
+            keypoints: 0,
+            keypoint_dims: 3,
+            grid_strides: Vec::new(),
+            normalized: None,
+        }
     }
 }
 
