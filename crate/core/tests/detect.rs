@@ -200,7 +200,7 @@ fn yolo_boxes_as_fractions_of_the_input_decode_like_pixels() {
                 let mut t = t.clone();
                 let (a, b) = (t.shape[1], t.shape[2]);
                 let Data::F32(v) = &mut t.data else { panic!("{name}: float output") };
-                let dim = |c: usize| if c % 2 == 0 { w as f32 } else { h as f32 };
+                let dim = |c: usize| [w as f32, h as f32][c % 2];
                 if case.ends_with("v8") {
                     // [1, 4 + C, N]: the first four channels.
                     (0..4).for_each(|c| v[c * b..(c + 1) * b].iter_mut().for_each(|x| *x /= dim(c)));
