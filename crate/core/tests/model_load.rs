@@ -1141,3 +1141,20 @@ fn plans_are_shareable_across_threads() {
     send_sync::<Plan>();
     send_sync::<Graph>();
 }
+
+/// Real models (an ONNX file and an int8 TFLite file) sent through a text conversion — read
+/// as UTF-8 with invalid bytes replaced, then written back, as an editor or a form field does
+/// (MediaPipe's `blaze_face_short_range.tflite` was found on GitHub in that state) — are named
+/// as damaged, with what to do, not as a wrong schema version or protobuf field.
+#[test]
+fn models_damaged_by_a_text_conversion_say_so() {
+    for rel in ["www/models/blazeface_short.onnx", "tests/fixtures/tflite/det_int8.tflite"] {
+        let good = repo_file(rel);
+        assert!(qplay_core::model::load_model(&good).is_ok(), "{rel}");
+        let mangled = String::from_utf8_lossy(&good).into_owned().into_bytes();
+        let e = qplay_core::model::load_model(&mangled).unwrap_err();
+        assert!(matches!(e, ModelError::NotAModel(_)), "{rel}: {e:?}");
+        assert!(e.to_string().contains("damaged by a text conversion"), "{rel}: {e}");
+        assert_eq!(e.code(), "bad-model");
+    }
+}

@@ -49,12 +49,18 @@ pub fn load_model(bytes: &[u8]) -> Result<Graph, ModelError> {
 
 /// [`load_model`] with explicit resource limits.
 pub fn load_model_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, ModelError> {
-    if is_tflite(bytes) {
+    let loaded = if is_tflite(bytes) {
         load_tflite_with_limits(bytes, limits)
     } else if let Some(why) = sniff::other_format(bytes) {
-        Err(ModelError::NotAModel(why))
+        return Err(ModelError::NotAModel(why));
     } else {
         load_onnx_with_limits(bytes, limits)
+    };
+    match loaded {
+        Err(ModelError::NotOnnx(_) | ModelError::NotTflite(_)) if sniff::text_mangled(bytes) => {
+            Err(ModelError::NotAModel(sniff::text_mangled_message()))
+        }
+        other => other,
     }
 }
 
@@ -66,7 +72,8 @@ pub enum ModelError {
     NotOnnx(String),
     #[error("this is not a valid TFLite model: {0}")]
     NotTflite(String),
-    #[error("this is not a model file: {0}")]
+    /// A file that is no model (its message says what it is) or a model damaged beyond reading.
+    #[error("{0}")]
     NotAModel(String),
     #[error("tensor `{name}`: {reason}")]
     BadTensor { name: String, reason: String },

@@ -6,6 +6,10 @@
 
 /// Why `bytes` are no model, and what to do, when their first bytes show another format.
 pub fn other_format(bytes: &[u8]) -> Option<String> {
+    other_format_reason(bytes).map(|why| format!("this is not a model file: {why}"))
+}
+
+fn other_format_reason(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         return Some("the file is empty (0 bytes): the download or copy did not finish; get the file again".into());
     }
@@ -42,6 +46,22 @@ pub fn other_format(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// Whether `bytes` look like a binary file that went through a text conversion: invalid UTF-8
+/// sequences replaced by U+FFFD (`EF BF BD`), as a model saved, copied or uploaded as text
+/// comes out. Asked only when the file fails to load: a real model holds that 3-byte sequence
+/// by chance about once per 16 MB.
+pub fn text_mangled(bytes: &[u8]) -> bool {
+    bytes.windows(3).filter(|w| *w == [0xef, 0xbf, 0xbd]).take(16).count() >= 16
+}
+
+/// The message for a model damaged by a text conversion.
+pub fn text_mangled_message() -> String {
+    "this model file was damaged by a text conversion: its binary bytes were replaced by U+FFFD replacement characters \
+     (`EF BF BD`), as happens when a model is saved, copied or uploaded as text (an editor, `echo`, a form field, a \
+     script reading it as a string). Download or copy it again as a binary file"
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +83,8 @@ mod tests {
         assert_eq!(other_format(&tflite_head), None);
         assert_eq!(other_format(b"short"), None);
         assert!(other_format(b"").unwrap().contains("empty"));
+        let mangled: Vec<u8> = std::iter::repeat_n(&[0x12u8, 0xef, 0xbf, 0xbd][..], 20).flatten().copied().collect();
+        assert!(text_mangled(&mangled) && !text_mangled(&mangled[..40]));
         let random: Vec<u8> = (0..600u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         assert_eq!(other_format(&random), None);
     }
