@@ -91,8 +91,12 @@ fn the_graph_keeps_the_nhwc_interface_and_drops_unused_transposes() {
 fn load_model_dispatches_on_the_file_identifier() {
     assert!(qplay_core::model::is_tflite(&fixture("cnn.tflite")));
     assert!(load_model(&fixture("cnn.tflite")).is_ok());
-    // Not TFLite: the ONNX loader's error.
-    assert!(matches!(load_model(b"not a model at all"), Err(ModelError::NotOnnx(_))));
+    // Not TFLite, and not any other format its first bytes show: the ONNX loader's error.
+    let binary: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(151)).collect();
+    assert!(matches!(load_model(&binary), Err(ModelError::NotOnnx(_))));
+    // A text file is named as one.
+    let e = load_model(b"not a model at all, just a line of text").unwrap_err();
+    assert!(matches!(e, ModelError::NotAModel(_)) && e.to_string().contains("text file"), "{e}");
 }
 
 #[test]

@@ -129,6 +129,14 @@ fn a_uint8_ssd_with_the_op_matches_litert_in_every_value() {
     let auto = infer_profile_for(&g).unwrap();
     assert!(matches!(auto.profile.decoder, Decoder::Detections(_)), "{:?}", auto.profile.decoder);
     assert_eq!(auto.profile.size, [64, 64]);
+    // Its input is uint8 codes, which apps fill with the raw pixels: the pixel scaling is the
+    // codes' own, (pixel − zero point)·scale, said and not probed.
+    let (_, s, z) = g.nodes.iter().find_map(|n| n.tflite_quantize()).unwrap();
+    assert!((auto.profile.mean[0] - z as f32 / 255.0).abs() < 1e-6, "{:?}", auto.profile.mean);
+    assert!((auto.profile.std[0] - 1.0 / (255.0 * s)).abs() < 1e-6, "{:?}", auto.profile.std);
+    assert!(auto.scaling_known);
+    let said = auto.assumed.join("\n");
+    assert!(said.contains(&format!("(pixel − {z})·{s}")) && said.contains("as the file's uint8 input"), "{said}");
 }
 
 /// The op alone on LiteRT's own inputs: scores in multiples of 1/8 with many ties, so the order

@@ -45,6 +45,10 @@ pub struct ModelMeta {
     /// The graph ends in TFLite's `TFLite_Detection_PostProcess` op (read from the graph): its
     /// outputs and class count.
     pub detection_postprocess: Option<PostProcessOutputs>,
+    /// A TFLite file whose image input is uint8 codes (read from the graph: the conversion the
+    /// loader puts behind it): `(input, scale, zero point)`. Apps feed such a model the raw
+    /// pixels, so the codes' float values are the pre-processing it was converted with.
+    pub uint8_input: Option<(String, f32, i32)>,
 }
 
 /// The outputs of a `TFLite_Detection_PostProcess` op that are the graph's outputs.

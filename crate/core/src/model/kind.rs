@@ -85,6 +85,16 @@ impl Node {
         self.op_type == k.name()
     }
 
+    /// The float → 8-bit conversion the TFLite loader puts behind a quantized graph input
+    /// (`qplay.tfl.Quantize`): its output code type (ONNX's code: 2 uint8, 3 int8, 5 int16),
+    /// scale and zero point.
+    pub fn tflite_quantize(&self) -> Option<(i64, f32, i64)> {
+        if self.op_type != crate::ops::tflite::quantize::QUANTIZE {
+            return None;
+        }
+        Some((self.attrs.int("y_type", 3), self.attrs.float_opt("y_scale")?, self.attrs.int_opt("y_zp")?))
+    }
+
     /// Whether the node is a `DequantizeLinear`, the default domain's or onnxruntime's
     /// `com.microsoft` one (16-bit QDQ before opset 21).
     pub fn is_dequantize_linear(&self) -> bool {

@@ -1,9 +1,9 @@
 //! What the graph says beyond its declared outputs, for recognising a detector: output shapes
-//! the file leaves unknown (by planning), the outputs a raw head ends in, and those that end in
-//! a sigmoid.
+//! the file leaves unknown (by planning), the outputs a raw head ends in, those that end in a
+//! sigmoid, and a TFLite file's uint8 image input (whose codes say the pixel scaling).
 
 use crate::detect::aux;
-use crate::detect::meta::PostProcessOutputs;
+use crate::detect::meta::{ModelMeta, PostProcessOutputs};
 use crate::detect::profile::AuxInput;
 use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
@@ -116,4 +116,43 @@ pub(super) fn detection_postprocess(graph: &Graph) -> Option<PostProcessOutputs>
     }
     let num_classes = usize::try_from(n.attrs.int("num_classes", 0)).ok()?;
     Some(PostProcessOutputs { boxes, classes, scores, count, num_classes })
+}
+
+/// A TFLite file's uint8 graph input, read from the conversion the loader puts behind it:
+/// `(input, scale, zero point)`.
+pub(super) fn uint8_input(graph: &Graph) -> Option<(String, f32, i32)> {
+    graph.inputs.iter().find_map(|v| {
+        graph.nodes.iter().find_map(|n| match n.tflite_quantize() {
+            Some((2, s, z)) if n.inputs.first() == Some(&v.name) && s.is_finite() && s > 0.0 => {
+                Some((v.name.clone(), s, z as i32))
+            }
+            _ => None,
+        })
+    })
+}
+
+/// A uint8 TFLite input: apps feed it the raw pixels, so its codes' float values — (pixel −
+/// zero point)·scale — are the pre-processing the model was converted with, whatever the
+/// family's convention. Sets `mean` and `std` so, says so in the assumption about pixels, and
+/// returns whether it did (the scaling is then known: no probe).
+pub(super) fn uint8_input_scaling(
+    meta: &ModelMeta,
+    input: &str,
+    (mean, std): (&mut [f32; 3], &mut [f32; 3]),
+    assumed: &mut Vec<String>,
+) -> bool {
+    let Some((name, s, z)) = meta.uint8_input.as_ref().filter(|(n, ..)| n == input) else { return false };
+    let (s, z) = (*s, *z);
+    let (lo, hi) = ((0 - z) as f32 * s, (255 - z) as f32 * s);
+    *mean = [z as f32 / 255.0; 3];
+    *std = [1.0 / (255.0 * s); 3];
+    let note = format!(
+        "the scaling: (pixel − {z})·{s}, {lo}..{hi}, as the file's uint8 input `{name}` takes it (apps fill its codes with \
+         the raw pixels; the converter was calibrated on that range)"
+    );
+    match assumed.iter().position(|a| a.starts_with("RGB pixels scaled to") || a.starts_with("BGR pixels")) {
+        Some(i) => assumed[i] = format!("{}, except {note}", assumed[i]),
+        None => assumed.push(format!("pixels as they are but {note}")),
+    }
+    true
 }

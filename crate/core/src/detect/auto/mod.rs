@@ -44,7 +44,9 @@ use super::DetectError;
 use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
 use anchors::{dfl_points, grid_count, yolov5_anchor_counts};
-use graph::{detection_postprocess, planned_outputs, raw_head_outputs, sigmoid_outputs};
+use graph::{
+    detection_postprocess, planned_outputs, raw_head_outputs, sigmoid_outputs, uint8_input, uint8_input_scaling,
+};
 use heads::{per_stride_dfl, per_stride_head, tf_detections};
 use heatmap::heatmap;
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,7 @@ pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     meta.sigmoid_outputs = sigmoid_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
     meta.detection_postprocess = detection_postprocess(graph);
+    meta.uint8_input = uint8_input(graph);
     meta.detr |= graph.nodes.iter().any(|n| n.is(OpKind::GridSample));
     let outputs = planned_outputs(graph).unwrap_or_else(|| graph.outputs.clone());
     infer_profile_with(&graph.inputs, &outputs, &meta)
@@ -376,6 +379,9 @@ pub fn infer_profile_with(
         }
     };
 
+    let (mut mean, mut std) = (mean, std);
+    let uint8_scaling = uint8_input_scaling(meta, &input.name, (&mut mean, &mut std), &mut assumed);
+
     let alternatives = decoder.alternatives;
     let mut decoder = decoder.decoder;
     if let (Decoder::Centernet(c), Some(grid_h)) = (&mut decoder, grid_h) {
@@ -417,7 +423,8 @@ pub fn infer_profile_with(
         .filter(|a| a.profile.validate().is_ok())
         .collect();
     // D-FINE and RT-DETR (the geometry input says so) take 0..1 pixels, as torchvision's models.
-    let scaling_known = matches!(kind, Kind::BlazeFace | Kind::YuNet | Kind::Scrfd | Kind::TorchDetections);
+    let scaling_known =
+        uint8_scaling || matches!(kind, Kind::BlazeFace | Kind::YuNet | Kind::Scrfd | Kind::TorchDetections);
     Ok(AutoProfile { profile, assumed, alternatives, scaling_known })
 }
 

@@ -5,11 +5,12 @@
 //! ([`crate::ops::tflite::tables`]); ops that only move codes (RESHAPE, CONCATENATION with
 //! equal quantization, TRANSPOSE, …) reuse the float loader's nodes, which are type-agnostic.
 
+use super::int_tables;
 use super::layout::{ints, Builder};
 use super::ops::{conv_options, fc_options, nhwc_dims, opt, options, pads, positive, ConvOptions, Io, NONE};
 use super::read::{fb, fb_err};
 use crate::model::{Attr, DType, Data, ModelError, OpKind, Tensor};
-use crate::ops::tflite::{binary, conv, fixed, int16, mean, pool, quantize, resize, softmax, tables};
+use crate::ops::tflite::{binary, conv, fixed, mean, pool, quantize, resize, softmax, tables};
 
 /// Whether the operator works on integer activations (a non-constant int8, uint8 or int16
 /// input or output; int16 in 16x8 models).
@@ -76,7 +77,7 @@ fn symmetric16(b: &Builder, io: &Io) -> Result<(), ModelError> {
 }
 
 /// A per-tensor scale and zero point.
-fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
+pub(super) fn q(b: &Builder, io: &Io, t: usize) -> Result<(f32, i32), ModelError> {
     per_tensor(b, t).map_err(|e| io.err(e.say("int8 tensor", &b.info(t).name)))
 }
 
@@ -279,14 +280,14 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             let (x, y) = (io.input(0)?, io.output(0)?);
             let ((xs, xz), (ys, yz)) = (q(b, io, x)?, q(b, io, y)?);
             if act_type(b, io) == DType::I16 {
-                let table = activation16(b, op, io, (xs, xz), (ys, yz))?;
+                let table = int_tables::activation16(b, op, io, (xs, xz), (ys, yz))?;
                 let table = b.init("table", Tensor { shape: vec![1 << 16], data: Data::I16(table) });
                 let (xin, out) = (b.nhwc(x), b.nhwc(y));
                 b.node(OpKind::Lookup.name(), vec![xin, table], vec![out], vec![]);
                 return Ok(true);
             }
             if act_type(b, io) == DType::U8 {
-                let table = activation_u8(op, io, (xs, xz), (ys, yz))?;
+                let table = int_tables::activation_u8(op, io, (xs, xz), (ys, yz))?;
                 let table = b.init("table", Tensor { shape: vec![256], data: Data::U8(table.to_vec()) });
                 let (xin, out) = (b.nhwc(x), b.nhwc(y));
                 b.node(OpKind::Lookup.name(), vec![xin, table], vec![out], vec![]);
@@ -367,7 +368,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
                 return Err(io.err("a fused activation on an integer concatenation is not supported"));
             }
             if act_type(b, io) == DType::U8 && same_quantization(b, io, &ins, y).is_err() {
-                return concat_with_scaling(b, op, io, &ins, y).map(|()| true);
+                return int_tables::concat_with_scaling(b, op, io, &ins, y).map(|()| true);
             }
             same_quantization(b, io, &ins, y)?;
             return super::shape_ops::convert(b, op, io);
@@ -384,53 +385,6 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         _ => return Ok(false),
     }
     Ok(true)
-}
-
-/// A uint8 CONCATENATION whose inputs' scales or zero points differ from the output's
-/// (`ConcatenationWithScaling`, which TF1's quantized exports use: their concatenated heads keep
-/// each layer's range): each such input's codes are rescaled to the output's — in float, as
-/// LiteRT does: `round(q · s + b) + zp_out` with `s = s_in · (1 / s_out)` and `b = −zp_in · s`,
-/// half away from zero, clamped to 0…255 — a function of the code alone, so a 256-entry
-/// `qplay.Lookup` table in front of a plain Concat. (int8 and int16 kernels refuse differing
-/// scales, and so does qplay.)
-fn concat_with_scaling(
-    b: &mut Builder,
-    op: &fb::OperatorRef<'_>,
-    io: &Io,
-    ins: &[usize],
-    y: usize,
-) -> Result<(), ModelError> {
-    let (ys, yz) = q(b, io, y)?;
-    let rank = b.rank(y) as i64;
-    let axis = i64::from(opt!(options!(op, ConcatenationOptions), axis, 0));
-    let axis = if axis < 0 { axis + rank } else { axis };
-    if !(0..rank).contains(&axis) {
-        return Err(io.err(format!("axis {axis} is out of range for rank {rank}")));
-    }
-    let mut names = Vec::with_capacity(ins.len());
-    for &t in ins {
-        let (xs, xz) = q(b, io, t)?;
-        let name = b.nhwc(t);
-        if (xs, xz) == (ys, yz) {
-            names.push(name);
-            continue;
-        }
-        let table = tables::table_u8(rescale_u8_fn(xs, xz, ys, yz));
-        let table = b.init("rescale", Tensor { shape: vec![256], data: Data::U8(table.to_vec()) });
-        let out = b.fresh(&format!("{name}__rescaled"));
-        b.node(OpKind::Lookup.name(), vec![name, table], vec![out.clone()], vec![]);
-        names.push(out);
-    }
-    let out = b.nhwc(y);
-    b.node(OpKind::Concat.name(), names, vec![out], vec![("axis", Attr::Int(axis))]);
-    Ok(())
-}
-
-/// `ConcatenationWithScaling`'s rescaling of one uint8 code (before the clamp to 0…255).
-fn rescale_u8_fn(xs: f32, xz: i32, ys: f32, yz: i32) -> impl Fn(i32) -> i32 {
-    let scale = xs * (1.0 / ys);
-    let bias = -(xz as f32) * scale;
-    move |v| (v as f32 * scale + bias).round() as i32 + yz
 }
 
 /// TFLite's int8 kernels of ops that only move codes require one quantization throughout.
@@ -504,68 +458,6 @@ fn uint8_weights(b: &Builder, io: &Io, w: usize) -> Result<Vec<(String, Attr)>, 
         return Err(io.err(format!("uint8 weights `{}` have zero point {zp}", info.name)));
     }
     Ok(vec![("uint8".into(), Attr::Int(1)), ("w_zp".into(), Attr::Int(zp))])
-}
-
-/// An element-wise activation on uint8 codes as a 256-entry table, by the same formulas as on
-/// int8 (LiteRT's kernels are the same templates), clamped to 0…255.
-fn activation_u8(
-    op: &fb::OperatorRef<'_>,
-    io: &Io,
-    (xs, xz): (f32, i32),
-    (ys, yz): (f32, i32),
-) -> Result<[u8; 256], ModelError> {
-    use fb::BuiltinOperator as B;
-    let range = (0, 255);
-    Ok(match io.code {
-        B::Logistic => tables::table_u8(tables::logistic_fn(xs, xz, ys, yz)),
-        B::Tanh => tables::table_u8(tables::tanh_fn(xs, xz, ys, yz)),
-        B::HardSwish => tables::table_u8(
-            tables::hard_swish_fn(xs, xz, ys, yz)
-                .ok_or_else(|| io.err("the scales give an output multiplier above one"))?,
-        ),
-        B::Relu => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, None, range)),
-        B::Relu6 => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, Some(6.0), range)),
-        B::ReluN1To1 => tables::table_u8(tables::relu_x_fn((xs, xz), (ys, yz), -1.0, Some(1.0), range)),
-        _ => tables::table_u8(tables::leaky_relu_fn(xs, xz, ys, yz, opt!(options!(op, LeakyReluOptions), alpha, 0.0))),
-    })
-}
-
-/// An element-wise activation on int16 codes as a 65 536-entry table: LOGISTIC and TANH by
-/// their fixed-point kernels (output scale 2^−15, zero point 0, as LiteRT requires), RELU,
-/// RELU6, RELU_N1_TO_1 and LEAKY_RELU by the same formulas as on int8.
-fn activation16(
-    b: &Builder,
-    op: &fb::OperatorRef<'_>,
-    io: &Io,
-    (xs, xz): (f32, i32),
-    (ys, yz): (f32, i32),
-) -> Result<Vec<i16>, ModelError> {
-    use fb::BuiltinOperator as B;
-    let _ = b;
-    let range = (-32768, 32767);
-    Ok(match io.code {
-        B::Logistic | B::Tanh => {
-            let (log2, pot) = int16::checked_log2(ys);
-            if !pot || log2 != -15 {
-                return Err(io.err(format!("an int16 LOGISTIC / TANH output must have scale 2^-15, got {ys}")));
-            }
-            let tanh = io.code == B::Tanh;
-            let params = int16::sigmoid_tanh_params(xs, tanh);
-            if tanh {
-                int16::table16(|v| int16::tanh16(v, params))
-            } else {
-                int16::table16(|v| int16::logistic16(v, params))
-            }
-        }
-        B::Relu => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, None, range)),
-        B::Relu6 => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), 0.0, Some(6.0), range)),
-        B::ReluN1To1 => int16::table16(tables::relu_x_fn((xs, xz), (ys, yz), -1.0, Some(1.0), range)),
-        B::LeakyRelu => {
-            let alpha = opt!(options!(op, LeakyReluOptions), alpha, 0.0);
-            int16::table16(tables::leaky_relu_fn(xs, xz, ys, yz, alpha))
-        }
-        other => return Err(io.err(format!("{other:?} on int16 codes is not supported"))),
-    })
 }
 
 fn convolution(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {

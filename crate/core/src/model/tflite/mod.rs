@@ -32,6 +32,7 @@
 mod custom;
 mod flexbuffer;
 mod int_ops;
+mod int_tables;
 mod layout;
 mod ops;
 mod qdq;
