@@ -1,7 +1,8 @@
 // Strided gather of 8-bit codes in the Flat8 layout (row-major bytes, four to a word): Concat
 // (one dispatch per input, each writing its box of the output and keeping the other bytes),
 // Slice (source strides times the steps, negative for reversed axes: two's complement, the sum
-// wraps) and constant-mode Pad (the box of the input, the pad code around it). One invocation
+// wraps), Transpose (permuted source strides) and constant-mode Pad (the box of the input, the
+// pad code around it). One invocation
 // per output word, so no two invocations write one word. Output element k (coordinates in
 // `dims`, index8.wgsl) inside the box `base … base + extent` takes source element
 // `src_base + Σ (k − base)·ss`; outside it, the fill code (`fill == 1`) or its old byte.

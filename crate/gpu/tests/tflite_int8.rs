@@ -274,10 +274,10 @@ fn ints(v: Vec<i64>) -> Tensor {
 fn random_tflite_data_movement_resizes_softmax_mean_and_requantization_match_the_cpu_bit_for_bit() {
     let g = gpu();
     let mut rng = Rng(0x6a09_e667_f3bc_c908);
-    for case in 0..70 {
+    for case in 0..80 {
         let signed = case % 3 != 2;
         let elem = if signed { 3 } else { 2 };
-        let kind = case % 7;
+        let kind = case % 8;
         let depth = if kind == 4 { [1, 3, 10, 91, 300][rng.range(0, 4) as usize] } else { rng.range(1, 7) as usize };
         let shape = vec![rng.range(1, 2) as usize, rng.range(2, 7) as usize, rng.range(2, 7) as usize, depth];
         let mut init = HashMap::new();
@@ -363,6 +363,16 @@ fn random_tflite_data_movement_resizes_softmax_mean_and_requantization_match_the
                     ("y_zp", Attr::Int(zp(&mut rng))),
                 ];
                 (vec![node("mean", "qplay.tfl.Mean", &["x0"], &["y"], &attrs)], format!("Mean over {axes:?}"))
+            }
+            6 => {
+                // A Transpose by a random permutation (NHWC ↔ NCHW among them).
+                let mut perm: Vec<i64> = vec![0, 1, 2, 3];
+                for k in (1..4).rev() {
+                    perm.swap(k, rng.range(0, k as i64) as usize);
+                }
+                let nodes =
+                    vec![node("transpose", "Transpose", &["x0"], &["y"], &[("perm", Attr::Ints(perm.clone()))])];
+                (nodes, format!("Transpose {perm:?}"))
             }
             _ => {
                 // TFLite's 8-bit → 8-bit QUANTIZE, to the other type half the time.

@@ -1,6 +1,6 @@
 //! Data movement of float tensors as strided copies (`copy.wgsl`): `Split`, `Slice`,
 //! `Transpose`, `Concat`; constant-mode `Pad` (`pad.wgsl`); and reshape-like ops as aliases.
-//! `Concat`, `Slice` and `Pad` of 8-bit codes in TFLite plans go to [`data8`].
+//! `Concat`, `Slice`, `Transpose` and `Pad` of 8-bit codes in TFLite plans go to [`data8`].
 
 use super::super::layout::Layout;
 use super::super::SlotBuf;
@@ -221,6 +221,12 @@ pub(super) fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
 pub(super) async fn transpose(b: &mut Builder<'_>, i: usize, op: &Transpose) -> Result<Built, GpuError> {
     let step = b.plan.step(i);
     let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
+    if let StepInput::Slot(xs) = step.inputs[0] {
+        if data8::is_flat8(b, xs) {
+            let Ok(perm) = op.perm(b.plan.slot(xs).2.len()) else { return Ok(None) };
+            return data8::transpose(b, i, ys, &perm).await;
+        }
+    }
     let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
     let r = x.1.len();
     let Ok(perm) = op.perm(r) else { return Ok(None) };

@@ -1,5 +1,5 @@
-//! Data movement of 8-bit codes in TFLite plans (the Flat8 layout): `Concat`, `Slice` and
-//! constant-mode `Pad` as byte gathers (`copy8.wgsl`), one invocation per output word. The
+//! Data movement of 8-bit codes in TFLite plans (the Flat8 layout): `Concat`, `Slice`,
+//! `Transpose` and constant-mode `Pad` as byte gathers (`copy8.wgsl`), one invocation per output word. The
 //! float builders in `data` hand their 8-bit steps here.
 
 use super::super::layout::Layout;
@@ -115,6 +115,25 @@ pub(super) async fn slice(
     }
     let base = vec![0; oshape.len()];
     let bx = Box8 { base: &base, extent: &oshape, ss, src_base };
+    Ok(gather(b, i, (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
+}
+
+/// `Transpose` of a Flat8 tensor by `perm`: output element k reads input element Σ k[d]·s[perm[d]].
+pub(super) async fn transpose(b: &mut Builder<'_>, i: usize, ys: usize, perm: &[usize]) -> Result<Built, GpuError> {
+    let step = b.plan.step(i);
+    let Some(x) = flat8(b, i, step.inputs[0])? else { return Ok(None) };
+    let oshape = b.plan.slot(ys).2.to_vec();
+    if perm.len() != x.1.len() || oshape.len() != perm.len() {
+        return Ok(None);
+    }
+    let ist = strides(&x.1);
+    let ss: Vec<i64> = perm.iter().map(|&p| ist[p] as i64).collect();
+    let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };
+    if oshape.iter().product::<usize>() == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let base = vec![0; oshape.len()];
+    let bx = Box8 { base: &base, extent: &oshape, ss: &ss, src_base: 0 };
     Ok(gather(b, i, (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
 }
 
