@@ -261,7 +261,8 @@ struct Nhwc8 {
     y: [usize; 4],
 }
 
-fn nhwc8(b: &Builder<'_>, i: usize) -> Option<Nhwc8> {
+/// A step's input 0 and output 0 when both are Flat8 codes, and whether the input's are int8.
+fn flat8_io(b: &Builder<'_>, i: usize) -> Option<(usize, usize, bool)> {
     let step = b.plan.step(i);
     let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
     else {
@@ -270,6 +271,11 @@ fn nhwc8(b: &Builder<'_>, i: usize) -> Option<Nhwc8> {
     let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
         return None;
     };
+    Some((xs, ys, signed))
+}
+
+fn nhwc8(b: &Builder<'_>, i: usize) -> Option<Nhwc8> {
+    let (xs, ys, signed) = flat8_io(b, i)?;
     let x = <[usize; 4]>::try_from(b.plan.slot(xs).2).ok()?;
     let y = <[usize; 4]>::try_from(b.plan.slot(ys).2).ok()?;
     Some(Nhwc8 { xs, ys, signed, x, y })
@@ -348,14 +354,7 @@ pub(super) async fn resize(b: &mut Builder<'_>, i: usize, op: &TflResize) -> Res
 
 /// `qplay.tfl.Softmax` on 8-bit codes, rows shorter than 4096 (int16 softmax stays on the CPU).
 pub(super) async fn softmax(b: &mut Builder<'_>, i: usize, op: &TflSoftmax) -> Result<Built, GpuError> {
-    let step = b.plan.step(i);
-    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
-    else {
-        return Ok(None);
-    };
-    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
-        return Ok(None);
-    };
+    let Some((xs, ys, signed)) = flat8_io(b, i) else { return Ok(None) };
     let shape = b.plan.slot(xs).2.to_vec();
     let depth = shape.last().copied().unwrap_or(1).max(1);
     if depth >= 4096 {
@@ -382,14 +381,7 @@ pub(super) async fn softmax(b: &mut Builder<'_>, i: usize, op: &TflSoftmax) -> R
 
 /// `qplay.tfl.Mean` on 8-bit codes over any axes (rank ≤ 8).
 pub(super) async fn mean(b: &mut Builder<'_>, i: usize, op: &TflMean) -> Result<Built, GpuError> {
-    let step = b.plan.step(i);
-    let (Some(StepInput::Slot(xs)), Some(Some(ys))) = (step.inputs.first().copied(), step.outputs.first().copied())
-    else {
-        return Ok(None);
-    };
-    let (Some(Layout::Flat8 { signed }), Some(Layout::Flat8 { .. })) = (b.layout_of(xs), b.layout_of(ys)) else {
-        return Ok(None);
-    };
+    let Some((xs, ys, signed)) = flat8_io(b, i) else { return Ok(None) };
     let shape = b.plan.slot(xs).2.to_vec();
     if shape.len() > 8 || op.axes.iter().any(|&a| a >= shape.len()) {
         return Ok(None);
