@@ -88,6 +88,10 @@ test('a full-integer TFLite SSD on WebGPU: its convolutions run in the TFLite ke
   assert.equal(gpu.on, 'webgpu', gpu.note);
   const [, onGpu, steps] = gpu.note.match(/(\d+) of (\d+) steps on the GPU/) ?? [];
   assert.ok(Number(onGpu) >= 10, `TFLite steps on the GPU: ${gpu.note}`);
+  // The model is integer already: its pane and placement say so, not "FP32".
+  assert.match(gpu.note, /Full-integer model: \d+ of \d+ steps on the GPU/, gpu.note);
+  assert.match(await det().evaluate((el) => el.shadowRoot.querySelector('.fp32-h').textContent), /Your full-integer model/);
+  assert.match(await det().locator('canvas.fp32').getAttribute('aria-label'), /by ssd_fast_int8\.tflite \(full-integer\)/);
   assert.ok(gpu.fp32.length > 0, 'detections on person.jpg');
   await s.page.screenshot({ path: `${ARTIFACTS}webgpu-tflite-int8.png` });
   await det().locator('select[name=backend]').selectOption('cpu');

@@ -185,13 +185,14 @@ export const backendMethods = {
       const steps = (s) => s?.match(/^\d+ of \d+ steps on the GPU/)?.[0];
       const soft = /swiftshader|llvmpipe|software|cpu/i.test(b.adapter ?? '');
       const parts = [`In use: WebGPU — ${b.adapter || 'adapter'}; int8 dot products ${b.packedDot ? 'with dot4I8Packed' : 'unpacked (no packed_4x8_integer_dot_product)'}.`];
-      if (steps(this.placement?.fp32)) parts.push(`FP32: ${steps(this.placement.fp32)}.`);
+      const tag = this.modelTag === 'FP32' ? 'FP32' : 'Full-integer model';
+      if (steps(this.placement?.fp32)) parts.push(`${tag}: ${steps(this.placement.fp32)}.`);
       if (this.int8 && steps(this.placement?.int8)) parts.push(`INT8: ${steps(this.placement.int8)}.`);
       parts.push('Frames are pre-processed on the GPU (resize, normalisation) and decoded on the CPU.');
       if (soft) parts.push('This adapter is a software emulation of a GPU on the CPU (no GPU, or a headless browser): expect it to be slower than the CPU backend.');
       if (b.note) parts.push(b.note);
       el.textContent = parts.join(' ');
-      el.title = [this.placement?.fp32 && `FP32: ${this.placement.fp32}`, this.int8 && this.placement?.int8 && `INT8: ${this.placement.int8}`].filter(Boolean).join('\n');
+      el.title = [this.placement?.fp32 && `${tag}: ${this.placement.fp32}`, this.int8 && this.placement?.int8 && `INT8: ${this.placement.int8}`].filter(Boolean).join('\n');
     } else {
       const why = b.note ?? this.backendMessage ?? (hasWebGpu() ? 'Choose WebGPU to run inference on the GPU.' : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.');
       el.textContent = `In use: CPU — wasm SIMD128, ${this.threadsLine()}, in a Web Worker. ${why}`;

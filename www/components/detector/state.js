@@ -25,7 +25,7 @@ export function switchingText(name) {
 
 /**
  * What the detector shows.
- *   state: { model: {id, name} | null, image: {id, name} | null, result, int8: {modelId, seq} | null,
+ *   state: { model: {id, name, tag} | null (tag: `FP32`, or `full-integer` for a model that is integer already), image: {id, name} | null, result, int8: {modelId, seq} | null,
  *            loading: name of a model being loaded | null, overlay: boolean,
  *            backend: {name: 'cpu' | 'webgpu', switching: boolean} | null (null: any backend),
  *            failed: the last detection with this model on this image failed (a new one clears it) }
@@ -50,7 +50,7 @@ export function display({ model, image, result, int8 = null, loading = null, bac
   const int8Pending = int8 && !q ? (image && model ? switching ?? `Detecting with the INT8 model on ${image.name}…` : '') : null;
   const n = (r) => `${r.detections.length} detection${r.detections.length === 1 ? '' : 's'}`;
   const caption = !image ? 'no image'
-    : fp32 ? `${image.name}: ${n(fp32)} by ${model.name} (FP32)${q ? `, ${n(q)} by the INT8 model` : ''}`
+    : fp32 ? `${image.name}: ${n(fp32)} by ${model.name} (${model.tag ?? 'FP32'})${q ? `, ${n(q)} by the INT8 model` : ''}`
       : `${image.name}: ${pending}`;
   return { fp32, int8: q, pending, int8Pending, caption };
 }
