@@ -182,6 +182,12 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.match(u8.assumed, /TFLite_Detection_PostProcess/);
   assert.ok(u8.result.detections.length > 0);
   await det().screenshot({ path: `${ARTIFACTS}upload-tflite-uint8-ssd.png` });
+  // It is integer already: Quantize says so and what to do, and makes no INT8 model.
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => /Quantization failed/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qresult').textContent), null, { timeout: 120_000 });
+  const q = await det().locator('.qresult').textContent();
+  assert.match(q, /integer already.*qplay compare/, q);
+  assert.equal(await det().evaluate((el) => el.int8 ?? null), null);
 });
 
 /** The downloaded ONNX file run by onnxruntime-web in the page: [{ dims, data }] per output. */

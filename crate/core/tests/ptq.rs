@@ -421,3 +421,17 @@ fn cancel_stops_a_run_between_steps_and_a_quantization_between_stages() {
     assert!(e.to_string().starts_with("cancelled"), "{e}");
     assert_eq!(stages, ["calibration: input 1 of 3", "calibration: input 2 of 3"]);
 }
+
+/// A full-integer TFLite model has no float layers: quantizing it is refused with what to do
+/// (quantize its float model, compare the two), not answered with a copy that has no int8
+/// layer and an infinite SQNR.
+#[test]
+fn an_integer_model_is_not_quantized_again() {
+    let g = qplay_core::model::load_model(&repo("tests/fixtures/tflite/det_int8.tflite")).unwrap();
+    let input = g.inputs[0].name.clone();
+    let shape: Vec<usize> = g.inputs[0].shape.iter().map(|d| d.unwrap_or(1)).collect();
+    let x = Tensor::f32(shape.clone(), vec![0.1; shape.iter().product()]).unwrap();
+    let e = quantize(&g, &input, &[x], &PtqOptions::default()).unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("integer already") && m.contains("qplay compare") && m.contains("Conv2D"), "{m}");
+}

@@ -58,7 +58,29 @@ pub(super) fn check_inputs(calib: &[Tensor]) -> Result<Vec<usize>, Error> {
 /// Binds the other inputs, folds BatchNormalization, equalizes (`opts.equalize`), checks the
 /// weight type, raises the opset where int4 or per-channel weights need it, and picks the nodes
 /// to quantize.
+/// A model that is integer already (a full-integer TFLite file: TFLite's integer kernels, no
+/// float layers) has nothing to quantize: said, with what to do, rather than a "quantized" copy
+/// with no int8 layer and an infinite SQNR.
+fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
+    let mut ops: Vec<&str> =
+        graph.nodes.iter().map(|n| n.op_type.as_str()).filter(|o| crate::ops::tflite::is_tflite_op(o)).collect();
+    ops.sort_unstable();
+    ops.dedup();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Other(format!(
+        "this model is integer already: it runs TFLite's integer kernels ({}), so it has no float layers to quantize. \
+         Quantize its float model instead (the .tflite before full-integer conversion, or the original ONNX export), \
+         and compare the two with `qplay compare FLOAT_MODEL THIS_MODEL --images DIR` (in the page: \"…or compare with \
+         your own INT8 model\")",
+        ops.iter().map(|o| o.trim_start_matches(crate::ops::tflite::PREFIX)).collect::<Vec<_>>().join(", ")
+    ))
+    .into())
+}
+
 pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Error> {
+    refuse_integer_models(graph)?;
     let mut phases = Phases::start();
     let mut g = graph.clone();
     let fixed = g.bind_inputs(&opts.fixed_inputs)?;
