@@ -187,6 +187,7 @@ test('TFLite files: a float detector loads through the file input and the page s
   await s.page.waitForFunction(() => /Quantization failed/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qresult').textContent), null, { timeout: 120_000 });
   const q = await det().locator('.qresult').textContent();
   assert.match(q, /integer already.*qplay compare/, q);
+  await det().screenshot({ path: `${ARTIFACTS}upload-tflite-quantize-integer.png` });
   assert.equal(await det().evaluate((el) => el.int8 ?? null), null);
 });
 

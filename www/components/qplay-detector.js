@@ -33,7 +33,7 @@ import { quantizeMethods } from './detector/quantize.js';
 import { agreement, agreementStats, reportMethods } from './detector/report.js';
 import { liveMethods } from './detector/live.js';
 import { backendMethods, timingsText } from './detector/backend.js';
-import { infoMethods, summaryHtml } from './detector/summary.js';
+import { infoMethods, modelTag, summaryHtml } from './detector/summary.js';
 import { qatMethods } from './detector/qat.js';
 import { esc, drawKeypoints } from './detector/util.js';
 
@@ -516,16 +516,9 @@ export class QplayDetector extends HTMLElement {
   /** Puts the state on screen (detector/state.js decides what): the image, the boxes and lists of the
    * result computed for this model and image (FP32 solid blue, INT8 dashed vermillion, in its own
    * pane or overlaid), or the image alone with a line saying what is pending. */
-  /** What the loaded model computes in: `FP32`, or `full-integer` for a file whose ops are integer
-   * already (a full-integer TFLite model runs TFLite's integer kernels, not a float graph). */
-  get modelTag() {
-    const ops = Object.keys(this.info?.summary?.ops ?? {});
-    return ops.some((op) => op.startsWith('qplay.tfl.')) ? 'full-integer' : 'FP32';
-  }
-
   render() {
     const v = display({
-      model: this.info ? { id: this.modelId, name: shortName(this.modelName), tag: this.modelTag } : null, image: this.image,
+      model: this.info ? { id: this.modelId, name: shortName(this.modelName), tag: modelTag(this.info) } : null, image: this.image,
       result: this.result, int8: this.int8 ? { modelId: this.int8.modelId, seq: this.int8.seq } : null, loading: this.loading,
       backend: this.displayBackend(), failed: this.failed?.modelId === this.modelId && this.failed.image === this.image,
     });
@@ -534,7 +527,7 @@ export class QplayDetector extends HTMLElement {
     const fp32 = this.$('canvas.fp32');
     fp32.setAttribute('aria-label', v.caption);
     // The first pane shows the model as loaded: FP32, or a full-integer file's own integer arithmetic.
-    this.$('.fp32-h').firstChild.textContent = this.modelTag === 'FP32' ? 'FP32 ' : 'Your full-integer model ';
+    this.$('.fp32-h').firstChild.textContent = modelTag(this.info) === 'FP32' ? 'FP32 ' : 'Your full-integer model ';
     fp32.dataset.shows = v.fp32 ? `${v.fp32.modelId}:${v.fp32.imageId}` : 'image';
     if (image) {
       this.draw(v.fp32?.detections ?? null, 'canvas.fp32', BOX, [], image);

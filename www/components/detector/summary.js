@@ -9,6 +9,12 @@ export function isTflite(bytes) {
   return String.fromCharCode(...b.subarray(4, 8)) === 'TFL3';
 }
 
+/** What a loaded model computes in: `FP32`, or `full-integer` for a file whose ops are integer
+ * already (a full-integer TFLite model runs TFLite's integer kernels, not a float graph). */
+export function modelTag(info) {
+  return Object.keys(info?.summary?.ops ?? {}).some((op) => op.startsWith('qplay.tfl.')) ? 'full-integer' : 'FP32';
+}
+
 /** A model's summary: producer, format (ONNX opset / TFLite version), size, unsupported ops, inputs and outputs, op histogram. */
 export function summaryHtml(s) {
   const dims = (d) => `[${d.map((x) => (x === null ? '?' : x)).join(', ')}]`;
