@@ -119,14 +119,11 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
     }
     let Some(Some(ys)) = step.outputs.first().copied() else { return Ok(None) };
     let flat8 = matches!(step.inputs[0], StepInput::Slot(xs) if data8::is_flat8(b, xs));
-    let x = if flat8 {
-        let StepInput::Slot(xs) = step.inputs[0] else { return Ok(None) };
-        (b.plan.slot(xs).2.to_vec(), None)
-    } else {
-        let Some((buf, shape)) = operand(b, i, step.inputs[0])? else { return Ok(None) };
-        (shape, Some(buf))
+    let r = match step.inputs[0] {
+        StepInput::Slot(xs) => b.plan.slot(xs).2.len(),
+        StepInput::Const(t) => t.shape.len(),
+        StepInput::Omitted => return Ok(None),
     };
-    let r = x.0.len();
     let konst = |k: usize| -> Option<Option<&Tensor>> {
         match step.inputs.get(k).copied() {
             None | Some(StepInput::Omitted) => Some(None),
@@ -157,8 +154,7 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
         };
         return data8::pad(b, i, ys, &pads, code).await;
     }
-    let Some(xbuf) = x.1 else { return Ok(None) };
-    let x = (xbuf, x.0);
+    let Some(x) = operand(b, i, step.inputs[0])? else { return Ok(None) };
     let value = match op.attr_value() {
         Some(v) => v,
         None => match konst(2) {
