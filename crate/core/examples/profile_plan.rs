@@ -1,5 +1,7 @@
 //! Per-step native profile of a model run: `cargo run --release --example profile_plan
-//! [MODEL.onnx] [iters] [--unfused]` (default: the person detector, 10 runs).
+//! [MODEL.onnx] [iters] [--unfused] [--simulate]` (default: the person detector, 10 runs;
+//! `--simulate` runs a QDQ model in float as the quantization report does: Q→DQ pairs as
+//! FakeQuant, no int8 kernels).
 //!
 //! Times every step of [`Plan::run_profiled`] with `std::time::Instant` and prints the total
 //! per op type and the slowest steps, as the per-step minimum over the runs (robust to a busy
@@ -13,13 +15,17 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let unfused = args.iter().any(|a| a == "--unfused");
+    let simulate = args.iter().any(|a| a == "--simulate");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let path = pos.first().map_or("www/models/person_ssdlite.onnx", |s| s.as_str());
     let iters: usize = pos.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let graph = load_onnx(&std::fs::read(path).expect("read model")).expect("load model");
+    let mut graph = load_onnx(&std::fs::read(path).expect("read model")).expect("load model");
+    if simulate {
+        qplay_core::model::passes::fake_quant_qdq_pairs(&mut graph);
+    }
     let input = graph.inputs.first().expect("an input");
     let shape: Vec<usize> = input.shape.iter().map(|d| d.unwrap_or(1)).collect();
-    let options = PlanOptions { fuse_activations: !unfused, ..Default::default() };
+    let options = PlanOptions { fuse_activations: !unfused, int8_kernels: !simulate, ..Default::default() };
     let plan =
         Plan::with_options(&graph, &Registry::new(), &[(input.name.clone(), shape.clone())], options).expect("plan");
     let n: usize = shape.iter().product();

@@ -203,3 +203,46 @@ fn fused_plans_compute_the_same_bits_on_the_person_model() {
     assert_eq!(a.len(), b.len());
     assert_eq!(bits(&a), bits(&b));
 }
+
+/// The report's float simulation of a QDQ graph ([`fake_quant_qdq_pairs`]): each activation's
+/// Q→DQ pair becomes one FakeQuant, and the plan computes the same bits as the graph as written,
+/// on 8- and 16-bit activations.
+#[test]
+fn fake_quant_pairs_compute_the_same_bits_as_the_qdq_graph() {
+    use qplay_core::model::passes::fake_quant_qdq_pairs;
+    use qplay_core::ptq::{quantize, PtqOptions};
+    use qplay_core::quant::QType;
+    let g = small_model(&mut 5);
+    let shape = [1, 4, 9, 9];
+    let calib: Vec<Tensor> = (0..3).map(|k| random(&shape, 1.0, &mut (11 + k))).collect();
+    for activation in [QType::UINT8, QType::INT8, QType { bits: 16, signed: false, restricted: false }] {
+        let q = quantize(&g, "x", &calib, &PtqOptions { activation, ..Default::default() }).expect("quantized");
+        let qdq = q.graph;
+        let count = |g: &Graph, op: &str| {
+            g.nodes.iter().filter(|n| n.op_type.trim_start_matches("com.microsoft::") == op).count()
+        };
+        let mut fake = qdq.clone();
+        let pairs = fake_quant_qdq_pairs(&mut fake);
+        assert_eq!(pairs, count(&qdq, "QuantizeLinear"), "{activation:?}: every activation pair");
+        assert!(pairs > 0);
+        assert_eq!(count(&fake, "QuantizeLinear"), 0);
+        assert_eq!(count(&fake, "qplay.FakeQuant"), pairs);
+        let sim = PlanOptions { int8_kernels: false, ..Default::default() };
+        let shapes = [("x".to_string(), shape.to_vec())];
+        let a = Plan::with_options(&qdq, &Registry::new(), &shapes, sim).expect("plan");
+        let b = Plan::with_options(&fake, &Registry::new(), &shapes, sim).expect("plan");
+        for x in &calib {
+            let inputs = [("x".to_string(), x.clone())];
+            assert_eq!(bits(&a.run(&inputs).expect("qdq")), bits(&b.run(&inputs).expect("fake")), "{activation:?}");
+        }
+    }
+    // A code tensor read twice (by a DequantizeLinear and by the graph) keeps its pair.
+    let mut two = Graph { opset: 13, ..Graph::default() };
+    two.initializers.insert("s".into(), Tensor::f32(vec![], vec![0.1]).unwrap());
+    two.initializers.insert("z".into(), Tensor { shape: vec![], data: qplay_core::model::Data::U8(vec![3]) });
+    two.nodes.push(node("q", "QuantizeLinear", &["x", "s", "z"], &["c"], vec![]));
+    two.nodes.push(node("d", "DequantizeLinear", &["c", "s", "z"], &["y"], vec![]));
+    two.inputs = vec![value("x", &[4])];
+    two.outputs = vec![value("y", &[4]), ValueInfo { elem_type: 2, ..value("c", &[4]) }];
+    assert_eq!(fake_quant_qdq_pairs(&mut two), 0);
+}

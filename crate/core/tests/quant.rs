@@ -358,3 +358,26 @@ fn entropy_does_not_collapse_on_relu6_activations() {
     let (_, hi) = o.range(QType::UINT8, Scheme::Asymmetric).unwrap();
     assert!(hi > 5.0, "entropy clipped a ReLU tensor to [0, {hi}]");
 }
+
+#[test]
+fn fake_into_is_fake_bit_for_bit() {
+    // Ties, clamps at both ends, huge values, ±0, infinities and NaN, on every grid.
+    let mut xs: Vec<f32> = (-3000..3000).map(|i| i as f32 * 0.0137).collect();
+    xs.extend([0.5, 1.5, 2.5, -0.5, -1.5, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.0, 0.0]);
+    xs.extend((0..1000).map(|i| ((i as f32) * 0.731).sin() * 9.0));
+    for qt in [QType::UINT8, QType::INT8, QType { bits: 4, signed: true, restricted: false }] {
+        for (scale, zp) in [(0.05f32, 0), (0.0137, 3), (0.1, qt.qmin()), (0.013_7 / 2.0, qt.qmax()), (3.0, 1)] {
+            let p = QParams { scale, zero_point: zp.clamp(qt.qmin(), qt.qmax()) };
+            let mut ys = vec![0.0; xs.len()];
+            p.fake_into(&xs, &mut ys, qt);
+            for (&x, &y) in xs.iter().zip(&ys) {
+                assert_eq!(y.to_bits(), p.fake(x, qt).to_bits(), "x = {x}, scale {scale}, zp {zp}, {qt:?}");
+            }
+        }
+    }
+    let t16 = QType { bits: 16, signed: false, restricted: false };
+    let p = QParams { scale: 1e-4, zero_point: 30000 };
+    let mut ys = vec![0.0; xs.len()];
+    p.fake_into(&xs, &mut ys, t16);
+    assert!(xs.iter().zip(&ys).all(|(&x, &y)| y.to_bits() == p.fake(x, t16).to_bits()));
+}

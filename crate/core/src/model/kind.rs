@@ -101,6 +101,11 @@ impl Node {
         self.is(OpKind::DequantizeLinear) || self.op_type == "com.microsoft::DequantizeLinear"
     }
 
+    /// Whether the node is a `QuantizeLinear`, the default domain's or `com.microsoft`'s.
+    pub fn is_quantize_linear(&self) -> bool {
+        self.is(OpKind::QuantizeLinear) || self.op_type == "com.microsoft::QuantizeLinear"
+    }
+
     /// Whether the node is of one of `kinds`.
     pub fn is_any(&self, kinds: &[OpKind]) -> bool {
         kinds.iter().any(|&k| self.is(k))

@@ -329,3 +329,45 @@ fn uses_and_producers(graph: &Graph) -> (HashMap<&str, usize>, HashMap<&str, usi
         graph.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i))).collect();
     (uses, producer)
 }
+
+/// Replaces each `QuantizeLinear → DequantizeLinear` pair that quantizes and restores one
+/// activation (same scale, zero point and axis; the codes read by nothing else) with one
+/// `qplay.FakeQuant` producing the DequantizeLinear's output, and returns how many: one pass
+/// over the tensor instead of two, bit for bit the pair's result. Only for plans that simulate
+/// a QDQ graph in float (the report's, the recipe search's); pairs without an explicit zero
+/// point, or with blocked or other forms, stay.
+pub fn fake_quant_qdq_pairs(graph: &mut Graph) -> usize {
+    use crate::ops::quant::fake_quant::FAKE_QUANT;
+    let (uses, producer) = uses_and_producers(graph);
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for (di, d) in graph.nodes.iter().enumerate() {
+        if !d.is_dequantize_linear() || d.inputs.len() != 3 || d.outputs.len() != 1 || d.inputs[2].is_empty() {
+            continue;
+        }
+        let codes = d.inputs[0].as_str();
+        let Some(&qi) = producer.get(codes) else { continue };
+        let q = &graph.nodes[qi];
+        let plain = |n: &Node| n.attrs.0.keys().all(|k| k == "axis");
+        if !q.is_quantize_linear()
+            || uses.get(codes) != Some(&1)
+            || q.inputs.len() != 3
+            || q.inputs[1..] != d.inputs[1..]
+            || q.attrs.int("axis", 1) != d.attrs.int("axis", 1)
+            || !plain(q)
+            || !plain(d)
+        {
+            continue;
+        }
+        pairs.push((qi, di));
+    }
+    let mut removed = vec![false; graph.nodes.len()];
+    for &(qi, di) in &pairs {
+        let x = graph.nodes[qi].inputs[0].clone();
+        let d = &mut graph.nodes[di];
+        d.op_type = FAKE_QUANT.into();
+        d.inputs[0] = x;
+        removed[qi] = true;
+    }
+    remove_nodes(graph, &removed, Vec::new());
+    pairs.len()
+}

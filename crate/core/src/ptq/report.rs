@@ -3,10 +3,12 @@
 //! histogram and the clip range every calibration method would pick for it (with the share of
 //! values each one clips), and each quantized layer's output SQNR against FP32.
 //!
-//! The FP32 reference is the graph that was calibrated (BatchNorm folded), planned without
-//! activation fusion so that every node's own output exists; the quantized side is the
-//! reloaded QDQ graph, planned the same way. Both run once more over the calibration inputs,
-//! one input at a time, so memory holds one input's layer outputs, not all of them.
+//! The FP32 reference is the graph that was calibrated (BatchNorm folded); the quantized side is
+//! the reloaded QDQ graph, simulated in float (each activation's Q→DQ pair one FakeQuant, bit
+//! for bit the pair). Both are planned with activations fused into their Conv (bit-identical;
+//! a layer's output is compared after its activation, which is the tensor such a fused Conv
+//! produces) and run once more over the calibration inputs, one input at a time, so memory
+//! holds one input's layer outputs, not all of them.
 //! Histograms leave the crate as [`REPORT_BINS`] bins: the report stays small.
 
 use super::{recipe, tell, Progress};
@@ -139,14 +141,17 @@ pub(super) struct Reference {
 impl Reference {
     /// Plans `g` (the graph that was calibrated) for `input` of `shape`.
     pub(super) fn new(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Reference, Error> {
-        Ok(Reference { plan: unfused(g, registry, input, shape)?, input: input.to_string() })
+        Ok(Reference { plan: simulated(g, registry, input, shape)?, input: input.to_string() })
     }
 }
 
-fn unfused(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Plan, Error> {
-    // Unfused and simulated in float, so every Conv keeps its own output tensor to compare.
-    let opts = PlanOptions { fuse_activations: false, int8_kernels: false, ..Default::default() };
-    Ok(Plan::with_options(g, registry, &[(input.to_string(), shape.to_vec())], opts)?)
+/// `g` planned to run in float: activations fused into their Conv, QDQ pairs as FakeQuant, no
+/// int8 kernels (the report measures the graph as it reads).
+fn simulated(g: &Graph, registry: &Registry, input: &str, shape: &[usize]) -> Result<Plan, Error> {
+    let mut g = g.clone();
+    crate::model::passes::fake_quant_qdq_pairs(&mut g);
+    let opts = PlanOptions { fuse_activations: true, int8_kernels: false, ..Default::default() };
+    Ok(Plan::with_options(&g, registry, &[(input.to_string(), shape.to_vec())], opts)?)
 }
 
 /// Σx² and Σ(x − x̂)² so far.
@@ -190,7 +195,7 @@ pub(super) fn measure(
     let registry = &Registry::new();
     let input = reference.input.as_str();
     let shape = calib.first().map(|t| t.shape.clone()).unwrap_or_default();
-    let qplan = unfused(qdq, registry, input, &shape)?;
+    let qplan = simulated(qdq, registry, input, &shape)?;
     // Each layer's output tensor (the same name in both graphs), taken after the activation
     // that follows it (Relu, Clip, and the per-channel Min of equalization): what the next layer
     // reads. Before it, channels the activation zeroes (say, dead channels whose bias
@@ -208,7 +213,8 @@ pub(super) fn measure(
             match readers.get(t.as_str()).map(Vec::as_slice) {
                 Some([r])
                     if r.is_any(&[OpKind::Relu, OpKind::Clip, OpKind::Min])
-                        && r.inputs.first() == Some(&t)
+                        // (a Min is fused into its Conv with the bound on either side)
+                        && (r.inputs.first() == Some(&t) || r.is(OpKind::Min))
                         && !graph_outputs.contains(&t.as_str()) =>
                 {
                     t = r.outputs[0].clone();

@@ -201,6 +201,23 @@ impl QParams {
         self.dequantize(self.quantize(x, qtype))
     }
 
+    /// [`QParams::fake`] of each of `xs` into `ys` (the same length), bit for bit, in float
+    /// arithmetic that vectorises: `round_half_even(x/Δ)` and the zero point are integers well
+    /// inside f32's exact range, so adding, clamping and subtracting them in float is exact.
+    #[inline(always)]
+    pub fn fake_into(&self, xs: &[f32], ys: &mut [f32], qtype: QType) {
+        let (s, z) = (self.scale, self.zero_point as f32);
+        let (lo, hi) = (qtype.qmin() as f32, qtype.qmax() as f32);
+        for (y, &x) in ys.iter_mut().zip(xs) {
+            let u = x / s;
+            // NaN → 0, as `round_half_even` maps it.
+            let u = if u.is_nan() { 0.0 } else { u.clamp(-ROUND_LIM, ROUND_LIM) };
+            let r = (u + ROUND_MAGIC) - ROUND_MAGIC;
+            let q = (r + z).max(lo).min(hi);
+            *y = (q - z) * s;
+        }
+    }
+
     /// The float interval the grid covers, `[(qmin − Z)·Δ, (qmax − Z)·Δ]`; values outside clamp.
     pub fn representable(&self, qtype: QType) -> (f32, f32) {
         (self.dequantize(qtype.qmin()), self.dequantize(qtype.qmax()))
@@ -229,7 +246,9 @@ pub fn quantize_slice(x: &[f32], p: QParams, qtype: QType) -> Vec<i32> {
 
 /// Fake-quantizes a whole tensor with one set of parameters.
 pub fn fake_quantize_slice(x: &[f32], p: QParams, qtype: QType) -> Vec<f32> {
-    x.iter().map(|&v| p.fake(v, qtype)).collect()
+    let mut y = vec![0.0; x.len()];
+    p.fake_into(x, &mut y, qtype);
+    y
 }
 
 /// Finite min and max of a slice; an error if it is empty or holds a NaN/Inf.
@@ -340,11 +359,11 @@ pub fn fake_quantize_per_channel(
     if params.len() != channels {
         return Err(QuantError::ChannelMismatch { params: params.len(), channels, axis });
     }
-    let mut out = Vec::with_capacity(data.len());
+    let mut out = vec![0.0; data.len()];
     for o in 0..outer {
         for (c, p) in params.iter().enumerate() {
             let base = (o * channels + c) * inner;
-            out.extend(data[base..base + inner].iter().map(|&v| p.fake(v, qtype)));
+            p.fake_into(&data[base..base + inner], &mut out[base..base + inner], qtype);
         }
     }
     Ok(out)
