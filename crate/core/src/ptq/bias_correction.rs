@@ -20,7 +20,7 @@ use crate::quant::{per_channel_params, QType, Scheme};
 use crate::Error;
 use std::collections::HashMap;
 
-/// One layer being corrected.
+/// One layer being measured.
 struct Layer {
     /// Node index in the graph.
     node: usize,
@@ -33,43 +33,41 @@ struct Layer {
     /// The planned one-node graph (Gemm, or a Conv of rank other than 1-D/2-D), once the input
     /// shape is known.
     plan: Option<Plan>,
-    /// Sum of the output per channel, and how many values went into each.
-    sum: Vec<f64>,
-    count: usize,
 }
 
+/// What one calibration input adds to one layer's sums: the per-channel sums in the order they
+/// are added (one per batch item where the layer's output is summed item by item), and how many
+/// values went into them. Added to several [`BiasCorrection`]s, it gives each exactly what its
+/// own measurement would.
+type Shift = (Vec<Vec<f64>>, usize);
+
 impl Layer {
-    /// Accumulates the output shift for one value `x` of the tensor the layer reads.
-    fn observe(&mut self, node: &Node, x: &Tensor, registry: &Registry) -> Result<(), Error> {
+    /// The output shift of one value `x` of the tensor the layer reads.
+    fn shift(&mut self, node: &Node, x: &Tensor, registry: &Registry) -> Result<Option<Shift>, Error> {
         if let Some(win) = &self.window {
             if x.shape.len() == 3 || x.shape.len() == 4 {
-                return conv_shift_sums(node, x, &self.diff, win, self.group, &mut self.sum, &mut self.count);
+                let (mut sum, mut count) = (Vec::new(), 0);
+                conv_shift_sums(node, x, &self.diff, win, self.group, &mut sum, &mut count)?;
+                return Ok(Some((vec![sum], count)));
             }
         }
         if self.plan.is_none() {
             self.plan = Some(one_node_plan(node, &self.diff, &x.shape, registry)?);
         }
-        let Some(plan) = &self.plan else { return Ok(()) };
+        let Some(plan) = &self.plan else { return Ok(None) };
         let out = plan.run(&[("x".to_string(), x.clone())])?;
-        let Some(out) = out.first() else { return Ok(()) };
+        let Some(out) = out.first() else { return Ok(None) };
         let sh = out.shape.clone();
         let y = out.as_f32()?;
         if sh.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let (n, c) = (sh[0], sh.get(1).copied().unwrap_or(1));
         let inner = sh.iter().skip(2).product::<usize>().max(1);
-        if self.sum.is_empty() {
-            self.sum = vec![0.0; c];
-        }
-        for b in 0..n {
-            for (ch, s) in self.sum.iter_mut().enumerate() {
-                let base = (b * c + ch) * inner;
-                *s += y[base..base + inner].iter().map(|&v| v as f64).sum::<f64>();
-            }
-        }
-        self.count += n * inner;
-        Ok(())
+        let items = (0..n)
+            .map(|b| (0..c).map(|ch| y[(b * c + ch) * inner..][..inner].iter().map(|&v| v as f64).sum()).collect())
+            .collect();
+        Ok(Some((items, n * inner)))
     }
 }
 
@@ -98,24 +96,34 @@ pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QTy
     Ok(out)
 }
 
-/// Bias correction measured incrementally: [`BiasCorrection::observe_run`] sees the tensors of an
-/// FP32 run (the calibration run, so no extra pass over the data), [`BiasCorrection::apply`]
-/// rewrites the biases.
+/// Measures the output shifts: [`ShiftMeter::measure_run`] sees the tensors of an FP32 run (the
+/// calibration run, so no extra pass over the data) and returns what they shift, which any
+/// number of [`BiasCorrection`]s (one per set of calibration inputs) then add.
 ///
 /// For a Conv the shift needs no convolution: summed over every output position, the output of
 /// `conv(x, W_q − W)` for channel `o` is `Σ_{c, taps} (W_q − W)[o, c, tap] · S[c, tap]`, where
 /// `S[c, tap]` sums the input values that tap reads over all output positions (taps in the padding
 /// read 0). `S` takes a few passes over the input instead of a convolution's multiply-adds.
-pub(super) struct BiasCorrection {
+pub(super) struct ShiftMeter {
     layers: Vec<Layer>,
     /// Which layers read each activation.
     readers: HashMap<String, Vec<usize>>,
 }
 
-impl BiasCorrection {
+/// The output shifts measured so far, per layer; [`BiasCorrection::apply`] rewrites the biases.
+pub(super) struct BiasCorrection {
+    /// Per layer: node index, sum of the output shift per channel, and how many values.
+    layers: Vec<(usize, Vec<f64>, usize)>,
+}
+
+/// What one run shifts, per layer of the [`ShiftMeter`] (`None` where the layer's input was not
+/// in the run).
+pub(super) struct RunShifts(Vec<Option<Shift>>);
+
+impl ShiftMeter {
     /// Prepares the correction of the quantizable nodes `targets` of `g` (Conv, and Gemm with a
     /// per-channel bias and `beta = 1`; others are skipped).
-    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool, wt: QType) -> Result<BiasCorrection, Error> {
+    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool, wt: QType) -> Result<ShiftMeter, Error> {
         let mut layers: Vec<Layer> = Vec::new();
         for &t in targets {
             let n = &g.nodes[t];
@@ -144,15 +152,13 @@ impl BiasCorrection {
                 window,
                 group: n.attrs.int("group", 1).max(1) as usize,
                 plan: None,
-                sum: Vec::new(),
-                count: 0,
             });
         }
         let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
         for (k, l) in layers.iter().enumerate() {
             readers.entry(g.nodes[l.node].inputs[0].clone()).or_default().push(k);
         }
-        Ok(BiasCorrection { layers, readers })
+        Ok(ShiftMeter { layers, readers })
     }
 
     /// The tensors the layers read (graph inputs or activations), each once.
@@ -160,35 +166,60 @@ impl BiasCorrection {
         self.readers.keys().map(String::as_str)
     }
 
-    /// Accumulates the output shifts of one calibration input: `seen` holds that run's tensors
-    /// by name, and each layer, a task of its own, takes the one it reads. Each layer sees the
-    /// inputs in calibration order whatever the number of threads.
-    pub(super) fn observe_run(
+    /// An empty correction for these layers.
+    pub(super) fn correction(&self) -> BiasCorrection {
+        BiasCorrection { layers: self.layers.iter().map(|l| (l.node, Vec::new(), 0)).collect() }
+    }
+
+    /// The output shifts of one calibration input: `seen` holds that run's tensors by name, and
+    /// each layer, a task of its own, takes the one it reads.
+    pub(super) fn measure_run(
         &mut self,
         g: &Graph,
         seen: &HashMap<String, Tensor>,
         registry: &Registry,
-    ) -> Result<(), Error> {
-        crate::parallel::try_for_each_mut(&mut self.layers, |_, l| {
+    ) -> Result<RunShifts, Error> {
+        let mut out: Vec<(&mut Layer, Option<Shift>)> = self.layers.iter_mut().map(|l| (l, None)).collect();
+        crate::parallel::try_for_each_mut(&mut out, |_, (l, shift)| {
             let node = &g.nodes[l.node];
-            match node.inputs.first().and_then(|x| seen.get(x)) {
-                Some(x) => l.observe(node, x, registry),
-                None => Ok(()),
+            if let Some(x) = node.inputs.first().and_then(|x| seen.get(x)) {
+                *shift = l.shift(node, x, registry)?;
             }
-        })
+            Ok::<(), Error>(())
+        })?;
+        Ok(RunShifts(out.into_iter().map(|(_, s)| s).collect()))
+    }
+}
+
+impl BiasCorrection {
+    /// Adds one run's shifts (measured by the [`ShiftMeter`] this correction came from); called
+    /// for the inputs in calibration order.
+    pub(super) fn add(&mut self, run: &RunShifts) {
+        for ((_, sum, count), shift) in self.layers.iter_mut().zip(&run.0) {
+            let Some((items, n)) = shift else { continue };
+            for item in items {
+                if sum.is_empty() {
+                    *sum = vec![0.0; item.len()];
+                }
+                for (s, v) in sum.iter_mut().zip(item) {
+                    *s += v;
+                }
+            }
+            *count += n;
+        }
     }
 
     /// Subtracts the measured shift from the bias of each layer that is still in `targets`;
     /// returns how many layers were corrected.
     pub(super) fn apply(self, g: &mut Graph, targets: &[usize]) -> usize {
         let mut corrected = 0;
-        for l in self.layers {
-            if l.count == 0 || !targets.contains(&l.node) {
+        for (node, sum, count) in self.layers {
+            if count == 0 || !targets.contains(&node) {
                 continue;
             }
-            let shift: Vec<f32> = l.sum.iter().map(|s| (s / l.count as f64) as f32).collect();
-            let node_name = g.nodes[l.node].name.clone();
-            let n = &mut g.nodes[l.node];
+            let shift: Vec<f32> = sum.iter().map(|s| (s / count as f64) as f32).collect();
+            let node_name = g.nodes[node].name.clone();
+            let n = &mut g.nodes[node];
             let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
                 Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
                 None => Some(vec![0.0; shift.len()]),

@@ -7,7 +7,7 @@
 //! input and graph however many recipes are tried. Each sink sees exactly the inputs it names,
 //! in calibration order, so what it collects equals a pass of its own.
 
-use super::bias_correction::BiasCorrection;
+use super::bias_correction::{BiasCorrection, ShiftMeter};
 use super::{equalize, run_keeping, tell, Phases, Progress, PtqOptions, OPSET13_CHANGED, QUANTIZABLE};
 use crate::model::{passes::fold_batchnorm_into_conv, DType, Graph, ModelError, Plan, Tensor, ValueInfo};
 use crate::ops::Registry;
@@ -187,6 +187,13 @@ pub(super) fn calibrate(
     let mut names: Vec<&String> = p.act_names.iter().collect();
     // In name order, so that the first error is the same on any number of threads.
     names.sort();
+    // Bias correction measures on the same FP32 runs (the weights are final once equalized),
+    // each input once for every sink that corrects biases.
+    let mut meter = if sinks.iter().any(|s| s.bias_correction) {
+        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts.weight)?)
+    } else {
+        None
+    };
     let mut out: Vec<Calibrated> = Vec::new();
     for s in sinks {
         if s.inputs.is_empty() {
@@ -194,20 +201,12 @@ pub(super) fn calibrate(
         }
         out.push(Calibrated {
             observers: names.iter().map(|&n| (n.clone(), s.method.observer())).collect(),
-            // Bias correction measures on the same FP32 runs (the weights are final once
-            // equalized).
-            bc: if s.bias_correction {
-                Some(BiasCorrection::new(&p.g, &p.targets, p.per_channel, opts.weight)?)
-            } else {
-                None
-            },
+            bc: meter.as_ref().filter(|_| s.bias_correction).map(ShiftMeter::correction),
             fp32_outputs: Vec::new(),
         });
     }
     let mut wanted: HashSet<String> = p.act_names.clone();
-    for c in &out {
-        wanted.extend(c.bc.iter().flat_map(|bc| bc.reads()).map(String::from));
-    }
+    wanted.extend(meter.iter().flat_map(|m| m.reads()).map(String::from));
     let used: Vec<usize> = (0..calib.len()).filter(|k| sinks.iter().any(|s| s.inputs.contains(k))).collect();
     for (i, &k) in used.iter().enumerate() {
         tell(progress, &format!("calibration: input {} of {}", i + 1, used.len()))?;
@@ -215,21 +214,33 @@ pub(super) fn calibrate(
         if wanted.contains(input) {
             seen.insert(input.to_string(), calib[k].clone());
         }
+        // Each tensor's min and max once for every sink's observers (a task each, in name
+        // order: the first non-finite tensor is the error whatever the number of threads).
+        let ranges: Vec<Option<(f32, f32)>> =
+            parallel::try_map(names.len(), |i| match seen.get(names[i].as_str()).map(Tensor::as_f32) {
+                Some(Ok(d)) => crate::quant::min_max(d).map(Some),
+                _ => Ok(None),
+            })?;
+        let shifts = match meter.as_mut() {
+            Some(m) if sinks.iter().any(|s| s.bias_correction && s.inputs.contains(&k)) => {
+                Some(m.measure_run(&p.g, &seen, &registry)?)
+            }
+            _ => None,
+        };
         for (s, c) in sinks.iter().zip(&mut out) {
             if !s.inputs.contains(&k) {
                 continue;
             }
             c.fp32_outputs.push(outputs.clone());
-            // Each observer, and each layer's bias shift, is a task of its own over its tensor;
-            // each sees the inputs in calibration order.
-            parallel::try_for_each_mut(&mut c.observers, |_, (name, o)| {
-                match seen.get(name.as_str()).map(Tensor::as_f32) {
-                    Some(Ok(d)) => o.observe(d),
-                    _ => Ok(()),
+            // Each observer is a task of its own over its tensor; each sees the inputs in
+            // calibration order.
+            parallel::for_each_mut(&mut c.observers, |i, (name, o)| {
+                if let (Some(Ok(d)), Some(range)) = (seen.get(name.as_str()).map(Tensor::as_f32), ranges[i]) {
+                    o.observe_in(d, range);
                 }
-            })?;
-            if let Some(bc) = c.bc.as_mut() {
-                bc.observe_run(&p.g, &seen, &registry)?;
+            });
+            if let (Some(bc), Some(shifts)) = (c.bc.as_mut(), shifts.as_ref()) {
+                bc.add(shifts);
             }
         }
     }

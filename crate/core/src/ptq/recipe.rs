@@ -113,13 +113,6 @@ pub fn quantize_auto(
     let pick = |ix: &[usize]| -> Vec<Tensor> { ix.iter().map(|&k| calib[k].clone()).collect() };
     let (fit_inputs, held_inputs) = (pick(&fit), pick(&held));
     let registry = Registry::new();
-    let plan = Plan::new(
-        &*super::bound(graph, &base.fixed_inputs)?,
-        &registry,
-        &[(input.to_string(), held_inputs[0].shape.clone())],
-    )?;
-    let fp32: Vec<Vec<Tensor>> =
-        crate::parallel::try_map(held_inputs.len(), |i| plan.run(&[(input.to_string(), held_inputs[i].clone())]))?;
 
     // The graphs the candidates need (with and without equalization), each prepared and
     // calibrated once for all of its candidates: on the inputs they are fitted on, and on every
@@ -161,6 +154,17 @@ pub fn quantize_auto(
         prepared.push(p);
     }
 
+    // The model's FP32 outputs on the held-out inputs: those of the calibration pass of the graph
+    // without equalization, which ran every input (a plan of its own where no candidate has it).
+    let plain = (0..CANDIDATES.len()).find(|&k| !CANDIDATES[k].equalize);
+    let fp32: Vec<Vec<Tensor>> = match plain.and_then(|k| calibrated[k].as_ref()) {
+        Some((_, _, a)) => held.iter().map(|&k| a.fp32_outputs[k].clone()).collect(),
+        None => {
+            let shape = [(input.to_string(), held_inputs[0].shape.clone())];
+            let plan = Plan::new(&*super::bound(graph, &base.fixed_inputs)?, &registry, &shape)?;
+            crate::parallel::try_map(held_inputs.len(), |i| plan.run(&[(input.to_string(), held_inputs[i].clone())]))?
+        }
+    };
     let mut scores = Vec::new();
     let mut finals: Vec<Option<Calibrated>> = Vec::new();
     let mut best: Option<(usize, f64)> = None;

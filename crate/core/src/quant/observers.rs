@@ -120,7 +120,14 @@ impl Observer {
 
     /// Adds one batch. NaN/Inf values are an error (they would poison every range).
     pub fn observe(&mut self, data: &[f32]) -> Result<(), QuantError> {
-        let (lo, hi) = min_max(data)?;
+        self.observe_in(data, min_max(data)?);
+        Ok(())
+    }
+
+    /// [`Observer::observe`] of a batch whose `min_max` is known already (`range` must be
+    /// [`min_max`]`(data)`): several observers of one tensor share that pass over it.
+    pub fn observe_in(&mut self, data: &[f32], range: (f32, f32)) {
+        let (lo, hi) = range;
         self.batches += 1;
         self.min = self.min.min(lo);
         self.max = self.max.max(hi);
@@ -144,7 +151,6 @@ impl Observer {
             }
             Calibration::MinMax => {}
         }
-        Ok(())
     }
 
     /// The clipping range `[lo, hi]` (before the scheme's widening to contain 0).
