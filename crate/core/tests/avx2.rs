@@ -1,7 +1,8 @@
-//! The integer kernels' AVX2 path gives the same bits as the SSE2 path: the int8 GEMM on random
-//! data of awkward sizes (every output type, zero-points, per-row scales, a bias), the direct
-//! depthwise 3×3 convolution on ragged widths at both strides, and the whole int8 person
-//! detector. Where the CPU has no AVX2 the tests say so and pass.
+//! The kernels' AVX2 path gives the same bits as the SSE2 path: the int8 GEMM on random data of
+//! awkward sizes (every output type, zero-points, per-row scales, a bias), the direct depthwise
+//! 3×3 convolution on ragged widths at both strides, the whole int8 person detector, and on the
+//! float side the SGEMM (16-column AVX tiles against 8-column SSE ones), FakeQuant and the FP32
+//! person detector. Where the CPU has no AVX2 the tests say so and pass.
 //!
 //! `cargo test -p qplay-core --test avx2`; `QPLAY_NO_AVX2=1` makes the other tests take the SSE2
 //! path instead.
@@ -229,5 +230,72 @@ fn quantize_linear_is_bit_identical_on_the_avx2_and_sse2_paths() {
                 assert_eq!(fast, base, "n {n}, axis {axis}, zero-point {:?}", zp.data);
             }
         }
+    }
+}
+
+#[test]
+fn sgemm_is_bit_identical_on_the_avx_and_sse_paths() {
+    use qplay_core::ops::nn::sgemm::{sgemm_clamped, Clamp, Init, MatRef};
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut floats = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.range(-100_000, 100_000) as f32 * 1.37e-5).collect() };
+    // Ragged sizes around the tile widths (8 and 16 columns, 4 rows), a reduction longer than one
+    // depth block (256), more columns than one packed chunk (1024), and transposed operands.
+    for (m, k, n) in [(1, 1, 1), (3, 5, 7), (4, 8, 16), (5, 17, 33), (9, 300, 47), (17, 64, 1100), (64, 513, 129)] {
+        let (a, b, bias, c0) = (floats(m * k), floats(k * n), floats(m), floats(m * n));
+        let run = |transposed: bool, init: usize, clamp: Option<Clamp>| -> Vec<u32> {
+            let av = if transposed {
+                MatRef::new(&a, k, m, m, 1).unwrap().t()
+            } else {
+                MatRef::row_major(&a, m, k).unwrap()
+            };
+            let bv = if transposed {
+                MatRef::new(&b, n, k, k, 1).unwrap().t()
+            } else {
+                MatRef::row_major(&b, k, n).unwrap()
+            };
+            let init = [Init::Zero, Init::Accumulate, Init::RowBias(&bias)][init];
+            let mut c = c0.clone();
+            sgemm_clamped(0.75, av, bv, init, clamp, &mut c, n).unwrap();
+            c.iter().map(|v| v.to_bits()).collect()
+        };
+        for transposed in [false, true] {
+            for init in 0..3 {
+                for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 })] {
+                    let Some((fast, base)) = both(|| run(transposed, init, clamp)) else { return };
+                    assert_eq!(fast, base, "{m}×{k}×{n}, transposed {transposed}, init {init}, clamp {clamp:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fp32_person_detector_and_fake_quant_are_bit_identical_on_the_avx2_and_sse2_paths() {
+    const INPUT: &str = "Preprocessor/sub:0";
+    let x = read_npy(&repo("tests/fixtures/person_ssdlite_person/input.npy")).unwrap();
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let plan = Plan::new(&g, &Registry::new(), &[(INPUT.to_string(), x.shape.clone())]).unwrap();
+    let inputs = [(INPUT.to_string(), x.clone())];
+    let bits = || -> Vec<Vec<u32>> {
+        plan.run(&inputs).unwrap().iter().map(|t| t.to_f32_vec().iter().map(|v| v.to_bits()).collect()).collect()
+    };
+    let Some((fast, base)) = both(bits) else { return };
+    assert_eq!(fast, base, "the FP32 person detector's outputs differ between AVX2 and SSE2");
+
+    use qplay_core::ops::quant::fake_quant::fake_run;
+    use qplay_core::quant::{QParams, QType};
+    let data = x.as_f32().unwrap();
+    for (qt, p) in [
+        (QType::UINT8, QParams { scale: 0.0123, zero_point: 117 }),
+        (QType::INT8, QParams { scale: 0.007, zero_point: -3 }),
+    ] {
+        let Some((fast, base)) = both(|| {
+            let mut y = vec![0.0f32; data.len()];
+            fake_run(p, data, &mut y, qt);
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        }) else {
+            return;
+        };
+        assert_eq!(fast, base, "FakeQuant differs between AVX2 and SSE2 ({qt:?})");
     }
 }

@@ -41,7 +41,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<(), String> {
     let (model, iters, warmup) = (&a.model, a.iters, a.warmup);
     let threads = qplay_core::parallel::threads();
-    // The integer kernels' vector path (`QPLAY_NO_AVX2=1` forces SSE2).
+    // The kernels' vector path: AVX2 (integer) and AVX (float) tiles, or SSE2 (`QPLAY_NO_AVX2=1`).
     let simd = qplay_core::ops::quant::simd::simd_name();
     // The input shape comes from the detector profile when there is one, else from the model.
     let path = Path::new(model);
@@ -102,7 +102,7 @@ pub fn run(a: Args) -> Result<(), String> {
         println!("{j}");
     } else {
         let t = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
-        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t}), {simd} integer kernels");
+        println!("{model} {shape:?}: median {med:.2} ms, min {min:.2} ms over {iters} runs (native CPU, {t}), {simd} kernels");
         if let Some(r) = &gpu_report {
             println!(
                 "GPU ({}): median {:.2} ms, min {:.2} ms over {iters} runs, interleaved with the CPU's (plan {:.0} ms, first run {:.0} ms); outputs vs CPU: {}",

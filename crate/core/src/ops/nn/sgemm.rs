@@ -272,7 +272,11 @@ const MIN_BAND_COLS: usize = 128;
 const MIN_BLOCK_ROWS: usize = 16;
 
 /// `C[rows, cols] = alpha · A[rows, :] · B[:, cols]` combined with `init` (and `clamp`) on one
-/// thread; `c[i]` is row `rows.start + i` of C over `cols`.
+/// thread; `c[i]` is row `rows.start + i` of C over `cols`. On x86-64 with AVX (where the
+/// integer kernels take AVX2, [`use_avx2`](crate::ops::quant::simd::use_avx2)) the tile is
+/// `MR × 16` in eight 8-lane registers, else `MR × NR` in four-lane ones; either way each
+/// element's products are added one depth step after another in the same order, with separate
+/// multiply and add, so both give the same bits.
 #[allow(clippy::too_many_arguments)]
 fn gemm_block(
     alpha: f32,
@@ -284,19 +288,42 @@ fn gemm_block(
     cols: Range<usize>,
     c: &mut [&mut [f32]],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::quant::simd::use_avx2() {
+        // SAFETY: `use_avx2` is true only where the CPU has AVX2, hence AVX.
+        let kernel = |kc: usize, ap: &[f32], bp: &[f32]| unsafe { micro_kernel_avx(kc, ap, bp) };
+        return blocked::<16>(alpha, a, b, init, clamp, rows, cols, c, kernel);
+    }
+    blocked::<NR>(alpha, a, b, init, clamp, rows, cols, c, micro_kernel)
+}
+
+/// [`gemm_block`] with `N`-column tiles computed by `kernel`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn blocked<const N: usize>(
+    alpha: f32,
+    a: &MatRef<'_>,
+    b: &MatRef<'_>,
+    init: Init<'_>,
+    clamp: Option<Clamp>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    c: &mut [&mut [f32]],
+    kernel: impl Fn(usize, &[f32], &[f32]) -> [[f32; N]; MR],
+) {
     let k = a.cols;
     let (m, n) = (rows.len(), cols.len());
     if m == 0 || n == 0 {
         return;
     }
     let kc_max = KC.min(k);
-    let mut bpack = vec![0.0f32; kc_max * NC.min(n.next_multiple_of(NR))];
+    let mut bpack = vec![0.0f32; kc_max * NC.min(n.next_multiple_of(N))];
     let mut apack = vec![0.0f32; kc_max * MC.min(m.next_multiple_of(MR))];
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_b(b, pc, kc, cols.start + jc, nc, &mut bpack);
+            pack_b::<N>(b, pc, kc, cols.start + jc, nc, &mut bpack);
             // The first depth block applies `init`; later ones add to what it stored.
             let store = if pc == 0 { init } else { Init::Accumulate };
             // The activation applies to the finished sums only.
@@ -304,13 +331,13 @@ fn gemm_block(
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
                 pack_a(a, alpha, rows.start + ic, mc, pc, kc, &mut apack);
-                for jr in (0..nc).step_by(NR) {
-                    let nr = NR.min(nc - jr);
-                    let bp = &bpack[jr * kc..(jr + NR) * kc];
+                for jr in (0..nc).step_by(N) {
+                    let nr = N.min(nc - jr);
+                    let bp = &bpack[jr * kc..(jr + N) * kc];
                     for ir in (0..mc).step_by(MR) {
                         let mr = MR.min(mc - ir);
                         let ap = &apack[ir * kc..(ir + MR) * kc];
-                        let acc = micro_kernel(kc, ap, bp);
+                        let acc = kernel(kc, ap, bp);
                         let tile = &mut c[ic + ir..ic + ir + mr];
                         store_tile(&acc, nr, tile, jc + jr, store, clamp, rows.start + ic + ir);
                     }
@@ -320,19 +347,19 @@ fn gemm_block(
     }
 }
 
-/// Packs `B[pc..pc+kc, jc..jc+nc]` into consecutive `kc × NR` panels (row `p` of a panel is
-/// `NR` consecutive floats), zero-filling columns past `nc`.
-fn pack_b(b: &MatRef<'_>, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
-    for (panel, jr) in (0..nc).step_by(NR).enumerate() {
-        let nr = NR.min(nc - jr);
-        let dst = &mut out[panel * NR * kc..(panel + 1) * NR * kc];
-        if b.col_stride == 1 && nr == NR {
-            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+/// Packs `B[pc..pc+kc, jc..jc+nc]` into consecutive `kc × N` panels (row `p` of a panel is
+/// `N` consecutive floats), zero-filling columns past `nc`.
+fn pack_b<const N: usize>(b: &MatRef<'_>, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
+    for (panel, jr) in (0..nc).step_by(N).enumerate() {
+        let nr = N.min(nc - jr);
+        let dst = &mut out[panel * N * kc..(panel + 1) * N * kc];
+        if b.col_stride == 1 && nr == N {
+            for (p, d) in dst.chunks_exact_mut(N).enumerate() {
                 let start = (pc + p) * b.row_stride + jc + jr;
-                d.copy_from_slice(&b.data[start..start + NR]);
+                d.copy_from_slice(&b.data[start..start + N]);
             }
         } else {
-            for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+            for (p, d) in dst.chunks_exact_mut(N).enumerate() {
                 for (j, v) in d.iter_mut().enumerate() {
                     *v = if j < nr { b.at(pc + p, jc + jr + j) } else { 0.0 };
                 }
@@ -387,11 +414,42 @@ fn micro_kernel(kc: usize, ap: &[f32], bp: &[f32]) -> [[f32; NR]; MR] {
     out
 }
 
+/// [`micro_kernel`] on sixteen columns in two 8-lane AVX registers per row: the same products
+/// and sums for every element, eight at a time.
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn micro_kernel_avx(kc: usize, ap: &[f32], bp: &[f32]) -> [[f32; 16]; MR] {
+    use std::arch::x86_64::*;
+    let (ap, bp) = (&ap[..kc * MR], &bp[..kc * 16]);
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(16)) {
+        // SAFETY: `b` holds sixteen readable floats; unaligned loads.
+        let (b0, b1) = unsafe { (_mm256_loadu_ps(b.as_ptr()), _mm256_loadu_ps(b.as_ptr().add(8))) };
+        for (acc_row, ai) in acc.iter_mut().zip(a) {
+            let av = _mm256_broadcast_ss(ai);
+            acc_row[0] = _mm256_add_ps(acc_row[0], _mm256_mul_ps(av, b0));
+            acc_row[1] = _mm256_add_ps(acc_row[1], _mm256_mul_ps(av, b1));
+        }
+    }
+    let mut out = [[0.0f32; 16]; MR];
+    for (o, a) in out.iter_mut().zip(&acc) {
+        // SAFETY: `o` holds sixteen writable floats; unaligned stores.
+        unsafe {
+            _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+        }
+    }
+    out
+}
+
 /// Writes the valid `rows.len() × nr` corner of a tile: `rows[i]` is the C row of tile row
 /// `i`, the tile starting at its column `col0`; `row0` is the first row's index in C.
 #[inline(always)]
-fn store_tile(
-    acc: &[[f32; NR]; MR],
+fn store_tile<const N: usize>(
+    acc: &[[f32; N]; MR],
     nr: usize,
     rows: &mut [&mut [f32]],
     col0: usize,
