@@ -107,11 +107,36 @@ impl Histogram {
 
     /// Adds values (non-finite ones are skipped).
     pub fn add(&mut self, data: &[f32]) {
+        // The same loop compiled for AVX2 where the integer kernels use it (the same IEEE
+        // steps on wider vectors: the same bins).
+        #[cfg(target_arch = "x86_64")]
+        if crate::ops::quant::simd::use_avx2() {
+            #[target_feature(enable = "avx2")]
+            unsafe fn wide(h: &mut Histogram, data: &[f32]) {
+                h.add_any(data)
+            }
+            // SAFETY: the CPU has AVX2.
+            return unsafe { wide(self, data) };
+        }
+        self.add_any(data)
+    }
+
+    #[inline(always)]
+    fn add_any(&mut self, data: &[f32]) {
         // The same bin as `index` for every value, computed a block at a time (the arithmetic
         // vectorises) and counted into four interleaved tables: ReLU outputs put most values
         // into one bin, and one table would chain every increment on the one before.
         const BLOCK: usize = 64;
         let n = self.counts.len();
+        if n > 1 << 30 {
+            // (No such histogram fits in memory with its tables; kept sound all the same.)
+            for &v in data {
+                if let Some(i) = self.index(v) {
+                    self.counts[i] += 1;
+                }
+            }
+            return;
+        }
         let (lo, range, nf, last) = (self.lo, self.hi - self.lo, n as f32, (n - 1) as f32);
         let mut tables = vec![0u32; 4 * n];
         let mut since_flush = 0usize;
@@ -123,8 +148,9 @@ impl Histogram {
                 // Clamped in float first (NaN → 0 by `max`), so the conversion vectorises;
                 // the same bin as flooring and then clamping to the last bin.
                 let t = ((v - lo) / range * nf).max(0.0).min(last);
-                // SAFETY: `t` is finite and within [0, n − 1] after the two clamps.
-                *slot = unsafe { t.to_int_unchecked::<u32>() };
+                // SAFETY: `t` is finite and within [0, n − 1] after the two clamps (and a bin
+                // count fits i32: one vector conversion, where u32 needs several).
+                *slot = unsafe { t.to_int_unchecked::<i32>() } as u32;
             }
             if finite {
                 for (k, &i) in idx[..chunk.len()].iter().enumerate() {

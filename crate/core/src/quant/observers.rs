@@ -351,17 +351,22 @@ fn mse_range(h: &Histogram, qtype: QType, scheme: Scheme, min: f32, max: f32) ->
     let (elo, ehi) = effective_range(min as f64, max as f64, scheme);
     let mut best = (f64::INFINITY, (min, max));
     // The occupied bins' centres and counts, once for every candidate range.
-    let bins: Vec<(f32, f64)> =
-        h.counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| (h.center(i), c as f64)).collect();
+    let (xs, counts): (Vec<f32>, Vec<f64>) =
+        h.counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| (h.center(i), c as f64)).unzip();
+    let mut fake = vec![0.0f32; xs.len()];
     const STEPS: usize = 100;
     for k in (1..=STEPS).rev() {
         let a = k as f64 / STEPS as f64;
         let (lo, hi) = (elo * a, ehi * a);
         let Ok(p) = QParams::from_range(lo, hi, qtype, scheme) else { continue };
-        let err: f64 = bins
+        // The grid's values in one vectorised pass, then the error summed bin by bin in order.
+        p.fake_into(&xs, &mut fake, qtype);
+        let err: f64 = xs
             .iter()
-            .map(|&(x, c)| {
-                let e = (x - p.fake(x, qtype)) as f64;
+            .zip(&fake)
+            .zip(&counts)
+            .map(|((&x, &y), &c)| {
+                let e = (x - y) as f64;
                 c * e * e
             })
             .sum();
