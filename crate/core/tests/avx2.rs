@@ -1,8 +1,8 @@
 //! The kernels' AVX2 path gives the same bits as the SSE2 path: the int8 GEMM on random data of
 //! awkward sizes (every output type, zero-points, per-row scales, a bias), the direct depthwise
 //! 3×3 convolution on ragged widths at both strides, the whole int8 person detector, and on the
-//! float side the SGEMM (16-column AVX tiles against 8-column SSE ones), FakeQuant and the FP32
-//! person detector. Where the CPU has no AVX2 the tests say so and pass.
+//! float side the SGEMM (16-column AVX tiles against 8-column SSE ones), FakeQuant, calibration
+//! histograms and the FP32 person detector. Where the CPU has no AVX2 the tests say so and pass.
 //!
 //! `cargo test -p qplay-core --test avx2`; `QPLAY_NO_AVX2=1` makes the other tests take the SSE2
 //! path instead.
@@ -298,4 +298,9 @@ fn fp32_person_detector_and_fake_quant_are_bit_identical_on_the_avx2_and_sse2_pa
         };
         assert_eq!(fast, base, "FakeQuant differs between AVX2 and SSE2 ({qt:?})");
     }
+    // Calibration histograms: the same bins on both paths, with values on the bin edges too.
+    let mut edges: Vec<f32> = (0..=4096).map(|i| -1.0 + i as f32 / 2048.0).collect();
+    edges.extend_from_slice(data);
+    let Some((fast, base)) = both(|| qplay_core::quant::Histogram::of(&edges, 2048).unwrap().counts) else { return };
+    assert_eq!(fast, base, "histogram bins differ between AVX2 and SSE2");
 }
