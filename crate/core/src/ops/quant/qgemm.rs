@@ -452,17 +452,12 @@ fn panel_sums(ap: &[i32], bp: &[i16], kp: usize, panels: usize, sums: &mut [i32]
 /// The `MR × NR` integer tile for one `A` panel and one `B` panel, stored at `out[r·ld + c]`.
 #[inline(always)]
 fn micro_kernel(ap: &[i32], bp: &[i16], out: &mut [i32], ld: usize) {
-    const _: () = assert!(MR == 4, "one A step is one four-lane load");
     let mut acc = [[I32x4::zero(); 2]; MR];
     for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(2 * NR)) {
-        // The four rows' pairs in one load, each broadcast by a shuffle (four scalar loads and
-        // splats otherwise).
-        let av = I32x4::load(a);
-        let pairs = [av.splat_lane::<0>(), av.splat_lane::<1>(), av.splat_lane::<2>(), av.splat_lane::<3>()];
-        let (b0, b1) = (I32x4::load_i16(&b[..NR]), I32x4::load_i16(&b[NR..]));
-        for (acc_r, &p) in acc.iter_mut().zip(&pairs) {
-            acc_r[0] = acc_r[0].dot_add_v(p, b0);
-            acc_r[1] = acc_r[1].dot_add_v(p, b1);
+        let (b0, b1) = b.split_at(NR);
+        for r in 0..MR {
+            acc[r][0] = acc[r][0].dot_add(a[r], b0);
+            acc[r][1] = acc[r][1].dot_add(a[r], b1);
         }
     }
     // `rows` has NR columns of room past every panel start (the chunk is a multiple of NR).

@@ -63,40 +63,6 @@ impl I32x4 {
             I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(arch::_mm_set1_epi32(pair), bv)))
         }
     }
-    /// The first four `i32` of `s`.
-    #[inline(always)]
-    pub fn load(s: &[i32]) -> I32x4 {
-        let s = &s[..4];
-        // SAFETY: SSE2 is baseline; `s` has four readable i32, the load is unaligned.
-        I32x4(unsafe { arch::_mm_loadu_si128(s.as_ptr().cast()) })
-    }
-    /// The first eight `i16` of `s`, as [`I32x4::dot_add_v`] takes its second operand.
-    #[inline(always)]
-    pub fn load_i16(s: &[i16]) -> I32x4 {
-        let s = &s[..8];
-        // SAFETY: SSE2 is baseline; `s` has eight readable i16, the load is unaligned.
-        I32x4(unsafe { arch::_mm_loadu_si128(s.as_ptr().cast()) })
-    }
-    /// Lane `L` (0…3) in every lane.
-    #[inline(always)]
-    pub fn splat_lane<const L: usize>(self) -> I32x4 {
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        I32x4(unsafe {
-            match L {
-                0 => arch::_mm_shuffle_epi32::<0x00>(self.0),
-                1 => arch::_mm_shuffle_epi32::<0x55>(self.0),
-                2 => arch::_mm_shuffle_epi32::<0xAA>(self.0),
-                _ => arch::_mm_shuffle_epi32::<0xFF>(self.0),
-            }
-        })
-    }
-    /// `self + dot(pairs, b)`: [`I32x4::dot_add`] with the pair in every lane of `pairs` already
-    /// and `b` loaded ([`I32x4::load_i16`]).
-    #[inline(always)]
-    pub fn dot_add_v(self, pairs: I32x4, b: I32x4) -> I32x4 {
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        I32x4(unsafe { arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(pairs.0, b.0)) })
-    }
     /// Lane-wise wrapping sum.
     #[inline(always)]
     pub fn plus(self, o: I32x4) -> I32x4 {
@@ -144,31 +110,6 @@ impl I32x4 {
         // SAFETY: the caller guarantees eight readable i16; v128 loads need no alignment.
         let bv = unsafe { arch::v128_load(b.cast()) };
         I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
-    }
-    /// The first four `i32` of `s`.
-    #[inline(always)]
-    pub fn load(s: &[i32]) -> I32x4 {
-        let s = &s[..4];
-        // SAFETY: `s` has four readable i32; v128 loads need no alignment.
-        I32x4(unsafe { arch::v128_load(s.as_ptr().cast()) })
-    }
-    /// The first eight `i16` of `s`, as [`I32x4::dot_add_v`] takes its second operand.
-    #[inline(always)]
-    pub fn load_i16(s: &[i16]) -> I32x4 {
-        let s = &s[..8];
-        // SAFETY: `s` has eight readable i16; v128 loads need no alignment.
-        I32x4(unsafe { arch::v128_load(s.as_ptr().cast()) })
-    }
-    /// Lane `L` (0…3) in every lane.
-    #[inline(always)]
-    pub fn splat_lane<const L: usize>(self) -> I32x4 {
-        I32x4(arch::i32x4_shuffle::<L, L, L, L>(self.0, self.0))
-    }
-    /// `self + dot(pairs, b)`: [`I32x4::dot_add`] with the pair in every lane of `pairs` already
-    /// and `b` loaded ([`I32x4::load_i16`]).
-    #[inline(always)]
-    pub fn dot_add_v(self, pairs: I32x4, b: I32x4) -> I32x4 {
-        I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(pairs.0, b.0)))
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
@@ -219,30 +160,6 @@ impl I32x4 {
     pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
         // SAFETY: the caller guarantees eight readable i16.
         self.dot_add(pair, unsafe { std::slice::from_raw_parts(b, 8) })
-    }
-    /// The first four `i32` of `s`.
-    #[inline(always)]
-    pub fn load(s: &[i32]) -> I32x4 {
-        I32x4([s[0], s[1], s[2], s[3]])
-    }
-    /// The first eight `i16` of `s` (two to a lane, low first), as [`I32x4::dot_add_v`] takes its
-    /// second operand.
-    #[inline(always)]
-    pub fn load_i16(s: &[i16]) -> I32x4 {
-        I32x4(std::array::from_fn(|i| pair(s[2 * i], s[2 * i + 1])))
-    }
-    /// Lane `L` (0…3) in every lane.
-    #[inline(always)]
-    pub fn splat_lane<const L: usize>(self) -> I32x4 {
-        I32x4([self.0[L]; 4])
-    }
-    /// `self + dot(pairs, b)`: [`I32x4::dot_add`] with the pair in every lane of `pairs` already
-    /// and `b` loaded ([`I32x4::load_i16`]).
-    #[inline(always)]
-    pub fn dot_add_v(self, pairs: I32x4, b: I32x4) -> I32x4 {
-        let (p, b) = (pairs.0[0], b.0);
-        let bs: [i16; 8] = std::array::from_fn(|k| (b[k / 2] >> (16 * (k % 2))) as i16);
-        self.dot_add(p, &bs)
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
