@@ -220,23 +220,35 @@ fn equalize_pair(g: &mut Graph, p: &Pair) -> Vec<f64> {
     let out_per_group = n_out2 / groups2;
     let d1 = w1.as_f32().unwrap();
     let d2 = w2.as_f32().unwrap();
-    let amax = |s: &[f32]| s.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    let factor = |i: usize| {
-        let r1 = amax(&d1[i * per1..(i + 1) * per1]);
-        let (grp, j) = (i / cin_g, i % cin_g);
-        let mut r2 = 0f64;
-        for n in grp * out_per_group..(grp + 1) * out_per_group {
-            let b = (n * cin_g + j) * k2;
-            r2 = r2.max(amax(&d2[b..b + k2]));
+    let amax = |s: &[f32]| s.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // r2 of every channel in one pass over W2 in memory order (channel i's weights are a column
+    // of W2: gathered one by one they would touch a cache line each), runs of output channels
+    // one task each, merged by max (exact in any order).
+    let rows = parallel::split(n_out2, parallel::tasks(w2.len(), n_out2), 1);
+    let r2: Vec<f32> = parallel::map(rows.len(), |t| {
+        let mut r = vec![0f32; c];
+        for n in rows[t].clone() {
+            let base = (n / out_per_group) * cin_g;
+            for j in 0..cin_g {
+                let b = (n * cin_g + j) * k2;
+                r[base + j] = r[base + j].max(amax(&d2[b..b + k2]));
+            }
         }
+        r
+    })
+    .into_iter()
+    .reduce(|a, b| a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect())
+    .unwrap_or_else(|| vec![0.0; c]);
+    let factor = |i: usize| {
+        let (r1, r2) = (amax(&d1[i * per1..(i + 1) * per1]) as f64, r2[i] as f64);
         if r1 > 0.0 && r2 > 0.0 && r1.is_finite() && r2.is_finite() {
             (r1 * r2).sqrt() / r2
         } else {
             1.0
         }
     };
-    // Runs of channels, one task each (the weights of a pair are read once per channel).
-    let parts = parallel::split(c, parallel::tasks(w1.len() + w2.len(), c), 1);
+    // Runs of channels, one task each.
+    let parts = parallel::split(c, parallel::tasks(w1.len(), c), 1);
     let s: Vec<f64> = parallel::map(parts.len(), |p| parts[p].clone().map(factor).collect::<Vec<_>>()).concat();
     // Each factor applies to a contiguous run of values: multiply run by run (no per-element
     // index arithmetic; the same `(x as f64 · f) as f32` per value), runs of runs one task each.
