@@ -52,10 +52,22 @@ pub fn equalize(g: &mut Graph) -> usize {
     for p in &pairs {
         total.push(vec![1.0; g.initializers[&g.nodes[p.conv1].inputs[1]].shape[0]]);
     }
+    // Every paired weight's ranges, measured once here and then by each pass that rescales it.
+    let mut ranges: HashMap<String, Ranges> = HashMap::new();
+    for p in &pairs {
+        for conv in [p.conv1, p.conv2] {
+            let w = g.nodes[conv].inputs[1].clone();
+            if let std::collections::hash_map::Entry::Vacant(e) = ranges.entry(w) {
+                let groups = groups_as_conv2(g, &pairs, e.key());
+                let measured = scale_and_measure(g.initializers.get_mut(e.key()).unwrap(), groups, None);
+                e.insert(measured);
+            }
+        }
+    }
     for _ in 0..ITERATIONS {
         let mut worst: f64 = 0.0;
         for (k, p) in pairs.iter().enumerate() {
-            let s = equalize_pair(g, p);
+            let s = equalize_pair(g, &pairs, p, &mut ranges);
             for (t, si) in total[k].iter_mut().zip(&s) {
                 *t *= si;
                 worst = worst.max((si.ln()).abs());
@@ -205,77 +217,157 @@ fn clip_bounds(g: &Graph, clip: &Node) -> Option<(Option<f32>, Option<f32>)> {
     Some((bound(1)?, bound(2)?))
 }
 
-/// One equalization step of a pair; returns the scales `s_i` applied.
-fn equalize_pair(g: &mut Graph, p: &Pair) -> Vec<f64> {
+/// The largest |value| of a weight `[O, I, k…]` per output channel (`rows`, what the pair that
+/// reads it as Conv1 needs) and per input channel as a convolution of `groups` groups reads it
+/// (`cols`, channel `(o / (O/groups))·I + i`, what the pair that reads it as Conv2 needs).
+struct Ranges {
+    rows: Vec<f32>,
+    cols: Vec<f32>,
+}
+
+/// The `group` of the Conv that reads weight `w` as a pair's Conv2 (1 when none does).
+fn groups_as_conv2(g: &Graph, pairs: &[Pair], w: &str) -> usize {
+    pairs
+        .iter()
+        .map(|p| &g.nodes[p.conv2])
+        .find(|n| n.inputs[1] == w)
+        .map_or(1, |n| n.attrs.int("group", 1).max(1) as usize)
+}
+
+/// How [`scale_and_measure`] rescales a weight `[O, I, k…]`: each output channel `o` by `f[o]`
+/// (a pair's Conv1), or the run of output channel `o`, input channel `i` by
+/// `f[(o / (O/groups))·I + i]`, the channel it reads (a pair's Conv2).
+#[derive(Clone, Copy)]
+enum Scale<'a> {
+    Rows(&'a [f64]),
+    Cols(&'a [f64]),
+}
+
+/// Rescales `t` (`None`: leaves it) by `(x as f64 · f) as f32` per value, and returns the
+/// [`Ranges`] of the values it leaves, read as it writes them (`cols` as a convolution of
+/// `groups` groups reads it). Runs of output channels are one task each; their column maxima
+/// merge by max, exact in any order.
+fn scale_and_measure(t: &mut Tensor, groups: usize, scale: Option<Scale<'_>>) -> Ranges {
+    let (o_n, i_n) = (t.shape[0], t.shape[1]);
+    let k = (t.len() / (o_n * i_n).max(1)).max(1);
+    let groups = groups.max(1);
+    let per_group = (o_n / groups).max(1);
+    let crate::model::Data::F32(v) = &mut t.data else { return Ranges { rows: vec![0.0; o_n], cols: Vec::new() } };
+    let run = i_n * k;
+    let parts = parallel::split(o_n, parallel::tasks(v.len(), o_n), 1);
+    let mut pieces: Vec<_> = parts
+        .iter()
+        .cloned()
+        .zip(parallel::split_parts(v, run, &parts))
+        .map(|(os, piece)| (os, piece, Vec::new(), vec![0f32; groups * i_n]))
+        .collect();
+    parallel::for_each_mut(&mut pieces, |_, (os, piece, rows, cols)| {
+        for (o, row) in os.clone().zip(piece.chunks_mut(run)) {
+            let base = (o / per_group) * i_n;
+            rows.push(scale_row(o, base, row, &mut cols[base..base + i_n], k, scale));
+        }
+    });
+    let mut rows = Vec::with_capacity(o_n);
+    let mut cols = vec![0f32; groups * i_n];
+    for (_, _, r, c) in pieces {
+        rows.extend(r);
+        for (a, b) in cols.iter_mut().zip(c) {
+            *a = a.max(b);
+        }
+    }
+    Ranges { rows, cols }
+}
+
+/// One output channel `o` of [`scale_and_measure`]: rescales `row` and returns its largest
+/// |value|, raising `c` (its input channels' column maxima) on the way; AVX2 where present (the
+/// same IEEE steps on wider vectors).
+fn scale_row(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scale: Option<Scale<'_>>) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::quant::simd::use_avx2() {
+        #[target_feature(enable = "avx2")]
+        unsafe fn wide(
+            o: usize,
+            base: usize,
+            row: &mut [f32],
+            c: &mut [f32],
+            k: usize,
+            scale: Option<Scale<'_>>,
+        ) -> f32 {
+            scale_row_any(o, base, row, c, k, scale)
+        }
+        // SAFETY: the CPU has AVX2.
+        return unsafe { wide(o, base, row, c, k, scale) };
+    }
+    scale_row_any(o, base, row, c, k, scale)
+}
+
+#[inline(always)]
+fn scale_row_any(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scale: Option<Scale<'_>>) -> f32 {
+    match scale {
+        Some(Scale::Rows(f)) => {
+            let fr = f[o];
+            row.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
+        }
+        Some(Scale::Cols(f)) if k == 1 => {
+            row.iter_mut().zip(&f[base..base + c.len()]).for_each(|(x, &fr)| *x = (*x as f64 * fr) as f32);
+        }
+        Some(Scale::Cols(f)) => {
+            for (r, &fr) in row.chunks_mut(k).zip(&f[base..base + c.len()]) {
+                r.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
+            }
+        }
+        None => {}
+    }
+    let mut rmax = 0f32;
+    if k == 1 {
+        for (cm, x) in c.iter_mut().zip(row.iter()) {
+            let m = x.abs();
+            *cm = cm.max(m);
+            rmax = rmax.max(m);
+        }
+    } else {
+        for (cm, r) in c.iter_mut().zip(row.chunks(k)) {
+            let m = r.iter().fold(0f32, |m, x| m.max(x.abs()));
+            *cm = cm.max(m);
+            rmax = rmax.max(m);
+        }
+    }
+    rmax
+}
+
+/// One equalization step of a pair; returns the scales `s_i` applied. The ranges come from
+/// `ranges` and the rescaled weights' new ranges go back there.
+fn equalize_pair(g: &mut Graph, pairs: &[Pair], p: &Pair, ranges: &mut HashMap<String, Ranges>) -> Vec<f64> {
     let (n1, n2) = (&g.nodes[p.conv1], &g.nodes[p.conv2]);
     let (w1n, w2n) = (n1.inputs[1].clone(), n2.inputs[1].clone());
     let b1n = n1.inputs.get(2).filter(|s| !s.is_empty()).cloned();
     let groups2 = n2.attrs.int("group", 1).max(1) as usize;
-    let w1 = &g.initializers[&w1n];
-    let w2 = &g.initializers[&w2n];
-    let c = w1.shape[0];
-    let per1 = w1.len() / c;
-    let (n_out2, cin_g) = (w2.shape[0], w2.shape[1]);
-    let k2 = w2.len() / (n_out2 * cin_g);
-    let out_per_group = n_out2 / groups2;
-    let d1 = w1.as_f32().unwrap();
-    let d2 = w2.as_f32().unwrap();
-    let amax = |s: &[f32]| s.iter().fold(0f32, |m, v| m.max(v.abs()));
-    // r2 of every channel in one pass over W2 in memory order (channel i's weights are a column
-    // of W2: gathered one by one they would touch a cache line each), runs of output channels
-    // one task each, merged by max (exact in any order).
-    let rows = parallel::split(n_out2, parallel::tasks(w2.len(), n_out2), 1);
-    let r2: Vec<f32> = parallel::map(rows.len(), |t| {
-        let mut r = vec![0f32; c];
-        for n in rows[t].clone() {
-            let base = (n / out_per_group) * cin_g;
-            for j in 0..cin_g {
-                let b = (n * cin_g + j) * k2;
-                r[base + j] = r[base + j].max(amax(&d2[b..b + k2]));
+    let (r1, r2) = (&ranges[&w1n].rows, &ranges[&w2n].cols);
+    let s: Vec<f64> = r1
+        .iter()
+        .zip(r2)
+        .map(|(&r1, &r2)| {
+            let (r1, r2) = (r1 as f64, r2 as f64);
+            if r1 > 0.0 && r2 > 0.0 && r1.is_finite() && r2.is_finite() {
+                (r1 * r2).sqrt() / r2
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let groups1 = groups_as_conv2(g, pairs, &w1n);
+    let inv: Vec<f64> = s.iter().map(|si| 1.0 / si).collect();
+    let r = scale_and_measure(g.initializers.get_mut(&w1n).unwrap(), groups1, Some(Scale::Rows(&inv)));
+    ranges.insert(w1n, r);
+    if let Some(b) = b1n {
+        if let crate::model::Data::F32(v) = &mut g.initializers.get_mut(&b).unwrap().data {
+            for (x, f) in v.iter_mut().zip(&inv) {
+                *x = (*x as f64 * f) as f32;
             }
         }
-        r
-    })
-    .into_iter()
-    .reduce(|a, b| a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect())
-    .unwrap_or_else(|| vec![0.0; c]);
-    let factor = |i: usize| {
-        let (r1, r2) = (amax(&d1[i * per1..(i + 1) * per1]) as f64, r2[i] as f64);
-        if r1 > 0.0 && r2 > 0.0 && r1.is_finite() && r2.is_finite() {
-            (r1 * r2).sqrt() / r2
-        } else {
-            1.0
-        }
-    };
-    // Runs of channels, one task each.
-    let parts = parallel::split(c, parallel::tasks(w1.len(), c), 1);
-    let s: Vec<f64> = parallel::map(parts.len(), |p| parts[p].clone().map(factor).collect::<Vec<_>>()).concat();
-    // Each factor applies to a contiguous run of values: multiply run by run (no per-element
-    // index arithmetic; the same `(x as f64 · f) as f32` per value), runs of runs one task each.
-    let scale_runs = |t: &mut Tensor, run: usize, f: &(dyn Fn(usize) -> f64 + Sync)| {
-        if let crate::model::Data::F32(v) = &mut t.data {
-            let run = run.max(1);
-            let runs = v.len().div_ceil(run);
-            let parts = parallel::split(runs, parallel::tasks(v.len(), runs), 1);
-            let mut pieces: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(v, run, &parts)).collect();
-            parallel::for_each_mut(&mut pieces, |_, (rs, piece)| {
-                for (r, chunk) in rs.clone().zip(piece.chunks_mut(run)) {
-                    let fr = f(r);
-                    for x in chunk {
-                        *x = (*x as f64 * fr) as f32;
-                    }
-                }
-            });
-        }
-    };
-    scale_runs(g.initializers.get_mut(&w1n).unwrap(), per1, &|i| 1.0 / s[i]);
-    if let Some(b) = b1n {
-        scale_runs(g.initializers.get_mut(&b).unwrap(), 1, &|i| 1.0 / s[i]);
     }
-    // W2 runs of k2 values: run r is output channel n = r / cin_g, input channel j = r % cin_g.
-    scale_runs(g.initializers.get_mut(&w2n).unwrap(), k2, &|r| {
-        let (n, j) = (r / cin_g, r % cin_g);
-        s[(n / out_per_group) * cin_g + j]
-    });
+    // Input channel j of output channel n reads channel (n / out_per_group)·cin_g + j.
+    let r = scale_and_measure(g.initializers.get_mut(&w2n).unwrap(), groups2, Some(Scale::Cols(&s)));
+    ranges.insert(w2n, r);
     s
 }
