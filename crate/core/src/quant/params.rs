@@ -328,21 +328,18 @@ pub fn params_or_unit(min: f64, max: f64, qtype: QType, scheme: Scheme) -> Resul
 /// Min and max of each slice along `axis`.
 pub fn per_channel_min_max(data: &[f32], shape: &[usize], axis: usize) -> Result<Vec<(f32, f32)>, QuantError> {
     let (outer, channels, inner) = split_axis(data.len(), shape, axis)?;
+    if inner == 0 || outer == 0 {
+        return Err(QuantError::EmptyTensor);
+    }
     let mut out = vec![(f32::INFINITY, f32::NEG_INFINITY); channels];
     for o in 0..outer {
         for (c, r) in out.iter_mut().enumerate() {
             let base = (o * channels + c) * inner;
-            for &v in &data[base..base + inner] {
-                if !v.is_finite() {
-                    return Err(QuantError::NonFiniteData);
-                }
-                r.0 = r.0.min(v);
-                r.1 = r.1.max(v);
-            }
+            // Each run through the vectorised `min_max` (a non-finite value is its error).
+            let (lo, hi) = min_max(&data[base..base + inner])?;
+            r.0 = r.0.min(lo);
+            r.1 = r.1.max(hi);
         }
-    }
-    if inner == 0 || outer == 0 {
-        return Err(QuantError::EmptyTensor);
     }
     Ok(out)
 }
