@@ -246,3 +246,37 @@ fn fake_quant_pairs_compute_the_same_bits_as_the_qdq_graph() {
     two.outputs = vec![value("y", &[4]), ValueInfo { elem_type: 2, ..value("c", &[4]) }];
     assert_eq!(fake_quant_qdq_pairs(&mut two), 0);
 }
+
+/// [`Plan::run_keeping`] keeps (moves, not copies) exactly the computed tensors that a
+/// [`Plan::run_with`] observer sees, with their values, and the same outputs: on the person
+/// detector, whose Reshapes take over their input's buffer when nothing keeps it.
+#[test]
+fn run_keeping_keeps_what_the_observer_sees() {
+    use std::collections::HashMap;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/person_ssdlite.onnx");
+    let g = load_onnx(&std::fs::read(path).expect("model file")).expect("loads");
+    let shape = [1, 3, 300, 300];
+    let (plan, _) = plans(&g, &shape);
+    let inputs = [(g.inputs[0].name.clone(), random(&shape, 1.0, &mut 9))];
+    let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
+    let outs = plan
+        .run_with(&inputs, &mut |n, t| {
+            seen.insert(n.to_string(), t.to_f32_vec().iter().map(|v| v.to_bits()).collect());
+        })
+        .expect("run");
+    // Every other tensor (so some Reshape inputs are kept and some are not), and the outputs.
+    let mut names: Vec<&String> = seen.keys().collect();
+    names.sort();
+    let wanted: std::collections::HashSet<String> = names.iter().step_by(2).map(|n| n.to_string()).collect();
+    let outputs: Vec<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
+    let keep = |n: &str| wanted.contains(n) || outputs.iter().any(|o| o == n) || n == inputs[0].0;
+    let (outs2, kept) = plan.run_keeping(&inputs, &keep).expect("run_keeping");
+    assert_eq!(bits(&outs), bits(&outs2));
+    let expected: Vec<&String> = seen.keys().filter(|n| keep(n)).collect();
+    assert_eq!(kept.len(), expected.len(), "kept {} of {} wanted", kept.len(), expected.len());
+    assert!(!kept.contains_key(&inputs[0].0), "inputs are not kept");
+    for n in expected {
+        let got: Vec<u32> = kept[n].to_f32_vec().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, seen[n], "{n}");
+    }
+}

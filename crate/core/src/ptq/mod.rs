@@ -365,13 +365,7 @@ pub(crate) fn run_keeping(
     x: &Tensor,
     keep: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Vec<Tensor>, HashMap<String, Tensor>), Error> {
-    let mut seen = HashMap::new();
-    let out = plan.run_with(&[(input.to_string(), x.clone())], &mut |name, t| {
-        if keep(name) {
-            seen.insert(name.to_string(), t.clone());
-        }
-    })?;
-    Ok((out, seen))
+    Ok(plan.run_keeping(&[(input.to_string(), x.clone())], keep)?)
 }
 
 /// `g` with `values` bound to its inputs of those names ([`Graph::bind_inputs`]); borrowed

@@ -10,9 +10,13 @@ use super::{check_size, Plan, Source, Step};
 use crate::model::{numel, DType, ModelError, Tensor};
 use crate::ops::{Fact, Op, OpError};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use super::StepEvent;
+
+/// What [`Plan::run_keeping`] keeps (the names it accepts) and where.
+type Keep<'a> = Option<(&'a dyn Fn(&str) -> bool, &'a mut HashMap<String, Tensor>)>;
 
 /// The tensors of one run, by slot: graph inputs borrowed from the caller, computed tensors
 /// owned.
@@ -178,24 +182,75 @@ impl Plan {
         observer: &mut dyn FnMut(&str, &Tensor),
         hook: &mut dyn FnMut(usize, StepEvent) -> ControlFlow<()>,
     ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_loop(inputs, observer, hook, None)
+    }
+
+    /// [`Plan::run`], also returning every computed tensor (not the inputs) whose name `keep`
+    /// accepts. They are kept instead of freed after their last reader — moved, not copied
+    /// (only a kept graph output is copied) — so the run holds them all at its end.
+    pub fn run_keeping(
+        &self,
+        inputs: &[(String, Tensor)],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<Tensor>, HashMap<String, Tensor>), ModelError> {
+        let mut kept = HashMap::new();
+        let outputs =
+            self.run_loop(inputs, &mut |_, _| {}, &mut |_, _| ControlFlow::Continue(()), Some((keep, &mut kept)))?;
+        Ok((outputs, kept))
+    }
+
+    /// The run loop of [`Plan::run_hooked`] and [`Plan::run_keeping`].
+    fn run_loop(
+        &self,
+        inputs: &[(String, Tensor)],
+        observer: &mut dyn FnMut(&str, &Tensor),
+        hook: &mut dyn FnMut(usize, StepEvent) -> ControlFlow<()>,
+        mut keep: Keep<'_>,
+    ) -> Result<Vec<Tensor>, ModelError> {
         let mut env = self.bind(inputs, None)?;
         for index in 0..self.steps.len() {
             if hook(index, StepEvent::Start).is_break() {
                 return Err(ModelError::Cancelled);
             }
             // An op whose output is its input's data under a new shape (Reshape, …) takes over
-            // the input's buffer when this step is its last reader and it is not borrowed.
-            let outs = match self.try_alias(&self.steps[index], &mut env) {
+            // the input's buffer when this step is its last reader and it is not borrowed (nor
+            // kept).
+            let step = &self.steps[index];
+            let kept_input = matches!((&keep, step.inputs.first()), (Some((k, _)), Some(Source::Slot(s))) if k(&self.slots[*s].name));
+            let moved = if kept_input { None } else { self.try_alias(step, &mut env) };
+            let outs = match moved {
                 Some(moved) => vec![moved],
                 None => {
                     let args = self.step_args(index, &env)?;
-                    self.eval_checked(&self.steps[index], &args)?
+                    self.eval_checked(step, &args)?
                 }
             };
             self.store(index, &mut env, outs, observer);
-            self.free_after(index, &mut env);
+            match keep.as_mut() {
+                Some((k, kept)) => {
+                    for &s in &step.free {
+                        if let Some(Cow::Owned(t)) = env.cells[s].take() {
+                            if k(&self.slots[s].name) {
+                                kept.insert(self.slots[s].name.clone(), t);
+                            }
+                        }
+                    }
+                }
+                None => self.free_after(index, &mut env),
+            }
             if hook(index, StepEvent::End).is_break() {
                 return Err(ModelError::Cancelled);
+            }
+        }
+        // What is still held at the end (graph outputs) is copied.
+        if let Some((k, kept)) = keep {
+            for (s, cell) in env.cells.iter().enumerate() {
+                let name = &self.slots[s].name;
+                if let Some(Cow::Owned(t)) = cell {
+                    if k(name) && !kept.contains_key(name) {
+                        kept.insert(name.clone(), t.clone());
+                    }
+                }
             }
         }
         self.take_outputs(&mut env)
