@@ -55,12 +55,13 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     await det.locator('input[name=score]').evaluate((el) => { el.value = '0.65'; el.dispatchEvent(new Event('input', { bubbles: true })); });
     await det.locator('select[name=method]').selectOption('minmax');
     await det.locator('input[name=perChannel]').setChecked(false);
+    await det.locator('select[name=rounding]').selectOption('gptq');
     const p = Object.fromEntries(await hashParams(page));
     assert.deepEqual(p, {
       'explorer.min': '-0.7', 'explorer.max': '3.1', 'explorer.value': '2.2', 'explorer.bits': '4', 'explorer.signed': 'false',
       'explorer.symmetric': 'false', 'explorer.restricted': 'false', 'explorer.decimals': '2', 'explorer.sample': 'outliers',
       'detector.model': 'person', 'detector.image': 'person.jpg', 'detector.score': '0.65', 'detector.method': 'minmax',
-      'detector.perchannel': 'false',
+      'detector.perchannel': 'false', 'detector.rounding': 'gptq',
     });
     assert.equal(await page.evaluate(() => history.length), historyLength, 'replaceState: no new history entries');
     assert.match(page.url(), /\/index\.html#explorer\.min=-0\.7&explorer\.max=3\.1&/);
@@ -93,6 +94,7 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     assert.equal(await det.locator('input[name=score]').inputValue(), '0.65');
     assert.equal(await det.locator('select[name=method]').inputValue(), 'minmax');
     assert.equal(await det.locator('input[name=perChannel]').isChecked(), false);
+    assert.equal(await det.locator('select[name=rounding]').inputValue(), 'gptq');
     assert.equal(await det.locator('select[name=builtin]').inputValue(), 'face');
     assert.match(await det.locator('.keep-note').textContent(), /Layers kept FP32 when quantizing: Conv_0/);
     // The face model and dog.jpg, not the person detector first.

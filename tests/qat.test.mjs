@@ -137,6 +137,18 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return el.int8?.report.weight_bits === 4 && !el.quantizing; }, null, { timeout: 300_000 });
   const rep = await det().evaluate((el) => el.int8.report);
   assert.equal(rep.weight_storage, 'int4');
+  // Below 8 bits the weights are rounded by GPTQ by default (the CLI's default too: no flag).
+  assert.equal(rep.weight_rounding, 'gptq');
+  assert.match(await text('.qreport-body'), /per-channel weights rounded by GPTQ/);
+  assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /gptq/);
+  await det().locator('select[name=rounding]').selectOption('nearest');
+  assert.match(await det().evaluate((el) => el.configCommand()), / --weight-bits 4 --no-gptq /);
+  await det().locator('select[name=weightBits]').selectOption('8');
+  await det().locator('select[name=rounding]').selectOption('gptq');
+  assert.match(await det().evaluate((el) => el.configCommand()), / --gptq /);
+  await det().locator('select[name=rounding]').selectOption('auto');
+  await det().locator('select[name=weightBits]').selectOption('4');
+  assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /gptq/);
   assert.ok(rep.int8_bytes < before, `int4 file ${rep.int8_bytes} bytes vs int8 ${before}`);
   assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);
   assert.match(await text('.qreport-body'), /with 4-bit weights \(stored int4\)/);

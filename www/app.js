@@ -92,6 +92,7 @@ function restoreFromHash() {
   if (detector.method) later.method = detector.method;
   if (detector.perchannel) later.perChannel = detector.perchannel === 'true';
   if (detector.wbits) later.weightBits = Number(detector.wbits);
+  if (detector.rounding) later.rounding = detector.rounding;
   if (detector.keep) later.keepFp32 = detector.keep;
   if (detector.overlay) later.overlay = detector.overlay === 'true';
   if (detector.logy) later.logY = detector.logy === 'true';

@@ -83,9 +83,9 @@ export class Engine {
   }
 
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
-  quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, score, iou }, onprogress) {
+  quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto', score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
-    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }, msg.map((m) => m.rgba), onprogress);
+    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, rounding, score, iou }, msg.map((m) => m.rgba), onprogress);
     this.stoppable = r.id;
     return r;
   }

@@ -19,6 +19,7 @@
 //   detector.method                              auto, mse, percentile, minmax, entropy, ema
 //   detector.perchannel                          true / false
 //   detector.wbits                               weight bits: 8, 6, 5, 4, 3, 2 (8 is left out)
+//   detector.rounding                            gptq, nearest (auto, the default, is left out)
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
 // Keys may come in any order and any may be left out (the component's default is used). A value that
 // does not validate is left out with a note saying why; nothing in a link is ever fetched except the
@@ -60,6 +61,7 @@ export const KEYS = {
   'detector.method': [oneOf(DETECTOR_METHODS), DETECTOR_METHODS.join(', ')],
   'detector.perchannel': [bool, 'true or false'],
   'detector.wbits': [oneOf(['2', '3', '4', '5', '6', '8']), '8, 6, 5, 4, 3 or 2'],
+  'detector.rounding': [oneOf(['auto', 'gptq', 'nearest']), 'auto, gptq or nearest'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
 };
 
@@ -107,6 +109,7 @@ export function serializeHash(explorer, detector) {
     put('detector.method', detector.method);
     put('detector.perchannel', detector.perChannel);
     if (detector.weightBits && Number(detector.weightBits) !== 8) put('detector.wbits', detector.weightBits);
+    if (detector.rounding && detector.rounding !== 'auto') put('detector.rounding', detector.rounding);
     if (detector.overlay) put('detector.overlay', true);
     if (detector.logY) put('detector.logy', true);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);

@@ -197,7 +197,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, rounding, score, iou }) {
     if (!model) throw new Error('load a model first');
     endQat();
     const t0 = performance.now();
@@ -209,9 +209,11 @@ const handlers = {
         q.addImage(im.width, im.height, new Uint8Array(im.rgba));
       });
       const bits = weightBits ?? 8;
+      // 'gptq' / 'nearest', or undefined: the default for the width (GPTQ below 8 bits).
+      const gptq = rounding === 'gptq' ? true : rounding === 'nearest' ? false : undefined;
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
       // Throwing from the progress callback stops the run there (code `cancelled`).
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, (stage) => {
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, gptq, (stage) => {
         throwIfStopped(id);
         progress(id, `quantizing (${how}): ${stage}`);
       });

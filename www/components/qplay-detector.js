@@ -12,7 +12,7 @@
 // Events (bubbling, composed): qplay-progress {stage}, qplay-ready {info, threads, threadsNote}, qplay-frame
 // {detections, timings, int8, live, memory, gpuBuffers, backend, recovered}, qplay-quantized {report, seconds}, qplay-error
 // {code, message}, qplay-change {settings} after a user changes a setting. Property `settings`
-// (get/set): {model, image, score, backend, threads, method, perChannel, weightBits, keepFp32}; `dispose()` stops the camera
+// (get/set): {model, image, score, backend, threads, method, perChannel, weightBits, rounding, keepFp32}; `dispose()` stops the camera
 // and the worker. A user can drop or choose an .onnx, a profile .json, or an image anywhere on the
 // component; the camera (www/camera.js) starts on a click only, and a video file plays as input.
 //
@@ -108,7 +108,7 @@ export class QplayDetector extends HTMLElement {
     const sample = $('select[name=sample]').value;
     return {
       model: this.source ?? this.pendingSource ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu', threads: this.threadsWanted(),
-      method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, weightBits: this.weightBits(), keepFp32: [...(this.keepFp32 ?? [])],
+      method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, weightBits: this.weightBits(), rounding: $('select[name=rounding]').value, keepFp32: [...(this.keepFp32 ?? [])],
       overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
     };
   }
@@ -119,6 +119,7 @@ export class QplayDetector extends HTMLElement {
     if (v.method !== undefined && METHODS.includes(v.method)) $('select[name=method]').value = v.method;
     if (v.perChannel !== undefined) $('input[name=perChannel]').checked = !!v.perChannel;
     if (v.weightBits !== undefined && [2, 3, 4, 5, 6, 8].includes(Number(v.weightBits))) $('select[name=weightBits]').value = String(Number(v.weightBits));
+    if (['auto', 'gptq', 'nearest'].includes(v.rounding)) $('select[name=rounding]').value = v.rounding;
     if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
     if (v.overlay !== undefined) this.setOverlay(!!v.overlay); if (v.threads !== undefined) this.setThreads(v.threads); // threads: a new worker
     if (v.logY !== undefined) { this.view.logY = !!v.logY; const box = this.$('.qreport input[name=logy]'); if (box) { box.checked = this.view.logY; this.renderLayer(); } }
@@ -225,8 +226,8 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragover', (e) => { e.preventDefault(); this.dataset.dragging = ''; });
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
-    for (const n of ['method', 'perChannel', 'weightBits', 'use-samples', 'autoMixed', 'mixedTo']) $(`[name=${n}]`).addEventListener('change', () => this.showCommand());
-    $('select[name=weightBits]').addEventListener('change', () => this.changed());
+    for (const n of ['method', 'perChannel', 'weightBits', 'rounding', 'use-samples', 'autoMixed', 'mixedTo']) $(`[name=${n}]`).addEventListener('change', () => this.showCommand());
+    for (const n of ['weightBits', 'rounding']) $(`select[name=${n}]`).addEventListener('change', () => this.changed());
     this.showKeep();
     this.render();
   }

@@ -619,8 +619,11 @@ fn quantize_and_qat_at_four_bit_weights() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("88 layers int4") && text.contains("opset raised from 13 to 21"), "{text}");
+    // Below 8 bits the weights are rounded by GPTQ unless --no-gptq.
+    assert!(text.contains("(rounded by GPTQ)") && text.contains("(GPTQ) in 88 layers"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!((r["weight_bits"].as_u64(), r["weight_storage"].as_str()), (Some(4), Some("int4")));
+    assert_eq!(r["weight_rounding"], "gptq");
     assert!(r["layers"].as_array().unwrap().iter().all(|l| l["weight_bits"] == 4));
     let ratio = std::fs::metadata(&out).unwrap().len() as f64 / fp32;
     assert!(ratio < 0.2, "int4 file is {ratio:.3}× the FP32 file");
@@ -643,6 +646,17 @@ fn quantize_and_qat_at_four_bit_weights() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("5-bit weights (int8 storage)") && text.contains("activations uint16"), "{text}");
+    assert!(text.contains("(rounded by GPTQ)"), "{text}");
+    for (flags, want) in
+        [(&["--weight-bits", "4", "--no-gptq"][..], "(rounded to nearest)"), (&["--gptq"], "(rounded by GPTQ)")]
+    {
+        let mut argv = vec!["quantize", "www/models/blazeface_short.onnx", "--calib", "www/samples", "-o"];
+        argv.push(out8.to_str().unwrap());
+        argv.extend_from_slice(flags);
+        let (code, text, err) = qplay(&argv);
+        assert_eq!(code, 0, "{err}");
+        assert!(text.contains(want), "{flags:?}: {text}");
+    }
     // QAT picks the bit width up from the PTQ model and writes int4 weights back.
     let qat = tmp("face_w4_qat.onnx");
     let (code, text, err) = qplay(&[
@@ -672,6 +686,7 @@ fn quantize_and_qat_at_four_bit_weights() {
         ("quantize", "--weight-bits", "four", "invalid digit"),
         ("quantize", "--activation-bits", "4", "[possible values: 8, 16]"),
         ("qat", "--weight-bits", "16", "16 is not in 2..=8"),
+        ("quantize", "--gptq", "--no-gptq", "cannot be used with"),
     ] {
         let (code, _, err) = qplay(&[
             cmd,

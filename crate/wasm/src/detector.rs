@@ -360,7 +360,8 @@ impl WasmQuantizer {
     /// correction on) and per-channel or per-tensor weights; returns the report.
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`;
-    /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer). `progress`, when given, is called with a
+    /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer), rounded
+    /// by GPTQ when `gptq` (default: below 8 bits) else to nearest. `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …); when it
     /// throws, the run stops at that step and fails with the code `cancelled`.
     #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
@@ -373,11 +374,14 @@ impl WasmQuantizer {
         auto_mixed: usize,
         mixed_16bit: bool,
         weight_bits: Option<u8>,
+        gptq: Option<bool>,
         progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
         let auto = method == "auto";
+        let bits = weight_bits.unwrap_or(8);
         let opts = qplay_core::ptq::PtqOptions {
-            weight: qplay_core::ptq::PtqOptions::weight_bits(weight_bits.unwrap_or(8)).map_err(err)?,
+            weight: qplay_core::ptq::PtqOptions::weight_bits(bits).map_err(err)?,
+            gptq: gptq.unwrap_or_else(|| qplay_core::ptq::PtqOptions::default_gptq(bits)),
             method: if auto {
                 qplay_core::ptq::PtqOptions::default().method
             } else {

@@ -7,6 +7,7 @@
 import { BOX, INT8 } from './template.js';
 import { fileStem } from './model-source.js';
 import { esc } from './util.js';
+import { roundingFlag } from './quantize.js';
 
 /** Said when the FP32 model detects nothing on any training image: the heads then learn only
  * the background, and detections elsewhere can get lost. */
@@ -36,9 +37,10 @@ export function fellHint(lr, layers) {
   return `The held-out SQNR fell as it trained: try a smaller learning rate (e.g. ${(lr / 3).toExponential(0)})${layers ? ' or untick “match every layer”' : ''}, or more images with the objects.`;
 }
 
-export function qatCommand({ model, calib, profile = null, weightBits = 8, steps, lr, batch, evalEvery, featureWeight = 1 }) {
+export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
+  parts.push(...roundingFlag(rounding, weightBits));
   if (steps !== 100) parts.push('--steps', String(steps));
   if (lr !== (weightBits < 8 ? 1e-3 : 1e-4)) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
@@ -150,7 +152,9 @@ export const qatMethods = {
     const own = this.calib?.length ?? 0;
     const calib = this.$('input[name=use-samples]').checked && !own ? 'www/samples' : 'calibration_images';
     const weightBits = this.int8?.report?.weight_bits ?? 8;
-    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, ...s.opts }) : '';
+    // The PTQ start's rounding, as the report says it was done.
+    const rounding = this.int8?.report?.weight_rounding ?? 'auto';
+    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, rounding, ...s.opts }) : '';
   },
 
   async startQat() {

@@ -20,17 +20,25 @@ export function shellWord(s) {
  * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
  * from the CLI's default, and `-o` the file the page's download is called.
  */
-export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8 }) {
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto' }) {
   const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
   if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
   if (!perChannel) parts.push('--per-tensor');
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
+  parts.push(...roundingFlag(rounding, weightBits));
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
   if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
   if (autoMixed && mixed16) parts.push('--mixed-16bit');
   if (profile) parts.push('--profile', shellWord(profile));
   parts.push('-o', shellWord(`${fileStem(model)}_int8_qdq.onnx`));
   return parts.join(' ');
+}
+
+/** The CLI flag for a weight rounding ('auto', 'gptq', 'nearest') at `bits`: none where it is the default (GPTQ below 8 bits). */
+export function roundingFlag(rounding, bits) {
+  if (rounding === 'gptq' && bits === 8) return ['--gptq'];
+  if (rounding === 'nearest' && bits < 8) return ['--no-gptq'];
+  return [];
 }
 
 /** The share of the work a stage says is done ("… 3 of 7 …" → 3/7), or null when it does not say.
@@ -66,7 +74,8 @@ export const quantizeMethods = {
       const autoMixed = this.autoMixed();
       const mixed16 = this.mixed16();
       const weightBits = this.weightBits();
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, weightBits, score: this.score, iou: this.info.profile.iou_threshold },
+      const rounding = this.$('select[name=rounding]').value;
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, weightBits, rounding, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.quantStage(stage));
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
@@ -236,6 +245,7 @@ export const quantizeMethods = {
       profile: this.profileFile ?? null,
       method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
       keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(), weightBits: this.weightBits(),
+      rounding: this.$('select[name=rounding]').value,
     });
   },
 };

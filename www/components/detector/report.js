@@ -21,7 +21,7 @@ export const reportMethods = {
     this.$('.qreport').hidden = false;
     this.$('.qreport-body').innerHTML = `
       <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
-        ${rep.layers.length} layers ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `with ${rep.weight_bits}-bit weights (stored ${esc(rep.weight_storage)})`}, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights,
+        ${rep.layers.length} layers ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `with ${rep.weight_bits}-bit weights (stored ${esc(rep.weight_storage)})`}, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights${rep.weight_rounding === 'gptq' ? ' rounded by GPTQ' : ''},
         ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
       <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${before && typeof before.sqnr[k] === 'number' ? `${before.sqnr[k].toFixed(1)} → ` : ''}${v.toFixed(1)} dB`).join(' · ')}
         ${before ? `<span class="note">(before → after keeping ${esc(before.kept)})</span>` : ''}</p>

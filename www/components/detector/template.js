@@ -156,6 +156,11 @@ TEMPLATE.innerHTML = `
         <option value="8">8 (int8)</option><option value="6">6</option><option value="5">5</option>
         <option value="4">4 (stored as int4: a smaller file; ONNX opset 21)</option><option value="3">3 (int4 storage)</option><option value="2">2 (int4 storage)</option>
       </select></label>
+      <label>Weight rounding <select name="rounding" aria-label="weight rounding">
+        <option value="auto">Auto: GPTQ below 8 bits (default)</option>
+        <option value="gptq">GPTQ: fitted to each layer's outputs (slower, better)</option>
+        <option value="nearest">Round to nearest (fastest)</option>
+      </select></label>
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
         most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights as chosen)</option></select>
         (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>

@@ -39,6 +39,14 @@ pub struct BitArgs {
     /// opset (int4 needs opset 21).
     #[arg(long)]
     pub weights_in_int8: bool,
+    /// Error-compensating weight rounding (GPTQ): each layer's weight codes chosen for its
+    /// outputs on the calibration inputs rather than rounded to nearest (same scales and size;
+    /// one more pass over the inputs). Default on below 8-bit weights.
+    #[arg(long, conflicts_with = "no_gptq")]
+    pub gptq: bool,
+    /// Weights rounded to nearest (the default at 8 bits).
+    #[arg(long)]
+    pub no_gptq: bool,
 }
 
 impl BitArgs {
@@ -47,6 +55,7 @@ impl BitArgs {
         opts.weight = qplay_core::ptq::PtqOptions::weight_bits(self.weight_bits).map_err(|e| e.to_string())?;
         opts.activation = qplay_core::quant::QType { bits: self.activation_bits, signed, restricted: false };
         opts.pack_int4 = !self.weights_in_int8;
+        opts.gptq = self.gptq || (!self.no_gptq && qplay_core::ptq::PtqOptions::default_gptq(self.weight_bits));
         Ok(())
     }
 }

@@ -105,11 +105,12 @@ pub fn run(a: Args) -> Result<(), String> {
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;
     println!(
-        "{}: PTQ ({} layers, {}-bit weights stored {}, {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
+        "{}: PTQ ({} layers, {}-bit weights stored {} (rounded {}), {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,
         q.report.layers.len(),
         q.report.weight_bits,
         q.report.weight_storage,
+        if q.report.weight_rounding == "gptq" { "by GPTQ" } else { "to nearest" },
         q.report.activation_type,
         t0.elapsed().as_secs_f64(),
         n_train,

@@ -92,6 +92,7 @@ pub fn run(a: Args) -> Result<(), String> {
         mixed_16bit: a.mixed_16bit,
         equalize: switch(a.equalize, a.no_equalize, defaults.equalize),
         bias_correction: switch(a.bias_correction, a.no_bias_correction, defaults.bias_correction),
+        gptq: defaults.gptq,
         fixed_inputs: Vec::new(),
     };
     // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
@@ -132,7 +133,7 @@ pub fn run(a: Args) -> Result<(), String> {
     std::fs::write(out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     let r = &q.report;
     println!(
-        "{model} → {out}: {} layers {} ({} kept FP32), {} calibration input(s), method {}, weights {}, activations {}",
+        "{model} → {out}: {} layers {} ({} kept FP32), {} calibration input(s), method {}, weights {} (rounded {}), activations {}",
         r.layers.len(),
         match (r.weight_bits, r.weight_storage) {
             (8, _) => "int8".to_string(),
@@ -143,6 +144,7 @@ pub fn run(a: Args) -> Result<(), String> {
         r.calibration_inputs,
         r.method,
         if r.per_channel { "per channel" } else { "per tensor" },
+        if r.weight_rounding == "gptq" { "by GPTQ" } else { "to nearest" },
         r.activation_type
     );
     println!(

@@ -73,7 +73,14 @@ impl Layer {
 
 /// The fake-quantized weights the QDQ rewrite will use for `n`'s weight `w` (int8, symmetric,
 /// per output channel or per tensor).
-pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QType) -> Result<Vec<f32>, Error> {
+pub(super) fn fake_quant_weight(
+    n: &Node,
+    w: &Tensor,
+    per_channel: bool,
+    wt: QType,
+    codes: Option<&Vec<i32>>,
+) -> Result<Vec<f32>, Error> {
+    let codes = codes.filter(|c| c.len() == w.len());
     let data = w.as_f32()?;
     let axis = super::qdq::weight_axis(n, w)?;
     let params = if per_channel {
@@ -89,7 +96,7 @@ pub(super) fn fake_quant_weight(n: &Node, w: &Tensor, per_channel: bool, wt: QTy
         for (c, p) in params.iter().enumerate().take(ch) {
             let b = (o * ch + c) * inner;
             for k in b..b + inner {
-                out[k] = p.dequantize(p.quantize(data[k], wt));
+                out[k] = p.dequantize(codes.map_or_else(|| p.quantize(data[k], wt), |c| c[k]));
             }
         }
     }
@@ -123,7 +130,13 @@ pub(super) struct RunShifts(Vec<Option<Shift>>);
 impl ShiftMeter {
     /// Prepares the correction of the quantizable nodes `targets` of `g` (Conv, and Gemm with a
     /// per-channel bias and `beta = 1`; others are skipped).
-    pub(super) fn new(g: &Graph, targets: &[usize], per_channel: bool, wt: QType) -> Result<ShiftMeter, Error> {
+    pub(super) fn new(
+        g: &Graph,
+        targets: &[usize],
+        per_channel: bool,
+        wt: QType,
+        codes: &super::gptq::WeightCodes,
+    ) -> Result<ShiftMeter, Error> {
         let mut layers: Vec<Layer> = Vec::new();
         for &t in targets {
             let n = &g.nodes[t];
@@ -139,7 +152,7 @@ impl ShiftMeter {
             if !ok || w.as_f32().is_err() {
                 continue;
             }
-            let wq = fake_quant_weight(n, w, per_channel, wt)?;
+            let wq = fake_quant_weight(n, w, per_channel, wt, codes.get(&n.name))?;
             let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
             let window = if n.is(OpKind::Conv) {
                 Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, e))?)

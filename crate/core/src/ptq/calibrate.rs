@@ -38,6 +38,8 @@ pub(super) struct Prepared {
     pub(super) act_names: HashSet<String>,
     /// Time so far.
     pub(super) phases: Phases,
+    /// Weight codes from error-compensating rounding ([`super::gptq`]); empty: round to nearest.
+    pub(super) codes: super::gptq::WeightCodes,
 }
 
 /// Checks that every calibration input is float32 of one shape; returns the shape.
@@ -146,7 +148,7 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
         }
     }
     let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
-    Ok(Prepared { g, fixed, notes, int4, per_channel, targets, kept, act_names, phases })
+    Ok(Prepared { g, fixed, notes, int4, per_channel, targets, kept, act_names, phases, codes: Default::default() })
 }
 
 /// One consumer of a calibration pass: an observer method, bias correction or not, over the
@@ -190,7 +192,7 @@ pub(super) fn calibrate(
     // Bias correction measures on the same FP32 runs (the weights are final once equalized),
     // each input once for every sink that corrects biases.
     let mut meter = if sinks.iter().any(|s| s.bias_correction) {
-        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts.weight)?)
+        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts.weight, &p.codes)?)
     } else {
         None
     };

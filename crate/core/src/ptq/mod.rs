@@ -19,6 +19,7 @@
 
 pub mod bias_correction;
 pub mod equalize;
+pub mod gptq;
 pub mod recipe;
 
 mod calibrate;
@@ -154,6 +155,7 @@ fn quantize_inner(
 ) -> Result<Quantized, Error> {
     calibrate::check_inputs(calib)?;
     let mut p = calibrate::prepare(graph, opts)?;
+    gptq::apply(&mut p, opts, input, calib, progress)?;
     let sink = calibrate::Sink {
         method: opts.method,
         bias_correction: opts.bias_correction,
@@ -185,8 +187,18 @@ fn finish(
 ) -> Result<Quantized, Error> {
     let shape = calibrate::check_inputs(calib)?;
     let registry = Registry::new();
-    let calibrate::Prepared { g, fixed, mut notes, int4, per_channel, mut targets, mut kept, act_names: _, mut phases } =
-        p;
+    let calibrate::Prepared {
+        g,
+        fixed,
+        mut notes,
+        int4,
+        per_channel,
+        mut targets,
+        mut kept,
+        act_names: _,
+        mut phases,
+        codes,
+    } = p;
     let mut g = g;
     let calibrate::Calibrated { observers, bc, fp32_outputs } = c;
 
@@ -232,7 +244,8 @@ fn finish(
             }
             let dbs = parallel::try_map(chunk.len(), |i| -> Result<f64, Error> {
                 let t = [chunk[i]];
-                let (gi, _) = rewrite(&g, &t, &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4)?;
+                let (gi, _) =
+                    rewrite(&g, &t, &act_params, &act16_params, &HashSet::new(), opts, per_channel, int4, &codes)?;
                 let db = output_sqnr(&gi, input, probe, &fp32_outputs, &registry)?;
                 Ok(db.into_values().fold(f64::INFINITY, f64::min))
             })?;
@@ -279,7 +292,7 @@ fn finish(
         ));
     }
     let (mut g, mut layers) =
-        rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel, int4)?;
+        rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel, int4, &codes)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
     }
@@ -343,6 +356,7 @@ fn finish(
         },
         weight_bits: opts.weight.bits,
         weight_storage: if int4 { "int4" } else { "int8" },
+        weight_rounding: if codes.is_empty() { "nearest" } else { "gptq" },
         calibration_inputs: calib.len(),
         layers,
         kept_fp32: kept,

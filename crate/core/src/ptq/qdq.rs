@@ -2,6 +2,7 @@
 //! (activations behind `QuantizeLinear → DequantizeLinear`, int8 (or int4) weights and int32 biases behind
 //! `DequantizeLinear`), and the float16 write-back of the float initializers left.
 
+use super::gptq::WeightCodes;
 use super::report::{self, ActivationReport, LayerReport};
 use super::PtqOptions;
 use crate::model::OpKind;
@@ -25,6 +26,7 @@ pub(super) fn rewrite(
     opts: &PtqOptions,
     per_channel: bool,
     int4: bool,
+    codes: &WeightCodes,
 ) -> Result<(Graph, Vec<LayerReport>), Error> {
     let wt = opts.weight;
     let mut g = g.clone();
@@ -110,13 +112,15 @@ pub(super) fn rewrite(
         };
         let (outer, ch, inner) =
             if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
+        // Codes chosen by error-compensating rounding (same scales), or round-to-nearest.
+        let chosen = codes.get(&n.name).filter(|c| c.len() == wdata.len());
         let mut wq = vec![0i8; wdata.len()];
         let mut wfake = vec![0f32; wdata.len()];
         for o in 0..outer {
             for (c, p) in wparams.iter().enumerate().take(ch) {
                 let b = (o * ch + c) * inner;
                 for k in b..b + inner {
-                    let q = p.quantize(wdata[k], wt);
+                    let q = chosen.map_or_else(|| p.quantize(wdata[k], wt), |c| c[k]);
                     wq[k] = q as i8;
                     wfake[k] = p.dequantize(q);
                 }

@@ -136,7 +136,11 @@ pub fn quantize_auto(
         tell(progress, &stage)?;
         let members: Vec<usize> = (0..CANDIDATES.len()).filter(|&k| CANDIDATES[k].equalize == equalize).collect();
         let first = with(base, &CANDIDATES[members[0]]);
-        let p = calibrate::prepare(graph, &first)?;
+        let mut p = calibrate::prepare(graph, &first)?;
+        // GPTQ's codes for this graph, from every input (the held-out ones too: they only pick
+        // the recipe). The candidates are scored with them: with GPTQ, equalization lost on the
+        // person detector where it won with rounding to nearest (docs/measurements.md).
+        super::gptq::apply(&mut p, &first, input, calib, &mut |s| progress(&format!("{stage}: {s}")))?;
         let sinks: Vec<Sink> = members
             .iter()
             .flat_map(|&k| {

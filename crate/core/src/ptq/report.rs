@@ -87,6 +87,8 @@ pub struct Report {
     pub weight_bits: u8,
     /// How the weights are stored in the file: `int8`, or `int4` (packed, opset 21).
     pub weight_storage: &'static str,
+    /// How the weights were rounded: `nearest`, or `gptq` (error-compensating, [`super::gptq`]).
+    pub weight_rounding: &'static str,
     /// Calibration inputs used.
     pub calibration_inputs: usize,
     /// Quantized layers, in graph order.
