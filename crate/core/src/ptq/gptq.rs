@@ -51,8 +51,8 @@ struct Layer {
     group: usize,
     /// Conv geometry and kernel; `None` for Gemm / MatMul.
     window: Option<(WindowAttrs, Vec<usize>)>,
-    /// `H = Σ x·xᵀ` per group, `k × k`.
-    grams: Vec<Vec<f64>>,
+    /// `H = Σ x·xᵀ` per group, `k × k`: its upper triangle, summed in place by the SGEMM.
+    grams: Vec<Vec<f32>>,
 }
 
 impl Layer {
@@ -88,7 +88,6 @@ impl Layer {
         let data = x.as_f32()?;
         let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
         let k = self.k;
-        let mut gram = vec![0f32; k * k];
         match &self.window {
             Some((attrs, kernel)) => {
                 let xs = &x.shape;
@@ -100,13 +99,18 @@ impl Layer {
                 let cg = c / self.group;
                 let plane = win.input[0] * win.input[1];
                 let cols_n = win.output[0] * win.output[1];
-                let mut cols = vec![0f32; k * cols_n];
+                // A 1×1 window at stride 1 without padding reads the input as it is.
+                let direct = k == cg && cols_n == plane && win.pad_begin.iter().chain(&win.pad_end).all(|&p| p == 0);
+                let mut cols = if direct { Vec::new() } else { vec![0f32; k * cols_n] };
                 for b in 0..batch {
                     for (g, acc) in self.grams.iter_mut().enumerate() {
                         let src = &data[(b * c + g * cg) * plane..][..cg * plane];
-                        im2col(src, cg, &win, 0..win.output[0], &mut cols);
-                        gram_of(&cols, k, cols_n, &mut gram).map_err(bad)?;
-                        acc.iter_mut().zip(&gram).for_each(|(a, &v)| *a += v as f64);
+                        if direct {
+                            add_upper_gram(src, k, cols_n, acc).map_err(bad)?;
+                        } else {
+                            im2col(src, cg, &win, 0..win.output[0], &mut cols);
+                            add_upper_gram(&cols, k, cols_n, acc).map_err(bad)?;
+                        }
                     }
                 }
             }
@@ -118,30 +122,64 @@ impl Layer {
                 // Xᵀ·X of the rows of X (m × k).
                 let a = MatRef::new(data, k, m, 1, k).map_err(bad)?;
                 let bm = MatRef::new(data, m, k, k, 1).map_err(bad)?;
-                sgemm(1.0, a, bm, Init::Zero, &mut gram, k).map_err(bad)?;
-                self.grams[0].iter_mut().zip(&gram).for_each(|(a, &v)| *a += v as f64);
+                sgemm(1.0, a, bm, Init::Accumulate, &mut self.grams[0], k).map_err(bad)?;
             }
         }
         Ok(())
     }
 }
 
-/// `gram = cols · colsᵀ` for `cols` of `k × n`: the upper triangle in blocks of rows, then
-/// mirrored (half the multiply-adds of the whole product).
-fn gram_of(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<(), OpError> {
+/// Windows of at most this many inputs get their Gram matrix from dot products.
+const SMALL_K: usize = 32;
+
+/// `gram += cols · colsᵀ` for `cols` of `k × n`, in its upper triangle (blocks of rows: about
+/// half the multiply-adds of the whole product; [`symmetric`] fills the rest).
+fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<(), OpError> {
     const BLOCK: usize = 64;
+    if k <= SMALL_K {
+        // Small windows (depthwise 3×3: k = 9, one call per channel): a dot product per entry,
+        // with none of the SGEMM's packing.
+        for i in 0..k {
+            let ci = &cols[i * n..(i + 1) * n];
+            for j in i..k {
+                gram[i * k + j] += dot32(ci, &cols[j * n..(j + 1) * n]);
+            }
+        }
+        return Ok(());
+    }
     for i0 in (0..k).step_by(BLOCK) {
         let rows = BLOCK.min(k - i0);
         let a = MatRef::new(&cols[i0 * n..], rows, n, n, 1)?;
         let b = MatRef::new(&cols[i0 * n..], n, k - i0, 1, n)?;
-        sgemm(1.0, a, b, Init::Zero, &mut gram[i0 * k + i0..], k)?;
-    }
-    for i in 0..k {
-        for j in 0..i {
-            gram[i * k + j] = gram[j * k + i];
-        }
+        sgemm(1.0, a, b, Init::Accumulate, &mut gram[i0 * k + i0..], k)?;
     }
     Ok(())
+}
+
+/// `Σ a·b` in f32, eight running sums (vectorised; the same order everywhere).
+fn dot32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
+}
+
+/// The whole symmetric matrix (f64) from the upper triangle of `gram` (`k × k`).
+fn symmetric(gram: &[f32], k: usize) -> Vec<f64> {
+    let mut h = vec![0f64; k * k];
+    for i in 0..k {
+        for j in i..k {
+            let v = gram[i * k + j] as f64;
+            h[i * k + j] = v;
+            h[j * k + i] = v;
+        }
+    }
+    h
 }
 
 /// Random copies of each calibration input (crops, shifts, colour: `train::augment`, seeded)
@@ -255,7 +293,7 @@ pub(super) fn solve(
         grams.iter().enumerate().flat_map(|(m, l)| (0..l.group).map(move |gi| (m, gi))).collect();
     let factors = parallel::try_map(jobs.len(), |j| -> Result<Factor, Error> {
         let (m, gi) = jobs[j];
-        Ok(Factor::new(&grams[m].grams[gi], grams[m].k))
+        Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].k), grams[m].k))
     })?;
     let first_job: Vec<usize> = {
         let mut v = Vec::with_capacity(grams.len());
