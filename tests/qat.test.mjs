@@ -173,6 +173,32 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   await det().locator('select[name=weightBits]').selectOption('8');
 });
 
+test('a 4-bit Quantize cancelled while GPTQ factorises: the run stops there and the INT8 model in use stays', async () => {
+  const seq = await det().evaluate((el) => el.int8.seq);
+  await det().locator('select[name=weightBits]').selectOption('4');
+  await s.page.evaluate(() => {
+    const el = document.querySelector('qplay-detector');
+    window.gseen = [];
+    window.glistener = (e) => {
+      window.gseen.push(e.detail.stage);
+      if (!window.gcancel && /error-compensating rounding: factorising, part \d+ of \d+/.test(e.detail.stage)) {
+        window.gcancel = true;
+        setTimeout(() => el.shadowRoot.querySelector('button[name=qcancel]').click(), 0);
+      }
+    };
+    document.addEventListener('qplay-progress', window.glistener);
+  });
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => /Quantization cancelled/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qresult').textContent), null, { timeout: 120_000 });
+  const seen = await s.page.evaluate(() => { document.removeEventListener('qplay-progress', window.glistener); return window.gseen; });
+  assert.ok(seen.some((x) => /error-compensating rounding: input \d+ of \d+/.test(x)), seen.join('\n'));
+  // Nothing after the factorisation was reached: no rewrite, no export.
+  const at = seen.findIndex((x) => /factorising/.test(x));
+  assert.ok(!seen.slice(at).some((x) => /rewriting|exporting/.test(x)), seen.join('\n'));
+  assert.equal(await det().evaluate((el) => el.int8.seq), seq, 'the INT8 model from before stays');
+  await det().locator('select[name=weightBits]').selectOption('8');
+});
+
 test('a new model ends the box: nothing to fine-tune until it is quantized', async () => {
   await det().locator('select[name=builtin]').selectOption('person');
   await s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.int8 && el.shadowRoot.querySelector('fieldset.qat').hidden; }, null, { timeout: 180_000 });

@@ -291,10 +291,25 @@ pub(super) fn solve(
     // One factorisation per (measurement, group), each a task.
     let jobs: Vec<(usize, usize)> =
         grams.iter().enumerate().flat_map(|(m, l)| (0..l.group).map(move |gi| (m, gi))).collect();
-    let factors = parallel::try_map(jobs.len(), |j| -> Result<Factor, Error> {
-        let (m, gi) = jobs[j];
-        Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].k), grams[m].k))
-    })?;
+    // In parts of about 2·10⁸ multiply-adds (the largest factorisation is one part), with the
+    // progress told (and a Cancel heard) between them.
+    let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut start, mut cost) = (0, 0usize);
+    for (j, &(m, _)) in jobs.iter().enumerate() {
+        cost += grams[m].k.pow(3) / 3 + 1;
+        if cost >= 200_000_000 || j + 1 == jobs.len() {
+            parts.push(start..j + 1);
+            (start, cost) = (j + 1, 0);
+        }
+    }
+    let mut factors: Vec<Factor> = Vec::with_capacity(jobs.len());
+    for (i, part) in parts.iter().enumerate() {
+        tell(progress, &format!("error-compensating rounding: factorising, part {} of {}", i + 1, parts.len()))?;
+        factors.extend(parallel::try_map(part.len(), |j| -> Result<Factor, Error> {
+            let (m, gi) = jobs[part.start + j];
+            Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].k), grams[m].k))
+        })?);
+    }
     let first_job: Vec<usize> = {
         let mut v = Vec::with_capacity(grams.len());
         let mut at = 0;
