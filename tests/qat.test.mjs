@@ -148,6 +148,12 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   assert.match(await det().evaluate((el) => el.configCommand()), / --gptq /);
   await det().locator('select[name=rounding]').selectOption('auto');
   await det().locator('select[name=weightBits]').selectOption('4');
+  // The CLI's default learning rates, as the page writes them: 3e-5 after GPTQ at 8 bits.
+  const lrs = await s.page.evaluate(async () => {
+    const { qatDefaultLr } = await import(new URL('www/components/detector/qat.js', location.origin));
+    return [[4, 'gptq'], [4, 'nearest'], [8, 'nearest'], [8, 'gptq']].map(([b, r]) => qatDefaultLr(b, r));
+  });
+  assert.deepEqual(lrs, ['1e-3', '1e-3', '1e-4', '3e-5']);
   assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /gptq/);
   assert.ok(rep.int8_bytes < before, `int4 file ${rep.int8_bytes} bytes vs int8 ${before}`);
   assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);

@@ -267,6 +267,9 @@ fn qat_at_four_bits_starts_at_ptq_and_exports_int4() {
     assert_eq!(qplay_core::train::qat::weight_bits(&qdq), 4, "int4 codes");
     assert_eq!(qplay_core::train::qat::weight_bits(&load_onnx(&person(&PtqOptions::default()).1.onnx).unwrap()), 8);
     assert_eq!(qplay_core::train::QatOptions::default_feature_weight(4), 0.0);
+    // The step size: 1e-3 below 8 bits; at 8, 1e-4 from rounding to nearest, 3e-5 from GPTQ.
+    let lr = qplay_core::train::QatOptions::default_lr;
+    assert_eq!((lr(4, true), lr(4, false), lr(8, false), lr(8, true)), (1e-3, 1e-3, 1e-4, 3e-5));
     assert!(weights.iter().all(|r| matches!(r, Role::Weight { bits: None, .. })), "int4 storage gives the bits");
     let x = vec![(INPUT.to_string(), photo("person"))];
     let sim = |g: &Graph| {

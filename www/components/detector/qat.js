@@ -37,12 +37,18 @@ export function fellHint(lr, layers) {
   return `The held-out SQNR fell as it trained: try a smaller learning rate (e.g. ${(lr / 3).toExponential(0)})${layers ? ' or untick “match every layer”' : ''}, or more images with the objects.`;
 }
 
+/** The CLI's default learning rate (as the page writes it) for `bits`-bit weights rounded by `rounding` ('gptq' / 'nearest'). */
+export function qatDefaultLr(bits, rounding) {
+  if (bits < 8) return '1e-3';
+  return rounding === 'gptq' ? '3e-5' : '1e-4';
+}
+
 export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
   if (steps !== 100) parts.push('--steps', String(steps));
-  if (lr !== (weightBits < 8 ? 1e-3 : 1e-4)) parts.push('--lr', String(lr));
+  if (lr !== Number(qatDefaultLr(weightBits, rounding === 'auto' ? (weightBits < 8 ? 'gptq' : 'nearest') : rounding))) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
   if (evalEvery !== 10) parts.push('--eval-every', String(evalEvery));
   if (featureWeight !== (weightBits < 8 ? 0 : 1)) parts.push('--feature-weight', String(featureWeight));
@@ -301,13 +307,13 @@ export const qatMethods = {
   },
 
   /** A new model or a new INT8 model: the fine-tuning box and chart start over (the learning
-   * rate and "match every layer" at their defaults for the INT8 model's weight width, as in the
-   * CLI: 1e-4 and on at 8 bits, 1e-3 and off below). */
+   * rate and "match every layer" at their defaults for the INT8 model's weight width and
+   * rounding, as in the CLI: 1e-4 (3e-5 after GPTQ) and on at 8 bits, 1e-3 and off below). */
   resetQat() {
     this.qat = null;
     const $ = this.$;
     const low = (this.int8?.report?.weight_bits ?? 8) < 8;
-    $('input[name=qatLr]').value = low ? '1e-3' : '1e-4';
+    $('input[name=qatLr]').value = qatDefaultLr(this.int8?.report?.weight_bits ?? 8, this.int8?.report?.weight_rounding);
     $('input[name=qatLayers]').checked = !low;
     this.setQatBusy(false);
     $('.qat-result').textContent = '';

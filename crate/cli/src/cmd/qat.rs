@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     steps: usize,
     /// Adam's step size (scales step this fraction of their size); default 1e-4 for 8-bit
-    /// weights, 1e-3 below.
+    /// weights (3e-5 with --gptq), 1e-3 below.
     #[arg(long)]
     lr: Option<f32>,
     /// Inputs per step.
@@ -118,7 +118,7 @@ pub fn run(a: Args) -> Result<(), String> {
     );
     let qopts = QatOptions {
         steps: a.steps,
-        lr: a.lr.unwrap_or_else(|| QatOptions::default_lr(a.bits.weight_bits)),
+        lr: a.lr.unwrap_or_else(|| QatOptions::default_lr(a.bits.weight_bits, q.report.weight_rounding == "gptq")),
         batch: a.batch,
         eval_every: a.eval_every,
         augment: !a.no_augment,
