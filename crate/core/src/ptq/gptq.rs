@@ -19,6 +19,7 @@
 use super::calibrate::Prepared;
 use super::{run_keeping, tell, Progress, PtqOptions};
 use crate::model::{DType, ModelError, Node, OpKind, Plan, Tensor};
+use crate::ops::nn::depthwise::dot;
 use crate::ops::nn::im2col::im2col;
 use crate::ops::nn::sgemm::{sgemm, Init, MatRef};
 use crate::ops::nn::spatial::{Window, WindowAttrs};
@@ -41,9 +42,9 @@ enum Layout {
     ColMajor,
 }
 
-/// One layer being measured: its Gram matrices (one per group) and how to read its input.
-struct Layer {
-    node: usize,
+/// How a layer's weight and input are laid out.
+#[derive(Clone)]
+struct Geometry {
     layout: Layout,
     /// Output rows and input columns per group.
     rows: usize,
@@ -51,12 +52,19 @@ struct Layer {
     group: usize,
     /// Conv geometry and kernel; `None` for Gemm / MatMul.
     window: Option<(WindowAttrs, Vec<usize>)>,
+}
+
+/// One measurement: the node whose input it reads, its geometry and its Gram matrices.
+struct Layer {
+    node: usize,
+    geo: Geometry,
     /// `H = Σ x·xᵀ` per group, `k × k`: its upper triangle, summed in place by the SGEMM.
     grams: Vec<Vec<f32>>,
 }
 
-impl Layer {
-    fn new(node: usize, n: &Node, w: &Tensor) -> Result<Option<Layer>, Error> {
+impl Geometry {
+    /// The geometry of node `n` with weight `w`; `None` for layers GPTQ leaves to nearest rounding.
+    fn of(n: &Node, w: &Tensor) -> Result<Option<Geometry>, Error> {
         let s = &w.shape;
         let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
         let (layout, rows, k, group, window) = match n.kind() {
@@ -79,24 +87,30 @@ impl Layer {
             Some(OpKind::MatMul) if s.len() == 2 => (Layout::ColMajor, s[1], s[0], 1, None),
             _ => return Ok(None),
         };
-        let grams = vec![vec![0.0; k * k]; group];
-        Ok(Some(Layer { node, layout, rows, k, group, window, grams }))
+        Ok(Some(Geometry { layout, rows, k, group, window }))
+    }
+}
+
+impl Layer {
+    fn new(node: usize, geo: Geometry) -> Layer {
+        let grams = vec![vec![0.0; geo.k * geo.k]; geo.group];
+        Layer { node, geo, grams }
     }
 
     /// Adds one input's `x·xᵀ` to the Gram matrices.
     fn add(&mut self, n: &Node, x: &Tensor) -> Result<(), Error> {
         let data = x.as_f32()?;
         let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
-        let k = self.k;
-        match &self.window {
+        let (k, group) = (self.geo.k, self.geo.group);
+        match &self.geo.window {
             Some((attrs, kernel)) => {
                 let xs = &x.shape;
-                if xs.len() != kernel.len() + 2 || xs[1] != self.group * (k / kernel.iter().product::<usize>().max(1)) {
+                if xs.len() != kernel.len() + 2 || xs[1] != group * (k / kernel.iter().product::<usize>().max(1)) {
                     return Err(bad(OpError::mismatch(format!("a convolution's input of shape {xs:?}"))));
                 }
                 let win: Window = attrs.resolve(&xs[2..], kernel).map_err(bad)?.lifted_to_2d();
                 let (batch, c) = (xs[0], xs[1]);
-                let cg = c / self.group;
+                let cg = c / group;
                 let plane = win.input[0] * win.input[1];
                 let cols_n = win.output[0] * win.output[1];
                 // A 1×1 window at stride 1 without padding reads the input as it is.
@@ -142,7 +156,7 @@ fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<
         for i in 0..k {
             let ci = &cols[i * n..(i + 1) * n];
             for j in i..k {
-                gram[i * k + j] += dot32(ci, &cols[j * n..(j + 1) * n]);
+                gram[i * k + j] += dot(ci, &cols[j * n..(j + 1) * n]);
             }
         }
         return Ok(());
@@ -154,19 +168,6 @@ fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<
         sgemm(1.0, a, b, Init::Accumulate, &mut gram[i0 * k + i0..], k)?;
     }
     Ok(())
-}
-
-/// `Σ a·b` in f32, eight running sums (vectorised; the same order everywhere).
-fn dot32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
 }
 
 /// The whole symmetric matrix (f64) from the upper triangle of `gram` (`k × k`).
@@ -251,24 +252,24 @@ pub(super) fn solve(
     // The distinct (input, geometry) measurements, and for each layer its node and measurement.
     let mut grams: Vec<Layer> = Vec::new();
     let mut keys: Vec<String> = Vec::new();
-    let mut users: Vec<(usize, usize)> = Vec::new();
+    let mut users: Vec<(usize, usize, Geometry)> = Vec::new();
     for &t in &p.targets {
         let n = &g.nodes[t];
         let Some(w) = n.inputs.get(1).and_then(|w| g.initializers.get(w)) else { continue };
         if w.dtype() != DType::F32 {
             continue;
         }
-        let Some(l) = Layer::new(t, n, w)? else { continue };
-        let key = format!("{}|{}|{}|{:?}", n.inputs[0], l.k, l.group, l.window);
+        let Some(geo) = Geometry::of(n, w)? else { continue };
+        let key = format!("{}|{}|{}|{:?}", n.inputs[0], geo.k, geo.group, geo.window);
         let at = match keys.iter().position(|k| *k == key) {
             Some(at) => at,
             None => {
                 keys.push(key);
-                grams.push(l);
+                grams.push(Layer::new(t, geo.clone()));
                 grams.len() - 1
             }
         };
-        users.push((t, at));
+        users.push((t, at, geo));
     }
     let readers: Vec<&Node> = grams.iter().map(|l| &g.nodes[l.node]).collect();
     let shape = super::calibrate::check_inputs(calib)?;
@@ -290,13 +291,13 @@ pub(super) fn solve(
     tell(progress, &format!("error-compensating rounding: {} layers", users.len()))?;
     // One factorisation per (measurement, group), each a task.
     let jobs: Vec<(usize, usize)> =
-        grams.iter().enumerate().flat_map(|(m, l)| (0..l.group).map(move |gi| (m, gi))).collect();
+        grams.iter().enumerate().flat_map(|(m, l)| (0..l.geo.group).map(move |gi| (m, gi))).collect();
     // In parts of about 2·10⁸ multiply-adds (the largest factorisation is one part), with the
     // progress told (and a Cancel heard) between them.
     let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
     let (mut start, mut cost) = (0, 0usize);
     for (j, &(m, _)) in jobs.iter().enumerate() {
-        cost += grams[m].k.pow(3) / 3 + 1;
+        cost += grams[m].geo.k.pow(3) / 3 + 1;
         if cost >= 200_000_000 || j + 1 == jobs.len() {
             parts.push(start..j + 1);
             (start, cost) = (j + 1, 0);
@@ -307,7 +308,7 @@ pub(super) fn solve(
         tell(progress, &format!("error-compensating rounding: factorising, part {} of {}", i + 1, parts.len()))?;
         factors.extend(parallel::try_map(part.len(), |j| -> Result<Factor, Error> {
             let (m, gi) = jobs[part.start + j];
-            Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].k), grams[m].k))
+            Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].geo.k), grams[m].geo.k))
         })?);
     }
     let first_job: Vec<usize> = {
@@ -315,18 +316,16 @@ pub(super) fn solve(
         let mut at = 0;
         for l in &grams {
             v.push(at);
-            at += l.group;
+            at += l.geo.group;
         }
         v
     };
     let wt = opts.weight;
     let codes = parallel::try_map(users.len(), |i| -> Result<(String, Vec<i32>), Error> {
-        let (t, m) = users[i];
+        let (t, m, l) = &users[i];
+        let (t, m) = (*t, *m);
         let n = &g.nodes[t];
         let w = &g.initializers[&n.inputs[1]];
-        let Some(l) = Layer::new(t, n, w)? else {
-            return Err(ModelError::at(n, OpError::internal("not a layer")).into());
-        };
         let data = w.as_f32()?;
         let axis = super::qdq::weight_axis(n, w)?;
         let params: Vec<QParams> = if p.per_channel {
@@ -454,14 +453,14 @@ fn inverse_upper_factor(h: &[f64], k: usize) -> Option<Vec<f64>> {
     let rev = |i: usize| k - 1 - i;
     let mut l = vec![0f64; k * k];
     for j in 0..k {
-        let d = h[rev(j) * k + rev(j)] - dot(&l[j * k..j * k + j], &l[j * k..j * k + j]);
+        let d = h[rev(j) * k + rev(j)] - dot64(&l[j * k..j * k + j], &l[j * k..j * k + j]);
         if !(d.is_finite() && d > 0.0) {
             return None;
         }
         let d = d.sqrt();
         l[j * k + j] = d;
         for i in j + 1..k {
-            l[i * k + j] = (h[rev(i) * k + rev(j)] - dot(&l[i * k..i * k + j], &l[j * k..j * k + j])) / d;
+            l[i * k + j] = (h[rev(i) * k + rev(j)] - dot64(&l[i * k..i * k + j], &l[j * k..j * k + j])) / d;
         }
     }
     // R[i][j] = Lr[rev i][rev j]; its transpose row by row: rt[j][m] = R[m][j].
@@ -477,7 +476,7 @@ fn inverse_upper_factor(h: &[f64], k: usize) -> Option<Vec<f64>> {
     for i in 0..k {
         u[i * k + i] = 1.0 / rt[i * k + i];
         for j in i + 1..k {
-            u[i * k + j] = -dot(&u[i * k + i..i * k + j], &rt[j * k + i..j * k + j]) / rt[j * k + j];
+            u[i * k + j] = -dot64(&u[i * k + i..i * k + j], &rt[j * k + i..j * k + j]) / rt[j * k + j];
         }
     }
     Some(u)
@@ -485,7 +484,7 @@ fn inverse_upper_factor(h: &[f64], k: usize) -> Option<Vec<f64>> {
 
 /// `Σ a·b` in eight running sums (vectorised; the same order on every machine and thread count).
 #[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f64; 8];

@@ -250,7 +250,7 @@ pub fn depthwise_plane_backward(
 }
 
 /// `Σ a·b` in eight interleaved partial sums (so it vectorises; the order is fixed).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut s = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
