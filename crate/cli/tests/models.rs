@@ -687,6 +687,7 @@ fn quantize_and_qat_at_four_bit_weights() {
         ("quantize", "--activation-bits", "4", "[possible values: 8, 16]"),
         ("qat", "--weight-bits", "16", "16 is not in 2..=8"),
         ("quantize", "--gptq", "--no-gptq", "cannot be used with"),
+        ("qat", "--grid-steps", "--no-grid-steps", "cannot be used with"),
     ] {
         let (code, _, err) = qplay(&[
             cmd,

@@ -220,3 +220,46 @@ fn bias_quant_puts_the_bias_on_the_int32_grid_of_the_scale_product() {
     let e = BiasQuant.eval(&[Some(&b), Some(&sx), Some(&Tensor::f32(vec![3], vec![1.0; 3]).unwrap())]);
     assert!(e.unwrap_err().to_string().contains("one or 2"));
 }
+
+#[test]
+fn grid_steps_move_every_weight_by_a_like_share_of_its_grid() {
+    use qplay_core::train::qat::Role;
+    let (fp32, qdq) = person_ptq();
+    let x = photo("person");
+    let want = simulate(&fp32, &x);
+    // Each channel's largest move in one Adam step (which moves a value by the step size
+    // whatever its gradient's size, unless the gradient is as small as Adam's ε), in steps of
+    // its grid: percentiles over the channels.
+    let moves = |grid: bool| {
+        let mut qat = Qat::new(&qdq, &[]).unwrap();
+        qat.set_grid_steps(grid);
+        let before = qat.snapshot();
+        let mut adam = Adam::new(1e-3);
+        adam.clip_norm = None;
+        qat.step_batch(&mut adam, &[x.as_slice()], &[want.as_slice()]).unwrap();
+        let names: Vec<String> = qat.student.params().iter().map(|(n, _)| n.clone()).collect();
+        let value = |name: &str, of: &[Tensor]| of[names.iter().position(|n| n == name).unwrap()].clone();
+        let after = qat.snapshot();
+        let mut r = Vec::new();
+        for role in qat.roles() {
+            let Role::Weight { param, scale, .. } = role else { continue };
+            let (w0, w1, s) = (value(param, &before), value(param, &after), value(scale, &before));
+            let (w0, w1, s) =
+                (w0.as_f32().unwrap().to_vec(), w1.as_f32().unwrap().to_vec(), s.as_f32().unwrap().to_vec());
+            let per = w0.len() / s.len();
+            for (c, sc) in s.iter().enumerate() {
+                let most = (c * per..(c + 1) * per).map(|i| (w1[i] - w0[i]).abs()).fold(0f32, f32::max);
+                if most > 0.0 {
+                    r.push(most / sc);
+                }
+            }
+        }
+        r.sort_by(f32::total_cmp);
+        let at = |p: f64| r[((r.len() - 1) as f64 * p) as usize];
+        (at(0.01), at(0.5), at(0.99))
+    };
+    let (lo, mid, hi) = moves(true);
+    assert!(hi / lo < 1.05, "grid steps: {lo} {mid} {hi} steps of the grid");
+    let (lo, mid, hi) = moves(false);
+    assert!(hi / lo > 10.0, "plain steps: {lo} {mid} {hi} steps of the grid");
+}

@@ -39,6 +39,9 @@ struct Options {
     /// The mixup share (default: the core's for the model's weight width).
     #[serde(default)]
     mix: Option<f32>,
+    /// Weights step by their grid (default: the core's for the model's weight width).
+    #[serde(default)]
+    grid_steps: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -118,6 +121,9 @@ impl WasmQat {
                 .feature_weight
                 .unwrap_or_else(|| QatOptions::default_feature_weight(qplay_core::train::qat::weight_bits(&self.qdq))),
             mix: o.mix.unwrap_or_else(|| QatOptions::default_mix(qplay_core::train::qat::weight_bits(&self.qdq))),
+            grid_steps: o
+                .grid_steps
+                .unwrap_or_else(|| QatOptions::default_grid_steps(qplay_core::train::qat::weight_bits(&self.qdq))),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));

@@ -46,6 +46,13 @@ pub struct Args {
     /// 8-bit weights, 0 at 8.
     #[arg(long, value_name = "P")]
     mix: Option<f32>,
+    /// Each weight steps by its channel's quantization step (over the median one), so every
+    /// channel moves by a like share of its grid. Default: on below 8-bit weights.
+    #[arg(long, conflicts_with = "no_grid_steps")]
+    grid_steps: bool,
+    /// Every weight steps by the step size alone (the default at 8-bit weights).
+    #[arg(long)]
+    no_grid_steps: bool,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -125,6 +132,11 @@ pub fn run(a: Args) -> Result<(), String> {
         seed: a.seed,
         feature_weight: a.feature_weight.unwrap_or_else(|| QatOptions::default_feature_weight(a.bits.weight_bits)),
         mix: a.mix.unwrap_or_else(|| QatOptions::default_mix(a.bits.weight_bits)),
+        grid_steps: match (a.grid_steps, a.no_grid_steps) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => QatOptions::default_grid_steps(a.bits.weight_bits),
+        },
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {

@@ -21,7 +21,7 @@ mod features;
 pub mod fine_tune;
 pub mod qat;
 
-pub use adam::Adam;
+pub use adam::{Adam, StepKind};
 pub use distill::{distill_loss, Loss};
 pub use features::FeatureTerm;
 pub use fine_tune::{fine_tune, CurvePoint, FineTuned, QatOptions};

@@ -224,6 +224,40 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     Ok((g, roles))
 }
 
+/// Per trained weight: each value's quantization step over the median step of all weight
+/// channels (the scales as they are in `params`), so that one Adam step size moves every channel
+/// by a like share of its grid.
+fn weight_step_sizes<'a>(roles: &'a [Role], params: &[(String, Tensor)]) -> HashMap<&'a str, Vec<f32>> {
+    let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+    let mut per: Vec<(&str, Vec<f32>)> = Vec::new();
+    let mut all: Vec<f32> = Vec::new();
+    for r in roles {
+        let Role::Weight { param, scale, axis, .. } = r else { continue };
+        let (Some(w), Some(Ok(s))) = (get(param), get(scale).map(Tensor::as_f32)) else { continue };
+        let rank = w.shape.len() as i64;
+        let ax = if *axis < 0 { axis + rank } else { *axis };
+        if s.is_empty() || !(0..rank.max(1)).contains(&ax) {
+            continue;
+        }
+        let inner: usize = w.shape.get(ax as usize + 1..).map_or(1, |d| d.iter().product());
+        let c = s.len();
+        let n: usize = w.shape.iter().product();
+        per.push((param.as_str(), (0..n).map(|i| s[(i / inner.max(1)) % c]).collect()));
+        all.extend(s.iter().copied().filter(|v| v.is_finite() && *v > 0.0));
+    }
+    if all.is_empty() {
+        return HashMap::new();
+    }
+    all.sort_by(f32::total_cmp);
+    let median = all[all.len() / 2];
+    per.into_iter()
+        .map(|(p, mut s)| {
+            s.iter_mut().for_each(|v| *v = if v.is_finite() && *v > 0.0 { *v / median } else { 1.0 });
+            (p, s)
+        })
+        .collect()
+}
+
 /// The teacher's outputs for input `i` of a batch: borrowed (computed before) or computed on
 /// the spot.
 pub type TeacherFn<'a> = dyn Fn(usize) -> Result<std::borrow::Cow<'a, [Tensor]>, TrainError> + Sync + 'a;
@@ -235,8 +269,8 @@ pub struct Qat {
     pub student: Student,
     roles: Vec<Role>,
     qdq: Graph,
-    /// Per parameter: whether it is a quantization scale (those step in log space).
-    is_scale: Vec<bool>,
+    /// Per parameter: how it steps (scales in log space; weights by their quantization step).
+    kinds: Vec<super::StepKind>,
     /// The per-layer feature term, when on: the teacher's values then follow its outputs.
     features: Option<super::FeatureTerm>,
 }
@@ -271,8 +305,38 @@ impl Qat {
                 Role::Bias { .. } => None,
             })
             .collect();
-        let is_scale = student.params().iter().map(|(name, _)| scales.contains(name.as_str())).collect();
-        Ok(Qat { student, roles, qdq, is_scale, features: None })
+        let kinds = student
+            .params()
+            .iter()
+            .map(
+                |(name, _)| {
+                    if scales.contains(name.as_str()) {
+                        super::StepKind::Relative
+                    } else {
+                        super::StepKind::Plain
+                    }
+                },
+            )
+            .collect();
+        Ok(Qat { student, roles, qdq, kinds, features: None })
+    }
+
+    /// With `on`, each quantized weight steps by its channel's quantization step over the
+    /// median one (its scale now: call it before training): Adam moves every value by about the
+    /// same number of its own grid's steps, where one step size in absolute terms moved the
+    /// channels with a fine grid (small weights) a hundred times more than the coarse ones.
+    /// Without, the weights step by the step size alone.
+    pub fn set_grid_steps(&mut self, on: bool) {
+        let sized = if on { weight_step_sizes(&self.roles, self.student.params()) } else { HashMap::new() };
+        for ((name, _), kind) in self.student.params().iter().zip(&mut self.kinds) {
+            if matches!(kind, super::StepKind::Relative) {
+                continue;
+            }
+            *kind = match sized.get(name.as_str()) {
+                Some(s) => super::StepKind::Sized(s.clone()),
+                None => super::StepKind::Plain,
+            };
+        }
     }
 
     /// The float activations the student quantizes (its activation fake quantizers' inputs), in
@@ -302,7 +366,7 @@ impl Qat {
         teacher: &[Tensor],
     ) -> Result<super::Loss, TrainError> {
         let (loss, grads) = self.loss_and_grads(inputs, teacher)?;
-        adam.step_scaled(self.student.params_mut(), &grads, &self.is_scale)?;
+        adam.step_kinds(self.student.params_mut(), &grads, &self.kinds)?;
         Ok(loss)
     }
 
@@ -357,7 +421,7 @@ impl Qat {
                 v.iter_mut().for_each(|x| *x /= n);
             }
         }
-        adam.step_scaled(self.student.params_mut(), &grads, &self.is_scale)?;
+        adam.step_kinds(self.student.params_mut(), &grads, &self.kinds)?;
         Ok(loss / f64::from(n))
     }
 
