@@ -71,8 +71,14 @@ test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the
   const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-dl').href)).arrayBuffer()).byteLength);
   assert.ok(size > 10_000, `${size} bytes`);
   // What changed: shown when a step was kept (the moved codes and learned scales), else hidden.
-  const changed = await det().evaluate((el) => ({ hidden: el.shadowRoot.querySelector('details.qat-changed').hidden, rows: el.shadowRoot.querySelectorAll('table.qat-changes tbody tr').length }));
-  assert.deepEqual(changed, r.best_step > 0 ? { hidden: false, rows: 10 } : { hidden: true, rows: 0 }, JSON.stringify(r.best_step));
+  const changed = await det().evaluate((el) => ({ hidden: el.shadowRoot.querySelector('details.qat-changed').hidden, rows: el.shadowRoot.querySelectorAll('table.qat-changes tbody tr').length, layers: el.shadowRoot.querySelectorAll('table.qat-layers tbody tr').length }));
+  assert.deepEqual(changed, r.best_step > 0 ? { hidden: false, rows: 10, layers: 10 } : { hidden: true, rows: 0, layers: 0 }, JSON.stringify(r.best_step));
+  // Each quantized activation's SQNR against the FP32 model's on the held-out images, before and
+  // after (the same numbers when step 0 was kept).
+  assert.ok(r.layers.length >= 20, `${r.layers.length} layers`);
+  assert.ok(r.layers.every((l) => Number.isFinite(l.ptq_sqnr_db) && Number.isFinite(l.qat_sqnr_db) && l.ptq_sqnr_db > 0), JSON.stringify(r.layers.slice(0, 3)));
+  if (r.best_step === 0) assert.ok(r.layers.every((l) => l.qat_sqnr_db === l.ptq_sqnr_db));
+  else assert.ok(r.layers.some((l) => l.qat_sqnr_db !== l.ptq_sqnr_db));
   await det().locator('fieldset.qat').screenshot({ path: `${ARTIFACTS}qat-box.png` });
   await det().locator('figure.qat-chart').screenshot({ path: `${ARTIFACTS}qat-chart.png` });
 });

@@ -163,6 +163,12 @@ fn fine_tuning_steps_one_at_a_time_and_keeps_the_best_step() {
     assert!(r.changes.iter().any(|c| c.kind == "weight") && r.changes.iter().any(|c| c.kind == "activation"));
     let moved = |c: &qplay_core::train::fine_tune::Change| c.scale_change_pct > 0.0 || c.codes_changed_pct > Some(0.0);
     assert_eq!(r.changes.iter().any(moved), r.best_step > 0, "best step {}", r.best_step);
+    // Per layer on the held-out photo: each quantized activation against the FP32 model's, the
+    // same before and after when PTQ was kept; the graph alone is the result's graph.
+    assert!(r.layers.len() >= 50, "{} layers", r.layers.len());
+    assert!(r.layers.iter().all(|l| l.ptq_sqnr_db.is_finite() && l.ptq_sqnr_db > 5.0), "{:?}", &r.layers[..3]);
+    assert_eq!(r.layers.iter().any(|l| l.qat_sqnr_db != l.ptq_sqnr_db), r.best_step > 0);
+    assert_eq!(ft.best_graph().unwrap().initializers, r.graph.initializers);
     assert_eq!(simulate(&ft.current().unwrap(), &photo("astronaut")), newest);
     // One input is not enough to train and check.
     let one = vec![photo("horses")];

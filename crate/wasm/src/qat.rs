@@ -186,7 +186,7 @@ impl WasmQat {
     /// The kept step's QDQ model, as ONNX bytes (the download).
     #[wasm_bindgen(js_name = bestOnnx)]
     pub fn best_onnx(&mut self) -> Result<Vec<u8>, JsValue> {
-        let r = self.running()?.best().map_err(err)?;
-        Ok(save_onnx(&r.graph, "qplay qat"))
+        let g = self.running()?.best_graph().map_err(err)?;
+        Ok(save_onnx(&g, "qplay qat"))
     }
 }

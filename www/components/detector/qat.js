@@ -101,11 +101,11 @@ export function qatChart(curve, steps) {
   return `${top}${sqnr}${loss}`;
 }
 
-/** "What changed" of a result: the weights whose codes moved most, and the scales. */
-export function changesHtml(changes) {
+/** "What changed" of a result: each layer's SQNR before and after, the weights whose codes moved most, and the scales. */
+export function changesHtml(changes, layers = []) {
   const w = changes.filter((c) => c.kind === 'weight');
   const a = changes.filter((c) => c.kind === 'activation');
-  if (!w.length && !a.length) return '';
+  if (!w.length && !a.length && !layers.length) return '';
   const mean = (xs) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
   const pct = (v) => (v >= 0.1 ? v.toFixed(1) : v > 0 ? v.toFixed(3) : '0');
   // The weight's own name: without the suffixes quantization and training add, its last path parts.
@@ -114,7 +114,17 @@ export function changesHtml(changes) {
     return n.length > 48 ? `…${n.slice(-47)}` : n;
   };
   const top = [...w].sort((x, y) => y.codes_changed_pct - x.codes_changed_pct || y.scale_change_pct - x.scale_change_pct).slice(0, 10);
-  return `<p>${w.length} weight tensors: ${pct(mean(w.map((c) => c.codes_changed_pct)))} % of their codes moved on average (rounding decisions the training changed),
+  const db = (v) => v.toFixed(2);
+  const median = (xs) => { const v = [...xs].sort((x, y) => x - y); return v.length ? (v[(v.length - 1) >> 1] + v[v.length >> 1]) / 2 : 0; };
+  const delta = (l) => l.qat_sqnr_db - l.ptq_sqnr_db;
+  const moved = [...layers].sort((x, y) => Math.abs(delta(y)) - Math.abs(delta(x))).slice(0, 10);
+  const perLayer = layers.length ? `<p>Per layer, on the held-out images (each quantized activation against the FP32 model's tensor of the same name):
+      median SQNR ${db(median(layers.map((l) => l.ptq_sqnr_db)))} → ${db(median(layers.map((l) => l.qat_sqnr_db)))} dB, higher in ${layers.filter((l) => delta(l) > 0).length} of ${layers.length} layers.</p>
+    <div class="table-wrap"><table class="qat-layers"><thead><tr><th>activation (largest change first)</th><th class="n">SQNR after Quantize</th><th class="n">after fine-tuning</th><th class="n">change</th></tr></thead><tbody>
+    ${moved.map((l) => `<tr><td title="${esc(l.tensor)}">${esc(short(l.tensor))}</td><td class="n">${db(l.ptq_sqnr_db)} dB</td><td class="n">${db(l.qat_sqnr_db)} dB</td><td class="n">${delta(l) >= 0 ? '+' : ''}${db(delta(l))} dB</td></tr>`).join('')}
+    </tbody></table></div>` : '';
+  if (!w.length && !a.length) return perLayer;
+  return `${perLayer}<p>${w.length} weight tensors: ${pct(mean(w.map((c) => c.codes_changed_pct)))} % of their codes moved on average (rounding decisions the training changed),
       scales by ${pct(mean(w.map((c) => c.scale_change_pct)))} %; ${a.length} activation scales changed by ${pct(mean(a.map((c) => c.scale_change_pct)))} % on average.</p>
     <div class="table-wrap"><table class="qat-changes"><thead><tr><th>weight (most codes moved first)</th><th class="n">codes moved</th><th class="n">largest move</th><th class="n">scale change</th></tr></thead><tbody>
     ${top.map((c) => `<tr><td title="${esc(c.tensor)}">${esc(short(c.tensor))}</td><td class="n">${pct(c.codes_changed_pct)} %</td><td class="n">${c.max_code_move}</td><td class="n">${pct(c.scale_change_pct)} %</td></tr>`).join('')}
@@ -263,7 +273,7 @@ export const qatMethods = {
       a.hidden = false;
       const d = this.$('details.qat-changed');
       d.hidden = r.best_step === 0;
-      this.$('.qat-changed-body').innerHTML = r.best_step === 0 ? '' : changesHtml(r.changes ?? []);
+      this.$('.qat-changed-body').innerHTML = r.best_step === 0 ? '' : changesHtml(r.changes ?? [], r.layers ?? []);
       this.emit('qplay-qat-end', { how: m.how, result: r });
     } else {
       this.qatDone(`Fine-tuning failed: ${m.error}. The INT8 model from Quantize stays in use.`, 'failed');

@@ -188,6 +188,23 @@ pub fn run(a: Args) -> Result<(), String> {
             if qopts.feature_weight > 0.0 { " or --feature-weight 0" } else { "" }
         );
     }
+    if !ft.layers.is_empty() && ft.best_step > 0 {
+        // The median: a layer the PTQ model computes exactly (150 dB) would swamp a mean.
+        let median = |f: fn(&qplay_core::train::fine_tune::LayerSqnr) -> f64| {
+            let mut v: Vec<f64> = ft.layers.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+        };
+        let better = ft.layers.iter().filter(|l| l.qat_sqnr_db > l.ptq_sqnr_db).count();
+        let worst = ft.layers.iter().min_by(|a, b| a.qat_sqnr_db.total_cmp(&b.qat_sqnr_db));
+        println!(
+            "  per layer ({} quantized activations against the FP32 model's, held out): median SQNR {:.2} → {:.2} dB, higher in {better}{}",
+            ft.layers.len(),
+            median(|l| l.ptq_sqnr_db),
+            median(|l| l.qat_sqnr_db),
+            worst.map_or(String::new(), |w| format!("; lowest {} ({:.2} → {:.2} dB)", w.tensor, w.ptq_sqnr_db, w.qat_sqnr_db)),
+        );
+    }
     if !ft.feature_tensors.is_empty() {
         println!(
             "  the loss: the outputs and {} quantized activations (feature weight {})",

@@ -137,6 +137,28 @@ impl FeatureTerm {
         Ok(outputs)
     }
 
+    /// Per tensor (in [`FeatureTerm::names`] order), the energy of the target `k·t` and of the
+    /// student's error `s − k·t` on `tape` against the teacher's `want`: what a per-layer
+    /// SQNR adds up over inputs.
+    pub fn energies(&self, tape: &Tape<'_>, want: &[Tensor]) -> Vec<(f64, f64)> {
+        want.iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let Some(s) = tape.env.get(self.slots[k]) else { return (0.0, 0.0) };
+                let (Ok(sv), Ok(tv)) = (s.as_f32(), t.as_f32()) else { return (0.0, 0.0) };
+                if s.shape != t.shape {
+                    return (0.0, 0.0);
+                }
+                let (c, run) = channel_layout(&s.shape);
+                let gains = &self.gains[k];
+                sv.iter().zip(tv).enumerate().fold((0.0, 0.0), |(sig, err), (i, (&a, &b))| {
+                    let target = f64::from(b) * f64::from(gains[channel(i, c, run) % gains.len()]);
+                    (sig + target * target, err + (f64::from(a) - target).powi(2))
+                })
+            })
+            .collect()
+    }
+
     /// The term's value on the student's `tape` against the teacher's `want` (in
     /// [`FeatureTerm::names`] order), and the gradient seeds: `(slot, d term / d tensor)`.
     pub fn loss(&self, tape: &Tape<'_>, want: &[Tensor]) -> Result<(f64, Vec<(usize, Tensor)>), TrainError> {

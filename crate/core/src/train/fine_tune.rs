@@ -170,6 +170,18 @@ pub fn changes(before: &Graph, after: &Graph, roles: &[super::qat::Role]) -> Vec
         .collect()
 }
 
+/// One quantized activation's SQNR against the FP32 model's tensor of the same name (each
+/// channel fitted by one factor, as the feature term does), on the held-out inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSqnr {
+    /// The activation (the float tensor its fake quantizer reads).
+    pub tensor: String,
+    /// The PTQ model's SQNR, dB.
+    pub ptq_sqnr_db: f64,
+    /// The kept step's SQNR, dB.
+    pub qat_sqnr_db: f64,
+}
+
 /// What fine-tuning gives back.
 #[derive(Debug, Clone, Serialize)]
 pub struct FineTuned {
@@ -190,6 +202,9 @@ pub struct FineTuned {
     pub changes: Vec<Change>,
     /// The tensors of the per-layer feature term (empty: outputs only).
     pub feature_tensors: Vec<String>,
+    /// Per quantized activation, in graph order: its SQNR on the held-out inputs for the PTQ
+    /// model and the kept step (empty where no activation matches one of the FP32 model's).
+    pub layers: Vec<LayerSqnr>,
 }
 
 fn mean_sqnr(got: &[Tensor], want: &[Tensor]) -> f64 {
@@ -255,6 +270,11 @@ pub struct FineTune {
     evaluator: Option<Evaluator>,
     clock: Box<dyn Fn() -> f64>,
     features: Option<super::FeatureTerm>,
+    /// Every activation that matches one of the FP32 model's, its channels fitted on the
+    /// held-out inputs at step 0: the per-layer SQNRs of [`FineTune::best`].
+    probe: Option<super::FeatureTerm>,
+    /// The parameters at step 0 (the PTQ model).
+    ptq_params: Vec<Tensor>,
 }
 
 impl std::fmt::Debug for FineTune {
@@ -329,6 +349,7 @@ impl FineTune {
             train_want = crate::parallel::try_map_few(train.len(), |i| term.teacher_run(&teacher, &train[i]))?;
         }
         qat.set_features(features.clone());
+        let probe = super::FeatureTerm::fit(&qat.student, &qat.activations(), &teacher, &held_out, 1.0)?;
         let snapshot = qat.snapshot();
         let mut ft = FineTune {
             teacher,
@@ -342,7 +363,9 @@ impl FineTune {
             held_want,
             opts: opts.clone(),
             step: 0,
-            best: (0, f64::NEG_INFINITY, snapshot),
+            best: (0, f64::NEG_INFINITY, snapshot.clone()),
+            ptq_params: snapshot,
+            probe,
             ptq_sqnr_db: 0.0,
             ptq_agreement: None,
             curve: Vec::new(),
@@ -506,6 +529,7 @@ impl FineTune {
         let graph = self.qat.export();
         self.qat.restore(&now);
         let graph = graph?;
+        let layers = self.layer_sqnrs()?;
         let seconds = self.curve.last().map_or(0.0, |p| p.seconds);
         Ok(FineTuned {
             curve: self.curve.clone(),
@@ -515,8 +539,54 @@ impl FineTune {
             seconds_per_step: seconds / self.step.max(1) as f64,
             changes: changes(&self.ptq, &graph, self.qat.roles()),
             feature_tensors: self.feature_tensors().to_vec(),
+            layers,
             graph,
         })
+    }
+
+    /// The kept step's QDQ graph alone (what [`FineTune::best`] gives without its figures).
+    pub fn best_graph(&mut self) -> Result<Graph, TrainError> {
+        let now = self.qat.snapshot();
+        self.qat.restore(&self.best.2);
+        let graph = self.qat.export();
+        self.qat.restore(&now);
+        graph
+    }
+
+    /// Per-layer SQNRs of the PTQ model and the kept step on the held-out inputs.
+    fn layer_sqnrs(&mut self) -> Result<Vec<LayerSqnr>, TrainError> {
+        let Some(probe) = &self.probe else { return Ok(Vec::new()) };
+        let names = probe.names();
+        let now = self.qat.snapshot();
+        let mut sums = [vec![(0.0, 0.0); names.len()], vec![(0.0, 0.0); names.len()]];
+        let mut result = Ok(());
+        for (which, params) in [&self.ptq_params, &self.best.2].into_iter().enumerate() {
+            self.qat.restore(params);
+            for x in &self.held_out {
+                let energies = probe.teacher_run(&self.teacher, x).and_then(|want| {
+                    let want = &want[want.len() - names.len()..];
+                    Ok(probe.energies(&self.qat.student.forward(x)?, want))
+                });
+                match energies {
+                    Ok(e) => sums[which].iter_mut().zip(e).for_each(|(a, b)| *a = (a.0 + b.0, a.1 + b.1)),
+                    Err(e) => result = Err(e),
+                }
+            }
+        }
+        self.qat.restore(&now);
+        result?;
+        let db = |(signal, error): (f64, f64)| {
+            if error <= 0.0 {
+                200.0
+            } else {
+                (10.0 * (signal / error).log10()).min(200.0)
+            }
+        };
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| LayerSqnr { tensor: n.clone(), ptq_sqnr_db: db(sums[0][k]), qat_sqnr_db: db(sums[1][k]) })
+            .collect())
     }
 }
 
