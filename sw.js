@@ -20,7 +20,7 @@ const CACHE = 'qplay-v4';
 /** Needed to run at all: installing fails (and is retried on the next visit) if one is missing. */
 const PRECACHE = [
   './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/options.js', 'www/embed.js',
-  'www/engine.js', 'www/worker.js', 'www/threads.js', 'www/weights-worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
+  'www/engine.js', 'www/worker.js', 'www/saved-run.js', 'www/threads.js', 'www/weights-worker.js', 'www/camera.js', 'www/components/qplay-explorer.js', 'www/components/qplay-detector.js',
   'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
   'www/components/detector/state.js', 'www/components/detector/template.js', 'www/components/detector/model-source.js',
   'www/components/detector/quantize.js', 'www/components/detector/qat.js', 'www/components/detector/report.js', 'www/components/detector/live.js',

@@ -217,4 +217,54 @@ test('a new model ends the box: nothing to fine-tune until it is quantized', asy
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('figure.qat-chart').hidden), true);
 });
 
+// The run's best step as the browser keeps it (IndexedDB, www/saved-run.js), or null.
+const savedRun = () => s.page.evaluate(async () => {
+  const r = await (await import('./www/saved-run.js')).loadRun();
+  return r && { step: r.step, steps: r.steps, size: r.bytes.byteLength, model: r.model };
+});
+
+test('a run cut off by a closed page keeps its best step: the next page offers it; a run that ends removes it', async () => {
+  await det().locator('select[name=builtin]').selectOption('face');
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
+  }, null, { timeout: 180_000 });
+  await det().locator('select[name=weightBits]').selectOption('8');
+  const quantize = async () => {
+    await det().locator('button[name=quantize]').click();
+    await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+  };
+  const startUntilSaved = async () => {
+    await set('qatSteps', 300); await set('qatEvery', 1); await set('qatLr', '1e-4');
+    await det().locator('button[name=qat-start]').click();
+    const t0 = Date.now();
+    let r = null;
+    while (!(r = await savedRun()) && Date.now() - t0 < 240_000) await s.page.waitForTimeout(500);
+    return r;
+  };
+  await quantize();
+  // A run that ends (here: Stop) leaves nothing behind: its result is on the page.
+  const first = await startUntilSaved();
+  assert.ok(first && first.step >= 1 && first.steps === 300 && first.size > 10_000, JSON.stringify(first));
+  await det().locator('button[name=qat-stop]').click();
+  await ended();
+  assert.equal(await savedRun(), null, 'a run that ended keeps no copy');
+  // The same run again, and the page closes (reloads) mid-run: the next page offers its best step.
+  await quantize();
+  const cut = await startUntilSaved();
+  assert.ok(cut && cut.step >= 1, JSON.stringify(cut));
+  await s.page.reload();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.shadowRoot?.querySelector('p.qat-saved')?.hidden === false, null, { timeout: 120_000 });
+  const notice = await text('p.qat-saved');
+  assert.match(notice, /^A fine-tuning run of \S+ was cut off \(its page closed\) before step 300; its best step, \d+ \(held-out SQNR [\d.]+ → [\d.]+ dB, \+[\d.]+ dB\), was kept in this browser/);
+  const a = det().locator('a.qat-saved-dl');
+  assert.match(await a.getAttribute('download'), /_qat_step\d+_qdq\.onnx$/);
+  const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-saved-dl').href)).arrayBuffer()).byteLength);
+  assert.ok(size > 10_000 && size === (await savedRun()).size, `${size} bytes`);
+  await det().locator('p.qat-saved').screenshot({ path: `${ARTIFACTS}qat-saved.png` });
+  await det().locator('button[name=qat-discard]').click();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('p.qat-saved').hidden), true);
+  await s.page.waitForFunction(async () => !(await (await import('./www/saved-run.js')).loadRun()), null, { timeout: 10_000 });
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

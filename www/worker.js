@@ -7,6 +7,7 @@
 // The wasm module is the threaded one, with a pool of N threads, when the page is cross-origin
 // isolated (threads.js; N from the URL's `threads`); every backend report says how many run.
 import { startWasm } from './threads.js';
+import { saveRun, clearRun } from './saved-run.js';
 
 // The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
 let WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version;
@@ -271,7 +272,7 @@ const handlers = {
    * resolves to the curve's step 0 (the PTQ model). Steps then run between other requests, each
    * reported as a 'qat-step' event; 'qat-update' when the INT8 model takes the newest weights
    * (every held-out check), 'qat-end' when it stops (done, stopped or failed) with the kept step. */
-  async 'qat-start'({ id, steps, lr, batch, evalEvery, featureWeight, score, iou }) {
+  async 'qat-start'({ id, steps, lr, batch, evalEvery, featureWeight, score, iou, modelName, weightBits }) {
     if (!int8Bytes || !calibImages) throw Object.assign(new Error('quantize the model first: fine-tuning starts from the INT8 model'), { code: 'no-model' });
     endQat();
     const t = new WasmQat(new Uint8Array(model.bytes), int8Bytes, profileJson());
@@ -282,7 +283,8 @@ const handlers = {
       });
       progress(id, 'running the FP32 model on the held-out images and checking the INT8 model (step 0)');
       const started = t.start({ steps, lr, batch, evalEvery, featureWeight });
-      qat = { t, state: 'running', score, iou, id };
+      // `kept`: the best step saved in the browser so far (a closed tab loses nothing: saved-run.js).
+      qat = { t, state: 'running', score, iou, id, steps, modelName, weightBits, kept: 0, ptqSqnr: started.point?.held_out_sqnr_db };
       pump();
       return { ok: true, ...started };
     } catch (e) {
@@ -349,8 +351,22 @@ async function qatTick() {
       return;
     }
   }
+  if (point.held_out_sqnr_db != null) await keepBest(q);
   if (q.t.done()) { await finishQat('done'); return; }
   pump();
+}
+
+/** Saves the run's best step in the browser when a check found a better one. */
+async function keepBest(q) {
+  try {
+    const [step, sqnr] = q.t.bestStep();
+    if (step <= q.kept) return;
+    q.kept = step;
+    const bytes = q.t.bestOnnx();
+    await saveRun({ model: q.modelName ?? 'model', step, steps: q.steps, ptqSqnr: q.ptqSqnr, sqnr, weightBits: q.weightBits, savedAt: Date.now(), bytes: bytes.buffer });
+  } catch (e) {
+    console.warn('could not keep the best step:', e?.message ?? e);
+  }
 }
 
 /** Ends fine-tuning (done, stopped or failed): the kept step becomes the INT8 model. */
@@ -365,6 +381,8 @@ async function finishQat(how, failure = null) {
     int8Bytes = bytes;
     await follow(int8);
     ended = { how, result, bytes: bytes.buffer, int8Version, ...failure };
+    // The result is on the page now (and downloadable): the saved copy is no longer needed.
+    await clearRun();
   } catch (e) {
     ended = { how: 'failed', error: failure?.error ?? e?.message ?? String(e), code: failure?.code ?? e?.code, int8Version };
   }
@@ -380,7 +398,10 @@ function endQat() {
   try { qat.t.free(); } catch { /* freed */ }
   const wasRunning = qat.state !== 'ended';
   qat = null;
-  if (wasRunning) event('qat-end', { how: 'abandoned', int8Version });
+  if (wasRunning) {
+    clearRun();
+    event('qat-end', { how: 'abandoned', int8Version });
+  }
 }
 
 async function runBoth(width, height, px) {

@@ -183,6 +183,13 @@ impl WasmQat {
         to_js(&r)
     }
 
+    /// The step kept so far and its held-out SQNR, `[step, dB]` (cheap: no figures computed).
+    #[wasm_bindgen(js_name = bestStep)]
+    pub fn best_step(&mut self) -> Result<Vec<f64>, JsValue> {
+        let (step, db) = self.running()?.best_step();
+        Ok(vec![step as f64, db])
+    }
+
     /// The kept step's QDQ model, as ONNX bytes (the download).
     #[wasm_bindgen(js_name = bestOnnx)]
     pub fn best_onnx(&mut self) -> Result<Vec<u8>, JsValue> {

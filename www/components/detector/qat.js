@@ -6,6 +6,7 @@
 // check; at the end (done, Stop, or an error) the best held-out step is kept and downloadable.
 import { BOX, INT8 } from './template.js';
 import { fileStem } from './model-source.js';
+import { loadRun, clearRun } from '../../saved-run.js';
 import { esc } from './util.js';
 import { roundingFlag } from './quantize.js';
 
@@ -149,6 +150,27 @@ export const qatMethods = {
     $('button[name=qat-pause]').addEventListener('click', () => this.pauseQat());
     $('button[name=qat-stop]').addEventListener('click', () => this.stopQat());
     for (const n of ['qatSteps', 'qatLr', 'qatBatch', 'qatEvery', 'qatLayers']) $(`input[name=${n}]`).addEventListener('input', () => this.showQatCommand());
+    $('button[name=qat-discard]').addEventListener('click', () => { clearRun(); this.showSavedRun(null); });
+    loadRun().then((run) => this.showSavedRun(run));
+  },
+
+  /** A run whose page closed before it ended: its best step, saved as it went, to download. */
+  showSavedRun(run) {
+    const p = this.$('p.qat-saved');
+    if (this.savedUrl) URL.revokeObjectURL(this.savedUrl);
+    this.savedUrl = null;
+    p.hidden = !run?.bytes;
+    if (p.hidden) return;
+    const gain = run.sqnr - run.ptqSqnr;
+    const when = new Date(run.savedAt).toLocaleString();
+    this.$('.qat-saved-text').textContent = `A fine-tuning run of ${run.model} was cut off (its page closed) before step ${run.steps}; its best step, ${run.step}` +
+      (Number.isFinite(gain) ? ` (held-out SQNR ${run.ptqSqnr.toFixed(2)} → ${run.sqnr.toFixed(2)} dB, ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB)` : '') +
+      `, was kept in this browser (${when}). `;
+    this.savedUrl = URL.createObjectURL(new Blob([run.bytes], { type: 'application/octet-stream' }));
+    const a = this.$('a.qat-saved-dl');
+    a.href = this.savedUrl;
+    a.download = `${run.model}_qat_step${run.step}_qdq.onnx`;
+    a.textContent = `Download it (${(run.bytes.byteLength / 1e6).toFixed(2)} MB)`;
   },
 
   /** The box is offered once there is an INT8 model of the model in use. */
@@ -183,7 +205,7 @@ export const qatMethods = {
     this.setQatBusy(true);
     this.qatStage('starting…');
     try {
-      const r = await this.engine.startQat({ ...s.opts, score: this.score, iou: this.info.profile.iou_threshold }, (stage) => this.qatStage(stage));
+      const r = await this.engine.startQat({ ...s.opts, score: this.score, iou: this.info.profile.iou_threshold, modelName: fileStem(this.modelPath ?? this.modelName ?? 'model'), weightBits: this.int8?.report?.weight_bits ?? 8 }, (stage) => this.qatStage(stage));
       if (qat !== this.qat) return;
       qat.curve = [r.point];
       qat.split = `${r.train} training image${r.train === 1 ? '' : 's'}, ${r.heldOut} held out`;

@@ -69,6 +69,7 @@ TEMPLATE.innerHTML = `
   [hidden] { display: none !important; }
   .agreement { font-size: 13px; margin: 6px 0; }
   .lost { font-size: 13px; margin: 6px 0; padding: 6px 8px; border-left: 3px solid #d55e00; background: #fff4ec; }
+  .qat-saved { font-size: 13px; margin: 6px 0; padding: 6px 8px; border-left: 3px solid #0072b2; background: #eef6fc; }
   .row { display: flex; flex-wrap: wrap; gap: 6px; margin: 6px 0; }
   .live-controls { border-top: 1px solid var(--qp-border); border-bottom: 1px solid var(--qp-border); padding: 4px 0; margin: 8px 0; }
   .view-row { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; font-size: 13px; margin: 6px 0; }
@@ -199,6 +200,8 @@ TEMPLATE.innerHTML = `
   </div>
   <div>
     <div class="error" role="alert" hidden></div>
+    <p class="qat-saved" role="status" hidden><span class="qat-saved-text"></span>
+      <a class="qat-saved-dl">Download it</a> <button type="button" name="qat-discard">Discard</button></p>
     <div class="panes">
       <div><div class="pane-h fp32-h">FP32 <span class="key solid"></span></div>
         <div class="stage" part="overlay"><canvas class="fp32" width="640" height="424" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
