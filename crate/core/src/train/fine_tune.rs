@@ -524,11 +524,7 @@ impl FineTune {
     /// The result: the best step's QDQ graph, the curve and the summary figures. Fine-tuning
     /// may stop here at any step (a cancelled run keeps its best step).
     pub fn best(&mut self) -> Result<FineTuned, TrainError> {
-        let now = self.qat.snapshot();
-        self.qat.restore(&self.best.2);
-        let graph = self.qat.export();
-        self.qat.restore(&now);
-        let graph = graph?;
+        let graph = self.best_graph()?;
         let layers = self.layer_sqnrs()?;
         let seconds = self.curve.last().map_or(0.0, |p| p.seconds);
         Ok(FineTuned {
