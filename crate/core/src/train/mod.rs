@@ -16,6 +16,7 @@
 
 mod adam;
 pub mod augment;
+pub mod changes;
 mod distill;
 mod features;
 pub mod fine_tune;
