@@ -679,6 +679,24 @@ fn quantize_and_qat_at_four_bit_weights() {
     let (code, info, err) = qplay(&["inspect", qat.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(info.contains("opset 21"), "{info}");
+    // And 16-bit activations (com.microsoft Q/DQ before opset 21) fine-tune too.
+    let a16 = tmp("face_a16_qat.onnx");
+    let (code, text, err) = qplay(&[
+        "qat",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--activation-bits",
+        "16",
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "-o",
+        a16.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("uint16 activations") && text.contains("held-out SQNR"), "{text}");
     // Bad bit widths: exit 2 and what is allowed.
     for (cmd, flag, value, want) in [
         ("quantize", "--weight-bits", "1", "1 is not in 2..=8"),

@@ -269,3 +269,26 @@ fn grid_steps_move_every_weight_by_a_like_share_of_its_grid() {
     let (lo, mid, hi) = moves(false);
     assert!(hi / lo > 10.0, "plain steps: {lo} {mid} {hi} steps of the grid");
 }
+
+#[test]
+fn sixteen_bit_activations_train_and_export_what_the_student_computes() {
+    // 16-bit activations are written as com.microsoft Q/DQ before opset 21: their scales train
+    // like the 8-bit ones, step 0 is the QDQ model and the export computes what the student does.
+    let g = load_onnx(&read("www/models/blazeface_short.onnx")).unwrap();
+    let x = read_npy(&read("tests/fixtures/blazeface_short_astronaut/input.npy")).unwrap();
+    let opts = PtqOptions {
+        activation: qplay_core::quant::QType { bits: 16, signed: false, restricted: false },
+        ..Default::default()
+    };
+    let qdq = load_onnx(&quantize(&g, "input", std::slice::from_ref(&x), &opts).unwrap().onnx).unwrap();
+    assert!(qdq.nodes.iter().any(|n| n.op_type == "com.microsoft::DequantizeLinear"));
+    let mut qat = Qat::new(&qdq, &[]).unwrap();
+    let acts = qat.roles().iter().filter(|r| matches!(r, qplay_core::train::qat::Role::Activation { .. })).count();
+    assert!(acts >= 30, "{acts} activation scales train");
+    let input = vec![("input".to_string(), x)];
+    assert_eq!(qat.student.forward(&input).unwrap().outputs, simulate(&qdq, &input), "step 0");
+    let want = simulate(&g, &input);
+    qat.step_batch(&mut Adam::new(1e-4), &[input.as_slice()], &[want.as_slice()]).unwrap();
+    let exported = qat.export().unwrap();
+    assert_eq!(simulate(&exported, &input), qat.student.forward(&input).unwrap().outputs, "export vs student");
+}

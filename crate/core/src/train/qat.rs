@@ -78,7 +78,7 @@ fn eval_node(n: &Node, g: &Graph) -> Result<Tensor, TrainError> {
 pub fn weight_bits(qdq: &Graph) -> u8 {
     qdq.nodes
         .iter()
-        .filter(|n| n.is(OpKind::DequantizeLinear))
+        .filter(|n| n.is_dequantize_linear())
         .filter_map(|n| {
             let codes = qdq.initializers.get(n.inputs.first()?)?;
             let zp = n.inputs.get(2).and_then(|z| qdq.initializers.get(z));
@@ -124,7 +124,7 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
         producer
             .get(name)
             .map(|&i| &g.nodes[i])
-            .filter(|n| n.is(OpKind::DequantizeLinear))
+            .filter(|n| n.is_dequantize_linear())
             .and_then(|n| n.inputs.get(1))
             .cloned()
     };
@@ -133,7 +133,7 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
     let mut replace: Vec<(usize, Node)> = Vec::new();
     let mut new_inits: Vec<(String, Tensor)> = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
-        if !n.is(OpKind::DequantizeLinear) || n.inputs.len() < 2 || n.outputs.len() != 1 {
+        if !n.is_dequantize_linear() || n.inputs.len() < 2 || n.outputs.len() != 1 {
             continue;
         }
         // int32 biases have no zero-point (ONNX's default 0); weights and activations have one
@@ -203,7 +203,7 @@ pub fn fake_quant_graph(qdq: &Graph) -> Result<(Graph, Vec<Role>), TrainError> {
         let (Some(&qi), Some(z)) = (producer.get(x), z) else { continue };
         let q = &g.nodes[qi];
         let same_params = q.inputs.get(1) == Some(s) && q.inputs.get(2) == Some(z);
-        if !q.is(OpKind::QuantizeLinear) || !same_params || q.attrs.int("axis", 1) != axis {
+        if !q.is_quantize_linear() || !same_params || q.attrs.int("axis", 1) != axis {
             continue;
         }
         replace.push((i, fake(&q.inputs[0], z, axis, None)));
