@@ -217,6 +217,27 @@ test('a new model ends the box: nothing to fine-tune until it is quantized', asy
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('figure.qat-chart').hidden), true);
 });
 
+test('layers kept at 16-bit activations fine-tune too (their com.microsoft Q/DQ train like the 8-bit ones)', async () => {
+  await det().locator('select[name=builtin]').selectOption('face');
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
+  }, null, { timeout: 180_000 });
+  await det().locator('select[name=weightBits]').selectOption('8');
+  await det().locator('input[name=autoMixed]').fill('3');
+  await det().locator('select[name=mixedTo]').selectOption('16');
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+  assert.match(await text('.qresult'), /\(3 with 16-bit activations\)/);
+  await set('qatSteps', 4); await set('qatEvery', 2); await set('qatLr', '1e-4');
+  await det().locator('button[name=qat-start]').click();
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  assert.match(await text('.qat-result'), /^Fine-tuned 4 steps/);
+  await det().locator('input[name=autoMixed]').fill('0');
+  await det().locator('select[name=mixedTo]').selectOption('fp32');
+});
+
 // The run's best step as the browser keeps it (IndexedDB, www/saved-run.js), or null.
 const savedRun = () => s.page.evaluate(async () => {
   const r = await (await import('./www/saved-run.js')).loadRun();
