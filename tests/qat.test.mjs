@@ -18,6 +18,20 @@ const ended = () => s.page.waitForFunction(() => {
   return el.qat && !el.qat.running && el.shadowRoot.querySelector('.qat-result').dataset.outcome;
 }, null, { timeout: 600_000 });
 
+/** Switches to the built-in face model and waits for its FP32 run. */
+const useFace = async () => {
+  await det().locator('select[name=builtin]').selectOption('face');
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
+  }, null, { timeout: 180_000 });
+};
+/** Clicks Quantize and waits for the INT8 model. */
+const quantizeNow = async () => {
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+};
+
 test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the best step', async () => {
   await s.page.waitForFunction(() => document.querySelector('qplay-detector')?.result && !document.querySelector('qplay-detector').running, null, { timeout: 180_000 });
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('fieldset.qat').hidden), true, 'nothing to fine-tune before Quantize');
@@ -27,8 +41,7 @@ test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the
     const el = document.querySelector('qplay-detector');
     return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
   }, null, { timeout: 180_000 });
-  await det().locator('button[name=quantize]').click();
-  await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+  await quantizeNow();
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('fieldset.qat').hidden), false);
   await set('qatSteps', 4); await set('qatBatch', 1); await set('qatEvery', 2);
   assert.match(await text('.qat-command'), /^qplay qat .* --calib www\/samples --steps 4 --batch 1 --eval-every 2 .*-o .*_qat_qdq\.onnx --curve curve\.csv$/);
@@ -218,16 +231,11 @@ test('a new model ends the box: nothing to fine-tune until it is quantized', asy
 });
 
 test('layers kept at 16-bit activations fine-tune too (their com.microsoft Q/DQ train like the 8-bit ones)', async () => {
-  await det().locator('select[name=builtin]').selectOption('face');
-  await s.page.waitForFunction(() => {
-    const el = document.querySelector('qplay-detector');
-    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
-  }, null, { timeout: 180_000 });
+  await useFace();
   await det().locator('select[name=weightBits]').selectOption('8');
   await det().locator('input[name=autoMixed]').fill('3');
   await det().locator('select[name=mixedTo]').selectOption('16');
-  await det().locator('button[name=quantize]').click();
-  await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
+  await quantizeNow();
   assert.match(await text('.qresult'), /\(3 with 16-bit activations\)/);
   await set('qatSteps', 4); await set('qatEvery', 2); await set('qatLr', '1e-4');
   await det().locator('button[name=qat-start]').click();
@@ -245,16 +253,8 @@ const savedRun = () => s.page.evaluate(async () => {
 });
 
 test('a run cut off by a closed page keeps its best step: the next page offers it; a run that ends removes it', async () => {
-  await det().locator('select[name=builtin]').selectOption('face');
-  await s.page.waitForFunction(() => {
-    const el = document.querySelector('qplay-detector');
-    return !el.running && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes(' by Face detector (FP32)');
-  }, null, { timeout: 180_000 });
+  await useFace();
   await det().locator('select[name=weightBits]').selectOption('8');
-  const quantize = async () => {
-    await det().locator('button[name=quantize]').click();
-    await s.page.waitForFunction(() => document.querySelector('qplay-detector').int8 && !document.querySelector('qplay-detector').quantizing, null, { timeout: 300_000 });
-  };
   const startUntilSaved = async () => {
     await set('qatSteps', 300); await set('qatEvery', 1); await set('qatLr', '1e-4');
     await det().locator('button[name=qat-start]').click();
@@ -263,7 +263,7 @@ test('a run cut off by a closed page keeps its best step: the next page offers i
     while (!(r = await savedRun()) && Date.now() - t0 < 240_000) await s.page.waitForTimeout(500);
     return r;
   };
-  await quantize();
+  await quantizeNow();
   // A run that ends (here: Stop) leaves nothing behind: its result is on the page.
   const first = await startUntilSaved();
   assert.ok(first && first.step >= 1 && first.steps === 300 && first.size > 10_000, JSON.stringify(first));
@@ -271,7 +271,7 @@ test('a run cut off by a closed page keeps its best step: the next page offers i
   await ended();
   assert.equal(await savedRun(), null, 'a run that ended keeps no copy');
   // The same run again, and the page closes (reloads) mid-run: the next page offers its best step.
-  await quantize();
+  await quantizeNow();
   const cut = await startUntilSaved();
   assert.ok(cut && cut.step >= 1, JSON.stringify(cut));
   await s.page.reload();
