@@ -16,7 +16,7 @@
 // cross-origin isolated, SharedArrayBuffer exists and the threaded wasm module can run. A page is
 // isolated only when its own document came through this worker, so the first visit reloads once
 // when this worker takes control (www/threads.js isolate()).
-const CACHE = 'qplay-v4';
+const CACHE = 'qplay-v5';
 /** Needed to run at all: installing fails (and is retried on the next visit) if one is missing. */
 const PRECACHE = [
   './', 'index.html', 'www/style.css', 'www/app.js', 'www/qplay.js', 'www/hash.js', 'www/options.js', 'www/embed.js',
@@ -33,6 +33,22 @@ const PRECACHE_THREADS = [
   'www/pkg-threads/qplay_wasm.js', 'www/pkg-threads/qplay_wasm_bg.wasm',
   'www/pkg-threads/snippets/wasm-bindgen-rayon-38edf6e439f6d70d/src/workerHelpers.no-bundler.js',
 ];
+/** The relaxed SIMD twins of both (www/pkg-relaxed/, www/pkg-threads-relaxed/): pre-cached instead of
+ * the plain threaded module where this browser compiles relaxed SIMD (the page then loads them:
+ * www/threads.js); the plain single-thread module above stays, the fallback of both. */
+const PRECACHE_RELAXED = [
+  'www/pkg-relaxed/qplay_wasm.js', 'www/pkg-relaxed/qplay_wasm_bg.wasm',
+  'www/pkg-threads-relaxed/qplay_wasm.js', 'www/pkg-threads-relaxed/qplay_wasm_bg.wasm',
+  'www/pkg-threads-relaxed/snippets/wasm-bindgen-rayon-38edf6e439f6d70d/src/workerHelpers.no-bundler.js',
+];
+/** Whether this browser compiles relaxed SIMD: www/threads.js hasRelaxedSimd(), the same module. */
+function hasRelaxedSimd() {
+  const zero = [0xfd, 0x0c, ...new Array(16).fill(0)];
+  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x93, 0x02, 0x1a, 0x0b];
+  try {
+    return WebAssembly.validate(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, body.length + 2, 1, body.length, ...body]));
+  } catch { return false; }
+}
 /** The detector's built-in models and photos: cached when the host ships them, skipped if not. */
 const PRECACHE_DATA = [ // (and the profile reference page the editor links to)
   'www/profile.html', 'www/models/person_ssdlite.onnx', 'www/models/person_ssdlite.json',
@@ -60,7 +76,7 @@ self.addEventListener('install', (event) => {
     const cache = await caches.open(CACHE);
     await Promise.all([
       ...PRECACHE.map((p) => precache(cache, p)),
-      ...PRECACHE_THREADS.map((p) => precache(cache, p).catch(() => {})),
+      ...(hasRelaxedSimd() ? PRECACHE_RELAXED : PRECACHE_THREADS).map((p) => precache(cache, p).catch(() => {})),
     ]);
     await self.skipWaiting();
   })());

@@ -2,12 +2,13 @@
 // index.html, www/ (modules, CSS, components, worker, pkg/ wasm + bindings, models/, samples/) and
 // docs/embed.html. Every URL in it is relative, so it works from any folder of any host; it needs
 // no server logic (no CSP; threads need COOP/COEP, which sw.js adds where the host sends none).
-// www/pkg-threads/ (the threaded wasm module) is copied when it was built.
+// www/pkg-threads/ (the threaded wasm module) and the relaxed SIMD twins of both (www/pkg-relaxed/,
+// www/pkg-threads-relaxed/) are copied when they were built.
 // The wasm module is not rebuilt when www/pkg/ holds it; when it is missing this runs
 // scripts/build-wasm.sh (which needs the Rust toolchain: `bash scripts/setup.sh build`).
 // Prints the size of the playground's wasm + JS, raw and gzip (models and photos not counted), for
-// a page without threads (the budget) and with them (the worker's threaded module beside the
-// explorer's single-thread one).
+// each page a browser can get: without threads (the budget), isolated (the threaded module instead),
+// and both with the relaxed SIMD twin instead (a page loads one module: www/threads.js).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, relative, resolve, sep } from 'node:path';
@@ -80,13 +81,18 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
 
   // The playground's code: the wasm module and every JS module the page or the worker loads.
   const code = files.filter((f) => /^www[\\/]/.test(f) && /\.(wasm|m?js)$/.test(f));
-  const sizes = { wasm: { raw: 0, gzip: 0, files: 0 }, js: { raw: 0, gzip: 0, files: 0 }, threads: { raw: 0, gzip: 0, files: 0 } };
+  const moduleDir = (f) => f.split(/[\\/]/)[1].match(/^pkg(-threads)?(-relaxed)?$/)?.[0] ?? null;
+  const zero = () => ({ raw: 0, gzip: 0, files: 0 });
+  const sizes = { wasm: zero(), js: zero(), threads: zero(), modules: {} };
   for (const f of code) {
     const bytes = readFileSync(join(out, f));
-    const s = sizes[/^www[\\/]pkg-threads[\\/]/.test(f) ? 'threads' : extname(f) === '.wasm' ? 'wasm' : 'js'];
-    s.raw += bytes.length;
-    s.gzip += gzipSync(bytes, { level: 9 }).length;
-    s.files += 1;
+    const dir = moduleDir(f);
+    const add = (s) => { s.raw += bytes.length; s.gzip += gzipSync(bytes, { level: 9 }).length; s.files += 1; };
+    if (dir) add(sizes.modules[dir] ??= zero());
+    else add(sizes.js);
+    if (dir === 'pkg' && extname(f) === '.wasm') add(sizes.wasm);
+    else if (dir === 'pkg') add(sizes.js);
+    if (dir === 'pkg-threads') add(sizes.threads);
   }
   const total = { raw: sizes.wasm.raw + sizes.js.raw, gzip: sizes.wasm.gzip + sizes.js.gzip };
   const all = files.reduce((n, f) => n + statSync(join(out, f)).size, 0);
@@ -97,19 +103,25 @@ export function build({ out = join(ROOT, 'dist'), quiet = false } = {}) {
   row(`wasm (${sizes.wasm.files} file)`, sizes.wasm);
   row(`JS (${sizes.js.files} modules)`, sizes.js);
   row('wasm + JS', total);
-  log(`[build]   wasm + JS gzip: ${(total.gzip / 1e6).toFixed(3)} MB (budget ${(BUDGET_GZIP / 1e6).toFixed(1)} MB: ${total.gzip <= BUDGET_GZIP ? 'within' : 'OVER'})`);
-  let isolated = null;
-  if (sizes.threads.files) {
-    row(`threaded (${sizes.threads.files} files)`, sizes.threads);
-    // A cross-origin-isolated page loads the threaded module instead of the single-thread one, on
-    // the main thread and in its workers alike (www/threads.js loadBindings, startWasm).
-    const stJs = code.filter((f) => /^www[\\/]pkg[\\/].*\.js$/.test(f)).reduce((n, f) => n + gzipSync(readFileSync(join(out, f)), { level: 9 }).length, 0);
-    isolated = total.gzip - sizes.wasm.gzip - stJs + sizes.threads.gzip;
-    log(`[build]   isolated page (threaded module instead of www/pkg/): ${(isolated / 1e6).toFixed(3)} MB gzip (budget ${(BUDGET_GZIP / 1e6).toFixed(1)} MB: ${isolated <= BUDGET_GZIP ? 'within' : 'OVER'})`);
-  } else log('[build]   www/pkg-threads/ was not built: the site runs one thread (bash scripts/build-wasm.sh builds it)');
+  const within = (n) => `${(n / 1e6).toFixed(3)} MB gzip (budget ${(BUDGET_GZIP / 1e6).toFixed(1)} MB: ${n <= BUDGET_GZIP ? 'within' : 'OVER'})`;
+  log(`[build]   wasm + JS gzip: ${within(total.gzip).replace(' gzip', '')}`);
+  // A page loads one module folder instead of www/pkg/ (the main thread and its workers alike:
+  // www/threads.js loadBindings, startWasm): its size is the JS less www/pkg/'s plus that folder.
+  const pages = {};
+  const base = total.gzip - sizes.modules.pkg.gzip;
+  for (const [dir, label] of [['pkg-threads', 'isolated page (threaded module instead of www/pkg/)'], ['pkg-relaxed', 'relaxed SIMD page (www/pkg-relaxed/ instead)'], ['pkg-threads-relaxed', 'isolated relaxed SIMD page (www/pkg-threads-relaxed/ instead)']]) {
+    const m = sizes.modules[dir];
+    if (!m) continue;
+    row(`${dir} (${m.files} files)`, m);
+    pages[dir] = base + m.gzip;
+    log(`[build]   ${label}: ${within(pages[dir])}`);
+  }
+  if (!sizes.modules['pkg-threads']) log('[build]   www/pkg-threads/ was not built: the site runs one thread (bash scripts/build-wasm.sh builds it)');
+  if (!sizes.modules['pkg-relaxed']) log('[build]   www/pkg-relaxed/ was not built: the site runs SIMD128 only (bash scripts/build-wasm.sh builds it)');
+  const isolated = pages['pkg-threads'] ?? null;
   const shown = relative(process.cwd(), out);
   log(`[build] serve ${shown && !shown.startsWith('..') ? shown : out}/ with any static server; the documentation page is docs/embed.html`);
-  return { out, files, sizes, total, isolated };
+  return { out, files, sizes, total, isolated, pages };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -92,6 +92,14 @@ test('npm run build: a static site with relative URLs, the size of wasm + JS', (
     assert.ok(iso, buildLog);
     assert.ok(Number(iso[1]) > 0.1 && Number(iso[1]) <= 1.5, `isolated page: wasm + JS gzip ${iso[1]} MB, budget 1.5 MB`);
   }
+  // So do the pages that load a relaxed SIMD twin instead.
+  for (const [dir, label] of [['pkg-relaxed', 'relaxed SIMD page'], ['pkg-threads-relaxed', 'isolated relaxed SIMD page']]) {
+    if (!existsSync(join(ROOT, `www/${dir}/qplay_wasm_bg.wasm`))) continue;
+    const m2 = buildLog.match(new RegExp(`\\] {3}${label} \\(www/${dir}/ instead\\): ([\\d.]+) MB gzip`));
+    assert.ok(m2, `${label}: ${buildLog}`);
+    assert.ok(Number(m2[1]) > 0.1 && Number(m2[1]) <= 1.5, `${label}: wasm + JS gzip ${m2[1]} MB, budget 1.5 MB`);
+    assert.ok(existsSync(join(out, `www/${dir}/qplay_wasm_bg.wasm`)), `dist/www/${dir}/ copied`);
+  }
   // The wasm module was copied, not rebuilt.
   assert.deepEqual(readFileSync(join(out, 'www/pkg/qplay_wasm_bg.wasm')), readFileSync(join(ROOT, 'www/pkg/qplay_wasm_bg.wasm')));
 });

@@ -18,7 +18,7 @@ import { build } from '../scripts/build.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** sw.js's constants, read by running it with a stub `self`. */
-const SW = vm.runInNewContext(`${readFileSync(join(ROOT, 'sw.js'), 'utf8')}\n;({ CACHE, PRECACHE, PRECACHE_THREADS, PRECACHE_DATA })`, { self: { addEventListener() {} } });
+const SW = vm.runInNewContext(`${readFileSync(join(ROOT, 'sw.js'), 'utf8')}\n;({ CACHE, PRECACHE, PRECACHE_THREADS, PRECACHE_RELAXED, PRECACHE_DATA, hasRelaxedSimd })`, { self: { addEventListener() {} } });
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
@@ -29,10 +29,14 @@ test('sw.js pre-caches every module, stylesheet, page, wasm file, model and phot
   // from PRECACHE is never cached and the page does not start offline.
   const shipped = ['index.html', ...walk(join(ROOT, 'www')).map((f) => relative(ROOT, f).split('\\').join('/'))
     .filter((f) => /\.(m?js|css|wasm|html)$/.test(f) || /^www\/models\/.*\.(onnx|json)$/.test(f) || /^www\/samples\/.*\.(png|jpe?g)$/.test(f))];
-  // The threaded module is listed whether or not this checkout built it (QPLAY_WASM_THREADS=0).
-  const listed = [...SW.PRECACHE, ...SW.PRECACHE_THREADS, ...SW.PRECACHE_DATA].filter((p) => p !== './');
-  const threads = SW.PRECACHE_THREADS.filter((p) => !shipped.includes(p));
-  assert.deepEqual([...listed].sort(), [...shipped, ...threads].sort(), 'sw.js PRECACHE/PRECACHE_THREADS/PRECACHE_DATA vs the files under www/');
+  // The threaded and relaxed SIMD modules are listed whether or not this checkout built them
+  // (QPLAY_WASM_THREADS=0, QPLAY_WASM_RELAXED=0).
+  const optional = [...SW.PRECACHE_THREADS, ...SW.PRECACHE_RELAXED];
+  const listed = [...SW.PRECACHE, ...optional, ...SW.PRECACHE_DATA].filter((p) => p !== './');
+  const unbuilt = optional.filter((p) => !shipped.includes(p));
+  assert.deepEqual([...listed].sort(), [...shipped, ...unbuilt].sort(), 'sw.js PRECACHE/PRECACHE_THREADS/PRECACHE_RELAXED/PRECACHE_DATA vs the files under www/');
+  // The service worker's relaxed SIMD probe answers (never throws), here in Node's engine.
+  assert.equal(typeof SW.hasRelaxedSimd(), 'boolean');
 });
 
 async function personFound(page) {
@@ -56,8 +60,10 @@ async function offlineAfterFirstVisit(s, base, shot) {
   assert.equal(scope, base);
   await s.page.waitForFunction(() => navigator.serviceWorker.controller != null, null, { timeout: 60_000 });
   const origin = new URL(base).origin;
+  // The optional modules this browser gets: the relaxed SIMD twins where it compiles relaxed SIMD.
+  const relaxed = await s.page.evaluate(async (u) => (await import(u)).hasRelaxedSimd(), new URL('www/threads.js', base).href);
   const want = [...new Set([
-    ...[...SW.PRECACHE, ...SW.PRECACHE_THREADS.filter((p) => existsSync(join(ROOT, p))), ...SW.PRECACHE_DATA].map((p) => new URL(p, base).href),
+    ...[...SW.PRECACHE, ...(relaxed ? SW.PRECACHE_RELAXED : SW.PRECACHE_THREADS).filter((p) => existsSync(join(ROOT, p))), ...SW.PRECACHE_DATA].map((p) => new URL(p, base).href),
     ...s.requests.filter((u) => u.startsWith(origin + '/') && !u.endsWith('/sw.js')).map(plain),
   ])];
   let missing;

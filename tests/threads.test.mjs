@@ -6,17 +6,22 @@
 // start, one thread runs and the page says why. Nothing fails. Screenshots in tests/artifacts/threads-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open, ARTIFACTS } from './browser.mjs';
 import { build } from '../scripts/build.mjs';
+
+// Chromium compiles relaxed SIMD, so where the twins were built (scripts/build-wasm.sh) the page
+// loads www/pkg-threads-relaxed/ (or www/pkg-relaxed/) in place of www/pkg-threads/ (www/pkg/).
+const RELAXED = existsSync(new URL('../www/pkg-relaxed/qplay_wasm_bg.wasm', import.meta.url)) ? '-relaxed' : '';
 
 /** Records every `qplay-ready` event's threads (an init script: before the page's own scripts). */
 const recordReady = (page) => page.addInitScript(() => {
   window.readyEvents = [];
   document.addEventListener('qplay-ready', (e) => {
     if (e.target.localName === 'qplay-detector') window.readyEvents.push({ threads: e.detail.threads, threadsNote: e.detail.threadsNote });
+    if (e.target.localName === 'qplay-detector') window.readySimd = e.detail.simd;
   });
 });
 
@@ -43,18 +48,23 @@ test('isolated: N threads, said in the backend line, the timings and qplay-ready
   try {
     const two = await shown(s.page);
     assert.equal(two.isolated, true);
-    assert.match(two.note, /^In use: CPU — wasm SIMD128, 2 threads, in a Web Worker\./, two.note);
+    assert.match(two.note, /^In use: CPU — wasm (relaxed SIMD|SIMD128), 2 threads, in a Web Worker\./, two.note);
     assert.match(two.timings, /\(wasm, CPU, 2 threads\)$/, two.timings);
     assert.deepEqual(two.ready.at(-1), { threads: 2, threadsNote: null });
     assert.equal(two.pick, '2');
-    assert.ok(s.requests.some((u) => u.endsWith('/www/pkg-threads/qplay_wasm_bg.wasm')), 'the threaded module was loaded');
+    assert.ok(s.requests.some((u) => u.endsWith(`/www/pkg-threads${RELAXED}/qplay_wasm_bg.wasm`)), 'the threaded module was loaded');
+    // The int8 kernels' instructions: relaxed SIMD where its module loaded and this engine's
+    // four-byte dot product is exact; the backend line says which.
+    const simd = await s.page.evaluate(() => window.readySimd);
+    assert.match(simd, RELAXED ? /^(relaxed-simd|simd128)$/ : /^simd128$/);
+    assert.equal(two.note.includes('wasm relaxed SIMD,'), simd === 'relaxed-simd', two.note);
     await s.page.screenshot({ path: `${ARTIFACTS}threads-isolated.png` });
     await s.page.locator('qplay-detector select[name=sample]').selectOption('camera.png');
     const twoCamera = await shown(s.page, { image: 'camera.png', after: two.id });
 
     await s.page.goto(`${s.url}index.html?embed=detector&threads=1`);
     const one = await shown(s.page);
-    assert.match(one.note, /^In use: CPU — wasm SIMD128, 1 thread \(the Threads setting is 1\), in a Web Worker\./, one.note);
+    assert.match(one.note, /^In use: CPU — wasm (relaxed SIMD|SIMD128), 1 thread \(the Threads setting is 1\), in a Web Worker\./, one.note);
     assert.match(one.timings, /\(wasm, CPU, 1 thread\)$/);
     assert.deepEqual(one.ready.at(-1), { threads: 1, threadsNote: 'the Threads setting is 1' });
     await s.page.locator('qplay-detector select[name=sample]').selectOption('camera.png');
@@ -78,9 +88,9 @@ test('isolated: the page downloads one wasm module, the threaded one, for the ex
     const wasm = s.requests.filter((u) => u.endsWith('.wasm')).map((u) => new URL(u).pathname);
     if (hw > 1) {
       assert.equal(r.ready.at(-1).threads, Math.min(hw, 8));
-      assert.deepEqual([...new Set(wasm)], ['/www/pkg-threads/qplay_wasm_bg.wasm'], 'the single-thread module is not downloaded beside it');
+      assert.deepEqual([...new Set(wasm)], [`/www/pkg-threads${RELAXED}/qplay_wasm_bg.wasm`], 'the single-thread module is not downloaded beside it');
     } else {
-      assert.deepEqual([...new Set(wasm)], ['/www/pkg/qplay_wasm_bg.wasm']);
+      assert.deepEqual([...new Set(wasm)], [`/www/pkg${RELAXED}/qplay_wasm_bg.wasm`]);
     }
     // The explorer's numbers come from that module, on the main thread.
     assert.match(await s.page.locator('#version').textContent(), /^v\d/);
@@ -101,7 +111,7 @@ test('the Threads setting: from the link, into the link; a change, and a Cancel,
     await det.locator('select[name=threads]').selectOption('2');
     // A result newer than the one-thread one (the old result stays on screen while the new worker loads).
     const two = await shown(s.page, { after: one.id });
-    assert.match(two.note, /wasm SIMD128, 2 threads, in a Web Worker/, two.note);
+    assert.match(two.note, /wasm (relaxed SIMD|SIMD128), 2 threads, in a Web Worker/, two.note);
     assert.match(s.page.url(), /detector\.threads=2/);
     assert.deepEqual(two.ready.at(-1), { threads: 2, threadsNote: null });
     // Cancel replaces the worker: the new one starts its pool again.
@@ -109,7 +119,7 @@ test('the Threads setting: from the link, into the link; a change, and a Cancel,
     await det.evaluate((el) => el.cancel());
     await s.page.waitForFunction((n) => window.readyEvents.length > n, before, { timeout: 120_000 });
     const again = await shown(s.page, { after: two.id });
-    assert.match(again.note, /wasm SIMD128, 2 threads, in a Web Worker/, again.note);
+    assert.match(again.note, /wasm (relaxed SIMD|SIMD128), 2 threads, in a Web Worker/, again.note);
     assert.deepEqual(again.ready.at(-1), { threads: 2, threadsNote: null });
     // Back to the default: left out of the link.
     await det.locator('select[name=threads]').selectOption('');
@@ -126,10 +136,11 @@ test('no COOP/COEP and no service worker: one thread, and the page says why', as
     const v = await shown(s.page);
     assert.equal(v.isolated, false);
     const why = 'the page is not cross-origin isolated: its host sends no COOP/COEP headers, and the service worker that adds them could not be registered';
-    assert.ok(v.note.startsWith(`In use: CPU — wasm SIMD128, 1 thread (${why}), in a Web Worker.`), v.note);
+    assert.match(v.note, /^In use: CPU — wasm (relaxed SIMD|SIMD128), 1 thread \(/, v.note);
+    assert.ok(v.note.includes(`, 1 thread (${why}), in a Web Worker.`), v.note);
     assert.deepEqual(v.ready.at(-1), { threads: 1, threadsNote: why });
     assert.equal(v.pickDisabled, true, 'the Threads picker is disabled: there is one thread whatever it says');
-    assert.ok(!s.requests.some((u) => u.includes('/pkg-threads/')), 'the threaded module is not loaded');
+    assert.ok(!s.requests.some((u) => u.includes('/pkg-threads')), 'the threaded module is not loaded');
     await s.page.screenshot({ path: `${ARTIFACTS}threads-not-isolated.png` });
     // Embedded (no service worker is tried there), in a new tab: the host's reason.
     const tab = await s.browser.newPage();
@@ -145,7 +156,7 @@ test('no COOP/COEP and no service worker: one thread, and the page says why', as
 
 test('a thread pool that does not start: one thread, with the reason', async () => {
   const s = await open('index.html?embed=detector&threads=2', {
-    before: async (page) => { await recordReady(page); await page.context().route('**/www/pkg-threads/**', (r) => r.abort()); },
+    before: async (page) => { await recordReady(page); await page.context().route('**/www/pkg-threads*/**', (r) => r.abort()); },
   });
   try {
     const v = await shown(s.page);
@@ -175,7 +186,7 @@ test('npm run build\'s site on a host without COOP/COEP: sw.js adds them, one re
       const hw = await s.page.evaluate(() => navigator.hardwareConcurrency);
       const want = Math.min(hw, 8);
       assert.deepEqual(v.ready.at(-1).threads, want, JSON.stringify(v.ready));
-      if (want > 1) assert.match(v.note, new RegExp(`wasm SIMD128, ${want} threads, in a Web Worker`), v.note);
+      if (want > 1) assert.match(v.note, new RegExp(`wasm (relaxed SIMD|SIMD128), ${want} threads, in a Web Worker`), v.note);
       assert.equal(loads.length, 2, `one reload: ${loads.join(', ')}`);
       await s.page.screenshot({ path: `${ARTIFACTS}threads-static-host.png` });
       assert.deepEqual(s.errors, []);

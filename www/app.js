@@ -13,7 +13,7 @@ import { parseHash, serializeHash } from './hash.js';
 import { isolate } from './threads.js';
 
 /** sw.js's cache name (tests/offline.test.mjs checks that they agree). */
-export const SW_CACHE = 'qplay-v4';
+export const SW_CACHE = 'qplay-v5';
 const SW_URL = new URL('../sw.js', import.meta.url);
 
 /** Query parameters each component accepts, as attributes (the components' own names). */

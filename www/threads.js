@@ -9,6 +9,11 @@
 // `detector.threads` in the link), else the single-thread one; a pool that does not start falls
 // back to one thread, and the reason is said in the backend line and in `qplay-ready`.
 //
+// Each has a twin built with relaxed SIMD as well (www/pkg-relaxed/, www/pkg-threads-relaxed/): the
+// int8 GEMM on four-byte dot products where the engine computes them exactly, the same bits either
+// way. A browser without relaxed SIMD cannot compile them, so hasRelaxedSimd() asks first, and a
+// twin that fails to load (a build without them: QPLAY_WASM_RELAXED=0) falls back to the plain one.
+//
 // Page side: workerUrl() (the worker's URL carries the setting and, when the page is not isolated,
 // why), isolate() (app.js, before the components start). Worker side: startWasm().
 
@@ -78,6 +83,32 @@ export async function isolate(swUrl, { wait = 10_000 } = {}) {
   }
 }
 
+/** A module whose one function uses relaxed SIMD (i32x4.relaxed_dot_i8x16_i7x16_add_s on three zero vectors). */
+const RELAXED_PROBE = (() => {
+  const zero = [0xfd, 0x0c, ...new Array(16).fill(0)]; // v128.const 0
+  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x93, 0x02, 0x1a, 0x0b]; // relaxed dot, drop, end
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, body.length + 2, 1, body.length, ...body]);
+})();
+
+/** Whether this browser compiles relaxed SIMD (and so can load the -relaxed modules). */
+export function hasRelaxedSimd() {
+  try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
+}
+
+/** Imports and initialises a module's bindings: www/pkg/ or www/pkg-threads/ (`threaded`), their
+ * relaxed SIMD twin first where the browser has relaxed SIMD. Resolves to {mod, exports}. */
+async function importModule(threaded, relaxed = true) {
+  const dir = threaded ? './pkg-threads' : './pkg';
+  if (relaxed && hasRelaxedSimd()) {
+    try {
+      const mod = await import(`${dir}-relaxed/qplay_wasm.js`);
+      return { mod, exports: await mod.default() };
+    } catch { /* not built, or it failed: the plain one */ }
+  }
+  const mod = await import(`${dir}/qplay_wasm.js`);
+  return { mod, exports: await mod.default() };
+}
+
 /** Whether this context can run the threaded module: shared memory, which needs a cross-origin-isolated page. */
 export const canShare = () => Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer === 'function';
 
@@ -92,14 +123,10 @@ export const canShare = () => Boolean(globalThis.crossOriginIsolated) && typeof 
 export async function loadBindings() {
   if (canShare() && defaultThreads() > 1) {
     try {
-      const mod = await import('./pkg-threads/qplay_wasm.js');
-      await mod.default();
-      return mod;
+      return (await importModule(true)).mod;
     } catch { /* the single-thread module below; the detector's worker says why */ }
   }
-  const mod = await import('./pkg/qplay_wasm.js');
-  await mod.default();
-  return mod;
+  return (await importModule(false)).mod;
 }
 
 /** A promise that rejects with `message` after `ms`. */
@@ -107,11 +134,14 @@ const timeout = (ms, message) => new Promise((_, no) => setTimeout(() => no(new 
 
 /**
  * Worker side: loads the wasm module to use and starts its pool. `params` is the worker URL's
- * search params (workerUrl). Resolves to {mod (the bindings), memory (wasm memory), threads
- * (how many run), note (why one, or null)}; never rejects for want of threads.
+ * search params (workerUrl; `relaxed=0` keeps to the plain modules). Resolves to {mod (the bindings), memory (wasm memory), threads
+ * (how many run), note (why one, or null)}; never rejects for want of threads. `mod.simdName()` says
+ * whether the int8 kernels run on relaxed SIMD.
  */
 export async function startWasm(params) {
   const asked = Number(params.get('threads')) || null;
+  // `relaxed=0`: the plain modules even where the browser has relaxed SIMD (the bench compares them).
+  const relaxed = params.get('relaxed') !== '0';
   const n = Math.min(asked ?? defaultThreads(), MAX_THREADS);
   let note = null;
   if (n <= 1) note = asked ? 'the Threads setting is 1' : 'this device reports one hardware thread';
@@ -119,15 +149,13 @@ export async function startWasm(params) {
   else if (!canShare()) note = 'this browser has no SharedArrayBuffer';
   else {
     try {
-      const mod = await import('./pkg-threads/qplay_wasm.js');
-      const exports = await mod.default();
+      const { mod, exports } = await importModule(true, relaxed);
       await Promise.race([mod.initThreadPool(n), timeout(POOL_TIMEOUT_MS, `its ${n} workers did not start within ${POOL_TIMEOUT_MS / 1000} s`)]);
       return { mod, memory: exports.memory ?? mod.memory, threads: mod.threadCount(), note: null };
     } catch (e) {
       note = `the thread pool did not start (${e?.message ?? e})`;
     }
   }
-  const mod = await import('./pkg/qplay_wasm.js');
-  const exports = await mod.default();
+  const { mod, exports } = await importModule(false, relaxed);
   return { mod, memory: exports.memory, threads: 1, note };
 }

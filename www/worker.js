@@ -82,13 +82,13 @@ async function setBackend(want) {
 async function startThreads() {
   const w = await startWasm(new URL(self.location.href).searchParams);
   ({ WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version } = w.mod);
-  threads = { count: w.threads, note: w.note };
+  threads = { count: w.threads, note: w.note, simd: w.mod.simdName?.() ?? null };
   return { memory: w.memory };
 }
 
 function backendInfo(placed) {
   return {
-    backend, note: gpuNote, threads: threads.count, threadsNote: threads.note,
+    backend, note: gpuNote, threads: threads.count, threadsNote: threads.note, simd: threads.simd,
     adapter: backend === 'webgpu' ? gpuName : null,
     packedDot: backend === 'webgpu' ? gpu.packedDot() : null,
     placement: placed ?? null,

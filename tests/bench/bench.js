@@ -12,6 +12,7 @@ import { startWasm } from '/www/threads.js';
 const ORT_DIST = '/node_modules/onnxruntime-web/dist/';
 let stage = 'reading parameters';
 let WasmGpu, WasmModel, WasmQuantizer, inspectModel, version;
+let simd = null; // the int8 kernels' instructions: relaxed-simd or simd128
 
 function status(text) {
   stage = text;
@@ -122,9 +123,10 @@ async function main(q) {
   const bytes = new Uint8Array(await resp.arrayBuffer());
 
   status(`loading qplay (wasm, ${threads} thread${threads > 1 ? 's' : ''})`);
-  const w = await startWasm(new URLSearchParams({ threads }));
+  const w = await startWasm(new URLSearchParams({ threads, relaxed: q.get('relaxed') ?? '1' }));
   if (w.threads !== threads) throw new Error(`qplay runs ${w.threads} thread(s), not ${threads}: ${w.note}`);
   ({ WasmGpu, WasmModel, WasmQuantizer, inspectModel, version } = w.mod);
+  simd = w.mod.simdName();
   status('reading the model\'s input');
   const summary = inspectModel(bytes);
   if (summary.inputs.length !== 1) throw new Error(`qplay's WasmModel takes one input; this model has ${summary.inputs.length}`);
@@ -243,7 +245,7 @@ async function main(q) {
     runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
   }));
   const bench = {
-    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, quantize_seconds: quantizeSeconds,
+    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, simd, quantize_seconds: quantizeSeconds,
     hardware_concurrency: navigator.hardwareConcurrency, model: modelParam, input: input.name, shape, iters, warmup,
     order: `interleaved per run: ${engines.map((e) => `${e.engine} ${e.precision}`).join(', ')}, …`,
     versions: { qplay: version(), 'onnxruntime-web': ort.env.versions?.web ?? null },

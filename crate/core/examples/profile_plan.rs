@@ -70,7 +70,7 @@ fn main() {
     let mut order: Vec<usize> = (0..steps.len()).collect();
     order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
     println!("\nslowest steps:");
-    for &i in order.iter().take(15) {
+    for &i in order.iter().take(std::env::var("PROFILE_TOP").ok().and_then(|s| s.parse().ok()).unwrap_or(15)) {
         println!("  {:>7.3} ms  {:<12} {}", best[i], steps[i].1, steps[i].0);
     }
 }

@@ -43,6 +43,15 @@ pub fn thread_count() -> usize {
     qplay_core::parallel::threads()
 }
 
+/// The vector instructions the int8 kernels run on: `"relaxed-simd"` (the module built with
+/// relaxed SIMD, www/pkg-relaxed/ or www/pkg-threads-relaxed/, on an engine whose four-byte dot
+/// product is exact: sixteen multiply-adds per instruction) or `"simd128"`. Either gives the
+/// same bits.
+#[wasm_bindgen(js_name = simdName)]
+pub fn simd_name() -> String {
+    qplay_core::ops::quant::simd::simd_name().to_string()
+}
+
 pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(err)
 }

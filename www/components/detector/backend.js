@@ -196,7 +196,7 @@ export const backendMethods = {
       el.title = [this.placement?.fp32 && `${tag}: ${this.placement.fp32}`, this.int8 && this.placement?.int8 && `INT8: ${this.placement.int8}`].filter(Boolean).join('\n');
     } else {
       const why = b.note ?? this.backendMessage ?? (hasWebGpu() ? 'Choose WebGPU to run inference on the GPU.' : 'WebGPU is not available in this browser (no navigator.gpu), so the CPU is used.');
-      el.textContent = `In use: CPU — wasm SIMD128, ${this.threadsLine()}, in a Web Worker. ${why}`;
+      el.textContent = `In use: CPU — wasm ${this.simdLine()}, ${this.threadsLine()}, in a Web Worker. ${why}`;
       el.title = '';
     }
     el.dataset.backend = shown;

@@ -213,7 +213,7 @@ TEMPLATE.innerHTML = `
         <ol class="dets int8-dets"></ol></div>
     </div>
     <div class="view-row"><label><input type="checkbox" name="overlay"> overlay INT8 on the FP32 pane</label>
-      <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm SIMD128)</option><option value="webgpu">WebGPU</option></select></label>
+      <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm)</option><option value="webgpu">WebGPU</option></select></label>
       <label title="The CPU's threads in the worker: a change starts a new worker and loads the model again">Threads <select name="threads" aria-label="CPU threads"></select></label>
       <span class="backend-switch" role="status" hidden><span class="spin"></span><span class="bstage"></span>
         <button type="button" name="bcancel">Cancel</button></span>

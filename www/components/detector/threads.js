@@ -57,7 +57,7 @@ export const threadsMethods = {
 
   /** Remembers what the worker said about its threads (any backend report: a load's, a frame's). */
   noteThreads(b) {
-    if (b?.threads) this.threadsInUse = { count: b.threads, note: b.threadsNote ?? null };
+    if (b?.threads) this.threadsInUse = { count: b.threads, note: b.threadsNote ?? null, simd: b.simd ?? null };
   },
 
   /** The backend line's words for the threads: "4 threads", or "1 thread (why)". */
@@ -67,9 +67,15 @@ export const threadsMethods = {
     return t.count === 1 && t.note ? `1 thread (${t.note})` : threadsText(t.count);
   },
 
-  /** What `qplay-ready` says about the threads: {threads, threadsNote}. */
+  /** The backend line's words for the wasm vector instructions: "relaxed SIMD" where the int8
+   * kernels run on its dot products (www/threads.js), else "SIMD128". */
+  simdLine() {
+    return this.threadsInUse?.simd === 'relaxed-simd' ? 'relaxed SIMD' : 'SIMD128';
+  },
+
+  /** What `qplay-ready` says about the threads: {threads, threadsNote, simd}. */
   threadsDetail(info) {
     this.noteThreads(info?.backend);
-    return { threads: this.threadsInUse?.count ?? 1, threadsNote: this.threadsInUse?.note ?? null };
+    return { threads: this.threadsInUse?.count ?? 1, threadsNote: this.threadsInUse?.note ?? null, simd: this.threadsInUse?.simd ?? null };
   },
 };

@@ -26,9 +26,11 @@ pub use crate::quant::round_half_even;
 use std::ops::Range;
 
 mod out;
+mod quads;
 #[cfg(test)]
 use out::clamp_f32;
 pub use out::{requant, requant_i32, Out};
+pub use quads::{mode as dot4_mode, Dot4};
 
 /// Rows per micro-tile (panels of packed `A`).
 pub const MR: usize = 4;
@@ -159,40 +161,54 @@ pub struct PackedA {
     k: usize,
     data: Vec<i32>,
     row_sums: Vec<i32>,
+    /// `Some`: `data` holds quads of int8 for the four-byte dot product of this form
+    /// ([`quads`]), else pairs of `i16`.
+    quads: Option<Dot4>,
 }
 
 impl PackedA {
-    /// Packs `a` (`M × K`).
+    /// Packs `a` (`M × K`): for the four-byte dot product where this engine has an exact one
+    /// ([`dot4_mode`]) and `a` is int8, else in `i16` pairs.
     pub fn new(a: &QMat<'_>) -> Result<PackedA, OpError> {
+        Self::with_dot4(a, dot4_mode())
+    }
+
+    /// [`PackedA::new`] for the four-byte dot product of `form` (int8 `a` only; `None`, or
+    /// uint8 `a`: `i16` pairs). Other targets than the relaxed SIMD wasm module compute the
+    /// form's sums in plain integers: for tests.
+    pub fn with_dot4(a: &QMat<'_>, form: Option<Dot4>) -> Result<PackedA, OpError> {
         match a.data {
-            Bytes::U8(d) => Self::pack(d, a),
-            Bytes::I8(d) => Self::pack(d, a),
+            Bytes::U8(d) => Self::pack(d, a, None),
+            Bytes::I8(d) => Self::pack(d, a, form),
         }
     }
 
-    fn pack<T: Widen>(d: &[T], a: &QMat<'_>) -> Result<PackedA, OpError> {
+    fn pack<T: Widen>(d: &[T], a: &QMat<'_>, quads: Option<Dot4>) -> Result<PackedA, OpError> {
         let (m, k) = (a.rows, a.cols);
         if k > MAX_K {
             return Err(OpError::limit(format!(
                 "the reduction length {k} exceeds {MAX_K}, the most an int32 accumulator is guaranteed to hold"
             )));
         }
+        let at = |i: usize, j: usize| d[i * a.rs + j * a.cs].widen();
+        let row_sums: Vec<i32> = (0..m).map(|i| (0..k).map(|j| at(i, j) as i32).sum()).collect();
+        if quads.is_some() {
+            let data = quads::pack_a(m, k, |i, j| at(i, j) as i8);
+            return Ok(PackedA { m, k, data, row_sums, quads });
+        }
         let kp = k.div_ceil(2);
         let panels = m.div_ceil(MR);
         let mut data = vec![0i32; panels * kp * MR];
-        let mut row_sums = vec![0i32; m];
-        let at = |i: usize, j: usize| d[i * a.rs + j * a.cs].widen();
-        for (i, sum) in row_sums.iter_mut().enumerate() {
+        for i in 0..m {
             let (panel, r) = (i / MR, i % MR);
             let dst = &mut data[panel * kp * MR..][..kp * MR];
             for p in 0..kp {
                 let lo = at(i, 2 * p);
                 let hi = if 2 * p + 1 < k { at(i, 2 * p + 1) } else { 0 };
                 dst[p * MR + r] = pair(lo, hi);
-                *sum += lo as i32 + hi as i32;
             }
         }
-        Ok(PackedA { m, k, data, row_sums })
+        Ok(PackedA { m, k, data, row_sums, quads: None })
     }
 
     /// Rows (`M`).
@@ -356,6 +372,9 @@ fn qgemm_block<T: Widen>(
     cols: Range<usize>,
     out: &mut [Out<'_>],
 ) {
+    if let Some(form) = a.quads {
+        return quads::block(form, a, d, b, p, rows, cols, out);
+    }
     let k = a.k;
     let n = cols.len();
     if rows.is_empty() || n == 0 {
@@ -564,6 +583,85 @@ mod tests {
                 assert_eq!(out, naive(&a, za, &b, zb, m, k, n), "{m}×{k}×{n} za {za} zb {zb}");
             }
         }
+    }
+
+    #[test]
+    fn four_byte_dot_products_give_the_pairs_sums_in_either_form() {
+        // Both exact forms of relaxed SIMD's dot product (computed in plain integers here),
+        // uint8 and int8 B (flipped where the form reads the other), zero-points of A and B,
+        // per-column zero-points, k not a multiple of 4, a transposed (strided) B, ragged tiles,
+        // and u8/i8 requantized outputs against the i16-pair path.
+        let mut seed = 5u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 24) as u8
+        };
+        for &(m, k, n) in &[(1, 1, 1), (5, 7, 9), (4, 16, 8), (13, 33, 70), (9, 600, 17), (8, 12, 6200)] {
+            let a: Vec<i8> = (0..m * k).map(|_| rnd() as i8).collect();
+            let bu: Vec<u8> = (0..k * n).map(|_| rnd()).collect();
+            let bi: Vec<i8> = bu.iter().map(|&v| v as i8).collect();
+            let zcols: Vec<i32> = (0..n as i32).map(|j| j % 7 - 3).collect();
+            for form in [Dot4::Unsigned, Dot4::Signed] {
+                let am = QMat::row_major(Bytes::I8(&a), m, k).unwrap();
+                let (pq, pp) = (PackedA::with_dot4(&am, Some(form)).unwrap(), PackedA::with_dot4(&am, None).unwrap());
+                assert_eq!(pq.quads, Some(form));
+                for (za, zb) in [
+                    (PerIndex::All(0), PerIndex::All(0)),
+                    (PerIndex::All(-5), PerIndex::All(131)),
+                    (PerIndex::All(0), PerIndex::Each(&zcols[..])),
+                ] {
+                    for bytes in [Bytes::U8(&bu), Bytes::I8(&bi)] {
+                        let run = |pa: &PackedA, bm: QMat<'_>| {
+                            let mut out = vec![0i32; m * n];
+                            let ep = Epilogue {
+                                za,
+                                zb,
+                                bias: None,
+                                scale: &[1.0],
+                                scale_per_row: true,
+                                out: Out::I32(&mut out),
+                                ldc: n,
+                            };
+                            qgemm(pa, &bm, ep).unwrap();
+                            out
+                        };
+                        let bm = QMat::row_major(bytes, k, n).unwrap();
+                        let want = run(&pp, bm);
+                        assert_eq!(run(&pq, bm), want, "{form:?} {m}×{k}×{n}");
+                        // The same B stored transposed (column j contiguous).
+                        let bt: Vec<u8> = (0..n * k).map(|t| bu[(t % k) * n + t / k]).collect();
+                        let btm = match bytes {
+                            Bytes::U8(_) => QMat::row_major(Bytes::U8(&bt), n, k).unwrap().t(),
+                            Bytes::I8(_) => QMat::row_major(Bytes::I8(bytemuck_i8(&bt)), n, k).unwrap().t(),
+                        };
+                        assert_eq!(run(&pq, btm), want, "{form:?} {m}×{k}×{n} transposed");
+                    }
+                }
+                let bm = QMat::row_major(Bytes::U8(&bu), k, n).unwrap();
+                let scales: Vec<f32> = (0..m).map(|i| 0.0009 + i as f32 * 0.0007).collect();
+                let q8 = |pa: &PackedA| {
+                    let mut q = vec![0u8; m * n];
+                    let out = Out::U8 { out: &mut q, zero_point: 9, lo: 0, hi: 255 };
+                    let ep = Epilogue {
+                        za: PerIndex::All(0),
+                        zb: PerIndex::All(128),
+                        bias: None,
+                        scale: &scales,
+                        scale_per_row: true,
+                        out,
+                        ldc: n,
+                    };
+                    qgemm(pa, &bm, ep).unwrap();
+                    q
+                };
+                assert_eq!(q8(&pq), q8(&pp), "{form:?} requantized");
+            }
+        }
+    }
+
+    fn bytemuck_i8(v: &[u8]) -> &[i8] {
+        // SAFETY: u8 and i8 have the same size and alignment.
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
     }
 
     #[test]

@@ -47,12 +47,16 @@ pub fn set_avx2(on: bool) -> bool {
     on
 }
 
-/// The path in use, as a name: `"avx2"`, `"sse2"` (x86-64), `"simd128"` or `"scalar"`.
+/// The path in use, as a name: `"avx2"`, `"sse2"` (x86-64), `"relaxed-simd"` (the wasm module
+/// built with relaxed SIMD, on an engine whose four-byte dot product is exact: see
+/// [`dot4_mode`](crate::ops::quant::qgemm::dot4_mode)), `"simd128"` or `"scalar"`.
 pub fn simd_name() -> &'static str {
     if use_avx2() {
         "avx2"
     } else if cfg!(target_arch = "x86_64") {
         "sse2"
+    } else if crate::ops::quant::qgemm::dot4_mode().is_some() {
+        "relaxed-simd"
     } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         "simd128"
     } else {

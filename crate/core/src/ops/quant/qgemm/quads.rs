@@ -1,0 +1,288 @@
+//! The int8 GEMM on four-byte dot products: relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+//! (sixteen 8-bit multiply-accumulates per instruction, against eight for the `i16` pairs of
+//! [`I32x4::dot_add`](super::super::simd::I32x4::dot_add)), in the wasm module built with
+//! `+relaxed-simd` (`www/pkg-relaxed/`, `www/pkg-threads-relaxed/`).
+//!
+//! The instruction is exact only for a second operand in 0…127; beyond that the engine may
+//! read it as unsigned or signed and may saturate the pairwise `i16` sums. Where the engine
+//! lowers it to `vpdpbusd` (x86-64 with AVX-VNNI) it is exact for any unsigned byte, and where
+//! it lowers it to `sdot` (arm64) for any signed byte. [`mode`] runs it once on inputs that tell
+//! these apart and returns which exact form this engine has, or `None` (say, `pmaddubsw` on an
+//! x86-64 without VNNI, which saturates): the GEMM then keeps its `i16` pairs. So the page's
+//! results are the same bits on every engine; only the speed differs.
+//!
+//! `A` (the weights, int8) is the first operand, packed once as four consecutive `k` per `i32`.
+//! `B` (the activations) is the second: its bytes are flipped by `0x80` where its type is not
+//! the engine's (uint8 codes on a signed engine, int8 on an unsigned one), which adds ±128 to
+//! every value and to its zero-point alike, so `Σ (a − za)(b − zb)` is unchanged.
+
+use super::{store_rows, Params, PerIndex, Widen, B_CHUNK_BYTES, MR, NR};
+use super::{Out, PackedA, QMat};
+use std::ops::Range;
+
+/// Which exact four-byte dot product the engine computes: `Σ a·b` over four int8 `a` and four
+/// bytes `b` read as uint8 (`Unsigned`) or int8 (`Signed`), without intermediate saturation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dot4 {
+    /// `b` as uint8 (`vpdpbusd`).
+    Unsigned,
+    /// `b` as int8 (`sdot`).
+    Signed,
+}
+
+impl Dot4 {
+    /// The byte flip that turns `B`'s codes into this form's: none where they already are.
+    fn flip(self, b_signed: bool) -> u8 {
+        if b_signed == (self == Dot4::Signed) {
+            0
+        } else {
+            0x80
+        }
+    }
+
+    /// What the flip adds to every value of `B` (and to its zero-point).
+    fn shift(self, b_signed: bool) -> i32 {
+        match (self.flip(b_signed), self) {
+            (0, _) => 0,
+            (_, Dot4::Unsigned) => 128,
+            (_, Dot4::Signed) => -128,
+        }
+    }
+
+    /// One output lane: four int8 `a` against four bytes `b` in this form.
+    #[cfg_attr(all(target_arch = "wasm32", target_feature = "relaxed-simd"), allow(dead_code))]
+    fn lane(self, a: [u8; 4], b: &[u8]) -> i32 {
+        (0..4)
+            .map(|t| {
+                let bv = if self == Dot4::Signed { b[t] as i8 as i32 } else { b[t] as i32 };
+                a[t] as i8 as i32 * bv
+            })
+            .sum()
+    }
+
+    /// The form's result of the instruction on `a`, `b` (sixteen bytes each) plus `c`.
+    #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")), allow(dead_code))]
+    fn expect(self, a: &[u8; 16], b: &[u8; 16], c: [i32; 4]) -> [i32; 4] {
+        std::array::from_fn(|l| c[l].wrapping_add(self.lane(a[4 * l..4 * l + 4].try_into().expect("4"), &b[4 * l..])))
+    }
+}
+
+/// The exact form of this engine's four-byte dot product, tried once (see the module's note):
+/// `None` where the module was built without relaxed SIMD or the engine's result is neither.
+pub fn mode() -> Option<Dot4> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        static MODE: std::sync::OnceLock<Option<Dot4>> = std::sync::OnceLock::new();
+        *MODE.get_or_init(probe)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    {
+        None
+    }
+}
+
+/// Runs the instruction on bytes that tell the forms apart: top bits set in `b` (unsigned or
+/// signed), pairs whose `i16` sum would saturate (−128·255·2, 2·(−128)·(−128)), mixed signs.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn probe() -> Option<Dot4> {
+    use core::arch::wasm32::*;
+    const CASES: [([u8; 16], [u8; 16]); 3] = [
+        ([0x80; 16], [0xff; 16]),
+        ([0x80, 0x80, 0x80, 0x80, 0x7f, 0x7f, 0x7f, 0x7f, 0x80, 1, 0xff, 3, 5, 0x81, 0x7f, 0xfe], [0x80; 16]),
+        (
+            [3, 0xfd, 0x40, 0x7f, 0x80, 0x11, 0x22, 0xee, 0x01, 0x02, 0x03, 0x04, 0xf0, 0x0f, 0x99, 0x66],
+            [0xc8, 0x07, 0xff, 0x81, 0x7f, 0x00, 0x90, 0x33, 0xfe, 0xaa, 0x55, 0x01, 0x80, 0x80, 0x10, 0xe0],
+        ),
+    ];
+    let c = [7, -9, 1 << 20, -(1 << 20)];
+    let got: Vec<[i32; 4]> = CASES
+        .iter()
+        .map(|(a, b)| {
+            // black_box: the engine's result, not a constant the compiler folded.
+            let (a, b, cv) = std::hint::black_box((*a, *b, c));
+            // SAFETY: sixteen readable bytes each; v128 loads need no alignment.
+            let r = unsafe {
+                let av = v128_load(a.as_ptr().cast());
+                let bv = v128_load(b.as_ptr().cast());
+                let cv = v128_load(cv.as_ptr().cast());
+                i32x4_relaxed_dot_i8x16_i7x16_add(av, bv, cv)
+            };
+            let mut out = [0i32; 4];
+            // SAFETY: four writable i32.
+            unsafe { v128_store(out.as_mut_ptr().cast(), r) };
+            out
+        })
+        .collect();
+    [Dot4::Unsigned, Dot4::Signed]
+        .into_iter()
+        .find(|m| CASES.iter().zip(&got).all(|((a, b), g)| m.expect(a, b, c) == *g))
+}
+
+/// Packs `A` (`m × k` int8 at `at(i, j)`) as `MR`-row panels of `k.div_ceil(4)` entries, each
+/// `MR` little-endian `i32` of four consecutive `k` (zero past `k`).
+pub(super) fn pack_a(m: usize, k: usize, at: impl Fn(usize, usize) -> i8) -> Vec<i32> {
+    let kq = k.div_ceil(4);
+    let mut data = vec![0i32; m.div_ceil(MR) * kq * MR];
+    for i in 0..m {
+        let (panel, r) = (i / MR, i % MR);
+        let dst = &mut data[panel * kq * MR..][..kq * MR];
+        for q in 0..kq {
+            let b = std::array::from_fn(|t| if 4 * q + t < k { at(i, 4 * q + t) as u8 } else { 0 });
+            dst[q * MR + r] = i32::from_le_bytes(b);
+        }
+    }
+    data
+}
+
+/// [`qgemm_block`](super::qgemm_block) on four-byte dot products in `form` (`a` packed by
+/// [`pack_a`]): the same sums, written through the same epilogue.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn block<T: Widen>(
+    form: Dot4,
+    a: &PackedA,
+    d: &[T],
+    b: &QMat<'_>,
+    p: &Params<'_>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: &mut [Out<'_>],
+) {
+    let (k, n) = (a.k, cols.len());
+    if rows.is_empty() || n == 0 {
+        return;
+    }
+    let kq = k.div_ceil(4);
+    let (flip, shift) = (form.flip(T::SIGNED), form.shift(T::SIGNED));
+    // B's zero-point in the flipped codes.
+    let zb_each: Vec<i32>;
+    let zb = match p.zb {
+        PerIndex::All(z) => PerIndex::All(z + shift),
+        PerIndex::Each(v) => {
+            zb_each = v.iter().map(|z| z + shift).collect();
+            PerIndex::Each(&zb_each[..])
+        }
+    };
+    let p = Params { zb, ..*p };
+    let need_col_sums = !matches!(p.za, PerIndex::All(0));
+    let nc = ((B_CHUNK_BYTES / (kq.max(1) * 4 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
+    let mut bp = vec![0u8; nc * kq * 4];
+    let mut col_sums = vec![0i32; nc];
+    let mut sums = vec![0i32; MR * nc];
+    let panels = rows.start / MR..rows.end.div_ceil(MR);
+    for j0 in cols.clone().step_by(nc) {
+        let ncols = nc.min(cols.end - j0);
+        pack_b(d, b, j0, ncols, kq, flip, &mut bp);
+        if need_col_sums {
+            for (c, s) in col_sums.iter_mut().enumerate().take(ncols) {
+                *s = (0..k).map(|i| d[i * b.rs + (j0 + c) * b.cs].widen() as i32 + shift).sum();
+            }
+        }
+        for panel in panels.clone() {
+            let ap = &a.data[panel * kq * MR..][..kq * MR];
+            panel_sums(form, ap, &bp, kq, ncols.div_ceil(NR), &mut sums, nc);
+            let i0 = panel * MR;
+            store_rows(&sums, nc, a, &p, &mut out[i0 - rows.start..], i0, j0, j0 - cols.start, &col_sums, ncols);
+        }
+    }
+}
+
+/// Packs columns `j0 .. j0 + ncols` of `B` into `NR`-column panels: for each quad `q` of rows,
+/// `4·NR` bytes, column `c`'s `b[4q..4q+4][c]` at `4c` (flipped by `flip`; zero past `k`).
+fn pack_b<T: Widen>(d: &[T], b: &QMat<'_>, j0: usize, ncols: usize, kq: usize, flip: u8, out: &mut [u8]) {
+    let k = b.rows;
+    let panels = ncols.div_ceil(NR);
+    let out = &mut out[..panels * kq * 4 * NR];
+    let byte = |v: T| (v.widen() as u8) ^ flip;
+    for (panel, dst) in out.chunks_exact_mut(kq * 4 * NR).enumerate() {
+        let col0 = j0 + panel * NR;
+        let jn = NR.min(ncols - panel * NR);
+        if jn == NR && b.cs == 1 {
+            // Contiguous rows, full panel: four rows of eight at a time (rows past k are zero).
+            for (q, o) in dst.chunks_exact_mut(4 * NR).enumerate() {
+                for t in 0..4 {
+                    let i = 4 * q + t;
+                    if i < k {
+                        let row: &[T; NR] = d[i * b.rs + col0..][..NR].try_into().expect("NR elements");
+                        for c in 0..NR {
+                            o[4 * c + t] = byte(row[c]);
+                        }
+                    } else {
+                        for c in 0..NR {
+                            o[4 * c + t] = 0;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        dst.fill(0);
+        for c in 0..jn {
+            let base = (col0 + c) * b.cs;
+            if b.rs == 1 {
+                // A contiguous column (a transposed B): four bytes per quad.
+                let col = &d[base..base + k];
+                for (q, four) in col.chunks(4).enumerate() {
+                    for (t, &v) in four.iter().enumerate() {
+                        dst[q * 4 * NR + 4 * c + t] = byte(v);
+                    }
+                }
+                continue;
+            }
+            for i in 0..k {
+                dst[(i / 4) * 4 * NR + 4 * c + i % 4] = byte(d[i * b.rs + base]);
+            }
+        }
+    }
+}
+
+/// The integer sums of one `A` panel against the first `panels` packed `B` panels, stored at
+/// `sums[r·ld + c]`.
+fn panel_sums(form: Dot4, ap: &[i32], bp: &[u8], kq: usize, panels: usize, sums: &mut [i32], ld: usize) {
+    for (jb, bpanel) in bp.chunks_exact(kq * 4 * NR).take(panels).enumerate() {
+        micro_kernel(form, ap, bpanel, &mut sums[jb * NR..], ld);
+    }
+}
+
+/// The `MR × NR` tile for one `A` panel and one `B` panel, on the relaxed SIMD instruction
+/// (whose form [`mode`] checked).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn micro_kernel(_form: Dot4, ap: &[i32], bp: &[u8], out: &mut [i32], ld: usize) {
+    use core::arch::wasm32::*;
+    let mut acc = [[i32x4_splat(0); 2]; MR];
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(4 * NR)) {
+        // SAFETY: `b` has 4·NR = 32 readable bytes; v128 loads need no alignment.
+        let (b0, b1) = unsafe { (v128_load(b.as_ptr().cast()), v128_load(b.as_ptr().add(16).cast())) };
+        for r in 0..MR {
+            let av = i32x4_splat(a[r]);
+            acc[r][0] = i32x4_relaxed_dot_i8x16_i7x16_add(av, b0, acc[r][0]);
+            acc[r][1] = i32x4_relaxed_dot_i8x16_i7x16_add(av, b1, acc[r][1]);
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        let o = &mut out[r * ld..r * ld + NR];
+        // SAFETY: eight writable i32.
+        unsafe {
+            v128_store(o.as_mut_ptr().cast(), a[0]);
+            v128_store(o.as_mut_ptr().add(4).cast(), a[1]);
+        }
+    }
+}
+
+/// The same tile in plain integers, `form`'s arithmetic lane by lane (other targets: the
+/// tests of the packing and the zero-point flips).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+fn micro_kernel(form: Dot4, ap: &[i32], bp: &[u8], out: &mut [i32], ld: usize) {
+    let mut acc = [[0i32; NR]; MR];
+    for (a, b) in ap.chunks_exact(MR).zip(bp.chunks_exact(4 * NR)) {
+        for r in 0..MR {
+            let ab = a[r].to_le_bytes();
+            for (c, s) in acc[r].iter_mut().enumerate() {
+                *s = s.wrapping_add(form.lane(ab, &b[4 * c..]));
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        out[r * ld..r * ld + NR].copy_from_slice(a);
+    }
+}
