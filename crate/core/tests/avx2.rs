@@ -4,11 +4,15 @@
 //! float side the SGEMM (16-column AVX tiles against 8-column SSE ones), FakeQuant, calibration
 //! histograms and the FP32 person detector. Where the CPU has no AVX2 the tests say so and pass.
 //!
+//! Likewise the four-byte dot product path (the relaxed SIMD wasm module's: the GEMM's quads
+//! and the depthwise 3×3 at stride 1), computed here in plain integers in each of its two exact
+//! forms, against the `i16` pairs: the depthwise convolution and the whole int8 person detector.
+//!
 //! `cargo test -p qplay-core --test avx2`; `QPLAY_NO_AVX2=1` makes the other tests take the SSE2
 //! path instead.
 
 use qplay_core::model::{load_onnx, npy::read_npy, Attr, Attrs, Data, Graph, Node, Plan, Tensor, ValueInfo};
-use qplay_core::ops::quant::qgemm::{qgemm, Bytes, Epilogue, Out, PackedA, PerIndex, QMat};
+use qplay_core::ops::quant::qgemm::{qgemm, set_dot4, Bytes, Dot4, Epilogue, Out, PackedA, PerIndex, QMat};
 use qplay_core::ops::quant::simd::{avx2_available, set_avx2};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{quantize, PtqOptions};
@@ -35,6 +39,19 @@ fn both<R>(f: impl Fn() -> R) -> Option<(R, R)> {
     let base = f();
     set_avx2(true);
     Some((fast, base))
+}
+
+/// `f()` with the four-byte dot product path off, then forced in its unsigned and its signed
+/// form (plain integers on this target).
+fn dot4_forms<R>(f: impl Fn() -> R) -> [R; 3] {
+    let _guard = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    for setting in [None, Some(Dot4::Unsigned), Some(Dot4::Signed)] {
+        set_dot4(Some(setting));
+        out.push(f());
+    }
+    set_dot4(None);
+    out.try_into().unwrap_or_else(|_| unreachable!())
 }
 
 /// The four outputs of one random product `A (m×k) · B (k×n)`, as bits.
@@ -173,6 +190,26 @@ fn depthwise_3x3_is_bit_identical_on_the_avx2_and_sse2_paths() {
     }
 }
 
+#[test]
+fn depthwise_3x3_is_bit_identical_on_four_byte_dot_products() {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    for stride in [1, 2] {
+        let c = 3;
+        let g = depthwise_graph(&mut rng, c, stride);
+        for (h, w) in [(1, 1), (2, 3), (5, 7), (3, 8), (9, 15), (4, 16), (7, 17), (6, 33), (11, 40), (3, 63)] {
+            let x: Vec<i8> = (0..c * h * w).map(|_| rng.range(-128, 127) as i8).collect();
+            let x = Tensor { shape: vec![1, c, h, w], data: Data::I8(x) };
+            let inputs = [("x".to_string(), x.clone())];
+            let [off, unsigned, signed] = dot4_forms(|| {
+                let plan = Plan::new(&g, &Registry::new(), &[("x".to_string(), x.shape.clone())]).unwrap();
+                plan.run(&inputs).unwrap().remove(0).to_i64_vec().unwrap()
+            });
+            assert_eq!(unsigned, off, "stride {stride}, {h}×{w}: the unsigned form differs");
+            assert_eq!(signed, off, "stride {stride}, {h}×{w}: the signed form differs");
+        }
+    }
+}
+
 fn repo(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -194,6 +231,25 @@ fn int8_person_detector_is_bit_identical_on_the_avx2_and_sse2_paths() {
     let Some((fast, base)) = both(bits) else { return };
     assert!(fast.iter().map(Vec::len).sum::<usize>() > 1000);
     assert_eq!(fast, base, "the int8 person detector's outputs differ between AVX2 and SSE2");
+}
+
+#[test]
+fn int8_person_detector_is_bit_identical_on_four_byte_dot_products() {
+    const INPUT: &str = "Preprocessor/sub:0";
+    let photo = |name: &str| read_npy(&repo(&format!("tests/fixtures/person_ssdlite_{name}/input.npy"))).unwrap();
+    let g = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    let q = quantize(&g, INPUT, &[photo("horses")], &PtqOptions::default()).unwrap();
+    let x = photo("person");
+    let inputs = [(INPUT.to_string(), x.clone())];
+    // A plan per form: its weights are packed for the path in use when it first runs.
+    let [off, unsigned, signed] = dot4_forms(|| {
+        let plan = Plan::new(&q.graph, &Registry::new(), &[(INPUT.to_string(), x.shape.clone())]).unwrap();
+        let out = plan.run(&inputs).unwrap();
+        out.iter().map(|t| t.to_f32_vec().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()).collect::<Vec<_>>()
+    });
+    assert!(off.iter().map(Vec::len).sum::<usize>() > 1000);
+    assert_eq!(unsigned, off, "the int8 person detector's outputs differ on the unsigned four-byte form");
+    assert_eq!(signed, off, "the int8 person detector's outputs differ on the signed four-byte form");
 }
 
 #[test]

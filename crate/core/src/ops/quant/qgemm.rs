@@ -30,7 +30,7 @@ mod quads;
 #[cfg(test)]
 use out::clamp_f32;
 pub use out::{requant, requant_i32, Out};
-pub use quads::{mode as dot4_mode, Dot4};
+pub use quads::{mode as dot4_mode, set_dot4, Dot4};
 
 /// Rows per micro-tile (panels of packed `A`).
 pub const MR: usize = 4;

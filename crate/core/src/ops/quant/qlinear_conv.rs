@@ -15,7 +15,7 @@
 //! The arithmetic itself, resolved once per input shape and type ([`QConv::spec`] →
 //! [`QConvSpec`]), is in the `spec` submodule: the CPU kernels and other backends read the same.
 
-use super::qgemm::{qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
+use super::qgemm::{dot4_mode, qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
 use super::simd::{
     codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
 };
@@ -28,6 +28,7 @@ use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::parallel;
 use std::sync::{Arc, Mutex};
 
+mod dw_quads;
 mod spec;
 pub use spec::{ChannelMax, QConvOut, QConvSpec};
 
@@ -404,6 +405,12 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
     // output rows at a time (y0 even) read the same two, so only even rows are made.
     let last_q = stride * (oh - 1) + 2;
+    // The four-byte dot product where the engine has an exact one (stride 1, int8 weights
+    // without zero-points: each tap a byte).
+    let quads = match w {
+        Bytes::I8(wv) if stride == 1 && (0..plan.out_channels).all(|ch| c.zw[ch] == 0) => dot4_mode().map(|f| (f, wv)),
+        _ => None,
+    };
     // Runs of (image, group) units, one task each; a unit's mg output planes are contiguous.
     let units = plan.batch * c.group;
     let parts = parallel::split(units, parallel::tasks(units * mg * oh * ow * 9, units), 1);
@@ -414,13 +421,39 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
         let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
         // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
         let mut q = vec![0i16; ph * qw * 2];
-        // One channel's sums, row after row (stride ow), with room for the last row's spill.
-        let mut accp = vec![0i32; oh * ow + ow4 - ow];
+        // One channel's sums, row after row (stride ow), with room for the last row's spill
+        // (and, on the four-byte path, the row after an odd last one).
+        let mut accp = vec![0i32; (oh + 1) * ow + ow4];
+        let mut quad_rows = vec![0u8; if quads.is_some() { oh.div_ceil(2) * 4 * qw } else { 0 }];
         for t in range.clone() {
             let (n, g) = (t / c.group, t % c.group);
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
             for (y, srow) in src.chunks_exact(wd).enumerate() {
                 copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
+            }
+            if let Some((form, wv)) = quads {
+                let (flip, shift) = (form.flip(T::SIGNED), form.shift(T::SIGNED));
+                // SAFETY: `T` is one byte (u8 or i8: `copy_bytes` asserts it), so the plane
+                // reads as bytes.
+                let pb = unsafe { std::slice::from_raw_parts(padded.as_ptr().cast::<u8>(), padded.len()) };
+                for (y2, qr) in quad_rows.chunks_exact_mut(4 * qw).enumerate() {
+                    let row = |t: usize| &pb[(2 * y2 + t) * qw..][..qw];
+                    dw_quads::interleave4([row(0), row(1), row(2), row(3)], qw, flip, qr);
+                }
+                for j in 0..mg {
+                    let ch = g * mg + j;
+                    let taps: [i8; 9] = wv[ch * 9..ch * 9 + 9].try_into().expect("nine taps");
+                    let (a, b) = dw_quads::filter_quads(taps);
+                    let wsum: i32 = taps.iter().map(|&t| t as i32).sum();
+                    for (y2, qr) in quad_rows.chunks_exact(4 * qw).enumerate() {
+                        dw_quads::rows2(form, qr, a, b, n4, &mut accp, 2 * y2 * ow, (2 * y2 + 1) * ow);
+                    }
+                    let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
+                    let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
+                    let at = ((t - range.start) * mg + j) * oh * ow;
+                    dst.store_run(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale);
+                }
+                continue;
             }
             // Only the interleaved rows at even y are read.
             for y in (0..=last_q).step_by(2) {

@@ -19,6 +19,7 @@
 use super::{store_rows, Params, PerIndex, Widen, B_CHUNK_BYTES, MR, NR};
 use super::{Out, PackedA, QMat};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Which exact four-byte dot product the engine computes: `Σ a·b` over four int8 `a` and four
 /// bytes `b` read as uint8 (`Unsigned`) or int8 (`Signed`), without intermediate saturation.
@@ -32,7 +33,7 @@ pub enum Dot4 {
 
 impl Dot4 {
     /// The byte flip that turns `B`'s codes into this form's: none where they already are.
-    fn flip(self, b_signed: bool) -> u8 {
+    pub(crate) fn flip(self, b_signed: bool) -> u8 {
         if b_signed == (self == Dot4::Signed) {
             0
         } else {
@@ -41,7 +42,7 @@ impl Dot4 {
     }
 
     /// What the flip adds to every value of `B` (and to its zero-point).
-    fn shift(self, b_signed: bool) -> i32 {
+    pub(crate) fn shift(self, b_signed: bool) -> i32 {
         match (self.flip(b_signed), self) {
             (0, _) => 0,
             (_, Dot4::Unsigned) => 128,
@@ -60,6 +61,12 @@ impl Dot4 {
             .sum()
     }
 
+    /// One lane of the instruction: the four int8 of `a` (little-endian) against `b`.
+    #[cfg_attr(all(target_arch = "wasm32", target_feature = "relaxed-simd"), allow(dead_code))]
+    pub(crate) fn dot(self, a: i32, b: &[u8]) -> i32 {
+        self.lane(a.to_le_bytes(), b)
+    }
+
     /// The form's result of the instruction on `a`, `b` (sixteen bytes each) plus `c`.
     #[cfg_attr(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")), allow(dead_code))]
     fn expect(self, a: &[u8; 16], b: &[u8; 16], c: [i32; 4]) -> [i32; 4] {
@@ -67,9 +74,34 @@ impl Dot4 {
     }
 }
 
+/// [`set_dot4`]'s setting: 0 none (the engine's), 1 off, 2 `Unsigned`, 3 `Signed`.
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the four-byte path off (`Some(None)`), on in a given form (`Some(Some(form))`: off the
+/// relaxed SIMD module its sums are computed in plain integers, slowly, for tests that compare
+/// the paths; in that module a form other than the engine's is ignored), or back to the default
+/// (`None`), for every thread from the next kernel on. Weights already packed keep their layout,
+/// and the GEMM follows it.
+pub fn set_dot4(setting: Option<Option<Dot4>>) {
+    let v = match setting {
+        None => 0,
+        Some(None) => 1,
+        Some(Some(Dot4::Unsigned)) => 2,
+        Some(Some(Dot4::Signed)) => 3,
+    };
+    FORCED.store(v, Ordering::Relaxed);
+}
+
 /// The exact form of this engine's four-byte dot product, tried once (see the module's note):
-/// `None` where the module was built without relaxed SIMD or the engine's result is neither.
+/// `None` where the module was built without relaxed SIMD or the engine's result is neither
+/// (or [`set_dot4`] says otherwise).
 pub fn mode() -> Option<Dot4> {
+    match FORCED.load(Ordering::Relaxed) {
+        1 => return None,
+        2 if !cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) => return Some(Dot4::Unsigned),
+        3 if !cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) => return Some(Dot4::Signed),
+        _ => {}
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         static MODE: std::sync::OnceLock<Option<Dot4>> = std::sync::OnceLock::new();

@@ -1,0 +1,107 @@
+//! The 3×3 depthwise kernel at stride 1 on four-byte dot products (the relaxed SIMD module where
+//! the engine's dot product is exact: [`Dot4`]): four consecutive padded input rows are
+//! interleaved byte by byte, so one quad holds a column's four rows, and one dot product applies
+//! a filter column's three taps (and a zero) to it. Output row `y` takes the quad of rows
+//! `y … y + 3` with taps `(w0, w1, w2, 0)`, row `y + 1` the same quad with `(0, w0, w1, w2)`:
+//! three dot products per four outputs of each row, exact, against six `i16` pair steps.
+//!
+//! Int8 weights without a zero-point only (each tap must be a byte); the input's bytes are
+//! flipped into the form's type as the GEMM's are, which adds the same ±128 to every value and to
+//! its zero-point.
+
+use crate::ops::quant::qgemm::Dot4;
+
+/// The filter columns for two output rows: `(a[kx], b[kx])` with `a` = `(w0, w1, w2, 0)` and
+/// `b` = `(0, w0, w1, w2)` of column `kx`, as little-endian `i32` (`taps` row-major 3×3).
+pub(super) fn filter_quads(taps: [i8; 9]) -> ([i32; 3], [i32; 3]) {
+    let col = |kx: usize| [taps[kx] as u8, taps[3 + kx] as u8, taps[6 + kx] as u8];
+    let a = std::array::from_fn(|kx| {
+        let [w0, w1, w2] = col(kx);
+        i32::from_le_bytes([w0, w1, w2, 0])
+    });
+    let b = std::array::from_fn(|kx| {
+        let [w0, w1, w2] = col(kx);
+        i32::from_le_bytes([0, w0, w1, w2])
+    });
+    (a, b)
+}
+
+/// `out[4c + t] = rows[t][c] ^ flip` for the first `n` columns (`n` a multiple of 16).
+pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) {
+    let [r0, r1, r2, r3] = rows.map(|r| &r[..n]);
+    let out = &mut out[..4 * n];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        let f = u8x16_splat(flip);
+        for c in (0..n).step_by(16) {
+            // SAFETY: sixteen readable bytes at c of each row and 64 writable at 4c (n is a
+            // multiple of 16); v128 loads and stores need no alignment.
+            unsafe {
+                let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
+                let (a, b, cc, d) = (ld(r0), ld(r1), ld(r2), ld(r3));
+                let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+                let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
+                let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(cc, d);
+                let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(cc, d);
+                let p = out.as_mut_ptr().add(4 * c);
+                v128_store(p.cast(), i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo));
+                v128_store(p.add(16).cast(), i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo));
+                v128_store(p.add(32).cast(), i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi));
+                v128_store(p.add(48).cast(), i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi));
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for c in 0..n {
+        out[4 * c..4 * c + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
+    }
+}
+
+/// Two output rows from one quad row `q` (see the module's note): for each group of four
+/// outputs `i < n4`, `out[at0 + 4i..][..4]` = Σ_kx dot(a[kx], quads 4i + kx … 4i + kx + 3) and
+/// `out[at1 + 4i..]` with `b`. Groups are stored last to first, so with `at1 = at0 + width` the
+/// first row's spill past `width` is overwritten by the second row. Panics if a read would leave
+/// `q` or a store `out`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rows2(
+    form: Dot4,
+    q: &[u8],
+    a: [i32; 3],
+    b: [i32; 3],
+    n4: usize,
+    out: &mut [i32],
+    at0: usize,
+    at1: usize,
+) {
+    assert!(q.len() >= 16 * n4 + 8 && out.len() >= at0.max(at1) + 4 * n4, "dw_quads::rows2 reads past its rows");
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        use core::arch::wasm32::*;
+        let _ = form; // the engine's own form, which `Dot4::mode` checked
+        let (wa, wb) = (a.map(|v| i32x4_splat(v)), b.map(|v| i32x4_splat(v)));
+        for i in (0..n4).rev() {
+            let (mut s0, mut s1) = (i32x4_splat(0), i32x4_splat(0));
+            for kx in 0..3 {
+                // SAFETY: the read ends at 4·(4i + kx) + 16 ≤ 16·n4 + 8 bytes (asserted).
+                let v = unsafe { v128_load(q.as_ptr().add(4 * (4 * i + kx)).cast()) };
+                s0 = i32x4_relaxed_dot_i8x16_i7x16_add(wa[kx], v, s0);
+                s1 = i32x4_relaxed_dot_i8x16_i7x16_add(wb[kx], v, s1);
+            }
+            // SAFETY: four writable i32 at each (asserted).
+            unsafe {
+                v128_store(out.as_mut_ptr().add(at0 + 4 * i).cast(), s0);
+                v128_store(out.as_mut_ptr().add(at1 + 4 * i).cast(), s1);
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    for i in (0..n4).rev() {
+        // Row 0's four, then row 1's (which may overwrite row 0's spill), as the lanes store.
+        for (w, at) in [(a, at0), (b, at1)] {
+            for l in 0..4 {
+                out[at + 4 * i + l] = (0..3).map(|kx| form.dot(w[kx], &q[4 * (4 * i + kx + l)..][..4])).sum();
+            }
+        }
+    }
+}
