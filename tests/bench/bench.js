@@ -106,7 +106,7 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const round3 = (x) => Math.round(x * 1000) / 1000;
-const tick = () => new Promise((r) => setTimeout(r, 0));
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 async function main(q) {
   const modelParam = q.get('model');
@@ -115,6 +115,9 @@ async function main(q) {
   const warmup = intParam(q, 'warmup', 3, 0);
   const seed = intParam(q, 'seed', 1, 0);
   const threads = intParam(q, 'threads', 1, 1);
+  // ?gap=MS: an idle pause after each run (as between a camera's frames), so that one engine's
+  // threads, still spinning after its run, do not share the cores with the next engine's run.
+  const gap = intParam(q, 'gap', 0, 0);
   const modelUrl = new URL(modelParam, `${location.origin}/`).href;
 
   status('fetching the model');
@@ -232,11 +235,11 @@ async function main(q) {
   };
   for (let i = 0; i < warmup; i++) {
     status(`warm-up ${i + 1}/${warmup} (excluded from the results)`);
-    for (const e of engines) { await once(e, e.warm); await tick(); }
+    for (const e of engines) { await once(e, e.warm); await tick(gap); }
   }
   for (let i = 0; i < iters; i++) {
     status(`timed run ${i + 1}/${iters}`);
-    for (const e of engines) { await once(e, e.runs); await tick(); }
+    for (const e of engines) { await once(e, e.runs); await tick(gap); }
   }
 
   const results = engines.map((e) => ({
@@ -245,7 +248,7 @@ async function main(q) {
     runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
   }));
   const bench = {
-    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, simd, quantize_seconds: quantizeSeconds,
+    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, simd, gap_ms: gap, quantize_seconds: quantizeSeconds,
     hardware_concurrency: navigator.hardwareConcurrency, model: modelParam, input: input.name, shape, iters, warmup,
     order: `interleaved per run: ${engines.map((e) => `${e.engine} ${e.precision}`).join(', ')}, …`,
     versions: { qplay: version(), 'onnxruntime-web': ort.env.versions?.web ?? null },
