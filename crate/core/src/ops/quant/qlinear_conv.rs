@@ -405,10 +405,10 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     // Interleaved rows the outputs read: y0 and y0 + 2 for y0 = stride·oy; at stride 1 two
     // output rows at a time (y0 even) read the same two, so only even rows are made.
     let last_q = stride * (oh - 1) + 2;
-    // The four-byte dot product where the engine has an exact one (stride 1, int8 weights
-    // without zero-points: each tap a byte).
+    // The four-byte dot product where the engine has an exact one (int8 weights without
+    // zero-points: each tap a byte).
     let quads = match w {
-        Bytes::I8(wv) if stride == 1 && (0..plan.out_channels).all(|ch| c.zw[ch] == 0) => dot4_mode().map(|f| (f, wv)),
+        Bytes::I8(wv) if (0..plan.out_channels).all(|ch| c.zw[ch] == 0) => dot4_mode().map(|f| (f, wv)),
         _ => None,
     };
     // Runs of (image, group) units, one task each; a unit's mg output planes are contiguous.
@@ -424,7 +424,9 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
         // One channel's sums, row after row (stride ow), with room for the last row's spill
         // (and, on the four-byte path, the row after an odd last one).
         let mut accp = vec![0i32; (oh + 1) * ow + ow4];
-        let mut quad_rows = vec![0u8; if quads.is_some() { oh.div_ceil(2) * 4 * qw } else { 0 }];
+        // Quad rows: one per two output rows at stride 1, one per output row at stride 2.
+        let quad_count = if stride == 1 { oh.div_ceil(2) } else { oh };
+        let mut quad_rows = vec![0u8; if quads.is_some() { quad_count * 4 * qw } else { 0 }];
         for t in range.clone() {
             let (n, g) = (t / c.group, t % c.group);
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
@@ -437,8 +439,15 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 // reads as bytes.
                 let pb = unsafe { std::slice::from_raw_parts(padded.as_ptr().cast::<u8>(), padded.len()) };
                 for (y2, qr) in quad_rows.chunks_exact_mut(4 * qw).enumerate() {
+                    // Rows 2·y2 … 2·y2 + 3: output rows 2·y2 and 2·y2 + 1 at stride 1, y2 at 2.
                     let row = |t: usize| &pb[(2 * y2 + t) * qw..][..qw];
-                    dw_quads::interleave4([row(0), row(1), row(2), row(3)], qw, flip, qr);
+                    let rows = [row(0), row(1), row(2), row(3)];
+                    if stride == 1 {
+                        dw_quads::interleave4(rows, qw, flip, qr);
+                    } else {
+                        let (even, odd) = qr.split_at_mut(2 * qw);
+                        dw_quads::interleave4_even_odd(rows, qw, flip, even, odd);
+                    }
                 }
                 for j in 0..mg {
                     let ch = g * mg + j;
@@ -446,7 +455,11 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let (a, b) = dw_quads::filter_quads(taps);
                     let wsum: i32 = taps.iter().map(|&t| t as i32).sum();
                     for (y2, qr) in quad_rows.chunks_exact(4 * qw).enumerate() {
-                        dw_quads::rows2(form, qr, a, b, n4, &mut accp, 2 * y2 * ow, (2 * y2 + 1) * ow);
+                        if stride == 1 {
+                            dw_quads::rows2(form, qr, a, b, n4, &mut accp, 2 * y2 * ow, (2 * y2 + 1) * ow);
+                        } else {
+                            dw_quads::row1(form, qr, a, qw / 2, n4, &mut accp, y2 * ow);
+                        }
                     }
                     let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                     let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };

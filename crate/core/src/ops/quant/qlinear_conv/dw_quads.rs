@@ -5,6 +5,10 @@
 //! `y … y + 3` with taps `(w0, w1, w2, 0)`, row `y + 1` the same quad with `(0, w0, w1, w2)`:
 //! three dot products per four outputs of each row, exact, against six `i16` pair steps.
 //!
+//! At stride 2 output row `y` takes rows `2y … 2y + 3` with `(w0, w1, w2, 0)`, one output row
+//! per quad row, whose quads are stored as the even columns then the odd ones, so that the three
+//! taps of four outputs (columns `2x`, `2x + 1`, `2x + 2`) are contiguous reads.
+//!
 //! Int8 weights without a zero-point only (each tap must be a byte); the input's bytes are
 //! flipped into the form's type as the GEMM's are, which adds the same ±128 to every value and to
 //! its zero-point.
@@ -55,6 +59,76 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     for c in 0..n {
         out[4 * c..4 * c + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
+    }
+}
+
+/// [`interleave4`] with the quads of even columns in `even`, those of odd columns in `odd`
+/// (`n` a multiple of 16; `n / 2` quads each).
+pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &mut [u8], odd: &mut [u8]) {
+    let [r0, r1, r2, r3] = rows.map(|r| &r[..n]);
+    let (even, odd) = (&mut even[..2 * n], &mut odd[..2 * n]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        let f = u8x16_splat(flip);
+        for c in (0..n).step_by(16) {
+            // SAFETY: sixteen readable bytes at c of each row and 32 writable at 2c of each half
+            // (n is a multiple of 16); v128 loads and stores need no alignment.
+            unsafe {
+                let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
+                let (a, b, cc, d) = (ld(r0), ld(r1), ld(r2), ld(r3));
+                let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+                let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
+                let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(cc, d);
+                let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(cc, d);
+                let p0 = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo);
+                let p1 = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo);
+                let p2 = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi);
+                let p3 = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi);
+                let (e, o) = (even.as_mut_ptr().add(2 * c), odd.as_mut_ptr().add(2 * c));
+                v128_store(e.cast(), i32x4_shuffle::<0, 2, 4, 6>(p0, p1));
+                v128_store(e.add(16).cast(), i32x4_shuffle::<0, 2, 4, 6>(p2, p3));
+                v128_store(o.cast(), i32x4_shuffle::<1, 3, 5, 7>(p0, p1));
+                v128_store(o.add(16).cast(), i32x4_shuffle::<1, 3, 5, 7>(p2, p3));
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for c in 0..n {
+        let half = if c % 2 == 0 { &mut *even } else { &mut *odd };
+        half[4 * (c / 2)..4 * (c / 2) + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
+    }
+}
+
+/// One output row at stride 2 from one quad row `q` whose odd columns' quads start at quad
+/// `half`: for each group of four outputs `i < n4`, `out[at + 4i..][..4]` = Σ_kx dot(a[kx],
+/// the quads at `off[kx] + 4i …`), with `off = [0, half, 1]`. Groups are stored last to first.
+/// Panics if a read would leave `q` or a store `out`.
+pub(super) fn row1(form: Dot4, q: &[u8], a: [i32; 3], half: usize, n4: usize, out: &mut [i32], at: usize) {
+    let off = [0, half, 1];
+    assert!(q.len() >= 4 * (half + 4 * n4) && out.len() >= at + 4 * n4, "dw_quads::row1 reads past its rows");
+    assert!(half >= 4 * n4 + 1, "dw_quads::row1: the even half is too short");
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        use core::arch::wasm32::*;
+        let _ = form; // the engine's own form, which `Dot4::mode` checked
+        let wa = a.map(|v| i32x4_splat(v));
+        for i in (0..n4).rev() {
+            let mut s = i32x4_splat(0);
+            for kx in 0..3 {
+                // SAFETY: the reads end at 4·(half + 4·n4) bytes at most (asserted).
+                let v = unsafe { v128_load(q.as_ptr().add(4 * (off[kx] + 4 * i)).cast()) };
+                s = i32x4_relaxed_dot_i8x16_i7x16_add(wa[kx], v, s);
+            }
+            // SAFETY: four writable i32 (asserted).
+            unsafe { v128_store(out.as_mut_ptr().add(at + 4 * i).cast(), s) };
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    for i in (0..n4).rev() {
+        for l in 0..4 {
+            out[at + 4 * i + l] = (0..3).map(|kx| form.dot(a[kx], &q[4 * (off[kx] + 4 * i + l)..][..4])).sum();
+        }
     }
 }
 
