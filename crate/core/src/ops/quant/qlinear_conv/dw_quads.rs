@@ -107,7 +107,7 @@ pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &
 pub(super) fn row1(form: Dot4, q: &[u8], a: [i32; 3], half: usize, n4: usize, out: &mut [i32], at: usize) {
     let off = [0, half, 1];
     assert!(q.len() >= 4 * (half + 4 * n4) && out.len() >= at + 4 * n4, "dw_quads::row1 reads past its rows");
-    assert!(half >= 4 * n4 + 1, "dw_quads::row1: the even half is too short");
+    assert!(half > 4 * n4, "dw_quads::row1: the even half is too short");
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     {
         use core::arch::wasm32::*;
