@@ -17,6 +17,10 @@ step "setup"; bash scripts/setup.sh test
 step "cargo fmt --check"; cargo fmt --all -- --check
 step "clippy (host)"; cargo clippy -q --workspace --all-targets -- -D warnings
 step "clippy (wasm32)"; cargo clippy -q -p qplay-core -p qplay-gpu -p qplay-wasm --target wasm32-unknown-unknown -- -D warnings
+# The relaxed SIMD module's own code (scripts/build-wasm.sh's flags and target folder).
+step "clippy (wasm32, relaxed SIMD)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/wasm-relaxed" RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  cargo clippy -q -p qplay-core -p qplay-wasm --target wasm32-unknown-unknown -- -D warnings
 step "cargo test"; cargo test -q --workspace
 step "wasm build"; bash scripts/build-wasm.sh
 step "browser tests (headless Chromium)"; node --test --test-concurrency=1 tests/
