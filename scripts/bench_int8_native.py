@@ -1,4 +1,5 @@
-"""Native INT8 speed, one thread: `qplay bench` on the AVX2 path and on the SSE2 path
+"""Native INT8 speed, one thread: `qplay bench` on the AVX-VNNI path (where the CPU has it: the
+int8 GEMM on `vpdpbusd`), on the AVX2 path (`QPLAY_NO_VNNI=1`) and on the SSE2 path
 (`QPLAY_NO_AVX2=1`) against onnxruntime running the same QDQ file (its optimizer fuses the
 QDQ pairs into its int8 kernels), one intra-op thread, the three interleaved round by round.
 Prints each one's median and minimum over all timed runs, and the ratios.
@@ -18,15 +19,16 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def qplay_bench(qplay, model, profile, iters, avx2):
-    env = dict(os.environ)
-    env.pop("QPLAY_NO_AVX2", None)
-    if not avx2:
-        env["QPLAY_NO_AVX2"] = "1"
+ENV = {"avx2+vnni": {}, "avx2": {"QPLAY_NO_VNNI": "1"}, "sse2": {"QPLAY_NO_AVX2": "1"}}
+
+
+def qplay_bench(qplay, model, profile, iters, path):
+    env = {k: v for k, v in os.environ.items() if k not in ("QPLAY_NO_AVX2", "QPLAY_NO_VNNI")}
+    env.update(ENV[path])
     out = subprocess.run([qplay, "bench", model, "--profile", profile, "--threads", "1", "--iters", str(iters),
                           "--json"], env=env, check=True, capture_output=True, text=True).stdout
     j = json.loads(out.strip().splitlines()[-1])
-    assert j["simd"] == ("avx2" if avx2 else "sse2"), j
+    assert j["simd"] == path, j
     return j
 
 
@@ -51,12 +53,17 @@ def main():
     feed = {inp.name: x}
     for _ in range(3):
         sess.run(None, feed)
-    times = {"avx2": [], "sse2": [], "ort": []}
+    # The paths this CPU has: the default's name says whether AVX-VNNI is one of them.
+    first = json.loads(subprocess.run([args.qplay, "bench", args.model, "--profile", args.profile, "--threads", "1",
+                                       "--iters", "1", "--json"], check=True, capture_output=True,
+                                      text=True).stdout.strip().splitlines()[-1])["simd"]
+    paths = [p for p in ENV if p == first or p in ("avx2", "sse2") and first in ("avx2+vnni", "avx2")]
+    times = {**{p: [] for p in paths}, "ort": []}
     for r in range(args.rounds):
-        # Alternate which qplay path goes first.
-        for avx2 in ([True, False] if r % 2 == 0 else [False, True]):
-            j = qplay_bench(args.qplay, args.model, args.profile, args.iters, avx2)
-            times["avx2" if avx2 else "sse2"].append((j["median_ms"], j["min_ms"]))
+        # Alternate the order of the qplay paths.
+        for path in (paths if r % 2 == 0 else paths[::-1]):
+            j = qplay_bench(args.qplay, args.model, args.profile, args.iters, path)
+            times[path].append((j["median_ms"], j["min_ms"]))
         ts = []
         for _ in range(args.iters):
             t = time.perf_counter()
@@ -68,10 +75,9 @@ def main():
     mn = {k: min(m for _, m in v) for k, v in times.items()}
     print(f"{args.rounds} rounds × {args.iters} runs, one thread, onnxruntime {ort.__version__} (median of round medians, min)")
     for k in times:
-        print(f"  {k:5s} median {med[k]:.2f} ms, min {mn[k]:.2f} ms")
-    print(f"  avx2 / sse2: {med['avx2'] / med['sse2']:.2f}× median, {mn['avx2'] / mn['sse2']:.2f}× min")
-    print(f"  avx2 / onnxruntime: {med['avx2'] / med['ort']:.2f}× median, {mn['avx2'] / mn['ort']:.2f}× min")
-    print(f"  sse2 / onnxruntime: {med['sse2'] / med['ort']:.2f}× median, {mn['sse2'] / mn['ort']:.2f}× min")
+        print(f"  {k:9s} median {med[k]:.2f} ms, min {mn[k]:.2f} ms")
+    for a, b in [(p, q) for i, p in enumerate(paths) for q in paths[i + 1:]] + [(p, "ort") for p in paths]:
+        print(f"  {a} / {'onnxruntime' if b == 'ort' else b}: {med[a] / med[b]:.2f}× median, {mn[a] / mn[b]:.2f}× min")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ mod quads;
 #[cfg(test)]
 use out::clamp_f32;
 pub use out::{requant, requant_i32, Out};
+pub(crate) use quads::depthwise_mode as dw_dot4_mode;
+#[cfg(target_arch = "x86_64")]
+pub use quads::vnni;
 pub use quads::{mode as dot4_mode, set_dot4, Dot4};
 
 /// Rows per micro-tile (panels of packed `A`).

@@ -15,7 +15,7 @@
 //! The arithmetic itself, resolved once per input shape and type ([`QConv::spec`] →
 //! [`QConvSpec`]), is in the `spec` submodule: the CPU kernels and other backends read the same.
 
-use super::qgemm::{dot4_mode, qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
+use super::qgemm::{dw_dot4_mode, qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
 use super::simd::{
     codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
 };
@@ -408,7 +408,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     // The four-byte dot product where the engine has an exact one (int8 weights without
     // zero-points: each tap a byte).
     let quads = match w {
-        Bytes::I8(wv) if (0..plan.out_channels).all(|ch| c.zw[ch] == 0) => dot4_mode().map(|f| (f, wv)),
+        Bytes::I8(wv) if (0..plan.out_channels).all(|ch| c.zw[ch] == 0) => dw_dot4_mode().map(|f| (f, wv)),
         _ => None,
     };
     // Runs of (image, group) units, one task each; a unit's mg output planes are contiguous.

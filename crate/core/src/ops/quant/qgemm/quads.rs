@@ -107,9 +107,41 @@ pub fn mode() -> Option<Dot4> {
         static MODE: std::sync::OnceLock<Option<Dot4>> = std::sync::OnceLock::new();
         *MODE.get_or_init(probe)
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Natively: `vpdpbusd` (AVX-VNNI) is the unsigned form, exactly (GEMM only).
+        vnni().then_some(Dot4::Unsigned)
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "relaxed-simd"))))]
     {
         None
+    }
+}
+
+/// Whether the native GEMM takes the four-byte path on its own: x86-64 with AVX-VNNI, the AVX2
+/// path in use ([`use_avx2`](crate::ops::quant::simd::use_avx2): `QPLAY_NO_AVX2` turns both
+/// off), and `QPLAY_NO_VNNI` unset (or `0`).
+#[cfg(target_arch = "x86_64")]
+pub fn vnni() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    crate::ops::quant::simd::use_avx2()
+        && *ON.get_or_init(|| {
+            let off = std::env::var("QPLAY_NO_VNNI").is_ok_and(|v| !v.is_empty() && v != "0");
+            !off && std::arch::is_x86_feature_detected!("avxvnni")
+        })
+}
+
+/// Whether the 3×3 depthwise kernel takes the four-byte path: the relaxed SIMD module's
+/// [`mode`]; natively only when [`set_dot4`] forces a form (its sums then in plain integers, for
+/// tests: the native depthwise kernel has an AVX2 path of its own).
+pub(crate) fn depthwise_mode() -> Option<Dot4> {
+    if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+        return mode();
+    }
+    match FORCED.load(Ordering::Relaxed) {
+        2 => Some(Dot4::Unsigned),
+        3 => Some(Dot4::Signed),
+        _ => None,
     }
 }
 
@@ -270,8 +302,52 @@ fn pack_b<T: Widen>(d: &[T], b: &QMat<'_>, j0: usize, ncols: usize, kq: usize, f
 /// The integer sums of one `A` panel against the first `panels` packed `B` panels, stored at
 /// `sums[r·ld + c]`.
 fn panel_sums(form: Dot4, ap: &[i32], bp: &[u8], kq: usize, panels: usize, sums: &mut [i32], ld: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if form == Dot4::Unsigned && vnni() {
+        // SAFETY: `vnni` is true only where the CPU has AVX2 and AVX-VNNI.
+        return unsafe { panel_sums_vnni(ap, bp, kq, panels, sums, ld) };
+    }
     for (jb, bpanel) in bp.chunks_exact(kq * 4 * NR).take(panels).enumerate() {
         micro_kernel(form, ap, bpanel, &mut sums[jb * NR..], ld);
+    }
+}
+
+/// [`panel_sums`] on `vpdpbusd` (AVX-VNNI, 256 bits: one `B` panel's eight columns of a quad in
+/// one register), two `B` panels at a time so that each broadcast quad of `A` feeds two
+/// instructions; the same sums as the unsigned form's.
+///
+/// # Safety
+/// The CPU must have AVX2 and AVX-VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn panel_sums_vnni(ap: &[i32], bp: &[u8], kq: usize, panels: usize, sums: &mut [i32], ld: usize) {
+    use std::arch::x86_64::*;
+    let pstride = kq * 4 * NR;
+    assert!(ap.len() >= kq * MR && bp.len() >= panels * pstride, "panel_sums_vnni reads past its panels");
+    assert!(panels == 0 || sums.len() >= (MR - 1) * ld + panels * NR, "panel_sums_vnni writes past its sums");
+    let (pa, pb, ps) = (ap.as_ptr(), bp.as_ptr(), sums.as_mut_ptr());
+    let mut jb = 0;
+    while jb < panels {
+        let two = jb + 1 < panels;
+        let (b0, b1) = (pb.add(jb * pstride), pb.add((jb + usize::from(two)) * pstride));
+        let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+        for q in 0..kq {
+            // SAFETY (the whole loop): reads within the asserted panel lengths.
+            let v0 = _mm256_loadu_si256(b0.add(32 * q).cast());
+            let v1 = _mm256_loadu_si256(b1.add(32 * q).cast());
+            for (r, a) in acc.iter_mut().enumerate() {
+                let w = _mm256_set1_epi32(*pa.add(q * MR + r));
+                a[0] = _mm256_dpbusd_avx_epi32(a[0], v0, w);
+                a[1] = _mm256_dpbusd_avx_epi32(a[1], v1, w);
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            _mm256_storeu_si256(ps.add(r * ld + jb * NR).cast(), a[0]);
+            if two {
+                _mm256_storeu_si256(ps.add(r * ld + (jb + 1) * NR).cast(), a[1]);
+            }
+        }
+        jb += if two { 2 } else { 1 };
     }
 }
 

@@ -47,10 +47,15 @@ pub fn set_avx2(on: bool) -> bool {
     on
 }
 
-/// The path in use, as a name: `"avx2"`, `"sse2"` (x86-64), `"relaxed-simd"` (the wasm module
+/// The path in use, as a name: `"avx2+vnni"` (the int8 GEMM on AVX-VNNI's `vpdpbusd`), `"avx2"`,
+/// `"sse2"` (x86-64), `"relaxed-simd"` (the wasm module
 /// built with relaxed SIMD, on an engine whose four-byte dot product is exact: see
 /// [`dot4_mode`](crate::ops::quant::qgemm::dot4_mode)), `"simd128"` or `"scalar"`.
 pub fn simd_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::quant::qgemm::vnni() {
+        return "avx2+vnni";
+    }
     if use_avx2() {
         "avx2"
     } else if cfg!(target_arch = "x86_64") {
