@@ -131,18 +131,11 @@ pub fn vnni() -> bool {
         })
 }
 
-/// Whether the 3×3 depthwise kernel takes the four-byte path: the relaxed SIMD module's
-/// [`mode`]; natively only when [`set_dot4`] forces a form (its sums then in plain integers, for
-/// tests: the native depthwise kernel has an AVX2 path of its own).
+/// Whether the 3×3 depthwise kernel takes the four-byte path: as the GEMM ([`mode`]) in the
+/// relaxed SIMD module and natively with AVX-VNNI; elsewhere only when [`set_dot4`] forces a form
+/// (its sums then in plain integers, for tests).
 pub(crate) fn depthwise_mode() -> Option<Dot4> {
-    if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
-        return mode();
-    }
-    match FORCED.load(Ordering::Relaxed) {
-        2 => Some(Dot4::Unsigned),
-        3 => Some(Dot4::Signed),
-        _ => None,
-    }
+    mode()
 }
 
 /// Runs the instruction on bytes that tell the forms apart: top bits set in `b` (unsigned or

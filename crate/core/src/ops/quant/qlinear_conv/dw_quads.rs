@@ -56,9 +56,48 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
             }
         }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(target_arch = "x86_64")]
+    for c in (0..n).step_by(16) {
+        // SAFETY: SSE2 is part of x86-64; sixteen readable bytes at c of each row and 64
+        // writable at 4c (n is a multiple of 16); unaligned loads and stores.
+        unsafe {
+            use std::arch::x86_64::*;
+            let f = _mm_set1_epi8(flip as i8);
+            let ld = |r: &[u8]| _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f);
+            let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
+            let p = out.as_mut_ptr().add(4 * c);
+            _mm_storeu_si128(p.cast(), p0);
+            _mm_storeu_si128(p.add(16).cast(), p1);
+            _mm_storeu_si128(p.add(32).cast(), p2);
+            _mm_storeu_si128(p.add(48).cast(), p3);
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     for c in 0..n {
         out[4 * c..4 * c + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
+    }
+}
+
+/// Sixteen columns of four rows as sixteen quads, four to a register (SSE2).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn quads16(
+    a: std::arch::x86_64::__m128i,
+    b: std::arch::x86_64::__m128i,
+    c: std::arch::x86_64::__m128i,
+    d: std::arch::x86_64::__m128i,
+) -> [std::arch::x86_64::__m128i; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86-64; register operations only.
+    unsafe {
+        let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+        let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(c, d), _mm_unpackhi_epi8(c, d));
+        [
+            _mm_unpacklo_epi16(ab_lo, cd_lo),
+            _mm_unpackhi_epi16(ab_lo, cd_lo),
+            _mm_unpacklo_epi16(ab_hi, cd_hi),
+            _mm_unpackhi_epi16(ab_hi, cd_hi),
+        ]
     }
 }
 
@@ -93,7 +132,32 @@ pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &
             }
         }
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(target_arch = "x86_64")]
+    for c in (0..n).step_by(16) {
+        // SAFETY: SSE2 is part of x86-64; sixteen readable bytes at c of each row and 32
+        // writable at 2c of each half (n is a multiple of 16); unaligned loads and stores.
+        unsafe {
+            use std::arch::x86_64::*;
+            let f = _mm_set1_epi8(flip as i8);
+            let ld = |r: &[u8]| _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f);
+            let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
+            // Even and odd 32-bit lanes of each pair of registers.
+            let pick = |x: __m128i, y: __m128i, odd: bool| {
+                let (x, y) = (_mm_castsi128_ps(x), _mm_castsi128_ps(y));
+                _mm_castps_si128(if odd {
+                    _mm_shuffle_ps::<0b11_01_11_01>(x, y)
+                } else {
+                    _mm_shuffle_ps::<0b10_00_10_00>(x, y)
+                })
+            };
+            let (e, o) = (even.as_mut_ptr().add(2 * c), odd.as_mut_ptr().add(2 * c));
+            _mm_storeu_si128(e.cast(), pick(p0, p1, false));
+            _mm_storeu_si128(e.add(16).cast(), pick(p2, p3, false));
+            _mm_storeu_si128(o.cast(), pick(p0, p1, true));
+            _mm_storeu_si128(o.add(16).cast(), pick(p2, p3, true));
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     for c in 0..n {
         let half = if c % 2 == 0 { &mut *even } else { &mut *odd };
         half[4 * (c / 2)..4 * (c / 2) + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
@@ -125,9 +189,16 @@ pub(super) fn row1(form: Dot4, q: &[u8], a: [i32; 3], half: usize, n4: usize, ou
         }
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    for i in (0..n4).rev() {
-        for l in 0..4 {
-            out[at + 4 * i + l] = (0..3).map(|kx| form.dot(a[kx], &q[4 * (off[kx] + 4 * i + l)..][..4])).sum();
+    {
+        #[cfg(target_arch = "x86_64")]
+        if form == Dot4::Unsigned && crate::ops::quant::qgemm::vnni() {
+            // SAFETY: `vnni` is true only where the CPU has AVX2 and AVX-VNNI; bounds asserted.
+            return unsafe { vnni::rows(q, [(a, at)], off, n4, out) };
+        }
+        for i in (0..n4).rev() {
+            for l in 0..4 {
+                out[at + 4 * i + l] = (0..3).map(|kx| form.dot(a[kx], &q[4 * (off[kx] + 4 * i + l)..][..4])).sum();
+            }
         }
     }
 }
@@ -169,12 +240,67 @@ pub(super) fn rows2(
             }
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if form == Dot4::Unsigned && crate::ops::quant::qgemm::vnni() {
+        // SAFETY: `vnni` is true only where the CPU has AVX2 and AVX-VNNI; bounds asserted.
+        return unsafe { vnni::rows(q, [(a, at0), (b, at1)], [0, 1, 2], n4, out) };
+    }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
     for i in (0..n4).rev() {
         // Row 0's four, then row 1's (which may overwrite row 0's spill), as the lanes store.
         for (w, at) in [(a, at0), (b, at1)] {
             for l in 0..4 {
                 out[at + 4 * i + l] = (0..3).map(|kx| form.dot(w[kx], &q[4 * (4 * i + kx + l)..][..4])).sum();
+            }
+        }
+    }
+}
+
+/// The native kernels on `vpdpbusd` (AVX-VNNI: the unsigned form), eight outputs a register.
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    /// For each `(w, at)` of `rows`: for each group of four outputs `i < n4`, `out[at + 4i..][..4]`
+    /// = Σ_kx dot(w[kx], the quads at `off[kx] + 4i …`) — [`super::rows2`] (two rows, `off` =
+    /// 0, 1, 2) and [`super::row1`] (one row, `off` = 0, half, 1). Two groups a step, last to
+    /// first, each step's rows in order (the last group alone on 128 bits when `n4` is odd), so
+    /// the stores land as the 128-bit kernels' do.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and AVX-VNNI; the caller checked that every read (up to quad
+    /// `max(off) + 4·n4`) stays in `q` and every store in `out`.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn rows<const R: usize>(
+        q: &[u8],
+        rows: [([i32; 3], usize); R],
+        off: [usize; 3],
+        n4: usize,
+        out: &mut [i32],
+    ) {
+        let (pq, po) = (q.as_ptr(), out.as_mut_ptr());
+        let w = rows.map(|(w, _)| w.map(|v| _mm256_set1_epi32(v)));
+        let mut i = n4;
+        while i >= 2 {
+            let g = i - 2;
+            let v = off.map(|o| _mm256_loadu_si256(pq.add(4 * (o + 4 * g)).cast()));
+            for (r, &(_, at)) in rows.iter().enumerate() {
+                let mut s = _mm256_setzero_si256();
+                for kx in 0..3 {
+                    s = _mm256_dpbusd_avx_epi32(s, v[kx], w[r][kx]);
+                }
+                _mm256_storeu_si256(po.add(at + 4 * g).cast(), s);
+            }
+            i -= 2;
+        }
+        if i == 1 {
+            let v = off.map(|o| _mm_loadu_si128(pq.add(4 * o).cast()));
+            for (r, &(_, at)) in rows.iter().enumerate() {
+                let mut s = _mm_setzero_si128();
+                for kx in 0..3 {
+                    s = _mm_dpbusd_avx_epi32(s, v[kx], _mm256_castsi256_si128(w[r][kx]));
+                }
+                _mm_storeu_si128(po.add(at).cast(), s);
             }
         }
     }
