@@ -12,9 +12,11 @@ import { join } from 'node:path';
 import { open, ARTIFACTS } from './browser.mjs';
 import { build } from '../scripts/build.mjs';
 
-// Chromium compiles relaxed SIMD, so where the twins were built (scripts/build-wasm.sh) the page
-// loads www/pkg-threads-relaxed/ (or www/pkg-relaxed/) in place of www/pkg-threads/ (www/pkg/).
-const RELAXED = existsSync(new URL('../www/pkg-relaxed/qplay_wasm_bg.wasm', import.meta.url)) ? '-relaxed' : '';
+// Where the twins were built (scripts/build-wasm.sh) and the browser compiles relaxed SIMD, the
+// page loads www/pkg-threads-relaxed/ (or www/pkg-relaxed/) in place of www/pkg-threads/ (www/pkg/).
+const BUILT = existsSync(new URL('../www/pkg-relaxed/qplay_wasm_bg.wasm', import.meta.url));
+/** '-relaxed' where the page `s` loads the twins, else ''. */
+const relaxedSuffix = async (s) => (BUILT && await s.page.evaluate(async () => (await import('/www/threads.js')).hasRelaxedSimd()) ? '-relaxed' : '');
 
 /** Records every `qplay-ready` event's threads (an init script: before the page's own scripts). */
 const recordReady = (page) => page.addInitScript(() => {
@@ -52,6 +54,7 @@ test('isolated: N threads, said in the backend line, the timings and qplay-ready
     assert.match(two.timings, /\(wasm, CPU, 2 threads\)$/, two.timings);
     assert.deepEqual(two.ready.at(-1), { threads: 2, threadsNote: null });
     assert.equal(two.pick, '2');
+    const RELAXED = await relaxedSuffix(s);
     assert.ok(s.requests.some((u) => u.endsWith(`/www/pkg-threads${RELAXED}/qplay_wasm_bg.wasm`)), 'the threaded module was loaded');
     // The int8 kernels' instructions: relaxed SIMD where its module loaded and this engine's
     // four-byte dot product is exact; the backend line says which.
@@ -86,6 +89,7 @@ test('isolated: the page downloads one wasm module, the threaded one, for the ex
     await s.page.waitForFunction(() => document.querySelector('qplay-explorer')?.wasm);
     const hw = await s.page.evaluate(() => navigator.hardwareConcurrency);
     const wasm = s.requests.filter((u) => u.endsWith('.wasm')).map((u) => new URL(u).pathname);
+    const RELAXED = await relaxedSuffix(s);
     if (hw > 1) {
       assert.equal(r.ready.at(-1).threads, Math.min(hw, 8));
       assert.deepEqual([...new Set(wasm)], [`/www/pkg-threads${RELAXED}/qplay_wasm_bg.wasm`], 'the single-thread module is not downloaded beside it');
