@@ -43,16 +43,10 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
             // multiple of 16); v128 loads and stores need no alignment.
             unsafe {
                 let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
-                let (a, b, cc, d) = (ld(r0), ld(r1), ld(r2), ld(r3));
-                let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
-                let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
-                let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(cc, d);
-                let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(cc, d);
                 let p = out.as_mut_ptr().add(4 * c);
-                v128_store(p.cast(), i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo));
-                v128_store(p.add(16).cast(), i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo));
-                v128_store(p.add(32).cast(), i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi));
-                v128_store(p.add(48).cast(), i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi));
+                for (j, q) in quads16(ld(r0), ld(r1), ld(r2), ld(r3)).into_iter().enumerate() {
+                    v128_store(p.add(16 * j).cast(), q);
+                }
             }
         }
     }
@@ -76,6 +70,28 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
     for c in 0..n {
         out[4 * c..4 * c + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
     }
+}
+
+/// Sixteen columns of four rows as sixteen quads, four to a register (SIMD128).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn quads16(
+    a: core::arch::wasm32::v128,
+    b: core::arch::wasm32::v128,
+    c: core::arch::wasm32::v128,
+    d: core::arch::wasm32::v128,
+) -> [core::arch::wasm32::v128; 4] {
+    use core::arch::wasm32::*;
+    let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+    let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
+    let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(c, d);
+    let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(c, d);
+    [
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo),
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi),
+    ]
 }
 
 /// Sixteen columns of four rows as sixteen quads, four to a register (SSE2).
@@ -115,15 +131,7 @@ pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &
             // (n is a multiple of 16); v128 loads and stores need no alignment.
             unsafe {
                 let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
-                let (a, b, cc, d) = (ld(r0), ld(r1), ld(r2), ld(r3));
-                let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
-                let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
-                let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(cc, d);
-                let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(cc, d);
-                let p0 = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo);
-                let p1 = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo);
-                let p2 = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi);
-                let p3 = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi);
+                let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
                 let (e, o) = (even.as_mut_ptr().add(2 * c), odd.as_mut_ptr().add(2 * c));
                 v128_store(e.cast(), i32x4_shuffle::<0, 2, 4, 6>(p0, p1));
                 v128_store(e.add(16).cast(), i32x4_shuffle::<0, 2, 4, 6>(p2, p3));
