@@ -600,6 +600,46 @@ fn qat_bad_input_says_what_to_do() {
 }
 
 #[test]
+fn per_layer_weight_bits_in_quantize_and_qat() {
+    let (out, report) = (tmp("face_mixed.onnx"), tmp("face_mixed.json"));
+    let base = ["www/models/blazeface_short.onnx", "--calib", "www/samples", "--weight-bits", "4"];
+    let mut argv = vec!["quantize"];
+    argv.extend_from_slice(&base);
+    argv.extend_from_slice(&["--layer-bits", "conv2d=8,regressor_16=6", "-o", out.to_str().unwrap()]);
+    argv.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    let (code, text, err) = qplay(&argv);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("37 layers int4, 2 at their own width (--layer-bits)"), "{text}");
+    assert!(text.contains("weight bits per layer (4 elsewhere): `conv2d` 8, `regressor_16` 6"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let layers = r["layers"].as_array().unwrap();
+    let bits = |n: &str| layers.iter().find(|l| l["node"] == n).unwrap()["weight_bits"].as_u64();
+    assert_eq!((bits("conv2d"), bits("regressor_16"), bits("conv2d_1")), (Some(8), Some(6), Some(4)));
+    // QAT takes the same flag and trains each layer at its width.
+    let qat = tmp("face_mixed_qat.onnx");
+    let mut argv = vec!["qat"];
+    argv.extend_from_slice(&base);
+    argv.extend_from_slice(&["--layer-bits", "conv2d=8", "--steps", "2", "--batch", "1", "-o", qat.to_str().unwrap()]);
+    let (code, text, err) = qplay(&argv);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("held-out SQNR"), "{text}");
+    // Bad entries: what is wrong and what to give.
+    for (value, want) in [
+        ("conv2d", "give NODE=N"),
+        ("conv2d=9", "N from 2 to 8"),
+        ("conv2d=eight", "a number of bits, 2 to 8"),
+        ("no_such_layer=8", "`no_such_layer`, which is not a quantizable layer"),
+    ] {
+        let mut argv = vec!["quantize"];
+        argv.extend_from_slice(&base);
+        argv.extend_from_slice(&["--layer-bits", value, "-o", "/tmp/x.onnx"]);
+        let (code, _, err) = qplay(&argv);
+        assert_ne!(code, 0, "{value}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{value}: {err}");
+    }
+}
+
+#[test]
 fn quantize_and_qat_at_four_bit_weights() {
     let fp32 = std::fs::metadata(root().join("www/models/person_ssdlite.onnx")).unwrap().len() as f64;
     let (out, report) = (tmp("person_w4.onnx"), tmp("person_w4.json"));

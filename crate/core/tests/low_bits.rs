@@ -407,3 +407,78 @@ fn gptq_rounding_keeps_the_scales_and_beats_nearest_on_a_held_out_photo() {
     let mean = |q: &Quantized| q.report.layers.iter().map(|l| l.weight_sqnr_db).sum::<f64>() / 88.0;
     assert!(mean(&gptq) < mean(&near), "{} vs {}", mean(&gptq), mean(&near));
 }
+
+#[test]
+fn per_layer_weight_bits_mix_int4_and_int8_in_one_file() {
+    let first = "FeatureExtractor/MobilenetV2/Conv/Conv2D";
+    let project = "FeatureExtractor/MobilenetV2/expanded_conv/project/Conv2D";
+    let w4 = PtqOptions { weight: PtqOptions::weight_bits(4).unwrap(), ..PtqOptions::default() };
+    let opts = PtqOptions { layer_weight_bits: vec![(first.into(), 8), (project.into(), 6)], ..w4.clone() };
+    assert_eq!(opts.weight_of(first).bits, 8);
+    assert_eq!(opts.weight_of("anything else").bits, 4);
+    let (_, q) = person(&opts);
+    let r = &q.report;
+    let bits_of = |n: &str| r.layers.iter().find(|l| l.node == n).unwrap().weight_bits;
+    assert_eq!((bits_of(first), bits_of(project), r.weight_bits, r.weight_storage), (8, 6, 4, "int4"));
+    assert_eq!(r.layers.iter().filter(|l| l.weight_bits == 4).count(), 86);
+    assert!(r.notes.iter().any(|n| n.contains("weight bits per layer (4 elsewhere)")), "{:?}", r.notes);
+    // In the file: 86 int4 weights, and two int8 ones, on the 8-bit and the 6-bit grid.
+    let g = load_onnx(&q.onnx).unwrap();
+    assert_eq!(g.opset, 21);
+    assert_eq!(g.initializers.values().filter(|t| matches!(t.data, Data::I4(_))).count(), 86);
+    let i8s: Vec<&Tensor> = g
+        .initializers
+        .iter()
+        .filter(|(n, t)| matches!(t.data, Data::I8(_)) && n.ends_with("_quantized"))
+        .map(|(_, t)| t)
+        .collect();
+    let mut widths: Vec<Option<u8>> = i8s.iter().map(|t| narrow_bits(t, None)).collect();
+    widths.sort();
+    assert_eq!(widths, vec![None, Some(6)], "one 8-bit layer, one on the 6-bit grid");
+    // A file between the all-4-bit and the all-8-bit ones.
+    let (_, all4) = person(&w4);
+    assert!(
+        q.onnx.len() > all4.onnx.len() && q.onnx.len() < all4.onnx.len() + 40_000,
+        "{} vs {}",
+        q.onnx.len(),
+        all4.onnx.len()
+    );
+
+    // QAT trains each layer at its own width and writes it back so.
+    let mut qat = Qat::new(&g, &[]).unwrap();
+    let mut own: Vec<Option<u8>> = qat
+        .roles()
+        .iter()
+        .filter_map(|r| match r {
+            Role::Weight { q, bits, .. } if matches!(g.initializers[q].data, Data::I8(_)) => Some(*bits),
+            _ => None,
+        })
+        .collect();
+    own.sort();
+    assert_eq!(own, vec![None, Some(6)]);
+    let x = vec![(INPUT.to_string(), photo("person"))];
+    let teach = Plan::new(&load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap(), &Registry::new(), &[])
+        .unwrap()
+        .run(&x)
+        .unwrap();
+    let mut adam = qplay_core::train::Adam::new(1e-3);
+    qat.step(&mut adam, &x, &teach).unwrap();
+    let out = qat.export().unwrap();
+    assert_eq!(out.initializers.values().filter(|t| matches!(t.data, Data::I4(_))).count(), 86);
+    for r in qat.roles() {
+        if let Role::Weight { q, bits: Some(6), .. } = r {
+            assert!(
+                out.initializers[q].to_i64_vec().unwrap().iter().all(|c| (-32..=31).contains(c)),
+                "`{q}` left 6 bits"
+            );
+        }
+    }
+
+    // Bad per-layer widths: a name that is no layer, a width out of range.
+    let g0 = load_onnx(&repo("www/models/person_ssdlite.onnx")).unwrap();
+    for (layer, bits, want) in [("no_such_layer", 8, "not a quantizable layer"), (first, 9, "2 to 8 bits; got 9")] {
+        let bad = PtqOptions { layer_weight_bits: vec![(layer.into(), bits)], ..w4.clone() };
+        let e = quantize(&g0, INPUT, &[photo("horses")], &bad).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(layer), "{e}");
+    }
+}

@@ -361,7 +361,9 @@ impl WasmQuantizer {
     /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
     /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`;
     /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer), rounded
-    /// by GPTQ when `gptq` (default: below 8 bits) else to nearest. `progress`, when given, is called with a
+    /// by GPTQ when `gptq` (default: below 8 bits) else to nearest; the layers named in
+    /// `layer_names` get the widths in `layer_bits` instead (mixed precision, say the most
+    /// sensitive layers of a 4-bit model at 8 bits). `progress`, when given, is called with a
     /// description of each step (calibration input k of n, sensitivity layer k of n, …); when it
     /// throws, the run stops at that step and fails with the code `cancelled`.
     #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
@@ -375,13 +377,19 @@ impl WasmQuantizer {
         mixed_16bit: bool,
         weight_bits: Option<u8>,
         gptq: Option<bool>,
+        layer_names: Vec<String>,
+        layer_bits: Vec<u8>,
         progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
         let auto = method == "auto";
         let bits = weight_bits.unwrap_or(8);
+        if layer_names.len() != layer_bits.len() {
+            return Err(err("per-layer weight bits: one width per layer name"));
+        }
         let opts = qplay_core::ptq::PtqOptions {
             weight: qplay_core::ptq::PtqOptions::weight_bits(bits).map_err(err)?,
             gptq: gptq.unwrap_or_else(|| qplay_core::ptq::PtqOptions::default_gptq(bits)),
+            layer_weight_bits: layer_names.into_iter().zip(layer_bits).collect(),
             method: if auto {
                 qplay_core::ptq::PtqOptions::default().method
             } else {

@@ -35,6 +35,11 @@ pub struct BitArgs {
     #[arg(long, value_name = "8|16", default_value = "8",
           value_parser = clap::builder::PossibleValuesParser::new(["8", "16"]).map(|s| if s == "16" { 16u8 } else { 8 }))]
     pub activation_bits: u8,
+    /// Weight widths per layer (mixed precision): comma-separated NODE=N, 2 to 8 bits each, for
+    /// the layers that do not take --weight-bits (e.g. the most sensitive layers of a 4-bit model
+    /// at 8; the report's `layers` name them).
+    #[arg(long, value_name = "NODE=N,…", value_delimiter = ',', value_parser = parse_layer_bits)]
+    pub layer_bits: Vec<(String, u8)>,
     /// Store weights of 4 bits or fewer in int8 with the narrowed range, keeping the model's
     /// opset (int4 needs opset 21).
     #[arg(long)]
@@ -53,11 +58,26 @@ impl BitArgs {
     /// Sets the weight and activation types of `opts` (`signed` activations: int8 / int16).
     pub fn apply(&self, opts: &mut qplay_core::ptq::PtqOptions, signed: bool) -> Result<(), String> {
         opts.weight = qplay_core::ptq::PtqOptions::weight_bits(self.weight_bits).map_err(|e| e.to_string())?;
+        opts.layer_weight_bits = self.layer_bits.clone();
         opts.activation = qplay_core::quant::QType { bits: self.activation_bits, signed, restricted: false };
         opts.pack_int4 = !self.weights_in_int8;
         opts.gptq = self.gptq || (!self.no_gptq && qplay_core::ptq::PtqOptions::default_gptq(self.weight_bits));
         Ok(())
     }
+}
+
+/// One `--layer-bits` entry: `NODE=N`, N in 2..=8 (the node name may itself hold `=`: the
+/// last one splits).
+fn parse_layer_bits(s: &str) -> Result<(String, u8), String> {
+    let (name, bits) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("`{s}`: give NODE=N, e.g. conv1=8 (the report's layers name the nodes)"))?;
+    let bits: u8 =
+        bits.trim().parse().map_err(|_| format!("`{s}`: the width after `=` is a number of bits, 2 to 8"))?;
+    if name.is_empty() || !(2..=8).contains(&bits) {
+        return Err(format!("`{s}`: give NODE=N with N from 2 to 8"));
+    }
+    Ok((name.to_string(), bits))
 }
 
 /// The model ready for calibration, and its inputs.

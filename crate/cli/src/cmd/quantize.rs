@@ -85,6 +85,7 @@ pub fn run(a: Args) -> Result<(), String> {
         per_channel: !a.per_tensor,
         activation: if a.int8_activations { QType::INT8 } else { QType::UINT8 },
         weight: QType::INT8,
+        layer_weight_bits: vec![],
         pack_int4: true,
         keep_fp32: names(&a.keep_fp32),
         keep_16bit: names(&a.keep_16bit),
@@ -132,14 +133,16 @@ pub fn run(a: Args) -> Result<(), String> {
     q.report.fp32_bytes = Some(bytes.len());
     std::fs::write(out, &q.onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
     let r = &q.report;
+    let own = r.layers.iter().filter(|l| l.weight_bits != r.weight_bits).count();
     println!(
-        "{model} → {out}: {} layers {} ({} kept FP32), {} calibration input(s), method {}, weights {} (rounded {}), activations {}",
+        "{model} → {out}: {} layers {}{} ({} kept FP32), {} calibration input(s), method {}, weights {} (rounded {}), activations {}",
         r.layers.len(),
         match (r.weight_bits, r.weight_storage) {
             (8, _) => "int8".to_string(),
             (4, "int4") => "int4".to_string(),
             (b, s) => format!("{b}-bit weights ({s} storage)"),
         },
+        if own > 0 { format!(", {own} at their own width (--layer-bits)") } else { String::new() },
         r.kept_fp32.len(),
         r.calibration_inputs,
         r.method,

@@ -134,7 +134,7 @@ impl ShiftMeter {
         g: &Graph,
         targets: &[usize],
         per_channel: bool,
-        wt: QType,
+        opts: &super::PtqOptions,
         codes: &super::gptq::WeightCodes,
     ) -> Result<ShiftMeter, Error> {
         let mut layers: Vec<Layer> = Vec::new();
@@ -152,7 +152,7 @@ impl ShiftMeter {
             if !ok || w.as_f32().is_err() {
                 continue;
             }
-            let wq = fake_quant_weight(n, w, per_channel, wt, codes.get(&n.name))?;
+            let wq = fake_quant_weight(n, w, per_channel, opts.weight_of(&n.name), codes.get(&n.name))?;
             let diff: Vec<f32> = wq.iter().zip(w.as_f32()?).map(|(a, b)| a - b).collect();
             let window = if n.is(OpKind::Conv) {
                 Some(WindowAttrs::from_node(n, false).map_err(|e| ModelError::at(n, e))?)

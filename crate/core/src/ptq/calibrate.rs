@@ -101,8 +101,35 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
         ))
         .into());
     }
+    // Which nodes to quantize, and which activations they read.
+    let keep: HashSet<&str> = opts.keep_fp32.iter().map(String::as_str).collect();
+    let mut targets = Vec::new();
+    let mut kept = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if !n.is_any(&QUANTIZABLE) {
+            continue;
+        }
+        let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));
+        if keep.contains(n.name.as_str()) || !weight_const || g.initializers.contains_key(&n.inputs[0]) {
+            kept.push(n.name.clone());
+        } else {
+            targets.push(i);
+        }
+    }
+    let layers: Vec<&str> = g.nodes.iter().filter(|n| n.is_any(&QUANTIZABLE)).map(|n| n.name.as_str()).collect();
+    opts.check_layer_bits(&layers).map_err(ModelError::Other)?;
+    let own: Vec<String> = targets
+        .iter()
+        .map(|&t| g.nodes[t].name.as_str())
+        .filter(|n| opts.weight_of(n) != opts.weight)
+        .map(|n| format!("`{n}` {}", opts.weight_of(n).bits))
+        .collect();
+    if !own.is_empty() {
+        notes.push(format!("weight bits per layer ({} elsewhere): {}", opts.weight.bits, own.join(", ")));
+    }
     // 4-bit weights go into the file as int4, which DequantizeLinear reads from opset 21.
-    let mut int4 = opts.weight.bits <= 4 && opts.pack_int4;
+    let lowest = opts.lowest_weight_bits(targets.iter().map(|&t| g.nodes[t].name.as_str()));
+    let mut int4 = lowest <= 4 && opts.pack_int4;
     if int4 && g.opset < 21 {
         match super::opset21_blocker(&g) {
             None => {
@@ -113,7 +140,7 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
                 int4 = false;
                 notes.push(format!(
                     "{}-bit weights stored in int8: int4 needs opset 21, and raising opset {} to 21 would change {why}",
-                    opts.weight.bits, g.opset
+                    lowest, g.opset
                 ));
             }
         }
@@ -132,21 +159,6 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
         }
     }
 
-    // Which nodes to quantize, and which activations they read.
-    let keep: HashSet<&str> = opts.keep_fp32.iter().map(String::as_str).collect();
-    let mut targets = Vec::new();
-    let mut kept = Vec::new();
-    for (i, n) in g.nodes.iter().enumerate() {
-        if !n.is_any(&QUANTIZABLE) {
-            continue;
-        }
-        let weight_const = n.inputs.get(1).is_some_and(|w| g.initializers.contains_key(w));
-        if keep.contains(n.name.as_str()) || !weight_const || g.initializers.contains_key(&n.inputs[0]) {
-            kept.push(n.name.clone());
-        } else {
-            targets.push(i);
-        }
-    }
     let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
     Ok(Prepared { g, fixed, notes, int4, per_channel, targets, kept, act_names, phases, codes: Default::default() })
 }
@@ -192,7 +204,7 @@ pub(super) fn calibrate(
     // Bias correction measures on the same FP32 runs (the weights are final once equalized),
     // each input once for every sink that corrects biases.
     let mut meter = if sinks.iter().any(|s| s.bias_correction) {
-        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts.weight, &p.codes)?)
+        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts, &p.codes)?)
     } else {
         None
     };

@@ -276,7 +276,7 @@ pub(super) fn solve(
     let registry = Registry::new();
     let plan = Plan::new(g, &registry, &[(input.to_string(), shape)])?;
     let wanted: std::collections::HashSet<String> = readers.iter().map(|n| n.inputs[0].clone()).collect();
-    let samples = samples_of(calib, opts.weight.bits);
+    let samples = samples_of(calib, opts.lowest_weight_bits(users.iter().map(|u| g.nodes[u.0].name.as_str())));
     for (i, x) in samples.iter().enumerate() {
         tell(progress, &format!("error-compensating rounding: input {} of {}", i + 1, samples.len()))?;
         let (_, mut seen) = run_keeping(&plan, input, x, &|name| wanted.contains(name))?;
@@ -320,11 +320,11 @@ pub(super) fn solve(
         }
         v
     };
-    let wt = opts.weight;
     let codes = parallel::try_map(users.len(), |i| -> Result<(String, Vec<i32>), Error> {
         let (t, m, l) = &users[i];
         let (t, m) = (*t, *m);
         let n = &g.nodes[t];
+        let wt = opts.weight_of(&n.name);
         let w = &g.initializers[&n.inputs[1]];
         let data = w.as_f32()?;
         let axis = super::qdq::weight_axis(n, w)?;

@@ -18,6 +18,11 @@ pub struct PtqOptions {
     /// Weight type: signed, symmetric (zero-point 0), 2 to 8 bits, full range (−128..127 at 8
     /// bits as onnxruntime writes it, −8..7 at 4 bits): [`PtqOptions::weight_bits`]. Default int8.
     pub weight: QType,
+    /// Per-layer weight widths that override `weight` (node name, 2 to 8 bits): mixed precision,
+    /// such as the most sensitive layers of a 4-bit model kept at 8 bits. Each layer's codes,
+    /// scales, rounding, bias correction and storage (int4 at 4 bits and fewer) follow its own
+    /// width; [`PtqOptions::weight_of`].
+    pub layer_weight_bits: Vec<(String, u8)>,
     /// Store weights of 4 bits or fewer as ONNX int4 (packed two per byte; the opset is raised
     /// to 21, which DequantizeLinear of int4 needs), the default; `false` keeps them in int8
     /// with the narrowed range (for runtimes below opset 21). Weights of 5 to 7 bits are always
@@ -68,6 +73,41 @@ impl PtqOptions {
         QType::new(bits, true, false)
     }
 
+    /// The weight type of the node `node`: its entry in [`PtqOptions::layer_weight_bits`] (the
+    /// last one, when named twice), else `weight`. Widths outside 2..=8 are refused when the
+    /// quantization starts ([`PtqOptions::check_layer_bits`]).
+    pub fn weight_of(&self, node: &str) -> QType {
+        self.layer_weight_bits
+            .iter()
+            .rev()
+            .find(|(n, _)| n == node)
+            .and_then(|&(_, b)| Self::weight_bits(b).ok())
+            .unwrap_or(self.weight)
+    }
+
+    /// Refuses a per-layer width outside 2..=8 or a name that is not one of `layers` (the
+    /// model's quantizable nodes), naming it and what to give instead.
+    pub fn check_layer_bits(&self, layers: &[&str]) -> Result<(), String> {
+        for (name, bits) in &self.layer_weight_bits {
+            if !(2..=8).contains(bits) {
+                return Err(format!("layer `{name}`: weights are quantized to 2 to 8 bits; got {bits}"));
+            }
+            if !layers.contains(&name.as_str()) {
+                let some: Vec<&str> = layers.iter().take(4).copied().collect();
+                return Err(format!(
+                    "per-layer weight bits name `{name}`, which is not a quantizable layer (Conv, Gemm or MatMul with constant weights) of this model; the report lists them (e.g. {})",
+                    some.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The narrowest weight width of any of `layers`: `weight`'s bits when none is named.
+    pub fn lowest_weight_bits<'a>(&self, layers: impl IntoIterator<Item = &'a str>) -> u8 {
+        layers.into_iter().map(|n| self.weight_of(n).bits).min().unwrap_or(self.weight.bits)
+    }
+
     /// Whether error-compensating rounding ([`PtqOptions::gptq`]) is on by default for `bits`-bit
     /// weights: below 8, where it gained about 4 dB of output SQNR on the person detector's
     /// held-out photos at 4 bits (docs/measurements.md). At 8 bits it gains too, but costs
@@ -84,6 +124,7 @@ impl Default for PtqOptions {
             per_channel: true,
             activation: QType::UINT8,
             weight: QType::INT8,
+            layer_weight_bits: vec![],
             pack_int4: true,
             keep_fp32: vec![],
             keep_16bit: vec![],

@@ -28,7 +28,6 @@ pub(super) fn rewrite(
     int4: bool,
     codes: &WeightCodes,
 ) -> Result<(Graph, Vec<LayerReport>), Error> {
-    let wt = opts.weight;
     let mut g = g.clone();
     // 16-bit QDQ is in the default domain from opset 21, in onnxruntime's `com.microsoft` before.
     let q16_domain = if g.opset >= 21 { "" } else { "com.microsoft::" };
@@ -99,7 +98,10 @@ pub(super) fn rewrite(
         };
         n.inputs[0] = a_dq;
 
-        // Weights.
+        // Weights, at the layer's width; int4 storage where the file has it and the layer is 4
+        // bits or fewer.
+        let wt = opts.weight_of(&n.name);
+        let int4 = int4 && wt.bits <= 4;
         let wname = n.inputs[1].clone();
         let w = g.initializers[&wname].clone();
         let wdata = w.as_f32()?.to_vec();
