@@ -43,14 +43,16 @@ def main():
     ap.add_argument("--steps", default="100")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--keep", help="keep the folds' files in this folder")
-    ap.add_argument("qat_args", nargs="*", help="passed to qplay qat (and --weight-bits to quantize)")
+    ap.add_argument("qat_args", nargs="*", help="passed to qplay qat (and --weight-bits, --layer-bits, --keep-fp32 to quantize)")
     a = ap.parse_args()
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="qat-folds-"))
     work.mkdir(parents=True, exist_ok=True)
+    # The PTQ baseline quantizes as the QAT's start does: the same widths and kept layers.
     bits = []
-    if "--weight-bits" in a.qat_args:
-        i = a.qat_args.index("--weight-bits")
-        bits = a.qat_args[i : i + 2]
+    for flag in ("--weight-bits", "--layer-bits", "--keep-fp32"):
+        if flag in a.qat_args:
+            i = a.qat_args.index(flag)
+            bits += a.qat_args[i : i + 2]
     rows = []
     for test in PEOPLE:
         fold = work / Path(test).stem

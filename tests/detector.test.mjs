@@ -219,6 +219,42 @@ test('automatic mixed precision in the page (face model): the K most sensitive l
   assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
 });
 
+test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst layer re-runs with that layer at 8 bits; Clear', async () => {
+  // The face model is loaded by the test above.
+  await det().locator('select[name=weightBits]').selectOption('4');
+  let prevQ = await det().evaluate((el) => el.quantizations ?? 0);
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction((p) => (document.querySelector('qplay-detector').quantizations ?? 0) > p, prevQ, { timeout: 300_000 });
+  const table = det().locator('.qreport table.layers');
+  assert.match(await table.locator('thead').textContent(), /weight bits/);
+  const node = await table.locator('button[data-bits="8"]').first().getAttribute('data-node');
+  const before = await det().evaluate((el) => el.int8.report.output_sqnr_db);
+  prevQ = await det().evaluate((el) => el.quantizations);
+  await table.locator('button[data-bits="8"]').first().click();
+  await s.page.waitForFunction((p) => document.querySelector('qplay-detector').quantizations > p, prevQ, { timeout: 300_000 });
+  const rep = await det().evaluate((el) => el.int8.report);
+  assert.equal(rep.weight_bits, 4);
+  assert.deepEqual(rep.layers.filter((l) => l.weight_bits !== 4).map((l) => [l.node, l.weight_bits]), [[node, 8]]);
+  assert.ok(rep.notes.some((n) => n.includes(`\`${node}\` 8`)), rep.notes.join('\n'));
+  const body = await det().locator('.qreport-body').textContent();
+  assert.match(body, /1 at their own width: 1 at 8 bits/);
+  assert.match(body, new RegExp(`before → after keeping ${node} at 8-bit weights`));
+  for (const k of Object.keys(before)) assert.ok(typeof rep.output_sqnr_db[k] === 'number', k);
+  // The layer at 8 bits has no "8-bit weights" button any more; the others below 8 keep theirs.
+  assert.equal(await table.locator(`button[data-bits][data-node="${node}"]`).count(), 0);
+  assert.match(await det().locator('.keep-note').textContent(), new RegExp(`Layers with their own weight bits: ${node} \\(8-bit\\)`));
+  assert.match(await det().evaluate((el) => el.configCommand()), new RegExp(`--weight-bits 4 .*--layer-bits ${node}=8`));
+  assert.deepEqual(await det().evaluate((el) => el.settings.layerBits), { [node]: 8 });
+  await det().locator('.qreport').screenshot({ path: `${ARTIFACTS}detector-layer-bits.png` });
+  // Clear: every layer alike at the next Quantize.
+  await det().locator('button[name=clear-mixed]').click();
+  assert.equal(await det().locator('.keep-note').isVisible(), false);
+  assert.deepEqual(await det().evaluate((el) => el.settings.layerBits), {});
+  assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /--layer-bits/);
+  await det().locator('select[name=weightBits]').selectOption('8');
+  assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
+});
+
 test('no request leaves the origin', async () => {
   const origin = new URL(s.url).origin;
   const foreign = s.requests.filter((u) => !u.startsWith(origin) && !/^(data|blob):/.test(u));

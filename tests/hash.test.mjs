@@ -76,8 +76,8 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     assert.deepEqual(a.errors, []);
   } finally { await a.close(); }
 
-  // A layer kept FP32 travels too (it applies at the next Quantize, which the link does not run).
-  const b = await open(url.slice(origin.length + 1) + '&detector.keep=Conv_0&detector.model=face&detector.image=dog.jpg');
+  // A layer kept FP32 and a layer's own weight bits travel too (they apply at the next Quantize, which the link does not run).
+  const b = await open(url.slice(origin.length + 1) + '&detector.keep=Conv_0&detector.lbits=Conv_1=8&detector.model=face&detector.image=dog.jpg');
   try {
     const { page } = b;
     await explorerReady(page);
@@ -97,11 +97,13 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     assert.equal(await det.locator('select[name=rounding]').inputValue(), 'gptq');
     assert.equal(await det.locator('select[name=builtin]').inputValue(), 'face');
     assert.match(await det.locator('.keep-note').textContent(), /Layers kept FP32 when quantizing: Conv_0/);
+    assert.match(await det.locator('.keep-note').textContent(), /Layers with their own weight bits: Conv_1 \(8-bit\)/);
     // The face model and dog.jpg, not the person detector first.
     await page.waitForFunction(() => { const d = document.querySelector('qplay-detector'); return d.result && !d.running; }, null, { timeout: 120_000 });
     assert.equal(await det.evaluate((el) => el.info.profile.decoder.type), 'blazeface');
     assert.equal(await det.locator('select[name=sample]').inputValue(), 'dog.jpg');
     assert.deepEqual(await det.evaluate((el) => el.settings.keepFp32), ['Conv_0']);
+    assert.deepEqual(await det.evaluate((el) => el.settings.layerBits), { Conv_1: 8 });
     assert.equal(await page.locator('#hash-note').isVisible(), false);
     assert.deepEqual(b.errors, []);
   } finally { await b.close(); }

@@ -94,6 +94,7 @@ function restoreFromHash() {
   if (detector.wbits) later.weightBits = Number(detector.wbits);
   if (detector.rounding) later.rounding = detector.rounding;
   if (detector.keep) later.keepFp32 = detector.keep;
+  if (detector.lbits) later.layerBits = detector.lbits;
   if (detector.overlay) later.overlay = detector.overlay === 'true';
   if (detector.logy) later.logY = detector.logy === 'true';
   // Editing the fragment by hand (in the address bar) restores it: replaceState does not fire this.

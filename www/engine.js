@@ -82,10 +82,11 @@ export class Engine {
     return r;
   }
 
-  /** Quantizes the loaded model with calibration images [{name, data: ImageData}]. */
-  quantize(images, { method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto', score, iou }, onprogress) {
+  /** Quantizes the loaded model with calibration images [{name, data: ImageData}]; `layerBits`: [[layer, weight bits]] for
+   * layers that do not take `weightBits` (mixed precision). */
+  quantize(images, { method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto', score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
-    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, autoMixed, mixed16, weightBits, rounding, score, iou }, msg.map((m) => m.rgba), onprogress);
+    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, layerBits, autoMixed, mixed16, weightBits, rounding, score, iou }, msg.map((m) => m.rgba), onprogress);
     this.stoppable = r.id;
     return r;
   }

@@ -21,6 +21,7 @@
 //   detector.wbits                               weight bits: 8, 6, 5, 4, 3, 2 (8 is left out)
 //   detector.rounding                            gptq, nearest (auto, the default, is left out)
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
+//   detector.lbits                               LAYER=N: a layer's own weight bits, 2…8, at the next Quantize (repeated)
 // Keys may come in any order and any may be left out (the component's default is used). A value that
 // does not validate is left out with a note saying why; nothing in a link is ever fetched except the
 // built-in models and sample photos. This module has no DOM code: parse and serialize are pure.
@@ -63,11 +64,12 @@ export const KEYS = {
   'detector.wbits': [oneOf(['2', '3', '4', '5', '6', '8']), '8, 6, 5, 4, 3 or 2'],
   'detector.rounding': [oneOf(['auto', 'gptq', 'nearest']), 'auto, gptq or nearest'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
+  'detector.lbits': [(s) => { const m = /^(.+)=([2-8])$/.exec(s.trim()); return m ? `${m[1]}=${m[2]}` : null; }, 'LAYER=N with N from 2 to 8'],
 };
 
 /**
  * Parses a fragment (with or without the leading `#`).
- * Returns { explorer: {attr: value}, detector: {model, image, score, backend, threads, method, perchannel, wbits, overlay, logy, keep: []}, notes: [text] }.
+ * Returns { explorer: {attr: value}, detector: {model, image, score, backend, threads, method, perchannel, wbits, overlay, logy, keep: [], lbits: {layer: bits}}, notes: [text] }.
  * Explorer values are attribute strings; every value returned is valid.
  */
 export function parseHash(hash) {
@@ -84,6 +86,7 @@ export function parseHash(hash) {
     if (v === null) { out.notes.push(`${key}=${shown}: expected ${spec[1]}`); continue; }
     const [component, name] = key.split('.');
     if (name === 'keep') (out.detector.keep ??= []).push(v);
+    else if (name === 'lbits') { const i = v.lastIndexOf('='); (out.detector.lbits ??= {})[v.slice(0, i)] = Number(v.slice(i + 1)); }
     else out[component][name] = v;
   }
   return out;
@@ -113,6 +116,7 @@ export function serializeHash(explorer, detector) {
     if (detector.overlay) put('detector.overlay', true);
     if (detector.logY) put('detector.logy', true);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);
+    for (const [layer, bits] of Object.entries(detector.layerBits ?? {})) put('detector.lbits', `${layer}=${bits}`);
   }
   // Readable links: `:` and `,` need no escaping in a fragment.
   return p.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',');

@@ -109,7 +109,7 @@ export class QplayDetector extends HTMLElement {
     return {
       model: this.source ?? this.pendingSource ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu', threads: this.threadsWanted(),
       method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, weightBits: this.weightBits(), rounding: $('select[name=rounding]').value, keepFp32: [...(this.keepFp32 ?? [])],
-      overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
+      layerBits: Object.fromEntries(this.layerBits ?? []), overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
     };
   }
 
@@ -121,6 +121,7 @@ export class QplayDetector extends HTMLElement {
     if (v.weightBits !== undefined && [2, 3, 4, 5, 6, 8].includes(Number(v.weightBits))) $('select[name=weightBits]').value = String(Number(v.weightBits));
     if (['auto', 'gptq', 'nearest'].includes(v.rounding)) $('select[name=rounding]').value = v.rounding;
     if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
+    if (v.layerBits !== undefined) { this.layerBits = new Map(Object.entries(v.layerBits ?? {}).filter(([, b]) => Number.isInteger(b) && b >= 2 && b <= 8)); this.showKeep(); }
     if (v.overlay !== undefined) this.setOverlay(!!v.overlay); if (v.threads !== undefined) this.setThreads(v.threads); // threads: a new worker
     if (v.logY !== undefined) { this.view.logY = !!v.logY; const box = this.$('.qreport input[name=logy]'); if (box) { box.checked = this.view.logY; this.renderLayer(); } }
     if (v.score !== undefined && Number.isFinite(Number(v.score))) {
@@ -143,14 +144,6 @@ export class QplayDetector extends HTMLElement {
   }
 
   changed() { this.emit('qplay-change', this.settings); }
-
-  /** The layers kept FP32 at the next Quantize, under the Quantize button's fieldset. */
-  showKeep() {
-    const note = this.$('.keep-note');
-    const keep = [...(this.keepFp32 ?? [])];
-    note.hidden = !keep.length;
-    note.textContent = keep.length ? `Layers kept FP32 when quantizing: ${keep.join(', ')}` : '';
-  }
 
   connectedCallback() {
     if (!this.engine) this.stopWatching = startWhenNear(this, () => this.start(), this.getAttribute('loading') === 'eager');
@@ -194,6 +187,7 @@ export class QplayDetector extends HTMLElement {
     $('button[name=bcancel]').addEventListener('click', () => this.cancelSwitch());
     $('input[name=overlay]').addEventListener('change', (e) => { this.setOverlay(e.target.checked); this.changed(); });
     $('button[name=fix-lost]').addEventListener('click', () => this.fixLost());
+    $('button[name=clear-mixed]').addEventListener('click', () => this.clearMixed());
     this.wireQat(); this.wireThreads();
     this.video = new VideoSource($('video.source'));
     this.stats = new LiveStats();
@@ -201,8 +195,8 @@ export class QplayDetector extends HTMLElement {
     this.showCalibration();
     this.showBackend();
     $('.qreport').addEventListener('click', (e) => {
-      const keep = e.target.closest('button[data-keep]');
-      if (keep) { this.keepAndRerun(keep.dataset.keep); return; }
+      const keep = e.target.closest('button[data-keep], button[data-bits]');
+      if (keep) { this.rerunWith(keep.dataset.keep ?? keep.dataset.node, keep.dataset.keep ? 'fp32' : Number(keep.dataset.bits)); return; }
       if (e.target.closest('button[name=copy-config]')) this.copyCommand();
       const bar = e.target.closest('g.bar[data-node]');
       if (bar) this.selectLayer(bar.dataset.node);
@@ -238,20 +232,6 @@ export class QplayDetector extends HTMLElement {
     this.$('input[name=overlay]').checked = on;
     if (on) this.dataset.overlay = ''; else delete this.dataset.overlay;
     this.render();
-  }
-
-  /** "Keep FP32" on a layer: remembers this run's numbers (shown before → after) and quantizes again without it. */
-  keepAndRerun(node) {
-    if (this.quantizing) return;
-    const r = this.result;
-    this.compare = {
-      modelId: this.modelId, kept: `${node} FP32`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
-      agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
-    };
-    (this.keepFp32 ??= new Set()).add(node);
-    this.showKeep();
-    this.changed();
-    this.quantize();
   }
 
   /** Copies the `qplay quantize` command and says so beside the button. */
@@ -396,7 +376,7 @@ export class QplayDetector extends HTMLElement {
       return;
     } finally { this.loading = null; }
     // Another model drops the kept layers (not the first model: a restored link may have set them).
-    if (this.modelName !== undefined && name !== this.modelName) { this.keepFp32 = new Set(); this.showKeep(); }
+    if (this.modelName !== undefined && name !== this.modelName) { this.keepFp32 = new Set(); this.layerBits = new Map(); this.showKeep(); }
     this.modelBytes = bytes;
     this.modelProfile = profile;
     this.modelName = name;

@@ -619,9 +619,11 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
     let qat = tmp("face_mixed_qat.onnx");
     let mut argv = vec!["qat"];
     argv.extend_from_slice(&base);
-    argv.extend_from_slice(&["--layer-bits", "conv2d=8", "--steps", "2", "--batch", "1", "-o", qat.to_str().unwrap()]);
+    argv.extend_from_slice(&["--layer-bits", "conv2d=8", "--keep-fp32", "regressor_16"]);
+    argv.extend_from_slice(&["--steps", "2", "--batch", "1", "-o", qat.to_str().unwrap()]);
     let (code, text, err) = qplay(&argv);
     assert_eq!(code, 0, "{err}");
+    assert!(text.contains("36 layers, 1 kept FP32, 4-bit weights (1 of them at their own width)"), "{text}");
     assert!(text.contains("held-out SQNR"), "{text}");
     // Bad entries: what is wrong and what to give.
     for (value, want) in [
@@ -636,6 +638,15 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
         let (code, _, err) = qplay(&argv);
         assert_ne!(code, 0, "{value}");
         assert!(err.contains(want) && !err.contains("panicked"), "{value}: {err}");
+    }
+    // A layer to keep FP32 (or at 16-bit activations) that the model does not have is named too.
+    for flag in ["--keep-fp32", "--keep-16bit"] {
+        let mut argv = vec!["quantize"];
+        argv.extend_from_slice(&base);
+        argv.extend_from_slice(&[flag, "conv2d,no_such_layer", "-o", "/tmp/x.onnx"]);
+        let (code, _, err) = qplay(&argv);
+        assert_ne!(code, 0, "{flag}");
+        assert!(err.contains("`no_such_layer`, which is not a quantizable layer"), "{flag}: {err}");
     }
 }
 

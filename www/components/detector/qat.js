@@ -8,7 +8,7 @@ import { BOX, INT8 } from './template.js';
 import { fileStem } from './model-source.js';
 import { loadRun, clearRun } from '../../saved-run.js';
 import { esc } from './util.js';
-import { roundingFlag } from './quantize.js';
+import { roundingFlag, shellWord } from './quantize.js';
 
 /** Said when the FP32 model detects nothing on any training image: the heads then learn only
  * the background, and detections elsewhere can get lost. */
@@ -44,10 +44,12 @@ export function qatDefaultLr(bits, rounding) {
   return rounding === 'gptq' ? '3e-5' : '1e-4';
 }
 
-export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', steps, lr, batch, evalEvery, featureWeight = 1 }) {
+export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', keepFp32 = [], layerBits = [], steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
+  if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
+  if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
   if (steps !== 100) parts.push('--steps', String(steps));
   if (lr !== Number(qatDefaultLr(weightBits, rounding === 'auto' ? (weightBits < 8 ? 'gptq' : 'nearest') : rounding))) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
@@ -192,7 +194,11 @@ export const qatMethods = {
     const weightBits = this.int8?.report?.weight_bits ?? 8;
     // The PTQ start's rounding, as the report says it was done.
     const rounding = this.int8?.report?.weight_rounding ?? 'auto';
-    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, rounding, ...s.opts }) : '';
+    // The PTQ start's layers kept FP32 (by hand; --auto-mixed's are measured again) and per-layer widths, as its report says.
+    const rep = this.int8?.report;
+    const keepFp32 = [...(this.keepFp32 ?? [])].filter((n) => rep?.kept_fp32?.includes(n));
+    const layerBits = (rep?.layers ?? []).filter((l) => (l.weight_bits ?? weightBits) !== weightBits).map((l) => [l.node, l.weight_bits]);
+    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, rounding, keepFp32, layerBits, ...s.opts }) : '';
   },
 
   async startQat() {

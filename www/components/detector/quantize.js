@@ -20,13 +20,14 @@ export function shellWord(s) {
  * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
  * from the CLI's default, and `-o` the file the page's download is called.
  */
-export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto' }) {
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto' }) {
   const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
   if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
   if (!perChannel) parts.push('--per-tensor');
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
+  if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
   if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
   if (autoMixed && mixed16) parts.push('--mixed-16bit');
   if (profile) parts.push('--profile', shellWord(profile));
@@ -71,11 +72,12 @@ export const quantizeMethods = {
     try {
       const images = await this.calibrationImages();
       const keepFp32 = [...(this.keepFp32 ?? [])];
+      const layerBits = [...(this.layerBits ?? [])];
       const autoMixed = this.autoMixed();
       const mixed16 = this.mixed16();
       const weightBits = this.weightBits();
       const rounding = this.$('select[name=rounding]').value;
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, autoMixed, mixed16, weightBits, rounding, score: this.score, iou: this.info.profile.iou_threshold },
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, layerBits, autoMixed, mixed16, weightBits, rounding, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.quantStage(stage));
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
@@ -166,7 +168,7 @@ export const quantizeMethods = {
     $('button[name=quantize]').disabled = busy;
     $('input[name=own-int8]').disabled = busy;
     $('button[name=quantize]').textContent = busy ? 'Quantizing…' : 'Quantize';
-    for (const b of this.shadowRoot.querySelectorAll('button[data-keep]')) b.disabled = busy;
+    for (const b of this.shadowRoot.querySelectorAll('button[data-keep], button[data-bits], button[name=clear-mixed]')) b.disabled = busy;
     $('.qprogress').hidden = !busy;
     if (busy) { $('.qresult').textContent = ''; $('.qresult').className = 'qresult note'; }
   },
@@ -217,6 +219,43 @@ export const quantizeMethods = {
     this.quantize();
   },
 
+  /** "Keep FP32" (`change` 'fp32') or "8-bit weights" (`change` 8) on a layer: remembers this run's numbers (shown
+   * before → after) and quantizes again with that layer changed. */
+  rerunWith(node, change) {
+    if (this.quantizing) return;
+    const r = this.result;
+    this.compare = {
+      modelId: this.modelId, kept: change === 'fp32' ? `${node} FP32` : `${node} at ${change}-bit weights`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
+      agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
+    };
+    if (change === 'fp32') (this.keepFp32 ??= new Set()).add(node);
+    else (this.layerBits ??= new Map()).set(node, change);
+    this.showKeep();
+    this.changed();
+    this.quantize();
+  },
+
+  /** The layers kept FP32 or given their own weight width at the next Quantize, under the Quantize button's fieldset, with a Clear. */
+  showKeep() {
+    const note = this.$('.keep-note');
+    const keep = [...(this.keepFp32 ?? [])];
+    const bits = [...(this.layerBits ?? [])];
+    note.hidden = !keep.length && !bits.length;
+    this.$('.keep-text').textContent = [
+      keep.length ? `Layers kept FP32 when quantizing: ${keep.join(', ')}.` : '',
+      bits.length ? `Layers with their own weight bits: ${bits.map(([n, b]) => `${n} (${b}-bit)`).join(', ')}.` : '',
+    ].filter(Boolean).join(' ');
+  },
+
+  /** Clears the per-layer choices ("Keep FP32", "8-bit weights"); the next Quantize treats every layer alike. */
+  clearMixed() {
+    this.keepFp32 = new Set();
+    this.layerBits = new Map();
+    this.showKeep();
+    this.showCommand();
+    this.changed();
+  },
+
   /** The weight width chosen (2–8; 8 unless another is picked). */
   weightBits() {
     const b = Number(this.$('select[name=weightBits]').value);
@@ -244,7 +283,7 @@ export const quantizeMethods = {
       calib: samples && !own ? 'www/samples' : 'calibration_images',
       profile: this.profileFile ?? null,
       method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
-      keepFp32: [...(this.keepFp32 ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(), weightBits: this.weightBits(),
+      keepFp32: [...(this.keepFp32 ?? [])], layerBits: [...(this.layerBits ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(), weightBits: this.weightBits(),
       rounding: this.$('select[name=rounding]').value,
     });
   },

@@ -7,6 +7,20 @@ import { shellWord } from './quantize.js';
 import { threadsText } from './threads.js';
 import { db, esc } from './util.js';
 
+/** "8-bit weights" for a layer whose weights have fewer bits (mixed precision: the layer's weights at 8 bits, the rest as chosen). */
+function bits8Button(l, wb, tail = '') {
+  return (l.weight_bits ?? wb) < 8
+    ? ` <button type="button" data-bits="8" data-node="${esc(l.node)}" title="give this layer 8-bit weights (the others keep ${l.weight_bits ?? wb}) and quantize again">8-bit weights${tail}</button>`
+    : '';
+}
+
+/** "2 at 8 bits, 1 at 6 bits" for layers at their own width. */
+function bitsSummary(layers) {
+  const by = new Map();
+  for (const l of layers) by.set(l.weight_bits, (by.get(l.weight_bits) ?? 0) + 1);
+  return [...by].sort((a, b) => b[0] - a[0]).map(([b, k]) => `${k} at ${b} bits`).join(', ');
+}
+
 /** Methods of <qplay-detector> (assigned to its prototype). */
 export const reportMethods = {
   renderReport(r) {
@@ -18,10 +32,14 @@ export const reportMethods = {
     const base = fileStem(this.modelPath ?? this.modelName);
     const before = this.compare && this.compare.modelId === r.modelId ? this.compare : null;
     const worst = sortLayers(rep.layers, 'output').slice(0, 8);
+    // Weight widths per layer (mixed precision): a column, and "8-bit weights" on the layers below 8.
+    const wb = rep.weight_bits ?? 8;
+    const own = rep.layers.filter((l) => (l.weight_bits ?? wb) !== wb);
+    const bitsCol = wb < 8 || own.length > 0;
     this.$('.qreport').hidden = false;
     this.$('.qreport-body').innerHTML = `
       <p>Size: FP32 ${mb(rep.fp32_bytes)} MB → INT8 ${mb(rep.int8_bytes)} MB (${(rep.int8_bytes / rep.fp32_bytes).toFixed(2)}×) ·
-        ${rep.layers.length} layers ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `with ${rep.weight_bits}-bit weights (stored ${esc(rep.weight_storage)})`}, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights${rep.weight_rounding === 'gptq' ? ' rounded by GPTQ' : ''},
+        ${rep.layers.length} layers ${wb === 8 ? 'int8' : `with ${wb}-bit weights (stored ${esc(rep.weight_storage)})`}${own.length ? ` (${own.length} at their own width: ${bitsSummary(own)})` : ''}, ${rep.kept_fp32.length} kept FP32 · ${rep.method}, ${rep.per_channel ? 'per-channel' : 'per-tensor'} weights${rep.weight_rounding === 'gptq' ? ' rounded by GPTQ' : ''},
         ${rep.activation_type} activations · ${rep.calibration_inputs} calibration images · ${r.seconds.toFixed(1)} s</p>
       <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${Object.entries(rep.output_sqnr_db).map(([k, v]) => `${esc(k)} ${before && typeof before.sqnr[k] === 'number' ? `${before.sqnr[k].toFixed(1)} → ` : ''}${v.toFixed(1)} dB`).join(' · ')}
         ${before ? `<span class="note">(before → after keeping ${esc(before.kept)})</span>` : ''}</p>
@@ -29,10 +47,10 @@ export const reportMethods = {
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
       ${rep.act16?.length ? `<p>16-bit activations (weights ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `${rep.weight_bits}-bit`}): ${rep.act16.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
-      <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
-      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>
+      <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th>${bitsCol ? '<th class="n">weight bits</th>' : ''}<th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
+      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>${bitsCol ? `<td class="n">${l.weight_bits ?? wb}</td>` : ''}
         <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
-        <td><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button></td></tr>`).join('')}
+        <td><div class="acts"><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button>${bits8Button(l, wb)}</div></td></tr>`).join('')}
       </tbody></table></div>
       <div class="charts">
         <figure class="chart" data-chart="sqnr"><div class="chart-h"><b class="grow">Per-layer SQNR, worst first</b>
@@ -47,7 +65,7 @@ export const reportMethods = {
             <figure class="chart" data-chart="activations"><div class="chart-h"><b class="grow">Activations (calibration)</b>
               <label><input type="checkbox" name="logy"${this.view.logY ? ' checked' : ''}> log-y</label>${exportButtons('activation histogram')}</div><div class="svg activations"></div></figure>
           </div>
-          <p class="formula">x̂ = (q − Z) · Δ, q = clamp(round(x / Δ) + Z, −128, 127): Δ (scale) and Z (zero-point) per output channel of the weights; Z = 0 (symmetric).</p>
+          <p class="formula"></p>
           <div class="scroll channels"></div></figure>
         <div class="pairs">
           <figure class="chart" data-chart="size"><div class="chart-h"><b class="grow">Model size</b>${exportButtons('size')}</div><div class="svg size"></div></figure>
@@ -178,14 +196,18 @@ export const reportMethods = {
     if (!l) return;
     const a = l.activation;
     const amax = Math.max(Math.abs(l.weight_range[0]), Math.abs(l.weight_range[1]));
+    // The layer's own code range: −128..127 at 8 bits, −8..7 at 4.
+    const bits = l.weight_bits ?? rep.weight_bits ?? 8;
+    const [qlo, qhi] = [`−${2 ** (bits - 1)}`, 2 ** (bits - 1) - 1];
+    this.$('.qreport .formula').textContent = `x̂ = (q − Z) · Δ, q = clamp(round(x / Δ) + Z, ${qlo}, ${qhi}): ${bits}-bit weights; Δ (scale) and Z (zero-point) per output channel; Z = 0 (symmetric).`;
     this.$('.layer-h').innerHTML = `<span>Layer <code title="${esc(l.node)}">${esc(l.node)}</code> (${esc(l.op)})</span>
       <span>output SQNR <b>${db(l.output_sqnr_db)} dB</b> · weight SQNR ${db(l.weight_sqnr_db)} dB${typeof l.sensitivity_sqnr_db === 'number' ? ` · sensitivity ${db(l.sensitivity_sqnr_db)} dB` : ''}
         · activation <code>${esc(truncate(a.tensor, 40))}</code> Δ ${esc(fmt(a.scale, 4))}, Z ${a.zero_point}, ${fmtPct(a.clipped_pct)} clipped</span>
-      <button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep this layer FP32 and re-run</button>`;
+      <button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep this layer FP32 and re-run</button>${bits8Button(l, rep.weight_bits ?? 8, ' and re-run')}`;
     this.$('.svg.weights').innerHTML = histogramChart(l.weight_histogram, {
       title: `weights: ${truncate(l.node, 46)}`, logY: this.view.logY,
       lines: [{ lo: -amax, hi: amax, color: '#0072B2', dash: '', chosen: true, short: '±max|w|',
-        label: `±max|w| = ±${fmt(amax, 4)}: int8 range, symmetric, no clipping` }],
+        label: `±max|w| = ±${fmt(amax, 4)}: ${bits}-bit range, symmetric, no clipping` }],
       note: l.weight_scales > 1 ? `per channel: ${l.weight_scales} channels, each its own ±max|w| (table below)` : 'per tensor: one scale',
     });
     this.$('.svg.activations').innerHTML = histogramChart(a.histogram, {
@@ -193,8 +215,8 @@ export const reportMethods = {
       note: `${rep.calibration_inputs} calibration images · observed [${fmt(a.observed[0], 4)}, ${fmt(a.observed[1], 4)}]`,
     });
     const scales = l.channel_scales ?? [];
-    this.$('.scroll.channels').innerHTML = `<table class="channels"><thead><tr><th class="n">channel</th><th class="n">Δ (scale)</th><th class="n">Z (zero-point)</th><th>covers [−128·Δ, 127·Δ]</th></tr></thead><tbody>
-      ${scales.map((sc, c) => `<tr><td class="n">${scales.length > 1 ? c : 'all'}</td><td class="n">${esc(fmt(sc, 5))}</td><td class="n">0</td><td>[${esc(fmt(-128 * sc, 4))}, ${esc(fmt(127 * sc, 4))}]</td></tr>`).join('')}
+    this.$('.scroll.channels').innerHTML = `<table class="channels"><thead><tr><th class="n">channel</th><th class="n">Δ (scale)</th><th class="n">Z (zero-point)</th><th>covers [${qlo}·Δ, ${qhi}·Δ]</th></tr></thead><tbody>
+      ${scales.map((sc, c) => `<tr><td class="n">${scales.length > 1 ? c : 'all'}</td><td class="n">${esc(fmt(sc, 5))}</td><td class="n">0</td><td>[${esc(fmt(-(2 ** (bits - 1)) * sc, 4))}, ${esc(fmt(qhi * sc, 4))}]</td></tr>`).join('')}
       </tbody></table>`;
   },
 

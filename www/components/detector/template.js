@@ -80,7 +80,8 @@ TEMPLATE.innerHTML = `
   :host([data-overlay]) .int8-pane .stage { display: none; }
   :host([data-int8][data-overlay]) .panes { grid-template-columns: minmax(0, 1fr); }
   a.dl { margin-right: 12px; }
-  button[data-keep] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
+  .acts { display: flex; flex-direction: column; gap: 3px; align-items: stretch; }
+  button[data-keep], button[data-bits] { white-space: nowrap; font-size: 12px; padding: 2px 6px; }
   .charts { display: grid; gap: 12px; margin: 10px 0; }
   figure.chart { margin: 0; border: 1px solid var(--qp-border); border-radius: 8px; padding: 8px 10px; min-width: 0; }
   figure.chart svg { display: block; max-width: 100%; height: auto; }
@@ -165,7 +166,7 @@ TEMPLATE.innerHTML = `
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
         most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights as chosen)</option></select>
         (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
-      <p class="note keep-note" hidden></p>
+      <p class="note keep-note" hidden><span class="keep-text"></span> <button type="button" name="clear-mixed" title="quantize every layer alike again">Clear</button></p>
       <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>
       <label>…and your images <input type="file" name="calib" accept="image/*" multiple aria-label="calibration images"></label>
       <p class="calib-note note" aria-live="polite"></p>

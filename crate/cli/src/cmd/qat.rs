@@ -18,6 +18,9 @@ pub struct Args {
     io: CalibArgs,
     #[command(flatten)]
     bits: BitArgs,
+    /// Keep these nodes FP32 (comma-separated node names), in the PTQ start and so in training.
+    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
+    keep_fp32: Vec<String>,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -106,16 +109,25 @@ pub fn run(a: Args) -> Result<(), String> {
     }
     let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
     let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
-    let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
+    let keep_fp32 = a.keep_fp32.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    let mut opts = PtqOptions { fixed_inputs: fixed.clone(), keep_fp32, ..PtqOptions::default() };
     a.bits.apply(&mut opts, false)?;
     let t0 = std::time::Instant::now();
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;
     println!(
-        "{}: PTQ ({} layers, {}-bit weights stored {} (rounded {}), {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
+        "{}: PTQ ({} layers{}, {}-bit weights{} stored {} (rounded {}), {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,
         q.report.layers.len(),
+        match q.report.kept_fp32.len() {
+            0 => String::new(),
+            k => format!(", {k} kept FP32"),
+        },
         q.report.weight_bits,
+        match q.report.layers.iter().filter(|l| l.weight_bits != q.report.weight_bits).count() {
+            0 => String::new(),
+            k => format!(" ({k} of them at their own width)"),
+        },
         q.report.weight_storage,
         if q.report.weight_rounding == "gptq" { "by GPTQ" } else { "to nearest" },
         q.report.activation_type,

@@ -85,19 +85,28 @@ impl PtqOptions {
             .unwrap_or(self.weight)
     }
 
-    /// Refuses a per-layer width outside 2..=8 or a name that is not one of `layers` (the
-    /// model's quantizable nodes), naming it and what to give instead.
+    /// Refuses a per-layer width outside 2..=8, or a name in [`PtqOptions::layer_weight_bits`],
+    /// `keep_fp32` or `keep_16bit` that is not one of `layers` (the model's quantizable nodes),
+    /// naming it and where to find the names.
     pub fn check_layer_bits(&self, layers: &[&str]) -> Result<(), String> {
+        let unknown = |what: &str, name: &str| {
+            let some: Vec<&str> = layers.iter().take(4).copied().collect();
+            format!(
+                "{what} name `{name}`, which is not a quantizable layer (Conv, Gemm or MatMul with constant weights) of this model; the report lists them (e.g. {})",
+                some.join(", ")
+            )
+        };
         for (name, bits) in &self.layer_weight_bits {
             if !(2..=8).contains(bits) {
                 return Err(format!("layer `{name}`: weights are quantized to 2 to 8 bits; got {bits}"));
             }
             if !layers.contains(&name.as_str()) {
-                let some: Vec<&str> = layers.iter().take(4).copied().collect();
-                return Err(format!(
-                    "per-layer weight bits name `{name}`, which is not a quantizable layer (Conv, Gemm or MatMul with constant weights) of this model; the report lists them (e.g. {})",
-                    some.join(", ")
-                ));
+                return Err(unknown("per-layer weight bits", name));
+            }
+        }
+        for (what, names) in [("the layers kept FP32", &self.keep_fp32), ("the 16-bit layers", &self.keep_16bit)] {
+            if let Some(name) = names.iter().find(|n| !layers.contains(&n.as_str())) {
+                return Err(unknown(what, name));
             }
         }
         Ok(())
