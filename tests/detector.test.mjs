@@ -219,7 +219,7 @@ test('automatic mixed precision in the page (face model): the K most sensitive l
   assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
 });
 
-test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst layer re-runs with that layer at 8 bits; Clear', async () => {
+test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst layer re-runs with that layer at 8 bits; Clear; the most sensitive at 8 bits', async () => {
   // The face model is loaded by the test above.
   await det().locator('select[name=weightBits]').selectOption('4');
   let prevQ = await det().evaluate((el) => el.quantizations ?? 0);
@@ -246,11 +246,25 @@ test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst la
   assert.match(await det().evaluate((el) => el.configCommand()), new RegExp(`--weight-bits 4 .*--layer-bits ${node}=8`));
   assert.deepEqual(await det().evaluate((el) => el.settings.layerBits), { [node]: 8 });
   await det().locator('.qreport').screenshot({ path: `${ARTIFACTS}detector-layer-bits.png` });
+  await det().locator('fieldset:has(.keep-note)').screenshot({ path: `${ARTIFACTS}detector-layer-bits-note.png` });
   // Clear: every layer alike at the next Quantize.
   await det().locator('button[name=clear-mixed]').click();
   assert.equal(await det().locator('.keep-note').isVisible(), false);
   assert.deepEqual(await det().evaluate((el) => el.settings.layerBits), {});
   assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /--layer-bits/);
+  // Automatic mixed precision to 8-bit weights: the 2 most sensitive layers, measured.
+  await det().locator('input[name=autoMixed]').fill('2');
+  await det().locator('select[name=mixedTo]').selectOption('w8');
+  prevQ = await det().evaluate((el) => el.quantizations);
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction((p) => document.querySelector('qplay-detector').quantizations > p, prevQ, { timeout: 300_000 });
+  const auto = await det().evaluate((el) => el.int8.report);
+  assert.equal(auto.layers.filter((l) => l.weight_bits === 8).length, 2);
+  assert.equal(auto.kept_fp32.length, 0);
+  assert.equal(auto.notes.filter((n) => /8-bit weights by --auto-mixed/.test(n)).length, 2, auto.notes.join('\n'));
+  assert.match(await det().evaluate((el) => el.configCommand()), /--weight-bits 4 .*--auto-mixed 2 --mixed-8bit-weights/);
+  await det().locator('input[name=autoMixed]').fill('0');
+  await det().locator('select[name=mixedTo]').selectOption('fp32');
   await det().locator('select[name=weightBits]').selectOption('8');
   assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
 });

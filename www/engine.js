@@ -84,9 +84,9 @@ export class Engine {
 
   /** Quantizes the loaded model with calibration images [{name, data: ImageData}]; `layerBits`: [[layer, weight bits]] for
    * layers that do not take `weightBits` (mixed precision). */
-  quantize(images, { method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto', score, iou }, onprogress) {
+  quantize(images, { method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixedTo = 'fp32', weightBits = 8, rounding = 'auto', score, iou }, onprogress) {
     const msg = images.map(({ name, data }) => ({ name, width: data.width, height: data.height, rgba: data.data.buffer.slice(0) }));
-    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, layerBits, autoMixed, mixed16, weightBits, rounding, score, iou }, msg.map((m) => m.rgba), onprogress);
+    const r = this.request({ type: 'quantize', images: msg, method, perChannel, keepFp32, layerBits, autoMixed, mixedTo, weightBits, rounding, score, iou }, msg.map((m) => m.rgba), onprogress);
     this.stoppable = r.id;
     return r;
   }

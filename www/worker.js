@@ -198,7 +198,7 @@ const handlers = {
     int8?.setThresholds(score, iou);
     return { ok: true };
   },
-  async quantize({ id, images, method, perChannel, keepFp32, layerBits, autoMixed, mixed16, weightBits, rounding, score, iou }) {
+  async quantize({ id, images, method, perChannel, keepFp32, layerBits, autoMixed, mixedTo, weightBits, rounding, score, iou }) {
     if (!model) throw new Error('load a model first');
     endQat();
     const t0 = performance.now();
@@ -215,7 +215,7 @@ const handlers = {
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
       // Throwing from the progress callback stops the run there (code `cancelled`).
       const own = layerBits ?? [];
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, Boolean(mixed16), bits, gptq,
+      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, mixedTo ?? 'fp32', bits, gptq,
         own.map(([n]) => n), Uint8Array.from(own, ([, b]) => b), (stage) => {
         throwIfStopped(id);
         progress(id, `quantizing (${how}): ${stage}`);

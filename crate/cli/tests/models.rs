@@ -609,7 +609,7 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
     argv.extend_from_slice(&["--report", report.to_str().unwrap()]);
     let (code, text, err) = qplay(&argv);
     assert_eq!(code, 0, "{err}");
-    assert!(text.contains("37 layers int4, 2 at their own width (--layer-bits)"), "{text}");
+    assert!(text.contains("37 layers int4, 2 at their own width"), "{text}");
     assert!(text.contains("weight bits per layer (4 elsewhere): `conv2d` 8, `regressor_16` 6"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let layers = r["layers"].as_array().unwrap();
@@ -639,6 +639,48 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
         assert_ne!(code, 0, "{value}");
         assert!(err.contains(want) && !err.contains("panicked"), "{value}: {err}");
     }
+    // Automatic mixed precision to 8-bit weights: the two most sensitive 4-bit layers, chosen by
+    // measurement, get 8-bit weights (rounded to nearest, without bias correction).
+    let mut argv = vec!["quantize"];
+    argv.extend_from_slice(&base);
+    argv.extend_from_slice(&["--auto-mixed", "2", "--mixed-8bit-weights", "-o", out.to_str().unwrap()]);
+    argv.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    let (code, text, err) = qplay(&argv);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(text.matches("8-bit weights by --auto-mixed").count(), 2, "{text}");
+    assert!(
+        text.contains("37 layers int4, 2 at their own width (0 kept FP32)")
+            && text.contains("bias correction: 35 layers"),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let eight: Vec<&serde_json::Value> =
+        r["layers"].as_array().unwrap().iter().filter(|l| l["weight_bits"] == 8).collect();
+    assert_eq!(eight.len(), 2);
+    // The two least sensitive layers are not the ones moved.
+    let sens = |l: &serde_json::Value| l["sensitivity_sqnr_db"].as_f64().unwrap();
+    let lowest4 = r["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["weight_bits"] == 4)
+        .map(sens)
+        .fold(f64::INFINITY, f64::min);
+    assert!(eight.iter().all(|l| sens(l) <= lowest4), "the most sensitive layers move");
+    // At 8-bit weights there is nothing to move: said, not failed.
+    let (code, text, err) = qplay(&[
+        "quantize",
+        "www/models/blazeface_short.onnx",
+        "--calib",
+        "www/samples",
+        "--auto-mixed",
+        "1",
+        "--mixed-8bit-weights",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("every layer's weights are 8-bit already"), "{text}");
     // A layer to keep FP32 (or at 16-bit activations) that the model does not have is named too.
     for flag in ["--keep-fp32", "--keep-16bit"] {
         let mut argv = vec!["quantize"];

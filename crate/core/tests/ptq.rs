@@ -126,7 +126,8 @@ fn sixteen_bit_activations_sit_between_int8_and_fp32() {
     assert!(!q16.is_empty() && q16.len() <= names.len(), "one per activation tensor read by a 16-bit layer");
     assert!(q16.iter().all(|n| wide.graph.initializers[&n.inputs[2]].dtype() == DType::U16));
     // --auto-mixed with 16 bits: the most sensitive layers move to 16-bit activations, none to FP32.
-    let mixed = run(PtqOptions { auto_mixed: 3, mixed_16bit: true, ..Default::default() });
+    let mixed =
+        run(PtqOptions { auto_mixed: 3, mixed_to: qplay_core::ptq::MixedTo::Activations16, ..Default::default() });
     assert_eq!((mixed.report.act16.len(), mixed.report.kept_fp32.len()), (3, int8.report.kept_fp32.len()));
     assert!(worst(&mixed.report) >= worst(&int8.report) - 0.5);
 }

@@ -358,8 +358,9 @@ impl WasmQuantizer {
     /// Quantizes with `method` (`auto`: the recipe chosen by measurement on held-out images,
     /// `ptq::recipe`; or minmax, ema, percentile, entropy, mse with equalization and bias
     /// correction on) and per-channel or per-tensor weights; returns the report.
-    /// `keep_fp32` names nodes to leave in float; `auto_mixed` keeps that many of the most
-    /// sensitive layers FP32 besides (0: none), or with 16-bit activations when `mixed_16bit`;
+    /// `keep_fp32` names nodes to leave in float; `auto_mixed` moves that many of the most
+    /// sensitive layers besides (0: none) to `mixed_to`: `fp32`, `16` (16-bit activations) or
+    /// `w8` (8-bit weights, of the layers below 8 bits);
     /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer), rounded
     /// by GPTQ when `gptq` (default: below 8 bits) else to nearest; the layers named in
     /// `layer_names` get the widths in `layer_bits` instead (mixed precision, say the most
@@ -374,7 +375,7 @@ impl WasmQuantizer {
         original_bytes: usize,
         keep_fp32: Vec<String>,
         auto_mixed: usize,
-        mixed_16bit: bool,
+        mixed_to: &str,
         weight_bits: Option<u8>,
         gptq: Option<bool>,
         layer_names: Vec<String>,
@@ -398,7 +399,12 @@ impl WasmQuantizer {
             per_channel,
             keep_fp32,
             auto_mixed,
-            mixed_16bit,
+            mixed_to: match mixed_to {
+                "16" => qplay_core::ptq::MixedTo::Activations16,
+                "w8" => qplay_core::ptq::MixedTo::Weights8,
+                "fp32" | "" => qplay_core::ptq::MixedTo::Fp32,
+                other => return Err(err(format!("mixed precision to `{other}`: give fp32, 16 or w8"))),
+            },
             // Inputs besides the image (D-FINE's `orig_target_sizes`, …): the profile's values.
             fixed_inputs: qplay_core::detect::aux::aux_tensors(&self.profile, &self.graph.inputs).map_err(err)?,
             ..Default::default()

@@ -14,13 +14,16 @@ export function shellWord(s) {
   return /^[\w@%+=:,./-]+$/.test(t) ? t : `'${t.replace(/'/g, `'\\''`)}'`;
 }
 
+/** What automatic mixed precision (the "most sensitive layers" select) makes of its layers, as the page says it. */
+const MIXED_LABEL = { fp32: 'FP32', 16: 'at 16-bit activations', w8: 'at 8-bit weights' };
+
 /**
  * The `qplay quantize` command for these settings: `model` (a path: the built-in model's file in
  * the repository, or the user's file name), `calib` (a folder), `profile` (a profile file, or
  * null when the CLI finds MODEL.json beside the model or infers it), every option that differs
  * from the CLI's default, and `-o` the file the page's download is called.
  */
-export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixed16 = false, weightBits = 8, rounding = 'auto' }) {
+export function quantizeCommand({ model, calib, profile = null, method, perChannel, keepFp32 = [], layerBits = [], autoMixed = 0, mixedTo = 'fp32', weightBits = 8, rounding = 'auto' }) {
   const parts = ['qplay', 'quantize', shellWord(model), '--calib', shellWord(calib)];
   if (method && method !== CLI_DEFAULTS.method) parts.push('--method', method);
   if (!perChannel) parts.push('--per-tensor');
@@ -29,7 +32,8 @@ export function quantizeCommand({ model, calib, profile = null, method, perChann
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
   if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
   if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
-  if (autoMixed && mixed16) parts.push('--mixed-16bit');
+  if (autoMixed && mixedTo === '16') parts.push('--mixed-16bit');
+  if (autoMixed && mixedTo === 'w8') parts.push('--mixed-8bit-weights');
   if (profile) parts.push('--profile', shellWord(profile));
   parts.push('-o', shellWord(`${fileStem(model)}_int8_qdq.onnx`));
   return parts.join(' ');
@@ -74,10 +78,10 @@ export const quantizeMethods = {
       const keepFp32 = [...(this.keepFp32 ?? [])];
       const layerBits = [...(this.layerBits ?? [])];
       const autoMixed = this.autoMixed();
-      const mixed16 = this.mixed16();
+      const mixedTo = this.mixedTo();
       const weightBits = this.weightBits();
       const rounding = this.$('select[name=rounding]').value;
-      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, layerBits, autoMixed, mixed16, weightBits, rounding, score: this.score, iou: this.info.profile.iou_threshold },
+      const r = await this.engine.quantize(images, { method, perChannel, keepFp32, layerBits, autoMixed, mixedTo, weightBits, rounding, score: this.score, iou: this.info.profile.iou_threshold },
         (stage) => this.quantStage(stage));
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
@@ -87,7 +91,8 @@ export const quantizeMethods = {
       if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);
       const wb = r.report.weight_bits ?? 8;
-      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers ${wb === 8 ? 'int8' : `with ${wb}-bit weights (stored ${r.report.weight_storage})`}${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
+      const own = r.report.layers.filter((l) => (l.weight_bits ?? wb) !== wb).length;
+      this.quantDone(`Quantized in ${r.seconds.toFixed(1)} s: ${r.report.layers.length} layers ${wb === 8 ? 'int8' : `with ${wb}-bit weights (stored ${r.report.weight_storage})`}${own ? `, ${own} at their own width` : ''}${r.report.act16?.length ? ` (${r.report.act16.length} with 16-bit activations)` : ''}, ${r.report.kept_fp32.length} kept FP32 (report below).`, 'done');
       this.dataset.int8 = '';
       this.$('.int8-pane').hidden = false;
       this.renderReport(this.int8);
@@ -201,7 +206,7 @@ export const quantizeMethods = {
       (k >= 20 ? ' Already keeping the 20 most sensitive layers out of int8: try another calibration method or more calibration images.' : '');
     const b = this.$('button[name=fix-lost]');
     b.hidden = k >= 20 || Boolean(this.int8?.own);
-    b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'} and quantize again`;
+    b.textContent = `Keep the ${Math.min(20, k + 3)} most sensitive layers ${MIXED_LABEL[this.mixedTo()]} and quantize again`;
   },
 
   /** The one-click fix: measure each layer's sensitivity and keep 3 more of the worst FP32; before → after is shown. */
@@ -210,7 +215,7 @@ export const quantizeMethods = {
     const k = Math.min(20, this.autoMixed() + 3);
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: `the ${k} most sensitive layers ${this.mixed16() ? 'at 16-bit activations' : 'FP32'}`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
+      modelId: this.modelId, kept: `the ${k} most sensitive layers ${MIXED_LABEL[this.mixedTo()]}`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     this.$('input[name=autoMixed]').value = String(k);
@@ -262,9 +267,11 @@ export const quantizeMethods = {
     return Number.isInteger(b) && b >= 2 && b <= 8 ? b : 8;
   },
 
-  /** Whether the automatic mixed precision moves its layers to 16-bit activations (else FP32). */
-  mixed16() {
-    return this.$('select[name=mixedTo]').value === '16';
+  /** What automatic mixed precision moves its layers to: fp32, 16 (16-bit activations) or w8 (8-bit weights). */
+  mixedTo() {
+    const v = this.$('select[name=mixedTo]').value;
+    // 8-bit weights only move layers whose weights are narrower: at 8 bits, FP32.
+    return v === 'w8' && this.weightBits() === 8 ? 'fp32' : v;
   },
 
   /** The automatic mixed-precision count (0–20; anything else counts as 0). */
@@ -283,7 +290,7 @@ export const quantizeMethods = {
       calib: samples && !own ? 'www/samples' : 'calibration_images',
       profile: this.profileFile ?? null,
       method: this.$('select[name=method]').value, perChannel: this.$('input[name=perChannel]').checked,
-      keepFp32: [...(this.keepFp32 ?? [])], layerBits: [...(this.layerBits ?? [])], autoMixed: this.autoMixed(), mixed16: this.mixed16(), weightBits: this.weightBits(),
+      keepFp32: [...(this.keepFp32 ?? [])], layerBits: [...(this.layerBits ?? [])], autoMixed: this.autoMixed(), mixedTo: this.mixedTo(), weightBits: this.weightBits(),
       rounding: this.$('select[name=rounding]').value,
     });
   },

@@ -164,7 +164,7 @@ TEMPLATE.innerHTML = `
         <option value="nearest">Round to nearest (fastest)</option>
       </select></label>
       <label>Keep the <input type="number" name="autoMixed" min="0" max="20" step="1" value="0" aria-label="number of most sensitive layers to keep FP32" style="width:4em">
-        most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights as chosen)</option></select>
+        most sensitive layers <select name="mixedTo" aria-label="what the most sensitive layers become"><option value="fp32">FP32</option><option value="16">at 16-bit activations (weights as chosen)</option><option value="w8">at 8-bit weights (when the weights have fewer bits)</option></select>
         (automatic mixed precision; each layer's sensitivity is measured, which takes a while)</label>
       <p class="note keep-note" hidden><span class="keep-text"></span> <button type="button" name="clear-mixed" title="quantize every layer alike again">Clear</button></p>
       <label><input type="checkbox" name="use-samples" checked> calibrate with the ${SAMPLES.length} sample photos</label>

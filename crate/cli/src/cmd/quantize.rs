@@ -3,7 +3,7 @@
 use super::calib::{load_calibration, BitArgs, Calib, CalibArgs};
 use super::common::read;
 use crate::choice;
-use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
+use qplay_core::ptq::{quantize, recipe::quantize_auto, MixedTo, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
 use std::path::Path;
 use std::time::Instant;
@@ -54,12 +54,17 @@ pub struct Args {
     /// 16-bit input activations for these nodes (comma-separated node names).
     #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
     keep_16bit: Vec<String>,
-    /// Keep the K most sensitive layers FP32 (16-bit with --mixed-16bit).
+    /// Keep the K most sensitive layers FP32 (16-bit activations with --mixed-16bit, 8-bit
+    /// weights with --mixed-8bit-weights).
     #[arg(long, value_name = "K", default_value_t = 0)]
     auto_mixed: usize,
     /// --auto-mixed moves its layers to 16-bit activations rather than FP32.
-    #[arg(long, requires = "auto_mixed")]
+    #[arg(long, requires = "auto_mixed", conflicts_with = "mixed_8bit_weights")]
     mixed_16bit: bool,
+    /// --auto-mixed moves its layers to 8-bit weights (of those below 8 bits: with --weight-bits
+    /// under 8) rather than FP32; they stay integer.
+    #[arg(long, requires = "auto_mixed")]
+    mixed_8bit_weights: bool,
     /// Write the quality report (per layer, JSON).
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
@@ -90,7 +95,13 @@ pub fn run(a: Args) -> Result<(), String> {
         keep_fp32: names(&a.keep_fp32),
         keep_16bit: names(&a.keep_16bit),
         auto_mixed: a.auto_mixed,
-        mixed_16bit: a.mixed_16bit,
+        mixed_to: if a.mixed_16bit {
+            MixedTo::Activations16
+        } else if a.mixed_8bit_weights {
+            MixedTo::Weights8
+        } else {
+            MixedTo::Fp32
+        },
         equalize: switch(a.equalize, a.no_equalize, defaults.equalize),
         bias_correction: switch(a.bias_correction, a.no_bias_correction, defaults.bias_correction),
         gptq: defaults.gptq,
@@ -142,7 +153,7 @@ pub fn run(a: Args) -> Result<(), String> {
             (4, "int4") => "int4".to_string(),
             (b, s) => format!("{b}-bit weights ({s} storage)"),
         },
-        if own > 0 { format!(", {own} at their own width (--layer-bits)") } else { String::new() },
+        if own > 0 { format!(", {own} at their own width") } else { String::new() },
         r.kept_fp32.len(),
         r.calibration_inputs,
         r.method,

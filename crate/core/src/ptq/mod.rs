@@ -28,7 +28,7 @@ mod options;
 mod qdq;
 mod report;
 
-pub use options::PtqOptions;
+pub use options::{MixedTo, PtqOptions};
 pub use report::{coarsen, ActivationReport, LayerReport, MethodClip, Report, REPORT_BINS};
 
 use crate::model::OpKind;
@@ -197,16 +197,22 @@ fn finish(
         mut kept,
         act_names: _,
         mut phases,
-        codes,
+        mut codes,
     } = p;
     let mut g = g;
+    // The options the rewrite uses: `opts`, with the layers `--auto-mixed` moves to 8-bit
+    // weights (which then get no bias correction: it was measured for their narrower weights).
+    let mut widened = opts.clone();
+    let mut uncorrected: Vec<usize> = Vec::new();
     let calibrate::Calibrated { observers, bc, fp32_outputs } = c;
 
     // Activation parameters (8- and 16-bit), each observer a task of its own.
     let act16_type = QType { bits: 16, signed: opts.activation.signed, restricted: false };
     // 16-bit ranges only where a layer can get 16-bit activations (the rewrite reads them for
     // those alone).
-    let need16 = opts.activation.bits == 16 || !opts.keep_16bit.is_empty() || (opts.auto_mixed > 0 && opts.mixed_16bit);
+    let need16 = opts.activation.bits == 16
+        || !opts.keep_16bit.is_empty()
+        || (opts.auto_mixed > 0 && opts.mixed_to == MixedTo::Activations16);
     let ranges = parallel::try_map(observers.len(), |i| -> Result<_, Error> {
         let (name, o) = &observers[i];
         let of = |qtype: QType| -> Result<ActParams, Error> {
@@ -254,29 +260,43 @@ fn finish(
             }
         }
         let mut by: Vec<usize> = targets.clone();
+        // 8-bit weights can only help the layers whose weights are narrower.
+        if opts.mixed_to == MixedTo::Weights8 {
+            by.retain(|&t| opts.weight_of(&g.nodes[t].name).bits < 8);
+        }
         by.sort_by(|a, b| sensitivity[&g.nodes[*a].name].total_cmp(&sensitivity[&g.nodes[*b].name]));
         by.truncate(opts.auto_mixed);
         for &w in &by {
             let name = &g.nodes[w].name;
-            if opts.mixed_16bit {
-                act16.push(name.clone());
-            } else {
-                kept.push(name.clone());
+            match opts.mixed_to {
+                MixedTo::Activations16 => act16.push(name.clone()),
+                MixedTo::Fp32 => kept.push(name.clone()),
+                MixedTo::Weights8 => {
+                    widened.layer_weight_bits.push((name.clone(), 8));
+                    codes.remove(name);
+                }
             }
             notes.push(format!(
                 "{} by --auto-mixed: `{name}` (output SQNR {:.1} dB when only it is quantized)",
-                if opts.mixed_16bit { "16-bit activations" } else { "kept FP32" },
+                opts.mixed_to.label(),
                 sensitivity[name]
             ));
         }
-        if !opts.mixed_16bit {
+        if opts.mixed_to == MixedTo::Fp32 {
             targets.retain(|t| !by.contains(t));
+        }
+        if opts.mixed_to == MixedTo::Weights8 {
+            if by.is_empty() {
+                notes.push("--auto-mixed to 8-bit weights: every layer's weights are 8-bit already; nothing moved (choose fewer weight bits, or FP32 / 16-bit activations)".into());
+            }
+            uncorrected = by.clone();
         }
         phases.lap("sensitivity (--auto-mixed)");
     }
     let reference = if measure { Some(report::Reference::new(&g, &registry, input, &shape)?) } else { None };
     if let Some(bc) = bc {
-        let k = bc.apply(&mut g, &targets);
+        let corrected: Vec<usize> = targets.iter().copied().filter(|t| !uncorrected.contains(t)).collect();
+        let k = bc.apply(&mut g, &corrected);
         notes.push(format!("bias correction: {k} layers"));
     }
     tell(progress, &format!("rewriting {} layers to QDQ", targets.len()))?;
@@ -292,7 +312,7 @@ fn finish(
         ));
     }
     let (mut g, mut layers) =
-        rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, opts, per_channel, int4, &codes)?;
+        rewrite(&g, &targets, &act_params, &act16_params, &act16_tensors, &widened, per_channel, int4, &codes)?;
     for l in &mut layers {
         l.sensitivity_sqnr_db = sensitivity.get(&l.node).copied();
     }

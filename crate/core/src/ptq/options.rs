@@ -3,6 +3,30 @@
 use crate::model::Tensor;
 use crate::quant::{Calibration, QType};
 
+/// Where automatic mixed precision ([`PtqOptions::auto_mixed`]) moves the most sensitive layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MixedTo {
+    /// Left in float.
+    #[default]
+    Fp32,
+    /// Their input activations quantized to 16 bits (weights as chosen).
+    Activations16,
+    /// Their weights at 8 bits, where the model's are narrower (rounded to nearest and without
+    /// bias correction: at 8 bits both change little); layers already at 8 bits are not chosen.
+    Weights8,
+}
+
+impl MixedTo {
+    /// What the layers become, as the notes say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MixedTo::Fp32 => "kept FP32",
+            MixedTo::Activations16 => "16-bit activations",
+            MixedTo::Weights8 => "8-bit weights",
+        }
+    }
+}
+
 /// Settings of one quantization run.
 #[derive(Debug, Clone)]
 pub struct PtqOptions {
@@ -33,12 +57,11 @@ pub struct PtqOptions {
     /// Node names whose input activation is quantized to 16 bits (uint16, weights stay int8):
     /// a step between int8 and FP32 that onnxruntime runs (QDQ `com.microsoft` below opset 21).
     pub keep_16bit: Vec<String>,
-    /// Keep this many of the most sensitive layers FP32, or with 16-bit activations when
-    /// `mixed_16bit` (0: none). Sensitivity is the model output's SQNR when only that layer is
-    /// quantized, on up to two calibration inputs.
+    /// Move this many of the most sensitive layers to `mixed_to` (0: none). Sensitivity is the
+    /// model output's SQNR when only that layer is quantized, on up to two calibration inputs.
     pub auto_mixed: usize,
-    /// `auto_mixed` moves its layers to 16-bit activations rather than FP32.
-    pub mixed_16bit: bool,
+    /// What `auto_mixed` moves its layers to: FP32, 16-bit activations, or 8-bit weights.
+    pub mixed_to: MixedTo,
     /// Cross-layer equalization of Conv → act → Conv pairs after BN folding ([`equalize`]); on by
     /// default (+9 dB on the person detector with per-channel weights).
     ///
@@ -138,7 +161,7 @@ impl Default for PtqOptions {
             keep_fp32: vec![],
             keep_16bit: vec![],
             auto_mixed: 0,
-            mixed_16bit: false,
+            mixed_to: MixedTo::Fp32,
             equalize: true,
             bias_correction: true,
             gptq: false,
