@@ -226,7 +226,7 @@ test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst la
   await det().locator('button[name=quantize]').click();
   await s.page.waitForFunction((p) => (document.querySelector('qplay-detector').quantizations ?? 0) > p, prevQ, { timeout: 300_000 });
   const table = det().locator('.qreport table.layers');
-  assert.match(await table.locator('thead').textContent(), /weight bits/);
+  assert.match(await table.locator('thead').textContent(), /weight SQNR dB \(bits\)/);
   const node = await table.locator('button[data-bits="8"]').first().getAttribute('data-node');
   const before = await det().evaluate((el) => el.int8.report.output_sqnr_db);
   prevQ = await det().evaluate((el) => el.quantizations);
@@ -263,6 +263,13 @@ test('weight bits per layer (face model, 4-bit): "8-bit weights" on the worst la
   assert.equal(auto.kept_fp32.length, 0);
   assert.equal(auto.notes.filter((n) => /8-bit weights by --auto-mixed/.test(n)).length, 2, auto.notes.join('\n'));
   assert.match(await det().evaluate((el) => el.configCommand()), /--weight-bits 4 .*--auto-mixed 2 --mixed-8bit-weights/);
+  // A plain Quantize after a re-run shows no stale before → after.
+  assert.doesNotMatch(await det().locator('.qreport-body').textContent(), /before → after/);
+  // With the sensitivity measured the table lists the most sensitive first: the two moved to 8 bits.
+  assert.match(await table.locator('thead').textContent(), /most sensitive first.*sensitivity dB/s);
+  const rows = table.locator('tbody tr');
+  assert.deepEqual(await Promise.all([0, 1, 2].map((i) => rows.nth(i).locator('button[data-bits]').count())), [0, 0, 1]);
+  await det().locator('.qreport').screenshot({ path: `${ARTIFACTS}detector-auto-8bit-weights.png` });
   await det().locator('input[name=autoMixed]').fill('0');
   await det().locator('select[name=mixedTo]').selectOption('fp32');
   await det().locator('select[name=weightBits]').selectOption('8');

@@ -68,6 +68,8 @@ export const quantizeMethods = {
     const modelId = this.modelId;
     const name = shortName(this.modelName);
     this.clearError();
+    // Before → after belongs to the run a "Keep FP32" / "8-bit weights" / one-click fix asked for, not to later ones.
+    if (this.compare?.pending) this.compare.pending = false; else this.compare = null;
     this.quantizing = true;
     this.quantCancelled = false; // set by cancel(), which may come before the worker has the job
     this.setQuantBusy(true);
@@ -134,6 +136,8 @@ export const quantizeMethods = {
     const modelId = this.modelId;
     const name = shortName(this.modelName);
     this.clearError();
+    // Before → after belongs to the run a "Keep FP32" / "8-bit weights" / one-click fix asked for, not to later ones.
+    if (this.compare?.pending) this.compare.pending = false; else this.compare = null;
     this.quantizing = true;
     this.quantCancelled = false;
     this.setQuantBusy(true);
@@ -215,7 +219,7 @@ export const quantizeMethods = {
     const k = Math.min(20, this.autoMixed() + 3);
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: `the ${k} most sensitive layers ${MIXED_LABEL[this.mixedTo()]}`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
+      modelId: this.modelId, pending: true, kept: `the ${k} most sensitive layers ${MIXED_LABEL[this.mixedTo()]}`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     this.$('input[name=autoMixed]').value = String(k);
@@ -230,7 +234,7 @@ export const quantizeMethods = {
     if (this.quantizing) return;
     const r = this.result;
     this.compare = {
-      modelId: this.modelId, kept: change === 'fp32' ? `${node} FP32` : `${node} at ${change}-bit weights`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
+      modelId: this.modelId, pending: true, kept: change === 'fp32' ? `${node} FP32` : `${node} at ${change}-bit weights`, sqnr: { ...(this.int8?.report?.output_sqnr_db ?? {}) },
       agree: r?.int8 && r.imageId === this.image?.id ? agreementStats(r.detections, r.int8.detections) : null, imageId: this.image?.id,
     };
     if (change === 'fp32') (this.keepFp32 ??= new Set()).add(node);

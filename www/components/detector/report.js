@@ -31,7 +31,10 @@ export const reportMethods = {
     // Download names from the model's file: person_ssdlite_int8_qdq.onnx, my_model_int8_report.json.
     const base = fileStem(this.modelPath ?? this.modelName);
     const before = this.compare && this.compare.modelId === r.modelId ? this.compare : null;
-    const worst = sortLayers(rep.layers, 'output').slice(0, 8);
+    // Most sensitive first when the sensitivity was measured (--auto-mixed): the layers whose
+    // quantization alone hurts the outputs most, the ones to keep FP32 or give 8-bit weights.
+    const sens = rep.layers.length > 0 && rep.layers.every((l) => typeof l.sensitivity_sqnr_db === 'number');
+    const worst = sortLayers(rep.layers, sens ? 'sensitivity' : 'output').slice(0, 8);
     // Weight widths per layer (mixed precision): a column, and "8-bit weights" on the layers below 8.
     const wb = rep.weight_bits ?? 8;
     const own = rep.layers.filter((l) => (l.weight_bits ?? wb) !== wb);
@@ -47,8 +50,8 @@ export const reportMethods = {
       ${rep.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}
       ${rep.kept_fp32.length ? `<p>Kept FP32: ${rep.kept_fp32.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
       ${rep.act16?.length ? `<p>16-bit activations (weights ${(rep.weight_bits ?? 8) === 8 ? 'int8' : `${rep.weight_bits}-bit`}): ${rep.act16.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : ''}
-      <div class="table-wrap"><table class="layers"><thead><tr><th>layer (worst output SQNR first)</th><th class="n">output SQNR dB</th><th class="n">weight SQNR dB</th><th class="n">scales</th>${bitsCol ? '<th class="n">weight bits</th>' : ''}<th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
-      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td><td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}</td><td class="n">${l.weight_scales}</td>${bitsCol ? `<td class="n">${l.weight_bits ?? wb}</td>` : ''}
+      <div class="table-wrap"><table class="layers"><thead><tr><th>layer (${sens ? 'most sensitive' : 'worst output SQNR'} first)</th>${sens ? '<th class="n" title="output SQNR when only this layer is quantized">sensitivity dB</th>' : ''}<th class="n">output SQNR dB</th><th class="n">weight SQNR dB${bitsCol ? ' (bits)' : ''}</th><th class="n">scales</th><th>activation clip range</th><th class="n">clipped</th><th class="n">Δ</th><th class="n">Z</th><th></th></tr></thead><tbody>
+      ${worst.map((l) => `<tr><td title="${esc(l.node)}">${esc(truncate(l.node, 40))}</td>${sens ? `<td class="n">${db(l.sensitivity_sqnr_db)}</td>` : ''}<td class="n">${db(l.output_sqnr_db)}</td><td class="n">${db(l.weight_sqnr_db)}${bitsCol ? ` (${l.weight_bits ?? wb})` : ''}</td><td class="n">${l.weight_scales}</td>
         <td>[${l.activation.clip[0].toFixed(3)}, ${l.activation.clip[1].toFixed(3)}]</td><td class="n">${fmtPct(l.activation.clipped_pct)}</td><td class="n">${l.activation.scale.toPrecision(4)}</td><td class="n">${l.activation.zero_point}</td>
         <td><div class="acts"><button type="button" data-keep="${esc(l.node)}" title="keep this layer in FP32 and quantize again">Keep FP32</button>${bits8Button(l, wb)}</div></td></tr>`).join('')}
       </tbody></table></div>
