@@ -242,6 +242,8 @@ test('layers kept at 16-bit activations fine-tune too (their com.microsoft Q/DQ 
   await ended();
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
   assert.match(await text('.qat-result'), /^Fine-tuned 4 steps/);
+  // The CLI twin quantizes the start the same way.
+  assert.match(await text('.qat-command'), / --auto-mixed 3 --mixed-16bit /);
   await det().locator('input[name=autoMixed]').fill('0');
   await det().locator('select[name=mixedTo]').selectOption('fp32');
 });

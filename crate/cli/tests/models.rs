@@ -620,10 +620,11 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
     let mut argv = vec!["qat"];
     argv.extend_from_slice(&base);
     argv.extend_from_slice(&["--layer-bits", "conv2d=8", "--keep-fp32", "regressor_16"]);
+    argv.extend_from_slice(&["--auto-mixed", "1", "--mixed-8bit-weights"]);
     argv.extend_from_slice(&["--steps", "2", "--batch", "1", "-o", qat.to_str().unwrap()]);
     let (code, text, err) = qplay(&argv);
     assert_eq!(code, 0, "{err}");
-    assert!(text.contains("36 layers, 1 kept FP32, 4-bit weights (1 of them at their own width)"), "{text}");
+    assert!(text.contains("36 layers, 1 kept FP32, 4-bit weights (2 of them at their own width)"), "{text}");
     assert!(text.contains("held-out SQNR"), "{text}");
     // Bad entries: what is wrong and what to give.
     for (value, want) in [

@@ -44,12 +44,13 @@ export function qatDefaultLr(bits, rounding) {
   return rounding === 'gptq' ? '3e-5' : '1e-4';
 }
 
-export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', keepFp32 = [], layerBits = [], steps, lr, batch, evalEvery, featureWeight = 1 }) {
+export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', keepFp32 = [], layerBits = [], autoMixed = 0, mixedTo = 'fp32', steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
   if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
   if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
+  if (autoMixed) parts.push('--auto-mixed', String(autoMixed), ...({ 16: ['--mixed-16bit'], w8: ['--mixed-8bit-weights'] }[mixedTo] ?? []));
   if (steps !== 100) parts.push('--steps', String(steps));
   if (lr !== Number(qatDefaultLr(weightBits, rounding === 'auto' ? (weightBits < 8 ? 'gptq' : 'nearest') : rounding))) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));
@@ -194,11 +195,13 @@ export const qatMethods = {
     const weightBits = this.int8?.report?.weight_bits ?? 8;
     // The PTQ start's rounding, as the report says it was done.
     const rounding = this.int8?.report?.weight_rounding ?? 'auto';
-    // The PTQ start's layers kept FP32 (by hand; --auto-mixed's are measured again) and per-layer widths, as its report says.
+    // The PTQ start's mixed precision: the layers chosen by hand that its report shows so, and
+    // the automatic choice (measured again by the CLI).
     const rep = this.int8?.report;
     const keepFp32 = [...(this.keepFp32 ?? [])].filter((n) => rep?.kept_fp32?.includes(n));
-    const layerBits = (rep?.layers ?? []).filter((l) => (l.weight_bits ?? weightBits) !== weightBits).map((l) => [l.node, l.weight_bits]);
-    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, rounding, keepFp32, layerBits, ...s.opts }) : '';
+    const layerBits = [...(this.layerBits ?? [])].filter(([n, b]) => rep?.layers.some((l) => l.node === n && l.weight_bits === b));
+    const { autoMixed = 0, mixedTo = 'fp32' } = this.int8?.mix ?? {};
+    this.$('.qat-command').textContent = s.opts ? qatCommand({ model: this.modelPath ?? 'model.onnx', calib, profile: this.profileFile ?? null, weightBits, rounding, keepFp32, layerBits, autoMixed, mixedTo, ...s.opts }) : '';
   },
 
   async startQat() {

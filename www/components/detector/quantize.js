@@ -88,7 +88,7 @@ export const quantizeMethods = {
       // Another model was loaded meanwhile: this INT8 model is not of the model in use.
       if (modelId !== this.modelId) { this.quantDone(`The ${name} was replaced while it was quantized; quantize again.`, 'cancelled'); return; }
       this.quantizations = (this.quantizations ?? 0) + 1;
-      this.int8 = { ...r, modelId, seq: r.int8Version };
+      this.int8 = { ...r, modelId, seq: r.int8Version, mix: { autoMixed, mixedTo } };
       this.resetQat();
       if (r.backend) { this.backendInfo = r.backend; this.showBackend(); }
       this.status(`${this.modelName}: ready; INT8 model made in ${r.seconds.toFixed(1)} s`);

@@ -66,6 +66,47 @@ impl BitArgs {
     }
 }
 
+/// The mixed-precision choices `quantize` and `qat` share: layers kept FP32 or at 16-bit
+/// activations by name, and the most sensitive ones moved by measurement.
+#[derive(clap::Args, Debug)]
+pub struct MixArgs {
+    /// Keep these nodes FP32 (comma-separated node names).
+    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
+    pub keep_fp32: Vec<String>,
+    /// 16-bit input activations for these nodes (comma-separated node names).
+    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
+    pub keep_16bit: Vec<String>,
+    /// Keep the K most sensitive layers FP32 (16-bit activations with --mixed-16bit, 8-bit
+    /// weights with --mixed-8bit-weights).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub auto_mixed: usize,
+    /// --auto-mixed moves its layers to 16-bit activations rather than FP32.
+    #[arg(long, requires = "auto_mixed", conflicts_with = "mixed_8bit_weights")]
+    pub mixed_16bit: bool,
+    /// --auto-mixed moves its layers to 8-bit weights (of those below 8 bits: with --weight-bits
+    /// under 8) rather than FP32; they stay integer.
+    #[arg(long, requires = "auto_mixed")]
+    pub mixed_8bit_weights: bool,
+}
+
+impl MixArgs {
+    /// Sets the mixed-precision fields of `opts`.
+    pub fn apply(&self, opts: &mut qplay_core::ptq::PtqOptions) {
+        use qplay_core::ptq::MixedTo;
+        let names = |v: &[String]| v.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        opts.keep_fp32 = names(&self.keep_fp32);
+        opts.keep_16bit = names(&self.keep_16bit);
+        opts.auto_mixed = self.auto_mixed;
+        opts.mixed_to = if self.mixed_16bit {
+            MixedTo::Activations16
+        } else if self.mixed_8bit_weights {
+            MixedTo::Weights8
+        } else {
+            MixedTo::Fp32
+        };
+    }
+}
+
 /// One `--layer-bits` entry: `NODE=N`, N in 2..=8 (the node name may itself hold `=`: the
 /// last one splits).
 fn parse_layer_bits(s: &str) -> Result<(String, u8), String> {

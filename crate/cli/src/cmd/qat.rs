@@ -2,7 +2,7 @@
 //! quantization-aware fine-tuning against the FP32 model on the same inputs (every fourth held
 //! out to check on), keeping the best step.
 
-use super::calib::{load_calibration, BitArgs, Calib, CalibArgs};
+use super::calib::{load_calibration, BitArgs, Calib, CalibArgs, MixArgs};
 use super::common::read;
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::model::{load_onnx, save_onnx, Plan, Tensor};
@@ -18,9 +18,9 @@ pub struct Args {
     io: CalibArgs,
     #[command(flatten)]
     bits: BitArgs,
-    /// Keep these nodes FP32 (comma-separated node names), in the PTQ start and so in training.
-    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
-    keep_fp32: Vec<String>,
+    /// Layers kept FP32 or at 16-bit activations in the PTQ start (and so in training).
+    #[command(flatten)]
+    mixed: MixArgs,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -109,9 +109,9 @@ pub fn run(a: Args) -> Result<(), String> {
     }
     let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
     let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
-    let keep_fp32 = a.keep_fp32.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
-    let mut opts = PtqOptions { fixed_inputs: fixed.clone(), keep_fp32, ..PtqOptions::default() };
+    let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
     a.bits.apply(&mut opts, false)?;
+    a.mixed.apply(&mut opts);
     let t0 = std::time::Instant::now();
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;

@@ -1,9 +1,9 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
-use super::calib::{load_calibration, BitArgs, Calib, CalibArgs};
+use super::calib::{load_calibration, BitArgs, Calib, CalibArgs, MixArgs};
 use super::common::read;
 use crate::choice;
-use qplay_core::ptq::{quantize, recipe::quantize_auto, MixedTo, PtqOptions};
+use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
 use std::path::Path;
 use std::time::Instant;
@@ -48,23 +48,8 @@ pub struct Args {
     /// Bias correction off.
     #[arg(long)]
     no_bias_correction: bool,
-    /// Keep these nodes FP32 (comma-separated node names).
-    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
-    keep_fp32: Vec<String>,
-    /// 16-bit input activations for these nodes (comma-separated node names).
-    #[arg(long, value_name = "NODE,NODE", value_delimiter = ',')]
-    keep_16bit: Vec<String>,
-    /// Keep the K most sensitive layers FP32 (16-bit activations with --mixed-16bit, 8-bit
-    /// weights with --mixed-8bit-weights).
-    #[arg(long, value_name = "K", default_value_t = 0)]
-    auto_mixed: usize,
-    /// --auto-mixed moves its layers to 16-bit activations rather than FP32.
-    #[arg(long, requires = "auto_mixed", conflicts_with = "mixed_8bit_weights")]
-    mixed_16bit: bool,
-    /// --auto-mixed moves its layers to 8-bit weights (of those below 8 bits: with --weight-bits
-    /// under 8) rather than FP32; they stay integer.
-    #[arg(long, requires = "auto_mixed")]
-    mixed_8bit_weights: bool,
+    #[command(flatten)]
+    mix: MixArgs,
     /// Write the quality report (per layer, JSON).
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
@@ -83,7 +68,6 @@ pub fn run(a: Args) -> Result<(), String> {
             default
         }
     };
-    let names = |v: &[String]| v.iter().map(|x| x.trim().to_string()).collect::<Vec<_>>();
     let (model, out, calib_dir) = (&a.io.model, &a.io.out, &a.io.calib);
     let mut opts = PtqOptions {
         method: a.method.unwrap_or(defaults.method),
@@ -92,20 +76,10 @@ pub fn run(a: Args) -> Result<(), String> {
         weight: QType::INT8,
         layer_weight_bits: vec![],
         pack_int4: true,
-        keep_fp32: names(&a.keep_fp32),
-        keep_16bit: names(&a.keep_16bit),
-        auto_mixed: a.auto_mixed,
-        mixed_to: if a.mixed_16bit {
-            MixedTo::Activations16
-        } else if a.mixed_8bit_weights {
-            MixedTo::Weights8
-        } else {
-            MixedTo::Fp32
-        },
         equalize: switch(a.equalize, a.no_equalize, defaults.equalize),
         bias_correction: switch(a.bias_correction, a.no_bias_correction, defaults.bias_correction),
         gptq: defaults.gptq,
-        fixed_inputs: Vec::new(),
+        ..PtqOptions::default()
     };
     // The recipe (observer, equalization, bias correction) is chosen by measurement unless the
     // user sets any part of it (or says --recipe fixed: the defaults as they are).
@@ -133,6 +107,7 @@ pub fn run(a: Args) -> Result<(), String> {
         load_calibration(model, &bytes, calib_dir, a.io.profile.as_deref())?;
     opts.fixed_inputs = fixed;
     a.bits.apply(&mut opts, a.int8_activations)?;
+    a.mix.apply(&mut opts);
     let t0 = Instant::now();
     let mut q = if auto {
         quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
