@@ -37,7 +37,7 @@ test('relaxed SIMD module: the int8 person detector\'s outputs equal the plain m
       const q = new plain.WasmQuantizer(bytes, profile);
       const cal = await pixels('camera.png');
       q.addImage(cal.w, cal.h, cal.rgba);
-      q.run('mse', true, bytes.byteLength, [], 0, false, 8);
+      q.run({ method: 'mse', originalBytes: bytes.byteLength });
       const int8 = q.onnxBytes();
       q.free();
       const shape = [1, 3, 300, 300];

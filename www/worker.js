@@ -214,9 +214,10 @@ const handlers = {
       const gptq = rounding === 'gptq' ? true : rounding === 'nearest' ? false : undefined;
       const how = `${method}, ${perChannel ? 'per-channel' : 'per-tensor'} ${bits}-bit weights`;
       // Throwing from the progress callback stops the run there (code `cancelled`).
-      const own = layerBits ?? [];
-      const report = q.run(method, perChannel, model.bytes.byteLength, keepFp32 ?? [], autoMixed ?? 0, mixedTo ?? 'fp32', bits, gptq,
-        own.map(([n]) => n), Uint8Array.from(own, ([, b]) => b), (stage) => {
+      const report = q.run({
+        method, perChannel, originalBytes: model.bytes.byteLength, keepFp32: keepFp32 ?? [], autoMixed: autoMixed ?? 0,
+        mixedTo: mixedTo ?? 'fp32', weightBits: bits, gptq, layerBits: layerBits ?? [],
+      }, (stage) => {
         throwIfStopped(id);
         progress(id, `quantizing (${how}): ${stage}`);
       });

@@ -178,7 +178,7 @@ async function main(q) {
     }
     status('quantizing (defaults)');
     const t0 = performance.now();
-    quantizer.run('mse', true, bytes.byteLength, [], 0, false, 8);
+    quantizer.run({ method: 'mse', originalBytes: bytes.byteLength });
     quantizeSeconds = round3((performance.now() - t0) / 1000);
     int8Source = `quantized in this page from ${names.length} sample photos with the defaults in ${quantizeSeconds.toFixed(1)} s (${threads} thread${threads > 1 ? 's' : ''})`;
     int8 = quantizer.onnxBytes();

@@ -333,6 +333,43 @@ pub struct WasmQuantizer {
     onnx: Vec<u8>,
 }
 
+/// [`WasmQuantizer::run`]'s options, as the worker sends them.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuantizeArgs {
+    /// `auto` (the recipe chosen by measurement on held-out images, `ptq::recipe`) or an
+    /// observer (minmax, ema, percentile, entropy, mse) with equalization and bias correction.
+    method: String,
+    /// Weights per output channel (default) or per tensor.
+    #[serde(default = "yes")]
+    per_channel: bool,
+    /// The FP32 file's size, for the report.
+    #[serde(default)]
+    original_bytes: Option<usize>,
+    /// Nodes to leave in float.
+    #[serde(default)]
+    keep_fp32: Vec<String>,
+    /// How many of the most sensitive layers move to `mixed_to` besides (0: none).
+    #[serde(default)]
+    auto_mixed: usize,
+    /// `fp32`, `16` (16-bit activations) or `w8` (8-bit weights, of the layers below 8 bits).
+    #[serde(default)]
+    mixed_to: String,
+    /// Weight bits, 2..=8 (default 8; int4 storage at 4 and fewer).
+    #[serde(default)]
+    weight_bits: Option<u8>,
+    /// GPTQ rounding (default: below 8 bits) or to nearest.
+    #[serde(default)]
+    gptq: Option<bool>,
+    /// `[layer, bits]` pairs: layers with their own weight width.
+    #[serde(default)]
+    layer_bits: Vec<(String, u8)>,
+}
+
+fn yes() -> bool {
+    true
+}
+
 #[wasm_bindgen]
 impl WasmQuantizer {
     /// A quantizer for ONNX bytes with a profile (JSON text; inferred when `undefined`).
@@ -355,51 +392,29 @@ impl WasmQuantizer {
         Ok(self.calib.len())
     }
 
-    /// Quantizes with `method` (`auto`: the recipe chosen by measurement on held-out images,
-    /// `ptq::recipe`; or minmax, ema, percentile, entropy, mse with equalization and bias
-    /// correction on) and per-channel or per-tensor weights; returns the report.
-    /// `keep_fp32` names nodes to leave in float; `auto_mixed` moves that many of the most
-    /// sensitive layers besides (0: none) to `mixed_to`: `fp32`, `16` (16-bit activations) or
-    /// `w8` (8-bit weights, of the layers below 8 bits);
-    /// weights have `weight_bits` bits (2..=8, default 8; int4 storage at 4 and fewer), rounded
-    /// by GPTQ when `gptq` (default: below 8 bits) else to nearest; the layers named in
-    /// `layer_names` get the widths in `layer_bits` instead (mixed precision, say the most
-    /// sensitive layers of a 4-bit model at 8 bits). `progress`, when given, is called with a
-    /// description of each step (calibration input k of n, sensitivity layer k of n, …); when it
-    /// throws, the run stops at that step and fails with the code `cancelled`.
-    #[allow(clippy::too_many_arguments)] // a flat argument list is what the worker passes.
-    pub fn run(
-        &mut self,
-        method: &str,
-        per_channel: bool,
-        original_bytes: usize,
-        keep_fp32: Vec<String>,
-        auto_mixed: usize,
-        mixed_to: &str,
-        weight_bits: Option<u8>,
-        gptq: Option<bool>,
-        layer_names: Vec<String>,
-        layer_bits: Vec<u8>,
-        progress: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
-        let auto = method == "auto";
-        let bits = weight_bits.unwrap_or(8);
-        if layer_names.len() != layer_bits.len() {
-            return Err(err("per-layer weight bits: one width per layer name"));
-        }
+    /// Quantizes with the options `options` ([`QuantizeArgs`], a plain object: `{method,
+    /// perChannel, originalBytes, keepFp32, autoMixed, mixedTo, weightBits, gptq, layerBits}`,
+    /// every field but `method` optional); returns the report. `progress`, when given, is called
+    /// with a description of each step (calibration input k of n, sensitivity layer k of n, …);
+    /// when it throws, the run stops at that step and fails with the code `cancelled`.
+    pub fn run(&mut self, options: JsValue, progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let a: QuantizeArgs =
+            serde_wasm_bindgen::from_value(options).map_err(|e| err(format!("bad quantization options: {e}")))?;
+        let auto = a.method == "auto";
+        let bits = a.weight_bits.unwrap_or(8);
         let opts = qplay_core::ptq::PtqOptions {
             weight: qplay_core::ptq::PtqOptions::weight_bits(bits).map_err(err)?,
-            gptq: gptq.unwrap_or_else(|| qplay_core::ptq::PtqOptions::default_gptq(bits)),
-            layer_weight_bits: layer_names.into_iter().zip(layer_bits).collect(),
+            gptq: a.gptq.unwrap_or_else(|| qplay_core::ptq::PtqOptions::default_gptq(bits)),
+            layer_weight_bits: a.layer_bits,
             method: if auto {
                 qplay_core::ptq::PtqOptions::default().method
             } else {
-                qplay_core::quant::Calibration::parse(method).map_err(err)?
+                qplay_core::quant::Calibration::parse(&a.method).map_err(err)?
             },
-            per_channel,
-            keep_fp32,
-            auto_mixed,
-            mixed_to: match mixed_to {
+            per_channel: a.per_channel,
+            keep_fp32: a.keep_fp32,
+            auto_mixed: a.auto_mixed,
+            mixed_to: match a.mixed_to.as_str() {
                 "16" => qplay_core::ptq::MixedTo::Activations16,
                 "w8" => qplay_core::ptq::MixedTo::Weights8,
                 "fp32" | "" => qplay_core::ptq::MixedTo::Fp32,
@@ -422,7 +437,7 @@ impl WasmQuantizer {
             qplay_core::ptq::quantize_with_progress(graph, input, calib, &opts, &mut tell)
         }
         .map_err(err)?;
-        q.report.fp32_bytes = Some(original_bytes);
+        q.report.fp32_bytes = Some(a.original_bytes.unwrap_or(0));
         self.onnx = q.onnx;
         to_js(&q.report)
     }
