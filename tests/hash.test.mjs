@@ -77,7 +77,7 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
   } finally { await a.close(); }
 
   // A layer kept FP32 and a layer's own weight bits travel too (they apply at the next Quantize, which the link does not run).
-  const b = await open(url.slice(origin.length + 1) + '&detector.keep=Conv_0&detector.lbits=Conv_1=8&detector.model=face&detector.image=dog.jpg');
+  const b = await open(url.slice(origin.length + 1) + '&detector.keep=Conv_0&detector.lbits=Conv_1=8&detector.mixed=3&detector.mixedto=w8&detector.model=face&detector.image=dog.jpg');
   try {
     const { page } = b;
     await explorerReady(page);
@@ -104,6 +104,12 @@ test('changes rewrite the hash (no history entries); a fresh page with it shows 
     assert.equal(await det.locator('select[name=sample]').inputValue(), 'dog.jpg');
     assert.deepEqual(await det.evaluate((el) => el.settings.keepFp32), ['Conv_0']);
     assert.deepEqual(await det.evaluate((el) => el.settings.layerBits), { Conv_1: 8 });
+    assert.deepEqual(await det.evaluate((el) => [el.settings.autoMixed, el.settings.mixedTo]), [3, 'w8']);
+    assert.equal(await det.locator('input[name=autoMixed]').inputValue(), '3');
+    await det.locator('input[name=autoMixed]').fill('5');
+    await det.locator('input[name=autoMixed]').dispatchEvent('change');
+    const after = Object.fromEntries(await hashParams(page));
+    assert.deepEqual([after['detector.mixed'], after['detector.mixedto'], after['detector.lbits']], ['5', 'w8', 'Conv_1=8']);
     assert.equal(await page.locator('#hash-note').isVisible(), false);
     assert.deepEqual(b.errors, []);
   } finally { await b.close(); }

@@ -95,6 +95,8 @@ function restoreFromHash() {
   if (detector.rounding) later.rounding = detector.rounding;
   if (detector.keep) later.keepFp32 = detector.keep;
   if (detector.lbits) later.layerBits = detector.lbits;
+  if (detector.mixed) later.autoMixed = Number(detector.mixed);
+  if (detector.mixedto) later.mixedTo = detector.mixedto;
   if (detector.overlay) later.overlay = detector.overlay === 'true';
   if (detector.logy) later.logY = detector.logy === 'true';
   // Editing the fragment by hand (in the address bar) restores it: replaceState does not fire this.

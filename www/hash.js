@@ -22,6 +22,8 @@
 //   detector.rounding                            gptq, nearest (auto, the default, is left out)
 //   detector.keep                                a layer kept FP32 at the next Quantize (repeated, one per layer)
 //   detector.lbits                               LAYER=N: a layer's own weight bits, 2…8, at the next Quantize (repeated)
+//   detector.mixed                               1…20: the most sensitive layers moved at the next Quantize (0 is left out)
+//   detector.mixedto                             16, w8: what they become (fp32, the default, is left out)
 // Keys may come in any order and any may be left out (the component's default is used). A value that
 // does not validate is left out with a note saying why; nothing in a link is ever fetched except the
 // built-in models and sample photos. This module has no DOM code: parse and serialize are pure.
@@ -64,6 +66,8 @@ export const KEYS = {
   'detector.wbits': [oneOf(['2', '3', '4', '5', '6', '8']), '8, 6, 5, 4, 3 or 2'],
   'detector.rounding': [oneOf(['auto', 'gptq', 'nearest']), 'auto, gptq or nearest'],
   'detector.keep': [(s) => (s.trim() ? s.trim() : null), 'a layer name'],
+  'detector.mixed': [(s) => (/^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 20 ? String(Number(s)) : null), 'a whole number from 1 to 20'],
+  'detector.mixedto': [oneOf(['fp32', '16', 'w8']), 'fp32, 16 or w8'],
   'detector.lbits': [(s) => { const m = /^(.+)=([2-8])$/.exec(s.trim()); return m ? `${m[1]}=${m[2]}` : null; }, 'LAYER=N with N from 2 to 8'],
 };
 
@@ -117,6 +121,8 @@ export function serializeHash(explorer, detector) {
     if (detector.logY) put('detector.logy', true);
     for (const layer of detector.keepFp32 ?? []) put('detector.keep', layer);
     for (const [layer, bits] of Object.entries(detector.layerBits ?? {})) put('detector.lbits', `${layer}=${bits}`);
+    if (detector.autoMixed) put('detector.mixed', detector.autoMixed);
+    if (detector.mixedTo && detector.mixedTo !== 'fp32') put('detector.mixedto', detector.mixedTo);
   }
   // Readable links: `:` and `,` need no escaping in a fragment.
   return p.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',');

@@ -109,7 +109,7 @@ export class QplayDetector extends HTMLElement {
     return {
       model: this.source ?? this.pendingSource ?? 'person', image: sample === 'custom' ? this.imageSource ?? 'uploaded' : sample, score: this.score, backend: this.backend ?? 'cpu', threads: this.threadsWanted(),
       method: $('select[name=method]').value, perChannel: $('input[name=perChannel]').checked, weightBits: this.weightBits(), rounding: $('select[name=rounding]').value, keepFp32: [...(this.keepFp32 ?? [])],
-      layerBits: Object.fromEntries(this.layerBits ?? []), overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
+      layerBits: Object.fromEntries(this.layerBits ?? []), autoMixed: this.autoMixed(), mixedTo: $('select[name=mixedTo]').value, overlay: $('input[name=overlay]').checked, logY: !!this.view.logY,
     };
   }
 
@@ -121,6 +121,8 @@ export class QplayDetector extends HTMLElement {
     if (v.weightBits !== undefined && [2, 3, 4, 5, 6, 8].includes(Number(v.weightBits))) $('select[name=weightBits]').value = String(Number(v.weightBits));
     if (['auto', 'gptq', 'nearest'].includes(v.rounding)) $('select[name=rounding]').value = v.rounding;
     if (v.keepFp32 !== undefined) { this.keepFp32 = new Set(v.keepFp32); this.showKeep(); }
+    if (Number.isInteger(v.autoMixed) && v.autoMixed >= 0 && v.autoMixed <= 20) $('input[name=autoMixed]').value = String(v.autoMixed);
+    if (['fp32', '16', 'w8'].includes(v.mixedTo)) $('select[name=mixedTo]').value = v.mixedTo;
     if (v.layerBits !== undefined) { this.layerBits = new Map(Object.entries(v.layerBits ?? {}).filter(([, b]) => Number.isInteger(b) && b >= 2 && b <= 8)); this.showKeep(); }
     if (v.overlay !== undefined) this.setOverlay(!!v.overlay); if (v.threads !== undefined) this.setThreads(v.threads); // threads: a new worker
     if (v.logY !== undefined) { this.view.logY = !!v.logY; const box = this.$('.qreport input[name=logy]'); if (box) { box.checked = this.view.logY; this.renderLayer(); } }
@@ -221,7 +223,8 @@ export class QplayDetector extends HTMLElement {
     this.addEventListener('dragleave', () => delete this.dataset.dragging);
     this.addEventListener('drop', (e) => { e.preventDefault(); delete this.dataset.dragging; this.onDrop([...e.dataTransfer.files]); });
     for (const n of ['method', 'perChannel', 'weightBits', 'rounding', 'use-samples', 'autoMixed', 'mixedTo']) $(`[name=${n}]`).addEventListener('change', () => this.showCommand());
-    for (const n of ['weightBits', 'rounding']) $(`select[name=${n}]`).addEventListener('change', () => this.changed());
+    for (const n of ['weightBits', 'rounding', 'mixedTo']) $(`select[name=${n}]`).addEventListener('change', () => this.changed());
+    $('input[name=autoMixed]').addEventListener('change', () => this.changed());
     this.showKeep();
     this.render();
   }
