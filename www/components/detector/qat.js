@@ -8,7 +8,7 @@ import { BOX, INT8 } from './template.js';
 import { fileStem } from './model-source.js';
 import { loadRun, clearRun } from '../../saved-run.js';
 import { esc } from './util.js';
-import { roundingFlag, shellWord } from './quantize.js';
+import { mixedFlags, roundingFlag } from './quantize.js';
 
 /** Said when the FP32 model detects nothing on any training image: the heads then learn only
  * the background, and detections elsewhere can get lost. */
@@ -48,9 +48,7 @@ export function qatCommand({ model, calib, profile = null, weightBits = 8, round
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
-  if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
-  if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
-  if (autoMixed) parts.push('--auto-mixed', String(autoMixed), ...({ 16: ['--mixed-16bit'], w8: ['--mixed-8bit-weights'] }[mixedTo] ?? []));
+  parts.push(...mixedFlags({ keepFp32, layerBits, autoMixed, mixedTo }));
   if (steps !== 100) parts.push('--steps', String(steps));
   if (lr !== Number(qatDefaultLr(weightBits, rounding === 'auto' ? (weightBits < 8 ? 'gptq' : 'nearest') : rounding))) parts.push('--lr', String(lr));
   if (batch !== 4) parts.push('--batch', String(batch));

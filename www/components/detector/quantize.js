@@ -29,14 +29,20 @@ export function quantizeCommand({ model, calib, profile = null, method, perChann
   if (!perChannel) parts.push('--per-tensor');
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
   parts.push(...roundingFlag(rounding, weightBits));
-  if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
-  if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
-  if (autoMixed) parts.push('--auto-mixed', String(autoMixed));
-  if (autoMixed && mixedTo === '16') parts.push('--mixed-16bit');
-  if (autoMixed && mixedTo === 'w8') parts.push('--mixed-8bit-weights');
+  parts.push(...mixedFlags({ keepFp32, layerBits, autoMixed, mixedTo }));
   if (profile) parts.push('--profile', shellWord(profile));
   parts.push('-o', shellWord(`${fileStem(model)}_int8_qdq.onnx`));
   return parts.join(' ');
+}
+
+/** The mixed-precision flags `qplay quantize` and `qplay qat` share: layers kept FP32, layers' own weight widths
+ * ([[layer, bits]]), and the automatic choice of the most sensitive layers and what they become. */
+export function mixedFlags({ keepFp32 = [], layerBits = [], autoMixed = 0, mixedTo = 'fp32' }) {
+  const parts = [];
+  if (keepFp32.length) parts.push('--keep-fp32', shellWord(keepFp32.join(',')));
+  if (layerBits.length) parts.push('--layer-bits', shellWord(layerBits.map(([n, b]) => `${n}=${b}`).join(',')));
+  if (autoMixed) parts.push('--auto-mixed', String(autoMixed), ...({ 16: ['--mixed-16bit'], w8: ['--mixed-8bit-weights'] }[mixedTo] ?? []));
+  return parts;
 }
 
 /** The CLI flag for a weight rounding ('auto', 'gptq', 'nearest') at `bits`: none where it is the default (GPTQ below 8 bits). */

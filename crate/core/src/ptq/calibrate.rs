@@ -117,7 +117,7 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
         }
     }
     let layers: Vec<&str> = g.nodes.iter().filter(|n| n.is_any(&QUANTIZABLE)).map(|n| n.name.as_str()).collect();
-    opts.check_layer_bits(&layers).map_err(ModelError::Other)?;
+    opts.check_layer_names(&layers).map_err(ModelError::Other)?;
     let own: Vec<String> = targets
         .iter()
         .map(|&t| g.nodes[t].name.as_str())

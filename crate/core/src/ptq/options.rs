@@ -111,7 +111,7 @@ impl PtqOptions {
     /// Refuses a per-layer width outside 2..=8, or a name in [`PtqOptions::layer_weight_bits`],
     /// `keep_fp32` or `keep_16bit` that is not one of `layers` (the model's quantizable nodes),
     /// naming it and where to find the names.
-    pub fn check_layer_bits(&self, layers: &[&str]) -> Result<(), String> {
+    pub fn check_layer_names(&self, layers: &[&str]) -> Result<(), String> {
         let unknown = |what: &str, name: &str| {
             let some: Vec<&str> = layers.iter().take(4).copied().collect();
             format!(

@@ -56,9 +56,7 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
         // writable at 4c (n is a multiple of 16); unaligned loads and stores.
         unsafe {
             use std::arch::x86_64::*;
-            let f = _mm_set1_epi8(flip as i8);
-            let ld = |r: &[u8]| _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f);
-            let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
+            let [p0, p1, p2, p3] = column_quads([r0, r1, r2, r3], c, flip);
             let p = out.as_mut_ptr().add(4 * c);
             _mm_storeu_si128(p.cast(), p0);
             _mm_storeu_si128(p.add(16).cast(), p1);
@@ -117,6 +115,20 @@ fn quads16(
     }
 }
 
+/// The quads of columns `c … c + 15` of four rows, each byte XOR `flip` (SSE2).
+///
+/// # Safety
+/// Each row has sixteen readable bytes at `c`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn column_quads(rows: [&[u8]; 4], c: usize, flip: u8) -> [std::arch::x86_64::__m128i; 4] {
+    use std::arch::x86_64::*;
+    let f = _mm_set1_epi8(flip as i8);
+    // SAFETY: the caller's sixteen bytes at c of each row; unaligned loads.
+    let ld = |r: &[u8]| unsafe { _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f) };
+    quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]))
+}
+
 /// [`interleave4`] with the quads of even columns in `even`, those of odd columns in `odd`
 /// (`n` a multiple of 16; `n / 2` quads each).
 pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &mut [u8], odd: &mut [u8]) {
@@ -146,9 +158,7 @@ pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &
         // writable at 2c of each half (n is a multiple of 16); unaligned loads and stores.
         unsafe {
             use std::arch::x86_64::*;
-            let f = _mm_set1_epi8(flip as i8);
-            let ld = |r: &[u8]| _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f);
-            let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
+            let [p0, p1, p2, p3] = column_quads([r0, r1, r2, r3], c, flip);
             // Even and odd 32-bit lanes of each pair of registers.
             let pick = |x: __m128i, y: __m128i, odd: bool| {
                 let (x, y) = (_mm_castsi128_ps(x), _mm_castsi128_ps(y));
