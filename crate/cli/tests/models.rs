@@ -921,3 +921,27 @@ fn gptq_on_real_exports() {
     let (db, text) = sqnr("tests/fixtures/rtdetr/rtdetr_tiny.onnx", "--gptq");
     assert!(text.contains("(GPTQ) in 91 layers") && db.is_finite(), "{db} {text}");
 }
+
+/// A YOLOv8 export quantized by onnxruntime's `quantize_static` in its QOperator format (the
+/// `com.microsoft` QLinearMul / QLinearSigmoid / QLinearSoftmax, Resize on uint8: see
+/// `tests/fixtures/make_qop_yolo_fixture.py`) is a model the commands take: inspect lists every
+/// op as supported, detect runs it, and compare measures it against its FP32 export.
+#[test]
+fn onnxruntime_qoperator_yolov8_runs_in_every_command() {
+    let (fp32, q) =
+        ("tests/fixtures/ultralytics/yolov8_custom18.onnx", "tests/fixtures/ultralytics/yolov8_custom18_qop.onnx");
+    let (code, out, err) = qplay(&["inspect", q]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("com.microsoft::QLinearSigmoid") && out.contains("every op is supported"), "{out}");
+    let (code, out, err) = qplay(&["detect", q, "www/samples/person.jpg"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("detection(s)"), "{out}");
+    let (code, text, err) = qplay(&["compare", fp32, q, "--images", "www/samples", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["images"], 7);
+    assert!(v["size_ratio"].as_f64().unwrap() < 0.4, "{text}");
+    let sq = v["output_sqnr_db"].to_string();
+    assert!(v["map50"].as_f64().unwrap() > 0.9, "{text}");
+    assert!(!sq.contains("null"), "{sq}");
+}

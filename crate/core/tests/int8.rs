@@ -209,6 +209,92 @@ fn bad_qlinear_add_and_concat_are_errors() {
     assert!(e.contains("2 + 3·k"), "{e}");
 }
 
+/// Bad `com.microsoft` QLinearMul / QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax nodes
+/// and 8-bit Resizes give errors that name the problem.
+#[test]
+fn bad_qlinear_activations_are_errors() {
+    use qplay_core::model::Attr;
+    let load = |case: &str| {
+        let dir = repo().join("tests/fixtures/qops").join(case);
+        let g = load_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
+        (g, read_npy(&std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap())
+    };
+    let try_run = |g: &Graph, x: &Tensor| -> String {
+        let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
+        match Plan::new(g, &Registry::new(), &shapes) {
+            Err(e) => e.to_string(),
+            Ok(p) => {
+                p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
+            }
+        }
+    };
+    let (mul, xm) = load("qlinearmul_u8_same_shape");
+    let mut g = mul.clone();
+    g.initializers.insert("c_scale".into(), Tensor::scalar_f32(0.0));
+    let e = try_run(&g, &xm);
+    assert!(e.contains("C_scale") && e.contains("positive"), "{e}");
+    let mut g = mul.clone();
+    g.initializers.insert("b".into(), Tensor::f32(vec![1], vec![1.0]).unwrap());
+    let e = try_run(&g, &xm);
+    assert!(e.contains("both must have one type"), "{e}");
+    let mut g = mul.clone();
+    g.nodes[0].inputs.truncate(5);
+    let e = try_run(&g, &xm);
+    assert!(e.contains("7 or 8 inputs"), "{e}");
+
+    let (sig, xs) = load("qlinearsigmoid_u8_every_code");
+    let mut g = sig.clone();
+    g.initializers.insert("y_zp".into(), Tensor { shape: vec![], data: Data::I8(vec![0]) });
+    let e = try_run(&g, &xs);
+    assert!(e.contains("Y_zero_point"), "{e}");
+    let mut g = sig.clone();
+    g.initializers.insert("x_scale".into(), Tensor::f32(vec![2], vec![0.1, 0.2]).unwrap());
+    let e = try_run(&g, &xs);
+    assert!(e.contains("X_scale must be a scalar"), "{e}");
+    let mut g = sig.clone();
+    g.nodes[0].inputs.truncate(3);
+    let e = try_run(&g, &xs);
+    assert!(e.contains("4 or 5 inputs"), "{e}");
+    let (lr, xl) = load("qlinearleakyrelu_i8_every_code");
+    let mut g = lr.clone();
+    g.nodes[0].attrs.0.insert("alpha".into(), Attr::Float(f32::NAN));
+    let e = try_run(&g, &xl);
+    assert!(e.contains("alpha"), "{e}");
+
+    let (sm, xsm) = load("qlinearsoftmax_u8_opset13_axis1");
+    let mut g = sm.clone();
+    g.nodes[0].attrs.0.remove("opset");
+    let e = try_run(&g, &xsm);
+    assert!(e.contains("opset"), "{e}");
+    let mut g = sm.clone();
+    g.nodes[0].attrs.0.insert("axis".into(), Attr::Int(3));
+    let e = try_run(&g, &xsm);
+    assert!(e.contains("axis 3 is out of range"), "{e}");
+
+    let (rs, xr) = load("resize_u8_nearest");
+    let mut g = rs.clone();
+    g.nodes[0].attrs.0.insert("mode".into(), Attr::String("linear".into()));
+    let e = try_run(&g, &xr);
+    assert!(e.contains("nearest only") && e.contains("linear"), "{e}");
+}
+
+/// A real Ultralytics YOLOv8 export quantized by onnxruntime's `quantize_static` in its
+/// QOperator format (`make_qop_yolo_fixture.py`: QLinearConv, QLinearAdd, QLinearConcat,
+/// QLinearMul and QLinearSigmoid for every SiLU, QLinearSoftmax in the DFL, Resize and MaxPool on
+/// uint8): qplay's output equals onnxruntime's in every value.
+#[test]
+fn onnxruntime_qoperator_yolov8_equals_onnxruntime() {
+    let dir = repo().join("tests/fixtures/ultralytics");
+    let g = load_onnx(&std::fs::read(dir.join("yolov8_custom18_qop.onnx")).unwrap()).unwrap();
+    let npy = |f: &str| read_npy(&std::fs::read(dir.join("yolov8_custom18_qop").join(f)).unwrap()).unwrap();
+    let (x, want) = (npy("input.npy"), npy("ort.npy"));
+    let got = run(&g, &[(g.inputs[0].name.clone(), x.clone())], PlanOptions::default()).remove(0);
+    assert_eq!(got.shape, want.shape);
+    let (g32, w32) = (got.as_f32().unwrap(), want.as_f32().unwrap());
+    let differ = g32.iter().zip(w32).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    assert_eq!(differ, 0, "{differ} of {} outputs differ from onnxruntime's", g32.len());
+}
+
 /// Random QLinearConv geometries (groups incl. depthwise and channel multipliers, kernels 1–5,
 /// strides 1–3, dilations 1–2, asymmetric pads, uint8/int8 data, per-channel weights with
 /// non-zero zero-points for uint8 weights, bias, both output types) against a direct int64

@@ -379,9 +379,29 @@ impl Resize {
     }
 }
 
+impl Resize {
+    /// 8-bit inputs resize by `nearest` only (linear blends values, and the 8-bit
+    /// rounding of a blend is each runtime's own).
+    fn check_8bit(&self, dtype: DType) -> Result<(), OpError> {
+        if self.mode != Mode::Nearest {
+            let t = if dtype == DType::U8 { "uint8" } else { "int8" };
+            return Err(OpError::unsupported(format!(
+                "Resize of {t} codes with mode `linear`: qplay resizes 8-bit tensors by nearest only (quantize the model in QDQ form, where the resize runs in float)"
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Op for Resize {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let x = f32_fact(inputs, 0, "X")?;
+        let x = match inputs.first().copied().flatten() {
+            Some(f) if matches!(f.dtype, DType::U8 | DType::I8) => {
+                self.check_8bit(f.dtype)?;
+                f
+            }
+            _ => f32_fact(inputs, 0, "X")?,
+        };
         let get = |i: usize| -> Option<Result<Tensor, OpError>> {
             let f = inputs.get(i).copied().flatten()?;
             Some(match &f.value {
@@ -393,10 +413,25 @@ impl Op for Resize {
             })
         };
         let (out, _) = self.resolve(&x.shape, &get)?;
-        Ok(vec![Fact::new(DType::F32, out)])
+        Ok(vec![Fact::new(x.dtype, out)])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+        // 8-bit codes (onnxruntime's QOperator models resize them directly): nearest picks
+        // whole values, so going through f32 and back is exact.
+        if let Some(x8) = inputs.first().copied().flatten().filter(|t| matches!(t.dtype(), DType::U8 | DType::I8)) {
+            self.check_8bit(x8.dtype())?;
+            let wide = Tensor { shape: x8.shape.clone(), data: crate::model::Data::F32(x8.to_f32_vec()) };
+            let mut rest: Vec<Option<&Tensor>> = inputs.to_vec();
+            rest[0] = Some(&wide);
+            let y = self.eval(&rest)?.remove(0);
+            let v = y.as_f32().map_err(OpError::internal)?;
+            let data = match x8.dtype() {
+                DType::U8 => crate::model::Data::U8(v.iter().map(|&c| c as u8).collect()),
+                _ => crate::model::Data::I8(v.iter().map(|&c| c as i8).collect()),
+            };
+            return Ok(vec![Tensor { shape: y.shape, data }]);
+        }
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (axes, out_shape) = self.plan_axes(&shape, inputs)?;

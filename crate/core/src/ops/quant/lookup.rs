@@ -74,3 +74,61 @@ impl Op for Lookup {
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
     }
 }
+
+/// onnxruntime's 256-entry table for a `com.microsoft` lookup activation (`QLinearSigmoid`,
+/// `QLinearLeakyRelu`: `QlinearBuildLookupTable`): each code `x` dequantized in f32 as
+/// `sx · (x − zx)`, mapped by `f`, and quantized by the crate's one quantize function
+/// (onnxruntime's `MlasQuantizeLinear`: `y / sy` rounded half to even, plus `zy`, saturated).
+/// Indexed by the code's bits, as [`Lookup`] reads it; typed like `x`.
+pub fn ort_table(
+    x: crate::quant::QParams,
+    y: crate::quant::QParams,
+    dtype: DType,
+    f: impl Fn(f32) -> f32,
+) -> Result<Tensor, OpError> {
+    let qt = super::qtype_of(dtype)?;
+    let code = |bits: usize| if qt.signed { bits as u8 as i8 as i32 } else { bits as i32 };
+    let q: Vec<i32> = (0..256).map(|b| y.quantize(f(x.scale * (code(b) - x.zero_point) as f32), qt)).collect();
+    Ok(match dtype {
+        DType::I8 => Tensor { shape: vec![256], data: Data::I8(q.into_iter().map(|v| v as i8).collect()) },
+        _ => Tensor { shape: vec![256], data: Data::U8(q.into_iter().map(|v| v as u8).collect()) },
+    })
+}
+
+/// The element-wise `com.microsoft` activations onnxruntime runs as a table of the input code
+/// (inputs `X, X_scale, X_zero_point, Y_scale, Y_zero_point`): the table from `f`, then
+/// [`Lookup`].
+pub(super) fn eval_ort_lookup(inputs: &[Option<&Tensor>], f: impl Fn(f32) -> f32) -> Result<Vec<Tensor>, OpError> {
+    let opt = |i: usize| inputs.get(i).copied().flatten();
+    let x = input(inputs, 0)?;
+    let dtype = x.dtype();
+    let px = super::qlinear_add::scalar_params(input(inputs, 1)?, opt(2), dtype, "X")?;
+    let py = super::qlinear_add::scalar_params(input(inputs, 3)?, opt(4), dtype, "Y")?;
+    let table = ort_table(px, py, dtype, f)?;
+    Lookup.eval(&[Some(x), Some(&table)])
+}
+
+/// [`eval_ort_lookup`]'s shapes and types: `Y` is `X`'s, whose type is 8-bit.
+pub(super) fn infer_ort_lookup(inputs: &[Option<&Fact>], op: &str) -> Result<Vec<Fact>, OpError> {
+    let x = input_fact(inputs, 0)?;
+    super::qtype_of(x.dtype).map_err(|e| e.context(op))?;
+    for (i, what) in [(2, "X_zero_point"), (4, "Y_zero_point")] {
+        if let Some(z) = inputs.get(i).copied().flatten() {
+            if z.dtype != x.dtype {
+                return Err(OpError::mismatch(format!("{op}: {what} is {:?} but X is {:?}", z.dtype, x.dtype)));
+            }
+        }
+    }
+    Ok(vec![Fact::new(x.dtype, x.shape.clone())])
+}
+
+/// Checks a lookup activation's input count (4 or 5: `Y_zero_point` optional).
+pub(super) fn check_ort_lookup(node: &Node, op: &str) -> Result<(), OpError> {
+    let n = node.inputs.len();
+    if !(4..=5).contains(&n) {
+        return Err(OpError::malformed(format!(
+            "{op} takes 4 or 5 inputs (X, X_scale, X_zero_point, Y_scale[, Y_zero_point]), got {n}"
+        )));
+    }
+    Ok(())
+}
