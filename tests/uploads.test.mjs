@@ -271,27 +271,28 @@ test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it
   assert.ok(within >= 0.999 * total, `${within} of ${total} within one step of LiteRT`);
 });
 
+/** Sets the "your own INT8 model" file and waits for the outcome under the Quantize button. */
+async function own(path) {
+  const name = path.split('/').pop();
+  await det().locator('input[name=own-int8]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(path) });
+  await s.page.waitForFunction((n) => {
+    const el = document.querySelector('qplay-detector');
+    const r = el.shadowRoot.querySelector('.qresult').textContent;
+    return !el.quantizing && !el.running && (r.includes(`${n} is in use`) || r.includes(`${n} was not loaded`));
+  }, name, { timeout: 180_000 });
+  return det().evaluate((el) => ({
+    result: el.shadowRoot.querySelector('.qresult').textContent,
+    report: el.shadowRoot.querySelector('.qreport-body').textContent,
+    error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
+    qatHidden: el.shadowRoot.querySelector('fieldset.qat').hidden,
+    int8Dets: el.result?.int8?.detections?.length ?? null,
+  }));
+}
+
 test('your own INT8 model: a quantized .tflite twin is compared with its float model; a file that does not fit says so and the INT8 model in use stays', async () => {
   const SSD = fileURLToPath(new URL('./fixtures/tflite_ssd/', import.meta.url));
   const fp = await uploadModel(s, SSD + 'ssd_fast.tflite');
   assert.equal(fp.error, '');
-  /** Sets the "your own INT8 model" file and waits for the outcome under the Quantize button. */
-  const own = async (path) => {
-    const name = path.split('/').pop();
-    await det().locator('input[name=own-int8]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: readFileSync(path) });
-    await s.page.waitForFunction((n) => {
-      const el = document.querySelector('qplay-detector');
-      const r = el.shadowRoot.querySelector('.qresult').textContent;
-      return !el.quantizing && !el.running && (r.includes(`${n} is in use`) || r.includes(`${n} was not loaded`));
-    }, name, { timeout: 180_000 });
-    return det().evaluate((el) => ({
-      result: el.shadowRoot.querySelector('.qresult').textContent,
-      report: el.shadowRoot.querySelector('.qreport-body').textContent,
-      error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
-      qatHidden: el.shadowRoot.querySelector('fieldset.qat').hidden,
-      int8Dets: el.result?.int8?.detections?.length ?? null,
-    }));
-  };
   const r = await own(SSD + 'ssd_fast_int8.tflite');
   assert.match(r.result, /Your INT8 model ssd_fast_int8\.tflite is in use: agreement with FP32 mAP@0\.5 \d\.\d{3} on 7 images/, r.result);
   assert.match(r.report, /mAP@0\.5 \d\.\d{3}/);
@@ -313,6 +314,17 @@ test('your own INT8 model: a quantized .tflite twin is compared with its float m
   (await import('node:fs')).writeFileSync(junk, 'not a model');
   const j = await own(junk);
   assert.match(j.result, /junk_int8\.onnx was not loaded as the INT8 model/, j.result);
+});
+
+test('your own INT8 model: a YOLOv8 export quantized by onnxruntime (QOperator: QLinearSigmoid, QLinearMul, QLinearSoftmax) runs beside its FP32 export', async () => {
+  const fp = await load('yolov8_custom18.onnx');
+  assert.equal(fp.error, '');
+  const r = await own(FIX + 'yolov8_custom18_qop.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.result, /Your INT8 model yolov8_custom18_qop\.onnx is in use: agreement with FP32 mAP@0\.5 \d\.\d{3} on 7 images/, r.result);
+  assert.match(r.report, /size: FP32 1\.53 MB → 0\.54 MB \(0\.35×\)/, r.report);
+  assert.ok(r.int8Dets > 0, 'the INT8 pane runs the QOperator model');
+  await det().screenshot({ path: `${ARTIFACTS}own-int8-qoperator.png` });
 });
 
 test('no page errors', () => assert.deepEqual(s.errors, []));
