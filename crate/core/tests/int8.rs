@@ -209,7 +209,8 @@ fn bad_qlinear_add_and_concat_are_errors() {
     assert!(e.contains("2 + 3·k"), "{e}");
 }
 
-/// Bad `com.microsoft` QLinearMul / QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax nodes
+/// Bad `com.microsoft` QLinearMul / QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax /
+/// QLinearGlobalAveragePool nodes
 /// and 8-bit Resizes give errors that name the problem.
 #[test]
 fn bad_qlinear_activations_are_errors() {
@@ -270,6 +271,16 @@ fn bad_qlinear_activations_are_errors() {
     g.nodes[0].attrs.0.insert("axis".into(), Attr::Int(3));
     let e = try_run(&g, &xsm);
     assert!(e.contains("axis 3 is out of range"), "{e}");
+
+    let (gap, xg) = load("qlinearglobalaveragepool_u8_nchw");
+    let mut g = gap.clone();
+    g.initializers.insert("y_scale".into(), Tensor::scalar_f32(1e-12));
+    let e = try_run(&g, &xg);
+    assert!(e.contains("outside the range onnxruntime computes"), "{e}");
+    let mut g = gap.clone();
+    g.nodes[0].inputs.truncate(2);
+    let e = try_run(&g, &xg);
+    assert!(e.contains("4 or 5 inputs"), "{e}");
 
     let (rs, xr) = load("resize_u8_nearest");
     let mut g = rs.clone();
