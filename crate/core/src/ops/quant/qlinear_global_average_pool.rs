@@ -31,9 +31,12 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     Ok(Box::new(QLinearGlobalAveragePool { channels_last: node.attrs.int("channels_last", 0) != 0 }))
 }
 
+/// `(batch, channels, spatial size)` and the output shape.
+type Geometry = ((usize, usize, usize), Vec<usize>);
+
 impl QLinearGlobalAveragePool {
-    /// `(batch, channels, spatial size)` and the output shape.
-    fn geometry(&self, shape: &[usize]) -> Result<((usize, usize, usize), Vec<usize>), OpError> {
+    /// The input's geometry (see [`Geometry`]).
+    fn geometry(&self, shape: &[usize]) -> Result<Geometry, OpError> {
         if shape.len() < 3 {
             return Err(OpError::malformed(format!(
                 "QLinearGlobalAveragePool needs a batch, channel and at least one spatial axis, got shape {shape:?}"
