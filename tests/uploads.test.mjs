@@ -317,8 +317,11 @@ test('your own INT8 model: a quantized .tflite twin is compared with its float m
 });
 
 test('your own INT8 model: a YOLOv8 export quantized by onnxruntime (QOperator: QLinearSigmoid, QLinearMul, QLinearSoftmax) runs beside its FP32 export', async () => {
+  // The page had another model's own INT8 model in use (the test above): a new FP32 model loads
+  // and the old report goes with it (it once threw here, and the load never finished).
   const fp = await load('yolov8_custom18.onnx');
   assert.equal(fp.error, '');
+  assert.deepEqual(await det().evaluate((el) => [el.shadowRoot.querySelector('.qreport').hidden, el.shadowRoot.querySelector('.qreport-body').textContent]), [true, '']);
   const r = await own(FIX + 'yolov8_custom18_qop.onnx');
   assert.equal(r.error, '');
   assert.match(r.result, /Your INT8 model yolov8_custom18_qop\.onnx is in use: agreement with FP32 mAP@0\.5 \d\.\d{3} on 7 images/, r.result);

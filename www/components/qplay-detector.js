@@ -391,6 +391,7 @@ export class QplayDetector extends HTMLElement {
     this.info = info;
     this.modelId += 1;
     this.resetInt8();
+    this.$('.qreport-body').innerHTML = ''; // the previous model's report, hidden, goes too
     this.placement = null;
     this.showModelChoice();
     if (info.backend) { this.backendInfo = info.backend; this.showBackend(); }

@@ -116,13 +116,16 @@ export const reportMethods = {
     this.renderLatency();
   },
 
-  /** The command "Copy settings" copies, shown under the button (it follows the settings). */
+  /** The command "Copy settings" copies, shown under the button (it follows the settings): in
+   * qplay's own quantization report only (a user's own INT8 model's report shows its compare
+   * command, which the settings do not change). */
   showCommand() {
     const code = this.$('.qreport .command');
-    if (!code) return;
+    const note = this.$('.qreport .command-note');
+    if (!code || !note) return;
     const cmd = this.configCommand();
     code.textContent = cmd;
-    this.$('.qreport .command-note').textContent = / --calib calibration_images /.test(cmd)
+    note.textContent = / --calib calibration_images /.test(cmd)
       ? 'calibration_images: a folder with your calibration images (and the photos of www/samples when "calibrate with the sample photos" is ticked).' : '';
   },
 
