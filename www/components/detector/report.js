@@ -105,6 +105,7 @@ export const reportMethods = {
       <p>Your INT8 model <code>${esc(name)}</code>, read with the FP32 model's profile${fp32Bytes ? ` · size: FP32 ${mb(fp32Bytes)} MB → ${mb(bytes)} MB (${(bytes / fp32Bytes).toFixed(2)}×)` : ''}</p>
       <p class="own-agreement">Agreement with FP32 on ${c.images} calibration images: mAP@0.5 <b>${c.map50 == null ? 'undefined (FP32 found nothing)' : c.map50.toFixed(3)}</b>
         (${c.candidate_detections} INT8 detections against ${c.reference_detections} FP32 ones as ground truth)</p>
+      ${c.score_warning ? `<p class="warn score-warning">Warning: ${esc(c.score_warning)}.</p>` : ''}
       <p class="sqnr-line">Output SQNR vs FP32 (calibration images): ${sqnr}</p>
       <p class="note">qplay did not quantize this model, so there is no per-layer report and no fine-tuning: quantize with qplay for those.
         The same measurement from the command line (with your own images folder for --images):</p>

@@ -103,6 +103,7 @@ TEMPLATE.innerHTML = `
   .hists, .pairs { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(300px, 100%), 1fr)); gap: 12px; }
   .table-wrap { overflow-x: auto; max-width: 100%; }
   .qreport-body p { overflow-wrap: anywhere; }
+  .qreport-body p.warn { border-left: 3px solid var(--qp-err); padding-left: 8px; }
   table.layers td { white-space: nowrap; }
   .qat-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 0 10px; }
   .qat-grid input { width: 100%; min-width: 0; font: inherit; }

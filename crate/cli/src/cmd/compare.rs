@@ -77,6 +77,7 @@ pub fn run(a: Args) -> Result<(), String> {
         "output_sqnr_db": sqnr,
         "reference_detections": s.reference_detections,
         "candidate_detections": s.candidate_detections,
+        "score_warning": s.score_warning,
         "fp32": { "bytes": fb.len(), "median_ms": mf },
         "int8": { "bytes": qb.len(), "median_ms": mq },
         "size_ratio": qb.len() as f64 / fb.len() as f64,
@@ -89,6 +90,9 @@ pub fn run(a: Args) -> Result<(), String> {
         match map {
             Some(m) => println!("  agreement mAP@0.5: {m:.4}"),
             None => println!("  agreement mAP@0.5: undefined (FP32 found nothing on these images)"),
+        }
+        if let Some(w) = &s.score_warning {
+            println!("  warning: {w}");
         }
         let list: Vec<String> = sqnr.iter().map(|(k, v)| format!("{k} {v:.2} dB")).collect();
         println!("  output SQNR vs FP32 (all images): {}", list.join(" · "));

@@ -125,6 +125,34 @@ pub struct ComparisonSummary {
     pub reference_detections: usize,
     /// Detections of the candidate.
     pub candidate_detections: usize,
+    /// When the candidate's scores are far coarser than the reference's ([`score_warning`]):
+    /// what that means and what to do.
+    pub score_warning: Option<String>,
+}
+
+/// Says so when a quantized model's detection scores (`candidate`) take only a few values where
+/// the float model's (`reference`) take many, or exceed 1 where the float model's do not: the
+/// scores then come out of a quantized tensor whose step is wider than a score's range, as when
+/// an exporter or quantizer puts a detector's boxes (in pixels) and scores (0–1) in one
+/// per-tensor-quantized output (onnxruntime's `quantize_static` on YOLOv8: steps of about 0.9).
+pub fn score_warning(reference: &[Vec<Detection>], candidate: &[Vec<Detection>]) -> Option<String> {
+    let distinct = |sets: &[Vec<Detection>]| {
+        let mut v: Vec<u32> = sets.iter().flatten().map(|d| d.score.to_bits()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let max = |sets: &[Vec<Detection>]| sets.iter().flatten().map(|d| d.score).fold(f32::NEG_INFINITY, f32::max);
+    let n: usize = candidate.iter().map(Vec::len).sum();
+    let (k, m) = (distinct(candidate), distinct(reference));
+    let above_one = max(candidate) > 1.0 + 1e-4 && max(reference) <= 1.0 + 1e-4;
+    let coarse = n >= 8 && k <= 3 && m >= 4 * k;
+    (above_one || coarse).then(|| {
+        format!(
+            "the INT8 model's detection scores take {k} distinct value(s) over {n} detections (FP32: {m}){}: its scores come out of a quantized tensor whose step is wider than a score's range. This happens when a detector's boxes (in pixels) and scores (0 to 1) share one per-tensor-quantized output (ultralytics issue 7371): keep that output in float (onnxruntime's quantize_static: nodes_to_exclude for the last Concat) or quantize with qplay, which leaves the outputs in float",
+            if above_one { format!(", up to {:.3}, above 1", max(candidate)) } else { String::new() }
+        )
+    })
 }
 
 impl Comparison {
@@ -156,6 +184,7 @@ impl Comparison {
             output_sqnr_db: self.energy.iter().map(|(k, e)| (k.clone(), sqnr(e))).collect(),
             reference_detections: self.reference.iter().map(Vec::len).sum(),
             candidate_detections: self.candidate.iter().map(Vec::len).sum(),
+            score_warning: score_warning(&self.reference, &self.candidate),
         }
     }
 }
@@ -166,6 +195,22 @@ mod tests {
 
     fn d(class: usize, score: f32, b: [f32; 4]) -> Detection {
         Detection { class, label: String::new(), score, bbox: b, keypoints: vec![], keypoint_scores: vec![] }
+    }
+
+    #[test]
+    fn coarse_or_above_one_scores_are_flagged() {
+        let b = [0.0, 0.0, 10.0, 10.0];
+        let fine: Vec<Vec<Detection>> = vec![(0..10).map(|i| d(0, 0.5 + i as f32 * 0.04, b)).collect()];
+        assert_eq!(score_warning(&fine, &fine), None);
+        let coarse: Vec<Vec<Detection>> =
+            vec![(0..10).map(|i| d(0, if i % 2 == 0 { 0.94 } else { 0.47 }, b)).collect()];
+        let w = score_warning(&fine, &coarse).unwrap();
+        assert!(w.contains("2 distinct value(s) over 10 detections (FP32: 10)") && !w.contains("above 1"), "{w}");
+        let above = vec![vec![d(0, 1.88, b)]];
+        let w = score_warning(&fine, &above).unwrap();
+        assert!(w.contains("up to 1.880, above 1"), "{w}");
+        // A float model whose own scores exceed 1 (logits, say) is not flagged for that.
+        assert_eq!(score_warning(&above, &above), None);
     }
 
     #[test]
