@@ -32,6 +32,24 @@ fn run(g: &Graph, inputs: &[(String, Tensor)], options: PlanOptions) -> Vec<Tens
     plan.run(inputs).expect("runs")
 }
 
+/// A `tests/fixtures/qops` case: its model and input.
+fn load_case(case: &str) -> (Graph, Tensor) {
+    let dir = repo().join("tests/fixtures/qops").join(case);
+    let g = load_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
+    (g, read_npy(&std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap())
+}
+
+/// Plans and runs `g` on `x`: "ran", or the error's text.
+fn try_run(g: &Graph, x: &Tensor) -> String {
+    let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
+    match Plan::new(g, &Registry::new(), &shapes) {
+        Err(e) => e.to_string(),
+        Ok(p) => {
+            p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
+        }
+    }
+}
+
 /// Every case of `tests/fixtures/qops` (written by `make_qop_fixtures.py`): QLinearConv (3×3
 /// padded and strided, 1×1 int8, depthwise, grouped + dilated with uint8 weights), ConvInteger,
 /// QLinearMatMul (per-column and per-tensor), MatMulInteger, `com.microsoft` QLinearAdd (same
@@ -99,44 +117,33 @@ fn person_qdq_lowered_to_int8_matches_simulation() {
 /// Bad quantized models give errors that name the problem, never a panic.
 #[test]
 fn bad_quantized_models_are_errors() {
-    let case = repo().join("tests/fixtures/qops/qlinearconv_3x3_pad_stride");
-    let base = load_onnx(&std::fs::read(case.join("model.onnx")).unwrap()).unwrap();
-    let x = read_npy(&std::fs::read(case.join("input_0.npy")).unwrap()).unwrap();
-    let try_run = |g: &Graph| -> String {
-        let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
-        match Plan::new(g, &Registry::new(), &shapes) {
-            Err(e) => e.to_string(),
-            Ok(p) => {
-                p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
-            }
-        }
-    };
+    let (base, x) = load_case("qlinearconv_3x3_pad_stride");
     // A zero scale.
     let mut g = base.clone();
     g.initializers.insert("x_scale".into(), Tensor::scalar_f32(0.0));
-    let e = try_run(&g);
+    let e = try_run(&g, &x);
     assert!(e.contains("scale") && e.contains("positive"), "{e}");
     // Per-channel weight scales that do not match the output channels.
     let mut g = base.clone();
     g.initializers.insert("w_scale".into(), Tensor::f32(vec![3], vec![0.1, 0.1, 0.1]).unwrap());
     g.initializers.insert("w_zp".into(), Tensor { shape: vec![3], data: Data::I8(vec![0; 3]) });
-    let e = try_run(&g);
+    let e = try_run(&g, &x);
     assert!(e.contains("per-axis scale has 3 values"), "{e}");
     // A zero-point of the wrong type.
     let mut g = base.clone();
     g.initializers.insert("x_zp".into(), Tensor { shape: vec![], data: Data::I8(vec![0]) });
-    let e = try_run(&g);
+    let e = try_run(&g, &x);
     assert!(e.contains("x_zero_point"), "{e}");
     // Float data where 8-bit data is expected.
     let mut g = base.clone();
     let w = g.initializers["w"].clone();
     g.initializers.insert("w".into(), Tensor::f32(w.shape.clone(), vec![0.0; w.len()]).unwrap());
-    let e = try_run(&g);
+    let e = try_run(&g, &x);
     assert!(e.contains("uint8 or int8"), "{e}");
     // A reduction too long for the int32 accumulator is refused, not wrapped.
     let mut g = base.clone();
     g.initializers.insert("w".into(), Tensor { shape: vec![7, 5, 60, 60], data: Data::I8(vec![1; 7 * 5 * 3600]) });
-    let e = try_run(&g);
+    let e = try_run(&g, &x);
     assert!(!e.contains("panicked"), "{e}");
 }
 
@@ -144,21 +151,7 @@ fn bad_quantized_models_are_errors() {
 #[test]
 fn bad_qlinear_add_and_concat_are_errors() {
     use qplay_core::model::Attr;
-    let load = |case: &str| {
-        let dir = repo().join("tests/fixtures/qops").join(case);
-        let g = load_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
-        (g, read_npy(&std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap())
-    };
-    let try_run = |g: &Graph, x: &Tensor| -> String {
-        let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
-        match Plan::new(g, &Registry::new(), &shapes) {
-            Err(e) => e.to_string(),
-            Ok(p) => {
-                p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
-            }
-        }
-    };
-    let (add, xa) = load("qlinearadd_u8_same_shape");
+    let (add, xa) = load_case("qlinearadd_u8_same_shape");
     let u8s = |shape: Vec<usize>, v: Vec<u8>| Tensor { shape, data: Data::U8(v) };
     let with = |name: &str, t: Tensor| {
         let mut g = add.clone();
@@ -182,7 +175,7 @@ fn bad_qlinear_add_and_concat_are_errors() {
     let e = try_run(&g, &xa);
     assert!(e.contains("7 or 8 inputs"), "{e}");
 
-    let (cat, xc) = load("qlinearconcat_u8_mixed");
+    let (cat, xc) = load_case("qlinearconcat_u8_mixed");
     let mut g = cat.clone();
     g.nodes[0].attrs.0.insert("axis".into(), Attr::Int(4));
     let e = try_run(&g, &xc);
@@ -215,21 +208,7 @@ fn bad_qlinear_add_and_concat_are_errors() {
 #[test]
 fn bad_qlinear_activations_are_errors() {
     use qplay_core::model::Attr;
-    let load = |case: &str| {
-        let dir = repo().join("tests/fixtures/qops").join(case);
-        let g = load_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
-        (g, read_npy(&std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap())
-    };
-    let try_run = |g: &Graph, x: &Tensor| -> String {
-        let shapes = [(g.inputs[0].name.clone(), x.shape.clone())];
-        match Plan::new(g, &Registry::new(), &shapes) {
-            Err(e) => e.to_string(),
-            Ok(p) => {
-                p.run(&[(g.inputs[0].name.clone(), x.clone())]).map(|_| "ran".into()).unwrap_or_else(|e| e.to_string())
-            }
-        }
-    };
-    let (mul, xm) = load("qlinearmul_u8_same_shape");
+    let (mul, xm) = load_case("qlinearmul_u8_same_shape");
     let mut g = mul.clone();
     g.initializers.insert("c_scale".into(), Tensor::scalar_f32(0.0));
     let e = try_run(&g, &xm);
@@ -243,7 +222,7 @@ fn bad_qlinear_activations_are_errors() {
     let e = try_run(&g, &xm);
     assert!(e.contains("7 or 8 inputs"), "{e}");
 
-    let (sig, xs) = load("qlinearsigmoid_u8_every_code");
+    let (sig, xs) = load_case("qlinearsigmoid_u8_every_code");
     let mut g = sig.clone();
     g.initializers.insert("y_zp".into(), Tensor { shape: vec![], data: Data::I8(vec![0]) });
     let e = try_run(&g, &xs);
@@ -256,13 +235,13 @@ fn bad_qlinear_activations_are_errors() {
     g.nodes[0].inputs.truncate(3);
     let e = try_run(&g, &xs);
     assert!(e.contains("4 or 5 inputs"), "{e}");
-    let (lr, xl) = load("qlinearleakyrelu_i8_every_code");
+    let (lr, xl) = load_case("qlinearleakyrelu_i8_every_code");
     let mut g = lr.clone();
     g.nodes[0].attrs.0.insert("alpha".into(), Attr::Float(f32::NAN));
     let e = try_run(&g, &xl);
     assert!(e.contains("alpha"), "{e}");
 
-    let (sm, xsm) = load("qlinearsoftmax_u8_opset13_axis1");
+    let (sm, xsm) = load_case("qlinearsoftmax_u8_opset13_axis1");
     let mut g = sm.clone();
     g.nodes[0].attrs.0.remove("opset");
     let e = try_run(&g, &xsm);
@@ -272,7 +251,7 @@ fn bad_qlinear_activations_are_errors() {
     let e = try_run(&g, &xsm);
     assert!(e.contains("axis 3 is out of range"), "{e}");
 
-    let (gap, xg) = load("qlinearglobalaveragepool_u8_nchw");
+    let (gap, xg) = load_case("qlinearglobalaveragepool_u8_nchw");
     let mut g = gap.clone();
     g.initializers.insert("y_scale".into(), Tensor::scalar_f32(1e-12));
     let e = try_run(&g, &xg);
@@ -282,7 +261,7 @@ fn bad_qlinear_activations_are_errors() {
     let e = try_run(&g, &xg);
     assert!(e.contains("4 or 5 inputs"), "{e}");
 
-    let (rs, xr) = load("resize_u8_nearest");
+    let (rs, xr) = load_case("resize_u8_nearest");
     let mut g = rs.clone();
     g.nodes[0].attrs.0.insert("mode".into(), Attr::String("linear".into()));
     let e = try_run(&g, &xr);

@@ -122,7 +122,9 @@ pub(super) fn infer_ort_lookup(inputs: &[Option<&Fact>], op: &str) -> Result<Vec
     Ok(vec![Fact::new(x.dtype, x.shape.clone())])
 }
 
-/// Checks a lookup activation's input count (4 or 5: `Y_zero_point` optional).
+/// Checks the input count of a one-input `com.microsoft` op laid out as `X, X_scale,
+/// X_zero_point, Y_scale[, Y_zero_point]` (the lookup activations, QLinearSoftmax,
+/// QLinearGlobalAveragePool).
 pub(super) fn check_ort_lookup(node: &Node, op: &str) -> Result<(), OpError> {
     let n = node.inputs.len();
     if !(4..=5).contains(&n) {

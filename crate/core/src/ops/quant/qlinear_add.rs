@@ -95,47 +95,50 @@ impl Consts {
     }
 }
 
-/// The sum over the broadcast shape `out`.
-fn add_typed<T: Copy + Into<i32>>(
-    a: &[T],
-    sa: &[usize],
-    b: &[T],
-    sb: &[usize],
+/// `f(a, b)` over the broadcast shape `out` of two 8-bit tensors (shapes `sa`, `sb`), each
+/// result turned back into the type by `wrap`: QLinearAdd's and QLinearMul's loop.
+pub(super) fn broadcast_codes<T: Copy + Into<i32>>(
+    (a, sa): (&[T], &[usize]),
+    (b, sb): (&[T], &[usize]),
     out: &[usize],
-    c: Consts,
+    f: impl Fn(i32, i32) -> i32,
     wrap: impl Fn(i32) -> T,
 ) -> Result<Vec<T>, OpError> {
     if sa == sb {
-        return Ok(a.iter().zip(b).map(|(&x, &y)| wrap(c.add(x.into(), y.into()))).collect());
+        return Ok(a.iter().zip(b).map(|(&x, &y)| wrap(f(x.into(), y.into()))).collect());
     }
     let (ta, tb) = (broadcast_strides(sa, out), broadcast_strides(sb, out));
     let mut y = Vec::with_capacity(out.iter().product());
     for_each_offset(out, [&ta, &tb], [0, 0], |[i, j]| {
-        y.push(wrap(c.add(a[i].into(), b[j].into())));
+        y.push(wrap(f(a[i].into(), b[j].into())));
         Ok(())
     })?;
     Ok(y)
 }
 
-impl Op for QLinearAdd {
-    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let a = input_fact(inputs, 0)?;
-        let b = input_fact(inputs, 3)?;
-        qtype_of(a.dtype).map_err(|e| e.context("A"))?;
-        if b.dtype != a.dtype {
-            return Err(OpError::mismatch(format!(
-                "A is {:?} but B is {:?}: both must have one type",
-                a.dtype, b.dtype
-            )));
-        }
-        for (i, what) in [(2, "A_zero_point"), (5, "B_zero_point"), (7, "C_zero_point")] {
-            if let Some(z) = inputs.get(i).copied().flatten() {
-                if z.dtype != a.dtype {
-                    return Err(OpError::mismatch(format!("{what} is {:?} but the data is {:?}", z.dtype, a.dtype)));
-                }
+/// The output fact of a two-input `com.microsoft` op laid out as `A, A_scale, A_zero_point, B,
+/// B_scale, B_zero_point, C_scale[, C_zero_point]` (QLinearAdd, QLinearMul): one 8-bit type
+/// throughout, the broadcast shape.
+pub(super) fn infer_binary(inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
+    let a = input_fact(inputs, 0)?;
+    let b = input_fact(inputs, 3)?;
+    qtype_of(a.dtype).map_err(|e| e.context("A"))?;
+    if b.dtype != a.dtype {
+        return Err(OpError::mismatch(format!("A is {:?} but B is {:?}: both must have one type", a.dtype, b.dtype)));
+    }
+    for (i, what) in [(2, "A_zero_point"), (5, "B_zero_point"), (7, "C_zero_point")] {
+        if let Some(z) = inputs.get(i).copied().flatten() {
+            if z.dtype != a.dtype {
+                return Err(OpError::mismatch(format!("{what} is {:?} but the data is {:?}", z.dtype, a.dtype)));
             }
         }
-        Ok(vec![Fact::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
+    }
+    Ok(vec![Fact::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
+}
+
+impl Op for QLinearAdd {
+    fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
+        infer_binary(inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
@@ -159,8 +162,12 @@ impl Op for QLinearAdd {
         };
         let c = Consts { ra: ra as f64, rb: rb as f64, k, a_scalar, qt: qtype_of(dtype)? };
         let data = match (&a.data, &b.data) {
-            (Data::U8(x), Data::U8(y)) => Data::U8(add_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as u8)?),
-            (Data::I8(x), Data::I8(y)) => Data::I8(add_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as i8)?),
+            (Data::U8(x), Data::U8(y)) => {
+                Data::U8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.add(p, q), |v| v as u8)?)
+            }
+            (Data::I8(x), Data::I8(y)) => {
+                Data::I8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.add(p, q), |v| v as i8)?)
+            }
             _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {dtype:?}"))),
         };
         Ok(vec![Tensor { shape: out, data }])

@@ -22,12 +22,7 @@ pub struct QLinearGlobalAveragePool {
 
 /// Builds QLinearGlobalAveragePool: 5 inputs (4 without `Y_zero_point`), `channels_last`.
 pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    let n = node.inputs.len();
-    if !(4..=5).contains(&n) {
-        return Err(OpError::malformed(format!(
-            "QLinearGlobalAveragePool takes 4 or 5 inputs (X, X_scale, X_zero_point, Y_scale[, Y_zero_point]), got {n}"
-        )));
-    }
+    super::lookup::check_ort_lookup(node, "QLinearGlobalAveragePool")?;
     Ok(Box::new(QLinearGlobalAveragePool { channels_last: node.attrs.int("channels_last", 0) != 0 }))
 }
 

@@ -11,11 +11,11 @@
 //! The product is symmetric, so which operand onnxruntime treats as the scalar one does not
 //! matter.
 
-use super::qlinear_add::scalar_params;
+use super::qlinear_add::{broadcast_codes, infer_binary, scalar_params};
 use super::qtype_of;
 use crate::model::{Data, Node, Tensor};
-use crate::ops::math::broadcast::{broadcast_shapes, broadcast_strides, for_each_offset};
-use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
+use crate::ops::math::broadcast::broadcast_shapes;
+use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 use crate::quant::{round_half_even, QType};
 
 /// A built QLinearMul.
@@ -53,46 +53,9 @@ impl Consts {
     }
 }
 
-fn mul_typed<T: Copy + Into<i32>>(
-    a: &[T],
-    sa: &[usize],
-    b: &[T],
-    sb: &[usize],
-    out: &[usize],
-    c: Consts,
-    wrap: impl Fn(i32) -> T,
-) -> Result<Vec<T>, OpError> {
-    if sa == sb {
-        return Ok(a.iter().zip(b).map(|(&x, &y)| wrap(c.mul(x.into(), y.into()))).collect());
-    }
-    let (ta, tb) = (broadcast_strides(sa, out), broadcast_strides(sb, out));
-    let mut y = Vec::with_capacity(out.iter().product());
-    for_each_offset(out, [&ta, &tb], [0, 0], |[i, j]| {
-        y.push(wrap(c.mul(a[i].into(), b[j].into())));
-        Ok(())
-    })?;
-    Ok(y)
-}
-
 impl Op for QLinearMul {
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let a = input_fact(inputs, 0)?;
-        let b = input_fact(inputs, 3)?;
-        qtype_of(a.dtype).map_err(|e| e.context("A"))?;
-        if b.dtype != a.dtype {
-            return Err(OpError::mismatch(format!(
-                "A is {:?} but B is {:?}: both must have one type",
-                a.dtype, b.dtype
-            )));
-        }
-        for (i, what) in [(2, "A_zero_point"), (5, "B_zero_point"), (7, "C_zero_point")] {
-            if let Some(z) = inputs.get(i).copied().flatten() {
-                if z.dtype != a.dtype {
-                    return Err(OpError::mismatch(format!("{what} is {:?} but the data is {:?}", z.dtype, a.dtype)));
-                }
-            }
-        }
-        Ok(vec![Fact::new(a.dtype, broadcast_shapes(&a.shape, &b.shape)?)])
+        infer_binary(inputs)
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
@@ -114,8 +77,12 @@ impl Op for QLinearMul {
             qt: qtype_of(dtype)?,
         };
         let data = match (&a.data, &b.data) {
-            (Data::U8(x), Data::U8(y)) => Data::U8(mul_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as u8)?),
-            (Data::I8(x), Data::I8(y)) => Data::I8(mul_typed(x, &a.shape, y, &b.shape, &out, c, |v| v as i8)?),
+            (Data::U8(x), Data::U8(y)) => {
+                Data::U8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.mul(p, q), |v| v as u8)?)
+            }
+            (Data::I8(x), Data::I8(y)) => {
+                Data::I8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.mul(p, q), |v| v as i8)?)
+            }
             _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {dtype:?}"))),
         };
         Ok(vec![Tensor { shape: out, data }])

@@ -30,12 +30,7 @@ pub struct QLinearSoftmax {
 /// Builds QLinearSoftmax: 4 or 5 inputs (`X, X_scale, X_zero_point, Y_scale[, Y_zero_point]`),
 /// the `opset` attribute (required), `axis` (default by opset).
 pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    let n = node.inputs.len();
-    if !(4..=5).contains(&n) {
-        return Err(OpError::malformed(format!(
-            "QLinearSoftmax takes 4 or 5 inputs (X, X_scale, X_zero_point, Y_scale[, Y_zero_point]), got {n}"
-        )));
-    }
+    super::lookup::check_ort_lookup(node, "QLinearSoftmax")?;
     let opset = node.attrs.int_opt("opset").ok_or_else(|| {
         OpError::malformed(
             "QLinearSoftmax needs its `opset` attribute (the Softmax opset it replaces), as onnxruntime does",
