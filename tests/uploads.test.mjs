@@ -333,4 +333,14 @@ test('your own INT8 model: a YOLOv8 export quantized by onnxruntime (QOperator: 
   await det().screenshot({ path: `${ARTIFACTS}own-int8-qoperator.png` });
 });
 
+test('your own INT8 model: the same export quantized by onnxruntime\'s quantize_dynamic (DynamicQuantizeLinear + ConvInteger) runs beside it', async () => {
+  const TORCH = fileURLToPath(new URL('./fixtures/torch_ops/', import.meta.url));
+  const r = await own(TORCH + 'dynamic_yolov8.onnx');
+  assert.equal(r.error, '');
+  assert.match(r.result, /Your INT8 model dynamic_yolov8\.onnx is in use: agreement with FP32 mAP@0\.5 1\.000 on 7 images/, r.result);
+  assert.match(r.report, /size: FP32 1\.53 MB → 0\.55 MB \(0\.36×\)/, r.report);
+  assert.ok(r.int8Dets > 0, 'the INT8 pane runs the dynamically quantized model');
+  await det().screenshot({ path: `${ARTIFACTS}own-int8-dynamic.png` });
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -89,7 +89,8 @@ def case_problem(case, supported):
     size = len(case.model.SerializeToString())
     for inputs, outputs in case.data_sets:
         for a in list(inputs) + list(outputs):
-            if not isinstance(a, np.ndarray):
+            # numpy scalars (DynamicQuantizeLinear's scale, Dropout's ratio) are 0-d tensors.
+            if not isinstance(a, (np.ndarray, np.generic)):
                 return f"non-tensor data ({type(a).__name__})"
             if a.dtype not in SUPPORTED_NP:
                 return f"dtype {a.dtype.name} (data)"
@@ -129,7 +130,8 @@ def main():
             for kind, names, arrays in (("input", in_names, inputs), ("output", out_names, outputs)):
                 for i, a in enumerate(arrays):
                     f = f"{kind}_{i}{suffix}.npy"
-                    np.save(os.path.join(d, f), np.ascontiguousarray(a))
+                    # (ascontiguousarray would make a 0-d array 1-d.)
+                    np.save(os.path.join(d, f), np.require(np.asarray(a), requirements="C"))
                     entry[kind + "s"].append({"name": names[i] if i < len(names) else "", "file": f})
             sets.append(entry)
         meta = {"op": primary_op(case, ops), "graph_ops": ops, "rtol": case.rtol, "atol": case.atol, "data_sets": sets}

@@ -44,7 +44,10 @@ fn loss(op: &dyn Op, inputs: &[Tensor], rs: &[Option<Vec<f32>>]) -> f64 {
     let ys = op.eval(&refs).unwrap();
     ys.iter()
         .zip(rs)
-        .filter_map(|(y, r)| Some(y.as_f32().unwrap().iter().zip(r.as_ref()?).map(|(&y, &r)| y as f64 * r as f64)))
+        .filter_map(|(y, r)| {
+            let r = r.as_ref()?;
+            Some(y.as_f32().unwrap().iter().zip(r).map(|(&y, &r)| y as f64 * r as f64))
+        })
         .flatten()
         .sum()
 }
@@ -133,6 +136,19 @@ fn activations_match_finite_differences() {
         ("Abs", vec![], 0.0),
         ("Erf", vec![], f32::NAN),
         ("Floor", vec![], f32::NAN),
+        ("Mish", vec![], f32::NAN),
+        ("Swish", vec![("alpha", Attr::Float(0.7))], f32::NAN),
+        ("Selu", vec![], 0.0),
+        ("Celu", vec![("alpha", Attr::Float(0.8))], 0.0),
+        ("Softsign", vec![], 0.0),
+        ("ThresholdedRelu", vec![("alpha", Attr::Float(1.0))], 1.0),
+        ("Shrink", vec![("bias", Attr::Float(0.3)), ("lambd", Attr::Float(0.5))], 0.5),
+        ("Sin", vec![], f32::NAN),
+        ("Cos", vec![], f32::NAN),
+        ("Atan", vec![], f32::NAN),
+        ("Sinh", vec![], f32::NAN),
+        ("Cosh", vec![], f32::NAN),
+        ("Asinh", vec![], f32::NAN),
     ];
     for (name, attrs, kink) in cases {
         let op = op(name, 1, attrs);
@@ -146,13 +162,18 @@ fn activations_match_finite_differences() {
         };
         check(name, &*op, &[x], &mut rng, &near);
     }
-    for (name, lo) in [("Log", 0.2f32), ("Sqrt", 0.2), ("Reciprocal", 0.5)] {
+    for (name, lo) in [("Log", 0.2f32), ("Sqrt", 0.2), ("Reciprocal", 0.5), ("Acosh", 1.2)] {
         let op = op(name, 1, vec![]);
         let mut x = tensor(&mut rng, &[17], 1.0);
         if let Data::F32(v) = &mut x.data {
             v.iter_mut().for_each(|v| *v = v.abs() + lo);
         }
         check(name, &*op, &[x], &mut rng, &never);
+    }
+    // Functions defined (or smooth) only inside (−1, 1), or with poles at ±π/2.
+    for name in ["Asin", "Acos", "Atanh", "Tan"] {
+        let op = op(name, 1, vec![]);
+        check(name, &*op, &[tensor(&mut rng, &[17], 0.8)], &mut rng, &never);
     }
 }
 
@@ -190,9 +211,15 @@ fn binary_ops_undo_broadcasting() {
             check(&format!("{name} {a:?} {b:?}"), &*op, &[x, z], &mut rng, &never);
         }
     }
-    let op = op("Sum", 3, vec![]);
+    let sum = op("Sum", 3, vec![]);
     let xs = [tensor(&mut rng, &[2, 3], 1.0), tensor(&mut rng, &[3], 1.0), tensor(&mut rng, &[2, 1], 1.0)];
-    check("Sum", &*op, &xs, &mut rng, &never);
+    check("Sum", &*sum, &xs, &mut rng, &never);
+    // PRelu: the slope per channel, as PyTorch exports it, or one value; X's kink at 0.
+    let prelu = op("PRelu", 2, vec![]);
+    for slope in [&[3usize, 1, 1][..], &[1], &[3, 4, 5]] {
+        let (x, s) = (tensor(&mut rng, &[2, 3, 4, 5], 2.0), tensor(&mut rng, slope, 0.5));
+        check(&format!("PRelu {slope:?}"), &*prelu, &[x, s], &mut rng, &|i, v| i == 0 && v.abs() < 0.05);
+    }
 }
 
 #[test]
@@ -207,6 +234,25 @@ fn layout_ops_route_the_gradient_back() {
     check("Reshape", &*r, &[tensor(&mut rng, &[2, 6], 1.0), Tensor::vec_i64(vec![3, -1])], &mut rng, &never);
     let f = op("Flatten", 1, vec![("axis", Attr::Int(2))]);
     check("Flatten", &*f, &[tensor(&mut rng, &[2, 3, 2, 2], 1.0)], &mut rng, &never);
+    for (name, mode) in
+        [("DepthToSpace", "DCR"), ("DepthToSpace", "CRD"), ("SpaceToDepth", "DCR"), ("SpaceToDepth", "CRD")]
+    {
+        let op = op(name, 1, vec![("blocksize", Attr::Int(2)), ("mode", Attr::String(mode.into()))]);
+        check(&format!("{name} {mode}"), &*op, &[tensor(&mut rng, &[2, 8, 4, 6], 1.0)], &mut rng, &never);
+    }
+    let d = op_with("Dropout", 1, 2, 17, vec![]);
+    check_outputs("Dropout", &*d, &[tensor(&mut rng, &[3, 4], 1.0)], &mut rng, &never, &[1]);
+}
+
+#[test]
+fn instance_norm_matches_finite_differences() {
+    let mut rng = Rng(17);
+    let op = op("InstanceNormalization", 3, vec![("epsilon", Attr::Float(1e-3))]);
+    for shape in [&[2usize, 3, 4, 5][..], &[1, 2, 7]] {
+        let c = shape[1];
+        let xs = [tensor(&mut rng, shape, 2.0), tensor(&mut rng, &[c], 1.5), tensor(&mut rng, &[c], 1.0)];
+        check(&format!("InstanceNormalization {shape:?}"), &*op, &xs, &mut rng, &never);
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
-// Float32 element-wise ops with numpy broadcasting (Add, Sub, Mul, Div; Clip and a per-channel
+// Float32 element-wise ops with numpy broadcasting (Add, Sub, Mul, Div, PRelu; Clip and a per-channel
 // affine step as two of them): out[i] = op(a[ia], b[ib]) over the output's index space, up to
-// 8 dims, each operand's strides 0 along its broadcast dims. Add, Sub, Mul and Clip are one
+// 8 dims, each operand's strides 0 along its broadcast dims. Add, Sub, Mul, PRelu and Clip are one
 // correctly rounded IEEE operation per element, so the result equals the CPU's bit for bit (a
 // multiply and an add are always two dispatches: a fused multiply-add would round once); WGSL
 // allows division to be 2.5 ULP off, so Div agrees to rounding (and runs only in float plans).
@@ -27,6 +27,9 @@ fn run_element(i: u32) {
         }
         case BINARY_DIV: {
             y = x / b[ib];
+        }
+        case BINARY_PRELU: {
+            y = select(x, x * b[ib], x < 0.0);
         }
         default: {
             y = x;

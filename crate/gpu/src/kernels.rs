@@ -49,6 +49,8 @@ codes! {
         /// Input `a` clamped to the uniform's optional bounds.
         Clip,
         Div,
+        /// `a < 0 ? a·b : a` (PRelu, `b` the slope).
+        PRelu,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Activation functions as [`Unary`] instances: Relu, LeakyRelu, Sigmoid, HardSigmoid,
-//! HardSwish, Tanh, Gelu, Elu, Softplus.
+//! HardSwish, Tanh, Gelu, Elu, Softplus, Mish, Swish, Selu, Celu, Softsign, ThresholdedRelu,
+//! Shrink.
 
 use super::unary::{Unary, UnaryFn};
 use crate::ops::{OpError, Registry};
@@ -33,4 +34,22 @@ pub fn register(r: &mut Registry) {
     });
     r.register("Elu", |n, _| Unary::new(UnaryFn::Elu { alpha: n.attrs.float("alpha", 1.0) }).boxed());
     r.register("Softplus", |_, _| Unary::new(UnaryFn::Softplus).boxed());
+    r.register("Mish", |_, _| Unary::new(UnaryFn::Mish).boxed());
+    r.register("Swish", |n, _| Unary::new(UnaryFn::Swish { alpha: n.attrs.float("alpha", 1.0) }).boxed());
+    r.register("Selu", |n, _| {
+        let (alpha, gamma) = (n.attrs.float("alpha", 1.673_263_2), n.attrs.float("gamma", 1.050_701));
+        Unary::new(UnaryFn::Selu { alpha, gamma }).boxed()
+    });
+    r.register("Celu", |n, _| match n.attrs.float("alpha", 1.0) {
+        0.0 => Err(OpError::malformed("Celu alpha is 0; it must not be (the op divides by it)")),
+        alpha => Unary::new(UnaryFn::Celu { alpha }).boxed(),
+    });
+    r.register("Softsign", |_, _| Unary::new(UnaryFn::Softsign).boxed());
+    r.register("ThresholdedRelu", |n, _| {
+        Unary::new(UnaryFn::ThresholdedRelu { alpha: n.attrs.float("alpha", 1.0) }).boxed()
+    });
+    r.register("Shrink", |n, _| {
+        let (bias, lambd) = (n.attrs.float("bias", 0.0), n.attrs.float("lambd", 0.5));
+        Unary::new(UnaryFn::Shrink { bias, lambd }).boxed()
+    });
 }

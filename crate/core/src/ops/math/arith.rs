@@ -1,4 +1,4 @@
-//! Arithmetic as [`Binary`] instances: Add, Sub, Mul, Div, Pow, Mod, Min, Max, Sum.
+//! Arithmetic as [`Binary`] instances: Add, Sub, Mul, Div, Pow, Mod, Min, Max, Sum, PRelu.
 //!
 //! Integer Div truncates toward zero (C semantics, as ONNX Runtime computes it) and reports
 //! division by zero; integer Add/Sub/Mul wrap at the type's width.
@@ -101,6 +101,18 @@ pub fn register(r: &mut Registry) {
             BinaryOp::Min,
             Kernel::Arith { float: Some(|a, b| nan_or(a, b, a <= b)), int: Some(|a, b| Ok(a.min(b))) },
         )
+        .boxed()
+    });
+    // The slope broadcasts to X's shape (one way): per channel as `[C, 1, 1]` in PyTorch exports.
+    r.register("PRelu", |_, _| {
+        Binary::new(
+            BinaryOp::PRelu,
+            Kernel::Arith {
+                float: Some(|x, s| if x < 0.0 { x * s } else { x }),
+                int: Some(|x, s| Ok(if x < 0 { x.wrapping_mul(s) } else { x })),
+            },
+        )
+        .unidirectional()
         .boxed()
     });
     r.register("Sum", |_, _| {

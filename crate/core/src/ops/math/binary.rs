@@ -65,6 +65,8 @@ pub enum BinaryOp {
     And,
     Or,
     Xor,
+    /// `x < 0 ? slope·x : x`, the slope broadcast to `x`'s shape (one way only).
+    PRelu,
 }
 
 /// An element-wise binary op. Variadic ops (Max, Min, Sum) fold their inputs left to right,
@@ -78,6 +80,8 @@ pub struct Binary {
     variadic: bool,
     cast_rhs: bool,
     same_shape_f32: Option<SliceF32>,
+    /// The right operand broadcasts to the left one's shape, never the other way (PRelu).
+    unidirectional: bool,
 }
 
 /// The float kernel over two equal-length slices, `out[i] = a[i] ∘ b[i]`: the same values as
@@ -94,12 +98,27 @@ impl Binary {
 
     /// An op of exactly two inputs.
     pub fn new(op: BinaryOp, kernel: Kernel) -> Binary {
-        Binary { op, kernel, variadic: false, cast_rhs: false, same_shape_f32: None }
+        Binary { op, kernel, variadic: false, cast_rhs: false, same_shape_f32: None, unidirectional: false }
     }
 
     /// An op of one or more inputs, folded pairwise.
     pub fn variadic(op: BinaryOp, kernel: Kernel) -> Binary {
-        Binary { op, kernel, variadic: true, cast_rhs: false, same_shape_f32: None }
+        Binary { op, kernel, variadic: true, cast_rhs: false, same_shape_f32: None, unidirectional: false }
+    }
+
+    /// Broadcasts the right operand to the left one's shape only (PRelu's slope): an output
+    /// of any other shape is an error.
+    pub fn unidirectional(self) -> Binary {
+        Binary { unidirectional: true, ..self }
+    }
+
+    fn check_shape(&self, first: &[usize], out: &[usize]) -> Result<(), OpError> {
+        if self.unidirectional && first != out {
+            return Err(OpError::mismatch(format!(
+                "input 1 must broadcast to input 0's shape {first:?}, but together they make {out:?}"
+            )));
+        }
+        Ok(())
     }
 
     /// Converts the right operand to the left one's type first.
@@ -231,6 +250,7 @@ impl Op for Binary {
         let xs = all_present(inputs)?;
         let dtype = self.check(&xs.iter().map(|f| f.dtype).collect::<Vec<_>>())?;
         let shape = broadcast_all(&xs.iter().map(|f| f.shape.as_slice()).collect::<Vec<_>>())?;
+        self.check_shape(&xs[0].shape, &shape)?;
         Ok(vec![Fact::new(dtype, shape)])
     }
 
@@ -241,10 +261,11 @@ impl Op for Binary {
         for b in xs.iter().skip(2) {
             acc = self.apply(&acc, b)?;
         }
+        self.check_shape(&xs[0].shape, &acc.shape)?;
         Ok(vec![acc])
     }
 
-    /// Float Add, Sub, Mul, Div, Min and Max of two inputs, and Sum of any number, with
+    /// Float Add, Sub, Mul, Div, Min, Max and PRelu of two inputs, and Sum of any number, with
     /// broadcasting undone (a repeated operand's gradient is summed over its repeats). At a
     /// Min/Max tie the gradient goes to the first input.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
@@ -252,7 +273,7 @@ impl Op for Binary {
         let want = (b.needs(0), b.needs(1));
         let Backward { inputs, outputs, grads, .. } = *b;
         use BinaryOp::*;
-        let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max);
+        let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max | PRelu);
         if !two && self.op != Sum {
             return Err(GradError::NoBackward);
         }
@@ -276,6 +297,7 @@ impl Op for Binary {
             Mul => binary_grads(args, |x, z, g| (g * z, g * x)),
             Div => binary_grads(args, |x, z, g| (g / z, -g * x / (z * z))),
             Max => binary_grads(args, |x, z, g| if x >= z { (g, 0.0) } else { (0.0, g) }),
+            PRelu => binary_grads(args, |x, s, g| if x < 0.0 { (g * s, g * x) } else { (g, 0.0) }),
             _ => binary_grads(args, |x, z, g| if x <= z { (g, 0.0) } else { (0.0, g) }),
         };
         Ok(vec![want.0.then(|| f32_tensor(a.shape.clone(), ga)), want.1.then(|| f32_tensor(b.shape.clone(), gb))])

@@ -1,5 +1,5 @@
 //! Elementary functions as [`Unary`] instances: Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil,
-//! Round, Reciprocal, Erf.
+//! Round, Reciprocal, Erf, and the trigonometric and hyperbolic functions and their inverses.
 
 use super::unary::{Unary, UnaryFn};
 use crate::ops::Registry;
@@ -28,6 +28,17 @@ pub fn register(r: &mut Registry) {
     r.register("Round", |_, _| Unary::new(UnaryFn::Round).boxed());
     r.register("Reciprocal", |_, _| Unary::new(UnaryFn::Reciprocal).boxed());
     r.register("Erf", |_, _| Unary::new(UnaryFn::Erf).boxed());
+    r.register("Sin", |_, _| Unary::new(UnaryFn::Sin).boxed());
+    r.register("Cos", |_, _| Unary::new(UnaryFn::Cos).boxed());
+    r.register("Tan", |_, _| Unary::new(UnaryFn::Tan).boxed());
+    r.register("Asin", |_, _| Unary::new(UnaryFn::Asin).boxed());
+    r.register("Acos", |_, _| Unary::new(UnaryFn::Acos).boxed());
+    r.register("Atan", |_, _| Unary::new(UnaryFn::Atan).boxed());
+    r.register("Sinh", |_, _| Unary::new(UnaryFn::Sinh).boxed());
+    r.register("Cosh", |_, _| Unary::new(UnaryFn::Cosh).boxed());
+    r.register("Asinh", |_, _| Unary::new(UnaryFn::Asinh).boxed());
+    r.register("Acosh", |_, _| Unary::new(UnaryFn::Acosh).boxed());
+    r.register("Atanh", |_, _| Unary::new(UnaryFn::Atanh).boxed());
 }
 
 #[cfg(test)]

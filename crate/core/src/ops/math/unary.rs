@@ -64,6 +64,61 @@ pub enum UnaryFn {
     Reciprocal,
     /// The error function.
     Erf,
+    /// `x · tanh(softplus(x))` (YOLOv4's activation; opset 18).
+    Mish,
+    /// `x · sigmoid(alpha·x)` (opset 24; alpha 1 is SiLU).
+    Swish {
+        /// Scale inside the sigmoid (ONNX default 1).
+        alpha: f32,
+    },
+    /// `x > 0 ? gamma·x : gamma·alpha·(eˣ − 1)`.
+    Selu {
+        /// ONNX default 1.67326…
+        alpha: f32,
+        /// ONNX default 1.05070…
+        gamma: f32,
+    },
+    /// `max(0, x) + min(0, alpha·(e^(x/alpha) − 1))`.
+    Celu {
+        /// ONNX default 1.
+        alpha: f32,
+    },
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `x > alpha ? x : 0`.
+    ThresholdedRelu {
+        /// Threshold (ONNX default 1).
+        alpha: f32,
+    },
+    /// `x < −lambd ? x + bias : x > lambd ? x − bias : 0`.
+    Shrink {
+        /// Shift (ONNX default 0).
+        bias: f32,
+        /// Threshold (ONNX default 0.5).
+        lambd: f32,
+    },
+    /// Sine.
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Tangent.
+    Tan,
+    /// Arcsine.
+    Asin,
+    /// Arccosine.
+    Acos,
+    /// Arctangent.
+    Atan,
+    /// Hyperbolic sine.
+    Sinh,
+    /// Hyperbolic cosine.
+    Cosh,
+    /// Inverse hyperbolic sine.
+    Asinh,
+    /// Inverse hyperbolic cosine.
+    Acosh,
+    /// Inverse hyperbolic tangent.
+    Atanh,
 }
 
 /// Maps a slice through `f`, one loop per call site with `f` inlined.
@@ -106,6 +161,24 @@ impl UnaryFn {
             UnaryFn::Round => "Round",
             UnaryFn::Reciprocal => "Reciprocal",
             UnaryFn::Erf => "Erf",
+            UnaryFn::Mish => "Mish",
+            UnaryFn::Swish { .. } => "Swish",
+            UnaryFn::Selu { .. } => "Selu",
+            UnaryFn::Celu { .. } => "Celu",
+            UnaryFn::Softsign => "Softsign",
+            UnaryFn::ThresholdedRelu { .. } => "ThresholdedRelu",
+            UnaryFn::Shrink { .. } => "Shrink",
+            UnaryFn::Sin => "Sin",
+            UnaryFn::Cos => "Cos",
+            UnaryFn::Tan => "Tan",
+            UnaryFn::Asin => "Asin",
+            UnaryFn::Acos => "Acos",
+            UnaryFn::Atan => "Atan",
+            UnaryFn::Sinh => "Sinh",
+            UnaryFn::Cosh => "Cosh",
+            UnaryFn::Asinh => "Asinh",
+            UnaryFn::Acosh => "Acosh",
+            UnaryFn::Atanh => "Atanh",
         }
     }
 
@@ -161,6 +234,44 @@ impl UnaryFn {
             UnaryFn::Round => x.round_ties_even(),
             UnaryFn::Reciprocal => 1.0 / x,
             UnaryFn::Erf => super::elementary::erf(x),
+            UnaryFn::Mish => x * UnaryFn::Softplus.apply(x).tanh(),
+            UnaryFn::Swish { alpha } => x * super::activation::sigmoid(alpha * x),
+            UnaryFn::Selu { alpha, gamma } => {
+                if x > 0.0 {
+                    gamma * x
+                } else {
+                    gamma * (alpha * x.exp() - alpha)
+                }
+            }
+            UnaryFn::Celu { alpha } => x.max(0.0) + (alpha * ((x / alpha).exp() - 1.0)).min(0.0),
+            UnaryFn::Softsign => x / (1.0 + x.abs()),
+            UnaryFn::ThresholdedRelu { alpha } => {
+                if x > alpha {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            UnaryFn::Shrink { bias, lambd } => {
+                if x < -lambd {
+                    x + bias
+                } else if x > lambd {
+                    x - bias
+                } else {
+                    0.0
+                }
+            }
+            UnaryFn::Sin => x.sin(),
+            UnaryFn::Cos => x.cos(),
+            UnaryFn::Tan => x.tan(),
+            UnaryFn::Asin => x.asin(),
+            UnaryFn::Acos => x.acos(),
+            UnaryFn::Atan => x.atan(),
+            UnaryFn::Sinh => x.sinh(),
+            UnaryFn::Cosh => x.cosh(),
+            UnaryFn::Asinh => x.asinh(),
+            UnaryFn::Acosh => x.acosh(),
+            UnaryFn::Atanh => x.atanh(),
         }
     }
 
@@ -169,7 +280,9 @@ impl UnaryFn {
     pub fn map_f32(self, x: &[f32]) -> Vec<f32> {
         map_each!(self, x;
             Relu, LeakyRelu { alpha }, Sigmoid, HardSigmoid { alpha, beta }, HardSwish, Tanh, Gelu, GeluTanh,
-            Elu { alpha }, Softplus, Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil, Round, Reciprocal, Erf)
+            Elu { alpha }, Softplus, Exp, Log, Sqrt, Neg, Abs, Sign, Floor, Ceil, Round, Reciprocal, Erf, Mish,
+            Swish { alpha }, Selu { alpha, gamma }, Celu { alpha }, Softsign, ThresholdedRelu { alpha },
+            Shrink { bias, lambd }, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh)
     }
 
     /// `dy/dx` at `x`, given `y = f(x)` (for the backward of training). Piecewise-constant
@@ -229,6 +342,42 @@ impl UnaryFn {
             UnaryFn::Sign | UnaryFn::Floor | UnaryFn::Ceil | UnaryFn::Round => 0.0,
             UnaryFn::Reciprocal => -y * y,
             UnaryFn::Erf => 2.0 / PI.sqrt() * (-x * x).exp(),
+            UnaryFn::Mish => {
+                let t = UnaryFn::Softplus.apply(x).tanh();
+                t + x * (1.0 - t * t) * super::activation::sigmoid(x)
+            }
+            UnaryFn::Swish { alpha } => {
+                let s = super::activation::sigmoid(alpha * x);
+                s + alpha * x * s * (1.0 - s)
+            }
+            UnaryFn::Selu { alpha, gamma } => {
+                if x > 0.0 {
+                    gamma
+                } else {
+                    y + gamma * alpha
+                }
+            }
+            UnaryFn::Celu { alpha } => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    (x / alpha).exp()
+                }
+            }
+            UnaryFn::Softsign => 1.0 / ((1.0 + x.abs()) * (1.0 + x.abs())),
+            UnaryFn::ThresholdedRelu { alpha } => f32::from(x > alpha),
+            UnaryFn::Shrink { lambd, .. } => f32::from(x < -lambd || x > lambd),
+            UnaryFn::Sin => x.cos(),
+            UnaryFn::Cos => -x.sin(),
+            UnaryFn::Tan => 1.0 + y * y,
+            UnaryFn::Asin => 1.0 / (1.0 - x * x).sqrt(),
+            UnaryFn::Acos => -1.0 / (1.0 - x * x).sqrt(),
+            UnaryFn::Atan => 1.0 / (1.0 + x * x),
+            UnaryFn::Sinh => x.cosh(),
+            UnaryFn::Cosh => x.sinh(),
+            UnaryFn::Asinh => 1.0 / (x * x + 1.0).sqrt(),
+            UnaryFn::Acosh => 1.0 / (x * x - 1.0).sqrt(),
+            UnaryFn::Atanh => 1.0 / (1.0 - x * x),
         }
     }
 

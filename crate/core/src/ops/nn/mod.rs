@@ -19,6 +19,7 @@ pub mod gemm;
 pub mod global_pool;
 pub mod grid_sample;
 pub mod im2col;
+pub mod instance_norm;
 pub mod layer_norm;
 pub mod matmul;
 pub mod maxpool;
@@ -51,6 +52,7 @@ pub fn register(r: &mut Registry) {
     r.register("Softmax", softmax::build);
     r.register("GridSample", grid_sample::build);
     r.register("LayerNormalization", layer_norm::build);
+    r.register("InstanceNormalization", instance_norm::build);
     non_max_suppression::register(r);
 }
 

@@ -1,4 +1,5 @@
-//! Op family `quant`: ONNX QuantizeLinear and DequantizeLinear (QDQ models), on top of the
+//! Op family `quant`: ONNX QuantizeLinear and DequantizeLinear (QDQ models) and
+//! DynamicQuantizeLinear (onnxruntime's `quantize_dynamic` models), on top of the
 //! single quantize function in [`crate::quant`] so every path rounds the same way; the integer
 //! ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger — on the
 //! int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]); and onnxruntime's `com.microsoft`
@@ -10,6 +11,7 @@
 
 pub mod bias_quant;
 pub mod dequantize_linear;
+pub mod dynamic_quantize_linear;
 pub mod fake_quant;
 pub mod lookup;
 pub mod qgemm;
@@ -34,6 +36,7 @@ use crate::quant::{split_axis, QParams, QType};
 pub fn register(r: &mut Registry) {
     r.register("QuantizeLinear", quantize_linear::build);
     r.register("DequantizeLinear", dequantize_linear::build);
+    r.register("DynamicQuantizeLinear", dynamic_quantize_linear::build);
     r.register(fake_quant::FAKE_QUANT, fake_quant::build);
     r.register(bias_quant::BIAS_QUANT, bias_quant::build);
     r.register("QLinearConv", qlinear_conv::build_qlinear);

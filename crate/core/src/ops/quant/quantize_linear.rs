@@ -69,7 +69,7 @@ impl Op for QuantizeLinear {
 
 /// The codes of `data` (`split` = outer × channels × inner; channel `c` quantized with
 /// `per_channel[c]`), in runs of elements, one task each.
-fn codes(data: &[f32], split: (usize, usize, usize), per_channel: &[QParams], qt: QType) -> Vec<i32> {
+pub(super) fn codes(data: &[f32], split: (usize, usize, usize), per_channel: &[QParams], qt: QType) -> Vec<i32> {
     let (outer, ch, inner) = split;
     let n = data.len().min(outer * ch * inner);
     let mut q = vec![0i32; n];

@@ -6,6 +6,8 @@ pub mod args;
 pub mod concat;
 pub mod constant;
 pub mod constant_of_shape;
+pub mod depth_to_space;
+pub mod dropout;
 pub mod elem;
 pub mod expand;
 pub mod eye_like;
@@ -72,6 +74,9 @@ pub fn register(r: &mut Registry) {
     r.register("NonZero", non_zero::build);
     r.register("ScatterND", scatter_nd::build);
     r.register("Identity", identity::build);
+    r.register("Dropout", dropout::build);
+    r.register("DepthToSpace", depth_to_space::build_depth_to_space);
+    r.register("SpaceToDepth", depth_to_space::build_space_to_depth);
     r.register("Range", range::build);
     r.register("Reshape", reshape::build);
     r.register("Shape", shape_of::build);

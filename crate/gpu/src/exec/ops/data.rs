@@ -200,6 +200,11 @@ pub(super) fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     else {
         return Ok(None);
     };
+    // Its other inputs (a shape, Dropout's ratio) are read only by the CPU op: a computed one
+    // keeps the step there.
+    if step.inputs[1..].iter().any(|s| matches!(s, StepInput::Slot(_))) {
+        return Ok(None);
+    }
     // Row-major layouts only: float32, and 8-bit tensors of TFLite plans (Flat8).
     let layout = match (b.layout_of(xs), b.layout_of(ys)) {
         (Some(l @ (Layout::F32 | Layout::Flat8 { .. })), Some(m)) if l == m => l,

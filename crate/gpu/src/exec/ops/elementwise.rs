@@ -1,4 +1,4 @@
-//! Float element-wise ops: `Binary` (Add, Sub, Mul, Div with broadcasting), `Unary` (the
+//! Float element-wise ops: `Binary` (Add, Sub, Mul, Div, PRelu with broadcasting), `Unary` (the
 //! functions of `unary.wgsl`, and Relu as a clip), `Clip` with constant bounds, and
 //! `BatchNormalization` as a multiply then an add.
 
@@ -13,7 +13,8 @@ use qplay_core::ops::math::clip::Clip;
 use qplay_core::ops::math::unary::{Unary, UnaryFn};
 use qplay_core::ops::nn::batchnorm::BatchNorm;
 
-/// Float `Add`, `Sub`, `Mul` (and `Div` in plans without 8-bit tensors) with broadcasting.
+/// Float `Add`, `Sub`, `Mul`, `PRelu` (and `Div` in plans without 8-bit tensors) with
+/// broadcasting.
 pub(super) async fn binary(b: &mut Builder<'_>, i: usize, op: &Binary) -> Result<Built, GpuError> {
     let step = b.plan.step(i);
     let op = match op.op {
@@ -21,6 +22,7 @@ pub(super) async fn binary(b: &mut Builder<'_>, i: usize, op: &Binary) -> Result
         BinaryOp::Sub => BinaryCode::Sub,
         BinaryOp::Mul => BinaryCode::Mul,
         BinaryOp::Div if !b.exact_only => BinaryCode::Div,
+        BinaryOp::PRelu => BinaryCode::PRelu,
         _ => return Ok(None),
     };
     let (Some(Some(ys)), 2) = (step.outputs.first().copied(), step.inputs.len()) else { return Ok(None) };

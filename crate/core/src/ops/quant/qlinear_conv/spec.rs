@@ -140,7 +140,14 @@ impl QConv {
         if px.per_channel.len() != 1 {
             return Err(OpError::malformed("x_scale and x_zero_point must be scalars (per-tensor)"));
         }
-        let pw = params(&w.shape, 0, scale_or_one(s.sw)?, zp_typed(s.zw, w.dtype(), "w_zero_point")?, Some(wq))?;
+        let zw_t = zp_typed(s.zw, w.dtype(), "w_zero_point")?;
+        // ConvInteger has no scales: one unit scale per weight zero-point (per output channel).
+        let ones = match (s.sw, zw_t) {
+            (None, Some(z)) if z.len() > 1 => Tensor { shape: vec![z.len()], data: Data::F32(vec![1.0; z.len()]) },
+            _ => one.clone(),
+        };
+        let sw = if s.sw.is_some() { scale_or_one(s.sw)? } else { &ones };
+        let pw = params(&w.shape, 0, sw, zw_t, Some(wq))?;
         let (sx, zx) = (px.per_channel[0].scale, px.per_channel[0].zero_point);
         let wp = |c: usize| if pw.per_channel.len() == 1 { pw.per_channel[0] } else { pw.per_channel[c] };
         let zw: Vec<i32> = (0..m).map(|c| wp(c).zero_point).collect();

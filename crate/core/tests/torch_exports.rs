@@ -1,0 +1,113 @@
+//! Real PyTorch exports of the layers detectors use beyond Conv/ReLU — PRelu (MTCNN,
+//! RetinaFace), GroupNorm as InstanceNormalization (FCOS, ATSS), Mish (YOLOv4, the dynamo
+//! exporter), PixelShuffle as DepthToSpace with Selu and Celu — and a real YOLOv8 export
+//! quantized by onnxruntime's `quantize_dynamic` (DynamicQuantizeLinear + ConvInteger), each
+//! against onnxruntime's outputs on a photo (`tests/fixtures/make_torch_ops_fixtures.py`); and
+//! those ops' errors on bad nodes.
+
+use qplay_core::model::{load_onnx, npy::read_npy, Attr, Attrs, DType, Node, Plan, Tensor};
+use qplay_core::ops::{BuildCtx, Fact, Op, Registry};
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/torch_ops")
+}
+
+fn npy(path: PathBuf) -> Tensor {
+    read_npy(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// Runs `name.onnx` on its input; the largest difference from onnxruntime's outputs, as a
+/// fraction of each output's range (and checks the shapes).
+fn worst_difference(name: &str) -> f64 {
+    let dir = fixtures();
+    let g = load_onnx(&std::fs::read(dir.join(format!("{name}.onnx"))).unwrap()).unwrap();
+    let x = npy(dir.join(name).join("input.npy"));
+    let input = g.inputs[0].name.clone();
+    let plan =
+        Plan::new(&g, &Registry::new(), &[(input.clone(), x.shape.clone())]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ys = plan.run(&[(input, x)]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut worst = 0f64;
+    for (k, y) in ys.iter().enumerate() {
+        let want = npy(dir.join(name).join(format!("ort_{k}.npy")));
+        assert_eq!(y.shape, want.shape, "{name} output {k}");
+        let (a, b) = (y.as_f32().unwrap(), want.as_f32().unwrap());
+        let range = b.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) - b.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+        let d = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        println!("{name} output {k}: max |qplay − onnxruntime| {d:.3e} of range {range:.3}");
+        worst = worst.max(d as f64 / range.max(1e-6) as f64);
+    }
+    assert!(!ys.is_empty());
+    worst
+}
+
+#[test]
+fn pytorch_exports_equal_onnxruntime() {
+    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle"] {
+        let w = worst_difference(name);
+        assert!(w <= 1e-4, "{name}: differs from onnxruntime by {w:.2e} of the output range");
+    }
+}
+
+/// Every convolution of the YOLOv8 export quantizes its input at run time; the float ops
+/// between them round as onnxruntime's do, so the codes agree and the boxes and scores equal
+/// onnxruntime's to float rounding (a code off by one would move a box coordinate by whole
+/// pixels).
+#[test]
+fn onnxruntime_dynamic_quantization_of_yolov8_equals_onnxruntime() {
+    let w = worst_difference("dynamic_yolov8");
+    assert!(w <= 1e-5, "differs from onnxruntime by {w:.2e} of the output range");
+}
+
+fn build(op_type: &str, n_inputs: usize, n_outputs: usize, attrs: Vec<(&str, Attr)>) -> Result<Box<dyn Op>, String> {
+    let node = Node {
+        name: "n".into(),
+        op_type: op_type.into(),
+        inputs: (0..n_inputs).map(|i| format!("i{i}")).collect(),
+        outputs: (0..n_outputs).map(|i| format!("y{i}")).collect(),
+        attrs: Attrs(attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        fused: Default::default(),
+    };
+    Registry::new().get(op_type).unwrap()(&node, &BuildCtx { opset: 17 }).map_err(|e| e.to_string())
+}
+
+fn infer_error(op: &dyn Op, facts: &[Fact]) -> String {
+    let refs: Vec<Option<&Fact>> = facts.iter().map(Some).collect();
+    op.infer(&refs).map(|f| format!("inferred {f:?}")).unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn bad_nodes_of_the_new_ops_are_clear_errors() {
+    let f = |shape: &[usize]| Fact::new(DType::F32, shape.to_vec());
+    // A slope that X cannot take (PRelu broadcasts one way only).
+    let prelu = build("PRelu", 2, 1, vec![]).unwrap();
+    let e = infer_error(&*prelu, &[f(&[1, 16, 8, 8]), f(&[2, 16, 1, 1])]);
+    assert!(e.contains("must broadcast to input 0's shape"), "{e}");
+    let e = infer_error(&*prelu, &[f(&[1, 16, 8, 8]), f(&[5])]);
+    assert!(e.contains("broadcast"), "{e}");
+    // Channels that do not make whole blocks; a 3-D input; a bad mode and block size.
+    let d2s = build("DepthToSpace", 1, 1, vec![("blocksize", Attr::Int(2))]).unwrap();
+    let e = infer_error(&*d2s, &[f(&[1, 6, 4, 4])]);
+    assert!(e.contains("6 channels do not divide into blocks of 2×2"), "{e}");
+    let e = infer_error(&*d2s, &[f(&[6, 4, 4])]);
+    assert!(e.contains("4-D NCHW"), "{e}");
+    let e = build("DepthToSpace", 1, 1, vec![("blocksize", Attr::Int(2)), ("mode", Attr::String("XYZ".into()))]);
+    assert!(e.unwrap_err().contains("mode `XYZ` is not DCR or CRD"));
+    assert!(build("SpaceToDepth", 1, 1, vec![("blocksize", Attr::Int(0))]).unwrap_err().contains("blocksize 0"));
+    assert!(build("SpaceToDepth", 1, 1, vec![]).unwrap_err().contains("blocksize attribute is missing"));
+    let s2d = build("SpaceToDepth", 1, 1, vec![("blocksize", Attr::Int(4))]).unwrap();
+    assert!(infer_error(&*s2d, &[f(&[1, 3, 8, 6])]).contains("multiples of 4"));
+    // InstanceNormalization parameters that are not one per channel.
+    let inorm = build("InstanceNormalization", 3, 1, vec![]).unwrap();
+    let e = infer_error(&*inorm, &[f(&[1, 8, 4, 4]), f(&[4]), f(&[8])]);
+    assert!(e.contains("scale must have shape [8]"), "{e}");
+    // Dropout in training mode, as a constant or at run time.
+    let drop = build("Dropout", 3, 1, vec![]).unwrap();
+    let yes = Fact::constant(Tensor { shape: vec![], data: qplay_core::model::Data::Bool(vec![true]) });
+    let e = infer_error(&*drop, &[f(&[2, 3]), Fact::constant(Tensor::scalar_f32(0.5)), yes]);
+    assert!(e.contains("training mode") && e.contains("model.eval()"), "{e}");
+    // DynamicQuantizeLinear on an integer tensor, and Celu's alpha of 0.
+    let dq = build("DynamicQuantizeLinear", 1, 3, vec![]).unwrap();
+    assert!(infer_error(&*dq, &[Fact::new(DType::I64, vec![3])]).contains("float32"));
+    assert!(build("Celu", 1, 1, vec![("alpha", Attr::Float(0.0))]).unwrap_err().contains("alpha is 0"));
+}
