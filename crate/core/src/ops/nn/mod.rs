@@ -26,6 +26,7 @@ pub mod maxpool;
 pub mod non_max_suppression;
 pub mod pad;
 pub mod resize;
+pub mod roi_align;
 pub mod sgemm;
 pub mod simd;
 pub mod softmax;
@@ -53,6 +54,7 @@ pub fn register(r: &mut Registry) {
     r.register("GridSample", grid_sample::build);
     r.register("LayerNormalization", layer_norm::build);
     r.register("InstanceNormalization", instance_norm::build);
+    r.register("RoiAlign", roi_align::build);
     non_max_suppression::register(r);
 }
 

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod non_zero;
 pub mod range;
 pub mod reshape;
+pub mod scatter_elements;
 pub mod scatter_nd;
 pub mod shape_of;
 pub mod size;
@@ -73,6 +74,9 @@ pub fn register(r: &mut Registry) {
     r.register("GatherND", gather_nd::build);
     r.register("NonZero", non_zero::build);
     r.register("ScatterND", scatter_nd::build);
+    r.register("ScatterElements", scatter_elements::build);
+    // Scatter (opsets 9–10) is ScatterElements under its old name.
+    r.register("Scatter", scatter_elements::build);
     r.register("Identity", identity::build);
     r.register("Dropout", dropout::build);
     r.register("DepthToSpace", depth_to_space::build_depth_to_space);

@@ -9,8 +9,9 @@ use super::gather_nd::{nd_offsets, nd_plan};
 use crate::model::{Node, Tensor};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
+/// How an update combines with the value it lands on (ScatterND, ScatterElements).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Reduction {
+pub(super) enum Reduction {
     None,
     Add,
     Mul,
@@ -24,17 +25,21 @@ pub struct ScatterNd {
     reduction: Reduction,
 }
 
-/// Builds ScatterND.
-pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    let reduction = match node.attrs.string("reduction", "none") {
+/// The node's `reduction` attribute.
+pub(super) fn reduction(node: &Node) -> Result<Reduction, OpError> {
+    Ok(match node.attrs.string("reduction", "none") {
         "none" => Reduction::None,
         "add" => Reduction::Add,
         "mul" => Reduction::Mul,
         "max" => Reduction::Max,
         "min" => Reduction::Min,
         r => return Err(OpError::malformed(format!("reduction `{r}` is not one of none, add, mul, max, min"))),
-    };
-    Ok(Box::new(ScatterNd { reduction }))
+    })
+}
+
+/// Builds ScatterND.
+pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
+    Ok(Box::new(ScatterNd { reduction: reduction(node)? }))
 }
 
 impl ScatterNd {
@@ -53,7 +58,8 @@ impl ScatterNd {
     }
 }
 
-fn combine<T: Elem>(r: Reduction, a: T, b: T) -> T {
+/// `a` combined with the update `b`.
+pub(super) fn combine<T: Elem>(r: Reduction, a: T, b: T) -> T {
     let float = T::DTYPE == crate::model::DType::F32;
     match r {
         Reduction::None => b,
