@@ -128,6 +128,23 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
+test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements) and PyTorch layers face detectors use (PRelu) load and run', async () => {
+  // Checked against onnxruntime and torchvision in crate/core/tests/torch_exports.rs.
+  const TORCH = fileURLToPath(new URL('./fixtures/torch_ops/', import.meta.url));
+  const fr = await load('faster_rcnn.onnx', TORCH);
+  assert.equal(fr.error, '');
+  assert.match(fr.summary, /Every op is supported/);
+  assert.match(fr.summary, /RoiAlign/);
+  assert.match(fr.assumed, /no batch axis/);
+  assert.match(fr.assumed, /detections the model selected itself/);
+  await det().screenshot({ path: `${ARTIFACTS}faster-rcnn.png` });
+  // A PRelu face-detector-shaped export with no detector layout: it loads (every op supported)
+  // and the page says what its outputs need.
+  const pf = await uploadModel(s, TORCH + 'prelu_face.onnx', { orError: true });
+  assert.match(pf.summary, /PRelu/);
+  assert.doesNotMatch(pf.summary + pf.error, /unsupported op/i);
+});
+
 test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; SSDs with the detection op (float and TF1 uint8) detect', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error
@@ -340,6 +357,11 @@ test('your own INT8 model: the same export quantized by onnxruntime\'s quantize_
   assert.match(r.result, /Your INT8 model dynamic_yolov8\.onnx is in use: agreement with FP32 mAP@0\.5 1\.000 on 7 images/, r.result);
   assert.match(r.report, /size: FP32 1\.53 MB → 0\.55 MB \(0\.36×\)/, r.report);
   assert.ok(r.int8Dets > 0, 'the INT8 pane runs the dynamically quantized model');
+  // Both panes ran in one worker on the same threads, and each timings line says so (the INT8
+  // line once said "1 thread" whatever the pool).
+  const where = await det().evaluate((el) => ['.timings', '.int8-timings'].map((q) => el.shadowRoot.querySelector(q).textContent.match(/\(wasm, CPU, \d+ threads?\)/)?.[0]));
+  assert.ok(where[0], where);
+  assert.equal(where[1], where[0]);
   await det().screenshot({ path: `${ARTIFACTS}own-int8-dynamic.png` });
 });
 

@@ -2,7 +2,8 @@
 //! RetinaFace), GroupNorm as InstanceNormalization (FCOS, ATSS), Mish (YOLOv4, the dynamo
 //! exporter), PixelShuffle as DepthToSpace with Selu and Celu, torchvision's Faster R-CNN
 //! (RoiAlign, ScatterElements) — and a real YOLOv8 export
-//! quantized by onnxruntime's `quantize_dynamic` (DynamicQuantizeLinear + ConvInteger), each
+//! quantized by onnxruntime's `quantize_dynamic` (DynamicQuantizeLinear + ConvInteger) and a
+//! classifier quantized by its `quantize_static` (QLinearAveragePool, QGemm), each
 //! against onnxruntime's outputs on a photo (`tests/fixtures/make_torch_ops_fixtures.py`); and
 //! those ops' errors on bad nodes.
 
@@ -63,6 +64,13 @@ fn pytorch_exports_equal_onnxruntime() {
 fn onnxruntime_dynamic_quantization_of_yolov8_equals_onnxruntime() {
     let w = worst_difference("dynamic_yolov8");
     assert!(w <= 1e-5, "differs from onnxruntime by {w:.2e} of the output range");
+}
+
+/// onnxruntime's QOperator export of a classifier with average pools and a linear layer:
+/// QLinearConv, QLinearAveragePool (padded and not) and QGemm equal onnxruntime in every value.
+#[test]
+fn onnxruntime_qoperator_avgpool_and_gemm_equal_onnxruntime() {
+    assert_eq!(worst_difference("qop_avgpool_gemm"), 0.0);
 }
 
 fn build(op_type: &str, n_inputs: usize, n_outputs: usize, attrs: Vec<(&str, Attr)>) -> Result<Box<dyn Op>, String> {
@@ -142,6 +150,25 @@ fn bad_nodes_of_the_new_ops_are_clear_errors() {
     let e = sc.eval(&[Some(&data), Some(&ix), Some(&up)]).unwrap_err().to_string();
     assert!(e.contains("index 3 is out of range for axis 1 of size 3"), "{e}");
     assert!(infer_error(&*sc, &[f(&[2, 3]), Fact::new(DType::I64, vec![1, 2]), f(&[1, 1])]).contains("one shape"));
+    // QGemm: too few inputs; inner dimensions that differ; a float A.
+    assert!(build("com.microsoft::QGemm", 4, 1, vec![]).unwrap_err().contains("takes 6 to 9 inputs"));
+    let qg = build("com.microsoft::QGemm", 6, 1, vec![("transB", Attr::Int(1))]).unwrap();
+    let u8f = |shape: &[usize]| Fact::new(DType::U8, shape.to_vec());
+    let e = infer_error(&*qg, &[u8f(&[2, 5]), f(&[]), u8f(&[]), u8f(&[3, 4]), f(&[]), u8f(&[])]);
+    assert!(e.contains("inner dimensions 5 and 4 differ"), "{e}");
+    assert!(infer_error(&*qg, &[f(&[2, 5]), f(&[]), u8f(&[]), u8f(&[3, 5]), f(&[]), u8f(&[])]).contains("A"));
+    // QLinearAveragePool: dilations; four spatial axes.
+    let e = build(
+        "com.microsoft::QLinearAveragePool",
+        5,
+        1,
+        vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("dilations", Attr::Ints(vec![2, 2]))],
+    );
+    assert!(e.unwrap_err().contains("no dilations"));
+    let ap =
+        build("com.microsoft::QLinearAveragePool", 5, 1, vec![("kernel_shape", Attr::Ints(vec![2, 2, 2, 2]))]).unwrap();
+    assert!(infer_error(&*ap, &[u8f(&[1, 2, 4, 4, 4, 4]), f(&[]), u8f(&[]), f(&[]), u8f(&[])])
+        .contains("1 to 3 spatial axes"));
 }
 
 /// torchvision's Faster R-CNN decodes with zero configuration, as its SSDLite does: boxes in

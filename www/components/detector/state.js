@@ -38,7 +38,9 @@ export function display({ model, image, result, int8 = null, loading = null, bac
   const fresh = isCurrent(result, model, image, backend);
   const fp32 = fresh ? result : null;
   // INT8 detections only from the INT8 model of this model that is in use (not an earlier run's).
-  const q = fp32?.int8 && int8 && int8.modelId === model.id && fp32.int8Seq === int8.seq ? fp32.int8 : null;
+  // It ran in the same worker as the FP32 model, on the same threads (the result carries them once).
+  const q = fp32?.int8 && int8 && int8.modelId === model.id && fp32.int8Seq === int8.seq
+    ? { ...fp32.int8, backend: fp32.int8.backend ?? fp32.backend } : null;
   const switching = backend?.switching ? switchingText(backend.name) : null;
   let pending = null;
   if (!fp32) {

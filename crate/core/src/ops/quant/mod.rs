@@ -3,8 +3,8 @@
 //! single quantize function in [`crate::quant`] so every path rounds the same way; the integer
 //! ops of QOperator models — QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger — on the
 //! int8 GEMM ([`qgemm`], with its SIMD step in [`simd`]); and onnxruntime's `com.microsoft`
-//! QLinearAdd, QLinearConcat, QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax and
-//! QLinearGlobalAveragePool
+//! QLinearAdd, QLinearConcat, QLinearMul, QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax,
+//! QLinearGlobalAveragePool, QLinearAveragePool and QGemm
 //! (each computed as onnxruntime's CPU kernel computes it); qplay's own [`fake_quant`] (a Q→DQ pair with a backward, for
 //! training), [`bias_quant`] (an int32 bias on its grid, for training) and [`lookup`]. Planning lowers QDQ convolutions to QLinearConv
 //! ([`crate::model::lower_qdq`]), so QDQ models run in int8 too.
@@ -16,8 +16,10 @@ pub mod fake_quant;
 pub mod lookup;
 pub mod qgemm;
 pub mod qlinear_add;
+pub mod qlinear_average_pool;
 pub mod qlinear_concat;
 pub mod qlinear_conv;
+pub mod qlinear_gemm;
 pub mod qlinear_global_average_pool;
 pub mod qlinear_leaky_relu;
 pub mod qlinear_matmul;
@@ -53,6 +55,8 @@ pub fn register(r: &mut Registry) {
     r.register("com.microsoft::QLinearLeakyRelu", qlinear_leaky_relu::build);
     r.register("com.microsoft::QLinearSoftmax", qlinear_softmax::build);
     r.register("com.microsoft::QLinearGlobalAveragePool", qlinear_global_average_pool::build);
+    r.register("com.microsoft::QLinearAveragePool", qlinear_average_pool::build);
+    r.register("com.microsoft::QGemm", qlinear_gemm::build);
     r.register(lookup::LOOKUP, lookup::build);
 }
 

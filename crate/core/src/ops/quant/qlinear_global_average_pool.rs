@@ -10,9 +10,9 @@
 
 use super::qlinear_add::scalar_params;
 use super::qtype_of;
-use crate::model::{Data, Node, Tensor};
+use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
-use crate::quant::round_half_even;
+use crate::quant::{round_half_even, QParams, QType};
 
 /// A built QLinearGlobalAveragePool.
 #[derive(Debug, Clone)]
@@ -60,38 +60,61 @@ impl Op for QLinearGlobalAveragePool {
         let px = scalar_params(input(inputs, 1)?, opt(2), dtype, "X")?;
         let py = scalar_params(input(inputs, 3)?, opt(4), dtype, "Y")?;
         let ((n, c, size), out_shape) = self.geometry(&x.shape)?;
-        let scale = px.scale / (py.scale * size as f32);
-        if size >= 1 << 24 || !(scale >= f32::powi(2.0, -32) && scale < 256.0) {
-            return Err(OpError::unsupported(format!(
-                "QLinearGlobalAveragePool: a spatial size of {size} with scales {} → {} is outside the range onnxruntime computes (size below 2^24, X_scale / (Y_scale · size) in [2^-32, 256))",
+        let codes = codes_i32(x)?;
+        let y = global_average(&codes, (n, c, size), self.channels_last, (px, py), qtype_of(dtype)?)?;
+        // NHWC and NCHW outputs are both batch-major with one value per channel.
+        Ok(vec![Tensor { shape: out_shape, data: codes_data(y, dtype) }])
+    }
+}
+
+/// An 8-bit tensor's codes as i32.
+pub(super) fn codes_i32(x: &Tensor) -> Result<Vec<i32>, OpError> {
+    match &x.data {
+        Data::U8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
+        Data::I8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
+        _ => Err(OpError::mismatch(format!("X must be uint8 or int8, got {:?}", x.dtype()))),
+    }
+}
+
+/// Codes (already in the type's range) as a tensor's data of `dtype` (uint8 or int8).
+pub(super) fn codes_data(y: Vec<i32>, dtype: DType) -> Data {
+    match dtype {
+        DType::U8 => Data::U8(y.into_iter().map(|v| v as u8).collect()),
+        _ => Data::I8(y.into_iter().map(|v| v as i8).collect()),
+    }
+}
+
+/// MLAS's global average of `(batch, channels, size)` codes (NCHW, or NHWC with
+/// `channels_last`), one code per image and channel; `(px, py)` the input's and output's
+/// parameters. onnxruntime's `QLinearAveragePool` falls back to it when the window is the
+/// whole map.
+pub(super) fn global_average(
+    codes: &[i32],
+    (n, c, size): (usize, usize, usize),
+    channels_last: bool,
+    (px, py): (QParams, QParams),
+    qt: QType,
+) -> Result<Vec<i32>, OpError> {
+    let scale = px.scale / (py.scale * size as f32);
+    if size >= 1 << 24 || !(scale >= f32::powi(2.0, -32) && scale < 256.0) {
+        return Err(OpError::unsupported(format!(
+                "global average pooling: a spatial size of {size} with scales {} → {} is outside the range onnxruntime computes (size below 2^24, X_scale / (Y_scale · size) in [2^-32, 256))",
                 px.scale, py.scale
             )));
-        }
-        let qt = qtype_of(dtype)?;
-        let (lo, hi) = ((qt.qmin() - py.zero_point) as f32, (qt.qmax() - py.zero_point) as f32);
-        let codes: Vec<i32> = match &x.data {
-            Data::U8(v) => v.iter().map(|&b| b as i32).collect(),
-            Data::I8(v) => v.iter().map(|&b| b as i32).collect(),
-            _ => return Err(OpError::mismatch(format!("X must be uint8 or int8, got {dtype:?}"))),
-        };
-        let bias = -px.zero_point * size as i32;
-        let mut y = Vec::with_capacity(n * c);
-        for b in 0..n {
-            for ch in 0..c {
-                let sum: i32 = if self.channels_last {
-                    (0..size).map(|k| codes[(b * size + k) * c + ch]).sum()
-                } else {
-                    codes[(b * c + ch) * size..(b * c + ch + 1) * size].iter().sum()
-                };
-                let v = ((sum.wrapping_add(bias)) as f32 * scale).clamp(lo, hi);
-                y.push(round_half_even(v) + py.zero_point);
-            }
-        }
-        // NHWC and NCHW outputs are both batch-major with one value per channel.
-        let data = match dtype {
-            crate::model::DType::U8 => Data::U8(y.into_iter().map(|v| v as u8).collect()),
-            _ => Data::I8(y.into_iter().map(|v| v as i8).collect()),
-        };
-        Ok(vec![Tensor { shape: out_shape, data }])
     }
+    let (lo, hi) = ((qt.qmin() - py.zero_point) as f32, (qt.qmax() - py.zero_point) as f32);
+    let bias = -px.zero_point * size as i32;
+    let mut y = Vec::with_capacity(n * c);
+    for b in 0..n {
+        for ch in 0..c {
+            let sum: i32 = if channels_last {
+                (0..size).map(|k| codes[(b * size + k) * c + ch]).sum()
+            } else {
+                codes[(b * c + ch) * size..(b * c + ch + 1) * size].iter().sum()
+            };
+            let v = ((sum.wrapping_add(bias)) as f32 * scale).clamp(lo, hi);
+            y.push(round_half_even(v) + py.zero_point);
+        }
+    }
+    Ok(y)
 }
