@@ -187,3 +187,36 @@ fn faster_rcnn_is_read_as_detections_the_model_selected() {
     assert_eq!((d.box_format, d.normalized), (BoxFormat::Xyxy, false));
     assert!(det.assumed().iter().any(|a| a.contains("no batch axis")), "{:?}", det.assumed());
 }
+
+/// A quantized export takes its inputs as the user's file did: torchvision's image without a
+/// batch axis (qplay adds one when loading, squeezed inside), TensorFlow's uint8 pixels (qplay
+/// feeds float pixels, rounded and cast inside). The export once kept qplay's `[1, 3, H, W]`
+/// float input, so onnxruntime refused the user's own input.
+#[test]
+fn quantized_exports_keep_the_files_input_interface() {
+    use qplay_core::model::float_image_inputs;
+    use qplay_core::ptq::{quantize, PtqOptions};
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    for (file, want_shape, want_type) in [
+        ("torch_ops/faster_rcnn.onnx", vec![Some(3), Some(320), Some(320)], 1),
+        ("tf_detections/ssd_tf.onnx", vec![Some(1), Some(256), Some(256), Some(3)], 2),
+    ] {
+        let original = load_onnx(&std::fs::read(repo.join(file)).unwrap()).unwrap();
+        assert_eq!((&original.inputs[0].shape, original.inputs[0].elem_type), (&want_shape, want_type), "{file}");
+        let mut g = original.clone();
+        float_image_inputs(&mut g);
+        let name = g.inputs[0].name.clone();
+        let shape: Vec<usize> = g.inputs[0].shape.iter().map(|d| d.unwrap()).collect();
+        let n: usize = shape.iter().product();
+        let x = Tensor { shape, data: Data::F32((0..n).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect()) };
+        let q = quantize(&g, &name, &[x.clone(), x.clone(), x], &PtqOptions::default())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let exported = load_onnx(&q.onnx).unwrap();
+        assert_eq!(
+            (&exported.inputs[0].name, &exported.inputs[0].shape, exported.inputs[0].elem_type),
+            (&name, &want_shape, want_type),
+            "{file}: the quantized file's input"
+        );
+        assert!(!exported.nodes.iter().any(|n| n.name.contains("__qplay_")), "{file}: qplay's input helpers are gone");
+    }
+}

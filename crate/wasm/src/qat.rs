@@ -6,7 +6,7 @@
 use crate::{err, to_js};
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::detect::{aux::aux_tensors, preprocess, Profile};
-use qplay_core::model::{float_image_inputs, load_model, load_onnx, save_onnx, Graph, Tensor};
+use qplay_core::model::{float_image_inputs, load_model, load_onnx, save_onnx_as_loaded, Graph, Tensor};
 use qplay_core::train::fine_tune::{held_out_split_among, Evaluator, FineTune, QatOptions};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -174,7 +174,7 @@ impl WasmQat {
     #[wasm_bindgen(js_name = currentOnnx)]
     pub fn current_onnx(&mut self) -> Result<Vec<u8>, JsValue> {
         let g = self.running()?.current().map_err(err)?;
-        Ok(save_onnx(&g, "qplay qat"))
+        Ok(save_onnx_as_loaded(&g, "qplay qat"))
     }
 
     /// The step kept so far: `{best_step, ptq_sqnr_db, qat_sqnr_db, seconds_per_step, curve}`.
@@ -194,6 +194,6 @@ impl WasmQat {
     #[wasm_bindgen(js_name = bestOnnx)]
     pub fn best_onnx(&mut self) -> Result<Vec<u8>, JsValue> {
         let g = self.running()?.best_graph().map_err(err)?;
-        Ok(save_onnx(&g, "qplay qat"))
+        Ok(save_onnx_as_loaded(&g, "qplay qat"))
     }
 }

@@ -5,7 +5,7 @@
 use super::calib::{load_calibration, BitArgs, Calib, CalibArgs, MixArgs};
 use super::common::read;
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
-use qplay_core::model::{load_onnx, save_onnx, Plan, Tensor};
+use qplay_core::model::{float_image_inputs, load_onnx, save_onnx_as_loaded, Plan, Tensor};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{recipe::quantize_auto, PtqOptions};
 use qplay_core::train::fine_tune::{fine_tune, held_out_split, held_out_split_among, Evaluator, QatOptions};
@@ -168,9 +168,10 @@ pub fn run(a: Args) -> Result<(), String> {
     let fixed_split = move |_: &[Vec<Tensor>]| held.clone();
     let ft =
         fine_tune(&graph, &q.graph, all, &fixed_split, &qopts, evaluator, &mut progress).map_err(|e| e.to_string())?;
-    let onnx = save_onnx(&ft.graph, "qplay qat");
-    // The export gate: the written model loads and runs.
-    let check = load_onnx(&onnx).map_err(|e| format!("internal: the fine-tuned model does not load: {e}"))?;
+    let onnx = save_onnx_as_loaded(&ft.graph, "qplay qat");
+    // The export gate: the written model loads and runs (its image inputs fed as qplay feeds them).
+    let mut check = load_onnx(&onnx).map_err(|e| format!("internal: the fine-tuned model does not load: {e}"))?;
+    float_image_inputs(&mut check);
     Plan::new(&check, &Registry::new(), &[])
         .and_then(|p| p.run(first_held.as_deref().unwrap_or_default()))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;

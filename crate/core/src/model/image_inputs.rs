@@ -96,3 +96,70 @@ pub fn float_image_inputs(g: &mut Graph) -> Vec<String> {
     }
     images
 }
+
+/// Undoes [`float_image_inputs`] before a graph is written to a file, so that an exported model
+/// (a quantized or fine-tuned one) takes its inputs as the user's file did: the `Round` and
+/// `Cast` behind a uint8 image input are dropped and the input is uint8 again; the `Squeeze`
+/// behind an image input that had no batch axis is dropped and the input is rank 3 again. Both
+/// computed the identity on what the file takes, so the model's values are unchanged. Returns
+/// the inputs restored; loading the file again (or [`float_image_inputs`]) gives the graph that
+/// qplay runs.
+pub fn restore_image_inputs(g: &mut Graph) -> Vec<String> {
+    let mut restored = Vec::new();
+    let inputs: Vec<String> = g.inputs.iter().map(|v| v.name.clone()).collect();
+    for name in &inputs {
+        // uint8 pixels: input → Round → Cast(uint8) → the model.
+        let (rounded, pixels) = (format!("{name}__qplay_rounded"), format!("{name}__qplay_uint8"));
+        if take_helper(g, &format!("{pixels}__node"), &rounded, &pixels)
+            && take_helper(g, &format!("{rounded}__node"), name, &rounded)
+        {
+            rename_uses(g, &pixels, name);
+            if let Some(v) = g.inputs.iter_mut().find(|v| v.name == *name) {
+                v.elem_type = 2;
+            }
+            restored.push(name.clone());
+        }
+        // No batch axis: input → Squeeze(0) → the model.
+        let inner = format!("{name}__qplay_unbatched");
+        if take_helper(g, &format!("{inner}__node"), name, &inner) {
+            g.initializers.remove(&format!("{inner}__axes"));
+            rename_uses(g, &inner, name);
+            if let Some(v) = g.inputs.iter_mut().find(|v| v.name == *name) {
+                if v.shape.first() == Some(&Some(1)) {
+                    v.shape.remove(0);
+                }
+            }
+            if !restored.contains(name) {
+                restored.push(name.clone());
+            }
+        }
+    }
+    restored
+}
+
+/// Removes the node `node` if it reads `input` first and writes only `output`: whether it did.
+fn take_helper(g: &mut Graph, node: &str, input: &str, output: &str) -> bool {
+    let Some(i) = g.nodes.iter().position(|n| n.name == node) else { return false };
+    let n = &g.nodes[i];
+    if n.inputs.first().map(String::as_str) != Some(input) || n.outputs != [output] {
+        return false;
+    }
+    g.nodes.remove(i);
+    true
+}
+
+/// Every read of tensor `from` (node inputs, graph outputs) reads `to` instead.
+fn rename_uses(g: &mut Graph, from: &str, to: &str) {
+    for n in g.nodes.iter_mut() {
+        n.inputs.iter_mut().filter(|i| *i == from).for_each(|i| *i = to.to_string());
+    }
+    g.outputs.iter_mut().filter(|o| o.name == from).for_each(|o| o.name = to.to_string());
+}
+
+/// [`super::save_onnx`] of `g` with its image inputs as the user's file had them
+/// ([`restore_image_inputs`]).
+pub fn save_onnx_as_loaded(g: &Graph, producer: &str) -> Vec<u8> {
+    let mut g = g.clone();
+    restore_image_inputs(&mut g);
+    super::save_onnx(&g, producer)
+}

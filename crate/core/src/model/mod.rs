@@ -31,7 +31,7 @@ pub mod tflite;
 
 pub use convert::{convert_file_to_onnx, convert_to_onnx, output_quantization, Converted};
 pub use graph::{Attr, Attrs, Fused, Graph, ModelFormat, Node, ValueInfo};
-pub use image_inputs::float_image_inputs;
+pub use image_inputs::{float_image_inputs, restore_image_inputs, save_onnx_as_loaded};
 pub use kind::OpKind;
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};

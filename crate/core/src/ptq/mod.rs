@@ -346,8 +346,14 @@ fn finish(
             compact.bias_scales, compact.zero_points
         ));
     }
+    // The file takes its inputs as the user's did (uint8 pixels, no batch axis); qplay runs it
+    // as it ran the model, with them fed as float images again.
+    let restored = crate::model::restore_image_inputs(&mut g);
     let onnx = save_onnx_with(&g, "qplay", &half);
-    let reloaded = load_onnx(&onnx)?;
+    let mut reloaded = load_onnx(&onnx)?;
+    if !restored.is_empty() {
+        crate::model::float_image_inputs(&mut reloaded);
+    }
     let own = crate::model::convert::qplay_only_ops(&reloaded);
     if !own.is_empty() {
         notes.push(format!(
