@@ -128,7 +128,7 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
-test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements) and PyTorch layers face detectors use (PRelu) load and run', async () => {
+test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loop) and PyTorch layers face detectors use (PRelu) load and run', async () => {
   // Checked against onnxruntime and torchvision in crate/core/tests/torch_exports.rs.
   const TORCH = fileURLToPath(new URL('./fixtures/torch_ops/', import.meta.url));
   const fr = await load('faster_rcnn.onnx', TORCH);
@@ -138,6 +138,11 @@ test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements) and PyTorch layers
   assert.match(fr.assumed, /no batch axis/);
   assert.match(fr.assumed, /detections the model selected itself/);
   await det().screenshot({ path: `${ARTIFACTS}faster-rcnn.png` });
+  // Mask R-CNN: its masks are pasted back in a Loop (run in the worker); the page says they are not drawn.
+  const mr = await load('mask_rcnn.onnx', TORCH);
+  assert.equal(mr.error, '');
+  assert.match(mr.summary, /Loop/);
+  assert.match(mr.assumed, /one instance mask per detection \(Mask R-CNN\): not drawn/);
   // A PRelu face-detector-shaped export with no detector layout: it loads (every op supported)
   // and the page says what its outputs need.
   const pf = await uploadModel(s, TORCH + 'prelu_face.onnx', { orError: true });

@@ -68,13 +68,30 @@ def case_problem(case, supported):
     g = case.model.graph
     if case.model.functions:
         return "model-local functions"
-    unsupported = sorted({n.op_type for n in g.node if n.domain not in ("", "ai.onnx") or n.op_type not in supported})
+    # Nodes of the graph and of its subgraphs (If branches, Loop bodies), each subgraph's
+    # declared values checked like the graph's.
+    nodes, stack = [], [g]
+    while stack:
+        sg = stack.pop()
+        if sg is not g:
+            for v in list(sg.input) + list(sg.output):
+                p = type_problem(v.type)
+                if p:
+                    return f"{p} (`{v.name}` of a sub-graph)"
+        for n in sg.node:
+            nodes.append(n)
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPHS:
+                    return "sub-graph list attribute"
+                if a.type == onnx.AttributeProto.GRAPH:
+                    stack.append(a.g)
+    unsupported = sorted({n.op_type for n in nodes if n.domain not in ("", "ai.onnx") or n.op_type not in supported})
     if unsupported:
         return "unsupported op: " + ", ".join(unsupported)
-    for n in g.node:
+    for n in nodes:
         for a in n.attribute:
-            if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-                return "sub-graph attribute"
+            if a.type == onnx.AttributeProto.GRAPH:
+                continue
             if a.type == onnx.AttributeProto.TENSOR and a.t.data_type not in SUPPORTED_ELEM:
                 return f"dtype {onnx.TensorProto.DataType.Name(a.t.data_type).lower()} (attribute `{a.name}` of {n.op_type})"
             if n.op_type in ("Cast", "CastLike") and a.name == "to" and a.i not in SUPPORTED_ELEM:

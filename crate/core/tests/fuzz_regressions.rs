@@ -241,9 +241,11 @@ fn unsupported_and_malformed_attributes_are_errors() {
     let mut c = node("Constant", &[], &["y"]);
     c.attribute.push(AttributeProto { name: "value".into(), r#type: 4, ..Default::default() });
     expect_err("empty tensor attribute", load_plan(&model(vec![c], vec![], vec![], &["y"])), "no value");
-    // Control flow is reported as unsupported, not followed.
+    // Scan is reported as unsupported, not followed; a Loop without its body is malformed.
+    let bytes = model(vec![node("Scan", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1])], &["y"]);
+    expect_err("Scan", load_plan(&bytes), "unsupported op");
     let bytes = model(vec![node("Loop", &["x"], &["y"])], vec![], vec![dims_vi("x", &[1])], &["y"]);
-    expect_err("Loop", load_plan(&bytes), "unsupported op");
+    expect_err("Loop", load_plan(&bytes), "no `body` graph");
 }
 
 // ---------------------------------------------------------------------------------------------

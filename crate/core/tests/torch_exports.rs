@@ -1,7 +1,8 @@
 //! Real PyTorch exports of the layers detectors use beyond Conv/ReLU — PRelu (MTCNN,
 //! RetinaFace), GroupNorm as InstanceNormalization (FCOS, ATSS), Mish (YOLOv4, the dynamo
 //! exporter), PixelShuffle as DepthToSpace with Selu and Celu, torchvision's Faster R-CNN
-//! (RoiAlign, ScatterElements) — and a real YOLOv8 export
+//! (RoiAlign, ScatterElements) and Mask R-CNN (its masks pasted back in a Loop) — and a real
+//! YOLOv8 export
 //! quantized by onnxruntime's `quantize_dynamic` (DynamicQuantizeLinear + ConvInteger) and a
 //! classifier quantized by its `quantize_static` (QLinearAveragePool, QGemm), each
 //! against onnxruntime's outputs on a photo (`tests/fixtures/make_torch_ops_fixtures.py`); and
@@ -50,7 +51,7 @@ fn worst_difference(name: &str) -> f64 {
 
 #[test]
 fn pytorch_exports_equal_onnxruntime() {
-    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle", "faster_rcnn"] {
+    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle", "faster_rcnn", "mask_rcnn"] {
         let w = worst_difference(name);
         assert!(w <= 1e-4, "{name}: differs from onnxruntime by {w:.2e} of the output range");
     }
@@ -171,21 +172,26 @@ fn bad_nodes_of_the_new_ops_are_clear_errors() {
         .contains("1 to 3 spatial axes"));
 }
 
-/// torchvision's Faster R-CNN decodes with zero configuration, as its SSDLite does: boxes in
-/// input pixels, labels and scores the model selected itself.
+/// torchvision's Faster R-CNN and Mask R-CNN decode with zero configuration, as its SSDLite
+/// does: boxes in input pixels, labels and scores the model selected itself (Mask R-CNN's masks,
+/// pasted back in a Loop, named and not drawn).
 #[test]
-fn faster_rcnn_is_read_as_detections_the_model_selected() {
+fn torchvision_rcnn_exports_are_read_as_detections_the_model_selected() {
     use qplay_core::detect::{BoxFormat, Decoder, Detector};
-    let g = load_onnx(&std::fs::read(fixtures().join("faster_rcnn.onnx")).unwrap()).unwrap();
-    let names: Vec<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
-    let det = Detector::from_graph(g, None).unwrap();
-    let Decoder::Detections(d) = &det.profile().decoder else { panic!("{:?}", det.profile().decoder) };
-    assert_eq!(
-        (&d.boxes_output, &d.scores_output, d.classes_output.as_ref(), d.count_output.as_ref()),
-        (&names[0], &names[2], Some(&names[1]), None)
-    );
-    assert_eq!((d.box_format, d.normalized), (BoxFormat::Xyxy, false));
-    assert!(det.assumed().iter().any(|a| a.contains("no batch axis")), "{:?}", det.assumed());
+    for (file, masks) in [("faster_rcnn.onnx", false), ("mask_rcnn.onnx", true)] {
+        let g = load_onnx(&std::fs::read(fixtures().join(file)).unwrap()).unwrap();
+        let names: Vec<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
+        let det = Detector::from_graph(g, None).unwrap();
+        let Decoder::Detections(d) = &det.profile().decoder else { panic!("{file}: {:?}", det.profile().decoder) };
+        assert_eq!(
+            (&d.boxes_output, &d.scores_output, d.classes_output.as_ref(), d.count_output.as_ref()),
+            (&names[0], &names[2], Some(&names[1]), None),
+            "{file}"
+        );
+        assert_eq!((d.box_format, d.normalized), (BoxFormat::Xyxy, false), "{file}");
+        assert!(det.assumed().iter().any(|a| a.contains("no batch axis")), "{file}: {:?}", det.assumed());
+        assert_eq!(det.assumed().iter().any(|a| a.contains("instance mask")), masks, "{file}: {:?}", det.assumed());
+    }
 }
 
 /// A quantized export takes its inputs as the user's file did: torchvision's image without a

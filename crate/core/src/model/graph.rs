@@ -125,7 +125,9 @@ impl Node {
         self.attrs
             .0
             .values()
-            .find_map(|a| if let Attr::Graph(g) = a { Some(g.inputs.len()) } else { None })
+            .find_map(
+                |a| if let Attr::Graph(g) = a { Some(g.inputs.len().saturating_sub(g.formal_inputs)) } else { None },
+            )
             .unwrap_or(0)
     }
 }
@@ -183,6 +185,10 @@ pub struct Graph {
     pub metadata: Vec<(String, String)>,
     /// Notes on what loading changed, in plain words (e.g. float16 tensors converted to float32).
     pub load_notes: Vec<String>,
+    /// For a subgraph, how many of [`Graph::inputs`] it declares itself (a `Loop` body's
+    /// iteration number, condition and loop-carried values), before the outer values it reads
+    /// ([`crate::model::subgraph`]); 0 for a model's graph and for `If` branches.
+    pub formal_inputs: usize,
 }
 
 /// The format of the file a [`Graph`] was loaded from.

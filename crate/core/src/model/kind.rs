@@ -42,7 +42,10 @@ op_kinds! {
     GridSample, HardSigmoid, HardSwish, Hardmax, Identity,
     /// Control flow: planning inlines the branch a constant condition takes.
     If,
-    LeakyRelu, Log, LogSoftmax, MatMul,
+    LeakyRelu, Log, LogSoftmax,
+    /// Control flow: a body run while a condition holds, up to a trip count.
+    Loop,
+    MatMul,
     MatMulInteger, Max, MaxPool, Min, Mul, Neg, Pow, QLinearConv, QLinearMatMul, QuantizeLinear,
     Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceProd, ReduceSum, Relu, Reshape, Sigmoid, Slice, Softmax, Softplus,
     Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze,

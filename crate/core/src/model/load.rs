@@ -208,7 +208,7 @@ pub(super) fn convert_node(
     }
     names.insert(name.clone());
     let op_type = if domain.is_empty() || domain == "ai.onnx" { op_type } else { format!("{domain}::{op_type}") };
-    let branches = OpKind::of(&op_type) == Some(OpKind::If);
+    let branches = matches!(OpKind::of(&op_type), Some(OpKind::If | OpKind::Loop));
     let mut attrs = Attrs::default();
     for mut a in attribute {
         let attr_name = a.name.clone();

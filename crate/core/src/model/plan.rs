@@ -247,8 +247,8 @@ impl Plan {
                     }
                     ops.push(None);
                 }
-                // An If plans its branches at run time under this plan's options.
-                Some(_) if n.is(OpKind::If) => match crate::ops::control::if_op::build_with(n, &ctx, *options) {
+                // An If (a Loop) plans its branches (its body) at run time under this plan's options.
+                Some(_) if n.is_any(&[OpKind::If, OpKind::Loop]) => match build_control(n, &ctx, *options) {
                     Ok(op) => ops.push(Some(op)),
                     Err(msg) => {
                         build_error.get_or_insert_with(|| ModelError::at(n, msg));
@@ -343,8 +343,8 @@ impl Plan {
                     let build = registry
                         .get(&n.op_type)
                         .ok_or_else(|| ModelError::UnsupportedOps(vec![(n.op_type.clone(), n.name.clone())]))?;
-                    let op = if n.is(OpKind::If) {
-                        crate::ops::control::if_op::build_with(&n, &ctx, *options)
+                    let op = if n.is_any(&[OpKind::If, OpKind::Loop]) {
+                        build_control(&n, &ctx, *options)
                     } else {
                         build(&n, &ctx)
                     }
@@ -563,5 +563,19 @@ fn check_size(shape: &[usize], max: usize, what: impl Fn() -> String) -> Result<
             "{} would make a tensor of shape {shape:?}, which has more elements than can be addressed",
             what()
         ))),
+    }
+}
+
+/// Builds an `If` or a `Loop`, whose subgraphs are planned at run time under `options` (the
+/// enclosing plan's limits and budget).
+fn build_control(
+    n: &Node,
+    ctx: &crate::ops::BuildCtx,
+    options: PlanOptions,
+) -> Result<Box<dyn crate::ops::Op>, crate::ops::OpError> {
+    if n.is(OpKind::Loop) {
+        crate::ops::control::loop_op::build_with(n, ctx, options)
+    } else {
+        crate::ops::control::if_op::build_with(n, ctx, options)
     }
 }

@@ -45,7 +45,7 @@ fn attr_proto(name: &str, a: &Attr, domains: &mut Vec<String>) -> AttributeProto
         Attr::Ints(v) => (p.ints, p.r#type) = (v.clone(), at::INTS),
         Attr::Floats(v) => (p.floats, p.r#type) = (v.clone(), at::FLOATS),
         Attr::Strings(v) => (p.strings, p.r#type) = (v.iter().map(|s| s.as_bytes().to_vec()).collect(), at::STRINGS),
-        // A branch reads outer values by name, as ONNX has it: no inputs.
+        // A branch reads outer values by name, as ONNX has it: only its declared inputs.
         Attr::Graph(g) => {
             (p.g, p.r#type) = (Some(graph_proto(g, name, &Default::default(), domains, false)), at::GRAPH)
         }
@@ -188,7 +188,11 @@ fn graph_proto(
                 _ => tensor_proto(n, &g.initializers[n]),
             })
             .collect(),
-        input: if inputs { g.inputs.iter().map(value_info).collect() } else { Vec::new() },
+        // A subgraph declares its own inputs only (a Loop body's), not the outer values it reads.
+        input: g.inputs[..if inputs { g.inputs.len() } else { g.formal_inputs.min(g.inputs.len()) }]
+            .iter()
+            .map(value_info)
+            .collect(),
         output: g.outputs.iter().map(value_info).collect(),
         ..Default::default()
     }

@@ -1,5 +1,7 @@
-//! Subgraphs: an `If` node's `then_branch` and `else_branch`, loaded as [`Graph`]s
-//! ([`Attr::Graph`]).
+//! Subgraphs: an `If` node's `then_branch` and `else_branch` and a `Loop` node's `body`, loaded
+//! as [`Graph`]s ([`Attr::Graph`]). A `Loop` body declares inputs of its own (the iteration
+//! number, the condition, the loop-carried values): they stay first in [`Graph::inputs`]
+//! ([`Graph::formal_inputs`] of them), before the outer values it reads.
 //!
 //! A branch reads values of the scopes around it by name, without declaring them (ONNX's
 //! implicit inputs). Loading makes that explicit: the names a branch reads but does not produce
@@ -20,8 +22,9 @@ use std::collections::{HashMap, HashSet};
 /// Most `If` branches nested inside each other (a crafted file must not exhaust the stack).
 pub const MAX_NESTING: usize = 16;
 
-/// Converts a branch of node `owner`, `depth` levels deep. Its inputs are left empty:
-/// [`capture_outer_values`] fills them once both branches are loaded.
+/// Converts a branch of node `owner`, `depth` levels deep. Its inputs are the ones it declares
+/// (none for an `If` branch): [`capture_outer_values`] appends the outer values it reads once
+/// every subgraph of the node is loaded.
 pub(super) fn convert_subgraph(
     g: GraphProto,
     owner: &str,
@@ -73,15 +76,19 @@ pub(super) fn convert_subgraph(
             "a branch of node `{owner}` has no outputs: the model is invalid; check it with onnx.checker.check_model"
         )));
     }
-    Ok(Graph { nodes, initializers, outputs, ..Default::default() })
+    let inputs: Vec<ValueInfo> = g.input.into_iter().map(convert_value_info).collect();
+    let formal_inputs = inputs.len();
+    Ok(Graph { nodes, initializers, outputs, inputs, formal_inputs, ..Default::default() })
 }
 
-/// The names `g` reads (node inputs, its outputs) that it does not produce, in first-read order.
+/// The names `g` reads (node inputs, its outputs) that it neither produces nor declares as its
+/// own inputs, in first-read order.
 fn free_names(g: &Graph) -> Vec<String> {
     let produced: HashSet<&str> = g
         .initializers
         .keys()
         .map(String::as_str)
+        .chain(g.inputs[..g.formal_inputs.min(g.inputs.len())].iter().map(|v| v.name.as_str()))
         .chain(g.nodes.iter().flat_map(|n| n.outputs.iter().map(String::as_str)))
         .collect();
     let mut seen = HashSet::new();
@@ -112,8 +119,8 @@ pub(super) fn capture_outer_values(node: &mut Node) -> Result<(), ModelError> {
     }
     for k in &keys {
         if let Some(Attr::Graph(g)) = node.attrs.0.get_mut(k) {
-            g.inputs =
-                captured.iter().map(|n| ValueInfo { name: n.clone(), elem_type: 0, shape: Vec::new() }).collect();
+            g.inputs.truncate(g.formal_inputs);
+            g.inputs.extend(captured.iter().map(|n| ValueInfo { name: n.clone(), elem_type: 0, shape: Vec::new() }));
             g.toposort().map_err(|e| ModelError::Other(format!("branch `{k}` of node `{}`: {e}", node.name)))?;
         }
     }

@@ -30,8 +30,9 @@ pub enum OpError {
     /// An invariant qplay keeps between its own parts broke: a bug in qplay, not in the model.
     #[error("{0}")]
     Internal(String),
-    /// The branch an `If` took at run time failed to plan or run; the error keeps its kind.
-    #[error("in the branch taken: {0}")]
+    /// The subgraph an `If` (the branch it took) or a `Loop` (its body) ran at run time failed
+    /// to plan or run; the error keeps its kind.
+    #[error("in the subgraph it ran: {0}")]
     Branch(Box<ModelError>),
 }
 
@@ -136,6 +137,6 @@ mod tests {
         };
         let e = OpError::Branch(Box::new(inner));
         assert_eq!(e.code(), "unsupported-feature");
-        assert!(e.to_string().starts_with("in the branch taken: node `up` (Resize)"), "{e}");
+        assert!(e.to_string().starts_with("in the subgraph it ran: node `up` (Resize)"), "{e}");
     }
 }

@@ -513,14 +513,23 @@ fn classify(
         return Ok(c);
     }
     // One image, no batch axis (torchvision's detection exports): boxes [N, 4], scores and
-    // labels [N], N known at run time only.
-    let whole: Vec<(&str, &Dims)> = outputs.iter().map(|o| (o.name.as_str(), o.shape.as_slice())).collect();
-    if outputs.iter().all(|o| o.shape.len() <= 2) && outputs.iter().any(|o| o.shape.len() == 1) {
-        if let Some(c) = rows::class_first_rows(&whole, paddle, assumed) {
+    // labels [N], N known at run time only; Mask R-CNN's masks [N, 1, H, W] beside them.
+    let masks: Vec<&ValueInfo> = outputs.iter().filter(|o| o.shape.len() == 4).collect();
+    let whole: Vec<(&str, &Dims)> =
+        outputs.iter().filter(|o| o.shape.len() != 4).map(|o| (o.name.as_str(), o.shape.as_slice())).collect();
+    if masks.len() <= 1 && whole.iter().all(|(_, s)| s.len() <= 2) && whole.iter().any(|(_, s)| s.len() == 1) {
+        if let Some(c) = rows::class_first_rows(&whole, paddle, assumed).filter(|_| masks.is_empty()) {
             return Ok(c);
         }
         if let Some(c) = tf_detections(outputs, &whole, geometry, assumed) {
             assumed.push("the outputs have no batch axis: one image's detections (torchvision's exports)".into());
+            if let Some(m) = masks.first() {
+                assumed.push(format!(
+                    "`{}` {}: one instance mask per detection (Mask R-CNN): not drawn, qplay shows the boxes",
+                    m.name,
+                    fmt_shape(&m.shape)
+                ));
+            }
             return Ok(c);
         }
     }

@@ -80,31 +80,31 @@ impl If {
     pub fn branch(&self, cond: &Tensor) -> Result<&Arc<Graph>, OpError> {
         Ok(if condition(cond)? { &self.then_branch } else { &self.else_branch })
     }
+}
 
-    /// Plans `branch` for `values` (its inputs, in order) and runs it. Small values (at most
-    /// [`FOLDED_INPUT_ELEMENTS`]: the shapes, axes and indices branches compute with) are bound
-    /// as constants, so that the shape arithmetic in the branch folds as it would outside it;
-    /// larger ones are the branch plan's inputs.
-    fn run(&self, branch: &Graph, values: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let mut g = branch.clone();
-        let (mut given, mut small) = (Vec::with_capacity(values.len()), Vec::new());
-        for (v, t) in g.inputs.iter_mut().zip(values) {
-            let t =
-                t.ok_or_else(|| OpError::malformed(format!("the outer value `{}` a branch reads is missing", v.name)))?;
-            v.elem_type = t.dtype().onnx_code();
-            v.shape = t.shape.iter().map(|&d| Some(d)).collect();
-            if t.len() <= FOLDED_INPUT_ELEMENTS {
-                small.push((v.name.clone(), t.clone()));
-            } else {
-                given.push((v.name.clone(), t.clone()));
-            }
+/// Plans `graph` (a branch or a loop body) for `values` (its inputs, in order) and runs it with
+/// `options`. Small values (at most [`FOLDED_INPUT_ELEMENTS`]: the shapes, axes, indices and
+/// iteration numbers subgraphs compute with) are bound as constants, so that the shape
+/// arithmetic inside folds as it would outside; larger ones are the plan's inputs.
+pub fn run_subgraph(graph: &Graph, values: &[Option<&Tensor>], options: PlanOptions) -> Result<Vec<Tensor>, OpError> {
+    let mut g = graph.clone();
+    // Planned as a graph of its own: every input is given.
+    g.formal_inputs = 0;
+    let (mut given, mut small) = (Vec::with_capacity(values.len()), Vec::new());
+    for (v, t) in g.inputs.iter_mut().zip(values) {
+        let t = t.ok_or_else(|| OpError::malformed(format!("the value `{}` a subgraph reads is missing", v.name)))?;
+        v.elem_type = t.dtype().onnx_code();
+        v.shape = t.shape.iter().map(|&d| Some(d)).collect();
+        if t.len() <= FOLDED_INPUT_ELEMENTS {
+            small.push((v.name.clone(), t.clone()));
+        } else {
+            given.push((v.name.clone(), t.clone()));
         }
-        g.bind_inputs(&small).map_err(OpError::internal)?;
-        let shapes: Vec<(String, Vec<usize>)> = given.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
-        let plan = Plan::with_options(&g, &Registry::new(), &shapes, self.options)
-            .map_err(|e| OpError::Branch(Box::new(e)))?;
-        plan.run(&given).map_err(|e| OpError::Branch(Box::new(e)))
     }
+    g.bind_inputs(&small).map_err(OpError::internal)?;
+    let shapes: Vec<(String, Vec<usize>)> = given.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+    let plan = Plan::with_options(&g, &Registry::new(), &shapes, options).map_err(|e| OpError::Branch(Box::new(e)))?;
+    plan.run(&given).map_err(|e| OpError::Branch(Box::new(e)))
 }
 
 /// Inputs of a branch run at run time with at most this many elements are constants of its plan.
@@ -136,6 +136,6 @@ impl Op for If {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let branch = self.branch(input(inputs, 0)?)?;
-        self.run(branch, &inputs[1..])
+        run_subgraph(branch, &inputs[1..], self.options)
     }
 }
