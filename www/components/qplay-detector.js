@@ -392,6 +392,7 @@ export class QplayDetector extends HTMLElement {
     this.modelId += 1;
     this.resetInt8();
     this.$('.qreport-body').innerHTML = ''; // the previous model's report, hidden, goes too
+    this.$('.qresult').textContent = ''; // and the line about quantizing it
     this.placement = null;
     this.showModelChoice();
     if (info.backend) { this.backendInfo = info.backend; this.showBackend(); }
