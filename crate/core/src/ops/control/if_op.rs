@@ -107,6 +107,19 @@ pub fn run_subgraph(graph: &Graph, values: &[Option<&Tensor>], options: PlanOpti
     plan.run(&given).map_err(|e| OpError::Branch(Box::new(e)))
 }
 
+/// The values of a dynamic step's inputs (a dynamic step has them all; `None` for an omitted
+/// one), for an `If` or a `Loop`, whose output shapes are known only by running it.
+pub fn known_values<'a>(inputs: &[Option<&'a Fact>]) -> Result<Vec<Option<&'a Tensor>>, OpError> {
+    inputs
+        .iter()
+        .map(|f| match f.map(|f| f.value.as_deref()) {
+            None => Ok(None),
+            Some(Some(v)) => Ok(Some(v)),
+            Some(None) => Err(OpError::internal("a value the subgraph reads is known only at run time")),
+        })
+        .collect()
+}
+
 /// Inputs of a branch run at run time with at most this many elements are constants of its plan.
 pub const FOLDED_INPUT_ELEMENTS: usize = 4096;
 
@@ -119,19 +132,7 @@ impl Op for If {
     /// Needs every input's value (a dynamic step has them): the shapes come from running the
     /// taken branch, which a data-dependent branch (NMS, NonZero) leaves no other way to know.
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let mut values = Vec::with_capacity(inputs.len());
-        for f in inputs {
-            match f.map(|f| f.value.as_deref()) {
-                None => values.push(None),
-                Some(Some(v)) => values.push(Some(v)),
-                Some(None) => {
-                    return Err(OpError::internal(
-                        "the condition or a value the branches read is known only at run time",
-                    ))
-                }
-            }
-        }
-        Ok(self.eval(&values)?.into_iter().map(Fact::constant).collect())
+        Ok(self.eval(&known_values(inputs)?)?.into_iter().map(Fact::constant).collect())
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {

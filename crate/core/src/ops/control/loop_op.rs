@@ -13,7 +13,7 @@
 //! iteration plans the body for its actual values and runs it on the CPU, under the enclosing
 //! plan's options; at most [`MAX_ITERATIONS`] iterations.
 
-use super::if_op::{condition, run_subgraph};
+use super::if_op::{condition, known_values, run_subgraph};
 use crate::model::{DType, Data, Graph, Node, PlanOptions, Tensor};
 use crate::ops::shape::elem::{dispatch, typed, Elem};
 use crate::ops::{BuildCtx, Fact, Op, OpError};
@@ -120,15 +120,7 @@ impl Op for Loop {
     }
 
     fn infer(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>, OpError> {
-        let mut values = Vec::with_capacity(inputs.len());
-        for f in inputs {
-            match f.map(|f| f.value.as_deref()) {
-                None => values.push(None),
-                Some(Some(v)) => values.push(Some(v)),
-                Some(None) => return Err(OpError::internal("a value the loop reads is known only at run time")),
-            }
-        }
-        Ok(self.eval(&values)?.into_iter().map(Fact::constant).collect())
+        Ok(self.eval(&known_values(inputs)?)?.into_iter().map(Fact::constant).collect())
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {

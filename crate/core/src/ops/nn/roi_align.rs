@@ -78,31 +78,28 @@ struct Tap {
 }
 
 /// The sample at `(y, x)` on an `h × w` map, as onnxruntime's `pre_calc_for_bilinear_interpolate`.
-fn tap(mut y: f32, mut x: f32, h: usize, w: usize) -> Tap {
+fn tap(y: f32, x: f32, h: usize, w: usize) -> Tap {
     if y < -1.0 || y > h as f32 || x < -1.0 || x > w as f32 {
         return Tap::default();
     }
-    y = y.max(0.0);
-    x = x.max(0.0);
-    let (mut y0, mut x0) = (y as usize, x as usize);
-    let (y1, x1);
-    if y0 >= h - 1 {
-        y0 = h - 1;
-        y1 = y0;
-        y = y0 as f32;
-    } else {
-        y1 = y0 + 1;
-    }
-    if x0 >= w - 1 {
-        x0 = w - 1;
-        x1 = x0;
-        x = x0 as f32;
-    } else {
-        x1 = x0 + 1;
-    }
+    let (y, y0, y1) = axis(y, h);
+    let (x, x0, x1) = axis(x, w);
     let (ly, lx) = (y - y0 as f32, x - x0 as f32);
     let (hy, hx) = (1.0 - ly, 1.0 - lx);
     Tap { pos: [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], w: [hy * hx, hy * lx, ly * hx, ly * lx] }
+}
+
+/// One axis of a sample inside a map of size `n` (as onnxruntime's pre-calculation): the
+/// coordinate clamped at 0, its lower and upper neighbours, both the last index past the end
+/// (where the coordinate becomes that index).
+fn axis(v: f32, n: usize) -> (f32, usize, usize) {
+    let v = v.max(0.0);
+    let lo = v as usize;
+    if lo >= n - 1 {
+        ((n - 1) as f32, n - 1, n - 1)
+    } else {
+        (v, lo, lo + 1)
+    }
 }
 
 impl RoiAlign {

@@ -30,7 +30,7 @@ pub mod quantize_linear;
 pub mod simd;
 
 use super::Registry;
-use crate::model::{DType, Tensor};
+use crate::model::{DType, Data, Tensor};
 use crate::ops::OpError;
 use crate::quant::{split_axis, QParams, QType};
 
@@ -58,6 +58,23 @@ pub fn register(r: &mut Registry) {
     r.register("com.microsoft::QLinearAveragePool", qlinear_average_pool::build);
     r.register("com.microsoft::QGemm", qlinear_gemm::build);
     r.register(lookup::LOOKUP, lookup::build);
+}
+
+/// An 8-bit tensor's codes as i32.
+pub fn codes_i32(x: &Tensor) -> Result<Vec<i32>, OpError> {
+    match &x.data {
+        Data::U8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
+        Data::I8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
+        _ => Err(OpError::mismatch(format!("X must be uint8 or int8, got {:?}", x.dtype()))),
+    }
+}
+
+/// Codes (already in the type's range) as a tensor's data of `dtype` (uint8 or int8).
+pub fn codes_data(y: Vec<i32>, dtype: DType) -> Data {
+    match dtype {
+        DType::U8 => Data::U8(y.into_iter().map(|v| v as u8).collect()),
+        _ => Data::I8(y.into_iter().map(|v| v as i8).collect()),
+    }
 }
 
 /// The integer type of a quantized tensor's element type.

@@ -9,8 +9,9 @@
 //! plus `channels_last`. onnxruntime's quantizer writes it for AveragePool in its QOperator format.
 
 use super::qlinear_add::scalar_params;
-use super::qlinear_global_average_pool::{codes_data, codes_i32, global_average};
+use super::qlinear_global_average_pool::global_average;
 use super::qtype_of;
+use super::{codes_data, codes_i32};
 use crate::model::{Node, Tensor};
 use crate::ops::nn::spatial::{pool_geometry, Window, WindowAttrs};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};

@@ -165,7 +165,7 @@ impl Op for QGemm {
                         crate::quant::round_half_even((v as f32 * col_scale(i % n.max(1))).clamp(lo, hi)) + zy
                     })
                     .collect();
-                super::qlinear_global_average_pool::codes_data(q, dy)
+                super::codes_data(q, dy)
             }
         };
         Ok(vec![Tensor { shape: vec![m, n], data }])

@@ -10,7 +10,8 @@
 
 use super::qlinear_add::scalar_params;
 use super::qtype_of;
-use crate::model::{DType, Data, Node, Tensor};
+use super::{codes_data, codes_i32};
+use crate::model::{Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 use crate::quant::{round_half_even, QParams, QType};
 
@@ -64,23 +65,6 @@ impl Op for QLinearGlobalAveragePool {
         let y = global_average(&codes, (n, c, size), self.channels_last, (px, py), qtype_of(dtype)?)?;
         // NHWC and NCHW outputs are both batch-major with one value per channel.
         Ok(vec![Tensor { shape: out_shape, data: codes_data(y, dtype) }])
-    }
-}
-
-/// An 8-bit tensor's codes as i32.
-pub(super) fn codes_i32(x: &Tensor) -> Result<Vec<i32>, OpError> {
-    match &x.data {
-        Data::U8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
-        Data::I8(v) => Ok(v.iter().map(|&b| b as i32).collect()),
-        _ => Err(OpError::mismatch(format!("X must be uint8 or int8, got {:?}", x.dtype()))),
-    }
-}
-
-/// Codes (already in the type's range) as a tensor's data of `dtype` (uint8 or int8).
-pub(super) fn codes_data(y: Vec<i32>, dtype: DType) -> Data {
-    match dtype {
-        DType::U8 => Data::U8(y.into_iter().map(|v| v as u8).collect()),
-        _ => Data::I8(y.into_iter().map(|v| v as i8).collect()),
     }
 }
 
