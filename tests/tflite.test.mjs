@@ -2,7 +2,7 @@
 // codes exactly (issue #17), as the native build does (crate/core/tests/tflite_int8.rs): the
 // page's module has its own vector path for TFLite's fixed-point requantization (wasm SIMD128),
 // and this is its check. The fixtures are tests/fixtures/tflite/*_int8, the 16x8 models *_16x8
-// (int16 activations) and TF1's uint8 det_uint8 (LiteRT's input codes and outputs); the model is loaded as the page
+// (int16 activations), TF1's uint8 det_uint8 and layers_int8 (TRANSPOSE_CONV with a bias, PRELU) (LiteRT's input codes and outputs); the model is loaded as the page
 // loads an upload (float in, QUANTIZE, the integer ops, DEQUANTIZE, float out), fed the input
 // codes' exact float values.
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ test('int8, 16x8 and uint8 TFLite fixtures in the page: every output code equals
   const s = await open('tests/fixtures/README.md');
   try {
     const relaxed = await s.page.evaluate(async () => (await import('/www/threads.js')).hasRelaxedSimd());
-    for (const pkg of MODULES.filter((d) => relaxed || !d.endsWith('-relaxed'))) for (const name of ['det_int8', 'cnn_int8', 'det_16x8', 'cnn_16x8', 'det_uint8', 'concat_uint8']) {
+    for (const pkg of MODULES.filter((d) => relaxed || !d.endsWith('-relaxed'))) for (const name of ['det_int8', 'cnn_int8', 'det_16x8', 'cnn_16x8', 'det_uint8', 'concat_uint8', 'layers_int8']) {
       const meta = JSON.parse(readFileSync(new URL(`${name}/meta.json`, FIX), 'utf8'));
       const [inScale, inZp] = meta.input.quantization;
       const [outScale, outZp] = meta.outputs[0].quantization;

@@ -66,6 +66,18 @@ fn int8_cnn_equals_litert_in_every_value() {
     assert_eq!(differ, 0);
 }
 
+/// TRANSPOSE_CONV (per-channel requantization, bias, SAME and VALID, an odd output size) and
+/// PRELU in TFLite's integer arithmetic, and the ops that only move codes: SPLIT_V, SLICE,
+/// SPACE_TO_DEPTH, MIRROR_PAD (REFLECT, SYMMETRIC); and DEPTH_TO_SPACE and TILE on int8 codes.
+#[test]
+fn int8_segmentation_layers_equal_litert_in_every_value() {
+    let (total, differ) = compare("layers_int8");
+    assert!(total >= 32 * 32 * 6);
+    assert_eq!(differ, 0);
+    let (total, differ) = compare("moves_int8");
+    assert_eq!((total, differ), (2048 + 4096, 0));
+}
+
 #[test]
 fn int8_detector_like_net_equals_litert_in_every_value() {
     let (total, differ) = compare("det_int8");
@@ -222,7 +234,7 @@ fn int8_ops_qplay_does_not_map_are_listed_all_at_once() {
     let e = load_tflite(&fixture("unsupported_int8.tflite")).unwrap_err();
     let ModelError::UnsupportedTfliteOps(ops) = &e else { panic!("{e}") };
     let names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
-    assert!(names.contains(&"SPACE_TO_DEPTH") && names.contains(&"REDUCE_MAX"), "{e}");
+    assert!(names.contains(&"SQUARED_DIFFERENCE") && names.contains(&"REDUCE_MAX"), "{e}");
 }
 
 /// An input scale that is zero, negative or NaN is refused by every way of loading the file

@@ -22,7 +22,18 @@ fn fixture(rel: &str) -> Vec<u8> {
 #[test]
 fn int8_tflite_models_equal_litert_on_the_gpu_executor() {
     let g = gpu();
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_16x8", "det_16x8", "ops_16x8", "det_uint8", "concat_uint8"] {
+    for name in [
+        "cnn_int8",
+        "det_int8",
+        "ops_int8",
+        "cnn_16x8",
+        "det_16x8",
+        "ops_16x8",
+        "det_uint8",
+        "concat_uint8",
+        "layers_int8",
+        "moves_int8",
+    ] {
         let graph = load_tflite_integer_io(&fixture(&format!("{name}.tflite"))).unwrap();
         let plan = Arc::new(Plan::new(&graph, &Registry::new(), &[]).unwrap());
         let x = read_npy(&fixture(&format!("{name}/input_q.npy"))).unwrap();

@@ -47,7 +47,7 @@ fn type_code(t: DType) -> Attr {
 }
 
 /// The activation type of an operator: int16 when its first activation input (or output) is.
-fn act_type(b: &Builder, io: &Io) -> DType {
+pub(super) fn act_type(b: &Builder, io: &Io) -> DType {
     let t = io.ins.iter().chain(io.outs).flatten().find(|&&t| !b.is_const(t)).map(|&t| b.info(t).dtype);
     t.unwrap_or(DType::I8)
 }
@@ -117,7 +117,7 @@ pub(super) fn per_tensor(b: &Builder, t: usize) -> Result<(f32, i32), PerTensor>
 }
 
 /// The range a fused activation leaves the int8 output `y`.
-fn act_range(
+pub(super) fn act_range(
     b: &Builder,
     io: &Io,
     act: fb::ActivationFunctionType,
@@ -137,17 +137,20 @@ fn act_range(
     Ok([("act_min", Attr::Int(lo as i64)), ("act_max", Attr::Int(hi as i64))])
 }
 
-fn qattrs(prefix: &str, (s, z): (f32, i32)) -> [(String, Attr); 2] {
+pub(super) fn qattrs(prefix: &str, (s, z): (f32, i32)) -> [(String, Attr); 2] {
     [(format!("{prefix}_scale"), Attr::Float(s)), (format!("{prefix}_zp"), Attr::Int(z as i64))]
 }
 
 /// Appends a node whose attributes are `attrs` plus named quantization parameters.
-fn node(b: &mut Builder, op: &str, inputs: Vec<String>, out: String, attrs: Vec<(String, Attr)>) {
+pub(super) fn node(b: &mut Builder, op: &str, inputs: Vec<String>, out: String, attrs: Vec<(String, Attr)>) {
     let attrs: Vec<(&str, Attr)> = attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     b.node(op, inputs, vec![out], attrs);
 }
 
-fn with(mut v: Vec<(String, Attr)>, more: impl IntoIterator<Item = (&'static str, Attr)>) -> Vec<(String, Attr)> {
+pub(super) fn with(
+    mut v: Vec<(String, Attr)>,
+    more: impl IntoIterator<Item = (&'static str, Attr)>,
+) -> Vec<(String, Attr)> {
     v.extend(more.into_iter().map(|(k, a)| (k.to_string(), a)));
     v
 }
@@ -382,13 +385,13 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
         | B::Pack
         | B::Unpack
         | B::StridedSlice => return super::shape_ops::convert(b, op, io),
-        _ => return Ok(false),
+        _ => return super::int_layers::convert(b, op, io),
     }
     Ok(true)
 }
 
 /// TFLite's int8 kernels of ops that only move codes require one quantization throughout.
-fn same_quantization(b: &Builder, io: &Io, ins: &[usize], y: usize) -> Result<(), ModelError> {
+pub(super) fn same_quantization(b: &Builder, io: &Io, ins: &[usize], y: usize) -> Result<(), ModelError> {
     let want = q(b, io, y)?;
     for &t in ins {
         if q(b, io, t)? != want {
@@ -404,7 +407,13 @@ fn same_quantization(b: &Builder, io: &Io, ins: &[usize], y: usize) -> Result<()
 
 /// Weight scales (per tensor or along `axis`), with zero points all 0 — but for uint8 weights
 /// (TF1's quantized models), one scale and one zero point, returned as attributes.
-fn weight_scales(b: &Builder, io: &Io, w: usize, channels: usize, axis: usize) -> Result<Vec<f32>, ModelError> {
+pub(super) fn weight_scales(
+    b: &Builder,
+    io: &Io,
+    w: usize,
+    channels: usize,
+    axis: usize,
+) -> Result<Vec<f32>, ModelError> {
     let info = b.info(w);
     let Some((s, z, dim)) = &info.quant else {
         return Err(io.err(format!("int8 weights `{}` have no scales", info.name)));

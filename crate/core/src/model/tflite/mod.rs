@@ -31,9 +31,12 @@
 
 mod custom;
 mod flexbuffer;
+mod int_layers;
 mod int_ops;
 mod int_tables;
+mod layer_ops;
 mod layout;
+mod math_ops;
 mod ops;
 mod qdq;
 mod read;

@@ -79,12 +79,13 @@ pub(super) fn convert(
         B::DepthwiseConv2d => conv(b, op, io, true)?,
         B::MaxPool2d | B::AveragePool2d => pool(b, op, io)?,
         B::FullyConnected => fully_connected(b, op, io)?,
-        B::Add => binary(b, io, OpKind::Add, opt!(options!(op, AddOptions), fused_activation_function, NONE))?,
-        B::Sub => binary(b, io, OpKind::Sub, opt!(options!(op, SubOptions), fused_activation_function, NONE))?,
-        B::Mul => binary(b, io, OpKind::Mul, opt!(options!(op, MulOptions), fused_activation_function, NONE))?,
-        B::Div => binary(b, io, OpKind::Div, opt!(options!(op, DivOptions), fused_activation_function, NONE))?,
-        B::Maximum => binary(b, io, OpKind::Max, NONE)?,
-        B::Minimum => binary(b, io, OpKind::Min, NONE)?,
+        B::Add => binary(b, io, OpKind::Add.name(), opt!(options!(op, AddOptions), fused_activation_function, NONE))?,
+        B::Sub => binary(b, io, OpKind::Sub.name(), opt!(options!(op, SubOptions), fused_activation_function, NONE))?,
+        B::Mul => binary(b, io, OpKind::Mul.name(), opt!(options!(op, MulOptions), fused_activation_function, NONE))?,
+        B::Div => binary(b, io, OpKind::Div.name(), opt!(options!(op, DivOptions), fused_activation_function, NONE))?,
+        B::Maximum => binary(b, io, OpKind::Max.name(), NONE)?,
+        B::Minimum => binary(b, io, OpKind::Min.name(), NONE)?,
+        B::Prelu => binary(b, io, "PRelu", NONE)?,
         B::Logistic => unary(b, io, OpKind::Sigmoid.name(), vec![])?,
         B::Tanh => unary(b, io, OpKind::Tanh.name(), vec![])?,
         B::Relu => unary(b, io, OpKind::Relu.name(), vec![])?,
@@ -309,7 +310,7 @@ fn computed_nchw(b: &Builder, t: usize) -> bool {
 }
 
 /// Element-wise binary op (NumPy broadcasting), in NCHW when its non-constant inputs are.
-fn binary(b: &mut Builder, io: &Io, kind: OpKind, act: fb::ActivationFunctionType) -> Result<(), ModelError> {
+fn binary(b: &mut Builder, io: &Io, op: &str, act: fb::ActivationFunctionType) -> Result<(), ModelError> {
     let (a, c, y) = (io.input(0)?, io.input(1)?, io.output(0)?);
     let nchw = b.rank(y) == 4
         && [a, c].iter().any(|&t| computed_nchw(b, t))
@@ -324,11 +325,11 @@ fn binary(b: &mut Builder, io: &Io, kind: OpKind, act: fb::ActivationFunctionTyp
         (vec![b.nhwc(a), b.nhwc(c)], b.nhwc(y))
     };
     let pre = b.fused(act, out)?;
-    b.node(kind.name(), inputs, vec![pre], vec![]);
+    b.node(op, inputs, vec![pre], vec![]);
     Ok(())
 }
 
-fn unary(b: &mut Builder, io: &Io, op: &str, attrs: Vec<(&str, Attr)>) -> Result<(), ModelError> {
+pub(super) fn unary(b: &mut Builder, io: &Io, op: &str, attrs: Vec<(&str, Attr)>) -> Result<(), ModelError> {
     let (x, y) = (io.input(0)?, io.output(0)?);
     let (xin, out) = if computed_nchw(b, x) { (b.nchw(x)?, b.out_nchw(y)) } else { (b.nhwc(x), b.nhwc(y)) };
     b.node(op, vec![xin], vec![out], attrs);

@@ -94,7 +94,7 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
             }
         }
         B::Dequantize => return dequantize(b, io),
-        _ => return Ok(false),
+        _ => return super::layer_ops::convert(b, op, io),
     }
     Ok(true)
 }

@@ -17,6 +17,9 @@
 //! - [`mean`]: the int8 MEAN over any axes.
 //! - [`resize`]: RESIZE_BILINEAR (10-bit fixed-point weights) and RESIZE_NEAREST_NEIGHBOR.
 //! - [`quantize`]: QUANTIZE (float → int8, int8 → int8) and DEQUANTIZE.
+//! - [`prelu`]: PRELU (two multipliers, alpha per channel).
+//! - [`transpose_conv`]: TRANSPOSE_CONV (int32 sums scattered by the stride, per-channel
+//!   requantization).
 //! - [`tables`]: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6, RELU_N1_TO_1 as 256-entry
 //!   tables for
 //!   `qplay.Lookup`.
@@ -27,10 +30,12 @@ pub mod fixed;
 pub mod int16;
 pub mod mean;
 pub mod pool;
+pub mod prelu;
 pub mod quantize;
 pub mod resize;
 pub mod softmax;
 pub mod tables;
+pub mod transpose_conv;
 
 use super::Registry;
 use crate::model::{DType, Data, Node, Tensor};
@@ -57,6 +62,8 @@ pub fn register(r: &mut Registry) {
     r.register(pool::AVERAGE_POOL, pool::build_average);
     r.register(pool::MAX_POOL, pool::build_max);
     r.register(softmax::SOFTMAX, softmax::build);
+    r.register(prelu::PRELU, prelu::build);
+    r.register(transpose_conv::TRANSPOSE_CONV, transpose_conv::build);
     r.register(mean::MEAN, mean::build);
     r.register(resize::BILINEAR, resize::build_bilinear);
     r.register(resize::NEAREST, resize::build_nearest);
