@@ -2,7 +2,7 @@
 //! on seeded random inputs and shapes: convolutions with random strides, pads, dilations and
 //! groups (depthwise, 1-D), Gemm and MatMul (transposes, broadcast C, batches, vectors), max and
 //! average pooling on random geometries (inputs with distinct values, so no window has a tie),
-//! global pooling, Resize (nearest and linear, up and down), Pad, Slice, Split, Softmax,
+//! global pooling, Resize (nearest, linear and cubic, up and down), Pad, Slice, Split, Softmax, LogSoftmax,
 //! broadcasting binary ops, the activations, Clip, Concat, Transpose and the reshape family. The
 //! loss is `Σ r · y` (summed over the outputs) for a random cotangent `r`, so its gradient is
 //! exactly what `backward` returns for `grads = [r]`.
@@ -653,7 +653,10 @@ fn resize_scatters_the_gradient_back_to_its_taps() {
     let none = f32s(&[]);
     // (mode, coordinate_transformation_mode, nearest_mode, X's shape, scales, sizes)
     type Case<'a> = (&'a str, &'a str, &'a str, &'a [usize], &'a [f32], &'a [i64]);
-    let cases: [Case; 13] = [
+    let cases: [Case; 16] = [
+        ("cubic", "half_pixel", "", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
+        ("cubic", "align_corners", "", &[1, 1, 4, 4], &[], &[1, 1, 3, 6]),
+        ("cubic", "asymmetric", "", &[1, 2, 5, 3], &[1.0, 1.0, 0.6, 1.5], &[]),
         ("nearest", "asymmetric", "floor", &[1, 2, 3, 4], &[1.0, 1.0, 2.0, 2.0], &[]),
         ("nearest", "half_pixel", "round_prefer_floor", &[1, 2, 6, 5], &[1.0, 1.0, 0.5, 0.5], &[]),
         ("nearest", "half_pixel", "round_prefer_ceil", &[1, 2, 4, 5], &[], &[1, 2, 7, 3]),
@@ -796,6 +799,12 @@ fn softmax_matches_finite_differences_along_any_axis() {
     // Opset < 13 normalises over every dim from `axis` on.
     let old = op_with("Softmax", 1, 1, 11, vec![("axis", Attr::Int(1))]);
     check("Softmax-11 axis 1", &*old, &[tensor(&mut rng, &[2, 3, 4], 2.0)], &mut rng, &never);
+    for axis in [-1, 1] {
+        let op = op("LogSoftmax", 1, vec![("axis", Attr::Int(axis))]);
+        check(&format!("LogSoftmax axis {axis}"), &*op, &[tensor(&mut rng, &[2, 3, 4], 2.0)], &mut rng, &never);
+    }
+    let old = op_with("LogSoftmax", 1, 1, 11, vec![("axis", Attr::Int(1))]);
+    check("LogSoftmax-11 axis 1", &*old, &[tensor(&mut rng, &[2, 3, 4], 2.0)], &mut rng, &never);
     // Without the forward's output, the backward computes it again.
     let op = op("Softmax", 1, vec![]);
     let x = tensor(&mut rng, &[2, 5], 1.0);

@@ -186,7 +186,9 @@ fn random_bytes_and_corrupt_offsets_give_errors_not_panics() {
     }
     // Flip bytes of real models: offsets, lengths, shapes, op codes, quantization parameters
     // now hold anything (a 300,000-mutation run of this found a zero point that overflowed).
-    for name in ["cnn", "det", "shapes", "hybrid", "cnn_f16", "cnn_int8", "unsupported", "cond"] {
+    for name in
+        ["cnn", "det", "shapes", "hybrid", "cnn_f16", "cnn_int8", "unsupported", "cond", "layers", "math", "post"]
+    {
         let good = fixture(&format!("{name}.tflite"));
         for seed in 1..500u64 {
             let mut b = good.clone();

@@ -264,7 +264,18 @@ fn a_bad_scale_is_refused_by_name() {
 /// or numbers, never a panic — planning and running included.
 #[test]
 fn corrupt_int8_models_never_panic() {
-    for name in ["cnn_int8", "det_int8", "ops_int8", "cnn_uint8", "det_16x8", "cnn_16x8", "det_uint8", "concat_uint8"] {
+    for name in [
+        "cnn_int8",
+        "det_int8",
+        "ops_int8",
+        "cnn_uint8",
+        "det_16x8",
+        "cnn_16x8",
+        "det_uint8",
+        "concat_uint8",
+        "layers_int8",
+        "moves_int8",
+    ] {
         let good = fixture(&format!("{name}.tflite"));
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..300 {

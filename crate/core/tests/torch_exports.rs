@@ -51,7 +51,7 @@ fn worst_difference(name: &str) -> f64 {
 
 #[test]
 fn pytorch_exports_equal_onnxruntime() {
-    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle", "faster_rcnn", "mask_rcnn"] {
+    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle", "faster_rcnn", "mask_rcnn", "keypoint_rcnn"] {
         let w = worst_difference(name);
         assert!(w <= 1e-4, "{name}: differs from onnxruntime by {w:.2e} of the output range");
     }
@@ -172,13 +172,18 @@ fn bad_nodes_of_the_new_ops_are_clear_errors() {
         .contains("1 to 3 spatial axes"));
 }
 
-/// torchvision's Faster R-CNN and Mask R-CNN decode with zero configuration, as its SSDLite
-/// does: boxes in input pixels, labels and scores the model selected itself (Mask R-CNN's masks,
-/// pasted back in a Loop, named and not drawn).
+/// torchvision's Faster R-CNN, Mask R-CNN and Keypoint R-CNN decode with zero configuration,
+/// as its SSDLite does: boxes in input pixels, labels and scores the model selected itself
+/// (Mask R-CNN's masks, pasted back in a Loop, and Keypoint R-CNN's keypoints, read from
+/// bicubically upsampled heatmaps, named and not drawn).
 #[test]
 fn torchvision_rcnn_exports_are_read_as_detections_the_model_selected() {
     use qplay_core::detect::{BoxFormat, Decoder, Detector};
-    for (file, masks) in [("faster_rcnn.onnx", false), ("mask_rcnn.onnx", true)] {
+    for (file, extra) in [
+        ("faster_rcnn.onnx", None),
+        ("mask_rcnn.onnx", Some("instance mask")),
+        ("keypoint_rcnn.onnx", Some("Keypoint R-CNN")),
+    ] {
         let g = load_onnx(&std::fs::read(fixtures().join(file)).unwrap()).unwrap();
         let names: Vec<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
         let det = Detector::from_graph(g, None).unwrap();
@@ -190,7 +195,10 @@ fn torchvision_rcnn_exports_are_read_as_detections_the_model_selected() {
         );
         assert_eq!((d.box_format, d.normalized), (BoxFormat::Xyxy, false), "{file}");
         assert!(det.assumed().iter().any(|a| a.contains("no batch axis")), "{file}: {:?}", det.assumed());
-        assert_eq!(det.assumed().iter().any(|a| a.contains("instance mask")), masks, "{file}: {:?}", det.assumed());
+        for what in ["instance mask", "Keypoint R-CNN"] {
+            let said = det.assumed().iter().any(|a| a.contains(what));
+            assert_eq!(said, extra == Some(what), "{file}: {:?}", det.assumed());
+        }
     }
 }
 

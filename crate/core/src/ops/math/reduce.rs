@@ -1,5 +1,6 @@
-//! Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd — one [`Reduce`] op
-//! parameterised by a [`Reducer`].
+//! Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+//! ReduceSumSquare, ReduceLogSum, ReduceLogSumExp — one [`Reduce`] op parameterised by a
+//! [`Reducer`] (each element mapped, combined, the result finished: `ReduceL2` is `√Σx²`).
 //!
 //! Axes come from the `axes` attribute (before opset 18; before 13 for ReduceSum) or from the
 //! optional input 1 (after). No axes means all axes, unless `noop_with_empty_axes` asks for the
@@ -22,24 +23,37 @@ pub struct Reducer {
     mean: bool,
     /// Also reduces bools (opset 20 ReduceMax = any, ReduceMin = all).
     boolean: bool,
+    /// Applied to each float element before combining (`|x|`, `x²`, `eˣ`).
+    map_f: fn(f64) -> f64,
+    /// Applied to each float result (`√`, `ln`).
+    finish_f: fn(f64) -> f64,
+    /// Applied to each integer element; `None`: the reduction takes floats only.
+    map_i: Option<fn(i64) -> i64>,
 }
 
-const SUM: Reducer =
-    Reducer { init_f: 0.0, step_f: |a, b| a + b, init_i: 0, step_i: i64::wrapping_add, mean: false, boolean: false };
-const MEAN: Reducer = Reducer { mean: true, ..SUM };
-const PROD: Reducer =
-    Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, mean: false, boolean: false };
-// Max/min over an empty set give the identity of the operation (the lowest/highest value).
-const MAX: Reducer = Reducer {
-    init_f: f64::NEG_INFINITY,
-    step_f: f64::max,
-    init_i: i64::MIN,
-    step_i: i64::max,
+const SUM: Reducer = Reducer {
+    init_f: 0.0,
+    step_f: |a, b| a + b,
+    init_i: 0,
+    step_i: i64::wrapping_add,
     mean: false,
-    boolean: true,
+    boolean: false,
+    map_f: |x| x,
+    finish_f: |x| x,
+    map_i: Some(|x| x),
 };
+const L1: Reducer = Reducer { map_f: f64::abs, map_i: Some(i64::wrapping_abs), ..SUM };
+const SUM_SQUARE: Reducer = Reducer { map_f: |x| x * x, map_i: Some(|x| x.wrapping_mul(x)), ..SUM };
+const L2: Reducer = Reducer { finish_f: f64::sqrt, map_i: None, ..SUM_SQUARE };
+const LOG_SUM: Reducer = Reducer { finish_f: f64::ln, map_i: None, ..SUM };
+const LOG_SUM_EXP: Reducer = Reducer { map_f: f64::exp, ..LOG_SUM };
+const MEAN: Reducer = Reducer { mean: true, ..SUM };
+const PROD: Reducer = Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, ..SUM };
+// Max/min over an empty set give the identity of the operation (the lowest/highest value).
+const MAX: Reducer =
+    Reducer { init_f: f64::NEG_INFINITY, step_f: f64::max, init_i: i64::MIN, step_i: i64::max, boolean: true, ..SUM };
 const MIN: Reducer =
-    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, mean: false, boolean: true };
+    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, boolean: true, ..SUM };
 
 /// A reduction over some axes.
 #[derive(Debug, Clone)]
@@ -58,6 +72,11 @@ pub fn register(r: &mut Registry) {
     r.register("ReduceProd", |n, c| build(n, c, PROD));
     r.register("ReduceMax", |n, c| build(n, c, MAX));
     r.register("ReduceMin", |n, c| build(n, c, MIN));
+    r.register("ReduceL1", |n, c| build(n, c, L1));
+    r.register("ReduceL2", |n, c| build(n, c, L2));
+    r.register("ReduceSumSquare", |n, c| build(n, c, SUM_SQUARE));
+    r.register("ReduceLogSum", |n, c| build(n, c, LOG_SUM));
+    r.register("ReduceLogSumExp", |n, c| build(n, c, LOG_SUM_EXP));
 }
 
 fn build(node: &Node, _: &BuildCtx, reducer: Reducer) -> Result<Box<dyn Op>, OpError> {
@@ -122,14 +141,20 @@ impl Reduce {
         if T::DTYPE == DType::F32 {
             let mut acc = vec![r.init_f; n_out];
             for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
-                acc[o] = (r.step_f)(acc[o], src[i].to_f32() as f64);
+                acc[o] = (r.step_f)(acc[o], (r.map_f)(src[i].to_f32() as f64));
                 Ok(())
             })?;
-            Ok(acc.into_iter().map(|a| T::from_f32((if r.mean { a / count as f64 } else { a }) as f32)).collect())
+            Ok(acc
+                .into_iter()
+                .map(|a| T::from_f32((r.finish_f)(if r.mean { a / count as f64 } else { a }) as f32))
+                .collect())
         } else {
+            let map_i = r.map_i.ok_or_else(|| {
+                OpError::mismatch(format!("this reduction takes floats, not {}", dtype_name(T::DTYPE)))
+            })?;
             let mut acc = vec![r.init_i; n_out];
             for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
-                acc[o] = (r.step_i)(acc[o], src[i].to_i64());
+                acc[o] = (r.step_i)(acc[o], map_i(src[i].to_i64()));
                 Ok(())
             })?;
             if r.mean && count == 0 && n_out > 0 {

@@ -1,5 +1,5 @@
-//! `Resize` (opsets 10–21) and `Upsample` (opset 9): nearest and (multi)linear interpolation of
-//! any axes of a float tensor.
+//! `Resize` (opsets 10–21) and `Upsample` (opset 9): nearest, (multi)linear and cubic
+//! interpolation of any axes of a float tensor.
 //!
 //! - Opset 10 `Resize` and `Upsample` take `scales` as input 1 and use the legacy coordinates
 //!   (`asymmetric`, nearest index truncated when enlarging and rounded up when shrinking, as
@@ -8,21 +8,29 @@
 //!   unused ones be omitted), `coordinate_transformation_mode`, `nearest_mode`,
 //!   `extrapolation_value` and, from opset 18, `axes` and `keep_aspect_ratio_policy`.
 //!
-//! Both modes are separable, so the output is built one axis at a time: each resized axis gets a
-//! table of (input index, weight) taps per output index, and one pass per axis applies it. On
-//! `[N, C, H, W]` that is a pass over contiguous rows for `H` and a short gather for `W`.
-//! `cubic` and `antialias` are rejected at build time.
+//! Every mode is separable, so the output is built one axis at a time ([`super::resample`]):
+//! each resized axis gets a table of (input index, weight) taps per output index — two for
+//! nearest and linear, four for cubic (Keys' kernel with `cubic_coeff_a`, the taps clamped to
+//! the edge, or with `exclude_outside` dropped and the rest renormalised, as onnxruntime) — and
+//! one pass per axis applies it. On `[N, C, H, W]` that is a pass over contiguous rows for `H`
+//! and a short gather for `W`. `antialias` is rejected at build time.
 
+use super::resample::{cubic_weights, mark_outside, resample_axis, resample_axis_adjoint, Taps};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{AxisTaps, BuildCtx, Fact, Op, OpError, Tensor};
 
 /// Interpolation mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     Nearest,
     Linear,
+    /// Keys' cubic kernel with coefficient `a`; `exclude_outside` drops taps outside the input.
+    Cubic {
+        a: f32,
+        exclude_outside: bool,
+    },
 }
 
 /// How an output coordinate maps back to an input coordinate.
@@ -71,19 +79,26 @@ pub struct Resize {
     attr_scales: Option<Vec<f32>>,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, OpError> {
-    match s {
+fn parse_mode(node: &Node) -> Result<Mode, OpError> {
+    let a = &node.attrs;
+    match a.string("mode", "nearest") {
         "nearest" => Ok(Mode::Nearest),
         "linear" | "bilinear" => Ok(Mode::Linear),
-        "cubic" => Err(OpError::unsupported("mode `cubic` is not supported: use nearest or linear")),
-        other => Err(OpError::malformed(format!("mode `{other}` is not one of nearest, linear"))),
+        "cubic" | "bicubic" => {
+            let coeff = a.float("cubic_coeff_a", -0.75);
+            if !coeff.is_finite() {
+                return Err(OpError::malformed(format!("cubic_coeff_a {coeff} must be finite")));
+            }
+            Ok(Mode::Cubic { a: coeff, exclude_outside: a.int("exclude_outside", 0) != 0 })
+        }
+        other => Err(OpError::malformed(format!("mode `{other}` is not one of nearest, linear, cubic"))),
     }
 }
 
 /// Builds `Resize` (attributes per opset as described in the module docs).
 pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     let a = &node.attrs;
-    let mode = parse_mode(a.string("mode", "nearest"))?;
+    let mode = parse_mode(node)?;
     if ctx.opset < 11 {
         return Ok(Box::new(Resize::legacy(mode, None)));
     }
@@ -129,7 +144,7 @@ pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError>
 
 /// Builds `Upsample` (`mode`; `scales` as an input, or as an attribute in old exports).
 pub fn build_upsample(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
-    let mode = parse_mode(node.attrs.string("mode", "nearest"))?;
+    let mode = parse_mode(node)?;
     Ok(Box::new(Resize::legacy(mode, node.attrs.floats("scales").map(<[f32]>::to_vec))))
 }
 
@@ -138,8 +153,12 @@ impl Resize {
     /// `(input index, weight)` pairs; `None` where the op extrapolates), and the output shape —
     /// so that another executor (the GPU's) does the same arithmetic. `x` is input 0's shape,
     /// `inputs` every input's value (input 0's may be absent).
+    /// Cubic resizes have four taps and are not offered (an error).
     pub fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, OpError> {
-        self.plan_axes(x, inputs)
+        if matches!(self.mode, Mode::Cubic { .. }) {
+            return Err(OpError::unsupported("cubic Resize has four taps per axis"));
+        }
+        self.plan_axes(x, inputs, Self::taps)
     }
 }
 
@@ -280,9 +299,35 @@ impl Resize {
         }
     }
 
+    /// Per output index along one axis: four (input index, weight) taps of the cubic kernel,
+    /// or `None` where tf_crop_and_resize extrapolates.
+    fn cubic_taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Taps<4> {
+        let Mode::Cubic { a, exclude_outside } = self.mode else { return vec![None; n_out] };
+        let last = (n_in - 1) as f32;
+        (0..n_out)
+            .map(|x| {
+                let c = self.source_coord(x, n_in, n_out, s, roi);
+                if self.coord == Coord::TfCropAndResize && !(0.0..=last).contains(&c) {
+                    return None;
+                }
+                let base = c.floor();
+                let mut w = cubic_weights(c - base, a);
+                let at = |k: usize| base as i64 - 1 + k as i64;
+                if exclude_outside {
+                    let inside = |k: usize| (0..n_in as i64).contains(&at(k));
+                    let sum: f32 = (0..4).filter(|&k| inside(k)).map(|k| w[k]).sum();
+                    for (k, wk) in w.iter_mut().enumerate() {
+                        *wk = if inside(k) && sum != 0.0 { *wk / sum } else { 0.0 };
+                    }
+                }
+                Some(std::array::from_fn(|k| (at(k).clamp(0, n_in as i64 - 1) as usize, w[k])))
+            })
+            .collect()
+    }
+
     /// Per output index along one axis: up to two (input index, weight) taps, or `None` where
     /// tf_crop_and_resize extrapolates.
-    fn taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Vec<Option<[(usize, f32); 2]>> {
+    fn taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Taps<2> {
         let last = (n_in - 1) as f32;
         (0..n_out)
             .map(|x| {
@@ -295,7 +340,7 @@ impl Resize {
                         let i = self.nearest_index(c, s < 1.0).clamp(0.0, last) as usize;
                         [(i, 1.0), (i, 0.0)]
                     }
-                    Mode::Linear => {
+                    Mode::Linear | Mode::Cubic { .. } => {
                         let c = c.clamp(0.0, last);
                         let i0 = c as usize;
                         let i1 = (i0 + 1).min(n_in - 1);
@@ -357,7 +402,13 @@ impl Resize {
 impl Resize {
     /// Every axis, innermost first (when enlarging, the cheap gathers run on the smaller
     /// tensor), with its taps (empty for an empty axis), and the output shape.
-    fn plan_axes(&self, shape: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, OpError> {
+    #[allow(clippy::type_complexity)]
+    fn plan_axes<const N: usize>(
+        &self,
+        shape: &[usize],
+        inputs: &[Option<&Tensor>],
+        taps: fn(&Self, usize, usize, f32, (f32, f32)) -> Taps<N>,
+    ) -> Result<(Vec<(usize, Taps<N>)>, Vec<usize>), OpError> {
         let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
         let (out_shape, scales) = self.resolve(shape, &get)?;
         let rank = shape.len();
@@ -371,7 +422,8 @@ impl Resize {
             .rev()
             .map(|a| {
                 let (n_in, n_out) = (shape[a], out_shape[a]);
-                let taps = if n_in == 0 || n_out == 0 { Vec::new() } else { self.taps(n_in, n_out, scales[a], roi[a]) };
+                let taps =
+                    if n_in == 0 || n_out == 0 { Vec::new() } else { taps(self, n_in, n_out, scales[a], roi[a]) };
                 (a, taps)
             })
             .collect();
@@ -434,9 +486,41 @@ impl Op for Resize {
         }
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
-        let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
+        let (data, out_shape) = match self.mode {
+            Mode::Cubic { .. } => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?),
+            _ => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::taps)?),
+        };
+        Ok(vec![f32_output(out_shape, data)?])
+    }
+
+    /// The adjoint of the forward's per-axis passes, in reverse order: each output's gradient
+    /// scattered back to its (one or two) input taps with their weights. Elements that
+    /// tf_crop_and_resize extrapolates take nothing; roi, scales and sizes take no gradient.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let Backward { inputs, grads, .. } = *b;
+        let x = f32_input(inputs, 0, "X")?;
+        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let mut out: Grads = vec![None; inputs.len()];
+        let gx = match self.mode {
+            Mode::Cubic { .. } => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?)?,
+            _ => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::taps)?)?,
+        };
+        out[0] = gx.map(|g| f32_tensor(shape, g));
+        Ok(out)
+    }
+}
+
+impl Resize {
+    /// The forward passes over planned axes: the output values and shape.
+    fn forward<const N: usize>(
+        &self,
+        x: &[f32],
+        shape: &[usize],
+        plan: (Vec<(usize, Taps<N>)>, Vec<usize>),
+    ) -> (Vec<f32>, Vec<usize>) {
+        let (axes, out_shape) = plan;
         let mut data = x.to_vec();
-        let mut cur = shape.clone();
+        let mut cur = shape.to_vec();
         let mut outside: Vec<Vec<bool>> = Vec::new();
         for (a, taps) in &axes {
             if out_shape[*a] == 0 || shape[*a] == 0 {
@@ -444,8 +528,7 @@ impl Op for Resize {
                 data.clear();
                 continue;
             }
-            let identity = shape[*a] == out_shape[*a]
-                && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
+            let identity = shape[*a] == out_shape[*a] && is_identity(taps);
             if !identity {
                 data = resample_axis(&data, &cur, *a, taps);
                 cur[*a] = out_shape[*a];
@@ -458,22 +541,21 @@ impl Op for Resize {
             outside.reverse(); // now in axis order
             mark_outside(&mut data, &out_shape, &outside, self.extrapolation);
         }
-        Ok(vec![f32_output(out_shape, data)?])
+        (data, out_shape)
     }
 
-    /// The adjoint of the forward's per-axis passes, in reverse order: each output's gradient
-    /// scattered back to its (one or two) input taps with their weights. Elements that
-    /// tf_crop_and_resize extrapolates take nothing; roi, scales and sizes take no gradient.
-    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
-        let Backward { inputs, grads, .. } = *b;
-        let x = f32_input(inputs, 0, "X")?;
-        let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
-        let (axes, out_shape) = self.plan_axes(&shape, inputs)?;
-        let mut out: Grads = vec![None; inputs.len()];
-        let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(out) };
+    /// The adjoint of [`Self::forward`]: the input's gradient, `None` when the output has none.
+    fn adjoint<const N: usize>(
+        &self,
+        x: &[f32],
+        grads: &[Option<&Tensor>],
+        shape: &[usize],
+        plan: (Vec<(usize, Taps<N>)>, Vec<usize>),
+    ) -> Result<Option<Vec<f32>>, GradError> {
+        let (axes, out_shape) = plan;
+        let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(None) };
         if x.is_empty() || g.is_empty() {
-            out[0] = Some(f32_tensor(shape, vec![0.0; x.len()]));
-            return Ok(out);
+            return Ok(Some(vec![0.0; x.len()]));
         }
         let mut g = g.to_vec();
         if self.coord == Coord::TfCropAndResize {
@@ -484,10 +566,9 @@ impl Op for Resize {
         }
         // The passes the forward made, each with the shape it read.
         let mut passes = Vec::new();
-        let mut cur = shape.clone();
+        let mut cur = shape.to_vec();
         for (a, taps) in &axes {
-            let identity = shape[*a] == out_shape[*a]
-                && taps.iter().enumerate().all(|(i, t)| matches!(t, Some([(j, w), _]) if *j == i && *w == 1.0));
+            let identity = shape[*a] == out_shape[*a] && is_identity(taps);
             if !identity {
                 passes.push((*a, taps, cur.clone()));
                 cur[*a] = out_shape[*a];
@@ -496,84 +577,13 @@ impl Op for Resize {
         for (a, taps, src_shape) in passes.into_iter().rev() {
             g = resample_axis_adjoint(&g, &src_shape, a, taps);
         }
-        out[0] = Some(f32_tensor(shape, g));
-        Ok(out)
+        Ok(Some(g))
     }
 }
 
-/// The adjoint of [`resample_axis`]: the gradient of its source (shape `shape`) from `g`, the
-/// gradient of its output.
-fn resample_axis_adjoint(g: &[f32], shape: &[usize], a: usize, taps: &[Option<[(usize, f32); 2]>]) -> Vec<f32> {
-    let inner: usize = shape[a + 1..].iter().product();
-    let n_in = shape[a];
-    let outer: usize = shape[..a].iter().product();
-    let mut src = vec![0.0f32; outer * n_in * inner];
-    if src.is_empty() || taps.is_empty() {
-        return src;
-    }
-    for (s, d) in src.chunks_exact_mut(n_in * inner).zip(g.chunks_exact(taps.len() * inner)) {
-        for (t, row) in taps.iter().zip(d.chunks_exact(inner)) {
-            let Some([(i0, w0), (i1, w1)]) = *t else { continue };
-            // The forward copies the first tap alone when the second weighs nothing.
-            let (w0, w1) = if w1 == 0.0 { (1.0, 0.0) } else { (w0, w1) };
-            s[i0 * inner..(i0 + 1) * inner].iter_mut().zip(row).for_each(|(v, &g)| *v += g * w0);
-            if w1 != 0.0 {
-                s[i1 * inner..(i1 + 1) * inner].iter_mut().zip(row).for_each(|(v, &g)| *v += g * w1);
-            }
-        }
-    }
-    src
-}
-
-/// Resamples axis `a` of `src` (shape `shape`) through per-output-index taps.
-fn resample_axis(src: &[f32], shape: &[usize], a: usize, taps: &[Option<[(usize, f32); 2]>]) -> Vec<f32> {
-    let inner: usize = shape[a + 1..].iter().product();
-    let n_in = shape[a];
-    let outer: usize = shape[..a].iter().product();
-    let mut out = vec![0.0f32; outer * taps.len() * inner];
-    if out.is_empty() {
-        return out;
-    }
-    if inner == 1 {
-        // The innermost axis: a plain gather per element.
-        for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(taps.len())) {
-            for (t, v) in taps.iter().zip(d.iter_mut()) {
-                if let Some([(i0, w0), (i1, w1)]) = *t {
-                    *v = if w1 == 0.0 { s[i0] } else { s[i0] * w0 + s[i1] * w1 };
-                }
-            }
-        }
-        return out;
-    }
-    for (s, d) in src.chunks_exact(n_in * inner).zip(out.chunks_exact_mut(taps.len() * inner)) {
-        for (t, row) in taps.iter().zip(d.chunks_exact_mut(inner)) {
-            let Some([(i0, w0), (i1, w1)]) = *t else { continue };
-            let r0 = &s[i0 * inner..(i0 + 1) * inner];
-            if w1 == 0.0 {
-                row.copy_from_slice(r0);
-            } else {
-                let r1 = &s[i1 * inner..(i1 + 1) * inner];
-                row.iter_mut().zip(r0.iter().zip(r1)).for_each(|(o, (&x0, &x1))| *o = x0 * w0 + x1 * w1);
-            }
-        }
-    }
-    out
-}
-
-/// Sets every element whose index along some axis is flagged in `outside` to `value`.
-fn mark_outside(data: &mut [f32], shape: &[usize], outside: &[Vec<bool>], value: f32) {
-    let rank = shape.len();
-    let mut idx = vec![0usize; rank];
-    for v in data.iter_mut() {
-        if idx.iter().zip(outside).any(|(&i, o)| o[i]) {
-            *v = value;
-        }
-        for d in (0..rank).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
+/// Whether an axis's taps copy each input index to the same output index.
+fn is_identity<const N: usize>(taps: &Taps<N>) -> bool {
+    taps.iter()
+        .enumerate()
+        .all(|(i, t)| matches!(t, Some(t) if t[0] == (i, 1.0) && t[1..].iter().all(|&(_, w)| w == 0.0)))
 }

@@ -25,6 +25,11 @@ pub fn build(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 }
 
 impl Softmax {
+    /// A softmax over `axis` (with opset < 13's coercion to 2-D when `coerce_2d`).
+    pub fn new(axis: i64, coerce_2d: bool) -> Softmax {
+        Softmax { axis, coerce_2d }
+    }
+
     /// `(outer, len, inner)`: softmax runs over `len` elements `inner` apart, `outer · inner` times.
     pub fn layout(&self, shape: &[usize]) -> Result<(usize, usize, usize), OpError> {
         if shape.is_empty() {

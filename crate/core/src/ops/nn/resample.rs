@@ -1,0 +1,114 @@
+//! One axis of a separable resize at a time: each output index along the axis reads `N` input
+//! indices with weights (`N = 2` for nearest and linear, 4 for cubic), `None` where the resize
+//! extrapolates. The forward pass, its adjoint (for training), and the extrapolation mask.
+
+/// Per output index along an axis: `N` (input index, weight) taps, or `None` (extrapolated).
+pub(crate) type Taps<const N: usize> = Vec<Option<[(usize, f32); N]>>;
+
+/// Whether only the first tap counts (the others weigh nothing): the value is copied, so
+/// infinities and NaNs at the other taps do not leak in.
+#[inline(always)]
+fn copy_only<const N: usize>(t: &[(usize, f32); N]) -> bool {
+    t[1..].iter().all(|&(_, w)| w == 0.0)
+}
+
+/// `Σ x[i]·w` over the taps, the first product first (so two taps give `x0·w0 + x1·w1`).
+#[inline(always)]
+fn blend<const N: usize>(t: &[(usize, f32); N], at: impl Fn(usize) -> f32) -> f32 {
+    t[1..].iter().fold(at(t[0].0) * t[0].1, |acc, &(i, w)| acc + at(i) * w)
+}
+
+/// Resamples axis `a` of `src` (shape `shape`) through per-output-index taps.
+pub(crate) fn resample_axis<const N: usize>(src: &[f32], shape: &[usize], a: usize, taps: &Taps<N>) -> Vec<f32> {
+    let inner: usize = shape[a + 1..].iter().product();
+    let n_in = shape[a];
+    let outer: usize = shape[..a].iter().product();
+    let mut out = vec![0.0f32; outer * taps.len() * inner];
+    if out.is_empty() {
+        return out;
+    }
+    if inner == 1 {
+        // The innermost axis: a plain gather per element.
+        for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(taps.len())) {
+            for (t, v) in taps.iter().zip(d.iter_mut()) {
+                if let Some(t) = t {
+                    *v = if copy_only(t) { s[t[0].0] } else { blend(t, |i| s[i]) };
+                }
+            }
+        }
+        return out;
+    }
+    for (s, d) in src.chunks_exact(n_in * inner).zip(out.chunks_exact_mut(taps.len() * inner)) {
+        for (t, row) in taps.iter().zip(d.chunks_exact_mut(inner)) {
+            let Some(t) = t else { continue };
+            if copy_only(t) {
+                row.copy_from_slice(&s[t[0].0 * inner..(t[0].0 + 1) * inner]);
+            } else {
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = blend(t, |i| s[i * inner + j]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The adjoint of [`resample_axis`]: the gradient of its source (shape `shape`) from `g`, the
+/// gradient of its output.
+pub(crate) fn resample_axis_adjoint<const N: usize>(g: &[f32], shape: &[usize], a: usize, taps: &Taps<N>) -> Vec<f32> {
+    let inner: usize = shape[a + 1..].iter().product();
+    let n_in = shape[a];
+    let outer: usize = shape[..a].iter().product();
+    let mut src = vec![0.0f32; outer * n_in * inner];
+    if src.is_empty() || taps.is_empty() {
+        return src;
+    }
+    for (s, d) in src.chunks_exact_mut(n_in * inner).zip(g.chunks_exact(taps.len() * inner)) {
+        for (t, row) in taps.iter().zip(d.chunks_exact(inner)) {
+            let Some(t) = t else { continue };
+            // The forward copies the first tap alone when the others weigh nothing.
+            let only = copy_only(t);
+            for (k, &(i, w)) in t.iter().enumerate() {
+                let w = if only {
+                    if k == 0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                } else {
+                    w
+                };
+                if k == 0 || w != 0.0 {
+                    s[i * inner..(i + 1) * inner].iter_mut().zip(row).for_each(|(v, &g)| *v += g * w);
+                }
+            }
+        }
+    }
+    src
+}
+
+/// Sets every element whose index along some axis is flagged in `outside` to `value`.
+pub(crate) fn mark_outside(data: &mut [f32], shape: &[usize], outside: &[Vec<bool>], value: f32) {
+    let rank = shape.len();
+    let mut idx = vec![0usize; rank];
+    for v in data.iter_mut() {
+        if idx.iter().zip(outside).any(|(&i, o)| o[i]) {
+            *v = value;
+        }
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Keys' cubic convolution weights of the four taps `⌊c⌋ − 1 … ⌊c⌋ + 2` at fraction `t`
+/// (ONNX `Resize`'s `cubic_coeff_a` = `a`; −0.75 by default, as PyTorch; −0.5 for TensorFlow).
+pub(crate) fn cubic_weights(t: f32, a: f32) -> [f32; 4] {
+    let near = |d: f32| ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0;
+    let far = |d: f32| ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a;
+    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+}
