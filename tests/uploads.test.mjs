@@ -128,7 +128,7 @@ test('a torchvision SSDLite export (an `If` inside, no batch axis) and PaddleDet
   assert.ok(pd.result.detections.length > 0);
 });
 
-test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loop) and PyTorch layers face detectors use (PRelu) load and run', async () => {
+test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loop), Keypoint R-CNN (cubic Resize) and PyTorch layers face detectors use (PRelu) load and run', async () => {
   // Checked against onnxruntime and torchvision in crate/core/tests/torch_exports.rs.
   const TORCH = fileURLToPath(new URL('./fixtures/torch_ops/', import.meta.url));
   const fr = await load('faster_rcnn.onnx', TORCH);
@@ -146,6 +146,13 @@ test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loo
   assert.equal(mr.error, '');
   assert.match(mr.summary, /Loop/);
   assert.match(mr.assumed, /one instance mask per detection \(Mask R-CNN\): not drawn/);
+  // Keypoint R-CNN: its keypoint heatmaps are upsampled by a cubic Resize; its keypoints come
+  // with each box and are drawn.
+  const kr = await load('keypoint_rcnn.onnx', TORCH);
+  assert.equal(kr.error, '');
+  assert.doesNotMatch(kr.summary, /unsupported op/i);
+  assert.match(kr.assumed, /keypoints \(x, y, visibility\) per detection \(Keypoint R-CNN\), drawn/);
+  await det().screenshot({ path: `${ARTIFACTS}keypoint-rcnn.png` });
   // A PRelu face-detector-shaped export with no detector layout: it loads (every op supported)
   // and the page says what its outputs need.
   const pf = await uploadModel(s, TORCH + 'prelu_face.onnx', { orError: true });

@@ -83,6 +83,7 @@ fn every_profile_field_is_documented() {
             box_format: BoxFormat::Yxyx,
             normalized: true,
             first_class: 1,
+            keypoints_output: Some("k".into()),
         }),
         Decoder::Centernet(centernet),
         ssd.decoder.clone(),

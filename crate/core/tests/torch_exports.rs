@@ -51,7 +51,16 @@ fn worst_difference(name: &str) -> f64 {
 
 #[test]
 fn pytorch_exports_equal_onnxruntime() {
-    for name in ["prelu_face", "gn_head", "mish_csp", "pixel_shuffle", "faster_rcnn", "mask_rcnn", "keypoint_rcnn"] {
+    for name in [
+        "prelu_face",
+        "gn_head",
+        "mish_csp",
+        "pixel_shuffle",
+        "faster_rcnn",
+        "mask_rcnn",
+        "keypoint_rcnn",
+        "contrastive_head",
+    ] {
         let w = worst_difference(name);
         assert!(w <= 1e-4, "{name}: differs from onnxruntime by {w:.2e} of the output range");
     }
@@ -200,6 +209,45 @@ fn torchvision_rcnn_exports_are_read_as_detections_the_model_selected() {
             assert_eq!(said, extra == Some(what), "{file}: {:?}", det.assumed());
         }
     }
+}
+
+/// Keypoint R-CNN's keypoints `[N, K, 3]` (x, y, visibility, in input pixels) come with each
+/// detection: decoding onnxruntime's own outputs of the fixture gives every kept box its five
+/// keypoints, at the values onnxruntime computed (the image is the input, so no scaling).
+#[test]
+fn keypoint_rcnn_keypoints_come_with_their_boxes() {
+    use qplay_core::detect::preprocess::Transform;
+    use qplay_core::detect::{Decoder, Detector};
+    let dir = fixtures();
+    let g = load_onnx(&std::fs::read(dir.join("keypoint_rcnn.onnx")).unwrap()).unwrap();
+    let names: Vec<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
+    let mut det = Detector::from_graph(g, None).unwrap();
+    let Decoder::Detections(d) = &det.profile().decoder else { panic!("{:?}", det.profile().decoder) };
+    assert_eq!(d.keypoints_output.as_ref(), Some(&names[3]));
+    // The fixture's random heads score every box near 0.001: keep them all.
+    det.set_thresholds(1e-9, 0.5);
+    let outs: Vec<(String, Tensor)> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.clone(), npy(dir.join("keypoint_rcnn").join(format!("ort_{k}.npy")))))
+        .collect();
+    let transform = Transform::new(det.profile(), 160, 160).unwrap();
+    let dets = det.decode(&outs, &transform).unwrap();
+    let kp = outs[3].1.as_f32().unwrap();
+    assert_eq!(dets.len(), outs[0].1.shape[0]);
+    for (i, d) in dets.iter().enumerate() {
+        assert_eq!((d.keypoints.len(), d.keypoint_scores.len()), (5, 5));
+        for (k, p) in d.keypoints.iter().enumerate() {
+            let want = &kp[(i * 5 + k) * 3..][..3];
+            assert!((p[0] - want[0]).abs() < 1e-3 && (p[1] - want[1]).abs() < 1e-3, "{i}/{k}: {p:?} vs {want:?}");
+            assert_eq!(d.keypoint_scores[k], want[2]);
+        }
+    }
+    // A keypoints output of the wrong shape is a clear error.
+    let mut bad = outs.clone();
+    bad[3].1 = Tensor::f32(vec![outs[0].1.shape[0], 5, 4], vec![0.0; outs[0].1.shape[0] * 20]).unwrap();
+    let e = det.decode(&bad, &transform).unwrap_err().to_string();
+    assert!(e.contains("K keypoints"), "{e}");
 }
 
 /// A quantized export takes its inputs as the user's file did: torchvision's image without a

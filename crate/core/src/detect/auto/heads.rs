@@ -64,6 +64,7 @@ pub(super) fn tf_detections(
         box_format: if torch { BoxFormat::Xyxy } else { BoxFormat::Yxyx },
         normalized: !torch,
         first_class: usize::from(tf_od),
+        keypoints_output: None,
     };
     let m = m.map_or("N".to_string(), |m| m.to_string());
     assumed.push(format!(
@@ -135,6 +136,7 @@ pub(super) fn tflite_postprocess(meta: &ModelMeta, assumed: &mut Vec<String>) ->
             box_format: BoxFormat::Yxyx,
             normalized: true,
             first_class: 0,
+            keypoints_output: None,
         }),
         alternatives: Vec::new(),
         classes: Some(p.num_classes),

@@ -533,7 +533,7 @@ fn classify(
         if let Some(c) = rows::class_first_rows(&whole, paddle, assumed).filter(|_| plain) {
             return Ok(c);
         }
-        if let Some(c) = tf_detections(outputs, &whole, geometry, assumed) {
+        if let Some(mut c) = tf_detections(outputs, &whole, geometry, assumed) {
             assumed.push("the outputs have no batch axis: one image's detections (torchvision's exports)".into());
             if let Some(m) = masks.first() {
                 assumed.push(format!(
@@ -542,11 +542,14 @@ fn classify(
                     fmt_shape(&m.shape)
                 ));
             }
-            if let Some(k) = keypoints.first() {
-                let scores =
-                    keypoint_scores.first().map(|s| format!(" with their scores `{}`", s.name)).unwrap_or_default();
+            if let (Some(k), Decoder::Detections(d)) = (keypoints.first(), &mut c.decoder) {
+                d.keypoints_output = Some(k.name.clone());
+                let scores = keypoint_scores
+                    .first()
+                    .map(|s| format!("; `{}`, the heatmap scores beside them, is not used", s.name))
+                    .unwrap_or_default();
                 assumed.push(format!(
-                    "`{}` {}: keypoints (x, y, visibility) per detection (Keypoint R-CNN){scores}: not drawn, qplay shows the boxes",
+                    "`{}` {}: keypoints (x, y, visibility) per detection (Keypoint R-CNN), drawn{scores}",
                     k.name,
                     fmt_shape(&k.shape)
                 ));

@@ -1,11 +1,12 @@
 //! Detections as separate tensors (TensorFlow Object Detection API exports, and many TF, TFLite
 //! and ONNX detectors with post-processing inside): boxes `[1, M, 4]`, scores `[1, M]`, classes
-//! `[1, M]` (float or integer ids), and a count `[1]` of valid rows. The model has selected the
-//! boxes already, so no NMS follows ([`Decoder::needs_nms`]).
+//! `[1, M]` (float or integer ids), and a count `[1]` of valid rows; optionally keypoints
+//! `[M, K, 2 | 3]` per box (torchvision's Keypoint R-CNN). The model has selected the boxes
+//! already, so no NMS follows ([`Decoder::needs_nms`]).
 //!
 //! [`Decoder::needs_nms`]: crate::detect::Decoder::needs_nms
 
-use super::{output, shape_error};
+use super::{output, read_keypoints, shape_error};
 use crate::detect::nms::Candidate;
 use crate::detect::profile::{Detections, Profile};
 use crate::detect::DetectError;
@@ -69,6 +70,23 @@ pub fn decode(
         }
     };
     let scale = if cfg.normalized { [profile.size[0] as f32, profile.size[1] as f32] } else { [1.0, 1.0] };
+    let keypoints = match &cfg.keypoints_output {
+        None => None,
+        Some(name) => {
+            let (kshape, kp) = output(outputs, name, "detections")?;
+            match kshape {
+                [mm, k, d] | [1, mm, k, d] if *mm == m && (*d == 2 || *d == 3) => Some((kp, *k, *d)),
+                _ => {
+                    return Err(shape_error(
+                        "detections",
+                        name,
+                        kshape,
+                        format!("[{m}, K, 2 or 3]: K keypoints (x, y, visibility) per box"),
+                    ))
+                }
+            }
+        }
+    };
     let mut out = Vec::new();
     for i in 0..count {
         let score = scores[i];
@@ -85,12 +103,20 @@ pub fn decode(
             )));
         }
         let b = &boxes[i * 4..i * 4 + 4];
+        let (keypoints, keypoint_scores) = match keypoints {
+            None => (Vec::new(), Vec::new()),
+            Some((kp, k, d)) => {
+                let (mut pts, vis) = read_keypoints(k, d, |j| kp[i * k * d + j]);
+                pts.iter_mut().for_each(|p| *p = [p[0] * scale[0], p[1] * scale[1]]);
+                (pts, vis)
+            }
+        };
         out.push(Candidate {
             class: (id - first) as usize,
             score,
             bbox: cfg.box_format.to_xyxy([b[0], b[1], b[2], b[3]], scale),
-            keypoints: Vec::new(),
-            keypoint_scores: Vec::new(),
+            keypoints,
+            keypoint_scores,
         });
     }
     Ok(out)

@@ -191,6 +191,10 @@ pub struct Detections {
     /// background), 0 otherwise. `class − first_class` indexes `labels`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub first_class: usize,
+    /// Keypoints per detection, `[M, K, 2 | 3]` or `[1, M, K, 2 | 3]`: x, y (and a visibility,
+    /// drawn from 0.5) in the boxes' coordinates (torchvision's Keypoint R-CNN); `null`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keypoints_output: Option<String>,
 }
 
 pub(super) fn is_zero(v: &usize) -> bool {

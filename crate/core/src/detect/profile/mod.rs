@@ -181,13 +181,17 @@ impl Decoder {
                 .chain(&d.landmark_outputs)
                 .map(String::as_str)
                 .collect(),
-            Decoder::Detections(d) => {
-                [Some(&d.boxes_output), Some(&d.scores_output), d.classes_output.as_ref(), d.count_output.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect()
-            }
+            Decoder::Detections(d) => [
+                Some(&d.boxes_output),
+                Some(&d.scores_output),
+                d.classes_output.as_ref(),
+                d.count_output.as_ref(),
+                d.keypoints_output.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
             Decoder::Centernet(d) => {
                 [Some(&d.heatmap_output), Some(&d.wh_output), d.offset_output.as_ref(), d.landmarks_output.as_ref()]
                     .into_iter()

@@ -15,6 +15,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod conv_transpose;
 pub mod depthwise;
+pub mod einsum;
 pub mod gemm;
 pub mod global_pool;
 pub mod grid_sample;
@@ -53,6 +54,7 @@ pub fn register(r: &mut Registry) {
     r.register("MatMul", matmul::build);
     r.register("Gemm", gemm::build);
     r.register("Softmax", softmax::build);
+    r.register("Einsum", einsum::build);
     log_softmax::register(r);
     r.register("GridSample", grid_sample::build);
     r.register("LayerNormalization", layer_norm::build);
