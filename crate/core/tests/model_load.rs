@@ -790,15 +790,19 @@ fn conv_model(w_shape: &[i64], attrs: Vec<AttributeProto>) -> Graph {
 
 #[test]
 fn an_unsupported_attribute_value_is_its_own_kind_through_load_and_plan() {
-    // Valid ONNX (bicubic resizing) that qplay does not implement: the message says what to
-    // export instead, the code says which kind of problem it is.
-    let e = Plan::new(&resize_model("cubic"), &Registry::new(), &[]).expect_err("cubic is refused");
+    // Valid ONNX (antialiased resizing) that qplay does not implement: the message says what,
+    // the code says which kind of problem it is.
+    let mut g = resize_model("linear");
+    g.nodes[0].attrs.0.insert("antialias".into(), qplay_core::model::Attr::Int(1));
+    let e = Plan::new(&g, &Registry::new(), &[]).expect_err("antialias is refused");
     assert_eq!(e.code(), "unsupported-feature", "{e}");
     assert!(
         matches!(&e, ModelError::Op { node, op, error: OpError::Unsupported(_) } if node == "up" && op == "Resize"),
         "{e:?}"
     );
-    assert_eq!(e.to_string(), "node `up` (Resize): mode `cubic` is not supported: use nearest or linear");
+    assert_eq!(e.to_string(), "node `up` (Resize): antialias = 1 is not supported");
+    // Bicubic resizing plans (it once did not).
+    Plan::new(&resize_model("cubic"), &Registry::new(), &[]).expect("cubic plans");
     // The same node with a mode qplay has plans.
     Plan::new(&resize_model("linear"), &Registry::new(), &[]).expect("linear plans");
 }

@@ -1370,7 +1370,8 @@ fn resize_bad_inputs() {
     let m = |v: &str| vec![("mode", Attr::String(v.into()))];
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&s), Some(&sizes)], "only one");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, None, None], "must be given");
-    expect_err("Resize", 13, m("cubic"), &[Some(&x), None, Some(&s)], "cubic");
+    let antialias = vec![("mode", Attr::String("cubic".into())), ("antialias", Attr::Int(1))];
+    expect_err("Resize", 13, antialias, &[Some(&x), None, Some(&s)], "antialias");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&f32s(&[2], &[2., 2.]))], "4 values");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&f32s(&[4], &[1., 1., -2., 2.]))], "positive");
     expect_err(

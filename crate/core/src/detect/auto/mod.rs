@@ -512,50 +512,8 @@ fn classify(
         assumed.extend(notes);
         return Ok(c);
     }
-    // One image, no batch axis (torchvision's detection exports): boxes [N, 4], scores and
-    // labels [N], N known at run time only; beside them Mask R-CNN's masks [N, 1, H, W], or
-    // Keypoint R-CNN's keypoints [N, K, 3] with their scores [N, K].
-    let masks: Vec<&ValueInfo> = outputs.iter().filter(|o| o.shape.len() == 4).collect();
-    let keypoints: Vec<&ValueInfo> = outputs.iter().filter(|o| o.shape.len() == 3).collect();
-    let keypoint_scores: Vec<&ValueInfo> = match keypoints.as_slice() {
-        [_] => outputs.iter().filter(|o| o.shape.len() == 2 && o.shape[1] != Some(4)).collect(),
-        _ => Vec::new(),
-    };
-    let beside = |o: &ValueInfo| o.shape.len() >= 3 || keypoint_scores.iter().any(|k| k.name == o.name);
-    let whole: Vec<(&str, &Dims)> =
-        outputs.iter().filter(|o| !beside(o)).map(|o| (o.name.as_str(), o.shape.as_slice())).collect();
-    if masks.len() + keypoints.len() <= 1
-        && keypoint_scores.len() <= 1
-        && whole.iter().all(|(_, s)| s.len() <= 2)
-        && whole.iter().any(|(_, s)| s.len() == 1)
-    {
-        let plain = masks.is_empty() && keypoints.is_empty();
-        if let Some(c) = rows::class_first_rows(&whole, paddle, assumed).filter(|_| plain) {
-            return Ok(c);
-        }
-        if let Some(mut c) = tf_detections(outputs, &whole, geometry, assumed) {
-            assumed.push("the outputs have no batch axis: one image's detections (torchvision's exports)".into());
-            if let Some(m) = masks.first() {
-                assumed.push(format!(
-                    "`{}` {}: one instance mask per detection (Mask R-CNN): not drawn, qplay shows the boxes",
-                    m.name,
-                    fmt_shape(&m.shape)
-                ));
-            }
-            if let (Some(k), Decoder::Detections(d)) = (keypoints.first(), &mut c.decoder) {
-                d.keypoints_output = Some(k.name.clone());
-                let scores = keypoint_scores
-                    .first()
-                    .map(|s| format!("; `{}`, the heatmap scores beside them, is not used", s.name))
-                    .unwrap_or_default();
-                assumed.push(format!(
-                    "`{}` {}: keypoints (x, y, visibility) per detection (Keypoint R-CNN), drawn{scores}",
-                    k.name,
-                    fmt_shape(&k.shape)
-                ));
-            }
-            return Ok(c);
-        }
+    if let Some(c) = heads::torchvision(outputs, paddle, geometry, assumed) {
+        return Ok(c);
     }
     if let Some(c) = per_stride_head(&shapes, in_w, in_h, assumed) {
         assumed.extend(notes);

@@ -19,10 +19,12 @@ pub mod einsum;
 pub mod gemm;
 pub mod global_pool;
 pub mod grid_sample;
+pub mod group_norm;
 pub mod im2col;
 pub mod instance_norm;
 pub mod layer_norm;
 pub mod log_softmax;
+pub mod lp_norm;
 pub mod matmul;
 pub mod maxpool;
 pub mod non_max_suppression;
@@ -59,6 +61,8 @@ pub fn register(r: &mut Registry) {
     r.register("GridSample", grid_sample::build);
     r.register("LayerNormalization", layer_norm::build);
     r.register("InstanceNormalization", instance_norm::build);
+    r.register("GroupNormalization", group_norm::build);
+    lp_norm::register(r);
     r.register("RoiAlign", roi_align::build);
     non_max_suppression::register(r);
 }
