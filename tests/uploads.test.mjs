@@ -152,6 +152,8 @@ test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loo
   assert.equal(kr.error, '');
   assert.doesNotMatch(kr.summary, /unsupported op/i);
   assert.match(kr.assumed, /keypoints \(x, y, visibility\) per detection \(Keypoint R-CNN\), drawn/);
+  // The profile's score threshold is qplay detect's; the page says its slider decides here.
+  assert.match(kr.assumed, /score threshold 0\.4 [^\n]*\(qplay detect's; this page uses the Score threshold slider\)/);
   await det().screenshot({ path: `${ARTIFACTS}keypoint-rcnn.png` });
   // A PRelu face-detector-shaped export with no detector layout: it loads (every op supported)
   // and the page says what its outputs need.

@@ -2,6 +2,9 @@
 import { esc } from './util.js';
 import { fileStem } from './model-source.js';
 
+/** The profile's score threshold is the CLI's (`qplay detect`); this page shows what its Score threshold slider lets through. */
+const scoreNote = (line) => (/^score threshold \d/.test(line) ? ' <span class="note">(<code>qplay detect</code>\'s; this page uses the Score threshold slider)</span>' : '');
+
 /** Whether model bytes are a TFLite FlatBuffer (its `TFL3` file identifier at bytes 4–7). */
 export function isTflite(bytes) {
   if (!bytes || bytes.byteLength < 8) return false;
@@ -64,7 +67,7 @@ export const infoMethods = {
     if (info.profile) {
       this.$('textarea[name=profile-json]').value = JSON.stringify(info.profile, null, 2);
       assumed.innerHTML = info.assumed?.length
-        ? `<li><b>No profile was given; qplay assumed:</b></li>${info.assumed.map((a) => `<li>${esc(a)}</li>`).join('')}`
+        ? `<li><b>No profile was given; qplay assumed:</b></li>${info.assumed.map((a) => `<li>${esc(a)}${scoreNote(a)}</li>`).join('')}`
         : `<li>Decoder <b>${esc(info.profile.decoder.type)}</b>, input ${info.profile.size.join('×')}, from the profile file.</li>`;
       if (info.assumed?.length) this.$('details.profile-edit').open = true;
     }
