@@ -6,8 +6,8 @@
 
 use super::int_ops::{act_range, act_type, node, q, qattrs, same_quantization, weight_scales, with};
 use super::layout::{ints, Builder};
-use super::ops::{nhwc_dims, opt, options, pads, positive, Io, NONE};
-use super::read::{fb, fb_err};
+use super::ops::{nhwc_dims, pads, transpose_conv_options, ConvOptions, Io, TransposeConvArgs};
+use super::read::fb;
 use crate::model::{Attr, DType, ModelError};
 use crate::ops::tflite::{prelu, transpose_conv};
 
@@ -62,14 +62,11 @@ pub(super) fn convert(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Res
 /// TRANSPOSE_CONV: (output_shape, OHWI int8 weights, input, int32 bias?) → `qplay.tfl.TransposeConv`.
 fn transpose_conv_int8(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(2)?, io.input(1)?, io.output(0)?);
-    let o = options!(op, TransposeConvOptions);
-    let padding = opt!(o, padding, fb::Padding::Same);
-    let (sw, sh) = (positive(io, opt!(o, stride_w, 1), "stride")?, positive(io, opt!(o, stride_h, 1), "stride")?);
-    let act = opt!(o, fused_activation_function, NONE);
+    let TransposeConvArgs { conv: ConvOptions { padding, stride: (sw, sh), act, .. }, shape, hw: (oh, ow) } =
+        transpose_conv_options(b, op, io)?;
     nhwc_dims(b, io, x)?;
-    let shape = io.ints(b, 0)?;
     let dims: Vec<usize> = shape.iter().filter_map(|&d| usize::try_from(d).ok()).filter(|&d| d > 0).collect();
-    let [_, oh, ow, oc] = <[usize; 4]>::try_from(dims.as_slice())
+    let [_, _, _, oc] = <[usize; 4]>::try_from(dims.as_slice())
         .map_err(|_| io.err(format!("output_shape {shape:?} must be 4 positive values")))?;
     let wd = b.info(w).dims()?;
     let [_, kh, kw, _] = <[usize; 4]>::try_from(wd.as_slice())

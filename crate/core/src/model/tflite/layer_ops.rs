@@ -5,7 +5,9 @@
 //! only move values take int8 codes as they take floats (full-integer models route them here).
 
 use super::layout::{ints, permute, Builder};
-use super::ops::{nhwc_dims, opt, options, pads, positive, Io, NONE};
+use super::ops::{
+    nhwc_dims, opt, options, pads, positive, transpose_conv_options, ConvOptions, Io, TransposeConvArgs, NONE,
+};
 use super::read::{fb, fb_err};
 use crate::model::{Attr, DType, ModelError, OpKind, Tensor};
 
@@ -62,18 +64,9 @@ pub(super) fn int64_input(b: &mut Builder, io: &Io, i: usize) -> Result<String, 
 /// output size.
 fn transpose_conv(b: &mut Builder, op: &fb::OperatorRef<'_>, io: &Io) -> Result<(), ModelError> {
     let (x, w, y) = (io.input(2)?, io.input(1)?, io.output(0)?);
-    let o = options!(op, TransposeConvOptions);
-    let padding = opt!(o, padding, fb::Padding::Same);
-    let (sw, sh) = (positive(io, opt!(o, stride_w, 1), "stride")?, positive(io, opt!(o, stride_h, 1), "stride")?);
-    let act = opt!(o, fused_activation_function, NONE);
+    let TransposeConvArgs { conv: ConvOptions { padding, stride: (sw, sh), act, .. }, hw: (oh, ow), .. } =
+        transpose_conv_options(b, op, io)?;
     let [_, h, wid, _] = nhwc_dims(b, io, x)?;
-    let out_shape = io.ints(b, 0)?;
-    let [_, oh, ow, _] = <[i64; 4]>::try_from(out_shape.as_slice())
-        .map_err(|_| io.err(format!("output_shape {out_shape:?} must have 4 values")))?;
-    let (oh, ow) = (usize::try_from(oh).unwrap_or(0), usize::try_from(ow).unwrap_or(0));
-    if oh == 0 || ow == 0 {
-        return Err(io.err(format!("output_shape {out_shape:?} must be positive")));
-    }
     let weights = b.constant(w).ok_or_else(|| io.err("non-constant weights are not supported"))?;
     let weights = super::shape_ops::dequantized(weights, &b.info(w).quant).map_err(|e| io.err(e))?;
     let [_, kh, kw, _] = <[usize; 4]>::try_from(weights.shape.as_slice())

@@ -169,6 +169,39 @@ pub(super) fn conv_options(op: &fb::OperatorRef<'_>, io: &Io, depthwise: bool) -
     })
 }
 
+/// TRANSPOSE_CONV's options (no dilation) and its output_shape input.
+pub(super) struct TransposeConvArgs {
+    pub(super) conv: ConvOptions,
+    /// The output_shape input (input 0): `[N, H, W, C]`.
+    pub(super) shape: [i64; 4],
+    /// The output height and width, positive.
+    pub(super) hw: (usize, usize),
+}
+
+/// Reads [`TransposeConvArgs`].
+pub(super) fn transpose_conv_options(
+    b: &Builder,
+    op: &fb::OperatorRef<'_>,
+    io: &Io,
+) -> Result<TransposeConvArgs, ModelError> {
+    let o = options!(op, TransposeConvOptions);
+    let (sw, sh) = (positive(io, opt!(o, stride_w, 1), "stride")?, positive(io, opt!(o, stride_h, 1), "stride")?);
+    let options = ConvOptions {
+        padding: opt!(o, padding, fb::Padding::Same),
+        stride: (sw, sh),
+        dilation: (1, 1),
+        act: opt!(o, fused_activation_function, NONE),
+    };
+    let out_shape = io.ints(b, 0)?;
+    let shape = <[i64; 4]>::try_from(out_shape.as_slice())
+        .map_err(|_| io.err(format!("output_shape {out_shape:?} must have 4 values")))?;
+    let (oh, ow) = (usize::try_from(shape[1]).unwrap_or(0), usize::try_from(shape[2]).unwrap_or(0));
+    if oh == 0 || ow == 0 {
+        return Err(io.err(format!("output_shape {out_shape:?} must be positive")));
+    }
+    Ok(TransposeConvArgs { conv: options, shape, hw: (oh, ow) })
+}
+
 /// A FULLY_CONNECTED's fused activation; shuffled weights are refused.
 pub(super) fn fc_options(op: &fb::OperatorRef<'_>, io: &Io) -> Result<fb::ActivationFunctionType, ModelError> {
     let o = options!(op, FullyConnectedOptions);

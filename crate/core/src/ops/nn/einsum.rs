@@ -12,6 +12,7 @@
 use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{strides, DType, Node};
+use crate::ops::math::broadcast::for_each_offset;
 use crate::ops::{BuildCtx, Fact, Op, OpError, Tensor};
 
 /// Labels: `a`–`z` are 0–25, `A`–`Z` 26–51, broadcast dimensions 52 and up (the last one of
@@ -178,32 +179,28 @@ fn reduce_to(x: Operand, keep: &[Label]) -> Operand {
     if unique && labels.len() == x.labels.len() {
         return x;
     }
-    let shape: Vec<usize> = labels.iter().map(|l| x.shape[x.labels.iter().position(|m| m == l).unwrap_or(0)]).collect();
-    let out_strides = strides(&shape);
-    let mut out = vec![0f32; shape.iter().product()];
-    let rank = x.shape.len();
-    // For each input axis: the first axis with its label (diagonal check), and its output stride.
-    let first: Vec<usize> = x.labels.iter().map(|l| x.labels.iter().position(|m| m == l).unwrap_or(0)).collect();
-    let ostride: Vec<usize> = (0..rank)
-        .map(|a| match labels.iter().position(|&l| l == x.labels[a]) {
-            Some(p) if first[a] == a => out_strides[p],
-            _ => 0,
-        })
-        .collect();
-    let mut idx = vec![0usize; rank];
-    for &v in &x.data {
-        if (0..rank).all(|a| idx[a] == idx[first[a]]) {
-            let o: usize = (0..rank).map(|a| idx[a] * ostride[a]).sum();
-            out[o] += v;
-        }
-        for a in (0..rank).rev() {
-            idx[a] += 1;
-            if idx[a] < x.shape[a] {
-                break;
-            }
-            idx[a] = 0;
+    // One walk over the distinct labels in order of first appearance (the input's row-major
+    // order on its diagonals): a label's input stride is the sum of its axes' strides, its
+    // output stride 0 where it is summed out.
+    let src = strides(&x.shape);
+    let mut distinct: Vec<(Label, usize, isize)> = Vec::new();
+    for (a, &l) in x.labels.iter().enumerate() {
+        match distinct.iter_mut().find(|d| d.0 == l) {
+            Some(d) => d.2 += src[a] as isize,
+            None => distinct.push((l, x.shape[a], src[a] as isize)),
         }
     }
+    let shape: Vec<usize> = labels.iter().map(|&l| x.shape[pos(&x.labels, l)]).collect();
+    let out_strides = strides(&shape);
+    let walk: Vec<usize> = distinct.iter().map(|d| d.1).collect();
+    let in_stride: Vec<isize> = distinct.iter().map(|d| d.2).collect();
+    let out_stride: Vec<isize> =
+        distinct.iter().map(|d| labels.iter().position(|&l| l == d.0).map_or(0, |p| out_strides[p] as isize)).collect();
+    let mut out = vec![0f32; shape.iter().product()];
+    let _ = for_each_offset(&walk, [&in_stride, &out_stride], [0, 0], |[i, o]| {
+        out[o] += x.data[i];
+        Ok(())
+    });
     Operand { data: out, labels, shape }
 }
 
@@ -213,30 +210,22 @@ fn arrange(x: &Operand, labels: &[Label], size: &[usize], grow: &[Label]) -> Vec
     let shape: Vec<usize> =
         labels.iter().map(|&l| if grow.contains(&l) { size[l] } else { x.shape[pos(&x.labels, l)] }).collect();
     let src_strides = strides(&x.shape);
-    let stride: Vec<usize> = labels
+    let stride: Vec<isize> = labels
         .iter()
         .map(|&l| {
             let a = pos(&x.labels, l);
             if x.shape[a] == 1 {
                 0
             } else {
-                src_strides[a]
+                src_strides[a] as isize
             }
         })
         .collect();
-    let n: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(n);
-    let mut idx = vec![0usize; shape.len()];
-    for _ in 0..n {
-        out.push(x.data[idx.iter().zip(&stride).map(|(i, s)| i * s).sum::<usize>()]);
-        for a in (0..shape.len()).rev() {
-            idx[a] += 1;
-            if idx[a] < shape[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
-    }
+    let mut out = Vec::with_capacity(shape.iter().product());
+    let _ = for_each_offset(&shape, [&stride], [0], |[i]| {
+        out.push(x.data[i]);
+        Ok(())
+    });
     out
 }
 

@@ -299,57 +299,58 @@ impl Resize {
         }
     }
 
-    /// Per output index along one axis: four (input index, weight) taps of the cubic kernel,
-    /// or `None` where tf_crop_and_resize extrapolates.
-    fn cubic_taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Taps<4> {
-        let Mode::Cubic { a, exclude_outside } = self.mode else { return vec![None; n_out] };
+    /// Per output index along one axis: the taps `at` gives for its input coordinate, or `None`
+    /// where tf_crop_and_resize extrapolates.
+    fn taps_with<const N: usize>(
+        &self,
+        (n_in, n_out, s, roi): (usize, usize, f32, (f32, f32)),
+        at: impl Fn(f32) -> [(usize, f32); N],
+    ) -> Taps<N> {
         let last = (n_in - 1) as f32;
         (0..n_out)
             .map(|x| {
                 let c = self.source_coord(x, n_in, n_out, s, roi);
-                if self.coord == Coord::TfCropAndResize && !(0.0..=last).contains(&c) {
-                    return None;
-                }
-                let base = c.floor();
-                let mut w = cubic_weights(c - base, a);
-                let at = |k: usize| base as i64 - 1 + k as i64;
-                if exclude_outside {
-                    let inside = |k: usize| (0..n_in as i64).contains(&at(k));
-                    let sum: f32 = (0..4).filter(|&k| inside(k)).map(|k| w[k]).sum();
-                    for (k, wk) in w.iter_mut().enumerate() {
-                        *wk = if inside(k) && sum != 0.0 { *wk / sum } else { 0.0 };
-                    }
-                }
-                Some(std::array::from_fn(|k| (at(k).clamp(0, n_in as i64 - 1) as usize, w[k])))
+                let outside = self.coord == Coord::TfCropAndResize && !(0.0..=last).contains(&c);
+                (!outside).then(|| at(c))
             })
             .collect()
     }
 
-    /// Per output index along one axis: up to two (input index, weight) taps, or `None` where
-    /// tf_crop_and_resize extrapolates.
+    /// Four (input index, weight) taps of the cubic kernel per output index: clamped to the
+    /// edge, or with `exclude_outside` dropped and the rest renormalised.
+    fn cubic_taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Taps<4> {
+        let Mode::Cubic { a, exclude_outside } = self.mode else { return vec![None; n_out] };
+        self.taps_with((n_in, n_out, s, roi), |c| {
+            let base = c.floor();
+            let mut w = cubic_weights(c - base, a);
+            let at = |k: usize| base as i64 - 1 + k as i64;
+            if exclude_outside {
+                let inside = |k: usize| (0..n_in as i64).contains(&at(k));
+                let sum: f32 = (0..4).filter(|&k| inside(k)).map(|k| w[k]).sum();
+                for (k, wk) in w.iter_mut().enumerate() {
+                    *wk = if inside(k) && sum != 0.0 { *wk / sum } else { 0.0 };
+                }
+            }
+            std::array::from_fn(|k| (at(k).clamp(0, n_in as i64 - 1) as usize, w[k]))
+        })
+    }
+
+    /// Two (input index, weight) taps per output index: the nearest index (the second tap
+    /// weighs nothing), or the two neighbours of linear interpolation.
     fn taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Taps<2> {
         let last = (n_in - 1) as f32;
-        (0..n_out)
-            .map(|x| {
-                let c = self.source_coord(x, n_in, n_out, s, roi);
-                if self.coord == Coord::TfCropAndResize && !(0.0..=last).contains(&c) {
-                    return None;
-                }
-                Some(match self.mode {
-                    Mode::Nearest => {
-                        let i = self.nearest_index(c, s < 1.0).clamp(0.0, last) as usize;
-                        [(i, 1.0), (i, 0.0)]
-                    }
-                    Mode::Linear | Mode::Cubic { .. } => {
-                        let c = c.clamp(0.0, last);
-                        let i0 = c as usize;
-                        let i1 = (i0 + 1).min(n_in - 1);
-                        let w1 = c - i0 as f32;
-                        [(i0, 1.0 - w1), (i1, w1)]
-                    }
-                })
-            })
-            .collect()
+        let nearest = self.mode == Mode::Nearest;
+        self.taps_with((n_in, n_out, s, roi), |c| {
+            if nearest {
+                let i = self.nearest_index(c, s < 1.0).clamp(0.0, last) as usize;
+                return [(i, 1.0), (i, 0.0)];
+            }
+            let c = c.clamp(0.0, last);
+            let i0 = c as usize;
+            let i1 = (i0 + 1).min(n_in - 1);
+            let w1 = c - i0 as f32;
+            [(i0, 1.0 - w1), (i1, w1)]
+        })
     }
 
     /// Per-axis `(start, end)` from the roi input: `[starts…, ends…]` over all axes, or over

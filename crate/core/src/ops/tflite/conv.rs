@@ -101,6 +101,31 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
         }
         Some(p) => return Err(OpError::malformed(format!("pads {p:?} must be 4 small non-negative values"))),
     };
+    let uint8 = node.attrs.int("uint8", 0) != 0;
+    let ConvQuant { x_scale, y_scale, w_scales, requant, act } =
+        conv_quant(node, kind == ConvKind::FullyConnected || uint8)?;
+    let geometry = Window { strides, dilations, pads };
+    let mut conv = TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act);
+    conv.real = w_scales.iter().map(|&ws| x_scale as f64 * ws as f64 / y_scale as f64).collect();
+    conv.w_zp = if uint8 { attr_i32(node, "w_zp")? } else { 0 };
+    Ok(Box::new(conv))
+}
+
+/// An integer convolution's scales, its per-channel requantization and its activation range.
+pub(super) struct ConvQuant<'n> {
+    pub(super) x_scale: f32,
+    pub(super) y_scale: f32,
+    pub(super) w_scales: &'n [f32],
+    /// Per channel (or one): TFLite's fixed-point multiplier and shift of `x_scale·w_scale/y_scale`.
+    pub(super) requant: Vec<(i32, i32)>,
+    /// `act_min ≤ act_max`.
+    pub(super) act: (i32, i32),
+}
+
+/// Reads [`ConvQuant`] from `x_scale`, `y_scale`, `w_scales`, `act_min` and `act_max`.
+/// `float_product`: a per-tensor multiplier comes from the float product `x_scale · w_scale`
+/// (`GetQuantizedConvolutionMultipler`, for uint8 models and fully-connected layers).
+pub(super) fn conv_quant(node: &Node, float_product: bool) -> Result<ConvQuant<'_>, OpError> {
     let (x_scale, y_scale) = (attr_f32(node, "x_scale")?, attr_f32(node, "y_scale")?);
     let w_scales = node.attrs.floats("w_scales").unwrap_or(&[]);
     // A channel whose scale is NaN or 0 (TF-MOT leaves NaN where its quantization-aware training
@@ -110,13 +135,10 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
     if w_scales.is_empty() || w_scales.iter().any(|s| s.is_infinite() || *s < 0.0) {
         return Err(OpError::malformed(format!("w_scales {w_scales:?} must be positive")));
     }
-    let uint8 = node.attrs.int("uint8", 0) != 0;
     let requant = w_scales
         .iter()
         .map(|&ws| {
-            // uint8 models, and per-tensor fully-connected layers: the multiplier from the float
-            // product `x_scale · w_scale` (`GetQuantizedConvolutionMultipler`).
-            let m = if (kind == ConvKind::FullyConnected || uint8) && w_scales.len() == 1 {
+            let m = if float_product && w_scales.len() == 1 {
                 (x_scale * ws) as f64 / y_scale as f64
             } else {
                 x_scale as f64 * ws as f64 / y_scale as f64
@@ -128,11 +150,7 @@ fn build(node: &Node, kind: ConvKind) -> Result<Box<dyn Op>, OpError> {
     if act.0 > act.1 {
         return Err(OpError::malformed(format!("act_min {} is above act_max {}", act.0, act.1)));
     }
-    let geometry = Window { strides, dilations, pads };
-    let mut conv = TflConv::new(kind, geometry, (attr_i32(node, "x_zp")?, attr_i32(node, "y_zp")?), requant, act);
-    conv.real = w_scales.iter().map(|&ws| x_scale as f64 * ws as f64 / y_scale as f64).collect();
-    conv.w_zp = if uint8 { attr_i32(node, "w_zp")? } else { 0 };
-    Ok(Box::new(conv))
+    Ok(ConvQuant { x_scale, y_scale, w_scales, requant, act })
 }
 
 /// A convolution's strides, dilations and padding.

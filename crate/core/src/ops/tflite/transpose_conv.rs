@@ -7,8 +7,9 @@
 //! activation's range. Integer sums are the same in any order, so the scatter is computed as a
 //! gather per output here, bit for bit the reference's.
 
-use super::fixed::{mbqm, quantize_multiplier};
-use super::{attr_f32, attr_i32, check_multiplier, i8_data};
+use super::conv::{conv_quant, ConvQuant};
+use super::fixed::mbqm;
+use super::{attr_i32, i8_data};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError};
 
@@ -47,19 +48,7 @@ pub fn build(node: &Node, _ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
         }
     };
     let (o, s, p) = (get("output_shape", 4, 1)?, get("strides", 2, 1)?, get("pads", 2, 0)?);
-    let (x_scale, y_scale) = (attr_f32(node, "x_scale")?, attr_f32(node, "y_scale")?);
-    let w_scales = node.attrs.floats("w_scales").unwrap_or(&[]);
-    if w_scales.is_empty() || w_scales.iter().any(|s| !s.is_finite() || *s < 0.0) {
-        return Err(OpError::malformed(format!("w_scales {w_scales:?} must be positive")));
-    }
-    let requant = w_scales
-        .iter()
-        .map(|&ws| check_multiplier(quantize_multiplier(x_scale as f64 * ws as f64 / y_scale as f64)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let act = (attr_i32(node, "act_min")?, attr_i32(node, "act_max")?);
-    if act.0 > act.1 {
-        return Err(OpError::malformed(format!("act_min {} is above act_max {}", act.0, act.1)));
-    }
+    let ConvQuant { requant, act, .. } = conv_quant(node, false)?;
     Ok(Box::new(TflTransposeConv {
         out_shape: [o[0], o[1], o[2], o[3]],
         strides: [s[0], s[1]],
