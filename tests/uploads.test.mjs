@@ -155,6 +155,16 @@ test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loo
   // The profile's score threshold is qplay detect's; the page says its slider decides here.
   assert.match(kr.assumed, /score threshold 0\.4 [^\n]*\(qplay detect's; this page uses the Score threshold slider\)/);
   await det().screenshot({ path: `${ARTIFACTS}keypoint-rcnn.png` });
+  // Hugging Face's YOLOS, exported at opset 23 (Attention): its `logits` and `pred_boxes` are
+  // read as a DETR-style set prediction, with COCO's names, and drawn without NMS.
+  const hy = await load('hf_yolos.onnx', TORCH);
+  assert.equal(hy.error, '');
+  assert.doesNotMatch(hy.summary, /unsupported op/i);
+  assert.match(hy.assumed, /`pred_boxes` \[1, 10, 4\] and `logits` \[1, 10, 92\] are a DETR-style set prediction/);
+  assert.match(hy.assumed, /COCO category ids/);
+  assert.ok(hy.result.detections.length > 0, 'random heads still score some queries above the slider');
+  for (const d of hy.result.detections) assert.doesNotMatch(d.label, /^class \d+$/);
+  await det().screenshot({ path: `${ARTIFACTS}hf-yolos.png` });
   // A PRelu face-detector-shaped export with no detector layout: it loads (every op supported)
   // and the page says what its outputs need.
   const pf = await uploadModel(s, TORCH + 'prelu_face.onnx', { orError: true });

@@ -790,17 +790,25 @@ fn conv_model(w_shape: &[i64], attrs: Vec<AttributeProto>) -> Graph {
 
 #[test]
 fn an_unsupported_attribute_value_is_its_own_kind_through_load_and_plan() {
-    // Valid ONNX (antialiased resizing) that qplay does not implement: the message says what,
-    // the code says which kind of problem it is.
-    let mut g = resize_model("linear");
-    g.nodes[0].attrs.0.insert("antialias".into(), qplay_core::model::Attr::Int(1));
-    let e = Plan::new(&g, &Registry::new(), &[]).expect_err("antialias is refused");
+    // Valid ONNX (a layer norm computed in float64, stash_type 0) that qplay does not
+    // implement: the message says what, the code says which kind of problem it is.
+    let n = with_attr(named(node("LayerNormalization", &["x", "scale"], &["y"]), "ln"), attr_int("stash_type", 0));
+    let scale = f32_raw("scale", &[2], &[1.0, 1.0]);
+    let g = load(&model(graph(vec![n], vec![scale], vec![vi("x", 1, &[1, 1, 2, 2])], &["y"]), 17));
+    let e = Plan::new(&g, &Registry::new(), &[]).expect_err("stash_type 0 is refused");
     assert_eq!(e.code(), "unsupported-feature", "{e}");
     assert!(
-        matches!(&e, ModelError::Op { node, op, error: OpError::Unsupported(_) } if node == "up" && op == "Resize"),
+        matches!(&e, ModelError::Op { node, op, error: OpError::Unsupported(_) } if node == "ln" && op == "LayerNormalization"),
         "{e:?}"
     );
-    assert_eq!(e.to_string(), "node `up` (Resize): antialias = 1 is not supported");
+    assert_eq!(
+        e.to_string(),
+        "node `ln` (LayerNormalization): LayerNormalization with stash_type other than 1 (float32) is not supported"
+    );
+    // Antialiased and bicubic resizing plan (they once did not).
+    let mut g = resize_model("linear");
+    g.nodes[0].attrs.0.insert("antialias".into(), qplay_core::model::Attr::Int(1));
+    Plan::new(&g, &Registry::new(), &[]).expect("antialias plans");
     // Bicubic resizing plans (it once did not).
     Plan::new(&resize_model("cubic"), &Registry::new(), &[]).expect("cubic plans");
     // The same node with a mode qplay has plans.

@@ -1371,7 +1371,7 @@ fn resize_bad_inputs() {
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&s), Some(&sizes)], "only one");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, None, None], "must be given");
     let antialias = vec![("mode", Attr::String("cubic".into())), ("antialias", Attr::Int(1))];
-    expect_err("Resize", 13, antialias, &[Some(&x), None, Some(&s)], "antialias");
+    expect_err("Resize", 13, antialias, &[Some(&x), None, Some(&f32s(&[4], &[1., 1., 0., 2.]))], "positive");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&f32s(&[2], &[2., 2.]))], "4 values");
     expect_err("Resize", 13, m("nearest"), &[Some(&x), None, Some(&f32s(&[4], &[1., 1., -2., 2.]))], "positive");
     expect_err(
@@ -1392,4 +1392,156 @@ fn resize_bad_inputs() {
     let err = op.infer(&[Some(&facts[0]), None, None, Some(&facts[1])]).unwrap_err();
     assert!(err.to_string().contains("constant"), "{err}");
     assert_eq!(err.code(), "unsupported-feature");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention and the other ops of opset-23 transformer exports (their numbers: the ONNX backend
+// cases in tests/conformance; here, bad input and the 3-D form's equivalence)
+
+/// The 3-D form `[B, S, H·D]` with head counts is the 4-D form `[B, H, S, D]` with its heads
+/// split out, grouped-query heads included.
+#[test]
+fn attention_3d_is_4d_with_heads_split() {
+    let (b, hq, hkv, s, t, d) = (2usize, 4usize, 2usize, 3usize, 5usize, 4usize);
+    let seq = |n: usize, k: f32| (0..n).map(|i| (i as f32 * k).sin() * 2.0).collect::<Vec<f32>>();
+    let q4 = f32s(&[b, hq, s, d], &seq(b * hq * s * d, 0.37));
+    let k4 = f32s(&[b, hkv, t, d], &seq(b * hkv * t * d, 0.53));
+    let v4 = f32s(&[b, hkv, t, d], &seq(b * hkv * t * d, 0.71));
+    // [B, H, L, E] → [B, L, H·E]
+    let to3 = |x: &Tensor, h: usize, l: usize| {
+        let v = x.as_f32().unwrap();
+        let mut out = vec![0f32; v.len()];
+        for bi in 0..b {
+            for hi in 0..h {
+                for li in 0..l {
+                    for e in 0..d {
+                        out[((bi * l + li) * h + hi) * d + e] = v[((bi * h + hi) * l + li) * d + e];
+                    }
+                }
+            }
+        }
+        f32s(&[b, l, h * d], &out)
+    };
+    let causal = || vec![("is_causal", Attr::Int(1))];
+    let y4 = run("Attention", 23, causal(), &[Some(&q4), Some(&k4), Some(&v4)]);
+    let heads = vec![("is_causal", Attr::Int(1)), ("q_num_heads", Attr::Int(4)), ("kv_num_heads", Attr::Int(2))];
+    let (q3, k3, v3) = (to3(&q4, hq, s), to3(&k4, hkv, t), to3(&v4, hkv, t));
+    let y3 = run("Attention", 23, heads, &[Some(&q3), Some(&k3), Some(&v3)]);
+    assert_eq!(y3.as_f32().unwrap(), to3(&y4, hq, s).as_f32().unwrap());
+    // Causal: query 0 sees key 0 only, so its output is V's first row of its key/value head.
+    let y = y4.as_f32().unwrap();
+    let v = v4.as_f32().unwrap();
+    assert_eq!(&y[..d], &v[..d]);
+    assert_eq!(&y[s * d..s * d + d], &v[..d], "query head 1 reads key/value head 0");
+    assert_eq!(&y[2 * s * d..2 * s * d + d], &v[t * d..t * d + d], "query head 2 reads key/value head 1");
+}
+
+#[test]
+fn attention_and_transformer_ops_bad_inputs() {
+    let t = |shape: &[usize]| f32s(shape, &vec![0.5; shape.iter().product()]);
+    let (q, k, v) = (t(&[1, 2, 3, 4]), t(&[1, 2, 5, 4]), t(&[1, 2, 5, 4]));
+    fn a<'a>(x: &[(&'a str, i64)]) -> Vec<(&'a str, Attr)> {
+        x.iter().map(|&(n, v)| (n, Attr::Int(v))).collect()
+    }
+    expect_err(
+        "Attention",
+        23,
+        vec![],
+        &[Some(&t(&[1, 3, 8])), Some(&t(&[1, 5, 8])), Some(&t(&[1, 5, 8]))],
+        "need q_num_heads",
+    );
+    let (q3, k3) = (t(&[1, 3, 8]), t(&[1, 5, 8]));
+    expect_err(
+        "Attention",
+        23,
+        a(&[("q_num_heads", 3), ("kv_num_heads", 2)]),
+        &[Some(&q3), Some(&k3), Some(&k3)],
+        "do not divide",
+    );
+    expect_err("Attention", 23, vec![], &[Some(&t(&[1, 3, 3, 4])), Some(&k), Some(&v)], "cannot share");
+    expect_err(
+        "Attention",
+        23,
+        vec![],
+        &[Some(&t(&[3, 4])), Some(&t(&[5, 4])), Some(&t(&[5, 4]))],
+        "not an attention's shapes",
+    );
+    expect_err("Attention", 23, vec![], &[Some(&q), Some(&t(&[1, 2, 5, 3])), Some(&v)], "not an attention's shapes");
+    expect_err(
+        "Attention",
+        23,
+        a(&[("qk_matmul_output_mode", 5)]),
+        &[Some(&q), Some(&k), Some(&v)],
+        "qk_matmul_output_mode 5",
+    );
+    expect_err("Attention", 23, vec![], &[Some(&q), Some(&k), Some(&v), Some(&t(&[2, 5]))], "does not broadcast");
+    expect_err("Attention", 23, vec![], &[Some(&q), Some(&k), Some(&v), Some(&t(&[3, 6]))], "does not broadcast");
+    let int_mask = Tensor { shape: vec![3, 5], data: Data::I64(vec![0; 15]) };
+    expect_err("Attention", 23, vec![], &[Some(&q), Some(&k), Some(&v), Some(&int_mask)], "bool or float32");
+    expect_err("Attention", 23, vec![], &[Some(&q), Some(&k), Some(&v), None, Some(&t(&[1, 2, 2, 4]))], "go together");
+    expect_err(
+        "Attention",
+        23,
+        vec![],
+        &[Some(&q), Some(&k), Some(&v), None, Some(&t(&[1, 3, 2, 4])), Some(&t(&[1, 3, 2, 4]))],
+        "past_key",
+    );
+    // A mask with fewer columns than keys is padded with masked keys: a 1-column mask lets
+    // every query see key 0 only.
+    let one = Tensor { shape: vec![3, 1], data: Data::Bool(vec![true; 3]) };
+    let vs = f32s(&[1, 2, 5, 4], &(0..40).map(|i| i as f32).collect::<Vec<_>>());
+    let y = run("Attention", 23, vec![], &[Some(&q), Some(&k), Some(&vs), Some(&one)]);
+    assert_eq!(&y.as_f32().unwrap()[..4], &[0.0, 1.0, 2.0, 3.0]);
+
+    expect_err("Trilu", 14, vec![], &[Some(&t(&[4]))], "rank 2 or more");
+    let ks = Tensor { shape: vec![2], data: Data::I64(vec![1, 2]) };
+    expect_err("Trilu", 14, vec![], &[Some(&t(&[2, 2])), Some(&ks)], "one value");
+    let ints = Tensor { shape: vec![2], data: Data::I64(vec![1, 2]) };
+    expect_err("IsNaN", 20, vec![], &[Some(&ints)], "float");
+    expect_err("IsInf", 20, vec![], &[Some(&ints)], "float");
+    expect_err("Mean", 13, vec![], &[Some(&ints), Some(&ints)], "int64");
+    expect_err("RMSNormalization", 23, vec![], &[Some(&t(&[2, 3, 4])), Some(&t(&[3]))], "does not broadcast");
+    expect_err("RMSNormalization", 23, vec![("axis", Attr::Int(3))], &[Some(&t(&[2, 3, 4])), Some(&t(&[4]))], "axis");
+    // Mean divides the broadcast sum by the input count.
+    let m = run(
+        "Mean",
+        13,
+        vec![],
+        &[Some(&f32s(&[2], &[1.0, 2.0])), Some(&f32s(&[1], &[4.0])), Some(&f32s(&[2], &[1.0, 0.0]))],
+    );
+    assert_eq!(m.as_f32().unwrap(), &[2.0, 2.0]);
+}
+
+/// Antialiased linear shrinking by 2: a triangle filter twice as wide, four taps weighing
+/// 1/8, 3/8, 3/8, 1/8, the edge repeated — or, with `exclude_outside`, dropped and the rest
+/// renormalised (torchvision's `antialias=True` exports write exclude_outside = 1). Enlarging
+/// axes keep the plain two-tap filter.
+#[test]
+fn resize_antialias_widens_the_filter_when_shrinking() {
+    let x = range(&[1, 1, 1, 8]);
+    let sizes = Tensor::vec_i64(vec![1, 1, 1, 4]);
+    let attrs = |exclude: i64| {
+        vec![
+            ("mode", Attr::String("linear".into())),
+            ("antialias", Attr::Int(1)),
+            ("exclude_outside", Attr::Int(exclude)),
+        ]
+    };
+    let y = run("Resize", 18, attrs(0), &[Some(&x), None, None, Some(&sizes)]);
+    let xv = x.as_f32().unwrap();
+    let edge = |i: i64| xv[i.clamp(0, 7) as usize];
+    let want: Vec<f32> = (0..4)
+        .map(|i: i64| 0.125 * edge(2 * i - 1) + 0.375 * edge(2 * i) + 0.375 * edge(2 * i + 1) + 0.125 * edge(2 * i + 2))
+        .collect();
+    assert_close(&y, &[1, 1, 1, 4], &want, "antialias, edge repeated");
+    let y = run("Resize", 18, attrs(1), &[Some(&x), None, None, Some(&sizes)]);
+    let mut want = want;
+    want[0] = (0.375 * xv[0] + 0.375 * xv[1] + 0.125 * xv[2]) / 0.875;
+    want[3] = (0.125 * xv[5] + 0.375 * xv[6] + 0.375 * xv[7]) / 0.875;
+    assert_close(&y, &[1, 1, 1, 4], &want, "antialias, outside dropped");
+    // Enlarging: the same as without antialias.
+    let up = Tensor::vec_i64(vec![1, 1, 1, 16]);
+    let plain = run("Resize", 18, vec![("mode", Attr::String("linear".into()))], &[Some(&x), None, None, Some(&up)]);
+    let aa = run("Resize", 18, attrs(0), &[Some(&x), None, None, Some(&up)]);
+    assert_eq!(plain.as_f32().unwrap(), aa.as_f32().unwrap());
 }

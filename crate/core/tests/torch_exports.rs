@@ -60,6 +60,10 @@ fn pytorch_exports_equal_onnxruntime() {
         "mask_rcnn",
         "keypoint_rcnn",
         "contrastive_head",
+        "vit_detector",
+        "hf_yolos",
+        "hf_detr",
+        "antialias_resize",
     ] {
         let w = worst_difference(name);
         assert!(w <= 1e-4, "{name}: differs from onnxruntime by {w:.2e} of the output range");
@@ -248,6 +252,83 @@ fn keypoint_rcnn_keypoints_come_with_their_boxes() {
     bad[3].1 = Tensor::f32(vec![outs[0].1.shape[0], 5, 4], vec![0.0; outs[0].1.shape[0] * 20]).unwrap();
     let e = det.decode(&bad, &transform).unwrap_err().to_string();
     assert!(e.contains("K keypoints"), "{e}");
+}
+
+/// Hugging Face's YOLOS (transformers' own model class, exported at opset 23 with Attention)
+/// decodes with zero configuration as a DETR-style set prediction — `logits` through a softmax
+/// whose last class is "no object", `pred_boxes` as centres and sizes in fractions of the input,
+/// COCO's ids as labels — to the boxes, scores and labels of the image processor's own
+/// `post_process_object_detection`. A custom transformer whose outputs come out of a sigmoid
+/// and a softmax is read the same way, its scores as they are.
+#[test]
+fn detr_style_set_predictions_decode_as_the_image_processor_does() {
+    use qplay_core::detect::preprocess::Transform;
+    use qplay_core::detect::{BoxFormat, Decoder, Detector, End2End, ScoreFn};
+    let dir = fixtures();
+    let g = load_onnx(&std::fs::read(dir.join("hf_yolos.onnx")).unwrap()).unwrap();
+    let mut det = Detector::from_graph(g, None).unwrap();
+    let Decoder::End2end(d) = &det.profile().decoder else { panic!("{:?}", det.profile().decoder) };
+    assert_eq!((d.output.as_str(), d.scores_output.as_deref()), ("pred_boxes", Some("logits")));
+    assert_eq!(
+        (d.score_fn, d.no_object_last, d.box_format, d.normalized),
+        (Some(ScoreFn::Softmax), true, BoxFormat::Cxcywh, true)
+    );
+    assert_eq!((det.profile().labels.len(), det.profile().labels[1].as_str()), (91, "person"));
+    assert!(!det.profile().decoder.needs_nms());
+    // The sigmoid reading of the same logits is offered beside it.
+    let alt: Vec<_> = det.alternatives().iter().map(|a| &a.profile.decoder).collect();
+    assert!(
+        matches!(alt[..], [Decoder::End2end(End2End { score_fn: Some(ScoreFn::Sigmoid), no_object_last: false, .. })]),
+        "{alt:?}"
+    );
+    det.set_thresholds(0.0, 0.5);
+    let outs: Vec<(String, Tensor)> = ["logits", "pred_boxes"]
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.to_string(), npy(dir.join("hf_yolos").join(format!("ort_{k}.npy")))))
+        .collect();
+    let transform = Transform::new(det.profile(), 96, 96).unwrap();
+    let dets = det.decode(&outs, &transform).unwrap();
+    let want = npy(dir.join("hf_yolos/torch_0.npy"));
+    // Both in order of score (qplay sorts its detections; the processor keeps the queries').
+    let mut want: Vec<&[f32]> = want.as_f32().unwrap().chunks_exact(6).collect();
+    want.sort_by(|a, b| b[4].total_cmp(&a[4]));
+    let mut dets = dets;
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    assert_eq!(dets.len(), want.len());
+    for (d, w) in dets.iter().zip(want) {
+        // qplay clips boxes to the image; the processor leaves them as they are.
+        for (a, b) in d.bbox.iter().zip(&w[..4]) {
+            assert!((a - b.clamp(0.0, 96.0)).abs() < 1e-3, "{:?} vs {w:?}", d.bbox);
+        }
+        assert!((d.score - w[4]).abs() < 1e-5 && d.class as f32 == w[5], "{d:?} vs {w:?}");
+    }
+    // A score output of another length than the boxes' is a clear error.
+    let mut bad = outs.clone();
+    bad[0].1 = Tensor::f32(vec![1, 9, 92], vec![0.0; 9 * 92]).unwrap();
+    let e = det.decode(&bad, &transform).unwrap_err().to_string();
+    assert!(e.contains("logits") && e.contains("[1, 10, C]"), "{e}");
+
+    // transformers' DETR fine-tuned on two classes: three logits, "no object" among them. Any
+    // count but COCO's is read as sigmoids first (Deformable DETR, RT-DETR, D-FINE), DETR's
+    // softmax with "no object" offered as the other reading.
+    let g = load_onnx(&std::fs::read(dir.join("hf_detr.onnx")).unwrap()).unwrap();
+    let det = Detector::from_graph(g, None).unwrap();
+    let Decoder::End2end(d) = &det.profile().decoder else { panic!("{:?}", det.profile().decoder) };
+    assert_eq!((d.score_fn, d.no_object_last), (Some(ScoreFn::Sigmoid), false));
+    let alt: Vec<_> = det.alternatives().iter().map(|a| &a.profile.decoder).collect();
+    assert!(
+        matches!(alt[..], [Decoder::End2end(End2End { score_fn: Some(ScoreFn::Softmax), no_object_last: true, .. })]),
+        "{alt:?}"
+    );
+    assert!(det.alternatives()[0].reading.contains("no object"));
+
+    let g = load_onnx(&std::fs::read(dir.join("vit_detector.onnx")).unwrap()).unwrap();
+    let det = Detector::from_graph(g, None).unwrap();
+    let Decoder::End2end(d) = &det.profile().decoder else { panic!("{:?}", det.profile().decoder) };
+    assert_eq!((d.scores_output.is_some(), d.score_fn, d.no_object_last), (true, None, false));
+    assert!(det.alternatives().is_empty(), "probabilities already: one reading");
+    assert!(det.assumed().iter().any(|a| a.contains("DETR-style set prediction")), "{:?}", det.assumed());
 }
 
 /// A quantized export takes its inputs as the user's file did: torchvision's image without a

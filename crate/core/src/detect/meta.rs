@@ -39,6 +39,8 @@ pub struct ModelMeta {
     pub notes: Vec<String>,
     /// Graph outputs that come out of a Sigmoid (read from the graph, not the metadata).
     pub sigmoid_outputs: Vec<String>,
+    /// Graph outputs that come out of a Softmax (read from the graph, not the metadata).
+    pub softmax_outputs: Vec<String>,
     /// Graph outputs made of convolution outputs moved around only (Reshape, Transpose, Concat,
     /// Sigmoid, …: no arithmetic after the head), so their boxes are not decoded yet.
     pub raw_head_outputs: Vec<String>,

@@ -84,6 +84,16 @@ pub(super) fn raw_head_outputs(graph: &Graph) -> Vec<String> {
 /// Graph outputs computed by a Sigmoid (through layout-only ops: Reshape, Transpose, …), whose
 /// values are probabilities already.
 pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
+    outputs_made_by(graph, OpKind::Sigmoid)
+}
+
+/// Graph outputs computed by a Softmax (through layout-only ops), probabilities already.
+pub(super) fn softmax_outputs(graph: &Graph) -> Vec<String> {
+    outputs_made_by(graph, OpKind::Softmax)
+}
+
+/// Graph outputs computed by an op of `kind`, through layout-only ops.
+fn outputs_made_by(graph: &Graph, kind: OpKind) -> Vec<String> {
     use OpKind::*;
     const LAYOUT: [OpKind; 6] = [Reshape, Transpose, Identity, Flatten, Squeeze, Unsqueeze];
     let producer = |name: &str| graph.nodes.iter().find(|n| n.outputs.iter().any(|o| o == name));
@@ -94,7 +104,7 @@ pub(super) fn sigmoid_outputs(graph: &Graph) -> Vec<String> {
             let mut name = o.name.as_str();
             for _ in 0..8 {
                 match producer(name) {
-                    Some(n) if n.is(OpKind::Sigmoid) => return true,
+                    Some(n) if n.is(kind) => return true,
                     Some(n) if n.is_any(&LAYOUT) && !n.inputs.is_empty() => name = &n.inputs[0],
                     _ => return false,
                 }

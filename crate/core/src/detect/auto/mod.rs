@@ -31,7 +31,9 @@ mod anchors;
 mod graph;
 mod heads;
 mod heatmap;
+mod labels;
 mod rows;
+mod sets;
 mod ultralytics;
 
 use super::meta::ModelMeta;
@@ -45,7 +47,8 @@ use crate::model::OpKind;
 use crate::model::{Graph, ValueInfo};
 use anchors::{dfl_points, grid_count, yolov5_anchor_counts};
 use graph::{
-    detection_postprocess, planned_outputs, raw_head_outputs, sigmoid_outputs, uint8_input, uint8_input_scaling,
+    detection_postprocess, planned_outputs, raw_head_outputs, sigmoid_outputs, softmax_outputs, uint8_input,
+    uint8_input_scaling,
 };
 use heads::{per_stride_dfl, per_stride_head, tf_detections};
 use heatmap::heatmap;
@@ -112,6 +115,7 @@ pub fn infer_profile(inputs: &[ValueInfo], outputs: &[ValueInfo]) -> Result<Auto
 pub fn infer_profile_for(graph: &Graph) -> Result<AutoProfile, DetectError> {
     let mut meta = ModelMeta::parse(&graph.metadata);
     meta.sigmoid_outputs = sigmoid_outputs(graph);
+    meta.softmax_outputs = softmax_outputs(graph);
     meta.raw_head_outputs = raw_head_outputs(graph);
     meta.detection_postprocess = detection_postprocess(graph);
     meta.uint8_input = uint8_input(graph);
@@ -234,6 +238,14 @@ pub fn infer_profile_with(
             assumed.push("score threshold 0.25 (Ultralytics' default); no NMS".into());
             ([0.0; 3], [1.0; 3], ColorOrder::Rgb, Resize::Stretch, 0.25, 0.45)
         }
+        Kind::Detr => {
+            assumed.push(
+                "RGB pixels normalised with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), stretched to the input (Hugging Face's DETR image processors)"
+                    .into(),
+            );
+            assumed.push("score threshold 0.5 (Hugging Face's `post_process_object_detection`); no NMS".into());
+            ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], ColorOrder::Rgb, Resize::Stretch, 0.5, 0.5)
+        }
         Kind::Yolox => {
             assumed.push(
                 "BGR pixels 0..255 (no normalisation), in the top-left corner with grey (114) padding right and below (YOLOX's preproc)"
@@ -328,56 +340,7 @@ pub fn infer_profile_with(
         }
     };
 
-    let labels = match (kind, decoder.classes, &meta.names) {
-        (Kind::BlazeFace | Kind::CenterFace | Kind::Scrfd | Kind::YuNet, _, None) => vec!["face".to_string()],
-        (Kind::TfDetections | Kind::Ssd, c, None) if matches!(&decoder.decoder, Decoder::Detections(d) if d.first_class == 1 || c == Some(90)) =>
-        {
-            assumed.push(
-                "class ids 1..90 of the TF Object Detection API's COCO label map (0 is background): the COCO names"
-                    .into(),
-            );
-            coco90_labels()
-        }
-        (Kind::Paddle, _, None) => {
-            assumed.push(
-                "class ids 0..79 read as the 80 COCO names (PaddleDetection's COCO models; a model trained on other classes \
-                 needs its own `labels`)"
-                    .into(),
-            );
-            coco80_labels()
-        }
-        (Kind::TorchDetections, _, None) if geometry => {
-            assumed.push(
-                "class ids 0..79 read as the 80 COCO names (D-FINE's and RT-DETR's COCO models; a model trained on other \
-                 classes needs its own `labels`)"
-                    .into(),
-            );
-            coco80_labels()
-        }
-        (_, c, Some(names)) => {
-            let key = meta.names_key.as_deref().unwrap_or("names");
-            match c {
-                Some(c) if c != names.len() => assumed.push(format!(
-                    "class names from the model's metadata (`{key}`): it names {} classes but the output has {c}; \
-                     classes without a name are shown as `class N`",
-                    names.len()
-                )),
-                _ => assumed.push(format!("{} class names from the model's metadata (`{key}`)", names.len())),
-            }
-            names.clone()
-        }
-        (_, Some(80), None) => {
-            assumed.push("80 classes: the COCO class names".into());
-            coco80_labels()
-        }
-        (_, c, None) => {
-            assumed.push(format!(
-                "{} classes without names: shown as `class 0`, `class 1`, …; add `labels` to the profile",
-                c.map_or("an unknown number of".to_string(), |c| c.to_string())
-            ));
-            Vec::new()
-        }
-    };
+    let labels = labels::labels(kind, &decoder, meta, geometry, &mut assumed);
 
     let (mut mean, mut std) = (mean, std);
     let uint8_scaling = uint8_input_scaling(meta, &input.name, (&mut mean, &mut std), &mut assumed);
@@ -449,6 +412,9 @@ enum Kind {
     Paddle,
     /// RT-DETR (Ultralytics): stretched, not letterboxed.
     RtDetr,
+    /// DETR-style set predictions in two tensors, boxes and class values (Hugging Face exports
+    /// of DETR, YOLOS, Deformable DETR, RT-DETR, D-FINE; custom transformers).
+    Detr,
     /// SCRFD face detector (InsightFace).
     Scrfd,
     /// YuNet face detector (OpenCV).
@@ -459,7 +425,7 @@ impl Kind {
     /// Input size used when the model leaves it symbolic.
     fn default_size(self) -> (usize, usize) {
         match self {
-            Kind::Yolo | Kind::RtDetr => (640, 640),
+            Kind::Yolo | Kind::RtDetr | Kind::Detr => (640, 640),
             Kind::Ssd => (300, 300),
             Kind::CenterNet | Kind::CenterNetTf => (512, 512),
             Kind::CenterFace | Kind::Yolox => (640, 640),
@@ -520,6 +486,10 @@ fn classify(
         return Ok(c);
     }
     if let Some(c) = per_stride_dfl(&shapes, meta, in_w, in_h, assumed) {
+        assumed.extend(notes);
+        return Ok(c);
+    }
+    if let Some(c) = sets::detr(&shapes, meta, assumed) {
         assumed.extend(notes);
         return Ok(c);
     }

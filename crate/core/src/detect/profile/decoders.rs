@@ -94,8 +94,10 @@ impl Yolo {
 /// `nms=True` exports, RT-DETR): one `[1, N, W]` tensor of rows, each a box (`box_format`, in
 /// input pixels or, with `normalized`, in fractions of the input's width and height) then either
 /// `score, class` or, with `per_class_scores`, one score per class (the best is the row's class),
-/// then keypoints as in [`Yolo`]. Rows scoring below the threshold (padding rows are zeros) are
-/// dropped; no NMS is applied (the model already selected).
+/// then keypoints as in [`Yolo`]. With `scores_output`, the set predictions of DETR-style models
+/// come as two tensors: boxes `[1, Q, 4]` in `output` and class scores `[1, Q, C]` (Hugging Face
+/// exports' `pred_boxes` and `logits`). Rows scoring below the threshold (padding rows are zeros)
+/// are dropped; no NMS is applied (the model already selected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct End2End {
@@ -121,6 +123,17 @@ pub struct End2End {
     /// Values per keypoint: 2 or 3.
     #[serde(default = "three")]
     pub keypoint_dims: usize,
+    /// Class scores `[1, Q, C]` in their own tensor, one row per box of `output` (`[1, Q, 4]`);
+    /// `null`: the scores are in `output`'s rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores_output: Option<String>,
+    /// How class values become scores: `sigmoid` (each class), `softmax` (over a row's classes);
+    /// `null`: they are scores already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_fn: Option<ScoreFn>,
+    /// The last class is DETR's "no object": it takes part in the softmax and is never a detection.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_object_last: bool,
 }
 
 impl End2End {
@@ -134,6 +147,9 @@ impl End2End {
             normalized: false,
             keypoints: 0,
             keypoint_dims: 3,
+            scores_output: None,
+            score_fn: None,
+            no_object_last: false,
         }
     }
 }

@@ -171,7 +171,9 @@ impl Decoder {
         match self {
             Decoder::SsdAnchors(d) => vec![&d.boxes_output, &d.logits_output],
             Decoder::Yolov5(d) | Decoder::Yolov8(d) => vec![&d.output],
-            Decoder::End2end(d) => vec![&d.output],
+            Decoder::End2end(d) => {
+                [Some(&d.output), d.scores_output.as_ref()].into_iter().flatten().map(String::as_str).collect()
+            }
             Decoder::Dfl(d) => vec![&d.output],
             Decoder::Grid(d) => d
                 .score_outputs

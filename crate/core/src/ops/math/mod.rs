@@ -16,6 +16,8 @@ pub mod clip;
 pub mod compare;
 pub mod cumsum;
 pub mod elementary;
+pub mod is_nan;
+pub mod mean;
 pub mod not;
 pub mod reduce;
 pub mod topk;
@@ -38,4 +40,6 @@ pub fn register(r: &mut Registry) {
     r.register("CumSum", cumsum::build);
     r.register("Where", where_op::build);
     r.register("Not", not::build);
+    r.register("Mean", mean::build);
+    is_nan::register(r);
 }

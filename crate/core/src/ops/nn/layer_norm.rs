@@ -24,12 +24,12 @@ pub fn build(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
 }
 
 /// Where each element of the normalised block reads a parameter of `shape` broadcast to `block`
-/// (right-aligned; leading 1s beyond the block allowed).
-fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize>, OpError> {
+/// (right-aligned; leading 1s beyond the block allowed). `what` names it in errors.
+pub(super) fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize>, OpError> {
     let extra = shape.len().saturating_sub(block.len());
     if shape[..extra].iter().any(|&d| d != 1) {
         return Err(OpError::mismatch(format!(
-            "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
+            "{what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
         )));
     }
     let shape = &shape[extra..];
@@ -38,7 +38,7 @@ fn param_index(shape: &[usize], block: &[usize], what: &str) -> Result<Vec<usize
     for (i, &d) in shape.iter().enumerate() {
         if d != 1 && d != block[off + i] {
             return Err(OpError::mismatch(format!(
-                "LayerNormalization {what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
+                "{what} of shape {shape:?} does not broadcast to the normalised axes {block:?}"
             )));
         }
     }
@@ -67,9 +67,9 @@ impl Op for LayerNorm {
         let x = f32_fact(inputs, 0, "LayerNormalization X")?;
         let (a, stats) = self.stats_shape(&x.shape)?;
         let scale = f32_fact(inputs, 1, "LayerNormalization Scale")?;
-        param_index(&scale.shape, &x.shape[a..], "Scale")?;
+        param_index(&scale.shape, &x.shape[a..], "LayerNormalization Scale")?;
         if let Some(b) = super::f32_fact_opt(inputs, 2, "LayerNormalization B")? {
-            param_index(&b.shape, &x.shape[a..], "B")?;
+            param_index(&b.shape, &x.shape[a..], "LayerNormalization B")?;
         }
         Ok(vec![Fact::new(x.dtype, x.shape.clone()), Fact::new(x.dtype, stats.clone()), Fact::new(x.dtype, stats)])
     }
@@ -80,10 +80,10 @@ impl Op for LayerNorm {
         let (a, stats) = self.stats_shape(&shape)?;
         let block = &shape[a..];
         let scale = f32_input(inputs, 1, "LayerNormalization Scale")?;
-        let si = param_index(input_shape(inputs, 1).unwrap_or_default(), block, "Scale")?;
+        let si = param_index(input_shape(inputs, 1).unwrap_or_default(), block, "LayerNormalization Scale")?;
         let bias = f32_input_opt(inputs, 2, "LayerNormalization B")?;
         let bi = match bias {
-            Some(_) => Some(param_index(input_shape(inputs, 2).unwrap_or_default(), block, "B")?),
+            Some(_) => Some(param_index(input_shape(inputs, 2).unwrap_or_default(), block, "LayerNormalization B")?),
             None => None,
         };
         let n: usize = block.iter().product();

@@ -10,6 +10,7 @@
 //! Every op validates shapes in `infer` and again in `eval` (both go through the same checked
 //! geometry code), so a malformed model yields an `Err` that says what is wrong, never a panic.
 
+pub mod attention;
 pub mod avgpool;
 pub mod batchnorm;
 pub mod conv;
@@ -31,6 +32,7 @@ pub mod non_max_suppression;
 pub mod pad;
 pub(crate) mod resample;
 pub mod resize;
+pub mod rms_norm;
 pub mod roi_align;
 pub mod sgemm;
 pub mod simd;
@@ -57,9 +59,11 @@ pub fn register(r: &mut Registry) {
     r.register("Gemm", gemm::build);
     r.register("Softmax", softmax::build);
     r.register("Einsum", einsum::build);
+    r.register("Attention", attention::build);
     log_softmax::register(r);
     r.register("GridSample", grid_sample::build);
     r.register("LayerNormalization", layer_norm::build);
+    r.register("RMSNormalization", rms_norm::build);
     r.register("InstanceNormalization", instance_norm::build);
     r.register("GroupNormalization", group_norm::build);
     lp_norm::register(r);

@@ -1,25 +1,31 @@
-//! One axis of a separable resize at a time: each output index along the axis reads `N` input
-//! indices with weights (`N = 2` for nearest and linear, 4 for cubic), `None` where the resize
-//! extrapolates. The forward pass, its adjoint (for training), and the extrapolation mask.
+//! One axis of a separable resize at a time: each output index along the axis reads a few input
+//! indices with weights (2 for nearest and linear, 4 for cubic, a window that widens with the
+//! downscale for antialiased filters), `None` where the resize extrapolates. The forward pass,
+//! its adjoint (for training), and the extrapolation mask. A row of taps is anything that reads
+//! as a slice of `(input index, weight)`: fixed-size arrays, or vectors for antialiased windows.
 
 /// Per output index along an axis: `N` (input index, weight) taps, or `None` (extrapolated).
 pub(crate) type Taps<const N: usize> = Vec<Option<[(usize, f32); N]>>;
 
+/// One output index's taps: `(input index, weight)` pairs.
+pub(crate) trait TapRow: AsRef<[(usize, f32)]> {}
+impl<R: AsRef<[(usize, f32)]>> TapRow for R {}
+
 /// Whether only the first tap counts (the others weigh nothing): the value is copied, so
 /// infinities and NaNs at the other taps do not leak in.
 #[inline(always)]
-fn copy_only<const N: usize>(t: &[(usize, f32); N]) -> bool {
+fn copy_only(t: &[(usize, f32)]) -> bool {
     t[1..].iter().all(|&(_, w)| w == 0.0)
 }
 
 /// `Σ x[i]·w` over the taps, the first product first (so two taps give `x0·w0 + x1·w1`).
 #[inline(always)]
-fn blend<const N: usize>(t: &[(usize, f32); N], at: impl Fn(usize) -> f32) -> f32 {
+fn blend(t: &[(usize, f32)], at: impl Fn(usize) -> f32) -> f32 {
     t[1..].iter().fold(at(t[0].0) * t[0].1, |acc, &(i, w)| acc + at(i) * w)
 }
 
 /// Resamples axis `a` of `src` (shape `shape`) through per-output-index taps.
-pub(crate) fn resample_axis<const N: usize>(src: &[f32], shape: &[usize], a: usize, taps: &Taps<N>) -> Vec<f32> {
+pub(crate) fn resample_axis<R: TapRow>(src: &[f32], shape: &[usize], a: usize, taps: &[Option<R>]) -> Vec<f32> {
     let inner: usize = shape[a + 1..].iter().product();
     let n_in = shape[a];
     let outer: usize = shape[..a].iter().product();
@@ -31,7 +37,7 @@ pub(crate) fn resample_axis<const N: usize>(src: &[f32], shape: &[usize], a: usi
         // The innermost axis: a plain gather per element.
         for (s, d) in src.chunks_exact(n_in).zip(out.chunks_exact_mut(taps.len())) {
             for (t, v) in taps.iter().zip(d.iter_mut()) {
-                if let Some(t) = t {
+                if let Some(t) = t.as_ref().map(|r| r.as_ref()) {
                     *v = if copy_only(t) { s[t[0].0] } else { blend(t, |i| s[i]) };
                 }
             }
@@ -40,7 +46,7 @@ pub(crate) fn resample_axis<const N: usize>(src: &[f32], shape: &[usize], a: usi
     }
     for (s, d) in src.chunks_exact(n_in * inner).zip(out.chunks_exact_mut(taps.len() * inner)) {
         for (t, row) in taps.iter().zip(d.chunks_exact_mut(inner)) {
-            let Some(t) = t else { continue };
+            let Some(t) = t.as_ref().map(|r| r.as_ref()) else { continue };
             if copy_only(t) {
                 row.copy_from_slice(&s[t[0].0 * inner..(t[0].0 + 1) * inner]);
             } else {
@@ -55,7 +61,7 @@ pub(crate) fn resample_axis<const N: usize>(src: &[f32], shape: &[usize], a: usi
 
 /// The adjoint of [`resample_axis`]: the gradient of its source (shape `shape`) from `g`, the
 /// gradient of its output.
-pub(crate) fn resample_axis_adjoint<const N: usize>(g: &[f32], shape: &[usize], a: usize, taps: &Taps<N>) -> Vec<f32> {
+pub(crate) fn resample_axis_adjoint<R: TapRow>(g: &[f32], shape: &[usize], a: usize, taps: &[Option<R>]) -> Vec<f32> {
     let inner: usize = shape[a + 1..].iter().product();
     let n_in = shape[a];
     let outer: usize = shape[..a].iter().product();
@@ -65,7 +71,7 @@ pub(crate) fn resample_axis_adjoint<const N: usize>(g: &[f32], shape: &[usize], 
     }
     for (s, d) in src.chunks_exact_mut(n_in * inner).zip(g.chunks_exact(taps.len() * inner)) {
         for (t, row) in taps.iter().zip(d.chunks_exact(inner)) {
-            let Some(t) = t else { continue };
+            let Some(t) = t.as_ref().map(|r| r.as_ref()) else { continue };
             // The forward copies the first tap alone when the others weigh nothing.
             let only = copy_only(t);
             for (k, &(i, w)) in t.iter().enumerate() {

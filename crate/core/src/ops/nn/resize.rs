@@ -13,9 +13,11 @@
 //! nearest and linear, four for cubic (Keys' kernel with `cubic_coeff_a`, the taps clamped to
 //! the edge, or with `exclude_outside` dropped and the rest renormalised, as onnxruntime) — and
 //! one pass per axis applies it. On `[N, C, H, W]` that is a pass over contiguous rows for `H`
-//! and a short gather for `W`. `antialias` is rejected at build time.
+//! and a short gather for `W`. With `antialias` (opset 18), linear and cubic filters stretch by
+//! `1/scale` on the axes that shrink (a window of taps whose weights are normalised to sum to 1,
+//! as ONNX's reference computes it), on the CPU.
 
-use super::resample::{cubic_weights, mark_outside, resample_axis, resample_axis_adjoint, Taps};
+use super::resample::{cubic_weights, mark_outside, resample_axis, resample_axis_adjoint, TapRow, Taps};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
 use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
@@ -77,6 +79,10 @@ pub struct Resize {
     has_roi_and_sizes: bool,
     /// `Upsample`-7 style `scales` attribute.
     attr_scales: Option<Vec<f32>>,
+    /// Linear and cubic filters stretch by `1/scale` where an axis shrinks.
+    antialias: bool,
+    /// `exclude_outside`, for the antialiased filters of either mode (cubic keeps it in `mode`).
+    exclude_outside: bool,
 }
 
 fn parse_mode(node: &Node) -> Result<Mode, OpError> {
@@ -127,9 +133,6 @@ pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError>
         "not_smaller" => Aspect::NotSmaller,
         other => return Err(OpError::unsupported(format!("keep_aspect_ratio_policy `{other}` is not supported"))),
     };
-    if a.int("antialias", 0) != 0 {
-        return Err(OpError::unsupported("antialias = 1 is not supported"));
-    }
     Ok(Box::new(Resize {
         mode,
         coord,
@@ -139,6 +142,8 @@ pub fn build_resize(node: &Node, ctx: &BuildCtx) -> Result<Box<dyn Op>, OpError>
         aspect,
         has_roi_and_sizes: true,
         attr_scales: None,
+        antialias: a.int("antialias", 0) != 0 && mode != Mode::Nearest,
+        exclude_outside: a.int("exclude_outside", 0) != 0,
     }))
 }
 
@@ -153,10 +158,13 @@ impl Resize {
     /// `(input index, weight)` pairs; `None` where the op extrapolates), and the output shape —
     /// so that another executor (the GPU's) does the same arithmetic. `x` is input 0's shape,
     /// `inputs` every input's value (input 0's may be absent).
-    /// Cubic resizes have four taps and are not offered (an error).
+    /// Cubic and antialiased resizes have more taps and are not offered (an error).
     pub fn axis_taps(&self, x: &[usize], inputs: &[Option<&Tensor>]) -> Result<AxisTaps, OpError> {
         if matches!(self.mode, Mode::Cubic { .. }) {
             return Err(OpError::unsupported("cubic Resize has four taps per axis"));
+        }
+        if self.antialias {
+            return Err(OpError::unsupported("antialiased Resize has a window of taps per axis"));
         }
         self.plan_axes(x, inputs, Self::taps)
     }
@@ -164,6 +172,9 @@ impl Resize {
 
 /// The output size and the scale used for coordinates, per axis.
 type Target = (Vec<usize>, Vec<f32>);
+
+/// Every resampled axis with its taps, innermost first, and the output shape.
+type Plan<R> = (Vec<(usize, Vec<Option<R>>)>, Vec<usize>);
 
 impl Resize {
     fn legacy(mode: Mode, attr_scales: Option<Vec<f32>>) -> Resize {
@@ -176,6 +187,8 @@ impl Resize {
             aspect: Aspect::Stretch,
             has_roi_and_sizes: false,
             attr_scales,
+            antialias: false,
+            exclude_outside: false,
         }
     }
 
@@ -301,11 +314,11 @@ impl Resize {
 
     /// Per output index along one axis: the taps `at` gives for its input coordinate, or `None`
     /// where tf_crop_and_resize extrapolates.
-    fn taps_with<const N: usize>(
+    fn taps_with<R>(
         &self,
         (n_in, n_out, s, roi): (usize, usize, f32, (f32, f32)),
-        at: impl Fn(f32) -> [(usize, f32); N],
-    ) -> Taps<N> {
+        at: impl Fn(f32) -> R,
+    ) -> Vec<Option<R>> {
         let last = (n_in - 1) as f32;
         (0..n_out)
             .map(|x| {
@@ -350,6 +363,60 @@ impl Resize {
             let i1 = (i0 + 1).min(n_in - 1);
             let w1 = c - i0 as f32;
             [(i0, 1.0 - w1), (i1, w1)]
+        })
+    }
+
+    /// Antialiased linear or cubic taps: where the axis shrinks (`s < 1`) the filter stretches
+    /// by `1/s` over the `n` indices nearest the coordinate (`n = 2 − 2·(⌊−r/s⌋ + 1)`, `r` the
+    /// filter's radius: 1 linear, 2 cubic), weighed by the filter at `(index − coordinate)·s`
+    /// and normalised to sum to 1; indices clamp to the edge, or with `exclude_outside` drop out
+    /// (the rest renormalised). Computed in f64 as ONNX's reference does. Axes that grow keep
+    /// the plain filter.
+    fn antialias_taps(&self, n_in: usize, n_out: usize, s: f32, roi: (f32, f32)) -> Vec<Option<Vec<(usize, f32)>>> {
+        let widen = |t: Option<&[(usize, f32)]>| t.map(<[(usize, f32)]>::to_vec);
+        if s >= 1.0 {
+            return match self.mode {
+                Mode::Cubic { .. } => {
+                    self.cubic_taps(n_in, n_out, s, roi).iter().map(|t| widen(t.as_ref().map(|t| &t[..]))).collect()
+                }
+                _ => self.taps(n_in, n_out, s, roi).iter().map(|t| widen(t.as_ref().map(|t| &t[..]))).collect(),
+            };
+        }
+        let (radius, keys) = match self.mode {
+            Mode::Cubic { a, .. } => (2.0, Some(f64::from(a))),
+            _ => (1.0, None),
+        };
+        let exclude = self.exclude_outside;
+        let scale = f64::from(s);
+        let start = (-radius / scale).floor() as i64 + 1;
+        let n = (2 - 2 * start) as usize;
+        let filter = |x: f64| {
+            let x = x.abs();
+            match keys {
+                None => (1.0 - x).clamp(0.0, 1.0),
+                Some(a) if x <= 1.0 => (a + 2.0) * x * x * x - (a + 3.0) * x * x + 1.0,
+                Some(a) if x < 2.0 => a * x * x * x - 5.0 * a * x * x + 8.0 * a * x - 4.0 * a,
+                Some(_) => 0.0,
+            }
+        };
+        let last = n_in as i64 - 1;
+        self.taps_with((n_in, n_out, s, roi), |c| {
+            let x = f64::from(c);
+            let fl = x.floor();
+            // The coordinate's left neighbour is the one below it, itself when it is whole.
+            let (ratio, first) =
+                if x == fl { (1.0, fl as i64 - (n / 2) as i64) } else { (x - fl, fl as i64 - (n / 2) as i64 + 1) };
+            let mut w: Vec<f64> = (0..n).map(|k| filter(((start + k as i64) as f64 - ratio) * scale)).collect();
+            let sum: f64 = w.iter().sum();
+            w.iter_mut().for_each(|v| *v /= sum);
+            if exclude {
+                let inside = |k: usize| (0..=last).contains(&(first + k as i64));
+                w.iter_mut().enumerate().filter(|&(k, _)| !inside(k)).for_each(|(_, v)| *v = 0.0);
+                let sum: f64 = w.iter().sum();
+                let sum = if sum == 0.0 { 1.0 } else { sum };
+                w.iter_mut().for_each(|v| *v /= sum);
+            }
+            w.iter().enumerate().map(|(k, &v)| ((first + k as i64).clamp(0, last) as usize, v as f32)).collect()
         })
     }
 
@@ -404,12 +471,12 @@ impl Resize {
     /// Every axis, innermost first (when enlarging, the cheap gathers run on the smaller
     /// tensor), with its taps (empty for an empty axis), and the output shape.
     #[allow(clippy::type_complexity)]
-    fn plan_axes<const N: usize>(
+    fn plan_axes<R>(
         &self,
         shape: &[usize],
         inputs: &[Option<&Tensor>],
-        taps: fn(&Self, usize, usize, f32, (f32, f32)) -> Taps<N>,
-    ) -> Result<(Vec<(usize, Taps<N>)>, Vec<usize>), OpError> {
+        taps: fn(&Self, usize, usize, f32, (f32, f32)) -> Vec<Option<R>>,
+    ) -> Result<Plan<R>, OpError> {
         let get = |i: usize| inputs.get(i).copied().flatten().map(|t| Ok(t.clone()));
         let (out_shape, scales) = self.resolve(shape, &get)?;
         let rank = shape.len();
@@ -488,6 +555,7 @@ impl Op for Resize {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let (data, out_shape) = match self.mode {
+            _ if self.antialias => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?),
             Mode::Cubic { .. } => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?),
             _ => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::taps)?),
         };
@@ -503,6 +571,9 @@ impl Op for Resize {
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let mut out: Grads = vec![None; inputs.len()];
         let gx = match self.mode {
+            _ if self.antialias => {
+                self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?)?
+            }
             Mode::Cubic { .. } => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?)?,
             _ => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::taps)?)?,
         };
@@ -513,12 +584,7 @@ impl Op for Resize {
 
 impl Resize {
     /// The forward passes over planned axes: the output values and shape.
-    fn forward<const N: usize>(
-        &self,
-        x: &[f32],
-        shape: &[usize],
-        plan: (Vec<(usize, Taps<N>)>, Vec<usize>),
-    ) -> (Vec<f32>, Vec<usize>) {
+    fn forward<R: TapRow>(&self, x: &[f32], shape: &[usize], plan: Plan<R>) -> (Vec<f32>, Vec<usize>) {
         let (axes, out_shape) = plan;
         let mut data = x.to_vec();
         let mut cur = shape.to_vec();
@@ -546,12 +612,12 @@ impl Resize {
     }
 
     /// The adjoint of [`Self::forward`]: the input's gradient, `None` when the output has none.
-    fn adjoint<const N: usize>(
+    fn adjoint<R: TapRow>(
         &self,
         x: &[f32],
         grads: &[Option<&Tensor>],
         shape: &[usize],
-        plan: (Vec<(usize, Taps<N>)>, Vec<usize>),
+        plan: Plan<R>,
     ) -> Result<Option<Vec<f32>>, GradError> {
         let (axes, out_shape) = plan;
         let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(None) };
@@ -583,8 +649,8 @@ impl Resize {
 }
 
 /// Whether an axis's taps copy each input index to the same output index.
-fn is_identity<const N: usize>(taps: &Taps<N>) -> bool {
-    taps.iter()
-        .enumerate()
-        .all(|(i, t)| matches!(t, Some(t) if t[0] == (i, 1.0) && t[1..].iter().all(|&(_, w)| w == 0.0)))
+fn is_identity<R: TapRow>(taps: &[Option<R>]) -> bool {
+    taps.iter().enumerate().all(|(i, t)| {
+        matches!(t.as_ref().map(|t| t.as_ref()), Some(t) if t[0] == (i, 1.0) && t[1..].iter().all(|&(_, w)| w == 0.0))
+    })
 }

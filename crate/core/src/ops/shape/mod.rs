@@ -28,6 +28,7 @@ pub mod split;
 pub mod squeeze;
 pub mod tile;
 pub mod transpose;
+pub mod trilu;
 pub mod unsqueeze;
 
 use super::Registry;
@@ -68,6 +69,7 @@ pub fn register(r: &mut Registry) {
     r.register("ConstantOfShape", constant_of_shape::build);
     r.register("Expand", expand::build);
     r.register("EyeLike", eye_like::build);
+    r.register("Trilu", trilu::build);
     r.register("Flatten", flatten::build);
     r.register("Gather", gather::build);
     r.register("GatherElements", gather_elements::build);
