@@ -165,7 +165,13 @@ fn mod_follows_the_divisor_or_the_dividend() {
     assert_eq!(run("Mod", &[("fmod", Attr::Int(1))], &[a.clone(), b]).unwrap(), i64t(&[4], &[1, -1, 1, -1]));
     let f = f32t(&[2], &[5.5, -5.5]);
     close(&run("Mod", &[("fmod", Attr::Int(1))], &[f.clone(), f32t(&[], &[2.])]).unwrap(), &[1.5, -1.5]);
-    assert!(err("Mod", &[], &[f.clone(), f]).contains("does not accept"));
+    // fmod = 0 on floats: the divisor's sign, as Python's `%` (a zero keeps it too).
+    let d = f32t(&[4], &[2., 2., -2., -2.]);
+    let four = f32t(&[4], &[5.5, -5.5, 5.5, 4.0]);
+    let m = run("Mod", &[], &[four, d]).unwrap();
+    close(&m, &[1.5, 0.5, -0.5, -0.0]);
+    assert!(m.as_f32().unwrap()[3].is_sign_negative());
+    assert!(err("Mod", &[], &[f, i64t(&[1], &[2])]).contains("int64"));
     assert!(err("Mod", &[], &[a, scalar_i64(0)]).contains("by zero"));
 }
 

@@ -47,7 +47,20 @@ fn build_mod(node: &Node, _: &BuildCtx) -> Result<Box<dyn Op>, OpError> {
     if node.attrs.int("fmod", 0) != 0 {
         Binary::new(BinaryOp::Fmod, Kernel::Arith { float: Some(|a, b| a % b), int: Some(int_fmod) }).boxed()
     } else {
-        Binary::new(BinaryOp::Mod, Kernel::Arith { float: None, int: Some(int_mod) }).boxed()
+        Binary::new(BinaryOp::Mod, Kernel::Arith { float: Some(float_mod), int: Some(int_mod) }).boxed()
+    }
+}
+
+/// `Mod` with `fmod = 0` on floats: numpy's `mod`, the result taking the divisor's sign (a zero
+/// result too), as ONNX's reference computes it (`torch.remainder`, Python's `%`).
+fn float_mod(a: f32, b: f32) -> f32 {
+    let m = a % b;
+    if m == 0.0 {
+        0.0f32.copysign(b)
+    } else if (b < 0.0) != (m < 0.0) {
+        m + b
+    } else {
+        m
     }
 }
 

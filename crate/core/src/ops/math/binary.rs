@@ -50,7 +50,7 @@ pub enum BinaryOp {
     Mul,
     Div,
     Pow,
-    /// `Mod` with `fmod = 0` (integers only).
+    /// `Mod` with `fmod = 0` (the result takes the divisor's sign, as Python's `%`).
     Mod,
     /// `Mod` with `fmod = 1` (C's fmod).
     Fmod,

@@ -1,8 +1,12 @@
-//! One axis of a separable resize at a time: each output index along the axis reads a few input
+//! One axis of a separable resize at a time (and every planned axis in turn, [`forward_axes`]): each output index along the axis reads a few input
 //! indices with weights (2 for nearest and linear, 4 for cubic, a window that widens with the
 //! downscale for antialiased filters), `None` where the resize extrapolates. The forward pass,
 //! its adjoint (for training), and the extrapolation mask. A row of taps is anything that reads
 //! as a slice of `(input index, weight)`: fixed-size arrays, or vectors for antialiased windows.
+
+use super::checked_numel;
+use crate::ops::grad::{out_grad, GradError};
+use crate::ops::Tensor;
 
 /// Per output index along an axis: `N` (input index, weight) taps, or `None` (extrapolated).
 pub(crate) type Taps<const N: usize> = Vec<Option<[(usize, f32); N]>>;
@@ -117,4 +121,85 @@ pub(crate) fn cubic_weights(t: f32, a: f32) -> [f32; 4] {
     let near = |d: f32| ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0;
     let far = |d: f32| ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a;
     [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+}
+
+/// Every resampled axis with its taps, innermost first, and the output shape.
+pub(crate) type Plan<R> = (Vec<(usize, Vec<Option<R>>)>, Vec<usize>);
+
+/// The forward passes over planned axes: the output values and shape. `crop`: the value
+/// tf_crop_and_resize writes where it extrapolates (`None` for the other coordinate modes).
+pub(crate) fn forward_axes<R: TapRow>(
+    x: &[f32],
+    shape: &[usize],
+    plan: Plan<R>,
+    crop: Option<f32>,
+) -> (Vec<f32>, Vec<usize>) {
+    let (axes, out_shape) = plan;
+    let mut data = x.to_vec();
+    let mut cur = shape.to_vec();
+    let mut outside: Vec<Vec<bool>> = Vec::new();
+    for (a, taps) in &axes {
+        if out_shape[*a] == 0 || shape[*a] == 0 {
+            cur[*a] = out_shape[*a];
+            data.clear();
+            continue;
+        }
+        let identity = shape[*a] == out_shape[*a] && is_identity(taps);
+        if !identity {
+            data = resample_axis(&data, &cur, *a, taps);
+            cur[*a] = out_shape[*a];
+        }
+        if crop.is_some() {
+            outside.push(taps.iter().map(Option::is_none).collect());
+        }
+    }
+    if outside.iter().any(|o| o.contains(&true)) {
+        outside.reverse(); // now in axis order
+        mark_outside(&mut data, &out_shape, &outside, crop.unwrap_or(0.0));
+    }
+    (data, out_shape)
+}
+
+/// The adjoint of [`forward_axes`]: the input's gradient, `None` when the output has none;
+/// `crop`: tf_crop_and_resize (its extrapolated elements take no gradient).
+pub(crate) fn adjoint_axes<R: TapRow>(
+    x: &[f32],
+    grads: &[Option<&Tensor>],
+    shape: &[usize],
+    plan: Plan<R>,
+    crop: bool,
+) -> Result<Option<Vec<f32>>, GradError> {
+    let (axes, out_shape) = plan;
+    let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(None) };
+    if x.is_empty() || g.is_empty() {
+        return Ok(Some(vec![0.0; x.len()]));
+    }
+    let mut g = g.to_vec();
+    if crop {
+        let mut outside: Vec<Vec<bool>> =
+            axes.iter().map(|(_, taps)| taps.iter().map(Option::is_none).collect()).collect();
+        outside.reverse(); // now in axis order
+        mark_outside(&mut g, &out_shape, &outside, 0.0);
+    }
+    // The passes the forward made, each with the shape it read.
+    let mut passes = Vec::new();
+    let mut cur = shape.to_vec();
+    for (a, taps) in &axes {
+        let identity = shape[*a] == out_shape[*a] && is_identity(taps);
+        if !identity {
+            passes.push((*a, taps, cur.clone()));
+            cur[*a] = out_shape[*a];
+        }
+    }
+    for (a, taps, src_shape) in passes.into_iter().rev() {
+        g = resample_axis_adjoint(&g, &src_shape, a, taps);
+    }
+    Ok(Some(g))
+}
+
+/// Whether an axis's taps copy each input index to the same output index.
+pub(crate) fn is_identity<R: TapRow>(taps: &[Option<R>]) -> bool {
+    taps.iter().enumerate().all(|(i, t)| {
+        matches!(t.as_ref().map(|t| t.as_ref()), Some(t) if t[0] == (i, 1.0) && t[1..].iter().all(|&(_, w)| w == 0.0))
+    })
 }

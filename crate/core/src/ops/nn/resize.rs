@@ -17,10 +17,10 @@
 //! `1/scale` on the axes that shrink (a window of taps whose weights are normalised to sum to 1,
 //! as ONNX's reference computes it), on the CPU.
 
-use super::resample::{cubic_weights, mark_outside, resample_axis, resample_axis_adjoint, TapRow, Taps};
+use super::resample::{adjoint_axes, cubic_weights, forward_axes, Plan, Taps};
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{DType, Node};
-use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
+use crate::ops::grad::{f32_tensor, Backward, GradError, Grads};
 use crate::ops::{AxisTaps, BuildCtx, Fact, Op, OpError, Tensor};
 
 /// Interpolation mode.
@@ -172,9 +172,6 @@ impl Resize {
 
 /// The output size and the scale used for coordinates, per axis.
 type Target = (Vec<usize>, Vec<f32>);
-
-/// Every resampled axis with its taps, innermost first, and the output shape.
-type Plan<R> = (Vec<(usize, Vec<Option<R>>)>, Vec<usize>);
 
 impl Resize {
     fn legacy(mode: Mode, attr_scales: Option<Vec<f32>>) -> Resize {
@@ -554,10 +551,11 @@ impl Op for Resize {
         }
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let crop = (self.coord == Coord::TfCropAndResize).then_some(self.extrapolation);
         let (data, out_shape) = match self.mode {
-            _ if self.antialias => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?),
-            Mode::Cubic { .. } => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?),
-            _ => self.forward(x, &shape, self.plan_axes(&shape, inputs, Self::taps)?),
+            _ if self.antialias => forward_axes(x, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?, crop),
+            Mode::Cubic { .. } => forward_axes(x, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?, crop),
+            _ => forward_axes(x, &shape, self.plan_axes(&shape, inputs, Self::taps)?, crop),
         };
         Ok(vec![f32_output(out_shape, data)?])
     }
@@ -570,87 +568,17 @@ impl Op for Resize {
         let x = f32_input(inputs, 0, "X")?;
         let shape = super::input_shape(inputs, 0).unwrap_or_default().to_vec();
         let mut out: Grads = vec![None; inputs.len()];
+        let crop = (self.coord == Coord::TfCropAndResize).then_some(self.extrapolation);
         let gx = match self.mode {
             _ if self.antialias => {
-                self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?)?
+                adjoint_axes(x, grads, &shape, self.plan_axes(&shape, inputs, Self::antialias_taps)?, crop.is_some())?
             }
-            Mode::Cubic { .. } => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?)?,
-            _ => self.adjoint(x, grads, &shape, self.plan_axes(&shape, inputs, Self::taps)?)?,
+            Mode::Cubic { .. } => {
+                adjoint_axes(x, grads, &shape, self.plan_axes(&shape, inputs, Self::cubic_taps)?, crop.is_some())?
+            }
+            _ => adjoint_axes(x, grads, &shape, self.plan_axes(&shape, inputs, Self::taps)?, crop.is_some())?,
         };
         out[0] = gx.map(|g| f32_tensor(shape, g));
         Ok(out)
     }
-}
-
-impl Resize {
-    /// The forward passes over planned axes: the output values and shape.
-    fn forward<R: TapRow>(&self, x: &[f32], shape: &[usize], plan: Plan<R>) -> (Vec<f32>, Vec<usize>) {
-        let (axes, out_shape) = plan;
-        let mut data = x.to_vec();
-        let mut cur = shape.to_vec();
-        let mut outside: Vec<Vec<bool>> = Vec::new();
-        for (a, taps) in &axes {
-            if out_shape[*a] == 0 || shape[*a] == 0 {
-                cur[*a] = out_shape[*a];
-                data.clear();
-                continue;
-            }
-            let identity = shape[*a] == out_shape[*a] && is_identity(taps);
-            if !identity {
-                data = resample_axis(&data, &cur, *a, taps);
-                cur[*a] = out_shape[*a];
-            }
-            if self.coord == Coord::TfCropAndResize {
-                outside.push(taps.iter().map(Option::is_none).collect());
-            }
-        }
-        if outside.iter().any(|o| o.contains(&true)) {
-            outside.reverse(); // now in axis order
-            mark_outside(&mut data, &out_shape, &outside, self.extrapolation);
-        }
-        (data, out_shape)
-    }
-
-    /// The adjoint of [`Self::forward`]: the input's gradient, `None` when the output has none.
-    fn adjoint<R: TapRow>(
-        &self,
-        x: &[f32],
-        grads: &[Option<&Tensor>],
-        shape: &[usize],
-        plan: Plan<R>,
-    ) -> Result<Option<Vec<f32>>, GradError> {
-        let (axes, out_shape) = plan;
-        let Some(g) = out_grad(grads, 0, checked_numel(&out_shape)?)? else { return Ok(None) };
-        if x.is_empty() || g.is_empty() {
-            return Ok(Some(vec![0.0; x.len()]));
-        }
-        let mut g = g.to_vec();
-        if self.coord == Coord::TfCropAndResize {
-            let mut outside: Vec<Vec<bool>> =
-                axes.iter().map(|(_, taps)| taps.iter().map(Option::is_none).collect()).collect();
-            outside.reverse(); // now in axis order
-            mark_outside(&mut g, &out_shape, &outside, 0.0);
-        }
-        // The passes the forward made, each with the shape it read.
-        let mut passes = Vec::new();
-        let mut cur = shape.to_vec();
-        for (a, taps) in &axes {
-            let identity = shape[*a] == out_shape[*a] && is_identity(taps);
-            if !identity {
-                passes.push((*a, taps, cur.clone()));
-                cur[*a] = out_shape[*a];
-            }
-        }
-        for (a, taps, src_shape) in passes.into_iter().rev() {
-            g = resample_axis_adjoint(&g, &src_shape, a, taps);
-        }
-        Ok(Some(g))
-    }
-}
-
-/// Whether an axis's taps copy each input index to the same output index.
-fn is_identity<R: TapRow>(taps: &[Option<R>]) -> bool {
-    taps.iter().enumerate().all(|(i, t)| {
-        matches!(t.as_ref().map(|t| t.as_ref()), Some(t) if t[0] == (i, 1.0) && t[1..].iter().all(|&(_, w)| w == 0.0))
-    })
 }
