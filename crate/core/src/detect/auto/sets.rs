@@ -20,26 +20,19 @@ pub(super) fn detr(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec
         [n, Some(c)] if name != bname && *n == q && *c >= 1 => Some((name, *c)),
         _ => None,
     })?;
+    let sigmoids = || "class logits, a sigmoid per class (Deformable DETR, RT-DETR, D-FINE)".to_string();
+    let softmax =
+        || format!("class logits, a softmax over {c} classes of which the last is DETR's \"no object\" (DETR, YOLOS)");
     let raw = !is(&meta.sigmoid_outputs, sname) && !is(&meta.softmax_outputs, sname);
     let (score_fn, no_object_last, how) = if is(&meta.sigmoid_outputs, sname) {
         (None, false, "class probabilities (out of a sigmoid)".to_string())
     } else if is(&meta.softmax_outputs, sname) {
-        let no_object = c == 92;
-        let tail = if no_object { ", the last class DETR's \"no object\"" } else { "" };
-        (None, no_object, format!("class probabilities (out of a softmax{tail})"))
+        let tail = if c == 92 { ", the last class DETR's \"no object\"" } else { "" };
+        (None, c == 92, format!("class probabilities (out of a softmax{tail})"))
     } else if c == 92 {
-        (
-            Some(ScoreFn::Softmax),
-            true,
-            "class logits, a softmax over 92 classes of which the last is DETR's \"no object\" (DETR, YOLOS)"
-                .to_string(),
-        )
+        (Some(ScoreFn::Softmax), true, softmax())
     } else {
-        (
-            Some(ScoreFn::Sigmoid),
-            false,
-            "class logits, a sigmoid per class (Deformable DETR, RT-DETR, D-FINE)".to_string(),
-        )
+        (Some(ScoreFn::Sigmoid), false, sigmoids())
     };
     let queries = q.map_or("Q".to_string(), |q| q.to_string());
     assumed.push(format!(
@@ -56,16 +49,13 @@ pub(super) fn detr(shapes: &[(&str, &Dims)], meta: &ModelMeta, assumed: &mut Vec
     };
     // Raw logits: the other family's reading is offered too (a DETR fine-tuned on K classes has
     // K + 1 logits and a softmax; Deformable DETR, RT-DETR and D-FINE have K and sigmoids).
+    let other = |score_fn, no_object_last, reading: String| {
+        vec![(reading, Decoder::End2end(End2End { score_fn: Some(score_fn), no_object_last, ..d.clone() }))]
+    };
     let alternatives = match (raw, no_object_last) {
         (false, _) => Vec::new(),
-        (true, true) => vec![(
-            "class logits, a sigmoid per class (Deformable DETR, RT-DETR, D-FINE)".to_string(),
-            Decoder::End2end(End2End { score_fn: Some(ScoreFn::Sigmoid), no_object_last: false, ..d.clone() }),
-        )],
-        (true, false) if c >= 2 => vec![(
-            format!("class logits, a softmax over {c} classes of which the last is DETR's \"no object\" (DETR, YOLOS)"),
-            Decoder::End2end(End2End { score_fn: Some(ScoreFn::Softmax), no_object_last: true, ..d.clone() }),
-        )],
+        (true, true) => other(ScoreFn::Sigmoid, false, sigmoids()),
+        (true, false) if c >= 2 => other(ScoreFn::Softmax, true, softmax()),
         (true, false) => Vec::new(),
     };
     Some(Classified {

@@ -10,9 +10,9 @@
 //!
 //! [`Decoder::needs_nms`]: crate::detect::Decoder::needs_nms
 
-use super::{argmax, output, read_keypoints, shape_error, sigmoid};
+use super::{argmax, class_scores, output, read_keypoints, shape_error};
 use crate::detect::nms::Candidate;
-use crate::detect::profile::{End2End, Profile, ScoreFn};
+use crate::detect::profile::{End2End, Profile};
 use crate::detect::DetectError;
 use crate::model::Tensor;
 
@@ -85,15 +85,9 @@ pub fn decode(cfg: &End2End, profile: &Profile, outputs: &[(String, Tensor)]) ->
 /// class left out when `no_object_last`); `buf` is scratch.
 fn best_class(cfg: &End2End, values: &[f32], buf: &mut Vec<f32>) -> (usize, f32) {
     buf.clear();
-    match cfg.score_fn {
-        None => buf.extend_from_slice(values),
-        Some(ScoreFn::Sigmoid) => buf.extend(values.iter().map(|&v| sigmoid(v))),
-        Some(ScoreFn::Softmax) => {
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            buf.extend(values.iter().map(|&v| (v - max).exp()));
-            let sum: f32 = buf.iter().sum();
-            buf.iter_mut().for_each(|v| *v /= sum);
-        }
+    buf.extend_from_slice(values);
+    if let Some(f) = cfg.score_fn {
+        class_scores(f, values, buf);
     }
     let n = if cfg.no_object_last { buf.len().saturating_sub(1) } else { buf.len() };
     argmax(&buf[..n]).unwrap_or((0, 0.0))

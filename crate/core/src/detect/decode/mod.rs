@@ -16,7 +16,7 @@ pub mod yolov5;
 pub mod yolov8;
 
 use super::nms::Candidate;
-use super::profile::{Decoder, Profile};
+use super::profile::{Decoder, Profile, ScoreFn};
 use super::DetectError;
 use crate::model::Tensor;
 
@@ -79,6 +79,23 @@ pub(crate) fn shape_error(
 /// `1 / (1 + e^−x)`.
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// A row of class values as scores, into `out` (as long as `row`): each through a sigmoid, or
+/// a softmax over the row.
+pub(crate) fn class_scores(f: ScoreFn, row: &[f32], out: &mut [f32]) {
+    match f {
+        ScoreFn::Sigmoid => out.iter_mut().zip(row).for_each(|(p, &x)| *p = sigmoid(x)),
+        ScoreFn::Softmax => {
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for (p, &x) in out.iter_mut().zip(row) {
+                *p = (x - m).exp();
+                sum += *p;
+            }
+            out.iter_mut().for_each(|p| *p /= sum);
+        }
+    }
 }
 
 /// Index and value of the first maximum; `None` for an empty slice.

@@ -2,9 +2,9 @@
 //! See [`SsdAnchors`] for the anchor layout; this file follows
 //! `anchor_generators/multiple_grid_anchor_generator.py` and `box_coders/faster_rcnn_box_coder.py`.
 
-use super::{output, shape_error, sigmoid};
+use super::{class_scores, output, shape_error};
 use crate::detect::nms::Candidate;
-use crate::detect::profile::{Profile, ScoreFn, SsdAnchors};
+use crate::detect::profile::{Profile, SsdAnchors};
 use crate::detect::DetectError;
 use crate::model::Tensor;
 
@@ -115,18 +115,7 @@ pub fn decode(
     let mut out = Vec::new();
     for (i, a) in anchors.iter().enumerate() {
         let row = &logits[i * k..(i + 1) * k];
-        match cfg.score {
-            ScoreFn::Sigmoid => probs.iter_mut().zip(row).for_each(|(p, &x)| *p = sigmoid(x)),
-            ScoreFn::Softmax => {
-                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for (p, &x) in probs.iter_mut().zip(row) {
-                    *p = (x - m).exp();
-                    sum += *p;
-                }
-                probs.iter_mut().for_each(|p| *p /= sum);
-            }
-        }
+        class_scores(cfg.score, row, &mut probs);
         let mut bbox = None;
         for (j, &score) in probs.iter().enumerate() {
             if Some(j) == cfg.background_class || score < profile.score_threshold {

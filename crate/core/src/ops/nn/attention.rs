@@ -172,7 +172,8 @@ impl Attention {
     }
 }
 
-/// `[B, L, H·E]` → `[B, H, L, E]` (a copy); 4-D data as is.
+/// `[B, L, H·E]` → `[B, H, L, E]` (a copy; the same swap of the middle axes takes `[B, H, L, E]`
+/// back to `[B, L, H·E]` with `(b, h, l, e)`); 4-D data as is.
 fn heads_first(x: &[f32], rank3: bool, (b, l, h, e): (usize, usize, usize, usize)) -> Vec<f32> {
     if !rank3 {
         return x.to_vec();
@@ -363,20 +364,8 @@ impl Op for Attention {
                 sgemm(1.0, MatRef::row_major(&scores, d.s, t)?, MatRef::row_major(vh, t, d.dv)?, Init::Zero, yh, d.dv)?;
             }
         }
-        if d.rank3 {
-            // [B, Hq, S, Dv] → [B, S, Hq·Dv]
-            let mut out = vec![0f32; y.len()];
-            for b in 0..d.b {
-                for h in 0..d.hq {
-                    for i in 0..d.s {
-                        let src = ((b * d.hq + h) * d.s + i) * d.dv;
-                        let dst = ((b * d.s + i) * d.hq + h) * d.dv;
-                        out[dst..dst + d.dv].copy_from_slice(&y[src..src + d.dv]);
-                    }
-                }
-            }
-            y = out;
-        }
+        // [B, Hq, S, Dv] → [B, S, Hq·Dv]: the same swap of the middle axes.
+        let y = if d.rank3 { heads_first(&y, true, (d.b, d.hq, d.s, d.dv)) } else { y };
         let shapes = self.shapes(&d);
         let data = [y, present_k, present_v, qk_out];
         shapes.into_iter().zip(data).map(|(s, v)| f32_output(s, v)).collect()
