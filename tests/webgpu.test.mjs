@@ -1,13 +1,15 @@
 // The WebGPU backend in a real browser: headless Chromium's SwiftShader adapter (a CPU emulation
 // of a GPU, so no timing here means anything for real GPUs). The face detector runs entirely on
 // the GPU; its INT8 detections equal the CPU's exactly (the int8 kernels are bit-exact), its FP32
-// ones agree to rounding; a lost device is re-created and detection goes on; without an
+// ones agree to rounding; a lost device is re-created and detection goes on; full-integer
+// TFLite models (int8 and 16x8) run in the TFLite kernels with LiteRT's codes; without an
 // adapter the page stays on the CPU and says why.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { open, ARTIFACTS } from './browser.mjs';
+import { readNpy } from './npy.mjs';
 import { uploadModel } from './upload.mjs';
 import { fakeWebcam, fakeCameraFlags } from './webcam.mjs';
 
@@ -99,6 +101,43 @@ test('a full-integer TFLite SSD on WebGPU: its convolutions run in the TFLite ke
   assert.equal(cpu.on, 'cpu');
   assert.deepEqual(cpu.fp32, gpu.fp32, `detections on the GPU (${onGpu} of ${steps} steps) and the CPU differ`);
   assert.deepEqual(s.errors, []);
+  await s.close();
+  s = null;
+});
+
+test('16x8 TFLite models on WebGPU: their int16 layers run in the TFLite kernels, every output code LiteRT\'s', async () => {
+  // int16 activations (Flat16 on the GPU), int8 weights, int64 biases summed in 64 bits: the
+  // convolutions, ADD/SUB/MUL, pools, MEAN, resizes, activation tables, requantizations, data movement
+  // on the GPU; a 16x8 FULLY_CONNECTED, int16 SOFTMAX and the float interface on
+  // the CPU. The outputs must be LiteRT's reference kernels' codes (tests/fixtures/tflite/*_16x8).
+  s = await open('tests/fixtures/README.md');
+  const FIX = new URL('./fixtures/tflite/', import.meta.url);
+  for (const [name, least] of [['det_16x8', 30], ['cnn_16x8', 8]]) {
+    const meta = JSON.parse(readFileSync(new URL(`${name}/meta.json`, FIX), 'utf8'));
+    const [inScale, inZp] = meta.input.quantization;
+    const [outScale, outZp] = meta.outputs[0].quantization;
+    const xq = readNpy(new URL(`${name}/input_q.npy`, FIX));
+    const want = readNpy(new URL(`${name}/output_0.npy`, FIX));
+    const x = Array.from(xq.data, (q) => Math.fround((q - inZp) * Math.fround(inScale)));
+    const out = await s.page.evaluate(async ({ name, shape, x }) => {
+      const m = await import('/www/pkg/qplay_wasm.js');
+      await m.default();
+      const bytes = new Uint8Array(await (await fetch(`/tests/fixtures/tflite/${name}.tflite`)).arrayBuffer());
+      const model = new m.WasmModel(bytes, shape);
+      const gpu = await m.WasmGpu.create();
+      const summary = await model.useGpu(gpu);
+      return { summary, y: Array.from(await model.runGpu(new Float32Array(x))) };
+    }, { name, shape: meta.input.shape, x });
+    const [, onGpu] = out.summary.match(/(\d+) of \d+ steps on the GPU/) ?? [];
+    assert.ok(Number(onGpu) >= least, `${name}: ${out.summary}`);
+    assert.match(out.summary, /qplay\.tfl\.Conv2D ×\d+.*on the CPU/, out.summary);
+    const codes = out.y.map((v) => Math.round(v / outScale) + outZp);
+    assert.equal(codes.length, want.data.length, `${name}: output size`);
+    const differ = codes.filter((c, i) => c !== want.data[i]).length;
+    assert.equal(differ, 0, `${name} on WebGPU: ${differ} of ${codes.length} output codes differ from LiteRT's (${out.summary})`);
+    assert.ok(new Set(codes).size > 3, `${name}: ${new Set(codes).size} distinct codes`);
+  }
+  assert.deepEqual(s.errors.filter((e) => !/status of 404/.test(e)), []);
   await s.close();
   s = null;
 });

@@ -1,4 +1,5 @@
-// Strided gather of 8-bit codes in the Flat8 layout (row-major bytes, four to a word): Concat
+// Strided gather of codes in the Flat8 layout (row-major bytes, four to a word) or, with
+// `u.bits16`, the Flat16 layout (int16 codes, two to a word): Concat
 // (one dispatch per input, each writing its box of the output and keeping the other bytes),
 // Slice (source strides times the steps, negative for reversed axes: two's complement, the sum
 // wraps), Transpose (permuted source strides) and constant-mode Pad (the box of the input, the
@@ -14,8 +15,11 @@
 
 fn run_element(t: u32) {
     var word = select(out[t], 0u, u.fill == 1u);
-    for (var j = 0u; j < 4u; j = j + 1u) {
-        let e = 4u * t + j;
+    let lanes = select(4u, 2u, u.bits16 == 1u);
+    let width = 32u / lanes;
+    let mask = select(0xffu, 0xffffu, u.bits16 == 1u);
+    for (var j = 0u; j < lanes; j = j + 1u) {
+        let e = lanes * t + j;
         if (e >= u.len) {
             break;
         }
@@ -27,14 +31,14 @@ fn run_element(t: u32) {
             inside = inside && k[d] >= b && k[d] - b < u.extent[d / 4u][d % 4u];
             rel[d] = k[d] - b;
         }
-        var code = u.value & 0xffu;
+        var code = u.value & mask;
         if (inside) {
             let s = u.src_base + strided(rel, u.ss);
-            code = (x[s / 4u] >> (8u * (s % 4u))) & 0xffu;
+            code = (x[s / lanes] >> (width * (s % lanes))) & mask;
         } else if (u.fill == 0u) {
             continue;
         }
-        word = (word & ~(0xffu << (8u * j))) | (code << (8u * j));
+        word = (word & ~(mask << (width * j))) | (code << (width * j));
     }
     out[t] = word;
 }

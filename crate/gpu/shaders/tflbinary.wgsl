@@ -15,8 +15,8 @@ fn code(e: u32) -> i32 {
     let k = unravel(e);
     let ia = strided(k, u.sa);
     let ib = strided(k, u.sb);
-    let x = code_at(a[ia / 4u], ia);
-    let z = code_at(b[ib / 4u], ib);
+    let x = code_at(a[code_word(ia)], ia);
+    let z = code_at(b[code_word(ib)], ib);
     if (u.op == 2u) {
         return max(x, z);
     }

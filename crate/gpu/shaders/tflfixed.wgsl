@@ -1,16 +1,39 @@
-// TFLite's integer arithmetic on Flat8 codes, shared by its kernels (`tflconv.wgsl`,
-// `tflbinary.wgsl`, `tflpool.wgsl`): a code from its byte (the kernel's uniform says whether
-// codes are int8, `u.signed`), and `MultiplyByQuantizedMultiplier` with LiteRT's double rounding,
-// equal to the CPU's `Requant::apply` / `mbqm` for every input. WGSL has no 64-bit integers:
-// the 32 × 32 → 64-bit product of the rounding high multiply is made from 16-bit halves.
+// TFLite's integer arithmetic on Flat8 and Flat16 codes, shared by its kernels (`tflconv.wgsl`,
+// `tflbinary.wgsl`, `tflpool.wgsl`, …): a code from its byte or half-word (the kernel's uniform
+// says which codes, `u.signed`: 0 uint8, 1 int8, 2 int16), the codes of one invocation written
+// back (`store_codes`, into the kernel's `y`), and `MultiplyByQuantizedMultiplier` with LiteRT's
+// double rounding, equal to the CPU's `Requant::apply` / `mbqm` for every input, and its 64-bit
+// form for 16x8 convolutions (`mbqm64`, the CPU's `int16::mbqm64`). WGSL has no 64-bit
+// integers: 64-bit values are (hi, lo) pairs of u32, and the products are made from 16-bit
+// halves.
 
-// The code in byte `e % 4` of `word` (int8 sign-extended, uint8 as is).
+// The word of code `e`: four codes to a word, two for int16.
+fn code_word(e: u32) -> u32 {
+    return select(e / 4u, e / 2u, u.signed == 2u);
+}
+
+// Code `e` of `word` (its `code_word`): int8 and int16 sign-extended, uint8 as is.
 fn code_at(word: u32, e: u32) -> i32 {
+    if (u.signed == 2u) {
+        return extractBits(bitcast<i32>(word), 16u * (e % 2u), 16u);
+    }
     let k = 8u * (e % 4u);
     if (u.signed == 1u) {
         return extractBits(bitcast<i32>(word), k, 8u);
     }
     return i32(extractBits(word, k, 8u));
+}
+
+// Output codes 4t … 4t + 3 (already within the codes' range; 0 past the end) into `y`: one word
+// of four bytes, or two words of two int16 codes when the output's codes are the input's int16.
+fn store_codes(t: u32, c: vec4<i32>) {
+    let b = bitcast<vec4<u32>>(c);
+    if (u.signed == 2u) {
+        y[2u * t] = (b.x & 0xffffu) | (b.y << 16u);
+        y[2u * t + 1u] = (b.z & 0xffffu) | (b.w << 16u);
+    } else {
+        y[t] = (b.x & 0xffu) | ((b.y & 0xffu) << 8u) | ((b.z & 0xffu) << 16u) | (b.w << 24u);
+    }
 }
 
 // The four codes of a word (byte 0 in .x).
@@ -66,7 +89,50 @@ fn mbqm(acc: i32, m: i32, shift: i32) -> i32 {
     return rdbpot(srdhm(acc << u32(clamp(shift, 0, 31)), m), u32(clamp(-shift, 0, 31)));
 }
 
-// `word` with code q (its low byte) in lane j.
-fn put_code(word: u32, j: u32, q: i32) -> u32 {
-    return word | ((bitcast<u32>(q) & 0xffu) << (8u * j));
+// The 64-bit pair (hi, lo) of an i32, sign-extended.
+fn wide(v: i32) -> vec2<u32> {
+    return vec2<u32>(select(0u, 0xffffffffu, v < 0), bitcast<u32>(v));
+}
+
+// p + q on (hi, lo) pairs, wrapping.
+fn add64w(p: vec2<u32>, q: vec2<u32>) -> vec2<u32> {
+    let lo = p.y + q.y;
+    return vec2<u32>(p.x + q.x + select(0u, 1u, lo < q.y), lo);
+}
+
+// The two's complement of a (hi, lo) pair.
+fn neg64(p: vec2<u32>) -> vec2<u32> {
+    return add64w(vec2<u32>(~p.x, ~p.y), vec2<u32>(0u, 1u));
+}
+
+// a · b as a (hi, lo) pair, for |b| < 2^15 (each half-product below 2^31).
+fn mul64s(a: i32, b: i32) -> vec2<u32> {
+    let ua = select(bitcast<u32>(a), 0u - bitcast<u32>(a), a < 0);
+    let ub = u32(abs(b));
+    let lo = (ua & 0xffffu) * ub;
+    let hi = (ua >> 16u) * ub;
+    let p = add64w(vec2<u32>(hi >> 16u, hi << 16u), vec2<u32>(0u, lo));
+    return select(p, neg64(p), (a < 0) != (b < 0));
+}
+
+// `MultiplyByQuantizedMultiplier(int64_t x, m, shift)` (the CPU's `int16::mbqm64`): the
+// multiplier reduced to 16 bits (`(m + 2^15) >> 16`, at most 0x7FFF), x · m16 plus
+// 2^(ts − 1), arithmetic shift right by ts = 15 − shift (within 1…62), the low 32 bits.
+// x is a (hi, lo) pair; the product wraps at 64 bits as the C++'s does for these ranges.
+fn mbqm64(x: vec2<u32>, m: i32, shift: i32) -> i32 {
+    let r = select(0x7fffu, u32((m + 32768) >> 16u), m < 0x7fff0000);
+    let ts = u32(clamp(15 - shift, 1, 62));
+    // x · r: the low word's halves times r (each below 2^31), the high word times r wrapping.
+    let l0 = (x.y & 0xffffu) * r;
+    let l1 = (x.y >> 16u) * r;
+    var p = vec2<u32>(x.x * r, l0);
+    p = add64w(p, vec2<u32>(l1 >> 16u, l1 << 16u));
+    // + 2^(ts − 1).
+    let half = select(vec2<u32>(0u, 1u << (ts - 1u)), vec2<u32>(1u << (ts - 33u), 0u), ts > 32u);
+    p = add64w(p, half);
+    // Arithmetic shift right by ts, the low 32 bits.
+    if (ts >= 32u) {
+        return bitcast<i32>(p.x) >> min(ts - 32u, 31u);
+    }
+    return bitcast<i32>((p.y >> ts) | (p.x << (32u - ts)));
 }

@@ -26,7 +26,7 @@ fn code(e: u32) -> i32 {
     var sum = 0;
     for (var r = 0u; r < u.count; r = r + 1u) {
         let i = base + offset_in(r, u.rdims);
-        sum = sum + code_at(x[i / 4u], i);
+        sum = sum + code_at(x[code_word(i)], i);
     }
     let shifted = sum - u.x_zp * i32(u.count);
     return clamp(mbqm(shifted, u.m, u.shift) + u.y_zp, u.code_lo, u.code_hi);

@@ -23,7 +23,7 @@ fn code(e: u32) -> i32 {
     for (var iy = ys; iy < ye; iy = iy + 1u) {
         for (var ix = xs; ix < xe; ix = ix + 1u) {
             let i = ((nb * u.ih + iy) * u.iw + ix) * u.c + ch;
-            let v = code_at(x[i / 4u], i);
+            let v = code_at(x[code_word(i)], i);
             acc = select(max(acc, v), acc + v, u.average == 1u);
         }
     }

@@ -13,7 +13,7 @@
 @group(0) @binding(3) var<storage, read_write> y: array<u32>;
 
 fn xcode(e: u32) -> i32 {
-    return code_at(x[e / 4u], e);
+    return code_at(x[code_word(e)], e);
 }
 
 // gemmlowp's `SaturatingRoundingMultiplyByPOT<e>` for e > 0.

@@ -225,6 +225,8 @@ kernels! {
     Reduce => "reduce.wgsl" + Elements + ReduceCodes,
     /// 256-entry lookup tables on packed 8-bit tensors.
     Lookup => "lookup.wgsl" + Words + Codes,
+    /// 65 536-entry lookup tables on int16 codes (Flat16 tensors of 16x8 models).
+    Lookup16 => "lookup16.wgsl" + Elements,
     /// TFLite's int8/uint8 convolutions and fully-connected layer (Flat8 tensors).
     Tflconv => "tflconv.wgsl" + Elements + Window + Tfl,
     /// TFLite's int8/uint8 ADD, SUB, MUL, MAXIMUM, MINIMUM with broadcasting (Flat8 tensors).

@@ -12,6 +12,10 @@
 //!   (element `e` in byte `e % 4` of word `e / 4`), the last word's spare bytes 0 on upload and
 //!   never read. In NHWC a pixel's channels are contiguous, so with channels a multiple of 4 a
 //!   tap's channels are whole words as in NHWC4; reshapes alias the buffer.
+//! - **int16 tensors of TFLite plans** (16x8 models' activations): *Flat16*, the tensor's
+//!   int16 codes in row-major order, two to a `u32` (element `e` in the low half of word `e / 2`
+//!   when `e` is even), the buffer a whole number of four-code groups (the TFLite kernels write
+//!   four codes per invocation: two words) and the spare halves never read.
 //! - **float32 tensors**: the ONNX layout (NCHW, row-major), so element-wise ops, reshapes
 //!   (which alias the buffer) and downloads need no conversion.
 //!
@@ -34,6 +38,8 @@ pub enum Layout {
         /// int8 (else uint8).
         signed: bool,
     },
+    /// int16 codes, row-major, two to a word (see the module docs).
+    Flat16,
     /// float32, NCHW.
     F32,
 }
@@ -45,6 +51,7 @@ impl Layout {
         match dtype {
             DType::U8 if flat8 => Some(Layout::Flat8 { signed: false }),
             DType::I8 if flat8 => Some(Layout::Flat8 { signed: true }),
+            DType::I16 if flat8 => Some(Layout::Flat16),
             DType::U8 if shape.len() >= 2 => Some(Layout::Packed8 { signed: false }),
             DType::I8 if shape.len() >= 2 => Some(Layout::Packed8 { signed: true }),
             DType::F32 => Some(Layout::F32),
@@ -60,9 +67,20 @@ impl Layout {
                 n * s * c.div_ceil(4)
             }
             Layout::Flat8 { .. } => shape.iter().product::<usize>().div_ceil(4),
+            Layout::Flat16 => 2 * shape.iter().product::<usize>().div_ceil(4),
             Layout::F32 => shape.iter().product(),
         };
         (words.max(1) * 4) as u64
+    }
+
+    /// The codes of a row-major layout of TFLite plans, as the TFLite kernels' uniforms say
+    /// them (`signed`): 0 uint8, 1 int8, 2 int16; `None` for the other layouts.
+    pub fn flat_codes(self) -> Option<u32> {
+        match self {
+            Layout::Flat8 { signed } => Some(u32::from(signed)),
+            Layout::Flat16 => Some(2),
+            _ => None,
+        }
     }
 }
 
@@ -126,12 +144,13 @@ pub(super) fn write_tensor(
         }
         (Data::U8(v), Layout::Flat8 { signed: false }) => write_flat8(queue, buf, v),
         (Data::I8(v), Layout::Flat8 { signed: true }) => write_flat8(queue, buf, bytemuck::cast_slice(v)),
+        (Data::I16(v), Layout::Flat16) => write_flat8(queue, buf, bytemuck::cast_slice(v)),
         _ => return Err(GpuError::Input(format!("a {:?} tensor cannot go into a {:?} buffer", t.dtype(), layout))),
     }
     Ok(())
 }
 
-/// Row-major bytes into a [`Layout::Flat8`] buffer (padded to a whole word, as writes must be).
+/// Row-major bytes into a [`Layout::Flat8`] or [`Layout::Flat16`] buffer (padded to a whole word, as writes must be).
 fn write_flat8(queue: &wgpu::Queue, buf: &wgpu::Buffer, v: &[u8]) {
     if v.is_empty() {
         return;
@@ -156,6 +175,9 @@ pub(super) fn read_tensor(bytes: &[u8], layout: Layout, dtype: DType, shape: &[u
         }
         (Layout::Flat8 { .. }, DType::U8) => Data::U8(bytes[..n].to_vec()),
         (Layout::Flat8 { .. }, DType::I8) => Data::I8(bytes[..n].iter().map(|&b| b as i8).collect()),
+        (Layout::Flat16, DType::I16) => {
+            Data::I16(bytes[..2 * n].chunks_exact(2).map(|h| i16::from_le_bytes([h[0], h[1]])).collect())
+        }
         _ => return Err(GpuError::Readback(format!("a {layout:?} buffer cannot hold {dtype:?}"))),
     };
     Ok(Tensor { shape: shape.to_vec(), data })

@@ -188,18 +188,20 @@ uniforms! {
         sd: [[u32; 4]; 2],
     }
 
-    /// `copy8.wgsl`: a strided gather of Flat8 codes, per output word.
+    /// `copy8.wgsl`: a strided gather of Flat8 or Flat16 codes, per output word.
     Copy8Uniform for Copy8 as "C8" {
         @elements
         /// Output codes.
         len: u32,
-        /// 1: bytes outside the box get `value`; 0: they keep their old value.
+        /// 1: codes outside the box get `value`; 0: they keep their old value.
         fill: u32,
-        /// The fill code (its low byte).
+        /// The fill code (its low byte, or low half for int16 codes).
         value: u32,
         /// The source offset of the box's first element.
         src_base: u32,
-        _pad: [u32; 2],
+        /// 1: int16 codes (Flat16), two to a word; else bytes.
+        bits16: u32,
+        _pad: u32,
         /// Output shape, right-aligned to 8 dims (leading 1s).
         dims: [[u32; 4]; 2],
         /// The box's first element in the output.
@@ -307,7 +309,7 @@ uniforms! {
         x_zp: i32,
         w_zp: i32,
         y_zp: i32,
-        /// 1: int8 codes, else uint8.
+        /// The input and output codes: 0 uint8, 1 int8, 2 int16 (int8 weights).
         signed: u32,
         /// The fused activation's range.
         act_lo: i32,
@@ -317,7 +319,9 @@ uniforms! {
         code_hi: i32,
         /// 1: channels are multiples of 4 (and a depthwise multiplier is 1): a word per tap.
         quad: u32,
-        _pad: [u32; 3],
+        /// 1: 64-bit sums, an int64 bias and `mbqm64` (16x8 models with an int64 bias).
+        wide: u32,
+        _pad: [u32; 2],
     }
 
     /// `tflbinary.wgsl`: TFLite's int8/uint8 element-wise arithmetic with broadcasting on Flat8
@@ -335,7 +339,7 @@ uniforms! {
         za: i32,
         zb: i32,
         zc: i32,
-        /// 1: the inputs' codes are int8, else uint8.
+        /// The inputs' codes: 0 uint8, 1 int8, 2 int16 (then the output's too).
         signed: u32,
         act_lo: i32,
         act_hi: i32,
@@ -376,7 +380,7 @@ uniforms! {
         pl: u32,
         /// 1: average, else max.
         average: u32,
-        /// 1: int8 codes, else uint8.
+        /// The codes: 0 uint8, 1 int8, 2 int16.
         signed: u32,
         act_lo: i32,
         act_hi: i32,
@@ -398,7 +402,7 @@ uniforms! {
         ow: u32,
         /// 1: bilinear, else nearest.
         bilinear: u32,
-        /// 1: int8 codes, else uint8.
+        /// The codes: 0 uint8, 1 int8, 2 int16.
         signed: u32,
         _pad: [u32; 2],
     }
@@ -425,7 +429,7 @@ uniforms! {
         len: u32,
         /// Codes per mean.
         count: u32,
-        /// 1: int8 codes, else uint8.
+        /// The codes: 0 uint8, 1 int8, 2 int16.
         signed: u32,
         x_zp: i32,
         y_zp: i32,
@@ -452,6 +456,14 @@ uniforms! {
         c4: u32,
         /// Channels.
         c: u32,
+        _pad: u32,
+    }
+
+    /// `lookup16.wgsl`: 65 536-entry lookup tables on int16 codes (Flat16), per output word.
+    Lookup16Uniform for Lookup16 as "L16" {
+        @elements
+        /// Codes.
+        len: u32,
         _pad: u32,
     }
 }

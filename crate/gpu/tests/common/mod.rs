@@ -63,6 +63,7 @@ pub fn differ(a: &Tensor, b: &Tensor) -> usize {
     match (&a.data, &b.data) {
         (Data::U8(x), Data::U8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
         (Data::I8(x), Data::I8(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
+        (Data::I16(x), Data::I16(y)) => x.iter().zip(y).filter(|(p, q)| p != q).count(),
         (Data::F32(x), Data::F32(y)) => x.iter().zip(y).filter(|(p, q)| p.to_bits() != q.to_bits()).count(),
         _ => panic!("unexpected output type {:?}", a.dtype()),
     }

@@ -1,7 +1,7 @@
 //! Convolutions: `QLinearConv` (implicit GEMM `qconv.wgsl`, direct depthwise `dwconv.wgsl`)
 //! and float `Conv` (`fconv.wgsl`), from the core ops' resolved fields.
 
-use super::{window, Builder, Built};
+use super::{window, Builder, Built, MAX_SERIAL};
 use crate::uniforms::{DwconvUniform, Epi, FconvUniform, QconvUniform};
 use crate::{GpuError, Kernel};
 use qplay_core::model::{DType, Data, StepInput, Tensor};
@@ -84,6 +84,11 @@ pub(super) async fn qconv(b: &mut Builder<'_>, i: usize, op: &QConv) -> Result<B
     let (n, c, m, g) = (spec.batch(), spec.in_channels(), spec.out_channels(), spec.group);
     let npix = n * win.output[0] * win.output[1];
     let depthwise = c == g && m == g;
+    // An invocation's loops: the taps times the group's channel words, for each of four channels
+    // and then four pixels (MAX_SERIAL).
+    if win.kernel[0] * win.kernel[1] * (c / g.max(1)).div_ceil(4) * 8 > MAX_SERIAL {
+        return Ok(None);
+    }
     // The grid, checked before any buffer is made: qconv.wgsl takes 4 pixels per invocation.
     let groups = if depthwise {
         [npix.div_ceil(64) as u32, c.div_ceil(4) as u32, 1]
@@ -215,6 +220,10 @@ pub(super) async fn fconv(b: &mut Builder<'_>, i: usize, op: &Conv) -> Result<Bu
     // Infinite bounds are absent ones (the CPU's `Clamp` holds ±∞ for them).
     let bound = |v: f32| v.is_finite().then_some(v);
     let (lo, hi) = op.clamp().map_or((None, None), |c| (bound(c.lo), bound(c.hi)));
+    // An invocation's loops: four lanes of the group's channels times the taps (MAX_SERIAL).
+    if 4 * cg * win.kernel.iter().product::<usize>() > MAX_SERIAL {
+        return Ok(None);
+    }
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let npix = n * win.output[0] * win.output[1];
     let u = FconvUniform {

@@ -142,12 +142,13 @@ pub(super) async fn pad(b: &mut Builder<'_>, i: usize, op: &Pad) -> Result<Built
     let (Ok(p), Ok(a)) = (ints(1), ints(3)) else { return Ok(None) };
     let Ok(pads) = op.pads(r, p.as_deref(), a.as_deref()) else { return Ok(None) };
     if flat8 {
-        // The pad value: an 8-bit code (input 2), 0 when omitted.
+        // The pad value: a code of the tensor's type (input 2), 0 when omitted.
         let code = match (op.attr_value(), konst(2)) {
-            (None, Some(None)) => 0u8,
+            (None, Some(None)) => 0u32,
             (None, Some(Some(t))) if t.len() == 1 => match &t.data {
-                Data::I8(v) => v[0] as u8,
-                Data::U8(v) => v[0],
+                Data::I8(v) => u32::from(v[0] as u8),
+                Data::U8(v) => u32::from(v[0]),
+                Data::I16(v) => u32::from(v[0] as u16),
                 _ => return Ok(None),
             },
             _ => return Ok(None),
@@ -205,9 +206,9 @@ pub(super) fn alias(b: &mut Builder<'_>, i: usize) -> Result<Built, GpuError> {
     if step.inputs[1..].iter().any(|s| matches!(s, StepInput::Slot(_))) {
         return Ok(None);
     }
-    // Row-major layouts only: float32, and 8-bit tensors of TFLite plans (Flat8).
+    // Row-major layouts only: float32, and the integer tensors of TFLite plans (Flat8, Flat16).
     let layout = match (b.layout_of(xs), b.layout_of(ys)) {
-        (Some(l @ (Layout::F32 | Layout::Flat8 { .. })), Some(m)) if l == m => l,
+        (Some(l @ (Layout::F32 | Layout::Flat8 { .. } | Layout::Flat16)), Some(m)) if l == m => l,
         _ => return Ok(None),
     };
     if b.plan.slot(xs).1 != b.plan.slot(ys).1 || b.slots[ys].is_some() {

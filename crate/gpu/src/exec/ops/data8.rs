@@ -1,6 +1,7 @@
-//! Data movement of 8-bit codes in TFLite plans (the Flat8 layout): `Concat`, `Slice`,
-//! `Transpose` and constant-mode `Pad` as byte gathers (`copy8.wgsl`), one invocation per output word. The
-//! float builders in `data` hand their 8-bit steps here.
+//! Data movement of integer codes in TFLite plans (the Flat8 layout, and Flat16 for the int16
+//! codes of 16x8 models): `Concat`, `Slice`, `Transpose` and constant-mode `Pad` as code
+//! gathers (`copy8.wgsl`), one invocation per output word. The float builders in `data` hand
+//! these steps here.
 
 use super::super::layout::Layout;
 use super::super::Dispatch;
@@ -9,19 +10,24 @@ use crate::uniforms::Copy8Uniform;
 use crate::GpuError;
 use qplay_core::model::StepInput;
 
-/// A Flat8 slot's buffer and shape (`None` for anything else).
+/// A Flat8 or Flat16 slot's buffer and shape (`None` for anything else).
 fn flat8(b: &mut Builder<'_>, i: usize, inp: StepInput<'_>) -> Result<Option<(wgpu::Buffer, Vec<usize>)>, GpuError> {
     let StepInput::Slot(s) = inp else { return Ok(None) };
-    if !matches!(b.layout_of(s), Some(Layout::Flat8 { .. })) {
+    if !is_flat8(b, s) {
         return Ok(None);
     }
     let shape = b.plan.slot(s).2.to_vec();
     Ok(b.slot_buf(i, s)?.map(|buf| (buf, shape)))
 }
 
-/// Whether slot `s` is an 8-bit tensor of a TFLite plan.
+/// Whether slot `s` is an integer tensor of a TFLite plan (Flat8 or Flat16).
 pub(super) fn is_flat8(b: &Builder<'_>, s: usize) -> bool {
-    matches!(b.layout_of(s), Some(Layout::Flat8 { .. }))
+    b.layout_of(s).and_then(Layout::flat_codes).is_some()
+}
+
+/// Whether slot `s` holds int16 codes (Flat16).
+fn is_flat16(b: &Builder<'_>, s: usize) -> bool {
+    b.layout_of(s) == Some(Layout::Flat16)
 }
 
 /// The box a gather writes: its first element and size in the output, the source strides along
@@ -33,32 +39,35 @@ struct Box8<'a> {
     src_base: usize,
 }
 
-/// One `copy8.wgsl` dispatch into `dst` of shape `oshape`; `fill`: the code around the box
-/// (else those bytes keep their value).
+/// One `copy8.wgsl` dispatch into slot `ys`'s buffer `dst` of shape `oshape`; `fill`: the code
+/// around the box (its low byte, or low half for int16; else those codes keep their value).
 async fn gather(
     b: &mut Builder<'_>,
-    i: usize,
+    (i, ys): (usize, usize),
     (src, dst): (&wgpu::Buffer, &wgpu::Buffer),
     oshape: &[usize],
     bx: Box8<'_>,
-    fill: Option<u8>,
+    fill: Option<u32>,
 ) -> Result<Option<Dispatch>, GpuError> {
     let fits = |v: i64| i32::try_from(v).is_ok();
     if oshape.len() > 8 || !bx.ss.iter().all(|&v| fits(v)) || u32::try_from(bx.src_base).is_err() {
         return Ok(None);
     }
+    let bits16 = is_flat16(b, ys);
+    let lanes = if bits16 { 2 } else { 4 };
     let len: usize = oshape.iter().product();
     let max = b.gpu.device.limits().max_compute_workgroups_per_dimension;
-    let (groups, row) = grid_1d(len.div_ceil(4), max);
+    let (groups, row) = grid_1d(len.div_ceil(lanes), max);
     let ss: Vec<usize> = bx.ss.iter().map(|&v| v as i32 as u32 as usize).collect();
     let u = Copy8Uniform {
-        n: len.div_ceil(4) as u32,
+        n: len.div_ceil(lanes) as u32,
         row,
         len: len as u32,
         fill: u32::from(fill.is_some()),
-        value: u32::from(fill.unwrap_or(0)),
+        value: fill.unwrap_or(0),
         src_base: bx.src_base as u32,
-        _pad: [0; 2],
+        bits16: u32::from(bits16),
+        _pad: 0,
         dims: dims8(oshape, 1),
         base: dims8(bx.base, 0),
         extent: dims8(bx.extent, 1),
@@ -88,7 +97,7 @@ pub(super) async fn concat(b: &mut Builder<'_>, i: usize, ys: usize, axis: usize
             base[axis] = off;
             let ss: Vec<i64> = strides(shape).iter().map(|&v| v as i64).collect();
             let bx = Box8 { base: &base, extent: shape, ss: &ss, src_base: 0 };
-            match gather(b, i, (buf, &yb), &oshape, bx, None).await? {
+            match gather(b, (i, ys), (buf, &yb), &oshape, bx, None).await? {
                 Some(d) => ds.push(d),
                 None => return Ok(None),
             }
@@ -115,7 +124,7 @@ pub(super) async fn slice(
     }
     let base = vec![0; oshape.len()];
     let bx = Box8 { base: &base, extent: &oshape, ss, src_base };
-    Ok(gather(b, i, (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
+    Ok(gather(b, (i, ys), (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
 }
 
 /// `Transpose` of a Flat8 tensor by `perm`: output element k reads input element Σ k[d]·s[perm[d]].
@@ -134,17 +143,17 @@ pub(super) async fn transpose(b: &mut Builder<'_>, i: usize, ys: usize, perm: &[
     }
     let base = vec![0; oshape.len()];
     let bx = Box8 { base: &base, extent: &oshape, ss: &ss, src_base: 0 };
-    Ok(gather(b, i, (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
+    Ok(gather(b, (i, ys), (&x.0, &yb), &oshape, bx, None).await?.map(|d| vec![d]))
 }
 
-/// Constant-mode `Pad` of a Flat8 tensor by `pads` (before, after) per dim, negative crops;
-/// `value`: the pad code.
+/// Constant-mode `Pad` of a Flat8 or Flat16 tensor by `pads` (before, after) per dim, negative
+/// crops; `value`: the pad code's bits (a byte, or an int16's low half).
 pub(super) async fn pad(
     b: &mut Builder<'_>,
     i: usize,
     ys: usize,
     pads: &[(i64, i64)],
-    value: u8,
+    value: u32,
 ) -> Result<Built, GpuError> {
     let step = b.plan.step(i);
     let Some(x) = flat8(b, i, step.inputs[0])? else { return Ok(None) };
@@ -168,5 +177,5 @@ pub(super) async fn pad(
     }
     let ss: Vec<i64> = ist.iter().map(|&v| v as i64).collect();
     let bx = Box8 { base: &base, extent: &extent, ss: &ss, src_base };
-    Ok(gather(b, i, (&x.0, &yb), &oshape, bx, Some(value)).await?.map(|d| vec![d]))
+    Ok(gather(b, (i, ys), (&x.0, &yb), &oshape, bx, Some(value)).await?.map(|d| vec![d]))
 }

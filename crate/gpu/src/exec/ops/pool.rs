@@ -1,7 +1,7 @@
 //! Pooling and row reductions of float tensors: 1-D/2-D `MaxPool` (`maxpool.wgsl`), `Softmax`
 //! and the global pools (`reduce.wgsl`, one invocation per row).
 
-use super::{grid_1d, operand, window, Builder, Built};
+use super::{grid_1d, operand, window, Builder, Built, MAX_SERIAL};
 use crate::uniforms::{MaxpoolUniform, ReduceUniform};
 use crate::{GpuError, ReduceCode};
 use qplay_core::model::DType;
@@ -71,7 +71,8 @@ async fn reduce(
     (outer, len, inner): (usize, usize, usize),
 ) -> Result<Built, GpuError> {
     let Some(Some(ys)) = b.plan.step(i).outputs.first().copied() else { return Ok(None) };
-    if len == 0 || b.plan.slot(ys).1 != DType::F32 {
+    // Softmax passes over its row three times.
+    if len == 0 || 3 * len > MAX_SERIAL || b.plan.slot(ys).1 != DType::F32 {
         return Ok(None);
     }
     let Some(yb) = b.slot_buf(i, ys)? else { return Ok(None) };

@@ -1,9 +1,9 @@
-//! `QuantizeLinear` / `DequantizeLinear` per tensor, and `qplay.Lookup` (an int8 element-wise
-//! function as a 256-entry table) on packed 8-bit tensors.
+//! `QuantizeLinear` / `DequantizeLinear` per tensor, and `qplay.Lookup` (an element-wise
+//! function as a table: 256 entries on 8-bit tensors, 65 536 on 16x8 models' int16 codes).
 
 use super::super::layout::{ncs, Layout};
-use super::{Builder, Built};
-use crate::uniforms::{DequantizeUniform, LookupUniform, QuantizeUniform};
+use super::{grid_1d, Builder, Built};
+use crate::uniforms::{DequantizeUniform, Lookup16Uniform, LookupUniform, QuantizeUniform};
 use crate::GpuError;
 use qplay_core::model::{DType, Data, StepInput, Tensor};
 use qplay_core::ops::quant::dequantize_linear::DequantizeLinear;
@@ -50,6 +50,7 @@ pub(super) async fn lookup(b: &mut Builder<'_>, i: usize, _: &Lookup) -> Result<
     let table: Vec<u8> = match &t.data {
         Data::U8(v) => v.clone(),
         Data::I8(v) => v.iter().map(|&c| c as u8).collect(),
+        Data::I16(v) => return lookup16(b, i, (xs, ys), v).await,
         _ => return Ok(None),
     };
     let (_, xd, shape) = b.plan.slot(xs);
@@ -74,6 +75,20 @@ pub(super) async fn lookup(b: &mut Builder<'_>, i: usize, _: &Lookup) -> Result<
     let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
     let tb = b.const_buf(i, "lookup table", &table)?;
     let u = LookupUniform { npix: npix as u32, c4: c4 as u32, c: c as u32, _pad: 0 };
+    Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
+}
+
+/// `qplay.Lookup` on int16 codes (Flat16 → Flat16) by its 65 536-entry table.
+async fn lookup16(b: &mut Builder<'_>, i: usize, (xs, ys): (usize, usize), table: &[i16]) -> Result<Built, GpuError> {
+    if table.len() != 65536 || b.layout_of(xs) != Some(Layout::Flat16) || b.layout_of(ys) != Some(Layout::Flat16) {
+        return Ok(None);
+    }
+    let len: usize = b.plan.slot(xs).2.iter().product();
+    let words = len.div_ceil(2);
+    let (groups, row) = grid_1d(words, b.gpu.device.limits().max_compute_workgroups_per_dimension);
+    let (Some(xb), Some(yb)) = (b.slot_buf(i, xs)?, b.slot_buf(i, ys)?) else { return Ok(None) };
+    let tb = b.const_buf(i, "int16 lookup table", bytemuck::cast_slice(table))?;
+    let u = Lookup16Uniform { n: words as u32, row, len: len as u32, _pad: 0 };
     Ok(Some(vec![b.dispatch(i, &u, &[&xb, &tb, &yb], groups).await?]))
 }
 
