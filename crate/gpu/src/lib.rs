@@ -23,6 +23,16 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 mod exec;
+
+/// The most loop iterations one invocation of a kernel may run, its loops together. llvmpipe
+/// (lavapipe, the software Vulkan driver of machines without a GPU, and of the tests) ends
+/// every loop of an invocation once 65,535 iterations have run in all — one counter shared by
+/// every loop of the shader (`LP_MAX_TGSI_LOOP_ITERATIONS` in Mesa's gallivm) — silently, so a
+/// longer reduction there gives wrong sums (a MEAN over 256×256 codes did). A step whose kernel
+/// would loop longer, as the builders estimate it, stays on the CPU; on a real GPU so long a
+/// serial loop would be slow anyway.
+pub(crate) const MAX_SERIAL: usize = 60_000;
+
 mod kernels;
 mod qgemm;
 pub mod uniforms;

@@ -63,6 +63,14 @@ impl Gpu {
                 limits.max_storage_buffer_binding_size
             )));
         }
+        // One invocation per output loops over K/4 words: llvmpipe stops an invocation's loops
+        // after 65,535 iterations ([`crate::MAX_SERIAL`]).
+        if k4 > crate::MAX_SERIAL {
+            return Err(GpuError::Limits(format!(
+                "a sum over K = {k} is longer than one invocation may loop (split K into parts of at most {})",
+                4 * crate::MAX_SERIAL
+            )));
+        }
         let (gx, gy) = (n.div_ceil(8) as u32, m.div_ceil(8) as u32);
         if gx.max(gy) > limits.max_compute_workgroups_per_dimension {
             return Err(GpuError::Limits(format!(

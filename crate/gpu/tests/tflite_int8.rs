@@ -610,7 +610,7 @@ fn quantized_ssds_on_the_gpu_equal_the_cpu() {
 
 /// llvmpipe (lavapipe) ends an invocation's loops once 65,535 iterations have run in all
 /// (`MAX_SERIAL` in src/exec/ops/mod.rs): a MEAN over 256×256 codes per output gave wrong sums
-/// there. Such long reductions — TFLite's MEAN on int8 and int16 codes, a float global pool —
+/// there. Such long reductions — TFLite's MEAN on int8 and int16 codes, float global and max pools —
 /// stay on the CPU, shorter ones run on the GPU; all equal the CPU.
 #[test]
 fn reductions_too_long_for_one_invocation_stay_on_the_cpu() {
@@ -651,5 +651,16 @@ fn reductions_too_long_for_one_invocation_stay_on_the_cpu() {
         let (want, got, gp) = cpu_and_gpu(&g, &gr, &x);
         assert_eq!(gp.placement(), [place], "GlobalAveragePool of {shape:?}: {}", gp.summary());
         common::assert_close(&got, &want, 1e-6, "GlobalAveragePool");
+        // A max pool whose one window is the whole image.
+        let k = Attr::Ints(vec![hw as i64, hw as i64]);
+        let gr = graph(
+            vec![node("p", "MaxPool", &["x"], &["y"], &[("kernel_shape", k)])],
+            HashMap::new(),
+            ("x", 1, &shape),
+            &["y"],
+        );
+        let (want, got, gp) = cpu_and_gpu(&g, &gr, &x);
+        assert_eq!(gp.placement(), [place], "MaxPool of {shape:?}: {}", gp.summary());
+        assert_exact(&got, &want, "MaxPool");
     }
 }

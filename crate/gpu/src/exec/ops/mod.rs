@@ -223,14 +223,8 @@ impl Builder<'_> {
     }
 }
 
-/// The most loop iterations one invocation of a kernel may run, its loops together. llvmpipe
-/// (lavapipe, the software Vulkan driver of machines without a GPU, and of the tests) ends
-/// every loop of an invocation once 65,535 iterations have run in all — one counter shared by
-/// every loop of the shader (`LP_MAX_TGSI_LOOP_ITERATIONS` in Mesa's gallivm) — silently, so a
-/// longer reduction there gives wrong sums (a MEAN over 256×256 codes did). A step whose kernel
-/// would loop longer, as the builders estimate it, stays on the CPU; on a real GPU so long a
-/// serial loop would be slow anyway.
-pub(super) const MAX_SERIAL: usize = 60_000;
+/// The most loop iterations one invocation may run ([`crate::MAX_SERIAL`]).
+pub(super) use crate::MAX_SERIAL;
 
 /// Workgroups of 64 over `n` invocations, as a 2-D grid when one row would be too long;
 /// returns the grid and the invocations per row.

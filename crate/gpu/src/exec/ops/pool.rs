@@ -21,7 +21,8 @@ pub(super) async fn maxpool(b: &mut Builder<'_>, i: usize, op: &MaxPool) -> Resu
         return Ok(None);
     }
     let Ok((w, oshape)) = qplay_core::ops::nn::spatial::pool_geometry(op.window(), &x.1) else { return Ok(None) };
-    if oshape != b.plan.slot(ys).2 {
+    // One invocation per output walks its window (MAX_SERIAL).
+    if oshape != b.plan.slot(ys).2 || w.kernel.iter().product::<usize>() > MAX_SERIAL {
         return Ok(None);
     }
     // 1-D as a height of 1.
