@@ -172,6 +172,50 @@ test('torchvision\'s Faster R-CNN (RoiAlign, ScatterElements), Mask R-CNN (a Loo
   assert.doesNotMatch(pf.summary + pf.error, /unsupported op/i);
 });
 
+test('a PyTorch export with its weights in model.onnx.data (the exporter\'s default): alone it names the file to add; that file chosen next, or both together, load it', async () => {
+  // tests/fixtures/torch_ops/external_data: torch.onnx.export(..., dynamo=True) with its defaults.
+  const EXT = fileURLToPath(new URL('./fixtures/torch_ops/external_data/', import.meta.url));
+  const file = (name, buffer = readFileSync(EXT + name)) => ({ name, mimeType: 'application/octet-stream', buffer });
+  const [model, data] = [file('model.onnx'), file('model.onnx.data')];
+  const input = det().locator('input[name=model]');
+  const idle = () => s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && !el.loading; }, null, { timeout: 180_000 });
+  const errorShown = (re) => s.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('qplay-detector').shadowRoot.querySelector('.error').textContent), re.source, { timeout: 60_000 });
+  // A model loaded after the one numbered `id`, and its first result shown.
+  const modelId = () => det().evaluate((el) => el.modelId);
+  const loaded = (id) => s.page.waitForFunction((id) => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && el.modelId > id && el.modelName === 'model.onnx' && el.shadowRoot.querySelector('.error').hidden
+      && (el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label') ?? '').includes('by model.onnx (FP32)');
+  }, id, { timeout: 180_000 });
+  await idle();
+  const before = await det().evaluate((el) => el.modelName);
+  assert.notEqual(before, 'model.onnx');
+  // Alone: the page names the missing file, and the model in use stays.
+  await input.setInputFiles(model);
+  await errorShown(/its weights are in a separate file/);
+  const alone = await det().evaluate((el) => ({ text: el.shadowRoot.querySelector('.error').textContent, code: el.errorCode, name: el.modelName }));
+  assert.match(alone.text, /^Could not load model\.onnx: its weights are in a separate file, “model\.onnx\.data”, which was not given: choose the model and that file together, or drop “model\.onnx\.data” now — still using: /);
+  assert.equal(alone.code, 'external-data');
+  assert.equal(alone.name, before);
+  await det().screenshot({ path: `${ARTIFACTS}external-data-missing.png` });
+  // The data file chosen next completes that model.
+  let id = await modelId();
+  await input.setInputFiles(data);
+  await loaded(id);
+  const info = await det().evaluate((el) => ({ summary: el.shadowRoot.querySelector('.summary').textContent, assumed: el.shadowRoot.querySelector('ul.assumed').textContent }));
+  assert.match(info.summary, /Attention/);
+  assert.match(info.assumed, /DETR-style set prediction/);
+  await det().screenshot({ path: `${ARTIFACTS}external-data-loaded.png` });
+  // A truncated data file: a clear error, and the model in use stays.
+  await input.setInputFiles([model, file('model.onnx.data', data.buffer.subarray(0, 1000))]);
+  await errorShown(/truncated or not this model's/);
+  assert.match(await det().evaluate((el) => el.shadowRoot.querySelector('.error').textContent), /^Could not load model\.onnx: tensor `[^`]+`: its data lies at bytes \d+…\d+ of `model\.onnx\.data`, which has 1000 bytes: the file is truncated or not this model's — still using: model\.onnx/);
+  // Both files together load at once.
+  id = await modelId();
+  await input.setInputFiles([data, model]);
+  await loaded(id);
+});
+
 test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; SSDs with the detection op (float and TF1 uint8) detect', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   // Random weights and outputs no built-in decoder reads: loaded and summarised, and the error

@@ -60,6 +60,10 @@ export class Engine {
   load(bytes, profile, onprogress) { return this.request({ type: 'load', bytes, profile }, [], onprogress); }
 
   /** Detects on an ImageData; resolves to {detections, timings}. */
+  /** An ONNX model's weights kept in files beside it, put inside it from `files` ([{name, bytes}]):
+   * resolves to {needed, missing, bytes} (`bytes` the self-contained model, when any were needed and given). */
+  externalData(bytes, files) { return this.request({ type: 'external-data', bytes, files }); }
+
   /** The model in use as ONNX bytes, with what the export gate checked. */
   toOnnx(onprogress) { return this.request({ type: 'to-onnx' }, [], onprogress); }
 

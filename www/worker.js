@@ -10,7 +10,7 @@ import { startWasm } from './threads.js';
 import { saveRun, clearRun } from './saved-run.js';
 
 // The wasm module (threaded or not: threads.js) and its pool start at load; requests wait for it.
-let WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version;
+let WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, externalDataFiles, inlineExternalData, version;
 let threads = { count: 1, note: null }; // how many threads run, and why one when one
 const ready = startThreads();
 let detector = null;
@@ -81,7 +81,7 @@ async function setBackend(want) {
 /** Loads the wasm module and starts its pool (threads.js); resolves to {memory}. */
 async function startThreads() {
   const w = await startWasm(new URL(self.location.href).searchParams);
-  ({ WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, version } = w.mod);
+  ({ WasmComparison, WasmDetector, WasmGpu, WasmQat, WasmQuantizer, inspectModel, convertToOnnx, externalDataFiles, inlineExternalData, version } = w.mod);
   threads = { count: w.threads, note: w.note, simd: w.mod.simdName?.() ?? null };
   return { memory: w.memory };
 }
@@ -140,6 +140,18 @@ const handlers = {
     if (backend === 'webgpu') progress(id, 'preparing the WebGPU kernels');
     const placement = await follow(detector);
     return { ok: true, ...detector.info(), version: version(), backend: backendInfo(placement ? { fp32: placement } : null) };
+  },
+  // The files an ONNX model keeps its weights in (PyTorch's `model.onnx.data`), put inside it from
+  // the files given with it (matched by location, else by file name): {needed, missing, bytes},
+  // `bytes` the self-contained model when something was put inside.
+  async 'external-data'({ bytes, files }) {
+    const needed = externalDataFiles(new Uint8Array(bytes));
+    const base = (p) => p.split(/[\\/]/).pop();
+    const pick = (loc) => files.find((f) => f.name === loc) ?? files.find((f) => f.name === base(loc));
+    const missing = needed.filter((loc) => !pick(loc));
+    if (!needed.length || missing.length) return { ok: true, needed, missing };
+    const out = inlineExternalData(new Uint8Array(bytes), needed, needed.map((loc) => new Uint8Array(pick(loc).bytes)));
+    return { ok: true, needed, missing, bytes: out.buffer };
   },
   // The model in use written as ONNX (a TFLite file's "Download as ONNX"), checked by running it back.
   async 'to-onnx'({ id }) {

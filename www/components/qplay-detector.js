@@ -36,6 +36,7 @@ import { backendMethods, timingsText } from './detector/backend.js';
 import { infoMethods, modelTag, summaryHtml } from './detector/summary.js';
 import { qatMethods } from './detector/qat.js';
 import { esc, drawKeypoints } from './detector/util.js';
+import { fileMethods } from './detector/files.js';
 
 export { SAMPLES };
 export const BUILTIN_MODELS = Object.keys(BUILTIN);
@@ -158,7 +159,7 @@ export class QplayDetector extends HTMLElement {
     $('input[name=score]').value = String(this.score);
     $('output[name=scoreOut]').textContent = this.score.toFixed(2);
     $('select[name=builtin]').addEventListener('change', (e) => { this.loadBuiltin(e.target.value); this.changed(); });
-    $('input[name=model]').addEventListener('change', async (e) => { if (e.target.files[0]) { await this.loadFile(e.target.files[0]); this.changed(); } });
+    $('input[name=model]').addEventListener('change', async (e) => { if (e.target.files.length) { await this.onDrop([...e.target.files]); this.changed(); } });
     $('input[name=profile]').addEventListener('change', (e) => e.target.files[0] && this.loadProfileFile(e.target.files[0]));
     $('select[name=sample]').addEventListener('change', (e) => { this.setImage(`${BASE}samples/${e.target.value}`); this.changed(); });
     $('input[name=image]').addEventListener('change', (e) => { if (e.target.files[0]) { this.setImage(e.target.files[0]); this.changed(); } });
@@ -301,15 +302,6 @@ export class QplayDetector extends HTMLElement {
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { bubbles: true, composed: true, detail })); }
 
-  async onDrop(files) {
-    for (const f of files) {
-      if (/\.(onnx|tflite)$/i.test(f.name)) await this.loadFile(f);
-      else if (/\.json$/i.test(f.name)) await this.loadProfileFile(f);
-      else if (f.type.startsWith('image/')) await this.setImage(f);
-      else this.showError(`${f.name}: drop an .onnx or .tflite model, a profile .json or an image`, 'bad-file');
-    }
-  }
-
   async loadBuiltin(key) {
     const b = BUILTIN[key];
     this.$('select[name=builtin]').value = key;
@@ -343,10 +335,6 @@ export class QplayDetector extends HTMLElement {
       if (e.name === 'AbortError' || e.cancelled) return; // cancel() said so
       this.loadFailed(name, e.message, 'model-load');
     }
-  }
-
-  async loadFile(file) {
-    await this.loadBytes(await file.arrayBuffer(), null, file.name, { source: 'uploaded', path: file.name });
   }
 
   async loadProfileFile(file) {
@@ -576,6 +564,6 @@ export class QplayDetector extends HTMLElement {
   }
 }
 
-Object.assign(QplayDetector.prototype, liveMethods, quantizeMethods, qatMethods, reportMethods, backendMethods, infoMethods);
+Object.assign(QplayDetector.prototype, fileMethods, liveMethods, quantizeMethods, qatMethods, reportMethods, backendMethods, infoMethods);
 
 if (!customElements.get('qplay-detector')) customElements.define('qplay-detector', QplayDetector);

@@ -276,6 +276,49 @@ fn detect_gpu_preprocesses_and_runs_on_the_gpu_with_the_cpus_boxes() {
     }
 }
 
+/// PyTorch's exporter keeps weights in `model.onnx.data` beside `model.onnx` by default: every
+/// command reads it from the model's folder; without it, or with a location outside the folder,
+/// the error says what to do.
+#[test]
+fn models_with_external_data_read_it_from_their_folder() {
+    let model = "tests/fixtures/torch_ops/external_data/model.onnx";
+    let (code, out, err) = qplay(&["inspect", model]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("19629 parameters"), "{out}");
+    let (code, out, err) = qplay(&["detect", model, "www/samples/person.jpg", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"detections\""), "{out}");
+    let q = tmp("external_q.onnx");
+    let (code, _, err) = qplay(&["quantize", model, "--calib", "www/samples", "-o", q.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // The written model is self-contained.
+    let (code, _, err) = qplay(&["inspect", q.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+
+    // The model without its data file.
+    let alone = tmp("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(root().join(model), alone.join("model.onnx")).unwrap();
+    let (code, _, err) = qplay(&["inspect", alone.join("model.onnx").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("keeps its weights in `model.onnx.data` beside it")
+            && err.contains("keep that file with the model"),
+        "{err}"
+    );
+
+    // A location that leaves the folder is refused, whatever is there.
+    let bytes = std::fs::read(root().join(model)).unwrap();
+    let at = bytes.windows(15).position(|w| w == b"model.onnx.data").unwrap();
+    let mut evil = bytes.clone();
+    evil[at..at + 15].copy_from_slice(b"../model.o.data");
+    let evil_path = alone.join("evil.onnx");
+    std::fs::write(&evil_path, &evil).unwrap();
+    let (code, _, err) = qplay(&["inspect", evil_path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("outside the model's folder: refused"), "{err}");
+}
+
 #[test]
 fn bad_files_fail_with_a_message() {
     let junk = tmp("junk.onnx");

@@ -656,10 +656,11 @@ fn tensor_assigned_twice() {
 #[test]
 fn external_data() {
     let mut t = TensorProto { name: "w".into(), dims: vec![4], data_type: 1, data_location: 1, ..Default::default() };
-    assert_eq!(err_of(&with_init(t.clone())), ModelError::ExternalData("w".into()));
+    let missing = |location: &str| ModelError::ExternalData { tensor: "w".into(), location: location.into() };
+    assert_eq!(err_of(&with_init(t.clone())), missing(""));
     t.data_location = 0;
     t.external_data = vec![StringStringEntryProto { key: "location".into(), value: "w.bin".into() }];
-    assert_eq!(err_of(&with_init(t)), ModelError::ExternalData("w".into()));
+    assert_eq!(err_of(&with_init(t)), missing("w.bin"));
 }
 
 #[test]

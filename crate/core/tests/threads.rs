@@ -61,6 +61,25 @@ fn person_detector_fp32_and_int8_are_bit_identical_on_1_2_and_3_threads() {
     assert_eq!(int8[0], int8[2], "INT8: 3 threads differ from 1");
 }
 
+/// Attention runs its (batch, head) pairs in parallel: transformers' YOLOS (opset 23, 3-D
+/// Attention) and a DETR-style detector with `nn.MultiheadAttention` and masked
+/// `scaled_dot_product_attention` give the same bits on 1, 2 and 3 threads.
+#[test]
+fn attention_models_are_bit_identical_on_1_2_and_3_threads() {
+    for name in ["hf_yolos", "vit_detector"] {
+        let g = load_onnx(&repo(&format!("tests/fixtures/torch_ops/{name}.onnx"))).unwrap();
+        let x = read_npy(&repo(&format!("tests/fixtures/torch_ops/{name}/input.npy"))).unwrap();
+        let input = g.inputs[0].name.clone();
+        let plan = Plan::new(&g, &Registry::new(), &[(input.clone(), x.shape.clone())]).unwrap();
+        assert!(plan.steps().iter().any(|&(_, op)| op == "Attention"), "{name} has an Attention node");
+        let inputs = [(input, x)];
+        let runs: Vec<_> =
+            [1, 2, 3].iter().map(|&n| bits(&with_threads(n, || plan.run(&inputs)).unwrap().unwrap())).collect();
+        assert_eq!(runs[0], runs[1], "{name}: 2 threads differ from 1");
+        assert_eq!(runs[0], runs[2], "{name}: 3 threads differ from 1");
+    }
+}
+
 /// TFLite's int8 convolutions split their output rows between threads: LiteRT's outputs on 1,
 /// 2 and 3 threads.
 #[test]

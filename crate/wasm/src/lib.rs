@@ -11,10 +11,12 @@ use wasm_bindgen::prelude::*;
 
 mod compare;
 mod detector;
+mod files;
 mod gpu;
 mod qat;
 pub use compare::WasmComparison;
 pub use detector::{inspect_model, model_weight, WasmDetector, WasmModel, WasmQuantizer};
+pub use files::{external_data_files, inline_external_data};
 pub use gpu::WasmGpu;
 pub use qat::WasmQat;
 

@@ -122,7 +122,7 @@ TEMPLATE.innerHTML = `
         ${Object.entries(BUILTIN).map(([k, v]) => `<option value="${k}">${v.label}</option>`).join('')}
         <option value="custom" hidden>Your file</option>
       </select></label>
-      <label>…or your own model (ONNX or TFLite) <input type="file" name="model" accept=".onnx,.tflite,application/octet-stream"></label>
+      <label title="An ONNX model whose weights are in a separate file (PyTorch writes model.onnx.data beside model.onnx): choose both">…or your own model (ONNX or TFLite, with its .data file if it has one) <input type="file" name="model" accept=".onnx,.tflite,.data,.bin,application/octet-stream" multiple></label>
       <label>Profile JSON (optional) <input type="file" name="profile" accept=".json,application/json"></label>
       <div class="status" part="status" aria-live="polite"><span class="spin"></span><span class="stage-text">loading…</span>
         <button type="button" name="cancel" hidden>Cancel</button>

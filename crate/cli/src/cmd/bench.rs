@@ -3,7 +3,7 @@
 //! kernels' vector path: `avx2`, or `sse2` with `QPLAY_NO_AVX2=1`); with `--gpu`, the GPU executor (`qplay-gpu`) timed beside it on the same plan and
 //! input, runs interleaved, and its outputs compared with the CPU's.
 
-use super::common::{detector, median, read};
+use super::common::{detector, median, read_model};
 use crate::choice;
 use qplay_core::detect::pipeline::input_shape;
 use qplay_core::model::{load_model, Plan, Tensor};
@@ -48,7 +48,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let (name, shape) = match detector(path, a.profile.as_deref()) {
         Ok((d, _)) => (d.profile().input.clone(), input_shape(d.profile())),
         Err(_) => {
-            let g = load_model(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+            let g = load_model(&read_model(path)?).map_err(|e| format!("{model}: {e}"))?;
             let i = g.inputs.first().ok_or("the model has no input")?;
             let shape: Option<Vec<usize>> = i.shape.iter().copied().collect();
             (
@@ -62,7 +62,7 @@ pub fn run(a: Args) -> Result<(), String> {
             )
         }
     };
-    let graph = load_model(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+    let graph = load_model(&read_model(path)?).map_err(|e| format!("{model}: {e}"))?;
     let plan = Plan::new(&graph, &Registry::new(), &[(name.clone(), shape.clone())]).map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
     let n: usize = shape.iter().product();

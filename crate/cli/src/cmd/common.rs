@@ -8,6 +8,36 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// A model file's bytes, self-contained: an ONNX model that keeps tensors in files beside it
+/// (PyTorch's exporter writes `model.onnx.data` by default) gets them put inside, read from the
+/// model's folder. A location outside that folder (absolute, or with `..`) is refused, as
+/// onnxruntime refuses it.
+pub fn read_model(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = read(path)?;
+    let locations = qplay_core::model::external_data_files(&bytes);
+    if locations.is_empty() {
+        return Ok(bytes);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = std::collections::HashMap::new();
+    for loc in locations {
+        if !qplay_core::model::is_safe_location(&loc) {
+            return Err(format!(
+                "{}: a tensor keeps its data in `{loc}`, outside the model's folder: refused (re-save the model with its data beside it)",
+                path.display()
+            ));
+        }
+        let data = std::fs::read(dir.join(&loc)).map_err(|e| {
+            format!(
+                "{}: the model keeps its weights in `{loc}` beside it, which cannot be read ({e}): keep that file with the model",
+                path.display()
+            )
+        })?;
+        files.insert(loc, data);
+    }
+    qplay_core::model::inline_external_data(&bytes, &files).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The profile for a model: `--profile FILE` if given, else `MODEL.json` beside the model if it
 /// exists (the built-in models ship that way), else `None` (auto-detect).
 pub fn profile_for(model: &Path, explicit: Option<&str>) -> Result<(Option<Profile>, String), String> {
@@ -27,7 +57,7 @@ pub fn profile_for(model: &Path, explicit: Option<&str>) -> Result<(Option<Profi
 
 /// Loads a model as a detector with its profile.
 pub fn detector(model: &Path, profile: Option<&str>) -> Result<(Detector, String), String> {
-    let bytes = read(model)?;
+    let bytes = read_model(model)?;
     let (prof, source) = profile_for(model, profile)?;
     let det = Detector::new(&bytes, prof).map_err(|e| format!("{}: {e}", model.display()))?;
     Ok((det, source))

@@ -1,7 +1,7 @@
 //! `qplay compare FP32.onnx INT8.onnx --images DIR [--json]`: detection agreement (mAP@0.5 of the
 //! INT8 detections with the FP32 ones as ground truth), latency and size.
 
-use super::common::{median, profile_for, read, read_image};
+use super::common::{median, profile_for, read_image, read_model};
 use qplay_core::detect::{agreement::Comparison, Detector};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,7 +31,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<(), String> {
     let (fp, q, dir) = (&a.fp32, &a.int8, &a.images);
     let (profile, source) = profile_for(Path::new(fp), a.profile.as_deref())?;
-    let (fb, qb) = (read(Path::new(fp))?, read(Path::new(q))?);
+    let (fb, qb) = (read_model(Path::new(fp))?, read_model(Path::new(q))?);
     let mut dfp = Detector::new(&fb, profile.clone()).map_err(|e| format!("{fp}: {e}"))?;
     let prof = dfp.profile().clone();
     let mut dq = Detector::new(&qb, Some(prof)).map_err(|e| format!("{q}: {e}"))?;

@@ -6,7 +6,7 @@
 //! written in ONNX's QDQ form, and the check says how its outputs compare with TFLite's
 //! integer arithmetic, in quantization steps.
 
-use super::common::read;
+use super::common::read_model;
 use qplay_core::model::{convert_file_to_onnx, load_model, load_onnx};
 use std::path::Path;
 
@@ -23,7 +23,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), String> {
     let model = &a.model;
-    let bytes = read(Path::new(model))?;
+    let bytes = read_model(Path::new(model))?;
     let graph = load_model(&bytes).map_err(|e| format!("{model}: {e}"))?;
     let c = convert_file_to_onnx(&bytes).map_err(|e| format!("{model}: {e}"))?;
     std::fs::write(&a.out, &c.onnx).map_err(|e| format!("cannot write {}: {e}", a.out))?;

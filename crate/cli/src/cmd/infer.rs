@@ -1,7 +1,7 @@
 //! `qplay infer MODEL --input x.npy --out DIR`: raw output tensors for checks against other
 //! runtimes. Writes `DIR/<k>.npy` for the k-th graph output and `DIR/outputs.json`.
 
-use super::common::read;
+use super::common::{read, read_model};
 use qplay_core::model::{load_model, npy, Plan};
 use qplay_core::ops::Registry;
 use std::path::Path;
@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), String> {
     let (model, input, out) = (&a.model, &a.input, &a.out);
-    let graph = load_model(&read(Path::new(model))?).map_err(|e| format!("{model}: {e}"))?;
+    let graph = load_model(&read_model(Path::new(model))?).map_err(|e| format!("{model}: {e}"))?;
     let x = npy::read_npy(&read(Path::new(input))?).map_err(|e| format!("{input}: {e}"))?;
     let name = match graph.inputs.as_slice() {
         [one] => one.name.clone(),

@@ -1,6 +1,6 @@
 //! `qplay inspect MODEL [--json]`: inputs, outputs, ops, parameters, unsupported ops.
 
-use super::common::read;
+use super::common::read_model;
 use qplay_core::model::{load_model, Summary};
 use qplay_core::ops::Registry;
 use std::path::Path;
@@ -24,7 +24,7 @@ fn dims(s: &[Option<usize>]) -> String {
 pub fn run(a: Args) -> Result<(), String> {
     let model = &a.model;
     let path = Path::new(model);
-    let graph = load_model(&read(path)?).map_err(|e| format!("{model}: {e}"))?;
+    let graph = load_model(&read_model(path)?).map_err(|e| format!("{model}: {e}"))?;
     let s = Summary::of(&graph, &Registry::new());
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?);

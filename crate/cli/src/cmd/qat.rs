@@ -3,7 +3,7 @@
 //! out to check on), keeping the best step.
 
 use super::calib::{load_calibration, BitArgs, Calib, CalibArgs, MixArgs};
-use super::common::read;
+use super::common::read_model;
 use qplay_core::detect::agreement::{finds_objects, outputs_map};
 use qplay_core::model::{float_image_inputs, load_onnx, save_onnx_as_loaded, Plan, Tensor};
 use qplay_core::ops::Registry;
@@ -71,7 +71,7 @@ pub fn run(a: Args) -> Result<(), String> {
         return Err(format!("--mix {p}: give a share between 0 (no blending) and 1 (every training copy blended)"));
     }
     let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
-    let bytes = read(Path::new(model))?;
+    let bytes = read_model(Path::new(model))?;
     let Calib { graph, inputs, input, fixed, profile } =
         load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
     if inputs.len() < 2 {

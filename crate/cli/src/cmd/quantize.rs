@@ -1,7 +1,7 @@
 //! `qplay quantize MODEL --calib DIR -o OUT.onnx`: post-training quantization to a QDQ model.
 
 use super::calib::{load_calibration, BitArgs, Calib, CalibArgs, MixArgs};
-use super::common::read;
+use super::common::read_model;
 use crate::choice;
 use qplay_core::ptq::{quantize, recipe::quantize_auto, PtqOptions};
 use qplay_core::quant::{Calibration, QType};
@@ -99,7 +99,7 @@ pub fn run(a: Args) -> Result<(), String> {
         }
         Some(Recipe::Fixed) => false,
     };
-    let bytes = read(Path::new(model))?;
+    let bytes = read_model(Path::new(model))?;
     let Calib { graph, inputs: calib, input, fixed, .. } =
         load_calibration(model, &bytes, calib_dir, a.io.profile.as_deref())?;
     opts.fixed_inputs = fixed;

@@ -18,7 +18,7 @@
 
 use super::proto::tensor_shape_proto::dimension::Value as Dim;
 use super::proto::{
-    attribute_type as at, data_location, type_proto, AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
+    attribute_type as at, type_proto, AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
 };
 use super::tensor::onnx_dtype_name;
 use super::{Attr, Attrs, DType, Data, Graph, ModelError, Node, Tensor, ValueInfo};
@@ -331,8 +331,9 @@ pub(super) fn convert_value_info(v: ValueInfoProto) -> ValueInfo {
 /// `label` names it in errors (initializer name, or `node.attribute` for unnamed attribute tensors).
 pub(super) fn convert_tensor(t: TensorProto, label: &str, limits: &Limits) -> Result<Tensor, ModelError> {
     let bad = |reason: String| ModelError::BadTensor { name: label.to_string(), reason };
-    if t.data_location == data_location::EXTERNAL || !t.external_data.is_empty() {
-        return Err(ModelError::ExternalData(label.to_string()));
+    if super::external::is_external(&t) {
+        let location = super::external::location(&t).to_string();
+        return Err(ModelError::ExternalData { tensor: label.to_string(), location });
     }
     // float16, bfloat16 and float64 become float32 here (qplay computes in float32).
     let wide = Wide::of(t.data_type);

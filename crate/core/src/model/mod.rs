@@ -3,13 +3,15 @@
 //!
 //! - [`tensor`]: [`Tensor`], [`DType`].
 //! - [`graph`]: [`Graph`], [`Node`], [`Attrs`] — the IR every other layer works on.
-//! - [`proto`]: ONNX's protobuf messages; [`load`]: `.onnx` bytes → checked [`Graph`].
+//! - [`proto`]: ONNX's protobuf messages; [`load`]: `.onnx` bytes → checked [`Graph`];
+//!   [`external`]: tensors kept in files beside the `.onnx`, put inside it.
 //! - [`passes`]: graph rewrites (batch-norm folding).
 //! - [`plan`]: [`Plan`] — ops built, shapes inferred, constants folded, ready to run.
 //! - [`fold`]: the budget of constant folding.
 //! - [`qdq_form`]: the compact QDQ form written to files, and the explicit one rewrites read.
 
 pub mod convert;
+pub mod external;
 pub mod fold;
 pub mod graph;
 pub mod image_inputs;
@@ -30,6 +32,7 @@ pub mod tensor;
 pub mod tflite;
 
 pub use convert::{convert_file_to_onnx, convert_to_onnx, output_quantization, Converted};
+pub use external::{external_data_files, inline_external_data, is_safe_location};
 pub use graph::{Attr, Attrs, Fused, Graph, ModelFormat, Node, ValueInfo};
 pub use image_inputs::{float_image_inputs, restore_image_inputs, save_onnx_as_loaded};
 pub use kind::OpKind;
@@ -77,8 +80,9 @@ pub enum ModelError {
     NotAModel(String),
     #[error("tensor `{name}`: {reason}")]
     BadTensor { name: String, reason: String },
-    #[error("tensor `{0}` keeps its data in an external file, which is not supported: re-save the model with all tensors inside (onnx.save(model, path, save_as_external_data=False))")]
-    ExternalData(String),
+    /// A tensor's data is in a file beside the model ([`external`]) that was not given.
+    #[error("the model keeps its weights in a separate file, `{location}` (tensor `{tensor}`), which was not given: keep that file beside the model (the CLI reads it from the model's folder), or choose or drop both files together in the page")]
+    ExternalData { tensor: String, location: String },
     #[error("data type {0} is not supported: convert the model to float32 (or int8/uint8 for quantized tensors)")]
     UnsupportedDType(String),
     /// A TFLite model's data qplay cannot take yet; the message says what to open instead.
@@ -171,7 +175,7 @@ impl ModelError {
             | ModelError::NotTflite(_)
             | ModelError::NotAModel(_)
             | ModelError::BadTensor { .. }
-            | ModelError::ExternalData(_)
+            | ModelError::ExternalData { .. }
             | ModelError::ShapeData { .. }
             | ModelError::Overflow(_)
             | ModelError::Cycle(_)

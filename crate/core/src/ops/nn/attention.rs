@@ -16,13 +16,15 @@
 //!   zeros. Output 3 is the scores (modes 0 and 1), with the bias (2) or after softmax (3).
 //!
 //! The arithmetic follows ONNX's reference implementation step by step; each product is one
-//! matrix product per head through [`super::sgemm`]. `softmax_precision` is accepted (float32
-//! is the only precision here).
+//! matrix product per head through [`super::sgemm`], the (batch, head) pairs in parallel (each
+//! writes only its own rows, so the results do not depend on the threads).
+//! `softmax_precision` is accepted (float32 is the only precision here).
 
 use super::sgemm::{sgemm, Init, MatRef};
 use super::{checked_numel, f32_data, f32_fact, f32_input, f32_output, input_shape};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::{BuildCtx, Fact, Op, OpError};
+use crate::parallel;
 
 /// A built `Attention`.
 #[derive(Debug, Clone)]
@@ -342,28 +344,34 @@ impl Op for Attention {
         let mut y = vec![0f32; checked_numel(&[d.b, d.hq, d.s, d.dv])?];
         let want_qk = self.outputs >= 4;
         let mut qk_out = if want_qk { vec![0f32; checked_numel(&[d.b, d.hq, d.s, t])?] } else { Vec::new() };
-        let mut scores = vec![0f32; d.s * t];
-        let mut bias_row = vec![0f32; t];
-        for b in 0..d.b {
-            for h in 0..d.hq {
-                let kv = b * d.hkv + h / reps;
-                let qh = &qs[(b * d.hq + h) * d.s * d.d..][..d.s * d.d];
-                let kh = &ks[kv * t * d.d..][..t * d.d];
-                let vh = &present_v[kv * t * d.dv..][..t * d.dv];
-                sgemm(
-                    1.0,
-                    MatRef::row_major(qh, d.s, d.d)?,
-                    MatRef::row_major(kh, t, d.d)?.t(),
-                    Init::Zero,
-                    &mut scores,
-                    t,
-                )?;
-                let qk = if want_qk { Some(&mut qk_out[(b * d.hq + h) * d.s * t..][..d.s * t]) } else { None };
-                self.probabilities(&bias, (b, h), &mut scores, &mut bias_row, qk, t);
-                let yh = &mut y[(b * d.hq + h) * d.s * d.dv..][..d.s * d.dv];
-                sgemm(1.0, MatRef::row_major(&scores, d.s, t)?, MatRef::row_major(vh, t, d.dv)?, Init::Zero, yh, d.dv)?;
-            }
-        }
+        // One task per (batch, query head), each writing its own rows of Y (and of output 3):
+        // the same products in the same order whatever the threads.
+        let mut heads: Vec<(&mut [f32], Option<&mut [f32]>)> = if want_qk {
+            y.chunks_mut(d.s * d.dv).zip(qk_out.chunks_mut(d.s * t).map(Some)).collect()
+        } else {
+            y.chunks_mut(d.s * d.dv).map(|yh| (yh, None)).collect()
+        };
+        let (qs, ks, vs) = (&qs, &ks, &present_v);
+        parallel::try_for_each_mut(&mut heads, |bh, (yh, qk)| -> Result<(), OpError> {
+            let (b, h) = (bh / d.hq, bh % d.hq);
+            let kv = b * d.hkv + h / reps;
+            let qh = &qs[bh * d.s * d.d..][..d.s * d.d];
+            let kh = &ks[kv * t * d.d..][..t * d.d];
+            let vh = &vs[kv * t * d.dv..][..t * d.dv];
+            let mut scores = vec![0f32; d.s * t];
+            let mut bias_row = vec![0f32; t];
+            sgemm(
+                1.0,
+                MatRef::row_major(qh, d.s, d.d)?,
+                MatRef::row_major(kh, t, d.d)?.t(),
+                Init::Zero,
+                &mut scores,
+                t,
+            )?;
+            self.probabilities(&bias, (b, h), &mut scores, &mut bias_row, qk.as_deref_mut(), t);
+            sgemm(1.0, MatRef::row_major(&scores, d.s, t)?, MatRef::row_major(vh, t, d.dv)?, Init::Zero, yh, d.dv)
+        })?;
+        drop(heads);
         // [B, Hq, S, Dv] → [B, S, Hq·Dv]: the same swap of the middle axes.
         let y = if d.rank3 { heads_first(&y, true, (d.b, d.hq, d.s, d.dv)) } else { y };
         let shapes = self.shapes(&d);
