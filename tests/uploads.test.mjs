@@ -178,7 +178,8 @@ test('a PyTorch export with its weights in model.onnx.data (the exporter\'s defa
   const file = (name, buffer = readFileSync(EXT + name)) => ({ name, mimeType: 'application/octet-stream', buffer });
   const [model, data] = [file('model.onnx'), file('model.onnx.data')];
   const input = det().locator('input[name=model]');
-  const idle = () => s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return !el.running && !el.loading; }, null, { timeout: 180_000 });
+  // A model in use (the built-in one, or the test before's) and nothing running.
+  const idle = () => s.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return el?.result && !el.running && !el.loading; }, null, { timeout: 180_000 });
   const errorShown = (re) => s.page.waitForFunction((src) => new RegExp(src).test(document.querySelector('qplay-detector').shadowRoot.querySelector('.error').textContent), re.source, { timeout: 60_000 });
   // A model loaded after the one numbered `id`, and its first result shown.
   const modelId = () => det().evaluate((el) => el.modelId);
@@ -214,6 +215,20 @@ test('a PyTorch export with its weights in model.onnx.data (the exporter\'s defa
   id = await modelId();
   await input.setInputFiles([data, model]);
   await loaded(id);
+  // From a URL (an embed's `model=`): the weights file is downloaded from beside the model.
+  const u = await open('index.html?embed=detector&model=tests/fixtures/torch_ops/external_data/model.onnx&image=www/samples/person.jpg');
+  try {
+    await u.page.waitForFunction(() => { const el = document.querySelector('qplay-detector'); return el?.result && !el.running; }, null, { timeout: 180_000 });
+    const r = await u.page.locator('qplay-detector').evaluate((el) => ({
+      label: el.shadowRoot.querySelector('canvas.fp32').getAttribute('aria-label'),
+      error: el.shadowRoot.querySelector('.error').hidden ? '' : el.shadowRoot.querySelector('.error').textContent,
+    }));
+    assert.equal(r.error, '');
+    assert.match(r.label, /by model\.onnx \(FP32\)/);
+    assert.deepEqual(u.errors, []);
+  } finally {
+    await u.close();
+  }
 });
 
 test('TFLite files: a float detector loads through the file input and the page says what its outputs need; int8 and 16x8 models load, unsupported ops say what to do; SSDs with the detection op (float and TF1 uint8) detect', async () => {

@@ -323,6 +323,7 @@ export class QplayDetector extends HTMLElement {
     this.loading = shortName(name);
     try {
       const got = await download(model, { signal: ctl.signal, onprogress: (n, total) => this.downloadProgress(name, n, total) });
+      got.bytes = await this.withExternalData(got.bytes, model, source, ctl.signal);
       const profile = profileUrl ? new TextDecoder().decode((await download(profileUrl, { signal: ctl.signal })).bytes) : null;
       if (this.abortDownload === ctl) this.abortDownload = null;
       await this.loadBytes(got.bytes, profile, name, {
@@ -369,6 +370,7 @@ export class QplayDetector extends HTMLElement {
     // Another model drops the kept layers (not the first model: a restored link may have set them).
     if (this.modelName !== undefined && name !== this.modelName) { this.keepFp32 = new Set(); this.layerBits = new Map(); this.showKeep(); }
     this.modelBytes = bytes;
+    this.pendingModel = null; // a model that waited for its weights file is no longer awaited
     this.modelProfile = profile;
     this.modelName = name;
     this.modelMeta = meta;

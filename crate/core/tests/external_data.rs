@@ -102,6 +102,14 @@ fn broken_external_data_is_a_clear_error() {
     let short = inline_external_data(&with_entry("length", "4"), &files(data.clone())).unwrap();
     let e = load_model(&short).unwrap_err();
     assert!(matches!(e, ModelError::BadTensor { .. }), "{e}");
+    // A tensor that says its data is elsewhere but names no file.
+    let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+    let t = m.graph.as_mut().unwrap().initializer.iter_mut().find(|t| !t.external_data.is_empty()).unwrap();
+    t.external_data.retain(|e| e.key != "location");
+    let nameless = m.encode_to_vec();
+    assert_eq!(external_data_files(&nameless), ["model.onnx.data"], "the other tensors still name theirs");
+    let e = msg(inline_external_data(&nameless, &files(data.clone())));
+    assert!(e.contains("names none (no `location`): the model is damaged"), "{e}");
     // Not an ONNX model at all.
     assert!(matches!(inline_external_data(b"\xff\xff\xff", &HashMap::new()), Err(ModelError::NotOnnx(_))));
 }

@@ -3,7 +3,12 @@
 // `model.onnx.data` beside `model.onnx` by default), a profile .json, photos. A model's weight
 // files come with it; given later, alone, they complete the model that asked for them.
 
+import { BUILTIN, download } from './model-source.js';
+
 const MODEL = /\.(onnx|tflite)$/i;
+
+/** A weights file's location that stays beside the model (ONNX's rule: relative, no `..`). */
+const beside = (loc) => loc !== '' && !/^[\\/]|[\\:]/.test(loc) && !loc.split('/').includes('..');
 
 /** A file that is no model, profile or picture: weights beside a model. */
 const isData = (f) => !MODEL.test(f.name) && !/\.json$/i.test(f.name) && !/^(image|video)\//.test(f.type);
@@ -22,6 +27,21 @@ export const fileMethods = {
       if (/\.json$/i.test(f.name)) await this.loadProfileFile(f);
       else if (/^image\//.test(f.type)) await this.setImage(f);
     }
+  },
+
+  /** A downloaded ONNX model (`url`, not a built-in) whose weights are in files beside it: those
+   * files downloaded from beside it (with progress; `signal` cancels) and put inside it. */
+  async withExternalData(bytes, url, source, signal) {
+    if (BUILTIN[source] || !/\.onnx$/i.test(new URL(url, document.baseURI).pathname)) return bytes;
+    const { missing } = await this.engine.externalData(bytes, []);
+    if (!missing.length) return bytes;
+    const files = [];
+    for (const loc of missing) {
+      if (!beside(loc)) throw new Error(`its weights are in “${loc}”, outside the model's folder: refused`);
+      const got = await download(new URL(loc, new URL(url, document.baseURI)).href, { signal, onprogress: (n, total) => this.downloadProgress(loc, n, total) });
+      files.push({ name: loc, bytes: got.bytes });
+    }
+    return (await this.engine.externalData(bytes, files)).bytes;
   },
 
   /** Loads a model file; an ONNX model's weights in separate files are taken from `data` (Files) and put inside it first. */

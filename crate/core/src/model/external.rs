@@ -58,10 +58,11 @@ fn for_each_tensor(
 
 /// The files an ONNX model's tensors keep their data in (their `location`s, each once, in the
 /// order the model first names them); empty for a self-contained model, a TFLite model or bytes
-/// that are no ONNX model (the loader says what is wrong with those).
+/// that are no ONNX model (the loader says what is wrong with those, and
+/// [`inline_external_data`] with a tensor that names no file).
 pub fn external_data_files(bytes: &[u8]) -> Vec<String> {
     // Every external tensor has a "location" key; without the word the decode can be skipped.
-    if !bytes.windows(8).any(|w| w == b"location") {
+    if super::is_tflite(bytes) || !bytes.windows(8).any(|w| w == b"location") {
         return Vec::new();
     }
     let Ok(mut model) = ModelProto::decode(bytes) else { return Vec::new() };
@@ -69,7 +70,7 @@ pub fn external_data_files(bytes: &[u8]) -> Vec<String> {
     if let Some(g) = model.graph.as_mut() {
         let _ = for_each_tensor(g, &mut |t| {
             let loc = location(t);
-            if is_external(t) && !files.iter().any(|f| f == loc) {
+            if is_external(t) && !loc.is_empty() && !files.iter().any(|f| f == loc) {
                 files.push(loc.to_string());
             }
             Ok(())
@@ -105,6 +106,9 @@ pub fn inline_external_data(bytes: &[u8], files: &HashMap<String, Vec<u8>>) -> R
         }
         let bad = |reason: String| ModelError::BadTensor { name: t.name.clone(), reason };
         let loc = location(t);
+        if loc.is_empty() {
+            return Err(bad("it keeps its data in an external file but names none (no `location`): the model is damaged; export it again".into()));
+        }
         let Some(file) = files.get(loc) else {
             return Err(ModelError::ExternalData { tensor: t.name.clone(), location: loc.to_string() });
         };
