@@ -24,7 +24,7 @@ const PRECACHE = [
   'www/components/qplay-playground.js', 'www/components/report-charts.js', 'www/components/lazy.js',
   'www/components/detector/state.js', 'www/components/detector/template.js', 'www/components/detector/model-source.js',
   'www/components/detector/quantize.js', 'www/components/detector/qat.js', 'www/components/detector/report.js', 'www/components/detector/live.js',
-  'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/threads.js', 'www/components/detector/summary.js',
+  'www/components/detector/util.js', 'www/components/detector/backend.js', 'www/components/detector/files.js', 'www/components/detector/threads.js', 'www/components/detector/summary.js',
   'www/pkg/qplay_wasm.js', 'www/pkg/qplay_wasm_bg.wasm',
 ];
 /** The threaded wasm module (www/pkg-threads/, scripts/build-wasm.sh): pre-cached with the above when
