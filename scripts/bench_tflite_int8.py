@@ -14,8 +14,8 @@ sample photos as the representative dataset: 4.0 MB. Then, on person.jpg:
   the same threads, interleaved over --rounds;
 - equality: qplay's output codes against both of LiteRT's (qplay implements the reference
   kernels' arithmetic; XNNPACK requantizes its own way);
-- export: `qplay convert` writes it as QDQ ONNX; onnxruntime's outputs against LiteRT's reference
-  kernels, in quantization steps.
+- export: `qplay convert` writes it as QDQ ONNX and in integer form (`--form integer`);
+  onnxruntime's outputs against LiteRT's, in quantization steps, and its time per run.
 
 With --16x8 the model is converted to 16x8 instead (int16 activations, int8 weights:
 `EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`, int16 input and output); LiteRT has
@@ -141,26 +141,41 @@ def main():
     d = np.abs(want[False] - want[True])
     print(f"LiteRT default vs its reference kernels: {int((d == 0).sum())}/{d.size} codes equal, farthest {d.max()} steps")
 
-    # Export.
-    onnx_path = os.path.join(tempfile.gettempdir(), f"qplay_mnv2_{kind}.onnx")
-    r = subprocess.run([a.qplay, "convert", path, "-o", onnx_path], capture_output=True, text=True, check=True)
-    print(r.stdout.strip())
+    # Export, in both forms.
     try:
         import onnxruntime as ort
     except ImportError:
-        print("onnxruntime is not installed: the export is not run")
-        return
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.disable_quant_qdq", "1")
-    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
-    y = sess.run(None, {sess.get_inputs()[0].name: np.load(xf)})[0]
-    codes = np.clip(np.rint(y / ys) + yz, info.min, info.max).astype(np.int64)
-    for label, ref in (("reference kernels", want[True]), ("default (XNNPACK)", want[False])):
-        d = np.abs(codes - ref)
-        print(f"QDQ ONNX in onnxruntime {ort.__version__} vs LiteRT {label}: {int((d == 0).sum())}/{d.size} equal, "
-              f"{100 * (d <= 1).mean():.1f} % within one step, farthest {d.max()}")
-
+        ort = None
+    for form in ("qdq", "integer"):
+        onnx_path = os.path.join(tempfile.gettempdir(), f"qplay_mnv2_{kind}.{form}.onnx")
+        r = subprocess.run([a.qplay, "convert", path, "-o", onnx_path, "--form", form], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"qplay convert --form {form}: {r.stderr.strip()}")
+            continue
+        print(r.stdout.strip())
+        if ort is None:
+            print("onnxruntime is not installed: the export is not run")
+            continue
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if form == "qdq":
+            so.add_session_config_entry("session.disable_quant_qdq", "1")
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: np.load(xf)}
+        y = sess.run(None, feed)[0]
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            times.append(time.perf_counter() - t0)
+        codes = np.clip(np.rint(y / ys) + yz, info.min, info.max).astype(np.int64)
+        for label, ref in (("reference kernels", want[True]), ("default (XNNPACK)", want[False])):
+            d = np.abs(codes - ref)
+            print(f"{form} ONNX in onnxruntime {ort.__version__} vs LiteRT {label}: {int((d == 0).sum())}/{d.size} "
+                  f"equal, {100 * (d <= 1).mean():.1f} % within one step, farthest {d.max()}")
+        print(f"{form} ONNX in onnxruntime, 1 thread: median {1000 * sorted(times)[2]:.1f} ms, "
+              f"{os.path.getsize(onnx_path) / 1e6:.2f} MB")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Full-integer TFLite models written as QDQ ONNX (`qplay convert`), run in onnxruntime,
-against LiteRT's int8 outputs: how many output codes are equal, one step apart, farther.
+"""Full-integer TFLite models written as ONNX (`qplay convert`, QDQ form or `--form integer`),
+run in onnxruntime, against LiteRT's int8 outputs: how many output codes are equal, one step
+apart, farther.
 
-    python3 scripts/tflite_qdq_vs_litert.py [--qplay target/release/qplay] [NAME ...]
+    python3 scripts/tflite_qdq_vs_litert.py [--qplay target/release/qplay] [--form qdq|integer]
+        [--model FILE.tflite --litert] [NAME ...]
 
 NAME is a fixture under tests/fixtures/tflite (default: every full-integer one). Each fixture
 has LiteRT's int8 input (input_q.npy) and outputs (output_K.npy), made by
@@ -43,13 +45,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", default=DEFAULT)
     ap.add_argument("--qplay", default=os.path.join(ROOT, "target", "release", "qplay"))
+    ap.add_argument("--form", choices=["qdq", "integer"], default="qdq")
     a = ap.parse_args()
     print(f"onnxruntime {ort.__version__}")
     grand = {}
     for name in a.names:
         meta = json.load(open(os.path.join(FIXTURES, name, "meta.json")))
-        out = os.path.join(tempfile.gettempdir(), f"{name}.qdq.onnx")
-        r = subprocess.run([a.qplay, "convert", os.path.join(FIXTURES, f"{name}.tflite"), "-o", out],
+        out = os.path.join(tempfile.gettempdir(), f"{name}.{a.form}.onnx")
+        r = subprocess.run([a.qplay, "convert", os.path.join(FIXTURES, f"{name}.tflite"), "-o", out, "--form", a.form],
                            capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"{name}: qplay convert failed: {r.stderr.strip()}")

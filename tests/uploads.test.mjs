@@ -264,6 +264,16 @@ test('TFLite files: a float detector loads through the file input and the page s
   assert.equal(dl16.suggestedFilename(), 'det_16x8.onnx');
   assert.match(await det().locator('.summary .to-onnx .note').textContent(), /^det_16x8\.onnx \([\d.]+ MB\): written in QDQ form .*% within one step/);
   await det().locator('.summary').screenshot({ path: `${ARTIFACTS}upload-tflite-16x8.png` });
+  // Its integer form does not exist (int16 codes): said, with what to do; nothing downloads.
+  await det().locator('.summary .to-onnx select[name=onnx-form]').selectOption('integer');
+  await det().locator('.summary .to-onnx button[name=to-onnx]').click();
+  await s.page.waitForFunction(() => /was not written/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.summary .to-onnx .note').textContent), null, { timeout: 60_000 });
+  const e16 = await det().locator('.summary .to-onnx .note').textContent();
+  assert.match(e16, /^det_16x8\.integer\.onnx was not written: .*integer form.*int16.*QDQ form instead/, e16);
+  // The page's error line still says what it said about the model (no decoder fits it).
+  assert.match(await det().locator('.error').textContent(), /decoder|profile/i);
+  assert.equal(await det().locator('.summary .to-onnx button[name=to-onnx]').isDisabled(), false);
+  await det().screenshot({ path: `${ARTIFACTS}upload-tflite-16x8-no-integer-form.png` });
   const ops = await uploadModel(s, TFL + 'unsupported.tflite', { orError: true });
   assert.match(ops.error, /CUMSUM.*REVERSE_V2/, ops.error);
   // A float classifier (no detector) is not a detection model: said, nothing stale.
@@ -342,10 +352,10 @@ test('a TFLite model downloads as ONNX: onnxruntime-web runs the file and gives 
   assert.equal(await det().locator('.summary .to-onnx').count(), 0);
 });
 
-test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it within one step of LiteRT', async () => {
+test('a full-integer TFLite model downloads as QDQ ONNX (onnxruntime-web within one step of LiteRT) and in integer form (LiteRT\'s codes in every value)', async () => {
   const TFL = fileURLToPath(new URL('./fixtures/tflite/', import.meta.url));
   await uploadModel(s, TFL + 'det_int8.tflite', { orError: true });
-  assert.match(await det().locator('.summary .to-onnx .note').textContent(), /QDQ form/);
+  assert.match(await det().locator('.summary .to-onnx select[name=onnx-form]').textContent(), /QDQ form.*integer form/);
   const button = det().locator('.summary .to-onnx button[name=to-onnx]');
   const [download] = await Promise.all([s.page.waitForEvent('download'), button.click()]);
   assert.equal(download.suggestedFilename(), 'det_int8.onnx');
@@ -372,6 +382,21 @@ test('a full-integer TFLite model downloads as QDQ ONNX: onnxruntime-web runs it
   }
   assert.equal(total, 4480);
   assert.ok(within >= 0.999 * total, `${within} of ${total} within one step of LiteRT`);
+  // The integer form: TFLite's arithmetic in ONNX's integer ops, LiteRT's codes in every value.
+  await det().locator('.summary .to-onnx select[name=onnx-form]').selectOption('integer');
+  const [dlInt] = await Promise.all([s.page.waitForEvent('download'), button.click()]);
+  assert.equal(dlInt.suggestedFilename(), 'det_int8.integer.onnx');
+  const noteInt = await det().locator('.summary .to-onnx .note').textContent();
+  assert.match(noteInt, /^det_int8\.integer\.onnx \([\d.]+ MB\): written in integer form .*all 4480 output values equal TFLite's integer arithmetic/, noteInt);
+  await det().locator('.summary .to-onnx').screenshot({ path: `${ARTIFACTS}upload-tflite-int8-to-integer-onnx.png` });
+  const gotInt = await runInOrtWeb(readFileSync(await dlInt.path()), Float32Array.from(xq.data, (q) => xs * (q - xz)), xq.shape);
+  let equal = 0;
+  for (const [k, o] of meta.outputs.entries()) {
+    const want = readNpy(TFL + `det_int8/output_${k}.npy`);
+    const [ys, yz] = o.quantization;
+    want.data.forEach((w, i) => { equal += Math.max(-128, Math.min(127, Math.round(gotInt[k].data[i] / ys) + yz)) === w ? 1 : 0; });
+  }
+  assert.equal(equal, 4480, `${equal} of 4480 output codes equal LiteRT's`);
 });
 
 /** Sets the "your own INT8 model" file and waits for the outcome under the Quantize button. */

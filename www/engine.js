@@ -65,7 +65,7 @@ export class Engine {
   externalData(bytes, files) { return this.request({ type: 'external-data', bytes, files }); }
 
   /** The model in use as ONNX bytes, with what the export gate checked. */
-  toOnnx(onprogress) { return this.request({ type: 'to-onnx' }, [], onprogress); }
+  toOnnx(form, onprogress) { return this.request({ type: 'to-onnx', form }, [], onprogress); }
 
   detect(img) {
     const rgba = img.data.buffer.slice(0);

@@ -154,10 +154,11 @@ const handlers = {
     return { ok: true, needed, missing, bytes: out.buffer };
   },
   // The model in use written as ONNX (a TFLite file's "Download as ONNX"), checked by running it back.
-  async 'to-onnx'({ id }) {
+  // `form: 'integer'`: a full-integer TFLite model in ONNX's integer form (TFLite's arithmetic exactly).
+  async 'to-onnx'({ id, form }) {
     if (!model) throw new Error('no model is loaded');
     progress(id, 'writing the model as ONNX and running it back');
-    const r = convertToOnnx(new Uint8Array(model.bytes));
+    const r = convertToOnnx(new Uint8Array(model.bytes), form === 'integer');
     return { ok: true, bytes: r.onnx.buffer, check: r.check };
   },
   async detect({ width, height, rgba }) {

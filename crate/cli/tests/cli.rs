@@ -70,7 +70,7 @@ const COMMANDS: [(&str, &[&str]); 9] = [
             "--threads <N>",
         ],
     ),
-    ("convert", &["<MODEL>", "-o, --out <OUT.onnx>"]),
+    ("convert", &["<MODEL>", "-o, --out <OUT.onnx>", "--form <FORM>", "integer"]),
     ("compare", &["<FP32.onnx>", "<INT8.onnx>", "--images <DIR>", "--profile <p.json>", "--json", "--threads <N>"]),
     ("bench", &["<MODEL>", "--iters <N>", "--warmup <N>", "--profile <p.json>", "--gpu", "--json", "--threads <N>"]),
     ("completions", &["<SHELL>", "bash", "zsh", "fish", "powershell", "elvish"]),

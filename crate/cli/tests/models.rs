@@ -142,6 +142,22 @@ fn convert_writes_tflite_files_as_onnx_and_refuses_what_onnx_cannot_hold() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["unsupported"], serde_json::json!([]));
     assert!(v["ops"]["QuantizeLinear"].as_u64().unwrap() > 10 && v["ops"].get("qplay.tfl.Conv2D").is_none(), "{v}");
+    // The same in integer form: only ONNX's integer ops, LiteRT's codes in every value.
+    let out = tmp("det_int8.integer.onnx");
+    let (code, text, err) =
+        qplay(&["convert", "tests/fixtures/tflite/det_int8.tflite", "-o", out.to_str().unwrap(), "--form", "integer"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("written in integer form") && text.contains("all 4480 output values equal"), "{text}");
+    let (code, text, err) = qplay(&["inspect", out.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["ops"]["ConvInteger"].as_u64().unwrap() > 5 && v["ops"].get("QuantizeLinear").is_none(), "{v}");
+    // A model it has no integer form for (int16 codes): refused, saying why, nothing written.
+    let out = tmp("det_16x8.integer.onnx");
+    let (code, _, err) =
+        qplay(&["convert", "tests/fixtures/tflite/det_16x8.tflite", "-o", out.to_str().unwrap(), "--form", "integer"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("int16 codes") && err.contains("QDQ form") && !out.exists(), "{err}");
     // A float one: the graph qplay runs it as.
     let out = tmp("det.onnx");
     let (code, text, err) = qplay(&["convert", "tests/fixtures/tflite/det.tflite", "-o", out.to_str().unwrap()]);

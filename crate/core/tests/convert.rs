@@ -2,11 +2,12 @@
 //! by the ONNX loader give LiteRT's outputs as the `.tflite` does (within 1e-4 of each output's
 //! range); the export gate runs both graphs and says what it checked; graphs it cannot run are
 //! said to be only loaded back. Full-integer TFLite models are written in ONNX's QDQ form and
-//! give LiteRT's int8 outputs within one quantization step.
+//! give LiteRT's int8 outputs within one quantization step; in ONNX's integer form
+//! (`--form integer`) they give LiteRT's codes in every value.
 
 use qplay_core::model::{
-    convert_file_to_onnx, convert_to_onnx, load_model, load_onnx, npy::read_npy, output_quantization, Data, Graph,
-    Plan, Tensor, ValueInfo,
+    convert_file_to_integer_onnx, convert_file_to_onnx, convert_to_onnx, load_model, load_onnx, npy::read_npy,
+    output_quantization, Data, Graph, Plan, Tensor, ValueInfo,
 };
 use qplay_core::ops::Registry;
 use std::path::PathBuf;
@@ -181,4 +182,91 @@ fn sixteen_by_eight_models_are_written_as_qdq_onnx_within_two_steps_of_litert() 
         assert!(worst <= 2, "{name}: {worst} steps");
         assert!((equal + one) as f64 >= 0.95 * t as f64, "{name}: {} of {t} within one step", equal + one);
     }
+}
+
+/// A fixture's full-integer model in integer form, read back by qplay's ONNX loader (its
+/// ConvInteger, MatMulInteger and int64 kernels, not the `qplay.tfl.*` ones) and run on
+/// LiteRT's input: (output values, equal to LiteRT's codes).
+fn integer_form_vs_litert(name: &str) -> (usize, usize) {
+    let tflite = fixture(&format!("tflite/{name}.tflite"));
+    let c = convert_file_to_integer_onnx(&tflite).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(c.check.starts_with("written in integer form"), "{name}: {}", c.check);
+    assert!(c.check.contains("output values equal TFLite's integer arithmetic"), "{name}: {}", c.check);
+    // (load_model: the file's first bytes are names and look like text; it is still read as ONNX.)
+    let back = load_model(&c.onnx).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for n in &back.nodes {
+        assert!(!n.op_type.contains('.') && !n.op_type.starts_with("TFLite"), "{name}: {}", n.op_type);
+    }
+    let layers = back.nodes.iter().filter(|n| n.op_type == "ConvInteger" || n.op_type == "MatMulInteger").count();
+    assert!(layers > 0 || name == "moves_int8", "{name}: no integer layers");
+    // The input's quantization, from the TFLite graph's QUANTIZE behind it.
+    let g = load_model(&tflite).unwrap();
+    let q = g.nodes.iter().find(|n| n.inputs.first() == Some(&g.inputs[0].name)).unwrap();
+    let (s, z) = (q.attrs.float("y_scale", 0.0), q.attrs.int("y_zp", 0));
+    let xq = read_npy(&fixture(&format!("tflite/{name}/input_q.npy"))).unwrap();
+    let x =
+        Tensor { shape: xq.shape.clone(), data: Data::F32(codes(&xq).iter().map(|&q| s * (q - z) as f32).collect()) };
+    let outs = Plan::new(&back, &Registry::new(), &[]).unwrap().run(&[(back.inputs[0].name.clone(), x)]).unwrap();
+    let (mut total, mut equal) = (0, 0);
+    for (k, (got, info)) in outs.iter().zip(&back.outputs).enumerate() {
+        let want = codes(&read_npy(&fixture(&format!("tflite/{name}/output_{k}.npy"))).unwrap());
+        let (s, z) = output_quantization(&back, &info.name).unwrap_or_else(|| panic!("{name}: output {k}'s step"));
+        let got = got.as_f32().unwrap();
+        assert_eq!(got.len(), want.len(), "{name} output {k}");
+        total += got.len();
+        equal += got.iter().zip(&want).filter(|&(y, w)| (y / s).round() as i64 + z == *w).count();
+    }
+    eprintln!("{name} in integer form, read back by qplay, vs LiteRT: {equal}/{total} equal");
+    (total, equal)
+}
+
+#[test]
+fn full_integer_tflite_models_in_integer_form_give_litert_codes_in_every_value() {
+    let mut total = 0;
+    // layers_int8: TRANSPOSE_CONV, PRELU, MIRROR_PAD, DEPTH_TO_SPACE, … of segmentation and pose models.
+    for name in
+        ["cnn_int8", "cnn_uint8", "det_int8", "det_uint8", "ops_int8", "moves_int8", "concat_uint8", "layers_int8"]
+    {
+        let (t, equal) = integer_form_vs_litert(name);
+        assert_eq!(equal, t, "{name}");
+        total += t;
+    }
+    assert!(total >= 184_320 + 26_077 + 4_480 + 1_221 + 20, "{total}");
+}
+
+#[test]
+fn the_integer_form_refuses_what_it_cannot_write_naming_it() {
+    let e = |name: &str| convert_file_to_integer_onnx(&fixture(name)).unwrap_err().to_string();
+    let sixteen = e("tflite/det_16x8.tflite");
+    assert!(sixteen.contains("QDQ form"), "{sixteen}");
+    assert!(sixteen.contains("int16 codes (a 16x8 model;"), "{sixteen}");
+    assert_eq!(sixteen.matches("int16 codes").count(), 1, "each reason once: {sixteen}");
+    assert!(sixteen.contains("DepthwiseConv2D") && sixteen.contains("AveragePool2D"), "{sixteen}");
+    let float = e("tflite/det.tflite");
+    assert!(float.contains("for full-integer TFLite models"), "{float}");
+    let onnx = e("../../www/models/blazeface_short.onnx");
+    assert!(onnx.contains("for full-integer TFLite models"), "{onnx}");
+    let ssd = e("tflite_ssd/ssd_fast_int8.tflite");
+    assert!(ssd.contains("TFLite_Detection_PostProcess"), "{ssd}");
+}
+
+/// Damaged full-integer files: whatever loads, its integer form is written or refused with a
+/// message, never a panic.
+#[test]
+fn the_integer_form_of_damaged_files_is_written_or_refused() {
+    let good = fixture("tflite/det_int8.tflite");
+    let (mut loaded, mut s) = (0, 99u32);
+    for _ in 0..400 {
+        let mut bytes = good.clone();
+        for _ in 0..4 {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let at = 8 + (s as usize >> 4) % (bytes.len() - 8);
+            bytes[at] = (s >> 24) as u8;
+        }
+        if let Ok(g) = load_model(&bytes) {
+            loaded += 1;
+            let _ = qplay_core::model::integer_form::integer_form(&g);
+        }
+    }
+    assert!(loaded > 50, "{loaded} of 400 damaged files loaded: the test must reach the rewrite");
 }

@@ -21,12 +21,18 @@ pub fn inspect_model(onnx: &[u8]) -> Result<JsValue, JsValue> {
     to_js(&Summary::of(&g, &Registry::new()))
 }
 
-/// A model (ONNX or TFLite; a full-integer TFLite model in QDQ form) written as ONNX, checked
-/// by running it back ([`qplay_core::model::convert_file_to_onnx`]):
+/// A model (ONNX or TFLite; a full-integer TFLite model in QDQ form, or with `integer` in
+/// ONNX's integer form) written as ONNX, checked by running it back
+/// ([`qplay_core::model::convert_file_to_onnx`], [`qplay_core::model::convert_file_to_integer_onnx`]):
 /// `{ onnx: Uint8Array, check: string }`.
 #[wasm_bindgen(js_name = convertToOnnx)]
-pub fn convert_to_onnx(model: &[u8]) -> Result<JsValue, JsValue> {
-    let c = qplay_core::model::convert_file_to_onnx(model).map_err(err)?;
+pub fn convert_to_onnx(model: &[u8], integer: bool) -> Result<JsValue, JsValue> {
+    let c = if integer {
+        qplay_core::model::convert_file_to_integer_onnx(model)
+    } else {
+        qplay_core::model::convert_file_to_onnx(model)
+    }
+    .map_err(err)?;
     let out = js_sys::Object::new();
     js_sys::Reflect::set(&out, &"onnx".into(), &js_sys::Uint8Array::from(&c.onnx[..]))?;
     js_sys::Reflect::set(&out, &"check".into(), &c.check.into())?;

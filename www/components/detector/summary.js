@@ -57,9 +57,12 @@ export const infoMethods = {
       p.className = 'to-onnx';
       const integer = Object.keys(info.summary.ops).some((op) => op.startsWith('qplay.tfl.'));
       const what = integer
-        ? 'this full-integer model in ONNX\'s QDQ form (its int8 weights; within a quantization step or two of TFLite\'s integer kernels)'
-        : 'the graph qplay runs this TFLite file as';
-      p.innerHTML = `<button type="button" name="to-onnx">Download as ONNX</button> <span class="note">${what}, for onnxruntime, Netron or qplay's CLI</span>`;
+        ? 'this full-integer model for onnxruntime, Netron or qplay\'s CLI'
+        : 'the graph qplay runs this TFLite file as, for onnxruntime, Netron or qplay\'s CLI';
+      const form = integer
+        ? ` <label>in <select name="onnx-form" title="QDQ: int8 weights, float ops between QuantizeLinear / DequantizeLinear, which onnxruntime fuses into its int8 kernels; each layer within a step of TFLite's rounding, drifting with depth. Integer: TFLite's fixed-point arithmetic in ONNX integer ops; LiteRT's codes in every value, a larger graph that runs slower."><option value="qdq">QDQ form (fast; within a step or two of TFLite)</option><option value="integer">integer form (TFLite's arithmetic exactly)</option></select></label>`
+        : '';
+      p.innerHTML = `<button type="button" name="to-onnx">Download as ONNX</button>${form} <span class="note">${what}</span>`;
       p.querySelector('button').addEventListener('click', () => this.downloadOnnx(p));
       this.$('.summary').prepend(p);
     }
@@ -114,11 +117,13 @@ export const infoMethods = {
   async downloadOnnx(p) {
     const [btn, note] = [p.querySelector('button'), p.querySelector('.note')];
     const [modelId, name] = [this.modelId, this.modelName];
-    const file = `${fileStem(name)}.onnx`;
+    const form = p.querySelector('select[name=onnx-form]')?.value ?? 'qdq';
+    const file = `${fileStem(name)}${form === 'integer' ? '.integer' : ''}.onnx`;
     btn.disabled = true;
+    note.classList.remove('failed');
     note.textContent = 'writing it as ONNX and running it back…';
     try {
-      const r = await this.engine.toOnnx();
+      const r = await this.engine.toOnnx(form);
       if (modelId !== this.modelId) return;
       const url = URL.createObjectURL(new Blob([r.bytes], { type: 'application/octet-stream' }));
       const a = Object.assign(document.createElement('a'), { href: url, download: file });
@@ -129,8 +134,10 @@ export const infoMethods = {
       note.textContent = `${file} (${(r.bytes.byteLength / 1e6).toFixed(2)} MB): ${r.check}.`;
     } catch (e) {
       if (modelId !== this.modelId) return;
-      note.textContent = `${file} was not written (see the message above).`;
-      this.showError(`Could not write ${name} as ONNX: ${e.message}`, e.code ?? 'export');
+      // Said here, beside the button, not in the page's error line: that line keeps what it says
+      // about the model (a detection that failed, for one).
+      note.textContent = `${file} was not written: ${e.message}`;
+      note.classList.add('failed');
     } finally { btn.disabled = false; }
   },
 

@@ -75,6 +75,9 @@ TEMPLATE.innerHTML = `
   .view-row { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; font-size: 13px; margin: 6px 0; }
   .view-row label { margin: 0; }
   .view-row select { width: auto; }
+  .to-onnx label { display: inline; margin: 0; }
+  .to-onnx select { width: auto; }
+  .to-onnx .note.failed { color: var(--qp-err); }
   .live { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 6px 0; padding: 6px 8px; border-radius: 6px; background: var(--qp-card); }
   .live b { font-family: system-ui, sans-serif; }
   :host([data-overlay]) .int8-pane .stage { display: none; }

@@ -86,6 +86,58 @@ pub fn convert_file_to_onnx(bytes: &[u8]) -> Result<Converted, Error> {
     Ok(c)
 }
 
+/// Writes a full-integer TFLite model in ONNX's integer form ([`super::integer_form`]): TFLite's
+/// fixed-point arithmetic in standard integer ops, so onnxruntime gives LiteRT's codes in every
+/// value. Besides the gate (the file loaded back computes what the written graph computes, bit
+/// for bit), the integer graph's outputs must equal qplay's `qplay.tfl.*` ops' (equal to
+/// LiteRT's) on the seeded input, bit for bit. Other models are refused with the reason.
+pub fn convert_file_to_integer_onnx(bytes: &[u8]) -> Result<Converted, Error> {
+    let g = load_model(bytes)?;
+    let integer = qplay_only_ops(&g).iter().any(|o| o.starts_with("qplay.tfl."));
+    if !(is_tflite(bytes) && integer) {
+        return Err(ModelError::Other(
+            "the integer form is for full-integer TFLite models (int8 or uint8 ops); this model is written as it is \
+             (`qplay convert` without --form integer)"
+                .into(),
+        )
+        .into());
+    }
+    let ig = super::integer_form::integer_form(&g)?;
+    let mut c = convert_to_onnx(&ig)?;
+    let equal = match seeded_feeds(&g) {
+        Ok(feeds) => {
+            let (want, got) = (run(&g, &feeds)?, run(&ig, &feeds)?);
+            if !bit_equal(&want, &got) {
+                return Err(ModelError::Other(
+                    "the integer form computes something else than TFLite's integer arithmetic; please report this model"
+                        .into(),
+                )
+                .into());
+            }
+            let n: usize = want.iter().map(|t| t.shape.iter().product::<usize>()).sum();
+            format!("all {n} output values equal TFLite's integer arithmetic (qplay's TFLite kernels, equal to LiteRT's) on that input")
+        }
+        Err(why) => format!("not compared with TFLite's integer arithmetic: {why}"),
+    };
+    c.check = format!(
+        "written in integer form (ConvInteger / MatMulInteger sums, TFLite's fixed-point requantization in int64 ops); {}; {equal}",
+        c.check.replace("the source model's", "the integer graph's")
+    );
+    Ok(c)
+}
+
+/// Whether two runs' outputs are equal bit for bit.
+fn bit_equal(want: &[Tensor], got: &[Tensor]) -> bool {
+    want.len() == got.len()
+        && want.iter().zip(got).all(|(a, b)| {
+            a.shape == b.shape
+                && match (&a.data, &b.data) {
+                    (Data::F32(x), Data::F32(y)) => x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    _ => a == b,
+                }
+        })
+}
+
 /// The first layer of the integer graph `g` whose output the QDQ graph also computes (under
 /// its name, or as its NCHW twin `NAME__nchw`): its op type and the percentage of its values
 /// within one step of the integer op's, on `feeds`.
@@ -232,15 +284,7 @@ pub fn convert_to_onnx(g: &Graph) -> Result<Converted, Error> {
         Err(why) => return Ok(Converted { onnx, check: format!("loaded back; not run: {why}") }),
     };
     let (want, got) = (run(g, &feeds)?, run(&back, &feeds)?);
-    let same = want.len() == got.len()
-        && want.iter().zip(&got).all(|(a, b)| {
-            a.shape == b.shape
-                && match (&a.data, &b.data) {
-                    (Data::F32(x), Data::F32(y)) => x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
-                    _ => a == b,
-                }
-        });
-    if !same {
+    if !bit_equal(&want, &got) {
         return Err(ModelError::Other(
             "the written ONNX computes something else than the model it was written from; please report this model"
                 .into(),

@@ -15,6 +15,7 @@ pub mod external;
 pub mod fold;
 pub mod graph;
 pub mod image_inputs;
+pub mod integer_form;
 pub mod kind;
 pub mod load;
 pub mod lower_lut;
@@ -31,7 +32,9 @@ pub mod summary;
 pub mod tensor;
 pub mod tflite;
 
-pub use convert::{convert_file_to_onnx, convert_to_onnx, output_quantization, Converted};
+pub use convert::{
+    convert_file_to_integer_onnx, convert_file_to_onnx, convert_to_onnx, output_quantization, Converted,
+};
 pub use external::{external_data_files, inline_external_data, is_safe_location};
 pub use graph::{Attr, Attrs, Fused, Graph, ModelFormat, Node, ValueInfo};
 pub use image_inputs::{float_image_inputs, restore_image_inputs, save_onnx_as_loaded};
@@ -55,7 +58,12 @@ pub fn load_model_with_limits(bytes: &[u8], limits: &Limits) -> Result<Graph, Mo
     let loaded = if is_tflite(bytes) {
         load_tflite_with_limits(bytes, limits)
     } else if let Some(why) = sniff::other_format(bytes) {
-        return Err(ModelError::NotAModel(why));
+        // An ONNX file's first bytes can look like text (long node names, their lengths printable
+        // bytes): only what does not parse as ONNX is called what its head looks like.
+        match load_onnx_with_limits(bytes, limits) {
+            Err(ModelError::NotOnnx(_)) => return Err(ModelError::NotAModel(why)),
+            other => other,
+        }
     } else {
         load_onnx_with_limits(bytes, limits)
     };

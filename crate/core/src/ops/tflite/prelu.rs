@@ -15,13 +15,16 @@ pub const PRELU: &str = "qplay.tfl.Prelu";
 /// A built int8 PRELU.
 #[derive(Debug)]
 pub struct TflPrelu {
-    x_zp: i32,
-    alpha_zp: i32,
-    y_zp: i32,
+    /// Input zero point.
+    pub x_zp: i32,
+    /// Alpha's zero point.
+    pub alpha_zp: i32,
+    /// Output zero point.
+    pub y_zp: i32,
     /// `x_scale / y_scale` as a multiplier and shift.
-    positive: (i32, i32),
+    pub positive: (i32, i32),
     /// `x_scale · alpha_scale / y_scale`.
-    negative: (i32, i32),
+    pub negative: (i32, i32),
 }
 
 /// Builds `qplay.tfl.Prelu` (`x_scale`, `x_zp`, `alpha_scale`, `alpha_zp`, `y_scale`, `y_zp`);

@@ -105,7 +105,7 @@ fn taps10(v: i32, scale_10: i32, half_pixel: bool, len: i32) -> (i32, usize, usi
 }
 
 /// `ComputeInterpolationValues` (float): the source position and its two neighbours.
-fn taps_f32(v: usize, scale: f32, half_pixel: bool, len: usize) -> (f32, usize, usize) {
+pub(crate) fn taps_f32(v: usize, scale: f32, half_pixel: bool, len: usize) -> (f32, usize, usize) {
     let scaled = if half_pixel { (v as f32 + 0.5) * scale - 0.5 } else { v as f32 * scale };
     let lower = (scaled.floor() as i32).max(0) as usize;
     let upper = (scaled.ceil() as i32).min(len as i32 - 1).max(0) as usize;
