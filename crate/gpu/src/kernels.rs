@@ -102,10 +102,10 @@ pub enum Prelude {
     ReduceCodes,
 }
 
-/// `[(file name, WGSL)]` of files in `shaders/`.
+/// `[(file name, WGSL)]` of files in `shaders/`, as `build.rs` writes them (no comments).
 macro_rules! shader_files {
     ($($file:literal),* $(,)?) => {
-        [$(($file, include_str!(concat!("../shaders/", $file)))),*]
+        [$(($file, include_str!(concat!(env!("OUT_DIR"), "/shaders/", $file)))),*]
     };
 }
 
@@ -178,7 +178,7 @@ macro_rules! kernels {
             /// The kernel's own WGSL, without preludes.
             pub fn body(self) -> &'static str {
                 match self {
-                    $(Kernel::$v => include_str!(concat!("../shaders/", $file)),)*
+                    $(Kernel::$v => include_str!(concat!(env!("OUT_DIR"), "/shaders/", $file)),)*
                 }
             }
 
