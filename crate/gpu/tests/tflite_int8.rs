@@ -152,6 +152,28 @@ fn scale(rng: &mut Rng, lo: i64, hi: i64) -> f32 {
     }
 }
 
+/// The random geometry of a one-node convolution of `kind` (0 conv, 1 depthwise, 2 depthwise
+/// ×2, 3 fully-connected) from `c` to `o` channels: the taps per output (kh·kw), the input's
+/// height and width (drawn from `hw`), the weight shape and the op.
+fn conv_geometry(
+    rng: &mut Rng,
+    kind: usize,
+    c: usize,
+    o: usize,
+    hw: (i64, i64),
+) -> (usize, usize, usize, Vec<usize>, &'static str) {
+    let (kh, kw) = if kind == 3 { (1, 1) } else { (rng.range(1, 3) as usize, rng.range(1, 3) as usize) };
+    let (h, w) = (rng.range(hw.0, hw.1) as usize, rng.range(hw.0, hw.1) as usize);
+    let wshape = match kind {
+        1 | 2 => vec![1, kh, kw, o],
+        3 => vec![o, c],
+        _ => vec![o, kh, kw, c],
+    };
+    let op = ["qplay.tfl.Conv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.FullyConnected"]
+        [kind];
+    (kh * kw, h, w, wshape, op)
+}
+
 /// A one-node `qplay.tfl.Conv2D` / `DepthwiseConv2D` / `FullyConnected` model with random
 /// geometry, zero points, scales (multipliers below and above 1) and fused activation.
 fn random_tfl_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
@@ -163,16 +185,8 @@ fn random_tfl_conv(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
         2 => 2 * c,
         _ => [4, 6, 8, 16, 3][rng.range(0, 4) as usize],
     };
-    let (kh, kw) = if kind == 3 { (1, 1) } else { (rng.range(1, 3) as usize, rng.range(1, 3) as usize) };
-    let (h, w) = (rng.range(5, 10) as usize, rng.range(5, 10) as usize);
+    let (_, h, w, wshape, op) = conv_geometry(rng, kind, c, o, (5, 10));
     let xshape = if kind == 3 { vec![rng.range(1, 3) as usize, c] } else { vec![rng.range(1, 2) as usize, h, w, c] };
-    let wshape = match kind {
-        1 | 2 => vec![1, kh, kw, o],
-        3 => vec![o, c],
-        _ => vec![o, kh, kw, c],
-    };
-    let op = ["qplay.tfl.Conv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.FullyConnected"]
-        [kind];
     let (x_zp, y_zp, w_zp) = if signed {
         (rng.range(-128, 127), rng.range(-128, 127), 0)
     } else {
@@ -257,19 +271,11 @@ fn random_tfl_conv16(rng: &mut Rng, case: usize) -> (Graph, Tensor, String) {
         2 => 2 * c,
         _ => [4, 6, 3][rng.range(0, 2) as usize],
     };
-    let (kh, kw) = if kind == 3 { (1, 1) } else { (rng.range(1, 3) as usize, rng.range(1, 3) as usize) };
-    let (h, w) = (rng.range(3, 7) as usize, rng.range(3, 7) as usize);
+    let (taps, h, w, wshape, op) = conv_geometry(rng, kind, c, o, (3, 7));
     let xshape = if kind == 3 { vec![2, c] } else { vec![1, h, w, c] };
-    let wshape = match kind {
-        1 | 2 => vec![1, kh, kw, o],
-        3 => vec![o, c],
-        _ => vec![o, kh, kw, c],
-    };
-    let op = ["qplay.tfl.Conv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.DepthwiseConv2D", "qplay.tfl.FullyConnected"]
-        [kind];
     let w_scales: Vec<f32> = (0..o).map(|_| scale(rng, -9, -5)).collect();
     let x_scale = scale(rng, -12, -8);
-    let k = (c * kh * kw) as f32;
+    let k = (c * taps) as f32;
     // Outputs spread over the int16 range, some saturating; the multipliers below 1, down to
     // 2^-25 (rounding shifts past 32 bits).
     let y_scale = x_scale * w_scales[0] * k.sqrt() * 2f32.powi(rng.range(5, 14) as i32);
