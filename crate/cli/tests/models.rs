@@ -635,6 +635,32 @@ fn qat_trains_through_conv_transpose() {
 }
 
 #[test]
+fn qat_trains_an_export_with_its_nms_inside_on_the_raw_heads() {
+    // Ultralytics' `nms=True` export: TopK, GatherND, ScatterND and ReduceMax after the head.
+    let out = tmp("qat-yolo11-nms.onnx");
+    let (code, stdout, err) = qplay(&[
+        "qat",
+        "tests/fixtures/ultralytics/yolo11_nms.onnx",
+        "--calib",
+        "www/samples",
+        "--steps",
+        "2",
+        "--batch",
+        "1",
+        "--eval-every",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("step    2  loss"), "{stdout}");
+    assert!(stdout.contains("in place of the post-processed output(s) output0"), "{stdout}");
+    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
+    let names: Vec<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["output0"], "the file keeps the model's own outputs");
+}
+
+#[test]
 fn qat_bad_input_says_what_to_do() {
     let one = tmp("qat-one");
     std::fs::create_dir_all(&one).unwrap();

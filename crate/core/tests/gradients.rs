@@ -3,7 +3,9 @@
 //! groups (depthwise, 1-D), Gemm and MatMul (transposes, broadcast C, batches, vectors), max and
 //! average pooling on random geometries (inputs with distinct values, so no window has a tie),
 //! global pooling, Resize (nearest, linear and cubic, up and down), Pad, Slice, Split, Softmax, LogSoftmax,
-//! broadcasting binary ops, the activations, Clip, Concat, Transpose and the reshape family. The
+//! broadcasting binary ops, the activations, Clip, Concat, Transpose and the reshape family,
+//! Gather/GatherElements/GatherND, TopK, ScatterND, Cast, Pow, LayerNormalization and the
+//! reductions. The
 //! loss is `Σ r · y` (summed over the outputs) for a random cotangent `r`, so its gradient is
 //! exactly what `backward` returns for `grads = [r]`.
 use qplay_core::model::{Attr, Attrs, Data, Node, Tensor};
@@ -471,7 +473,7 @@ fn batch_norm_in_inference_mode() {
 #[test]
 fn an_op_without_a_backward_says_so() {
     // Forward-only ops answer `NoBackward`, which training turns into an error naming them.
-    let op = op("TopK", 2, vec![]);
+    let op = op("NonMaxSuppression", 2, vec![]);
     assert_eq!(
         op.backward(&Backward { inputs: &[], outputs: &[], grads: &[], needs: &[] }),
         Err(GradError::NoBackward)
@@ -898,4 +900,136 @@ fn pointwise_conv_matches_finite_differences() {
         }
         check(&format!("pointwise Conv group {group}"), &*op, &xs, &mut rng, &never);
     }
+}
+
+/// `x` with every value moved into `[lo, lo + width)`.
+fn within(x: Tensor, lo: f32, width: f32) -> Tensor {
+    let Data::F32(v) = x.data else { unreachable!() };
+    Tensor { shape: x.shape, data: Data::F32(v.into_iter().map(|a| lo + (a + 1.0) * 0.5 * width).collect()) }
+}
+
+#[test]
+fn gathers_add_the_gradient_back_where_they_read() {
+    let mut rng = Rng(67);
+    // Gather along each axis, indices repeated and negative.
+    for (axis, idx, shape) in
+        [(0, vec![2i64, 0, 2, -1], vec![2, 2]), (1, vec![1, -3, 1], vec![3]), (-1, vec![0], vec![1])]
+    {
+        let op = op("Gather", 2, vec![("axis", Attr::Int(axis))]);
+        let xs = [tensor(&mut rng, &[3, 4, 2], 1.0), Tensor { shape, data: Data::I64(idx) }];
+        check(&format!("Gather axis {axis}"), &*op, &xs, &mut rng, &never);
+    }
+    // GatherElements: every element of the indices' shape reads one data element.
+    let op = op("GatherElements", 2, vec![("axis", Attr::Int(1))]);
+    let idx = Tensor { shape: vec![2, 5, 2], data: Data::I64((0..20).map(|i| (i * 7 % 4) - 1).collect()) };
+    check("GatherElements axis 1", &*op, &[tensor(&mut rng, &[2, 4, 3], 1.0), idx], &mut rng, &never);
+    // GatherND, with and without a batch axis.
+    let op = op_with("GatherND", 2, 1, 13, vec![]);
+    let idx = Tensor { shape: vec![3, 2], data: Data::I64(vec![0, 1, 1, -1, 0, 1]) };
+    check("GatherND", &*op, &[tensor(&mut rng, &[2, 3, 4], 1.0), idx], &mut rng, &never);
+    let op = op_with("GatherND", 2, 1, 13, vec![("batch_dims", Attr::Int(1))]);
+    let idx = Tensor { shape: vec![2, 2, 1], data: Data::I64(vec![2, 0, 1, 1]) };
+    check("GatherND batch_dims 1", &*op, &[tensor(&mut rng, &[2, 3, 4], 1.0), idx], &mut rng, &never);
+}
+
+#[test]
+fn topk_routes_the_gradient_to_the_values_it_took() {
+    let mut rng = Rng(71);
+    for (axis, largest) in [(-1, 1), (1, 0), (0, 1)] {
+        let op = op_with("TopK", 2, 2, 11, vec![("axis", Attr::Int(axis)), ("largest", Attr::Int(largest))]);
+        // Distinct values: no tie, and no swap within the finite-difference step.
+        let xs = [distinct(&mut rng, &[3, 5, 2]), Tensor::vec_i64(vec![2])];
+        check_outputs(&format!("TopK axis {axis} largest {largest}"), &*op, &xs, &mut rng, &never, &[1]);
+    }
+}
+
+#[test]
+fn scatter_nd_passes_what_stays_and_what_lands() {
+    let mut rng = Rng(73);
+    // Row 1 updated twice: with `none` only the last update stays (and takes the gradient).
+    let idx = Tensor { shape: vec![3, 1], data: Data::I64(vec![1, 3, 1]) };
+    for reduction in ["none", "add"] {
+        let op = op_with("ScatterND", 3, 1, 16, vec![("reduction", Attr::String(reduction.into()))]);
+        let xs = [tensor(&mut rng, &[4, 3], 1.0), idx.clone(), tensor(&mut rng, &[3, 3], 1.0)];
+        check(&format!("ScatterND {reduction}"), &*op, &xs, &mut rng, &never);
+    }
+    let op = op_with("ScatterND", 3, 1, 16, vec![("reduction", Attr::String("max".into()))]);
+    let xs = [tensor(&mut rng, &[4, 3], 1.0), idx, tensor(&mut rng, &[3, 3], 1.0)];
+    let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+    let y = op.eval(&refs).unwrap();
+    let b = Backward { inputs: &refs, outputs: &[Some(&y[0])], grads: &[Some(&y[0])], needs: &[] };
+    assert_eq!(op.backward(&b).unwrap_err(), GradError::NoBackward, "max has none");
+}
+
+#[test]
+fn casts_pass_float_gradients_and_stop_at_integers() {
+    let mut rng = Rng(79);
+    let x = tensor(&mut rng, &[2, 3], 1.0);
+    check("Cast to float", &*op("Cast", 1, vec![("to", Attr::Int(1))]), std::slice::from_ref(&x), &mut rng, &never);
+    let to_int = op("Cast", 1, vec![("to", Attr::Int(7))]);
+    let y = to_int.eval(&[Some(&x)]).unwrap();
+    let g = tensor(&mut rng, &[2, 3], 1.0);
+    let b = Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&g)], needs: &[] };
+    assert_eq!(to_int.backward(&b).unwrap(), vec![None], "an integer carries no gradient");
+}
+
+#[test]
+fn pow_matches_finite_differences() {
+    let mut rng = Rng(83);
+    let op = op("Pow", 2, vec![]);
+    // A positive base (the exponent's gradient needs ln x), the exponent broadcast.
+    let xs = [within(tensor(&mut rng, &[2, 3], 1.0), 0.5, 1.5), tensor(&mut rng, &[3], 1.5)];
+    check("Pow float exponent", &*op, &xs, &mut rng, &never);
+    // An integer exponent (Pow converts it) takes none; the base may be negative.
+    let xs = [tensor(&mut rng, &[2, 3], 1.0), Tensor { shape: vec![1], data: Data::I64(vec![3]) }];
+    check("Pow integer exponent", &*op, &xs, &mut rng, &never);
+}
+
+#[test]
+fn layer_norm_matches_finite_differences() {
+    let mut rng = Rng(89);
+    for (axis, scale_shape) in [(-1, vec![4]), (1, vec![3, 4]), (2, vec![1, 4])] {
+        let op = op("LayerNormalization", 3, vec![("axis", Attr::Int(axis))]);
+        let xs = [
+            tensor(&mut rng, &[2, 3, 4], 2.0),
+            tensor(&mut rng, &scale_shape, 1.5),
+            tensor(&mut rng, &scale_shape, 1.0),
+        ];
+        check_outputs(&format!("LayerNormalization axis {axis}"), &*op, &xs, &mut rng, &never, &[1, 2]);
+    }
+    let op = op("LayerNormalization", 2, vec![]);
+    let xs = [tensor(&mut rng, &[3, 5], 2.0), tensor(&mut rng, &[5], 1.5)];
+    check_outputs("LayerNormalization without B", &*op, &xs, &mut rng, &never, &[1, 2]);
+}
+
+#[test]
+fn reductions_match_finite_differences() {
+    let mut rng = Rng(97);
+    for name in [
+        "ReduceSum",
+        "ReduceMean",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceSumSquare",
+        "ReduceLogSumExp",
+    ] {
+        for (axes, keep) in [(vec![1], 1), (vec![0, 2], 0), (vec![], 1)] {
+            let mut attrs = vec![("keepdims", Attr::Int(keep))];
+            if !axes.is_empty() {
+                attrs.push(("axes", Attr::Ints(axes.clone())));
+            }
+            let op = op_with(name, 1, 1, 11, attrs);
+            // Distinct values away from 0 (L1's kink; Max/Min with no tie within the step).
+            let x = distinct(&mut rng, &[3, 4, 2]);
+            let near = |_: usize, v: f32| name == "ReduceL1" && v.abs() < 0.02;
+            check(&format!("{name} axes {axes:?} keepdims {keep}"), &*op, &[x], &mut rng, &near);
+        }
+    }
+    let prod = op_with("ReduceProd", 1, 1, 11, vec![]);
+    let x = tensor(&mut rng, &[3], 1.0);
+    let y = prod.eval(&[Some(&x)]).unwrap();
+    let b = Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&y[0])], needs: &[] };
+    assert_eq!(prod.backward(&b).unwrap_err(), GradError::NoBackward);
 }

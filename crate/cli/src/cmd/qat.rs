@@ -218,6 +218,14 @@ pub fn run(a: Args) -> Result<(), String> {
             worst.map_or(String::new(), |w| format!("; lowest {} ({:.2} → {:.2} dB)", w.tensor, w.ptq_sqnr_db, w.qat_sqnr_db)),
         );
     }
+    if !ft.targets.replaced.is_empty() {
+        println!(
+            "  the loss compares {} raw tensor(s) ({}) in place of the post-processed output(s) {} (values selected inside the graph)",
+            ft.targets.extra.len(),
+            ft.targets.extra.join(", "),
+            ft.targets.replaced.join(", ")
+        );
+    }
     if !ft.feature_tensors.is_empty() {
         println!(
             "  the loss: the outputs and {} quantized activations (feature weight {})",

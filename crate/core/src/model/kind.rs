@@ -47,8 +47,8 @@ op_kinds! {
     Loop,
     MatMul,
     MatMulInteger, Max, MaxPool, Min, Mul, Neg, Pow, QLinearConv, QLinearMatMul, QuantizeLinear,
-    Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceProd, ReduceSum, Relu, Reshape, Sigmoid, Slice, Softmax, Softplus,
-    Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze,
+    Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceProd, ReduceSum, Relu, Reshape, Shape, Sigmoid, Size, Slice,
+    Softmax, Softplus, Split, Sqrt, Squeeze, Sub, Tanh, TopK, Transpose, Unsqueeze,
     /// qplay's 8-bit lookup table ([`crate::ops::quant::lookup`]), written by
     /// [`lower_lut`](super::lower_lut).
     Lookup = "qplay.Lookup",

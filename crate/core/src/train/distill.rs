@@ -20,11 +20,22 @@ pub struct Loss {
 
 /// The distillation loss of `student` outputs against `teacher` outputs (same order, shapes).
 pub fn distill_loss(student: &[Tensor], teacher: &[Tensor]) -> Result<Loss, TrainError> {
+    distill_loss_of(student, teacher, &[])
+}
+
+/// [`distill_loss`] of the outputs `mask` marks (an empty mask: all; an output it leaves out
+/// has no term and no gradient).
+pub fn distill_loss_of(student: &[Tensor], teacher: &[Tensor], mask: &[bool]) -> Result<Loss, TrainError> {
     if student.len() != teacher.len() {
         return Err(TrainError::Setup(format!("{} student outputs, {} teacher outputs", student.len(), teacher.len())));
     }
     let (mut value, mut per_output, mut grads) = (0.0, Vec::new(), Vec::new());
     for (k, (s, t)) in student.iter().zip(teacher).enumerate() {
+        if !mask.get(k).copied().unwrap_or(true) {
+            per_output.push(0.0);
+            grads.push(None);
+            continue;
+        }
         let (Ok(sv), Ok(tv)) = (s.as_f32(), t.as_f32()) else {
             // Integer outputs (indices, counts) carry no gradient.
             per_output.push(0.0);

@@ -5,7 +5,7 @@
 //! agreement, that agreement is no lower than step 0's.
 
 use super::{Adam, Qat, TrainError};
-use crate::model::{Graph, Plan, PlanOptions, Tensor};
+use crate::model::{Graph, Plan, PlanOptions, Tensor, ValueInfo};
 use crate::ops::Registry;
 use crate::quant::error_metrics;
 use serde::Serialize;
@@ -140,6 +140,9 @@ pub struct FineTuned {
     pub changes: Vec<Change>,
     /// The tensors of the per-layer feature term (empty: outputs only).
     pub feature_tensors: Vec<String>,
+    /// The raw tensors the loss compared in place of outputs that post-processing inside the
+    /// graph computes (both empty for a model without).
+    pub targets: super::Targets,
     /// Per quantized activation, in graph order: its SQNR on the held-out inputs for the PTQ
     /// model and the kept step (empty where no activation matches one of the FP32 model's).
     pub layers: Vec<LayerSqnr>,
@@ -213,6 +216,12 @@ pub struct FineTune {
     probe: Option<super::FeatureTerm>,
     /// The parameters at step 0 (the PTQ model).
     ptq_params: Vec<Tensor>,
+    /// The model's own outputs; the raw tensors the loss compares follow them.
+    n_outputs: usize,
+    /// Per output (the model's, then the raw ones): whether the loss and the held-out SQNR
+    /// compare it.
+    loss_mask: Vec<bool>,
+    targets: super::Targets,
 }
 
 impl std::fmt::Debug for FineTune {
@@ -257,9 +266,26 @@ impl FineTune {
         }
         let t0 = clock();
         let clock: Box<dyn Fn() -> f64> = Box::new(move || clock() - t0);
-        let teacher = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
+        // Post-processed outputs are compared on the raw tensors they select from.
+        let first = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
+        let targets = super::distill_targets(fp32, &|t| first.fact(t).map(|f| f.dtype));
+        let in_qdq = |t: &String| qdq.nodes.iter().any(|n| n.outputs.contains(t));
+        let targets = if targets.extra.iter().all(in_qdq) { targets } else { super::Targets::default() };
+        let n_outputs = fp32.outputs.len();
+        let widen = |g: &Graph| {
+            let mut g = g.clone();
+            g.outputs.extend(targets.extra.iter().map(|t| ValueInfo { name: t.clone(), elem_type: 1, shape: vec![] }));
+            g
+        };
+        let teacher = if targets.extra.is_empty() {
+            first
+        } else {
+            Plan::with_options(&widen(fp32), &Registry::new(), &[], PlanOptions::default())?
+        };
+        let loss_mask = targets.loss_mask(&fp32.outputs.iter().map(|v| v.name.clone()).collect::<Vec<_>>());
         let want: Vec<Vec<Tensor>> = crate::parallel::try_map_few(inputs.len(), |i| teacher.run(&inputs[i]))?;
-        let held = hold_out(&want);
+        let own: Vec<Vec<Tensor>> = want.iter().map(|w| w[..n_outputs.min(w.len())].to_vec()).collect();
+        let held = hold_out(&own);
         if !held.iter().any(|&h| h) || held.iter().all(|&h| h) || held.len() != inputs.len() {
             return Err(TrainError::Setup("internal: the held-out split must keep some inputs for each side".into()));
         }
@@ -273,8 +299,9 @@ impl FineTune {
                 train_want.push(w);
             }
         }
-        let mut qat = Qat::new(qdq, &[])?;
+        let mut qat = Qat::new(&widen(qdq), &[])?;
         qat.set_grid_steps(opts.grid_steps);
+        qat.set_loss_mask(loss_mask.clone());
         let features = if opts.feature_weight > 0.0 {
             let candidates = qat.activations();
             super::FeatureTerm::fit(&qat.student, &candidates, &teacher, &train, f64::from(opts.feature_weight))?
@@ -310,6 +337,9 @@ impl FineTune {
             evaluator,
             clock,
             features,
+            n_outputs,
+            loss_mask,
+            targets,
         };
         let (sqnr, agreement) = ft.check()?;
         ft.ptq_sqnr_db = sqnr;
@@ -330,8 +360,18 @@ impl FineTune {
     fn check(&mut self) -> Result<(f64, Option<f64>), TrainError> {
         let (student, held) = (&self.qat.student, &self.held_out);
         let got = crate::parallel::try_map_few(held.len(), |i| student.run(&held[i]))?;
-        let total: f64 = got.iter().zip(&self.held_want).map(|(out, want)| mean_sqnr(out, want)).sum();
-        let score = self.evaluator.as_mut().and_then(|e| e(&got, &self.held_want));
+        let mask = &self.loss_mask;
+        let pick = |v: &[Tensor]| -> Vec<Tensor> {
+            v.iter()
+                .enumerate()
+                .filter(|(k, _)| mask.get(*k).copied().unwrap_or(true))
+                .map(|(_, t)| t.clone())
+                .collect()
+        };
+        let total: f64 = got.iter().zip(&self.held_want).map(|(out, want)| mean_sqnr(&pick(out), &pick(want))).sum();
+        let n = self.n_outputs;
+        let own = |v: &[Vec<Tensor>]| -> Vec<Vec<Tensor>> { v.iter().map(|o| o[..n.min(o.len())].to_vec()).collect() };
+        let score = self.evaluator.as_mut().and_then(|e| e(&own(&got), &own(&self.held_want)));
         Ok((total / self.held_out.len() as f64, score))
     }
 
@@ -451,7 +491,14 @@ impl FineTune {
 
     /// The QDQ graph with the current weights (the newest step, kept or not).
     pub fn current(&self) -> Result<Graph, TrainError> {
-        self.qat.export()
+        let mut g = self.qat.export()?;
+        g.outputs.truncate(self.n_outputs);
+        Ok(g)
+    }
+
+    /// The raw tensors compared in place of post-processed outputs, and those outputs.
+    pub fn targets(&self) -> &super::Targets {
+        &self.targets
     }
 
     /// The step kept so far (0: the PTQ model) and its held-out SQNR.
@@ -473,6 +520,7 @@ impl FineTune {
             seconds_per_step: seconds / self.step.max(1) as f64,
             changes: changes(&self.ptq, &graph, self.qat.roles()),
             feature_tensors: self.feature_tensors().to_vec(),
+            targets: self.targets.clone(),
             layers,
             graph,
         })
@@ -484,7 +532,9 @@ impl FineTune {
         self.qat.restore(&self.best.2);
         let graph = self.qat.export();
         self.qat.restore(&now);
-        graph
+        let mut graph = graph?;
+        graph.outputs.truncate(self.n_outputs);
+        Ok(graph)
     }
 
     /// Per-layer SQNRs of the PTQ model and the kept step on the held-out inputs.

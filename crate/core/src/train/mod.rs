@@ -21,16 +21,18 @@ mod distill;
 mod features;
 pub mod fine_tune;
 pub mod qat;
+pub mod targets;
 
 pub use adam::{Adam, StepKind};
 pub use distill::{distill_loss, Loss};
 pub use features::FeatureTerm;
 pub use fine_tune::{fine_tune, CurvePoint, FineTuned, QatOptions};
 pub use qat::Qat;
+pub use targets::{distill_targets, Targets};
 
 use crate::model::passes::fold_batchnorm_into_conv;
 use crate::model::plan::Env;
-use crate::model::{Graph, ModelError, OpKind, Plan, PlanOptions, StepInput, Tensor, ValueInfo};
+use crate::model::{DType, Graph, ModelError, OpKind, Plan, PlanOptions, StepInput, Tensor, ValueInfo};
 use crate::ops::grad::{Backward, GradError};
 use crate::ops::{OpError, Registry};
 
@@ -147,10 +149,13 @@ impl Student {
         for &s in &slots {
             needs[s] = true;
         }
+        // Only float tensors carry gradients: integer and bool outputs (indices, shapes, casts
+        // to integers, comparisons) stop them, so the ops that make and read them need no
+        // backward.
         for i in 0..plan.step_count() {
             let step = plan.step(i);
             if step.inputs.iter().any(|x| matches!(x, StepInput::Slot(s) if needs[*s])) {
-                step.outputs.iter().flatten().for_each(|&o| needs[o] = true);
+                step.outputs.iter().flatten().filter(|&&o| plan.slot(o).1 == DType::F32).for_each(|&o| needs[o] = true);
             }
         }
         Ok(Student { plan, params: lifted, slots, needs })

@@ -273,6 +273,8 @@ pub struct Qat {
     kinds: Vec<super::StepKind>,
     /// The per-layer feature term, when on: the teacher's values then follow its outputs.
     features: Option<super::FeatureTerm>,
+    /// Per graph output: whether the loss compares it (empty: all).
+    loss_mask: Vec<bool>,
 }
 
 impl Qat {
@@ -318,7 +320,7 @@ impl Qat {
                 },
             )
             .collect();
-        Ok(Qat { student, roles, qdq, kinds, features: None })
+        Ok(Qat { student, roles, qdq, kinds, features: None, loss_mask: Vec::new() })
     }
 
     /// With `on`, each quantized weight steps by its channel's quantization step over the
@@ -349,6 +351,12 @@ impl Qat {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Which graph outputs the loss compares (per output; empty: all), for a graph whose
+    /// post-processed outputs are replaced by raw ones ([`super::Targets`]).
+    pub fn set_loss_mask(&mut self, mask: Vec<bool>) {
+        self.loss_mask = mask;
     }
 
     /// Adds a per-layer feature term to the loss (`None`: outputs only). The teacher's values
@@ -432,7 +440,7 @@ impl Qat {
     ) -> Result<(super::Loss, Vec<Tensor>), TrainError> {
         let tape = self.student.forward(inputs)?;
         let (outputs, features) = teacher.split_at(tape.outputs.len().min(teacher.len()));
-        let mut loss = super::distill_loss(&tape.outputs, outputs)?;
+        let mut loss = super::distill::distill_loss_of(&tape.outputs, outputs, &self.loss_mask)?;
         let seeds = match &self.features {
             Some(term) if !features.is_empty() => {
                 let (value, seeds) = term.loss(&tape, features)?;

@@ -273,6 +273,9 @@ impl Op for Binary {
         let want = (b.needs(0), b.needs(1));
         let Backward { inputs, outputs, grads, .. } = *b;
         use BinaryOp::*;
+        if self.op == Pow && inputs.len() == 2 {
+            return pow_backward(b);
+        }
         let two = inputs.len() == 2 && matches!(self.op, Add | Sub | Mul | Div | Min | Max | PRelu);
         if !two && self.op != Sum {
             return Err(GradError::NoBackward);
@@ -302,6 +305,25 @@ impl Op for Binary {
         };
         Ok(vec![want.0.then(|| f32_tensor(a.shape.clone(), ga)), want.1.then(|| f32_tensor(b.shape.clone(), gb))])
     }
+}
+
+/// Pow's gradients: `d(xᶻ)/dx = z·xᶻ⁻¹` and, for a float exponent, `d(xᶻ)/dz = xᶻ·ln x`
+/// where `x > 0` (0 elsewhere: the power of a negative base is defined for integer exponents
+/// only). An integer exponent (Pow converts it) takes none.
+fn pow_backward(b: &Backward<'_>) -> Result<Grads, GradError> {
+    let (a, e) = (f32_in(b.inputs, 0)?, crate::ops::input(b.inputs, 1)?);
+    let float_exp = e.dtype() == DType::F32;
+    let e = if float_exp { Cow::Borrowed(e) } else { Cow::Owned(cast(e, DType::F32)?) };
+    let shape = broadcast_shapes(&a.shape, &e.shape)?;
+    let Some(g) = out_grad(b.grads, 0, shape.iter().product())? else { return Ok(vec![None, None]) };
+    let want = (b.needs(0), b.needs(1) && float_exp);
+    let (av, ev) = (a.as_f32().map_err(OpError::internal)?, e.as_f32().map_err(OpError::internal)?);
+    let args = (&shape[..], &a.shape[..], &e.shape[..], av, ev, g, want);
+    let (ga, ge) = binary_grads(args, |x, z, g| {
+        let dz = if x > 0.0 { g * x.powf(z) * x.ln() } else { 0.0 };
+        (g * z * x.powf(z - 1.0), dz)
+    });
+    Ok(vec![want.0.then(|| f32_tensor(a.shape.clone(), ga)), want.1.then(|| f32_tensor(e.shape.clone(), ge))])
 }
 
 /// What [`binary_grads`] reads: the output's, A's and B's shapes, A's and B's values, the

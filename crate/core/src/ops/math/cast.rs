@@ -2,6 +2,7 @@
 //! toward zero, narrowing ints wrap, `!= 0` → bool), as ONNX Runtime implements it.
 
 use crate::model::{DType, Node, Tensor};
+use crate::ops::grad::{out_grad, Backward, GradError, Grads};
 use crate::ops::shape::elem::cast;
 use crate::ops::{input, input_fact, BuildCtx, Fact, Op, OpError, Registry};
 
@@ -42,5 +43,20 @@ impl Op for Cast {
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let to = self.target(inputs.get(1).copied().flatten().map(Tensor::dtype))?;
         Ok(vec![cast(input(inputs, 0)?, to)?])
+    }
+
+    /// Float to float (every float runs as float32 here) passes the gradient through; a cast
+    /// from or to an integer or bool type stops it (such values carry none).
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let x = input(b.inputs, 0)?;
+        let to = self.target(b.inputs.get(1).copied().flatten().map(Tensor::dtype))?;
+        if x.dtype() != DType::F32 || to != DType::F32 {
+            return Ok(out);
+        }
+        if let Some(g) = out_grad(b.grads, 0, x.len())? {
+            out[0] = Some(Tensor { shape: x.shape.clone(), data: crate::model::Data::F32(g.to_vec()) });
+        }
+        Ok(out)
     }
 }

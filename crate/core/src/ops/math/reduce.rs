@@ -8,6 +8,7 @@
 
 use super::broadcast::for_each_offset;
 use crate::model::{strides, DType, Data, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::args::{axes, known_ints, Inputs};
 use crate::ops::shape::elem::{dispatch, dtype_name, typed, Elem};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
@@ -29,6 +30,20 @@ pub struct Reducer {
     finish_f: fn(f64) -> f64,
     /// Applied to each integer element; `None`: the reduction takes floats only.
     map_i: Option<fn(i64) -> i64>,
+    /// Its backward, where it has one.
+    grad: Option<Grad>,
+}
+
+/// How a reduction's gradient reaches each element `x` of its set, from the result `y`.
+#[derive(Debug, Clone, Copy)]
+enum Grad {
+    /// `dy` (ReduceSum; ReduceMean divides by the count).
+    Sum,
+    /// `dy` to the first element equal to `y` (ReduceMax, ReduceMin), 0 to the others.
+    Pick,
+    /// `dy · f(x, y)`: `2x` (ReduceSumSquare), `x / y` (ReduceL2), `sign x` (ReduceL1),
+    /// `eˣ⁻ʸ` (ReduceLogSumExp).
+    Local(fn(f64, f64) -> f64),
 }
 
 const SUM: Reducer = Reducer {
@@ -41,19 +56,54 @@ const SUM: Reducer = Reducer {
     map_f: |x| x,
     finish_f: |x| x,
     map_i: Some(|x| x),
+    grad: Some(Grad::Sum),
 };
-const L1: Reducer = Reducer { map_f: f64::abs, map_i: Some(i64::wrapping_abs), ..SUM };
-const SUM_SQUARE: Reducer = Reducer { map_f: |x| x * x, map_i: Some(|x| x.wrapping_mul(x)), ..SUM };
-const L2: Reducer = Reducer { finish_f: f64::sqrt, map_i: None, ..SUM_SQUARE };
-const LOG_SUM: Reducer = Reducer { finish_f: f64::ln, map_i: None, ..SUM };
-const LOG_SUM_EXP: Reducer = Reducer { map_f: f64::exp, ..LOG_SUM };
+const L1: Reducer = Reducer {
+    map_f: f64::abs,
+    map_i: Some(i64::wrapping_abs),
+    grad: Some(Grad::Local(|x, _| {
+        if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    })),
+    ..SUM
+};
+const SUM_SQUARE: Reducer =
+    Reducer { map_f: |x| x * x, map_i: Some(|x| x.wrapping_mul(x)), grad: Some(Grad::Local(|x, _| 2.0 * x)), ..SUM };
+const L2: Reducer = Reducer {
+    finish_f: f64::sqrt,
+    map_i: None,
+    grad: Some(Grad::Local(|x, y| if y > 0.0 { x / y } else { 0.0 })),
+    ..SUM_SQUARE
+};
+const LOG_SUM: Reducer = Reducer { finish_f: f64::ln, map_i: None, grad: None, ..SUM };
+const LOG_SUM_EXP: Reducer = Reducer { map_f: f64::exp, grad: Some(Grad::Local(|x, y| (x - y).exp())), ..LOG_SUM };
 const MEAN: Reducer = Reducer { mean: true, ..SUM };
-const PROD: Reducer = Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, ..SUM };
+const PROD: Reducer =
+    Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, grad: None, ..SUM };
 // Max/min over an empty set give the identity of the operation (the lowest/highest value).
-const MAX: Reducer =
-    Reducer { init_f: f64::NEG_INFINITY, step_f: f64::max, init_i: i64::MIN, step_i: i64::max, boolean: true, ..SUM };
-const MIN: Reducer =
-    Reducer { init_f: f64::INFINITY, step_f: f64::min, init_i: i64::MAX, step_i: i64::min, boolean: true, ..SUM };
+const MAX: Reducer = Reducer {
+    init_f: f64::NEG_INFINITY,
+    step_f: f64::max,
+    init_i: i64::MIN,
+    step_i: i64::max,
+    boolean: true,
+    grad: Some(Grad::Pick),
+    ..SUM
+};
+const MIN: Reducer = Reducer {
+    init_f: f64::INFINITY,
+    step_f: f64::min,
+    init_i: i64::MAX,
+    step_i: i64::min,
+    boolean: true,
+    grad: Some(Grad::Pick),
+    ..SUM
+};
 
 /// A reduction over some axes.
 #[derive(Debug, Clone)]
@@ -200,5 +250,48 @@ impl Op for Reduce {
         }
         let data = dispatch!(x.dtype(), T => T::wrap(self.reduce::<T>(x, &plan)?));
         Ok(vec![Tensor { shape: plan.out, data }])
+    }
+
+    /// Sum, Mean, Max, Min (the gradient to the first element equal to the result), L1, L2,
+    /// SumSquare and LogSumExp of float inputs; the axes take none.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let grad = self.reducer.grad.ok_or(GradError::NoBackward)?;
+        let x = f32_in(b.inputs, 0)?;
+        let Some(plan) = self.plan(b.inputs)? else {
+            if let Some(g) = out_grad(b.grads, 0, x.len())? {
+                out[0] = Some(f32_tensor(x.shape.clone(), g.to_vec()));
+            }
+            return Ok(out);
+        };
+        let n_out: usize = plan.kept.iter().product();
+        let Some(g) = out_grad(b.grads, 0, n_out)? else { return Ok(out) };
+        let y: Vec<f32> = match b.outputs.first().copied().flatten() {
+            Some(t) if t.len() == n_out => t.as_f32().map_err(OpError::internal)?.to_vec(),
+            _ => self.reduce::<f32>(x, &plan)?,
+        };
+        let src = x.as_f32().map_err(OpError::internal)?;
+        let count = src.len().checked_div(n_out).unwrap_or(0).max(1);
+        let kept_strides = strides(&plan.kept);
+        let to_acc: Vec<isize> =
+            plan.reduced.iter().zip(&kept_strides).map(|(&r, &s)| if r { 0 } else { s as isize }).collect();
+        let in_strides: Vec<isize> = strides(&x.shape).iter().map(|&s| s as isize).collect();
+        let mut dx = vec![0.0f32; x.len()];
+        let mut taken = vec![false; if matches!(grad, Grad::Pick) { n_out } else { 0 }];
+        let mean = if self.reducer.mean { 1.0 / count as f32 } else { 1.0 };
+        for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
+            dx[i] = match grad {
+                Grad::Sum => g[o] * mean,
+                Grad::Pick if !taken[o] && src[i] == y[o] => {
+                    taken[o] = true;
+                    g[o]
+                }
+                Grad::Pick => 0.0,
+                Grad::Local(f) => g[o] * f(f64::from(src[i]), f64::from(y[o])) as f32,
+            };
+            Ok(())
+        })?;
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 //! `nms=False` Ultralytics exports) compute it from constants, so it folds.
 
 use crate::model::{DType, Data, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::shape::args::{axis, known_ints, Inputs};
 use crate::ops::shape::elem::{dispatch, tensor, typed, Elem};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError, Registry};
@@ -112,5 +113,26 @@ impl Op for TopK {
             (tensor(shape.clone(), v), i)
         });
         Ok(vec![values.0, Tensor { shape, data: Data::I64(values.1) }])
+    }
+
+    /// The values' gradient goes back to the elements they were taken from; the rest of the
+    /// input gets none (0), and the indices carry none.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let x = f32_in(b.inputs, 0)?;
+        let (a, k, shape) = self.plan(b.inputs)?;
+        let Some(g) = out_grad(b.grads, 0, shape.iter().product())? else { return Ok(out) };
+        let idx = match b.outputs.get(1).copied().flatten() {
+            Some(t) => t.to_i64_vec().map_err(OpError::internal)?,
+            None => self.select::<f32>(x, a, k)?.1,
+        };
+        let (n, inner) = (x.shape[a], x.shape[a + 1..].iter().product::<usize>());
+        let mut dx = vec![0.0f32; x.len()];
+        for (dst, (&j, &gv)) in idx.iter().zip(g).enumerate() {
+            let (o, i) = (dst / (k * inner), dst % inner);
+            dx[(o * n + j as usize) * inner + i] += gv;
+        }
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(out)
     }
 }

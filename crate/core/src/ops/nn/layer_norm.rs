@@ -6,6 +6,7 @@
 
 use super::{f32_fact, f32_input, f32_input_opt, f32_output, input_shape, normalize_axis};
 use crate::model::{strides, Node, Tensor};
+use crate::ops::grad::{out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// LayerNormalization.
@@ -104,5 +105,65 @@ impl Op for LayerNorm {
             (means[r], inv[r]) = (mean, is);
         }
         Ok(vec![f32_output(shape, y)?, f32_output(stats.clone(), means)?, f32_output(stats, inv)?])
+    }
+
+    /// `Y`'s gradient to `X`, `Scale` and `B` (per row, with `x̂` the normalised input and
+    /// `d = dY · Scale`: `dX = (d − mean(d) − x̂ · mean(d · x̂)) / σ`; `dScale = Σ dY · x̂`,
+    /// `dB = Σ dY`). Gradients arriving at `Mean` or `InvStdDev` have no backward.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        if b.grads.iter().skip(1).any(Option::is_some) {
+            return Err(GradError::NoBackward);
+        }
+        let inputs = b.inputs;
+        let mut out: Grads = vec![None; inputs.len()];
+        let x = f32_input(inputs, 0, "LayerNormalization X")?;
+        let shape = input_shape(inputs, 0).unwrap_or_default().to_vec();
+        let Some(g) = out_grad(b.grads, 0, x.len())? else { return Ok(out) };
+        let (a, _) = self.stats_shape(&shape)?;
+        let block = &shape[a..];
+        let scale = f32_input(inputs, 1, "LayerNormalization Scale")?;
+        let scale_shape = input_shape(inputs, 1).unwrap_or_default().to_vec();
+        let si = param_index(&scale_shape, block, "LayerNormalization Scale")?;
+        let bias_shape = input_shape(inputs, 2).map(<[usize]>::to_vec);
+        let bi = match &bias_shape {
+            Some(s) if f32_input_opt(inputs, 2, "LayerNormalization B")?.is_some() => {
+                Some(param_index(s, block, "LayerNormalization B")?)
+            }
+            _ => None,
+        };
+        let n: usize = block.iter().product();
+        let rows = x.len().checked_div(n).unwrap_or(0);
+        let (mut dx, mut ds) = (vec![0f32; x.len()], vec![0f32; scale.len()]);
+        let mut db = vec![0f32; bias_shape.as_ref().map_or(0, |s| s.iter().product())];
+        let mut xhat = vec![0f32; n];
+        let mut d = vec![0f32; n];
+        for r in 0..rows {
+            let (row, gr) = (&x[r * n..][..n], &g[r * n..][..n]);
+            let mean = row.iter().sum::<f32>() / n as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+            let is = 1.0 / (var + self.epsilon).sqrt();
+            let (mut md, mut mdx) = (0f64, 0f64);
+            for e in 0..n {
+                xhat[e] = (row[e] - mean) * is;
+                d[e] = gr[e] * scale[si[e]];
+                md += f64::from(d[e]);
+                mdx += f64::from(d[e] * xhat[e]);
+                ds[si[e]] += gr[e] * xhat[e];
+                if let Some(bi) = &bi {
+                    db[bi[e]] += gr[e];
+                }
+            }
+            let (md, mdx) = ((md / n as f64) as f32, (mdx / n as f64) as f32);
+            for (e, o) in dx[r * n..][..n].iter_mut().enumerate() {
+                *o = (d[e] - md - xhat[e] * mdx) * is;
+            }
+        }
+        let t = |shape: Vec<usize>, v: Vec<f32>| Some(Tensor { shape, data: crate::model::Data::F32(v) });
+        out[0] = t(shape, dx);
+        out[1] = t(scale_shape, ds);
+        if let (Some(s), Some(_)) = (bias_shape, &bi) {
+            out[2] = t(s, db);
+        }
+        Ok(out)
     }
 }

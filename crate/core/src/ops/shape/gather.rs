@@ -4,6 +4,7 @@
 use super::args::{axis, checked_numel, Inputs};
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{DType, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// Gather.
@@ -99,5 +100,28 @@ impl Op for Gather {
             T::wrap(out)
         });
         Ok(vec![Tensor { shape, data }])
+    }
+
+    /// The data's gradient: each output element's gradient added back at the slice it was
+    /// read from (an index given twice gets both). The indices take none.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let x = f32_in(b.inputs, 0)?;
+        let (_, a, shape, indices) = self.operands(b.inputs)?;
+        let Some(g) = out_grad(b.grads, 0, shape.iter().product())? else { return Ok(out) };
+        let outer: usize = x.shape[..a].iter().product();
+        let inner: usize = x.shape[a + 1..].iter().product();
+        let row = x.shape[a] * inner;
+        let mut dx = vec![0.0f32; x.len()];
+        let mut k = 0;
+        for o in 0..outer {
+            for &i in &indices {
+                let at = o * row + i * inner;
+                dx[at..at + inner].iter_mut().zip(&g[k..k + inner]).for_each(|(d, &v)| *d += v);
+                k += inner;
+            }
+        }
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@ use super::args::{axis, Inputs};
 use super::elem::{dispatch, typed, Elem};
 use super::gather::AlongAxis;
 use crate::model::{strides, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::math::broadcast::for_each_offset;
 use crate::ops::{BuildCtx, Fact, Op, OpError};
 
@@ -61,5 +62,25 @@ impl Op for GatherElements {
             T::wrap(out)
         });
         Ok(vec![Tensor { shape, data }])
+    }
+
+    /// The data's gradient: each output element's gradient added back where it was read
+    /// (an element read twice gets both). The indices take none.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let x = f32_in(b.inputs, 0)?;
+        let (_, a, shape, indices) = self.operands(b.inputs)?;
+        let Some(g) = out_grad(b.grads, 0, indices.len())? else { return Ok(out) };
+        let own = strides(&x.shape);
+        let mut view: Vec<isize> = own.iter().map(|&s| s as isize).collect();
+        view[a] = 0;
+        let idx_strides: Vec<isize> = strides(&shape).iter().map(|&s| s as isize).collect();
+        let mut dx = vec![0.0f32; x.len()];
+        for_each_offset(&shape, [&view, &idx_strides], [0, 0], |[d, i]| {
+            dx[d + indices[i] * own[a]] += g[i];
+            Ok(())
+        })?;
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(out)
     }
 }

@@ -6,6 +6,7 @@
 use super::args::Inputs;
 use super::elem::{dispatch, dtype_name, typed, Elem};
 use crate::model::{strides, DType, Node, Tensor};
+use crate::ops::grad::{f32_in, f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// GatherND.
@@ -91,5 +92,20 @@ impl Op for GatherNd {
             T::wrap(out)
         });
         Ok(vec![Tensor { shape, data }])
+    }
+
+    /// The data's gradient: each slice's gradient added back where it was read (a slice read
+    /// twice gets both). The indices take none.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        let (x, idx) = (f32_in(b.inputs, 0)?, input(b.inputs, 1)?);
+        let (offsets, slice) = nd_offsets(&x.shape, idx, self.batch_dims)?;
+        let Some(g) = out_grad(b.grads, 0, offsets.len() * slice)? else { return Ok(out) };
+        let mut dx = vec![0.0f32; x.len()];
+        for (t, &o) in offsets.iter().enumerate() {
+            dx[o..o + slice].iter_mut().zip(&g[t * slice..(t + 1) * slice]).for_each(|(d, &v)| *d += v);
+        }
+        out[0] = Some(f32_tensor(x.shape.clone(), dx));
+        Ok(out)
     }
 }

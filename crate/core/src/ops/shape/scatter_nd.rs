@@ -7,6 +7,7 @@ use super::args::Inputs;
 use super::elem::{dispatch, typed, Elem};
 use super::gather_nd::{nd_offsets, nd_plan};
 use crate::model::{Node, Tensor};
+use crate::ops::grad::{out_grad, Backward, GradError, Grads};
 use crate::ops::{input, BuildCtx, Fact, Op, OpError};
 
 /// How an update combines with the value it lands on (ScatterND, ScatterElements).
@@ -106,5 +107,40 @@ impl Op for ScatterNd {
             T::wrap(out)
         });
         Ok(vec![Tensor { shape: x.shape.clone(), data }])
+    }
+
+    /// With `reduction` none or add, of float data: the data's gradient is the output's, less
+    /// (none) the places an update replaced; each update's gradient is the output's where it
+    /// landed — with none only the last of a repeated index's updates, the one that stayed.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let mut out: Grads = vec![None; b.inputs.len()];
+        if !matches!(self.reduction, Reduction::None | Reduction::Add) {
+            return Err(GradError::NoBackward);
+        }
+        let (x, idx, upd) = (input(b.inputs, 0)?, input(b.inputs, 1)?, input(b.inputs, 2)?);
+        if x.dtype() != crate::model::DType::F32 {
+            return Ok(out);
+        }
+        Self::check(b.inputs)?;
+        let Some(g) = out_grad(b.grads, 0, x.len())? else { return Ok(out) };
+        let (offsets, slice) = nd_offsets(&x.shape, idx, 0)?;
+        let mut dx = g.to_vec();
+        let mut du = vec![0.0f32; upd.len()];
+        let mut taken = vec![false; if self.reduction == Reduction::None { x.len() } else { 0 }];
+        for (k, &o) in offsets.iter().enumerate().rev() {
+            for j in 0..slice {
+                if self.reduction == Reduction::Add {
+                    du[k * slice + j] = g[o + j];
+                } else if !taken[o + j] {
+                    taken[o + j] = true;
+                    du[k * slice + j] = g[o + j];
+                    dx[o + j] = 0.0;
+                }
+            }
+        }
+        let f = |shape: &[usize], v: Vec<f32>| Some(Tensor { shape: shape.to_vec(), data: crate::model::Data::F32(v) });
+        out[0] = f(&x.shape, dx);
+        out[2] = f(&upd.shape, du);
+        Ok(out)
     }
 }
