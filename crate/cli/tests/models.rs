@@ -661,6 +661,29 @@ fn qat_trains_an_export_with_its_nms_inside_on_the_raw_heads() {
 }
 
 #[test]
+fn qat_trains_a_dynamic_batch_detr_export() {
+    // D-FINE: `images` [?, 3, 320, 320] (planned at the inputs' own size), deformable attention
+    // through GridSample.
+    let out = tmp("qat-dfine.onnx");
+    let (code, stdout, err) = qplay(&[
+        "qat",
+        "tests/fixtures/dfine/dfine_n_tiny.onnx",
+        "--calib",
+        "www/samples",
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("step    1  loss"), "{stdout}");
+    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(g.inputs[0].shape[0], None, "the file keeps its dynamic batch");
+}
+
+#[test]
 fn qat_bad_input_says_what_to_do() {
     let one = tmp("qat-one");
     std::fs::create_dir_all(&one).unwrap();

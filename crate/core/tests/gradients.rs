@@ -1033,3 +1033,51 @@ fn reductions_match_finite_differences() {
     let b = Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&y[0])], needs: &[] };
     assert_eq!(prod.backward(&b).unwrap_err(), GradError::NoBackward);
 }
+
+#[test]
+fn grid_sample_matches_finite_differences() {
+    let mut rng = Rng(101);
+    // Deformable attention's form (bilinear, zeros, no align_corners) and the others the grid's
+    // gradient covers; points kept off the taps' edges (|n| < 0.9 and away from pixel centres
+    // by more than the step is not guaranteed, so the kinks are skipped by position).
+    for (padding, align) in [("zeros", 0), ("border", 0), ("zeros", 1), ("border", 1)] {
+        let attrs = vec![
+            ("mode", Attr::String("bilinear".into())),
+            ("padding_mode", Attr::String(padding.into())),
+            ("align_corners", Attr::Int(align)),
+        ];
+        let op = op_with("GridSample", 2, 1, 16, attrs);
+        let (h, w) = (4usize, 5usize);
+        let x = tensor(&mut rng, &[2, 3, h, w], 1.0);
+        let grid = tensor(&mut rng, &[2, 3, 2, 2], 1.2);
+        // A grid value whose pixel coordinate lies within the step of an integer is a kink.
+        let near = |i: usize, v: f32| {
+            if i != 1 {
+                return false;
+            }
+            [h, w].iter().any(|&d| {
+                let d = d as f32;
+                let p = if align == 1 { (v + 1.0) / 2.0 * (d - 1.0) } else { ((v + 1.0) * d - 1.0) / 2.0 };
+                let q = if align == 1 { 0.01 / 2.0 * (d - 1.0) } else { 0.01 * d / 2.0 };
+                (p - p.round()).abs() <= q + 1e-4 || (p - (-0.5)).abs() <= q || (p - (d - 0.5)).abs() <= q
+            })
+        };
+        check(&format!("GridSample bilinear {padding} align_corners {align}"), &*op, &[x, grid], &mut rng, &near);
+    }
+    // Nearest: X's gradient to the tap each point reads; the grid's is 0.
+    let op = op_with("GridSample", 2, 1, 16, vec![("mode", Attr::String("nearest".into()))]);
+    let xs = [tensor(&mut rng, &[1, 2, 3, 3], 1.0), tensor(&mut rng, &[1, 2, 2, 2], 0.9)];
+    let refs: Vec<Option<&Tensor>> = xs.iter().map(Some).collect();
+    let y = op.eval(&refs).unwrap();
+    let g = tensor(&mut rng, &y[0].shape, 1.0);
+    let grads =
+        op.backward(&Backward { inputs: &refs, outputs: &[Some(&y[0])], grads: &[Some(&g)], needs: &[] }).unwrap();
+    assert!(grads[1].as_ref().unwrap().as_f32().unwrap().iter().all(|&v| v == 0.0));
+    let total = |t: &Tensor| t.as_f32().unwrap().iter().sum::<f32>();
+    assert!((total(grads[0].as_ref().unwrap()) - total(&g)).abs() < 1e-4, "every point reads one tap inside");
+    // Bicubic has no backward for the grid.
+    let op = op_with("GridSample", 2, 1, 16, vec![("mode", Attr::String("bicubic".into()))]);
+    let y = op.eval(&refs).unwrap();
+    let b = Backward { inputs: &refs, outputs: &[Some(&y[0])], grads: &[Some(&g)], needs: &[] };
+    assert_eq!(op.backward(&b).unwrap_err(), GradError::NoBackward);
+}

@@ -75,3 +75,23 @@ fn an_end_to_end_export_fine_tunes_and_keeps_its_outputs() {
     let out = Plan::new(&r.graph, &Registry::new(), &[]).unwrap().run(&inputs[0]).unwrap();
     assert_eq!(out[0].shape, [1, 300, 6]);
 }
+
+#[test]
+fn a_detr_export_with_a_dynamic_batch_and_deformable_attention_fine_tunes() {
+    // D-FINE: `images` is [?, 3, 320, 320]; its decoder samples with GridSample (bilinear,
+    // zeros), whose grid comes from trained layers, after a TopK that picks the queries.
+    let g = load("tests/fixtures/dfine/dfine_n_tiny.onnx");
+    assert_eq!(g.inputs[0].shape[0], None, "the fixture's batch is dynamic");
+    // Its second input, the original image size, as qplay's pre-processing binds it.
+    let sizes = ("orig_target_sizes".to_string(), Tensor { shape: vec![1, 2], data: Data::I64(vec![320, 320]) });
+    let inputs: Vec<_> = (0..3).map(|s| [image(&g, s), vec![sizes.clone()]].concat()).collect();
+    let calib: Vec<Tensor> = inputs.iter().map(|x| x[0].1.clone()).collect();
+    let opts = PtqOptions { fixed_inputs: vec![sizes], ..PtqOptions::default() };
+    let q = quantize(&g, &g.inputs[0].name, &calib, &opts).unwrap();
+    let qdq = load_onnx(&q.onnx).unwrap();
+    let opts = QatOptions { steps: 1, batch: 1, eval_every: 1, augment: false, ..Default::default() };
+    let split = |w: &[Vec<Tensor>]| held_out_split(w.len());
+    let mut ft = FineTune::new(&g, &qdq, inputs, &split, &opts, Box::new(|| 0.0), None).unwrap();
+    assert_eq!(ft.targets(), &Default::default(), "decoded queries stay the outputs");
+    assert!(ft.step().unwrap().loss.unwrap().is_finite());
+}

@@ -93,7 +93,9 @@ pub fn run(a: Args) -> Result<(), String> {
         None => held_out_split(want.len()),
     };
     // PTQ calibrates on the same inputs fine-tuning trains on (the held-out ones only check).
-    let teacher = Plan::new(&graph, &Registry::new(), &[]).map_err(|e| format!("{model}: {e}"))?;
+    // Dynamic dims (a batch of `?`) take the inputs' own sizes.
+    let shapes: Vec<(String, Vec<usize>)> = set(&inputs[0]).into_iter().map(|(n, t)| (n, t.shape)).collect();
+    let teacher = Plan::new(&graph, &Registry::new(), &shapes).map_err(|e| format!("{model}: {e}"))?;
     let want: Vec<Vec<Tensor>> =
         inputs.iter().map(|t| teacher.run(&set(t))).collect::<Result<_, _>>().map_err(|e| format!("{model}: {e}"))?;
     drop(teacher);
@@ -172,7 +174,7 @@ pub fn run(a: Args) -> Result<(), String> {
     // The export gate: the written model loads and runs (its image inputs fed as qplay feeds them).
     let mut check = load_onnx(&onnx).map_err(|e| format!("internal: the fine-tuned model does not load: {e}"))?;
     float_image_inputs(&mut check);
-    Plan::new(&check, &Registry::new(), &[])
+    Plan::new(&check, &Registry::new(), &shapes)
         .and_then(|p| p.run(first_held.as_deref().unwrap_or_default()))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;
     std::fs::write(out, &onnx).map_err(|e| format!("cannot write {out}: {e}"))?;

@@ -267,7 +267,9 @@ impl FineTune {
         let t0 = clock();
         let clock: Box<dyn Fn() -> f64> = Box::new(move || clock() - t0);
         // Post-processed outputs are compared on the raw tensors they select from.
-        let first = Plan::with_options(fp32, &Registry::new(), &[], PlanOptions::default())?;
+        // Dynamic dims (a batch of `?`) take the inputs' own sizes.
+        let shapes: Vec<(String, Vec<usize>)> = inputs[0].iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
+        let first = Plan::with_options(fp32, &Registry::new(), &shapes, PlanOptions::default())?;
         let targets = super::distill_targets(fp32, &|t| first.fact(t).map(|f| f.dtype));
         let in_qdq = |t: &String| qdq.nodes.iter().any(|n| n.outputs.contains(t));
         let targets = if targets.extra.iter().all(in_qdq) { targets } else { super::Targets::default() };
@@ -280,7 +282,7 @@ impl FineTune {
         let teacher = if targets.extra.is_empty() {
             first
         } else {
-            Plan::with_options(&widen(fp32), &Registry::new(), &[], PlanOptions::default())?
+            Plan::with_options(&widen(fp32), &Registry::new(), &shapes, PlanOptions::default())?
         };
         let loss_mask = targets.loss_mask(&fp32.outputs.iter().map(|v| v.name.clone()).collect::<Vec<_>>());
         let want: Vec<Vec<Tensor>> = crate::parallel::try_map_few(inputs.len(), |i| teacher.run(&inputs[i]))?;
@@ -299,7 +301,7 @@ impl FineTune {
                 train_want.push(w);
             }
         }
-        let mut qat = Qat::new(&widen(qdq), &[])?;
+        let mut qat = Qat::new(&widen(qdq), &shapes)?;
         qat.set_grid_steps(opts.grid_steps);
         qat.set_loss_mask(loss_mask.clone());
         let features = if opts.feature_weight > 0.0 {

@@ -13,6 +13,7 @@
 
 use super::{checked_numel, f32_fact, f32_input, f32_output};
 use crate::model::{strides, Node, Tensor};
+use crate::ops::grad::{f32_tensor, out_grad, Backward, GradError, Grads};
 use crate::ops::{BuildCtx, Fact, Op, OpError};
 
 /// Interpolation.
@@ -229,6 +230,89 @@ impl Op for GridSample {
             }
         }
         Ok(vec![f32_output(shape, out)?])
+    }
+
+    /// `X`'s gradient: each output's gradient back to its taps, at their weights (every mode and
+    /// padding). The grid's, for `linear` with `zeros` or `border` padding (deformable
+    /// attention's): per axis the interpolation's slope, `Σ ±w_other · x_tap`, times the
+    /// coordinate's scale (`(d − 1)/2` with `align_corners`, else `d/2`), 0 where `border`
+    /// clamps the coordinate; `nearest` gives it 0. Others have no backward for the grid.
+    fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
+        let inputs = b.inputs;
+        let (x, grid) = (f32_input(inputs, 0, "GridSample X")?, f32_input(inputs, 1, "GridSample grid")?);
+        let (xs, gs) = (&inputs[0].unwrap().shape, &inputs[1].unwrap().shape);
+        let shape = Self::out_shape(xs, gs)?;
+        let mut out: Grads = vec![None; inputs.len()];
+        let Some(g) = out_grad(b.grads, 0, shape.iter().product())? else { return Ok(out) };
+        let cubic_or_reflected = self.mode == Mode::Cubic || self.padding == Padding::Reflection;
+        if b.needs(1) && self.mode != Mode::Nearest && cubic_or_reflected {
+            return Err(GradError::NoBackward);
+        }
+        let want_grid = b.needs(1) && self.mode == Mode::Linear;
+        let (n, c) = (xs[0], xs[1]);
+        let dims = &xs[2..];
+        let k = dims.len();
+        let plane: usize = dims.iter().product();
+        let dstr = strides(dims);
+        let points: usize = gs[1..gs.len() - 1].iter().product();
+        let mut dx = vec![0f32; x.len()];
+        let mut dgrid = vec![0f32; if b.needs(1) { grid.len() } else { 0 }];
+        let mut taps: Vec<(usize, f32)> = Vec::new();
+        let mut axis: Vec<Vec<(Option<usize>, f32)>> = vec![Vec::new(); k];
+        let mut slope = axis.clone();
+        for bi in 0..n {
+            for p in 0..points {
+                let gp = &grid[(bi * points + p) * k..][..k];
+                let mut coords = [0f32; MAX_SPATIAL];
+                for a in 0..k {
+                    coords[a] = self.coordinate(gp[k - 1 - a], dims[a]);
+                    self.axis_taps(coords[a], dims[a], &mut axis[a]);
+                }
+                taps.clear();
+                combine(&axis, &dstr, 0, 0, 1.0, &mut taps);
+                for ch in 0..c {
+                    let gv = g[(bi * c + ch) * points + p];
+                    let dst = &mut dx[(bi * c + ch) * plane..][..plane];
+                    for &(o, w) in &taps {
+                        dst[o] += gv * w;
+                    }
+                }
+                if !want_grid {
+                    continue;
+                }
+                for a in 0..k {
+                    let d = dims[a] as f32;
+                    let raw = if self.align_corners {
+                        (gp[k - 1 - a] + 1.0) / 2.0 * (d - 1.0)
+                    } else {
+                        ((gp[k - 1 - a] + 1.0) * d - 1.0) / 2.0
+                    };
+                    let (lo, hi) = self.borders(dims[a]);
+                    if self.padding == Padding::Border && (raw < lo || raw > hi) {
+                        continue;
+                    }
+                    // This axis's taps weighted −1 and +1: the slope along it.
+                    slope.clone_from(&axis);
+                    slope[a][0].1 = -1.0;
+                    slope[a][1].1 = 1.0;
+                    taps.clear();
+                    combine(&slope, &dstr, 0, 0, 1.0, &mut taps);
+                    let mut sum = 0f32;
+                    for ch in 0..c {
+                        let src = &x[(bi * c + ch) * plane..][..plane];
+                        let s: f32 = taps.iter().map(|&(o, w)| src[o] * w).sum();
+                        sum += g[(bi * c + ch) * points + p] * s;
+                    }
+                    let scale = if self.align_corners { (d - 1.0) / 2.0 } else { d / 2.0 };
+                    dgrid[(bi * points + p) * k + (k - 1 - a)] = sum * scale;
+                }
+            }
+        }
+        out[0] = Some(f32_tensor(xs.clone(), dx));
+        if b.needs(1) {
+            out[1] = Some(f32_tensor(gs.clone(), dgrid));
+        }
+        Ok(out)
     }
 }
 
