@@ -290,4 +290,22 @@ test('a run cut off by a closed page keeps its best step: the next page offers i
   await s.page.waitForFunction(async () => !(await (await import('./www/saved-run.js')).loadRun()), null, { timeout: 10_000 });
 });
 
+test('an upload with its NMS inside (Ultralytics nms=True) fine-tunes on its raw heads, and the result says so', async () => {
+  await det().locator('input[name=model]').setInputFiles('tests/fixtures/ultralytics/yolo11_nms.onnx');
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    return !el.running && el.modelName === 'yolo11_nms.onnx' && el.result;
+  }, null, { timeout: 180_000 });
+  await quantizeNow();
+  await set('qatSteps', 2); await set('qatBatch', 1); await set('qatEvery', 1);
+  await det().locator('button[name=qat-start]').click();
+  await ended();
+  assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  assert.match(await text('.qat-result'), /compared the raw tensors \S.* in place of output0, which the model's own post-processing selects from them/);
+  const r = await det().evaluate((el) => el.qat.result);
+  assert.deepEqual(r.targets.replaced, ['output0']);
+  assert.ok(r.curve.slice(1).every((p) => Number.isFinite(p.loss)), JSON.stringify(r.curve));
+  await det().locator('fieldset.qat').screenshot({ path: `${ARTIFACTS}qat-nms-upload.png` });
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

@@ -293,7 +293,10 @@ export const qatMethods = {
         ? 'no step beat the INT8 model from Quantize on the held-out images, so it is kept unchanged'
         : `kept step ${r.best_step}: held-out SQNR ${r.ptq_sqnr_db.toFixed(2)} → ${r.qat_sqnr_db.toFixed(2)} dB (${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB)${agree}`;
       const fell = r.best_step === 0 && r.curve.some((p) => p.step > 0 && p.held_out_sqnr_db != null && p.held_out_sqnr_db < r.ptq_sqnr_db);
-      const warn = (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
+      const raw = r.targets?.replaced?.length
+        ? ` The loss and the held-out SQNR compared the raw tensors ${r.targets.extra.join(', ')} in place of ${r.targets.replaced.join(', ')}, which the model's own post-processing selects from them.`
+        : '';
+      const warn = raw + (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
       this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.${warn}`, m.how === 'failed' ? 'failed' : 'done');
       const a = this.$('a.qat-dl');
       a.href = this.qatUrl;
