@@ -213,6 +213,27 @@ fn an_op_without_a_backward_is_named() {
 }
 
 #[test]
+fn an_op_without_a_backward_in_the_middle_freezes_the_layers_before_it() {
+    // Conv → Hardmax (no backward) → the two branches: the branches train, the first Conv gets
+    // no gradient and is named as frozen; the strict backward still refuses.
+    let mut rng = Rng(5);
+    let mut g = tiny(&mut rng);
+    g.nodes[1] = node("Hardmax", &["c1"], "a1", vec![("axis", Attr::Int(1))]);
+    let student = Student::new(&g, &[]).unwrap();
+    let x = vec![("x".to_string(), tensor(&mut rng, &[1, 2, 6, 6], 1.0))];
+    let tape = student.forward(&x).unwrap();
+    let rs = [Some(tensor(&mut rng, &[1, 36], 1.0)), Some(tensor(&mut rng, &[1, 8, 3, 3], 1.0))];
+    assert_eq!(student.backward(&tape, &rs).unwrap_err().code(), "no-backward");
+    let (grads, stopped) = student.backward_freezing(&tape, &rs, Vec::new()).unwrap();
+    assert_eq!(stopped, [("a1".to_string(), "Hardmax".to_string())]);
+    let names: Vec<&str> = student.params().iter().map(|(n, _)| n.as_str()).collect();
+    for (name, g) in names.iter().zip(&grads) {
+        let moved = g.as_f32().unwrap().iter().any(|&v| v != 0.0);
+        assert_eq!(moved, !["w1", "b1"].contains(name), "{name}");
+    }
+}
+
+#[test]
 fn a_model_without_weights_is_refused() {
     let mut g = Graph { opset: 17, ..Default::default() };
     g.nodes = vec![node("Relu", &["x"], "y", vec![])];

@@ -296,7 +296,8 @@ export const qatMethods = {
       const raw = r.targets?.replaced?.length
         ? ` The loss and the held-out SQNR compared the raw tensors ${r.targets.extra.join(', ')} in place of ${r.targets.replaced.join(', ')}, which the model's own post-processing selects from them.`
         : '';
-      const warn = raw + (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
+      const frozen = r.frozen_at?.length ? ` The layers reached only through ${r.frozen_at.join(', ')} kept their quantized values (no backward there yet).` : '';
+      const warn = raw + frozen + (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
       this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.${warn}`, m.how === 'failed' ? 'failed' : 'done');
       const a = this.$('a.qat-dl');
       a.href = this.qatUrl;

@@ -220,6 +220,12 @@ pub fn run(a: Args) -> Result<(), String> {
             worst.map_or(String::new(), |w| format!("; lowest {} ({:.2} → {:.2} dB)", w.tensor, w.ptq_sqnr_db, w.qat_sqnr_db)),
         );
     }
+    if !ft.frozen_at.is_empty() {
+        println!(
+            "  the layers reached only through {} kept their quantized values: no backward there yet",
+            ft.frozen_at.join(", ")
+        );
+    }
     if !ft.targets.replaced.is_empty() {
         println!(
             "  the loss compares {} raw tensor(s) ({}) in place of the post-processed output(s) {} (values selected inside the graph)",

@@ -143,6 +143,9 @@ pub struct FineTuned {
     /// The raw tensors the loss compared in place of outputs that post-processing inside the
     /// graph computes (both empty for a model without).
     pub targets: super::Targets,
+    /// Ops without a backward the gradients stopped at (`node (op)`): the layers reached only
+    /// through them kept their PTQ values.
+    pub frozen_at: Vec<String>,
     /// Per quantized activation, in graph order: its SQNR on the held-out inputs for the PTQ
     /// model and the kept step (empty where no activation matches one of the FP32 model's).
     pub layers: Vec<LayerSqnr>,
@@ -523,6 +526,7 @@ impl FineTune {
             changes: changes(&self.ptq, &graph, self.qat.roles()),
             feature_tensors: self.feature_tensors().to_vec(),
             targets: self.targets.clone(),
+            frozen_at: self.qat.frozen_at().to_vec(),
             layers,
             graph,
         })

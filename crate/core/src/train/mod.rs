@@ -43,7 +43,7 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// An op on the path from the weights to the outputs has no backward.
-    #[error("node `{node}` ({op}) has no backward yet, so the layers before it cannot be trained: keep them in float (--keep-fp32) or choose a model without {op}")]
+    #[error("node `{node}` ({op}) has no backward yet, so fine-tuning cannot reach the layers before it (it needs one for every op between the weights and the outputs); the quantized model stays usable as it is")]
     NoBackward {
         /// Node name.
         node: String,
@@ -93,6 +93,9 @@ pub struct Student {
     /// and what is computed from it alone are not).
     needs: Vec<bool>,
 }
+
+/// An op without a backward that a gradient stopped at: its node's name and op type.
+pub type Stop = (String, String);
 
 /// A forward pass that kept every tensor, for [`Student::backward`].
 #[derive(Debug)]
@@ -238,6 +241,24 @@ impl Student {
         output_grads: &[Option<Tensor>],
         seeds: Vec<(usize, Tensor)>,
     ) -> Result<Vec<Tensor>, TrainError> {
+        let (grads, stopped) = self.backward_freezing(tape, output_grads, seeds)?;
+        match stopped.into_iter().next() {
+            Some((node, op)) => Err(TrainError::NoBackward { node, op }),
+            None => Ok(grads),
+        }
+    }
+
+    /// [`Student::backward_seeded`] that stops at an op without a backward instead of failing:
+    /// the layers reached only through it get no gradient (they stay as they are). Returns the
+    /// gradients and the `(node, op)` of each op it stopped at; it fails when no parameter gets
+    /// a gradient at all (the op then stands between every weight and the loss).
+    pub fn backward_freezing(
+        &self,
+        tape: &Tape<'_>,
+        output_grads: &[Option<Tensor>],
+        seeds: Vec<(usize, Tensor)>,
+    ) -> Result<(Vec<Tensor>, Vec<Stop>), TrainError> {
+        let mut stopped: Vec<Stop> = Vec::new();
         let mut grads: Vec<Option<Tensor>> = vec![None; self.plan.slot_count()];
         for (s, g) in seeds {
             if s < grads.len() {
@@ -262,20 +283,29 @@ impl Student {
             let grefs: Vec<Option<&Tensor>> = gouts.iter().map(Option::as_ref).collect();
             let named = || (step.name.to_string(), step.op_type.to_string());
             let b = Backward { inputs: &args, outputs: &outs, grads: &grefs, needs: &needs };
-            let back = step.op.backward(&b).map_err(|e| {
-                let (node, op) = named();
-                match e {
-                    GradError::NoBackward => TrainError::NoBackward { node, op },
-                    GradError::Failed(error) => TrainError::Backward { node, op, error },
+            let back = match step.op.backward(&b) {
+                Ok(back) => back,
+                Err(GradError::NoBackward) => {
+                    stopped.push(named());
+                    continue;
                 }
-            })?;
+                Err(GradError::Failed(error)) => {
+                    let (node, op) = named();
+                    return Err(TrainError::Backward { node, op, error });
+                }
+            };
             for (input, g) in step.inputs.iter().zip(back) {
                 if let (StepInput::Slot(s), Some(g)) = (input, g) {
                     accumulate(&mut grads[*s], g)?;
                 }
             }
         }
-        self.params
+        if !stopped.is_empty() && self.slots.iter().all(|&s| grads[s].is_none()) {
+            let (node, op) = stopped.swap_remove(0);
+            return Err(TrainError::NoBackward { node, op });
+        }
+        let grads = self
+            .params
             .iter()
             .zip(&self.slots)
             .map(|((name, value), &s)| {
@@ -285,7 +315,8 @@ impl Student {
                     _ => Err(TrainError::NonFinite(format!("the gradient of `{name}`"))),
                 }
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((grads, stopped))
     }
 }
 

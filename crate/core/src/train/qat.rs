@@ -262,6 +262,10 @@ fn weight_step_sizes<'a>(roles: &'a [Role], params: &[(String, Tensor)]) -> Hash
 /// the spot.
 pub type TeacherFn<'a> = dyn Fn(usize) -> Result<std::borrow::Cow<'a, [Tensor]>, TrainError> + Sync + 'a;
 
+/// One input's loss, its gradient per parameter, and the `(node, op)` of each op without a
+/// backward that the gradient stopped at.
+type StepGrads = (super::Loss, Vec<Tensor>, Vec<super::Stop>);
+
 /// A QDQ model in training: the student and the roles of its parameters.
 #[derive(Debug)]
 pub struct Qat {
@@ -275,6 +279,9 @@ pub struct Qat {
     features: Option<super::FeatureTerm>,
     /// Per graph output: whether the loss compares it (empty: all).
     loss_mask: Vec<bool>,
+    /// The ops without a backward the gradients stopped at (`node (op)`, in the order met):
+    /// the layers reached only through them stay as they are.
+    frozen_at: Vec<String>,
 }
 
 impl Qat {
@@ -320,7 +327,7 @@ impl Qat {
                 },
             )
             .collect();
-        Ok(Qat { student, roles, qdq, kinds, features: None, loss_mask: Vec::new() })
+        Ok(Qat { student, roles, qdq, kinds, features: None, loss_mask: Vec::new(), frozen_at: Vec::new() })
     }
 
     /// With `on`, each quantized weight steps by its channel's quantization step over the
@@ -373,9 +380,25 @@ impl Qat {
         inputs: &[(String, Tensor)],
         teacher: &[Tensor],
     ) -> Result<super::Loss, TrainError> {
-        let (loss, grads) = self.loss_and_grads(inputs, teacher)?;
+        let (loss, grads, stopped) = self.loss_and_grads(inputs, teacher)?;
+        self.note_frozen(stopped);
         adam.step_kinds(self.student.params_mut(), &grads, &self.kinds)?;
         Ok(loss)
+    }
+
+    /// The ops without a backward that training stopped at so far (`node (op)`): the layers
+    /// reached only through them keep their PTQ values.
+    pub fn frozen_at(&self) -> &[String] {
+        &self.frozen_at
+    }
+
+    fn note_frozen(&mut self, stopped: Vec<super::Stop>) {
+        for (node, op) in stopped {
+            let s = format!("{node} ({op})");
+            if !self.frozen_at.contains(&s) {
+                self.frozen_at.push(s);
+            }
+        }
     }
 
     /// One step on a batch: the gradients of every input averaged; returns the mean loss.
@@ -403,13 +426,15 @@ impl Qat {
         let this = &*self;
         let mut sum: Option<Vec<Tensor>> = None;
         let mut loss = 0.0;
+        let mut frozen = Vec::new();
         // Each image's gradients are added as soon as its group is done, in input order.
         let each = |i: usize| {
             let want = teacher(i)?;
             this.loss_and_grads(inputs[i], &want)
         };
-        crate::parallel::try_for_each_few(inputs.len(), each, |(l, grads)| {
+        crate::parallel::try_for_each_few(inputs.len(), each, |(l, grads, stopped)| {
             loss += l.value;
+            frozen.extend(stopped);
             match &mut sum {
                 None => sum = Some(grads),
                 Some(acc) => {
@@ -429,15 +454,12 @@ impl Qat {
                 v.iter_mut().for_each(|x| *x /= n);
             }
         }
+        self.note_frozen(frozen);
         adam.step_kinds(self.student.params_mut(), &grads, &self.kinds)?;
         Ok(loss / f64::from(n))
     }
 
-    fn loss_and_grads(
-        &self,
-        inputs: &[(String, Tensor)],
-        teacher: &[Tensor],
-    ) -> Result<(super::Loss, Vec<Tensor>), TrainError> {
+    fn loss_and_grads(&self, inputs: &[(String, Tensor)], teacher: &[Tensor]) -> Result<StepGrads, TrainError> {
         let tape = self.student.forward(inputs)?;
         let (outputs, features) = teacher.split_at(tape.outputs.len().min(teacher.len()));
         let mut loss = super::distill::distill_loss_of(&tape.outputs, outputs, &self.loss_mask)?;
@@ -449,8 +471,8 @@ impl Qat {
             }
             _ => Vec::new(),
         };
-        let grads = self.student.backward_seeded(&tape, &loss.grads, seeds)?;
-        Ok((loss, grads))
+        let (grads, stopped) = self.student.backward_freezing(&tape, &loss.grads, seeds)?;
+        Ok((loss, grads, stopped))
     }
 
     /// The parameters' current values (to come back to with [`Qat::restore`]).
