@@ -5,7 +5,7 @@
 //! agreement, that agreement is no lower than step 0's.
 
 use super::{Adam, Qat, TrainError};
-use crate::model::{Graph, Plan, PlanOptions, Tensor, ValueInfo};
+use crate::model::{Graph, Plan, PlanOptions, Tensor};
 use crate::ops::Registry;
 use crate::quant::error_metrics;
 use serde::Serialize;
@@ -277,11 +277,7 @@ impl FineTune {
         let in_qdq = |t: &String| qdq.nodes.iter().any(|n| n.outputs.contains(t));
         let targets = if targets.extra.iter().all(in_qdq) { targets } else { super::Targets::default() };
         let n_outputs = fp32.outputs.len();
-        let widen = |g: &Graph| {
-            let mut g = g.clone();
-            g.outputs.extend(targets.extra.iter().map(|t| ValueInfo { name: t.clone(), elem_type: 1, shape: vec![] }));
-            g
-        };
+        let widen = |g: &Graph| targets.widen(g);
         let teacher = if targets.extra.is_empty() {
             first
         } else {
@@ -365,14 +361,7 @@ impl FineTune {
     fn check(&mut self) -> Result<(f64, Option<f64>), TrainError> {
         let (student, held) = (&self.qat.student, &self.held_out);
         let got = crate::parallel::try_map_few(held.len(), |i| student.run(&held[i]))?;
-        let mask = &self.loss_mask;
-        let pick = |v: &[Tensor]| -> Vec<Tensor> {
-            v.iter()
-                .enumerate()
-                .filter(|(k, _)| mask.get(*k).copied().unwrap_or(true))
-                .map(|(_, t)| t.clone())
-                .collect()
-        };
+        let pick = |v: &[Tensor]| super::targets::masked(v, &self.loss_mask);
         let total: f64 = got.iter().zip(&self.held_want).map(|(out, want)| mean_sqnr(&pick(out), &pick(want))).sum();
         let n = self.n_outputs;
         let own = |v: &[Vec<Tensor>]| -> Vec<Vec<Tensor>> { v.iter().map(|o| o[..n.min(o.len())].to_vec()).collect() };

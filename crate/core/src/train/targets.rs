@@ -16,7 +16,7 @@
 //! NonMaxSuppression, ArgMax, comparisons and casts of values make). Integers computed from
 //! shapes alone (Shape, Size and arithmetic on them) select nothing.
 
-use crate::model::{DType, Graph, OpKind};
+use crate::model::{DType, Graph, OpKind, Tensor, ValueInfo};
 use std::collections::{HashMap, HashSet};
 
 /// The distillation's tensors for a graph.
@@ -34,6 +34,18 @@ impl Targets {
     pub fn loss_mask(&self, outputs: &[String]) -> Vec<bool> {
         outputs.iter().map(|o| !self.replaced.contains(o)).chain(self.extra.iter().map(|_| true)).collect()
     }
+
+    /// `g` with the [`Targets::extra`] tensors appended to its outputs.
+    pub fn widen(&self, g: &Graph) -> Graph {
+        let mut g = g.clone();
+        g.outputs.extend(self.extra.iter().map(|t| ValueInfo { name: t.clone(), elem_type: 1, shape: vec![] }));
+        g
+    }
+}
+
+/// The tensors of `v` that `mask` marks (an empty mask or one too short: the rest too).
+pub(crate) fn masked(v: &[Tensor], mask: &[bool]) -> Vec<Tensor> {
+    v.iter().enumerate().filter(|(k, _)| mask.get(*k).copied().unwrap_or(true)).map(|(_, t)| t.clone()).collect()
 }
 
 /// The [`Targets`] of `g` (in topological order), with `dtype` giving each tensor's element
