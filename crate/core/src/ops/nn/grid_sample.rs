@@ -157,6 +157,55 @@ impl GridSample {
     }
 }
 
+/// The shapes GridSample's loops walk: batch, channels, the spatial dims (`k` of them), a
+/// plane's size and strides, and the points sampled per batch entry.
+struct Geometry<'a> {
+    n: usize,
+    c: usize,
+    dims: &'a [usize],
+    k: usize,
+    plane: usize,
+    dstr: Vec<usize>,
+    points: usize,
+}
+
+impl<'a> Geometry<'a> {
+    /// From X's and the grid's shapes (checked by [`GridSample::out_shape`] first).
+    fn of(xs: &'a [usize], gs: &[usize]) -> Geometry<'a> {
+        let dims = &xs[2..];
+        Geometry {
+            n: xs[0],
+            c: xs[1],
+            dims,
+            k: dims.len(),
+            plane: dims.iter().product(),
+            dstr: strides(dims),
+            points: gs[1..gs.len() - 1].iter().product(),
+        }
+    }
+}
+
+impl GridSample {
+    /// The flattened taps `(offset in a plane, weight)` of the point `gp` (its coordinates,
+    /// last axis first), each axis's own taps left in `axis`; zeros-padded taps dropped.
+    fn point_taps(
+        &self,
+        gp: &[f32],
+        dims: &[usize],
+        dstr: &[usize],
+        axis: &mut [Vec<(Option<usize>, f32)>],
+        taps: &mut Vec<(usize, f32)>,
+    ) {
+        let k = dims.len();
+        for a in 0..k {
+            let coord = self.coordinate(gp[k - 1 - a], dims[a]);
+            self.axis_taps(coord, dims[a], &mut axis[a]);
+        }
+        taps.clear();
+        combine(axis, dstr, 0, 0, 1.0, taps);
+    }
+}
+
 /// Reflects `x` by the nearer border until it lies within `[lo, hi]`.
 fn reflect(x: f32, lo: f32, hi: f32) -> f32 {
     let range = hi - lo;
@@ -203,26 +252,14 @@ impl Op for GridSample {
         let (x, grid) = (f32_input(inputs, 0, "GridSample X")?, f32_input(inputs, 1, "GridSample grid")?);
         let (xs, gs) = (&inputs[0].unwrap().shape, &inputs[1].unwrap().shape);
         let shape = Self::out_shape(xs, gs)?;
-        let (n, c) = (xs[0], xs[1]);
-        let dims = &xs[2..];
-        let k = dims.len();
-        let plane: usize = dims.iter().product();
-        let dstr = strides(dims);
-        let points: usize = gs[1..gs.len() - 1].iter().product();
+        let Geometry { n, c, dims, k, plane, dstr, points } = Geometry::of(xs, gs);
         let mut out = vec![0f32; checked_numel(&shape)?];
         // Per point: the flattened taps (offset in a plane, weight); zeros-padded taps dropped.
         let mut taps: Vec<(usize, f32)> = Vec::new();
         let mut axis: Vec<Vec<(Option<usize>, f32)>> = vec![Vec::new(); k];
         for b in 0..n {
             for p in 0..points {
-                let g = &grid[(b * points + p) * k..][..k];
-                for a in 0..k {
-                    // The grid lists the last axis first.
-                    let coord = self.coordinate(g[k - 1 - a], dims[a]);
-                    self.axis_taps(coord, dims[a], &mut axis[a]);
-                }
-                taps.clear();
-                combine(&axis, &dstr, 0, 0, 1.0, &mut taps);
+                self.point_taps(&grid[(b * points + p) * k..][..k], dims, &dstr, &mut axis, &mut taps);
                 for ch in 0..c {
                     let src = &x[(b * c + ch) * plane..][..plane];
                     out[(b * c + ch) * points + p] = taps.iter().map(|&(o, w)| src[o] * w).sum();
@@ -249,12 +286,7 @@ impl Op for GridSample {
             return Err(GradError::NoBackward);
         }
         let want_grid = b.needs(1) && self.mode == Mode::Linear;
-        let (n, c) = (xs[0], xs[1]);
-        let dims = &xs[2..];
-        let k = dims.len();
-        let plane: usize = dims.iter().product();
-        let dstr = strides(dims);
-        let points: usize = gs[1..gs.len() - 1].iter().product();
+        let Geometry { n, c, dims, k, plane, dstr, points } = Geometry::of(xs, gs);
         let mut dx = vec![0f32; x.len()];
         let mut dgrid = vec![0f32; if b.needs(1) { grid.len() } else { 0 }];
         let mut taps: Vec<(usize, f32)> = Vec::new();
@@ -263,13 +295,7 @@ impl Op for GridSample {
         for bi in 0..n {
             for p in 0..points {
                 let gp = &grid[(bi * points + p) * k..][..k];
-                let mut coords = [0f32; MAX_SPATIAL];
-                for a in 0..k {
-                    coords[a] = self.coordinate(gp[k - 1 - a], dims[a]);
-                    self.axis_taps(coords[a], dims[a], &mut axis[a]);
-                }
-                taps.clear();
-                combine(&axis, &dstr, 0, 0, 1.0, &mut taps);
+                self.point_taps(gp, dims, &dstr, &mut axis, &mut taps);
                 for ch in 0..c {
                     let gv = g[(bi * c + ch) * points + p];
                     let dst = &mut dx[(bi * c + ch) * plane..][..plane];
