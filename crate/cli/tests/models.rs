@@ -16,6 +16,11 @@ fn qplay(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// [`qplay`] with the arguments as one line, split at spaces (the test paths have none).
+fn qplay_line(line: &str) -> (i32, String, String) {
+    qplay(&line.split_whitespace().collect::<Vec<_>>())
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("qplay-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -62,14 +67,10 @@ fn tflite_models_inspect_infer_and_quantize() {
     assert!(text.contains("TFLite v3") && !text.contains("opset"), "{text}");
     assert!(text.contains("TFLite_Detection_PostProcess") && text.contains("every op is supported"), "{text}");
     let dir = tmp("tflite-out");
-    let (code, _, err) = qplay(&[
-        "infer",
-        "tests/fixtures/tflite/cnn.tflite",
-        "--input",
-        "tests/fixtures/tflite/cnn/input.npy",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let (code, _, err) = qplay_line(&format!(
+        "infer tests/fixtures/tflite/cnn.tflite --input tests/fixtures/tflite/cnn/input.npy --out {}",
+        dir.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(dir.join("0.npy").exists());
     let calib = tmp("tflite-calib");
@@ -78,24 +79,14 @@ fn tflite_models_inspect_infer_and_quantize() {
         std::fs::copy(root().join("tests/fixtures/tflite/cnn/input.npy"), calib.join(format!("{k}.npy"))).unwrap();
     }
     let q = tmp("cnn_qdq.onnx");
-    let (code, _, err) = qplay(&[
-        "quantize",
-        "tests/fixtures/tflite/cnn.tflite",
-        "--calib",
-        calib.to_str().unwrap(),
-        "-o",
-        q.to_str().unwrap(),
-    ]);
+    let (code, _, err) = qplay_line(&format!(
+        "quantize tests/fixtures/tflite/cnn.tflite --calib {} -o {}",
+        calib.display(),
+        q.display()
+    ));
     assert_eq!(code, 0, "{err}");
     // A float SSD and its int8 twin made by the converter: compared on the sample photos.
-    let (code, text, err) = qplay(&[
-        "compare",
-        "tests/fixtures/tflite_ssd/ssd_fast.tflite",
-        "tests/fixtures/tflite_ssd/ssd_fast_int8.tflite",
-        "--images",
-        "www/samples",
-        "--json",
-    ]);
+    let (code, text, err) = qplay_line("compare tests/fixtures/tflite_ssd/ssd_fast.tflite tests/fixtures/tflite_ssd/ssd_fast_int8.tflite --images www/samples --json");
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["images"], 7);
@@ -107,14 +98,10 @@ fn tflite_models_inspect_infer_and_quantize() {
     assert!(text.contains("A 16x8 model") && text.contains("qplay.tfl.Conv2D"), "{text}");
     assert!(text.contains("the file's quantization") && text.contains("weights: 8 scales"), "{text}");
     let dir16 = tmp("tflite16-out");
-    let (code, _, err) = qplay(&[
-        "infer",
-        "tests/fixtures/tflite/det_16x8.tflite",
-        "--input",
-        "tests/fixtures/tflite/det_16x8/input.npy",
-        "--out",
-        dir16.to_str().unwrap(),
-    ]);
+    let (code, _, err) = qplay_line(&format!(
+        "infer tests/fixtures/tflite/det_16x8.tflite --input tests/fixtures/tflite/det_16x8/input.npy --out {}",
+        dir16.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(dir16.join("0.npy").exists() && dir16.join("1.npy").exists());
     let out16 = tmp("det_16x8.onnx");
@@ -179,14 +166,10 @@ fn convert_writes_tflite_files_as_onnx_and_refuses_what_onnx_cannot_hold() {
 #[test]
 fn detect_person_json_and_draw() {
     let png = tmp("drawn.png");
-    let (code, out, err) = qplay(&[
-        "detect",
-        "www/models/person_ssdlite.onnx",
-        "www/samples/person.jpg",
-        "--json",
-        "--draw",
-        png.to_str().unwrap(),
-    ]);
+    let (code, out, err) = qplay_line(&format!(
+        "detect www/models/person_ssdlite.onnx www/samples/person.jpg --json --draw {}",
+        png.display()
+    ));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let d = &v["detections"][0];
@@ -218,14 +201,10 @@ fn detect_face_with_auto_profile() {
 #[test]
 fn infer_matches_onnxruntime() {
     let out = tmp("infer-out");
-    let (code, _, err) = qplay(&[
-        "infer",
-        "www/models/person_ssdlite.onnx",
-        "--input",
-        "tests/fixtures/person_ssdlite_person/input.npy",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = qplay_line(&format!(
+        "infer www/models/person_ssdlite.onnx --input tests/fixtures/person_ssdlite_person/input.npy --out {}",
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     let names: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("outputs.json")).unwrap()).unwrap();
@@ -395,16 +374,11 @@ fn bad_files_fail_with_a_message() {
 fn quantize_and_compare() {
     let out = tmp("face_int8.onnx");
     let report = tmp("face_report.json");
-    let (code, text, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "-o",
-        out.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "quantize www/models/blazeface_short.onnx --calib www/samples -o {} --report {}",
+        out.display(),
+        report.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("layers int8"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
@@ -419,16 +393,10 @@ fn quantize_and_compare() {
     assert!(worst(rc["chosen"].as_str().unwrap()) >= worst("minmax"), "{rc}");
     // --recipe fixed: the defaults as they are (MSE, equalization and bias correction on); each
     // can be turned off, and setting any part of the recipe fixes it too.
-    let (code, fixed, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--recipe",
-        "fixed",
-        "-o",
-        tmp("face_fixed.onnx").to_str().unwrap(),
-    ]);
+    let (code, fixed, err) = qplay_line(&format!(
+        "quantize www/models/blazeface_short.onnx --calib www/samples --recipe fixed -o {}",
+        tmp("face_fixed.onnx").display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(fixed.contains("method mse") && !fixed.contains("chosen by measurement"), "{fixed}");
     assert!(fixed.contains("note: cross-layer equalization") && fixed.contains("note: bias correction"), "{fixed}");
@@ -443,28 +411,15 @@ fn quantize_and_compare() {
         assert_eq!(code, 2);
         assert!(err.contains(want), "{err}");
     }
-    let (code, plain, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--no-equalize",
-        "--no-bias-correction",
-        "-o",
-        tmp("face_plain.onnx").to_str().unwrap(),
-    ]);
+    let (code, plain, err) = qplay_line(&format!(
+        "quantize www/models/blazeface_short.onnx --calib www/samples --no-equalize --no-bias-correction -o {}",
+        tmp("face_plain.onnx").display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(!plain.contains("equalization") && !plain.contains("bias correction"), "{plain}");
-    let (code, _, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--equalize",
-        "--no-equalize",
-        "-o",
-        "/tmp/x.onnx",
-    ]);
+    let (code, _, err) = qplay_line(
+        "quantize www/models/blazeface_short.onnx --calib www/samples --equalize --no-equalize -o /tmp/x.onnx",
+    );
     assert_eq!(code, 2);
     assert!(err.contains("'--equalize' cannot be used with '--no-equalize'"), "{err}");
     assert!(r["layers"].as_array().unwrap().len() > 30);
@@ -479,14 +434,8 @@ fn quantize_and_compare() {
     assert!(l["activation"]["clipped_pct"].as_f64().is_some());
     assert!(l["output_sqnr_db"].as_f64().unwrap().is_finite());
     // The exported file is a model qplay loads, and compare measures it against FP32.
-    let (code, text, err) = qplay(&[
-        "compare",
-        "www/models/blazeface_short.onnx",
-        out.to_str().unwrap(),
-        "--images",
-        "www/samples",
-        "--json",
-    ]);
+    let (code, text, err) =
+        qplay_line(&format!("compare www/models/blazeface_short.onnx {} --images www/samples --json", out.display()));
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(v["size_ratio"].as_f64().unwrap() < 0.5);
@@ -501,16 +450,8 @@ fn quantize_and_compare() {
         assert_eq!(code, 2);
         assert!(err.contains(want), "{err}");
     }
-    let (code, _, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--method",
-        "magic",
-        "-o",
-        "/tmp/x.onnx",
-    ]);
+    let (code, _, err) =
+        qplay_line("quantize www/models/blazeface_short.onnx --calib www/samples --method magic -o /tmp/x.onnx");
     assert_eq!(code, 2);
     assert!(err.contains("[possible values: minmax, ema, percentile, entropy, mse]"), "{err}");
 }
@@ -518,24 +459,7 @@ fn quantize_and_compare() {
 #[test]
 fn qat_fine_tunes_and_writes_a_model_that_loads() {
     let (out, curve, report) = (tmp("face_qat.onnx"), tmp("qat-curve.csv"), tmp("qat-report.json"));
-    let (code, text, err) = qplay(&[
-        "qat",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "-o",
-        out.to_str().unwrap(),
-        "--steps",
-        "3",
-        "--batch",
-        "2",
-        "--eval-every",
-        "1",
-        "--curve",
-        curve.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!("qat www/models/blazeface_short.onnx --calib www/samples -o {} --steps 3 --batch 2 --eval-every 1 --curve {} --report {}", out.display(), curve.display(), report.display()));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("fine-tuning on 6 input(s), checking on 1") && text.contains("s per step"), "{text}");
     assert!(!err.contains("finds no objects"), "the face model finds faces on the samples: {err}");
@@ -560,18 +484,11 @@ fn qat_on_images_without_objects_says_so() {
     // the background, and qplay says what to add.
     let dir = samples_in("qat-no-objects", &["dog.jpg", "coffee.png"]);
     let out = tmp("qat-no-objects.onnx");
-    let (code, _, err) = qplay(&[
-        "qat",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        dir.to_str().unwrap(),
-        "--steps",
-        "1",
-        "--batch",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, err) = qplay_line(&format!(
+        "qat www/models/blazeface_short.onnx --calib {} --steps 1 --batch 1 -o {}",
+        dir.display(),
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("warning: the FP32 model finds no objects on the 1 training input(s)"), "{err}");
     assert!(err.contains("add images with the objects you detect"), "{err}");
@@ -583,22 +500,11 @@ fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
     // the PTQ model, and qplay names the settings to change.
     let dir = samples_in("qat-fell", &["person.jpg", "astronaut.png", "camera.png"]);
     let out = tmp("qat-fell.onnx");
-    let (code, stdout, err) = qplay(&[
-        "qat",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        dir.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--batch",
-        "1",
-        "--eval-every",
-        "1",
-        "--lr",
-        "1e-2",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, err) = qplay_line(&format!(
+        "qat www/models/blazeface_short.onnx --calib {} --steps 2 --batch 1 --eval-every 1 --lr 1e-2 -o {}",
+        dir.display(),
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("at step 0 of 2"), "{stdout}");
     assert!(
@@ -613,20 +519,11 @@ fn qat_trains_through_conv_transpose() {
     // the gradient to the layers before it, and its float weights train.
     let dir = samples_in("qat-yolov6", &["person.jpg", "astronaut.png", "camera.png"]);
     let out = tmp("qat-yolov6.onnx");
-    let (code, stdout, err) = qplay(&[
-        "qat",
-        "tests/fixtures/yolov67/yolov6n.onnx",
-        "--calib",
-        dir.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--batch",
-        "1",
-        "--eval-every",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, err) = qplay_line(&format!(
+        "qat tests/fixtures/yolov67/yolov6n.onnx --calib {} --steps 2 --batch 1 --eval-every 1 -o {}",
+        dir.display(),
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("step    2  loss"), "{stdout}");
     assert!(!err.contains("no backward"), "{err}");
@@ -638,20 +535,10 @@ fn qat_trains_through_conv_transpose() {
 fn qat_trains_an_export_with_its_nms_inside_on_the_raw_heads() {
     // Ultralytics' `nms=True` export: TopK, GatherND, ScatterND and ReduceMax after the head.
     let out = tmp("qat-yolo11-nms.onnx");
-    let (code, stdout, err) = qplay(&[
-        "qat",
-        "tests/fixtures/ultralytics/yolo11_nms.onnx",
-        "--calib",
-        "www/samples",
-        "--steps",
-        "2",
-        "--batch",
-        "1",
-        "--eval-every",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, err) = qplay_line(&format!(
+        "qat tests/fixtures/ultralytics/yolo11_nms.onnx --calib www/samples --steps 2 --batch 1 --eval-every 1 -o {}",
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("step    2  loss"), "{stdout}");
     assert!(stdout.contains("in place of the post-processed output(s) output0"), "{stdout}");
@@ -665,18 +552,10 @@ fn qat_trains_a_dynamic_batch_detr_export() {
     // D-FINE: `images` [?, 3, 320, 320] (planned at the inputs' own size), deformable attention
     // through GridSample.
     let out = tmp("qat-dfine.onnx");
-    let (code, stdout, err) = qplay(&[
-        "qat",
-        "tests/fixtures/dfine/dfine_n_tiny.onnx",
-        "--calib",
-        "www/samples",
-        "--steps",
-        "1",
-        "--batch",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, err) = qplay_line(&format!(
+        "qat tests/fixtures/dfine/dfine_n_tiny.onnx --calib www/samples --steps 1 --batch 1 -o {}",
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("step    1  loss"), "{stdout}");
     let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
@@ -777,17 +656,10 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
         .fold(f64::INFINITY, f64::min);
     assert!(eight.iter().all(|l| sens(l) <= lowest4), "the most sensitive layers move");
     // At 8-bit weights there is nothing to move: said, not failed.
-    let (code, text, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--auto-mixed",
-        "1",
-        "--mixed-8bit-weights",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "quantize www/models/blazeface_short.onnx --calib www/samples --auto-mixed 1 --mixed-8bit-weights -o {}",
+        out.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("every layer's weights are 8-bit already"), "{text}");
     // A layer to keep FP32 (or at 16-bit activations) that the model does not have is named too.
@@ -805,20 +677,11 @@ fn per_layer_weight_bits_in_quantize_and_qat() {
 fn quantize_and_qat_at_four_bit_weights() {
     let fp32 = std::fs::metadata(root().join("www/models/person_ssdlite.onnx")).unwrap().len() as f64;
     let (out, report) = (tmp("person_w4.onnx"), tmp("person_w4.json"));
-    let (code, text, err) = qplay(&[
-        "quantize",
-        "www/models/person_ssdlite.onnx",
-        "--calib",
-        "www/samples",
-        "--recipe",
-        "fixed",
-        "--weight-bits",
-        "4",
-        "-o",
-        out.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "quantize www/models/person_ssdlite.onnx --calib www/samples --recipe fixed --weight-bits 4 -o {} --report {}",
+        out.display(),
+        report.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("88 layers int4") && text.contains("opset raised from 13 to 21"), "{text}");
     // Below 8 bits the weights are rounded by GPTQ unless --no-gptq.
@@ -834,18 +697,10 @@ fn quantize_and_qat_at_four_bit_weights() {
     assert!(info.contains("opset 21"), "{info}");
     // int8 storage of the same weights, 16-bit activations: the opset stays, the file is larger.
     let out8 = tmp("face_w5a16.onnx");
-    let (code, text, err) = qplay(&[
-        "quantize",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--weight-bits",
-        "5",
-        "--activation-bits",
-        "16",
-        "-o",
-        out8.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "quantize www/models/blazeface_short.onnx --calib www/samples --weight-bits 5 --activation-bits 16 -o {}",
+        out8.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("5-bit weights (int8 storage)") && text.contains("activations uint16"), "{text}");
     assert!(text.contains("(rounded by GPTQ)"), "{text}");
@@ -861,20 +716,10 @@ fn quantize_and_qat_at_four_bit_weights() {
     }
     // QAT picks the bit width up from the PTQ model and writes int4 weights back.
     let qat = tmp("face_w4_qat.onnx");
-    let (code, text, err) = qplay(&[
-        "qat",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--weight-bits",
-        "4",
-        "--steps",
-        "2",
-        "--batch",
-        "1",
-        "-o",
-        qat.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "qat www/models/blazeface_short.onnx --calib www/samples --weight-bits 4 --steps 2 --batch 1 -o {}",
+        qat.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("4-bit weights stored int4"), "{text}");
     assert!(!text.contains("the loss: the outputs and"), "outputs only by default at 4 bits: {text}");
@@ -883,20 +728,10 @@ fn quantize_and_qat_at_four_bit_weights() {
     assert!(info.contains("opset 21"), "{info}");
     // And 16-bit activations (com.microsoft Q/DQ before opset 21) fine-tune too.
     let a16 = tmp("face_a16_qat.onnx");
-    let (code, text, err) = qplay(&[
-        "qat",
-        "www/models/blazeface_short.onnx",
-        "--calib",
-        "www/samples",
-        "--activation-bits",
-        "16",
-        "--steps",
-        "2",
-        "--batch",
-        "1",
-        "-o",
-        a16.to_str().unwrap(),
-    ]);
+    let (code, text, err) = qplay_line(&format!(
+        "qat www/models/blazeface_short.onnx --calib www/samples --activation-bits 16 --steps 2 --batch 1 -o {}",
+        a16.display()
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("uint16 activations") && text.contains("held-out SQNR"), "{text}");
     // Bad bit widths: exit 2 and what is allowed.
@@ -909,16 +744,9 @@ fn quantize_and_qat_at_four_bit_weights() {
         ("quantize", "--gptq", "--no-gptq", "cannot be used with"),
         ("qat", "--grid-steps", "--no-grid-steps", "cannot be used with"),
     ] {
-        let (code, _, err) = qplay(&[
-            cmd,
-            "www/models/blazeface_short.onnx",
-            "--calib",
-            "www/samples",
-            flag,
-            value,
-            "-o",
-            "/tmp/x.onnx",
-        ]);
+        let (code, _, err) = qplay_line(&format!(
+            "{cmd} www/models/blazeface_short.onnx --calib www/samples {flag} {value} -o /tmp/x.onnx"
+        ));
         assert_eq!(code, 2, "{cmd} {flag} {value}: {err}");
         assert!(err.contains(want) && !err.contains("panicked"), "{err}");
     }
@@ -932,18 +760,11 @@ fn threads_change_nothing_but_the_time() {
     let model = "www/models/blazeface_short.onnx";
     let quantized = |threads: &str| {
         let (out, report) = (tmp(&format!("face_t{threads}.onnx")), tmp(&format!("face_t{threads}.json")));
-        let (code, _, err) = qplay(&[
-            "quantize",
-            model,
-            "--calib",
-            "www/samples",
-            "--threads",
-            threads,
-            "-o",
-            out.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ]);
+        let (code, _, err) = qplay_line(&format!(
+            "quantize {model} --calib www/samples --threads {threads} -o {} --report {}",
+            out.display(),
+            report.display()
+        ));
         assert_eq!(code, 0, "{err}");
         let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         for timing in ["phase_ms", "quantize_seconds"] {
@@ -957,16 +778,9 @@ fn threads_change_nothing_but_the_time() {
     let int8 = one.2.to_str().unwrap();
     for m in [model, int8] {
         let detect = |t: &str| {
-            qplay(&[
-                "detect",
-                m,
-                "www/samples/astronaut.png",
-                "--json",
-                "--threads",
-                t,
-                "--profile",
-                "www/models/blazeface_short.json",
-            ])
+            qplay_line(&format!(
+                "detect {m} www/samples/astronaut.png --json --threads {t} --profile www/models/blazeface_short.json"
+            ))
         };
         let ((c1, d1, e1), (c3, d3, _)) = (detect("1"), detect("3"));
         assert_eq!((c1, c3), (0, 0), "{e1}");
@@ -997,17 +811,11 @@ fn gptq_on_real_exports() {
     let test = samples_in("gptq_test", &["person.jpg"]);
     let sqnr = |model: &str, rounding: &str| -> (f64, String) {
         let out = tmp(&format!("gptq_{}{rounding}.onnx", model.len()));
-        let (code, text, err) = qplay(&[
-            "quantize",
-            model,
-            "--calib",
-            train.to_str().unwrap(),
-            "--weight-bits",
-            "4",
-            rounding,
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let (code, text, err) = qplay_line(&format!(
+            "quantize {model} --calib {} --weight-bits 4 {rounding} -o {}",
+            train.display(),
+            out.display()
+        ));
         assert_eq!(code, 0, "{err}");
         let (code, json, err) =
             qplay(&["compare", model, out.to_str().unwrap(), "--images", test.to_str().unwrap(), "--json"]);
