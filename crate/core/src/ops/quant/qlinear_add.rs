@@ -142,6 +142,35 @@ impl Op for QLinearAdd {
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
+        let x = BinaryInputs::read(inputs)?;
+        let (ra, rb) = (x.pa.scale / x.pc.scale, x.pb.scale / x.pc.scale);
+        let k = x.pc.zero_point as f32 - fma8(x.pa.zero_point, ra as f64, rb * x.pb.zero_point as f32);
+        // onnxruntime walks the output in spans along the innermost dimension; where A is the
+        // operand that is constant along it, A's term is folded into the constant first.
+        let a_scalar = match x.out.iter().rposition(|&d| d > 1) {
+            None => true,
+            Some(d) => broadcast_strides(&x.a.shape, &x.out)[d] == 0,
+        };
+        let c = Consts { ra: ra as f64, rb: rb as f64, k, a_scalar, qt: x.qt };
+        Ok(vec![x.map(|p, q| c.add(p, q))?])
+    }
+}
+
+/// The inputs of QLinearAdd and QLinearMul, read and checked: A and B's codes, the three
+/// per-tensor parameters and the broadcast output shape.
+pub(super) struct BinaryInputs<'t> {
+    pub a: &'t Tensor,
+    pub b: &'t Tensor,
+    pub qt: QType,
+    pub pa: QParams,
+    pub pb: QParams,
+    pub pc: QParams,
+    pub out: Vec<usize>,
+}
+
+impl<'t> BinaryInputs<'t> {
+    /// Inputs 0–7: A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale[, C_zero_point].
+    pub fn read(inputs: &[Option<&'t Tensor>]) -> Result<BinaryInputs<'t>, OpError> {
         let opt = |i: usize| inputs.get(i).copied().flatten();
         let (a, b) = (input(inputs, 0)?, input(inputs, 3)?);
         let dtype = a.dtype();
@@ -152,24 +181,17 @@ impl Op for QLinearAdd {
         let pb = scalar_params(input(inputs, 4)?, opt(5), dtype, "B")?;
         let pc = scalar_params(input(inputs, 6)?, opt(7), dtype, "C")?;
         let out = broadcast_shapes(&a.shape, &b.shape)?;
-        let (ra, rb) = (pa.scale / pc.scale, pb.scale / pc.scale);
-        let k = pc.zero_point as f32 - fma8(pa.zero_point, ra as f64, rb * pb.zero_point as f32);
-        // onnxruntime walks the output in spans along the innermost dimension; where A is the
-        // operand that is constant along it, A's term is folded into the constant first.
-        let a_scalar = match out.iter().rposition(|&d| d > 1) {
-            None => true,
-            Some(d) => broadcast_strides(&a.shape, &out)[d] == 0,
-        };
-        let c = Consts { ra: ra as f64, rb: rb as f64, k, a_scalar, qt: qtype_of(dtype)? };
+        Ok(BinaryInputs { a, b, qt: qtype_of(dtype)?, pa, pb, pc, out })
+    }
+
+    /// The output: `f` of every broadcast pair of codes, saturated by `f`, in A's type.
+    pub fn map(&self, f: impl Fn(i32, i32) -> i32) -> Result<Tensor, OpError> {
+        let (a, b, out) = (self.a, self.b, &self.out);
         let data = match (&a.data, &b.data) {
-            (Data::U8(x), Data::U8(y)) => {
-                Data::U8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.add(p, q), |v| v as u8)?)
-            }
-            (Data::I8(x), Data::I8(y)) => {
-                Data::I8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.add(p, q), |v| v as i8)?)
-            }
-            _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {dtype:?}"))),
+            (Data::U8(x), Data::U8(y)) => Data::U8(broadcast_codes((x, &a.shape), (y, &b.shape), out, f, |v| v as u8)?),
+            (Data::I8(x), Data::I8(y)) => Data::I8(broadcast_codes((x, &a.shape), (y, &b.shape), out, f, |v| v as i8)?),
+            _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {:?}", a.dtype()))),
         };
-        Ok(vec![Tensor { shape: out, data }])
+        Ok(Tensor { shape: out.clone(), data })
     }
 }

@@ -11,11 +11,9 @@
 //! The product is symmetric, so which operand onnxruntime treats as the scalar one does not
 //! matter.
 
-use super::qlinear_add::{broadcast_codes, infer_binary, scalar_params};
-use super::qtype_of;
-use crate::model::{Data, Node, Tensor};
-use crate::ops::math::broadcast::broadcast_shapes;
-use crate::ops::{input, BuildCtx, Fact, Op, OpError};
+use super::qlinear_add::{infer_binary, BinaryInputs};
+use crate::model::{Node, Tensor};
+use crate::ops::{BuildCtx, Fact, Op, OpError};
 use crate::quant::{round_half_even, QType};
 
 /// A built QLinearMul.
@@ -59,32 +57,14 @@ impl Op for QLinearMul {
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
-        let opt = |i: usize| inputs.get(i).copied().flatten();
-        let (a, b) = (input(inputs, 0)?, input(inputs, 3)?);
-        let dtype = a.dtype();
-        if b.dtype() != dtype {
-            return Err(OpError::mismatch(format!("A is {dtype:?} but B is {:?}: both must have one type", b.dtype())));
-        }
-        let pa = scalar_params(input(inputs, 1)?, opt(2), dtype, "A")?;
-        let pb = scalar_params(input(inputs, 4)?, opt(5), dtype, "B")?;
-        let pc = scalar_params(input(inputs, 6)?, opt(7), dtype, "C")?;
-        let out = broadcast_shapes(&a.shape, &b.shape)?;
+        let x = BinaryInputs::read(inputs)?;
         let c = Consts {
-            za: pa.zero_point,
-            zb: pb.zero_point,
-            ratio: pa.scale * pb.scale / pc.scale,
-            zc: pc.zero_point as f32,
-            qt: qtype_of(dtype)?,
+            za: x.pa.zero_point,
+            zb: x.pb.zero_point,
+            ratio: x.pa.scale * x.pb.scale / x.pc.scale,
+            zc: x.pc.zero_point as f32,
+            qt: x.qt,
         };
-        let data = match (&a.data, &b.data) {
-            (Data::U8(x), Data::U8(y)) => {
-                Data::U8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.mul(p, q), |v| v as u8)?)
-            }
-            (Data::I8(x), Data::I8(y)) => {
-                Data::I8(broadcast_codes((x, &a.shape), (y, &b.shape), &out, |p, q| c.mul(p, q), |v| v as i8)?)
-            }
-            _ => return Err(OpError::mismatch(format!("A and B must be uint8 or int8, got {dtype:?}"))),
-        };
-        Ok(vec![Tensor { shape: out, data }])
+        Ok(vec![x.map(|p, q| c.mul(p, q))?])
     }
 }
