@@ -1014,6 +1014,8 @@ fn reductions_match_finite_differences() {
         "ReduceL2",
         "ReduceSumSquare",
         "ReduceLogSumExp",
+        "ReduceLogSum",
+        "ReduceProd",
     ] {
         for (axes, keep) in [(vec![1], 1), (vec![0, 2], 0), (vec![], 1)] {
             let mut attrs = vec![("keepdims", Attr::Int(keep))];
@@ -1022,16 +1024,26 @@ fn reductions_match_finite_differences() {
             }
             let op = op_with(name, 1, 1, 11, attrs);
             // Distinct values away from 0 (L1's kink; Max/Min with no tie within the step).
-            let x = distinct(&mut rng, &[3, 4, 2]);
+            let mut x = distinct(&mut rng, &[3, 4, 2]);
+            if name == "ReduceLogSum" {
+                // Its sets' sums must be positive.
+                if let Data::F32(v) = &mut x.data {
+                    v.iter_mut().for_each(|v| *v = v.abs() + 0.1);
+                }
+            }
             let near = |_: usize, v: f32| name == "ReduceL1" && v.abs() < 0.02;
             check(&format!("{name} axes {axes:?} keepdims {keep}"), &*op, &[x], &mut rng, &near);
         }
     }
-    let prod = op_with("ReduceProd", 1, 1, 11, vec![]);
-    let x = tensor(&mut rng, &[3], 1.0);
+    // ReduceProd where a set holds zeros: with one, only that element has a gradient (the
+    // product of the others); with two, none has.
+    let prod = op_with("ReduceProd", 1, 1, 11, vec![("axes", Attr::Ints(vec![1]))]);
+    let x = Tensor { shape: vec![3, 3], data: Data::F32(vec![2.0, 3.0, 4.0, 2.0, 0.0, 5.0, 0.0, 3.0, 0.0]) };
     let y = prod.eval(&[Some(&x)]).unwrap();
-    let b = Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&y[0])], needs: &[] };
-    assert_eq!(prod.backward(&b).unwrap_err(), GradError::NoBackward);
+    let dy = Tensor { shape: vec![3, 1], data: Data::F32(vec![1.0, 10.0, 100.0]) };
+    let b = Backward { inputs: &[Some(&x)], outputs: &[Some(&y[0])], grads: &[Some(&dy)], needs: &[] };
+    let dx = prod.backward(&b).unwrap()[0].clone().unwrap();
+    assert_eq!(dx.as_f32().unwrap(), [12.0, 8.0, 6.0, 0.0, 100.0, 0.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]

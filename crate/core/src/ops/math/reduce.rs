@@ -42,8 +42,11 @@ enum Grad {
     /// `dy` to the first element equal to `y` (ReduceMax, ReduceMin), 0 to the others.
     Pick,
     /// `dy · f(x, y)`: `2x` (ReduceSumSquare), `x / y` (ReduceL2), `sign x` (ReduceL1),
-    /// `eˣ⁻ʸ` (ReduceLogSumExp).
+    /// `eˣ⁻ʸ` (ReduceLogSumExp), `e⁻ʸ` (ReduceLogSum: `1 / Σx`).
     Local(fn(f64, f64) -> f64),
+    /// `dy ·` the product of the set's other elements (ReduceProd), exact where some are 0:
+    /// with one zero only that element has a gradient, with two or more none has.
+    Prod,
 }
 
 const SUM: Reducer = Reducer {
@@ -80,11 +83,11 @@ const L2: Reducer = Reducer {
     grad: Some(Grad::Local(|x, y| if y > 0.0 { x / y } else { 0.0 })),
     ..SUM_SQUARE
 };
-const LOG_SUM: Reducer = Reducer { finish_f: f64::ln, map_i: None, grad: None, ..SUM };
+const LOG_SUM: Reducer = Reducer { finish_f: f64::ln, map_i: None, grad: Some(Grad::Local(|_, y| (-y).exp())), ..SUM };
 const LOG_SUM_EXP: Reducer = Reducer { map_f: f64::exp, grad: Some(Grad::Local(|x, y| (x - y).exp())), ..LOG_SUM };
 const MEAN: Reducer = Reducer { mean: true, ..SUM };
 const PROD: Reducer =
-    Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, grad: None, ..SUM };
+    Reducer { init_f: 1.0, step_f: |a, b| a * b, init_i: 1, step_i: i64::wrapping_mul, grad: Some(Grad::Prod), ..SUM };
 // Max/min over an empty set give the identity of the operation (the lowest/highest value).
 const MAX: Reducer = Reducer {
     init_f: f64::NEG_INFINITY,
@@ -252,8 +255,8 @@ impl Op for Reduce {
         Ok(vec![Tensor { shape: plan.out, data }])
     }
 
-    /// Sum, Mean, Max, Min (the gradient to the first element equal to the result), L1, L2,
-    /// SumSquare and LogSumExp of float inputs; the axes take none.
+    /// Every reduction of float inputs (Max and Min: the gradient to the first element equal
+    /// to the result); the axes take none.
     fn backward(&self, b: &Backward<'_>) -> Result<Grads, GradError> {
         let mut out: Grads = vec![None; b.inputs.len()];
         let grad = self.reducer.grad.ok_or(GradError::NoBackward)?;
@@ -279,6 +282,18 @@ impl Op for Reduce {
         let mut dx = vec![0.0f32; x.len()];
         let mut taken = vec![false; if matches!(grad, Grad::Pick) { n_out } else { 0 }];
         let mean = if self.reducer.mean { 1.0 / count as f32 } else { 1.0 };
+        // ReduceProd: each set's product of its nonzero elements and its count of zeros.
+        let (mut nonzero, mut zeros) = (vec![1.0f64; 0], vec![0u32; 0]);
+        if matches!(grad, Grad::Prod) {
+            (nonzero, zeros) = (vec![1.0; n_out], vec![0; n_out]);
+            for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
+                match src[i] {
+                    0.0 => zeros[o] += 1,
+                    v => nonzero[o] *= f64::from(v),
+                }
+                Ok(())
+            })?;
+        }
         for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
             dx[i] = match grad {
                 Grad::Sum => g[o] * mean,
@@ -288,6 +303,11 @@ impl Op for Reduce {
                 }
                 Grad::Pick => 0.0,
                 Grad::Local(f) => g[o] * f(f64::from(src[i]), f64::from(y[o])) as f32,
+                Grad::Prod => match (zeros[o], src[i]) {
+                    (0, v) => g[o] * (nonzero[o] / f64::from(v)) as f32,
+                    (1, 0.0) => g[o] * nonzero[o] as f32,
+                    _ => 0.0,
+                },
             };
             Ok(())
         })?;
