@@ -69,6 +69,7 @@ test('after Quantize, fine-tuning runs live, updates the INT8 pane and keeps the
   const r = await det().evaluate((el) => el.qat.result);
   assert.equal(r.curve.length, 5);
   assert.ok(r.qat_sqnr_db >= r.ptq_sqnr_db, 'the kept step is never worse than the INT8 model it started from');
+  assert.ok(r.changes.some((c) => c.kind === 'activation'), 'at 8 bits the activation scales train');
   assert.match(await text('.qat-result'), /^Fine-tuned 4 steps in \d+ s \([\d.]+ s\/step\); (kept step \d: held-out SQNR [\d.]+ → [\d.]+ dB|no step beat)/);
   // The chart: FP32 flat and INT8 dashed agreement (or why not), SQNR and loss panels.
   const svgs = await det().evaluate((el) => el.shadowRoot.querySelectorAll('.qat-svg svg').length);
@@ -193,6 +194,17 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   await det().locator('button[name=qat-start]').click();
   await ended();
   assert.equal(await det().evaluate((el) => el.shadowRoot.querySelector('.qat-result').dataset.outcome), 'done', await text('.qat-result'));
+  // Below 8 bits the activation scales keep their values from Quantize (the CLI's default too).
+  const end4 = await det().evaluate((el) => ({ best: el.qat.result.best_step, kinds: [...new Set(el.qat.result.changes.map((c) => c.kind))] }));
+  assert.deepEqual(end4.kinds, ['weight'], JSON.stringify(end4));
+  if (end4.best > 0) assert.match(await text('.qat-changed-body'), /the activation scales kept their values from Quantize/);
+  const kept = await s.page.evaluate(async () => {
+    const { changesHtml } = await import(new URL('www/components/detector/qat.js', location.origin));
+    const d = document.createElement('div');
+    d.innerHTML = changesHtml([{ tensor: 'conv_w', kind: 'weight', scale_change_pct: 0.5, codes_changed_pct: 2, max_code_move: 1 }]);
+    return d.textContent.replace(/\s+/g, ' ');
+  });
+  assert.match(kept, /1 weight tensors: 2\.0 % of their codes moved on average .* the activation scales kept their values from Quantize\./);
   const size = await det().evaluate(async (el) => (await (await fetch(el.shadowRoot.querySelector('a.qat-dl').href)).arrayBuffer()).byteLength);
   assert.ok(size < before, `the fine-tuned 4-bit file (${size} bytes) stays int4`);
   await det().locator('select[name=weightBits]').selectOption('8');

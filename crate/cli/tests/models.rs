@@ -463,6 +463,7 @@ fn qat_fine_tunes_and_writes_a_model_that_loads() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("fine-tuning on 6 input(s), checking on 1") && text.contains("s per step"), "{text}");
     assert!(!err.contains("finds no objects"), "the face model finds faces on the samples: {err}");
+    assert!(!text.contains("activation scales kept"), "they train at 8 bits: {text}");
     assert!(
         text.contains("the loss: the outputs and ") && text.contains("quantized activations (feature weight 1)"),
         "{text}"
@@ -723,6 +724,7 @@ fn quantize_and_qat_at_four_bit_weights() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("4-bit weights stored int4"), "{text}");
     assert!(!text.contains("the loss: the outputs and"), "outputs only by default at 4 bits: {text}");
+    assert!(text.contains("the activation scales kept their PTQ values"), "{text}");
     let (code, info, err) = qplay(&["inspect", qat.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(info.contains("opset 21"), "{info}");
@@ -743,6 +745,7 @@ fn quantize_and_qat_at_four_bit_weights() {
         ("qat", "--weight-bits", "16", "16 is not in 2..=8"),
         ("quantize", "--gptq", "--no-gptq", "cannot be used with"),
         ("qat", "--grid-steps", "--no-grid-steps", "cannot be used with"),
+        ("qat", "--activation-scales", "--no-activation-scales", "cannot be used with"),
     ] {
         let (code, _, err) = qplay_line(&format!(
             "{cmd} www/models/blazeface_short.onnx --calib www/samples {flag} {value} -o /tmp/x.onnx"

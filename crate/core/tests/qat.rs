@@ -292,3 +292,38 @@ fn sixteen_bit_activations_train_and_export_what_the_student_computes() {
     let exported = qat.export().unwrap();
     assert_eq!(simulate(&exported, &input), qat.student.forward(&input).unwrap().outputs, "export vs student");
 }
+
+#[test]
+fn activation_scales_kept_at_ptq_values_do_not_train_and_export_as_they_were() {
+    use qplay_core::train::qat::Role;
+    let (fp32, qdq) = person_ptq();
+    let x = photo("person");
+    let teach = simulate(&fp32, &x);
+    let mut qat = Qat::with_activation_scales(&qdq, &[], false).unwrap();
+    let act_scales: Vec<String> = qat
+        .roles()
+        .iter()
+        .filter_map(|r| if let Role::Activation { scale, .. } = r { Some(scale.clone()) } else { None })
+        .collect();
+    assert!(act_scales.len() > 50, "{}", act_scales.len());
+    let params: Vec<&str> = qat.student.params().iter().map(|(n, _)| n.as_str()).collect();
+    assert!(act_scales.iter().all(|s| !params.contains(&s.as_str())), "an activation scale is trained");
+    let all = Qat::new(&qdq, &[]).unwrap();
+    assert_eq!(all.student.params().len(), params.len() + act_scales.len());
+    qat.step_batch(&mut Adam::new(1e-3), &[x.as_slice()], &[teach.as_slice()]).unwrap();
+    let exported = qat.export().unwrap();
+    let explicit = {
+        let mut g = qdq.clone();
+        qplay_core::model::qdq_form::explicit_qdq(&mut g);
+        g
+    };
+    for s in &act_scales {
+        assert_eq!(exported.initializers.get(s), explicit.initializers.get(s), "`{s}` moved");
+    }
+    let moved = qat.roles().iter().any(|r| match r {
+        Role::Weight { q, .. } => exported.initializers.get(q) != explicit.initializers.get(q),
+        _ => false,
+    });
+    assert!(moved, "no weight code changed after a step at 1e-3");
+    assert_eq!(simulate(&exported, &x), qat.student.forward(&x).unwrap().outputs, "export vs student");
+}

@@ -42,6 +42,9 @@ struct Options {
     /// Weights step by their grid (default: the core's for the model's weight width).
     #[serde(default)]
     grid_steps: Option<bool>,
+    /// The activations' scales train (default: the core's for the model's weight width).
+    #[serde(default)]
+    activation_scales: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -124,6 +127,9 @@ impl WasmQat {
             grid_steps: o
                 .grid_steps
                 .unwrap_or_else(|| QatOptions::default_grid_steps(qplay_core::train::qat::weight_bits(&self.qdq))),
+            activation_scales: o.activation_scales.unwrap_or_else(|| {
+                QatOptions::default_activation_scales(qplay_core::train::qat::weight_bits(&self.qdq))
+            }),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));

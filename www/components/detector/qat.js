@@ -127,7 +127,7 @@ export function changesHtml(changes, layers = []) {
     </tbody></table></div>` : '';
   if (!w.length && !a.length) return perLayer;
   return `${perLayer}<p>${w.length} weight tensors: ${pct(mean(w.map((c) => c.codes_changed_pct)))} % of their codes moved on average (rounding decisions the training changed),
-      scales by ${pct(mean(w.map((c) => c.scale_change_pct)))} %; ${a.length} activation scales changed by ${pct(mean(a.map((c) => c.scale_change_pct)))} % on average.</p>
+      scales by ${pct(mean(w.map((c) => c.scale_change_pct)))} %; ${a.length ? `${a.length} activation scales changed by ${pct(mean(a.map((c) => c.scale_change_pct)))} % on average` : 'the activation scales kept their values from Quantize'}.</p>
     <div class="table-wrap"><table class="qat-changes"><thead><tr><th>weight (most codes moved first)</th><th class="n">codes moved</th><th class="n">largest move</th><th class="n">scale change</th></tr></thead><tbody>
     ${top.map((c) => `<tr><td title="${esc(c.tensor)}">${esc(short(c.tensor))}</td><td class="n">${pct(c.codes_changed_pct)} %</td><td class="n">${c.max_code_move}</td><td class="n">${pct(c.scale_change_pct)} %</td></tr>`).join('')}
     </tbody></table></div>`;

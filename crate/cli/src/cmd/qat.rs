@@ -56,6 +56,13 @@ pub struct Args {
     /// Every weight steps by the step size alone (the default at 8-bit weights).
     #[arg(long)]
     no_grid_steps: bool,
+    /// The activations' quantization scales train too (LSQ). Default: at 8-bit weights; below, they keep their PTQ values.
+    #[arg(long, conflicts_with = "no_activation_scales")]
+    activation_scales: bool,
+    /// The activations' scales keep their PTQ values (the weights, their scales and the biases
+    /// still train).
+    #[arg(long)]
+    no_activation_scales: bool,
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
@@ -151,6 +158,11 @@ pub fn run(a: Args) -> Result<(), String> {
             (_, true) => false,
             _ => QatOptions::default_grid_steps(a.bits.weight_bits),
         },
+        activation_scales: match (a.activation_scales, a.no_activation_scales) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => QatOptions::default_activation_scales(a.bits.weight_bits),
+        },
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {
@@ -233,6 +245,9 @@ pub fn run(a: Args) -> Result<(), String> {
             ft.targets.extra.join(", "),
             ft.targets.replaced.join(", ")
         );
+    }
+    if !qopts.activation_scales {
+        println!("  trained: the weights, their scales and the biases; the activation scales kept their PTQ values (--activation-scales trains them too)");
     }
     if !ft.feature_tensors.is_empty() {
         println!(

@@ -20,13 +20,15 @@ pub mod changes;
 mod distill;
 mod features;
 pub mod fine_tune;
+mod options;
 pub mod qat;
 pub mod targets;
 
 pub use adam::{Adam, StepKind};
 pub use distill::{distill_loss, Loss};
 pub use features::FeatureTerm;
-pub use fine_tune::{fine_tune, CurvePoint, FineTuned, QatOptions};
+pub use fine_tune::{fine_tune, CurvePoint, FineTuned};
+pub use options::QatOptions;
 pub use qat::Qat;
 pub use targets::{distill_targets, Targets};
 

@@ -289,12 +289,23 @@ impl Qat {
     /// bias, weight scale and activation scale trains, and so do the float weights of layers
     /// kept in float.
     pub fn new(qdq: &Graph, input_shapes: &[(String, Vec<usize>)]) -> Result<Qat, TrainError> {
+        Qat::with_activation_scales(qdq, input_shapes, true)
+    }
+
+    /// [`Qat::new`], with the activations' scales trained (`train_activation_scales`) or kept
+    /// at their PTQ values (the weights, their scales and the biases still train).
+    pub fn with_activation_scales(
+        qdq: &Graph,
+        input_shapes: &[(String, Vec<usize>)],
+        train_activation_scales: bool,
+    ) -> Result<Qat, TrainError> {
         let mut qdq = qdq.clone();
         crate::model::qdq_form::explicit_qdq(&mut qdq);
         let (g, roles) = fake_quant_graph(&qdq)?;
         let mut names = super::default_params(&g);
         for r in &roles {
             let name = match r {
+                Role::Activation { .. } if !train_activation_scales => continue,
                 Role::Activation { scale, .. } => scale,
                 Role::Weight { param, .. } | Role::Bias { param, .. } => param,
             };
@@ -492,13 +503,29 @@ impl Qat {
         &self.roles
     }
 
+    /// The roles whose values train: all, less the activations' when their scales are kept
+    /// ([`Qat::with_activation_scales`]).
+    pub fn trained_roles(&self) -> Vec<Role> {
+        let params: std::collections::HashSet<&str> = self.student.params().iter().map(|(n, _)| n.as_str()).collect();
+        self.roles
+            .iter()
+            .filter(|r| !matches!(r, Role::Activation { scale, .. } if !params.contains(scale.as_str())))
+            .cloned()
+            .collect()
+    }
+
     /// The QDQ graph with the learned values written back, in the compact form files get
     /// ([`crate::model::qdq_form`]).
     pub fn export(&self) -> Result<Graph, TrainError> {
         let mut g = self.qdq.clone();
         let learned: HashMap<&str, &Tensor> = self.student.params().iter().map(|(n, t)| (n.as_str(), t)).collect();
         let get = |name: &str| {
-            learned.get(name).copied().ok_or_else(|| TrainError::Setup(format!("internal: `{name}` did not train")))
+            // What did not train (the activations' scales, when kept) keeps its PTQ value.
+            learned
+                .get(name)
+                .copied()
+                .or_else(|| self.qdq.initializers.get(name))
+                .ok_or_else(|| TrainError::Setup(format!("internal: `{name}` is neither trained nor in the model")))
         };
         for r in &self.roles {
             match r {
