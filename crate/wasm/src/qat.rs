@@ -113,6 +113,7 @@ impl WasmQat {
             train_with_objects.set(useful.iter().zip(&held).filter(|(u, h)| **u && !**h).count());
             held
         };
+        let bits = qplay_core::train::qat::weight_bits(&self.qdq);
         let opts = QatOptions {
             steps: o.steps,
             lr: o.lr,
@@ -120,16 +121,10 @@ impl WasmQat {
             eval_every: o.eval_every,
             augment: o.augment,
             seed: o.seed,
-            feature_weight: o
-                .feature_weight
-                .unwrap_or_else(|| QatOptions::default_feature_weight(qplay_core::train::qat::weight_bits(&self.qdq))),
-            mix: o.mix.unwrap_or_else(|| QatOptions::default_mix(qplay_core::train::qat::weight_bits(&self.qdq))),
-            grid_steps: o
-                .grid_steps
-                .unwrap_or_else(|| QatOptions::default_grid_steps(qplay_core::train::qat::weight_bits(&self.qdq))),
-            activation_scales: o.activation_scales.unwrap_or_else(|| {
-                QatOptions::default_activation_scales(qplay_core::train::qat::weight_bits(&self.qdq))
-            }),
+            feature_weight: o.feature_weight.unwrap_or_else(|| QatOptions::default_feature_weight(bits)),
+            mix: o.mix.unwrap_or_else(|| QatOptions::default_mix(bits)),
+            grid_steps: o.grid_steps.unwrap_or_else(|| QatOptions::default_grid_steps(bits)),
+            activation_scales: o.activation_scales.unwrap_or_else(|| QatOptions::default_activation_scales(bits)),
         };
         let (p, n) = (self.profile.clone(), names.clone());
         let evaluator: Evaluator = Box::new(move |got, want| outputs_map(&p, &n, got, want));

@@ -153,16 +153,9 @@ pub fn run(a: Args) -> Result<(), String> {
         seed: a.seed,
         feature_weight: a.feature_weight.unwrap_or_else(|| QatOptions::default_feature_weight(a.bits.weight_bits)),
         mix: a.mix.unwrap_or_else(|| QatOptions::default_mix(a.bits.weight_bits)),
-        grid_steps: match (a.grid_steps, a.no_grid_steps) {
-            (true, _) => true,
-            (_, true) => false,
-            _ => QatOptions::default_grid_steps(a.bits.weight_bits),
-        },
-        activation_scales: match (a.activation_scales, a.no_activation_scales) {
-            (true, _) => true,
-            (_, true) => false,
-            _ => QatOptions::default_activation_scales(a.bits.weight_bits),
-        },
+        grid_steps: a.grid_steps || (!a.no_grid_steps && QatOptions::default_grid_steps(a.bits.weight_bits)),
+        activation_scales: a.activation_scales
+            || (!a.no_activation_scales && QatOptions::default_activation_scales(a.bits.weight_bits)),
     };
     let mut progress = |p: &qplay_core::train::CurvePoint| {
         if let Some(db) = p.held_out_sqnr_db {

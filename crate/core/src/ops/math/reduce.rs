@@ -283,9 +283,9 @@ impl Op for Reduce {
         let mut taken = vec![false; if matches!(grad, Grad::Pick) { n_out } else { 0 }];
         let mean = if self.reducer.mean { 1.0 / count as f32 } else { 1.0 };
         // ReduceProd: each set's product of its nonzero elements and its count of zeros.
-        let (mut nonzero, mut zeros) = (vec![1.0f64; 0], vec![0u32; 0]);
+        let (mut nonzero, mut zeros) = (Vec::new(), Vec::new());
         if matches!(grad, Grad::Prod) {
-            (nonzero, zeros) = (vec![1.0; n_out], vec![0; n_out]);
+            (nonzero, zeros) = (vec![1.0f64; n_out], vec![0u32; n_out]);
             for_each_offset(&x.shape, [&in_strides, &to_acc], [0, 0], |[i, o]| {
                 match src[i] {
                     0.0 => zeros[o] += 1,
