@@ -500,14 +500,23 @@ fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
     // A learning rate far too large for this model: every check is worse than PTQ, the file is
     // the PTQ model, and qplay names the settings to change.
     let dir = samples_in("qat-fell", &["person.jpg", "astronaut.png", "camera.png"]);
-    let out = tmp("qat-fell.onnx");
+    let (out, start) = (tmp("qat-fell.onnx"), tmp("qat-fell-start.onnx"));
     let (code, stdout, err) = qplay_line(&format!(
-        "qat www/models/blazeface_short.onnx --calib {} --steps 2 --batch 1 --eval-every 1 --lr 1e-2 -o {}",
+        "qat www/models/blazeface_short.onnx --calib {} --steps 2 --batch 1 --eval-every 1 --lr 1e-2 -o {} --ptq-out {}",
         dir.display(),
-        out.display()
+        out.display(),
+        start.display()
     ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("at step 0 of 2"), "{stdout}");
+    // Step 0 kept: the written model computes what the PTQ start (--ptq-out) computes.
+    let (code, json, err) =
+        qplay_line(&format!("compare {} {} --images {} --json", start.display(), out.display(), dir.display()));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for (name, db) in v["output_sqnr_db"].as_object().unwrap() {
+        assert!(db.as_f64().is_none_or(|d| d > 100.0), "{name}: {db} dB between the start and step 0");
+    }
     assert!(
         stdout.contains("the held-out SQNR fell as it trained, so the file is the PTQ model: try a smaller --lr (e.g. 3e-3) or --feature-weight 0"),
         "{stdout}"
@@ -570,8 +579,12 @@ fn qat_bad_input_says_what_to_do() {
     std::fs::copy(root().join("www/samples/person.jpg"), one.join("person.jpg")).unwrap();
     let out = tmp("qat-x.onnx");
     let base = ["qat", "www/models/blazeface_short.onnx", "-o", out.to_str().unwrap()];
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--calib", one.to_str().unwrap()], "needs at least two"),
+        (
+            &["--calib", "www/samples", "--ptq-out", out.to_str().unwrap()],
+            "is the file -o writes the fine-tuned model to",
+        ),
         (&["--calib", "www/samples", "--mix", "1.5"], "--mix 1.5: give a share between 0"),
         (&["--calib", "www/samples", "--feature-weight=-1"], "feature weight must be 0 (off) or a positive number"),
         (&["--calib", "www/samples", "--lr", "0"], "lr a positive number"),

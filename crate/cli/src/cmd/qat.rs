@@ -66,6 +66,10 @@ pub struct Args {
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
+    /// Also write the PTQ model fine-tuning started from (calibrated on the training inputs, as
+    /// the result was), to compare the two on other photos with `qplay compare`.
+    #[arg(long, value_name = "PTQ.onnx")]
+    ptq_out: Option<String>,
     /// Write the result (curve, best step, SQNRs, time per step) as JSON.
     #[arg(long, value_name = "r.json")]
     report: Option<String>,
@@ -78,6 +82,9 @@ pub fn run(a: Args) -> Result<(), String> {
         return Err(format!("--mix {p}: give a share between 0 (no blending) and 1 (every training copy blended)"));
     }
     let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
+    if a.ptq_out.as_deref().is_some_and(|p| std::path::Path::new(p) == std::path::Path::new(out)) {
+        return Err(format!("--ptq-out {out} is the file -o writes the fine-tuned model to: give it another path"));
+    }
     let bytes = read_model(Path::new(model))?;
     let Calib { graph, inputs, input, fixed, profile } =
         load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
@@ -183,6 +190,9 @@ pub fn run(a: Args) -> Result<(), String> {
         .and_then(|p| p.run(first_held.as_deref().unwrap_or_default()))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;
     std::fs::write(out, &onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
+    if let Some(path) = &a.ptq_out {
+        std::fs::write(path, &q.onnx).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
     println!(
         "  → {}: held-out SQNR {:.2} dB (PTQ {:.2} dB, {:+.2} dB){} at step {} of {}; {:.2} s per step (batch {})",
         out,
