@@ -78,7 +78,8 @@ impl QatOptions {
 
     /// The mixup share for weights of `bits` bits: 1 below 8 bits, 0 at 8. Measured on the
     /// person detector's folds (`docs/measurements.md`): at 4 bits every copy blended gained
-    /// 0.3 / 0.2 dB on unseen photos and kept every detection; at 8 bits it cost 0.4 / 1.1 dB.
+    /// 0.3 / 0.2 dB on unseen photos with one seed and −0.17 / +0.39 dB over three (a wash, kept
+    /// every detection); at 8 bits it cost 0.4 / 1.1 dB.
     pub fn default_mix(bits: u8) -> f32 {
         if bits < 8 {
             1.0
@@ -89,8 +90,8 @@ impl QatOptions {
 
     /// Whether the weights step by their grid ([`Qat::set_grid_steps`](super::Qat::set_grid_steps)) for weights of `bits`
     /// bits: below 8. Measured on the person detector's folds (`docs/measurements.md`): at 4
-    /// bits +0.45 / +0.61 dB on unseen photos (every detection kept); at 8 bits from GPTQ's
-    /// start it cost 0.1 / 2.8 dB.
+    /// bits +0.45 / +0.61 dB on unseen photos with one seed, +0.27 / +0.96 over three (every
+    /// detection kept); at 8 bits from GPTQ's start it cost 0.1 / 2.8 dB.
     pub fn default_grid_steps(bits: u8) -> bool {
         bits < 8
     }
