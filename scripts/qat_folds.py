@@ -40,8 +40,7 @@ def compare(qplay, fp32, model, images, threads):
     else:
         names = [o.get("name", str(k)) if isinstance(o, dict) else str(k) for k, o in enumerate(sq)]
         vals = [o["sqnr_db"] if isinstance(o, dict) else o for o in sq]
-    compare.names = names
-    return vals, out["map50"]
+    return vals, out["map50"], names
 
 
 def main():
@@ -91,14 +90,15 @@ def main():
             log = run([a.qplay, "qat", model, "--calib", train, "--steps", a.steps, "--threads", a.threads, "-o", qat,
                        "--ptq-out", start, "--report", fold / f"qat-seed{seed}.json", "--seed", seed] + a.qat_args)
             kept.append(str(json.loads((fold / f"qat-seed{seed}.json").read_text())["best_step"]))
-            scores.append(compare(a.qplay, model, qat, held, a.threads))
+            *score, names = compare(a.qplay, model, qat, held, a.threads)
+            scores.append(score)
             print(f"{test}, seed {seed}:", next((l.strip() for l in log.splitlines() if "→" in l), ""), flush=True)
         q_sq = [sum(v[j] for v, _ in scores) / len(scores) for j in range(len(scores[0][0]))]
         q_map = sum(m for _, m in scores) / len(scores)
-        base = [compare(a.qplay, model, m, held, a.threads) for m in (ptq, start)]
+        base = [compare(a.qplay, model, m, held, a.threads)[:2] for m in (ptq, start)]
         rows.append((test, base + [(q_sq, q_map)], ", ".join(kept)))
     print(f"\nqplay qat {' '.join(a.qat_args)} --steps {a.steps}, seeds {a.seeds} (QAT: their mean); SQNR vs FP32 on the test photo "
-          f"({' / '.join(getattr(compare, 'names', []))}), agreement mAP@0.5. PTQ: `qplay quantize` on every "
+          f"({' / '.join(names)}), agreement mAP@0.5. PTQ: `qplay quantize` on every "
           "training photo; start: the PTQ that `qplay qat` starts from (its held-out photo left out)")
     print("| test photo | PTQ | start | QAT | QAT − PTQ | QAT − start | agreement PTQ → QAT | kept step |")
     print("|---|---|---|---|---|---|---|---|")

@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<(), String> {
         return Err(format!("--mix {p}: give a share between 0 (no blending) and 1 (every training copy blended)"));
     }
     let CalibArgs { model, calib: calib_dir, out, profile } = &a.io;
-    if a.ptq_out.as_deref().is_some_and(|p| std::path::Path::new(p) == std::path::Path::new(out)) {
+    if a.ptq_out.as_deref().is_some_and(|p| same_path(Path::new(p), Path::new(out))) {
         return Err(format!("--ptq-out {out} is the file -o writes the fine-tuned model to: give it another path"));
     }
     let bytes = read_model(Path::new(model))?;
@@ -131,6 +131,10 @@ pub fn run(a: Args) -> Result<(), String> {
     let t0 = std::time::Instant::now();
     let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;
+    // Written before training: a bad path fails at once, and the start stays if training fails.
+    if let Some(path) = &a.ptq_out {
+        std::fs::write(path, &q.onnx).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
     println!(
         "{}: PTQ ({} layers{}, {}-bit weights{} stored {} (rounded {}), {} activations, recipe chosen on held-out inputs) in {:.1} s; fine-tuning on {} input(s), checking on {}",
         model,
@@ -190,9 +194,6 @@ pub fn run(a: Args) -> Result<(), String> {
         .and_then(|p| p.run(first_held.as_deref().unwrap_or_default()))
         .map_err(|e| format!("internal: the fine-tuned model does not run: {e}"))?;
     std::fs::write(out, &onnx).map_err(|e| format!("cannot write {out}: {e}"))?;
-    if let Some(path) = &a.ptq_out {
-        std::fs::write(path, &q.onnx).map_err(|e| format!("cannot write {path}: {e}"))?;
-    }
     println!(
         "  → {}: held-out SQNR {:.2} dB (PTQ {:.2} dB, {:+.2} dB){} at step {} of {}; {:.2} s per step (batch {})",
         out,
@@ -280,4 +281,14 @@ pub fn run(a: Args) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     Ok(())
+}
+
+/// Whether two output paths name one file: the same name in the same folder, the folders
+/// resolved where they exist (`./x.onnx` and `x.onnx`, or through `..`).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let folder = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+    };
+    a.file_name() == b.file_name() && folder(a) == folder(b)
 }
