@@ -598,6 +598,12 @@ fn qat_bad_input_says_what_to_do() {
         assert!(err.contains(want) && !err.contains("panicked"), "{err}");
     }
     assert!(!out.exists(), "nothing is written after an error");
+    // A full-integer model: said first, with no warning about what its "FP32" runs find.
+    let (code, _, err) =
+        qplay(&["qat", "tests/fixtures/tflite/det_int8.tflite", "--calib", "www/samples", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("integer already") && !err.contains("warning") && !err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "nothing is written after an error");
 }
 
 #[test]

@@ -88,6 +88,8 @@ pub fn run(a: Args) -> Result<(), String> {
     let bytes = read_model(Path::new(model))?;
     let Calib { graph, inputs, input, fixed, profile } =
         load_calibration(model, &bytes, calib_dir, profile.as_deref())?;
+    // Said before the FP32 runs and the warnings about what they find.
+    qplay_core::ptq::refuse_integer_models(&graph).map_err(|e| e.to_string())?;
     if inputs.len() < 2 {
         return Err(format!(
             "{} holds {} input(s): fine-tuning needs at least two (every fourth is held out to check on)",

@@ -63,7 +63,7 @@ pub(super) fn check_inputs(calib: &[Tensor]) -> Result<Vec<usize>, Error> {
 /// A model that is integer already (a full-integer TFLite file: TFLite's integer kernels, no
 /// float layers) has nothing to quantize: said, with what to do, rather than a "quantized" copy
 /// with no int8 layer and an infinite SQNR.
-fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
+pub fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
     let mut ops: Vec<&str> =
         graph.nodes.iter().map(|n| n.op_type.as_str()).filter(|o| crate::ops::tflite::is_tflite_op(o)).collect();
     ops.sort_unstable();

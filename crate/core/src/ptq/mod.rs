@@ -28,6 +28,7 @@ mod options;
 mod qdq;
 mod report;
 
+pub use calibrate::refuse_integer_models;
 pub use options::{MixedTo, PtqOptions};
 pub use report::{coarsen, ActivationReport, LayerReport, MethodClip, Report, REPORT_BINS};
 
