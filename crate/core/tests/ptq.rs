@@ -436,3 +436,29 @@ fn an_integer_model_is_not_quantized_again() {
     let m = e.to_string();
     assert!(m.contains("integer already") && m.contains("qplay compare") && m.contains("Conv2D"), "{m}");
 }
+
+/// An ONNX INT8 export (QDQ, QOperator or dynamic quantization) has no float layer left:
+/// quantizing it again is refused with what to do, naming the quantized ops it runs.
+#[test]
+fn an_onnx_int8_model_is_not_quantized_again() {
+    let g = load_onnx(&repo("www/models/blazeface_short.onnx")).unwrap();
+    let x = read_npy(&repo("tests/fixtures/blazeface_short_astronaut/input.npy")).unwrap();
+    let qdq = quantize(&g, "input", std::slice::from_ref(&x), &PtqOptions::default()).unwrap();
+    let e = quantize(&load_onnx(&qdq.onnx).unwrap(), "input", std::slice::from_ref(&x), &PtqOptions::default());
+    let m = e.unwrap_err().to_string();
+    assert!(m.contains("quantized already") && m.contains("DequantizeLinear") && m.contains("qplay compare"), "{m}");
+    for (file, op) in [
+        ("tests/fixtures/torch_ops/dynamic_yolov8.onnx", "ConvInteger"),
+        ("tests/fixtures/ultralytics/yolov8_custom18_qop.onnx", "QLinearConv"),
+    ] {
+        let g = load_onnx(&repo(file)).unwrap();
+        let input = g.inputs[0].name.clone();
+        let x = Tensor::f32(vec![1, 3, 256, 256], vec![0.5; 3 * 256 * 256]).unwrap();
+        let m = quantize(&g, &input, &[x], &PtqOptions::default()).unwrap_err().to_string();
+        assert!(m.contains("quantized already") && m.contains(op), "{file}: {m}");
+    }
+    // A layer the user keeps in FP32 is not a quantized model: keeping every layer still works.
+    let all: Vec<String> = qdq.report.layers.iter().map(|l| l.node.clone()).collect();
+    let kept = quantize(&g, "input", &[x], &PtqOptions { keep_fp32: all, ..Default::default() }).unwrap();
+    assert!(kept.report.layers.is_empty());
+}

@@ -109,6 +109,17 @@ impl Node {
         self.is(OpKind::QuantizeLinear) || self.op_type == "com.microsoft::QuantizeLinear"
     }
 
+    /// Whether the node computes on quantized values: Q/DQ (either domain), the integer ops of
+    /// ONNX's QOperator and dynamic forms, and onnxruntime's `com.microsoft` quantized ops
+    /// (QLinearAdd, QGemm, …).
+    pub fn is_quantized_op(&self) -> bool {
+        self.is_quantize_linear()
+            || self.is_dequantize_linear()
+            || self.is_any(&[OpKind::QLinearConv, OpKind::QLinearMatMul, OpKind::ConvInteger, OpKind::MatMulInteger])
+            || self.op_type == "DynamicQuantizeLinear"
+            || self.op_type.starts_with("com.microsoft::Q")
+    }
+
     /// Whether the node is of one of `kinds`.
     pub fn is_any(&self, kinds: &[OpKind]) -> bool {
         kinds.iter().any(|&k| self.is(k))

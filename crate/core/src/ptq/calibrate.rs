@@ -81,6 +81,25 @@ pub fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
     .into())
 }
 
+/// A model with no float layer left to quantize whose layers run on quantized values (QDQ,
+/// QOperator or dynamic quantization: an INT8 export): said, with what to do, rather than a
+/// copy with no layer quantized and an infinite SQNR.
+fn refuse_quantized_models(graph: &Graph) -> Result<(), Error> {
+    let mut ops: Vec<&str> = graph.nodes.iter().filter(|n| n.is_quantized_op()).map(|n| n.op_type.as_str()).collect();
+    ops.sort_unstable();
+    ops.dedup();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Other(format!(
+        "this model is quantized already: its layers run on quantized values ({}), so it has no float layers to quantize. \
+         Quantize its float model instead (the original export, before quantization), and compare the two with \
+         `qplay compare FLOAT_MODEL THIS_MODEL --images DIR` (in the page: \"…or compare with your own INT8 model\")",
+        ops.join(", ")
+    ))
+    .into())
+}
+
 pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Error> {
     refuse_integer_models(graph)?;
     let mut phases = Phases::start();
@@ -115,6 +134,9 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
         } else {
             targets.push(i);
         }
+    }
+    if targets.is_empty() {
+        refuse_quantized_models(&g)?;
     }
     let layers: Vec<&str> = g.nodes.iter().filter(|n| n.is_any(&QUANTIZABLE)).map(|n| n.name.as_str()).collect();
     opts.check_layer_names(&layers).map_err(ModelError::Other)?;
