@@ -22,8 +22,8 @@ export async function uploadModel(s, path, { orError = false } = {}) {
     // An error about this file (a load error names it; a failed detection's line does), not the previous one's.
     const e = el.shadowRoot.querySelector('.error');
     const err = orError && !e.hidden && (e.textContent.includes(n) || c.includes(`Detection with ${n} on`));
-    // (FP32), or (full-integer) for a model whose ops are integer already.
-    return !el.running && (c.includes(`by ${n} (FP32)`) || c.includes(`by ${n} (full-integer)`) || err);
+    // (FP32); (full-integer) for a model whose ops are integer already, (quantized) for an ONNX INT8 export.
+    return !el.running && (['FP32', 'full-integer', 'quantized'].some((t) => c.includes(`by ${n} (${t})`)) || err);
   }, [name, orError], { timeout: 180_000 });
   return det.evaluate((el) => ({
     result: el.result,

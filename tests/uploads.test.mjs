@@ -476,4 +476,22 @@ test('your own INT8 model: the same export quantized by onnxruntime\'s quantize_
   await det().screenshot({ path: `${ARTIFACTS}own-int8-dynamic.png` });
 });
 
+test('an ONNX INT8 export loaded as the model: its pane says it is quantized, and Quantize says why it cannot quantize it again and what to do', async () => {
+  const r = await load('yolov8_custom18_qop.onnx');
+  assert.equal(r.error, '');
+  assert.match(await det().locator('canvas.fp32').getAttribute('aria-label'), /by yolov8_custom18_qop\.onnx \(quantized\)/);
+  assert.equal((await det().locator('.fp32-h').textContent()).trim().split(/\s+/).slice(0, 3).join(' '), 'Your quantized model');
+  await det().locator('button[name=quantize]').click();
+  await s.page.waitForFunction(() => {
+    const el = document.querySelector('qplay-detector');
+    const e = el.shadowRoot.querySelector('.error');
+    return !el.running && !e.hidden && /quantized already/.test(e.textContent);
+  }, null, { timeout: 120_000 });
+  const err = await det().locator('.error').textContent();
+  assert.match(err, /QLinearConv/);
+  assert.match(err, /compare with your own INT8 model/);
+  assert.equal(await det().evaluate((el) => el.int8), null, 'no INT8 model came of it');
+  await det().screenshot({ path: `${ARTIFACTS}upload-onnx-int8-quantize.png` });
+});
+
 test('no page errors', () => assert.deepEqual(s.errors, []));

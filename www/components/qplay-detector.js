@@ -33,7 +33,7 @@ import { quantizeMethods } from './detector/quantize.js';
 import { agreement, agreementStats, reportMethods } from './detector/report.js';
 import { liveMethods } from './detector/live.js';
 import { backendMethods, timingsText } from './detector/backend.js';
-import { infoMethods, modelTag, summaryHtml } from './detector/summary.js';
+import { infoMethods, modelTag, paneName, summaryHtml } from './detector/summary.js';
 import { qatMethods } from './detector/qat.js';
 import { esc, drawKeypoints } from './detector/util.js';
 import { fileMethods } from './detector/files.js';
@@ -502,8 +502,8 @@ export class QplayDetector extends HTMLElement {
     const overlay = this.$('input[name=overlay]').checked && v.int8;
     const fp32 = this.$('canvas.fp32');
     fp32.setAttribute('aria-label', v.caption);
-    // The first pane shows the model as loaded: FP32, or a full-integer file's own integer arithmetic.
-    this.$('.fp32-h').firstChild.textContent = modelTag(this.info) === 'FP32' ? 'FP32 ' : 'Your full-integer model ';
+    // The first pane shows the model as loaded: FP32, a full-integer file's own integer arithmetic, or an ONNX INT8 export's.
+    this.$('.fp32-h').firstChild.textContent = `${paneName(modelTag(this.info))} `;
     fp32.dataset.shows = v.fp32 ? `${v.fp32.modelId}:${v.fp32.imageId}` : 'image';
     if (image) {
       this.draw(v.fp32?.detections ?? null, 'canvas.fp32', BOX, [], image);

@@ -10,7 +10,7 @@
 import { hasWebGpu } from './util.js';
 import { switchingText } from './state.js';
 import { shortName } from './model-source.js';
-import { modelTag } from './summary.js';
+import { modelTag, tagName } from './summary.js';
 import { threadsMethods, threadsText } from './threads.js';
 
 /** The timings line of a result: the stage times, where they ran, and a first frame on WebGPU labelled as a warm-up. */
@@ -186,7 +186,7 @@ export const backendMethods = {
       const steps = (s) => s?.match(/^\d+ of \d+ steps on the GPU/)?.[0];
       const soft = /swiftshader|llvmpipe|software|cpu/i.test(b.adapter ?? '');
       const parts = [`In use: WebGPU — ${b.adapter || 'adapter'}; int8 dot products ${b.packedDot ? 'with dot4I8Packed' : 'unpacked (no packed_4x8_integer_dot_product)'}.`];
-      const tag = modelTag(this.info) === 'FP32' ? 'FP32' : 'Full-integer model';
+      const tag = tagName(modelTag(this.info));
       if (steps(this.placement?.fp32)) parts.push(`${tag}: ${steps(this.placement.fp32)}.`);
       if (this.int8 && steps(this.placement?.int8)) parts.push(`INT8: ${steps(this.placement.int8)}.`);
       parts.push('Frames are pre-processed on the GPU (resize, normalisation) and decoded on the CPU.');

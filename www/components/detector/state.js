@@ -25,7 +25,7 @@ export function switchingText(name) {
 
 /**
  * What the detector shows.
- *   state: { model: {id, name, tag} | null (tag: `FP32`, or `full-integer` for a model that is integer already), image: {id, name} | null, result, int8: {modelId, seq} | null,
+ *   state: { model: {id, name, tag} | null (tag: `FP32`, `full-integer` for a model that is integer already, `quantized` for an ONNX INT8 export: summary.js's `modelTag`), image: {id, name} | null, result, int8: {modelId, seq} | null,
  *            loading: name of a model being loaded | null, overlay: boolean,
  *            backend: {name: 'cpu' | 'webgpu', switching: boolean} | null (null: any backend),
  *            failed: the last detection with this model on this image failed (a new one clears it) }

@@ -12,10 +12,27 @@ export function isTflite(bytes) {
   return String.fromCharCode(...b.subarray(4, 8)) === 'TFL3';
 }
 
-/** What a loaded model computes in: `FP32`, or `full-integer` for a file whose ops are integer
- * already (a full-integer TFLite model runs TFLite's integer kernels, not a float graph). */
+/** Op types that compute on quantized values in an ONNX file: Q/DQ, QOperator, dynamic quantization, onnxruntime's quantized ops. */
+const QUANTIZED_OP = /^(com\.microsoft::)?(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|ConvInteger|MatMulInteger|QLinear\w+|QGemm\w*)$/;
+
+/** What a loaded model computes in: `FP32`; `full-integer` for a file whose ops are integer
+ * already (a full-integer TFLite model runs TFLite's integer kernels, not a float graph); or
+ * `quantized` for an ONNX INT8 export (QDQ, QOperator or dynamic quantization), whose layers
+ * run on quantized weights. The last two have no float layers for Quantize. */
 export function modelTag(info) {
-  return Object.keys(info?.summary?.ops ?? {}).some((op) => op.startsWith('qplay.tfl.')) ? 'full-integer' : 'FP32';
+  const ops = Object.keys(info?.summary?.ops ?? {});
+  if (ops.some((op) => op.startsWith('qplay.tfl.'))) return 'full-integer';
+  return ops.some((op) => QUANTIZED_OP.test(op)) ? 'quantized' : 'FP32';
+}
+
+/** A model of tag `tag` ([`modelTag`]) in words: `FP32`, `Full-integer model`, `Quantized model`. */
+export function tagName(tag) {
+  return { 'full-integer': 'Full-integer model', quantized: 'Quantized model' }[tag] ?? 'FP32';
+}
+
+/** The first pane's heading for a model of tag `tag`: `FP32`, or `Your … model`. */
+export function paneName(tag) {
+  return tag in { 'full-integer': 1, quantized: 1 } ? `Your ${tagName(tag).toLowerCase()}` : 'FP32';
 }
 
 /** A model's summary: producer, format (ONNX opset / TFLite version), size, unsupported ops, inputs and outputs, op histogram. */
