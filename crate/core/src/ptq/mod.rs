@@ -216,21 +216,47 @@ fn finish(
         || (opts.auto_mixed > 0 && opts.mixed_to == MixedTo::Activations16);
     let ranges = parallel::try_map(observers.len(), |i| -> Result<_, Error> {
         let (name, o) = &observers[i];
+        if o.batches() == 0 {
+            return Ok((name.clone(), None));
+        }
         let of = |qtype: QType| -> Result<ActParams, Error> {
             let (lo, hi) = o.range(qtype, Scheme::Asymmetric)?;
             let p = crate::quant::params_or_unit(lo as f64, hi as f64, qtype, Scheme::Asymmetric)?;
             Ok((p, o.min_max().unwrap_or((lo, hi)), (lo, hi)))
         };
-        Ok((name.clone(), of(opts.activation)?, if need16 { Some(of(act16_type)?) } else { None }))
+        Ok((name.clone(), Some((of(opts.activation)?, if need16 { Some(of(act16_type)?) } else { None }))))
     })?;
     let mut act_params: HashMap<String, ActParams> = HashMap::new();
     let mut act16_params: HashMap<String, ActParams> = HashMap::new();
-    for (name, p8, p16) in ranges {
-        act_params.insert(name.clone(), p8);
-        if let Some(p16) = p16 {
-            act16_params.insert(name, p16);
+    let mut unobserved: HashSet<String> = HashSet::new();
+    for (name, p) in ranges {
+        match p {
+            Some((p8, p16)) => {
+                act_params.insert(name.clone(), p8);
+                if let Some(p16) = p16 {
+                    act16_params.insert(name, p16);
+                }
+            }
+            None => {
+                unobserved.insert(name);
+            }
         }
     }
+    // A layer whose input the calibration runs never computed (folded into a constant when the
+    // graph was planned: it depends on the weights alone, e.g. a DETR decoder's first queries)
+    // has no range to quantize it with: it stays FP32, and the report says so.
+    targets.retain(|&t| {
+        let n = &g.nodes[t];
+        if !unobserved.contains(&n.inputs[0]) {
+            return true;
+        }
+        notes.push(format!(
+            "kept FP32: `{}` (its input `{}` never varies: computed from constants alone, it has no calibration range)",
+            n.name, n.inputs[0]
+        ));
+        kept.push(n.name.clone());
+        false
+    });
     let mut act16: Vec<String> =
         targets.iter().map(|&t| g.nodes[t].name.clone()).filter(|n| opts.keep_16bit.contains(n)).collect();
     phases.lap("activation ranges");
