@@ -462,3 +462,27 @@ fn an_onnx_int8_model_is_not_quantized_again() {
     let kept = quantize(&g, "input", &[x], &PtqOptions { keep_fp32: all, ..Default::default() }).unwrap();
     assert!(kept.report.layers.is_empty());
 }
+
+/// A layer whose input depends on the weights alone (transformers' DETR: the decoder's first
+/// self-attention reads the query embeddings, which planning folds into a constant) has no
+/// calibration range: it stays FP32, said in a note, and the rest quantizes. It once failed
+/// with "no calibration data was observed".
+#[test]
+fn a_layer_fed_by_constants_alone_stays_fp32() {
+    let g = load_onnx(&repo("tests/fixtures/torch_ops/hf_detr.onnx")).unwrap();
+    let input = g.inputs[0].name.clone();
+    let x: Vec<Tensor> = (0..2)
+        .map(|s| {
+            Tensor::f32(
+                vec![1, 3, 128, 128],
+                (0..3 * 128 * 128).map(|i| ((i * 7 + s * 13) % 255) as f32 / 255.0).collect(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let q = quantize(&g, &input, &x, &PtqOptions::default()).unwrap();
+    let q_proj = "/m/model/decoder/layers.0/self_attn/q_proj/MatMul";
+    assert!(q.report.kept_fp32.iter().any(|k| k == q_proj), "{:?}", q.report.kept_fp32);
+    assert!(q.report.notes.iter().any(|n| n.contains(q_proj) && n.contains("never varies")), "{:?}", q.report.notes);
+    assert!(q.report.layers.len() > 20, "the rest is quantized: {}", q.report.layers.len());
+}

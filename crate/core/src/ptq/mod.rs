@@ -463,14 +463,20 @@ pub(crate) fn output_sqnr(
     let outs = parallel::try_map(inputs.len().min(fp32_outputs.len()), |i| {
         plan.run(&[(input.to_string(), inputs[i].clone())])
     })?;
+    let mut compared = vec![false; names.len()];
     for (out, fp) in outs.iter().zip(fp32_outputs) {
         for (k, (a, b)) in fp.iter().zip(out).enumerate() {
-            refs[k].extend(a.to_f32_vec());
-            approx[k].extend(b.to_f32_vec());
+            // An output whose shape depends on the values (rows kept by NMS) compares only
+            // where both runs kept as many.
+            if a.shape == b.shape {
+                refs[k].extend(a.to_f32_vec());
+                approx[k].extend(b.to_f32_vec());
+                compared[k] = true;
+            }
         }
     }
     let mut db = BTreeMap::new();
-    for (k, n) in names.iter().enumerate() {
+    for (k, n) in names.iter().enumerate().filter(|(k, _)| compared[*k]) {
         db.insert(n.clone(), error_metrics(&refs[k], &approx[k])?.sqnr_db);
     }
     Ok(db)

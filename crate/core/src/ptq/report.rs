@@ -252,6 +252,7 @@ pub(super) fn measure(
 
     let names: Vec<String> = qplan.output_names().into_iter().map(String::from).collect();
     let mut graph_out = vec![Sqnr::default(); names.len()];
+    let mut compared = vec![false; names.len()];
     for (k, x) in calib.iter().enumerate() {
         tell(progress, &format!("report: FP32 and INT8 runs on input {} of {}", k + 1, calib.len()))?;
         // The two runs at once, each keeping what the measurements read.
@@ -275,8 +276,13 @@ pub(super) fn measure(
                 s.add(r, a);
             }
         });
+        // An output whose shape depends on the values (rows kept by NMS) compares only where
+        // both runs kept as many.
         for (k, (a, b)) in fp.iter().zip(&q).enumerate() {
-            graph_out[k].add(&a.to_f32_vec(), &b.to_f32_vec());
+            if a.shape == b.shape {
+                graph_out[k].add(&a.to_f32_vec(), &b.to_f32_vec());
+                compared[k] = true;
+            }
         }
     }
     let layer_out: HashMap<String, Sqnr> = layer_out.into_iter().collect();
@@ -307,7 +313,14 @@ pub(super) fn measure(
         l.activation.methods = clips;
         l.activation.histogram = Some(coarsen(h, REPORT_BINS));
     });
-    Ok(names.into_iter().zip(graph_out.iter().map(Sqnr::db)).collect())
+    // Outputs never comparable (a different row count on every input) have no SQNR.
+    Ok(names
+        .into_iter()
+        .zip(graph_out.iter().map(Sqnr::db))
+        .zip(compared)
+        .filter(|(_, c)| *c)
+        .map(|(o, _)| o)
+        .collect())
 }
 
 /// Percentage of the histogram's values outside `[lo, hi]` widened to contain 0.
