@@ -541,32 +541,37 @@ fn qat_trains_through_conv_transpose() {
     assert_eq!(g.nodes.iter().filter(|n| n.op_type == "ConvTranspose").count(), 2);
 }
 
+/// `qplay qat MODEL --calib www/samples ARGS -o <tmp>/OUT` must succeed: its output and the
+/// written model.
+fn qat_fixture(model: &str, args: &str, out: &str) -> (String, qplay_core::model::Graph) {
+    let out = tmp(out);
+    let (code, stdout, err) = qplay_line(&format!("qat {model} --calib www/samples {args} -o {}", out.display()));
+    assert_eq!(code, 0, "{err}");
+    (stdout, qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap())
+}
+
 #[test]
 fn qat_trains_an_export_with_its_nms_inside_on_the_raw_heads() {
     // Ultralytics' `nms=True` export: TopK, GatherND, ScatterND and ReduceMax after the head.
-    let out = tmp("qat-yolo11-nms.onnx");
-    let (code, stdout, err) = qplay_line(&format!(
-        "qat tests/fixtures/ultralytics/yolo11_nms.onnx --calib www/samples --steps 2 --batch 1 --eval-every 1 -o {}",
-        out.display()
-    ));
-    assert_eq!(code, 0, "{err}");
+    let (stdout, g) = qat_fixture(
+        "tests/fixtures/ultralytics/yolo11_nms.onnx",
+        "--steps 2 --batch 1 --eval-every 1",
+        "qat-yolo11-nms.onnx",
+    );
     assert!(stdout.contains("step    2  loss"), "{stdout}");
     assert!(stdout.contains("in place of the post-processed output(s) output0"), "{stdout}");
-    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
     let names: Vec<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["output0"], "the file keeps the model's own outputs");
     // PaddleDetection's NMS rows: how many depends on the values, so the plan's facts stop at
     // NonMaxSuppression (the selection is found from a run's element types) and the FP32 and
     // INT8 runs keep different row counts (compared only where they keep as many). It once
     // failed with "the two tensors have different lengths (360 and 348)".
-    let out = tmp("qat-paddle-nms.onnx");
-    let (code, stdout, err) = qplay_line(&format!(
-        "qat tests/fixtures/paddle_nms/paddle_nms_synthetic.onnx --calib www/samples --steps 2 --batch 1 --eval-every 1 -o {}",
-        out.display()
-    ));
-    assert_eq!(code, 0, "{err}");
+    let (stdout, g) = qat_fixture(
+        "tests/fixtures/paddle_nms/paddle_nms_synthetic.onnx",
+        "--steps 2 --batch 1 --eval-every 1",
+        "qat-paddle-nms.onnx",
+    );
     assert!(stdout.contains("in place of the post-processed output(s) multiclass_nms3_0.tmp_0"), "{stdout}");
-    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(g.outputs.len(), 2, "the file keeps the model's own outputs");
 }
 
@@ -574,14 +579,8 @@ fn qat_trains_an_export_with_its_nms_inside_on_the_raw_heads() {
 fn qat_trains_a_dynamic_batch_detr_export() {
     // D-FINE: `images` [?, 3, 320, 320] (planned at the inputs' own size), deformable attention
     // through GridSample.
-    let out = tmp("qat-dfine.onnx");
-    let (code, stdout, err) = qplay_line(&format!(
-        "qat tests/fixtures/dfine/dfine_n_tiny.onnx --calib www/samples --steps 1 --batch 1 -o {}",
-        out.display()
-    ));
-    assert_eq!(code, 0, "{err}");
+    let (stdout, g) = qat_fixture("tests/fixtures/dfine/dfine_n_tiny.onnx", "--steps 1 --batch 1", "qat-dfine.onnx");
     assert!(stdout.contains("step    1  loss"), "{stdout}");
-    let g = qplay_core::model::load_onnx(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(g.inputs[0].shape[0], None, "the file keeps its dynamic batch");
 }
 

@@ -32,7 +32,7 @@ export function tagName(tag) {
 
 /** The first pane's heading for a model of tag `tag`: `FP32`, or `Your … model`. */
 export function paneName(tag) {
-  return tag in { 'full-integer': 1, quantized: 1 } ? `Your ${tagName(tag).toLowerCase()}` : 'FP32';
+  return tag === 'FP32' ? 'FP32' : `Your ${tagName(tag).toLowerCase()}`;
 }
 
 /** A model's summary: producer, format (ONNX opset / TFLite version), size, unsupported ops, inputs and outputs, op histogram. */

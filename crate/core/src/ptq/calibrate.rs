@@ -9,7 +9,7 @@
 
 use super::bias_correction::{BiasCorrection, ShiftMeter};
 use super::{equalize, run_keeping, tell, Phases, Progress, PtqOptions, OPSET13_CHANGED, QUANTIZABLE};
-use crate::model::{passes::fold_batchnorm_into_conv, DType, Graph, ModelError, Plan, Tensor, ValueInfo};
+use crate::model::{passes::fold_batchnorm_into_conv, DType, Graph, ModelError, Node, Plan, Tensor, ValueInfo};
 use crate::ops::Registry;
 use crate::parallel;
 use crate::quant::{Calibration, Observer, QuantError};
@@ -64,10 +64,7 @@ pub(super) fn check_inputs(calib: &[Tensor]) -> Result<Vec<usize>, Error> {
 /// float layers) has nothing to quantize: said, with what to do, rather than a "quantized" copy
 /// with no int8 layer and an infinite SQNR.
 pub fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
-    let mut ops: Vec<&str> =
-        graph.nodes.iter().map(|n| n.op_type.as_str()).filter(|o| crate::ops::tflite::is_tflite_op(o)).collect();
-    ops.sort_unstable();
-    ops.dedup();
+    let ops = op_types_where(graph, |n| crate::ops::tflite::is_tflite_op(&n.op_type));
     if ops.is_empty() {
         return Ok(());
     }
@@ -85,9 +82,7 @@ pub fn refuse_integer_models(graph: &Graph) -> Result<(), Error> {
 /// QOperator or dynamic quantization: an INT8 export): said, with what to do, rather than a
 /// copy with no layer quantized and an infinite SQNR.
 fn refuse_quantized_models(graph: &Graph) -> Result<(), Error> {
-    let mut ops: Vec<&str> = graph.nodes.iter().filter(|n| n.is_quantized_op()).map(|n| n.op_type.as_str()).collect();
-    ops.sort_unstable();
-    ops.dedup();
+    let ops = op_types_where(graph, Node::is_quantized_op);
     if ops.is_empty() {
         return Ok(());
     }
@@ -98,6 +93,14 @@ fn refuse_quantized_models(graph: &Graph) -> Result<(), Error> {
         ops.join(", ")
     ))
     .into())
+}
+
+/// The distinct op types of the nodes `pick` marks, sorted.
+fn op_types_where(graph: &Graph, pick: impl Fn(&Node) -> bool) -> Vec<&str> {
+    let mut ops: Vec<&str> = graph.nodes.iter().filter(|n| pick(n)).map(|n| n.op_type.as_str()).collect();
+    ops.sort_unstable();
+    ops.dedup();
+    ops
 }
 
 pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Error> {

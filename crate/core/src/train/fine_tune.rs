@@ -184,13 +184,16 @@ impl FineTune {
         let shapes: Vec<(String, Vec<usize>)> = inputs[0].iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect();
         let first = Plan::with_options(fp32, &Registry::new(), &shapes, PlanOptions::default())?;
         // Element types from the plan's facts, and where shapes depend on the values (after an
-        // NMS) and facts stop, from a run on the first input.
+        // NMS) and facts stop, from a run on the first input (only then).
         let mut run_types: std::collections::HashMap<String, crate::model::DType> = Default::default();
-        first.run_with(&inputs[0], &mut |name, t| {
-            if first.fact(name).is_none() {
-                run_types.insert(name.to_string(), t.dtype());
-            }
-        })?;
+        let unknown = |name: &str| !name.is_empty() && first.fact(name).is_none();
+        if fp32.nodes.iter().flat_map(|n| &n.outputs).any(|o| unknown(o)) {
+            first.run_with(&inputs[0], &mut |name, t| {
+                if unknown(name) {
+                    run_types.insert(name.to_string(), t.dtype());
+                }
+            })?;
+        }
         let targets =
             super::distill_targets(fp32, &|t| first.fact(t).map(|f| f.dtype).or_else(|| run_types.get(t).copied()));
         let in_qdq = |t: &String| qdq.nodes.iter().any(|n| n.outputs.contains(t));
