@@ -34,6 +34,7 @@ test('a YOLOv8 export with 18 custom classes: labels from its metadata, not `cla
   }
   const list = await det().evaluate((el) => el.shadowRoot.querySelector('ol.dets').textContent);
   assert.ok(Object.values(names).some((n) => list.includes(n)), list);
+  assert.ok(await det().locator('.fp32-score-note').isHidden(), 'a float model with scores of at most 1: no warning');
 });
 
 test('a YOLOv8-pose export: 17 keypoints per box, drawn', async () => {
@@ -481,6 +482,13 @@ test('an ONNX INT8 export loaded as the model: its pane says it is quantized, an
   assert.equal(r.error, '');
   assert.match(await det().locator('canvas.fp32').getAttribute('aria-label'), /by yolov8_custom18_qop\.onnx \(quantized\)/);
   assert.equal((await det().locator('.fp32-h').textContent()).trim().split(/\s+/).slice(0, 3).join(' '), 'Your quantized model');
+  // onnxruntime put its boxes (pixels) and scores (0–1) on one scale: every score is 1.882. The
+  // list shows the number, not "188 %", and the pane says why, with no FP32 model beside it.
+  assert.ok(r.result.detections.every((d) => d.score > 1), JSON.stringify(r.result.detections.slice(0, 2)));
+  assert.match(await det().locator('ol.dets li').first().textContent(), / score 1\.88 — \[/);
+  const note = await det().locator('.fp32-score-note').textContent();
+  assert.match(note, /^Warning: scores above 1 \(up to 1\.882; .* runs on quantized values.*nodes_to_exclude/);
+  await det().screenshot({ path: `${ARTIFACTS}upload-onnx-int8-scores.png` });
   await det().locator('button[name=quantize]').click();
   await s.page.waitForFunction(() => {
     const el = document.querySelector('qplay-detector');

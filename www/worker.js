@@ -440,7 +440,7 @@ async function runOne(d, width, height, px) {
     // A model's first frame on this device includes compiling its kernels: a warm-up.
     const warmup = !warmed.has(d);
     warmed.add(d);
-    return { detections, on: 'webgpu', preOn, warmup, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
+    return { detections, scoreWarning: d.scoreWarning() ?? null, on: 'webgpu', preOn, warmup, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
   }
   const t0 = performance.now();
   d.preprocess(width, height, px);
@@ -449,7 +449,7 @@ async function runOne(d, width, height, px) {
   const t2 = performance.now();
   const detections = d.decode();
   const t3 = performance.now();
-  return { detections, on: 'cpu', preOn: 'cpu', warmup: false, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
+  return { detections, scoreWarning: d.scoreWarning() ?? null, on: 'cpu', preOn: 'cpu', warmup: false, timings: { preprocess: t1 - t0, inference: t2 - t1, decode: t3 - t2 } };
 }
 
 // One request at a time, in arrival order.

@@ -35,7 +35,7 @@ import { liveMethods } from './detector/live.js';
 import { backendMethods, timingsText } from './detector/backend.js';
 import { infoMethods, modelTag, paneName, summaryHtml } from './detector/summary.js';
 import { qatMethods } from './detector/qat.js';
-import { esc, drawKeypoints } from './detector/util.js';
+import { esc, drawKeypoints, scoreText } from './detector/util.js';
 import { fileMethods } from './detector/files.js';
 
 export { SAMPLES };
@@ -510,8 +510,8 @@ export class QplayDetector extends HTMLElement {
       if (overlay) this.draw(v.int8.detections, 'canvas.fp32', INT8, [8, 5], image, false);
       if (this.int8 && !overlay) this.draw(v.int8?.detections ?? null, 'canvas.int8', INT8, [8, 5], image);
     }
-    this.showResult(v.fp32, v.pending, '.timings', 'ol.dets');
-    this.showResult(v.int8, this.int8 ? v.int8Pending : null, '.int8-timings', 'ol.int8-dets');
+    this.showResult(v.fp32, v.pending, '.timings', 'ol.dets', '.fp32-score-note');
+    this.showResult(v.int8, this.int8 ? v.int8Pending : null, '.int8-timings', 'ol.int8-dets', '.int8-score-note');
     this.$('.agreement').textContent = v.int8 ? agreement(v.fp32.detections, v.int8.detections) : '';
     const stats = v.int8 ? agreementStats(v.fp32.detections, v.int8.detections) : null;
     this.showLost(stats);
@@ -521,12 +521,15 @@ export class QplayDetector extends HTMLElement {
     }
   }
 
-  showResult(r, pending, timingsSel, listSel) {
-    const timings = this.$(timingsSel);
+  /** One pane's timings, detection list and the core's note on odd scores (above 1), or its pending line. */
+  showResult(r, pending, timingsSel, listSel, noteSel) {
+    const [timings, note] = [this.$(timingsSel), this.$(noteSel)];
     timings.classList.toggle('pending', !r);
+    note.hidden = !r?.scoreWarning;
+    note.textContent = r?.scoreWarning ? `Warning: ${r.scoreWarning}.` : '';
     if (!r) { timings.textContent = pending ?? ''; this.$(listSel).innerHTML = ''; return; }
     timings.textContent = timingsText(r);
-    this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${(d.score * 100).toFixed(1)} % — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
+    this.$(listSel).innerHTML = r.detections.map((d) => `<li data-label="${esc(d.label)}" data-score="${d.score}">${esc(d.label)} ${scoreText(d.score, 1)} — [${d.bbox.map((v) => v.toFixed(0)).join(', ')}]</li>`).join('');
   }
 
   resetInt8() {
@@ -555,7 +558,7 @@ export class QplayDetector extends HTMLElement {
       ctx.strokeStyle = color; ctx.lineWidth = lw; ctx.setLineDash(dash.map((v) => v * lw / 2));
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
       ctx.setLineDash([]);
-      const text = `${d.label} ${(d.score * 100).toFixed(0)}%`;
+      const text = `${d.label} ${scoreText(d.score)}`;
       const tw = ctx.measureText(text).width + 8, th = lw * 6 + 6;
       // Overlaid (INT8 over FP32): the label goes under the box, so both labels stay readable.
       const ty = !clear ? Math.min(y2, c.height - th) : y1 - th >= 0 ? y1 - th : y1;

@@ -883,9 +883,20 @@ fn onnxruntime_qoperator_yolov8_runs_in_every_command() {
     let (code, out, err) = qplay(&["inspect", q]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("com.microsoft::QLinearSigmoid") && out.contains("every op is supported"), "{out}");
+    assert!(out.contains("quantized layers (an INT8 export)"), "{out}");
     let (code, out, err) = qplay(&["detect", q, "www/samples/person.jpg"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("detection(s)"), "{out}");
+    // Alone, with no FP32 model beside it, its scores above 1 are said too, with the cause.
+    assert!(out.contains("warning: scores above 1 (up to 1.882") && out.contains("nodes_to_exclude"), "{out}");
+    let (code, text, err) = qplay(&["detect", q, "www/samples/person.jpg", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["score_warning"].as_str().unwrap_or_default().contains("runs on quantized values"), "{text}");
+    let (code, text, err) = qplay(&["detect", fp32, "www/samples/person.jpg", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(v["score_warning"].is_null() && !v["detections"].as_array().unwrap().is_empty(), "{text}");
     let (code, text, err) = qplay(&["compare", fp32, q, "--images", "www/samples", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -1,7 +1,9 @@
 //! Post-training quantization to QDQ on the real person detector, the Q/DQ ops, and bad input.
 
 use qplay_core::detect::{detect, Detector, Profile, Transform};
-use qplay_core::model::{load_onnx, npy::read_npy, Attr, Attrs, DType, Data, Graph, Node, Plan, Tensor, ValueInfo};
+use qplay_core::model::{
+    load_onnx, npy::read_npy, Arithmetic, Attr, Attrs, DType, Data, Graph, Node, Plan, Tensor, ValueInfo,
+};
 use qplay_core::ops::Registry;
 use qplay_core::ptq::{quantize, PtqOptions};
 use qplay_core::quant::{Calibration, QuantError};
@@ -452,11 +454,17 @@ fn an_onnx_int8_model_is_not_quantized_again() {
         ("tests/fixtures/ultralytics/yolov8_custom18_qop.onnx", "QLinearConv"),
     ] {
         let g = load_onnx(&repo(file)).unwrap();
+        assert_eq!(Arithmetic::of(&g), Arithmetic::Quantized, "{file}");
         let input = g.inputs[0].name.clone();
         let x = Tensor::f32(vec![1, 3, 256, 256], vec![0.5; 3 * 256 * 256]).unwrap();
         let m = quantize(&g, &input, &[x], &PtqOptions::default()).unwrap_err().to_string();
         assert!(m.contains("quantized already") && m.contains(op), "{file}: {m}");
     }
+    // What the page labels the model by ("Your quantized model") is the core's verdict.
+    assert_eq!(Arithmetic::of(&g), Arithmetic::Float);
+    assert_eq!(Arithmetic::of(&load_onnx(&qdq.onnx).unwrap()), Arithmetic::Quantized);
+    let tfl = qplay_core::model::load_model(&repo("tests/fixtures/tflite/cnn_int8.tflite")).unwrap();
+    assert_eq!(Arithmetic::of(&tfl), Arithmetic::FullInteger);
     // A layer the user keeps in FP32 is not a quantized model: keeping every layer still works.
     let all: Vec<String> = qdq.report.layers.iter().map(|l| l.node.clone()).collect();
     let kept = quantize(&g, "input", &[x], &PtqOptions { keep_fp32: all, ..Default::default() }).unwrap();

@@ -53,6 +53,8 @@ pub struct WasmDetector {
     output: Rc<RefCell<Option<Outputs>>>,
     /// The plan on the GPU; taken out by a running `inferGpu` and put back when it ends.
     gpu: crate::gpu::GpuCell,
+    /// What was odd about the last decoded detections ([`Detector::score_warning`]).
+    score_warning: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -71,7 +73,7 @@ impl WasmDetector {
     pub fn new(onnx: &[u8], profile_json: Option<String>) -> Result<WasmDetector, JsValue> {
         let profile = profile_json.map(|j| Profile::from_json(&j)).transpose().map_err(err)?;
         let inner = Detector::new(onnx, profile).map_err(err)?;
-        Ok(WasmDetector { inner, input: None, output: Rc::default(), gpu: Rc::default() })
+        Ok(WasmDetector { inner, input: None, output: Rc::default(), gpu: Rc::default(), score_warning: None })
     }
 
     /// `{summary, profile, assumed, supported_ops}`.
@@ -140,7 +142,16 @@ impl WasmDetector {
     pub fn decode(&mut self) -> Result<JsValue, JsValue> {
         let out = self.output.borrow();
         let (out, t) = out.as_ref().ok_or_else(|| err("call infer() or inferGpu() before decode()"))?;
-        to_js(&self.inner.decode(out, t).map_err(err)?)
+        let dets = self.inner.decode(out, t).map_err(err)?;
+        self.score_warning = self.inner.score_warning(&dets);
+        to_js(&dets)
+    }
+
+    /// What was odd about the detections the last `decode` returned (scores above 1, which no
+    /// probability reaches), in words; `undefined` when nothing.
+    #[wasm_bindgen(js_name = scoreWarning)]
+    pub fn score_warning(&self) -> Option<String> {
+        self.score_warning.clone()
     }
 
     /// Prepares the plan for `gpu`: places every step, allocates the GPU buffers and compiles

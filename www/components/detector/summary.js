@@ -1,5 +1,5 @@
 // The model summary (inputs, outputs, op histogram, unsupported ops) and the profile editor.
-import { esc } from './util.js';
+import { esc, scoreText } from './util.js';
 import { fileStem } from './model-source.js';
 
 /** The profile's score threshold is the CLI's (`qplay detect`); this page shows what its Score threshold slider lets through. */
@@ -12,17 +12,14 @@ export function isTflite(bytes) {
   return String.fromCharCode(...b.subarray(4, 8)) === 'TFL3';
 }
 
-/** Op types that compute on quantized values in an ONNX file: Q/DQ, QOperator, dynamic quantization, onnxruntime's quantized ops. */
-const QUANTIZED_OP = /^(com\.microsoft::)?(QuantizeLinear|DequantizeLinear|DynamicQuantizeLinear|ConvInteger|MatMulInteger|QLinear\w+|QGemm\w*)$/;
-
-/** What a loaded model computes in: `FP32`; `full-integer` for a file whose ops are integer
- * already (a full-integer TFLite model runs TFLite's integer kernels, not a float graph); or
- * `quantized` for an ONNX INT8 export (QDQ, QOperator or dynamic quantization), whose layers
- * run on quantized weights. The last two have no float layers for Quantize. */
+/** What a loaded model computes in, as the core decides it (`summary.arithmetic`): `FP32`;
+ * `full-integer` for a file whose ops are integer already (a full-integer TFLite model runs
+ * TFLite's integer kernels, not a float graph); or `quantized` for an ONNX INT8 export (QDQ,
+ * QOperator or dynamic quantization), whose layers run on quantized values. The last two have
+ * no float layers for Quantize. */
 export function modelTag(info) {
-  const ops = Object.keys(info?.summary?.ops ?? {});
-  if (ops.some((op) => op.startsWith('qplay.tfl.'))) return 'full-integer';
-  return ops.some((op) => QUANTIZED_OP.test(op)) ? 'quantized' : 'FP32';
+  const a = info?.summary?.arithmetic;
+  return a === 'full-integer' || a === 'quantized' ? a : 'FP32';
 }
 
 /** A model of tag `tag` ([`modelTag`]) in words: `FP32`, `Full-integer model`, `Quantized model`. */
@@ -119,8 +116,7 @@ export const infoMethods = {
       try {
         const r = await this.engine.preview(JSON.stringify(this.alternativeProfile(i)), image.data);
         if (modelId !== this.modelId || !span) return;
-        const score = (v) => (v <= 1 ? `${(v * 100).toFixed(0)} %` : `score ${v.toPrecision(4)}`);
-        const top = r.detections.slice(0, 3).map((d) => `${d.label} ${score(d.score)}`).join(', ');
+        const top = r.detections.slice(0, 3).map((d) => `${d.label} ${scoreText(d.score)}`).join(', ');
         const odd = r.detections.some((d) => d.score > 1) ? ' — scores above 1 are not probabilities: this reading is unlikely' : '';
         span.textContent = `— on ${image.name}: ${r.detections.length} box${r.detections.length === 1 ? '' : 'es'}${top ? ` (${top}${r.detections.length > 3 ? ', …' : ''})` : ''}${odd}`;
       } catch (e) {

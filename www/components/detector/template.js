@@ -49,6 +49,7 @@ TEMPLATE.innerHTML = `
   :host([data-dragging]) .drop { display: flex; }
   .timings { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; margin: 8px 0; }
   ol.dets { margin: 4px 0; padding-left: 20px; font-size: 13px; }
+  p.score-note { margin: 4px 0; border-left: 3px solid var(--qp-err); padding-left: 8px; font-size: 13px; }
   table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
   td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid var(--qp-border); vertical-align: top; }
   td.n, th.n { text-align: right; }
@@ -211,11 +212,11 @@ TEMPLATE.innerHTML = `
       <div><div class="pane-h fp32-h">FP32 <span class="key solid"></span></div>
         <div class="stage" part="overlay"><canvas class="fp32" width="640" height="424" aria-label="image with FP32 detections"></canvas><div class="drop">Drop to load</div></div>
         <div class="timings" part="timings"></div>
-        <ol class="dets"></ol></div>
+        <p class="score-note fp32-score-note" role="status" hidden></p><ol class="dets"></ol></div>
       <div class="int8-pane" hidden><div class="pane-h">INT8 (int8 kernels) <span class="key dashed"></span></div>
         <div class="stage"><canvas class="int8" aria-label="image with INT8 detections"></canvas></div>
         <div class="timings int8-timings"></div>
-        <ol class="dets int8-dets"></ol></div>
+        <p class="score-note int8-score-note" role="status" hidden></p><ol class="dets int8-dets"></ol></div>
     </div>
     <div class="view-row"><label><input type="checkbox" name="overlay"> overlay INT8 on the FP32 pane</label>
       <label>Backend <select name="backend" aria-label="backend"><option value="cpu">CPU (wasm)</option><option value="webgpu">WebGPU</option></select></label>

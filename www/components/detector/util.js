@@ -7,6 +7,10 @@ export function esc(s) {
 /** An SQNR in dB with one decimal ('∞' for an exact layer, '–' when absent). */
 export const db = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(1) : '∞') : '–');
 
+/** A detection score as a percentage (`digits` decimals); a score above 1, which is no
+ * probability, as the number it is ("score 1.88"). */
+export const scoreText = (v, digits = 0) => (v <= 1 ? `${(v * 100).toFixed(digits)} %` : `score ${v.toPrecision(3)}`);
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Resolves after the next paint (a timer where the page is hidden and animation frames stop). */
 export const nextPaint = () => new Promise((r) => { const t = setTimeout(r, 100); requestAnimationFrame(() => { clearTimeout(t); r(); }); });

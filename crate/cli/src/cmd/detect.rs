@@ -76,6 +76,7 @@ pub fn run(a: Args) -> Result<(), String> {
     };
     let dets = det.decode(&out, &tf).map_err(|e| e.to_string())?;
     let t3 = Instant::now();
+    let warning = det.score_warning(&dets);
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
     if a.json {
         let v = serde_json::json!({
@@ -88,6 +89,7 @@ pub fn run(a: Args) -> Result<(), String> {
             "assumed": det.assumed(),
             "timings_ms": { "preprocess": ms(t0, t1), "inference": ms(t1, t2), "decode": ms(t2, t3) },
             "backend": backend,
+            "score_warning": warning,
         });
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
     } else {
@@ -109,6 +111,9 @@ pub fn run(a: Args) -> Result<(), String> {
             ms(t1, t2),
             ms(t2, t3)
         );
+        if let Some(w) = &warning {
+            println!("  warning: {w}");
+        }
     }
     if let Some(p) = &a.draw {
         draw(Path::new(image), &dets, Path::new(p))?;

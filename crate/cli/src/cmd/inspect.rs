@@ -30,7 +30,16 @@ pub fn run(a: Args) -> Result<(), String> {
         println!("{}", serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    println!("{model}  (producer {}, {})", if s.producer.is_empty() { "?" } else { &s.producer }, s.format);
+    let arithmetic = match s.arithmetic {
+        qplay_core::model::Arithmetic::Float => "float layers",
+        qplay_core::model::Arithmetic::Quantized => "quantized layers (an INT8 export)",
+        qplay_core::model::Arithmetic::FullInteger => "full-integer (TFLite's integer kernels)",
+    };
+    println!(
+        "{model}  (producer {}, {}, {arithmetic})",
+        if s.producer.is_empty() { "?" } else { &s.producer },
+        s.format
+    );
     for i in &s.inputs {
         println!("  input   {:<28} {:<8} {}", i.name, i.dtype, dims(&i.shape));
     }

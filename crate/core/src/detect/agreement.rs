@@ -130,6 +130,37 @@ pub struct ComparisonSummary {
     pub score_warning: Option<String>,
 }
 
+/// Why a quantized detector's scores can be coarse or above 1, and what to do.
+const SHARED_SCALE: &str = "its scores come out of a quantized tensor whose step is wider than a score's range. This happens when a detector's boxes (in pixels) and scores (0 to 1) share one per-tensor-quantized output (ultralytics issue 7371): keep that output in float (onnxruntime's quantize_static: nodes_to_exclude for the last Concat) or quantize the float model with qplay, which leaves the outputs in float";
+
+/// Says so when one model's detection scores exceed 1, which no probability does: for a model
+/// that runs on quantized values (`arithmetic`), the shared-scale output of [`score_warning`];
+/// for a float one, a reading of its outputs that is likely wrong (logits read as scores, or
+/// another output read as the scores). `None` when every score is at most 1.
+pub fn lone_score_warning(dets: &[Detection], arithmetic: crate::model::Arithmetic) -> Option<String> {
+    let max = dets.iter().map(|d| d.score).fold(f32::NEG_INFINITY, f32::max);
+    if max <= 1.0 + 1e-4 {
+        return None;
+    }
+    let distinct = {
+        let mut v: Vec<u32> = dets.iter().map(|d| d.score.to_bits()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let what = format!(
+        "scores above 1 (up to {max:.3}; {distinct} distinct value(s) over {} detections) are not probabilities",
+        dets.len()
+    );
+    Some(match arithmetic {
+        crate::model::Arithmetic::Float => format!(
+            "{what}: this reading of the model's outputs is unlikely (logits read as scores, or another output read as the scores). \
+             Pick another reading under \"also fits\" in the page, or give a profile (--profile p.json) that names the score output and its activation"
+        ),
+        _ => format!("{what}: this model runs on quantized values, and {SHARED_SCALE}"),
+    })
+}
+
 /// Says so when a quantized model's detection scores (`candidate`) take only a few values where
 /// the float model's (`reference`) take many, or exceed 1 where the float model's do not: the
 /// scores then come out of a quantized tensor whose step is wider than a score's range, as when
@@ -149,7 +180,7 @@ pub fn score_warning(reference: &[Vec<Detection>], candidate: &[Vec<Detection>])
     let coarse = n >= 8 && k <= 3 && m >= 4 * k;
     (above_one || coarse).then(|| {
         format!(
-            "the INT8 model's detection scores take {k} distinct value(s) over {n} detections (FP32: {m}){}: its scores come out of a quantized tensor whose step is wider than a score's range. This happens when a detector's boxes (in pixels) and scores (0 to 1) share one per-tensor-quantized output (ultralytics issue 7371): keep that output in float (onnxruntime's quantize_static: nodes_to_exclude for the last Concat) or quantize with qplay, which leaves the outputs in float",
+            "the INT8 model's detection scores take {k} distinct value(s) over {n} detections (FP32: {m}){}: {SHARED_SCALE}",
             if above_one { format!(", up to {:.3}, above 1", max(candidate)) } else { String::new() }
         )
     })
@@ -211,6 +242,24 @@ mod tests {
         assert!(w.contains("up to 1.880, above 1"), "{w}");
         // A float model whose own scores exceed 1 (logits, say) is not flagged for that.
         assert_eq!(score_warning(&above, &above), None);
+    }
+
+    #[test]
+    fn one_model_scores_above_one_are_explained_by_its_arithmetic() {
+        use crate::model::Arithmetic;
+        let b = [0.0, 0.0, 10.0, 10.0];
+        let probs = vec![d(0, 0.9, b), d(0, 1.0, b)];
+        assert_eq!(lone_score_warning(&probs, Arithmetic::Quantized), None);
+        assert_eq!(lone_score_warning(&[], Arithmetic::Float), None);
+        let above = vec![d(0, 1.882, b), d(1, 1.882, b), d(2, 0.5, b)];
+        let q = lone_score_warning(&above, Arithmetic::Quantized).unwrap();
+        assert!(
+            q.contains("up to 1.882; 2 distinct value(s) over 3 detections")
+                && q.contains("share one per-tensor-quantized output"),
+            "{q}"
+        );
+        let f = lone_score_warning(&above, Arithmetic::Float).unwrap();
+        assert!(f.contains("logits read as scores") && !f.contains("quantized"), "{f}");
     }
 
     #[test]

@@ -175,6 +175,12 @@ impl Detector {
         Ok(detect(&self.profile, outputs, transform)?)
     }
 
+    /// What is odd about detections this model decoded, in words: scores above 1
+    /// ([`super::agreement::lone_score_warning`]), or `None`.
+    pub fn score_warning(&self, dets: &[Detection]) -> Option<String> {
+        super::agreement::lone_score_warning(dets, self.summary.arithmetic)
+    }
+
     /// All three steps.
     pub fn detect_rgba(&mut self, width: usize, height: usize, rgba: &[u8]) -> Result<Vec<Detection>, Error> {
         let (x, t) = self.preprocess(width, height, rgba)?;

@@ -42,7 +42,7 @@ pub use kind::OpKind;
 pub use load::{load_onnx, load_onnx_with_limits, Limits};
 pub use plan::{Plan, PlanOptions, StepEvent, StepInput, StepView};
 pub use save::{save_onnx, save_onnx_with};
-pub use summary::Summary;
+pub use summary::{Arithmetic, Summary};
 pub use tensor::{numel, strides, DType, Data, Tensor};
 pub use tflite::{is_tflite, load_tflite, load_tflite_as_qdq, load_tflite_integer_io, load_tflite_with_limits};
 

@@ -40,6 +40,32 @@ pub struct QuantizedTensor {
     pub weight_scale_range: Option<[f32; 2]>,
 }
 
+/// What a model's layers compute in, as loaded: float, quantized values (an ONNX INT8 export:
+/// QDQ, QOperator or dynamic quantization) or TFLite's integer kernels (a full-integer file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arithmetic {
+    /// No quantized op: a float model (FP32 or FP16 weights).
+    Float,
+    /// Some layers run on quantized values (Q/DQ pairs, QLinear*, *Integer ops).
+    Quantized,
+    /// TFLite's integer kernels (`qplay.tfl.*`): no float layer at all.
+    FullInteger,
+}
+
+impl Arithmetic {
+    /// Of a loaded graph.
+    pub fn of(graph: &Graph) -> Arithmetic {
+        if graph.nodes.iter().any(|n| crate::ops::tflite::is_tflite_op(&n.op_type)) {
+            Arithmetic::FullInteger
+        } else if graph.nodes.iter().any(super::Node::is_quantized_op) {
+            Arithmetic::Quantized
+        } else {
+            Arithmetic::Float
+        }
+    }
+}
+
 /// Inputs, outputs, op histogram, parameters and unsupported ops of a graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -55,6 +81,8 @@ pub struct Summary {
     pub outputs: Vec<IoSummary>,
     /// Number of nodes.
     pub nodes: usize,
+    /// What its layers compute in.
+    pub arithmetic: Arithmetic,
     /// Op type → node count, sorted by op type.
     pub ops: BTreeMap<String, usize>,
     /// Elements in all constant tensors (weights, biases, shape constants), but the tables
@@ -100,6 +128,7 @@ impl Summary {
             inputs: graph.inputs.iter().map(IoSummary::from).collect(),
             outputs: graph.outputs.iter().map(IoSummary::from).collect(),
             nodes: graph.nodes.len(),
+            arithmetic: Arithmetic::of(graph),
             ops,
             parameters: params().map(|t| t.len()).sum(),
             parameter_bytes: params().map(|t| t.byte_size()).sum(),
