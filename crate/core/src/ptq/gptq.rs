@@ -10,21 +10,22 @@
 //! the codes change, so the file's format and size are the same. Columns go in decreasing order
 //! of `H`'s diagonal (the inputs with the most energy first, GPTQ's "act order"), `H` is damped
 //! by 1 % of its mean diagonal (more when it is not positive definite), and inputs that are
-//! always zero leave their weights rounded to nearest. The inputs are the FP32 model's
-//! activations (after equalization), measured on one extra pass over the calibration inputs.
+//! always zero leave their weights rounded to nearest. The layers are rounded in the order the
+//! model runs them, each against the inputs the rounded layers before it give and aiming at the
+//! FP32 model's output ([`super::gptq_asym`]: two passes over the calibration inputs, in
+//! lockstep).
 //!
 //! Conv (1-D and 2-D, any groups, strides, pads, dilations), Gemm (`transA = 0`) and MatMul
 //! with a 2-D weight; other layers keep round-to-nearest.
 
 use super::calibrate::Prepared;
-use super::{run_keeping, tell, Progress, PtqOptions};
-use crate::model::{DType, ModelError, Node, OpKind, Plan, Tensor};
+use super::{Progress, PtqOptions};
+use crate::model::{DType, ModelError, Node, OpKind, Tensor};
 use crate::ops::nn::depthwise::dot;
 use crate::ops::nn::im2col::im2col;
 use crate::ops::nn::sgemm::{sgemm, Init, MatRef};
 use crate::ops::nn::spatial::{Window, WindowAttrs};
-use crate::ops::{OpError, Registry};
-use crate::parallel;
+use crate::ops::OpError;
 use crate::quant::{per_channel_params, QParams, QType, Scheme};
 use crate::Error;
 use std::collections::HashMap;
@@ -35,7 +36,7 @@ pub type WeightCodes = HashMap<String, Vec<i32>>;
 
 /// Where the weight of output row `r`, input column `c` lives.
 #[derive(Clone, Copy)]
-enum Layout {
+pub(super) enum Layout {
     /// `w[r·k + c]`: Conv (`[O, C/g, taps…]`) and Gemm with `transB`.
     RowMajor,
     /// `w[c·rows + r]`: MatMul and Gemm without `transB` (`[K, N]`).
@@ -44,22 +45,14 @@ enum Layout {
 
 /// How a layer's weight and input are laid out.
 #[derive(Clone)]
-struct Geometry {
-    layout: Layout,
+pub(super) struct Geometry {
+    pub(super) layout: Layout,
     /// Output rows and input columns per group.
-    rows: usize,
-    k: usize,
-    group: usize,
+    pub(super) rows: usize,
+    pub(super) k: usize,
+    pub(super) group: usize,
     /// Conv geometry and kernel; `None` for Gemm / MatMul.
-    window: Option<(WindowAttrs, Vec<usize>)>,
-}
-
-/// One measurement: the node whose input it reads, its geometry and its Gram matrices.
-struct Layer {
-    node: usize,
-    geo: Geometry,
-    /// `H = Σ x·xᵀ` per group, `k × k`: its upper triangle, summed in place by the SGEMM.
-    grams: Vec<Vec<f32>>,
+    pub(super) window: Option<(WindowAttrs, Vec<usize>)>,
 }
 
 impl Geometry {
@@ -91,64 +84,61 @@ impl Geometry {
     }
 }
 
-impl Layer {
-    fn new(node: usize, geo: Geometry) -> Layer {
-        let grams = vec![vec![0.0; geo.k * geo.k]; geo.group];
-        Layer { node, geo, grams }
-    }
+/// What [`each_cols`] calls with each image's and group's columns.
+pub(super) type ColsFn<'a> = dyn FnMut(usize, &[f32], usize) -> Result<(), OpError> + 'a;
 
-    /// Adds one input's `x·xᵀ` to the Gram matrices.
-    fn add(&mut self, n: &Node, x: &Tensor) -> Result<(), Error> {
-        let data = x.as_f32()?;
-        let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
-        let (k, group) = (self.geo.k, self.geo.group);
-        match &self.geo.window {
-            Some((attrs, kernel)) => {
-                let xs = &x.shape;
-                if xs.len() != kernel.len() + 2 || xs[1] != group * (k / kernel.iter().product::<usize>().max(1)) {
-                    return Err(bad(OpError::mismatch(format!("a convolution's input of shape {xs:?}"))));
-                }
-                let win: Window = attrs.resolve(&xs[2..], kernel).map_err(bad)?.lifted_to_2d();
-                let (batch, c) = (xs[0], xs[1]);
-                let cg = c / group;
-                let plane = win.input[0] * win.input[1];
-                let cols_n = win.output[0] * win.output[1];
-                // A 1×1 window at stride 1 without padding reads the input as it is.
-                let direct = k == cg && cols_n == plane && win.pad_begin.iter().chain(&win.pad_end).all(|&p| p == 0);
-                let mut cols = if direct { Vec::new() } else { vec![0f32; k * cols_n] };
-                for b in 0..batch {
-                    for (g, acc) in self.grams.iter_mut().enumerate() {
-                        let src = &data[(b * c + g * cg) * plane..][..cg * plane];
-                        if direct {
-                            add_upper_gram(src, k, cols_n, acc).map_err(bad)?;
-                        } else {
-                            im2col(src, cg, &win, 0..win.output[0], &mut cols);
-                            add_upper_gram(&cols, k, cols_n, acc).map_err(bad)?;
-                        }
-                    }
-                }
-            }
-            None => {
-                let m = data.len() / k.max(1);
-                if m * k != data.len() {
-                    return Err(bad(OpError::mismatch(format!("an input of shape {:?} for {k} columns", x.shape))));
-                }
-                // Xᵀ·X of the rows of X (m × k).
-                let a = MatRef::new(data, k, m, 1, k).map_err(bad)?;
-                let bm = MatRef::new(data, m, k, k, 1).map_err(bad)?;
-                sgemm(1.0, a, bm, Init::Accumulate, &mut self.grams[0], k).map_err(bad)?;
+/// Calls `f(group, cols, n)` with the columns a layer of geometry `geo` (node `n`) multiplies
+/// its weights by on input `x`: `cols` is `k × n`, row-major, one call per image and group (a
+/// Gemm / MatMul input's rows, transposed, as group 0).
+pub(super) fn each_cols(geo: &Geometry, n: &Node, x: &Tensor, f: &mut ColsFn<'_>) -> Result<(), Error> {
+    let data = x.as_f32()?;
+    let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
+    let (k, group) = (geo.k, geo.group);
+    let Some((attrs, kernel)) = &geo.window else {
+        let m = data.len() / k.max(1);
+        if m * k != data.len() {
+            return Err(bad(OpError::mismatch(format!("an input of shape {:?} for {k} columns", x.shape))));
+        }
+        let mut t = vec![0f32; k * m];
+        for (r, row) in data.chunks_exact(k).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                t[c * m + r] = v;
             }
         }
-        Ok(())
+        return f(0, &t, m).map_err(bad);
+    };
+    let xs = &x.shape;
+    if xs.len() != kernel.len() + 2 || xs[1] != group * (k / kernel.iter().product::<usize>().max(1)) {
+        return Err(bad(OpError::mismatch(format!("a convolution's input of shape {xs:?}"))));
     }
+    let win: Window = attrs.resolve(&xs[2..], kernel).map_err(bad)?.lifted_to_2d();
+    let (batch, c) = (xs[0], xs[1]);
+    let cg = c / group;
+    let plane = win.input[0] * win.input[1];
+    let cols_n = win.output[0] * win.output[1];
+    // A 1×1 window at stride 1 without padding reads the input as it is.
+    let direct = k == cg && cols_n == plane && win.pad_begin.iter().chain(&win.pad_end).all(|&p| p == 0);
+    let mut cols = if direct { Vec::new() } else { vec![0f32; k * cols_n] };
+    for b in 0..batch {
+        for g in 0..group {
+            let src = &data[(b * c + g * cg) * plane..][..cg * plane];
+            if direct {
+                f(g, src, cols_n).map_err(bad)?;
+            } else {
+                im2col(src, cg, &win, 0..win.output[0], &mut cols);
+                f(g, &cols, cols_n).map_err(bad)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Windows of at most this many inputs get their Gram matrix from dot products.
-const SMALL_K: usize = 32;
+pub(super) const SMALL_K: usize = 32;
 
 /// `gram += cols · colsᵀ` for `cols` of `k × n`, in its upper triangle (blocks of rows: about
 /// half the multiply-adds of the whole product; [`symmetric`] fills the rest).
-fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<(), OpError> {
+pub(super) fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<(), OpError> {
     const BLOCK: usize = 64;
     if k <= SMALL_K {
         // Small windows (depthwise 3×3: k = 9, one call per channel): a dot product per entry,
@@ -171,7 +161,7 @@ fn add_upper_gram(cols: &[f32], k: usize, n: usize, gram: &mut [f32]) -> Result<
 }
 
 /// The whole symmetric matrix (f64) from the upper triangle of `gram` (`k × k`).
-fn symmetric(gram: &[f32], k: usize) -> Vec<f64> {
+pub(super) fn symmetric(gram: &[f32], k: usize) -> Vec<f64> {
     let mut h = vec![0f64; k * k];
     for i in 0..k {
         for j in i..k {
@@ -194,7 +184,7 @@ const AUGMENTED_COPIES: usize = 2;
 /// On the person detector's folds (docs/measurements.md) the copies added about 0.5 dB (boxes)
 /// and 2 dB (scores) of held-out SQNR at 4 bits, and cost 0.8 / 2.9 dB at 8 bits, where the
 /// weights' error is small and fitting the photos' own statistics counts more.
-fn samples_of(calib: &[Tensor], bits: u8) -> Vec<Tensor> {
+pub(super) fn samples_of(calib: &[Tensor], bits: u8) -> Vec<Tensor> {
     if bits >= 8 {
         return calib.to_vec();
     }
@@ -238,9 +228,9 @@ pub(super) fn apply(
     Ok(())
 }
 
-/// Measures every quantized layer's input Gram matrices over `calib` (one FP32 pass; layers
-/// that read the same input through the same window share theirs) and rounds its weights with
-/// [`Factor::round`]. Returns the codes by node name.
+/// Rounds every quantized layer's weights ([`Factor::round`]) layer after layer, each against
+/// the inputs the rounded layers before it give ([`super::gptq_asym`]). Returns the codes by
+/// node name.
 pub(super) fn solve(
     p: &Prepared,
     opts: &PtqOptions,
@@ -249,111 +239,75 @@ pub(super) fn solve(
     progress: &mut Progress<'_>,
 ) -> Result<WeightCodes, Error> {
     let g = &p.g;
-    // The distinct (input, geometry) measurements, and for each layer its node and measurement.
-    let mut grams: Vec<Layer> = Vec::new();
-    let mut keys: Vec<String> = Vec::new();
-    let mut users: Vec<(usize, usize, Geometry)> = Vec::new();
+    let mut users: Vec<(usize, Geometry)> = Vec::new();
     for &t in &p.targets {
         let n = &g.nodes[t];
         let Some(w) = n.inputs.get(1).and_then(|w| g.initializers.get(w)) else { continue };
         if w.dtype() != DType::F32 {
             continue;
         }
-        let Some(geo) = Geometry::of(n, w)? else { continue };
-        let key = format!("{}|{}|{}|{:?}", n.inputs[0], geo.k, geo.group, geo.window);
-        let at = match keys.iter().position(|k| *k == key) {
-            Some(at) => at,
-            None => {
-                keys.push(key);
-                grams.push(Layer::new(t, geo.clone()));
-                grams.len() - 1
-            }
-        };
-        users.push((t, at, geo));
-    }
-    let readers: Vec<&Node> = grams.iter().map(|l| &g.nodes[l.node]).collect();
-    let shape = super::calibrate::check_inputs(calib)?;
-    let registry = Registry::new();
-    let plan = Plan::new(g, &registry, &[(input.to_string(), shape)])?;
-    let wanted: std::collections::HashSet<String> = readers.iter().map(|n| n.inputs[0].clone()).collect();
-    let samples = samples_of(calib, opts.lowest_weight_bits(users.iter().map(|u| g.nodes[u.0].name.as_str())));
-    for (i, x) in samples.iter().enumerate() {
-        tell(progress, &format!("error-compensating rounding: input {} of {}", i + 1, samples.len()))?;
-        let (_, mut seen) = run_keeping(&plan, input, x, &|name| wanted.contains(name))?;
-        if wanted.contains(input) {
-            seen.insert(input.to_string(), x.clone());
-        }
-        parallel::try_for_each_mut(&mut grams, |i, l| match seen.get(&readers[i].inputs[0]) {
-            Some(x) => l.add(readers[i], x),
-            None => Ok(()),
-        })?;
-    }
-    tell(progress, &format!("error-compensating rounding: {} layers", users.len()))?;
-    // One factorisation per (measurement, group), each a task.
-    let jobs: Vec<(usize, usize)> =
-        grams.iter().enumerate().flat_map(|(m, l)| (0..l.geo.group).map(move |gi| (m, gi))).collect();
-    // In parts of about 2·10⁸ multiply-adds (the largest factorisation is one part), with the
-    // progress told (and a Cancel heard) between them.
-    let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
-    let (mut start, mut cost) = (0, 0usize);
-    for (j, &(m, _)) in jobs.iter().enumerate() {
-        cost += grams[m].geo.k.pow(3) / 3 + 1;
-        if cost >= 200_000_000 || j + 1 == jobs.len() {
-            parts.push(start..j + 1);
-            (start, cost) = (j + 1, 0);
+        if let Some(geo) = Geometry::of(n, w)? {
+            users.push((t, geo));
         }
     }
-    let mut factors: Vec<Factor> = Vec::with_capacity(jobs.len());
-    for (i, part) in parts.iter().enumerate() {
-        tell(progress, &format!("error-compensating rounding: factorising, part {} of {}", i + 1, parts.len()))?;
-        factors.extend(parallel::try_map(part.len(), |j| -> Result<Factor, Error> {
-            let (m, gi) = jobs[part.start + j];
-            Ok(Factor::new(&symmetric(&grams[m].grams[gi], grams[m].geo.k), grams[m].geo.k))
-        })?);
-    }
-    let first_job: Vec<usize> = {
-        let mut v = Vec::with_capacity(grams.len());
-        let mut at = 0;
-        for l in &grams {
-            v.push(at);
-            at += l.geo.group;
-        }
-        v
+    super::calibrate::check_inputs(calib)?;
+    let mut samples = samples_of(calib, opts.lowest_weight_bits(users.iter().map(|u| g.nodes[u.0].name.as_str())));
+    // Every input's own first, then the mirror images, then the augmented copies: what is left
+    // out when memory cannot hold them all ([`super::gptq_asym::solve`]) is the copies.
+    let per = (samples.len() / calib.len().max(1)).max(1);
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    order.sort_by_key(|&i| (i % per, i / per));
+    let mut taken: Vec<Option<Tensor>> = samples.drain(..).map(Some).collect();
+    let samples: Vec<Tensor> = order.iter().filter_map(|&i| taken[i].take()).collect();
+    super::gptq_asym::solve(p, opts, input, &samples, &users, progress)
+}
+
+/// A layer's codes and the per-row parameters they are codes of.
+pub(super) struct Rounded {
+    pub(super) codes: Vec<i32>,
+    pub(super) params: Vec<QParams>,
+}
+
+/// Rounds node `n`'s weight (geometry `l`) group by group through `factor(gi)`; `shift(gi, w)`
+/// first moves each group's weights (`rows × k`, row-major) to the values the
+/// rounding aims at. The scales are round-to-nearest's, of the weight itself.
+pub(super) fn round_layer<'f>(
+    p: &Prepared,
+    opts: &PtqOptions,
+    n: &Node,
+    l: &Geometry,
+    factor: &dyn Fn(usize) -> &'f Factor,
+    shift: &dyn Fn(usize, &mut [f32]),
+) -> Result<Rounded, Error> {
+    let wt = opts.weight_of(&n.name);
+    let w = &p.g.initializers[&n.inputs[1]];
+    let data = w.as_f32()?;
+    let axis = super::qdq::weight_axis(n, w)?;
+    let params: Vec<QParams> = if p.per_channel {
+        per_channel_params(data, &w.shape, axis, wt, Scheme::Symmetric)?
+    } else {
+        let (lo, hi) = crate::quant::min_max(data)?;
+        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?; l.rows]
     };
-    let codes = parallel::try_map(users.len(), |i| -> Result<(String, Vec<i32>), Error> {
-        let (t, m, l) = &users[i];
-        let (t, m) = (*t, *m);
-        let n = &g.nodes[t];
-        let wt = opts.weight_of(&n.name);
-        let w = &g.initializers[&n.inputs[1]];
-        let data = w.as_f32()?;
-        let axis = super::qdq::weight_axis(n, w)?;
-        let params: Vec<QParams> = if p.per_channel {
-            per_channel_params(data, &w.shape, axis, wt, Scheme::Symmetric)?
-        } else {
-            let (lo, hi) = crate::quant::min_max(data)?;
-            vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?; l.rows]
-        };
-        let mut out = vec![0i32; data.len()];
-        let rows_per_group = l.rows / l.group;
-        let at = |r: usize, c: usize| match l.layout {
-            Layout::RowMajor => r * l.k + c,
-            Layout::ColMajor => c * l.rows + r,
-        };
-        for gi in 0..l.group {
-            let rows: Vec<usize> = (gi * rows_per_group..(gi + 1) * rows_per_group).collect();
-            let w: Vec<f32> = rows.iter().flat_map(|&r| (0..l.k).map(move |c| data[at(r, c)])).collect();
-            let rp: Vec<QParams> = rows.iter().map(|&r| params[r]).collect();
-            let q = factors[first_job[m] + gi].round(&w, rows.len(), &rp, wt);
-            for (j, &r) in rows.iter().enumerate() {
-                for c in 0..l.k {
-                    out[at(r, c)] = q[j * l.k + c];
-                }
+    let mut out = vec![0i32; data.len()];
+    let rows_per_group = l.rows / l.group;
+    let at = |r: usize, c: usize| match l.layout {
+        Layout::RowMajor => r * l.k + c,
+        Layout::ColMajor => c * l.rows + r,
+    };
+    for gi in 0..l.group {
+        let rows: Vec<usize> = (gi * rows_per_group..(gi + 1) * rows_per_group).collect();
+        let mut w: Vec<f32> = rows.iter().flat_map(|&r| (0..l.k).map(move |c| data[at(r, c)])).collect();
+        shift(gi, &mut w);
+        let rp: Vec<QParams> = rows.iter().map(|&r| params[r]).collect();
+        let q = factor(gi).round(&w, rows.len(), &rp, wt);
+        for (j, &r) in rows.iter().enumerate() {
+            for c in 0..l.k {
+                out[at(r, c)] = q[j * l.k + c];
             }
         }
-        Ok((n.name.clone(), out))
-    })?;
-    Ok(codes.into_iter().collect())
+    }
+    Ok(Rounded { codes: out, params })
 }
 
 /// Rounds `w` (`rows × k`, row-major, one [`QParams`] per row, symmetric) to codes of `qt`
@@ -413,6 +367,26 @@ impl Factor {
             damp *= 10.0;
         }
         Factor { k, perm, dead, u }
+    }
+
+    /// `v·(H + λI)⁻¹` for a row `v` in the inputs' order, with [`Factor::new`]'s damping (0 for
+    /// the inputs that are always zero); `None` where no damping made `H` positive definite.
+    pub(super) fn solve_row(&self, v: &[f64]) -> Option<Vec<f64>> {
+        let (u, k) = (self.u.as_ref()?, self.k);
+        let vp: Vec<f64> = self.perm.iter().map(|&c| if self.dead[c] { 0.0 } else { v[c] }).collect();
+        // (H + λI)⁻¹ = Uᵀ·U in the permuted order: a = U·v, then Uᵀ·a.
+        let a: Vec<f64> = (0..k).map(|i| dot64(&u[i * k + i..(i + 1) * k], &vp[i..])).collect();
+        let mut y = vec![0f64; k];
+        for (i, &ai) in a.iter().enumerate() {
+            for (yj, &uij) in y[i..].iter_mut().zip(&u[i * k + i..(i + 1) * k]) {
+                *yj += uij * ai;
+            }
+        }
+        let mut out = vec![0f64; k];
+        for (i, &c) in self.perm.iter().enumerate() {
+            out[c] = if self.dead[c] { 0.0 } else { y[i] };
+        }
+        Some(out)
     }
 
     /// The codes of `w` (`rows × k`, row-major, one [`QParams`] per row).
@@ -528,6 +502,15 @@ mod tests {
             }
         }
         assert!(inverse_upper_factor(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
+        // solve_row: y·(H + λI) = v, λ the damping (1 % of the mean diagonal), in act order.
+        let f = Factor::new(&h, k);
+        let lambda = 0.01 * (0..k).map(|i| h[i * k + i]).sum::<f64>() / k as f64;
+        let v: Vec<f64> = (0..k).map(|i| i as f64 - 1.5).collect();
+        let y = f.solve_row(&v).unwrap();
+        for j in 0..k {
+            let back: f64 = (0..k).map(|i| y[i] * (h[i * k + j] + if i == j { lambda } else { 0.0 })).sum();
+            assert!((back - v[j]).abs() < 1e-9, "{j}: {back} vs {}", v[j]);
+        }
     }
 
     /// `Σ_positions ((W − Ŵ)·x)²` for codes `q` of `w` (`rows × k`) over inputs `x` (`n × k`).

@@ -20,6 +20,7 @@
 pub mod bias_correction;
 pub mod equalize;
 pub mod gptq;
+mod gptq_asym;
 pub mod recipe;
 
 mod calibrate;

@@ -35,6 +35,11 @@ impl<'a> Env<'a> {
     pub fn set(&mut self, s: usize, t: Tensor) {
         self.cells[s] = Some(Cow::Owned(t));
     }
+
+    /// Bytes of the computed tensors it holds (not the borrowed inputs).
+    pub fn held_bytes(&self) -> usize {
+        self.cells.iter().flatten().map(|c| if let Cow::Owned(t) = c { t.byte_size() } else { 0 }).sum()
+    }
 }
 
 impl Plan {
