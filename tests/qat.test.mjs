@@ -210,7 +210,7 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   await det().locator('select[name=weightBits]').selectOption('8');
 });
 
-test('a 4-bit Quantize cancelled while GPTQ factorises: the run stops there and the INT8 model in use stays', async () => {
+test('a 4-bit Quantize cancelled while GPTQ rounds its layers: the run stops there and the INT8 model in use stays', async () => {
   const seq = await det().evaluate((el) => el.int8.seq);
   await det().locator('select[name=weightBits]').selectOption('4');
   await s.page.evaluate(() => {
@@ -218,7 +218,7 @@ test('a 4-bit Quantize cancelled while GPTQ factorises: the run stops there and 
     window.gseen = [];
     window.glistener = (e) => {
       window.gseen.push(e.detail.stage);
-      if (!window.gcancel && /error-compensating rounding: factorising, part \d+ of \d+/.test(e.detail.stage)) {
+      if (!window.gcancel && /error-compensating rounding: layer 3 of \d+/.test(e.detail.stage)) {
         window.gcancel = true;
         setTimeout(() => el.shadowRoot.querySelector('button[name=qcancel]').click(), 0);
       }
@@ -228,9 +228,9 @@ test('a 4-bit Quantize cancelled while GPTQ factorises: the run stops there and 
   await det().locator('button[name=quantize]').click();
   await s.page.waitForFunction(() => /Quantization cancelled/.test(document.querySelector('qplay-detector').shadowRoot.querySelector('.qresult').textContent), null, { timeout: 120_000 });
   const seen = await s.page.evaluate(() => { document.removeEventListener('qplay-progress', window.glistener); return window.gseen; });
-  assert.ok(seen.some((x) => /error-compensating rounding: input \d+ of \d+/.test(x)), seen.join('\n'));
-  // Nothing after the factorisation was reached: no rewrite, no export.
-  const at = seen.findIndex((x) => /factorising/.test(x));
+  assert.ok(seen.some((x) => /error-compensating rounding: layer 1 of \d+/.test(x)), seen.join('\n'));
+  // Nothing after the rounding was reached: no rewrite, no export.
+  const at = seen.findIndex((x) => /rounding: layer 3 of/.test(x));
   assert.ok(!seen.slice(at).some((x) => /rewriting|exporting/.test(x)), seen.join('\n'));
   assert.equal(await det().evaluate((el) => el.int8.seq), seq, 'the INT8 model from before stays');
   await det().locator('select[name=weightBits]').selectOption('8');
