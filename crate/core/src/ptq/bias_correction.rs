@@ -20,6 +20,19 @@ use crate::quant::{per_channel_params, QType, Scheme};
 use crate::Error;
 use std::collections::HashMap;
 
+/// Whether bias correction can correct node `n` of `g`: a Conv, or a Gemm with a per-channel
+/// bias `C` and `beta = 1`.
+pub(super) fn correctable(g: &Graph, n: &Node) -> bool {
+    match n.kind() {
+        Some(OpKind::Conv) => true,
+        Some(OpKind::Gemm) => {
+            n.attrs.float("beta", 1.0) == 1.0
+                && n.inputs.get(2).and_then(|b| g.initializers.get(b)).is_some_and(|b| b.shape.len() == 1)
+        }
+        _ => false,
+    }
+}
+
 /// One layer being measured.
 struct Layer {
     /// Node index in the graph.
@@ -129,25 +142,20 @@ pub(super) struct RunShifts(Vec<Option<Shift>>);
 
 impl ShiftMeter {
     /// Prepares the correction of the quantizable nodes `targets` of `g` (Conv, and Gemm with a
-    /// per-channel bias and `beta = 1`; others are skipped).
+    /// per-channel bias and `beta = 1`; others are skipped, and so are those whose shift
+    /// `known` already holds).
     pub(super) fn new(
         g: &Graph,
         targets: &[usize],
         per_channel: bool,
         opts: &super::PtqOptions,
         codes: &super::gptq::WeightCodes,
+        known: &super::gptq::BiasShifts,
     ) -> Result<ShiftMeter, Error> {
         let mut layers: Vec<Layer> = Vec::new();
         for &t in targets {
             let n = &g.nodes[t];
-            let ok = match n.kind() {
-                Some(OpKind::Conv) => true,
-                Some(OpKind::Gemm) => {
-                    n.attrs.float("beta", 1.0) == 1.0
-                        && n.inputs.get(2).and_then(|b| g.initializers.get(b)).is_some_and(|b| b.shape.len() == 1)
-                }
-                _ => false,
-            };
+            let ok = correctable(g, n) && !known.contains_key(&n.name);
             let Some(w) = n.inputs.get(1).and_then(|w| g.initializers.get(w)) else { continue };
             if !ok || w.as_f32().is_err() {
                 continue;
@@ -222,38 +230,48 @@ impl BiasCorrection {
         }
     }
 
-    /// Subtracts the measured shift from the bias of each layer that is still in `targets`;
-    /// returns how many layers were corrected.
-    pub(super) fn apply(self, g: &mut Graph, targets: &[usize]) -> usize {
-        let mut corrected = 0;
+    /// Subtracts the measured shift from the bias of each layer that is still in `targets`,
+    /// and for the layers in `known` (which the meter left out) the shift measured there:
+    /// GPTQ's, on the quantized model's own inputs. Returns how many layers were corrected.
+    pub(super) fn apply(self, g: &mut Graph, targets: &[usize], known: &super::gptq::BiasShifts) -> usize {
+        let mut shifts: Vec<(usize, Vec<f32>)> = Vec::new();
         for (node, sum, count) in self.layers {
-            if count == 0 || !targets.contains(&node) {
-                continue;
+            if count > 0 && targets.contains(&node) {
+                shifts.push((node, sum.iter().map(|s| (s / count as f64) as f32).collect()));
             }
-            let shift: Vec<f32> = sum.iter().map(|s| (s / count as f64) as f32).collect();
-            let node_name = g.nodes[node].name.clone();
-            let n = &mut g.nodes[node];
-            let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
-                Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
-                None => Some(vec![0.0; shift.len()]),
-            };
-            let Some(bias) = bias.filter(|b| b.len() == shift.len()) else { continue };
-            let new: Vec<f32> = bias.iter().zip(&shift).map(|(b, s)| b - s).collect();
-            // A fresh name, so a bias another node shares is not changed under it.
-            let mut name = format!("{node_name}_bias_corrected");
-            while g.initializers.contains_key(&name) {
-                name.push('_');
-            }
-            n.inputs.resize(2, String::new());
-            n.inputs.push(name.clone());
-            g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
-            corrected += 1;
         }
-        // Drop biases nothing reads any more.
-        let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
-        g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
-        corrected
+        shifts.extend(targets.iter().filter_map(|&t| known.get(&g.nodes[t].name).map(|s| (t, s.clone()))));
+        subtract_from_biases(g, &shifts)
     }
+}
+
+/// Subtracts each `(node, shift)`'s shift from that node's bias (a Conv without one gets one);
+/// returns how many layers were corrected.
+fn subtract_from_biases(g: &mut Graph, shifts: &[(usize, Vec<f32>)]) -> usize {
+    let mut corrected = 0;
+    for (node, shift) in shifts {
+        let node_name = g.nodes[*node].name.clone();
+        let n = &mut g.nodes[*node];
+        let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
+            Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
+            None => Some(vec![0.0; shift.len()]),
+        };
+        let Some(bias) = bias.filter(|b| b.len() == shift.len()) else { continue };
+        let new: Vec<f32> = bias.iter().zip(shift).map(|(b, s)| b - s).collect();
+        // A fresh name, so a bias another node shares is not changed under it.
+        let mut name = format!("{node_name}_bias_corrected");
+        while g.initializers.contains_key(&name) {
+            name.push('_');
+        }
+        n.inputs.resize(2, String::new());
+        n.inputs.push(name.clone());
+        g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
+        corrected += 1;
+    }
+    // Drop biases nothing reads any more.
+    let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+    g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
+    corrected
 }
 
 /// Adds, per output channel, the sum over every output position of `conv(x, diff)` (no bias) to
@@ -337,7 +355,7 @@ fn conv_shift_sums(
 }
 
 /// A plan of `node` alone, reading `x` with weight `diff` and no bias.
-fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Registry) -> Result<Plan, Error> {
+pub(super) fn one_node_plan(node: &Node, diff: &Tensor, x_shape: &[usize], registry: &Registry) -> Result<Plan, Error> {
     let n = Node {
         name: node.name.clone(),
         op_type: node.op_type.clone(),

@@ -40,6 +40,9 @@ pub(super) struct Prepared {
     pub(super) phases: Phases,
     /// Weight codes from error-compensating rounding ([`super::gptq`]); empty: round to nearest.
     pub(super) codes: super::gptq::WeightCodes,
+    /// The mean output shifts of those codes on the quantized model's own inputs, measured
+    /// with them; bias correction uses these for the layers they cover.
+    pub(super) shifts: super::gptq::BiasShifts,
 }
 
 /// Checks that every calibration input is float32 of one shape; returns the shape.
@@ -185,7 +188,19 @@ pub(super) fn prepare(graph: &Graph, opts: &PtqOptions) -> Result<Prepared, Erro
     }
 
     let act_names: HashSet<String> = targets.iter().map(|&i| g.nodes[i].inputs[0].clone()).collect();
-    Ok(Prepared { g, fixed, notes, int4, per_channel, targets, kept, act_names, phases, codes: Default::default() })
+    Ok(Prepared {
+        g,
+        fixed,
+        notes,
+        int4,
+        per_channel,
+        targets,
+        kept,
+        act_names,
+        phases,
+        codes: Default::default(),
+        shifts: Default::default(),
+    })
 }
 
 /// One consumer of a calibration pass: an observer method, bias correction or not, over the
@@ -229,7 +244,7 @@ pub(super) fn calibrate(
     // Bias correction measures on the same FP32 runs (the weights are final once equalized),
     // each input once for every sink that corrects biases.
     let mut meter = if sinks.iter().any(|s| s.bias_correction) {
-        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts, &p.codes)?)
+        Some(ShiftMeter::new(&p.g, &p.targets, p.per_channel, opts, &p.codes, &p.shifts)?)
     } else {
         None
     };

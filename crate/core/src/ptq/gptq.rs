@@ -34,6 +34,10 @@ use std::collections::HashMap;
 /// the map is rounded to nearest.
 pub type WeightCodes = HashMap<String, Vec<i32>>;
 
+/// Per layer (by node name), the mean output shift of its rounded weights on the inputs the
+/// quantized model gives it, per output channel: what bias correction subtracts from its bias.
+pub type BiasShifts = HashMap<String, Vec<f32>>;
+
 /// Where the weight of output row `r`, input column `c` lives.
 #[derive(Clone, Copy)]
 pub(super) enum Layout {
@@ -57,7 +61,7 @@ pub(super) struct Geometry {
 
 impl Geometry {
     /// The geometry of node `n` with weight `w`; `None` for layers GPTQ leaves to nearest rounding.
-    fn of(n: &Node, w: &Tensor) -> Result<Option<Geometry>, Error> {
+    pub(super) fn of(n: &Node, w: &Tensor) -> Result<Option<Geometry>, Error> {
         let s = &w.shape;
         let bad = |e: OpError| -> Error { ModelError::at(n, e).into() };
         let (layout, rows, k, group, window) = match n.kind() {
@@ -81,6 +85,22 @@ impl Geometry {
             _ => return Ok(None),
         };
         Ok(Some(Geometry { layout, rows, k, group, window }))
+    }
+
+    /// Where the weight of output row `r`, input column `c` lives in the weight tensor.
+    pub(super) fn index(&self, r: usize, c: usize) -> usize {
+        match self.layout {
+            Layout::RowMajor => r * self.k + c,
+            Layout::ColMajor => c * self.rows + r,
+        }
+    }
+
+    /// The output row of the weight tensor's element `j`.
+    pub(super) fn row_of(&self, j: usize) -> usize {
+        match self.layout {
+            Layout::RowMajor => j / self.k.max(1),
+            Layout::ColMajor => j % self.rows.max(1),
+        }
     }
 }
 
@@ -177,33 +197,42 @@ pub(super) fn symmetric(gram: &[f32], k: usize) -> Vec<f64> {
 /// besides the input and its mirror image, below 8-bit weights.
 const AUGMENTED_COPIES: usize = 2;
 
-/// The inputs the Gram matrices are measured on. At 8 bits the calibration inputs. Below 8
-/// bits also each one's mirror image and [`AUGMENTED_COPIES`] augmented copies (seeded, so a
-/// run is reproducible): the deep layers see few positions per image (10 × 10 for 1280 inputs
-/// on the person detector), so with six photos their `H` is singular and the damping decides.
-/// On the person detector's folds (docs/measurements.md) the copies added about 0.5 dB (boxes)
-/// and 2 dB (scores) of held-out SQNR at 4 bits, and cost 0.8 / 2.9 dB at 8 bits, where the
-/// weights' error is small and fitting the photos' own statistics counts more.
-pub(super) fn samples_of(calib: &[Tensor], bits: u8) -> Vec<Tensor> {
-    if bits >= 8 {
-        return calib.to_vec();
-    }
-    let mut rng = crate::train::augment::Rng::new(1);
-    let mut out = Vec::with_capacity(calib.len() * (2 + AUGMENTED_COPIES));
-    for x in calib {
-        out.push(x.clone());
-        if let (crate::model::Data::F32(v), [_, _, _, w]) = (&x.data, x.shape.as_slice()) {
+/// The inputs the Gram matrices are measured on, and how many of them lead that are the
+/// calibration inputs or their mirror images (the ones whose statistics are the photos'). At 8
+/// bits the calibration inputs. Below 8 bits also each one's mirror image and
+/// [`AUGMENTED_COPIES`] augmented copies (seeded, so a run is reproducible): the deep layers see
+/// few positions per image (10 × 10 for 1280 inputs on the person detector), so with six photos
+/// their `H` is singular and the damping decides. On the person detector's folds
+/// (docs/measurements.md) the copies added about 0.5 dB (boxes) and 2 dB (scores) of held-out
+/// SQNR at 4 bits, and cost 0.8 / 2.9 dB at 8 bits, where the weights' error is small and
+/// fitting the photos' own statistics counts more. Inputs, mirror images, then copies: what
+/// memory cannot hold ([`super::gptq_asym::solve`]) is left out from the end.
+fn samples_of(calib: &[Tensor], bits: u8) -> (Vec<Tensor>, usize) {
+    let mirror = |x: &Tensor| match (&x.data, x.shape.as_slice()) {
+        (crate::model::Data::F32(v), [_, _, _, w]) => {
             let mut f = v.clone();
             for row in f.chunks_exact_mut((*w).max(1)) {
                 row.reverse();
             }
-            out.push(Tensor { shape: x.shape.clone(), data: crate::model::Data::F32(f) });
-            for _ in 0..AUGMENTED_COPIES {
-                out.push(crate::train::augment::augment(x, &mut rng));
-            }
+            Some(Tensor { shape: x.shape.clone(), data: crate::model::Data::F32(f) })
         }
+        _ => None,
+    };
+    let mirrors: Vec<Tensor> = if bits >= 8 { Vec::new() } else { calib.iter().filter_map(mirror).collect() };
+    if mirrors.is_empty() {
+        return (calib.to_vec(), calib.len());
     }
-    out
+    let mut rng = crate::train::augment::Rng::new(1);
+    let copies: Vec<Tensor> = calib
+        .iter()
+        .flat_map(|x| (0..AUGMENTED_COPIES).map(|_| crate::train::augment::augment(x, &mut rng)).collect::<Vec<_>>())
+        .collect();
+    let natural = calib.len() + mirrors.len();
+    let mut out: Vec<Tensor> = calib.iter().cloned().chain(mirrors).collect();
+    for round in 0..AUGMENTED_COPIES {
+        out.extend(copies.iter().skip(round).step_by(AUGMENTED_COPIES).cloned());
+    }
+    (out, natural)
 }
 
 /// With `opts.gptq`, chooses the weight codes of `p`'s layers ([`solve`]) and says so in its
@@ -218,7 +247,7 @@ pub(super) fn apply(
     if !opts.gptq {
         return Ok(());
     }
-    p.codes = solve(p, opts, input, calib, progress)?;
+    (p.codes, p.shifts) = solve(p, opts, input, calib, progress)?;
     p.notes.push(format!(
         "error-compensating weight rounding (GPTQ) in {} layers, from their inputs on {} calibration input(s)",
         p.codes.len(),
@@ -237,7 +266,7 @@ pub(super) fn solve(
     input: &str,
     calib: &[Tensor],
     progress: &mut Progress<'_>,
-) -> Result<WeightCodes, Error> {
+) -> Result<(WeightCodes, BiasShifts), Error> {
     let g = &p.g;
     let mut users: Vec<(usize, Geometry)> = Vec::new();
     for &t in &p.targets {
@@ -251,15 +280,9 @@ pub(super) fn solve(
         }
     }
     super::calibrate::check_inputs(calib)?;
-    let mut samples = samples_of(calib, opts.lowest_weight_bits(users.iter().map(|u| g.nodes[u.0].name.as_str())));
-    // Every input's own first, then the mirror images, then the augmented copies: what is left
-    // out when memory cannot hold them all ([`super::gptq_asym::solve`]) is the copies.
-    let per = (samples.len() / calib.len().max(1)).max(1);
-    let mut order: Vec<usize> = (0..samples.len()).collect();
-    order.sort_by_key(|&i| (i % per, i / per));
-    let mut taken: Vec<Option<Tensor>> = samples.drain(..).map(Some).collect();
-    let samples: Vec<Tensor> = order.iter().filter_map(|&i| taken[i].take()).collect();
-    super::gptq_asym::solve(p, opts, input, &samples, &users, progress)
+    let (samples, natural) =
+        samples_of(calib, opts.lowest_weight_bits(users.iter().map(|u| g.nodes[u.0].name.as_str())));
+    super::gptq_asym::solve(p, opts, input, &samples, natural, &users, progress)
 }
 
 /// A layer's codes and the per-row parameters they are codes of.
@@ -291,10 +314,7 @@ pub(super) fn round_layer<'f>(
     };
     let mut out = vec![0i32; data.len()];
     let rows_per_group = l.rows / l.group;
-    let at = |r: usize, c: usize| match l.layout {
-        Layout::RowMajor => r * l.k + c,
-        Layout::ColMajor => c * l.rows + r,
-    };
+    let at = |r: usize, c: usize| l.index(r, c);
     for gi in 0..l.group {
         let rows: Vec<usize> = (gi * rows_per_group..(gi + 1) * rows_per_group).collect();
         let mut w: Vec<f32> = rows.iter().flat_map(|&r| (0..l.k).map(move |c| data[at(r, c)])).collect();

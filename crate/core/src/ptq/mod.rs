@@ -200,6 +200,7 @@ fn finish(
         act_names: _,
         mut phases,
         mut codes,
+        shifts,
     } = p;
     let mut g = g;
     // The options the rewrite uses: `opts`, with the layers `--auto-mixed` moves to 8-bit
@@ -322,9 +323,9 @@ fn finish(
         phases.lap("sensitivity (--auto-mixed)");
     }
     let reference = if measure { Some(report::Reference::new(&g, &registry, input, &shape)?) } else { None };
+    let corrected: Vec<usize> = targets.iter().copied().filter(|t| !uncorrected.contains(t)).collect();
     if let Some(bc) = bc {
-        let corrected: Vec<usize> = targets.iter().copied().filter(|t| !uncorrected.contains(t)).collect();
-        let k = bc.apply(&mut g, &corrected);
+        let k = bc.apply(&mut g, &corrected, &shifts);
         notes.push(format!("bias correction: {k} layers"));
     }
     tell(progress, &format!("rewriting {} layers to QDQ", targets.len()))?;

@@ -74,7 +74,9 @@ pub struct PtqOptions {
     pub bias_correction: bool,
     /// Error-compensating weight rounding ([`gptq`]): the weights' codes chosen for the layer
     /// outputs on the calibration data instead of rounded to nearest (same scales, same file
-    /// size). One more FP32 pass over the calibration inputs.
+    /// size), layer after layer against the inputs the rounded layers before it give; below 8
+    /// bits, with [`PtqOptions::bias_correction`], each layer's bias is corrected on those same
+    /// runs. Two more runs over the calibration inputs (and their copies below 8 bits).
     ///
     /// [`gptq`]: super::gptq
     pub gptq: bool,
@@ -141,7 +143,7 @@ impl PtqOptions {
     }
 
     /// Whether error-compensating rounding ([`PtqOptions::gptq`]) is on by default for `bits`-bit
-    /// weights: below 8, where it gained 5.4 / 7.6 dB of output SQNR (boxes / scores) over
+    /// weights: below 8, where it gained 6.3 / 7.3 dB of output SQNR (boxes / scores) over
     /// rounding to nearest on the person detector's held-out photos at 4 bits
     /// (docs/measurements.md). At 8 bits it gains too, but costs two more passes and the
     /// factorisations, so it is asked for (`--gptq`).
