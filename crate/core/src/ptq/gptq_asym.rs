@@ -214,13 +214,17 @@ pub(super) fn solve(
             // detector (docs/measurements.md).
             if opts.bias_correction && correctable(g, n) && opts.weight_of(&n.name).bits < 8 {
                 let shift = sums.mean_shift(geo, w.as_f32()?, &deq);
-                let old = n.inputs.get(2).filter(|b| !b.is_empty()).and_then(|b| g.initializers.get(b));
-                let b: Vec<f32> = match old {
-                    Some(t) => t.as_f32()?.iter().zip(&shift).map(|(b, s)| b - s).collect(),
-                    None => shift.iter().map(|s| -s).collect(),
+                // A bias that is not a float initializer of one value per output (computed, or
+                // broadcast from one value) is left as it is, as bias correction leaves it.
+                let old: Option<Vec<f32>> = match n.inputs.get(2).filter(|b| !b.is_empty()) {
+                    None => Some(vec![0.0; shift.len()]),
+                    Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
                 };
-                bias = Some(Tensor { shape: vec![b.len()], data: Data::F32(b) });
-                shifts.insert(n.name.clone(), shift);
+                if let Some(old) = old.filter(|o| o.len() == shift.len()) {
+                    let b: Vec<f32> = old.iter().zip(&shift).map(|(b, s)| b - s).collect();
+                    bias = Some(Tensor { shape: vec![b.len()], data: Data::F32(b) });
+                    shifts.insert(n.name.clone(), shift);
+                }
             }
             weight = Some(Tensor { shape: w.shape.clone(), data: Data::F32(deq) });
             codes.insert(n.name.clone(), r.codes);
