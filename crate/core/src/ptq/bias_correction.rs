@@ -241,37 +241,36 @@ impl BiasCorrection {
             }
         }
         shifts.extend(targets.iter().filter_map(|&t| known.get(&g.nodes[t].name).map(|s| (t, s.clone()))));
-        subtract_from_biases(g, &shifts)
+        let mut corrected = 0;
+        for (node, shift) in &shifts {
+            let Some(new) = corrected_bias(g, &g.nodes[*node], shift) else { continue };
+            let n = &mut g.nodes[*node];
+            // A fresh name, so a bias another node shares is not changed under it.
+            let mut name = format!("{}_bias_corrected", n.name);
+            while g.initializers.contains_key(&name) {
+                name.push('_');
+            }
+            n.inputs.resize(2, String::new());
+            n.inputs.push(name.clone());
+            g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
+            corrected += 1;
+        }
+        // Drop biases nothing reads any more.
+        let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+        g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
+        corrected
     }
 }
 
-/// Subtracts each `(node, shift)`'s shift from that node's bias (a Conv without one gets one);
-/// returns how many layers were corrected.
-fn subtract_from_biases(g: &mut Graph, shifts: &[(usize, Vec<f32>)]) -> usize {
-    let mut corrected = 0;
-    for (node, shift) in shifts {
-        let node_name = g.nodes[*node].name.clone();
-        let n = &mut g.nodes[*node];
-        let bias = match n.inputs.get(2).filter(|b| !b.is_empty()) {
-            Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
-            None => Some(vec![0.0; shift.len()]),
-        };
-        let Some(bias) = bias.filter(|b| b.len() == shift.len()) else { continue };
-        let new: Vec<f32> = bias.iter().zip(shift).map(|(b, s)| b - s).collect();
-        // A fresh name, so a bias another node shares is not changed under it.
-        let mut name = format!("{node_name}_bias_corrected");
-        while g.initializers.contains_key(&name) {
-            name.push('_');
-        }
-        n.inputs.resize(2, String::new());
-        n.inputs.push(name.clone());
-        g.initializers.insert(name, Tensor { shape: vec![new.len()], data: Data::F32(new) });
-        corrected += 1;
-    }
-    // Drop biases nothing reads any more.
-    let used: std::collections::HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
-    g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
-    corrected
+/// The bias of `n` (a node of `g`) less `shift`: a Conv without one gets `−shift`. `None` where
+/// the bias is not a float initializer of one value per output (computed, or broadcast from one
+/// value), which bias correction leaves as it is.
+pub(super) fn corrected_bias(g: &Graph, n: &Node, shift: &[f32]) -> Option<Vec<f32>> {
+    let old = match n.inputs.get(2).filter(|b| !b.is_empty()) {
+        None => vec![0.0; shift.len()],
+        Some(b) => g.initializers.get(b)?.as_f32().ok()?.to_vec(),
+    };
+    (old.len() == shift.len()).then(|| old.iter().zip(shift).map(|(b, s)| b - s).collect())
 }
 
 /// Adds, per output channel, the sum over every output position of `conv(x, diff)` (no bias) to

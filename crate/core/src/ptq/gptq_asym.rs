@@ -14,7 +14,7 @@
 //! Cost: two runs over the inputs (all held at once, step by step) and, per layer, the sums
 //! and one factorisation per group.
 
-use super::bias_correction::correctable;
+use super::bias_correction::{correctable, corrected_bias};
 use super::calibrate::Prepared;
 use super::gptq::{
     add_upper_gram, each_cols, round_layer, symmetric, BiasShifts, Factor, Geometry, WeightCodes, SMALL_K,
@@ -214,14 +214,7 @@ pub(super) fn solve(
             // detector (docs/measurements.md).
             if opts.bias_correction && correctable(g, n) && opts.weight_of(&n.name).bits < 8 {
                 let shift = sums.mean_shift(geo, w.as_f32()?, &deq);
-                // A bias that is not a float initializer of one value per output (computed, or
-                // broadcast from one value) is left as it is, as bias correction leaves it.
-                let old: Option<Vec<f32>> = match n.inputs.get(2).filter(|b| !b.is_empty()) {
-                    None => Some(vec![0.0; shift.len()]),
-                    Some(b) => g.initializers.get(b).and_then(|t| t.as_f32().ok()).map(<[f32]>::to_vec),
-                };
-                if let Some(old) = old.filter(|o| o.len() == shift.len()) {
-                    let b: Vec<f32> = old.iter().zip(&shift).map(|(b, s)| b - s).collect();
+                if let Some(b) = corrected_bias(g, n, &shift) {
                     bias = Some(Tensor { shape: vec![b.len()], data: Data::F32(b) });
                     shifts.insert(n.name.clone(), shift);
                 }
