@@ -3,8 +3,9 @@
 The sample photos with people in them are person, astronaut and camera (the FP32 person
 detector finds nobody on horses, kite, dog or coffee). Each fold tests on one of the three and
 gives qplay the other six: `qplay quantize` calibrates on all six (the PTQ baseline), `qplay
-qat` holds one photo with people out to check on and trains on the five others (its PTQ start,
-written with --ptq-out, is calibrated on those five: the "start" column). `qplay compare`
+qat` starts from the same PTQ (written with --ptq-out: the "start" column, equal to PTQ since
+2026-12-07; before, it was calibrated on the five training photos), holds one photo with
+people out to check on and trains on the five others. `qplay compare`
 then runs FP32 and each model on the test photo: output SQNR against FP32 (per output, in `qplay compare`'s order) and
 detection agreement mAP@0.5. Extra arguments go to `qplay qat` (e.g. --weight-bits 4).
 
@@ -99,7 +100,7 @@ def main():
         rows.append((test, base + [(q_sq, q_map)], ", ".join(kept)))
     print(f"\nqplay qat {' '.join(a.qat_args)} --steps {a.steps}, seeds {a.seeds} (QAT: their mean); SQNR vs FP32 on the test photo "
           f"({' / '.join(names)}), agreement mAP@0.5. PTQ: `qplay quantize` on every "
-          "training photo; start: the PTQ that `qplay qat` starts from (its held-out photo left out)")
+          "training photo; start: the PTQ that `qplay qat` starts from (--ptq-out)")
     print("| test photo | PTQ | start | QAT | QAT − PTQ | QAT − start | agreement PTQ → QAT | kept step |")
     print("|---|---|---|---|---|---|---|---|")
     f = lambda v: " / ".join(f"{x:.2f}" for x in v) + " dB"

@@ -48,8 +48,8 @@ enum Command {
         step between int8 and FP32.")]
     Quantize(cmd::quantize::Args),
     /// Quantization-aware fine-tuning: PTQ, then training against the FP32 model (best step kept).
-    #[command(long_about = "Quantization-aware fine-tuning. Quantizes MODEL as `quantize` does (the recipe chosen\n\
-        on held-out inputs), then trains the QDQ model's weights, biases and quantization scales (LSQ,\n\
+    #[command(long_about = "Quantization-aware fine-tuning. Quantizes MODEL as `quantize` does on the same inputs\n\
+        (step 0 is that PTQ model), then trains the QDQ model's weights, biases and quantization scales (LSQ,\n\
         straight-through rounding) to match the FP32 model's raw outputs on the calibration inputs, with\n\
         no labels. Every fourth input is held out; the step with the best held-out SQNR is written, so\n\
         the result is never worse there than PTQ. Runs on the CPU.")]

@@ -509,6 +509,16 @@ fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
     ));
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("at step 0 of 2"), "{stdout}");
+    // The start is `qplay quantize` on the same images, byte for byte (the held-out one too, as
+    // the page's fine-tuning starts from the model its Quantize made).
+    let ptq = tmp("qat-fell-ptq.onnx");
+    let (code, _, err) =
+        qplay_line(&format!("quantize www/models/blazeface_short.onnx --calib {} -o {}", dir.display(), ptq.display()));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read(&ptq).unwrap() == std::fs::read(&start).unwrap(),
+        "the start is not `qplay quantize`'s model"
+    );
     // Step 0 kept: the written model computes what the PTQ start (--ptq-out) computes.
     let (code, json, err) =
         qplay_line(&format!("compare {} {} --images {} --json", start.display(), out.display(), dir.display()));

@@ -66,8 +66,8 @@ pub struct Args {
     /// Write the training curve (step, loss, held-out SQNR, seconds) as CSV.
     #[arg(long, value_name = "curve.csv")]
     curve: Option<String>,
-    /// Also write the PTQ model fine-tuning started from (calibrated on the training inputs, as
-    /// the result was), to compare the two on other photos with `qplay compare`.
+    /// Also write the PTQ model fine-tuning started from (`qplay quantize`'s on the same inputs,
+    /// byte for byte), to compare the two on other photos with `qplay compare`.
     #[arg(long, value_name = "PTQ.onnx")]
     ptq_out: Option<String>,
     /// Write the result (curve, best step, SQNRs, time per step) as JSON.
@@ -108,7 +108,6 @@ pub fn run(a: Args) -> Result<(), String> {
         Some(p) => held_out_split_among(&finds_objects(p, &names, want)),
         None => held_out_split(want.len()),
     };
-    // PTQ calibrates on the same inputs fine-tuning trains on (the held-out ones only check).
     // Dynamic dims (a batch of `?`) take the inputs' own sizes.
     let shapes: Vec<(String, Vec<usize>)> = set(&inputs[0]).into_iter().map(|(n, t)| (n, t.shape)).collect();
     let teacher = Plan::new(&graph, &Registry::new(), &shapes).map_err(|e| format!("{model}: {e}"))?;
@@ -125,13 +124,16 @@ pub fn run(a: Args) -> Result<(), String> {
             );
         }
     }
-    let calib: Vec<Tensor> = inputs.iter().zip(&held).filter(|(_, h)| !**h).map(|(t, _)| t.clone()).collect();
-    let (n_train, n_held) = (calib.len(), inputs.len() - calib.len());
+    let n_held = held.iter().filter(|h| **h).count();
+    let n_train = inputs.len() - n_held;
     let mut opts = PtqOptions { fixed_inputs: fixed.clone(), ..PtqOptions::default() };
     a.bits.apply(&mut opts, false)?;
     a.mixed.apply(&mut opts);
     let t0 = std::time::Instant::now();
-    let q = quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
+    // The start is `qplay quantize` on every input, as in the page (fine-tuning starts from the
+    // model Quantize made), so step 0 is exactly the PTQ the user would get: the held-out
+    // inputs check the steps, and a start calibrated on fewer inputs is a worse PTQ.
+    let q = quantize_auto(&graph, &input, &inputs, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;
     // Written before training: a bad path fails at once, and the start stays if training fails.
     if let Some(path) = &a.ptq_out {
