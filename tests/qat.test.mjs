@@ -174,6 +174,14 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
     return [[4, 'gptq'], [4, 'nearest'], [8, 'nearest'], [8, 'gptq']].map(([b, r]) => qatDefaultLr(b, r));
   });
   assert.deepEqual(lrs, ['1e-3', '1e-3', '1e-4', '3e-5']);
+  // When every step fell: a smaller rate is the advice, but not after GPTQ's 4-bit rounding, where it fell too.
+  const hints = await s.page.evaluate(async () => {
+    const { fellHint } = await import(new URL('www/components/detector/qat.js', location.origin));
+    return [fellHint(1e-3, false, 4, 'gptq'), fellHint(1e-3, false, 4, 'nearest'), fellHint(1e-2, true, 8, 'gptq')];
+  });
+  assert.match(hints[0], /^The held-out SQNR fell as it trained: GPTQ's 4-bit rounding leaves fine-tuning little to find .* the model from Quantize is the one to use/);
+  assert.match(hints[1], /try a smaller learning rate \(e\.g\. 3e-4\)/);
+  assert.match(hints[2], /try a smaller learning rate \(e\.g\. 3e-3\) or untick “match every layer”/);
   assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /gptq/);
   assert.ok(rep.int8_bytes < before, `int4 file ${rep.int8_bytes} bytes vs int8 ${before}`);
   assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);

@@ -32,9 +32,11 @@ export function qatSettings({ steps, lr, batch, evalEvery, layers = true }) {
   return bad.length ? { error: `${bad.join('; ')}.` } : { opts: o };
 }
 
-/** The `qplay qat` command for these settings (the CLI's defaults left out). */
-/** What to try when training only lowered the held-out SQNR (shared wording with `qplay qat`). */
-export function fellHint(lr, layers) {
+/** What to try when training only lowered the held-out SQNR (shared wording with `qplay qat`),
+ * after a start of `bits`-bit weights rounded by `rounding` ('gptq' / 'nearest'). Below 8 bits
+ * GPTQ's codes leave fine-tuning little to find: there a smaller rate fell too (docs/measurements.md). */
+export function fellHint(lr, layers, bits = 8, rounding = 'nearest') {
+  if (bits < 8 && rounding === 'gptq') return `The held-out SQNR fell as it trained: GPTQ's ${bits}-bit rounding leaves fine-tuning little to find (on the sample photos a learning rate ten times smaller fell too), so the model from Quantize is the one to use; more images with the objects may give fine-tuning more to learn from.`;
   return `The held-out SQNR fell as it trained: try a smaller learning rate (e.g. ${(lr / 3).toExponential(0)})${layers ? ' or untick “match every layer”' : ''}, or more images with the objects.`;
 }
 
@@ -44,6 +46,7 @@ export function qatDefaultLr(bits, rounding) {
   return rounding === 'gptq' ? '3e-5' : '1e-4';
 }
 
+/** The `qplay qat` command for these settings (the CLI's defaults left out). */
 export function qatCommand({ model, calib, profile = null, weightBits = 8, rounding = 'auto', keepFp32 = [], layerBits = [], autoMixed = 0, mixedTo = 'fp32', steps, lr, batch, evalEvery, featureWeight = 1 }) {
   const parts = ['qplay', 'qat', model, '--calib', calib];
   if (weightBits !== 8) parts.push('--weight-bits', String(weightBits));
@@ -208,7 +211,7 @@ export const qatMethods = {
     const s = qatSettings(this.qatInputs());
     if (s.error) { this.qatDone(s.error, 'failed'); return; }
     this.clearError(['qat']);
-    const qat = this.qat = { running: true, paused: false, steps: s.opts.steps, lr: s.opts.lr, layers: s.opts.featureWeight > 0, curve: [], modelId: this.modelId, t0: performance.now() };
+    const qat = this.qat = { running: true, paused: false, steps: s.opts.steps, lr: s.opts.lr, layers: s.opts.featureWeight > 0, bits: this.int8?.report?.weight_bits ?? 8, rounding: this.int8?.report?.weight_rounding, curve: [], modelId: this.modelId, t0: performance.now() };
     this.setQatBusy(true);
     this.qatStage('starting…');
     try {
@@ -297,7 +300,7 @@ export const qatMethods = {
         ? ` The loss and the held-out SQNR compared the raw tensors ${r.targets.extra.join(', ')} in place of ${r.targets.replaced.join(', ')}, which the model's own post-processing selects from them.`
         : '';
       const frozen = r.frozen_at?.length ? ` The layers reached only through ${r.frozen_at.join(', ')} kept their quantized values (no backward there yet).` : '';
-      const warn = raw + frozen + (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers)}` : '');
+      const warn = raw + frozen + (q.noObjects ? ` Note: ${NO_OBJECTS}.` : '') + (fell ? ` ${fellHint(q.lr, q.layers, q.bits, q.rounding)}` : '');
       this.qatDone(`${how} in ${((performance.now() - q.t0) / 1000).toFixed(0)} s (${r.seconds_per_step.toFixed(1)} s/step); ${kept}. The INT8 pane runs the kept step.${warn}`, m.how === 'failed' ? 'failed' : 'done');
       const a = this.$('a.qat-dl');
       a.href = this.qatUrl;
