@@ -177,11 +177,13 @@ test('4-bit weights: Quantize stores them as int4 (a smaller file), says so, and
   // When every step fell: a smaller rate is the advice, but not after GPTQ's 4-bit rounding, where it fell too.
   const hints = await s.page.evaluate(async () => {
     const { fellHint } = await import(new URL('www/components/detector/qat.js', location.origin));
-    return [fellHint(1e-3, false, 4, 'gptq'), fellHint(1e-3, false, 4, 'nearest'), fellHint(1e-2, true, 8, 'gptq')];
+    return [fellHint(1e-3, false, 4, 'gptq'), fellHint(1e-3, false, 4, 'nearest'), fellHint(1e-2, true, 8, 'gptq'), fellHint(1e-2, false, 4, 'gptq')];
   });
   assert.match(hints[0], /^The held-out SQNR fell as it trained: GPTQ's 4-bit rounding leaves fine-tuning little to find .* the model from Quantize is the one to use/);
   assert.match(hints[1], /try a smaller learning rate \(e\.g\. 3e-4\)/);
   assert.match(hints[2], /try a smaller learning rate \(e\.g\. 3e-3\) or untick “match every layer”/);
+  // Above the default rate a smaller one is still the advice.
+  assert.match(hints[3], /try a smaller learning rate \(e\.g\. 3e-3\), or more images/);
   assert.doesNotMatch(await det().evaluate((el) => el.configCommand()), /gptq/);
   assert.ok(rep.int8_bytes < before, `int4 file ${rep.int8_bytes} bytes vs int8 ${before}`);
   assert.match(await text('.qresult'), /layers with 4-bit weights \(stored int4\)/);

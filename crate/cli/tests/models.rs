@@ -531,16 +531,6 @@ fn qat_that_only_gets_worse_keeps_ptq_and_says_what_to_try() {
         stdout.contains("the held-out SQNR fell as it trained, so the file is the PTQ model: try a smaller --lr (e.g. 3e-3) or --feature-weight 0"),
         "{stdout}"
     );
-    // From GPTQ's 4-bit codes a smaller step is not the advice (it fell too on the sample photos).
-    let (code, stdout, err) = qplay_line(&format!(
-        "qat www/models/blazeface_short.onnx --calib {} --weight-bits 4 --steps 2 --batch 1 --eval-every 1 --lr 1e-2 -o {}",
-        dir.display(),
-        out.display()
-    ));
-    assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("at step 0 of 2"), "{stdout}");
-    assert!(stdout.contains("GPTQ's 4-bit rounding leaves fine-tuning little to find"), "{stdout}");
-    assert!(!stdout.contains("try a smaller --lr"), "{stdout}");
 }
 
 #[test]

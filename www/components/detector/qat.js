@@ -34,9 +34,10 @@ export function qatSettings({ steps, lr, batch, evalEvery, layers = true }) {
 
 /** What to try when training only lowered the held-out SQNR (shared wording with `qplay qat`),
  * after a start of `bits`-bit weights rounded by `rounding` ('gptq' / 'nearest'). Below 8 bits
- * GPTQ's codes leave fine-tuning little to find: there a smaller rate fell too (docs/measurements.md). */
+ * GPTQ's codes leave fine-tuning little to find: from the default rate down, a smaller one fell
+ * too (docs/measurements.md). */
 export function fellHint(lr, layers, bits = 8, rounding = 'nearest') {
-  if (bits < 8 && rounding === 'gptq') return `The held-out SQNR fell as it trained: GPTQ's ${bits}-bit rounding leaves fine-tuning little to find (on the sample photos a learning rate ten times smaller fell too), so the model from Quantize is the one to use; more images with the objects may give fine-tuning more to learn from.`;
+  if (bits < 8 && rounding === 'gptq' && lr <= Number(qatDefaultLr(bits, rounding))) return `The held-out SQNR fell as it trained: GPTQ's ${bits}-bit rounding leaves fine-tuning little to find (on the sample photos a learning rate ten times smaller fell too), so the model from Quantize is the one to use; more images with the objects may give fine-tuning more to learn from.`;
   return `The held-out SQNR fell as it trained: try a smaller learning rate (e.g. ${(lr / 3).toExponential(0)})${layers ? ' or untick “match every layer”' : ''}, or more images with the objects.`;
 }
 

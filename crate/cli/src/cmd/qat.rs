@@ -216,18 +216,9 @@ pub fn run(a: Args) -> Result<(), String> {
     );
     let fell = ft.best_step == 0
         && ft.curve.iter().any(|p| p.step > 0 && p.held_out_sqnr_db.is_some_and(|db| db < ft.ptq_sqnr_db));
-    if fell && q.report.weight_bits < 8 && q.report.weight_rounding == "gptq" {
-        // From GPTQ's narrow codes a smaller step fell too (docs/measurements.md); the page says the same.
-        println!(
-            "  the held-out SQNR fell as it trained, so the file is the PTQ model: GPTQ's {}-bit rounding leaves fine-tuning little to find (on the sample photos a --lr ten times smaller fell too), so the PTQ model is the one to use; more images with the objects may give fine-tuning more to learn from",
-            q.report.weight_bits
-        );
-    } else if fell {
-        println!(
-            "  the held-out SQNR fell as it trained, so the file is the PTQ model: try a smaller --lr (e.g. {:.0e}){}, or more images with the objects",
-            qopts.lr / 3.0,
-            if qopts.feature_weight > 0.0 { " or --feature-weight 0" } else { "" }
-        );
+    if fell {
+        let gptq = q.report.weight_rounding == "gptq";
+        println!("  {}", fell_hint(q.report.weight_bits, gptq, qopts.lr, qopts.feature_weight));
     }
     if !ft.layers.is_empty() && ft.best_step > 0 {
         // The median: a layer the PTQ model computes exactly (150 dB) would swamp a mean.
@@ -301,4 +292,34 @@ fn same_path(a: &Path, b: &Path) -> bool {
         dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
     };
     a.file_name() == b.file_name() && folder(a) == folder(b)
+}
+
+/// What to try when every held-out check fell (the page's `fellHint` says the same): a smaller
+/// `--lr`, except from GPTQ's rounding below 8 bits at the default step or below, where a smaller
+/// one fell too on the sample photos (docs/measurements.md).
+fn fell_hint(bits: u8, gptq: bool, lr: f32, feature_weight: f32) -> String {
+    let head = "the held-out SQNR fell as it trained, so the file is the PTQ model";
+    if bits < 8 && gptq && lr <= QatOptions::default_lr(bits, gptq) {
+        return format!(
+            "{head}: GPTQ's {bits}-bit rounding leaves fine-tuning little to find (on the sample photos a --lr ten times smaller fell too), so the PTQ model is the one to use; more images with the objects may give fine-tuning more to learn from"
+        );
+    }
+    format!(
+        "{head}: try a smaller --lr (e.g. {:.0e}){}, or more images with the objects",
+        lr / 3.0,
+        if feature_weight > 0.0 { " or --feature-weight 0" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fell_hint;
+
+    #[test]
+    fn a_smaller_step_is_advised_except_from_gptqs_narrow_codes_at_the_default() {
+        assert!(fell_hint(4, true, 1e-3, 0.0).contains("GPTQ's 4-bit rounding leaves fine-tuning little to find"));
+        assert!(fell_hint(4, true, 1e-2, 0.0).contains("try a smaller --lr (e.g. 3e-3), or more"));
+        assert!(fell_hint(4, false, 1e-3, 0.0).contains("try a smaller --lr (e.g. 3e-4)"));
+        assert!(fell_hint(8, true, 3e-5, 1.0).contains("try a smaller --lr (e.g. 1e-5) or --feature-weight 0"));
+    }
 }
