@@ -135,6 +135,7 @@ pub fn run(a: Args) -> Result<(), String> {
     // inputs check the steps, and a start calibrated on fewer inputs is a worse PTQ.
     let q = quantize_auto(&graph, &input, &inputs, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
         .map_err(|e| e.to_string())?;
+    let gptq = q.report.weight_rounding == "gptq";
     // Written before training: a bad path fails at once, and the start stays if training fails.
     if let Some(path) = &a.ptq_out {
         std::fs::write(path, &q.onnx).map_err(|e| format!("cannot write {path}: {e}"))?;
@@ -153,7 +154,7 @@ pub fn run(a: Args) -> Result<(), String> {
             k => format!(" ({k} of them at their own width)"),
         },
         q.report.weight_storage,
-        if q.report.weight_rounding == "gptq" { "by GPTQ" } else { "to nearest" },
+        if gptq { "by GPTQ" } else { "to nearest" },
         q.report.activation_type,
         t0.elapsed().as_secs_f64(),
         n_train,
@@ -161,7 +162,7 @@ pub fn run(a: Args) -> Result<(), String> {
     );
     let qopts = QatOptions {
         steps: a.steps,
-        lr: a.lr.unwrap_or_else(|| QatOptions::default_lr(a.bits.weight_bits, q.report.weight_rounding == "gptq")),
+        lr: a.lr.unwrap_or_else(|| QatOptions::default_lr(a.bits.weight_bits, gptq)),
         batch: a.batch,
         eval_every: a.eval_every,
         augment: !a.no_augment,
@@ -217,7 +218,6 @@ pub fn run(a: Args) -> Result<(), String> {
     let fell = ft.best_step == 0
         && ft.curve.iter().any(|p| p.step > 0 && p.held_out_sqnr_db.is_some_and(|db| db < ft.ptq_sqnr_db));
     if fell {
-        let gptq = q.report.weight_rounding == "gptq";
         println!("  {}", fell_hint(q.report.weight_bits, gptq, qopts.lr, qopts.feature_weight));
     }
     if !ft.layers.is_empty() && ft.best_step > 0 {

@@ -314,16 +314,15 @@ pub(super) fn round_layer<'f>(
     };
     let mut out = vec![0i32; data.len()];
     let rows_per_group = l.rows / l.group;
-    let at = |r: usize, c: usize| l.index(r, c);
     for gi in 0..l.group {
         let rows: Vec<usize> = (gi * rows_per_group..(gi + 1) * rows_per_group).collect();
-        let mut w: Vec<f32> = rows.iter().flat_map(|&r| (0..l.k).map(move |c| data[at(r, c)])).collect();
+        let mut w: Vec<f32> = rows.iter().flat_map(|&r| (0..l.k).map(move |c| data[l.index(r, c)])).collect();
         shift(gi, &mut w);
         let rp: Vec<QParams> = rows.iter().map(|&r| params[r]).collect();
         let q = factor(gi).round(&w, rows.len(), &rp, wt);
         for (j, &r) in rows.iter().enumerate() {
             for c in 0..l.k {
-                out[at(r, c)] = q[j * l.k + c];
+                out[l.index(r, c)] = q[j * l.k + c];
             }
         }
     }
