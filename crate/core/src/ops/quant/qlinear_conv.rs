@@ -506,7 +506,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
                     while oy + 2 <= oh {
                         let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
-                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], offsets, n4, &mut accp, oy * ow, (oy + 1) * ow);
+                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], n4, &mut accp, oy * ow, (oy + 1) * ow);
                         oy += 2;
                     }
                 }

@@ -43,8 +43,8 @@ impl Op for QuantizeLinear {
         let dtype = zp.map_or(DType::U8, |z| z.dtype());
         let qt = qtype_of(dtype)?;
         let p = params(&x.shape, self.axis, input(inputs, 1)?, zp, Some(qt))?;
-        #[cfg(target_arch = "x86_64")]
-        if super::simd::use_avx2() {
+        #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+        if vector_codes() {
             let data = match dtype {
                 DType::U8 => Some(Data::U8(codes8(data, p.split, &p.per_channel, qt))),
                 DType::I8 => Some(Data::I8(codes8(data, p.split, &p.per_channel, qt))),
@@ -91,9 +91,19 @@ pub(super) fn codes(data: &[f32], split: (usize, usize, usize), per_channel: &[Q
     q
 }
 
+/// Whether [`codes8`] has vector lanes here: AVX2 on x86-64 (where the CPU has it), SIMD128 in
+/// the browser build.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+fn vector_codes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::simd::use_avx2();
+    #[cfg(target_arch = "wasm32")]
+    return true;
+}
+
 /// [`codes`] for 8-bit types straight into `T`, one channel's run at a time through the AVX2
-/// lanes (the same codes).
-#[cfg(target_arch = "x86_64")]
+/// or SIMD128 lanes (the same codes).
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
 fn codes8<T: super::qgemm::Widen>(
     data: &[f32],
     split: (usize, usize, usize),
@@ -113,8 +123,13 @@ fn codes8<T: super::qgemm::Widen>(
             let end = ((block + 1) * inner).min(r.end);
             let Some(pc) = per_channel.get(block % ch) else { return };
             let dst = &mut out[i - r.start..end - r.start];
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: `codes8` runs only where `use_avx2` said the CPU has AVX2.
-            unsafe { super::simd::avx2::quantize_run(&data[i..end], pc.scale, pc.zero_point, lo, hi, dst) };
+            unsafe {
+                super::simd::avx2::quantize_run(&data[i..end], pc.scale, pc.zero_point, lo, hi, dst)
+            };
+            #[cfg(target_arch = "wasm32")]
+            super::simd::wasm128::quantize_run(&data[i..end], pc.scale, pc.zero_point, lo, hi, dst);
             i = end;
         }
     });

@@ -51,17 +51,29 @@ impl I32x4 {
             I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(arch::_mm_set1_epi32(pair), bv)))
         }
     }
-    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    /// Every lane `v` (a [`pair`] of `i16`, for [`I32x4::dot_add_at`]).
+    #[inline(always)]
+    pub fn splat(v: i32) -> I32x4 {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        I32x4(unsafe { arch::_mm_set1_epi32(v) })
+    }
+    /// `self + dot(w, b)` with `w` from [`I32x4::splat`] and `b` the eight `i16` at `b`.
     ///
     /// # Safety
     /// `b` must point to eight readable `i16`.
     #[inline(always)]
-    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+    pub unsafe fn dot_add_at(self, w: I32x4, b: *const i16) -> I32x4 {
         // SAFETY: the caller guarantees eight readable i16; the load is unaligned.
-        unsafe {
-            let bv = arch::_mm_loadu_si128(b.cast());
-            I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(arch::_mm_set1_epi32(pair), bv)))
-        }
+        unsafe { I32x4(arch::_mm_add_epi32(self.0, arch::_mm_madd_epi16(w.0, arch::_mm_loadu_si128(b.cast())))) }
+    }
+    /// Writes the lanes to the four `i32` at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to four writable `i32`.
+    #[inline(always)]
+    pub unsafe fn store_at(self, p: *mut i32) {
+        // SAFETY: the caller guarantees four writable i32; the store is unaligned.
+        unsafe { arch::_mm_storeu_si128(p.cast(), self.0) }
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
@@ -101,15 +113,29 @@ impl I32x4 {
         let bv = unsafe { arch::v128_load(b.as_ptr().cast()) };
         I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
     }
-    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    /// Every lane `v` (a [`pair`] of `i16`, for [`I32x4::dot_add_at`]).
+    #[inline(always)]
+    pub fn splat(v: i32) -> I32x4 {
+        I32x4(arch::i32x4_splat(v))
+    }
+    /// `self + dot(w, b)` with `w` from [`I32x4::splat`] and `b` the eight `i16` at `b`.
     ///
     /// # Safety
     /// `b` must point to eight readable `i16`.
     #[inline(always)]
-    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+    pub unsafe fn dot_add_at(self, w: I32x4, b: *const i16) -> I32x4 {
         // SAFETY: the caller guarantees eight readable i16; v128 loads need no alignment.
         let bv = unsafe { arch::v128_load(b.cast()) };
-        I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(arch::i32x4_splat(pair), bv)))
+        I32x4(arch::i32x4_add(self.0, arch::i32x4_dot_i16x8(w.0, bv)))
+    }
+    /// Writes the lanes to the four `i32` at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to four writable `i32`.
+    #[inline(always)]
+    pub unsafe fn store_at(self, p: *mut i32) {
+        // SAFETY: the caller guarantees four writable i32; v128 stores need no alignment.
+        unsafe { arch::v128_store(p.cast(), self.0) }
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
@@ -152,14 +178,28 @@ impl I32x4 {
         }
         I32x4(o)
     }
-    /// [`I32x4::dot_add`] reading eight `i16` at `b`.
+    /// Every lane `v` (a [`pair`] of `i16`, for [`I32x4::dot_add_at`]).
+    #[inline(always)]
+    pub fn splat(v: i32) -> I32x4 {
+        I32x4([v; 4])
+    }
+    /// `self + dot(w, b)` with `w` from [`I32x4::splat`] and `b` the eight `i16` at `b`.
     ///
     /// # Safety
     /// `b` must point to eight readable `i16`.
     #[inline(always)]
-    pub unsafe fn dot_add_ptr(self, pair: i32, b: *const i16) -> I32x4 {
+    pub unsafe fn dot_add_at(self, w: I32x4, b: *const i16) -> I32x4 {
         // SAFETY: the caller guarantees eight readable i16.
-        self.dot_add(pair, unsafe { std::slice::from_raw_parts(b, 8) })
+        self.dot_add(w.0[0], unsafe { std::slice::from_raw_parts(b, 8) })
+    }
+    /// Writes the lanes to the four `i32` at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to four writable `i32`.
+    #[inline(always)]
+    pub unsafe fn store_at(self, p: *mut i32) {
+        // SAFETY: the caller guarantees four writable i32.
+        unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr(), p, 4) }
     }
     /// Lane-wise wrapping sum.
     #[inline(always)]
@@ -181,7 +221,7 @@ impl I32x4 {
 /// One output row of the direct 3×3 depthwise kernel: for each group of four outputs `i <
 /// n4`, `out[at + 4i..][..4] = Σ_kx dot(w01[kx], qa[2(off[kx] + 4i)..]) + dot(w2[kx],
 /// qb[2(off[kx] + 4i)..])` (see [`I32x4::dot_add`]), where `qa`/`qb` hold interleaved row
-/// pairs. The groups are stored last to first. Bounds are checked once up front (panics if a
+/// pairs. Bounds are checked once up front (panics if a
 /// read would leave `qa` or `qb` or a store `out`); the loop itself reads unchecked.
 #[inline]
 #[allow(clippy::too_many_arguments)]
@@ -202,62 +242,73 @@ pub fn dw3_row(
     }
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
-    let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
-    for i in (0..n4).rev() {
-        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
-        unsafe {
-            let (mut a0, mut b0) = (I32x4::zero(), I32x4::zero());
-            for kx in 0..3 {
-                let p = 2 * off[kx] + 8 * i;
-                a0 = a0.dot_add_ptr(w01[kx], pa.add(p));
-                b0 = b0.dot_add_ptr(w2[kx], pb.add(p));
-            }
-            a0.plus(b0).store(&mut out[at + 4 * i..]);
+    // The weights splatted once, the taps' reads as pointers and the stores through a pointer:
+    // a loop of loads, dot steps and one store, with nothing for the engine to re-check.
+    let (wa, wb) = (w01.map(I32x4::splat), w2.map(I32x4::splat));
+    // SAFETY: the assert above: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row
+    // starts, and every store at at + 4i + 4 ≤ out.len().
+    unsafe {
+        let (a, b) = (off.map(|o| qa.as_ptr().add(2 * o)), off.map(|o| qb.as_ptr().add(2 * o)));
+        let po = out.as_mut_ptr().add(at);
+        for i in 0..n4 {
+            let p = 8 * i;
+            let mut s = I32x4::zero().dot_add_at(wa[0], a[0].add(p));
+            s = s.dot_add_at(wb[0], b[0].add(p));
+            s = s.dot_add_at(wa[1], a[1].add(p));
+            s = s.dot_add_at(wb[1], b[1].add(p));
+            s = s.dot_add_at(wa[2], a[2].add(p));
+            s = s.dot_add_at(wb[2], b[2].add(p));
+            s.store_at(po.add(4 * i));
         }
     }
 }
 
-/// Two output rows of the direct 3×3 depthwise kernel at stride 1 from the same two
-/// interleaved row pairs: at `at0` as [`dw3_row`] with `(w[0], w[1])`, at `at1` with
-/// `(w[2], w[3])`, so each vector read feeds two dot steps. Groups are stored last to first,
-/// so with `at1 = at0 + width` and `width > 4·n4 − 4` the first row's spill past `width` is
-/// overwritten by the second row.
+/// Two output rows of the direct 3×3 depthwise kernel at stride 1 (taps at pair offsets 0, 1, 2)
+/// from the same two interleaved row pairs: at `at0` as [`dw3_row`] with `(w[0], w[1])`, at
+/// `at1` with `(w[2], w[3])`, so each vector read feeds two dot steps. With `at1 = at0 + width`
+/// and `width > 4·n4 − 4`, the first row's last group, which spills past `width`, is stored
+/// before the second row's first group overwrites the spill.
 #[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn dw3_rows2(
-    qa: &[i16],
-    qb: &[i16],
-    w: [[i32; 3]; 4],
-    off: [usize; 3],
-    n4: usize,
-    out: &mut [i32],
-    at0: usize,
-    at1: usize,
-) {
+pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-        return unsafe { avx2::dw3_rows2(qa, qb, w, off, n4, out, at0, at1) };
+        return unsafe { avx2::dw3_rows2(qa, qb, w, n4, out, at0, at1) };
     }
-    let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
+    let need = 2 * (2 + 4 * n4);
     assert!(
         qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
         "dw3_rows2 reads past its rows"
     );
-    let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
-    for i in (0..n4).rev() {
-        // SAFETY: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row starts.
-        unsafe {
-            let (mut a0, mut b0, mut a1, mut b1) = (I32x4::zero(), I32x4::zero(), I32x4::zero(), I32x4::zero());
-            for kx in 0..3 {
-                let p = 2 * off[kx] + 8 * i;
-                a0 = a0.dot_add_ptr(w[0][kx], pa.add(p));
-                a1 = a1.dot_add_ptr(w[2][kx], pa.add(p));
-                b0 = b0.dot_add_ptr(w[1][kx], pb.add(p));
-                b1 = b1.dot_add_ptr(w[3][kx], pb.add(p));
+    if n4 == 0 {
+        return;
+    }
+    // As in `dw3_row`: weights splatted once, reads and stores through pointers, the taps at
+    // constant offsets from one read pointer per row pair.
+    // Per tap column kx: the four filter pairs, splatted.
+    let w: [[I32x4; 4]; 3] = std::array::from_fn(|kx| std::array::from_fn(|r| I32x4::splat(w[r][kx])));
+    // SAFETY: the assert above: group i reads 8i .. 8i + 4 + 8 ≤ need i16 from the row starts
+    // and stores 4i .. 4i + 4 ≤ 4·n4 from each destination.
+    unsafe {
+        let (pa, pb) = (qa.as_ptr(), qb.as_ptr());
+        let (o0, o1) = (out.as_mut_ptr().add(at0), out.as_mut_ptr().add(at1));
+        let group = |i: usize| {
+            let (a, b) = (pa.add(8 * i), pb.add(8 * i));
+            let (mut s0, mut s1) = (I32x4::zero(), I32x4::zero());
+            for (kx, wk) in w.iter().enumerate() {
+                let (va, vb) = (a.add(2 * kx), b.add(2 * kx));
+                s0 = s0.dot_add_at(wk[0], va).dot_add_at(wk[1], vb);
+                s1 = s1.dot_add_at(wk[2], va).dot_add_at(wk[3], vb);
             }
-            a0.plus(b0).store(&mut out[at0 + 4 * i..]);
-            a1.plus(b1).store(&mut out[at1 + 4 * i..]);
+            (s0, s1)
+        };
+        let (s0, s1) = group(n4 - 1);
+        s0.store_at(o0.add(4 * (n4 - 1)));
+        s1.store_at(o1.add(4 * (n4 - 1)));
+        for i in 0..n4 - 1 {
+            let (s0, s1) = group(i);
+            s0.store_at(o0.add(4 * i));
+            s1.store_at(o1.add(4 * i));
         }
     }
 }

@@ -131,17 +131,9 @@ pub unsafe fn dw3_row(
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn dw3_rows2(
-    qa: &[i16],
-    qb: &[i16],
-    w: [[i32; 3]; 4],
-    off: [usize; 3],
-    n4: usize,
-    out: &mut [i32],
-    at0: usize,
-    at1: usize,
-) {
+pub unsafe fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
+    // Stride 1: the taps at pair offsets 0, 1, 2.
+    let off = [0, 1, 2];
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(
         qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,

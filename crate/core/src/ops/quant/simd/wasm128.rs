@@ -109,3 +109,51 @@ pub fn tfl_requant_run(
     }
     n8
 }
+
+/// QuantizeLinear's codes of `x` into `out` (the same length): `clamp(round_half_even(x /
+/// scale) + zp, lo, hi)` with NaN as 0, as [`QParams::quantize`](crate::quant::QParams::quantize)
+/// computes each, four lanes at a time. `clamp(rne(y) + zp, lo, hi) = rne(clamp(y, lo − zp, hi −
+/// zp)) + zp` (rounding is monotone and keeps integers), and the clamped value is small, so
+/// adding 1.5·2²³ rounds it half to even (the steps of the AVX2 path on x86-64).
+pub fn quantize_run<T: crate::ops::quant::qgemm::Widen>(
+    x: &[f32],
+    scale: f32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    out: &mut [T],
+) {
+    let n = x.len();
+    let out = &mut out[..n];
+    let (vs, va, vb) = (f32x4_splat(scale), f32x4_splat((lo - zp) as f32), f32x4_splat((hi - zp) as f32));
+    let (magic, voff) = (f32x4_splat(crate::quant::ROUND_MAGIC), i32x4_splat(super::ROUND_MAGIC_BITS - zp));
+    let lane = |v: v128| {
+        let y = f32x4_div(v, vs);
+        // NaN → 0 (its lanes compare unequal to themselves), ±inf clamps.
+        let y = v128_and(y, f32x4_eq(y, y));
+        let y = f32x4_pmin(vb, f32x4_pmax(va, y));
+        i32x4_sub(f32x4_add(y, magic), voff)
+    };
+    let eight = |src: &[f32], dst: &mut [T]| {
+        let (src, dst) = (&src[..8], &mut dst[..8]);
+        // SAFETY: two 16-byte loads from the eight f32 of `src`, an 8-byte store into the eight
+        // one-byte codes of `dst` (`T` is u8 or i8).
+        unsafe {
+            let w =
+                i16x8_narrow_i32x4(lane(v128_load(src.as_ptr().cast())), lane(v128_load(src.as_ptr().add(4).cast())));
+            let c = if T::SIGNED { i8x16_narrow_i16x8(w, w) } else { u8x16_narrow_i16x8(w, w) };
+            v128_store64_lane::<0>(c, dst.as_mut_ptr().cast());
+        }
+    };
+    let n8 = n / 8 * 8;
+    for (src, dst) in x[..n8].chunks_exact(8).zip(out[..n8].chunks_exact_mut(8)) {
+        eight(src, dst);
+    }
+    if n8 < n {
+        let mut x8 = [0f32; 8];
+        x8[..n - n8].copy_from_slice(&x[n8..]);
+        let mut q8 = [T::from_i32(0); 8];
+        eight(&x8, &mut q8);
+        out[n8..].copy_from_slice(&q8[..n - n8]);
+    }
+}
