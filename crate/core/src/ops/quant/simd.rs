@@ -75,12 +75,6 @@ impl I32x4 {
         // SAFETY: the caller guarantees four writable i32; the store is unaligned.
         unsafe { arch::_mm_storeu_si128(p.cast(), self.0) }
     }
-    /// Lane-wise wrapping sum.
-    #[inline(always)]
-    pub fn plus(self, o: I32x4) -> I32x4 {
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        I32x4(unsafe { arch::_mm_add_epi32(self.0, o.0) })
-    }
     /// The lanes.
     #[inline(always)]
     pub fn to_array(self) -> [i32; 4] {
@@ -136,11 +130,6 @@ impl I32x4 {
     pub unsafe fn store_at(self, p: *mut i32) {
         // SAFETY: the caller guarantees four writable i32; v128 stores need no alignment.
         unsafe { arch::v128_store(p.cast(), self.0) }
-    }
-    /// Lane-wise wrapping sum.
-    #[inline(always)]
-    pub fn plus(self, o: I32x4) -> I32x4 {
-        I32x4(arch::i32x4_add(self.0, o.0))
     }
     /// Writes the lanes to the first four values of `s`.
     #[inline(always)]
@@ -200,11 +189,6 @@ impl I32x4 {
     pub unsafe fn store_at(self, p: *mut i32) {
         // SAFETY: the caller guarantees four writable i32.
         unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr(), p, 4) }
-    }
-    /// Lane-wise wrapping sum.
-    #[inline(always)]
-    pub fn plus(self, o: I32x4) -> I32x4 {
-        I32x4(std::array::from_fn(|i| self.0[i].wrapping_add(o.0[i])))
     }
     /// Writes the lanes to the first four values of `s`.
     #[inline(always)]
