@@ -1,7 +1,9 @@
 //! Per-step native profile of a model run: `cargo run --release --example profile_plan
-//! [MODEL.onnx] [iters] [--unfused] [--simulate]` (default: the person detector, 10 runs;
-//! `--simulate` runs a QDQ model in float as the quantization report does: Q→DQ pairs as
-//! FakeQuant, no int8 kernels).
+//! [MODEL.onnx] [iters] [--unfused] [--simulate] [--threads N] [--steps FILE]` (default: the
+//! person detector, 10 runs; `--simulate` runs a QDQ model in float as the quantization report
+//! does: Q→DQ pairs as FakeQuant, no int8 kernels; `--threads N`, with `--features threads`:
+//! a pool of N threads, the runs inside `parallel::on_pool` as the CLI's; `--steps FILE`
+//! writes every step's minimum as `index<TAB>op<TAB>name<TAB>ms` lines, to compare two runs).
 //!
 //! Times every step of [`Plan::run_profiled`] with `std::time::Instant` and prints the total
 //! per op type and the slowest steps, as the per-step minimum over the runs (robust to a busy
@@ -14,9 +16,25 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let threads: usize = value("--threads").map_or(1, |s| s.parse().expect("--threads N"));
+    #[cfg(feature = "threads")]
+    qplay_core::parallel::set_threads(threads).expect("thread pool");
+    #[cfg(not(feature = "threads"))]
+    assert_eq!(threads, 1, "--threads needs `--features threads`");
+    qplay_core::parallel::on_pool(|| profile(&args, value("--steps")));
+}
+
+fn profile(args: &[String], steps_file: Option<String>) {
     let unfused = args.iter().any(|a| a == "--unfused");
     let simulate = args.iter().any(|a| a == "--simulate");
-    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let flag_values = ["--threads", "--steps"];
+    let pos: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !flag_values.contains(&args[i - 1].as_str())))
+        .map(|(_, a)| a)
+        .collect();
     let path = pos.first().map_or("www/models/person_ssdlite.onnx", |s| s.as_str());
     let iters: usize = pos.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let mut graph = load_onnx(&std::fs::read(path).expect("read model")).expect("load model");
@@ -55,6 +73,15 @@ fn main() {
         totals[totals.len() / 2],
         totals[0]
     );
+    if let Some(file) = steps_file {
+        let lines: String = steps
+            .iter()
+            .zip(&best)
+            .enumerate()
+            .map(|(i, ((name, op), t))| format!("{i}\t{op}\t{name}\t{t:.4}\n"))
+            .collect();
+        std::fs::write(&file, lines).expect("write --steps");
+    }
     let mut by_op: HashMap<&str, (f64, usize)> = HashMap::new();
     for ((_, op), t) in steps.iter().zip(&best) {
         let e = by_op.entry(op).or_default();

@@ -30,7 +30,11 @@ mod quads;
 #[cfg(test)]
 use out::clamp_f32;
 pub use out::{requant, requant_i32, Out};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use quads::column_quads;
 pub(crate) use quads::depthwise_mode as dw_dot4_mode;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) use quads::quads16;
 #[cfg(target_arch = "x86_64")]
 pub use quads::vnni;
 pub use quads::{mode as dot4_mode, set_dot4, Dot4};
@@ -592,14 +596,15 @@ mod tests {
     fn four_byte_dot_products_give_the_pairs_sums_in_either_form() {
         // Both exact forms of relaxed SIMD's dot product (computed in plain integers here),
         // uint8 and int8 B (flipped where the form reads the other), zero-points of A and B,
-        // per-column zero-points, k not a multiple of 4, a transposed (strided) B, ragged tiles,
+        // per-column zero-points, k not a multiple of 4, a transposed (strided) B, ragged tiles
+        // (B packed sixteen columns at a time, then a lone full panel, then a partial one),
         // and u8/i8 requantized outputs against the i16-pair path.
         let mut seed = 5u32;
         let mut rnd = || {
             seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
             (seed >> 24) as u8
         };
-        for &(m, k, n) in &[(1, 1, 1), (5, 7, 9), (4, 16, 8), (13, 33, 70), (9, 600, 17), (8, 12, 6200)] {
+        for &(m, k, n) in &[(1, 1, 1), (5, 7, 9), (4, 16, 8), (6, 10, 25), (13, 33, 70), (9, 600, 17), (8, 12, 6200)] {
             let a: Vec<i8> = (0..m * k).map(|_| rnd() as i8).collect();
             let bu: Vec<u8> = (0..k * n).map(|_| rnd()).collect();
             let bi: Vec<i8> = bu.iter().map(|&v| v as i8).collect();

@@ -250,7 +250,34 @@ fn pack_b<T: Widen>(d: &[T], b: &QMat<'_>, j0: usize, ncols: usize, kq: usize, f
     let panels = ncols.div_ceil(NR);
     let out = &mut out[..panels * kq * 4 * NR];
     let byte = |v: T| (v.widen() as u8) ^ flip;
-    for (panel, dst) in out.chunks_exact_mut(kq * 4 * NR).enumerate() {
+    let pstride = kq * 4 * NR;
+    // Contiguous rows: pairs of full panels (sixteen columns) four rows at a time, each row
+    // read front to back (a few streams the prefetcher follows, where a panel at a time would
+    // touch every row of B per panel), transposed into quads in registers.
+    let pairs = if b.cs == 1 { ncols / 16 } else { 0 };
+    if pairs > 0 {
+        // SAFETY: `T` is one byte (u8 or i8: `Widen` is implemented for those only), so `d`
+        // reads as bytes.
+        let db = unsafe { std::slice::from_raw_parts(d.as_ptr().cast::<u8>(), d.len()) };
+        // Rows past k: zero after the flip.
+        let pad = vec![flip; 16 * pairs];
+        for q in 0..kq {
+            let rows: [&[u8]; 4] = std::array::from_fn(|t| {
+                let i = 4 * q + t;
+                if i < k {
+                    &db[i * b.rs + j0..][..16 * pairs]
+                } else {
+                    &pad[..]
+                }
+            });
+            for p in 0..pairs {
+                let r = rows.map(|row| &row[16 * p..][..16]);
+                let (lo, hi) = out[2 * p * pstride..].split_at_mut(pstride);
+                quads16_into(r, flip, &mut lo[q * 4 * NR..][..4 * NR], &mut hi[q * 4 * NR..][..4 * NR]);
+            }
+        }
+    }
+    for (panel, dst) in out.chunks_exact_mut(pstride).enumerate().skip(2 * pairs) {
         let col0 = j0 + panel * NR;
         let jn = NR.min(ncols - panel * NR);
         if jn == NR && b.cs == 1 {
@@ -289,6 +316,101 @@ fn pack_b<T: Widen>(d: &[T], b: &QMat<'_>, j0: usize, ncols: usize, kq: usize, f
                 dst[(i / 4) * 4 * NR + 4 * c + i % 4] = byte(d[i * b.rs + base]);
             }
         }
+    }
+}
+
+/// Sixteen columns of four rows as sixteen quads, four to a register (SIMD128).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) fn quads16(
+    a: core::arch::wasm32::v128,
+    b: core::arch::wasm32::v128,
+    c: core::arch::wasm32::v128,
+    d: core::arch::wasm32::v128,
+) -> [core::arch::wasm32::v128; 4] {
+    use core::arch::wasm32::*;
+    let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+    let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
+    let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(c, d);
+    let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(c, d);
+    [
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo),
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi),
+    ]
+}
+
+/// Sixteen columns of four rows as sixteen quads, four to a register (SSE2).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn quads16(
+    a: std::arch::x86_64::__m128i,
+    b: std::arch::x86_64::__m128i,
+    c: std::arch::x86_64::__m128i,
+    d: std::arch::x86_64::__m128i,
+) -> [std::arch::x86_64::__m128i; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86-64; register operations only.
+    unsafe {
+        let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+        let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(c, d), _mm_unpackhi_epi8(c, d));
+        [
+            _mm_unpacklo_epi16(ab_lo, cd_lo),
+            _mm_unpackhi_epi16(ab_lo, cd_lo),
+            _mm_unpacklo_epi16(ab_hi, cd_hi),
+            _mm_unpackhi_epi16(ab_hi, cd_hi),
+        ]
+    }
+}
+
+/// The quads of columns `c … c + 15` of four rows, each byte XOR `flip` (SSE2).
+///
+/// # Safety
+/// Each row has sixteen readable bytes at `c`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn column_quads(rows: [&[u8]; 4], c: usize, flip: u8) -> [std::arch::x86_64::__m128i; 4] {
+    use std::arch::x86_64::*;
+    let f = _mm_set1_epi8(flip as i8);
+    // SAFETY: the caller's sixteen bytes at c of each row; unaligned loads.
+    let ld = |r: &[u8]| unsafe { _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f) };
+    quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]))
+}
+
+/// The quads of sixteen columns of four rows (each byte XOR `flip`): columns 0–7 into `lo`,
+/// 8–15 into `hi` (32 bytes each).
+#[inline(always)]
+fn quads16_into(rows: [&[u8]; 4], flip: u8, lo: &mut [u8], hi: &mut [u8]) {
+    let (lo, hi) = (&mut lo[..32], &mut hi[..32]);
+    let rows = rows.map(|r| &r[..16]);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86-64; sixteen readable bytes in each row (sliced above) and
+    // 32 writable bytes in `lo` and `hi`; unaligned loads and stores.
+    unsafe {
+        use std::arch::x86_64::*;
+        let [p0, p1, p2, p3] = column_quads(rows, 0, flip);
+        _mm_storeu_si128(lo.as_mut_ptr().cast(), p0);
+        _mm_storeu_si128(lo.as_mut_ptr().add(16).cast(), p1);
+        _mm_storeu_si128(hi.as_mut_ptr().cast(), p2);
+        _mm_storeu_si128(hi.as_mut_ptr().add(16).cast(), p3);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: as above; v128 loads and stores need no alignment.
+    unsafe {
+        use core::arch::wasm32::*;
+        let f = u8x16_splat(flip);
+        let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().cast()), f);
+        let [p0, p1, p2, p3] = quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]));
+        v128_store(lo.as_mut_ptr().cast(), p0);
+        v128_store(lo.as_mut_ptr().add(16).cast(), p1);
+        v128_store(hi.as_mut_ptr().cast(), p2);
+        v128_store(hi.as_mut_ptr().add(16).cast(), p3);
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for c in 0..16 {
+        let o = if c < 8 { &mut lo[4 * c..][..4] } else { &mut hi[4 * (c - 8)..][..4] };
+        o.copy_from_slice(&[rows[0][c] ^ flip, rows[1][c] ^ flip, rows[2][c] ^ flip, rows[3][c] ^ flip]);
     }
 }
 

@@ -13,6 +13,10 @@
 //! flipped into the form's type as the GEMM's are, which adds the same ±128 to every value and to
 //! its zero-point.
 
+#[cfg(target_arch = "x86_64")]
+use crate::ops::quant::qgemm::column_quads;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use crate::ops::quant::qgemm::quads16;
 use crate::ops::quant::qgemm::Dot4;
 
 /// The filter columns for two output rows: `(a[kx], b[kx])` with `a` = `(w0, w1, w2, 0)` and
@@ -68,65 +72,6 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
     for c in 0..n {
         out[4 * c..4 * c + 4].copy_from_slice(&[r0[c] ^ flip, r1[c] ^ flip, r2[c] ^ flip, r3[c] ^ flip]);
     }
-}
-
-/// Sixteen columns of four rows as sixteen quads, four to a register (SIMD128).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn quads16(
-    a: core::arch::wasm32::v128,
-    b: core::arch::wasm32::v128,
-    c: core::arch::wasm32::v128,
-    d: core::arch::wasm32::v128,
-) -> [core::arch::wasm32::v128; 4] {
-    use core::arch::wasm32::*;
-    let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
-    let ab_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
-    let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(c, d);
-    let cd_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(c, d);
-    [
-        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo),
-        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo),
-        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi),
-        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi),
-    ]
-}
-
-/// Sixteen columns of four rows as sixteen quads, four to a register (SSE2).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn quads16(
-    a: std::arch::x86_64::__m128i,
-    b: std::arch::x86_64::__m128i,
-    c: std::arch::x86_64::__m128i,
-    d: std::arch::x86_64::__m128i,
-) -> [std::arch::x86_64::__m128i; 4] {
-    use std::arch::x86_64::*;
-    // SAFETY: SSE2 is part of x86-64; register operations only.
-    unsafe {
-        let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
-        let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(c, d), _mm_unpackhi_epi8(c, d));
-        [
-            _mm_unpacklo_epi16(ab_lo, cd_lo),
-            _mm_unpackhi_epi16(ab_lo, cd_lo),
-            _mm_unpacklo_epi16(ab_hi, cd_hi),
-            _mm_unpackhi_epi16(ab_hi, cd_hi),
-        ]
-    }
-}
-
-/// The quads of columns `c … c + 15` of four rows, each byte XOR `flip` (SSE2).
-///
-/// # Safety
-/// Each row has sixteen readable bytes at `c`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn column_quads(rows: [&[u8]; 4], c: usize, flip: u8) -> [std::arch::x86_64::__m128i; 4] {
-    use std::arch::x86_64::*;
-    let f = _mm_set1_epi8(flip as i8);
-    // SAFETY: the caller's sixteen bytes at c of each row; unaligned loads.
-    let ld = |r: &[u8]| unsafe { _mm_xor_si128(_mm_loadu_si128(r.as_ptr().add(c).cast()), f) };
-    quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]))
 }
 
 /// [`interleave4`] with the quads of even columns in `even`, those of odd columns in `odd`
