@@ -7,9 +7,9 @@
 //!
 //! The regions are the same as rayon's: [`super::map`], [`super::for_each_mut`] and
 //! [`super::join`] hand their tasks to the team when one is running on this thread. Each task
-//! is taken by one thread (an atomic counter per thread's run of them, [`Job`]), so every output element is still computed by one
-//! task, in the same order as on one thread: results are bit-identical. Parallel calls made
-//! inside a task run serially on that task's thread.
+//! is taken by one thread (an atomic counter per thread's run of the tasks, [`Job`]), so every
+//! output element is still computed by one task, in the same order as on one thread: results
+//! are bit-identical. Parallel calls made inside a task run serially on that task's thread.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -19,11 +19,10 @@ use std::sync::{Arc, Mutex};
 /// One parallel region: `f(0) … f(n − 1)`. Each of the team's `m` threads owns a contiguous
 /// run of the indices (member `j`: `j·n/m ..`) and takes its own first, one at a time, then
 /// takes what is left of the others'. So when consecutive regions cut their data the same
-/// way (an expand convolution's columns, the next depthwise layer's rows, the project layer's
-/// columns: the same pixels), a thread mostly reads what it wrote itself, from its own cache,
-/// instead of fetching lines from the other core's (measured: a project layer's GEMM took 1.5×
-/// as long when its input had been written by the other thread); a busy or late thread's
-/// share is still taken by the others.
+/// way (1×1 convolutions: column bands, the same pixels in every layer), a thread mostly reads
+/// what it wrote itself, from its own cache, instead of fetching lines from the other core's
+/// (measured alone: a project layer's GEMM took 1.5× as long when its input had just been
+/// written by the other thread); a busy or late thread's share is still taken by the others.
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     /// Per member: the next index of its run, and the run's end.
@@ -33,6 +32,7 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// `f` over `0..n` for a team of `members` threads.
     fn new<'a>(f: &'a (dyn Fn(usize) + Sync), n: usize, members: usize) -> Job<'a> {
         let m = members.max(1);
         let runs = (0..m).map(|j| (AtomicUsize::new(j * n / m), (j + 1) * n / m)).collect();
