@@ -30,11 +30,9 @@ mod quads;
 #[cfg(test)]
 use out::clamp_f32;
 pub use out::{requant, requant_i32, Out};
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
 pub(crate) use quads::column_quads;
 pub(crate) use quads::depthwise_mode as dw_dot4_mode;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub(crate) use quads::quads16;
 #[cfg(target_arch = "x86_64")]
 pub use quads::vnni;
 pub use quads::{mode as dot4_mode, set_dot4, Dot4};

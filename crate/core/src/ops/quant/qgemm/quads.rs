@@ -322,7 +322,7 @@ fn pack_b<T: Widen>(d: &[T], b: &QMat<'_>, j0: usize, ncols: usize, kq: usize, f
 /// Sixteen columns of four rows as sixteen quads, four to a register (SIMD128).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-pub(crate) fn quads16(
+fn quads16(
     a: core::arch::wasm32::v128,
     b: core::arch::wasm32::v128,
     c: core::arch::wasm32::v128,
@@ -344,7 +344,7 @@ pub(crate) fn quads16(
 /// Sixteen columns of four rows as sixteen quads, four to a register (SSE2).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) fn quads16(
+fn quads16(
     a: std::arch::x86_64::__m128i,
     b: std::arch::x86_64::__m128i,
     c: std::arch::x86_64::__m128i,
@@ -362,6 +362,20 @@ pub(crate) fn quads16(
             _mm_unpackhi_epi16(ab_hi, cd_hi),
         ]
     }
+}
+
+/// The quads of columns `c … c + 15` of four rows, each byte XOR `flip` (SIMD128).
+///
+/// # Safety
+/// Each row has sixteen readable bytes at `c`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) unsafe fn column_quads(rows: [&[u8]; 4], c: usize, flip: u8) -> [core::arch::wasm32::v128; 4] {
+    use core::arch::wasm32::*;
+    let f = u8x16_splat(flip);
+    // SAFETY: the caller's sixteen bytes at c of each row; v128 loads need no alignment.
+    let ld = |r: &[u8]| unsafe { v128_xor(v128_load(r.as_ptr().add(c).cast()), f) };
+    quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]))
 }
 
 /// The quads of columns `c … c + 15` of four rows, each byte XOR `flip` (SSE2).
@@ -399,9 +413,7 @@ fn quads16_into(rows: [&[u8]; 4], flip: u8, lo: &mut [u8], hi: &mut [u8]) {
     // SAFETY: as above; v128 loads and stores need no alignment.
     unsafe {
         use core::arch::wasm32::*;
-        let f = u8x16_splat(flip);
-        let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().cast()), f);
-        let [p0, p1, p2, p3] = quads16(ld(rows[0]), ld(rows[1]), ld(rows[2]), ld(rows[3]));
+        let [p0, p1, p2, p3] = column_quads(rows, 0, flip);
         v128_store(lo.as_mut_ptr().cast(), p0);
         v128_store(lo.as_mut_ptr().add(16).cast(), p1);
         v128_store(hi.as_mut_ptr().cast(), p2);

@@ -13,10 +13,8 @@
 //! flipped into the form's type as the GEMM's are, which adds the same ±128 to every value and to
 //! its zero-point.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
 use crate::ops::quant::qgemm::column_quads;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use crate::ops::quant::qgemm::quads16;
 use crate::ops::quant::qgemm::Dot4;
 
 /// The filter columns for two output rows: `(a[kx], b[kx])` with `a` = `(w0, w1, w2, 0)` and
@@ -41,14 +39,12 @@ pub(super) fn interleave4(rows: [&[u8]; 4], n: usize, flip: u8, out: &mut [u8]) 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         use core::arch::wasm32::*;
-        let f = u8x16_splat(flip);
         for c in (0..n).step_by(16) {
             // SAFETY: sixteen readable bytes at c of each row and 64 writable at 4c (n is a
             // multiple of 16); v128 loads and stores need no alignment.
             unsafe {
-                let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
                 let p = out.as_mut_ptr().add(4 * c);
-                for (j, q) in quads16(ld(r0), ld(r1), ld(r2), ld(r3)).into_iter().enumerate() {
+                for (j, q) in column_quads([r0, r1, r2, r3], c, flip).into_iter().enumerate() {
                     v128_store(p.add(16 * j).cast(), q);
                 }
             }
@@ -82,13 +78,11 @@ pub(super) fn interleave4_even_odd(rows: [&[u8]; 4], n: usize, flip: u8, even: &
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         use core::arch::wasm32::*;
-        let f = u8x16_splat(flip);
         for c in (0..n).step_by(16) {
             // SAFETY: sixteen readable bytes at c of each row and 32 writable at 2c of each half
             // (n is a multiple of 16); v128 loads and stores need no alignment.
             unsafe {
-                let ld = |r: &[u8]| v128_xor(v128_load(r.as_ptr().add(c).cast()), f);
-                let [p0, p1, p2, p3] = quads16(ld(r0), ld(r1), ld(r2), ld(r3));
+                let [p0, p1, p2, p3] = column_quads([r0, r1, r2, r3], c, flip);
                 let (e, o) = (even.as_mut_ptr().add(2 * c), odd.as_mut_ptr().add(2 * c));
                 v128_store(e.cast(), i32x4_shuffle::<0, 2, 4, 6>(p0, p1));
                 v128_store(e.add(16).cast(), i32x4_shuffle::<0, 2, 4, 6>(p2, p3));
