@@ -177,12 +177,14 @@ pub fn load_calibration(model: &str, bytes: &[u8], calib_dir: &str, profile: Opt
         // Photos are fed as float32: a uint8 image input reads them through a Cast.
         qplay_core::model::float_image_inputs(&mut graph);
         let profile = get_profile(&graph)?;
-        for p in &imgs {
+        // Decoded a photo per task (the first bad one, in file order, is the error).
+        inputs = qplay_core::parallel::try_map(imgs.len(), |i| {
+            let p = imgs[i];
             let (w, h, rgba) = read_image(p)?;
             let (t, _) = preprocess(&profile, w, h, &rgba).map_err(|e| format!("{}: {e}", p.display()))?;
             debug_assert_eq!(t.shape, input_shape(&profile));
-            inputs.push(t);
-        }
+            Ok::<Tensor, String>(t)
+        })?;
         Some(profile)
     } else {
         return Err(format!(

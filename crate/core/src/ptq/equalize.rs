@@ -43,6 +43,11 @@ struct Pair {
 /// Equalizes every matching Conv → (Relu | Clip(0, M))? → Conv pair of `g` in place and returns
 /// how many pairs were equalized. Run after BatchNorm folding.
 pub fn equalize(g: &mut Graph) -> usize {
+    equalize_with(g, false)
+}
+
+/// [`equalize`]; `eager` writes every rescaling at once (what the deferred writes must equal).
+fn equalize_with(g: &mut Graph, eager: bool) -> usize {
     let pairs = find_pairs(g);
     if pairs.is_empty() {
         return 0;
@@ -52,22 +57,22 @@ pub fn equalize(g: &mut Graph) -> usize {
     for p in &pairs {
         total.push(vec![1.0; g.initializers[&g.nodes[p.conv1].inputs[1]].shape[0]]);
     }
-    // Every paired weight's ranges, measured once here and then by each pass that rescales it.
-    let mut ranges: HashMap<String, Ranges> = HashMap::new();
+    // Every paired weight's ranges, measured once here and then kept current as the passes
+    // rescale it (the rescaling itself deferred where the ranges follow from the old ones).
+    let mut weights: HashMap<String, Lazy> = HashMap::new();
     for p in &pairs {
         for conv in [p.conv1, p.conv2] {
             let w = g.nodes[conv].inputs[1].clone();
-            if let std::collections::hash_map::Entry::Vacant(e) = ranges.entry(w) {
-                let groups = groups_as_conv2(g, &pairs, e.key());
-                let measured = scale_and_measure(g.initializers.get_mut(e.key()).unwrap(), groups, None);
-                e.insert(measured);
+            if let std::collections::hash_map::Entry::Vacant(e) = weights.entry(w) {
+                let lazy = Lazy::new(g, &pairs, e.key(), eager);
+                e.insert(lazy);
             }
         }
     }
     for _ in 0..ITERATIONS {
         let mut worst: f64 = 0.0;
         for (k, p) in pairs.iter().enumerate() {
-            let s = equalize_pair(g, &pairs, p, &mut ranges);
+            let s = equalize_pair(g, p, &mut weights);
             for (t, si) in total[k].iter_mut().zip(&s) {
                 *t *= si;
                 worst = worst.max((si.ln()).abs());
@@ -76,6 +81,9 @@ pub fn equalize(g: &mut Graph) -> usize {
         if worst < 1e-4 {
             break;
         }
+    }
+    for (name, lazy) in weights {
+        lazy.flush(g.initializers.get_mut(&name).unwrap());
     }
     // Per-channel clip bounds where a Clip(0, M) sat between the pair.
     let mut new_nodes: Vec<(usize, Node)> = Vec::new();
@@ -225,6 +233,119 @@ struct Ranges {
     cols: Vec<f32>,
 }
 
+/// A paired weight during the sweeps: its current [`Ranges`], and the rescalings not yet
+/// written into it.
+///
+/// Rescaling a value is `(x as f64 · f) as f32`, which keeps the order of |values| (it is odd
+/// and never decreasing in `x` for `f > 0`): where one factor applies to every value behind a
+/// range, the new range is the old one rescaled, exactly what measuring the rescaled values
+/// gives. Such a rescaling is only queued, and the queue is written at the end in one pass,
+/// each value rescaled by the same factors in the same order as one pass per rescaling would.
+/// A rescaling that would leave a range the pairs read unknown (rows rescaled by column, or
+/// columns by row, of a weight both of whose ranges are read) is written at once, queue first,
+/// and the ranges measured. The weights and scales are the same, bit for bit.
+struct Lazy {
+    ranges: Ranges,
+    queued: Vec<Factors>,
+    /// `group` of the Conv that reads it as a pair's Conv2 ([`scale_and_measure`]).
+    groups: usize,
+    /// Some pair reads its rows (it is a Conv1) / its columns (a Conv2).
+    reads_rows: bool,
+    reads_cols: bool,
+    /// Each output channel's values all read one input channel (`I = 1`, depthwise), and each
+    /// column holds one output channel's values (`O = groups`): a factor per row is one per
+    /// column, and the other way round.
+    one_col_per_row: bool,
+    one_row_per_col: bool,
+    /// Write every rescaling at once (the tests' reference).
+    eager: bool,
+}
+
+/// One queued rescaling (owned [`Scale`]).
+enum Factors {
+    Rows(Vec<f64>),
+    Cols(Vec<f64>),
+}
+
+impl Factors {
+    fn scale(&self) -> Scale<'_> {
+        match self {
+            Factors::Rows(f) => Scale::Rows(f),
+            Factors::Cols(f) => Scale::Cols(f),
+        }
+    }
+}
+
+impl Lazy {
+    /// Weight `w` of `g`, measured.
+    fn new(g: &mut Graph, pairs: &[Pair], w: &str, eager: bool) -> Lazy {
+        let groups = groups_as_conv2(g, pairs, w);
+        let reads = |conv1: bool| pairs.iter().any(|p| g.nodes[if conv1 { p.conv1 } else { p.conv2 }].inputs[1] == w);
+        let (reads_rows, reads_cols) = (reads(true), reads(false));
+        let t = g.initializers.get_mut(w).unwrap();
+        let (o_n, i_n) = (t.shape[0], t.shape[1]);
+        let ranges = scale_and_measure(t, groups, &[]);
+        Lazy {
+            ranges,
+            queued: Vec::new(),
+            groups,
+            reads_rows,
+            reads_cols,
+            one_col_per_row: i_n == 1,
+            one_row_per_col: o_n == groups,
+            eager,
+        }
+    }
+
+    /// Rescales the weight `t` by `f`: queued when its ranges follow, else written with the queue.
+    fn rescale(&mut self, t: &mut Tensor, f: Factors) {
+        let rescaled = |r: &mut [f32], f: &dyn Fn(usize) -> f64| {
+            for (k, v) in r.iter_mut().enumerate() {
+                *v = (*v as f64 * f(k)) as f32;
+            }
+        };
+        let per_group = (t.shape[0] / self.groups).max(1);
+        let i_n = t.shape[1];
+        match &f {
+            Factors::Rows(fr) if !self.eager && (!self.reads_cols || self.one_row_per_col) => {
+                rescaled(&mut self.ranges.rows, &|o| fr[o]);
+                if self.one_row_per_col {
+                    // Column `o·I + i` holds values of row `o` alone.
+                    rescaled(&mut self.ranges.cols, &|c| fr[c / i_n.max(1)]);
+                }
+            }
+            Factors::Cols(fc) if !self.eager && (!self.reads_rows || self.one_col_per_row) => {
+                rescaled(&mut self.ranges.cols, &|c| fc[c]);
+                if self.one_col_per_row {
+                    // Row `o` holds values of column `o / per_group` alone.
+                    rescaled(&mut self.ranges.rows, &|o| fc[o / per_group]);
+                }
+            }
+            _ => {
+                self.queued.push(f);
+                self.ranges = self.flush_into(t);
+                return;
+            }
+        }
+        self.queued.push(f);
+    }
+
+    /// Writes the queued rescalings into `t` and returns its ranges.
+    fn flush_into(&mut self, t: &mut Tensor) -> Ranges {
+        let scales: Vec<Scale<'_>> = self.queued.iter().map(Factors::scale).collect();
+        let r = scale_and_measure(t, self.groups, &scales);
+        self.queued.clear();
+        r
+    }
+
+    /// Writes what is still queued into `t`.
+    fn flush(mut self, t: &mut Tensor) {
+        if !self.queued.is_empty() {
+            self.flush_into(t);
+        }
+    }
+}
+
 /// The `group` of the Conv that reads weight `w` as a pair's Conv2 (1 when none does).
 fn groups_as_conv2(g: &Graph, pairs: &[Pair], w: &str) -> usize {
     pairs
@@ -247,7 +368,7 @@ enum Scale<'a> {
 /// [`Ranges`] of the values it leaves, read as it writes them (`cols` as a convolution of
 /// `groups` groups reads it). Runs of output channels are one task each; their column maxima
 /// merge by max, exact in any order.
-fn scale_and_measure(t: &mut Tensor, groups: usize, scale: Option<Scale<'_>>) -> Ranges {
+fn scale_and_measure(t: &mut Tensor, groups: usize, scales: &[Scale<'_>]) -> Ranges {
     let (o_n, i_n) = (t.shape[0], t.shape[1]);
     let k = (t.len() / (o_n * i_n).max(1)).max(1);
     let groups = groups.max(1);
@@ -264,7 +385,7 @@ fn scale_and_measure(t: &mut Tensor, groups: usize, scale: Option<Scale<'_>>) ->
     parallel::for_each_mut(&mut pieces, |_, (os, piece, rows, cols)| {
         for (o, row) in os.clone().zip(piece.chunks_mut(run)) {
             let base = (o / per_group) * i_n;
-            rows.push(scale_row(o, base, row, &mut cols[base..base + i_n], k, scale));
+            rows.push(scale_row(o, base, row, &mut cols[base..base + i_n], k, scales));
         }
     });
     let mut rows = Vec::with_capacity(o_n);
@@ -281,42 +402,36 @@ fn scale_and_measure(t: &mut Tensor, groups: usize, scale: Option<Scale<'_>>) ->
 /// One output channel `o` of [`scale_and_measure`]: rescales `row` and returns its largest
 /// |value|, raising `c` (its input channels' column maxima) on the way; AVX2 where present (the
 /// same IEEE steps on wider vectors).
-fn scale_row(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scale: Option<Scale<'_>>) -> f32 {
+fn scale_row(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scales: &[Scale<'_>]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if crate::ops::quant::simd::use_avx2() {
         #[target_feature(enable = "avx2")]
-        unsafe fn wide(
-            o: usize,
-            base: usize,
-            row: &mut [f32],
-            c: &mut [f32],
-            k: usize,
-            scale: Option<Scale<'_>>,
-        ) -> f32 {
-            scale_row_any(o, base, row, c, k, scale)
+        unsafe fn wide(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scales: &[Scale<'_>]) -> f32 {
+            scale_row_any(o, base, row, c, k, scales)
         }
         // SAFETY: the CPU has AVX2.
-        return unsafe { wide(o, base, row, c, k, scale) };
+        return unsafe { wide(o, base, row, c, k, scales) };
     }
-    scale_row_any(o, base, row, c, k, scale)
+    scale_row_any(o, base, row, c, k, scales)
 }
 
 #[inline(always)]
-fn scale_row_any(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scale: Option<Scale<'_>>) -> f32 {
-    match scale {
-        Some(Scale::Rows(f)) => {
-            let fr = f[o];
-            row.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
-        }
-        Some(Scale::Cols(f)) if k == 1 => {
-            row.iter_mut().zip(&f[base..base + c.len()]).for_each(|(x, &fr)| *x = (*x as f64 * fr) as f32);
-        }
-        Some(Scale::Cols(f)) => {
-            for (r, &fr) in row.chunks_mut(k).zip(&f[base..base + c.len()]) {
-                r.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
+fn scale_row_any(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize, scales: &[Scale<'_>]) -> f32 {
+    for scale in scales {
+        match *scale {
+            Scale::Rows(f) => {
+                let fr = f[o];
+                row.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
+            }
+            Scale::Cols(f) if k == 1 => {
+                row.iter_mut().zip(&f[base..base + c.len()]).for_each(|(x, &fr)| *x = (*x as f64 * fr) as f32);
+            }
+            Scale::Cols(f) => {
+                for (r, &fr) in row.chunks_mut(k).zip(&f[base..base + c.len()]) {
+                    r.iter_mut().for_each(|x| *x = (*x as f64 * fr) as f32);
+                }
             }
         }
-        None => {}
     }
     let mut rmax = 0f32;
     if k == 1 {
@@ -336,13 +451,12 @@ fn scale_row_any(o: usize, base: usize, row: &mut [f32], c: &mut [f32], k: usize
 }
 
 /// One equalization step of a pair; returns the scales `s_i` applied. The ranges come from
-/// `ranges` and the rescaled weights' new ranges go back there.
-fn equalize_pair(g: &mut Graph, pairs: &[Pair], p: &Pair, ranges: &mut HashMap<String, Ranges>) -> Vec<f64> {
+/// `weights`, which rescales the two weights.
+fn equalize_pair(g: &mut Graph, p: &Pair, weights: &mut HashMap<String, Lazy>) -> Vec<f64> {
     let (n1, n2) = (&g.nodes[p.conv1], &g.nodes[p.conv2]);
     let (w1n, w2n) = (n1.inputs[1].clone(), n2.inputs[1].clone());
     let b1n = n1.inputs.get(2).filter(|s| !s.is_empty()).cloned();
-    let groups2 = n2.attrs.int("group", 1).max(1) as usize;
-    let (r1, r2) = (&ranges[&w1n].rows, &ranges[&w2n].cols);
+    let (r1, r2) = (&weights[&w1n].ranges.rows, &weights[&w2n].ranges.cols);
     let s: Vec<f64> = r1
         .iter()
         .zip(r2)
@@ -355,10 +469,7 @@ fn equalize_pair(g: &mut Graph, pairs: &[Pair], p: &Pair, ranges: &mut HashMap<S
             }
         })
         .collect();
-    let groups1 = groups_as_conv2(g, pairs, &w1n);
     let inv: Vec<f64> = s.iter().map(|si| 1.0 / si).collect();
-    let r = scale_and_measure(g.initializers.get_mut(&w1n).unwrap(), groups1, Some(Scale::Rows(&inv)));
-    ranges.insert(w1n, r);
     if let Some(b) = b1n {
         if let crate::model::Data::F32(v) = &mut g.initializers.get_mut(&b).unwrap().data {
             for (x, f) in v.iter_mut().zip(&inv) {
@@ -366,8 +477,42 @@ fn equalize_pair(g: &mut Graph, pairs: &[Pair], p: &Pair, ranges: &mut HashMap<S
             }
         }
     }
+    weights.get_mut(&w1n).unwrap().rescale(g.initializers.get_mut(&w1n).unwrap(), Factors::Rows(inv));
     // Input channel j of output channel n reads channel (n / out_per_group)·cin_g + j.
-    let r = scale_and_measure(g.initializers.get_mut(&w2n).unwrap(), groups2, Some(Scale::Cols(&s)));
-    ranges.insert(w2n, r);
+    weights.get_mut(&w2n).unwrap().rescale(g.initializers.get_mut(&w2n).unwrap(), Factors::Cols(s.clone()));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The deferred rescaling writes the same weights and biases, bit for bit, as writing each
+    /// rescaling at once, on real exports: MobileNetV2 (depthwise, expand and project 1×1 convs,
+    /// ReLU6), YOLOv6n, SCRFD and YuNet (dense and depthwise chains), BlazeFace, an SSDLite.
+    #[test]
+    fn deferred_rescaling_writes_what_eager_rescaling_writes() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        for model in [
+            "www/models/person_ssdlite.onnx",
+            "www/models/blazeface_short.onnx",
+            "tests/fixtures/yolov67/yolov6n.onnx",
+            "tests/fixtures/scrfd/scrfd.onnx",
+            "tests/fixtures/yunet/yunet.onnx",
+            "tests/fixtures/torchvision_ssd/ssdlite_tiny.onnx",
+        ] {
+            let mut g = crate::model::load_onnx(&std::fs::read(format!("{root}/{model}")).unwrap()).unwrap();
+            crate::model::passes::fold_batchnorm_into_conv(&mut g);
+            let (mut lazy, mut eager) = (g.clone(), g.clone());
+            let pairs = equalize_with(&mut lazy, false);
+            assert_eq!(pairs, equalize_with(&mut eager, true), "{model}");
+            let mut changed = 0;
+            for (name, t) in &eager.initializers {
+                let bits = |t: &Tensor| t.as_f32().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()).ok();
+                assert_eq!(bits(t), bits(&lazy.initializers[name]), "{model}: {name}");
+                changed += usize::from(bits(t) != g.initializers.get(name).and_then(bits));
+            }
+            assert!(pairs > 0 && changed >= pairs, "{model}: {pairs} pairs, {changed} tensors rescaled");
+        }
+    }
 }

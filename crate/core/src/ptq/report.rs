@@ -163,13 +163,45 @@ struct Sqnr {
     noise: f64,
 }
 
+/// Lanes of [`Sqnr::add`]'s sums.
+const LANES: usize = 8;
+
 impl Sqnr {
+    /// Adds the pairs' sums: pair `i` into lane `i mod 8`, the lanes added in order at the end,
+    /// so that the additions do not wait on each other. The same sums on every target and
+    /// thread count; AVX2 where present (the same IEEE steps on wider vectors).
     fn add(&mut self, reference: &[f32], approx: &[f32]) {
-        for (&x, &y) in reference.iter().zip(approx) {
-            let (x, y) = (x as f64, y as f64);
-            self.signal += x * x;
-            self.noise += (x - y) * (x - y);
+        #[cfg(target_arch = "x86_64")]
+        if crate::ops::quant::simd::use_avx2() {
+            #[target_feature(enable = "avx2")]
+            unsafe fn wide(s: &mut Sqnr, reference: &[f32], approx: &[f32]) {
+                s.add_any(reference, approx)
+            }
+            // SAFETY: the CPU has AVX2.
+            return unsafe { wide(self, reference, approx) };
         }
+        self.add_any(reference, approx)
+    }
+
+    #[inline(always)]
+    fn add_any(&mut self, reference: &[f32], approx: &[f32]) {
+        let n = reference.len().min(approx.len());
+        let (mut signal, mut noise) = ([0f64; LANES], [0f64; LANES]);
+        let mut lanes = |r: &[f32], a: &[f32]| {
+            for (j, (&x, &y)) in r.iter().zip(a).enumerate() {
+                let (x, y) = (x as f64, y as f64);
+                signal[j] += x * x;
+                noise[j] += (x - y) * (x - y);
+            }
+        };
+        let (rc, ac) = (reference[..n].chunks_exact(LANES), approx[..n].chunks_exact(LANES));
+        let (rt, at) = (rc.remainder(), ac.remainder());
+        for (r, a) in rc.zip(ac) {
+            lanes(r, a);
+        }
+        lanes(rt, at);
+        self.signal += signal.iter().sum::<f64>();
+        self.noise += noise.iter().sum::<f64>();
     }
 
     /// dB, as [`crate::quant::error_metrics`] computes it.
