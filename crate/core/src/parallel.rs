@@ -228,6 +228,26 @@ pub fn split(len: usize, parts: usize, align: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// `n` copies of `value`, written by the threads a part each: an op's output buffer, which on one
+/// thread would be filled before the op's parallel work starts (memory fresh from the allocator
+/// is not zero, so even zeros are written).
+pub fn filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
+    let parts = split(n, tasks(n, n), 1);
+    if parts.len() <= 1 {
+        return vec![value; n];
+    }
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    let mut pieces = split_parts(&mut v.spare_capacity_mut()[..n], 1, &parts);
+    for_each_mut(&mut pieces, |_, p| {
+        for x in p.iter_mut() {
+            x.write(value);
+        }
+    });
+    // SAFETY: the parts cover 0..n, and every element of them was written above.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// The rows `0..rows` (stride `ld`, each at least `width` long) of the row-major matrix `c`,
 /// cut at the column ranges `bands`: `out[b][i]` is row `i`'s columns `bands[b]`. Disjoint
 /// mutable views, so each band can go to its own task. `c` must hold the rows

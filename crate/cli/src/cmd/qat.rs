@@ -133,8 +133,10 @@ pub fn run(a: Args) -> Result<(), String> {
     // The start is `qplay quantize` on every input, as in the page (fine-tuning starts from the
     // model Quantize made), so step 0 is exactly the PTQ the user would get: the held-out
     // inputs check the steps, and a start calibrated on fewer inputs is a worse PTQ.
-    let q = quantize_auto(&graph, &input, &inputs, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
-        .map_err(|e| e.to_string())?;
+    let q = qplay_core::parallel::on_pool(|| {
+        quantize_auto(&graph, &input, &inputs, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
+    })
+    .map_err(|e| e.to_string())?;
     let gptq = q.report.weight_rounding == "gptq";
     // Written before training: a bad path fails at once, and the start stays if training fails.
     if let Some(path) = &a.ptq_out {

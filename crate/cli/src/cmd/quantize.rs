@@ -106,11 +106,13 @@ pub fn run(a: Args) -> Result<(), String> {
     a.bits.apply(&mut opts, a.int8_activations)?;
     a.mix.apply(&mut opts);
     let t0 = Instant::now();
-    let mut q = if auto {
-        quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
-    } else {
-        quantize(&graph, &input, &calib, &opts)
-    }
+    let mut q = qplay_core::parallel::on_pool(|| {
+        if auto {
+            quantize_auto(&graph, &input, &calib, &opts, &mut |_| std::ops::ControlFlow::Continue(()))
+        } else {
+            quantize(&graph, &input, &calib, &opts)
+        }
+    })
     .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     q.report.fp32_bytes = Some(bytes.len());

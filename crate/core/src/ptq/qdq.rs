@@ -62,10 +62,20 @@ pub(super) fn rewrite(
             format!("{name}_{k}")
         }
     };
+    // Each target's weights quantized, a task each (the first error in graph order).
+    let mut order: Vec<usize> = targets.to_vec();
+    order.sort_unstable();
+    order.dedup();
+    let quantized = crate::parallel::try_map(order.len(), |j| {
+        quantize_weights(&g, &g.nodes[order[j]], opts, per_channel, int4, codes)
+    })?;
+    let mut weights: Vec<Option<WeightQ>> = (0..g.nodes.len()).map(|_| None).collect();
+    for (&t, q) in order.iter().zip(quantized) {
+        weights[t] = Some(q);
+    }
     let nodes = std::mem::take(&mut g.nodes);
-    let target_set: HashSet<usize> = targets.iter().copied().collect();
     for (i, mut n) in nodes.into_iter().enumerate() {
-        if !target_set.contains(&i) {
+        if weights[i].is_none() {
             new_nodes.push(n);
             continue;
         }
@@ -98,47 +108,20 @@ pub(super) fn rewrite(
         };
         n.inputs[0] = a_dq;
 
-        // Weights, at the layer's width; int4 storage where the file has it and the layer is 4
-        // bits or fewer.
-        let wt = opts.weight_of(&n.name);
-        let int4 = int4 && wt.bits <= 4;
         let wname = n.inputs[1].clone();
-        let w = g.initializers[&wname].clone();
-        let wdata = w.as_f32()?.to_vec();
-        let axis = weight_axis(&n, &w)?;
-        let wparams = if per_channel {
-            per_channel_params(&wdata, &w.shape, axis, wt, Scheme::Symmetric)?
-        } else {
-            let (lo, hi) = crate::quant::min_max(&wdata)?;
-            vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
+        let Some(WeightQ { wt, int4, axis, scales, wq, sqnr_db, range: (wl, wh), histogram }) = weights[i].take()
+        else {
+            unreachable!("every target's weights are quantized above")
         };
-        let (outer, ch, inner) =
-            if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
-        // Codes chosen by error-compensating rounding (same scales), or round-to-nearest.
-        let chosen = codes.get(&n.name).filter(|c| c.len() == wdata.len());
-        let mut wq = vec![0i8; wdata.len()];
-        let mut wfake = vec![0f32; wdata.len()];
-        for o in 0..outer {
-            for (c, p) in wparams.iter().enumerate().take(ch) {
-                let b = (o * ch + c) * inner;
-                for k in b..b + inner {
-                    let q = chosen.map_or_else(|| p.quantize(wdata[k], wt), |c| c[k]);
-                    wq[k] = q as i8;
-                    wfake[k] = p.dequantize(q);
-                }
-            }
-        }
-        let wm = error_metrics(&wdata, &wfake)?;
-        let (wl, wh) = crate::quant::min_max(&wdata)?;
+        let w_shape = g.initializers[&wname].shape.clone();
         let ws = stem(&wname);
         let (wqn, wsn, wzn, wdq) =
             (format!("{ws}_quantized"), format!("{ws}_scale"), format!("{ws}_zero_point"), format!("{ws}_dequantized"));
-        let scales: Vec<f32> = wparams.iter().map(|p| p.scale).collect();
         let shape_of = |n: usize| if n == 1 && !per_channel { vec![] } else { vec![n] };
         let (codes, zeros) = if int4 {
-            (Tensor::i4(w.shape.clone(), wq)?, Tensor::i4(shape_of(scales.len()), vec![0; scales.len()])?)
+            (Tensor::i4(w_shape, wq)?, Tensor::i4(shape_of(scales.len()), vec![0; scales.len()])?)
         } else {
-            (Tensor::i8(w.shape.clone(), wq)?, Tensor::i8(shape_of(scales.len()), vec![0; scales.len()])?)
+            (Tensor::i8(w_shape, wq)?, Tensor::i8(shape_of(scales.len()), vec![0; scales.len()])?)
         };
         g.initializers.insert(wqn.clone(), codes);
         g.initializers.insert(wsn.clone(), Tensor::f32(shape_of(scales.len()), scales.clone())?);
@@ -196,9 +179,9 @@ pub(super) fn rewrite(
             weight_range: (wl, wh),
             weight_scales: scales.len(),
             weight_bits: wt.bits,
-            weight_sqnr_db: wm.sqnr_db,
+            weight_sqnr_db: sqnr_db,
             sensitivity_sqnr_db: None,
-            weight_histogram: report::weight_histogram(&wdata),
+            weight_histogram: histogram,
             channel_scales: scales,
             output_sqnr_db: None,
         });
@@ -209,6 +192,67 @@ pub(super) fn rewrite(
     let used: HashSet<String> = g.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
     g.initializers.retain(|k, _| used.contains(k) || g.outputs.iter().any(|o| &o.name == k));
     Ok((g, layers))
+}
+
+/// One target's quantized weights, and what the report says of them.
+struct WeightQ {
+    wt: QType,
+    int4: bool,
+    axis: usize,
+    scales: Vec<f32>,
+    wq: Vec<i8>,
+    sqnr_db: f64,
+    range: (f32, f32),
+    histogram: Option<crate::quant::Histogram>,
+}
+
+/// The weights of target `n` of `g`, at the layer's width; int4 storage where the file has it
+/// and the layer is 4 bits or fewer.
+fn quantize_weights(
+    g: &Graph,
+    n: &Node,
+    opts: &PtqOptions,
+    per_channel: bool,
+    int4: bool,
+    codes: &WeightCodes,
+) -> Result<WeightQ, Error> {
+    let wt = opts.weight_of(&n.name);
+    let int4 = int4 && wt.bits <= 4;
+    let w = &g.initializers[&n.inputs[1]];
+    let wdata = w.as_f32()?;
+    let axis = weight_axis(n, w)?;
+    let wparams = if per_channel {
+        per_channel_params(wdata, &w.shape, axis, wt, Scheme::Symmetric)?
+    } else {
+        let (lo, hi) = crate::quant::min_max(wdata)?;
+        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
+    };
+    let (outer, ch, inner) =
+        if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
+    // Codes chosen by error-compensating rounding (same scales), or round-to-nearest.
+    let chosen = codes.get(&n.name).filter(|c| c.len() == wdata.len());
+    let mut wq = vec![0i8; wdata.len()];
+    let mut wfake = vec![0f32; wdata.len()];
+    for o in 0..outer {
+        for (c, p) in wparams.iter().enumerate().take(ch) {
+            let b = (o * ch + c) * inner;
+            for k in b..b + inner {
+                let q = chosen.map_or_else(|| p.quantize(wdata[k], wt), |c| c[k]);
+                wq[k] = q as i8;
+                wfake[k] = p.dequantize(q);
+            }
+        }
+    }
+    Ok(WeightQ {
+        wt,
+        int4,
+        axis,
+        scales: wparams.iter().map(|p| p.scale).collect(),
+        wq,
+        sqnr_db: error_metrics(wdata, &wfake)?.sqnr_db,
+        range: crate::quant::min_max(wdata)?,
+        histogram: report::weight_histogram(wdata),
+    })
 }
 
 fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {

@@ -187,19 +187,20 @@ impl Sqnr {
     fn add_any(&mut self, reference: &[f32], approx: &[f32]) {
         let n = reference.len().min(approx.len());
         let (mut signal, mut noise) = ([0f64; LANES], [0f64; LANES]);
-        let mut lanes = |r: &[f32], a: &[f32]| {
-            for (j, (&x, &y)) in r.iter().zip(a).enumerate() {
-                let (x, y) = (x as f64, y as f64);
-                signal[j] += x * x;
-                noise[j] += (x - y) * (x - y);
-            }
-        };
         let (rc, ac) = (reference[..n].chunks_exact(LANES), approx[..n].chunks_exact(LANES));
         let (rt, at) = (rc.remainder(), ac.remainder());
         for (r, a) in rc.zip(ac) {
-            lanes(r, a);
+            for j in 0..LANES {
+                let (x, y) = (r[j] as f64, a[j] as f64);
+                signal[j] += x * x;
+                noise[j] += (x - y) * (x - y);
+            }
         }
-        lanes(rt, at);
+        for (j, (&x, &y)) in rt.iter().zip(at).enumerate() {
+            let (x, y) = (x as f64, y as f64);
+            signal[j] += x * x;
+            noise[j] += (x - y) * (x - y);
+        }
         self.signal += signal.iter().sum::<f64>();
         self.noise += noise.iter().sum::<f64>();
     }

@@ -7,6 +7,7 @@
 //! - [`explain`](mod@explain): the step-by-step walkthrough behind `qplay explain` and the explorer.
 //! - [`samples`]: deterministic sample tensors.
 
+mod entropy;
 pub mod explain;
 pub mod metrics;
 pub mod observers;

@@ -193,7 +193,7 @@ pub fn histogram_range(
         Calibration::MovingAverageMinMax { .. } => return None,
         Calibration::Percentile { percentile } => percentile_range(h, percentile as f64, min, max),
         Calibration::Entropy => {
-            let t = entropy_threshold(h, qtype, min >= 0.0);
+            let t = super::entropy::threshold(h, qtype, min >= 0.0);
             (min.max(-t), max.min(t))
         }
         Calibration::Mse => mse_range(h, qtype, scheme, min, max),
@@ -239,110 +239,6 @@ fn percentile_range(h: &Histogram, p: f64, min: f32, max: f32) -> (f32, f32) {
         }
     }
     (lo.max(min), hi.min(max))
-}
-
-/// Where both forms of the entropy search start: `amax`, and the counts of the histogram of |x|
-/// on [0, amax] (as many bins as `h`, the zero spike evened out) with the number of groups Q
-/// merges them into — `None` when there are no more bins than groups (the threshold is `amax`).
-fn entropy_search(h: &Histogram, qtype: QType, unsigned: bool) -> (f32, Option<(Vec<f64>, usize)>) {
-    // Histogram of |x| on [0, amax].
-    let amax = h.lo.abs().max(h.hi.abs());
-    let nb = h.counts.len();
-    let mut abs = Histogram::new(0.0, amax, nb);
-    for (i, &c) in h.counts.iter().enumerate() {
-        if c > 0 {
-            if let Some(j) = abs.index(h.center(i).abs()) {
-                abs.counts[j] += c;
-            }
-        }
-    }
-    // The first bin holds the exact zeros of ReLU-like tensors: a spike that the zero point
-    // represents exactly, but that dominates P and Q once merged with its neighbours and drives
-    // the search to ever smaller thresholds (on ReLU6 networks it clipped [0, 6] to about
-    // [0, 1.3]). As in pytorch-quantization's TensorRT-style calibrator, it gets the count of
-    // its neighbour instead.
-    if nb > 1 {
-        abs.counts[0] = abs.counts[1];
-    }
-    let target = if unsigned { qtype.levels() as usize } else { (qtype.levels() / 2) as usize }.max(2);
-    if target >= nb {
-        return (amax, None);
-    }
-    (amax, Some((abs.counts.iter().map(|&c| c as f64).collect(), target)))
-}
-
-/// TensorRT's entropy calibration: over a histogram of |x|, find the threshold `t` whose
-/// quantization into `levels` bins loses the least information, `KL(P‖Q)`.
-fn entropy_threshold(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
-    let (amax, search) = entropy_search(h, qtype, unsigned);
-    let Some((hist, target)) = search else { return amax };
-    let nb = hist.len();
-    // Prefix sums of the counts, of c·ln c and of the non-empty bins: within one group of Q,
-    // every non-empty bin has the same q, so the group's share of KL(P‖Q) is
-    // (Σc·ln c − Σc·ln sp)/sp − (Σc/sp)·ln(q/sq), O(1) per group instead of O(bins).
-    let mut cum = vec![0.0f64; nb + 1];
-    let mut cum_clnc = vec![0.0f64; nb + 1];
-    let mut cum_nz = vec![0usize; nb + 1];
-    for (k, &c) in hist.iter().enumerate() {
-        cum[k + 1] = cum[k] + c;
-        cum_clnc[k + 1] = cum_clnc[k] + if c > 0.0 { c * c.ln() } else { 0.0 };
-        cum_nz[k + 1] = cum_nz[k] + usize::from(c > 0.0);
-    }
-    let sp = cum[nb];
-    let eps = 1e-10;
-    let mut best = (f64::INFINITY, nb);
-    for i in target..=nb {
-        // P: the first i bins, with everything beyond folded into the last one (sum: sp).
-        // Q: the first i bins merged into `target` groups, spread back over the non-empty bins
-        // (sum: the first i bins' count).
-        let sq = cum[i];
-        if sp == 0.0 || sq == 0.0 {
-            continue;
-        }
-        let ln_sp = sp.ln();
-        let mut kl = 0.0;
-        let mut q_last = 0.0;
-        // Group g covers bins g·i/target .. (g+1)·i/target (never empty: i ≥ target), the
-        // boundaries stepped without a division per group.
-        let (step, frac) = (i / target, i % target);
-        let (mut b, mut rem) = (0usize, 0usize);
-        for _ in 0..target {
-            let a = b;
-            b += step;
-            rem += frac;
-            if rem >= target {
-                rem -= target;
-                b += 1;
-            }
-            // Bins a..min(b, i − 1); the last bin, i − 1, is in the last group (b == i).
-            let e = b.min(i - 1);
-            let c = cum[e] - cum[a];
-            let last = b == i && hist[i - 1] > 0.0;
-            if c <= 0.0 && !last {
-                continue;
-            }
-            let nz = cum_nz[b] - cum_nz[a];
-            if nz == 0 {
-                continue;
-            }
-            let q = (cum[b] - cum[a]) / nz as f64;
-            if c > 0.0 {
-                let ln_q = (q / sq).max(eps).ln();
-                kl += (cum_clnc[e] - cum_clnc[a] - c * ln_sp) / sp - c / sp * ln_q;
-            }
-            if last {
-                q_last = q;
-            }
-        }
-        let p_last = (hist[i - 1] + (sp - cum[i])) / sp;
-        if p_last > 0.0 {
-            kl += p_last * (p_last / (q_last / sq).max(eps)).ln();
-        }
-        if kl < best.0 {
-            best = (kl, i);
-        }
-    }
-    amax * best.1 as f32 / nb as f32
 }
 
 /// Searches shrink factors `α ∈ (0, 1]` of the data range for the clip range with the least
@@ -392,72 +288,4 @@ pub fn calibration_ranges(
             Ok((*m, lo, hi))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::quant::{sample_tensor, SampleKind};
-
-    /// The direct O(bins²) form of [`entropy_threshold`]: P and Q built bin by bin.
-    fn entropy_threshold_direct(h: &Histogram, qtype: QType, unsigned: bool) -> f32 {
-        // The same histogram of |x|, zero-spike rule and level count as the fast form.
-        let (amax, search) = entropy_search(h, qtype, unsigned);
-        let Some((hist, target)) = search else { return amax };
-        let nb = hist.len();
-        let mut best = (f64::INFINITY, nb);
-        let mut p = vec![0.0f64; nb];
-        let mut q = vec![0.0f64; nb];
-        for i in target..=nb {
-            p[..i].copy_from_slice(&hist[..i]);
-            p[i - 1] += hist[i..].iter().sum::<f64>();
-            for g in 0..target {
-                let (a, b) = (g * i / target, ((g + 1) * i / target).max(g * i / target + 1));
-                let sum: f64 = hist[a..b].iter().sum();
-                let nz = hist[a..b].iter().filter(|&&v| v > 0.0).count();
-                for k in a..b {
-                    q[k] = if hist[k] > 0.0 && nz > 0 { sum / nz as f64 } else { 0.0 };
-                }
-            }
-            let kl = kl_divergence(&p[..i], &q[..i]);
-            if kl < best.0 {
-                best = (kl, i);
-            }
-        }
-        amax * best.1 as f32 / nb as f32
-    }
-
-    /// `KL(P‖Q)` of two unnormalised distributions; a bin where P > 0 and Q = 0 gets a small ε.
-    fn kl_divergence(p: &[f64], q: &[f64]) -> f64 {
-        let sp: f64 = p.iter().sum();
-        let sq: f64 = q.iter().sum();
-        if sp == 0.0 || sq == 0.0 {
-            return f64::INFINITY;
-        }
-        let eps = 1e-10;
-        p.iter()
-            .zip(q)
-            .filter(|(&a, _)| a > 0.0)
-            .map(|(&a, &b)| {
-                let pa = a / sp;
-                let qb = (b / sq).max(eps);
-                pa * (pa / qb).ln()
-            })
-            .sum()
-    }
-
-    #[test]
-    fn entropy_threshold_matches_the_direct_form() {
-        for (k, kind) in
-            [SampleKind::Gaussian, SampleKind::Outliers, SampleKind::Relu, SampleKind::Uniform].into_iter().enumerate()
-        {
-            let data = sample_tensor(kind, 20_000, k as u64 + 1);
-            let h = Histogram::of(&data, HIST_BINS).unwrap();
-            for (qt, unsigned) in [(QType::UINT8, true), (QType::INT8, false)] {
-                let (a, b) = (entropy_threshold(&h, qt, unsigned), entropy_threshold_direct(&h, qt, unsigned));
-                let bin = h.lo.abs().max(h.hi.abs()) / HIST_BINS as f32;
-                assert!((a - b).abs() <= bin * 1.01, "{kind:?}: {a} vs {b}");
-            }
-        }
-    }
 }

@@ -306,7 +306,11 @@ fn conv_backward(
 }
 
 /// `y = min(y, max[c])` on each output channel `c` (NaN stays NaN, as in ONNX `Min`).
-pub(crate) fn apply_channel_max<T: Copy + PartialOrd>(out: &mut [T], max: &[T], plan: &Plan) -> Result<(), OpError> {
+pub(crate) fn apply_channel_max<T: Copy + PartialOrd + Send + Sync>(
+    out: &mut [T],
+    max: &[T],
+    plan: &Plan,
+) -> Result<(), OpError> {
     if max.len() != plan.out_channels && max.len() != 1 {
         return Err(OpError::internal(format!(
             "{} fused channel bounds for {} output channels",
@@ -318,13 +322,19 @@ pub(crate) fn apply_channel_max<T: Copy + PartialOrd>(out: &mut [T], max: &[T], 
     if plane == 0 {
         return Ok(());
     }
-    for (i, ch) in out.chunks_exact_mut(plane).enumerate() {
-        let m = if max.len() == 1 { max[0] } else { max[i % plan.out_channels] };
-        for v in ch {
-            // A select, not a branch, so the loop vectorises (pminub for codes).
-            *v = if *v > m { m } else { *v };
+    // Runs of planes, one task each (plane p is channel p % out_channels).
+    let planes = out.len() / plane;
+    let parts = parallel::split(planes, parallel::tasks(out.len(), planes), 1);
+    let mut pieces: Vec<_> = parts.iter().cloned().zip(parallel::split_parts(out, plane, &parts)).collect();
+    parallel::for_each_mut(&mut pieces, |_, (range, o)| {
+        for (i, ch) in range.clone().zip(o.chunks_exact_mut(plane)) {
+            let m = if max.len() == 1 { max[0] } else { max[i % plan.out_channels] };
+            for v in ch {
+                // A select, not a branch, so the loop vectorises (pminub for codes).
+                *v = if *v > m { m } else { *v };
+            }
         }
-    }
+    });
     Ok(())
 }
 
@@ -343,7 +353,7 @@ fn conv(
     let ksize: usize = win.kernel.iter().product();
     let (cg, mg) = (plan.in_channels / group, plan.out_channels / group);
     let kdim = cg * ksize; // ≤ W's element count, which is known to fit
-    let mut out = vec![0.0f32; checked_numel(&plan.out_shape)?];
+    let mut out = parallel::filled(checked_numel(&plan.out_shape)?, 0.0f32);
     if out.is_empty() {
         return Ok(out);
     }

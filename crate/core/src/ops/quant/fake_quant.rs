@@ -114,7 +114,7 @@ impl Op for FakeQuant {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, OpError> {
         let x = f32_in(inputs, 0)?;
-        let mut y = vec![0.0f32; x.len()];
+        let mut y = crate::parallel::filled(x.len(), 0.0f32);
         self.blocks(inputs, |at, _, xs, p, qt| fake_run(p, xs, &mut y[at..at + xs.len()], qt))?;
         Ok(vec![f32_tensor(x.shape.clone(), y)])
     }
