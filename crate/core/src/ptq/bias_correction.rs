@@ -16,7 +16,7 @@ use crate::model::OpKind;
 use crate::model::{Data, Graph, ModelError, Node, Plan, Tensor, ValueInfo};
 use crate::ops::nn::spatial::WindowAttrs;
 use crate::ops::{OpError, Registry};
-use crate::quant::{per_channel_params, QType, Scheme};
+use crate::quant::QType;
 use crate::Error;
 use std::collections::HashMap;
 
@@ -93,27 +93,7 @@ pub(super) fn fake_quant_weight(
     wt: QType,
     codes: Option<&Vec<i32>>,
 ) -> Result<Vec<f32>, Error> {
-    let codes = codes.filter(|c| c.len() == w.len());
-    let data = w.as_f32()?;
-    let axis = super::qdq::weight_axis(n, w)?;
-    let params = if per_channel {
-        per_channel_params(data, &w.shape, axis, wt, Scheme::Symmetric)?
-    } else {
-        let (lo, hi) = crate::quant::min_max(data)?;
-        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
-    };
-    let (outer, ch, inner) =
-        if per_channel { crate::quant::split_axis(data.len(), &w.shape, axis)? } else { (1, 1, data.len()) };
-    let mut out = vec![0f32; data.len()];
-    for o in 0..outer {
-        for (c, p) in params.iter().enumerate().take(ch) {
-            let b = (o * ch + c) * inner;
-            for k in b..b + inner {
-                out[k] = p.dequantize(codes.map_or_else(|| p.quantize(data[k], wt), |c| c[k]));
-            }
-        }
-    }
-    Ok(out)
+    Ok(super::qdq::weight_codes(n, w, per_channel, wt, codes)?.fake)
 }
 
 /// Measures the output shifts: [`ShiftMeter::measure_run`] sees the tensors of an FP32 run (the

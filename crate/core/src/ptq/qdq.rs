@@ -220,29 +220,9 @@ fn quantize_weights(
     let int4 = int4 && wt.bits <= 4;
     let w = &g.initializers[&n.inputs[1]];
     let wdata = w.as_f32()?;
-    let axis = weight_axis(n, w)?;
-    let wparams = if per_channel {
-        per_channel_params(wdata, &w.shape, axis, wt, Scheme::Symmetric)?
-    } else {
-        let (lo, hi) = crate::quant::min_max(wdata)?;
-        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
-    };
-    let (outer, ch, inner) =
-        if per_channel { crate::quant::split_axis(wdata.len(), &w.shape, axis)? } else { (1, 1, wdata.len()) };
     // Codes chosen by error-compensating rounding (same scales), or round-to-nearest.
-    let chosen = codes.get(&n.name).filter(|c| c.len() == wdata.len());
-    let mut wq = vec![0i8; wdata.len()];
-    let mut wfake = vec![0f32; wdata.len()];
-    for o in 0..outer {
-        for (c, p) in wparams.iter().enumerate().take(ch) {
-            let b = (o * ch + c) * inner;
-            for k in b..b + inner {
-                let q = chosen.map_or_else(|| p.quantize(wdata[k], wt), |c| c[k]);
-                wq[k] = q as i8;
-                wfake[k] = p.dequantize(q);
-            }
-        }
-    }
+    let Codes { axis, params: wparams, q, fake: wfake } = weight_codes(n, w, per_channel, wt, codes.get(&n.name))?;
+    let wq: Vec<i8> = q.into_iter().map(|q| q as i8).collect();
     Ok(WeightQ {
         wt,
         int4,
@@ -253,6 +233,48 @@ fn quantize_weights(
         range: crate::quant::min_max(wdata)?,
         histogram: report::weight_histogram(wdata),
     })
+}
+
+/// The codes of `n`'s weight `w` at width `wt` (symmetric, per output channel or per tensor)
+/// and their dequantized values, as the QDQ rewrite writes them: `codes` where given (GPTQ's,
+/// on the same scales), else rounded to nearest. Returns the channel axis and the parameters too.
+pub(super) fn weight_codes(
+    n: &Node,
+    w: &Tensor,
+    per_channel: bool,
+    wt: QType,
+    codes: Option<&Vec<i32>>,
+) -> Result<Codes, Error> {
+    let data = w.as_f32()?;
+    let axis = weight_axis(n, w)?;
+    let params = if per_channel {
+        per_channel_params(data, &w.shape, axis, wt, Scheme::Symmetric)?
+    } else {
+        let (lo, hi) = crate::quant::min_max(data)?;
+        vec![crate::quant::params_or_unit(lo as f64, hi as f64, wt, Scheme::Symmetric)?]
+    };
+    let (outer, ch, inner) =
+        if per_channel { crate::quant::split_axis(data.len(), &w.shape, axis)? } else { (1, 1, data.len()) };
+    let chosen = codes.filter(|c| c.len() == data.len());
+    let (mut q, mut fake) = (vec![0i32; data.len()], vec![0f32; data.len()]);
+    for o in 0..outer {
+        for (c, p) in params.iter().enumerate().take(ch) {
+            let b = (o * ch + c) * inner;
+            for k in b..b + inner {
+                q[k] = chosen.map_or_else(|| p.quantize(data[k], wt), |c| c[k]);
+                fake[k] = p.dequantize(q[k]);
+            }
+        }
+    }
+    Ok(Codes { axis, params, q, fake })
+}
+
+/// What [`weight_codes`] gives: the channel axis, the parameters, the codes and their values.
+pub(super) struct Codes {
+    pub(super) axis: usize,
+    pub(super) params: Vec<QParams>,
+    pub(super) q: Vec<i32>,
+    pub(super) fake: Vec<f32>,
 }
 
 fn qdq_node(op: &str, name: &str, inputs: [&String; 3], output: &str, axis: Option<i64>) -> Node {
