@@ -1,6 +1,6 @@
 // `npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W]
 //                       [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N]
-//                       [--no-webgpu] [--no-relaxed] [--gap MS] [--json OUT.json] [--timeout SECONDS]`
+//                       [--no-webgpu] [--no-relaxed] [--gap MS] [--block N] [--json OUT.json] [--timeout SECONDS]`
 // qplay (wasm FP32 and INT8) vs onnxruntime-web (wasm FP32), N threads each (default 1), on one ONNX model
 // in headless Chromium: serves the repo, opens tests/bench/index.html, prints the table and the
 // ratios. Without --int8, the page quantizes MODEL itself from the sample photos (defaults).
@@ -16,7 +16,7 @@ import { serve } from './serve.mjs';
 import { CHROMIUM_FLAGS } from '../tests/browser.mjs';
 
 const ROOT = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
-const USAGE = `usage: npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu] [--no-relaxed] [--gap MS] [--json OUT.json] [--timeout SECONDS]
+const USAGE = `usage: npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no-int8] [--size WxH | --shape 1,3,H,W] [--iters N] [--warmup N] [--seed N] [--gpu-iters N] [--gpu-warmup N] [--no-webgpu] [--no-relaxed] [--gap MS] [--block N] [--json OUT.json] [--timeout SECONDS]
   MODEL      an .onnx file: a path in the repo (www/models/person_ssdlite.onnx) or anywhere else
   --threads  wasm threads for both engines (default 1): qplay's threaded module with a pool of N
              (www/pkg-threads/), onnxruntime-web with ort.env.wasm.numThreads = N
@@ -31,6 +31,9 @@ const USAGE = `usage: npm run bench -- MODEL [--threads N] [--int8 Q.onnx | --no
   --gap      milliseconds of idle time after each wasm run (default 0), as between a camera's
              frames: with several threads each, one engine's pool still spinning after its run
              otherwise shares the cores with the next engine's run
+  --block    timed runs per engine in a row (default 1: interleaved run by run): each turn
+             starts with one untimed run, so the timed ones run as a page runs the engine alone
+             (with several threads, no other engine's threads still spinning), turns alternating
   --no-relaxed qplay's plain modules (www/pkg/, www/pkg-threads/) even where the browser has
              relaxed SIMD (by default the page's choice: their relaxed SIMD twins)
   --json     also write {"results": [...], "agreement": {...}, ...} to this file
@@ -50,7 +53,7 @@ try {
       warmup: { type: 'string', default: '3' }, seed: { type: 'string', default: '1' }, json: { type: 'string' },
       timeout: { type: 'string', default: '900' }, help: { type: 'boolean', short: 'h' },
       int8: { type: 'string' }, 'no-int8': { type: 'boolean' },
-      'gpu-iters': { type: 'string', default: '3' }, 'gpu-warmup': { type: 'string', default: '1' }, 'no-webgpu': { type: 'boolean' }, 'no-relaxed': { type: 'boolean' }, gap: { type: 'string', default: '0' },
+      'gpu-iters': { type: 'string', default: '3' }, 'gpu-warmup': { type: 'string', default: '1' }, 'no-webgpu': { type: 'boolean' }, 'no-relaxed': { type: 'boolean' }, gap: { type: 'string', default: '0' }, block: { type: 'string', default: '1' },
     },
   });
 } catch (e) {
@@ -59,8 +62,8 @@ try {
 const { values: opt, positionals } = args;
 if (opt.help) { console.log(USAGE); process.exit(0); }
 if (positionals.length !== 1) die(`expected one MODEL, got ${positionals.length}\n${USAGE}`, 2);
-for (const k of ['iters', 'warmup', 'seed', 'timeout', 'gpu-iters', 'gpu-warmup', 'threads', 'gap']) {
-  const min = k === 'iters' || k === 'timeout' || k === 'gpu-iters' || k === 'threads' ? 1 : 0;
+for (const k of ['iters', 'warmup', 'seed', 'timeout', 'gpu-iters', 'gpu-warmup', 'threads', 'gap', 'block']) {
+  const min = k === 'iters' || k === 'timeout' || k === 'gpu-iters' || k === 'threads' || k === 'block' ? 1 : 0;
   if (!/^\d+$/.test(opt[k]) || Number(opt[k]) < min) die(`--${k} must be an integer ≥ ${min}, got "${opt[k]}"`, 2);
 }
 if (opt.size && !/^\d+[x×]\d+$/.test(opt.size)) die(`--size must be WxH, like 320x240, got "${opt.size}"`, 2);
@@ -89,6 +92,7 @@ const q = new URLSearchParams({ model: modelUrl, iters: opt.iters, warmup: opt.w
 if (opt['no-webgpu']) q.set('webgpu', '0');
 if (opt['no-relaxed']) q.set('relaxed', '0');
 if (opt.gap !== '0') q.set('gap', opt.gap);
+if (opt.block !== '1') q.set('block', opt.block);
 if (opt.size) q.set('size', opt.size);
 if (opt.int8 && opt['no-int8']) die('give --int8 or --no-int8, not both', 2);
 if (opt.int8) {
@@ -151,7 +155,7 @@ function print(b, model) {
   const line = (r) => r.map((c, i) => (i >= 3 ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ');
   const [qp, ort] = b.results;
   console.log(`model ${model}  input ${b.input} [${b.shape.join('×')}]  ${b.iters} timed runs per engine (+${b.warmup} warm-up, excluded), interleaved`);
-  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (${b.threads} thread${b.threads > 1 ? 's' : ''} each; ${b.hardware_concurrency} hardware threads; qplay's int8 on ${b.simd ?? 'simd128'}${b.gap_ms ? `; ${b.gap_ms} ms idle after each run` : ''})\n`);
+  console.log(`Chromium ${b.chromium}  qplay ${b.versions.qplay}  onnxruntime-web ${b.versions['onnxruntime-web']}  (${b.threads} thread${b.threads > 1 ? 's' : ''} each; ${b.hardware_concurrency} hardware threads; qplay's int8 on ${b.simd ?? 'simd128'}${b.gap_ms ? `; ${b.gap_ms} ms idle after each run` : ''}${b.block > 1 ? `; ${b.block} runs in a row per engine` : ''})\n`);
   console.log(line(rows[0]));
   console.log(w.map((n) => '-'.repeat(n)).join('  '));
   for (const r of rows.slice(1)) console.log(line(r));

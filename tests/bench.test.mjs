@@ -45,14 +45,20 @@ test('bench page: blazeface_short, both engines, outputs agree', async () => {
   assert.deepEqual(s.errors, []);
 });
 
-test('bench page: INT8 quantized in the page from a sample photo, timed beside FP32', async () => {
-  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=2&warmup=1&webgpu=0`
+test('bench page: INT8 quantized in the page from a sample photo, timed beside FP32, in blocks of runs', async () => {
+  await s.page.goto(`${s.url}tests/bench/index.html?model=www/models/blazeface_short.onnx&iters=3&block=2&warmup=1&webgpu=0`
     + '&calib=person.jpg&profile=www/models/blazeface_short.json');
   await s.page.waitForFunction(() => window.__bench, null, { timeout: 180_000 });
   const b = await s.page.evaluate(() => window.__bench);
   assert.equal(b.error, undefined, `bench failed: ${b.error} (while ${b.stage})`);
   assert.deepEqual(b.results.map((r) => `${r.engine} ${r.precision}`), ['qplay fp32', 'onnxruntime-web fp32', 'qplay int8']);
-  for (const r of b.results) assert.equal(r.runs.length, 2);
+  // Three timed runs each in turns of two (2 + 1), every turn after one untimed run.
+  assert.equal(b.block, 2);
+  for (const r of b.results) {
+    assert.equal(r.runs.length, 3);
+    assert.equal(r.block_first_runs_excluded.length, 2);
+    assert.equal(r.warmup_runs_excluded.length, 1);
+  }
   assert.match(b.int8.source, /quantized in this page from 1 sample photos/);
   assert.ok(Number.isFinite(b.int8.sqnr_db_vs_fp32) && b.int8.sqnr_db_vs_fp32 > 10, `INT8 SQNR ${b.int8.sqnr_db_vs_fp32}`);
   for (const k of ['ratio_median_int8_over_ort_fp32', 'ratio_median_int8_over_qplay_fp32']) assert.ok(b[k] > 0, k);

@@ -118,6 +118,11 @@ async function main(q) {
   // ?gap=MS: an idle pause after each run (as between a camera's frames), so that one engine's
   // threads, still spinning after its run, do not share the cores with the next engine's run.
   const gap = intParam(q, 'gap', 0, 0);
+  // ?block=N: each engine runs N timed runs in a row per turn, after one untimed run (the one
+  // that shares the cores with the previous engine's lingering threads), turns alternating
+  // until every engine has its iters: each engine as a page runs it alone, back to back,
+  // with slow drifts in the machine's load still shared by turns.
+  const block = intParam(q, 'block', 1, 1);
   const modelUrl = new URL(modelParam, `${location.origin}/`).href;
 
   status('fetching the model');
@@ -237,18 +242,30 @@ async function main(q) {
     status(`warm-up ${i + 1}/${warmup} (excluded from the results)`);
     for (const e of engines) { await once(e, e.warm); await tick(gap); }
   }
-  for (let i = 0; i < iters; i++) {
-    status(`timed run ${i + 1}/${iters}`);
-    for (const e of engines) { await once(e, e.runs); await tick(gap); }
+  if (block === 1) {
+    for (let i = 0; i < iters; i++) {
+      status(`timed run ${i + 1}/${iters}`);
+      for (const e of engines) { await once(e, e.runs); await tick(gap); }
+    }
+  } else {
+    for (let i = 0; i < iters; i += block) {
+      status(`timed runs ${i + 1}–${Math.min(i + block, iters)}/${iters}, ${block} in a row per engine`);
+      for (const e of engines) {
+        await once(e, e.settle ??= []);
+        await tick(gap);
+        for (let j = i; j < Math.min(i + block, iters); j++) { await once(e, e.runs); await tick(gap); }
+      }
+    }
   }
 
   const results = engines.map((e) => ({
     engine: e.engine, backend: 'wasm', precision: e.precision, threads,
     median_ms: round3(median(e.runs)), min_ms: round3(Math.min(...e.runs)),
     runs: e.runs.map(round3), warmup_runs_excluded: e.warm.map(round3),
+    ...(e.settle ? { block_first_runs_excluded: e.settle.map(round3) } : {}),
   }));
   const bench = {
-    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, simd, gap_ms: gap, quantize_seconds: quantizeSeconds,
+    results, agreement, int8: int8Agreement, userAgent: navigator.userAgent, threads, simd, gap_ms: gap, block, quantize_seconds: quantizeSeconds,
     hardware_concurrency: navigator.hardwareConcurrency, model: modelParam, input: input.name, shape, iters, warmup,
     order: `interleaved per run: ${engines.map((e) => `${e.engine} ${e.precision}`).join(', ')}, …`,
     versions: { qplay: version(), 'onnxruntime-web': ort.env.versions?.web ?? null },
