@@ -166,6 +166,8 @@ pub struct PackedA {
     k: usize,
     data: Vec<i32>,
     row_sums: Vec<i32>,
+    /// `Σ_k |a[i][k]|` per row: with `|b| ≤ 255`, a bound on the row's sums.
+    row_abs: Vec<i32>,
     /// `Some`: `data` holds quads of int8 for the four-byte dot product of this form
     /// ([`quads`]), else pairs of `i16`.
     quads: Option<Dot4>,
@@ -197,9 +199,10 @@ impl PackedA {
         }
         let at = |i: usize, j: usize| d[i * a.rs + j * a.cs].widen();
         let row_sums: Vec<i32> = (0..m).map(|i| (0..k).map(|j| at(i, j) as i32).sum()).collect();
+        let row_abs: Vec<i32> = (0..m).map(|i| (0..k).map(|j| (at(i, j) as i32).abs()).sum()).collect();
         if quads.is_some() {
             let data = quads::pack_a(m, k, |i, j| at(i, j) as i8);
-            return Ok(PackedA { m, k, data, row_sums, quads });
+            return Ok(PackedA { m, k, data, row_sums, row_abs, quads });
         }
         let kp = k.div_ceil(2);
         let panels = m.div_ceil(MR);
@@ -213,7 +216,7 @@ impl PackedA {
                 dst[p * MR + r] = pair(lo, hi);
             }
         }
-        Ok(PackedA { m, k, data, row_sums, quads: None })
+        Ok(PackedA { m, k, data, row_sums, row_abs, quads: None })
     }
 
     /// Rows (`M`).
@@ -522,7 +525,8 @@ fn store_rows(
             if b.unsigned_abs() < 1 << 30 && (ep.scale_per_row || ep.scale.len() == 1) {
                 let add = b.wrapping_sub(zb.wrapping_mul(a.row_sums[i]));
                 let s = if ep.scale.len() == 1 { ep.scale[0] } else { ep.scale[i] };
-                dst.store_run(at, vals, add, s);
+                // The sums are Σ a·b with |b| ≤ 255 (flipped codes on the four-byte path too).
+                dst.store_run_within(at, vals, add, s, a.row_abs[i] as u64 * 255);
                 continue;
             }
         }

@@ -367,7 +367,9 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 // |sums| < 2²⁴ here, so a bias within ±2³⁰ cannot overflow the lane arithmetic.
                 let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
-                dst.store_run(((t - range.start) * mg + j) * out_plane, &acc, bias, scale);
+                // |x − zx| ≤ 255, so |Σ (w − zw)(x − zx)| ≤ 255·Σ|w − zw|.
+                let vmax = filt.iter().map(|w| w.abs() as u64).sum::<u64>() * 255;
+                dst.store_run_within(((t - range.start) * mg + j) * out_plane, &acc, bias, scale, vmax);
             }
         }
     });
@@ -464,7 +466,9 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let bias = c.bias.map_or(0, |b| b[ch]).clamp(-(1 << 30), 1 << 30);
                     let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                     let at = ((t - range.start) * mg + j) * oh * ow;
-                    dst.store_run(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale);
+                    // The sums are Σ w·x' over codes |x'| ≤ 255 (flipped where the form reads them so).
+                    let vmax = taps.iter().map(|&t| (t as i32).unsigned_abs() as u64).sum::<u64>() * 255;
+                    dst.store_run_within(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale, vmax);
                 }
                 continue;
             }
@@ -516,7 +520,9 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
                     dw3_row(qa, qb, w01, w2, offsets, n4, &mut accp, oy * ow);
                 }
-                dst.store_run(at, &accp[..oh * ow], add, scale);
+                // The sums are Σ w·x over the padded codes, |x| ≤ 255.
+                let vmax = (0..9).map(|t| (tap(t) as i32).unsigned_abs() as u64).sum::<u64>() * 255;
+                dst.store_run_within(at, &accp[..oh * ow], add, scale, vmax);
             }
         }
     });

@@ -449,6 +449,63 @@ pub fn requant_store8<T: super::qgemm::Widen>(acc: &[i32], add: i32, s: f32, zp:
     }
 }
 
+/// [`requant_store8`] where the caller guarantees `|(v + add)·s| < 2²¹` for the eight sums
+/// `v`: the float clamp is then left out. Below 2²² adding 1.5·2²³ still rounds half to even,
+/// so the lanes hold `rne(x) + zp` unclamped; narrowing to `i16` saturates (monotone, and the
+/// identity on `lo ..= hi`), and clamping the `i16` lanes to `lo ..= hi` gives
+/// `clamp(rne(x) + zp, lo, hi)`, [`requant_store8`]'s codes. `lo ≤ hi` must lie in `T`'s range.
+#[inline(always)]
+pub fn requant_store8_near<T: super::qgemm::Widen>(
+    acc: &[i32],
+    add: i32,
+    s: f32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    out: &mut [T],
+) {
+    let (acc, out) = (&acc[..8], &mut out[..8]);
+    let off = ROUND_MAGIC_BITS - zp;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, magic) = (arch::_mm_set1_ps(s), arch::_mm_set1_ps(ROUND_MAGIC));
+        let (vadd, voff) = (arch::_mm_set1_epi32(add), arch::_mm_set1_epi32(off));
+        let (vlo, vhi) = (arch::_mm_set1_epi16(lo as i16), arch::_mm_set1_epi16(hi as i16));
+        let lane = |p: *const i32| {
+            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
+            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
+            arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
+        };
+        let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = arch::_mm_min_epi16(arch::_mm_max_epi16(w, vlo), vhi);
+        let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
+        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, magic) = (arch::f32x4_splat(s), arch::f32x4_splat(ROUND_MAGIC));
+        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
+        let (vlo, vhi) = (arch::i16x8_splat(lo as i16), arch::i16x8_splat(hi as i16));
+        let lane = |p: *const i32| {
+            let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
+            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
+            arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
+        };
+        let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = arch::i16x8_min(arch::i16x8_max(w, vlo), vhi);
+        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for (o, &v) in out.iter_mut().zip(acc) {
+        let x = v.wrapping_add(add) as f32 * s;
+        let y = ((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off);
+        *o = T::from_i32(y.clamp(lo, hi));
+    }
+}
+
 /// Dequantizes eight sums: `clamp((v + add) as f32 · s, lo, hi)`.
 #[inline(always)]
 pub fn dequant8(acc: &[i32; 8], add: i32, s: f32, lo: f32, hi: f32) -> [f32; 8] {
@@ -630,6 +687,49 @@ mod tests {
                 let want: i32 =
                     (0..3).map(|kx| d(w01[kx], &qa, 2 * (off[kx] + i)) + d(w2[kx], &qb, 2 * (off[kx] + i))).sum();
                 assert_eq!(got, want, "n {n} output {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn near_requant_matches_the_clamped_lanes_within_its_bound() {
+        // Sums up to the bound `Out::store_run_within` allows (|(v + add)·s| < 2²¹), ties, both
+        // signs of the scale, clamps inside and at the ends of each type's range.
+        let mut seed = 11u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            seed
+        };
+        for &(s, zp, lo, hi) in &[
+            (0.5f32, 0, -128, 127),
+            (0.013, 128, 0, 255),
+            (3.0, -5, -100, 6),
+            (1e-6, 17, 17, 200),
+            (0.0017, -128, -128, 127),
+            (-0.02, 3, 0, 255),
+            (0.25, 255, 255, 255),
+        ] {
+            let add = 7_000;
+            let limit = ((1u64 << 21) as f64 / (s as f64).abs()) as i64 - add as i64 - 1;
+            let limit = limit.min(i32::MAX as i64 - add as i64) as i32;
+            let mut acc: Vec<i32> = vec![limit, -limit, limit - 1, 1 - limit, 0, -add, 1 - add, -1 - add];
+            acc.extend((-40..40).map(|v| v * 2 + 1 - add));
+            acc.extend((0..400).map(|_| (rnd() % (2 * limit as u32 + 1)) as i32 - limit));
+            for chunk in acc.windows(8) {
+                let (ulo, uhi, uzp) = (lo.max(0), hi.max(0), zp.clamp(0, 255));
+                let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
+                let (mut u, mut un) = ([0u8; 8], [0u8; 8]);
+                let (mut i, mut inear) = ([0i8; 8], [0i8; 8]);
+                requant_store8(chunk, add, s, uzp, ulo, uhi, &mut u);
+                requant_store8_near(chunk, add, s, uzp, ulo, uhi, &mut un);
+                requant_store8(chunk, add, s, izp, ilo, ihi, &mut i);
+                requant_store8_near(chunk, add, s, izp, ilo, ihi, &mut inear);
+                assert_eq!(u, un, "u8: {chunk:?} s {s} zp {uzp} [{ulo}, {uhi}]");
+                assert_eq!(i, inear, "i8: {chunk:?} s {s} zp {izp} [{ilo}, {ihi}]");
+                for (k, &v) in chunk.iter().enumerate() {
+                    let r = crate::ops::quant::qgemm::requant_i32(v + add, s, uzp, ulo, uhi);
+                    assert_eq!(un[k] as i32, r, "u8 against the scalar rule: v {v} s {s}");
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 //! columns, by column bands, by runs of planes).
 
 use super::{Widen, NR};
-use crate::ops::quant::simd::{dequant8, requant_store8};
+use crate::ops::quant::simd::{dequant8, requant_store8, requant_store8_near};
 use crate::parallel::Grid;
 use crate::quant::round_half_even;
 use std::ops::Range;
@@ -69,6 +69,14 @@ impl Out<'_> {
     /// elements `at + t`, scaled by `scale`: the same result as [`Out::put`] for each, eight at
     /// a time through the vector lanes, with the per-run constants hoisted out of the loop.
     pub fn store_run(&mut self, at: usize, vals: &[i32], add: i32, scale: f32) {
+        self.store_run_within(at, vals, add, scale, u64::MAX)
+    }
+
+    /// [`Out::store_run`] where the caller guarantees `|vals[t]| ≤ vmax` for every `t` (a
+    /// layer's sums are bounded by its weights: `Σ|w|·255`). Where that bound keeps every
+    /// scaled value below 2²¹, 8-bit outputs skip the float clamp
+    /// ([`requant_store8_near`](crate::ops::quant::simd::requant_store8_near)): the same codes.
+    pub fn store_run_within(&mut self, at: usize, vals: &[i32], add: i32, scale: f32, vmax: u64) {
         let n8 = vals.len() / NR * NR;
         let (body, rest) = vals.split_at(n8);
         match self {
@@ -87,10 +95,10 @@ impl Out<'_> {
                 }
             }
             Out::U8 { out, zero_point, lo, hi } => {
-                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
+                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi, vmax)
             }
             Out::I8 { out, zero_point, lo, hi } => {
-                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi)
+                requant_run(&mut out[at..at + vals.len()], vals, add, scale, *zero_point, *lo, *hi, vmax)
             }
         }
     }
@@ -172,9 +180,15 @@ impl<'a> Out<'a> {
     }
 }
 
-/// [`Out::store_run`] for 8-bit outputs.
+/// Largest `|(v + add)·s|` (before rounding) for which the lanes may skip the float clamp:
+/// below 2²² adding 1.5·2²³ still rounds exactly, and 2²¹ leaves room for the conversion's and
+/// the product's rounding.
+const NEAR_LIMIT: f64 = (1u64 << 21) as f64;
+
+/// [`Out::store_run_within`] for 8-bit outputs.
 #[inline(always)]
-fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
+#[allow(clippy::too_many_arguments)]
+fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32, vmax: u64) {
     #[cfg(target_arch = "x86_64")]
     if s.is_finite() && crate::ops::quant::simd::use_avx2() {
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
@@ -182,8 +196,15 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     }
     // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
     let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
-    for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-        requant_store8(ch, add, s, zp, lo, hi, o);
+    // |v + add| ≤ vmax + |add| (or, wrapped, below 2³¹ ≤ that), so |x| stays under the limit.
+    if (vmax as f64 + (add as f64).abs()) * (s as f64).abs() < NEAR_LIMIT {
+        for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
+            requant_store8_near(ch, add, s, zp, lo, hi, o);
+        }
+    } else {
+        for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
+            requant_store8(ch, add, s, zp, lo, hi, o);
+        }
     }
     let rest = &vals[n8..];
     if s.is_finite() && !rest.is_empty() {
