@@ -714,7 +714,8 @@ mod tests {
             let limit = limit.min(i32::MAX as i64 - add as i64) as i32;
             let mut acc: Vec<i32> = vec![limit, -limit, limit - 1, 1 - limit, 0, -add, 1 - add, -1 - add];
             acc.extend((-40..40).map(|v| v * 2 + 1 - add));
-            acc.extend((0..400).map(|_| (rnd() % (2 * limit as u32 + 1)) as i32 - limit));
+            let span = 2 * limit as i64 + 1;
+            acc.extend((0..400).map(|_| (rnd() as i64 % span - limit as i64) as i32));
             for chunk in acc.windows(8) {
                 let (ulo, uhi, uzp) = (lo.max(0), hi.max(0), zp.clamp(0, 255));
                 let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
