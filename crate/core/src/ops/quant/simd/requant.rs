@@ -1,0 +1,173 @@
+//! Requantizing and dequantizing eight `i32` sums in the vector lanes: the epilogue steps every
+//! int8 kernel's [`Out::store_run`](crate::ops::quant::qgemm::Out::store_run) goes through (SSE2
+//! on x86-64, SIMD128 in wasm, plain arrays elsewhere; the AVX2 path in `avx2.rs` takes the same
+//! steps on eight lanes per register).
+
+#[cfg(target_arch = "x86_64")]
+use core::arch::x86_64 as arch;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32 as arch;
+
+use crate::quant::ROUND_MAGIC;
+
+/// Bits of [`ROUND_MAGIC`] (1.5·2²³): `bits(ROUND_MAGIC + k) = ROUND_MAGIC_BITS + k` for
+/// integers `|k| < 2²²`.
+pub(crate) const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
+
+/// Requantizes eight sums (the first eight of `acc`) and stores them as `T` in the first eight
+/// of `out`: the codes of [`requant_i32`](crate::ops::quant::qgemm::requant_i32) for a finite `s`. With `x = (v +
+/// add)·s`, `clamp(rne(x) + zp, lo, hi) = rne(clamp(x, lo − zp, hi − zp)) + zp` (rounding is
+/// monotone and keeps integers), the clamped value is within ±510, so adding 1.5·2²³ rounds it
+/// half to even and its bits minus `bits(1.5·2²³) − zp` are the code. `lo ≤ hi` must lie in
+/// `T`'s range.
+#[inline(always)]
+pub fn requant_store8<T: crate::ops::quant::qgemm::Widen>(
+    acc: &[i32],
+    add: i32,
+    s: f32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    out: &mut [T],
+) {
+    let (acc, out) = (&acc[..8], &mut out[..8]);
+    let (a, b) = ((lo - zp) as f32, (hi - zp) as f32);
+    let off = ROUND_MAGIC_BITS - zp;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, va, vb, magic) =
+            (arch::_mm_set1_ps(s), arch::_mm_set1_ps(a), arch::_mm_set1_ps(b), arch::_mm_set1_ps(ROUND_MAGIC));
+        let (vadd, voff) = (arch::_mm_set1_epi32(add), arch::_mm_set1_epi32(off));
+        let lane = |p: *const i32| {
+            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
+            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
+            let x = arch::_mm_min_ps(arch::_mm_max_ps(x, va), vb);
+            arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
+        };
+        let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
+        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, va, vb, magic) =
+            (arch::f32x4_splat(s), arch::f32x4_splat(a), arch::f32x4_splat(b), arch::f32x4_splat(ROUND_MAGIC));
+        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
+        let lane = |p: *const i32| {
+            let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
+            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
+            let x = arch::f32x4_pmin(vb, arch::f32x4_pmax(va, x));
+            arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
+        };
+        let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for (o, &v) in out.iter_mut().zip(acc) {
+        let x = v.wrapping_add(add) as f32 * s;
+        let x = if x > a { x } else { a };
+        let x = if x < b { x } else { b };
+        *o = T::from_i32(((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off));
+    }
+}
+
+/// [`requant_store8`] where the caller guarantees `|(v + add)·s| < 2²¹` for the eight sums
+/// `v`: the float clamp is then left out. Below 2²² adding 1.5·2²³ still rounds half to even,
+/// so the lanes hold `rne(x) + zp` unclamped; narrowing to `i16` saturates (monotone, and the
+/// identity on `lo ..= hi`), and clamping the `i16` lanes to `lo ..= hi` gives
+/// `clamp(rne(x) + zp, lo, hi)`, [`requant_store8`]'s codes. `lo ≤ hi` must lie in `T`'s range.
+#[inline(always)]
+pub fn requant_store8_near<T: crate::ops::quant::qgemm::Widen>(
+    acc: &[i32],
+    add: i32,
+    s: f32,
+    zp: i32,
+    lo: i32,
+    hi: i32,
+    out: &mut [T],
+) {
+    let (acc, out) = (&acc[..8], &mut out[..8]);
+    let off = ROUND_MAGIC_BITS - zp;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is baseline; 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, magic) = (arch::_mm_set1_ps(s), arch::_mm_set1_ps(ROUND_MAGIC));
+        let (vadd, voff) = (arch::_mm_set1_epi32(add), arch::_mm_set1_epi32(off));
+        let (vlo, vhi) = (arch::_mm_set1_epi16(lo as i16), arch::_mm_set1_epi16(hi as i16));
+        let lane = |p: *const i32| {
+            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
+            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
+            arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
+        };
+        let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = arch::_mm_min_epi16(arch::_mm_max_epi16(w, vlo), vhi);
+        let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
+        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
+    unsafe {
+        let (vs, magic) = (arch::f32x4_splat(s), arch::f32x4_splat(ROUND_MAGIC));
+        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
+        let (vlo, vhi) = (arch::i16x8_splat(lo as i16), arch::i16x8_splat(hi as i16));
+        let lane = |p: *const i32| {
+            let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
+            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
+            arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
+        };
+        let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = arch::i16x8_min(arch::i16x8_max(w, vlo), vhi);
+        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for (o, &v) in out.iter_mut().zip(acc) {
+        let x = v.wrapping_add(add) as f32 * s;
+        let y = ((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off);
+        *o = T::from_i32(y.clamp(lo, hi));
+    }
+}
+
+/// Dequantizes eight sums: `clamp((v + add) as f32 · s, lo, hi)`.
+#[inline(always)]
+pub fn dequant8(acc: &[i32; 8], add: i32, s: f32, lo: f32, hi: f32) -> [f32; 8] {
+    let mut out = [0f32; 8];
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of the x86-64 baseline; loads/stores are unaligned, within the arrays.
+    unsafe {
+        let (vs, vlo, vhi, vadd) =
+            (arch::_mm_set1_ps(s), arch::_mm_set1_ps(lo), arch::_mm_set1_ps(hi), arch::_mm_set1_epi32(add));
+        for h in 0..2 {
+            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(acc.as_ptr().add(4 * h).cast()), vadd);
+            let y = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
+            arch::_mm_storeu_ps(out.as_mut_ptr().add(4 * h), arch::_mm_min_ps(vhi, arch::_mm_max_ps(vlo, y)));
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    // SAFETY: v128 loads/stores need no alignment and stay within the arrays.
+    unsafe {
+        let (vs, vlo, vhi, vadd) =
+            (arch::f32x4_splat(s), arch::f32x4_splat(lo), arch::f32x4_splat(hi), arch::i32x4_splat(add));
+        for h in 0..2 {
+            let v = arch::i32x4_add(arch::v128_load(acc.as_ptr().add(4 * h).cast()), vadd);
+            let y = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
+            arch::v128_store(out.as_mut_ptr().add(4 * h).cast(), arch::f32x4_pmin(arch::f32x4_pmax(y, vlo), vhi));
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    for (o, &v) in out.iter_mut().zip(acc) {
+        let y = v.wrapping_add(add) as f32 * s;
+        *o = if y < lo {
+            lo
+        } else if y > hi {
+            hi
+        } else {
+            y
+        };
+    }
+    out
+}
