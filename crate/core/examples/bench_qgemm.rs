@@ -23,6 +23,7 @@ fn main() {
                 bias: Some(&bias),
                 scale: &scale,
                 scale_per_row: true,
+                row_max: None,
                 out: if std::env::var("I32").is_ok() {
                     Out::I32(&mut out32)
                 } else {

@@ -73,6 +73,7 @@ fn products(rng: &mut Rng, m: usize, k: usize, n: usize) -> impl Fn() -> Vec<Vec
                 bias: Some(&bias),
                 scale: &scales,
                 scale_per_row: true,
+                row_max: None,
                 out,
                 ldc: n,
             };

@@ -355,6 +355,7 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
         let sw_: Vec<f32> = (0..cout).map(|_| 0.001 + rng.range(1, 100) as f32 * 1e-4).collect();
         let sy = 0.05 + rng.range(0, 20) as f32 * 0.01;
         let zy = if y_u8 { rng.range(0, 255) } else { rng.range(-128, 127) };
+        let (tmin, tmax) = if y_u8 { (0i64, 255i64) } else { (-128, 127) };
         let t8 = |u: bool, v: &[i64], shape: Vec<usize>| Tensor {
             shape,
             data: if u {
@@ -385,6 +386,18 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
             .into_iter()
             .collect(),
         );
+        // Every fourth case a fused ReLU and a fused per-channel Min (bounds below the ReLU's
+        // floor, between, and past the type's top), as the fusion passes leave them.
+        let fused = if case % 4 == 1 {
+            let caps = (0..cout).map(|_| rng.range(-6, 600) as f32 * sy * 0.5).collect();
+            qplay_core::model::Fused { min: Some(0.0), max: None, channel_max: Some(caps) }
+        } else {
+            Default::default()
+        };
+        let code = |b: f32| (qplay_core::quant::round_half_even(b / sy) as i64 + zy).clamp(tmin, tmax);
+        let lo = fused.min.map_or(tmin, code);
+        let caps: Vec<i64> =
+            fused.channel_max.as_ref().map_or(vec![tmax; cout], |m| m.iter().map(|&b| code(b)).collect());
         let g = Graph {
             nodes: vec![Node {
                 name: "c".into(),
@@ -394,7 +407,7 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
                     .to_vec(),
                 outputs: vec!["y".into()],
                 attrs,
-                fused: Default::default(),
+                fused,
             }],
             initializers: inits.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             inputs: vec![ValueInfo {
@@ -412,7 +425,6 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
         let ow = (w + pads[1] + pads[3] - (kw - 1) * dw - 1) / sw + 1;
         assert_eq!(got.shape, vec![1, cout, oh, ow], "case {case}");
         let mg = cout / group;
-        let (tmin, tmax) = if y_u8 { (0, 255) } else { (-128, 127) };
         let got = got.to_i64_vec().unwrap();
         for o in 0..cout {
             let gi = o / mg;
@@ -434,7 +446,8 @@ fn check_random_qconv(rng: &mut Rng, case: usize, dw3x3_stride: Option<usize>) {
                             }
                         }
                     }
-                    let want = requant(acc + bias[o], m, zy as i32, tmin, tmax) as i64;
+                    let want =
+                        (requant(acc + bias[o], m, zy as i32, tmin as i32, tmax as i32) as i64).max(lo).min(caps[o]);
                     let at = (o * oh + oy) * ow + ox;
                     assert_eq!(
                         got[at], want,

@@ -195,7 +195,16 @@ fn qgemm_blocks_do_not_change_any_value() {
         let zbs = if za == 0 { PerIndex::All(128) } else { PerIndex::Each(&zb) };
         fn ep<'a>(za: i32, zb: PerIndex<'a, i32>, bias: &'a [i32], scale: &'a [f32], out: Out<'a>) -> Epilogue<'a> {
             let ldc = out.len() / bias.len();
-            Epilogue { za: PerIndex::All(za), zb, bias: Some(bias), scale, scale_per_row: true, out, ldc }
+            Epilogue {
+                za: PerIndex::All(za),
+                zb,
+                bias: Some(bias),
+                scale,
+                scale_per_row: true,
+                row_max: None,
+                out,
+                ldc,
+            }
         }
         let on = |threads| {
             let (mut q, mut f, mut i) = (vec![0u8; m * n], vec![0f32; m * n], vec![0i32; m * n]);

@@ -212,6 +212,7 @@ fn cpu(q: &QGemm<'_>) -> Vec<i32> {
         bias: q.bias,
         scale: q.scale,
         scale_per_row: true,
+        row_max: None,
         out: if signed_out {
             Out::I8 { out: &mut outi, zero_point: q.zp, lo: q.lo, hi: q.hi }
         } else {

@@ -126,6 +126,7 @@ pub fn im2col_padded<T: Copy>(input: &[T], channels: usize, w: &Window, o0: Rang
                 match r.src {
                     None => dst.fill(pad),
                     Some((base, 1)) => dst.copy_from_slice(&src[base..base + r.len]),
+                    Some((base, 2)) => gather_stride2(&src[base..base + 2 * r.len - 1], dst),
                     Some((base, s)) => {
                         for (t, v) in dst.iter_mut().enumerate() {
                             *v = src[base + t * s];
@@ -135,6 +136,18 @@ pub fn im2col_padded<T: Copy>(input: &[T], channels: usize, w: &Window, o0: Rang
             });
         }
     }
+}
+
+/// `dst[t] = src[2t]` (`src` holds `2·dst.len() − 1` elements): the even elements in pairs,
+/// which the compiler turns into vector loads and shuffles (a stride-2 first convolution reads
+/// all its taps this way).
+#[inline]
+fn gather_stride2<T: Copy>(src: &[T], dst: &mut [T]) {
+    let Some((last, body)) = dst.split_last_mut() else { return };
+    for (v, pair) in body.iter_mut().zip(src.chunks_exact(2)) {
+        *v = pair[0];
+    }
+    *last = src[src.len() - 1];
 }
 
 /// The adjoint of [`im2col`]: adds every column-matrix entry into the image position it was

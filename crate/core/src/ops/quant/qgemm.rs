@@ -271,6 +271,8 @@ pub struct Epilogue<'a> {
     pub scale: &'a [f32],
     /// Whether `scale` is indexed by row.
     pub scale_per_row: bool,
+    /// An upper bound per row on 8-bit output codes (a fused per-channel `Min`), or none.
+    pub row_max: Option<&'a [i32]>,
     /// Destination.
     pub out: Out<'a>,
     /// Row stride of the destination.
@@ -287,8 +289,8 @@ pub fn qgemm(a: &PackedA, b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), OpError>
 
 fn qgemm_typed<T: Widen>(a: &PackedA, d: &[T], b: &QMat<'_>, ep: Epilogue<'_>) -> Result<(), OpError> {
     let (m, n) = (a.m, b.cols);
-    let Epilogue { za, zb, bias, scale, scale_per_row, out, ldc } = ep;
-    let params = Params { za, zb, bias, scale, scale_per_row };
+    let Epilogue { za, zb, bias, scale, scale_per_row, row_max, out, ldc } = ep;
+    let params = Params { za, zb, bias, scale, scale_per_row, row_max };
     params.check(a, b, !matches!(out, Out::I32(_)))?;
     if m == 0 || n == 0 {
         return Ok(());
@@ -320,6 +322,7 @@ pub(crate) struct Params<'a> {
     pub(crate) bias: Option<&'a [i32]>,
     pub(crate) scale: &'a [f32],
     pub(crate) scale_per_row: bool,
+    pub(crate) row_max: Option<&'a [i32]>,
 }
 
 impl Params<'_> {
@@ -335,6 +338,11 @@ impl Params<'_> {
         if let Some(bias) = self.bias {
             if bias.len() != m {
                 return Err(OpError::internal(format!("bias has {} values, expected {m}", bias.len())));
+            }
+        }
+        if let Some(cap) = self.row_max {
+            if cap.len() != m || !scaled {
+                return Err(OpError::internal(format!("{} row bounds for {m} rows of 8-bit codes", cap.len())));
             }
         }
         if scaled {
@@ -426,11 +434,11 @@ fn pack_b<T: Widen>(
     let k = b.rows;
     let panels = ncols.div_ceil(NR);
     let out = &mut out[..panels * kp * 2 * NR];
-    out.fill(0);
     for (panel, dst) in out.chunks_exact_mut(kp * 2 * NR).enumerate() {
         let jn = NR.min(ncols - panel * NR);
         if jn == NR && b.cs == 1 {
-            // Contiguous rows, full panel: interleave two rows at a time (vectorises).
+            // Contiguous rows, full panel: interleave two rows at a time (vectorises). Every
+            // entry is written (an odd K's last pair with a zero), so nothing is cleared first.
             let col0 = j0 + panel * NR;
             for (p, o) in dst.chunks_exact_mut(2 * NR).enumerate() {
                 let r0: &[T; NR] = d[2 * p * b.rs + col0..][..NR].try_into().expect("NR elements");
@@ -440,11 +448,14 @@ fn pack_b<T: Widen>(
                 } else {
                     for c in 0..NR {
                         o[2 * c] = r0[c].widen();
+                        o[2 * c + 1] = 0;
                     }
                 }
             }
             continue;
         }
+        // Partial or strided panels: the missing columns (and an odd K's last row) stay zero.
+        dst.fill(0);
         for i in 0..k {
             let row = i * b.rs;
             let (p, half) = (i / 2, i % 2);
@@ -517,6 +528,10 @@ fn store_rows(
     let za_zero = matches!(ep.za, PerIndex::All(0));
     for (r, dst) in out.iter_mut().enumerate().take(MR.min(a.m - i0)) {
         let i = i0 + r;
+        let mut dst = match ep.row_max {
+            Some(m) => dst.capped(m[i]),
+            None => dst.slice(0..dst.len()),
+        };
         let vals = &rows[r * nc..r * nc + ncols];
         let b = ep.bias.map_or(0, |b| b[i]);
         // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
@@ -585,6 +600,7 @@ mod tests {
                     bias: None,
                     scale: &[1.0],
                     scale_per_row: true,
+                    row_max: None,
                     out: Out::I32(&mut out),
                     ldc: n,
                 };
@@ -629,6 +645,7 @@ mod tests {
                                 bias: None,
                                 scale: &[1.0],
                                 scale_per_row: true,
+                                row_max: None,
                                 out: Out::I32(&mut out),
                                 ldc: n,
                             };
@@ -658,6 +675,7 @@ mod tests {
                         bias: None,
                         scale: &scales,
                         scale_per_row: true,
+                        row_max: None,
                         out,
                         ldc: n,
                     };
@@ -705,6 +723,7 @@ mod tests {
                     bias: Some(&bias),
                     scale: sc,
                     scale_per_row: true,
+                    row_max: None,
                     out,
                     ldc: n,
                 };
@@ -751,6 +770,7 @@ mod tests {
             bias: None,
             scale: &[1.0],
             scale_per_row: true,
+            row_max: None,
             out: Out::I32(&mut out),
             ldc: 2,
         };

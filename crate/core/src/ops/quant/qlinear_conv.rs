@@ -163,6 +163,11 @@ impl Op for QConv {
             zy,
             qlo,
             qhi,
+            // 8-bit outputs take their channels' bounds in the store; float ones below.
+            cap: match &spec.channel_max {
+                Some(ChannelMax::Codes(m)) => Some(m),
+                _ => None,
+            },
         };
         let wb = bytes_of(w)?;
         match &x.data {
@@ -173,12 +178,7 @@ impl Op for QConv {
         match (&mut data, &spec.channel_max) {
             (_, None) => {}
             (Data::F32(v), Some(ChannelMax::F32(m))) => apply_channel_max(v, m, plan)?,
-            (Data::U8(v), Some(ChannelMax::Codes(m))) => {
-                apply_channel_max(v, &m.iter().map(|&q| q as u8).collect::<Vec<_>>(), plan)?
-            }
-            (Data::I8(v), Some(ChannelMax::Codes(m))) => {
-                apply_channel_max(v, &m.iter().map(|&q| q as i8).collect::<Vec<_>>(), plan)?
-            }
+            (Data::U8(_) | Data::I8(_), Some(ChannelMax::Codes(_))) => {}
             _ => return Err(OpError::internal("an integer-output convolution cannot carry fused channel bounds")),
         }
         Ok(vec![Tensor { shape: plan.out_shape.clone(), data }])
@@ -191,10 +191,11 @@ fn per_channel_epilogue<'a>(
     zx: i32,
     bias: Option<&'a [i32]>,
     scale: &'a [f32],
+    row_max: Option<&'a [i32]>,
     out: Out<'a>,
     ldc: usize,
 ) -> Epilogue<'a> {
-    Epilogue { za, zb: PerIndex::All(zx), bias, scale, scale_per_row: true, out, ldc }
+    Epilogue { za, zb: PerIndex::All(zx), bias, scale, scale_per_row: true, row_max, out, ldc }
 }
 
 /// Everything the kernels need besides the data.
@@ -210,6 +211,8 @@ struct Cfg<'a> {
     zy: i32,
     qlo: i32,
     qhi: i32,
+    /// Per output channel, an upper bound on the 8-bit codes (a fused `Min`), or none.
+    cap: Option<&'a [i32]>,
 }
 
 impl Cfg<'_> {
@@ -221,6 +224,14 @@ impl Cfg<'_> {
             Data::U8(v) => Out::U8 { out: &mut v[at..], zero_point: self.zy, lo: self.qlo, hi: self.qhi },
             Data::I8(v) => Out::I8 { out: &mut v[at..], zero_point: self.zy, lo: self.qlo, hi: self.qhi },
             _ => unreachable!("output data is created by eval as one of the four types"),
+        }
+    }
+
+    /// `dst` with channel `ch`'s code bound, where the convolution has one.
+    fn capped<'d>(&self, dst: &'d mut Out<'_>, ch: usize) -> Out<'d> {
+        match self.cap {
+            Some(m) => dst.capped(m[ch]),
+            None => dst.slice(0..dst.len()),
         }
     }
 }
@@ -293,14 +304,19 @@ impl QConv {
                 let zw = &c.zw[c0..c0 + mg];
                 let bias = c.bias.map(|b| &b[c0..c0 + mg]);
                 let scale = if c.scale.len() == 1 { c.scale } else { &c.scale[c0..c0 + mg] };
+                let row_max = c.cap.map(|m| &m[c0..c0 + mg]);
                 let za = if zw.iter().all(|&z| z == 0) { PerIndex::All(0) } else { PerIndex::Each(zw) };
                 if pointwise {
                     let b = QMat::row_major(T::bytes(xg), cg, in_plane)?;
-                    qgemm(&packed[g], &b, per_channel_epilogue(za, c.zx, bias, scale, c.out(out, at), out_plane))?;
+                    qgemm(
+                        &packed[g],
+                        &b,
+                        per_channel_epilogue(za, c.zx, bias, scale, row_max, c.out(out, at), out_plane),
+                    )?;
                 } else {
                     // Runs of output rows, one task each: its own im2col chunks and its own
                     // columns of the output.
-                    let p = Params { za, zb: PerIndex::All(c.zx), bias, scale, scale_per_row: true };
+                    let p = Params { za, zb: PerIndex::All(c.zx), bias, scale, scale_per_row: true, row_max };
                     let parts = parallel::split(oh, parallel::tasks(mg * kdim * out_plane, oh), 1);
                     let bands: Vec<_> = parts.iter().map(|r| r.start * inner_cols..r.end * inner_cols).collect();
                     let dst = c.out(out, at).column_bands(mg, out_plane, &bands);
@@ -369,7 +385,7 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 // |x − zx| ≤ 255, so |Σ (w − zw)(x − zx)| ≤ 255·Σ|w − zw|.
                 let vmax = filt.iter().map(|w| w.abs() as u64).sum::<u64>() * 255;
-                dst.store_run_within(((t - range.start) * mg + j) * out_plane, &acc, bias, scale, vmax);
+                c.capped(dst, ch).store_run_within(((t - range.start) * mg + j) * out_plane, &acc, bias, scale, vmax);
             }
         }
     });
@@ -468,7 +484,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let at = ((t - range.start) * mg + j) * oh * ow;
                     // The sums are Σ w·x' over codes |x'| ≤ 255 (flipped where the form reads them so).
                     let vmax = taps.iter().map(|&t| (t as i32).unsigned_abs() as u64).sum::<u64>() * 255;
-                    dst.store_run_within(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale, vmax);
+                    c.capped(dst, ch).store_run_within(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale, vmax);
                 }
                 continue;
             }
@@ -522,36 +538,39 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 }
                 // The sums are Σ w·x over the padded codes, |x| ≤ 255.
                 let vmax = (0..9).map(|t| (tap(t) as i32).unsigned_abs() as u64).sum::<u64>() * 255;
-                dst.store_run_within(at, &accp[..oh * ow], add, scale, vmax);
+                c.capped(dst, ch).store_run_within(at, &accp[..oh * ow], add, scale, vmax);
             }
         }
     });
     Ok(())
 }
 
-/// `dst.copy_from_slice(src)` for byte rows, in eight-byte moves (the last one overlapping)
+/// `dst.copy_from_slice(src)` for byte rows, in sixteen-byte moves (the last one overlapping)
 /// rather than a `memcpy` call per row, which costs more than the copy for short rows.
 fn copy_bytes<T: Widen>(src: &[T], dst: &mut [T]) {
     let n = src.len();
     assert!(n == dst.len() && std::mem::size_of::<T>() == 1, "copy_bytes copies byte rows of equal lengths");
-    if n < 8 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    let (ps, pd) = (src.as_ptr().cast::<u8>(), dst.as_mut_ptr().cast::<u8>());
+    // SAFETY: `T` is one byte (u8 or i8) and both slices hold n bytes: every move below reads
+    // and writes within `0..n`; `src` and `dst` are distinct borrows, so they do not overlap.
+    // Fixed-size copies compile to one (unaligned) vector or word load and store.
+    unsafe {
+        if n >= 16 {
+            // The clamped offset (the last move overlapping) also keeps the loop from being
+            // turned back into one `memcpy` call.
+            let mut k = 0;
+            while k < n {
+                let at = k.min(n - 16);
+                std::ptr::copy_nonoverlapping(ps.add(at), pd.add(at), 16);
+                k += 16;
+            }
+        } else if n >= 8 {
+            std::ptr::copy_nonoverlapping(ps, pd, 8);
+            std::ptr::copy_nonoverlapping(ps.add(n - 8), pd.add(n - 8), 8);
+        } else {
+            for k in 0..n {
+                *pd.add(k) = *ps.add(k);
+            }
         }
-        return;
-    }
-    let (ps, pd) = (src.as_ptr().cast::<u64>(), dst.as_mut_ptr().cast::<u64>());
-    let mut k = 0;
-    while k < n {
-        let at = k.min(n - 8);
-        // SAFETY: `T` is one byte (u8 or i8), `at + 8 ≤ n` and both slices hold n bytes;
-        // unaligned reads and writes.
-        unsafe {
-            pd.cast::<u8>()
-                .add(at)
-                .cast::<u64>()
-                .write_unaligned(ps.cast::<u8>().add(at).cast::<u64>().read_unaligned());
-        }
-        k += 8;
     }
 }

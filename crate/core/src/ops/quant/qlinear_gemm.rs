@@ -114,6 +114,7 @@ impl Op for QGemm {
             bias: None,
             scale: &[1.0],
             scale_per_row: false,
+            row_max: None,
             out: Out::I32(&mut acc),
             ldc: n,
         };

@@ -174,6 +174,7 @@ impl Op for QMatMul {
                 bias: None,
                 scale: &scale,
                 scale_per_row: false,
+                row_max: None,
                 out,
                 ldc: n,
             };

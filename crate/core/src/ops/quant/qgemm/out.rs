@@ -159,6 +159,24 @@ impl<'a> Out<'a> {
         }
     }
 
+    /// This destination as a reborrow whose codes are also capped at `max`:
+    /// `min(clamp(q, lo, hi), max) = clamp(q, min(lo, hi′), hi′)` with `hi′ = min(hi, max)`
+    /// (a convolution's fused per-channel `Min`, applied in its store). Only 8-bit
+    /// destinations take a cap: the others are returned as they are.
+    pub(crate) fn capped(&mut self, max: i32) -> Out<'_> {
+        match self {
+            Out::U8 { out, zero_point, lo, hi } => {
+                let hi = (*hi).min(max);
+                Out::U8 { out: &mut out[..], zero_point: *zero_point, lo: (*lo).min(hi), hi }
+            }
+            Out::I8 { out, zero_point, lo, hi } => {
+                let hi = (*hi).min(max);
+                Out::I8 { out: &mut out[..], zero_point: *zero_point, lo: (*lo).min(hi), hi }
+            }
+            other => other.slice(0..other.len()),
+        }
+    }
+
     /// Consecutive pieces of this destination: piece `p` holds elements
     /// `parts[p].start · unit .. parts[p].end · unit` (say, the output planes of some
     /// channels), as destinations of their own whose indices start at 0.

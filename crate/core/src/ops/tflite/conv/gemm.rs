@@ -73,6 +73,7 @@ impl TflConv {
             bias: Some(bias),
             scale: &[1.0],
             scale_per_row: true,
+            row_max: None,
             out: Out::I32(&mut acc),
             ldc: pixels,
         };
