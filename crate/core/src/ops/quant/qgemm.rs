@@ -400,24 +400,64 @@ fn qgemm_block<T: Widen>(
     let need_col_sums = !matches!(p.za, PerIndex::All(0));
     // Column chunk: a multiple of NR whose packed panel set fits B_CHUNK_BYTES.
     let nc = ((B_CHUNK_BYTES / (kp.max(1) * 2 * 2 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
-    let mut bp = vec![0i16; nc * kp * 2];
-    let mut col_sums = vec![0i32; nc];
-    // The sums of one A panel over the chunk's columns: the epilogue then runs along whole
-    // rows, with its per-row constants loaded once per row instead of once per tile.
-    let mut sums = vec![0i32; MR * nc];
-    // Row blocks start on panel boundaries (the grid aligns them to MR).
-    let panels = rows.start / MR..rows.end.div_ceil(MR);
-    for j0 in cols.clone().step_by(nc) {
-        let ncols = nc.min(cols.end - j0);
-        pack_b(d, b, j0, ncols, kp, &mut bp, need_col_sums.then_some(&mut col_sums[..]));
-        for panel in panels.clone() {
-            let ap = &a.data[panel * kp * MR..][..kp * MR];
-            panel_sums(ap, &bp, kp, ncols.div_ceil(NR), &mut sums, nc);
-            let i0 = panel * MR;
-            let dst = &mut out[i0 - rows.start..];
-            store_rows(&sums, nc, a, p, dst, i0, j0, j0 - cols.start, &col_sums, ncols);
+    Scratch::with(|s| {
+        let bp = at_least(&mut s.b16, nc * kp * 2);
+        let col_sums = at_least(&mut s.col_sums, nc);
+        // The sums of one A panel over the chunk's columns: the epilogue then runs along whole
+        // rows, with its per-row constants loaded once per row instead of once per tile.
+        let sums = at_least(&mut s.sums, MR * nc);
+        // Row blocks start on panel boundaries (the grid aligns them to MR).
+        let panels = rows.start / MR..rows.end.div_ceil(MR);
+        for j0 in cols.clone().step_by(nc) {
+            let ncols = nc.min(cols.end - j0);
+            pack_b(d, b, j0, ncols, kp, bp, need_col_sums.then_some(&mut col_sums[..]));
+            for panel in panels.clone() {
+                let ap = &a.data[panel * kp * MR..][..kp * MR];
+                panel_sums(ap, bp, kp, ncols.div_ceil(NR), sums, nc);
+                let i0 = panel * MR;
+                let dst = &mut out[i0 - rows.start..];
+                store_rows(sums, nc, a, p, dst, i0, j0, j0 - cols.start, col_sums, ncols);
+            }
         }
+    })
+}
+
+/// Buffers a GEMM block reuses from call to call on its thread: packed `B` (pairs or quads),
+/// its column sums and one `A` panel's sums. A block writes every element it reads (the
+/// packing writes whole panels, the micro-kernel whole tiles), so the buffers are grown but
+/// never cleared: allocating them zeroed cost a `memset` of up to 200 KB per call.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pub(super) b16: Vec<i16>,
+    pub(super) b8: Vec<u8>,
+    pub(super) col_sums: Vec<i32>,
+    pub(super) sums: Vec<i32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { b16: Vec::new(), b8: Vec::new(), col_sums: Vec::new(), sums: Vec::new() })
+    };
+}
+
+impl Scratch {
+    /// Runs `f` with this thread's buffers, taken out for the call (a nested call would get
+    /// empty ones, never the same).
+    pub(super) fn with<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        let r = f(&mut s);
+        SCRATCH.with(|c| *c.borrow_mut() = s);
+        r
     }
+}
+
+/// The first `n` elements of `v`, grown with zeros where it is shorter (its other elements
+/// are whatever an earlier call left).
+pub(super) fn at_least<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
 }
 
 /// Packs columns `j0 .. j0 + ncols` of `B` into `NR`-column panels: for each pair `p` of rows,

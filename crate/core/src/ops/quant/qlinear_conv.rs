@@ -521,12 +521,15 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 if stride == 1 {
                     // Rows oy and oy + 1 from q[oy] (input rows oy, oy + 1) and q[oy + 2] (oy + 2,
                     // oy + 3): the second output row pairs filter row 0 with input row oy + 1
-                    // and filter rows 1, 2 with oy + 2, oy + 3.
+                    // and filter rows 1, 2 with oy + 2, oy + 3. The filter pairs are built once
+                    // per channel and passed by reference: rebuilt for each call, they were
+                    // stored as words and read back as vectors, which stalls.
                     let wz0: [i32; 3] = std::array::from_fn(|kx| pair(0, tap(kx)));
                     let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
+                    let w4 = [w01, w2, wz0, w12];
                     while oy + 2 <= oh {
                         let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
-                        dw3_rows2(qa, qb, [w01, w2, wz0, w12], n4, &mut accp, oy * ow, (oy + 1) * ow);
+                        dw3_rows2(qa, qb, &w4, n4, &mut accp, oy * ow, (oy + 1) * ow);
                         oy += 2;
                     }
                 }
@@ -534,7 +537,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 for oy in oy..oh {
                     let y0 = oy * stride;
                     let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
-                    dw3_row(qa, qb, w01, w2, offsets, n4, &mut accp, oy * ow);
+                    dw3_row(qa, qb, &w01, &w2, offsets, n4, &mut accp, oy * ow);
                 }
                 // The sums are Σ w·x over the padded codes, |x| ≤ 255.
                 let vmax = (0..9).map(|t| (tap(t) as i32).unsigned_abs() as u64).sum::<u64>() * 255;

@@ -215,8 +215,8 @@ impl I32x4 {
 pub fn dw3_row(
     qa: &[i16],
     qb: &[i16],
-    w01: [i32; 3],
-    w2: [i32; 3],
+    w01: &[i32; 3],
+    w2: &[i32; 3],
     off: [usize; 3],
     n4: usize,
     out: &mut [i32],
@@ -256,7 +256,7 @@ pub fn dw3_row(
 /// and `width > 4·n4 − 4`, the first row's last group, which spills past `width`, is stored
 /// before the second row's first group overwrites the spill.
 #[inline]
-pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
+pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
@@ -527,7 +527,7 @@ mod tests {
         for n in [4, 8, 12, 20] {
             let off = [0, 1, 2];
             let mut acc = vec![0; n];
-            dw3_row(&qa, &qb, w01, w2, off, n / 4, &mut acc, 0);
+            dw3_row(&qa, &qb, &w01, &w2, off, n / 4, &mut acc, 0);
             for (i, &got) in acc.iter().enumerate() {
                 let d = |w: i32, q: &[i16], at: usize| {
                     (w as i16 as i32) * q[at] as i32 + ((w >> 16) as i16 as i32) * q[at + 1] as i32

@@ -16,7 +16,7 @@
 //! the engine's (uint8 codes on a signed engine, int8 on an unsigned one), which adds ±128 to
 //! every value and to its zero-point alike, so `Σ (a − za)(b − zb)` is unchanged.
 
-use super::{store_rows, Params, PerIndex, Widen, B_CHUNK_BYTES, MR, NR};
+use super::{at_least, store_rows, Params, PerIndex, Scratch, Widen, B_CHUNK_BYTES, MR, NR};
 use super::{Out, PackedA, QMat};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -222,25 +222,28 @@ pub(super) fn block<T: Widen>(
     let p = Params { zb, ..*p };
     let need_col_sums = !matches!(p.za, PerIndex::All(0));
     let nc = ((B_CHUNK_BYTES / (kq.max(1) * 4 * NR)).max(1) * NR).min(n.div_ceil(NR) * NR);
-    let mut bp = vec![0u8; nc * kq * 4];
-    let mut col_sums = vec![0i32; nc];
-    let mut sums = vec![0i32; MR * nc];
-    let panels = rows.start / MR..rows.end.div_ceil(MR);
-    for j0 in cols.clone().step_by(nc) {
-        let ncols = nc.min(cols.end - j0);
-        pack_b(d, b, j0, ncols, kq, flip, &mut bp);
-        if need_col_sums {
-            for (c, s) in col_sums.iter_mut().enumerate().take(ncols) {
-                *s = (0..k).map(|i| d[i * b.rs + (j0 + c) * b.cs].widen() as i32 + shift).sum();
+    // Reused buffers, written before they are read (see `Scratch`).
+    Scratch::with(|s| {
+        let bp = at_least(&mut s.b8, nc * kq * 4);
+        let col_sums = at_least(&mut s.col_sums, nc);
+        let sums = at_least(&mut s.sums, MR * nc);
+        let panels = rows.start / MR..rows.end.div_ceil(MR);
+        for j0 in cols.clone().step_by(nc) {
+            let ncols = nc.min(cols.end - j0);
+            pack_b(d, b, j0, ncols, kq, flip, bp);
+            if need_col_sums {
+                for (c, s) in col_sums.iter_mut().enumerate().take(ncols) {
+                    *s = (0..k).map(|i| d[i * b.rs + (j0 + c) * b.cs].widen() as i32 + shift).sum();
+                }
+            }
+            for panel in panels.clone() {
+                let ap = &a.data[panel * kq * MR..][..kq * MR];
+                panel_sums(form, ap, bp, kq, ncols.div_ceil(NR), sums, nc);
+                let i0 = panel * MR;
+                store_rows(sums, nc, a, &p, &mut out[i0 - rows.start..], i0, j0, j0 - cols.start, col_sums, ncols);
             }
         }
-        for panel in panels.clone() {
-            let ap = &a.data[panel * kq * MR..][..kq * MR];
-            panel_sums(form, ap, &bp, kq, ncols.div_ceil(NR), &mut sums, nc);
-            let i0 = panel * MR;
-            store_rows(&sums, nc, a, &p, &mut out[i0 - rows.start..], i0, j0, j0 - cols.start, &col_sums, ncols);
-        }
-    }
+    })
 }
 
 /// Packs columns `j0 .. j0 + ncols` of `B` into `NR`-column panels: for each quad `q` of rows,

@@ -99,8 +99,8 @@ unsafe fn dot3_x8(q: *const i16, w: [i32; 3], off: [usize; 3], p: usize) -> __m2
 pub unsafe fn dw3_row(
     qa: &[i16],
     qb: &[i16],
-    w01: [i32; 3],
-    w2: [i32; 3],
+    w01: &[i32; 3],
+    w2: &[i32; 3],
     off: [usize; 3],
     n4: usize,
     out: &mut [i32],
@@ -108,6 +108,7 @@ pub unsafe fn dw3_row(
 ) {
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
+    let (w01, w2) = (*w01, *w2);
     let (pa, pb, po) = (qa.as_ptr(), qb.as_ptr(), out.as_mut_ptr().add(at));
     let mut i = n4;
     // SAFETY (both blocks): group g reads 2·off[kx] + 8g .. + 8 (+ 16 for a pair g, g + 1 <
@@ -131,7 +132,7 @@ pub unsafe fn dw3_row(
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-pub unsafe fn dw3_rows2(qa: &[i16], qb: &[i16], w: [[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
+pub unsafe fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
     // Stride 1: the taps at pair offsets 0, 1, 2.
     let off = [0, 1, 2];
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
