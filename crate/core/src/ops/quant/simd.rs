@@ -20,7 +20,7 @@ mod requant;
 pub(crate) mod wasm128;
 pub use level::{avx2_available, set_avx2, simd_name, use_avx2};
 use requant::ROUND_MAGIC_BITS;
-pub use requant::{dequant8, requant_store8, requant_store8_near};
+pub use requant::{dequant8, requant_store8};
 
 /// Four `i32` lanes.
 #[derive(Clone, Copy, Debug)]
@@ -569,10 +569,10 @@ mod tests {
                 let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
                 let (mut u, mut un) = ([0u8; 8], [0u8; 8]);
                 let (mut i, mut inear) = ([0i8; 8], [0i8; 8]);
-                requant_store8(chunk, add, s, uzp, ulo, uhi, &mut u);
-                requant_store8_near(chunk, add, s, uzp, ulo, uhi, &mut un);
-                requant_store8(chunk, add, s, izp, ilo, ihi, &mut i);
-                requant_store8_near(chunk, add, s, izp, ilo, ihi, &mut inear);
+                requant_store8::<_, false>(chunk, add, s, uzp, ulo, uhi, &mut u);
+                requant_store8::<_, true>(chunk, add, s, uzp, ulo, uhi, &mut un);
+                requant_store8::<_, false>(chunk, add, s, izp, ilo, ihi, &mut i);
+                requant_store8::<_, true>(chunk, add, s, izp, ilo, ihi, &mut inear);
                 assert_eq!(u, un, "u8: {chunk:?} s {s} zp {uzp} [{ulo}, {uhi}]");
                 assert_eq!(i, inear, "i8: {chunk:?} s {s} zp {izp} [{ilo}, {ihi}]");
                 for (k, &v) in chunk.iter().enumerate() {
@@ -601,9 +601,9 @@ mod tests {
                 let mut u = [0u8; 8];
                 let mut i = [0i8; 8];
                 let (ulo, uhi, uzp) = (lo.max(0), hi.max(0), zp.clamp(0, 255));
-                requant_store8(chunk, 2, s, uzp, ulo, uhi, &mut u);
+                requant_store8::<_, false>(chunk, 2, s, uzp, ulo, uhi, &mut u);
                 let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
-                requant_store8(chunk, 2, s, izp, ilo, ihi, &mut i);
+                requant_store8::<_, false>(chunk, 2, s, izp, ilo, ihi, &mut i);
                 for (k, &v) in chunk.iter().enumerate() {
                     let r = |zp, lo, hi| crate::ops::quant::qgemm::requant_i32(v.wrapping_add(2), s, zp, lo, hi);
                     assert_eq!(u[k] as i32, r(uzp, ulo, uhi), "u8: v {v} s {s} zp {uzp}");

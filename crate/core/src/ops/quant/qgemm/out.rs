@@ -4,7 +4,7 @@
 //! columns, by column bands, by runs of planes).
 
 use super::{Widen, NR};
-use crate::ops::quant::simd::{dequant8, requant_store8, requant_store8_near};
+use crate::ops::quant::simd::{dequant8, requant_store8};
 use crate::parallel::Grid;
 use crate::quant::round_half_even;
 use std::ops::Range;
@@ -75,7 +75,7 @@ impl Out<'_> {
     /// [`Out::store_run`] where the caller guarantees `|vals[t]| ≤ vmax` for every `t` (a
     /// layer's sums are bounded by its weights: `Σ|w|·255`). Where that bound keeps every
     /// scaled value below 2²¹, 8-bit outputs skip the float clamp
-    /// ([`requant_store8_near`](crate::ops::quant::simd::requant_store8_near)): the same codes.
+    /// ([`requant_store8`](crate::ops::quant::simd::requant_store8) with `NEAR`): the same codes.
     pub fn store_run_within(&mut self, at: usize, vals: &[i32], add: i32, scale: f32, vmax: u64) {
         let n8 = vals.len() / NR * NR;
         let (body, rest) = vals.split_at(n8);
@@ -214,15 +214,16 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     }
     // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
     let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
+    fn lanes<T: Widen, const NEAR: bool>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
+        for (o, ch) in out.chunks_exact_mut(NR).zip(vals.chunks_exact(NR)) {
+            requant_store8::<T, NEAR>(ch, add, s, zp, lo, hi, o);
+        }
+    }
     // |v + add| ≤ vmax + |add| (or, wrapped, below 2³¹ ≤ that), so |x| stays under the limit.
     if (vmax as f64 + (add as f64).abs()) * (s as f64).abs() < NEAR_LIMIT {
-        for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-            requant_store8_near(ch, add, s, zp, lo, hi, o);
-        }
+        lanes::<T, true>(&mut out[..n8], &vals[..n8], add, s, zp, lo, hi);
     } else {
-        for (o, ch) in out[..n8].chunks_exact_mut(NR).zip(vals[..n8].chunks_exact(NR)) {
-            requant_store8(ch, add, s, zp, lo, hi, o);
-        }
+        lanes::<T, false>(&mut out[..n8], &vals[..n8], add, s, zp, lo, hi);
     }
     let rest = &vals[n8..];
     if s.is_finite() && !rest.is_empty() {
@@ -230,7 +231,7 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
         let mut v8 = [0i32; NR];
         v8[..rest.len()].copy_from_slice(rest);
         let mut q8 = [T::from_i32(0); NR];
-        requant_store8(&v8, add, s, zp, lo, hi, &mut q8);
+        requant_store8::<T, false>(&v8, add, s, zp, lo, hi, &mut q8);
         out[n8..vals.len()].copy_from_slice(&q8[..rest.len()]);
         return;
     }

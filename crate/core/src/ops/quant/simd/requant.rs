@@ -16,13 +16,18 @@ use crate::quant::ROUND_MAGIC;
 pub(crate) const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 
 /// Requantizes eight sums (the first eight of `acc`) and stores them as `T` in the first eight
-/// of `out`: the codes of [`requant_i32`](crate::ops::quant::qgemm::requant_i32) for a finite `s`. With `x = (v +
-/// add)·s`, `clamp(rne(x) + zp, lo, hi) = rne(clamp(x, lo − zp, hi − zp)) + zp` (rounding is
-/// monotone and keeps integers), the clamped value is within ±510, so adding 1.5·2²³ rounds it
-/// half to even and its bits minus `bits(1.5·2²³) − zp` are the code. `lo ≤ hi` must lie in
-/// `T`'s range.
+/// of `out`: the codes of [`requant_i32`](crate::ops::quant::qgemm::requant_i32) for a finite
+/// `s`. With `x = (v + add)·s`, `clamp(rne(x) + zp, lo, hi) = rne(clamp(x, lo − zp, hi − zp)) +
+/// zp` (rounding is monotone and keeps integers), the clamped value is within ±510, so adding
+/// 1.5·2²³ rounds it half to even and its bits minus `bits(1.5·2²³) − zp` are the code.
+///
+/// `NEAR`: the caller guarantees `|x| < 2²¹` for the eight sums, and the float clamp is left
+/// out. Below 2²² adding 1.5·2²³ still rounds half to even, so the lanes hold `rne(x) + zp`
+/// unclamped; narrowing to `i16` saturates (monotone, and the identity on `lo ..= hi`), and
+/// clamping the `i16` lanes to `lo ..= hi` gives the same codes. `lo ≤ hi` must lie in `T`'s
+/// range.
 #[inline(always)]
-pub fn requant_store8<T: crate::ops::quant::qgemm::Widen>(
+pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
     acc: &[i32],
     add: i32,
     s: f32,
@@ -43,10 +48,16 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen>(
         let lane = |p: *const i32| {
             let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
             let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
-            let x = arch::_mm_min_ps(arch::_mm_max_ps(x, va), vb);
+            let x = if NEAR { x } else { arch::_mm_min_ps(arch::_mm_max_ps(x, va), vb) };
             arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
         };
         let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = if NEAR {
+            let (vlo, vhi) = (arch::_mm_set1_epi16(lo as i16), arch::_mm_set1_epi16(hi as i16));
+            arch::_mm_min_epi16(arch::_mm_max_epi16(w, vlo), vhi)
+        } else {
+            w
+        };
         let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
         arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
     }
@@ -59,76 +70,34 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen>(
         let lane = |p: *const i32| {
             let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
             let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
-            let x = arch::f32x4_pmin(vb, arch::f32x4_pmax(va, x));
+            let x = if NEAR { x } else { arch::f32x4_pmin(vb, arch::f32x4_pmax(va, x)) };
             arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
         };
         let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
+        let w = if NEAR {
+            let (vlo, vhi) = (arch::i16x8_splat(lo as i16), arch::i16x8_splat(hi as i16));
+            arch::i16x8_min(arch::i16x8_max(w, vlo), vhi)
+        } else {
+            w
+        };
         let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
         arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
     }
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
     for (o, &v) in out.iter_mut().zip(acc) {
         let x = v.wrapping_add(add) as f32 * s;
-        let x = if x > a { x } else { a };
-        let x = if x < b { x } else { b };
-        *o = T::from_i32(((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off));
-    }
-}
-
-/// [`requant_store8`] where the caller guarantees `|(v + add)·s| < 2²¹` for the eight sums
-/// `v`: the float clamp is then left out. Below 2²² adding 1.5·2²³ still rounds half to even,
-/// so the lanes hold `rne(x) + zp` unclamped; narrowing to `i16` saturates (monotone, and the
-/// identity on `lo ..= hi`), and clamping the `i16` lanes to `lo ..= hi` gives
-/// `clamp(rne(x) + zp, lo, hi)`, [`requant_store8`]'s codes. `lo ≤ hi` must lie in `T`'s range.
-#[inline(always)]
-pub fn requant_store8_near<T: crate::ops::quant::qgemm::Widen>(
-    acc: &[i32],
-    add: i32,
-    s: f32,
-    zp: i32,
-    lo: i32,
-    hi: i32,
-    out: &mut [T],
-) {
-    let (acc, out) = (&acc[..8], &mut out[..8]);
-    let off = ROUND_MAGIC_BITS - zp;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE2 is baseline; 32-byte load from `acc`, 8-byte store into `out`.
-    unsafe {
-        let (vs, magic) = (arch::_mm_set1_ps(s), arch::_mm_set1_ps(ROUND_MAGIC));
-        let (vadd, voff) = (arch::_mm_set1_epi32(add), arch::_mm_set1_epi32(off));
-        let (vlo, vhi) = (arch::_mm_set1_epi16(lo as i16), arch::_mm_set1_epi16(hi as i16));
-        let lane = |p: *const i32| {
-            let v = arch::_mm_add_epi32(arch::_mm_loadu_si128(p.cast()), vadd);
-            let x = arch::_mm_mul_ps(arch::_mm_cvtepi32_ps(v), vs);
-            arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
+        let x = if NEAR {
+            x
+        } else {
+            let x = if x > a { x } else { a };
+            if x < b {
+                x
+            } else {
+                b
+            }
         };
-        let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
-        let w = arch::_mm_min_epi16(arch::_mm_max_epi16(w, vlo), vhi);
-        let q = if T::SIGNED { arch::_mm_packs_epi16(w, w) } else { arch::_mm_packus_epi16(w, w) };
-        arch::_mm_storel_epi64(out.as_mut_ptr().cast(), q);
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
-    unsafe {
-        let (vs, magic) = (arch::f32x4_splat(s), arch::f32x4_splat(ROUND_MAGIC));
-        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
-        let (vlo, vhi) = (arch::i16x8_splat(lo as i16), arch::i16x8_splat(hi as i16));
-        let lane = |p: *const i32| {
-            let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
-            let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
-            arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
-        };
-        let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
-        let w = arch::i16x8_min(arch::i16x8_max(w, vlo), vhi);
-        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
-        arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
-    }
-    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
-    for (o, &v) in out.iter_mut().zip(acc) {
-        let x = v.wrapping_add(add) as f32 * s;
         let y = ((x + ROUND_MAGIC).to_bits() as i32).wrapping_sub(off);
-        *o = T::from_i32(y.clamp(lo, hi));
+        *o = T::from_i32(if NEAR { y.clamp(lo, hi) } else { y });
     }
 }
 
