@@ -576,13 +576,26 @@ fn store_rows(
         let b = ep.bias.map_or(0, |b| b[i]);
         // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from
         // overflow, one scale per row): e + b = acc + (b − zb·Σa) exactly in wrapping i32.
-        if let (true, PerIndex::All(zb)) = (za_zero, ep.zb) {
-            if b.unsigned_abs() < 1 << 30 && (ep.scale_per_row || ep.scale.len() == 1) {
+        if let (true, PerIndex::All(zb), true) = (za_zero, ep.zb, ep.scale_per_row || ep.scale.len() == 1) {
+            let s = if ep.scale.len() == 1 { ep.scale[0] } else { ep.scale[i] };
+            // The sums are Σ a·b with |b| ≤ 255 (flipped codes on the four-byte path too), and
+            // so is e = Σ a·(b − zb).
+            let bound = a.row_abs[i] as u64 * 255;
+            if b.unsigned_abs() < 1 << 30 {
                 let add = b.wrapping_sub(zb.wrapping_mul(a.row_sums[i]));
-                let s = if ep.scale.len() == 1 { ep.scale[0] } else { ep.scale[i] };
-                // The sums are Σ a·b with |b| ≤ 255 (flipped codes on the four-byte path too).
-                dst.store_run_within(at, vals, add, s, a.row_abs[i] as u64 * 255);
+                dst.store_run_within(at, vals, add, s, bound);
                 continue;
+            }
+            // A bias far out (a channel whose weights all quantized to zero gets one near
+            // ±2³¹): requantization is monotone in e + b, so where both ends of the row's range
+            // give one code, every element has it.
+            let r = bound.min(1 << 32) as i64;
+            let ends = [b as i64 - r, b as i64 + r].map(|t| t.clamp(i32::MIN as i64, i32::MAX as i64));
+            if let (Some(q0), Some(q1)) = (dst.code_of(ends[0], s), dst.code_of(ends[1], s)) {
+                if q0 == q1 {
+                    dst.fill_run(at, vals.len(), ends[0], s);
+                    continue;
+                }
             }
         }
         let zai = ep.za.at(i);

@@ -60,6 +60,36 @@ impl Out<'_> {
         }
     }
 
+    /// The 8-bit code [`Out::put`] writes for the integer `v` (a finite `scale`), or `None`
+    /// for the other types.
+    pub fn code_of(&self, v: i64, scale: f32) -> Option<i32> {
+        match self {
+            Out::U8 { zero_point, lo, hi, .. } | Out::I8 { zero_point, lo, hi, .. } if scale.is_finite() => {
+                Some(requant(v, scale, *zero_point, *lo, *hi))
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the result of the integer `v` to elements `at .. at + n`, as [`Out::put`] would
+    /// to each.
+    pub fn fill_run(&mut self, at: usize, n: usize, v: i64, scale: f32) {
+        if n == 0 {
+            return;
+        }
+        self.put(at, v, scale);
+        fn spread<T: Copy>(o: &mut [T], at: usize, n: usize) {
+            let x = o[at];
+            o[at + 1..at + n].fill(x);
+        }
+        match self {
+            Out::I32(o) => spread(o, at, n),
+            Out::F32 { out, .. } => spread(out, at, n),
+            Out::U8 { out, .. } => spread(out, at, n),
+            Out::I8 { out, .. } => spread(out, at, n),
+        }
+    }
+
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
