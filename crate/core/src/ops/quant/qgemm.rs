@@ -568,10 +568,7 @@ fn store_rows(
     let za_zero = matches!(ep.za, PerIndex::All(0));
     for (r, dst) in out.iter_mut().enumerate().take(MR.min(a.m - i0)) {
         let i = i0 + r;
-        let mut dst = match ep.row_max {
-            Some(m) => dst.capped(m[i]),
-            None => dst.slice(0..dst.len()),
-        };
+        let mut dst = dst.capped(ep.row_max.map(|m| m[i]));
         let vals = &rows[r * nc..r * nc + ncols];
         let b = ep.bias.map_or(0, |b| b[i]);
         // Fast path (weights' zero-point 0, activation zero-point per tensor, a bias far from

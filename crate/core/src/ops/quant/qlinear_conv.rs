@@ -226,14 +226,6 @@ impl Cfg<'_> {
             _ => unreachable!("output data is created by eval as one of the four types"),
         }
     }
-
-    /// `dst` with channel `ch`'s code bound, where the convolution has one.
-    fn capped<'d>(&self, dst: &'d mut Out<'_>, ch: usize) -> Out<'d> {
-        match self.cap {
-            Some(m) => dst.capped(m[ch]),
-            None => dst.slice(0..dst.len()),
-        }
-    }
 }
 
 fn bytes_of(t: &Tensor) -> Result<Bytes<'_>, OpError> {
@@ -385,7 +377,13 @@ fn depthwise<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out: &m
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 // |x − zx| ≤ 255, so |Σ (w − zw)(x − zx)| ≤ 255·Σ|w − zw|.
                 let vmax = filt.iter().map(|w| w.abs() as u64).sum::<u64>() * 255;
-                c.capped(dst, ch).store_run_within(((t - range.start) * mg + j) * out_plane, &acc, bias, scale, vmax);
+                dst.capped(c.cap.map(|m| m[ch])).store_run_within(
+                    ((t - range.start) * mg + j) * out_plane,
+                    &acc,
+                    bias,
+                    scale,
+                    vmax,
+                );
             }
         }
     });
@@ -484,7 +482,13 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                     let at = ((t - range.start) * mg + j) * oh * ow;
                     // The sums are Σ w·x' over codes |x'| ≤ 255 (flipped where the form reads them so).
                     let vmax = taps.iter().map(|&t| (t as i32).unsigned_abs() as u64).sum::<u64>() * 255;
-                    c.capped(dst, ch).store_run_within(at, &accp[..oh * ow], bias - (c.zx + shift) * wsum, scale, vmax);
+                    dst.capped(c.cap.map(|m| m[ch])).store_run_within(
+                        at,
+                        &accp[..oh * ow],
+                        bias - (c.zx + shift) * wsum,
+                        scale,
+                        vmax,
+                    );
                 }
                 continue;
             }
@@ -541,7 +545,7 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 }
                 // The sums are Σ w·x over the padded codes, |x| ≤ 255.
                 let vmax = (0..9).map(|t| (tap(t) as i32).unsigned_abs() as u64).sum::<u64>() * 255;
-                c.capped(dst, ch).store_run_within(at, &accp[..oh * ow], add, scale, vmax);
+                dst.capped(c.cap.map(|m| m[ch])).store_run_within(at, &accp[..oh * ow], add, scale, vmax);
             }
         }
     });

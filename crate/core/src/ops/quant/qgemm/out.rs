@@ -189,11 +189,12 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// This destination as a reborrow whose codes are also capped at `max`:
+    /// This destination as a reborrow whose codes are also capped at `max`, where there is one:
     /// `min(clamp(q, lo, hi), max) = clamp(q, min(lo, hi′), hi′)` with `hi′ = min(hi, max)`
     /// (a convolution's fused per-channel `Min`, applied in its store). Only 8-bit
     /// destinations take a cap: the others are returned as they are.
-    pub(crate) fn capped(&mut self, max: i32) -> Out<'_> {
+    pub(crate) fn capped(&mut self, max: Option<i32>) -> Out<'_> {
+        let Some(max) = max else { return self.slice(0..self.len()) };
         match self {
             Out::U8 { out, zero_point, lo, hi } => {
                 let hi = (*hi).min(max);
