@@ -16,9 +16,7 @@
 //! [`QConvSpec`]), is in the `spec` submodule: the CPU kernels and other backends read the same.
 
 use super::qgemm::{dw_dot4_mode, qgemm, qgemm_rows, Bytes, Epilogue, Out, PackedA, Params, PerIndex, QMat, Widen};
-use super::simd::{
-    codes_to_f32, dw3_row, dw3_rows2, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair,
-};
+use super::simd::{codes_to_f32, dw3_plane, f32_to_i32_exact, interleave_rows, interleave_rows_even_odd, pair};
 use crate::model::{DType, Data, Node, Tensor};
 use crate::ops::nn::conv::{apply_channel_max, Conv, Plan};
 use crate::ops::nn::depthwise::depthwise_plane;
@@ -432,11 +430,17 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
     let parts = parallel::split(units, parallel::tasks(units * mg * oh * ow * 9, units), 1);
     let mut pieces: Vec<_> = parts.iter().cloned().zip(c.out(out, 0).parts(mg * oh * ow, &parts)).collect();
     parallel::for_each_mut(&mut pieces, |_, (range, dst)| {
-        // The padded plane (one extra row of padding for the last interleaved pair), `qw`
-        // columns; only its interior is rewritten, so the padding stays the zero-point.
-        let mut padded = vec![T::from_i32(c.zx); (ph + 1) * qw];
-        // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride 2).
-        let mut q = vec![0i16; ph * qw * 2];
+        let zx = T::from_i32(c.zx);
+        // The padded plane of the four-byte path (one extra row of padding for the last row
+        // quad), `qw` columns; only its interior is rewritten, so the padding stays the
+        // zero-point.
+        let mut padded = vec![zx; if quads.is_some() { (ph + 1) * qw } else { 0 }];
+        // q[y] = interleave(padded[y], padded[y + 1]), pairs of i16 (split even/odd for stride
+        // 2), built straight from the source rows: only the columns of the source are
+        // rewritten, so the padding pairs stay the zero-point.
+        let mut q = vec![zx.widen(); if quads.is_some() { 0 } else { ph * qw * 2 }];
+        // A padding row, as a source row.
+        let zrow = vec![zx; wd];
         // One channel's sums, row after row (stride ow), with room for the last row's spill
         // (and, on the four-byte path, the row after an odd last one).
         let mut accp = vec![0i32; (oh + 1) * ow + ow4];
@@ -446,10 +450,10 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
         for t in range.clone() {
             let (n, g) = (t / c.group, t % c.group);
             let src = &x[(n * plan.in_channels + g) * in_plane..][..in_plane];
-            for (y, srow) in src.chunks_exact(wd).enumerate() {
-                copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
-            }
             if let Some((form, wv)) = quads {
+                for (y, srow) in src.chunks_exact(wd).enumerate() {
+                    copy_bytes(srow, &mut padded[(pt + y) * qw + pl..][..wd]);
+                }
                 let (flip, shift) = (form.flip(T::SIGNED), form.shift(T::SIGNED));
                 // SAFETY: `T` is one byte (u8 or i8: `copy_bytes` asserts it), so the plane
                 // reads as bytes.
@@ -492,15 +496,24 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 }
                 continue;
             }
+            // Padded row y: a source row, or the zero-point.
+            let row = |y: usize| if (pt..pt + h).contains(&y) { &src[(y - pt) * wd..][..wd] } else { &zrow[..] };
             // Only the interleaved rows at even y are read.
             for y in (0..=last_q).step_by(2) {
-                let (r0, r1) = (&padded[y * qw..][..qw], &padded[(y + 1) * qw..][..qw]);
+                let (r0, r1) = (row(y), row(y + 1));
                 let qrow = &mut q[y * qw * 2..][..qw * 2];
                 if stride == 1 {
-                    interleave_rows(r0, r1, qw, qrow);
+                    interleave_rows(r0, r1, wd, &mut qrow[2 * pl..]);
                 } else {
+                    // Padded column pl + x: source column x lands in the even half when
+                    // pl + x is even, at pair (pl + x) / 2.
                     let (even, odd) = qrow.split_at_mut(qw);
-                    interleave_rows_even_odd(r0, r1, qw, even, odd);
+                    let (xe, xo) = if pl % 2 == 0 {
+                        (&mut even[pl..], &mut odd[pl..])
+                    } else {
+                        (&mut odd[pl - 1..], &mut even[pl + 1..])
+                    };
+                    interleave_rows_even_odd(r0, r1, wd, xe, xo);
                 }
             }
             for j in 0..mg {
@@ -521,28 +534,15 @@ fn depthwise3x3<T: Widen>(c: &Cfg<'_>, x: &[T], w: Bytes<'_>, win: &Window, out:
                 let scale = if c.scale.len() == 1 { c.scale[0] } else { c.scale[ch] };
                 let at = ((t - range.start) * mg + j) * oh * ow;
                 let add = bias - c.zx * wsum;
-                let mut oy = 0;
-                if stride == 1 {
-                    // Rows oy and oy + 1 from q[oy] (input rows oy, oy + 1) and q[oy + 2] (oy + 2,
-                    // oy + 3): the second output row pairs filter row 0 with input row oy + 1
-                    // and filter rows 1, 2 with oy + 2, oy + 3. The filter pairs are built once
-                    // per channel and passed by reference: rebuilt for each call, they were
-                    // stored as words and read back as vectors, which stalls.
-                    let wz0: [i32; 3] = std::array::from_fn(|kx| pair(0, tap(kx)));
-                    let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
-                    let w4 = [w01, w2, wz0, w12];
-                    while oy + 2 <= oh {
-                        let (qa, qb) = (&q[oy * qw * 2..][..qw * 2], &q[(oy + 2) * qw * 2..][..qw * 2]);
-                        dw3_rows2(qa, qb, &w4, n4, &mut accp, oy * ow, (oy + 1) * ow);
-                        oy += 2;
-                    }
-                }
-                // Rows in order: each row's spill past its end is overwritten by the next.
-                for oy in oy..oh {
-                    let y0 = oy * stride;
-                    let (qa, qb) = (&q[y0 * qw * 2..][..qw * 2], &q[(y0 + 2) * qw * 2..][..qw * 2]);
-                    dw3_row(qa, qb, &w01, &w2, offsets, n4, &mut accp, oy * ow);
-                }
+                // Rows oy and oy + 1 at stride 1 from q[oy] (input rows oy, oy + 1) and q[oy + 2]
+                // (oy + 2, oy + 3): the second output row pairs filter row 0 with input row
+                // oy + 1 and filter rows 1, 2 with oy + 2, oy + 3. The filter pairs are built
+                // once per channel and passed by reference: rebuilt for each call, they were
+                // stored as words and read back as vectors, which stalls.
+                let wz0: [i32; 3] = std::array::from_fn(|kx| pair(0, tap(kx)));
+                let w12: [i32; 3] = std::array::from_fn(|kx| pair(tap(3 + kx), tap(6 + kx)));
+                let w4 = [w01, w2, wz0, w12];
+                dw3_plane(&q, qw * 2, stride, offsets, &w4, (oh, ow, n4), &mut accp);
                 // The sums are Σ w·x over the padded codes, |x| ≤ 255.
                 let vmax = (0..9).map(|t| (tap(t) as i32).unsigned_abs() as u64).sum::<u64>() * 255;
                 dst.capped(c.cap.map(|m| m[ch])).store_run_within(at, &accp[..oh * ow], add, scale, vmax);

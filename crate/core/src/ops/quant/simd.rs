@@ -227,11 +227,16 @@ pub fn dw3_row(
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
         return unsafe { avx2::dw3_row(qa, qb, w01, w2, off, n4, out, at) };
     }
+    row_splat(qa, qb, &std::array::from_fn(|kx| [I32x4::splat(w01[kx]), I32x4::splat(w2[kx])]), off, n4, out, at);
+}
+
+/// [`dw3_row`] with its filter pairs splatted: `w[kx] = [w01, w2]`.
+#[inline(always)]
+fn row_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 2]; 3], off: [usize; 3], n4: usize, out: &mut [i32], at: usize) {
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
     // The weights splatted once, the taps' reads as pointers and the stores through a pointer:
     // a loop of loads, dot steps and one store, with nothing for the engine to re-check.
-    let (wa, wb) = (w01.map(I32x4::splat), w2.map(I32x4::splat));
     // SAFETY: the assert above: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row
     // starts, and every store at at + 4i + 4 ≤ out.len().
     unsafe {
@@ -239,12 +244,12 @@ pub fn dw3_row(
         let po = out.as_mut_ptr().add(at);
         for i in 0..n4 {
             let p = 8 * i;
-            let mut s = I32x4::zero().dot_add_at(wa[0], a[0].add(p));
-            s = s.dot_add_at(wb[0], b[0].add(p));
-            s = s.dot_add_at(wa[1], a[1].add(p));
-            s = s.dot_add_at(wb[1], b[1].add(p));
-            s = s.dot_add_at(wa[2], a[2].add(p));
-            s = s.dot_add_at(wb[2], b[2].add(p));
+            let mut s = I32x4::zero().dot_add_at(w[0][0], a[0].add(p));
+            s = s.dot_add_at(w[0][1], b[0].add(p));
+            s = s.dot_add_at(w[1][0], a[1].add(p));
+            s = s.dot_add_at(w[1][1], b[1].add(p));
+            s = s.dot_add_at(w[2][0], a[2].add(p));
+            s = s.dot_add_at(w[2][1], b[2].add(p));
             s.store_at(po.add(4 * i));
         }
     }
@@ -262,6 +267,18 @@ pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
         return unsafe { avx2::dw3_rows2(qa, qb, w, n4, out, at0, at1) };
     }
+    rows2_splat(qa, qb, &splat4(w), n4, out, at0, at1);
+}
+
+/// The four filter pairs of each tap column `kx`, splatted: `[kx][r] = w[r][kx]`.
+#[inline(always)]
+fn splat4(w: &[[i32; 3]; 4]) -> [[I32x4; 4]; 3] {
+    std::array::from_fn(|kx| std::array::from_fn(|r| I32x4::splat(w[r][kx])))
+}
+
+/// [`dw3_rows2`] with its filter pairs splatted ([`splat4`]).
+#[inline(always)]
+fn rows2_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 4]; 3], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
     let need = 2 * (2 + 4 * n4);
     assert!(
         qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
@@ -270,10 +287,8 @@ pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut
     if n4 == 0 {
         return;
     }
-    // As in `dw3_row`: weights splatted once, reads and stores through pointers, the taps at
-    // constant offsets from one read pointer per row pair.
-    // Per tap column kx: the four filter pairs, splatted.
-    let w: [[I32x4; 4]; 3] = std::array::from_fn(|kx| std::array::from_fn(|r| I32x4::splat(w[r][kx])));
+    // As in `dw3_row`: reads and stores through pointers, the taps at constant offsets from one
+    // read pointer per row pair.
     // SAFETY: the assert above: group i reads 8i .. 8i + 4 + 8 ≤ need i16 from the row starts
     // and stores 4i .. 4i + 4 ≤ 4·n4 from each destination.
     unsafe {
@@ -300,35 +315,131 @@ pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut
     }
 }
 
-/// `out = interleave(a, b)` widened to `i16` over `n` columns (`n` a multiple of 8, both rows
-/// at least `n` long, `out` at least `2n`): `[a0, b0, a1, b1, …]`, the row pairs of the direct
-/// depthwise kernel at stride 1.
+/// One channel's whole plane of the direct 3×3 depthwise kernel, output row `oy` at `out[oy·ow..]`
+/// (`n4` groups of four, spilling past `ow` into the next row as [`dw3_rows2`] allows): the
+/// interleaved row pairs `q[y]` start `qs` apart, and row `oy` reads `q[stride·oy]` and
+/// `q[stride·oy + 2]` at the tap offsets `off`. At stride 1 the rows go two at a time
+/// ([`dw3_rows2`] with `w4`), an odd last one and every row at stride 2 alone ([`dw3_row`] with
+/// `w4[0]`, `w4[1]`), in order. The filter pairs are splatted once for the plane, not per row.
+#[allow(clippy::too_many_arguments)]
+pub fn dw3_plane(
+    q: &[i16],
+    qs: usize,
+    stride: usize,
+    off: [usize; 3],
+    w4: &[[i32; 3]; 4],
+    (oh, ow, n4): (usize, usize, usize),
+    out: &mut [i32],
+) {
+    let rows = |y: usize| (&q[y * qs..][..qs], &q[(y + 2) * qs..][..qs]);
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        let mut oy = 0;
+        while stride == 1 && oy + 2 <= oh {
+            let (qa, qb) = rows(oy);
+            // SAFETY: `use_avx2` is true only where the CPU has AVX2.
+            unsafe { avx2::dw3_rows2(qa, qb, w4, n4, out, oy * ow, (oy + 1) * ow) };
+            oy += 2;
+        }
+        for oy in oy..oh {
+            let (qa, qb) = rows(oy * stride);
+            // SAFETY: as above.
+            unsafe { avx2::dw3_row(qa, qb, &w4[0], &w4[1], off, n4, out, oy * ow) };
+        }
+        return;
+    }
+    let w = splat4(w4);
+    let mut oy = 0;
+    while stride == 1 && oy + 2 <= oh {
+        let (qa, qb) = rows(oy);
+        rows2_splat(qa, qb, &w, n4, out, oy * ow, (oy + 1) * ow);
+        oy += 2;
+    }
+    let w1: [[I32x4; 2]; 3] = std::array::from_fn(|kx| [w[kx][0], w[kx][1]]);
+    for oy in oy..oh {
+        let (qa, qb) = rows(oy * stride);
+        row_splat(qa, qb, &w1, off, n4, out, oy * ow);
+    }
+}
+
+/// `out = interleave(a, b)` widened to `i16` over `n` columns (both rows at least `n` long,
+/// `out` at least `2n`, of which exactly the first `2n` are written): `[a0, b0, a1, b1, …]`,
+/// the row pairs of the direct depthwise kernel at stride 1, built straight from the source
+/// rows (the caller places them past the left padding).
 #[inline]
 pub fn interleave_rows<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, out: &mut [i16]) {
+    let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
+    let n8 = n / 8 * 8;
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-        return unsafe { avx2::interleave_rows(a, b, n, out) };
+        unsafe { avx2::interleave_rows(a, b, n8, out) };
+    } else {
+        interleave8s(a, b, n8, out);
     }
-    let (a, b, out) = (&a[..n], &b[..n], &mut out[..2 * n]);
-    for ((ra, rb), o) in a.chunks_exact(8).zip(b.chunks_exact(8)).zip(out.chunks_exact_mut(16)) {
+    #[cfg(not(target_arch = "x86_64"))]
+    interleave8s(a, b, n8, out);
+    if n8 < n && n >= 8 {
+        // The last eight columns again, overlapping: the same values where they were written.
+        let c = n - 8;
+        interleave_widen8(a[c..].try_into().expect("8"), b[c..].try_into().expect("8"), &mut out[2 * c..]);
+    } else {
+        for c in n8..n {
+            (out[2 * c], out[2 * c + 1]) = (a[c].widen(), b[c].widen());
+        }
+    }
+}
+
+#[inline(always)]
+fn interleave8s<T: super::qgemm::Widen>(a: &[T], b: &[T], n8: usize, out: &mut [i16]) {
+    for ((ra, rb), o) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)).zip(out.chunks_exact_mut(16)) {
         interleave_widen8(ra.try_into().expect("8"), rb.try_into().expect("8"), o);
     }
 }
 
-/// The stride-2 row pairs of the direct depthwise kernel over `n` columns (`n` a multiple of
-/// 16): `even = [a0, b0, a2, b2, …]`, `odd = [a1, b1, a3, b3, …]` widened to `i16` (`n` values
-/// each).
+/// The stride-2 row pairs of the direct depthwise kernel over `n` columns, straight from the
+/// source rows: `even = [a0, b0, a2, b2, …]` (`⌈n/2⌉` pairs), `odd = [a1, b1, a3, b3, …]`
+/// (`⌊n/2⌋` pairs) widened to `i16`; nothing past those pairs is written.
 #[inline]
 pub fn interleave_rows_even_odd<T: super::qgemm::Widen>(a: &[T], b: &[T], n: usize, even: &mut [i16], odd: &mut [i16]) {
+    let (a, b) = (&a[..n], &b[..n]);
+    let (even, odd) = (&mut even[..2 * n.div_ceil(2)], &mut odd[..2 * (n / 2)]);
+    let n16 = n / 16 * 16;
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
         // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-        return unsafe { avx2::interleave_rows_even_odd(a, b, n, even, odd) };
+        unsafe { avx2::interleave_rows_even_odd(a, b, n16, even, odd) };
+    } else {
+        even_odd16s(a, b, n16, even, odd);
     }
-    let (a, b, even, odd) = (&a[..n], &b[..n], &mut even[..n], &mut odd[..n]);
-    for (((ra, rb), e), o) in
-        a.chunks_exact(16).zip(b.chunks_exact(16)).zip(even.chunks_exact_mut(16)).zip(odd.chunks_exact_mut(16))
+    #[cfg(not(target_arch = "x86_64"))]
+    even_odd16s(a, b, n16, even, odd);
+    let mut rest = n16;
+    if n16 < n && n >= 16 {
+        // The last sixteen columns from an even one again, overlapping (same values); an odd
+        // `n` leaves its last, even column to the scalar step.
+        let c = (n - 16) & !1;
+        even_odd16(
+            a[c..c + 16].try_into().expect("16"),
+            b[c..c + 16].try_into().expect("16"),
+            &mut even[c..],
+            &mut odd[c..],
+        );
+        rest = c + 16;
+    }
+    for c in rest..n {
+        let d = if c % 2 == 0 { &mut even[..] } else { &mut odd[..] };
+        (d[c / 2 * 2], d[c / 2 * 2 + 1]) = (a[c].widen(), b[c].widen());
+    }
+}
+
+#[inline(always)]
+fn even_odd16s<T: super::qgemm::Widen>(a: &[T], b: &[T], n16: usize, even: &mut [i16], odd: &mut [i16]) {
+    for (((ra, rb), e), o) in a[..n16]
+        .chunks_exact(16)
+        .zip(b[..n16].chunks_exact(16))
+        .zip(even.chunks_exact_mut(16))
+        .zip(odd.chunks_exact_mut(16))
     {
         even_odd16(ra.try_into().expect("16"), rb.try_into().expect("16"), e, o);
     }
@@ -519,6 +630,30 @@ mod tests {
     }
 
     #[test]
+    fn row_pairs_from_source_rows_write_exactly_their_columns() {
+        // Every width from 1 to 40 (the vector steps, their overlapping last step, the scalar
+        // ends): each pair lands where it belongs and nothing past it is touched.
+        let a: Vec<i8> = (0..40).map(|i| (i * 37 % 256) as u8 as i8).collect();
+        let b: Vec<i8> = (0..40).map(|i| (255 - i * 11 % 256) as u8 as i8).collect();
+        for n in 1..=40 {
+            let mut q = vec![i16::MIN; 2 * n + 8];
+            interleave_rows(&a, &b, n, &mut q);
+            for j in 0..n {
+                assert_eq!((q[2 * j], q[2 * j + 1]), (a[j] as i16, b[j] as i16), "n {n} pair {j}");
+            }
+            assert!(q[2 * n..].iter().all(|&v| v == i16::MIN), "n {n}: wrote past its pairs");
+            let (mut e, mut o) = (vec![i16::MIN; 2 * n.div_ceil(2) + 8], vec![i16::MIN; 2 * (n / 2) + 8]);
+            interleave_rows_even_odd(&a, &b, n, &mut e, &mut o);
+            for j in 0..n {
+                let (d, p) = if j % 2 == 0 { (&e, j / 2) } else { (&o, j / 2) };
+                assert_eq!((d[2 * p], d[2 * p + 1]), (a[j] as i16, b[j] as i16), "n {n} column {j}");
+            }
+            assert!(e[2 * n.div_ceil(2)..].iter().all(|&v| v == i16::MIN), "n {n}: wrote past the even pairs");
+            assert!(o[2 * (n / 2)..].iter().all(|&v| v == i16::MIN), "n {n}: wrote past the odd pairs");
+        }
+    }
+
+    #[test]
     fn depthwise_row_is_the_dot_of_its_taps() {
         let qa: Vec<i16> = (0..80).map(|i| (i * 97 % 511) as i16 - 255).collect();
         let qb: Vec<i16> = (0..80).map(|i| (i * 53 % 511) as i16 - 255).collect();
@@ -569,12 +704,23 @@ mod tests {
                 let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
                 let (mut u, mut un) = ([0u8; 8], [0u8; 8]);
                 let (mut i, mut inear) = ([0i8; 8], [0i8; 8]);
-                requant_store8::<_, false>(chunk, add, s, uzp, ulo, uhi, &mut u);
-                requant_store8::<_, true>(chunk, add, s, uzp, ulo, uhi, &mut un);
-                requant_store8::<_, false>(chunk, add, s, izp, ilo, ihi, &mut i);
-                requant_store8::<_, true>(chunk, add, s, izp, ilo, ihi, &mut inear);
+                requant_store8::<_, false, false>(chunk, add, s, uzp, ulo, uhi, &mut u);
+                requant_store8::<_, true, false>(chunk, add, s, uzp, ulo, uhi, &mut un);
+                requant_store8::<_, false, false>(chunk, add, s, izp, ilo, ihi, &mut i);
+                requant_store8::<_, true, false>(chunk, add, s, izp, ilo, ihi, &mut inear);
                 assert_eq!(u, un, "u8: {chunk:?} s {s} zp {uzp} [{ulo}, {uhi}]");
                 assert_eq!(i, inear, "i8: {chunk:?} s {s} zp {izp} [{ilo}, {ihi}]");
+                // Over the type's whole range, the lanes without the clamp.
+                if (ulo, uhi) == (0, 255) {
+                    let mut uf = [0u8; 8];
+                    requant_store8::<_, true, true>(chunk, add, s, uzp, ulo, uhi, &mut uf);
+                    assert_eq!(u, uf, "u8 full range: {chunk:?} s {s} zp {uzp}");
+                }
+                if (ilo, ihi) == (-128, 127) {
+                    let mut f = [0i8; 8];
+                    requant_store8::<_, true, true>(chunk, add, s, izp, ilo, ihi, &mut f);
+                    assert_eq!(i, f, "i8 full range: {chunk:?} s {s} zp {izp}");
+                }
                 for (k, &v) in chunk.iter().enumerate() {
                     let r = crate::ops::quant::qgemm::requant_i32(v + add, s, uzp, ulo, uhi);
                     assert_eq!(un[k] as i32, r, "u8 against the scalar rule: v {v} s {s}");
@@ -601,9 +747,9 @@ mod tests {
                 let mut u = [0u8; 8];
                 let mut i = [0i8; 8];
                 let (ulo, uhi, uzp) = (lo.max(0), hi.max(0), zp.clamp(0, 255));
-                requant_store8::<_, false>(chunk, 2, s, uzp, ulo, uhi, &mut u);
+                requant_store8::<_, false, false>(chunk, 2, s, uzp, ulo, uhi, &mut u);
                 let (ilo, ihi, izp) = (lo.min(127), hi.min(127), zp.clamp(-128, 127));
-                requant_store8::<_, false>(chunk, 2, s, izp, ilo, ihi, &mut i);
+                requant_store8::<_, false, false>(chunk, 2, s, izp, ilo, ihi, &mut i);
                 for (k, &v) in chunk.iter().enumerate() {
                     let r = |zp, lo, hi| crate::ops::quant::qgemm::requant_i32(v.wrapping_add(2), s, zp, lo, hi);
                     assert_eq!(u[k] as i32, r(uzp, ulo, uhi), "u8: v {v} s {s} zp {uzp}");

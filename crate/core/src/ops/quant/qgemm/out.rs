@@ -245,16 +245,27 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     }
     // The lanes need a finite scale (an infinite one can make NaN); the scalar rule covers it.
     let n8 = if s.is_finite() { vals.len() / NR * NR } else { 0 };
-    fn lanes<T: Widen, const NEAR: bool>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32, lo: i32, hi: i32) {
+    fn lanes<T: Widen, const NEAR: bool, const FULL: bool>(
+        out: &mut [T],
+        vals: &[i32],
+        add: i32,
+        s: f32,
+        zp: i32,
+        lo: i32,
+        hi: i32,
+    ) {
         for (o, ch) in out.chunks_exact_mut(NR).zip(vals.chunks_exact(NR)) {
-            requant_store8::<T, NEAR>(ch, add, s, zp, lo, hi, o);
+            requant_store8::<T, NEAR, FULL>(ch, add, s, zp, lo, hi, o);
         }
     }
+    let (out8, vals8) = (&mut out[..n8], &vals[..n8]);
     // |v + add| ≤ vmax + |add| (or, wrapped, below 2³¹ ≤ that), so |x| stays under the limit.
-    if (vmax as f64 + (add as f64).abs()) * (s as f64).abs() < NEAR_LIMIT {
-        lanes::<T, true>(&mut out[..n8], &vals[..n8], add, s, zp, lo, hi);
-    } else {
-        lanes::<T, false>(&mut out[..n8], &vals[..n8], add, s, zp, lo, hi);
+    // Without a fused activation the codes span the type, and the narrows clamp by themselves.
+    let full = (lo, hi) == if T::SIGNED { (-128, 127) } else { (0, 255) };
+    match ((vmax as f64 + (add as f64).abs()) * (s as f64).abs() < NEAR_LIMIT, full) {
+        (true, true) => lanes::<T, true, true>(out8, vals8, add, s, zp, lo, hi),
+        (true, false) => lanes::<T, true, false>(out8, vals8, add, s, zp, lo, hi),
+        (false, _) => lanes::<T, false, false>(out8, vals8, add, s, zp, lo, hi),
     }
     let rest = &vals[n8..];
     if s.is_finite() && !rest.is_empty() {
@@ -262,7 +273,7 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
         let mut v8 = [0i32; NR];
         v8[..rest.len()].copy_from_slice(rest);
         let mut q8 = [T::from_i32(0); NR];
-        requant_store8::<T, false>(&v8, add, s, zp, lo, hi, &mut q8);
+        requant_store8::<T, false, false>(&v8, add, s, zp, lo, hi, &mut q8);
         out[n8..vals.len()].copy_from_slice(&q8[..rest.len()]);
         return;
     }

@@ -26,8 +26,11 @@ pub(crate) const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 /// unclamped; narrowing to `i16` saturates (monotone, and the identity on `lo ..= hi`), and
 /// clamping the `i16` lanes to `lo ..= hi` gives the same codes. `lo ≤ hi` must lie in `T`'s
 /// range.
+///
+/// `FULL`: `lo ..= hi` is `T`'s whole range, which the saturating narrows keep by themselves
+/// (the vector paths leave the clamp out).
 #[inline(always)]
-pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
+pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool, const FULL: bool>(
     acc: &[i32],
     add: i32,
     s: f32,
@@ -37,6 +40,7 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
     out: &mut [T],
 ) {
     let (acc, out) = (&acc[..8], &mut out[..8]);
+    debug_assert!(!FULL || (lo, hi) == if T::SIGNED { (-128, 127) } else { (0, 255) });
     let (a, b) = ((lo - zp) as f32, (hi - zp) as f32);
     let off = ROUND_MAGIC_BITS - zp;
     #[cfg(target_arch = "x86_64")]
@@ -52,7 +56,7 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
             arch::_mm_sub_epi32(arch::_mm_castps_si128(arch::_mm_add_ps(x, magic)), voff)
         };
         let w = arch::_mm_packs_epi32(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
-        let w = if NEAR {
+        let w = if NEAR && !FULL {
             let (vlo, vhi) = (arch::_mm_set1_epi16(lo as i16), arch::_mm_set1_epi16(hi as i16));
             arch::_mm_min_epi16(arch::_mm_max_epi16(w, vlo), vhi)
         } else {
@@ -64,9 +68,13 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     // SAFETY: 32-byte load from `acc`, 8-byte store into `out`.
     unsafe {
+        // Unsigned codes are made as signed ones 128 lower and flipped back with their top bit:
+        // LLVM clamps the input of `i8x16.narrow_i16x8_u` to 0…255 first (two more steps per
+        // eight codes), the signed narrow it leaves as it is.
+        let shift = if T::SIGNED { 0 } else { 128 };
         let (vs, va, vb, magic) =
             (arch::f32x4_splat(s), arch::f32x4_splat(a), arch::f32x4_splat(b), arch::f32x4_splat(ROUND_MAGIC));
-        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off));
+        let (vadd, voff) = (arch::i32x4_splat(add), arch::i32x4_splat(off + shift));
         let lane = |p: *const i32| {
             let v = arch::i32x4_add(arch::v128_load(p.cast()), vadd);
             let x = arch::f32x4_mul(arch::f32x4_convert_i32x4(v), vs);
@@ -74,13 +82,14 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool>(
             arch::i32x4_sub(arch::f32x4_add(x, magic), voff)
         };
         let w = arch::i16x8_narrow_i32x4(lane(acc.as_ptr()), lane(acc.as_ptr().add(4)));
-        let w = if NEAR {
-            let (vlo, vhi) = (arch::i16x8_splat(lo as i16), arch::i16x8_splat(hi as i16));
+        let w = if NEAR && !FULL {
+            let (vlo, vhi) = (arch::i16x8_splat((lo - shift) as i16), arch::i16x8_splat((hi - shift) as i16));
             arch::i16x8_min(arch::i16x8_max(w, vlo), vhi)
         } else {
             w
         };
-        let q = if T::SIGNED { arch::i8x16_narrow_i16x8(w, w) } else { arch::u8x16_narrow_i16x8(w, w) };
+        let q = arch::i8x16_narrow_i16x8(w, w);
+        let q = if T::SIGNED { q } else { arch::v128_xor(q, arch::i8x16_splat(-128)) };
         arch::v128_store64_lane::<0>(q, out.as_mut_ptr().cast());
     }
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
