@@ -124,6 +124,8 @@ impl<'a> QMat<'a> {
 pub trait Widen: Copy + Send + Sync + 'static {
     /// Whether the type is signed (sign- or zero-extension).
     const SIGNED: bool;
+    /// The type's codes, lowest and highest.
+    const RANGE: (i32, i32);
     /// The value as `i16`.
     fn widen(self) -> i16;
     /// The slice as [`Bytes`].
@@ -133,6 +135,7 @@ pub trait Widen: Copy + Send + Sync + 'static {
 }
 impl Widen for u8 {
     const SIGNED: bool = false;
+    const RANGE: (i32, i32) = (0, 255);
     #[inline(always)]
     fn widen(self) -> i16 {
         self as i16
@@ -146,6 +149,7 @@ impl Widen for u8 {
 }
 impl Widen for i8 {
     const SIGNED: bool = true;
+    const RANGE: (i32, i32) = (-128, 127);
     #[inline(always)]
     fn widen(self) -> i16 {
         self as i16

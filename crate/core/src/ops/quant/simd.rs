@@ -206,37 +206,17 @@ impl I32x4 {
 }
 
 /// One output row of the direct 3×3 depthwise kernel: for each group of four outputs `i <
-/// n4`, `out[at + 4i..][..4] = Σ_kx dot(w01[kx], qa[2(off[kx] + 4i)..]) + dot(w2[kx],
-/// qb[2(off[kx] + 4i)..])` (see [`I32x4::dot_add`]), where `qa`/`qb` hold interleaved row
-/// pairs. Bounds are checked once up front (panics if a
-/// read would leave `qa` or `qb` or a store `out`); the loop itself reads unchecked.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn dw3_row(
-    qa: &[i16],
-    qb: &[i16],
-    w01: &[i32; 3],
-    w2: &[i32; 3],
-    off: [usize; 3],
-    n4: usize,
-    out: &mut [i32],
-    at: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-        return unsafe { avx2::dw3_row(qa, qb, w01, w2, off, n4, out, at) };
-    }
-    row_splat(qa, qb, &std::array::from_fn(|kx| [I32x4::splat(w01[kx]), I32x4::splat(w2[kx])]), off, n4, out, at);
-}
-
-/// [`dw3_row`] with its filter pairs splatted: `w[kx] = [w01, w2]`.
+/// n4`, `out[at + 4i..][..4] = Σ_kx dot(w[kx][0], qa[2(off[kx] + 4i)..]) + dot(w[kx][1],
+/// qb[2(off[kx] + 4i)..])` (see [`I32x4::dot_add`]; `w` the filter pairs `w01`, `w2` of each
+/// tap column, splatted), where `qa`/`qb` hold interleaved row pairs. Bounds are checked once
+/// up front (panics if a read would leave `qa` or `qb` or a store `out`); the loop itself
+/// reads unchecked.
 #[inline(always)]
-fn row_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 2]; 3], off: [usize; 3], n4: usize, out: &mut [i32], at: usize) {
+fn dw3_row(qa: &[i16], qb: &[i16], w: &[[I32x4; 2]; 3], off: [usize; 3], n4: usize, out: &mut [i32], at: usize) {
     let need = 2 * (off.iter().max().copied().unwrap_or(0) + 4 * n4);
     assert!(qa.len() >= need && qb.len() >= need && out.len() >= at + 4 * n4, "dw3_row reads past its rows");
-    // The weights splatted once, the taps' reads as pointers and the stores through a pointer:
-    // a loop of loads, dot steps and one store, with nothing for the engine to re-check.
+    // The taps' reads as pointers and the stores through a pointer: a loop of loads, dot steps
+    // and one store, with nothing for the engine to re-check.
     // SAFETY: the assert above: every read is at 2·(off[kx] + 4i) + 8 ≤ need i16 from the row
     // starts, and every store at at + 4i + 4 ≤ out.len().
     unsafe {
@@ -256,29 +236,13 @@ fn row_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 2]; 3], off: [usize; 3], n4: u
 }
 
 /// Two output rows of the direct 3×3 depthwise kernel at stride 1 (taps at pair offsets 0, 1, 2)
-/// from the same two interleaved row pairs: at `at0` as [`dw3_row`] with `(w[0], w[1])`, at
-/// `at1` with `(w[2], w[3])`, so each vector read feeds two dot steps. With `at1 = at0 + width`
-/// and `width > 4·n4 − 4`, the first row's last group, which spills past `width`, is stored
-/// before the second row's first group overwrites the spill.
-#[inline]
-pub fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[i32; 3]; 4], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2() {
-        // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-        return unsafe { avx2::dw3_rows2(qa, qb, w, n4, out, at0, at1) };
-    }
-    rows2_splat(qa, qb, &splat4(w), n4, out, at0, at1);
-}
-
-/// The four filter pairs of each tap column `kx`, splatted: `[kx][r] = w[r][kx]`.
+/// from the same two interleaved row pairs: at `at0` as [`dw3_row`] with the filter pairs
+/// `w[kx][0]`, `w[kx][1]`, at `at1` with `w[kx][2]`, `w[kx][3]` (splatted, see [`splat4`]), so
+/// each vector read feeds two dot steps. With `at1 = at0 + width` and `width > 4·n4 − 4`, the
+/// first row's last group, which spills past `width`, is stored before the second row's first
+/// group overwrites the spill.
 #[inline(always)]
-fn splat4(w: &[[i32; 3]; 4]) -> [[I32x4; 4]; 3] {
-    std::array::from_fn(|kx| std::array::from_fn(|r| I32x4::splat(w[r][kx])))
-}
-
-/// [`dw3_rows2`] with its filter pairs splatted ([`splat4`]).
-#[inline(always)]
-fn rows2_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 4]; 3], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
+fn dw3_rows2(qa: &[i16], qb: &[i16], w: &[[I32x4; 4]; 3], n4: usize, out: &mut [i32], at0: usize, at1: usize) {
     let need = 2 * (2 + 4 * n4);
     assert!(
         qa.len() >= need && qb.len() >= need && out.len() >= at0.max(at1) + 4 * n4,
@@ -315,12 +279,19 @@ fn rows2_splat(qa: &[i16], qb: &[i16], w: &[[I32x4; 4]; 3], n4: usize, out: &mut
     }
 }
 
+/// The four filter pairs of each tap column `kx`, splatted: `[kx][r] = w[r][kx]`.
+#[inline(always)]
+fn splat4(w: &[[i32; 3]; 4]) -> [[I32x4; 4]; 3] {
+    std::array::from_fn(|kx| std::array::from_fn(|r| I32x4::splat(w[r][kx])))
+}
+
 /// One channel's whole plane of the direct 3×3 depthwise kernel, output row `oy` at `out[oy·ow..]`
 /// (`n4` groups of four, spilling past `ow` into the next row as [`dw3_rows2`] allows): the
 /// interleaved row pairs `q[y]` start `qs` apart, and row `oy` reads `q[stride·oy]` and
 /// `q[stride·oy + 2]` at the tap offsets `off`. At stride 1 the rows go two at a time
 /// ([`dw3_rows2`] with `w4`), an odd last one and every row at stride 2 alone ([`dw3_row`] with
-/// `w4[0]`, `w4[1]`), in order. The filter pairs are splatted once for the plane, not per row.
+/// `w4[0]`, `w4[1]`), in order. The filter pairs are splatted once for the plane, not per row
+/// (the AVX2 kernels splat their own).
 #[allow(clippy::too_many_arguments)]
 pub fn dw3_plane(
     q: &[i16],
@@ -331,34 +302,48 @@ pub fn dw3_plane(
     (oh, ow, n4): (usize, usize, usize),
     out: &mut [i32],
 ) {
-    let rows = |y: usize| (&q[y * qs..][..qs], &q[(y + 2) * qs..][..qs]);
     #[cfg(target_arch = "x86_64")]
     if use_avx2() {
-        let mut oy = 0;
-        while stride == 1 && oy + 2 <= oh {
-            let (qa, qb) = rows(oy);
+        return plane_rows(
+            q,
+            (qs, stride, oh, ow),
+            out,
             // SAFETY: `use_avx2` is true only where the CPU has AVX2.
-            unsafe { avx2::dw3_rows2(qa, qb, w4, n4, out, oy * ow, (oy + 1) * ow) };
-            oy += 2;
-        }
-        for oy in oy..oh {
-            let (qa, qb) = rows(oy * stride);
+            |qa, qb, out, at0, at1| unsafe { avx2::dw3_rows2(qa, qb, w4, n4, out, at0, at1) },
             // SAFETY: as above.
-            unsafe { avx2::dw3_row(qa, qb, &w4[0], &w4[1], off, n4, out, oy * ow) };
-        }
-        return;
+            |qa, qb, out, at| unsafe { avx2::dw3_row(qa, qb, &w4[0], &w4[1], off, n4, out, at) },
+        );
     }
     let w = splat4(w4);
+    let w1: [[I32x4; 2]; 3] = std::array::from_fn(|kx| [w[kx][0], w[kx][1]]);
+    plane_rows(
+        q,
+        (qs, stride, oh, ow),
+        out,
+        |qa, qb, out, at0, at1| dw3_rows2(qa, qb, &w, n4, out, at0, at1),
+        |qa, qb, out, at| dw3_row(qa, qb, &w1, off, n4, out, at),
+    );
+}
+
+/// The order [`dw3_plane`] takes its rows in, with the kernels for two rows and for one.
+#[inline(always)]
+fn plane_rows(
+    q: &[i16],
+    (qs, stride, oh, ow): (usize, usize, usize, usize),
+    out: &mut [i32],
+    mut two: impl FnMut(&[i16], &[i16], &mut [i32], usize, usize),
+    mut one: impl FnMut(&[i16], &[i16], &mut [i32], usize),
+) {
+    let rows = |y: usize| (&q[y * qs..][..qs], &q[(y + 2) * qs..][..qs]);
     let mut oy = 0;
     while stride == 1 && oy + 2 <= oh {
         let (qa, qb) = rows(oy);
-        rows2_splat(qa, qb, &w, n4, out, oy * ow, (oy + 1) * ow);
+        two(qa, qb, out, oy * ow, (oy + 1) * ow);
         oy += 2;
     }
-    let w1: [[I32x4; 2]; 3] = std::array::from_fn(|kx| [w[kx][0], w[kx][1]]);
     for oy in oy..oh {
         let (qa, qb) = rows(oy * stride);
-        row_splat(qa, qb, &w1, off, n4, out, oy * ow);
+        one(qa, qb, out, oy * ow);
     }
 }
 
@@ -662,7 +647,8 @@ mod tests {
         for n in [4, 8, 12, 20] {
             let off = [0, 1, 2];
             let mut acc = vec![0; n];
-            dw3_row(&qa, &qb, &w01, &w2, off, n / 4, &mut acc, 0);
+            let w = std::array::from_fn(|kx| [I32x4::splat(w01[kx]), I32x4::splat(w2[kx])]);
+            dw3_row(&qa, &qb, &w, off, n / 4, &mut acc, 0);
             for (i, &got) in acc.iter().enumerate() {
                 let d = |w: i32, q: &[i16], at: usize| {
                     (w as i16 as i32) * q[at] as i32 + ((w >> 16) as i16 as i32) * q[at + 1] as i32

@@ -261,7 +261,7 @@ fn requant_run<T: Widen>(out: &mut [T], vals: &[i32], add: i32, s: f32, zp: i32,
     let (out8, vals8) = (&mut out[..n8], &vals[..n8]);
     // |v + add| ≤ vmax + |add| (or, wrapped, below 2³¹ ≤ that), so |x| stays under the limit.
     // Without a fused activation the codes span the type, and the narrows clamp by themselves.
-    let full = (lo, hi) == if T::SIGNED { (-128, 127) } else { (0, 255) };
+    let full = (lo, hi) == T::RANGE;
     match ((vmax as f64 + (add as f64).abs()) * (s as f64).abs() < NEAR_LIMIT, full) {
         (true, true) => lanes::<T, true, true>(out8, vals8, add, s, zp, lo, hi),
         (true, false) => lanes::<T, true, false>(out8, vals8, add, s, zp, lo, hi),

@@ -88,7 +88,7 @@ unsafe fn dot3_x8(q: *const i16, w: [i32; 3], off: [usize; 3], p: usize) -> __m2
     acc
 }
 
-/// [`super::dw3_row`], eight outputs at a time: groups of four are stored last to first (an
+/// The SSE2 `dw3_row` (one output row of [`super::dw3_plane`]), eight outputs at a time: groups of four are stored last to first (an
 /// odd last group alone, then pairs of groups), so rows written in order overwrite each
 /// other's spill as on the SSE2 path.
 ///
@@ -125,7 +125,7 @@ pub unsafe fn dw3_row(
     }
 }
 
-/// [`super::dw3_rows2`], eight outputs at a time, storing in the same order as [`dw3_row`]
+/// The SSE2 `dw3_rows2` (two output rows of [`super::dw3_plane`]), eight outputs at a time, storing in the same order as [`dw3_row`]
 /// (the first row's group before the second's at each step, so the first row's spill past
 /// `width` is overwritten by the second row).
 ///

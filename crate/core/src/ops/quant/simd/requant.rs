@@ -40,7 +40,7 @@ pub fn requant_store8<T: crate::ops::quant::qgemm::Widen, const NEAR: bool, cons
     out: &mut [T],
 ) {
     let (acc, out) = (&acc[..8], &mut out[..8]);
-    debug_assert!(!FULL || (lo, hi) == if T::SIGNED { (-128, 127) } else { (0, 255) });
+    debug_assert!(!FULL || (lo, hi) == T::RANGE);
     let (a, b) = ((lo - zp) as f32, (hi - zp) as f32);
     let off = ROUND_MAGIC_BITS - zp;
     #[cfg(target_arch = "x86_64")]
